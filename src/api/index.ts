@@ -1,0 +1,5 @@
+// The public surface of src/api: Istio VirtualService and DestinationRule, parsed and validated.
+
+export * from './types.ts';
+export { parseConfig } from './parse.ts';
+export { checkResource, validateResource, SUPPORTED_KINDS, type SupportedKind } from './validate.ts';

@@ -1,0 +1,156 @@
+// Resource types Weft reads: Istio's networking API, as users write it in YAML.
+// Pure data: nothing here does I/O. Field names follow Istio's JSON/YAML (camelCase).
+
+export interface ObjectMeta {
+  name: string;
+  namespace: string; // "default" when the user leaves it out
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+}
+
+/** A resource as stored and served: kind + metadata + the user's spec, unchanged. */
+export interface Resource<S = unknown> {
+  apiVersion: string; // e.g. "networking.istio.io/v1beta1", as the user wrote it
+  kind: string; // e.g. "VirtualService"
+  metadata: ObjectMeta;
+  spec: S;
+}
+
+/** What identifies a resource: kinds are unique by name across API versions. */
+export interface ResourceKey {
+  kind: string;
+  namespace: string;
+  name: string;
+}
+
+export function keyOf(r: { kind: string; metadata: { namespace: string; name: string } }): ResourceKey {
+  return { kind: r.kind, namespace: r.metadata.namespace, name: r.metadata.name };
+}
+
+/** "VirtualService default/my-backend-service": how every message names a resource. */
+export function describeKey(k: ResourceKey): string {
+  return `${k.kind} ${k.namespace}/${k.name}`;
+}
+
+// ---- networking.istio.io: VirtualService -------------------------------------------------
+
+export interface StringMatch {
+  exact?: string;
+  prefix?: string;
+  regex?: string;
+}
+
+export interface HTTPMatchRequest {
+  name?: string;
+  uri?: StringMatch;
+  scheme?: StringMatch;
+  method?: StringMatch;
+  authority?: StringMatch;
+  headers?: Record<string, StringMatch>;
+  port?: number;
+  sourceLabels?: Record<string, string>;
+  queryParams?: Record<string, StringMatch>;
+  ignoreUriCase?: boolean;
+  withoutHeaders?: Record<string, StringMatch>;
+  sourceNamespace?: string;
+  statPrefix?: string;
+  gateways?: string[];
+}
+
+export interface PortSelector {
+  number?: number;
+}
+
+export interface Destination {
+  host: string;
+  subset?: string;
+  port?: PortSelector;
+}
+
+export interface HTTPRouteDestination {
+  destination: Destination;
+  weight?: number;
+  headers?: unknown;
+}
+
+export interface HTTPRetry {
+  attempts?: number;
+  perTryTimeout?: string;
+  retryOn?: string;
+  retryRemoteLocalities?: boolean;
+}
+
+export interface HTTPRoute {
+  name?: string;
+  match?: HTTPMatchRequest[];
+  route?: HTTPRouteDestination[];
+  redirect?: unknown;
+  directResponse?: unknown;
+  delegate?: unknown;
+  rewrite?: { uri?: string; authority?: string; uriRegexRewrite?: unknown };
+  timeout?: string;
+  retries?: HTTPRetry;
+  fault?: unknown;
+  mirror?: Destination;
+  mirrors?: unknown[];
+  mirrorPercentage?: { value?: number };
+  corsPolicy?: unknown;
+  headers?: unknown;
+}
+
+export interface VirtualServiceSpec {
+  hosts?: string[];
+  gateways?: string[];
+  http?: HTTPRoute[];
+  tls?: unknown[];
+  tcp?: unknown[];
+  exportTo?: string[];
+}
+
+// ---- networking.istio.io: DestinationRule ------------------------------------------------
+
+export interface Subset {
+  name: string;
+  labels?: Record<string, string>;
+  trafficPolicy?: unknown;
+}
+
+export interface DestinationRuleSpec {
+  host: string;
+  trafficPolicy?: unknown;
+  subsets?: Subset[];
+  exportTo?: string[];
+  workloadSelector?: { matchLabels?: Record<string, string> };
+}
+
+export type VirtualService = Resource<VirtualServiceSpec>;
+export type DestinationRule = Resource<DestinationRuleSpec>;
+
+// ---- errors --------------------------------------------------------------------------------
+
+/** One problem with one field. `path` is a field path such as "spec.http[0].route[1].weight". */
+export interface FieldError {
+  path: string; // "" when the problem is not about one field (e.g. a YAML syntax error)
+  message: string;
+  /**
+   * What the problem is in, as the error message names it: "VirtualService default/x", or the
+   * place in the input when no resource can be named ("x.yaml document 2"). Set by parseConfig and
+   * checkResource; validateResource leaves it out.
+   */
+  resource?: string;
+}
+
+/**
+ * Bad config, found before anything is applied. `message` is the whole sentence a user sees:
+ * "VirtualService default/my-backend-service: spec.http[0].route[1].weight: must be between 0 and 100".
+ */
+export class ConfigError extends Error {
+  readonly resource: string | undefined; // "VirtualService default/x", or undefined when none can be named
+  readonly fields: FieldError[];
+  constructor(message: string, resource?: string, fields: FieldError[] = []) {
+    super(message);
+    this.name = 'ConfigError';
+    this.resource = resource;
+    this.fields = fields;
+  }
+}

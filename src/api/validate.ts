@@ -1,0 +1,201 @@
+// Checking one resource: envelope (apiVersion, kind, metadata), then the spec's shape against the
+// transcribed CRD schema, then Istio's semantic rules for the kind.
+
+import { ConfigError, describeKey, type FieldError, type ObjectMeta, type Resource } from './types.ts';
+import { checkShape, isObject, key, pruneNulls, type Obj, type ObjectSchema } from './schema.ts';
+import { DESTINATION_RULE_SPEC, VIRTUAL_SERVICE_SPEC } from './istio-schema.ts';
+import { validateVirtualService } from './virtualservice.ts';
+import { validateDestinationRule } from './destinationrule.ts';
+import { checkK8sName, checkK8sNamespace, checkLabelKey, checkLabelValue } from './rules.ts';
+
+export interface SupportedKind {
+  readonly kind: string;
+  readonly group: string;
+  /** Every version has the same schema; the version is kept on the resource as written. */
+  readonly versions: readonly string[];
+}
+
+const NETWORKING_VERSIONS = Object.freeze(['v1', 'v1beta1', 'v1alpha3'] as const);
+
+/** The kinds Weft reads, and the API versions it accepts for each. */
+export const SUPPORTED_KINDS: readonly SupportedKind[] = Object.freeze([
+  Object.freeze({ kind: 'VirtualService', group: 'networking.istio.io', versions: NETWORKING_VERSIONS }),
+  Object.freeze({ kind: 'DestinationRule', group: 'networking.istio.io', versions: NETWORKING_VERSIONS }),
+]);
+
+interface KindRules {
+  readonly schema: ObjectSchema;
+  readonly validate: (spec: Obj, namespace: string) => FieldError[];
+}
+
+const RULES: Readonly<Record<string, KindRules>> = Object.freeze({
+  VirtualService: { schema: VIRTUAL_SERVICE_SPEC, validate: validateVirtualService },
+  DestinationRule: { schema: DESTINATION_RULE_SPEC, validate: validateDestinationRule },
+});
+
+function findKind(apiVersion: string, kind: string): SupportedKind | undefined {
+  return SUPPORTED_KINDS.find((k) => k.kind === kind && k.versions.some((v) => `${k.group}/${v}` === apiVersion));
+}
+
+/** "Weft reads VirtualService and DestinationRule (networking.istio.io/v1, v1beta1, v1alpha3)" */
+function supportedSummary(): string {
+  const groups = new Map<string, SupportedKind[]>();
+  for (const k of SUPPORTED_KINDS) {
+    const id = `${k.group}/${k.versions.join(', ')}`;
+    groups.set(id, [...(groups.get(id) ?? []), k]);
+  }
+  const parts = [...groups].map(([id, kinds]) => `${kinds.map((k) => k.kind).join(' and ')} (${id})`);
+  return `Weft reads ${parts.join('; ')}`;
+}
+
+/**
+ * Per-kind validation of a resource's spec: shape (types, enums, ranges, unknown fields) and
+ * Istio's rules. Paths start at "spec". Where a field breaks the schema, Istio's rules for that
+ * same field are not reported too: one message per field is enough.
+ */
+export function validateResource(r: Resource): FieldError[] {
+  const rules = RULES[r.kind];
+  if (!rules) return [{ path: 'kind', message: `${r.kind} is not supported; ${supportedSummary()}` }];
+  if (!isObject(r.spec)) return [{ path: 'spec', message: r.spec === undefined || r.spec === null ? 'required' : 'must be an object' }];
+  const shape = checkShape(r.spec, rules.schema, 'spec');
+  const shapePaths = new Set(shape.map((e) => e.path));
+  const semantic = rules.validate(r.spec, r.metadata.namespace).filter((e) => !shapePaths.has(e.path));
+  return [...shape, ...semantic];
+}
+
+// ---- the envelope ----
+
+/** The outcome of checking one object: the resource when it is good, the problems otherwise. */
+export interface Inspection {
+  readonly resource?: Resource;
+  readonly problems: FieldError[];
+  /** "VirtualService default/x", when the object's kind, namespace and name are good enough to say so. */
+  readonly name?: string;
+}
+
+const ENVELOPE_FIELDS = new Set(['apiVersion', 'kind', 'metadata', 'spec', 'status']);
+
+function problem(resource: string, path: string, message: string): FieldError {
+  return { resource, path, message };
+}
+
+/** apiVersion and kind: present, strings, and a kind we read. */
+function checkTypeMeta(obj: Obj, where: string): FieldError[] {
+  const problems: FieldError[] = [];
+  for (const name of ['apiVersion', 'kind'] as const) {
+    const v = obj[name];
+    if (v === undefined || v === null || v === '') problems.push(problem(where, name, 'required'));
+    else if (typeof v !== 'string') problems.push(problem(where, name, 'must be a string'));
+  }
+  if (problems.length > 0) return problems;
+  const apiVersion = obj.apiVersion as string;
+  const kind = obj.kind as string;
+  if (!findKind(apiVersion, kind)) {
+    return [problem(where, '', `kind ${kind} (${apiVersion}) is not supported; ${supportedSummary()}`)];
+  }
+  return [];
+}
+
+function checkStringMap(value: unknown, path: string, checkEntry: (k: string, v: string) => string | undefined): { path: string; message: string }[] {
+  if (value === undefined || value === null) return [];
+  if (!isObject(value)) return [{ path, message: 'must be a map of strings' }];
+  return Object.entries(value).flatMap(([k, v]) => {
+    const message = typeof v !== 'string' ? `must be a string, not ${v === null ? 'null' : typeof v}` : checkEntry(k, v);
+    return message ? [{ path: key(path, k), message }] : [];
+  });
+}
+
+function checkLabelEntry(k: string, v: string): string | undefined {
+  return checkLabelKey(k) ?? checkLabelValue(v);
+}
+
+function checkAnnotationEntry(k: string): string | undefined {
+  return checkLabelKey(k)?.replace('label key', 'annotation key');
+}
+
+interface MetaCheck {
+  readonly meta?: ObjectMeta;
+  readonly errors: { path: string; message: string }[];
+}
+
+/** metadata, reduced to what Weft keeps. Other fields (uid, resourceVersion, ...) are dropped. */
+function checkMetadata(metadata: unknown): MetaCheck {
+  if (!isObject(metadata)) {
+    return { errors: [{ path: 'metadata.name', message: 'required' }] };
+  }
+  const errors: { path: string; message: string }[] = [];
+  const { name, namespace = 'default', labels, annotations } = metadata;
+  if (name === undefined || name === null || name === '') errors.push({ path: 'metadata.name', message: 'required' });
+  else if (typeof name !== 'string') errors.push({ path: 'metadata.name', message: 'must be a string' });
+  else {
+    const bad = checkK8sName(name);
+    if (bad) errors.push({ path: 'metadata.name', message: bad });
+  }
+  if (typeof namespace !== 'string') errors.push({ path: 'metadata.namespace', message: 'must be a string' });
+  else {
+    const bad = checkK8sNamespace(namespace);
+    if (bad) errors.push({ path: 'metadata.namespace', message: bad });
+  }
+  errors.push(...checkStringMap(labels, 'metadata.labels', checkLabelEntry));
+  errors.push(...checkStringMap(annotations, 'metadata.annotations', checkAnnotationEntry));
+  // Bad labels still leave a resource that can be named in messages.
+  if (!nameable(errors)) return { errors };
+  const meta: ObjectMeta = { name: name as string, namespace: namespace as string };
+  if (isObject(labels)) meta.labels = { ...(labels as Record<string, string>) };
+  if (isObject(annotations)) meta.annotations = { ...(annotations as Record<string, string>) };
+  return { meta, errors };
+}
+
+/** Whether the name and namespace can be used to name the resource in messages. */
+function nameable(errors: { path: string }[]): boolean {
+  return !errors.some((e) => e.path === 'metadata.name' || e.path === 'metadata.namespace');
+}
+
+/** Check one object without throwing: the building block of checkResource and parseConfig. */
+export function inspect(obj: unknown, where: string): Inspection {
+  if (!isObject(obj)) {
+    const what = Array.isArray(obj) ? 'a list' : obj === null ? 'null' : typeof obj;
+    return { problems: [problem(where, '', `must be a mapping with apiVersion, kind, metadata and spec, not ${what}`)] };
+  }
+  const typeProblems = checkTypeMeta(obj, where);
+  if (typeProblems.length > 0) return { problems: typeProblems };
+  const kind = obj.kind as string;
+  const { meta, errors } = checkMetadata(obj.metadata);
+  const unknown = Object.keys(obj)
+    .filter((k) => !ENVELOPE_FIELDS.has(k))
+    .map((k) => ({ path: k, message: 'unknown field' }));
+  const draft: Resource = {
+    apiVersion: obj.apiVersion as string,
+    kind,
+    metadata: meta ?? { name: '', namespace: 'default' },
+    spec: obj.spec,
+  };
+  const name = meta ? describeKey({ kind, namespace: meta.namespace, name: meta.name }) : undefined;
+  const label = name ?? `${where}: ${kind}`;
+  const all = [...unknown, ...errors, ...validateResource(draft)];
+  if (all.length > 0) return { problems: all.map((e) => problem(label, e.path, e.message)), name };
+  return { resource: { ...draft, spec: pruneNulls(draft.spec, RULES[kind]?.schema) }, problems: [], name };
+}
+
+/** One line of an error message: "VirtualService default/x: spec.hosts: at least one host is required". */
+export function formatProblem(p: FieldError): string {
+  const parts = [p.resource, p.path, p.message].filter((s): s is string => s !== undefined && s !== '');
+  return parts.join(': ');
+}
+
+/** One ConfigError for all the problems, one line each; `resource` names the resource when there is just one. */
+export function toConfigError(problems: FieldError[], resource?: string): ConfigError {
+  return new ConfigError(problems.map(formatProblem).join('\n'), resource, problems);
+}
+
+/**
+ * Check one already-parsed object (e.g. JSON from the HTTP API) and return it normalised:
+ * metadata reduced to name, namespace (default "default"), labels and annotations; apiVersion,
+ * kind and spec kept as given (null fields pruned, as Kubernetes does; no defaults added).
+ * `where` names the object in messages that cannot name the resource, e.g. "request item 0".
+ */
+export function checkResource(obj: unknown, where: string): Resource {
+  const { resource, problems, name } = inspect(obj, where);
+  if (!resource || problems.length > 0) throw toConfigError(problems, name);
+  return resource;
+}

@@ -1,0 +1,388 @@
+// One entry per `weft` subcommand: its options, its --help, and what it does.
+import fs from 'node:fs';
+import { spawn } from 'node:child_process';
+import type { ParseArgsConfig } from 'node:util';
+import { parseConfig } from '../api/index.ts';
+import { ConfigError, describeKey, keyOf } from '../api/types.ts';
+import { KIND_NAMES, resolveKind } from '../api/kinds.ts';
+import { WEFT_VERSION } from '../version.ts';
+import { CliError, UsageError, adminUrl, callAdmin, durationMs, int, printReady, untilSignal, weftHome } from './common.ts';
+import { runUp } from './up.ts';
+import path from 'node:path';
+
+export interface Command {
+  options: NonNullable<ParseArgsConfig['options']>;
+  help: string;
+  run(values: Record<string, any>, positionals: string[], passthrough: string[]): Promise<number>;
+}
+
+const ADMIN_OPT = { admin: { type: 'string' } } as const;
+const ADMIN_HELP = `  --admin URL          the control plane's admin API (default: $WEFT_ADMIN, or the one 'weft up' started)\n`;
+
+function readInput(file: string): string {
+  try {
+    return fs.readFileSync(file === '-' ? 0 : file, 'utf8');
+  } catch (e) {
+    throw new CliError(`cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+}
+
+/** Files named by -f: a file, "-" for stdin, or a directory (its .yaml/.yml/.json files). */
+function expandFiles(files: string[]): string[] {
+  const out: string[] = [];
+  for (const f of files) {
+    if (f !== '-' && fs.existsSync(f) && fs.statSync(f).isDirectory()) {
+      for (const e of fs.readdirSync(f).sort()) if (/\.(ya?ml|json)$/.test(e)) out.push(path.join(f, e));
+    } else out.push(f);
+  }
+  return out;
+}
+
+function table(rows: string[][]): string {
+  const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
+  return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]))).join('   ')).join('\n') + '\n';
+}
+
+export const COMMANDS: Record<string, Command> = {
+  version: {
+    options: {},
+    help: 'Usage: weft version\n\nPrints the version of this weft.\n',
+    async run() {
+      process.stdout.write(`weft ${WEFT_VERSION}\n`);
+      return 0;
+    },
+  },
+
+  control: {
+    options: {
+      'data-dir': { type: 'string' },
+      host: { type: 'string' },
+      'admin-port': { type: 'string' },
+      'xds-port': { type: 'string' },
+      heartbeat: { type: 'string' },
+    },
+    help: `Usage: weft control [options]
+
+Runs the control plane: the config store (SQLite, in --data-dir), the workload registry, the
+xDS server (Envoy ADS v3 over gRPC) and the admin API. Stops on SIGINT or SIGTERM.
+
+Options:
+  --data-dir DIR       where config is stored (default: $WEFT_HOME/data)
+  --host ADDR          address to listen on (default: 127.0.0.1)
+  --admin-port PORT    admin API port (default: 15080; 0 picks a free one)
+  --xds-port PORT      xDS port (default: 15010; 0 picks a free one)
+  --heartbeat DUR      sidecar heartbeat interval; a sidecar silent for twice this is dropped (default: 10s)
+
+On start it prints one line, WEFT_READY {"admin": URL, "xds": HOST:PORT}.
+`,
+    async run(v, pos) {
+      if (pos.length) throw new UsageError(`unexpected argument "${pos[0]}"`);
+      const { startControlPlane } = await import('../control/control-plane.ts');
+      const cp = await startControlPlane({
+        dataDir: v['data-dir'] ?? path.join(weftHome(), 'data'),
+        adminHost: v.host,
+        xdsHost: v.host,
+        adminPort: int('admin-port', v['admin-port'], 15080),
+        xdsPort: int('xds-port', v['xds-port'], 15010),
+        heartbeatMs: durationMs('heartbeat', v.heartbeat, 10_000),
+        log: (m) => process.stderr.write(`[control] ${m}\n`),
+      }).catch((e: NodeJS.ErrnoException) => {
+        throw new CliError(`cannot start the control plane: ${e.code === 'EADDRINUSE' ? `address in use (${e.message})` : e.message}`);
+      });
+      printReady({ admin: cp.adminUrl, xds: cp.xdsAddress, pid: process.pid });
+      process.stderr.write(`[control] admin API ${cp.adminUrl}, xDS ${cp.xdsAddress}, config revision ${cp.store.revision()}\n`);
+      await untilSignal();
+      await cp.close();
+      return 0;
+    },
+  },
+
+  proxy: {
+    options: {
+      xds: { type: 'string' },
+      workload: { type: 'string' },
+      namespace: { type: 'string' },
+      service: { type: 'string' },
+      'service-port': { type: 'string' },
+      label: { type: 'string', multiple: true },
+      address: { type: 'string' },
+      'inbound-port': { type: 'string' },
+      'app-port': { type: 'string' },
+      'outbound-port': { type: 'string' },
+      'admin-port': { type: 'string' },
+    },
+    help: `Usage: weft proxy --xds HOST:PORT --workload NAME [options]
+
+Runs one sidecar proxy. All its routing comes from the control plane over xDS; these options only
+say who it is and which ports are its own.
+
+Options:
+  --xds HOST:PORT        the control plane's xDS address (required)
+  --workload NAME        this workload instance's name (required)
+  --namespace NS         (default: default)
+  --service NAME         the service this workload serves; needs --inbound-port and --app-port
+  --service-port PORT    the port clients address the service on (default: 80)
+  --label KEY=VALUE      a workload label (repeatable), e.g. --label version=v1
+  --address ADDR         where the inbound listener binds and other sidecars connect (default: 127.0.0.1)
+  --inbound-port PORT    the inbound listener's port
+  --app-port PORT        the app's own port, on 127.0.0.1, behind the inbound listener
+  --outbound-port PORT   the app's HTTP proxy on 127.0.0.1 (HTTP_PROXY=http://127.0.0.1:PORT)
+  --admin-port PORT      the sidecar admin endpoint (default: 0, a free port): /ready, /config_dump, /stats
+
+On start it prints one line, WEFT_READY {"admin": URL, ...}, once its config is complete.
+`,
+    async run(v, pos) {
+      if (pos.length) throw new UsageError(`unexpected argument "${pos[0]}"`);
+      if (!v.xds) throw new UsageError('--xds is required');
+      if (!v.workload) throw new UsageError('--workload is required');
+      const labels: Record<string, string> = {};
+      for (const l of (v.label as string[] | undefined) ?? []) {
+        const i = l.indexOf('=');
+        if (i <= 0) throw new UsageError(`--label "${l}": expected KEY=VALUE`);
+        labels[l.slice(0, i)] = l.slice(i + 1);
+      }
+      const opt = (f: string) => (v[f] === undefined ? undefined : int(f, v[f], 0));
+      const inboundPort = opt('inbound-port');
+      const appPort = opt('app-port');
+      if (v.service && (inboundPort === undefined || appPort === undefined)) throw new UsageError('--service needs --inbound-port and --app-port');
+      const { startSidecar } = await import('../proxy/sidecar.ts');
+      const sc = await startSidecar({
+        xds: v.xds,
+        workload: v.workload,
+        namespace: v.namespace ?? 'default',
+        service: v.service,
+        servicePort: int('service-port', v['service-port'], 80),
+        labels,
+        address: v.address ?? '127.0.0.1',
+        inboundPort,
+        appPort,
+        outboundPort: opt('outbound-port'),
+        adminHost: '127.0.0.1',
+        adminPort: int('admin-port', v['admin-port'], 0),
+        log: (m) => process.stderr.write(`[${v.workload} sidecar] ${m}\n`),
+      });
+      const stop = untilSignal();
+      const ready = await Promise.race([sc.ready().then(() => true), stop.then(() => false)]);
+      if (ready) {
+        printReady({ admin: sc.adminUrl, node: sc.nodeId, pid: process.pid });
+        await stop;
+      }
+      await sc.close();
+      return 0;
+    },
+  },
+
+  apply: {
+    options: { file: { type: 'string', short: 'f', multiple: true }, ...ADMIN_OPT },
+    help: `Usage: weft apply -f FILE [-f FILE ...]
+
+Creates or updates the resources in FILE (YAML, several documents allowed; "-" reads stdin; a
+directory means its .yaml/.yml/.json files). Every resource is validated first; if any is invalid,
+nothing is applied and the error names the resource and the field.
+
+Options:
+  -f, --file FILE      a file to apply (repeatable)
+${ADMIN_HELP}`,
+    async run(v, pos) {
+      if (pos.length) throw new UsageError(`unexpected argument "${pos[0]}" (use -f FILE)`);
+      const files = expandFiles((v.file as string[] | undefined) ?? []);
+      if (!files.length) throw new UsageError('no file given: use -f FILE');
+      // Check every file before sending any, so that nothing is half-applied.
+      const texts = files.map((f) => {
+        const text = readInput(f);
+        const source = f === '-' ? 'stdin' : f;
+        try {
+          parseConfig(text, source);
+        } catch (e) {
+          if (e instanceof ConfigError) throw new CliError(e.message);
+          throw e;
+        }
+        return { text, source };
+      });
+      const base = adminUrl(v.admin);
+      const all = texts.map((t) => t.text.replace(/\n*$/, '\n')).join('---\n');
+      const source = texts.map((t) => t.source).join(', ');
+      const res = await callAdmin(base, 'POST', `/api/v1/apply?source=${encodeURIComponent(source)}`, { text: all, type: 'application/yaml' });
+      for (const r of res.results) process.stdout.write(`${r.resource} ${r.action}${r.action === 'unchanged' ? '' : ` (revision ${r.revision})`}\n`);
+      return 0;
+    },
+  },
+
+  get: {
+    options: { namespace: { type: 'string', short: 'n' }, output: { type: 'string', short: 'o' }, ...ADMIN_OPT },
+    help: `Usage: weft get KIND [NAME] [-n NAMESPACE] [-o yaml|json]
+
+KIND is virtualservices (vs), destinationrules (dr), proxies or endpoints.
+  weft get vs                       list VirtualServices
+  weft get vs my-backend-service -o yaml
+  weft get proxies                  connected sidecars, the config version each ACKed, any NACK
+  weft get endpoints                workloads and the addresses they serve on
+
+Options:
+  -n, --namespace NS   (default: all for lists, "default" for one resource)
+  -o, --output FMT     yaml or json (default: a table)
+${ADMIN_HELP}`,
+    async run(v, pos) {
+      const [kindArg, name, extra] = pos;
+      if (!kindArg) throw new UsageError('which kind? e.g. weft get virtualservices');
+      if (extra) throw new UsageError(`unexpected argument "${extra}"`);
+      if (v.output && !['yaml', 'json'].includes(v.output)) throw new UsageError(`--output "${v.output}": expected yaml or json`);
+      const base = adminUrl(v.admin);
+      const emit = async (data: unknown) => {
+        if (v.output === 'json') process.stdout.write(JSON.stringify(data, null, 2) + '\n');
+        else {
+          const YAML = (await import('yaml')).default;
+          process.stdout.write(YAML.stringify(data));
+        }
+      };
+      if (kindArg === 'proxies' || kindArg === 'proxy') {
+        const data = await callAdmin(base, 'GET', '/api/v1/proxies');
+        if (v.output) return emit(data.proxies).then(() => 0);
+        const rows = [['WORKLOAD', 'SERVICE', 'CDS', 'EDS', 'LDS', 'RDS', 'NACK']];
+        for (const p of data.proxies) {
+          const t = (n: string) => {
+            const s = p.types.find((x: any) => x.type === n);
+            return s ? `${s.acked ?? '-'}${s.sent !== s.acked ? ` (sent ${s.sent})` : ''}` : '-';
+          };
+          const nack = p.types.filter((x: any) => x.nack).map((x: any) => `${x.type} v${x.nack.version}: ${x.nack.reason}`).join('; ');
+          rows.push([`${p.workload.namespace}/${p.workload.name}`, p.workload.service ?? '-', t('CDS'), t('EDS'), t('LDS'), t('RDS'), nack || '-']);
+        }
+        process.stdout.write(table(rows));
+        return 0;
+      }
+      if (kindArg === 'endpoints' || kindArg === 'endpoint') {
+        const data = await callAdmin(base, 'GET', '/api/v1/endpoints');
+        if (v.output) return emit(data.workloads).then(() => 0);
+        const rows = [['WORKLOAD', 'SERVICE', 'LABELS', 'ENDPOINT', 'HEALTHY']];
+        for (const w of data.workloads) {
+          rows.push([
+            `${w.namespace}/${w.name}`,
+            w.service ? `${w.service}:${w.servicePort}` : '-',
+            Object.entries(w.labels).map(([k, x]) => `${k}=${x}`).join(',') || '-',
+            w.inboundPort ? `${w.address}:${w.inboundPort}` : '-',
+            String(w.healthy),
+          ]);
+        }
+        process.stdout.write(table(rows));
+        return 0;
+      }
+      const kind = resolveKind(kindArg);
+      if (!kind) throw new UsageError(`unknown kind "${kindArg}"; Weft knows ${KIND_NAMES.join(', ')}, proxies, endpoints`);
+      if (name) {
+        const ns = v.namespace ?? 'default';
+        const r = await callAdmin(base, 'GET', `/api/v1/resources/${kind}/${encodeURIComponent(ns)}/${encodeURIComponent(name)}`);
+        const { revision, ...resource } = r;
+        if (v.output) return emit(resource).then(() => 0);
+        process.stdout.write(table([['NAMESPACE', 'NAME', 'REVISION'], [r.metadata.namespace, r.metadata.name, String(revision)]]));
+        return 0;
+      }
+      const data = await callAdmin(base, 'GET', `/api/v1/resources/${kind}${v.namespace ? `/${encodeURIComponent(v.namespace)}` : ''}`);
+      if (v.output) return emit(data.items.map(({ revision: _r, ...x }: any) => x)).then(() => 0);
+      if (!data.items.length) {
+        process.stdout.write(`No ${kind}s.\n`);
+        return 0;
+      }
+      process.stdout.write(table([['NAMESPACE', 'NAME', 'REVISION'], ...data.items.map((r: any) => [r.metadata.namespace, r.metadata.name, String(r.revision)])]));
+      return 0;
+    },
+  },
+
+  delete: {
+    options: { namespace: { type: 'string', short: 'n' }, file: { type: 'string', short: 'f', multiple: true }, ...ADMIN_OPT },
+    help: `Usage: weft delete KIND NAME [-n NAMESPACE]
+       weft delete -f FILE
+
+Deletes a resource, or every resource named in FILE.
+
+Options:
+  -n, --namespace NS   (default: default)
+  -f, --file FILE      delete the resources this file describes
+${ADMIN_HELP}`,
+    async run(v, pos) {
+      const base = adminUrl(v.admin);
+      const keys: { kind: string; namespace: string; name: string }[] = [];
+      if (v.file) {
+        if (pos.length) throw new UsageError('give either -f FILE or KIND NAME, not both');
+        for (const f of expandFiles(v.file)) {
+          try {
+            for (const r of parseConfig(readInput(f), f)) keys.push(keyOf(r));
+          } catch (e) {
+            if (e instanceof ConfigError) throw new CliError(e.message);
+            throw e;
+          }
+        }
+      } else {
+        const [kindArg, name, extra] = pos;
+        if (!kindArg || !name) throw new UsageError('expected KIND NAME, e.g. weft delete vs my-backend-service');
+        if (extra) throw new UsageError(`unexpected argument "${extra}"`);
+        const kind = resolveKind(kindArg);
+        if (!kind) throw new UsageError(`unknown kind "${kindArg}"; Weft knows ${KIND_NAMES.join(', ')}`);
+        keys.push({ kind, namespace: v.namespace ?? 'default', name });
+      }
+      for (const k of keys) {
+        const r = await callAdmin(base, 'DELETE', `/api/v1/resources/${k.kind}/${encodeURIComponent(k.namespace)}/${encodeURIComponent(k.name)}`);
+        process.stdout.write(`${describeKey(k)} deleted (revision ${r.revision})\n`);
+      }
+      return 0;
+    },
+  },
+
+  exec: {
+    options: { ...ADMIN_OPT },
+    help: `Usage: weft exec WORKLOAD -- COMMAND [ARGS...]
+
+Runs COMMAND as WORKLOAD: its outbound HTTP goes through that workload's sidecar, which routes
+it by the mesh's config. Sets HTTP_PROXY, http_proxy and NODE_USE_ENV_PROXY=1 for the command.
+  weft exec client -- curl -s http://my-backend-service/hello
+
+Options:
+${ADMIN_HELP}`,
+    async run(v, pos, rest) {
+      const [workload, extra] = pos;
+      if (!workload) throw new UsageError('which workload? e.g. weft exec client -- curl http://my-backend-service/hello');
+      if (extra) throw new UsageError(`unexpected argument "${extra}" (put the command after --)`);
+      if (!rest.length) throw new UsageError('no command: put it after --, e.g. weft exec client -- curl http://my-backend-service/hello');
+      const data = await callAdmin(adminUrl(v.admin), 'GET', '/api/v1/proxies');
+      const matches = data.proxies.filter((p: any) => p.workload.name === workload || `${p.workload.namespace}/${p.workload.name}` === workload);
+      if (!matches.length) {
+        const names = data.proxies.map((p: any) => p.workload.name).sort().join(', ') || 'none';
+        throw new CliError(`no sidecar for workload "${workload}" is connected to the control plane (connected: ${names})`);
+      }
+      const p = matches.find((m: any) => m.workload.outboundPort) ?? matches[0];
+      if (!p.workload.outboundPort) throw new CliError(`workload "${workload}" has no outbound listener (its sidecar runs without --outbound-port)`);
+      const proxy = `http://127.0.0.1:${p.workload.outboundPort}`;
+      const child = spawn(rest[0], rest.slice(1), {
+        stdio: 'inherit',
+        env: { ...process.env, HTTP_PROXY: proxy, http_proxy: proxy, NODE_USE_ENV_PROXY: '1', NO_PROXY: 'localhost,127.0.0.1,::1', no_proxy: 'localhost,127.0.0.1,::1' },
+      });
+      return new Promise((resolve, reject) => {
+        child.on('error', (e: NodeJS.ErrnoException) => reject(new CliError(`cannot run ${rest[0]}: ${e.code === 'ENOENT' ? 'command not found' : e.message}`)));
+        child.on('exit', (code, signal) => resolve(code ?? (signal ? 128 + (({ SIGINT: 2, SIGTERM: 15, SIGKILL: 9 }) as Record<string, number>)[signal] || 1 : 1)));
+      });
+    },
+  },
+
+  up: {
+    options: { 'admin-port': { type: 'string' }, 'xds-port': { type: 'string' }, heartbeat: { type: 'string' } },
+    help: `Usage: weft up DIR
+
+Runs the mesh described by DIR/weft.yaml on this machine: the control plane (config in
+$WEFT_HOME/data), every workload's app as its own process, and a sidecar process beside each.
+Applies the Istio config files the mesh file lists, prints what runs where, and stops everything
+on Ctrl-C.
+
+Options:
+  --admin-port PORT    the control plane's admin API (default: 15080; 0 picks a free one)
+  --xds-port PORT      the control plane's xDS port (default: 15010; 0 picks a free one)
+  --heartbeat DUR      sidecar heartbeat interval (default: 10s)
+`,
+    async run(v, pos) {
+      if (pos.length !== 1) throw new UsageError(pos.length ? `expected one directory, got ${pos.length} arguments` : 'which example? e.g. weft up examples/canary');
+      return runUp(pos[0], {
+        adminPort: int('admin-port', v['admin-port'], 15080),
+        xdsPort: int('xds-port', v['xds-port'], 15010),
+        heartbeat: v.heartbeat,
+      });
+    },
+  },
+};

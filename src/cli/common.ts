@@ -1,0 +1,94 @@
+// Shared by the CLI commands: error types, finding and calling the admin API.
+import fs from 'node:fs';
+import path from 'node:path';
+import { request } from 'undici';
+
+/** Wrong arguments: exit 2, with the command's usage hint. */
+export class UsageError extends Error {}
+/** The command could not do its job: exit 1, with the message on stderr. */
+export class CliError extends Error {}
+
+export function weftHome(): string {
+  return path.resolve(process.env.WEFT_HOME || '.weft');
+}
+
+export interface UpState {
+  admin: string;
+  xds: string;
+  pid: number;
+  controlPid: number;
+  controlArgs: string[];
+  workloads: { name: string; service?: string; outbound?: string; inbound?: string; app?: string; admin?: string }[];
+}
+
+export function readUpState(): UpState | undefined {
+  try {
+    return JSON.parse(fs.readFileSync(path.join(weftHome(), 'up.json'), 'utf8')) as UpState;
+  } catch {
+    return undefined;
+  }
+}
+
+export function adminUrl(flag: string | undefined): string {
+  const url = flag || process.env.WEFT_ADMIN || readUpState()?.admin || 'http://127.0.0.1:15080';
+  return url.replace(/\/+$/, '');
+}
+
+/** Calls the admin API; a non-2xx answer becomes a CliError carrying the server's own sentence. */
+export async function callAdmin(base: string, method: string, pathname: string, body?: { text: string; type: string }): Promise<any> {
+  let res;
+  try {
+    res = await request(`${base}${pathname}`, {
+      method: method as any,
+      body: body?.text,
+      headers: body ? { 'content-type': body.type } : {},
+      headersTimeout: 30_000,
+    });
+  } catch (e) {
+    const code = (e as { code?: string }).code ?? (e as Error).message;
+    throw new CliError(`cannot reach the control plane admin API at ${base}: ${code}. Is 'weft up' or 'weft control' running? (set --admin or WEFT_ADMIN)`);
+  }
+  const text = await res.body.text();
+  let data: any;
+  try {
+    data = JSON.parse(text);
+  } catch {
+    throw new CliError(`${method} ${base}${pathname}: answer is not JSON (status ${res.statusCode}): ${text.slice(0, 200)}`);
+  }
+  if (res.statusCode >= 400) throw new CliError(data.error ?? `status ${res.statusCode}`);
+  return data;
+}
+
+export function int(flag: string, v: string | undefined, dflt: number): number {
+  if (v === undefined) return dflt;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new UsageError(`--${flag}: "${v}" is not a port number (0-65535)`);
+  return n;
+}
+
+export function durationMs(flag: string, v: string | undefined, dflt: number): number {
+  if (v === undefined) return dflt;
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m)$/.exec(v);
+  if (!m) throw new UsageError(`--${flag}: "${v}" is not a duration (like 500ms, 10s, 1m)`);
+  return Number(m[1]) * { ms: 1, s: 1000, m: 60_000 }[m[2] as 'ms' | 's' | 'm'];
+}
+
+/** The first line a long-running component prints on stdout, for whoever started it. */
+export const READY_PREFIX = 'WEFT_READY ';
+
+export function printReady(info: object): void {
+  process.stdout.write(`${READY_PREFIX}${JSON.stringify(info)}\n`);
+}
+
+/** Resolves on SIGINT/SIGTERM. */
+export function untilSignal(): Promise<NodeJS.Signals> {
+  return new Promise((resolve) => {
+    const on = (s: NodeJS.Signals) => {
+      process.off('SIGINT', on);
+      process.off('SIGTERM', on);
+      resolve(s);
+    };
+    process.on('SIGINT', on);
+    process.on('SIGTERM', on);
+  });
+}

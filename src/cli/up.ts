@@ -1,0 +1,268 @@
+// `weft up DIR`: one command runs a whole mesh on this machine. It starts the control plane,
+// applies the example's Istio config, then starts each workload's app and its sidecar as
+// separate processes, and stops them all (no process left behind) on Ctrl-C.
+import fs from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import readline from 'node:readline';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { CliError, READY_PREFIX, callAdmin, untilSignal, weftHome, type UpState } from './common.ts';
+import { parseConfig } from '../api/index.ts';
+import { ConfigError } from '../api/types.ts';
+import { parseMeshFile, type MeshWorkload } from './meshfile.ts';
+
+export interface UpOptions {
+  adminPort: number;
+  xdsPort: number;
+  heartbeat?: string;
+}
+
+/** Node flags for the sidecar processes: a small young generation keeps RSS low (docs/performance.md). */
+export const SIDECAR_NODE_FLAGS = ['--max-semi-space-size=2'];
+
+interface Child {
+  label: string;
+  proc: ChildProcess;
+}
+
+export async function runUp(dir: string, opts: UpOptions): Promise<number> {
+  const meshPath = path.join(dir, 'weft.yaml');
+  let meshText: string;
+  try {
+    meshText = fs.readFileSync(meshPath, 'utf8');
+  } catch (e) {
+    throw new CliError(`cannot read ${meshPath}: ${(e as NodeJS.ErrnoException).code}. 'weft up' takes a directory with a weft.yaml mesh file, e.g. examples/canary`);
+  }
+  const mesh = parseMeshFile(meshText, meshPath);
+  // Check the Istio config before starting anything.
+  const configs = mesh.config.map((f) => {
+    const file = path.join(dir, f);
+    let text: string;
+    try {
+      text = fs.readFileSync(file, 'utf8');
+    } catch (e) {
+      throw new CliError(`${meshPath}: config: cannot read ${file}: ${(e as NodeJS.ErrnoException).code}`);
+    }
+    try {
+      parseConfig(text, file);
+    } catch (e) {
+      if (e instanceof ConfigError) throw new CliError(e.message);
+      throw e;
+    }
+    return { file, text };
+  });
+
+  const home = weftHome();
+  fs.mkdirSync(home, { recursive: true });
+  const children: Child[] = [];
+  let stopping = false;
+  const cli = process.argv[1];
+  const say = (s: string) => process.stdout.write(s + '\n');
+
+  // Weft's own components prefix their log lines themselves; apps get "[name] " here.
+  const start = (label: string, cmd: string, args: string[], env: NodeJS.ProcessEnv, cwd?: string): ChildProcess => {
+    const own = args[1] === 'control' || args.includes('proxy');
+    const proc = spawn(cmd, args, { env, cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+    children.push({ label, proc });
+    const prefix = (stream: NodeJS.ReadableStream | null, out: NodeJS.WriteStream) => {
+      if (!stream) return;
+      readline.createInterface({ input: stream }).on('line', (line) => {
+        if (!line.startsWith(READY_PREFIX)) out.write(own ? `${line}\n` : `[${label}] ${line}\n`);
+      });
+    };
+    prefix(proc.stderr, process.stderr);
+    prefix(proc.stdout, process.stdout);
+    proc.on('exit', (code, signal) => {
+      if (stopping) return;
+      process.stderr.write(`[weft up] ${label} exited (${signal ?? `code ${code}`})\n`);
+      if (label === 'control') {
+        process.stderr.write(`[weft up] the sidecars keep serving their last config. Restart the control plane with:\n  weft control ${controlArgs.join(' ')}\n`);
+      }
+    });
+    return proc;
+  };
+
+  const stopAll = async () => {
+    stopping = true;
+    // Apps first, then sidecars, then the control plane: nothing is left without its config source.
+    const order = [...children].reverse();
+    await Promise.all(order.map((c) => stopChild(c.proc)));
+    try {
+      fs.rmSync(path.join(home, 'up.json'));
+    } catch {}
+  };
+
+  const signal = untilSignal();
+  const controlArgs = [
+    '--data-dir', path.join(home, 'data'),
+    '--admin-port', String(opts.adminPort),
+    '--xds-port', String(opts.xdsPort),
+    ...(opts.heartbeat ? ['--heartbeat', opts.heartbeat] : []),
+  ];
+  try {
+    const cpProc = start('control', process.execPath, [cli, 'control', ...controlArgs], process.env);
+    const cp = await readyLine(cpProc, 'the control plane', 15_000);
+    const admin = cp.admin as string;
+    const xds = cp.xds as string;
+    // From now on, a restart of `weft control` should come back on the same ports.
+    controlArgs[3] = String(new URL(admin).port);
+    controlArgs[5] = xds.slice(xds.lastIndexOf(':') + 1);
+
+    for (const c of configs) {
+      const res = await callAdmin(admin, 'POST', `/api/v1/apply?source=${encodeURIComponent(c.file)}`, { text: c.text, type: 'application/yaml' });
+      for (const r of res.results) say(`[weft up] ${r.resource} ${r.action}`);
+    }
+
+    const state: UpState = { admin, xds, pid: process.pid, controlPid: cpProc.pid!, controlArgs, workloads: [] };
+    const pending: Promise<void>[] = [];
+    for (const w of mesh.workloads) {
+      pending.push(startWorkload(w, dir, xds, start, state));
+    }
+    await Promise.all(pending);
+    fs.writeFileSync(path.join(home, 'up.json'), JSON.stringify(state, null, 2));
+    printSummary(mesh.workloads, state, say);
+  } catch (e) {
+    await stopAll();
+    throw e;
+  }
+  const s = await signal;
+  say(`\n[weft up] ${s}: stopping ${children.length} processes`);
+  await stopAll();
+  say('[weft up] stopped');
+  return 0;
+}
+
+async function startWorkload(
+  w: MeshWorkload,
+  dir: string,
+  xds: string,
+  start: (label: string, cmd: string, args: string[], env: NodeJS.ProcessEnv, cwd?: string) => ChildProcess,
+  state: UpState,
+): Promise<void> {
+  const outboundPort = await freePort();
+  const serves = w.service !== undefined;
+  const appPort = serves ? await freePort() : undefined;
+  const inboundPort = serves ? await freePort() : undefined;
+  const args = [
+    process.argv[1], 'proxy',
+    '--xds', xds,
+    '--workload', w.name,
+    '--namespace', w.namespace,
+    '--outbound-port', String(outboundPort),
+    ...Object.entries(w.labels).flatMap(([k, v]) => ['--label', `${k}=${v}`]),
+    ...(serves ? ['--service', w.service!, '--service-port', String(w.servicePort), '--inbound-port', String(inboundPort), '--app-port', String(appPort)] : []),
+  ];
+  const sidecar = start(`${w.name} sidecar`, process.execPath, [...SIDECAR_NODE_FLAGS, ...args], process.env);
+  let appProc: ChildProcess | undefined;
+  if (w.command) {
+    const proxy = `http://127.0.0.1:${outboundPort}`;
+    const env: NodeJS.ProcessEnv = {
+      ...process.env,
+      ...w.env,
+      ...(appPort !== undefined ? { PORT: String(appPort) } : {}),
+      HTTP_PROXY: proxy,
+      http_proxy: proxy,
+      NODE_USE_ENV_PROXY: '1',
+      NO_PROXY: 'localhost,127.0.0.1,::1',
+      no_proxy: 'localhost,127.0.0.1,::1',
+      WEFT_WORKLOAD: w.name,
+    };
+    const [cmd, ...cargs] = w.command;
+    appProc = start(w.name, cmd === 'node' ? process.execPath : cmd, cargs, env, path.resolve(dir));
+    appProc.on('error', (e) => process.stderr.write(`[weft up] cannot start ${w.name}: ${e.message}\n`));
+  }
+  const ready = await readyLine(sidecar, `the sidecar of ${w.name}`, 15_000);
+  if (appPort !== undefined) await waitForPort(appPort, `the app of ${w.name} (PORT=${appPort})`, 15_000, appProc);
+  state.workloads.push({
+    name: w.name,
+    service: w.service,
+    outbound: `127.0.0.1:${outboundPort}`,
+    inbound: inboundPort !== undefined ? `127.0.0.1:${inboundPort}` : undefined,
+    app: appPort !== undefined ? `127.0.0.1:${appPort}` : undefined,
+    admin: ready.admin as string,
+  });
+}
+
+function printSummary(workloads: MeshWorkload[], state: UpState, say: (s: string) => void): void {
+  say('');
+  say(`Weft is up. Control plane: admin API ${state.admin}, xDS ${state.xds}`);
+  say('');
+  const rows = [['WORKLOAD', 'SERVICE', 'APP', 'SIDECAR IN', 'SIDECAR OUT (HTTP_PROXY)', 'SIDECAR ADMIN']];
+  for (const w of workloads) {
+    const s = state.workloads.find((x) => x.name === w.name)!;
+    rows.push([w.name, w.service ?? '-', s.app ?? '-', s.inbound ?? '-', s.outbound ?? '-', s.admin ?? '-']);
+  }
+  const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
+  for (const r of rows) say('  ' + r.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd());
+  const client = workloads.find((w) => !w.service)?.name ?? workloads[0]?.name;
+  const target = workloads.find((w) => w.service)?.service;
+  say('');
+  const weft = path.relative(process.cwd(), path.join(path.dirname(process.argv[1]), '..', '..', 'bin', 'weft')) || 'weft';
+  say('Send traffic (in another terminal, from this directory):');
+  if (client && target) say(`  ${weft} exec ${client} -- curl -s http://${target}/hello`);
+  say(`  ${weft} get proxies        # the config version each sidecar has ACKed`);
+  say(`  ${weft} apply -f FILE      # change routing live`);
+  say('Ctrl-C stops everything.');
+}
+
+/** Waits for the child's WEFT_READY line; fails with what it printed if it exits first. */
+function readyLine(proc: ChildProcess, what: string, timeoutMs: number): Promise<Record<string, unknown>> {
+  return new Promise((resolve, reject) => {
+    const rl = readline.createInterface({ input: proc.stdout! });
+    const timer = setTimeout(() => reject(new CliError(`${what} did not become ready within ${timeoutMs / 1000}s`)), timeoutMs);
+    rl.on('line', (line) => {
+      if (!line.startsWith(READY_PREFIX)) return;
+      clearTimeout(timer);
+      resolve(JSON.parse(line.slice(READY_PREFIX.length)));
+    });
+    proc.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new CliError(`${what} exited with code ${code} before it was ready (see its output above)`));
+    });
+  });
+}
+
+async function waitForPort(port: number, what: string, timeoutMs: number, proc?: ChildProcess): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let exited: number | null | undefined;
+  proc?.once('exit', (code) => (exited = code));
+  for (;;) {
+    if (exited !== undefined) throw new CliError(`${what} exited with code ${exited} before it listened`);
+    const ok = await new Promise<boolean>((resolve) => {
+      const s = net.connect(port, '127.0.0.1');
+      s.once('connect', () => {
+        s.destroy();
+        resolve(true);
+      });
+      s.once('error', () => resolve(false));
+    });
+    if (ok) return;
+    if (Date.now() > deadline) throw new CliError(`${what} did not listen on 127.0.0.1:${port} within ${timeoutMs / 1000}s`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** A port that was free a moment ago: bind port 0, read it, release it. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as net.AddressInfo).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/** SIGTERM, then SIGKILL after 3 s; resolves when the process is gone. */
+export function stopChild(proc: ChildProcess): Promise<void> {
+  if (proc.exitCode !== null || proc.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    const t = setTimeout(() => proc.kill('SIGKILL'), 3000);
+    proc.once('exit', () => {
+      clearTimeout(t);
+      resolve();
+    });
+    proc.kill('SIGTERM');
+  });
+}

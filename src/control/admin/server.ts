@@ -1,0 +1,127 @@
+// The control plane's admin HTTP API (JSON), used by the `weft` CLI. Every error is a JSON body
+// { error: "<sentence naming the resource and field>", details?: [...] } with a 4xx/5xx status.
+import http from 'node:http';
+import { checkResource, parseConfig } from '../../api/index.ts';
+import { ConfigError, type Resource, describeKey } from '../../api/types.ts';
+import type { AdsServer } from '../ads/server.ts';
+import type { Registry } from '../registry/registry.ts';
+import type { ConfigStore } from '../store/store.ts';
+import { resolveKind } from '../../api/kinds.ts';
+
+export interface AdminDeps {
+  store: ConfigStore;
+  registry: Registry;
+  ads: AdsServer;
+  version: string;
+}
+
+class HttpError extends Error {
+  readonly status: number;
+  readonly details: unknown;
+  constructor(status: number, message: string, details?: unknown) {
+    super(message);
+    this.status = status;
+    this.details = details;
+  }
+}
+
+const MAX_BODY = 8 << 20;
+
+export function createAdminServer(deps: AdminDeps): http.Server {
+  return http.createServer((req, res) => {
+    handle(deps, req)
+      .then(({ status, body }) => reply(res, status, body))
+      .catch((e: unknown) => {
+        if (e instanceof HttpError) reply(res, e.status, { error: e.message, ...(e.details ? { details: e.details } : {}) });
+        else if (e instanceof ConfigError) reply(res, 400, { error: e.message, details: e.fields });
+        else reply(res, 500, { error: `internal error: ${(e as Error).message}` });
+      });
+  });
+}
+
+function reply(res: http.ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body, null, 2) + '\n';
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+  res.end(text);
+}
+
+async function readBody(req: http.IncomingMessage): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const c of req) {
+    size += (c as Buffer).length;
+    if (size > MAX_BODY) throw new HttpError(413, `request body is larger than ${MAX_BODY} bytes`);
+    chunks.push(c as Buffer);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+async function handle(deps: AdminDeps, req: http.IncomingMessage): Promise<{ status: number; body: unknown }> {
+  const url = new URL(req.url ?? '/', 'http://admin');
+  const parts = url.pathname.split('/').filter(Boolean).map(decodeURIComponent);
+  const method = req.method ?? 'GET';
+  const { store, registry, ads } = deps;
+
+  if (url.pathname === '/healthz') return { status: 200, body: { ok: true } };
+  if (url.pathname === '/version') return { status: 200, body: { version: deps.version, revision: store.revision() } };
+  if (parts[0] !== 'api' || parts[1] !== 'v1') throw new HttpError(404, `no such admin endpoint: ${method} ${url.pathname}`);
+
+  const what = parts[2];
+  if (what === 'apply' && method === 'POST') {
+    const text = await readBody(req);
+    const source = url.searchParams.get('source') ?? 'request body';
+    const resources = parseBody(text, source, req.headers['content-type'] ?? '');
+    const results = store.apply(resources);
+    return { status: 200, body: { revision: store.revision(), results: results.map((r) => ({ resource: describeKey(r.key), ...r })) } };
+  }
+  if (what === 'resources') {
+    const kind = parts[3] ? resolveKind(parts[3]) : undefined;
+    if (parts[3] && !kind) throw new HttpError(404, `unknown kind "${parts[3]}"`);
+    if (parts.length <= 5 && method === 'GET') {
+      return { status: 200, body: { revision: store.revision(), items: store.list(kind, parts[4]) } };
+    }
+    if (parts.length === 6 && kind) {
+      const key = { kind, namespace: parts[4], name: parts[5] };
+      if (method === 'GET') {
+        const r = store.get(key);
+        if (!r) throw new HttpError(404, `${describeKey(key)} not found`);
+        return { status: 200, body: r };
+      }
+      if (method === 'DELETE') {
+        const rev = store.delete(key);
+        if (rev === undefined) throw new HttpError(404, `${describeKey(key)} not found`);
+        return { status: 200, body: { resource: describeKey(key), revision: rev } };
+      }
+    }
+  }
+  if (what === 'proxies' && method === 'GET') return { status: 200, body: { proxies: ads.proxies() } };
+  if (what === 'endpoints' && method === 'GET') return { status: 200, body: { workloads: registry.list() } };
+  throw new HttpError(404, `no such admin endpoint: ${method} ${url.pathname}`);
+}
+
+/** YAML (or JSON) text, or a JSON body {resources: [...]}. All items are checked before any is stored. */
+function parseBody(text: string, source: string, contentType: string): Resource[] {
+  if (contentType.includes('application/json')) {
+    let body: unknown;
+    try {
+      body = JSON.parse(text);
+    } catch (e) {
+      throw new HttpError(400, `${source}: invalid JSON: ${(e as Error).message}`);
+    }
+    const items = Array.isArray(body) ? body : (body as { resources?: unknown }).resources;
+    if (!Array.isArray(items)) throw new HttpError(400, `${source}: expected a JSON array of resources or {"resources": [...]}`);
+    const out: Resource[] = [];
+    const errors: string[] = [];
+    items.forEach((item, i) => {
+      try {
+        out.push(checkResource(item, `${source} item ${i}`));
+      } catch (e) {
+        if (e instanceof ConfigError) errors.push(e.message);
+        else throw e;
+      }
+    });
+    if (errors.length) throw new HttpError(400, errors.join('\n'));
+    return out;
+  }
+  return parseConfig(text, source);
+}

@@ -1,0 +1,289 @@
+// The ADS server: Envoy's Aggregated Discovery Service, state of the world, over gRPC.
+//
+// Per stream and per type it keeps what it last sent (version, nonce, a digest of the bytes) and
+// what the proxy last ACKed or NACKed. A push recomputes every stream's resources and sends only
+// the types whose bytes changed. A burst of changes is debounced into one push.
+import crypto from 'node:crypto';
+import * as grpc from '@grpc/grpc-js';
+import {
+  ADS_METHOD,
+  type DiscoveryRequest,
+  type DiscoveryResponse,
+  type Node,
+  PUSH_ORDER,
+  type ResourceType,
+  SHORT_NAME,
+  TYPE,
+  decodeRequest,
+  decodeResponse,
+  encode,
+  encodeRequest,
+  encodeResponse,
+} from '../../xds/protos.ts';
+import type { MeshSnapshot, Workload } from '../model/model.ts';
+import type { Registry } from '../registry/registry.ts';
+import { type XdsResources, translate } from '../translate/translate.ts';
+import { Debouncer } from './debounce.ts';
+import { workloadFromNode } from './node.ts';
+
+export interface TypeStatus {
+  type: string; // CDS, EDS, LDS, RDS
+  sent?: string; // version last sent
+  acked?: string; // version last ACKed
+  nack?: { version: string; reason: string };
+  resources: number;
+}
+
+export interface ProxyStatus {
+  id: string;
+  workload: Workload;
+  peer: string;
+  connectedAt: string;
+  types: TypeStatus[];
+}
+
+export interface AdsServerOptions {
+  registry: Registry;
+  /** The current config and registry, as one immutable snapshot. */
+  snapshot: () => MeshSnapshot;
+  /** Heartbeat: gRPC keepalive ping interval and timeout. A proxy that misses one is dropped. */
+  heartbeatMs?: number;
+  debounceMs?: number;
+  maxDebounceMs?: number;
+  log?: (msg: string) => void;
+}
+
+interface Subscription {
+  names: Set<string> | null; // null: wildcard
+  sentVersion?: string;
+  sentNonce?: string;
+  sentDigest?: string;
+  sentCount: number;
+  acked?: string;
+  nack?: { version: string; reason: string };
+}
+
+const SERVICE: grpc.ServiceDefinition = {
+  StreamAggregatedResources: {
+    path: ADS_METHOD,
+    requestStream: true,
+    responseStream: true,
+    requestSerialize: encodeRequest,
+    requestDeserialize: decodeRequest,
+    responseSerialize: encodeResponse,
+    responseDeserialize: decodeResponse,
+    originalName: 'streamAggregatedResources',
+  },
+};
+
+type Call = grpc.ServerDuplexStream<DiscoveryRequest, DiscoveryResponse>;
+
+class Connection {
+  readonly id: string;
+  readonly node: Node;
+  readonly workload: Workload;
+  readonly peer: string;
+  readonly connectedAt = new Date().toISOString();
+  readonly subs = new Map<string, Subscription>();
+  private nonce = 0;
+  readonly call: Call;
+
+  constructor(id: string, node: Node, workload: Workload, call: Call) {
+    this.id = id;
+    this.node = node;
+    this.workload = workload;
+    this.call = call;
+    this.peer = call.getPeer();
+  }
+
+  nextNonce(): string {
+    this.nonce += 1;
+    return `${this.id}-${this.nonce}`;
+  }
+}
+
+export class AdsServer {
+  private readonly server: grpc.Server;
+  private readonly opts: AdsServerOptions;
+  private readonly conns = new Map<string, Connection>();
+  private readonly debouncer: Debouncer;
+  private version = 0;
+  private connSeq = 0;
+  private readonly log: (msg: string) => void;
+
+  constructor(opts: AdsServerOptions) {
+    this.opts = opts;
+    this.log = opts.log ?? (() => {});
+    const hb = opts.heartbeatMs ?? 10_000;
+    this.server = new grpc.Server({
+      'grpc.keepalive_time_ms': hb,
+      'grpc.keepalive_timeout_ms': hb,
+      'grpc.keepalive_permit_without_calls': 1,
+      'grpc.http2.min_ping_interval_without_data_ms': 1000,
+    });
+    this.server.addService(SERVICE, { StreamAggregatedResources: (call: Call) => this.onStream(call) });
+    this.debouncer = new Debouncer(opts.debounceMs ?? 50, opts.maxDebounceMs ?? 300, () => this.pushAll());
+  }
+
+  async listen(address: string): Promise<number> {
+    return new Promise((resolve, reject) => {
+      this.server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (err, port) => (err ? reject(err) : resolve(port)));
+    });
+  }
+
+  /** Config or registry changed: push to every proxy after the debounce. */
+  requestPush(): void {
+    this.debouncer.trigger();
+  }
+
+  proxies(): ProxyStatus[] {
+    return [...this.conns.values()].map((c) => ({
+      id: c.id,
+      workload: c.workload,
+      peer: c.peer,
+      connectedAt: c.connectedAt,
+      types: PUSH_ORDER.filter((t) => c.subs.has(t)).map((t) => {
+        const s = c.subs.get(t)!;
+        return { type: SHORT_NAME[t], sent: s.sentVersion, acked: s.acked, nack: s.nack, resources: s.sentCount };
+      }),
+    }));
+  }
+
+  async close(): Promise<void> {
+    this.debouncer.cancel();
+    for (const c of this.conns.values()) c.call.end();
+    await new Promise<void>((resolve) => this.server.tryShutdown(() => resolve()));
+    this.server.forceShutdown();
+  }
+
+  private onStream(call: Call): void {
+    let conn: Connection | undefined;
+    const drop = () => {
+      if (!conn || this.conns.get(conn.id) !== conn) return;
+      this.conns.delete(conn.id);
+      this.opts.registry.unregister(conn.id);
+      this.log(`proxy ${conn.id} disconnected`);
+    };
+    call.on('data', (req: DiscoveryRequest) => {
+      try {
+        if (!conn) {
+          if (!req.node?.id) {
+            call.emit('error', { code: grpc.status.INVALID_ARGUMENT, details: 'the first DiscoveryRequest on a stream must carry node.id' });
+            return;
+          }
+          const parsed = workloadFromNode(req.node);
+          if ('error' in parsed) {
+            call.emit('error', { code: grpc.status.INVALID_ARGUMENT, details: `node ${req.node.id}: ${parsed.error}` });
+            call.end();
+            return;
+          }
+          this.connSeq += 1;
+          conn = new Connection(req.node.id, req.node, parsed.workload, call);
+          const old = this.conns.get(conn.id);
+          this.conns.set(conn.id, conn);
+          if (old) old.call.end(); // a reconnect that beat the old stream's close
+          this.log(`proxy ${conn.id} connected from ${conn.peer}`);
+          this.opts.registry.register(parsed.workload); // triggers a push to everyone (debounced)
+        }
+        this.onRequest(conn, req);
+      } catch (e) {
+        this.log(`ADS stream error: ${(e as Error).stack}`);
+      }
+    });
+    call.on('end', () => {
+      drop();
+      call.end();
+    });
+    call.on('error', drop);
+    call.on('cancelled', drop);
+    call.on('close', drop);
+  }
+
+  private onRequest(c: Connection, req: DiscoveryRequest): void {
+    const type = req.type_url as ResourceType;
+    if (!PUSH_ORDER.includes(type)) {
+      this.log(`proxy ${c.id} asked for unsupported type ${req.type_url}; ignored`);
+      return;
+    }
+    let sub = c.subs.get(type);
+    const names = req.resource_names ?? [];
+    const wildcard = names.length === 0 && (type === TYPE.listener || type === TYPE.cluster);
+    if (sub && req.response_nonce) {
+      // A reply to what we sent. Stale nonces (for a response we since replaced) are ignored.
+      if (req.response_nonce !== sub.sentNonce) return;
+      if (req.error_detail?.message) {
+        sub.nack = { version: sub.sentVersion ?? '', reason: req.error_detail.message };
+        this.log(`proxy ${c.id} NACKed ${SHORT_NAME[type]} version ${sub.sentVersion}: ${req.error_detail.message}`);
+      } else {
+        sub.acked = req.version_info;
+        sub.nack = undefined;
+      }
+      const newNames = wildcard ? null : new Set(names);
+      if (sameNames(sub.names, newNames)) return; // a plain ACK/NACK: nothing new to send
+      sub.names = newNames;
+    } else {
+      sub = { names: wildcard ? null : new Set(names), sentCount: 0 };
+      if (req.version_info) sub.acked = req.version_info;
+      c.subs.set(type, sub);
+    }
+    this.send(c, type, this.generate(c));
+  }
+
+  private generate(c: Connection): XdsResources {
+    return translate(this.opts.snapshot(), c.workload);
+  }
+
+  private pushAll(): void {
+    this.version += 1;
+    for (const c of this.conns.values()) {
+      let res: XdsResources;
+      try {
+        res = this.generate(c);
+      } catch (e) {
+        this.log(`could not generate config for ${c.id}: ${(e as Error).stack}`);
+        continue;
+      }
+      try {
+        for (const t of PUSH_ORDER) if (c.subs.has(t)) this.send(c, t, res);
+      } catch (e) {
+        this.log(`could not send config to ${c.id}: ${(e as Error).stack}`);
+      }
+    }
+  }
+
+  private send(c: Connection, type: ResourceType, res: XdsResources): void {
+    const sub = c.subs.get(type)!;
+    const all = byType(res, type);
+    const names = Object.keys(all).filter((n) => sub.names === null || sub.names.has(n)).sort();
+    const resources = names.map((n) => ({ type_url: type, value: Buffer.from(encode(type, all[n])) }));
+    const h = crypto.createHash('sha256');
+    for (const r of resources) h.update(r.value).update('\0');
+    const digest = h.digest('hex');
+    if (digest === sub.sentDigest) return;
+    const version = String(this.version);
+    const nonce = c.nextNonce();
+    sub.sentDigest = digest;
+    sub.sentVersion = version;
+    sub.sentNonce = nonce;
+    sub.sentCount = resources.length;
+    c.call.write({ version_info: version, resources, type_url: type, nonce });
+  }
+}
+
+function byType(res: XdsResources, type: ResourceType): Record<string, object> {
+  switch (type) {
+    case TYPE.listener:
+      return res.listeners;
+    case TYPE.route:
+      return res.routes;
+    case TYPE.cluster:
+      return res.clusters;
+    case TYPE.endpoint:
+      return res.endpoints;
+  }
+}
+
+function sameNames(a: Set<string> | null, b: Set<string> | null): boolean {
+  if (a === null || b === null) return a === b;
+  return a.size === b.size && [...a].every((n) => b.has(n));
+}

@@ -1,0 +1,116 @@
+// The control plane, assembled: store -> snapshot -> translate -> ADS, plus registry and admin API.
+import fs from 'node:fs';
+import path from 'node:path';
+import type { AddressInfo } from 'node:net';
+import type { DestinationRule, VirtualService } from '../api/types.ts';
+import { AdsServer } from './ads/server.ts';
+import { createAdminServer } from './admin/server.ts';
+import type { MeshSnapshot, Workload } from './model/model.ts';
+import { Registry } from './registry/registry.ts';
+import { SqliteStore } from './store/sqlite.ts';
+import type { ConfigStore } from './store/store.ts';
+import { WEFT_VERSION } from '../version.ts';
+
+export interface ControlPlaneOptions {
+  dataDir: string;
+  adminHost?: string;
+  adminPort?: number;
+  xdsHost?: string;
+  xdsPort?: number;
+  heartbeatMs?: number;
+  log?: (msg: string) => void;
+}
+
+export interface ControlPlane {
+  adminUrl: string;
+  xdsAddress: string;
+  store: ConfigStore;
+  registry: Registry;
+  ads: AdsServer;
+  close(): Promise<void>;
+}
+
+const REGISTRY_FILE = 'registry.json';
+
+export async function startControlPlane(opts: ControlPlaneOptions): Promise<ControlPlane> {
+  const log = opts.log ?? (() => {});
+  const heartbeatMs = opts.heartbeatMs ?? 10_000;
+  fs.mkdirSync(opts.dataDir, { recursive: true });
+  const store = new SqliteStore(path.join(opts.dataDir, 'weft.db'));
+
+  let cached: { revision: number; vs: VirtualService[]; dr: DestinationRule[] } | undefined;
+  const config = () => {
+    const revision = store.revision();
+    if (!cached || cached.revision !== revision) {
+      cached = {
+        revision,
+        vs: store.list('VirtualService') as unknown as VirtualService[],
+        dr: store.list('DestinationRule') as unknown as DestinationRule[],
+      };
+    }
+    return cached;
+  };
+  let ads: AdsServer | undefined;
+  let closing = false;
+  const registryFile = path.join(opts.dataDir, REGISTRY_FILE);
+  const registry = new Registry({
+    onChange: () => {
+      // While closing, streams end one by one; the file keeps the list as it was, so that a
+      // restarted control plane knows which endpoints to keep serving while sidecars reconnect.
+      if (closing) return;
+      saveRegistry(registryFile, registry.connected());
+      ads?.requestPush();
+    },
+  });
+  const snapshot = (): MeshSnapshot => {
+    const c = config();
+    return { revision: c.revision, virtualServices: c.vs, destinationRules: c.dr, workloads: registry.list() };
+  };
+  ads = new AdsServer({ registry, snapshot, heartbeatMs, log });
+  // Endpoints known before a restart serve for two heartbeats, long enough for their sidecars to return.
+  registry.restore(loadRegistry(registryFile), 2 * heartbeatMs + 1000);
+  const unwatch = store.watch(() => ads!.requestPush());
+
+  const xdsPort = await ads.listen(`${opts.xdsHost ?? '127.0.0.1'}:${opts.xdsPort ?? 15010}`);
+  const admin = createAdminServer({ store, registry, ads, version: WEFT_VERSION });
+  await new Promise<void>((resolve, reject) => {
+    admin.once('error', reject);
+    admin.listen(opts.adminPort ?? 15080, opts.adminHost ?? '127.0.0.1', () => resolve());
+  });
+  const adminAddr = admin.address() as AddressInfo;
+  const xdsHost = opts.xdsHost ?? '127.0.0.1';
+  return {
+    adminUrl: `http://${hostPort(adminAddr.address, adminAddr.port)}`,
+    xdsAddress: hostPort(xdsHost, xdsPort),
+    store,
+    registry,
+    ads,
+    async close() {
+      closing = true;
+      unwatch();
+      admin.closeAllConnections();
+      await new Promise<void>((resolve) => admin.close(() => resolve()));
+      await ads!.close();
+      store.close();
+    },
+  };
+}
+
+function hostPort(host: string, port: number): string {
+  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
+function saveRegistry(file: string, workloads: Workload[]): void {
+  const tmp = `${file}.tmp`;
+  fs.writeFileSync(tmp, JSON.stringify(workloads));
+  fs.renameSync(tmp, file);
+}
+
+function loadRegistry(file: string): Workload[] {
+  try {
+    const list = JSON.parse(fs.readFileSync(file, 'utf8'));
+    return Array.isArray(list) ? list : [];
+  } catch {
+    return [];
+  }
+}

@@ -1,0 +1,55 @@
+// The control plane's view of the mesh at one instant: config from the store plus workloads
+// from the registry. Immutable once built; translate/ reads nothing else.
+import type { DestinationRule, VirtualService } from '../../api/types.ts';
+
+export const DEFAULT_NAMESPACE = 'default';
+export const DOMAIN_SUFFIX = 'svc.cluster.local';
+
+/** One running instance of a workload, as its sidecar described it when it connected. */
+export interface Workload {
+  /** The xDS node id of its sidecar; unique per connected proxy. */
+  proxyId: string;
+  name: string; // e.g. "hello-v1"
+  namespace: string;
+  /** The service it serves, if any (a pure client serves none). */
+  service?: string;
+  /** The port clients address the service on (the Istio "service port"); 80 by default. */
+  servicePort: number;
+  labels: Record<string, string>;
+  /** Where its sidecar's inbound listener accepts traffic: the endpoint other sidecars dial. */
+  address: string;
+  inboundPort?: number;
+  /** The app's own port, behind the inbound listener. */
+  appPort?: number;
+  /** The sidecar's outbound (HTTP proxy) listener port on loopback. */
+  outboundPort?: number;
+  healthy: boolean;
+}
+
+export interface MeshSnapshot {
+  /** Store revision of the config this snapshot holds. */
+  revision: number;
+  virtualServices: readonly VirtualService[];
+  destinationRules: readonly DestinationRule[];
+  workloads: readonly Workload[];
+}
+
+/** "my-backend-service" in namespace "default" -> "my-backend-service.default.svc.cluster.local". */
+export function fqdn(host: string, namespace: string): string {
+  if (host.includes('.') || host.startsWith('*')) return host;
+  return `${host}.${namespace}.${DOMAIN_SUFFIX}`;
+}
+
+/** Istio's cluster naming: "outbound|80|v1|my-backend-service.default.svc.cluster.local". */
+export function outboundClusterName(port: number, subset: string, host: string): string {
+  return `outbound|${port}|${subset}|${host}`;
+}
+
+export function inboundClusterName(port: number): string {
+  return `inbound|${port}||`;
+}
+
+export function labelsMatch(selector: Record<string, string> | undefined, labels: Record<string, string>): boolean {
+  for (const [k, v] of Object.entries(selector ?? {})) if (labels[k] !== v) return false;
+  return true;
+}

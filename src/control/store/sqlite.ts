@@ -1,0 +1,134 @@
+// The embedded, durable ConfigStore: SQLite through Node's built-in node:sqlite.
+//
+// Why node:sqlite and not better-sqlite3: Weft runs on Node 24, and better-sqlite3 is a native
+// addon that node-gyp builds against the headers of the machine's own Node (20 here), which
+// Node 24 then refuses to load (ABI mismatch). node:sqlite is the same SQLite engine, compiled
+// into the Node binary, with a synchronous API of the same shape and nothing to build.
+import { DatabaseSync } from 'node:sqlite';
+import fs from 'node:fs';
+import path from 'node:path';
+import { isDeepStrictEqual } from 'node:util';
+import type { Resource, ResourceKey } from '../../api/types.ts';
+import type { ApplyResult, ConfigStore, StoreEvent, StoredResource } from './store.ts';
+
+interface Row {
+  kind: string;
+  namespace: string;
+  name: string;
+  api_version: string;
+  body: string;
+  revision: number;
+}
+
+export class SqliteStore implements ConfigStore {
+  private readonly db: DatabaseSync;
+  private readonly watchers = new Set<(e: StoreEvent) => void>();
+
+  constructor(file: string) {
+    if (file !== ':memory:') fs.mkdirSync(path.dirname(file), { recursive: true });
+    this.db = new DatabaseSync(file);
+    this.db.exec(`
+      PRAGMA journal_mode = WAL;
+      PRAGMA synchronous = FULL;
+      CREATE TABLE IF NOT EXISTS resources (
+        kind TEXT NOT NULL, namespace TEXT NOT NULL, name TEXT NOT NULL,
+        api_version TEXT NOT NULL, body TEXT NOT NULL, revision INTEGER NOT NULL,
+        PRIMARY KEY (kind, namespace, name));
+      CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+      INSERT OR IGNORE INTO meta (key, value) VALUES ('revision', 0);
+    `);
+  }
+
+  revision(): number {
+    const row = this.db.prepare(`SELECT value FROM meta WHERE key = 'revision'`).get() as { value: number };
+    return row.value;
+  }
+
+  apply(resources: readonly Resource[]): ApplyResult[] {
+    const results: ApplyResult[] = [];
+    let rev = this.revision();
+    const startRev = rev;
+    this.db.exec('BEGIN IMMEDIATE');
+    try {
+      const upsert = this.db.prepare(
+        `INSERT INTO resources (kind, namespace, name, api_version, body, revision) VALUES (?, ?, ?, ?, ?, ?)
+         ON CONFLICT (kind, namespace, name) DO UPDATE SET api_version = excluded.api_version,
+           body = excluded.body, revision = excluded.revision`,
+      );
+      for (const r of resources) {
+        const key = { kind: r.kind, namespace: r.metadata.namespace, name: r.metadata.name };
+        const old = this.get(key);
+        const body = JSON.stringify({ metadata: r.metadata, spec: r.spec });
+        if (old && old.apiVersion === r.apiVersion && isDeepStrictEqual({ metadata: old.metadata, spec: old.spec }, JSON.parse(body))) {
+          results.push({ key, action: 'unchanged', revision: old.revision });
+          continue;
+        }
+        rev += 1;
+        upsert.run(key.kind, key.namespace, key.name, r.apiVersion, body, rev);
+        results.push({ key, action: old ? 'configured' : 'created', revision: rev });
+      }
+      if (rev !== startRev) this.db.prepare(`UPDATE meta SET value = ? WHERE key = 'revision'`).run(rev);
+      this.db.exec('COMMIT');
+    } catch (e) {
+      this.db.exec('ROLLBACK');
+      throw e;
+    }
+    if (rev !== startRev) this.emit(rev);
+    return results;
+  }
+
+  delete(key: ResourceKey): number | undefined {
+    this.db.exec('BEGIN IMMEDIATE');
+    let rev: number;
+    try {
+      const res = this.db.prepare(`DELETE FROM resources WHERE kind = ? AND namespace = ? AND name = ?`).run(key.kind, key.namespace, key.name);
+      if (Number(res.changes) === 0) {
+        this.db.exec('ROLLBACK');
+        return undefined;
+      }
+      rev = this.revision() + 1;
+      this.db.prepare(`UPDATE meta SET value = ? WHERE key = 'revision'`).run(rev);
+      this.db.exec('COMMIT');
+    } catch (e) {
+      this.db.exec('ROLLBACK');
+      throw e;
+    }
+    this.emit(rev);
+    return rev;
+  }
+
+  get(key: ResourceKey): StoredResource | undefined {
+    const row = this.db
+      .prepare(`SELECT * FROM resources WHERE kind = ? AND namespace = ? AND name = ?`)
+      .get(key.kind, key.namespace, key.name) as Row | undefined;
+    return row && toResource(row);
+  }
+
+  list(kind?: string, namespace?: string): StoredResource[] {
+    const rows = this.db
+      .prepare(
+        `SELECT * FROM resources WHERE (?1 IS NULL OR kind = ?1) AND (?2 IS NULL OR namespace = ?2)
+         ORDER BY kind, namespace, name`,
+      )
+      .all(kind ?? null, namespace ?? null) as unknown as Row[];
+    return rows.map(toResource);
+  }
+
+  watch(fn: (e: StoreEvent) => void): () => void {
+    this.watchers.add(fn);
+    return () => this.watchers.delete(fn);
+  }
+
+  close(): void {
+    this.db.close();
+  }
+
+  private emit(revision: number): void {
+    for (const w of this.watchers) w({ revision });
+  }
+}
+
+function toResource(row: Row): StoredResource {
+  const body = JSON.parse(row.body) as { metadata: Resource['metadata']; spec: unknown };
+  return { apiVersion: row.api_version, kind: row.kind, metadata: body.metadata, spec: body.spec, revision: row.revision };
+}

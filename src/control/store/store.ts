@@ -1,0 +1,34 @@
+// ConfigStore: where config lives. The embedded SQLite store is the default; etcd and
+// Kubernetes backends implement the same interface.
+import type { Resource, ResourceKey } from '../../api/types.ts';
+
+export interface StoredResource extends Resource {
+  /** The store revision of the write that last changed this resource. */
+  revision: number;
+}
+
+export type ApplyAction = 'created' | 'configured' | 'unchanged';
+
+export interface ApplyResult {
+  key: ResourceKey;
+  action: ApplyAction;
+  revision: number;
+}
+
+export interface StoreEvent {
+  revision: number;
+}
+
+export interface ConfigStore {
+  /** Writes all resources in one transaction: all land, or none. Each change bumps the revision once. */
+  apply(resources: readonly Resource[]): ApplyResult[];
+  /** Deletes one resource; returns the new revision, or undefined if it did not exist. */
+  delete(key: ResourceKey): number | undefined;
+  get(key: ResourceKey): StoredResource | undefined;
+  list(kind?: string, namespace?: string): StoredResource[];
+  /** The revision of the last write (0 for an empty store). */
+  revision(): number;
+  /** Called after every committed write. Returns an unsubscribe function. */
+  watch(fn: (e: StoreEvent) => void): () => void;
+  close(): void;
+}

@@ -1,0 +1,310 @@
+// Where config becomes xDS. PURE: (mesh snapshot, proxy) -> Envoy v3 resources as proto JSON.
+// No I/O, no clock, no randomness: the same input always gives the same output, byte for byte,
+// which is what the golden tests in test/translate/ hold it to.
+//
+// Naming follows Istio so that Envoy dumps look familiar:
+//   clusters   outbound|<port>|<subset>|<fqdn>, inbound|<port>||
+//   listeners  "outbound" (the app's HTTP proxy on loopback), "inbound|<port>"
+//   routes     "outbound": one virtual host per service and port
+import type { DestinationRule, HTTPMatchRequest, HTTPRoute, StringMatch, VirtualService } from '../../api/types.ts';
+import { TYPE } from '../../xds/types.ts';
+import {
+  type MeshSnapshot,
+  type Workload,
+  DOMAIN_SUFFIX,
+  fqdn,
+  inboundClusterName,
+  labelsMatch,
+  outboundClusterName,
+} from '../model/model.ts';
+
+export const OUTBOUND_LISTENER = 'outbound';
+export const OUTBOUND_ROUTE = 'outbound';
+
+export interface XdsResources {
+  listeners: Record<string, object>;
+  routes: Record<string, object>;
+  clusters: Record<string, object>;
+  endpoints: Record<string, object>;
+}
+
+/** A service: all workloads that registered under one name in one namespace, on one port. */
+interface Service {
+  host: string; // fqdn
+  namespace: string;
+  shortName: string;
+  port: number;
+  workloads: Workload[];
+}
+
+export function translate(mesh: MeshSnapshot, proxy: Workload): XdsResources {
+  const services = servicesOf(mesh.workloads);
+  const drByHost = destinationRulesByHost(mesh.destinationRules);
+  const clusterSet = new Map<string, { host: string; port: number; subset: string }>();
+  const addCluster = (host: string, port: number, subset: string) =>
+    clusterSet.set(outboundClusterName(port, subset, host), { host, port, subset });
+
+  // Every service gets its default cluster, and one per DestinationRule subset.
+  for (const s of services.values()) {
+    addCluster(s.host, s.port, '');
+    for (const sub of drByHost.get(s.host)?.spec.subsets ?? []) addCluster(s.host, s.port, sub.name);
+  }
+
+  const routes = outboundRoutes(mesh, services, addCluster);
+
+  const clusters: Record<string, object> = {};
+  const endpoints: Record<string, object> = {};
+  for (const [name, c] of [...clusterSet.entries()].sort(([a], [b]) => a.localeCompare(b))) {
+    clusters[name] = edsCluster(name);
+    const selector = c.subset ? drByHost.get(c.host)?.spec.subsets?.find((s) => s.name === c.subset)?.labels : undefined;
+    const members = (services.get(serviceKey(c.host, c.port))?.workloads ?? []).filter((w) => labelsMatch(selector, w.labels));
+    endpoints[name] = loadAssignment(name, members);
+  }
+
+  const listeners: Record<string, object> = {};
+  if (proxy.outboundPort !== undefined) {
+    listeners[OUTBOUND_LISTENER] = httpListener(OUTBOUND_LISTENER, '127.0.0.1', proxy.outboundPort, {
+      rds: { route_config_name: OUTBOUND_ROUTE, config_source: { ads: {}, resource_api_version: 'V3' } },
+    });
+  }
+  if (proxy.inboundPort !== undefined && proxy.appPort !== undefined) {
+    const name = `inbound|${proxy.inboundPort}`;
+    const cluster = inboundClusterName(proxy.servicePort);
+    listeners[name] = httpListener(name, proxy.address, proxy.inboundPort, {
+      route_config: {
+        name,
+        virtual_hosts: [{ name: 'inbound|http', domains: ['*'], routes: [{ name: 'default', match: { prefix: '/' }, route: { cluster, timeout: { seconds: 0 } } }] }],
+      },
+    });
+    clusters[cluster] = {
+      name: cluster,
+      type: 'STATIC',
+      connect_timeout: { seconds: 10 },
+      load_assignment: {
+        cluster_name: cluster,
+        endpoints: [{ lb_endpoints: [{ endpoint: { address: socketAddress('127.0.0.1', proxy.appPort) } }] }],
+      },
+    };
+  }
+
+  return { listeners, routes: { [OUTBOUND_ROUTE]: routes }, clusters, endpoints };
+}
+
+function serviceKey(host: string, port: number): string {
+  return `${host}:${port}`;
+}
+
+function servicesOf(workloads: readonly Workload[]): Map<string, Service> {
+  const out = new Map<string, Service>();
+  for (const w of workloads) {
+    if (!w.service || w.inboundPort === undefined) continue;
+    const host = fqdn(w.service, w.namespace);
+    const key = serviceKey(host, w.servicePort);
+    let s = out.get(key);
+    if (!s) {
+      s = { host, namespace: w.namespace, shortName: w.service, port: w.servicePort, workloads: [] };
+      out.set(key, s);
+    }
+    s.workloads.push(w);
+  }
+  return new Map([...out.entries()].sort(([a], [b]) => a.localeCompare(b)));
+}
+
+function destinationRulesByHost(drs: readonly DestinationRule[]): Map<string, DestinationRule> {
+  const out = new Map<string, DestinationRule>();
+  // Oldest name first wins, as in Istio where the earliest-created rule takes precedence.
+  for (const dr of [...drs].sort((a, b) => `${a.metadata.namespace}/${a.metadata.name}`.localeCompare(`${b.metadata.namespace}/${b.metadata.name}`))) {
+    const host = fqdn(dr.spec.host, dr.metadata.namespace);
+    if (!out.has(host)) out.set(host, dr);
+  }
+  return out;
+}
+
+/** The names a client may use for a service: short, namespaced and full, with and without port. */
+function domainsFor(host: string, port: number, namespace: string): string[] {
+  const names = [host];
+  const suffix = `.${namespace}.${DOMAIN_SUFFIX}`;
+  if (host.endsWith(suffix)) {
+    const short = host.slice(0, -suffix.length);
+    names.push(short, `${short}.${namespace}`, `${short}.${namespace}.svc`);
+  }
+  const out: string[] = [];
+  for (const n of names) {
+    if (port === 80) out.push(n);
+    out.push(`${n}:${port}`);
+  }
+  return out;
+}
+
+function outboundRoutes(
+  mesh: MeshSnapshot,
+  services: Map<string, Service>,
+  addCluster: (host: string, port: number, subset: string) => void,
+): object {
+  // The first VirtualService (by namespace/name) that claims a host owns it, as in Istio.
+  const vsByHost = new Map<string, VirtualService>();
+  for (const vs of [...mesh.virtualServices].sort((a, b) => `${a.metadata.namespace}/${a.metadata.name}`.localeCompare(`${b.metadata.namespace}/${b.metadata.name}`))) {
+    if (vs.spec.gateways && vs.spec.gateways.length > 0 && !vs.spec.gateways.includes('mesh')) continue;
+    for (const h of vs.spec.hosts ?? []) {
+      const host = fqdn(h, vs.metadata.namespace);
+      if (!vsByHost.has(host)) vsByHost.set(host, vs);
+    }
+  }
+  const portsOf = (host: string): number[] => [...services.values()].filter((s) => s.host === host).map((s) => s.port);
+
+  const virtualHosts: object[] = [];
+  const seen = new Set<string>();
+  for (const s of services.values()) {
+    seen.add(s.host);
+    const vs = vsByHost.get(s.host);
+    const routes = vs ? httpRoutes(vs, s.port, portsOf, addCluster) : [defaultRoute(outboundClusterName(s.port, '', s.host))];
+    virtualHosts.push({ name: `${s.host}:${s.port}`, domains: domainsFor(s.host, s.port, s.namespace), routes });
+  }
+  // A VirtualService for a host no workload serves yet still routes, so that traffic to it gets
+  // "no healthy endpoint in cluster ..." rather than "no route".
+  for (const [host, vs] of [...vsByHost.entries()].sort(([a], [b]) => a.localeCompare(b))) {
+    if (seen.has(host) || host.startsWith('*')) continue;
+    virtualHosts.push({ name: `${host}:80`, domains: domainsFor(host, 80, vs.metadata.namespace), routes: httpRoutes(vs, 80, portsOf, addCluster) });
+  }
+  return { name: OUTBOUND_ROUTE, virtual_hosts: virtualHosts };
+}
+
+function defaultRoute(cluster: string): object {
+  return { name: 'default', match: { prefix: '/' }, route: { cluster, timeout: { seconds: 0 } } };
+}
+
+function httpRoutes(
+  vs: VirtualService,
+  port: number,
+  portsOf: (host: string) => number[],
+  addCluster: (host: string, port: number, subset: string) => void,
+): object[] {
+  const out: object[] = [];
+  (vs.spec.http ?? []).forEach((r: HTTPRoute, i: number) => {
+    if (!r.route || r.route.length === 0) return; // redirect, directResponse, delegate: later issues
+    const matches = r.match && r.match.length > 0 ? r.match : [undefined];
+    const action = routeAction(vs, r, port, portsOf, addCluster);
+    matches.forEach((m, j) => {
+      if (m?.port !== undefined && m.port !== port) return;
+      out.push({ name: r.name ?? `${vs.metadata.namespace}/${vs.metadata.name}.http[${i}]${matches.length > 1 ? `.match[${j}]` : ''}`, match: routeMatch(m), route: action });
+    });
+  });
+  return out;
+}
+
+function routeAction(
+  vs: VirtualService,
+  r: HTTPRoute,
+  port: number,
+  portsOf: (host: string) => number[],
+  addCluster: (host: string, port: number, subset: string) => void,
+): object {
+  const dests = (r.route ?? []).map((d) => {
+    const host = fqdn(d.destination.host, vs.metadata.namespace);
+    const known = portsOf(host);
+    const p = d.destination.port?.number ?? (known.includes(port) ? port : known[0] ?? port);
+    const subset = d.destination.subset ?? '';
+    addCluster(host, p, subset);
+    return { name: outboundClusterName(p, subset, host), weight: d.weight ?? (r.route!.length === 1 ? 100 : 0) };
+  });
+  const action: Record<string, unknown> = {};
+  if (dests.length === 1) action.cluster = dests[0].name;
+  // weight is a google.protobuf.UInt32Value: {value: n}.
+  else action.weighted_clusters = { clusters: dests.filter((d) => d.weight > 0).map((d) => ({ name: d.name, weight: { value: d.weight } })) };
+  action.timeout = r.timeout ? duration(r.timeout) : { seconds: 0 };
+  // retries, fault, mirror, rewrite, headers: the traffic issue. Validation accepts them; the
+  // sidecar does not act on them yet, and docs/config.md says so.
+  return action;
+}
+
+function routeMatch(m: HTTPMatchRequest | undefined): object {
+  const out: Record<string, unknown> = {};
+  const uri = m?.uri;
+  if (uri?.exact !== undefined) out.path = uri.exact;
+  else if (uri?.regex !== undefined) out.safe_regex = { regex: uri.regex };
+  else out.prefix = uri?.prefix ?? '/';
+  if (m?.ignoreUriCase) out.case_sensitive = { value: false }; // a BoolValue
+  const headers: object[] = [];
+  const header = (name: string, sm: StringMatch, invert = false) => {
+    const h: Record<string, unknown> = { name };
+    if (sm.exact === undefined && sm.prefix === undefined && sm.regex === undefined) h.present_match = true;
+    else h.string_match = stringMatch(sm);
+    if (invert) h.invert_match = true;
+    headers.push(h);
+  };
+  if (m?.method) header(':method', m.method);
+  if (m?.authority) header(':authority', m.authority);
+  if (m?.scheme) header(':scheme', m.scheme);
+  for (const [name, sm] of Object.entries(m?.headers ?? {})) header(name.toLowerCase(), sm);
+  for (const [name, sm] of Object.entries(m?.withoutHeaders ?? {})) header(name.toLowerCase(), sm, true);
+  if (headers.length) out.headers = headers;
+  const query = Object.entries(m?.queryParams ?? {}).map(([name, sm]) =>
+    sm.exact === undefined && sm.prefix === undefined && sm.regex === undefined ? { name, present_match: true } : { name, string_match: stringMatch(sm) },
+  );
+  if (query.length) out.query_parameters = query;
+  return out;
+}
+
+function stringMatch(sm: StringMatch): object {
+  if (sm.exact !== undefined) return { exact: sm.exact };
+  if (sm.prefix !== undefined) return { prefix: sm.prefix };
+  return { safe_regex: { regex: sm.regex ?? '' } };
+}
+
+/** "1.5s" / "100ms" / "2m" / "1h" -> google.protobuf.Duration. Validation has already checked the form. */
+export function duration(s: string): { seconds: number; nanos?: number } {
+  const m = /^(\d+(?:\.\d+)?)(h|m|s|ms|us|µs|ns)$/.exec(s.trim());
+  if (!m) return { seconds: 0 };
+  const n = Number(m[1]);
+  const scale: Record<string, number> = { h: 3600, m: 60, s: 1, ms: 1e-3, us: 1e-6, 'µs': 1e-6, ns: 1e-9 };
+  const total = n * scale[m[2]];
+  const seconds = Math.floor(total);
+  const nanos = Math.round((total - seconds) * 1e9);
+  return nanos ? { seconds, nanos } : { seconds };
+}
+
+function edsCluster(name: string): object {
+  return {
+    name,
+    type: 'EDS',
+    eds_cluster_config: { eds_config: { ads: {}, resource_api_version: 'V3' }, service_name: name },
+    connect_timeout: { seconds: 10 },
+    lb_policy: 'ROUND_ROBIN',
+  };
+}
+
+function loadAssignment(name: string, members: readonly Workload[]): object {
+  const lbEndpoints = [...members]
+    .sort((a, b) => a.proxyId.localeCompare(b.proxyId))
+    .map((w) => ({
+      endpoint: { address: socketAddress(w.address, w.inboundPort!) },
+      health_status: w.healthy ? 'HEALTHY' : 'UNHEALTHY',
+    }));
+  return { cluster_name: name, endpoints: lbEndpoints.length ? [{ lb_endpoints: lbEndpoints }] : [] };
+}
+
+function socketAddress(address: string, port: number): object {
+  return { socket_address: { address, port_value: port } };
+}
+
+function httpListener(name: string, address: string, port: number, routeSpec: object): object {
+  return {
+    name,
+    address: socketAddress(address, port),
+    filter_chains: [
+      {
+        filters: [
+          {
+            name: 'envoy.filters.network.http_connection_manager',
+            typed_config: {
+              '@type': TYPE.hcm,
+              stat_prefix: name,
+              ...routeSpec,
+              http_filters: [{ name: 'envoy.filters.http.router', typed_config: { '@type': TYPE.router } }],
+            },
+          },
+        ],
+      },
+    ],
+  };
+}

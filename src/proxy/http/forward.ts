@@ -1,0 +1,142 @@
+// The life of one proxied HTTP request, inbound or outbound (docs/request-lifecycle.md):
+//   authority -> virtual host -> route -> weighted cluster -> endpoint (round robin) -> undici pool.
+// Failures become ProxyErrors, and errors.ts alone turns them into responses.
+import type http from 'node:http';
+import type { RuntimeConfig } from '../config.ts';
+import { ProxyError, sendError, upstreamError } from '../errors.ts';
+import type { ListenerConfig, RouteTable } from '../xds-client/convert.ts';
+import type { Pools } from '../upstream/pools.ts';
+import { findRoute, findVirtualHost, pickCluster } from './router.ts';
+import type { Stats } from '../stats.ts';
+
+// Hop-by-hop headers (RFC 9110 7.6.1) and proxy-only ones never cross the sidecar.
+const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'te', 'trailer', 'proxy-authorization', 'proxy-authenticate', 'host']);
+
+/** Istio's default retry: a request that never reached an app (connect failure) is tried again, up to twice. */
+const CONNECT_RETRIES = 2;
+
+export interface ForwardContext {
+  config: () => RuntimeConfig;
+  pools: Pools;
+  stats: Stats;
+  rr: Map<string, number>;
+}
+
+export function handleRequest(ctx: ForwardContext, listenerName: string, req: http.IncomingMessage, res: http.ServerResponse): void {
+  const cfg = ctx.config();
+  forward(ctx, cfg, listenerName, req, res).catch((e: unknown) => {
+    const err = e instanceof ProxyError ? e : new ProxyError('upstream_reset', `internal error: ${(e as Error).message}`);
+    ctx.stats.count(err.cluster ?? '-', err.status, err.code);
+    sendError(res, err);
+  });
+}
+
+function routeTableFor(cfg: RuntimeConfig, l: ListenerConfig | undefined, listenerName: string): RouteTable {
+  if (!l) throw new ProxyError('no_config', `listener ${listenerName} has no config`);
+  if (l.inlineRoutes) return l.inlineRoutes;
+  const t = cfg.routes.get(l.rdsName!);
+  if (!t) throw new ProxyError('no_config', `route configuration ${l.rdsName} of listener ${listenerName} has not arrived from the control plane`);
+  return t;
+}
+
+async function forward(ctx: ForwardContext, cfg: RuntimeConfig, listenerName: string, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+  const target = requestTarget(req);
+  const table = routeTableFor(cfg, cfg.listeners.get(listenerName), listenerName);
+  const vh = findVirtualHost(table, target.authority);
+  if (!vh) throw new ProxyError('no_route', `no route for host "${target.authority}": no service or VirtualService in the mesh has that name`);
+  const route = findRoute(vh, {
+    path: target.path,
+    query: target.query,
+    header: (n) => (n === ':method' ? req.method : n === ':authority' ? target.authority : n === ':scheme' ? 'http' : headerValue(req.headers[n])),
+  });
+  if (!route) throw new ProxyError('no_route', `no route of ${vh.name} matches ${req.method} ${target.path}`);
+  const clusterName = pickCluster(route, Math.random());
+  const cluster = cfg.clusters.get(clusterName);
+  if (!cluster) throw new ProxyError('no_cluster', `route ${route.name} points at cluster ${clusterName}, which the sidecar does not have`, clusterName);
+  const all = cluster.staticEndpoints ?? cfg.endpoints.get(cluster.edsName!) ?? [];
+  const healthy = all.filter((e) => e.healthy);
+  if (healthy.length === 0) throw new ProxyError('no_healthy_endpoint', `no healthy endpoint in cluster ${clusterName}`, clusterName);
+
+  const headers: Record<string, string | string[]> = {};
+  const connectionTokens = new Set(String(req.headers.connection ?? '').toLowerCase().split(',').map((s) => s.trim()));
+  for (const [k, v] of Object.entries(req.headers)) {
+    if (v === undefined || HOP_BY_HOP.has(k) || connectionTokens.has(k)) continue;
+    headers[k] = v;
+  }
+  headers.host = target.authority;
+  const hasBody = req.headers['content-length'] !== undefined ? req.headers['content-length'] !== '0' : req.headers['transfer-encoding'] !== undefined;
+  const path = target.query ? `${target.path}?${target.query}` : target.path;
+
+  const signal = route.timeoutMs > 0 ? AbortSignal.timeout(route.timeoutMs) : undefined;
+  let attempt = 0;
+  for (;;) {
+    const i = ctx.rr.get(clusterName) ?? 0;
+    ctx.rr.set(clusterName, (i + 1) % 1_000_000_007);
+    const ep = healthy[i % healthy.length];
+    const epName = `${ep.address}:${ep.port}`;
+    const pool = ctx.pools.get(ep.address, ep.port, cluster.connectTimeoutMs);
+    let up;
+    try {
+      up = await pool.request({ path, method: req.method as any, headers, body: hasBody ? req : null, signal, headersTimeout: 0, bodyTimeout: 0 });
+    } catch (e) {
+      const err = upstreamError(e, clusterName, epName, signal?.aborted === true);
+      const retriable = (err.code === 'connect_refused' || err.code === 'connect_failed') && !hasBody && attempt < CONNECT_RETRIES && healthy.length > 1;
+      if (retriable) {
+        attempt += 1;
+        continue;
+      }
+      throw err;
+    }
+    const out: Record<string, string | string[]> = {};
+    for (const [k, v] of Object.entries(up.headers)) if (v !== undefined && !HOP_BY_HOP.has(k)) out[k] = v;
+    res.writeHead(up.statusCode, out);
+    ctx.stats.count(clusterName, up.statusCode);
+    await pipeBody(up.body, res, req);
+    return;
+  }
+}
+
+function pipeBody(body: import('undici').Dispatcher.ResponseData['body'], res: http.ServerResponse, req: http.IncomingMessage): Promise<void> {
+  return new Promise((resolve) => {
+    const abort = () => body.destroy();
+    req.once('close', () => {
+      if (!res.writableFinished) abort();
+    });
+    body.on('error', () => {
+      res.destroy();
+      resolve();
+    });
+    body.pipe(res);
+    res.once('finish', resolve);
+    res.once('close', resolve);
+  });
+}
+
+function headerValue(v: string | string[] | undefined): string | undefined {
+  return Array.isArray(v) ? v.join(',') : v;
+}
+
+/** Absolute-form (`GET http://svc/path`, what HTTP_PROXY clients send) or origin-form with Host. */
+function requestTarget(req: http.IncomingMessage): { authority: string; path: string; query: string } {
+  const raw = req.url ?? '/';
+  if (req.method === 'CONNECT') throw new ProxyError('bad_request', `CONNECT ${raw}: tunnelling (HTTPS through the proxy) is not supported yet; send plain HTTP and let the mesh do TLS`);
+  let authority: string;
+  let pathAndQuery: string;
+  if (raw.startsWith('/')) {
+    authority = req.headers.host ?? '';
+    pathAndQuery = raw;
+  } else {
+    let u: URL;
+    try {
+      u = new URL(raw);
+    } catch {
+      throw new ProxyError('bad_request', `request target "${raw.slice(0, 200)}" is neither a path nor an absolute URL`);
+    }
+    if (u.protocol !== 'http:') throw new ProxyError('bad_request', `${u.protocol} URLs are not supported by the outbound proxy; use http://`);
+    authority = u.host;
+    pathAndQuery = u.pathname + u.search;
+  }
+  if (!authority) throw new ProxyError('bad_request', `${req.method} ${raw.slice(0, 200)}: no Host header and no absolute URL, so there is no service to route to`);
+  const q = pathAndQuery.indexOf('?');
+  return q < 0 ? { authority, path: pathAndQuery, query: '' } : { authority, path: pathAndQuery.slice(0, q), query: pathAndQuery.slice(q + 1) };
+}

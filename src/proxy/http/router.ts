@@ -1,0 +1,51 @@
+// PURE: which route a request takes. Virtual host by authority (Envoy's order: exact domain,
+// longest suffix wildcard, longest prefix wildcard, then "*"), then the first route whose path,
+// headers and query parameters all match, then a weighted pick among its clusters.
+import type { RouteEntry, RouteTable, VirtualHost } from '../xds-client/convert.ts';
+
+export function findVirtualHost(table: RouteTable, authority: string): VirtualHost | undefined {
+  const host = authority.toLowerCase();
+  const exact = table.exact.get(host);
+  if (exact) return exact;
+  for (const s of table.suffix) if (host.endsWith(s.suffix)) return s.vh;
+  for (const p of table.prefix) if (host.startsWith(p.prefix)) return p.vh;
+  return table.any;
+}
+
+export interface RequestView {
+  path: string; // without the query string
+  query: string; // without the leading '?', may be empty
+  header: (name: string) => string | undefined; // lower-case name; ':method', ':authority', ':scheme' too
+}
+
+export function findRoute(vh: VirtualHost, req: RequestView): RouteEntry | undefined {
+  let params: URLSearchParams | undefined;
+  for (const r of vh.routes) {
+    if (!r.path(req.path)) continue;
+    let ok = true;
+    for (const h of r.headers) {
+      if (h.match(req.header(h.name)) === h.invert) {
+        ok = false;
+        break;
+      }
+    }
+    if (!ok) continue;
+    if (r.query.length) {
+      params ??= new URLSearchParams(req.query);
+      if (!r.query.every((q) => q.match(params!.get(q.name) ?? undefined))) continue;
+    }
+    return r;
+  }
+  return undefined;
+}
+
+/** Weighted random pick, as Envoy does for weighted_clusters. `rand` is in [0, 1). */
+export function pickCluster(route: RouteEntry, rand: number): string {
+  if (route.clusters.length === 1) return route.clusters[0].name;
+  let x = rand * route.totalWeight;
+  for (const c of route.clusters) {
+    if (x < c.weight) return c.name;
+    x -= c.weight;
+  }
+  return route.clusters[route.clusters.length - 1].name;
+}

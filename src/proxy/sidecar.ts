@@ -1,0 +1,200 @@
+// The sidecar, assembled: xDS client -> runtime snapshot -> listeners -> forward -> pools.
+// Configured only through xDS; its command-line options say who it is (the node) and where the
+// control plane and its own admin endpoint are.
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Node, ResourceType } from '../xds/protos.ts';
+import { TYPE } from '../xds/types.ts';
+import { EMPTY_CONFIG, type RuntimeConfig, missing, nextConfig, wantedNames } from './config.ts';
+import { handleRequest, type ForwardContext } from './http/forward.ts';
+import { Stats } from './stats.ts';
+import { Pools } from './upstream/pools.ts';
+import { XdsClient } from './xds-client/client.ts';
+import type { ListenerConfig } from './xds-client/convert.ts';
+import { META } from '../control/ads/node.ts';
+import { ConvertError } from './xds-client/convert.ts';
+
+export interface SidecarOptions {
+  xds: string; // control plane host:port
+  workload: string;
+  namespace: string;
+  service?: string;
+  servicePort: number;
+  labels: Record<string, string>;
+  address: string; // where the inbound listener binds, and what other sidecars dial
+  inboundPort?: number;
+  appPort?: number;
+  outboundPort?: number;
+  adminHost: string;
+  adminPort: number;
+  log?: (msg: string) => void;
+}
+
+export interface Sidecar {
+  adminUrl: string;
+  nodeId: string;
+  config(): RuntimeConfig;
+  /** Resolves when every listener is bound and has its routes and endpoints. */
+  ready(): Promise<void>;
+  close(): Promise<void>;
+}
+
+interface BoundListener {
+  cfg: ListenerConfig;
+  server: http.Server;
+}
+
+export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
+  const log = opts.log ?? (() => {});
+  const nodeId = `sidecar~${opts.address}~${opts.workload}.${opts.namespace}~${opts.namespace}.svc.cluster.local`;
+  const node: Node = {
+    id: nodeId,
+    cluster: opts.service ?? opts.workload,
+    user_agent_name: 'weft',
+    metadata: {
+      [META.workload]: opts.workload,
+      [META.namespace]: opts.namespace,
+      [META.labels]: opts.labels,
+      [META.address]: opts.address,
+      ...(opts.service ? { [META.service]: opts.service, [META.servicePort]: opts.servicePort } : {}),
+      ...(opts.inboundPort !== undefined ? { [META.inboundPort]: opts.inboundPort } : {}),
+      ...(opts.appPort !== undefined ? { [META.appPort]: opts.appPort } : {}),
+      ...(opts.outboundPort !== undefined ? { [META.outboundPort]: opts.outboundPort } : {}),
+    },
+  };
+
+  let current: RuntimeConfig = EMPTY_CONFIG;
+  const stats = new Stats();
+  const pools = new Pools();
+  const ctx: ForwardContext = { config: () => current, pools, stats, rr: new Map() };
+  const bound = new Map<string, BoundListener>();
+  let readyWaiters: (() => void)[] = [];
+
+  const checkReady = () => {
+    if (missing(current).length === 0 && readyWaiters.length) {
+      for (const w of readyWaiters) w();
+      readyWaiters = [];
+    }
+  };
+
+  /** Opens new listeners and closes removed ones. All-or-nothing: a failed bind undoes the new ones. */
+  const syncListeners = async (next: RuntimeConfig): Promise<void> => {
+    const opened: BoundListener[] = [];
+    for (const l of next.listeners.values()) {
+      const have = bound.get(l.name);
+      if (have && have.cfg.address === l.address && have.cfg.port === l.port) continue;
+      const server = http.createServer({ keepAliveTimeout: 60_000 }, (req, res) => handleRequest(ctx, l.name, req, res));
+      try {
+        await new Promise<void>((resolve, reject) => {
+          server.once('error', reject);
+          server.listen(l.port, l.address, () => {
+            server.off('error', reject);
+            resolve();
+          });
+        });
+      } catch (e) {
+        for (const o of opened) o.server.close();
+        throw new ConvertError(`listener ${l.name}: cannot listen on ${l.address}:${l.port}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+      }
+      opened.push({ cfg: l, server });
+    }
+    for (const [name, b] of bound) {
+      const l = next.listeners.get(name);
+      if (l && l.address === b.cfg.address && l.port === b.cfg.port) continue;
+      b.server.close();
+      b.server.closeIdleConnections();
+      bound.delete(name);
+    }
+    for (const o of opened) {
+      bound.set(o.cfg.name, o);
+      const a = o.server.address() as AddressInfo;
+      log(`listener ${o.cfg.name} on ${a.address}:${a.port}`);
+    }
+  };
+
+  const apply = async (type: ResourceType, resources: Record<string, any>[], version: string): Promise<string | undefined> => {
+    let next: RuntimeConfig;
+    try {
+      next = nextConfig(current, type, resources, version);
+      if (type === TYPE.listener) await syncListeners(next);
+    } catch (e) {
+      if (e instanceof ConvertError) return e.message;
+      throw e;
+    }
+    current = next;
+    if (type === TYPE.endpoint || type === TYPE.cluster) {
+      const keep = new Set<string>();
+      for (const c of current.clusters.values()) {
+        for (const ep of c.staticEndpoints ?? current.endpoints.get(c.edsName!) ?? []) keep.add(`${ep.address}:${ep.port}`);
+      }
+      pools.retain(keep);
+    }
+    checkReady();
+    return undefined;
+  };
+
+  const xds = new XdsClient({ server: opts.xds, node, apply, wanted: () => wantedNames(current), log });
+  const admin = http.createServer((req, res) => adminHandler(req, res));
+  const adminHandler = (req: http.IncomingMessage, res: http.ServerResponse) => {
+    const url = new URL(req.url ?? '/', 'http://admin');
+    const json = (status: number, body: unknown) => {
+      const text = JSON.stringify(body, null, 2) + '\n';
+      res.writeHead(status, { 'content-type': 'application/json' });
+      res.end(text);
+    };
+    switch (url.pathname) {
+      case '/ready': {
+        const m = missing(current);
+        res.writeHead(m.length ? 503 : 200, { 'content-type': 'text/plain' });
+        res.end(m.length ? `not ready: ${m.join('; ')}\n` : 'ready\n');
+        return;
+      }
+      case '/config_dump':
+        return json(200, {
+          node,
+          xds: xds.status(),
+          versions: Object.fromEntries(Object.entries(current.versions).map(([t, v]) => [t.slice(t.lastIndexOf('.') + 1), v])),
+          listeners: [...(current.raw[TYPE.listener]?.values() ?? [])],
+          routes: [...(current.raw[TYPE.route]?.values() ?? [])],
+          clusters: [...(current.raw[TYPE.cluster]?.values() ?? [])],
+          endpoints: [...(current.raw[TYPE.endpoint]?.values() ?? [])],
+        });
+      case '/stats':
+        return json(200, { requests: stats.rows() });
+      case '/stats/prometheus':
+        res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' });
+        res.end(stats.prometheus());
+        return;
+      default:
+        return json(404, { error: `no such admin endpoint ${url.pathname}; try /ready, /config_dump, /stats, /stats/prometheus` });
+    }
+  };
+  await new Promise<void>((resolve, reject) => {
+    admin.once('error', reject);
+    admin.listen(opts.adminPort, opts.adminHost, () => resolve());
+  });
+  const aa = admin.address() as AddressInfo;
+  xds.start();
+
+  return {
+    adminUrl: `http://${aa.address}:${aa.port}`,
+    nodeId,
+    config: () => current,
+    ready: () =>
+      new Promise<void>((resolve) => {
+        readyWaiters.push(resolve);
+        checkReady();
+      }),
+    async close() {
+      xds.stop();
+      for (const b of bound.values()) {
+        b.server.close();
+        b.server.closeAllConnections();
+      }
+      bound.clear();
+      admin.closeAllConnections();
+      admin.close();
+      await pools.close();
+    },
+  };
+}

@@ -1,0 +1,249 @@
+// PURE: Envoy xDS resources (proto JSON) -> the sidecar's runtime config. Anything the sidecar
+// cannot honour is an error whose message becomes the NACK reason, naming the resource and field.
+// Nothing here touches sockets; the snapshot built from this is swapped in atomically.
+import { TYPE } from '../../xds/types.ts';
+
+export interface ListenerConfig {
+  name: string;
+  address: string;
+  port: number;
+  /** Either the name of an RDS route configuration, or an inline one. */
+  rdsName?: string;
+  inlineRoutes?: RouteTable;
+}
+
+export type StringMatcher = (v: string | undefined) => boolean;
+
+export interface RouteEntry {
+  name: string;
+  /** Path matcher on the path without the query string. */
+  path: (path: string) => boolean;
+  headers: { name: string; match: StringMatcher; invert: boolean }[];
+  query: { name: string; match: StringMatcher }[];
+  /** Weighted targets; a single cluster is one target of weight 1. */
+  clusters: { name: string; weight: number }[];
+  totalWeight: number;
+  timeoutMs: number; // 0: none
+}
+
+export interface VirtualHost {
+  name: string;
+  routes: RouteEntry[];
+}
+
+export interface RouteTable {
+  name: string;
+  /** Exact domains (lower case, with and without port) -> virtual host. */
+  exact: Map<string, VirtualHost>;
+  /** "*.example.com" / "foo.*" / "*" patterns, in Envoy's precedence order. */
+  suffix: { suffix: string; vh: VirtualHost }[];
+  prefix: { prefix: string; vh: VirtualHost }[];
+  any?: VirtualHost;
+}
+
+export interface ClusterConfig {
+  name: string;
+  type: 'EDS' | 'STATIC';
+  /** For EDS: the ClusterLoadAssignment name to subscribe to. */
+  edsName?: string;
+  connectTimeoutMs: number;
+  /** For STATIC clusters: endpoints inline. */
+  staticEndpoints?: Endpoint[];
+}
+
+export interface Endpoint {
+  address: string;
+  port: number;
+  healthy: boolean;
+}
+
+export class ConvertError extends Error {}
+
+function fail(where: string, msg: string): never {
+  throw new ConvertError(`${where}: ${msg}`);
+}
+
+function durationMs(d: any): number {
+  if (d == null) return 0;
+  if (typeof d === 'string') {
+    const m = /^(-?\d+(?:\.\d+)?)s$/.exec(d);
+    return m ? Math.round(Number(m[1]) * 1000) : NaN;
+  }
+  return Number(d.seconds ?? 0) * 1000 + Math.round(Number(d.nanos ?? 0) / 1e6);
+}
+
+function socket(where: string, addr: any): { address: string; port: number } {
+  const sa = addr?.socket_address;
+  if (!sa) fail(where, 'only socket_address addresses are supported');
+  const port = Number(sa.port_value ?? 0);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) fail(`${where}.socket_address.port_value`, `invalid port ${sa.port_value}`);
+  if (!sa.address) fail(`${where}.socket_address.address`, 'required');
+  return { address: sa.address, port };
+}
+
+export function convertListener(l: any): ListenerConfig {
+  const where = `listener ${l.name ?? '(unnamed)'}`;
+  if (!l.name) fail(where, 'name: required');
+  const { address, port } = socket(`${where}: address`, l.address);
+  const chains = l.filter_chains ?? [];
+  if (chains.length !== 1) fail(`${where}: filter_chains`, `exactly one filter chain is supported, got ${chains.length}`);
+  const filters = chains[0].filters ?? [];
+  const hcm = filters.find((f: any) => f.typed_config?.['@type'] === TYPE.hcm);
+  if (!hcm || filters.length !== 1) {
+    const types = filters.map((f: any) => f.typed_config?.['@type'] ?? f.name).join(', ') || 'none';
+    fail(`${where}: filter_chains[0].filters`, `only one HttpConnectionManager filter is supported (got ${types})`);
+  }
+  const tc = hcm.typed_config;
+  for (const [i, f] of (tc.http_filters ?? []).entries()) {
+    const t = f.typed_config?.['@type'];
+    if (t !== TYPE.router && !f.is_optional) fail(`${where}: http_filters[${i}]`, `unsupported HTTP filter ${t ?? f.name}`);
+  }
+  if (tc.rds) {
+    if (!tc.rds.route_config_name) fail(`${where}: rds.route_config_name`, 'required');
+    return { name: l.name, address, port, rdsName: tc.rds.route_config_name };
+  }
+  if (tc.route_config) return { name: l.name, address, port, inlineRoutes: convertRouteConfig(tc.route_config, `${where}: route_config`) };
+  fail(where, 'the HttpConnectionManager needs rds or route_config');
+}
+
+export function convertRouteConfig(rc: any, whereOuter?: string): RouteTable {
+  const where = whereOuter ?? `route configuration ${rc.name ?? '(unnamed)'}`;
+  const table: RouteTable = { name: rc.name ?? '', exact: new Map(), suffix: [], prefix: [] };
+  (rc.virtual_hosts ?? []).forEach((v: any, i: number) => {
+    const vwhere = `${where}: virtual_hosts[${i}] (${v.name ?? ''})`;
+    const vh: VirtualHost = { name: v.name ?? `vh${i}`, routes: (v.routes ?? []).map((r: any, j: number) => convertRoute(r, `${vwhere}.routes[${j}]`)) };
+    for (const d of v.domains ?? []) {
+      const dom = String(d).toLowerCase();
+      if (dom === '*') {
+        if (table.any) fail(vwhere, `domain "*" is claimed twice`);
+        table.any = vh;
+      } else if (dom.startsWith('*')) table.suffix.push({ suffix: dom.slice(1), vh });
+      else if (dom.endsWith('*')) table.prefix.push({ prefix: dom.slice(0, -1), vh });
+      else {
+        if (table.exact.has(dom)) fail(vwhere, `domain "${dom}" is claimed twice`);
+        table.exact.set(dom, vh);
+      }
+    }
+  });
+  // Envoy: longest wildcard wins.
+  table.suffix.sort((a, b) => b.suffix.length - a.suffix.length);
+  table.prefix.sort((a, b) => b.prefix.length - a.prefix.length);
+  return table;
+}
+
+function stringMatcher(where: string, sm: any): StringMatcher {
+  const ci = sm.ignore_case === true;
+  const norm = (s: string) => (ci ? s.toLowerCase() : s);
+  if (sm.exact !== undefined) {
+    const e = norm(sm.exact);
+    return (v) => v !== undefined && norm(v) === e;
+  }
+  if (sm.prefix !== undefined) {
+    const p = norm(sm.prefix);
+    return (v) => v !== undefined && norm(v).startsWith(p);
+  }
+  if (sm.suffix !== undefined) {
+    const p = norm(sm.suffix);
+    return (v) => v !== undefined && norm(v).endsWith(p);
+  }
+  if (sm.contains !== undefined) {
+    const p = norm(sm.contains);
+    return (v) => v !== undefined && norm(v).includes(p);
+  }
+  if (sm.safe_regex) {
+    const re = compileRegex(where, sm.safe_regex.regex, ci);
+    return (v) => v !== undefined && re.test(v);
+  }
+  fail(where, 'unsupported string matcher');
+}
+
+/** Envoy's safe_regex must match the whole value (RE2 full match); JS RegExp stands in for RE2. */
+function compileRegex(where: string, source: string, ignoreCase = false): RegExp {
+  try {
+    return new RegExp(`^(?:${source})$`, ignoreCase ? 'i' : '');
+  } catch (e) {
+    fail(where, `invalid regex ${JSON.stringify(source)}: ${(e as Error).message}`);
+  }
+}
+
+function convertRoute(r: any, where: string): RouteEntry {
+  const m = r.match ?? {};
+  // Wrapper types (BoolValue, UInt32Value) arrive as {value: x}.
+  const cs = (m.case_sensitive?.value ?? m.case_sensitive) === false ? false : true;
+  let path: (p: string) => boolean;
+  if (m.path !== undefined) {
+    const want = cs ? m.path : m.path.toLowerCase();
+    path = cs ? (p) => p === want : (p) => p.toLowerCase() === want;
+  } else if (m.safe_regex) {
+    const re = compileRegex(`${where}.match.safe_regex`, m.safe_regex.regex, !cs);
+    path = (p) => re.test(p);
+  } else if (m.prefix !== undefined) {
+    const want = cs ? m.prefix : m.prefix.toLowerCase();
+    path = cs ? (p) => p.startsWith(want) : (p) => p.toLowerCase().startsWith(want);
+  } else fail(`${where}.match`, 'one of prefix, path or safe_regex is required');
+
+  const headers = (m.headers ?? []).map((h: any, i: number) => {
+    const hw = `${where}.match.headers[${i}]`;
+    if (!h.name) fail(hw, 'name: required');
+    let match: StringMatcher;
+    if (h.present_match !== undefined) match = (v) => (v !== undefined) === (h.present_match !== false);
+    else if (h.string_match) match = stringMatcher(hw, h.string_match);
+    else if (h.exact_match !== undefined) match = (v) => v === h.exact_match;
+    else if (h.prefix_match !== undefined) match = (v) => v !== undefined && v.startsWith(h.prefix_match);
+    else match = (v) => v !== undefined;
+    return { name: String(h.name).toLowerCase(), match, invert: h.invert_match === true };
+  });
+  const query = (m.query_parameters ?? []).map((q: any, i: number) => {
+    const qw = `${where}.match.query_parameters[${i}]`;
+    if (!q.name) fail(qw, 'name: required');
+    const match: StringMatcher = q.string_match ? stringMatcher(qw, q.string_match) : (v) => v !== undefined;
+    return { name: q.name, match };
+  });
+
+  const a = r.route;
+  if (!a) fail(where, 'only route actions are supported (no redirect or direct_response yet)');
+  let clusters: { name: string; weight: number }[];
+  if (a.cluster) clusters = [{ name: a.cluster, weight: 1 }];
+  else if (a.weighted_clusters) {
+    clusters = (a.weighted_clusters.clusters ?? []).map((c: any, i: number) => {
+      const w = Number(c.weight?.value ?? c.weight ?? 0);
+      if (!c.name) fail(`${where}.route.weighted_clusters.clusters[${i}].name`, 'required');
+      if (!Number.isInteger(w) || w < 0) fail(`${where}.route.weighted_clusters.clusters[${i}].weight`, `invalid weight ${c.weight}`);
+      return { name: c.name, weight: w };
+    });
+  } else fail(`${where}.route`, 'cluster or weighted_clusters is required');
+  const totalWeight = clusters.reduce((s, c) => s + c.weight, 0);
+  if (totalWeight <= 0) fail(`${where}.route.weighted_clusters`, 'total weight must be greater than 0');
+  const timeoutMs = durationMs(a.timeout);
+  if (!Number.isFinite(timeoutMs) || timeoutMs < 0) fail(`${where}.route.timeout`, `invalid duration`);
+  return { name: r.name ?? '', path, headers, query, clusters, totalWeight, timeoutMs };
+}
+
+export function convertCluster(c: any): ClusterConfig {
+  const where = `cluster ${c.name ?? '(unnamed)'}`;
+  if (!c.name) fail(where, 'name: required');
+  const connectTimeoutMs = durationMs(c.connect_timeout) || 10_000;
+  const type = c.type ?? 'STATIC';
+  if (c.lb_policy && c.lb_policy !== 'ROUND_ROBIN') fail(`${where}: lb_policy`, `${c.lb_policy} is not supported yet (ROUND_ROBIN is)`);
+  if (type === 'EDS') {
+    return { name: c.name, type: 'EDS', edsName: c.eds_cluster_config?.service_name || c.name, connectTimeoutMs };
+  }
+  if (type === 'STATIC') {
+    return { name: c.name, type: 'STATIC', connectTimeoutMs, staticEndpoints: convertEndpoints(c.load_assignment ?? { cluster_name: c.name }, `${where}: load_assignment`) };
+  }
+  fail(`${where}: type`, `${type} clusters are not supported (EDS and STATIC are)`);
+}
+
+export function convertEndpoints(cla: any, whereOuter?: string): Endpoint[] {
+  const where = whereOuter ?? `endpoints ${cla.cluster_name ?? '(unnamed)'}`;
+  const out: Endpoint[] = [];
+  (cla.endpoints ?? []).forEach((loc: any, i: number) => {
+    (loc.lb_endpoints ?? []).forEach((e: any, j: number) => {
+      const { address, port } = socket(`${where}: endpoints[${i}].lb_endpoints[${j}].endpoint.address`, e.endpoint?.address);
+      if (port === 0) fail(`${where}: endpoints[${i}].lb_endpoints[${j}]`, 'port 0 is not a valid endpoint');
+      const hs = e.health_status ?? 'UNKNOWN';
+      out.push({ address, port, healthy: hs === 'HEALTHY' || hs === 'UNKNOWN' });
+    });
+  });
+  return out;
+}

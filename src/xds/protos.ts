@@ -1,0 +1,160 @@
+// Envoy's xDS v3 protos, loaded once per process from the copies that ship inside
+// @grpc/grpc-js-xds (deps/: envoy-api, xds, googleapis, protoc-gen-validate).
+//
+// Both sides use one protobufjs Root: the control plane to encode resources and the ADS
+// stream, the sidecar to decode them. Resources are handled as "proto JSON" objects with
+// snake_case field names (keepCase) and `google.protobuf.Any` written as
+// `{ '@type': 'type.googleapis.com/...', ...fields }`, which protobufjs packs and unpacks.
+import { createRequire } from 'node:module';
+import fs from 'node:fs';
+import path from 'node:path';
+import protobuf from 'protobufjs';
+
+const require = createRequire(import.meta.url);
+
+import { TYPE } from './types.ts';
+export * from './types.ts';
+
+const FILES = [
+  'envoy/service/discovery/v3/ads.proto',
+  'envoy/config/listener/v3/listener.proto',
+  'envoy/config/route/v3/route.proto',
+  'envoy/config/cluster/v3/cluster.proto',
+  'envoy/config/endpoint/v3/endpoint.proto',
+  'envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager.proto',
+  'envoy/extensions/filters/http/router/v3/router.proto',
+];
+
+function depsDir(): string {
+  const pkg = require.resolve('@grpc/grpc-js-xds/package.json');
+  return path.join(path.dirname(pkg), 'deps');
+}
+
+let cached: protobuf.Root | undefined;
+
+/** The loaded Root. Loading takes ~100 ms, so it is done once, on first use. */
+export function protoRoot(): protobuf.Root {
+  if (cached) return cached;
+  const deps = depsDir();
+  const includeDirs = ['envoy-api', 'xds', 'googleapis', 'protoc-gen-validate'].map((d) => path.join(deps, d));
+  const root = new protobuf.Root();
+  root.resolvePath = (_origin: string, target: string): string => {
+    if (path.isAbsolute(target)) return target;
+    for (const dir of includeDirs) {
+      const full = path.join(dir, target);
+      if (fs.existsSync(full)) return full;
+    }
+    // google/protobuf/*.proto that protobufjs bundles (any, duration, struct, ...) resolve by name.
+    const bundled = path.join(path.dirname(require.resolve('protobufjs/package.json')), target);
+    return fs.existsSync(bundled) ? bundled : target;
+  };
+  root.loadSync(FILES, { keepCase: true });
+  root.resolveAll();
+  cached = root;
+  return root;
+}
+
+function lookupType(typeUrl: string): protobuf.Type {
+  const name = typeUrl.slice(typeUrl.lastIndexOf('/') + 1);
+  return protoRoot().lookupType(name);
+}
+
+const TO_OBJECT: protobuf.IConversionOptions = { json: true, enums: String, longs: Number, defaults: false };
+
+/**
+ * Proto JSON object -> bytes. protobufjs's fromObject drops fields it does not know, so the
+ * translate tests round-trip every generated resource (encode, decode, compare) to catch typos.
+ */
+export function encode(typeUrl: string, obj: object): Uint8Array {
+  const t = lookupType(typeUrl);
+  return t.encode(t.fromObject(obj)).finish();
+}
+
+/** Bytes -> proto JSON object (Any unpacked to '@type' form). */
+export function decode(typeUrl: string, bytes: Uint8Array): Record<string, any> {
+  const t = lookupType(typeUrl);
+  return t.toObject(t.decode(bytes), TO_OBJECT);
+}
+
+// ---- the ADS stream messages ---------------------------------------------------------------
+
+export interface Node {
+  id: string;
+  cluster?: string;
+  metadata?: Record<string, unknown>;
+  user_agent_name?: string;
+}
+
+export interface DiscoveryRequest {
+  version_info?: string;
+  node?: Node;
+  resource_names?: string[];
+  type_url: string;
+  response_nonce?: string;
+  error_detail?: { code?: number; message?: string };
+}
+
+export interface DiscoveryResponse {
+  version_info: string;
+  resources: { type_url: string; value: Uint8Array }[];
+  type_url: string;
+  nonce: string;
+}
+
+// google.protobuf.Struct <-> plain JSON, for node.metadata. protobufjs bundles the well-known
+// types with camelCase field names, whatever keepCase says.
+function toStruct(obj: Record<string, unknown>): object {
+  const value = (v: unknown): object => {
+    if (v === null || v === undefined) return { nullValue: 0 };
+    if (typeof v === 'number') return { numberValue: v };
+    if (typeof v === 'boolean') return { boolValue: v };
+    if (typeof v === 'string') return { stringValue: v };
+    if (Array.isArray(v)) return { listValue: { values: v.map(value) } };
+    return { structValue: toStruct(v as Record<string, unknown>) };
+  };
+  return { fields: Object.fromEntries(Object.entries(obj).map(([k, v]) => [k, value(v)])) };
+}
+
+function fromStruct(s: any): Record<string, unknown> {
+  const value = (v: any): unknown => {
+    if (v == null) return null;
+    if ('stringValue' in v) return v.stringValue;
+    if ('numberValue' in v) return v.numberValue;
+    if ('boolValue' in v) return v.boolValue;
+    if ('listValue' in v) return (v.listValue?.values ?? []).map(value);
+    if ('structValue' in v) return fromStruct(v.structValue);
+    return null;
+  };
+  return Object.fromEntries(Object.entries(s?.fields ?? {}).map(([k, v]) => [k, value(v)]));
+}
+
+const STREAM_OPTS: protobuf.IConversionOptions = { enums: String, longs: Number, defaults: false, bytes: Buffer as any };
+
+export function encodeRequest(req: DiscoveryRequest): Buffer {
+  const t = protoRoot().lookupType('envoy.service.discovery.v3.DiscoveryRequest');
+  const obj: any = { ...req };
+  if (req.node) obj.node = { ...req.node, metadata: req.node.metadata ? toStruct(req.node.metadata) : undefined };
+  return Buffer.from(t.encode(t.fromObject(obj)).finish());
+}
+
+export function decodeRequest(buf: Buffer): DiscoveryRequest {
+  const t = protoRoot().lookupType('envoy.service.discovery.v3.DiscoveryRequest');
+  const obj: any = t.toObject(t.decode(buf), STREAM_OPTS);
+  if (obj.node) obj.node = { ...obj.node, metadata: obj.node.metadata ? fromStruct(obj.node.metadata) : undefined };
+  obj.type_url ??= '';
+  return obj as DiscoveryRequest;
+}
+
+export function encodeResponse(res: DiscoveryResponse): Buffer {
+  const t = protoRoot().lookupType('envoy.service.discovery.v3.DiscoveryResponse');
+  return Buffer.from(t.encode(t.fromObject(res)).finish());
+}
+
+export function decodeResponse(buf: Buffer): DiscoveryResponse {
+  const t = protoRoot().lookupType('envoy.service.discovery.v3.DiscoveryResponse');
+  const obj: any = t.toObject(t.decode(buf), STREAM_OPTS);
+  obj.resources ??= [];
+  obj.version_info ??= '';
+  obj.nonce ??= '';
+  return obj as DiscoveryResponse;
+}

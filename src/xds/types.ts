@@ -1,0 +1,25 @@
+// Envoy xDS v3 type URLs and names shared by the control plane and the sidecar. No imports:
+// translate/ uses these without loading any proto.
+
+export const TYPE = {
+  listener: 'type.googleapis.com/envoy.config.listener.v3.Listener',
+  route: 'type.googleapis.com/envoy.config.route.v3.RouteConfiguration',
+  cluster: 'type.googleapis.com/envoy.config.cluster.v3.Cluster',
+  endpoint: 'type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment',
+  hcm: 'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager',
+  router: 'type.googleapis.com/envoy.extensions.filters.http.router.v3.Router',
+} as const;
+
+/** The four resource types of the ADS stream, in the order a push sends them (make before break). */
+export const PUSH_ORDER = [TYPE.cluster, TYPE.endpoint, TYPE.listener, TYPE.route] as const;
+export type ResourceType = (typeof PUSH_ORDER)[number];
+
+export const SHORT_NAME: Record<ResourceType, string> = {
+  [TYPE.cluster]: 'CDS',
+  [TYPE.endpoint]: 'EDS',
+  [TYPE.listener]: 'LDS',
+  [TYPE.route]: 'RDS',
+};
+
+export const ADS_METHOD = '/envoy.service.discovery.v3.AggregatedDiscoveryService/StreamAggregatedResources';
+

@@ -1,0 +1,43 @@
+// Shared by the src/api tests: build resources and read the error a bad one gets.
+
+import assert from 'node:assert/strict';
+import { checkResource, ConfigError } from '../../src/api/index.ts';
+
+export type Spec = Record<string, unknown>;
+
+export function virtualService(spec: Spec, name = 'r'): Record<string, unknown> {
+  return { apiVersion: 'networking.istio.io/v1', kind: 'VirtualService', metadata: { name }, spec };
+}
+
+export function destinationRule(spec: Spec, name = 'r'): Record<string, unknown> {
+  return { apiVersion: 'networking.istio.io/v1', kind: 'DestinationRule', metadata: { name }, spec };
+}
+
+/** A VirtualService spec with one HTTP route to `reviews`, merged with `extra`. */
+export function vsSpec(route: Spec = {}, extra: Spec = {}): Spec {
+  return { hosts: ['reviews'], http: [{ route: [{ destination: { host: 'reviews' } }], ...route }], ...extra };
+}
+
+/** The ConfigError that checkResource throws for `obj` (fails the test when it accepts it). */
+export function rejection(obj: unknown, where = 'request item 0'): ConfigError {
+  try {
+    checkResource(obj, where);
+  } catch (err) {
+    assert.ok(err instanceof ConfigError, `expected a ConfigError, got ${String(err)}`);
+    return err;
+  }
+  assert.fail('expected the resource to be rejected, but it was accepted');
+}
+
+/** Assert `obj` is rejected with exactly this message. */
+export function assertRejected(obj: unknown, message: string): void {
+  assert.equal(rejection(obj).message, message);
+}
+
+export function assertAccepted(obj: unknown): void {
+  try {
+    checkResource(obj, 'request item 0');
+  } catch (err) {
+    assert.fail(`expected the resource to be accepted, got: ${(err as Error).message}`);
+  }
+}
