@@ -124,7 +124,8 @@ function checkMetadata(metadata: unknown): MetaCheck {
     return { errors: [{ path: 'metadata.name', message: 'required' }] };
   }
   const errors: { path: string; message: string }[] = [];
-  const { name, namespace = 'default', labels, annotations } = metadata;
+  const { name, labels, annotations } = metadata;
+  const namespace = metadata.namespace ?? 'default';
   if (name === undefined || name === null || name === '') errors.push({ path: 'metadata.name', message: 'required' });
   else if (typeof name !== 'string') errors.push({ path: 'metadata.name', message: 'must be a string' });
   else {

@@ -18,7 +18,16 @@ export interface UpState {
   pid: number;
   controlPid: number;
   controlArgs: string[];
-  workloads: { name: string; service?: string; outbound?: string; inbound?: string; app?: string; admin?: string }[];
+  workloads: {
+    name: string;
+    service?: string;
+    outbound?: string;
+    inbound?: string;
+    app?: string;
+    admin?: string;
+    sidecarPid?: number;
+    appPid?: number;
+  }[];
 }
 
 export function readUpState(): UpState | undefined {

@@ -180,6 +180,8 @@ async function startWorkload(
     inbound: inboundPort !== undefined ? `127.0.0.1:${inboundPort}` : undefined,
     app: appPort !== undefined ? `127.0.0.1:${appPort}` : undefined,
     admin: ready.admin as string,
+    sidecarPid: sidecar.pid,
+    appPid: appProc?.pid,
   });
 }
 

@@ -2,6 +2,7 @@
 // Configured only through xDS; its command-line options say who it is (the node) and where the
 // control plane and its own admin endpoint are.
 import http from 'node:http';
+import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import type { Node, ResourceType } from '../xds/protos.ts';
 import { TYPE } from '../xds/types.ts';
@@ -84,6 +85,7 @@ export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
       const have = bound.get(l.name);
       if (have && have.cfg.address === l.address && have.cfg.port === l.port) continue;
       const server = http.createServer({ keepAliveTimeout: 60_000 }, (req, res) => handleRequest(ctx, l.name, req, res));
+      server.on('connect', (req, socket, head) => acceptTunnel(server, req, socket as net.Socket, head, log));
       try {
         await new Promise<void>((resolve, reject) => {
           server.once('error', reject);
@@ -197,4 +199,26 @@ export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
       await pools.close();
     },
   };
+}
+
+/**
+ * CONNECT through the outbound proxy: clients such as undici's ProxyAgent (Node's fetch with
+ * NODE_USE_ENV_PROXY) tunnel even plain http:// requests. The tunnel is answered with 200 and
+ * its bytes are fed back into this same HTTP server, so the requests inside it are routed by
+ * their Host header like any other. A tunnel that starts a TLS handshake cannot be routed (the
+ * sidecar cannot see inside), so it is closed with a log line saying why.
+ */
+function acceptTunnel(server: http.Server, req: http.IncomingMessage, socket: net.Socket, head: Buffer, log: (m: string) => void): void {
+  socket.write('HTTP/1.1 200 Connection Established\r\n\r\n');
+  const start = (first: Buffer) => {
+    if (first.length > 0 && first[0] === 0x16) {
+      log(`CONNECT ${req.url}: the client started TLS inside the tunnel; Weft routes plain HTTP only (use http:// and let the mesh do TLS)`);
+      socket.destroy();
+      return;
+    }
+    if (first.length) socket.unshift(first);
+    server.emit('connection', socket);
+  };
+  if (head.length) start(head);
+  else socket.once('readable', () => start((socket.read() as Buffer | null) ?? Buffer.alloc(0)));
 }

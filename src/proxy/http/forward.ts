@@ -119,7 +119,6 @@ function headerValue(v: string | string[] | undefined): string | undefined {
 /** Absolute-form (`GET http://svc/path`, what HTTP_PROXY clients send) or origin-form with Host. */
 function requestTarget(req: http.IncomingMessage): { authority: string; path: string; query: string } {
   const raw = req.url ?? '/';
-  if (req.method === 'CONNECT') throw new ProxyError('bad_request', `CONNECT ${raw}: tunnelling (HTTPS through the proxy) is not supported yet; send plain HTTP and let the mesh do TLS`);
   let authority: string;
   let pathAndQuery: string;
   if (raw.startsWith('/')) {
