@@ -22,7 +22,7 @@ export interface PathResult {
 
 export interface BenchResult {
   date: Date;
-  machine: { nproc: number; cpu: string; memGB: number; kernel: string; node: string; haproxy: string; hey: string; sidecarFlags: string; loadavg: number; env: string[] };
+  machine: { nproc: number; cpu: string; memGB: number; kernel: string; node: string; haproxy: string; hey: string; sidecarFlags: string; loadavg: number; busyBefore: number; env: string[] };
   setup: { rate: number; conns: number; maxConns: number; warmup: string; fixed: string; maxWarmup: string; max: string };
   direct: PathResult;
   weft: PathResult;
@@ -109,7 +109,8 @@ export function renderReport(r: BenchResult, handWritten: string, profileSection
     `- ${m.nproc} CPUs (\`nproc\`), ${m.cpu}, ${m.memGB.toFixed(1)} GB memory, Linux ${m.kernel}`,
     `- Node ${m.node}; sidecars run with \`node ${m.sidecarFlags}\` (\`SIDECAR_NODE_FLAGS\` in src/cli/up.ts, as \`weft up\` runs them)`,
     `- haproxy ${m.haproxy}, hey ${m.hey} (Debian packages)`,
-    `- Load average (1 min) when the bench started: ${m.loadavg.toFixed(2)}${m.loadavg > 1 ? ' -- other work was running on the machine, so these figures are skewed by it' : ''}`,
+    `- Before the bench started anything, the CPUs were ${(m.busyBefore * 100).toFixed(0)}% busy (over 1 s; load average ${m.loadavg.toFixed(2)})` +
+      (m.busyBefore > 0.1 ? ' -- other work was running on the machine, and these figures are skewed by it' : ''),
     ...(m.env.length ? [`- Environment: \`${m.env.join(' ')}\` (inherited by every process the bench starts)`] : []),
     `- The load generator, both proxies and the server share these ${m.nproc} CPUs: at maximum throughput they compete for them,`,
     `  so the throughput figures are those of the whole machine, not of one proxy alone.`,

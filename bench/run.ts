@@ -484,6 +484,19 @@ async function weftPath(heyBin: string, serverPort: number, tmp: string, profile
 
 // ---------------------------------------------------------------------------------------------
 
+/** How busy the machine's CPUs are (0..1 of all of them), over `ms`, before the bench starts anything. */
+async function cpuBusy(ms: number): Promise<number> {
+  const read = () => {
+    const f = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+    const idle = f[3] + (f[4] ?? 0); // idle + iowait
+    return { idle, total: f.reduce((a, b) => a + b, 0) };
+  };
+  const a = read();
+  await sleep(ms);
+  const b = read();
+  return b.total > a.total ? 1 - (b.idle - a.idle) / (b.total - a.total) : 0;
+}
+
 function machine(haproxyBin: string): BenchResult['machine'] {
   const cpuinfo = fs.readFileSync('/proc/cpuinfo', 'utf8');
   const mem = /MemTotal:\s+(\d+) kB/.exec(fs.readFileSync('/proc/meminfo', 'utf8'));
@@ -498,6 +511,7 @@ function machine(haproxyBin: string): BenchResult['machine'] {
     hey: packageVersion('hey'),
     sidecarFlags: SIDECAR_NODE_FLAGS.join(' '),
     loadavg: os.loadavg()[0],
+    busyBefore: 0,
     env: ['NODE_COMPILE_CACHE', 'MALLOC_ARENA_MAX'].filter((k) => process.env[k]).map((k) => `${k}=${process.env[k]}`),
   };
 }
@@ -507,7 +521,8 @@ async function main(): Promise<number> {
   const started = Date.now();
   const tools = ensureTools();
   const host = machine(tools.haproxy);
-  if (host.loadavg > 1) log(`warning: load average ${host.loadavg.toFixed(2)} before the bench: other work on this machine will skew the figures`);
+  host.busyBefore = await cpuBusy(1000);
+  if (host.busyBefore > 0.1) log(`warning: the CPUs were ${(host.busyBefore * 100).toFixed(0)}% busy before the bench started: other work on this machine will skew the figures`);
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'weft-bench-'));
   let server: { proc: Proc; port: number } | undefined;
   try {

@@ -6,7 +6,7 @@ import { parseConfig } from '../api/index.ts';
 import { ConfigError, describeKey, keyOf } from '../api/types.ts';
 import { KIND_NAMES, resolveKind } from '../api/kinds.ts';
 import { WEFT_VERSION } from '../version.ts';
-import { CliError, UsageError, adminUrl, callAdmin, durationMs, int, printReady, untilSignal, weftHome } from './common.ts';
+import { CliError, UsageError, adminUrl, callAdmin, durationMs, int, printReady, readUpState, untilSignal, weftHome } from './common.ts';
 import { runUp } from './up.ts';
 import path from 'node:path';
 
@@ -41,6 +41,25 @@ function expandFiles(files: string[]): string[] {
 function table(rows: string[][]): string {
   const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
   return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]))).join('   ')).join('\n') + '\n';
+}
+
+/**
+ * Where a workload's outbound listener is. A workload that `weft up` started is looked up in its
+ * up.json first, so that `weft exec` keeps working while the control plane is down (the sidecars
+ * do too); any other is asked of the control plane.
+ */
+async function outboundOf(workload: string, adminFlag: string | undefined): Promise<string> {
+  const local = adminFlag || process.env.WEFT_ADMIN ? undefined : readUpState()?.workloads.find((w) => w.name === workload && w.outbound);
+  if (local?.outbound) return local.outbound;
+  const data = await callAdmin(adminUrl(adminFlag), 'GET', '/api/v1/proxies');
+  const matches = data.proxies.filter((p: any) => p.workload.name === workload || `${p.workload.namespace}/${p.workload.name}` === workload);
+  if (!matches.length) {
+    const names = data.proxies.map((p: any) => p.workload.name).sort().join(', ') || 'none';
+    throw new CliError(`no sidecar for workload "${workload}" is connected to the control plane (connected: ${names})`);
+  }
+  const p = matches.find((m: any) => m.workload.outboundPort) ?? matches[0];
+  if (!p.workload.outboundPort) throw new CliError(`workload "${workload}" has no outbound listener (its sidecar runs without --outbound-port)`);
+  return `127.0.0.1:${p.workload.outboundPort}`;
 }
 
 export const COMMANDS: Record<string, Command> = {
@@ -342,15 +361,8 @@ ${ADMIN_HELP}`,
       if (!workload) throw new UsageError('which workload? e.g. weft exec client -- curl http://my-backend-service/hello');
       if (extra) throw new UsageError(`unexpected argument "${extra}" (put the command after --)`);
       if (!rest.length) throw new UsageError('no command: put it after --, e.g. weft exec client -- curl http://my-backend-service/hello');
-      const data = await callAdmin(adminUrl(v.admin), 'GET', '/api/v1/proxies');
-      const matches = data.proxies.filter((p: any) => p.workload.name === workload || `${p.workload.namespace}/${p.workload.name}` === workload);
-      if (!matches.length) {
-        const names = data.proxies.map((p: any) => p.workload.name).sort().join(', ') || 'none';
-        throw new CliError(`no sidecar for workload "${workload}" is connected to the control plane (connected: ${names})`);
-      }
-      const p = matches.find((m: any) => m.workload.outboundPort) ?? matches[0];
-      if (!p.workload.outboundPort) throw new CliError(`workload "${workload}" has no outbound listener (its sidecar runs without --outbound-port)`);
-      const proxy = `http://127.0.0.1:${p.workload.outboundPort}`;
+      const outbound = await outboundOf(workload, v.admin);
+      const proxy = `http://${outbound}`;
       const child = spawn(rest[0], rest.slice(1), {
         stdio: 'inherit',
         env: { ...process.env, HTTP_PROXY: proxy, http_proxy: proxy, NODE_USE_ENV_PROXY: '1', NO_PROXY: 'localhost,127.0.0.1,::1', no_proxy: 'localhost,127.0.0.1,::1' },

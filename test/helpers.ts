@@ -1,0 +1,145 @@
+// Test harness: runs the real `weft` CLI as processes, on loopback, with ports picked from 0.
+import { type ChildProcess, spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import readline from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import type { UpState } from '../src/cli/common.ts';
+
+export const ROOT = fileURLToPath(new URL('..', import.meta.url));
+export const CLI = path.join(ROOT, 'src/cli/main.ts');
+
+export interface RunResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs `weft ARGS...` to completion. */
+export function weft(args: string[], env: NodeJS.ProcessEnv = {}, input?: string): Promise<RunResult> {
+  return new Promise((resolve, reject) => {
+    const p = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, ...env }, cwd: ROOT });
+    let stdout = '';
+    let stderr = '';
+    p.stdout.on('data', (d) => (stdout += d));
+    p.stderr.on('data', (d) => (stderr += d));
+    p.on('error', reject);
+    p.on('close', (code) => resolve({ code, stdout, stderr }));
+    if (input !== undefined) p.stdin.end(input);
+    else p.stdin.end();
+  });
+}
+
+export function tmpDir(prefix: string): string {
+  return fs.mkdtempSync(path.join(os.tmpdir(), `weft-${prefix}-`));
+}
+
+export interface Up {
+  proc: ChildProcess;
+  home: string;
+  env: NodeJS.ProcessEnv;
+  state: UpState;
+  output: () => string;
+  /** Ctrl-C; resolves with the exit code. */
+  stop: () => Promise<number | null>;
+}
+
+/** `weft up DIR` with a private WEFT_HOME and free ports; resolves once up.json is written. */
+export async function startUp(dir: string, extraArgs: string[] = []): Promise<Up> {
+  const home = tmpDir('home');
+  const env = { ...process.env, WEFT_HOME: home };
+  const proc = spawn(process.execPath, [CLI, 'up', dir, '--admin-port', '0', '--xds-port', '0', ...extraArgs], { env, cwd: ROOT });
+  let out = '';
+  proc.stdout!.on('data', (d) => (out += d));
+  proc.stderr!.on('data', (d) => (out += d));
+  const stateFile = path.join(home, 'up.json');
+  const deadline = Date.now() + 30_000;
+  while (!fs.existsSync(stateFile)) {
+    if (proc.exitCode !== null) throw new Error(`weft up exited early (${proc.exitCode}):\n${out}`);
+    if (Date.now() > deadline) {
+      proc.kill('SIGKILL');
+      throw new Error(`weft up did not come up within 30s:\n${out}`);
+    }
+    await sleep(50);
+  }
+  const state = JSON.parse(fs.readFileSync(stateFile, 'utf8')) as UpState;
+  const stop = () =>
+    new Promise<number | null>((resolve) => {
+      if (proc.exitCode !== null) return resolve(proc.exitCode);
+      const t = setTimeout(() => proc.kill('SIGKILL'), 15_000);
+      proc.once('exit', (code) => {
+        clearTimeout(t);
+        resolve(code);
+      });
+      proc.kill('SIGINT');
+    });
+  return { proc, home, env: { WEFT_HOME: home }, state, output: () => out, stop };
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+export async function waitFor<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 10_000, everyMs = 25): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await fn();
+      if (v) return v;
+    } catch (e) {
+      last = e;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${last}` : ''}`);
+    await sleep(everyMs);
+  }
+}
+
+export function alive(pid: number | undefined): boolean {
+  if (!pid) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export interface LoadResult {
+  total: number;
+  status: Record<string, number>;
+  bodies: Record<string, number>;
+  errors: string[];
+  samples: { t: number; status: number; body: string }[];
+}
+
+/**
+ * Runs the load fixture as `weft exec WORKLOAD -- node test/fixtures/load.ts ...`: requests go
+ * through that workload's sidecar exactly as a user's app's would (HTTP_PROXY).
+ */
+export async function loadThrough(env: NodeJS.ProcessEnv, workload: string, opts: { url: string; n?: number; rate?: number; durationMs?: number; concurrency?: number; startSignal?: string }): Promise<LoadResult> {
+  const args = ['exec', workload, '--', process.execPath, path.join(ROOT, 'test/fixtures/load.ts'), '--url', opts.url];
+  if (opts.n) args.push('--n', String(opts.n));
+  if (opts.rate) args.push('--rate', String(opts.rate));
+  if (opts.durationMs) args.push('--duration-ms', String(opts.durationMs));
+  if (opts.concurrency) args.push('--concurrency', String(opts.concurrency));
+  const r = await weft(args, env);
+  if (r.code !== 0) throw new Error(`load generator failed (${r.code}): ${r.stderr}`);
+  return JSON.parse(r.stdout) as LoadResult;
+}
+
+/** Reads lines from a child's stdout until one matches. */
+export function lineMatching(proc: ChildProcess, re: RegExp, timeoutMs = 15_000): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const rl = readline.createInterface({ input: proc.stdout! });
+    const t = setTimeout(() => reject(new Error(`no line matching ${re} within ${timeoutMs} ms`)), timeoutMs);
+    rl.on('line', (l) => {
+      if (re.test(l)) {
+        clearTimeout(t);
+        rl.close();
+        resolve(l);
+      }
+    });
+  });
+}
