@@ -50,6 +50,8 @@ export interface AdsServerOptions {
   heartbeatMs?: number;
   debounceMs?: number;
   maxDebounceMs?: number;
+  /** Config for one proxy; translate() unless a test hands in its own. */
+  generate?: (mesh: MeshSnapshot, proxy: Workload) => XdsResources;
   log?: (msg: string) => void;
 }
 
@@ -230,7 +232,7 @@ export class AdsServer {
   }
 
   private generate(c: Connection): XdsResources {
-    return translate(this.opts.snapshot(), c.workload);
+    return (this.opts.generate ?? translate)(this.opts.snapshot(), c.workload);
   }
 
   private pushAll(): void {

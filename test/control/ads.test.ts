@@ -1,0 +1,155 @@
+// The ADS protocol as a proxy sees it, over a real gRPC stream on loopback: versions, nonces,
+// ACK, NACK, stale nonces, debounced pushes, and the registry following the stream.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as grpc from '@grpc/grpc-js';
+import { AdsServer } from '../../src/control/ads/server.ts';
+import { Registry } from '../../src/control/registry/registry.ts';
+import type { MeshSnapshot } from '../../src/control/model/model.ts';
+import { ADS_METHOD, type DiscoveryRequest, type DiscoveryResponse, TYPE, decode, decodeResponse, encodeRequest } from '../../src/xds/protos.ts';
+import { META } from '../../src/control/ads/node.ts';
+import { sleep, waitFor } from '../helpers.ts';
+
+/** A raw ADS client: writes requests, queues responses. */
+class RawStream {
+  readonly call: grpc.ClientDuplexStream<DiscoveryRequest, DiscoveryResponse>;
+  private readonly queue: DiscoveryResponse[] = [];
+  private waiting: ((r: DiscoveryResponse) => void)[] = [];
+  status: grpc.StatusObject | undefined;
+  constructor(client: grpc.Client) {
+    this.call = client.makeBidiStreamRequest(ADS_METHOD, encodeRequest, decodeResponse);
+    this.call.on('data', (r: DiscoveryResponse) => {
+      const w = this.waiting.shift();
+      if (w) w(r);
+      else this.queue.push(r);
+    });
+    this.call.on('error', () => {});
+    this.call.on('status', (s) => (this.status = s));
+  }
+  send(r: DiscoveryRequest): void {
+    this.call.write(r);
+  }
+  next(timeoutMs = 2000): Promise<DiscoveryResponse> {
+    const q = this.queue.shift();
+    if (q) return Promise.resolve(q);
+    return new Promise((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error('no response within timeout')), timeoutMs);
+      this.waiting.push((r) => {
+        clearTimeout(t);
+        resolve(r);
+      });
+    });
+  }
+  async none(ms: number): Promise<void> {
+    await sleep(ms);
+    assert.equal(this.queue.length, 0, `unexpected response(s): ${this.queue.map((r) => `${r.type_url} v${r.version_info}`).join(', ')}`);
+  }
+}
+
+const node = (id: string, extra: Record<string, unknown> = {}) => ({
+  id,
+  metadata: { [META.workload]: id, [META.namespace]: 'default', [META.labels]: { app: id }, [META.outboundPort]: 15001, ...extra },
+});
+
+describe('ADS server (real gRPC stream on loopback)', () => {
+  const registry = new Registry({ onChange: () => ads.requestPush() });
+  const mesh = (): MeshSnapshot => ({ revision: 1, virtualServices: [], destinationRules: [], workloads: registry.list() });
+  const ads: AdsServer = new AdsServer({ registry, snapshot: mesh, debounceMs: 30, maxDebounceMs: 200 });
+  let client: grpc.Client;
+
+  before(async () => {
+    const port = await ads.listen('127.0.0.1:0');
+    client = new grpc.Client(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
+  });
+  after(async () => {
+    client.close();
+    await ads.close();
+  });
+
+  test('versions, nonces, ACK and NACK', async () => {
+    const s = new RawStream(client);
+    s.send({ type_url: TYPE.cluster, node: node('alpha'), resource_names: [] });
+    const r1 = await s.next();
+    assert.equal(r1.type_url, TYPE.cluster);
+    assert.ok(r1.nonce, 'a response carries a nonce');
+    await waitFor('alpha registered', async () => registry.connected().some((w) => w.name === 'alpha'));
+
+    // ACK: the same version and the nonce it answers.
+    s.send({ type_url: TYPE.cluster, version_info: r1.version_info, response_nonce: r1.nonce, resource_names: [] });
+    await waitFor('ACK recorded', async () => ads.proxies().find((p) => p.id === 'alpha')?.types.find((t) => t.type === 'CDS')?.acked === r1.version_info);
+
+    // A new service appears: one push with a new version and a new nonce.
+    const beta = new RawStream(client);
+    beta.send({ type_url: TYPE.cluster, node: node('beta', { [META.service]: 'beta', [META.inboundPort]: 20001, [META.appPort]: 30001 }), resource_names: [] });
+    await beta.next();
+    const r2 = await s.next();
+    assert.notEqual(r2.version_info, r1.version_info);
+    assert.notEqual(r2.nonce, r1.nonce);
+    const names = r2.resources.map((r) => decode(TYPE.cluster, r.value).name);
+    assert.ok(names.includes('outbound|80||beta.default.svc.cluster.local'), names.join(', '));
+
+    // NACK: the reason is recorded against the version, the last ACK stands, nothing is resent.
+    s.send({ type_url: TYPE.cluster, version_info: r1.version_info, response_nonce: r2.nonce, resource_names: [], error_detail: { code: 3, message: 'cluster x: lb_policy MAGLEV is not supported' } });
+    await waitFor('NACK recorded', async () => ads.proxies().find((p) => p.id === 'alpha')?.types.find((t) => t.type === 'CDS')?.nack?.reason === 'cluster x: lb_policy MAGLEV is not supported');
+    const st = ads.proxies().find((p) => p.id === 'alpha')!.types.find((t) => t.type === 'CDS')!;
+    assert.equal(st.acked, r1.version_info);
+    assert.equal(st.nack!.version, r2.version_info);
+    await s.none(150);
+
+    // A reply carrying an old nonce is stale: ignored, not taken as an ACK.
+    s.send({ type_url: TYPE.cluster, version_info: r2.version_info, response_nonce: r1.nonce, resource_names: [] });
+    await sleep(100);
+    assert.equal(ads.proxies().find((p) => p.id === 'alpha')!.types.find((t) => t.type === 'CDS')!.acked, r1.version_info);
+
+    beta.call.end();
+    s.call.end();
+  });
+
+  test('EDS is served by name, and asking for new names gets an answer', async () => {
+    const s = new RawStream(client);
+    const gamma = new RawStream(client);
+    gamma.send({ type_url: TYPE.cluster, node: node('gamma', { [META.service]: 'gamma', [META.inboundPort]: 20002, [META.appPort]: 30002 }), resource_names: [] });
+    await gamma.next();
+    s.send({ type_url: TYPE.endpoint, node: node('delta'), resource_names: ['outbound|80||gamma.default.svc.cluster.local'] });
+    const r = await s.next();
+    assert.equal(r.resources.length, 1);
+    const cla = decode(TYPE.endpoint, r.resources[0].value);
+    assert.equal(cla.cluster_name, 'outbound|80||gamma.default.svc.cluster.local');
+    assert.equal(cla.endpoints[0].lb_endpoints[0].endpoint.address.socket_address.port_value, 20002);
+    gamma.call.end();
+    s.call.end();
+  });
+
+  test('a burst of registry changes becomes one push', async () => {
+    const s = new RawStream(client);
+    s.send({ type_url: TYPE.cluster, node: node('watcher'), resource_names: [] });
+    const first = await s.next();
+    s.send({ type_url: TYPE.cluster, version_info: first.version_info, response_nonce: first.nonce, resource_names: [] });
+    await sleep(100);
+    for (let i = 0; i < 10; i++) {
+      registry.register({ proxyId: `burst-${i}`, name: `burst-${i}`, namespace: 'default', service: 'burst', servicePort: 80, labels: {}, address: '127.0.0.1', inboundPort: 21000 + i, appPort: 31000 + i, healthy: true });
+    }
+    const push = await s.next();
+    assert.equal(push.resources.length, first.resources.length + 1, 'one new cluster for the burst service');
+    await s.none(300);
+    for (let i = 0; i < 10; i++) registry.unregister(`burst-${i}`);
+    s.call.end();
+  });
+
+  test('a node with bad metadata is refused with a reason naming the field', async () => {
+    const s = new RawStream(client);
+    s.send({ type_url: TYPE.cluster, node: node('bad', { [META.outboundPort]: 70000 }), resource_names: [] });
+    await waitFor('the stream to be refused', async () => s.status);
+    assert.equal(s.status!.code, grpc.status.INVALID_ARGUMENT);
+    assert.match(s.status!.details, /OUTBOUND_PORT.*port number/);
+  });
+
+  test('the workload leaves the registry when its stream closes', async () => {
+    const s = new RawStream(client);
+    s.send({ type_url: TYPE.cluster, node: node('leaving'), resource_names: [] });
+    await s.next();
+    assert.ok(registry.connected().some((w) => w.name === 'leaving'));
+    s.call.cancel();
+    await waitFor('leaving to be unregistered', async () => !registry.connected().some((w) => w.name === 'leaving'), 3000);
+  });
+});
