@@ -18,6 +18,8 @@ export interface PathResult {
   fixed: HeyResult;
   max: HeyResult;
   usage: ProcUsage[];
+  /** CPU cores used by processes outside the bench during the fixed-rate and max phases. */
+  otherCores: { fixed: number; max: number };
 }
 
 export interface BenchResult {
@@ -84,6 +86,7 @@ export function renderReport(r: BenchResult, handWritten: string, profileSection
   const label = (p: PathResult) =>
     p === r.direct ? 'direct (hey -> server)' : p === r.weft ? 'Weft (hey -> sidecar -> sidecar -> server)' : 'haproxy (hey -> haproxy -> haproxy -> server)';
   const v = verdicts(r);
+  const disturbed = paths.filter((p) => Math.max(p.otherCores.fixed, p.otherCores.max) > 0.1).map((p) => p.name);
   const q = ['50', '90', '99'];
   const L: string[] = [];
   const add = (...lines: string[]) => L.push(...lines);
@@ -104,6 +107,9 @@ export function renderReport(r: BenchResult, handWritten: string, profileSection
     '|---|---|---|',
     ...v.map((x) => `| ${x.target} | ${x.actual} | **${x.pass ? 'PASS' : 'FAIL'}** |`),
     '',
+    ...(disturbed.length
+      ? [`**Warning:** other processes used CPU during the ${disturbed.join(', ')} measurement (see "other work on the machine" below); the comparison is skewed. Run again on a quiet machine.`, '']
+      : []),
     '## Machine',
     '',
     `- ${m.nproc} CPUs (\`nproc\`), ${m.cpu}, ${m.memGB.toFixed(1)} GB memory, Linux ${m.kernel}`,
@@ -132,13 +138,15 @@ export function renderReport(r: BenchResult, handWritten: string, profileSection
     `  each haproxy, like each Node sidecar, uses one thread for traffic.`,
     `- RSS: VmRSS from /proc/<pid>/status, sampled every 200 ms during the ${s.fixed} fixed-rate phase and at its end; the peak`,
     `  is reported. CPU: utime + stime from /proc/<pid>/stat, the delta over the phase, per 1,000 requests served.`,
+    `- "Other work on the machine": CPU used during a phase by processes the bench did not start (all CPU time in /proc/stat`,
+    `  minus the bench's own processes), in cores. Above 0.1 core (marked "(!)") that path's figures are skewed by it.`,
     `- Whole run: ${r.durationS.toFixed(0)} s.`,
     '',
     `## Latency at ${int(s.rate)} requests/second (${s.conns} connections)`,
     '',
-    '| path | p50 | p90 | p99 | achieved rps | requests |',
-    '|---|---:|---:|---:|---:|---:|',
-    ...paths.map((p) => `| ${label(p)} | ${q.map((x) => ms(p.fixed.latencyMs[x])).join(' | ')} | ${int(p.fixed.rps)} | ${int(p.fixed.ok)} |`),
+    '| path | p50 | p90 | p99 | achieved rps | requests | other work on the machine |',
+    '|---|---:|---:|---:|---:|---:|---:|',
+    ...paths.map((p) => `| ${label(p)} | ${q.map((x) => ms(p.fixed.latencyMs[x])).join(' | ')} | ${int(p.fixed.rps)} | ${int(p.fixed.ok)} | ${cores(p.otherCores.fixed)} |`),
     '',
     '### Added latency of the two hops (path minus direct)',
     '',
@@ -150,9 +158,9 @@ export function renderReport(r: BenchResult, handWritten: string, profileSection
     '',
     `## Maximum throughput (hey, ${s.maxConns} connections, ${s.max})`,
     '',
-    '| path | requests/second | p50 | p99 |',
-    '|---|---:|---:|---:|',
-    ...paths.map((p) => `| ${label(p)} | ${int(p.max.rps)} | ${ms(p.max.latencyMs['50'])} | ${ms(p.max.latencyMs['99'])} |`),
+    '| path | requests/second | p50 | p99 | other work on the machine |',
+    '|---|---:|---:|---:|---:|',
+    ...paths.map((p) => `| ${label(p)} | ${int(p.max.rps)} | ${ms(p.max.latencyMs['50'])} | ${ms(p.max.latencyMs['99'])} | ${cores(p.otherCores.max)} |`),
     '',
     `Weft / direct: ${ratio(r.weft.max.rps / r.direct.max.rps)}; Weft / haproxy: ${ratio(r.weft.max.rps / r.haproxy.max.rps)}; haproxy / direct: ${ratio(r.haproxy.max.rps / r.direct.max.rps)}.`,
     '',
@@ -174,6 +182,8 @@ export function renderReport(r: BenchResult, handWritten: string, profileSection
   );
   return { text: L.join('\n'), verdicts: v };
 }
+
+const cores = (x: number) => `${x.toFixed(2)} cores${x > 0.1 ? ' (!)' : ''}`;
 
 function ratioOrDash(a: number, b: number): string {
   return b > 0 ? ratio(a / b) : `- (haproxy adds < ${RESOLUTION_MS} ms)`;

@@ -276,7 +276,29 @@ interface Watched {
 }
 
 /** Runs `fn` while sampling the processes' RSS every 200 ms; CPU seconds are the delta over `fn`. */
-async function watch<T>(procs: Watched[], fn: () => Promise<T>): Promise<{ result: T; usage: Map<string, { peakRssMB: number; peakAnonMB: number; endRssMB: number; cpuS: number }> }> {
+/** CPU seconds used by the whole machine (all CPUs, not idle or iowait). */
+function machineCpuSeconds(): number {
+  const f = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1, 9).map(Number);
+  return (f.reduce((a, b) => a + b, 0) - f[3] - f[4]) / CLK_TCK;
+}
+
+/** CPU seconds of the bench: this process, its finished children (hey), and those still running. */
+function benchCpuSeconds(): number {
+  const s = fs.readFileSync('/proc/self/stat', 'utf8');
+  const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
+  let total = (Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14])) / CLK_TCK; // utime stime cutime cstime
+  for (const p of running) {
+    try {
+      total += cpuSeconds(p.proc.pid!);
+    } catch {} // exited a moment ago
+  }
+  return total;
+}
+
+async function watch<T>(procs: Watched[], fn: () => Promise<T>): Promise<{ result: T; otherCores: number; usage: Map<string, { peakRssMB: number; peakAnonMB: number; endRssMB: number; cpuS: number }> }> {
+  const machine0 = machineCpuSeconds();
+  const bench0 = benchCpuSeconds();
+  const t0 = performance.now();
   const peak = new Map(procs.map((p) => [p.label, rssMB(p.pid)]));
   const peakAnon = new Map(procs.map((p) => [p.label, memMB(p.pid).anon]));
   const cpu0 = new Map(procs.map((p) => [p.label, cpuSeconds(p.pid)]));
@@ -295,8 +317,10 @@ async function watch<T>(procs: Watched[], fn: () => Promise<T>): Promise<{ resul
     clearInterval(timer);
   }
   sample();
+  // Other work on the machine during the phase, in cores: it competes with the bench for the CPUs.
+  const otherCores = Math.max(0, machineCpuSeconds() - machine0 - (benchCpuSeconds() - bench0)) / ((performance.now() - t0) / 1000);
   const usage = new Map(procs.map((p) => [p.label, { peakRssMB: peak.get(p.label)!, peakAnonMB: peakAnon.get(p.label)!, endRssMB: rssMB(p.pid), cpuS: cpuSeconds(p.pid) - cpu0.get(p.label)! }]));
-  return { result, usage };
+  return { result, otherCores, usage };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -326,7 +350,9 @@ async function measure(heyBin: string, name: string, url: string, host: string |
       maxCpuPer1k: (m.cpuS / max.result.ok) * 1000,
     };
   });
-  return { name, fixed: fixed.result, max: max.result, usage };
+  const other = Math.max(fixed.otherCores, max.otherCores);
+  if (other > 0.1) log(`${name}: warning: other processes on this machine used up to ${other.toFixed(2)} cores during the measurement`);
+  return { name, fixed: fixed.result, max: max.result, usage, otherCores: { fixed: fixed.otherCores, max: max.otherCores } };
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -92,6 +92,11 @@ export async function runUp(dir: string, opts: UpOptions): Promise<number> {
     } catch {}
   };
 
+  // Ctrl-C in a terminal reaches every process of the group at once; mark the stop before any
+  // child's exit is seen, so that it is not reported as a crash.
+  const markStopping = () => (stopping = true);
+  process.once('SIGINT', markStopping);
+  process.once('SIGTERM', markStopping);
   const signal = untilSignal();
   const controlArgs = [
     '--data-dir', path.join(home, 'data'),
