@@ -107,23 +107,24 @@ const PROFILE_END = '<!-- profile:end -->';
 
 export function renderProfile(s: ProfileSummary, date: Date): string {
   const pct = (x: number) => `${x.toFixed(1)}%`;
+  const ofBusy = (r: Row) => (r.name === '(idle)' ? '' : pct((r.pct / s.busyPct) * 100));
   const lines = [
     PROFILE_BEGIN,
     `Profile of ${date.toISOString().slice(0, 10)} (\`npm run bench -- --profile\`): the client-side sidecar under \`node --cpu-prof\`, ` +
       `${s.windowS.toFixed(1)} s of a max-throughput run (${MAX_CONNS_TEXT}${s.rps ? `, ${Math.round(s.rps)} rps while profiled` : ''}), ` +
       `${s.samples} samples; the process was busy (not idle) in ${pct(s.busyPct)} of them.`,
     '',
-    'Top self time, by function:',
+    'Top self time, by function ("of busy": share of the samples in which the process was not idle):',
     '',
-    '| self | function | where |',
-    '|---:|---|---|',
-    ...s.functions.slice(0, 12).map((r) => `| ${pct(r.pct)} | \`${r.name}\` | ${r.where ? `\`${r.where}\`` : ''} |`),
+    '| self | of busy | function | where |',
+    '|---:|---:|---|---|',
+    ...s.functions.slice(0, 12).map((r) => `| ${pct(r.pct)} | ${ofBusy(r)} | \`${r.name}\` | ${r.where ? `\`${r.where}\`` : ''} |`),
     '',
     'Self time by area (file of src/, npm package, node builtin module):',
     '',
-    '| self | area |',
-    '|---:|---|',
-    ...s.areas.slice(0, 12).map((r) => `| ${pct(r.pct)} | \`${r.name}\` |`),
+    '| self | of busy | area |',
+    '|---:|---:|---|',
+    ...s.areas.slice(0, 12).map((r) => `| ${pct(r.pct)} | ${ofBusy(r)} | \`${r.name}\` |`),
     PROFILE_END,
   ];
   return lines.join('\n');

@@ -22,12 +22,13 @@ import path from 'node:path';
 import readline from 'node:readline';
 import { parseArgs } from 'node:util';
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { SIDECAR_NODE_FLAGS, freePort } from '../src/cli/up.ts';
+import { SIDECAR_NODE_FLAGS, WEFT_ENTRY, freePort, sidecarEnv } from '../src/cli/up.ts';
 import { analyzeProfile, renderProfile, type ProfileSummary } from './profile.ts';
 import { renderReport, type BenchResult, type PathResult, type ProcUsage } from './report.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
-const CLI = path.join(ROOT, 'src', 'cli', 'main.ts');
+// The entry point users run (it enables Node's compile cache), as `weft up` runs it.
+const CLI = WEFT_ENTRY;
 
 export const RATE = 1000; // requests/second, fixed-rate phase
 export const CONNS = 16; // connections, fixed-rate phase
@@ -442,7 +443,7 @@ async function startControlPlane(tmp: string): Promise<Mesh> {
 
 /** A sidecar process; resolves once it printed WEFT_READY. */
 async function startSidecar(mesh: Mesh, label: string, args: string[], nodeFlags: string[] = []): Promise<{ proc: Proc; admin: string }> {
-  const p = launch(label, process.execPath, [...SIDECAR_NODE_FLAGS, ...nodeFlags, CLI, 'proxy', '--xds', mesh.xds, ...args, '--admin-port', '0']);
+  const p = launch(label, process.execPath, [...SIDECAR_NODE_FLAGS, ...nodeFlags, CLI, 'proxy', '--xds', mesh.xds, ...args, '--admin-port', '0'], { env: sidecarEnv(process.env) });
   mesh.procs.push(p);
   const m = await waitForLine(p, /^WEFT_READY (.*)$/, 30_000);
   return { proc: p, admin: JSON.parse(m[1]).admin };

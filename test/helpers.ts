@@ -8,7 +8,8 @@ import { fileURLToPath } from 'node:url';
 import type { UpState } from '../src/cli/common.ts';
 
 export const ROOT = fileURLToPath(new URL('..', import.meta.url));
-export const CLI = path.join(ROOT, 'src/cli/main.ts');
+/** The CLI as users run it: bin/weft.mjs, which loads src/cli/main.ts. */
+export const CLI = path.join(ROOT, 'bin/weft.mjs');
 
 export interface RunResult {
   code: number | null;

@@ -160,7 +160,13 @@ On start it prints one line, WEFT_READY {"admin": URL, ...}, once its config is 
         if (i <= 0) throw new UsageError(`--label "${l}": expected KEY=VALUE`);
         labels[l.slice(0, i)] = l.slice(i + 1);
       }
-      const opt = (f: string) => (v[f] === undefined ? undefined : int(f, v[f], 0));
+      // The control plane puts these ports into the listeners it sends, so they must be real ones.
+      const opt = (f: string) => {
+        if (v[f] === undefined) return undefined;
+        const p = int(f, v[f], 0);
+        if (p === 0) throw new UsageError(`--${f}: must be a port number from 1 to 65535 (the control plane configures the listener on it)`);
+        return p;
+      };
       const inboundPort = opt('inbound-port');
       const appPort = opt('app-port');
       if (v.service && (inboundPort === undefined || appPort === undefined)) throw new UsageError('--service needs --inbound-port and --app-port');

@@ -4,6 +4,7 @@
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import readline from 'node:readline';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { CliError, READY_PREFIX, callAdmin, untilSignal, weftHome, type UpState } from './common.ts';
@@ -19,6 +20,17 @@ export interface UpOptions {
 
 /** Node flags for the sidecar processes: a small young generation keeps RSS low (docs/performance.md). */
 export const SIDECAR_NODE_FLAGS = ['--max-semi-space-size=2'];
+
+/** The CLI's entry point, which turns on Node's compile cache before loading any TypeScript. */
+export const WEFT_ENTRY = fileURLToPath(new URL('../../bin/weft.mjs', import.meta.url));
+
+/**
+ * The environment a sidecar runs with: one glibc malloc arena, since Node's helper threads
+ * otherwise each grow their own and RSS with them (docs/performance.md).
+ */
+export function sidecarEnv(base: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  return { MALLOC_ARENA_MAX: '1', ...base };
+}
 
 interface Child {
   label: string;
@@ -56,7 +68,7 @@ export async function runUp(dir: string, opts: UpOptions): Promise<number> {
   fs.mkdirSync(home, { recursive: true });
   const children: Child[] = [];
   let stopping = false;
-  const cli = process.argv[1];
+  const cli = WEFT_ENTRY;
   const say = (s: string) => process.stdout.write(s + '\n');
 
   // Weft's own components prefix their log lines themselves; apps get "[name] " here.
@@ -149,7 +161,7 @@ async function startWorkload(
   const appPort = serves ? await freePort() : undefined;
   const inboundPort = serves ? await freePort() : undefined;
   const args = [
-    process.argv[1], 'proxy',
+    WEFT_ENTRY, 'proxy',
     '--xds', xds,
     '--workload', w.name,
     '--namespace', w.namespace,
@@ -157,7 +169,7 @@ async function startWorkload(
     ...Object.entries(w.labels).flatMap(([k, v]) => ['--label', `${k}=${v}`]),
     ...(serves ? ['--service', w.service!, '--service-port', String(w.servicePort), '--inbound-port', String(inboundPort), '--app-port', String(appPort)] : []),
   ];
-  const sidecar = start(`${w.name} sidecar`, process.execPath, [...SIDECAR_NODE_FLAGS, ...args], process.env);
+  const sidecar = start(`${w.name} sidecar`, process.execPath, [...SIDECAR_NODE_FLAGS, ...args], sidecarEnv(process.env));
   let appProc: ChildProcess | undefined;
   if (w.command) {
     const proxy = `http://127.0.0.1:${outboundPort}`;
@@ -204,7 +216,7 @@ function printSummary(workloads: MeshWorkload[], state: UpState, say: (s: string
   const client = workloads.find((w) => !w.service)?.name ?? workloads[0]?.name;
   const target = workloads.find((w) => w.service)?.service;
   say('');
-  const weft = path.relative(process.cwd(), path.join(path.dirname(process.argv[1]), '..', '..', 'bin', 'weft')) || 'weft';
+  const weft = path.relative(process.cwd(), path.join(path.dirname(WEFT_ENTRY), 'weft')) || 'weft';
   say('Send traffic (in another terminal, from this directory):');
   if (client && target) say(`  ${weft} exec ${client} -- curl -s http://${target}/hello`);
   say(`  ${weft} get proxies        # the config version each sidecar has ACKed`);

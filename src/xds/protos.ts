@@ -1,57 +1,30 @@
-// Envoy's xDS v3 protos, loaded once per process from the copies that ship inside
-// @grpc/grpc-js-xds (deps/: envoy-api, xds, googleapis, protoc-gen-validate).
+// Envoy's xDS v3 protos, from the copies that ship inside @grpc/grpc-js-xds (deps/: envoy-api,
+// xds, googleapis, protoc-gen-validate), loaded once per process.
 //
 // Both sides use one protobufjs Root: the control plane to encode resources and the ADS
 // stream, the sidecar to decode them. Resources are handled as "proto JSON" objects with
 // snake_case field names (keepCase) and `google.protobuf.Any` written as
 // `{ '@type': 'type.googleapis.com/...', ...fields }`, which protobufjs packs and unpacks.
 import { createRequire } from 'node:module';
-import fs from 'node:fs';
-import path from 'node:path';
-import protobuf from 'protobufjs';
+import protobuf from 'protobufjs/light.js';
 
 const require = createRequire(import.meta.url);
 
 import { TYPE } from './types.ts';
 export * from './types.ts';
 
-const FILES = [
-  'envoy/service/discovery/v3/ads.proto',
-  'envoy/config/listener/v3/listener.proto',
-  'envoy/config/route/v3/route.proto',
-  'envoy/config/cluster/v3/cluster.proto',
-  'envoy/config/endpoint/v3/endpoint.proto',
-  'envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager.proto',
-  'envoy/extensions/filters/http/router/v3/router.proto',
-];
-
-function depsDir(): string {
-  const pkg = require.resolve('@grpc/grpc-js-xds/package.json');
-  return path.join(path.dirname(pkg), 'deps');
-}
-
+// The descriptor is generated from the .proto files by src/xds/gen-protos.ts and pruned to the
+// types Weft uses; protobufjs/light loads it without the .proto parser. Both save memory in every
+// sidecar (docs/performance.md).
 let cached: protobuf.Root | undefined;
 
-/** The loaded Root. Loading takes ~100 ms, so it is done once, on first use. */
+/** The loaded Root, built once on first use. */
 export function protoRoot(): protobuf.Root {
   if (cached) return cached;
-  const deps = depsDir();
-  const includeDirs = ['envoy-api', 'xds', 'googleapis', 'protoc-gen-validate'].map((d) => path.join(deps, d));
-  const root = new protobuf.Root();
-  root.resolvePath = (_origin: string, target: string): string => {
-    if (path.isAbsolute(target)) return target;
-    for (const dir of includeDirs) {
-      const full = path.join(dir, target);
-      if (fs.existsSync(full)) return full;
-    }
-    // google/protobuf/*.proto that protobufjs bundles (any, duration, struct, ...) resolve by name.
-    const bundled = path.join(path.dirname(require.resolve('protobufjs/package.json')), target);
-    return fs.existsSync(bundled) ? bundled : target;
-  };
-  root.loadSync(FILES, { keepCase: true });
-  root.resolveAll();
-  cached = root;
-  return root;
+  const json = require('./envoy-protos.json') as protobuf.INamespace;
+  cached = protobuf.Root.fromJSON(json);
+  cached.resolveAll();
+  return cached;
 }
 
 function lookupType(typeUrl: string): protobuf.Type {

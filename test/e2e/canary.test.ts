@@ -49,11 +49,11 @@ describe('weft up examples/canary (real processes)', () => {
     fs.rmSync(files, { recursive: true, force: true });
   });
 
-  test('prints what runs where and how to send traffic', () => {
-    const out = up.output();
+  test('prints what runs where and how to send traffic', async () => {
+    const out = await waitFor('the summary', async () => up.output().includes('Ctrl-C stops everything') && up.output());
     assert.match(out, /hello-v1\s+my-backend-service\s+127\.0\.0\.1:\d+/);
     assert.match(out, /client\s+-/);
-    assert.match(out, /exec client -- curl -s http:\/\/my-backend-service\/hello/);
+    assert.match(out, /bin\/weft exec client -- curl -s http:\/\/my-backend-service\/hello/);
   });
 
   test('curl through `weft exec client` reaches the backend', async () => {

@@ -6,6 +6,7 @@ import type { RuntimeConfig } from '../config.ts';
 import { ProxyError, sendError, upstreamError } from '../errors.ts';
 import type { ListenerConfig, RouteTable } from '../xds-client/convert.ts';
 import type { Pools } from '../upstream/pools.ts';
+import type { Dispatcher } from 'undici';
 import { findRoute, findVirtualHost, pickCluster } from './router.ts';
 import type { Stats } from '../stats.ts';
 
@@ -58,58 +59,123 @@ async function forward(ctx: ForwardContext, cfg: RuntimeConfig, listenerName: st
   if (healthy.length === 0) throw new ProxyError('no_healthy_endpoint', `no healthy endpoint in cluster ${clusterName}`, clusterName);
 
   const headers: Record<string, string | string[]> = {};
-  const connectionTokens = new Set(String(req.headers.connection ?? '').toLowerCase().split(',').map((s) => s.trim()));
-  for (const [k, v] of Object.entries(req.headers)) {
-    if (v === undefined || HOP_BY_HOP.has(k) || connectionTokens.has(k)) continue;
+  // Headers named in Connection are hop-by-hop too; "keep-alive" and "close" name none.
+  const conn = req.headers.connection;
+  const connectionTokens = conn && conn !== 'keep-alive' && conn !== 'close' ? new Set(conn.toLowerCase().split(',').map((s) => s.trim())) : undefined;
+  for (const k in req.headers) {
+    const v = req.headers[k];
+    if (v === undefined || HOP_BY_HOP.has(k) || connectionTokens?.has(k)) continue;
     headers[k] = v;
   }
   headers.host = target.authority;
   const hasBody = req.headers['content-length'] !== undefined ? req.headers['content-length'] !== '0' : req.headers['transfer-encoding'] !== undefined;
   const path = target.query ? `${target.path}?${target.query}` : target.path;
 
-  const signal = route.timeoutMs > 0 ? AbortSignal.timeout(route.timeoutMs) : undefined;
   let attempt = 0;
   for (;;) {
     const i = ctx.rr.get(clusterName) ?? 0;
     ctx.rr.set(clusterName, (i + 1) % 1_000_000_007);
     const ep = healthy[i % healthy.length];
-    const epName = `${ep.address}:${ep.port}`;
     const pool = ctx.pools.get(ep.address, ep.port, cluster.connectTimeoutMs);
-    let up;
-    try {
-      up = await pool.request({ path, method: req.method as any, headers, body: hasBody ? req : null, signal, headersTimeout: 0, bodyTimeout: 0 });
-    } catch (e) {
-      const err = upstreamError(e, clusterName, epName, signal?.aborted === true);
-      const retriable = (err.code === 'connect_refused' || err.code === 'connect_failed') && !hasBody && attempt < CONNECT_RETRIES && healthy.length > 1;
-      if (retriable) {
-        attempt += 1;
-        continue;
-      }
-      throw err;
+    const outcome = await exchange(pool, { path, method: req.method ?? 'GET', headers, body: hasBody ? req : null }, res, route.timeoutMs);
+    if (outcome.ok) {
+      ctx.stats.count(clusterName, outcome.status);
+      return;
     }
-    const out: Record<string, string | string[]> = {};
-    for (const [k, v] of Object.entries(up.headers)) if (v !== undefined && !HOP_BY_HOP.has(k)) out[k] = v;
-    res.writeHead(up.statusCode, out);
-    ctx.stats.count(clusterName, up.statusCode);
-    await pipeBody(up.body, res, req);
-    return;
+    const err = upstreamError(outcome.error, clusterName, `${ep.address}:${ep.port}`, outcome.timedOut);
+    const retriable = (err.code === 'connect_refused' || err.code === 'connect_failed') && !hasBody && attempt < CONNECT_RETRIES && healthy.length > 1;
+    if (!retriable) throw err;
+    attempt += 1;
   }
 }
 
-function pipeBody(body: import('undici').Dispatcher.ResponseData['body'], res: http.ServerResponse, req: http.IncomingMessage): Promise<void> {
+type Outcome = { ok: true; status: number } | { ok: false; error: unknown; timedOut: boolean };
+
+interface Controller {
+  abort(reason: Error): void;
+  pause(): void;
+  resume(): void;
+}
+
+/**
+ * One request/response exchange with an upstream, streamed straight between the downstream
+ * response and undici's dispatcher (no intermediate streams), with backpressure both ways.
+ * Resolves { ok: false } only if nothing was sent downstream yet, so that the caller may retry or
+ * answer with an error; a failure after the response started cuts the downstream connection.
+ */
+function exchange(
+  pool: Dispatcher,
+  opts: { path: string; method: string; headers: Record<string, string | string[]>; body: http.IncomingMessage | null },
+  res: http.ServerResponse,
+  timeoutMs: number,
+): Promise<Outcome> {
   return new Promise((resolve) => {
-    const abort = () => body.destroy();
-    req.once('close', () => {
-      if (!res.writableFinished) abort();
-    });
-    body.on('error', () => {
-      res.destroy();
-      resolve();
-    });
-    body.pipe(res);
-    res.once('finish', resolve);
-    res.once('close', resolve);
+    let controller: Controller | undefined;
+    let started = false;
+    let timedOut = false;
+    let done = false;
+    const timer =
+      timeoutMs > 0
+        ? setTimeout(() => {
+            timedOut = true;
+            controller?.abort(new Error('route timeout'));
+          }, timeoutMs)
+        : undefined;
+    // The downstream went away before the response finished: stop the upstream request.
+    const onDownstreamClose = () => {
+      if (!res.writableFinished) controller?.abort(new Error('downstream closed'));
+    };
+    const finish = (o: Outcome) => {
+      if (done) return;
+      done = true;
+      if (timer) clearTimeout(timer);
+      res.off('close', onDownstreamClose);
+      resolve(o);
+    };
+    res.on('close', onDownstreamClose);
+    const handler = {
+      onRequestStart(c: Controller) {
+        controller = c;
+      },
+      onResponseStart(c: Controller, statusCode: number, headers: Record<string, string | string[] | undefined>) {
+        if (statusCode < 200) return; // 1xx: the final response follows
+        started = true;
+        if (timer) clearTimeout(timer);
+        const out: Record<string, string | string[]> = {};
+        for (const k in headers) {
+          const v = headers[k];
+          if (v !== undefined && !HOP_BY_HOP.has(k)) out[k] = v;
+        }
+        // Headers, a small body and the end usually arrive in one tick: cork so that they leave in
+        // one write (a syscall per response is most of a proxy's cost; docs/performance.md).
+        res.cork();
+        process.nextTick(uncork, res);
+        res.writeHead(statusCode, out);
+        res.on('drain', () => c.resume());
+      },
+      onResponseData(c: Controller, chunk: Buffer) {
+        if (!res.write(chunk)) c.pause();
+      },
+      onResponseEnd() {
+        res.end();
+        finish({ ok: true, status: res.statusCode });
+      },
+      onResponseError(_c: Controller, err: Error) {
+        if (started) {
+          res.destroy(err);
+          finish({ ok: true, status: res.statusCode });
+        } else finish({ ok: false, error: err, timedOut });
+      },
+    };
+    pool.dispatch(
+      { path: opts.path, method: opts.method as Dispatcher.HttpMethod, headers: opts.headers, body: opts.body, headersTimeout: 0, bodyTimeout: 0 },
+      handler as unknown as Dispatcher.DispatchHandler,
+    );
   });
+}
+
+function uncork(res: http.ServerResponse): void {
+  res.uncork();
 }
 
 function headerValue(v: string | string[] | undefined): string | undefined {

@@ -1,6 +1,14 @@
 // Keep-alive connection pools, one undici Pool per endpoint address. Pools outlive config
 // snapshots: an endpoint that stays across updates keeps its warm connections.
-import { Pool } from 'undici';
+//
+// Only undici's Pool is loaded, not the package index: the index brings fetch, WebSocket, caches
+// and more, about 11 MB of RSS in every sidecar (docs/performance.md). The sidecar drives the pool
+// with dispatch() and a handler (http/forward.ts), which is all it needs.
+import { createRequire } from 'node:module';
+import type { Pool as PoolType } from 'undici';
+
+const Pool = createRequire(import.meta.url)('undici/lib/dispatcher/pool.js') as typeof PoolType;
+type Pool = PoolType;
 
 export class Pools {
   private readonly pools = new Map<string, Pool>();

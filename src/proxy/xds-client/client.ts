@@ -109,6 +109,7 @@ export class XdsClient {
       if (this.call !== call) return;
       this.call = undefined;
       if (this.connected) this.log(`lost control plane ${this.opts.server}: ${why}; serving the last good config`);
+      else if (why !== this.lastError) this.log(`cannot get config from control plane ${this.opts.server}: ${why}; retrying`);
       this.connected = false;
       this.lastError = why;
       this.scheduleReconnect();

@@ -1,0 +1,93 @@
+// Generates src/xds/envoy-protos.json: the Envoy xDS types Weft uses, and only the types they
+// reach, as a protobufjs JSON descriptor. Loading that with protobufjs/light costs a fraction of
+// the memory of parsing the .proto files (no parser, and none of the thousands of types that only
+// travel inside `Any`). test/xds/protos.test.ts checks that the committed file is up to date.
+//   node src/xds/gen-protos.ts > src/xds/envoy-protos.json
+import fs from 'node:fs';
+import path from 'node:path';
+import { createRequire } from 'node:module';
+import protobuf from 'protobufjs';
+
+const require = createRequire(import.meta.url);
+
+const FILES = [
+  'envoy/service/discovery/v3/ads.proto',
+  'envoy/config/listener/v3/listener.proto',
+  'envoy/config/route/v3/route.proto',
+  'envoy/config/cluster/v3/cluster.proto',
+  'envoy/config/endpoint/v3/endpoint.proto',
+  'envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager.proto',
+  'envoy/extensions/filters/http/router/v3/router.proto',
+];
+
+/** The messages Weft encodes or decodes by name; everything they reference comes along. */
+export const ROOTS = [
+  'envoy.service.discovery.v3.DiscoveryRequest',
+  'envoy.service.discovery.v3.DiscoveryResponse',
+  'envoy.config.listener.v3.Listener',
+  'envoy.config.route.v3.RouteConfiguration',
+  'envoy.config.cluster.v3.Cluster',
+  'envoy.config.endpoint.v3.ClusterLoadAssignment',
+  'envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager',
+  'envoy.extensions.filters.http.router.v3.Router',
+];
+
+export function loadFullRoot(): protobuf.Root {
+  const deps = path.join(path.dirname(require.resolve('@grpc/grpc-js-xds/package.json')), 'deps');
+  const includeDirs = ['envoy-api', 'xds', 'googleapis', 'protoc-gen-validate'].map((d) => path.join(deps, d));
+  const pbDir = path.dirname(require.resolve('protobufjs/package.json'));
+  const root = new protobuf.Root();
+  root.resolvePath = (_origin: string, target: string): string => {
+    if (path.isAbsolute(target)) return target;
+    for (const dir of [...includeDirs, pbDir]) {
+      const full = path.join(dir, target);
+      if (fs.existsSync(full)) return full;
+    }
+    return target;
+  };
+  root.loadSync(FILES, { keepCase: true });
+  root.resolveAll();
+  return root;
+}
+
+/** The JSON descriptor of ROOTS and every type they reach (fields, map values, nested types). */
+export function prunedDescriptor(root: protobuf.Root): object {
+  const keep = new Set<string>();
+  const visit = (t: protobuf.ReflectionObject | null) => {
+    if (!t || keep.has(t.fullName)) return;
+    keep.add(t.fullName);
+    // A nested type is emitted inside its parent, so the parent type must be kept too.
+    if (t.parent instanceof protobuf.Type) visit(t.parent);
+    if (t instanceof protobuf.Type) {
+      for (const f of t.fieldsArray) visit(f.resolve().resolvedType);
+      for (const n of t.nestedArray) if (n instanceof protobuf.Enum) visit(n);
+    }
+  };
+  for (const name of [...ROOTS, 'google.protobuf.Any', 'google.protobuf.Struct', 'google.protobuf.Value', 'google.protobuf.ListValue']) visit(root.lookup(name));
+  // Keep a namespace if it holds something kept; keep a type if it is kept (its own nested types
+  // that are not reached are dropped).
+  const prune = (obj: protobuf.NamespaceBase): Record<string, unknown> | undefined => {
+    const nested: Record<string, unknown> = {};
+    for (const child of obj.nestedArray) {
+      if (child instanceof protobuf.Type || child instanceof protobuf.Enum) {
+        if (!keep.has(child.fullName)) continue;
+        const j = child.toJSON() as unknown as Record<string, unknown>;
+        if (child instanceof protobuf.Type) {
+          const inner = prune(child);
+          if (inner) j.nested = inner;
+          else delete j.nested;
+          delete j.options;
+          for (const f of Object.values((j.fields ?? {}) as Record<string, Record<string, unknown>>)) delete f.options;
+        }
+        nested[child.name] = j;
+      } else if (child instanceof protobuf.Namespace) {
+        const inner = prune(child);
+        if (inner) nested[child.name] = { nested: inner };
+      }
+    }
+    return Object.keys(nested).length ? nested : undefined;
+  };
+  return { nested: prune(root) };
+}
+
+if (import.meta.main) process.stdout.write(JSON.stringify(prunedDescriptor(loadFullRoot())) + '\n');
