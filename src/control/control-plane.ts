@@ -62,9 +62,16 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
       ads?.requestPush();
     },
   });
+  // One snapshot object per (config revision, registry version): the ADS server caches what it
+  // computes from a snapshot by its identity.
+  let snap: { key: string; mesh: MeshSnapshot } | undefined;
   const snapshot = (): MeshSnapshot => {
     const c = config();
-    return { revision: c.revision, virtualServices: c.vs, destinationRules: c.dr, workloads: registry.list() };
+    const key = `${c.revision}/${registry.version()}`;
+    if (snap?.key !== key) {
+      snap = { key, mesh: { revision: c.revision, virtualServices: c.vs, destinationRules: c.dr, workloads: registry.list() } };
+    }
+    return snap.mesh;
   };
   ads = new AdsServer({ registry, snapshot, heartbeatMs, log });
   // Endpoints known before a restart serve for two heartbeats, long enough for their sidecars to return.

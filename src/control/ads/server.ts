@@ -22,7 +22,7 @@ import {
 } from '../../xds/protos.ts';
 import type { MeshSnapshot, Workload } from '../model/model.ts';
 import type { Registry } from '../registry/registry.ts';
-import { type XdsResources, translate } from '../translate/translate.ts';
+import { type SharedResources, type XdsResources, forProxy, translateShared } from '../translate/translate.ts';
 import { Debouncer } from './debounce.ts';
 import { workloadFromNode } from './node.ts';
 
@@ -44,7 +44,7 @@ export interface ProxyStatus {
 
 export interface AdsServerOptions {
   registry: Registry;
-  /** The current config and registry, as one immutable snapshot. */
+  /** The current config and registry, as one immutable snapshot: the same object while nothing changed. */
   snapshot: () => MeshSnapshot;
   /** Heartbeat: gRPC keepalive ping interval and timeout. A proxy that misses one is dropped. */
   heartbeatMs?: number;
@@ -231,8 +231,32 @@ export class AdsServer {
     this.send(c, type, this.generate(c));
   }
 
+  // Shared config per snapshot, and encoded bytes and digests per resource object: with the
+  // default generator every proxy's routes, clusters and endpoints are the same objects, so a push
+  // to N proxies translates and encodes them once, not N times. (The snapshot callback returns
+  // the same object while nothing changed.)
+  private readonly sharedBySnapshot = new WeakMap<MeshSnapshot, SharedResources>();
+  private readonly encoded = new WeakMap<object, { bytes: Buffer; digest: string }>();
+
   private generate(c: Connection): XdsResources {
-    return (this.opts.generate ?? translate)(this.opts.snapshot(), c.workload);
+    const mesh = this.opts.snapshot();
+    if (this.opts.generate) return this.opts.generate(mesh, c.workload);
+    let shared = this.sharedBySnapshot.get(mesh);
+    if (!shared) {
+      shared = translateShared(mesh);
+      this.sharedBySnapshot.set(mesh, shared);
+    }
+    return forProxy(shared, c.workload);
+  }
+
+  private encode(type: ResourceType, obj: object): { bytes: Buffer; digest: string } {
+    let e = this.encoded.get(obj);
+    if (!e) {
+      const bytes = Buffer.from(encode(type, obj));
+      e = { bytes, digest: crypto.createHash('sha256').update(bytes).digest('base64') };
+      this.encoded.set(obj, e);
+    }
+    return e;
   }
 
   private pushAll(): void {
@@ -257,11 +281,12 @@ export class AdsServer {
     const sub = c.subs.get(type)!;
     const all = byType(res, type);
     const names = Object.keys(all).filter((n) => sub.names === null || sub.names.has(n)).sort();
-    const resources = names.map((n) => ({ type_url: type, value: Buffer.from(encode(type, all[n])) }));
+    const enc = names.map((n) => this.encode(type, all[n]));
     const h = crypto.createHash('sha256');
-    for (const r of resources) h.update(r.value).update('\0');
+    for (let i = 0; i < names.length; i++) h.update(names[i]).update('\0').update(enc[i].digest).update('\0');
     const digest = h.digest('hex');
     if (digest === sub.sentDigest) return;
+    const resources = enc.map((e) => ({ type_url: type, value: e.bytes }));
     const version = String(this.version);
     const nonce = c.nextNonce();
     sub.sentDigest = digest;

@@ -37,7 +37,20 @@ interface Service {
   workloads: Workload[];
 }
 
+/** The resources every proxy gets alike: outbound routes, clusters and endpoints. */
+export type SharedResources = Omit<XdsResources, 'listeners'>;
+
+/** Config for one proxy: what all proxies share, plus its own listeners and inbound cluster. */
 export function translate(mesh: MeshSnapshot, proxy: Workload): XdsResources {
+  return forProxy(translateShared(mesh), proxy);
+}
+
+/**
+ * The part of every proxy's config that depends on the mesh alone. The ADS server computes it
+ * once per snapshot and shares the objects between all proxies, so that a push to thousands of
+ * proxies translates and encodes it once.
+ */
+export function translateShared(mesh: MeshSnapshot): SharedResources {
   const services = servicesOf(mesh.workloads);
   const drByHost = destinationRulesByHost(mesh.destinationRules);
   const clusterSet = new Map<string, { host: string; port: number; subset: string }>();
@@ -60,8 +73,13 @@ export function translate(mesh: MeshSnapshot, proxy: Workload): XdsResources {
     const members = (services.get(serviceKey(c.host, c.port))?.workloads ?? []).filter((w) => labelsMatch(selector, w.labels));
     endpoints[name] = loadAssignment(name, members);
   }
+  return { routes: { [OUTBOUND_ROUTE]: routes }, clusters, endpoints };
+}
 
+/** Adds one proxy's own resources to the shared ones (which it does not modify). */
+export function forProxy(shared: SharedResources, proxy: Workload): XdsResources {
   const listeners: Record<string, object> = {};
+  let clusters = shared.clusters;
   if (proxy.outboundPort !== undefined) {
     listeners[OUTBOUND_LISTENER] = httpListener(OUTBOUND_LISTENER, '127.0.0.1', proxy.outboundPort, {
       rds: { route_config_name: OUTBOUND_ROUTE, config_source: { ads: {}, resource_api_version: 'V3' } },
@@ -76,18 +94,20 @@ export function translate(mesh: MeshSnapshot, proxy: Workload): XdsResources {
         virtual_hosts: [{ name: 'inbound|http', domains: ['*'], routes: [{ name: 'default', match: { prefix: '/' }, route: { cluster, timeout: { seconds: 0 } } }] }],
       },
     });
-    clusters[cluster] = {
-      name: cluster,
-      type: 'STATIC',
-      connect_timeout: { seconds: 10 },
-      load_assignment: {
-        cluster_name: cluster,
-        endpoints: [{ lb_endpoints: [{ endpoint: { address: socketAddress('127.0.0.1', proxy.appPort) } }] }],
+    clusters = {
+      ...shared.clusters,
+      [cluster]: {
+        name: cluster,
+        type: 'STATIC',
+        connect_timeout: { seconds: 10 },
+        load_assignment: {
+          cluster_name: cluster,
+          endpoints: [{ lb_endpoints: [{ endpoint: { address: socketAddress('127.0.0.1', proxy.appPort) } }] }],
+        },
       },
     };
   }
-
-  return { listeners, routes: { [OUTBOUND_ROUTE]: routes }, clusters, endpoints };
+  return { listeners, routes: shared.routes, clusters, endpoints: shared.endpoints };
 }
 
 function serviceKey(host: string, port: number): string {
