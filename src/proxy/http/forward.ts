@@ -26,6 +26,11 @@ export interface ForwardContext {
 export function handleRequest(ctx: ForwardContext, listenerName: string, req: http.IncomingMessage, res: http.ServerResponse): void {
   const cfg = ctx.config();
   forward(ctx, cfg, listenerName, req, res).catch((e: unknown) => {
+    if (res.destroyed) {
+      // The client went away first; nobody is left to answer. Counted as Envoy and nginx do.
+      ctx.stats.count(e instanceof ProxyError ? (e.cluster ?? '-') : '-', 499, 'downstream_closed');
+      return;
+    }
     const err = e instanceof ProxyError ? e : new ProxyError('upstream_reset', `internal error: ${(e as Error).message}`);
     ctx.stats.count(err.cluster ?? '-', err.status, err.code);
     sendError(res, err);
