@@ -96,9 +96,10 @@ export async function runUp(dir: string, opts: UpOptions): Promise<number> {
 
   const stopAll = async () => {
     stopping = true;
-    // Apps first, then sidecars, then the control plane: nothing is left without its config source.
-    const order = [...children].reverse();
-    await Promise.all(order.map((c) => stopChild(c.proc)));
+    // Apps first, then sidecars, then the control plane, each stage at once: no app loses its
+    // sidecar while it still runs, and no sidecar sees its control plane go before it stops.
+    const stage = (c: Child) => (c.label === 'control' ? 2 : c.label.endsWith(' sidecar') ? 1 : 0);
+    for (const n of [0, 1, 2]) await Promise.all(children.filter((c) => stage(c) === n).map((c) => stopChild(c.proc)));
     try {
       fs.rmSync(path.join(home, 'up.json'));
     } catch {}

@@ -106,7 +106,7 @@ export class XdsClient {
       this.queue = this.queue.then(() => (this.call === call ? this.onResponse(res) : undefined));
     });
     const broken = (why: string) => {
-      if (this.call !== call) return;
+      if (this.call !== call || this.stopped) return;
       this.call = undefined;
       if (this.connected) this.log(`lost control plane ${this.opts.server}: ${why}; serving the last good config`);
       else if (why !== this.lastError) this.log(`cannot get config from control plane ${this.opts.server}: ${why}; retrying`);
