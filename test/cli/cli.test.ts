@@ -1,0 +1,69 @@
+// The weft command's own surface: --help everywhere, usage errors on stderr with exit 2, failures
+// with exit 1, and the mesh file's errors naming the file and field.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { tmpDir, weft } from '../helpers.ts';
+import { COMMANDS } from '../../src/cli/commands.ts';
+import { parseMeshFile } from '../../src/cli/meshfile.ts';
+
+test('every command answers --help on stdout with exit 0', async () => {
+  for (const name of Object.keys(COMMANDS)) {
+    const r = await weft([name, '--help']);
+    assert.equal(r.code, 0, `${name}: ${r.stderr}`);
+    assert.match(r.stdout, new RegExp(`^Usage: weft ${name}`), name);
+  }
+  const top = await weft(['--help']);
+  assert.equal(top.code, 0);
+  for (const name of Object.keys(COMMANDS)) assert.match(top.stdout, new RegExp(`^  ${name}\\b`, 'm'), `top-level help lists ${name}`);
+});
+
+test('usage errors go to stderr with exit 2 and say what is wrong', async () => {
+  const cases: [string[], RegExp][] = [
+    [['frobnicate'], /unknown command "frobnicate"/],
+    [['get'], /which kind\?/],
+    [['apply', '--nope'], /Unknown option '--nope'/],
+    [['proxy', '--xds', '127.0.0.1:1'], /--workload is required/],
+    [['proxy', '--xds', '127.0.0.1:1', '--workload', 'w', '--outbound-port', '0'], /--outbound-port: must be a port number from 1 to 65535/],
+    [['control', '--admin-port', 'http'], /--admin-port: "http" is not a port number/],
+    [['exec', 'client'], /no command: put it after --/],
+  ];
+  for (const [args, want] of cases) {
+    const r = await weft(args);
+    assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
+    assert.match(r.stderr, want);
+    assert.equal(r.stdout, '');
+  }
+});
+
+test('with no control plane, commands fail with exit 1 naming the address they tried', async () => {
+  const r = await weft(['get', 'vs', '--admin', 'http://127.0.0.1:1']);
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /cannot reach the control plane admin API at http:\/\/127\.0\.0\.1:1: ECONNREFUSED/);
+});
+
+test('weft up refuses a bad mesh file before starting anything, naming the file and field', async () => {
+  const dir = tmpDir('mesh');
+  fs.writeFileSync(path.join(dir, 'weft.yaml'), 'workloads:\n  - name: a\n    service: svc\n');
+  const home = tmpDir('home');
+  const r = await weft(['up', dir, '--admin-port', '0', '--xds-port', '0'], { WEFT_HOME: home });
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /weft\.yaml: workloads\[0\]\.command: required when the workload serves a service/);
+  assert.ok(!fs.existsSync(path.join(home, 'data')), 'nothing was started');
+  fs.rmSync(dir, { recursive: true });
+});
+
+test('mesh file errors', () => {
+  const bad: [string, RegExp][] = [
+    ['workloads: []', /workloads: must be a non-empty list/],
+    ['workloads:\n  - name: Bad_Name', /workloads\[0\]\.name: required: a DNS-1123 label/],
+    ['workloads:\n  - {name: a}\n  - {name: a}', /workloads\[1\]\.name: "a" is used twice/],
+    ['workloads:\n  - {name: a, servicePort: 70000, service: s, command: [x]}', /workloads\[0\]\.servicePort: must be a port number/],
+    ['workloads:\n  - {name: a, colour: red}', /workloads\[0\]\.colour: unknown field/],
+    ['workloads: [', /YAML syntax error/],
+  ];
+  for (const [text, want] of bad) assert.throws(() => parseMeshFile(text, 'm/weft.yaml'), (e: Error) => want.test(e.message) && e.message.startsWith('m/weft.yaml'));
+  const ok = parseMeshFile(fs.readFileSync(new URL('../../examples/canary/weft.yaml', import.meta.url), 'utf8'), 'x');
+  assert.deepEqual(ok.workloads.map((w) => [w.name, w.service ?? '-']), [['hello-v1', 'my-backend-service'], ['hello-v2', 'my-backend-service'], ['client', '-']]);
+});
