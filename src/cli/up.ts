@@ -134,7 +134,7 @@ export async function runUp(dir: string, opts: UpOptions): Promise<number> {
     const state: UpState = { admin, xds, pid: process.pid, controlPid: cpProc.pid!, controlArgs, workloads: [] };
     const pending: Promise<void>[] = [];
     for (const w of mesh.workloads) {
-      pending.push(startWorkload(w, dir, xds, start, state));
+      pending.push(startWorkload(w, dir, admin, xds, start, state));
     }
     await Promise.all(pending);
     fs.writeFileSync(path.join(home, 'up.json'), JSON.stringify(state, null, 2));
@@ -153,6 +153,7 @@ export async function runUp(dir: string, opts: UpOptions): Promise<number> {
 async function startWorkload(
   w: MeshWorkload,
   dir: string,
+  admin: string,
   xds: string,
   start: (label: string, cmd: string, args: string[], env: NodeJS.ProcessEnv, cwd?: string) => ChildProcess,
   state: UpState,
@@ -190,7 +191,10 @@ async function startWorkload(
     appProc.on('error', (e) => process.stderr.write(`[weft up] cannot start ${w.name}: ${e.message}\n`));
   }
   const ready = await readyLine(sidecar, `the sidecar of ${w.name}`, 15_000);
-  if (appPort !== undefined) await waitForPort(appPort, `the app of ${w.name} (PORT=${appPort})`, 15_000, appProc);
+  if (appPort !== undefined) {
+    await waitForPort(appPort, `the app of ${w.name} (PORT=${appPort})`, 15_000, appProc);
+    await waitForHealthy(admin, w, 15_000);
+  }
   state.workloads.push({
     name: w.name,
     service: w.service,
@@ -258,6 +262,17 @@ async function waitForPort(port: number, what: string, timeoutMs: number, proc?:
     });
     if (ok) return;
     if (Date.now() > deadline) throw new CliError(`${what} did not listen on 127.0.0.1:${port} within ${timeoutMs / 1000}s`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** Waits until the control plane lists the workload as a healthy endpoint (its sidecar probes the app). */
+async function waitForHealthy(admin: string, w: MeshWorkload, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const data = await callAdmin(admin, 'GET', '/api/v1/endpoints');
+    if (data.workloads.some((x: any) => x.name === w.name && x.namespace === w.namespace && x.healthy)) return;
+    if (Date.now() > deadline) throw new CliError(`${w.name} did not become a healthy endpoint within ${timeoutMs / 1000}s (its sidecar cannot reach the app)`);
     await new Promise((r) => setTimeout(r, 50));
   }
 }

@@ -28,6 +28,8 @@ export interface SidecarOptions {
   outboundPort?: number;
   adminHost: string;
   adminPort: number;
+  /** How often to check that the app accepts connections (default 1000 ms). */
+  probeIntervalMs?: number;
   log?: (msg: string) => void;
 }
 
@@ -135,7 +137,27 @@ export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
     return undefined;
   };
 
-  const xds = new XdsClient({ server: opts.xds, node, apply, wanted: () => wantedNames(current), log });
+  // The app's health, as other sidecars should see it: a TCP connect to its port every
+  // probeIntervalMs. Two failures in a row make the endpoint UNHEALTHY (clients stop choosing it);
+  // one success makes it HEALTHY again. The first probe runs before registering, so the endpoint
+  // starts out right.
+  let appHealthy = opts.appPort === undefined ? true : await probe(opts.appPort, 1000);
+  const withHealth = (): Node => ({ ...node, metadata: { ...node.metadata, [META.healthy]: appHealthy } });
+  const xds = new XdsClient({ server: opts.xds, node: withHealth(), apply, wanted: () => wantedNames(current), log });
+  let failures = 0;
+  const probeTimer =
+    opts.appPort === undefined
+      ? undefined
+      : setInterval(async () => {
+          const ok = await probe(opts.appPort!, Math.min(1000, opts.probeIntervalMs ?? 1000));
+          failures = ok ? 0 : failures + 1;
+          const next = ok ? true : failures >= 2 ? false : appHealthy;
+          if (next === appHealthy) return;
+          appHealthy = next;
+          log(`app on 127.0.0.1:${opts.appPort} is ${next ? 'up again: endpoint healthy' : 'not answering: endpoint marked unhealthy'}`);
+          xds.setNode(withHealth());
+        }, opts.probeIntervalMs ?? 1000);
+  probeTimer?.unref();
   const admin = http.createServer((req, res) => adminHandler(req, res));
   const adminHandler = (req: http.IncomingMessage, res: http.ServerResponse) => {
     const url = new URL(req.url ?? '/', 'http://admin');
@@ -188,6 +210,7 @@ export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
         checkReady();
       }),
     async close() {
+      if (probeTimer) clearInterval(probeTimer);
       xds.stop();
       for (const b of bound.values()) {
         b.server.close();
@@ -221,4 +244,18 @@ function acceptTunnel(server: http.Server, req: http.IncomingMessage, socket: ne
   };
   if (head.length) start(head);
   else socket.once('readable', () => start((socket.read() as Buffer | null) ?? Buffer.alloc(0)));
+}
+
+/** Does something accept TCP connections on 127.0.0.1:port within timeoutMs? */
+function probe(port: number, timeoutMs: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = net.connect({ port, host: '127.0.0.1' });
+    const done = (ok: boolean) => {
+      s.destroy();
+      resolve(ok);
+    };
+    s.setTimeout(timeoutMs, () => done(false));
+    s.once('connect', () => done(true));
+    s.once('error', () => done(false));
+  });
 }

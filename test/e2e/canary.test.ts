@@ -179,6 +179,36 @@ describe('weft up examples/canary (real processes)', () => {
     assert.deepEqual(afterRestart.errors, []);
   });
 
+  test('an app that dies behind a live sidecar becomes an unhealthy endpoint, and clients stop choosing it', async () => {
+    const v2 = up.state.workloads.find((w) => w.name === 'hello-v2')!;
+    const client = up.state.workloads.find((w) => w.name === 'client')!;
+    process.kill(v2.appPid!, 'SIGKILL');
+    const t0 = Date.now();
+    await waitFor('hello-v2 to be marked unhealthy', async () => {
+      const ws = (await json(`${up.state.admin}/api/v1/endpoints`)).body.workloads as any[];
+      return ws.find((w) => w.name === 'hello-v2')?.healthy === false;
+    }, 5000, 50);
+    const detectMs = Date.now() - t0;
+    assert.ok(detectMs < 5000, `took ${detectMs} ms`);
+    await waitFor('the client sidecar to see hello-v2 unhealthy', async () => {
+      const dump = (await json(`${client.admin}/config_dump`)).body;
+      const cla = dump.endpoints.find((e: any) => e.cluster_name === V2_CLUSTER);
+      return cla?.endpoints?.[0]?.lb_endpoints?.[0]?.health_status === 'UNHEALTHY';
+    }, 3000);
+    // 90/10 still sends some requests to v2, which now has no healthy endpoint: the sidecar says so.
+    let saw503 = false;
+    for (let i = 0; i < 200 && !saw503; i++) {
+      const x = await request(`http://${client.outbound}/hello`, { headers: { host: 'my-backend-service' } });
+      const body = await x.body.text();
+      if (x.statusCode === 503) {
+        saw503 = true;
+        assert.equal(x.headers['x-weft-error'], 'no_healthy_endpoint');
+        assert.match(body, /no healthy endpoint in cluster outbound\|80\|v2\|/);
+      } else assert.equal(body.trim(), V1);
+    }
+    assert.ok(saw503);
+  });
+
   test('endpoints follow processes: a killed sidecar leaves at once, a frozen one when its heartbeats stop', async () => {
     const admin = up.state.admin;
     const endpoints = async () => ((await json(`${admin}/api/v1/endpoints`)).body.workloads as any[]).map((w) => w.name).sort();

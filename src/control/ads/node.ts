@@ -15,6 +15,8 @@ export const META = {
   inboundPort: 'INBOUND_PORT',
   appPort: 'APP_PORT',
   outboundPort: 'OUTBOUND_PORT',
+  /** "false" while the sidecar's probe of its app fails; absent or anything else means healthy. */
+  healthy: 'HEALTHY',
 } as const;
 
 export function workloadFromNode(node: Node): { workload: Workload } | { error: string } {
@@ -56,7 +58,7 @@ export function workloadFromNode(node: Node): { workload: Workload } | { error: 
       inboundPort: ports.inboundPort,
       appPort: ports.appPort,
       outboundPort: ports.outboundPort,
-      healthy: true,
+      healthy: m[META.healthy] !== false && m[META.healthy] !== 'false',
     },
   };
 }

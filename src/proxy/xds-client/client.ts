@@ -18,7 +18,7 @@ import {
 
 export interface XdsClientOptions {
   server: string; // host:port
-  node: Node;
+  node: Node; // replaced by setNode()
   /** Accept (return undefined) or reject (return the reason) one response's resources. */
   apply: (type: ResourceType, resources: Record<string, any>[], version: string) => Promise<string | undefined>;
   /** After an accepted update: the names the new config needs, so the client can subscribe. */
@@ -77,6 +77,20 @@ export class XdsClient {
     const types: XdsClientStatus['types'] = {};
     for (const [t, s] of this.state) types[SHORT_NAME[t]] = { version: s.version, lastNack: this.nacks.get(t) };
     return { connected: this.connected, server: this.opts.server, reconnects: this.reconnects, lastError: this.lastError, types };
+  }
+
+  /**
+   * The node changed (its app's health, say): the control plane reads the node once per stream,
+   * so the stream is replaced. Config keeps serving meanwhile, and the versions held are resent.
+   */
+  setNode(node: Node): void {
+    this.opts.node = node;
+    const call = this.call;
+    if (!call) return; // the next reconnect sends the new node
+    this.call = undefined;
+    call.cancel();
+    if (this.timer) clearTimeout(this.timer);
+    this.connect();
   }
 
   stop(): void {
