@@ -2,7 +2,6 @@
 // applies the example's Istio config, then starts each workload's app and its sidecar as
 // separate processes, and stops them all (no process left behind) on Ctrl-C.
 import fs from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import readline from 'node:readline';
@@ -11,6 +10,9 @@ import { CliError, READY_PREFIX, callAdmin, untilSignal, weftHome, type UpState 
 import { parseConfig } from '../api/index.ts';
 import { ConfigError } from '../api/types.ts';
 import { parseMeshFile, type MeshWorkload } from './meshfile.ts';
+import { canConnect, freePort } from '../util/net.ts';
+
+export { freePort };
 
 export interface UpOptions {
   adminPort: number;
@@ -252,15 +254,7 @@ async function waitForPort(port: number, what: string, timeoutMs: number, proc?:
   proc?.once('exit', (code) => (exited = code));
   for (;;) {
     if (exited !== undefined) throw new CliError(`${what} exited with code ${exited} before it listened`);
-    const ok = await new Promise<boolean>((resolve) => {
-      const s = net.connect(port, '127.0.0.1');
-      s.once('connect', () => {
-        s.destroy();
-        resolve(true);
-      });
-      s.once('error', () => resolve(false));
-    });
-    if (ok) return;
+    if (await canConnect(port)) return;
     if (Date.now() > deadline) throw new CliError(`${what} did not listen on 127.0.0.1:${port} within ${timeoutMs / 1000}s`);
     await new Promise((r) => setTimeout(r, 50));
   }
@@ -275,18 +269,6 @@ async function waitForHealthy(admin: string, w: MeshWorkload, timeoutMs: number)
     if (Date.now() > deadline) throw new CliError(`${w.name} did not become a healthy endpoint within ${timeoutMs / 1000}s (its sidecar cannot reach the app)`);
     await new Promise((r) => setTimeout(r, 50));
   }
-}
-
-/** A port that was free a moment ago: bind port 0, read it, release it. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 /** SIGTERM, then SIGKILL after 3 s; resolves when the process is gone. */

@@ -14,6 +14,7 @@ import { XdsClient } from './xds-client/client.ts';
 import type { ListenerConfig } from './xds-client/convert.ts';
 import { META } from '../control/ads/node.ts';
 import { ConvertError } from './xds-client/convert.ts';
+import { canConnect } from '../util/net.ts';
 
 export interface SidecarOptions {
   xds: string; // control plane host:port
@@ -141,7 +142,7 @@ export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
   // probeIntervalMs. Two failures in a row make the endpoint UNHEALTHY (clients stop choosing it);
   // one success makes it HEALTHY again. The first probe runs before registering, so the endpoint
   // starts out right.
-  let appHealthy = opts.appPort === undefined ? true : await probe(opts.appPort, 1000);
+  let appHealthy = opts.appPort === undefined ? true : await canConnect(opts.appPort, 1000);
   const withHealth = (): Node => ({ ...node, metadata: { ...node.metadata, [META.healthy]: appHealthy } });
   const xds = new XdsClient({ server: opts.xds, node: withHealth(), apply, wanted: () => wantedNames(current), log });
   let failures = 0;
@@ -149,7 +150,7 @@ export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
     opts.appPort === undefined
       ? undefined
       : setInterval(async () => {
-          const ok = await probe(opts.appPort!, Math.min(1000, opts.probeIntervalMs ?? 1000));
+          const ok = await canConnect(opts.appPort!, Math.min(1000, opts.probeIntervalMs ?? 1000));
           failures = ok ? 0 : failures + 1;
           const next = ok ? true : failures >= 2 ? false : appHealthy;
           if (next === appHealthy) return;
@@ -246,16 +247,3 @@ function acceptTunnel(server: http.Server, req: http.IncomingMessage, socket: ne
   else socket.once('readable', () => start((socket.read() as Buffer | null) ?? Buffer.alloc(0)));
 }
 
-/** Does something accept TCP connections on 127.0.0.1:port within timeoutMs? */
-function probe(port: number, timeoutMs: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = net.connect({ port, host: '127.0.0.1' });
-    const done = (ok: boolean) => {
-      s.destroy();
-      resolve(ok);
-    };
-    s.setTimeout(timeoutMs, () => done(false));
-    s.once('connect', () => done(true));
-    s.once('error', () => done(false));
-  });
-}

@@ -7,7 +7,7 @@ import type { AddressInfo } from 'node:net';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { request } from 'undici';
 import { startControlPlane, type ControlPlane } from '../../src/control/control-plane.ts';
-import { freePort } from '../../src/cli/up.ts';
+import { freePort } from '../../src/util/net.ts';
 import { CLI, lineMatching, tmpDir, waitFor } from '../helpers.ts';
 
 describe('sidecar errors and balancing (real sidecar process)', () => {

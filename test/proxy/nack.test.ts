@@ -11,7 +11,7 @@ import { AdsServer } from '../../src/control/ads/server.ts';
 import { Registry } from '../../src/control/registry/registry.ts';
 import type { MeshSnapshot, Workload } from '../../src/control/model/model.ts';
 import { type XdsResources, translate } from '../../src/control/translate/translate.ts';
-import { freePort } from '../../src/cli/up.ts';
+import { freePort } from '../../src/util/net.ts';
 import { CLI, lineMatching, waitFor } from '../helpers.ts';
 
 describe('sidecar NACKs what it cannot apply and keeps serving (test xDS server with a hand-made bad update)', () => {
