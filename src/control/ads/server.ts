@@ -139,7 +139,8 @@ export class AdsServer {
   }
 
   proxies(): ProxyStatus[] {
-    return [...this.conns.values()].map((c) => ({
+    const byName = (a: Connection, b: Connection) => `${a.workload.namespace}/${a.workload.name}`.localeCompare(`${b.workload.namespace}/${b.workload.name}`) || a.id.localeCompare(b.id);
+    return [...this.conns.values()].sort(byName).map((c) => ({
       id: c.id,
       workload: c.workload,
       peer: c.peer,
