@@ -1,6 +1,7 @@
 // `npm run bench` (node bench/run.ts [--profile] [--out FILE]): measures what the two-hop Weft
 // path (client sidecar -> server sidecar) costs, next to a direct connection and to two haproxy
-// hops, and writes docs/performance.md (regenerated whole on each run).
+// hops, and how the control plane copes with many proxies (bench/scale.ts: N = 1 and N = 1,000
+// simulated proxies), and writes docs/performance.md (regenerated whole on each run).
 //
 // Per path: a 2 s warm-up, then 10 s at a FIXED 1,000 requests/second over 16 connections
 // (latency, sidecar RSS and CPU), then 1 s warm-up and 6 s at maximum throughput over 64
@@ -25,6 +26,7 @@ import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { SIDECAR_NODE_FLAGS, WEFT_ENTRY, freePort, sidecarEnv } from '../src/cli/up.ts';
 import { analyzeProfile, renderProfile, type ProfileSummary } from './profile.ts';
 import { renderReport, type BenchResult, type PathResult, type ProcUsage } from './report.ts';
+import { ScaleError, runScale } from './scale.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
 // The entry point users run (it enables Node's compile cache), as `weft up` runs it.
@@ -558,6 +560,11 @@ async function main(): Promise<number> {
     const direct = await directPath(tools.hey, server.port);
     const weft = await weftPath(tools.hey, server.port, tmp, values.profile!);
     const haproxy = await haproxyPath(tools.haproxy, tools.hey, server.port, tmp);
+    // The control plane with many simulated proxies (bench/scale.ts): fails the bench on a NACK
+    // or a proxy that never gets its config.
+    const scale = await runScale().catch((e: unknown) => {
+      throw e instanceof ScaleError ? new BenchError(`control plane scale: ${e.message}`) : e;
+    });
     const result: BenchResult = {
       date: new Date(),
       machine: host,
@@ -565,6 +572,7 @@ async function main(): Promise<number> {
       direct,
       weft: weft.result,
       haproxy,
+      scale,
       durationS: (Date.now() - started) / 1000,
     };
     const out = values.out!;
