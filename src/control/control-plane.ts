@@ -31,6 +31,7 @@ export interface ControlPlane {
 }
 
 const REGISTRY_FILE = 'registry.json';
+const REGISTRY_SAVE_MS = 500;
 
 export async function startControlPlane(opts: ControlPlaneOptions): Promise<ControlPlane> {
   const log = opts.log ?? (() => {});
@@ -38,9 +39,12 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
   fs.mkdirSync(opts.dataDir, { recursive: true });
   const store = new SqliteStore(path.join(opts.dataDir, 'weft.db'));
 
+  // The store's revision, kept here from its watch events: asking SQLite on every push to every
+  // proxy showed up in the scale profile.
+  let revision = store.revision();
+  const unwatchRevision = store.watch((e) => (revision = e.revision));
   let cached: { revision: number; vs: VirtualService[]; dr: DestinationRule[] } | undefined;
   const config = () => {
-    const revision = store.revision();
     if (!cached || cached.revision !== revision) {
       cached = {
         revision,
@@ -53,13 +57,20 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
   let ads: AdsServer | undefined;
   let closing = false;
   const registryFile = path.join(opts.dataDir, REGISTRY_FILE);
+  // The registry file is rewritten at most every REGISTRY_SAVE_MS, not on every change: when a
+  // thousand sidecars connect at once, writing it per registration was quadratic work.
+  let saveTimer: NodeJS.Timeout | undefined;
   const registry = new Registry({
     onChange: () => {
+      ads?.requestPush();
       // While closing, streams end one by one; the file keeps the list as it was, so that a
       // restarted control plane knows which endpoints to keep serving while sidecars reconnect.
-      if (closing) return;
-      saveRegistry(registryFile, registry.connected());
-      ads?.requestPush();
+      if (closing || saveTimer) return;
+      saveTimer = setTimeout(() => {
+        saveTimer = undefined;
+        if (!closing) saveRegistry(registryFile, registry.connected());
+      }, REGISTRY_SAVE_MS);
+      saveTimer.unref();
     },
   });
   // One snapshot object per (config revision, registry version): the ADS server caches what it
@@ -94,7 +105,9 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     ads,
     async close() {
       closing = true;
+      if (saveTimer) clearTimeout(saveTimer);
       unwatch();
+      unwatchRevision();
       admin.closeAllConnections();
       await new Promise<void>((resolve) => admin.close(() => resolve()));
       await ads!.close();

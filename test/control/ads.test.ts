@@ -33,11 +33,15 @@ class RawStream {
     const q = this.queue.shift();
     if (q) return Promise.resolve(q);
     return new Promise((resolve, reject) => {
-      const t = setTimeout(() => reject(new Error('no response within timeout')), timeoutMs);
-      this.waiting.push((r) => {
+      const w = (r: DiscoveryResponse) => {
         clearTimeout(t);
         resolve(r);
-      });
+      };
+      const t = setTimeout(() => {
+        this.waiting = this.waiting.filter((x) => x !== w);
+        reject(new Error('no response within timeout'));
+      }, timeoutMs);
+      this.waiting.push(w);
     });
   }
   async none(ms: number): Promise<void> {
@@ -111,7 +115,13 @@ describe('ADS server (real gRPC stream on loopback)', () => {
     gamma.send({ type_url: TYPE.cluster, node: node('gamma', { [META.service]: 'gamma', [META.inboundPort]: 20002, [META.appPort]: 30002 }), resource_names: [] });
     await gamma.next();
     s.send({ type_url: TYPE.endpoint, node: node('delta'), resource_names: ['outbound|80||gamma.default.svc.cluster.local'] });
-    const r = await s.next();
+    // A new stream is answered from the last push's snapshot, which may predate gamma; the push
+    // that gamma's registration scheduled brings delta the resource it asked for.
+    let r = await s.next();
+    while (r.resources.length === 0) {
+      s.send({ type_url: TYPE.endpoint, version_info: r.version_info, response_nonce: r.nonce, resource_names: ['outbound|80||gamma.default.svc.cluster.local'] });
+      r = await s.next();
+    }
     assert.equal(r.resources.length, 1);
     const cla = decode(TYPE.endpoint, r.resources[0].value);
     assert.equal(cla.cluster_name, 'outbound|80||gamma.default.svc.cluster.local');
@@ -123,9 +133,14 @@ describe('ADS server (real gRPC stream on loopback)', () => {
   test('a burst of registry changes becomes one push', async () => {
     const s = new RawStream(client);
     s.send({ type_url: TYPE.cluster, node: node('watcher'), resource_names: [] });
-    const first = await s.next();
-    s.send({ type_url: TYPE.cluster, version_info: first.version_info, response_nonce: first.nonce, resource_names: [] });
-    await sleep(100);
+    // Let the stream settle (its first answer may come from an older snapshot), ACKing each response.
+    let first = await s.next();
+    for (;;) {
+      s.send({ type_url: TYPE.cluster, version_info: first.version_info, response_nonce: first.nonce, resource_names: [] });
+      const more = await s.next(200).catch(() => undefined);
+      if (!more) break;
+      first = more;
+    }
     for (let i = 0; i < 10; i++) {
       registry.register({ proxyId: `burst-${i}`, name: `burst-${i}`, namespace: 'default', service: 'burst', servicePort: 80, labels: {}, address: '127.0.0.1', inboundPort: 21000 + i, appPort: 31000 + i, healthy: true });
     }

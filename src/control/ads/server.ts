@@ -72,7 +72,7 @@ const SERVICE: grpc.ServiceDefinition = {
     responseStream: true,
     requestSerialize: encodeRequest,
     requestDeserialize: decodeRequest,
-    responseSerialize: encodeResponse,
+    responseSerialize: serializeResponse,
     responseDeserialize: decodeResponse,
     originalName: 'streamAggregatedResources',
   },
@@ -229,7 +229,10 @@ export class AdsServer {
       if (req.version_info) sub.acked = req.version_info;
       c.subs.set(type, sub);
     }
-    this.send(c, type, this.generate(c));
+    // Answered from the snapshot of the last push: when a thousand proxies connect at once, each
+    // registration changes the registry, and translating afresh for each new stream was quadratic.
+    // The push that every registration schedules brings everyone, this proxy too, up to date.
+    this.send(c, type, this.generate(c, this.pushed ?? (this.pushed = this.opts.snapshot())));
   }
 
   // Shared config per snapshot, and encoded bytes and digests per resource object: with the
@@ -237,10 +240,11 @@ export class AdsServer {
   // to N proxies translates and encodes them once, not N times. (The snapshot callback returns
   // the same object while nothing changed.)
   private readonly sharedBySnapshot = new WeakMap<MeshSnapshot, SharedResources>();
-  private readonly encoded = new WeakMap<object, { bytes: Buffer; digest: string }>();
+  private readonly encoded = new WeakMap<object, { field: Buffer; digest: string }>();
+  /** The snapshot the last push was made from. */
+  private pushed: MeshSnapshot | undefined;
 
-  private generate(c: Connection): XdsResources {
-    const mesh = this.opts.snapshot();
+  private generate(c: Connection, mesh: MeshSnapshot): XdsResources {
     if (this.opts.generate) return this.opts.generate(mesh, c.workload);
     let shared = this.sharedBySnapshot.get(mesh);
     if (!shared) {
@@ -250,11 +254,12 @@ export class AdsServer {
     return forProxy(shared, c.workload);
   }
 
-  private encode(type: ResourceType, obj: object): { bytes: Buffer; digest: string } {
+  /** A resource as the `resources` field of a DiscoveryResponse (an Any), encoded once per object. */
+  private encode(type: ResourceType, obj: object): { field: Buffer; digest: string } {
     let e = this.encoded.get(obj);
     if (!e) {
-      const bytes = Buffer.from(encode(type, obj));
-      e = { bytes, digest: crypto.createHash('sha256').update(bytes).digest('base64') };
+      const bytes = encode(type, obj);
+      e = { field: anyField(type, bytes), digest: crypto.createHash('sha256').update(bytes).digest('base64') };
       this.encoded.set(obj, e);
     }
     return e;
@@ -262,10 +267,11 @@ export class AdsServer {
 
   private pushAll(): void {
     this.version += 1;
+    const mesh = (this.pushed = this.opts.snapshot());
     for (const c of this.conns.values()) {
       let res: XdsResources;
       try {
-        res = this.generate(c);
+        res = this.generate(c, mesh);
       } catch (e) {
         this.log(`could not generate config for ${c.id}: ${(e as Error).stack}`);
         continue;
@@ -287,15 +293,47 @@ export class AdsServer {
     for (let i = 0; i < names.length; i++) h.update(names[i]).update('\0').update(enc[i].digest).update('\0');
     const digest = h.digest('hex');
     if (digest === sub.sentDigest) return;
-    const resources = enc.map((e) => ({ type_url: type, value: e.bytes }));
     const version = String(this.version);
     const nonce = c.nextNonce();
     sub.sentDigest = digest;
     sub.sentVersion = version;
     sub.sentNonce = nonce;
-    sub.sentCount = resources.length;
-    c.call.write({ version_info: version, resources, type_url: type, nonce });
+    sub.sentCount = enc.length;
+    // The DiscoveryResponse is assembled from the resources' cached encodings; protobufjs would
+    // re-encode every resource for every proxy.
+    const body = Buffer.concat([stringField(1, version), ...enc.map((e) => e.field), stringField(4, type), stringField(5, nonce)]);
+    c.call.write(body as unknown as DiscoveryResponse);
   }
+}
+
+// Protobuf wire format, just enough for DiscoveryResponse: version_info = 1, resources = 2
+// (google.protobuf.Any: type_url = 1, value = 2), type_url = 4, nonce = 5. Fields may come in any
+// order and repeated fields need not be contiguous, so concatenating fields is a valid message.
+function varint(n: number): Buffer {
+  const out: number[] = [];
+  while (n > 0x7f) {
+    out.push((n & 0x7f) | 0x80);
+    n = Math.floor(n / 128);
+  }
+  out.push(n);
+  return Buffer.from(out);
+}
+
+function lenField(field: number, bytes: Uint8Array): Buffer {
+  return Buffer.concat([varint((field << 3) | 2), varint(bytes.length), bytes]);
+}
+
+function stringField(field: number, s: string): Buffer {
+  return lenField(field, Buffer.from(s, 'utf8'));
+}
+
+function anyField(typeUrl: string, value: Uint8Array): Buffer {
+  return lenField(2, Buffer.concat([stringField(1, typeUrl), lenField(2, value)]));
+}
+
+/** The stream's serializer: pre-assembled bytes pass through; anything else is encoded. */
+function serializeResponse(res: DiscoveryResponse | Buffer): Buffer {
+  return Buffer.isBuffer(res) ? res : encodeResponse(res);
 }
 
 function byType(res: XdsResources, type: ResourceType): Record<string, object> {
