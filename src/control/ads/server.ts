@@ -59,7 +59,8 @@ interface Subscription {
   names: Set<string> | null; // null: wildcard
   sentVersion?: string;
   sentNonce?: string;
-  sentDigest?: string;
+  /** The names and per-resource digests last sent, to skip a response that would change nothing. */
+  sent?: { names: string[]; digests: string[] };
   sentCount: number;
   acked?: string;
   nack?: { version: string; reason: string };
@@ -289,13 +290,13 @@ export class AdsServer {
     const all = byType(res, type);
     const names = Object.keys(all).filter((n) => sub.names === null || sub.names.has(n)).sort();
     const enc = names.map((n) => this.encode(type, all[n]));
-    const h = crypto.createHash('sha256');
-    for (let i = 0; i < names.length; i++) h.update(names[i]).update('\0').update(enc[i].digest).update('\0');
-    const digest = h.digest('hex');
-    if (digest === sub.sentDigest) return;
+    // Unchanged if the same names have the same per-resource digests as last sent: comparing
+    // the cached digest strings costs far less than hashing a combined digest for every proxy.
+    const prev = sub.sent;
+    if (prev && prev.names.length === names.length && names.every((n, i) => n === prev.names[i] && enc[i].digest === prev.digests[i])) return;
+    sub.sent = { names, digests: enc.map((e) => e.digest) };
     const version = String(this.version);
     const nonce = c.nextNonce();
-    sub.sentDigest = digest;
     sub.sentVersion = version;
     sub.sentNonce = nonce;
     sub.sentCount = enc.length;
