@@ -12,8 +12,6 @@ import { ConfigError } from '../api/types.ts';
 import { parseMeshFile, type MeshWorkload } from './meshfile.ts';
 import { canConnect, freePort } from '../util/net.ts';
 
-export { freePort };
-
 export interface UpOptions {
   adminPort: number;
   xdsPort: number;

@@ -65,3 +65,21 @@ export function sendError(res: http.ServerResponse, err: ProxyError): void {
   });
   res.end(body);
 }
+
+/**
+ * A request too malformed for the HTTP parser: there is no request object to answer, so the
+ * answer is written to the socket as raw HTTP/1.1 and the connection closed. The body names what
+ * the parser rejected (for example HPE_INVALID_METHOD).
+ */
+export function malformedRequest(err: NodeJS.ErrnoException & { rawPacket?: Buffer }, socket: import('node:stream').Duplex): void {
+  if (err.code === 'ECONNRESET' || !socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const status = err.code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : '400 Bad Request';
+  const body = `weft: malformed HTTP request (${err.code ?? 'parse error'}): ${String(err.message).replace(/[^\x20-\x7e]/g, '?')}\n`;
+  socket.end(
+    `HTTP/1.1 ${status}\r\ncontent-type: text/plain; charset=utf-8\r\nx-weft-error: bad_request\r\n` +
+      `connection: close\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+  );
+}

@@ -15,6 +15,7 @@ import type { ListenerConfig } from './xds-client/convert.ts';
 import { META } from '../control/ads/node.ts';
 import { ConvertError } from './xds-client/convert.ts';
 import { canConnect } from '../util/net.ts';
+import { malformedRequest } from './errors.ts';
 
 export interface SidecarOptions {
   xds: string; // control plane host:port
@@ -89,6 +90,7 @@ export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
       if (have && have.cfg.address === l.address && have.cfg.port === l.port) continue;
       const server = http.createServer({ keepAliveTimeout: 60_000 }, (req, res) => handleRequest(ctx, l.name, req, res));
       server.on('connect', (req, socket, head) => acceptTunnel(server, req, socket as net.Socket, head, log));
+      server.on('clientError', malformedRequest);
       try {
         await new Promise<void>((resolve, reject) => {
           server.once('error', reject);

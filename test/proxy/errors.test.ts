@@ -3,6 +3,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
+import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { request } from 'undici';
@@ -90,6 +91,19 @@ describe('sidecar errors and balancing (real sidecar process)', () => {
     });
     assert.equal(r.status, 503);
     assert.match(r.body, /no healthy endpoint in cluster outbound\|80\|\|dead\.default\.svc\.cluster\.local/);
+  });
+
+  test('a malformed request gets 400 naming what the parser rejected', async () => {
+    const answer = await new Promise<string>((resolve, reject) => {
+      const s = net.connect(outbound, '127.0.0.1', () => s.write('GET /x HTTP/1.1\r\nHost: rr\r\nBad Header Name: y\r\n\r\n'));
+      let got = '';
+      s.on('data', (d) => (got += d));
+      s.on('end', () => resolve(got));
+      s.on('error', reject);
+    });
+    assert.match(answer, /^HTTP\/1\.1 400 Bad Request\r\n/);
+    assert.match(answer, /x-weft-error: bad_request/);
+    assert.match(answer, /weft: malformed HTTP request \(HPE_INVALID_HEADER_TOKEN\)/);
   });
 
   test('the sidecar counts requests by cluster and status code', async () => {
