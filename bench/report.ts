@@ -116,7 +116,7 @@ export function renderReport(r: BenchResult, handWritten: string, profileSection
     '## Machine',
     '',
     `- ${m.nproc} CPUs (\`nproc\`), ${m.cpu}, ${m.memGB.toFixed(1)} GB memory, Linux ${m.kernel}`,
-    `- Node ${m.node}; sidecars run with \`node ${m.sidecarFlags}\` (\`SIDECAR_NODE_FLAGS\` in src/cli/up.ts, as \`weft up\` runs them)`,
+    `- Node ${m.node}; sidecars run with \`node ${m.sidecarFlags}\` (\`SIDECAR_NODE_FLAGS\` in src/cli/up.ts) and \`MALLOC_ARENA_MAX=1\` (\`sidecarEnv\`), through bin/weft.mjs, as \`weft up\` runs them; a throwaway sidecar first fills Node's compile cache, so the figures are those of every start after the first`,
     `- haproxy ${m.haproxy}, hey ${m.hey} (Debian packages)`,
     `- Before the bench started anything, the CPUs were ${(m.busyBefore * 100).toFixed(0)}% busy (over 1 s; load average ${m.loadavg.toFixed(2)})` +
       (m.busyBefore > 0.1 ? ' -- other work was running on the machine, and these figures are skewed by it' : ''),

@@ -17,14 +17,13 @@
 // 1 when the bench itself broke (a tool missing, a process did not start, a request failed).
 import fs from 'node:fs';
 import http from 'node:http';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
 import { parseArgs } from 'node:util';
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { SIDECAR_NODE_FLAGS, WEFT_ENTRY, sidecarEnv } from '../src/cli/up.ts';
-import { freePort } from '../src/util/net.ts';
+import { canConnect, freePort } from '../src/util/net.ts';
 import { analyzeProfile, renderProfile, type ProfileSummary } from './profile.ts';
 import { renderReport, type BenchResult, type PathResult, type ProcUsage } from './report.ts';
 import { ScaleError, runScale } from './scale.ts';
@@ -136,15 +135,7 @@ async function waitForPort(port: number, p: Proc, timeoutMs: number): Promise<vo
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     if (p.proc.exitCode !== null || p.proc.signalCode !== null) throw new BenchError(`${describeExit(p)} before it listened on ${port}`);
-    const ok = await new Promise<boolean>((resolve) => {
-      const s = net.connect(port, '127.0.0.1');
-      s.once('connect', () => {
-        s.destroy();
-        resolve(true);
-      });
-      s.once('error', () => resolve(false));
-    });
-    if (ok) return;
+    if (await canConnect(port)) return;
     if (Date.now() > deadline) throw new BenchError(`${p.label} did not listen on 127.0.0.1:${port} within ${timeoutMs / 1000}s`);
     await sleep(50);
   }
@@ -473,6 +464,12 @@ async function weftPath(heyBin: string, serverPort: number, tmp: string, profile
   let mesh: Mesh | undefined;
   try {
     mesh = await startControlPlane(tmp);
+    // Measure sidecars as they run after their first start: bin/weft.mjs turns on Node's compile
+    // cache, and a sidecar whose code is not in it yet (the first start after an install or an
+    // edit) loads Node's TypeScript stripper, about 20 MB more RSS (docs/performance.md). One
+    // throwaway sidecar fills the cache.
+    const warm = await startSidecar(mesh, 'weft sidecar (compile-cache warm-up)', ['--workload', 'warm-up', '--outbound-port', String(await freePort())]);
+    await stop(warm.proc);
     const inbound = await freePort();
     const outbound = await freePort();
     const server = await startSidecar(mesh, 'weft sidecar (server side)', [
