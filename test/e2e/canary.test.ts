@@ -63,13 +63,14 @@ describe('weft up examples/canary (real processes)', () => {
     assert.match(r.stdout, /Hello from MyBackendService! version=v[12]/);
   });
 
-  test('2,000 requests through the client sidecar split 90/10 within ±3 points, every one a 200', async () => {
+  test('2,000 requests through the client sidecar split 90/10 within ±3 points, every one a 200', async (t) => {
     const res = await loadThrough(up.env, 'client', { url: URL_HELLO, n: 2000, concurrency: 16 });
     assert.equal(res.total, 2000);
     assert.deepEqual(res.errors, []);
     assert.equal(res.status['200'], 2000);
     const v2share = (res.bodies[V2] ?? 0) / 2000;
     assert.equal((res.bodies[V1] ?? 0) + (res.bodies[V2] ?? 0), 2000);
+    t.diagnostic(`v2 share: ${(v2share * 100).toFixed(1)}% of 2,000`);
     assert.ok(Math.abs(v2share - 0.1) <= 0.03, `v2 got ${(v2share * 100).toFixed(1)}% of requests, want 10% ± 3`);
   });
 
@@ -127,7 +128,7 @@ describe('weft up examples/canary (real processes)', () => {
     assert.deepEqual(await sidecarWeights(client.admin!), { v1: 90, v2: 10 });
   });
 
-  test('a live 50/50 apply reaches every sidecar within 1 s, and no request fails during the change', async () => {
+  test('a live 50/50 apply reaches every sidecar within 1 s, and no request fails during the change', async (t) => {
     const load = loadThrough(up.env, 'client', { url: URL_HELLO, rate: 200, durationMs: 5000, concurrency: 16 });
     await sleep(1500);
     const r = await weft(['apply', '-f', 'examples/canary/split-50-50.yaml'], up.env);
@@ -144,6 +145,7 @@ describe('weft up examples/canary (real processes)', () => {
         lags[w.name] = Date.now() - applied;
       }),
     );
+    t.diagnostic(`new split held by each sidecar after the apply returned: ${Object.entries(lags).map(([n, ms]) => `${n} ${ms} ms`).join(', ')}`);
     for (const [name, ms] of Object.entries(lags)) assert.ok(ms <= 1000, `${name}'s sidecar took ${ms} ms to get the new split`);
     const res = await load;
     assert.deepEqual(res.errors, [], 'no request may fail during the change');
@@ -151,6 +153,7 @@ describe('weft up examples/canary (real processes)', () => {
     const late = res.samples.filter((s) => s.t > applied + 1000);
     const v2 = late.filter((s) => s.body === V2).length / late.length;
     assert.ok(late.length >= 300, `only ${late.length} requests after the change`);
+    t.diagnostic(`${res.total} requests at 200/s, ${res.errors.length} failed; after the change v2 got ${(v2 * 100).toFixed(1)}% of ${late.length}`);
     assert.ok(v2 > 0.35 && v2 < 0.65, `after the change v2 got ${(v2 * 100).toFixed(1)}%, want about 50%`);
     // Back to the example's 90/10 for the tests that follow.
     const back = await weft(['apply', '-f', 'examples/canary/istio.yaml'], up.env);
@@ -159,7 +162,7 @@ describe('weft up examples/canary (real processes)', () => {
     await waitFor('90/10 again', async () => (await sidecarWeights(client.admin!))?.v1 === 90);
   });
 
-  test('control plane killed: traffic goes on with the last config; restarted: sidecars reconnect and config is still there', async () => {
+  test('control plane killed: traffic goes on with the last config; restarted: sidecars reconnect and config is still there', async (t) => {
     process.kill(up.state.controlPid, 'SIGKILL');
     await waitFor('the control plane to die', async () => !alive(up.state.controlPid));
     const during = await loadThrough(up.env, 'client', { url: URL_HELLO, n: 300, concurrency: 8 });
@@ -169,17 +172,19 @@ describe('weft up examples/canary (real processes)', () => {
 
     restartedControl = spawn(process.execPath, [CLI, 'control', ...up.state.controlArgs], { env: { ...process.env, ...up.env }, stdio: ['ignore', 'pipe', 'pipe'] });
     await lineMatching(restartedControl, /^WEFT_READY /);
+    const restarted = Date.now();
     const proxies = await waitFor('all three sidecars to reconnect and ACK', async () => {
       const ps = (await json(`${up.state.admin}/api/v1/proxies`)).body.proxies;
       return ps.length === 3 && ps.every((p: any) => p.types.length === 4 && p.types.every((t: any) => t.acked && t.acked === t.sent)) && ps;
     }, 15_000, 100);
+    t.diagnostic(`${during.total} requests while the control plane was down, all 200; all sidecars reconnected and ACKed ${Date.now() - restarted} ms after the restart`);
     assert.deepEqual(proxies.map((p: any) => p.workload.name).sort(), ['client', 'hello-v1', 'hello-v2']);
     assert.deepEqual((await storedWeights(up.env)).weights, [90, 10]);
     const afterRestart = await loadThrough(up.env, 'client', { url: URL_HELLO, n: 200, concurrency: 8 });
     assert.deepEqual(afterRestart.errors, []);
   });
 
-  test('an app that dies behind a live sidecar becomes an unhealthy endpoint, and clients stop choosing it', async () => {
+  test('an app that dies behind a live sidecar becomes an unhealthy endpoint, and clients stop choosing it', async (t) => {
     const v2 = up.state.workloads.find((w) => w.name === 'hello-v2')!;
     const client = up.state.workloads.find((w) => w.name === 'client')!;
     process.kill(v2.appPid!, 'SIGKILL');
@@ -189,6 +194,7 @@ describe('weft up examples/canary (real processes)', () => {
       return ws.find((w) => w.name === 'hello-v2')?.healthy === false;
     }, 5000, 50);
     const detectMs = Date.now() - t0;
+    t.diagnostic(`dead app detected in ${detectMs} ms`);
     assert.ok(detectMs < 5000, `took ${detectMs} ms`);
     await waitFor('the client sidecar to see hello-v2 unhealthy', async () => {
       const dump = (await json(`${client.admin}/config_dump`)).body;
