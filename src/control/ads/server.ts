@@ -99,9 +99,10 @@ class Connection {
     this.peer = call.getPeer();
   }
 
+  /** Nonces only need to be unique within one stream. */
   nextNonce(): string {
     this.nonce += 1;
-    return `${this.id}-${this.nonce}`;
+    return String(this.nonce);
   }
 }
 
@@ -111,7 +112,6 @@ export class AdsServer {
   private readonly conns = new Map<string, Connection>();
   private readonly debouncer: Debouncer;
   private version = 0;
-  private connSeq = 0;
   private readonly log: (msg: string) => void;
 
   constructor(opts: AdsServerOptions) {
@@ -181,7 +181,6 @@ export class AdsServer {
             call.end();
             return;
           }
-          this.connSeq += 1;
           conn = new Connection(req.node.id, req.node, parsed.workload, call);
           const old = this.conns.get(conn.id);
           this.conns.set(conn.id, conn);

@@ -117,7 +117,9 @@ export class XdsClient {
         this.log(`connected to control plane ${this.opts.server}`);
       }
       // One response at a time, in order: applying may bind sockets, which is asynchronous.
-      this.queue = this.queue.then(() => (this.call === call ? this.onResponse(res) : undefined));
+      this.queue = this.queue
+        .then(() => (this.call === call ? this.onResponse(res) : undefined))
+        .catch((e: Error) => this.log(`could not handle a ${res.type_url} response: ${e.stack ?? e}`));
     });
     const broken = (why: string) => {
       if (this.call !== call || this.stopped) return;
@@ -130,8 +132,10 @@ export class XdsClient {
     };
     call.on('error', (e: grpc.ServiceError) => broken(e.details || e.message));
     call.on('end', () => broken('stream ended'));
-    // Subscribe. The first request of a stream carries the node; on a reconnect, the versions we hold.
+    // Subscribe. The first request of a stream carries the node; on a reconnect, the versions we
+    // hold. Nonces belong to the stream that sent them, so the old ones are forgotten.
     this.sentNode = false;
+    for (const s of this.state.values()) s.nonce = '';
     for (const t of [TYPE.cluster, TYPE.listener] as ResourceType[]) {
       const s = this.state.get(t) ?? { names: [], version: '', nonce: '' };
       this.state.set(t, s);
