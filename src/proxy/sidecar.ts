@@ -88,7 +88,9 @@ export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
     for (const l of next.listeners.values()) {
       const have = bound.get(l.name);
       if (have && have.cfg.address === l.address && have.cfg.port === l.port) continue;
-      const server = http.createServer({ keepAliveTimeout: 60_000 }, (req, res) => handleRequest(ctx, l.name, req, res));
+      // No overall request timeout (Node's default cuts requests at 5 minutes): a long stream is the
+      // app's business, and a route's timeout, when set, is enforced in forward.ts.
+      const server = http.createServer({ keepAliveTimeout: 60_000, requestTimeout: 0 }, (req, res) => handleRequest(ctx, l.name, req, res));
       server.on('connect', (req, socket, head) => acceptTunnel(server, req, socket as net.Socket, head, log));
       server.on('clientError', malformedRequest);
       try {
