@@ -10,6 +10,7 @@ import { request } from 'undici';
 import { startControlPlane, type ControlPlane } from '../../src/control/control-plane.ts';
 import { freePort } from '../../src/util/net.ts';
 import { CLI, lineMatching, tmpDir, waitFor } from '../helpers.ts';
+import { checkResource } from '../../src/api/index.ts';
 
 describe('sidecar errors and balancing (real sidecar process)', () => {
   let cp: ControlPlane;
@@ -91,6 +92,23 @@ describe('sidecar errors and balancing (real sidecar process)', () => {
     });
     assert.equal(r.status, 503);
     assert.match(r.body, /no healthy endpoint in cluster outbound\|80\|\|dead\.default\.svc\.cluster\.local/);
+  });
+
+  test("504 when the VirtualService's timeout passes before the upstream answers", async () => {
+    const slow = http.createServer((_q, r) => setTimeout(() => r.end('late'), 1500));
+    await new Promise<void>((r) => slow.listen(0, '127.0.0.1', () => r()));
+    backends.push(slow);
+    const port = (slow.address() as AddressInfo).port;
+    cp.registry.register({ proxyId: 'slow-1', name: 'slow-1', namespace: 'default', service: 'slow', servicePort: 80, labels: {}, address: '127.0.0.1', inboundPort: port, appPort: port, healthy: true });
+    cp.store.apply([
+      checkResource({ apiVersion: 'networking.istio.io/v1', kind: 'VirtualService', metadata: { name: 'slow' }, spec: { hosts: ['slow'], http: [{ timeout: '200ms', route: [{ destination: { host: 'slow' } }] }] } }, 'test'),
+    ]);
+    const r = await waitFor('the timeout route', async () => {
+      const x = await get('slow');
+      return x.status === 504 && x;
+    }, 8000, 100);
+    assert.equal(r.error, 'upstream_timeout');
+    assert.match(r.body, /upstream 127\.0\.0\.1:\d+ in cluster outbound\|80\|\|slow\.default\.svc\.cluster\.local did not answer within the route timeout/);
   });
 
   test('a malformed request gets 400 naming what the parser rejected', async () => {
