@@ -89,10 +89,23 @@ export function printReady(info: object): void {
   process.stdout.write(`${READY_PREFIX}${JSON.stringify(info)}\n`);
 }
 
-/** Resolves on SIGINT/SIGTERM. */
+/**
+ * Resolves on SIGINT/SIGTERM, or when the `weft up` that started this process is gone (it sets
+ * WEFT_UP_PID): a killed `weft up` must not leave its sidecars and control plane behind.
+ */
 export function untilSignal(): Promise<NodeJS.Signals> {
   return new Promise((resolve) => {
+    const upPid = Number(process.env.WEFT_UP_PID);
+    const watchdog = upPid
+      ? setInterval(() => {
+          if (process.ppid === upPid) return;
+          process.stderr.write(`weft: weft up (pid ${upPid}) is gone; stopping\n`);
+          on('SIGTERM');
+        }, 1000)
+      : undefined;
+    watchdog?.unref();
     const on = (s: NodeJS.Signals) => {
+      if (watchdog) clearInterval(watchdog);
       process.off('SIGINT', on);
       process.off('SIGTERM', on);
       resolve(s);

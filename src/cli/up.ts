@@ -118,7 +118,7 @@ export async function runUp(dir: string, opts: UpOptions): Promise<number> {
     ...(opts.heartbeat ? ['--heartbeat', opts.heartbeat] : []),
   ];
   try {
-    const cpProc = start('control', process.execPath, [cli, 'control', ...controlArgs], process.env);
+    const cpProc = start('control', process.execPath, [cli, 'control', ...controlArgs], { ...process.env, WEFT_UP_PID: String(process.pid) });
     const cp = await readyLine(cpProc, 'the control plane', 15_000);
     const admin = cp.admin as string;
     const xds = cp.xds as string;
@@ -171,7 +171,7 @@ async function startWorkload(
     ...Object.entries(w.labels).flatMap(([k, v]) => ['--label', `${k}=${v}`]),
     ...(serves ? ['--service', w.service!, '--service-port', String(w.servicePort), '--inbound-port', String(inboundPort), '--app-port', String(appPort)] : []),
   ];
-  const sidecar = start(`${w.name} sidecar`, process.execPath, [...SIDECAR_NODE_FLAGS, ...args], sidecarEnv(process.env));
+  const sidecar = start(`${w.name} sidecar`, process.execPath, [...SIDECAR_NODE_FLAGS, ...args], sidecarEnv({ ...process.env, WEFT_UP_PID: String(process.pid) }));
   let appProc: ChildProcess | undefined;
   if (w.command) {
     const proxy = `http://127.0.0.1:${outboundPort}`;
