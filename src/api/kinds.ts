@@ -1,16 +1,13 @@
 // The names a user may type for a kind on the command line or in an admin URL:
 // "VirtualService", "virtualservice", "virtualservices", "vs" all mean VirtualService.
-const ALIASES: Record<string, string> = {
-  virtualservice: 'VirtualService',
-  virtualservices: 'VirtualService',
-  vs: 'VirtualService',
-  destinationrule: 'DestinationRule',
-  destinationrules: 'DestinationRule',
-  dr: 'DestinationRule',
-};
+import { SUPPORTED_KINDS } from './validate.ts';
 
-export const KIND_NAMES = ['VirtualService', 'DestinationRule'] as const;
+/** kubectl's short names for Istio kinds. */
+const SHORT: Record<string, string> = { VirtualService: 'vs', DestinationRule: 'dr' };
+
+export const KIND_NAMES: readonly string[] = SUPPORTED_KINDS.map((k) => k.kind);
 
 export function resolveKind(name: string): string | undefined {
-  return ALIASES[name.toLowerCase()];
+  const n = name.toLowerCase();
+  return KIND_NAMES.find((k) => n === k.toLowerCase() || n === `${k.toLowerCase()}s` || n === SHORT[k]);
 }
