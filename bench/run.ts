@@ -27,6 +27,7 @@ import { canConnect, freePort } from '../src/util/net.ts';
 import { analyzeProfile, renderProfile, type ProfileSummary } from './profile.ts';
 import { renderReport, type BenchResult, type PathResult, type ProcUsage } from './report.ts';
 import { ScaleError, runScale } from './scale.ts';
+import { stopChild } from '../src/util/process.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
 // The entry point users run (it enables Node's compile cache), as `weft up` runs it.
@@ -76,18 +77,8 @@ function describeExit(p: Proc): string {
   return `${p.label} exited (${p.proc.signalCode ?? `code ${p.proc.exitCode}`})${tail}`;
 }
 
-/** SIGTERM, then SIGKILL after 3 s; resolves when the process is gone. */
 function stop(p: Proc): Promise<void> {
-  const { proc } = p;
-  if (proc.exitCode !== null || proc.signalCode !== null) return Promise.resolve();
-  return new Promise((resolve) => {
-    const t = setTimeout(() => proc.kill('SIGKILL'), 3000);
-    proc.once('exit', () => {
-      clearTimeout(t);
-      resolve();
-    });
-    proc.kill('SIGTERM');
-  });
+  return stopChild(p.proc, 3000);
 }
 
 async function stopAll(ps: Proc[]): Promise<void> {

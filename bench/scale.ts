@@ -30,6 +30,7 @@ import * as grpc from '@grpc/grpc-js';
 import { ADS_METHOD, type DiscoveryRequest, type DiscoveryResponse, type ResourceType, SHORT_NAME, TYPE, decode, decodeResponse, encodeRequest } from '../src/xds/protos.ts';
 import { META } from '../src/control/ads/node.ts';
 import { analyzeProfile } from './profile.ts';
+import { stopChild } from '../src/util/process.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
 const CLI = path.join(ROOT, 'bin', 'weft.mjs');
@@ -358,16 +359,7 @@ function launch(label: string, args: string[]): Proc {
 }
 
 function stop(p: Proc): Promise<void> {
-  const { proc } = p;
-  if (proc.exitCode !== null || proc.signalCode !== null) return Promise.resolve();
-  return new Promise((resolve) => {
-    const t = setTimeout(() => proc.kill('SIGKILL'), 5000);
-    proc.once('exit', () => {
-      clearTimeout(t);
-      resolve();
-    });
-    proc.kill('SIGTERM');
-  });
+  return stopChild(p.proc, 5000);
 }
 
 function waitReady(p: Proc, timeoutMs: number): Promise<{ admin: string; xds: string; pid: number }> {

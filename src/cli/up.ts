@@ -11,6 +11,7 @@ import { parseConfig } from '../api/index.ts';
 import { ConfigError } from '../api/types.ts';
 import { parseMeshFile, type MeshWorkload } from './meshfile.ts';
 import { canConnect, freePort } from '../util/net.ts';
+import { stopChild } from '../util/process.ts';
 
 export interface UpOptions {
   adminPort: number;
@@ -267,17 +268,4 @@ async function waitForHealthy(admin: string, w: MeshWorkload, timeoutMs: number)
     if (Date.now() > deadline) throw new CliError(`${w.name} did not become a healthy endpoint within ${timeoutMs / 1000}s (its sidecar cannot reach the app)`);
     await new Promise((r) => setTimeout(r, 50));
   }
-}
-
-/** SIGTERM, then SIGKILL after 3 s; resolves when the process is gone. */
-export function stopChild(proc: ChildProcess): Promise<void> {
-  if (proc.exitCode !== null || proc.signalCode !== null) return Promise.resolve();
-  return new Promise((resolve) => {
-    const t = setTimeout(() => proc.kill('SIGKILL'), 3000);
-    proc.once('exit', () => {
-      clearTimeout(t);
-      resolve();
-    });
-    proc.kill('SIGTERM');
-  });
 }
