@@ -44,7 +44,7 @@ for (const file of cases) {
   test(`translate ${file}: every resource survives a protobuf round trip (no misspelt field is dropped)`, () => {
     const { mesh, proxy } = load(file);
     const got = translate(mesh, proxy);
-    const types = { listeners: TYPE.listener, routes: TYPE.route, clusters: TYPE.cluster, endpoints: TYPE.endpoint };
+    const types = { listeners: TYPE.listener, apiListeners: TYPE.listener, routes: TYPE.route, clusters: TYPE.cluster, endpoints: TYPE.endpoint };
     const dropEmpty = (v: any): any =>
       Array.isArray(v)
         ? v.map(dropEmpty)

@@ -286,7 +286,7 @@ export class AdsServer {
 
   private send(c: Connection, type: ResourceType, res: XdsResources): void {
     const sub = c.subs.get(type)!;
-    const all = byType(res, type);
+    const all = byType(res, type, sub.names === null);
     const names = Object.keys(all).filter((n) => sub.names === null || sub.names.has(n)).sort();
     const enc = names.map((n) => this.encode(type, all[n]));
     // Unchanged if the same names have the same per-resource digests as last sent: comparing
@@ -336,10 +336,10 @@ function serializeResponse(res: DiscoveryResponse | Buffer): Buffer {
   return Buffer.isBuffer(res) ? res : encodeResponse(res);
 }
 
-function byType(res: XdsResources, type: ResourceType): Record<string, object> {
+function byType(res: XdsResources, type: ResourceType, wildcard: boolean): Record<string, object> {
   switch (type) {
     case TYPE.listener:
-      return res.listeners;
+      return wildcard ? res.listeners : { ...res.apiListeners, ...res.listeners };
     case TYPE.route:
       return res.routes;
     case TYPE.cluster:

@@ -22,7 +22,15 @@ export const OUTBOUND_LISTENER = 'outbound';
 export const OUTBOUND_ROUTE = 'outbound';
 
 export interface XdsResources {
+  /** The proxy's own listeners: what a wildcard LDS subscription (Weft's sidecar, Envoy) gets. */
   listeners: Record<string, object>;
+  /**
+   * Listeners named by service host ("my-backend-service", its namespaced and full names, with and
+   * without ":port"), each an `api_listener` on the outbound routes. A proxyless gRPC client
+   * (grpc-js-xds, target xds:///my-backend-service) asks for these by name; a wildcard
+   * subscription does not get them.
+   */
+  apiListeners: Record<string, object>;
   routes: Record<string, object>;
   clusters: Record<string, object>;
   endpoints: Record<string, object>;
@@ -73,7 +81,25 @@ export function translateShared(mesh: MeshSnapshot): SharedResources {
     const members = (services.get(serviceKey(c.host, c.port))?.workloads ?? []).filter((w) => labelsMatch(selector, w.labels));
     endpoints[name] = loadAssignment(name, members);
   }
-  return { routes: { [OUTBOUND_ROUTE]: routes }, clusters, endpoints };
+  const apiListeners: Record<string, object> = {};
+  for (const vh of (routes as { virtual_hosts: { domains: string[] }[] }).virtual_hosts) {
+    for (const d of vh.domains) apiListeners[d] ??= apiListener(d);
+  }
+  return { apiListeners, routes: { [OUTBOUND_ROUTE]: routes }, clusters, endpoints };
+}
+
+function apiListener(name: string): object {
+  return {
+    name,
+    api_listener: {
+      api_listener: {
+        '@type': TYPE.hcm,
+        stat_prefix: name,
+        rds: { route_config_name: OUTBOUND_ROUTE, config_source: { ads: {}, resource_api_version: 'V3' } },
+        http_filters: [{ name: 'envoy.filters.http.router', typed_config: { '@type': TYPE.router } }],
+      },
+    },
+  };
 }
 
 /** Adds one proxy's own resources to the shared ones (which it does not modify). */
@@ -107,7 +133,7 @@ export function forProxy(shared: SharedResources, proxy: Workload): XdsResources
       },
     };
   }
-  return { listeners, routes: shared.routes, clusters, endpoints: shared.endpoints };
+  return { listeners, apiListeners: shared.apiListeners, routes: shared.routes, clusters, endpoints: shared.endpoints };
 }
 
 function serviceKey(host: string, port: number): string {
@@ -300,7 +326,8 @@ function loadAssignment(name: string, members: readonly Workload[]): object {
       endpoint: { address: socketAddress(w.address, w.inboundPort!) },
       health_status: w.healthy ? 'HEALTHY' : 'UNHEALTHY',
     }));
-  return { cluster_name: name, endpoints: lbEndpoints.length ? [{ lb_endpoints: lbEndpoints }] : [] };
+  // One locality with weight 1: gRPC's xDS client requires a locality and skips weightless ones.
+  return { cluster_name: name, endpoints: lbEndpoints.length ? [{ locality: {}, lb_endpoints: lbEndpoints, load_balancing_weight: { value: 1 } }] : [] };
 }
 
 function socketAddress(address: string, port: number): object {
