@@ -72,10 +72,12 @@ export function verdicts(r: BenchResult): Verdict[] {
       pass: tput >= TARGETS.throughputVsHaproxy,
     },
   ];
+  // The baseline: the bench's own node:http server, run like the sidecars, at the same rate.
+  const floor = r.direct.usage[0];
   for (const u of r.weft.usage) {
     out.push({
       target: `${u.label}: RSS at most ${TARGETS.sidecarRssMB} MB at ${int(r.setup.rate)} rps`,
-      actual: `peak ${mb(u.fixedPeakRssMB)}`,
+      actual: `peak ${mb(u.fixedPeakRssMB)}${floor ? `: ${ratio(u.fixedPeakRssMB / floor.fixedPeakRssMB)} a bare node:http server's ${mb(floor.fixedPeakRssMB)} (private: ${mb(u.fixedPeakAnonMB)} vs ${mb(floor.fixedPeakAnonMB)})` : ''}`,
       pass: u.fixedPeakRssMB <= TARGETS.sidecarRssMB,
     });
   }
@@ -171,7 +173,7 @@ export function renderReport(r: BenchResult, handWritten: string, profileSection
     '',
     `| process | RSS idle | peak RSS at ${int(s.rate)} rps | peak private (RssAnon) at ${int(s.rate)} rps | RSS at end of it | CPU at ${int(s.rate)} rps | CPU s / 1,000 req at ${int(s.rate)} rps | peak RSS at max | CPU s / 1,000 req at max |`,
     '|---|---:|---:|---:|---:|---:|---:|---:|---:|',
-    ...[...r.weft.usage, ...r.haproxy.usage].map(
+    ...[...r.direct.usage, ...r.weft.usage, ...r.haproxy.usage].map(
       (u) =>
         `| ${u.label} | ${mb(u.idleRssMB)} | ${mb(u.fixedPeakRssMB)} | ${mb(u.fixedPeakAnonMB)} | ${mb(u.fixedEndRssMB)} | ${(u.fixedCpuShare * 100).toFixed(0)}% of a core | ${u.fixedCpuPer1k.toFixed(3)} | ${mb(u.maxPeakRssMB)} | ${u.maxCpuPer1k.toFixed(3)} |`,
     ),

@@ -344,15 +344,28 @@ async function measure(heyBin: string, name: string, url: string, host: string |
 // ---------------------------------------------------------------------------------------------
 // The three paths
 
+/**
+ * The upstream server of all three paths. It runs as the sidecars do (same Node flags and
+ * environment, compile cache on), so that its memory is the floor of any Node process serving
+ * HTTP here: the baseline for the sidecars' RSS.
+ */
 async function startServer(): Promise<{ proc: Proc; port: number }> {
-  const proc = launch('bench server', process.execPath, [path.join(ROOT, 'bench', 'server.ts'), '0']);
-  const m = await waitForLine(proc, /^BENCH_SERVER_READY (\d+)$/, 15_000);
-  return { proc, port: Number(m[1]) };
+  const env = sidecarEnv({ ...process.env, NODE_COMPILE_CACHE: path.join(os.tmpdir(), 'node-compile-cache') });
+  const start = async () => {
+    const proc = launch('bench server', process.execPath, [...SIDECAR_NODE_FLAGS, path.join(ROOT, 'bench', 'server.ts'), '0'], { env });
+    const m = await waitForLine(proc, /^BENCH_SERVER_READY (\d+)$/, 15_000);
+    return { proc, port: Number(m[1]) };
+  };
+  await stop((await start()).proc); // the first start fills the compile cache
+  return start();
 }
 
-async function directPath(heyBin: string, serverPort: number): Promise<PathResult> {
-  return measure(heyBin, 'direct', `http://127.0.0.1:${serverPort}/`, undefined, []);
+async function directPath(heyBin: string, serverPort: number, serverPid: number): Promise<PathResult> {
+  return measure(heyBin, 'direct', `http://127.0.0.1:${serverPort}/`, undefined, [{ label: NODE_FLOOR_LABEL, pid: serverPid }]);
 }
+
+/** The bench server's row in the memory table. */
+export const NODE_FLOOR_LABEL = 'node:http server alone (bench/server.ts, run as the sidecars are): the Node floor';
 
 function haproxyConfig(listenPort: number, backendPort: number): string {
   return `# written by bench/run.ts
@@ -546,7 +559,7 @@ async function main(): Promise<number> {
   try {
     server = await startServer();
     await checkOk(`http://127.0.0.1:${server.port}/`, undefined, 'the bench server');
-    const direct = await directPath(tools.hey, server.port);
+    const direct = await directPath(tools.hey, server.port, server.proc.proc.pid!);
     const weft = await weftPath(tools.hey, server.port, tmp, values.profile!);
     const haproxy = await haproxyPath(tools.haproxy, tools.hey, server.port, tmp);
     // The control plane with many simulated proxies (bench/scale.ts): fails the bench on a NACK
