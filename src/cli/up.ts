@@ -38,6 +38,11 @@ interface Child {
   proc: ChildProcess;
 }
 
+/** Stop order, from a child's label: apps 0, sidecars 1, the control plane 2. */
+function stage(label: string): number {
+  return label === 'control' ? 2 : label.endsWith(' sidecar') ? 1 : 0;
+}
+
 export async function runUp(dir: string, opts: UpOptions): Promise<number> {
   const meshPath = path.join(dir, 'weft.yaml');
   let meshText: string;
@@ -74,7 +79,7 @@ export async function runUp(dir: string, opts: UpOptions): Promise<number> {
 
   // Weft's own components prefix their log lines themselves; apps get "[name] " here.
   const start = (label: string, cmd: string, args: string[], env: NodeJS.ProcessEnv, cwd?: string): ChildProcess => {
-    const own = args[1] === 'control' || args.includes('proxy');
+    const own = stage(label) > 0;
     const proc = spawn(cmd, args, { env, cwd, stdio: ['ignore', 'pipe', 'pipe'] });
     children.push({ label, proc });
     const prefix = (stream: NodeJS.ReadableStream | null, out: NodeJS.WriteStream) => {
@@ -99,8 +104,7 @@ export async function runUp(dir: string, opts: UpOptions): Promise<number> {
     stopping = true;
     // Apps first, then sidecars, then the control plane, each stage at once: no app loses its
     // sidecar while it still runs, and no sidecar sees its control plane go before it stops.
-    const stage = (c: Child) => (c.label === 'control' ? 2 : c.label.endsWith(' sidecar') ? 1 : 0);
-    for (const n of [0, 1, 2]) await Promise.all(children.filter((c) => stage(c) === n).map((c) => stopChild(c.proc)));
+    for (const n of [0, 1, 2]) await Promise.all(children.filter((c) => stage(c.label) === n).map((c) => stopChild(c.proc)));
     try {
       fs.rmSync(path.join(home, 'up.json'));
     } catch {}
@@ -112,20 +116,20 @@ export async function runUp(dir: string, opts: UpOptions): Promise<number> {
   process.once('SIGINT', markStopping);
   process.once('SIGTERM', markStopping);
   const signal = untilSignal();
-  const controlArgs = [
+  const controlArgsFor = (adminPort: number | string, xdsPort: number | string) => [
     '--data-dir', path.join(home, 'data'),
-    '--admin-port', String(opts.adminPort),
-    '--xds-port', String(opts.xdsPort),
+    '--admin-port', String(adminPort),
+    '--xds-port', String(xdsPort),
     ...(opts.heartbeat ? ['--heartbeat', opts.heartbeat] : []),
   ];
+  let controlArgs = controlArgsFor(opts.adminPort, opts.xdsPort);
   try {
     const cpProc = start('control', process.execPath, [cli, 'control', ...controlArgs], { ...process.env, WEFT_UP_PID: String(process.pid) });
     const cp = await readyLine(cpProc, 'the control plane', 15_000);
     const admin = cp.admin as string;
     const xds = cp.xds as string;
     // From now on, a restart of `weft control` should come back on the same ports.
-    controlArgs[3] = String(new URL(admin).port);
-    controlArgs[5] = xds.slice(xds.lastIndexOf(':') + 1);
+    controlArgs = controlArgsFor(new URL(admin).port, xds.slice(xds.lastIndexOf(':') + 1));
 
     for (const c of configs) {
       const res = await callAdmin(admin, 'POST', `/api/v1/apply?source=${encodeURIComponent(c.file)}`, { text: c.text, type: 'application/yaml' });
