@@ -317,7 +317,8 @@ ${ADMIN_HELP}`,
     help: `Usage: weft delete KIND NAME [-n NAMESPACE]
        weft delete -f FILE
 
-Deletes a resource, or every resource named in FILE.
+Deletes a resource, or every resource named in FILE (as kubectl does: one that is not
+there is reported, the others are still deleted, and the exit code is 1).
 
 Options:
   -n, --namespace NS   (default: default)
@@ -344,10 +345,19 @@ ${ADMIN_HELP}`,
         if (!kind) throw new UsageError(`unknown kind "${kindArg}"; Weft knows ${KIND_NAMES.join(', ')}`);
         keys.push({ kind, namespace: v.namespace ?? 'default', name });
       }
+      // As kubectl does: each resource is deleted on its own; one that is not there is reported
+      // and the rest still go. Deleting is idempotent, so a rerun finishes the job.
+      const failures: string[] = [];
       for (const k of keys) {
-        const r = await callAdmin(base, 'DELETE', `/api/v1/resources/${k.kind}/${encodeURIComponent(k.namespace)}/${encodeURIComponent(k.name)}`);
-        process.stdout.write(`${describeKey(k)} deleted (revision ${r.revision})\n`);
+        try {
+          const r = await callAdmin(base, 'DELETE', `/api/v1/resources/${k.kind}/${encodeURIComponent(k.namespace)}/${encodeURIComponent(k.name)}`);
+          process.stdout.write(`${describeKey(k)} deleted (revision ${r.revision})\n`);
+        } catch (e) {
+          if (!(e instanceof CliError) || keys.length === 1) throw e;
+          failures.push(e.message);
+        }
       }
+      if (failures.length) throw new CliError(failures.join('\n'));
       return 0;
     },
   },

@@ -67,3 +67,39 @@ test('mesh file errors', () => {
   const ok = parseMeshFile(fs.readFileSync(new URL('../../examples/canary/weft.yaml', import.meta.url), 'utf8'), 'x');
   assert.deepEqual(ok.workloads.map((w) => [w.name, w.service ?? '-']), [['hello-v1', 'my-backend-service'], ['hello-v2', 'my-backend-service'], ['client', '-']]);
 });
+
+test('apply, get and delete against a running control plane', async () => {
+  const { startControlPlane } = await import('../../src/control/control-plane.ts');
+  const cp = await startControlPlane({ dataDir: tmpDir('cli-cp'), adminPort: 0, xdsPort: 0 });
+  const admin = ['--admin', cp.adminUrl];
+  try {
+    const a = await weft(['apply', '-f', 'examples/canary/istio.yaml', ...admin]);
+    assert.equal(a.code, 0, a.stderr);
+    assert.equal(a.stdout, 'VirtualService default/my-backend-service created (revision 1)\nDestinationRule default/my-backend-service created (revision 2)\n');
+    const again = await weft(['apply', '-f', 'examples/canary/istio.yaml', ...admin]);
+    assert.match(again.stdout, /VirtualService default\/my-backend-service unchanged\n/);
+
+    const list = await weft(['get', 'destinationrules', ...admin]);
+    assert.match(list.stdout, /^NAMESPACE\s+NAME\s+REVISION\ndefault\s+my-backend-service\s+2\n$/);
+    const yaml = await weft(['get', 'vs', 'my-backend-service', '-o', 'yaml', ...admin]);
+    assert.match(yaml.stdout, /kind: VirtualService\n/);
+    assert.match(yaml.stdout, /weight: 90\n/);
+    assert.doesNotMatch(yaml.stdout, /revision/);
+
+    const del = await weft(['delete', 'vs', 'my-backend-service', ...admin]);
+    assert.equal(del.code, 0, del.stderr);
+    assert.equal(del.stdout, 'VirtualService default/my-backend-service deleted (revision 3)\n');
+    const gone = await weft(['get', 'vs', 'my-backend-service', ...admin]);
+    assert.equal(gone.code, 1);
+    assert.match(gone.stderr, /VirtualService default\/my-backend-service not found/);
+
+    // As with kubectl: what is there is deleted, what is not is reported, and the exit code says so.
+    const delFile = await weft(['delete', '-f', 'examples/canary/istio.yaml', ...admin]);
+    assert.equal(delFile.code, 1, 'the VirtualService in the file was already gone');
+    assert.match(delFile.stderr, /VirtualService default\/my-backend-service not found/);
+    assert.equal(delFile.stdout, 'DestinationRule default/my-backend-service deleted (revision 4)\n');
+    assert.deepEqual(cp.store.list(), []);
+  } finally {
+    await cp.close();
+  }
+});
