@@ -21,13 +21,13 @@ import os from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
 import { parseArgs } from 'node:util';
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { SIDECAR_NODE_FLAGS, WEFT_ENTRY, sidecarEnv } from '../src/cli/up.ts';
 import { canConnect, freePort } from '../src/util/net.ts';
 import { analyzeProfile, renderProfile, type ProfileSummary } from './profile.ts';
 import { renderReport, type BenchResult, type PathResult, type ProcUsage } from './report.ts';
 import { ScaleError, runScale } from './scale.ts';
-import { stopChild } from '../src/util/process.ts';
+import { type Proc, launch, running, stop } from './proc.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
 // The entry point users run (it enables Node's compile cache), as `weft up` runs it.
@@ -52,42 +52,16 @@ const log = (s: string) => process.stderr.write(`[bench] ${s}\n`);
 // ---------------------------------------------------------------------------------------------
 // Processes: every child is tracked, stopped in finally, and SIGKILLed if this process exits.
 
-interface Proc {
-  label: string;
-  proc: ChildProcess;
-  stderrTail: string[];
-}
-const running = new Set<Proc>();
-
-function launch(label: string, cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv } = {}): Proc {
-  const proc = spawn(cmd, args, { cwd: ROOT, env: opts.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] });
-  const p: Proc = { label, proc, stderrTail: [] };
-  running.add(p);
-  readline.createInterface({ input: proc.stderr! }).on('line', (line) => {
-    p.stderrTail.push(line);
-    if (p.stderrTail.length > 30) p.stderrTail.shift();
-  });
-  proc.on('error', (e) => p.stderrTail.push(`spawn error: ${e.message}`));
-  proc.on('exit', () => running.delete(p));
-  return p;
-}
-
 function describeExit(p: Proc): string {
   const tail = p.stderrTail.length ? `; its last stderr lines:\n    ${p.stderrTail.join('\n    ')}` : '';
   return `${p.label} exited (${p.proc.signalCode ?? `code ${p.proc.exitCode}`})${tail}`;
 }
 
-function stop(p: Proc): Promise<void> {
-  return stopChild(p.proc, 3000);
-}
 
 async function stopAll(ps: Proc[]): Promise<void> {
   for (const p of [...ps].reverse()) await stop(p);
 }
 
-process.on('exit', () => {
-  for (const p of running) p.proc.kill('SIGKILL');
-});
 for (const sig of ['SIGINT', 'SIGTERM'] as const) {
   process.on(sig, () => {
     log(`${sig}: stopping ${running.size} processes`);

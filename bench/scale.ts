@@ -24,13 +24,13 @@ import os from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
 import { parseArgs } from 'node:util';
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
 import * as grpc from '@grpc/grpc-js';
 import { ADS_METHOD, type DiscoveryRequest, type DiscoveryResponse, type ResourceType, SHORT_NAME, TYPE, decode, decodeResponse, encodeRequest } from '../src/xds/protos.ts';
 import { META } from '../src/control/ads/node.ts';
 import { analyzeProfile } from './profile.ts';
-import { stopChild } from '../src/util/process.ts';
+import { type Proc, launch, running, stop } from './proc.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
 const CLI = path.join(ROOT, 'bin', 'weft.mjs');
@@ -335,32 +335,7 @@ export class ScaleError extends Error {}
 const log = (s: string) => process.stderr.write(`[scale] ${s}\n`);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-interface Proc {
-  label: string;
-  proc: ChildProcess;
-  stderrTail: string[];
-}
-const running = new Set<Proc>();
-process.on('exit', () => {
-  for (const p of running) p.proc.kill('SIGKILL');
-});
-
-function launch(label: string, args: string[]): Proc {
-  const proc = spawn(process.execPath, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-  const p: Proc = { label, proc, stderrTail: [] };
-  running.add(p);
-  readline.createInterface({ input: proc.stderr! }).on('line', (line) => {
-    p.stderrTail.push(line);
-    if (p.stderrTail.length > 20) p.stderrTail.shift();
-  });
-  proc.on('error', (e) => p.stderrTail.push(`spawn error: ${e.message}`));
-  proc.on('exit', () => running.delete(p));
-  return p;
-}
-
-function stop(p: Proc): Promise<void> {
-  return stopChild(p.proc, 5000);
-}
+const stopProc = (p: Proc) => stop(p, 5000);
 
 function waitReady(p: Proc, timeoutMs: number): Promise<{ admin: string; xds: string; pid: number }> {
   return new Promise((resolve, reject) => {
@@ -650,7 +625,7 @@ async function runAt(n: number, workers: Workers, tmp: string, cpuProf: string |
   const dataDir = fs.mkdtempSync(path.join(tmp, `control-${n}-`));
   const nodeFlags = cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${cpuProf}`] : [];
   if (windows) windows.spawnAt = now();
-  const cp = launch(`weft control (N=${n})`, [...nodeFlags, CLI, 'control', '--data-dir', dataDir, '--admin-port', '0', '--xds-port', '0']);
+  const cp = launch(`weft control (N=${n})`, process.execPath, [...nodeFlags, CLI, 'control', '--data-dir', dataDir, '--admin-port', '0', '--xds-port', '0']);
   try {
     const ready = await waitReady(cp, 30_000);
     const pid = cp.proc.pid!;
@@ -748,7 +723,7 @@ async function runAt(n: number, workers: Workers, tmp: string, cpuProf: string |
     }
     throw e;
   } finally {
-    await stop(cp);
+    await stopProc(cp);
   }
 }
 
@@ -834,7 +809,7 @@ async function cliMain(): Promise<number> {
   for (const sig of ['SIGINT', 'SIGTERM'] as const) {
     process.on(sig, () => {
       log(`${sig}: stopping ${running.size} processes`);
-      Promise.all([...running].map(stop)).finally(() => process.exit(130));
+      Promise.all([...running].map(stopProc)).finally(() => process.exit(130));
     });
   }
   const result = await runScale({ bigN, workers, cpuProf: values['cpu-prof'] });
