@@ -8,7 +8,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { isDeepStrictEqual } from 'node:util';
 import YAML from 'yaml';
-import { translate } from '../../src/control/translate/translate.ts';
+import { duration, translate } from '../../src/control/translate/translate.ts';
 import type { MeshSnapshot, Workload } from '../../src/control/model/model.ts';
 import { TYPE, decode, encode } from '../../src/xds/protos.ts';
 import { checkResource } from '../../src/api/index.ts';
@@ -72,4 +72,11 @@ test('a subset only holds the workloads whose labels match', () => {
   assert.deepEqual(ports('outbound|80|v1|my-backend-service.default.svc.cluster.local'), [20001]);
   assert.deepEqual(ports('outbound|80|v2|my-backend-service.default.svc.cluster.local'), [20002]);
   assert.deepEqual(ports('outbound|80||my-backend-service.default.svc.cluster.local'), [20001, 20002]);
+});
+
+test('route timeouts take every duration form validation accepts', () => {
+  assert.deepEqual(duration('1.5s'), { seconds: 1, nanos: 500_000_000 });
+  assert.deepEqual(duration('100ms'), { seconds: 0, nanos: 100_000_000 });
+  assert.deepEqual(duration('1m30s'), { seconds: 90 });
+  assert.deepEqual(duration('2h'), { seconds: 7200 });
 });

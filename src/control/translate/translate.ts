@@ -7,6 +7,7 @@
 //   listeners  "outbound" (the app's HTTP proxy on loopback), "inbound|<port>"
 //   routes     "outbound": one virtual host per service and port
 import type { DestinationRule, HTTPMatchRequest, HTTPRoute, StringMatch, VirtualService } from '../../api/types.ts';
+import { parseDuration } from '../../api/rules.ts';
 import { TYPE } from '../../xds/types.ts';
 import {
   type MeshSnapshot,
@@ -297,15 +298,14 @@ function stringMatch(sm: StringMatch): object {
   return { safe_regex: { regex: sm.regex ?? '' } };
 }
 
-/** "1.5s" / "100ms" / "2m" / "1h" -> google.protobuf.Duration. Validation has already checked the form. */
+/**
+ * An Istio duration ("1.5s", "100ms", "1m30s") -> google.protobuf.Duration, parsed by the same
+ * parser validation used, so that every duration validation accepts means the same here.
+ */
 export function duration(s: string): { seconds: number; nanos?: number } {
-  const m = /^(\d+(?:\.\d+)?)(h|m|s|ms|us|µs|ns)$/.exec(s.trim());
-  if (!m) return { seconds: 0 };
-  const n = Number(m[1]);
-  const scale: Record<string, number> = { h: 3600, m: 60, s: 1, ms: 1e-3, us: 1e-6, 'µs': 1e-6, ns: 1e-9 };
-  const total = n * scale[m[2]];
-  const seconds = Math.floor(total);
-  const nanos = Math.round((total - seconds) * 1e9);
+  const total = parseDuration(s.trim()) ?? 0n;
+  const seconds = Number(total / 1_000_000_000n);
+  const nanos = Number(total % 1_000_000_000n);
   return nanos ? { seconds, nanos } : { seconds };
 }
 
