@@ -39,10 +39,9 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
   fs.mkdirSync(opts.dataDir, { recursive: true });
   const store = new SqliteStore(path.join(opts.dataDir, 'weft.db'));
 
-  // The store's revision, kept here from its watch events: asking SQLite on every push to every
-  // proxy showed up in the scale profile.
+  // The store's revision, kept here from its watch events (below): asking SQLite on every push to
+  // every proxy showed up in the scale profile.
   let revision = store.revision();
-  const unwatchRevision = store.watch((e) => (revision = e.revision));
   let cached: { revision: number; vs: VirtualService[]; dr: DestinationRule[] } | undefined;
   const config = () => {
     if (!cached || cached.revision !== revision) {
@@ -87,7 +86,10 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
   ads = new AdsServer({ registry, snapshot, heartbeatMs, log });
   // Endpoints known before a restart serve for two heartbeats, long enough for their sidecars to return.
   registry.restore(loadRegistry(registryFile), 2 * heartbeatMs + 1000);
-  const unwatch = store.watch(() => ads!.requestPush());
+  const unwatch = store.watch((e) => {
+    revision = e.revision;
+    ads!.requestPush();
+  });
 
   const xdsPort = await ads.listen(`${opts.xdsHost ?? '127.0.0.1'}:${opts.xdsPort ?? 15010}`);
   const admin = createAdminServer({ store, registry, ads, version: WEFT_VERSION });
@@ -107,7 +109,6 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
       closing = true;
       if (saveTimer) clearTimeout(saveTimer);
       unwatch();
-      unwatchRevision();
       admin.closeAllConnections();
       await new Promise<void>((resolve) => admin.close(() => resolve()));
       await ads!.close();
