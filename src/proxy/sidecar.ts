@@ -2,12 +2,14 @@
 // Configured only through xDS; its command-line options say who it is (the node) and where the
 // control plane and its own admin endpoint are.
 import http from 'node:http';
-import net from 'node:net';
+import type net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import type { Node, ResourceType } from '../xds/protos.ts';
 import { TYPE } from '../xds/types.ts';
 import { EMPTY_CONFIG, type RuntimeConfig, missing, nextConfig, wantedNames } from './config.ts';
-import { handleRequest, type ForwardContext } from './http/forward.ts';
+import { type ForwardContext, forward, routeTableFor } from './http/forward.ts';
+import { findVirtualHost } from './http/router.ts';
+import { ConnectionBudget, type ListenerLimits, createListener } from './listeners/listener.ts';
 import { Stats } from './stats.ts';
 import { Pools } from './upstream/pools.ts';
 import { XdsClient } from './xds-client/client.ts';
@@ -15,7 +17,7 @@ import type { ListenerConfig } from './xds-client/convert.ts';
 import { META } from '../control/ads/node.ts';
 import { ConvertError } from './xds-client/convert.ts';
 import { canConnect } from '../util/net.ts';
-import { malformedRequest } from './errors.ts';
+import { connectionLimit } from './limits.ts';
 
 export interface SidecarOptions {
   xds: string; // control plane host:port
@@ -46,7 +48,7 @@ export interface Sidecar {
 
 interface BoundListener {
   cfg: ListenerConfig;
-  server: http.Server;
+  server: net.Server;
 }
 
 export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
@@ -73,6 +75,7 @@ export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
   const pools = new Pools();
   const ctx: ForwardContext = { config: () => current, pools, stats, rr: new Map() };
   const bound = new Map<string, BoundListener>();
+  const budget = new ConnectionBudget(connectionLimit());
   let readyWaiters: (() => void)[] = [];
 
   const checkReady = () => {
@@ -88,11 +91,24 @@ export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
     for (const l of next.listeners.values()) {
       const have = bound.get(l.name);
       if (have && have.cfg.address === l.address && have.cfg.port === l.port) continue;
-      // No overall request timeout (Node's default cuts requests at 5 minutes): a long stream is the
-      // app's business, and a route's timeout, when set, is enforced in forward.ts.
-      const server = http.createServer({ keepAliveTimeout: 60_000, requestTimeout: 0 }, (req, res) => handleRequest(ctx, l.name, req, res));
-      server.on('connect', (req, socket, head) => acceptTunnel(server, req, socket as net.Socket, head, log));
-      server.on('clientError', malformedRequest);
+      const server = createListener(
+        {
+          onRequest: (ds) => forward(ctx, l.name, ds),
+          connectAllowed: (authority) => {
+            try {
+              const cfg = ctx.config();
+              if (findVirtualHost(routeTableFor(cfg, cfg.listeners.get(l.name), l.name), authority)) return true;
+            } catch (e) {
+              return (e as Error).message;
+            }
+            return `no route for CONNECT to "${authority}": no service or VirtualService in the mesh has that name`;
+          },
+          onRejected: (status, code) => stats.count('-', status, code),
+          log,
+        },
+        () => listenerLimits(ctx.config().listeners.get(l.name) ?? l),
+        budget,
+      );
       try {
         await new Promise<void>((resolve, reject) => {
           server.once('error', reject);
@@ -111,7 +127,6 @@ export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
       const l = next.listeners.get(name);
       if (l && l.address === b.cfg.address && l.port === b.cfg.port) continue;
       b.server.close();
-      b.server.closeIdleConnections();
       bound.delete(name);
     }
     for (const o of opened) {
@@ -217,10 +232,8 @@ export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
     async close() {
       if (probeTimer) clearInterval(probeTimer);
       xds.stop();
-      for (const b of bound.values()) {
-        b.server.close();
-        b.server.closeAllConnections();
-      }
+      for (const b of bound.values()) b.server.close();
+      for (const s of budget.sockets) s.destroy();
       bound.clear();
       admin.closeAllConnections();
       admin.close();
@@ -229,25 +242,8 @@ export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
   };
 }
 
-/**
- * CONNECT through the outbound proxy: clients such as undici's ProxyAgent (Node's fetch with
- * NODE_USE_ENV_PROXY) tunnel even plain http:// requests. The tunnel is answered with 200 and
- * its bytes are fed back into this same HTTP server, so the requests inside it are routed by
- * their Host header like any other. A tunnel that starts a TLS handshake cannot be routed (the
- * sidecar cannot see inside), so it is closed with a log line saying why.
- */
-function acceptTunnel(server: http.Server, req: http.IncomingMessage, socket: net.Socket, head: Buffer, log: (m: string) => void): void {
-  socket.write('HTTP/1.1 200 Connection Established\r\n\r\n');
-  const start = (first: Buffer) => {
-    if (first.length > 0 && first[0] === 0x16) {
-      log(`CONNECT ${req.url}: the client started TLS inside the tunnel; Weft routes plain HTTP only (use http:// and let the mesh do TLS)`);
-      socket.destroy();
-      return;
-    }
-    if (first.length) socket.unshift(first);
-    server.emit('connection', socket);
-  };
-  if (head.length) start(head);
-  else socket.once('readable', () => start((socket.read() as Buffer | null) ?? Buffer.alloc(0)));
-}
 
+/** A listener's timeouts and path handling: what its HttpConnectionManager says, or Envoy's defaults. */
+function listenerLimits(l: ListenerConfig): ListenerLimits {
+  return { path: l.path, headersTimeoutMs: l.requestHeadersTimeoutMs, idleTimeoutMs: l.idleTimeoutMs };
+}

@@ -108,7 +108,7 @@ describe('sidecar errors and balancing (real sidecar process)', () => {
       return x.status === 504 && x;
     }, 8000, 100);
     assert.equal(r.error, 'upstream_timeout');
-    assert.match(r.body, /upstream 127\.0\.0\.1:\d+ in cluster outbound\|80\|\|slow\.default\.svc\.cluster\.local did not answer within the route timeout/);
+    assert.match(r.body, /upstream 127\.0\.0\.1:\d+ in cluster outbound\|80\|\|slow\.default\.svc\.cluster\.local did not complete the response within the route timeout of 200 ms/);
   });
 
   test('a malformed request gets 400 naming what the parser rejected', async () => {

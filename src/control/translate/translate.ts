@@ -334,6 +334,17 @@ function socketAddress(address: string, port: number): object {
   return { socket_address: { address, port_value: port } };
 }
 
+/**
+ * What every sidecar listener's HttpConnectionManager sets: Istio's path normalization (BASE:
+ * RFC 3986 normalization, no slash merging), and bounds on how long a client may take to send a
+ * request head and how long an idle connection is kept (Envoy's own default idle timeout).
+ */
+const HCM_DEFAULTS = {
+  normalize_path: { value: true },
+  request_headers_timeout: { seconds: 10 },
+  common_http_protocol_options: { idle_timeout: { seconds: 3600 } },
+};
+
 function httpListener(name: string, address: string, port: number, routeSpec: object): object {
   return {
     name,
@@ -347,6 +358,7 @@ function httpListener(name: string, address: string, port: number, routeSpec: ob
               '@type': TYPE.hcm,
               stat_prefix: name,
               ...routeSpec,
+              ...HCM_DEFAULTS,
               http_filters: [{ name: 'envoy.filters.http.router', typed_config: { '@type': TYPE.router } }],
             },
           },

@@ -1,17 +1,18 @@
-// The life of one proxied HTTP request, inbound or outbound (docs/request-lifecycle.md):
-//   authority -> virtual host -> route -> weighted cluster -> endpoint (round robin) -> undici pool.
-// Failures become ProxyErrors, and errors.ts alone turns them into responses.
-import type http from 'node:http';
+// The life of one proxied HTTP request, whatever protocol carried it (docs/request-lifecycle.md):
+//   route (router.ts) -> timeout -> endpoint choice and connect retries -> upstream exchange.
+// The downstream codec (http1/server.ts) hands in a Downstream; the upstream codec
+// (http1/client.ts) takes an UpstreamRequest. Failures become ProxyErrors, and errors.ts alone
+// turns them into responses.
+import net from 'node:net';
 import type { RuntimeConfig } from '../config.ts';
 import { ProxyError, sendError, upstreamError } from '../errors.ts';
-import type { ListenerConfig, RouteTable } from '../xds-client/convert.ts';
+import type { ClusterConfig, Endpoint, ListenerConfig, RouteEntry, RouteTable } from '../xds-client/convert.ts';
 import type { Pools } from '../upstream/pools.ts';
-import type { Dispatcher } from 'undici';
+import type { UpstreamCall, UpstreamError } from '../http1/client.ts';
+import { endToEnd } from '../http1/headers.ts';
 import { findRoute, findVirtualHost, pickCluster } from './router.ts';
 import type { Stats } from '../stats.ts';
-
-// Hop-by-hop headers (RFC 9110 7.6.1) and proxy-only ones never cross the sidecar.
-const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'te', 'trailer', 'proxy-authorization', 'proxy-authenticate', 'host']);
+import type { BodySink, Downstream, HeaderList } from './types.ts';
 
 /** Istio's default retry: a request that never reached an app (connect failure) is tried again, up to twice. */
 const CONNECT_RETRIES = 2;
@@ -23,21 +24,7 @@ export interface ForwardContext {
   rr: Map<string, number>;
 }
 
-export function handleRequest(ctx: ForwardContext, listenerName: string, req: http.IncomingMessage, res: http.ServerResponse): void {
-  const cfg = ctx.config();
-  forward(ctx, cfg, listenerName, req, res).catch((e: unknown) => {
-    if (res.destroyed) {
-      // The client went away first; nobody is left to answer. Counted as Envoy and nginx do.
-      ctx.stats.count(e instanceof ProxyError ? (e.cluster ?? '-') : '-', 499, 'downstream_closed');
-      return;
-    }
-    const err = e instanceof ProxyError ? e : new ProxyError('upstream_reset', `internal error: ${(e as Error).message}`);
-    ctx.stats.count(err.cluster ?? '-', err.status, err.code);
-    sendError(res, err);
-  });
-}
-
-function routeTableFor(cfg: RuntimeConfig, l: ListenerConfig | undefined, listenerName: string): RouteTable {
+export function routeTableFor(cfg: RuntimeConfig, l: ListenerConfig | undefined, listenerName: string): RouteTable {
   if (!l) throw new ProxyError('no_config', `listener ${listenerName} has no config`);
   if (l.inlineRoutes) return l.inlineRoutes;
   const t = cfg.routes.get(l.rdsName!);
@@ -45,168 +32,196 @@ function routeTableFor(cfg: RuntimeConfig, l: ListenerConfig | undefined, listen
   return t;
 }
 
-async function forward(ctx: ForwardContext, cfg: RuntimeConfig, listenerName: string, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
-  const target = requestTarget(req);
+interface Decision {
+  route: RouteEntry;
+  clusterName: string;
+  cluster: ClusterConfig;
+  healthy: Endpoint[];
+}
+
+/** PURE given the snapshot and a random number: which route, cluster and endpoints a request gets. */
+export function decide(cfg: RuntimeConfig, listenerName: string, ds: Downstream, rand: number): Decision {
+  const h = ds.head;
   const table = routeTableFor(cfg, cfg.listeners.get(listenerName), listenerName);
-  const vh = findVirtualHost(table, target.authority);
-  if (!vh) throw new ProxyError('no_route', `no route for host "${target.authority}": no service or VirtualService in the mesh has that name`);
+  const vh = findVirtualHost(table, h.authority);
+  if (!vh) throw new ProxyError('no_route', `no route for host "${h.authority}": no service or VirtualService in the mesh has that name`);
   const route = findRoute(vh, {
-    path: target.path,
-    query: target.query,
-    header: (n) => (n === ':method' ? req.method : n === ':authority' ? target.authority : n === ':scheme' ? 'http' : headerValue(req.headers[n])),
+    path: h.path,
+    query: h.query,
+    header: (n) => (n === ':method' ? h.method : n === ':authority' ? h.authority : n === ':scheme' ? 'http' : headerValue(h.headers, n)),
   });
-  if (!route) throw new ProxyError('no_route', `no route of ${vh.name} matches ${req.method} ${target.path}`);
-  const clusterName = pickCluster(route, Math.random());
+  if (!route) throw new ProxyError('no_route', `no route of ${vh.name} matches ${h.method} ${h.path}`);
+  const clusterName = pickCluster(route, rand);
   const cluster = cfg.clusters.get(clusterName);
   if (!cluster) throw new ProxyError('no_cluster', `route ${route.name} points at cluster ${clusterName}, which the sidecar does not have`, clusterName);
   const all = cluster.staticEndpoints ?? cfg.endpoints.get(cluster.edsName!) ?? [];
   const healthy = all.filter((e) => e.healthy);
   if (healthy.length === 0) throw new ProxyError('no_healthy_endpoint', `no healthy endpoint in cluster ${clusterName}`, clusterName);
+  return { route, clusterName, cluster, healthy };
+}
 
-  const headers: Record<string, string | string[]> = {};
-  // Headers named in Connection are hop-by-hop too; "keep-alive" and "close" name none.
-  const conn = req.headers.connection;
-  const connectionTokens = conn && conn !== 'keep-alive' && conn !== 'close' ? new Set(conn.toLowerCase().split(',').map((s) => s.trim())) : undefined;
-  for (const k in req.headers) {
-    const v = req.headers[k];
-    if (v === undefined || HOP_BY_HOP.has(k) || connectionTokens?.has(k)) continue;
-    headers[k] = v;
+/** All values of a header, joined as one (RFC 9110 5.3), for matching. */
+function headerValue(h: HeaderList, name: string): string | undefined {
+  let v: string | undefined;
+  for (let i = 0; i < h.length; i += 2) if (h[i] === name) v = v === undefined ? h[i + 1] : `${v},${h[i + 1]}`;
+  return v;
+}
+
+export function forward(ctx: ForwardContext, listenerName: string, ds: Downstream): void {
+  let d: Decision;
+  try {
+    d = decide(ctx.config(), listenerName, ds, Math.random());
+  } catch (e) {
+    fail(ctx, ds, e);
+    return;
   }
-  headers.host = target.authority;
-  const hasBody = req.headers['content-length'] !== undefined ? req.headers['content-length'] !== '0' : req.headers['transfer-encoding'] !== undefined;
-  const path = target.query ? `${target.path}?${target.query}` : target.path;
+  new Exchange(ctx, ds, d).start();
+}
 
-  let attempt = 0;
-  for (;;) {
-    const i = ctx.rr.get(clusterName) ?? 0;
-    ctx.rr.set(clusterName, (i + 1) % 1_000_000_007);
+function fail(ctx: ForwardContext, ds: Downstream, e: unknown): void {
+  const err = e instanceof ProxyError ? e : new ProxyError('upstream_reset', `internal error: ${(e as Error).message}`);
+  ctx.stats.count(err.cluster ?? '-', err.status, err.code);
+  sendError(ds, err);
+}
+
+/** One request's way through the upstream side: endpoint, retries on connect failure, timeout. */
+class Exchange implements BodySink {
+  private readonly ctx: ForwardContext;
+  private readonly ds: Downstream;
+  private readonly d: Decision;
+  private call: UpstreamCall | undefined;
+  private endpoint = '';
+  private attempt = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private done = false;
+  private status = 0;
+
+  constructor(ctx: ForwardContext, ds: Downstream, d: Decision) {
+    this.ctx = ctx;
+    this.ds = ds;
+    this.d = d;
+  }
+
+  start(): void {
+    const ms = this.d.route.timeoutMs;
+    // The route timeout covers everything: connecting, every retry, and the whole response.
+    if (ms > 0) this.timer = setTimeout(() => this.timedOut(ms), ms);
+    this.ds.onAbort(() => {
+      if (this.done) return;
+      this.finish();
+      this.call?.abort();
+      this.ctx.stats.count(this.d.clusterName, 499, 'downstream_closed');
+    });
+    this.ds.onDrain(() => this.call?.resume());
+    this.tryEndpoint();
+  }
+
+  private tryEndpoint(): void {
+    const { cluster, healthy, clusterName } = this.d;
+    const i = this.ctx.rr.get(clusterName) ?? 0;
+    this.ctx.rr.set(clusterName, (i + 1) % 1_000_000_007);
     const ep = healthy[i % healthy.length];
-    const pool = ctx.pools.get(ep.address, ep.port, cluster.connectTimeoutMs);
-    const outcome = await exchange(pool, { path, method: req.method ?? 'GET', headers, body: hasBody ? req : null }, res, route.timeoutMs);
-    if (outcome.ok) {
-      ctx.stats.count(clusterName, outcome.status);
+    const pool = this.ctx.pools.get(ep.address, ep.port, cluster.connectTimeoutMs);
+    this.endpoint = pool.name;
+    const h = this.ds.head;
+    this.call = pool.request(
+      {
+        method: h.method,
+        target: h.query ? `${h.path}?${h.query}` : h.path,
+        authority: h.authority,
+        headers: h.headers,
+        body: !h.hasBody ? 'none' : h.contentLength !== undefined ? h.contentLength : 'chunked',
+        upgrade: h.upgrade,
+      },
+      {
+        onRequestSent: () => {
+          if (!this.done) this.ds.readBody(this);
+        },
+        onResponse: (status, headers, contentLength, bodyless) => {
+          if (this.done) return;
+          this.status = status;
+          this.ds.respond(status, endToEnd(headers), contentLength, bodyless);
+        },
+        onData: (chunk) => this.done || this.ds.write(chunk),
+        onEnd: (trailers) => {
+          if (this.done) return;
+          this.finish();
+          this.ds.end(trailers);
+          this.ctx.stats.count(this.d.clusterName, this.status);
+        },
+        onError: (err) => this.upstreamFailed(err),
+        onUpgrade: (status, headers, socket, head) => this.upgraded(status, headers, socket, head),
+      },
+    );
+  }
+
+  // BodySink: the request body, flowing from the client to the upstream.
+  data(chunk: Buffer): boolean {
+    if (this.done || !this.call) return true;
+    return this.call.write(chunk);
+  }
+
+  end(trailers: HeaderList): void {
+    if (!this.done) this.call?.end(trailers);
+  }
+
+  private upstreamFailed(err: UpstreamError): void {
+    if (this.done) return;
+    const { healthy } = this.d;
+    if (err.phase === 'connect' && err.code !== 'overflow' && this.attempt < CONNECT_RETRIES && healthy.length > 1) {
+      this.attempt++;
+      this.tryEndpoint();
       return;
     }
-    const err = upstreamError(outcome.error, clusterName, `${ep.address}:${ep.port}`, outcome.timedOut);
-    const retriable = (err.code === 'connect_refused' || err.code === 'connect_failed') && !hasBody && attempt < CONNECT_RETRIES && healthy.length > 1;
-    if (!retriable) throw err;
-    attempt += 1;
+    this.finish();
+    fail(this.ctx, this.ds, upstreamError(err, this.d.clusterName, this.endpoint));
   }
-}
 
-type Outcome = { ok: true; status: number } | { ok: false; error: unknown; timedOut: boolean };
+  private timedOut(ms: number): void {
+    this.timer = undefined;
+    if (this.done) return;
+    this.finish();
+    this.call?.abort();
+    fail(this.ctx, this.ds, new ProxyError('upstream_timeout', `upstream ${this.endpoint} in cluster ${this.d.clusterName} did not complete the response within the route timeout of ${ms} ms`, this.d.clusterName));
+  }
 
-interface Controller {
-  abort(reason: Error): void;
-  pause(): void;
-  resume(): void;
-}
-
-/**
- * One request/response exchange with an upstream, streamed straight between the downstream
- * response and undici's dispatcher (no intermediate streams), with backpressure both ways.
- * Resolves { ok: false } only if nothing was sent downstream yet, so that the caller may retry or
- * answer with an error; a failure after the response started cuts the downstream connection.
- */
-function exchange(
-  pool: Dispatcher,
-  opts: { path: string; method: string; headers: Record<string, string | string[]>; body: http.IncomingMessage | null },
-  res: http.ServerResponse,
-  timeoutMs: number,
-): Promise<Outcome> {
-  return new Promise((resolve) => {
-    let controller: Controller | undefined;
-    let started = false;
-    let timedOut = false;
-    let done = false;
-    const timer =
-      timeoutMs > 0
-        ? setTimeout(() => {
-            timedOut = true;
-            controller?.abort(new Error('route timeout'));
-          }, timeoutMs)
-        : undefined;
-    // The downstream went away before the response finished: stop the upstream request.
-    const onDownstreamClose = () => {
-      if (!res.writableFinished) controller?.abort(new Error('downstream closed'));
-    };
-    const finish = (o: Outcome) => {
-      if (done) return;
-      done = true;
-      if (timer) clearTimeout(timer);
-      res.off('close', onDownstreamClose);
-      resolve(o);
-    };
-    res.on('close', onDownstreamClose);
-    const handler = {
-      onRequestStart(c: Controller) {
-        controller = c;
-      },
-      onResponseStart(c: Controller, statusCode: number, headers: Record<string, string | string[] | undefined>) {
-        if (statusCode < 200) return; // 1xx: the final response follows
-        started = true;
-        if (timer) clearTimeout(timer);
-        const out: Record<string, string | string[]> = {};
-        for (const k in headers) {
-          const v = headers[k];
-          if (v !== undefined && !HOP_BY_HOP.has(k)) out[k] = v;
-        }
-        // Headers, a small body and the end usually arrive in one tick: cork so that they leave in
-        // one write (a syscall per response is most of a proxy's cost; docs/performance.md).
-        res.cork();
-        process.nextTick(uncork, res);
-        res.writeHead(statusCode, out);
-        res.on('drain', () => c.resume());
-      },
-      onResponseData(c: Controller, chunk: Buffer) {
-        if (!res.write(chunk)) c.pause();
-      },
-      onResponseEnd() {
-        res.end();
-        finish({ ok: true, status: res.statusCode });
-      },
-      onResponseError(_c: Controller, err: Error) {
-        if (started) {
-          res.destroy(err);
-          finish({ ok: true, status: res.statusCode });
-        } else finish({ ok: false, error: err, timedOut });
-      },
-    };
-    pool.dispatch(
-      { path: opts.path, method: opts.method as Dispatcher.HttpMethod, headers: opts.headers, body: opts.body, headersTimeout: 0, bodyTimeout: 0 },
-      handler as unknown as Dispatcher.DispatchHandler,
-    );
-  });
-}
-
-function uncork(res: http.ServerResponse): void {
-  res.uncork();
-}
-
-function headerValue(v: string | string[] | undefined): string | undefined {
-  return Array.isArray(v) ? v.join(',') : v;
-}
-
-/** Absolute-form (`GET http://svc/path`, what HTTP_PROXY clients send) or origin-form with Host. */
-function requestTarget(req: http.IncomingMessage): { authority: string; path: string; query: string } {
-  const raw = req.url ?? '/';
-  let authority: string;
-  let pathAndQuery: string;
-  if (raw.startsWith('/')) {
-    authority = req.headers.host ?? '';
-    pathAndQuery = raw;
-  } else {
-    let u: URL;
-    try {
-      u = new URL(raw);
-    } catch {
-      throw new ProxyError('bad_request', `request target "${raw.slice(0, 200)}" is neither a path nor an absolute URL`);
+  /** 101 Switching Protocols: from here on, bytes flow both ways untouched (WebSocket). */
+  private upgraded(status: number, headers: HeaderList, up: net.Socket, upHead: Buffer): void {
+    if (this.done) {
+      up.destroy();
+      return;
     }
-    if (u.protocol !== 'http:') throw new ProxyError('bad_request', `${u.protocol} URLs are not supported by the outbound proxy; use http://`);
-    authority = u.host;
-    pathAndQuery = u.pathname + u.search;
+    this.finish();
+    const down = this.ds.upgradeTo(status, endToEnd(headers));
+    if (!down) {
+      up.destroy();
+      return;
+    }
+    this.ctx.stats.count(this.d.clusterName, status);
+    if (upHead.length) down.socket.write(upHead);
+    if (down.head.length) up.write(down.head);
+    splice(down.socket, up);
   }
-  if (!authority) throw new ProxyError('bad_request', `${req.method} ${raw.slice(0, 200)}: no Host header and no absolute URL, so there is no service to route to`);
-  const q = pathAndQuery.indexOf('?');
-  return q < 0 ? { authority, path: pathAndQuery, query: '' } : { authority, path: pathAndQuery.slice(0, q), query: pathAndQuery.slice(q + 1) };
+
+  private finish(): void {
+    this.done = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+}
+
+/** Two sockets joined both ways with backpressure; either side's close or error ends both. */
+export function splice(a: net.Socket, b: net.Socket): void {
+  a.pipe(b);
+  b.pipe(a);
+  const end = () => {
+    a.destroy();
+    b.destroy();
+  };
+  a.on('error', end);
+  b.on('error', end);
+  a.on('close', end);
+  b.on('close', end);
+  a.resume();
+  b.resume();
 }

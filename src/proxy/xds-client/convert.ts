@@ -10,7 +10,17 @@ export interface ListenerConfig {
   /** Either the name of an RDS route configuration, or an inline one. */
   rdsName?: string;
   inlineRoutes?: RouteTable;
+  /** HttpConnectionManager normalize_path and merge_slashes. */
+  path: { normalize: boolean; mergeSlashes: boolean };
+  /** HttpConnectionManager request_headers_timeout; 60 s when not set, against slowloris. */
+  requestHeadersTimeoutMs: number;
+  /** common_http_protocol_options.idle_timeout: Envoy's default is one hour. */
+  idleTimeoutMs: number;
 }
+
+/** When the control plane sets no request_headers_timeout (Envoy's own default is none at all). */
+export const DEFAULT_REQUEST_HEADERS_TIMEOUT_MS = 60_000;
+export const DEFAULT_IDLE_TIMEOUT_MS = 3_600_000;
 
 export type StringMatcher = (v: string | undefined) => boolean;
 
@@ -98,11 +108,26 @@ export function convertListener(l: any): ListenerConfig {
     const t = f.typed_config?.['@type'];
     if (t !== TYPE.router && !f.is_optional) fail(`${where}: http_filters[${i}]`, `unsupported HTTP filter ${t ?? f.name}`);
   }
+  const bool = (v: any): boolean => (v?.value ?? v) === true;
+  const positive = (field: string, v: any, dflt: number): number => {
+    if (v == null) return dflt;
+    const ms = durationMs(v);
+    if (!Number.isFinite(ms) || ms < 0) fail(`${where}: ${field}`, 'invalid duration');
+    return ms === 0 ? dflt : ms;
+  };
+  const base = {
+    name: l.name,
+    address,
+    port,
+    path: { normalize: bool(tc.normalize_path), mergeSlashes: bool(tc.merge_slashes) },
+    requestHeadersTimeoutMs: positive('request_headers_timeout', tc.request_headers_timeout, DEFAULT_REQUEST_HEADERS_TIMEOUT_MS),
+    idleTimeoutMs: positive('common_http_protocol_options.idle_timeout', tc.common_http_protocol_options?.idle_timeout, DEFAULT_IDLE_TIMEOUT_MS),
+  };
   if (tc.rds) {
     if (!tc.rds.route_config_name) fail(`${where}: rds.route_config_name`, 'required');
-    return { name: l.name, address, port, rdsName: tc.rds.route_config_name };
+    return { ...base, rdsName: tc.rds.route_config_name };
   }
-  if (tc.route_config) return { name: l.name, address, port, inlineRoutes: convertRouteConfig(tc.route_config, `${where}: route_config`) };
+  if (tc.route_config) return { ...base, inlineRoutes: convertRouteConfig(tc.route_config, `${where}: route_config`) };
   fail(where, 'the HttpConnectionManager needs rds or route_config');
 }
 

@@ -1,0 +1,54 @@
+// The request path's vocabulary, the same whatever protocol carried the request: a downstream
+// codec (HTTP/1.1 today, HTTP/2 next) turns bytes into a Downstream, the layers in forward.ts act
+// on it, and an upstream codec turns an UpstreamRequest back into bytes.
+
+/** Header fields as a flat list: [name, value, name, value, ...], names in lower case. */
+export type HeaderList = string[];
+
+export interface RequestHead {
+  method: string;
+  /** Host and port the client addressed (Host header, absolute-form URL, or :authority). */
+  authority: string;
+  /** The canonical path that routing and the upstream see (docs/request-lifecycle.md), no query. */
+  path: string;
+  /** The query string, without the '?'; may be empty. */
+  query: string;
+  /** End-to-end headers only: no hop-by-hop fields, no Host, no Content-Length. */
+  headers: HeaderList;
+  /** Whether a body follows the head. */
+  hasBody: boolean;
+  /** The body's length when the client declared one. */
+  contentLength?: number;
+  /** "HTTP/1.0", "HTTP/1.1" or "HTTP/2". */
+  protocol: string;
+  /** The protocol the client asks to switch to (Upgrade: websocket), if any. */
+  upgrade?: string;
+}
+
+/** Where request body bytes go; data() returning false asks the source to pause. */
+export interface BodySink {
+  data(chunk: Buffer): boolean;
+  end(trailers: HeaderList): void;
+}
+
+/** One request from a client and the way back to it. Implemented by each downstream codec. */
+export interface Downstream {
+  readonly head: RequestHead;
+  /** Starts the flow of the request body into `sink` (once; a request with no body ends at once). */
+  readBody(sink: BodySink): void;
+  /** Resumes a body paused by sink.data() returning false. */
+  resumeBody(): void;
+  /** Sends the response head. `end`: no body follows. */
+  respond(status: number, headers: HeaderList, contentLength: number | undefined, end: boolean): void;
+  /** Writes response body bytes; false: wait for the drain callback before writing more. */
+  write(chunk: Buffer): boolean;
+  onDrain(cb: () => void): void;
+  end(trailers?: HeaderList): void;
+  /** Cuts the exchange after the response started: the client sees an incomplete response. */
+  reset(reason: string): void;
+  /** Called once if the client goes away before the response ends. */
+  onAbort(cb: () => void): void;
+  readonly responseStarted: boolean;
+  /** Switches the connection to a raw byte stream after a 101 answer (WebSocket). */
+  upgradeTo(status: number, headers: HeaderList): { socket: import('node:net').Socket; head: Buffer } | undefined;
+}

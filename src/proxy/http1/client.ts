@@ -1,0 +1,533 @@
+// The upstream side of HTTP/1.1: one keep-alive pool of raw sockets per endpoint, each with its
+// own llhttp response parser. The rule that keeps pools healthy: a connection goes back to the
+// pool only after an exchange that completed cleanly both ways (request fully written, response
+// fully read, keep-alive agreed, no stray bytes). Anything else destroys it, so a failed or odd
+// request can never leave a connection busy or poisoned for the next one.
+import net from 'node:net';
+import type { HeaderList } from '../http/types.ts';
+import { HeaderCollector, get, lastChunk, serialize, writeChunk } from './headers.ts';
+import { HC_CONTINUE, HC_SKIP_BODY, OK, PAUSED, PAUSED_UPGRADE, Parser, TYPE_RESPONSE } from './llhttp.ts';
+
+export interface UpstreamRequest {
+  method: string;
+  /** Path and query, as sent on the request line. */
+  target: string;
+  authority: string;
+  headers: HeaderList;
+  /** 'none': no body; a number: Content-Length; 'chunked': length unknown. */
+  body: 'none' | 'chunked' | number;
+  /** Upgrade token (websocket): the request asks to switch protocols. */
+  upgrade?: string;
+}
+
+export type UpstreamPhase = 'connect' | 'request' | 'response';
+
+/** Why an exchange with an upstream failed. `phase` says how far it got. */
+export class UpstreamError extends Error {
+  readonly code: string;
+  readonly phase: UpstreamPhase;
+  constructor(code: string, phase: UpstreamPhase, message: string) {
+    super(message);
+    this.code = code;
+    this.phase = phase;
+  }
+}
+
+export interface ResponseHandler {
+  /** The request head is on the wire: the body may flow now (the proxy reads it only from here on). */
+  onRequestSent(): void;
+  /** The final response head (1xx interim responses are not passed on). */
+  onResponse(status: number, headers: HeaderList, contentLength: number | undefined, bodyless: boolean): void;
+  /** Response body bytes; false pauses the upstream until call.resume(). */
+  onData(chunk: Buffer): boolean;
+  onEnd(trailers: HeaderList): void;
+  onError(err: UpstreamError): void;
+  /** 101 Switching Protocols: the connection is now a byte stream, handed over whole. */
+  onUpgrade(status: number, headers: HeaderList, socket: net.Socket, head: Buffer): void;
+}
+
+export interface UpstreamCall {
+  /** Request body bytes; false: wait for onDrain. */
+  write(chunk: Buffer): boolean;
+  onDrain(cb: () => void): void;
+  end(trailers?: HeaderList): void;
+  /** Gives up on the exchange; the connection is destroyed and no callback fires after this. */
+  abort(): void;
+  /** Resumes a response paused by onData returning false. */
+  resume(): void;
+}
+
+export interface PoolOptions {
+  connectTimeoutMs: number;
+  /** Envoy's circuit-breaker defaults: 1024 connections, 1024 pending requests. */
+  maxConnections?: number;
+  maxPending?: number;
+  /** How long an idle connection is kept when the upstream gives no Keep-Alive hint. */
+  idleTimeoutMs?: number;
+}
+
+export interface PoolStats {
+  endpoint: string;
+  idle: number;
+  busy: number;
+  connecting: number;
+  pending: number;
+}
+
+const CRLF = '\r\n';
+
+/** One exchange: a request and its response, on whichever connection the pool gives it. */
+class Call implements UpstreamCall {
+  readonly req: UpstreamRequest;
+  readonly handler: ResponseHandler;
+  conn: Connection | undefined;
+  done = false;
+  /** The request went out whole (head, body and its end). */
+  requestDone = false;
+  responseStarted = false;
+  bodyBytes = 0;
+  private drainCb: (() => void) | undefined;
+  private endPending: HeaderList | undefined | null = null; // null: end() not called yet
+  private readonly pool: EndpointPool;
+  /** Tried on a reused connection that turned out to be closed: may be sent again, once. */
+  retriedStale = false;
+
+  constructor(pool: EndpointPool, req: UpstreamRequest, handler: ResponseHandler) {
+    this.pool = pool;
+    this.req = req;
+    this.handler = handler;
+  }
+
+  write(chunk: Buffer): boolean {
+    const c = this.conn;
+    if (this.done || !c || chunk.length === 0) return !this.done;
+    this.bodyBytes += chunk.length;
+    if (this.req.body === 'chunked') return writeChunk(c.socket, chunk);
+    return c.socket.write(chunk);
+  }
+
+  onDrain(cb: () => void): void {
+    this.drainCb = cb;
+  }
+
+  drained(): void {
+    const cb = this.drainCb;
+    if (cb) cb();
+  }
+
+  end(trailers?: HeaderList): void {
+    if (this.done || this.endPending !== null) return;
+    this.endPending = trailers;
+    const c = this.conn;
+    if (!c) return;
+    if (typeof this.req.body === 'number' && this.bodyBytes !== this.req.body) {
+      this.fail(new UpstreamError('request_body_length', 'request', `the request body was ${this.bodyBytes} bytes, not the ${this.req.body} its Content-Length declared`));
+      return;
+    }
+    if (this.req.body === 'chunked') c.socket.write(lastChunk(trailers), 'latin1');
+    this.requestDone = true;
+  }
+
+  abort(): void {
+    if (this.done) return;
+    this.done = true;
+    if (this.conn) this.conn.destroy();
+    else this.pool.dequeue(this);
+  }
+
+  resume(): void {
+    this.conn?.resumeReading();
+  }
+
+  fail(err: UpstreamError): void {
+    if (this.done) return;
+    this.done = true;
+    this.conn?.destroy();
+    this.handler.onError(err);
+  }
+
+  /** The connection is ours: write the head and let the body flow. */
+  attach(conn: Connection): void {
+    this.conn = conn;
+    const r = this.req;
+    let head = `${r.method} ${r.target} HTTP/1.1\r\nhost: ${r.authority}\r\n${serialize(r.headers)}`;
+    if (r.upgrade) head += `connection: upgrade\r\nupgrade: ${r.upgrade}\r\n`;
+    if (r.body === 'chunked') head += 'transfer-encoding: chunked\r\n';
+    else if (typeof r.body === 'number') head += `content-length: ${r.body}\r\n`;
+    conn.socket.write(head + CRLF, 'latin1');
+    if (r.body === 'none') this.requestDone = true;
+    this.handler.onRequestSent();
+    // end() may have come before the connection did (a body that was all there at once).
+    if (this.endPending !== null && !this.requestDone && !this.done) {
+      const t = this.endPending;
+      this.endPending = null;
+      this.end(t);
+    }
+  }
+}
+
+class Connection {
+  readonly socket: net.Socket;
+  private readonly pool: EndpointPool;
+  private readonly parser: Parser;
+  private readonly headers = new HeaderCollector();
+  call: Call | undefined;
+  /** Exchanges completed on this connection: a reused one may have been closed by the upstream. */
+  uses = 0;
+  connected = false;
+  private inTrailers = false;
+  private status = 0;
+  private messageDone = false;
+  private keepAliveMs: number | undefined;
+  private idleTimer: NodeJS.Timeout | undefined;
+  private readingPaused = false;
+  destroyed = false;
+
+  constructor(pool: EndpointPool, socket: net.Socket) {
+    this.pool = pool;
+    this.socket = socket;
+    socket.setNoDelay(true);
+    this.parser = new Parser(TYPE_RESPONSE, {
+      onMessageBegin: () => {
+        this.headers.reset();
+        this.inTrailers = false;
+        this.status = 0;
+        return 0;
+      },
+      onUrl: () => 0,
+      onStatus: () => 0,
+      onHeaderField: (b) => (this.headers.onField(b) ? 0 : PAUSED),
+      onHeaderValue: (b) => (this.headers.onValue(b) ? 0 : PAUSED),
+      onHeadersComplete: (status) => this.onHeadersComplete(status),
+      onBody: (b) => {
+        const call = this.call;
+        if (call && !call.done && !call.handler.onData(b)) this.pauseReading();
+        return 0;
+      },
+      onMessageComplete: () => this.onMessageComplete(),
+    });
+    socket.on('data', (d: Buffer) => this.onData(d));
+    socket.on('end', () => this.onEnd());
+    socket.on('error', (e: NodeJS.ErrnoException) => this.onSocketError(e));
+    socket.on('close', () => this.onSocketError(undefined));
+    socket.on('drain', () => this.call?.drained());
+  }
+
+  private onHeadersComplete(status: number): number {
+    this.headers.finish();
+    if (this.inTrailers) return HC_CONTINUE;
+    this.status = status;
+    const call = this.call;
+    if (!call || call.done) return HC_CONTINUE;
+    if (status < 200 && status !== 101) return HC_CONTINUE; // 100 Continue, 102, 103: interim
+    if (status === 101) return HC_CONTINUE; // handed over after the parser pauses for the upgrade
+    const h = this.headers.list;
+    const ka = get(h, 'keep-alive');
+    if (ka) {
+      const m = /timeout=(\d+)/i.exec(ka);
+      if (m) this.keepAliveMs = Number(m[1]) * 1000;
+    }
+    const bodyless = call.req.method === 'HEAD' || status === 204 || status === 304;
+    const cl = get(h, 'content-length');
+    call.responseStarted = true;
+    this.inTrailers = true;
+    call.handler.onResponse(status, h.slice(), cl !== undefined ? Number(cl) : undefined, bodyless);
+    this.headers.reset();
+    return call.req.method === 'HEAD' ? HC_SKIP_BODY : HC_CONTINUE;
+  }
+
+  private onMessageComplete(): number {
+    // An interim response: the real one follows. A 101: llhttp pauses for the upgrade next.
+    if (this.status < 200) return 0;
+    this.messageDone = true;
+    return PAUSED;
+  }
+
+  private onData(d: Buffer): void {
+    const call = this.call;
+    if (!call) {
+      // Bytes from an upstream with no request outstanding: it is out of step; never reuse it.
+      this.destroy();
+      return;
+    }
+    const r = this.parser.execute(d);
+    if (r.ret === OK) return;
+    if (r.ret === PAUSED && this.messageDone) {
+      this.messageDone = false;
+      this.parser.resume();
+      const stray = r.consumed < d.length;
+      this.headers.finish();
+      const trailers = this.headers.list.slice();
+      this.headers.reset();
+      const keep = !stray && this.parser.keepAlive;
+      if (!keep) this.pool.forget(this);
+      this.finishCall(call, trailers, keep);
+      return;
+    }
+    if (r.ret === PAUSED_UPGRADE) {
+      this.headers.finish();
+      const h = this.headers.list.slice();
+      this.detach();
+      call.done = true;
+      call.handler.onUpgrade(this.status, h, this.socket, d.subarray(r.consumed));
+      return;
+    }
+    if (r.ret === PAUSED) {
+      call.fail(new UpstreamError('response_headers_too_large', 'response', `the response headers are larger than ${this.headers.bytes} bytes`));
+      return;
+    }
+    const { code, reason } = this.parser.errorText(r.ret);
+    call.fail(new UpstreamError(code, call.responseStarted ? 'response' : 'request', `malformed HTTP response (${code}: ${reason})`));
+  }
+
+  private finishCall(call: Call, trailers: HeaderList, keep: boolean): void {
+    this.uses++;
+    if (!call.done) {
+      call.done = true;
+      call.handler.onEnd(trailers);
+    }
+    // A response that ended before the request did (an early 404 or 413): the upstream reads no
+    // more of this request, so the connection cannot carry another one (as Envoy does).
+    if (!keep || !call.requestDone) {
+      this.destroy();
+      return;
+    }
+    this.call = undefined;
+    this.pool.release(this);
+  }
+
+  private onEnd(): void {
+    const call = this.call;
+    if (call && !call.done && call.responseStarted && this.parser.needsEof) {
+      const ret = this.parser.finish();
+      if (ret === OK || ret === PAUSED) {
+        this.pool.forget(this);
+        this.finishCall(call, [], false);
+        return;
+      }
+    }
+    this.onSocketError(undefined);
+  }
+
+  private onSocketError(e: NodeJS.ErrnoException | undefined): void {
+    if (this.destroyed) return;
+    this.destroyed = true;
+    this.clearIdle();
+    this.pool.forget(this);
+    this.socket.destroy();
+    this.parser.destroy();
+    const call = this.call;
+    this.call = undefined;
+    if (!call || call.done) return;
+    const code = e?.code ?? 'ECONNRESET';
+    if (!this.connected) {
+      call.fail(new UpstreamError(code, 'connect', e?.message ?? 'connection closed while connecting'));
+      return;
+    }
+    // A reused connection the upstream had closed, found out before any byte of the answer: the
+    // request was never processed. Send it again on a new connection, once, if it had no body.
+    if (this.uses > 0 && !call.responseStarted && call.req.body === 'none' && !call.retriedStale) {
+      call.retriedStale = true;
+      call.conn = undefined;
+      this.pool.enqueue(call, true);
+      return;
+    }
+    const phase = call.responseStarted ? 'response' : 'request';
+    const what = call.responseStarted ? 'closed the connection in the middle of the response' : 'closed the connection before answering';
+    call.fail(new UpstreamError(code, phase, `${what} (${code})`));
+  }
+
+  pauseReading(): void {
+    if (!this.readingPaused) {
+      this.readingPaused = true;
+      this.socket.pause();
+    }
+  }
+
+  resumeReading(): void {
+    if (this.readingPaused) {
+      this.readingPaused = false;
+      this.socket.resume();
+    }
+  }
+
+  /** Hands the socket over (an upgrade): it is no longer the pool's. */
+  private detach(): void {
+    this.pool.forget(this);
+    this.socket.removeAllListeners('data');
+    this.socket.removeAllListeners('end');
+    this.socket.removeAllListeners('error');
+    this.socket.removeAllListeners('close');
+    this.socket.removeAllListeners('drain');
+    this.call = undefined;
+    this.destroyed = true;
+    this.parser.destroy();
+  }
+
+  startIdle(defaultMs: number): void {
+    this.resumeReading();
+    // Leave a second of margin under the upstream's own keep-alive timeout, so that the pool gives
+    // up a connection before the upstream closes it under a new request.
+    const ms = this.keepAliveMs !== undefined ? Math.max(0, this.keepAliveMs - 1000) : defaultMs;
+    this.idleTimer = setTimeout(() => this.destroy(), ms);
+    this.idleTimer.unref();
+  }
+
+  clearIdle(): void {
+    if (this.idleTimer) clearTimeout(this.idleTimer);
+    this.idleTimer = undefined;
+  }
+
+  destroy(): void {
+    if (this.destroyed) return;
+    this.destroyed = true;
+    this.clearIdle();
+    this.pool.forget(this);
+    this.call = undefined;
+    this.socket.destroy();
+    this.parser.destroy();
+  }
+}
+
+/** The connections to one endpoint. */
+export class EndpointPool {
+  readonly address: string;
+  readonly port: number;
+  private readonly opts: Required<PoolOptions>;
+  private readonly idle: Connection[] = [];
+  private readonly all = new Set<Connection>();
+  private readonly queue: Call[] = [];
+  private closed = false;
+
+  constructor(address: string, port: number, opts: PoolOptions) {
+    this.address = address;
+    this.port = port;
+    this.opts = { maxConnections: 1024, maxPending: 1024, idleTimeoutMs: 60_000, ...opts };
+  }
+
+  get name(): string {
+    return this.address.includes(':') ? `[${this.address}]:${this.port}` : `${this.address}:${this.port}`;
+  }
+
+  request(req: UpstreamRequest, handler: ResponseHandler): UpstreamCall {
+    const call = new Call(this, req, handler);
+    this.enqueue(call);
+    return call;
+  }
+
+  /** `fresh`: on a new connection, not an idle one (a retry after a stale connection). */
+  enqueue(call: Call, fresh = false): void {
+    if (this.closed) {
+      queueMicrotask(() => call.fail(new UpstreamError('pool_closed', 'connect', 'the endpoint left the cluster')));
+      return;
+    }
+    while (!fresh && this.idle.length) {
+      const c = this.idle.pop()!;
+      if (c.destroyed) continue;
+      c.clearIdle();
+      c.call = call;
+      call.attach(c);
+      return;
+    }
+    if (this.all.size < this.opts.maxConnections) {
+      this.connect(call);
+      return;
+    }
+    if (this.queue.length >= this.opts.maxPending) {
+      queueMicrotask(() =>
+        call.fail(new UpstreamError('overflow', 'connect', `${this.all.size} connections busy and ${this.queue.length} requests waiting (the limits are ${this.opts.maxConnections} and ${this.opts.maxPending})`)),
+      );
+      return;
+    }
+    this.queue.push(call);
+  }
+
+  dequeue(call: Call): void {
+    const i = this.queue.indexOf(call);
+    if (i >= 0) this.queue.splice(i, 1);
+  }
+
+  private connect(call: Call): void {
+    const socket = net.connect({ host: this.address, port: this.port });
+    const conn = new Connection(this, socket);
+    conn.call = call;
+    call.conn = undefined;
+    this.all.add(conn);
+    const timer = setTimeout(() => {
+      if (conn.connected) return;
+      const c = conn.call;
+      conn.call = undefined;
+      conn.destroy();
+      c?.fail(new UpstreamError('ETIMEDOUT', 'connect', `no connection within the connect timeout of ${this.opts.connectTimeoutMs} ms`));
+      this.next();
+    }, this.opts.connectTimeoutMs);
+    socket.once('connect', () => {
+      clearTimeout(timer);
+      conn.connected = true;
+      const c = conn.call;
+      if (!c || c.done) {
+        conn.call = undefined;
+        this.release(conn);
+        return;
+      }
+      c.attach(conn);
+    });
+    socket.once('close', () => {
+      clearTimeout(timer);
+      this.next();
+    });
+  }
+
+  /** An exchange completed cleanly: the connection serves the next waiting request or idles. */
+  release(conn: Connection): void {
+    if (conn.destroyed) return;
+    const next = this.queue.shift();
+    if (next) {
+      conn.call = next;
+      next.attach(conn);
+      return;
+    }
+    if (this.closed) {
+      conn.destroy();
+      return;
+    }
+    conn.startIdle(this.opts.idleTimeoutMs);
+    this.idle.push(conn);
+  }
+
+  /** A connection is gone: a waiting request may now open a new one. */
+  forget(conn: Connection): void {
+    if (!this.all.delete(conn)) return;
+    const i = this.idle.indexOf(conn);
+    if (i >= 0) this.idle.splice(i, 1);
+  }
+
+  private next(): void {
+    while (this.queue.length && this.all.size < this.opts.maxConnections) {
+      const call = this.queue.shift()!;
+      if (!call.done) this.connect(call);
+    }
+  }
+
+  stats(): PoolStats {
+    let busy = 0;
+    let connecting = 0;
+    for (const c of this.all) {
+      if (!c.connected) connecting++;
+      else if (c.call) busy++;
+    }
+    return { endpoint: this.name, idle: this.idle.length, busy, connecting, pending: this.queue.length };
+  }
+
+  /** Stops taking requests; idle connections close now, busy ones when their exchange ends. */
+  close(): void {
+    this.closed = true;
+    for (const c of this.idle.splice(0)) c.destroy();
+    for (const call of this.queue.splice(0)) call.fail(new UpstreamError('pool_closed', 'connect', 'the endpoint left the cluster'));
+  }
+
+  destroy(): void {
+    this.close();
+    for (const c of [...this.all]) c.destroy();
+  }
+}

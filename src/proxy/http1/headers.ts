@@ -1,0 +1,108 @@
+// Header fields as llhttp delivers them (in pieces, possibly split across reads), collected into a
+// HeaderList, with the limits Envoy applies by default; and header blocks written back as bytes.
+import type { HeaderList } from '../http/types.ts';
+
+/** Envoy's defaults: max_request_headers_kb 60, max_headers_count 100. */
+export const MAX_HEADER_BYTES = 60 * 1024;
+export const MAX_HEADER_COUNT = 100;
+
+/**
+ * Fields named here never cross the proxy (RFC 9110 7.6.1): they describe one connection, not the
+ * message. Host becomes the authority; Content-Length and Transfer-Encoding are framing, which the
+ * proxy writes anew for the next hop; Expect is answered by the proxy itself.
+ */
+const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'te', 'trailer', 'host', 'content-length', 'expect']);
+
+export class HeaderCollector {
+  readonly list: HeaderList = [];
+  bytes = 0;
+  private field = '';
+  private value = '';
+  private inValue = false;
+
+  reset(): void {
+    this.list.length = 0;
+    this.bytes = 0;
+    this.field = '';
+    this.value = '';
+    this.inValue = false;
+  }
+
+  /** Returns false once a limit is passed. */
+  onField(b: Buffer): boolean {
+    if (this.inValue) this.flush();
+    this.field += b.toString('latin1');
+    this.bytes += b.length;
+    return this.bytes <= MAX_HEADER_BYTES;
+  }
+
+  onValue(b: Buffer): boolean {
+    this.inValue = true;
+    this.value += b.toString('latin1');
+    this.bytes += b.length;
+    return this.bytes <= MAX_HEADER_BYTES;
+  }
+
+  /** Ends the block; false if it holds more than MAX_HEADER_COUNT fields. */
+  finish(): boolean {
+    if (this.inValue || this.field) this.flush();
+    return this.list.length / 2 <= MAX_HEADER_COUNT;
+  }
+
+  private flush(): void {
+    this.list.push(this.field.toLowerCase(), this.value);
+    this.field = '';
+    this.value = '';
+    this.inValue = false;
+  }
+}
+
+export function get(h: HeaderList, name: string): string | undefined {
+  for (let i = 0; i < h.length; i += 2) if (h[i] === name) return h[i + 1];
+  return undefined;
+}
+
+export function count(h: HeaderList, name: string): number {
+  let n = 0;
+  for (let i = 0; i < h.length; i += 2) if (h[i] === name) n++;
+  return n;
+}
+
+/** The end-to-end fields of a block: without hop-by-hop ones and those the Connection field names. */
+export function endToEnd(h: HeaderList, keep?: string): HeaderList {
+  let named: Set<string> | undefined;
+  for (let i = 0; i < h.length; i += 2) {
+    if (h[i] !== 'connection') continue;
+    for (const t of h[i + 1].split(',')) {
+      const n = t.trim().toLowerCase();
+      if (n && n !== 'close' && n !== 'keep-alive' && n !== keep) (named ??= new Set()).add(n);
+    }
+  }
+  const out: HeaderList = [];
+  for (let i = 0; i < h.length; i += 2) {
+    const n = h[i];
+    if ((HOP_BY_HOP.has(n) && n !== keep) || named?.has(n)) continue;
+    out.push(n, h[i + 1]);
+  }
+  return out;
+}
+
+/** "name: value\r\n" for each field. */
+export function serialize(h: HeaderList): string {
+  let s = '';
+  for (let i = 0; i < h.length; i += 2) s += `${h[i]}: ${h[i + 1]}\r\n`;
+  return s;
+}
+
+/** The last-chunk and trailer section of a chunked body. */
+export function lastChunk(trailers: HeaderList | undefined): string {
+  return trailers && trailers.length ? `0\r\n${serialize(trailers)}\r\n` : '0\r\n\r\n';
+}
+
+const CRLF = Buffer.from('\r\n');
+/** Writes one chunk of a chunked body (the caller corks). */
+export function writeChunk(sock: { write(b: Buffer | string, enc?: BufferEncoding): boolean }, chunk: Buffer): boolean {
+  sock.write(`${chunk.length.toString(16)}\r\n`, 'latin1');
+  sock.write(chunk);
+  return sock.write(CRLF);
+}

@@ -1,0 +1,507 @@
+// The downstream side of HTTP/1.1: a client connection, parsed by llhttp, one request at a time.
+//
+// The parser pauses at the end of each request head and at the end of each request. So a
+// pipelined request waits, unparsed, until the one before it has been answered; a client that
+// sends faster than it reads fills its own socket buffer, not the sidecar's memory. The request
+// body flows only once the upstream is ready for it (Downstream.readBody), with backpressure.
+//
+// Every way a request can be wrong is answered here or in errors.ts, naming what is wrong; an
+// answer that leaves the connection out of step with the client closes it.
+import type net from 'node:net';
+import type { BodySink, Downstream, HeaderList, RequestHead } from '../http/types.ts';
+import { type PathOptions, canonicalPath, splitTarget, validAuthority } from '../http/path.ts';
+import { HeaderCollector, MAX_HEADER_BYTES, MAX_HEADER_COUNT, count, endToEnd, get, lastChunk, serialize, writeChunk } from './headers.ts';
+import { OK, PAUSED, PAUSED_UPGRADE, Parser, TYPE_REQUEST } from './llhttp.ts';
+import { STATUS_CODES as STATUS_TEXT } from 'node:http';
+import { rawHttp1Error } from '../errors.ts';
+
+export interface Http1Options {
+  /** A request head has arrived and is well formed. */
+  onRequest(ds: Downstream): void;
+  /** CONNECT host:port: the listener decides what the tunnel carries. `head`: bytes after the request. */
+  onConnect(authority: string, socket: net.Socket, head: Buffer): void;
+  /** A request the sidecar refuses before routing (a parse error, a limit): for the stats. */
+  onRejected?(status: number, code: string): void;
+  path: PathOptions;
+  /** From the first byte of a request to the end of its head (slowloris). */
+  headersTimeoutMs: number;
+  /** A connection with no request in progress for this long is closed. */
+  idleTimeoutMs: number;
+}
+
+// Where the parser stopped: after a head with a body to follow; after a whole request with no
+// body; after the body of the request in progress; or at a limit.
+type PauseReason = 'none' | 'headers' | 'complete' | 'message' | 'limit';
+
+/** How long a connection closed with a request unread keeps draining, so the answer is not lost to a reset. */
+const LINGER_MS = 1000;
+
+export function serveHttp1(socket: net.Socket, opts: Http1Options, initial?: Buffer): void {
+  const conn = new ServerConnection(socket, opts);
+  conn.armIdle();
+  conn.leftover = initial && initial.length ? initial : undefined;
+  conn.resumeParsing();
+}
+
+class ServerConnection {
+  readonly socket: net.Socket;
+  readonly opts: Http1Options;
+  readonly parser: Parser;
+  readonly headers = new HeaderCollector();
+  url = '';
+  pauseReason: PauseReason = 'none';
+  limitHit: 'bytes' | 'count' | undefined;
+  /** Bytes read but not parsed yet (the parser paused before them). */
+  leftover: Buffer | undefined;
+  stream: Stream | undefined;
+  closed = false;
+  private headersTimer: NodeJS.Timeout | undefined;
+  private idleTimer: NodeJS.Timeout | undefined;
+  inMessage = false;
+  private upgradeRequested = false;
+  private bodyExpected = false;
+
+  constructor(socket: net.Socket, opts: Http1Options) {
+    this.socket = socket;
+    this.opts = opts;
+    socket.setNoDelay(true);
+    this.parser = new Parser(TYPE_REQUEST, {
+      onMessageBegin: () => {
+        this.inMessage = true;
+        this.headers.reset();
+        this.url = '';
+        this.clearIdle();
+        this.armHeadersTimer();
+        return 0;
+      },
+      onUrl: (b) => {
+        this.url += b.toString('latin1');
+        return this.url.length > MAX_HEADER_BYTES ? this.limit('bytes') : 0;
+      },
+      onStatus: () => 0,
+      onHeaderField: (b) => (this.stream ? (this.stream.trailers.onField(b) ? 0 : this.limit('bytes')) : this.headers.onField(b) ? 0 : this.limit('bytes')),
+      onHeaderValue: (b) => (this.stream ? (this.stream.trailers.onValue(b) ? 0 : this.limit('bytes')) : this.headers.onValue(b) ? 0 : this.limit('bytes')),
+      onHeadersComplete: (_status, upgrade) => {
+        this.clearHeadersTimer();
+        if (this.stream) return 0; // trailers have no head of their own; never reached
+        if (this.headers.bytes + this.url.length > MAX_HEADER_BYTES) return this.limit('bytes');
+        if (!this.headers.finish()) return this.limit('count');
+        this.upgradeRequested = upgrade;
+        const h = this.headers.list;
+        const cl = get(h, 'content-length');
+        this.bodyExpected = get(h, 'transfer-encoding') !== undefined || (cl !== undefined && cl !== '0');
+        if (upgrade || !this.bodyExpected) return 0; // the request ends here: llhttp says so next
+        this.pauseReason = 'headers';
+        return PAUSED;
+      },
+      onBody: (b) => {
+        this.stream?.onBody(b);
+        return 0;
+      },
+      onMessageComplete: () => {
+        this.inMessage = false;
+        if (this.stream) {
+          this.pauseReason = 'message';
+          this.stream.onRequestComplete();
+          return PAUSED;
+        }
+        if (this.upgradeRequested) return 0; // llhttp pauses for the upgrade next
+        this.pauseReason = 'complete';
+        return PAUSED;
+      },
+    });
+    socket.on('data', (d: Buffer) => this.feed(d));
+    socket.on('end', () => this.onClientEnd());
+    socket.on('error', () => this.onClose());
+    socket.on('close', () => this.onClose());
+    socket.on('drain', () => this.stream?.drained());
+  }
+
+  private limit(what: 'bytes' | 'count'): number {
+    this.limitHit = what;
+    this.pauseReason = 'limit';
+    return PAUSED;
+  }
+
+  /** Parses what arrived; stops where the parser pauses, keeping the rest for later. */
+  feed(d: Buffer): void {
+    if (this.closed) return;
+    const st = this.stream;
+    if (st && (!st.bodyStarted || st.requestComplete)) {
+      // Bytes the request path is not ready for (a body before its upstream, or the next
+      // pipelined request): keep them, and stop reading until they are wanted.
+      this.leftover = this.leftover ? Buffer.concat([this.leftover, d]) : d;
+      this.socket.pause();
+      return;
+    }
+    this.pauseReason = 'none';
+    const r = this.parser.execute(d);
+    if (r.ret === OK) return;
+    const rest = r.consumed < d.length ? d.subarray(r.consumed) : undefined;
+    if (r.ret === PAUSED) {
+      const why = this.pauseReason as PauseReason;
+      this.pauseReason = 'none';
+      this.parser.resume();
+      if (why === 'limit') {
+        if (this.stream) this.stream.clientBroke(`request trailers too large (the limit is ${MAX_HEADER_BYTES / 1024} KiB)`);
+        else this.tooLarge();
+        return;
+      }
+      this.leftover = rest;
+      this.socket.pause();
+      if (why === 'headers') this.dispatch(false, false, undefined);
+      else if (why === 'complete') this.dispatch(true, false, undefined);
+      else if (why === 'message') this.stream?.maybeNext();
+      return;
+    }
+    if (r.ret === PAUSED_UPGRADE) {
+      // The head of an Upgrade or CONNECT request is complete; what follows is not HTTP/1.1.
+      this.socket.pause();
+      this.dispatch(true, true, rest);
+      return;
+    }
+    const { code, reason } = this.parser.errorText(r.ret);
+    if (this.stream) {
+      // The body broke its own framing (a bad chunk size): the exchange cannot complete.
+      this.stream.clientBroke(`malformed request body (${code}): ${reason}`);
+      return;
+    }
+    this.reject(400, 'bad_request', `malformed HTTP request (${code}): ${reason}`);
+  }
+
+  private tooLarge(): void {
+    if (this.limitHit === 'count') {
+      this.reject(431, 'request_headers_too_large', `request has more than ${MAX_HEADER_COUNT} header fields (the limit is ${MAX_HEADER_COUNT})`);
+      return;
+    }
+    const kib = Math.ceil((this.headers.bytes + this.url.length) / 1024);
+    this.reject(431, 'request_headers_too_large', `request headers too large (${kib} KiB so far; the limit is ${MAX_HEADER_BYTES / 1024} KiB)`);
+  }
+
+  /** The request head is complete: check it and hand it to the request path. */
+  private dispatch(complete: boolean, upgraded: boolean, upgradeHead: Buffer | undefined): void {
+    const p = this.parser;
+    const major = p.versionMajor;
+    const minor = p.versionMinor;
+    const method = p.method;
+    if (major !== 1) {
+      this.reject(major === 0 ? 400 : 505, 'bad_request', `request line "${method} ${this.url.slice(0, 100)}" has no HTTP/1.x version (HTTP/0.9 is not supported)`);
+      return;
+    }
+    const raw = this.headers.list;
+    const hosts = count(raw, 'host');
+    if (hosts > 1) return this.reject(400, 'bad_request', 'request has more than one Host header');
+    if (method === 'CONNECT') {
+      if (!validAuthority(this.url)) return this.reject(400, 'bad_request', `CONNECT target "${this.url.slice(0, 200)}" is not host:port`);
+      this.detach();
+      this.opts.onConnect(this.url, this.socket, upgradeHead ?? Buffer.alloc(0));
+      return;
+    }
+    const target = splitTarget(this.url);
+    if (typeof target === 'string') return this.reject(400, 'bad_request', target);
+    const host = get(raw, 'host');
+    const authority = target.authority ?? host;
+    if (!authority) return this.reject(400, 'bad_request', `${method} ${this.url.slice(0, 200)}: no Host header and no absolute URL, so there is no service to route to`);
+    if (!validAuthority(authority)) return this.reject(400, 'bad_request', `Host "${authority.slice(0, 200)}" is not a valid host[:port]`);
+    const path = canonicalPath(target.path, this.opts.path);
+    if (path === undefined) return this.reject(400, 'bad_request', `path "${target.path.slice(0, 200)}" has a malformed percent-escape`);
+    const expect = get(raw, 'expect');
+    if (expect !== undefined && expect.toLowerCase() !== '100-continue') return this.reject(417, 'bad_request', `Expect: ${expect.slice(0, 100)} is not supported (only 100-continue is)`);
+    const cl = get(raw, 'content-length');
+    const chunked = get(raw, 'transfer-encoding') !== undefined;
+    const contentLength = cl !== undefined ? Number(cl) : undefined;
+    const upgrade = upgraded ? get(raw, 'upgrade') : undefined;
+    const head: RequestHead = {
+      method,
+      authority,
+      path,
+      query: target.query,
+      headers: endToEnd(raw),
+      hasBody: chunked || (contentLength !== undefined && contentLength > 0),
+      contentLength,
+      protocol: minor === 0 ? 'HTTP/1.0' : 'HTTP/1.1',
+      upgrade,
+    };
+    const keepAlive = p.keepAlive && !upgraded;
+    const stream = new Stream(this, head, keepAlive, expect !== undefined && minor >= 1 && head.hasBody, upgradeHead);
+    stream.requestComplete = complete;
+    stream.bodyStarted = complete;
+    this.stream = stream;
+    this.opts.onRequest(stream);
+  }
+
+  /** Parses the bytes kept back, then reads from the socket again, unless the parser pauses again. */
+  resumeParsing(): void {
+    const rest = this.leftover;
+    this.leftover = undefined;
+    if (rest) this.feed(rest);
+    if (this.closed || this.leftover !== undefined) return;
+    const s = this.stream;
+    if (s && (s.requestComplete || s.bodyPaused)) return;
+    this.socket.resume();
+  }
+
+  /** The exchange is over and the connection stays: go on with the next request, if any. */
+  next(): void {
+    this.stream = undefined;
+    if (this.closed) return;
+    this.armIdle();
+    // Not from inside a parser callback (the response may end in one): a fresh call stack.
+    queueMicrotask(() => {
+      if (this.closed || this.stream) return;
+      const rest = this.leftover;
+      this.leftover = undefined;
+      if (rest) this.feed(rest);
+      if (!this.stream && !this.closed && !this.leftover) this.socket.resume();
+    });
+  }
+
+  /** Answers a request that never reached the request path, and closes the connection. */
+  reject(status: number, code: string, message: string): void {
+    this.opts.onRejected?.(status, code);
+    if (this.closed) return;
+    this.socket.write(rawHttp1Error(status, code, message), 'latin1');
+    this.closeAfterFlush();
+  }
+
+  /** Ends our side once the answer is out, then drains what the client still sends for a while. */
+  closeAfterFlush(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.clearIdle();
+    this.clearHeadersTimer();
+    this.stream = undefined;
+    const s = this.socket;
+    s.removeAllListeners('data');
+    s.on('data', () => {});
+    s.end();
+    s.resume();
+    setTimeout(() => s.destroy(), LINGER_MS).unref();
+  }
+
+  private detach(): void {
+    this.closed = true;
+    this.clearIdle();
+    this.clearHeadersTimer();
+    this.parser.destroy();
+    for (const ev of ['data', 'end', 'error', 'close', 'drain']) this.socket.removeAllListeners(ev);
+  }
+
+  /** Hands the socket over after a 101 (WebSocket): from here on it is a byte stream. */
+  upgrade(): net.Socket {
+    this.detach();
+    return this.socket;
+  }
+
+  private onClientEnd(): void {
+    // The client half-closed. A request in progress whose body is complete still gets its answer
+    // (then the connection closes); otherwise there is nobody to answer.
+    const s = this.stream;
+    if (s && s.requestComplete && !s.responseDone) {
+      s.keepAlive = false;
+      return;
+    }
+    if (s && !s.requestComplete) s.clientBroke('the client closed the connection before the request was complete');
+    this.onClose();
+  }
+
+  onClose(): void {
+    if (!this.closed) {
+      this.closed = true;
+      this.clearIdle();
+      this.clearHeadersTimer();
+    }
+    const st = this.stream;
+    this.stream = undefined;
+    st?.aborted();
+    this.parser.destroy();
+    this.socket.destroy();
+  }
+
+  private armHeadersTimer(): void {
+    this.clearHeadersTimer();
+    this.headersTimer = setTimeout(() => {
+      this.headersTimer = undefined;
+      if (this.inMessage && !this.stream) this.reject(408, 'request_headers_timeout', `the request headers did not arrive within ${this.opts.headersTimeoutMs} ms`);
+    }, this.opts.headersTimeoutMs);
+    this.headersTimer.unref();
+  }
+
+  private clearHeadersTimer(): void {
+    if (this.headersTimer) clearTimeout(this.headersTimer);
+    this.headersTimer = undefined;
+  }
+
+  armIdle(): void {
+    this.clearIdle();
+    this.idleTimer = setTimeout(() => {
+      this.idleTimer = undefined;
+      if (!this.stream && !this.inMessage) this.closeAfterFlush();
+    }, this.opts.idleTimeoutMs);
+    this.idleTimer.unref();
+  }
+
+  clearIdle(): void {
+    if (this.idleTimer) clearTimeout(this.idleTimer);
+    this.idleTimer = undefined;
+  }
+}
+
+/** One request/response exchange on a client connection. */
+class Stream implements Downstream {
+  readonly head: RequestHead;
+  keepAlive: boolean;
+  readonly trailers = new HeaderCollector();
+  private readonly conn: ServerConnection;
+  private readonly expectContinue: boolean;
+  private upgradeHead: Buffer | undefined;
+  private sink: BodySink | undefined;
+  private abortCb: (() => void) | undefined;
+  private drainCb: (() => void) | undefined;
+  bodyStarted = false;
+  bodyPaused = false;
+  requestComplete = false;
+  responseStarted = false;
+  responseDone = false;
+  private chunked = false;
+  private bodyless = false;
+  private closeAfter = false;
+  private finished = false;
+
+  constructor(conn: ServerConnection, head: RequestHead, keepAlive: boolean, expectContinue: boolean, upgradeHead: Buffer | undefined) {
+    this.conn = conn;
+    this.head = head;
+    this.keepAlive = keepAlive;
+    this.expectContinue = expectContinue;
+    this.upgradeHead = upgradeHead;
+  }
+
+  readBody(sink: BodySink): void {
+    this.sink = sink;
+    if (!this.head.hasBody) {
+      sink.end([]);
+      return;
+    }
+    if (this.bodyStarted) return;
+    this.bodyStarted = true;
+    // Envoy answers Expect: 100-continue itself, once the request has somewhere to go.
+    if (this.expectContinue && !this.responseStarted) this.conn.socket.write('HTTP/1.1 100 Continue\r\n\r\n', 'latin1');
+    this.conn.resumeParsing();
+  }
+
+  onBody(b: Buffer): void {
+    if (!this.sink) return;
+    if (!this.sink.data(b) && !this.bodyPaused) {
+      this.bodyPaused = true;
+      this.conn.socket.pause();
+    }
+  }
+
+  resumeBody(): void {
+    if (!this.bodyPaused) return;
+    this.bodyPaused = false;
+    if (!this.requestComplete && !this.conn.closed) this.conn.resumeParsing();
+  }
+
+  onRequestComplete(): void {
+    this.requestComplete = true;
+    this.trailers.finish();
+    this.sink?.end(this.trailers.list);
+  }
+
+  /** The parser paused at the end of this request: wait for the response to finish. */
+  maybeNext(): void {
+    if (this.finished) this.conn.next();
+  }
+
+  respond(status: number, headers: HeaderList, contentLength: number | undefined, end: boolean): void {
+    if (this.responseStarted || this.conn.closed) return;
+    this.responseStarted = true;
+    // A request still arriving when its answer starts (an early 401 or 413): the connection cannot
+    // carry another request, so say so now, as Envoy does.
+    if (!this.requestComplete) this.keepAlive = false;
+    const m = this.head.method;
+    this.bodyless = m === 'HEAD' || status === 204 || status === 304 || (status >= 100 && status < 200);
+    let h = `HTTP/1.1 ${status} ${STATUS_TEXT[status] ?? 'Unknown'}\r\n${serialize(headers)}`;
+    if (this.bodyless) {
+      if (m === 'HEAD' && contentLength !== undefined) h += `content-length: ${contentLength}\r\n`;
+    } else if (contentLength !== undefined) h += `content-length: ${contentLength}\r\n`;
+    else if (end) h += 'content-length: 0\r\n';
+    else if (this.head.protocol === 'HTTP/1.1') {
+      h += 'transfer-encoding: chunked\r\n';
+      this.chunked = true;
+    } else this.keepAlive = false; // HTTP/1.0 without a length: the close ends the body
+    if (!this.keepAlive) {
+      h += 'connection: close\r\n';
+      this.closeAfter = true;
+    } else if (this.head.protocol === 'HTTP/1.0') h += 'connection: keep-alive\r\n';
+    this.conn.socket.write(h + '\r\n', 'latin1');
+    if (end) this.end();
+  }
+
+  write(chunk: Buffer): boolean {
+    if (this.finished || this.bodyless || chunk.length === 0 || this.conn.closed) return true;
+    return this.chunked ? writeChunk(this.conn.socket, chunk) : this.conn.socket.write(chunk);
+  }
+
+  onDrain(cb: () => void): void {
+    this.drainCb = cb;
+  }
+
+  drained(): void {
+    this.drainCb?.();
+  }
+
+  end(trailers?: HeaderList): void {
+    if (this.finished) return;
+    this.finished = true;
+    this.responseDone = true;
+    if (this.conn.closed) return;
+    if (this.chunked && !this.bodyless) this.conn.socket.write(lastChunk(trailers), 'latin1');
+    if (this.closeAfter || !this.keepAlive || !this.requestComplete) {
+      this.conn.closeAfterFlush();
+      return;
+    }
+    // The parser is paused at the end of this request: the next one can be read now.
+    this.conn.next();
+  }
+
+  reset(_reason: string): void {
+    if (this.finished) return;
+    this.finished = true;
+    this.conn.socket.destroy();
+  }
+
+  onAbort(cb: () => void): void {
+    this.abortCb = cb;
+  }
+
+  /** The client went away before the response ended. */
+  aborted(): void {
+    if (this.finished) return;
+    this.finished = true;
+    const cb = this.abortCb;
+    this.abortCb = undefined;
+    cb?.();
+  }
+
+  /** The client broke the request (bad body framing, or closed early): the exchange ends here. */
+  clientBroke(why: string): void {
+    const started = this.responseStarted;
+    this.aborted();
+    if (!started && !this.conn.closed) this.conn.reject(400, 'bad_request', why);
+    else this.conn.onClose();
+  }
+
+  upgradeTo(status: number, headers: HeaderList): { socket: net.Socket; head: Buffer } | undefined {
+    if (this.responseStarted || this.conn.closed || !this.head.upgrade) return undefined;
+    this.responseStarted = true;
+    this.finished = true;
+    this.responseDone = true;
+    const socket = this.conn.upgrade();
+    socket.write(`HTTP/1.1 ${status} ${STATUS_TEXT[status] ?? 'Switching Protocols'}\r\n${serialize(headers)}connection: upgrade\r\nupgrade: ${this.head.upgrade}\r\n\r\n`, 'latin1');
+    const head = this.upgradeHead ?? Buffer.alloc(0);
+    this.upgradeHead = undefined;
+    return { socket, head };
+  }
+}

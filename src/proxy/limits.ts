@@ -1,0 +1,29 @@
+// The sidecar's own resource limits, derived from the process's file-descriptor limit, so that a
+// flood of client connections is refused before the sidecar runs out of descriptors for the
+// connections it already carries, its upstream sockets and its admin endpoint.
+import fs from 'node:fs';
+
+/** Descriptors kept back for the admin endpoint, the xDS stream, logs and the app probe. */
+const RESERVED_FDS = 256;
+
+/** The soft RLIMIT_NOFILE of this process, from /proc (Linux); 1024 where it cannot be read. */
+export function fdLimit(): number {
+  try {
+    const m = /^Max open files\s+(\d+|unlimited)/m.exec(fs.readFileSync('/proc/self/limits', 'utf8'));
+    if (m) return m[1] === 'unlimited' ? 1_048_576 : Number(m[1]);
+  } catch {
+    // not Linux
+  }
+  return 1024;
+}
+
+/**
+ * How many client connections the sidecar accepts at once (all listeners together): each may
+ * need an upstream connection too, so half of what is left after the reserve.
+ * WEFT_MAX_CONNECTIONS overrides it.
+ */
+export function connectionLimit(env: NodeJS.ProcessEnv = process.env): number {
+  const set = Number(env.WEFT_MAX_CONNECTIONS);
+  if (Number.isInteger(set) && set > 0) return set;
+  return Math.max(64, Math.floor((fdLimit() - RESERVED_FDS) / 2));
+}
