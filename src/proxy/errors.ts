@@ -14,6 +14,7 @@ export type ProxyErrorCode =
   | 'upstream_timeout' // the route's timeout passed before the response was complete
   | 'upstream_reset' // the upstream closed the connection mid-request, or answered with garbage
   | 'overflow' // the endpoint's connection pool is full (connections and queue)
+  | 'stream_idle_timeout' // no bytes moved either way for the listener's stream_idle_timeout
   | 'bad_request' // the request cannot be proxied (no host, CONNECT, ...)
   | 'no_config'; // the sidecar has no config for this listener yet
 
@@ -26,6 +27,7 @@ const STATUS: Record<ProxyErrorCode, number> = {
   upstream_timeout: 504,
   upstream_reset: 502,
   overflow: 503,
+  stream_idle_timeout: 408,
   bad_request: 400,
   no_config: 503,
 };

@@ -7,7 +7,7 @@ import type { AddressInfo } from 'node:net';
 import type { Node, ResourceType } from '../xds/protos.ts';
 import { TYPE } from '../xds/types.ts';
 import { EMPTY_CONFIG, type RuntimeConfig, missing, nextConfig, wantedNames } from './config.ts';
-import { type ForwardContext, forward, routeTableFor } from './http/forward.ts';
+import { type ForwardContext, forward, routeTableFor, startIdleSweep } from './http/forward.ts';
 import { findVirtualHost } from './http/router.ts';
 import { ConnectionBudget, type ListenerLimits, createListener } from './listeners/listener.ts';
 import { Stats } from './stats.ts';
@@ -73,7 +73,8 @@ export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
   let current: RuntimeConfig = EMPTY_CONFIG;
   const stats = new Stats();
   const pools = new Pools();
-  const ctx: ForwardContext = { config: () => current, pools, stats, rr: new Map() };
+  const ctx: ForwardContext = { config: () => current, pools, stats, rr: new Map(), active: new Set() };
+  const sweep = startIdleSweep(ctx);
   const bound = new Map<string, BoundListener>();
   const budget = new ConnectionBudget(connectionLimit());
   let readyWaiters: (() => void)[] = [];
@@ -93,7 +94,14 @@ export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
       if (have && have.cfg.address === l.address && have.cfg.port === l.port) continue;
       const server = createListener(
         {
-          onRequest: (ds) => forward(ctx, l.name, ds),
+          onRequest: (ds) => {
+            try {
+              forward(ctx, l.name, ds);
+            } catch (e) {
+              log(`BUG: request ${ds.head.method} ${ds.head.authority}${ds.head.path} failed inside the sidecar: ${(e as Error)?.stack ?? e}`);
+              ds.reset('internal error');
+            }
+          },
           connectAllowed: (authority) => {
             try {
               const cfg = ctx.config();
@@ -204,7 +212,7 @@ export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
           endpoints: [...(current.raw[TYPE.endpoint]?.values() ?? [])],
         });
       case '/stats':
-        return json(200, { requests: stats.rows() });
+        return json(200, { requests: stats.rows(), pools: pools.stats(), connections: { active: budget.sockets.size, limit: budget.limit, refused: budget.refused } });
       case '/stats/prometheus':
         res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' });
         res.end(stats.prometheus());
@@ -231,6 +239,7 @@ export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
       }),
     async close() {
       if (probeTimer) clearInterval(probeTimer);
+      clearInterval(sweep);
       xds.stop();
       for (const b of bound.values()) b.server.close();
       for (const s of budget.sockets) s.destroy();

@@ -22,6 +22,22 @@ export interface ForwardContext {
   pools: Pools;
   stats: Stats;
   rr: Map<string, number>;
+  /** Exchanges in progress, for the stream idle sweep. */
+  active: Set<Exchange>;
+}
+
+/**
+ * Ends every exchange that moved no byte either way for its listener's stream_idle_timeout (an
+ * upstream that never answers, a client whose body stops midway), as Envoy does. One sweep a
+ * second for the whole sidecar; each exchange only records when it last moved.
+ */
+export function startIdleSweep(ctx: ForwardContext): NodeJS.Timeout {
+  const t = setInterval(() => {
+    const now = performance.now();
+    for (const x of ctx.active) x.checkIdle(now);
+  }, 250);
+  t.unref();
+  return t;
 }
 
 export function routeTableFor(cfg: RuntimeConfig, l: ListenerConfig | undefined, listenerName: string): RouteTable {
@@ -75,7 +91,8 @@ export function forward(ctx: ForwardContext, listenerName: string, ds: Downstrea
     fail(ctx, ds, e);
     return;
   }
-  new Exchange(ctx, ds, d).start();
+  const l = ctx.config().listeners.get(listenerName);
+  new Exchange(ctx, ds, d, l?.streamIdleTimeoutMs ?? 300_000).start();
 }
 
 function fail(ctx: ForwardContext, ds: Downstream, e: unknown): void {
@@ -85,10 +102,13 @@ function fail(ctx: ForwardContext, ds: Downstream, e: unknown): void {
 }
 
 /** One request's way through the upstream side: endpoint, retries on connect failure, timeout. */
-class Exchange implements BodySink {
+export class Exchange implements BodySink {
   private readonly ctx: ForwardContext;
   private readonly ds: Downstream;
   private readonly d: Decision;
+  private readonly idleMs: number;
+  private lastMoved = performance.now();
+  private requestDone = false;
   private call: UpstreamCall | undefined;
   private endpoint = '';
   private attempt = 0;
@@ -96,13 +116,15 @@ class Exchange implements BodySink {
   private done = false;
   private status = 0;
 
-  constructor(ctx: ForwardContext, ds: Downstream, d: Decision) {
+  constructor(ctx: ForwardContext, ds: Downstream, d: Decision, idleMs: number) {
     this.ctx = ctx;
     this.ds = ds;
     this.d = d;
+    this.idleMs = idleMs;
   }
 
   start(): void {
+    this.ctx.active.add(this);
     const ms = this.d.route.timeoutMs;
     // The route timeout covers everything: connecting, every retry, and the whole response.
     if (ms > 0) this.timer = setTimeout(() => this.timedOut(ms), ms);
@@ -134,15 +156,22 @@ class Exchange implements BodySink {
         upgrade: h.upgrade,
       },
       {
-        onRequestSent: () => {
-          if (!this.done) this.ds.readBody(this);
+        onRequestSent: (call) => {
+          // May come before request() returns (an idle connection was ready): keep the call now.
+          this.call = call;
+          if (this.done) return;
+          call.onDrain(() => this.ds.resumeBody());
+          this.ds.readBody(this);
         },
         onResponse: (status, headers, contentLength, bodyless) => {
           if (this.done) return;
           this.status = status;
           this.ds.respond(status, endToEnd(headers), contentLength, bodyless);
         },
-        onData: (chunk) => this.done || this.ds.write(chunk),
+        onData: (chunk) => {
+          this.lastMoved = performance.now();
+          return this.done || this.ds.write(chunk);
+        },
         onEnd: (trailers) => {
           if (this.done) return;
           this.finish();
@@ -158,11 +187,22 @@ class Exchange implements BodySink {
   // BodySink: the request body, flowing from the client to the upstream.
   data(chunk: Buffer): boolean {
     if (this.done || !this.call) return true;
+    this.lastMoved = performance.now();
     return this.call.write(chunk);
   }
 
   end(trailers: HeaderList): void {
+    this.requestDone = true;
+    this.lastMoved = performance.now();
     if (!this.done) this.call?.end(trailers);
+  }
+
+  checkIdle(now: number): void {
+    if (this.done || now - this.lastMoved < this.idleMs) return;
+    this.finish();
+    this.call?.abort();
+    const waitingFor = this.requestDone || !this.ds.head.hasBody ? `upstream ${this.endpoint} in cluster ${this.d.clusterName}` : 'the rest of the request body from the client';
+    fail(this.ctx, this.ds, new ProxyError('stream_idle_timeout', `no bytes moved for ${this.idleMs} ms (the stream idle timeout) while waiting for ${waitingFor}`, this.d.clusterName));
   }
 
   private upstreamFailed(err: UpstreamError): void {
@@ -205,6 +245,7 @@ class Exchange implements BodySink {
 
   private finish(): void {
     this.done = true;
+    this.ctx.active.delete(this);
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
   }

@@ -34,8 +34,11 @@ export class UpstreamError extends Error {
 }
 
 export interface ResponseHandler {
-  /** The request head is on the wire: the body may flow now (the proxy reads it only from here on). */
-  onRequestSent(): void;
+  /**
+   * The request head is on the wire: the body may flow now (the proxy reads it only from here on).
+   * This may be called before request() returns, when an idle connection was ready.
+   */
+  onRequestSent(call: UpstreamCall): void;
   /** The final response head (1xx interim responses are not passed on). */
   onResponse(status: number, headers: HeaderList, contentLength: number | undefined, bodyless: boolean): void;
   /** Response body bytes; false pauses the upstream until call.resume(). */
@@ -156,7 +159,7 @@ class Call implements UpstreamCall {
     else if (typeof r.body === 'number') head += `content-length: ${r.body}\r\n`;
     conn.socket.write(head + CRLF, 'latin1');
     if (r.body === 'none') this.requestDone = true;
-    this.handler.onRequestSent();
+    this.handler.onRequestSent(this);
     // end() may have come before the connection did (a body that was all there at once).
     if (this.endPending !== null && !this.requestDone && !this.done) {
       const t = this.endPending;
@@ -206,7 +209,16 @@ class Connection {
       },
       onMessageComplete: () => this.onMessageComplete(),
     });
-    socket.on('data', (d: Buffer) => this.onData(d));
+    socket.on('data', (d: Buffer) => {
+      try {
+        this.onData(d);
+      } catch (e) {
+        // A bug, not bad input: the exchange fails with a 502 naming it, and the sidecar goes on.
+        const call = this.call;
+        if (call) call.fail(new UpstreamError('internal_error', call.responseStarted ? 'response' : 'request', `failed inside the sidecar: ${(e as Error)?.message ?? e}`));
+        else this.destroy();
+      }
+    });
     socket.on('end', () => this.onEnd());
     socket.on('error', (e: NodeJS.ErrnoException) => this.onSocketError(e));
     socket.on('close', () => this.onSocketError(undefined));

@@ -22,6 +22,8 @@ export interface Http1Options {
   onConnect(authority: string, socket: net.Socket, head: Buffer): void;
   /** A request the sidecar refuses before routing (a parse error, a limit): for the stats. */
   onRejected?(status: number, code: string): void;
+  /** A bug in the sidecar met while serving this connection: it is closed, the sidecar goes on. */
+  onBug(e: unknown): void;
   path: PathOptions;
   /** From the first byte of a request to the end of its head (slowloris). */
   headersTimeoutMs: number;
@@ -110,7 +112,15 @@ class ServerConnection {
         return PAUSED;
       },
     });
-    socket.on('data', (d: Buffer) => this.feed(d));
+    socket.on('data', (d: Buffer) => {
+      try {
+        this.feed(d);
+      } catch (e) {
+        // A bug, not bad input (bad input is answered in feed): this connection ends, nothing else.
+        this.opts.onBug(e);
+        this.onClose();
+      }
+    });
     socket.on('end', () => this.onClientEnd());
     socket.on('error', () => this.onClose());
     socket.on('close', () => this.onClose());

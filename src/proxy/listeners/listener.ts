@@ -64,6 +64,7 @@ function sniff(socket: net.Socket, handlers: ListenerHandlers, limits: ListenerL
       {
         onRequest: handlers.onRequest,
         onRejected: handlers.onRejected,
+        onBug: (e) => handlers.log(`BUG: a connection from ${socket.remoteAddress}:${socket.remotePort} was closed after an internal error: ${(e as Error)?.stack ?? e}`),
         onConnect: (authority, s, head) => {
           const ok = handlers.connectAllowed(authority);
           if (ok !== true) {

@@ -16,11 +16,14 @@ export interface ListenerConfig {
   requestHeadersTimeoutMs: number;
   /** common_http_protocol_options.idle_timeout: Envoy's default is one hour. */
   idleTimeoutMs: number;
+  /** stream_idle_timeout: a request with no bytes either way for this long ends (Envoy: 5 min). */
+  streamIdleTimeoutMs: number;
 }
 
 /** When the control plane sets no request_headers_timeout (Envoy's own default is none at all). */
 export const DEFAULT_REQUEST_HEADERS_TIMEOUT_MS = 60_000;
 export const DEFAULT_IDLE_TIMEOUT_MS = 3_600_000;
+export const DEFAULT_STREAM_IDLE_TIMEOUT_MS = 300_000;
 
 export type StringMatcher = (v: string | undefined) => boolean;
 
@@ -122,6 +125,7 @@ export function convertListener(l: any): ListenerConfig {
     path: { normalize: bool(tc.normalize_path), mergeSlashes: bool(tc.merge_slashes) },
     requestHeadersTimeoutMs: positive('request_headers_timeout', tc.request_headers_timeout, DEFAULT_REQUEST_HEADERS_TIMEOUT_MS),
     idleTimeoutMs: positive('common_http_protocol_options.idle_timeout', tc.common_http_protocol_options?.idle_timeout, DEFAULT_IDLE_TIMEOUT_MS),
+    streamIdleTimeoutMs: positive('stream_idle_timeout', tc.stream_idle_timeout, DEFAULT_STREAM_IDLE_TIMEOUT_MS),
   };
   if (tc.rds) {
     if (!tc.rds.route_config_name) fail(`${where}: rds.route_config_name`, 'required');

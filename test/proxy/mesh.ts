@@ -1,0 +1,138 @@
+// A two-hop mesh for request-path tests: a control plane in process, an app behind a real
+// server-side sidecar process (inbound), and a real client-side sidecar process (outbound).
+import { type ChildProcess, spawn } from 'node:child_process';
+import fs from 'node:fs';
+import http from 'node:http';
+import net from 'node:net';
+import type { AddressInfo } from 'node:net';
+import { request } from 'undici';
+import { startControlPlane, type ControlPlane, type ControlPlaneOptions } from '../../src/control/control-plane.ts';
+import { translate } from '../../src/control/translate/translate.ts';
+import { freePort } from '../../src/util/net.ts';
+import { CLI, lineMatching, tmpDir, waitFor } from '../helpers.ts';
+
+export interface SidecarProc {
+  proc: ChildProcess;
+  admin: string;
+  pid: number;
+  stderr: () => string;
+}
+
+export async function spawnSidecar(cp: ControlPlane, args: string[], env: NodeJS.ProcessEnv = {}): Promise<SidecarProc> {
+  const proc = spawn(process.execPath, [CLI, 'proxy', '--xds', cp.xdsAddress, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+  let err = '';
+  proc.stderr!.on('data', (d) => (err += d));
+  const ready = await lineMatching(proc, /^WEFT_READY /);
+  return { proc, admin: JSON.parse(ready.slice('WEFT_READY '.length)).admin, pid: proc.pid!, stderr: () => err };
+}
+
+export async function stopProc(p: ChildProcess | undefined): Promise<void> {
+  if (!p || p.exitCode !== null || p.signalCode !== null) return;
+  await new Promise<void>((resolve) => {
+    const t = setTimeout(() => p.kill('SIGKILL'), 5000);
+    p.once('exit', () => {
+      clearTimeout(t);
+      resolve();
+    });
+    p.kill('SIGTERM');
+  });
+}
+
+export function listen(server: net.Server): Promise<number> {
+  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve((server.address() as AddressInfo).port)));
+}
+
+/** Envoy HttpConnectionManager fields to set on every listener the sidecars get (shorter timeouts for tests). */
+export type HcmOverrides = Record<string, unknown>;
+
+export function generateWith(hcm: HcmOverrides): ControlPlaneOptions['generate'] {
+  return (mesh, proxy) => {
+    const r = translate(mesh, proxy);
+    const listeners: Record<string, object> = {};
+    for (const [name, l] of Object.entries(r.listeners) as [string, any][]) {
+      const copy = structuredClone(l);
+      for (const fc of copy.filter_chains ?? []) for (const f of fc.filters ?? []) if (f.typed_config?.stat_prefix !== undefined) Object.assign(f.typed_config, hcm);
+      listeners[name] = copy;
+    }
+    return { ...r, listeners };
+  };
+}
+
+export interface Mesh {
+  cp: ControlPlane;
+  app: http.Server;
+  appPort: number;
+  server: SidecarProc;
+  inbound: number;
+  client: SidecarProc;
+  outbound: number;
+  /** Stats of a sidecar's admin endpoint. */
+  stats(admin: string): Promise<any>;
+  close(): Promise<void>;
+}
+
+/** service "app" (the given handler) behind a server sidecar; a client sidecar to reach it. */
+export async function startMesh(handler: http.RequestListener, opts: { hcm?: HcmOverrides; clientEnv?: NodeJS.ProcessEnv; serverEnv?: NodeJS.ProcessEnv } = {}): Promise<Mesh> {
+  const cp = await startControlPlane({ dataDir: tmpDir('cp'), adminPort: 0, xdsPort: 0, heartbeatMs: 2000, generate: opts.hcm ? generateWith(opts.hcm) : undefined });
+  // The app takes headers as large as the sidecar does (Node's own default is 16 KiB).
+  const app = http.createServer({ maxHeaderSize: 80 * 1024 }, handler);
+  const appPort = await listen(app);
+  const inbound = await freePort();
+  const server = await spawnSidecar(cp, ['--workload', 'app-1', '--service', 'app', '--inbound-port', String(inbound), '--app-port', String(appPort)], opts.serverEnv);
+  const outbound = await freePort();
+  const client = await spawnSidecar(cp, ['--workload', 'client', '--outbound-port', String(outbound)], opts.clientEnv);
+  // The client's routes reach the app once its endpoint is in the client's config.
+  await waitFor('the client sidecar to route to app', async () => {
+    const r = await request(`http://127.0.0.1:${outbound}/`, { headers: { host: 'app' } }).catch(() => undefined);
+    if (!r) return false;
+    await r.body.dump();
+    return r.statusCode < 500 && r.headers['x-weft-error'] === undefined;
+  });
+  return {
+    cp,
+    app,
+    appPort,
+    server,
+    inbound,
+    client,
+    outbound,
+    stats: async (admin) => (await (await request(`${admin}/stats`)).body.json()) as any,
+    async close() {
+      await Promise.all([stopProc(client.proc), stopProc(server.proc)]);
+      app.closeAllConnections();
+      app.close();
+      await cp.close();
+    },
+  };
+}
+
+/** Writes raw bytes to a port and collects everything until the peer closes (or `untilMs`). */
+export function raw(port: number, bytes: string | Buffer, untilMs = 10_000): Promise<{ data: string; closed: boolean }> {
+  return new Promise((resolve) => {
+    const s = net.connect(port, '127.0.0.1', () => s.write(bytes));
+    let data = '';
+    const t = setTimeout(() => {
+      s.destroy();
+      resolve({ data, closed: false });
+    }, untilMs);
+    s.on('data', (d) => (data += d.toString('latin1')));
+    s.on('close', () => {
+      clearTimeout(t);
+      resolve({ data, closed: true });
+    });
+    s.on('error', () => {});
+  });
+}
+
+/** A sidecar process's private memory (RssAnon) and RSS in MB. */
+export function memoryOf(pid: number): { rssAnonMB: number; rssMB: number } {
+  const st = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kb = (k: string) => Number(new RegExp(`^${k}:\\s+(\\d+) kB`, 'm').exec(st)?.[1] ?? 0);
+  return { rssAnonMB: kb('RssAnon') / 1024, rssMB: kb('VmRSS') / 1024 };
+}
+
+/** Count of busy upstream connections across a sidecar's pools: 0 when nothing is in flight. */
+export async function busyUpstreams(admin: string): Promise<number> {
+  const s = (await (await request(`${admin}/stats`)).body.json()) as { pools: { busy: number; connecting: number; pending: number }[] };
+  return s.pools.reduce((n, p) => n + p.busy + p.connecting + p.pending, 0);
+}
