@@ -12,7 +12,7 @@ import { Stats } from './stats.ts';
 import { Pools } from './upstream/pools.ts';
 import { XdsClient } from './xds-client/client.ts';
 import type { ListenerConfig } from './xds-client/convert.ts';
-import { META } from '../control/ads/node.ts';
+import { META, formatNodeId } from '../xds/node-meta.ts';
 import { ConvertError } from './xds-client/convert.ts';
 import { canConnect } from '../util/net.ts';
 import { malformedRequest } from './errors.ts';
@@ -51,7 +51,7 @@ interface BoundListener {
 
 export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
   const log = opts.log ?? (() => {});
-  const nodeId = `sidecar~${opts.address}~${opts.workload}.${opts.namespace}~${opts.namespace}.svc.cluster.local`;
+  const nodeId = formatNodeId({ address: opts.address, pod: opts.workload, namespace: opts.namespace });
   const node: Node = {
     id: nodeId,
     cluster: opts.service ?? opts.workload,

@@ -7,7 +7,7 @@ import { AdsServer } from '../../src/control/ads/server.ts';
 import { Registry } from '../../src/control/registry/registry.ts';
 import type { MeshSnapshot } from '../../src/control/model/model.ts';
 import { ADS_METHOD, type DiscoveryRequest, type DiscoveryResponse, TYPE, decode, decodeResponse, encodeRequest } from '../../src/xds/protos.ts';
-import { META } from '../../src/control/ads/node.ts';
+import { META } from '../../src/xds/node-meta.ts';
 import { sleep, waitFor } from '../helpers.ts';
 
 /** A raw ADS client: writes requests, queues responses. */
