@@ -1,6 +1,7 @@
 // The sidecar, assembled: xDS client -> runtime snapshot -> listeners -> forward -> pools.
 // Configured only through xDS; its command-line options say who it is (the node) and where the
 // control plane and its own admin endpoint are.
+import crypto from 'node:crypto';
 import http from 'node:http';
 import net from 'node:net';
 import type { AddressInfo } from 'node:net';
@@ -51,7 +52,9 @@ interface BoundListener {
 
 export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
   const log = opts.log ?? (() => {});
-  const nodeId = formatNodeId({ address: opts.address, pod: opts.workload, namespace: opts.namespace });
+  // Unique per running sidecar, as a pod name is: several instances of one workload may share an
+  // address (127.0.0.1), and the control plane keeps one stream per node id.
+  const nodeId = formatNodeId({ address: opts.address, pod: `${opts.workload}-${instanceSuffix()}`, namespace: opts.namespace });
   const node: Node = {
     id: nodeId,
     cluster: opts.service ?? opts.workload,
@@ -227,6 +230,12 @@ export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
       await pools.close();
     },
   };
+}
+
+/** This process's pid and random hex: `4711-3f9a2c`. The pid says which process; the random part
+ * keeps a reused pid, or a second sidecar in the same process, from taking an id still connected. */
+function instanceSuffix(): string {
+  return `${process.pid}-${crypto.randomBytes(3).toString('hex')}`;
 }
 
 /**

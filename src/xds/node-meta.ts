@@ -19,6 +19,10 @@ export const META = {
 
 /**
  * The parts of a node id, Istio's format: `sidecar~ADDRESS~POD.NAMESPACE~NAMESPACE.svc.cluster.local`.
+ * Weft's sidecar makes POD its workload name and an instance suffix, as Kubernetes names pods
+ * (`hello-v1-4711-3f9a2c`: pid and random hex), so that every running sidecar has its own id even
+ * when several instances of one workload share an address, as they do on 127.0.0.1. The workload
+ * name itself travels in the metadata (META.workload).
  */
 export interface NodeIdParts {
   type: string; // "sidecar"

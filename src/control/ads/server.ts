@@ -42,6 +42,13 @@ export interface ProxyStatus {
   types: TypeStatus[];
 }
 
+/** Since the server started: streams accepted and refused, and pushes to every proxy. */
+export interface AdsCounters {
+  streams: number;
+  refused: number;
+  pushes: number;
+}
+
 export interface AdsServerOptions {
   registry: Registry;
   /** The current config and registry, as one immutable snapshot: the same object while nothing changed. */
@@ -112,6 +119,7 @@ export class AdsServer {
   private readonly conns = new Map<string, Connection>();
   private readonly debouncer: Debouncer;
   private version = 0;
+  private readonly count: AdsCounters = { streams: 0, refused: 0, pushes: 0 };
   private readonly log: (msg: string) => void;
 
   constructor(opts: AdsServerOptions) {
@@ -137,6 +145,10 @@ export class AdsServer {
   /** Config or registry changed: push to every proxy after the debounce. */
   requestPush(): void {
     this.debouncer.trigger();
+  }
+
+  counters(): AdsCounters {
+    return { ...this.count };
   }
 
   proxies(): ProxyStatus[] {
@@ -182,6 +194,7 @@ export class AdsServer {
             return;
           }
           conn = new Connection(req.node.id, req.node, parsed.workload, call);
+          this.count.streams += 1;
           const old = this.conns.get(conn.id);
           this.conns.set(conn.id, conn);
           if (old) old.call.end(); // a reconnect that beat the old stream's close
@@ -267,6 +280,7 @@ export class AdsServer {
 
   private pushAll(): void {
     this.version += 1;
+    this.count.pushes += 1;
     const mesh = (this.pushed = this.opts.snapshot());
     for (const c of this.conns.values()) {
       let res: XdsResources;
