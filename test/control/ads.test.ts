@@ -6,49 +6,10 @@ import * as grpc from '@grpc/grpc-js';
 import { AdsServer } from '../../src/control/ads/server.ts';
 import { Registry } from '../../src/control/registry/registry.ts';
 import type { MeshSnapshot } from '../../src/control/model/model.ts';
-import { ADS_METHOD, type DiscoveryRequest, type DiscoveryResponse, TYPE, decode, decodeResponse, encodeRequest } from '../../src/xds/protos.ts';
+import { TYPE, decode } from '../../src/xds/protos.ts';
 import { META } from '../../src/xds/node-meta.ts';
 import { sleep, waitFor } from '../helpers.ts';
-
-/** A raw ADS client: writes requests, queues responses. */
-class RawStream {
-  readonly call: grpc.ClientDuplexStream<DiscoveryRequest, DiscoveryResponse>;
-  private readonly queue: DiscoveryResponse[] = [];
-  private waiting: ((r: DiscoveryResponse) => void)[] = [];
-  status: grpc.StatusObject | undefined;
-  constructor(client: grpc.Client) {
-    this.call = client.makeBidiStreamRequest(ADS_METHOD, encodeRequest, decodeResponse);
-    this.call.on('data', (r: DiscoveryResponse) => {
-      const w = this.waiting.shift();
-      if (w) w(r);
-      else this.queue.push(r);
-    });
-    this.call.on('error', () => {});
-    this.call.on('status', (s) => (this.status = s));
-  }
-  send(r: DiscoveryRequest): void {
-    this.call.write(r);
-  }
-  next(timeoutMs = 2000): Promise<DiscoveryResponse> {
-    const q = this.queue.shift();
-    if (q) return Promise.resolve(q);
-    return new Promise((resolve, reject) => {
-      const w = (r: DiscoveryResponse) => {
-        clearTimeout(t);
-        resolve(r);
-      };
-      const t = setTimeout(() => {
-        this.waiting = this.waiting.filter((x) => x !== w);
-        reject(new Error('no response within timeout'));
-      }, timeoutMs);
-      this.waiting.push(w);
-    });
-  }
-  async none(ms: number): Promise<void> {
-    await sleep(ms);
-    assert.equal(this.queue.length, 0, `unexpected response(s): ${this.queue.map((r) => `${r.type_url} v${r.version_info}`).join(', ')}`);
-  }
-}
+import { RawStream } from '../fixtures/raw-ads.ts';
 
 const node = (id: string, extra: Record<string, unknown> = {}) => ({
   id,
@@ -60,9 +21,10 @@ describe('ADS server (real gRPC stream on loopback)', () => {
   const mesh = (): MeshSnapshot => ({ revision: 1, virtualServices: [], destinationRules: [], workloads: registry.list() });
   const ads: AdsServer = new AdsServer({ registry, snapshot: mesh, debounceMs: 30, maxDebounceMs: 200 });
   let client: grpc.Client;
+  let port: number;
 
   before(async () => {
-    const port = await ads.listen('127.0.0.1:0');
+    port = await ads.listen('127.0.0.1:0');
     client = new grpc.Client(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
   });
   after(async () => {
@@ -157,6 +119,44 @@ describe('ADS server (real gRPC stream on loopback)', () => {
     await waitFor('the stream to be refused', async () => s.status);
     assert.equal(s.status!.code, grpc.status.INVALID_ARGUMENT);
     assert.match(s.status!.details, /OUTBOUND_PORT.*port number/);
+  });
+
+  test('a second stream for a connected node id is refused with ALREADY_EXISTS; the first keeps its config and nothing is pushed', async () => {
+    const first = new RawStream(client);
+    first.send({ type_url: TYPE.cluster, node: node('twin'), resource_names: [] });
+    await first.ackUntilQuiet();
+    await waitFor('twin registered, and no push due', async () => registry.connected().some((w) => w.name === 'twin') && !ads.stats().pushPending);
+    // The push that the registration scheduled may have sent one more response.
+    const late = await first.next(200).catch(() => undefined);
+    if (late) await first.ackUntilQuiet(200, late);
+    const before = { stats: ads.stats(), registry: registry.version(), twin: ads.proxies().find((p) => p.id === 'twin')! };
+    assert.equal(before.twin.types.find((t) => t.type === 'CDS')!.acked, before.twin.types.find((t) => t.type === 'CDS')!.sent);
+
+    // The same node id from another connection (another process, say).
+    const other = new grpc.Client(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
+    try {
+      const second = new RawStream(other);
+      second.send({ type_url: TYPE.cluster, node: node('twin'), resource_names: [] });
+      await waitFor('the second stream to be refused', async () => second.status);
+      assert.equal(second.status!.code, grpc.status.ALREADY_EXISTS, second.status!.details);
+      assert.ok(second.status!.details.includes(`node id twin is already connected from ${before.twin.peer}`), second.status!.details);
+      await second.none(0);
+    } finally {
+      other.close();
+    }
+
+    // The first stream is untouched: no response, no push to the mesh, the same registry.
+    await first.none(300);
+    assert.equal(first.status, undefined, 'the first stream is still open');
+    const after = ads.stats();
+    assert.equal(after.pushes, before.stats.pushes, 'no push');
+    assert.equal(after.pushPending, false, 'no push due');
+    assert.equal(after.streams, before.stats.streams, 'no stream accepted');
+    assert.equal(after.refused, before.stats.refused + 1);
+    assert.equal(registry.version(), before.registry);
+    assert.deepEqual(ads.proxies().find((p) => p.id === 'twin'), before.twin, 'the first keeps its config: same stream, same versions sent and ACKed');
+    first.call.end();
+    await waitFor('twin to leave', async () => !registry.connected().some((w) => w.name === 'twin'));
   });
 
   test('the workload leaves the registry when its stream closes', async () => {

@@ -3,29 +3,36 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
+import * as grpc from '@grpc/grpc-js';
 import { request } from 'undici';
 import { startControlPlane, type ControlPlane } from '../../src/control/control-plane.ts';
 import { parseNodeId } from '../../src/xds/node-meta.ts';
 import { freePort } from '../../src/util/net.ts';
+import { TYPE } from '../../src/xds/protos.ts';
 import { CLI, lineMatching, sleep, tmpDir, waitFor } from '../helpers.ts';
+import { RawStream } from '../fixtures/raw-ads.ts';
 
 interface Proc {
   proc: ChildProcess;
   admin: string;
   node: string;
+  stderr: () => string;
 }
 
 /** `weft proxy ARGS`, resolved once it prints WEFT_READY. */
 async function proxy(xds: string, args: string[]): Promise<Proc> {
-  const proc = spawn(process.execPath, [CLI, 'proxy', '--xds', xds, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const proc = spawn(process.execPath, [CLI, 'proxy', '--xds', xds, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  proc.stderr!.on('data', (d) => (stderr += d));
   const ready = JSON.parse((await lineMatching(proc, /^WEFT_READY /)).slice('WEFT_READY '.length));
-  return { proc, admin: ready.admin, node: ready.node };
+  return { proc, admin: ready.admin, node: ready.node, stderr: () => stderr };
 }
 
 function stop(p: ChildProcess | undefined): Promise<void> {
   if (!p || p.exitCode !== null || p.signalCode !== null) return Promise.resolve();
   return new Promise((resolve) => {
     p.once('exit', () => resolve());
+    p.kill('SIGCONT'); // in case a test froze it
     p.kill('SIGTERM');
   });
 }
@@ -46,7 +53,7 @@ describe('node identity (real sidecar processes)', () => {
 
   test('two sidecars started with the same identity flags get distinct node ids and both stay connected', async (t) => {
     const identity = ['--workload', 'twin', '--namespace', 'default', '--address', '127.0.0.1'];
-    const streamsBefore = cp.ads.counters().streams;
+    const streamsBefore = cp.ads.stats().streams;
     const [a, b] = await Promise.all([
       proxy(cp.xdsAddress, [...identity, '--outbound-port', String(await freePort())]),
       proxy(cp.xdsAddress, [...identity, '--outbound-port', String(await freePort())]),
@@ -68,7 +75,73 @@ describe('node identity (real sidecar processes)', () => {
     assert.deepEqual(twins.map((p) => p.id).sort(), [a.node, b.node].sort());
     // Neither knocks the other off: no stream is replaced, no sidecar reconnects.
     await sleep(1000);
-    assert.equal(cp.ads.counters().streams - streamsBefore, 2, 'one stream per sidecar, no reconnects');
+    assert.equal(cp.ads.stats().streams - streamsBefore, 2, 'one stream per sidecar, no reconnects');
     for (const p of [a, b]) assert.equal((await dump(p.admin)).xds.reconnects, 0);
+  });
+});
+
+describe('a node id whose old stream died unnoticed (real sidecar process, heartbeat 1 s)', () => {
+  let cp: ControlPlane;
+  let sc: Proc | undefined;
+  const logs: string[] = [];
+
+  before(async () => {
+    cp = await startControlPlane({ dataDir: tmpDir('cp'), adminPort: 0, xdsPort: 0, heartbeatMs: 1000, log: (m) => logs.push(m) });
+  });
+  after(async () => {
+    await stop(sc?.proc);
+    await cp?.close();
+  });
+
+  test('a newcomer is refused while the old stream looks alive, let in once the heartbeat drops it, and the refused sidecar says why and retries', async (t) => {
+    sc = await proxy(cp.xdsAddress, ['--workload', 'blip', '--outbound-port', String(await freePort())]);
+    const node = (await dump(sc.admin)).node;
+    assert.equal(node.id, sc.node);
+    // The sidecar freezes: its stream is dead, but the control plane has not noticed yet.
+    sc.proc.kill('SIGSTOP');
+    const grpcClient = new grpc.Client(cp.xdsAddress, grpc.credentials.createInsecure());
+    let holder: RawStream | undefined;
+    try {
+      // The same node id from elsewhere, as the sidecar reconnecting after a network blip would.
+      const attempt = async (): Promise<RawStream | grpc.StatusObject> => {
+        const s = new RawStream(grpcClient);
+        s.send({ type_url: TYPE.cluster, node, resource_names: [] });
+        return waitFor('an answer or a refusal', async () => s.status ?? ((await s.next(100).catch(() => undefined)) && s));
+      };
+      const t0 = Date.now();
+      const refused = await attempt();
+      assert.ok(!(refused instanceof RawStream), 'refused while the old stream looks alive');
+      assert.equal(refused.code, grpc.status.ALREADY_EXISTS);
+      assert.ok(refused.details.includes(`node id ${sc.node} is already connected from 127.0.0.1:`), refused.details);
+      // Retried with backoff, as the sidecar does, it gets in once the heartbeat drops the old stream.
+      holder = await waitFor('the newcomer to be let in', async () => {
+        const r = await attempt();
+        if (r instanceof RawStream) return r;
+        await sleep(200);
+        return undefined;
+      }, 15_000, 0);
+      t.diagnostic(`let in ${Date.now() - t0} ms after the first refusal (heartbeat 1 s: dropped after at most about 2 s)`);
+      assert.ok(logs.some((l) => l.includes(`refused a second stream for node ${sc!.node}`) && l.includes('ALREADY_EXISTS')), logs.join('\n'));
+
+      // The sidecar thaws. Its connection is gone, it reconnects, and is refused now: it says so
+      // once, shows it in /config_dump, and keeps retrying with backoff.
+      sc.proc.kill('SIGCONT');
+      await waitFor('the sidecar to be refused a few times', async () => {
+        const x = (await dump(sc!.admin)).xds;
+        return /ALREADY_EXISTS/.test(x.lastError ?? '') && x.reconnects >= 3 && x;
+      }, 15_000, 50);
+      const lastError = (await dump(sc.admin)).xds.lastError;
+      assert.match(lastError, /refused this sidecar's stream \(ALREADY_EXISTS\): node id \S+ is already connected from 127\.0\.0\.1:\d+/);
+      const told = sc.stderr().split('\n').filter((l) => l.includes('ALREADY_EXISTS'));
+      assert.equal(told.length, 1, `said once, not on every retry:\n${sc.stderr()}`);
+
+      // The id is free again: the sidecar gets back in on its own.
+      holder.call.end();
+      holder = undefined;
+      await waitFor('the sidecar to be back', async () => (await dump(sc!.admin)).xds.connected && cp.ads.proxies().some((p) => p.id === sc!.node), 15_000, 50);
+    } finally {
+      holder?.call.end();
+      grpcClient.close();
+    }
   });
 });

@@ -42,11 +42,12 @@ export interface ProxyStatus {
   types: TypeStatus[];
 }
 
-/** Since the server started: streams accepted and refused, and pushes to every proxy. */
-export interface AdsCounters {
+/** Since the server started: streams accepted and refused, and pushes to every proxy; and whether a push is due. */
+export interface AdsStats {
   streams: number;
   refused: number;
   pushes: number;
+  pushPending: boolean;
 }
 
 export interface AdsServerOptions {
@@ -97,6 +98,8 @@ class Connection {
   readonly subs = new Map<string, Subscription>();
   private nonce = 0;
   readonly call: Call;
+  /** The peer of the refused newcomer last logged, so that its retries are not. */
+  refusedLogged: string | undefined;
 
   constructor(id: string, node: Node, workload: Workload, call: Call) {
     this.id = id;
@@ -119,7 +122,7 @@ export class AdsServer {
   private readonly conns = new Map<string, Connection>();
   private readonly debouncer: Debouncer;
   private version = 0;
-  private readonly count: AdsCounters = { streams: 0, refused: 0, pushes: 0 };
+  private readonly count = { streams: 0, refused: 0, pushes: 0 };
   private readonly log: (msg: string) => void;
 
   constructor(opts: AdsServerOptions) {
@@ -147,8 +150,8 @@ export class AdsServer {
     this.debouncer.trigger();
   }
 
-  counters(): AdsCounters {
-    return { ...this.count };
+  stats(): AdsStats {
+    return { ...this.count, pushPending: this.debouncer.pending };
   }
 
   proxies(): ProxyStatus[] {
@@ -174,30 +177,30 @@ export class AdsServer {
 
   private onStream(call: Call): void {
     let conn: Connection | undefined;
+    let refused = false;
     const drop = () => {
       if (!conn || this.conns.get(conn.id) !== conn) return;
       this.conns.delete(conn.id);
       this.opts.registry.unregister(conn.id);
       this.log(`proxy ${conn.id} disconnected`);
     };
+    const refuse = (code: grpc.status, details: string) => {
+      refused = true;
+      call.emit('error', { code, details }); // grpc-js: ends the stream with this status
+    };
     call.on('data', (req: DiscoveryRequest) => {
+      if (refused) return;
       try {
         if (!conn) {
-          if (!req.node?.id) {
-            call.emit('error', { code: grpc.status.INVALID_ARGUMENT, details: 'the first DiscoveryRequest on a stream must carry node.id' });
-            return;
-          }
+          if (!req.node?.id) return refuse(grpc.status.INVALID_ARGUMENT, 'the first DiscoveryRequest on a stream must carry node.id');
           const parsed = workloadFromNode(req.node);
-          if ('error' in parsed) {
-            call.emit('error', { code: grpc.status.INVALID_ARGUMENT, details: `node ${req.node.id}: ${parsed.error}` });
-            call.end();
-            return;
-          }
+          if ('error' in parsed) return refuse(grpc.status.INVALID_ARGUMENT, `node ${req.node.id}: ${parsed.error}`);
+          const old = this.conns.get(req.node.id);
+          if (old && !old.call.cancelled && !old.call.destroyed) return this.refuseDuplicate(old, call, refuse);
+          if (old) this.conns.delete(old.id); // its transport is gone and its close not yet seen: the newcomer replaces it
           conn = new Connection(req.node.id, req.node, parsed.workload, call);
           this.count.streams += 1;
-          const old = this.conns.get(conn.id);
           this.conns.set(conn.id, conn);
-          if (old) old.call.end(); // a reconnect that beat the old stream's close
           this.log(`proxy ${conn.id} connected from ${conn.peer}`);
           this.opts.registry.register(parsed.workload); // triggers a push to everyone (debounced)
         }
@@ -213,6 +216,27 @@ export class AdsServer {
     call.on('error', drop);
     call.on('cancelled', drop);
     call.on('close', drop);
+  }
+
+  /**
+   * A second stream for a node id that is connected: two proxies claim one identity, or one proxy
+   * reconnects while its old stream looks alive here (a network blip the heartbeat has not caught
+   * yet). Either way the live stream is kept, untouched, and the newcomer is refused. A sidecar
+   * retries with backoff and gets in once the old stream closes or misses its heartbeats.
+   */
+  private refuseDuplicate(old: Connection, call: Call, refuse: (code: grpc.status, details: string) => void): void {
+    this.count.refused += 1;
+    const peer = call.getPeer();
+    const hb = Math.round((this.opts.heartbeatMs ?? 10_000) / 1000);
+    refuse(
+      grpc.status.ALREADY_EXISTS,
+      `node id ${old.id} is already connected from ${old.peer} (since ${old.connectedAt}); this second stream for it is refused. ` +
+        `Each proxy needs its own node id. If this is that proxy reconnecting, it gets in once its old stream closes or misses its heartbeats (about ${2 * hb} s).`,
+    );
+    // Logged once per newcomer's peer, not on every retry.
+    if (old.refusedLogged === peer) return;
+    old.refusedLogged = peer;
+    this.log(`refused a second stream for node ${old.id} from ${peer} (ALREADY_EXISTS): it is already connected from ${old.peer} since ${old.connectedAt}`);
   }
 
   private onRequest(c: Connection, req: DiscoveryRequest): void {

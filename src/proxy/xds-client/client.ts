@@ -121,16 +121,23 @@ export class XdsClient {
         .then(() => (this.call === call ? this.onResponse(res) : undefined))
         .catch((e: Error) => this.log(`could not handle a ${res.type_url} response: ${e.stack ?? e}`));
     });
+    // Logged once per distinct reason: retries that fail the same way say nothing new.
     const broken = (why: string) => {
       if (this.call !== call || this.stopped) return;
       this.call = undefined;
-      if (this.connected) this.log(`lost control plane ${this.opts.server}: ${why}; serving the last good config`);
-      else if (why !== this.lastError) this.log(`cannot get config from control plane ${this.opts.server}: ${why}; retrying`);
+      if (why !== this.lastError || this.connected) {
+        this.log(`${this.connected ? 'lost' : 'cannot get config from'} control plane ${this.opts.server}: ${why}; serving the last good config and retrying with backoff`);
+      }
       this.connected = false;
       this.lastError = why;
       this.scheduleReconnect();
     };
-    call.on('error', (e: grpc.ServiceError) => broken(e.details || e.message));
+    call.on('error', (e: grpc.ServiceError) => {
+      // The control plane turned this stream down (a node id already connected, bad metadata):
+      // say so with the code, since retrying alone will not fix a misconfiguration.
+      const refused = e.code === grpc.status.ALREADY_EXISTS || e.code === grpc.status.INVALID_ARGUMENT;
+      broken(refused ? `refused this sidecar's stream (${grpc.status[e.code]}): ${e.details}` : e.details || e.message);
+    });
     call.on('end', () => broken('stream ended'));
     // Subscribe. The first request of a stream carries the node; on a reconnect, the versions we
     // hold. Nonces belong to the stream that sent them, so the old ones are forgotten.
