@@ -19,7 +19,8 @@ const node = (id: string, extra: Record<string, unknown> = {}) => ({
 describe('ADS server (real gRPC stream on loopback)', () => {
   const registry = new Registry({ onChange: () => ads.requestPush() });
   const mesh = (): MeshSnapshot => ({ revision: 1, virtualServices: [], destinationRules: [], workloads: registry.list() });
-  const ads: AdsServer = new AdsServer({ registry, snapshot: mesh, debounceMs: 30, maxDebounceMs: 200 });
+  const logs: string[] = [];
+  const ads: AdsServer = new AdsServer({ registry, snapshot: mesh, debounceMs: 30, maxDebounceMs: 200, log: (m) => logs.push(m) });
   let client: grpc.Client;
   let port: number;
 
@@ -157,6 +158,47 @@ describe('ADS server (real gRPC stream on loopback)', () => {
     assert.deepEqual(ads.proxies().find((p) => p.id === 'twin'), before.twin, 'the first keeps its config: same stream, same versions sent and ACKed');
     first.call.end();
     await waitFor('twin to leave', async () => !registry.connected().some((w) => w.name === 'twin'));
+  });
+
+  test('a node on a later request changes the workload\'s health and nothing else, and is taken as the ACK it repeats', async () => {
+    const svc = { [META.service]: 'hb', [META.inboundPort]: 20003, [META.appPort]: 30003 };
+    const s = new RawStream(client);
+    s.send({ type_url: TYPE.cluster, node: node('hb', svc), resource_names: [] });
+    let last = (await s.ackUntilQuiet())!;
+    await waitFor('hb registered, and no push due', async () => registry.connected().some((w) => w.proxyId === 'hb') && !ads.stats().pushPending);
+    const late = await s.next(200).catch(() => undefined);
+    if (late) last = (await s.ackUntilQuiet(200, late))!;
+    const hb = () => registry.list().find((w) => w.proxyId === 'hb')!;
+    const cds = () => ads.proxies().find((p) => p.id === 'hb')!.types.find((t) => t.type === 'CDS')!;
+    const before = { stats: ads.stats(), cds: cds() };
+    assert.equal(before.cds.acked, last.version_info);
+    assert.equal(hb().healthy, true);
+
+    // The last ACK again, with the node now saying the app is down, as the sidecar sends it.
+    const ack = { type_url: TYPE.cluster, version_info: last.version_info, response_nonce: last.nonce, resource_names: [] };
+    s.send({ ...ack, node: node('hb', { ...svc, [META.healthy]: false }) });
+    await waitFor('hb to be unhealthy in the registry, and the push done', async () => hb().healthy === false && !ads.stats().pushPending);
+    assert.equal(ads.proxies().find((p) => p.id === 'hb')!.workload.healthy, false);
+    assert.ok(ads.stats().pushes > before.stats.pushes, 'the change is pushed to the mesh');
+    // Taken as an ACK of what the proxy has: no NACK, no new subscription answered, no new stream.
+    await s.none(200);
+    assert.deepEqual(cds(), before.cds);
+    assert.equal(ads.stats().streams, before.stats.streams);
+
+    // Identity does not change on a live stream: a new workload name or namespace is ignored (and
+    // logged), while the health in the same node still counts.
+    s.send({ ...ack, node: node('hb', { ...svc, [META.workload]: 'someone-else', [META.namespace]: 'other', [META.healthy]: true }) });
+    await waitFor('hb healthy again', async () => hb().healthy === true);
+    assert.equal(hb().name, 'hb');
+    assert.equal(hb().namespace, 'default');
+    assert.ok(logs.some((l) => l.includes('proxy hb: node metadata WORKLOAD_NAME, NAMESPACE changed on a live stream; only HEALTHY may')), logs.join('\n'));
+    // Nor does the node id: that node is ignored whole.
+    s.send({ ...ack, node: node('not-hb', { ...svc, [META.healthy]: false }) });
+    await waitFor('the other id to be refused', async () => logs.some((l) => l.includes('proxy hb: sent node id not-hb on its stream')));
+    assert.equal(hb().healthy, true);
+    assert.ok(!registry.list().some((w) => w.proxyId === 'not-hb'));
+    s.call.end();
+    await waitFor('hb to leave', async () => !registry.connected().some((w) => w.proxyId === 'hb'));
   });
 
   test('the workload leaves the registry when its stream closes', async () => {

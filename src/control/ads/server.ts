@@ -25,6 +25,7 @@ import type { Registry } from '../registry/registry.ts';
 import { type SharedResources, type XdsResources, forProxy, translateShared } from '../translate/translate.ts';
 import { Debouncer } from './debounce.ts';
 import { workloadFromNode } from './node.ts';
+import { META } from '../../xds/node-meta.ts';
 
 export interface TypeStatus {
   type: string; // CDS, EDS, LDS, RDS
@@ -92,12 +93,15 @@ type Call = grpc.ServerDuplexStream<DiscoveryRequest, DiscoveryResponse>;
 class Connection {
   readonly id: string;
   readonly node: Node;
-  readonly workload: Workload;
+  /** Replaced when a later request reports a change of health. */
+  workload: Workload;
   readonly peer: string;
   readonly connectedAt = new Date().toISOString();
   readonly subs = new Map<string, Subscription>();
   private nonce = 0;
   readonly call: Call;
+  /** The last complaint about a node sent again on this stream, so that repeats are not logged. */
+  nodeWarning: string | undefined;
   /** The peer of the refused newcomer last logged, so that its retries are not. */
   refusedLogged: string | undefined;
 
@@ -203,6 +207,8 @@ export class AdsServer {
           this.conns.set(conn.id, conn);
           this.log(`proxy ${conn.id} connected from ${conn.peer}`);
           this.opts.registry.register(parsed.workload); // triggers a push to everyone (debounced)
+        } else if (req.node) {
+          this.onNodeAgain(conn, req.node);
         }
         this.onRequest(conn, req);
       } catch (e) {
@@ -239,6 +245,33 @@ export class AdsServer {
     this.log(`refused a second stream for node ${old.id} from ${peer} (ALREADY_EXISTS): it is already connected from ${old.peer} since ${old.connectedAt}`);
   }
 
+  /**
+   * A node on a later request of the stream. Envoy sends one on every request by default; Weft's
+   * sidecar sends one when its app's health changes. Only health may change on a live stream: it
+   * updates the registry, and the push that follows tells every proxy. Who the proxy is (its id,
+   * workload, namespace, service, labels, address, ports) is fixed for the life of the stream;
+   * a change there is ignored, with a log line, and takes a new stream.
+   */
+  private onNodeAgain(c: Connection, node: Node): void {
+    if (this.conns.get(c.id) !== c) return;
+    const warn = (msg: string) => {
+      if (c.nodeWarning === msg) return; // Envoy repeats the node on every request: say it once
+      c.nodeWarning = msg;
+      this.log(`proxy ${c.id}: ${msg}`);
+    };
+    if (node.id && node.id !== c.id) return warn(`sent node id ${node.id} on its stream; a node id cannot change on a stream, so this node is ignored`);
+    const parsed = workloadFromNode({ ...node, id: c.id });
+    if ('error' in parsed) return warn(`sent a node that cannot be used (${parsed.error}); ignored`);
+    const w = parsed.workload;
+    const changed = IDENTITY_FIELDS.filter(([f]) => canonical(w[f]) !== canonical(c.workload[f])).map(([, key]) => key);
+    if (changed.length) warn(`node metadata ${changed.join(', ')} changed on a live stream; only ${META.healthy} may, so the rest is ignored (a new stream may change it)`);
+    else c.nodeWarning = undefined;
+    if (w.healthy === c.workload.healthy) return;
+    c.workload = { ...c.workload, healthy: w.healthy };
+    this.log(`proxy ${c.id} reports its app ${w.healthy ? 'healthy' : 'unhealthy'}`);
+    this.opts.registry.register(c.workload); // triggers a push to everyone (debounced)
+  }
+
   private onRequest(c: Connection, req: DiscoveryRequest): void {
     const type = req.type_url as ResourceType;
     if (!PUSH_ORDER.includes(type)) {
@@ -252,8 +285,9 @@ export class AdsServer {
       // A reply to what we sent. Stale nonces (for a response we since replaced) are ignored.
       if (req.response_nonce !== sub.sentNonce) return;
       if (req.error_detail?.message) {
+        const again = sub.nack?.version === (sub.sentVersion ?? '') && sub.nack.reason === req.error_detail.message;
         sub.nack = { version: sub.sentVersion ?? '', reason: req.error_detail.message };
-        this.log(`proxy ${c.id} NACKed ${SHORT_NAME[type]} version ${sub.sentVersion}: ${req.error_detail.message}`);
+        if (!again) this.log(`proxy ${c.id} NACKed ${SHORT_NAME[type]} version ${sub.sentVersion}: ${req.error_detail.message}`);
       } else {
         sub.acked = req.version_info;
         sub.nack = undefined;
@@ -385,6 +419,24 @@ function byType(res: XdsResources, type: ResourceType, wildcard: boolean): Recor
     case TYPE.endpoint:
       return res.endpoints;
   }
+}
+
+/** A workload's fields that a node on a later request may not change, with the metadata key each comes from. */
+const IDENTITY_FIELDS: [keyof Workload, string][] = [
+  ['name', META.workload],
+  ['namespace', META.namespace],
+  ['labels', META.labels],
+  ['service', META.service],
+  ['servicePort', META.servicePort],
+  ['address', META.address],
+  ['inboundPort', META.inboundPort],
+  ['appPort', META.appPort],
+  ['outboundPort', META.outboundPort],
+];
+
+/** A field's value as a string to compare, with map keys in order. */
+function canonical(v: unknown): string {
+  return JSON.stringify(v && typeof v === 'object' ? Object.entries(v).sort(([a], [b]) => a.localeCompare(b)) : v) ?? 'undefined';
 }
 
 function sameNames(a: Set<string> | null, b: Set<string> | null): boolean {
