@@ -28,7 +28,7 @@ import { spawnSync } from 'node:child_process';
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
 import * as grpc from '@grpc/grpc-js';
 import { ADS_METHOD, type DiscoveryRequest, type DiscoveryResponse, type ResourceType, SHORT_NAME, TYPE, decode, decodeResponse, encodeRequest } from '../src/xds/protos.ts';
-import { META } from '../src/control/ads/node.ts';
+import { META } from '../src/xds/node-meta.ts';
 import { analyzeProfile } from './profile.ts';
 import { type Proc, launch, running, stop } from './proc.ts';
 

@@ -1,6 +1,7 @@
 // The sidecar, assembled: xDS client -> runtime snapshot -> listeners -> forward -> pools.
 // Configured only through xDS; its command-line options say who it is (the node) and where the
 // control plane and its own admin endpoint are.
+import crypto from 'node:crypto';
 import http from 'node:http';
 import type net from 'node:net';
 import type { AddressInfo } from 'node:net';
@@ -14,7 +15,7 @@ import { Stats } from './stats.ts';
 import { Pools } from './upstream/pools.ts';
 import { XdsClient } from './xds-client/client.ts';
 import type { ListenerConfig } from './xds-client/convert.ts';
-import { META } from '../control/ads/node.ts';
+import { META, formatNodeId } from '../xds/node-meta.ts';
 import { ConvertError } from './xds-client/convert.ts';
 import { canConnect } from '../util/net.ts';
 import { connectionLimit } from './limits.ts';
@@ -53,7 +54,9 @@ interface BoundListener {
 
 export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
   const log = opts.log ?? (() => {});
-  const nodeId = `sidecar~${opts.address}~${opts.workload}.${opts.namespace}~${opts.namespace}.svc.cluster.local`;
+  // Unique per running sidecar, as a pod name is: several instances of one workload may share an
+  // address (127.0.0.1), and the control plane keeps one stream per node id.
+  const nodeId = formatNodeId({ address: opts.address, pod: `${opts.workload}-${instanceSuffix()}`, namespace: opts.namespace });
   const node: Node = {
     id: nodeId,
     cluster: opts.service ?? opts.workload,
@@ -249,6 +252,12 @@ export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
       await pools.close();
     },
   };
+}
+
+/** This process's pid and random hex: `4711-3f9a2c`. The pid says which process; the random part
+ * keeps a reused pid, or a second sidecar in the same process, from taking an id still connected. */
+function instanceSuffix(): string {
+  return `${process.pid}-${crypto.randomBytes(3).toString('hex')}`;
 }
 
 

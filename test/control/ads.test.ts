@@ -6,49 +6,10 @@ import * as grpc from '@grpc/grpc-js';
 import { AdsServer } from '../../src/control/ads/server.ts';
 import { Registry } from '../../src/control/registry/registry.ts';
 import type { MeshSnapshot } from '../../src/control/model/model.ts';
-import { ADS_METHOD, type DiscoveryRequest, type DiscoveryResponse, TYPE, decode, decodeResponse, encodeRequest } from '../../src/xds/protos.ts';
-import { META } from '../../src/control/ads/node.ts';
+import { TYPE, decode } from '../../src/xds/protos.ts';
+import { META } from '../../src/xds/node-meta.ts';
 import { sleep, waitFor } from '../helpers.ts';
-
-/** A raw ADS client: writes requests, queues responses. */
-class RawStream {
-  readonly call: grpc.ClientDuplexStream<DiscoveryRequest, DiscoveryResponse>;
-  private readonly queue: DiscoveryResponse[] = [];
-  private waiting: ((r: DiscoveryResponse) => void)[] = [];
-  status: grpc.StatusObject | undefined;
-  constructor(client: grpc.Client) {
-    this.call = client.makeBidiStreamRequest(ADS_METHOD, encodeRequest, decodeResponse);
-    this.call.on('data', (r: DiscoveryResponse) => {
-      const w = this.waiting.shift();
-      if (w) w(r);
-      else this.queue.push(r);
-    });
-    this.call.on('error', () => {});
-    this.call.on('status', (s) => (this.status = s));
-  }
-  send(r: DiscoveryRequest): void {
-    this.call.write(r);
-  }
-  next(timeoutMs = 2000): Promise<DiscoveryResponse> {
-    const q = this.queue.shift();
-    if (q) return Promise.resolve(q);
-    return new Promise((resolve, reject) => {
-      const w = (r: DiscoveryResponse) => {
-        clearTimeout(t);
-        resolve(r);
-      };
-      const t = setTimeout(() => {
-        this.waiting = this.waiting.filter((x) => x !== w);
-        reject(new Error('no response within timeout'));
-      }, timeoutMs);
-      this.waiting.push(w);
-    });
-  }
-  async none(ms: number): Promise<void> {
-    await sleep(ms);
-    assert.equal(this.queue.length, 0, `unexpected response(s): ${this.queue.map((r) => `${r.type_url} v${r.version_info}`).join(', ')}`);
-  }
-}
+import { RawStream } from '../fixtures/raw-ads.ts';
 
 const node = (id: string, extra: Record<string, unknown> = {}) => ({
   id,
@@ -58,11 +19,13 @@ const node = (id: string, extra: Record<string, unknown> = {}) => ({
 describe('ADS server (real gRPC stream on loopback)', () => {
   const registry = new Registry({ onChange: () => ads.requestPush() });
   const mesh = (): MeshSnapshot => ({ revision: 1, virtualServices: [], destinationRules: [], workloads: registry.list() });
-  const ads: AdsServer = new AdsServer({ registry, snapshot: mesh, debounceMs: 30, maxDebounceMs: 200 });
+  const logs: string[] = [];
+  const ads: AdsServer = new AdsServer({ registry, snapshot: mesh, debounceMs: 30, maxDebounceMs: 200, log: (m) => logs.push(m) });
   let client: grpc.Client;
+  let port: number;
 
   before(async () => {
-    const port = await ads.listen('127.0.0.1:0');
+    port = await ads.listen('127.0.0.1:0');
     client = new grpc.Client(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
   });
   after(async () => {
@@ -157,6 +120,85 @@ describe('ADS server (real gRPC stream on loopback)', () => {
     await waitFor('the stream to be refused', async () => s.status);
     assert.equal(s.status!.code, grpc.status.INVALID_ARGUMENT);
     assert.match(s.status!.details, /OUTBOUND_PORT.*port number/);
+  });
+
+  test('a second stream for a connected node id is refused with ALREADY_EXISTS; the first keeps its config and nothing is pushed', async () => {
+    const first = new RawStream(client);
+    first.send({ type_url: TYPE.cluster, node: node('twin'), resource_names: [] });
+    await first.ackUntilQuiet();
+    await waitFor('twin registered, and no push due', async () => registry.connected().some((w) => w.name === 'twin') && !ads.stats().pushPending);
+    // The push that the registration scheduled may have sent one more response.
+    const late = await first.next(200).catch(() => undefined);
+    if (late) await first.ackUntilQuiet(200, late);
+    const before = { stats: ads.stats(), registry: registry.version(), twin: ads.proxies().find((p) => p.id === 'twin')! };
+    assert.equal(before.twin.types.find((t) => t.type === 'CDS')!.acked, before.twin.types.find((t) => t.type === 'CDS')!.sent);
+
+    // The same node id from another connection (another process, say).
+    const other = new grpc.Client(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
+    try {
+      const second = new RawStream(other);
+      second.send({ type_url: TYPE.cluster, node: node('twin'), resource_names: [] });
+      await waitFor('the second stream to be refused', async () => second.status);
+      assert.equal(second.status!.code, grpc.status.ALREADY_EXISTS, second.status!.details);
+      assert.ok(second.status!.details.includes(`node id twin is already connected from ${before.twin.peer}`), second.status!.details);
+      await second.none(0);
+    } finally {
+      other.close();
+    }
+
+    // The first stream is untouched: no response, no push to the mesh, the same registry.
+    await first.none(300);
+    assert.equal(first.status, undefined, 'the first stream is still open');
+    const after = ads.stats();
+    assert.equal(after.pushes, before.stats.pushes, 'no push');
+    assert.equal(after.pushPending, false, 'no push due');
+    assert.equal(after.streams, before.stats.streams, 'no stream accepted');
+    assert.equal(after.refused, before.stats.refused + 1);
+    assert.equal(registry.version(), before.registry);
+    assert.deepEqual(ads.proxies().find((p) => p.id === 'twin'), before.twin, 'the first keeps its config: same stream, same versions sent and ACKed');
+    first.call.end();
+    await waitFor('twin to leave', async () => !registry.connected().some((w) => w.name === 'twin'));
+  });
+
+  test('a node on a later request changes the workload\'s health and nothing else, and is taken as the ACK it repeats', async () => {
+    const svc = { [META.service]: 'hb', [META.inboundPort]: 20003, [META.appPort]: 30003 };
+    const s = new RawStream(client);
+    s.send({ type_url: TYPE.cluster, node: node('hb', svc), resource_names: [] });
+    let last = (await s.ackUntilQuiet())!;
+    await waitFor('hb registered, and no push due', async () => registry.connected().some((w) => w.proxyId === 'hb') && !ads.stats().pushPending);
+    const late = await s.next(200).catch(() => undefined);
+    if (late) last = (await s.ackUntilQuiet(200, late))!;
+    const hb = () => registry.list().find((w) => w.proxyId === 'hb')!;
+    const cds = () => ads.proxies().find((p) => p.id === 'hb')!.types.find((t) => t.type === 'CDS')!;
+    const before = { stats: ads.stats(), cds: cds() };
+    assert.equal(before.cds.acked, last.version_info);
+    assert.equal(hb().healthy, true);
+
+    // The last ACK again, with the node now saying the app is down, as the sidecar sends it.
+    const ack = { type_url: TYPE.cluster, version_info: last.version_info, response_nonce: last.nonce, resource_names: [] };
+    s.send({ ...ack, node: node('hb', { ...svc, [META.healthy]: false }) });
+    await waitFor('hb to be unhealthy in the registry, and the push done', async () => hb().healthy === false && !ads.stats().pushPending);
+    assert.equal(ads.proxies().find((p) => p.id === 'hb')!.workload.healthy, false);
+    assert.ok(ads.stats().pushes > before.stats.pushes, 'the change is pushed to the mesh');
+    // Taken as an ACK of what the proxy has: no NACK, no new subscription answered, no new stream.
+    await s.none(200);
+    assert.deepEqual(cds(), before.cds);
+    assert.equal(ads.stats().streams, before.stats.streams);
+
+    // Identity does not change on a live stream: a new workload name or namespace is ignored (and
+    // logged), while the health in the same node still counts.
+    s.send({ ...ack, node: node('hb', { ...svc, [META.workload]: 'someone-else', [META.namespace]: 'other', [META.healthy]: true }) });
+    await waitFor('hb healthy again', async () => hb().healthy === true);
+    assert.equal(hb().name, 'hb');
+    assert.equal(hb().namespace, 'default');
+    assert.ok(logs.some((l) => l.includes('proxy hb: node metadata WORKLOAD_NAME, NAMESPACE changed on a live stream; only HEALTHY may')), logs.join('\n'));
+    // Nor does the node id: that node is ignored whole.
+    s.send({ ...ack, node: node('not-hb', { ...svc, [META.healthy]: false }) });
+    await waitFor('the other id to be refused', async () => logs.some((l) => l.includes('proxy hb: sent node id not-hb on its stream')));
+    assert.equal(hb().healthy, true);
+    assert.ok(!registry.list().some((w) => w.proxyId === 'not-hb'));
+    s.call.end();
+    await waitFor('hb to leave', async () => !registry.connected().some((w) => w.proxyId === 'hb'));
   });
 
   test('the workload leaves the registry when its stream closes', async () => {

@@ -26,6 +26,11 @@ export class Debouncer {
     }, wait);
   }
 
+  /** A call is scheduled and has not run yet. */
+  get pending(): boolean {
+    return this.timer !== undefined;
+  }
+
   cancel(): void {
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;

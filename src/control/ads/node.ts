@@ -1,23 +1,11 @@
 // What a connecting proxy says about itself: the xDS node's metadata becomes a registry Workload.
-// Weft's sidecar sends every key below; Envoy or a proxyless gRPC client that sends none is
-// registered as a pure client (no service, no listeners of its own).
+// Weft's sidecar sends every key of META (src/xds/node-meta.ts); Envoy or a proxyless gRPC client
+// that sends none is registered as a pure client (no service, no listeners of its own).
 import type { Node } from '../../xds/protos.ts';
+import { META } from '../../xds/node-meta.ts';
 import type { Workload } from '../model/model.ts';
 import { DEFAULT_NAMESPACE } from '../model/model.ts';
 
-export const META = {
-  workload: 'WORKLOAD_NAME',
-  namespace: 'NAMESPACE',
-  labels: 'LABELS',
-  service: 'SERVICE',
-  servicePort: 'SERVICE_PORT',
-  address: 'INBOUND_ADDRESS',
-  inboundPort: 'INBOUND_PORT',
-  appPort: 'APP_PORT',
-  outboundPort: 'OUTBOUND_PORT',
-  /** "false" while the sidecar's probe of its app fails; absent or anything else means healthy. */
-  healthy: 'HEALTHY',
-} as const;
 
 export function workloadFromNode(node: Node): { workload: Workload } | { error: string } {
   const m = node.metadata ?? {};

@@ -25,6 +25,7 @@ import type { Registry } from '../registry/registry.ts';
 import { type SharedResources, type XdsResources, forProxy, translateShared } from '../translate/translate.ts';
 import { Debouncer } from './debounce.ts';
 import { workloadFromNode } from './node.ts';
+import { META } from '../../xds/node-meta.ts';
 
 export interface TypeStatus {
   type: string; // CDS, EDS, LDS, RDS
@@ -40,6 +41,14 @@ export interface ProxyStatus {
   peer: string;
   connectedAt: string;
   types: TypeStatus[];
+}
+
+/** Since the server started: streams accepted and refused, and pushes to every proxy; and whether a push is due. */
+export interface AdsStats {
+  streams: number;
+  refused: number;
+  pushes: number;
+  pushPending: boolean;
 }
 
 export interface AdsServerOptions {
@@ -84,12 +93,17 @@ type Call = grpc.ServerDuplexStream<DiscoveryRequest, DiscoveryResponse>;
 class Connection {
   readonly id: string;
   readonly node: Node;
-  readonly workload: Workload;
+  /** Replaced when a later request reports a change of health. */
+  workload: Workload;
   readonly peer: string;
   readonly connectedAt = new Date().toISOString();
   readonly subs = new Map<string, Subscription>();
   private nonce = 0;
   readonly call: Call;
+  /** The last complaint about a node sent again on this stream, so that repeats are not logged. */
+  nodeWarning: string | undefined;
+  /** The peer of the refused newcomer last logged, so that its retries are not. */
+  refusedLogged: string | undefined;
 
   constructor(id: string, node: Node, workload: Workload, call: Call) {
     this.id = id;
@@ -112,6 +126,7 @@ export class AdsServer {
   private readonly conns = new Map<string, Connection>();
   private readonly debouncer: Debouncer;
   private version = 0;
+  private readonly count = { streams: 0, refused: 0, pushes: 0 };
   private readonly log: (msg: string) => void;
 
   constructor(opts: AdsServerOptions) {
@@ -139,6 +154,10 @@ export class AdsServer {
     this.debouncer.trigger();
   }
 
+  stats(): AdsStats {
+    return { ...this.count, pushPending: this.debouncer.pending };
+  }
+
   proxies(): ProxyStatus[] {
     const byName = (a: Connection, b: Connection) => `${a.workload.namespace}/${a.workload.name}`.localeCompare(`${b.workload.namespace}/${b.workload.name}`) || a.id.localeCompare(b.id);
     return [...this.conns.values()].sort(byName).map((c) => ({
@@ -162,31 +181,34 @@ export class AdsServer {
 
   private onStream(call: Call): void {
     let conn: Connection | undefined;
+    let refused = false;
     const drop = () => {
       if (!conn || this.conns.get(conn.id) !== conn) return;
       this.conns.delete(conn.id);
       this.opts.registry.unregister(conn.id);
       this.log(`proxy ${conn.id} disconnected`);
     };
+    const refuse = (code: grpc.status, details: string) => {
+      refused = true;
+      call.emit('error', { code, details }); // grpc-js: ends the stream with this status
+    };
     call.on('data', (req: DiscoveryRequest) => {
+      if (refused) return;
       try {
         if (!conn) {
-          if (!req.node?.id) {
-            call.emit('error', { code: grpc.status.INVALID_ARGUMENT, details: 'the first DiscoveryRequest on a stream must carry node.id' });
-            return;
-          }
+          if (!req.node?.id) return refuse(grpc.status.INVALID_ARGUMENT, 'the first DiscoveryRequest on a stream must carry node.id');
           const parsed = workloadFromNode(req.node);
-          if ('error' in parsed) {
-            call.emit('error', { code: grpc.status.INVALID_ARGUMENT, details: `node ${req.node.id}: ${parsed.error}` });
-            call.end();
-            return;
-          }
+          if ('error' in parsed) return refuse(grpc.status.INVALID_ARGUMENT, `node ${req.node.id}: ${parsed.error}`);
+          const old = this.conns.get(req.node.id);
+          if (old && !old.call.cancelled && !old.call.destroyed) return this.refuseDuplicate(old, call, refuse);
+          if (old) this.conns.delete(old.id); // its transport is gone and its close not yet seen: the newcomer replaces it
           conn = new Connection(req.node.id, req.node, parsed.workload, call);
-          const old = this.conns.get(conn.id);
+          this.count.streams += 1;
           this.conns.set(conn.id, conn);
-          if (old) old.call.end(); // a reconnect that beat the old stream's close
           this.log(`proxy ${conn.id} connected from ${conn.peer}`);
           this.opts.registry.register(parsed.workload); // triggers a push to everyone (debounced)
+        } else if (req.node) {
+          this.onNodeAgain(conn, req.node);
         }
         this.onRequest(conn, req);
       } catch (e) {
@@ -202,6 +224,54 @@ export class AdsServer {
     call.on('close', drop);
   }
 
+  /**
+   * A second stream for a node id that is connected: two proxies claim one identity, or one proxy
+   * reconnects while its old stream looks alive here (a network blip the heartbeat has not caught
+   * yet). Either way the live stream is kept, untouched, and the newcomer is refused. A sidecar
+   * retries with backoff and gets in once the old stream closes or misses its heartbeats.
+   */
+  private refuseDuplicate(old: Connection, call: Call, refuse: (code: grpc.status, details: string) => void): void {
+    this.count.refused += 1;
+    const peer = call.getPeer();
+    const hb = Math.round((this.opts.heartbeatMs ?? 10_000) / 1000);
+    refuse(
+      grpc.status.ALREADY_EXISTS,
+      `node id ${old.id} is already connected from ${old.peer} (since ${old.connectedAt}); this second stream for it is refused. ` +
+        `Each proxy needs its own node id. If this is that proxy reconnecting, it gets in once its old stream closes or misses its heartbeats (about ${2 * hb} s).`,
+    );
+    // Logged once per newcomer's peer, not on every retry.
+    if (old.refusedLogged === peer) return;
+    old.refusedLogged = peer;
+    this.log(`refused a second stream for node ${old.id} from ${peer} (ALREADY_EXISTS): it is already connected from ${old.peer} since ${old.connectedAt}`);
+  }
+
+  /**
+   * A node on a later request of the stream. Envoy sends one on every request by default; Weft's
+   * sidecar sends one when its app's health changes. Only health may change on a live stream: it
+   * updates the registry, and the push that follows tells every proxy. Who the proxy is (its id,
+   * workload, namespace, service, labels, address, ports) is fixed for the life of the stream;
+   * a change there is ignored, with a log line, and takes a new stream.
+   */
+  private onNodeAgain(c: Connection, node: Node): void {
+    if (this.conns.get(c.id) !== c) return;
+    const warn = (msg: string) => {
+      if (c.nodeWarning === msg) return; // Envoy repeats the node on every request: say it once
+      c.nodeWarning = msg;
+      this.log(`proxy ${c.id}: ${msg}`);
+    };
+    if (node.id && node.id !== c.id) return warn(`sent node id ${node.id} on its stream; a node id cannot change on a stream, so this node is ignored`);
+    const parsed = workloadFromNode({ ...node, id: c.id });
+    if ('error' in parsed) return warn(`sent a node that cannot be used (${parsed.error}); ignored`);
+    const w = parsed.workload;
+    const changed = IDENTITY_FIELDS.filter(([f]) => canonical(w[f]) !== canonical(c.workload[f])).map(([, key]) => key);
+    if (changed.length) warn(`node metadata ${changed.join(', ')} changed on a live stream; only ${META.healthy} may, so the rest is ignored (a new stream may change it)`);
+    else c.nodeWarning = undefined;
+    if (w.healthy === c.workload.healthy) return;
+    c.workload = { ...c.workload, healthy: w.healthy };
+    this.log(`proxy ${c.id} reports its app ${w.healthy ? 'healthy' : 'unhealthy'}`);
+    this.opts.registry.register(c.workload); // triggers a push to everyone (debounced)
+  }
+
   private onRequest(c: Connection, req: DiscoveryRequest): void {
     const type = req.type_url as ResourceType;
     if (!PUSH_ORDER.includes(type)) {
@@ -215,8 +285,9 @@ export class AdsServer {
       // A reply to what we sent. Stale nonces (for a response we since replaced) are ignored.
       if (req.response_nonce !== sub.sentNonce) return;
       if (req.error_detail?.message) {
+        const again = sub.nack?.version === (sub.sentVersion ?? '') && sub.nack.reason === req.error_detail.message;
         sub.nack = { version: sub.sentVersion ?? '', reason: req.error_detail.message };
-        this.log(`proxy ${c.id} NACKed ${SHORT_NAME[type]} version ${sub.sentVersion}: ${req.error_detail.message}`);
+        if (!again) this.log(`proxy ${c.id} NACKed ${SHORT_NAME[type]} version ${sub.sentVersion}: ${req.error_detail.message}`);
       } else {
         sub.acked = req.version_info;
         sub.nack = undefined;
@@ -267,6 +338,7 @@ export class AdsServer {
 
   private pushAll(): void {
     this.version += 1;
+    this.count.pushes += 1;
     const mesh = (this.pushed = this.opts.snapshot());
     for (const c of this.conns.values()) {
       let res: XdsResources;
@@ -347,6 +419,24 @@ function byType(res: XdsResources, type: ResourceType, wildcard: boolean): Recor
     case TYPE.endpoint:
       return res.endpoints;
   }
+}
+
+/** A workload's fields that a node on a later request may not change, with the metadata key each comes from. */
+const IDENTITY_FIELDS: [keyof Workload, string][] = [
+  ['name', META.workload],
+  ['namespace', META.namespace],
+  ['labels', META.labels],
+  ['service', META.service],
+  ['servicePort', META.servicePort],
+  ['address', META.address],
+  ['inboundPort', META.inboundPort],
+  ['appPort', META.appPort],
+  ['outboundPort', META.outboundPort],
+];
+
+/** A field's value as a string to compare, with map keys in order. */
+function canonical(v: unknown): string {
+  return JSON.stringify(v && typeof v === 'object' ? Object.entries(v).sort(([a], [b]) => a.localeCompare(b)) : v) ?? 'undefined';
 }
 
 function sameNames(a: Set<string> | null, b: Set<string> | null): boolean {

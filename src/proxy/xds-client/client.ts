@@ -80,17 +80,20 @@ export class XdsClient {
   }
 
   /**
-   * The node changed (its app's health, say): the control plane reads the node once per stream,
-   * so the stream is replaced. Config keeps serving meanwhile, and the versions held are resent.
+   * The node changed (its app's health, say). The stream stays: a DiscoveryRequest may carry the
+   * node on any request, so the last request of one type is sent again, unchanged (same names,
+   * version and nonce, so the control plane takes it as the ACK it already has), with the new node.
+   * If nothing this stream sent answers a response yet, the next ACK carries the node instead.
    */
   setNode(node: Node): void {
     this.opts.node = node;
-    const call = this.call;
-    if (!call) return; // the next reconnect sends the new node
-    this.call = undefined;
-    call.cancel();
-    if (this.timer) clearTimeout(this.timer);
-    this.connect();
+    if (!this.call) return; // the next stream's first request carries it
+    this.nodeChanged = true;
+    // An ACK rather than a NACK (which would be recorded again), and never a request without a
+    // nonce: the server would take that for a new subscription and answer it.
+    const last = [...this.lastSent.values()].filter((r) => r.response_nonce);
+    const again = last.find((r) => !r.error_detail) ?? last[0];
+    if (again) this.send({ ...again });
   }
 
   stop(): void {
@@ -121,20 +124,29 @@ export class XdsClient {
         .then(() => (this.call === call ? this.onResponse(res) : undefined))
         .catch((e: Error) => this.log(`could not handle a ${res.type_url} response: ${e.stack ?? e}`));
     });
+    // Logged once per distinct reason: retries that fail the same way say nothing new.
     const broken = (why: string) => {
       if (this.call !== call || this.stopped) return;
       this.call = undefined;
-      if (this.connected) this.log(`lost control plane ${this.opts.server}: ${why}; serving the last good config`);
-      else if (why !== this.lastError) this.log(`cannot get config from control plane ${this.opts.server}: ${why}; retrying`);
+      if (why !== this.lastError || this.connected) {
+        this.log(`${this.connected ? 'lost' : 'cannot get config from'} control plane ${this.opts.server}: ${why}; serving the last good config and retrying with backoff`);
+      }
       this.connected = false;
       this.lastError = why;
       this.scheduleReconnect();
     };
-    call.on('error', (e: grpc.ServiceError) => broken(e.details || e.message));
+    call.on('error', (e: grpc.ServiceError) => {
+      // The control plane turned this stream down (a node id already connected, bad metadata):
+      // say so with the code, since retrying alone will not fix a misconfiguration.
+      const refused = e.code === grpc.status.ALREADY_EXISTS || e.code === grpc.status.INVALID_ARGUMENT;
+      broken(refused ? `refused this sidecar's stream (${grpc.status[e.code]}): ${e.details}` : e.details || e.message);
+    });
     call.on('end', () => broken('stream ended'));
     // Subscribe. The first request of a stream carries the node; on a reconnect, the versions we
     // hold. Nonces belong to the stream that sent them, so the old ones are forgotten.
     this.sentNode = false;
+    this.nodeChanged = false;
+    this.lastSent.clear();
     for (const s of this.state.values()) s.nonce = '';
     for (const t of [TYPE.cluster, TYPE.listener] as ResourceType[]) {
       const s = this.state.get(t) ?? { names: [], version: '', nonce: '' };
@@ -157,11 +169,18 @@ export class XdsClient {
   }
 
   private sentNode = false;
+  /** setNode() was called and no request has carried the new node yet. */
+  private nodeChanged = false;
+  /** The last request of each type on this stream, without its node. */
+  private readonly lastSent = new Map<string, DiscoveryRequest>();
   private send(req: DiscoveryRequest): void {
     if (!this.call) return;
-    // As Envoy does, the node goes with the first request of each stream.
-    if (!this.sentNode) req.node = this.opts.node;
+    this.lastSent.set(req.type_url, { ...req });
+    // As Envoy does with set_node_on_first_message_only, the node goes with the first request of
+    // each stream, and again only when it changed.
+    if (!this.sentNode || this.nodeChanged) req.node = this.opts.node;
     this.sentNode = true;
+    this.nodeChanged = false;
     this.call.write(req);
   }
 

@@ -1,0 +1,48 @@
+// What a proxy says about itself in its xDS node, as both sides understand it: the metadata keys
+// Weft's sidecar sends and the control plane reads, and the node id format. No imports: the
+// sidecar knows the control plane only through xDS and this file.
+
+/** Keys of `node.metadata`. Envoy or a proxyless gRPC client that sends none is a pure client. */
+export const META = {
+  workload: 'WORKLOAD_NAME',
+  namespace: 'NAMESPACE',
+  labels: 'LABELS',
+  service: 'SERVICE',
+  servicePort: 'SERVICE_PORT',
+  address: 'INBOUND_ADDRESS',
+  inboundPort: 'INBOUND_PORT',
+  appPort: 'APP_PORT',
+  outboundPort: 'OUTBOUND_PORT',
+  /** false while the sidecar's probe of its app fails; absent or anything else means healthy. */
+  healthy: 'HEALTHY',
+} as const;
+
+/**
+ * The parts of a node id, Istio's format: `sidecar~ADDRESS~POD.NAMESPACE~NAMESPACE.svc.cluster.local`.
+ * Weft's sidecar makes POD its workload name and an instance suffix, as Kubernetes names pods
+ * (`hello-v1-4711-3f9a2c`: pid and random hex), so that every running sidecar has its own id even
+ * when several instances of one workload share an address, as they do on 127.0.0.1. The workload
+ * name itself travels in the metadata (META.workload).
+ */
+export interface NodeIdParts {
+  type: string; // "sidecar"
+  address: string;
+  pod: string;
+  namespace: string;
+  domain: string; // NAMESPACE.svc.cluster.local
+}
+
+export function formatNodeId(p: { address: string; pod: string; namespace: string }): string {
+  return `sidecar~${p.address}~${p.pod}.${p.namespace}~${p.namespace}.svc.cluster.local`;
+}
+
+/** The parts of an Istio-style node id, or undefined if it is not one (Envoy and gRPC clients choose their own). */
+export function parseNodeId(id: string): NodeIdParts | undefined {
+  const parts = id.split('~');
+  if (parts.length !== 4 || parts.some((x) => x === '')) return undefined;
+  const [type, address, podNs, domain] = parts;
+  // A namespace has no dots, so the pod name is everything before the last one.
+  const dot = podNs.lastIndexOf('.');
+  if (dot <= 0 || dot === podNs.length - 1) return undefined;
+  return { type, address, pod: podNs.slice(0, dot), namespace: podNs.slice(dot + 1), domain };
+}
