@@ -256,6 +256,12 @@ class ServerConnection {
     this.stream = undefined;
     if (this.closed) return;
     this.armIdle();
+    // A client that sends requests but does not read the answers: take no new request until what
+    // was written has drained, so its answers wait in its socket, not in the sidecar's memory.
+    if (this.socket.writableNeedDrain) {
+      this.socket.once('drain', () => this.next());
+      return;
+    }
     // Not from inside a parser callback (the response may end in one): a fresh call stack.
     queueMicrotask(() => {
       if (this.closed || this.stream) return;
