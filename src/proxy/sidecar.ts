@@ -14,7 +14,8 @@ import { Stats } from './stats.ts';
 import { Pools } from './upstream/pools.ts';
 import { XdsClient } from './xds-client/client.ts';
 import type { ListenerConfig } from './xds-client/convert.ts';
-import { META } from '../control/ads/node.ts';
+import { META, META_PORTS } from '../control/ads/node.ts';
+import type { WorkloadPort } from '../control/model/model.ts';
 import { ConvertError } from './xds-client/convert.ts';
 import { canConnect } from '../util/net.ts';
 import { connectionLimit } from './limits.ts';
@@ -29,6 +30,8 @@ export interface SidecarOptions {
   address: string; // where the inbound listener binds, and what other sidecars dial
   inboundPort?: number;
   appPort?: number;
+  /** Several service ports; when given, servicePort, inboundPort and appPort are its first. */
+  ports?: WorkloadPort[];
   outboundPort?: number;
   adminHost: string;
   adminPort: number;
@@ -67,6 +70,7 @@ export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
       ...(opts.inboundPort !== undefined ? { [META.inboundPort]: opts.inboundPort } : {}),
       ...(opts.appPort !== undefined ? { [META.appPort]: opts.appPort } : {}),
       ...(opts.outboundPort !== undefined ? { [META.outboundPort]: opts.outboundPort } : {}),
+      ...(opts.ports?.length ? { [META_PORTS]: opts.ports.map((p) => ({ ...p })) } : {}),
     },
   };
 

@@ -23,7 +23,32 @@ export interface Workload {
   appPort?: number;
   /** The sidecar's outbound (HTTP proxy) listener port on loopback. */
   outboundPort?: number;
+  /**
+   * Every service port, as a Kubernetes Service declares them. When set, servicePort, inboundPort
+   * and appPort repeat its first entry; when absent, the workload has the one HTTP port those
+   * three describe (see workloadPorts).
+   */
+  ports?: WorkloadPort[];
   healthy: boolean;
+}
+
+/** One service port of a workload, with the sidecar inbound listener and app port behind it. */
+export interface WorkloadPort {
+  /** The port's name, e.g. "http-web" or "tcp-db"; its prefix may choose the protocol. */
+  name: string;
+  /** The port clients address the service on. */
+  port: number;
+  /** Kubernetes' appProtocol, e.g. "grpc"; chooses the protocol before the name does. */
+  appProtocol?: string;
+  inboundPort: number;
+  appPort: number;
+}
+
+/** A workload's service ports: its declared ones, or the single HTTP port of the older fields. */
+export function workloadPorts(w: Workload): WorkloadPort[] {
+  if (w.ports && w.ports.length) return w.ports;
+  if (w.inboundPort === undefined || w.appPort === undefined) return [];
+  return [{ name: 'http', port: w.servicePort, inboundPort: w.inboundPort, appPort: w.appPort }];
 }
 
 export interface MeshSnapshot {
