@@ -8,7 +8,8 @@ import type { Node, ResourceType } from '../xds/protos.ts';
 import { TYPE } from '../xds/types.ts';
 import { EMPTY_CONFIG, type RuntimeConfig, missing, nextConfig, wantedNames } from './config.ts';
 import { type ForwardContext, forward, routeTableFor } from './http/forward.ts';
-import { findVirtualHost } from './http/router.ts';
+import { findVirtualHost, pickCluster } from './http/router.ts';
+import type { TcpContext } from './tcp/tcp.ts';
 import { ConnectionBudget, type ListenerLimits, createListener } from './listeners/listener.ts';
 import { Stats } from './stats.ts';
 import { Pools } from './upstream/pools.ts';
@@ -78,6 +79,7 @@ export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
   const stats = new Stats();
   const pools = new Pools();
   const ctx: ForwardContext = { config: () => current, pools, stats, rr: new Map() };
+  const tcpCtx: TcpContext = { config: () => current, stats, rr: ctx.rr, log };
   const bound = new Map<string, BoundListener>();
   const budget = new ConnectionBudget(connectionLimit());
   let readyWaiters: (() => void)[] = [];
@@ -98,15 +100,22 @@ export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
       const server = createListener(
         {
           onRequest: (ds) => forward(ctx, l.name, ds),
-          connectAllowed: (authority) => {
+          connectTarget: (authority) => {
+            let vh;
             try {
               const cfg = ctx.config();
-              if (findVirtualHost(routeTableFor(cfg, cfg.listeners.get(l.name), l.name), authority)) return true;
+              vh = findVirtualHost(routeTableFor(cfg, cfg.listeners.get(l.name), l.name), authority);
             } catch (e) {
               return (e as Error).message;
             }
-            return `no route for CONNECT to "${authority}": no service or VirtualService in the mesh has that name`;
+            if (!vh) return `no route for CONNECT to "${authority}": no service or VirtualService in the mesh has that name`;
+            // A CONNECT route makes the tunnel TCP to its cluster; with HTTP routes beside it (a
+            // port of undeclared protocol), what the tunnel carries decides.
+            const r = vh.routes.find((x) => x.connect);
+            if (!r) return { kind: 'http' };
+            return { kind: vh.routes.some((x) => !x.connect) ? 'detect' : 'tcp', cluster: pickCluster(r, Math.random()) };
           },
+          tcp: tcpCtx,
           onRejected: (status, code) => stats.count('-', status, code),
           log,
         },
@@ -208,7 +217,7 @@ export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
           endpoints: [...(current.raw[TYPE.endpoint]?.values() ?? [])],
         });
       case '/stats':
-        return json(200, { requests: stats.rows() });
+        return json(200, { requests: stats.rows(), tcp: stats.tcpRows() });
       case '/stats/prometheus':
         res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' });
         res.end(stats.prometheus());
@@ -249,5 +258,5 @@ export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
 
 /** A listener's timeouts and path handling: what its HttpConnectionManager says, or Envoy's defaults. */
 function listenerLimits(l: ListenerConfig): ListenerLimits {
-  return { path: l.path, headersTimeoutMs: l.requestHeadersTimeoutMs, idleTimeoutMs: l.idleTimeoutMs };
+  return { path: l.path, headersTimeoutMs: l.requestHeadersTimeoutMs, idleTimeoutMs: l.idleTimeoutMs, kind: l.kind, tcp: l.tcp };
 }
