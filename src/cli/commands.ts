@@ -8,6 +8,7 @@ import { KIND_NAMES, resolveKind } from '../api/kinds.ts';
 import { WEFT_VERSION } from '../version.ts';
 import { CliError, UsageError, adminUrl, callAdmin, durationMs, int, printReady, readUpState, untilSignal, weftHome } from './common.ts';
 import { runUp } from './up.ts';
+import type { WorkloadPort } from '../control/model/model.ts';
 import path from 'node:path';
 
 export interface Command {
@@ -127,6 +128,7 @@ On start it prints one line, WEFT_READY {"admin": URL, "xds": HOST:PORT}.
       address: { type: 'string' },
       'inbound-port': { type: 'string' },
       'app-port': { type: 'string' },
+      port: { type: 'string', multiple: true },
       'outbound-port': { type: 'string' },
       'admin-port': { type: 'string' },
     },
@@ -145,6 +147,11 @@ Options:
   --address ADDR         where the inbound listener binds and other sidecars connect (default: 127.0.0.1)
   --inbound-port PORT    the inbound listener's port
   --app-port PORT        the app's own port, on 127.0.0.1, behind the inbound listener
+  --port NAME:PORT:INBOUND:APP[:APPPROTOCOL]
+                         one service port (repeatable), instead of --service-port, --inbound-port
+                         and --app-port: its name (whose prefix may choose the protocol, e.g.
+                         http-web, tcp-db), the service port, the inbound listener port, the app
+                         port, and optionally Kubernetes' appProtocol (e.g. grpc)
   --outbound-port PORT   the app's HTTP proxy on 127.0.0.1 (HTTP_PROXY=http://127.0.0.1:PORT)
   --admin-port PORT      the sidecar admin endpoint (default: 0, a free port): /ready, /config_dump, /stats
 
@@ -167,16 +174,32 @@ On start it prints one line, WEFT_READY {"admin": URL, ...}, once its config is 
         if (p === 0) throw new UsageError(`--${f}: must be a port number from 1 to 65535 (the control plane configures the listener on it)`);
         return p;
       };
-      const inboundPort = opt('inbound-port');
-      const appPort = opt('app-port');
-      if (v.service && (inboundPort === undefined || appPort === undefined)) throw new UsageError('--service needs --inbound-port and --app-port');
+      let inboundPort = opt('inbound-port');
+      let appPort = opt('app-port');
+      let servicePort = int('service-port', v['service-port'], 80);
+      const portList = v.port as string[] | undefined;
+      let ports: WorkloadPort[] | undefined;
+      if (portList?.length) {
+        if (inboundPort !== undefined || appPort !== undefined || v['service-port'] !== undefined) throw new UsageError('--port replaces --service-port, --inbound-port and --app-port: give one or the other');
+        ports = portList.map((spec) => {
+          const parts = spec.split(':');
+          const nums = parts.slice(1, 4).map(Number);
+          if (parts.length < 4 || parts.length > 5 || !parts[0] || !nums.every((n) => Number.isInteger(n) && n >= 1 && n <= 65535)) {
+            throw new UsageError(`--port "${spec}": expected NAME:PORT:INBOUND:APP[:APPPROTOCOL] with ports from 1 to 65535`);
+          }
+          return { name: parts[0], port: nums[0], inboundPort: nums[1], appPort: nums[2], ...(parts[4] ? { appProtocol: parts[4] } : {}) };
+        });
+        ({ port: servicePort, inboundPort, appPort } = ports[0]);
+      }
+      if (v.service && (inboundPort === undefined || appPort === undefined)) throw new UsageError('--service needs --inbound-port and --app-port, or --port');
       const { startSidecar } = await import('../proxy/sidecar.ts');
       const sc = await startSidecar({
         xds: v.xds,
         workload: v.workload,
         namespace: v.namespace ?? 'default',
         service: v.service,
-        servicePort: int('service-port', v['service-port'], 80),
+        servicePort,
+        ports,
         labels,
         address: v.address ?? '127.0.0.1',
         inboundPort,
@@ -282,9 +305,9 @@ ${ADMIN_HELP}`,
         for (const w of data.workloads) {
           rows.push([
             `${w.namespace}/${w.name}`,
-            w.service ? `${w.service}:${w.servicePort}` : '-',
+            w.service ? `${w.service}:${(w.ports?.map((p: any) => `${p.port}/${p.name}`) ?? [w.servicePort]).join(',')}` : '-',
             Object.entries(w.labels).map(([k, x]) => `${k}=${x}`).join(',') || '-',
-            w.inboundPort ? `${w.address}:${w.inboundPort}` : '-',
+            w.ports?.length ? w.ports.map((p: any) => `${w.address}:${p.inboundPort}`).join(',') : w.inboundPort ? `${w.address}:${w.inboundPort}` : '-',
             String(w.healthy),
           ]);
         }

@@ -24,6 +24,8 @@ export interface UpState {
     outbound?: string;
     inbound?: string;
     app?: string;
+    /** Every service port: its app port and the sidecar inbound listener behind the service port. */
+    ports?: { name: string; port: number; protocol: string; inbound: string; app: string }[];
     admin?: string;
     sidecarPid?: number;
     appPid?: number;

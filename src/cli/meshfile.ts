@@ -2,12 +2,21 @@
 // workloads to start. Errors name the file and the field.
 import YAML from 'yaml';
 import { CliError } from './common.ts';
+import { portHandling } from '../control/model/protocol.ts';
+
+/** A declared service port; its app port and sidecar inbound port are picked by `weft up`. */
+export interface MeshPort {
+  name: string;
+  port: number;
+  appProtocol?: string;
+}
 
 export interface MeshWorkload {
   name: string;
   namespace: string;
   service?: string;
-  servicePort: number;
+  /** The service ports: `ports`, or the one HTTP port `servicePort` (80 by default) describes. */
+  ports: MeshPort[];
   labels: Record<string, string>;
   command?: string[];
   env: Record<string, string>;
@@ -42,7 +51,7 @@ export function parseMeshFile(text: string, file: string): MeshFile {
     if (!isMap(w)) fail(at, 'must be a mapping');
     const o = w as Record<string, unknown>;
     for (const k of Object.keys(o)) {
-      if (!['name', 'namespace', 'service', 'servicePort', 'labels', 'command', 'env'].includes(k)) fail(`${at}.${k}`, 'unknown field (expected name, namespace, service, servicePort, labels, command, env)');
+      if (!['name', 'namespace', 'service', 'servicePort', 'ports', 'labels', 'command', 'env'].includes(k)) fail(`${at}.${k}`, 'unknown field (expected name, namespace, service, servicePort, ports, labels, command, env)');
     }
     if (typeof o.name !== 'string' || !NAME.test(o.name)) fail(`${at}.name`, 'required: a DNS-1123 label such as hello-v1');
     const name = o.name as string;
@@ -50,8 +59,15 @@ export function parseMeshFile(text: string, file: string): MeshFile {
     seen.add(name);
     if (o.service !== undefined && (typeof o.service !== 'string' || !NAME.test(o.service))) fail(`${at}.service`, 'must be a DNS-1123 label');
     if (o.service !== undefined && o.command === undefined) fail(`${at}.command`, 'required when the workload serves a service');
-    const port = o.servicePort ?? 80;
-    if (!Number.isInteger(port) || (port as number) < 1 || (port as number) > 65535) fail(`${at}.servicePort`, 'must be a port number (1-65535)');
+    if (o.servicePort !== undefined && o.ports !== undefined) fail(`${at}.ports`, 'give either servicePort (one HTTP port) or ports, not both');
+    let ports: MeshPort[];
+    if (o.ports !== undefined) ports = parsePorts(o.ports, `${at}.ports`, fail);
+    else {
+      const port = o.servicePort ?? 80;
+      if (!Number.isInteger(port) || (port as number) < 1 || (port as number) > 65535) fail(`${at}.servicePort`, 'must be a port number (1-65535)');
+      ports = [{ name: 'http', port: port as number }];
+    }
+    if (o.ports !== undefined && o.service === undefined) fail(`${at}.ports`, 'only a workload that serves a service has ports (set service too)');
     const strMap = (v: unknown, p: string): Record<string, string> => {
       if (v === undefined) return {};
       if (!isMap(v) || !Object.values(v as object).every((x) => typeof x === 'string')) fail(p, 'must be a map of strings');
@@ -63,13 +79,47 @@ export function parseMeshFile(text: string, file: string): MeshFile {
       name,
       namespace: typeof o.namespace === 'string' ? o.namespace : 'default',
       service: o.service as string | undefined,
-      servicePort: port as number,
+      ports,
       labels: strMap(o.labels, `${at}.labels`),
       command: cmd as string[] | undefined,
       env: strMap(o.env, `${at}.env`),
     };
   });
   return { config: config as string[], workloads };
+}
+
+const PORT_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+
+function parsePorts(v: unknown, at: string, fail: (path: string, msg: string) => never): MeshPort[] {
+  if (!Array.isArray(v) || v.length === 0) fail(at, 'must be a non-empty list of {name, port, appProtocol}');
+  const names = new Set<string>();
+  const numbers = new Set<number>();
+  const envNames = new Map<string, string>();
+  return (v as unknown[]).map((p, i): MeshPort => {
+    const pat = `${at}[${i}]`;
+    if (!isMap(p)) fail(pat, 'must be a mapping with name and port');
+    const o = p as Record<string, unknown>;
+    for (const k of Object.keys(o)) if (!['name', 'port', 'appProtocol'].includes(k)) fail(`${pat}.${k}`, 'unknown field (expected name, port, appProtocol)');
+    if (typeof o.name !== 'string' || !PORT_NAME.test(o.name) || o.name.length > 63) fail(`${pat}.name`, 'required: a DNS-1123 label such as http-web or tcp-db; its prefix may choose the protocol');
+    const name = o.name as string;
+    if (names.has(name)) fail(`${pat}.name`, `"${name}" is used twice`);
+    names.add(name);
+    const env = portEnvName(name);
+    if (envNames.has(env)) fail(`${pat}.name`, `"${name}" and "${envNames.get(env)}" both give the app $${env}`);
+    envNames.set(env, name);
+    if (!Number.isInteger(o.port) || (o.port as number) < 1 || (o.port as number) > 65535) fail(`${pat}.port`, 'required: a port number (1-65535)');
+    if (numbers.has(o.port as number)) fail(`${pat}.port`, `${o.port} is used twice`);
+    numbers.add(o.port as number);
+    if (o.appProtocol !== undefined && (typeof o.appProtocol !== 'string' || o.appProtocol === '')) fail(`${pat}.appProtocol`, 'must be a protocol name such as http, http2, grpc, tcp, tls, mysql');
+    const port: MeshPort = { name, port: o.port as number, ...(o.appProtocol !== undefined ? { appProtocol: o.appProtocol as string } : {}) };
+    if (portHandling(port) === 'udp') fail(o.appProtocol !== undefined ? `${pat}.appProtocol` : `${pat}.name`, 'UDP is not supported: the sidecar proxies TCP only');
+    return port;
+  });
+}
+
+/** The variable that gives the app a port's own port number: "http-web" -> PORT_HTTP_WEB. */
+export function portEnvName(name: string): string {
+  return `PORT_${name.toUpperCase().replace(/[^A-Z0-9]/g, '_')}`;
 }
 
 function isMap(v: unknown): boolean {

@@ -9,7 +9,8 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { CliError, READY_PREFIX, callAdmin, untilSignal, weftHome, type UpState } from './common.ts';
 import { parseConfig } from '../api/index.ts';
 import { ConfigError } from '../api/types.ts';
-import { parseMeshFile, type MeshWorkload } from './meshfile.ts';
+import { parseMeshFile, portEnvName, type MeshWorkload } from './meshfile.ts';
+import { selectProtocol } from '../control/model/protocol.ts';
 import { canConnect, freePort } from '../util/net.ts';
 import { stopChild } from '../util/process.ts';
 
@@ -165,8 +166,11 @@ async function startWorkload(
 ): Promise<void> {
   const outboundPort = await freePort();
   const serves = w.service !== undefined;
-  const appPort = serves ? await freePort() : undefined;
-  const inboundPort = serves ? await freePort() : undefined;
+  // Each service port gets its own app port and its own sidecar inbound listener.
+  const ports: { name: string; port: number; appProtocol?: string; inboundPort: number; appPort: number }[] = [];
+  if (serves) for (const p of w.ports) ports.push({ ...p, appPort: await freePort(), inboundPort: await freePort() });
+  const appPort = ports[0]?.appPort;
+  const inboundPort = ports[0]?.inboundPort;
   const args = [
     WEFT_ENTRY, 'proxy',
     '--xds', xds,
@@ -174,7 +178,7 @@ async function startWorkload(
     '--namespace', w.namespace,
     '--outbound-port', String(outboundPort),
     ...Object.entries(w.labels).flatMap(([k, v]) => ['--label', `${k}=${v}`]),
-    ...(serves ? ['--service', w.service!, '--service-port', String(w.servicePort), '--inbound-port', String(inboundPort), '--app-port', String(appPort)] : []),
+    ...(serves ? ['--service', w.service!, ...ports.flatMap((p) => ['--port', `${p.name}:${p.port}:${p.inboundPort}:${p.appPort}${p.appProtocol ? `:${p.appProtocol}` : ''}`])] : []),
   ];
   const sidecar = start(`${w.name} sidecar`, process.execPath, [...SIDECAR_NODE_FLAGS, ...args], sidecarEnv({ ...process.env, WEFT_UP_PID: String(process.pid) }));
   let appProc: ChildProcess | undefined;
@@ -183,7 +187,9 @@ async function startWorkload(
     const env: NodeJS.ProcessEnv = {
       ...process.env,
       ...w.env,
+      // $PORT is the first port's; $PORT_<NAME> each port's own (http-web -> $PORT_HTTP_WEB).
       ...(appPort !== undefined ? { PORT: String(appPort) } : {}),
+      ...Object.fromEntries(ports.map((p) => [portEnvName(p.name), String(p.appPort)])),
       HTTP_PROXY: proxy,
       http_proxy: proxy,
       NODE_USE_ENV_PROXY: '1',
@@ -197,7 +203,7 @@ async function startWorkload(
   }
   const ready = await readyLine(sidecar, `the sidecar of ${w.name}`, 15_000);
   if (appPort !== undefined) {
-    await waitForPort(appPort, `the app of ${w.name} (PORT=${appPort})`, 15_000, appProc);
+    for (const p of ports) await waitForPort(p.appPort, `the app of ${w.name} (${portEnvName(p.name)}=${p.appPort})`, 15_000, appProc);
     await waitForHealthy(admin, w, 15_000);
   }
   state.workloads.push({
@@ -206,6 +212,7 @@ async function startWorkload(
     outbound: `127.0.0.1:${outboundPort}`,
     inbound: inboundPort !== undefined ? `127.0.0.1:${inboundPort}` : undefined,
     app: appPort !== undefined ? `127.0.0.1:${appPort}` : undefined,
+    ...(ports.length ? { ports: ports.map((p) => ({ name: p.name, port: p.port, protocol: selectProtocol(p), inbound: `127.0.0.1:${p.inboundPort}`, app: `127.0.0.1:${p.appPort}` })) } : {}),
     admin: ready.admin as string,
     sidecarPid: sidecar.pid,
     appPid: appProc?.pid,
@@ -216,10 +223,14 @@ function printSummary(workloads: MeshWorkload[], state: UpState, say: (s: string
   say('');
   say(`Weft is up. Control plane: admin API ${state.admin}, xDS ${state.xds}`);
   say('');
-  const rows = [['WORKLOAD', 'SERVICE', 'APP', 'SIDECAR IN', 'SIDECAR OUT (HTTP_PROXY)', 'SIDECAR ADMIN']];
+  const rows = [['WORKLOAD', 'SERVICE', 'APP', 'SIDECAR IN', 'SIDECAR OUT (HTTP_PROXY)', 'SIDECAR ADMIN', 'SERVICE PORT']];
   for (const w of workloads) {
     const s = state.workloads.find((x) => x.name === w.name)!;
-    rows.push([w.name, w.service ?? '-', s.app ?? '-', s.inbound ?? '-', s.outbound ?? '-', s.admin ?? '-']);
+    const ps = s.ports ?? [];
+    const first = ps[0];
+    const portCol = (p: (typeof ps)[number]) => `${p.port} ${p.name} (${p.protocol === 'Unsupported' ? 'detected' : p.protocol})`;
+    rows.push([w.name, w.service ?? '-', s.app ?? '-', s.inbound ?? '-', s.outbound ?? '-', s.admin ?? '-', first ? portCol(first) : '-']);
+    for (const p of ps.slice(1)) rows.push(['', '', p.app, p.inbound, '', '', portCol(p)]);
   }
   const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
   for (const r of rows) say('  ' + r.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd());

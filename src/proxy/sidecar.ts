@@ -9,13 +9,14 @@ import type { Node, ResourceType } from '../xds/protos.ts';
 import { TYPE } from '../xds/types.ts';
 import { EMPTY_CONFIG, type RuntimeConfig, missing, nextConfig, wantedNames } from './config.ts';
 import { type ForwardContext, forward, routeTableFor, startIdleSweep } from './http/forward.ts';
-import { findVirtualHost } from './http/router.ts';
+import { findVirtualHost, pickCluster } from './http/router.ts';
+import type { TcpContext } from './tcp/tcp.ts';
 import { ConnectionBudget, type ListenerLimits, createListener } from './listeners/listener.ts';
 import { Stats } from './stats.ts';
 import { Pools } from './upstream/pools.ts';
 import { XdsClient } from './xds-client/client.ts';
 import type { ListenerConfig } from './xds-client/convert.ts';
-import { META, formatNodeId } from '../xds/node-meta.ts';
+import { META, META_PORTS, type PortMeta, formatNodeId } from '../xds/node-meta.ts';
 import { ConvertError } from './xds-client/convert.ts';
 import { canConnect } from '../util/net.ts';
 import { connectionLimit } from './limits.ts';
@@ -30,6 +31,8 @@ export interface SidecarOptions {
   address: string; // where the inbound listener binds, and what other sidecars dial
   inboundPort?: number;
   appPort?: number;
+  /** Several service ports; when given, servicePort, inboundPort and appPort are its first. */
+  ports?: PortMeta[];
   outboundPort?: number;
   adminHost: string;
   adminPort: number;
@@ -70,6 +73,7 @@ export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
       ...(opts.inboundPort !== undefined ? { [META.inboundPort]: opts.inboundPort } : {}),
       ...(opts.appPort !== undefined ? { [META.appPort]: opts.appPort } : {}),
       ...(opts.outboundPort !== undefined ? { [META.outboundPort]: opts.outboundPort } : {}),
+      ...(opts.ports?.length ? { [META_PORTS]: opts.ports.map((p) => ({ ...p })) } : {}),
     },
   };
 
@@ -78,6 +82,7 @@ export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
   const pools = new Pools();
   const ctx: ForwardContext = { config: () => current, pools, stats, rr: new Map(), active: new Set() };
   const sweep = startIdleSweep(ctx);
+  const tcpCtx: TcpContext = { config: () => current, stats, rr: ctx.rr, log };
   const bound = new Map<string, BoundListener>();
   const budget = new ConnectionBudget(connectionLimit());
   let readyWaiters: (() => void)[] = [];
@@ -105,15 +110,22 @@ export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
               ds.reset('internal error');
             }
           },
-          connectAllowed: (authority) => {
+          connectTarget: (authority) => {
+            let vh;
             try {
               const cfg = ctx.config();
-              if (findVirtualHost(routeTableFor(cfg, cfg.listeners.get(l.name), l.name), authority)) return true;
+              vh = findVirtualHost(routeTableFor(cfg, cfg.listeners.get(l.name), l.name), authority);
             } catch (e) {
               return (e as Error).message;
             }
-            return `no route for CONNECT to "${authority}": no service or VirtualService in the mesh has that name`;
+            if (!vh) return `no route for CONNECT to "${authority}": no service or VirtualService in the mesh has that name`;
+            // A CONNECT route makes the tunnel TCP to its cluster; with HTTP routes beside it (a
+            // port of undeclared protocol), what the tunnel carries decides.
+            const r = vh.routes.find((x) => x.connect);
+            if (!r) return { kind: 'http' };
+            return { kind: vh.routes.some((x) => !x.connect) ? 'detect' : 'tcp', cluster: pickCluster(r, Math.random()) };
           },
+          tcp: tcpCtx,
           onRejected: (status, code) => stats.count('-', status, code),
           log,
         },
@@ -215,7 +227,7 @@ export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
           endpoints: [...(current.raw[TYPE.endpoint]?.values() ?? [])],
         });
       case '/stats':
-        return json(200, { requests: stats.rows(), pools: pools.stats(), connections: { active: budget.sockets.size, limit: budget.limit, refused: budget.refused } });
+        return json(200, { requests: stats.rows(), tcp: stats.tcpRows(), pools: pools.stats(), connections: { active: budget.sockets.size, limit: budget.limit, refused: budget.refused } });
       case '/stats/prometheus':
         res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' });
         res.end(stats.prometheus());
@@ -263,5 +275,5 @@ function instanceSuffix(): string {
 
 /** A listener's timeouts and path handling: what its HttpConnectionManager says, or Envoy's defaults. */
 function listenerLimits(l: ListenerConfig): ListenerLimits {
-  return { path: l.path, headersTimeoutMs: l.requestHeadersTimeoutMs, idleTimeoutMs: l.idleTimeoutMs };
+  return { path: l.path, headersTimeoutMs: l.requestHeadersTimeoutMs, idleTimeoutMs: l.idleTimeoutMs, kind: l.kind, tcp: l.tcp };
 }

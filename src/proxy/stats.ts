@@ -1,6 +1,32 @@
 // Request counts by cluster and status code (and, for the sidecar's own errors, the reason).
 // The full Istio metric set comes with the observability issue.
+/** Opaque TCP through one cluster (Envoy's upstream_cx_* counters, by another name). */
+export interface TcpCounts {
+  cluster: string;
+  /** Upstream connections made and handed to the byte pipe. */
+  opened: number;
+  /** Of those, the ones that have ended. */
+  closed: number;
+  /** Connection attempts that failed (each retry counts). */
+  connectFailed: number;
+  /** Bytes written to the upstream (from the client), and read from it (to the client), of closed connections. */
+  bytesSent: number;
+  bytesReceived: number;
+}
+
 export class Stats {
+  private readonly tcpCounts = new Map<string, TcpCounts>();
+
+  tcp(cluster: string): TcpCounts {
+    let c = this.tcpCounts.get(cluster);
+    if (!c) this.tcpCounts.set(cluster, (c = { cluster, opened: 0, closed: 0, connectFailed: 0, bytesSent: 0, bytesReceived: 0 }));
+    return c;
+  }
+
+  tcpRows(): TcpCounts[] {
+    return [...this.tcpCounts.values()].map((c) => ({ ...c })).sort((a, b) => a.cluster.localeCompare(b.cluster));
+  }
+
   // cluster -> "status" or "status reason" -> count. Nested maps: no key string built per request.
   private readonly counts = new Map<string, Map<number | string, number>>();
 
@@ -30,6 +56,18 @@ export class Stats {
     const lines = ['# HELP weft_requests_total Requests through this sidecar by cluster and response code.', '# TYPE weft_requests_total counter'];
     for (const r of this.rows()) {
       lines.push(`weft_requests_total{cluster="${esc(r.cluster)}",code="${r.code}"${r.reason ? `,reason="${esc(r.reason)}"` : ''}} ${r.count}`);
+    }
+    const tcp = this.tcpRows();
+    const metric = (name: string, help: string, get: (c: TcpCounts) => number) => {
+      lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} counter`);
+      for (const c of tcp) lines.push(`${name}{cluster="${esc(c.cluster)}"} ${get(c)}`);
+    };
+    if (tcp.length) {
+      metric('weft_tcp_connections_opened_total', 'Opaque TCP connections opened to the cluster.', (c) => c.opened);
+      metric('weft_tcp_connections_closed_total', 'Opaque TCP connections to the cluster that have ended.', (c) => c.closed);
+      metric('weft_tcp_connect_failures_total', 'Failed connection attempts to the cluster (each retry counts).', (c) => c.connectFailed);
+      metric('weft_tcp_sent_bytes_total', 'Bytes sent to the cluster over opaque TCP (closed connections).', (c) => c.bytesSent);
+      metric('weft_tcp_received_bytes_total', 'Bytes received from the cluster over opaque TCP (closed connections).', (c) => c.bytesReceived);
     }
     return lines.join('\n') + '\n';
   }

@@ -18,6 +18,9 @@ const FILES = [
   'envoy/config/endpoint/v3/endpoint.proto',
   'envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager.proto',
   'envoy/extensions/filters/http/router/v3/router.proto',
+  'envoy/extensions/filters/network/tcp_proxy/v3/tcp_proxy.proto',
+  'envoy/extensions/filters/listener/http_inspector/v3/http_inspector.proto',
+  'envoy/extensions/upstreams/http/v3/http_protocol_options.proto',
 ];
 
 /** The messages Weft encodes or decodes by name; everything they reference comes along. */
@@ -30,6 +33,9 @@ export const ROOTS = [
   'envoy.config.endpoint.v3.ClusterLoadAssignment',
   'envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager',
   'envoy.extensions.filters.http.router.v3.Router',
+  'envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy',
+  'envoy.extensions.filters.listener.http_inspector.v3.HttpInspector',
+  'envoy.extensions.upstreams.http.v3.HttpProtocolOptions',
 ];
 
 export function loadFullRoot(): protobuf.Root {

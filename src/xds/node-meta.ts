@@ -18,6 +18,24 @@ export const META = {
 } as const;
 
 /**
+ * A workload with several service ports sends them all under this key (and its first one under
+ * the single-port keys above), each as a PortMeta.
+ */
+export const META_PORTS = 'PORTS';
+
+/** One service port of a workload, with the sidecar's inbound listener and the app port behind it. */
+export interface PortMeta {
+  /** The port's name, e.g. "http-web" or "tcp-db"; its prefix may choose the protocol. */
+  name: string;
+  /** The port clients address the service on. */
+  port: number;
+  /** Kubernetes' appProtocol, e.g. "grpc"; chooses the protocol before the name does. */
+  appProtocol?: string;
+  inboundPort: number;
+  appPort: number;
+}
+
+/**
  * The parts of a node id, Istio's format: `sidecar~ADDRESS~POD.NAMESPACE~NAMESPACE.svc.cluster.local`.
  * Weft's sidecar makes POD its workload name and an instance suffix, as Kubernetes names pods
  * (`hello-v1-4711-3f9a2c`: pid and random hex), so that every running sidecar has its own id even

@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { tmpDir, weft } from '../helpers.ts';
 import { COMMANDS } from '../../src/cli/commands.ts';
-import { parseMeshFile } from '../../src/cli/meshfile.ts';
+import { parseMeshFile, portEnvName } from '../../src/cli/meshfile.ts';
 
 test('every command answers --help on stdout with exit 0', async () => {
   for (const name of Object.keys(COMMANDS)) {
@@ -62,10 +62,25 @@ test('mesh file errors', () => {
     ['workloads:\n  - {name: a, servicePort: 70000, service: s, command: [x]}', /workloads\[0\]\.servicePort: must be a port number/],
     ['workloads:\n  - {name: a, colour: red}', /workloads\[0\]\.colour: unknown field/],
     ['workloads: [', /YAML syntax error/],
+    ['workloads:\n  - {name: a, service: s, command: [x], servicePort: 80, ports: [{name: http, port: 80}]}', /workloads\[0\]\.ports: give either servicePort \(one HTTP port\) or ports, not both/],
+    ['workloads:\n  - {name: a, service: s, command: [x], ports: []}', /workloads\[0\]\.ports: must be a non-empty list/],
+    ['workloads:\n  - {name: a, service: s, command: [x], ports: [{port: 80}]}', /workloads\[0\]\.ports\[0\]\.name: required/],
+    ['workloads:\n  - {name: a, service: s, command: [x], ports: [{name: Web, port: 80}]}', /workloads\[0\]\.ports\[0\]\.name: required: a DNS-1123 label/],
+    ['workloads:\n  - {name: a, service: s, command: [x], ports: [{name: web, port: 0}]}', /workloads\[0\]\.ports\[0\]\.port: required: a port number/],
+    ['workloads:\n  - {name: a, service: s, command: [x], ports: [{name: web, port: 80}, {name: web, port: 81}]}', /workloads\[0\]\.ports\[1\]\.name: "web" is used twice/],
+    ['workloads:\n  - {name: a, service: s, command: [x], ports: [{name: web, port: 80}, {name: db, port: 80}]}', /workloads\[0\]\.ports\[1\]\.port: 80 is used twice/],
+    ['workloads:\n  - {name: a, service: s, command: [x], ports: [{name: web, port: 80, protocol: tcp}]}', /workloads\[0\]\.ports\[0\]\.protocol: unknown field/],
+    ['workloads:\n  - {name: a, service: s, command: [x], ports: [{name: dns, port: 53, appProtocol: udp}]}', /workloads\[0\]\.ports\[0\]\.appProtocol: UDP is not supported/],
+    ['workloads:\n  - {name: a, command: [x], ports: [{name: web, port: 80}]}', /workloads\[0\]\.ports: only a workload that serves a service has ports/],
   ];
   for (const [text, want] of bad) assert.throws(() => parseMeshFile(text, 'm/weft.yaml'), (e: Error) => want.test(e.message) && e.message.startsWith('m/weft.yaml'));
   const ok = parseMeshFile(fs.readFileSync(new URL('../../examples/canary/weft.yaml', import.meta.url), 'utf8'), 'x');
   assert.deepEqual(ok.workloads.map((w) => [w.name, w.service ?? '-']), [['hello-v1', 'my-backend-service'], ['hello-v2', 'my-backend-service'], ['client', '-']]);
+  assert.deepEqual(ok.workloads[0].ports, [{ name: 'http', port: 80 }], 'servicePort (or its default) is one HTTP port');
+  const multi = parseMeshFile('workloads:\n  - name: a\n    service: s\n    command: [x]\n    ports: [{name: http-web, port: 80}, {name: tcp-db, port: 5432}, {name: api, port: 50051, appProtocol: grpc}]\n', 'x');
+  assert.deepEqual(multi.workloads[0].ports, [{ name: 'http-web', port: 80 }, { name: 'tcp-db', port: 5432 }, { name: 'api', port: 50051, appProtocol: 'grpc' }]);
+  assert.equal(portEnvName('http-web'), 'PORT_HTTP_WEB');
+  assert.equal(portEnvName('tcp-db2'), 'PORT_TCP_DB2');
 });
 
 test('apply, get and delete against a running control plane', async () => {

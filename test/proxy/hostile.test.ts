@@ -141,7 +141,6 @@ describe('hostile clients and upstreams', () => {
         const r = await request(`${m.client.admin}/stats`, { headersTimeout: 5000 });
         return (await r.body.json()) as any;
       });
-      await waitFor('the refused connections to be closed', async () => sockets.filter((s) => !s.destroyed && !s.readableEnded).length <= 300);
       console.log(`# ${want} idle connections: ${stats.connections.active} held (limit ${stats.connections.limit}), ${stats.connections.refused} refused`);
       assert.equal(stats.connections.limit, 300);
       assert.ok(stats.connections.active <= 300);

@@ -80,7 +80,7 @@ describe('sidecar NACKs what it cannot apply and keeps serving (test xDS server 
     };
     ads.requestPush();
     const nack = await waitFor('an LDS NACK', async () => status('LDS')?.nack);
-    assert.match(nack.reason, /listener outbound: filter_chains\[0\]\.filters: only one HttpConnectionManager filter is supported/);
+    assert.match(nack.reason, /listener outbound: filter_chains\[0\]\.filters: a chain must hold exactly one HttpConnectionManager or tcp_proxy filter/);
     assert.deepEqual(await get(), { status: 200, body: 'backend says hi\n' });
   });
 

@@ -2,8 +2,8 @@
 // Weft's sidecar sends every key of META (src/xds/node-meta.ts); Envoy or a proxyless gRPC client
 // that sends none is registered as a pure client (no service, no listeners of its own).
 import type { Node } from '../../xds/protos.ts';
-import { META } from '../../xds/node-meta.ts';
-import type { Workload } from '../model/model.ts';
+import { META, META_PORTS } from '../../xds/node-meta.ts';
+import type { Workload, WorkloadPort } from '../model/model.ts';
 import { DEFAULT_NAMESPACE } from '../model/model.ts';
 
 
@@ -30,6 +30,14 @@ export function workloadFromNode(node: Node): { workload: Workload } | { error: 
     if (typeof v !== 'string') return { error: `metadata.${META.labels}.${k}: must be a string` };
     labels[k] = v;
   }
+  const declared = portsFromMetadata(m);
+  if (typeof declared === 'string') return { error: declared };
+  if (declared) {
+    // The older single-port keys, if sent at all, must agree; the first declared port is what they mean.
+    ports.servicePort = declared[0].port;
+    ports.inboundPort = declared[0].inboundPort;
+    ports.appPort = declared[0].appPort;
+  }
   const service = str(META.service);
   if (service && (ports.inboundPort === undefined || ports.appPort === undefined)) {
     return { error: `metadata.${META.service} is set, so ${META.inboundPort} and ${META.appPort} are required` };
@@ -46,7 +54,45 @@ export function workloadFromNode(node: Node): { workload: Workload } | { error: 
       inboundPort: ports.inboundPort,
       appPort: ports.appPort,
       outboundPort: ports.outboundPort,
+      ...(declared ? { ports: declared } : {}),
       healthy: m[META.healthy] !== false && m[META.healthy] !== 'false',
     },
   };
+}
+
+// ---- Several service ports (branch tcp). Kept apart from META above so that moving the keys to
+// src/xds/ merges easily. ------------------------------------------------------------------------
+
+/**
+ * PORTS: a list of {name, port, appProtocol?, inboundPort, appPort}, one per service port, as a
+ * Kubernetes Service declares them. A sidecar that sends it also sends the first entry under the
+ * single-port keys above, so that an older control plane still sees one port.
+ */
+
+function portsFromMetadata(m: Record<string, unknown>): WorkloadPort[] | undefined | string {
+  const raw = m[META_PORTS];
+  if (raw === undefined || raw === null) return undefined;
+  const at = `metadata.${META_PORTS}`;
+  if (!Array.isArray(raw) || raw.length === 0) return `${at}: must be a non-empty list of {name, port, inboundPort, appPort}`;
+  const out: WorkloadPort[] = [];
+  const names = new Set<string>();
+  const numbers = new Set<number>();
+  for (const [i, p] of raw.entries()) {
+    if (typeof p !== 'object' || p === null || Array.isArray(p)) return `${at}[${i}]: must be a map`;
+    const o = p as Record<string, unknown>;
+    if (typeof o.name !== 'string' || o.name === '') return `${at}[${i}].name: required`;
+    if (names.has(o.name)) return `${at}[${i}].name: "${o.name}" is used twice`;
+    names.add(o.name);
+    const num: Record<string, number> = {};
+    for (const k of ['port', 'inboundPort', 'appPort']) {
+      const n = typeof o[k] === 'number' ? o[k] : Number(o[k]);
+      if (!Number.isInteger(n) || n < 1 || n > 65535) return `${at}[${i}].${k}: must be a port number (1-65535), got ${JSON.stringify(o[k])}`;
+      num[k] = n;
+    }
+    if (numbers.has(num.port)) return `${at}[${i}].port: ${num.port} is used twice`;
+    numbers.add(num.port);
+    if (o.appProtocol !== undefined && typeof o.appProtocol !== 'string') return `${at}[${i}].appProtocol: must be a string`;
+    out.push({ name: o.name, port: num.port, ...(o.appProtocol ? { appProtocol: o.appProtocol as string } : {}), inboundPort: num.inboundPort, appPort: num.appPort });
+  }
+  return out;
 }

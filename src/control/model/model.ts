@@ -1,6 +1,7 @@
 // The control plane's view of the mesh at one instant: config from the store plus workloads
 // from the registry. Immutable once built; translate/ reads nothing else.
 import type { DestinationRule, VirtualService } from '../../api/types.ts';
+import type { PortMeta } from '../../xds/node-meta.ts';
 
 export const DEFAULT_NAMESPACE = 'default';
 export const DOMAIN_SUFFIX = 'svc.cluster.local';
@@ -23,7 +24,23 @@ export interface Workload {
   appPort?: number;
   /** The sidecar's outbound (HTTP proxy) listener port on loopback. */
   outboundPort?: number;
+  /**
+   * Every service port, as a Kubernetes Service declares them. When set, servicePort, inboundPort
+   * and appPort repeat its first entry; when absent, the workload has the one HTTP port those
+   * three describe (see workloadPorts).
+   */
+  ports?: WorkloadPort[];
   healthy: boolean;
+}
+
+/** One service port of a workload, with the sidecar inbound listener and app port behind it. */
+export type WorkloadPort = PortMeta;
+
+/** A workload's service ports: its declared ones, or the single HTTP port of the older fields. */
+export function workloadPorts(w: Workload): WorkloadPort[] {
+  if (w.ports && w.ports.length) return w.ports;
+  if (w.inboundPort === undefined || w.appPort === undefined) return [];
+  return [{ name: 'http', port: w.servicePort, inboundPort: w.inboundPort, appPort: w.appPort }];
 }
 
 export interface MeshSnapshot {

@@ -6,17 +6,25 @@
 //   clusters   outbound|<port>|<subset>|<fqdn>, inbound|<port>||
 //   listeners  "outbound" (the app's HTTP proxy on loopback), "inbound|<port>"
 //   routes     "outbound": one virtual host per service and port
+//
+// Each service port carries the protocol Istio's rules choose (model/protocol.ts): HTTP ports get
+// an HttpConnectionManager, opaque ones (tcp, tls, mysql, ...) a tcp_proxy, and ports whose
+// protocol is not declared get Envoy's protocol detection (http_inspector: HTTP to the HCM, the
+// rest to tcp_proxy). Apps reach TCP services through the outbound listener with CONNECT.
 import type { DestinationRule, HTTPMatchRequest, HTTPRoute, StringMatch, VirtualService } from '../../api/types.ts';
 import { parseDuration } from '../../api/rules.ts';
 import { TYPE } from '../../xds/types.ts';
+import { type PortHandling, portHandling } from '../model/protocol.ts';
 import {
   type MeshSnapshot,
   type Workload,
+  type WorkloadPort,
   DOMAIN_SUFFIX,
   fqdn,
   inboundClusterName,
   labelsMatch,
   outboundClusterName,
+  workloadPorts,
 } from '../model/model.ts';
 
 export const OUTBOUND_LISTENER = 'outbound';
@@ -43,7 +51,10 @@ interface Service {
   namespace: string;
   shortName: string;
   port: number;
-  workloads: Workload[];
+  /** How the port is handled, from its name and appProtocol (the first workload's, by proxy id). */
+  handling: PortHandling;
+  /** Each serving workload with the inbound listener port that serves this service port. */
+  members: { w: Workload; inboundPort: number }[];
 }
 
 /** The resources every proxy gets alike: outbound routes, clusters and endpoints. */
@@ -77,9 +88,10 @@ export function translateShared(mesh: MeshSnapshot): SharedResources {
   const clusters: Record<string, object> = {};
   const endpoints: Record<string, object> = {};
   for (const [name, c] of [...clusterSet.entries()].sort(([a], [b]) => a.localeCompare(b))) {
-    clusters[name] = edsCluster(name);
+    const svc = services.get(serviceKey(c.host, c.port));
+    clusters[name] = edsCluster(name, svc?.handling === 'http2');
     const selector = c.subset ? drByHost.get(c.host)?.spec.subsets?.find((s) => s.name === c.subset)?.labels : undefined;
-    const members = (services.get(serviceKey(c.host, c.port))?.workloads ?? []).filter((w) => labelsMatch(selector, w.labels));
+    const members = (svc?.members ?? []).filter((m) => labelsMatch(selector, m.w.labels));
     endpoints[name] = loadAssignment(name, members);
   }
   const apiListeners: Record<string, object> = {};
@@ -112,26 +124,23 @@ export function forProxy(shared: SharedResources, proxy: Workload): XdsResources
       rds: { route_config_name: OUTBOUND_ROUTE, config_source: { ads: {}, resource_api_version: 'V3' } },
     });
   }
-  if (proxy.inboundPort !== undefined && proxy.appPort !== undefined) {
-    const name = `inbound|${proxy.inboundPort}`;
-    const cluster = inboundClusterName(proxy.servicePort);
-    listeners[name] = httpListener(name, proxy.address, proxy.inboundPort, {
-      route_config: {
-        name,
-        virtual_hosts: [{ name: 'inbound|http', domains: ['*'], routes: [{ name: 'default', match: { prefix: '/' }, route: { cluster, timeout: { seconds: 0 } } }] }],
+  const own = proxy.service ? workloadPorts(proxy) : [];
+  if (own.length) clusters = { ...shared.clusters };
+  for (const p of own) {
+    const handling = portHandling(p);
+    if (handling === 'udp') continue;
+    const name = `inbound|${p.inboundPort}`;
+    const cluster = inboundClusterName(p.port);
+    listeners[name] = inboundListener(name, proxy.address, p, cluster, handling);
+    clusters[cluster] = {
+      name: cluster,
+      type: 'STATIC',
+      connect_timeout: { seconds: 10 },
+      load_assignment: {
+        cluster_name: cluster,
+        endpoints: [{ lb_endpoints: [{ endpoint: { address: socketAddress('127.0.0.1', p.appPort) } }] }],
       },
-    });
-    clusters = {
-      ...shared.clusters,
-      [cluster]: {
-        name: cluster,
-        type: 'STATIC',
-        connect_timeout: { seconds: 10 },
-        load_assignment: {
-          cluster_name: cluster,
-          endpoints: [{ lb_endpoints: [{ endpoint: { address: socketAddress('127.0.0.1', proxy.appPort) } }] }],
-        },
-      },
+      ...(handling === 'http2' ? HTTP2_UPSTREAM : {}),
     };
   }
   return { listeners, apiListeners: shared.apiListeners, routes: shared.routes, clusters, endpoints: shared.endpoints };
@@ -143,16 +152,20 @@ function serviceKey(host: string, port: number): string {
 
 function servicesOf(workloads: readonly Workload[]): Map<string, Service> {
   const out = new Map<string, Service>();
-  for (const w of workloads) {
-    if (!w.service || w.inboundPort === undefined) continue;
+  for (const w of [...workloads].sort((a, b) => a.proxyId.localeCompare(b.proxyId))) {
+    if (!w.service) continue;
     const host = fqdn(w.service, w.namespace);
-    const key = serviceKey(host, w.servicePort);
-    let s = out.get(key);
-    if (!s) {
-      s = { host, namespace: w.namespace, shortName: w.service, port: w.servicePort, workloads: [] };
-      out.set(key, s);
+    for (const p of workloadPorts(w)) {
+      const handling = portHandling(p);
+      if (handling === 'udp') continue;
+      const key = serviceKey(host, p.port);
+      let s = out.get(key);
+      if (!s) {
+        s = { host, namespace: w.namespace, shortName: w.service, port: p.port, handling, members: [] };
+        out.set(key, s);
+      }
+      s.members.push({ w, inboundPort: p.inboundPort });
     }
-    s.workloads.push(w);
   }
   return new Map([...out.entries()].sort(([a], [b]) => a.localeCompare(b)));
 }
@@ -204,7 +217,13 @@ function outboundRoutes(
   for (const s of services.values()) {
     seen.add(s.host);
     const vs = vsByHost.get(s.host);
-    const routes = vs ? httpRoutes(vs, s.port, portsOf, addCluster) : [defaultRoute(outboundClusterName(s.port, '', s.host))];
+    const cluster = outboundClusterName(s.port, '', s.host);
+    // An opaque TCP port is reached by CONNECT only; a port of undeclared protocol both ways (the
+    // sidecar detects what the tunnel carries). VirtualService http routes do not apply to TCP.
+    const routes =
+      s.handling === 'tcp'
+        ? [connectRoute(cluster)]
+        : [...(vs ? httpRoutes(vs, s.port, portsOf, addCluster) : [defaultRoute(cluster)]), ...(s.handling === 'detect' ? [connectRoute(cluster)] : [])];
     virtualHosts.push({ name: `${s.host}:${s.port}`, domains: domainsFor(s.host, s.port, s.namespace), routes });
   }
   // A VirtualService for a host no workload serves yet still routes, so that traffic to it gets
@@ -214,6 +233,11 @@ function outboundRoutes(
     virtualHosts.push({ name: `${host}:80`, domains: domainsFor(host, 80, vs.metadata.namespace), routes: httpRoutes(vs, 80, portsOf, addCluster) });
   }
   return { name: OUTBOUND_ROUTE, virtual_hosts: virtualHosts };
+}
+
+/** CONNECT to the service's authority becomes an opaque tunnel to the cluster (Envoy's CONNECT termination). */
+function connectRoute(cluster: string): object {
+  return { name: 'connect', match: { connect_matcher: {} }, route: { cluster, upgrade_configs: [{ upgrade_type: 'CONNECT' }] } };
 }
 
 function defaultRoute(cluster: string): object {
@@ -309,21 +333,32 @@ export function duration(s: string): { seconds: number; nanos?: number } {
   return nanos ? { seconds, nanos } : { seconds };
 }
 
-function edsCluster(name: string): object {
+/** What makes a cluster speak HTTP/2 to its endpoints (http2, grpc and grpc-web ports, as in Istio). */
+const HTTP2_UPSTREAM = {
+  typed_extension_protocol_options: {
+    'envoy.extensions.upstreams.http.v3.HttpProtocolOptions': {
+      '@type': TYPE.httpProtocolOptions,
+      explicit_http_config: { http2_protocol_options: {} },
+    },
+  },
+};
+
+function edsCluster(name: string, http2: boolean): object {
   return {
     name,
     type: 'EDS',
     eds_cluster_config: { eds_config: { ads: {}, resource_api_version: 'V3' }, service_name: name },
     connect_timeout: { seconds: 10 },
     lb_policy: 'ROUND_ROBIN',
+    ...(http2 ? HTTP2_UPSTREAM : {}),
   };
 }
 
-function loadAssignment(name: string, members: readonly Workload[]): object {
+function loadAssignment(name: string, members: readonly { w: Workload; inboundPort: number }[]): object {
   const lbEndpoints = [...members]
-    .sort((a, b) => a.proxyId.localeCompare(b.proxyId))
-    .map((w) => ({
-      endpoint: { address: socketAddress(w.address, w.inboundPort!) },
+    .sort((a, b) => a.w.proxyId.localeCompare(b.w.proxyId))
+    .map(({ w, inboundPort }) => ({
+      endpoint: { address: socketAddress(w.address, inboundPort) },
       health_status: w.healthy ? 'HEALTHY' : 'UNHEALTHY',
     }));
   // One locality with weight 1: gRPC's xDS client requires a locality and skips weightless ones.
@@ -346,24 +381,50 @@ const HCM_DEFAULTS = {
 };
 
 function httpListener(name: string, address: string, port: number, routeSpec: object): object {
+  return { name, address: socketAddress(address, port), filter_chains: [{ filters: [hcmFilter(name, routeSpec)] }] };
+}
+
+function hcmFilter(name: string, routeSpec: object): object {
   return {
-    name,
-    address: socketAddress(address, port),
-    filter_chains: [
-      {
-        filters: [
-          {
-            name: 'envoy.filters.network.http_connection_manager',
-            typed_config: {
-              '@type': TYPE.hcm,
-              stat_prefix: name,
-              ...routeSpec,
-              ...HCM_DEFAULTS,
-              http_filters: [{ name: 'envoy.filters.http.router', typed_config: { '@type': TYPE.router } }],
-            },
-          },
-        ],
-      },
-    ],
+    name: 'envoy.filters.network.http_connection_manager',
+    typed_config: {
+      '@type': TYPE.hcm,
+      stat_prefix: name,
+      ...routeSpec,
+      ...HCM_DEFAULTS,
+      http_filters: [{ name: 'envoy.filters.http.router', typed_config: { '@type': TYPE.router } }],
+    },
   };
+}
+
+/** Opaque TCP to one cluster; Envoy's default idle timeout (1 h) applies, so none is set. */
+function tcpProxyFilter(statPrefix: string, cluster: string): object {
+  return { name: 'envoy.filters.network.tcp_proxy', typed_config: { '@type': TYPE.tcpProxy, stat_prefix: statPrefix, cluster } };
+}
+
+/** One service port's inbound listener, by the port's protocol. */
+function inboundListener(name: string, address: string, p: WorkloadPort, cluster: string, handling: PortHandling): object {
+  const hcm = () =>
+    hcmFilter(name, {
+      route_config: {
+        name,
+        virtual_hosts: [{ name: 'inbound|http', domains: ['*'], routes: [{ name: 'default', match: { prefix: '/' }, route: { cluster, timeout: { seconds: 0 } } }] }],
+      },
+    });
+  const addr = socketAddress(address, p.inboundPort);
+  if (handling === 'tcp') return { name, address: addr, filter_chains: [{ filters: [tcpProxyFilter(name, cluster)] }] };
+  if (handling === 'detect') {
+    // Envoy's protocol detection: http_inspector sets the application protocol of plain HTTP
+    // connections; those take the HCM chain, everything else the default (TCP) chain.
+    return {
+      name,
+      address: addr,
+      listener_filters: [{ name: 'envoy.filters.listener.http_inspector', typed_config: { '@type': TYPE.httpInspector } }],
+      filter_chains: [
+        { name: 'http', filter_chain_match: { application_protocols: ['http/1.1', 'h2c'] }, filters: [hcm()] },
+        { name: 'tcp', filters: [tcpProxyFilter(name, cluster)] },
+      ],
+    };
+  }
+  return { name, address: addr, filter_chains: [{ filters: [hcm()] }] };
 }

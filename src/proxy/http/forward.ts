@@ -14,8 +14,7 @@ import { findRoute, findVirtualHost, pickCluster } from './router.ts';
 import type { Stats } from '../stats.ts';
 import type { BodySink, Downstream, HeaderList } from './types.ts';
 
-/** Istio's default retry: a request that never reached an app (connect failure) is tried again, up to twice. */
-const CONNECT_RETRIES = 2;
+import { CONNECT_RETRIES, healthyEndpoints, nextEndpoint } from '../upstream/choose.ts';
 
 export interface ForwardContext {
   config: () => RuntimeConfig;
@@ -70,9 +69,7 @@ export function decide(cfg: RuntimeConfig, listenerName: string, ds: Downstream,
   const clusterName = pickCluster(route, rand);
   const cluster = cfg.clusters.get(clusterName);
   if (!cluster) throw new ProxyError('no_cluster', `route ${route.name} points at cluster ${clusterName}, which the sidecar does not have`, clusterName);
-  const all = cluster.staticEndpoints ?? cfg.endpoints.get(cluster.edsName!) ?? [];
-  const healthy = all.filter((e) => e.healthy);
-  if (healthy.length === 0) throw new ProxyError('no_healthy_endpoint', `no healthy endpoint in cluster ${clusterName}`, clusterName);
+  const healthy = healthyEndpoints(cfg, clusterName, cluster);
   return { route, clusterName, cluster, healthy };
 }
 
@@ -140,9 +137,7 @@ export class Exchange implements BodySink {
 
   private tryEndpoint(): void {
     const { cluster, healthy, clusterName } = this.d;
-    const i = this.ctx.rr.get(clusterName) ?? 0;
-    this.ctx.rr.set(clusterName, (i + 1) % 1_000_000_007);
-    const ep = healthy[i % healthy.length];
+    const ep = nextEndpoint(this.ctx.rr, clusterName, healthy);
     const pool = this.ctx.pools.get(ep.address, ep.port, cluster.connectTimeoutMs);
     this.endpoint = pool.name;
     const h = this.ds.head;

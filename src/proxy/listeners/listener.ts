@@ -1,25 +1,43 @@
 // Where connections come in. A listener accepts, enforces the sidecar's connection limit, and
-// looks at the first bytes to decide what the connection carries before handing it to a codec:
-// HTTP/1.1 (http1/server.ts) today; a TLS handshake is refused with a log line saying why.
-// CONNECT tunnels come back here, so that what a tunnel carries is decided the same way.
+// dispatches by the listener's kind:
+//   - http (an HttpConnectionManager): looks at the first bytes to decide what the connection
+//     carries before handing it to a codec: HTTP/1.1 (http1/server.ts) today; a TLS handshake is
+//     refused with a log line saying why;
+//   - tcp (a tcp_proxy): opaque TCP at once (tcp/tcp.ts), with no sniffing, so that a protocol in
+//     which the server speaks first works;
+//   - detect: tcp/detect.ts races the client's first bytes against the upstream's.
+// CONNECT tunnels come back here: to a TCP service (a CONNECT route) they become opaque TCP; to an
+// HTTP service, what the tunnel carries is decided like any new connection.
 import net from 'node:net';
 import type { PathOptions } from '../http/path.ts';
 import type { Downstream } from '../http/types.ts';
 import { serveHttp1 } from '../http1/server.ts';
 import { rawHttp1Error } from '../errors.ts';
+import { type TcpContext, dial, pipeTcp, proxyTcp } from '../tcp/tcp.ts';
+import { detect } from '../tcp/detect.ts';
+
+/**
+ * Where a CONNECT goes: 'http', a tunnel whose requests are routed by their own Host; 'tcp', an
+ * opaque tunnel to the cluster; 'detect', either, by what the tunnel carries.
+ */
+export type ConnectTarget = { kind: 'http' } | { kind: 'tcp' | 'detect'; cluster: string };
 
 export interface ListenerHandlers {
   onRequest(ds: Downstream): void;
-  /** Whether a CONNECT to this authority has somewhere to go; a string says why not. */
-  connectAllowed(authority: string): true | string;
+  /** Where a CONNECT to this authority goes; a string says why it has nowhere to go. */
+  connectTarget(authority: string): ConnectTarget | string;
   onRejected(status: number, code: string): void;
   log(msg: string): void;
+  tcp: TcpContext;
 }
 
 export interface ListenerLimits {
   path: PathOptions;
   headersTimeoutMs: number;
   idleTimeoutMs: number;
+  kind: 'http' | 'tcp' | 'detect';
+  /** For tcp and detect: the tcp_proxy's cluster and idle timeout. */
+  tcp?: { cluster: string; idleTimeoutMs: number };
 }
 
 /** Counts every client connection of the sidecar, across listeners, against one limit. */
@@ -46,7 +64,10 @@ export function createListener(handlers: ListenerHandlers, limits: () => Listene
     budget.sockets.add(socket);
     socket.once('close', () => budget.sockets.delete(socket));
     socket.on('error', () => {}); // errors are handled by the codec once it has the socket
-    sniff(socket, handlers, limits());
+    const l = limits();
+    if (l.kind === 'tcp') proxyTcp(handlers.tcp, l.tcp!.cluster, socket, Buffer.alloc(0), l.tcp!.idleTimeoutMs);
+    else if (l.kind === 'detect') detect(handlers.tcp, l.tcp!.cluster, socket, Buffer.alloc(0), l.tcp!.idleTimeoutMs, (first) => sniff(socket, handlers, l, first));
+    else sniff(socket, handlers, l);
   });
   return server;
 }
@@ -66,16 +87,37 @@ function sniff(socket: net.Socket, handlers: ListenerHandlers, limits: ListenerL
         onRejected: handlers.onRejected,
         onBug: (e) => handlers.log(`BUG: a connection from ${socket.remoteAddress}:${socket.remotePort} was closed after an internal error: ${(e as Error)?.stack ?? e}`),
         onConnect: (authority, s, head) => {
-          const ok = handlers.connectAllowed(authority);
-          if (ok !== true) {
+          const t = handlers.connectTarget(authority);
+          if (typeof t === 'string') {
             handlers.onRejected(404, 'no_route');
-            s.end(rawHttp1Error(404, 'no_route', ok), 'latin1');
+            s.end(rawHttp1Error(404, 'no_route', t), 'latin1');
             return;
           }
-          s.write('HTTP/1.1 200 Connection Established\r\n\r\n');
+          const established = 'HTTP/1.1 200 Connection Established\r\n\r\n';
+          if (t.kind === 'tcp') {
+            // A TCP service: answer 200 once the upstream is connected, or say why it is not.
+            s.pause();
+            s.allowHalfOpen = true;
+            const c = dial(handlers.tcp, t.cluster, (err, d) => {
+              s.off('close', onClose);
+              if (err) {
+                handlers.tcp.stats.count(t.cluster, err.status, err.code);
+                s.end(rawHttp1Error(err.status, err.code, err.message), 'latin1');
+                return;
+              }
+              s.write(established);
+              pipeTcp(handlers.tcp, t.cluster, s, d!, head, Buffer.alloc(0), limits.idleTimeoutMs);
+            });
+            const onClose = () => c.cancel();
+            s.once('close', onClose);
+            return;
+          }
+          s.write(established);
+          // A port of undeclared protocol: HTTP inside is routed, anything else is TCP to its cluster.
+          if (t.kind === 'detect') detect(handlers.tcp, t.cluster, s, head, limits.idleTimeoutMs, (first) => sniff(s, handlers, limits, first));
           // What the tunnel carries is decided like any new connection; requests inside it are
           // routed by their own Host.
-          sniff(s, handlers, limits, head);
+          else sniff(s, handlers, limits, head);
         },
         path: limits.path,
         headersTimeoutMs: limits.headersTimeoutMs,

@@ -7,6 +7,13 @@ export interface ListenerConfig {
   name: string;
   address: string;
   port: number;
+  /**
+   * What the listener does with a connection: 'http', its HttpConnectionManager; 'tcp', its
+   * tcp_proxy, at once; 'detect', HTTP (http_inspector matched http/1.1 or h2c) to the HCM and
+   * anything else to the tcp_proxy. For 'tcp' the HCM fields below hold Envoy's defaults.
+   */
+  kind: 'http' | 'tcp' | 'detect';
+  tcp?: TcpProxyConfig;
   /** Either the name of an RDS route configuration, or an inline one. */
   rdsName?: string;
   inlineRoutes?: RouteTable;
@@ -18,6 +25,12 @@ export interface ListenerConfig {
   idleTimeoutMs: number;
   /** stream_idle_timeout: a request with no bytes either way for this long ends (Envoy: 5 min). */
   streamIdleTimeoutMs: number;
+}
+
+export interface TcpProxyConfig {
+  cluster: string;
+  /** tcp_proxy idle_timeout: 1 h when not set (Envoy's default); 0 when set to 0s (none). */
+  idleTimeoutMs: number;
 }
 
 /** When the control plane sets no request_headers_timeout (Envoy's own default is none at all). */
@@ -37,6 +50,8 @@ export interface RouteEntry {
   clusters: { name: string; weight: number }[];
   totalWeight: number;
   timeoutMs: number; // 0: none
+  /** A connect_matcher route with upgrade_configs CONNECT: a CONNECT becomes a TCP tunnel to its cluster. */
+  connect?: boolean;
 }
 
 export interface VirtualHost {
@@ -94,19 +109,84 @@ function socket(where: string, addr: any): { address: string; port: number } {
   return { address: sa.address, port };
 }
 
+/** The application protocols Envoy's http_inspector reports for plain HTTP. */
+const INSPECTED_HTTP = new Set(['http/1.1', 'http/1.0', 'h2c']);
+
+/**
+ * Listeners Weft's sidecar can serve: one filter chain with one HttpConnectionManager or one
+ * tcp_proxy; or protocol detection, that is the http_inspector listener filter with one chain
+ * matching only application_protocols (http/1.1, h2c) that holds an HCM, and one chain without
+ * a match that holds a tcp_proxy.
+ */
 export function convertListener(l: any): ListenerConfig {
   const where = `listener ${l.name ?? '(unnamed)'}`;
   if (!l.name) fail(where, 'name: required');
   const { address, port } = socket(`${where}: address`, l.address);
-  const chains = l.filter_chains ?? [];
-  if (chains.length !== 1) fail(`${where}: filter_chains`, `exactly one filter chain is supported, got ${chains.length}`);
-  const filters = chains[0].filters ?? [];
-  const hcm = filters.find((f: any) => f.typed_config?.['@type'] === TYPE.hcm);
-  if (!hcm || filters.length !== 1) {
-    const types = filters.map((f: any) => f.typed_config?.['@type'] ?? f.name).join(', ') || 'none';
-    fail(`${where}: filter_chains[0].filters`, `only one HttpConnectionManager filter is supported (got ${types})`);
+  const chains: any[] = l.filter_chains ?? [];
+  if (l.default_filter_chain) fail(`${where}: default_filter_chain`, 'not supported (put the default chain in filter_chains without a filter_chain_match)');
+  let inspector = false;
+  for (const [i, f] of (l.listener_filters ?? []).entries()) {
+    const t = f.typed_config?.['@type'];
+    if (t === TYPE.httpInspector) inspector = true;
+    else fail(`${where}: listener_filters[${i}]`, `unsupported listener filter ${t ?? f.name} (only http_inspector is)`);
   }
-  const tc = hcm.typed_config;
+  const only = (i: number): { type: 'hcm' | 'tcp'; f: any } => {
+    const filters = chains[i].filters ?? [];
+    const types = filters.map((f: any) => f.typed_config?.['@type'] ?? f.name);
+    if (filters.length !== 1 || (types[0] !== TYPE.hcm && types[0] !== TYPE.tcpProxy)) {
+      fail(`${where}: filter_chains[${i}].filters`, `a chain must hold exactly one HttpConnectionManager or tcp_proxy filter (got ${types.join(', ') || 'none'})`);
+    }
+    return { type: types[0] === TYPE.hcm ? 'hcm' : 'tcp', f: filters[0] };
+  };
+  const matchKeys = (i: number): string[] => Object.keys(chains[i].filter_chain_match ?? {});
+  const base = { name: l.name as string, address, port };
+  if (chains.length === 1 && matchKeys(0).length === 0) {
+    const c = only(0);
+    if (c.type === 'tcp') return { ...base, kind: 'tcp', tcp: tcpProxy(`${where}: filter_chains[0]`, c.f.typed_config), ...hcmDefaults() };
+    return { ...base, kind: 'http', ...hcmConfig(where, c.f.typed_config) };
+  }
+  if (chains.length === 2) {
+    const httpAt = chains.findIndex((c) => c.filter_chain_match);
+    const tcpAt = 1 - httpAt;
+    if (httpAt >= 0 && matchKeys(tcpAt).length === 0) {
+      const m = chains[httpAt].filter_chain_match;
+      const other = matchKeys(httpAt).filter((k) => k !== 'application_protocols');
+      if (other.length) fail(`${where}: filter_chains[${httpAt}].filter_chain_match`, `only application_protocols is supported (got ${other.join(', ')})`);
+      const protos: string[] = m.application_protocols ?? [];
+      if (!protos.length || !protos.every((p) => INSPECTED_HTTP.has(p))) {
+        fail(`${where}: filter_chains[${httpAt}].filter_chain_match.application_protocols`, `must name only what http_inspector reports for HTTP (http/1.1, http/1.0, h2c), got ${JSON.stringify(protos)}`);
+      }
+      if (!inspector) fail(`${where}: listener_filters`, 'a chain matching application_protocols needs the http_inspector listener filter');
+      const h = only(httpAt);
+      const t = only(tcpAt);
+      if (h.type !== 'hcm') fail(`${where}: filter_chains[${httpAt}].filters`, 'the chain matching HTTP must hold an HttpConnectionManager');
+      if (t.type !== 'tcp') fail(`${where}: filter_chains[${tcpAt}].filters`, 'the default chain of a detecting listener must hold a tcp_proxy');
+      return { ...base, kind: 'detect', tcp: tcpProxy(`${where}: filter_chains[${tcpAt}]`, t.f.typed_config), ...hcmConfig(where, h.f.typed_config) };
+    }
+  }
+  fail(`${where}: filter_chains`, `supported: one chain (HttpConnectionManager or tcp_proxy), or protocol detection (a chain matching application_protocols http/1.1 and h2c, and a default tcp_proxy chain); got ${chains.length} chain(s)`);
+}
+
+function tcpProxy(where: string, tc: any): TcpProxyConfig {
+  if (!tc.cluster) fail(`${where}: tcp_proxy.cluster`, 'required (weighted_clusters is not supported yet)');
+  let idleTimeoutMs = DEFAULT_IDLE_TIMEOUT_MS;
+  if (tc.idle_timeout != null) {
+    idleTimeoutMs = durationMs(tc.idle_timeout);
+    if (!Number.isFinite(idleTimeoutMs) || idleTimeoutMs < 0) fail(`${where}: tcp_proxy.idle_timeout`, 'invalid duration');
+  }
+  return { cluster: tc.cluster, idleTimeoutMs };
+}
+
+function hcmDefaults(): Pick<ListenerConfig, 'path' | 'requestHeadersTimeoutMs' | 'idleTimeoutMs' | 'streamIdleTimeoutMs'> {
+  return {
+    path: { normalize: false, mergeSlashes: false },
+    requestHeadersTimeoutMs: DEFAULT_REQUEST_HEADERS_TIMEOUT_MS,
+    idleTimeoutMs: DEFAULT_IDLE_TIMEOUT_MS,
+    streamIdleTimeoutMs: DEFAULT_STREAM_IDLE_TIMEOUT_MS,
+  };
+}
+
+function hcmConfig(where: string, tc: any): Pick<ListenerConfig, 'path' | 'requestHeadersTimeoutMs' | 'idleTimeoutMs' | 'streamIdleTimeoutMs' | 'rdsName' | 'inlineRoutes'> {
   for (const [i, f] of (tc.http_filters ?? []).entries()) {
     const t = f.typed_config?.['@type'];
     if (t !== TYPE.router && !f.is_optional) fail(`${where}: http_filters[${i}]`, `unsupported HTTP filter ${t ?? f.name}`);
@@ -119,9 +199,6 @@ export function convertListener(l: any): ListenerConfig {
     return ms === 0 ? dflt : ms;
   };
   const base = {
-    name: l.name,
-    address,
-    port,
     path: { normalize: bool(tc.normalize_path), mergeSlashes: bool(tc.merge_slashes) },
     requestHeadersTimeoutMs: positive('request_headers_timeout', tc.request_headers_timeout, DEFAULT_REQUEST_HEADERS_TIMEOUT_MS),
     idleTimeoutMs: positive('common_http_protocol_options.idle_timeout', tc.common_http_protocol_options?.idle_timeout, DEFAULT_IDLE_TIMEOUT_MS),
@@ -209,7 +286,9 @@ function convertRoute(r: any, where: string): RouteEntry {
   } else if (m.prefix !== undefined) {
     const want = cs ? m.prefix : m.prefix.toLowerCase();
     path = cs ? (p) => p.startsWith(want) : (p) => p.toLowerCase().startsWith(want);
-  } else fail(`${where}.match`, 'one of prefix, path or safe_regex is required');
+  } else if (m.connect_matcher !== undefined) {
+    path = () => false; // matches CONNECT only, never a request with a path
+  } else fail(`${where}.match`, 'one of prefix, path, safe_regex or connect_matcher is required');
 
   const headers = (m.headers ?? []).map((h: any, i: number) => {
     const hw = `${where}.match.headers[${i}]`;
@@ -231,6 +310,10 @@ function convertRoute(r: any, where: string): RouteEntry {
 
   const a = r.route;
   if (!a) fail(where, 'only route actions are supported (no redirect or direct_response yet)');
+  const connect = m.connect_matcher !== undefined;
+  if (connect && !(a.upgrade_configs ?? []).some((u: any) => String(u.upgrade_type).toUpperCase() === 'CONNECT' && (u.enabled?.value ?? u.enabled) !== false)) {
+    fail(`${where}.route.upgrade_configs`, 'a connect_matcher route needs upgrade_configs [{upgrade_type: CONNECT}] (Weft terminates CONNECT into a TCP tunnel)');
+  }
   let clusters: { name: string; weight: number }[];
   if (a.cluster) clusters = [{ name: a.cluster, weight: 1 }];
   else if (a.weighted_clusters) {
@@ -245,7 +328,7 @@ function convertRoute(r: any, where: string): RouteEntry {
   if (totalWeight <= 0) fail(`${where}.route.weighted_clusters`, 'total weight must be greater than 0');
   const timeoutMs = durationMs(a.timeout);
   if (!Number.isFinite(timeoutMs) || timeoutMs < 0) fail(`${where}.route.timeout`, `invalid duration`);
-  return { name: r.name ?? '', path, headers, query, clusters, totalWeight, timeoutMs };
+  return { name: r.name ?? '', path, headers, query, clusters, totalWeight, timeoutMs, ...(connect ? { connect: true } : {}) };
 }
 
 export function convertCluster(c: any): ClusterConfig {

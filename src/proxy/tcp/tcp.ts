@@ -1,0 +1,159 @@
+// Opaque TCP (Envoy's tcp_proxy): bytes both ways between a client and one endpoint of a cluster,
+// which the sidecar does not look into. Endpoint choice is the HTTP side's (upstream/choose.ts):
+// round robin over healthy endpoints, the cluster's connect timeout, and a connection that cannot
+// be made is retried on another endpoint, up to twice. Then the two sockets are piped with
+// backpressure; a FIN from either side is passed on (half-close), and the pair is closed after
+// idleTimeoutMs with no byte either way. Counted per cluster in stats (opened, closed, bytes).
+import net from 'node:net';
+import type { RuntimeConfig } from '../config.ts';
+import { ProxyError } from '../errors.ts';
+import type { Stats } from '../stats.ts';
+import { CONNECT_RETRIES, healthyEndpoints, nextEndpoint } from '../upstream/choose.ts';
+
+export interface TcpContext {
+  config: () => RuntimeConfig;
+  stats: Stats;
+  rr: Map<string, number>;
+  log: (msg: string) => void;
+}
+
+export interface Dialed {
+  socket: net.Socket;
+  endpoint: string;
+}
+
+/**
+ * Connects to an endpoint of the cluster. Calls back once: with the connected socket, or with a
+ * ProxyError saying why not. cancel() stops it (a socket connected later is closed).
+ */
+export function dial(ctx: TcpContext, clusterName: string, cb: (err: ProxyError | undefined, d?: Dialed) => void): { cancel(): void } {
+  let cancelled = false;
+  let current: net.Socket | undefined;
+  const done = (err: ProxyError | undefined, d?: Dialed) => {
+    if (cancelled) {
+      d?.socket.destroy();
+      return;
+    }
+    cancelled = true;
+    cb(err, d);
+  };
+  const cfg = ctx.config();
+  const cluster = cfg.clusters.get(clusterName);
+  let healthy;
+  try {
+    if (!cluster) throw new ProxyError('no_cluster', `cluster ${clusterName} is not known to the sidecar`, clusterName);
+    healthy = healthyEndpoints(cfg, clusterName, cluster);
+  } catch (e) {
+    queueMicrotask(() => done(e as ProxyError));
+    return { cancel: () => (cancelled = true) };
+  }
+  let attempt = 0;
+  const tryOne = () => {
+    const ep = nextEndpoint(ctx.rr, clusterName, healthy);
+    const endpoint = `${ep.address}:${ep.port}`;
+    const s = net.connect({ host: ep.address, port: ep.port, noDelay: true, allowHalfOpen: true });
+    current = s;
+    const timer = setTimeout(() => failed(s, endpoint, 'ETIMEDOUT', `no connection within the cluster's connect timeout of ${cluster.connectTimeoutMs} ms`), cluster.connectTimeoutMs);
+    s.once('connect', () => {
+      clearTimeout(timer);
+      s.removeAllListeners('error');
+      done(undefined, { socket: s, endpoint });
+    });
+    s.once('error', (e: NodeJS.ErrnoException) => {
+      clearTimeout(timer);
+      failed(s, endpoint, e.code ?? 'error', e.message);
+    });
+  };
+  const failed = (s: net.Socket, endpoint: string, code: string, message: string) => {
+    s.destroy();
+    if (cancelled) return;
+    ctx.stats.tcp(clusterName).connectFailed++;
+    if (attempt < CONNECT_RETRIES && healthy.length > 1) {
+      attempt++;
+      tryOne();
+      return;
+    }
+    done(
+      code === 'ECONNREFUSED'
+        ? new ProxyError('connect_refused', `connection refused by ${endpoint} in cluster ${clusterName}`, clusterName)
+        : new ProxyError('connect_failed', `could not connect to ${endpoint} in cluster ${clusterName}: ${code === 'ETIMEDOUT' ? message : `${code} (${message})`}`, clusterName),
+    );
+  };
+  tryOne();
+  return {
+    cancel: () => {
+      cancelled = true;
+      current?.destroy();
+    },
+  };
+}
+
+/**
+ * Joins the client and the dialed upstream. downHead: client bytes already read (to send first);
+ * upHead: upstream bytes already read (to deliver first). idleTimeoutMs 0: no idle timeout.
+ */
+export function pipeTcp(ctx: TcpContext, clusterName: string, down: net.Socket, up: Dialed, downHead: Buffer, upHead: Buffer, idleTimeoutMs: number): void {
+  const u = up.socket;
+  const counts = ctx.stats.tcp(clusterName);
+  counts.opened++;
+  // A FIN from one side is passed on to the other; each socket closes once both of its
+  // directions are done.
+  down.allowHalfOpen = true;
+  u.allowHalfOpen = true;
+  let closed = 0;
+  const onClose = () => {
+    if (++closed < 2) return;
+    counts.closed++;
+    counts.bytesSent += u.bytesWritten;
+    counts.bytesReceived += u.bytesRead;
+  };
+  const kill = () => {
+    down.destroy();
+    u.destroy();
+  };
+  down.on('error', kill);
+  u.on('error', kill);
+  down.once('close', onClose);
+  u.once('close', onClose);
+  // A reset (or destroy) of one side ends the other at once.
+  down.once('close', (hadError) => hadError && u.destroy());
+  u.once('close', (hadError) => hadError && down.destroy());
+  if (idleTimeoutMs > 0) {
+    // A socket's timeout counts reads and writes, so a byte either way keeps both alive.
+    const idle = () => {
+      ctx.log(`TCP connection through cluster ${clusterName} to ${up.endpoint} idle for ${idleTimeoutMs} ms: closed`);
+      kill();
+    };
+    down.setTimeout(idleTimeoutMs, idle);
+    u.setTimeout(idleTimeoutMs, idle);
+  }
+  if (upHead.length) down.write(upHead);
+  if (downHead.length) u.write(downHead);
+  down.pipe(u);
+  u.pipe(down);
+  down.resume();
+  u.resume();
+}
+
+/** dial, then pipeTcp; a client whose upstream cannot be reached is closed, and the reason logged. */
+export function proxyTcp(ctx: TcpContext, clusterName: string, down: net.Socket, downHead: Buffer, idleTimeoutMs: number): void {
+  down.pause();
+  down.allowHalfOpen = true;
+  let gone = false;
+  down.once('close', () => {
+    gone = true;
+    c.cancel();
+  });
+  const c = dial(ctx, clusterName, (err, d) => {
+    if (gone) {
+      d?.socket.destroy();
+      return;
+    }
+    if (err) {
+      ctx.log(`TCP connection from ${down.remoteAddress}:${down.remotePort} closed: ${err.message}`);
+      down.destroy();
+      return;
+    }
+    pipeTcp(ctx, clusterName, down, d!, downHead, Buffer.alloc(0), idleTimeoutMs);
+  });
+}
