@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import type { DestinationRule, VirtualService } from '../api/types.ts';
-import { AdsServer } from './ads/server.ts';
+import { AdsServer, type AdsServerOptions } from './ads/server.ts';
 import { createAdminServer } from './admin/server.ts';
 import type { MeshSnapshot, Workload } from './model/model.ts';
 import { Registry } from './registry/registry.ts';
@@ -18,6 +18,8 @@ export interface ControlPlaneOptions {
   xdsHost?: string;
   xdsPort?: number;
   heartbeatMs?: number;
+  /** Passed to the ADS server: config for one proxy, instead of translate() (tests). */
+  generate?: AdsServerOptions['generate'];
   log?: (msg: string) => void;
 }
 
@@ -83,7 +85,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     }
     return snap.mesh;
   };
-  ads = new AdsServer({ registry, snapshot, heartbeatMs, log });
+  ads = new AdsServer({ registry, snapshot, heartbeatMs, log, generate: opts.generate });
   // Endpoints known before a restart serve for two heartbeats, long enough for their sidecars to return.
   registry.restore(loadRegistry(registryFile), 2 * heartbeatMs + 1000);
   const unwatch = store.watch((e) => {

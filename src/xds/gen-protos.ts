@@ -18,6 +18,7 @@ const FILES = [
   'envoy/config/endpoint/v3/endpoint.proto',
   'envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager.proto',
   'envoy/extensions/filters/http/router/v3/router.proto',
+  'envoy/extensions/upstreams/http/v3/http_protocol_options.proto',
 ];
 
 /** The messages Weft encodes or decodes by name; everything they reference comes along. */
@@ -30,6 +31,7 @@ export const ROOTS = [
   'envoy.config.endpoint.v3.ClusterLoadAssignment',
   'envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager',
   'envoy.extensions.filters.http.router.v3.Router',
+  'envoy.extensions.upstreams.http.v3.HttpProtocolOptions',
 ];
 
 export function loadFullRoot(): protobuf.Root {
