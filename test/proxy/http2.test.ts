@@ -6,6 +6,8 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import http2 from 'node:http2';
 import { execFile } from 'node:child_process';
+import net from 'node:net';
+import { Duplex } from 'node:stream';
 import type { AddressInfo } from 'node:net';
 import { request } from 'undici';
 import type { ControlPlane } from '../../src/control/control-plane.ts';
@@ -141,6 +143,40 @@ describe('HTTP/2 through the sidecar (real sidecar processes)', () => {
     assert.equal(r.statusCode, 200);
     assert.equal(await r.body.text(), 'h2app GET /from-h1 ');
     assert.equal(seen.at(-1)!.version, '2.0');
+  });
+
+  test('a connection preface that arrives in pieces is still HTTP/2', async () => {
+    // The client's first write is cut in two: 5 bytes, then the rest once those are on the wire.
+    const sock = net.connect(outbound, '127.0.0.1');
+    let first = true;
+    const wrapped = new Duplex({
+      write(chunk: Buffer, _enc, cb) {
+        if (sock.destroyed) return cb();
+        if (!first) return sock.write(chunk, cb);
+        first = false;
+        sock.write(chunk.subarray(0, 5), () => sock.write(chunk.subarray(5), cb));
+      },
+      read() {
+        sock.resume();
+      },
+      final(cb) {
+        sock.end(cb);
+      },
+    });
+    sock.on('data', (d) => {
+      if (!wrapped.push(d)) sock.pause();
+    });
+    sock.on('end', () => wrapped.push(null));
+    sock.on('error', (e) => wrapped.destroy(e));
+    const session = http2.connect(`http://127.0.0.1:${outbound}`, { createConnection: () => wrapped as unknown as net.Socket });
+    try {
+      const r = await h2get(session, { ':path': '/split', ':authority': 'h2app' });
+      assert.equal(r.status, 200);
+      assert.equal(r.body, 'h2app GET /split ');
+    } finally {
+      await new Promise<void>((resolve) => session.close(() => resolve()));
+      sock.destroy();
+    }
   });
 
   test('an HTTP/2 request with no route gets 404 naming the host', async () => {
