@@ -1,9 +1,11 @@
 // The one place where a failure inside the sidecar becomes an HTTP response. Every response the
 // sidecar makes itself says why: in the `x-weft-error` header (a stable code) and a plain-words
-// body, and it is counted under the cluster it concerns.
+// body, and it is counted under the cluster it concerns. A gRPC request gets a gRPC answer instead:
+// HTTP 200 with grpc-status and grpc-message (a trailers-only response), as Envoy's local replies do.
 import { STATUS_CODES } from 'node:http';
 import type { Downstream } from './http/types.ts';
-import type { UpstreamError } from './http1/client.ts';
+import type { UpstreamError } from './http/types.ts';
+import { isGrpc } from './http/grpc.ts';
 
 export type ProxyErrorCode =
   | 'no_route' // no virtual host or route matches the request
@@ -59,10 +61,47 @@ export function upstreamError(err: UpstreamError, cluster: string, endpoint: str
 
 const TEXT_PLAIN = 'text/plain; charset=utf-8';
 
+/**
+ * The gRPC status for an error: Envoy's HTTP-to-gRPC mapping of the HTTP status the error would
+ * have had (Grpc::Utility::httpToGrpcStatus), except that a timeout is DEADLINE_EXCEEDED.
+ */
+export function grpcStatus(err: ProxyError): number {
+  if (err.code === 'upstream_timeout') return 4; // DEADLINE_EXCEEDED
+  switch (err.status) {
+    case 400:
+      return 13; // INTERNAL
+    case 401:
+      return 16; // UNAUTHENTICATED
+    case 403:
+      return 7; // PERMISSION_DENIED
+    case 404:
+      return 12; // UNIMPLEMENTED
+    case 429:
+    case 502:
+    case 503:
+    case 504:
+      return 14; // UNAVAILABLE
+    default:
+      return 2; // UNKNOWN
+  }
+}
+
+/** grpc-message is percent-encoded (gRPC over HTTP/2): anything but printable ASCII, and '%'. */
+function grpcMessage(s: string): string {
+  let out = '';
+  for (const b of Buffer.from(s, 'utf8')) out += b >= 0x20 && b <= 0x7e && b !== 0x25 ? String.fromCharCode(b) : `%${b.toString(16).toUpperCase().padStart(2, '0')}`;
+  return out;
+}
+
 /** Writes the error response, unless the response already started (then the stream is cut). */
 export function sendError(ds: Downstream, err: ProxyError): void {
   if (ds.responseStarted) {
     ds.reset(err.message);
+    return;
+  }
+  if (isGrpc(ds.head.headers)) {
+    const message = `weft: ${err.message}`;
+    ds.respond(200, ['content-type', 'application/grpc', 'grpc-status', String(grpcStatus(err)), 'grpc-message', grpcMessage(message), 'x-weft-error', err.code], undefined, true);
     return;
   }
   const body = Buffer.from(`weft: ${err.message}\n`);

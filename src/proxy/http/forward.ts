@@ -1,14 +1,15 @@
 // The life of one proxied HTTP request, whatever protocol carried it (docs/request-lifecycle.md):
 //   route (router.ts) -> timeout -> endpoint choice and connect retries -> upstream exchange.
-// The downstream codec (http1/server.ts) hands in a Downstream; the upstream codec
-// (http1/client.ts) takes an UpstreamRequest. Failures become ProxyErrors, and errors.ts alone
-// turns them into responses.
+// The downstream codec (http1/server.ts, http2/server.ts) hands in a Downstream; the upstream
+// codec (http1/client.ts, or http2/client.ts for clusters that speak HTTP/2) takes an
+// UpstreamRequest. Failures become ProxyErrors, and errors.ts alone turns them into responses.
 import net from 'node:net';
 import type { RuntimeConfig } from '../config.ts';
 import { ProxyError, sendError, upstreamError } from '../errors.ts';
 import type { ClusterConfig, Endpoint, ListenerConfig, RouteEntry, RouteTable } from '../xds-client/convert.ts';
 import type { Pools } from '../upstream/pools.ts';
-import type { UpstreamCall, UpstreamError } from '../http1/client.ts';
+import type { UpstreamCall, UpstreamError } from './types.ts';
+import { grpcTimeoutMs } from './grpc.ts';
 import { endToEnd } from '../http1/headers.ts';
 import { findRoute, findVirtualHost, pickCluster } from './router.ts';
 import type { Stats } from '../stats.ts';
@@ -122,9 +123,12 @@ export class Exchange implements BodySink {
 
   start(): void {
     this.ctx.active.add(this);
-    const ms = this.d.route.timeoutMs;
-    // The route timeout covers everything: connecting, every retry, and the whole response.
-    if (ms > 0) this.timer = setTimeout(() => this.timedOut(ms), ms);
+    // The route timeout covers everything: connecting, every retry, and the whole response. A gRPC
+    // client's own deadline (grpc-timeout) shortens it, as Envoy does.
+    const route = this.d.route.timeoutMs;
+    const grpc = grpcTimeoutMs(this.ds.head.headers);
+    if (grpc !== undefined && (route === 0 || grpc < route)) this.timer = setTimeout(() => this.timedOut(grpc, 'the gRPC deadline (grpc-timeout)'), grpc);
+    else if (route > 0) this.timer = setTimeout(() => this.timedOut(route, 'the route timeout'), route);
     this.ds.onAbort(() => {
       if (this.done) return;
       this.finish();
@@ -138,7 +142,7 @@ export class Exchange implements BodySink {
   private tryEndpoint(): void {
     const { cluster, healthy, clusterName } = this.d;
     const ep = nextEndpoint(this.ctx.rr, clusterName, healthy);
-    const pool = this.ctx.pools.get(ep.address, ep.port, cluster.connectTimeoutMs);
+    const pool = this.ctx.pools.get(ep.address, ep.port, cluster.connectTimeoutMs, cluster.protocol);
     this.endpoint = pool.name;
     const h = this.ds.head;
     this.call = pool.request(
@@ -212,12 +216,12 @@ export class Exchange implements BodySink {
     fail(this.ctx, this.ds, upstreamError(err, this.d.clusterName, this.endpoint));
   }
 
-  private timedOut(ms: number): void {
+  private timedOut(ms: number, what: string): void {
     this.timer = undefined;
     if (this.done) return;
     this.finish();
     this.call?.abort();
-    fail(this.ctx, this.ds, new ProxyError('upstream_timeout', `upstream ${this.endpoint} in cluster ${this.d.clusterName} did not complete the response within the route timeout of ${ms} ms`, this.d.clusterName));
+    fail(this.ctx, this.ds, new ProxyError('upstream_timeout', `upstream ${this.endpoint} in cluster ${this.d.clusterName} did not complete the response within ${what} of ${ms} ms`, this.d.clusterName));
   }
 
   /** 101 Switching Protocols: from here on, bytes flow both ways untouched (WebSocket). */

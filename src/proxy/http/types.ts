@@ -52,3 +52,56 @@ export interface Downstream {
   /** Switches the connection to a raw byte stream after a 101 answer (WebSocket). */
   upgradeTo(status: number, headers: HeaderList): { socket: import('node:net').Socket; head: Buffer } | undefined;
 }
+
+// The upstream side's vocabulary: what every upstream codec (http1/client.ts, http2/client.ts) takes
+// and gives back.
+
+export interface UpstreamRequest {
+  method: string;
+  /** Path and query, as sent on the request line. */
+  target: string;
+  authority: string;
+  headers: HeaderList;
+  /** 'none': no body; a number: Content-Length; 'chunked': length unknown. */
+  body: 'none' | 'chunked' | number;
+  /** Upgrade token (websocket): the request asks to switch protocols. */
+  upgrade?: string;
+}
+
+export type UpstreamPhase = 'connect' | 'request' | 'response';
+
+/** Why an exchange with an upstream failed. `phase` says how far it got. */
+export class UpstreamError extends Error {
+  readonly code: string;
+  readonly phase: UpstreamPhase;
+  constructor(code: string, phase: UpstreamPhase, message: string) {
+    super(message);
+    this.code = code;
+    this.phase = phase;
+  }
+}
+
+export interface ResponseHandler {
+  /** The request head is on the wire: the body may flow now (the proxy reads it only from here on). */
+  onRequestSent(call: UpstreamCall): void;
+  /** The final response head (1xx interim responses are not passed on). */
+  onResponse(status: number, headers: HeaderList, contentLength: number | undefined, bodyless: boolean): void;
+  /** Response body bytes; false pauses the upstream until call.resume(). */
+  onData(chunk: Buffer): boolean;
+  onEnd(trailers: HeaderList): void;
+  onError(err: UpstreamError): void;
+  /** 101 Switching Protocols: the connection is now a byte stream, handed over whole. */
+  onUpgrade(status: number, headers: HeaderList, socket: import('node:net').Socket, head: Buffer): void;
+}
+
+export interface UpstreamCall {
+  /** Request body bytes; false: wait for onDrain. */
+  write(chunk: Buffer): boolean;
+  onDrain(cb: () => void): void;
+  end(trailers?: HeaderList): void;
+  /** Gives up on the exchange; the connection is destroyed and no callback fires after this. */
+  abort(): void;
+  /** Resumes a response paused by onData returning false. */
+  resume(): void;
+}
+

@@ -4,61 +4,11 @@
 // fully read, keep-alive agreed, no stray bytes). Anything else destroys it, so a failed or odd
 // request can never leave a connection busy or poisoned for the next one.
 import net from 'node:net';
-import type { HeaderList } from '../http/types.ts';
-import { HeaderCollector, get, lastChunk, serialize, writeChunk } from './headers.ts';
+import { type HeaderList, type ResponseHandler, type UpstreamCall, type UpstreamRequest, UpstreamError } from '../http/types.ts';
+
+export { type ResponseHandler, type UpstreamCall, type UpstreamRequest, UpstreamError };
+import { HeaderCollector, forHttp1, get, lastChunk, serialize, writeChunk } from './headers.ts';
 import { HC_CONTINUE, HC_SKIP_BODY, OK, PAUSED, PAUSED_UPGRADE, Parser, TYPE_RESPONSE } from './llhttp.ts';
-
-export interface UpstreamRequest {
-  method: string;
-  /** Path and query, as sent on the request line. */
-  target: string;
-  authority: string;
-  headers: HeaderList;
-  /** 'none': no body; a number: Content-Length; 'chunked': length unknown. */
-  body: 'none' | 'chunked' | number;
-  /** Upgrade token (websocket): the request asks to switch protocols. */
-  upgrade?: string;
-}
-
-export type UpstreamPhase = 'connect' | 'request' | 'response';
-
-/** Why an exchange with an upstream failed. `phase` says how far it got. */
-export class UpstreamError extends Error {
-  readonly code: string;
-  readonly phase: UpstreamPhase;
-  constructor(code: string, phase: UpstreamPhase, message: string) {
-    super(message);
-    this.code = code;
-    this.phase = phase;
-  }
-}
-
-export interface ResponseHandler {
-  /**
-   * The request head is on the wire: the body may flow now (the proxy reads it only from here on).
-   * This may be called before request() returns, when an idle connection was ready.
-   */
-  onRequestSent(call: UpstreamCall): void;
-  /** The final response head (1xx interim responses are not passed on). */
-  onResponse(status: number, headers: HeaderList, contentLength: number | undefined, bodyless: boolean): void;
-  /** Response body bytes; false pauses the upstream until call.resume(). */
-  onData(chunk: Buffer): boolean;
-  onEnd(trailers: HeaderList): void;
-  onError(err: UpstreamError): void;
-  /** 101 Switching Protocols: the connection is now a byte stream, handed over whole. */
-  onUpgrade(status: number, headers: HeaderList, socket: net.Socket, head: Buffer): void;
-}
-
-export interface UpstreamCall {
-  /** Request body bytes; false: wait for onDrain. */
-  write(chunk: Buffer): boolean;
-  onDrain(cb: () => void): void;
-  end(trailers?: HeaderList): void;
-  /** Gives up on the exchange; the connection is destroyed and no callback fires after this. */
-  abort(): void;
-  /** Resumes a response paused by onData returning false. */
-  resume(): void;
-}
 
 export interface PoolOptions {
   connectTimeoutMs: number;
@@ -153,7 +103,7 @@ class Call implements UpstreamCall {
   attach(conn: Connection): void {
     this.conn = conn;
     const r = this.req;
-    let head = `${r.method} ${r.target} HTTP/1.1\r\nhost: ${r.authority}\r\n${serialize(r.headers)}`;
+    let head = `${r.method} ${r.target} HTTP/1.1\r\nhost: ${r.authority}\r\n${serialize(forHttp1(r.headers))}`;
     if (r.upgrade) head += `connection: upgrade\r\nupgrade: ${r.upgrade}\r\n`;
     if (r.body === 'chunked') head += 'transfer-encoding: chunked\r\n';
     else if (typeof r.body === 'number') head += `content-length: ${r.body}\r\n`;

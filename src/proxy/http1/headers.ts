@@ -87,6 +87,19 @@ export function endToEnd(h: HeaderList, keep?: string): HeaderList {
   return out;
 }
 
+/**
+ * The fields an HTTP/1.1 request carries upstream: no HTTP/2 pseudo-header, and no TE (an HTTP/2
+ * client's "te: trailers" is hop-by-hop, and HTTP/1.1 trailers need no asking).
+ */
+export function forHttp1(h: HeaderList): HeaderList {
+  let clean = true;
+  for (let i = 0; i < h.length; i += 2) if (h[i] === 'te' || h[i].charCodeAt(0) === 58) clean = false;
+  if (clean) return h;
+  const out: HeaderList = [];
+  for (let i = 0; i < h.length; i += 2) if (h[i] !== 'te' && h[i].charCodeAt(0) !== 58) out.push(h[i], h[i + 1]);
+  return out;
+}
+
 /** "name: value\r\n" for each field. */
 export function serialize(h: HeaderList): string {
   let s = '';

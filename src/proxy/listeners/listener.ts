@@ -1,8 +1,9 @@
 // Where connections come in. A listener accepts, enforces the sidecar's connection limit, and
 // dispatches by the listener's kind:
 //   - http (an HttpConnectionManager): looks at the first bytes to decide what the connection
-//     carries before handing it to a codec: HTTP/1.1 (http1/server.ts) today; a TLS handshake is
-//     refused with a log line saying why;
+//     carries before handing it to a codec: HTTP/2 with prior knowledge (http2/server.ts) when
+//     they are the HTTP/2 connection preface, HTTP/1.1 (http1/server.ts) otherwise; a TLS
+//     handshake is refused with a log line saying why;
 //   - tcp (a tcp_proxy): opaque TCP at once (tcp/tcp.ts), with no sniffing, so that a protocol in
 //     which the server speaks first works;
 //   - detect: tcp/detect.ts races the client's first bytes against the upstream's.
@@ -12,6 +13,7 @@ import net from 'node:net';
 import type { PathOptions } from '../http/path.ts';
 import type { Downstream } from '../http/types.ts';
 import { serveHttp1 } from '../http1/server.ts';
+import { type Http2Downstream, createHttp2Downstream } from '../http2/server.ts';
 import { rawHttp1Error } from '../errors.ts';
 import { type TcpContext, dial, pipeTcp, proxyTcp } from '../tcp/tcp.ts';
 import { detect } from '../tcp/detect.ts';
@@ -52,6 +54,11 @@ export class ConnectionBudget {
 
 export function createListener(handlers: ListenerHandlers, limits: () => ListenerLimits, budget: ConnectionBudget): net.Server {
   const server = net.createServer({ noDelay: true });
+  const h2 = createHttp2Downstream({
+    onRequest: (ds) => handlers.onRequest(ds),
+    onRejected: (status, code) => handlers.onRejected(status, code),
+    limits: () => limits(),
+  });
   server.on('connection', (socket: net.Socket) => {
     if (budget.sockets.size >= budget.limit) {
       // Refused before any byte is read, so the sidecar keeps file descriptors for the traffic it
@@ -66,15 +73,19 @@ export function createListener(handlers: ListenerHandlers, limits: () => Listene
     socket.on('error', () => {}); // errors are handled by the codec once it has the socket
     const l = limits();
     if (l.kind === 'tcp') proxyTcp(handlers.tcp, l.tcp!.cluster, socket, Buffer.alloc(0), l.tcp!.idleTimeoutMs);
-    else if (l.kind === 'detect') detect(handlers.tcp, l.tcp!.cluster, socket, Buffer.alloc(0), l.tcp!.idleTimeoutMs, (first) => sniff(socket, handlers, l, first));
-    else sniff(socket, handlers, l);
+    else if (l.kind === 'detect') detect(handlers.tcp, l.tcp!.cluster, socket, Buffer.alloc(0), l.tcp!.idleTimeoutMs, (first) => sniff(socket, handlers, l, h2, first));
+    else sniff(socket, handlers, l, h2);
   });
   return server;
 }
 
 /** Waits for the first bytes and hands the connection to the codec they belong to. */
-function sniff(socket: net.Socket, handlers: ListenerHandlers, limits: ListenerLimits, initial?: Buffer): void {
+function sniff(socket: net.Socket, handlers: ListenerHandlers, limits: ListenerLimits, h2: Http2Downstream, initial?: Buffer): void {
   const go = (first: Buffer) => {
+    if (first.length >= PREFACE.length && first.subarray(0, PREFACE.length).equals(PREFACE)) {
+      h2.serve(socket, first);
+      return;
+    }
     if (first.length > 0 && first[0] === 0x16) {
       handlers.log(`connection from ${socket.remoteAddress}:${socket.remotePort} started a TLS handshake; Weft's sidecar takes plain HTTP here (use http:// and let the mesh add TLS)`);
       socket.destroy();
@@ -114,10 +125,10 @@ function sniff(socket: net.Socket, handlers: ListenerHandlers, limits: ListenerL
           }
           s.write(established);
           // A port of undeclared protocol: HTTP inside is routed, anything else is TCP to its cluster.
-          if (t.kind === 'detect') detect(handlers.tcp, t.cluster, s, head, limits.idleTimeoutMs, (first) => sniff(s, handlers, limits, first));
+          if (t.kind === 'detect') detect(handlers.tcp, t.cluster, s, head, limits.idleTimeoutMs, (first) => sniff(s, handlers, limits, h2, first));
           // What the tunnel carries is decided like any new connection; requests inside it are
           // routed by their own Host.
-          else sniff(s, handlers, limits, head);
+          else sniff(s, handlers, limits, h2, head);
         },
         path: limits.path,
         headersTimeoutMs: limits.headersTimeoutMs,
@@ -126,20 +137,32 @@ function sniff(socket: net.Socket, handlers: ListenerHandlers, limits: ListenerL
       first,
     );
   };
-  if (initial && initial.length) {
-    go(initial);
+  let got = initial && initial.length ? initial : undefined;
+  if (got && !isPrefaceStart(got)) {
+    go(got);
     return;
   }
   // A connection that never says anything is closed at the idle timeout.
   const timer = setTimeout(() => socket.destroy(), limits.idleTimeoutMs);
   timer.unref();
   const onData = (d: Buffer) => {
+    got = got ? Buffer.concat([got, d]) : d;
+    // The HTTP/2 preface may arrive in pieces: wait for all 24 bytes before deciding.
+    if (isPrefaceStart(got)) return;
     clearTimeout(timer);
     socket.off('data', onData);
     socket.pause();
-    go(d);
+    go(got);
   };
   socket.on('data', onData);
   socket.once('close', () => clearTimeout(timer));
   socket.resume();
+}
+
+/** The HTTP/2 connection preface (RFC 9113 3.4): a client with prior knowledge starts with it. */
+const PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
+
+/** A strict beginning of the preface: more bytes are needed to tell HTTP/2 from HTTP/1.1. */
+function isPrefaceStart(b: Buffer): boolean {
+  return b.length < PREFACE.length && PREFACE.subarray(0, b.length).equals(b);
 }

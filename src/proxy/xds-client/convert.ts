@@ -77,7 +77,11 @@ export interface ClusterConfig {
   connectTimeoutMs: number;
   /** For STATIC clusters: endpoints inline. */
   staticEndpoints?: Endpoint[];
+  /** What the cluster's endpoints speak: HTTP/2 when its protocol options say so, else HTTP/1.1. */
+  protocol: UpstreamProtocol;
 }
+
+export type UpstreamProtocol = 'http1' | 'http2';
 
 export interface Endpoint {
   address: string;
@@ -331,17 +335,45 @@ function convertRoute(r: any, where: string): RouteEntry {
   return { name: r.name ?? '', path, headers, query, clusters, totalWeight, timeoutMs, ...(connect ? { connect: true } : {}) };
 }
 
+/**
+ * Envoy's choice of upstream protocol: typed_extension_protocol_options'
+ * envoy.extensions.upstreams.http.v3.HttpProtocolOptions (explicit_http_config picks HTTP/1.1 or
+ * HTTP/2; use_downstream_protocol_config and auto_config are not supported), or the deprecated
+ * Cluster.http2_protocol_options.
+ */
+function upstreamProtocol(where: string, c: any): UpstreamProtocol {
+  const opts = c.typed_extension_protocol_options ?? {};
+  for (const key of Object.keys(opts)) {
+    if (key !== HTTP_PROTOCOL_OPTIONS) fail(`${where}: typed_extension_protocol_options`, `unsupported protocol options ${key}`);
+  }
+  const hpo = opts[HTTP_PROTOCOL_OPTIONS];
+  if (hpo) {
+    const w = `${where}: typed_extension_protocol_options["${HTTP_PROTOCOL_OPTIONS}"]`;
+    if (hpo['@type'] !== undefined && hpo['@type'] !== TYPE.httpProtocolOptions) fail(w, `expected ${TYPE.httpProtocolOptions}, got ${hpo['@type']}`);
+    if (hpo.use_downstream_protocol_config) fail(w, 'use_downstream_protocol_config is not supported (explicit_http_config is)');
+    if (hpo.auto_config) fail(w, 'auto_config is not supported (explicit_http_config is)');
+    const e = hpo.explicit_http_config;
+    if (e?.http2_protocol_options) return 'http2';
+    if (e?.http3_protocol_options) fail(`${w}.explicit_http_config`, 'HTTP/3 upstreams are not supported');
+    return 'http1';
+  }
+  return c.http2_protocol_options ? 'http2' : 'http1';
+}
+
+const HTTP_PROTOCOL_OPTIONS = 'envoy.extensions.upstreams.http.v3.HttpProtocolOptions';
+
 export function convertCluster(c: any): ClusterConfig {
   const where = `cluster ${c.name ?? '(unnamed)'}`;
   if (!c.name) fail(where, 'name: required');
+  const protocol = upstreamProtocol(where, c);
   const connectTimeoutMs = durationMs(c.connect_timeout) || 10_000;
   const type = c.type ?? 'STATIC';
   if (c.lb_policy && c.lb_policy !== 'ROUND_ROBIN') fail(`${where}: lb_policy`, `${c.lb_policy} is not supported yet (ROUND_ROBIN is)`);
   if (type === 'EDS') {
-    return { name: c.name, type: 'EDS', edsName: c.eds_cluster_config?.service_name || c.name, connectTimeoutMs };
+    return { name: c.name, type: 'EDS', edsName: c.eds_cluster_config?.service_name || c.name, connectTimeoutMs, protocol };
   }
   if (type === 'STATIC') {
-    return { name: c.name, type: 'STATIC', connectTimeoutMs, staticEndpoints: convertEndpoints(c.load_assignment ?? { cluster_name: c.name }, `${where}: load_assignment`) };
+    return { name: c.name, type: 'STATIC', connectTimeoutMs, protocol, staticEndpoints: convertEndpoints(c.load_assignment ?? { cluster_name: c.name }, `${where}: load_assignment`) };
   }
   fail(`${where}: type`, `${type} clusters are not supported (EDS and STATIC are)`);
 }

@@ -1,0 +1,212 @@
+// The downstream side of HTTP/2 (cleartext, prior knowledge): node:http2 does the framing, flow
+// control and HPACK; each stream becomes a Downstream and takes the same request path as HTTP/1.1.
+//
+// The listener (listeners/listener.ts) recognises the connection preface and hands the socket over
+// with the bytes it already read. One Http2Server object per listener carries its sessions.
+import http2 from 'node:http2';
+import type net from 'node:net';
+import type { BodySink, Downstream, HeaderList, RequestHead } from '../http/types.ts';
+import { type PathOptions, canonicalPath, splitTarget, validAuthority } from '../http/path.ts';
+import { MAX_HEADER_BYTES, MAX_HEADER_COUNT, endToEnd, get } from '../http1/headers.ts';
+import { ProxyError, sendError } from '../errors.ts';
+
+export interface Http2Options {
+  onRequest(ds: Downstream): void;
+  onRejected?(status: number, code: string): void;
+  /** Read per stream, so that a config update applies to the next request. */
+  limits(): { path: PathOptions; idleTimeoutMs: number };
+}
+
+const { NGHTTP2_INTERNAL_ERROR } = http2.constants;
+
+export interface Http2Downstream {
+  /** Takes over a connection whose first bytes (`initial`, already read) are the HTTP/2 preface. */
+  serve(socket: net.Socket, initial: Buffer): void;
+}
+
+export function createHttp2Downstream(opts: Http2Options): Http2Downstream {
+  const server = http2.createServer({
+    // Envoy's defaults: 60 KiB of request headers, 100 header fields; HTTP/2 streams are many.
+    maxHeaderListPairs: MAX_HEADER_COUNT + 4,
+    maxSendHeaderBlockLength: MAX_HEADER_BYTES * 2,
+    maxSessionMemory: 64,
+    settings: { maxHeaderListSize: MAX_HEADER_BYTES, maxConcurrentStreams: 1024 },
+  });
+  server.on('session', (session) => {
+    session.on('error', () => {});
+    session.setTimeout(opts.limits().idleTimeoutMs, () => session.close());
+  });
+  server.on('sessionError', () => {});
+  server.on('stream', (stream, headers, _flags, rawHeaders) => {
+    stream.on('error', () => {});
+    onStream(opts, stream, headers, rawHeaders as unknown as string[]);
+  });
+  return {
+    serve(socket, initial) {
+      // node:http2 feeds itself the bytes left in the socket's buffer, then reads the socket itself
+      // (resuming the socket here would spill them as 'data' events instead).
+      if (initial.length) socket.unshift(initial);
+      server.emit('connection', socket);
+    },
+  };
+}
+
+function onStream(opts: Http2Options, stream: http2.ServerHttp2Stream, h: http2.IncomingHttpHeaders, raw: string[]): void {
+  const method = String(h[':method'] ?? '');
+  const fields: HeaderList = [];
+  const cookies: string[] = [];
+  for (let i = 0; i < raw.length; i += 2) {
+    const n = raw[i].toLowerCase();
+    if (n.charCodeAt(0) === 58) continue; // pseudo-headers
+    if (n === 'cookie') cookies.push(raw[i + 1]);
+    else fields.push(n, raw[i + 1]);
+  }
+  // HTTP/2 may split Cookie into one field per crumb; the next hop (maybe HTTP/1.1) wants one.
+  if (cookies.length) fields.push('cookie', cookies.join('; '));
+  const cl = get(fields, 'content-length');
+  const limits = opts.limits();
+  const authority = String(h[':authority'] ?? get(fields, 'host') ?? '');
+  const target = splitTarget(String(h[':path'] ?? ''));
+  const path = typeof target === 'string' ? undefined : canonicalPath(target.path, limits.path);
+  const head: RequestHead = {
+    method,
+    authority,
+    path: path ?? '/',
+    query: typeof target === 'string' ? '' : target.query,
+    // "te: trailers" is the one TE an HTTP/2 request may carry; gRPC needs it on the next hop.
+    headers: endToEnd(fields, 'te'),
+    hasBody: !stream.endAfterHeaders,
+    contentLength: cl !== undefined ? Number(cl) : undefined,
+    protocol: 'HTTP/2',
+  };
+  const ds = new Stream(stream, head);
+  let bad: string | undefined;
+  if (method === 'CONNECT') bad = 'CONNECT inside an HTTP/2 connection is not supported (open the tunnel with HTTP/1.1 CONNECT)';
+  else if (!authority) bad = `${method} ${String(h[':path'] ?? '').slice(0, 200)}: no :authority and no Host, so there is no service to route to`;
+  else if (!validAuthority(authority)) bad = `:authority "${authority.slice(0, 200)}" is not a valid host[:port]`;
+  else if (typeof target === 'string') bad = target;
+  else if (path === undefined) bad = `path "${target.path.slice(0, 200)}" has a malformed percent-escape`;
+  if (bad !== undefined) {
+    opts.onRejected?.(400, 'bad_request');
+    sendError(ds, new ProxyError('bad_request', bad));
+    return;
+  }
+  opts.onRequest(ds);
+}
+
+/** One HTTP/2 stream as the request path sees it. */
+class Stream implements Downstream {
+  readonly head: RequestHead;
+  private readonly s: http2.ServerHttp2Stream;
+  responseStarted = false;
+  private finished = false;
+  private trailersIn: HeaderList = [];
+  private trailersOut: HeaderList | undefined;
+  private abortCb: (() => void) | undefined;
+  private bodyStarted = false;
+
+  constructor(s: http2.ServerHttp2Stream, head: RequestHead) {
+    this.s = s;
+    this.head = head;
+    s.on('close', () => {
+      if (this.finished) return;
+      this.finished = true;
+      const cb = this.abortCb;
+      this.abortCb = undefined;
+      cb?.();
+    });
+    s.on('wantTrailers', () => {
+      const t = this.trailersOut;
+      try {
+        s.sendTrailers(t && t.length ? toObject(t) : {});
+      } catch {
+        s.close(NGHTTP2_INTERNAL_ERROR);
+      }
+    });
+  }
+
+  readBody(sink: BodySink): void {
+    if (this.bodyStarted) return;
+    this.bodyStarted = true;
+    const s = this.s;
+    if (!this.head.hasBody) {
+      sink.end([]);
+      return;
+    }
+    s.on('trailers', (_h, _f, raw: string[]) => {
+      for (let i = 0; i < raw.length; i += 2) if (raw[i].charCodeAt(0) !== 58) this.trailersIn.push(raw[i].toLowerCase(), raw[i + 1]);
+    });
+    s.on('data', (chunk: Buffer) => {
+      if (!sink.data(chunk)) s.pause();
+    });
+    s.on('end', () => sink.end(this.trailersIn));
+    if (s.readableEnded) sink.end(this.trailersIn);
+  }
+
+  resumeBody(): void {
+    this.s.resume();
+  }
+
+  respond(status: number, headers: HeaderList, contentLength: number | undefined, end: boolean): void {
+    if (this.responseStarted || this.finished || this.s.destroyed) return;
+    this.responseStarted = true;
+    const h = toObject(headers);
+    h[':status'] = status;
+    const bodyless = this.head.method === 'HEAD' || status === 204 || status === 304;
+    if (contentLength !== undefined && (!bodyless || this.head.method === 'HEAD')) h['content-length'] = String(contentLength);
+    // Trailers can follow only a body of unknown length (gRPC's, or a chunked HTTP/1.1 one).
+    const endNow = end || bodyless;
+    try {
+      this.s.respond(h, { endStream: endNow, waitForTrailers: !endNow && contentLength === undefined });
+    } catch {
+      this.s.close(NGHTTP2_INTERNAL_ERROR);
+      return;
+    }
+    if (endNow) this.finished = true;
+  }
+
+  write(chunk: Buffer): boolean {
+    if (this.finished || this.s.destroyed || chunk.length === 0) return true;
+    return this.s.write(chunk);
+  }
+
+  onDrain(cb: () => void): void {
+    this.s.on('drain', cb);
+  }
+
+  end(trailers?: HeaderList): void {
+    if (this.finished) return;
+    this.finished = true;
+    if (this.s.destroyed) return;
+    this.trailersOut = trailers;
+    this.s.end();
+  }
+
+  reset(_reason: string): void {
+    if (this.finished) return;
+    this.finished = true;
+    if (!this.s.destroyed) this.s.close(NGHTTP2_INTERNAL_ERROR);
+  }
+
+  onAbort(cb: () => void): void {
+    this.abortCb = cb;
+  }
+
+  upgradeTo(): undefined {
+    return undefined;
+  }
+}
+
+/** A HeaderList as node:http2 takes it: repeated names become arrays. */
+export function toObject(h: HeaderList): Record<string, string | string[] | number> {
+  const o: Record<string, string | string[] | number> = Object.create(null);
+  for (let i = 0; i < h.length; i += 2) {
+    const n = h[i];
+    const v = h[i + 1];
+    const cur = o[n];
+    if (cur === undefined) o[n] = v;
+    else if (Array.isArray(cur)) cur.push(v);
+    else o[n] = [String(cur), v];
+  }
+  return o;
+}
