@@ -13,6 +13,7 @@ import { findVirtualHost, pickCluster } from './http/router.ts';
 import type { TcpContext } from './tcp/tcp.ts';
 import { ConnectionBudget, type ListenerLimits, createListener } from './listeners/listener.ts';
 import { Stats } from './stats.ts';
+import { Telemetry } from './telemetry/events.ts';
 import { Pools } from './upstream/pools.ts';
 import { XdsClient } from './xds-client/client.ts';
 import type { ListenerConfig } from './xds-client/convert.ts';
@@ -80,9 +81,11 @@ export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
   let current: RuntimeConfig = EMPTY_CONFIG;
   const stats = new Stats();
   const pools = new Pools();
-  const ctx: ForwardContext = { config: () => current, pools, stats, rr: new Map(), active: new Set() };
+  const telemetry = new Telemetry();
+  stats.subscribe(telemetry);
+  const ctx: ForwardContext = { config: () => current, pools, telemetry, rr: new Map(), active: new Set() };
   const sweep = startIdleSweep(ctx);
-  const tcpCtx: TcpContext = { config: () => current, stats, rr: ctx.rr, log };
+  const tcpCtx: TcpContext = { config: () => current, telemetry, rr: ctx.rr, log };
   const bound = new Map<string, BoundListener>();
   const budget = new ConnectionBudget(connectionLimit());
   let readyWaiters: (() => void)[] = [];
@@ -126,7 +129,9 @@ export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
             return { kind: vh.routes.some((x) => !x.connect) ? 'detect' : 'tcp', cluster: pickCluster(r, Math.random()) };
           },
           tcp: tcpCtx,
-          onRejected: (status, code) => stats.count('-', status, code),
+          onRejected: (status, code, cluster) => {
+            if (telemetry.request.hasSubscribers) telemetry.request.publish({ cluster: cluster ?? '-', status, reason: code });
+          },
           log,
         },
         () => listenerLimits(ctx.config().listeners.get(l.name) ?? l),

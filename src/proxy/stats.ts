@@ -1,5 +1,8 @@
-// Request counts by cluster and status code (and, for the sidecar's own errors, the reason).
-// The full Istio metric set comes with the observability issue.
+// Request counts by cluster and status code (and, for the sidecar's own errors, the reason), and
+// TCP connections and bytes by cluster: a subscriber to the request path's telemetry events
+// (telemetry/events.ts), never called from it. The full Istio metric set comes with the
+// observability issue.
+import type { Telemetry } from './telemetry/events.ts';
 /** Opaque TCP through one cluster (Envoy's upstream_cx_* counters, by another name). */
 export interface TcpCounts {
   cluster: string;
@@ -16,6 +19,21 @@ export interface TcpCounts {
 
 export class Stats {
   private readonly tcpCounts = new Map<string, TcpCounts>();
+
+  /** Counts what the sidecar's request path publishes. */
+  subscribe(t: Telemetry): void {
+    t.request.subscribe((e) => this.count(e.cluster, e.status, e.reason));
+    t.tcp.subscribe((e) => {
+      const c = this.tcp(e.cluster);
+      if (e.kind === 'open') c.opened++;
+      else if (e.kind === 'connect_failed') c.connectFailed++;
+      else {
+        c.closed++;
+        c.bytesSent += e.bytesSent;
+        c.bytesReceived += e.bytesReceived;
+      }
+    });
+  }
 
   tcp(cluster: string): TcpCounts {
     let c = this.tcpCounts.get(cluster);

@@ -12,7 +12,7 @@ import type { UpstreamCall, UpstreamError } from './types.ts';
 import { grpcTimeoutMs } from './grpc.ts';
 import { endToEnd } from '../http1/headers.ts';
 import { findRoute, findVirtualHost, pickCluster } from './router.ts';
-import type { Stats } from '../stats.ts';
+import type { Telemetry } from '../telemetry/events.ts';
 import type { BodySink, Downstream, HeaderList } from './types.ts';
 
 import { CONNECT_RETRIES, healthyEndpoints, nextEndpoint } from '../upstream/choose.ts';
@@ -20,7 +20,8 @@ import { CONNECT_RETRIES, healthyEndpoints, nextEndpoint } from '../upstream/cho
 export interface ForwardContext {
   config: () => RuntimeConfig;
   pools: Pools;
-  stats: Stats;
+  /** Where the request path publishes what happened (telemetry subscribes). */
+  telemetry: Telemetry;
   rr: Map<string, number>;
   /** Exchanges in progress, for the stream idle sweep. */
   active: Set<Exchange>;
@@ -93,9 +94,16 @@ export function forward(ctx: ForwardContext, listenerName: string, ds: Downstrea
   new Exchange(ctx, ds, d, l?.streamIdleTimeoutMs ?? 300_000).start();
 }
 
+/** Tells telemetry how an exchange ended; costs nothing when nobody listens. */
+function publish(ctx: ForwardContext, cluster: string, status: number, reason: string | undefined, endpoint: string | undefined, started: number | undefined): void {
+  const ch = ctx.telemetry.request;
+  if (!ch.hasSubscribers) return;
+  ch.publish({ cluster, status, reason, endpoint, durationMs: started === undefined ? undefined : performance.now() - started });
+}
+
 function fail(ctx: ForwardContext, ds: Downstream, e: unknown): void {
   const err = e instanceof ProxyError ? e : new ProxyError('upstream_reset', `internal error: ${(e as Error).message}`);
-  ctx.stats.count(err.cluster ?? '-', err.status, err.code);
+  publish(ctx, err.cluster ?? '-', err.status, err.code, undefined, undefined);
   sendError(ds, err);
 }
 
@@ -106,6 +114,7 @@ export class Exchange implements BodySink {
   private readonly d: Decision;
   private readonly idleMs: number;
   private lastMoved = performance.now();
+  readonly started = this.lastMoved;
   private requestDone = false;
   private call: UpstreamCall | undefined;
   private endpoint = '';
@@ -133,7 +142,7 @@ export class Exchange implements BodySink {
       if (this.done) return;
       this.finish();
       this.call?.abort();
-      this.ctx.stats.count(this.d.clusterName, 499, 'downstream_closed');
+      publish(this.ctx, this.d.clusterName, 499, 'downstream_closed', this.endpoint, this.started);
     });
     this.ds.onDrain(() => this.call?.resume());
     this.tryEndpoint();
@@ -175,7 +184,7 @@ export class Exchange implements BodySink {
           if (this.done) return;
           this.finish();
           this.ds.end(trailers);
-          this.ctx.stats.count(this.d.clusterName, this.status);
+          publish(this.ctx, this.d.clusterName, this.status, undefined, this.endpoint, this.started);
         },
         onError: (err) => this.upstreamFailed(err),
         onUpgrade: (status, headers, socket, head) => this.upgraded(status, headers, socket, head),
@@ -236,7 +245,7 @@ export class Exchange implements BodySink {
       up.destroy();
       return;
     }
-    this.ctx.stats.count(this.d.clusterName, status);
+    publish(this.ctx, this.d.clusterName, status, undefined, this.endpoint, this.started);
     if (upHead.length) down.socket.write(upHead);
     if (down.head.length) up.write(down.head);
     splice(down.socket, up);

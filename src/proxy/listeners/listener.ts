@@ -28,7 +28,8 @@ export interface ListenerHandlers {
   onRequest(ds: Downstream): void;
   /** Where a CONNECT to this authority goes; a string says why it has nowhere to go. */
   connectTarget(authority: string): ConnectTarget | string;
-  onRejected(status: number, code: string): void;
+  /** The sidecar answered the client itself, before or instead of an upstream exchange. */
+  onRejected(status: number, code: string, cluster?: string): void;
   log(msg: string): void;
   tcp: TcpContext;
 }
@@ -112,7 +113,7 @@ function sniff(socket: net.Socket, handlers: ListenerHandlers, limits: ListenerL
             const c = dial(handlers.tcp, t.cluster, (err, d) => {
               s.off('close', onClose);
               if (err) {
-                handlers.tcp.stats.count(t.cluster, err.status, err.code);
+                handlers.onRejected(err.status, err.code, t.cluster);
                 s.end(rawHttp1Error(err.status, err.code, err.message), 'latin1');
                 return;
               }

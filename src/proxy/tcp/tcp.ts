@@ -3,16 +3,17 @@
 // round robin over healthy endpoints, the cluster's connect timeout, and a connection that cannot
 // be made is retried on another endpoint, up to twice. Then the two sockets are piped with
 // backpressure; a FIN from either side is passed on (half-close), and the pair is closed after
-// idleTimeoutMs with no byte either way. Counted per cluster in stats (opened, closed, bytes).
+// idleTimeoutMs with no byte either way. Each open, close (with its bytes) and failed connect is published on the
+// sidecar's telemetry channel (telemetry/events.ts).
 import net from 'node:net';
 import type { RuntimeConfig } from '../config.ts';
 import { ProxyError } from '../errors.ts';
-import type { Stats } from '../stats.ts';
+import type { Telemetry } from '../telemetry/events.ts';
 import { CONNECT_RETRIES, healthyEndpoints, nextEndpoint } from '../upstream/choose.ts';
 
 export interface TcpContext {
   config: () => RuntimeConfig;
-  stats: Stats;
+  telemetry: Telemetry;
   rr: Map<string, number>;
   log: (msg: string) => void;
 }
@@ -67,7 +68,7 @@ export function dial(ctx: TcpContext, clusterName: string, cb: (err: ProxyError 
   const failed = (s: net.Socket, endpoint: string, code: string, message: string) => {
     s.destroy();
     if (cancelled) return;
-    ctx.stats.tcp(clusterName).connectFailed++;
+    if (ctx.telemetry.tcp.hasSubscribers) ctx.telemetry.tcp.publish({ kind: 'connect_failed', cluster: clusterName, endpoint, code });
     if (attempt < CONNECT_RETRIES && healthy.length > 1) {
       attempt++;
       tryOne();
@@ -94,8 +95,8 @@ export function dial(ctx: TcpContext, clusterName: string, cb: (err: ProxyError 
  */
 export function pipeTcp(ctx: TcpContext, clusterName: string, down: net.Socket, up: Dialed, downHead: Buffer, upHead: Buffer, idleTimeoutMs: number): void {
   const u = up.socket;
-  const counts = ctx.stats.tcp(clusterName);
-  counts.opened++;
+  const events = ctx.telemetry.tcp;
+  if (events.hasSubscribers) events.publish({ kind: 'open', cluster: clusterName, endpoint: up.endpoint });
   // A FIN from one side is passed on to the other; each socket closes once both of its
   // directions are done.
   down.allowHalfOpen = true;
@@ -103,9 +104,7 @@ export function pipeTcp(ctx: TcpContext, clusterName: string, down: net.Socket, 
   let closed = 0;
   const onClose = () => {
     if (++closed < 2) return;
-    counts.closed++;
-    counts.bytesSent += u.bytesWritten;
-    counts.bytesReceived += u.bytesRead;
+    if (events.hasSubscribers) events.publish({ kind: 'close', cluster: clusterName, endpoint: up.endpoint, bytesSent: u.bytesWritten, bytesReceived: u.bytesRead });
   };
   const kill = () => {
     down.destroy();

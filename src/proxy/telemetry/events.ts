@@ -1,0 +1,46 @@
+// What the request path tells the world: events on node:diagnostics_channel. The path publishes
+// and never waits; telemetry (stats.ts today; metrics, access logs and traces with the
+// observability issue) subscribes from outside. Channels are made per sidecar (a Symbol name),
+// so that two sidecars in one process, as some tests run them, never see each other's events.
+import dc from 'node:diagnostics_channel';
+
+/** An HTTP exchange ended: answered by the upstream, by the sidecar itself, or cut. */
+export interface RequestEvent {
+  /** The upstream cluster, or '-' when the request never got that far. */
+  cluster: string;
+  status: number;
+  /** The sidecar's own reason (an x-weft-error code), when it answered or the client left. */
+  reason?: string;
+  /** The endpoint the last attempt went to, e.g. "127.0.0.1:8080". */
+  endpoint?: string;
+  /** From the request head's arrival to the end of the exchange. */
+  durationMs?: number;
+}
+
+/** A TCP connection through a tcp_proxy (or a CONNECT tunnel to a TCP service) changed state. */
+export type TcpEvent =
+  | { kind: 'open'; cluster: string; endpoint: string }
+  | { kind: 'close'; cluster: string; endpoint: string; bytesSent: number; bytesReceived: number }
+  | { kind: 'connect_failed'; cluster: string; endpoint: string; code: string };
+
+export interface Channel<T> {
+  readonly hasSubscribers: boolean;
+  publish(message: T): void;
+  subscribe(fn: (message: T) => void): void;
+}
+
+export class Telemetry {
+  readonly request: Channel<RequestEvent> = channel<RequestEvent>('weft.request');
+  readonly tcp: Channel<TcpEvent> = channel<TcpEvent>('weft.tcp');
+}
+
+function channel<T>(name: string): Channel<T> {
+  const ch = dc.channel(Symbol(name));
+  return {
+    get hasSubscribers() {
+      return ch.hasSubscribers;
+    },
+    publish: (m: T) => ch.publish(m),
+    subscribe: (fn: (m: T) => void) => ch.subscribe(fn as (m: unknown) => void),
+  };
+}
