@@ -19,7 +19,7 @@ import { XdsClient } from './xds-client/client.ts';
 import type { ListenerConfig } from './xds-client/convert.ts';
 import { META, META_PORTS, type PortMeta, formatNodeId } from '../xds/node-meta.ts';
 import { ConvertError } from './xds-client/convert.ts';
-import { canConnect } from '../util/net.ts';
+import { startHealth } from './health.ts';
 import { connectionLimit } from './limits.ts';
 
 export interface SidecarOptions {
@@ -185,27 +185,22 @@ export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
     return undefined;
   };
 
-  // The app's health, as other sidecars should see it: a TCP connect to its port every
-  // probeIntervalMs. Two failures in a row make the endpoint UNHEALTHY (clients stop choosing it);
-  // one success makes it HEALTHY again. The first probe runs before registering, so the endpoint
-  // starts out right.
-  let appHealthy = opts.appPort === undefined ? true : await canConnect(opts.appPort, 1000);
-  const withHealth = (): Node => ({ ...node, metadata: { ...node.metadata, [META.healthy]: appHealthy } });
-  const xds = new XdsClient({ server: opts.xds, node: withHealth(), apply, wanted: () => wantedNames(current), log });
-  let failures = 0;
-  const probeTimer =
-    opts.appPort === undefined
-      ? undefined
-      : setInterval(async () => {
-          const ok = await canConnect(opts.appPort!, Math.min(1000, opts.probeIntervalMs ?? 1000));
-          failures = ok ? 0 : failures + 1;
-          const next = ok ? true : failures >= 2 ? false : appHealthy;
-          if (next === appHealthy) return;
-          appHealthy = next;
-          log(`app on 127.0.0.1:${opts.appPort} is ${next ? 'up again: endpoint healthy' : 'not answering: endpoint marked unhealthy'}`);
-          xds.setNode(withHealth());
-        }, opts.probeIntervalMs ?? 1000);
-  probeTimer?.unref();
+  // What other sidecars should know of this one: whether it can forward to its app (health.ts).
+  // The first check runs before registering, so the endpoint starts out right.
+  let xds: XdsClient | undefined;
+  const health = await startHealth({
+    appPort: opts.appPort,
+    inboundPort: () => opts.inboundPort,
+    listeners: () => [...bound.values()].map((b) => ({ name: b.cfg.name, address: b.cfg.address, port: (b.server.address() as AddressInfo | null)?.port ?? b.cfg.port })),
+    pools: () => pools.stats(),
+    probeIntervalMs: opts.probeIntervalMs ?? 1000,
+    onChange: (healthy, why) => {
+      log(`endpoint ${healthy ? 'healthy' : 'marked unhealthy'}: ${why}`);
+      xds?.setNode(withHealth());
+    },
+  });
+  const withHealth = (): Node => ({ ...node, metadata: { ...node.metadata, [META.healthy]: health.healthy } });
+  xds = new XdsClient({ server: opts.xds, node: withHealth(), apply, wanted: () => wantedNames(current), log });
   const admin = http.createServer((req, res) => adminHandler(req, res));
   const adminHandler = (req: http.IncomingMessage, res: http.ServerResponse) => {
     const url = new URL(req.url ?? '/', 'http://admin');
@@ -216,7 +211,7 @@ export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
     };
     switch (url.pathname) {
       case '/ready': {
-        const m = missing(current);
+        const m = [...missing(current), ...health.problems()];
         res.writeHead(m.length ? 503 : 200, { 'content-type': 'text/plain' });
         res.end(m.length ? `not ready: ${m.join('; ')}\n` : 'ready\n');
         return;
@@ -224,7 +219,7 @@ export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
       case '/config_dump':
         return json(200, {
           node,
-          xds: xds.status(),
+          xds: xds!.status(),
           versions: Object.fromEntries(Object.entries(current.versions).map(([t, v]) => [t.slice(t.lastIndexOf('.') + 1), v])),
           listeners: [...(current.raw[TYPE.listener]?.values() ?? [])],
           routes: [...(current.raw[TYPE.route]?.values() ?? [])],
@@ -258,7 +253,7 @@ export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
         checkReady();
       }),
     async close() {
-      if (probeTimer) clearInterval(probeTimer);
+      health.stop();
       clearInterval(sweep);
       xds.stop();
       for (const b of bound.values()) b.server.close();

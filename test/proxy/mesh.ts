@@ -45,9 +45,14 @@ export function listen(server: net.Server): Promise<number> {
 /** Envoy HttpConnectionManager fields to set on every listener the sidecars get (shorter timeouts for tests). */
 export type HcmOverrides = Record<string, unknown>;
 
-export function generateWith(hcm: HcmOverrides): ControlPlaneOptions['generate'] {
+/** Envoy Cluster fields to set on the named clusters, e.g. circuit_breakers on "inbound|80||". */
+export type ClusterOverrides = Record<string, Record<string, unknown>>;
+
+export function generateWith(hcm: HcmOverrides, clusters: ClusterOverrides = {}): ControlPlaneOptions['generate'] {
   return (mesh, proxy) => {
-    const r = translate(mesh, proxy);
+    const t = translate(mesh, proxy);
+    const r = { ...t, clusters: { ...t.clusters } };
+    for (const [name, extra] of Object.entries(clusters)) if (r.clusters[name]) r.clusters[name] = { ...r.clusters[name], ...extra };
     const listeners: Record<string, object> = {};
     for (const [name, l] of Object.entries(r.listeners) as [string, any][]) {
       const copy = structuredClone(l);
@@ -72,8 +77,12 @@ export interface Mesh {
 }
 
 /** service "app" (the given handler) behind a server sidecar; a client sidecar to reach it. */
-export async function startMesh(handler: http.RequestListener, opts: { hcm?: HcmOverrides; clientEnv?: NodeJS.ProcessEnv; serverEnv?: NodeJS.ProcessEnv } = {}): Promise<Mesh> {
-  const cp = await startControlPlane({ dataDir: tmpDir('cp'), adminPort: 0, xdsPort: 0, heartbeatMs: 2000, generate: opts.hcm ? generateWith(opts.hcm) : undefined });
+export async function startMesh(
+  handler: http.RequestListener,
+  opts: { hcm?: HcmOverrides; clusters?: ClusterOverrides; clientEnv?: NodeJS.ProcessEnv; serverEnv?: NodeJS.ProcessEnv } = {},
+): Promise<Mesh> {
+  const generate = opts.hcm || opts.clusters ? generateWith(opts.hcm ?? {}, opts.clusters) : undefined;
+  const cp = await startControlPlane({ dataDir: tmpDir('cp'), adminPort: 0, xdsPort: 0, heartbeatMs: 2000, generate });
   // The app takes headers as large as the sidecar does (Node's own default is 16 KiB).
   const app = http.createServer({ maxHeaderSize: 80 * 1024 }, handler);
   const appPort = await listen(app);

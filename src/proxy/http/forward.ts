@@ -151,7 +151,7 @@ export class Exchange implements BodySink {
   private tryEndpoint(): void {
     const { cluster, healthy, clusterName } = this.d;
     const ep = nextEndpoint(this.ctx.rr, clusterName, healthy);
-    const pool = this.ctx.pools.get(ep.address, ep.port, cluster.connectTimeoutMs, cluster.protocol);
+    const pool = this.ctx.pools.get(ep.address, ep.port, cluster);
     this.endpoint = pool.name;
     const h = this.ds.head;
     this.call = pool.request(

@@ -25,6 +25,8 @@ export interface PoolStats {
   busy: number;
   connecting: number;
   pending: number;
+  /** How long the oldest request still without a connection has waited (0: none waits). */
+  waitingMs?: number;
 }
 
 const CRLF = '\r\n';
@@ -44,6 +46,7 @@ class Call implements UpstreamCall {
   private readonly pool: EndpointPool;
   /** Tried on a reused connection that turned out to be closed: may be sent again, once. */
   retriedStale = false;
+  readonly queuedAt = performance.now();
 
   constructor(pool: EndpointPool, req: UpstreamRequest, handler: ResponseHandler) {
     this.pool = pool;
@@ -355,7 +358,7 @@ class Connection {
 export class EndpointPool {
   readonly address: string;
   readonly port: number;
-  private readonly opts: Required<PoolOptions>;
+  private opts: Required<PoolOptions>;
   private readonly idle: Connection[] = [];
   private readonly all = new Set<Connection>();
   private readonly queue: Call[] = [];
@@ -365,6 +368,12 @@ export class EndpointPool {
     this.address = address;
     this.port = port;
     this.opts = { maxConnections: 1024, maxPending: 1024, idleTimeoutMs: 60_000, ...opts };
+  }
+
+  setLimits(o: { connectTimeoutMs: number; maxConnections: number; maxPending: number }): void {
+    this.opts.connectTimeoutMs = o.connectTimeoutMs;
+    this.opts.maxConnections = o.maxConnections;
+    this.opts.maxPending = o.maxPending;
   }
 
   get name(): string {
@@ -474,11 +483,16 @@ export class EndpointPool {
   stats(): PoolStats {
     let busy = 0;
     let connecting = 0;
+    let oldest = Infinity;
     for (const c of this.all) {
-      if (!c.connected) connecting++;
-      else if (c.call) busy++;
+      if (!c.connected) {
+        connecting++;
+        if (c.call && !c.call.done) oldest = Math.min(oldest, c.call.queuedAt);
+      } else if (c.call) busy++;
     }
-    return { endpoint: this.name, idle: this.idle.length, busy, connecting, pending: this.queue.length };
+    for (const q of this.queue) if (!q.done) oldest = Math.min(oldest, q.queuedAt);
+    const waitingMs = oldest === Infinity ? 0 : Math.round(performance.now() - oldest);
+    return { endpoint: this.name, idle: this.idle.length, busy, connecting, pending: this.queue.length, waitingMs };
   }
 
   /** Stops taking requests; idle connections close now, busy ones when their exchange ends. */

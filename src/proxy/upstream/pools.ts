@@ -5,13 +5,15 @@
 import { EndpointPool, type PoolStats } from '../http1/client.ts';
 import { Http2Pool } from '../http2/client.ts';
 import type { ResponseHandler, UpstreamCall, UpstreamRequest } from '../http/types.ts';
-import type { UpstreamProtocol } from '../xds-client/convert.ts';
+import type { ClusterConfig } from '../xds-client/convert.ts';
 
 /** What the request path needs of a pool, whatever the protocol. */
 export interface UpstreamPool {
   readonly name: string;
   request(req: UpstreamRequest, handler: ResponseHandler): UpstreamCall;
   stats(): PoolStats;
+  /** The cluster's limits changed (a new config): applies to requests from now on. */
+  setLimits?(opts: { connectTimeoutMs: number; maxConnections: number; maxPending: number }): void;
   close(): void;
   destroy(): void;
 }
@@ -19,14 +21,16 @@ export interface UpstreamPool {
 export class Pools {
   private readonly pools = new Map<string, { addr: string; pool: UpstreamPool }>();
 
-  get(address: string, port: number, connectTimeoutMs: number, protocol: UpstreamProtocol = 'http1'): UpstreamPool {
+  /** The pool for one endpoint of a cluster, made on first use; its limits follow the cluster's. */
+  get(address: string, port: number, cluster: Pick<ClusterConfig, 'connectTimeoutMs' | 'protocol' | 'limits'>): UpstreamPool {
     const addr = `${address}:${port}`;
-    const key = `${protocol}|${addr}`;
+    const key = `${cluster.protocol}|${addr}`;
     let p = this.pools.get(key);
+    const opts = { connectTimeoutMs: cluster.connectTimeoutMs, ...cluster.limits };
     if (!p) {
-      p = { addr, pool: protocol === 'http2' ? new Http2Pool(address, port, { connectTimeoutMs }) : new EndpointPool(address, port, { connectTimeoutMs }) };
+      p = { addr, pool: cluster.protocol === 'http2' ? new Http2Pool(address, port, opts) : new EndpointPool(address, port, opts) };
       this.pools.set(key, p);
-    }
+    } else p.pool.setLimits?.(opts);
     return p.pool;
   }
 

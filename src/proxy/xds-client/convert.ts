@@ -79,7 +79,13 @@ export interface ClusterConfig {
   staticEndpoints?: Endpoint[];
   /** What the cluster's endpoints speak: HTTP/2 when its protocol options say so, else HTTP/1.1. */
   protocol: UpstreamProtocol;
+  /** circuit_breakers (DEFAULT priority): connections and waiting requests per endpoint. */
+  limits: { maxConnections: number; maxPending: number };
 }
+
+/** Envoy's circuit-breaker defaults. */
+export const DEFAULT_MAX_CONNECTIONS = 1024;
+export const DEFAULT_MAX_PENDING = 1024;
 
 export type UpstreamProtocol = 'http1' | 'http2';
 
@@ -367,15 +373,40 @@ export function convertCluster(c: any): ClusterConfig {
   if (!c.name) fail(where, 'name: required');
   const protocol = upstreamProtocol(where, c);
   const connectTimeoutMs = durationMs(c.connect_timeout) || 10_000;
+  const limits = circuitBreakers(where, c.circuit_breakers);
   const type = c.type ?? 'STATIC';
   if (c.lb_policy && c.lb_policy !== 'ROUND_ROBIN') fail(`${where}: lb_policy`, `${c.lb_policy} is not supported yet (ROUND_ROBIN is)`);
   if (type === 'EDS') {
-    return { name: c.name, type: 'EDS', edsName: c.eds_cluster_config?.service_name || c.name, connectTimeoutMs, protocol };
+    return { name: c.name, type: 'EDS', edsName: c.eds_cluster_config?.service_name || c.name, connectTimeoutMs, protocol, limits };
   }
   if (type === 'STATIC') {
-    return { name: c.name, type: 'STATIC', connectTimeoutMs, protocol, staticEndpoints: convertEndpoints(c.load_assignment ?? { cluster_name: c.name }, `${where}: load_assignment`) };
+    return { name: c.name, type: 'STATIC', connectTimeoutMs, protocol, limits, staticEndpoints: convertEndpoints(c.load_assignment ?? { cluster_name: c.name }, `${where}: load_assignment`) };
   }
   fail(`${where}: type`, `${type} clusters are not supported (EDS and STATIC are)`);
+}
+
+/**
+ * Envoy's circuit_breakers.thresholds, DEFAULT priority: max_connections and max_pending_requests
+ * bound each endpoint's pool; a request past them gets 503 overflow naming the limit. Fields the
+ * sidecar cannot enforce yet are refused, not ignored.
+ */
+function circuitBreakers(where: string, cb: any): ClusterConfig['limits'] {
+  const limits = { maxConnections: DEFAULT_MAX_CONNECTIONS, maxPending: DEFAULT_MAX_PENDING };
+  for (const [i, t] of (cb?.thresholds ?? []).entries()) {
+    const at = `${where}: circuit_breakers.thresholds[${i}]`;
+    if ((t.priority ?? 'DEFAULT') !== 'DEFAULT') fail(`${at}.priority`, `${t.priority} is not supported (only DEFAULT: the sidecar has no request priorities)`);
+    for (const k of Object.keys(t)) {
+      if (!['priority', 'max_connections', 'max_pending_requests'].includes(k)) fail(`${at}.${k}`, 'not supported yet (max_connections and max_pending_requests are)');
+    }
+    const num = (k: string, v: any): number => {
+      const n = Number(v?.value ?? v);
+      if (!Number.isInteger(n) || n < 1) fail(`${at}.${k}`, `must be a whole number of at least 1, got ${JSON.stringify(v)}`);
+      return n;
+    };
+    if (t.max_connections != null) limits.maxConnections = num('max_connections', t.max_connections);
+    if (t.max_pending_requests != null) limits.maxPending = num('max_pending_requests', t.max_pending_requests);
+  }
+  return limits;
 }
 
 export function convertEndpoints(cla: any, whereOuter?: string): Endpoint[] {

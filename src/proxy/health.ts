@@ -1,0 +1,98 @@
+// Whether this sidecar can forward, not only whether its process runs. Checked every probe
+// interval; /ready reports every problem, and the health the sidecar reports to the control plane
+// (so other sidecars stop choosing this endpoint) turns false on the problems that stop inbound
+// traffic:
+//   - the app does not accept connections (two failed TCP connects in a row);
+//   - the inbound listener does not accept connections within a second;
+//   - requests to the app have waited longer than STALL_MS for a connection (its pool is stuck or
+//     saturated: the sidecar would only queue more);
+//   - the event loop was blocked for longer than LOOP_BLOCKED_MS in the last interval.
+// Stalls on outbound pools and an outbound listener that does not accept are reported by /ready
+// but do not make this endpoint unhealthy: they stop the app's own calls, not traffic to it.
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { canConnect } from '../util/net.ts';
+import type { PoolStats } from './http1/client.ts';
+
+export const STALL_MS = 5000;
+export const LOOP_BLOCKED_MS = 1000;
+
+export interface HealthOptions {
+  appPort?: number;
+  /** The inbound listener's port, if the sidecar has one. */
+  inboundPort: () => number | undefined;
+  /** Every bound listener: name and port. */
+  listeners: () => { name: string; address: string; port: number }[];
+  pools: () => PoolStats[];
+  probeIntervalMs: number;
+  /** The reported health changed. */
+  onChange(healthy: boolean, why: string): void;
+}
+
+export interface Health {
+  /** What stops the sidecar from forwarding now; empty when it can. */
+  problems(): string[];
+  readonly healthy: boolean;
+  stop(): void;
+}
+
+export async function startHealth(o: HealthOptions): Promise<Health> {
+  let appOk = o.appPort === undefined ? true : await canConnect(o.appPort, 1000);
+  let appFailures = 0;
+  let listenerProblems: { name: string; port: number }[] = [];
+  let loopBlockedMs = 0;
+  const loop = monitorEventLoopDelay({ resolution: 20 });
+  loop.enable();
+  const appEndpoint = o.appPort === undefined ? undefined : `127.0.0.1:${o.appPort}`;
+
+  const stalls = () => o.pools().filter((p) => (p.waitingMs ?? 0) > STALL_MS);
+  const inboundProblems = (): string[] => {
+    const out: string[] = [];
+    if (!appOk) out.push(`the app on 127.0.0.1:${o.appPort} does not accept connections`);
+    const inPort = o.inboundPort();
+    for (const l of listenerProblems) if (l.port === inPort) out.push(`listener ${l.name} on port ${l.port} does not accept connections`);
+    for (const p of stalls()) if (p.endpoint === appEndpoint) out.push(stallText(p));
+    if (loopBlockedMs > LOOP_BLOCKED_MS) out.push(`the event loop was blocked for ${loopBlockedMs} ms`);
+    return out;
+  };
+  const problems = (): string[] => {
+    const out = inboundProblems();
+    const inPort = o.inboundPort();
+    for (const l of listenerProblems) if (l.port !== inPort) out.push(`listener ${l.name} on port ${l.port} does not accept connections`);
+    for (const p of stalls()) if (p.endpoint !== appEndpoint) out.push(stallText(p));
+    return out;
+  };
+
+  let healthy = inboundProblems().length === 0;
+  const timer = setInterval(async () => {
+    loopBlockedMs = Math.round(loop.max / 1e6);
+    loop.reset();
+    if (o.appPort !== undefined) {
+      const ok = await canConnect(o.appPort, Math.min(1000, o.probeIntervalMs));
+      appFailures = ok ? 0 : appFailures + 1;
+      appOk = ok ? true : appFailures >= 2 ? false : appOk;
+    }
+    const checks = await Promise.all(o.listeners().map(async (l) => ({ l, ok: await canConnect(l.port, 1000, l.address) })));
+    listenerProblems = checks.filter((c) => !c.ok).map((c) => c.l);
+    const why = inboundProblems();
+    const next = why.length === 0;
+    if (next === healthy) return;
+    healthy = next;
+    o.onChange(next, next ? 'it can forward to its app again' : why.join('; '));
+  }, o.probeIntervalMs);
+  timer.unref();
+
+  return {
+    problems,
+    get healthy() {
+      return healthy;
+    },
+    stop() {
+      clearInterval(timer);
+      loop.disable();
+    },
+  };
+}
+
+function stallText(p: PoolStats): string {
+  return `requests to ${p.endpoint} have waited ${p.waitingMs} ms for a connection (${p.pending} queued, ${p.busy} connections busy)`;
+}
