@@ -47,6 +47,8 @@ function tunnel(proxyPort: number, authority: string): Promise<{ socket: net.Soc
     };
     s.on('data', onData);
     s.on('error', reject);
+    // Closed without an answer (a sidecar with no config yet): no-op once resolved.
+    s.on('close', () => reject(new Error(`CONNECT ${authority}: closed without an answer: ${buf.toString('latin1')}`)));
   });
 }
 
