@@ -8,6 +8,8 @@ import type { AddressInfo } from 'node:net';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { request } from 'undici';
 import { startControlPlane, type ControlPlane } from '../../src/control/control-plane.ts';
+import { translate } from '../../src/control/translate/translate.ts';
+import { TYPE } from '../../src/xds/types.ts';
 import { freePort } from '../../src/util/net.ts';
 import { CLI, lineMatching, tmpDir, waitFor } from '../helpers.ts';
 import { classify } from '../../src/proxy/tcp/detect.ts';
@@ -45,6 +47,8 @@ function tunnel(proxyPort: number, authority: string): Promise<{ socket: net.Soc
     };
     s.on('data', onData);
     s.on('error', reject);
+    // Closed without an answer (a sidecar with no config yet): no-op once resolved.
+    s.on('close', () => reject(new Error(`CONNECT ${authority}: closed without an answer: ${buf.toString('latin1')}`)));
   });
 }
 
@@ -55,6 +59,7 @@ function readBytes(s: net.Socket, n: number, rest: Buffer = Buffer.alloc(0)): Pr
     const check = () => {
       if (buf.length >= n) {
         s.off('data', onData);
+        s.off('error', reject);
         s.pause();
         resolve(buf.toString());
       }
@@ -200,6 +205,92 @@ describe('opaque TCP through two sidecars (real sidecar processes)', () => {
     assert.equal(row.bytesReceived, 7 + 1_000_000);
     const prom = await (await request(`${clientAdmin}/stats/prometheus`)).body.text();
     assert.match(prom, /weft_tcp_sent_bytes_total\{cluster="outbound\|7000\|\|db\.default\.svc\.cluster\.local"\} 1000007/);
+  });
+});
+
+describe('tcp_proxy idle timeout (real sidecar processes)', () => {
+  let cp: ControlPlane;
+  const procs: ChildProcess[] = [];
+  let echo: net.Server;
+  const appSockets: net.Socket[] = [];
+  let outbound: number;
+
+  before(async () => {
+    // The control plane gives every tcp_proxy a 700 ms idle timeout.
+    cp = await startControlPlane({
+      dataDir: tmpDir('cp'), adminPort: 0, xdsPort: 0, heartbeatMs: 1000,
+      generate: (mesh, proxy) => {
+        const r = translate(mesh, proxy);
+        for (const l of Object.values(r.listeners) as any[]) {
+          for (const fc of l.filter_chains ?? []) for (const f of fc.filters ?? []) if (f.typed_config?.['@type'] === TYPE.tcpProxy) f.typed_config.idle_timeout = { nanos: 700_000_000 };
+        }
+        return r;
+      },
+    });
+    echo = net.createServer({ allowHalfOpen: true }, (c) => {
+      appSockets.push(c);
+      c.pipe(c);
+      c.on('error', () => {});
+    });
+    await new Promise<void>((r) => echo.listen(0, '127.0.0.1', () => r()));
+    const inbound = await freePort();
+    const server = spawn(process.execPath, [CLI, 'proxy', '--xds', cp.xdsAddress, '--workload', 'db-1', '--service', 'db', '--port', `tcp-echo:7000:${inbound}:${portOf(echo)}`], { stdio: ['ignore', 'pipe', 'inherit'] });
+    procs.push(server);
+    await lineMatching(server, /^WEFT_READY /);
+    outbound = await freePort();
+    const client = spawn(process.execPath, [CLI, 'proxy', '--xds', cp.xdsAddress, '--workload', 'client', '--outbound-port', String(outbound)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    procs.push(client);
+    await lineMatching(client, /^WEFT_READY /);
+    await waitFor('a tunnel to db:7000', async () => {
+      const t = await tunnel(outbound, 'db:7000').catch(() => undefined);
+      t?.socket.destroy();
+      return t !== undefined;
+    });
+  });
+  after(async () => {
+    for (const p of procs) p.kill('SIGTERM');
+    await Promise.all(procs.map((p) => (p.exitCode !== null ? undefined : new Promise((r) => p.once('exit', r)))));
+    for (const s of appSockets) s.destroy();
+    echo?.close();
+    await cp?.close();
+  });
+
+  test('an idle connection is closed at the idle timeout, on the app side and the client side', async () => {
+    const { socket, rest } = await tunnel(outbound, 'db:7000');
+    const appSeen = appSockets.length;
+    socket.write('hi');
+    assert.equal(await readBytes(socket, 2, rest), 'hi');
+    const app = await waitFor('the app connection', async () => appSockets[appSeen]);
+    const t0 = performance.now();
+    const appClosed = new Promise<number>((resolve) => app.once('close', () => resolve(performance.now() - t0)));
+    const clientEnded = new Promise<number>((resolve) => {
+      socket.once('end', () => resolve(performance.now() - t0));
+      socket.once('close', () => resolve(performance.now() - t0));
+      socket.resume();
+    });
+    const [appMs, clientMs] = await Promise.all([appClosed, clientEnded]);
+    console.log(`# idle tcp_proxy connection closed after ${appMs.toFixed(0)} ms (app side), ${clientMs.toFixed(0)} ms (client side); idle timeout 700 ms`);
+    assert.ok(appMs >= 600 && clientMs >= 600, `closed too early: ${appMs} / ${clientMs} ms`);
+    assert.ok(appMs < 10_000 && clientMs < 10_000);
+    socket.destroy();
+  });
+
+  test('a connection that keeps moving bytes outlives the idle timeout', async () => {
+    const { socket, rest } = await tunnel(outbound, 'db:7000');
+    let closed = false;
+    socket.once('close', () => (closed = true));
+    let pending = rest;
+    const t0 = performance.now();
+    // Round trips, back to back, for three idle timeouts: never idle, so never closed.
+    let n = 0;
+    while (performance.now() - t0 < 2100) {
+      socket.write(`m${n % 10}`);
+      assert.equal(await readBytes(socket, 2, pending), `m${n % 10}`);
+      pending = Buffer.alloc(0);
+      n++;
+    }
+    assert.equal(closed, false, `closed after ${n} round trips`);
+    socket.destroy();
   });
 });
 

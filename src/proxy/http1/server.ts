@@ -33,7 +33,8 @@ export interface Http1Options {
 
 // Where the parser stopped: after a head with a body to follow; after a whole request with no
 // body; after the body of the request in progress; or at a limit.
-type PauseReason = 'none' | 'headers' | 'complete' | 'message' | 'limit';
+// 'framing': a body whose end llhttp was expected to refuse to find, and did not (see onHeadersComplete).
+type PauseReason = 'none' | 'headers' | 'complete' | 'message' | 'limit' | 'framing';
 
 /** How long a connection closed with a request unread keeps draining, so the answer is not lost to a reset. */
 const LINGER_MS = 1000;
@@ -62,6 +63,8 @@ class ServerConnection {
   inMessage = false;
   private upgradeRequested = false;
   private bodyExpected = false;
+  /** Transfer-Encoding without chunked last: llhttp refuses it once the head is done (RFC 9112 6.3). */
+  private framingRefused = false;
 
   constructor(socket: net.Socket, opts: Http1Options) {
     this.socket = socket;
@@ -91,16 +94,24 @@ class ServerConnection {
         this.upgradeRequested = upgrade;
         const h = this.headers.list;
         const cl = get(h, 'content-length');
-        this.bodyExpected = get(h, 'transfer-encoding') !== undefined || (cl !== undefined && cl !== '0');
+        const te = get(h, 'transfer-encoding');
+        this.bodyExpected = te !== undefined || (cl !== undefined && cl !== '0');
+        // Transfer-Encoding whose last coding is not chunked: where the body ends cannot be known,
+        // and llhttp says so just after this callback. Not pausing here lets it say so before the
+        // request is dispatched, so no byte of it goes upstream.
+        this.framingRefused = te !== undefined && !chunkedLast(h);
+        if (this.framingRefused) return 0;
         if (upgrade || !this.bodyExpected) return 0; // the request ends here: llhttp says so next
         this.pauseReason = 'headers';
         return PAUSED;
       },
       onBody: (b) => {
+        if (!this.stream && this.framingRefused) return this.framing();
         this.stream?.onBody(b);
         return 0;
       },
       onMessageComplete: () => {
+        if (!this.stream && this.framingRefused) return this.framing();
         this.inMessage = false;
         if (this.stream) {
           this.pauseReason = 'message';
@@ -133,6 +144,12 @@ class ServerConnection {
     return PAUSED;
   }
 
+  /** llhttp accepted a body it was expected to refuse: refuse it here, with nothing sent upstream. */
+  private framing(): number {
+    this.pauseReason = 'framing';
+    return PAUSED;
+  }
+
   /** Parses what arrived; stops where the parser pauses, keeping the rest for later. */
   feed(d: Buffer): void {
     if (this.closed) return;
@@ -152,6 +169,10 @@ class ServerConnection {
       const why = this.pauseReason as PauseReason;
       this.pauseReason = 'none';
       this.parser.resume();
+      if (why === 'framing') {
+        this.reject(400, 'bad_request', 'malformed HTTP request: Transfer-Encoding does not end in chunked, so where the body ends cannot be known');
+        return;
+      }
       if (why === 'limit') {
         if (this.stream) this.stream.clientBroke(`request trailers too large (the limit is ${MAX_HEADER_BYTES / 1024} KiB)`);
         else this.tooLarge();
@@ -361,6 +382,17 @@ class ServerConnection {
     if (this.idleTimer) clearTimeout(this.idleTimer);
     this.idleTimer = undefined;
   }
+}
+
+/** Whether the last transfer coding of the request (over every Transfer-Encoding field) is chunked. */
+function chunkedLast(h: HeaderList): boolean {
+  let last = '';
+  for (let i = 0; i < h.length; i += 2) {
+    if (h[i] !== 'transfer-encoding') continue;
+    const codings = h[i + 1].split(',');
+    last = codings[codings.length - 1].trim().toLowerCase();
+  }
+  return last === 'chunked';
 }
 
 /** One request/response exchange on a client connection. */
