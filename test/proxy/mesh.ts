@@ -19,7 +19,7 @@ export interface SidecarProc {
 }
 
 export async function spawnSidecar(cp: ControlPlane, args: string[], env: NodeJS.ProcessEnv = {}): Promise<SidecarProc> {
-  const proc = spawn(process.execPath, [CLI, 'proxy', '--xds', cp.xdsAddress, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+  const proc = spawn(process.execPath, [...(process.env.WEFT_TEST_SIDECAR_FLAGS ?? '').split(' ').filter(Boolean), CLI, 'proxy', '--xds', cp.xdsAddress, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
   let err = '';
   proc.stderr!.on('data', (d) => (err += d));
   const ready = await lineMatching(proc, /^WEFT_READY /);
