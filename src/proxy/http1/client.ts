@@ -25,6 +25,8 @@ export interface PoolStats {
   busy: number;
   connecting: number;
   pending: number;
+  /** HTTP/2 only: streams open across the endpoint's connections. */
+  streams?: number;
 }
 
 const CRLF = '\r\n';
