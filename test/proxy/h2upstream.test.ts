@@ -11,43 +11,11 @@ import { startControlPlane, type ControlPlane } from '../../src/control/control-
 import { translate } from '../../src/control/translate/translate.ts';
 import { freePort } from '../../src/util/net.ts';
 import { tmpDir, waitFor } from '../helpers.ts';
-import { H2_OPTIONS } from './h2util.ts';
+import { H2_OPTIONS, h2req } from './h2util.ts';
 import { type SidecarProc, generateWith, memoryOf, spawnSidecar, stopProc } from './mesh.ts';
 
 const { NGHTTP2_INTERNAL_ERROR, NGHTTP2_NO_ERROR } = http2.constants;
 const H2 = /h2-/;
-
-export interface H2Answer {
-  status: number;
-  headers: http2.IncomingHttpHeaders;
-  body: Buffer;
-  trailers: http2.IncomingHttpHeaders;
-  /** The stream ended in a reset or error instead of END_STREAM. */
-  reset?: string;
-}
-
-/** One request on `session`; resolves on END_STREAM or on a reset (never rejects). */
-export function h2req(session: http2.ClientHttp2Session, headers: http2.OutgoingHttpHeaders, body?: Buffer | string): Promise<H2Answer> {
-  return new Promise((resolve) => {
-    const s = session.request({ ':method': body === undefined ? 'GET' : 'POST', ':path': '/', ...headers }, { endStream: body === undefined });
-    const a: H2Answer = { status: 0, headers: {}, body: Buffer.alloc(0), trailers: {} };
-    const chunks: Buffer[] = [];
-    s.on('response', (h) => {
-      a.headers = h;
-      a.status = Number(h[':status']);
-    });
-    s.on('trailers', (t) => (a.trailers = t));
-    s.on('data', (d: Buffer) => chunks.push(d));
-    s.on('error', (e) => (a.reset = e.message));
-    s.on('close', () => {
-      a.body = Buffer.concat(chunks);
-      if (!a.reset && s.rstCode !== NGHTTP2_NO_ERROR) a.reset = `RST_STREAM ${s.rstCode}`;
-      resolve(a);
-    });
-    s.resume();
-    if (body !== undefined) s.end(body);
-  });
-}
 
 async function listenH2(s: http2.Http2Server): Promise<number> {
   await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
