@@ -18,6 +18,7 @@ export type ProxyErrorCode =
   | 'overflow' // the endpoint's connection pool is full (connections and queue)
   | 'stream_idle_timeout' // no bytes moved either way for the listener's stream_idle_timeout
   | 'bad_request' // the request cannot be proxied (no host, CONNECT, ...)
+  | 'request_headers_too_large' // the request's header block is past the limit (60 KiB, 100 fields)
   | 'no_config'; // the sidecar has no config for this listener yet
 
 const STATUS: Record<ProxyErrorCode, number> = {
@@ -31,6 +32,7 @@ const STATUS: Record<ProxyErrorCode, number> = {
   overflow: 503,
   stream_idle_timeout: 408,
   bad_request: 400,
+  request_headers_too_large: 431,
   no_config: 503,
 };
 

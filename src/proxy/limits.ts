@@ -27,3 +27,26 @@ export function connectionLimit(env: NodeJS.ProcessEnv = process.env): number {
   if (Number.isInteger(set) && set > 0) return set;
   return Math.max(64, Math.floor((fdLimit() - RESERVED_FDS) / 2));
 }
+
+export interface UpstreamLimits {
+  /** Connections per endpoint (Envoy's circuit-breaker default: 1024). */
+  maxConnections: number;
+  /** Requests waiting for a connection or stream, per endpoint (Envoy's default: 1024). */
+  maxPending: number;
+  /** Concurrent streams per HTTP/2 connection, under the server's own SETTINGS_MAX_CONCURRENT_STREAMS. */
+  maxStreamsPerSession: number;
+}
+
+/**
+ * The upstream pools' limits per endpoint where a cluster's circuit_breakers set none.
+ * WEFT_UPSTREAM_MAX_CONNECTIONS, WEFT_UPSTREAM_MAX_PENDING and WEFT_UPSTREAM_MAX_STREAMS override
+ * these defaults for the whole sidecar.
+ */
+export function upstreamLimits(env: NodeJS.ProcessEnv = process.env): UpstreamLimits {
+  const n = (v: string | undefined, d: number) => (Number.isInteger(Number(v)) && Number(v) > 0 ? Number(v) : d);
+  return {
+    maxConnections: n(env.WEFT_UPSTREAM_MAX_CONNECTIONS, 1024),
+    maxPending: n(env.WEFT_UPSTREAM_MAX_PENDING, 1024),
+    maxStreamsPerSession: n(env.WEFT_UPSTREAM_MAX_STREAMS, 1024),
+  };
+}

@@ -2,6 +2,7 @@
 // HTTP/2 (set through the ADS server's generate hook, as translate() will for http2-/grpc- ports),
 // and sidecar processes.
 import { type ChildProcess, spawn } from 'node:child_process';
+import http2 from 'node:http2';
 import { startControlPlane, type ControlPlane } from '../../src/control/control-plane.ts';
 import { translate } from '../../src/control/translate/translate.ts';
 import { TYPE } from '../../src/xds/types.ts';
@@ -49,3 +50,36 @@ export async function startSidecarProc(args: string[]): Promise<SidecarProc> {
       }),
   };
 }
+
+export interface H2Answer {
+  status: number;
+  headers: http2.IncomingHttpHeaders;
+  body: Buffer;
+  trailers: http2.IncomingHttpHeaders;
+  /** The stream ended in a reset or error instead of END_STREAM. */
+  reset?: string;
+}
+
+/** One request on `session`; resolves on END_STREAM or on a reset (never rejects). */
+export function h2req(session: http2.ClientHttp2Session, headers: http2.OutgoingHttpHeaders, body?: Buffer | string): Promise<H2Answer> {
+  return new Promise((resolve) => {
+    const s = session.request({ ':method': body === undefined ? 'GET' : 'POST', ':path': '/', ...headers }, { endStream: body === undefined });
+    const a: H2Answer = { status: 0, headers: {}, body: Buffer.alloc(0), trailers: {} };
+    const chunks: Buffer[] = [];
+    s.on('response', (h) => {
+      a.headers = h;
+      a.status = Number(h[':status']);
+    });
+    s.on('trailers', (t) => (a.trailers = t));
+    s.on('data', (d: Buffer) => chunks.push(d));
+    s.on('error', (e) => (a.reset = e.message));
+    s.on('close', () => {
+      a.body = Buffer.concat(chunks);
+      if (!a.reset && s.rstCode !== http2.constants.NGHTTP2_NO_ERROR) a.reset = `RST_STREAM ${s.rstCode}`;
+      resolve(a);
+    });
+    s.resume();
+    if (body !== undefined) s.end(body);
+  });
+}
+

@@ -119,6 +119,10 @@ export class Exchange implements BodySink {
   private call: UpstreamCall | undefined;
   private endpoint = '';
   private attempt = 0;
+  /** Endpoints that failed to connect: a retry goes elsewhere when it can (Envoy's previous_hosts). */
+  private readonly tried = new Set<Endpoint>();
+  /** The client's gRPC deadline (grpc-timeout), in ms from `started`. */
+  private grpcDeadlineMs: number | undefined;
   private timer: NodeJS.Timeout | undefined;
   private done = false;
   private status = 0;
@@ -136,6 +140,7 @@ export class Exchange implements BodySink {
     // client's own deadline (grpc-timeout) shortens it, as Envoy does.
     const route = this.d.route.timeoutMs;
     const grpc = grpcTimeoutMs(this.ds.head.headers);
+    this.grpcDeadlineMs = grpc;
     if (grpc !== undefined && (route === 0 || grpc < route)) this.timer = setTimeout(() => this.timedOut(grpc, 'the gRPC deadline (grpc-timeout)'), grpc);
     else if (route > 0) this.timer = setTimeout(() => this.timedOut(route, 'the route timeout'), route);
     this.ds.onAbort(() => {
@@ -150,7 +155,9 @@ export class Exchange implements BodySink {
 
   private tryEndpoint(): void {
     const { cluster, healthy, clusterName } = this.d;
-    const ep = nextEndpoint(this.ctx.rr, clusterName, healthy);
+    let ep = nextEndpoint(this.ctx.rr, clusterName, healthy);
+    for (let i = 1; i < healthy.length && this.tried.has(ep); i++) ep = nextEndpoint(this.ctx.rr, clusterName, healthy);
+    this.tried.add(ep);
     const pool = this.ctx.pools.get(ep.address, ep.port, cluster);
     this.endpoint = pool.name;
     const h = this.ds.head;
@@ -159,7 +166,7 @@ export class Exchange implements BodySink {
         method: h.method,
         target: h.query ? `${h.path}?${h.query}` : h.path,
         authority: h.authority,
-        headers: h.headers,
+        headers: this.grpcDeadlineMs === undefined ? h.headers : withGrpcTimeout(h.headers, this.grpcDeadlineMs - (performance.now() - this.started)),
         body: !h.hasBody ? 'none' : h.contentLength !== undefined ? h.contentLength : 'chunked',
         upgrade: h.upgrade,
       },
@@ -257,6 +264,14 @@ export class Exchange implements BodySink {
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
   }
+}
+
+/** The headers with grpc-timeout set to what is left of the client's deadline (at least 1 ms). */
+function withGrpcTimeout(h: HeaderList, leftMs: number): HeaderList {
+  const out: HeaderList = [];
+  for (let i = 0; i < h.length; i += 2) if (h[i] !== 'grpc-timeout') out.push(h[i], h[i + 1]);
+  out.push('grpc-timeout', `${Math.max(1, Math.floor(leftMs))}m`);
+  return out;
 }
 
 /** Two sockets joined both ways with backpressure; either side's close or error ends both. */

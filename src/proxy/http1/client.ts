@@ -27,6 +27,8 @@ export interface PoolStats {
   pending: number;
   /** How long the oldest request still without a connection has waited (0: none waits). */
   waitingMs?: number;
+  /** HTTP/2 only: streams open across the endpoint's connections. */
+  streams?: number;
 }
 
 const CRLF = '\r\n';
@@ -370,7 +372,7 @@ export class EndpointPool {
     this.opts = { maxConnections: 1024, maxPending: 1024, idleTimeoutMs: 60_000, ...opts };
   }
 
-  setLimits(o: { connectTimeoutMs: number; maxConnections: number; maxPending: number }): void {
+  setLimits(o: { connectTimeoutMs: number; maxConnections: number; maxPending: number; maxStreamsPerSession?: number }): void {
     this.opts.connectTimeoutMs = o.connectTimeoutMs;
     this.opts.maxConnections = o.maxConnections;
     this.opts.maxPending = o.maxPending;

@@ -1,10 +1,14 @@
 // The upstream side of HTTP/2 (cleartext, prior knowledge), for clusters whose protocol options
-// say HTTP/2: one session per endpoint carries every request to it as a stream, as Envoy does.
+// say HTTP/2: requests become streams on a few long-lived sessions per endpoint, as Envoy does.
 // Same contract as http1/client.ts: request(UpstreamRequest, ResponseHandler) -> UpstreamCall.
 //
-// A session that fails to connect fails the calls waiting for it with phase 'connect'; a GOAWAY
-// takes the session out of use (its open streams finish) and streams it refused fail with phase
-// 'connect' (they never reached the app); a reset stream fails its call.
+// A session is used once the server's SETTINGS have arrived, for at most as many streams as they
+// allow; a full session makes the pool open another, up to the limits below. A session that fails
+// to connect fails the calls waiting for it with phase 'connect' (forward.ts retries them on
+// another endpoint). A GOAWAY takes the session out of use (its open streams finish; it closes
+// after them); streams the server never processed (REFUSED_STREAM, or above the GOAWAY's
+// last-stream-id) are sent again once on another session if no body byte had gone out. Any other
+// reset, or the session dying, fails the call: before the response as 'request', after as 'response'.
 import http2 from 'node:http2';
 import net from 'node:net';
 import { type HeaderList, type ResponseHandler, type UpstreamCall, UpstreamError, type UpstreamRequest } from '../http/types.ts';
@@ -19,6 +23,12 @@ const CONNECTION_SPECIFIC = new Set(['connection', 'keep-alive', 'proxy-connecti
 
 export interface Http2PoolOptions {
   connectTimeoutMs: number;
+  /** Connections to the endpoint (Envoy's circuit-breaker default: 1024). */
+  maxConnections?: number;
+  /** Requests waiting for a stream (Envoy's default: 1024). */
+  maxPending?: number;
+  /** Our own cap on streams per connection, under the server's SETTINGS_MAX_CONCURRENT_STREAMS. */
+  maxStreamsPerSession?: number;
 }
 
 class Call implements UpstreamCall {
@@ -31,6 +41,10 @@ class Call implements UpstreamCall {
   private trailersOut: HeaderList | undefined;
   private endPending = false;
   private readonly pool: Http2Pool;
+  /** Refused by the server (REFUSED_STREAM, or above a GOAWAY's last-stream-id): sent again, once. */
+  private retried = false;
+  /** Request body bytes handed to the stream: a refused stream is sent again only if none were. */
+  private bodyBytes = 0;
 
   constructor(pool: Http2Pool, req: UpstreamRequest, handler: ResponseHandler) {
     this.pool = pool;
@@ -41,6 +55,7 @@ class Call implements UpstreamCall {
   write(chunk: Buffer): boolean {
     const s = this.stream;
     if (this.done || !s || chunk.length === 0) return !this.done;
+    this.bodyBytes += chunk.length;
     return s.write(chunk);
   }
 
@@ -73,10 +88,11 @@ class Call implements UpstreamCall {
     this.handler.onError(err);
   }
 
-  /** Opens the stream on a connected session. */
-  start(session: http2.ClientHttp2Session): void {
+  /** Opens the stream on a ready session; `closed` runs once when the stream is gone. */
+  start(session: http2.ClientHttp2Session, closed: () => void): void {
     const r = this.req;
     if (r.upgrade) {
+      closed();
       this.fail(new UpstreamError('upgrade_over_http2', 'request', `cannot carry an Upgrade: ${r.upgrade} request over HTTP/2`));
       return;
     }
@@ -91,9 +107,11 @@ class Call implements UpstreamCall {
     try {
       s = session.request(h, { endStream: noBody, waitForTrailers: r.body === 'chunked' });
     } catch (e) {
+      closed();
       this.fail(new UpstreamError((e as NodeJS.ErrnoException).code ?? 'ERR_HTTP2', 'connect', (e as Error).message));
       return;
     }
+    const first = this.stream === undefined;
     this.stream = s;
     let trailers: HeaderList = [];
     s.on('wantTrailers', () => {
@@ -124,23 +142,36 @@ class Call implements UpstreamCall {
     s.on('end', () => {
       if (this.done) return;
       if (!this.responseStarted) return; // closed without a response: 'close' says why
+      // node:http2 ends the readable side on RST_STREAM too: that is a failure, 'close' says so.
+      if (s.rstCode !== undefined && s.rstCode !== NGHTTP2_NO_ERROR) return;
       this.done = true;
       this.handler.onEnd(trailers);
     });
     s.on('drain', () => this.drainCb?.());
     s.on('error', () => {}); // 'close' reports it
     s.on('close', () => {
+      closed();
       if (this.done) return;
       const code = s.rstCode ?? NGHTTP2_NO_ERROR;
-      if (code === NGHTTP2_REFUSED_STREAM && this.req.body === 'none') {
-        this.fail(new UpstreamError('refused_stream', 'connect', 'refused the stream (it was not processed)'));
-        return;
+      if (code === NGHTTP2_REFUSED_STREAM && !this.responseStarted) {
+        // Never processed (RFC 9113 8.7): safe to send again if no body byte has gone out yet.
+        // (A body still flowing would have nowhere to go meanwhile: that case fails below.)
+        if (!this.retried && this.bodyBytes === 0 && (this.req.body === 'none' || this.endPending)) {
+          this.retried = true;
+          this.stream = undefined;
+          this.pool.enqueue(this);
+          return;
+        }
+        if (this.req.body === 'none') {
+          this.fail(new UpstreamError('refused_stream', 'connect', 'refused the stream (it was not processed)'));
+          return;
+        }
       }
       const phase = this.responseStarted ? 'response' : 'request';
       const what = this.responseStarted ? 'reset the stream in the middle of the response' : 'reset the stream before answering';
       this.fail(new UpstreamError(code === NGHTTP2_NO_ERROR ? 'ECONNRESET' : `h2_error_${code}`, phase, `${what} (HTTP/2 error code ${code})`));
     });
-    this.handler.onRequestSent(this);
+    if (first) this.handler.onRequestSent(this);
     if (this.endPending && !noBody && !this.done) s.end();
   }
 }
@@ -162,22 +193,38 @@ function fromRaw(raw: string[]): HeaderList {
   return out;
 }
 
-/** The HTTP/2 connection to one endpoint (a new one when it fails or is told to go away). */
+/** One HTTP/2 connection to the endpoint and the streams it carries. */
+class Session {
+  readonly s: http2.ClientHttp2Session;
+  /** Usable: connected, and the server's SETTINGS (its stream limit) have arrived. */
+  ready = false;
+  /** Takes no new streams (GOAWAY, an error, the pool closing); closed once its streams end. */
+  draining = false;
+  streams = 0;
+  constructor(s: http2.ClientHttp2Session) {
+    this.s = s;
+  }
+}
+
+/**
+ * The HTTP/2 connections to one endpoint. Requests become streams on a ready session with room
+ * (under both the server's SETTINGS_MAX_CONCURRENT_STREAMS and our own per-session cap); when every
+ * session is full another is opened, up to maxConnections; beyond that requests wait in a queue of
+ * at most maxPending, and past it fail with 'overflow' (Envoy's circuit-breaker defaults, as
+ * http1/client.ts has them).
+ */
 export class Http2Pool {
   readonly address: string;
   readonly port: number;
-  private readonly opts: Http2PoolOptions;
-  private session: http2.ClientHttp2Session | undefined;
-  private connected = false;
-  private readonly waiting: Call[] = [];
-  /** Sessions draining after GOAWAY or close(): closed once their streams end. */
-  private readonly old = new Set<http2.ClientHttp2Session>();
+  private readonly opts: Required<Http2PoolOptions>;
+  private readonly sessions = new Set<Session>();
+  private readonly queue: Call[] = [];
   private closed = false;
 
   constructor(address: string, port: number, opts: Http2PoolOptions) {
     this.address = address;
     this.port = port;
-    this.opts = opts;
+    this.opts = { maxConnections: 1024, maxPending: 1024, maxStreamsPerSession: 1024, ...opts };
   }
 
   get name(): string {
@@ -186,89 +233,170 @@ export class Http2Pool {
 
   request(req: UpstreamRequest, handler: ResponseHandler): UpstreamCall {
     const call = new Call(this, req, handler);
-    if (this.closed) {
-      queueMicrotask(() => call.fail(new UpstreamError('pool_closed', 'connect', 'the endpoint left the cluster')));
-      return call;
-    }
-    const s = this.session ?? this.connect();
-    if (this.connected) call.start(s);
-    else this.waiting.push(call);
+    this.enqueue(call);
     return call;
   }
 
-  dequeue(call: Call): void {
-    const i = this.waiting.indexOf(call);
-    if (i >= 0) this.waiting.splice(i, 1);
+  /** Starts the call on a session with room, or queues it (opening a session if none is coming). */
+  enqueue(call: Call): void {
+    if (this.closed) {
+      queueMicrotask(() => call.fail(new UpstreamError('pool_closed', 'connect', 'the endpoint left the cluster')));
+      return;
+    }
+    const s = this.queue.length === 0 ? this.available() : undefined;
+    if (s) {
+      this.startOn(s, call);
+      return;
+    }
+    if (this.queue.length >= this.opts.maxPending) {
+      const st = this.stats();
+      queueMicrotask(() =>
+        call.fail(
+          new UpstreamError(
+            'overflow',
+            'connect',
+            `${st.streams} streams on ${this.sessions.size} HTTP/2 connections busy and ${this.queue.length} requests waiting (the limits are ${this.opts.maxConnections} connections of at most ${this.opts.maxStreamsPerSession} streams each, and ${this.opts.maxPending} waiting)`,
+          ),
+        ),
+      );
+      return;
+    }
+    this.queue.push(call);
+    this.grow();
   }
 
-  private connect(): http2.ClientHttp2Session {
-    this.connected = false;
+  dequeue(call: Call): void {
+    const i = this.queue.indexOf(call);
+    if (i >= 0) this.queue.splice(i, 1);
+  }
+
+  private capacity(s: Session): number {
+    const remote = s.s.remoteSettings?.maxConcurrentStreams;
+    return Math.min(this.opts.maxStreamsPerSession, remote === undefined ? Infinity : remote);
+  }
+
+  private available(): Session | undefined {
+    for (const s of this.sessions) if (s.ready && !s.draining && s.streams < this.capacity(s)) return s;
+    return undefined;
+  }
+
+  private startOn(s: Session, call: Call): void {
+    s.streams++;
+    call.start(s.s, () => {
+      s.streams--;
+      if (s.draining && s.streams === 0) this.closeSession(s);
+      else this.dispatch();
+    });
+  }
+
+  /** Queued requests onto sessions with room; a new session if they still wait and none is coming. */
+  private dispatch(): void {
+    while (this.queue.length) {
+      const s = this.available();
+      if (!s) break;
+      const call = this.queue.shift()!;
+      if (!call.done) this.startOn(s, call);
+    }
+    this.grow();
+  }
+
+  private grow(): void {
+    if (!this.queue.length || this.closed) return;
+    for (const s of this.sessions) if (!s.ready && !s.draining) return; // one is on its way
+    if (this.sessions.size < this.opts.maxConnections) this.connect();
+  }
+
+  private connect(): void {
     const session = http2.connect(`http://${this.name}`, {
       createConnection: () => net.connect({ host: this.address, port: this.port, noDelay: true }),
       maxSessionMemory: 64,
       settings: { maxHeaderListSize: MAX_HEADER_BYTES * 2, enablePush: false },
     });
-    this.session = session;
+    const s = new Session(session);
+    this.sessions.add(s);
+    let connected = false;
     const timer = setTimeout(() => {
-      if (this.session !== session || this.connected) return;
-      this.failWaiting(new UpstreamError('ETIMEDOUT', 'connect', `no connection within the connect timeout of ${this.opts.connectTimeoutMs} ms`));
-      this.drop(session);
-      session.destroy();
+      if (s.ready) return;
+      this.lost(s, new UpstreamError('ETIMEDOUT', 'connect', `no connection within the connect timeout of ${this.opts.connectTimeoutMs} ms`));
     }, this.opts.connectTimeoutMs);
-    session.once('connect', () => {
+    session.once('connect', () => (connected = true));
+    // The server's first SETTINGS say how many streams it takes: only then is the session used.
+    session.once('remoteSettings', () => {
       clearTimeout(timer);
-      if (this.session !== session) return;
-      this.connected = true;
-      for (const c of this.waiting.splice(0)) if (!c.done) c.start(session);
+      if (s.draining) return;
+      s.ready = true;
+      this.dispatch();
     });
+    session.on('remoteSettings', () => this.dispatch());
     session.on('error', (e: NodeJS.ErrnoException) => {
       clearTimeout(timer);
-      if (this.session === session && !this.connected) {
-        this.failWaiting(new UpstreamError(e.code ?? 'ECONNRESET', 'connect', e.message));
-      }
-      this.drop(session);
+      this.lost(s, new UpstreamError(e.code ?? 'ECONNRESET', 'connect', connected ? `the HTTP/2 connection failed before it was ready (${e.message})` : e.message));
     });
-    session.on('goaway', () => this.drop(session));
+    // No new streams on it; streams above its last-stream-id close as REFUSED_STREAM and are retried.
+    session.on('goaway', () => this.drain(s));
     session.on('close', () => {
       clearTimeout(timer);
-      if (this.session === session && !this.connected) this.failWaiting(new UpstreamError('ECONNRESET', 'connect', 'connection closed while connecting'));
-      this.drop(session);
-      this.old.delete(session);
+      this.lost(s, new UpstreamError('ECONNRESET', 'connect', 'connection closed while connecting'));
     });
     // An idle session does not keep the sidecar alive; it is closed by the upstream or by close().
     session.unref();
-    return session;
   }
 
-  /** The session takes no new streams; the next request opens another. */
-  private drop(session: http2.ClientHttp2Session): void {
-    if (this.session !== session) return;
-    this.session = undefined;
-    this.connected = false;
-    this.old.add(session);
-    if (!session.closed && !session.destroyed) session.close();
+  /** The session is gone or failed: forget it; if it never became ready, the queue learns why. */
+  private lost(s: Session, err: UpstreamError): void {
+    if (!this.sessions.delete(s)) return;
+    const wasReady = s.ready;
+    s.draining = true;
+    if (!s.s.destroyed) s.s.destroy();
+    // Requests waiting for this session fail as connect failures (forward.ts may retry them on
+    // another endpoint) unless another session is on its way or has room.
+    if (!wasReady && this.queue.length) {
+      let another = false;
+      for (const o of this.sessions) if (!o.draining) another = true;
+      if (!another) for (const c of this.queue.splice(0)) c.fail(err);
+    }
+    this.dispatch();
   }
 
-  private failWaiting(err: UpstreamError): void {
-    for (const c of this.waiting.splice(0)) c.fail(err);
+  /** Takes the session out of use; it closes once its streams end. */
+  private drain(s: Session): void {
+    if (s.draining) return;
+    s.draining = true;
+    if (s.streams === 0) this.closeSession(s);
+    this.dispatch();
+  }
+
+  private closeSession(s: Session): void {
+    this.sessions.delete(s);
+    if (!s.s.closed && !s.s.destroyed) s.s.close();
   }
 
   stats(): PoolStats {
-    // One multiplexed connection: counted as busy while it is up.
-    const s = this.session;
-    return { endpoint: this.name, idle: 0, busy: s && this.connected ? 1 : 0, connecting: s && !this.connected ? 1 : 0, pending: this.waiting.length };
+    let idle = 0;
+    let busy = 0;
+    let connecting = 0;
+    let streams = 0;
+    for (const s of this.sessions) {
+      streams += s.streams;
+      if (!s.ready) connecting++;
+      else if (s.streams) busy++;
+      else idle++;
+    }
+    return { endpoint: this.name, idle, busy, connecting, pending: this.queue.length, streams };
   }
 
-  /** Stops taking requests; the session closes once its streams end. */
+  /** Stops taking requests; sessions close once their streams end. */
   close(): void {
     this.closed = true;
-    this.failWaiting(new UpstreamError('pool_closed', 'connect', 'the endpoint left the cluster'));
-    if (this.session) this.drop(this.session);
+    for (const c of this.queue.splice(0)) c.fail(new UpstreamError('pool_closed', 'connect', 'the endpoint left the cluster'));
+    for (const s of [...this.sessions]) this.drain(s);
   }
 
   destroy(): void {
     this.close();
-    for (const s of this.old) s.destroy();
-    this.old.clear();
+    for (const s of [...this.sessions]) {
+      this.sessions.delete(s);
+      s.s.destroy();
+    }
   }
 }

@@ -79,13 +79,9 @@ export interface ClusterConfig {
   staticEndpoints?: Endpoint[];
   /** What the cluster's endpoints speak: HTTP/2 when its protocol options say so, else HTTP/1.1. */
   protocol: UpstreamProtocol;
-  /** circuit_breakers (DEFAULT priority): connections and waiting requests per endpoint. */
-  limits: { maxConnections: number; maxPending: number };
+  /** circuit_breakers (DEFAULT priority): connections and waiting requests per endpoint, where set. */
+  limits: { maxConnections?: number; maxPending?: number };
 }
-
-/** Envoy's circuit-breaker defaults. */
-export const DEFAULT_MAX_CONNECTIONS = 1024;
-export const DEFAULT_MAX_PENDING = 1024;
 
 export type UpstreamProtocol = 'http1' | 'http2';
 
@@ -391,7 +387,7 @@ export function convertCluster(c: any): ClusterConfig {
  * sidecar cannot enforce yet are refused, not ignored.
  */
 function circuitBreakers(where: string, cb: any): ClusterConfig['limits'] {
-  const limits = { maxConnections: DEFAULT_MAX_CONNECTIONS, maxPending: DEFAULT_MAX_PENDING };
+  const limits: ClusterConfig['limits'] = {};
   for (const [i, t] of (cb?.thresholds ?? []).entries()) {
     const at = `${where}: circuit_breakers.thresholds[${i}]`;
     if ((t.priority ?? 'DEFAULT') !== 'DEFAULT') fail(`${at}.priority`, `${t.priority} is not supported (only DEFAULT: the sidecar has no request priorities)`);
