@@ -3,7 +3,8 @@
 // (so other sidecars stop choosing this endpoint) turns false on the problems that stop inbound
 // traffic:
 //   - the app does not accept connections (two failed TCP connects in a row);
-//   - the inbound listener does not accept connections within a second;
+//   - the inbound listener does not accept connections within a second (HTTP listeners: a probe
+//     connection to a tcp_proxy listener would open a connection to the app);
 //   - requests to the app have waited longer than STALL_MS for a connection (its pool is stuck or
 //     saturated: the sidecar would only queue more);
 //   - the event loop was blocked for longer than LOOP_BLOCKED_MS in the last interval.
@@ -40,7 +41,7 @@ export async function startHealth(o: HealthOptions): Promise<Health> {
   let appFailures = 0;
   let listenerProblems: { name: string; port: number }[] = [];
   let loopBlockedMs = 0;
-  const loop = monitorEventLoopDelay({ resolution: 20 });
+  const loop = monitorEventLoopDelay({ resolution: 200 });
   loop.enable();
   const appEndpoint = o.appPort === undefined ? undefined : `127.0.0.1:${o.appPort}`;
 

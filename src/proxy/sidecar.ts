@@ -20,6 +20,7 @@ import type { ListenerConfig } from './xds-client/convert.ts';
 import { META, META_PORTS, type PortMeta, formatNodeId } from '../xds/node-meta.ts';
 import { ConvertError } from './xds-client/convert.ts';
 import { startHealth } from './health.ts';
+import { wasmMemoryBytes } from './http1/llhttp.ts';
 import { connectionLimit } from './limits.ts';
 
 export interface SidecarOptions {
@@ -191,7 +192,8 @@ export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
   const health = await startHealth({
     appPort: opts.appPort,
     inboundPort: () => opts.inboundPort,
-    listeners: () => [...bound.values()].map((b) => ({ name: b.cfg.name, address: b.cfg.address, port: (b.server.address() as AddressInfo | null)?.port ?? b.cfg.port })),
+    // HTTP listeners only: a probe connection to a tcp_proxy listener would open one to the app.
+    listeners: () => [...bound.values()].filter((b) => b.cfg.kind === 'http').map((b) => ({ name: b.cfg.name, address: b.cfg.address, port: (b.server.address() as AddressInfo | null)?.port ?? b.cfg.port })),
     pools: () => pools.stats(),
     probeIntervalMs: opts.probeIntervalMs ?? 1000,
     onChange: (healthy, why) => {
@@ -228,12 +230,21 @@ export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
         });
       case '/stats':
         return json(200, { requests: stats.rows(), tcp: stats.tcpRows(), pools: pools.stats(), connections: { active: budget.sockets.size, limit: budget.limit, refused: budget.refused } });
+      case '/memory': {
+        // The process's own view of its memory (bytes): where RSS goes, for the benchmark and for
+        // anyone wondering why a sidecar is large.
+        // ?gc=1 collects garbage first, when node runs with --expose-gc (to tell live from garbage).
+        const gc = (globalThis as { gc?: () => void }).gc;
+        if (url.searchParams.has('gc') && gc) gc();
+        const mu = process.memoryUsage();
+        return json(200, { ...mu, wasm: wasmMemoryBytes(), exchanges: ctx.active.size, connections: budget.sockets.size });
+      }
       case '/stats/prometheus':
         res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' });
         res.end(stats.prometheus());
         return;
       default:
-        return json(404, { error: `no such admin endpoint ${url.pathname}; try /ready, /config_dump, /stats, /stats/prometheus` });
+        return json(404, { error: `no such admin endpoint ${url.pathname}; try /ready, /config_dump, /stats, /stats/prometheus, /memory` });
     }
   };
   await new Promise<void>((resolve, reject) => {

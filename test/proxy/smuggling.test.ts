@@ -166,6 +166,7 @@ describe('malformed responses from an upstream, through two sidecars', () => {
   let bad: SidecarProc;
   let upstream: net.Server;
   const conns: { socket: net.Socket; closed: boolean; served: string[] }[] = [];
+  let sendRest: (() => void) | undefined;
   before(async () => {
     m = await startMesh((_req, res) => res.end('ok'));
     upstream = net.createServer((socket) => {
@@ -183,6 +184,11 @@ describe('malformed responses from an upstream, through two sidecars', () => {
           const p = BAD_RESPONSES.find((b) => path === `/bad/${b.name}`);
           if (p) socket.write(p.bytes);
           else if (path === '/bad-chunk') socket.write('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\nzz\r\nworld\r\n0\r\n\r\n');
+          else if (path === '/bad-chunk-later') {
+            // The head and a good chunk now; the bad chunk when the test says the head has arrived.
+            socket.write('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n');
+            sendRest = () => socket.write('zz\r\nworld\r\n0\r\n\r\n');
+          }
           else socket.write('HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\ngood');
         }
       });
@@ -222,14 +228,26 @@ describe('malformed responses from an upstream, through two sidecars', () => {
     });
   }
 
+  test('a bad chunk in the same read as the head: the client gets a 502 naming the problem, and the connection is not reused', async () => {
+    // Nothing of the answer had left the sidecar yet, so it can still answer with its own error.
+    const r = await request(`http://127.0.0.1:${m.outbound}/bad-chunk`, { headers: { host: 'bad' } });
+    const body = await r.body.text();
+    assert.equal(r.statusCode, 502);
+    assert.match(body, /malformed HTTP response \(HPE_INVALID_CHUNK_SIZE/);
+    const c = conns.find((x) => x.served.includes('/bad-chunk'))!;
+    await waitFor('the sidecar to close the upstream connection that answered badly', async () => c.closed);
+    const next = await request(`http://127.0.0.1:${m.outbound}/after`, { headers: { host: 'bad' } });
+    assert.equal(await next.body.text(), 'good');
+  });
+
   test('a bad chunk after the head went out: the client sees the response cut short, and the connection is not reused', async () => {
     // The status line and headers were already relayed when the bad chunk arrived: too late for a
     // 502, so the response is cut (no last chunk) and the client knows it is incomplete.
-    await assert.rejects(async () => {
-      const r = await request(`http://127.0.0.1:${m.outbound}/bad-chunk`, { headers: { host: 'bad' } });
-      await r.body.text();
-    });
-    const c = conns.find((x) => x.served.includes('/bad-chunk'))!;
+    const r = await request(`http://127.0.0.1:${m.outbound}/bad-chunk-later`, { headers: { host: 'bad' } });
+    assert.equal(r.statusCode, 200);
+    sendRest!();
+    await assert.rejects(r.body.text());
+    const c = conns.find((x) => x.served.includes('/bad-chunk-later'))!;
     await waitFor('the sidecar to close the upstream connection that answered badly', async () => c.closed);
     const next = await request(`http://127.0.0.1:${m.outbound}/after`, { headers: { host: 'bad' } });
     assert.equal(await next.body.text(), 'good');

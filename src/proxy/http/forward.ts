@@ -8,7 +8,7 @@ import type { RuntimeConfig } from '../config.ts';
 import { ProxyError, sendError, upstreamError } from '../errors.ts';
 import type { ClusterConfig, Endpoint, ListenerConfig, RouteEntry, RouteTable } from '../xds-client/convert.ts';
 import type { Pools } from '../upstream/pools.ts';
-import type { UpstreamCall, UpstreamError } from './types.ts';
+import type { ResponseHandler, UpstreamCall, UpstreamError } from './types.ts';
 import { grpcTimeoutMs } from './grpc.ts';
 import { endToEnd } from '../http1/headers.ts';
 import { findRoute, findVirtualHost, pickCluster } from './router.ts';
@@ -108,7 +108,7 @@ function fail(ctx: ForwardContext, ds: Downstream, e: unknown): void {
 }
 
 /** One request's way through the upstream side: endpoint, retries on connect failure, timeout. */
-export class Exchange implements BodySink {
+export class Exchange implements BodySink, ResponseHandler {
   private readonly ctx: ForwardContext;
   private readonly ds: Downstream;
   private readonly d: Decision;
@@ -118,9 +118,10 @@ export class Exchange implements BodySink {
   private requestDone = false;
   private call: UpstreamCall | undefined;
   private endpoint = '';
+  private endpointObj: Endpoint | undefined;
   private attempt = 0;
   /** Endpoints that failed to connect: a retry goes elsewhere when it can (Envoy's previous_hosts). */
-  private readonly tried = new Set<Endpoint>();
+  private tried: Set<Endpoint> | undefined;
   /** The client's gRPC deadline (grpc-timeout), in ms from `started`. */
   private grpcDeadlineMs: number | undefined;
   private timer: NodeJS.Timeout | undefined;
@@ -156,8 +157,9 @@ export class Exchange implements BodySink {
   private tryEndpoint(): void {
     const { cluster, healthy, clusterName } = this.d;
     let ep = nextEndpoint(this.ctx.rr, clusterName, healthy);
-    for (let i = 1; i < healthy.length && this.tried.has(ep); i++) ep = nextEndpoint(this.ctx.rr, clusterName, healthy);
-    this.tried.add(ep);
+    const tried = this.tried;
+    if (tried) for (let i = 1; i < healthy.length && tried.has(ep); i++) ep = nextEndpoint(this.ctx.rr, clusterName, healthy);
+    this.endpointObj = ep;
     const pool = this.ctx.pools.get(ep.address, ep.port, cluster);
     this.endpoint = pool.name;
     const h = this.ds.head;
@@ -170,33 +172,43 @@ export class Exchange implements BodySink {
         body: !h.hasBody ? 'none' : h.contentLength !== undefined ? h.contentLength : 'chunked',
         upgrade: h.upgrade,
       },
-      {
-        onRequestSent: (call) => {
-          // May come before request() returns (an idle connection was ready): keep the call now.
-          this.call = call;
-          if (this.done) return;
-          call.onDrain(() => this.ds.resumeBody());
-          this.ds.readBody(this);
-        },
-        onResponse: (status, headers, contentLength, bodyless) => {
-          if (this.done) return;
-          this.status = status;
-          this.ds.respond(status, endToEnd(headers), contentLength, bodyless);
-        },
-        onData: (chunk) => {
-          this.lastMoved = performance.now();
-          return this.done || this.ds.write(chunk);
-        },
-        onEnd: (trailers) => {
-          if (this.done) return;
-          this.finish();
-          this.ds.end(trailers);
-          publish(this.ctx, this.d.clusterName, this.status, undefined, this.endpoint, this.started);
-        },
-        onError: (err) => this.upstreamFailed(err),
-        onUpgrade: (status, headers, socket, head) => this.upgraded(status, headers, socket, head),
-      },
+      this,
     );
+  }
+
+  // ResponseHandler: the upstream's side of the exchange.
+  onRequestSent(call: UpstreamCall): void {
+    // May come before request() returns (an idle connection was ready): keep the call now.
+    this.call = call;
+    if (this.done) return;
+    if (this.ds.head.hasBody) call.onDrain(() => this.ds.resumeBody());
+    this.ds.readBody(this);
+  }
+
+  onResponse(status: number, headers: HeaderList, contentLength: number | undefined, bodyless: boolean): void {
+    if (this.done) return;
+    this.status = status;
+    this.ds.respond(status, endToEnd(headers), contentLength, bodyless);
+  }
+
+  onData(chunk: Buffer): boolean {
+    this.lastMoved = performance.now();
+    return this.done || this.ds.write(chunk);
+  }
+
+  onEnd(trailers: HeaderList): void {
+    if (this.done) return;
+    this.finish();
+    this.ds.end(trailers);
+    publish(this.ctx, this.d.clusterName, this.status, undefined, this.endpoint, this.started);
+  }
+
+  onError(err: UpstreamError): void {
+    this.upstreamFailed(err);
+  }
+
+  onUpgrade(status: number, headers: HeaderList, socket: net.Socket, head: Buffer): void {
+    this.upgraded(status, headers, socket, head);
   }
 
   // BodySink: the request body, flowing from the client to the upstream.
@@ -225,6 +237,7 @@ export class Exchange implements BodySink {
     const { healthy } = this.d;
     if (err.phase === 'connect' && err.code !== 'overflow' && this.attempt < CONNECT_RETRIES && healthy.length > 1) {
       this.attempt++;
+      (this.tried ??= new Set()).add(this.endpointObj!);
       this.tryEndpoint();
       return;
     }

@@ -7,7 +7,7 @@ import net from 'node:net';
 import { type HeaderList, type ResponseHandler, type UpstreamCall, type UpstreamRequest, UpstreamError } from '../http/types.ts';
 
 export { type ResponseHandler, type UpstreamCall, type UpstreamRequest, UpstreamError };
-import { HeaderCollector, forHttp1, get, lastChunk, serialize, writeChunk } from './headers.ts';
+import { HeaderCollector, corkForThisTick, forHttp1, get, lastChunk, serialize, writeChunk } from './headers.ts';
 import { HC_CONTINUE, HC_SKIP_BODY, OK, PAUSED, PAUSED_UPGRADE, Parser, TYPE_RESPONSE } from './llhttp.ts';
 
 export interface PoolOptions {
@@ -32,6 +32,7 @@ export interface PoolStats {
 }
 
 const CRLF = '\r\n';
+const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
 
 /** One exchange: a request and its response, on whichever connection the pool gives it. */
 class Call implements UpstreamCall {
@@ -112,6 +113,7 @@ class Call implements UpstreamCall {
     if (r.upgrade) head += `connection: upgrade\r\nupgrade: ${r.upgrade}\r\n`;
     if (r.body === 'chunked') head += 'transfer-encoding: chunked\r\n';
     else if (typeof r.body === 'number') head += `content-length: ${r.body}\r\n`;
+    corkForThisTick(conn.socket);
     conn.socket.write(head + CRLF, 'latin1');
     if (r.body === 'none') this.requestDone = true;
     this.handler.onRequestSent(this);
@@ -291,9 +293,10 @@ class Connection {
       call.fail(new UpstreamError(code, 'connect', e?.message ?? 'connection closed while connecting'));
       return;
     }
-    // A reused connection the upstream had closed, found out before any byte of the answer: the
-    // request was never processed. Send it again on a new connection, once, if it had no body.
-    if (this.uses > 0 && !call.responseStarted && call.req.body === 'none' && !call.retriedStale) {
+    // A reused connection the upstream had closed, found out before any byte of the answer: most
+    // likely the request was never processed. Send it again on a new connection, once, if it had
+    // no body and is idempotent (RFC 9110 9.2.2), as undici does: a POST may have been acted on.
+    if (this.uses > 0 && !call.responseStarted && call.req.body === 'none' && IDEMPOTENT.has(call.req.method) && !call.retriedStale) {
       call.retriedStale = true;
       call.conn = undefined;
       this.pool.enqueue(call, true);

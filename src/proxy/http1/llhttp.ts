@@ -183,3 +183,8 @@ export class Parser {
     this.ptr = 0;
   }
 }
+
+/** Bytes of the parser's WebAssembly memory (it grows with the largest read and never shrinks). */
+export function wasmMemoryBytes(): number {
+  return L.memory.buffer.byteLength;
+}

@@ -29,6 +29,8 @@ export interface Http1Options {
   headersTimeoutMs: number;
   /** A connection with no request in progress for this long is closed. */
   idleTimeoutMs: number;
+  /** Checks both timeouts for the listener's connections. */
+  sweeper: Sweeper;
 }
 
 // Where the parser stopped: after a head with a body to follow; after a whole request with no
@@ -38,6 +40,10 @@ type PauseReason = 'none' | 'headers' | 'complete' | 'message' | 'limit' | 'fram
 
 /** How long a connection closed with a request unread keeps draining, so the answer is not lost to a reset. */
 const LINGER_MS = 1000;
+
+function flushPending(s: Stream): void {
+  s.flush();
+}
 
 export function serveHttp1(socket: net.Socket, opts: Http1Options, initial?: Buffer): void {
   const conn = new ServerConnection(socket, opts);
@@ -58,8 +64,10 @@ class ServerConnection {
   leftover: Buffer | undefined;
   stream: Stream | undefined;
   closed = false;
-  private headersTimer: NodeJS.Timeout | undefined;
-  private idleTimer: NodeJS.Timeout | undefined;
+  /** When the request head now arriving began (performance.now()), or 0. */
+  private headersSince = 0;
+  /** Since when the connection has had no request in progress, or 0. */
+  private idleSince = 0;
   inMessage = false;
   private upgradeRequested = false;
   private bodyExpected = false;
@@ -355,32 +363,64 @@ class ServerConnection {
     this.socket.destroy();
   }
 
+  /** A request head is arriving: it must be complete within the headers timeout. */
   private armHeadersTimer(): void {
-    this.clearHeadersTimer();
-    this.headersTimer = setTimeout(() => {
-      this.headersTimer = undefined;
-      if (this.inMessage && !this.stream) this.reject(408, 'request_headers_timeout', `the request headers did not arrive within ${this.opts.headersTimeoutMs} ms`);
-    }, this.opts.headersTimeoutMs);
-    this.headersTimer.unref();
+    this.headersSince = performance.now();
+    this.opts.sweeper.watch(this);
   }
 
   private clearHeadersTimer(): void {
-    if (this.headersTimer) clearTimeout(this.headersTimer);
-    this.headersTimer = undefined;
+    this.headersSince = 0;
   }
 
+  /** No request in progress: the connection is closed if it stays so for the idle timeout. */
   armIdle(): void {
-    this.clearIdle();
-    this.idleTimer = setTimeout(() => {
-      this.idleTimer = undefined;
-      if (!this.stream && !this.inMessage) this.closeAfterFlush();
-    }, this.opts.idleTimeoutMs);
-    this.idleTimer.unref();
+    this.idleSince = performance.now();
+    this.opts.sweeper.watch(this);
   }
 
   clearIdle(): void {
-    if (this.idleTimer) clearTimeout(this.idleTimer);
-    this.idleTimer = undefined;
+    this.idleSince = 0;
+  }
+
+  /** Called by the sweeper: acts on a timeout that has passed. Returns false once nothing is left to watch. */
+  sweep(now: number): boolean {
+    if (this.closed) return false;
+    if (this.headersSince && this.inMessage && !this.stream && now - this.headersSince > this.opts.headersTimeoutMs) {
+      this.reject(408, 'request_headers_timeout', `the request headers did not arrive within ${this.opts.headersTimeoutMs} ms`);
+      return false;
+    }
+    if (this.idleSince && !this.stream && !this.inMessage && now - this.idleSince > this.opts.idleTimeoutMs) {
+      this.closeAfterFlush();
+      return false;
+    }
+    return true;
+  }
+}
+
+/**
+ * The timeouts of a listener's connections (request headers, idle), checked four times a second
+ * for all of them at once: a timer set and cleared for every request costs more than the proxying.
+ */
+export class Sweeper {
+  private readonly conns = new Set<{ sweep(now: number): boolean }>();
+  private timer: NodeJS.Timeout | undefined;
+
+  watch(c: { sweep(now: number): boolean }): void {
+    this.conns.add(c);
+    if (!this.timer) {
+      this.timer = setInterval(() => this.run(), 250);
+      this.timer.unref();
+    }
+  }
+
+  private run(): void {
+    const now = performance.now();
+    for (const c of this.conns) if (!c.sweep(now)) this.conns.delete(c);
+    if (this.conns.size === 0 && this.timer) {
+      clearInterval(this.timer);
+      this.timer = undefined;
+    }
   }
 }
 
@@ -409,7 +449,10 @@ class Stream implements Downstream {
   bodyStarted = false;
   bodyPaused = false;
   requestComplete = false;
+  /** Bytes of the response are on the wire: an error can only cut it now. */
   responseStarted = false;
+  /** The response head and the body bytes that came in the same tick, not yet written (see respond). */
+  private pending: (string | Buffer)[] | undefined;
   responseDone = false;
   private chunked = false;
   private bodyless = false;
@@ -462,9 +505,16 @@ class Stream implements Downstream {
     if (this.finished) this.conn.next();
   }
 
+  /**
+   * Decides the response head. It leaves at the end of this tick (or at end()), in one writev with
+   * the body bytes written meanwhile: one system call per message. Until then a failure (a
+   * malformed upstream body in the same read) can still replace it with the sidecar's own answer
+   * (responseStarted is still false).
+   */
   respond(status: number, headers: HeaderList, contentLength: number | undefined, end: boolean): void {
-    if (this.responseStarted || this.conn.closed) return;
-    this.responseStarted = true;
+    if (this.responseStarted || this.conn.closed || this.finished) return;
+    this.chunked = false;
+    this.closeAfter = false;
     // A request still arriving when its answer starts (an early 401 or 413): the connection cannot
     // carry another request, so say so now, as Envoy does.
     if (!this.requestComplete) this.keepAlive = false;
@@ -483,12 +533,39 @@ class Stream implements Downstream {
       h += 'connection: close\r\n';
       this.closeAfter = true;
     } else if (this.head.protocol === 'HTTP/1.0') h += 'connection: keep-alive\r\n';
-    this.conn.socket.write(h + '\r\n', 'latin1');
+    const first = this.pending === undefined;
+    // A second respond() in the same tick (the upstream failed right after its head) replaces
+    // the first answer whole, body bytes included.
+    this.pending = [h + '\r\n'];
     if (end) this.end();
+    else if (first) process.nextTick(flushPending, this);
+  }
+
+  /** Puts what respond() and write() held back on the wire, in one writev. */
+  flush(): void {
+    const p = this.pending;
+    if (p === undefined) return;
+    this.pending = undefined;
+    if (this.conn.closed) return;
+    this.responseStarted = true;
+    const sock = this.conn.socket;
+    if (p.length === 1) {
+      sock.write(p[0], 'latin1');
+      return;
+    }
+    sock.cork();
+    for (const x of p) typeof x === 'string' ? sock.write(x, 'latin1') : sock.write(x);
+    sock.uncork();
   }
 
   write(chunk: Buffer): boolean {
     if (this.finished || this.bodyless || chunk.length === 0 || this.conn.closed) return true;
+    const p = this.pending;
+    if (p) {
+      if (this.chunked) p.push(`${chunk.length.toString(16)}\r\n`, chunk, '\r\n');
+      else p.push(chunk);
+      return true;
+    }
     return this.chunked ? writeChunk(this.conn.socket, chunk) : this.conn.socket.write(chunk);
   }
 
@@ -505,7 +582,11 @@ class Stream implements Downstream {
     this.finished = true;
     this.responseDone = true;
     if (this.conn.closed) return;
-    if (this.chunked && !this.bodyless) this.conn.socket.write(lastChunk(trailers), 'latin1');
+    if (this.chunked && !this.bodyless) {
+      if (this.pending) this.pending.push(lastChunk(trailers));
+      else this.conn.socket.write(lastChunk(trailers), 'latin1');
+    }
+    this.flush();
     if (this.closeAfter || !this.keepAlive || !this.requestComplete) {
       this.conn.closeAfterFlush();
       return;
@@ -528,6 +609,7 @@ class Stream implements Downstream {
   aborted(): void {
     if (this.finished) return;
     this.finished = true;
+    this.pending = undefined;
     const cb = this.abortCb;
     this.abortCb = undefined;
     cb?.();
@@ -542,7 +624,7 @@ class Stream implements Downstream {
   }
 
   upgradeTo(status: number, headers: HeaderList): { socket: net.Socket; head: Buffer } | undefined {
-    if (this.responseStarted || this.conn.closed || !this.head.upgrade) return undefined;
+    if (this.responseStarted || this.pending !== undefined || this.conn.closed || !this.head.upgrade) return undefined;
     this.responseStarted = true;
     this.finished = true;
     this.responseDone = true;

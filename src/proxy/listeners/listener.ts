@@ -12,7 +12,7 @@
 import net from 'node:net';
 import type { PathOptions } from '../http/path.ts';
 import type { Downstream } from '../http/types.ts';
-import { serveHttp1 } from '../http1/server.ts';
+import { Sweeper, serveHttp1 } from '../http1/server.ts';
 import { type Http2Downstream, createHttp2Downstream } from '../http2/server.ts';
 import { rawHttp1Error } from '../errors.ts';
 import { type TcpContext, dial, pipeTcp, proxyTcp } from '../tcp/tcp.ts';
@@ -60,6 +60,7 @@ export function createListener(handlers: ListenerHandlers, limits: () => Listene
     onRejected: (status, code) => handlers.onRejected(status, code),
     limits: () => limits(),
   });
+  const codecs: Codecs = { h2, sweeper: new Sweeper() };
   server.on('connection', (socket: net.Socket) => {
     if (budget.sockets.size >= budget.limit) {
       // Refused before any byte is read, so the sidecar keeps file descriptors for the traffic it
@@ -74,17 +75,23 @@ export function createListener(handlers: ListenerHandlers, limits: () => Listene
     socket.on('error', () => {}); // errors are handled by the codec once it has the socket
     const l = limits();
     if (l.kind === 'tcp') proxyTcp(handlers.tcp, l.tcp!.cluster, socket, Buffer.alloc(0), l.tcp!.idleTimeoutMs);
-    else if (l.kind === 'detect') detect(handlers.tcp, l.tcp!.cluster, socket, Buffer.alloc(0), l.tcp!.idleTimeoutMs, (first) => sniff(socket, handlers, l, h2, first));
-    else sniff(socket, handlers, l, h2);
+    else if (l.kind === 'detect') detect(handlers.tcp, l.tcp!.cluster, socket, Buffer.alloc(0), l.tcp!.idleTimeoutMs, (first) => sniff(socket, handlers, l, codecs, first));
+    else sniff(socket, handlers, l, codecs);
   });
   return server;
 }
 
 /** Waits for the first bytes and hands the connection to the codec they belong to. */
-function sniff(socket: net.Socket, handlers: ListenerHandlers, limits: ListenerLimits, h2: Http2Downstream, initial?: Buffer): void {
+/** What a listener keeps for all its connections: the HTTP/2 server, and the timeout sweep. */
+interface Codecs {
+  h2: Http2Downstream;
+  sweeper: Sweeper;
+}
+
+function sniff(socket: net.Socket, handlers: ListenerHandlers, limits: ListenerLimits, codecs: Codecs, initial?: Buffer): void {
   const go = (first: Buffer) => {
     if (first.length >= PREFACE.length && first.subarray(0, PREFACE.length).equals(PREFACE)) {
-      h2.serve(socket, first);
+      codecs.h2.serve(socket, first);
       return;
     }
     if (first.length > 0 && first[0] === 0x16) {
@@ -126,13 +133,14 @@ function sniff(socket: net.Socket, handlers: ListenerHandlers, limits: ListenerL
           }
           s.write(established);
           // A port of undeclared protocol: HTTP inside is routed, anything else is TCP to its cluster.
-          if (t.kind === 'detect') detect(handlers.tcp, t.cluster, s, head, limits.idleTimeoutMs, (first) => sniff(s, handlers, limits, h2, first));
+          if (t.kind === 'detect') detect(handlers.tcp, t.cluster, s, head, limits.idleTimeoutMs, (first) => sniff(s, handlers, limits, codecs, first));
           // What the tunnel carries is decided like any new connection; requests inside it are
           // routed by their own Host.
-          else sniff(s, handlers, limits, h2, head);
+          else sniff(s, handlers, limits, codecs, head);
         },
         path: limits.path,
         headersTimeoutMs: limits.headersTimeoutMs,
+        sweeper: codecs.sweeper,
         idleTimeoutMs: limits.idleTimeoutMs,
       },
       first,
