@@ -19,15 +19,14 @@ import fs from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
-import readline from 'node:readline';
 import { parseArgs } from 'node:util';
 import { spawnSync } from 'node:child_process';
 import { SIDECAR_NODE_FLAGS, WEFT_ENTRY, sidecarEnv } from '../src/cli/up.ts';
-import { canConnect, freePort } from '../src/util/net.ts';
+import { freePort } from '../src/util/net.ts';
 import { analyzeProfile, renderProfile, type ProfileSummary } from './profile.ts';
 import { renderReport, type BenchResult, type PathResult, type ProcUsage } from './report.ts';
 import { ScaleError, runScale } from './scale.ts';
-import { type Proc, launch, running, stop } from './proc.ts';
+import { BenchError, type Proc, benchCpuSeconds, cpuSeconds, describeExit, launch, machineCpuSeconds, memMB, rssMB, running, sleep, stop, stopAll, waitForLine, waitForPort } from './proc.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
 // The entry point users run (it enables Node's compile cache), as `weft up` runs it.
@@ -44,23 +43,7 @@ const PROFILE_SECONDS = 8;
 const SERVICE = 'bench-server';
 const CLUSTER = `outbound|80||${SERVICE}.default.svc.cluster.local`;
 
-/** The bench itself broke: exit 1 with this message. */
-class BenchError extends Error {}
-
 const log = (s: string) => process.stderr.write(`[bench] ${s}\n`);
-
-// ---------------------------------------------------------------------------------------------
-// Processes: every child is tracked, stopped in finally, and SIGKILLed if this process exits.
-
-function describeExit(p: Proc): string {
-  const tail = p.stderrTail.length ? `; its last stderr lines:\n    ${p.stderrTail.join('\n    ')}` : '';
-  return `${p.label} exited (${p.proc.signalCode ?? `code ${p.proc.exitCode}`})${tail}`;
-}
-
-
-async function stopAll(ps: Proc[]): Promise<void> {
-  for (const p of [...ps].reverse()) await stop(p);
-}
 
 for (const sig of ['SIGINT', 'SIGTERM'] as const) {
   process.on(sig, () => {
@@ -68,45 +51,6 @@ for (const sig of ['SIGINT', 'SIGTERM'] as const) {
     Promise.all([...running].map(stop)).finally(() => process.exit(130));
   });
 }
-
-/** Resolves with the first stdout line matching `re`; fails if the process exits first. */
-function waitForLine(p: Proc, re: RegExp, timeoutMs: number): Promise<RegExpExecArray> {
-  return new Promise((resolve, reject) => {
-    const rl = readline.createInterface({ input: p.proc.stdout! });
-    const done = () => {
-      clearTimeout(timer);
-      p.proc.off('exit', onExit);
-    };
-    const onExit = () => {
-      done();
-      reject(new BenchError(`${describeExit(p)} before it was ready`));
-    };
-    const timer = setTimeout(() => {
-      done();
-      reject(new BenchError(`${p.label} did not print its ready line within ${timeoutMs / 1000}s; last stderr:\n    ${p.stderrTail.join('\n    ')}`));
-    }, timeoutMs);
-    rl.on('line', (line) => {
-      const m = re.exec(line);
-      if (m) {
-        done();
-        resolve(m);
-      }
-    });
-    p.proc.once('exit', onExit);
-  });
-}
-
-async function waitForPort(port: number, p: Proc, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (p.proc.exitCode !== null || p.proc.signalCode !== null) throw new BenchError(`${describeExit(p)} before it listened on ${port}`);
-    if (await canConnect(port)) return;
-    if (Date.now() > deadline) throw new BenchError(`${p.label} did not listen on 127.0.0.1:${port} within ${timeoutMs / 1000}s`);
-    await sleep(50);
-  }
-}
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 // ---------------------------------------------------------------------------------------------
 // Tools
@@ -208,53 +152,12 @@ async function hey(heyBin: string, label: string, url: string, opts: { duration:
 // ---------------------------------------------------------------------------------------------
 // /proc sampling: RSS (peak of samples) and CPU time (utime + stime) of the proxies
 
-const CLK_TCK = (() => {
-  const r = spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' });
-  return Number(r.stdout?.trim()) || 100;
-})();
-
-function cpuSeconds(pid: number): number {
-  const s = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const f = s.slice(s.lastIndexOf(')') + 2).split(' '); // f[0] is field 3 (state)
-  return (Number(f[11]) + Number(f[12])) / CLK_TCK; // fields 14 utime, 15 stime
-}
-
-/** VmRSS, and RssAnon: the process's private memory, without the file-backed pages of the node binary. */
-function rssMB(pid: number): number {
-  return memMB(pid).rss;
-}
-
-function memMB(pid: number): { rss: number; anon: number } {
-  const s = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
-  const kb = (re: RegExp) => Number(re.exec(s)?.[1] ?? NaN) / 1024;
-  return { rss: kb(/VmRSS:\s+(\d+) kB/), anon: kb(/RssAnon:\s+(\d+) kB/) };
-}
-
 interface Watched {
   label: string;
   pid: number;
 }
 
 /** Runs `fn` while sampling the processes' RSS every 200 ms; CPU seconds are the delta over `fn`. */
-/** CPU seconds used by the whole machine (all CPUs, not idle or iowait). */
-function machineCpuSeconds(): number {
-  const f = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1, 9).map(Number);
-  return (f.reduce((a, b) => a + b, 0) - f[3] - f[4]) / CLK_TCK;
-}
-
-/** CPU seconds of the bench: this process, its finished children (hey), and those still running. */
-function benchCpuSeconds(): number {
-  const s = fs.readFileSync('/proc/self/stat', 'utf8');
-  const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
-  let total = (Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14])) / CLK_TCK; // utime stime cutime cstime
-  for (const p of running) {
-    try {
-      total += cpuSeconds(p.proc.pid!);
-    } catch {} // exited a moment ago
-  }
-  return total;
-}
-
 async function watch<T>(procs: Watched[], fn: () => Promise<T>): Promise<{ result: T; otherCores: number; usage: Map<string, { peakRssMB: number; peakAnonMB: number; endRssMB: number; cpuS: number }> }> {
   const machine0 = machineCpuSeconds();
   const bench0 = benchCpuSeconds();
