@@ -155,3 +155,48 @@ export function benchCpuSeconds(): number {
   }
   return total;
 }
+
+export interface Watched {
+  label: string;
+  pid: number;
+}
+
+export interface Usage {
+  peakRssMB: number;
+  peakAnonMB: number;
+  endRssMB: number;
+  cpuS: number;
+}
+
+/**
+ * Runs `fn` while sampling the processes' RSS and RssAnon every 200 ms (the peaks are kept); CPU
+ * seconds are the delta over `fn`. otherCores: CPU used meanwhile by processes the bench did not
+ * start, in cores (they compete with the bench for the CPUs).
+ */
+export async function watch<T>(procs: Watched[], fn: () => Promise<T>): Promise<{ result: T; otherCores: number; usage: Map<string, Usage> }> {
+  const machine0 = machineCpuSeconds();
+  const bench0 = benchCpuSeconds();
+  const t0 = performance.now();
+  const peak = new Map(procs.map((p) => [p.label, memMB(p.pid)]));
+  const cpu0 = new Map(procs.map((p) => [p.label, cpuSeconds(p.pid)]));
+  const sample = () => {
+    for (const p of procs) {
+      const m = memMB(p.pid);
+      const q = peak.get(p.label)!;
+      peak.set(p.label, { rss: Math.max(q.rss, m.rss), anon: Math.max(q.anon, m.anon) });
+    }
+  };
+  const timer = setInterval(sample, 200);
+  let result: T;
+  try {
+    result = await fn();
+  } finally {
+    clearInterval(timer);
+  }
+  sample();
+  const otherCores = Math.max(0, machineCpuSeconds() - machine0 - (benchCpuSeconds() - bench0)) / ((performance.now() - t0) / 1000);
+  const usage = new Map(
+    procs.map((p) => [p.label, { peakRssMB: peak.get(p.label)!.rss, peakAnonMB: peak.get(p.label)!.anon, endRssMB: rssMB(p.pid), cpuS: cpuSeconds(p.pid) - cpu0.get(p.label)! }]),
+  );
+  return { result, otherCores, usage };
+}
