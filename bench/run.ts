@@ -7,9 +7,11 @@
 //           RssAnon and CPU); 1 s warm-up and 10 s at the same rate with wrk paced evenly
 //           (bench/pace.lua); then 1 s warm-up and 6 s at maximum throughput over 64 connections
 //           with hey.
+//   h2      HTTP/2 cleartext through two sidecars against direct, with h2load (bench/protocols.ts).
+//   grpc    gRPC unary through two sidecars against direct, with bench/grpc-load.ts.
 //   scale   the control plane with N = 1 and N = 1,000 simulated proxies (bench/scale.ts).
 //
-// --only scale (or h1, ...) runs those phases alone and writes the report to
+// --only h2 (or h1,grpc, ...) runs those phases alone and writes the report to
 // bench/out/performance.md (git-ignored) unless --out is given, so that docs/performance.md
 // always holds a whole run. The tools (haproxy, hey, wrk, h2load from nghttp2-client) are
 // installed with apt-get if missing (as root). Everything listens on 127.0.0.1 and every process
@@ -19,7 +21,8 @@
 // max-throughput phase and writes its top self-time functions into the report. Without it, the
 // profile section of the previous report is carried over.
 //
-// Exit code: 0 when the report was written (even if a target fails: the report says so), 1 when the bench itself broke (a tool missing, a process
+// Exit code: 0 when the report was written (even if a target fails, or the sidecar cannot carry
+// a protocol yet: the report says so), 1 when the bench itself broke (a tool missing, a process
 // did not start, a request failed on a path that must work).
 import fs from 'node:fs';
 import os from 'node:os';
@@ -33,15 +36,16 @@ import { CONNS, FIXED_S, MAX_CONNS, MAX_S, MAX_WARMUP_S, PACED_WARMUP_S, RATE, W
 import { Mesh, checkOk, startServer } from './mesh.ts';
 import { analyzeProfile, renderProfile, type ProfileSummary } from './profile.ts';
 import { type Proc, BenchError, describeExit, launch, running, stop, stopAll, waitForPort } from './proc.ts';
+import { runProtocol } from './protocols.ts';
 import { NODE_FLOOR_LABEL, renderReport, type BenchResult, type PathResult } from './report.ts';
 import { ScaleError, runScale } from './scale.ts';
 import { type Tool, ensureTools, packageVersion, PACKAGES } from './tools.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
 
-export const PHASES = ['h1', 'scale'] as const;
+export const PHASES = ['h1', 'h2', 'grpc', 'scale'] as const;
 type Phase = (typeof PHASES)[number];
-const TOOLS: Record<Phase, Tool[]> = { h1: ['haproxy', 'hey', 'wrk'], scale: [] };
+const TOOLS: Record<Phase, Tool[]> = { h1: ['haproxy', 'hey', 'wrk'], h2: ['h2load'], grpc: [], scale: [] };
 
 const PROFILE_SECONDS = 8;
 const SERVICE = 'bench-server';
@@ -242,6 +246,8 @@ async function main(): Promise<number> {
     };
     let profile: ProfileSummary | undefined;
     if (phases.includes('h1')) ({ h1: result.h1, profile } = await runH1(tools as Tools, tmp, values.profile!));
+    if (phases.includes('h2')) result.h2 = await runProtocol('h2', tools.h2load, tmp);
+    if (phases.includes('grpc')) result.grpc = await runProtocol('grpc', undefined, tmp);
     // The control plane with many simulated proxies (bench/scale.ts): fails the bench on a NACK
     // or a proxy that never gets its config.
     if (phases.includes('scale')) {
