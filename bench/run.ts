@@ -9,9 +9,10 @@
 //           with hey.
 //   h2      HTTP/2 cleartext through two sidecars against direct, with h2load (bench/protocols.ts).
 //   grpc    gRPC unary through two sidecars against direct, with bench/grpc-load.ts.
+//   memory  ten sidecars at once: Rss, Pss and RssAnon of each (bench/memory.ts).
 //   scale   the control plane with N = 1 and N = 1,000 simulated proxies (bench/scale.ts).
 //
-// --only h2 (or h1,grpc, ...) runs those phases alone and writes the report to
+// --only h2 (or h1,memory, ...) runs those phases alone and writes the report to
 // bench/out/performance.md (git-ignored) unless --out is given, so that docs/performance.md
 // always holds a whole run. The tools (haproxy, hey, wrk, h2load from nghttp2-client) are
 // installed with apt-get if missing (as root). Everything listens on 127.0.0.1 and every process
@@ -33,6 +34,7 @@ import { SIDECAR_NODE_FLAGS } from '../src/cli/up.ts';
 import { freePort } from '../src/util/net.ts';
 import { hey, wrkPaced } from './load.ts';
 import { CONNS, FIXED_S, MAX_CONNS, MAX_S, MAX_WARMUP_S, PACED_WARMUP_S, RATE, WARMUP_S, type Steps, measure } from './measure.ts';
+import { runMemory } from './memory.ts';
 import { Mesh, checkOk, startServer } from './mesh.ts';
 import { analyzeProfile, renderProfile, type ProfileSummary } from './profile.ts';
 import { type Proc, BenchError, describeExit, launch, running, stop, stopAll, waitForPort } from './proc.ts';
@@ -43,9 +45,9 @@ import { type Tool, ensureTools, packageVersion, PACKAGES } from './tools.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
 
-export const PHASES = ['h1', 'h2', 'grpc', 'scale'] as const;
+export const PHASES = ['h1', 'h2', 'grpc', 'memory', 'scale'] as const;
 type Phase = (typeof PHASES)[number];
-const TOOLS: Record<Phase, Tool[]> = { h1: ['haproxy', 'hey', 'wrk'], h2: ['h2load'], grpc: [], scale: [] };
+const TOOLS: Record<Phase, Tool[]> = { h1: ['haproxy', 'hey', 'wrk'], h2: ['h2load'], grpc: [], memory: ['hey'], scale: [] };
 
 const PROFILE_SECONDS = 8;
 const SERVICE = 'bench-server';
@@ -248,6 +250,7 @@ async function main(): Promise<number> {
     if (phases.includes('h1')) ({ h1: result.h1, profile } = await runH1(tools as Tools, tmp, values.profile!));
     if (phases.includes('h2')) result.h2 = await runProtocol('h2', tools.h2load, tmp);
     if (phases.includes('grpc')) result.grpc = await runProtocol('grpc', undefined, tmp);
+    if (phases.includes('memory')) result.memory = await runMemory(tools.hey!, tmp);
     // The control plane with many simulated proxies (bench/scale.ts): fails the bench on a NACK
     // or a proxy that never gets its config.
     if (phases.includes('scale')) {
