@@ -22,8 +22,8 @@ export interface LoadResult {
   ok: number;
   /** The smallest latency step the generator reports, in ms. */
   resolutionMs: number;
-  /** For a paced generator: how even the stream of requests was as sent. */
-  pacing?: { sent: number; bunched: number; even: number; late: number };
+  /** wrk paced: how long after its slot on the even schedule each request was sent (percentiles, us), and slots missed. */
+  pacing?: { sent: number; skipped: number; offsetUs: Record<string, number> };
 }
 
 /** Requests through a path failed: connection errors or non-2xx responses. */
@@ -97,9 +97,10 @@ export async function hey(bin: string, label: string, url: string, opts: { durat
 export const PACE_SCRIPT = path.join(ROOT, 'bench', 'pace.lua');
 
 export async function wrkPaced(bin: string, label: string, url: string, opts: { duration: string; conns: number; rate: number; host?: string }): Promise<LoadResult> {
-  const args = ['-t1', `-c${opts.conns}`, `-d${opts.duration}`, '--timeout', '10s', '-s', PACE_SCRIPT];
+  // One thread per connection: bench/pace.lua sleeps in a thread until its connection's slot.
+  const args = [`-t${opts.conns}`, `-c${opts.conns}`, `-d${opts.duration}`, '--timeout', '10s', '-s', PACE_SCRIPT];
   if (opts.host) args.push('-H', `Host: ${opts.host}`);
-  args.push(url, '--', String(opts.rate));
+  args.push(url, '--', String(opts.rate), String(opts.conns));
   const out = await run(`wrk (${label})`, bin, args);
   const m = /^WRK_RESULT (.*)$/m.exec(out);
   if (!m) throw new BenchError(`${label}: wrk printed no WRK_RESULT line (bench/pace.lua's done()):\n${out}`);
@@ -109,13 +110,13 @@ export async function wrkPaced(bin: string, label: string, url: string, opts: { 
   if (errs.length || ok <= 0) throw new LoadError(label, `(wrk ${args.join(' ')}): ${errs.map(([k, n]) => `${n} x ${k === 'status' ? 'status >= 400' : `${k} error`}`).join(', ') || 'no response at all'}`);
   const ms = (us: number) => us / 1000;
   return {
-    command: `wrk -t1 -c${opts.conns} -d${opts.duration} -s bench/pace.lua -- ${opts.rate}`,
+    command: `wrk -t${opts.conns} -c${opts.conns} -d${opts.duration} -s bench/pace.lua -- ${opts.rate} ${opts.conns}`,
     seconds: r.duration_us / 1e6,
     rps: r.requests / (r.duration_us / 1e6),
     latencyMs: { '50': ms(r.latency_us['50']), '90': ms(r.latency_us['90']), '99': ms(r.latency_us['99']), max: ms(r.latency_us.max) },
     ok,
     resolutionMs: 0.001,
-    pacing: r.gaps,
+    pacing: r.pacing,
   };
 }
 
