@@ -64,8 +64,23 @@ export interface Sidecar {
 export class Mesh {
   readonly procs: Proc[] = [];
   readonly xds: string;
+  private readonly ports = new Set<number>();
   private constructor(xds: string) {
     this.xds = xds;
+  }
+
+  /**
+   * A free port not yet handed out by this mesh: freePort() releases the port it found, so two
+   * sidecars started at once could otherwise be given the same one.
+   */
+  async port(): Promise<number> {
+    for (;;) {
+      const p = await freePort();
+      if (!this.ports.has(p)) {
+        this.ports.add(p);
+        return p;
+      }
+    }
   }
 
   static async start(dataDir: string): Promise<Mesh> {
@@ -96,22 +111,22 @@ export class Mesh {
    * throwaway sidecar fills the cache.
    */
   async warmCompileCache(): Promise<void> {
-    const warm = await this.sidecar('weft sidecar (compile-cache warm-up)', ['--workload', 'warm-up', '--outbound-port', String(await freePort())]);
+    const warm = await this.sidecar('weft sidecar (compile-cache warm-up)', ['--workload', 'warm-up', '--outbound-port', String(await this.port())]);
     await stop(warm.proc);
   }
 
   /** A server-side sidecar: inbound -> the app on appPort, registered as `service`; it has an outbound listener too. */
   async serverSidecar(label: string, workload: string, service: string, appPort: number): Promise<Sidecar & { outbound: string }> {
-    const outbound = await freePort();
+    const outbound = await this.port();
     const sc = await this.sidecar(label, [
-      '--workload', workload, '--service', service, '--inbound-port', String(await freePort()), '--app-port', String(appPort), '--outbound-port', String(outbound),
+      '--workload', workload, '--service', service, '--inbound-port', String(await this.port()), '--app-port', String(appPort), '--outbound-port', String(outbound),
     ]);
     return { ...sc, outbound: `127.0.0.1:${outbound}` };
   }
 
   /** A client-side sidecar; ready once its config_dump has an endpoint for each of `services`. */
   async clientSidecar(label: string, workload: string, services: string[], nodeFlags: string[] = []): Promise<Sidecar & { outbound: string }> {
-    const port = await freePort();
+    const port = await this.port();
     const sc = await this.sidecar(label, ['--workload', workload, '--outbound-port', String(port)], nodeFlags);
     await waitForEndpoints(sc, services);
     return { ...sc, outbound: `127.0.0.1:${port}` };
