@@ -218,7 +218,6 @@ const cores = (x: number | undefined) => (x === undefined ? '-' : `${x.toFixed(2
 
 export function renderReport(r: BenchResult, handWritten: string, profileSection: string): { text: string; verdicts: Verdict[] } {
   const m = r.machine;
-  const s = r.setup;
   const v = verdicts(r);
   const L: string[] = [];
   const add = (...lines: string[]) => L.push(...lines);
