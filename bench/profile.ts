@@ -40,6 +40,9 @@ function shortUrl(url: string, root: string): string {
   if (!url) return '';
   let u = url.startsWith('file://') ? decodeURIComponent(new URL(url).pathname) : url;
   if (u.startsWith(root + path.sep)) u = path.relative(root, u);
+  // node_modules may be a symlink to another checkout's: name the package path alone.
+  const nm = u.indexOf('/node_modules/');
+  if (nm >= 0) u = u.slice(nm + 1);
   return u;
 }
 

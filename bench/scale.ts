@@ -22,15 +22,13 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import readline from 'node:readline';
 import { parseArgs } from 'node:util';
-import { spawnSync } from 'node:child_process';
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
 import * as grpc from '@grpc/grpc-js';
 import { ADS_METHOD, type DiscoveryRequest, type DiscoveryResponse, type ResourceType, SHORT_NAME, TYPE, decode, decodeResponse, encodeRequest } from '../src/xds/protos.ts';
 import { META } from '../src/xds/node-meta.ts';
 import { analyzeProfile } from './profile.ts';
-import { type Proc, launch, running, stop } from './proc.ts';
+import { BenchError, type Proc, cpuSeconds, launch, rssMB, running, sleep, stop, waitForLine } from './proc.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
 const CLI = path.join(ROOT, 'bin', 'weft.mjs');
@@ -333,43 +331,11 @@ function workerMain(): void {
 export class ScaleError extends Error {}
 
 const log = (s: string) => process.stderr.write(`[scale] ${s}\n`);
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 const stopProc = (p: Proc) => stop(p, 5000);
 
-function waitReady(p: Proc, timeoutMs: number): Promise<{ admin: string; xds: string; pid: number }> {
-  return new Promise((resolve, reject) => {
-    const rl = readline.createInterface({ input: p.proc.stdout! });
-    const timer = setTimeout(() => reject(new ScaleError(`${p.label} printed no WEFT_READY line within ${timeoutMs / 1000}s: ${p.stderrTail.join(' | ')}`)), timeoutMs);
-    const onExit = () => {
-      clearTimeout(timer);
-      reject(new ScaleError(`${p.label} exited before it was ready: ${p.stderrTail.join(' | ')}`));
-    };
-    p.proc.once('exit', onExit);
-    rl.on('line', (line) => {
-      const m = /^WEFT_READY (.*)$/.exec(line);
-      if (!m) return;
-      clearTimeout(timer);
-      p.proc.off('exit', onExit);
-      resolve(JSON.parse(m[1]));
-    });
-  });
-}
-
-const CLK_TCK = (() => {
-  const r = spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' });
-  return Number(r.stdout?.trim()) || 100;
-})();
-
-function cpuSeconds(pid: number | 'self'): number {
-  const s = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
-  return (Number(f[11]) + Number(f[12])) / CLK_TCK;
-}
-
-function rssMB(pid: number): number {
-  const s = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
-  return Number(/VmRSS:\s+(\d+) kB/.exec(s)?.[1] ?? NaN) / 1024;
+async function waitReady(p: Proc, timeoutMs: number): Promise<{ admin: string; xds: string; pid: number }> {
+  return JSON.parse((await waitForLine(p, /^WEFT_READY (.*)$/, timeoutMs))[1]);
 }
 
 async function admin(url: string, init?: RequestInit): Promise<any> {
@@ -832,7 +798,7 @@ if (!isMainThread && (workerData as { role?: string } | null)?.role === 'weft-sc
   try {
     process.exitCode = await cliMain();
   } catch (e) {
-    process.stderr.write(`[scale] FAILED: ${e instanceof ScaleError ? e.message : ((e as Error).stack ?? e)}\n`);
+    process.stderr.write(`[scale] FAILED: ${e instanceof ScaleError || e instanceof BenchError ? e.message : ((e as Error).stack ?? e)}\n`);
     process.exitCode = 1;
   }
 }

@@ -1,0 +1,153 @@
+// The processes under test, started as `weft up` starts them: the bench's upstream servers, a
+// `weft control`, and sidecars (same Node flags, environment and entry point as `weft up`).
+import http from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
+import { SIDECAR_NODE_FLAGS, WEFT_ENTRY, sidecarEnv } from '../src/cli/up.ts';
+import { freePort } from '../src/util/net.ts';
+import { BenchError, type Proc, launch, sleep, stop, stopAll, waitForLine } from './proc.ts';
+
+const ROOT = path.resolve(import.meta.dirname, '..');
+
+/** The outbound cluster a client sidecar uses for `service` (default namespace, port 80). */
+export const clusterOf = (service: string) => `outbound|80||${service}.default.svc.cluster.local`;
+
+/** Node's compile cache for everything the bench starts (as bin/weft.mjs uses by default). */
+const compileCacheEnv = () => ({ ...process.env, NODE_COMPILE_CACHE: path.join(os.tmpdir(), 'node-compile-cache') });
+
+/**
+ * An upstream server (bench/server.ts). It runs as the sidecars do (same Node flags and
+ * environment, compile cache on), so that the h1 server's memory is the floor of any Node process
+ * serving HTTP here: the baseline for the sidecars' memory. The first start fills the compile cache
+ * and is thrown away.
+ */
+export async function startServer(proto: 'h1' | 'h2' | 'grpc' = 'h1'): Promise<{ proc: Proc; port: number }> {
+  const env = sidecarEnv(compileCacheEnv());
+  const start = async () => {
+    const proc = launch(`bench server (${proto})`, process.execPath, [...SIDECAR_NODE_FLAGS, path.join(ROOT, 'bench', 'server.ts'), '0', '--proto', proto], { env });
+    const m = await waitForLine(proc, /^BENCH_SERVER_READY (\d+)$/, 15_000);
+    return { proc, port: Number(m[1]) };
+  };
+  await stop((await start()).proc);
+  return start();
+}
+
+/** One GET through a path must answer 200 before it is measured. */
+export async function checkOk(url: string, host: string | undefined, what: string): Promise<void> {
+  const { status, body } = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+    const req = http.get(url, { headers: host ? { host } : {}, agent: false, timeout: 5000 }, (res) => {
+      let body = '';
+      res.setEncoding('utf8').on('data', (d) => (body += d));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on('timeout', () => req.destroy(new Error('timed out after 5s')));
+    req.on('error', reject);
+  }).catch((e: Error) => {
+    throw new BenchError(`${what}: GET ${url} failed: ${e.message}`);
+  });
+  if (status !== 200) throw new BenchError(`${what}: GET ${url} answered ${status}: ${body.slice(0, 300)}`);
+}
+
+async function getJson(url: string): Promise<any> {
+  const res = await fetch(url, { signal: AbortSignal.timeout(5000) });
+  return res.json();
+}
+
+export interface Sidecar {
+  proc: Proc;
+  admin: string;
+  /** The outbound listener, for a client. */
+  outbound?: string;
+}
+
+/** A `weft control` and the sidecars started against it; stop() stops them all, sidecars first. */
+export class Mesh {
+  readonly procs: Proc[] = [];
+  readonly xds: string;
+  private readonly ports = new Set<number>();
+  private constructor(xds: string) {
+    this.xds = xds;
+  }
+
+  /**
+   * A free port not yet handed out by this mesh: freePort() releases the port it found, so two
+   * sidecars started at once could otherwise be given the same one.
+   */
+  async port(): Promise<number> {
+    for (;;) {
+      const p = await freePort();
+      if (!this.ports.has(p)) {
+        this.ports.add(p);
+        return p;
+      }
+    }
+  }
+
+  static async start(dataDir: string): Promise<Mesh> {
+    const cp = launch('weft control', process.execPath, [WEFT_ENTRY, 'control', '--data-dir', dataDir, '--admin-port', '0', '--xds-port', '0']);
+    try {
+      const m = await waitForLine(cp, /^WEFT_READY (.*)$/, 30_000);
+      const mesh = new Mesh(JSON.parse(m[1]).xds);
+      mesh.procs.push(cp);
+      return mesh;
+    } catch (e) {
+      await stop(cp);
+      throw e;
+    }
+  }
+
+  /** A sidecar process as `weft up` starts it; resolves once it printed WEFT_READY. */
+  async sidecar(label: string, args: string[], nodeFlags: string[] = []): Promise<Sidecar> {
+    const p = launch(label, process.execPath, [...SIDECAR_NODE_FLAGS, ...nodeFlags, WEFT_ENTRY, 'proxy', '--xds', this.xds, ...args, '--admin-port', '0'], { env: sidecarEnv(process.env) });
+    this.procs.push(p);
+    const m = await waitForLine(p, /^WEFT_READY (.*)$/, 30_000);
+    return { proc: p, admin: JSON.parse(m[1]).admin };
+  }
+
+  /**
+   * Measure sidecars as they run after their first start: bin/weft.mjs turns on Node's compile
+   * cache, and a sidecar whose code is not in it yet (the first start after an install or an
+   * edit) loads Node's TypeScript stripper, about 20 MB more RSS (docs/performance.md). One
+   * throwaway sidecar fills the cache.
+   */
+  async warmCompileCache(): Promise<void> {
+    const warm = await this.sidecar('weft sidecar (compile-cache warm-up)', ['--workload', 'warm-up', '--outbound-port', String(await this.port())]);
+    await stop(warm.proc);
+  }
+
+  /** A server-side sidecar: inbound -> the app on appPort, registered as `service`; it has an outbound listener too. */
+  async serverSidecar(label: string, workload: string, service: string, appPort: number): Promise<Sidecar & { outbound: string }> {
+    const outbound = await this.port();
+    const sc = await this.sidecar(label, [
+      '--workload', workload, '--service', service, '--inbound-port', String(await this.port()), '--app-port', String(appPort), '--outbound-port', String(outbound),
+    ]);
+    return { ...sc, outbound: `127.0.0.1:${outbound}` };
+  }
+
+  /** A client-side sidecar; ready once its config_dump has an endpoint for each of `services`. */
+  async clientSidecar(label: string, workload: string, services: string[], nodeFlags: string[] = []): Promise<Sidecar & { outbound: string }> {
+    const port = await this.port();
+    const sc = await this.sidecar(label, ['--workload', workload, '--outbound-port', String(port)], nodeFlags);
+    await waitForEndpoints(sc, services);
+    return { ...sc, outbound: `127.0.0.1:${port}` };
+  }
+
+  async stop(): Promise<void> {
+    await stopAll(this.procs);
+  }
+}
+
+/** Waits until the sidecar's config_dump has an endpoint for each service. */
+export async function waitForEndpoints(sc: Sidecar, services: string[], timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const dump = await getJson(`${sc.admin}/config_dump`).catch(() => undefined);
+    const missing = services.filter((s) => {
+      const cla = dump?.endpoints?.find((e: any) => e.cluster_name === clusterOf(s));
+      return !cla?.endpoints?.some((l: any) => l.lb_endpoints?.length > 0);
+    });
+    if (!missing.length) return;
+    if (Date.now() > deadline) throw new BenchError(`${sc.proc.label}: its config_dump (${sc.admin}/config_dump) has no endpoint for ${missing.map(clusterOf).join(', ')} after ${timeoutMs / 1000}s`);
+    await sleep(100);
+  }
+}
