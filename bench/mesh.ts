@@ -115,12 +115,16 @@ export class Mesh {
     await stop(warm.proc);
   }
 
-  /** A server-side sidecar: inbound -> the app on appPort, registered as `service`; it has an outbound listener too. */
-  async serverSidecar(label: string, workload: string, service: string, appPort: number): Promise<Sidecar & { outbound: string }> {
+  /**
+   * A server-side sidecar: inbound -> the app on appPort, registered as `service` on port 80; it
+   * has an outbound listener too. `appProtocol` (http2, grpc) declares the port's protocol, as a
+   * Kubernetes Service's appProtocol does, so that the sidecars speak HTTP/2 to the app.
+   */
+  async serverSidecar(label: string, workload: string, service: string, appPort: number, appProtocol?: string): Promise<Sidecar & { outbound: string }> {
     const outbound = await this.port();
-    const sc = await this.sidecar(label, [
-      '--workload', workload, '--service', service, '--inbound-port', String(await this.port()), '--app-port', String(appPort), '--outbound-port', String(outbound),
-    ]);
+    const inbound = String(await this.port());
+    const ports = appProtocol ? ['--port', `${appProtocol}:80:${inbound}:${appPort}:${appProtocol}`] : ['--inbound-port', inbound, '--app-port', String(appPort)];
+    const sc = await this.sidecar(label, ['--workload', workload, '--service', service, ...ports, '--outbound-port', String(outbound)]);
     return { ...sc, outbound: `127.0.0.1:${outbound}` };
   }
 

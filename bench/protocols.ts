@@ -129,11 +129,11 @@ export async function runProtocol(proto: Proto, h2loadBin: string | undefined, t
     try {
       await mesh.warmCompileCache();
       const service = `bench-${proto}`;
-      const ss = await mesh.serverSidecar('Weft sidecar (server side)', `${service}-server`, service, server.port);
+      const ss = await mesh.serverSidecar('Weft sidecar (server side)', `${service}-server`, service, server.port, proto === 'grpc' ? 'grpc' : 'http2');
       const cs = await mesh.clientSidecar('Weft sidecar (client side)', `${service}-client`, [service]);
       const perr = await probe(proto, cs.outbound, service);
       if (perr) {
-        const notMeasured = `not measured: the sidecar does not carry HTTP/2 yet (error: ${perr})`;
+        const notMeasured = `not measured: one ${name} request through the two sidecars failed (${perr})`;
         log(`${name} Weft: ${notMeasured}`);
         return { proto, direct: directResult, weft: { notMeasured } };
       }
