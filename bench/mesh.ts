@@ -4,7 +4,7 @@ import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { SIDECAR_NODE_FLAGS, WEFT_ENTRY, sidecarEnv } from '../src/cli/up.ts';
-import { freePort } from '../src/util/net.ts';
+import { PortAllocator } from '../src/util/net.ts';
 import { BenchError, type Proc, launch, sleep, stop, stopAll, waitForLine } from './proc.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
@@ -64,23 +64,14 @@ export interface Sidecar {
 export class Mesh {
   readonly procs: Proc[] = [];
   readonly xds: string;
-  private readonly ports = new Set<number>();
+  private readonly ports = new PortAllocator();
   private constructor(xds: string) {
     this.xds = xds;
   }
 
-  /**
-   * A free port not yet handed out by this mesh: freePort() releases the port it found, so two
-   * sidecars started at once could otherwise be given the same one.
-   */
-  async port(): Promise<number> {
-    for (;;) {
-      const p = await freePort();
-      if (!this.ports.has(p)) {
-        this.ports.add(p);
-        return p;
-      }
-    }
+  /** A free port not yet handed out by this mesh (sidecars start at once). */
+  port(): Promise<number> {
+    return this.ports.next();
   }
 
   static async start(dataDir: string): Promise<Mesh> {

@@ -11,7 +11,7 @@ import { parseConfig } from '../api/index.ts';
 import { ConfigError } from '../api/types.ts';
 import { parseMeshFile, portEnvName, type MeshWorkload } from './meshfile.ts';
 import { selectProtocol } from '../control/model/protocol.ts';
-import { canConnect, freePort } from '../util/net.ts';
+import { PortAllocator, canConnect } from '../util/net.ts';
 import { stopChild } from '../util/process.ts';
 
 export interface UpOptions {
@@ -139,8 +139,9 @@ export async function runUp(dir: string, opts: UpOptions): Promise<number> {
 
     const state: UpState = { admin, xds, pid: process.pid, controlPid: cpProc.pid!, controlArgs, workloads: [] };
     const pending: Promise<void>[] = [];
+    const allocator = new PortAllocator();
     for (const w of mesh.workloads) {
-      pending.push(startWorkload(w, dir, admin, xds, start, state));
+      pending.push(startWorkload(w, dir, admin, xds, start, state, () => allocator.next()));
     }
     await Promise.all(pending);
     fs.writeFileSync(path.join(home, 'up.json'), JSON.stringify(state, null, 2));
@@ -163,7 +164,9 @@ async function startWorkload(
   xds: string,
   start: (label: string, cmd: string, args: string[], env: NodeJS.ProcessEnv, cwd?: string) => ChildProcess,
   state: UpState,
+  freePort: () => Promise<number>,
 ): Promise<void> {
+  // Workloads start at once: ports come from one allocator, so no two get the same one.
   const outboundPort = await freePort();
   const serves = w.service !== undefined;
   // Each service port gets its own app port and its own sidecar inbound listener.

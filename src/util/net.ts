@@ -26,3 +26,21 @@ export function freePort(): Promise<number> {
     });
   });
 }
+
+/**
+ * Free ports for processes started together: freePort() releases the port it found, so two
+ * calls at once can return the same one. This hands out each port at most once.
+ */
+export class PortAllocator {
+  private readonly given = new Set<number>();
+
+  async next(): Promise<number> {
+    for (;;) {
+      const p = await freePort();
+      if (!this.given.has(p)) {
+        this.given.add(p);
+        return p;
+      }
+    }
+  }
+}
