@@ -16,6 +16,7 @@ import type { Telemetry } from '../telemetry/events.ts';
 import type { BodySink, Downstream, HeaderList } from './types.ts';
 
 import { CONNECT_RETRIES, healthyEndpoints, nextEndpoint } from '../upstream/choose.ts';
+import { join } from '../tcp/tcp.ts';
 
 export interface ForwardContext {
   config: () => RuntimeConfig;
@@ -266,9 +267,7 @@ export class Exchange implements BodySink, ResponseHandler {
       return;
     }
     publish(this.ctx, this.d.clusterName, status, undefined, this.endpoint, this.started);
-    if (upHead.length) down.socket.write(upHead);
-    if (down.head.length) up.write(down.head);
-    splice(down.socket, up);
+    join(down.socket, up, down.head, upHead, { idleTimeoutMs: this.idleMs });
   }
 
   private finish(): void {
@@ -285,20 +284,4 @@ function withGrpcTimeout(h: HeaderList, leftMs: number): HeaderList {
   for (let i = 0; i < h.length; i += 2) if (h[i] !== 'grpc-timeout') out.push(h[i], h[i + 1]);
   out.push('grpc-timeout', `${Math.max(1, Math.floor(leftMs))}m`);
   return out;
-}
-
-/** Two sockets joined both ways with backpressure; either side's close or error ends both. */
-export function splice(a: net.Socket, b: net.Socket): void {
-  a.pipe(b);
-  b.pipe(a);
-  const end = () => {
-    a.destroy();
-    b.destroy();
-  };
-  a.on('error', end);
-  b.on('error', end);
-  a.on('close', end);
-  b.on('close', end);
-  a.resume();
-  b.resume();
 }

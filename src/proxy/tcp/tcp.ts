@@ -97,14 +97,28 @@ export function pipeTcp(ctx: TcpContext, clusterName: string, down: net.Socket, 
   const u = up.socket;
   const events = ctx.telemetry.tcp;
   if (events.hasSubscribers) events.publish({ kind: 'open', cluster: clusterName, endpoint: up.endpoint });
-  // A FIN from one side is passed on to the other; each socket closes once both of its
-  // directions are done.
+  join(down, u, downHead, upHead, {
+    idleTimeoutMs,
+    onIdle: () => ctx.log(`TCP connection through cluster ${clusterName} to ${up.endpoint} idle for ${idleTimeoutMs} ms: closed`),
+    onClosed: () => {
+      if (events.hasSubscribers) events.publish({ kind: 'close', cluster: clusterName, endpoint: up.endpoint, bytesSent: u.bytesWritten, bytesReceived: u.bytesRead });
+    },
+  });
+}
+
+/**
+ * Two sockets as one byte pipe, both ways, with backpressure: a tcp_proxy, a CONNECT tunnel, or a
+ * connection after a 101 (WebSocket). downHead and upHead are bytes already read from either side,
+ * delivered first. A FIN from one side is passed on to the other (half-close); a reset or an error
+ * on either ends both; idleTimeoutMs (0: none) with no byte either way ends both.
+ */
+export function join(down: net.Socket, u: net.Socket, downHead: Buffer, upHead: Buffer, o: { idleTimeoutMs: number; onIdle?: () => void; onClosed?: () => void }): void {
+  // Each socket closes once both of its directions are done.
   down.allowHalfOpen = true;
   u.allowHalfOpen = true;
   let closed = 0;
   const onClose = () => {
-    if (++closed < 2) return;
-    if (events.hasSubscribers) events.publish({ kind: 'close', cluster: clusterName, endpoint: up.endpoint, bytesSent: u.bytesWritten, bytesReceived: u.bytesRead });
+    if (++closed === 2) o.onClosed?.();
   };
   const kill = () => {
     down.destroy();
@@ -117,14 +131,14 @@ export function pipeTcp(ctx: TcpContext, clusterName: string, down: net.Socket, 
   // A reset (or destroy) of one side ends the other at once.
   down.once('close', (hadError) => hadError && u.destroy());
   u.once('close', (hadError) => hadError && down.destroy());
-  if (idleTimeoutMs > 0) {
+  if (o.idleTimeoutMs > 0) {
     // A socket's timeout counts reads and writes, so a byte either way keeps both alive.
     const idle = () => {
-      ctx.log(`TCP connection through cluster ${clusterName} to ${up.endpoint} idle for ${idleTimeoutMs} ms: closed`);
+      o.onIdle?.();
       kill();
     };
-    down.setTimeout(idleTimeoutMs, idle);
-    u.setTimeout(idleTimeoutMs, idle);
+    down.setTimeout(o.idleTimeoutMs, idle);
+    u.setTimeout(o.idleTimeoutMs, idle);
   }
   if (upHead.length) down.write(upHead);
   if (downHead.length) u.write(downHead);
