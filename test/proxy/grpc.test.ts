@@ -83,9 +83,10 @@ describe('gRPC through two sidecars (real sidecar processes, grpc-js)', () => {
   const clients: grpc.Client[] = [];
   const deadlines: number[] = [];
   let direct: grpc.Client;
+  let stall: http2.Http2Server;
 
   before(async () => {
-    cp = await controlPlaneWithH2(/greeter|gone/);
+    cp = await controlPlaneWithH2(/greeter|gone|stall/);
     const v1 = await startGreeter('v1', deadlines);
     const v2 = await startGreeter('v2', deadlines);
     servers.push(v1.server, v2.server);
@@ -93,6 +94,13 @@ describe('gRPC through two sidecars (real sidecar processes, grpc-js)', () => {
     const inbound = await freePort();
     sidecars.push(await startSidecarProc(['--xds', cp.xdsAddress, '--workload', 'greeter-v1', '--service', 'greeter', '--label', 'version=v1', '--inbound-port', String(inbound), '--app-port', String(v1.port)]));
     cp.registry.register({ proxyId: 'greeter-v2', name: 'greeter-v2', namespace: 'default', service: 'greeter', servicePort: 80, labels: { version: 'v2' }, address: '127.0.0.1', inboundPort: v2.port, appPort: v2.port, healthy: true });
+    // An HTTP/2 app that takes gRPC calls and never answers, nor enforces any deadline itself: a
+    // deadline that fires can only be the sidecar's.
+    stall = http2.createServer();
+    stall.on('stream', (st) => st.on('error', () => {}));
+    await new Promise<void>((r) => stall.listen(0, '127.0.0.1', () => r()));
+    const stallPort = (stall.address() as import('node:net').AddressInfo).port;
+    cp.registry.register({ proxyId: 'stall-1', name: 'stall-1', namespace: 'default', service: 'stall', servicePort: 80, labels: {}, address: '127.0.0.1', inboundPort: stallPort, appPort: stallPort, healthy: true });
     cp.registry.register({ proxyId: 'gone-1', name: 'gone-1', namespace: 'default', service: 'gone', servicePort: 80, labels: {}, address: '127.0.0.1', inboundPort: 1, appPort: 1, healthy: false });
     cp.store.apply([
       checkResource({ apiVersion: 'networking.istio.io/v1', kind: 'DestinationRule', metadata: { name: 'greeter' }, spec: { host: 'greeter', subsets: [{ name: 'v1', labels: { version: 'v1' } }, { name: 'v2', labels: { version: 'v2' } }] } }, 'test'),
@@ -108,6 +116,7 @@ describe('gRPC through two sidecars (real sidecar processes, grpc-js)', () => {
     for (const c of clients) c.close();
     await Promise.all(sidecars.map((s) => s.stop()));
     for (const s of servers) s.forceShutdown();
+    stall?.close();
     await cp?.close();
   });
 
@@ -150,12 +159,13 @@ describe('gRPC through two sidecars (real sidecar processes, grpc-js)', () => {
   });
 
   test('the sidecar honours grpc-timeout itself: DEADLINE_EXCEEDED naming the cluster', async () => {
-    // A raw HTTP/2 client with no deadline of its own: the answer must come from the sidecar.
+    // A raw HTTP/2 client with no deadline of its own, to an app that never answers and enforces
+    // no deadline: the answer must come from the sidecar.
     const session = http2.connect(`http://127.0.0.1:${outbound}`);
     try {
       const frame = Buffer.concat([Buffer.from([0, 0, 0, 0, 11]), Buffer.from('{"ms":5000}')]);
       const { headers, trailers } = await new Promise<{ headers: http2.IncomingHttpHeaders; trailers: http2.IncomingHttpHeaders }>((resolve, reject) => {
-        const s = session.request({ ':method': 'POST', ':path': '/test.Greeter/Slow', ':authority': 'greeter', 'content-type': 'application/grpc', te: 'trailers', 'grpc-timeout': '300m' });
+        const s = session.request({ ':method': 'POST', ':path': '/test.Greeter/Slow', ':authority': 'stall', 'content-type': 'application/grpc', te: 'trailers', 'grpc-timeout': '300m' });
         let headers: http2.IncomingHttpHeaders = {};
         let trailers: http2.IncomingHttpHeaders = {};
         s.on('response', (h) => (headers = h));
@@ -169,7 +179,7 @@ describe('gRPC through two sidecars (real sidecar processes, grpc-js)', () => {
       assert.equal(headers[':status'], 200);
       assert.equal(all['grpc-status'], '4');
       assert.equal(all['x-weft-error'], 'upstream_timeout');
-      assert.match(decodeURIComponent(String(all['grpc-message'])), /cluster outbound\|80\|v[12]\|greeter\.default\.svc\.cluster\.local did not complete the response within the gRPC deadline \(grpc-timeout\) of 300 ms/);
+      assert.match(decodeURIComponent(String(all['grpc-message'])), /cluster outbound\|80\|\|stall\.default\.svc\.cluster\.local did not complete the response within the gRPC deadline \(grpc-timeout\) of 300 ms/);
     } finally {
       session.close();
     }

@@ -6,7 +6,7 @@
 import net from 'node:net';
 import type { RuntimeConfig } from '../config.ts';
 import { ProxyError, sendError, upstreamError } from '../errors.ts';
-import type { ClusterConfig, Endpoint, ListenerConfig, RouteEntry, RouteTable } from '../xds-client/convert.ts';
+import { type ClusterConfig, DEFAULT_STREAM_IDLE_TIMEOUT_MS, type Endpoint, type ListenerConfig, type RouteEntry, type RouteTable } from '../xds-client/convert.ts';
 import type { Pools } from '../upstream/pools.ts';
 import type { ResponseHandler, UpstreamCall, UpstreamError } from './types.ts';
 import { grpcTimeoutMs } from './grpc.ts';
@@ -84,15 +84,16 @@ function headerValue(h: HeaderList, name: string): string | undefined {
 }
 
 export function forward(ctx: ForwardContext, listenerName: string, ds: Downstream): void {
+  // One snapshot for the whole request: a config swap mid-request does not affect it.
+  const cfg = ctx.config();
   let d: Decision;
   try {
-    d = decide(ctx.config(), listenerName, ds, Math.random());
+    d = decide(cfg, listenerName, ds, Math.random());
   } catch (e) {
     fail(ctx, ds, e);
     return;
   }
-  const l = ctx.config().listeners.get(listenerName);
-  new Exchange(ctx, ds, d, l?.streamIdleTimeoutMs ?? 300_000).start();
+  new Exchange(ctx, ds, d, cfg.listeners.get(listenerName)?.streamIdleTimeoutMs ?? DEFAULT_STREAM_IDLE_TIMEOUT_MS).start();
 }
 
 /** Tells telemetry how an exchange ended; costs nothing when nobody listens. */
