@@ -193,10 +193,6 @@ On start it prints one line, WEFT_READY {"admin": URL, ...}, once its config is 
       }
       if (v.service && (inboundPort === undefined || appPort === undefined)) throw new UsageError('--service needs --inbound-port and --app-port, or --port');
       const { startSidecar } = await import('../proxy/sidecar.ts');
-      // Last resort: a bug that escapes the per-connection guards (an 'error' event nobody
-      // listens to, say) is logged loudly, and the sidecar goes on carrying everyone else's
-      // traffic rather than dropping all of it.
-      process.on('uncaughtException', (e) => process.stderr.write(`[${v.workload} sidecar] BUG (uncaught, serving on): ${(e as Error)?.stack ?? e}\n`));
       const sc = await startSidecar({
         xds: v.xds,
         workload: v.workload,
