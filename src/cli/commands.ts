@@ -153,9 +153,17 @@ Options:
                          http-web, tcp-db), the service port, the inbound listener port, the app
                          port, and optionally Kubernetes' appProtocol (e.g. grpc)
   --outbound-port PORT   the app's HTTP proxy on 127.0.0.1 (HTTP_PROXY=http://127.0.0.1:PORT)
-  --admin-port PORT      the sidecar admin endpoint (default: 0, a free port): /ready, /config_dump, /stats
+  --admin-port PORT      the sidecar admin endpoint (default: 0, a free port): /ready, /config_dump,
+                         /stats, /stats/prometheus, /memory
 
 On start it prints one line, WEFT_READY {"admin": URL, ...}, once its config is complete.
+
+Environment:
+  WEFT_MAX_CONNECTIONS   client connections held at once, all listeners together (default: half
+                         of what the file-descriptor limit leaves after 256); past it, refused
+  WEFT_UPSTREAM_MAX_CONNECTIONS, WEFT_UPSTREAM_MAX_PENDING, WEFT_UPSTREAM_MAX_STREAMS
+                         per-endpoint pool limits where a cluster's circuit_breakers set none
+                         (default: 1024 each, Envoy's)
 `,
     async run(v, pos) {
       if (pos.length) throw new UsageError(`unexpected argument "${pos[0]}"`);
