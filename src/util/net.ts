@@ -1,6 +1,11 @@
 // Small socket helpers shared by the CLI, the sidecar, tests and benchmarks.
 import net from 'node:net';
 
+/** "127.0.0.1:8080", or "[::1]:8080" for an IPv6 address: how an endpoint is named in logs and errors. */
+export function endpointName(address: string, port: number): string {
+  return address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`;
+}
+
 /** Does something accept TCP connections on host:port within timeoutMs? */
 export function canConnect(port: number, timeoutMs = 1000, host = '127.0.0.1'): Promise<boolean> {
   return new Promise((resolve) => {

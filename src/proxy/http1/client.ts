@@ -4,6 +4,7 @@
 // fully read, keep-alive agreed, no stray bytes). Anything else destroys it, so a failed or odd
 // request can never leave a connection busy or poisoned for the next one.
 import net from 'node:net';
+import { endpointName } from '../../util/net.ts';
 import { type HeaderList, type ResponseHandler, type UpstreamCall, type UpstreamRequest, UpstreamError } from '../http/types.ts';
 
 export { type ResponseHandler, type UpstreamCall, type UpstreamRequest, UpstreamError };
@@ -135,7 +136,6 @@ class Connection {
   /** Exchanges completed on this connection: a reused one may have been closed by the upstream. */
   uses = 0;
   connected = false;
-  private inTrailers = false;
   private status = 0;
   private messageDone = false;
   private keepAliveMs: number | undefined;
@@ -150,7 +150,6 @@ class Connection {
     this.parser = new Parser(TYPE_RESPONSE, {
       onMessageBegin: () => {
         this.headers.reset();
-        this.inTrailers = false;
         this.status = 0;
         return 0;
       },
@@ -183,13 +182,14 @@ class Connection {
   }
 
   private onHeadersComplete(status: number): number {
+    // Called once per message, for its head; a chunked body's trailers come as header fields
+    // after the body, collected in the same HeaderCollector (reset below).
     this.headers.finish();
-    if (this.inTrailers) return HC_CONTINUE;
     this.status = status;
     const call = this.call;
     if (!call || call.done) return HC_CONTINUE;
-    if (status < 200 && status !== 101) return HC_CONTINUE; // 100 Continue, 102, 103: interim
-    if (status === 101) return HC_CONTINUE; // handed over after the parser pauses for the upgrade
+    // 100 Continue, 102, 103 are interim; a 101 is handed over once the parser pauses for it.
+    if (status < 200) return HC_CONTINUE;
     const h = this.headers.list;
     const ka = get(h, 'keep-alive');
     if (ka) {
@@ -199,7 +199,6 @@ class Connection {
     const bodyless = call.req.method === 'HEAD' || status === 204 || status === 304;
     const cl = get(h, 'content-length');
     call.responseStarted = true;
-    this.inTrailers = true;
     call.handler.onResponse(status, h.slice(), cl !== undefined ? Number(cl) : undefined, bodyless);
     this.headers.reset();
     return call.req.method === 'HEAD' ? HC_SKIP_BODY : HC_CONTINUE;
@@ -228,9 +227,7 @@ class Connection {
       this.headers.finish();
       const trailers = this.headers.list.slice();
       this.headers.reset();
-      const keep = !stray && this.parser.keepAlive;
-      if (!keep) this.pool.forget(this);
-      this.finishCall(call, trailers, keep);
+      this.finishCall(call, trailers, !stray && this.parser.keepAlive);
       return;
     }
     if (r.ret === PAUSED_UPGRADE) {
@@ -270,7 +267,6 @@ class Connection {
     if (call && !call.done && call.responseStarted && this.parser.needsEof) {
       const ret = this.parser.finish();
       if (ret === OK || ret === PAUSED) {
-        this.pool.forget(this);
         this.finishCall(call, [], false);
         return;
       }
@@ -280,13 +276,8 @@ class Connection {
 
   private onSocketError(e: NodeJS.ErrnoException | undefined): void {
     if (this.destroyed) return;
-    this.destroyed = true;
-    this.clearIdle();
-    this.pool.forget(this);
-    this.socket.destroy();
-    this.parser.destroy();
     const call = this.call;
-    this.call = undefined;
+    this.destroy();
     if (!call || call.done) return;
     const code = e?.code ?? 'ECONNRESET';
     if (!this.connected) {
@@ -363,6 +354,8 @@ class Connection {
 export class EndpointPool {
   readonly address: string;
   readonly port: number;
+  /** "address:port", made once: every request names its endpoint. */
+  readonly name: string;
   private opts: Required<PoolOptions>;
   private readonly idle: Connection[] = [];
   private readonly all = new Set<Connection>();
@@ -372,6 +365,7 @@ export class EndpointPool {
   constructor(address: string, port: number, opts: PoolOptions) {
     this.address = address;
     this.port = port;
+    this.name = endpointName(address, port);
     this.opts = { maxConnections: 1024, maxPending: 1024, idleTimeoutMs: 60_000, ...opts };
   }
 
@@ -379,10 +373,6 @@ export class EndpointPool {
     this.opts.connectTimeoutMs = o.connectTimeoutMs;
     this.opts.maxConnections = o.maxConnections;
     this.opts.maxPending = o.maxPending;
-  }
-
-  get name(): string {
-    return this.address.includes(':') ? `[${this.address}]:${this.port}` : `${this.address}:${this.port}`;
   }
 
   request(req: UpstreamRequest, handler: ResponseHandler): UpstreamCall {

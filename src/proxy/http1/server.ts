@@ -275,8 +275,10 @@ class ServerConnection {
     this.leftover = undefined;
     if (rest) this.feed(rest);
     if (this.closed || this.leftover !== undefined) return;
+    // Stay paused while the request in progress wants no bytes: its body is not asked for yet,
+    // is paused, or is complete (the next request waits for this one's answer).
     const s = this.stream;
-    if (s && (s.requestComplete || s.bodyPaused)) return;
+    if (s && (!s.bodyStarted || s.requestComplete || s.bodyPaused)) return;
     this.socket.resume();
   }
 
@@ -293,11 +295,7 @@ class ServerConnection {
     }
     // Not from inside a parser callback (the response may end in one): a fresh call stack.
     queueMicrotask(() => {
-      if (this.closed || this.stream) return;
-      const rest = this.leftover;
-      this.leftover = undefined;
-      if (rest) this.feed(rest);
-      if (!this.stream && !this.closed && !this.leftover) this.socket.resume();
+      if (!this.closed && !this.stream) this.resumeParsing();
     });
   }
 

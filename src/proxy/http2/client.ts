@@ -11,6 +11,7 @@
 // reset, or the session dying, fails the call: before the response as 'request', after as 'response'.
 import http2 from 'node:http2';
 import net from 'node:net';
+import { endpointName } from '../../util/net.ts';
 import { type HeaderList, type ResponseHandler, type UpstreamCall, UpstreamError, type UpstreamRequest } from '../http/types.ts';
 import { toObject } from './server.ts';
 import { MAX_HEADER_BYTES, get } from '../http1/headers.ts';
@@ -216,6 +217,8 @@ class Session {
 export class Http2Pool {
   readonly address: string;
   readonly port: number;
+  /** "address:port", made once: every request names its endpoint. */
+  readonly name: string;
   private readonly opts: Required<Http2PoolOptions>;
   private readonly sessions = new Set<Session>();
   private readonly queue: Call[] = [];
@@ -224,11 +227,8 @@ export class Http2Pool {
   constructor(address: string, port: number, opts: Http2PoolOptions) {
     this.address = address;
     this.port = port;
+    this.name = endpointName(address, port);
     this.opts = { maxConnections: 1024, maxPending: 1024, maxStreamsPerSession: 1024, ...opts };
-  }
-
-  get name(): string {
-    return this.address.includes(':') ? `[${this.address}]:${this.port}` : `${this.address}:${this.port}`;
   }
 
   request(req: UpstreamRequest, handler: ResponseHandler): UpstreamCall {
