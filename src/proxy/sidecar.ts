@@ -8,8 +8,7 @@ import type { AddressInfo } from 'node:net';
 import type { Node, ResourceType } from '../xds/protos.ts';
 import { TYPE } from '../xds/types.ts';
 import { EMPTY_CONFIG, type RuntimeConfig, missing, nextConfig, wantedNames } from './config.ts';
-import { type ForwardContext, forward, routeTableFor, startIdleSweep } from './http/forward.ts';
-import { findVirtualHost, pickCluster } from './http/router.ts';
+import { type ForwardContext, connectTarget, forward, startIdleSweep } from './http/forward.ts';
 import type { TcpContext } from './tcp/tcp.ts';
 import { ConnectionBudget, type ListenerLimits, createListener } from './listeners/listener.ts';
 import { Stats } from './stats.ts';
@@ -114,21 +113,7 @@ export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
               ds.reset('internal error');
             }
           },
-          connectTarget: (authority) => {
-            let vh;
-            try {
-              const cfg = ctx.config();
-              vh = findVirtualHost(routeTableFor(cfg, cfg.listeners.get(l.name), l.name), authority);
-            } catch (e) {
-              return (e as Error).message;
-            }
-            if (!vh) return `no route for CONNECT to "${authority}": no service or VirtualService in the mesh has that name`;
-            // A CONNECT route makes the tunnel TCP to its cluster; with HTTP routes beside it (a
-            // port of undeclared protocol), what the tunnel carries decides.
-            const r = vh.routes.find((x) => x.connect);
-            if (!r) return { kind: 'http' };
-            return { kind: vh.routes.some((x) => !x.connect) ? 'detect' : 'tcp', cluster: pickCluster(r, Math.random()) };
-          },
+          connectTarget: (authority) => connectTarget(ctx.config(), l.name, authority, Math.random()),
           tcp: tcpCtx,
           onRejected: (status, code, cluster) => {
             if (telemetry.request.hasSubscribers) telemetry.request.publish({ cluster: cluster ?? '-', status, reason: code });

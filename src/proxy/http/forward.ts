@@ -76,6 +76,31 @@ export function decide(cfg: RuntimeConfig, listenerName: string, ds: Downstream,
   return { route, clusterName, cluster, healthy };
 }
 
+/**
+ * Where a CONNECT goes: 'http', a tunnel whose requests are routed by their own Host; 'tcp', an
+ * opaque tunnel to the cluster; 'detect', either, by what the tunnel carries.
+ */
+export type ConnectTarget = { kind: 'http' } | { kind: 'tcp' | 'detect'; cluster: string };
+
+/**
+ * PURE given the snapshot and a random number: where a CONNECT to `authority` goes, or a
+ * sentence saying why nowhere. A CONNECT route (connect_matcher) makes the tunnel TCP to its
+ * cluster; with HTTP routes beside it (a port of undeclared protocol), what the tunnel carries
+ * decides.
+ */
+export function connectTarget(cfg: RuntimeConfig, listenerName: string, authority: string, rand: number): ConnectTarget | string {
+  let vh;
+  try {
+    vh = findVirtualHost(routeTableFor(cfg, cfg.listeners.get(listenerName), listenerName), authority);
+  } catch (e) {
+    return (e as Error).message;
+  }
+  if (!vh) return `no route for CONNECT to "${authority}": no service or VirtualService in the mesh has that name`;
+  const r = vh.routes.find((x) => x.connect);
+  if (!r) return { kind: 'http' };
+  return { kind: vh.routes.some((x) => !x.connect) ? 'detect' : 'tcp', cluster: pickCluster(r, rand) };
+}
+
 /** All values of a header, joined as one (RFC 9110 5.3), for matching. */
 function headerValue(h: HeaderList, name: string): string | undefined {
   let v: string | undefined;

@@ -12,17 +12,13 @@
 import net from 'node:net';
 import type { PathOptions } from '../http/path.ts';
 import type { Downstream } from '../http/types.ts';
+import type { ConnectTarget } from '../http/forward.ts';
 import { Sweeper, serveHttp1 } from '../http1/server.ts';
 import { type Http2Downstream, createHttp2Downstream } from '../http2/server.ts';
 import { rawHttp1Error } from '../errors.ts';
 import { type TcpContext, dial, pipeTcp, proxyTcp } from '../tcp/tcp.ts';
 import { detect } from '../tcp/detect.ts';
 
-/**
- * Where a CONNECT goes: 'http', a tunnel whose requests are routed by their own Host; 'tcp', an
- * opaque tunnel to the cluster; 'detect', either, by what the tunnel carries.
- */
-export type ConnectTarget = { kind: 'http' } | { kind: 'tcp' | 'detect'; cluster: string };
 
 export interface ListenerHandlers {
   onRequest(ds: Downstream): void;
