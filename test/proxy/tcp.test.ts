@@ -213,6 +213,8 @@ describe('tcp_proxy idle timeout (real sidecar processes)', () => {
   const procs: ChildProcess[] = [];
   let echo: net.Server;
   const appSockets: net.Socket[] = [];
+  /** App connections that carried bytes (the sidecar's health probe connects too, and says nothing). */
+  const talked: net.Socket[] = [];
   let outbound: number;
 
   before(async () => {
@@ -229,6 +231,7 @@ describe('tcp_proxy idle timeout (real sidecar processes)', () => {
     });
     echo = net.createServer({ allowHalfOpen: true }, (c) => {
       appSockets.push(c);
+      c.once('data', () => talked.push(c));
       c.pipe(c);
       c.on('error', () => {});
     });
@@ -257,10 +260,11 @@ describe('tcp_proxy idle timeout (real sidecar processes)', () => {
 
   test('an idle connection is closed at the idle timeout, on the app side and the client side', async () => {
     const { socket, rest } = await tunnel(outbound, 'db:7000');
-    const appSeen = appSockets.length;
+    const seen = talked.length;
     socket.write('hi');
     assert.equal(await readBytes(socket, 2, rest), 'hi');
-    const app = await waitFor('the app connection', async () => appSockets[appSeen]);
+    // The app connection that carried this 'hi', not one of the health probe's.
+    const app = await waitFor('the app connection', async () => talked[seen]);
     const t0 = performance.now();
     const appClosed = new Promise<number>((resolve) => app.once('close', () => resolve(performance.now() - t0)));
     const clientEnded = new Promise<number>((resolve) => {
