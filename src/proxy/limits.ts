@@ -23,9 +23,13 @@ export function fdLimit(): number {
  * WEFT_MAX_CONNECTIONS overrides it.
  */
 export function connectionLimit(env: NodeJS.ProcessEnv = process.env): number {
-  const set = Number(env.WEFT_MAX_CONNECTIONS);
-  if (Number.isInteger(set) && set > 0) return set;
-  return Math.max(64, Math.floor((fdLimit() - RESERVED_FDS) / 2));
+  return positiveInt(env.WEFT_MAX_CONNECTIONS) ?? Math.max(64, Math.floor((fdLimit() - RESERVED_FDS) / 2));
+}
+
+/** An environment variable's whole number above 0, or undefined when unset or anything else. */
+function positiveInt(v: string | undefined): number | undefined {
+  const n = Number(v);
+  return v !== undefined && Number.isInteger(n) && n > 0 ? n : undefined;
 }
 
 export interface UpstreamLimits {
@@ -43,10 +47,9 @@ export interface UpstreamLimits {
  * these defaults for the whole sidecar.
  */
 export function upstreamLimits(env: NodeJS.ProcessEnv = process.env): UpstreamLimits {
-  const n = (v: string | undefined, d: number) => (Number.isInteger(Number(v)) && Number(v) > 0 ? Number(v) : d);
   return {
-    maxConnections: n(env.WEFT_UPSTREAM_MAX_CONNECTIONS, 1024),
-    maxPending: n(env.WEFT_UPSTREAM_MAX_PENDING, 1024),
-    maxStreamsPerSession: n(env.WEFT_UPSTREAM_MAX_STREAMS, 1024),
+    maxConnections: positiveInt(env.WEFT_UPSTREAM_MAX_CONNECTIONS) ?? 1024,
+    maxPending: positiveInt(env.WEFT_UPSTREAM_MAX_PENDING) ?? 1024,
+    maxStreamsPerSession: positiveInt(env.WEFT_UPSTREAM_MAX_STREAMS) ?? 1024,
   };
 }
