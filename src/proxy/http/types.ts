@@ -84,7 +84,7 @@ export class UpstreamError extends Error {
 export interface ResponseHandler {
   /** The request head is on the wire: the body may flow now (the proxy reads it only from here on). */
   onRequestSent(call: UpstreamCall): void;
-  /** The final response head (1xx interim responses are not passed on). */
+  /** The final response head (1xx interim responses are not passed on). `headers` is valid only during the call. */
   onResponse(status: number, headers: HeaderList, contentLength: number | undefined, bodyless: boolean): void;
   /** Response body bytes; false pauses the upstream until call.resume(). */
   onData(chunk: Buffer): boolean;

@@ -5,6 +5,7 @@
 // request can never leave a connection busy or poisoned for the next one.
 import net from 'node:net';
 import { endpointName } from '../../util/net.ts';
+import { READ_BUFFER } from '../net/read-buffer.ts';
 import { type HeaderList, type ResponseHandler, type UpstreamCall, type UpstreamRequest, UpstreamError } from '../http/types.ts';
 
 export { type ResponseHandler, type UpstreamCall, type UpstreamRequest, UpstreamError };
@@ -33,6 +34,7 @@ export interface PoolStats {
 }
 
 const CRLF = '\r\n';
+
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
 
 /** One exchange: a request and its response, on whichever connection the pool gives it. */
@@ -114,9 +116,14 @@ class Call implements UpstreamCall {
     if (r.upgrade) head += `connection: upgrade\r\nupgrade: ${r.upgrade}\r\n`;
     if (r.body === 'chunked') head += 'transfer-encoding: chunked\r\n';
     else if (typeof r.body === 'number') head += `content-length: ${r.body}\r\n`;
-    corkForThisTick(conn.socket);
-    conn.socket.write(head + CRLF, 'latin1');
-    if (r.body === 'none') this.requestDone = true;
+    // A head alone is one write; a body that follows in the same tick joins it in one writev.
+    if (r.body === 'none') {
+      conn.socket.write(head + CRLF, 'latin1');
+      this.requestDone = true;
+    } else {
+      corkForThisTick(conn.socket);
+      conn.socket.write(head + CRLF, 'latin1');
+    }
     this.handler.onRequestSent(this);
     // end() may have come before the connection did (a body that was all there at once).
     if (this.endPending !== null && !this.requestDone && !this.done) {
@@ -143,9 +150,17 @@ class Connection {
   private readingPaused = false;
   destroyed = false;
 
-  constructor(pool: EndpointPool, socket: net.Socket) {
+  /**
+   * `shared`: the socket reads into READ_BUFFER (net's onread), which the next read overwrites, so
+   * body bytes are copied before they leave onRead. Otherwise (a request that may upgrade, whose
+   * socket is handed over as a plain stream) it reads through 'data' events.
+   */
+  readonly shared: boolean;
+
+  constructor(pool: EndpointPool, socket: net.Socket, shared: boolean) {
     this.pool = pool;
     this.socket = socket;
+    this.shared = shared;
     socket.setNoDelay(true);
     this.parser = new Parser(TYPE_RESPONSE, {
       onMessageBegin: () => {
@@ -160,21 +175,12 @@ class Connection {
       onHeadersComplete: (status) => this.onHeadersComplete(status),
       onBody: (b) => {
         const call = this.call;
-        if (call && !call.done && !call.handler.onData(b)) this.pauseReading();
+        if (call && !call.done && !call.handler.onData(this.shared ? Buffer.from(b) : b)) this.pauseReading();
         return 0;
       },
       onMessageComplete: () => this.onMessageComplete(),
     });
-    socket.on('data', (d: Buffer) => {
-      try {
-        this.onData(d);
-      } catch (e) {
-        // A bug, not bad input: the exchange fails with a 502 naming it, and the sidecar goes on.
-        const call = this.call;
-        if (call) call.fail(new UpstreamError('internal_error', call.responseStarted ? 'response' : 'request', `failed inside the sidecar: ${(e as Error)?.message ?? e}`));
-        else this.destroy();
-      }
-    });
+    if (!shared) socket.on('data', (d: Buffer) => this.onRead(d));
     socket.on('end', () => this.onEnd());
     socket.on('error', (e: NodeJS.ErrnoException) => this.onSocketError(e));
     socket.on('close', () => this.onSocketError(undefined));
@@ -199,7 +205,7 @@ class Connection {
     const bodyless = call.req.method === 'HEAD' || status === 204 || status === 304;
     const cl = get(h, 'content-length');
     call.responseStarted = true;
-    call.handler.onResponse(status, h.slice(), cl !== undefined ? Number(cl) : undefined, bodyless);
+    call.handler.onResponse(status, h, cl !== undefined ? Number(cl) : undefined, bodyless);
     this.headers.reset();
     return call.req.method === 'HEAD' ? HC_SKIP_BODY : HC_CONTINUE;
   }
@@ -209,6 +215,18 @@ class Connection {
     if (this.status < 200) return 0;
     this.messageDone = true;
     return PAUSED;
+  }
+
+  /** Bytes from the upstream; `d` may be READ_BUFFER, valid only until this returns. */
+  onRead(d: Buffer): void {
+    try {
+      this.onData(d);
+    } catch (e) {
+      // A bug, not bad input: the exchange fails with a 502 naming it, and the sidecar goes on.
+      const call = this.call;
+      if (call) call.fail(new UpstreamError('internal_error', call.responseStarted ? 'response' : 'request', `failed inside the sidecar: ${(e as Error)?.message ?? e}`));
+      else this.destroy();
+    }
   }
 
   private onData(d: Buffer): void {
@@ -377,7 +395,8 @@ export class EndpointPool {
 
   request(req: UpstreamRequest, handler: ResponseHandler): UpstreamCall {
     const call = new Call(this, req, handler);
-    this.enqueue(call);
+    // A request that may upgrade needs a connection that reads as a plain stream (see connect).
+    this.enqueue(call, req.upgrade !== undefined);
     return call;
   }
 
@@ -414,8 +433,14 @@ export class EndpointPool {
   }
 
   private connect(call: Call): void {
-    const socket = net.connect({ host: this.address, port: this.port });
-    const conn = new Connection(this, socket);
+    // A request that may upgrade gets a socket of its own that reads as a plain stream, since it
+    // is handed over to a byte pipe after a 101; every other connection reads into READ_BUFFER.
+    const shared = call.req.upgrade === undefined;
+    let conn: Connection | undefined;
+    const socket = shared
+      ? net.connect({ host: this.address, port: this.port, onread: { buffer: READ_BUFFER, callback: (n: number) => (conn!.onRead(READ_BUFFER.subarray(0, n)), true) } })
+      : net.connect({ host: this.address, port: this.port });
+    conn = new Connection(this, socket, shared);
     conn.call = call;
     call.conn = undefined;
     this.all.add(conn);
@@ -448,6 +473,12 @@ export class EndpointPool {
   release(conn: Connection): void {
     if (conn.destroyed) return;
     const next = this.queue.shift();
+    if (next && next.req.upgrade !== undefined && conn.shared) {
+      // It needs a plain-stream connection: this one makes room for it (next() runs on its close).
+      this.queue.unshift(next);
+      conn.destroy();
+      return;
+    }
     if (next) {
       conn.call = next;
       next.attach(conn);

@@ -11,7 +11,23 @@ export const MAX_HEADER_COUNT = 100;
  * message. Host becomes the authority; Content-Length and Transfer-Encoding are framing, which the
  * proxy writes anew for the next hop; Expect is answered by the proxy itself.
  */
-const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'te', 'trailer', 'host', 'content-length', 'expect']);
+function hopByHop(n: string): boolean {
+  // A switch, not a Set: a Set hashes every (fresh) field name it is asked about.
+  switch (n) {
+    case 'connection':
+    case 'keep-alive':
+    case 'proxy-connection':
+    case 'transfer-encoding':
+    case 'upgrade':
+    case 'te':
+    case 'trailer':
+    case 'host':
+    case 'content-length':
+    case 'expect':
+      return true;
+  }
+  return false;
+}
 
 export class HeaderCollector {
   readonly list: HeaderList = [];
@@ -29,17 +45,17 @@ export class HeaderCollector {
   }
 
   /** Returns false once a limit is passed. */
-  onField(b: Buffer): boolean {
+  onField(s: string): boolean {
     if (this.inValue) this.flush();
-    this.field += b.toString('latin1');
-    this.bytes += b.length;
+    this.field = this.field ? this.field + s : s;
+    this.bytes += s.length;
     return this.bytes <= MAX_HEADER_BYTES;
   }
 
-  onValue(b: Buffer): boolean {
+  onValue(s: string): boolean {
     this.inValue = true;
-    this.value += b.toString('latin1');
-    this.bytes += b.length;
+    this.value = this.value ? this.value + s : s;
+    this.bytes += s.length;
     return this.bytes <= MAX_HEADER_BYTES;
   }
 
@@ -81,7 +97,7 @@ export function endToEnd(h: HeaderList, keep?: string): HeaderList {
   const out: HeaderList = [];
   for (let i = 0; i < h.length; i += 2) {
     const n = h[i];
-    if ((HOP_BY_HOP.has(n) && n !== keep) || named?.has(n)) continue;
+    if ((hopByHop(n) && n !== keep) || named?.has(n)) continue;
     out.push(n, h[i + 1]);
   }
   return out;
@@ -118,6 +134,34 @@ export function writeChunk(sock: { write(b: Buffer | string, enc?: BufferEncodin
   sock.write(`${chunk.length.toString(16)}\r\n`, 'latin1');
   sock.write(chunk);
   return sock.write(CRLF);
+}
+
+/** Messages up to this size leave as one Buffer (one plain write); larger ones through writev. */
+const ASSEMBLE_MAX = 16 * 1024;
+
+/**
+ * Writes the pieces of a message (a head as a latin1 string, body bytes) in one system call: small
+ * ones copied into one Buffer and written plainly (no cork, no writev, no per-piece bookkeeping in
+ * the stream), larger ones corked into one writev. Returns what the last write returned.
+ */
+export function writeMessage(sock: import('node:net').Socket, parts: (string | Buffer)[]): boolean {
+  if (parts.length === 1) {
+    const p = parts[0];
+    return typeof p === 'string' ? sock.write(p, 'latin1') : sock.write(p);
+  }
+  let total = 0;
+  for (const p of parts) total += p.length;
+  if (total <= ASSEMBLE_MAX) {
+    const buf = Buffer.allocUnsafe(total);
+    let at = 0;
+    for (const p of parts) at += typeof p === 'string' ? buf.write(p, at, 'latin1') : p.copy(buf, at);
+    return sock.write(buf);
+  }
+  sock.cork();
+  let ok = true;
+  for (const p of parts) ok = typeof p === 'string' ? sock.write(p, 'latin1') : sock.write(p);
+  sock.uncork();
+  return ok;
 }
 
 /**

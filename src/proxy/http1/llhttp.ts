@@ -43,13 +43,17 @@ interface LlhttpExports {
   llhttp_message_needs_eof(p: number): number;
 }
 
-/** The events of one parser. Each returns 0 to go on, or PAUSED to stop execute() there. */
+/**
+ * The events of one parser. Each returns 0 to go on, or PAUSED to stop execute() there. The URL and
+ * header pieces come as latin1 strings, made straight from the input (no Buffer per piece); a
+ * piece may be one part of a field split across reads.
+ */
 export interface ParserEvents {
   onMessageBegin(): number;
-  onUrl(b: Buffer): number;
-  onStatus(b: Buffer): number;
-  onHeaderField(b: Buffer): number;
-  onHeaderValue(b: Buffer): number;
+  onUrl(s: string): number;
+  onStatus(): number;
+  onHeaderField(s: string): number;
+  onHeaderValue(s: string): number;
   onHeadersComplete(statusCode: number, upgrade: boolean, keepAlive: boolean): number;
   onBody(b: Buffer): number;
   onMessageComplete(): number;
@@ -62,15 +66,27 @@ let inputPtr = 0;
 let inputSize = 0;
 
 const view = (at: number, len: number): Buffer => input.subarray(at - inputPtr, at - inputPtr + len);
+/**
+ * The input of a small read as one latin1 string, made on the first URL or header piece of an
+ * execute(): every piece after that is a substring of it, not a call into C++ of its own.
+ */
+let inputText: string | undefined;
+const WHOLE_TEXT_MAX = 8 * 1024;
+function text(at: number, len: number): string {
+  const from = at - inputPtr;
+  if (input.length > WHOLE_TEXT_MAX) return input.toString('latin1', from, from + len);
+  inputText ??= input.toString('latin1');
+  return inputText.substring(from, from + len);
+}
 
 const wasmModule = new WebAssembly.Module(fs.readFileSync(new URL('./llhttp/llhttp_simd.wasm', import.meta.url)));
 const instance = new WebAssembly.Instance(wasmModule, {
   env: {
     wasm_on_message_begin: () => current!.onMessageBegin(),
-    wasm_on_url: (_p: number, at: number, len: number) => current!.onUrl(view(at, len)),
-    wasm_on_status: (_p: number, at: number, len: number) => current!.onStatus(view(at, len)),
-    wasm_on_header_field: (_p: number, at: number, len: number) => current!.onHeaderField(view(at, len)),
-    wasm_on_header_value: (_p: number, at: number, len: number) => current!.onHeaderValue(view(at, len)),
+    wasm_on_url: (_p: number, at: number, len: number) => current!.onUrl(text(at, len)),
+    wasm_on_status: () => current!.onStatus(),
+    wasm_on_header_field: (_p: number, at: number, len: number) => current!.onHeaderField(text(at, len)),
+    wasm_on_header_value: (_p: number, at: number, len: number) => current!.onHeaderValue(text(at, len)),
     wasm_on_headers_complete: (_p: number, status: number, upgrade: number, keepAlive: number) => current!.onHeadersComplete(status, upgrade === 1, keepAlive === 1),
     wasm_on_body: (_p: number, at: number, len: number) => current!.onBody(view(at, len)),
     wasm_on_message_complete: () => current!.onMessageComplete(),
@@ -78,6 +94,8 @@ const instance = new WebAssembly.Instance(wasmModule, {
 });
 const L = instance.exports as unknown as LlhttpExports;
 L._initialize?.();
+/** A view of the whole WebAssembly memory, made again only when the memory grows (which detaches it). */
+let heap = new Uint8Array(L.memory.buffer);
 
 function cString(ptr: number): string {
   const mem = new Uint8Array(L.memory.buffer);
@@ -117,7 +135,8 @@ export class Parser {
     // One input buffer serves every parser: a callback must never execute another parser (it would
     // overwrite the bytes the outer call is still reading). Continuations are scheduled instead.
     if (current) throw new Error('llhttp: execute() called from inside a parser callback');
-    new Uint8Array(L.memory.buffer, inputPtr, data.length).set(data);
+    if (heap.length === 0) heap = new Uint8Array(L.memory.buffer); // detached: the memory grew
+    heap.set(data, inputPtr);
     current = this.events;
     input = data;
     try {
@@ -127,6 +146,7 @@ export class Parser {
     } finally {
       current = undefined;
       input = EMPTY;
+      inputText = undefined;
     }
   }
 

@@ -10,10 +10,11 @@
 import type net from 'node:net';
 import type { BodySink, Downstream, HeaderList, RequestHead } from '../http/types.ts';
 import { type PathOptions, canonicalPath, splitTarget, validAuthority } from '../http/path.ts';
-import { HeaderCollector, MAX_HEADER_BYTES, MAX_HEADER_COUNT, count, endToEnd, get, lastChunk, serialize, writeChunk } from './headers.ts';
+import { HeaderCollector, MAX_HEADER_BYTES, MAX_HEADER_COUNT, count, endToEnd, get, lastChunk, serialize, writeChunk, writeMessage } from './headers.ts';
 import { OK, PAUSED, PAUSED_UPGRADE, Parser, TYPE_REQUEST } from './llhttp.ts';
 import { STATUS_CODES as STATUS_TEXT } from 'node:http';
 import { rawHttp1Error } from '../errors.ts';
+import { READ_BUFFER, readAsStream, readInto } from '../net/read-buffer.ts';
 
 export interface Http1Options {
   /** A request head has arrived and is well formed. */
@@ -38,6 +39,9 @@ export interface Http1Options {
 // 'framing': a body whose end llhttp was expected to refuse to find, and did not (see onHeadersComplete).
 type PauseReason = 'none' | 'headers' | 'complete' | 'message' | 'limit' | 'framing';
 
+/** The trailers of a request that has none (shared: never written to). */
+const NO_TRAILERS: HeaderList = [];
+
 /** How long a connection closed with a request unread keeps draining, so the answer is not lost to a reset. */
 const LINGER_MS = 1000;
 
@@ -57,6 +61,11 @@ class ServerConnection {
   readonly opts: Http1Options;
   readonly parser: Parser;
   readonly headers = new HeaderCollector();
+  /**
+   * The socket reads into the shared READ_BUFFER (net/read-buffer.ts): what outlives a read (body
+   * bytes, bytes kept for later) is copied out of it.
+   */
+  private readonly shared: boolean;
   url = '';
   pauseReason: PauseReason = 'none';
   limitHit: 'bytes' | 'count' | undefined;
@@ -69,6 +78,8 @@ class ServerConnection {
   /** Since when the connection has had no request in progress, or 0. */
   private idleSince = 0;
   inMessage = false;
+  /** Whether the socket is paused by this connection (it arrives paused, from the listener's sniff). */
+  private readingPaused = true;
   private upgradeRequested = false;
   private bodyExpected = false;
   /** Transfer-Encoding without chunked last: llhttp refuses it once the head is done (RFC 9112 6.3). */
@@ -87,13 +98,13 @@ class ServerConnection {
         this.armHeadersTimer();
         return 0;
       },
-      onUrl: (b) => {
-        this.url += b.toString('latin1');
+      onUrl: (s) => {
+        this.url = this.url ? this.url + s : s;
         return this.url.length > MAX_HEADER_BYTES ? this.limit('bytes') : 0;
       },
       onStatus: () => 0,
-      onHeaderField: (b) => (this.stream ? (this.stream.trailers.onField(b) ? 0 : this.limit('bytes')) : this.headers.onField(b) ? 0 : this.limit('bytes')),
-      onHeaderValue: (b) => (this.stream ? (this.stream.trailers.onValue(b) ? 0 : this.limit('bytes')) : this.headers.onValue(b) ? 0 : this.limit('bytes')),
+      onHeaderField: (b) => ((this.stream ? (this.stream.trailers ??= new HeaderCollector()) : this.headers).onField(b) ? 0 : this.limit('bytes')),
+      onHeaderValue: (b) => ((this.stream ? (this.stream.trailers ??= new HeaderCollector()) : this.headers).onValue(b) ? 0 : this.limit('bytes')),
       onHeadersComplete: (_status, upgrade) => {
         this.clearHeadersTimer();
         if (this.stream) return 0; // trailers have no head of their own; never reached
@@ -115,7 +126,7 @@ class ServerConnection {
       },
       onBody: (b) => {
         if (!this.stream && this.framingRefused) return this.framing();
-        this.stream?.onBody(b);
+        this.stream?.onBody(this.shared ? Buffer.from(b) : b);
         return 0;
       },
       onMessageComplete: () => {
@@ -131,15 +142,15 @@ class ServerConnection {
         return PAUSED;
       },
     });
-    socket.on('data', (d: Buffer) => {
-      try {
-        this.feed(d);
-      } catch (e) {
-        // A bug, not bad input (bad input is answered in feed): this connection ends, nothing else.
-        this.opts.onBug(e);
-        this.onClose();
-      }
+    // Reads land in the shared READ_BUFFER where Node allows it, else come as 'data' events.
+    this.shared = readInto(socket, (n) => {
+      this.onRead(READ_BUFFER.subarray(0, n));
+      return true;
     });
+    if (this.shared) {
+      // Bytes the listener's sniff left in the socket's stream buffer come first.
+      for (let b: Buffer | null; (b = socket.read()) !== null; ) this.leftover = this.leftover ? Buffer.concat([this.leftover, b]) : b;
+    } else socket.on('data', (d: Buffer) => this.onRead(d));
     socket.on('end', () => this.onClientEnd());
     socket.on('error', () => this.onClose());
     socket.on('close', () => this.onClose());
@@ -158,21 +169,32 @@ class ServerConnection {
     return PAUSED;
   }
 
-  /** Parses what arrived; stops where the parser pauses, keeping the rest for later. */
+  /** Bytes from the client; `d` may be READ_BUFFER, valid only until this returns. */
+  private onRead(d: Buffer): void {
+    try {
+      this.feed(d);
+    } catch (e) {
+      // A bug, not bad input (bad input is answered in feed): this connection ends, nothing else.
+      this.opts.onBug(e);
+      this.onClose();
+    }
+  }
+
+  /** Parses what arrived; stops where the parser pauses, keeping the rest for later (copied: see shared). */
   feed(d: Buffer): void {
     if (this.closed) return;
     const st = this.stream;
     if (st && (!st.bodyStarted || st.requestComplete)) {
       // Bytes the request path is not ready for (a body before its upstream, or the next
       // pipelined request): keep them, and stop reading until they are wanted.
-      this.leftover = this.leftover ? Buffer.concat([this.leftover, d]) : d;
-      this.socket.pause();
+      this.leftover = this.leftover ? Buffer.concat([this.leftover, d]) : this.shared ? Buffer.from(d) : d;
+      this.pauseReading();
       return;
     }
     this.pauseReason = 'none';
     const r = this.parser.execute(d);
     if (r.ret === OK) return;
-    const rest = r.consumed < d.length ? d.subarray(r.consumed) : undefined;
+    const rest = r.consumed < d.length ? (this.shared ? Buffer.from(d.subarray(r.consumed)) : d.subarray(r.consumed)) : undefined;
     if (r.ret === PAUSED) {
       const why = this.pauseReason as PauseReason;
       this.pauseReason = 'none';
@@ -186,8 +208,11 @@ class ServerConnection {
         else this.tooLarge();
         return;
       }
+      // Bytes after the pause wait for the request in progress; without any, the socket keeps
+      // flowing (pausing and resuming it for every request costs more than the request), and
+      // bytes that come early are kept by the branch above.
       this.leftover = rest;
-      this.socket.pause();
+      if (rest) this.pauseReading();
       if (why === 'headers') this.dispatch(false, false, undefined);
       else if (why === 'complete') this.dispatch(true, false, undefined);
       else if (why === 'message') this.stream?.maybeNext();
@@ -195,7 +220,7 @@ class ServerConnection {
     }
     if (r.ret === PAUSED_UPGRADE) {
       // The head of an Upgrade or CONNECT request is complete; what follows is not HTTP/1.1.
-      this.socket.pause();
+      this.pauseReading();
       this.dispatch(true, true, rest);
       return;
     }
@@ -279,6 +304,18 @@ class ServerConnection {
     // is paused, or is complete (the next request waits for this one's answer).
     const s = this.stream;
     if (s && (!s.bodyStarted || s.requestComplete || s.bodyPaused)) return;
+    this.resumeReading();
+  }
+
+  pauseReading(): void {
+    if (this.readingPaused) return;
+    this.readingPaused = true;
+    this.socket.pause();
+  }
+
+  resumeReading(): void {
+    if (!this.readingPaused) return;
+    this.readingPaused = false;
     this.socket.resume();
   }
 
@@ -328,6 +365,8 @@ class ServerConnection {
     this.clearHeadersTimer();
     this.parser.destroy();
     for (const ev of ['data', 'end', 'error', 'close', 'drain']) this.socket.removeAllListeners(ev);
+    // Whoever takes the socket over reads it as a stream ('data', pipe).
+    if (this.shared) readAsStream(this.socket);
   }
 
   /** Hands the socket over after a 101 (WebSocket): from here on it is a byte stream. */
@@ -437,7 +476,8 @@ function chunkedLast(h: HeaderList): boolean {
 class Stream implements Downstream {
   readonly head: RequestHead;
   keepAlive: boolean;
-  readonly trailers = new HeaderCollector();
+  /** The request's trailers (a chunked body), made when the first trailer field arrives. */
+  trailers: HeaderCollector | undefined;
   private readonly conn: ServerConnection;
   private readonly expectContinue: boolean;
   private upgradeHead: Buffer | undefined;
@@ -482,7 +522,7 @@ class Stream implements Downstream {
     if (!this.sink) return;
     if (!this.sink.data(b) && !this.bodyPaused) {
       this.bodyPaused = true;
-      this.conn.socket.pause();
+      this.conn.pauseReading();
     }
   }
 
@@ -494,8 +534,9 @@ class Stream implements Downstream {
 
   onRequestComplete(): void {
     this.requestComplete = true;
-    this.trailers.finish();
-    this.sink?.end(this.trailers.list);
+    const t = this.trailers;
+    if (t) t.finish();
+    this.sink?.end(t ? t.list : NO_TRAILERS);
   }
 
   /** The parser paused at the end of this request: wait for the response to finish. */
@@ -546,14 +587,7 @@ class Stream implements Downstream {
     this.pending = undefined;
     if (this.conn.closed) return;
     this.responseStarted = true;
-    const sock = this.conn.socket;
-    if (p.length === 1) {
-      sock.write(p[0], 'latin1');
-      return;
-    }
-    sock.cork();
-    for (const x of p) typeof x === 'string' ? sock.write(x, 'latin1') : sock.write(x);
-    sock.uncork();
+    writeMessage(this.conn.socket, p);
   }
 
   write(chunk: Buffer): boolean {
