@@ -187,7 +187,7 @@ export class Exchange implements BodySink, ResponseHandler {
     const tried = this.tried;
     if (tried) for (let i = 1; i < healthy.length && tried.has(ep); i++) ep = nextEndpoint(this.ctx.rr, clusterName, healthy);
     this.endpointObj = ep;
-    const pool = this.ctx.pools.get(ep.address, ep.port, cluster);
+    const pool = this.ctx.pools.forEndpoint(ep, cluster);
     this.endpoint = pool.name;
     const h = this.ds.head;
     this.call = pool.request(

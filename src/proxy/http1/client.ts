@@ -34,6 +34,8 @@ export interface PoolStats {
 }
 
 const CRLF = '\r\n';
+/** The trailers of a response that has none (shared: never written to). */
+const NO_TRAILERS: HeaderList = [];
 
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
 
@@ -146,7 +148,12 @@ class Connection {
   private status = 0;
   private messageDone = false;
   private keepAliveMs: number | undefined;
+  /** The last Keep-Alive field read (an upstream sends the same one every time). */
+  private keepAliveHint: string | undefined;
   private idleTimer: NodeJS.Timeout | undefined;
+  /** Since when the connection has been idle in the pool (performance.now()), or 0 while in use. */
+  private idleSince = 0;
+  private idleMs = 0;
   private readingPaused = false;
   destroyed = false;
 
@@ -198,7 +205,8 @@ class Connection {
     if (status < 200) return HC_CONTINUE;
     const h = this.headers.list;
     const ka = get(h, 'keep-alive');
-    if (ka) {
+    if (ka && ka !== this.keepAliveHint) {
+      this.keepAliveHint = ka;
       const m = /timeout=(\d+)/i.exec(ka);
       if (m) this.keepAliveMs = Number(m[1]) * 1000;
     }
@@ -243,7 +251,7 @@ class Connection {
       this.parser.resume();
       const stray = r.consumed < d.length;
       this.headers.finish();
-      const trailers = this.headers.list.slice();
+      const trailers = this.headers.list.length ? this.headers.list : NO_TRAILERS; // reset() starts a new list
       this.headers.reset();
       this.finishCall(call, trailers, !stray && this.parser.keepAlive);
       return;
@@ -347,20 +355,36 @@ class Connection {
     this.resumeReading();
     // Leave a second of margin under the upstream's own keep-alive timeout, so that the pool gives
     // up a connection before the upstream closes it under a new request.
-    const ms = this.keepAliveMs !== undefined ? Math.max(0, this.keepAliveMs - 1000) : defaultMs;
-    this.idleTimer = setTimeout(() => this.destroy(), ms);
+    this.idleMs = this.keepAliveMs !== undefined ? Math.max(0, this.keepAliveMs - 1000) : defaultMs;
+    this.idleSince = performance.now();
+    // One timer per connection, not one per request: when it fires, it closes the connection if it
+    // has idled long enough, else waits again for what is left.
+    if (!this.idleTimer) this.armIdleTimer(this.idleMs);
+  }
+
+  private armIdleTimer(ms: number): void {
+    this.idleTimer = setTimeout(() => this.idleCheck(), ms);
     this.idleTimer.unref();
   }
 
-  clearIdle(): void {
-    if (this.idleTimer) clearTimeout(this.idleTimer);
+  private idleCheck(): void {
     this.idleTimer = undefined;
+    if (this.destroyed) return;
+    if (this.idleSince === 0) return; // in use: startIdle arms it again
+    const left = this.idleMs - (performance.now() - this.idleSince);
+    if (left <= 0) this.destroy();
+    else this.armIdleTimer(left);
+  }
+
+  clearIdle(): void {
+    this.idleSince = 0;
   }
 
   destroy(): void {
     if (this.destroyed) return;
     this.destroyed = true;
-    this.clearIdle();
+    if (this.idleTimer) clearTimeout(this.idleTimer);
+    this.idleTimer = undefined;
     this.pool.forget(this);
     this.call = undefined;
     this.socket.destroy();

@@ -30,14 +30,16 @@ function hopByHop(n: string): boolean {
 }
 
 export class HeaderCollector {
-  readonly list: HeaderList = [];
+  /** The fields so far. reset() starts a new list, so a list handed on stays as it was. */
+  list: HeaderList = [];
   bytes = 0;
   private field = '';
   private value = '';
   private inValue = false;
 
   reset(): void {
-    this.list.length = 0;
+    // A new list, not length = 0 (a slow path in V8, and the old list may have been handed on).
+    if (this.list.length) this.list = [];
     this.bytes = 0;
     this.field = '';
     this.value = '';

@@ -66,6 +66,8 @@ class ServerConnection {
    * bytes, bytes kept for later) is copied out of it.
    */
   private readonly shared: boolean;
+  /** The bytes being parsed are READ_BUFFER's (copied where kept), not a Buffer of our own. */
+  private borrowed = false;
   url = '';
   pauseReason: PauseReason = 'none';
   limitHit: 'bytes' | 'count' | undefined;
@@ -126,7 +128,7 @@ class ServerConnection {
       },
       onBody: (b) => {
         if (!this.stream && this.framingRefused) return this.framing();
-        this.stream?.onBody(this.shared ? Buffer.from(b) : b);
+        this.stream?.onBody(this.borrowed ? Buffer.from(b) : b);
         return 0;
       },
       onMessageComplete: () => {
@@ -172,7 +174,7 @@ class ServerConnection {
   /** Bytes from the client; `d` may be READ_BUFFER, valid only until this returns. */
   private onRead(d: Buffer): void {
     try {
-      this.feed(d);
+      this.feed(d, this.shared);
     } catch (e) {
       // A bug, not bad input (bad input is answered in feed): this connection ends, nothing else.
       this.opts.onBug(e);
@@ -181,20 +183,21 @@ class ServerConnection {
   }
 
   /** Parses what arrived; stops where the parser pauses, keeping the rest for later (copied: see shared). */
-  feed(d: Buffer): void {
+  feed(d: Buffer, borrowed: boolean): void {
     if (this.closed) return;
     const st = this.stream;
     if (st && (!st.bodyStarted || st.requestComplete)) {
       // Bytes the request path is not ready for (a body before its upstream, or the next
       // pipelined request): keep them, and stop reading until they are wanted.
-      this.leftover = this.leftover ? Buffer.concat([this.leftover, d]) : this.shared ? Buffer.from(d) : d;
+      this.leftover = this.leftover ? Buffer.concat([this.leftover, d]) : borrowed ? Buffer.from(d) : d;
       this.pauseReading();
       return;
     }
     this.pauseReason = 'none';
+    this.borrowed = borrowed;
     const r = this.parser.execute(d);
     if (r.ret === OK) return;
-    const rest = r.consumed < d.length ? (this.shared ? Buffer.from(d.subarray(r.consumed)) : d.subarray(r.consumed)) : undefined;
+    const rest = r.consumed < d.length ? (borrowed ? Buffer.from(d.subarray(r.consumed)) : d.subarray(r.consumed)) : undefined;
     if (r.ret === PAUSED) {
       const why = this.pauseReason as PauseReason;
       this.pauseReason = 'none';
@@ -298,7 +301,7 @@ class ServerConnection {
   resumeParsing(): void {
     const rest = this.leftover;
     this.leftover = undefined;
-    if (rest) this.feed(rest);
+    if (rest) this.feed(rest, false);
     if (this.closed || this.leftover !== undefined) return;
     // Stay paused while the request in progress wants no bytes: its body is not asked for yet,
     // is paused, or is complete (the next request waits for this one's answer).

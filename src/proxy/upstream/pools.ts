@@ -5,7 +5,7 @@
 import { EndpointPool, type PoolStats } from '../http1/client.ts';
 import { Http2Pool } from '../http2/client.ts';
 import type { ResponseHandler, UpstreamCall, UpstreamRequest } from '../http/types.ts';
-import type { ClusterConfig } from '../xds-client/convert.ts';
+import type { ClusterConfig, Endpoint } from '../xds-client/convert.ts';
 import { type UpstreamLimits, upstreamLimits } from '../limits.ts';
 
 /** What the request path needs of a pool, whatever the protocol. */
@@ -19,12 +19,33 @@ export interface UpstreamPool {
   destroy(): void;
 }
 
+type PoolCluster = Pick<ClusterConfig, 'connectTimeoutMs' | 'protocol' | 'limits'>;
+
 export class Pools {
   private readonly pools = new Map<string, { addr: string; pool: UpstreamPool }>();
   private readonly limits: UpstreamLimits;
+  /**
+   * The pool each (cluster, endpoint) of a config snapshot got, so that a request finds it without
+   * building key strings or applying the cluster's limits again. Config objects are immutable (an
+   * update makes new ones); a retain() may close pools, so entries of an earlier generation are
+   * looked up afresh.
+   */
+  private readonly byEndpoint = new WeakMap<PoolCluster, WeakMap<Endpoint, { pool: UpstreamPool; generation: number }>>();
+  private generation = 0;
 
   constructor(limits: UpstreamLimits = upstreamLimits()) {
     this.limits = limits;
+  }
+
+  /** get() for an endpoint object of the current config, remembered per (cluster, endpoint). */
+  forEndpoint(ep: Endpoint, cluster: PoolCluster): UpstreamPool {
+    let m = this.byEndpoint.get(cluster);
+    const hit = m?.get(ep);
+    if (hit && hit.generation === this.generation) return hit.pool;
+    const pool = this.get(ep.address, ep.port, cluster);
+    if (!m) this.byEndpoint.set(cluster, (m = new WeakMap()));
+    m.set(ep, { pool, generation: this.generation });
+    return pool;
   }
 
   /** The pool for one endpoint of a cluster, made on first use; its limits follow the cluster's. */
@@ -48,6 +69,7 @@ export class Pools {
 
   /** Closes pools for endpoints no longer in the config; their requests in flight finish first. */
   retain(keep: Set<string>): void {
+    this.generation++;
     for (const [key, p] of this.pools) {
       if (keep.has(p.addr)) continue;
       this.pools.delete(key);
