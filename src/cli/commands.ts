@@ -2,14 +2,14 @@
 import fs from 'node:fs';
 import { spawn } from 'node:child_process';
 import type { ParseArgsConfig } from 'node:util';
-import { parseConfig } from '../api/index.ts';
-import { ConfigError, describeKey, keyOf } from '../api/types.ts';
-import { KIND_NAMES, resolveKind } from '../api/kinds.ts';
 import { WEFT_VERSION } from '../version.ts';
 import { CliError, UsageError, adminUrl, callAdmin, durationMs, int, printReady, readUpState, untilSignal, weftHome } from './common.ts';
-import { runUp } from './up.ts';
 import type { WorkloadPort } from '../control/model/model.ts';
 import path from 'node:path';
+
+// The config API (its YAML parser and schemas) and `weft up` load when a command needs them, so
+// that `weft proxy`, the sidecar, never does: every sidecar would otherwise carry them in its heap.
+const configApi = async () => ({ ...(await import('../api/index.ts')), ...(await import('../api/types.ts')), ...(await import('../api/kinds.ts')) });
 
 export interface Command {
   options: NonNullable<ParseArgsConfig['options']>;
@@ -243,6 +243,7 @@ ${ADMIN_HELP}`,
       if (pos.length) throw new UsageError(`unexpected argument "${pos[0]}" (use -f FILE)`);
       const files = expandFiles((v.file as string[] | undefined) ?? []);
       if (!files.length) throw new UsageError('no file given: use -f FILE');
+      const { parseConfig, ConfigError } = await configApi();
       // Check every file before sending any, so that nothing is half-applied.
       const texts = files.map((f) => {
         const text = readInput(f);
@@ -322,6 +323,7 @@ ${ADMIN_HELP}`,
         process.stdout.write(table(rows));
         return 0;
       }
+      const { resolveKind, KIND_NAMES } = await configApi();
       const kind = resolveKind(kindArg);
       if (!kind) throw new UsageError(`unknown kind "${kindArg}"; Weft knows ${KIND_NAMES.join(', ')}, proxies, endpoints`);
       if (name) {
@@ -357,6 +359,7 @@ Options:
 ${ADMIN_HELP}`,
     async run(v, pos) {
       const base = adminUrl(v.admin);
+      const { parseConfig, ConfigError, keyOf, describeKey, resolveKind, KIND_NAMES } = await configApi();
       const keys: { kind: string; namespace: string; name: string }[] = [];
       if (v.file) {
         if (pos.length) throw new UsageError('give either -f FILE or KIND NAME, not both');
@@ -437,6 +440,7 @@ Options:
 `,
     async run(v, pos) {
       if (pos.length !== 1) throw new UsageError(pos.length ? `expected one directory, got ${pos.length} arguments` : 'which example? e.g. weft up examples/canary');
+      const { runUp } = await import('./up.ts');
       return runUp(pos[0], {
         adminPort: int('admin-port', v['admin-port'], 15080),
         xdsPort: int('xds-port', v['xds-port'], 15010),

@@ -1,7 +1,6 @@
 // Shared by the CLI commands: error types, finding and calling the admin API.
 import fs from 'node:fs';
 import path from 'node:path';
-import { request } from 'undici';
 
 /** Wrong arguments: exit 2, with the command's usage hint. */
 export class UsageError extends Error {}
@@ -47,6 +46,9 @@ export function adminUrl(flag: string | undefined): string {
 
 /** Calls the admin API; a non-2xx answer becomes a CliError carrying the server's own sentence. */
 export async function callAdmin(base: string, method: string, pathname: string, body?: { text: string; type: string }): Promise<any> {
+  // undici loads here, not with the module: a sidecar (weft proxy) never calls the admin API,
+  // and undici costs every process that loads it about 3 MB of heap (docs/performance.md).
+  const { request } = await import('undici');
   let res;
   try {
     res = await request(`${base}${pathname}`, {

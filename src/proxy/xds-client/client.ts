@@ -2,7 +2,7 @@
 // to the RDS and EDS names those resources mention, and hands every response to `apply`, which
 // either accepts it (ACK) or returns a reason (NACK, and the last good config keeps serving).
 // When the stream breaks it reconnects with exponential backoff and jitter, and keeps serving.
-import * as grpc from '@grpc/grpc-js';
+import { type BidiStream, type GrpcError, GrpcChannel, STATUS, STATUS_NAMES } from './grpc-stream.ts';
 import {
   ADS_METHOD,
   type DiscoveryRequest,
@@ -44,8 +44,8 @@ export interface XdsClientStatus {
 
 export class XdsClient {
   private readonly opts: XdsClientOptions;
-  private readonly client: grpc.Client;
-  private call: grpc.ClientDuplexStream<DiscoveryRequest, DiscoveryResponse> | undefined;
+  private readonly client: GrpcChannel;
+  private call: BidiStream<DiscoveryRequest, DiscoveryResponse> | undefined;
   private readonly state = new Map<ResourceType, TypeState>();
   private readonly nacks = new Map<ResourceType, string>();
   private backoff: number;
@@ -60,13 +60,7 @@ export class XdsClient {
     this.opts = opts;
     this.log = opts.log ?? (() => {});
     this.backoff = opts.minBackoffMs ?? 200;
-    this.client = new grpc.Client(opts.server, grpc.credentials.createInsecure(), {
-      'grpc.keepalive_time_ms': 15_000,
-      'grpc.keepalive_timeout_ms': 10_000,
-      'grpc.keepalive_permit_without_calls': 1,
-      'grpc.initial_reconnect_backoff_ms': opts.minBackoffMs ?? 200,
-      'grpc.max_reconnect_backoff_ms': opts.maxBackoffMs ?? 5000,
-    });
+    this.client = new GrpcChannel(opts.server, { keepaliveTimeMs: 15_000, keepaliveTimeoutMs: 10_000 });
   }
 
   start(): void {
@@ -105,11 +99,7 @@ export class XdsClient {
 
   private connect(): void {
     if (this.stopped) return;
-    const call = this.client.makeBidiStreamRequest<DiscoveryRequest, DiscoveryResponse>(
-      ADS_METHOD,
-      encodeRequest,
-      decodeResponse,
-    );
+    const call = this.client.bidiStream<DiscoveryRequest, DiscoveryResponse>(ADS_METHOD, encodeRequest, decodeResponse);
     this.call = call;
     let gotData = false;
     call.on('data', (res: DiscoveryResponse) => {
@@ -135,11 +125,11 @@ export class XdsClient {
       this.lastError = why;
       this.scheduleReconnect();
     };
-    call.on('error', (e: grpc.ServiceError) => {
+    call.on('error', (e: GrpcError) => {
       // The control plane turned this stream down (a node id already connected, bad metadata):
       // say so with the code, since retrying alone will not fix a misconfiguration.
-      const refused = e.code === grpc.status.ALREADY_EXISTS || e.code === grpc.status.INVALID_ARGUMENT;
-      broken(refused ? `refused this sidecar's stream (${grpc.status[e.code]}): ${e.details}` : e.details || e.message);
+      const refused = e.code === STATUS.ALREADY_EXISTS || e.code === STATUS.INVALID_ARGUMENT;
+      broken(refused ? `refused this sidecar's stream (${STATUS_NAMES[e.code]}): ${e.details}` : e.details || e.message);
     });
     call.on('end', () => broken('stream ended'));
     // Subscribe. The first request of a stream carries the node; on a reconnect, the versions we
