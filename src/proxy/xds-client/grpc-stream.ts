@@ -139,13 +139,16 @@ export class BidiStream<Req, Res> extends EventEmitter {
     this.pending.push(chunk);
     this.pendingBytes += chunk.length;
     while (!this.done && this.pendingBytes >= 5) {
-      const buf = this.pending.length === 1 ? this.pending[0] : Buffer.concat(this.pending, this.pendingBytes);
-      this.pending = [buf];
-      const compressed = buf[0];
-      const len = buf.readUInt32BE(1);
+      // The 5-byte prefix, joined only if it arrived in pieces.
+      if (this.pending[0].length < 5) this.pending = [Buffer.concat(this.pending, this.pendingBytes)];
+      const first = this.pending[0];
+      const compressed = first[0];
+      const len = first.readUInt32BE(1);
       if (compressed) return this.fail(STATUS.INTERNAL, 'Received a compressed message, but no compression was negotiated');
       if (len > MAX_RECEIVE_BYTES) return this.fail(STATUS.RESOURCE_EXHAUSTED, `Received message larger than max (${len} vs. ${MAX_RECEIVE_BYTES})`);
-      if (buf.length < 5 + len) return;
+      // Wait for the whole message before joining its pieces: once, not once per chunk.
+      if (this.pendingBytes < 5 + len) return;
+      const buf = this.pending.length === 1 ? first : Buffer.concat(this.pending, this.pendingBytes);
       const msg = buf.subarray(5, 5 + len);
       const rest = buf.subarray(5 + len);
       this.pending = rest.length ? [rest] : [];
