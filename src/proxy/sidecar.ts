@@ -22,6 +22,9 @@ import { startHealth } from './health.ts';
 import { wasmMemoryBytes } from './http1/llhttp.ts';
 import { connectionLimit } from './limits.ts';
 
+/** Asks for the largest accept queue; the kernel clamps it to net.core.somaxconn. */
+const LISTEN_BACKLOG = 65535;
+
 export interface SidecarOptions {
   xds: string; // control plane host:port
   workload: string;
@@ -126,7 +129,10 @@ export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
       try {
         await new Promise<void>((resolve, reject) => {
           server.once('error', reject);
-          server.listen(l.port, l.address, () => {
+          // The kernel's own limit for the queue of connections not yet accepted (net.core.somaxconn;
+          // the kernel clamps a larger value to it), as Envoy's listeners use when tcp_backlog_size
+          // is unset; Node's default of 511 drops handshakes under a burst of new connections.
+          server.listen(l.port, l.address, LISTEN_BACKLOG, () => {
             server.off('error', reject);
             resolve();
           });

@@ -11,9 +11,9 @@ import type { Pools } from '../upstream/pools.ts';
 import type { ResponseHandler, UpstreamCall, UpstreamError } from './types.ts';
 import { grpcTimeoutMs } from './grpc.ts';
 import { endToEnd } from '../http1/headers.ts';
-import { findRoute, findVirtualHost, pickCluster } from './router.ts';
+import { type RequestView, findRoute, findVirtualHost, pickCluster } from './router.ts';
 import type { Telemetry } from '../telemetry/events.ts';
-import type { BodySink, Downstream, HeaderList } from './types.ts';
+import type { BodySink, Downstream, HeaderList, RequestHead } from './types.ts';
 
 import { CONNECT_RETRIES, healthyEndpoints, nextEndpoint } from '../upstream/choose.ts';
 import { join } from '../tcp/tcp.ts';
@@ -63,11 +63,7 @@ export function decide(cfg: RuntimeConfig, listenerName: string, ds: Downstream,
   const table = routeTableFor(cfg, cfg.listeners.get(listenerName), listenerName);
   const vh = findVirtualHost(table, h.authority);
   if (!vh) throw new ProxyError('no_route', `no route for host "${h.authority}": no service or VirtualService in the mesh has that name`);
-  const route = findRoute(vh, {
-    path: h.path,
-    query: h.query,
-    header: (n) => (n === ':method' ? h.method : n === ':authority' ? h.authority : n === ':scheme' ? 'http' : headerValue(h.headers, n)),
-  });
+  const route = findRoute(vh, new HeadView(h));
   if (!route) throw new ProxyError('no_route', `no route of ${vh.name} matches ${h.method} ${h.path}`);
   const clusterName = pickCluster(route, rand);
   const cluster = cfg.clusters.get(clusterName);
@@ -99,6 +95,22 @@ export function connectTarget(cfg: RuntimeConfig, listenerName: string, authorit
   const r = vh.routes.find((x) => x.connect);
   if (!r) return { kind: 'http' };
   return { kind: vh.routes.some((x) => !x.connect) ? 'detect' : 'tcp', cluster: pickCluster(r, rand) };
+}
+
+/** A request head as the router sees it. */
+class HeadView implements RequestView {
+  readonly path: string;
+  readonly query: string;
+  private readonly h: RequestHead;
+  constructor(h: RequestHead) {
+    this.h = h;
+    this.path = h.path;
+    this.query = h.query;
+  }
+  header(n: string): string | undefined {
+    const h = this.h;
+    return n === ':method' ? h.method : n === ':authority' ? h.authority : n === ':scheme' ? 'http' : headerValue(h.headers, n);
+  }
 }
 
 /** All values of a header, joined as one (RFC 9110 5.3), for matching. */
@@ -140,8 +152,11 @@ export class Exchange implements BodySink, ResponseHandler {
   private readonly ds: Downstream;
   private readonly d: Decision;
   private readonly idleMs: number;
-  private lastMoved = performance.now();
-  readonly started = this.lastMoved;
+  readonly started = performance.now();
+  /** When the idle sweep last saw bytes move (or the start). */
+  private lastMoved = this.started;
+  /** Bytes moved since the last idle sweep (a flag, not a clock read per chunk). */
+  private moved = false;
   private requestDone = false;
   private call: UpstreamCall | undefined;
   private endpoint = '';
@@ -219,7 +234,7 @@ export class Exchange implements BodySink, ResponseHandler {
   }
 
   onData(chunk: Buffer): boolean {
-    this.lastMoved = performance.now();
+    this.moved = true;
     return this.done || this.ds.write(chunk);
   }
 
@@ -241,18 +256,26 @@ export class Exchange implements BodySink, ResponseHandler {
   // BodySink: the request body, flowing from the client to the upstream.
   data(chunk: Buffer): boolean {
     if (this.done || !this.call) return true;
-    this.lastMoved = performance.now();
+    this.moved = true;
     return this.call.write(chunk);
   }
 
   end(trailers: HeaderList): void {
     this.requestDone = true;
-    this.lastMoved = performance.now();
+    this.moved = true;
     if (!this.done) this.call?.end(trailers);
   }
 
   checkIdle(now: number): void {
-    if (this.done || now - this.lastMoved < this.idleMs) return;
+    if (this.done) return;
+    if (this.moved) {
+      // Bytes moved since the last sweep, so at most a sweep period ago: the idle time counts from
+      // now (a timeout fires up to two periods late, never early).
+      this.moved = false;
+      this.lastMoved = now;
+      return;
+    }
+    if (now - this.lastMoved < this.idleMs) return;
     this.finish();
     this.call?.abort();
     const waitingFor = this.requestDone || !this.ds.head.hasBody ? `upstream ${this.endpoint} in cluster ${this.d.clusterName}` : 'the rest of the request body from the client';

@@ -4,6 +4,18 @@
 import type { RouteEntry, RouteTable, VirtualHost } from '../xds-client/convert.ts';
 
 export function findVirtualHost(table: RouteTable, authority: string): VirtualHost | undefined {
+  // Clients send the same authority request after request: the last answer per table is kept
+  // (tables are immutable, so it stays right), and a string compare replaces hashing it.
+  const last = lastHost.get(table);
+  if (last !== undefined && last.authority === authority) return last.vh;
+  const vh = lookupVirtualHost(table, authority);
+  lastHost.set(table, { authority, vh });
+  return vh;
+}
+
+const lastHost = new WeakMap<RouteTable, { authority: string; vh: VirtualHost | undefined }>();
+
+function lookupVirtualHost(table: RouteTable, authority: string): VirtualHost | undefined {
   const host = authority.toLowerCase();
   const exact = table.exact.get(host);
   if (exact) return exact;

@@ -9,7 +9,7 @@ import { READ_BUFFER } from '../net/read-buffer.ts';
 import { type HeaderList, type ResponseHandler, type UpstreamCall, type UpstreamRequest, UpstreamError } from '../http/types.ts';
 
 export { type ResponseHandler, type UpstreamCall, type UpstreamRequest, UpstreamError };
-import { HeaderCollector, corkForThisTick, forHttp1, get, lastChunk, serialize, writeChunk } from './headers.ts';
+import { HeaderCollector, corkForThisTick, forHttp1, lastChunk, serialize, writeChunk } from './headers.ts';
 import { HC_CONTINUE, HC_SKIP_BODY, OK, PAUSED, PAUSED_UPGRADE, Parser, TYPE_RESPONSE } from './llhttp.ts';
 
 export interface PoolOptions {
@@ -54,7 +54,8 @@ class Call implements UpstreamCall {
   private readonly pool: EndpointPool;
   /** Tried on a reused connection that turned out to be closed: may be sent again, once. */
   retriedStale = false;
-  readonly queuedAt = performance.now();
+  /** When the call began to wait for a connection (performance.now()), for the pool's stats. */
+  queuedAt = 0;
 
   constructor(pool: EndpointPool, req: UpstreamRequest, handler: ResponseHandler) {
     this.pool = pool;
@@ -204,14 +205,20 @@ class Connection {
     // 100 Continue, 102, 103 are interim; a 101 is handed over once the parser pauses for it.
     if (status < 200) return HC_CONTINUE;
     const h = this.headers.list;
-    const ka = get(h, 'keep-alive');
+    // Keep-Alive and Content-Length in one pass (the first of each).
+    let ka: string | undefined;
+    let cl: string | undefined;
+    for (let i = 0; i < h.length; i += 2) {
+      const n = h[i];
+      if (n.length === 10 && ka === undefined && n === 'keep-alive') ka = h[i + 1];
+      else if (n.length === 14 && cl === undefined && n === 'content-length') cl = h[i + 1];
+    }
     if (ka && ka !== this.keepAliveHint) {
       this.keepAliveHint = ka;
       const m = /timeout=(\d+)/i.exec(ka);
       if (m) this.keepAliveMs = Number(m[1]) * 1000;
     }
     const bodyless = call.req.method === 'HEAD' || status === 204 || status === 304;
-    const cl = get(h, 'content-length');
     call.responseStarted = true;
     call.handler.onResponse(status, h, cl !== undefined ? Number(cl) : undefined, bodyless);
     this.headers.reset();
@@ -438,6 +445,7 @@ export class EndpointPool {
       call.attach(c);
       return;
     }
+    call.queuedAt = performance.now();
     if (this.all.size < this.opts.maxConnections) {
       this.connect(call);
       return;

@@ -75,6 +75,47 @@ export class HeaderCollector {
   }
 }
 
+/**
+ * The fields of a request head the HTTP/1.1 server acts on, found in one pass over the list (the
+ * first of each, as get() finds it; Host counted). Reused from request to request.
+ */
+export class RequestFields {
+  hosts = 0;
+  host: string | undefined;
+  contentLength: string | undefined;
+  transferEncoding: string | undefined;
+  expect: string | undefined;
+  upgrade: string | undefined;
+
+  scan(h: HeaderList): void {
+    this.hosts = 0;
+    this.host = this.contentLength = this.transferEncoding = this.expect = this.upgrade = undefined;
+    for (let i = 0; i < h.length; i += 2) {
+      const n = h[i];
+      // By length first: most fields are none of these, and most lengths rule them out.
+      switch (n.length) {
+        case 4:
+          if (n === 'host') {
+            if (this.hosts++ === 0) this.host = h[i + 1];
+          }
+          break;
+        case 6:
+          if (n === 'expect' && this.expect === undefined) this.expect = h[i + 1];
+          break;
+        case 7:
+          if (n === 'upgrade' && this.upgrade === undefined) this.upgrade = h[i + 1];
+          break;
+        case 14:
+          if (n === 'content-length' && this.contentLength === undefined) this.contentLength = h[i + 1];
+          break;
+        case 17:
+          if (n === 'transfer-encoding' && this.transferEncoding === undefined) this.transferEncoding = h[i + 1];
+          break;
+      }
+    }
+  }
+}
+
 export function get(h: HeaderList, name: string): string | undefined {
   for (let i = 0; i < h.length; i += 2) if (h[i] === name) return h[i + 1];
   return undefined;

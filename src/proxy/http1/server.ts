@@ -10,7 +10,7 @@
 import type net from 'node:net';
 import type { BodySink, Downstream, HeaderList, RequestHead } from '../http/types.ts';
 import { type PathOptions, canonicalPath, splitTarget, validAuthority } from '../http/path.ts';
-import { HeaderCollector, MAX_HEADER_BYTES, MAX_HEADER_COUNT, count, endToEnd, get, lastChunk, serialize, writeChunk, writeMessage } from './headers.ts';
+import { HeaderCollector, MAX_HEADER_BYTES, MAX_HEADER_COUNT, RequestFields, endToEnd, lastChunk, serialize, writeChunk, writeMessage } from './headers.ts';
 import { OK, PAUSED, PAUSED_UPGRADE, Parser, TYPE_REQUEST } from './llhttp.ts';
 import { STATUS_CODES as STATUS_TEXT } from 'node:http';
 import { rawHttp1Error } from '../errors.ts';
@@ -61,6 +61,10 @@ class ServerConnection {
   readonly opts: Http1Options;
   readonly parser: Parser;
   readonly headers = new HeaderCollector();
+  /** The fields of the request head that frame and address it, found in one pass. */
+  private readonly fields = new RequestFields();
+  /** The last Host value found well formed on this connection. */
+  private validHost: string | undefined;
   /**
    * The socket reads into the shared READ_BUFFER (net/read-buffer.ts): what outlives a read (body
    * bytes, bytes kept for later) is copied out of it.
@@ -75,10 +79,11 @@ class ServerConnection {
   leftover: Buffer | undefined;
   stream: Stream | undefined;
   closed = false;
-  /** When the request head now arriving began (performance.now()), or 0. */
+  /** The sweeper's tick when the request head now arriving began, or 0. */
   private headersSince = 0;
-  /** Since when the connection has had no request in progress, or 0. */
+  /** The sweeper's tick since when the connection has had no request in progress, or 0. */
   private idleSince = 0;
+  private watched = false;
   inMessage = false;
   /** Whether the socket is paused by this connection (it arrives paused, from the listener's sniff). */
   private readingPaused = true;
@@ -114,8 +119,10 @@ class ServerConnection {
         if (!this.headers.finish()) return this.limit('count');
         this.upgradeRequested = upgrade;
         const h = this.headers.list;
-        const cl = get(h, 'content-length');
-        const te = get(h, 'transfer-encoding');
+        const f = this.fields;
+        f.scan(h);
+        const cl = f.contentLength;
+        const te = f.transferEncoding;
         this.bodyExpected = te !== undefined || (cl !== undefined && cl !== '0');
         // Transfer-Encoding whose last coding is not chunked: where the body ends cannot be known,
         // and llhttp says so just after this callback. Not pausing here lets it say so before the
@@ -256,8 +263,8 @@ class ServerConnection {
       return;
     }
     const raw = this.headers.list;
-    const hosts = count(raw, 'host');
-    if (hosts > 1) return this.reject(400, 'bad_request', 'request has more than one Host header');
+    const f = this.fields;
+    if (f.hosts > 1) return this.reject(400, 'bad_request', 'request has more than one Host header');
     if (method === 'CONNECT') {
       if (!validAuthority(this.url)) return this.reject(400, 'bad_request', `CONNECT target "${this.url.slice(0, 200)}" is not host:port`);
       this.detach();
@@ -266,18 +273,21 @@ class ServerConnection {
     }
     const target = splitTarget(this.url);
     if (typeof target === 'string') return this.reject(400, 'bad_request', target);
-    const host = get(raw, 'host');
-    const authority = target.authority ?? host;
+    const authority = target.authority ?? f.host;
     if (!authority) return this.reject(400, 'bad_request', `${method} ${this.url.slice(0, 200)}: no Host header and no absolute URL, so there is no service to route to`);
-    if (!validAuthority(authority)) return this.reject(400, 'bad_request', `Host "${authority.slice(0, 200)}" is not a valid host[:port]`);
+    // A client sends the same Host on every request of its connection: it is checked once.
+    if (authority !== this.validHost) {
+      if (!validAuthority(authority)) return this.reject(400, 'bad_request', `Host "${authority.slice(0, 200)}" is not a valid host[:port]`);
+      this.validHost = authority;
+    }
     const path = canonicalPath(target.path, this.opts.path);
     if (path === undefined) return this.reject(400, 'bad_request', `path "${target.path.slice(0, 200)}" has a malformed percent-escape`);
-    const expect = get(raw, 'expect');
+    const expect = f.expect;
     if (expect !== undefined && expect.toLowerCase() !== '100-continue') return this.reject(417, 'bad_request', `Expect: ${expect.slice(0, 100)} is not supported (only 100-continue is)`);
-    const cl = get(raw, 'content-length');
-    const chunked = get(raw, 'transfer-encoding') !== undefined;
+    const cl = f.contentLength;
+    const chunked = f.transferEncoding !== undefined;
     const contentLength = cl !== undefined ? Number(cl) : undefined;
-    const upgrade = upgraded ? get(raw, 'upgrade') : undefined;
+    const upgrade = upgraded ? f.upgrade : undefined;
     const head: RequestHead = {
       method,
       authority,
@@ -405,7 +415,14 @@ class ServerConnection {
 
   /** A request head is arriving: it must be complete within the headers timeout. */
   private armHeadersTimer(): void {
-    this.headersSince = performance.now();
+    this.headersSince = this.opts.sweeper.tick;
+    this.watch();
+  }
+
+  /** Once per connection: the sweeper keeps it until it is closed. */
+  private watch(): void {
+    if (this.watched) return;
+    this.watched = true;
     this.opts.sweeper.watch(this);
   }
 
@@ -415,8 +432,8 @@ class ServerConnection {
 
   /** No request in progress: the connection is closed if it stays so for the idle timeout. */
   armIdle(): void {
-    this.idleSince = performance.now();
-    this.opts.sweeper.watch(this);
+    this.idleSince = this.opts.sweeper.tick;
+    this.watch();
   }
 
   clearIdle(): void {
@@ -424,13 +441,13 @@ class ServerConnection {
   }
 
   /** Called by the sweeper: acts on a timeout that has passed. Returns false once nothing is left to watch. */
-  sweep(now: number): boolean {
+  sweep(sw: Sweeper): boolean {
     if (this.closed) return false;
-    if (this.headersSince && this.inMessage && !this.stream && now - this.headersSince > this.opts.headersTimeoutMs) {
+    if (this.headersSince && this.inMessage && !this.stream && sw.passed(this.headersSince, this.opts.headersTimeoutMs)) {
       this.reject(408, 'request_headers_timeout', `the request headers did not arrive within ${this.opts.headersTimeoutMs} ms`);
       return false;
     }
-    if (this.idleSince && !this.stream && !this.inMessage && now - this.idleSince > this.opts.idleTimeoutMs) {
+    if (this.idleSince && !this.stream && !this.inMessage && sw.passed(this.idleSince, this.opts.idleTimeoutMs)) {
       this.closeAfterFlush();
       return false;
     }
@@ -441,22 +458,33 @@ class ServerConnection {
 /**
  * The timeouts of a listener's connections (request headers, idle), checked four times a second
  * for all of them at once: a timer set and cleared for every request costs more than the proxying.
+ * Time is counted in the sweeper's ticks, not read from a clock for every request: a connection
+ * notes the tick when a wait starts, and a wait has lasted at least (ticks since - 1) periods
+ * (an interval timer fires late, never early), so a timeout fires at most one period late.
  */
 export class Sweeper {
-  private readonly conns = new Set<{ sweep(now: number): boolean }>();
+  static readonly PERIOD_MS = 250;
+  private readonly conns = new Set<{ sweep(s: Sweeper): boolean }>();
   private timer: NodeJS.Timeout | undefined;
+  /** Runs so far, plus one (0 means "not waiting" to the connections). */
+  tick = 1;
 
-  watch(c: { sweep(now: number): boolean }): void {
+  watch(c: { sweep(s: Sweeper): boolean }): void {
     this.conns.add(c);
     if (!this.timer) {
-      this.timer = setInterval(() => this.run(), 250);
+      this.timer = setInterval(() => this.run(), Sweeper.PERIOD_MS);
       this.timer.unref();
     }
   }
 
+  /** Whether a wait that began at tick `since` has surely lasted more than `ms`. */
+  passed(since: number, ms: number): boolean {
+    return (this.tick - since - 1) * Sweeper.PERIOD_MS >= ms;
+  }
+
   private run(): void {
-    const now = performance.now();
-    for (const c of this.conns) if (!c.sweep(now)) this.conns.delete(c);
+    this.tick++;
+    for (const c of this.conns) if (!c.sweep(this)) this.conns.delete(c);
     if (this.conns.size === 0 && this.timer) {
       clearInterval(this.timer);
       this.timer = undefined;
