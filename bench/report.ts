@@ -1,6 +1,7 @@
 // PURE: the bench's figures -> docs/performance.md (Markdown), and the verdict on each target.
 import type { LoadResult } from './load.ts';
 import type { ScaleResult, ScaleRun, Spread } from './scale.ts';
+import type { InstrResult } from './instructions.ts';
 
 export interface ProcUsage {
   label: string;
@@ -75,6 +76,8 @@ export interface BenchResult {
   h2?: ProtoResult;
   grpc?: ProtoResult;
   memory?: MemoryResult;
+  /** Instructions per request under callgrind (bench/instructions.ts). */
+  instr?: InstrResult;
   /** The control plane with many proxies (bench/scale.ts). */
   scale?: ScaleResult;
   durationS: number;
@@ -216,6 +219,26 @@ export function verdicts(r: BenchResult): Verdict[] {
 const STATUS = { pass: '**PASS**', fail: '**FAIL**', reported: 'reported', 'not measured': '**NOT MEASURED**' };
 const cores = (x: number | undefined) => (x === undefined ? '-' : `${x.toFixed(2)} cores${x > 0.1 ? ' (!)' : ''}`);
 
+function renderInstr(ins: InstrResult, add: (...l: string[]) => void): void {
+  const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+  const ha = ins.rows.find((r) => r.label.startsWith('haproxy'));
+  const k = (x: number) => `${(x / 1000).toFixed(1)}k`;
+  add(
+    '## Instructions per request (callgrind)',
+    '',
+    `What each process executes in user space per request, counted by valgrind's callgrind (${ins.valgrind}): a count, not a`,
+    `time, so it hardly moves with other work on the machine, and it compares commits to within about 10%. It leaves out the`,
+    `kernel's share (the socket reads and writes, about the same for each proxy), so it measures the work a proxy adds around`,
+    `its system calls. Each process: ${int(ins.warmup)} requests of warm-up, then ${ins.windows} windows of ${int(ins.requests)} requests (hey -n, 16`,
+    `connections) counted one by one; GC and the JIT make a window differ from the next, so the median and the range are shown.`,
+    '',
+    '| process | instructions per request (median) | range | against haproxy |',
+    '|---|---:|---:|---:|',
+    ...ins.rows.map((r) => `| ${r.label} | ${k(med(r.perRequest))} | ${k(Math.min(...r.perRequest))} - ${k(Math.max(...r.perRequest))} | ${ha ? `${(med(r.perRequest) / med(ha.perRequest)).toFixed(2)}x` : '-'} |`),
+    '',
+  );
+}
+
 export function renderReport(r: BenchResult, handWritten: string, profileSection: string): { text: string; verdicts: Verdict[] } {
   const m = r.machine;
   const v = verdicts(r);
@@ -261,6 +284,7 @@ export function renderReport(r: BenchResult, handWritten: string, profileSection
   );
   if (r.h1) renderH1(r, r.h1, add);
   if (r.memory) renderMemory(r.memory, add);
+  if (r.instr) renderInstr(r.instr, add);
   for (const p of [r.h2, r.grpc]) if (p) renderProto(r, p, add);
   if (r.scale) add(renderScale(r.scale), '');
   add('## Where the time goes', '', handWritten.trim(), '', profileSection.trim(), '');

@@ -10,6 +10,9 @@
 //   h2      HTTP/2 cleartext through two sidecars against direct, with h2load (bench/protocols.ts).
 //   grpc    gRPC unary through two sidecars against direct, with bench/grpc-load.ts.
 //   memory  ten sidecars at once: Rss, Pss and RssAnon of each (bench/memory.ts).
+//   instr   instructions per request in user space under callgrind: haproxy, the bare node:http
+//           server and a Weft sidecar, one hop each (bench/instructions.ts); a figure that does not
+//           move with what else the machine is doing.
 //   scale   the control plane with N = 1 and N = 1,000 simulated proxies (bench/scale.ts).
 //
 // --only h2 (or h1,memory, ...) runs those phases alone and writes the report to
@@ -35,6 +38,7 @@ import { freePort } from '../src/util/net.ts';
 import { hey, wrkPaced } from './load.ts';
 import { CONNS, FIXED_S, MAX_CONNS, MAX_S, MAX_WARMUP_S, PACED_WARMUP_S, RATE, WARMUP_S, type Steps, measure } from './measure.ts';
 import { runMemory } from './memory.ts';
+import { runInstructions } from './instructions.ts';
 import { Mesh, checkOk, startServer } from './mesh.ts';
 import { analyzeProfile, renderProfile, type ProfileSummary } from './profile.ts';
 import { type Proc, BenchError, describeExit, launch, running, stop, stopAll, waitForPort } from './proc.ts';
@@ -45,9 +49,9 @@ import { type Tool, ensureTools, packageVersion, PACKAGES } from './tools.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
 
-export const PHASES = ['h1', 'h2', 'grpc', 'memory', 'scale'] as const;
+export const PHASES = ['h1', 'h2', 'grpc', 'memory', 'instr', 'scale'] as const;
 type Phase = (typeof PHASES)[number];
-const TOOLS: Record<Phase, Tool[]> = { h1: ['haproxy', 'hey', 'wrk'], h2: ['h2load'], grpc: [], memory: ['hey'], scale: [] };
+const TOOLS: Record<Phase, Tool[]> = { h1: ['haproxy', 'hey', 'wrk'], h2: ['h2load'], grpc: [], memory: ['hey'], instr: ['haproxy', 'hey', 'valgrind'], scale: [] };
 
 const PROFILE_SECONDS = 8;
 const SERVICE = 'bench-server';
@@ -251,6 +255,7 @@ async function main(): Promise<number> {
     if (phases.includes('h2')) result.h2 = await runProtocol('h2', tools.h2load, tmp);
     if (phases.includes('grpc')) result.grpc = await runProtocol('grpc', undefined, tmp);
     if (phases.includes('memory')) result.memory = await runMemory(tools.hey!, tmp);
+    if (phases.includes('instr')) result.instr = await runInstructions(tools as { haproxy: string; hey: string; valgrind: string }, tmp, haproxyConfig);
     // The control plane with many simulated proxies (bench/scale.ts): fails the bench on a NACK
     // or a proxy that never gets its config.
     if (phases.includes('scale')) {

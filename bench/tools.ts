@@ -6,7 +6,7 @@ import { spawnSync } from 'node:child_process';
 import { BenchError } from './proc.ts';
 
 /** Command -> the Debian package that has it. */
-export const PACKAGES = { haproxy: 'haproxy', hey: 'hey', wrk: 'wrk', h2load: 'nghttp2-client' } as const;
+export const PACKAGES = { haproxy: 'haproxy', hey: 'hey', wrk: 'wrk', h2load: 'nghttp2-client', valgrind: 'valgrind' } as const;
 export type Tool = keyof typeof PACKAGES;
 
 const log = (s: string) => process.stderr.write(`[bench] ${s}\n`);

@@ -1,0 +1,145 @@
+// Instructions per request (`--only instr`): what one process executes in user space to serve a
+// request, counted by valgrind's callgrind. Unlike CPU time, the count does not depend on what
+// else the machine is doing, so two runs (or two commits) compare to within about 10% even on a
+// busy machine; GC and JIT make it move a little from window to window, which is why three
+// windows are counted and the lowest and highest are reported. It leaves out the kernel's share
+// (the socket reads and writes, about the same for every proxy here), so it says how much work a
+// proxy adds around the system calls, not its whole cost.
+//
+// Three processes, each under callgrind with counting off until the load is warm:
+//   - haproxy, one hop (mode http, keep-alive to the server), as in the h1 phase;
+//   - the bare node:http server (bench/server.ts), the Node floor: a Node process that answers;
+//   - a Weft client-side sidecar, one hop, forwarding to a server-side sidecar (not counted).
+// Each gets a warm-up of WARMUP requests (JIT, pools), then WINDOWS windows of REQUESTS requests
+// over 16 connections (hey -n -c 16, as fast as valgrind lets them go): zero the counters,
+// count, stop, dump, read the total.
+import fs from 'node:fs';
+import path from 'node:path';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { SIDECAR_NODE_FLAGS, WEFT_ENTRY, sidecarEnv } from '../src/cli/up.ts';
+import { Mesh, checkOk, startServer, waitForEndpoints } from './mesh.ts';
+import { type Proc, BenchError, launch, stop, waitForLine, waitForPort } from './proc.ts';
+import { freePort } from '../src/util/net.ts';
+
+const exec = promisify(execFile);
+const log = (s: string) => process.stderr.write(`[bench] ${s}\n`);
+
+export const WARMUP = 6000;
+export const REQUESTS = 8000;
+export const WINDOWS = 5;
+const CONNS = 16;
+
+export interface InstrRow {
+  label: string;
+  /** Instructions per request, one figure per window. */
+  perRequest: number[];
+}
+
+export interface InstrResult {
+  rows: InstrRow[];
+  valgrind: string;
+  warmup: number;
+  requests: number;
+  windows: number;
+}
+
+async function heyN(heyBin: string, url: string, n: number, host: string | undefined): Promise<number> {
+  const args = ['-n', String(n), '-c', String(CONNS), '-t', '30'];
+  if (host) args.push('-host', host);
+  args.push(url);
+  const { stdout } = await exec(heyBin, args, { maxBuffer: 16 << 20 });
+  const ok = Number(/\[200\]\s+(\d+) responses/.exec(stdout)?.[1] ?? 0);
+  const bad = /\[(?!200\])\d+\]\s+\d+ responses|Error distribution/.exec(stdout);
+  if (bad || ok === 0) throw new BenchError(`hey -n ${n} against ${url} under callgrind: ${bad ? 'errors or non-200 answers' : 'no answer'}:\n${stdout.slice(-1500)}`);
+  return ok;
+}
+
+/** Counts `windows` windows of `n` requests in the callgrind process `p`; returns instructions per request. */
+async function count(p: Proc, outFile: string, heyBin: string, url: string, host: string | undefined): Promise<number[]> {
+  const pid = String(p.proc.pid);
+  const ctl = (...a: string[]) => exec('callgrind_control', [...a, pid]);
+  await heyN(heyBin, url, WARMUP, host);
+  const out: number[] = [];
+  for (let w = 0; w < WINDOWS; w++) {
+    await ctl('-z');
+    await ctl('-i', 'on');
+    const ok = await heyN(heyBin, url, REQUESTS, host);
+    await ctl('-i', 'off');
+    const before = new Set(dumps(outFile));
+    await ctl('-d');
+    const file = dumps(outFile).find((f) => !before.has(f));
+    if (!file) throw new BenchError(`callgrind wrote no dump for ${p.label}`);
+    const total = Number(/^totals:\s+(\d+)/m.exec(fs.readFileSync(file, 'utf8'))?.[1]);
+    if (!total) throw new BenchError(`no totals line in ${file}`);
+    out.push(total / ok);
+  }
+  return out;
+}
+
+/** The dump files callgrind has written for `base` so far (base.1, base.2, ...). */
+function dumps(base: string): string[] {
+  const dir = path.dirname(base);
+  const name = path.basename(base);
+  return fs.readdirSync(dir).filter((f) => f.startsWith(`${name}.`)).map((f) => path.join(dir, f));
+}
+
+function callgrind(label: string, tmp: string, tag: string, cmd: string, args: string[], env?: NodeJS.ProcessEnv): { proc: Proc; out: string } {
+  const out = path.join(tmp, `callgrind.${tag}`);
+  const proc = launch(label, 'valgrind', ['--tool=callgrind', '--instr-atstart=no', `--callgrind-out-file=${out}`, cmd, ...args], env ? { env } : {});
+  return { proc, out };
+}
+
+export async function runInstructions(tools: { haproxy: string; hey: string; valgrind: string }, tmp: string, haproxyConfig: (listen: number, backend: number) => string): Promise<InstrResult> {
+  const rows: InstrRow[] = [];
+  const server = await startServer('h1');
+  const procs: Proc[] = [];
+  try {
+    // haproxy, one hop to the server.
+    {
+      const port = await freePort();
+      const cfg = path.join(tmp, 'instr.haproxy.cfg');
+      fs.writeFileSync(cfg, haproxyConfig(port, server.port));
+      const h = callgrind('haproxy (callgrind)', tmp, 'haproxy', tools.haproxy, ['-db', '-f', cfg]);
+      procs.push(h.proc);
+      await waitForPort(port, h.proc, 120_000);
+      const url = `http://127.0.0.1:${port}/`;
+      await checkOk(url, undefined, 'haproxy under callgrind');
+      log('instructions: haproxy');
+      rows.push({ label: 'haproxy (one hop)', perRequest: await count(h.proc, h.out, tools.hey, url, undefined) });
+      await stop(h.proc);
+    }
+    // The bare node:http server: the Node floor.
+    {
+      const n = callgrind('bench server (callgrind)', tmp, 'server', process.execPath, [...SIDECAR_NODE_FLAGS, path.join(import.meta.dirname, 'server.ts'), '0', '--proto', 'h1'], sidecarEnv(process.env));
+      procs.push(n.proc);
+      const m = await waitForLine(n.proc, /^BENCH_SERVER_READY (\d+)$/, 300_000);
+      const url = `http://127.0.0.1:${m[1]}/`;
+      log('instructions: the bare node:http server');
+      rows.push({ label: 'node:http server alone (the Node floor; it answers, no upstream)', perRequest: await count(n.proc, n.out, tools.hey, url, undefined) });
+      await stop(n.proc);
+    }
+    // A Weft client sidecar, one hop to a server-side sidecar.
+    const mesh = await Mesh.start(path.join(tmp, 'instr-control'));
+    try {
+      await mesh.serverSidecar('weft sidecar (server side)', 'bench-server', 'bench-server', server.port);
+      const port = await mesh.port();
+      const w = callgrind('weft sidecar (client side, callgrind)', tmp, 'weft', process.execPath, [...SIDECAR_NODE_FLAGS, WEFT_ENTRY, 'proxy', '--xds', mesh.xds, '--workload', 'bench-client', '--outbound-port', String(port), '--admin-port', '0'], sidecarEnv(process.env));
+      procs.push(w.proc);
+      const m = await waitForLine(w.proc, /^WEFT_READY (.*)$/, 300_000);
+      await waitForEndpoints({ proc: w.proc, admin: JSON.parse(m[1]).admin }, ['bench-server'], 300_000);
+      const url = `http://127.0.0.1:${port}/`;
+      await checkOk(url, 'bench-server', 'the Weft sidecar under callgrind');
+      log('instructions: the Weft client sidecar');
+      rows.push({ label: 'Weft sidecar (client side, one hop)', perRequest: await count(w.proc, w.out, tools.hey, url, 'bench-server') });
+      await stop(w.proc);
+    } finally {
+      await mesh.stop();
+    }
+  } finally {
+    for (const p of procs) await stop(p);
+    await stop(server.proc);
+  }
+  const { stdout } = await exec('valgrind', ['--version']);
+  return { rows, valgrind: stdout.trim(), warmup: WARMUP, requests: REQUESTS, windows: WINDOWS };
+}
