@@ -140,9 +140,10 @@ function publish(ctx: ForwardContext, cluster: string, status: number, reason: s
   ch.publish({ cluster, status, reason, endpoint, durationMs: started === undefined ? undefined : performance.now() - started });
 }
 
-function fail(ctx: ForwardContext, ds: Downstream, e: unknown): void {
+/** The sidecar answers the client itself; `endpoint` and `started` when an exchange had begun. */
+function fail(ctx: ForwardContext, ds: Downstream, e: unknown, endpoint?: string, started?: number): void {
   const err = e instanceof ProxyError ? e : new ProxyError('upstream_reset', `internal error: ${(e as Error).message}`);
-  publish(ctx, err.cluster ?? '-', err.status, err.code, undefined, undefined);
+  publish(ctx, err.cluster ?? '-', err.status, err.code, endpoint || undefined, started);
   sendError(ds, err);
 }
 
@@ -279,7 +280,7 @@ export class Exchange implements BodySink, ResponseHandler {
     this.finish();
     this.call?.abort();
     const waitingFor = this.requestDone || !this.ds.head.hasBody ? `upstream ${this.endpoint} in cluster ${this.d.clusterName}` : 'the rest of the request body from the client';
-    fail(this.ctx, this.ds, new ProxyError('stream_idle_timeout', `no bytes moved for ${this.idleMs} ms (the stream idle timeout) while waiting for ${waitingFor}`, this.d.clusterName));
+    fail(this.ctx, this.ds, new ProxyError('stream_idle_timeout', `no bytes moved for ${this.idleMs} ms (the stream idle timeout) while waiting for ${waitingFor}`, this.d.clusterName), this.endpoint, this.started);
   }
 
   private upstreamFailed(err: UpstreamError): void {
@@ -292,7 +293,7 @@ export class Exchange implements BodySink, ResponseHandler {
       return;
     }
     this.finish();
-    fail(this.ctx, this.ds, upstreamError(err, this.d.clusterName, this.endpoint));
+    fail(this.ctx, this.ds, upstreamError(err, this.d.clusterName, this.endpoint), this.endpoint, this.started);
   }
 
   private timedOut(ms: number, what: string): void {
@@ -300,7 +301,7 @@ export class Exchange implements BodySink, ResponseHandler {
     if (this.done) return;
     this.finish();
     this.call?.abort();
-    fail(this.ctx, this.ds, new ProxyError('upstream_timeout', `upstream ${this.endpoint} in cluster ${this.d.clusterName} did not complete the response within ${what} of ${ms} ms`, this.d.clusterName));
+    fail(this.ctx, this.ds, new ProxyError('upstream_timeout', `upstream ${this.endpoint} in cluster ${this.d.clusterName} did not complete the response within ${what} of ${ms} ms`, this.d.clusterName), this.endpoint, this.started);
   }
 
   /** 101 Switching Protocols: from here on, bytes flow both ways untouched (WebSocket). */

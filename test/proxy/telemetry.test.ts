@@ -1,0 +1,90 @@
+// What the request path tells telemetry when the sidecar answers for the upstream: the event of a
+// failed exchange names the endpoint it tried and how long it took, as a successful one does (the
+// access log and the metrics of the observability issue read them). The request path runs here in
+// process, on the sidecar's own config conversion, against a real closed port on loopback.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import { once } from 'node:events';
+import type { MeshSnapshot, Workload } from '../../src/control/model/model.ts';
+import { translate } from '../../src/control/translate/translate.ts';
+import { EMPTY_CONFIG, type RuntimeConfig, nextConfig } from '../../src/proxy/config.ts';
+import { type Exchange, forward } from '../../src/proxy/http/forward.ts';
+import type { Downstream, HeaderList, RequestHead } from '../../src/proxy/http/types.ts';
+import { type RequestEvent, Telemetry } from '../../src/proxy/telemetry/events.ts';
+import { Pools } from '../../src/proxy/upstream/pools.ts';
+import { TYPE } from '../../src/xds/types.ts';
+
+/** A port on loopback that nothing listens on (bound, then closed). */
+async function closedPort(): Promise<number> {
+  const s = net.createServer().listen(0, '127.0.0.1');
+  await once(s, 'listening');
+  const port = (s.address() as net.AddressInfo).port;
+  s.close();
+  await once(s, 'close');
+  return port;
+}
+
+function sidecarConfig(workloads: Workload[], proxy: Workload): RuntimeConfig {
+  const mesh: MeshSnapshot = { revision: 1, virtualServices: [], destinationRules: [], workloads } as unknown as MeshSnapshot;
+  const x = translate(mesh, proxy);
+  let cfg = EMPTY_CONFIG;
+  cfg = nextConfig(cfg, TYPE.listener, Object.values(x.listeners) as any[], '1');
+  cfg = nextConfig(cfg, TYPE.cluster, Object.values(x.clusters) as any[], '1');
+  cfg = nextConfig(cfg, TYPE.route, Object.values(x.routes) as any[], '1');
+  cfg = nextConfig(cfg, TYPE.endpoint, Object.values(x.endpoints) as any[], '1');
+  return cfg;
+}
+
+/** A client that only records the answer it gets. */
+function downstream(head: RequestHead): Downstream & { answer: Promise<{ status: number; headers: HeaderList }> } {
+  let done!: (a: { status: number; headers: HeaderList }) => void;
+  const answer = new Promise<{ status: number; headers: HeaderList }>((r) => (done = r));
+  let status = 0;
+  let headers: HeaderList = [];
+  return {
+    head,
+    answer,
+    responseStarted: false,
+    readBody: (sink) => sink.end([]),
+    resumeBody: () => {},
+    respond: (s, h) => {
+      status = s;
+      headers = h;
+    },
+    write: () => true,
+    onDrain: () => {},
+    end: () => done({ status, headers }),
+    reset: () => done({ status: -1, headers }),
+    onAbort: () => {},
+    upgradeTo: () => undefined,
+  };
+}
+
+test('an exchange that fails to connect publishes its cluster, endpoint, status, reason and duration', async () => {
+  const port = await closedPort();
+  const server: Workload = { proxyId: 'r-id', name: 'reviews-v1', namespace: 'default', service: 'reviews', servicePort: 80, labels: { version: 'v1' }, address: '127.0.0.1', inboundPort: port, appPort: port + 1, healthy: true };
+  const client: Workload = { proxyId: 'c-id', name: 'client', namespace: 'default', servicePort: 80, labels: {}, address: '127.0.0.1', outboundPort: 40000, healthy: true };
+  const cfg = sidecarConfig([server, client], client);
+  const telemetry = new Telemetry();
+  const events: RequestEvent[] = [];
+  telemetry.request.subscribe((e) => events.push(e));
+  const pools = new Pools();
+  const ctx = { config: () => cfg, pools, telemetry, rr: new Map<string, number>(), active: new Set<Exchange>() };
+  try {
+    const ds = downstream({ method: 'GET', authority: 'reviews', path: '/', query: '', headers: [], hasBody: false, protocol: 'HTTP/1.1' });
+    forward(ctx, 'outbound', ds);
+    const a = await ds.answer;
+    assert.equal(a.status, 503);
+    assert.equal(events.length, 1);
+    const e = events[0];
+    assert.equal(e.cluster, 'outbound|80||reviews.default.svc.cluster.local');
+    assert.equal(e.status, 503);
+    assert.equal(e.reason, 'connect_refused');
+    assert.equal(e.endpoint, `127.0.0.1:${port}`);
+    assert.equal(typeof e.durationMs, 'number');
+    assert.ok(e.durationMs! >= 0, `durationMs ${e.durationMs}`);
+  } finally {
+    await pools.close();
+  }
+});
