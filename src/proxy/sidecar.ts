@@ -8,7 +8,7 @@ import type { AddressInfo } from 'node:net';
 import type { Node, ResourceType } from '../xds/protos.ts';
 import { TYPE } from '../xds/types.ts';
 import { EMPTY_CONFIG, type RuntimeConfig, missing, nextConfig, wantedNames } from './config.ts';
-import { type ForwardContext, connectTarget, forward, startIdleSweep } from './http/forward.ts';
+import { ActiveExchanges, type ForwardContext, connectTarget, forward, startIdleSweep } from './http/forward.ts';
 import type { TcpContext } from './tcp/tcp.ts';
 import { ConnectionBudget, type ListenerLimits, createListener } from './listeners/listener.ts';
 import { Stats } from './stats.ts';
@@ -86,7 +86,7 @@ export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
   const pools = new Pools();
   const telemetry = new Telemetry();
   stats.subscribe(telemetry);
-  const ctx: ForwardContext = { config: () => current, pools, telemetry, rr: new Map(), active: new Set() };
+  const ctx: ForwardContext = { config: () => current, pools, telemetry, rr: new Map(), active: new ActiveExchanges() };
   const sweep = startIdleSweep(ctx);
   const tcpCtx: TcpContext = { config: () => current, telemetry, rr: ctx.rr, log };
   const bound = new Map<string, BoundListener>();

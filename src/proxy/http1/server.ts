@@ -12,9 +12,11 @@ import type { BodySink, Downstream, HeaderList, RequestHead } from '../http/type
 import { type PathOptions, canonicalPath, splitTarget, validAuthority } from '../http/path.ts';
 import { HeaderCollector, MAX_HEADER_BYTES, MAX_HEADER_COUNT, RequestFields, endToEnd, lastChunk, serialize, writeChunk, writeMessage } from './headers.ts';
 import { OK, PAUSED, PAUSED_UPGRADE, Parser, TYPE_REQUEST } from './llhttp.ts';
-import { STATUS_CODES as STATUS_TEXT } from 'node:http';
 import { rawHttp1Error } from '../errors.ts';
 import { READ_BUFFER, readAsStream, readInto } from '../net/read-buffer.ts';
+
+/** node:http without an ESM import, which would load Node's bundled undici (src/proxy/sidecar.ts). */
+const STATUS_TEXT = process.getBuiltinModule('node:http').STATUS_CODES;
 
 export interface Http1Options {
   /** A request head has arrived and is well formed. */

@@ -1,7 +1,6 @@
-// What the request path tells telemetry when the sidecar answers for the upstream: the event of a
-// failed exchange names the endpoint it tried and how long it took, as a successful one does (the
-// access log and the metrics of the observability issue read them). The request path runs here in
-// process, on the sidecar's own config conversion, against a real closed port on loopback.
+// The request path's layer above the codecs (src/proxy/http/forward.ts), in process, on the
+// sidecar's own config conversion: what it tells telemetry when the sidecar answers for the
+// upstream (against a real closed port on loopback), and its list of exchanges in progress.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
@@ -9,7 +8,7 @@ import { once } from 'node:events';
 import type { MeshSnapshot, Workload } from '../../src/control/model/model.ts';
 import { translate } from '../../src/control/translate/translate.ts';
 import { EMPTY_CONFIG, type RuntimeConfig, nextConfig } from '../../src/proxy/config.ts';
-import { type Exchange, forward } from '../../src/proxy/http/forward.ts';
+import { ActiveExchanges, forward } from '../../src/proxy/http/forward.ts';
 import type { Downstream, HeaderList, RequestHead } from '../../src/proxy/http/types.ts';
 import { type RequestEvent, Telemetry } from '../../src/proxy/telemetry/events.ts';
 import { Pools } from '../../src/proxy/upstream/pools.ts';
@@ -70,7 +69,7 @@ test('an exchange that fails to connect publishes its cluster, endpoint, status,
   const events: RequestEvent[] = [];
   telemetry.request.subscribe((e) => events.push(e));
   const pools = new Pools();
-  const ctx = { config: () => cfg, pools, telemetry, rr: new Map<string, number>(), active: new Set<Exchange>() };
+  const ctx = { config: () => cfg, pools, telemetry, rr: new Map<string, number>(), active: new ActiveExchanges() };
   try {
     const ds = downstream({ method: 'GET', authority: 'reviews', path: '/', query: '', headers: [], hasBody: false, protocol: 'HTTP/1.1' });
     forward(ctx, 'outbound', ds);
@@ -87,4 +86,24 @@ test('an exchange that fails to connect publishes its cluster, endpoint, status,
   } finally {
     await pools.close();
   }
+});
+
+test('the list of exchanges in progress: add, delete in any order, and delete while iterating', () => {
+  const list = new ActiveExchanges();
+  const xs = [0, 1, 2, 3, 4].map((i) => ({ i }) as unknown as Parameters<ActiveExchanges['add']>[0]);
+  for (const x of xs) list.add(x);
+  assert.equal(list.size, 5);
+  list.delete(xs[2]);
+  list.delete(xs[2]); // twice: no effect
+  list.delete(xs[4]); // the first
+  list.delete(xs[0]); // the last
+  assert.equal(list.size, 2);
+  const seen: number[] = [];
+  for (const x of list) {
+    seen.push((x as unknown as { i: number }).i);
+    list.delete(x); // the sweep ends exchanges as it goes
+  }
+  assert.deepEqual(seen, [3, 1]);
+  assert.equal(list.size, 0);
+  assert.deepEqual([...list], []);
 });
