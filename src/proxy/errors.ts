@@ -2,10 +2,12 @@
 // sidecar makes itself says why: in the `x-weft-error` header (a stable code) and a plain-words
 // body, and it is counted under the cluster it concerns. A gRPC request gets a gRPC answer instead:
 // HTTP 200 with grpc-status and grpc-message (a trailers-only response), as Envoy's local replies do.
-import { STATUS_CODES } from 'node:http';
 import type { Downstream } from './http/types.ts';
 import type { UpstreamError } from './http/types.ts';
 import { isGrpc } from './http/grpc.ts';
+
+/** node:http taken without an ESM import, which would load Node's bundled undici (src/proxy/sidecar.ts). */
+const { STATUS_CODES } = process.getBuiltinModule('node:http');
 
 export type ProxyErrorCode =
   | 'no_route' // no virtual host or route matches the request

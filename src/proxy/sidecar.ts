@@ -1,8 +1,7 @@
 // The sidecar, assembled: xDS client -> runtime snapshot -> listeners -> forward -> pools.
 // Configured only through xDS; its command-line options say who it is (the node) and where the
 // control plane and its own admin endpoint are.
-import crypto from 'node:crypto';
-import http from 'node:http';
+import type http from 'node:http';
 import type net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import type { Node, ResourceType } from '../xds/protos.ts';
@@ -58,6 +57,14 @@ interface BoundListener {
   cfg: ListenerConfig;
   server: net.Server;
 }
+
+// node:http and node:crypto are taken with process.getBuiltinModule, not an ESM import: importing
+// a builtin as an ES module reads every export of it to build the namespace, and node:http's lazy
+// WebSocket, CloseEvent and MessageEvent getters then load Node's bundled undici (about 1.5 MB of
+// a sidecar's private memory; node:crypto's getters load webcrypto). No module of the proxy may
+// import them as ES modules, or the namespace is built (and undici loaded) all the same.
+const { createServer } = process.getBuiltinModule('node:http');
+const { randomBytes } = process.getBuiltinModule('node:crypto');
 
 export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
   const log = opts.log ?? (() => {});
@@ -194,7 +201,7 @@ export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
   });
   const withHealth = (): Node => ({ ...node, metadata: { ...node.metadata, [META.healthy]: health.healthy } });
   xds = new XdsClient({ server: opts.xds, node: withHealth(), apply, wanted: () => wantedNames(current), log });
-  const admin = http.createServer((req, res) => adminHandler(req, res));
+  const admin = createServer((req, res) => adminHandler(req, res));
   const adminHandler = (req: http.IncomingMessage, res: http.ServerResponse) => {
     const url = new URL(req.url ?? '/', 'http://admin');
     const json = (status: number, body: unknown) => {
@@ -271,7 +278,7 @@ export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
 /** This process's pid and random hex: `4711-3f9a2c`. The pid says which process; the random part
  * keeps a reused pid, or a second sidecar in the same process, from taking an id still connected. */
 function instanceSuffix(): string {
-  return `${process.pid}-${crypto.randomBytes(3).toString('hex')}`;
+  return `${process.pid}-${randomBytes(3).toString('hex')}`;
 }
 
 
