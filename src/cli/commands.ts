@@ -1,11 +1,15 @@
 // One entry per `weft` subcommand: its options, its --help, and what it does.
-import fs from 'node:fs';
 import { spawn } from 'node:child_process';
 import type { ParseArgsConfig } from 'node:util';
 import { WEFT_VERSION } from '../version.ts';
 import { CliError, UsageError, adminUrl, callAdmin, durationMs, int, printReady, readUpState, untilSignal, weftHome } from './common.ts';
 import type { WorkloadPort } from '../control/model/model.ts';
 import path from 'node:path';
+
+// node:fs (and node:util) are taken with process.getBuiltinModule, not an ESM import: building an
+// ESM namespace runs the module's lazy getters, about 1 MB of private memory in every sidecar
+// (docs/performance.md).
+const fs = process.getBuiltinModule('node:fs');
 
 // The config API (its YAML parser and schemas) and `weft up` load when a command needs them, so
 // that `weft proxy`, the sidecar, never does: every sidecar would otherwise carry them in its heap.

@@ -1,6 +1,10 @@
 // Shared by the CLI commands: error types, finding and calling the admin API.
-import fs from 'node:fs';
 import path from 'node:path';
+
+// node:fs (and node:util) are taken with process.getBuiltinModule, not an ESM import: building an
+// ESM namespace runs the module's lazy getters, about 1 MB of private memory in every sidecar
+// (docs/performance.md).
+const fs = process.getBuiltinModule('node:fs');
 
 /** Wrong arguments: exit 2, with the command's usage hint. */
 export class UsageError extends Error {}

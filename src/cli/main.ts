@@ -1,10 +1,15 @@
 #!/usr/bin/env node
 // The `weft` command. It talks to the control plane's admin API only, except `control` and
 // `proxy`, which run those components in this process, and `up`, which starts them as children.
-import { parseArgs, type ParseArgsConfig } from 'node:util';
+import type { ParseArgsConfig } from 'node:util';
 import { WEFT_VERSION } from '../version.ts';
 import { UsageError, CliError } from './common.ts';
 import { COMMANDS } from './commands.ts';
+
+// node:fs (and node:util) are taken with process.getBuiltinModule, not an ESM import: building an
+// ESM namespace runs the module's lazy getters, about 1 MB of private memory in every sidecar
+// (docs/performance.md).
+const { parseArgs } = process.getBuiltinModule('node:util');
 
 const MAIN_HELP = `weft ${WEFT_VERSION}: a service mesh. Sidecars configured over Envoy xDS v3, Istio's config API.
 

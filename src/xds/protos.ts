@@ -5,10 +5,7 @@
 // stream, the sidecar to decode them. Resources are handled as "proto JSON" objects with
 // snake_case field names (keepCase) and `google.protobuf.Any` written as
 // `{ '@type': 'type.googleapis.com/...', ...fields }`, which protobufjs packs and unpacks.
-import { createRequire } from 'node:module';
 import protobuf from 'protobufjs/light.js';
-
-const require = createRequire(import.meta.url);
 
 import { TYPE } from './types.ts';
 export * from './types.ts';
@@ -21,7 +18,10 @@ let cached: protobuf.Root | undefined;
 /** The loaded Root, built once on first use. */
 export function protoRoot(): protobuf.Root {
   if (cached) return cached;
-  const json = require('./envoy-protos.json') as protobuf.INamespace;
+  // Read and parsed here, not require()d: require keeps the parsed descriptor in its cache for the
+  // life of the process, beside the Root built from it.
+  const fs = process.getBuiltinModule('node:fs');
+  const json = JSON.parse(fs.readFileSync(new URL('./envoy-protos.json', import.meta.url), 'utf8')) as protobuf.INamespace;
   cached = protobuf.Root.fromJSON(json);
   cached.resolveAll();
   return cached;

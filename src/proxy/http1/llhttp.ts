@@ -5,7 +5,10 @@
 //
 // One WebAssembly instance serves every parser of the process. Its callbacks fire synchronously
 // inside execute(), so a module-level "current parser" is enough to route them.
-import fs from 'node:fs';
+// node:fs (and node:util) are taken with process.getBuiltinModule, not an ESM import: building an
+// ESM namespace runs the module's lazy getters, about 1 MB of private memory in every sidecar
+// (docs/performance.md).
+const fs = process.getBuiltinModule('node:fs');
 
 export const TYPE_REQUEST = 1;
 export const TYPE_RESPONSE = 2;
