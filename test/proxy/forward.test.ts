@@ -6,13 +6,12 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import { once } from 'node:events';
 import type { MeshSnapshot, Workload } from '../../src/control/model/model.ts';
-import { translate } from '../../src/control/translate/translate.ts';
-import { EMPTY_CONFIG, type RuntimeConfig, nextConfig } from '../../src/proxy/config.ts';
+import type { RuntimeConfig } from '../../src/proxy/config.ts';
 import { ActiveExchanges, forward } from '../../src/proxy/http/forward.ts';
 import type { Downstream, HeaderList, RequestHead } from '../../src/proxy/http/types.ts';
 import { type RequestEvent, Telemetry } from '../../src/proxy/telemetry/events.ts';
 import { Pools } from '../../src/proxy/upstream/pools.ts';
-import { TYPE } from '../../src/xds/types.ts';
+import { sidecarSnapshot } from '../snapshot.ts';
 
 /** A port on loopback that nothing listens on (bound, then closed). */
 async function closedPort(): Promise<number> {
@@ -25,14 +24,7 @@ async function closedPort(): Promise<number> {
 }
 
 function sidecarConfig(workloads: Workload[], proxy: Workload): RuntimeConfig {
-  const mesh: MeshSnapshot = { revision: 1, virtualServices: [], destinationRules: [], workloads } as unknown as MeshSnapshot;
-  const x = translate(mesh, proxy);
-  let cfg = EMPTY_CONFIG;
-  cfg = nextConfig(cfg, TYPE.listener, Object.values(x.listeners) as any[], '1');
-  cfg = nextConfig(cfg, TYPE.cluster, Object.values(x.clusters) as any[], '1');
-  cfg = nextConfig(cfg, TYPE.route, Object.values(x.routes) as any[], '1');
-  cfg = nextConfig(cfg, TYPE.endpoint, Object.values(x.endpoints) as any[], '1');
-  return cfg;
+  return sidecarSnapshot({ revision: 1, virtualServices: [], destinationRules: [], workloads } as unknown as MeshSnapshot, proxy);
 }
 
 /** A client that only records the answer it gets. */

@@ -5,12 +5,11 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { checkResource } from '../../src/api/index.ts';
 import type { MeshSnapshot, Workload } from '../../src/control/model/model.ts';
-import { translate } from '../../src/control/translate/translate.ts';
-import { EMPTY_CONFIG, type RuntimeConfig, nextConfig } from '../../src/proxy/config.ts';
+import type { RuntimeConfig } from '../../src/proxy/config.ts';
 import { ProxyError } from '../../src/proxy/errors.ts';
 import { decide } from '../../src/proxy/http/forward.ts';
 import type { Downstream, RequestHead } from '../../src/proxy/http/types.ts';
-import { TYPE } from '../../src/xds/types.ts';
+import { sidecarSnapshot } from '../snapshot.ts';
 
 const w = (name: string, labels: Record<string, string>, port: number, extra: Partial<Workload> = {}): Workload => ({
   proxyId: `${name}-id`,
@@ -57,13 +56,7 @@ function sidecarConfig(workloads: Workload[], proxy: Workload): RuntimeConfig {
     destinationRules: resources.filter((r: any) => r.kind === 'DestinationRule') as any,
     workloads,
   };
-  const x = translate(mesh, proxy);
-  let cfg = EMPTY_CONFIG;
-  cfg = nextConfig(cfg, TYPE.listener, Object.values(x.listeners) as any[], '1');
-  cfg = nextConfig(cfg, TYPE.cluster, Object.values(x.clusters) as any[], '1');
-  cfg = nextConfig(cfg, TYPE.route, Object.values(x.routes) as any[], '1');
-  cfg = nextConfig(cfg, TYPE.endpoint, Object.values(x.endpoints) as any[], '1');
-  return cfg;
+  return sidecarSnapshot(mesh, proxy);
 }
 
 /** A request as the HTTP/1.1 codec would hand it to the request path; only the head matters here. */
