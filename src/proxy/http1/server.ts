@@ -54,7 +54,8 @@ function flushPending(s: Stream): void {
 export function serveHttp1(socket: net.Socket, opts: Http1Options, initial?: Buffer): void {
   const conn = new ServerConnection(socket, opts);
   conn.armIdle();
-  conn.leftover = initial && initial.length ? initial : undefined;
+  // The bytes already read come first, then any the socket's stream still held (see the constructor).
+  if (initial && initial.length) conn.leftover = conn.leftover ? Buffer.concat([initial, conn.leftover]) : initial;
   conn.resumeParsing();
 }
 
