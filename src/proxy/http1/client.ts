@@ -9,7 +9,7 @@ import { READ_BUFFER } from '../net/read-buffer.ts';
 import { type HeaderList, type ResponseHandler, type UpstreamCall, type UpstreamRequest, UpstreamError } from '../http/types.ts';
 
 export { type ResponseHandler, type UpstreamCall, type UpstreamRequest, UpstreamError };
-import { HeaderCollector, corkForThisTick, forHttp1, lastChunk, serialize, writeChunk } from './headers.ts';
+import { HeaderCollector, corkForThisTick, forHttp1, lastChunk, ownString, serialize, writeChunk } from './headers.ts';
 import { HC_CONTINUE, HC_SKIP_BODY, OK, PAUSED, PAUSED_UPGRADE, Parser, TYPE_RESPONSE } from './llhttp.ts';
 
 export interface PoolOptions {
@@ -214,7 +214,7 @@ class Connection {
       else if (n.length === 14 && cl === undefined && n === 'content-length') cl = h[i + 1];
     }
     if (ka && ka !== this.keepAliveHint) {
-      this.keepAliveHint = ka;
+      this.keepAliveHint = ownString(ka); // kept while the connection lives
       const m = /timeout=(\d+)/i.exec(ka);
       if (m) this.keepAliveMs = Number(m[1]) * 1000;
     }

@@ -116,6 +116,14 @@ export class RequestFields {
   }
 }
 
+/**
+ * A string of its own: header text is a substring of the whole read's text (llhttp.ts), which it
+ * keeps alive; a value kept past its request (a connection's last Host) is copied first.
+ */
+export function ownString(s: string): string {
+  return Buffer.from(s, 'latin1').toString('latin1');
+}
+
 export function get(h: HeaderList, name: string): string | undefined {
   for (let i = 0; i < h.length; i += 2) if (h[i] === name) return h[i + 1];
   return undefined;

@@ -10,7 +10,7 @@
 import type net from 'node:net';
 import type { BodySink, Downstream, HeaderList, RequestHead } from '../http/types.ts';
 import { type PathOptions, canonicalPath, splitTarget, validAuthority } from '../http/path.ts';
-import { HeaderCollector, MAX_HEADER_BYTES, MAX_HEADER_COUNT, RequestFields, endToEnd, lastChunk, serialize, writeChunk, writeMessage } from './headers.ts';
+import { HeaderCollector, MAX_HEADER_BYTES, MAX_HEADER_COUNT, RequestFields, endToEnd, lastChunk, ownString, serialize, writeChunk, writeMessage } from './headers.ts';
 import { OK, PAUSED, PAUSED_UPGRADE, Parser, TYPE_REQUEST } from './llhttp.ts';
 import { rawHttp1Error } from '../errors.ts';
 import { READ_BUFFER, readAsStream, readInto } from '../net/read-buffer.ts';
@@ -281,7 +281,7 @@ class ServerConnection {
     // A client sends the same Host on every request of its connection: it is checked once.
     if (authority !== this.validHost) {
       if (!validAuthority(authority)) return this.reject(400, 'bad_request', `Host "${authority.slice(0, 200)}" is not a valid host[:port]`);
-      this.validHost = authority;
+      this.validHost = ownString(authority);
     }
     const path = canonicalPath(target.path, this.opts.path);
     if (path === undefined) return this.reject(400, 'bad_request', `path "${target.path.slice(0, 200)}" has a malformed percent-escape`);
@@ -338,6 +338,9 @@ class ServerConnection {
   /** The exchange is over and the connection stays: go on with the next request, if any. */
   next(): void {
     this.stream = undefined;
+    // An idle connection keeps nothing of its last request (its header text holds the read's).
+    this.headers.reset();
+    this.url = '';
     if (this.closed) return;
     this.armIdle();
     // A client that sends requests but does not read the answers: take no new request until what
