@@ -6,9 +6,7 @@ import { CliError, UsageError, adminUrl, callAdmin, durationMs, int, printReady,
 import type { WorkloadPort } from '../control/model/model.ts';
 import path from 'node:path';
 
-// node:fs (and node:util) are taken with process.getBuiltinModule, not an ESM import: building an
-// ESM namespace runs the module's lazy getters, about 1 MB of private memory in every sidecar
-// (docs/performance.md).
+// Not an ESM import, which runs the module's lazy getters (see src/proxy/sidecar.ts).
 const fs = process.getBuiltinModule('node:fs');
 
 // The config API (its YAML parser and schemas) and `weft up` load when a command needs them, so

@@ -1,9 +1,7 @@
 // Shared by the CLI commands: error types, finding and calling the admin API.
 import path from 'node:path';
 
-// node:fs (and node:util) are taken with process.getBuiltinModule, not an ESM import: building an
-// ESM namespace runs the module's lazy getters, about 1 MB of private memory in every sidecar
-// (docs/performance.md).
+// Not an ESM import, which runs the module's lazy getters (see src/proxy/sidecar.ts).
 const fs = process.getBuiltinModule('node:fs');
 
 /** Wrong arguments: exit 2, with the command's usage hint. */

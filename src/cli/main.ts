@@ -6,9 +6,7 @@ import { WEFT_VERSION } from '../version.ts';
 import { UsageError, CliError } from './common.ts';
 import { COMMANDS } from './commands.ts';
 
-// node:fs (and node:util) are taken with process.getBuiltinModule, not an ESM import: building an
-// ESM namespace runs the module's lazy getters, about 1 MB of private memory in every sidecar
-// (docs/performance.md).
+// Not an ESM import, which runs the module's lazy getters (see src/proxy/sidecar.ts).
 const { parseArgs } = process.getBuiltinModule('node:util');
 
 const MAIN_HELP = `weft ${WEFT_VERSION}: a service mesh. Sidecars configured over Envoy xDS v3, Istio's config API.

@@ -1,9 +1,7 @@
 // The sidecar's own resource limits, derived from the process's file-descriptor limit, so that a
 // flood of client connections is refused before the sidecar runs out of descriptors for the
 // connections it already carries, its upstream sockets and its admin endpoint.
-// node:fs (and node:util) are taken with process.getBuiltinModule, not an ESM import: building an
-// ESM namespace runs the module's lazy getters, about 1 MB of private memory in every sidecar
-// (docs/performance.md).
+// Not an ESM import, which runs the module's lazy getters (see src/proxy/sidecar.ts).
 const fs = process.getBuiltinModule('node:fs');
 
 /** Descriptors kept back for the admin endpoint, the xDS stream, logs and the app probe. */

@@ -9,7 +9,7 @@ import { READ_BUFFER } from '../net/read-buffer.ts';
 import { type HeaderList, type ResponseHandler, type UpstreamCall, type UpstreamRequest, UpstreamError } from '../http/types.ts';
 
 export { type ResponseHandler, type UpstreamCall, type UpstreamRequest, UpstreamError };
-import { HeaderCollector, corkForThisTick, forHttp1, lastChunk, ownString, serialize, writeChunk } from './headers.ts';
+import { FramingFields, HeaderCollector, corkForThisTick, forHttp1, lastChunk, ownString, serialize, writeChunk } from './headers.ts';
 import { HC_CONTINUE, HC_SKIP_BODY, OK, PAUSED, PAUSED_UPGRADE, Parser, TYPE_RESPONSE } from './llhttp.ts';
 
 export interface PoolOptions {
@@ -142,6 +142,7 @@ class Connection {
   private readonly pool: EndpointPool;
   private readonly parser: Parser;
   private readonly headers = new HeaderCollector();
+  private readonly fields = new FramingFields();
   call: Call | undefined;
   /** Exchanges completed on this connection: a reused one may have been closed by the upstream. */
   uses = 0;
@@ -205,14 +206,10 @@ class Connection {
     // 100 Continue, 102, 103 are interim; a 101 is handed over once the parser pauses for it.
     if (status < 200) return HC_CONTINUE;
     const h = this.headers.list;
-    // Keep-Alive and Content-Length in one pass (the first of each).
-    let ka: string | undefined;
-    let cl: string | undefined;
-    for (let i = 0; i < h.length; i += 2) {
-      const n = h[i];
-      if (n.length === 10 && ka === undefined && n === 'keep-alive') ka = h[i + 1];
-      else if (n.length === 14 && cl === undefined && n === 'content-length') cl = h[i + 1];
-    }
+    const f = this.fields;
+    f.scan(h);
+    const ka = f.keepAlive;
+    const cl = f.contentLength;
     if (ka && ka !== this.keepAliveHint) {
       this.keepAliveHint = ownString(ka); // kept while the connection lives
       const m = /timeout=(\d+)/i.exec(ka);

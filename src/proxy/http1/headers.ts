@@ -76,20 +76,22 @@ export class HeaderCollector {
 }
 
 /**
- * The fields of a request head the HTTP/1.1 server acts on, found in one pass over the list (the
- * first of each, as get() finds it; Host counted). Reused from request to request.
+ * The fields of a head the HTTP/1.1 codecs act on (framing, Host, Expect, Upgrade, Keep-Alive),
+ * found in one pass over the list: the first of each, as get() finds it; Host counted. Reused
+ * from message to message.
  */
-export class RequestFields {
+export class FramingFields {
   hosts = 0;
   host: string | undefined;
   contentLength: string | undefined;
   transferEncoding: string | undefined;
   expect: string | undefined;
   upgrade: string | undefined;
+  keepAlive: string | undefined;
 
   scan(h: HeaderList): void {
     this.hosts = 0;
-    this.host = this.contentLength = this.transferEncoding = this.expect = this.upgrade = undefined;
+    this.host = this.contentLength = this.transferEncoding = this.expect = this.upgrade = this.keepAlive = undefined;
     for (let i = 0; i < h.length; i += 2) {
       const n = h[i];
       // By length first: most fields are none of these, and most lengths rule them out.
@@ -104,6 +106,9 @@ export class RequestFields {
           break;
         case 7:
           if (n === 'upgrade' && this.upgrade === undefined) this.upgrade = h[i + 1];
+          break;
+        case 10:
+          if (n === 'keep-alive' && this.keepAlive === undefined) this.keepAlive = h[i + 1];
           break;
         case 14:
           if (n === 'content-length' && this.contentLength === undefined) this.contentLength = h[i + 1];

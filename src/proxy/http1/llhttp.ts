@@ -5,9 +5,7 @@
 //
 // One WebAssembly instance serves every parser of the process. Its callbacks fire synchronously
 // inside execute(), so a module-level "current parser" is enough to route them.
-// node:fs (and node:util) are taken with process.getBuiltinModule, not an ESM import: building an
-// ESM namespace runs the module's lazy getters, about 1 MB of private memory in every sidecar
-// (docs/performance.md).
+// Not an ESM import, which runs the module's lazy getters (see src/proxy/sidecar.ts).
 const fs = process.getBuiltinModule('node:fs');
 
 export const TYPE_REQUEST = 1;

@@ -10,7 +10,7 @@
 import type net from 'node:net';
 import type { BodySink, Downstream, HeaderList, RequestHead } from '../http/types.ts';
 import { type PathOptions, canonicalPath, splitTarget, validAuthority } from '../http/path.ts';
-import { HeaderCollector, MAX_HEADER_BYTES, MAX_HEADER_COUNT, RequestFields, endToEnd, lastChunk, ownString, serialize, writeChunk, writeMessage } from './headers.ts';
+import { FramingFields, HeaderCollector, MAX_HEADER_BYTES, MAX_HEADER_COUNT, endToEnd, lastChunk, ownString, serialize, writeChunk, writeMessage } from './headers.ts';
 import { OK, PAUSED, PAUSED_UPGRADE, Parser, TYPE_REQUEST } from './llhttp.ts';
 import { rawHttp1Error } from '../errors.ts';
 import { READ_BUFFER, readAsStream, readInto } from '../net/read-buffer.ts';
@@ -65,7 +65,7 @@ class ServerConnection {
   readonly parser: Parser;
   readonly headers = new HeaderCollector();
   /** The fields of the request head that frame and address it, found in one pass. */
-  private readonly fields = new RequestFields();
+  private readonly fields = new FramingFields();
   /** The last Host value found well formed on this connection. */
   private validHost: string | undefined;
   /**

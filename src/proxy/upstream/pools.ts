@@ -49,7 +49,7 @@ export class Pools {
   }
 
   /** The pool for one endpoint of a cluster, made on first use; its limits follow the cluster's. */
-  get(address: string, port: number, cluster: Pick<ClusterConfig, 'connectTimeoutMs' | 'protocol' | 'limits'>): UpstreamPool {
+  get(address: string, port: number, cluster: PoolCluster): UpstreamPool {
     const addr = `${address}:${port}`;
     const key = `${cluster.protocol}|${addr}`;
     let p = this.pools.get(key);
