@@ -12,9 +12,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Mesh, checkOk, startServer } from './mesh.ts';
-import { launch, stop, waitForLine } from './proc.ts';
-import { waitForEndpoints } from './mesh.ts';
-import { SIDECAR_NODE_FLAGS, WEFT_ENTRY, sidecarEnv } from '../src/cli/up.ts';
+import { stop } from './proc.ts';
+import { callgrindCommand } from './instructions.ts';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'weft-dev-'));
 const server = await startServer('h1');
@@ -34,13 +33,10 @@ let vg: number | undefined;
 let vgUrl: string | undefined;
 if (process.env.DEV_VALGRIND) {
   // A third client sidecar under callgrind (collection off until callgrind_control -i on).
-  const port = await mesh.port();
-  const p = launch('valgrind client', 'valgrind', ['--tool=callgrind', '--instr-atstart=no', `--callgrind-out-file=${process.env.DEV_VALGRIND}`, process.execPath, ...SIDECAR_NODE_FLAGS, ...(process.env.DEV_VGFLAGS ?? '').split(' ').filter(Boolean), WEFT_ENTRY, 'proxy', '--xds', mesh.xds, '--workload', 'bench-client-vg', '--outbound-port', String(port), '--admin-port', '0'], { env: sidecarEnv(process.env) });
-  mesh.procs.push(p);
-  const m = await waitForLine(p, /^WEFT_READY (.*)$/, 300_000);
-  await waitForEndpoints({ proc: p, admin: JSON.parse(m[1]).admin }, ['bench-server'], 300_000);
-  vg = p.proc.pid;
-  vgUrl = `http://127.0.0.1:${port}/`;
+  const flags = (process.env.DEV_VGFLAGS ?? '').split(' ').filter(Boolean);
+  const v = await mesh.clientSidecar('valgrind client', 'bench-client-vg', ['bench-server'], flags, { wrap: callgrindCommand(process.env.DEV_VALGRIND), readyMs: 300_000 });
+  vg = v.proc.proc.pid;
+  vgUrl = `http://${v.outbound}/`;
 }
 console.log(JSON.stringify({ url: `http://${cs.outbound}/`, client: cs.proc.proc.pid, server: ss.proc.proc.pid, app: server.proc.proc.pid, appPort: server.port, vg, vgUrl, url2: second?.url, client2: second?.pid }));
 const done = async () => {

@@ -1,8 +1,9 @@
 // Instructions per request (`--only instr`): what one process executes in user space to serve a
 // request, counted by valgrind's callgrind. Unlike CPU time, the count does not depend on what
-// else the machine is doing, so two runs (or two commits) compare to within about 10% even on a
-// busy machine; GC and JIT make it move a little from window to window, which is why three
-// windows are counted and the lowest and highest are reported. It leaves out the kernel's share
+// else the machine is doing, so it compares commits even on a busy machine; GC and JIT make it
+// move from window to window (a window with a major GC counts about twice as much), which is why
+// several windows are counted and the median and range are reported; medians of the Weft sidecar
+// moved by 10-20% from run to run on the same code. It leaves out the kernel's share
 // (the socket reads and writes, about the same for every proxy here), so it says how much work a
 // proxy adds around the system calls, not its whole cost.
 //
@@ -17,10 +18,11 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { SIDECAR_NODE_FLAGS, WEFT_ENTRY, sidecarEnv } from '../src/cli/up.ts';
-import { Mesh, checkOk, startServer, waitForEndpoints } from './mesh.ts';
+import { SIDECAR_NODE_FLAGS, sidecarEnv } from '../src/cli/up.ts';
+import { Mesh, checkOk, startServer } from './mesh.ts';
 import { type Proc, BenchError, launch, stop, waitForLine, waitForPort } from './proc.ts';
 import { freePort } from '../src/util/net.ts';
+import { parseHey, run } from './load.ts';
 
 const exec = promisify(execFile);
 const log = (s: string) => process.stderr.write(`[bench] ${s}\n`);
@@ -38,21 +40,21 @@ export interface InstrRow {
 
 export interface InstrResult {
   rows: InstrRow[];
-  valgrind: string;
   warmup: number;
   requests: number;
   windows: number;
 }
 
+/** hey -n: the number of 2xx answers; any error or other answer fails the bench. */
 async function heyN(heyBin: string, url: string, n: number, host: string | undefined): Promise<number> {
   const args = ['-n', String(n), '-c', String(CONNS), '-t', '30'];
   if (host) args.push('-host', host);
   args.push(url);
-  const { stdout } = await exec(heyBin, args, { maxBuffer: 16 << 20 });
-  const ok = Number(/\[200\]\s+(\d+) responses/.exec(stdout)?.[1] ?? 0);
-  const bad = /\[(?!200\])\d+\]\s+\d+ responses|Error distribution/.exec(stdout);
-  if (bad || ok === 0) throw new BenchError(`hey -n ${n} against ${url} under callgrind: ${bad ? 'errors or non-200 answers' : 'no answer'}:\n${stdout.slice(-1500)}`);
-  return ok;
+  const out = await run(`hey -n ${n} (callgrind)`, heyBin, args);
+  const r = parseHey(out);
+  const other = Object.entries(r.statuses).filter(([s]) => !s.startsWith('2'));
+  if (r.errors.length || other.length || r.ok === 0) throw new BenchError(`hey -n ${n} against ${url} under callgrind: ${r.ok === 0 ? 'no answer' : 'errors or non-2xx answers'}:\n${out.slice(-1500)}`);
+  return r.ok;
 }
 
 /** Counts `windows` windows of `n` requests in the callgrind process `p`; returns instructions per request. */
@@ -84,9 +86,13 @@ function dumps(base: string): string[] {
   return fs.readdirSync(dir).filter((f) => f.startsWith(`${name}.`)).map((f) => path.join(dir, f));
 }
 
+/** The command that runs a program under callgrind, counting off until callgrind_control -i on. */
+export const callgrindCommand = (outFile: string): string[] => ['valgrind', '--tool=callgrind', '--instr-atstart=no', `--callgrind-out-file=${outFile}`];
+
 function callgrind(label: string, tmp: string, tag: string, cmd: string, args: string[], env?: NodeJS.ProcessEnv): { proc: Proc; out: string } {
   const out = path.join(tmp, `callgrind.${tag}`);
-  const proc = launch(label, 'valgrind', ['--tool=callgrind', '--instr-atstart=no', `--callgrind-out-file=${out}`, cmd, ...args], env ? { env } : {});
+  const [valgrind, ...vargs] = callgrindCommand(out);
+  const proc = launch(label, valgrind, [...vargs, cmd, ...args], env ? { env } : {});
   return { proc, out };
 }
 
@@ -123,15 +129,12 @@ export async function runInstructions(tools: { haproxy: string; hey: string; val
     const mesh = await Mesh.start(path.join(tmp, 'instr-control'));
     try {
       await mesh.serverSidecar('weft sidecar (server side)', 'bench-server', 'bench-server', server.port);
-      const port = await mesh.port();
-      const w = callgrind('weft sidecar (client side, callgrind)', tmp, 'weft', process.execPath, [...SIDECAR_NODE_FLAGS, WEFT_ENTRY, 'proxy', '--xds', mesh.xds, '--workload', 'bench-client', '--outbound-port', String(port), '--admin-port', '0'], sidecarEnv(process.env));
-      procs.push(w.proc);
-      const m = await waitForLine(w.proc, /^WEFT_READY (.*)$/, 300_000);
-      await waitForEndpoints({ proc: w.proc, admin: JSON.parse(m[1]).admin }, ['bench-server'], 300_000);
-      const url = `http://127.0.0.1:${port}/`;
+      const out = path.join(tmp, 'callgrind.weft');
+      const w = await mesh.clientSidecar('weft sidecar (client side, callgrind)', 'bench-client', ['bench-server'], [], { wrap: callgrindCommand(out), readyMs: 300_000 });
+      const url = `http://${w.outbound}/`;
       await checkOk(url, 'bench-server', 'the Weft sidecar under callgrind');
       log('instructions: the Weft client sidecar');
-      rows.push({ label: 'Weft sidecar (client side, one hop)', perRequest: await count(w.proc, w.out, tools.hey, url, 'bench-server') });
+      rows.push({ label: 'Weft sidecar (client side, one hop)', perRequest: await count(w.proc, out, tools.hey, url, 'bench-server') });
       await stop(w.proc);
     } finally {
       await mesh.stop();
@@ -140,6 +143,5 @@ export async function runInstructions(tools: { haproxy: string; hey: string; val
     for (const p of procs) await stop(p);
     await stop(server.proc);
   }
-  const { stdout } = await exec('valgrind', ['--version']);
-  return { rows, valgrind: stdout.trim(), warmup: WARMUP, requests: REQUESTS, windows: WINDOWS };
+  return { rows, warmup: WARMUP, requests: REQUESTS, windows: WINDOWS };
 }

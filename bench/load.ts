@@ -36,7 +36,7 @@ export class LoadError extends BenchError {
 }
 
 /** Runs a generator; its stdout if it exited 0, else a LoadError with its output. */
-async function run(label: string, bin: string, args: string[]): Promise<string> {
+export async function run(label: string, bin: string, args: string[]): Promise<string> {
   const p = launch(label, bin, args);
   const { code, stdout } = await output(p);
   if (code !== 0) throw new LoadError(label, `${describeExit(p)}\n${stdout.trim().split('\n').slice(-8).join('\n')}`);

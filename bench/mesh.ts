@@ -53,6 +53,12 @@ async function getJson(url: string): Promise<any> {
   return res.json();
 }
 
+/** How a sidecar process is run: under a wrapper command (valgrind ...), given longer to get ready. */
+export interface SidecarRun {
+  wrap?: string[];
+  readyMs?: number;
+}
+
 export interface Sidecar {
   proc: Proc;
   admin: string;
@@ -88,10 +94,12 @@ export class Mesh {
   }
 
   /** A sidecar process as `weft up` starts it; resolves once it printed WEFT_READY. */
-  async sidecar(label: string, args: string[], nodeFlags: string[] = []): Promise<Sidecar> {
-    const p = launch(label, process.execPath, [...SIDECAR_NODE_FLAGS, ...nodeFlags, WEFT_ENTRY, 'proxy', '--xds', this.xds, ...args, '--admin-port', '0'], { env: sidecarEnv(process.env) });
+  async sidecar(label: string, args: string[], nodeFlags: string[] = [], o: SidecarRun = {}): Promise<Sidecar> {
+    const argv = [...SIDECAR_NODE_FLAGS, ...nodeFlags, WEFT_ENTRY, 'proxy', '--xds', this.xds, ...args, '--admin-port', '0'];
+    const [cmd, ...rest] = [...(o.wrap ?? []), process.execPath, ...argv];
+    const p = launch(label, cmd, rest, { env: sidecarEnv(process.env) });
     this.procs.push(p);
-    const m = await waitForLine(p, /^WEFT_READY (.*)$/, 30_000);
+    const m = await waitForLine(p, /^WEFT_READY (.*)$/, o.readyMs ?? 30_000);
     return { proc: p, admin: JSON.parse(m[1]).admin };
   }
 
@@ -120,10 +128,10 @@ export class Mesh {
   }
 
   /** A client-side sidecar; ready once its config_dump has an endpoint for each of `services`. */
-  async clientSidecar(label: string, workload: string, services: string[], nodeFlags: string[] = []): Promise<Sidecar & { outbound: string }> {
+  async clientSidecar(label: string, workload: string, services: string[], nodeFlags: string[] = [], o: SidecarRun = {}): Promise<Sidecar & { outbound: string }> {
     const port = await this.port();
-    const sc = await this.sidecar(label, ['--workload', workload, '--outbound-port', String(port)], nodeFlags);
-    await waitForEndpoints(sc, services);
+    const sc = await this.sidecar(label, ['--workload', workload, '--outbound-port', String(port)], nodeFlags, o);
+    await waitForEndpoints(sc, services, o.readyMs);
     return { ...sc, outbound: `127.0.0.1:${port}` };
   }
 

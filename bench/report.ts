@@ -226,8 +226,8 @@ function renderInstr(ins: InstrResult, add: (...l: string[]) => void): void {
   add(
     '## Instructions per request (callgrind)',
     '',
-    `What each process executes in user space per request, counted by valgrind's callgrind (${ins.valgrind}): a count, not a`,
-    `time, so it hardly moves with other work on the machine, and it compares commits to within about 10%. It leaves out the`,
+    `What each process executes in user space per request, counted by valgrind's callgrind (its version under Machine): a count, not a`,
+    `time, so it hardly moves with other work on the machine, but GC and JIT windows move a median by 10-20% from run to run. It leaves out the`,
     `kernel's share (the socket reads and writes, about the same for each proxy), so it measures the work a proxy adds around`,
     `its system calls. Each process: ${int(ins.warmup)} requests of warm-up, then ${ins.windows} windows of ${int(ins.requests)} requests (hey -n, 16`,
     `connections) counted one by one; GC and the JIT make a window differ from the next, so the median and the range are shown.`,
