@@ -6,6 +6,7 @@
 import net from 'node:net';
 import { endpointName } from '../../util/net.ts';
 import { READ_BUFFER } from '../net/read-buffer.ts';
+import { readEnded, readStarted } from '../net/read-end.ts';
 import { type HeaderList, type ResponseHandler, type UpstreamCall, type UpstreamRequest, UpstreamError } from '../http/types.ts';
 
 export { type ResponseHandler, type UpstreamCall, type UpstreamRequest, UpstreamError };
@@ -231,6 +232,7 @@ class Connection {
 
   /** Bytes from the upstream; `d` may be READ_BUFFER, valid only until this returns. */
   onRead(d: Buffer): void {
+    readStarted();
     try {
       this.onData(d);
     } catch (e) {
@@ -238,6 +240,8 @@ class Connection {
       const call = this.call;
       if (call) call.fail(new UpstreamError('internal_error', call.responseStarted ? 'response' : 'request', `failed inside the sidecar: ${(e as Error)?.message ?? e}`));
       else this.destroy();
+    } finally {
+      readEnded(); // the response head and body this read brought leave now, in one write
     }
   }
 

@@ -14,6 +14,7 @@ import { FramingFields, HeaderCollector, MAX_HEADER_BYTES, MAX_HEADER_COUNT, end
 import { OK, PAUSED, PAUSED_UPGRADE, Parser, TYPE_REQUEST } from './llhttp.ts';
 import { rawHttp1Error } from '../errors.ts';
 import { READ_BUFFER, readAsStream, readInto } from '../net/read-buffer.ts';
+import { flushAtReadEnd, readEnded, readStarted } from '../net/read-end.ts';
 
 /** node:http without an ESM import, which would load Node's bundled undici (src/proxy/sidecar.ts). */
 const STATUS_TEXT = process.getBuiltinModule('node:http').STATUS_CODES;
@@ -46,10 +47,6 @@ const NO_TRAILERS: HeaderList = [];
 
 /** How long a connection closed with a request unread keeps draining, so the answer is not lost to a reset. */
 const LINGER_MS = 1000;
-
-function flushPending(s: Stream): void {
-  s.flush();
-}
 
 export function serveHttp1(socket: net.Socket, opts: Http1Options, initial?: Buffer): void {
   const conn = new ServerConnection(socket, opts);
@@ -183,12 +180,15 @@ class ServerConnection {
 
   /** Bytes from the client; `d` may be READ_BUFFER, valid only until this returns. */
   private onRead(d: Buffer): void {
+    readStarted();
     try {
       this.feed(d, this.shared);
     } catch (e) {
       // A bug, not bad input (bad input is answered in feed): this connection ends, nothing else.
       this.opts.onBug(e);
       this.onClose();
+    } finally {
+      readEnded();
     }
   }
 
@@ -349,6 +349,8 @@ class ServerConnection {
       this.socket.once('drain', () => this.next());
       return;
     }
+    // Nothing kept back and the socket flowing: the next request is read when it comes.
+    if (this.leftover === undefined && !this.readingPaused) return;
     // Not from inside a parser callback (the response may end in one): a fresh call stack.
     queueMicrotask(() => {
       if (!this.closed && !this.stream) this.resumeParsing();
@@ -582,10 +584,11 @@ class Stream implements Downstream {
   }
 
   /**
-   * Decides the response head. It leaves at the end of this tick (or at end()), in one writev with
-   * the body bytes written meanwhile: one system call per message. Until then a failure (a
-   * malformed upstream body in the same read) can still replace it with the sidecar's own answer
-   * (responseStarted is still false).
+   * Decides the response head. It leaves when the upstream read that brought it has been handled
+   * (net/read-end.ts; else at the end of this tick), or at end(), in one write with the body bytes
+   * written meanwhile: one system call per message. Until then a failure (a malformed upstream
+   * body in the same read) can still replace it with the sidecar's own answer (responseStarted is
+   * still false).
    */
   respond(status: number, headers: HeaderList, contentLength: number | undefined, end: boolean): void {
     if (this.responseStarted || this.conn.closed || this.finished) return;
@@ -614,7 +617,7 @@ class Stream implements Downstream {
     // the first answer whole, body bytes included.
     this.pending = [h + '\r\n'];
     if (end) this.end();
-    else if (first) process.nextTick(flushPending, this);
+    else if (first) flushAtReadEnd(this);
   }
 
   /** Puts what respond() and write() held back on the wire, in one writev. */
