@@ -252,31 +252,32 @@ class Connection {
       this.destroy();
       return;
     }
-    const r = this.parser.execute(d);
-    if (r.ret === OK) return;
-    if (r.ret === PAUSED && this.messageDone) {
+    const ret = this.parser.execute(d);
+    const consumed = this.parser.consumed;
+    if (ret === OK) return;
+    if (ret === PAUSED && this.messageDone) {
       this.messageDone = false;
       this.parser.resume();
-      const stray = r.consumed < d.length;
+      const stray = consumed < d.length;
       this.headers.finish();
       const trailers = this.headers.list.length ? this.headers.list : NO_TRAILERS; // reset() starts a new list
       this.headers.reset();
       this.finishCall(call, trailers, !stray && this.parser.keepAlive);
       return;
     }
-    if (r.ret === PAUSED_UPGRADE) {
+    if (ret === PAUSED_UPGRADE) {
       this.headers.finish();
       const h = this.headers.list.slice();
       this.detach();
       call.done = true;
-      call.handler.onUpgrade(this.status, h, this.socket, d.subarray(r.consumed));
+      call.handler.onUpgrade(this.status, h, this.socket, d.subarray(consumed));
       return;
     }
-    if (r.ret === PAUSED) {
+    if (ret === PAUSED) {
       call.fail(new UpstreamError('response_headers_too_large', 'response', `the response headers are larger than ${this.headers.bytes} bytes`));
       return;
     }
-    const { code, reason } = this.parser.errorText(r.ret);
+    const { code, reason } = this.parser.errorText(ret);
     call.fail(new UpstreamError(code, call.responseStarted ? 'response' : 'request', `malformed HTTP response (${code}: ${reason})`));
   }
 

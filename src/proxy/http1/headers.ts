@@ -12,19 +12,25 @@ export const MAX_HEADER_COUNT = 100;
  * proxy writes anew for the next hop; Expect is answered by the proxy itself.
  */
 function hopByHop(n: string): boolean {
-  // A switch, not a Set: a Set hashes every (fresh) field name it is asked about.
-  switch (n) {
-    case 'connection':
-    case 'keep-alive':
-    case 'proxy-connection':
-    case 'transfer-encoding':
-    case 'upgrade':
-    case 'te':
-    case 'trailer':
-    case 'host':
-    case 'content-length':
-    case 'expect':
-      return true;
+  // By length first: a switch over the names compares the string with each of them in turn, and
+  // most names are ruled out by their length alone.
+  switch (n.length) {
+    case 2:
+      return n === 'te';
+    case 4:
+      return n === 'host';
+    case 6:
+      return n === 'expect';
+    case 7:
+      return n === 'upgrade' || n === 'trailer';
+    case 10:
+      return n === 'connection' || n === 'keep-alive';
+    case 14:
+      return n === 'content-length';
+    case 16:
+      return n === 'proxy-connection';
+    case 17:
+      return n === 'transfer-encoding';
   }
   return false;
 }
@@ -144,7 +150,8 @@ export function count(h: HeaderList, name: string): number {
 export function endToEnd(h: HeaderList, keep?: string): HeaderList {
   let named: Set<string> | undefined;
   for (let i = 0; i < h.length; i += 2) {
-    if (h[i] !== 'connection') continue;
+    const n = h[i];
+    if (n.length !== 10 || n !== 'connection') continue;
     for (const t of h[i + 1].split(',')) {
       const n = t.trim().toLowerCase();
       if (n && n !== 'close' && n !== 'keep-alive' && n !== keep) (named ??= new Set()).add(n);
@@ -165,11 +172,15 @@ export function endToEnd(h: HeaderList, keep?: string): HeaderList {
  */
 export function forHttp1(h: HeaderList): HeaderList {
   let clean = true;
-  for (let i = 0; i < h.length; i += 2) if (h[i] === 'te' || h[i].charCodeAt(0) === 58) clean = false;
+  for (let i = 0; i < h.length; i += 2) if (notForHttp1(h[i])) clean = false;
   if (clean) return h;
   const out: HeaderList = [];
-  for (let i = 0; i < h.length; i += 2) if (h[i] !== 'te' && h[i].charCodeAt(0) !== 58) out.push(h[i], h[i + 1]);
+  for (let i = 0; i < h.length; i += 2) if (!notForHttp1(h[i])) out.push(h[i], h[i + 1]);
   return out;
+}
+
+function notForHttp1(n: string): boolean {
+  return n.charCodeAt(0) === 58 || (n.length === 2 && n === 'te');
 }
 
 /** "name: value\r\n" for each field. */

@@ -110,24 +110,22 @@ export function methodName(m: number): string {
   return (methodNames[m] ??= cString(L.llhttp_method_name(m)));
 }
 
-export interface ExecResult {
-  /** OK, PAUSED, PAUSED_UPGRADE, or an llhttp error number. */
-  ret: number;
-  /** Bytes of the input consumed: where a pause or an error happened, else the whole input. */
-  consumed: number;
-}
-
 export class Parser {
   private ptr: number;
   private readonly events: ParserEvents;
+  /** Bytes of the last execute()'s input consumed: where a pause or an error happened, else all. */
+  consumed = 0;
 
   constructor(type: number, events: ParserEvents) {
     this.ptr = L.llhttp_alloc(type);
     this.events = events;
   }
 
-  /** Feeds bytes; callbacks fire synchronously. Never throws on bad input: see ret. */
-  execute(data: Buffer): ExecResult {
+  /**
+   * Feeds bytes; callbacks fire synchronously. Returns OK, PAUSED, PAUSED_UPGRADE, or an llhttp
+   * error number (never throws on bad input); `consumed` says how far it got.
+   */
+  execute(data: Buffer): number {
     if (data.length > inputSize) {
       if (inputPtr) L.free(inputPtr);
       inputSize = Math.ceil(data.length / 4096) * 4096;
@@ -142,8 +140,8 @@ export class Parser {
     input = data;
     try {
       const ret = L.llhttp_execute(this.ptr, inputPtr, data.length);
-      const consumed = ret === OK ? data.length : L.llhttp_get_error_pos(this.ptr) - inputPtr;
-      return { ret, consumed };
+      this.consumed = ret === OK ? data.length : L.llhttp_get_error_pos(this.ptr) - inputPtr;
+      return ret;
     } finally {
       current = undefined;
       input = EMPTY;

@@ -205,10 +205,11 @@ class ServerConnection {
     }
     this.pauseReason = 'none';
     this.borrowed = borrowed;
-    const r = this.parser.execute(d);
-    if (r.ret === OK) return;
-    const rest = r.consumed < d.length ? (borrowed ? Buffer.from(d.subarray(r.consumed)) : d.subarray(r.consumed)) : undefined;
-    if (r.ret === PAUSED) {
+    const ret = this.parser.execute(d);
+    const consumed = this.parser.consumed;
+    if (ret === OK) return;
+    const rest = consumed < d.length ? (borrowed ? Buffer.from(d.subarray(consumed)) : d.subarray(consumed)) : undefined;
+    if (ret === PAUSED) {
       const why = this.pauseReason as PauseReason;
       this.pauseReason = 'none';
       this.parser.resume();
@@ -231,13 +232,13 @@ class ServerConnection {
       else if (why === 'message') this.stream?.maybeNext();
       return;
     }
-    if (r.ret === PAUSED_UPGRADE) {
+    if (ret === PAUSED_UPGRADE) {
       // The head of an Upgrade or CONNECT request is complete; what follows is not HTTP/1.1.
       this.pauseReading();
       this.dispatch(true, true, rest);
       return;
     }
-    const { code, reason } = this.parser.errorText(r.ret);
+    const { code, reason } = this.parser.errorText(ret);
     if (this.stream) {
       // The body broke its own framing (a bad chunk size): the exchange cannot complete.
       this.stream.clientBroke(`malformed request body (${code}): ${reason}`);
