@@ -10,7 +10,7 @@ import { readEnded, readStarted } from '../net/read-end.ts';
 import { type HeaderList, type ResponseHandler, type UpstreamCall, type UpstreamRequest, UpstreamError } from '../http/types.ts';
 
 export { type ResponseHandler, type UpstreamCall, type UpstreamRequest, UpstreamError };
-import { FramingFields, HeaderCollector, corkForThisTick, forHttp1, lastChunk, ownString, serialize, writeChunk } from './headers.ts';
+import { FramingFields, HeaderCollector, corkForThisTick, forHttp1, headBytes, lastChunk, ownString, writeChunk } from './headers.ts';
 import { HC_CONTINUE, HC_SKIP_BODY, OK, PAUSED, PAUSED_UPGRADE, Parser, TYPE_RESPONSE } from './llhttp.ts';
 
 export interface PoolOptions {
@@ -116,17 +116,17 @@ class Call implements UpstreamCall {
   attach(conn: Connection): void {
     this.conn = conn;
     const r = this.req;
-    let head = `${r.method} ${r.target} HTTP/1.1\r\nhost: ${r.authority}\r\n${serialize(forHttp1(r.headers))}`;
-    if (r.upgrade) head += `connection: upgrade\r\nupgrade: ${r.upgrade}\r\n`;
-    if (r.body === 'chunked') head += 'transfer-encoding: chunked\r\n';
-    else if (typeof r.body === 'number') head += `content-length: ${r.body}\r\n`;
+    let tail = r.upgrade ? `connection: upgrade\r\nupgrade: ${r.upgrade}\r\n` : '';
+    if (r.body === 'chunked') tail += 'transfer-encoding: chunked\r\n';
+    else if (typeof r.body === 'number') tail += `content-length: ${r.body}\r\n`;
+    const head = headBytes(`${r.method} ${r.target} HTTP/1.1\r\nhost: ${r.authority}\r\n`, forHttp1(r.headers), tail);
     // A head alone is one write; a body that follows in the same tick joins it in one writev.
     if (r.body === 'none') {
-      conn.socket.write(head + CRLF, 'latin1');
+      conn.socket.write(head);
       this.requestDone = true;
     } else {
       corkForThisTick(conn.socket);
-      conn.socket.write(head + CRLF, 'latin1');
+      conn.socket.write(head);
     }
     this.handler.onRequestSent(this);
     // end() may have come before the connection did (a body that was all there at once).

@@ -152,10 +152,10 @@ export function endToEnd(h: HeaderList, keep?: string): HeaderList {
   for (let i = 0; i < h.length; i += 2) {
     const n = h[i];
     if (n.length !== 10 || n !== 'connection') continue;
-    for (const t of h[i + 1].split(',')) {
-      const n = t.trim().toLowerCase();
-      if (n && n !== 'close' && n !== 'keep-alive' && n !== keep) (named ??= new Set()).add(n);
-    }
+    const v = h[i + 1];
+    // Most often a single token (keep-alive, close): no list to split.
+    if (v.indexOf(',') < 0) named = connectionOption(v, keep, named);
+    else for (const t of v.split(',')) named = connectionOption(t, keep, named);
   }
   const out: HeaderList = [];
   for (let i = 0; i < h.length; i += 2) {
@@ -164,6 +164,13 @@ export function endToEnd(h: HeaderList, keep?: string): HeaderList {
     out.push(n, h[i + 1]);
   }
   return out;
+}
+
+/** Adds a Connection option naming a field to drop (not close or keep-alive, which name none). */
+function connectionOption(t: string, keep: string | undefined, named: Set<string> | undefined): Set<string> | undefined {
+  const n = t.trim().toLowerCase();
+  if (n && n !== 'close' && n !== 'keep-alive' && n !== keep) (named ??= new Set()).add(n);
+  return named;
 }
 
 /**
@@ -181,6 +188,42 @@ export function forHttp1(h: HeaderList): HeaderList {
 
 function notForHttp1(n: string): boolean {
   return n.charCodeAt(0) === 58 || (n.length === 2 && n === 'te');
+}
+
+/**
+ * A message head as bytes: its first line (with its CRLF), "name: value" lines for the fields,
+ * the lines the codec adds (framing, each with its CRLF), and the blank line. Written piece by
+ * piece into one Buffer: no string is built (concatenating makes a tree of string pieces per head,
+ * which the write then flattens, and the garbage collector then sweeps).
+ */
+export function headBytes(first: string, h: HeaderList, tail: string): Buffer {
+  let n = first.length + tail.length + 2;
+  for (let i = 0; i < h.length; i += 2) n += h[i].length + h[i + 1].length + 4;
+  const b = Buffer.allocUnsafe(n);
+  let at = put(b, first, 0);
+  for (let i = 0; i < h.length; i += 2) {
+    at = put(b, h[i], at);
+    b[at++] = 58; // ':'
+    b[at++] = 32;
+    at = put(b, h[i + 1], at);
+    b[at++] = 13;
+    b[at++] = 10;
+  }
+  at = put(b, tail, at);
+  b[at++] = 13;
+  b[at] = 10;
+  return b;
+}
+
+/**
+ * Writes s as latin1 (each character's low byte, as Buffer's 'latin1' does) at `at`; returns where
+ * it ended. Short strings byte by byte: a call into C++ costs more than copying them.
+ */
+function put(b: Buffer, s: string, at: number): number {
+  const n = s.length;
+  if (n > 32) return at + b.write(s, at, 'latin1');
+  for (let i = 0; i < n; i++) b[at + i] = s.charCodeAt(i);
+  return at + n;
 }
 
 /** "name: value\r\n" for each field. */

@@ -10,7 +10,7 @@
 import type net from 'node:net';
 import type { BodySink, Downstream, HeaderList, RequestHead } from '../http/types.ts';
 import { type PathOptions, canonicalPath, splitTarget, validAuthority } from '../http/path.ts';
-import { FramingFields, HeaderCollector, MAX_HEADER_BYTES, MAX_HEADER_COUNT, endToEnd, lastChunk, ownString, serialize, writeChunk, writeMessage } from './headers.ts';
+import { FramingFields, HeaderCollector, MAX_HEADER_BYTES, MAX_HEADER_COUNT, endToEnd, headBytes, lastChunk, ownString, serialize, writeChunk, writeMessage } from './headers.ts';
 import { OK, PAUSED, PAUSED_UPGRADE, Parser, TYPE_REQUEST } from './llhttp.ts';
 import { rawHttp1Error } from '../errors.ts';
 import { READ_BUFFER, readAsStream, readInto } from '../net/read-buffer.ts';
@@ -41,6 +41,12 @@ export interface Http1Options {
 // body; after the body of the request in progress; or at a limit.
 // 'framing': a body whose end llhttp was expected to refuse to find, and did not (see onHeadersComplete).
 type PauseReason = 'none' | 'headers' | 'complete' | 'message' | 'limit' | 'framing';
+
+/** "HTTP/1.1 200 OK\r\n", made once per status code. */
+const statusLines: string[] = [];
+function statusLine(status: number): string {
+  return (statusLines[status] ??= `HTTP/1.1 ${status} ${STATUS_TEXT[status] ?? 'Unknown'}\r\n`);
+}
 
 /** The trailers of a request that has none (shared: never written to). */
 const NO_TRAILERS: HeaderList = [];
@@ -600,23 +606,23 @@ class Stream implements Downstream {
     if (!this.requestComplete) this.keepAlive = false;
     const m = this.head.method;
     this.bodyless = m === 'HEAD' || status === 204 || status === 304 || (status >= 100 && status < 200);
-    let h = `HTTP/1.1 ${status} ${STATUS_TEXT[status] ?? 'Unknown'}\r\n${serialize(headers)}`;
+    let tail = '';
     if (this.bodyless) {
-      if (m === 'HEAD' && contentLength !== undefined) h += `content-length: ${contentLength}\r\n`;
-    } else if (contentLength !== undefined) h += `content-length: ${contentLength}\r\n`;
-    else if (end) h += 'content-length: 0\r\n';
+      if (m === 'HEAD' && contentLength !== undefined) tail = `content-length: ${contentLength}\r\n`;
+    } else if (contentLength !== undefined) tail = `content-length: ${contentLength}\r\n`;
+    else if (end) tail = 'content-length: 0\r\n';
     else if (this.head.protocol === 'HTTP/1.1') {
-      h += 'transfer-encoding: chunked\r\n';
+      tail = 'transfer-encoding: chunked\r\n';
       this.chunked = true;
     } else this.keepAlive = false; // HTTP/1.0 without a length: the close ends the body
     if (!this.keepAlive) {
-      h += 'connection: close\r\n';
+      tail += 'connection: close\r\n';
       this.closeAfter = true;
-    } else if (this.head.protocol === 'HTTP/1.0') h += 'connection: keep-alive\r\n';
+    } else if (this.head.protocol === 'HTTP/1.0') tail += 'connection: keep-alive\r\n';
     const first = this.pending === undefined;
     // A second respond() in the same tick (the upstream failed right after its head) replaces
     // the first answer whole, body bytes included.
-    this.pending = [h + '\r\n'];
+    this.pending = [headBytes(statusLine(status), headers, tail)];
     if (end) this.end();
     else if (first) flushAtReadEnd(this);
   }
