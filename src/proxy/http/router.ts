@@ -32,16 +32,16 @@ export interface RequestView {
 
 export function findRoute(vh: VirtualHost, req: RequestView): RouteEntry | undefined {
   let params: URLSearchParams | undefined;
-  for (const r of vh.routes) {
+  // Indexed loops: this runs for every request, and an iterator is an object.
+  const routes = vh.routes;
+  next: for (let i = 0; i < routes.length; i++) {
+    const r = routes[i];
     if (!r.path(req.path)) continue;
-    let ok = true;
-    for (const h of r.headers) {
-      if (h.match(req.header(h.name)) === h.invert) {
-        ok = false;
-        break;
-      }
+    const hs = r.headers;
+    for (let j = 0; j < hs.length; j++) {
+      const h = hs[j];
+      if (h.match(req.header(h.name)) === h.invert) continue next;
     }
-    if (!ok) continue;
     if (r.query.length) {
       params ??= new URLSearchParams(req.query);
       if (!r.query.every((q) => q.match(params!.get(q.name) ?? undefined))) continue;
