@@ -69,7 +69,7 @@ export interface BenchResult {
     busyBefore: number;
     env: string[];
   };
-  setup: { rate: number; conns: number; maxConns: number; warmupS: number; fixedS: number; pacedWarmupS: number; maxWarmupS: number; maxS: number };
+  setup: { rate: number; conns: number; maxConns: number; warmupS: number; fixedS: number; repeats: number; pacedWarmupS: number; maxWarmupS: number; maxS: number };
   /** The phases run, when not all of them (--only). */
   only?: string[];
   h1?: { direct: PathResult; weft: PathResult; haproxy: PathResult };
@@ -329,19 +329,23 @@ function renderH1(r: BenchResult, h1: NonNullable<BenchResult['h1']>, add: (...l
         ]
       : []),
     `- Throughput: ${s.maxWarmupS} s warm-up, then \`${h1.direct.max.command}\` with no rate limit. Any non-2xx response or error fails the bench.`,
+    `- Each measured run (hey's and wrk's at the fixed rate, and the throughput run) is made ${s.repeats} times back to back after its`,
+    `  warm-up, and every figure of it is the median over the ${s.repeats}: each latency percentile, the rate, each process's CPU per`,
+    `  request, the other work on the machine; memory peaks are the highest of the ${s.repeats}. One window in which something else used`,
+    `  the machine, or a GC or JIT burst landed, does not decide a ratio. The machine's speed still moves between whole runs.`,
     `- Weft: \`weft control\`, a server-side sidecar (inbound -> the server) and a client-side sidecar (outbound, addressed`,
     `  with \`Host: bench-server\`), configured over xDS as \`weft up\` does; measured after the client sidecar has the`,
     `  bench-server endpoint and one request through it answered 200.`,
     `- haproxy: two processes, \`mode http\`, \`http-reuse always\` (keep-alive to the next hop), \`nbthread 1\` each so that`,
     `  each haproxy, like each Node sidecar, uses one thread for traffic. The CPU targets compare each sidecar with the`,
     `  haproxy process in the same place (client side with client side, server side with server side).`,
-    `- RSS and RssAnon (private memory): from /proc/<pid>/status, sampled every 200 ms during the ${s.fixedS} s fixed-rate phase (hey)`,
-    `  and at its end; the peak is reported. CPU: utime + stime from /proc/<pid>/stat, the delta over the phase, per request`,
-    `  served (in ticks of 10 ms over the phase).`,
+    `- RSS and RssAnon (private memory): from /proc/<pid>/status, sampled every 200 ms during the ${s.fixedS} s fixed-rate runs (hey)`,
+    `  and at their end; the peak is reported. CPU: utime + stime from /proc/<pid>/stat, the delta over a run, per request`,
+    `  served (in ticks of 10 ms over the run).`,
     `- "Other work on the machine": CPU used during a phase by processes the bench did not start (all CPU time in /proc/stat`,
     `  minus the bench's own processes), in cores. Above 0.1 core (marked "(!)") that path's figures are skewed by it.`,
     '',
-    `## HTTP/1.1: latency at ${int(s.rate)} requests/second (${s.conns} connections)`,
+    `## HTTP/1.1: latency at ${int(s.rate)} requests/second (${s.conns} connections; medians of ${s.repeats} runs)`,
     '',
     `The p99 target is judged on hey's figures; compared: ${heyP99.why}.`,
     '',
@@ -383,7 +387,7 @@ function renderH1(r: BenchResult, h1: NonNullable<BenchResult['h1']>, add: (...l
   }
   add(
     '',
-    `## HTTP/1.1: maximum throughput (hey, ${s.maxConns} connections, ${s.maxS} s)`,
+    `## HTTP/1.1: maximum throughput (hey, ${s.maxConns} connections, ${s.repeats} x ${s.maxS} s, medians)`,
     '',
     '| path | requests/second | p50 | p99 | other work on the machine |',
     '|---|---:|---:|---:|---:|',
@@ -455,16 +459,16 @@ function renderProto(r: BenchResult, p: ProtoResult, add: (...l: string[]) => vo
     p.proto === 'h2'
       ? [
           `A node:http2 server (bench/server.ts --proto h2, \`GET /\` -> 200, the same body), loaded by h2load over cleartext with prior`,
-          `knowledge. Fixed rate: ${s.warmupS} s warm-up, then \`${d.fixed.command}\`: ${s.conns} connections opened 1 ms apart, each at`,
+          `knowledge. Fixed rate: ${s.warmupS} s warm-up, then \`${d.fixed.command}\` ${s.repeats} times (medians): ${s.conns} connections opened 1 ms apart, each at`,
           `${s.rate / s.conns} requests/second, so that their tickers do not fire together. That stream is less even than wrk's: by hand`,
           `(HTTP/1.1, at a server timing each arrival) its gaps were 1.1 ms at p50 and 2.2 ms at p90, often two requests together.`,
-          `Latency from h2load's per-request log, in microseconds. Throughput: \`${d.max.command}\` after a ${s.maxWarmupS} s warm-up.`,
+          `Latency from h2load's per-request log, in microseconds. Throughput: \`${d.max.command}\` ${s.repeats} times (medians) after a ${s.maxWarmupS} s warm-up.`,
         ]
       : [
           `A grpc-js server (bench/server.ts --proto grpc, unary \`/weft.bench.Bench/Hello\` answering the same bytes), loaded by`,
           `bench/grpc-load.ts (grpc-js clients, one HTTP/2 connection each). Fixed rate: ${s.warmupS} s warm-up, then`,
-          `\`${d.fixed.command}\`: one even schedule, a call every ${(1000 / s.rate).toFixed(1)} ms, the clients taking turns; latency in the`,
-          `client, in microseconds. Throughput: \`${d.max.command}\` after a ${s.maxWarmupS} s warm-up. The load generator is Node`,
+          `\`${d.fixed.command}\` ${s.repeats} times (medians): one even schedule, a call every ${(1000 / s.rate).toFixed(1)} ms, the clients taking turns; latency in the`,
+          `client, in microseconds. Throughput: \`${d.max.command}\` ${s.repeats} times (medians) after a ${s.maxWarmupS} s warm-up. The load generator is Node`,
           `itself, on the same 2 CPUs, so the throughput figures are lower than HTTP/1.1's for that alone.`,
         ];
   add(

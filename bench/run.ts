@@ -2,11 +2,11 @@
 // the two-hop Weft path (client sidecar -> server sidecar) costs, next to a direct connection and
 // to two haproxy hops, and writes docs/performance.md (regenerated whole on each run). Phases:
 //
-//   h1      HTTP/1.1: direct, Weft, haproxy (this file). Per path: 2 s warm-up, then 10 s at a
-//           FIXED 1,000 requests/second over 16 connections with hey (latency, the proxies' RSS,
-//           RssAnon and CPU); 1 s warm-up and 10 s at the same rate with wrk paced evenly
-//           (bench/pace.lua); then 1 s warm-up and 6 s at maximum throughput over 64 connections
-//           with hey.
+//   h1      HTTP/1.1: direct, Weft, haproxy (this file). Per path: 2 s warm-up, then 3 x 10 s at
+//           a FIXED 1,000 requests/second over 16 connections with hey (latency, the proxies' RSS,
+//           RssAnon and CPU; medians of the 3, bench/measure.ts); 1 s warm-up and 3 x 10 s at the
+//           same rate with wrk paced evenly (bench/pace.lua); then 1 s warm-up and 3 x 6 s at
+//           maximum throughput over 64 connections with hey.
 //   h2      HTTP/2 cleartext through two sidecars against direct, with h2load (bench/protocols.ts).
 //   grpc    gRPC unary through two sidecars against direct, with bench/grpc-load.ts.
 //   memory  ten sidecars at once: Rss, Pss and RssAnon of each (bench/memory.ts).
@@ -36,7 +36,7 @@ import { spawnSync } from 'node:child_process';
 import { SIDECAR_NODE_FLAGS } from '../src/cli/up.ts';
 import { freePort } from '../src/util/net.ts';
 import { hey, wrkPaced } from './load.ts';
-import { CONNS, FIXED_S, MAX_CONNS, MAX_S, MAX_WARMUP_S, PACED_WARMUP_S, RATE, WARMUP_S, type Steps, measure } from './measure.ts';
+import { CONNS, FIXED_S, MAX_CONNS, MAX_S, MAX_WARMUP_S, PACED_WARMUP_S, RATE, REPEATS, WARMUP_S, type Steps, measure } from './measure.ts';
 import { runMemory } from './memory.ts';
 import { runInstructions } from './instructions.ts';
 import { Mesh, checkOk, startServer } from './mesh.ts';
@@ -246,7 +246,7 @@ async function main(): Promise<number> {
     const result: BenchResult = {
       date: new Date(),
       machine: host,
-      setup: { rate: RATE, conns: CONNS, maxConns: MAX_CONNS, warmupS: WARMUP_S, fixedS: FIXED_S, pacedWarmupS: PACED_WARMUP_S, maxWarmupS: MAX_WARMUP_S, maxS: MAX_S },
+      setup: { rate: RATE, conns: CONNS, maxConns: MAX_CONNS, warmupS: WARMUP_S, fixedS: FIXED_S, repeats: REPEATS, pacedWarmupS: PACED_WARMUP_S, maxWarmupS: MAX_WARMUP_S, maxS: MAX_S },
       only: whole ? undefined : phases,
       durationS: 0,
     };
