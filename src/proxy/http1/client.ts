@@ -34,7 +34,6 @@ export interface PoolStats {
   streams?: number;
 }
 
-const CRLF = '\r\n';
 /** The trailers of a response that has none (shared: never written to). */
 const NO_TRAILERS: HeaderList = [];
 

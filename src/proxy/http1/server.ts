@@ -634,7 +634,13 @@ class Stream implements Downstream {
     this.pending = undefined;
     if (this.conn.closed) return;
     this.responseStarted = true;
-    writeMessage(this.conn.socket, p);
+    try {
+      writeMessage(this.conn.socket, p);
+    } catch (e) {
+      // A bug, not bad input: this connection ends, and the read that flushed it goes on.
+      this.conn.opts.onBug(e);
+      this.conn.onClose();
+    }
   }
 
   write(chunk: Buffer): boolean {

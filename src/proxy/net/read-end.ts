@@ -19,17 +19,22 @@ export function readStarted(): void {
 /** Flushes what was held back, once the outermost read ends. */
 export function readEnded(): void {
   if (--depth > 0 || queued === 0) return;
-  // A flush may queue another (a write that ends an exchange): the loop takes it too.
-  try {
-    for (let i = 0; i < queued; i++) {
-      const x = queue[i]!;
-      queue[i] = undefined;
+  // Every flush runs, even after one throws (a bug): a response left unflushed would hang its
+  // client. The first error goes on to the read's caller. (A flush queues nothing here: the
+  // read is over, so flushAtReadEnd would use nextTick.)
+  let failed: { e: unknown } | undefined;
+  const n = queued;
+  queued = 0;
+  for (let i = 0; i < n; i++) {
+    const x = queue[i]!;
+    queue[i] = undefined;
+    try {
       x.flush();
+    } catch (e) {
+      failed ??= { e };
     }
-  } finally {
-    for (let i = 0; i < queued; i++) queue[i] = undefined;
-    queued = 0;
   }
+  if (failed) throw failed.e;
 }
 
 /** Calls x.flush() when the read in progress has been handled, or at the end of this tick. */
