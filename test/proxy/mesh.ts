@@ -22,7 +22,15 @@ export async function spawnSidecar(cp: ControlPlane, args: string[], env: NodeJS
   const proc = spawn(process.execPath, [...(process.env.WEFT_TEST_SIDECAR_FLAGS ?? '').split(' ').filter(Boolean), CLI, 'proxy', '--xds', cp.xdsAddress, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
   let err = '';
   proc.stderr!.on('data', (d) => (err += d));
-  const ready = await lineMatching(proc, /^WEFT_READY /);
+  let ready: string;
+  try {
+    ready = await lineMatching(proc, /^WEFT_READY /);
+  } catch (e) {
+    // Not ready in time: stop it (a process left running keeps the test file from ever ending)
+    // and say what it printed.
+    await stopProc(proc);
+    throw new Error(`sidecar ${args.join(' ')}: ${(e as Error).message}; its stderr:\n${err.slice(-4000)}`);
+  }
   return { proc, admin: JSON.parse(ready.slice('WEFT_READY '.length)).admin, pid: proc.pid!, stderr: () => err };
 }
 
@@ -85,18 +93,33 @@ export async function startMesh(
   const cp = await startControlPlane({ dataDir: tmpDir('cp'), adminPort: 0, xdsPort: 0, heartbeatMs: 2000, generate });
   // The app takes headers as large as the sidecar does (Node's own default is 16 KiB).
   const app = http.createServer({ maxHeaderSize: 80 * 1024 }, handler);
-  const appPort = await listen(app);
-  const inbound = await freePort();
-  const server = await spawnSidecar(cp, ['--workload', 'app-1', '--service', 'app', '--inbound-port', String(inbound), '--app-port', String(appPort)], opts.serverEnv);
-  const outbound = await freePort();
-  const client = await spawnSidecar(cp, ['--workload', 'client', '--outbound-port', String(outbound)], opts.clientEnv);
-  // The client's routes reach the app once its endpoint is in the client's config.
-  await waitFor('the client sidecar to route to app', async () => {
-    const r = await request(`http://127.0.0.1:${outbound}/`, { headers: { host: 'app' } }).catch(() => undefined);
-    if (!r) return false;
-    await r.body.dump();
-    return r.statusCode < 500 && r.headers['x-weft-error'] === undefined;
-  });
+  let server: SidecarProc | undefined;
+  let client: SidecarProc | undefined;
+  const close = async () => {
+    await Promise.all([stopProc(client?.proc), stopProc(server?.proc)]);
+    app.closeAllConnections();
+    app.close();
+    await cp.close();
+  };
+  let appPort: number, inbound: number, outbound: number;
+  try {
+    appPort = await listen(app);
+    inbound = await freePort();
+    server = await spawnSidecar(cp, ['--workload', 'app-1', '--service', 'app', '--inbound-port', String(inbound), '--app-port', String(appPort)], opts.serverEnv);
+    outbound = await freePort();
+    client = await spawnSidecar(cp, ['--workload', 'client', '--outbound-port', String(outbound)], opts.clientEnv);
+    // The client's routes reach the app once its endpoint is in the client's config.
+    await waitFor('the client sidecar to route to app', async () => {
+      const r = await request(`http://127.0.0.1:${outbound}/`, { headers: { host: 'app' } }).catch(() => undefined);
+      if (!r) return false;
+      await r.body.dump();
+      return r.statusCode < 500 && r.headers['x-weft-error'] === undefined;
+    });
+  } catch (e) {
+    // Whatever did start is stopped: the caller gets no Mesh to close.
+    await close();
+    throw e;
+  }
   return {
     cp,
     app,
@@ -106,12 +129,7 @@ export async function startMesh(
     client,
     outbound,
     stats: async (admin) => (await (await request(`${admin}/stats`)).body.json()) as any,
-    async close() {
-      await Promise.all([stopProc(client.proc), stopProc(server.proc)]);
-      app.closeAllConnections();
-      app.close();
-      await cp.close();
-    },
+    close,
   };
 }
 
