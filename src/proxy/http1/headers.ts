@@ -140,12 +140,6 @@ export function get(h: HeaderList, name: string): string | undefined {
   return undefined;
 }
 
-export function count(h: HeaderList, name: string): number {
-  let n = 0;
-  for (let i = 0; i < h.length; i += 2) if (h[i] === name) n++;
-  return n;
-}
-
 /** The end-to-end fields of a block: without hop-by-hop ones and those the Connection field names. */
 export function endToEnd(h: HeaderList, keep?: string): HeaderList {
   let named: Set<string> | undefined;

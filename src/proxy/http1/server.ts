@@ -10,7 +10,7 @@
 import type net from 'node:net';
 import type { BodySink, Downstream, HeaderList, RequestHead } from '../http/types.ts';
 import { type PathOptions, canonicalPath, splitTarget, validAuthority } from '../http/path.ts';
-import { FramingFields, HeaderCollector, MAX_HEADER_BYTES, MAX_HEADER_COUNT, endToEnd, headBytes, lastChunk, ownString, serialize, writeChunk, writeMessage } from './headers.ts';
+import { FramingFields, HeaderCollector, MAX_HEADER_BYTES, MAX_HEADER_COUNT, endToEnd, headBytes, lastChunk, ownString, writeChunk, writeMessage } from './headers.ts';
 import { OK, PAUSED, PAUSED_UPGRADE, Parser, TYPE_REQUEST } from './llhttp.ts';
 import { rawHttp1Error } from '../errors.ts';
 import { READ_BUFFER, readAsStream, readInto } from '../net/read-buffer.ts';
@@ -116,8 +116,8 @@ class ServerConnection {
         return this.url.length > MAX_HEADER_BYTES ? this.limit('bytes') : 0;
       },
       onStatus: () => 0,
-      onHeaderField: (b) => ((this.stream ? (this.stream.trailers ??= new HeaderCollector()) : this.headers).onField(b) ? 0 : this.limit('bytes')),
-      onHeaderValue: (b) => ((this.stream ? (this.stream.trailers ??= new HeaderCollector()) : this.headers).onValue(b) ? 0 : this.limit('bytes')),
+      onHeaderField: (b) => (this.collector().onField(b) ? 0 : this.limit('bytes')),
+      onHeaderValue: (b) => (this.collector().onValue(b) ? 0 : this.limit('bytes')),
       onHeadersComplete: (_status, upgrade) => {
         this.clearHeadersTimer();
         if (this.stream) return 0; // trailers have no head of their own; never reached
@@ -170,6 +170,12 @@ class ServerConnection {
     socket.on('error', () => this.onClose());
     socket.on('close', () => this.onClose());
     socket.on('drain', () => this.stream?.drained());
+  }
+
+  /** Where header fields go: the request head's, or, once a request is in progress, its trailers. */
+  private collector(): HeaderCollector {
+    const st = this.stream;
+    return st ? (st.trailers ??= new HeaderCollector()) : this.headers;
   }
 
   private limit(what: 'bytes' | 'count'): number {
@@ -714,7 +720,7 @@ class Stream implements Downstream {
     this.finished = true;
     this.responseDone = true;
     const socket = this.conn.upgrade();
-    socket.write(`HTTP/1.1 ${status} ${STATUS_TEXT[status] ?? 'Switching Protocols'}\r\n${serialize(headers)}connection: upgrade\r\nupgrade: ${this.head.upgrade}\r\n\r\n`, 'latin1');
+    socket.write(headBytes(`HTTP/1.1 ${status} ${STATUS_TEXT[status] ?? 'Switching Protocols'}\r\n`, headers, `connection: upgrade\r\nupgrade: ${this.head.upgrade}\r\n`));
     const head = this.upgradeHead ?? Buffer.alloc(0);
     this.upgradeHead = undefined;
     return { socket, head };
