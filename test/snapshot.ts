@@ -1,17 +1,70 @@
 // The sidecar's config snapshot for a mesh, as the sidecar builds it: the control plane's full
-// translation for one proxy, loaded type by type through the sidecar's own conversion (a NACK
+// translation for one proxy, encoded and decoded as on the wire (so a misspelt field is lost here
+// as it would be there), then loaded type by type through the sidecar's own conversion (a NACK
 // throws). For tests that run the request path's pure parts, or the request path in process.
+import { checkResource } from '../src/api/index.ts';
+import type { DestinationRule, VirtualService } from '../src/api/types.ts';
 import type { MeshSnapshot, Workload } from '../src/control/model/model.ts';
 import { translate } from '../src/control/translate/translate.ts';
 import { EMPTY_CONFIG, type RuntimeConfig, nextConfig } from '../src/proxy/config.ts';
-import { TYPE } from '../src/xds/types.ts';
+import { ProxyError } from '../src/proxy/errors.ts';
+import { decide } from '../src/proxy/http/forward.ts';
+import type { Downstream, RequestHead } from '../src/proxy/http/types.ts';
+import { type ResourceType, TYPE, decode, encode } from '../src/xds/protos.ts';
 
 export function sidecarSnapshot(mesh: MeshSnapshot, proxy: Workload): RuntimeConfig {
   const x = translate(mesh, proxy);
+  const wire = (type: ResourceType, rs: Record<string, object>) => Object.values(rs).map((r) => decode(type, encode(type, r)));
   let cfg = EMPTY_CONFIG;
-  cfg = nextConfig(cfg, TYPE.listener, Object.values(x.listeners) as any[], '1');
-  cfg = nextConfig(cfg, TYPE.cluster, Object.values(x.clusters) as any[], '1');
-  cfg = nextConfig(cfg, TYPE.route, Object.values(x.routes) as any[], '1');
-  cfg = nextConfig(cfg, TYPE.endpoint, Object.values(x.endpoints) as any[], '1');
+  cfg = nextConfig(cfg, TYPE.listener, wire(TYPE.listener, x.listeners), '1');
+  cfg = nextConfig(cfg, TYPE.cluster, wire(TYPE.cluster, x.clusters), '1');
+  cfg = nextConfig(cfg, TYPE.route, wire(TYPE.route, x.routes), '1');
+  cfg = nextConfig(cfg, TYPE.endpoint, wire(TYPE.endpoint, x.endpoints), '1');
   return cfg;
+}
+
+/** A mesh snapshot from Istio resources as a user writes them (validated as `weft apply` does) and workloads. */
+export function meshOf(config: readonly object[], workloads: Workload[]): MeshSnapshot {
+  const resources = config.map((r, i) => checkResource(r, `config[${i}]`));
+  return {
+    revision: 1,
+    virtualServices: resources.filter((r) => r.kind === 'VirtualService') as VirtualService[],
+    destinationRules: resources.filter((r) => r.kind === 'DestinationRule') as DestinationRule[],
+    workloads,
+  };
+}
+
+/** A workload serving `service` on port 80 (HTTP) whose sidecar's inbound listener is `port`. */
+export function workload(name: string, opts: Partial<Workload> & { port?: number } = {}): Workload {
+  const { port = 41000, ...rest } = opts;
+  return {
+    proxyId: `${name}-id`,
+    name,
+    namespace: 'default',
+    servicePort: 80,
+    labels: {},
+    address: '127.0.0.1',
+    inboundPort: port,
+    appPort: port + 1,
+    outboundPort: port + 2,
+    healthy: true,
+    ...rest,
+  };
+}
+
+/** A request as a downstream codec hands it to the request path; only the head matters to routing. */
+export function request(authority: string, path = '/', headers: string[] = [], method = 'GET'): Downstream {
+  const q = path.indexOf('?');
+  const head: RequestHead = { method, authority, path: q < 0 ? path : path.slice(0, q), query: q < 0 ? '' : path.slice(q + 1), headers, hasBody: false, protocol: 'HTTP/1.1' };
+  return { head } as Downstream;
+}
+
+/** Where a request from `proxy`'s app goes: the cluster, or the error code (no_route, no_cluster, ...) of the answer. */
+export function routeOf(cfg: RuntimeConfig, req: Downstream, rand = 0.5): string {
+  try {
+    return decide(cfg, 'outbound', req, rand).clusterName;
+  } catch (e) {
+    if (e instanceof ProxyError) return `${e.status} ${e.code}`;
+    throw e;
+  }
 }

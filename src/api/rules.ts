@@ -2,6 +2,7 @@
 // undefined when the value is fine, or a short message (no field path: callers add that).
 // They follow Istio's pkg/config/validation (and pkg/config/labels) unless a comment says otherwise.
 
+import { RE2JS } from 're2js';
 import { isIP } from 'node:net';
 
 // ---- durations ------------------------------------------------------------------------------
@@ -184,24 +185,18 @@ export function checkLabelValue(v: string): string | undefined {
 
 // ---- regular expressions -----------------------------------------------------------------------
 
-// Constructs RE2 does not support; JavaScript would accept them, so we reject them explicitly.
-const NOT_RE2 = /\(\?<?[=!]|\\[1-9]|\\k</;
-
 /**
- * Does `re` compile? Istio (and Envoy) use RE2. We approximate RE2 with JavaScript's RegExp:
- * RE2's `(?P<name>` groups and leading inline flags like `(?i)` are translated first, and the
- * JavaScript-only lookarounds and back-references are rejected. A few exotic patterns (e.g. RE2
- * character classes like `[[:alpha:]]`) may still be judged differently.
+ * Does `re` compile as RE2, the engine Istio and Envoy use? Checked with re2js, the same RE2 port
+ * the sidecar matches with, so every regex accepted here is one the sidecar loads and runs as
+ * Envoy would (lookarounds and back-references are refused: RE2 has none).
  */
 export function checkRegex(re: string): string | undefined {
   if (re.length > 1024) return 'regex is too large, max length allowed is 1024';
-  if (NOT_RE2.test(re)) return 'regex uses lookaround or back-references, which RE2 (used by Istio and Envoy) does not support';
-  const translated = re.replace(/^\(\?[imsU]+\)/, '').replaceAll('(?P<', '(?<');
   try {
-    new RegExp(translated);
+    RE2JS.compile(re);
     return undefined;
   } catch (err) {
-    return `invalid regex: ${(err as Error).message.replace(/^Invalid regular expression: /, '')}`;
+    return `invalid RE2 regex: ${(err as Error).message.replace(/^error parsing regexp: /, '')}`;
   }
 }
 

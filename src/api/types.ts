@@ -38,6 +38,7 @@ export interface StringMatch {
   exact?: string;
   prefix?: string;
   regex?: string;
+  suffix?: string;
 }
 
 export interface HTTPMatchRequest {

@@ -42,13 +42,13 @@ describe('hosts', () => {
   });
 });
 
-describe('regex (RE2 approximated by JavaScript RegExp)', () => {
-  test('accepts RE2 syntax JavaScript can express', () => {
-    for (const ok of ['jas.n', '^/api/v[0-9]+/.*$', '(?i)abc', '/(?P<id>\\d+)']) assert.equal(checkRegex(ok), undefined, ok);
+describe('regex (RE2, through re2js)', () => {
+  test('accepts RE2 syntax, also where JavaScript has none', () => {
+    for (const ok of ['jas.n', '^/api/v[0-9]+/.*$', '(?i)abc', '/(?P<id>\\d+)', '[[:digit:]]+', '(?i:a)b', '\\pL+', '\\Qa.b\\E']) assert.equal(checkRegex(ok), undefined, ok);
   });
 
   test('rejects what RE2 rejects', () => {
-    assert.match(checkRegex('a(b') ?? '', /^invalid regex: /);
+    assert.match(checkRegex('a(b') ?? '', /^invalid RE2 regex: missing closing \)/);
     assert.match(checkRegex('(a)\\1') ?? '', /RE2/);
     assert.match(checkRegex('a(?!b)') ?? '', /RE2/);
     assert.equal(checkRegex('a'.repeat(1025)), 'regex is too large, max length allowed is 1024');

@@ -41,7 +41,7 @@ const CASES: { what: string; listener: any; reason: RegExp }[] = [
   { what: 'a bad stream_idle_timeout', listener: { name: 'L', address, filter_chains: [{ filters: [hcm({ stream_idle_timeout: 'soon' })] }] }, reason: /^listener L: stream_idle_timeout: invalid duration/ },
   { what: 'a bad request_headers_timeout', listener: { name: 'L', address, filter_chains: [{ filters: [hcm({ request_headers_timeout: '-2s' })] }] }, reason: /^listener L: request_headers_timeout: invalid duration/ },
   { what: 'a bad idle_timeout', listener: { name: 'L', address, filter_chains: [{ filters: [hcm({ common_http_protocol_options: { idle_timeout: 'x' } })] }] }, reason: /^listener L: common_http_protocol_options\.idle_timeout: invalid duration/ },
-  { what: 'an inline route with a bad regex', listener: { name: 'L', address, filter_chains: [{ filters: [hcm({ rds: undefined, route_config: { name: 'inline', virtual_hosts: [{ name: 'v', domains: ['*'], routes: [{ match: { safe_regex: { regex: '(' } }, route: { cluster: 'c' } }] }] } })] }] }, reason: /^listener L: route_config: virtual_hosts\[0\] \(v\)\.routes\[0\]\.match\.safe_regex: invalid regex "\("/ },
+  { what: 'an inline route with a bad regex', listener: { name: 'L', address, filter_chains: [{ filters: [hcm({ rds: undefined, route_config: { name: 'inline', virtual_hosts: [{ name: 'v', domains: ['*'], routes: [{ match: { safe_regex: { regex: '(' } }, route: { cluster: 'c' } }] }] } })] }] }, reason: /^listener L: route_config: virtual_hosts\[0\] \(v\)\.routes\[0\]\.match\.safe_regex\.regex: invalid RE2 regex "\("/ },
 ];
 
 for (const c of CASES) {

@@ -66,11 +66,11 @@ describe('sidecar NACKs what it cannot apply and keeps serving (test xDS server 
     };
     ads.requestPush();
     const nack = await waitFor('an RDS NACK', async () => status('RDS')?.nack);
-    assert.match(nack.reason, /route configuration outbound: virtual_hosts\[0\].*routes\[0\]\.match\.safe_regex: invalid regex "\(unclosed"/);
+    assert.match(nack.reason, /route configuration outbound: virtual_hosts\[0\].*routes\[0\]\.match\.safe_regex\.regex: invalid RE2 regex "\(unclosed"/);
     assert.equal(status('RDS')!.acked, goodRds, 'the ACKed version stays the last good one');
     assert.deepEqual(await get(), { status: 200, body: 'backend says hi\n' });
     const dump = await (await request(`${sidecarAdmin}/config_dump`)).body.json() as any;
-    assert.match(dump.xds.types.RDS.lastNack, /invalid regex/);
+    assert.match(dump.xds.types.RDS.lastNack, /invalid RE2 regex/);
   });
 
   test('a listener with a filter the sidecar does not have is NACKed, and the listener keeps serving', async () => {

@@ -22,7 +22,8 @@ import {
 } from '../../xds/protos.ts';
 import type { MeshSnapshot, Workload } from '../model/model.ts';
 import type { Registry } from '../registry/registry.ts';
-import { type SharedResources, type XdsResources, forProxy, translateShared } from '../translate/translate.ts';
+import type { XdsResources } from '../translate/translate.ts';
+import { PushCache } from '../push/cache.ts';
 import { Debouncer } from './debounce.ts';
 import { workloadFromNode } from './node.ts';
 import { META } from '../../xds/node-meta.ts';
@@ -306,23 +307,18 @@ export class AdsServer {
     this.send(c, type, this.generate(c, this.pushed ?? (this.pushed = this.opts.snapshot())));
   }
 
-  // Shared config per snapshot, and encoded bytes and digests per resource object: with the
-  // default generator every proxy's routes, clusters and endpoints are the same objects, so a push
-  // to N proxies translates and encodes them once, not N times. (The snapshot callback returns
-  // the same object while nothing changed.)
-  private readonly sharedBySnapshot = new WeakMap<MeshSnapshot, SharedResources>();
+  // Translations per snapshot and scope (control/push/), and encoded bytes and digests per resource
+  // object: with the default generator, proxies of one scope get the very same route, cluster and
+  // endpoint objects, so a push to N proxies translates and encodes them once per scope, not N
+  // times. (The snapshot callback returns the same object while nothing changed.)
+  private readonly cache = new PushCache();
   private readonly encoded = new WeakMap<object, { field: Buffer; digest: string }>();
   /** The snapshot the last push was made from. */
   private pushed: MeshSnapshot | undefined;
 
   private generate(c: Connection, mesh: MeshSnapshot): XdsResources {
     if (this.opts.generate) return this.opts.generate(mesh, c.workload);
-    let shared = this.sharedBySnapshot.get(mesh);
-    if (!shared) {
-      shared = translateShared(mesh);
-      this.sharedBySnapshot.set(mesh, shared);
-    }
-    return forProxy(shared, c.workload);
+    return this.cache.resources(mesh, c.workload);
   }
 
   /** A resource as the `resources` field of a DiscoveryResponse (an Any), encoded once per object. */

@@ -66,6 +66,34 @@ export function inboundClusterName(port: number): string {
   return `inbound|${port}||`;
 }
 
+/**
+ * What a proxy's outbound config depends on besides the mesh: its namespace (short names,
+ * exportTo, sourceNamespace) and those of its labels some VirtualService's sourceLabels name. Two
+ * proxies with the same scope get the same routes, so a push translates routes once per scope.
+ */
+export interface ProxyScope {
+  namespace: string;
+  /** The proxy's labels, reduced to the keys that some match's sourceLabels uses. */
+  labels: Record<string, string>;
+}
+
+/**
+ * Istio's exportTo: is a resource of namespace `own` visible to proxies in `ns`? Unset or empty
+ * means everywhere (the mesh default); "." is the resource's own namespace, "*" every namespace,
+ * "~" none, anything else a namespace by name.
+ */
+export function exportedTo(exportTo: readonly string[] | undefined, own: string, ns: string): boolean {
+  if (!exportTo || exportTo.length === 0) return true;
+  return exportTo.some((e) => e === '*' || (e === '.' ? own === ns : e === ns));
+}
+
+/** Does a host pattern ("reviews.default.svc.cluster.local", "*.default.svc.cluster.local", "*") match a host? */
+export function hostMatches(pattern: string, host: string): boolean {
+  if (pattern === '*') return true;
+  if (pattern.startsWith('*')) return host.endsWith(pattern.slice(1)) && host.length > pattern.length - 1;
+  return pattern === host;
+}
+
 export function labelsMatch(selector: Record<string, string> | undefined, labels: Record<string, string>): boolean {
   for (const [k, v] of Object.entries(selector ?? {})) if (labels[k] !== v) return false;
   return true;

@@ -5,30 +5,37 @@
 // Naming follows Istio so that Envoy dumps look familiar:
 //   clusters   outbound|<port>|<subset>|<fqdn>, inbound|<port>||
 //   listeners  "outbound" (the app's HTTP proxy on loopback), "inbound|<port>"
-//   routes     "outbound": one virtual host per service and port
+//   routes     "outbound": one virtual host per service and port (routes.ts)
+//
+// Clusters and endpoints depend on the mesh alone and are shared by every proxy; routes depend on
+// the proxy's scope (namespace, and the labels sourceLabels names: model.ts ProxyScope); listeners
+// and the inbound clusters are the proxy's own. The push step (control/push/) caches the first per
+// snapshot and the second per scope.
 //
 // Each service port carries the protocol Istio's rules choose (model/protocol.ts): HTTP ports get
 // an HttpConnectionManager, opaque ones (tcp, tls, mysql, ...) a tcp_proxy, and ports whose
 // protocol is not declared get Envoy's protocol detection (http_inspector: HTTP to the HCM, the
 // rest to tcp_proxy). Apps reach TCP services through the outbound listener with CONNECT.
-import type { DestinationRule, HTTPMatchRequest, HTTPRoute, StringMatch, VirtualService } from '../../api/types.ts';
-import { parseDuration } from '../../api/rules.ts';
 import { TYPE } from '../../xds/types.ts';
 import { type PortHandling, portHandling } from '../model/protocol.ts';
 import {
   type MeshSnapshot,
+  type ProxyScope,
   type Workload,
   type WorkloadPort,
-  DOMAIN_SUFFIX,
   fqdn,
   inboundClusterName,
   labelsMatch,
   outboundClusterName,
   workloadPorts,
 } from '../model/model.ts';
+import { appliesToMesh, destinationRulesByHost, resolveDestination, routedPorts, serviceKey, servicesOf, subsetDefined } from './services.ts';
+import { OUTBOUND_ROUTE, outboundRoutes } from './routes.ts';
+
+export { duration } from './duration.ts';
+export { OUTBOUND_ROUTE } from './routes.ts';
 
 export const OUTBOUND_LISTENER = 'outbound';
-export const OUTBOUND_ROUTE = 'outbound';
 
 export interface XdsResources {
   /** The proxy's own listeners: what a wildcard LDS subscription (Weft's sidecar, Envoy) gets. */
@@ -45,45 +52,62 @@ export interface XdsResources {
   endpoints: Record<string, object>;
 }
 
-/** A service: all workloads that registered under one name in one namespace, on one port. */
-interface Service {
-  host: string; // fqdn
-  namespace: string;
-  shortName: string;
-  port: number;
-  /** How the port is handled, from its name and appProtocol (the first workload's, by proxy id). */
-  handling: PortHandling;
-  /** Each serving workload with the inbound listener port that serves this service port. */
-  members: { w: Workload; inboundPort: number }[];
-}
+/** What every proxy gets alike: clusters and endpoints. */
+export type SharedResources = Pick<XdsResources, 'clusters' | 'endpoints'>;
 
-/** The resources every proxy gets alike: outbound routes, clusters and endpoints. */
-export type SharedResources = Omit<XdsResources, 'listeners'>;
+/** What every proxy of one scope gets alike: the outbound routes, and the listeners a proxyless gRPC client asks for by name. */
+export type ScopedResources = Pick<XdsResources, 'routes' | 'apiListeners'>;
 
-/** Config for one proxy: what all proxies share, plus its own listeners and inbound cluster. */
+/** Config for one proxy: the shared and scoped parts, plus its own listeners and inbound clusters. */
 export function translate(mesh: MeshSnapshot, proxy: Workload): XdsResources {
-  return forProxy(translateShared(mesh), proxy);
+  return forProxy(translateShared(mesh), translateScoped(mesh, scopeOf(mesh, proxy)), proxy);
 }
 
-/**
- * The part of every proxy's config that depends on the mesh alone. The ADS server computes it
- * once per snapshot and shares the objects between all proxies, so that a push to thousands of
- * proxies translates and encodes it once.
- */
+/** The label keys that some mesh-bound match's sourceLabels names: what a proxy's labels can change in its routes. */
+export function sourceLabelKeys(mesh: MeshSnapshot): string[] {
+  const keys = new Set<string>();
+  for (const vs of mesh.virtualServices) {
+    for (const r of vs.spec.http ?? []) for (const m of r.match ?? []) for (const k of Object.keys(m.sourceLabels ?? {})) keys.add(k);
+  }
+  return [...keys].sort();
+}
+
+/** A proxy's scope, its labels reduced to `keys` (sourceLabelKeys of the mesh; computed here when not given). */
+export function scopeOf(mesh: MeshSnapshot, proxy: Workload, keys: readonly string[] = sourceLabelKeys(mesh)): ProxyScope {
+  const labels: Record<string, string> = {};
+  for (const k of keys) if (proxy.labels[k] !== undefined) labels[k] = proxy.labels[k];
+  return { namespace: proxy.namespace, labels };
+}
+
+/** The part of every proxy's config that depends on the mesh alone. */
 export function translateShared(mesh: MeshSnapshot): SharedResources {
   const services = servicesOf(mesh.workloads);
   const drByHost = destinationRulesByHost(mesh.destinationRules);
   const clusterSet = new Map<string, { host: string; port: number; subset: string }>();
-  const addCluster = (host: string, port: number, subset: string) =>
-    clusterSet.set(outboundClusterName(port, subset, host), { host, port, subset });
+  const addCluster = (host: string, port: number, subset: string) => {
+    // A subset no DestinationRule defines gets no cluster: routes to it answer 503, as in Istio.
+    if (subsetDefined(drByHost, host, subset)) clusterSet.set(outboundClusterName(port, subset, host), { host, port, subset });
+  };
 
   // Every service gets its default cluster, and one per DestinationRule subset.
   for (const s of services.values()) {
     addCluster(s.host, s.port, '');
     for (const sub of drByHost.get(s.host)?.spec.subsets ?? []) addCluster(s.host, s.port, sub.name);
   }
-
-  const routes = outboundRoutes(mesh, services, addCluster);
+  // And every route destination, also of hosts no workload serves yet (no endpoints, then).
+  for (const vs of mesh.virtualServices) {
+    if (!appliesToMesh(vs)) continue;
+    for (const h of vs.spec.hosts ?? []) {
+      for (const port of routedPorts(fqdn(h, vs.metadata.namespace), services)) {
+        for (const r of vs.spec.http ?? []) {
+          for (const d of r.route ?? []) {
+            const t = resolveDestination(vs, d.destination, port, services);
+            addCluster(t.host, t.port, t.subset);
+          }
+        }
+      }
+    }
+  }
 
   const clusters: Record<string, object> = {};
   const endpoints: Record<string, object> = {};
@@ -94,11 +118,17 @@ export function translateShared(mesh: MeshSnapshot): SharedResources {
     const members = (svc?.members ?? []).filter((m) => labelsMatch(selector, m.w.labels));
     endpoints[name] = loadAssignment(name, members);
   }
+  return { clusters, endpoints };
+}
+
+/** The part of a proxy's config that depends on its scope: routes, and the api_listeners named after them. */
+export function translateScoped(mesh: MeshSnapshot, scope: ProxyScope): ScopedResources {
+  const routes = outboundRoutes(mesh.virtualServices, servicesOf(mesh.workloads), scope);
   const apiListeners: Record<string, object> = {};
   for (const vh of (routes as { virtual_hosts: { domains: string[] }[] }).virtual_hosts) {
     for (const d of vh.domains) apiListeners[d] ??= apiListener(d);
   }
-  return { apiListeners, routes: { [OUTBOUND_ROUTE]: routes }, clusters, endpoints };
+  return { apiListeners, routes: { [OUTBOUND_ROUTE]: routes } };
 }
 
 function apiListener(name: string): object {
@@ -115,8 +145,8 @@ function apiListener(name: string): object {
   };
 }
 
-/** Adds one proxy's own resources to the shared ones (which it does not modify). */
-export function forProxy(shared: SharedResources, proxy: Workload): XdsResources {
+/** Adds one proxy's own resources to the shared and scoped ones (which it does not modify). */
+export function forProxy(shared: SharedResources, scoped: ScopedResources, proxy: Workload): XdsResources {
   const listeners: Record<string, object> = {};
   let clusters = shared.clusters;
   if (proxy.outboundPort !== undefined) {
@@ -143,194 +173,7 @@ export function forProxy(shared: SharedResources, proxy: Workload): XdsResources
       ...(handling === 'http2' ? HTTP2_UPSTREAM : {}),
     };
   }
-  return { listeners, apiListeners: shared.apiListeners, routes: shared.routes, clusters, endpoints: shared.endpoints };
-}
-
-function serviceKey(host: string, port: number): string {
-  return `${host}:${port}`;
-}
-
-function servicesOf(workloads: readonly Workload[]): Map<string, Service> {
-  const out = new Map<string, Service>();
-  for (const w of [...workloads].sort((a, b) => a.proxyId.localeCompare(b.proxyId))) {
-    if (!w.service) continue;
-    const host = fqdn(w.service, w.namespace);
-    for (const p of workloadPorts(w)) {
-      const handling = portHandling(p);
-      if (handling === 'udp') continue;
-      const key = serviceKey(host, p.port);
-      let s = out.get(key);
-      if (!s) {
-        s = { host, namespace: w.namespace, shortName: w.service, port: p.port, handling, members: [] };
-        out.set(key, s);
-      }
-      s.members.push({ w, inboundPort: p.inboundPort });
-    }
-  }
-  return new Map([...out.entries()].sort(([a], [b]) => a.localeCompare(b)));
-}
-
-function destinationRulesByHost(drs: readonly DestinationRule[]): Map<string, DestinationRule> {
-  const out = new Map<string, DestinationRule>();
-  // Oldest name first wins, as in Istio where the earliest-created rule takes precedence.
-  for (const dr of [...drs].sort((a, b) => `${a.metadata.namespace}/${a.metadata.name}`.localeCompare(`${b.metadata.namespace}/${b.metadata.name}`))) {
-    const host = fqdn(dr.spec.host, dr.metadata.namespace);
-    if (!out.has(host)) out.set(host, dr);
-  }
-  return out;
-}
-
-/** The names a client may use for a service: short, namespaced and full, with and without port. */
-function domainsFor(host: string, port: number, namespace: string): string[] {
-  const names = [host];
-  const suffix = `.${namespace}.${DOMAIN_SUFFIX}`;
-  if (host.endsWith(suffix)) {
-    const short = host.slice(0, -suffix.length);
-    names.push(short, `${short}.${namespace}`, `${short}.${namespace}.svc`);
-  }
-  const out: string[] = [];
-  for (const n of names) {
-    if (port === 80) out.push(n);
-    out.push(`${n}:${port}`);
-  }
-  return out;
-}
-
-function outboundRoutes(
-  mesh: MeshSnapshot,
-  services: Map<string, Service>,
-  addCluster: (host: string, port: number, subset: string) => void,
-): object {
-  // The first VirtualService (by namespace/name) that claims a host owns it, as in Istio.
-  const vsByHost = new Map<string, VirtualService>();
-  for (const vs of [...mesh.virtualServices].sort((a, b) => `${a.metadata.namespace}/${a.metadata.name}`.localeCompare(`${b.metadata.namespace}/${b.metadata.name}`))) {
-    if (vs.spec.gateways && vs.spec.gateways.length > 0 && !vs.spec.gateways.includes('mesh')) continue;
-    for (const h of vs.spec.hosts ?? []) {
-      const host = fqdn(h, vs.metadata.namespace);
-      if (!vsByHost.has(host)) vsByHost.set(host, vs);
-    }
-  }
-  const portsOf = (host: string): number[] => [...services.values()].filter((s) => s.host === host).map((s) => s.port);
-
-  const virtualHosts: object[] = [];
-  const seen = new Set<string>();
-  for (const s of services.values()) {
-    seen.add(s.host);
-    const vs = vsByHost.get(s.host);
-    const cluster = outboundClusterName(s.port, '', s.host);
-    // An opaque TCP port is reached by CONNECT only; a port of undeclared protocol both ways (the
-    // sidecar detects what the tunnel carries). VirtualService http routes do not apply to TCP.
-    const routes =
-      s.handling === 'tcp'
-        ? [connectRoute(cluster)]
-        : [...(vs ? httpRoutes(vs, s.port, portsOf, addCluster) : [defaultRoute(cluster)]), ...(s.handling === 'detect' ? [connectRoute(cluster)] : [])];
-    virtualHosts.push({ name: `${s.host}:${s.port}`, domains: domainsFor(s.host, s.port, s.namespace), routes });
-  }
-  // A VirtualService for a host no workload serves yet still routes, so that traffic to it gets
-  // "no healthy endpoint in cluster ..." rather than "no route".
-  for (const [host, vs] of [...vsByHost.entries()].sort(([a], [b]) => a.localeCompare(b))) {
-    if (seen.has(host) || host.startsWith('*')) continue;
-    virtualHosts.push({ name: `${host}:80`, domains: domainsFor(host, 80, vs.metadata.namespace), routes: httpRoutes(vs, 80, portsOf, addCluster) });
-  }
-  return { name: OUTBOUND_ROUTE, virtual_hosts: virtualHosts };
-}
-
-/** CONNECT to the service's authority becomes an opaque tunnel to the cluster (Envoy's CONNECT termination). */
-function connectRoute(cluster: string): object {
-  return { name: 'connect', match: { connect_matcher: {} }, route: { cluster, upgrade_configs: [{ upgrade_type: 'CONNECT' }] } };
-}
-
-function defaultRoute(cluster: string): object {
-  return { name: 'default', match: { prefix: '/' }, route: { cluster, timeout: { seconds: 0 } } };
-}
-
-function httpRoutes(
-  vs: VirtualService,
-  port: number,
-  portsOf: (host: string) => number[],
-  addCluster: (host: string, port: number, subset: string) => void,
-): object[] {
-  const out: object[] = [];
-  (vs.spec.http ?? []).forEach((r: HTTPRoute, i: number) => {
-    if (!r.route || r.route.length === 0) return; // redirect, directResponse, delegate: later issues
-    const matches = r.match && r.match.length > 0 ? r.match : [undefined];
-    const action = routeAction(vs, r, port, portsOf, addCluster);
-    matches.forEach((m, j) => {
-      if (m?.port !== undefined && m.port !== port) return;
-      out.push({ name: r.name ?? `${vs.metadata.namespace}/${vs.metadata.name}.http[${i}]${matches.length > 1 ? `.match[${j}]` : ''}`, match: routeMatch(m), route: action });
-    });
-  });
-  return out;
-}
-
-function routeAction(
-  vs: VirtualService,
-  r: HTTPRoute,
-  port: number,
-  portsOf: (host: string) => number[],
-  addCluster: (host: string, port: number, subset: string) => void,
-): object {
-  const dests = (r.route ?? []).map((d) => {
-    const host = fqdn(d.destination.host, vs.metadata.namespace);
-    const known = portsOf(host);
-    const p = d.destination.port?.number ?? (known.includes(port) ? port : known[0] ?? port);
-    const subset = d.destination.subset ?? '';
-    addCluster(host, p, subset);
-    return { name: outboundClusterName(p, subset, host), weight: d.weight ?? (r.route!.length === 1 ? 100 : 0) };
-  });
-  const action: Record<string, unknown> = {};
-  if (dests.length === 1) action.cluster = dests[0].name;
-  // weight is a google.protobuf.UInt32Value: {value: n}.
-  else action.weighted_clusters = { clusters: dests.filter((d) => d.weight > 0).map((d) => ({ name: d.name, weight: { value: d.weight } })) };
-  action.timeout = r.timeout ? duration(r.timeout) : { seconds: 0 };
-  // retries, fault, mirror, rewrite, headers: the traffic issue. Validation accepts them; the
-  // sidecar does not act on them yet, and docs/config.md says so.
-  return action;
-}
-
-function routeMatch(m: HTTPMatchRequest | undefined): object {
-  const out: Record<string, unknown> = {};
-  const uri = m?.uri;
-  if (uri?.exact !== undefined) out.path = uri.exact;
-  else if (uri?.regex !== undefined) out.safe_regex = { regex: uri.regex };
-  else out.prefix = uri?.prefix ?? '/';
-  if (m?.ignoreUriCase) out.case_sensitive = { value: false }; // a BoolValue
-  const headers: object[] = [];
-  const header = (name: string, sm: StringMatch, invert = false) => {
-    const h: Record<string, unknown> = { name };
-    if (sm.exact === undefined && sm.prefix === undefined && sm.regex === undefined) h.present_match = true;
-    else h.string_match = stringMatch(sm);
-    if (invert) h.invert_match = true;
-    headers.push(h);
-  };
-  if (m?.method) header(':method', m.method);
-  if (m?.authority) header(':authority', m.authority);
-  if (m?.scheme) header(':scheme', m.scheme);
-  for (const [name, sm] of Object.entries(m?.headers ?? {})) header(name.toLowerCase(), sm);
-  for (const [name, sm] of Object.entries(m?.withoutHeaders ?? {})) header(name.toLowerCase(), sm, true);
-  if (headers.length) out.headers = headers;
-  const query = Object.entries(m?.queryParams ?? {}).map(([name, sm]) =>
-    sm.exact === undefined && sm.prefix === undefined && sm.regex === undefined ? { name, present_match: true } : { name, string_match: stringMatch(sm) },
-  );
-  if (query.length) out.query_parameters = query;
-  return out;
-}
-
-function stringMatch(sm: StringMatch): object {
-  if (sm.exact !== undefined) return { exact: sm.exact };
-  if (sm.prefix !== undefined) return { prefix: sm.prefix };
-  return { safe_regex: { regex: sm.regex ?? '' } };
-}
-
-/**
- * An Istio duration ("1.5s", "100ms", "1m30s") -> google.protobuf.Duration, parsed by the same
- * parser validation used, so that every duration validation accepts means the same here.
- */
-export function duration(s: string): { seconds: number; nanos?: number } {
-  const total = parseDuration(s.trim()) ?? 0n;
-  const seconds = Number(total / 1_000_000_000n);
-  const nanos = Number(total % 1_000_000_000n);
-  return nanos ? { seconds, nanos } : { seconds };
+  return { listeners, apiListeners: scoped.apiListeners, routes: scoped.routes, clusters, endpoints: shared.endpoints };
 }
 
 /** What makes a cluster speak HTTP/2 to its endpoints (http2, grpc and grpc-web ports, as in Istio). */

@@ -2,6 +2,7 @@
 // cannot honour is an error whose message becomes the NACK reason, naming the resource and field.
 // Nothing here touches sockets; the snapshot built from this is swapped in atomically.
 import { TYPE } from '../../xds/types.ts';
+import { type FullMatch, compileFullMatch } from '../http/regex.ts';
 
 export interface ListenerConfig {
   name: string;
@@ -263,18 +264,20 @@ function stringMatcher(where: string, sm: any): StringMatcher {
     return (v) => v !== undefined && norm(v).includes(p);
   }
   if (sm.safe_regex) {
-    const re = compileRegex(where, sm.safe_regex.regex, ci);
+    // ignore_case has no effect on safe_regex, as in Envoy: a pattern says (?i) itself.
+    const re = compileRegex(`${where}.safe_regex`, sm.safe_regex.regex);
     return (v) => v !== undefined && re.test(v);
   }
   fail(where, 'unsupported string matcher');
 }
 
-/** Envoy's safe_regex must match the whole value (RE2 full match); JS RegExp stands in for RE2. */
-function compileRegex(where: string, source: string, ignoreCase = false): RegExp {
+/** Envoy's safe_regex: RE2, matching the whole value. */
+function compileRegex(where: string, source: unknown): FullMatch {
+  if (typeof source !== 'string' || source === '') fail(`${where}.regex`, 'required');
   try {
-    return new RegExp(`^(?:${source})$`, ignoreCase ? 'i' : '');
+    return compileFullMatch(source);
   } catch (e) {
-    fail(where, `invalid regex ${JSON.stringify(source)}: ${(e as Error).message}`);
+    fail(`${where}.regex`, `invalid RE2 regex ${JSON.stringify(source)}: ${(e as Error).message}`);
   }
 }
 
@@ -287,7 +290,8 @@ function convertRoute(r: any, where: string): RouteEntry {
     const want = cs ? m.path : m.path.toLowerCase();
     path = cs ? (p) => p === want : (p) => p.toLowerCase() === want;
   } else if (m.safe_regex) {
-    const re = compileRegex(`${where}.match.safe_regex`, m.safe_regex.regex, !cs);
+    // case_sensitive does not apply to safe_regex, as in Envoy.
+    const re = compileRegex(`${where}.match.safe_regex`, m.safe_regex.regex);
     path = (p) => re.test(p);
   } else if (m.prefix !== undefined) {
     const want = cs ? m.prefix : m.prefix.toLowerCase();

@@ -1,0 +1,41 @@
+// The push step, between translate/ (pure) and ads/ (streams only): it asks translate for each
+// part of a proxy's config once and keeps it while it can be reused.
+//   - clusters and endpoints: once per mesh snapshot, shared by every proxy;
+//   - routes: once per snapshot and proxy scope (namespace, and the labels sourceLabels names), so
+//     a push to a thousand proxies in ten namespaces translates routes ten times;
+//   - the rest (listeners, inbound clusters) per proxy, which is cheap.
+// The same objects go to every proxy that shares them, so the ADS server encodes each once.
+import type { MeshSnapshot, Workload } from '../model/model.ts';
+import { type ScopedResources, type SharedResources, type XdsResources, forProxy, scopeOf, sourceLabelKeys, translateScoped, translateShared } from '../translate/translate.ts';
+
+interface PerSnapshot {
+  shared: SharedResources;
+  labelKeys: string[];
+  scoped: Map<string, ScopedResources>;
+}
+
+export class PushCache {
+  // Weak: a snapshot nobody holds any more takes its cache with it.
+  private readonly bySnapshot = new WeakMap<MeshSnapshot, PerSnapshot>();
+  /** Translations made since start, for tests and stats: how often the cache missed. */
+  readonly translations = { shared: 0, scoped: 0 };
+
+  /** The whole config of one proxy for one snapshot. */
+  resources(mesh: MeshSnapshot, proxy: Workload): XdsResources {
+    let s = this.bySnapshot.get(mesh);
+    if (!s) {
+      s = { shared: translateShared(mesh), labelKeys: sourceLabelKeys(mesh), scoped: new Map() };
+      this.translations.shared += 1;
+      this.bySnapshot.set(mesh, s);
+    }
+    const scope = scopeOf(mesh, proxy, s.labelKeys);
+    const key = JSON.stringify([scope.namespace, Object.entries(scope.labels)]);
+    let scoped = s.scoped.get(key);
+    if (!scoped) {
+      scoped = translateScoped(mesh, scope);
+      this.translations.scoped += 1;
+      s.scoped.set(key, scoped);
+    }
+    return forProxy(s.shared, scoped, proxy);
+  }
+}

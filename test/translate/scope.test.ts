@@ -1,0 +1,165 @@
+// Simulation tests for what a proxy's scope changes (namespaces, exportTo, sourceLabels,
+// sourceNamespace, match gateways) and for matches that must never widen: translate, load as the
+// sidecar does (a NACK fails the test), and ask where a request goes. No sockets.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { Workload } from '../../src/control/model/model.ts';
+import { PushCache } from '../../src/control/push/cache.ts';
+import { meshOf, request, routeOf, sidecarSnapshot, workload } from '../snapshot.ts';
+
+const vs = (name: string, namespace: string, spec: object) => ({ apiVersion: 'networking.istio.io/v1', kind: 'VirtualService', metadata: { name, namespace }, spec });
+const dr = (name: string, namespace: string, spec: object) => ({ apiVersion: 'networking.istio.io/v1', kind: 'DestinationRule', metadata: { name, namespace }, spec });
+const C = (host: string, subset = '', port = 80) => `outbound|${port}|${subset}|${host}`;
+const REVIEWS_A = 'reviews.a.svc.cluster.local';
+const REVIEWS_B = 'reviews.b.svc.cluster.local';
+
+// Two namespaces, each with a service called reviews, and a client in each.
+const twoNamespaces: Workload[] = [
+  workload('reviews-a', { namespace: 'a', service: 'reviews', port: 41000, labels: { version: 'v1' } }),
+  workload('reviews-b', { namespace: 'b', service: 'reviews', port: 42000, labels: { version: 'v1' } }),
+  workload('client-a', { namespace: 'a', port: 43000, labels: { app: 'client' } }),
+  workload('client-b', { namespace: 'b', port: 44000, labels: { app: 'client' } }),
+];
+const byName = (ws: Workload[], n: string) => ws.find((w) => w.name === n)!;
+
+test('two namespaces with a service of the same name: each short name reaches its own namespace, and no sidecar NACKs', () => {
+  const mesh = meshOf([], twoNamespaces);
+  const a = sidecarSnapshot(mesh, byName(twoNamespaces, 'client-a'));
+  const b = sidecarSnapshot(mesh, byName(twoNamespaces, 'client-b'));
+  assert.equal(routeOf(a, request('reviews')), C(REVIEWS_A));
+  assert.equal(routeOf(b, request('reviews')), C(REVIEWS_B));
+  assert.equal(routeOf(b, request('reviews.a')), C(REVIEWS_A));
+  assert.equal(routeOf(a, request('reviews.b.svc.cluster.local:80')), C(REVIEWS_B));
+});
+
+test('two namespaces, each with its own VirtualService for reviews: each applies from its namespace and by full name', () => {
+  const config = ['a', 'b'].flatMap((ns) => [
+    dr('reviews', ns, { host: 'reviews', subsets: [{ name: 'v1', labels: { version: 'v1' } }] }),
+    vs('reviews', ns, { hosts: ['reviews'], http: [{ route: [{ destination: { host: 'reviews', subset: 'v1' } }] }] }),
+  ]);
+  const mesh = meshOf(config, twoNamespaces);
+  const a = sidecarSnapshot(mesh, byName(twoNamespaces, 'client-a'));
+  const b = sidecarSnapshot(mesh, byName(twoNamespaces, 'client-b'));
+  assert.equal(routeOf(a, request('reviews')), C(REVIEWS_A, 'v1'));
+  assert.equal(routeOf(b, request('reviews')), C(REVIEWS_B, 'v1'));
+  assert.equal(routeOf(a, request('reviews.b')), C(REVIEWS_B, 'v1'));
+});
+
+test('a VirtualService host "reviews.a" written in namespace b does not break anyone\'s routes', () => {
+  const config = [vs('reviews', 'b', { hosts: ['reviews.a'], http: [{ route: [{ destination: { host: 'reviews.b.svc.cluster.local' } }] }] })];
+  const mesh = meshOf(config, twoNamespaces);
+  for (const client of ['client-a', 'client-b']) {
+    const cfg = sidecarSnapshot(mesh, byName(twoNamespaces, client)); // throws on a NACK
+    // "reviews.a" is the service's own name; Istio matches hosts literally, so the VirtualService
+    // (host "reviews.a", not a service's name) does not take it over.
+    assert.equal(routeOf(cfg, request('reviews.a')), C(REVIEWS_A));
+  }
+});
+
+test('exportTo ".": a VirtualService applies in its own namespace only', () => {
+  const config = [
+    dr('reviews', 'a', { host: 'reviews', subsets: [{ name: 'v1', labels: { version: 'v1' } }] }),
+    vs('reviews', 'a', { hosts: ['reviews'], exportTo: ['.'], http: [{ route: [{ destination: { host: 'reviews', subset: 'v1' } }] }] }),
+  ];
+  const mesh = meshOf(config, twoNamespaces);
+  assert.equal(routeOf(sidecarSnapshot(mesh, byName(twoNamespaces, 'client-a')), request('reviews')), C(REVIEWS_A, 'v1'));
+  assert.equal(routeOf(sidecarSnapshot(mesh, byName(twoNamespaces, 'client-b')), request('reviews.a')), C(REVIEWS_A));
+});
+
+test('exportTo naming a namespace, and "~": visible there only, and nowhere', () => {
+  const config = [
+    dr('reviews', 'a', { host: 'reviews', subsets: [{ name: 'v1', labels: { version: 'v1' } }] }),
+    vs('to-b', 'a', { hosts: ['reviews'], exportTo: ['b'], http: [{ route: [{ destination: { host: 'reviews', subset: 'v1' } }] }] }),
+  ];
+  const mesh = meshOf(config, twoNamespaces);
+  assert.equal(routeOf(sidecarSnapshot(mesh, byName(twoNamespaces, 'client-a')), request('reviews')), C(REVIEWS_A));
+  assert.equal(routeOf(sidecarSnapshot(mesh, byName(twoNamespaces, 'client-b')), request('reviews.a')), C(REVIEWS_A, 'v1'));
+  const hidden = meshOf([config[0], { ...config[1], spec: { ...config[1].spec, exportTo: ['~'] } }], twoNamespaces);
+  for (const c of ['client-a', 'client-b']) assert.equal(routeOf(sidecarSnapshot(hidden, byName(twoNamespaces, c)), request('reviews.a')), C(REVIEWS_A));
+});
+
+// One namespace: reviews v1 and v2, and a client.
+const reviews: Workload[] = [
+  workload('reviews-v1', { service: 'reviews', port: 41000, labels: { app: 'reviews', version: 'v1' } }),
+  workload('reviews-v2', { service: 'reviews', port: 42000, labels: { app: 'reviews', version: 'v2' } }),
+  workload('productpage', { port: 43000, labels: { app: 'productpage' } }),
+  workload('ratings', { namespace: 'other', port: 44000, labels: { app: 'ratings' } }),
+];
+const REVIEWS = 'reviews.default.svc.cluster.local';
+const subsets = dr('reviews', 'default', { host: 'reviews', subsets: [{ name: 'v1', labels: { version: 'v1' } }, { name: 'v2', labels: { version: 'v2' } }] });
+const routed = (match: object[]) =>
+  vs('reviews', 'default', { hosts: ['reviews'], http: [{ match, route: [{ destination: { host: 'reviews', subset: 'v2' } }] }, { route: [{ destination: { host: 'reviews', subset: 'v1' } }] }] });
+const from = (config: object[], who: string) => sidecarSnapshot(meshOf(config, reviews), byName(reviews, who));
+
+test('a uri suffix match matches only paths ending with it (it used to match every path)', () => {
+  const cfg = from([subsets, routed([{ uri: { suffix: '.png' } }])], 'productpage');
+  assert.equal(routeOf(cfg, request('reviews', '/img/logo.png')), C(REVIEWS, 'v2'));
+  assert.equal(routeOf(cfg, request('reviews', '/img/logo.png?size=2')), C(REVIEWS, 'v2'));
+  assert.equal(routeOf(cfg, request('reviews', '/img/logo.jpg')), C(REVIEWS, 'v1'));
+  assert.equal(routeOf(cfg, request('reviews', '/xpng')), C(REVIEWS, 'v1'), 'the dot is literal');
+  const ci = from([subsets, routed([{ uri: { suffix: '.PNG' }, ignoreUriCase: true }])], 'productpage');
+  assert.equal(routeOf(ci, request('reviews', '/a.png')), C(REVIEWS, 'v2'));
+});
+
+test('header, authority and query suffix matches test the suffix, not presence (a header suffix used to mean "present")', () => {
+  const cfg = from([subsets, routed([{ headers: { referer: { suffix: '.example.com' } } }])], 'productpage');
+  assert.equal(routeOf(cfg, request('reviews', '/', ['referer', 'shop.example.com'])), C(REVIEWS, 'v2'));
+  assert.equal(routeOf(cfg, request('reviews', '/', ['referer', 'shop.example.org'])), C(REVIEWS, 'v1'));
+  assert.equal(routeOf(cfg, request('reviews', '/')), C(REVIEWS, 'v1'));
+  const q = from([subsets, routed([{ queryParams: { token: { suffix: '-dev' } } }])], 'productpage');
+  assert.equal(routeOf(q, request('reviews', '/?token=abc-dev')), C(REVIEWS, 'v2'));
+  assert.equal(routeOf(q, request('reviews', '/?token=abc-prod')), C(REVIEWS, 'v1'));
+  const without = from([subsets, routed([{ withoutHeaders: { 'end-user': { suffix: 'son' } } }])], 'productpage');
+  assert.equal(routeOf(without, request('reviews', '/', ['end-user', 'jason'])), C(REVIEWS, 'v1'));
+  assert.equal(routeOf(without, request('reviews', '/', ['end-user', 'ada'])), C(REVIEWS, 'v2'));
+});
+
+test('a route to a subset no DestinationRule defines answers 503, not every endpoint of the service', () => {
+  const config = [subsets, vs('reviews', 'default', { hosts: ['reviews'], http: [{ route: [{ destination: { host: 'reviews', subset: 'v3' } }] }] })];
+  assert.equal(routeOf(from(config, 'productpage'), request('reviews')), '503 no_cluster');
+  // With no DestinationRule at all, too.
+  assert.equal(routeOf(from([config[1]], 'productpage'), request('reviews')), '503 no_cluster');
+});
+
+test('a VirtualService for a wildcard host applies to the services it matches; an exact host wins over it', () => {
+  const wild = vs('all', 'default', { hosts: ['*.default.svc.cluster.local'], http: [{ route: [{ destination: { host: 'reviews', subset: 'v2' } }] }] });
+  assert.equal(routeOf(from([subsets, wild], 'productpage'), request('reviews')), C(REVIEWS, 'v2'));
+  const exact = vs('reviews', 'default', { hosts: ['reviews'], http: [{ route: [{ destination: { host: 'reviews', subset: 'v1' } }] }] });
+  assert.equal(routeOf(from([subsets, wild, exact], 'productpage'), request('reviews')), C(REVIEWS, 'v1'));
+  const narrower = vs('narrow', 'default', { hosts: ['*.svc.cluster.local'], http: [{ route: [{ destination: { host: 'reviews', subset: 'v1' } }] }] });
+  assert.equal(routeOf(from([subsets, narrower, wild], 'productpage'), request('reviews')), C(REVIEWS, 'v2'), 'the most specific wildcard wins');
+});
+
+test('sourceLabels: a match applies only to proxies with those labels; others fall through to the next route', () => {
+  const config = [subsets, routed([{ sourceLabels: { app: 'productpage' } }])];
+  assert.equal(routeOf(from(config, 'productpage'), request('reviews')), C(REVIEWS, 'v2'));
+  assert.equal(routeOf(from(config, 'reviews-v1'), request('reviews')), C(REVIEWS, 'v1'));
+});
+
+test('sourceNamespace: a match applies only to proxies in that namespace', () => {
+  const config = [subsets, routed([{ sourceNamespace: 'other' }])];
+  assert.equal(routeOf(from(config, 'ratings'), request('reviews.default')), C(REVIEWS, 'v2'));
+  assert.equal(routeOf(from(config, 'productpage'), request('reviews')), C(REVIEWS, 'v1'));
+});
+
+test('a match bound to a gateway does not apply to sidecars, and never turns its route into a catch-all', () => {
+  const config = [subsets, routed([{ gateways: ['my-gateway'], uri: { prefix: '/' } }])];
+  assert.equal(routeOf(from(config, 'productpage'), request('reviews')), C(REVIEWS, 'v1'));
+  const withMesh = [subsets, routed([{ gateways: ['my-gateway', 'mesh'] }])];
+  assert.equal(routeOf(from(withMesh, 'productpage'), request('reviews')), C(REVIEWS, 'v2'));
+});
+
+test('the push cache translates routes once per scope, not once per proxy', () => {
+  const ws: Workload[] = [];
+  for (let ns = 0; ns < 3; ns++) {
+    ws.push(workload(`svc-${ns}`, { namespace: `ns${ns}`, service: 'svc', port: 30000 + ns * 10 }));
+    for (let i = 0; i < 5; i++) ws.push(workload(`client-${ns}-${i}`, { namespace: `ns${ns}`, port: 31000 + ns * 100 + i * 5, labels: { app: 'client', pod: String(i) } }));
+  }
+  const config = [vs('svc', 'ns0', { hosts: ['svc'], http: [{ match: [{ sourceLabels: { app: 'client' } }], route: [{ destination: { host: 'svc' } }] }] })];
+  const mesh = meshOf(config, ws);
+  const cache = new PushCache();
+  const out = ws.map((w) => cache.resources(mesh, w));
+  assert.deepEqual(cache.translations, { shared: 1, scoped: 6 }, '3 namespaces x (app=client or not)');
+  const clients = out.filter((_, i) => ws[i].name.startsWith('client-0-'));
+  assert.ok(clients.every((r) => r.routes === clients[0].routes), 'proxies of one scope share the very same route objects');
+});
