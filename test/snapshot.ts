@@ -8,7 +8,10 @@ import type { MeshSnapshot, Workload } from '../src/control/model/model.ts';
 import { translate } from '../src/control/translate/translate.ts';
 import { EMPTY_CONFIG, type RuntimeConfig, nextConfig } from '../src/proxy/config.ts';
 import { ProxyError } from '../src/proxy/errors.ts';
-import { decide } from '../src/proxy/http/forward.ts';
+import { decide, matchRoute, targetOf } from '../src/proxy/http/forward.ts';
+import { localReply } from '../src/proxy/http/local-reply.ts';
+import { faultOutcome } from '../src/proxy/http/fault.ts';
+import { responseHeaders, upstreamHead } from '../src/proxy/http/edits.ts';
 import type { Downstream, RequestHead } from '../src/proxy/http/types.ts';
 import { type ResourceType, TYPE, decode, encode } from '../src/xds/protos.ts';
 
@@ -67,4 +70,45 @@ export function routeOf(cfg: RuntimeConfig, req: Downstream, rand = 0.5): string
     if (e instanceof ProxyError) return `${e.status} ${e.code}`;
     throw e;
   }
+}
+
+/** What the request path does with one request, with no sockets: a local answer, or where it is forwarded and as what. */
+export type Simulated =
+  | { kind: 'local'; status: number; headers: Record<string, string>; body: string }
+  | { kind: 'forward'; cluster: string; head: RequestHead; delayMs: number; responseHeaders: (upstream: string[]) => string[] }
+  | { kind: 'error'; status: number; code: string; message: string };
+
+/**
+ * Runs the request path's pure layers on a request, as forward() does: route, local reply, fault
+ * (with the given random numbers), target, rewrites and header edits.
+ */
+export function simulate(cfg: RuntimeConfig, req: Downstream, rand = { cluster: 0.5, delay: 0.5, abort: 0.5 }): Simulated {
+  try {
+    const route = matchRoute(cfg, 'outbound', req.head);
+    if (route.action.kind !== 'forward') {
+      let status = 0;
+      let headers: string[] = [];
+      let body = '';
+      const ds = { head: req.head, respond: (s: number, h: string[]) => ((status = s), (headers = h)), write: (b: Buffer) => ((body += b.toString()), true), end: () => {} } as unknown as Downstream;
+      localReply(ds, route);
+      return { kind: 'local', status, headers: toObject(headers), body };
+    }
+    const f = route.fault ? faultOutcome(route.fault, rand.delay, rand.abort) : { kind: 'none' as const };
+    const abort = f.kind === 'abort' ? f : f.kind === 'delay' ? f.thenAbort : undefined;
+    if (abort) {
+      const e = new ProxyError('fault_abort', 'fault filter abort', undefined, abort);
+      return { kind: 'error', status: e.status, code: e.code, message: e.message };
+    }
+    const d = targetOf(cfg, route, rand.cluster);
+    return { kind: 'forward', cluster: d.clusterName, head: upstreamHead(req.head, route, d.target), delayMs: f.kind === 'delay' ? f.ms : 0, responseHeaders: (h) => responseHeaders(h, route, d.target) };
+  } catch (e) {
+    if (e instanceof ProxyError) return { kind: 'error', status: e.status, code: e.code, message: e.message };
+    throw e;
+  }
+}
+
+function toObject(h: string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (let i = 0; i < h.length; i += 2) out[h[i]] = out[h[i]] === undefined ? h[i + 1] : `${out[h[i]]}, ${h[i + 1]}`;
+  return out;
 }

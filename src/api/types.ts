@@ -68,10 +68,44 @@ export interface Destination {
   port?: PortSelector;
 }
 
+export interface HeaderOperations {
+  set?: Record<string, string>;
+  add?: Record<string, string>;
+  remove?: string[];
+}
+
+export interface Headers {
+  request?: HeaderOperations;
+  response?: HeaderOperations;
+}
+
 export interface HTTPRouteDestination {
   destination: Destination;
   weight?: number;
-  headers?: unknown;
+  headers?: Headers;
+}
+
+export interface HTTPRedirect {
+  uri?: string;
+  authority?: string;
+  port?: number;
+  derivePort?: 'FROM_PROTOCOL_DEFAULT' | 'FROM_REQUEST_PORT';
+  scheme?: string;
+  redirectCode?: number;
+}
+
+export interface HTTPDirectResponse {
+  status: number;
+  body?: { string?: string; bytes?: string };
+}
+
+export interface Percent {
+  value?: number;
+}
+
+export interface HTTPFaultInjection {
+  delay?: { fixedDelay?: string; percentage?: Percent; percent?: number };
+  abort?: { httpStatus?: number; grpcStatus?: string; percentage?: Percent };
 }
 
 export interface HTTPRetry {
@@ -85,18 +119,18 @@ export interface HTTPRoute {
   name?: string;
   match?: HTTPMatchRequest[];
   route?: HTTPRouteDestination[];
-  redirect?: unknown;
-  directResponse?: unknown;
+  redirect?: HTTPRedirect;
+  directResponse?: HTTPDirectResponse;
   delegate?: unknown;
   rewrite?: { uri?: string; authority?: string; uriRegexRewrite?: unknown };
   timeout?: string;
   retries?: HTTPRetry;
-  fault?: unknown;
+  fault?: HTTPFaultInjection;
   mirror?: Destination;
   mirrors?: unknown[];
   mirrorPercentage?: { value?: number };
   corsPolicy?: unknown;
-  headers?: unknown;
+  headers?: Headers;
 }
 
 export interface VirtualServiceSpec {

@@ -7,6 +7,7 @@ import { DESTINATION_RULE_SPEC, VIRTUAL_SERVICE_SPEC } from './istio-schema.ts';
 import { validateVirtualService } from './virtualservice.ts';
 import { validateDestinationRule } from './destinationrule.ts';
 import { checkK8sName, checkK8sNamespace, checkLabelKey, checkLabelValue } from './rules.ts';
+import { supportOf } from './support.ts';
 
 export interface SupportedKind {
   readonly kind: string;
@@ -61,6 +62,16 @@ export function validateResource(r: Resource): FieldError[] {
   const shapePaths = new Set(shape.map((e) => e.path));
   const semantic = rules.validate(r.spec, r.metadata.namespace).filter((e) => !shapePaths.has(e.path));
   return [...shape, ...semantic];
+}
+
+/**
+ * The fields of a valid resource that Weft accepts but does not apply yet, each a warning naming
+ * the resource and the field ("VirtualService default/x: spec.http[0].retries: accepted, not
+ * applied yet: ..."), as `weft apply`, `weft get` and `weft analyze` print them.
+ */
+export function warningsOf(r: Resource): FieldError[] {
+  const resource = describeKey({ kind: r.kind, namespace: r.metadata.namespace, name: r.metadata.name });
+  return supportOf(r.kind, r.spec).warnings.map((w) => ({ ...w, resource }));
 }
 
 // ---- the envelope ----
@@ -152,8 +163,12 @@ function nameable(errors: { path: string }[]): boolean {
   return !errors.some((e) => e.path === 'metadata.name' || e.path === 'metadata.namespace');
 }
 
-/** Check one object without throwing: the building block of checkResource and parseConfig. */
-export function inspect(obj: unknown, where: string): Inspection {
+/**
+ * Check one object without throwing: the building block of checkResource and parseConfig. With
+ * `istioOnly`, only what Istio itself rejects is a problem (what `weft analyze` compares with
+ * Istio); otherwise also the fields Weft cannot apply yet and must not ignore (support.ts).
+ */
+export function inspect(obj: unknown, where: string, istioOnly = false): Inspection {
   if (!isObject(obj)) {
     const what = Array.isArray(obj) ? 'a list' : obj === null ? 'null' : typeof obj;
     return { problems: [problem(where, '', `must be a mapping with apiVersion, kind, metadata and spec, not ${what}`)] };
@@ -173,7 +188,9 @@ export function inspect(obj: unknown, where: string): Inspection {
   };
   const name = meta ? describeKey({ kind, namespace: meta.namespace, name: meta.name }) : undefined;
   const label = name ?? `${where}: ${kind}`;
-  const all = [...unknown, ...errors, ...validateResource(draft)];
+  const invalid = [...unknown, ...errors, ...validateResource(draft)];
+  // Valid as Istio sees it, but what Weft cannot apply yet and must not ignore (support.ts).
+  const all = invalid.length || istioOnly ? invalid : supportOf(kind, draft.spec).rejected;
   if (all.length > 0) return { problems: all.map((e) => problem(label, e.path, e.message)), name };
   return { resource: { ...draft, spec: pruneNulls(draft.spec, RULES[kind]?.schema) }, problems: [], name };
 }

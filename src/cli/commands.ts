@@ -262,7 +262,10 @@ ${ADMIN_HELP}`,
       const all = texts.map((t) => t.text.replace(/\n*$/, '\n')).join('---\n');
       const source = texts.map((t) => t.source).join(', ');
       const res = await callAdmin(base, 'POST', `/api/v1/apply?source=${encodeURIComponent(source)}`, { text: all, type: 'application/yaml' });
-      for (const r of res.results) process.stdout.write(`${r.resource} ${r.action}${r.action === 'unchanged' ? '' : ` (revision ${r.revision})`}\n`);
+      for (const r of res.results) {
+        process.stdout.write(`${r.resource} ${r.action}${r.action === 'unchanged' ? '' : ` (revision ${r.revision})`}\n`);
+        for (const w of r.warnings ?? []) process.stderr.write(`Warning: ${w}\n`);
+      }
       return 0;
     },
   },
@@ -328,22 +331,76 @@ ${ADMIN_HELP}`,
       const { resolveKind, KIND_NAMES } = await configApi();
       const kind = resolveKind(kindArg);
       if (!kind) throw new UsageError(`unknown kind "${kindArg}"; Weft knows ${KIND_NAMES.join(', ')}, proxies, endpoints`);
+      // Warnings go to stderr (as kubectl prints them), so that -o yaml stays what apply takes.
+      const warn = (ws: string[] | undefined) => {
+        for (const w of ws ?? []) process.stderr.write(`Warning: ${w}\n`);
+      };
       if (name) {
         const ns = v.namespace ?? 'default';
         const r = await callAdmin(base, 'GET', `/api/v1/resources/${kind}/${encodeURIComponent(ns)}/${encodeURIComponent(name)}`);
-        const { revision, ...resource } = r;
+        const { revision, warnings, ...resource } = r;
+        warn(warnings);
         if (v.output) return emit(resource).then(() => 0);
-        process.stdout.write(table([['NAMESPACE', 'NAME', 'REVISION'], [r.metadata.namespace, r.metadata.name, String(revision)]]));
+        process.stdout.write(table([['NAMESPACE', 'NAME', 'REVISION', 'WARNINGS'], [r.metadata.namespace, r.metadata.name, String(revision), String(warnings?.length ?? 0)]]));
         return 0;
       }
       const data = await callAdmin(base, 'GET', `/api/v1/resources/${kind}${v.namespace ? `/${encodeURIComponent(v.namespace)}` : ''}`);
-      if (v.output) return emit(data.items.map(({ revision: _r, ...x }: any) => x)).then(() => 0);
+      for (const r of data.items) warn(r.warnings);
+      const items = data.items.map(({ revision: _r, warnings: _w, ...x }: any) => x);
+      if (v.output === 'json') {
+        // A List, as kubectl prints one: `weft apply -f` takes it back.
+        process.stdout.write(JSON.stringify({ apiVersion: 'v1', kind: 'List', items }, null, 2) + '\n');
+        return 0;
+      }
+      if (v.output === 'yaml') {
+        // One YAML document per resource: `weft get vs -o yaml | weft apply -f -` round-trips.
+        const YAML = (await import('yaml')).default;
+        process.stdout.write(items.map((x: unknown) => YAML.stringify(x)).join('---\n'));
+        return 0;
+      }
       if (!data.items.length) {
         process.stdout.write(`No ${kind}s.\n`);
         return 0;
       }
-      process.stdout.write(table([['NAMESPACE', 'NAME', 'REVISION'], ...data.items.map((r: any) => [r.metadata.namespace, r.metadata.name, String(r.revision)])]));
+      process.stdout.write(table([['NAMESPACE', 'NAME', 'REVISION', 'WARNINGS'], ...data.items.map((r: any) => [r.metadata.namespace, r.metadata.name, String(r.revision), String(r.warnings?.length ?? 0)])]));
       return 0;
+    },
+  },
+
+  analyze: {
+    options: { file: { type: 'string', short: 'f', multiple: true } },
+    help: `Usage: weft analyze -f FILE [-f FILE ...]
+
+Checks resources offline, as istioctl analyze does, without a control plane: every resource
+against Istio's schema and rules and what Weft can apply, then the files together (a subset no
+DestinationRule defines: IST0101; two VirtualServices for one host: IST0109; fields Weft accepts
+but does not apply yet: WEFT0001). Each message names the resource and the field.
+Exit status: 0 when nothing is an Error (warnings allowed), 1 otherwise.
+
+Options:
+  -f, --file FILE      a file or directory to analyze (repeatable; "-" reads stdin)`,
+    async run(v, pos) {
+      if (pos.length) throw new UsageError(`unexpected argument "${pos[0]}" (use -f FILE)`);
+      const files = expandFiles((v.file as string[] | undefined) ?? []);
+      if (!files.length) throw new UsageError('no file given: use -f FILE');
+      const { parseConfig, ConfigError, analyze } = await configApi();
+      const resources = [];
+      let errors = 0;
+      for (const f of files) {
+        try {
+          resources.push(...parseConfig(readInput(f), f === '-' ? 'stdin' : f));
+        } catch (e) {
+          if (!(e instanceof ConfigError)) throw e;
+          for (const line of e.message.split('\n')) process.stdout.write(`Error [IST0106] ${line}\n`);
+          errors += e.message.split('\n').length;
+        }
+      }
+      for (const m of analyze(resources)) {
+        if (m.level === 'Error') errors++;
+        process.stdout.write(`${m.level} [${m.code}] (${m.resource}) ${m.path}: ${m.message}\n`);
+      }
+      if (errors === 0) process.stdout.write(`\u2714 No validation issues found in ${files.length} file(s), ${resources.length} resource(s).\n`);
+      return errors === 0 ? 0 : 1;
     },
   },
 

@@ -18,6 +18,7 @@ Commands:
   control                  run the control plane (config store, registry, xDS, admin API)
   proxy                    run one sidecar proxy
   apply -f <file>          create or update resources from YAML
+  analyze -f <file>        check resources offline, as istioctl analyze does
   get <kind> [name]        show resources (virtualservices, destinationrules), proxies, endpoints
   delete <kind> <name>     delete a resource (or: delete -f <file>)
   exec <workload> -- <cmd> run a command whose outbound HTTP goes through that workload's sidecar

@@ -21,6 +21,7 @@ export type ProxyErrorCode =
   | 'stream_idle_timeout' // no bytes moved either way for the listener's stream_idle_timeout
   | 'bad_request' // the request cannot be proxied (no host, CONNECT, ...)
   | 'request_headers_too_large' // the request's header block is past the limit (60 KiB, 100 fields)
+  | 'fault_abort' // a fault injection rule (Istio's fault.abort) answered instead of the upstream
   | 'no_config'; // the sidecar has no config for this listener yet
 
 const STATUS: Record<ProxyErrorCode, number> = {
@@ -35,19 +36,27 @@ const STATUS: Record<ProxyErrorCode, number> = {
   stream_idle_timeout: 408,
   bad_request: 400,
   request_headers_too_large: 431,
+  fault_abort: 503, // the rule's own status, when it gives one
   no_config: 503,
 };
 
 export class ProxyError extends Error {
   readonly code: ProxyErrorCode;
   readonly cluster: string | undefined;
-  constructor(code: ProxyErrorCode, message: string, cluster?: string) {
+  /** The status and gRPC status a rule asked for (fault aborts), instead of the code's own. */
+  private readonly answer: { httpStatus?: number; grpcStatus?: number } | undefined;
+  constructor(code: ProxyErrorCode, message: string, cluster?: string, answer?: { httpStatus?: number; grpcStatus?: number }) {
     super(message);
     this.code = code;
     this.cluster = cluster;
+    this.answer = answer;
   }
   get status(): number {
-    return STATUS[this.code];
+    return this.answer?.httpStatus ?? STATUS[this.code];
+  }
+  /** The gRPC status a gRPC client gets. */
+  get grpcStatus(): number {
+    return this.answer?.grpcStatus ?? grpcStatus(this);
   }
 }
 
@@ -105,7 +114,7 @@ export function sendError(ds: Downstream, err: ProxyError): void {
   }
   if (isGrpc(ds.head.headers)) {
     const message = `weft: ${err.message}`;
-    ds.respond(200, ['content-type', 'application/grpc', 'grpc-status', String(grpcStatus(err)), 'grpc-message', grpcMessage(message), 'x-weft-error', err.code], undefined, true);
+    ds.respond(200, ['content-type', 'application/grpc', 'grpc-status', String(err.grpcStatus), 'grpc-message', grpcMessage(message), 'x-weft-error', err.code], undefined, true);
     return;
   }
   const body = Buffer.from(`weft: ${err.message}\n`);

@@ -95,7 +95,7 @@ test('apply, get and delete against a running control plane', async () => {
     assert.match(again.stdout, /VirtualService default\/my-backend-service unchanged\n/);
 
     const list = await weft(['get', 'destinationrules', ...admin]);
-    assert.match(list.stdout, /^NAMESPACE\s+NAME\s+REVISION\ndefault\s+my-backend-service\s+2\n$/);
+    assert.match(list.stdout, /^NAMESPACE\s+NAME\s+REVISION\s+WARNINGS\ndefault\s+my-backend-service\s+2\s+0\n$/);
     const yaml = await weft(['get', 'vs', 'my-backend-service', '-o', 'yaml', ...admin]);
     assert.match(yaml.stdout, /kind: VirtualService\n/);
     assert.match(yaml.stdout, /weight: 90\n/);
@@ -117,4 +117,81 @@ test('apply, get and delete against a running control plane', async () => {
   } finally {
     await cp.close();
   }
+});
+
+const WARNED = `apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: reviews}
+spec:
+  hosts: [reviews]
+  http:
+  - retries: {attempts: 3}
+    route:
+    - destination: {host: reviews, subset: v1}
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: reviews}
+spec:
+  host: reviews
+  trafficPolicy: {loadBalancer: {simple: RANDOM}}
+  subsets: [{name: v1, labels: {version: v1}}]
+`;
+
+test('apply and get name every field accepted but not applied yet (on stderr); get -o yaml and -o json go back into apply', async () => {
+  const { startControlPlane } = await import('../../src/control/control-plane.ts');
+  const cp = await startControlPlane({ dataDir: tmpDir('cli-warn'), adminPort: 0, xdsPort: 0 });
+  const admin = ['--admin', cp.adminUrl];
+  try {
+    const a = await weft(['apply', '-f', '-', ...admin], {}, WARNED);
+    assert.equal(a.code, 0, a.stderr);
+    assert.match(a.stderr, /^Warning: VirtualService default\/reviews: spec\.http\[0\]\.retries: accepted, not applied yet/m);
+    assert.match(a.stderr, /^Warning: DestinationRule default\/reviews: spec\.trafficPolicy\.loadBalancer: accepted, not applied yet/m);
+    const list = await weft(['get', 'vs', ...admin]);
+    assert.match(list.stdout, /NAMESPACE +NAME +REVISION +WARNINGS\ndefault +reviews +\d+ +1\n/);
+    assert.match(list.stderr, /Warning: VirtualService default\/reviews: spec\.http\[0\]\.retries/);
+    // Round trips: the listing is what apply takes (a YAML stream, a JSON List).
+    for (const kind of ['vs', 'dr']) {
+      for (const out of ['yaml', 'json']) {
+        const got = await weft(['get', kind, '-o', out, ...admin]);
+        assert.equal(got.code, 0, got.stderr);
+        const back = await weft(['apply', '-f', '-', ...admin], {}, got.stdout);
+        assert.equal(back.code, 0, `${kind} -o ${out}: ${back.stderr}`);
+        assert.match(back.stdout, /unchanged/);
+      }
+    }
+  } finally {
+    await cp.close();
+  }
+});
+
+test('apply refuses what Weft cannot apply and must not ignore, naming the field; nothing is stored', async () => {
+  const { startControlPlane } = await import('../../src/control/control-plane.ts');
+  const cp = await startControlPlane({ dataDir: tmpDir('cli-refuse'), adminPort: 0, xdsPort: 0 });
+  try {
+    const text = `${WARNED}---\napiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: db}\nspec:\n  hosts: [db]\n  tcp:\n  - route:\n    - destination: {host: db, subset: v2}\n`;
+    const r = await weft(['apply', '-f', '-', '--admin', cp.adminUrl], {}, text);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /VirtualService default\/db: spec\.tcp: tcp routes are not supported yet/);
+    assert.equal(cp.store.list().length, 0, 'nothing of the file was applied');
+  } finally {
+    await cp.close();
+  }
+});
+
+test('weft analyze: offline, Istio codes for what the files say together, warnings for what Weft does not apply, exit 1 on errors', async () => {
+  const dir = tmpDir('analyze');
+  const file = path.join(dir, 'a.yaml');
+  fs.writeFileSync(file, `${WARNED.replace('subset: v1}', 'subset: v3}')}---\napiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: again}\nspec:\n  hosts: [reviews.default.svc.cluster.local]\n  http: [{route: [{destination: {host: reviews}}]}]\n`);
+  const r = await weft(['analyze', '-f', file]);
+  assert.equal(r.code, 1, r.stdout);
+  assert.match(r.stdout, /^Error \[IST0101\] \(VirtualService default\/reviews\) spec\.http\[0\]\.route\[0\]\.destination\.subset: Referenced host\+subset in destinationrule not found: "reviews\.default\.svc\.cluster\.local\+v3"/m);
+  assert.match(r.stdout, /^Error \[IST0109\] \(VirtualService default\/again\) spec\.hosts: The VirtualServices default\/again,default\/reviews/m);
+  assert.match(r.stdout, /^Warning \[WEFT0001\] \(VirtualService default\/reviews\) spec\.http\[0\]\.retries/m);
+  const ok = await weft(['analyze', '-f', 'examples/canary/istio.yaml']);
+  assert.equal(ok.code, 0, ok.stdout);
+  assert.match(ok.stdout, /No validation issues found/);
+  const bad = await weft(['analyze', '-f', '-'], {}, 'apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: x}\nspec: {hosts: [a], http: [{route: [{destination: {host: a, port: {number: 99999}}}]}]}\n');
+  assert.equal(bad.code, 1);
+  assert.match(bad.stdout, /^Error \[IST0106\] VirtualService default\/x: spec\.http\[0\]\.route\[0\]\.destination\.port\.number: /m);
 });

@@ -1,7 +1,7 @@
 // The control plane's admin HTTP API (JSON), used by the `weft` CLI. Every error is a JSON body
 // { error: "<sentence naming the resource and field>", details?: [...] } with a 4xx/5xx status.
 import http from 'node:http';
-import { checkResource, parseConfig } from '../../api/index.ts';
+import { checkResource, formatProblem, parseConfig, warningsOf } from '../../api/index.ts';
 import { ConfigError, type Resource, describeKey } from '../../api/types.ts';
 import type { AdsServer } from '../ads/server.ts';
 import type { Registry } from '../registry/registry.ts';
@@ -72,20 +72,24 @@ async function handle(deps: AdminDeps, req: http.IncomingMessage): Promise<{ sta
     const source = url.searchParams.get('source') ?? 'request body';
     const resources = parseBody(text, source, req.headers['content-type'] ?? '');
     const results = store.apply(resources);
-    return { status: 200, body: { revision: store.revision(), results: results.map((r) => ({ resource: describeKey(r.key), ...r })) } };
+    // What each resource has that Weft accepts but does not apply yet (api/support.ts).
+    const warnings = new Map(resources.map((r) => [describeKey({ kind: r.kind, namespace: r.metadata.namespace, name: r.metadata.name }), warningsOf(r).map(formatProblem)]));
+    return { status: 200, body: { revision: store.revision(), results: results.map((r) => ({ resource: describeKey(r.key), ...r, warnings: warnings.get(describeKey(r.key)) ?? [] })) } };
   }
   if (what === 'resources') {
     const kind = parts[3] ? resolveKind(parts[3]) : undefined;
     if (parts[3] && !kind) throw new HttpError(404, `unknown kind "${parts[3]}"`);
     if (parts.length <= 5 && method === 'GET') {
-      return { status: 200, body: { revision: store.revision(), items: store.list(kind, parts[4]) } };
+      const items = store.list(kind, parts[4]);
+      // Each item with what it has that Weft accepts but does not apply yet (api/support.ts).
+      return { status: 200, body: { revision: store.revision(), items: items.map((r) => ({ ...r, warnings: warningsOf(r).map(formatProblem) })) } };
     }
     if (parts.length === 6 && kind) {
       const key = { kind, namespace: parts[4], name: parts[5] };
       if (method === 'GET') {
         const r = store.get(key);
         if (!r) throw new HttpError(404, `${describeKey(key)} not found`);
-        return { status: 200, body: r };
+        return { status: 200, body: { ...r, warnings: warningsOf(r).map(formatProblem) } };
       }
       if (method === 'DELETE') {
         const rev = store.delete(key);

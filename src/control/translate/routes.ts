@@ -7,7 +7,8 @@
 //   - a match whose sourceLabels, sourceNamespace or gateways leave this proxy out is dropped, and
 //     a route all of whose matches are dropped is dropped too (it never becomes a catch-all);
 //   - short names ("reviews") only reach the service of that name in the proxy's own namespace.
-import type { HTTPMatchRequest, HTTPRoute, StringMatch, VirtualService } from '../../api/types.ts';
+import type { HTTPFaultInjection, HTTPMatchRequest, HTTPRedirect, HTTPRoute, HeaderOperations, StringMatch, VirtualService } from '../../api/types.ts';
+import { TYPE } from '../../xds/types.ts';
 import { type ProxyScope, exportedTo, fqdn, hostMatches, labelsMatch, outboundClusterName } from '../model/model.ts';
 import { type Service, appliesToMesh, byPrecedence, domainsFor, resolveDestination, routedPorts } from './services.ts';
 import { duration } from './duration.ts';
@@ -94,30 +95,137 @@ function matchApplies(m: HTTPMatchRequest, port: number, scope: ProxyScope): boo
 function httpRoutes(vs: VirtualService, port: number, services: ReadonlyMap<string, Service>, scope: ProxyScope): object[] {
   const out: object[] = [];
   (vs.spec.http ?? []).forEach((r: HTTPRoute, i: number) => {
-    if (!r.route || r.route.length === 0) return; // redirect, directResponse, delegate: later issues
+    if (r.delegate) return; // delegation: not yet (docs/config.md)
     const all = r.match && r.match.length > 0 ? r.match : undefined;
     const matches = all ? all.map((m, j) => ({ m, j })).filter(({ m }) => matchApplies(m, port, scope)) : [{ m: undefined, j: 0 }];
     if (matches.length === 0) return; // none of its matches is for this proxy
-    const action = routeAction(vs, r, port, services);
+    const body = routeBody(vs, r, port, services);
     for (const { m, j } of matches) {
-      out.push({ name: r.name ?? `${vs.metadata.namespace}/${vs.metadata.name}.http[${i}]${all && all.length > 1 ? `.match[${j}]` : ''}`, match: routeMatch(m), route: action });
+      out.push({ name: r.name ?? `${vs.metadata.namespace}/${vs.metadata.name}.http[${i}]${all && all.length > 1 ? `.match[${j}]` : ''}`, match: routeMatch(m), ...body });
     }
   });
   return out;
 }
 
-function routeAction(vs: VirtualService, r: HTTPRoute, port: number, services: ReadonlyMap<string, Service>): object {
+/** What a route does (forward, redirect or answer directly), with its header edits and fault config. */
+function routeBody(vs: VirtualService, r: HTTPRoute, port: number, services: ReadonlyMap<string, Service>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  const dests = r.route ?? [];
+  // One destination: its header edits join the route's (before them, as Envoy orders levels).
+  const ops = dests.length === 1 ? [dests[0].headers, r.headers] : [r.headers];
+  const request = headerEdits(ops.map((h) => h?.request));
+  const response = headerEdits(ops.map((h) => h?.response));
+  if (r.redirect) out.redirect = redirectAction(r.redirect);
+  else if (r.directResponse) out.direct_response = directResponse(r.directResponse);
+  else {
+    out.route = routeAction(vs, r, port, services, request.authority);
+    if (request.add.length) out.request_headers_to_add = request.add;
+    if (request.remove.length) out.request_headers_to_remove = request.remove;
+  }
+  if (response.add.length) out.response_headers_to_add = response.add;
+  if (response.remove.length) out.response_headers_to_remove = response.remove;
+  if (r.fault && !r.redirect && !r.directResponse) out.typed_per_filter_config = { [FAULT_FILTER]: fault(r.fault) };
+  return out;
+}
+
+const FAULT_FILTER = 'envoy.filters.http.fault';
+
+/** Istio's headers.{request,response}: set overwrites, add appends, remove removes. A set of host or :authority is the authority rewrite. */
+function headerEdits(ops: (HeaderOperations | undefined)[]): { add: object[]; remove: string[]; authority?: string } {
+  const out: { add: object[]; remove: string[]; authority?: string } = { add: [], remove: [] };
+  for (const o of ops) {
+    if (!o) continue;
+    for (const name of o.remove ?? []) out.remove.push(name.toLowerCase());
+    for (const [name, value] of Object.entries(o.set ?? {})) {
+      const n = name.toLowerCase();
+      if (n === 'host' || n === ':authority') out.authority = value;
+      else out.add.push({ header: { key: n, value }, append_action: 'OVERWRITE_IF_EXISTS_OR_ADD' });
+    }
+    for (const [name, value] of Object.entries(o.add ?? {})) {
+      const n = name.toLowerCase();
+      if (n === 'host' || n === ':authority') out.authority = value;
+      else out.add.push({ header: { key: n, value }, append_action: 'APPEND_IF_EXISTS_OR_ADD' });
+    }
+  }
+  return out;
+}
+
+function routeAction(vs: VirtualService, r: HTTPRoute, port: number, services: ReadonlyMap<string, Service>, authority: string | undefined): object {
   const dests = (r.route ?? []).map((d) => {
     const t = resolveDestination(vs, d.destination, port, services);
     // A subset no DestinationRule defines has no cluster: its traffic gets 503, as in Istio.
-    return { name: outboundClusterName(t.port, t.subset, t.host), weight: d.weight ?? (r.route!.length === 1 ? 100 : 0) };
+    return { name: outboundClusterName(t.port, t.subset, t.host), weight: d.weight ?? (r.route!.length === 1 ? 100 : 0), headers: d.headers };
   });
   const action: Record<string, unknown> = {};
   if (dests.length === 1) action.cluster = dests[0].name;
-  // weight is a google.protobuf.UInt32Value: {value: n}.
-  else action.weighted_clusters = { clusters: dests.filter((d) => d.weight > 0).map((d) => ({ name: d.name, weight: { value: d.weight } })) };
+  else {
+    // weight is a google.protobuf.UInt32Value: {value: n}.
+    action.weighted_clusters = {
+      clusters: dests
+        .filter((d) => d.weight > 0)
+        .map((d) => {
+          const c: Record<string, unknown> = { name: d.name, weight: { value: d.weight } };
+          const req = headerEdits([d.headers?.request]);
+          const res = headerEdits([d.headers?.response]);
+          if (req.add.length) c.request_headers_to_add = req.add;
+          if (req.remove.length) c.request_headers_to_remove = req.remove;
+          if (res.add.length) c.response_headers_to_add = res.add;
+          if (res.remove.length) c.response_headers_to_remove = res.remove;
+          if (req.authority !== undefined) c.host_rewrite_literal = req.authority;
+          return c;
+        }),
+    };
+  }
   action.timeout = r.timeout ? duration(r.timeout) : { seconds: 0 };
+  const rw = r.rewrite;
+  if (rw?.uri) action.prefix_rewrite = rw.uri;
+  const rr = rw?.uriRegexRewrite as { match?: string; rewrite?: string } | undefined;
+  if (rr?.match) action.regex_rewrite = { pattern: { regex: rr.match }, substitution: rr.rewrite ?? '' };
+  const host = rw?.authority || authority;
+  if (host) action.host_rewrite_literal = host;
   return action;
+}
+
+const REDIRECT_CODES: Record<number, string> = { 301: 'MOVED_PERMANENTLY', 302: 'FOUND', 303: 'SEE_OTHER', 307: 'TEMPORARY_REDIRECT', 308: 'PERMANENT_REDIRECT' };
+
+/** Istio's HTTPRedirect: uri replaces the whole path; authority, scheme and port their parts of the URL. */
+function redirectAction(r: HTTPRedirect): object {
+  const out: Record<string, unknown> = {};
+  if (r.uri) out.path_redirect = r.uri;
+  if (r.authority) out.host_redirect = r.authority;
+  if (r.scheme) out.scheme_redirect = r.scheme;
+  if (r.port) out.port_redirect = r.port;
+  else if (r.derivePort === 'FROM_PROTOCOL_DEFAULT') out.port_redirect = r.scheme === 'https' ? 443 : 80;
+  out.response_code = REDIRECT_CODES[r.redirectCode || 301];
+  return out;
+}
+
+function directResponse(d: { status: number; body?: { string?: string; bytes?: string } }): object {
+  const out: Record<string, unknown> = { status: d.status };
+  if (d.body?.string !== undefined) out.body = { inline_string: d.body.string };
+  else if (d.body?.bytes !== undefined) out.body = { inline_bytes: d.body.bytes };
+  return out;
+}
+
+// gRPC status names -> codes, for abort.grpcStatus.
+const GRPC_CODES = ['OK', 'CANCELLED', 'UNKNOWN', 'INVALID_ARGUMENT', 'DEADLINE_EXCEEDED', 'NOT_FOUND', 'ALREADY_EXISTS', 'PERMISSION_DENIED', 'RESOURCE_EXHAUSTED', 'FAILED_PRECONDITION', 'ABORTED', 'OUT_OF_RANGE', 'UNIMPLEMENTED', 'INTERNAL', 'UNAVAILABLE', 'DATA_LOSS', 'UNAUTHENTICATED'];
+
+/** Istio's percentage (a double, 0-100; 100 when unset) -> Envoy's FractionalPercent, in millionths. */
+function percent(p: { value?: number } | undefined, legacy?: number): object {
+  const v = p?.value ?? legacy ?? 100;
+  return { numerator: Math.round(v * 10_000), denominator: 'MILLION' };
+}
+
+function fault(f: HTTPFaultInjection): object {
+  const out: Record<string, unknown> = { '@type': TYPE.fault };
+  if (f.delay?.fixedDelay) out.delay = { fixed_delay: duration(f.delay.fixedDelay), percentage: percent(f.delay.percentage, f.delay.percent) };
+  if (f.abort) {
+    const a: Record<string, unknown> = { percentage: percent(f.abort.percentage) };
+    if (f.abort.grpcStatus) a.grpc_status = GRPC_CODES.indexOf(f.abort.grpcStatus);
+    else a.http_status = f.abort.httpStatus;
+    out.abort = a;
+  }
+  return out;
 }
 
 /** RE2 syntax for a literal string. */

@@ -139,7 +139,7 @@ function apiListener(name: string): object {
         '@type': TYPE.hcm,
         stat_prefix: name,
         rds: { route_config_name: OUTBOUND_ROUTE, config_source: { ads: {}, resource_api_version: 'V3' } },
-        http_filters: [{ name: 'envoy.filters.http.router', typed_config: { '@type': TYPE.router } }],
+        http_filters: OUTBOUND_FILTERS,
       },
     },
   };
@@ -224,10 +224,15 @@ const HCM_DEFAULTS = {
 };
 
 function httpListener(name: string, address: string, port: number, routeSpec: object): object {
-  return { name, address: socketAddress(address, port), filter_chains: [{ filters: [hcmFilter(name, routeSpec)] }] };
+  return { name, address: socketAddress(address, port), filter_chains: [{ filters: [hcmFilter(name, routeSpec, OUTBOUND_FILTERS)] }] };
 }
 
-function hcmFilter(name: string, routeSpec: object): object {
+/** The inbound HCM's filters: just the router. */
+const ROUTER = [{ name: 'envoy.filters.http.router', typed_config: { '@type': TYPE.router } }];
+/** The outbound side's: the fault filter (its config comes per route, from VirtualService fault), then the router. */
+const OUTBOUND_FILTERS = [{ name: 'envoy.filters.http.fault', typed_config: { '@type': TYPE.fault } }, ...ROUTER];
+
+function hcmFilter(name: string, routeSpec: object, filters: object[] = ROUTER): object {
   return {
     name: 'envoy.filters.network.http_connection_manager',
     typed_config: {
@@ -235,7 +240,7 @@ function hcmFilter(name: string, routeSpec: object): object {
       stat_prefix: name,
       ...routeSpec,
       ...HCM_DEFAULTS,
-      http_filters: [{ name: 'envoy.filters.http.router', typed_config: { '@type': TYPE.router } }],
+      http_filters: filters,
     },
   };
 }

@@ -1,5 +1,8 @@
-// The life of one proxied HTTP request, whatever protocol carried it (docs/request-lifecycle.md):
-//   route (router.ts) -> timeout -> endpoint choice and connect retries -> upstream exchange.
+// The life of one proxied HTTP request, whatever protocol carried it (docs/request-lifecycle.md).
+// The layers, in order, all assembled in forward() below:
+//   route (router.ts) -> local reply (local-reply.ts: direct_response, redirect) -> fault
+//   (fault.ts) -> target cluster and endpoints -> rewrites and header edits (edits.ts) ->
+//   timeout -> endpoint choice and connect retries -> upstream exchange -> response header edits.
 // The downstream codec (http1/server.ts, http2/server.ts) hands in a Downstream; the upstream
 // codec (http1/client.ts, or http2/client.ts for clusters that speak HTTP/2) takes an
 // UpstreamRequest. Failures become ProxyErrors, and errors.ts alone turns them into responses.
@@ -7,13 +10,17 @@ import net from 'node:net';
 import type { RuntimeConfig } from '../config.ts';
 import { ProxyError, sendError, upstreamError } from '../errors.ts';
 import { type ClusterConfig, DEFAULT_STREAM_IDLE_TIMEOUT_MS, type Endpoint, type ListenerConfig, type RouteEntry, type RouteTable } from '../xds-client/convert.ts';
+import type { Target } from '../xds-client/convert-route.ts';
 import type { Pools } from '../upstream/pools.ts';
 import type { ResponseHandler, UpstreamCall, UpstreamError } from './types.ts';
 import { grpcTimeoutMs } from './grpc.ts';
 import { endToEnd } from '../http1/headers.ts';
-import { type RequestView, findRoute, findVirtualHost, pickCluster } from './router.ts';
+import { type RequestView, findRoute, findVirtualHost, pickCluster, pickTarget } from './router.ts';
 import type { Telemetry } from '../telemetry/events.ts';
 import type { BodySink, Downstream, HeaderList, RequestHead } from './types.ts';
+import { localReply } from './local-reply.ts';
+import { faultOutcome, injectFault } from './fault.ts';
+import { responseHeaders, upstreamHead } from './edits.ts';
 
 import { CONNECT_RETRIES, healthyEndpoints, nextEndpoint } from '../upstream/choose.ts';
 import { join } from '../tcp/tcp.ts';
@@ -91,23 +98,36 @@ export function routeTableFor(cfg: RuntimeConfig, l: ListenerConfig | undefined,
 interface Decision {
   route: RouteEntry;
   clusterName: string;
+  /** The weighted cluster entry chosen (its header edits apply). */
+  target: Target;
   cluster: ClusterConfig;
   healthy: Endpoint[];
 }
 
-/** PURE given the snapshot and a random number: which route, cluster and endpoints a request gets. */
-export function decide(cfg: RuntimeConfig, listenerName: string, ds: Downstream, rand: number): Decision {
-  const h = ds.head;
+/** PURE: the route a request takes, or a ProxyError (no config, no virtual host, no route). */
+export function matchRoute(cfg: RuntimeConfig, listenerName: string, h: RequestHead): RouteEntry {
   const table = routeTableFor(cfg, cfg.listeners.get(listenerName), listenerName);
   const vh = findVirtualHost(table, h.authority);
   if (!vh) throw new ProxyError('no_route', `no route for host "${h.authority}": no service or VirtualService in the mesh has that name`);
   const route = findRoute(vh, new HeadView(h));
   if (!route) throw new ProxyError('no_route', `no route of ${vh.name} matches ${h.method} ${h.path}`);
-  const clusterName = pickCluster(route, rand);
+  return route;
+}
+
+/** PURE given the snapshot and a random number: which cluster and endpoints a forwarding route's request gets. */
+export function targetOf(cfg: RuntimeConfig, route: RouteEntry, rand: number): Decision {
+  if (route.action.kind !== 'forward') throw new Error(`route ${route.name} does not forward`);
+  const target = pickTarget(route, rand);
+  const clusterName = target.name;
   const cluster = cfg.clusters.get(clusterName);
   if (!cluster) throw new ProxyError('no_cluster', `route ${route.name} points at cluster ${clusterName}, which the sidecar does not have`, clusterName);
   const healthy = healthyEndpoints(cfg, clusterName, cluster);
-  return { route, clusterName, cluster, healthy };
+  return { route, clusterName, target, cluster, healthy };
+}
+
+/** PURE given the snapshot and a random number: which route, cluster and endpoints a request gets. */
+export function decide(cfg: RuntimeConfig, listenerName: string, ds: Downstream, rand: number): Decision {
+  return targetOf(cfg, matchRoute(cfg, listenerName, ds.head), rand);
 }
 
 /**
@@ -161,14 +181,31 @@ function headerValue(h: HeaderList, name: string): string | undefined {
 export function forward(ctx: ForwardContext, listenerName: string, ds: Downstream): void {
   // One snapshot for the whole request: a config swap mid-request does not affect it.
   const cfg = ctx.config();
-  let d: Decision;
+  let route: RouteEntry;
   try {
-    d = decide(cfg, listenerName, ds, Math.random());
+    route = matchRoute(cfg, listenerName, ds.head);
   } catch (e) {
     fail(ctx, ds, e);
     return;
   }
-  new Exchange(ctx, ds, d, cfg.listeners.get(listenerName)?.streamIdleTimeoutMs ?? DEFAULT_STREAM_IDLE_TIMEOUT_MS).start();
+  if (route.action.kind !== 'forward') {
+    publish(ctx, '-', localReply(ds, route), undefined, undefined, undefined);
+    return;
+  }
+  const proceed = () => {
+    let d: Decision;
+    try {
+      d = targetOf(cfg, route, Math.random());
+    } catch (e) {
+      fail(ctx, ds, e);
+      return;
+    }
+    new Exchange(ctx, ds, d, cfg.listeners.get(listenerName)?.streamIdleTimeoutMs ?? DEFAULT_STREAM_IDLE_TIMEOUT_MS).start();
+  };
+  if (!route.fault) return proceed();
+  injectFault(ds, faultOutcome(route.fault, Math.random(), Math.random()), proceed, (answer) =>
+    fail(ctx, ds, new ProxyError('fault_abort', `fault filter abort (fault injection of route ${route.name})`, undefined, answer)),
+  );
 }
 
 /** Tells telemetry how an exchange ended; costs nothing when nobody listens. */
@@ -190,6 +227,8 @@ export class Exchange implements BodySink, ResponseHandler {
   private readonly ctx: ForwardContext;
   private readonly ds: Downstream;
   private readonly d: Decision;
+  /** The request as the upstream gets it: the route's rewrites and header edits applied. */
+  private readonly head: RequestHead;
   private readonly idleMs: number;
   readonly started = performance.now();
   /** When the idle sweep last saw bytes move (or the start). */
@@ -216,6 +255,7 @@ export class Exchange implements BodySink, ResponseHandler {
     this.ctx = ctx;
     this.ds = ds;
     this.d = d;
+    this.head = upstreamHead(ds.head, d.route, d.target);
     this.idleMs = idleMs;
   }
 
@@ -224,7 +264,7 @@ export class Exchange implements BodySink, ResponseHandler {
     // The route timeout covers everything: connecting, every retry, and the whole response. A gRPC
     // client's own deadline (grpc-timeout) shortens it, as Envoy does.
     const route = this.d.route.timeoutMs;
-    const grpc = grpcTimeoutMs(this.ds.head.headers);
+    const grpc = grpcTimeoutMs(this.head.headers);
     this.grpcDeadlineMs = grpc;
     if (grpc !== undefined && (route === 0 || grpc < route)) this.timer = setTimeout(() => this.timedOut(grpc, 'the gRPC deadline (grpc-timeout)'), grpc);
     else if (route > 0) this.timer = setTimeout(() => this.timedOut(route, 'the route timeout'), route);
@@ -246,7 +286,7 @@ export class Exchange implements BodySink, ResponseHandler {
     this.endpointObj = ep;
     const pool = this.ctx.pools.forEndpoint(ep, cluster);
     this.endpoint = pool.name;
-    const h = this.ds.head;
+    const h = this.head;
     this.call = pool.request(
       {
         method: h.method,
@@ -265,14 +305,14 @@ export class Exchange implements BodySink, ResponseHandler {
     // May come before request() returns (an idle connection was ready): keep the call now.
     this.call = call;
     if (this.done) return;
-    if (this.ds.head.hasBody) call.onDrain(() => this.ds.resumeBody());
+    if (this.head.hasBody) call.onDrain(() => this.ds.resumeBody());
     this.ds.readBody(this);
   }
 
   onResponse(status: number, headers: HeaderList, contentLength: number | undefined, bodyless: boolean): void {
     if (this.done) return;
     this.status = status;
-    this.ds.respond(status, endToEnd(headers), contentLength, bodyless);
+    this.ds.respond(status, responseHeaders(endToEnd(headers), this.d.route, this.d.target), contentLength, bodyless);
   }
 
   onData(chunk: Buffer): boolean {
@@ -320,7 +360,7 @@ export class Exchange implements BodySink, ResponseHandler {
     if (now - this.lastMoved < this.idleMs) return;
     this.finish();
     this.call?.abort();
-    const waitingFor = this.requestDone || !this.ds.head.hasBody ? `upstream ${this.endpoint} in cluster ${this.d.clusterName}` : 'the rest of the request body from the client';
+    const waitingFor = this.requestDone || !this.head.hasBody ? `upstream ${this.endpoint} in cluster ${this.d.clusterName}` : 'the rest of the request body from the client';
     fail(this.ctx, this.ds, new ProxyError('stream_idle_timeout', `no bytes moved for ${this.idleMs} ms (the stream idle timeout) while waiting for ${waitingFor}`, this.d.clusterName), this.endpoint, this.started);
   }
 

@@ -1,7 +1,7 @@
 // PURE: which route a request takes. Virtual host by authority (Envoy's order: exact domain,
 // longest suffix wildcard, longest prefix wildcard, then "*"), then the first route whose path,
 // headers and query parameters all match, then a weighted pick among its clusters.
-import type { RouteEntry, RouteTable, VirtualHost } from '../xds-client/convert.ts';
+import type { RouteEntry, RouteTable, Target, VirtualHost } from '../xds-client/convert-route.ts';
 
 export function findVirtualHost(table: RouteTable, authority: string): VirtualHost | undefined {
   // Clients send the same authority request after request: the last answer per table is kept
@@ -52,12 +52,17 @@ export function findRoute(vh: VirtualHost, req: RequestView): RouteEntry | undef
 }
 
 /** Weighted random pick, as Envoy does for weighted_clusters. `rand` is in [0, 1). */
-export function pickCluster(route: RouteEntry, rand: number): string {
-  if (route.clusters.length === 1) return route.clusters[0].name;
+export function pickTarget(route: RouteEntry, rand: number): Target {
+  const cs = route.clusters;
+  if (cs.length === 1) return cs[0];
   let x = rand * route.totalWeight;
-  for (const c of route.clusters) {
-    if (x < c.weight) return c.name;
-    x -= c.weight;
+  for (let i = 0; i < cs.length; i++) {
+    if (x < cs[i].weight) return cs[i];
+    x -= cs[i].weight;
   }
-  return route.clusters[route.clusters.length - 1].name;
+  return cs[cs.length - 1];
+}
+
+export function pickCluster(route: RouteEntry, rand: number): string {
+  return pickTarget(route, rand).name;
 }

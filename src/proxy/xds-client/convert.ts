@@ -2,7 +2,11 @@
 // cannot honour is an error whose message becomes the NACK reason, naming the resource and field.
 // Nothing here touches sockets; the snapshot built from this is swapped in atomically.
 import { TYPE } from '../../xds/types.ts';
-import { type FullMatch, compileFullMatch } from '../http/regex.ts';
+import { type RouteTable, convertRouteConfig } from './convert-route.ts';
+import { durationMs, fail } from './convert-util.ts';
+
+export type { RouteEntry, RouteTable, VirtualHost, StringMatcher } from './convert-route.ts';
+export { convertRouteConfig } from './convert-route.ts';
 
 export interface ListenerConfig {
   name: string;
@@ -39,37 +43,6 @@ export const DEFAULT_REQUEST_HEADERS_TIMEOUT_MS = 60_000;
 export const DEFAULT_IDLE_TIMEOUT_MS = 3_600_000;
 export const DEFAULT_STREAM_IDLE_TIMEOUT_MS = 300_000;
 
-export type StringMatcher = (v: string | undefined) => boolean;
-
-export interface RouteEntry {
-  name: string;
-  /** Path matcher on the path without the query string. */
-  path: (path: string) => boolean;
-  headers: { name: string; match: StringMatcher; invert: boolean }[];
-  query: { name: string; match: StringMatcher }[];
-  /** Weighted targets; a single cluster is one target of weight 1. */
-  clusters: { name: string; weight: number }[];
-  totalWeight: number;
-  timeoutMs: number; // 0: none
-  /** A connect_matcher route with upgrade_configs CONNECT: a CONNECT becomes a TCP tunnel to its cluster. */
-  connect?: boolean;
-}
-
-export interface VirtualHost {
-  name: string;
-  routes: RouteEntry[];
-}
-
-export interface RouteTable {
-  name: string;
-  /** Exact domains (lower case, with and without port) -> virtual host. */
-  exact: Map<string, VirtualHost>;
-  /** "*.example.com" / "foo.*" / "*" patterns, in Envoy's precedence order. */
-  suffix: { suffix: string; vh: VirtualHost }[];
-  prefix: { prefix: string; vh: VirtualHost }[];
-  any?: VirtualHost;
-}
-
 export interface ClusterConfig {
   name: string;
   type: 'EDS' | 'STATIC';
@@ -92,20 +65,7 @@ export interface Endpoint {
   healthy: boolean;
 }
 
-export class ConvertError extends Error {}
-
-function fail(where: string, msg: string): never {
-  throw new ConvertError(`${where}: ${msg}`);
-}
-
-function durationMs(d: any): number {
-  if (d == null) return 0;
-  if (typeof d === 'string') {
-    const m = /^(-?\d+(?:\.\d+)?)s$/.exec(d);
-    return m ? Math.round(Number(m[1]) * 1000) : NaN;
-  }
-  return Number(d.seconds ?? 0) * 1000 + Math.round(Number(d.nanos ?? 0) / 1e6);
-}
+export { ConvertError } from './convert-util.ts';
 
 function socket(where: string, addr: any): { address: string; port: number } {
   const sa = addr?.socket_address;
@@ -194,9 +154,13 @@ function hcmDefaults(): Pick<ListenerConfig, 'path' | 'requestHeadersTimeoutMs' 
 }
 
 function hcmConfig(where: string, tc: any): Pick<ListenerConfig, 'path' | 'requestHeadersTimeoutMs' | 'idleTimeoutMs' | 'streamIdleTimeoutMs' | 'rdsName' | 'inlineRoutes'> {
+  // The router, and before it the fault filter (its config comes per route: convert-route.ts).
   for (const [i, f] of (tc.http_filters ?? []).entries()) {
     const t = f.typed_config?.['@type'];
-    if (t !== TYPE.router && !f.is_optional) fail(`${where}: http_filters[${i}]`, `unsupported HTTP filter ${t ?? f.name}`);
+    if (t === TYPE.fault) {
+      const keys = Object.keys(f.typed_config).filter((k) => k !== '@type');
+      if (keys.length) fail(`${where}: http_filters[${i}].typed_config.${keys[0]}`, 'the fault filter is configured per route here (typed_per_filter_config); listener-wide fault config is not supported');
+    } else if (t !== TYPE.router && !f.is_optional) fail(`${where}: http_filters[${i}]`, `unsupported HTTP filter ${t ?? f.name}`);
   }
   const bool = (v: any): boolean => (v?.value ?? v) === true;
   const positive = (field: string, v: any, dflt: number): number => {
@@ -217,128 +181,6 @@ function hcmConfig(where: string, tc: any): Pick<ListenerConfig, 'path' | 'reque
   }
   if (tc.route_config) return { ...base, inlineRoutes: convertRouteConfig(tc.route_config, `${where}: route_config`) };
   fail(where, 'the HttpConnectionManager needs rds or route_config');
-}
-
-export function convertRouteConfig(rc: any, whereOuter?: string): RouteTable {
-  const where = whereOuter ?? `route configuration ${rc.name ?? '(unnamed)'}`;
-  const table: RouteTable = { name: rc.name ?? '', exact: new Map(), suffix: [], prefix: [] };
-  (rc.virtual_hosts ?? []).forEach((v: any, i: number) => {
-    const vwhere = `${where}: virtual_hosts[${i}] (${v.name ?? ''})`;
-    const vh: VirtualHost = { name: v.name ?? `vh${i}`, routes: (v.routes ?? []).map((r: any, j: number) => convertRoute(r, `${vwhere}.routes[${j}]`)) };
-    for (const d of v.domains ?? []) {
-      const dom = String(d).toLowerCase();
-      if (dom === '*') {
-        if (table.any) fail(vwhere, `domain "*" is claimed twice`);
-        table.any = vh;
-      } else if (dom.startsWith('*')) table.suffix.push({ suffix: dom.slice(1), vh });
-      else if (dom.endsWith('*')) table.prefix.push({ prefix: dom.slice(0, -1), vh });
-      else {
-        if (table.exact.has(dom)) fail(vwhere, `domain "${dom}" is claimed twice`);
-        table.exact.set(dom, vh);
-      }
-    }
-  });
-  // Envoy: longest wildcard wins.
-  table.suffix.sort((a, b) => b.suffix.length - a.suffix.length);
-  table.prefix.sort((a, b) => b.prefix.length - a.prefix.length);
-  return table;
-}
-
-function stringMatcher(where: string, sm: any): StringMatcher {
-  const ci = sm.ignore_case === true;
-  const norm = (s: string) => (ci ? s.toLowerCase() : s);
-  if (sm.exact !== undefined) {
-    const e = norm(sm.exact);
-    return (v) => v !== undefined && norm(v) === e;
-  }
-  if (sm.prefix !== undefined) {
-    const p = norm(sm.prefix);
-    return (v) => v !== undefined && norm(v).startsWith(p);
-  }
-  if (sm.suffix !== undefined) {
-    const p = norm(sm.suffix);
-    return (v) => v !== undefined && norm(v).endsWith(p);
-  }
-  if (sm.contains !== undefined) {
-    const p = norm(sm.contains);
-    return (v) => v !== undefined && norm(v).includes(p);
-  }
-  if (sm.safe_regex) {
-    // ignore_case has no effect on safe_regex, as in Envoy: a pattern says (?i) itself.
-    const re = compileRegex(`${where}.safe_regex`, sm.safe_regex.regex);
-    return (v) => v !== undefined && re.test(v);
-  }
-  fail(where, 'unsupported string matcher');
-}
-
-/** Envoy's safe_regex: RE2, matching the whole value. */
-function compileRegex(where: string, source: unknown): FullMatch {
-  if (typeof source !== 'string' || source === '') fail(`${where}.regex`, 'required');
-  try {
-    return compileFullMatch(source);
-  } catch (e) {
-    fail(`${where}.regex`, `invalid RE2 regex ${JSON.stringify(source)}: ${(e as Error).message}`);
-  }
-}
-
-function convertRoute(r: any, where: string): RouteEntry {
-  const m = r.match ?? {};
-  // Wrapper types (BoolValue, UInt32Value) arrive as {value: x}.
-  const cs = (m.case_sensitive?.value ?? m.case_sensitive) === false ? false : true;
-  let path: (p: string) => boolean;
-  if (m.path !== undefined) {
-    const want = cs ? m.path : m.path.toLowerCase();
-    path = cs ? (p) => p === want : (p) => p.toLowerCase() === want;
-  } else if (m.safe_regex) {
-    // case_sensitive does not apply to safe_regex, as in Envoy.
-    const re = compileRegex(`${where}.match.safe_regex`, m.safe_regex.regex);
-    path = (p) => re.test(p);
-  } else if (m.prefix !== undefined) {
-    const want = cs ? m.prefix : m.prefix.toLowerCase();
-    path = cs ? (p) => p.startsWith(want) : (p) => p.toLowerCase().startsWith(want);
-  } else if (m.connect_matcher !== undefined) {
-    path = () => false; // matches CONNECT only, never a request with a path
-  } else fail(`${where}.match`, 'one of prefix, path, safe_regex or connect_matcher is required');
-
-  const headers = (m.headers ?? []).map((h: any, i: number) => {
-    const hw = `${where}.match.headers[${i}]`;
-    if (!h.name) fail(hw, 'name: required');
-    let match: StringMatcher;
-    if (h.present_match !== undefined) match = (v) => (v !== undefined) === (h.present_match !== false);
-    else if (h.string_match) match = stringMatcher(hw, h.string_match);
-    else if (h.exact_match !== undefined) match = (v) => v === h.exact_match;
-    else if (h.prefix_match !== undefined) match = (v) => v !== undefined && v.startsWith(h.prefix_match);
-    else match = (v) => v !== undefined;
-    return { name: String(h.name).toLowerCase(), match, invert: h.invert_match === true };
-  });
-  const query = (m.query_parameters ?? []).map((q: any, i: number) => {
-    const qw = `${where}.match.query_parameters[${i}]`;
-    if (!q.name) fail(qw, 'name: required');
-    const match: StringMatcher = q.string_match ? stringMatcher(qw, q.string_match) : (v) => v !== undefined;
-    return { name: q.name, match };
-  });
-
-  const a = r.route;
-  if (!a) fail(where, 'only route actions are supported (no redirect or direct_response yet)');
-  const connect = m.connect_matcher !== undefined;
-  if (connect && !(a.upgrade_configs ?? []).some((u: any) => String(u.upgrade_type).toUpperCase() === 'CONNECT' && (u.enabled?.value ?? u.enabled) !== false)) {
-    fail(`${where}.route.upgrade_configs`, 'a connect_matcher route needs upgrade_configs [{upgrade_type: CONNECT}] (Weft terminates CONNECT into a TCP tunnel)');
-  }
-  let clusters: { name: string; weight: number }[];
-  if (a.cluster) clusters = [{ name: a.cluster, weight: 1 }];
-  else if (a.weighted_clusters) {
-    clusters = (a.weighted_clusters.clusters ?? []).map((c: any, i: number) => {
-      const w = Number(c.weight?.value ?? c.weight ?? 0);
-      if (!c.name) fail(`${where}.route.weighted_clusters.clusters[${i}].name`, 'required');
-      if (!Number.isInteger(w) || w < 0) fail(`${where}.route.weighted_clusters.clusters[${i}].weight`, `invalid weight ${c.weight}`);
-      return { name: c.name, weight: w };
-    });
-  } else fail(`${where}.route`, 'cluster or weighted_clusters is required');
-  const totalWeight = clusters.reduce((s, c) => s + c.weight, 0);
-  if (totalWeight <= 0) fail(`${where}.route.weighted_clusters`, 'total weight must be greater than 0');
-  const timeoutMs = durationMs(a.timeout);
-  if (!Number.isFinite(timeoutMs) || timeoutMs < 0) fail(`${where}.route.timeout`, `invalid duration`);
-  return { name: r.name ?? '', path, headers, query, clusters, totalWeight, timeoutMs, ...(connect ? { connect: true } : {}) };
 }
 
 /**

@@ -1,0 +1,78 @@
+// What Weft does not apply yet, field by field: the one list `weft apply`, `weft get`,
+// `weft analyze` and docs/config.md agree on. A valid field Weft cannot apply is never dropped in
+// silence:
+//   - where ignoring it would widen traffic or weaken security, the resource is rejected
+//     (`rejected`), naming the field;
+//   - elsewhere it is accepted with a warning (`warnings`) naming the resource and field.
+// Validation (validate.ts) runs first; these rules only look at resources that are valid.
+import type { FieldError } from './types.ts';
+import { field, index, isObject, type Obj } from './schema.ts';
+
+export interface Support {
+  rejected: FieldError[];
+  warnings: FieldError[];
+}
+
+const list = (v: unknown): unknown[] => (Array.isArray(v) ? v : []);
+const set = (v: unknown): boolean => v !== undefined && v !== null;
+
+export function supportOf(kind: string, spec: unknown): Support {
+  const out: Support = { rejected: [], warnings: [] };
+  if (!isObject(spec)) return out;
+  if (kind === 'VirtualService') virtualService(spec, out);
+  if (kind === 'DestinationRule') destinationRule(spec, out);
+  return out;
+}
+
+function virtualService(spec: Obj, out: Support): void {
+  const warn = (path: string, message: string) => out.warnings.push({ path, message });
+  const reject = (path: string, message: string) => out.rejected.push({ path, message });
+  list(spec.http).forEach((r, i) => {
+    if (!isObject(r)) return;
+    const p = index('spec.http', i);
+    const code = isObject(r.redirect) ? r.redirect.redirectCode : undefined;
+    if (typeof code === 'number' && code !== 0 && ![301, 302, 303, 307, 308].includes(code)) {
+      reject(field(field(p, 'redirect'), 'redirectCode'), `${code} cannot be sent: Envoy's redirects (and Weft's) are 301, 302, 303, 307 or 308`);
+    }
+    if (set(r.delegate)) reject(field(p, 'delegate'), 'delegation is not supported yet; ignoring it would send the requests this route matches to the routes after it');
+    if (set(r.retries)) warn(field(p, 'retries'), 'accepted, not applied yet: Weft retries only failed connections (twice, to another endpoint)');
+    for (const m of ['mirror', 'mirrors', 'mirrorPercentage', 'mirrorPercent', 'mirror_percent']) {
+      if (set(r[m])) warn(field(p, m), 'accepted, not applied yet: no copy of the traffic is sent');
+    }
+    if (set(r.corsPolicy)) warn(field(p, 'corsPolicy'), 'accepted, not applied yet: the sidecar answers no CORS preflight and adds no CORS headers');
+    if (set(r.sessionPersistence)) warn(field(p, 'sessionPersistence'), 'accepted, not applied yet: requests are not pinned to an endpoint');
+    list(r.match).forEach((m, j) => {
+      if (isObject(m) && set(m.statPrefix)) warn(field(index(field(p, 'match'), j), 'statPrefix'), 'accepted, not applied yet: no per-route statistics');
+    });
+  });
+  for (const k of ['tcp', 'tls'] as const) {
+    if (list(spec[k]).length) reject(`spec.${k}`, `${k} routes are not supported yet; ignoring them would send their traffic to every endpoint of the service`);
+  }
+}
+
+function destinationRule(spec: Obj, out: Support): void {
+  const warn = (path: string, message: string) => out.warnings.push({ path, message });
+  const policy = (tp: unknown, p: string) => {
+    if (!isObject(tp)) return;
+    if (set(tp.tls)) out.rejected.push({ path: field(p, 'tls'), message: 'TLS settings are not supported yet (they come with mTLS); ignoring them would send plaintext where TLS is asked for' });
+    for (const k of ['loadBalancer', 'connectionPool', 'outlierDetection', 'tunnel', 'proxyProtocol', 'retryBudget']) {
+      if (set(tp[k])) warn(field(p, k), `accepted, not applied yet: ${NOT_YET[k] ?? 'Weft ignores it'}`);
+    }
+    list(tp.portLevelSettings).forEach((pl, i) => policy(pl, index(field(p, 'portLevelSettings'), i)));
+  };
+  policy(spec.trafficPolicy, 'spec.trafficPolicy');
+  list(spec.subsets).forEach((s, i) => {
+    if (isObject(s)) policy(s.trafficPolicy, field(index('spec.subsets', i), 'trafficPolicy'));
+  });
+  if (list(spec.exportTo).length) warn('spec.exportTo', 'accepted, not applied yet: the rule applies in every namespace');
+  if (set(spec.workloadSelector)) warn('spec.workloadSelector', 'accepted, not applied yet: the rule applies to every workload');
+}
+
+const NOT_YET: Record<string, string> = {
+  loadBalancer: 'endpoints are chosen round robin',
+  connectionPool: "Envoy's default limits apply (1024 connections and 1024 pending requests per endpoint)",
+  outlierDetection: 'failing endpoints are not ejected (only unhealthy apps are)',
+  tunnel: 'no tunnel is used',
+  proxyProtocol: 'no PROXY protocol header is sent',
+  retryBudget: 'no retry budget',
+};

@@ -1,0 +1,393 @@
+// PURE: Envoy RouteConfiguration (proto JSON) -> the sidecar's route table: compiled matchers, and
+// for each route what it does (forward to weighted clusters, answer directly, redirect), the
+// header edits and rewrites of the router, and the fault filter's per-route config. Anything the
+// sidecar cannot honour is a ConvertError naming the field; it becomes the NACK reason.
+import { TYPE } from '../../xds/types.ts';
+import { type FullMatch, type Rewriter, compileFullMatch, compileRewriter } from '../http/regex.ts';
+import { durationMs, fail } from './convert-util.ts';
+
+export type StringMatcher = (v: string | undefined) => boolean;
+
+/** Envoy's HeaderValueOption.append_action. */
+export type AppendAction = 'append' | 'add_if_absent' | 'overwrite_or_add' | 'overwrite_if_exists';
+
+/** Header edits of one direction: Envoy removes first, then adds in order. */
+export interface HeaderEdits {
+  remove: string[];
+  add: { name: string; value: string; action: AppendAction }[];
+}
+
+export interface Target {
+  name: string;
+  weight: number;
+  /** Edits of the weighted cluster entry (Istio: headers of one destination), applied before the route's. */
+  request?: HeaderEdits;
+  response?: HeaderEdits;
+  /** host_rewrite_literal of the weighted cluster entry (Istio: a destination's headers set host). */
+  host?: string;
+}
+
+/** What a route does with a request that matches it. */
+export type RouteAction =
+  | { kind: 'forward' }
+  | { kind: 'direct'; status: number; body: Buffer | undefined }
+  | { kind: 'redirect'; redirect: Redirect };
+
+export interface Redirect {
+  scheme?: string;
+  host?: string;
+  port?: number;
+  path?: string;
+  prefixRewrite?: string;
+  regexRewrite?: Rewriter;
+  status: number;
+  stripQuery: boolean;
+}
+
+/** The router's rewrites of a forwarded request. */
+export interface Rewrite {
+  /** prefix_rewrite: the matched prefix (for a prefix match) or the whole path becomes this. */
+  prefix?: string;
+  regex?: Rewriter;
+  /** host_rewrite_literal. */
+  host?: string;
+}
+
+/** The fault filter's per-route config (envoy.filters.http.fault), percentages as fractions of 1. */
+export interface Fault {
+  delay?: { ms: number; fraction: number };
+  abort?: { httpStatus?: number; grpcStatus?: number; fraction: number };
+}
+
+export interface RouteEntry {
+  name: string;
+  /** Path matcher on the path without the query string. */
+  path: (path: string) => boolean;
+  /** The length of the matched prefix for a prefix match (what prefix_rewrite replaces); undefined: the whole path. */
+  prefixLength?: number;
+  headers: { name: string; match: StringMatcher; invert: boolean }[];
+  query: { name: string; match: StringMatcher }[];
+  action: RouteAction;
+  /** Weighted targets (forward only); a single cluster is one target of weight 1. */
+  clusters: Target[];
+  totalWeight: number;
+  timeoutMs: number; // 0: none
+  /** A connect_matcher route with upgrade_configs CONNECT: a CONNECT becomes a TCP tunnel to its cluster. */
+  connect?: boolean;
+  request?: HeaderEdits;
+  response?: HeaderEdits;
+  rewrite?: Rewrite;
+  fault?: Fault;
+}
+
+export interface VirtualHost {
+  name: string;
+  routes: RouteEntry[];
+}
+
+export interface RouteTable {
+  name: string;
+  /** Exact domains (lower case, with and without port) -> virtual host. */
+  exact: Map<string, VirtualHost>;
+  /** "*.example.com" / "foo.*" / "*" patterns, in Envoy's precedence order. */
+  suffix: { suffix: string; vh: VirtualHost }[];
+  prefix: { prefix: string; vh: VirtualHost }[];
+  any?: VirtualHost;
+}
+
+export function convertRouteConfig(rc: any, whereOuter?: string): RouteTable {
+  const where = whereOuter ?? `route configuration ${rc.name ?? '(unnamed)'}`;
+  const table: RouteTable = { name: rc.name ?? '', exact: new Map(), suffix: [], prefix: [] };
+  (rc.virtual_hosts ?? []).forEach((v: any, i: number) => {
+    const vwhere = `${where}: virtual_hosts[${i}] (${v.name ?? ''})`;
+    const vh: VirtualHost = { name: v.name ?? `vh${i}`, routes: (v.routes ?? []).map((r: any, j: number) => convertRoute(r, `${vwhere}.routes[${j}]`)) };
+    for (const d of v.domains ?? []) {
+      const dom = String(d).toLowerCase();
+      if (dom === '*') {
+        if (table.any) fail(vwhere, `domain "*" is claimed twice`);
+        table.any = vh;
+      } else if (dom.startsWith('*')) table.suffix.push({ suffix: dom.slice(1), vh });
+      else if (dom.endsWith('*')) table.prefix.push({ prefix: dom.slice(0, -1), vh });
+      else {
+        if (table.exact.has(dom)) fail(vwhere, `domain "${dom}" is claimed twice`);
+        table.exact.set(dom, vh);
+      }
+    }
+  });
+  // Envoy: longest wildcard wins.
+  table.suffix.sort((a, b) => b.suffix.length - a.suffix.length);
+  table.prefix.sort((a, b) => b.prefix.length - a.prefix.length);
+  return table;
+}
+
+function stringMatcher(where: string, sm: any): StringMatcher {
+  const ci = sm.ignore_case === true;
+  const norm = (s: string) => (ci ? s.toLowerCase() : s);
+  if (sm.exact !== undefined) {
+    const e = norm(sm.exact);
+    return (v) => v !== undefined && norm(v) === e;
+  }
+  if (sm.prefix !== undefined) {
+    const p = norm(sm.prefix);
+    return (v) => v !== undefined && norm(v).startsWith(p);
+  }
+  if (sm.suffix !== undefined) {
+    const p = norm(sm.suffix);
+    return (v) => v !== undefined && norm(v).endsWith(p);
+  }
+  if (sm.contains !== undefined) {
+    const p = norm(sm.contains);
+    return (v) => v !== undefined && norm(v).includes(p);
+  }
+  if (sm.safe_regex) {
+    // ignore_case has no effect on safe_regex, as in Envoy: a pattern says (?i) itself.
+    const re = compileRegex(`${where}.safe_regex`, sm.safe_regex.regex);
+    return (v) => v !== undefined && re.test(v);
+  }
+  fail(where, 'unsupported string matcher');
+}
+
+/** Envoy's safe_regex: RE2, matching the whole value. */
+function compileRegex(where: string, source: unknown): FullMatch {
+  if (typeof source !== 'string' || source === '') fail(`${where}.regex`, 'required');
+  try {
+    return compileFullMatch(source);
+  } catch (e) {
+    fail(`${where}.regex`, `invalid RE2 regex ${JSON.stringify(source)}: ${(e as Error).message}`);
+  }
+}
+
+/** Envoy's RegexMatchAndSubstitute: every match of pattern replaced by substitution (\1 for a group). */
+function regexRewrite(where: string, rr: any): Rewriter {
+  const source = rr?.pattern?.regex;
+  if (typeof source !== 'string' || source === '') fail(`${where}.pattern.regex`, 'required');
+  try {
+    return compileRewriter(source, String(rr.substitution ?? ''));
+  } catch (e) {
+    fail(`${where}.pattern.regex`, `invalid RE2 regex ${JSON.stringify(source)}: ${(e as Error).message}`);
+  }
+}
+
+function convertRoute(r: any, where: string): RouteEntry {
+  const m = r.match ?? {};
+  // Wrapper types (BoolValue, UInt32Value) arrive as {value: x}.
+  const cs = (m.case_sensitive?.value ?? m.case_sensitive) === false ? false : true;
+  let path: (p: string) => boolean;
+  let prefixLength: number | undefined;
+  if (m.path !== undefined) {
+    const want = cs ? m.path : m.path.toLowerCase();
+    path = cs ? (p) => p === want : (p) => p.toLowerCase() === want;
+  } else if (m.safe_regex) {
+    // case_sensitive does not apply to safe_regex, as in Envoy.
+    const re = compileRegex(`${where}.match.safe_regex`, m.safe_regex.regex);
+    path = (p) => re.test(p);
+  } else if (m.prefix !== undefined) {
+    const want = cs ? m.prefix : m.prefix.toLowerCase();
+    prefixLength = want.length;
+    path = cs ? (p) => p.startsWith(want) : (p) => p.toLowerCase().startsWith(want);
+  } else if (m.connect_matcher !== undefined) {
+    path = () => false; // matches CONNECT only, never a request with a path
+  } else fail(`${where}.match`, 'one of prefix, path, safe_regex or connect_matcher is required');
+
+  const headers = (m.headers ?? []).map((h: any, i: number) => {
+    const hw = `${where}.match.headers[${i}]`;
+    if (!h.name) fail(hw, 'name: required');
+    let match: StringMatcher;
+    if (h.present_match !== undefined) match = (v) => (v !== undefined) === (h.present_match !== false);
+    else if (h.string_match) match = stringMatcher(`${hw}.string_match`, h.string_match);
+    else if (h.exact_match !== undefined) match = (v) => v === h.exact_match;
+    else if (h.prefix_match !== undefined) match = (v) => v !== undefined && v.startsWith(h.prefix_match);
+    else if (h.suffix_match !== undefined) match = (v) => v !== undefined && v.endsWith(h.suffix_match);
+    else if (h.safe_regex_match !== undefined) {
+      const re = compileRegex(`${hw}.safe_regex_match`, h.safe_regex_match.regex);
+      match = (v) => v !== undefined && re.test(v);
+    } else match = (v) => v !== undefined;
+    return { name: String(h.name).toLowerCase(), match, invert: h.invert_match === true };
+  });
+  const query = (m.query_parameters ?? []).map((q: any, i: number) => {
+    const qw = `${where}.match.query_parameters[${i}]`;
+    if (!q.name) fail(qw, 'name: required');
+    const match: StringMatcher = q.string_match ? stringMatcher(`${qw}.string_match`, q.string_match) : (v) => v !== undefined;
+    return { name: q.name, match };
+  });
+
+  const base = {
+    name: r.name ?? '',
+    path,
+    prefixLength,
+    headers,
+    query,
+    request: headerEdits(`${where}.request_headers_to_add`, r.request_headers_to_add, r.request_headers_to_remove),
+    response: headerEdits(`${where}.response_headers_to_add`, r.response_headers_to_add, r.response_headers_to_remove),
+    fault: fault(`${where}.typed_per_filter_config`, r.typed_per_filter_config),
+  };
+  const connect = m.connect_matcher !== undefined;
+  if (r.direct_response) {
+    if (connect) fail(`${where}.direct_response`, 'a connect_matcher route must forward');
+    return { ...base, action: directResponse(`${where}.direct_response`, r.direct_response), clusters: [], totalWeight: 0, timeoutMs: 0 };
+  }
+  if (r.redirect) {
+    if (connect) fail(`${where}.redirect`, 'a connect_matcher route must forward');
+    return { ...base, action: { kind: 'redirect', redirect: redirect(`${where}.redirect`, r.redirect) }, clusters: [], totalWeight: 0, timeoutMs: 0 };
+  }
+  const a = r.route;
+  if (!a) fail(where, 'one of route, redirect or direct_response is required');
+  if (connect && !(a.upgrade_configs ?? []).some((u: any) => String(u.upgrade_type).toUpperCase() === 'CONNECT' && (u.enabled?.value ?? u.enabled) !== false)) {
+    fail(`${where}.route.upgrade_configs`, 'a connect_matcher route needs upgrade_configs [{upgrade_type: CONNECT}] (Weft terminates CONNECT into a TCP tunnel)');
+  }
+  let clusters: Target[];
+  if (a.cluster) clusters = [{ name: a.cluster, weight: 1 }];
+  else if (a.weighted_clusters) {
+    clusters = (a.weighted_clusters.clusters ?? []).map((c: any, i: number) => {
+      const cw = `${where}.route.weighted_clusters.clusters[${i}]`;
+      const w = Number(c.weight?.value ?? c.weight ?? 0);
+      if (!c.name) fail(`${cw}.name`, 'required');
+      if (!Number.isInteger(w) || w < 0) fail(`${cw}.weight`, `invalid weight ${c.weight}`);
+      const t: Target = { name: c.name, weight: w };
+      const request = headerEdits(`${cw}.request_headers_to_add`, c.request_headers_to_add, c.request_headers_to_remove);
+      const response = headerEdits(`${cw}.response_headers_to_add`, c.response_headers_to_add, c.response_headers_to_remove);
+      if (request) t.request = request;
+      if (response) t.response = response;
+      if (c.host_rewrite_literal) t.host = String(c.host_rewrite_literal);
+      for (const k of Object.keys(c)) {
+        if (!CLUSTER_WEIGHT_FIELDS.has(k)) fail(`${cw}.${k}`, 'not supported');
+      }
+      return t;
+    });
+  } else fail(`${where}.route`, 'cluster or weighted_clusters is required');
+  const totalWeight = clusters.reduce((s, c) => s + c.weight, 0);
+  if (totalWeight <= 0) fail(`${where}.route.weighted_clusters`, 'total weight must be greater than 0');
+  const timeoutMs = durationMs(a.timeout);
+  if (!Number.isFinite(timeoutMs) || timeoutMs < 0) fail(`${where}.route.timeout`, `invalid duration`);
+  const rewrite = routeRewrite(`${where}.route`, a);
+  return { ...base, action: FORWARD, clusters, totalWeight, timeoutMs, ...(connect ? { connect: true } : {}), ...(rewrite ? { rewrite } : {}) };
+}
+
+const FORWARD: RouteAction = { kind: 'forward' };
+
+const CLUSTER_WEIGHT_FIELDS = new Set(['name', 'weight', 'request_headers_to_add', 'request_headers_to_remove', 'response_headers_to_add', 'response_headers_to_remove', 'host_rewrite_literal']);
+
+function routeRewrite(where: string, a: any): Rewrite | undefined {
+  const out: Rewrite = {};
+  if (a.prefix_rewrite !== undefined && a.prefix_rewrite !== '') out.prefix = String(a.prefix_rewrite);
+  if (a.regex_rewrite) {
+    if (out.prefix !== undefined) fail(`${where}.regex_rewrite`, 'only one of prefix_rewrite and regex_rewrite may be set');
+    out.regex = regexRewrite(`${where}.regex_rewrite`, a.regex_rewrite);
+  }
+  if (a.host_rewrite_literal) out.host = String(a.host_rewrite_literal);
+  for (const k of ['host_rewrite_header', 'host_rewrite_path_regex', 'path_rewrite_policy', 'auto_host_rewrite']) {
+    const v = a[k];
+    if (v !== undefined && v !== false && (v?.value ?? v) !== false) fail(`${where}.${k}`, 'not supported (prefix_rewrite, regex_rewrite and host_rewrite_literal are)');
+  }
+  return Object.keys(out).length ? out : undefined;
+}
+
+const APPEND_ACTIONS: Record<string, AppendAction> = {
+  APPEND_IF_EXISTS_OR_ADD: 'append',
+  ADD_IF_ABSENT: 'add_if_absent',
+  OVERWRITE_IF_EXISTS_OR_ADD: 'overwrite_or_add',
+  OVERWRITE_IF_EXISTS: 'overwrite_if_exists',
+};
+
+/** Envoy's *_headers_to_add (HeaderValueOption) and *_headers_to_remove. */
+function headerEdits(where: string, add: any[] | undefined, remove: string[] | undefined): HeaderEdits | undefined {
+  if (!add?.length && !remove?.length) return undefined;
+  const out: HeaderEdits = { remove: [], add: [] };
+  for (const [i, name] of (remove ?? []).entries()) {
+    const n = String(name).toLowerCase();
+    if (!n || n.startsWith(':') || n === 'host') fail(`${where.replace(/_to_add$/, '_to_remove')}[${i}]`, `cannot remove ${JSON.stringify(name)}`);
+    out.remove.push(n);
+  }
+  for (const [i, o] of (add ?? []).entries()) {
+    const hw = `${where}[${i}]`;
+    const name = String(o?.header?.key ?? '').toLowerCase();
+    if (!name) fail(`${hw}.header.key`, 'required');
+    if (name.startsWith(':') || name === 'host') fail(`${hw}.header.key`, `${name} cannot be set as a header (use host_rewrite_literal)`);
+    const value = o.header.value ?? (o.header.raw_value !== undefined ? Buffer.from(o.header.raw_value, 'base64').toString('latin1') : '');
+    if (/[\r\n\0]/.test(value)) fail(`${hw}.header.value`, 'must not contain CR, LF or NUL');
+    let action: AppendAction = 'append';
+    if (o.append_action !== undefined) {
+      action = APPEND_ACTIONS[o.append_action] ?? fail(`${hw}.append_action`, `unknown action ${o.append_action}`);
+    } else if (o.append !== undefined) action = (o.append?.value ?? o.append) === false ? 'overwrite_or_add' : 'append';
+    out.add.push({ name, value, action });
+  }
+  return out;
+}
+
+/** A FractionalPercent as a fraction of 1. */
+function fraction(where: string, p: any): number {
+  if (p == null) return 1; // Envoy: no percentage means always
+  const n = Number(p.numerator ?? 0);
+  const d = { HUNDRED: 100, TEN_THOUSAND: 10_000, MILLION: 1_000_000 }[String(p.denominator ?? 'HUNDRED')];
+  if (!d) fail(`${where}.denominator`, `unknown denominator ${p.denominator}`);
+  if (!Number.isFinite(n) || n < 0) fail(`${where}.numerator`, `invalid numerator ${p.numerator}`);
+  return Math.min(1, n / d);
+}
+
+const FAULT_FILTER = 'envoy.filters.http.fault';
+
+/** The fault filter's per-route config: fixed delays and aborts with percentages; nothing else is accepted. */
+function fault(where: string, tpfc: any): Fault | undefined {
+  if (!tpfc) return undefined;
+  for (const key of Object.keys(tpfc)) if (key !== FAULT_FILTER) fail(`${where}["${key}"]`, `per-route config of filter ${key} is not supported (${FAULT_FILTER} is)`);
+  const f = tpfc[FAULT_FILTER];
+  if (!f) return undefined;
+  const fw = `${where}["${FAULT_FILTER}"]`;
+  if (f['@type'] !== TYPE.fault) fail(fw, `expected ${TYPE.fault}, got ${f['@type']}`);
+  for (const k of Object.keys(f)) {
+    if (k !== '@type' && k !== 'delay' && k !== 'abort') fail(`${fw}.${k}`, 'not supported (delay and abort are)');
+  }
+  const out: Fault = {};
+  if (f.delay) {
+    if (f.delay.header_delay) fail(`${fw}.delay.header_delay`, 'not supported (fixed_delay is)');
+    const ms = durationMs(f.delay.fixed_delay);
+    if (!Number.isFinite(ms) || ms < 0) fail(`${fw}.delay.fixed_delay`, 'invalid duration');
+    out.delay = { ms, fraction: fraction(`${fw}.delay.percentage`, f.delay.percentage) };
+  }
+  if (f.abort) {
+    const a = f.abort;
+    if (a.header_abort) fail(`${fw}.abort.header_abort`, 'not supported (http_status and grpc_status are)');
+    const abort: Fault['abort'] = { fraction: fraction(`${fw}.abort.percentage`, a.percentage) };
+    if (a.http_status !== undefined) {
+      const s = Number(a.http_status);
+      if (!Number.isInteger(s) || s < 200 || s > 599) fail(`${fw}.abort.http_status`, `must be 200-599, got ${a.http_status}`);
+      abort.httpStatus = s;
+    } else if (a.grpc_status !== undefined) {
+      const g = Number(a.grpc_status);
+      if (!Number.isInteger(g) || g < 0 || g > 16) fail(`${fw}.abort.grpc_status`, `must be a gRPC status code 0-16, got ${a.grpc_status}`);
+      abort.grpcStatus = g;
+    } else fail(`${fw}.abort`, 'http_status or grpc_status is required');
+    out.abort = abort;
+  }
+  return out.delay || out.abort ? out : undefined;
+}
+
+function directResponse(where: string, d: any): RouteAction {
+  const status = Number(d.status);
+  if (!Number.isInteger(status) || status < 200 || status > 599) fail(`${where}.status`, `must be 200-599, got ${d.status}`);
+  let body: Buffer | undefined;
+  const b = d.body;
+  if (b) {
+    if (b.inline_string !== undefined) body = Buffer.from(String(b.inline_string));
+    else if (b.inline_bytes !== undefined) body = Buffer.from(String(b.inline_bytes), 'base64');
+    else fail(`${where}.body`, 'only inline_string and inline_bytes are supported (a sidecar reads no files for config)');
+  }
+  return { kind: 'direct', status, body };
+}
+
+const REDIRECT_CODES: Record<string, number> = { MOVED_PERMANENTLY: 301, FOUND: 302, SEE_OTHER: 303, TEMPORARY_REDIRECT: 307, PERMANENT_REDIRECT: 308 };
+
+function redirect(where: string, r: any): Redirect {
+  const code = r.response_code === undefined ? 301 : typeof r.response_code === 'number' ? [301, 302, 303, 307, 308][r.response_code] : REDIRECT_CODES[r.response_code];
+  if (!code) fail(`${where}.response_code`, `unknown response code ${r.response_code}`);
+  const out: Redirect = { status: code, stripQuery: (r.strip_query?.value ?? r.strip_query) === true };
+  if (r.https_redirect) out.scheme = 'https';
+  if (r.scheme_redirect) out.scheme = String(r.scheme_redirect).toLowerCase();
+  if (r.host_redirect) out.host = String(r.host_redirect);
+  if (r.port_redirect) out.port = Number(r.port_redirect);
+  if (r.path_redirect !== undefined && r.path_redirect !== '') out.path = String(r.path_redirect);
+  if (r.prefix_rewrite !== undefined && r.prefix_rewrite !== '') out.prefixRewrite = String(r.prefix_rewrite);
+  if (r.regex_rewrite) out.regexRewrite = regexRewrite(`${where}.regex_rewrite`, r.regex_rewrite);
+  if ([out.path, out.prefixRewrite, out.regexRewrite].filter((x) => x !== undefined).length > 1) fail(where, 'only one of path_redirect, prefix_rewrite and regex_rewrite may be set');
+  return out;
+}

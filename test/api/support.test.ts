@@ -1,0 +1,50 @@
+// What Weft cannot apply yet is never dropped in silence: fields whose loss would widen traffic or
+// weaken security are refused by `weft apply`, naming the field; the rest are accepted with a
+// warning naming the resource and the field (src/api/support.ts).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { checkResource, formatProblem, warningsOf } from '../../src/api/index.ts';
+import { destinationRule, virtualService } from './helpers.ts';
+
+const route = { destination: { host: 'reviews' } };
+const refused = (obj: unknown, re: RegExp) => assert.throws(() => checkResource(obj, 'x'), (e: Error) => re.test(e.message));
+const warnings = (obj: unknown) => warningsOf(checkResource(obj, 'x')).map(formatProblem);
+
+test('refused, naming the field: delegate, tcp and tls routes, DestinationRule TLS, redirect codes Envoy cannot send', () => {
+  refused(virtualService({ hosts: ['reviews'], http: [{ delegate: { name: 'other' } }] }), /^VirtualService default\/r: spec\.http\[0\]\.delegate: delegation is not supported yet/);
+  refused(virtualService({ hosts: ['reviews'], tcp: [{ route: [route] }] }), /spec\.tcp: tcp routes are not supported yet/);
+  refused(virtualService({ hosts: ['reviews'], tls: [{ match: [{ sniHosts: ['reviews'] }], route: [route] }] }), /spec\.tls: tls routes are not supported yet/);
+  refused(destinationRule({ host: 'reviews', trafficPolicy: { tls: { mode: 'SIMPLE' } } }), /spec\.trafficPolicy\.tls: TLS settings are not supported yet/);
+  refused(destinationRule({ host: 'reviews', subsets: [{ name: 'v1', labels: { v: '1' }, trafficPolicy: { portLevelSettings: [{ port: { number: 80 }, tls: { mode: 'MUTUAL' } }] } }] }), /spec\.subsets\[0\]\.trafficPolicy\.portLevelSettings\[0\]\.tls/);
+  refused(virtualService({ hosts: ['reviews'], http: [{ redirect: { uri: '/x', redirectCode: 300 } }] }), /spec\.http\[0\]\.redirect\.redirectCode: 300 cannot be sent/);
+});
+
+test('accepted with a warning naming the resource and field: retries, mirrors, CORS, statPrefix, traffic policies', () => {
+  const vs = virtualService({
+    hosts: ['reviews'],
+    http: [{ match: [{ statPrefix: 'x', uri: { prefix: '/' } }], retries: { attempts: 3 }, mirror: { host: 'shadow' }, corsPolicy: { allowOrigins: [{ exact: 'https://a' }] }, route: [route] }],
+  });
+  assert.deepEqual(warnings(vs).map((w) => w.split(': ').slice(0, 2).join(': ')), [
+    'VirtualService default/r: spec.http[0].retries',
+    'VirtualService default/r: spec.http[0].mirror',
+    'VirtualService default/r: spec.http[0].corsPolicy',
+    'VirtualService default/r: spec.http[0].match[0].statPrefix',
+  ]);
+  const dr = destinationRule({ host: 'reviews', trafficPolicy: { loadBalancer: { simple: 'RANDOM' }, outlierDetection: { consecutive5xxErrors: 3 } }, exportTo: ['.'] });
+  assert.deepEqual(warnings(dr).map((w) => w.split(': ')[1]), ['spec.trafficPolicy.loadBalancer', 'spec.trafficPolicy.outlierDetection', 'spec.exportTo']);
+  assert.match(warnings(dr)[0], /accepted, not applied yet: endpoints are chosen round robin/);
+});
+
+test('what Weft applies gets no warning: matches, weights, timeouts, faults, headers, rewrites, redirects, direct responses, exportTo', () => {
+  const vs = virtualService({
+    hosts: ['reviews'],
+    exportTo: ['.'],
+    http: [
+      { match: [{ uri: { suffix: '.png' }, sourceLabels: { app: 'a' } }], fault: { abort: { httpStatus: 500 } }, headers: { request: { set: { a: 'b' } } }, rewrite: { uri: '/x' }, timeout: '1s', route: [route] },
+      { match: [{ uri: { prefix: '/r' } }], redirect: { uri: '/s', redirectCode: 307 } },
+      { directResponse: { status: 200 } },
+    ],
+  });
+  assert.deepEqual(warnings(vs), []);
+  assert.deepEqual(warnings(destinationRule({ host: 'reviews', subsets: [{ name: 'v1', labels: { v: '1' } }] })), []);
+});
