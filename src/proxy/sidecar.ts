@@ -6,7 +6,7 @@ import type net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import type { Node, ResourceType } from '../xds/protos.ts';
 import { TYPE } from '../xds/types.ts';
-import { EMPTY_CONFIG, type RuntimeConfig, missing, nextConfig, wantedNames } from './config.ts';
+import { EMPTY_CONFIG, type RuntimeConfig, missing, nextConfig, settle, wantedNames } from './config.ts';
 import { ActiveExchanges, type ForwardContext, connectTarget, forward, startIdleSweep } from './http/forward.ts';
 import type { TcpContext } from './tcp/tcp.ts';
 import { ConnectionBudget, type ListenerLimits, createListener } from './listeners/listener.ts';
@@ -23,6 +23,8 @@ import { connectionLimit } from './limits.ts';
 
 /** Asks for the largest accept queue; the kernel clamps it to net.core.somaxconn. */
 const LISTEN_BACKLOG = 65535;
+/** How long a route table waits for a new cluster's endpoints before it serves anyway (Envoy's initial_fetch_timeout). */
+const WARMING_TIMEOUT_MS = 15_000;
 
 export interface SidecarOptions {
   xds: string; // control plane host:port
@@ -164,6 +166,7 @@ export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
     }
   };
 
+  let warmingTimer: NodeJS.Timeout | undefined;
   const apply = async (type: ResourceType, resources: Record<string, any>[], version: string): Promise<string | undefined> => {
     let next: RuntimeConfig;
     try {
@@ -174,6 +177,17 @@ export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
       throw e;
     }
     current = next;
+    // Route tables waiting for a warming cluster's endpoints wait at most WARMING_TIMEOUT_MS, as
+    // Envoy's initial_fetch_timeout: then they serve, and that cluster answers no_healthy_endpoint.
+    if (current.pendingRoutes.size && !warmingTimer) {
+      warmingTimer = setTimeout(() => {
+        warmingTimer = undefined;
+        if (!current.pendingRoutes.size) return;
+        log(`route configurations ${[...current.pendingRoutes.keys()].join(', ')} waited ${WARMING_TIMEOUT_MS} ms for endpoints that did not come; they serve now`);
+        current = settle(current, true);
+        checkReady();
+      }, WARMING_TIMEOUT_MS).unref();
+    }
     if (type === TYPE.endpoint || type === TYPE.cluster) {
       const keep = new Set<string>();
       for (const c of current.clusters.values()) {
