@@ -35,7 +35,7 @@ function virtualService(spec: Obj, out: Support): void {
       reject(field(field(p, 'redirect'), 'redirectCode'), `${code} cannot be sent: Envoy's redirects (and Weft's) are 301, 302, 303, 307 or 308`);
     }
     if (set(r.delegate)) reject(field(p, 'delegate'), 'delegation is not supported yet; ignoring it would send the requests this route matches to the routes after it');
-    if (set(r.retries)) warn(field(p, 'retries'), 'accepted, not applied yet: Weft retries only failed connections (twice, to another endpoint)');
+    if (isObject(r.retries) && set(r.retries.retryRemoteLocalities)) warn(field(field(p, 'retries'), 'retryRemoteLocalities'), 'accepted, not applied yet: Weft has no localities');
     for (const m of ['mirror', 'mirrors', 'mirrorPercentage', 'mirrorPercent', 'mirror_percent']) {
       if (set(r[m])) warn(field(p, m), 'accepted, not applied yet: no copy of the traffic is sent');
     }

@@ -19,13 +19,13 @@ test('refused, naming the field: delegate, tcp and tls routes, DestinationRule T
   refused(virtualService({ hosts: ['reviews'], http: [{ redirect: { uri: '/x', redirectCode: 300 } }] }), /spec\.http\[0\]\.redirect\.redirectCode: 300 cannot be sent/);
 });
 
-test('accepted with a warning naming the resource and field: retries, mirrors, CORS, statPrefix, traffic policies', () => {
+test('accepted with a warning naming the resource and field: retryRemoteLocalities, mirrors, CORS, statPrefix, traffic policies', () => {
   const vs = virtualService({
     hosts: ['reviews'],
-    http: [{ match: [{ statPrefix: 'x', uri: { prefix: '/' } }], retries: { attempts: 3 }, mirror: { host: 'shadow' }, corsPolicy: { allowOrigins: [{ exact: 'https://a' }] }, route: [route] }],
+    http: [{ match: [{ statPrefix: 'x', uri: { prefix: '/' } }], retries: { attempts: 3, retryRemoteLocalities: true }, mirror: { host: 'shadow' }, corsPolicy: { allowOrigins: [{ exact: 'https://a' }] }, route: [route] }],
   });
   assert.deepEqual(warnings(vs).map((w) => w.split(': ').slice(0, 2).join(': ')), [
-    'VirtualService default/r: spec.http[0].retries',
+    'VirtualService default/r: spec.http[0].retries.retryRemoteLocalities',
     'VirtualService default/r: spec.http[0].mirror',
     'VirtualService default/r: spec.http[0].corsPolicy',
     'VirtualService default/r: spec.http[0].match[0].statPrefix',
@@ -35,12 +35,12 @@ test('accepted with a warning naming the resource and field: retries, mirrors, C
   assert.match(warnings(dr)[0], /accepted, not applied yet: endpoints are chosen round robin/);
 });
 
-test('what Weft applies gets no warning: matches, weights, timeouts, faults, headers, rewrites, redirects, direct responses, exportTo', () => {
+test('what Weft applies gets no warning: matches, weights, timeouts, retries, faults, headers, rewrites, redirects, direct responses, exportTo', () => {
   const vs = virtualService({
     hosts: ['reviews'],
     exportTo: ['.'],
     http: [
-      { match: [{ uri: { suffix: '.png' }, sourceLabels: { app: 'a' } }], fault: { abort: { httpStatus: 500 } }, headers: { request: { set: { a: 'b' } } }, rewrite: { uri: '/x' }, timeout: '1s', route: [route] },
+      { match: [{ uri: { suffix: '.png' }, sourceLabels: { app: 'a' } }], fault: { abort: { httpStatus: 500 } }, headers: { request: { set: { a: 'b' } } }, rewrite: { uri: '/x' }, timeout: '1s', retries: { attempts: 3, perTryTimeout: '1s', retryOn: '5xx,503' }, route: [route] },
       { match: [{ uri: { prefix: '/r' } }], redirect: { uri: '/s', redirectCode: 307 } },
       { directResponse: { status: 200 } },
     ],

@@ -80,7 +80,41 @@ function connectRoute(cluster: string): object {
 }
 
 function defaultRoute(cluster: string): object {
-  return { name: 'default', match: { prefix: '/' }, route: { cluster, timeout: { seconds: 0 } } };
+  return { name: 'default', match: { prefix: '/' }, route: { cluster, timeout: { seconds: 0 }, retry_policy: DEFAULT_RETRY } };
+}
+
+/**
+ * Istio's default retry policy (its retry.DefaultPolicy), on every route whose VirtualService
+ * says nothing of retries: twice, to another endpoint, on a failed connection, a refused stream,
+ * gRPC's UNAVAILABLE and CANCELLED, and HTTP 503.
+ */
+const DEFAULT_RETRY = {
+  retry_on: 'connect-failure,refused-stream,unavailable,cancelled,retriable-status-codes',
+  num_retries: { value: 2 },
+  retriable_status_codes: [503],
+  retry_host_predicate: [{ name: 'envoy.retry_host_predicates.previous_hosts', typed_config: { '@type': TYPE.previousHosts } }],
+  host_selection_retry_max_attempts: 5,
+};
+
+/** Istio's HTTPRetry -> Envoy's RetryPolicy (its retry.ConvertPolicy): attempts 0 turns retries off. */
+function retryPolicy(r: HTTPRoute['retries']): object | undefined {
+  if (!r) return DEFAULT_RETRY;
+  if (!r.attempts || r.attempts <= 0) return undefined;
+  const out: Record<string, unknown> = { ...DEFAULT_RETRY, num_retries: { value: r.attempts } };
+  if (r.retryOn) {
+    const conditions: string[] = [];
+    const codes: number[] = [];
+    for (const c of r.retryOn.split(',').map((x) => x.trim()).filter(Boolean)) {
+      if (/^\d+$/.test(c)) codes.push(Number(c));
+      else conditions.push(c);
+    }
+    if (codes.length && !conditions.includes('retriable-status-codes')) conditions.push('retriable-status-codes');
+    out.retry_on = conditions.join(',');
+    if (codes.length) out.retriable_status_codes = codes;
+    else delete out.retriable_status_codes;
+  }
+  if (r.perTryTimeout) out.per_try_timeout = duration(r.perTryTimeout);
+  return out;
 }
 
 /** Does a match apply to this proxy and port? Istio evaluates these when it builds a proxy's routes. */
@@ -177,6 +211,8 @@ function routeAction(vs: VirtualService, r: HTTPRoute, port: number, services: R
     };
   }
   action.timeout = r.timeout ? duration(r.timeout) : { seconds: 0 };
+  const retry = retryPolicy(r.retries);
+  if (retry) action.retry_policy = retry;
   const rw = r.rewrite;
   if (rw?.uri) action.prefix_rewrite = rw.uri;
   const rr = rw?.uriRegexRewrite as { match?: string; rewrite?: string } | undefined;

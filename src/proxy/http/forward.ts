@@ -22,7 +22,8 @@ import { localReply } from './local-reply.ts';
 import { faultOutcome, injectFault } from './fault.ts';
 import { responseHeaders, upstreamHead } from './edits.ts';
 
-import { CONNECT_RETRIES, healthyEndpoints, nextEndpoint } from '../upstream/choose.ts';
+import { healthyEndpoints, nextEndpoint } from '../upstream/choose.ts';
+import { RetryBudgets, type TryFailure, backoffMs, retriableFailure, retriableResponse } from './retry.ts';
 import { join } from '../tcp/tcp.ts';
 
 export interface ForwardContext {
@@ -33,7 +34,12 @@ export interface ForwardContext {
   rr: Map<string, number>;
   /** Exchanges in progress, for the stream idle sweep. */
   active: ActiveExchanges;
+  /** Each cluster's retry budget (created on first use when not given). */
+  retryBudgets?: RetryBudgets;
 }
+
+/** A request body larger than this is not kept for a retry, and its request is not retried (Envoy buffers 1 MiB per connection). */
+export const RETRY_BODY_LIMIT = 64 * 1024;
 
 /**
  * The exchanges in progress, linked through the exchanges themselves: adding and removing one
@@ -222,7 +228,12 @@ function fail(ctx: ForwardContext, ds: Downstream, e: unknown, endpoint?: string
   sendError(ds, err);
 }
 
-/** One request's way through the upstream side: endpoint, retries on connect failure, timeout. */
+/**
+ * One request's way through the upstream side: endpoint, tries and retries (retry.ts decides which
+ * outcomes are retried, with back-off and the cluster's budget), per-try and route timeouts.
+ * The request body is kept (up to RETRY_BODY_LIMIT) so that a retry can send it again; once the
+ * response has started towards the client, nothing is retried.
+ */
 export class Exchange implements BodySink, ResponseHandler {
   private readonly ctx: ForwardContext;
   private readonly ds: Downstream;
@@ -239,9 +250,20 @@ export class Exchange implements BodySink, ResponseHandler {
   private call: UpstreamCall | undefined;
   private endpoint = '';
   private endpointObj: Endpoint | undefined;
-  private attempt = 0;
-  /** Endpoints that failed to connect: a retry goes elsewhere when it can (Envoy's previous_hosts). */
+  /** Retries made so far. */
+  private retries = 0;
+  /** Endpoints tried: a retry goes elsewhere when it can (Envoy's previous_hosts). */
   private tried: Set<Endpoint> | undefined;
+  /** The request body so far, for a retry to send again; null once it passed RETRY_BODY_LIMIT. */
+  private body: Buffer[] | null = [];
+  private bodyBytes = 0;
+  private requestTrailers: HeaderList = [];
+  /** The downstream body has started to flow (readBody was called). */
+  private bodyStarted = false;
+  /** The response head went to the client: from here on there is no retry. */
+  private responded = false;
+  private tryTimer: NodeJS.Timeout | undefined;
+  private backoffTimer: NodeJS.Timeout | undefined;
   /** The client's gRPC deadline (grpc-timeout), in ms from `started`. */
   private grpcDeadlineMs: number | undefined;
   private timer: NodeJS.Timeout | undefined;
@@ -275,7 +297,12 @@ export class Exchange implements BodySink, ResponseHandler {
       publish(this.ctx, this.d.clusterName, 499, 'downstream_closed', this.endpoint, this.started);
     });
     this.ds.onDrain(() => this.call?.resume());
+    if (this.d.route.retry) this.budgets().request(this.d.clusterName, performance.now());
     this.tryEndpoint();
+  }
+
+  private budgets(): RetryBudgets {
+    return (this.ctx.retryBudgets ??= new RetryBudgets());
   }
 
   private tryEndpoint(): void {
@@ -284,6 +311,8 @@ export class Exchange implements BodySink, ResponseHandler {
     const tried = this.tried;
     if (tried) for (let i = 1; i < healthy.length && tried.has(ep); i++) ep = nextEndpoint(this.ctx.rr, clusterName, healthy);
     this.endpointObj = ep;
+    const perTry = this.d.route.retry?.perTryTimeoutMs;
+    if (perTry) this.tryTimer = setTimeout(() => this.tryTimedOut(perTry), perTry);
     const pool = this.ctx.pools.forEndpoint(ep, cluster);
     this.endpoint = pool.name;
     const h = this.head;
@@ -306,11 +335,30 @@ export class Exchange implements BodySink, ResponseHandler {
     this.call = call;
     if (this.done) return;
     if (this.head.hasBody) call.onDrain(() => this.ds.resumeBody());
-    this.ds.readBody(this);
+    if (!this.bodyStarted) {
+      this.bodyStarted = true;
+      this.ds.readBody(this);
+      return;
+    }
+    // A retry: what the body had so far goes again, and the rest follows as it comes.
+    if (this.body === null) {
+      // It outgrew what is kept while this try was waiting: it cannot be sent again whole.
+      this.finish();
+      call.abort();
+      fail(this.ctx, this.ds, new ProxyError('upstream_reset', `upstream ${this.endpoint} in cluster ${this.d.clusterName}: a retry (after ${this.lastRetryReason}) could not resend the request body, which is over ${RETRY_BODY_LIMIT} bytes`, this.d.clusterName), this.endpoint, this.started);
+      return;
+    }
+    for (const chunk of this.body) call.write(chunk);
+    if (this.requestDone) call.end(this.requestTrailers);
+    else this.ds.resumeBody();
   }
 
   onResponse(status: number, headers: HeaderList, contentLength: number | undefined, bodyless: boolean): void {
     if (this.done) return;
+    this.clearTryTimer();
+    const policy = this.d.route.retry;
+    if (policy && retriableResponse(policy, status, headers) && this.retry(`status ${status}`)) return;
+    this.responded = true;
     this.status = status;
     this.ds.respond(status, responseHeaders(endToEnd(headers), this.d.route, this.d.target), contentLength, bodyless);
   }
@@ -337,13 +385,21 @@ export class Exchange implements BodySink, ResponseHandler {
 
   // BodySink: the request body, flowing from the client to the upstream.
   data(chunk: Buffer): boolean {
-    if (this.done || !this.call) return true;
+    if (this.done) return true;
     this.moved = true;
+    if (this.body && this.d.route.retry) {
+      this.bodyBytes += chunk.length;
+      if (this.bodyBytes > RETRY_BODY_LIMIT) this.body = null;
+      else this.body.push(chunk);
+    }
+    // Between tries (a retry's back-off) the chunk is kept and the client paused.
+    if (!this.call) return false;
     return this.call.write(chunk);
   }
 
   end(trailers: HeaderList): void {
     this.requestDone = true;
+    this.requestTrailers = trailers;
     this.moved = true;
     if (!this.done) this.call?.end(trailers);
   }
@@ -366,15 +422,56 @@ export class Exchange implements BodySink, ResponseHandler {
 
   private upstreamFailed(err: UpstreamError): void {
     if (this.done) return;
-    const { healthy } = this.d;
-    if (err.phase === 'connect' && err.code !== 'overflow' && this.attempt < CONNECT_RETRIES && healthy.length > 1) {
-      this.attempt++;
-      (this.tried ??= new Set()).add(this.endpointObj!);
-      this.tryEndpoint();
-      return;
+    this.clearTryTimer();
+    const policy = this.d.route.retry;
+    if (policy && !this.responded) {
+      const how: TryFailure | undefined =
+        err.phase === 'connect' ? (err.code === 'overflow' ? undefined : 'connect') : /REFUSED_STREAM/.test(err.code) ? 'refused' : 'reset';
+      if (how && retriableFailure(policy, how) && this.retry(`${how}: ${err.message}`)) return;
     }
     this.finish();
     fail(this.ctx, this.ds, upstreamError(err, this.d.clusterName, this.endpoint), this.endpoint, this.started);
+  }
+
+  /** The per-try timeout passed: another try if the policy allows one, else 504. */
+  private tryTimedOut(ms: number): void {
+    this.tryTimer = undefined;
+    if (this.done) return;
+    const policy = this.d.route.retry!;
+    if (!this.responded && retriableFailure(policy, 'timeout') && this.retry(`per-try timeout of ${ms} ms`)) return;
+    this.finish();
+    this.call?.abort();
+    fail(this.ctx, this.ds, new ProxyError('upstream_timeout', `upstream ${this.endpoint} in cluster ${this.d.clusterName} did not answer within the per-try timeout of ${ms} ms`, this.d.clusterName), this.endpoint, this.started);
+  }
+
+  /**
+   * Starts another try after the back-off, if the policy has retries left, the body was kept and
+   * the cluster's budget has room; false leaves the outcome to the caller.
+   */
+  private retry(why: string): boolean {
+    const policy = this.d.route.retry;
+    if (!policy || this.retries >= policy.numRetries || this.responded) return false;
+    if (this.head.hasBody && this.body === null) return false; // too large to send again
+    if (!this.budgets().tryRetry(this.d.clusterName, performance.now())) return false;
+    this.retries++;
+    this.lastRetryReason = why;
+    if (policy.otherHosts && this.endpointObj) (this.tried ??= new Set()).add(this.endpointObj);
+    const call = this.call;
+    this.call = undefined;
+    call?.abort();
+    this.backoffTimer = setTimeout(() => {
+      this.backoffTimer = undefined;
+      if (!this.done) this.tryEndpoint();
+    }, backoffMs(policy, this.retries, Math.random()));
+    return true;
+  }
+
+  /** Why the last retry was made, for diagnostics. */
+  lastRetryReason: string | undefined;
+
+  private clearTryTimer(): void {
+    if (this.tryTimer) clearTimeout(this.tryTimer);
+    this.tryTimer = undefined;
   }
 
   private timedOut(ms: number, what: string): void {
@@ -406,6 +503,9 @@ export class Exchange implements BodySink, ResponseHandler {
     this.ctx.active.delete(this);
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
+    this.clearTryTimer();
+    if (this.backoffTimer) clearTimeout(this.backoffTimer);
+    this.backoffTimer = undefined;
   }
 }
 

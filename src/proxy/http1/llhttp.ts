@@ -134,6 +134,7 @@ export class Parser {
     // One input buffer serves every parser: a callback must never execute another parser (it would
     // overwrite the bytes the outer call is still reading). Continuations are scheduled instead.
     if (current) throw new Error('llhttp: execute() called from inside a parser callback');
+    if (!this.ptr) throw new Error('llhttp: execute() after destroy()');
     if (heap.length === 0) heap = new Uint8Array(L.memory.buffer); // detached: the memory grew
     heap.set(data, inputPtr);
     current = this.events;
@@ -146,8 +147,12 @@ export class Parser {
       current = undefined;
       input = EMPTY;
       inputText = undefined;
+      if (this.freeAfterExecute) this.destroy();
     }
   }
+
+  /** destroy() was called from one of this parser's own callbacks: it frees once execute() returns. */
+  private freeAfterExecute = false;
 
   /** The end of the stream: completes a message that is delimited by the connection closing. */
   finish(): number {
@@ -197,7 +202,17 @@ export class Parser {
     return L.llhttp_message_needs_eof(this.ptr) === 1;
   }
 
+  /**
+   * Frees the parser. From inside one of its own callbacks (a response handler that gives up on
+   * the exchange, say) the free waits until execute() returns: freeing the memory llhttp is still
+   * running on would let the next parser allocated there inherit its state.
+   */
   destroy(): void {
+    if (current === this.events && current !== undefined) {
+      this.freeAfterExecute = true;
+      return;
+    }
+    this.freeAfterExecute = false;
     if (this.ptr) L.llhttp_free(this.ptr);
     this.ptr = 0;
   }

@@ -4,7 +4,7 @@ import type { RuntimeConfig } from '../config.ts';
 import { ProxyError } from '../errors.ts';
 import type { ClusterConfig, Endpoint } from '../xds-client/convert.ts';
 
-/** Istio's default retry: a connection that could not be made is tried on another endpoint, up to twice. */
+/** tcp_proxy: a connection that could not be made is tried on another endpoint, up to twice. (HTTP retries follow the route's retry policy: http/retry.ts.) */
 export const CONNECT_RETRIES = 2;
 
 /** The cluster's endpoints that can take traffic; a ProxyError naming the cluster if there is none. */

@@ -59,6 +59,21 @@ export interface Fault {
   abort?: { httpStatus?: number; grpcStatus?: number; fraction: number };
 }
 
+/** Envoy's RetryPolicy, as far as the sidecar honours it (anything else is NACKed). */
+export interface RetryPolicy {
+  /** retry_on conditions: 5xx, gateway-error, reset, reset-before-request, connect-failure, refused-stream, retriable-4xx, retriable-status-codes, and the gRPC ones. */
+  on: ReadonlySet<string>;
+  numRetries: number;
+  /** 0: each try may take what is left of the route timeout. */
+  perTryTimeoutMs: number;
+  retriableStatusCodes: ReadonlySet<number>;
+  /** retry_host_predicate previous_hosts: a retry avoids the endpoints already tried, where it can. */
+  otherHosts: boolean;
+  /** Exponential back-off with full jitter between tries (Envoy: 25 ms base, 10x that at most). */
+  backoffBaseMs: number;
+  backoffMaxMs: number;
+}
+
 export interface RouteEntry {
   name: string;
   /** Path matcher on the path without the query string. */
@@ -78,6 +93,8 @@ export interface RouteEntry {
   response?: HeaderEdits;
   rewrite?: Rewrite;
   fault?: Fault;
+  /** No policy: no retries at all, as in Envoy (Istio always sends one, with 2 retries). */
+  retry?: RetryPolicy;
 }
 
 export interface VirtualHost {
@@ -260,10 +277,46 @@ function convertRoute(r: any, where: string): RouteEntry {
   const timeoutMs = durationMs(a.timeout);
   if (!Number.isFinite(timeoutMs) || timeoutMs < 0) fail(`${where}.route.timeout`, `invalid duration`);
   const rewrite = routeRewrite(`${where}.route`, a);
-  return { ...base, action: FORWARD, clusters, totalWeight, timeoutMs, ...(connect ? { connect: true } : {}), ...(rewrite ? { rewrite } : {}) };
+  const retry = a.retry_policy ? retryPolicy(`${where}.route.retry_policy`, a.retry_policy) : undefined;
+  return { ...base, action: FORWARD, clusters, totalWeight, timeoutMs, ...(connect ? { connect: true } : {}), ...(rewrite ? { rewrite } : {}), ...(retry ? { retry } : {}) };
 }
 
 const FORWARD: RouteAction = { kind: 'forward' };
+
+/** retry_on conditions the sidecar knows; http3-post-connect-failure never happens (no HTTP/3) but is accepted. */
+const RETRY_ON = new Set([
+  '5xx', 'gateway-error', 'reset', 'reset-before-request', 'connect-failure', 'refused-stream', 'retriable-4xx', 'retriable-status-codes',
+  'envoy-ratelimited', 'http3-post-connect-failure', 'cancelled', 'deadline-exceeded', 'internal', 'resource-exhausted', 'unavailable',
+]);
+const RETRY_FIELDS = new Set(['retry_on', 'num_retries', 'per_try_timeout', 'retriable_status_codes', 'retry_host_predicate', 'host_selection_retry_max_attempts', 'retry_back_off']);
+
+function retryPolicy(where: string, rp: any): RetryPolicy {
+  for (const k of Object.keys(rp)) if (!RETRY_FIELDS.has(k)) fail(`${where}.${k}`, 'not supported');
+  const on = new Set<string>();
+  for (const c of String(rp.retry_on ?? '').split(',').map((x) => x.trim()).filter(Boolean)) {
+    if (!RETRY_ON.has(c)) fail(`${where}.retry_on`, `unknown retry condition "${c}"`);
+    on.add(c);
+  }
+  const n = rp.num_retries == null ? 1 : Number(rp.num_retries?.value ?? rp.num_retries); // Envoy's default is 1
+  if (!Number.isInteger(n) || n < 0) fail(`${where}.num_retries`, `invalid ${JSON.stringify(rp.num_retries)}`);
+  const perTryTimeoutMs = durationMs(rp.per_try_timeout);
+  if (!Number.isFinite(perTryTimeoutMs) || perTryTimeoutMs < 0) fail(`${where}.per_try_timeout`, 'invalid duration');
+  const codes = new Set<number>();
+  for (const c of rp.retriable_status_codes ?? []) {
+    const x = Number(c);
+    if (!Number.isInteger(x) || x < 100 || x > 599) fail(`${where}.retriable_status_codes`, `invalid status ${c}`);
+    codes.add(x);
+  }
+  let otherHosts = false;
+  for (const [i, h] of (rp.retry_host_predicate ?? []).entries()) {
+    if (h.name !== 'envoy.retry_host_predicates.previous_hosts') fail(`${where}.retry_host_predicate[${i}]`, `unsupported predicate ${h.name} (previous_hosts is supported)`);
+    otherHosts = true;
+  }
+  const base = rp.retry_back_off?.base_interval ? durationMs(rp.retry_back_off.base_interval) : 25;
+  const max = rp.retry_back_off?.max_interval ? durationMs(rp.retry_back_off.max_interval) : base * 10;
+  if (!(base > 0) || !(max >= base)) fail(`${where}.retry_back_off`, 'base_interval must be positive and max_interval at least base_interval');
+  return { on, numRetries: n, perTryTimeoutMs, retriableStatusCodes: codes, otherHosts, backoffBaseMs: base, backoffMaxMs: max };
+}
 
 const CLUSTER_WEIGHT_FIELDS = new Set(['name', 'weight', 'request_headers_to_add', 'request_headers_to_remove', 'response_headers_to_add', 'response_headers_to_remove', 'host_rewrite_literal']);
 
