@@ -13,7 +13,7 @@ import { type ClusterConfig, DEFAULT_STREAM_IDLE_TIMEOUT_MS, type Endpoint, type
 import type { Target } from '../xds-client/convert-route.ts';
 import type { Pools } from '../upstream/pools.ts';
 import type { ResponseHandler, UpstreamCall, UpstreamError } from './types.ts';
-import { grpcTimeoutMs } from './grpc.ts';
+import { grpcTimeoutMs, isGrpc } from './grpc.ts';
 import { endToEnd } from '../http1/headers.ts';
 import { type RequestView, findRoute, findVirtualHost, pickCluster, pickTarget } from './router.ts';
 import type { Telemetry } from '../telemetry/events.ts';
@@ -357,7 +357,7 @@ export class Exchange implements BodySink, ResponseHandler {
     if (this.done) return;
     this.clearTryTimer();
     const policy = this.d.route.retry;
-    if (policy && retriableResponse(policy, status, headers) && this.retry(`status ${status}`)) return;
+    if (policy && retriableResponse(policy, status, headers, status === 200 && policy.readsHeaders && isGrpc(this.head.headers)) && this.retry(`status ${status}`)) return;
     this.responded = true;
     this.status = status;
     this.ds.respond(status, responseHeaders(endToEnd(headers), this.d.route, this.d.target), contentLength, bodyless);

@@ -10,13 +10,16 @@ export type TryFailure = 'connect' | 'reset' | 'refused' | 'timeout';
 
 const GRPC_CONDITIONS: Record<string, string> = { '1': 'cancelled', '4': 'deadline-exceeded', '8': 'resource-exhausted', '13': 'internal', '14': 'unavailable' };
 
-/** Does the policy retry a response with this status (and, for gRPC, grpc-status in its head)? */
-export function retriableResponse(p: RetryPolicy, status: number, headers: HeaderList): boolean {
+/** Does the policy retry a response with this status (and, for a gRPC request, grpc-status in its head)? */
+export function retriableResponse(p: RetryPolicy, status: number, headers: HeaderList, grpcRequest = true): boolean {
   const on = p.on;
   if (status >= 500 && on.has('5xx')) return true;
   if ((status === 502 || status === 503 || status === 504) && on.has('gateway-error')) return true;
   if (status === 409 && on.has('retriable-4xx')) return true;
   if (on.has('retriable-status-codes') && p.retriableStatusCodes.has(status)) return true;
+  // Headers are read only where they can matter: grpc-status on a gRPC answer (HTTP 200), and
+  // x-envoy-ratelimited on a 429. Most responses cost no scan.
+  if (!p.readsHeaders || !((grpcRequest && status === 200) || (status === 429 && on.has('envoy-ratelimited')))) return false;
   let grpc: string | undefined;
   let ratelimited = false;
   for (let i = 0; i < headers.length; i += 2) {

@@ -72,6 +72,8 @@ export interface RetryPolicy {
   /** Exponential back-off with full jitter between tries (Envoy: 25 ms base, 10x that at most). */
   backoffBaseMs: number;
   backoffMaxMs: number;
+  /** Some condition reads the response's headers (grpc-status, x-envoy-ratelimited). */
+  readsHeaders: boolean;
 }
 
 export interface RouteEntry {
@@ -315,7 +317,8 @@ function retryPolicy(where: string, rp: any): RetryPolicy {
   const base = rp.retry_back_off?.base_interval ? durationMs(rp.retry_back_off.base_interval) : 25;
   const max = rp.retry_back_off?.max_interval ? durationMs(rp.retry_back_off.max_interval) : base * 10;
   if (!(base > 0) || !(max >= base)) fail(`${where}.retry_back_off`, 'base_interval must be positive and max_interval at least base_interval');
-  return { on, numRetries: n, perTryTimeoutMs, retriableStatusCodes: codes, otherHosts, backoffBaseMs: base, backoffMaxMs: max };
+  const readsHeaders = ['envoy-ratelimited', 'cancelled', 'deadline-exceeded', 'internal', 'resource-exhausted', 'unavailable'].some((c) => on.has(c));
+  return { on, numRetries: n, perTryTimeoutMs, retriableStatusCodes: codes, otherHosts, backoffBaseMs: base, backoffMaxMs: max, readsHeaders };
 }
 
 const CLUSTER_WEIGHT_FIELDS = new Set(['name', 'weight', 'request_headers_to_add', 'request_headers_to_remove', 'response_headers_to_add', 'response_headers_to_remove', 'host_rewrite_literal']);
