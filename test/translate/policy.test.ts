@@ -1,0 +1,102 @@
+// DestinationRule traffic policies: translated as Istio does (the rule's policy, the subset's over
+// it, port-level settings over both), loaded by the sidecar, and outlier detection's decisions.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { ClusterConfig, Endpoint } from '../../src/proxy/xds-client/convert.ts';
+import { OutlierDetector } from '../../src/proxy/upstream/outlier.ts';
+import { meshOf, sidecarSnapshot, workload } from '../snapshot.ts';
+
+const workloads = [
+  workload('reviews-v1', { service: 'reviews', port: 41000, labels: { version: 'v1' } }),
+  workload('reviews-v2', { service: 'reviews', port: 42000, labels: { version: 'v2' } }),
+  workload('client', { port: 43000 }),
+];
+const C = (subset: string) => `outbound|80|${subset}|reviews.default.svc.cluster.local`;
+const clustersFor = (spec: object) =>
+  sidecarSnapshot(meshOf([{ apiVersion: 'networking.istio.io/v1', kind: 'DestinationRule', metadata: { name: 'reviews' }, spec }], workloads), workloads[2]).clusters;
+
+test('loadBalancer, connectionPool and outlierDetection reach the clusters; a subset and a port override the rule', () => {
+  const clusters = clustersFor({
+    host: 'reviews',
+    trafficPolicy: {
+      loadBalancer: { simple: 'RANDOM' },
+      connectionPool: { tcp: { maxConnections: 7, connectTimeout: '250ms' }, http: { http1MaxPendingRequests: 3 } },
+      outlierDetection: { consecutive5xxErrors: 3, interval: '1s', baseEjectionTime: '2s', maxEjectionPercent: 50 },
+    },
+    subsets: [
+      { name: 'v1', labels: { version: 'v1' }, trafficPolicy: { loadBalancer: { simple: 'LEAST_REQUEST' } } },
+      { name: 'v2', labels: { version: 'v2' }, trafficPolicy: { portLevelSettings: [{ port: { number: 80 }, connectionPool: { tcp: { maxConnections: 1 } } }] } },
+    ],
+  });
+  const all = clusters.get(C(''))!;
+  assert.deepEqual([all.lb, all.connectTimeoutMs, all.limits], ['random', 250, { maxConnections: 7, maxPending: 3 }]);
+  assert.deepEqual(all.outlier, { consecutive5xx: 3, consecutiveGateway: 0, intervalMs: 1000, baseEjectionMs: 2000, maxEjectionPercent: 50 });
+  assert.equal(all.panicPercent, 0, "Istio's minHealthPercent default: no panic mode");
+  assert.equal(clusters.get(C('v1'))!.lb, 'least_request', "the subset's loadBalancer replaces the rule's");
+  assert.deepEqual(clusters.get(C('v1'))!.limits, { maxConnections: 7, maxPending: 3 }, "and the rule's connectionPool stays");
+  assert.deepEqual(clusters.get(C('v2'))!.limits, { maxConnections: 1 }, "the port's connectionPool replaces the rule's");
+});
+
+test('no traffic policy: round robin, 10 s connect timeout, no outlier detection', () => {
+  const c = clustersFor({ host: 'reviews' }).get(C(''))!;
+  assert.deepEqual([c.lb, c.connectTimeoutMs, c.outlier, c.limits], ['round_robin', 10_000, undefined, {}]);
+});
+
+const cluster = (over: Partial<ClusterConfig> = {}): ClusterConfig => ({
+  name: 'c',
+  type: 'EDS',
+  edsName: 'c',
+  connectTimeoutMs: 1000,
+  protocol: 'http1',
+  limits: {},
+  lb: 'round_robin',
+  panicPercent: 0,
+  outlier: { consecutive5xx: 3, consecutiveGateway: 0, intervalMs: 1000, baseEjectionMs: 2000, maxEjectionPercent: 50 },
+  ...over,
+});
+const eps: Endpoint[] = [1, 2, 3, 4].map((i) => ({ address: '10.0.0.1', port: 8000 + i, healthy: true }));
+
+test('outlier detection: N consecutive 5xx eject an endpoint for the base time, longer each time; a success resets the run', () => {
+  const c = cluster();
+  const od = new OutlierDetector();
+  od.report(c, eps[0], 503, 0, eps);
+  od.report(c, eps[0], 503, 1, eps);
+  od.report(c, eps[0], 200, 2, eps);
+  od.report(c, eps[0], 503, 3, eps);
+  od.report(c, eps[0], 'local_error', 4, eps);
+  assert.equal(od.available(c, eps, 5).length, 4, 'two in a row after a success: not yet');
+  od.report(c, eps[0], 500, 6, eps);
+  assert.deepEqual(od.available(c, eps, 7).map((e) => e.port), [8002, 8003, 8004]);
+  assert.equal(od.available(c, eps, 6 + 2000).length, 4, 'back after base_ejection_time');
+  for (let i = 0; i < 3; i++) od.report(c, eps[0], 503, 3000 + i, eps);
+  assert.equal(od.available(c, eps, 3002 + 3999).length, 3, 'the second ejection lasts twice as long');
+  assert.equal(od.available(c, eps, 3002 + 4000).length, 4);
+});
+
+test('outlier detection: at most max_ejection_percent of a cluster (at least one endpoint), and panic mode below the threshold', () => {
+  const c = cluster({ outlier: { consecutive5xx: 1, consecutiveGateway: 0, intervalMs: 1000, baseEjectionMs: 10_000, maxEjectionPercent: 50 } });
+  const od = new OutlierDetector();
+  for (const e of eps) od.report(c, e, 503, 0, eps);
+  assert.equal(od.available(c, eps, 1).length, 2, 'half of four at most');
+  const panicky = { ...c, panicPercent: 75 };
+  assert.equal(od.available(panicky, eps, 1).length, 4, 'below 75% left: ejections ignored');
+  const single = cluster({ outlier: { consecutive5xx: 1, consecutiveGateway: 0, intervalMs: 1000, baseEjectionMs: 10_000, maxEjectionPercent: 10 } });
+  const od1 = new OutlierDetector();
+  od1.report(single, eps[0], 503, 0, [eps[0]]);
+  assert.equal(od1.available(single, [eps[0]], 1).length, 0, 'one endpoint is ejected even at 10%');
+});
+
+test('endpoint choice: round robin cycles, least request takes the less busy of two, a retry avoids endpoints tried', async () => {
+  const { InFlight, pickEndpoint } = await import('../../src/proxy/upstream/balance.ts');
+  const rr = new Map<string, number>();
+  const inflight = new InFlight();
+  const rrPicks = [0, 1, 2, 3, 4].map(() => pickEndpoint(cluster(), 'c', eps, rr, inflight, undefined, Math.random).port);
+  assert.deepEqual(rrPicks, [8001, 8002, 8003, 8004, 8001]);
+  for (let i = 0; i < 5; i++) inflight.add(eps[0], 1);
+  const seq = [0, 0.3]; // the two random choices: eps[0] (busy) and eps[1]
+  let k = 0;
+  const lr = pickEndpoint(cluster({ lb: 'least_request' }), 'c', eps, rr, inflight, undefined, () => seq[k++ % 2]);
+  assert.equal(lr.port, 8002);
+  const tried = new Set([eps[1]]);
+  for (let i = 0; i < 20; i++) assert.notEqual(pickEndpoint(cluster({ lb: 'random' }), 'c', eps, rr, inflight, tried, Math.random).port, 8002);
+});
