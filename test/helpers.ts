@@ -46,9 +46,8 @@ export interface Up {
   stop: () => Promise<number | null>;
 }
 
-/** `weft up DIR` with a private WEFT_HOME and free ports; resolves once up.json is written. */
-export async function startUp(dir: string, extraArgs: string[] = []): Promise<Up> {
-  const home = tmpDir('home');
+/** `weft up DIR` with a private WEFT_HOME (or `home`) and free ports; resolves once everything runs. */
+export async function startUp(dir: string, extraArgs: string[] = [], home = tmpDir('home')): Promise<Up> {
   const env = { ...process.env, WEFT_HOME: home };
   const proc = spawn(process.execPath, [CLI, 'up', dir, '--admin-port', '0', '--xds-port', '0', ...extraArgs], { env, cwd: ROOT });
   let out = '';
@@ -56,7 +55,9 @@ export async function startUp(dir: string, extraArgs: string[] = []): Promise<Up
   proc.stderr!.on('data', (d) => (out += d));
   const stateFile = path.join(home, 'up.json');
   const deadline = Date.now() + 30_000;
-  while (!fs.existsSync(stateFile)) {
+  // up.json is written early (so that a second weft up finds this one) and again with every
+  // workload; the summary comes after that.
+  while (!out.includes('Weft is up.')) {
     if (proc.exitCode !== null) throw new Error(`weft up exited early (${proc.exitCode}):\n${out}`);
     if (Date.now() > deadline) {
       proc.kill('SIGKILL');

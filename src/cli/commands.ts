@@ -52,8 +52,10 @@ function table(rows: string[][]): string {
  * do too); any other is asked of the control plane.
  */
 async function outboundOf(workload: string, adminFlag: string | undefined): Promise<string> {
-  const local = adminFlag || process.env.WEFT_ADMIN ? undefined : readUpState()?.workloads.find((w) => w.name === workload && w.outbound);
-  if (local?.outbound) return local.outbound;
+  // "name" or "namespace/name"; a bare name that two namespaces use is ambiguous.
+  const mine = adminFlag || process.env.WEFT_ADMIN ? [] : (readUpState()?.workloads ?? []).filter((w) => w.outbound && (w.name === workload || `${w.namespace ?? 'default'}/${w.name}` === workload));
+  if (mine.length > 1) throw new CliError(`workload "${workload}" is in several namespaces (${mine.map((w) => w.namespace ?? 'default').join(', ')}): say which, e.g. ${mine[0].namespace ?? 'default'}/${workload}`);
+  if (mine[0]?.outbound) return mine[0].outbound;
   const data = await callAdmin(adminUrl(adminFlag), 'GET', '/api/v1/proxies');
   const matches = data.proxies.filter((p: any) => p.workload.name === workload || `${p.workload.namespace}/${p.workload.name}` === workload);
   if (!matches.length) {
@@ -277,7 +279,7 @@ ${ADMIN_HELP}`,
 KIND is virtualservices (vs), destinationrules (dr), proxies or endpoints.
   weft get vs                       list VirtualServices
   weft get vs my-backend-service -o yaml
-  weft get proxies                  connected sidecars, the config version each ACKed, any NACK
+  weft get proxies                  connected sidecars, the config revision each ACKed, whether it is current, any NACK
   weft get endpoints                workloads and the addresses they serve on
 
 Options:
@@ -300,14 +302,14 @@ ${ADMIN_HELP}`,
       if (kindArg === 'proxies' || kindArg === 'proxy') {
         const data = await callAdmin(base, 'GET', '/api/v1/proxies');
         if (v.output) return emit(data.proxies).then(() => 0);
-        const rows = [['WORKLOAD', 'SERVICE', 'CDS', 'EDS', 'LDS', 'RDS', 'NACK']];
+        // The config revision (as weft apply prints it) each proxy has ACKed in full, and whether
+        // that is the store's latest; NACK reasons per type.
+        const { revision: latest } = await callAdmin(base, 'GET', '/version');
+        const rows = [['WORKLOAD', 'SERVICE', 'REVISION', 'STATUS', 'NACK']];
         for (const p of data.proxies) {
-          const t = (n: string) => {
-            const s = p.types.find((x: any) => x.type === n);
-            return s ? `${s.acked ?? '-'}${s.sent !== s.acked ? ` (sent ${s.sent})` : ''}` : '-';
-          };
-          const nack = p.types.filter((x: any) => x.nack).map((x: any) => `${x.type} v${x.nack.version}: ${x.nack.reason}`).join('; ');
-          rows.push([`${p.workload.namespace}/${p.workload.name}`, p.workload.service ?? '-', t('CDS'), t('EDS'), t('LDS'), t('RDS'), nack || '-']);
+          const nack = p.types.filter((x: any) => x.nack).map((x: any) => `${x.type}: ${x.nack.reason}`).join('; ');
+          const status = nack ? 'NACKed' : p.current ? 'current' : `syncing to ${latest}`;
+          rows.push([`${p.workload.namespace}/${p.workload.name}`, p.workload.service ?? '-', p.revision === undefined ? '-' : String(p.revision), status, nack || '-']);
         }
         process.stdout.write(table(rows));
         return 0;
@@ -484,15 +486,19 @@ ${ADMIN_HELP}`,
   },
 
   up: {
-    options: { 'admin-port': { type: 'string' }, 'xds-port': { type: 'string' }, heartbeat: { type: 'string' } },
+    options: { 'admin-port': { type: 'string' }, 'xds-port': { type: 'string' }, heartbeat: { type: 'string' }, 'reset-config': { type: 'boolean' } },
     help: `Usage: weft up DIR
 
 Runs the mesh described by DIR/weft.yaml on this machine: the control plane (config in
 $WEFT_HOME/data), every workload's app as its own process, and a sidecar process beside each.
-Applies the Istio config files the mesh file lists, prints what runs where, and stops everything
-on Ctrl-C.
+Prints what runs where, and stops everything on Ctrl-C.
+
+The Istio config files the mesh file lists are applied to a new store only. On a restart the
+stored config is kept, changes made with 'weft apply' included, and weft up says so.
+One weft up runs per $WEFT_HOME: a second one says where the first runs and changes nothing.
 
 Options:
+  --reset-config       start from the mesh file's config again: delete what is stored, apply the files
   --admin-port PORT    the control plane's admin API (default: 15080; 0 picks a free one)
   --xds-port PORT      the control plane's xDS port (default: 15010; 0 picks a free one)
   --heartbeat DUR      sidecar heartbeat interval (default: 10s)
@@ -504,6 +510,7 @@ Options:
         adminPort: int('admin-port', v['admin-port'], 15080),
         xdsPort: int('xds-port', v['xds-port'], 15010),
         heartbeat: v.heartbeat,
+        resetConfig: v['reset-config'] === true,
       });
     },
   },

@@ -21,6 +21,7 @@ export interface UpState {
   controlArgs: string[];
   workloads: {
     name: string;
+    namespace?: string;
     service?: string;
     outbound?: string;
     inbound?: string;

@@ -55,8 +55,11 @@ export function parseMeshFile(text: string, file: string): MeshFile {
     }
     if (typeof o.name !== 'string' || !NAME.test(o.name)) fail(`${at}.name`, 'required: a DNS-1123 label such as hello-v1');
     const name = o.name as string;
-    if (seen.has(name)) fail(`${at}.name`, `"${name}" is used twice`);
-    seen.add(name);
+    if (o.namespace !== undefined && (typeof o.namespace !== 'string' || !NAME.test(o.namespace))) fail(`${at}.namespace`, 'must be a DNS-1123 label such as default');
+    // Names are unique per namespace, as Kubernetes names are.
+    const id = `${typeof o.namespace === 'string' ? o.namespace : 'default'}/${name}`;
+    if (seen.has(id)) fail(`${at}.name`, `"${name}" is used twice in namespace ${id.split('/')[0]}`);
+    seen.add(id);
     if (o.service !== undefined && (typeof o.service !== 'string' || !NAME.test(o.service))) fail(`${at}.service`, 'must be a DNS-1123 label');
     if (o.service !== undefined && o.command === undefined) fail(`${at}.command`, 'required when the workload serves a service');
     if (o.servicePort !== undefined && o.ports !== undefined) fail(`${at}.ports`, 'give either servicePort (one HTTP port) or ports, not both');

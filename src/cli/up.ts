@@ -6,7 +6,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import readline from 'node:readline';
 import { type ChildProcess, spawn } from 'node:child_process';
-import { CliError, READY_PREFIX, callAdmin, untilSignal, weftHome, type UpState } from './common.ts';
+import { CliError, READY_PREFIX, callAdmin, readUpState, untilSignal, weftHome, type UpState } from './common.ts';
 import { parseConfig } from '../api/index.ts';
 import { ConfigError } from '../api/types.ts';
 import { parseMeshFile, portEnvName, type MeshWorkload } from './meshfile.ts';
@@ -18,6 +18,8 @@ export interface UpOptions {
   adminPort: number;
   xdsPort: number;
   heartbeat?: string;
+  /** Delete the stored config and apply the mesh file's again (otherwise a store that has config keeps it). */
+  resetConfig?: boolean;
 }
 
 /**
@@ -83,6 +85,11 @@ export async function runUp(dir: string, opts: UpOptions): Promise<number> {
 
   const home = weftHome();
   fs.mkdirSync(home, { recursive: true });
+  // One weft up per home: a second one says where the first runs and touches nothing of it.
+  const running = readUpState();
+  if (running && alive(running.pid)) {
+    throw new CliError(`Weft is already running from ${home} (weft up pid ${running.pid}, admin API ${running.admin}); this weft up changed nothing. Stop that one first (Ctrl-C in its terminal, or kill ${running.pid}), or use another WEFT_HOME.`);
+  }
   const children: Child[] = [];
   let stopping = false;
   const cli = WEFT_ENTRY;
@@ -117,9 +124,11 @@ export async function runUp(dir: string, opts: UpOptions): Promise<number> {
     // sidecar while it still runs, and no sidecar sees its control plane go before it stops.
     for (const n of [0, 1, 2]) await Promise.all(children.filter((c) => stage(c.label) === n).map((c) => stopChild(c.proc)));
     try {
-      fs.rmSync(path.join(home, 'up.json'));
+        // Only the state this weft up wrote: never another one's.
+      if (wroteState) fs.rmSync(path.join(home, 'up.json'));
     } catch {}
   };
+  let wroteState = false;
 
   // Ctrl-C in a terminal reaches every process of the group at once; mark the stop before any
   // child's exit is seen, so that it is not reported as a crash.
@@ -142,12 +151,30 @@ export async function runUp(dir: string, opts: UpOptions): Promise<number> {
     // From now on, a restart of `weft control` should come back on the same ports.
     controlArgs = controlArgsFor(new URL(admin).port, xds.slice(xds.lastIndexOf(':') + 1));
 
-    for (const c of configs) {
-      const res = await callAdmin(admin, 'POST', `/api/v1/apply?source=${encodeURIComponent(c.file)}`, { text: c.text, type: 'application/yaml' });
-      for (const r of res.results) say(`[weft up] ${r.resource} ${r.action}`);
+    // The mesh file's config goes into a new store only: a restart keeps what is stored, so a
+    // change made with `weft apply` survives it (docs/config-lifecycle.md).
+    const stored = (await callAdmin(admin, 'GET', '/api/v1/resources')).items as { kind: string; metadata: { namespace: string; name: string } }[];
+    if (stored.length && opts.resetConfig) {
+      for (const r of stored) await callAdmin(admin, 'DELETE', `/api/v1/resources/${r.kind}/${encodeURIComponent(r.metadata.namespace)}/${encodeURIComponent(r.metadata.name)}`);
+      say(`[weft up] --reset-config: deleted the ${stored.length} stored resource(s)`);
+    }
+    if (stored.length && !opts.resetConfig) {
+      const { revision } = await callAdmin(admin, 'GET', '/version');
+      say(`[weft up] keeping the ${stored.length} resource(s) stored in ${path.join(home, 'data')} (revision ${revision}); the mesh file's config is not applied again (weft up --reset-config starts from it)`);
+    } else {
+      for (const c of configs) {
+        const res = await callAdmin(admin, 'POST', `/api/v1/apply?source=${encodeURIComponent(c.file)}`, { text: c.text, type: 'application/yaml' });
+        for (const r of res.results) {
+          say(`[weft up] ${r.resource} ${r.action}`);
+          for (const w of r.warnings ?? []) say(`[weft up] Warning: ${w}`);
+        }
+      }
     }
 
     const state: UpState = { admin, xds, pid: process.pid, controlPid: cpProc.pid!, controlArgs, workloads: [] };
+    // Written now, so that a second weft up started meanwhile finds this one; again once all run.
+    fs.writeFileSync(path.join(home, 'up.json'), JSON.stringify(state, null, 2));
+    wroteState = true;
     const pending: Promise<void>[] = [];
     const allocator = new PortAllocator();
     for (const w of mesh.workloads) {
@@ -155,6 +182,7 @@ export async function runUp(dir: string, opts: UpOptions): Promise<number> {
     }
     await Promise.all(pending);
     fs.writeFileSync(path.join(home, 'up.json'), JSON.stringify(state, null, 2));
+    wroteState = true;
     printSummary(mesh.workloads, state, say);
   } catch (e) {
     await stopAll();
@@ -221,6 +249,7 @@ async function startWorkload(
   }
   state.workloads.push({
     name: w.name,
+    namespace: w.namespace,
     service: w.service,
     outbound: `127.0.0.1:${outboundPort}`,
     inbound: inboundPort !== undefined ? `127.0.0.1:${inboundPort}` : undefined,
@@ -238,24 +267,51 @@ function printSummary(workloads: MeshWorkload[], state: UpState, say: (s: string
   say('');
   const rows = [['WORKLOAD', 'SERVICE', 'APP', 'SIDECAR IN', 'SIDECAR OUT (HTTP_PROXY)', 'SIDECAR ADMIN', 'SERVICE PORT']];
   for (const w of workloads) {
-    const s = state.workloads.find((x) => x.name === w.name)!;
+    const s = state.workloads.find((x) => x.name === w.name && x.namespace === w.namespace)!;
     const ps = s.ports ?? [];
     const first = ps[0];
     const portCol = (p: (typeof ps)[number]) => `${p.port} ${p.name} (${p.protocol === 'Unsupported' ? 'detected' : p.protocol})`;
-    rows.push([w.name, w.service ?? '-', s.app ?? '-', s.inbound ?? '-', s.outbound ?? '-', s.admin ?? '-', first ? portCol(first) : '-']);
+    rows.push([workloads.some((x) => x.name === w.name && x !== w) ? `${w.namespace}/${w.name}` : w.name, w.service ?? '-', s.app ?? '-', s.inbound ?? '-', s.outbound ?? '-', s.admin ?? '-', first ? portCol(first) : '-']);
     for (const p of ps.slice(1)) rows.push(['', '', p.app, p.inbound, '', '', portCol(p)]);
   }
   const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
   for (const r of rows) say('  ' + r.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd());
-  const client = workloads.find((w) => !w.service)?.name ?? workloads[0]?.name;
-  const target = workloads.find((w) => w.service)?.service;
   say('');
   const weft = path.relative(process.cwd(), path.join(path.dirname(WEFT_ENTRY), 'weft')) || 'weft';
   say('Send traffic (in another terminal, from this directory):');
-  if (client && target) say(`  ${weft} exec ${client} -- curl -s http://${target}/hello`);
-  say(`  ${weft} get proxies        # the config version each sidecar has ACKed`);
+  const hint = trafficHint(workloads, state);
+  if (hint) say(`  ${weft} exec ${hint}`);
+  say(`  ${weft} get proxies        # the config revision each sidecar has ACKed, and whether it is current`);
   say(`  ${weft} apply -f FILE      # change routing live`);
   say('Ctrl-C stops everything.');
+}
+
+/**
+ * A command that sends one request through the mesh, from the mesh file's own services: from a
+ * workload that serves nothing (else the first one) to the first service with an HTTP port, on
+ * that port, in the caller's namespace or by "name.namespace".
+ */
+export function trafficHint(workloads: MeshWorkload[], state: Pick<UpState, 'workloads'>): string | undefined {
+  const client = workloads.find((w) => !w.service) ?? workloads[0];
+  for (const w of workloads) {
+    if (!w.service || w === client) continue;
+    const ports = state.workloads.find((x) => x.name === w.name && x.namespace === w.namespace)?.ports ?? [];
+    const http = ports.find((p) => ['HTTP', 'HTTP2', 'Unsupported'].includes(p.protocol)) ?? (ports.length ? undefined : { port: 80 });
+    if (!http || !client) continue;
+    const host = w.namespace === client.namespace ? w.service : `${w.service}.${w.namespace}`;
+    const who = workloads.some((x) => x.name === client.name && x !== client) ? `${client.namespace}/${client.name}` : client.name;
+    return `${who} -- curl -s http://${host}${http.port === 80 ? '' : `:${http.port}`}/`;
+  }
+  return undefined;
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
 
 /** Waits for the child's WEFT_READY line; fails with what it printed if it exits first. */

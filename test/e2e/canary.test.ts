@@ -72,7 +72,7 @@ describe('weft up examples/canary (real processes)', () => {
     const out = await waitFor('the summary', async () => up.output().includes('Ctrl-C stops everything') && up.output());
     assert.match(out, /hello-v1\s+my-backend-service\s+127\.0\.0\.1:\d+/);
     assert.match(out, /client\s+-/);
-    assert.match(out, /bin\/weft exec client -- curl -s http:\/\/my-backend-service\/hello/);
+    assert.match(out, /bin\/weft exec client -- curl -s http:\/\/my-backend-service\/\n/);
   });
 
   test('curl through `weft exec client` reaches the backend', async () => {
@@ -166,6 +166,14 @@ describe('weft up examples/canary (real processes)', () => {
     );
     t.diagnostic(`new split held by each sidecar after the apply returned: ${Object.entries(lags).map(([n, ms]) => `${n} ${ms} ms`).join(', ')}`);
     for (const [name, ms] of Object.entries(lags)) assert.ok(ms <= 1000, `${name}'s sidecar took ${ms} ms to get the new split`);
+    // weft get proxies shows the revision weft apply printed, for every sidecar, as current.
+    const revision = /\(revision (\d+)\)/.exec(r.stdout)![1];
+    const table = await waitFor('weft get proxies to show every sidecar current', async () => {
+      const g = await weft(['get', 'proxies'], up.env);
+      const rows = g.stdout.trim().split('\n').slice(1);
+      return rows.length === 3 && rows.every((row) => new RegExp(`\\s${revision}\\s+current\\s+-$`).test(row)) && g.stdout;
+    }, 5000);
+    assert.match(table, /^WORKLOAD\s+SERVICE\s+REVISION\s+STATUS\s+NACK\n/);
     const res = await load;
     assert.deepEqual(res.errors, [], 'no request may fail during the change');
     assert.ok(res.total >= 800, `expected ~1000 requests at 200/s for 5 s, got ${res.total}`);

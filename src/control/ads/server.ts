@@ -41,6 +41,10 @@ export interface ProxyStatus {
   workload: Workload;
   peer: string;
   connectedAt: string;
+  /** The config revision (the store's, as `weft apply` prints it) whose resources the proxy has ACKed, every type. */
+  revision?: number;
+  /** The proxy has ACKed everything sent to it, for the store's current revision, and NACKed nothing. */
+  current: boolean;
   types: TypeStatus[];
 }
 
@@ -105,6 +109,9 @@ class Connection {
   nodeWarning: string | undefined;
   /** The peer of the refused newcomer last logged, so that its retries are not. */
   refusedLogged: string | undefined;
+  /** The config revision of the snapshot last sent from, and the last one ACKed in full. */
+  sentRevision: number | undefined;
+  ackedRevision: number | undefined;
 
   constructor(id: string, node: Node, workload: Workload, call: Call) {
     this.id = id;
@@ -161,11 +168,14 @@ export class AdsServer {
 
   proxies(): ProxyStatus[] {
     const byName = (a: Connection, b: Connection) => `${a.workload.namespace}/${a.workload.name}`.localeCompare(`${b.workload.namespace}/${b.workload.name}`) || a.id.localeCompare(b.id);
+    const latest = this.opts.snapshot().revision;
     return [...this.conns.values()].sort(byName).map((c) => ({
       id: c.id,
       workload: c.workload,
       peer: c.peer,
       connectedAt: c.connectedAt,
+      revision: c.ackedRevision,
+      current: c.ackedRevision === latest && allAcked(c),
       types: PUSH_ORDER.filter((t) => c.subs.has(t)).map((t) => {
         const s = c.subs.get(t)!;
         return { type: SHORT_NAME[t], sent: s.sentVersion, acked: s.acked, nack: s.nack, resources: s.sentCount };
@@ -292,6 +302,7 @@ export class AdsServer {
       } else {
         sub.acked = req.version_info;
         sub.nack = undefined;
+        if (allAcked(c)) c.ackedRevision = c.sentRevision;
       }
       const newNames = wildcard ? null : new Set(names);
       if (sameNames(sub.names, newNames)) return; // a plain ACK/NACK: nothing new to send
@@ -304,7 +315,9 @@ export class AdsServer {
     // Answered from the snapshot of the last push: when a thousand proxies connect at once, each
     // registration changes the registry, and translating afresh for each new stream was quadratic.
     // The push that every registration schedules brings everyone, this proxy too, up to date.
-    this.send(c, type, this.generate(c, this.pushed ?? (this.pushed = this.opts.snapshot())));
+    const mesh = this.pushed ?? (this.pushed = this.opts.snapshot());
+    c.sentRevision = mesh.revision;
+    this.send(c, type, this.generate(c, mesh));
   }
 
   // Translations per snapshot and scope (control/push/), and encoded bytes and digests per resource
@@ -344,8 +357,11 @@ export class AdsServer {
         this.log(`could not generate config for ${c.id}: ${(e as Error).stack}`);
         continue;
       }
+      c.sentRevision = mesh.revision;
       try {
         for (const t of PUSH_ORDER) if (c.subs.has(t)) this.send(c, t, res);
+        // Nothing was sent (no type changed), or all of it is ACKed already: this revision is the proxy's.
+        if (allAcked(c)) c.ackedRevision = mesh.revision;
       } catch (e) {
         this.log(`could not send config to ${c.id}: ${(e as Error).stack}`);
       }
@@ -433,6 +449,12 @@ const IDENTITY_FIELDS: [keyof Workload, string][] = [
 /** A field's value as a string to compare, with map keys in order. */
 function canonical(v: unknown): string {
   return JSON.stringify(v && typeof v === 'object' ? Object.entries(v).sort(([a], [b]) => a.localeCompare(b)) : v) ?? 'undefined';
+}
+
+/** Every subscription has ACKed the last version sent to it, and none is NACKed. */
+function allAcked(c: Connection): boolean {
+  for (const s of c.subs.values()) if (s.nack || (s.sentVersion !== undefined && s.acked !== s.sentVersion)) return false;
+  return true;
 }
 
 function sameNames(a: Set<string> | null, b: Set<string> | null): boolean {

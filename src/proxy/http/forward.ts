@@ -259,8 +259,8 @@ export class Exchange implements BodySink, ResponseHandler {
   private retries = 0;
   /** Endpoints tried: a retry goes elsewhere when it can (Envoy's previous_hosts). */
   private tried: Set<Endpoint> | undefined;
-  /** The request body so far, for a retry to send again; null once it passed RETRY_BODY_LIMIT. */
-  private body: Buffer[] | null = [];
+  /** The request body so far, for a retry to send again (made on the first chunk); null once it passed RETRY_BODY_LIMIT. */
+  private body: Buffer[] | null | undefined;
   private bodyBytes = 0;
   private requestTrailers: HeaderList = [];
   /** The downstream body has started to flow (readBody was called). */
@@ -269,7 +269,7 @@ export class Exchange implements BodySink, ResponseHandler {
   private responded = false;
   private tryTimer: NodeJS.Timeout | undefined;
   private backoffTimer: NodeJS.Timeout | undefined;
-  /** The current try counts as in flight at its endpoint (LEAST_REQUEST). */
+  /** The current try counts as in flight at its endpoint (LEAST_REQUEST clusters). */
   private tryOpen = false;
   /** The client's gRPC deadline (grpc-timeout), in ms from `started`. */
   private grpcDeadlineMs: number | undefined;
@@ -324,8 +324,10 @@ export class Exchange implements BodySink, ResponseHandler {
     const inflight = (this.ctx.inflight ??= new InFlight());
     const ep = pickEndpoint(cluster, clusterName, available, this.ctx.rr, inflight, this.tried, Math.random);
     this.endpointObj = ep;
-    inflight.add(ep, 1);
-    this.tryOpen = true;
+    if (cluster.lb === 'least_request') {
+      inflight.add(ep, 1);
+      this.tryOpen = true;
+    }
     const perTry = this.d.route.retry?.perTryTimeoutMs;
     if (perTry) this.tryTimer = setTimeout(() => this.tryTimedOut(perTry), perTry);
     const pool = this.ctx.pools.forEndpoint(ep, cluster);
@@ -363,7 +365,7 @@ export class Exchange implements BodySink, ResponseHandler {
       fail(this.ctx, this.ds, new ProxyError('upstream_reset', `upstream ${this.endpoint} in cluster ${this.d.clusterName}: a retry (after ${this.lastRetryReason}) could not resend the request body, which is over ${RETRY_BODY_LIMIT} bytes`, this.d.clusterName), this.endpoint, this.started);
       return;
     }
-    for (const chunk of this.body) call.write(chunk);
+    for (const chunk of this.body ?? []) call.write(chunk);
     if (this.requestDone) call.end(this.requestTrailers);
     else this.ds.resumeBody();
   }
@@ -373,7 +375,7 @@ export class Exchange implements BodySink, ResponseHandler {
     this.clearTryTimer();
     this.reportOutcome(status);
     const policy = this.d.route.retry;
-    if (policy && retriableResponse(policy, status, headers, status === 200 && policy.readsHeaders && isGrpc(this.head.headers)) && this.retry(`status ${status}`)) return;
+    if (policy && retriableResponse(policy, status, headers, status === 200 && policy.readsHeaders && this.d.cluster.protocol === 'http2' && isGrpc(this.head.headers)) && this.retry(`status ${status}`)) return;
     this.responded = true;
     this.status = status;
     this.ds.respond(status, responseHeaders(endToEnd(headers), this.d.route, this.d.target), contentLength, bodyless);
@@ -403,10 +405,10 @@ export class Exchange implements BodySink, ResponseHandler {
   data(chunk: Buffer): boolean {
     if (this.done) return true;
     this.moved = true;
-    if (this.body && this.d.route.retry) {
+    if (this.body !== null && this.d.route.retry) {
       this.bodyBytes += chunk.length;
       if (this.bodyBytes > RETRY_BODY_LIMIT) this.body = null;
-      else this.body.push(chunk);
+      else (this.body ??= []).push(chunk);
     }
     // Between tries (a retry's back-off) the chunk is kept and the client paused.
     if (!this.call) return false;

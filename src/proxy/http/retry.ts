@@ -12,6 +12,7 @@ const GRPC_CONDITIONS: Record<string, string> = { '1': 'cancelled', '4': 'deadli
 
 /** Does the policy retry a response with this status (and, for a gRPC request, grpc-status in its head)? */
 export function retriableResponse(p: RetryPolicy, status: number, headers: HeaderList, grpcRequest = true): boolean {
+  if (status < p.lowestStatus && !grpcRequest) return false; // the common case: a status no condition names
   const on = p.on;
   if (status >= 500 && on.has('5xx')) return true;
   if ((status === 502 || status === 503 || status === 504) && on.has('gateway-error')) return true;

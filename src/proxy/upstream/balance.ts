@@ -4,21 +4,24 @@
 import type { ClusterConfig, Endpoint } from '../xds-client/convert.ts';
 import { nextEndpoint } from './choose.ts';
 
-/** Requests in flight per endpoint ("address:port"), for LEAST_REQUEST. */
+/**
+ * Requests in flight per endpoint, for LEAST_REQUEST clusters only (others do not count). Keyed by
+ * the endpoint object of the config: an EDS update starts the counts afresh, and the old objects'
+ * counts go with them.
+ */
 export class InFlight {
-  private readonly n = new Map<string, number>();
+  private readonly n = new WeakMap<Endpoint, number>();
   add(ep: Endpoint, d: 1 | -1): void {
-    const k = `${ep.address}:${ep.port}`;
-    const v = (this.n.get(k) ?? 0) + d;
-    if (v <= 0) this.n.delete(k);
-    else this.n.set(k, v);
+    this.n.set(ep, (this.n.get(ep) ?? 0) + d);
   }
   of(ep: Endpoint): number {
-    return this.n.get(`${ep.address}:${ep.port}`) ?? 0;
+    return this.n.get(ep) ?? 0;
   }
 }
 
 export function pickEndpoint(cluster: ClusterConfig, name: string, eps: readonly Endpoint[], rr: Map<string, number>, inflight: InFlight, tried: Set<Endpoint> | undefined, rand: () => number): Endpoint {
+  // The common case, first: round robin for a first try.
+  if (cluster.lb === 'round_robin' && !tried) return nextEndpoint(rr, name, eps);
   const one = (): Endpoint => {
     if (cluster.lb === 'random') return eps[Math.floor(rand() * eps.length)];
     if (cluster.lb === 'least_request') {

@@ -74,6 +74,8 @@ export interface RetryPolicy {
   backoffMaxMs: number;
   /** Some condition reads the response's headers (grpc-status, x-envoy-ratelimited). */
   readsHeaders: boolean;
+  /** The lowest HTTP status any condition retries (600: none). */
+  lowestStatus: number;
 }
 
 export interface RouteEntry {
@@ -318,7 +320,8 @@ function retryPolicy(where: string, rp: any): RetryPolicy {
   const max = rp.retry_back_off?.max_interval ? durationMs(rp.retry_back_off.max_interval) : base * 10;
   if (!(base > 0) || !(max >= base)) fail(`${where}.retry_back_off`, 'base_interval must be positive and max_interval at least base_interval');
   const readsHeaders = ['envoy-ratelimited', 'cancelled', 'deadline-exceeded', 'internal', 'resource-exhausted', 'unavailable'].some((c) => on.has(c));
-  return { on, numRetries: n, perTryTimeoutMs, retriableStatusCodes: codes, otherHosts, backoffBaseMs: base, backoffMaxMs: max, readsHeaders };
+  const lowest = [on.has('5xx') ? 500 : 600, on.has('gateway-error') ? 502 : 600, on.has('retriable-4xx') ? 409 : 600, on.has('envoy-ratelimited') ? 429 : 600, ...(on.has('retriable-status-codes') ? codes : [])];
+  return { on, numRetries: n, perTryTimeoutMs, retriableStatusCodes: codes, otherHosts, backoffBaseMs: base, backoffMaxMs: max, readsHeaders, lowestStatus: Math.min(...lowest) };
 }
 
 const CLUSTER_WEIGHT_FIELDS = new Set(['name', 'weight', 'request_headers_to_add', 'request_headers_to_remove', 'response_headers_to_add', 'response_headers_to_remove', 'host_rewrite_literal']);
