@@ -127,8 +127,9 @@ export interface HTTPRoute {
   retries?: HTTPRetry;
   fault?: HTTPFaultInjection;
   mirror?: Destination;
-  mirrors?: unknown[];
+  mirrors?: { destination: Destination; percentage?: Percent }[];
   mirrorPercentage?: { value?: number };
+  mirrorPercent?: number;
   corsPolicy?: unknown;
   headers?: Headers;
 }

@@ -22,6 +22,7 @@ const VS = {
       { match: [{ uri: { prefix: '/headers' } }], headers: { request: { set: { 'x-set': 'by-mesh' }, remove: ['x-secret'] }, response: { set: { 'x-mesh': 'yes' }, remove: ['x-internal'] } }, route: [to] },
       { match: [{ uri: { prefix: '/old/' } }], rewrite: { uri: '/new/' }, route: [to] },
       { match: [{ uri: { prefix: '/moved' } }], redirect: { uri: '/here', redirectCode: 302 } },
+      { match: [{ uri: { prefix: '/mirrored' } }], mirror: { host: 'app' }, mirrorPercentage: { value: 100 }, route: [to] },
       { route: [to] },
     ],
   },
@@ -29,6 +30,7 @@ const VS = {
 
 describe('VirtualService route actions through two sidecars', () => {
   let m: Mesh;
+  const seen: { host: string; body: string }[] = [];
   const agent = new Agent({ connections: 16 });
   const get = async (path: string, headers: Record<string, string> = {}) => {
     const r = await request(`http://127.0.0.1:${m.outbound}${path}`, { headers: { host: 'app', ...headers }, dispatcher: agent });
@@ -37,6 +39,17 @@ describe('VirtualService route actions through two sidecars', () => {
 
   before(async () => {
     m = await startMesh((req, res) => {
+      if (req.url?.startsWith('/mirrored')) {
+        let body = '';
+        req.on('data', (d) => (body += d));
+        req.on('end', () => {
+          seen.push({ host: String(req.headers.host), body });
+          // The copy's answer is a 500 that nobody may see.
+          res.statusCode = String(req.headers.host).startsWith('app-shadow') ? 500 : 200;
+          res.end('primary');
+        });
+        return;
+      }
       res.setHeader('x-internal', 'leak');
       res.setHeader('content-type', 'application/json');
       res.end(JSON.stringify({ path: req.url, headers: req.headers }));
@@ -96,6 +109,13 @@ describe('VirtualService route actions through two sidecars', () => {
 
   test('rewrite: the app sees the rewritten path, with the query', async () => {
     assert.equal(JSON.parse((await get('/old/page?a=1')).body).path, '/new/page?a=1');
+  });
+
+  test('mirror: a copy of the request (body too) arrives with host -shadow, and its answer is dropped', async () => {
+    const r = await request(`http://127.0.0.1:${m.outbound}/mirrored`, { method: 'POST', body: 'payload', headers: { host: 'app' }, dispatcher: agent });
+    assert.deepEqual([r.statusCode, await r.body.text()], [200, 'primary']);
+    await waitFor('the mirrored copy', async () => seen.length >= 2);
+    assert.deepEqual(seen.map((x) => `${x.host.replace(/:\d+$/, '')} ${x.body}`).sort(), ['app payload', 'app-shadow payload']);
   });
 
   test('redirect: 302 with the Location, the app never sees it', async () => {

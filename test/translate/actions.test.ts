@@ -115,3 +115,15 @@ test('directResponse: the sidecar answers with the status and body; nothing is f
   const empty = simulate(cfgWith({ directResponse: { status: 204 } }), request('reviews')) as any;
   assert.deepEqual([empty.status, empty.body], [204, '']);
 });
+
+test('mirror and mirrors: the copy goes to the mirror destination\'s cluster by its percentage (100% when unset), and that cluster exists', async () => {
+  const { matchRoute } = await import('../../src/proxy/http/forward.ts');
+  const one = cfgWith({ mirror: { host: 'reviews', subset: 'v2' }, mirrorPercentage: { value: 12.5 }, route: [to('v1')] });
+  assert.deepEqual(matchRoute(one, 'outbound', request('reviews').head).mirrors, [{ cluster: `outbound|80|v2|${REVIEWS}`, fraction: 0.125, shadowSuffix: true }]);
+  assert.ok(one.clusters.has(`outbound|80|v2|${REVIEWS}`));
+  const many = cfgWith({ mirrors: [{ destination: { host: 'reviews', subset: 'v1' } }, { destination: { host: 'reviews', subset: 'v2' }, percentage: { value: 50 } }], route: [to()] });
+  assert.deepEqual(
+    matchRoute(many, 'outbound', request('reviews').head).mirrors!.map((m) => [m.cluster.split('|')[2], m.fraction]),
+    [['v1', 1], ['v2', 0.5]],
+  );
+});

@@ -96,6 +96,12 @@ const DEFAULT_RETRY = {
   host_selection_retry_max_attempts: 5,
 };
 
+/** Istio's mirror (with mirrorPercentage, or the older mirrorPercent; 100% when unset) and mirrors. */
+export function mirrorsOf(r: HTTPRoute): { destination: NonNullable<HTTPRoute['mirror']>; percent: number }[] {
+  if (r.mirror) return [{ destination: r.mirror, percent: r.mirrorPercentage?.value ?? r.mirrorPercent ?? 100 }];
+  return (r.mirrors ?? []).map((m) => ({ destination: m.destination, percent: m.percentage?.value ?? 100 }));
+}
+
 /** Istio's HTTPRetry -> Envoy's RetryPolicy (its retry.ConvertPolicy): attempts 0 turns retries off. */
 function retryPolicy(r: HTTPRoute['retries']): object | undefined {
   if (!r) return DEFAULT_RETRY;
@@ -213,6 +219,11 @@ function routeAction(vs: VirtualService, r: HTTPRoute, port: number, services: R
   action.timeout = r.timeout ? duration(r.timeout) : { seconds: 0 };
   const retry = retryPolicy(r.retries);
   if (retry) action.retry_policy = retry;
+  const mirrors = mirrorsOf(r).map(({ destination, percent: p }) => {
+    const t = resolveDestination(vs, destination, port, services);
+    return { cluster: outboundClusterName(t.port, t.subset, t.host), runtime_fraction: { default_value: percent({ value: p }) }, trace_sampled: { value: false } };
+  });
+  if (mirrors.length) action.request_mirror_policies = mirrors;
   const rw = r.rewrite;
   if (rw?.uri) action.prefix_rewrite = rw.uri;
   const rr = rw?.uriRegexRewrite as { match?: string; rewrite?: string } | undefined;

@@ -30,7 +30,7 @@ import {
   workloadPorts,
 } from '../model/model.ts';
 import { appliesToMesh, destinationRulesByHost, resolveDestination, routedPorts, serviceKey, servicesOf, subsetDefined } from './services.ts';
-import { OUTBOUND_ROUTE, outboundRoutes } from './routes.ts';
+import { OUTBOUND_ROUTE, mirrorsOf, outboundRoutes } from './routes.ts';
 import { clusterPolicyFields, effectivePolicy } from './policy.ts';
 
 export { duration } from './duration.ts';
@@ -101,8 +101,8 @@ export function translateShared(mesh: MeshSnapshot): SharedResources {
     for (const h of vs.spec.hosts ?? []) {
       for (const port of routedPorts(fqdn(h, vs.metadata.namespace), services)) {
         for (const r of vs.spec.http ?? []) {
-          for (const d of r.route ?? []) {
-            const t = resolveDestination(vs, d.destination, port, services);
+          for (const d of [...(r.route ?? []).map((x) => x.destination), ...mirrorsOf(r).map((m) => m.destination)]) {
+            const t = resolveDestination(vs, d, port, services);
             addCluster(t.host, t.port, t.subset);
           }
         }

@@ -19,6 +19,7 @@ import { type RequestView, findRoute, findVirtualHost, pickCluster, pickTarget }
 import type { Telemetry } from '../telemetry/events.ts';
 import type { BodySink, Downstream, HeaderList, RequestHead } from './types.ts';
 import { localReply } from './local-reply.ts';
+import { mirror } from './mirror.ts';
 import { faultOutcome, injectFault } from './fault.ts';
 import { responseHeaders, upstreamHead } from './edits.ts';
 
@@ -405,7 +406,7 @@ export class Exchange implements BodySink, ResponseHandler {
   data(chunk: Buffer): boolean {
     if (this.done) return true;
     this.moved = true;
-    if (this.body !== null && this.d.route.retry) {
+    if (this.body !== null && (this.d.route.retry || this.d.route.mirrors)) {
       this.bodyBytes += chunk.length;
       if (this.bodyBytes > RETRY_BODY_LIMIT) this.body = null;
       else (this.body ??= []).push(chunk);
@@ -420,6 +421,10 @@ export class Exchange implements BodySink, ResponseHandler {
     this.requestTrailers = trailers;
     this.moved = true;
     if (!this.done) this.call?.end(trailers);
+    // The whole request is here: its mirrored copies go now (mirror.ts); one too large to keep is not copied.
+    if (this.d.route.mirrors && this.body !== null && !this.head.upgrade) {
+      mirror(this.ctx, this.ctx.config(), this.d.route, this.head, this.body ?? [], trailers, Math.random);
+    }
   }
 
   checkIdle(now: number): void {

@@ -99,6 +99,8 @@ export interface RouteEntry {
   fault?: Fault;
   /** No policy: no retries at all, as in Envoy (Istio always sends one, with 2 retries). */
   retry?: RetryPolicy;
+  /** request_mirror_policies: a copy of each request goes to these clusters, by fraction; their answers are dropped. */
+  mirrors?: { cluster: string; fraction: number; shadowSuffix: boolean }[];
 }
 
 export interface VirtualHost {
@@ -282,10 +284,29 @@ function convertRoute(r: any, where: string): RouteEntry {
   if (!Number.isFinite(timeoutMs) || timeoutMs < 0) fail(`${where}.route.timeout`, `invalid duration`);
   const rewrite = routeRewrite(`${where}.route`, a);
   const retry = a.retry_policy ? retryPolicy(`${where}.route.retry_policy`, a.retry_policy) : undefined;
-  return { ...base, action: FORWARD, clusters, totalWeight, timeoutMs, ...(connect ? { connect: true } : {}), ...(rewrite ? { rewrite } : {}), ...(retry ? { retry } : {}) };
+  const mirrors = (a.request_mirror_policies ?? []).map((m: any, i: number) => mirrorPolicy(`${where}.route.request_mirror_policies[${i}]`, m));
+  return {
+    ...base,
+    action: FORWARD,
+    clusters,
+    totalWeight,
+    timeoutMs,
+    ...(connect ? { connect: true } : {}),
+    ...(rewrite ? { rewrite } : {}),
+    ...(retry ? { retry } : {}),
+    ...(mirrors.length ? { mirrors } : {}),
+  };
 }
 
 const FORWARD: RouteAction = { kind: 'forward' };
+
+function mirrorPolicy(where: string, m: any): { cluster: string; fraction: number; shadowSuffix: boolean } {
+  for (const k of Object.keys(m)) if (!['cluster', 'runtime_fraction', 'trace_sampled', 'disable_shadow_host_suffix_append'].includes(k)) fail(`${where}.${k}`, 'not supported');
+  if (!m.cluster) fail(`${where}.cluster`, 'required (cluster_header is not supported)');
+  const rf = m.runtime_fraction;
+  if (rf?.runtime_key) fail(`${where}.runtime_fraction.runtime_key`, 'not supported: Weft has no runtime');
+  return { cluster: String(m.cluster), fraction: rf ? fraction(`${where}.runtime_fraction.default_value`, rf.default_value ?? { numerator: 0 }) : 1, shadowSuffix: m.disable_shadow_host_suffix_append !== true };
+}
 
 /** retry_on conditions the sidecar knows; http3-post-connect-failure never happens (no HTTP/3) but is accepted. */
 const RETRY_ON = new Set([
