@@ -134,12 +134,26 @@ export interface HTTPRoute {
   headers?: Headers;
 }
 
+/** Istio's L4MatchAttributes, as TCP routes use them. */
+export interface L4Match {
+  destinationSubnets?: string[];
+  port?: number;
+  sourceLabels?: Record<string, string>;
+  gateways?: string[];
+  sourceNamespace?: string;
+}
+
+export interface TCPRoute {
+  match?: L4Match[];
+  route?: { destination: Destination; weight?: number }[];
+}
+
 export interface VirtualServiceSpec {
   hosts?: string[];
   gateways?: string[];
   http?: HTTPRoute[];
   tls?: unknown[];
-  tcp?: unknown[];
+  tcp?: TCPRoute[];
   exportTo?: string[];
 }
 

@@ -163,3 +163,25 @@ test('the push cache translates routes once per scope, not once per proxy', () =
   const clients = out.filter((_, i) => ws[i].name.startsWith('client-0-'));
   assert.ok(clients.every((r) => r.routes === clients[0].routes), 'proxies of one scope share the very same route objects');
 });
+
+test('tcp routes: a CONNECT tunnel to a TCP service splits by the route\'s weights; a match on another port does not apply', async () => {
+  const { connectTarget } = await import('../../src/proxy/http/forward.ts');
+  const db = (v: string, port: number): Workload => workload(`db-${v}`, { service: 'db', port, labels: { version: v }, ports: [{ name: 'tcp-db', port: 5432, inboundPort: port, appPort: port + 1 }] });
+  const ws = [db('v1', 46000), db('v2', 47000), workload('app', { port: 48000 })];
+  const config = [
+    dr('db', 'default', { host: 'db', subsets: [{ name: 'v1', labels: { version: 'v1' } }, { name: 'v2', labels: { version: 'v2' } }] }),
+    vs('db', 'default', {
+      hosts: ['db'],
+      tcp: [
+        { match: [{ port: 9999 }], route: [{ destination: { host: 'db', subset: 'v2' } }] },
+        { match: [{ port: 5432 }], route: [{ destination: { host: 'db', subset: 'v1' }, weight: 80 }, { destination: { host: 'db', subset: 'v2' }, weight: 20 }] },
+      ],
+    }),
+  ];
+  const cfg = sidecarSnapshot(meshOf(config, ws), ws[2]);
+  const DB = (s: string) => `outbound|5432|${s}|db.default.svc.cluster.local`;
+  assert.deepEqual(connectTarget(cfg, 'outbound', 'db:5432', 0.1), { kind: 'tcp', cluster: DB('v1') });
+  assert.deepEqual(connectTarget(cfg, 'outbound', 'db:5432', 0.9), { kind: 'tcp', cluster: DB('v2') });
+  // Without the VirtualService: the service's default cluster.
+  assert.deepEqual(connectTarget(sidecarSnapshot(meshOf([config[0]], ws), ws[2]), 'outbound', 'db:5432', 0.9), { kind: 'tcp', cluster: DB('') });
+});

@@ -7,7 +7,7 @@
 //   - a match whose sourceLabels, sourceNamespace or gateways leave this proxy out is dropped, and
 //     a route all of whose matches are dropped is dropped too (it never becomes a catch-all);
 //   - short names ("reviews") only reach the service of that name in the proxy's own namespace.
-import type { HTTPFaultInjection, HTTPMatchRequest, HTTPRedirect, HTTPRoute, HeaderOperations, StringMatch, VirtualService } from '../../api/types.ts';
+import type { HTTPFaultInjection, HTTPMatchRequest, HTTPRedirect, HTTPRoute, HeaderOperations, StringMatch, TCPRoute, VirtualService } from '../../api/types.ts';
 import { TYPE } from '../../xds/types.ts';
 import { type ProxyScope, exportedTo, fqdn, hostMatches, labelsMatch, outboundClusterName } from '../model/model.ts';
 import { type Service, appliesToMesh, byPrecedence, domainsFor, resolveDestination, routedPorts } from './services.ts';
@@ -55,10 +55,11 @@ export function outboundRoutes(virtualServices: readonly VirtualService[], servi
     const cluster = outboundClusterName(s.port, '', s.host);
     // An opaque TCP port is reached by CONNECT only; a port of undeclared protocol both ways (the
     // sidecar detects what the tunnel carries). VirtualService http routes do not apply to TCP.
+    const tunnel = () => (vs && tcpRouteFor(vs, s.port, scope) ? tcpConnectRoute(vs, tcpRouteFor(vs, s.port, scope)!, s.port, services) : connectRoute(cluster));
     const routes =
       s.handling === 'tcp'
-        ? [connectRoute(cluster)]
-        : [...(vs ? httpRoutes(vs, s.port, services, scope) : [defaultRoute(cluster)]), ...(s.handling === 'detect' ? [connectRoute(cluster)] : [])];
+        ? [tunnel()]
+        : [...(vs ? httpRoutes(vs, s.port, services, scope) : [defaultRoute(cluster)]), ...(s.handling === 'detect' ? [tunnel()] : [])];
     const domains = claim(domainsFor(s.host, s.port, scope.namespace));
     if (domains.length) virtualHosts.push({ name: `${s.host}:${s.port}`, domains, routes });
   }
@@ -77,6 +78,23 @@ export function outboundRoutes(virtualServices: readonly VirtualService[], servi
 /** CONNECT to the service's authority becomes an opaque tunnel to the cluster (Envoy's CONNECT termination). */
 function connectRoute(cluster: string): object {
   return { name: 'connect', match: { connect_matcher: {} }, route: { cluster, upgrade_configs: [{ upgrade_type: 'CONNECT' }] } };
+}
+
+/** The first tcp route of a VirtualService whose match applies to this port and proxy (or that has none). */
+function tcpRouteFor(vs: VirtualService, port: number, scope: ProxyScope): TCPRoute | undefined {
+  return (vs.spec.tcp ?? []).find((r) => !r.match?.length || r.match.some((m) => matchApplies(m, port, scope)));
+}
+
+/** A VirtualService tcp route: CONNECT tunnels split over its weighted destinations. */
+function tcpConnectRoute(vs: VirtualService, r: TCPRoute, port: number, services: ReadonlyMap<string, Service>): object {
+  const dests = (r.route ?? []).map((d) => {
+    const t = resolveDestination(vs, d.destination, port, services);
+    return { name: outboundClusterName(t.port, t.subset, t.host), weight: d.weight ?? (r.route!.length === 1 ? 100 : 0) };
+  });
+  const action: Record<string, unknown> = { upgrade_configs: [{ upgrade_type: 'CONNECT' }] };
+  if (dests.length === 1) action.cluster = dests[0].name;
+  else action.weighted_clusters = { clusters: dests.filter((d) => d.weight > 0).map((d) => ({ name: d.name, weight: { value: d.weight } })) };
+  return { name: 'connect', match: { connect_matcher: {} }, route: action };
 }
 
 function defaultRoute(cluster: string): object {
@@ -124,7 +142,7 @@ function retryPolicy(r: HTTPRoute['retries']): object | undefined {
 }
 
 /** Does a match apply to this proxy and port? Istio evaluates these when it builds a proxy's routes. */
-function matchApplies(m: HTTPMatchRequest, port: number, scope: ProxyScope): boolean {
+function matchApplies(m: Pick<HTTPMatchRequest, 'port' | 'sourceLabels' | 'sourceNamespace' | 'gateways'>, port: number, scope: ProxyScope): boolean {
   if (m.port !== undefined && m.port !== 0 && m.port !== port) return false;
   if (m.sourceLabels && !labelsMatch(m.sourceLabels, scope.labels)) return false;
   if (m.sourceNamespace && m.sourceNamespace !== scope.namespace) return false;

@@ -100,6 +100,11 @@ export function translateShared(mesh: MeshSnapshot): SharedResources {
     if (!appliesToMesh(vs)) continue;
     for (const h of vs.spec.hosts ?? []) {
       for (const port of routedPorts(fqdn(h, vs.metadata.namespace), services)) {
+        const tcp = (vs.spec.tcp ?? []).flatMap((r) => (r.route ?? []).map((x) => x.destination));
+        for (const d of tcp) {
+          const t = resolveDestination(vs, d, port, services);
+          addCluster(t.host, t.port, t.subset);
+        }
         for (const r of vs.spec.http ?? []) {
           for (const d of [...(r.route ?? []).map((x) => x.destination), ...mirrorsOf(r).map((m) => m.destination)]) {
             const t = resolveDestination(vs, d, port, services);
