@@ -37,7 +37,6 @@ function virtualService(spec: Obj, out: Support): void {
     if (set(r.delegate)) reject(field(p, 'delegate'), 'delegation is not supported yet; ignoring it would send the requests this route matches to the routes after it');
     if (isObject(r.retries) && set(r.retries.retryRemoteLocalities)) warn(field(field(p, 'retries'), 'retryRemoteLocalities'), 'accepted, not applied yet: Weft has no localities');
     if (set(r.mirror_percent)) warn(field(p, 'mirror_percent'), 'accepted, not applied yet: use mirrorPercentage');
-    if (set(r.corsPolicy)) warn(field(p, 'corsPolicy'), 'accepted, not applied yet: the sidecar answers no CORS preflight and adds no CORS headers');
     if (set(r.sessionPersistence)) warn(field(p, 'sessionPersistence'), 'accepted, not applied yet: requests are not pinned to an endpoint');
     list(r.match).forEach((m, j) => {
       if (isObject(m) && set(m.statPrefix)) warn(field(index(field(p, 'match'), j), 'statPrefix'), 'accepted, not applied yet: no per-route statistics');

@@ -20,14 +20,13 @@ test('refused, naming the field: delegate, tls routes, tcp destinationSubnets, D
   refused(virtualService({ hosts: ['reviews'], http: [{ redirect: { uri: '/x', redirectCode: 300 } }] }), /spec\.http\[0\]\.redirect\.redirectCode: 300 cannot be sent/);
 });
 
-test('accepted with a warning naming the resource and field: retryRemoteLocalities, CORS, statPrefix, traffic policies', () => {
+test('accepted with a warning naming the resource and field: retryRemoteLocalities, statPrefix, traffic policies', () => {
   const vs = virtualService({
     hosts: ['reviews'],
-    http: [{ match: [{ statPrefix: 'x', uri: { prefix: '/' } }], retries: { attempts: 3, retryRemoteLocalities: true }, corsPolicy: { allowOrigins: [{ exact: 'https://a' }] }, route: [route] }],
+    http: [{ match: [{ statPrefix: 'x', uri: { prefix: '/' } }], retries: { attempts: 3, retryRemoteLocalities: true }, route: [route] }],
   });
   assert.deepEqual(warnings(vs).map((w) => w.split(': ').slice(0, 2).join(': ')), [
     'VirtualService default/r: spec.http[0].retries.retryRemoteLocalities',
-    'VirtualService default/r: spec.http[0].corsPolicy',
     'VirtualService default/r: spec.http[0].match[0].statPrefix',
   ]);
   const dr = destinationRule({
@@ -49,7 +48,7 @@ test('what Weft applies gets no warning: matches, weights, timeouts, retries, fa
     hosts: ['reviews'],
     exportTo: ['.'],
     http: [
-      { match: [{ uri: { suffix: '.png' }, sourceLabels: { app: 'a' } }], fault: { abort: { httpStatus: 500 } }, headers: { request: { set: { a: 'b' } } }, rewrite: { uri: '/x' }, timeout: '1s', mirror: { host: 'shadow' }, mirrorPercentage: { value: 5 }, retries: { attempts: 3, perTryTimeout: '1s', retryOn: '5xx,503' }, route: [route] },
+      { match: [{ uri: { suffix: '.png' }, sourceLabels: { app: 'a' } }], fault: { abort: { httpStatus: 500 } }, headers: { request: { set: { a: 'b' } } }, rewrite: { uri: '/x' }, timeout: '1s', mirror: { host: 'shadow' }, mirrorPercentage: { value: 5 }, corsPolicy: { allowOrigins: [{ exact: 'https://a' }] }, retries: { attempts: 3, perTryTimeout: '1s', retryOn: '5xx,503' }, route: [route] },
       { match: [{ uri: { prefix: '/r' } }], redirect: { uri: '/s', redirectCode: 307 } },
       { directResponse: { status: 200 } },
     ],

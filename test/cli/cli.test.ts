@@ -125,8 +125,7 @@ metadata: {name: reviews}
 spec:
   hosts: [reviews]
   http:
-  - retries: {attempts: 3}
-    corsPolicy: {allowOrigins: [{exact: 'https://a.example'}]}
+  - match: [{statPrefix: reviews, uri: {prefix: /}}]
     route:
     - destination: {host: reviews, subset: v1}
 ---
@@ -146,11 +145,11 @@ test('apply and get name every field accepted but not applied yet (on stderr); g
   try {
     const a = await weft(['apply', '-f', '-', ...admin], {}, WARNED);
     assert.equal(a.code, 0, a.stderr);
-    assert.match(a.stderr, /^Warning: VirtualService default\/reviews: spec\.http\[0\]\.corsPolicy: accepted, not applied yet/m);
+    assert.match(a.stderr, /^Warning: VirtualService default\/reviews: spec\.http\[0\]\.match\[0\]\.statPrefix: accepted, not applied yet/m);
     assert.match(a.stderr, /^Warning: DestinationRule default\/reviews: spec\.trafficPolicy\.loadBalancer\.consistentHash: accepted, not applied yet/m);
     const list = await weft(['get', 'vs', ...admin]);
     assert.match(list.stdout, /NAMESPACE +NAME +REVISION +WARNINGS\ndefault +reviews +\d+ +1\n/);
-    assert.match(list.stderr, /Warning: VirtualService default\/reviews: spec\.http\[0\]\.corsPolicy/);
+    assert.match(list.stderr, /Warning: VirtualService default\/reviews: spec\.http\[0\]\.match\[0\]\.statPrefix/);
     // Round trips: the listing is what apply takes (a YAML stream, a JSON List).
     for (const kind of ['vs', 'dr']) {
       for (const out of ['yaml', 'json']) {
@@ -188,7 +187,7 @@ test('weft analyze: offline, Istio codes for what the files say together, warnin
   assert.equal(r.code, 1, r.stdout);
   assert.match(r.stdout, /^Error \[IST0101\] \(VirtualService default\/reviews\) spec\.http\[0\]\.route\[0\]\.destination\.subset: Referenced host\+subset in destinationrule not found: "reviews\.default\.svc\.cluster\.local\+v3"/m);
   assert.match(r.stdout, /^Error \[IST0109\] \(VirtualService default\/again\) spec\.hosts: The VirtualServices default\/again,default\/reviews/m);
-  assert.match(r.stdout, /^Warning \[WEFT0001\] \(VirtualService default\/reviews\) spec\.http\[0\]\.corsPolicy/m);
+  assert.match(r.stdout, /^Warning \[WEFT0001\] \(VirtualService default\/reviews\) spec\.http\[0\]\.match\[0\]\.statPrefix/m);
   const ok = await weft(['analyze', '-f', 'examples/canary/istio.yaml']);
   assert.equal(ok.code, 0, ok.stdout);
   assert.match(ok.stdout, /No validation issues found/);

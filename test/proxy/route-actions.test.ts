@@ -22,6 +22,7 @@ const VS = {
       { match: [{ uri: { prefix: '/headers' } }], headers: { request: { set: { 'x-set': 'by-mesh' }, remove: ['x-secret'] }, response: { set: { 'x-mesh': 'yes' }, remove: ['x-internal'] } }, route: [to] },
       { match: [{ uri: { prefix: '/old/' } }], rewrite: { uri: '/new/' }, route: [to] },
       { match: [{ uri: { prefix: '/moved' } }], redirect: { uri: '/here', redirectCode: 302 } },
+      { match: [{ uri: { prefix: '/cors' } }], corsPolicy: { allowOrigins: [{ exact: 'https://shop.example' }], allowMethods: ['GET', 'PUT'], maxAge: '1m' }, route: [to] },
       { match: [{ uri: { prefix: '/mirrored' } }], mirror: { host: 'app' }, mirrorPercentage: { value: 100 }, route: [to] },
       { route: [to] },
     ],
@@ -116,6 +117,18 @@ describe('VirtualService route actions through two sidecars', () => {
     assert.deepEqual([r.statusCode, await r.body.text()], [200, 'primary']);
     await waitFor('the mirrored copy', async () => seen.length >= 2);
     assert.deepEqual(seen.map((x) => `${x.host.replace(/:\d+$/, '')} ${x.body}`).sort(), ['app payload', 'app-shadow payload']);
+  });
+
+  test('corsPolicy: the sidecar answers an allowed preflight itself, and adds Allow-Origin to the real request', async () => {
+    const pre = await request(`http://127.0.0.1:${m.outbound}/cors`, { method: 'OPTIONS', headers: { host: 'app', origin: 'https://shop.example', 'access-control-request-method': 'PUT' }, dispatcher: agent });
+    await pre.body.dump();
+    assert.equal(pre.statusCode, 200);
+    assert.deepEqual([pre.headers['access-control-allow-origin'], pre.headers['access-control-allow-methods'], pre.headers['access-control-max-age']], ['https://shop.example', 'GET,PUT', '60']);
+    const real = await get('/cors/x', { origin: 'https://shop.example' });
+    assert.equal(real.headers['access-control-allow-origin'], 'https://shop.example');
+    assert.equal(JSON.parse(real.body).path, '/cors/x', 'the real request reached the app');
+    const other = await get('/cors/x', { origin: 'https://evil.example' });
+    assert.equal(other.headers['access-control-allow-origin'], undefined);
   });
 
   test('redirect: 302 with the Location, the app never sees it', async () => {

@@ -127,3 +127,26 @@ test('mirror and mirrors: the copy goes to the mirror destination\'s cluster by 
     [['v1', 1], ['v2', 0.5]],
   );
 });
+
+test('corsPolicy: an allowed origin\'s preflight is answered with the allowed methods, headers and max age; its requests get Allow-Origin; another origin passes untouched', async () => {
+  const { matchRoute } = await import('../../src/proxy/http/forward.ts');
+  const { corsOutcome } = await import('../../src/proxy/http/cors.ts');
+  const cfg = cfgWith({
+    corsPolicy: { allowOrigins: [{ exact: 'https://shop.example' }, { regex: 'https://.*\\.dev\\.example' }], allowMethods: ['GET', 'POST'], allowHeaders: ['x-token'], exposeHeaders: ['x-trace'], maxAge: '24h', allowCredentials: true },
+    route: [to()],
+  });
+  const outcome = (method: string, headers: string[]) => {
+    const req = request('reviews', '/', headers, method);
+    return corsOutcome(matchRoute(cfg, 'outbound', req.head).cors!, req.head);
+  };
+  assert.deepEqual(outcome('OPTIONS', ['origin', 'https://shop.example', 'access-control-request-method', 'POST']), {
+    kind: 'preflight',
+    headers: ['access-control-allow-origin', 'https://shop.example', 'access-control-allow-credentials', 'true', 'access-control-allow-methods', 'GET,POST', 'access-control-allow-headers', 'x-token', 'access-control-max-age', '86400'],
+  });
+  assert.deepEqual(outcome('GET', ['origin', 'https://a.dev.example']), {
+    kind: 'actual',
+    headers: ['access-control-allow-origin', 'https://a.dev.example', 'access-control-allow-credentials', 'true', 'access-control-expose-headers', 'x-trace'],
+  });
+  assert.deepEqual(outcome('OPTIONS', ['origin', 'https://evil.example', 'access-control-request-method', 'POST']), { kind: 'none' }, 'forwarded to the upstream, as Envoy does');
+  assert.deepEqual(outcome('GET', []), { kind: 'none' });
+});

@@ -182,7 +182,39 @@ function routeBody(vs: VirtualService, r: HTTPRoute, port: number, services: Rea
   }
   if (response.add.length) out.response_headers_to_add = response.add;
   if (response.remove.length) out.response_headers_to_remove = response.remove;
-  if (r.fault && !r.redirect && !r.directResponse) out.typed_per_filter_config = { [FAULT_FILTER]: fault(r.fault) };
+  const perFilter: Record<string, object> = {};
+  if (r.corsPolicy) perFilter[CORS_FILTER] = corsPolicy(r.corsPolicy as CorsPolicy);
+  if (r.fault && !r.redirect && !r.directResponse) perFilter[FAULT_FILTER] = fault(r.fault);
+  if (Object.keys(perFilter).length) out.typed_per_filter_config = perFilter;
+  return out;
+}
+
+const CORS_FILTER = 'envoy.filters.http.cors';
+
+interface CorsPolicy {
+  allowOrigins?: StringMatch[];
+  allowOrigin?: string[];
+  allowMethods?: string[];
+  allowHeaders?: string[];
+  exposeHeaders?: string[];
+  maxAge?: string;
+  allowCredentials?: boolean;
+  unmatchedPreflights?: string;
+}
+
+/** Istio's corsPolicy -> Envoy's CorsPolicy (the older allowOrigin list as exact matches, "*" as any origin). */
+function corsPolicy(c: CorsPolicy): object {
+  const origins = [
+    ...(c.allowOrigins ?? []).map((m) => stringMatch(m)),
+    ...(c.allowOrigin ?? []).map((o) => (o === '*' ? { safe_regex: { regex: '.*' } } : { exact: o })),
+  ];
+  const out: Record<string, unknown> = { '@type': TYPE.corsPolicy, allow_origin_string_match: origins };
+  if (c.allowMethods?.length) out.allow_methods = c.allowMethods.join(',');
+  if (c.allowHeaders?.length) out.allow_headers = c.allowHeaders.join(',');
+  if (c.exposeHeaders?.length) out.expose_headers = c.exposeHeaders.join(',');
+  if (c.maxAge) out.max_age = String(duration(c.maxAge).seconds);
+  if (c.allowCredentials !== undefined) out.allow_credentials = { value: c.allowCredentials };
+  out.forward_not_matching_preflights = { value: c.unmatchedPreflights !== 'IGNORE' };
   return out;
 }
 

@@ -145,7 +145,7 @@ function apiListener(name: string): object {
         '@type': TYPE.hcm,
         stat_prefix: name,
         rds: { route_config_name: OUTBOUND_ROUTE, config_source: { ads: {}, resource_api_version: 'V3' } },
-        http_filters: OUTBOUND_FILTERS,
+        http_filters: PROXYLESS_FILTERS,
       },
     },
   };
@@ -236,8 +236,11 @@ function httpListener(name: string, address: string, port: number, routeSpec: ob
 
 /** The inbound HCM's filters: just the router. */
 const ROUTER = [{ name: 'envoy.filters.http.router', typed_config: { '@type': TYPE.router } }];
-/** The outbound side's: the fault filter (its config comes per route, from VirtualService fault), then the router. */
-const OUTBOUND_FILTERS = [{ name: 'envoy.filters.http.fault', typed_config: { '@type': TYPE.fault } }, ...ROUTER];
+/** The outbound side's, in Istio's order: CORS and fault (their config comes per route, from VirtualService corsPolicy and fault), then the router. */
+const OUTBOUND_FILTERS = [{ name: 'envoy.filters.http.cors', typed_config: { '@type': TYPE.cors } }, { name: 'envoy.filters.http.fault', typed_config: { '@type': TYPE.fault } }, ...ROUTER];
+
+/** A proxyless gRPC client's (grpc-js-xds): it has the fault filter and the router, not CORS (a browser concern). */
+const PROXYLESS_FILTERS = OUTBOUND_FILTERS.filter((f) => f.name !== 'envoy.filters.http.cors');
 
 function hcmFilter(name: string, routeSpec: object, filters: object[] = ROUTER): object {
   return {

@@ -19,6 +19,7 @@ import { type RequestView, findRoute, findVirtualHost, pickCluster, pickTarget }
 import type { Telemetry } from '../telemetry/events.ts';
 import type { BodySink, Downstream, HeaderList, RequestHead } from './types.ts';
 import { localReply } from './local-reply.ts';
+import { answerPreflight, corsOutcome, withCors } from './cors.ts';
 import { mirror } from './mirror.ts';
 import { faultOutcome, injectFault } from './fault.ts';
 import { responseHeaders, upstreamHead } from './edits.ts';
@@ -200,8 +201,16 @@ export function forward(ctx: ForwardContext, listenerName: string, ds: Downstrea
     fail(ctx, ds, e);
     return;
   }
+  // CORS first (Envoy's filter order: cors, fault, router): a preflight it allows is answered here.
+  const cors = route.cors ? corsOutcome(route.cors, ds.head) : undefined;
+  if (cors?.kind === 'preflight') {
+    answerPreflight(ds, cors.headers);
+    publish(ctx, '-', 200, undefined, undefined, undefined);
+    return;
+  }
+  const corsHeaders = cors?.kind === 'actual' ? cors.headers : undefined;
   if (route.action.kind !== 'forward') {
-    publish(ctx, '-', localReply(ds, route), undefined, undefined, undefined);
+    publish(ctx, '-', localReply(ds, route, corsHeaders), undefined, undefined, undefined);
     return;
   }
   const proceed = () => {
@@ -212,7 +221,7 @@ export function forward(ctx: ForwardContext, listenerName: string, ds: Downstrea
       fail(ctx, ds, e);
       return;
     }
-    new Exchange(ctx, ds, d, cfg.listeners.get(listenerName)?.streamIdleTimeoutMs ?? DEFAULT_STREAM_IDLE_TIMEOUT_MS).start();
+    new Exchange(ctx, ds, d, cfg.listeners.get(listenerName)?.streamIdleTimeoutMs ?? DEFAULT_STREAM_IDLE_TIMEOUT_MS, corsHeaders).start();
   };
   if (!route.fault) return proceed();
   injectFault(ds, faultOutcome(route.fault, Math.random(), Math.random()), proceed, (answer) =>
@@ -281,10 +290,14 @@ export class Exchange implements BodySink, ResponseHandler {
   prevActive: Exchange | undefined;
   nextActive: Exchange | undefined;
 
-  constructor(ctx: ForwardContext, ds: Downstream, d: Decision, idleMs: number) {
+  /** Headers the CORS layer adds to the response. */
+  private readonly corsHeaders: HeaderList | undefined;
+
+  constructor(ctx: ForwardContext, ds: Downstream, d: Decision, idleMs: number, corsHeaders?: HeaderList) {
     this.ctx = ctx;
     this.ds = ds;
     this.d = d;
+    this.corsHeaders = corsHeaders;
     this.head = upstreamHead(ds.head, d.route, d.target);
     this.idleMs = idleMs;
   }
@@ -379,7 +392,8 @@ export class Exchange implements BodySink, ResponseHandler {
     if (policy && retriableResponse(policy, status, headers, status === 200 && policy.readsHeaders && this.d.cluster.protocol === 'http2' && isGrpc(this.head.headers)) && this.retry(`status ${status}`)) return;
     this.responded = true;
     this.status = status;
-    this.ds.respond(status, responseHeaders(endToEnd(headers), this.d.route, this.d.target), contentLength, bodyless);
+    const out = responseHeaders(endToEnd(headers), this.d.route, this.d.target);
+    this.ds.respond(status, this.corsHeaders ? withCors(out, this.corsHeaders) : out, contentLength, bodyless);
   }
 
   onData(chunk: Buffer): boolean {

@@ -2,13 +2,13 @@
 // directResponse) and redirect (Istio's redirect). Not errors: errors.ts makes those.
 import type { Redirect, RouteEntry } from '../xds-client/convert-route.ts';
 import { applyEdits, rewritePath } from './edits.ts';
-import type { Downstream, RequestHead } from './types.ts';
+import type { Downstream, HeaderList, RequestHead } from './types.ts';
 
-/** Answers a direct_response or redirect route; returns the status sent. */
-export function localReply(ds: Downstream, route: RouteEntry): number {
+/** Answers a direct_response or redirect route (with the CORS layer's headers, if any); returns the status sent. */
+export function localReply(ds: Downstream, route: RouteEntry, cors: HeaderList = []): number {
   const a = route.action;
   if (a.kind === 'direct') {
-    const headers = applyEdits(a.body?.length ? ['content-type', 'text/plain'] : [], route.response);
+    const headers = applyEdits(a.body?.length ? ['content-type', 'text/plain', ...cors] : cors, route.response);
     ds.respond(a.status, headers, a.body?.length ?? 0, !a.body?.length || ds.head.method === 'HEAD');
     if (a.body?.length && ds.head.method !== 'HEAD') {
       ds.write(a.body);
@@ -17,7 +17,7 @@ export function localReply(ds: Downstream, route: RouteEntry): number {
     return a.status;
   }
   if (a.kind === 'redirect') {
-    const headers = applyEdits(['location', location(ds.head, route, a.redirect)], route.response);
+    const headers = applyEdits(['location', location(ds.head, route, a.redirect), ...cors], route.response);
     ds.respond(a.redirect.status, headers, 0, true);
     return a.redirect.status;
   }

@@ -53,6 +53,18 @@ export interface Rewrite {
   host?: string;
 }
 
+/** The CORS filter's per-route policy (envoy.filters.http.cors). */
+export interface Cors {
+  origins: StringMatcher[];
+  allowMethods?: string;
+  allowHeaders?: string;
+  exposeHeaders?: string;
+  maxAge?: string;
+  allowCredentials: boolean;
+  /** A preflight from an origin not allowed goes on to the upstream (Envoy's default), else gets an empty 200. */
+  forwardUnmatchedPreflights: boolean;
+}
+
 /** The fault filter's per-route config (envoy.filters.http.fault), percentages as fractions of 1. */
 export interface Fault {
   delay?: { ms: number; fraction: number };
@@ -97,6 +109,7 @@ export interface RouteEntry {
   response?: HeaderEdits;
   rewrite?: Rewrite;
   fault?: Fault;
+  cors?: Cors;
   /** No policy: no retries at all, as in Envoy (Istio always sends one, with 2 retries). */
   retry?: RetryPolicy;
   /** request_mirror_policies: a copy of each request goes to these clusters, by fraction; their answers are dropped. */
@@ -243,6 +256,7 @@ function convertRoute(r: any, where: string): RouteEntry {
     request: headerEdits(`${where}.request_headers_to_add`, r.request_headers_to_add, r.request_headers_to_remove),
     response: headerEdits(`${where}.response_headers_to_add`, r.response_headers_to_add, r.response_headers_to_remove),
     fault: fault(`${where}.typed_per_filter_config`, r.typed_per_filter_config),
+    cors: cors(`${where}.typed_per_filter_config`, r.typed_per_filter_config),
   };
   const connect = m.connect_matcher !== undefined;
   if (r.direct_response) {
@@ -405,11 +419,35 @@ function fraction(where: string, p: any): number {
 }
 
 const FAULT_FILTER = 'envoy.filters.http.fault';
+const CORS_FILTER = 'envoy.filters.http.cors';
+const PER_ROUTE_FILTERS = new Set([FAULT_FILTER, CORS_FILTER]);
+
+/** The CORS filter's per-route policy. */
+function cors(where: string, tpfc: any): Cors | undefined {
+  const c = tpfc?.[CORS_FILTER];
+  if (!c) return undefined;
+  const cw = `${where}["${CORS_FILTER}"]`;
+  if (c['@type'] !== TYPE.corsPolicy) fail(cw, `expected ${TYPE.corsPolicy}, got ${c['@type']}`);
+  for (const k of Object.keys(c)) {
+    if (!['@type', 'allow_origin_string_match', 'allow_methods', 'allow_headers', 'expose_headers', 'max_age', 'allow_credentials', 'forward_not_matching_preflights', 'filter_enabled'].includes(k)) fail(`${cw}.${k}`, 'not supported');
+  }
+  if (c.filter_enabled?.runtime_key || (c.filter_enabled && Number(c.filter_enabled.default_value?.numerator ?? 0) === 0)) fail(`${cw}.filter_enabled`, 'only an enabled policy is supported');
+  const bool = (v: any, d: boolean) => (v == null ? d : (v.value ?? v) === true);
+  return {
+    origins: (c.allow_origin_string_match ?? []).map((m: any, i: number) => stringMatcher(`${cw}.allow_origin_string_match[${i}]`, m)),
+    allowMethods: c.allow_methods || undefined,
+    allowHeaders: c.allow_headers || undefined,
+    exposeHeaders: c.expose_headers || undefined,
+    maxAge: c.max_age || undefined,
+    allowCredentials: bool(c.allow_credentials, false),
+    forwardUnmatchedPreflights: bool(c.forward_not_matching_preflights, true),
+  };
+}
 
 /** The fault filter's per-route config: fixed delays and aborts with percentages; nothing else is accepted. */
 function fault(where: string, tpfc: any): Fault | undefined {
   if (!tpfc) return undefined;
-  for (const key of Object.keys(tpfc)) if (key !== FAULT_FILTER) fail(`${where}["${key}"]`, `per-route config of filter ${key} is not supported (${FAULT_FILTER} is)`);
+  for (const key of Object.keys(tpfc)) if (!PER_ROUTE_FILTERS.has(key)) fail(`${where}["${key}"]`, `per-route config of filter ${key} is not supported (${[...PER_ROUTE_FILTERS].join(' and ')} are)`);
   const f = tpfc[FAULT_FILTER];
   if (!f) return undefined;
   const fw = `${where}["${FAULT_FILTER}"]`;

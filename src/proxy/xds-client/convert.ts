@@ -169,12 +169,12 @@ function hcmDefaults(): Pick<ListenerConfig, 'path' | 'requestHeadersTimeoutMs' 
 }
 
 function hcmConfig(where: string, tc: any): Pick<ListenerConfig, 'path' | 'requestHeadersTimeoutMs' | 'idleTimeoutMs' | 'streamIdleTimeoutMs' | 'rdsName' | 'inlineRoutes'> {
-  // The router, and before it the fault filter (its config comes per route: convert-route.ts).
+  // The router, and before it the CORS and fault filters (their config comes per route: convert-route.ts).
   for (const [i, f] of (tc.http_filters ?? []).entries()) {
     const t = f.typed_config?.['@type'];
-    if (t === TYPE.fault) {
+    if (t === TYPE.fault || t === TYPE.cors) {
       const keys = Object.keys(f.typed_config).filter((k) => k !== '@type');
-      if (keys.length) fail(`${where}: http_filters[${i}].typed_config.${keys[0]}`, 'the fault filter is configured per route here (typed_per_filter_config); listener-wide fault config is not supported');
+      if (keys.length) fail(`${where}: http_filters[${i}].typed_config.${keys[0]}`, 'the fault and CORS filters are configured per route here (typed_per_filter_config); listener-wide config is not supported');
     } else if (t !== TYPE.router && !f.is_optional) fail(`${where}: http_filters[${i}]`, `unsupported HTTP filter ${t ?? f.name}`);
   }
   const bool = (v: any): boolean => (v?.value ?? v) === true;
