@@ -31,11 +31,11 @@ test('accepted with a warning naming the resource and field: retryRemoteLocaliti
   ]);
   const dr = destinationRule({
     host: 'reviews',
-    trafficPolicy: { loadBalancer: { consistentHash: { httpHeaderName: 'x-user' } }, connectionPool: { tcp: { maxConnections: 5, tcpKeepalive: { time: '1s' } }, http: { maxRetries: 3 } }, outlierDetection: { consecutive5xxErrors: 3, splitExternalLocalOriginErrors: true } },
+    trafficPolicy: { loadBalancer: { consistentHash: { useSourceIp: true } }, connectionPool: { tcp: { maxConnections: 5, tcpKeepalive: { time: '1s' } }, http: { maxRetries: 3 } }, outlierDetection: { consecutive5xxErrors: 3, splitExternalLocalOriginErrors: true } },
     exportTo: ['.'],
   });
   assert.deepEqual(warnings(dr).map((w) => w.split(': ')[1]), [
-    'spec.trafficPolicy.loadBalancer.consistentHash',
+    'spec.trafficPolicy.loadBalancer.consistentHash.useSourceIp',
     'spec.trafficPolicy.connectionPool.tcp.tcpKeepalive',
     'spec.trafficPolicy.connectionPool.http.maxRetries',
     'spec.trafficPolicy.outlierDetection.splitExternalLocalOriginErrors',

@@ -106,3 +106,23 @@ test('a connection-pool overflow is a 503 that names the limit and the cluster',
   const statuses = results.map((r) => r.status).sort();
   assert.ok(statuses.filter((x) => x === 200).length >= 1 && statuses.filter((x) => x === 503).length >= 1, String(statuses));
 });
+
+test('consistentHash on a header: each user sticks to one endpoint, and users spread over both', async () => {
+  badFails = false;
+  cp.store.apply([dr({ loadBalancer: { consistentHash: { httpHeaderName: 'x-user' } } })]);
+  const as = async (user: string) => {
+    const r = await request(`http://127.0.0.1:${outbound}/`, { headers: { host: 'svc', 'x-user': user }, dispatcher: agent });
+    return r.body.text();
+  };
+  await waitFor('the ring in the client sidecar: one user, ten answers from one endpoint', async () => {
+    const got = await Promise.all(Array.from({ length: 10 }, () => as('ada')));
+    return new Set(got).size === 1;
+  }, 15_000);
+  const seen = new Map<string, Set<string>>();
+  for (let u = 0; u < 20; u++) {
+    const user = `user-${u}`;
+    seen.set(user, new Set(await Promise.all(Array.from({ length: 5 }, () => as(user)))));
+  }
+  assert.ok([...seen.values()].every((s) => s.size === 1), 'every user always reached the same endpoint');
+  assert.deepEqual(new Set([...seen.values()].flatMap((s) => [...s])), new Set(['good', 'bad']), 'users spread over both endpoints');
+});

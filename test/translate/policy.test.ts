@@ -100,3 +100,37 @@ test('endpoint choice: round robin cycles, least request takes the less busy of 
   const tried = new Set([eps[1]]);
   for (let i = 0; i < 20; i++) assert.notEqual(pickEndpoint(cluster({ lb: 'random' }), 'c', eps, rr, inflight, tried, Math.random).port, 8002);
 });
+
+test('consistentHash: one header value always reaches one endpoint, and only about 1/N of keys move when an endpoint leaves', async (t) => {
+  const { meshOf: mesh, request: req } = await import('../snapshot.ts');
+  const { decide } = await import('../../src/proxy/http/forward.ts');
+  const { hashKeyOf } = await import('../../src/proxy/http/hash-key.ts');
+  const { pickEndpoint, InFlight } = await import('../../src/proxy/upstream/balance.ts');
+  for (const lb of [{ ringHash: { minimumRingSize: 1024 } }, { maglev: { tableSize: 65537 } }]) {
+    const ws = [0, 1, 2, 3].map((i) => workload(`r${i}`, { service: 'reviews', port: 41000 + i * 10 }));
+    const clientW = workload('client', { port: 45000 });
+    const dr = { apiVersion: 'networking.istio.io/v1', kind: 'DestinationRule', metadata: { name: 'reviews' }, spec: { host: 'reviews', trafficPolicy: { loadBalancer: { consistentHash: { httpHeaderName: 'x-user', ...lb } } } } };
+    const where = (cfg: any, user: string) => {
+      const d = decide(cfg, 'outbound', req('reviews', '/', ['x-user', user]), 0.5);
+      const key = hashKeyOf(d.route.hashPolicy!, req('reviews', '/', ['x-user', user]).head)!.key;
+      return pickEndpoint(d.cluster, d.clusterName, d.healthy, new Map(), new InFlight(), undefined, Math.random, key).port;
+    };
+    const all = sidecarSnapshot(mesh([dr], [...ws, clientW]), clientW);
+    const c = all.clusters.get('outbound|80||reviews.default.svc.cluster.local')!;
+    assert.equal(c.lb, 'maglev' in lb ? 'maglev' : 'ring_hash');
+    const users = Array.from({ length: 1000 }, (_, i) => `user-${i}`);
+    const before = users.map((u) => where(all, u));
+    assert.deepEqual(users.slice(0, 20).map((u) => where(all, u)), before.slice(0, 20), 'the same key, the same endpoint');
+    assert.ok(new Set(before).size === 4, 'keys spread over every endpoint');
+    const three = sidecarSnapshot(mesh([dr], [...ws.slice(1), clientW]), clientW); // r0 leaves
+    const after = users.map((u) => where(three, u));
+    const moved = users.filter((_, i) => before[i] !== after[i]).length;
+    const owned = before.filter((p) => p === 41000).length;
+    t.diagnostic(`${Object.keys(lb)[0]}: the endpoint that left had ${owned} of 1000 keys; ${moved} moved (1/N = 250)`);
+    assert.ok(users.every((_, i) => before[i] !== 41000 || after[i] !== 41000), 'every key of the endpoint that left moved');
+    assert.ok(owned < 400, `${owned} of 1000 keys on one of 4 endpoints`);
+    // As in Envoy, the other endpoints' share of the ring grows, so a few more keys move than the
+    // departed endpoint had; about 1/N in all.
+    assert.ok(moved <= 400, `${moved} of 1000 keys moved when one of 4 endpoints left`);
+  }
+});

@@ -37,6 +37,16 @@ export function clusterPolicyFields(p: Policy): Obj {
   const out: Obj = {};
   const simple = p.loadBalancer?.simple as string | undefined;
   if (simple && LB[simple]) out.lb_policy = LB[simple];
+  const ch = p.loadBalancer?.consistentHash as Obj | undefined;
+  if (ch && hashPolicyOf(ch)) {
+    if (ch.maglev) {
+      out.lb_policy = 'MAGLEV';
+      out.maglev_lb_config = { table_size: { value: ch.maglev.tableSize || 65537 } };
+    } else {
+      out.lb_policy = 'RING_HASH';
+      out.ring_hash_lb_config = { minimum_ring_size: { value: ch.ringHash?.minimumRingSize || ch.minimumRingSize || 1024 } };
+    }
+  }
   const tcp = p.connectionPool?.tcp as Obj | undefined;
   const http = p.connectionPool?.http as Obj | undefined;
   if (tcp?.connectTimeout) out.connect_timeout = duration(tcp.connectTimeout);
@@ -65,4 +75,16 @@ export function clusterPolicyFields(p: Policy): Obj {
     out.common_lb_config = { healthy_panic_threshold: { value: od.minHealthPercent ?? 0 } };
   }
   return out;
+}
+
+/** Istio's consistentHash key -> an Envoy route hash_policy (useSourceIp: none, the sidecar's source is always the app on loopback). */
+export function hashPolicyOf(ch: Obj | undefined): object | undefined {
+  if (!ch) return undefined;
+  if (ch.httpHeaderName) return { header: { header_name: ch.httpHeaderName } };
+  if (ch.httpQueryParameterName) return { query_parameter: { name: ch.httpQueryParameterName } };
+  if (ch.httpCookie) {
+    const c = ch.httpCookie;
+    return { cookie: { name: c.name, ...(c.path ? { path: c.path } : {}), ...(c.ttl ? { ttl: duration(c.ttl) } : {}) } };
+  }
+  return undefined;
 }

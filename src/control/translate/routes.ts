@@ -7,11 +7,12 @@
 //   - a match whose sourceLabels, sourceNamespace or gateways leave this proxy out is dropped, and
 //     a route all of whose matches are dropped is dropped too (it never becomes a catch-all);
 //   - short names ("reviews") only reach the service of that name in the proxy's own namespace.
-import type { HTTPFaultInjection, HTTPMatchRequest, HTTPRedirect, HTTPRoute, HeaderOperations, StringMatch, TCPRoute, VirtualService } from '../../api/types.ts';
+import type { DestinationRule, HTTPFaultInjection, HTTPMatchRequest, HTTPRedirect, HTTPRoute, HeaderOperations, StringMatch, TCPRoute, VirtualService } from '../../api/types.ts';
 import { TYPE } from '../../xds/types.ts';
 import { type ProxyScope, exportedTo, fqdn, hostMatches, labelsMatch, outboundClusterName } from '../model/model.ts';
 import { type Service, appliesToMesh, byPrecedence, domainsFor, resolveDestination, routedPorts } from './services.ts';
 import { duration } from './duration.ts';
+import { effectivePolicy, hashPolicyOf } from './policy.ts';
 
 export const OUTBOUND_ROUTE = 'outbound';
 
@@ -41,7 +42,8 @@ function virtualServiceFor(index: VsIndex, host: string): VirtualService | undef
   return index.exact.get(host) ?? index.wildcard.find((w) => hostMatches(w.pattern, host))?.vs;
 }
 
-export function outboundRoutes(virtualServices: readonly VirtualService[], services: ReadonlyMap<string, Service>, scope: ProxyScope): object {
+export function outboundRoutes(virtualServices: readonly VirtualService[], services: ReadonlyMap<string, Service>, scope: ProxyScope, drByHost: ReadonlyMap<string, DestinationRule> = new Map()): object {
+  const hashFor = (host: string, subset: string, port: number) => hashPolicyOf(effectivePolicy(drByHost.get(host), subset, port).loadBalancer?.consistentHash);
   const index = indexVirtualServices(virtualServices, scope);
   const claimed = new Set<string>();
   // A name reaches one virtual host: the first to claim it (services before VirtualService-only hosts).
@@ -59,7 +61,7 @@ export function outboundRoutes(virtualServices: readonly VirtualService[], servi
     const routes =
       s.handling === 'tcp'
         ? [tunnel()]
-        : [...(vs ? httpRoutes(vs, s.port, services, scope) : [defaultRoute(cluster)]), ...(s.handling === 'detect' ? [tunnel()] : [])];
+        : [...(vs ? httpRoutes(vs, s.port, services, scope, hashFor) : [defaultRoute(cluster, hashFor(s.host, '', s.port))]), ...(s.handling === 'detect' ? [tunnel()] : [])];
     const domains = claim(domainsFor(s.host, s.port, scope.namespace));
     if (domains.length) virtualHosts.push({ name: `${s.host}:${s.port}`, domains, routes });
   }
@@ -69,7 +71,7 @@ export function outboundRoutes(virtualServices: readonly VirtualService[], servi
     if (served.has(host)) continue;
     for (const port of routedPorts(host, services)) {
       const domains = claim(domainsFor(host, port, scope.namespace));
-      if (domains.length) virtualHosts.push({ name: `${host}:${port}`, domains, routes: httpRoutes(vs, port, services, scope) });
+      if (domains.length) virtualHosts.push({ name: `${host}:${port}`, domains, routes: httpRoutes(vs, port, services, scope, hashFor) });
     }
   }
   return { name: OUTBOUND_ROUTE, virtual_hosts: virtualHosts };
@@ -97,9 +99,12 @@ function tcpConnectRoute(vs: VirtualService, r: TCPRoute, port: number, services
   return { name: 'connect', match: { connect_matcher: {} }, route: action };
 }
 
-function defaultRoute(cluster: string): object {
-  return { name: 'default', match: { prefix: '/' }, route: { cluster, timeout: { seconds: 0 }, retry_policy: DEFAULT_RETRY } };
+function defaultRoute(cluster: string, hash: object | undefined): object {
+  return { name: 'default', match: { prefix: '/' }, route: { cluster, timeout: { seconds: 0 }, retry_policy: DEFAULT_RETRY, ...(hash ? { hash_policy: [hash] } : {}) } };
 }
+
+/** The hash policy of a destination's cluster (consistentHash in its DestinationRule), if it has one. */
+type HashFor = (host: string, subset: string, port: number) => object | undefined;
 
 /**
  * Istio's default retry policy (its retry.DefaultPolicy), on every route whose VirtualService
@@ -150,14 +155,14 @@ function matchApplies(m: Pick<HTTPMatchRequest, 'port' | 'sourceLabels' | 'sourc
   return true;
 }
 
-function httpRoutes(vs: VirtualService, port: number, services: ReadonlyMap<string, Service>, scope: ProxyScope): object[] {
+function httpRoutes(vs: VirtualService, port: number, services: ReadonlyMap<string, Service>, scope: ProxyScope, hashFor: HashFor): object[] {
   const out: object[] = [];
   (vs.spec.http ?? []).forEach((r: HTTPRoute, i: number) => {
     if (r.delegate) return; // delegation: not yet (docs/config.md)
     const all = r.match && r.match.length > 0 ? r.match : undefined;
     const matches = all ? all.map((m, j) => ({ m, j })).filter(({ m }) => matchApplies(m, port, scope)) : [{ m: undefined, j: 0 }];
     if (matches.length === 0) return; // none of its matches is for this proxy
-    const body = routeBody(vs, r, port, services);
+    const body = routeBody(vs, r, port, services, hashFor);
     for (const { m, j } of matches) {
       out.push({ name: r.name ?? `${vs.metadata.namespace}/${vs.metadata.name}.http[${i}]${all && all.length > 1 ? `.match[${j}]` : ''}`, match: routeMatch(m), ...body });
     }
@@ -166,7 +171,7 @@ function httpRoutes(vs: VirtualService, port: number, services: ReadonlyMap<stri
 }
 
 /** What a route does (forward, redirect or answer directly), with its header edits and fault config. */
-function routeBody(vs: VirtualService, r: HTTPRoute, port: number, services: ReadonlyMap<string, Service>): Record<string, unknown> {
+function routeBody(vs: VirtualService, r: HTTPRoute, port: number, services: ReadonlyMap<string, Service>, hashFor: HashFor): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   const dests = r.route ?? [];
   // One destination: its header edits join the route's (before them, as Envoy orders levels).
@@ -176,7 +181,7 @@ function routeBody(vs: VirtualService, r: HTTPRoute, port: number, services: Rea
   if (r.redirect) out.redirect = redirectAction(r.redirect);
   else if (r.directResponse) out.direct_response = directResponse(r.directResponse);
   else {
-    out.route = routeAction(vs, r, port, services, request.authority);
+    out.route = routeAction(vs, r, port, services, request.authority, hashFor);
     if (request.add.length) out.request_headers_to_add = request.add;
     if (request.remove.length) out.request_headers_to_remove = request.remove;
   }
@@ -240,9 +245,11 @@ function headerEdits(ops: (HeaderOperations | undefined)[]): { add: object[]; re
   return out;
 }
 
-function routeAction(vs: VirtualService, r: HTTPRoute, port: number, services: ReadonlyMap<string, Service>, authority: string | undefined): object {
+function routeAction(vs: VirtualService, r: HTTPRoute, port: number, services: ReadonlyMap<string, Service>, authority: string | undefined, hashFor: HashFor): object {
+  const hashes: string[] = [];
   const dests = (r.route ?? []).map((d) => {
     const t = resolveDestination(vs, d.destination, port, services);
+    hashes.push(JSON.stringify(hashFor(t.host, t.subset, t.port) ?? null));
     // A subset no DestinationRule defines has no cluster: its traffic gets 503, as in Istio.
     return { name: outboundClusterName(t.port, t.subset, t.host), weight: d.weight ?? (r.route!.length === 1 ? 100 : 0), headers: d.headers };
   });
@@ -267,6 +274,8 @@ function routeAction(vs: VirtualService, r: HTTPRoute, port: number, services: R
     };
   }
   action.timeout = r.timeout ? duration(r.timeout) : { seconds: 0 };
+  // A consistent-hash destination's key, where every destination hashes by the same one.
+  if (hashes.length && hashes[0] !== 'null' && hashes.every((h) => h === hashes[0])) action.hash_policy = [JSON.parse(hashes[0])];
   const retry = retryPolicy(r.retries);
   if (retry) action.retry_policy = retry;
   const mirrors = mirrorsOf(r).map(({ destination, percent: p }) => {

@@ -129,7 +129,7 @@ export function translateShared(mesh: MeshSnapshot): SharedResources {
 
 /** The part of a proxy's config that depends on its scope: routes, and the api_listeners named after them. */
 export function translateScoped(mesh: MeshSnapshot, scope: ProxyScope): ScopedResources {
-  const routes = outboundRoutes(mesh.virtualServices, servicesOf(mesh.workloads), scope);
+  const routes = outboundRoutes(mesh.virtualServices, servicesOf(mesh.workloads), scope, destinationRulesByHost(mesh.destinationRules));
   const apiListeners: Record<string, object> = {};
   for (const vh of (routes as { virtual_hosts: { domains: string[] }[] }).virtual_hosts) {
     for (const d of vh.domains) apiListeners[d] ??= apiListener(d);

@@ -20,6 +20,7 @@ import type { Telemetry } from '../telemetry/events.ts';
 import type { BodySink, Downstream, HeaderList, RequestHead } from './types.ts';
 import { localReply } from './local-reply.ts';
 import { answerPreflight, corsOutcome, withCors } from './cors.ts';
+import { type HashKey, hashKeyOf } from './hash-key.ts';
 import { mirror } from './mirror.ts';
 import { faultOutcome, injectFault } from './fault.ts';
 import { responseHeaders, upstreamHead } from './edits.ts';
@@ -292,6 +293,8 @@ export class Exchange implements BodySink, ResponseHandler {
 
   /** Headers the CORS layer adds to the response. */
   private readonly corsHeaders: HeaderList | undefined;
+  /** What a RING_HASH or MAGLEV cluster hashes this request by (hash-key.ts). */
+  private readonly hashKey: HashKey | undefined;
 
   constructor(ctx: ForwardContext, ds: Downstream, d: Decision, idleMs: number, corsHeaders?: HeaderList) {
     this.ctx = ctx;
@@ -299,6 +302,7 @@ export class Exchange implements BodySink, ResponseHandler {
     this.d = d;
     this.corsHeaders = corsHeaders;
     this.head = upstreamHead(ds.head, d.route, d.target);
+    this.hashKey = d.route.hashPolicy && (d.cluster.lb === 'ring_hash' || d.cluster.lb === 'maglev') ? hashKeyOf(d.route.hashPolicy, ds.head) : undefined;
     this.idleMs = idleMs;
   }
 
@@ -336,7 +340,7 @@ export class Exchange implements BodySink, ResponseHandler {
       return;
     }
     const inflight = (this.ctx.inflight ??= new InFlight());
-    const ep = pickEndpoint(cluster, clusterName, available, this.ctx.rr, inflight, this.tried, Math.random);
+    const ep = pickEndpoint(cluster, clusterName, available, this.ctx.rr, inflight, this.tried, Math.random, this.hashKey?.key);
     this.endpointObj = ep;
     if (cluster.lb === 'least_request') {
       inflight.add(ep, 1);
@@ -392,8 +396,10 @@ export class Exchange implements BodySink, ResponseHandler {
     if (policy && retriableResponse(policy, status, headers, status === 200 && policy.readsHeaders && this.d.cluster.protocol === 'http2' && isGrpc(this.head.headers)) && this.retry(`status ${status}`)) return;
     this.responded = true;
     this.status = status;
-    const out = responseHeaders(endToEnd(headers), this.d.route, this.d.target);
-    this.ds.respond(status, this.corsHeaders ? withCors(out, this.corsHeaders) : out, contentLength, bodyless);
+    let out = responseHeaders(endToEnd(headers), this.d.route, this.d.target);
+    if (this.corsHeaders) out = withCors(out, this.corsHeaders);
+    if (this.hashKey?.setCookie) out = [...out, 'set-cookie', this.hashKey.setCookie];
+    this.ds.respond(status, out, contentLength, bodyless);
   }
 
   onData(chunk: Buffer): boolean {

@@ -3,6 +3,16 @@
 // Envoy's default choice_count of 2). A retry avoids the endpoints already tried where it can.
 import type { ClusterConfig, Endpoint } from '../xds-client/convert.ts';
 import { nextEndpoint } from './choose.ts';
+import { Maglev, Ring } from './hash.ts';
+
+/** The ring or Maglev table of an endpoint list, built once per list (lists are immutable). */
+const tables = new WeakMap<readonly Endpoint[], Ring | Maglev>();
+
+function tableFor(cluster: ClusterConfig, eps: readonly Endpoint[]): Ring | Maglev {
+  let t = tables.get(eps);
+  if (!t) tables.set(eps, (t = cluster.lb === 'maglev' ? new Maglev(eps, cluster.hashTableSize ?? 65537) : new Ring(eps, cluster.hashTableSize ?? 1024)));
+  return t;
+}
 
 /**
  * Requests in flight per endpoint, for LEAST_REQUEST clusters only (others do not count). Keyed by
@@ -19,11 +29,22 @@ export class InFlight {
   }
 }
 
-export function pickEndpoint(cluster: ClusterConfig, name: string, eps: readonly Endpoint[], rr: Map<string, number>, inflight: InFlight, tried: Set<Endpoint> | undefined, rand: () => number): Endpoint {
+export function pickEndpoint(
+  cluster: ClusterConfig,
+  name: string,
+  eps: readonly Endpoint[],
+  rr: Map<string, number>,
+  inflight: InFlight,
+  tried: Set<Endpoint> | undefined,
+  rand: () => number,
+  hashKey?: number,
+): Endpoint {
   // The common case, first: round robin for a first try.
   if (cluster.lb === 'round_robin' && !tried) return nextEndpoint(rr, name, eps);
+  // Consistent hashing: the key's endpoint (the next on the ring for a retry); no key, a random one.
+  if ((cluster.lb === 'ring_hash' || cluster.lb === 'maglev') && hashKey !== undefined) return tableFor(cluster, eps).pick(hashKey, tried);
   const one = (): Endpoint => {
-    if (cluster.lb === 'random') return eps[Math.floor(rand() * eps.length)];
+    if (cluster.lb !== 'least_request' && cluster.lb !== 'round_robin') return eps[Math.floor(rand() * eps.length)];
     if (cluster.lb === 'least_request') {
       const a = eps[Math.floor(rand() * eps.length)];
       const b = eps[Math.floor(rand() * eps.length)];

@@ -53,6 +53,11 @@ export interface Rewrite {
   host?: string;
 }
 
+export type HashPolicy =
+  | { kind: 'header'; name: string }
+  | { kind: 'query'; name: string }
+  | { kind: 'cookie'; name: string; path?: string; ttlSeconds?: number };
+
 /** The CORS filter's per-route policy (envoy.filters.http.cors). */
 export interface Cors {
   origins: StringMatcher[];
@@ -112,6 +117,8 @@ export interface RouteEntry {
   cors?: Cors;
   /** No policy: no retries at all, as in Envoy (Istio always sends one, with 2 retries). */
   retry?: RetryPolicy;
+  /** hash_policy: what a RING_HASH or MAGLEV cluster hashes; the first that the request has is used. */
+  hashPolicy?: HashPolicy[];
   /** request_mirror_policies: a copy of each request goes to these clusters, by fraction; their answers are dropped. */
   mirrors?: { cluster: string; fraction: number; shadowSuffix: boolean }[];
 }
@@ -299,6 +306,7 @@ function convertRoute(r: any, where: string): RouteEntry {
   const rewrite = routeRewrite(`${where}.route`, a);
   const retry = a.retry_policy ? retryPolicy(`${where}.route.retry_policy`, a.retry_policy) : undefined;
   const mirrors = (a.request_mirror_policies ?? []).map((m: any, i: number) => mirrorPolicy(`${where}.route.request_mirror_policies[${i}]`, m));
+  const hashPolicy = (a.hash_policy ?? []).map((h: any, i: number) => hashPolicyOf(`${where}.route.hash_policy[${i}]`, h));
   return {
     ...base,
     action: FORWARD,
@@ -309,10 +317,26 @@ function convertRoute(r: any, where: string): RouteEntry {
     ...(rewrite ? { rewrite } : {}),
     ...(retry ? { retry } : {}),
     ...(mirrors.length ? { mirrors } : {}),
+    ...(hashPolicy.length ? { hashPolicy } : {}),
   };
 }
 
 const FORWARD: RouteAction = { kind: 'forward' };
+
+function hashPolicyOf(where: string, h: any): HashPolicy {
+  for (const k of Object.keys(h)) if (!['header', 'query_parameter', 'cookie', 'terminal'].includes(k)) fail(`${where}.${k}`, 'not supported (header, query_parameter and cookie are)');
+  if (h.header) {
+    if (!h.header.header_name || h.header.regex_rewrite) fail(`${where}.header`, 'header_name is required; regex_rewrite is not supported');
+    return { kind: 'header', name: String(h.header.header_name).toLowerCase() };
+  }
+  if (h.query_parameter) return { kind: 'query', name: String(h.query_parameter.name ?? fail(`${where}.query_parameter.name`, 'required')) };
+  if (h.cookie) {
+    if (!h.cookie.name || h.cookie.attributes?.length) fail(`${where}.cookie`, 'name is required; attributes are not supported');
+    const ttl = h.cookie.ttl == null ? undefined : Math.round(durationMs(h.cookie.ttl) / 1000);
+    return { kind: 'cookie', name: String(h.cookie.name), ...(h.cookie.path ? { path: String(h.cookie.path) } : {}), ...(ttl !== undefined ? { ttlSeconds: ttl } : {}) };
+  }
+  fail(where, 'one of header, query_parameter or cookie is required');
+}
 
 function mirrorPolicy(where: string, m: any): { cluster: string; fraction: number; shadowSuffix: boolean } {
   for (const k of Object.keys(m)) if (!['cluster', 'runtime_fraction', 'trace_sampled', 'disable_shadow_host_suffix_append'].includes(k)) fail(`${where}.${k}`, 'not supported');

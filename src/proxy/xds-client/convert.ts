@@ -55,8 +55,10 @@ export interface ClusterConfig {
   protocol: UpstreamProtocol;
   /** circuit_breakers (DEFAULT priority): connections and waiting requests per endpoint, where set. */
   limits: { maxConnections?: number; maxPending?: number };
-  /** lb_policy: ROUND_ROBIN, RANDOM, or LEAST_REQUEST (two random choices, the one with fewer requests in flight). */
-  lb: 'round_robin' | 'random' | 'least_request';
+  /** lb_policy: ROUND_ROBIN, RANDOM, LEAST_REQUEST (two random choices, the one with fewer requests in flight), RING_HASH or MAGLEV (by the route's hash_policy). */
+  lb: 'round_robin' | 'random' | 'least_request' | 'ring_hash' | 'maglev';
+  /** ring_hash_lb_config.minimum_ring_size (1024), or maglev_lb_config.table_size (65537). */
+  hashTableSize?: number;
   /** outlier_detection: endpoints ejected after consecutive errors (upstream/outlier.ts). */
   outlier?: OutlierConfig;
   /** common_lb_config.healthy_panic_threshold (Envoy: 50%): below this share of endpoints not ejected, ejections are ignored. */
@@ -232,19 +234,30 @@ export function convertCluster(c: any): ClusterConfig {
   const connectTimeoutMs = durationMs(c.connect_timeout) || 10_000;
   const limits = circuitBreakers(where, c.circuit_breakers);
   const type = c.type ?? 'STATIC';
-  const lb = LB_POLICIES[c.lb_policy ?? 'ROUND_ROBIN'] ?? fail(`${where}: lb_policy`, `${c.lb_policy} is not supported yet (ROUND_ROBIN, RANDOM and LEAST_REQUEST are)`);
+  const lb = LB_POLICIES[c.lb_policy ?? 'ROUND_ROBIN'] ?? fail(`${where}: lb_policy`, `${c.lb_policy} is not supported yet (ROUND_ROBIN, RANDOM, LEAST_REQUEST, RING_HASH and MAGLEV are)`);
   const outlier = c.outlier_detection ? outlierDetection(`${where}: outlier_detection`, c.outlier_detection) : undefined;
   const panic = c.common_lb_config?.healthy_panic_threshold;
   const panicPercent = panic == null ? 50 : Number(panic.value ?? panic);
   if (!(panicPercent >= 0 && panicPercent <= 100)) fail(`${where}: common_lb_config.healthy_panic_threshold`, 'must be 0-100');
   for (const k of Object.keys(c.common_lb_config ?? {})) if (k !== 'healthy_panic_threshold') fail(`${where}: common_lb_config.${k}`, 'not supported');
-  const base = { name: c.name, connectTimeoutMs, protocol, limits, lb, panicPercent, ...(outlier ? { outlier } : {}) };
+  let hashTableSize: number | undefined;
+  if (lb === 'ring_hash') hashTableSize = Number(c.ring_hash_lb_config?.minimum_ring_size?.value ?? c.ring_hash_lb_config?.minimum_ring_size ?? 1024);
+  if (lb === 'maglev') hashTableSize = Number(c.maglev_lb_config?.table_size?.value ?? c.maglev_lb_config?.table_size ?? 65537);
+  if (hashTableSize !== undefined && !(Number.isInteger(hashTableSize) && hashTableSize > 0 && hashTableSize <= 8_388_608)) fail(`${where}: ${lb}_lb_config`, `invalid size ${hashTableSize}`);
+  if (lb === 'maglev' && !isPrime(hashTableSize!)) fail(`${where}: maglev_lb_config.table_size`, `must be a prime number, got ${hashTableSize}`);
+  const base = { name: c.name, connectTimeoutMs, protocol, limits, lb, panicPercent, ...(outlier ? { outlier } : {}), ...(hashTableSize ? { hashTableSize } : {}) };
   if (type === 'EDS') return { ...base, type: 'EDS', edsName: c.eds_cluster_config?.service_name || c.name };
   if (type === 'STATIC') return { ...base, type: 'STATIC', staticEndpoints: convertEndpoints(c.load_assignment ?? { cluster_name: c.name }, `${where}: load_assignment`) };
   fail(`${where}: type`, `${type} clusters are not supported (EDS and STATIC are)`);
 }
 
-const LB_POLICIES: Record<string, ClusterConfig['lb']> = { ROUND_ROBIN: 'round_robin', RANDOM: 'random', LEAST_REQUEST: 'least_request' };
+const LB_POLICIES: Record<string, ClusterConfig['lb']> = { ROUND_ROBIN: 'round_robin', RANDOM: 'random', LEAST_REQUEST: 'least_request', RING_HASH: 'ring_hash', MAGLEV: 'maglev' };
+
+function isPrime(n: number): boolean {
+  if (n < 2) return false;
+  for (let i = 2; i * i <= n; i++) if (n % i === 0) return false;
+  return true;
+}
 
 const OUTLIER_FIELDS = new Set([
   'consecutive_5xx', 'enforcing_consecutive_5xx', 'consecutive_gateway_failure', 'enforcing_consecutive_gateway_failure',
