@@ -3,7 +3,7 @@
 import { SUPPORTED_KINDS } from './validate.ts';
 
 /** kubectl's short names for Istio kinds. */
-const SHORT: Record<string, string> = { VirtualService: 'vs', DestinationRule: 'dr' };
+const SHORT: Record<string, string> = { VirtualService: 'vs', DestinationRule: 'dr', LocalRateLimit: 'rl' };
 
 export const KIND_NAMES: readonly string[] = SUPPORTED_KINDS.map((k) => k.kind);
 

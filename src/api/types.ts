@@ -174,6 +174,7 @@ export interface DestinationRuleSpec {
 }
 
 export type VirtualService = Resource<VirtualServiceSpec>;
+export type LocalRateLimit = Resource<import('./ratelimit.ts').LocalRateLimitSpec>;
 export type DestinationRule = Resource<DestinationRuleSpec>;
 
 // ---- errors --------------------------------------------------------------------------------

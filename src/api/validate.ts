@@ -8,6 +8,7 @@ import { validateVirtualService } from './virtualservice.ts';
 import { validateDestinationRule } from './destinationrule.ts';
 import { checkK8sName, checkK8sNamespace, checkLabelKey, checkLabelValue } from './rules.ts';
 import { supportOf } from './support.ts';
+import { LOCAL_RATE_LIMIT_SPEC, validateLocalRateLimit } from './ratelimit.ts';
 
 export interface SupportedKind {
   readonly kind: string;
@@ -22,6 +23,7 @@ const NETWORKING_VERSIONS = Object.freeze(['v1', 'v1beta1', 'v1alpha3'] as const
 export const SUPPORTED_KINDS: readonly SupportedKind[] = Object.freeze([
   Object.freeze({ kind: 'VirtualService', group: 'networking.istio.io', versions: NETWORKING_VERSIONS }),
   Object.freeze({ kind: 'DestinationRule', group: 'networking.istio.io', versions: NETWORKING_VERSIONS }),
+  Object.freeze({ kind: 'LocalRateLimit', group: 'ratelimit.weft.io', versions: Object.freeze(['v1alpha1'] as const) }),
 ]);
 
 interface KindRules {
@@ -32,6 +34,7 @@ interface KindRules {
 const RULES: Readonly<Record<string, KindRules>> = Object.freeze({
   VirtualService: { schema: VIRTUAL_SERVICE_SPEC, validate: validateVirtualService },
   DestinationRule: { schema: DESTINATION_RULE_SPEC, validate: validateDestinationRule },
+  LocalRateLimit: { schema: LOCAL_RATE_LIMIT_SPEC, validate: validateLocalRateLimit },
 });
 
 function findKind(apiVersion: string, kind: string): SupportedKind | undefined {

@@ -181,6 +181,10 @@ export async function runUp(dir: string, opts: UpOptions): Promise<number> {
       pending.push(startWorkload(w, dir, admin, xds, start, state, () => allocator.next()));
     }
     await Promise.all(pending);
+    // Every sidecar holds the latest config (each workload's endpoint included) before the user
+    // is told to send traffic: a registration's push is debounced, and a first request sent
+    // before a client's sidecar has the endpoint would get a 503.
+    await waitForSync(admin, mesh.workloads.length, 15_000, say);
     fs.writeFileSync(path.join(home, 'up.json'), JSON.stringify(state, null, 2));
     wroteState = true;
     printSummary(mesh.workloads, state, say);
@@ -339,6 +343,20 @@ async function waitForPort(port: number, what: string, timeoutMs: number, proc?:
     if (exited !== undefined) throw new CliError(`${what} exited with code ${exited} before it listened`);
     if (await canConnect(port)) return;
     if (Date.now() > deadline) throw new CliError(`${what} did not listen on 127.0.0.1:${port} within ${timeoutMs / 1000}s`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** Waits until `n` proxies are connected, no push is pending, and every proxy has ACKed the latest config. */
+async function waitForSync(admin: string, n: number, timeoutMs: number, say: (s: string) => void): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const data = await callAdmin(admin, 'GET', '/api/v1/proxies');
+    if (!data.pushPending && data.proxies.length >= n && data.proxies.every((p: any) => p.current)) return;
+    if (Date.now() > deadline) {
+      say(`[weft up] not every sidecar has ACKed the latest config after ${timeoutMs / 1000}s; see weft get proxies`);
+      return;
+    }
     await new Promise((r) => setTimeout(r, 50));
   }
 }

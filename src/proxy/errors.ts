@@ -22,6 +22,7 @@ export type ProxyErrorCode =
   | 'bad_request' // the request cannot be proxied (no host, CONNECT, ...)
   | 'request_headers_too_large' // the request's header block is past the limit (60 KiB, 100 fields)
   | 'fault_abort' // a fault injection rule (Istio's fault.abort) answered instead of the upstream
+  | 'rate_limited' // a LocalRateLimit's bucket for this route is empty
   | 'no_config'; // the sidecar has no config for this listener yet
 
 const STATUS: Record<ProxyErrorCode, number> = {
@@ -37,6 +38,7 @@ const STATUS: Record<ProxyErrorCode, number> = {
   bad_request: 400,
   request_headers_too_large: 431,
   fault_abort: 503, // the rule's own status, when it gives one
+  rate_limited: 429,
   no_config: 503,
 };
 

@@ -158,7 +158,7 @@ spec: {}
 `);
     assert.equal(
       err.message,
-      'x.yaml document 2: kind Gateway (networking.istio.io/v1) is not supported; Weft reads VirtualService and DestinationRule (networking.istio.io/v1, v1beta1, v1alpha3)',
+      'x.yaml document 2: kind Gateway (networking.istio.io/v1) is not supported; Weft reads VirtualService and DestinationRule (networking.istio.io/v1, v1beta1, v1alpha3); LocalRateLimit (ratelimit.weft.io/v1alpha1)',
     );
   });
 
@@ -166,7 +166,7 @@ spec: {}
     const err = parseError(GOOD_VS.replace('networking.istio.io/v1', 'networking.istio.io/v2'));
     assert.equal(
       err.message,
-      'x.yaml document 1: kind VirtualService (networking.istio.io/v2) is not supported; Weft reads VirtualService and DestinationRule (networking.istio.io/v1, v1beta1, v1alpha3)',
+      'x.yaml document 1: kind VirtualService (networking.istio.io/v2) is not supported; Weft reads VirtualService and DestinationRule (networking.istio.io/v1, v1beta1, v1alpha3); LocalRateLimit (ratelimit.weft.io/v1alpha1)',
     );
   });
 
@@ -274,12 +274,13 @@ describe('checkResource', () => {
 });
 
 describe('SUPPORTED_KINDS', () => {
-  test('describes VirtualService and DestinationRule in networking.istio.io', () => {
+  test('describes VirtualService and DestinationRule in networking.istio.io, and Weft\'s own LocalRateLimit', () => {
     assert.deepEqual(
       SUPPORTED_KINDS.map((k) => [k.kind, k.group, [...k.versions]]),
       [
         ['VirtualService', 'networking.istio.io', ['v1', 'v1beta1', 'v1alpha3']],
         ['DestinationRule', 'networking.istio.io', ['v1', 'v1beta1', 'v1alpha3']],
+        ['LocalRateLimit', 'ratelimit.weft.io', ['v1alpha1']],
       ],
     );
     assert.ok(Object.isFrozen(SUPPORTED_KINDS) && SUPPORTED_KINDS.every((k) => Object.isFrozen(k) && Object.isFrozen(k.versions)));

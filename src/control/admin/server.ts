@@ -98,7 +98,8 @@ async function handle(deps: AdminDeps, req: http.IncomingMessage): Promise<{ sta
       }
     }
   }
-  if (what === 'proxies' && method === 'GET') return { status: 200, body: { proxies: ads.proxies() } };
+  // pushPending: a change is waiting for its (debounced) push; until it is sent and ACKed, no proxy is current.
+  if (what === 'proxies' && method === 'GET') return { status: 200, body: { proxies: ads.proxies(), pushPending: ads.stats().pushPending } };
   if (what === 'endpoints' && method === 'GET') return { status: 200, body: { workloads: registry.list() } };
   throw new HttpError(404, `no such admin endpoint: ${method} ${url.pathname}`);
 }

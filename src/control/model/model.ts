@@ -1,6 +1,6 @@
 // The control plane's view of the mesh at one instant: config from the store plus workloads
 // from the registry. Immutable once built; translate/ reads nothing else.
-import type { DestinationRule, VirtualService } from '../../api/types.ts';
+import type { DestinationRule, LocalRateLimit, VirtualService } from '../../api/types.ts';
 import type { PortMeta } from '../../xds/node-meta.ts';
 
 export const DEFAULT_NAMESPACE = 'default';
@@ -48,6 +48,8 @@ export interface MeshSnapshot {
   revision: number;
   virtualServices: readonly VirtualService[];
   destinationRules: readonly DestinationRule[];
+  /** Weft's LocalRateLimit resources (api/ratelimit.ts). */
+  rateLimits?: readonly LocalRateLimit[];
   workloads: readonly Workload[];
 }
 

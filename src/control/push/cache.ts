@@ -36,6 +36,6 @@ export class PushCache {
       this.translations.scoped += 1;
       s.scoped.set(key, scoped);
     }
-    return forProxy(s.shared, scoped, proxy);
+    return forProxy(s.shared, scoped, proxy, mesh.rateLimits);
   }
 }

@@ -16,7 +16,9 @@
 // an HttpConnectionManager, opaque ones (tcp, tls, mysql, ...) a tcp_proxy, and ports whose
 // protocol is not declared get Envoy's protocol detection (http_inspector: HTTP to the HCM, the
 // rest to tcp_proxy). Apps reach TCP services through the outbound listener with CONNECT.
+import type { LocalRateLimit } from '../../api/types.ts';
 import { TYPE } from '../../xds/types.ts';
+import { duration } from './duration.ts';
 import { type PortHandling, portHandling } from '../model/protocol.ts';
 import {
   type MeshSnapshot,
@@ -29,7 +31,7 @@ import {
   outboundClusterName,
   workloadPorts,
 } from '../model/model.ts';
-import { appliesToMesh, destinationRulesByHost, resolveDestination, routedPorts, serviceKey, servicesOf, subsetDefined } from './services.ts';
+import { appliesToMesh, byPrecedence, destinationRulesByHost, resolveDestination, routedPorts, serviceKey, servicesOf, subsetDefined } from './services.ts';
 import { OUTBOUND_ROUTE, mirrorsOf, outboundRoutes } from './routes.ts';
 import { clusterPolicyFields, effectivePolicy } from './policy.ts';
 
@@ -61,7 +63,7 @@ export type ScopedResources = Pick<XdsResources, 'routes' | 'apiListeners'>;
 
 /** Config for one proxy: the shared and scoped parts, plus its own listeners and inbound clusters. */
 export function translate(mesh: MeshSnapshot, proxy: Workload): XdsResources {
-  return forProxy(translateShared(mesh), translateScoped(mesh, scopeOf(mesh, proxy)), proxy);
+  return forProxy(translateShared(mesh), translateScoped(mesh, scopeOf(mesh, proxy)), proxy, mesh.rateLimits);
 }
 
 /** The label keys that some mesh-bound match's sourceLabels names: what a proxy's labels can change in its routes. */
@@ -152,7 +154,8 @@ function apiListener(name: string): object {
 }
 
 /** Adds one proxy's own resources to the shared and scoped ones (which it does not modify). */
-export function forProxy(shared: SharedResources, scoped: ScopedResources, proxy: Workload): XdsResources {
+export function forProxy(shared: SharedResources, scoped: ScopedResources, proxy: Workload, rateLimits: readonly LocalRateLimit[] = []): XdsResources {
+  const limits = inboundLimits(rateLimits, proxy);
   const listeners: Record<string, object> = {};
   let clusters = shared.clusters;
   if (proxy.outboundPort !== undefined) {
@@ -167,7 +170,7 @@ export function forProxy(shared: SharedResources, scoped: ScopedResources, proxy
     if (handling === 'udp') continue;
     const name = `inbound|${p.inboundPort}`;
     const cluster = inboundClusterName(p.port);
-    listeners[name] = inboundListener(name, proxy.address, p, cluster, handling);
+    listeners[name] = inboundListener(name, proxy.address, p, cluster, handling, limits);
     clusters[cluster] = {
       name: cluster,
       type: 'STATIC',
@@ -261,14 +264,62 @@ function tcpProxyFilter(statPrefix: string, cluster: string): object {
 }
 
 /** One service port's inbound listener, by the port's protocol. */
-function inboundListener(name: string, address: string, p: WorkloadPort, cluster: string, handling: PortHandling): object {
-  const hcm = () =>
-    hcmFilter(name, {
-      route_config: {
-        name,
-        virtual_hosts: [{ name: 'inbound|http', domains: ['*'], routes: [{ name: 'default', match: { prefix: '/' }, route: { cluster, timeout: { seconds: 0 } } }] }],
+/** One limit of a LocalRateLimit that applies to a proxy, in the order they are tried. */
+interface InboundLimit {
+  id: string; // "namespace/name.limit": the bucket's name, and what a 429 names
+  match?: { method?: string; path?: { exact?: string; prefix?: string } };
+  requests: number;
+  per: string;
+  burst?: number;
+}
+
+/** The LocalRateLimits of the proxy's namespace whose selector takes it (oldest first), their limits in order. */
+function inboundLimits(all: readonly LocalRateLimit[], proxy: Workload): InboundLimit[] {
+  const out: InboundLimit[] = [];
+  for (const rl of byPrecedence(all)) {
+    if (rl.metadata.namespace !== proxy.namespace || !labelsMatch(rl.spec.selector?.matchLabels, proxy.labels)) continue;
+    rl.spec.limits.forEach((l, i) => out.push({ id: `${rl.metadata.namespace}/${rl.metadata.name}.${l.name ?? `limits[${i}]`}`, match: l.match, requests: l.requests, per: l.per, burst: l.burst }));
+  }
+  return out;
+}
+
+const LOCAL_RATE_LIMIT_FILTER = 'envoy.filters.http.local_ratelimit';
+
+/** A limit as an inbound route: its match, and Envoy's local_ratelimit token bucket as the route's config. */
+function limitRoute(l: InboundLimit, cluster: string): object {
+  const match: Record<string, unknown> = l.match?.path?.exact !== undefined ? { path: l.match.path.exact } : { prefix: l.match?.path?.prefix ?? '/' };
+  if (l.match?.method) match.headers = [{ name: ':method', string_match: { exact: l.match.method } }];
+  return {
+    name: l.id,
+    match,
+    route: { cluster, timeout: { seconds: 0 } },
+    typed_per_filter_config: {
+      [LOCAL_RATE_LIMIT_FILTER]: {
+        '@type': TYPE.localRateLimit,
+        stat_prefix: l.id,
+        token_bucket: { max_tokens: l.burst ?? l.requests, tokens_per_fill: { value: l.requests }, fill_interval: duration(l.per) },
+        filter_enabled: { default_value: { numerator: 100, denominator: 'HUNDRED' } },
+        filter_enforced: { default_value: { numerator: 100, denominator: 'HUNDRED' } },
       },
-    });
+    },
+  };
+}
+
+function inboundListener(name: string, address: string, p: WorkloadPort, cluster: string, handling: PortHandling, limits: InboundLimit[]): object {
+  const filters = limits.length ? [{ name: LOCAL_RATE_LIMIT_FILTER, typed_config: { '@type': TYPE.localRateLimit, stat_prefix: 'inbound' } }, ...ROUTER] : ROUTER;
+  const hcm = () =>
+    hcmFilter(
+      name,
+      {
+        route_config: {
+          name,
+          virtual_hosts: [
+            { name: 'inbound|http', domains: ['*'], routes: [...limits.map((l) => limitRoute(l, cluster)), { name: 'default', match: { prefix: '/' }, route: { cluster, timeout: { seconds: 0 } } }] },
+          ],
+        },
+      },
+      filters,
+    );
   const addr = socketAddress(address, p.inboundPort);
   if (handling === 'tcp') return { name, address: addr, filter_chains: [{ filters: [tcpProxyFilter(name, cluster)] }] };
   if (handling === 'detect') {

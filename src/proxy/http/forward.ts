@@ -1,8 +1,10 @@
 // The life of one proxied HTTP request, whatever protocol carried it (docs/request-lifecycle.md).
 // The layers, in order, all assembled in forward() below:
-//   route (router.ts) -> local reply (local-reply.ts: direct_response, redirect) -> fault
-//   (fault.ts) -> target cluster and endpoints -> rewrites and header edits (edits.ts) ->
-//   timeout -> endpoint choice and connect retries -> upstream exchange -> response header edits.
+//   route (router.ts) -> local rate limit (ratelimit.ts) -> CORS (cors.ts) -> local reply
+//   (local-reply.ts: direct_response, redirect) -> fault (fault.ts) -> target cluster and
+//   endpoints -> rewrites and header edits (edits.ts) -> timeouts, tries and retries (retry.ts),
+//   endpoint choice (upstream/balance.ts, outlier.ts) -> upstream exchange -> response header
+//   edits; mirrored copies (mirror.ts) once the request body is complete.
 // The downstream codec (http1/server.ts, http2/server.ts) hands in a Downstream; the upstream
 // codec (http1/client.ts, or http2/client.ts for clusters that speak HTTP/2) takes an
 // UpstreamRequest. Failures become ProxyErrors, and errors.ts alone turns them into responses.
@@ -19,6 +21,7 @@ import { type RequestView, findRoute, findVirtualHost, pickCluster, pickTarget }
 import type { Telemetry } from '../telemetry/events.ts';
 import type { BodySink, Downstream, HeaderList, RequestHead } from './types.ts';
 import { localReply } from './local-reply.ts';
+import { RateLimiter, limitMessage } from './ratelimit.ts';
 import { answerPreflight, corsOutcome, withCors } from './cors.ts';
 import { type HashKey, hashKeyOf } from './hash-key.ts';
 import { mirror } from './mirror.ts';
@@ -43,6 +46,8 @@ export interface ForwardContext {
   retryBudgets?: RetryBudgets;
   /** Ejections by outlier detection, and requests in flight per endpoint (created on first use). */
   outlier?: OutlierDetector;
+  /** Token buckets of the routes' local rate limits (created on first use). */
+  rateLimiter?: RateLimiter;
   inflight?: InFlight;
 }
 
@@ -202,7 +207,12 @@ export function forward(ctx: ForwardContext, listenerName: string, ds: Downstrea
     fail(ctx, ds, e);
     return;
   }
-  // CORS first (Envoy's filter order: cors, fault, router): a preflight it allows is answered here.
+  // A local rate limit first: past it, 429 naming the limit (ratelimit.ts).
+  if (route.rateLimit && !(ctx.rateLimiter ??= new RateLimiter()).take(route.rateLimit, performance.now())) {
+    fail(ctx, ds, new ProxyError('rate_limited', limitMessage(route.rateLimit)));
+    return;
+  }
+  // Then CORS (Envoy's filter order: cors, fault, router): a preflight it allows is answered here.
   const cors = route.cors ? corsOutcome(route.cors, ds.head) : undefined;
   if (cors?.kind === 'preflight') {
     answerPreflight(ds, cors.headers);

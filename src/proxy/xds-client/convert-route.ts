@@ -53,6 +53,14 @@ export interface Rewrite {
   host?: string;
 }
 
+/** Envoy's local_ratelimit per route: a token bucket of maxTokens, tokensPerFill added every fillMs. */
+export interface RateLimit {
+  name: string;
+  maxTokens: number;
+  tokensPerFill: number;
+  fillMs: number;
+}
+
 export type HashPolicy =
   | { kind: 'header'; name: string }
   | { kind: 'query'; name: string }
@@ -115,6 +123,7 @@ export interface RouteEntry {
   rewrite?: Rewrite;
   fault?: Fault;
   cors?: Cors;
+  rateLimit?: RateLimit;
   /** No policy: no retries at all, as in Envoy (Istio always sends one, with 2 retries). */
   retry?: RetryPolicy;
   /** hash_policy: what a RING_HASH or MAGLEV cluster hashes; the first that the request has is used. */
@@ -264,6 +273,7 @@ function convertRoute(r: any, where: string): RouteEntry {
     response: headerEdits(`${where}.response_headers_to_add`, r.response_headers_to_add, r.response_headers_to_remove),
     fault: fault(`${where}.typed_per_filter_config`, r.typed_per_filter_config),
     cors: cors(`${where}.typed_per_filter_config`, r.typed_per_filter_config),
+    rateLimit: rateLimit(`${where}.typed_per_filter_config`, r.typed_per_filter_config),
   };
   const connect = m.connect_matcher !== undefined;
   if (r.direct_response) {
@@ -444,7 +454,32 @@ function fraction(where: string, p: any): number {
 
 const FAULT_FILTER = 'envoy.filters.http.fault';
 const CORS_FILTER = 'envoy.filters.http.cors';
-const PER_ROUTE_FILTERS = new Set([FAULT_FILTER, CORS_FILTER]);
+const RATE_LIMIT_FILTER = 'envoy.filters.http.local_ratelimit';
+const PER_ROUTE_FILTERS = new Set([FAULT_FILTER, CORS_FILTER, RATE_LIMIT_FILTER]);
+
+/** Envoy's LocalRateLimit as a route's config: its token bucket, enabled and enforced for every request. */
+function rateLimit(where: string, tpfc: any): RateLimit | undefined {
+  const c = tpfc?.[RATE_LIMIT_FILTER];
+  if (!c) return undefined;
+  const w = `${where}["${RATE_LIMIT_FILTER}"]`;
+  if (c['@type'] !== TYPE.localRateLimit) fail(w, `expected ${TYPE.localRateLimit}, got ${c['@type']}`);
+  for (const k of Object.keys(c)) {
+    if (!['@type', 'stat_prefix', 'token_bucket', 'filter_enabled', 'filter_enforced'].includes(k)) fail(`${w}.${k}`, 'not supported (stat_prefix, token_bucket, filter_enabled and filter_enforced are)');
+  }
+  for (const k of ['filter_enabled', 'filter_enforced']) {
+    const v = c[k];
+    if (v && (v.runtime_key || fraction(`${w}.${k}.default_value`, v.default_value ?? { numerator: 0 }) !== 1)) fail(`${w}.${k}`, 'only 100% is supported');
+  }
+  if (!c.filter_enabled || !c.filter_enforced) fail(w, 'filter_enabled and filter_enforced must be set to 100% (Envoy applies no limit otherwise)');
+  const b = c.token_bucket ?? fail(`${w}.token_bucket`, 'required');
+  const maxTokens = Number(b.max_tokens);
+  const tokensPerFill = b.tokens_per_fill == null ? 1 : Number(b.tokens_per_fill.value ?? b.tokens_per_fill);
+  const fillMs = durationMs(b.fill_interval);
+  if (!(Number.isInteger(maxTokens) && maxTokens > 0)) fail(`${w}.token_bucket.max_tokens`, 'must be a positive whole number');
+  if (!(Number.isInteger(tokensPerFill) && tokensPerFill > 0)) fail(`${w}.token_bucket.tokens_per_fill`, 'must be a positive whole number');
+  if (!(fillMs >= 1)) fail(`${w}.token_bucket.fill_interval`, 'must be at least 1 ms');
+  return { name: String(c.stat_prefix || 'local_rate_limit'), maxTokens, tokensPerFill, fillMs };
+}
 
 /** The CORS filter's per-route policy. */
 function cors(where: string, tpfc: any): Cors | undefined {

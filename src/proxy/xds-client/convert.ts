@@ -174,7 +174,10 @@ function hcmConfig(where: string, tc: any): Pick<ListenerConfig, 'path' | 'reque
   // The router, and before it the CORS and fault filters (their config comes per route: convert-route.ts).
   for (const [i, f] of (tc.http_filters ?? []).entries()) {
     const t = f.typed_config?.['@type'];
-    if (t === TYPE.fault || t === TYPE.cors) {
+    if (t === TYPE.localRateLimit) {
+      const keys = Object.keys(f.typed_config).filter((k) => k !== '@type' && k !== 'stat_prefix');
+      if (keys.length) fail(`${where}: http_filters[${i}].typed_config.${keys[0]}`, 'the local rate limit filter is configured per route here (typed_per_filter_config); listener-wide buckets are not supported');
+    } else if (t === TYPE.fault || t === TYPE.cors) {
       const keys = Object.keys(f.typed_config).filter((k) => k !== '@type');
       if (keys.length) fail(`${where}: http_filters[${i}].typed_config.${keys[0]}`, 'the fault and CORS filters are configured per route here (typed_per_filter_config); listener-wide config is not supported');
     } else if (t !== TYPE.router && !f.is_optional) fail(`${where}: http_filters[${i}]`, `unsupported HTTP filter ${t ?? f.name}`);
