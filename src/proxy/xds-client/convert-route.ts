@@ -457,15 +457,24 @@ const CORS_FILTER = 'envoy.filters.http.cors';
 const RATE_LIMIT_FILTER = 'envoy.filters.http.local_ratelimit';
 const PER_ROUTE_FILTERS = new Set([FAULT_FILTER, CORS_FILTER, RATE_LIMIT_FILTER]);
 
+/**
+ * One filter's entry of a route's typed_per_filter_config: checked to be of `type` and to hold only
+ * `fields`, with the path to name in errors; undefined when the route has none for that filter.
+ */
+function perRoute(where: string, tpfc: any, filter: string, type: string, fields: string[]): { c: any; w: string } | undefined {
+  const c = tpfc?.[filter];
+  if (!c) return undefined;
+  const w = `${where}["${filter}"]`;
+  if (c['@type'] !== type) fail(w, `expected ${type}, got ${c['@type']}`);
+  for (const k of Object.keys(c)) if (k !== '@type' && !fields.includes(k)) fail(`${w}.${k}`, `not supported (${fields.join(', ')} are)`);
+  return { c, w };
+}
+
 /** Envoy's LocalRateLimit as a route's config: its token bucket, enabled and enforced for every request. */
 function rateLimit(where: string, tpfc: any): RateLimit | undefined {
-  const c = tpfc?.[RATE_LIMIT_FILTER];
-  if (!c) return undefined;
-  const w = `${where}["${RATE_LIMIT_FILTER}"]`;
-  if (c['@type'] !== TYPE.localRateLimit) fail(w, `expected ${TYPE.localRateLimit}, got ${c['@type']}`);
-  for (const k of Object.keys(c)) {
-    if (!['@type', 'stat_prefix', 'token_bucket', 'filter_enabled', 'filter_enforced'].includes(k)) fail(`${w}.${k}`, 'not supported (stat_prefix, token_bucket, filter_enabled and filter_enforced are)');
-  }
+  const e = perRoute(where, tpfc, RATE_LIMIT_FILTER, TYPE.localRateLimit, ['stat_prefix', 'token_bucket', 'filter_enabled', 'filter_enforced']);
+  if (!e) return undefined;
+  const { c, w } = e;
   for (const k of ['filter_enabled', 'filter_enforced']) {
     const v = c[k];
     if (v && (v.runtime_key || fraction(`${w}.${k}.default_value`, v.default_value ?? { numerator: 0 }) !== 1)) fail(`${w}.${k}`, 'only 100% is supported');
@@ -483,13 +492,10 @@ function rateLimit(where: string, tpfc: any): RateLimit | undefined {
 
 /** The CORS filter's per-route policy. */
 function cors(where: string, tpfc: any): Cors | undefined {
-  const c = tpfc?.[CORS_FILTER];
-  if (!c) return undefined;
-  const cw = `${where}["${CORS_FILTER}"]`;
-  if (c['@type'] !== TYPE.corsPolicy) fail(cw, `expected ${TYPE.corsPolicy}, got ${c['@type']}`);
-  for (const k of Object.keys(c)) {
-    if (!['@type', 'allow_origin_string_match', 'allow_methods', 'allow_headers', 'expose_headers', 'max_age', 'allow_credentials', 'forward_not_matching_preflights', 'filter_enabled'].includes(k)) fail(`${cw}.${k}`, 'not supported');
-  }
+  const fields = ['allow_origin_string_match', 'allow_methods', 'allow_headers', 'expose_headers', 'max_age', 'allow_credentials', 'forward_not_matching_preflights', 'filter_enabled'];
+  const e = perRoute(where, tpfc, CORS_FILTER, TYPE.corsPolicy, fields);
+  if (!e) return undefined;
+  const { c, w: cw } = e;
   if (c.filter_enabled?.runtime_key || (c.filter_enabled && Number(c.filter_enabled.default_value?.numerator ?? 0) === 0)) fail(`${cw}.filter_enabled`, 'only an enabled policy is supported');
   const bool = (v: any, d: boolean) => (v == null ? d : (v.value ?? v) === true);
   return {
@@ -507,13 +513,9 @@ function cors(where: string, tpfc: any): Cors | undefined {
 function fault(where: string, tpfc: any): Fault | undefined {
   if (!tpfc) return undefined;
   for (const key of Object.keys(tpfc)) if (!PER_ROUTE_FILTERS.has(key)) fail(`${where}["${key}"]`, `per-route config of filter ${key} is not supported (${[...PER_ROUTE_FILTERS].join(' and ')} are)`);
-  const f = tpfc[FAULT_FILTER];
-  if (!f) return undefined;
-  const fw = `${where}["${FAULT_FILTER}"]`;
-  if (f['@type'] !== TYPE.fault) fail(fw, `expected ${TYPE.fault}, got ${f['@type']}`);
-  for (const k of Object.keys(f)) {
-    if (k !== '@type' && k !== 'delay' && k !== 'abort') fail(`${fw}.${k}`, 'not supported (delay and abort are)');
-  }
+  const e = perRoute(where, tpfc, FAULT_FILTER, TYPE.fault, ['delay', 'abort']);
+  if (!e) return undefined;
+  const { c: f, w: fw } = e;
   const out: Fault = {};
   if (f.delay) {
     if (f.delay.header_delay) fail(`${fw}.delay.header_delay`, 'not supported (fixed_delay is)');
