@@ -179,6 +179,12 @@ export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
     current = next;
     // Route tables waiting for a warming cluster's endpoints wait at most WARMING_TIMEOUT_MS, as
     // Envoy's initial_fetch_timeout: then they serve, and that cluster answers no_healthy_endpoint.
+    // The wait starts when a table starts waiting: a timer left from tables that were since
+    // promoted would cut a later wait short.
+    if (!current.pendingRoutes.size && warmingTimer) {
+      clearTimeout(warmingTimer);
+      warmingTimer = undefined;
+    }
     if (current.pendingRoutes.size && !warmingTimer) {
       warmingTimer = setTimeout(() => {
         warmingTimer = undefined;

@@ -33,5 +33,10 @@ test('a parser destroyed inside its own callback frees only after execute() retu
   assert.equal(r, PAUSED, 'a whole message, paused at its end');
   assert.deepEqual(next.fields, ['content-length', '2', 'x-b', '2']);
   assert.throws(() => first.p.execute(Buffer.from('x')), /after destroy/);
+  // What a caller may still ask of it before it learns it is gone touches no freed memory.
+  first.p.resume();
+  assert.equal(first.p.keepAlive, false);
+  assert.equal(first.p.needsEof, false);
+  assert.equal(first.p.finish(), OK);
   next.p.destroy();
 });

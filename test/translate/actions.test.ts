@@ -150,3 +150,16 @@ test('corsPolicy: an allowed origin\'s preflight is answered with the allowed me
   assert.deepEqual(outcome('OPTIONS', ['origin', 'https://evil.example', 'access-control-request-method', 'POST']), { kind: 'none' }, 'forwarded to the upstream, as Envoy does');
   assert.deepEqual(outcome('GET', []), { kind: 'none' });
 });
+
+test('directResponse body.bytes is sent as the bytes it encodes (review: it was decoded twice)', () => {
+  const s = simulate(cfgWith({ directResponse: { status: 200, body: { bytes: Buffer.from('hello').toString('base64') } } }), request('reviews')) as any;
+  assert.deepEqual([s.status, s.body], [200, 'hello']);
+});
+
+test('corsPolicy allowing "*" allows every origin, as Envoy (review)', async () => {
+  const { matchRoute } = await import('../../src/proxy/http/forward.ts');
+  const { corsOutcome } = await import('../../src/proxy/http/cors.ts');
+  const cfg = cfgWith({ corsPolicy: { allowOrigins: [{ exact: '*' }], allowMethods: ['GET'] }, route: [to()] });
+  const req = request('reviews', '/', ['origin', 'https://app.example.com', 'access-control-request-method', 'GET'], 'OPTIONS');
+  assert.equal(corsOutcome(matchRoute(cfg, 'outbound', req.head).cors!, req.head).kind, 'preflight');
+});

@@ -134,3 +134,40 @@ test('consistentHash: one header value always reaches one endpoint, and only abo
     assert.ok(moved <= 400, `${moved} of 1000 keys moved when one of 4 endpoints left`);
   }
 });
+
+test('review: ejections are capped at 300 s and the multiplier comes down while healthy; a hash skips ejected endpoints without rebuilding its table', async () => {
+  const c = cluster({ outlier: { consecutive5xx: 1, consecutiveGateway: 0, intervalMs: 1000, baseEjectionMs: 30_000, maxEjectionPercent: 100 } });
+  const od = new OutlierDetector();
+  let t = 0;
+  for (let i = 0; i < 20; i++) {
+    od.report(c, eps[0], 503, t, eps);
+    t += 1; // fails again as soon as it is back
+    while (od.available(c, eps, t).length < 4) t += 1000;
+  }
+  assert.ok(t < 20 * 300_000 + 20_000, 'no ejection longer than 300 s');
+  // Healthy for a long while: the next ejection is short again.
+  t += 3_600_000;
+  od.report(c, eps[0], 200, t, eps);
+  od.report(c, eps[0], 503, t, eps);
+  assert.equal(od.available(c, eps, t + 30_000).length, 4, 'back after one base ejection time');
+  // Consistent hashing with an ejected endpoint: the other keys stay where they were.
+  const { pickEndpoint, InFlight } = await import('../../src/proxy/upstream/balance.ts');
+  const { hash32 } = await import('../../src/proxy/upstream/hash.ts');
+  const ring = cluster({ lb: 'maglev', hashTableSize: 65537 });
+  const keys = Array.from({ length: 200 }, (_, i) => hash32(`k${i}`));
+  const before = keys.map((k) => pickEndpoint(ring, 'c', eps, new Map(), new InFlight(), undefined, Math.random, k, eps));
+  const left = eps.slice(1);
+  const after = keys.map((k) => pickEndpoint(ring, 'c', left, new Map(), new InFlight(), undefined, Math.random, k, eps));
+  assert.ok(after.every((e) => e !== eps[0]));
+  assert.ok(keys.every((_, i) => before[i] === eps[0] || after[i] === before[i]), 'only the ejected endpoint\'s keys moved');
+});
+
+test('review: a consistent-hash route retries on the same endpoint (no previous_hosts), and a Maglev table of 1 loads', async () => {
+  const { matchRoute } = await import('../../src/proxy/http/forward.ts');
+  const { meshOf: mesh, request: req } = await import('../snapshot.ts');
+  const spec = (maglev: object) => ({ host: 'reviews', trafficPolicy: { loadBalancer: { consistentHash: { httpHeaderName: 'x-user', maglev } } } });
+  const cfg = sidecarSnapshot(mesh([{ apiVersion: 'networking.istio.io/v1', kind: 'DestinationRule', metadata: { name: 'reviews' }, spec: spec({ tableSize: 65537 }) }], workloads), workloads[2]);
+  assert.equal(matchRoute(cfg, 'outbound', req('reviews').head).retry!.otherHosts, false);
+  const one = sidecarSnapshot(mesh([{ apiVersion: 'networking.istio.io/v1', kind: 'DestinationRule', metadata: { name: 'reviews' }, spec: spec({ tableSize: 1 }) }], workloads), workloads[2]);
+  assert.equal(one.clusters.get(C(''))!.hashTableSize, 1);
+});

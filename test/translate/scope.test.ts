@@ -185,3 +185,16 @@ test('tcp routes: a CONNECT tunnel to a TCP service splits by the route\'s weigh
   // Without the VirtualService: the service's default cluster.
   assert.deepEqual(connectTarget(sidecarSnapshot(meshOf([config[0]], ws), ws[2]), 'outbound', 'db:5432', 0.9), { kind: 'tcp', cluster: DB('') });
 });
+
+test('sourceLabels on a tcp route match the proxies that have them (review: tcp matches were never in the scope)', async () => {
+  const { connectTarget } = await import('../../src/proxy/http/forward.ts');
+  const db = (v: string, port: number): Workload => workload(`db-${v}`, { service: 'db', port, labels: { version: v }, ports: [{ name: 'tcp-db', port: 5432, inboundPort: port, appPort: port + 1 }] });
+  const ws = [db('v1', 46100), db('v2', 47100), workload('canary', { port: 48100, labels: { app: 'canary' } }), workload('stable', { port: 48200, labels: { app: 'stable' } })];
+  const config = [
+    dr('db', 'default', { host: 'db', subsets: [{ name: 'v1', labels: { version: 'v1' } }, { name: 'v2', labels: { version: 'v2' } }] }),
+    vs('db', 'default', { hosts: ['db'], tcp: [{ match: [{ sourceLabels: { app: 'canary' } }], route: [{ destination: { host: 'db', subset: 'v2' } }] }, { route: [{ destination: { host: 'db', subset: 'v1' } }] }] }),
+  ];
+  const mesh = meshOf(config, ws);
+  assert.deepEqual(connectTarget(sidecarSnapshot(mesh, ws[2]), 'outbound', 'db:5432', 0.5), { kind: 'tcp', cluster: 'outbound|5432|v2|db.default.svc.cluster.local' });
+  assert.deepEqual(connectTarget(sidecarSnapshot(mesh, ws[3]), 'outbound', 'db:5432', 0.5), { kind: 'tcp', cluster: 'outbound|5432|v1|db.default.svc.cluster.local' });
+});

@@ -100,7 +100,13 @@ function tcpConnectRoute(vs: VirtualService, r: TCPRoute, port: number, services
 }
 
 function defaultRoute(cluster: string, hash: object | undefined): object {
-  return { name: 'default', match: { prefix: '/' }, route: { cluster, timeout: { seconds: 0 }, retry_policy: DEFAULT_RETRY, ...(hash ? { hash_policy: [hash] } : {}) } };
+  return { name: 'default', match: { prefix: '/' }, route: { cluster, timeout: { seconds: 0 }, retry_policy: hash ? stickyRetry(DEFAULT_RETRY) : DEFAULT_RETRY, ...(hash ? { hash_policy: [hash] } : {}) } };
+}
+
+/** A retry policy for a consistent-hash route: retries stay on the key's endpoint (Istio's DefaultConsistentHashPolicy). */
+function stickyRetry(p: Record<string, unknown>): object {
+  const { retry_host_predicate: _r, host_selection_retry_max_attempts: _h, ...rest } = p;
+  return rest;
 }
 
 /** The hash policy of a destination's cluster (consistentHash in its DestinationRule), if it has one. */
@@ -275,9 +281,10 @@ function routeAction(vs: VirtualService, r: HTTPRoute, port: number, services: R
   }
   action.timeout = r.timeout ? duration(r.timeout) : { seconds: 0 };
   // A consistent-hash destination's key, where every destination hashes by the same one.
-  if (hashes.length && hashes[0] !== 'null' && hashes.every((h) => h === hashes[0])) action.hash_policy = [JSON.parse(hashes[0])];
+  const hashed = hashes.length > 0 && hashes[0] !== 'null' && hashes.every((h) => h === hashes[0]);
+  if (hashed) action.hash_policy = [JSON.parse(hashes[0])];
   const retry = retryPolicy(r.retries);
-  if (retry) action.retry_policy = retry;
+  if (retry) action.retry_policy = hashed ? stickyRetry(retry as Record<string, unknown>) : retry;
   const mirrors = mirrorsOf(r).map(({ destination, percent: p }) => {
     const t = resolveDestination(vs, destination, port, services);
     return { cluster: outboundClusterName(t.port, t.subset, t.host), runtime_fraction: { default_value: percent({ value: p }) }, trace_sampled: { value: false } };

@@ -70,7 +70,7 @@ export function translate(mesh: MeshSnapshot, proxy: Workload): XdsResources {
 export function sourceLabelKeys(mesh: MeshSnapshot): string[] {
   const keys = new Set<string>();
   for (const vs of mesh.virtualServices) {
-    for (const r of vs.spec.http ?? []) for (const m of r.match ?? []) for (const k of Object.keys(m.sourceLabels ?? {})) keys.add(k);
+    for (const r of [...(vs.spec.http ?? []), ...(vs.spec.tcp ?? [])]) for (const m of r.match ?? []) for (const k of Object.keys(m.sourceLabels ?? {})) keys.add(k);
   }
   return [...keys].sort();
 }

@@ -21,7 +21,8 @@ export function corsOutcome(c: Cors, head: RequestHead): CorsOutcome {
   const origin = header(head.headers, 'origin');
   if (origin === undefined) return NONE;
   const preflight = head.method === 'OPTIONS' && header(head.headers, 'access-control-request-method') !== undefined;
-  const allowed = c.origins.some((m) => m(origin));
+  // As Envoy's isOriginAllowed: a matcher that matches "*" itself allows every origin.
+  const allowed = c.origins.some((m) => m('*') || m(origin));
   if (!allowed) return preflight && !c.forwardUnmatchedPreflights ? { kind: 'preflight', headers: [] } : NONE;
   const h: HeaderList = ['access-control-allow-origin', origin];
   if (c.allowCredentials) h.push('access-control-allow-credentials', 'true');

@@ -350,14 +350,14 @@ export class Exchange implements BodySink, ResponseHandler {
       return;
     }
     const inflight = (this.ctx.inflight ??= new InFlight());
-    const ep = pickEndpoint(cluster, clusterName, available, this.ctx.rr, inflight, this.tried, Math.random, this.hashKey?.key);
+    const ep = pickEndpoint(cluster, clusterName, available, this.ctx.rr, inflight, this.tried, Math.random, this.hashKey?.key, healthy);
     this.endpointObj = ep;
     if (cluster.lb === 'least_request') {
       inflight.add(ep, 1);
       this.tryOpen = true;
     }
-    const perTry = this.d.route.retry?.perTryTimeoutMs;
-    if (perTry) this.tryTimer = setTimeout(() => this.tryTimedOut(perTry), perTry);
+    // As Envoy: a try's timeout runs from when the whole request is sent (or now, if it was already).
+    if (this.requestDone || !this.head.hasBody) this.armTryTimer();
     const pool = this.ctx.pools.forEndpoint(ep, cluster);
     this.endpoint = pool.name;
     const h = this.head;
@@ -451,6 +451,7 @@ export class Exchange implements BodySink, ResponseHandler {
     this.requestTrailers = trailers;
     this.moved = true;
     if (!this.done) this.call?.end(trailers);
+    if (!this.done && this.call && this.head.hasBody) this.armTryTimer();
     // The whole request is here: its mirrored copies go now (mirror.ts); one too large to keep is not copied.
     if (this.d.route.mirrors && this.body !== null && !this.head.upgrade) {
       mirror(this.ctx, this.ctx.config(), this.d.route, this.head, this.body ?? [], trailers, Math.random);
@@ -535,6 +536,12 @@ export class Exchange implements BodySink, ResponseHandler {
     if (!this.tryOpen) return;
     this.tryOpen = false;
     if (this.endpointObj) this.ctx.inflight?.add(this.endpointObj, -1);
+  }
+
+  private armTryTimer(): void {
+    const perTry = this.d.route.retry?.perTryTimeoutMs;
+    if (!perTry || this.tryTimer) return;
+    this.tryTimer = setTimeout(() => this.tryTimedOut(perTry), perTry);
   }
 
   private clearTryTimer(): void {

@@ -252,6 +252,9 @@ class Connection {
       return;
     }
     const ret = this.parser.execute(d);
+    // A handler may have given up on the exchange from a callback (a retry), destroying this
+    // connection: nothing more to do with what the read brought.
+    if (this.destroyed) return;
     const consumed = this.parser.consumed;
     if (ret === OK) return;
     if (ret === PAUSED && this.messageDone) {

@@ -157,49 +157,54 @@ export class Parser {
   /** The end of the stream: completes a message that is delimited by the connection closing. */
   finish(): number {
     if (current) throw new Error('llhttp: finish() called from inside a parser callback');
+    if (!this.ptr) return OK; // destroyed: nothing left to complete
     current = this.events;
     try {
       return L.llhttp_finish(this.ptr);
     } finally {
       current = undefined;
+      if (this.freeAfterExecute) this.destroy();
     }
   }
 
+  // After destroy() (ptr 0) the accessors below do nothing and read as an empty parser: a caller
+  // that destroyed the parser from a callback may still look at it before it learns so, and
+  // llhttp itself must never be handed address 0.
   resume(): void {
-    L.llhttp_resume(this.ptr);
+    if (this.ptr) L.llhttp_resume(this.ptr);
   }
 
   resumeAfterUpgrade(): void {
-    L.llhttp_resume_after_upgrade(this.ptr);
+    if (this.ptr) L.llhttp_resume_after_upgrade(this.ptr);
   }
 
   reset(): void {
-    L.llhttp_reset(this.ptr);
+    if (this.ptr) L.llhttp_reset(this.ptr);
   }
 
   /** "HPE_INVALID_METHOD: Invalid method encountered", for an error result. */
   errorText(ret: number): { code: string; reason: string } {
-    return { code: cString(L.llhttp_errno_name(ret)), reason: cString(L.llhttp_get_error_reason(this.ptr)) };
+    return { code: cString(L.llhttp_errno_name(ret)), reason: this.ptr ? cString(L.llhttp_get_error_reason(this.ptr)) : 'the parser was closed' };
   }
 
   get method(): string {
-    return methodName(L.llhttp_get_method(this.ptr));
+    return this.ptr ? methodName(L.llhttp_get_method(this.ptr)) : '';
   }
   get versionMajor(): number {
-    return L.llhttp_get_http_major(this.ptr);
+    return this.ptr ? L.llhttp_get_http_major(this.ptr) : 0;
   }
   get versionMinor(): number {
-    return L.llhttp_get_http_minor(this.ptr);
+    return this.ptr ? L.llhttp_get_http_minor(this.ptr) : 0;
   }
   get statusCode(): number {
-    return L.llhttp_get_status_code(this.ptr);
+    return this.ptr ? L.llhttp_get_status_code(this.ptr) : 0;
   }
   get keepAlive(): boolean {
-    return L.llhttp_should_keep_alive(this.ptr) === 1;
+    return this.ptr ? L.llhttp_should_keep_alive(this.ptr) === 1 : false;
   }
   /** Whether the message in progress ends only when the connection closes. */
   get needsEof(): boolean {
-    return L.llhttp_message_needs_eof(this.ptr) === 1;
+    return this.ptr ? L.llhttp_message_needs_eof(this.ptr) === 1 : false;
   }
 
   /**

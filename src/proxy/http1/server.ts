@@ -218,6 +218,8 @@ class ServerConnection {
     this.pauseReason = 'none';
     this.borrowed = borrowed;
     const ret = this.parser.execute(d);
+    // The connection may have been closed from a callback (its parser freed once execute returned).
+    if (this.closed) return;
     const consumed = this.parser.consumed;
     if (ret === OK) return;
     const rest = consumed < d.length ? (borrowed ? Buffer.from(d.subarray(consumed)) : d.subarray(consumed)) : undefined;

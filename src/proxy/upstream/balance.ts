@@ -38,11 +38,23 @@ export function pickEndpoint(
   tried: Set<Endpoint> | undefined,
   rand: () => number,
   hashKey?: number,
+  /** The cluster's endpoints before outlier ejections (`eps` may leave some out): the hash table is built from these. */
+  all: readonly Endpoint[] = eps,
 ): Endpoint {
   // The common case, first: round robin for a first try.
   if (cluster.lb === 'round_robin' && !tried) return nextEndpoint(rr, name, eps);
   // Consistent hashing: the key's endpoint (the next on the ring for a retry); no key, a random one.
-  if ((cluster.lb === 'ring_hash' || cluster.lb === 'maglev') && hashKey !== undefined) return tableFor(cluster, eps).pick(hashKey, tried);
+  if ((cluster.lb === 'ring_hash' || cluster.lb === 'maglev') && hashKey !== undefined) {
+    // One table per endpoint list: ejected endpoints are skipped at pick time, as tried ones are,
+    // rather than a table built for each list that ejections leave.
+    let skip: Set<Endpoint> | undefined = tried;
+    if (eps !== all) {
+      const left = new Set(eps);
+      skip = new Set(tried);
+      for (const e of all) if (!left.has(e)) skip.add(e);
+    }
+    return tableFor(cluster, all).pick(hashKey, skip);
+  }
   const one = (): Endpoint => {
     if (cluster.lb !== 'least_request' && cluster.lb !== 'round_robin') return eps[Math.floor(rand() * eps.length)];
     if (cluster.lb === 'least_request') {

@@ -65,7 +65,7 @@ export class Maglev {
     this.table = new Array(size);
     if (n === 0) return;
     const offset = sorted.map((e) => hash32(nameOf(e), 0x9747b28c) % size);
-    const skip = sorted.map((e) => (hash32(nameOf(e), 0x1b873593) % (size - 1)) + 1);
+    const skip = sorted.map((e) => (hash32(nameOf(e), 0x1b873593) % Math.max(1, size - 1)) + 1);
     const next = new Array(n).fill(0);
     let filled = 0;
     const taken = new Uint8Array(size);

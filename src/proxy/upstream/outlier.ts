@@ -8,10 +8,16 @@ import type { ClusterConfig, Endpoint, OutlierConfig } from '../xds-client/conve
 interface HostState {
   consecutive5xx: number;
   consecutiveGateway: number;
+  /** Envoy's ejection multiplier: up on each ejection, down by one for each interval spent healthy since. */
   ejections: number;
   /** performance.now() when the ejection ends; 0 when not ejected. */
   ejectedUntil: number;
+  /** When the multiplier last went down (or the last ejection ended). */
+  healthySince: number;
 }
+
+/** Envoy's max_ejection_time default: no ejection lasts longer, however often the endpoint failed. */
+export const MAX_EJECTION_MS = 300_000;
 
 /** What a try's outcome says of its endpoint: a status, or an error with no response (counts as 5xx and gateway error). */
 export type Outcome = number | 'local_error';
@@ -27,7 +33,16 @@ export class OutlierDetector {
     if (!hosts) this.clusters.set(cluster.name, (hosts = new Map()));
     const key = `${ep.address}:${ep.port}`;
     let h = hosts.get(key);
-    if (!h) hosts.set(key, (h = { consecutive5xx: 0, consecutiveGateway: 0, ejections: 0, ejectedUntil: 0 }));
+    if (!h) hosts.set(key, (h = { consecutive5xx: 0, consecutiveGateway: 0, ejections: 0, ejectedUntil: 0, healthySince: now }));
+    // An endpoint healthy since its last ejection ended earns the multiplier back, one per interval.
+    if (h.ejections > 0 && h.ejectedUntil <= now) {
+      const since = Math.max(h.healthySince, h.ejectedUntil);
+      const intervals = Math.floor((now - since) / cfg.intervalMs);
+      if (intervals > 0) {
+        h.ejections = Math.max(0, h.ejections - intervals);
+        h.healthySince = since + intervals * cfg.intervalMs;
+      }
+    }
     const is5xx = outcome === 'local_error' || outcome >= 500;
     const isGateway = outcome === 'local_error' || outcome === 502 || outcome === 503 || outcome === 504;
     h.consecutive5xx = is5xx ? h.consecutive5xx + 1 : 0;
@@ -36,7 +51,8 @@ export class OutlierDetector {
     const trip = (cfg.consecutive5xx > 0 && h.consecutive5xx >= cfg.consecutive5xx) || (cfg.consecutiveGateway > 0 && h.consecutiveGateway >= cfg.consecutiveGateway);
     if (!trip || !this.mayEject(cfg, hosts, endpoints.length, now)) return;
     h.ejections++;
-    h.ejectedUntil = now + cfg.baseEjectionMs * h.ejections;
+    h.ejectedUntil = now + Math.min(cfg.baseEjectionMs * h.ejections, Math.max(MAX_EJECTION_MS, cfg.baseEjectionMs));
+    h.healthySince = h.ejectedUntil;
     h.consecutive5xx = 0;
     h.consecutiveGateway = 0;
   }

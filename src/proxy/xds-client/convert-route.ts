@@ -333,6 +333,11 @@ function convertRoute(r: any, where: string): RouteEntry {
 
 const FORWARD: RouteAction = { kind: 'forward' };
 
+/** A protobuf bytes field as decoded: bytes, or (proto JSON) a base64 string. */
+function bytesOf(v: unknown): Buffer {
+  return typeof v === 'string' ? Buffer.from(v, 'base64') : Buffer.from(v as Uint8Array);
+}
+
 function hashPolicyOf(where: string, h: any): HashPolicy {
   for (const k of Object.keys(h)) if (!['header', 'query_parameter', 'cookie', 'terminal'].includes(k)) fail(`${where}.${k}`, 'not supported (header, query_parameter and cookie are)');
   if (h.header) {
@@ -431,7 +436,7 @@ function headerEdits(where: string, add: any[] | undefined, remove: string[] | u
     const name = String(o?.header?.key ?? '').toLowerCase();
     if (!name) fail(`${hw}.header.key`, 'required');
     if (name.startsWith(':') || name === 'host') fail(`${hw}.header.key`, `${name} cannot be set as a header (use host_rewrite_literal)`);
-    const value = o.header.value ?? (o.header.raw_value !== undefined ? Buffer.from(o.header.raw_value, 'base64').toString('latin1') : '');
+    const value = o.header.value ?? (o.header.raw_value !== undefined ? bytesOf(o.header.raw_value).toString('latin1') : '');
     if (/[\r\n\0]/.test(value)) fail(`${hw}.header.value`, 'must not contain CR, LF or NUL');
     let action: AppendAction = 'append';
     if (o.append_action !== undefined) {
@@ -548,7 +553,7 @@ function directResponse(where: string, d: any): RouteAction {
   const b = d.body;
   if (b) {
     if (b.inline_string !== undefined) body = Buffer.from(String(b.inline_string));
-    else if (b.inline_bytes !== undefined) body = Buffer.from(String(b.inline_bytes), 'base64');
+    else if (b.inline_bytes !== undefined) body = bytesOf(b.inline_bytes);
     else fail(`${where}.body`, 'only inline_string and inline_bytes are supported (a sidecar reads no files for config)');
   }
   return { kind: 'direct', status, body };
