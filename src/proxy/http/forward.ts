@@ -224,20 +224,25 @@ export function forward(ctx: ForwardContext, listenerName: string, ds: Downstrea
     publish(ctx, '-', localReply(ds, route, corsHeaders), undefined, undefined, undefined);
     return;
   }
-  const proceed = () => {
-    let d: Decision;
-    try {
-      d = targetOf(cfg, route, Math.random());
-    } catch (e) {
-      fail(ctx, ds, e);
-      return;
-    }
-    new Exchange(ctx, ds, d, cfg.listeners.get(listenerName)?.streamIdleTimeoutMs ?? DEFAULT_STREAM_IDLE_TIMEOUT_MS, corsHeaders).start();
-  };
-  if (!route.fault) return proceed();
-  injectFault(ds, faultOutcome(route.fault, Math.random(), Math.random()), proceed, (answer) =>
-    fail(ctx, ds, new ProxyError('fault_abort', `fault filter abort (fault injection of route ${route.name})`, undefined, answer)),
+  if (!route.fault) return toUpstream(ctx, cfg, listenerName, ds, route, corsHeaders); // no closure per request
+  injectFault(
+    ds,
+    faultOutcome(route.fault, Math.random(), Math.random()),
+    () => toUpstream(ctx, cfg, listenerName, ds, route, corsHeaders),
+    (answer) => fail(ctx, ds, new ProxyError('fault_abort', `fault filter abort (fault injection of route ${route.name})`, undefined, answer)),
   );
+}
+
+/** The forwarding route's target (cluster and endpoints), then the exchange with it. */
+function toUpstream(ctx: ForwardContext, cfg: RuntimeConfig, listenerName: string, ds: Downstream, route: RouteEntry, corsHeaders: HeaderList | undefined): void {
+  let d: Decision;
+  try {
+    d = targetOf(cfg, route, Math.random());
+  } catch (e) {
+    fail(ctx, ds, e);
+    return;
+  }
+  new Exchange(ctx, ds, d, cfg.listeners.get(listenerName)?.streamIdleTimeoutMs ?? DEFAULT_STREAM_IDLE_TIMEOUT_MS, corsHeaders).start();
 }
 
 /** Tells telemetry how an exchange ended; costs nothing when nobody listens. */
