@@ -86,8 +86,9 @@ export async function runUp(dir: string, opts: UpOptions): Promise<number> {
   const home = weftHome();
   fs.mkdirSync(home, { recursive: true });
   // One weft up per home: a second one says where the first runs and touches nothing of it.
+  // (Its pid alive and its admin API answering: a stale up.json whose pid was reused is not a mesh.)
   const running = readUpState();
-  if (running && alive(running.pid)) {
+  if (running && alive(running.pid) && (await callAdmin(running.admin, 'GET', '/healthz').then(() => true, () => false))) {
     throw new CliError(`Weft is already running from ${home} (weft up pid ${running.pid}, admin API ${running.admin}); this weft up changed nothing. Stop that one first (Ctrl-C in its terminal, or kill ${running.pid}), or use another WEFT_HOME.`);
   }
   const children: Child[] = [];
@@ -124,7 +125,7 @@ export async function runUp(dir: string, opts: UpOptions): Promise<number> {
     // sidecar while it still runs, and no sidecar sees its control plane go before it stops.
     for (const n of [0, 1, 2]) await Promise.all(children.filter((c) => stage(c.label) === n).map((c) => stopChild(c.proc)));
     try {
-        // Only the state this weft up wrote: never another one's.
+      // Only the state this weft up wrote: never another one's.
       if (wroteState) fs.rmSync(path.join(home, 'up.json'));
     } catch {}
   };
