@@ -4,6 +4,13 @@
 import type { HeaderEdits, RouteEntry, Target } from '../xds-client/convert-route.ts';
 import type { HeaderList, RequestHead } from './types.ts';
 
+/** All values of a header, joined as one (RFC 9110 5.3), for matching and hashing; `name` in lower case. */
+export function headerValue(h: HeaderList, name: string): string | undefined {
+  let v: string | undefined;
+  for (let i = 0; i < h.length; i += 2) if (h[i] === name) v = v === undefined ? h[i + 1] : `${v},${h[i + 1]}`;
+  return v;
+}
+
 export function applyEdits(h: HeaderList, e: HeaderEdits | undefined): HeaderList {
   if (!e) return h;
   let out: HeaderList = [];

@@ -26,7 +26,7 @@ import { answerPreflight, corsOutcome, withCors } from './cors.ts';
 import { type HashKey, hashKeyOf } from './hash-key.ts';
 import { mirror } from './mirror.ts';
 import { faultOutcome, injectFault } from './fault.ts';
-import { responseHeaders, upstreamHead } from './edits.ts';
+import { headerValue, responseHeaders, upstreamHead } from './edits.ts';
 
 import { healthyEndpoints } from '../upstream/choose.ts';
 import { InFlight, pickEndpoint } from '../upstream/balance.ts';
@@ -188,13 +188,6 @@ class HeadView implements RequestView {
     const h = this.h;
     return n === ':method' ? h.method : n === ':authority' ? h.authority : n === ':scheme' ? 'http' : headerValue(h.headers, n);
   }
-}
-
-/** All values of a header, joined as one (RFC 9110 5.3), for matching. */
-function headerValue(h: HeaderList, name: string): string | undefined {
-  let v: string | undefined;
-  for (let i = 0; i < h.length; i += 2) if (h[i] === name) v = v === undefined ? h[i + 1] : `${v},${h[i + 1]}`;
-  return v;
 }
 
 export function forward(ctx: ForwardContext, listenerName: string, ds: Downstream): void {

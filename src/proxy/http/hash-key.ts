@@ -3,6 +3,7 @@
 // cookie a new one (Set-Cookie on its response), so that the client sticks from then on.
 import type { HashPolicy } from '../xds-client/convert-route.ts';
 import { hash32 } from '../upstream/hash.ts';
+import { headerValue } from './edits.ts';
 import type { HeaderList, RequestHead } from './types.ts';
 
 export interface HashKey {
@@ -22,17 +23,11 @@ function cookie(h: HeaderList, name: string): string | undefined {
   return undefined;
 }
 
-function header(h: HeaderList, name: string): string | undefined {
-  let v: string | undefined;
-  for (let i = 0; i < h.length; i += 2) if (h[i] === name) v = v === undefined ? h[i + 1] : `${v},${h[i + 1]}`;
-  return v;
-}
-
 /** The request's hash key, or undefined when no policy applies (the cluster then picks at random, as Envoy does). */
 export function hashKeyOf(policies: readonly HashPolicy[], head: RequestHead, random: () => number = Math.random): HashKey | undefined {
   for (const p of policies) {
     if (p.kind === 'header') {
-      const v = p.name === ':authority' ? head.authority : p.name === ':path' ? head.path : header(head.headers, p.name);
+      const v = p.name === ':authority' ? head.authority : p.name === ':path' ? head.path : headerValue(head.headers, p.name);
       if (v !== undefined) return { key: hash32(v) };
     } else if (p.kind === 'query') {
       if (!head.query) continue;

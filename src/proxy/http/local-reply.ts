@@ -45,7 +45,7 @@ export function location(h: RequestHead, route: RouteEntry, r: Redirect): string
 }
 
 /** "host:port" or "[v6]:port" -> the host part. */
-function hostname(authority: string): string {
+export function hostname(authority: string): string {
   const close = authority.lastIndexOf(']');
   const colon = authority.lastIndexOf(':');
   return colon > close ? authority.slice(0, colon) : authority;

@@ -5,6 +5,7 @@
 // was too large to keep are not mirrored.
 import type { RuntimeConfig } from '../config.ts';
 import type { RouteEntry } from '../xds-client/convert-route.ts';
+import { hostname } from './local-reply.ts';
 import type { Pools } from '../upstream/pools.ts';
 import { healthyEndpoints, nextEndpoint } from '../upstream/choose.ts';
 import type { HeaderList, RequestHead, ResponseHandler, UpstreamCall } from './types.ts';
@@ -47,9 +48,8 @@ export function mirror(ctx: MirrorContext, cfg: RuntimeConfig, route: RouteEntry
 
 /** "reviews:80" -> "reviews-shadow:80", as Envoy names a shadow's host. */
 export function shadowHost(authority: string): string {
-  const close = authority.lastIndexOf(']');
-  const colon = authority.lastIndexOf(':');
-  return colon > close ? `${authority.slice(0, colon)}-shadow${authority.slice(colon)}` : `${authority}-shadow`;
+  const host = hostname(authority);
+  return `${host}-shadow${authority.slice(host.length)}`;
 }
 
 /** One mirrored copy: sends the body, drops the answer, ends on its own. */
