@@ -7,7 +7,7 @@
 //   - a match whose sourceLabels, sourceNamespace or gateways leave this proxy out is dropped, and
 //     a route all of whose matches are dropped is dropped too (it never becomes a catch-all);
 //   - short names ("reviews") only reach the service of that name in the proxy's own namespace.
-import type { DestinationRule, HTTPFaultInjection, HTTPMatchRequest, HTTPRedirect, HTTPRoute, HeaderOperations, StringMatch, TCPRoute, VirtualService } from '../../api/types.ts';
+import type { Destination, DestinationRule, HTTPFaultInjection, HTTPMatchRequest, HTTPRedirect, HTTPRoute, HeaderOperations, StringMatch, TCPRoute, VirtualService } from '../../api/types.ts';
 import { TYPE } from '../../xds/types.ts';
 import { type ProxyScope, exportedTo, fqdn, hostMatches, labelsMatch, outboundClusterName } from '../model/model.ts';
 import { type Service, appliesToMesh, byPrecedence, domainsFor, resolveDestination, routedPorts } from './services.ts';
@@ -57,7 +57,10 @@ export function outboundRoutes(virtualServices: readonly VirtualService[], servi
     const cluster = outboundClusterName(s.port, '', s.host);
     // An opaque TCP port is reached by CONNECT only; a port of undeclared protocol both ways (the
     // sidecar detects what the tunnel carries). VirtualService http routes do not apply to TCP.
-    const tunnel = () => (vs && tcpRouteFor(vs, s.port, scope) ? tcpConnectRoute(vs, tcpRouteFor(vs, s.port, scope)!, s.port, services) : connectRoute(cluster));
+    const tunnel = () => {
+      const tcp = vs && tcpRouteFor(vs, s.port, scope);
+      return tcp ? tcpConnectRoute(vs, tcp, s.port, services) : connectRoute(cluster);
+    };
     const routes =
       s.handling === 'tcp'
         ? [tunnel()]
@@ -89,16 +92,27 @@ function tcpRouteFor(vs: VirtualService, port: number, scope: ProxyScope): TCPRo
 
 /** A VirtualService tcp route: CONNECT tunnels split over its weighted destinations. */
 function tcpConnectRoute(vs: VirtualService, r: TCPRoute, port: number, services: ReadonlyMap<string, Service>): object {
-  const dests = (r.route ?? []).map((d) => {
-    const t = resolveDestination(vs, d.destination, port, services);
-    return { name: outboundClusterName(t.port, t.subset, t.host), weight: d.weight ?? (r.route!.length === 1 ? 100 : 0) };
-  });
-  const action: Record<string, unknown> = { upgrade_configs: [{ upgrade_type: 'CONNECT' }] };
-  if (dests.length === 1) action.cluster = dests[0].name;
-  else action.weighted_clusters = { clusters: dests.filter((d) => d.weight > 0).map((d) => ({ name: d.name, weight: { value: d.weight } })) };
+  const action = { ...clusterSpecifier(weightedDestinations(vs, r.route ?? [], port, services)), upgrade_configs: [{ upgrade_type: 'CONNECT' }] };
   return { name: 'connect', match: { connect_matcher: {} }, route: action };
 }
 
+/**
+ * A route's destinations as clusters: resolved in the VirtualService's namespace, each with its
+ * weight (unset: 100 for a lone destination, else 0). A subset no DestinationRule defines has no
+ * cluster: its traffic gets 503, as in Istio.
+ */
+function weightedDestinations<D extends { destination: Destination; weight?: number }>(vs: VirtualService, dests: readonly D[], port: number, services: ReadonlyMap<string, Service>) {
+  return dests.map((d) => {
+    const t = resolveDestination(vs, d.destination, port, services);
+    return { name: outboundClusterName(t.port, t.subset, t.host), weight: d.weight ?? (dests.length === 1 ? 100 : 0), target: t, dest: d };
+  });
+}
+
+/** `cluster` for one destination, else `weighted_clusters` over those with a weight (a UInt32Value), each with what `extra` adds. */
+function clusterSpecifier<D>(dests: readonly { name: string; weight: number; dest: D }[], extra: (d: D) => Record<string, unknown> = () => ({})): Record<string, unknown> {
+  if (dests.length === 1) return { cluster: dests[0].name };
+  return { weighted_clusters: { clusters: dests.filter((d) => d.weight > 0).map((d) => ({ name: d.name, weight: { value: d.weight }, ...extra(d.dest) })) } };
+}
 function defaultRoute(cluster: string, hash: object | undefined): object {
   return { name: 'default', match: { prefix: '/' }, route: { cluster, timeout: { seconds: 0 }, retry_policy: hash ? stickyRetry(DEFAULT_RETRY) : DEFAULT_RETRY, ...(hash ? { hash_policy: [hash] } : {}) } };
 }
@@ -252,33 +266,20 @@ function headerEdits(ops: (HeaderOperations | undefined)[]): { add: object[]; re
 }
 
 function routeAction(vs: VirtualService, r: HTTPRoute, port: number, services: ReadonlyMap<string, Service>, authority: string | undefined, hashFor: HashFor): object {
-  const hashes: string[] = [];
-  const dests = (r.route ?? []).map((d) => {
-    const t = resolveDestination(vs, d.destination, port, services);
-    hashes.push(JSON.stringify(hashFor(t.host, t.subset, t.port) ?? null));
-    // A subset no DestinationRule defines has no cluster: its traffic gets 503, as in Istio.
-    return { name: outboundClusterName(t.port, t.subset, t.host), weight: d.weight ?? (r.route!.length === 1 ? 100 : 0), headers: d.headers };
+  const dests = weightedDestinations(vs, r.route ?? [], port, services);
+  const hashes = dests.map(({ target: t }) => JSON.stringify(hashFor(t.host, t.subset, t.port) ?? null));
+  // A destination's own header edits go on its weighted cluster entry.
+  const action = clusterSpecifier(dests, (d) => {
+    const c: Record<string, unknown> = {};
+    const req = headerEdits([d.headers?.request]);
+    const res = headerEdits([d.headers?.response]);
+    if (req.add.length) c.request_headers_to_add = req.add;
+    if (req.remove.length) c.request_headers_to_remove = req.remove;
+    if (res.add.length) c.response_headers_to_add = res.add;
+    if (res.remove.length) c.response_headers_to_remove = res.remove;
+    if (req.authority !== undefined) c.host_rewrite_literal = req.authority;
+    return c;
   });
-  const action: Record<string, unknown> = {};
-  if (dests.length === 1) action.cluster = dests[0].name;
-  else {
-    // weight is a google.protobuf.UInt32Value: {value: n}.
-    action.weighted_clusters = {
-      clusters: dests
-        .filter((d) => d.weight > 0)
-        .map((d) => {
-          const c: Record<string, unknown> = { name: d.name, weight: { value: d.weight } };
-          const req = headerEdits([d.headers?.request]);
-          const res = headerEdits([d.headers?.response]);
-          if (req.add.length) c.request_headers_to_add = req.add;
-          if (req.remove.length) c.request_headers_to_remove = req.remove;
-          if (res.add.length) c.response_headers_to_add = res.add;
-          if (res.remove.length) c.response_headers_to_remove = res.remove;
-          if (req.authority !== undefined) c.host_rewrite_literal = req.authority;
-          return c;
-        }),
-    };
-  }
   action.timeout = r.timeout ? duration(r.timeout) : { seconds: 0 };
   // A consistent-hash destination's key, where every destination hashes by the same one.
   const hashed = hashes.length > 0 && hashes[0] !== 'null' && hashes.every((h) => h === hashes[0]);

@@ -100,18 +100,15 @@ export function translateShared(mesh: MeshSnapshot): SharedResources {
   // And every route destination, also of hosts no workload serves yet (no endpoints, then).
   for (const vs of mesh.virtualServices) {
     if (!appliesToMesh(vs)) continue;
+    const dests = [
+      ...(vs.spec.tcp ?? []).flatMap((r) => (r.route ?? []).map((x) => x.destination)),
+      ...(vs.spec.http ?? []).flatMap((r) => [...(r.route ?? []).map((x) => x.destination), ...mirrorsOf(r).map((m) => m.destination)]),
+    ];
     for (const h of vs.spec.hosts ?? []) {
       for (const port of routedPorts(fqdn(h, vs.metadata.namespace), services)) {
-        const tcp = (vs.spec.tcp ?? []).flatMap((r) => (r.route ?? []).map((x) => x.destination));
-        for (const d of tcp) {
+        for (const d of dests) {
           const t = resolveDestination(vs, d, port, services);
           addCluster(t.host, t.port, t.subset);
-        }
-        for (const r of vs.spec.http ?? []) {
-          for (const d of [...(r.route ?? []).map((x) => x.destination), ...mirrorsOf(r).map((m) => m.destination)]) {
-            const t = resolveDestination(vs, d, port, services);
-            addCluster(t.host, t.port, t.subset);
-          }
         }
       }
     }
