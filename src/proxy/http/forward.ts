@@ -330,7 +330,7 @@ export class Exchange implements BodySink, ResponseHandler {
       publish(this.ctx, this.d.clusterName, 499, 'downstream_closed', this.endpoint, this.started);
     });
     this.ds.onDrain(() => this.call?.resume());
-    if (this.d.route.retry) this.budgets().request(this.d.clusterName, performance.now());
+    if (this.d.route.retry) this.budgets().request(this.d.clusterName, this.started); // the clock read for this exchange already
     this.tryEndpoint();
   }
 
@@ -340,8 +340,8 @@ export class Exchange implements BodySink, ResponseHandler {
 
   private tryEndpoint(): void {
     const { cluster, healthy, clusterName } = this.d;
-    const now = performance.now();
-    const available = cluster.outlier ? (this.ctx.outlier ??= new OutlierDetector()).available(cluster, healthy, now) : healthy;
+    // The clock is read only where outlier detection needs it: this runs for every request.
+    const available = cluster.outlier ? (this.ctx.outlier ??= new OutlierDetector()).available(cluster, healthy, performance.now()) : healthy;
     if (available.length === 0) {
       this.finish();
       fail(this.ctx, this.ds, new ProxyError('no_healthy_endpoint', `every endpoint of cluster ${clusterName} is ejected by outlier detection`, clusterName), undefined, this.started);
