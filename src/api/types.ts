@@ -173,9 +173,59 @@ export interface DestinationRuleSpec {
   workloadSelector?: { matchLabels?: Record<string, string> };
 }
 
+// ---- networking.istio.io: ServiceEntry, WorkloadEntry, Sidecar ---------------------------
+
+export interface ServicePort {
+  number: number;
+  name: string;
+  protocol?: string; // HTTP, HTTP2, GRPC, TCP, TLS, HTTPS, MONGO, ... (case-insensitive)
+  targetPort?: number;
+}
+
+/** A WorkloadEntry's spec; also one of a ServiceEntry's inline endpoints. */
+export interface WorkloadEntrySpec {
+  address?: string; // an IP, a DNS name, or unix:///path
+  ports?: Record<string, number>; // service port name -> the endpoint's port
+  labels?: Record<string, string>;
+  network?: string;
+  locality?: string;
+  weight?: number;
+  serviceAccount?: string;
+}
+
+export interface ServiceEntrySpec {
+  hosts: string[];
+  addresses?: string[];
+  ports?: ServicePort[];
+  location?: 'MESH_EXTERNAL' | 'MESH_INTERNAL';
+  resolution?: 'NONE' | 'STATIC' | 'DNS' | 'DNS_ROUND_ROBIN' | 'DYNAMIC_DNS';
+  endpoints?: WorkloadEntrySpec[];
+  workloadSelector?: { labels?: Record<string, string> };
+  exportTo?: string[];
+  subjectAltNames?: string[];
+}
+
+export interface IstioEgressListener {
+  port?: { number?: number; protocol?: string; name?: string; targetPort?: number };
+  bind?: string;
+  captureMode?: string;
+  hosts: string[]; // "namespace/dnsName": "./reviews.default.svc.cluster.local", "*/*", "istio-system/*"
+}
+
+export interface SidecarSpec {
+  workloadSelector?: { labels?: Record<string, string> };
+  ingress?: unknown[];
+  egress?: IstioEgressListener[];
+  inboundConnectionPool?: unknown;
+  outboundTrafficPolicy?: { mode?: 'REGISTRY_ONLY' | 'ALLOW_ANY'; egressProxy?: unknown };
+}
+
 export type VirtualService = Resource<VirtualServiceSpec>;
 export type LocalRateLimit = Resource<import('./ratelimit.ts').LocalRateLimitSpec>;
 export type DestinationRule = Resource<DestinationRuleSpec>;
+export type ServiceEntry = Resource<ServiceEntrySpec>;
+export type WorkloadEntry = Resource<WorkloadEntrySpec>;
+export type Sidecar = Resource<SidecarSpec>;
 
 // ---- errors --------------------------------------------------------------------------------
 
