@@ -1,6 +1,6 @@
 // Helpers for the per-kind validators: tolerant accessors (the schema check runs separately, so
 // semantic rules must not trip over values of the wrong type: they simply skip them) and the
-// rules both kinds share (labels, exportTo, gateway names, percentages).
+// rules the kinds share (labels, selectors, exportTo, gateway names, percentages).
 
 import type { FieldError } from './types.ts';
 import { field, index, isObject, key, type Obj } from './schema.ts';
@@ -92,7 +92,10 @@ function isVisibility(v: string): boolean {
   return v === '.' || v === '*' || v === '~' || isDNS1123Label(v);
 }
 
-/** Istio's validateExportTo (for VirtualService and DestinationRule, not ServiceEntry). */
+/**
+ * Istio's validateExportTo. Istio allows "~" (no one) only in a ServiceEntry; Weft has always
+ * accepted it in VirtualService and DestinationRule too, and honours it there (docs/config.md).
+ */
 export function checkExportTo(f: Findings, exportTo: unknown, path: string, namespace: string, withSelector = false): void {
   const entries = eachStr(exportTo, path);
   const seen = new Set<string>();
@@ -109,4 +112,17 @@ export function checkExportTo(f: Findings, exportTo: unknown, path: string, name
   }
   if (seen.has('*') && entries.length > 1) f.report(path, 'cannot have both public (*) and non-public exportTo values');
   if (seen.has('~') && entries.length > 1) f.report(path, 'cannot export to no one (~) and to someone');
+}
+
+/**
+ * A workload selector's labels: Istio's validateWorkloadSelector (no empty keys, no wildcards in
+ * keys or values) and the CRDs' CEL rule on the values ("wildcard is not supported in selector").
+ */
+export function checkSelectorLabels(f: Findings, labels: unknown, path: string): void {
+  for (const [k, v] of entriesOf(labels)) {
+    const kp = key(path, k);
+    if (k === '') f.report(kp, 'label key must not be empty');
+    else if (k.includes('*')) f.report(kp, 'wildcard not allowed in label key match');
+    if (typeof v === 'string' && v.includes('*')) f.report(kp, 'wildcard not allowed in label value match');
+  }
 }

@@ -11,6 +11,7 @@ import {
   asStr,
   checkExportTo,
   checkLabels,
+  checkSelectorLabels,
   eachObj,
   eachStr,
   entriesOf,
@@ -27,7 +28,7 @@ export function validateDestinationRule(spec: Obj, namespace: string): FieldErro
   checkSubsets(f, spec.subsets);
   const selector = asObj(spec.workloadSelector);
   checkExportTo(f, spec.exportTo, 'spec.exportTo', namespace, selector !== undefined);
-  checkWorkloadSelector(f, selector, 'spec.workloadSelector');
+  checkSelectorLabels(f, selector?.matchLabels, 'spec.workloadSelector.matchLabels');
   return f.errors;
 }
 
@@ -44,16 +45,6 @@ function checkSubsets(f: Findings, subsets: unknown): void {
     // Labels are optional, as in Istio: a subset without labels selects every endpoint of the host.
     checkLabels(f, subset.labels, field(p, 'labels'));
     checkTrafficPolicy(f, asObj(subset.trafficPolicy), field(p, 'trafficPolicy'));
-  }
-}
-
-/** The CRD's CEL rules on workloadSelector.matchLabels. */
-function checkWorkloadSelector(f: Findings, selector: Obj | undefined, p: string): void {
-  for (const [k, v] of entriesOf(selector?.matchLabels)) {
-    const kp = key(field(p, 'matchLabels'), k);
-    if (k === '') f.report(kp, 'label key must not be empty');
-    else if (k.includes('*')) f.report(kp, 'wildcard not allowed in label key match');
-    if (typeof v === 'string' && v.includes('*')) f.report(kp, 'wildcard not allowed in label value match');
   }
 }
 
@@ -110,7 +101,8 @@ function checkNonNegative(f: Findings, o: Obj, names: readonly string[], p: stri
   }
 }
 
-function checkConnectionPool(f: Findings, pool: Obj | undefined, p: string): void {
+/** Istio's validateConnectionPool: also a Sidecar's inbound connection pools (sidecar.ts). */
+export function checkConnectionPool(f: Findings, pool: Obj | undefined, p: string): void {
   if (!pool) return;
   const http = asObj(pool.http);
   const tcp = asObj(pool.tcp);
@@ -120,6 +112,10 @@ function checkConnectionPool(f: Findings, pool: Obj | undefined, p: string): voi
     checkNonNegative(f, http, ['http1MaxPendingRequests', 'http2MaxRequests', 'maxRequestsPerConnection', 'maxRetries', 'maxConcurrentStreams'], hp);
     if (http.h2UpgradePolicy === 'UPGRADE' && http.useClientProtocol === true) {
       f.report(field(hp, 'useClientProtocol'), 'must not be true when h2UpgradePolicy is UPGRADE');
+    }
+    const keepAlive = asObj(http.http2KeepAlive);
+    for (const name of ['interval', 'timeout']) {
+      if (keepAlive && !isSet(keepAlive[name])) f.report(field(field(hp, 'http2KeepAlive'), name), 'required');
     }
   }
   if (tcp) {

@@ -1,4 +1,5 @@
-// The public surface of src/api: Istio VirtualService and DestinationRule, parsed and validated.
+// The public surface of src/api: Istio VirtualService, DestinationRule, ServiceEntry, WorkloadEntry
+// and Sidecar (and Weft's LocalRateLimit), parsed and validated.
 
 export * from './types.ts';
 export { parseConfig } from './parse.ts';

@@ -1,8 +1,9 @@
-// The shape of VirtualService and DestinationRule specs, transcribed by hand from the OpenAPI v3
-// schemas in Istio's crd-all.gen.yaml (istio/istio 86c9f01f; identical for v1, v1beta1 and v1alpha3).
-// Where newer istio/api fields are accepted that the CRD snapshot lacks, a comment says so.
-// Descriptions and status are left out; `duration: 'min1ms'` stands for the CRD's CEL rule
-// `duration(self) >= duration('1ms')`.
+// The shape of VirtualService, DestinationRule, ServiceEntry, WorkloadEntry and Sidecar specs,
+// transcribed by hand from the OpenAPI v3 schemas in Istio's crd-all.gen.yaml (istio/istio 86c9f01f;
+// identical for v1, v1beta1 and v1alpha3). Where newer istio/api fields are accepted that the CRD
+// snapshot lacks, a comment says so. Descriptions and status are left out; `duration: 'min1ms'`
+// stands for the CRD's CEL rule `duration(self) >= duration('1ms')`, and PORT for its rule
+// `0 < self && self <= 65535`. The CRDs' other CEL rules are in the per-kind validators.
 
 import type {
   ArraySchema,
@@ -26,14 +27,20 @@ const NULLABLE_UINT32: IntegerSchema = { ...UINT32, nullable: true };
 const NON_NEGATIVE_INT: IntegerSchema = { type: 'integer', min: 0 };
 const DOUBLE: NumberSchema = { type: 'number' };
 const DURATION: StringSchema = { type: 'string', duration: 'min1ms' };
+/** uint32 with the CEL rule `0 < self && self <= 65535`. */
+const PORT: IntegerSchema = { type: 'integer', min: 1, max: 65535 };
 const ANY_DURATION: StringSchema = { type: 'string', duration: 'any' };
+
+function maxLength(n: number): StringSchema {
+  return { type: 'string', maxLength: n };
+}
 
 function enumOf(...values: string[]): StringSchema {
   return { type: 'string', enum: values };
 }
 
-function list(items: Schema, maxItems?: number): ArraySchema {
-  return maxItems === undefined ? { type: 'array', items } : { type: 'array', items, maxItems };
+function list(items: Schema, maxItems?: number, minItems?: number): ArraySchema {
+  return { type: 'array', items, ...(maxItems === undefined ? {} : { maxItems }), ...(minItems === undefined ? {} : { minItems }) };
 }
 
 function mapOf(values: Schema, maxProperties?: number): MapSchema {
@@ -348,3 +355,87 @@ export const DESTINATION_RULE_SPEC: ObjectSchema = obj(
   },
   { required: ['host'] },
 );
+
+// ---- ServiceEntry and WorkloadEntry ----
+
+/** Which workloads a ServiceEntry or Sidecar applies to (the CEL rule "no wildcard" is in common.ts). */
+const WORKLOAD_SELECTOR = obj({ labels: mapOf(maxLength(63), 256) });
+
+/** A WorkloadEntry's spec, and each of a ServiceEntry's inline endpoints. */
+export const WORKLOAD_ENTRY_SPEC: ObjectSchema = obj({
+  address: maxLength(256),
+  labels: mapOf(STRING, 256),
+  locality: maxLength(2048),
+  network: maxLength(2048),
+  ports: mapOf(PORT, 128),
+  serviceAccount: maxLength(253),
+  weight: UINT32,
+});
+
+export const SERVICE_ENTRY_SPEC: ObjectSchema = obj(
+  {
+    addresses: list(maxLength(64), 256),
+    endpoints: list(WORKLOAD_ENTRY_SPEC, 4096),
+    exportTo: STRINGS,
+    hosts: list(STRING, 256, 1),
+    location: enumOf('MESH_EXTERNAL', 'MESH_INTERNAL'),
+    // A list-map keyed by name (x-kubernetes-list-map-keys): the duplicate check is in serviceentry.ts.
+    ports: list(obj({ name: maxLength(256), number: PORT, protocol: maxLength(256), targetPort: PORT }, { required: ['number', 'name'] }), 256),
+    resolution: enumOf('NONE', 'STATIC', 'DNS', 'DNS_ROUND_ROBIN', 'DYNAMIC_DNS'),
+    subjectAltNames: STRINGS,
+    workloadSelector: WORKLOAD_SELECTOR,
+  },
+  { required: ['hosts'] },
+);
+
+// ---- Sidecar ----
+
+const SIDECAR_PORT = obj({ name: STRING, number: UINT32, protocol: STRING, targetPort: UINT32 });
+const CAPTURE_MODE = enumOf('DEFAULT', 'IPTABLES', 'NONE');
+const TLS_VERSION = enumOf('TLS_AUTO', 'TLSV1_0', 'TLSV1_1', 'TLSV1_2', 'TLSV1_3');
+
+// The CRD's three CEL rules here are two "at most one of" pairs (its third repeats the first).
+const SERVER_TLS = obj(
+  {
+    caCertCredentialName: STRING,
+    caCertificates: STRING,
+    caCrl: STRING,
+    cipherSuites: STRINGS,
+    credentialName: STRING,
+    credentialNames: list(STRING, 2, 1),
+    ecdhCurves: STRINGS,
+    httpsRedirect: BOOL,
+    insecureSkipVerify: NULLABLE_BOOL,
+    maxProtocolVersion: TLS_VERSION,
+    minProtocolVersion: TLS_VERSION,
+    mode: enumOf('PASSTHROUGH', 'SIMPLE', 'MUTUAL', 'AUTO_PASSTHROUGH', 'ISTIO_MUTUAL', 'OPTIONAL_MUTUAL'),
+    privateKey: STRING,
+    serverCertificate: STRING,
+    subjectAltNames: STRINGS,
+    tlsCertificates: list(obj({ caCertificates: STRING, privateKey: STRING, serverCertificate: STRING }), 2, 1),
+    verifyCertificateHash: STRINGS,
+    verifyCertificateSpki: STRINGS,
+  },
+  {
+    oneOf: [
+      ['tlsCertificates', 'credentialNames'],
+      ['credentialName', 'credentialNames'],
+    ],
+  },
+);
+
+export const SIDECAR_SPEC: ObjectSchema = obj({
+  egress: list(obj({ bind: STRING, captureMode: CAPTURE_MODE, hosts: STRINGS, port: SIDECAR_PORT }, { required: ['hosts'] })),
+  inboundConnectionPool: CONNECTION_POOL,
+  ingress: list(
+    obj(
+      { bind: STRING, captureMode: CAPTURE_MODE, connectionPool: CONNECTION_POOL, defaultEndpoint: STRING, port: SIDECAR_PORT, tls: SERVER_TLS },
+      { required: ['port'] },
+    ),
+  ),
+  outboundTrafficPolicy: obj({
+    egressProxy: obj({ host: STRING, port: PORT_SELECTOR, subset: STRING }, { required: ['host'] }),
+    mode: enumOf('REGISTRY_ONLY', 'ALLOW_ANY'),
+  }),
+  workloadSelector: WORKLOAD_SELECTOR,
+});

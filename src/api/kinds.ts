@@ -1,13 +1,19 @@
 // The names a user may type for a kind on the command line or in an admin URL:
-// "VirtualService", "virtualservice", "virtualservices", "vs" all mean VirtualService.
+// "VirtualService", "virtualservice", "virtualservices", "vs" all mean VirtualService;
+// "serviceentries" (kubectl's plural) means ServiceEntry.
 import { SUPPORTED_KINDS } from './validate.ts';
 
 /** kubectl's short names for Istio kinds. */
-const SHORT: Record<string, string> = { VirtualService: 'vs', DestinationRule: 'dr', LocalRateLimit: 'rl' };
+const SHORT: Record<string, string> = { VirtualService: 'vs', DestinationRule: 'dr', ServiceEntry: 'se', WorkloadEntry: 'we', LocalRateLimit: 'rl' };
 
 export const KIND_NAMES: readonly string[] = SUPPORTED_KINDS.map((k) => k.kind);
 
 export function resolveKind(name: string): string | undefined {
   const n = name.toLowerCase();
-  return KIND_NAMES.find((k) => n === k.toLowerCase() || n === `${k.toLowerCase()}s` || n === SHORT[k]);
+  return KIND_NAMES.find((k) => n === k.toLowerCase() || n === plural(k.toLowerCase()) || n === SHORT[k]);
+}
+
+/** "sidecar" -> "sidecars", "serviceentry" -> "serviceentries" */
+function plural(name: string): string {
+  return name.endsWith('y') ? `${name.slice(0, -1)}ies` : `${name}s`;
 }

@@ -1,6 +1,6 @@
 // Reading config text: multi-document YAML (or JSON) in, validated resources out, all or nothing.
 
-import { parseAllDocuments, type Document } from 'yaml';
+import { Scalar, isScalar, parseAllDocuments, visit, type Document } from 'yaml';
 import { describeKey, keyOf, type FieldError, type Resource } from './types.ts';
 import { isObject } from './schema.ts';
 import { inspect, toConfigError } from './validate.ts';
@@ -38,6 +38,7 @@ function readYaml(text: string, source: string): ReadResult {
   const documents: RawDocument[] = [];
   for (const [i, doc] of list.entries()) {
     const where = `${source} document ${i + 1}`;
+    readFlowScalarsAsKubectl(doc, text);
     try {
       documents.push({ value: doc.toJS(), where });
     } catch (err) {
@@ -46,6 +47,27 @@ function readYaml(text: string, source: string): ReadResult {
     }
   }
   return { documents, problems };
+}
+
+/**
+ * In a flow collection, kubectl's YAML reader (go-yaml) ends a plain scalar at ":" only when a
+ * space follows, so it reads `addresses: [2001:db8::]` as the address "2001:db8::"; YAML 1.2 (and
+ * this parser) reads an implicit key there, {"2001:db8:": null}. Such items are read as kubectl
+ * reads them: a plain key ending in ":" directly before ",", "]" or "}", with no value.
+ */
+function readFlowScalarsAsKubectl(doc: Document.Parsed, text: string): void {
+  visit(doc, {
+    Map(_, map) {
+      const pair = map.items.length === 1 ? map.items[0] : undefined;
+      const k = pair?.key;
+      const v = pair?.value;
+      if (!isScalar(k) || k.type !== 'PLAIN' || !k.range || !map.range || text[map.range[0]] === '{') return undefined;
+      if (v !== null && v !== undefined && !(isScalar(v) && v.value === null && v.source === '')) return undefined;
+      const end = k.range[1];
+      if (text[end] !== ':' || !',]}'.includes(text[end + 1] ?? '')) return undefined;
+      return new Scalar(text.slice(k.range[0], end + 1));
+    },
+  });
 }
 
 /** JSON is YAML too, but JSON.parse copes with layouts YAML rejects (tab indentation). */

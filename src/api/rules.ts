@@ -265,8 +265,52 @@ export function checkHeaderValue(value: string): string | undefined {
   return BAD_HEADER_VALUE.test(value) ? 'header value must not contain control characters' : undefined;
 }
 
-// ---- numbers ---------------------------------------------------------------------------------
+// ---- ports and protocols ------------------------------------------------------------------------
 
 export function checkPort(port: number): string | undefined {
   return port >= 1 && port <= 65535 ? undefined : `port number ${port} must be in the range 1..65535`;
+}
+
+/** Istio's ValidatePortName: a DNS-1123 label (upper case allowed, as in Istio's label rule). */
+export function checkPortName(name: string): string | undefined {
+  return isDNS1123Label(name) ? undefined : `invalid port name "${name}": must be a DNS-1123 label`;
+}
+
+// Istio's protocol.Parse: the protocols a port may declare, matched without regard to case.
+const PROTOCOLS: ReadonlyMap<string, string> = new Map(
+  ['TCP', 'UDP', 'GRPC', 'GRPC-Web', 'HTTP', 'HTTP_PROXY', 'HTTP2', 'HTTPS', 'TLS', 'Mongo', 'Redis', 'MySQL'].map((p) => [p.toLowerCase(), p]),
+);
+
+/** The protocol a port declares, in Istio's spelling ("http" -> "HTTP"); undefined when unset or unknown. */
+export function parseProtocol(protocol: string): string | undefined {
+  return PROTOCOLS.get(protocol.toLowerCase());
+}
+
+/** Istio's ValidateProtocol: unset (the protocol is sniffed) or one Istio knows. */
+export function checkProtocol(protocol: string): string | undefined {
+  if (protocol === '' || parseProtocol(protocol)) return undefined;
+  return `unsupported protocol "${protocol}": must be one of ${[...PROTOCOLS.values()].join(', ')}`;
+}
+
+/** Istio's Instance.IsHTTP: protocols carried over HTTP. */
+export function isHTTPProtocol(protocol: string): boolean {
+  return ['HTTP', 'HTTP2', 'HTTP_PROXY', 'GRPC', 'GRPC-Web'].includes(parseProtocol(protocol) ?? '');
+}
+
+/** Istio's Instance.IsTLS: protocols carried over TLS. */
+export function isTLSProtocol(protocol: string): boolean {
+  return ['HTTPS', 'TLS'].includes(parseProtocol(protocol) ?? '');
+}
+
+// ---- unix domain sockets ------------------------------------------------------------------------
+
+export const UNIX_PREFIX = 'unix://';
+
+/** Istio's ValidateUnixAddress, for what follows "unix://": an absolute path to a file, or "@name" (abstract). */
+export function checkUnixAddress(path: string): string | undefined {
+  if (path === '') return 'the unix socket path must not be empty';
+  if (path.startsWith('@')) return undefined;
+  if (!path.startsWith('/')) return `"${path}" must be an absolute path (unix:///path) or an abstract socket (unix://@name)`;
+  if (path.endsWith('/')) return `"${path}" names a directory, not a socket`;
+  return undefined;
 }

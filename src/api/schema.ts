@@ -41,6 +41,7 @@ export interface ArraySchema extends Base {
   readonly type: 'array';
   readonly items: Schema;
   readonly maxItems?: number;
+  readonly minItems?: number;
 }
 
 export interface ObjectSchema extends Base {
@@ -168,6 +169,9 @@ function checkArray(value: unknown, schema: ArraySchema, path: string): FieldErr
   if (!Array.isArray(value)) return [typeError(path, schema, value)];
   if (schema.maxItems !== undefined && value.length > schema.maxItems) {
     return [{ path, message: `must have at most ${schema.maxItems} items` }];
+  }
+  if (schema.minItems !== undefined && value.length < schema.minItems) {
+    return [{ path, message: schema.minItems === 1 ? 'must not be empty' : `must have at least ${schema.minItems} items` }];
   }
   return value.flatMap((item, i) => checkShape(item, schema.items, index(path, i)));
 }

@@ -5,8 +5,10 @@
 //     (`rejected`), naming the field;
 //   - elsewhere it is accepted with a warning (`warnings`) naming the resource and field.
 // Validation (validate.ts) runs first; these rules only look at resources that are valid.
+// Messages name what happens instead: "accepted, not applied yet: <what happens instead>".
 import type { FieldError } from './types.ts';
 import { field, index, isObject, type Obj } from './schema.ts';
+import { UNIX_PREFIX } from './rules.ts';
 
 export interface Support {
   rejected: FieldError[];
@@ -21,6 +23,9 @@ export function supportOf(kind: string, spec: unknown): Support {
   if (!isObject(spec)) return out;
   if (kind === 'VirtualService') virtualService(spec, out);
   if (kind === 'DestinationRule') destinationRule(spec, out);
+  if (kind === 'ServiceEntry') serviceEntry(spec, out);
+  if (kind === 'WorkloadEntry') workloadEntry(spec, 'spec', out);
+  if (kind === 'Sidecar') sidecar(spec, out);
   return out;
 }
 
@@ -97,3 +102,50 @@ const NOT_YET: Record<string, string> = {
   proxyProtocol: 'no PROXY protocol header is sent',
   retryBudget: 'no retry budget',
 };
+
+/** Protobuf semantics: "", [] and 0 say nothing, as if unset. */
+const given = (v: unknown): boolean => set(v) && v !== '' && v !== 0 && !(Array.isArray(v) && v.length === 0);
+
+const NO_IDENTITIES = 'accepted, not applied yet: Weft has no workload identities until mTLS';
+
+function serviceEntry(spec: Obj, out: Support): void {
+  const warn = (path: string, message: string) => out.warnings.push({ path, message });
+  list(spec.addresses).forEach((a, i) => {
+    if (typeof a === 'string' && a.includes('/')) warn(index('spec.addresses', i), 'accepted, not applied yet: the sidecar routes by name and by plain address, not by address range');
+  });
+  list(spec.endpoints).forEach((e, i) => {
+    if (isObject(e)) workloadEntry(e, index('spec.endpoints', i), out);
+  });
+  if (given(spec.subjectAltNames)) warn('spec.subjectAltNames', NO_IDENTITIES);
+}
+
+/** A WorkloadEntry's spec, or one endpoint of a ServiceEntry (at `p`). */
+function workloadEntry(we: Obj, p: string, out: Support): void {
+  const warn = (path: string, message: string) => out.warnings.push({ path, message });
+  if (typeof we.address === 'string' && we.address.startsWith(UNIX_PREFIX)) {
+    warn(field(p, 'address'), 'accepted, not applied yet: the sidecar does not dial unix sockets; this endpoint is left out');
+  }
+  if (given(we.weight)) warn(field(p, 'weight'), 'accepted, not applied yet: endpoints of a ServiceEntry share traffic equally');
+  if (given(we.network)) warn(field(p, 'network'), 'accepted, not applied yet: Weft has no networks');
+  if (given(we.locality)) warn(field(p, 'locality'), 'accepted, not applied yet: Weft has no localities');
+  if (given(we.serviceAccount)) warn(field(p, 'serviceAccount'), NO_IDENTITIES);
+}
+
+function sidecar(spec: Obj, out: Support): void {
+  const warn = (path: string, message: string) => out.warnings.push({ path, message });
+  const reject = (path: string, message: string) => out.rejected.push({ path, message });
+  const egress = list(spec.egress);
+  egress.forEach((l, i) => {
+    if (!isObject(l)) return;
+    const p = index('spec.egress', i);
+    if (set(l.port)) reject(field(p, 'port'), 'egress listeners on one port are not supported yet; ignoring the port would make these hosts reachable on every port');
+    if (given(l.bind)) warn(field(p, 'bind'), 'accepted, not applied yet: the sidecar keeps its own outbound listener address');
+    if (given(l.captureMode) && l.captureMode !== 'DEFAULT') warn(field(p, 'captureMode'), 'accepted, not applied yet: apps reach the sidecar as their HTTP proxy; no traffic is captured');
+  });
+  if (egress.length > 1) reject('spec.egress[1]', 'only one egress listener (without a port) is supported yet');
+  if (isObject(spec.outboundTrafficPolicy) && set(spec.outboundTrafficPolicy.egressProxy)) {
+    reject('spec.outboundTrafficPolicy.egressProxy', 'not supported yet; ignoring it would send traffic to unknown hosts directly instead of through the egress proxy');
+  }
+  if (given(spec.ingress)) warn('spec.ingress', "accepted, not applied yet: the sidecar's inbound listeners follow the workload's ports");
+  if (set(spec.inboundConnectionPool)) warn('spec.inboundConnectionPool', "accepted, not applied yet: the sidecar's default inbound connection limits apply");
+}

@@ -3,9 +3,12 @@
 
 import { ConfigError, describeKey, type FieldError, type ObjectMeta, type Resource } from './types.ts';
 import { checkShape, isObject, key, pruneNulls, type Obj, type ObjectSchema } from './schema.ts';
-import { DESTINATION_RULE_SPEC, VIRTUAL_SERVICE_SPEC } from './istio-schema.ts';
+import { DESTINATION_RULE_SPEC, SERVICE_ENTRY_SPEC, SIDECAR_SPEC, VIRTUAL_SERVICE_SPEC, WORKLOAD_ENTRY_SPEC } from './istio-schema.ts';
 import { validateVirtualService } from './virtualservice.ts';
 import { validateDestinationRule } from './destinationrule.ts';
+import { validateServiceEntry } from './serviceentry.ts';
+import { validateWorkloadEntry } from './workloadentry.ts';
+import { validateSidecar } from './sidecar.ts';
 import { checkK8sName, checkK8sNamespace, checkLabelKey, checkLabelValue } from './rules.ts';
 import { supportOf } from './support.ts';
 import { LOCAL_RATE_LIMIT_SPEC, validateLocalRateLimit } from './ratelimit.ts';
@@ -23,17 +26,24 @@ const NETWORKING_VERSIONS = Object.freeze(['v1', 'v1beta1', 'v1alpha3'] as const
 export const SUPPORTED_KINDS: readonly SupportedKind[] = Object.freeze([
   Object.freeze({ kind: 'VirtualService', group: 'networking.istio.io', versions: NETWORKING_VERSIONS }),
   Object.freeze({ kind: 'DestinationRule', group: 'networking.istio.io', versions: NETWORKING_VERSIONS }),
+  Object.freeze({ kind: 'ServiceEntry', group: 'networking.istio.io', versions: NETWORKING_VERSIONS }),
+  Object.freeze({ kind: 'WorkloadEntry', group: 'networking.istio.io', versions: NETWORKING_VERSIONS }),
+  Object.freeze({ kind: 'Sidecar', group: 'networking.istio.io', versions: NETWORKING_VERSIONS }),
   Object.freeze({ kind: 'LocalRateLimit', group: 'ratelimit.weft.io', versions: Object.freeze(['v1alpha1'] as const) }),
 ]);
 
 interface KindRules {
   readonly schema: ObjectSchema;
-  readonly validate: (spec: Obj, namespace: string) => FieldError[];
+  /** `meta` for the rules that read labels (a ServiceEntry's waypoint). */
+  readonly validate: (spec: Obj, namespace: string, meta: ObjectMeta) => FieldError[];
 }
 
 const RULES: Readonly<Record<string, KindRules>> = Object.freeze({
   VirtualService: { schema: VIRTUAL_SERVICE_SPEC, validate: validateVirtualService },
   DestinationRule: { schema: DESTINATION_RULE_SPEC, validate: validateDestinationRule },
+  ServiceEntry: { schema: SERVICE_ENTRY_SPEC, validate: validateServiceEntry },
+  WorkloadEntry: { schema: WORKLOAD_ENTRY_SPEC, validate: validateWorkloadEntry },
+  Sidecar: { schema: SIDECAR_SPEC, validate: validateSidecar },
   LocalRateLimit: { schema: LOCAL_RATE_LIMIT_SPEC, validate: validateLocalRateLimit },
 });
 
@@ -41,15 +51,20 @@ function findKind(apiVersion: string, kind: string): SupportedKind | undefined {
   return SUPPORTED_KINDS.find((k) => k.kind === kind && k.versions.some((v) => `${k.group}/${v}` === apiVersion));
 }
 
-/** "Weft reads VirtualService and DestinationRule (networking.istio.io/v1, v1beta1, v1alpha3)" */
+/** "Weft reads VirtualService, DestinationRule and Sidecar (networking.istio.io/v1, v1beta1, v1alpha3)" */
 function supportedSummary(): string {
   const groups = new Map<string, SupportedKind[]>();
   for (const k of SUPPORTED_KINDS) {
     const id = `${k.group}/${k.versions.join(', ')}`;
     groups.set(id, [...(groups.get(id) ?? []), k]);
   }
-  const parts = [...groups].map(([id, kinds]) => `${kinds.map((k) => k.kind).join(' and ')} (${id})`);
+  const parts = [...groups].map(([id, kinds]) => `${andList(kinds.map((k) => k.kind))} (${id})`);
   return `Weft reads ${parts.join('; ')}`;
+}
+
+/** ["a", "b", "c"] -> "a, b and c" */
+function andList(words: string[]): string {
+  return words.length < 2 ? words.join('') : `${words.slice(0, -1).join(', ')} and ${words[words.length - 1]}`;
 }
 
 /**
@@ -63,7 +78,7 @@ export function validateResource(r: Resource): FieldError[] {
   if (!isObject(r.spec)) return [{ path: 'spec', message: r.spec === undefined || r.spec === null ? 'required' : 'must be an object' }];
   const shape = checkShape(r.spec, rules.schema, 'spec');
   const shapePaths = new Set(shape.map((e) => e.path));
-  const semantic = rules.validate(r.spec, r.metadata.namespace).filter((e) => !shapePaths.has(e.path));
+  const semantic = rules.validate(r.spec, r.metadata.namespace, r.metadata).filter((e) => !shapePaths.has(e.path));
   return [...shape, ...semantic];
 }
 

@@ -85,6 +85,11 @@ const REJECTED: [string, Spec, string][] = [
     `${R}: spec.trafficPolicy.connectionPool.http.useClientProtocol: must not be true when h2UpgradePolicy is UPGRADE`,
   ],
   [
+    'HTTP/2 keepalive without an interval',
+    policy({ connectionPool: { http: { http2KeepAlive: { timeout: '5s' } } } }),
+    `${R}: spec.trafficPolicy.connectionPool.http.http2KeepAlive.interval: required`,
+  ],
+  [
     'connect timeout not a duration',
     policy({ connectionPool: { tcp: { connectTimeout: '30' } } }),
     `${R}: spec.trafficPolicy.connectionPool.tcp.connectTimeout: must be a duration such as "1.5s", "100ms" or "1h"`,

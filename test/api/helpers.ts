@@ -13,6 +13,18 @@ export function destinationRule(spec: Spec, name = 'r'): Record<string, unknown>
   return { apiVersion: 'networking.istio.io/v1', kind: 'DestinationRule', metadata: { name }, spec };
 }
 
+export function serviceEntry(spec: Spec, name = 'r'): Record<string, unknown> {
+  return { apiVersion: 'networking.istio.io/v1', kind: 'ServiceEntry', metadata: { name }, spec };
+}
+
+export function workloadEntry(spec: Spec, name = 'r'): Record<string, unknown> {
+  return { apiVersion: 'networking.istio.io/v1', kind: 'WorkloadEntry', metadata: { name }, spec };
+}
+
+export function sidecar(spec: Spec, name = 'r'): Record<string, unknown> {
+  return { apiVersion: 'networking.istio.io/v1', kind: 'Sidecar', metadata: { name }, spec };
+}
+
 /** A VirtualService spec with one HTTP route to `reviews`, merged with `extra`. */
 export function vsSpec(route: Spec = {}, extra: Spec = {}): Spec {
   return { hosts: ['reviews'], http: [{ route: [{ destination: { host: 'reviews' } }], ...route }], ...extra };

@@ -125,6 +125,22 @@ items:
     assert.deepEqual(parseConfig('', 'empty.yaml'), []);
   });
 
+  test('reads "x:" before "," or "]" in a flow list as kubectl does: one string, not a key', () => {
+    const se = `apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: a}
+spec:
+  hosts: [db.example.com]
+  addresses: [2001:db8::, 10.0.0.1, fe80::]
+  exportTo: [shop: x, {other:}]
+`;
+    // A ": " still makes a key, and a flow mapping stays a mapping.
+    const err = parseError(se);
+    assert.deepEqual(err.fields.map((f) => `${f.path}: ${f.message}`), ['spec.exportTo[0]: must be a string, not an object', 'spec.exportTo[1]: must be a string, not an object']);
+    const r = parseConfig(se.replace(/ {2}exportTo.*\n/, ''), 'x.yaml')[0];
+    assert.deepEqual((r?.spec as { addresses: unknown }).addresses, ['2001:db8::', '10.0.0.1', 'fe80::']);
+  });
+
   test('reads JSON', () => {
     const json = JSON.stringify({
       apiVersion: 'networking.istio.io/v1',
@@ -158,7 +174,7 @@ spec: {}
 `);
     assert.equal(
       err.message,
-      'x.yaml document 2: kind Gateway (networking.istio.io/v1) is not supported; Weft reads VirtualService and DestinationRule (networking.istio.io/v1, v1beta1, v1alpha3); LocalRateLimit (ratelimit.weft.io/v1alpha1)',
+      'x.yaml document 2: kind Gateway (networking.istio.io/v1) is not supported; Weft reads VirtualService, DestinationRule, ServiceEntry, WorkloadEntry and Sidecar (networking.istio.io/v1, v1beta1, v1alpha3); LocalRateLimit (ratelimit.weft.io/v1alpha1)',
     );
   });
 
@@ -166,7 +182,7 @@ spec: {}
     const err = parseError(GOOD_VS.replace('networking.istio.io/v1', 'networking.istio.io/v2'));
     assert.equal(
       err.message,
-      'x.yaml document 1: kind VirtualService (networking.istio.io/v2) is not supported; Weft reads VirtualService and DestinationRule (networking.istio.io/v1, v1beta1, v1alpha3); LocalRateLimit (ratelimit.weft.io/v1alpha1)',
+      'x.yaml document 1: kind VirtualService (networking.istio.io/v2) is not supported; Weft reads VirtualService, DestinationRule, ServiceEntry, WorkloadEntry and Sidecar (networking.istio.io/v1, v1beta1, v1alpha3); LocalRateLimit (ratelimit.weft.io/v1alpha1)',
     );
   });
 
@@ -274,12 +290,15 @@ describe('checkResource', () => {
 });
 
 describe('SUPPORTED_KINDS', () => {
-  test('describes VirtualService and DestinationRule in networking.istio.io, and Weft\'s own LocalRateLimit', () => {
+  test('describes five Istio kinds in networking.istio.io, and Weft\'s own LocalRateLimit', () => {
     assert.deepEqual(
       SUPPORTED_KINDS.map((k) => [k.kind, k.group, [...k.versions]]),
       [
         ['VirtualService', 'networking.istio.io', ['v1', 'v1beta1', 'v1alpha3']],
         ['DestinationRule', 'networking.istio.io', ['v1', 'v1beta1', 'v1alpha3']],
+        ['ServiceEntry', 'networking.istio.io', ['v1', 'v1beta1', 'v1alpha3']],
+        ['WorkloadEntry', 'networking.istio.io', ['v1', 'v1beta1', 'v1alpha3']],
+        ['Sidecar', 'networking.istio.io', ['v1', 'v1beta1', 'v1alpha3']],
         ['LocalRateLimit', 'ratelimit.weft.io', ['v1alpha1']],
       ],
     );

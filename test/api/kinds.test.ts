@@ -1,0 +1,24 @@
+// The names `weft get` and the admin API take for a kind: kubectl's, in any case.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { resolveKind } from '../../src/api/kinds.ts';
+
+test('a kind by its name, kubectl plural or short name, in any case', () => {
+  const cases: [string, string | undefined][] = [
+    ['ServiceEntry', 'ServiceEntry'],
+    ['serviceentries', 'ServiceEntry'],
+    ['se', 'ServiceEntry'],
+    ['WorkloadEntry', 'WorkloadEntry'],
+    ['workloadentries', 'WorkloadEntry'],
+    ['WE', 'WorkloadEntry'],
+    ['sidecar', 'Sidecar'],
+    ['Sidecars', 'Sidecar'],
+    ['vs', 'VirtualService'],
+    ['virtualservices', 'VirtualService'],
+    ['destinationrules', 'DestinationRule'],
+    ['serviceentrys', undefined],
+    ['sc', undefined],
+    ['gateway', undefined],
+  ];
+  assert.deepEqual(cases.map(([name]) => [name, resolveKind(name)]), cases);
+});
