@@ -3,7 +3,7 @@
 // as it would be there), then loaded type by type through the sidecar's own conversion (a NACK
 // throws). For tests that run the request path's pure parts, or the request path in process.
 import { checkResource } from '../src/api/index.ts';
-import type { DestinationRule, LocalRateLimit, VirtualService } from '../src/api/types.ts';
+import type { DestinationRule, LocalRateLimit, ServiceEntry, Sidecar, VirtualService, WorkloadEntry } from '../src/api/types.ts';
 import type { MeshSnapshot, Workload } from '../src/control/model/model.ts';
 import { translate } from '../src/control/translate/translate.ts';
 import { EMPTY_CONFIG, type RuntimeConfig, nextConfig } from '../src/proxy/config.ts';
@@ -34,6 +34,9 @@ export function meshOf(config: readonly object[], workloads: Workload[]): MeshSn
     virtualServices: resources.filter((r) => r.kind === 'VirtualService') as VirtualService[],
     destinationRules: resources.filter((r) => r.kind === 'DestinationRule') as DestinationRule[],
     rateLimits: resources.filter((r) => r.kind === 'LocalRateLimit') as LocalRateLimit[],
+    serviceEntries: resources.filter((r) => r.kind === 'ServiceEntry') as ServiceEntry[],
+    workloadEntries: resources.filter((r) => r.kind === 'WorkloadEntry') as WorkloadEntry[],
+    sidecars: resources.filter((r) => r.kind === 'Sidecar') as Sidecar[],
     workloads,
   };
 }

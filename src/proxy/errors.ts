@@ -66,10 +66,13 @@ export class ProxyError extends Error {
 export function upstreamError(err: UpstreamError, cluster: string, endpoint: string): ProxyError {
   const code = err.code;
   if (err.phase === 'connect') {
-    if (code === 'ECONNREFUSED') return new ProxyError('connect_refused', `connection refused by ${endpoint} in cluster ${cluster}`, cluster);
+    // Istio's name for where hosts the mesh does not know go: say so, since the user asked for no such cluster.
+    const where = cluster === 'PassthroughCluster' ? `${cluster} (no service of the mesh has that name, so the request went where it named: outbound traffic policy ALLOW_ANY)` : cluster;
+    if (code === 'ECONNREFUSED') return new ProxyError('connect_refused', `connection refused by ${endpoint} in cluster ${where}`, cluster);
     if (code === 'overflow') return new ProxyError('overflow', `too many requests to ${endpoint} in cluster ${cluster}: ${err.message}`, cluster);
-    if (code === 'ETIMEDOUT') return new ProxyError('connect_failed', `could not connect to ${endpoint} in cluster ${cluster}: ${err.message}`, cluster);
-    return new ProxyError('connect_failed', `could not connect to ${endpoint} in cluster ${cluster}: ${code}${err.message ? ` (${err.message})` : ''}`, cluster);
+    if (code === 'ETIMEDOUT') return new ProxyError('connect_failed', `could not connect to ${endpoint} in cluster ${where}: ${err.message}`, cluster);
+    if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') return new ProxyError('connect_failed', `could not connect to ${endpoint} in cluster ${where}: DNS has no address for that name (${code})`, cluster);
+    return new ProxyError('connect_failed', `could not connect to ${endpoint} in cluster ${where}: ${code}${err.message ? ` (${err.message})` : ''}`, cluster);
   }
   return new ProxyError('upstream_reset', `upstream ${endpoint} in cluster ${cluster} ${err.message}`, cluster);
 }
@@ -129,6 +132,13 @@ export function sendError(ds: Downstream, err: ProxyError): void {
  * The answer to a request refused before it became a Downstream (a parse error, a limit, a
  * timeout waiting for its head), as raw HTTP/1.1 bytes: the connection closes after it.
  */
+/** A response the config asks for (a direct_response to a CONNECT), as raw HTTP/1.1; the connection closes after it. */
+export function rawHttp1Reply(status: number, body: Buffer | undefined): string {
+  const text = body ? body.toString('latin1') : '';
+  const type = text ? `content-type: ${TEXT_PLAIN}\r\n` : '';
+  return `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Error'}\r\n${type}connection: close\r\ncontent-length: ${text.length}\r\n\r\n${text}`;
+}
+
 export function rawHttp1Error(status: number, code: string, message: string): string {
   const body = `weft: ${message.replace(/[^\x20-\x7e]/g, '?')}\n`;
   return (

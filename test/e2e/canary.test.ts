@@ -93,13 +93,13 @@ describe('weft up examples/canary (real processes)', () => {
     assert.ok(Math.abs(v2share - 0.1) <= 0.03, `v2 got ${(v2share * 100).toFixed(1)}% of requests, want 10% ± 3`);
   });
 
-  test('the sidecar says why it cannot route: 404 naming the unknown host', async () => {
+  test('the sidecar says why it cannot forward: a name no service has passes through (ALLOW_ANY), and DNS knows no such host', async () => {
     const client = up.state.workloads.find((w) => w.name === 'client')!;
-    const r = await request(`http://${client.outbound}/x`, { headers: { host: 'no-such-service' } });
+    const r = await request(`http://${client.outbound}/x`, { headers: { host: 'no-such-service.invalid' } });
     const body = await r.body.text();
-    assert.equal(r.statusCode, 404);
-    assert.equal(r.headers['x-weft-error'], 'no_route');
-    assert.match(body, /no route for host "no-such-service"/);
+    assert.equal(r.statusCode, 503);
+    assert.equal(r.headers['x-weft-error'], 'connect_failed');
+    assert.match(body, /could not connect to no-such-service\.invalid:80 in cluster PassthroughCluster \(no service of the mesh has that name.*ALLOW_ANY\): DNS has no address for that name/);
   });
 
   test('bad config is rejected, naming the resource and field, and the running config is untouched', async (t) => {

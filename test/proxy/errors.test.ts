@@ -74,17 +74,25 @@ describe('sidecar errors and balancing (real sidecar process)', () => {
     assert.match(r.body, /connection refused by 127\.0\.0\.1:\d+ in cluster outbound\|80\|\|dead\.default\.svc\.cluster\.local/);
   });
 
-  test('404 naming the host when no route matches', async () => {
-    const r = await get('nowhere:8080');
-    assert.equal(r.status, 404);
-    assert.equal(r.error, 'no_route');
-    assert.match(r.body, /no route for host "nowhere:8080"/);
+  test('a host the mesh does not know passes through (ALLOW_ANY, as Istio); a refused connection is a 503 naming where and the PassthroughCluster', async () => {
+    const closed = await freePort();
+    const r = await get(`127.0.0.1:${closed}`);
+    assert.equal(r.status, 503);
+    assert.equal(r.error, 'connect_refused');
+    assert.match(r.body, new RegExp(`connection refused by 127\\.0\\.0\\.1:${closed} in cluster PassthroughCluster`));
+  });
+
+  test("a request whose authority is the sidecar's own listener is refused, not looped", async () => {
+    const r = await get(`127.0.0.1:${outbound}`);
+    assert.equal(r.status, 400);
+    assert.match(r.body, /this sidecar's own listener outbound: it would loop/);
   });
 
   test('503 naming the cluster when it has no endpoint left', async () => {
     cp.registry.unregister('dead-1');
-    await waitFor('the dead service to disappear', async () => (await get('dead')).status === 404);
-    // The service is gone entirely now: no route. Re-add it with no healthy endpoint instead.
+    // Gone entirely, the name is no service: it passes through (ALLOW_ANY) to a host DNS does not know.
+    await waitFor('the dead service to disappear', async () => (await get('dead')).error === 'connect_failed');
+    // Re-add it with no healthy endpoint instead.
     cp.registry.register({ proxyId: 'dead-2', name: 'dead-2', namespace: 'default', service: 'dead', servicePort: 80, labels: {}, address: '127.0.0.1', inboundPort: 1, appPort: 1, healthy: false });
     const r = await waitFor('a no-healthy-endpoint answer', async () => {
       const x = await get('dead');
@@ -130,7 +138,7 @@ describe('sidecar errors and balancing (real sidecar process)', () => {
     assert.ok((find('outbound|80||rr.default.svc.cluster.local', 200)?.count ?? 0) >= 7, JSON.stringify(rows));
     assert.ok((find('outbound|80||dead.default.svc.cluster.local', 503, 'connect_refused')?.count ?? 0) >= 1);
     assert.ok(find('outbound|80||dead.default.svc.cluster.local', 503, 'no_healthy_endpoint'));
-    assert.ok((find('-', 404, 'no_route')?.count ?? 0) >= 1);
+    assert.ok((find('PassthroughCluster', 503, 'connect_refused')?.count ?? 0) >= 1, JSON.stringify(rows));
     const prom = await (await request(`${sidecarAdmin}/stats/prometheus`)).body.text();
     assert.match(prom, /weft_requests_total\{cluster="outbound\|80\|\|rr\.default\.svc\.cluster\.local",code="200"\} \d+/);
   });

@@ -237,11 +237,12 @@ describe('gRPC through two sidecars (real sidecar processes, grpc-js)', () => {
     assert.match(r.status.details, /no healthy endpoint in cluster outbound\|80\|\|gone\.default\.svc\.cluster\.local/);
   });
 
-  test('a service the mesh does not have: UNIMPLEMENTED naming the host', async () => {
-    const none = new GreeterClient(`127.0.0.1:${outbound}`, grpc.credentials.createInsecure(), { 'grpc.default_authority': 'nowhere' });
+  test('a service the mesh does not have passes through (ALLOW_ANY); nothing listening there: UNAVAILABLE naming it', async () => {
+    const closed = await freePort();
+    const none = new GreeterClient(`127.0.0.1:${outbound}`, grpc.credentials.createInsecure(), { 'grpc.default_authority': `127.0.0.1:${closed}` });
     clients.push(none);
     const r = await unary(none, 'hello', { name: 'x' });
-    assert.equal(r.status.code, grpc.status.UNIMPLEMENTED);
-    assert.match(r.status.details, /no route for host "nowhere"/);
+    assert.equal(r.status.code, grpc.status.UNAVAILABLE);
+    assert.match(r.status.details, new RegExp(`connection refused by 127\\.0\\.0\\.1:${closed} in cluster PassthroughCluster`));
   });
 });

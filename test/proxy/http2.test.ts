@@ -179,13 +179,14 @@ describe('HTTP/2 through the sidecar (real sidecar processes)', () => {
     }
   });
 
-  test('an HTTP/2 request with no route gets 404 naming the host', async () => {
+  test('an HTTP/2 request for a host the mesh does not know passes through; nothing there: 503 naming it', async () => {
+    const closed = await freePort();
     const session = http2.connect(`http://127.0.0.1:${outbound}`);
     try {
-      const r = await h2get(session, { ':path': '/', ':authority': 'nowhere' });
-      assert.equal(r.status, 404);
-      assert.equal(r.headers['x-weft-error'], 'no_route');
-      assert.match(r.body, /no route for host "nowhere"/);
+      const r = await h2get(session, { ':path': '/', ':authority': `127.0.0.1:${closed}` });
+      assert.equal(r.status, 503);
+      assert.equal(r.headers['x-weft-error'], 'connect_refused');
+      assert.match(r.body, new RegExp(`127\\.0\\.0\\.1:${closed} in cluster PassthroughCluster`));
     } finally {
       session.close();
     }

@@ -167,8 +167,15 @@ describe('opaque TCP through two sidecars (real sidecar processes)', () => {
     assert.equal(await r.body.text(), 'web saw GET /hi');
   });
 
-  test('CONNECT to an unknown authority is refused, naming it', async () => {
-    await assert.rejects(tunnel(outbound, 'db:9999'), /404 Not Found[\s\S]*no route for CONNECT to "db:9999"/);
+  test('CONNECT to an authority the mesh does not know passes through to it (ALLOW_ANY); nothing there: 503 naming it', async () => {
+    const outside = await tcpServer();
+    servers.push(outside);
+    const { socket, rest } = await tunnel(outbound, `127.0.0.1:${(outside.address() as net.AddressInfo).port}`);
+    socket.write('*1\r\n$4\r\nPING\r\n'); // not HTTP: the tunnel is TCP
+    assert.equal(await readBytes(socket, 14, rest), '*1\r\n$4\r\nPING\r\n');
+    socket.destroy();
+    const closed = await freePort();
+    await assert.rejects(tunnel(outbound, `127.0.0.1:${closed}`), new RegExp(`503 Service Unavailable[\\s\\S]*connection refused by 127\\.0\\.0\\.1:${closed} in cluster PassthroughCluster`));
   });
 
   test('a connection that cannot be made is retried on another endpoint', async () => {

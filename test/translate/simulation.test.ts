@@ -74,7 +74,7 @@ const cases: { name: string; req: Downstream; rand: number; cluster?: string; en
   { name: 'every name of the service reaches it', req: request('reviews.default.svc.cluster.local:80'), rand: 0.05, cluster: 'outbound|80|v1|reviews.default.svc.cluster.local' },
   { name: 'a header match wins before the split', req: request('reviews', '/', ['end-user', 'jason']), rand: 0.05, cluster: 'outbound|80|v3|reviews.default.svc.cluster.local', endpoints: [43000] },
   { name: 'another header value takes the split', req: request('reviews', '/', ['end-user', 'ada']), rand: 0.05, cluster: 'outbound|80|v1|reviews.default.svc.cluster.local' },
-  { name: 'an unknown host has no route', req: request('ratings'), rand: 0.5, error: 'no_route' },
+  { name: 'an unknown host passes through to where it names (ALLOW_ANY, as Istio)', req: request('ratings:9080'), rand: 0.5, cluster: 'PassthroughCluster', endpoints: [9080] },
 ];
 
 for (const c of cases) {

@@ -1,6 +1,6 @@
 // The control plane's view of the mesh at one instant: config from the store plus workloads
 // from the registry. Immutable once built; translate/ reads nothing else.
-import type { DestinationRule, LocalRateLimit, VirtualService } from '../../api/types.ts';
+import type { DestinationRule, LocalRateLimit, ServiceEntry, Sidecar, VirtualService, WorkloadEntry } from '../../api/types.ts';
 import type { PortMeta } from '../../xds/node-meta.ts';
 
 export const DEFAULT_NAMESPACE = 'default';
@@ -51,7 +51,16 @@ export interface MeshSnapshot {
   /** Weft's LocalRateLimit resources (api/ratelimit.ts). */
   rateLimits?: readonly LocalRateLimit[];
   workloads: readonly Workload[];
+  /** Services outside Weft's own processes (or beside them): translate/services.ts. */
+  serviceEntries?: readonly ServiceEntry[];
+  /** Endpoints a ServiceEntry's workloadSelector can select. */
+  workloadEntries?: readonly WorkloadEntry[];
+  /** What each proxy sees, and what it does with hosts it does not know (translate/sidecar.ts). */
+  sidecars?: readonly Sidecar[];
 }
+
+/** Istio's root namespace: a Sidecar here without a workloadSelector is the mesh-wide default. */
+export const ROOT_NAMESPACE = 'istio-system';
 
 /** "my-backend-service" in namespace "default" -> "my-backend-service.default.svc.cluster.local". */
 export function fqdn(host: string, namespace: string): string {
@@ -77,6 +86,8 @@ export interface ProxyScope {
   namespace: string;
   /** The proxy's labels, reduced to the keys that some match's sourceLabels uses. */
   labels: Record<string, string>;
+  /** The Sidecar resource that applies to the proxy ("namespace/name"), if any. */
+  sidecar?: string;
 }
 
 /**

@@ -1,17 +1,18 @@
 // The push step, between translate/ (pure) and ads/ (streams only): it asks translate for each
 // part of a proxy's config once and keeps it while it can be reused.
 //   - clusters and endpoints: once per mesh snapshot, shared by every proxy;
-//   - routes: once per snapshot and proxy scope (namespace, and the labels sourceLabels names), so
+//   - routes: once per snapshot and proxy scope (namespace, the labels sourceLabels names, and the
+//     Sidecar that applies; a Sidecar that limits egress also limits the clusters sent), so
 //     a push to a thousand proxies in ten namespaces translates routes ten times;
 //   - the rest (listeners, inbound clusters) per proxy, which is cheap.
 // The same objects go to every proxy that shares them, so the ADS server encodes each once.
 import type { MeshSnapshot, Workload } from '../model/model.ts';
-import { type ScopedResources, type SharedResources, type XdsResources, forProxy, scopeOf, sourceLabelKeys, translateScoped, translateShared } from '../translate/translate.ts';
+import { type ScopedResources, type SharedResources, type XdsResources, forProxy, scopeOf, sharedFor, sourceLabelKeys, translateScoped, translateShared } from '../translate/translate.ts';
 
 interface PerSnapshot {
   shared: SharedResources;
   labelKeys: string[];
-  scoped: Map<string, ScopedResources>;
+  scoped: Map<string, { scoped: ScopedResources; shared: SharedResources }>;
 }
 
 export class PushCache {
@@ -29,13 +30,14 @@ export class PushCache {
       this.bySnapshot.set(mesh, s);
     }
     const scope = scopeOf(mesh, proxy, s.labelKeys);
-    const key = JSON.stringify([scope.namespace, Object.entries(scope.labels)]);
-    let scoped = s.scoped.get(key);
-    if (!scoped) {
-      scoped = translateScoped(mesh, scope);
+    const key = JSON.stringify([scope.namespace, Object.entries(scope.labels), scope.sidecar ?? '']);
+    let entry = s.scoped.get(key);
+    if (!entry) {
+      const scoped = translateScoped(mesh, scope);
+      entry = { scoped, shared: sharedFor(s.shared, scoped) };
       this.translations.scoped += 1;
-      s.scoped.set(key, scoped);
+      s.scoped.set(key, entry);
     }
-    return forProxy(s.shared, scoped, proxy, mesh.rateLimits);
+    return forProxy(entry.shared, entry.scoped, proxy, mesh.rateLimits);
   }
 }

@@ -6,15 +6,23 @@
 //     visible one with the most specific wildcard host that matches it;
 //   - a match whose sourceLabels, sourceNamespace or gateways leave this proxy out is dropped, and
 //     a route all of whose matches are dropped is dropped too (it never becomes a catch-all);
-//   - short names ("reviews") only reach the service of that name in the proxy's own namespace.
+//   - short names ("reviews") only reach the service of that name in the proxy's own namespace;
+//   - the proxy's Sidecar (sidecar.ts) limits the services and VirtualServices it sees, and a
+//     ServiceEntry is seen by the namespaces its exportTo names;
+//   - a host the proxy does not know passes through (ALLOW_ANY, Istio's default) or gets 502
+//     (REGISTRY_ONLY), by the Sidecar's outboundTrafficPolicy.
 import type { Destination, DestinationRule, HTTPFaultInjection, HTTPMatchRequest, HTTPRedirect, HTTPRoute, HeaderOperations, StringMatch, TCPRoute, VirtualService } from '../../api/types.ts';
 import { TYPE } from '../../xds/types.ts';
 import { type ProxyScope, exportedTo, fqdn, hostMatches, labelsMatch, outboundClusterName } from '../model/model.ts';
 import { type Service, appliesToMesh, byPrecedence, domainsFor, resolveDestination, routedPorts } from './services.ts';
+import { type Egress, OPEN_EGRESS, egressAllows } from './sidecar.ts';
 import { duration } from './duration.ts';
 import { effectivePolicy, hashPolicyOf } from './policy.ts';
 
 export const OUTBOUND_ROUTE = 'outbound';
+
+/** Where requests for hosts the mesh does not know go under ALLOW_ANY (Istio's name). */
+export const PASSTHROUGH_CLUSTER = 'PassthroughCluster';
 
 /** The VirtualServices a scope sees, indexed by the hosts they name. */
 interface VsIndex {
@@ -23,11 +31,13 @@ interface VsIndex {
   wildcard: { pattern: string; vs: VirtualService }[];
 }
 
-function indexVirtualServices(all: readonly VirtualService[], scope: ProxyScope): VsIndex {
+function indexVirtualServices(all: readonly VirtualService[], scope: ProxyScope, egress: Egress): VsIndex {
   const exact = new Map<string, VirtualService>();
   const wild = new Map<string, VirtualService>();
   for (const vs of byPrecedence(all)) {
     if (!appliesToMesh(vs) || !exportedTo(vs.spec.exportTo, vs.metadata.namespace, scope.namespace)) continue;
+    // A Sidecar's egress hosts take a VirtualService when they take one of its hosts (as Istio does).
+    if (!(vs.spec.hosts ?? []).some((h) => egressAllows(egress, vs.metadata.namespace, fqdn(h, vs.metadata.namespace)))) continue;
     for (const h of vs.spec.hosts ?? []) {
       const host = fqdn(h, vs.metadata.namespace);
       const into = host.startsWith('*') ? wild : exact;
@@ -42,9 +52,20 @@ function virtualServiceFor(index: VsIndex, host: string): VirtualService | undef
   return index.exact.get(host) ?? index.wildcard.find((w) => hostMatches(w.pattern, host))?.vs;
 }
 
-export function outboundRoutes(virtualServices: readonly VirtualService[], services: ReadonlyMap<string, Service>, scope: ProxyScope, drByHost: ReadonlyMap<string, DestinationRule> = new Map()): object {
+/** Can a proxy of this scope and egress see a service? (exportTo of its ServiceEntry, and the Sidecar's egress hosts.) */
+export function serviceVisible(s: Service, scope: ProxyScope, egress: Egress): boolean {
+  return exportedTo(s.exportTo, s.namespace, scope.namespace) && egressAllows(egress, s.namespace, s.host);
+}
+
+export function outboundRoutes(
+  virtualServices: readonly VirtualService[],
+  services: ReadonlyMap<string, Service>,
+  scope: ProxyScope,
+  drByHost: ReadonlyMap<string, DestinationRule> = new Map(),
+  egress: Egress = OPEN_EGRESS,
+): object {
   const hashFor = (host: string, subset: string, port: number) => hashPolicyOf(effectivePolicy(drByHost.get(host), subset, port).loadBalancer?.consistentHash);
-  const index = indexVirtualServices(virtualServices, scope);
+  const index = indexVirtualServices(virtualServices, scope, egress);
   const claimed = new Set<string>();
   // A name reaches one virtual host: the first to claim it (services before VirtualService-only hosts).
   const claim = (domains: string[]) => domains.filter((d) => !claimed.has(d) && claimed.add(d));
@@ -52,6 +73,7 @@ export function outboundRoutes(virtualServices: readonly VirtualService[], servi
   const virtualHosts: object[] = [];
   const served = new Set<string>();
   for (const s of services.values()) {
+    if (!serviceVisible(s, scope, egress)) continue;
     served.add(s.host);
     const vs = virtualServiceFor(index, s.host);
     const cluster = outboundClusterName(s.port, '', s.host);
@@ -65,7 +87,7 @@ export function outboundRoutes(virtualServices: readonly VirtualService[], servi
       s.handling === 'tcp'
         ? [tunnel()]
         : [...(vs ? httpRoutes(vs, s.port, services, scope, hashFor) : [defaultRoute(cluster, hashFor(s.host, '', s.port))]), ...(s.handling === 'detect' ? [tunnel()] : [])];
-    const domains = claim(domainsFor(s.host, s.port, scope.namespace));
+    const domains = claim(domainsFor(s.host, s.port, scope.namespace, s.addresses));
     if (domains.length) virtualHosts.push({ name: `${s.host}:${s.port}`, domains, routes });
   }
   // A VirtualService for a host no workload serves yet still routes, so that traffic to it gets
@@ -77,7 +99,20 @@ export function outboundRoutes(virtualServices: readonly VirtualService[], servi
       if (domains.length) virtualHosts.push({ name: `${host}:${port}`, domains, routes: httpRoutes(vs, port, services, scope, hashFor) });
     }
   }
+  virtualHosts.push(egress.policy === 'REGISTRY_ONLY' ? blockAll(scope) : allowAny(PASSTHROUGH_CLUSTER));
   return { name: OUTBOUND_ROUTE, virtual_hosts: virtualHosts };
+}
+
+/** ALLOW_ANY: a host the mesh does not know goes where the app asked (Istio's allow_any virtual host), CONNECT too. */
+function allowAny(cluster: string): object {
+  return { name: 'allow_any', domains: ['*'], routes: [{ name: 'allow_any', match: { prefix: '/' }, route: { cluster, timeout: { seconds: 0 } } }, connectRoute(cluster)] };
+}
+
+/** REGISTRY_ONLY: a host the mesh does not know gets 502 (Istio's block_all virtual host), with a body that says why. */
+function blockAll(scope: ProxyScope): object {
+  const why = `the host is not a service of the mesh (nor of a ServiceEntry this proxy sees), and the outbound traffic policy${scope.sidecar ? ` of Sidecar ${scope.sidecar}` : ''} is REGISTRY_ONLY\n`;
+  const reply = { status: 502, body: { inline_string: why } };
+  return { name: 'block_all', domains: ['*'], routes: [{ name: 'block_all', match: { prefix: '/' }, direct_response: reply }, { name: 'block_all', match: { connect_matcher: {} }, direct_response: reply }] };
 }
 
 /** CONNECT to the service's authority becomes an opaque tunnel to the cluster (Envoy's CONNECT termination). */

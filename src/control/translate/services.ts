@@ -1,30 +1,58 @@
-// PURE: the services of a mesh snapshot, as translate/ sees them: every workload that registered
-// under one name in one namespace, per service port; the names clients may call them by; and the
-// DestinationRule that applies to each host.
-import type { DestinationRule, Destination, VirtualService } from '../../api/types.ts';
-import { type PortHandling, portHandling } from '../model/protocol.ts';
-import { type Workload, DOMAIN_SUFFIX, fqdn, hostMatches, workloadPorts } from '../model/model.ts';
+// PURE: the services of a mesh snapshot, as translate/ sees them, per host and port:
+//   - those of Weft's own workloads: every workload that registered under one name in one
+//     namespace, as a Kubernetes Service would group its pods;
+//   - those of ServiceEntries (Istio's way to add services outside the mesh, or beside it), with
+//     their endpoints: inline, selected WorkloadEntries and workloads, DNS names, or the original
+//     destination (resolution NONE);
+// the names clients may call them by; and the DestinationRule that applies to each host.
+import type { DestinationRule, Destination, ServiceEntry, ServicePort, VirtualService } from '../../api/types.ts';
+import { type PortHandling, handlingOf, parseProtocol, portHandling } from '../model/protocol.ts';
+import { type MeshSnapshot, type Workload, DOMAIN_SUFFIX, fqdn, hostMatches, labelsMatch, workloadPorts } from '../model/model.ts';
 
-/** A service: all workloads that registered under one name in one namespace, on one port. */
-export interface Service {
-  host: string; // fqdn
-  namespace: string;
-  shortName: string;
+/** One endpoint of a service: where a client sidecar connects, and the labels subsets select by. */
+export interface ServiceEndpoint {
+  /** Orders endpoints in the output: the proxy id, or the resource and index that declared it. */
+  id: string;
+  /** An IP address, or a DNS name (DNS resolution). */
+  address: string;
   port: number;
-  /** How the port is handled, from its name and appProtocol (the first workload's, by proxy id). */
+  labels: Readonly<Record<string, string>>;
+  healthy: boolean;
+}
+
+/**
+ * How a service's cluster finds its endpoints, as Istio chooses the Envoy cluster type: EDS for
+ * workloads and STATIC ServiceEntries, STRICT_DNS for DNS, LOGICAL_DNS for DNS_ROUND_ROBIN, and
+ * ORIGINAL_DST (the address the client asked for) for NONE and DYNAMIC_DNS.
+ */
+export type Discovery = 'EDS' | 'STRICT_DNS' | 'LOGICAL_DNS' | 'ORIGINAL_DST';
+
+/** A service on one port. */
+export interface Service {
+  host: string; // fqdn, or a ServiceEntry host as written
+  namespace: string;
+  port: number;
+  /** How the port is handled: from its name and appProtocol (the first workload's, by proxy id), or the ServiceEntry port's protocol. */
   handling: PortHandling;
-  /** Each serving workload with the inbound listener port that serves this service port. */
-  members: { w: Workload; inboundPort: number }[];
+  discovery: Discovery;
+  endpoints: ServiceEndpoint[];
+  /** A ServiceEntry's exportTo (unset: every namespace; workloads' services are seen everywhere). */
+  exportTo?: readonly string[];
+  /** More names clients may use for it: a ServiceEntry's addresses (plain IPs). */
+  addresses: readonly string[];
 }
 
 export function serviceKey(host: string, port: number): string {
   return `${host}:${port}`;
 }
 
-/** The services of a set of workloads, keyed by host:port, in key order. */
-export function servicesOf(workloads: readonly Workload[]): Map<string, Service> {
+/**
+ * The services of a mesh, keyed by host:port, in key order. A host:port that Weft's workloads
+ * serve is theirs; among ServiceEntries, the oldest (namespace/name order) that names it wins.
+ */
+export function servicesOf(mesh: Pick<MeshSnapshot, 'workloads' | 'serviceEntries' | 'workloadEntries'>): Map<string, Service> {
   const out = new Map<string, Service>();
-  for (const w of [...workloads].sort((a, b) => a.proxyId.localeCompare(b.proxyId))) {
+  for (const w of [...mesh.workloads].sort((a, b) => a.proxyId.localeCompare(b.proxyId))) {
     if (!w.service) continue;
     const host = fqdn(w.service, w.namespace);
     for (const p of workloadPorts(w)) {
@@ -33,13 +61,74 @@ export function servicesOf(workloads: readonly Workload[]): Map<string, Service>
       const key = serviceKey(host, p.port);
       let s = out.get(key);
       if (!s) {
-        s = { host, namespace: w.namespace, shortName: w.service, port: p.port, handling, members: [] };
+        s = { host, namespace: w.namespace, port: p.port, handling, discovery: 'EDS', endpoints: [], addresses: [] };
         out.set(key, s);
       }
-      s.members.push({ w, inboundPort: p.inboundPort });
+      s.endpoints.push({ id: w.proxyId, address: w.address, port: p.inboundPort, labels: w.labels, healthy: w.healthy });
+    }
+  }
+  for (const se of byPrecedence(mesh.serviceEntries ?? [])) {
+    const discovery = discoveryOf(se.spec.resolution);
+    const addresses = (se.spec.addresses ?? []).filter((a) => !a.includes('/'));
+    for (const host of se.spec.hosts) {
+      for (const p of se.spec.ports ?? []) {
+        const handling = handlingOf(parseProtocol(p.protocol ?? ''));
+        const key = serviceKey(host, p.number);
+        if (handling === 'udp' || out.has(key)) continue;
+        out.set(key, { host, namespace: se.metadata.namespace, port: p.number, handling, discovery, endpoints: serviceEntryEndpoints(se, host, p, discovery, mesh), exportTo: se.spec.exportTo, addresses });
+      }
     }
   }
   return new Map([...out.entries()].sort(([a], [b]) => a.localeCompare(b)));
+}
+
+function discoveryOf(resolution: ServiceEntry['spec']['resolution']): Discovery {
+  if (resolution === 'STATIC') return 'EDS';
+  if (resolution === 'DNS') return 'STRICT_DNS';
+  if (resolution === 'DNS_ROUND_ROBIN') return 'LOGICAL_DNS';
+  return 'ORIGINAL_DST'; // NONE (the default) and DYNAMIC_DNS
+}
+
+/**
+ * A ServiceEntry's endpoints on one port, as Istio builds them: its inline endpoints, or the
+ * WorkloadEntries and workloads of its namespace that its workloadSelector selects; with neither,
+ * a DNS ServiceEntry resolves its host itself. An endpoint's port is the one it names for the
+ * port, else the port's targetPort, else the port's number. Unix socket addresses are left out
+ * (support.ts warns of them).
+ */
+function serviceEntryEndpoints(se: ServiceEntry, host: string, p: ServicePort, discovery: Discovery, mesh: Pick<MeshSnapshot, 'workloads' | 'workloadEntries'>): ServiceEndpoint[] {
+  if (discovery === 'ORIGINAL_DST') return [];
+  const ns = se.metadata.namespace;
+  const id = (kind: string, name: string, i = 0) => `${kind}/${ns}/${name}/${String(i).padStart(5, '0')}`;
+  const portOf = (ports: Record<string, number> | undefined) => ports?.[p.name] ?? p.targetPort ?? p.number;
+  const out: ServiceEndpoint[] = [];
+  const selector = se.spec.workloadSelector?.labels;
+  if (selector) {
+    for (const we of byPrecedence(mesh.workloadEntries ?? [])) {
+      if (we.metadata.namespace !== ns || !labelsMatch(selector, we.spec.labels ?? {}) || !usable(we.spec.address)) continue;
+      out.push({ id: id('WorkloadEntry', we.metadata.name), address: we.spec.address!, port: portOf(we.spec.ports), labels: we.spec.labels ?? {}, healthy: true });
+    }
+    for (const w of mesh.workloads) {
+      if (w.namespace !== ns || !labelsMatch(selector, w.labels)) continue;
+      // The workload's port of that name, else of that number: its sidecar's inbound listener.
+      const ports = workloadPorts(w);
+      const wp = ports.find((x) => x.name === p.name) ?? ports.find((x) => x.port === p.number || x.appPort === (p.targetPort ?? p.number));
+      if (wp) out.push({ id: `workload/${w.proxyId}`, address: w.address, port: wp.inboundPort, labels: w.labels, healthy: w.healthy });
+    }
+    return out;
+  }
+  (se.spec.endpoints ?? []).forEach((e, i) => {
+    if (usable(e.address)) out.push({ id: id('ServiceEntry', se.metadata.name, i), address: e.address!, port: portOf(e.ports), labels: e.labels ?? {}, healthy: true });
+  });
+  if (!se.spec.endpoints && (discovery === 'STRICT_DNS' || discovery === 'LOGICAL_DNS') && !host.startsWith('*')) {
+    out.push({ id: id('ServiceEntry', se.metadata.name), address: host, port: p.targetPort ?? p.number, labels: {}, healthy: true });
+  }
+  return out;
+}
+
+/** An endpoint address the sidecar can dial: not a unix socket (support.ts warns of those), not empty. */
+function usable(address: string | undefined): boolean {
+  return !!address && !address.startsWith('unix://');
 }
 
 /** The ports the services of a host are reached on, in order. */
@@ -103,10 +192,11 @@ const KUBE_HOST = new RegExp(`^([^.]+)\\.([^.]+)\\.${DOMAIN_SUFFIX.replaceAll('.
  * The names a client in `proxyNamespace` may use for a host on a port, as Istio's sidecar routes
  * have them: the full name everywhere, "name.ns" and "name.ns.svc" everywhere, and the short
  * name only in the host's own namespace (another namespace may have a service of that name);
- * each with ":port", and bare where the port is HTTP's default.
+ * each with ":port", and bare where the port is HTTP's default. A ServiceEntry's addresses are
+ * names too, as its VIPs are in Istio's routes.
  */
-export function domainsFor(host: string, port: number, proxyNamespace: string): string[] {
-  const names = [host];
+export function domainsFor(host: string, port: number, proxyNamespace: string, addresses: readonly string[] = []): string[] {
+  const names = [host, ...addresses];
   const m = KUBE_HOST.exec(host);
   if (m) {
     const [, short, ns] = m;

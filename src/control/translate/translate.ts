@@ -31,14 +31,18 @@ import {
   outboundClusterName,
   workloadPorts,
 } from '../model/model.ts';
-import { appliesToMesh, byPrecedence, destinationRulesByHost, resolveDestination, routedPorts, serviceKey, servicesOf, subsetDefined } from './services.ts';
-import { OUTBOUND_ROUTE, mirrorsOf, outboundRoutes } from './routes.ts';
+import { type Discovery, type ServiceEndpoint, appliesToMesh, byPrecedence, destinationRulesByHost, resolveDestination, routedPorts, serviceKey, servicesOf, subsetDefined } from './services.ts';
+import { OUTBOUND_ROUTE, PASSTHROUGH_CLUSTER, mirrorsOf, outboundRoutes, serviceVisible } from './routes.ts';
+import { egressOf, sidecarFor, sidecarKey } from './sidecar.ts';
 import { clusterPolicyFields, effectivePolicy } from './policy.ts';
 
 export { duration } from './duration.ts';
-export { OUTBOUND_ROUTE } from './routes.ts';
+export { OUTBOUND_ROUTE, PASSTHROUGH_CLUSTER } from './routes.ts';
 
 export const OUTBOUND_LISTENER = 'outbound';
+
+/** The route configuration a proxyless gRPC client's api listeners name (proxylessRoutes). */
+export const PROXYLESS_ROUTE = 'outbound-proxyless';
 
 export interface XdsResources {
   /** The proxy's own listeners: what a wildcard LDS subscription (Weft's sidecar, Envoy) gets. */
@@ -58,12 +62,25 @@ export interface XdsResources {
 /** What every proxy gets alike: clusters and endpoints. */
 export type SharedResources = Pick<XdsResources, 'clusters' | 'endpoints'>;
 
-/** What every proxy of one scope gets alike: the outbound routes, and the listeners a proxyless gRPC client asks for by name. */
-export type ScopedResources = Pick<XdsResources, 'routes' | 'apiListeners'>;
+/**
+ * What every proxy of one scope gets alike: the outbound routes, and the listeners a proxyless
+ * gRPC client asks for by name. With a Sidecar that limits its egress hosts, also the clusters
+ * the scope may have: those its routes name (the rest of the mesh's are not sent).
+ */
+export type ScopedResources = Pick<XdsResources, 'routes' | 'apiListeners'> & { clusterNames?: ReadonlySet<string> };
 
 /** Config for one proxy: the shared and scoped parts, plus its own listeners and inbound clusters. */
 export function translate(mesh: MeshSnapshot, proxy: Workload): XdsResources {
-  return forProxy(translateShared(mesh), translateScoped(mesh, scopeOf(mesh, proxy)), proxy, mesh.rateLimits);
+  const scoped = translateScoped(mesh, scopeOf(mesh, proxy));
+  return forProxy(sharedFor(translateShared(mesh), scoped), scoped, proxy, mesh.rateLimits);
+}
+
+/** The shared clusters and endpoints a scope gets: all, or only those its routes name when its Sidecar limits what it sees. */
+export function sharedFor(shared: SharedResources, scoped: ScopedResources): SharedResources {
+  const keep = scoped.clusterNames;
+  if (!keep) return shared;
+  const pick = (r: Record<string, object>) => Object.fromEntries(Object.entries(r).filter(([name]) => keep.has(name)));
+  return { clusters: pick(shared.clusters), endpoints: pick(shared.endpoints) };
 }
 
 /** The label keys that some mesh-bound match's sourceLabels names: what a proxy's labels can change in its routes. */
@@ -79,12 +96,13 @@ export function sourceLabelKeys(mesh: MeshSnapshot): string[] {
 export function scopeOf(mesh: MeshSnapshot, proxy: Workload, keys: readonly string[] = sourceLabelKeys(mesh)): ProxyScope {
   const labels: Record<string, string> = {};
   for (const k of keys) if (proxy.labels[k] !== undefined) labels[k] = proxy.labels[k];
-  return { namespace: proxy.namespace, labels };
+  const sc = sidecarFor(mesh.sidecars, proxy);
+  return { namespace: proxy.namespace, labels, ...(sc ? { sidecar: sidecarKey(sc) } : {}) };
 }
 
 /** The part of every proxy's config that depends on the mesh alone. */
 export function translateShared(mesh: MeshSnapshot): SharedResources {
-  const services = servicesOf(mesh.workloads);
+  const services = servicesOf(mesh);
   const drByHost = destinationRulesByHost(mesh.destinationRules);
   const clusterSet = new Map<string, { host: string; port: number; subset: string }>();
   const addCluster = (host: string, port: number, subset: string) => {
@@ -114,26 +132,86 @@ export function translateShared(mesh: MeshSnapshot): SharedResources {
     }
   }
 
-  const clusters: Record<string, object> = {};
+  const clusters: Record<string, object> = { [PASSTHROUGH_CLUSTER]: passthroughCluster(PASSTHROUGH_CLUSTER, {}) };
   const endpoints: Record<string, object> = {};
   for (const [name, c] of [...clusterSet.entries()].sort(([a], [b]) => a.localeCompare(b))) {
     const svc = services.get(serviceKey(c.host, c.port));
-    clusters[name] = edsCluster(name, svc?.handling === 'http2', clusterPolicyFields(effectivePolicy(drByHost.get(c.host), c.subset, c.port)));
+    const policy = clusterPolicyFields(effectivePolicy(drByHost.get(c.host), c.subset, c.port));
     const selector = c.subset ? drByHost.get(c.host)?.spec.subsets?.find((s) => s.name === c.subset)?.labels : undefined;
-    const members = (svc?.members ?? []).filter((m) => labelsMatch(selector, m.w.labels));
-    endpoints[name] = loadAssignment(name, members);
+    const members = (svc?.endpoints ?? []).filter((e) => labelsMatch(selector, e.labels));
+    const discovery: Discovery = svc?.discovery ?? 'EDS';
+    if (discovery === 'ORIGINAL_DST') {
+      clusters[name] = passthroughCluster(name, policy);
+    } else if (discovery === 'EDS') {
+      clusters[name] = edsCluster(name, svc?.handling === 'http2', policy);
+      endpoints[name] = loadAssignment(name, members);
+    } else {
+      // DNS: the endpoints' names go in the cluster; the proxy resolves them (Istio's STRICT_DNS and LOGICAL_DNS clusters).
+      clusters[name] = { name, type: discovery, ...clusterSettings(svc?.handling === 'http2', policy), load_assignment: loadAssignment(name, members) };
+    }
   }
   return { clusters, endpoints };
 }
 
 /** The part of a proxy's config that depends on its scope: routes, and the api_listeners named after them. */
 export function translateScoped(mesh: MeshSnapshot, scope: ProxyScope): ScopedResources {
-  const routes = outboundRoutes(mesh.virtualServices, servicesOf(mesh.workloads), scope, destinationRulesByHost(mesh.destinationRules));
+  const sc = scope.sidecar ? mesh.sidecars?.find((x) => sidecarKey(x) === scope.sidecar) : undefined;
+  const egress = egressOf(sc, scope.namespace);
+  const services = servicesOf(mesh);
+  const routes = outboundRoutes(mesh.virtualServices, services, scope, destinationRulesByHost(mesh.destinationRules), egress);
   const apiListeners: Record<string, object> = {};
-  for (const vh of (routes as { virtual_hosts: { domains: string[] }[] }).virtual_hosts) {
-    for (const d of vh.domains) apiListeners[d] ??= apiListener(d);
+  const vhosts = (routes as { virtual_hosts: { domains: string[]; routes: RouteJson[] }[] }).virtual_hosts;
+  for (const vh of vhosts) {
+    // The catch-all ("*": allow_any or block_all) is no name a proxyless gRPC client dials.
+    for (const d of vh.domains) if (d !== '*') apiListeners[d] ??= apiListener(d);
   }
-  return { apiListeners, routes: { [OUTBOUND_ROUTE]: routes } };
+  const out: ScopedResources = { apiListeners, routes: { [OUTBOUND_ROUTE]: routes, [PROXYLESS_ROUTE]: proxylessRoutes(vhosts) } };
+  if (!egress.hosts) return out;
+  // The clusters its routes name, but not those of services it may not see (a VirtualService it
+  // sees may route to one): their traffic gets 503, as in Istio.
+  const hosts = new Set([...services.values()].map((s) => s.host));
+  const seen = new Set([...services.values()].filter((s) => serviceVisible(s, scope, egress)).map((s) => s.host));
+  const host = (cluster: string) => cluster.split('|')[3] ?? '';
+  const clusterNames = new Set([...clustersNamed(vhosts)].filter((n) => !hosts.has(host(n)) || seen.has(host(n))));
+  return { ...out, clusterNames };
+}
+
+/**
+ * The outbound routes as a proxyless gRPC client (grpc-js-xds) can take them, which its api
+ * listeners name: no CONNECT routes and no CORS (it rejects a whole route table that has either),
+ * and no catch-all (it has no passthrough). As Istio, which builds proxyless clients their own config.
+ */
+function proxylessRoutes(vhosts: readonly { domains: string[]; routes: RouteJson[] }[]): object {
+  const virtualHosts = vhosts
+    .filter((vh) => !vh.domains.includes('*'))
+    .map((vh) => ({ ...vh, routes: vh.routes.filter((r) => r.match?.connect_matcher === undefined).map(withoutCors) }))
+    .filter((vh) => vh.routes.length > 0);
+  return { name: PROXYLESS_ROUTE, virtual_hosts: virtualHosts };
+}
+
+function withoutCors(r: RouteJson): RouteJson {
+  const filters = r.typed_per_filter_config;
+  if (!filters || !(CORS_FILTER in filters)) return r;
+  const { [CORS_FILTER]: _cors, ...rest } = filters;
+  const { typed_per_filter_config: _all, ...route } = r;
+  return Object.keys(rest).length ? { ...route, typed_per_filter_config: rest } : route;
+}
+
+const CORS_FILTER = 'envoy.filters.http.cors';
+
+type RouteJson = { match?: { connect_matcher?: object }; typed_per_filter_config?: Record<string, object>; route?: { cluster?: string; weighted_clusters?: { clusters: { name: string }[] }; request_mirror_policies?: { cluster: string }[] } };
+
+/** Every cluster some route sends to or mirrors to, and the PassthroughCluster. */
+function clustersNamed(vhosts: readonly { routes: RouteJson[] }[]): Set<string> {
+  const out = new Set<string>([PASSTHROUGH_CLUSTER]);
+  for (const vh of vhosts) {
+    for (const r of vh.routes) {
+      if (r.route?.cluster) out.add(r.route.cluster);
+      for (const c of r.route?.weighted_clusters?.clusters ?? []) out.add(c.name);
+      for (const m of r.route?.request_mirror_policies ?? []) out.add(m.cluster);
+    }
+  }
+  return out;
 }
 
 function apiListener(name: string): object {
@@ -143,7 +221,7 @@ function apiListener(name: string): object {
       api_listener: {
         '@type': TYPE.hcm,
         stat_prefix: name,
-        rds: { route_config_name: OUTBOUND_ROUTE, config_source: { ads: {}, resource_api_version: 'V3' } },
+        rds: { route_config_name: PROXYLESS_ROUTE, config_source: { ads: {}, resource_api_version: 'V3' } },
         http_filters: PROXYLESS_FILTERS,
       },
     },
@@ -192,11 +270,24 @@ const HTTP2_UPSTREAM = {
   },
 };
 
+/**
+ * Istio's PassthroughCluster, and the cluster of a ServiceEntry with resolution NONE: Envoy's
+ * ORIGINAL_DST, the address the client meant. Weft's sidecar is the app's HTTP proxy rather than
+ * an iptables redirect, so for it the original destination is the request's authority (or the
+ * CONNECT target). The DestinationRule's lb policy cannot apply: the destination is given.
+ */
+function passthroughCluster(name: string, policy: Record<string, unknown>): object {
+  const { lb_policy: _lb, ring_hash_lb_config: _r, maglev_lb_config: _m, ...rest } = policy;
+  return { name, type: 'ORIGINAL_DST', connect_timeout: { seconds: 10 }, lb_policy: 'CLUSTER_PROVIDED', ...rest };
+}
+
 function edsCluster(name: string, http2: boolean, policy: object): object {
+  return { name, type: 'EDS', eds_cluster_config: { eds_config: { ads: {}, resource_api_version: 'V3' }, service_name: name }, ...clusterSettings(http2, policy) };
+}
+
+/** A cluster's protocol, timeouts and DestinationRule policy: all but its name, type and endpoints. */
+function clusterSettings(http2: boolean, policy: object): Record<string, unknown> {
   return {
-    name,
-    type: 'EDS',
-    eds_cluster_config: { eds_config: { ads: {}, resource_api_version: 'V3' }, service_name: name },
     connect_timeout: { seconds: 10 },
     lb_policy: 'ROUND_ROBIN',
     ...(http2 ? HTTP2_UPSTREAM : {}),
@@ -204,12 +295,12 @@ function edsCluster(name: string, http2: boolean, policy: object): object {
   };
 }
 
-function loadAssignment(name: string, members: readonly { w: Workload; inboundPort: number }[]): object {
+function loadAssignment(name: string, members: readonly ServiceEndpoint[]): object {
   const lbEndpoints = [...members]
-    .sort((a, b) => a.w.proxyId.localeCompare(b.w.proxyId))
-    .map(({ w, inboundPort }) => ({
-      endpoint: { address: socketAddress(w.address, inboundPort) },
-      health_status: w.healthy ? 'HEALTHY' : 'UNHEALTHY',
+    .sort((a, b) => a.id.localeCompare(b.id))
+    .map((e) => ({
+      endpoint: { address: socketAddress(e.address, e.port) },
+      health_status: e.healthy ? 'HEALTHY' : 'UNHEALTHY',
     }));
   // One locality with weight 1: gRPC's xDS client requires a locality and skips weightless ones.
   return { cluster_name: name, endpoints: lbEndpoints.length ? [{ locality: {}, lb_endpoints: lbEndpoints, load_balancing_weight: { value: 1 } }] : [] };

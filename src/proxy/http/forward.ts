@@ -133,27 +133,30 @@ export function matchRoute(cfg: RuntimeConfig, listenerName: string, h: RequestH
   return route;
 }
 
-/** PURE given the snapshot and a random number: which cluster and endpoints a forwarding route's request gets. */
-export function targetOf(cfg: RuntimeConfig, route: RouteEntry, rand: number): Decision {
+/**
+ * PURE given the snapshot and a random number: which cluster and endpoints a forwarding route's
+ * request gets. `authority` is the request's, for ORIGINAL_DST clusters (upstream/choose.ts).
+ */
+export function targetOf(cfg: RuntimeConfig, route: RouteEntry, rand: number, authority?: string): Decision {
   if (route.action.kind !== 'forward') throw new Error(`route ${route.name} does not forward`);
   const target = pickTarget(route, rand);
   const clusterName = target.name;
   const cluster = cfg.clusters.get(clusterName);
   if (!cluster) throw new ProxyError('no_cluster', `route ${route.name} points at cluster ${clusterName}, which the sidecar does not have`, clusterName);
-  const healthy = healthyEndpoints(cfg, clusterName, cluster);
+  const healthy = healthyEndpoints(cfg, clusterName, cluster, authority);
   return { route, clusterName, target, cluster, healthy };
 }
 
 /** PURE given the snapshot and a random number: which route, cluster and endpoints a request gets. */
 export function decide(cfg: RuntimeConfig, listenerName: string, ds: Downstream, rand: number): Decision {
-  return targetOf(cfg, matchRoute(cfg, listenerName, ds.head), rand);
+  return targetOf(cfg, matchRoute(cfg, listenerName, ds.head), rand, ds.head.authority);
 }
 
 /**
  * Where a CONNECT goes: 'http', a tunnel whose requests are routed by their own Host; 'tcp', an
  * opaque tunnel to the cluster; 'detect', either, by what the tunnel carries.
  */
-export type ConnectTarget = { kind: 'http' } | { kind: 'tcp' | 'detect'; cluster: string };
+export type ConnectTarget = { kind: 'http' } | { kind: 'tcp' | 'detect'; cluster: string } | { kind: 'reply'; status: number; body: Buffer | undefined };
 
 /**
  * PURE given the snapshot and a random number: where a CONNECT to `authority` goes, or a
@@ -171,7 +174,13 @@ export function connectTarget(cfg: RuntimeConfig, listenerName: string, authorit
   if (!vh) return `no route for CONNECT to "${authority}": no service or VirtualService in the mesh has that name`;
   const r = vh.routes.find((x) => x.connect);
   if (!r) return { kind: 'http' };
-  return { kind: vh.routes.some((x) => !x.connect) ? 'detect' : 'tcp', cluster: pickCluster(r, rand) };
+  // A direct_response on CONNECT: the sidecar answers it (REGISTRY_ONLY's 502 for unknown hosts).
+  if (r.action.kind === 'direct') return { kind: 'reply', status: r.action.status, body: r.action.body };
+  const cluster = pickCluster(r, rand);
+  // A tunnel to where the client asked (ORIGINAL_DST: ALLOW_ANY's passthrough) goes there whatever
+  // it carries: nothing to detect, and the client hears 200 only once the connection is made.
+  if (cfg.clusters.get(cluster)?.type === 'ORIGINAL_DST') return { kind: 'tcp', cluster };
+  return { kind: vh.routes.some((x) => !x.connect) ? 'detect' : 'tcp', cluster };
 }
 
 /** A request head as the router sees it. */
@@ -230,7 +239,7 @@ export function forward(ctx: ForwardContext, listenerName: string, ds: Downstrea
 function toUpstream(ctx: ForwardContext, cfg: RuntimeConfig, listenerName: string, ds: Downstream, route: RouteEntry, corsHeaders: HeaderList | undefined): void {
   let d: Decision;
   try {
-    d = targetOf(cfg, route, Math.random());
+    d = targetOf(cfg, route, Math.random(), ds.head.authority);
   } catch (e) {
     fail(ctx, ds, e);
     return;

@@ -15,7 +15,7 @@ import type { Downstream } from '../http/types.ts';
 import type { ConnectTarget } from '../http/forward.ts';
 import { Sweeper, serveHttp1 } from '../http1/server.ts';
 import { type Http2Downstream, createHttp2Downstream } from '../http2/server.ts';
-import { rawHttp1Error } from '../errors.ts';
+import { rawHttp1Error, rawHttp1Reply } from '../errors.ts';
 import { type TcpContext, dial, pipeTcp, proxyTcp } from '../tcp/tcp.ts';
 import { detect } from '../tcp/detect.ts';
 
@@ -108,6 +108,11 @@ function sniff(socket: net.Socket, handlers: ListenerHandlers, limits: ListenerL
             s.end(rawHttp1Error(404, 'no_route', t), 'latin1');
             return;
           }
+          if (t.kind === 'reply') {
+            handlers.onRejected(t.status, 'direct_response');
+            s.end(rawHttp1Reply(t.status, t.body), 'latin1');
+            return;
+          }
           const established = 'HTTP/1.1 200 Connection Established\r\n\r\n';
           if (t.kind === 'tcp') {
             // A TCP service: answer 200 once the upstream is connected, or say why it is not.
@@ -122,14 +127,14 @@ function sniff(socket: net.Socket, handlers: ListenerHandlers, limits: ListenerL
               }
               s.write(established);
               pipeTcp(handlers.tcp, t.cluster, s, d!, head, Buffer.alloc(0), limits.idleTimeoutMs);
-            });
+            }, authority);
             const onClose = () => c.cancel();
             s.once('close', onClose);
             return;
           }
           s.write(established);
           // A port of undeclared protocol: HTTP inside is routed, anything else is TCP to its cluster.
-          if (t.kind === 'detect') detect(handlers.tcp, t.cluster, s, head, limits.idleTimeoutMs, (first) => sniff(s, handlers, limits, codecs, first));
+          if (t.kind === 'detect') detect(handlers.tcp, t.cluster, s, head, limits.idleTimeoutMs, (first) => sniff(s, handlers, limits, codecs, first), authority);
           // What the tunnel carries is decided like any new connection; requests inside it are
           // routed by their own Host.
           else sniff(s, handlers, limits, codecs, head);

@@ -46,7 +46,7 @@ export function classify(buf: Buffer): 'http' | 'other' | 'more' {
  * socket paused); TCP is proxied here. A connection on which nothing happens within
  * idleTimeoutMs is closed.
  */
-export function detect(ctx: TcpContext, clusterName: string, down: net.Socket, initial: Buffer, idleTimeoutMs: number, onHttp: (first: Buffer) => void): void {
+export function detect(ctx: TcpContext, clusterName: string, down: net.Socket, initial: Buffer, idleTimeoutMs: number, onHttp: (first: Buffer) => void, authority?: string): void {
   down.allowHalfOpen = true;
   let buf = initial;
   const upChunks: Buffer[] = [];
@@ -137,7 +137,7 @@ export function detect(ctx: TcpContext, clusterName: string, down: net.Socket, i
     up!.socket.on('end', onUpEnd);
     up!.socket.on('error', () => {});
     decide();
-  });
+  }, authority);
   down.resume();
   if (buf.length) queueMicrotask(decide);
 }

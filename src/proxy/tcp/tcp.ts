@@ -25,9 +25,10 @@ export interface Dialed {
 
 /**
  * Connects to an endpoint of the cluster. Calls back once: with the connected socket, or with a
- * ProxyError saying why not. cancel() stops it (a socket connected later is closed).
+ * ProxyError saying why not. cancel() stops it (a socket connected later is closed). `authority`
+ * is the CONNECT target, where an ORIGINAL_DST cluster connects.
  */
-export function dial(ctx: TcpContext, clusterName: string, cb: (err: ProxyError | undefined, d?: Dialed) => void): { cancel(): void } {
+export function dial(ctx: TcpContext, clusterName: string, cb: (err: ProxyError | undefined, d?: Dialed) => void, authority?: string): { cancel(): void } {
   let cancelled = false;
   let current: net.Socket | undefined;
   const done = (err: ProxyError | undefined, d?: Dialed) => {
@@ -43,7 +44,7 @@ export function dial(ctx: TcpContext, clusterName: string, cb: (err: ProxyError 
   let healthy;
   try {
     if (!cluster) throw new ProxyError('no_cluster', `cluster ${clusterName} is not known to the sidecar`, clusterName);
-    healthy = healthyEndpoints(cfg, clusterName, cluster);
+    healthy = healthyEndpoints(cfg, clusterName, cluster, authority);
   } catch (e) {
     queueMicrotask(() => done(e as ProxyError));
     return { cancel: () => (cancelled = true) };

@@ -7,8 +7,13 @@ import type { ClusterConfig, Endpoint } from '../xds-client/convert.ts';
 /** tcp_proxy: a connection that could not be made is tried on another endpoint, up to twice. (HTTP retries follow the route's retry policy: http/retry.ts.) */
 export const CONNECT_RETRIES = 2;
 
-/** The cluster's endpoints that can take traffic; a ProxyError naming the cluster if there is none. */
-export function healthyEndpoints(cfg: RuntimeConfig, clusterName: string, cluster: ClusterConfig): Endpoint[] {
+/**
+ * The cluster's endpoints that can take traffic; a ProxyError naming the cluster if there is none.
+ * For an ORIGINAL_DST cluster, the one the request names: `authority` (its Host, or its CONNECT
+ * target), on `defaultPort` when it gives none.
+ */
+export function healthyEndpoints(cfg: RuntimeConfig, clusterName: string, cluster: ClusterConfig, authority?: string, defaultPort = 80): Endpoint[] {
+  if (cluster.type === 'ORIGINAL_DST') return [originalDestination(cfg, clusterName, authority, defaultPort)];
   const all = cluster.staticEndpoints ?? cfg.endpoints.get(cluster.edsName!) ?? EMPTY;
   // Endpoint lists are immutable (a config update makes new ones), so the healthy ones are
   // worked out once per list, not per request.
@@ -26,4 +31,24 @@ export function nextEndpoint(rr: Map<string, number>, clusterName: string, healt
   const i = rr.get(clusterName) ?? 0;
   rr.set(clusterName, (i + 1) % 1_000_000_007);
   return healthy[i % healthy.length];
+}
+
+const LOOPBACK = /^(?:localhost|127(?:\.\d{1,3}){3}|::1|0\.0\.0\.0|::|\[::1\]|\[::\])$/i;
+
+/**
+ * Where an ORIGINAL_DST cluster's request goes: the host and port it names. Never one of this
+ * sidecar's own listeners: a request (say, with Host: 127.0.0.1:<the outbound port>) that would
+ * come back to the sidecar would loop until it ran out of sockets.
+ */
+function originalDestination(cfg: RuntimeConfig, clusterName: string, authority: string | undefined, defaultPort: number): Endpoint {
+  const m = /^(\[[^\]]+\]|[^:]+)(?::(\d{1,5}))?$/.exec(authority ?? '');
+  const port = m?.[2] === undefined ? defaultPort : Number(m[2]);
+  if (!m || !(port > 0 && port < 65536)) throw new ProxyError('bad_request', `cluster ${clusterName} sends a request where its authority says, and "${authority ?? ''}" is no host and port`, clusterName);
+  const host = m[1].startsWith('[') ? m[1].slice(1, -1) : m[1];
+  for (const l of cfg.listeners.values()) {
+    if (l.port === port && (LOOPBACK.test(m[1]) || host === l.address)) {
+      throw new ProxyError('bad_request', `cluster ${clusterName} would send the request to ${host}:${port}, this sidecar's own listener ${l.name}: it would loop`, clusterName);
+    }
+  }
+  return { address: host, port, healthy: true };
 }

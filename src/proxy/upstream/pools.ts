@@ -19,10 +19,19 @@ export interface UpstreamPool {
   destroy(): void;
 }
 
-type PoolCluster = Pick<ClusterConfig, 'connectTimeoutMs' | 'protocol' | 'limits'>;
+type PoolCluster = Pick<ClusterConfig, 'connectTimeoutMs' | 'protocol' | 'limits'> & { type?: ClusterConfig['type'] };
+
+/**
+ * Pools for destinations that requests name (ORIGINAL_DST clusters: the hosts an app reaches
+ * through ALLOW_ANY, or a ServiceEntry with resolution NONE) are kept apart, the most recently
+ * used this many: an app that calls many hosts does not grow the sidecar without bound.
+ */
+export const MAX_DYNAMIC_POOLS = 128;
 
 export class Pools {
   private readonly pools = new Map<string, { addr: string; pool: UpstreamPool }>();
+  /** ORIGINAL_DST destinations' pools, least recently used first; config updates leave them be. */
+  private readonly dynamic = new Map<string, UpstreamPool>();
   private readonly limits: UpstreamLimits;
   /**
    * The pool each (cluster, endpoint) of a config snapshot got, so that a request finds it without
@@ -39,6 +48,7 @@ export class Pools {
 
   /** get() for an endpoint object of the current config, remembered per (cluster, endpoint). */
   forEndpoint(ep: Endpoint, cluster: PoolCluster): UpstreamPool {
+    if (cluster.type === 'ORIGINAL_DST') return this.forDestination(ep, cluster);
     let m = this.byEndpoint.get(cluster);
     const hit = m?.get(ep);
     if (hit && hit.generation === this.generation) return hit.pool;
@@ -53,18 +63,46 @@ export class Pools {
     const addr = `${address}:${port}`;
     const key = `${cluster.protocol}|${addr}`;
     let p = this.pools.get(key);
-    // The cluster's circuit breakers where it sets them, else the sidecar's defaults (limits.ts).
-    const opts = {
+    const opts = this.optionsFor(cluster);
+    if (!p) {
+      p = { addr, pool: this.newPool(address, port, cluster, opts) };
+      this.pools.set(key, p);
+    } else p.pool.setLimits?.(opts);
+    return p.pool;
+  }
+
+  /** An ORIGINAL_DST destination's pool: reused while among the MAX_DYNAMIC_POOLS most recent, else made afresh. */
+  private forDestination(ep: Endpoint, cluster: PoolCluster): UpstreamPool {
+    const key = `${cluster.protocol}|${ep.address}:${ep.port}`;
+    const opts = this.optionsFor(cluster);
+    let pool = this.dynamic.get(key);
+    if (pool) {
+      this.dynamic.delete(key); // to the most recent end
+      pool.setLimits?.(opts);
+    } else {
+      pool = this.newPool(ep.address, ep.port, cluster, opts);
+      if (this.dynamic.size >= MAX_DYNAMIC_POOLS) {
+        const [oldKey, old] = this.dynamic.entries().next().value!;
+        this.dynamic.delete(oldKey);
+        old.close(); // its requests in flight finish first
+      }
+    }
+    this.dynamic.set(key, pool);
+    return pool;
+  }
+
+  /** The cluster's circuit breakers where it sets them, else the sidecar's defaults (limits.ts). */
+  private optionsFor(cluster: PoolCluster) {
+    return {
       connectTimeoutMs: cluster.connectTimeoutMs,
       maxConnections: cluster.limits.maxConnections ?? this.limits.maxConnections,
       maxPending: cluster.limits.maxPending ?? this.limits.maxPending,
       maxStreamsPerSession: this.limits.maxStreamsPerSession,
     };
-    if (!p) {
-      p = { addr, pool: cluster.protocol === 'http2' ? new Http2Pool(address, port, opts) : new EndpointPool(address, port, opts) };
-      this.pools.set(key, p);
-    } else p.pool.setLimits?.(opts);
-    return p.pool;
+  }
+
+  private newPool(address: string, port: number, cluster: PoolCluster, opts: ReturnType<Pools['optionsFor']>): UpstreamPool {
+    return cluster.protocol === 'http2' ? new Http2Pool(address, port, opts) : new EndpointPool(address, port, opts);
   }
 
   /** Closes pools for endpoints no longer in the config; their requests in flight finish first. */
@@ -78,11 +116,13 @@ export class Pools {
   }
 
   stats(): PoolStats[] {
-    return [...this.pools.values()].map((p) => p.pool.stats());
+    return [...[...this.pools.values()].map((p) => p.pool), ...this.dynamic.values()].map((p) => p.stats());
   }
 
   async close(): Promise<void> {
     for (const p of this.pools.values()) p.pool.destroy();
+    for (const p of this.dynamic.values()) p.destroy();
     this.pools.clear();
+    this.dynamic.clear();
   }
 }

@@ -116,7 +116,7 @@ export interface RouteEntry {
   clusters: Target[];
   totalWeight: number;
   timeoutMs: number; // 0: none
-  /** A connect_matcher route with upgrade_configs CONNECT: a CONNECT becomes a TCP tunnel to its cluster. */
+  /** A connect_matcher route: with upgrade_configs CONNECT, a CONNECT becomes a TCP tunnel to its cluster; with a direct_response, the sidecar answers it. */
   connect?: boolean;
   request?: HeaderEdits;
   response?: HeaderEdits;
@@ -277,8 +277,7 @@ function convertRoute(r: any, where: string): RouteEntry {
   };
   const connect = m.connect_matcher !== undefined;
   if (r.direct_response) {
-    if (connect) fail(`${where}.direct_response`, 'a connect_matcher route must forward');
-    return { ...base, action: directResponse(`${where}.direct_response`, r.direct_response), clusters: [], totalWeight: 0, timeoutMs: 0 };
+    return { ...base, action: directResponse(`${where}.direct_response`, r.direct_response), clusters: [], totalWeight: 0, timeoutMs: 0, ...(connect ? { connect: true } : {}) };
   }
   if (r.redirect) {
     if (connect) fail(`${where}.redirect`, 'a connect_matcher route must forward');

@@ -45,7 +45,13 @@ export const DEFAULT_STREAM_IDLE_TIMEOUT_MS = 300_000;
 
 export interface ClusterConfig {
   name: string;
-  type: 'EDS' | 'STATIC';
+  /**
+   * STATIC, STRICT_DNS and LOGICAL_DNS clusters carry their endpoints (for the DNS types, names
+   * that are resolved when a connection is made, as Envoy's LOGICAL_DNS does); EDS ones have them
+   * sent separately; ORIGINAL_DST ones have none: a request goes where its authority (or its
+   * CONNECT target) says, the app's original destination when the sidecar is its HTTP proxy.
+   */
+  type: 'EDS' | 'STATIC' | 'STRICT_DNS' | 'LOGICAL_DNS' | 'ORIGINAL_DST';
   /** For EDS: the ClusterLoadAssignment name to subscribe to. */
   edsName?: string;
   connectTimeoutMs: number;
@@ -56,7 +62,7 @@ export interface ClusterConfig {
   /** circuit_breakers (DEFAULT priority): connections and waiting requests per endpoint, where set. */
   limits: { maxConnections?: number; maxPending?: number };
   /** lb_policy: ROUND_ROBIN, RANDOM, LEAST_REQUEST (two random choices, the one with fewer requests in flight), RING_HASH or MAGLEV (by the route's hash_policy). */
-  lb: 'round_robin' | 'random' | 'least_request' | 'ring_hash' | 'maglev';
+  lb: 'round_robin' | 'random' | 'least_request' | 'ring_hash' | 'maglev' | 'cluster_provided';
   /** ring_hash_lb_config.minimum_ring_size (1024), or maglev_lb_config.table_size (65537). */
   hashTableSize?: number;
   /** outlier_detection: endpoints ejected after consecutive errors (upstream/outlier.ts). */
@@ -237,7 +243,9 @@ export function convertCluster(c: any): ClusterConfig {
   const connectTimeoutMs = durationMs(c.connect_timeout) || 10_000;
   const limits = circuitBreakers(where, c.circuit_breakers);
   const type = c.type ?? 'STATIC';
-  const lb = LB_POLICIES[c.lb_policy ?? 'ROUND_ROBIN'] ?? fail(`${where}: lb_policy`, `${c.lb_policy} is not supported yet (ROUND_ROBIN, RANDOM, LEAST_REQUEST, RING_HASH and MAGLEV are)`);
+  const lb = LB_POLICIES[c.lb_policy ?? 'ROUND_ROBIN'] ?? fail(`${where}: lb_policy`, `${c.lb_policy} is not supported yet (ROUND_ROBIN, RANDOM, LEAST_REQUEST, RING_HASH, MAGLEV, and CLUSTER_PROVIDED for ORIGINAL_DST, are)`);
+  // Envoy's rule: an ORIGINAL_DST cluster's endpoint is given, so its lb_policy is CLUSTER_PROVIDED, and only its.
+  if ((type === 'ORIGINAL_DST') !== (lb === 'cluster_provided')) fail(`${where}: lb_policy`, type === 'ORIGINAL_DST' ? 'an ORIGINAL_DST cluster needs CLUSTER_PROVIDED' : 'CLUSTER_PROVIDED is for ORIGINAL_DST clusters');
   const outlier = c.outlier_detection ? outlierDetection(`${where}: outlier_detection`, c.outlier_detection) : undefined;
   const panic = c.common_lb_config?.healthy_panic_threshold;
   const panicPercent = panic == null ? 50 : Number(panic.value ?? panic);
@@ -250,11 +258,19 @@ export function convertCluster(c: any): ClusterConfig {
   if (lb === 'maglev' && !isPrime(hashTableSize!)) fail(`${where}: maglev_lb_config.table_size`, `must be a prime number, got ${hashTableSize}`);
   const base = { name: c.name, connectTimeoutMs, protocol, limits, lb, panicPercent, ...(outlier ? { outlier } : {}), ...(hashTableSize ? { hashTableSize } : {}) };
   if (type === 'EDS') return { ...base, type: 'EDS', edsName: c.eds_cluster_config?.service_name || c.name };
-  if (type === 'STATIC') return { ...base, type: 'STATIC', staticEndpoints: convertEndpoints(c.load_assignment ?? { cluster_name: c.name }, `${where}: load_assignment`) };
-  fail(`${where}: type`, `${type} clusters are not supported (EDS and STATIC are)`);
+  if (type === 'STATIC' || type === 'STRICT_DNS' || type === 'LOGICAL_DNS') {
+    const staticEndpoints = convertEndpoints(c.load_assignment ?? { cluster_name: c.name }, `${where}: load_assignment`);
+    if (type === 'LOGICAL_DNS' && staticEndpoints.length !== 1) fail(`${where}: load_assignment`, `a LOGICAL_DNS cluster has exactly one endpoint, not ${staticEndpoints.length}`);
+    return { ...base, type, staticEndpoints };
+  }
+  if (type === 'ORIGINAL_DST') {
+    if (c.load_assignment?.endpoints?.length) fail(`${where}: load_assignment`, 'an ORIGINAL_DST cluster has no endpoints (the request says where it goes)');
+    return { ...base, type };
+  }
+  fail(`${where}: type`, `${type} clusters are not supported (EDS, STATIC, STRICT_DNS, LOGICAL_DNS and ORIGINAL_DST are)`);
 }
 
-const LB_POLICIES: Record<string, ClusterConfig['lb']> = { ROUND_ROBIN: 'round_robin', RANDOM: 'random', LEAST_REQUEST: 'least_request', RING_HASH: 'ring_hash', MAGLEV: 'maglev' };
+const LB_POLICIES: Record<string, ClusterConfig['lb']> = { ROUND_ROBIN: 'round_robin', RANDOM: 'random', LEAST_REQUEST: 'least_request', RING_HASH: 'ring_hash', MAGLEV: 'maglev', CLUSTER_PROVIDED: 'cluster_provided' };
 
 /** Envoy's own primality test for Maglev table sizes (which Istio's validation copies). */
 function isPrime(x: number): boolean {

@@ -1,0 +1,178 @@
+// Simulation tests for ServiceEntry, WorkloadEntry and Sidecar: translate a mesh, load it as the
+// sidecar does (a NACK fails the test), and ask where a request goes, to which endpoints, or what
+// it is answered. No sockets.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { Workload } from '../../src/control/model/model.ts';
+import { PushCache } from '../../src/control/push/cache.ts';
+import { connectTarget, decide } from '../../src/proxy/http/forward.ts';
+import { meshOf, request, routeOf, sidecarSnapshot, simulate, workload } from '../snapshot.ts';
+
+const res = (kind: string, name: string, namespace: string, spec: object) => ({ apiVersion: 'networking.istio.io/v1', kind, metadata: { name, namespace }, spec });
+const se = (name: string, namespace: string, spec: object) => res('ServiceEntry', name, namespace, spec);
+const we = (name: string, namespace: string, spec: object) => res('WorkloadEntry', name, namespace, spec);
+const sidecar = (name: string, namespace: string, spec: object) => res('Sidecar', name, namespace, spec);
+const vs = (name: string, namespace: string, spec: object) => res('VirtualService', name, namespace, spec);
+const dr = (name: string, namespace: string, spec: object) => res('DestinationRule', name, namespace, spec);
+const C = (host: string, subset = '', port = 80) => `outbound|${port}|${subset}|${host}`;
+
+const client = workload('client', { port: 43000, labels: { app: 'client' } });
+
+/** Where a request goes, and the endpoints (address:port) it may reach there. */
+function reach(cfg: ReturnType<typeof sidecarSnapshot>, authority: string, path = '/'): { cluster: string; endpoints: string[]; type: string } {
+  const d = decide(cfg, 'outbound', request(authority, path), 0.5);
+  return { cluster: d.clusterName, endpoints: d.healthy.map((e) => `${e.address}:${e.port}`).sort(), type: d.cluster.type };
+}
+
+test('ServiceEntry STATIC: its host (and its address) reaches its endpoints, on their own ports, targetPort, or the service port', () => {
+  const mesh = meshOf(
+    [
+      se('api', 'default', {
+        hosts: ['api.example.com'],
+        addresses: ['240.0.0.10'],
+        ports: [
+          { number: 80, name: 'http', protocol: 'HTTP' },
+          { number: 8080, name: 'http-alt', protocol: 'HTTP', targetPort: 9090 },
+        ],
+        resolution: 'STATIC',
+        endpoints: [{ address: '127.0.0.2', ports: { http: 51000 } }, { address: '127.0.0.3' }],
+      }),
+    ],
+    [client],
+  );
+  const cfg = sidecarSnapshot(mesh, client);
+  assert.deepEqual(reach(cfg, 'api.example.com'), { cluster: C('api.example.com'), endpoints: ['127.0.0.2:51000', '127.0.0.3:80'], type: 'EDS' });
+  assert.deepEqual(reach(cfg, 'api.example.com:8080').endpoints, ['127.0.0.2:9090', '127.0.0.3:9090']);
+  assert.equal(reach(cfg, '240.0.0.10').cluster, C('api.example.com'));
+  assert.equal(reach(cfg, '240.0.0.10:8080').cluster, C('api.example.com', '', 8080));
+});
+
+test('ServiceEntry DNS: the endpoints are names the sidecar resolves (STRICT_DNS); with no endpoints, the host itself; DNS_ROUND_ROBIN is LOGICAL_DNS', () => {
+  const mesh = meshOf(
+    [
+      se('dns', 'default', { hosts: ['db.example.com'], ports: [{ number: 80, name: 'http', protocol: 'HTTP' }], resolution: 'DNS', endpoints: [{ address: 'db-1.internal' }, { address: 'db-2.internal', ports: { http: 8081 } }] }),
+      se('self', 'default', { hosts: ['localhost.example'], ports: [{ number: 80, name: 'http', protocol: 'HTTP', targetPort: 8000 }], resolution: 'DNS' }),
+      se('rr', 'default', { hosts: ['rr.example.com'], ports: [{ number: 80, name: 'http', protocol: 'HTTP' }], resolution: 'DNS_ROUND_ROBIN' }),
+    ],
+    [client],
+  );
+  const cfg = sidecarSnapshot(mesh, client);
+  assert.deepEqual(reach(cfg, 'db.example.com'), { cluster: C('db.example.com'), endpoints: ['db-1.internal:80', 'db-2.internal:8081'], type: 'STRICT_DNS' });
+  assert.deepEqual(reach(cfg, 'localhost.example').endpoints, ['localhost.example:8000']);
+  assert.deepEqual(reach(cfg, 'rr.example.com'), { cluster: C('rr.example.com'), endpoints: ['rr.example.com:80'], type: 'LOGICAL_DNS' });
+});
+
+test('ServiceEntry NONE (the default): the request goes where its authority says, for each host of a wildcard too', () => {
+  const mesh = meshOf([se('ext', 'default', { hosts: ['*.example.org'], ports: [{ number: 8080, name: 'http', protocol: 'HTTP' }] })], [client]);
+  const cfg = sidecarSnapshot(mesh, client);
+  assert.deepEqual(reach(cfg, 'a.example.org:8080'), { cluster: C('*.example.org', '', 8080), endpoints: ['a.example.org:8080'], type: 'ORIGINAL_DST' });
+  assert.deepEqual(reach(cfg, 'b.example.org:8080').endpoints, ['b.example.org:8080']);
+});
+
+test('ServiceEntry workloadSelector: WorkloadEntries and workloads of its namespace whose labels match; subsets select among them', () => {
+  const vm = workload('vm-app', { namespace: 'default', port: 45000, labels: { app: 'legacy', version: 'v2' }, ports: [{ name: 'http', port: 80, inboundPort: 45000, appPort: 45001 }] });
+  const mesh = meshOf(
+    [
+      se('legacy', 'default', { hosts: ['legacy.example.com'], ports: [{ number: 80, name: 'http', protocol: 'HTTP' }], resolution: 'STATIC', workloadSelector: { labels: { app: 'legacy' } } }),
+      we('vm-1', 'default', { address: '127.0.0.5', labels: { app: 'legacy', version: 'v1' }, ports: { http: 52000 } }),
+      we('vm-other-ns', 'other', { address: '127.0.0.6', labels: { app: 'legacy', version: 'v1' } }),
+      we('vm-other-app', 'default', { address: '127.0.0.7', labels: { app: 'else' } }),
+      dr('legacy', 'default', { host: 'legacy.example.com', subsets: [{ name: 'v1', labels: { version: 'v1' } }, { name: 'v2', labels: { version: 'v2' } }] }),
+      vs('legacy', 'default', { hosts: ['legacy.example.com'], http: [{ match: [{ headers: { x: { exact: 'v2' } } }], route: [{ destination: { host: 'legacy.example.com', subset: 'v2' } }] }, { route: [{ destination: { host: 'legacy.example.com', subset: 'v1' } }] }] }),
+    ],
+    [client, vm],
+  );
+  const cfg = sidecarSnapshot(mesh, client);
+  assert.deepEqual(reach(cfg, 'legacy.example.com'), { cluster: C('legacy.example.com', 'v1'), endpoints: ['127.0.0.5:52000'], type: 'EDS' });
+  const v2 = decide(cfg, 'outbound', request('legacy.example.com', '/', ['x', 'v2']), 0.5);
+  assert.equal(v2.clusterName, C('legacy.example.com', 'v2'));
+  assert.deepEqual(v2.healthy.map((e) => `${e.address}:${e.port}`), ['127.0.0.1:45000']);
+});
+
+test("a host Weft's workloads serve stays theirs when a ServiceEntry names it too", () => {
+  const reviews = workload('reviews', { service: 'reviews', port: 41000 });
+  const mesh = meshOf([se('shadow', 'default', { hosts: ['reviews.default.svc.cluster.local'], ports: [{ number: 80, name: 'http', protocol: 'HTTP' }], resolution: 'STATIC', endpoints: [{ address: '127.0.0.9' }] })], [client, reviews]);
+  assert.deepEqual(reach(sidecarSnapshot(mesh, client), 'reviews').endpoints, ['127.0.0.1:41000']);
+});
+
+test('ServiceEntry exportTo ".": its namespace reaches its endpoints; another namespace passes the host through', () => {
+  const other = workload('other-client', { namespace: 'other', port: 44000 });
+  const mesh = meshOf([se('api', 'default', { hosts: ['api.example.com'], exportTo: ['.'], ports: [{ number: 80, name: 'http', protocol: 'HTTP' }], resolution: 'STATIC', endpoints: [{ address: '127.0.0.2' }] })], [client, other]);
+  assert.equal(routeOf(sidecarSnapshot(mesh, client), request('api.example.com')), C('api.example.com'));
+  const cfg = sidecarSnapshot(mesh, other);
+  assert.deepEqual(reach(cfg, 'api.example.com'), { cluster: 'PassthroughCluster', endpoints: ['api.example.com:80'], type: 'ORIGINAL_DST' });
+  assert.equal(cfg.clusters.has(C('api.example.com')), true, 'without a Sidecar limiting egress, clusters are shared by every proxy');
+});
+
+// ---- Sidecar ----
+
+const ns = (name: string, namespace: string, port: number, labels: Record<string, string> = {}) => workload(name, { namespace, service: name.split('-')[0], port, labels });
+const meshWorkloads: Workload[] = [ns('reviews-a', 'a', 41000), ns('ratings-b', 'b', 42000), ns('client-a', 'a', 43000, { app: 'client' }), ns('batch-a', 'a', 46000, { app: 'batch' })];
+const named = (n: string) => meshWorkloads.find((w) => w.name === n)!;
+
+test('Sidecar egress "./*": a proxy sees its namespace only; another namespace\'s service passes through (ALLOW_ANY), and its clusters are not sent', () => {
+  const mesh = meshOf([sidecar('default', 'a', { egress: [{ hosts: ['./*'] }] })], meshWorkloads);
+  const cfg = sidecarSnapshot(mesh, named('client-a'));
+  assert.equal(routeOf(cfg, request('reviews')), C('reviews.a.svc.cluster.local'));
+  assert.deepEqual(reach(cfg, 'ratings.b'), { cluster: 'PassthroughCluster', endpoints: ['ratings.b:80'], type: 'ORIGINAL_DST' });
+  const outbound = [...cfg.clusters.keys()].filter((c) => c.startsWith('outbound'));
+  assert.ok(outbound.includes(C('reviews.a.svc.cluster.local')), outbound.join());
+  assert.deepEqual(outbound.filter((c) => c.endsWith('.b.svc.cluster.local')), [], 'no cluster of namespace b is sent');
+  // A proxy of namespace b has no Sidecar: it sees everything.
+  assert.equal(routeOf(sidecarSnapshot(mesh, named('ratings-b')), request('reviews.a')), C('reviews.a.svc.cluster.local'));
+});
+
+test('Sidecar REGISTRY_ONLY: a host the proxy does not know gets 502 saying why, CONNECT too; known hosts still route', () => {
+  const mesh = meshOf([sidecar('default', 'a', { egress: [{ hosts: ['./*', 'b/ratings.b.svc.cluster.local'] }], outboundTrafficPolicy: { mode: 'REGISTRY_ONLY' } })], meshWorkloads);
+  const cfg = sidecarSnapshot(mesh, named('client-a'));
+  const r = simulate(cfg, request('api.github.com'));
+  assert.equal(r.kind, 'local');
+  assert.equal(r.kind === 'local' && r.status, 502);
+  assert.match(r.kind === 'local' ? r.body : '', /not a service of the mesh.*REGISTRY_ONLY/);
+  assert.match(r.kind === 'local' ? r.body : '', /Sidecar a\/default/);
+  const t = connectTarget(cfg, 'outbound', 'api.github.com:443', 0.5);
+  assert.equal(typeof t === 'object' && t.kind === 'reply' && t.status, 502);
+  assert.equal(routeOf(cfg, request('ratings.b')), C('ratings.b.svc.cluster.local'));
+  assert.equal(routeOf(cfg, request('reviews')), C('reviews.a.svc.cluster.local'));
+});
+
+test('which Sidecar applies: one whose workloadSelector selects the proxy, else its namespace\'s default, else the root namespace\'s, where "." is the proxy\'s namespace', () => {
+  const config = [
+    sidecar('default', 'istio-system', { egress: [{ hosts: ['./*'] }], outboundTrafficPolicy: { mode: 'REGISTRY_ONLY' } }),
+    sidecar('batch', 'a', { workloadSelector: { labels: { app: 'batch' } }, egress: [{ hosts: ['*/*'] }] }),
+  ];
+  const mesh = meshOf(config, meshWorkloads);
+  // client-a: the mesh default; its namespace (a) only, and unknown hosts blocked.
+  const client = sidecarSnapshot(mesh, named('client-a'));
+  assert.equal(routeOf(client, request('reviews')), C('reviews.a.svc.cluster.local'));
+  const blocked = simulate(client, request('ratings.b'));
+  assert.equal(blocked.kind === 'local' && blocked.status, 502);
+  // ratings-b: the mesh default too, where "." is b.
+  assert.equal(routeOf(sidecarSnapshot(mesh, named('ratings-b')), request('ratings')), C('ratings.b.svc.cluster.local'));
+  // batch-a: its own Sidecar sees every namespace, and lets unknown hosts through.
+  const batch = sidecarSnapshot(mesh, named('batch-a'));
+  assert.equal(routeOf(batch, request('ratings.b')), C('ratings.b.svc.cluster.local'));
+  assert.equal(routeOf(batch, request('example.com')), 'PassthroughCluster');
+});
+
+test('a VirtualService the Sidecar lets a proxy see, routing to a service it does not: 503 no_cluster, as in Istio', () => {
+  const config = [
+    sidecar('default', 'a', { egress: [{ hosts: ['./*'] }] }),
+    vs('reviews', 'a', { hosts: ['reviews'], http: [{ route: [{ destination: { host: 'ratings.b.svc.cluster.local' } }] }] }),
+  ];
+  const cfg = sidecarSnapshot(meshOf(config, meshWorkloads), named('client-a'));
+  assert.equal(routeOf(cfg, request('reviews')), '503 no_cluster');
+});
+
+test('push: proxies with different Sidecars are different scopes; the same Sidecar shares one translation', () => {
+  const mesh = meshOf([sidecar('batch', 'a', { workloadSelector: { labels: { app: 'batch' } }, egress: [{ hosts: ['./*'] }] })], meshWorkloads);
+  const cache = new PushCache();
+  const batch = cache.resources(mesh, named('batch-a'));
+  const batch2 = cache.resources(mesh, { ...named('batch-a'), proxyId: 'batch-2', name: 'batch-2' });
+  const client = cache.resources(mesh, named('client-a'));
+  assert.equal(cache.translations.scoped, 2);
+  assert.equal(batch.routes, batch2.routes);
+  assert.notEqual(batch.routes, client.routes);
+  assert.ok(!(C('ratings.b.svc.cluster.local') in batch.clusters));
+  assert.ok(C('ratings.b.svc.cluster.local') in client.clusters);
+});
