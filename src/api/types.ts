@@ -220,12 +220,116 @@ export interface SidecarSpec {
   outboundTrafficPolicy?: { mode?: 'REGISTRY_ONLY' | 'ALLOW_ANY'; egressProxy?: unknown };
 }
 
+// ---- gateway.networking.k8s.io: HTTPRoute and GRPCRoute ---------------------------------
+// Weft applies them as the Gateway API's mesh routes ("GAMMA"): routes whose parentRefs name a
+// Service route the traffic clients send to that Service.
+
+export interface ParentReference {
+  group?: string; // "" (core) for a Service; gateway.networking.k8s.io by default
+  kind?: string; // "Service" for mesh routes; "Gateway" by default
+  namespace?: string;
+  name: string;
+  sectionName?: string;
+  port?: number;
+}
+
+export interface BackendObjectReference {
+  group?: string;
+  kind?: string; // "Service" by default
+  name: string;
+  namespace?: string;
+  port?: number;
+}
+
+export interface HTTPHeader {
+  name: string;
+  value: string;
+}
+
+export interface HTTPHeaderFilter {
+  set?: HTTPHeader[];
+  add?: HTTPHeader[];
+  remove?: string[];
+}
+
+export interface HTTPPathModifier {
+  type: 'ReplaceFullPath' | 'ReplacePrefixMatch';
+  replaceFullPath?: string;
+  replacePrefixMatch?: string;
+}
+
+export interface HTTPRouteFilter {
+  type: 'RequestHeaderModifier' | 'ResponseHeaderModifier' | 'RequestRedirect' | 'URLRewrite' | 'RequestMirror' | 'ExtensionRef' | 'CORS';
+  requestHeaderModifier?: HTTPHeaderFilter;
+  responseHeaderModifier?: HTTPHeaderFilter;
+  requestRedirect?: { scheme?: string; hostname?: string; path?: HTTPPathModifier; port?: number; statusCode?: number };
+  urlRewrite?: { hostname?: string; path?: HTTPPathModifier };
+  requestMirror?: { backendRef: BackendObjectReference; percent?: number; fraction?: { numerator: number; denominator?: number } };
+  extensionRef?: { group: string; kind: string; name: string };
+  cors?: unknown;
+}
+
+export interface HTTPBackendRef extends BackendObjectReference {
+  weight?: number; // 1 by default; relative to the rule's other backends
+  filters?: HTTPRouteFilter[];
+}
+
+export interface GatewayValueMatch {
+  type?: 'Exact' | 'RegularExpression';
+  name: string;
+  value: string;
+}
+
+export interface HTTPRouteMatch {
+  path?: { type?: 'Exact' | 'PathPrefix' | 'RegularExpression'; value?: string };
+  headers?: GatewayValueMatch[];
+  queryParams?: GatewayValueMatch[];
+  method?: string;
+}
+
+export interface HTTPRouteRule {
+  name?: string;
+  matches?: HTTPRouteMatch[];
+  filters?: HTTPRouteFilter[];
+  backendRefs?: HTTPBackendRef[];
+  timeouts?: { request?: string; backendRequest?: string };
+  retry?: { codes?: number[]; attempts?: number; backoff?: string };
+  sessionPersistence?: unknown;
+}
+
+export interface HTTPRouteSpec {
+  parentRefs?: ParentReference[];
+  hostnames?: string[];
+  rules?: HTTPRouteRule[];
+}
+
+export interface GRPCRouteMatch {
+  method?: { type?: 'Exact' | 'RegularExpression'; service?: string; method?: string };
+  headers?: GatewayValueMatch[];
+}
+
+export interface GRPCRouteRule {
+  name?: string;
+  matches?: GRPCRouteMatch[];
+  filters?: HTTPRouteFilter[]; // RequestHeaderModifier, ResponseHeaderModifier, RequestMirror, ExtensionRef
+  backendRefs?: HTTPBackendRef[];
+  sessionPersistence?: unknown;
+}
+
+export interface GRPCRouteSpec {
+  parentRefs?: ParentReference[];
+  hostnames?: string[];
+  rules?: GRPCRouteRule[];
+}
+
 export type VirtualService = Resource<VirtualServiceSpec>;
 export type LocalRateLimit = Resource<import('./ratelimit.ts').LocalRateLimitSpec>;
 export type DestinationRule = Resource<DestinationRuleSpec>;
 export type ServiceEntry = Resource<ServiceEntrySpec>;
 export type WorkloadEntry = Resource<WorkloadEntrySpec>;
 export type Sidecar = Resource<SidecarSpec>;
+export type GatewayHTTPRoute = Resource<HTTPRouteSpec>;
+export type GatewayGRPCRoute = Resource<GRPCRouteSpec>;
 
 // ---- errors --------------------------------------------------------------------------------
 
