@@ -1,5 +1,6 @@
 // The public surface of src/api: Istio VirtualService, DestinationRule, ServiceEntry, WorkloadEntry
-// and Sidecar (and Weft's LocalRateLimit), parsed and validated.
+// and Sidecar, Weft's LocalRateLimit, and the Gateway API's HTTPRoute and GRPCRoute, parsed and
+// validated.
 
 export * from './types.ts';
 export { parseConfig } from './parse.ts';

@@ -1,7 +1,8 @@
 // A tiny structural-schema checker, in the spirit of Kubernetes' OpenAPI v3 validation of CRDs:
-// types, enums, ranges, required fields, "at most one of" groups and unknown fields.
-// The schemas it runs are transcribed by hand into TypeScript (istio-schema.ts); nothing is read
-// from disk at run time.
+// types, enums, ranges, lengths, patterns, required fields, "at most one of" groups, unknown
+// fields, and the list types set and map (no repeats).
+// The schemas it runs are transcribed by hand into TypeScript (istio-schema.ts, gateway-schema.ts);
+// nothing is read from disk at run time.
 
 import type { FieldError } from './types.ts';
 import { parseDuration, type DurationCheck, checkDuration } from './rules.ts';
@@ -17,14 +18,24 @@ export interface StringSchema extends Base {
   /** The string is a duration (google.protobuf.Duration): see DurationCheck. */
   readonly duration?: DurationCheck;
   readonly maxLength?: number;
+  readonly minLength?: number;
   /** format: byte — base64 text. */
   readonly base64?: boolean;
+  /** The CRD's `pattern`, with the message that says in words what it asks for. */
+  readonly pattern?: Pattern;
+}
+
+export interface Pattern {
+  readonly re: RegExp;
+  /** "must be ...": the whole message a value that does not match gets. */
+  readonly message: string;
 }
 
 export interface IntegerSchema extends Base {
   readonly type: 'integer';
   readonly min?: number;
   readonly max?: number;
+  readonly enum?: readonly number[];
 }
 
 export interface NumberSchema extends Base {
@@ -42,6 +53,10 @@ export interface ArraySchema extends Base {
   readonly items: Schema;
   readonly maxItems?: number;
   readonly minItems?: number;
+  /** `x-kubernetes-list-type: set`: no value twice. */
+  readonly set?: boolean;
+  /** `x-kubernetes-list-type: map`: no two items with the same values of these fields. */
+  readonly mapKeys?: readonly string[];
 }
 
 export interface ObjectSchema extends Base {
@@ -147,6 +162,10 @@ function checkString(value: unknown, schema: StringSchema, path: string): FieldE
   if (schema.maxLength !== undefined && value.length > schema.maxLength) {
     return [{ path, message: `must be at most ${schema.maxLength} characters` }];
   }
+  if (schema.minLength !== undefined && value.length < schema.minLength) {
+    return [{ path, message: schema.minLength === 1 ? 'must not be empty' : `must be at least ${schema.minLength} characters` }];
+  }
+  if (schema.pattern && !schema.pattern.re.test(value)) return [{ path, message: schema.pattern.message }];
   if (schema.base64 && !BASE64.test(value)) return [{ path, message: 'must be base64-encoded' }];
   if (schema.duration) {
     const problem = checkDuration(parseDuration(value), schema.duration);
@@ -162,6 +181,9 @@ function checkNumber(value: unknown, schema: IntegerSchema | NumberSchema, path:
   if ((min !== undefined && value < min) || (max !== undefined && value > max)) {
     return [{ path, message: rangeMessage(min, max) }];
   }
+  if ('enum' in schema && schema.enum && !schema.enum.includes(value)) {
+    return [{ path, message: `must be one of ${schema.enum.join(', ')} (got ${value})` }];
+  }
   return [];
 }
 
@@ -173,7 +195,29 @@ function checkArray(value: unknown, schema: ArraySchema, path: string): FieldErr
   if (schema.minItems !== undefined && value.length < schema.minItems) {
     return [{ path, message: schema.minItems === 1 ? 'must not be empty' : `must have at least ${schema.minItems} items` }];
   }
-  return value.flatMap((item, i) => checkShape(item, schema.items, index(path, i)));
+  const items = value.flatMap((item, i) => checkShape(item, schema.items, index(path, i)));
+  return [...items, ...duplicateItems(value, schema, path)];
+}
+
+/** A set's repeated values, or a list-map's repeated keys: each repeat names the item it repeats. */
+function duplicateItems(value: unknown[], schema: ArraySchema, path: string): FieldError[] {
+  if (!schema.set && !schema.mapKeys) return [];
+  const keyOf = (item: unknown): string | undefined => {
+    if (schema.set) return typeof item === 'object' ? undefined : JSON.stringify(item);
+    // An item without its key is reported as such (`required`), not as a repeat.
+    if (!schema.mapKeys || !isObject(item) || schema.mapKeys.some((k) => item[k] === undefined || item[k] === null)) return undefined;
+    return schema.mapKeys.map((k) => `${k} ${JSON.stringify(item[k])}`).join(', ');
+  };
+  const seen = new Map<string, number>();
+  const errors: FieldError[] = [];
+  value.forEach((item, i) => {
+    const k = keyOf(item);
+    if (k === undefined) return;
+    const first = seen.get(k);
+    if (first === undefined) seen.set(k, i);
+    else errors.push({ path: index(path, i), message: `duplicate ${schema.set ? 'value ' : ''}${k} (already at ${index(path, first)})` });
+  });
+  return errors;
 }
 
 function checkMap(value: unknown, schema: MapSchema, path: string): FieldError[] {

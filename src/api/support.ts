@@ -8,7 +8,8 @@
 // Messages name what happens instead: "accepted, not applied yet: <what happens instead>".
 import type { FieldError } from './types.ts';
 import { field, index, isObject, type Obj } from './schema.ts';
-import { UNIX_PREFIX } from './rules.ts';
+import { UNIX_PREFIX, checkRegex } from './rules.ts';
+import { backendGroupKind, isService, parentGroupKind, GATEWAY_GROUP } from './gateway-common.ts';
 
 export interface Support {
   rejected: FieldError[];
@@ -18,7 +19,8 @@ export interface Support {
 const list = (v: unknown): unknown[] => (Array.isArray(v) ? v : []);
 const set = (v: unknown): boolean => v !== undefined && v !== null;
 
-export function supportOf(kind: string, spec: unknown): Support {
+/** `namespace`: the resource's own (a route's backends in another namespace are refused). */
+export function supportOf(kind: string, spec: unknown, namespace = 'default'): Support {
   const out: Support = { rejected: [], warnings: [] };
   if (!isObject(spec)) return out;
   if (kind === 'VirtualService') virtualService(spec, out);
@@ -26,6 +28,7 @@ export function supportOf(kind: string, spec: unknown): Support {
   if (kind === 'ServiceEntry') serviceEntry(spec, out);
   if (kind === 'WorkloadEntry') workloadEntry(spec, 'spec', out);
   if (kind === 'Sidecar') sidecar(spec, out);
+  if (kind === 'HTTPRoute' || kind === 'GRPCRoute') gatewayRoute(spec, namespace, out);
   return out;
 }
 
@@ -148,4 +151,91 @@ function sidecar(spec: Obj, out: Support): void {
   }
   if (given(spec.ingress)) warn('spec.ingress', "accepted, not applied yet: the sidecar's inbound listeners follow the workload's ports");
   if (set(spec.inboundConnectionPool)) warn('spec.inboundConnectionPool', "accepted, not applied yet: the sidecar's default inbound connection limits apply");
+}
+
+// ---- HTTPRoute and GRPCRoute ----
+// Weft applies them as mesh routes: parentRefs that name a Service (name, namespace, port);
+// matches; the header modifier, redirect, rewrite and mirror filters; backendRefs to Services in
+// the route's namespace (name, port, weight, header modifier filters); timeouts, retry, rule names.
+// Hostnames need no word: the Gateway API's mesh routes ignore them where every parent is a Service.
+
+const HEADER_MODIFIERS = ['RequestHeaderModifier', 'ResponseHeaderModifier'];
+const EXTENSION_FILTER = 'extension filters are not supported; an extension filter Weft does not know could be a security control; ignoring it could widen traffic';
+const OTHER_NAMESPACE = 'a backend in another namespace needs a ReferenceGrant, which Weft does not read yet; ignoring that would let this route send traffic where the other namespace did not allow';
+
+function gatewayRoute(spec: Obj, namespace: string, out: Support): void {
+  const warn = (path: string, message: string) => out.warnings.push({ path, message });
+  const reject = (path: string, message: string) => out.rejected.push({ path, message });
+  list(spec.parentRefs).forEach((ref, i) => {
+    if (!isObject(ref)) return;
+    const p = index('spec.parentRefs', i);
+    const gk = parentGroupKind(ref);
+    if (isService(gk)) {
+      if (set(ref.sectionName)) reject(field(p, 'sectionName'), 'not supported yet; ignoring it would attach the route to every port of the Service');
+    } else if (gk.kind === 'Gateway' && gk.group === GATEWAY_GROUP) {
+      warn(p, 'accepted, not applied yet: Weft has no gateways; the route is attached to none');
+    } else {
+      warn(p, `accepted, not applied yet: Weft attaches routes only to Services (kind Service, group ""); the route is attached to no ${gk.kind} of group ${gk.group === '' ? '""' : gk.group}`);
+    }
+  });
+  /** A backend (of a backendRef or a mirror): a Service in the route's namespace. */
+  const backend = (ref: unknown, p: string) => {
+    if (!isObject(ref)) return;
+    const gk = backendGroupKind(ref);
+    if (!isService(gk)) {
+      const what = gk.group === '' ? gk.kind : `${gk.kind} (group ${gk.group})`;
+      reject(field(p, gk.kind === 'Service' ? 'group' : 'kind'), `a backend of kind ${what} is not supported; its traffic would have nowhere to go`);
+    } else if (!set(ref.port)) {
+      reject(field(p, 'port'), 'a Service backend needs a port; without one its traffic would have nowhere to go');
+    }
+    if (typeof ref.namespace === 'string' && ref.namespace !== namespace) reject(field(p, 'namespace'), OTHER_NAMESPACE);
+  };
+  list(spec.rules).forEach((rule, i) => {
+    if (!isObject(rule)) return;
+    const p = index('spec.rules', i);
+    list(rule.matches).forEach((m, j) => {
+      if (isObject(m)) regexes(m, index(field(p, 'matches'), j), reject);
+    });
+    list(rule.filters).forEach((fl, j) => {
+      if (!isObject(fl)) return;
+      const fp = index(field(p, 'filters'), j);
+      if (fl.type === 'ExtensionRef') reject(fp, EXTENSION_FILTER);
+      if (fl.type === 'CORS') warn(fp, 'accepted, not applied yet: no CORS headers are added');
+      if (isObject(fl.requestMirror)) backend(fl.requestMirror.backendRef, field(field(fp, 'requestMirror'), 'backendRef'));
+    });
+    list(rule.backendRefs).forEach((ref, j) => {
+      if (!isObject(ref)) return;
+      const bp = index(field(p, 'backendRefs'), j);
+      backend(ref, bp);
+      list(ref.filters).forEach((fl, k) => {
+        if (!isObject(fl) || typeof fl.type !== 'string' || HEADER_MODIFIERS.includes(fl.type)) return;
+        const fp = index(field(bp, 'filters'), k);
+        if (fl.type === 'ExtensionRef') reject(fp, EXTENSION_FILTER);
+        else reject(fp, `${fl.type} filters on a backendRef are not supported yet (only RequestHeaderModifier and ResponseHeaderModifier); ignoring it would send this backend's traffic as if the filter were not there`);
+      });
+    });
+    if (set(rule.sessionPersistence)) warn(field(p, 'sessionPersistence'), 'accepted, not applied yet: requests are not pinned to an endpoint');
+  });
+}
+
+/**
+ * The regular expressions of a match (path, headers, query parameters; a gRPC method's service and
+ * method). The Gateway API leaves their dialect to the implementation: Weft's is RE2 (as Envoy's),
+ * and a match it cannot compile would match nothing or, ignored, everything.
+ */
+function regexes(m: Obj, p: string, reject: (path: string, message: string) => void): void {
+  const check = (re: unknown, path: string) => {
+    const problem = typeof re === 'string' ? checkRegex(re) : undefined;
+    if (problem) reject(path, `Weft matches regular expressions with RE2 and cannot use this one (${problem}); ignoring the match would widen the route`);
+  };
+  if (isObject(m.path) && m.path.type === 'RegularExpression') check(m.path.value, field(field(p, 'path'), 'value'));
+  for (const name of ['headers', 'queryParams']) {
+    list(m[name]).forEach((h, k) => {
+      if (isObject(h) && h.type === 'RegularExpression') check(h.value, field(index(field(p, name), k), 'value'));
+    });
+  }
+  if (isObject(m.method) && m.method.type === 'RegularExpression') {
+    check(m.method.service, field(field(p, 'method'), 'service'));
+    check(m.method.method, field(field(p, 'method'), 'method'));
+  }
 }

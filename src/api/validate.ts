@@ -1,5 +1,6 @@
 // Checking one resource: envelope (apiVersion, kind, metadata), then the spec's shape against the
-// transcribed CRD schema, then Istio's semantic rules for the kind.
+// transcribed CRD schema, then the semantic rules for the kind (Istio's, or the Gateway API's CEL
+// rules for HTTPRoute and GRPCRoute).
 
 import { ConfigError, describeKey, type FieldError, type ObjectMeta, type Resource } from './types.ts';
 import { checkShape, isObject, key, pruneNulls, type Obj, type ObjectSchema } from './schema.ts';
@@ -12,6 +13,9 @@ import { validateSidecar } from './sidecar.ts';
 import { checkK8sName, checkK8sNamespace, checkLabelKey, checkLabelValue } from './rules.ts';
 import { supportOf } from './support.ts';
 import { LOCAL_RATE_LIMIT_SPEC, validateLocalRateLimit } from './ratelimit.ts';
+import { GRPC_ROUTE_SPEC, HTTP_ROUTE_SPEC } from './gateway-schema.ts';
+import { validateHTTPRoute } from './httproute.ts';
+import { validateGRPCRoute } from './grpcroute.ts';
 
 export interface SupportedKind {
   readonly kind: string;
@@ -30,6 +34,9 @@ export const SUPPORTED_KINDS: readonly SupportedKind[] = Object.freeze([
   Object.freeze({ kind: 'WorkloadEntry', group: 'networking.istio.io', versions: NETWORKING_VERSIONS }),
   Object.freeze({ kind: 'Sidecar', group: 'networking.istio.io', versions: NETWORKING_VERSIONS }),
   Object.freeze({ kind: 'LocalRateLimit', group: 'ratelimit.weft.io', versions: Object.freeze(['v1alpha1'] as const) }),
+  // The Gateway API's mesh routes: those whose parentRefs name a Service.
+  Object.freeze({ kind: 'HTTPRoute', group: 'gateway.networking.k8s.io', versions: Object.freeze(['v1', 'v1beta1'] as const) }),
+  Object.freeze({ kind: 'GRPCRoute', group: 'gateway.networking.k8s.io', versions: Object.freeze(['v1'] as const) }),
 ]);
 
 interface KindRules {
@@ -45,13 +52,15 @@ const RULES: Readonly<Record<string, KindRules>> = Object.freeze({
   WorkloadEntry: { schema: WORKLOAD_ENTRY_SPEC, validate: validateWorkloadEntry },
   Sidecar: { schema: SIDECAR_SPEC, validate: validateSidecar },
   LocalRateLimit: { schema: LOCAL_RATE_LIMIT_SPEC, validate: validateLocalRateLimit },
+  HTTPRoute: { schema: HTTP_ROUTE_SPEC, validate: validateHTTPRoute },
+  GRPCRoute: { schema: GRPC_ROUTE_SPEC, validate: validateGRPCRoute },
 });
 
 function findKind(apiVersion: string, kind: string): SupportedKind | undefined {
   return SUPPORTED_KINDS.find((k) => k.kind === kind && k.versions.some((v) => `${k.group}/${v}` === apiVersion));
 }
 
-/** "Weft reads VirtualService, DestinationRule and Sidecar (networking.istio.io/v1, v1beta1, v1alpha3)" */
+/** "Weft reads VirtualService, DestinationRule and Sidecar (networking.istio.io/v1, v1beta1, v1alpha3); ..." */
 function supportedSummary(): string {
   const groups = new Map<string, SupportedKind[]>();
   for (const k of SUPPORTED_KINDS) {
@@ -68,9 +77,10 @@ function andList(words: string[]): string {
 }
 
 /**
- * Per-kind validation of a resource's spec: shape (types, enums, ranges, unknown fields) and
- * Istio's rules. Paths start at "spec". Where a field breaks the schema, Istio's rules for that
- * same field are not reported too: one message per field is enough.
+ * Per-kind validation of a resource's spec: shape (types, enums, ranges, patterns, unknown fields)
+ * and the kind's rules (Istio's, or the Gateway API's CEL rules). Paths start at "spec". Where a
+ * field breaks the schema, the rules for that same field are not reported too: one message per
+ * field is enough.
  */
 export function validateResource(r: Resource): FieldError[] {
   const rules = RULES[r.kind];
@@ -89,7 +99,7 @@ export function validateResource(r: Resource): FieldError[] {
  */
 export function warningsOf(r: Resource): FieldError[] {
   const resource = describeKey({ kind: r.kind, namespace: r.metadata.namespace, name: r.metadata.name });
-  return supportOf(r.kind, r.spec).warnings.map((w) => ({ ...w, resource }));
+  return supportOf(r.kind, r.spec, r.metadata.namespace).warnings.map((w) => ({ ...w, resource }));
 }
 
 // ---- the envelope ----
@@ -183,8 +193,9 @@ function nameable(errors: { path: string }[]): boolean {
 
 /**
  * Check one object without throwing: the building block of checkResource and parseConfig. With
- * `istioOnly`, only what Istio itself rejects is a problem (what `weft analyze` compares with
- * Istio); otherwise also the fields Weft cannot apply yet and must not ignore (support.ts).
+ * `istioOnly`, only what Istio itself rejects (or, for HTTPRoute and GRPCRoute, the Gateway API's
+ * CRDs) is a problem (what `weft analyze` and the conformance tests compare with); otherwise also
+ * the fields Weft cannot apply yet and must not ignore (support.ts).
  */
 export function inspect(obj: unknown, where: string, istioOnly = false): Inspection {
   if (!isObject(obj)) {
@@ -208,7 +219,7 @@ export function inspect(obj: unknown, where: string, istioOnly = false): Inspect
   const label = name ?? `${where}: ${kind}`;
   const invalid = [...unknown, ...errors, ...validateResource(draft)];
   // Valid as Istio sees it, but what Weft cannot apply yet and must not ignore (support.ts).
-  const all = invalid.length || istioOnly ? invalid : supportOf(kind, draft.spec).rejected;
+  const all = invalid.length || istioOnly ? invalid : supportOf(kind, draft.spec, draft.metadata.namespace).rejected;
   if (all.length > 0) return { problems: all.map((e) => problem(label, e.path, e.message)), name };
   return { resource: { ...draft, spec: pruneNulls(draft.spec, RULES[kind]?.schema) }, problems: [], name };
 }

@@ -25,6 +25,19 @@ export function sidecar(spec: Spec, name = 'r'): Record<string, unknown> {
   return { apiVersion: 'networking.istio.io/v1', kind: 'Sidecar', metadata: { name }, spec };
 }
 
+export function httpRoute(spec: Spec, name = 'r', namespace?: string): Record<string, unknown> {
+  return { apiVersion: 'gateway.networking.k8s.io/v1', kind: 'HTTPRoute', metadata: { name, ...(namespace ? { namespace } : {}) }, spec };
+}
+
+export function grpcRoute(spec: Spec, name = 'r', namespace?: string): Record<string, unknown> {
+  return { apiVersion: 'gateway.networking.k8s.io/v1', kind: 'GRPCRoute', metadata: { name, ...(namespace ? { namespace } : {}) }, spec };
+}
+
+/** What validation alone says of `obj` (no support.ts refusals), a "path: message" line a problem. */
+export function validationProblems(obj: unknown): string[] {
+  return inspect(obj, 'request item 0', true).problems.map((p) => `${p.path}: ${p.message}`);
+}
+
 /** A VirtualService spec with one HTTP route to `reviews`, merged with `extra`. */
 export function vsSpec(route: Spec = {}, extra: Spec = {}): Spec {
   return { hosts: ['reviews'], http: [{ route: [{ destination: { host: 'reviews' } }], ...route }], ...extra };

@@ -174,7 +174,7 @@ spec: {}
 `);
     assert.equal(
       err.message,
-      'x.yaml document 2: kind Gateway (networking.istio.io/v1) is not supported; Weft reads VirtualService, DestinationRule, ServiceEntry, WorkloadEntry and Sidecar (networking.istio.io/v1, v1beta1, v1alpha3); LocalRateLimit (ratelimit.weft.io/v1alpha1)',
+      'x.yaml document 2: kind Gateway (networking.istio.io/v1) is not supported; Weft reads VirtualService, DestinationRule, ServiceEntry, WorkloadEntry and Sidecar (networking.istio.io/v1, v1beta1, v1alpha3); LocalRateLimit (ratelimit.weft.io/v1alpha1); HTTPRoute (gateway.networking.k8s.io/v1, v1beta1); GRPCRoute (gateway.networking.k8s.io/v1)',
     );
   });
 
@@ -182,7 +182,7 @@ spec: {}
     const err = parseError(GOOD_VS.replace('networking.istio.io/v1', 'networking.istio.io/v2'));
     assert.equal(
       err.message,
-      'x.yaml document 1: kind VirtualService (networking.istio.io/v2) is not supported; Weft reads VirtualService, DestinationRule, ServiceEntry, WorkloadEntry and Sidecar (networking.istio.io/v1, v1beta1, v1alpha3); LocalRateLimit (ratelimit.weft.io/v1alpha1)',
+      'x.yaml document 1: kind VirtualService (networking.istio.io/v2) is not supported; Weft reads VirtualService, DestinationRule, ServiceEntry, WorkloadEntry and Sidecar (networking.istio.io/v1, v1beta1, v1alpha3); LocalRateLimit (ratelimit.weft.io/v1alpha1); HTTPRoute (gateway.networking.k8s.io/v1, v1beta1); GRPCRoute (gateway.networking.k8s.io/v1)',
     );
   });
 
@@ -257,6 +257,66 @@ spec: {}
   });
 });
 
+describe('parseConfig: the Gateway API\'s mesh routes', () => {
+  const ROUTES = `apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: reviews, namespace: shop}
+spec:
+  parentRefs:
+  - {group: "", kind: Service, name: reviews, port: 9080}
+  rules:
+  - matches:
+    - path: {value: /v2}
+    backendRefs:
+    - {name: reviews-v2, port: 9080}
+    timeouts: null
+---
+apiVersion: gateway.networking.k8s.io/v1beta1
+kind: HTTPRoute
+metadata: {name: reviews}
+spec:
+  parentRefs: [{group: "", kind: Service, name: reviews}]
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: GRPCRoute
+metadata: {name: users}
+spec:
+  parentRefs: [{group: "", kind: Service, name: users, port: 50051}]
+  rules:
+  - matches: [{method: {service: com.example.User, method: Login}}]
+    backendRefs: [{name: users-v1, port: 50051}]
+`;
+
+  test('reads HTTPRoute (v1, v1beta1) and GRPCRoute (v1): spec kept as written, nulls pruned, no defaults added', () => {
+    const [http, beta, grpc] = parseConfig(ROUTES, 'routes.yaml');
+    assert.deepEqual(http, {
+      apiVersion: 'gateway.networking.k8s.io/v1',
+      kind: 'HTTPRoute',
+      metadata: { name: 'reviews', namespace: 'shop' },
+      spec: {
+        parentRefs: [{ group: '', kind: 'Service', name: 'reviews', port: 9080 }],
+        rules: [{ matches: [{ path: { value: '/v2' } }], backendRefs: [{ name: 'reviews-v2', port: 9080 }] }],
+      },
+    });
+    assert.equal(beta?.apiVersion, 'gateway.networking.k8s.io/v1beta1');
+    assert.deepEqual(beta?.spec, { parentRefs: [{ group: '', kind: 'Service', name: 'reviews' }] });
+    assert.equal(grpc?.kind, 'GRPCRoute');
+  });
+
+  test('rejects what the Gateway API rejects and what Weft cannot apply, naming the route and field', () => {
+    const bad = ROUTES.replace('path: {value: /v2}', 'path: {value: v2}').replace('{name: reviews-v2, port: 9080}', '{name: reviews-v2, port: 9080, namespace: other}');
+    assert.equal(
+      parseError(bad, 'routes.yaml').message,
+      'HTTPRoute shop/reviews: spec.rules[0].matches[0].path.value: must be an absolute path, starting with "/"',
+    );
+    const refused = ROUTES.replace('{name: reviews-v2, port: 9080}', '{name: reviews-v2, port: 9080, namespace: other}');
+    assert.equal(
+      parseError(refused, 'routes.yaml').message,
+      'HTTPRoute shop/reviews: spec.rules[0].backendRefs[0].namespace: a backend in another namespace needs a ReferenceGrant, which Weft does not read yet; ignoring that would let this route send traffic where the other namespace did not allow',
+    );
+  });
+});
+
 describe('checkResource', () => {
   test('names the object with `where` when it cannot name the resource', () => {
     assert.throws(() => checkResource({ kind: 'VirtualService' }, 'request item 0'), {
@@ -290,7 +350,7 @@ describe('checkResource', () => {
 });
 
 describe('SUPPORTED_KINDS', () => {
-  test('describes five Istio kinds in networking.istio.io, and Weft\'s own LocalRateLimit', () => {
+  test('describes five Istio kinds in networking.istio.io, Weft\'s own LocalRateLimit, and the Gateway API\'s HTTPRoute and GRPCRoute', () => {
     assert.deepEqual(
       SUPPORTED_KINDS.map((k) => [k.kind, k.group, [...k.versions]]),
       [
@@ -300,6 +360,8 @@ describe('SUPPORTED_KINDS', () => {
         ['WorkloadEntry', 'networking.istio.io', ['v1', 'v1beta1', 'v1alpha3']],
         ['Sidecar', 'networking.istio.io', ['v1', 'v1beta1', 'v1alpha3']],
         ['LocalRateLimit', 'ratelimit.weft.io', ['v1alpha1']],
+        ['HTTPRoute', 'gateway.networking.k8s.io', ['v1', 'v1beta1']],
+        ['GRPCRoute', 'gateway.networking.k8s.io', ['v1']],
       ],
     );
     assert.ok(Object.isFrozen(SUPPORTED_KINDS) && SUPPORTED_KINDS.every((k) => Object.isFrozen(k) && Object.isFrozen(k.versions)));

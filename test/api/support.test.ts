@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { checkResource, ConfigError, formatProblem, inspect, warningsOf } from '../../src/api/index.ts';
-import { destinationRule, serviceEntry, sidecar, virtualService, workloadEntry } from './helpers.ts';
+import { destinationRule, grpcRoute, httpRoute, serviceEntry, sidecar, virtualService, workloadEntry } from './helpers.ts';
 
 const route = { destination: { host: 'reviews' } };
 const refused = (obj: unknown, re: RegExp) => assert.throws(() => checkResource(obj, 'x'), (e: Error) => re.test(e.message));
@@ -155,4 +155,160 @@ test('Sidecar: bind, captureMode, ingress and inboundConnectionPool are warnings
   assert.match(warnings(sc)[0] ?? '', /^Sidecar default\/r: spec\.egress\[0\]\.bind: /);
   const applied = sidecar({ workloadSelector: { labels: { app: 'reviews' } }, egress: [{ captureMode: 'DEFAULT', hosts: ['./*'] }], outboundTrafficPolicy: { mode: 'ALLOW_ANY' } });
   assert.deepEqual(warnings(applied), []);
+});
+
+// ---- HTTPRoute and GRPCRoute ----
+
+const SVC = { group: '', kind: 'Service', name: 'reviews', port: 9080 };
+const BE = { name: 'reviews-v1', port: 9080 };
+const meshRoute = (rule: Record<string, unknown> = {}, extra: Record<string, unknown> = {}) => ({ parentRefs: [SVC], rules: [{ backendRefs: [BE], ...rule }], ...extra });
+/** Every refusal of `obj`, "path: message", after checking the Gateway API itself accepts it. */
+const refusals = (obj: unknown): string[] => {
+  assert.deepEqual(inspect(obj, 'x', true).problems.map(formatProblem), [], 'valid as the Gateway API sees it');
+  try {
+    checkResource(obj, 'x');
+  } catch (e) {
+    assert.ok(e instanceof ConfigError);
+    return e.fields.map((f) => `${f.path}: ${f.message}`);
+  }
+  return [];
+};
+
+const SECTION = 'not supported yet; ignoring it would attach the route to every port of the Service';
+const OTHER_NAMESPACE = 'a backend in another namespace needs a ReferenceGrant, which Weft does not read yet; ignoring that would let this route send traffic where the other namespace did not allow';
+const EXTENSION = 'extension filters are not supported; an extension filter Weft does not know could be a security control; ignoring it could widen traffic';
+const perBackend = (type: string) => `${type} filters on a backendRef are not supported yet (only RequestHeaderModifier and ResponseHeaderModifier); ignoring it would send this backend's traffic as if the filter were not there`;
+
+test('HTTPRoute: refused, naming the field: sectionName on a Service parent, backends in other namespaces or of other kinds, extension filters, per-backend filters other than header modifiers', () => {
+  assert.deepEqual(refusals(httpRoute({ parentRefs: [{ ...SVC, sectionName: 'http' }], rules: [{ backendRefs: [BE] }] })), [`spec.parentRefs[0].sectionName: ${SECTION}`]);
+  assert.deepEqual(refusals(httpRoute(meshRoute({ backendRefs: [{ ...BE, namespace: 'other' }] }))), [`spec.rules[0].backendRefs[0].namespace: ${OTHER_NAMESPACE}`]);
+  // The route's own namespace, written out, is fine.
+  assert.deepEqual(refusals(httpRoute(meshRoute({ backendRefs: [{ ...BE, namespace: 'shop' }] }), 'r', 'shop')), []);
+  assert.deepEqual(refusals(httpRoute(meshRoute({ filters: [{ type: 'RequestMirror', requestMirror: { backendRef: { name: 'shadow', port: 80, namespace: 'other' } } }] }))), [
+    `spec.rules[0].filters[0].requestMirror.backendRef.namespace: ${OTHER_NAMESPACE}`,
+  ]);
+  assert.deepEqual(refusals(httpRoute(meshRoute({ backendRefs: [{ group: 'multicluster.x-k8s.io', kind: 'ServiceImport', name: 'store' }] }))), [
+    'spec.rules[0].backendRefs[0].kind: a backend of kind ServiceImport (group multicluster.x-k8s.io) is not supported; its traffic would have nowhere to go',
+  ]);
+  assert.deepEqual(refusals(httpRoute(meshRoute({ backendRefs: [{ group: 'acme.io', kind: 'Service', name: 'x', port: 80 }] }))), [
+    'spec.rules[0].backendRefs[0].group: a backend of kind Service (group acme.io) is not supported; its traffic would have nowhere to go',
+  ]);
+  assert.deepEqual(refusals(httpRoute(meshRoute({ filters: [{ type: 'RequestMirror', requestMirror: { backendRef: { kind: 'Bucket', name: 'logs', port: 80 } } }] }))), [
+    'spec.rules[0].filters[0].requestMirror.backendRef.kind: a backend of kind Bucket is not supported; its traffic would have nowhere to go',
+  ]);
+  // The core group spelled "core": a Service, which the CRD does not make name a port.
+  assert.deepEqual(refusals(httpRoute(meshRoute({ backendRefs: [{ group: 'core', kind: 'Service', name: 'x' }] }))), [
+    'spec.rules[0].backendRefs[0].port: a Service backend needs a port; without one its traffic would have nowhere to go',
+  ]);
+  assert.deepEqual(refusals(httpRoute(meshRoute({ filters: [{ type: 'ExtensionRef', extensionRef: { group: 'acme.io', kind: 'Auth', name: 'a' } }] }))), [`spec.rules[0].filters[0]: ${EXTENSION}`]);
+  const backendFilters = [
+    { type: 'RequestHeaderModifier', requestHeaderModifier: { set: [{ name: 'a', value: 'b' }] } },
+    { type: 'RequestMirror', requestMirror: { backendRef: { name: 'shadow', port: 80 } } },
+    { type: 'URLRewrite', urlRewrite: { hostname: 'a.example' } },
+    { type: 'CORS', cors: { allowOrigins: ['*'] } },
+    { type: 'ExtensionRef', extensionRef: { group: 'acme.io', kind: 'Auth', name: 'a' } },
+    { type: 'ResponseHeaderModifier', responseHeaderModifier: { remove: ['a'] } },
+  ];
+  assert.deepEqual(refusals(httpRoute(meshRoute({ backendRefs: [{ ...BE, filters: backendFilters }] }))), [
+    `spec.rules[0].backendRefs[0].filters[1]: ${perBackend('RequestMirror')}`,
+    `spec.rules[0].backendRefs[0].filters[2]: ${perBackend('URLRewrite')}`,
+    `spec.rules[0].backendRefs[0].filters[3]: ${perBackend('CORS')}`,
+    `spec.rules[0].backendRefs[0].filters[4]: ${EXTENSION}`,
+  ]);
+  assert.deepEqual(refusals(httpRoute({ parentRefs: [SVC], rules: [{ backendRefs: [{ ...BE, filters: [{ type: 'RequestRedirect', requestRedirect: { scheme: 'https' } }] }] }] })), [
+    `spec.rules[0].backendRefs[0].filters[0]: ${perBackend('RequestRedirect')}`,
+  ]);
+});
+
+test('HTTPRoute and GRPCRoute: regular expressions RE2 cannot compile are refused (the Gateway API leaves the dialect to Weft)', () => {
+  const matches = [
+    { path: { type: 'RegularExpression', value: '/(?<=a)b' } },
+    { headers: [{ name: 'x', type: 'RegularExpression', value: '(a' }], queryParams: [{ name: 'q', type: 'RegularExpression', value: 'a{2,1}' }] },
+    { path: { type: 'RegularExpression', value: '/a/[0-9]+' }, headers: [{ name: 'y', type: 'RegularExpression', value: '^b.*$' }] },
+  ];
+  const found = refusals(httpRoute(meshRoute({ matches })));
+  assert.deepEqual(found.map((l) => l.split(': ')[0]), ['spec.rules[0].matches[0].path.value', 'spec.rules[0].matches[1].headers[0].value', 'spec.rules[0].matches[1].queryParams[0].value']);
+  assert.ok(found.every((l) => /: Weft matches regular expressions with RE2 and cannot use this one \(invalid RE2 regex: .+\); ignoring the match would widen the route$/.test(l)), found.join('\n'));
+  // An Exact value is not a regular expression.
+  assert.deepEqual(refusals(httpRoute(meshRoute({ matches: [{ headers: [{ name: 'x', value: '(a' }] }] }))), []);
+  const grpc = refusals(grpcRoute({ parentRefs: [SVC], rules: [{ matches: [{ method: { type: 'RegularExpression', service: 'a(', method: 'Get.*' } }], backendRefs: [BE] }] }));
+  assert.equal(grpc.length, 1);
+  assert.match(grpc[0] ?? '', /^spec\.rules\[0\]\.matches\[0\]\.method\.service: Weft matches regular expressions with RE2/);
+});
+
+test('GRPCRoute: the same parentRef, backendRef and filter refusals', () => {
+  const rule = (r: Record<string, unknown>) => grpcRoute({ parentRefs: [SVC], rules: [{ backendRefs: [BE], ...r }] });
+  assert.deepEqual(refusals(grpcRoute({ parentRefs: [{ ...SVC, sectionName: 'grpc' }] })), [`spec.parentRefs[0].sectionName: ${SECTION}`]);
+  assert.deepEqual(refusals(rule({ backendRefs: [{ ...BE, namespace: 'other' }] })), [`spec.rules[0].backendRefs[0].namespace: ${OTHER_NAMESPACE}`]);
+  assert.deepEqual(refusals(rule({ backendRefs: [{ group: 'acme.io', kind: 'Backend', name: 'x' }] })), [
+    'spec.rules[0].backendRefs[0].kind: a backend of kind Backend (group acme.io) is not supported; its traffic would have nowhere to go',
+  ]);
+  assert.deepEqual(refusals(rule({ filters: [{ type: 'RequestMirror', requestMirror: { backendRef: { name: 'shadow', port: 80, namespace: 'other' } } }] })), [
+    `spec.rules[0].filters[0].requestMirror.backendRef.namespace: ${OTHER_NAMESPACE}`,
+  ]);
+  assert.deepEqual(refusals(rule({ filters: [{ type: 'ExtensionRef', extensionRef: { group: 'acme.io', kind: 'Auth', name: 'a' } }] })), [`spec.rules[0].filters[0]: ${EXTENSION}`]);
+  assert.deepEqual(refusals(rule({ backendRefs: [{ ...BE, filters: [{ type: 'RequestMirror', requestMirror: { backendRef: { name: 'shadow', port: 80 } } }] }] })), [
+    `spec.rules[0].backendRefs[0].filters[0]: ${perBackend('RequestMirror')}`,
+  ]);
+});
+
+test('HTTPRoute and GRPCRoute: Gateway and other non-Service parents, CORS filters and sessionPersistence are accepted with a warning on their field', () => {
+  const http = httpRoute({
+    parentRefs: [{ name: 'gw' }, { group: 'gateway.networking.k8s.io', kind: 'Gateway', name: 'gw2', sectionName: 'http' }, { group: 'multicluster.x-k8s.io', kind: 'ServiceImport', name: 'store' }, SVC, { kind: 'Service', name: 'ratings' }],
+    rules: [{ backendRefs: [BE], filters: [{ type: 'CORS', cors: { allowOrigins: ['https://a.example'] } }], sessionPersistence: { cookie: { name: 's' } } }],
+  });
+  assert.deepEqual(pathsAndMessages(http), [
+    'spec.parentRefs[0]: accepted, not applied yet: Weft has no gateways; the route is attached to none',
+    'spec.parentRefs[1]: accepted, not applied yet: Weft has no gateways; the route is attached to none',
+    'spec.parentRefs[2]: accepted, not applied yet: Weft attaches routes only to Services (kind Service, group ""); the route is attached to no ServiceImport of group multicluster.x-k8s.io',
+    // A Service without group "" is in the Gateway API's group, where there is none.
+    'spec.parentRefs[4]: accepted, not applied yet: Weft attaches routes only to Services (kind Service, group ""); the route is attached to no Service of group gateway.networking.k8s.io',
+    'spec.rules[0].filters[0]: accepted, not applied yet: no CORS headers are added',
+    'spec.rules[0].sessionPersistence: accepted, not applied yet: requests are not pinned to an endpoint',
+  ]);
+  assert.match(warnings(http)[0] ?? '', /^HTTPRoute default\/r: spec\.parentRefs\[0\]: /);
+  const grpc = grpcRoute({ parentRefs: [{ name: 'gw' }], rules: [{ backendRefs: [BE], sessionPersistence: { type: 'Header', header: { name: 'x-s' } } }] });
+  assert.deepEqual(pathsAndMessages(grpc), [
+    'spec.parentRefs[0]: accepted, not applied yet: Weft has no gateways; the route is attached to none',
+    'spec.rules[0].sessionPersistence: accepted, not applied yet: requests are not pinned to an endpoint',
+  ]);
+});
+
+test('HTTPRoute and GRPCRoute: what Weft applies gets no warning, hostnames included (mesh routes ignore them)', () => {
+  const http = httpRoute(
+    {
+      hostnames: ['reviews.example.com'],
+      parentRefs: [SVC, { group: 'core', kind: 'Service', name: 'ratings', namespace: 'other', port: 9080 }],
+      rules: [
+        {
+          name: 'canary',
+          matches: [{ path: { type: 'PathPrefix', value: '/a' }, headers: [{ name: 'x-user', value: 'jason' }], queryParams: [{ name: 'q', type: 'RegularExpression', value: '^[0-9]+$' }], method: 'GET' }],
+          filters: [
+            { type: 'RequestHeaderModifier', requestHeaderModifier: { set: [{ name: 'a', value: 'b' }], add: [{ name: 'c', value: 'd' }], remove: ['e'] } },
+            { type: 'ResponseHeaderModifier', responseHeaderModifier: { set: [{ name: 'a', value: 'b' }] } },
+            { type: 'URLRewrite', urlRewrite: { hostname: 'reviews', path: { type: 'ReplacePrefixMatch', replacePrefixMatch: '/b' } } },
+            { type: 'RequestMirror', requestMirror: { backendRef: { name: 'shadow', port: 80, namespace: 'default' }, percent: 10 } },
+            { type: 'RequestMirror', requestMirror: { backendRef: { kind: 'Service', name: 'shadow2', port: 80 }, fraction: { numerator: 1, denominator: 3 } } },
+          ],
+          backendRefs: [
+            { ...BE, weight: 90, filters: [{ type: 'RequestHeaderModifier', requestHeaderModifier: { set: [{ name: 'v', value: '1' }] } }] },
+            { group: '', kind: 'Service', name: 'reviews-v2', port: 9080, weight: 10, filters: [{ type: 'ResponseHeaderModifier', responseHeaderModifier: { remove: ['v'] } }] },
+          ],
+          timeouts: { request: '10s', backendRequest: '2s' },
+          retry: { codes: [503], attempts: 3, backoff: '100ms' },
+        },
+        { matches: [{ path: { type: 'Exact', value: '/old' } }], filters: [{ type: 'RequestRedirect', requestRedirect: { scheme: 'https', hostname: 'new.example', port: 443, statusCode: 301, path: { type: 'ReplaceFullPath', replaceFullPath: '/new' } } }] },
+      ],
+    },
+    'r',
+  );
+  assert.deepEqual(refusals(http), []);
+  assert.deepEqual(warnings(http), []);
+  const grpc = grpcRoute({
+    hostnames: ['users.example.com'],
+    parentRefs: [{ group: '', kind: 'Service', name: 'users', port: 50051 }],
+    rules: [{ matches: [{ method: { service: 'com.example.User', method: 'Login' }, headers: [{ name: 'env', value: 'canary' }] }], filters: [{ type: 'RequestHeaderModifier', requestHeaderModifier: { add: [{ name: 'a', value: 'b' }] } }, { type: 'RequestMirror', requestMirror: { backendRef: { name: 'shadow', port: 50051 } } }], backendRefs: [{ name: 'users-v1', port: 50051, weight: 1 }] }],
+  });
+  assert.deepEqual(refusals(grpc), []);
+  assert.deepEqual(warnings(grpc), []);
 });
