@@ -3,7 +3,7 @@
 // as it would be there), then loaded type by type through the sidecar's own conversion (a NACK
 // throws). For tests that run the request path's pure parts, or the request path in process.
 import { checkResource } from '../src/api/index.ts';
-import type { DestinationRule, LocalRateLimit, ServiceEntry, Sidecar, VirtualService, WorkloadEntry } from '../src/api/types.ts';
+import type { DestinationRule, GatewayGRPCRoute, GatewayHTTPRoute, LocalRateLimit, ServiceEntry, Sidecar, VirtualService, WorkloadEntry } from '../src/api/types.ts';
 import type { MeshSnapshot, Workload } from '../src/control/model/model.ts';
 import { translate } from '../src/control/translate/translate.ts';
 import { EMPTY_CONFIG, type RuntimeConfig, nextConfig } from '../src/proxy/config.ts';
@@ -37,6 +37,8 @@ export function meshOf(config: readonly object[], workloads: Workload[]): MeshSn
     serviceEntries: resources.filter((r) => r.kind === 'ServiceEntry') as ServiceEntry[],
     workloadEntries: resources.filter((r) => r.kind === 'WorkloadEntry') as WorkloadEntry[],
     sidecars: resources.filter((r) => r.kind === 'Sidecar') as Sidecar[],
+    httpRoutes: resources.filter((r) => r.kind === 'HTTPRoute') as GatewayHTTPRoute[],
+    grpcRoutes: resources.filter((r) => r.kind === 'GRPCRoute') as GatewayGRPCRoute[],
     workloads,
   };
 }
@@ -66,9 +68,12 @@ export function request(authority: string, path = '/', headers: string[] = [], m
   return { head } as Downstream;
 }
 
-/** Where a request from `proxy`'s app goes: the cluster, or the error code (no_route, no_cluster, ...) of the answer. */
+/** Where a request from `proxy`'s app goes: the cluster, the error code (no_route, no_cluster, ...) of the answer, or "local <status>" for a route the sidecar answers itself. */
 export function routeOf(cfg: RuntimeConfig, req: Downstream, rand = 0.5): string {
   try {
+    const route = matchRoute(cfg, 'outbound', req.head);
+    if (route.action.kind === 'direct') return `local ${route.action.status}`;
+    if (route.action.kind !== 'forward') return `local ${route.action.kind}`;
     return decide(cfg, 'outbound', req, rand).clusterName;
   } catch (e) {
     if (e instanceof ProxyError) return `${e.status} ${e.code}`;
@@ -103,7 +108,7 @@ export function simulate(cfg: RuntimeConfig, req: Downstream, rand = { cluster: 
       const e = new ProxyError('fault_abort', 'fault filter abort', undefined, abort);
       return { kind: 'error', status: e.status, code: e.code, message: e.message };
     }
-    const d = targetOf(cfg, route, rand.cluster);
+    const d = targetOf(cfg, route, rand.cluster, req.head.authority);
     return { kind: 'forward', cluster: d.clusterName, head: upstreamHead(req.head, route, d.target), delayMs: f.kind === 'delay' ? f.ms : 0, responseHeaders: (h) => responseHeaders(h, route, d.target) };
   } catch (e) {
     if (e instanceof ProxyError) return { kind: 'error', status: e.status, code: e.code, message: e.message };

@@ -6,6 +6,8 @@ export interface ObjectMeta {
   namespace: string; // "default" when the user leaves it out
   labels?: Record<string, string>;
   annotations?: Record<string, string>;
+  /** When the store first took it (RFC 3339), as Kubernetes shows it; set by the store, never read from input. */
+  creationTimestamp?: string;
 }
 
 /** A resource as stored and served: kind + metadata + the user's spec, unchanged. */
@@ -14,6 +16,11 @@ export interface Resource<S = unknown> {
   kind: string; // e.g. "VirtualService"
   metadata: ObjectMeta;
   spec: S;
+  /**
+   * The store revision at which it was created: Istio's precedence between resources is oldest
+   * first (creationTimestamp), and this orders them without ties. Absent outside the store.
+   */
+  created?: number;
 }
 
 /** What identifies a resource: kinds are unique by name across API versions. */
@@ -92,6 +99,8 @@ export interface HTTPRedirect {
   derivePort?: 'FROM_PROTOCOL_DEFAULT' | 'FROM_REQUEST_PORT';
   scheme?: string;
   redirectCode?: number;
+  /** Not Istio's: a redirect that replaces the matched prefix, for the Gateway API's ReplacePrefixMatch (control/translate/gamma.ts). */
+  prefixRewrite?: string;
 }
 
 export interface HTTPDirectResponse {
@@ -113,6 +122,8 @@ export interface HTTPRetry {
   perTryTimeout?: string;
   retryOn?: string;
   retryRemoteLocalities?: boolean;
+  /** Not in Istio's CRD snapshot: the base interval between retries (the Gateway API's retry.backoff). */
+  backoff?: string;
 }
 
 export interface HTTPRoute {

@@ -128,10 +128,6 @@ export function sendError(ds: Downstream, err: ProxyError): void {
   ds.end();
 }
 
-/**
- * The answer to a request refused before it became a Downstream (a parse error, a limit, a
- * timeout waiting for its head), as raw HTTP/1.1 bytes: the connection closes after it.
- */
 /** A response the config asks for (a direct_response to a CONNECT), as raw HTTP/1.1; the connection closes after it. */
 export function rawHttp1Reply(status: number, body: Buffer | undefined): string {
   const text = body ? body.toString('latin1') : '';
@@ -139,6 +135,10 @@ export function rawHttp1Reply(status: number, body: Buffer | undefined): string 
   return `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Error'}\r\n${type}connection: close\r\ncontent-length: ${text.length}\r\n\r\n${text}`;
 }
 
+/**
+ * The answer to a request refused before it became a Downstream (a parse error, a limit, a
+ * timeout waiting for its head), as raw HTTP/1.1 bytes: the connection closes after it.
+ */
 export function rawHttp1Error(status: number, code: string, message: string): string {
   const body = `weft: ${message.replace(/[^\x20-\x7e]/g, '?')}\n`;
   return (

@@ -58,3 +58,32 @@ test('delete bumps the revision; deleting what is not there says so', () => {
   s.close();
   fs.rmSync(dir, { recursive: true });
 });
+
+test('a resource keeps its creation revision and time across changes; a store from before they were kept gets them from its revision', async () => {
+  const dir = tmpDir('store');
+  const file = path.join(dir, 'weft.db');
+  const s = new SqliteStore(file);
+  s.apply([vs('b', 100), vs('a', 100)]);
+  const before = s.get({ kind: 'VirtualService', namespace: 'default', name: 'b' })!;
+  assert.equal(before.created, 1);
+  assert.match(before.metadata.creationTimestamp ?? '', /^\d{4}-\d\d-\d\dT/);
+  // Reapplied as `weft get -o yaml` prints it (with creationTimestamp): unchanged.
+  assert.equal(s.apply([{ ...vs('b', 100), metadata: before.metadata }])[0].action, 'unchanged');
+  s.apply([vs('b', 50)]);
+  const after = s.get({ kind: 'VirtualService', namespace: 'default', name: 'b' })!;
+  assert.deepEqual([after.revision, after.created, after.metadata.creationTimestamp], [3, 1, before.metadata.creationTimestamp]);
+  assert.equal(s.get({ kind: 'VirtualService', namespace: 'default', name: 'a' })!.created, 2);
+  s.close();
+  // A store written before the columns existed.
+  const { DatabaseSync } = await import('node:sqlite');
+  const oldFile = path.join(dir, 'old.db');
+  const db = new DatabaseSync(oldFile);
+  db.exec(`CREATE TABLE resources (kind TEXT NOT NULL, namespace TEXT NOT NULL, name TEXT NOT NULL, api_version TEXT NOT NULL, body TEXT NOT NULL, revision INTEGER NOT NULL, PRIMARY KEY (kind, namespace, name));
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL); INSERT INTO meta VALUES ('revision', 7);`);
+  db.prepare(`INSERT INTO resources VALUES ('VirtualService', 'default', 'x', 'networking.istio.io/v1', ?, 7)`).run(JSON.stringify({ metadata: { name: 'x', namespace: 'default' }, spec: vs('x', 100).spec }));
+  db.close();
+  const s2 = new SqliteStore(oldFile);
+  assert.equal(s2.get({ kind: 'VirtualService', namespace: 'default', name: 'x' })!.created, 7);
+  s2.close();
+  fs.rmSync(dir, { recursive: true });
+});

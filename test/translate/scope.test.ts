@@ -198,3 +198,25 @@ test('sourceLabels on a tcp route match the proxies that have them (review: tcp 
   assert.deepEqual(connectTarget(sidecarSnapshot(mesh, ws[2]), 'outbound', 'db:5432', 0.5), { kind: 'tcp', cluster: 'outbound|5432|v2|db.default.svc.cluster.local' });
   assert.deepEqual(connectTarget(sidecarSnapshot(mesh, ws[3]), 'outbound', 'db:5432', 0.5), { kind: 'tcp', cluster: 'outbound|5432|v1|db.default.svc.cluster.local' });
 });
+
+test('precedence is creation order, as Istio\'s: the older of two VirtualServices for one host applies, whatever their names; DestinationRules for one host merge, the older policy first, new subset names added', () => {
+  const ws = [workload('reviews-1', { service: 'reviews', port: 41000, labels: { version: 'v1' } }), workload('reviews-2', { service: 'reviews', port: 42000, labels: { version: 'v2' } }), workload('client', { port: 43000 })];
+  const mesh = meshOf(
+    [
+      vs('zzz-older', 'default', { hosts: ['reviews'], http: [{ route: [{ destination: { host: 'reviews', subset: 'v2' } }] }] }),
+      vs('aaa-newer', 'default', { hosts: ['reviews'], http: [{ route: [{ destination: { host: 'reviews', subset: 'v1' } }] }] }),
+      dr('zzz-older', 'default', { host: 'reviews', trafficPolicy: { loadBalancer: { simple: 'RANDOM' } }, subsets: [{ name: 'v2', labels: { version: 'v2' } }] }),
+      dr('aaa-newer', 'default', { host: 'reviews', trafficPolicy: { loadBalancer: { simple: 'LEAST_REQUEST' } }, subsets: [{ name: 'v1', labels: { version: 'v1' } }, { name: 'v2', labels: { version: 'v1' } }] }),
+    ],
+    ws,
+  );
+  // As the store gives them: created in the order applied.
+  mesh.virtualServices.forEach((r, i) => Object.assign(r, { created: i + 1 }));
+  mesh.destinationRules.forEach((r, i) => Object.assign(r, { created: i + 10 }));
+  const cfg = sidecarSnapshot(mesh, ws[2]);
+  assert.equal(routeOf(cfg, request('reviews')), C('reviews.default.svc.cluster.local', 'v2'));
+  assert.equal(cfg.clusters.get(C('reviews.default.svc.cluster.local', 'v2'))?.lb, 'random', "the older rule's policy");
+  assert.ok(cfg.clusters.has(C('reviews.default.svc.cluster.local', 'v1')), "the newer rule's new subset is added");
+  const v2 = cfg.endpoints.get(C('reviews.default.svc.cluster.local', 'v2'))!;
+  assert.deepEqual(v2.map((e) => e.port), [42000], "the older rule's subset v2 stays (version v2)");
+});

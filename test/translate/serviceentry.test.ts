@@ -95,13 +95,59 @@ test("a host Weft's workloads serve stays theirs when a ServiceEntry names it to
   assert.deepEqual(reach(sidecarSnapshot(mesh, client), 'reviews').endpoints, ['127.0.0.1:41000']);
 });
 
-test('ServiceEntry exportTo ".": its namespace reaches its endpoints; another namespace passes the host through', () => {
+test('ServiceEntry exportTo ".": its namespace reaches its endpoints; another namespace passes the host through, and is not sent its cluster, even through a VirtualService it sees (review)', () => {
   const other = workload('other-client', { namespace: 'other', port: 44000 });
-  const mesh = meshOf([se('api', 'default', { hosts: ['api.example.com'], exportTo: ['.'], ports: [{ number: 80, name: 'http', protocol: 'HTTP' }], resolution: 'STATIC', endpoints: [{ address: '127.0.0.2' }] })], [client, other]);
+  const mesh = meshOf(
+    [
+      se('api', 'default', { hosts: ['api.example.com'], exportTo: ['.'], ports: [{ number: 80, name: 'http', protocol: 'HTTP' }], resolution: 'STATIC', endpoints: [{ address: '127.0.0.2' }] }),
+      vs('front', 'pub', { hosts: ['front.example.com'], http: [{ route: [{ destination: { host: 'api.example.com' } }] }] }),
+    ],
+    [client, other],
+  );
   assert.equal(routeOf(sidecarSnapshot(mesh, client), request('api.example.com')), C('api.example.com'));
   const cfg = sidecarSnapshot(mesh, other);
   assert.deepEqual(reach(cfg, 'api.example.com'), { cluster: 'PassthroughCluster', endpoints: ['api.example.com:80'], type: 'ORIGINAL_DST' });
-  assert.equal(cfg.clusters.has(C('api.example.com')), true, 'without a Sidecar limiting egress, clusters are shared by every proxy');
+  assert.equal(cfg.clusters.has(C('api.example.com')), false);
+  assert.equal(routeOf(cfg, request('front.example.com')), '503 no_cluster');
+});
+
+test('review: DNS entries that would make a LOGICAL_DNS cluster of 0 or 2 endpoints, endpoints: [], a port named "constructor", an IPv6 address: no NACK, and Istio\'s meaning', () => {
+  const mesh = meshOf(
+    [
+      se('rr-none', 'default', { hosts: ['rr0.example.com'], ports: [{ number: 80, name: 'http', protocol: 'HTTP' }], resolution: 'DNS_ROUND_ROBIN', workloadSelector: { labels: { app: 'nothing' } } }),
+      se('rr-two', 'default', { hosts: ['rr2.example.com'], ports: [{ number: 80, name: 'http', protocol: 'HTTP' }], resolution: 'DNS_ROUND_ROBIN', workloadSelector: { labels: { app: 'two' } } }),
+      we('two-a', 'default', { address: 'a.internal', labels: { app: 'two' } }),
+      we('two-b', 'default', { address: 'b.internal', labels: { app: 'two' } }),
+      se('empty', 'default', { hosts: ['empty.example.com'], ports: [{ number: 80, name: 'http', protocol: 'HTTP' }], resolution: 'DNS', endpoints: [] }),
+      se('proto', 'default', { hosts: ['proto.example.com'], ports: [{ number: 80, name: 'constructor', protocol: 'HTTP' }], resolution: 'STATIC', endpoints: [{ address: '127.0.0.8', ports: {} }] }),
+      se('v6', 'default', { hosts: ['v6.example.com'], addresses: ['2001:db8::10'], ports: [{ number: 8080, name: 'http', protocol: 'HTTP' }], resolution: 'STATIC', endpoints: [{ address: '::1' }] }),
+    ],
+    [client],
+  );
+  const cfg = sidecarSnapshot(mesh, client); // a NACK throws
+  assert.equal(routeOf(cfg, request('rr0.example.com')), '503 no_cluster');
+  assert.deepEqual(reach(cfg, 'rr2.example.com').endpoints, ['a.internal:80']);
+  assert.deepEqual(reach(cfg, 'empty.example.com').endpoints, ['empty.example.com:80']);
+  assert.deepEqual(reach(cfg, 'proto.example.com').endpoints, ['127.0.0.8:80']);
+  assert.equal(reach(cfg, '[2001:db8::10]:8080').cluster, C('v6.example.com', '', 8080));
+});
+
+test('ServiceEntry NONE with a targetPort: connections go to that port, whatever the request named (upstream_port_override)', () => {
+  const mesh = meshOf([se('ext', 'default', { hosts: ['legacy.example.org'], ports: [{ number: 80, name: 'http', protocol: 'HTTP', targetPort: 8081 }] })], [client]);
+  assert.deepEqual(reach(sidecarSnapshot(mesh, client), 'legacy.example.org').endpoints, ['legacy.example.org:8081']);
+});
+
+test('proxyless gRPC clients get no route to a cluster type they reject (STRICT_DNS, ORIGINAL_DST), and no catch-all', () => {
+  const mesh = meshOf(
+    [
+      se('dns', 'default', { hosts: ['dns.example.com'], ports: [{ number: 80, name: 'grpc', protocol: 'GRPC' }], resolution: 'DNS', endpoints: [{ address: 'x.internal' }] }),
+      se('none', 'default', { hosts: ['none.example.com'], ports: [{ number: 80, name: 'grpc', protocol: 'GRPC' }] }),
+      se('static', 'default', { hosts: ['static.example.com'], ports: [{ number: 80, name: 'grpc', protocol: 'GRPC' }], resolution: 'STATIC', endpoints: [{ address: '127.0.0.3' }] }),
+    ],
+    [client],
+  );
+  const table = new PushCache().resources(mesh, client).routes['outbound-proxyless'] as { virtual_hosts: { name: string }[] };
+  assert.deepEqual(table.virtual_hosts.map((v) => v.name), ['static.example.com:80']);
 });
 
 // ---- Sidecar ----
@@ -109,6 +155,14 @@ test('ServiceEntry exportTo ".": its namespace reaches its endpoints; another na
 const ns = (name: string, namespace: string, port: number, labels: Record<string, string> = {}) => workload(name, { namespace, service: name.split('-')[0], port, labels });
 const meshWorkloads: Workload[] = [ns('reviews-a', 'a', 41000), ns('ratings-b', 'b', 42000), ns('client-a', 'a', 43000, { app: 'client' }), ns('batch-a', 'a', 46000, { app: 'batch' })];
 const named = (n: string) => meshWorkloads.find((w) => w.name === n)!;
+
+test('Sidecar egress "~ns/host" leaves a host out that other hosts take; a workloadSelector with no labels selects every workload of its namespace (review)', () => {
+  const mesh = meshOf([sidecar('default', 'a', { workloadSelector: { labels: {} }, egress: [{ hosts: ['*/*', '~b/ratings.b.svc.cluster.local'] }], outboundTrafficPolicy: { mode: 'REGISTRY_ONLY' } })], meshWorkloads);
+  const cfg = sidecarSnapshot(mesh, named('client-a'));
+  assert.equal(routeOf(cfg, request('ratings.b')), 'local 502');
+  assert.equal(routeOf(cfg, request('reviews')), C('reviews.a.svc.cluster.local'));
+  assert.equal(cfg.clusters.has(C('ratings.b.svc.cluster.local')), false);
+});
 
 test('Sidecar egress "./*": a proxy sees its namespace only; another namespace\'s service passes through (ALLOW_ANY), and its clusters are not sent', () => {
   const mesh = meshOf([sidecar('default', 'a', { egress: [{ hosts: ['./*'] }] })], meshWorkloads);

@@ -82,13 +82,14 @@ async function handle(deps: AdminDeps, req: http.IncomingMessage): Promise<{ sta
     if (parts.length <= 5 && method === 'GET') {
       const items = store.list(kind, parts[4]);
       // Each item with what it has that Weft accepts but does not apply yet (api/support.ts).
-      return { status: 200, body: { revision: store.revision(), items: items.map((r) => ({ ...r, warnings: warningsOf(r).map(formatProblem) })) } };
+      return { status: 200, body: { revision: store.revision(), items: items.map(({ created: _c, ...r }) => ({ ...r, warnings: warningsOf(r).map(formatProblem) })) } };
     }
     if (parts.length === 6 && kind) {
       const key = { kind, namespace: parts[4], name: parts[5] };
       if (method === 'GET') {
-        const r = store.get(key);
-        if (!r) throw new HttpError(404, `${describeKey(key)} not found`);
+        const stored = store.get(key);
+        if (!stored) throw new HttpError(404, `${describeKey(key)} not found`);
+        const { created: _c, ...r } = stored;
         return { status: 200, body: { ...r, warnings: warningsOf(r).map(formatProblem) } };
       }
       if (method === 'DELETE') {

@@ -18,6 +18,9 @@ interface Row {
   api_version: string;
   body: string;
   revision: number;
+  /** Absent in rows written before creation was recorded: their revision stands in. */
+  created: number | null;
+  created_at: string | null;
 }
 
 export class SqliteStore implements ConfigStore {
@@ -37,6 +40,9 @@ export class SqliteStore implements ConfigStore {
       CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
       INSERT OR IGNORE INTO meta (key, value) VALUES ('revision', 0);
     `);
+    // When each resource was created: added to stores made before it was recorded.
+    const columns = (this.db.prepare(`PRAGMA table_info(resources)`).all() as { name: string }[]).map((c) => c.name);
+    if (!columns.includes('created')) this.db.exec(`ALTER TABLE resources ADD COLUMN created INTEGER; ALTER TABLE resources ADD COLUMN created_at TEXT;`);
   }
 
   revision(): number {
@@ -50,21 +56,24 @@ export class SqliteStore implements ConfigStore {
     const startRev = rev;
     this.db.exec('BEGIN IMMEDIATE');
     try {
+      // A change keeps the creation revision and time (ON CONFLICT leaves those columns be).
       const upsert = this.db.prepare(
-        `INSERT INTO resources (kind, namespace, name, api_version, body, revision) VALUES (?, ?, ?, ?, ?, ?)
+        `INSERT INTO resources (kind, namespace, name, api_version, body, revision, created, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
          ON CONFLICT (kind, namespace, name) DO UPDATE SET api_version = excluded.api_version,
            body = excluded.body, revision = excluded.revision`,
       );
+      const now = new Date().toISOString();
       for (const r of resources) {
         const key = { kind: r.kind, namespace: r.metadata.namespace, name: r.metadata.name };
-        const old = this.get(key);
-        const body = JSON.stringify({ metadata: r.metadata, spec: r.spec });
-        if (old && old.apiVersion === r.apiVersion && isDeepStrictEqual({ metadata: old.metadata, spec: old.spec }, JSON.parse(body))) {
+        const old = this.row(key);
+        const { creationTimestamp: _t, ...metadata } = r.metadata;
+        const body = JSON.stringify({ metadata, spec: r.spec });
+        if (old && old.api_version === r.apiVersion && isDeepStrictEqual(JSON.parse(old.body), JSON.parse(body))) {
           results.push({ key, action: 'unchanged', revision: old.revision });
           continue;
         }
         rev += 1;
-        upsert.run(key.kind, key.namespace, key.name, r.apiVersion, body, rev);
+        upsert.run(key.kind, key.namespace, key.name, r.apiVersion, body, rev, rev, now);
         results.push({ key, action: old ? 'configured' : 'created', revision: rev });
       }
       if (rev !== startRev) this.db.prepare(`UPDATE meta SET value = ? WHERE key = 'revision'`).run(rev);
@@ -98,10 +107,12 @@ export class SqliteStore implements ConfigStore {
   }
 
   get(key: ResourceKey): StoredResource | undefined {
-    const row = this.db
-      .prepare(`SELECT * FROM resources WHERE kind = ? AND namespace = ? AND name = ?`)
-      .get(key.kind, key.namespace, key.name) as Row | undefined;
+    const row = this.row(key);
     return row && toResource(row);
+  }
+
+  private row(key: ResourceKey): Row | undefined {
+    return this.db.prepare(`SELECT * FROM resources WHERE kind = ? AND namespace = ? AND name = ?`).get(key.kind, key.namespace, key.name) as Row | undefined;
   }
 
   list(kind?: string, namespace?: string): StoredResource[] {
@@ -130,5 +141,6 @@ export class SqliteStore implements ConfigStore {
 
 function toResource(row: Row): StoredResource {
   const body = JSON.parse(row.body) as { metadata: Resource['metadata']; spec: unknown };
-  return { apiVersion: row.api_version, kind: row.kind, metadata: body.metadata, spec: body.spec, revision: row.revision };
+  const metadata = row.created_at ? { ...body.metadata, creationTimestamp: row.created_at } : body.metadata;
+  return { apiVersion: row.api_version, kind: row.kind, metadata, spec: body.spec, revision: row.revision, created: row.created ?? row.revision };
 }

@@ -5,6 +5,8 @@ import type { Resource, ResourceKey } from '../../api/types.ts';
 export interface StoredResource extends Resource {
   /** The store revision of the write that last changed this resource. */
   revision: number;
+  /** The store revision of the write that created it (kept by later changes). */
+  created: number;
 }
 
 export type ApplyAction = 'created' | 'configured' | 'unchanged';

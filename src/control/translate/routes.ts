@@ -16,6 +16,7 @@ import { TYPE } from '../../xds/types.ts';
 import { type ProxyScope, exportedTo, fqdn, hostMatches, labelsMatch, outboundClusterName } from '../model/model.ts';
 import { type Service, appliesToMesh, byPrecedence, domainsFor, resolveDestination, routedPorts } from './services.ts';
 import { type Egress, OPEN_EGRESS, egressAllows } from './sidecar.ts';
+import { isConsumerRoutes } from './gamma.ts';
 import { duration } from './duration.ts';
 import { effectivePolicy, hashPolicyOf } from './policy.ts';
 
@@ -34,7 +35,9 @@ interface VsIndex {
 function indexVirtualServices(all: readonly VirtualService[], scope: ProxyScope, egress: Egress): VsIndex {
   const exact = new Map<string, VirtualService>();
   const wild = new Map<string, VirtualService>();
-  for (const vs of byPrecedence(all)) {
+  // Consumer mesh routes come first for their namespace's clients (the Gateway API's rule).
+  const ordered = byPrecedence(all);
+  for (const vs of [...ordered.filter(isConsumerRoutes), ...ordered.filter((v) => !isConsumerRoutes(v))]) {
     if (!appliesToMesh(vs) || !exportedTo(vs.spec.exportTo, vs.metadata.namespace, scope.namespace)) continue;
     // A Sidecar's egress hosts take a VirtualService when they take one of its hosts (as Istio does).
     if (!(vs.spec.hosts ?? []).some((h) => egressAllows(egress, vs.metadata.namespace, fqdn(h, vs.metadata.namespace)))) continue;
@@ -83,10 +86,13 @@ export function outboundRoutes(
       const tcp = vs && tcpRouteFor(vs, s.port, scope);
       return tcp ? tcpConnectRoute(vs, tcp, s.port, services) : connectRoute(cluster);
     };
+    // A VirtualService none of whose routes applies to this port and proxy leaves the service its
+    // default route, as in Istio (which skips a VirtualService that builds no routes).
+    const http = s.handling === 'tcp' ? [] : vs ? httpRoutes(vs, s.port, services, scope, hashFor) : [];
     const routes =
       s.handling === 'tcp'
         ? [tunnel()]
-        : [...(vs ? httpRoutes(vs, s.port, services, scope, hashFor) : [defaultRoute(cluster, hashFor(s.host, '', s.port))]), ...(s.handling === 'detect' ? [tunnel()] : [])];
+        : [...(http.length ? http : [defaultRoute(cluster, hashFor(s.host, '', s.port))]), ...(s.handling === 'detect' ? [tunnel()] : [])];
     const domains = claim(domainsFor(s.host, s.port, scope.namespace, s.addresses));
     if (domains.length) virtualHosts.push({ name: `${s.host}:${s.port}`, domains, routes });
   }
@@ -198,6 +204,7 @@ function retryPolicy(r: HTTPRoute['retries']): object | undefined {
     else delete out.retriable_status_codes;
   }
   if (r.perTryTimeout) out.per_try_timeout = duration(r.perTryTimeout);
+  if (r.backoff) out.retry_back_off = { base_interval: duration(r.backoff) };
   return out;
 }
 
@@ -341,6 +348,7 @@ const REDIRECT_CODES: Record<number, string> = { 301: 'MOVED_PERMANENTLY', 302: 
 function redirectAction(r: HTTPRedirect): object {
   const out: Record<string, unknown> = {};
   if (r.uri) out.path_redirect = r.uri;
+  else if (r.prefixRewrite !== undefined) out.prefix_rewrite = r.prefixRewrite;
   if (r.authority) out.host_redirect = r.authority;
   if (r.scheme) out.scheme_redirect = r.scheme;
   if (r.port) out.port_redirect = r.port;

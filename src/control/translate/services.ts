@@ -40,6 +40,8 @@ export interface Service {
   exportTo?: readonly string[];
   /** More names clients may use for it: a ServiceEntry's addresses (plain IPs). */
   addresses: readonly string[];
+  /** A ServiceEntry port's targetPort: with resolution NONE, the port connections go to. */
+  targetPort?: number;
 }
 
 export function serviceKey(host: string, port: number): string {
@@ -48,7 +50,7 @@ export function serviceKey(host: string, port: number): string {
 
 /**
  * The services of a mesh, keyed by host:port, in key order. A host:port that Weft's workloads
- * serve is theirs; among ServiceEntries, the oldest (namespace/name order) that names it wins.
+ * serve is theirs; among ServiceEntries, the oldest that names it wins.
  */
 export function servicesOf(mesh: Pick<MeshSnapshot, 'workloads' | 'serviceEntries' | 'workloadEntries'>): Map<string, Service> {
   const out = new Map<string, Service>();
@@ -75,7 +77,17 @@ export function servicesOf(mesh: Pick<MeshSnapshot, 'workloads' | 'serviceEntrie
         const handling = handlingOf(parseProtocol(p.protocol ?? ''));
         const key = serviceKey(host, p.number);
         if (handling === 'udp' || out.has(key)) continue;
-        out.set(key, { host, namespace: se.metadata.namespace, port: p.number, handling, discovery, endpoints: serviceEntryEndpoints(se, host, p, discovery, mesh), exportTo: se.spec.exportTo, addresses });
+        out.set(key, {
+          host,
+          namespace: se.metadata.namespace,
+          port: p.number,
+          handling,
+          discovery,
+          endpoints: serviceEntryEndpoints(se, host, p, discovery, mesh),
+          exportTo: se.spec.exportTo,
+          addresses,
+          ...(p.targetPort ? { targetPort: p.targetPort } : {}),
+        });
       }
     }
   }
@@ -100,10 +112,11 @@ function serviceEntryEndpoints(se: ServiceEntry, host: string, p: ServicePort, d
   if (discovery === 'ORIGINAL_DST') return [];
   const ns = se.metadata.namespace;
   const id = (kind: string, name: string, i = 0) => `${kind}/${ns}/${name}/${String(i).padStart(5, '0')}`;
-  const portOf = (ports: Record<string, number> | undefined) => ports?.[p.name] ?? p.targetPort ?? p.number;
+  // Own properties only: a port named "constructor" is a port name, not Object's.
+  const portOf = (ports: Record<string, number> | undefined) => (ports && Object.hasOwn(ports, p.name) ? ports[p.name] : undefined) ?? p.targetPort ?? p.number;
   const out: ServiceEndpoint[] = [];
-  const selector = se.spec.workloadSelector?.labels;
-  if (selector) {
+  if (se.spec.workloadSelector) {
+    const selector = se.spec.workloadSelector.labels;
     for (const we of byPrecedence(mesh.workloadEntries ?? [])) {
       if (we.metadata.namespace !== ns || !labelsMatch(selector, we.spec.labels ?? {}) || !usable(we.spec.address)) continue;
       out.push({ id: id('WorkloadEntry', we.metadata.name), address: we.spec.address!, port: portOf(we.spec.ports), labels: we.spec.labels ?? {}, healthy: true });
@@ -120,7 +133,8 @@ function serviceEntryEndpoints(se: ServiceEntry, host: string, p: ServicePort, d
   (se.spec.endpoints ?? []).forEach((e, i) => {
     if (usable(e.address)) out.push({ id: id('ServiceEntry', se.metadata.name, i), address: e.address!, port: portOf(e.ports), labels: e.labels ?? {}, healthy: true });
   });
-  if (!se.spec.endpoints && (discovery === 'STRICT_DNS' || discovery === 'LOGICAL_DNS') && !host.startsWith('*')) {
+  // No endpoints and no selector: a DNS entry resolves its host itself (Istio's rule).
+  if (!se.spec.endpoints?.length && (discovery === 'STRICT_DNS' || discovery === 'LOGICAL_DNS') && !host.startsWith('*')) {
     out.push({ id: id('ServiceEntry', se.metadata.name), address: host, port: p.targetPort ?? p.number, labels: {}, healthy: true });
   }
   return out;
@@ -138,17 +152,33 @@ export function portsOf(services: ReadonlyMap<string, Service>, host: string): n
   return out;
 }
 
-/** Resources in Istio's precedence: oldest first. Weft keeps no creation time, so namespace/name order stands in for it. */
-export function byPrecedence<T extends { metadata: { namespace: string; name: string } }>(rs: readonly T[]): T[] {
+/**
+ * Resources in Istio's precedence: oldest first (the store's creation revision: resources applied
+ * together are created in the order written), then by namespace/name, as Istio breaks ties.
+ */
+export function byPrecedence<T extends { metadata: { namespace: string; name: string }; created?: number }>(rs: readonly T[]): T[] {
   const key = (r: T) => `${r.metadata.namespace}/${r.metadata.name}`;
-  return [...rs].sort((a, b) => key(a).localeCompare(key(b)));
+  return [...rs].sort((a, b) => (a.created ?? Infinity) - (b.created ?? Infinity) || key(a).localeCompare(key(b)));
 }
 
+/**
+ * The DestinationRule of each host. Several for one host merge as Istio merges them: oldest first,
+ * the first traffic policy set is the host's, and a later rule adds the subsets whose names are
+ * new (an older rule's subset of the same name stays).
+ */
 export function destinationRulesByHost(drs: readonly DestinationRule[]): Map<string, DestinationRule> {
   const out = new Map<string, DestinationRule>();
   for (const dr of byPrecedence(drs)) {
     const host = fqdn(dr.spec.host, dr.metadata.namespace);
-    if (!out.has(host)) out.set(host, dr);
+    const first = out.get(host);
+    if (!first) {
+      out.set(host, dr);
+      continue;
+    }
+    const names = new Set((first.spec.subsets ?? []).map((s) => s.name));
+    const subsets = [...(first.spec.subsets ?? []), ...(dr.spec.subsets ?? []).filter((s) => !names.has(s.name))];
+    const trafficPolicy = first.spec.trafficPolicy ?? dr.spec.trafficPolicy;
+    out.set(host, { ...first, spec: { ...first.spec, ...(trafficPolicy !== undefined ? { trafficPolicy } : {}), subsets } });
   }
   return out;
 }
@@ -205,8 +235,10 @@ export function domainsFor(host: string, port: number, proxyNamespace: string, a
   }
   const out: string[] = [];
   for (const n of names) {
-    if (port === 80) out.push(n);
-    out.push(`${n}:${port}`);
+    // An IPv6 address is bracketed in an authority, as a client sends it.
+    const name = n.includes(':') ? `[${n}]` : n;
+    if (port === 80) out.push(name);
+    out.push(`${name}:${port}`);
   }
   return out;
 }

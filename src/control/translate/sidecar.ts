@@ -1,7 +1,7 @@
 // PURE: Istio's Sidecar resource, as it shapes one proxy's outbound config:
 //   - which Sidecar applies: one in the proxy's namespace whose workloadSelector selects it, else
 //     the one of its namespace without a selector, else the mesh default (the root namespace's,
-//     without a selector); oldest (namespace/name order) first where several could;
+//     without a selector); the oldest first where several could;
 //   - egress.hosts ("namespace/dnsName") limits the services and VirtualServices the proxy sees,
 //     and so the routes and clusters it is sent;
 //   - outboundTrafficPolicy: what the proxy does with a host the mesh does not know. ALLOW_ANY
@@ -15,15 +15,21 @@ export function sidecarKey(sc: Sidecar): string {
   return `${sc.metadata.namespace}/${sc.metadata.name}`;
 }
 
-/** The Sidecar that applies to a proxy, if any. */
+const sortedOf = new WeakMap<readonly Sidecar[], Sidecar[]>();
+
+/**
+ * The Sidecar that applies to a proxy, if any. A workloadSelector, even with no labels, makes a
+ * Sidecar one that selects (an empty one selects every workload of its namespace, as in Istio).
+ */
 export function sidecarFor(all: readonly Sidecar[] | undefined, proxy: Pick<Workload, 'namespace' | 'labels'>): Sidecar | undefined {
   if (!all?.length) return undefined;
-  const sorted = byPrecedence(all);
-  const selector = (sc: Sidecar) => sc.spec.workloadSelector?.labels;
+  let sorted = sortedOf.get(all);
+  if (!sorted) sortedOf.set(all, (sorted = byPrecedence(all)));
+  const selects = (sc: Sidecar) => sc.spec.workloadSelector !== undefined;
   return (
-    sorted.find((sc) => sc.metadata.namespace === proxy.namespace && selector(sc) && Object.keys(selector(sc)!).length > 0 && labelsMatch(selector(sc), proxy.labels)) ??
-    sorted.find((sc) => sc.metadata.namespace === proxy.namespace && !selector(sc)) ??
-    sorted.find((sc) => sc.metadata.namespace === ROOT_NAMESPACE && !selector(sc))
+    sorted.find((sc) => sc.metadata.namespace === proxy.namespace && selects(sc) && labelsMatch(sc.spec.workloadSelector?.labels, proxy.labels)) ??
+    sorted.find((sc) => sc.metadata.namespace === proxy.namespace && !selects(sc)) ??
+    sorted.find((sc) => sc.metadata.namespace === ROOT_NAMESPACE && !selects(sc))
   );
 }
 
@@ -33,6 +39,8 @@ export type OutboundPolicy = 'ALLOW_ANY' | 'REGISTRY_ONLY';
 export interface Egress {
   /** "namespace/dnsName" pairs, "." resolved; undefined when the proxy sees every service. */
   hosts?: readonly { namespace: string; host: string }[];
+  /** "~namespace/dnsName": left out even where `hosts` takes them. */
+  excludes?: readonly { namespace: string; host: string }[];
   policy: OutboundPolicy;
 }
 
@@ -40,7 +48,8 @@ export const OPEN_EGRESS: Egress = { policy: 'ALLOW_ANY' };
 
 /**
  * The egress of a Sidecar for a proxy in `proxyNamespace`. "." is the Sidecar's namespace, or, in
- * the mesh default (root namespace), the proxy's; "~" is no namespace (those hosts are dropped).
+ * the mesh default (root namespace), the proxy's; "~" is no namespace (those hosts are dropped);
+ * "~ns/host" leaves that host of that namespace out, whatever else takes it (it can only narrow).
  */
 export function egressOf(sc: Sidecar | undefined, proxyNamespace: string): Egress {
   if (!sc) return OPEN_EGRESS;
@@ -49,18 +58,22 @@ export function egressOf(sc: Sidecar | undefined, proxyNamespace: string): Egres
   if (!listener) return { policy };
   const own = sc.metadata.namespace === ROOT_NAMESPACE ? proxyNamespace : sc.metadata.namespace;
   const hosts: { namespace: string; host: string }[] = [];
+  const excludes: { namespace: string; host: string }[] = [];
   for (const h of listener.hosts) {
     const slash = h.indexOf('/');
     const ns = slash < 0 ? '*' : h.slice(0, slash);
     const host = slash < 0 ? h : h.slice(slash + 1);
     if (ns === '~') continue;
-    hosts.push({ namespace: ns === '.' ? own : ns, host });
+    const into = ns.startsWith('~') ? excludes : hosts;
+    const name = ns.startsWith('~') ? ns.slice(1) : ns;
+    into.push({ namespace: name === '.' ? own : name, host });
   }
-  return { hosts, policy };
+  return { hosts, excludes, policy };
 }
 
 /** Does the egress let a proxy see `host`, declared in namespace `namespace`? */
 export function egressAllows(e: Egress, namespace: string, host: string): boolean {
   if (!e.hosts) return true;
-  return e.hosts.some((x) => (x.namespace === '*' || x.namespace === namespace) && hostMatches(x.host, host));
+  const takes = (x: { namespace: string; host: string }) => (x.namespace === '*' || x.namespace === namespace) && hostMatches(x.host, host);
+  return e.hosts.some(takes) && !(e.excludes ?? []).some(takes);
 }

@@ -34,6 +34,7 @@ import {
 import { type Discovery, type ServiceEndpoint, appliesToMesh, byPrecedence, destinationRulesByHost, resolveDestination, routedPorts, serviceKey, servicesOf, subsetDefined } from './services.ts';
 import { OUTBOUND_ROUTE, PASSTHROUGH_CLUSTER, mirrorsOf, outboundRoutes, serviceVisible } from './routes.ts';
 import { egressOf, sidecarFor, sidecarKey } from './sidecar.ts';
+import { allVirtualServices } from './gamma.ts';
 import { clusterPolicyFields, effectivePolicy } from './policy.ts';
 
 export { duration } from './duration.ts';
@@ -64,10 +65,10 @@ export type SharedResources = Pick<XdsResources, 'clusters' | 'endpoints'>;
 
 /**
  * What every proxy of one scope gets alike: the outbound routes, and the listeners a proxyless
- * gRPC client asks for by name. With a Sidecar that limits its egress hosts, also the clusters
- * the scope may have: those its routes name (the rest of the mesh's are not sent).
+ * gRPC client asks for by name. When some services are hidden from the scope (a ServiceEntry's
+ * exportTo, a Sidecar's egress hosts), also their hosts: their clusters are not sent to it.
  */
-export type ScopedResources = Pick<XdsResources, 'routes' | 'apiListeners'> & { clusterNames?: ReadonlySet<string> };
+export type ScopedResources = Pick<XdsResources, 'routes' | 'apiListeners'> & { hiddenHosts?: ReadonlySet<string> };
 
 /** Config for one proxy: the shared and scoped parts, plus its own listeners and inbound clusters. */
 export function translate(mesh: MeshSnapshot, proxy: Workload): XdsResources {
@@ -75,18 +76,18 @@ export function translate(mesh: MeshSnapshot, proxy: Workload): XdsResources {
   return forProxy(sharedFor(translateShared(mesh), scoped), scoped, proxy, mesh.rateLimits);
 }
 
-/** The shared clusters and endpoints a scope gets: all, or only those its routes name when its Sidecar limits what it sees. */
+/** The shared clusters and endpoints a scope gets: all but those of the hosts hidden from it. */
 export function sharedFor(shared: SharedResources, scoped: ScopedResources): SharedResources {
-  const keep = scoped.clusterNames;
-  if (!keep) return shared;
-  const pick = (r: Record<string, object>) => Object.fromEntries(Object.entries(r).filter(([name]) => keep.has(name)));
+  const hidden = scoped.hiddenHosts;
+  if (!hidden) return shared;
+  const pick = (r: Record<string, object>) => Object.fromEntries(Object.entries(r).filter(([name]) => !hidden.has(name.split('|')[3] ?? '')));
   return { clusters: pick(shared.clusters), endpoints: pick(shared.endpoints) };
 }
 
 /** The label keys that some mesh-bound match's sourceLabels names: what a proxy's labels can change in its routes. */
 export function sourceLabelKeys(mesh: MeshSnapshot): string[] {
   const keys = new Set<string>();
-  for (const vs of mesh.virtualServices) {
+  for (const vs of allVirtualServices(mesh)) {
     for (const r of [...(vs.spec.http ?? []), ...(vs.spec.tcp ?? [])]) for (const m of r.match ?? []) for (const k of Object.keys(m.sourceLabels ?? {})) keys.add(k);
   }
   return [...keys].sort();
@@ -116,7 +117,7 @@ export function translateShared(mesh: MeshSnapshot): SharedResources {
     for (const sub of drByHost.get(s.host)?.spec.subsets ?? []) addCluster(s.host, s.port, sub.name);
   }
   // And every route destination, also of hosts no workload serves yet (no endpoints, then).
-  for (const vs of mesh.virtualServices) {
+  for (const vs of allVirtualServices(mesh)) {
     if (!appliesToMesh(vs)) continue;
     const dests = [
       ...(vs.spec.tcp ?? []).flatMap((r) => (r.route ?? []).map((x) => x.destination)),
@@ -141,13 +142,16 @@ export function translateShared(mesh: MeshSnapshot): SharedResources {
     const members = (svc?.endpoints ?? []).filter((e) => labelsMatch(selector, e.labels));
     const discovery: Discovery = svc?.discovery ?? 'EDS';
     if (discovery === 'ORIGINAL_DST') {
-      clusters[name] = passthroughCluster(name, policy);
+      clusters[name] = passthroughCluster(name, policy, svc?.targetPort);
     } else if (discovery === 'EDS') {
       clusters[name] = edsCluster(name, svc?.handling === 'http2', policy);
       endpoints[name] = loadAssignment(name, members);
-    } else {
-      // DNS: the endpoints' names go in the cluster; the proxy resolves them (Istio's STRICT_DNS and LOGICAL_DNS clusters).
-      clusters[name] = { name, type: discovery, ...clusterSettings(svc?.handling === 'http2', policy), load_assignment: loadAssignment(name, members) };
+    } else if (members.length > 0) {
+      // DNS: the endpoints' names go in the cluster; the proxy resolves them (Istio's STRICT_DNS and
+      // LOGICAL_DNS clusters). A LOGICAL_DNS cluster has one name: the first. With no endpoint at
+      // all there is no cluster, as in Istio (its routes answer 503).
+      const eps = discovery === 'LOGICAL_DNS' ? members.slice(0, 1) : members;
+      clusters[name] = { name, type: discovery, ...clusterSettings(svc?.handling === 'http2', policy), load_assignment: loadAssignment(name, eps) };
     }
   }
   return { clusters, endpoints };
@@ -158,33 +162,34 @@ export function translateScoped(mesh: MeshSnapshot, scope: ProxyScope): ScopedRe
   const sc = scope.sidecar ? mesh.sidecars?.find((x) => sidecarKey(x) === scope.sidecar) : undefined;
   const egress = egressOf(sc, scope.namespace);
   const services = servicesOf(mesh);
-  const routes = outboundRoutes(mesh.virtualServices, services, scope, destinationRulesByHost(mesh.destinationRules), egress);
+  const routes = outboundRoutes(allVirtualServices(mesh), services, scope, destinationRulesByHost(mesh.destinationRules), egress);
   const apiListeners: Record<string, object> = {};
   const vhosts = (routes as { virtual_hosts: { domains: string[]; routes: RouteJson[] }[] }).virtual_hosts;
   for (const vh of vhosts) {
     // The catch-all ("*": allow_any or block_all) is no name a proxyless gRPC client dials.
     for (const d of vh.domains) if (d !== '*') apiListeners[d] ??= apiListener(d);
   }
-  const out: ScopedResources = { apiListeners, routes: { [OUTBOUND_ROUTE]: routes, [PROXYLESS_ROUTE]: proxylessRoutes(vhosts) } };
-  if (!egress.hosts) return out;
-  // The clusters its routes name, but not those of services it may not see (a VirtualService it
-  // sees may route to one): their traffic gets 503, as in Istio.
-  const hosts = new Set([...services.values()].map((s) => s.host));
-  const seen = new Set([...services.values()].filter((s) => serviceVisible(s, scope, egress)).map((s) => s.host));
-  const host = (cluster: string) => cluster.split('|')[3] ?? '';
-  const clusterNames = new Set([...clustersNamed(vhosts)].filter((n) => !hosts.has(host(n)) || seen.has(host(n))));
-  return { ...out, clusterNames };
+  const proxyless = proxylessRoutes(vhosts, (cluster) => services.get(serviceKey(cluster.split('|')[3] ?? '', Number(cluster.split('|')[1])))?.discovery);
+  const out: ScopedResources = { apiListeners, routes: { [OUTBOUND_ROUTE]: routes, [PROXYLESS_ROUTE]: proxyless } };
+  // Hosts none of whose services the scope may see (exportTo, the Sidecar's egress hosts): their
+  // clusters are not sent, so a VirtualService that routes to one gets 503, as in Istio.
+  const seen = new Set<string>();
+  for (const s of services.values()) if (serviceVisible(s, scope, egress)) seen.add(s.host);
+  const hiddenHosts = new Set([...services.values()].map((s) => s.host).filter((h) => !seen.has(h)));
+  return hiddenHosts.size ? { ...out, hiddenHosts } : out;
 }
 
 /**
  * The outbound routes as a proxyless gRPC client (grpc-js-xds) can take them, which its api
  * listeners name: no CONNECT routes and no CORS (it rejects a whole route table that has either),
- * and no catch-all (it has no passthrough). As Istio, which builds proxyless clients their own config.
+ * no catch-all (it has no passthrough), and no route to a cluster type it rejects (STRICT_DNS,
+ * ORIGINAL_DST: it takes EDS and LOGICAL_DNS). As Istio, which builds proxyless clients their own config.
  */
-function proxylessRoutes(vhosts: readonly { domains: string[]; routes: RouteJson[] }[]): object {
+function proxylessRoutes(vhosts: readonly { domains: string[]; routes: RouteJson[] }[], discoveryOf: (cluster: string) => Discovery | undefined): object {
+  const usable = (r: RouteJson) => clustersOf(r).every((c) => { const d = discoveryOf(c); return d === undefined || d === 'EDS' || d === 'LOGICAL_DNS'; });
   const virtualHosts = vhosts
     .filter((vh) => !vh.domains.includes('*'))
-    .map((vh) => ({ ...vh, routes: vh.routes.filter((r) => r.match?.connect_matcher === undefined).map(withoutCors) }))
+    .map((vh) => ({ ...vh, routes: vh.routes.filter((r) => r.match?.connect_matcher === undefined && usable(r)).map(withoutCors) }))
     .filter((vh) => vh.routes.length > 0);
   return { name: PROXYLESS_ROUTE, virtual_hosts: virtualHosts };
 }
@@ -201,17 +206,9 @@ const CORS_FILTER = 'envoy.filters.http.cors';
 
 type RouteJson = { match?: { connect_matcher?: object }; typed_per_filter_config?: Record<string, object>; route?: { cluster?: string; weighted_clusters?: { clusters: { name: string }[] }; request_mirror_policies?: { cluster: string }[] } };
 
-/** Every cluster some route sends to or mirrors to, and the PassthroughCluster. */
-function clustersNamed(vhosts: readonly { routes: RouteJson[] }[]): Set<string> {
-  const out = new Set<string>([PASSTHROUGH_CLUSTER]);
-  for (const vh of vhosts) {
-    for (const r of vh.routes) {
-      if (r.route?.cluster) out.add(r.route.cluster);
-      for (const c of r.route?.weighted_clusters?.clusters ?? []) out.add(c.name);
-      for (const m of r.route?.request_mirror_policies ?? []) out.add(m.cluster);
-    }
-  }
-  return out;
+/** The clusters a route sends to or mirrors to. */
+function clustersOf(r: RouteJson): string[] {
+  return [...(r.route?.cluster ? [r.route.cluster] : []), ...(r.route?.weighted_clusters?.clusters ?? []).map((c) => c.name), ...(r.route?.request_mirror_policies ?? []).map((m) => m.cluster)];
 }
 
 function apiListener(name: string): object {
@@ -276,9 +273,12 @@ const HTTP2_UPSTREAM = {
  * an iptables redirect, so for it the original destination is the request's authority (or the
  * CONNECT target). The DestinationRule's lb policy cannot apply: the destination is given.
  */
-function passthroughCluster(name: string, policy: Record<string, unknown>): object {
-  const { lb_policy: _lb, ring_hash_lb_config: _r, maglev_lb_config: _m, ...rest } = policy;
-  return { name, type: 'ORIGINAL_DST', connect_timeout: { seconds: 10 }, lb_policy: 'CLUSTER_PROVIDED', ...rest };
+function passthroughCluster(name: string, policy: Record<string, unknown>, targetPort?: number): object {
+  // Nor outlier detection: every destination a request names would be an endpoint to track.
+  const { lb_policy: _lb, ring_hash_lb_config: _r, maglev_lb_config: _m, outlier_detection: _o, ...rest } = policy;
+  // A ServiceEntry port's targetPort: where connections go, whatever port the request named (Istio's upstream_port_override).
+  const override = targetPort ? { original_dst_lb_config: { upstream_port_override: { value: targetPort } } } : {};
+  return { name, type: 'ORIGINAL_DST', connect_timeout: { seconds: 10 }, lb_policy: 'CLUSTER_PROVIDED', ...override, ...rest };
 }
 
 function edsCluster(name: string, http2: boolean, policy: object): object {

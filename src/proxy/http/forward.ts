@@ -27,6 +27,7 @@ import { type HashKey, hashKeyOf } from './hash-key.ts';
 import { mirror } from './mirror.ts';
 import { faultOutcome, injectFault } from './fault.ts';
 import { headerValue, responseHeaders, upstreamHead } from './edits.ts';
+import { cameBack, withOwnVia } from './via.ts';
 
 import { healthyEndpoints } from '../upstream/choose.ts';
 import { InFlight, pickEndpoint } from '../upstream/balance.ts';
@@ -244,6 +245,10 @@ function toUpstream(ctx: ForwardContext, cfg: RuntimeConfig, listenerName: strin
     fail(ctx, ds, e);
     return;
   }
+  if (d.cluster.type === 'ORIGINAL_DST' && cameBack(ds.head.headers)) {
+    fail(ctx, ds, new ProxyError('bad_request', `request loop: ${ds.head.authority} led back to this sidecar (its own Via entry is on the request), so cluster ${d.clusterName} cannot send it there`, d.clusterName));
+    return;
+  }
   new Exchange(ctx, ds, d, cfg.listeners.get(listenerName)?.streamIdleTimeoutMs ?? DEFAULT_STREAM_IDLE_TIMEOUT_MS, corsHeaders).start();
 }
 
@@ -318,7 +323,9 @@ export class Exchange implements BodySink, ResponseHandler {
     this.ds = ds;
     this.d = d;
     this.corsHeaders = corsHeaders;
-    this.head = upstreamHead(ds.head, d.route, d.target);
+    const head = upstreamHead(ds.head, d.route, d.target);
+    // Where the request names its own destination, the sidecar's Via entry goes with it (loop detection: via.ts).
+    this.head = d.cluster.type === 'ORIGINAL_DST' ? { ...head, headers: withOwnVia(head.headers) } : head;
     this.hashKey = d.route.hashPolicy && (d.cluster.lb === 'ring_hash' || d.cluster.lb === 'maglev') ? hashKeyOf(d.route.hashPolicy, ds.head) : undefined;
     this.idleMs = idleMs;
   }

@@ -44,7 +44,7 @@ export function dial(ctx: TcpContext, clusterName: string, cb: (err: ProxyError 
   let healthy;
   try {
     if (!cluster) throw new ProxyError('no_cluster', `cluster ${clusterName} is not known to the sidecar`, clusterName);
-    healthy = healthyEndpoints(cfg, clusterName, cluster, authority);
+    healthy = healthyEndpoints(cfg, clusterName, cluster, authority, 0); // a CONNECT target has a port
   } catch (e) {
     queueMicrotask(() => done(e as ProxyError));
     return { cancel: () => (cancelled = true) };

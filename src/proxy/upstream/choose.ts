@@ -10,10 +10,11 @@ export const CONNECT_RETRIES = 2;
 /**
  * The cluster's endpoints that can take traffic; a ProxyError naming the cluster if there is none.
  * For an ORIGINAL_DST cluster, the one the request names: `authority` (its Host, or its CONNECT
- * target), on `defaultPort` when it gives none.
+ * target), on `defaultPort` when it gives none (0: it must give one), or on the cluster's
+ * upstream_port_override.
  */
 export function healthyEndpoints(cfg: RuntimeConfig, clusterName: string, cluster: ClusterConfig, authority?: string, defaultPort = 80): Endpoint[] {
-  if (cluster.type === 'ORIGINAL_DST') return [originalDestination(cfg, clusterName, authority, defaultPort)];
+  if (cluster.type === 'ORIGINAL_DST') return [originalDestination(cfg, clusterName, cluster, authority, defaultPort)];
   const all = cluster.staticEndpoints ?? cfg.endpoints.get(cluster.edsName!) ?? EMPTY;
   // Endpoint lists are immutable (a config update makes new ones), so the healthy ones are
   // worked out once per list, not per request.
@@ -36,13 +37,13 @@ export function nextEndpoint(rr: Map<string, number>, clusterName: string, healt
 const LOOPBACK = /^(?:localhost|127(?:\.\d{1,3}){3}|::1|0\.0\.0\.0|::|\[::1\]|\[::\])$/i;
 
 /**
- * Where an ORIGINAL_DST cluster's request goes: the host and port it names. Never one of this
- * sidecar's own listeners: a request (say, with Host: 127.0.0.1:<the outbound port>) that would
- * come back to the sidecar would loop until it ran out of sockets.
+ * Where an ORIGINAL_DST cluster's request goes: the host and port it names. Not one of this
+ * sidecar's own listeners by a name that says so (127.0.0.1:<the outbound port>): a clear answer
+ * at once. Other ways back to the sidecar are caught by its Via entry (http/via.ts).
  */
-function originalDestination(cfg: RuntimeConfig, clusterName: string, authority: string | undefined, defaultPort: number): Endpoint {
+function originalDestination(cfg: RuntimeConfig, clusterName: string, cluster: ClusterConfig, authority: string | undefined, defaultPort: number): Endpoint {
   const m = /^(\[[^\]]+\]|[^:]+)(?::(\d{1,5}))?$/.exec(authority ?? '');
-  const port = m?.[2] === undefined ? defaultPort : Number(m[2]);
+  const port = cluster.portOverride ?? (m?.[2] === undefined ? defaultPort : Number(m[2]));
   if (!m || !(port > 0 && port < 65536)) throw new ProxyError('bad_request', `cluster ${clusterName} sends a request where its authority says, and "${authority ?? ''}" is no host and port`, clusterName);
   const host = m[1].startsWith('[') ? m[1].slice(1, -1) : m[1];
   for (const l of cfg.listeners.values()) {

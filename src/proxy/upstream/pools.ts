@@ -23,8 +23,9 @@ type PoolCluster = Pick<ClusterConfig, 'connectTimeoutMs' | 'protocol' | 'limits
 
 /**
  * Pools for destinations that requests name (ORIGINAL_DST clusters: the hosts an app reaches
- * through ALLOW_ANY, or a ServiceEntry with resolution NONE) are kept apart, the most recently
- * used this many: an app that calls many hosts does not grow the sidecar without bound.
+ * through ALLOW_ANY, or a ServiceEntry with resolution NONE) are kept apart: past this many, the
+ * least recently used one with nothing in flight is closed for each new one, so an app that calls
+ * many hosts does not grow the sidecar without bound (only as far as it has requests in flight).
  */
 export const MAX_DYNAMIC_POOLS = 128;
 
@@ -81,14 +82,21 @@ export class Pools {
       pool.setLimits?.(opts);
     } else {
       pool = this.newPool(ep.address, ep.port, cluster, opts);
-      if (this.dynamic.size >= MAX_DYNAMIC_POOLS) {
-        const [oldKey, old] = this.dynamic.entries().next().value!;
-        this.dynamic.delete(oldKey);
-        old.close(); // its requests in flight finish first
-      }
+      if (this.dynamic.size >= MAX_DYNAMIC_POOLS) this.evictIdle();
     }
     this.dynamic.set(key, pool);
     return pool;
+  }
+
+  /** Closes the least recently used destination pool that has nothing in flight; while every one is busy, none. */
+  private evictIdle(): void {
+    for (const [key, pool] of this.dynamic) {
+      const s = pool.stats();
+      if (s.busy || s.pending || s.connecting || s.streams) continue;
+      this.dynamic.delete(key);
+      pool.close();
+      return;
+    }
   }
 
   /** The cluster's circuit breakers where it sets them, else the sidecar's defaults (limits.ts). */

@@ -65,6 +65,8 @@ export interface ClusterConfig {
   lb: 'round_robin' | 'random' | 'least_request' | 'ring_hash' | 'maglev' | 'cluster_provided';
   /** ring_hash_lb_config.minimum_ring_size (1024), or maglev_lb_config.table_size (65537). */
   hashTableSize?: number;
+  /** ORIGINAL_DST: original_dst_lb_config.upstream_port_override, the port connections go to whatever the request named. */
+  portOverride?: number;
   /** outlier_detection: endpoints ejected after consecutive errors (upstream/outlier.ts). */
   outlier?: OutlierConfig;
   /** common_lb_config.healthy_panic_threshold (Envoy: 50%): below this share of endpoints not ejected, ejections are ignored. */
@@ -265,7 +267,11 @@ export function convertCluster(c: any): ClusterConfig {
   }
   if (type === 'ORIGINAL_DST') {
     if (c.load_assignment?.endpoints?.length) fail(`${where}: load_assignment`, 'an ORIGINAL_DST cluster has no endpoints (the request says where it goes)');
-    return { ...base, type };
+    const o = c.original_dst_lb_config ?? {};
+    for (const k of Object.keys(o)) if (k !== 'upstream_port_override') fail(`${where}: original_dst_lb_config.${k}`, 'not supported (upstream_port_override is)');
+    const port = o.upstream_port_override == null ? undefined : Number(o.upstream_port_override.value ?? o.upstream_port_override);
+    if (port !== undefined && !(Number.isInteger(port) && port > 0 && port < 65536)) fail(`${where}: original_dst_lb_config.upstream_port_override`, `invalid port ${port}`);
+    return { ...base, type, ...(port ? { portOverride: port } : {}) };
   }
   fail(`${where}: type`, `${type} clusters are not supported (EDS, STATIC, STRICT_DNS, LOGICAL_DNS and ORIGINAL_DST are)`);
 }
