@@ -29,7 +29,38 @@ function syntaxProblems(doc: Document.Parsed, source: string): FieldError[] {
   });
 }
 
+/** Deeper than any Istio or Gateway API resource nests (a VirtualService is about 8 levels deep). */
+export const MAX_FLOW_DEPTH = 64;
+
+/**
+ * Where flow collections ([ and {) nest deeper than MAX_FLOW_DEPTH, outside quoted scalars: the
+ * YAML parser recurses per level, so such input would cost it seconds and end in a stack
+ * overflow; it is refused first, with a plain message.
+ */
+function tooDeep(text: string): { line: number; column: number } | undefined {
+  let depth = 0;
+  let quote = '';
+  let line = 1;
+  let lineStart = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (c === '\n') {
+      line++;
+      lineStart = i + 1;
+    } else if (quote) {
+      if (c === '\\' && quote === '"') i++;
+      else if (c === quote) quote = '';
+    } else if ((c === '"' || c === "'") && depth > 0) quote = c;
+    else if (c === '[' || c === '{') {
+      if (++depth > MAX_FLOW_DEPTH) return { line, column: i - lineStart + 1 };
+    } else if ((c === ']' || c === '}') && depth > 0) depth--;
+  }
+  return undefined;
+}
+
 function readYaml(text: string, source: string): ReadResult {
+  const deep = tooDeep(text);
+  if (deep) return { documents: [], problems: [{ resource: source, path: '', message: `YAML nested deeper than ${MAX_FLOW_DEPTH} levels at line ${deep.line}, column ${deep.column}: no resource Weft reads is` }] };
   // merge: true accepts "<<" merge keys, as kubectl (YAML 1.1) does.
   const docs = parseAllDocuments(text, { merge: true });
   const list = Array.isArray(docs) ? docs : [];

@@ -82,6 +82,7 @@ describe('gRPC through two sidecars (real sidecar processes, grpc-js)', () => {
   const servers: grpc.Server[] = [];
   const clients: grpc.Client[] = [];
   const deadlines: number[] = [];
+  const greeterPorts = { v1: 0, v2: 0 };
   let direct: grpc.Client;
   let stall: http2.Http2Server;
 
@@ -89,6 +90,8 @@ describe('gRPC through two sidecars (real sidecar processes, grpc-js)', () => {
     cp = await controlPlaneWithH2(/greeter|gone|stall/);
     const v1 = await startGreeter('v1', deadlines);
     const v2 = await startGreeter('v2', deadlines);
+    greeterPorts.v1 = v1.port;
+    greeterPorts.v2 = v2.port;
     servers.push(v1.server, v2.server);
     // v1 behind its own sidecar; v2 registered directly (the client sidecar talks HTTP/2 to it).
     const inbound = await freePort();
@@ -244,5 +247,45 @@ describe('gRPC through two sidecars (real sidecar processes, grpc-js)', () => {
     const r = await unary(none, 'hello', { name: 'x' });
     assert.equal(r.status.code, grpc.status.UNAVAILABLE);
     assert.match(r.status.details, new RegExp(`connection refused by 127\\.0\\.0\\.1:${closed} in cluster PassthroughCluster`));
+  });
+
+  test('a GRPCRoute on a Service: a method match goes to its backend, the rest to the Service (the Gateway API mesh route, through the sidecar)', async () => {
+    const port = (version: 'v1' | 'v2') => greeterPorts[version];
+    for (const [name, version] of [['greeter-one', 'v1'], ['greeter-two', 'v2']] as const) {
+      cp.registry.register({ proxyId: name, name, namespace: 'default', service: name, servicePort: 80, labels: {}, address: '127.0.0.1', inboundPort: port(version), appPort: port(version), ports: [{ name: 'grpc', port: 80, inboundPort: port(version), appPort: port(version) }], healthy: true });
+    }
+    cp.store.apply([
+      checkResource(
+        {
+          apiVersion: 'gateway.networking.k8s.io/v1',
+          kind: 'GRPCRoute',
+          metadata: { name: 'greeter-two' },
+          spec: {
+            parentRefs: [{ group: '', kind: 'Service', name: 'greeter-two', port: 80 }],
+            rules: [
+              { matches: [{ method: { service: 'test.Greeter', method: 'Hello' } }], backendRefs: [{ name: 'greeter-one', port: 80 }] },
+              { backendRefs: [{ name: 'greeter-two', port: 80 }] },
+            ],
+          },
+        },
+        'test',
+      ),
+    ]);
+    const two2 = new GreeterClient(`127.0.0.1:${outbound}`, grpc.credentials.createInsecure(), { 'grpc.default_authority': 'greeter-two' });
+    clients.push(two2);
+    const hello = await waitFor('the GRPCRoute to apply', async () => {
+      const r = await unary(two2, 'hello', { name: 'g' });
+      return r.status.code === grpc.status.OK && r.value.version === 'v1' && r;
+    });
+    assert.equal(hello.value.hello, 'g');
+    // Another method of the same Service: its own backend.
+    const items: any[] = await new Promise((resolve, reject) => {
+      const got: any[] = [];
+      const call = (two2 as any).count({ n: 3 });
+      call.on('data', (d: any) => got.push(d));
+      call.on('end', () => resolve(got));
+      call.on('error', reject);
+    });
+    assert.deepEqual(items.map((x) => x.version), ['v2', 'v2', 'v2']);
   });
 });
