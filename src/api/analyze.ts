@@ -1,12 +1,21 @@
 // `weft analyze`: what a set of valid resources says together, as `istioctl analyze` reports it
-// (with Istio's codes where one exists, ../shared/conformance/istio/analyzer-messages.yaml), plus
-// what Weft accepts but does not apply yet. Pure: resources in, messages out.
-import type { DestinationRule, Resource, VirtualService } from './types.ts';
+// (with Istio's codes and message templates where one exists,
+// ../shared/conformance/istio/analyzer-messages.yaml), plus what only Weft has to say: fields it
+// accepts but does not apply yet (WEFT0001), route backends in another namespace that no
+// ReferenceGrant permits (WEFT0002). Pure: resources in, messages out.
+//
+// Offline, only what the input itself makes checkable is reported: a host may be a Kubernetes
+// Service Weft cannot see, so an unknown host is never an error; a subset no DestinationRule in the
+// input defines is.
+import type { Destination, DestinationRule, GatewayGRPCRoute, GatewayHTTPRoute, HTTPBackendRef, ReferenceGrant, Resource, Sidecar, VirtualService } from './types.ts';
 import { describeKey } from './types.ts';
 import { warningsOf } from './validate.ts';
+import { isObject, type Obj } from './schema.ts';
+import { isService } from './gateway-common.ts';
+import { referencePermitted } from './referencegrant.ts';
 
 export interface AnalysisMessage {
-  code: string; // "IST0101", or "WEFT0001" for Weft's own
+  code: string; // "IST0101", or Weft's own: "WEFT0001" (accepted, not applied yet), "WEFT0002" (a backend no ReferenceGrant permits)
   level: 'Error' | 'Warning' | 'Info';
   resource: string; // "VirtualService default/reviews"
   path: string; // "spec.http[0].route[0].destination.subset"
@@ -19,13 +28,29 @@ function resolveHost(host: string, namespace: string): string {
 }
 
 const name = (r: Resource) => describeKey({ kind: r.kind, namespace: r.metadata.namespace, name: r.metadata.name });
+const ofKind = <T extends Resource>(resources: readonly Resource[], kind: string) => resources.filter((r) => r.kind === kind) as T[];
+/** Go's %v of a []string: "[a b c]". */
+const goList = (items: readonly string[]) => `[${items.join(' ')}]`;
 
 export function analyze(resources: readonly Resource[]): AnalysisMessage[] {
-  const out: AnalysisMessage[] = [];
-  const vss = resources.filter((r) => r.kind === 'VirtualService') as VirtualService[];
-  const drs = resources.filter((r) => r.kind === 'DestinationRule') as DestinationRule[];
+  const vss = ofKind<VirtualService>(resources, 'VirtualService');
+  const out: AnalysisMessage[] = [
+    ...subsetsNotFound(vss, ofKind<DestinationRule>(resources, 'DestinationRule')),
+    ...meshHostConflicts(vss),
+    ...sidecarSelectors(ofKind<Sidecar>(resources, 'Sidecar')),
+    ...vss.flatMap(unusedRules),
+    ...ungrantedBackends([...ofKind<GatewayHTTPRoute>(resources, 'HTTPRoute'), ...ofKind<GatewayGRPCRoute>(resources, 'GRPCRoute')], ofKind<ReferenceGrant>(resources, 'ReferenceGrant')),
+  ];
+  // WEFT0001: accepted, not applied yet (api/support.ts).
+  for (const r of resources) {
+    for (const w of warningsOf(r)) out.push({ code: 'WEFT0001', level: 'Warning', resource: w.resource ?? name(r), path: w.path, message: w.message });
+  }
+  return out;
+}
 
-  // IST0101: a route names a subset that no DestinationRule for its host defines.
+// ---- IST0101 ReferencedResourceNotFound: a subset no DestinationRule for its host defines ----
+
+function subsetsNotFound(vss: readonly VirtualService[], drs: readonly DestinationRule[]): AnalysisMessage[] {
   const subsets = new Map<string, Set<string>>();
   for (const dr of drs) {
     const host = resolveHost(dr.spec.host, dr.metadata.namespace);
@@ -33,19 +58,33 @@ export function analyze(resources: readonly Resource[]): AnalysisMessage[] {
     for (const sub of dr.spec.subsets ?? []) s.add(sub.name);
     subsets.set(host, s);
   }
+  const out: AnalysisMessage[] = [];
   for (const vs of vss) {
+    // As Istio's analyzer: route destinations (http, tcp) are "host+subset", mirrors "mirror+subset".
+    const dests: { d: Destination | undefined; path: string; mirror: boolean }[] = [];
     (vs.spec.http ?? []).forEach((r, i) => {
-      const dests = [...(r.route ?? []).map((d, j) => ({ d: d.destination, path: `spec.http[${i}].route[${j}].destination` })), ...(r.mirror ? [{ d: r.mirror, path: `spec.http[${i}].mirror` }] : [])];
-      for (const { d, path } of dests) {
-        if (!d.subset) continue;
-        const host = resolveHost(d.host, vs.metadata.namespace);
-        if (subsets.get(host)?.has(d.subset)) continue;
-        out.push({ code: 'IST0101', level: 'Error', resource: name(vs), path: `${path}.subset`, message: `Referenced host+subset in destinationrule not found: "${host}+${d.subset}" (its traffic gets 503)` });
-      }
+      (r.route ?? []).forEach((d, j) => dests.push({ d: d.destination, path: `spec.http[${i}].route[${j}].destination`, mirror: false }));
+      if (r.mirror) dests.push({ d: r.mirror, path: `spec.http[${i}].mirror`, mirror: true });
+      (r.mirrors ?? []).forEach((m, j) => dests.push({ d: m.destination, path: `spec.http[${i}].mirrors[${j}].destination`, mirror: true }));
     });
+    (vs.spec.tcp ?? []).forEach((r, i) => {
+      (r.route ?? []).forEach((d, j) => dests.push({ d: d.destination, path: `spec.tcp[${i}].route[${j}].destination`, mirror: false }));
+    });
+    for (const { d, path, mirror } of dests) {
+      if (!d?.subset) continue;
+      const host = resolveHost(d.host, vs.metadata.namespace);
+      if (subsets.get(host)?.has(d.subset)) continue;
+      const what = mirror ? 'mirror+subset' : 'host+subset';
+      const effect = mirror ? 'no copies of requests reach it' : 'its traffic gets 503';
+      out.push({ code: 'IST0101', level: 'Error', resource: name(vs), path: `${path}.subset`, message: `Referenced ${what} in destinationrule not found: "${host}+${d.subset}" (${effect})` });
+    }
   }
+  return out;
+}
 
-  // IST0109: two VirtualServices bound to the mesh claim one host; only the first applies.
+// ---- IST0109 ConflictingMeshGatewayVirtualServiceHosts: two VirtualServices bound to the mesh claim one host; only the first applies ----
+
+function meshHostConflicts(vss: readonly VirtualService[]): AnalysisMessage[] {
   const byHost = new Map<string, VirtualService[]>();
   for (const vs of vss) {
     const gw = vs.spec.gateways;
@@ -55,6 +94,7 @@ export function analyze(resources: readonly Resource[]): AnalysisMessage[] {
       byHost.set(host, [...(byHost.get(host) ?? []), vs]);
     }
   }
+  const out: AnalysisMessage[] = [];
   for (const [host, list] of byHost) {
     if (list.length < 2) continue;
     const names = list.map((v) => `${v.metadata.namespace}/${v.metadata.name}`).sort();
@@ -62,10 +102,148 @@ export function analyze(resources: readonly Resource[]): AnalysisMessage[] {
       out.push({ code: 'IST0109', level: 'Error', resource: name(vs), path: 'spec.hosts', message: `The VirtualServices ${names.join(',')} associated with mesh gateway define the same host ${host} which can lead to undefined behavior. This can be fixed by merging the conflicting VirtualServices into a single resource.` });
     }
   }
+  return out;
+}
 
-  // WEFT0001: accepted, not applied yet (api/support.ts).
-  for (const r of resources) {
-    for (const w of warningsOf(r)) out.push({ code: 'WEFT0001', level: 'Warning', resource: w.resource ?? name(r), path: w.path, message: w.message });
+// ---- IST0110 ConflictingSidecarWorkloadSelectors, IST0111 MultipleSidecarsWithoutWorkloadSelectors ----
+// Istio's analyzer finds the pods two Sidecars both select; offline there are no pods, so two
+// Sidecars of one namespace with equal selectors (the same label map) conflict: whatever pod one
+// selects, the other does too. An empty selector selects every pod of the namespace (in Istio and
+// in Weft), so two of them conflict as well; Istio's analyzer, which skips selectors without
+// labels, does not say so.
+
+function sidecarSelectors(sidecars: readonly Sidecar[]): AnalysisMessage[] {
+  const groups = new Map<string, { namespace: string; labels?: [string, string][]; list: Sidecar[] }>();
+  for (const sc of sidecars) {
+    const namespace = sc.metadata.namespace;
+    const selector = sc.spec.workloadSelector;
+    const labels = selector ? Object.entries(selector.labels ?? {}).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)) : undefined;
+    const k = JSON.stringify([namespace, labels ?? null]);
+    const group = groups.get(k) ?? { namespace, labels, list: [] };
+    group.list.push(sc);
+    groups.set(k, group);
+  }
+  const out: AnalysisMessage[] = [];
+  for (const { namespace, labels, list } of groups.values()) {
+    if (list.length < 2) continue;
+    const names = goList(list.map((sc) => sc.metadata.name).sort());
+    const message = labels
+      ? `The Sidecars ${names} in namespace "${namespace}" select the same workload pods (${labels.length ? `those with labels ${labels.map(([k, v]) => `${k}=${v}`).join(',')}` : 'every pod of the namespace'}), which can lead to undefined behavior.`
+      : `The Sidecars ${names} in namespace "${namespace}" have no workload selector, which can lead to undefined behavior.`;
+    for (const sc of list) out.push({ code: labels ? 'IST0110' : 'IST0111', level: 'Error', resource: name(sc), path: 'spec.workloadSelector', message });
+  }
+  return out;
+}
+
+// ---- IST0130 VirtualServiceUnreachableRule, IST0131 VirtualServiceIneffectiveMatch ----
+// As Istio's analyzeUnreachableHTTPRules (and its TCP twin): routes are tried in order, the first
+// that matches wins, so
+//   - after a rule without matches, no rule is used: one without matches gets "only the last rule
+//     can have no matches", one with matches "route without matches defined before";
+//   - a match equal to one of an earlier rule (the name aside) is not used (IST0131), and a rule
+//     whose matches all are gets IST0130 "all matches used by prior rules";
+//   - a URI prefix match covered by an earlier one (its prefix starts with the earlier's, and it is
+//     the same in everything else) is not used (IST0131, "... of prefix ...").
+// Weft's own, where Istio says nothing: a rule with a match that has no condition (`{}`, a name,
+// ignoreUriCase, statPrefix) matches every request too, so the rules after it are not used either
+// ("route matching every request defined before"). Istio's prefix check compares methods, headers
+// and the like by string prefix, which reports matches that are used; this one reports a covered
+// match only where every request it matches is matched before.
+
+/** Protobuf semantics: what says nothing ("", 0, false, empty lists and maps) is as if unset. */
+function unset(v: unknown): boolean {
+  return v === undefined || v === null || v === '' || v === 0 || v === false || (Array.isArray(v) && v.length === 0) || (isObject(v) && Object.keys(v).length === 0);
+}
+
+/** The value with its map keys sorted, to compare as text. */
+function sortedKeys(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(sortedKeys);
+  if (!isObject(v)) return v;
+  return Object.fromEntries(Object.keys(v).sort().map((k) => [k, sortedKeys(v[k])]));
+}
+
+/** A match's conditions (the fields set, but for `leave`), in a form that compares as text. */
+function conditions(m: unknown, leave: readonly string[] = []): Obj {
+  const o = isObject(m) ? m : {};
+  return sortedKeys(Object.fromEntries(Object.entries(o).filter(([k, v]) => k !== 'name' && !leave.includes(k) && !unset(v)))) as Obj;
+}
+
+/** Fields of an HTTP match that narrow nothing on their own. */
+const NO_CONDITION = ['ignoreUriCase', 'statPrefix'];
+
+/** Istio's routeName and requestName: `"name"` when named, else `#index`. */
+const label = (v: unknown, i: number) => (isObject(v) && typeof v.name === 'string' && v.name !== '' ? JSON.stringify(v.name) : `#${i}`);
+
+function unusedRules(vs: VirtualService): AnalysisMessage[] {
+  const out: AnalysisMessage[] = [];
+  const report = (code: 'IST0130' | 'IST0131', path: string, message: string) =>
+    out.push({ code, level: code === 'IST0130' ? 'Warning' : 'Info', resource: name(vs), path, message });
+  for (const [proto, rules] of [['http', vs.spec.http ?? []], ['tcp', vs.spec.tcp ?? []]] as const) {
+    const ruleName = (r: unknown, i: number) => (proto === 'http' ? label(r, i) : `#${i}`);
+    const matchName = (m: unknown, j: number) => (proto === 'http' ? label(m, j) : `#${j}`);
+    const seen = new Map<string, number>();
+    const prefixes: { rule: string; match: string; prefix: string; rest: string }[] = [];
+    let matchesAll: 'no matches' | 'empty match' | undefined;
+    (rules as readonly { match?: unknown[] }[]).forEach((rule, i) => {
+      const path = `spec.${proto}[${i}]`;
+      const unreachable = (reason: string) => report('IST0130', path, `VirtualService rule ${ruleName(rule, i)} not used (${reason}).`);
+      const ineffective = (j: number, match: string, dup: string) =>
+        report('IST0131', `${path}.match[${j}]`, `VirtualService rule ${ruleName(rule, i)} match ${match} is not used (duplicate/overlapping match in rule ${dup}).`);
+      const matches = rule.match ?? [];
+      if (matches.length === 0) {
+        if (matchesAll) unreachable(matchesAll === 'no matches' ? 'only the last rule can have no matches' : 'route matching every request defined before');
+        matchesAll ??= 'no matches';
+        return;
+      }
+      if (matchesAll) {
+        unreachable(matchesAll === 'no matches' ? 'route without matches defined before' : 'route matching every request defined before');
+        return;
+      }
+      let duplicates = 0;
+      matches.forEach((m, j) => {
+        const key = JSON.stringify(conditions(m));
+        const dup = seen.get(key);
+        if (dup !== undefined) {
+          ineffective(j, matchName(m, j), ruleName(rules[dup], dup));
+          duplicates++;
+          return;
+        }
+        seen.set(key, i);
+        const uri = isObject(m) ? conditions(m.uri) : {};
+        if (proto !== 'http' || Object.keys(uri).length !== 1 || typeof uri.prefix !== 'string') return;
+        const here = { rule: ruleName(rule, i), match: matchName(m, j), prefix: uri.prefix, rest: JSON.stringify(conditions(m, ['uri'])) };
+        const cover = prefixes.find((p) => p.prefix !== here.prefix && here.prefix.startsWith(p.prefix) && p.rest === here.rest);
+        if (cover) ineffective(j, `${here.match} of prefix ${here.prefix}`, `${cover.match} of prefix ${cover.prefix} on ${cover.rule}`);
+        prefixes.push(here);
+      });
+      if (duplicates === matches.length) unreachable('all matches used by prior rules');
+      const condition = (m: unknown) => Object.keys(conditions(m)).some((k) => proto !== 'http' || !NO_CONDITION.includes(k));
+      if (matches.some((m) => !condition(m))) matchesAll = 'empty match';
+    });
+  }
+  return out;
+}
+
+// ---- WEFT0002: a route's backend in another namespace that no ReferenceGrant permits ----
+// The translation asks referencePermitted too: such a backend gets no traffic, and its share of the
+// route's requests is answered 503; such a mirror gets no copies.
+
+function ungrantedBackends(routes: readonly (GatewayHTTPRoute | GatewayGRPCRoute)[], grants: readonly ReferenceGrant[]): AnalysisMessage[] {
+  const out: AnalysisMessage[] = [];
+  for (const r of routes) {
+    const from = { kind: r.kind, namespace: r.metadata.namespace };
+    const check = (ref: Pick<HTTPBackendRef, 'group' | 'kind' | 'name' | 'namespace'> | undefined, path: string, mirror: boolean) => {
+      const ns = ref?.namespace;
+      if (!ref || ns === undefined || ns === from.namespace || !isService({ group: ref.group ?? '', kind: ref.kind ?? 'Service' })) return;
+      if (referencePermitted(grants, from, { namespace: ns, name: ref.name })) return;
+      const grant = `no ReferenceGrant in namespace ${ns} lets ${r.kind}s of namespace ${from.namespace} refer to Service ${ns}/${ref.name}`;
+      const effect = mirror ? 'no requests are mirrored to it until one does' : 'this backend gets no traffic (its share of requests is answered 503) until one does';
+      out.push({ code: 'WEFT0002', level: 'Warning', resource: name(r), path: `${path}.namespace`, message: `${grant}: ${effect}` });
+    };
+    (r.spec.rules ?? []).forEach((rule, i) => {
+      (rule.filters ?? []).forEach((f, k) => check(f.requestMirror?.backendRef, `spec.rules[${i}].filters[${k}].requestMirror.backendRef`, true));
+      (rule.backendRefs ?? []).forEach((b, j) => check(b, `spec.rules[${i}].backendRefs[${j}]`, false));
+    });
   }
   return out;
 }

@@ -1,6 +1,8 @@
-// The shape of HTTPRoute and GRPCRoute specs (gateway.networking.k8s.io), transcribed by hand from
-// the OpenAPI v3 schemas of the Gateway API's standard-channel CRDs (kubernetes-sigs/gateway-api
-// 4564255a, config/crd/standard; HTTPRoute v1 and v1beta1 are identical). Descriptions, defaults
+// The shape of HTTPRoute, GRPCRoute and ReferenceGrant specs (gateway.networking.k8s.io),
+// transcribed by hand from the OpenAPI v3 schemas of the Gateway API's standard-channel CRDs
+// (kubernetes-sigs/gateway-api 4564255a, config/crd/standard; HTTPRoute v1 and v1beta1 are
+// identical; ReferenceGrant from the standard CRD in ../shared/conformance/gateway-api/crds, whose
+// v1 and v1beta1 are identical and which has no CEL rules). Descriptions, defaults
 // and status are left out: defaults are not written into the stored spec, but the semantic rules
 // (httproute.ts, grpcroute.ts, gateway-common.ts) read a missing field as its default, as the
 // CRDs' CEL rules (which run after defaulting) do.
@@ -228,3 +230,15 @@ const GRPC_ROUTE_RULE = obj({
 });
 
 export const GRPC_ROUTE_SPEC: ObjectSchema = obj({ ...COMMON_SPEC, rules: list(GRPC_ROUTE_RULE, { max: 16 }) });
+
+// ---- ReferenceGrant ----
+// Lists of type atomic: an entry may repeat. Whether a grant permits a reference is
+// referencegrant.ts's.
+
+const REFERENCE_GRANT_FROM = obj({ group: GROUP, kind: KIND, namespace: NAMESPACE }, ['group', 'kind', 'namespace']);
+const REFERENCE_GRANT_TO = obj({ group: GROUP, kind: KIND, name: OBJECT_NAME }, ['group', 'kind']);
+
+export const REFERENCE_GRANT_SPEC: ObjectSchema = obj(
+  { from: list(REFERENCE_GRANT_FROM, { max: 16, min: 1 }), to: list(REFERENCE_GRANT_TO, { max: 16, min: 1 }) },
+  ['from', 'to'],
+);

@@ -1,8 +1,9 @@
 // The public surface of src/api: Istio VirtualService, DestinationRule, ServiceEntry, WorkloadEntry
-// and Sidecar, Weft's LocalRateLimit, and the Gateway API's HTTPRoute and GRPCRoute, parsed and
-// validated.
+// and Sidecar, Weft's LocalRateLimit, and the Gateway API's HTTPRoute, GRPCRoute and ReferenceGrant,
+// parsed and validated; whether a ReferenceGrant lets a route use a Service in another namespace.
 
 export * from './types.ts';
 export { parseConfig } from './parse.ts';
 export { checkResource, formatProblem, inspect, validateResource, warningsOf, SUPPORTED_KINDS, type SupportedKind } from './validate.ts';
 export { analyze, type AnalysisMessage } from './analyze.ts';
+export { referencePermitted, type ReferenceFrom, type ServiceReference } from './referencegrant.ts';

@@ -19,8 +19,7 @@ export interface Support {
 const list = (v: unknown): unknown[] => (Array.isArray(v) ? v : []);
 const set = (v: unknown): boolean => v !== undefined && v !== null;
 
-/** `namespace`: the resource's own (a route's backends in another namespace are refused). */
-export function supportOf(kind: string, spec: unknown, namespace = 'default'): Support {
+export function supportOf(kind: string, spec: unknown): Support {
   const out: Support = { rejected: [], warnings: [] };
   if (!isObject(spec)) return out;
   if (kind === 'VirtualService') virtualService(spec, out);
@@ -28,7 +27,8 @@ export function supportOf(kind: string, spec: unknown, namespace = 'default'): S
   if (kind === 'ServiceEntry') serviceEntry(spec, out);
   if (kind === 'WorkloadEntry') workloadEntry(spec, 'spec', out);
   if (kind === 'Sidecar') sidecar(spec, out);
-  if (kind === 'HTTPRoute' || kind === 'GRPCRoute') gatewayRoute(spec, namespace, out);
+  if (kind === 'HTTPRoute' || kind === 'GRPCRoute') gatewayRoute(spec, out);
+  if (kind === 'ReferenceGrant') referenceGrant(spec, out);
   return out;
 }
 
@@ -155,15 +155,17 @@ function sidecar(spec: Obj, out: Support): void {
 
 // ---- HTTPRoute and GRPCRoute ----
 // Weft applies them as mesh routes: parentRefs that name a Service (name, namespace, port);
-// matches; the header modifier, redirect, rewrite and mirror filters; backendRefs to Services in
-// the route's namespace (name, port, weight, header modifier filters); timeouts, retry, rule names.
+// matches; the header modifier, redirect, rewrite and mirror filters; backendRefs to Services
+// (name, namespace, port, weight, header modifier filters); timeouts, retry, rule names.
 // Hostnames need no word: the Gateway API's mesh routes ignore them where every parent is a Service.
+// A backend in another namespace is no refusal either: the translation honours ReferenceGrants, and
+// one that no grant permits gets no traffic (its share of requests is answered with an error), as
+// the Gateway API says; `weft analyze` warns of it (WEFT0002).
 
 const HEADER_MODIFIERS = ['RequestHeaderModifier', 'ResponseHeaderModifier'];
 const EXTENSION_FILTER = 'extension filters are not supported; an extension filter Weft does not know could be a security control; ignoring it could widen traffic';
-const OTHER_NAMESPACE = 'a backend in another namespace needs a ReferenceGrant, which Weft does not read yet; ignoring that would let this route send traffic where the other namespace did not allow';
 
-function gatewayRoute(spec: Obj, namespace: string, out: Support): void {
+function gatewayRoute(spec: Obj, out: Support): void {
   const warn = (path: string, message: string) => out.warnings.push({ path, message });
   const reject = (path: string, message: string) => out.rejected.push({ path, message });
   list(spec.parentRefs).forEach((ref, i) => {
@@ -178,7 +180,7 @@ function gatewayRoute(spec: Obj, namespace: string, out: Support): void {
       warn(p, `accepted, not applied yet: Weft attaches routes only to Services (kind Service, group ""); the route is attached to no ${gk.kind} of group ${gk.group === '' ? '""' : gk.group}`);
     }
   });
-  /** A backend (of a backendRef or a mirror): a Service in the route's namespace. */
+  /** A backend (of a backendRef or a mirror): a Service. */
   const backend = (ref: unknown, p: string) => {
     if (!isObject(ref)) return;
     const gk = backendGroupKind(ref);
@@ -188,7 +190,6 @@ function gatewayRoute(spec: Obj, namespace: string, out: Support): void {
     } else if (!set(ref.port)) {
       reject(field(p, 'port'), 'a Service backend needs a port; without one its traffic would have nowhere to go');
     }
-    if (typeof ref.namespace === 'string' && ref.namespace !== namespace) reject(field(p, 'namespace'), OTHER_NAMESPACE);
   };
   list(spec.rules).forEach((rule, i) => {
     if (!isObject(rule)) return;
@@ -215,6 +216,24 @@ function gatewayRoute(spec: Obj, namespace: string, out: Support): void {
       });
     });
     if (set(rule.sessionPersistence)) warn(field(p, 'sessionPersistence'), 'accepted, not applied yet: requests are not pinned to an endpoint');
+  });
+}
+
+// ---- ReferenceGrant ----
+// Weft applies the grants that let HTTPRoutes and GRPCRoutes refer to Services (referencegrant.ts);
+// entries about other kinds let nothing in Weft, which has no other references across namespaces.
+
+const ROUTE_KINDS = ['HTTPRoute', 'GRPCRoute'];
+
+function referenceGrant(spec: Obj, out: Support): void {
+  const warn = (path: string, message: string) => out.warnings.push({ path, message });
+  list(spec.from).forEach((f, i) => {
+    if (!isObject(f)) return;
+    if (!ROUTE_KINDS.includes(String(f.kind))) warn(index('spec.from', i), 'accepted, not applied yet: only HTTPRoute and GRPCRoute refer across namespaces in Weft');
+    else if (f.group !== GATEWAY_GROUP) warn(index('spec.from', i), `accepted, not applied yet: only HTTPRoute and GRPCRoute (group ${GATEWAY_GROUP}) refer across namespaces in Weft`);
+  });
+  list(spec.to).forEach((t, i) => {
+    if (isObject(t) && !isService({ group: String(t.group), kind: String(t.kind) })) warn(index('spec.to', i), "accepted, not applied yet: Weft's routes refer only to Services");
   });
 }
 

@@ -1,4 +1,5 @@
-// Resource types Weft reads: Istio's networking API, as users write it in YAML.
+// Resource types Weft reads: Istio's networking API and the Gateway API's mesh routes (with the
+// ReferenceGrants that let them cross namespaces), as users write them in YAML.
 // Pure data: nothing here does I/O. Field names follow Istio's JSON/YAML (camelCase).
 
 export interface ObjectMeta {
@@ -333,6 +334,28 @@ export interface GRPCRouteSpec {
   rules?: GRPCRouteRule[];
 }
 
+// ---- gateway.networking.k8s.io: ReferenceGrant -------------------------------------------
+// Lets resources of the kinds and namespaces in `from` refer to the resources in `to`, which are in
+// the grant's own namespace: for Weft, an HTTPRoute or GRPCRoute to a Service in another namespace
+// (referencegrant.ts says whether one is permitted).
+
+export interface ReferenceGrantFrom {
+  group: string; // "gateway.networking.k8s.io" for routes
+  kind: string; // "HTTPRoute", "GRPCRoute"
+  namespace: string;
+}
+
+export interface ReferenceGrantTo {
+  group: string; // "" (core) for a Service
+  kind: string; // "Service"
+  name?: string; // every resource of the group and kind in the namespace when absent
+}
+
+export interface ReferenceGrantSpec {
+  from: ReferenceGrantFrom[];
+  to: ReferenceGrantTo[];
+}
+
 export type VirtualService = Resource<VirtualServiceSpec>;
 export type LocalRateLimit = Resource<import('./ratelimit.ts').LocalRateLimitSpec>;
 export type DestinationRule = Resource<DestinationRuleSpec>;
@@ -341,6 +364,7 @@ export type WorkloadEntry = Resource<WorkloadEntrySpec>;
 export type Sidecar = Resource<SidecarSpec>;
 export type GatewayHTTPRoute = Resource<HTTPRouteSpec>;
 export type GatewayGRPCRoute = Resource<GRPCRouteSpec>;
+export type ReferenceGrant = Resource<ReferenceGrantSpec>;
 
 // ---- errors --------------------------------------------------------------------------------
 

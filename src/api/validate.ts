@@ -1,6 +1,6 @@
 // Checking one resource: envelope (apiVersion, kind, metadata), then the spec's shape against the
 // transcribed CRD schema, then the semantic rules for the kind (Istio's, or the Gateway API's CEL
-// rules for HTTPRoute and GRPCRoute).
+// rules for HTTPRoute and GRPCRoute; ReferenceGrant's CRD has none).
 
 import { ConfigError, describeKey, type FieldError, type ObjectMeta, type Resource } from './types.ts';
 import { checkShape, isObject, key, pruneNulls, type Obj, type ObjectSchema } from './schema.ts';
@@ -13,9 +13,10 @@ import { validateSidecar } from './sidecar.ts';
 import { checkK8sName, checkK8sNamespace, checkLabelKey, checkLabelValue } from './rules.ts';
 import { supportOf } from './support.ts';
 import { LOCAL_RATE_LIMIT_SPEC, validateLocalRateLimit } from './ratelimit.ts';
-import { GRPC_ROUTE_SPEC, HTTP_ROUTE_SPEC } from './gateway-schema.ts';
+import { GRPC_ROUTE_SPEC, HTTP_ROUTE_SPEC, REFERENCE_GRANT_SPEC } from './gateway-schema.ts';
 import { validateHTTPRoute } from './httproute.ts';
 import { validateGRPCRoute } from './grpcroute.ts';
+import { validateReferenceGrant } from './referencegrant.ts';
 
 export interface SupportedKind {
   readonly kind: string;
@@ -37,6 +38,8 @@ export const SUPPORTED_KINDS: readonly SupportedKind[] = Object.freeze([
   // The Gateway API's mesh routes: those whose parentRefs name a Service.
   Object.freeze({ kind: 'HTTPRoute', group: 'gateway.networking.k8s.io', versions: Object.freeze(['v1', 'v1beta1'] as const) }),
   Object.freeze({ kind: 'GRPCRoute', group: 'gateway.networking.k8s.io', versions: Object.freeze(['v1'] as const) }),
+  // What lets those routes send traffic to a Service in another namespace.
+  Object.freeze({ kind: 'ReferenceGrant', group: 'gateway.networking.k8s.io', versions: Object.freeze(['v1', 'v1beta1'] as const) }),
 ]);
 
 interface KindRules {
@@ -54,6 +57,7 @@ const RULES: Readonly<Record<string, KindRules>> = Object.freeze({
   LocalRateLimit: { schema: LOCAL_RATE_LIMIT_SPEC, validate: validateLocalRateLimit },
   HTTPRoute: { schema: HTTP_ROUTE_SPEC, validate: validateHTTPRoute },
   GRPCRoute: { schema: GRPC_ROUTE_SPEC, validate: validateGRPCRoute },
+  ReferenceGrant: { schema: REFERENCE_GRANT_SPEC, validate: validateReferenceGrant },
 });
 
 function findKind(apiVersion: string, kind: string): SupportedKind | undefined {
@@ -99,7 +103,7 @@ export function validateResource(r: Resource): FieldError[] {
  */
 export function warningsOf(r: Resource): FieldError[] {
   const resource = describeKey({ kind: r.kind, namespace: r.metadata.namespace, name: r.metadata.name });
-  return supportOf(r.kind, r.spec, r.metadata.namespace).warnings.map((w) => ({ ...w, resource }));
+  return supportOf(r.kind, r.spec).warnings.map((w) => ({ ...w, resource }));
 }
 
 // ---- the envelope ----
@@ -193,9 +197,9 @@ function nameable(errors: { path: string }[]): boolean {
 
 /**
  * Check one object without throwing: the building block of checkResource and parseConfig. With
- * `istioOnly`, only what Istio itself rejects (or, for HTTPRoute and GRPCRoute, the Gateway API's
- * CRDs) is a problem (what `weft analyze` and the conformance tests compare with); otherwise also
- * the fields Weft cannot apply yet and must not ignore (support.ts).
+ * `istioOnly`, only what Istio itself rejects (or, for HTTPRoute, GRPCRoute and ReferenceGrant,
+ * the Gateway API's CRDs) is a problem (what `weft analyze` and the conformance tests compare
+ * with); otherwise also the fields Weft cannot apply yet and must not ignore (support.ts).
  */
 export function inspect(obj: unknown, where: string, istioOnly = false): Inspection {
   if (!isObject(obj)) {
@@ -219,7 +223,7 @@ export function inspect(obj: unknown, where: string, istioOnly = false): Inspect
   const label = name ?? `${where}: ${kind}`;
   const invalid = [...unknown, ...errors, ...validateResource(draft)];
   // Valid as Istio sees it, but what Weft cannot apply yet and must not ignore (support.ts).
-  const all = invalid.length || istioOnly ? invalid : supportOf(kind, draft.spec, draft.metadata.namespace).rejected;
+  const all = invalid.length || istioOnly ? invalid : supportOf(kind, draft.spec).rejected;
   if (all.length > 0) return { problems: all.map((e) => problem(label, e.path, e.message)), name };
   return { resource: { ...draft, spec: pruneNulls(draft.spec, RULES[kind]?.schema) }, problems: [], name };
 }

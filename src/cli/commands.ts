@@ -374,9 +374,13 @@ ${ADMIN_HELP}`,
     help: `Usage: weft analyze -f FILE [-f FILE ...]
 
 Checks resources offline, as istioctl analyze does, without a control plane: every resource
-against Istio's schema and rules and what Weft can apply, then the files together (a subset no
-DestinationRule defines: IST0101; two VirtualServices for one host: IST0109; fields Weft accepts
-but does not apply yet: WEFT0001). Each message names the resource and the field.
+against Istio's schema and rules (the Gateway API's CRDs for its kinds) and what Weft can apply,
+then the files together: a subset no DestinationRule defines (IST0101); two VirtualServices for
+one host (IST0109); two Sidecars of a namespace with the same workloadSelector (IST0110) or
+without one (IST0111); a VirtualService rule or match never used because an earlier one takes its
+requests (IST0130, IST0131); fields Weft accepts but does not apply yet (WEFT0001); an HTTPRoute
+or GRPCRoute backend in another namespace that no ReferenceGrant permits (WEFT0002). Each message
+names the resource and the field.
 Exit status: 0 when nothing is an Error (warnings allowed), 1 otherwise.
 
 Options:

@@ -1,13 +1,14 @@
-// The Gateway API project's own examples, run through Weft's validation of HTTPRoute and GRPCRoute:
-// every route in examples/ (its standard examples) must be accepted, and every route under
-// invalid-examples/standard/ rejected, with an error on the field the example is about. The
-// experimental channel's invalid routes count where they test a standard-channel feature; those
-// that test an experimental-only one are skipped, saying why. Other kinds in these files (Gateway,
-// GatewayClass, ReferenceGrant, TLSRoute, ...) are not Weft's: they are skipped and counted.
+// The Gateway API project's own examples, run through Weft's validation of HTTPRoute, GRPCRoute
+// and ReferenceGrant: every document of these kinds in examples/ (its standard examples) must be
+// accepted, and every one under invalid-examples/standard/ rejected, with an error on the field the
+// example is about. The experimental channel's invalid routes count where they test a
+// standard-channel feature; those that test an experimental-only one are skipped, saying why.
+// Other kinds in these files (Gateway, GatewayClass, TLSRoute, ...) are not Weft's: they are
+// skipped and counted.
 //
 // This measures validation (what the CRDs accept), so it runs `inspect(obj, where, true)`: the
-// fields Weft refuses because it cannot apply them yet (a cross-namespace backend, a ServiceImport
-// backend, ...) are support.ts's business and tested in support.test.ts.
+// fields Weft refuses because it cannot apply them yet (a ServiceImport backend, ...) are
+// support.ts's business and tested in support.test.ts.
 // The data lives outside the project (../shared/conformance); without it the suite is skipped.
 
 import { describe, test } from 'node:test';
@@ -18,10 +19,10 @@ import { parseAllDocuments } from 'yaml';
 import { formatProblem, inspect } from '../../src/api/index.ts';
 
 const ROOT = new URL('../../../shared/conformance/gateway-api/', import.meta.url);
-const ROUTE_KINDS = new Set(['HTTPRoute', 'GRPCRoute']);
+const WEFT_KINDS = new Set(['HTTPRoute', 'GRPCRoute', 'ReferenceGrant']);
 
 /**
- * Each invalid route, by "file#document", and the field it is invalid at, as Kubernetes places the
+ * Each invalid document, by "file#document", and the field it is invalid at, as Kubernetes places the
  * error (a CEL rule's error sits on the object that holds the rule). The files say why only by
  * their names; an error on that field or beneath it counts.
  */
@@ -53,11 +54,15 @@ const INVALID_AT: ReadonlyMap<string, string> = new Map([
   ['invalid-examples/standard/httproute/invalid-request-redirect-with-backendref.yaml#1', 'spec.rules[0]'],
   // Header modifiers are standard; the pattern on their values (no CR, LF) is the experimental CRD's, and Weft's.
   ['invalid-examples/experimental/httproute/invalid-header-value.yaml#1', 'spec.rules[0].filters[0].responseHeaderModifier.add[0].value'],
+  // ReferenceGrant: from, to and a from entry's namespace are required.
+  ['invalid-examples/standard/referencegrant/missing-from.yaml#1', 'spec.from'],
+  ['invalid-examples/standard/referencegrant/missing-ns.yaml#1', 'spec.from[0].namespace'],
+  ['invalid-examples/standard/referencegrant/missing-to.yaml#1', 'spec.to'],
 ]);
 
 const EXTERNAL_AUTH = 'tests the ExternalAuth filter, an experimental-channel feature: Weft reads the standard channel, where type ExternalAuth is refused as an unknown filter type';
 
-/** Invalid routes of the experimental channel that test a feature the standard channel does not have. */
+/** Invalid documents of the experimental channel that test a feature the standard channel does not have. */
 const EXPERIMENTAL_ONLY: ReadonlyMap<string, string> = new Map([
   ['invalid-examples/experimental/httproute/invalid-filter-externalauth-bad-http-path.yaml#1', EXTERNAL_AUTH],
   ['invalid-examples/experimental/httproute/invalid-filter-externalauth-empty.yaml#1', EXTERNAL_AUTH],
@@ -118,23 +123,24 @@ if (!existsSync(fileURLToPath(ROOT))) {
 } else {
   const examples = documentsIn('examples');
   const invalid = documentsIn('invalid-examples');
-  const validRoutes = examples.filter((d) => ROUTE_KINDS.has(d.kind));
-  const invalidRoutes = invalid.filter((d) => ROUTE_KINDS.has(d.kind));
+  const validDocs = examples.filter((d) => WEFT_KINDS.has(d.kind));
+  const invalidDocs = invalid.filter((d) => WEFT_KINDS.has(d.kind));
 
-  describe('Gateway API conformance: examples/ (every HTTPRoute and GRPCRoute accepted)', () => {
+  describe('Gateway API conformance: examples/ (every HTTPRoute, GRPCRoute and ReferenceGrant accepted)', () => {
     test('other kinds are not Weft kinds: skipped', (t) => {
-      t.diagnostic(`${validRoutes.length} routes (${countKinds(validRoutes)}); skipped ${examples.length - validRoutes.length} documents of other kinds: ${countKinds(examples.filter((d) => !ROUTE_KINDS.has(d.kind)))}`);
-      assert.ok(validRoutes.some((d) => d.kind === 'HTTPRoute') && validRoutes.some((d) => d.kind === 'GRPCRoute'), 'no HTTPRoute or no GRPCRoute found: has the data moved?');
+      t.diagnostic(`${validDocs.length} documents (${countKinds(validDocs)}); skipped ${examples.length - validDocs.length} documents of other kinds: ${countKinds(examples.filter((d) => !WEFT_KINDS.has(d.kind)))}`);
+      for (const kind of WEFT_KINDS) assert.ok(validDocs.some((d) => d.kind === kind), `no ${kind} found: has the data moved?`);
     });
-    for (const d of validRoutes) test(`${d.id} ${d.kind}`, () => assertAcceptedDoc(d));
+    for (const d of validDocs) test(`${d.id} ${d.kind}`, () => assertAcceptedDoc(d));
   });
 
-  describe('Gateway API conformance: invalid-examples/ (every HTTPRoute and GRPCRoute rejected, on its field)', () => {
+  describe('Gateway API conformance: invalid-examples/ (every HTTPRoute, GRPCRoute and ReferenceGrant rejected, on its field)', () => {
     test('other kinds are not Weft kinds: skipped', (t) => {
-      t.diagnostic(`${invalidRoutes.length} routes; skipped ${invalid.length - invalidRoutes.length} documents of other kinds: ${countKinds(invalid.filter((d) => !ROUTE_KINDS.has(d.kind)))}`);
-      assert.ok(invalidRoutes.some((d) => d.id.startsWith('invalid-examples/standard/')), 'no standard invalid route found: has the data moved?');
+      t.diagnostic(`${invalidDocs.length} documents (${countKinds(invalidDocs)}); skipped ${invalid.length - invalidDocs.length} documents of other kinds: ${countKinds(invalid.filter((d) => !WEFT_KINDS.has(d.kind)))}`);
+      assert.ok(invalidDocs.some((d) => d.id.startsWith('invalid-examples/standard/httproute/')), 'no standard invalid route found: has the data moved?');
+      assert.ok(invalidDocs.some((d) => d.id.startsWith('invalid-examples/standard/referencegrant/')), 'no standard invalid ReferenceGrant found: has the data moved?');
     });
-    for (const d of invalidRoutes) {
+    for (const d of invalidDocs) {
       const experimentalOnly = EXPERIMENTAL_ONLY.get(d.id);
       test(`${d.id} ${d.kind}`, experimentalOnly ? { skip: experimentalOnly } : {}, () => {
         const at = INVALID_AT.get(d.id);

@@ -33,6 +33,10 @@ export function grpcRoute(spec: Spec, name = 'r', namespace?: string): Record<st
   return { apiVersion: 'gateway.networking.k8s.io/v1', kind: 'GRPCRoute', metadata: { name, ...(namespace ? { namespace } : {}) }, spec };
 }
 
+export function referenceGrant(spec: Spec, name = 'r', namespace?: string): Record<string, unknown> {
+  return { apiVersion: 'gateway.networking.k8s.io/v1', kind: 'ReferenceGrant', metadata: { name, ...(namespace ? { namespace } : {}) }, spec };
+}
+
 /** What validation alone says of `obj` (no support.ts refusals), a "path: message" line a problem. */
 export function validationProblems(obj: unknown): string[] {
   return inspect(obj, 'request item 0', true).problems.map((p) => `${p.path}: ${p.message}`);

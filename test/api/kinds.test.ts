@@ -23,6 +23,11 @@ test('a kind by its name, kubectl plural or short name, in any case', () => {
     ['GRPCRoute', 'GRPCRoute'],
     ['grpcroute', 'GRPCRoute'],
     ['grpcroutes', 'GRPCRoute'],
+    // ReferenceGrant: the Gateway API CRD's short name, its name and plural.
+    ['refgrant', 'ReferenceGrant'],
+    ['ReferenceGrant', 'ReferenceGrant'],
+    ['referencegrants', 'ReferenceGrant'],
+    ['rg', undefined],
     ['route', undefined],
     ['serviceentrys', undefined],
     ['sc', undefined],

@@ -174,7 +174,7 @@ spec: {}
 `);
     assert.equal(
       err.message,
-      'x.yaml document 2: kind Gateway (networking.istio.io/v1) is not supported; Weft reads VirtualService, DestinationRule, ServiceEntry, WorkloadEntry and Sidecar (networking.istio.io/v1, v1beta1, v1alpha3); LocalRateLimit (ratelimit.weft.io/v1alpha1); HTTPRoute (gateway.networking.k8s.io/v1, v1beta1); GRPCRoute (gateway.networking.k8s.io/v1)',
+      'x.yaml document 2: kind Gateway (networking.istio.io/v1) is not supported; Weft reads VirtualService, DestinationRule, ServiceEntry, WorkloadEntry and Sidecar (networking.istio.io/v1, v1beta1, v1alpha3); LocalRateLimit (ratelimit.weft.io/v1alpha1); HTTPRoute and ReferenceGrant (gateway.networking.k8s.io/v1, v1beta1); GRPCRoute (gateway.networking.k8s.io/v1)',
     );
   });
 
@@ -182,7 +182,7 @@ spec: {}
     const err = parseError(GOOD_VS.replace('networking.istio.io/v1', 'networking.istio.io/v2'));
     assert.equal(
       err.message,
-      'x.yaml document 1: kind VirtualService (networking.istio.io/v2) is not supported; Weft reads VirtualService, DestinationRule, ServiceEntry, WorkloadEntry and Sidecar (networking.istio.io/v1, v1beta1, v1alpha3); LocalRateLimit (ratelimit.weft.io/v1alpha1); HTTPRoute (gateway.networking.k8s.io/v1, v1beta1); GRPCRoute (gateway.networking.k8s.io/v1)',
+      'x.yaml document 1: kind VirtualService (networking.istio.io/v2) is not supported; Weft reads VirtualService, DestinationRule, ServiceEntry, WorkloadEntry and Sidecar (networking.istio.io/v1, v1beta1, v1alpha3); LocalRateLimit (ratelimit.weft.io/v1alpha1); HTTPRoute and ReferenceGrant (gateway.networking.k8s.io/v1, v1beta1); GRPCRoute (gateway.networking.k8s.io/v1)',
     );
   });
 
@@ -309,11 +309,42 @@ spec:
       parseError(bad, 'routes.yaml').message,
       'HTTPRoute shop/reviews: spec.rules[0].matches[0].path.value: must be an absolute path, starting with "/"',
     );
-    const refused = ROUTES.replace('{name: reviews-v2, port: 9080}', '{name: reviews-v2, port: 9080, namespace: other}');
+    const refused = ROUTES.replace('{name: reviews-v2, port: 9080}', '{group: multicluster.x-k8s.io, kind: ServiceImport, name: reviews-v2, namespace: other}');
     assert.equal(
       parseError(refused, 'routes.yaml').message,
-      'HTTPRoute shop/reviews: spec.rules[0].backendRefs[0].namespace: a backend in another namespace needs a ReferenceGrant, which Weft does not read yet; ignoring that would let this route send traffic where the other namespace did not allow',
+      'HTTPRoute shop/reviews: spec.rules[0].backendRefs[0].kind: a backend of kind ServiceImport (group multicluster.x-k8s.io) is not supported; its traffic would have nowhere to go',
     );
+  });
+
+  test('reads ReferenceGrant (v1, v1beta1), and a backend in another namespace (a ReferenceGrant there decides whether it gets traffic)', () => {
+    const text = `${ROUTES.replace('{name: reviews-v2, port: 9080}', '{name: reviews-v2, port: 9080, namespace: store}')}---
+apiVersion: gateway.networking.k8s.io/v1
+kind: ReferenceGrant
+metadata: {name: from-shop, namespace: store}
+spec:
+  from: [{group: gateway.networking.k8s.io, kind: HTTPRoute, namespace: shop}]
+  to: [{group: "", kind: Service, name: reviews-v2}]
+---
+apiVersion: gateway.networking.k8s.io/v1beta1
+kind: ReferenceGrant
+metadata: {name: all}
+spec:
+  from: [{group: gateway.networking.k8s.io, kind: GRPCRoute, namespace: shop}]
+  to: [{group: "", kind: Service, name: null}]
+`;
+    const [http, , , grant, beta] = parseConfig(text, 'routes.yaml');
+    assert.deepEqual(http?.spec, {
+      parentRefs: [{ group: '', kind: 'Service', name: 'reviews', port: 9080 }],
+      rules: [{ matches: [{ path: { value: '/v2' } }], backendRefs: [{ name: 'reviews-v2', port: 9080, namespace: 'store' }] }],
+    });
+    assert.deepEqual(grant, {
+      apiVersion: 'gateway.networking.k8s.io/v1',
+      kind: 'ReferenceGrant',
+      metadata: { name: 'from-shop', namespace: 'store' },
+      spec: { from: [{ group: 'gateway.networking.k8s.io', kind: 'HTTPRoute', namespace: 'shop' }], to: [{ group: '', kind: 'Service', name: 'reviews-v2' }] },
+    });
+    assert.equal(beta?.apiVersion, 'gateway.networking.k8s.io/v1beta1');
+    assert.deepEqual(beta?.spec, { from: [{ group: 'gateway.networking.k8s.io', kind: 'GRPCRoute', namespace: 'shop' }], to: [{ group: '', kind: 'Service' }] });
   });
 });
 
@@ -350,7 +381,7 @@ describe('checkResource', () => {
 });
 
 describe('SUPPORTED_KINDS', () => {
-  test('describes five Istio kinds in networking.istio.io, Weft\'s own LocalRateLimit, and the Gateway API\'s HTTPRoute and GRPCRoute', () => {
+  test('describes five Istio kinds in networking.istio.io, Weft\'s own LocalRateLimit, and the Gateway API\'s HTTPRoute, GRPCRoute and ReferenceGrant', () => {
     assert.deepEqual(
       SUPPORTED_KINDS.map((k) => [k.kind, k.group, [...k.versions]]),
       [
@@ -362,6 +393,7 @@ describe('SUPPORTED_KINDS', () => {
         ['LocalRateLimit', 'ratelimit.weft.io', ['v1alpha1']],
         ['HTTPRoute', 'gateway.networking.k8s.io', ['v1', 'v1beta1']],
         ['GRPCRoute', 'gateway.networking.k8s.io', ['v1']],
+        ['ReferenceGrant', 'gateway.networking.k8s.io', ['v1', 'v1beta1']],
       ],
     );
     assert.ok(Object.isFrozen(SUPPORTED_KINDS) && SUPPORTED_KINDS.every((k) => Object.isFrozen(k) && Object.isFrozen(k.versions)));

@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { checkResource, ConfigError, formatProblem, inspect, warningsOf } from '../../src/api/index.ts';
-import { destinationRule, grpcRoute, httpRoute, serviceEntry, sidecar, virtualService, workloadEntry } from './helpers.ts';
+import { destinationRule, grpcRoute, httpRoute, referenceGrant, serviceEntry, sidecar, virtualService, workloadEntry } from './helpers.ts';
 
 const route = { destination: { host: 'reviews' } };
 const refused = (obj: unknown, re: RegExp) => assert.throws(() => checkResource(obj, 'x'), (e: Error) => re.test(e.message));
@@ -175,18 +175,11 @@ const refusals = (obj: unknown): string[] => {
 };
 
 const SECTION = 'not supported yet; ignoring it would attach the route to every port of the Service';
-const OTHER_NAMESPACE = 'a backend in another namespace needs a ReferenceGrant, which Weft does not read yet; ignoring that would let this route send traffic where the other namespace did not allow';
 const EXTENSION = 'extension filters are not supported; an extension filter Weft does not know could be a security control; ignoring it could widen traffic';
 const perBackend = (type: string) => `${type} filters on a backendRef are not supported yet (only RequestHeaderModifier and ResponseHeaderModifier); ignoring it would send this backend's traffic as if the filter were not there`;
 
-test('HTTPRoute: refused, naming the field: sectionName on a Service parent, backends in other namespaces or of other kinds, extension filters, per-backend filters other than header modifiers', () => {
+test('HTTPRoute: refused, naming the field: sectionName on a Service parent, backends of other kinds, extension filters, per-backend filters other than header modifiers', () => {
   assert.deepEqual(refusals(httpRoute({ parentRefs: [{ ...SVC, sectionName: 'http' }], rules: [{ backendRefs: [BE] }] })), [`spec.parentRefs[0].sectionName: ${SECTION}`]);
-  assert.deepEqual(refusals(httpRoute(meshRoute({ backendRefs: [{ ...BE, namespace: 'other' }] }))), [`spec.rules[0].backendRefs[0].namespace: ${OTHER_NAMESPACE}`]);
-  // The route's own namespace, written out, is fine.
-  assert.deepEqual(refusals(httpRoute(meshRoute({ backendRefs: [{ ...BE, namespace: 'shop' }] }), 'r', 'shop')), []);
-  assert.deepEqual(refusals(httpRoute(meshRoute({ filters: [{ type: 'RequestMirror', requestMirror: { backendRef: { name: 'shadow', port: 80, namespace: 'other' } } }] }))), [
-    `spec.rules[0].filters[0].requestMirror.backendRef.namespace: ${OTHER_NAMESPACE}`,
-  ]);
   assert.deepEqual(refusals(httpRoute(meshRoute({ backendRefs: [{ group: 'multicluster.x-k8s.io', kind: 'ServiceImport', name: 'store' }] }))), [
     'spec.rules[0].backendRefs[0].kind: a backend of kind ServiceImport (group multicluster.x-k8s.io) is not supported; its traffic would have nowhere to go',
   ]);
@@ -239,17 +232,24 @@ test('HTTPRoute and GRPCRoute: regular expressions RE2 cannot compile are refuse
 test('GRPCRoute: the same parentRef, backendRef and filter refusals', () => {
   const rule = (r: Record<string, unknown>) => grpcRoute({ parentRefs: [SVC], rules: [{ backendRefs: [BE], ...r }] });
   assert.deepEqual(refusals(grpcRoute({ parentRefs: [{ ...SVC, sectionName: 'grpc' }] })), [`spec.parentRefs[0].sectionName: ${SECTION}`]);
-  assert.deepEqual(refusals(rule({ backendRefs: [{ ...BE, namespace: 'other' }] })), [`spec.rules[0].backendRefs[0].namespace: ${OTHER_NAMESPACE}`]);
   assert.deepEqual(refusals(rule({ backendRefs: [{ group: 'acme.io', kind: 'Backend', name: 'x' }] })), [
     'spec.rules[0].backendRefs[0].kind: a backend of kind Backend (group acme.io) is not supported; its traffic would have nowhere to go',
-  ]);
-  assert.deepEqual(refusals(rule({ filters: [{ type: 'RequestMirror', requestMirror: { backendRef: { name: 'shadow', port: 80, namespace: 'other' } } }] })), [
-    `spec.rules[0].filters[0].requestMirror.backendRef.namespace: ${OTHER_NAMESPACE}`,
   ]);
   assert.deepEqual(refusals(rule({ filters: [{ type: 'ExtensionRef', extensionRef: { group: 'acme.io', kind: 'Auth', name: 'a' } }] })), [`spec.rules[0].filters[0]: ${EXTENSION}`]);
   assert.deepEqual(refusals(rule({ backendRefs: [{ ...BE, filters: [{ type: 'RequestMirror', requestMirror: { backendRef: { name: 'shadow', port: 80 } } }] }] })), [
     `spec.rules[0].backendRefs[0].filters[0]: ${perBackend('RequestMirror')}`,
   ]);
+});
+
+test('HTTPRoute and GRPCRoute: backends and mirrors in another namespace are neither refused nor warned of (a ReferenceGrant there decides; `weft analyze` says when none permits them: WEFT0002)', () => {
+  const other = { ...BE, namespace: 'other' };
+  const mirror = { type: 'RequestMirror', requestMirror: { backendRef: { name: 'shadow', port: 80, namespace: 'other' } } };
+  for (const r of [httpRoute(meshRoute({ backendRefs: [other], filters: [mirror] })), grpcRoute({ parentRefs: [SVC], rules: [{ backendRefs: [other], filters: [mirror] }] })]) {
+    assert.deepEqual(refusals(r), []);
+    assert.deepEqual(warnings(r), []);
+  }
+  // The route's own namespace, written out, is a backend in the same namespace.
+  assert.deepEqual(refusals(httpRoute(meshRoute({ backendRefs: [{ ...BE, namespace: 'shop' }] }), 'r', 'shop')), []);
 });
 
 test('HTTPRoute and GRPCRoute: Gateway and other non-Service parents, CORS filters and sessionPersistence are accepted with a warning on their field', () => {
@@ -311,4 +311,45 @@ test('HTTPRoute and GRPCRoute: what Weft applies gets no warning, hostnames incl
   });
   assert.deepEqual(refusals(grpc), []);
   assert.deepEqual(warnings(grpc), []);
+});
+
+// ---- ReferenceGrant ----
+
+test('ReferenceGrant: grants for HTTPRoutes and GRPCRoutes to Services are applied, without a word', () => {
+  const grant = referenceGrant({
+    from: [
+      { group: 'gateway.networking.k8s.io', kind: 'HTTPRoute', namespace: 'shop' },
+      { group: 'gateway.networking.k8s.io', kind: 'GRPCRoute', namespace: 'shop' },
+    ],
+    to: [{ group: '', kind: 'Service', name: 'reviews' }, { group: '', kind: 'Service' }, { group: 'core', kind: 'Service' }],
+  });
+  assert.deepEqual(refusals(grant), []);
+  assert.deepEqual(warnings(grant), []);
+});
+
+test('ReferenceGrant: entries for other kinds are accepted with a warning on the entry (Weft has no such references)', () => {
+  const grant = referenceGrant({
+    from: [
+      { group: 'gateway.networking.k8s.io', kind: 'Gateway', namespace: 'edge' },
+      { group: 'gateway.networking.k8s.io', kind: 'HTTPRoute', namespace: 'shop' },
+      { group: 'gateway.networking.k8s.io', kind: 'TLSRoute', namespace: 'shop' },
+      { group: 'acme.io', kind: 'HTTPRoute', namespace: 'shop' },
+    ],
+    to: [
+      { group: '', kind: 'Secret' },
+      { group: '', kind: 'Service' },
+      { group: 'multicluster.x-k8s.io', kind: 'ServiceImport', name: 'store' },
+      { group: 'acme.io', kind: 'Service' },
+    ],
+  });
+  assert.deepEqual(refusals(grant), []);
+  assert.deepEqual(pathsAndMessages(grant), [
+    'spec.from[0]: accepted, not applied yet: only HTTPRoute and GRPCRoute refer across namespaces in Weft',
+    'spec.from[2]: accepted, not applied yet: only HTTPRoute and GRPCRoute refer across namespaces in Weft',
+    'spec.from[3]: accepted, not applied yet: only HTTPRoute and GRPCRoute (group gateway.networking.k8s.io) refer across namespaces in Weft',
+    "spec.to[0]: accepted, not applied yet: Weft's routes refer only to Services",
+    "spec.to[2]: accepted, not applied yet: Weft's routes refer only to Services",
+    "spec.to[3]: accepted, not applied yet: Weft's routes refer only to Services",
+  ]);
+  assert.match(warnings(grant)[0] ?? '', /^ReferenceGrant default\/r: spec\.from\[0\]: /);
 });

@@ -253,3 +253,36 @@ test('the Gateway API\'s defaults: a parentRef of kind Service without group "" 
   assert.equal(routeOf(cfg, request('reviews-v1', '/', ['x-a', '1'])), C('reviews-v2'));
   assert.equal(routeOf(cfg, request('reviews-v1', '/', ['x-a', '2'])), C('reviews-v1'));
 });
+
+test('a backend in another namespace gets traffic only with a ReferenceGrant there for this kind of route from this namespace; without, its share gets 503 naming why, and no copy is mirrored', () => {
+  const ws = [...workloads, workload('store-reviews', { namespace: 'store', service: 'reviews', port: 44200 }), workload('shop-client', { namespace: 'shop', port: 44300 })];
+  const route = httpRoute(
+    'to-store',
+    {
+      parentRefs: [parent('front')],
+      rules: [{ filters: [{ type: 'RequestMirror', requestMirror: { backendRef: backend('reviews', 80, { namespace: 'store' }) } }], backendRefs: [backend('reviews', 80, { namespace: 'store' })] }],
+    },
+    'shop',
+  );
+  const front = workload('front', { namespace: 'shop', service: 'front', port: 44400 });
+  const grant = (from: object, to: object) => ({ apiVersion: 'gateway.networking.k8s.io/v1beta1', kind: 'ReferenceGrant', metadata: { name: 'g', namespace: 'store' }, spec: { from: [from], to: [to] } });
+  const fromShop = { group: 'gateway.networking.k8s.io', kind: 'HTTPRoute', namespace: 'shop' };
+  const reach = (config: object[]) => {
+    const cfg = sidecarSnapshot(meshOf(config, [...ws, front]), ws[5]);
+    const r = [...cfg.routes.get('outbound')!.exact.get('front')!.routes][0];
+    const s = simulate(cfg, request('front'));
+    return { to: s.kind === 'forward' ? s.cluster : s.kind === 'error' ? `${s.status} ${s.message}` : s.kind, mirrors: (r.mirrors ?? []).length };
+  };
+  const REFUSED = `503 no healthy endpoint in cluster outbound|80||no-referencegrant-for.${svc('reviews', 'store')}`;
+  assert.deepEqual(reach([route]), { to: REFUSED, mirrors: 0 });
+  assert.deepEqual(reach([route, grant(fromShop, { group: '', kind: 'Service' })]), { to: C('reviews', 80, 'store'), mirrors: 1 });
+  assert.deepEqual(reach([route, grant(fromShop, { group: '', kind: 'Service', name: 'reviews' })]).to, C('reviews', 80, 'store'));
+  // A grant for another Service, another kind of route, or another namespace does not do.
+  for (const [from, to] of [
+    [fromShop, { group: '', kind: 'Service', name: 'ratings' }],
+    [{ ...fromShop, kind: 'GRPCRoute' }, { group: '', kind: 'Service' }],
+    [{ ...fromShop, namespace: 'other' }, { group: '', kind: 'Service' }],
+  ]) {
+    assert.equal(reach([route, grant(from, to)]).to, REFUSED, JSON.stringify([from, to]));
+  }
+});

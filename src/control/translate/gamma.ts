@@ -14,7 +14,10 @@
 //     most query parameter matches; then the oldest route (creation order, then
 //     namespace/name), then rule and match order;
 //   - PathPrefix matches whole path segments ("/foo" matches "/foo" and "/foo/bar", never
-//     "/foobar"); a rule with no backend (nor redirect), or whose backends all weigh 0, answers 500.
+//     "/foobar"); a rule with no backend (nor redirect), or whose backends all weigh 0, answers 500;
+//   - a backend (or mirror) in another namespace needs a ReferenceGrant there that lets this kind
+//     of route from this namespace refer to that Service (api/referencegrant.ts); without one, its
+//     share of requests goes to a cluster with no endpoints (503 naming it), and no copy is mirrored.
 import type {
   Destination,
   GatewayGRPCRoute,
@@ -29,15 +32,24 @@ import type {
   HTTPRouteRule,
   HeaderOperations,
   ParentReference,
+  ReferenceGrant,
   StringMatch,
   VirtualService,
 } from '../../api/types.ts';
+import { referencePermitted } from '../../api/referencegrant.ts';
 import { fqdn } from '../model/model.ts';
 import { byPrecedence } from './services.ts';
 
 /** Is a parentRef a Service (the mesh), rather than a Gateway? Its group must say core: an absent one is the Gateway API's own (the CRD's default). */
 export function isServiceParent(p: ParentReference): boolean {
   return p.kind === 'Service' && (p.group === '' || p.group === 'core');
+}
+
+/** Where a route's references start from, and the grants that may let them cross namespaces. */
+interface Refs {
+  kind: 'HTTPRoute' | 'GRPCRoute';
+  namespace: string;
+  grants: readonly ReferenceGrant[];
 }
 
 /** One match of one rule, as a VirtualService http entry, with what orders it among the others. */
@@ -47,7 +59,7 @@ interface Entry {
 }
 
 /** The VirtualServices that do what the mesh routes say, one per Service (and consumer namespace). */
-export function meshRoutesAsVirtualServices(httpRoutes: readonly GatewayHTTPRoute[] = [], grpcRoutes: readonly GatewayGRPCRoute[] = []): VirtualService[] {
+export function meshRoutesAsVirtualServices(httpRoutes: readonly GatewayHTTPRoute[] = [], grpcRoutes: readonly GatewayGRPCRoute[] = [], grants: readonly ReferenceGrant[] = []): VirtualService[] {
   // host -> (route namespace, or "" for producer routes) -> entries
   const groups = new Map<string, { host: string; namespace: string; producer: boolean; entries: Entry[]; from: Set<string> }>();
   const routes: { kind: 'HTTPRoute' | 'GRPCRoute'; r: GatewayHTTPRoute | GatewayGRPCRoute }[] = [
@@ -65,7 +77,8 @@ export function meshRoutesAsVirtualServices(httpRoutes: readonly GatewayHTTPRout
       let g = groups.get(key);
       if (!g) groups.set(key, (g = { host, namespace: ns, producer, entries: [], from: new Set() }));
       g.from.add(`${kind} ${ns}/${r.metadata.name}`);
-      const entries = kind === 'HTTPRoute' ? httpEntries(r as GatewayHTTPRoute, parent, routeOrder) : grpcEntries(r as GatewayGRPCRoute, parent, routeOrder);
+      const refs: Refs = { kind, namespace: ns, grants };
+      const entries = kind === 'HTTPRoute' ? httpEntries(r as GatewayHTTPRoute, parent, routeOrder, refs) : grpcEntries(r as GatewayGRPCRoute, parent, routeOrder, refs);
       g.entries.push(...entries);
     }
   });
@@ -93,10 +106,10 @@ export function isConsumerRoutes(vs: VirtualService): boolean {
 const derived = new WeakMap<object, VirtualService[]>();
 
 /** The mesh's VirtualServices and those its mesh routes make, made once per snapshot. */
-export function allVirtualServices(mesh: { virtualServices: readonly VirtualService[]; httpRoutes?: readonly GatewayHTTPRoute[]; grpcRoutes?: readonly GatewayGRPCRoute[] }): readonly VirtualService[] {
+export function allVirtualServices(mesh: { virtualServices: readonly VirtualService[]; httpRoutes?: readonly GatewayHTTPRoute[]; grpcRoutes?: readonly GatewayGRPCRoute[]; referenceGrants?: readonly ReferenceGrant[] }): readonly VirtualService[] {
   if (!mesh.httpRoutes?.length && !mesh.grpcRoutes?.length) return mesh.virtualServices;
   let all = derived.get(mesh);
-  if (!all) derived.set(mesh, (all = [...mesh.virtualServices, ...meshRoutesAsVirtualServices(mesh.httpRoutes, mesh.grpcRoutes)]));
+  if (!all) derived.set(mesh, (all = [...mesh.virtualServices, ...meshRoutesAsVirtualServices(mesh.httpRoutes, mesh.grpcRoutes, mesh.referenceGrants)]));
   return all;
 }
 
@@ -110,7 +123,7 @@ const EXACT = 0;
 const REGEX = 1;
 const PREFIX = 2;
 
-function httpEntries(r: GatewayHTTPRoute, parent: ParentReference, routeOrder: number): Entry[] {
+function httpEntries(r: GatewayHTTPRoute, parent: ParentReference, routeOrder: number, refs: Refs): Entry[] {
   const out: Entry[] = [];
   (r.spec.rules ?? []).forEach((rule, i) => {
     const name = rule.name ? `${r.metadata.namespace}/${r.metadata.name}/${rule.name}` : `${r.metadata.namespace}/${r.metadata.name}.rules[${i}]`;
@@ -124,19 +137,19 @@ function httpEntries(r: GatewayHTTPRoute, parent: ParentReference, routeOrder: n
       const entryName = `${name}${matches.length > 1 ? `.matches[${j}]` : ''}`;
       if (kind !== PREFIX || value === '/' || value.endsWith('/')) {
         const uri: StringMatch = kind === EXACT ? { exact: value } : kind === REGEX ? { regex: value } : { prefix: value };
-        out.push({ http: ruleAsHttp(rule, r.metadata.namespace, entryName, [{ ...base, uri }], kind === PREFIX ? value : undefined), rank });
+        out.push({ http: ruleAsHttp(rule, refs, entryName, [{ ...base, uri }], kind === PREFIX ? value : undefined), rank });
         return;
       }
       // A PathPrefix is whole segments: the path itself, or it and a slash. Two entries, each with
       // its own prefix rewrite (a replacePrefixMatch keeps what follows the prefix).
-      out.push({ http: ruleAsHttp(rule, r.metadata.namespace, entryName, [{ ...base, uri: { exact: value } }], value, 'exact'), rank });
-      out.push({ http: ruleAsHttp(rule, r.metadata.namespace, `${entryName}.subpath`, [{ ...base, uri: { prefix: `${value}/` } }], `${value}/`), rank });
+      out.push({ http: ruleAsHttp(rule, refs, entryName, [{ ...base, uri: { exact: value } }], value, 'exact'), rank });
+      out.push({ http: ruleAsHttp(rule, refs, `${entryName}.subpath`, [{ ...base, uri: { prefix: `${value}/` } }], `${value}/`), rank });
     });
   });
   return out;
 }
 
-function grpcEntries(r: GatewayGRPCRoute, parent: ParentReference, routeOrder: number): Entry[] {
+function grpcEntries(r: GatewayGRPCRoute, parent: ParentReference, routeOrder: number, refs: Refs): Entry[] {
   const out: Entry[] = [];
   (r.spec.rules ?? []).forEach((rule, i) => {
     const name = rule.name ? `${r.metadata.namespace}/${r.metadata.name}/${rule.name}` : `${r.metadata.namespace}/${r.metadata.name}.rules[${i}]`;
@@ -164,7 +177,7 @@ function grpcEntries(r: GatewayGRPCRoute, parent: ParentReference, routeOrder: n
       }
       const rank = [kind, -((service?.length ?? 0) + (method?.length ?? 0)), 1, -(m.headers?.length ?? 0), 0, routeOrder, i, j];
       const match: HTTPMatchRequest = { uri, ...headerMatches(m.headers), ...(parent.port ? { port: parent.port } : {}) };
-      out.push({ http: ruleAsHttp(rule, r.metadata.namespace, `${name}${matches.length > 1 ? `.matches[${j}]` : ''}`, [match], undefined), rank });
+      out.push({ http: ruleAsHttp(rule, refs, `${name}${matches.length > 1 ? `.matches[${j}]` : ''}`, [match], undefined), rank });
     });
   });
   return out;
@@ -199,7 +212,7 @@ function valueMatch(m: GatewayValueMatch): StringMatch {
  * One rule as a VirtualService http entry with the given matches. `matchedPrefix` is the prefix
  * the entry matches (for replacePrefixMatch); `exact` says the entry matches that path whole.
  */
-function ruleAsHttp(rule: Pick<HTTPRouteRule, 'filters' | 'backendRefs' | 'timeouts' | 'retry'>, namespace: string, name: string, match: HTTPMatchRequest[], matchedPrefix: string | undefined, exact?: 'exact'): HTTPRoute {
+function ruleAsHttp(rule: Pick<HTTPRouteRule, 'filters' | 'backendRefs' | 'timeouts' | 'retry'>, refs: Refs, name: string, match: HTTPMatchRequest[], matchedPrefix: string | undefined, exact?: 'exact'): HTTPRoute {
   const filters: HTTPRouteFilter[] = rule.filters ?? [];
   const of = <K extends keyof HTTPRouteFilter>(type: HTTPRouteFilter['type'], key: K) => filters.find((f) => f.type === type)?.[key];
   const out: HTTPRoute = { name, match };
@@ -228,11 +241,13 @@ function ruleAsHttp(rule: Pick<HTTPRouteRule, 'filters' | 'backendRefs' | 'timeo
       ...(p.prefixRewrite !== undefined ? { uri: p.prefixRewrite } : {}),
     };
   }
-  const mirrors = filters.filter((f) => f.type === 'RequestMirror' && f.requestMirror).map((f) => {
-    const m = f.requestMirror!;
-    const pct = m.percent ?? (m.fraction ? (100 * m.fraction.numerator) / (m.fraction.denominator ?? 100) : 100);
-    return { destination: destinationOf(m.backendRef, namespace), percentage: { value: pct } };
-  });
+  const mirrors = filters
+    .filter((f) => f.type === 'RequestMirror' && f.requestMirror && permitted(refs, f.requestMirror.backendRef))
+    .map((f) => {
+      const m = f.requestMirror!;
+      const pct = m.percent ?? (m.fraction ? (100 * m.fraction.numerator) / (m.fraction.denominator ?? 100) : 100);
+      return { destination: destinationOf(m.backendRef, refs.namespace), percentage: { value: pct } };
+    });
   if (mirrors.length) out.mirrors = mirrors;
 
   const backends = (rule.backendRefs ?? []).filter((b) => (b.weight ?? 1) > 0);
@@ -243,7 +258,7 @@ function ruleAsHttp(rule: Pick<HTTPRouteRule, 'filters' | 'backendRefs' | 'timeo
     delete out.rewrite;
     return out;
   }
-  out.route = backends.map((b) => ({ destination: destinationOf(b, namespace), weight: b.weight ?? 1, ...backendHeaders(b) }));
+  out.route = backends.map((b) => ({ destination: permitted(refs, b) ? destinationOf(b, refs.namespace) : refused(b, refs.namespace), weight: b.weight ?? 1, ...backendHeaders(b) }));
   if (rule.timeouts?.request) out.timeout = rule.timeouts.request;
   if (rule.retry || rule.timeouts?.backendRequest) {
     const codes = rule.retry?.codes ?? [];
@@ -286,6 +301,16 @@ function backendHeaders(b: HTTPBackendRef): { headers?: HTTPRoute['headers'] } {
   const response = headerOps(b.filters?.find((f) => f.type === 'ResponseHeaderModifier')?.responseHeaderModifier);
   if (!request && !response) return {};
   return { headers: { ...(request ? { request } : {}), ...(response ? { response } : {}) } };
+}
+
+/** May the route refer to this backend? (Its own namespace, or a ReferenceGrant in the backend's.) */
+function permitted(refs: Refs, b: { name: string; namespace?: string }): boolean {
+  return referencePermitted(refs.grants, { kind: refs.kind, namespace: refs.namespace }, { namespace: b.namespace ?? refs.namespace, name: b.name });
+}
+
+/** Where the share of a backend no ReferenceGrant permits goes: a host nothing serves, whose name says why (503 naming it). */
+function refused(b: { name: string; namespace?: string; port?: number }, namespace: string): Destination {
+  return { host: `no-referencegrant-for.${fqdn(b.name, b.namespace ?? namespace)}`, ...(b.port ? { port: { number: b.port } } : {}) };
 }
 
 function destinationOf(b: { name: string; namespace?: string; port?: number }, namespace: string): Destination {

@@ -1,0 +1,214 @@
+// `weft analyze`'s checks of resources together (src/api/analyze.ts), code by code, each case the
+// resources and the lines it must report: "<level> <code> <resource> <path>: <message>". The CLI's
+// own test (test/cli/cli.test.ts) covers the command, IST0101 for an http route's subset, IST0109
+// and WEFT0001.
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { analyze, checkResource, type Resource } from '../../src/api/index.ts';
+import { destinationRule, grpcRoute, httpRoute, referenceGrant, serviceEntry, sidecar, virtualService, type Spec } from './helpers.ts';
+
+type Obj = Record<string, unknown>;
+
+/** The object in namespace `ns`. */
+const inNs = (obj: Obj, ns: string): Obj => ({ ...obj, metadata: { ...(obj.metadata as Obj), namespace: ns } });
+
+/** What `analyze` says of these objects with one of `codes`, a line a message. */
+function report(objects: Obj[], codes: readonly string[]): string[] {
+  const resources: Resource[] = objects.map((o, i) => checkResource(o, `object ${i}`));
+  return analyze(resources)
+    .filter((m) => codes.includes(m.code))
+    .map((m) => `${m.level} ${m.code} ${m.resource} ${m.path}: ${m.message}`);
+}
+
+type Case = [string, Obj[], string[]];
+
+function table(codes: readonly string[], cases: readonly Case[]): void {
+  for (const [name, objects, lines] of cases) test(name, () => assert.deepEqual(report(objects, codes), lines));
+}
+
+// ---- IST0101 ----
+
+describe('IST0101 ReferencedResourceNotFound: a subset no DestinationRule defines, wherever a VirtualService names one', () => {
+  const dr = (host: string, ...subsets: string[]) => destinationRule({ host, subsets: subsets.map((name) => ({ name, labels: { version: name } })) }, `dr-${host.split('.')[0]}`);
+  const dest = (host: string, subset?: string) => ({ host, ...(subset ? { subset } : {}) });
+  table(['IST0101'], [
+    [
+      'a tcp route',
+      [virtualService({ hosts: ['db'], tcp: [{ route: [{ destination: dest('db', 'v2') }] }] }), dr('db', 'v1')],
+      ['Error IST0101 VirtualService default/r spec.tcp[0].route[0].destination.subset: Referenced host+subset in destinationrule not found: "db.default.svc.cluster.local+v2" (its traffic gets 503)'],
+    ],
+    [
+      'a mirror (Istio says "mirror+subset")',
+      [virtualService({ hosts: ['reviews'], http: [{ route: [{ destination: dest('reviews') }], mirror: dest('shadow', 'v1') }] })],
+      ['Error IST0101 VirtualService default/r spec.http[0].mirror.subset: Referenced mirror+subset in destinationrule not found: "shadow.default.svc.cluster.local+v1" (no copies of requests reach it)'],
+    ],
+    [
+      'mirrors',
+      [virtualService({ hosts: ['reviews'], http: [{ route: [{ destination: dest('reviews') }], mirrors: [{ destination: dest('shadow', 'v1') }, { destination: dest('shadow', 'v3') }] }] }), dr('shadow', 'v1', 'v2')],
+      ['Error IST0101 VirtualService default/r spec.http[0].mirrors[1].destination.subset: Referenced mirror+subset in destinationrule not found: "shadow.default.svc.cluster.local+v3" (no copies of requests reach it)'],
+    ],
+    [
+      'a ServiceEntry host: its subsets come from DestinationRules too',
+      [
+        serviceEntry({ hosts: ['api.example.com'], ports: [{ number: 443, name: 'https', protocol: 'TLS' }], resolution: 'DNS' }),
+        virtualService({ hosts: ['api.example.com'], tcp: [{ route: [{ destination: dest('api.example.com', 'eu') }] }] }),
+        dr('api.example.com', 'us'),
+      ],
+      ['Error IST0101 VirtualService default/r spec.tcp[0].route[0].destination.subset: Referenced host+subset in destinationrule not found: "api.example.com+eu" (its traffic gets 503)'],
+    ],
+    [
+      'found: a DestinationRule in the host\'s namespace, by short name there, for a full name here',
+      [inNs(virtualService({ hosts: ['reviews.b.svc.cluster.local'], http: [{ route: [{ destination: dest('reviews.b.svc.cluster.local', 'v1') }] }] }), 'a'), inNs(dr('reviews', 'v1'), 'b')],
+      [],
+    ],
+    ['found: a tcp route and mirrors', [virtualService({ hosts: ['db'], tcp: [{ route: [{ destination: dest('db', 'v1') }] }], http: [{ route: [{ destination: dest('db') }], mirrors: [{ destination: dest('db', 'v1') }] }] }), dr('db', 'v1')], []],
+    // Offline, a host may be a Kubernetes Service Weft cannot see: an unknown host is no error.
+    ['hosts no resource defines, without a subset', [virtualService({ hosts: ['reviews'], http: [{ route: [{ destination: dest('nowhere') }], mirror: dest('shadow') }], tcp: [{ route: [{ destination: dest('db') }] }] })], []],
+  ]);
+});
+
+// ---- IST0110, IST0111 ----
+
+describe('IST0110 ConflictingSidecarWorkloadSelectors, IST0111 MultipleSidecarsWithoutWorkloadSelectors', () => {
+  const sc = (name: string, workloadSelector?: Spec) => sidecar({ ...(workloadSelector ? { workloadSelector } : {}), egress: [{ hosts: ['./*'] }] }, name);
+  const NONE = 'have no workload selector, which can lead to undefined behavior.';
+  table(['IST0110', 'IST0111'], [
+    [
+      'two Sidecars without selector in one namespace: on each',
+      [sc('b'), sc('a')],
+      [
+        `Error IST0111 Sidecar default/b spec.workloadSelector: The Sidecars [a b] in namespace "default" ${NONE}`,
+        `Error IST0111 Sidecar default/a spec.workloadSelector: The Sidecars [a b] in namespace "default" ${NONE}`,
+      ],
+    ],
+    [
+      'three',
+      [inNs(sc('c'), 'shop'), inNs(sc('a'), 'shop'), inNs(sc('b'), 'shop')],
+      ['c', 'a', 'b'].map((n) => `Error IST0111 Sidecar shop/${n} spec.workloadSelector: The Sidecars [a b c] in namespace "shop" ${NONE}`),
+    ],
+    ['one without selector in each of two namespaces', [sc('a'), inNs(sc('b'), 'shop')], []],
+    ['one without selector, one with', [sc('a'), sc('b', { labels: { app: 'reviews' } })], []],
+    [
+      'two with equal selectors (keys in any order): on each',
+      [sc('a', { labels: { app: 'reviews', version: 'v1' } }), sc('b', { labels: { version: 'v1', app: 'reviews' } }), sc('c', { labels: { app: 'reviews' } })],
+      ['a', 'b'].map((n) => `Error IST0110 Sidecar default/${n} spec.workloadSelector: The Sidecars [a b] in namespace "default" select the same workload pods (those with labels app=reviews,version=v1), which can lead to undefined behavior.`),
+    ],
+    // Offline there are no pods: selectors that merely overlap may select none in common.
+    ['selectors that differ (one a subset of the other)', [sc('a', { labels: { app: 'reviews' } }), sc('b', { labels: { app: 'reviews', version: 'v1' } })], []],
+    ['equal selectors in two namespaces', [sc('a', { labels: { app: 'reviews' } }), inNs(sc('b', { labels: { app: 'reviews' } }), 'shop')], []],
+    [
+      'two empty selectors: both select every pod (not "no workload selector")',
+      [sc('a', {}), sc('b', { labels: {} })],
+      ['a', 'b'].map((n) => `Error IST0110 Sidecar default/${n} spec.workloadSelector: The Sidecars [a b] in namespace "default" select the same workload pods (every pod of the namespace), which can lead to undefined behavior.`),
+    ],
+  ]);
+});
+
+// ---- IST0130, IST0131 ----
+
+describe('IST0130 VirtualServiceUnreachableRule, IST0131 VirtualServiceIneffectiveMatch', () => {
+  const to = (host = 'reviews') => [{ destination: { host } }];
+  const rule = (match?: Spec[], name?: string): Spec => ({ ...(name ? { name } : {}), ...(match ? { match } : {}), route: to() });
+  const vs = (...http: Spec[]) => virtualService({ hosts: ['reviews'], http });
+  const tcp = (...routes: Spec[]) => virtualService({ hosts: ['db'], tcp: routes.map((r) => ({ ...r, route: to('db') })) });
+  const uri = (kind: string, value: string, extra: Spec = {}): Spec => ({ uri: { [kind]: value }, ...extra });
+  const R = 'VirtualService default/r';
+  table(['IST0130', 'IST0131'], [
+    ['specific rules, then one without matches last: all used', [vs(rule([uri('exact', '/a')]), rule([uri('prefix', '/b')]), rule())], []],
+    ['two rules without matches', [vs(rule(), rule())], [`Warning IST0130 ${R} spec.http[1]: VirtualService rule #1 not used (only the last rule can have no matches).`]],
+    [
+      'rules with matches after one without: each reported',
+      [vs(rule(), rule([uri('exact', '/a'), uri('exact', '/b')]), rule([uri('prefix', '/c')], 'named'))],
+      [`Warning IST0130 ${R} spec.http[1]: VirtualService rule #1 not used (route without matches defined before).`, `Warning IST0130 ${R} spec.http[2]: VirtualService rule "named" not used (route without matches defined before).`],
+    ],
+    [
+      'a match equal to an earlier one (its name aside, keys in any order), and a rule whose matches all are',
+      [vs(rule([{ name: 'a', ...uri('exact', '/a'), headers: { x: { exact: '1' }, y: { exact: '2' } } }], 'first'), rule([{ headers: { y: { exact: '2' }, x: { exact: '1' } }, name: 'again', ...uri('exact', '/a') }]))],
+      [
+        `Info IST0131 ${R} spec.http[1].match[0]: VirtualService rule #1 match "again" is not used (duplicate/overlapping match in rule "first").`,
+        `Warning IST0130 ${R} spec.http[1]: VirtualService rule #1 not used (all matches used by prior rules).`,
+      ],
+    ],
+    [
+      'one match of two a duplicate: the rule is still used',
+      [vs(rule([uri('exact', '/a')]), rule([uri('exact', '/b'), uri('exact', '/a')]))],
+      [`Info IST0131 ${R} spec.http[1].match[1]: VirtualService rule #1 match #1 is not used (duplicate/overlapping match in rule #0).`],
+    ],
+    ['what says nothing is as if unset (port 0, ignoreUriCase false, empty maps)', [vs(rule([uri('exact', '/a')]), rule([uri('exact', '/a', { port: 0, ignoreUriCase: false, headers: {} })]), rule())], [
+      `Info IST0131 ${R} spec.http[1].match[0]: VirtualService rule #1 match #0 is not used (duplicate/overlapping match in rule #0).`,
+      `Warning IST0130 ${R} spec.http[1]: VirtualService rule #1 not used (all matches used by prior rules).`,
+    ]],
+    [
+      'a prefix covered by an earlier prefix, the rest alike',
+      [vs(rule([uri('prefix', '/api', { method: { exact: 'GET' } })]), rule([uri('prefix', '/api/v2', { method: { exact: 'GET' } })]))],
+      [`Info IST0131 ${R} spec.http[1].match[0]: VirtualService rule #1 match #0 of prefix /api/v2 is not used (duplicate/overlapping match in rule #0 of prefix /api on #0).`],
+    ],
+    [
+      'a longer prefix first, then a shorter one: both used',
+      [vs(rule([uri('prefix', '/api/v2')]), rule([uri('prefix', '/api')]))],
+      [],
+    ],
+    // Istio's own check says these are unused; each matches requests the earlier one does not.
+    ['a prefix after a shorter one that asks more (a header)', [vs(rule([uri('prefix', '/api', { headers: { x: { exact: '1' } } })]), rule([uri('prefix', '/api/v2')]))], []],
+    ['a prefix without method after a shorter one for GET only', [vs(rule([uri('prefix', '/api', { method: { exact: 'GET' } })]), rule([uri('prefix', '/api/v2')]))], []],
+    ['a prefix after an exact path', [vs(rule([uri('exact', '/api')]), rule([uri('prefix', '/api')]))], []],
+    [
+      'a match with no condition (a name, ignoreUriCase, statPrefix) matches every request: the rules after it are not used',
+      [
+        vs(rule([uri('exact', '/a')]), rule([{ name: 'all', ignoreUriCase: true, statPrefix: 's' }]), rule([uri('exact', '/b')]), rule()),
+        virtualService({ hosts: ['ratings'], http: [rule([uri('exact', '/a'), {}]), rule()] }, 'ratings'),
+      ],
+      [
+        `Warning IST0130 ${R} spec.http[2]: VirtualService rule #2 not used (route matching every request defined before).`,
+        `Warning IST0130 ${R} spec.http[3]: VirtualService rule #3 not used (route matching every request defined before).`,
+        'Warning IST0130 VirtualService default/ratings spec.http[1]: VirtualService rule #1 not used (route matching every request defined before).',
+      ],
+    ],
+    ['ignoreUriCase with a uri is a condition', [vs(rule([uri('prefix', '/a', { ignoreUriCase: true })]), rule())], []],
+    [
+      'tcp routes: unnamed, the same rules',
+      [tcp({}, { match: [{ port: 5432 }] }), virtualService({ hosts: ['cache'], tcp: [{ match: [{ port: 6379 }], route: to('cache') }, { match: [{ port: 6379 }], route: to('cache') }, { route: to('cache') }] }, 'cache')],
+      [
+        `Warning IST0130 ${R} spec.tcp[1]: VirtualService rule #1 not used (route without matches defined before).`,
+        'Info IST0131 VirtualService default/cache spec.tcp[1].match[0]: VirtualService rule #1 match #0 is not used (duplicate/overlapping match in rule #0).',
+        'Warning IST0130 VirtualService default/cache spec.tcp[1]: VirtualService rule #1 not used (all matches used by prior rules).',
+      ],
+    ],
+    ['tcp: a match on a port, then one without: used', [tcp({ match: [{ port: 5432 }] }, {})], []],
+  ]);
+});
+
+// ---- WEFT0002 ----
+
+describe('WEFT0002: a route backend in another namespace that no ReferenceGrant permits', () => {
+  const SVC = { group: '', kind: 'Service', name: 'reviews', port: 9080 };
+  const backend = (namespace?: string, name = 'reviews') => ({ name, port: 9080, ...(namespace ? { namespace } : {}) });
+  const mirror = (namespace: string) => ({ type: 'RequestMirror', requestMirror: { backendRef: { name: 'shadow', port: 80, namespace } } });
+  const http = (rule: Spec) => inNs(httpRoute({ parentRefs: [SVC], rules: [rule] }), 'shop');
+  const grpc = (rule: Spec) => inNs(grpcRoute({ parentRefs: [SVC], rules: [rule] }), 'shop');
+  const grant = (namespace: string, kind = 'HTTPRoute', to: Spec = { group: '', kind: 'Service' }, from = 'shop') =>
+    referenceGrant({ from: [{ group: 'gateway.networking.k8s.io', kind, namespace: from }], to: [to] }, `g-${kind.toLowerCase()}`, namespace);
+  const noGrant = (kind: string, ns: string, svc: string) => `no ReferenceGrant in namespace ${ns} lets ${kind}s of namespace shop refer to Service ${ns}/${svc}`;
+  const NO_TRAFFIC = 'this backend gets no traffic (its share of requests is answered 503) until one does';
+  const BACKEND = 'spec.rules[0].backendRefs[0].namespace';
+  table(['WEFT0002'], [
+    ['no grant', [http({ backendRefs: [backend('store')] })], [`Warning WEFT0002 HTTPRoute shop/r ${BACKEND}: ${noGrant('HTTPRoute', 'store', 'reviews')}: ${NO_TRAFFIC}`]],
+    ['a grant for every Service of the namespace', [http({ backendRefs: [backend('store')] }), grant('store')], []],
+    ['a grant naming the Service', [http({ backendRefs: [backend('store')] }), grant('store', 'HTTPRoute', { group: '', kind: 'Service', name: 'reviews' })], []],
+    ['a grant naming another Service', [http({ backendRefs: [backend('store')] }), grant('store', 'HTTPRoute', { group: '', kind: 'Service', name: 'ratings' })], [`Warning WEFT0002 HTTPRoute shop/r ${BACKEND}: ${noGrant('HTTPRoute', 'store', 'reviews')}: ${NO_TRAFFIC}`]],
+    ['a grant for GRPCRoutes only', [http({ backendRefs: [backend('store')] }), grant('store', 'GRPCRoute')], [`Warning WEFT0002 HTTPRoute shop/r ${BACKEND}: ${noGrant('HTTPRoute', 'store', 'reviews')}: ${NO_TRAFFIC}`]],
+    ['a grant for another route namespace', [http({ backendRefs: [backend('store')] }), grant('store', 'HTTPRoute', undefined, 'web')], [`Warning WEFT0002 HTTPRoute shop/r ${BACKEND}: ${noGrant('HTTPRoute', 'store', 'reviews')}: ${NO_TRAFFIC}`]],
+    ['a grant in the route\'s namespace, not the Service\'s', [http({ backendRefs: [backend('store')] }), grant('shop')], [`Warning WEFT0002 HTTPRoute shop/r ${BACKEND}: ${noGrant('HTTPRoute', 'store', 'reviews')}: ${NO_TRAFFIC}`]],
+    ['the route\'s own namespace, written out or not', [http({ backendRefs: [backend('shop'), backend()] })], []],
+    [
+      'a mirror: no copies',
+      [http({ filters: [mirror('store')], backendRefs: [backend()] })],
+      [`Warning WEFT0002 HTTPRoute shop/r spec.rules[0].filters[0].requestMirror.backendRef.namespace: ${noGrant('HTTPRoute', 'store', 'shadow')}: no requests are mirrored to it until one does`],
+    ],
+    [
+      'a GRPCRoute, two backends, one permitted',
+      [grpc({ backendRefs: [backend('store'), backend('media', 'users')] }), grant('media', 'GRPCRoute')],
+      [`Warning WEFT0002 GRPCRoute shop/r ${BACKEND}: ${noGrant('GRPCRoute', 'store', 'reviews')}: ${NO_TRAFFIC}`],
+    ],
+  ]);
+});
