@@ -39,7 +39,6 @@ test('accepted with a warning naming the resource and field: retryRemoteLocaliti
     'spec.trafficPolicy.connectionPool.tcp.tcpKeepalive',
     'spec.trafficPolicy.connectionPool.http.maxRetries',
     'spec.trafficPolicy.outlierDetection.splitExternalLocalOriginErrors',
-    'spec.exportTo',
   ]);
 });
 

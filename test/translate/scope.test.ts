@@ -220,3 +220,43 @@ test('precedence is creation order, as Istio\'s: the older of two VirtualService
   const v2 = cfg.endpoints.get(C('reviews.default.svc.cluster.local', 'v2'))!;
   assert.deepEqual(v2.map((e) => e.port), [42000], "the older rule's subset v2 stays (version v2)");
 });
+
+test("a DestinationRule applies on Istio's lookup path: the client's namespace, then the service's, then the root namespace; exported to the client; exact host before a wildcard (one elsewhere does not apply)", () => {
+  const ws = [
+    workload('reviews-1', { namespace: 'a', service: 'reviews', port: 41000, labels: { version: 'v1' } }),
+    workload('client-a', { namespace: 'a', port: 43000 }),
+    workload('client-b', { namespace: 'b', port: 44000 }),
+    workload('client-c', { namespace: 'c', port: 45000 }),
+    workload('client-d', { namespace: 'd', port: 46000 }),
+  ];
+  const lb = (simple: string) => ({ loadBalancer: { simple } });
+  const mesh = meshOf(
+    [
+      dr('owner', 'a', { host: 'reviews', trafficPolicy: lb('RANDOM'), subsets: [{ name: 'v1', labels: { version: 'v1' } }] }),
+      dr('client-side', 'b', { host: 'reviews.a.svc.cluster.local', trafficPolicy: lb('LEAST_REQUEST') }),
+      dr('elsewhere', 'x', { host: 'reviews.a.svc.cluster.local', trafficPolicy: lb('ROUND_ROBIN') }),
+      dr('only-c', 'c', { host: 'reviews.a.svc.cluster.local', exportTo: ['d'], trafficPolicy: lb('LEAST_REQUEST') }),
+      dr('wild', 'istio-system', { host: '*.a.svc.cluster.local', trafficPolicy: lb('LEAST_REQUEST') }),
+    ],
+    ws,
+  );
+  const lbOf = (w: Workload, subset = '') => sidecarSnapshot(mesh, w).clusters.get(C(REVIEWS_A, subset))?.lb;
+  assert.equal(lbOf(ws[1]), 'random', "the service's namespace");
+  assert.equal(lbOf(ws[2]), 'least_request', "the client's own namespace first");
+  assert.equal(lbOf(ws[3]), 'random', 'a rule of its namespace not exported to it does not apply');
+  assert.equal(lbOf(ws[4]), 'random', "a rule in another client's namespace does not apply");
+  // b's own rule has no subsets: for b, subset v1 is not defined (a route to it gets 503).
+  assert.equal(sidecarSnapshot(mesh, ws[2]).clusters.has(C(REVIEWS_A, 'v1')), false);
+  assert.equal(lbOf(ws[1], 'v1'), 'random');
+  // With the owner's rule exported to its namespace only, others fall through to the root namespace's wildcard rule.
+  const private_ = meshOf([dr('owner', 'a', { host: 'reviews', exportTo: ['.'], trafficPolicy: lb('RANDOM') }), dr('wild', 'istio-system', { host: '*.a.svc.cluster.local', trafficPolicy: lb('LEAST_REQUEST') })], ws);
+  assert.equal(sidecarSnapshot(private_, ws[1]).clusters.get(C(REVIEWS_A))?.lb, 'random');
+  assert.equal(sidecarSnapshot(private_, ws[3]).clusters.get(C(REVIEWS_A))?.lb, 'least_request');
+  // The push step: the default view is shared; only scopes that see a rule otherwise get their own clusters.
+  const cache = new PushCache();
+  const a = cache.resources(mesh, ws[1]);
+  const d = cache.resources(mesh, ws[4]);
+  const b = cache.resources(mesh, ws[2]);
+  assert.equal(a.clusters[C(REVIEWS_A)], d.clusters[C(REVIEWS_A)]);
+  assert.notEqual(a.clusters[C(REVIEWS_A)], b.clusters[C(REVIEWS_A)]);
+});

@@ -64,10 +64,10 @@ export function outboundRoutes(
   virtualServices: readonly VirtualService[],
   services: ReadonlyMap<string, Service>,
   scope: ProxyScope,
-  drByHost: ReadonlyMap<string, DestinationRule> = new Map(),
+  drFor: (host: string) => DestinationRule | undefined = () => undefined,
   egress: Egress = OPEN_EGRESS,
 ): object {
-  const hashFor = (host: string, subset: string, port: number) => hashPolicyOf(effectivePolicy(drByHost.get(host), subset, port).loadBalancer?.consistentHash);
+  const hashFor = (host: string, subset: string, port: number) => hashPolicyOf(effectivePolicy(drFor(host), subset, port).loadBalancer?.consistentHash);
   const index = indexVirtualServices(virtualServices, scope, egress);
   const claimed = new Set<string>();
   // A name reaches one virtual host: the first to claim it (services before VirtualService-only hosts).

@@ -161,31 +161,9 @@ export function byPrecedence<T extends { metadata: { namespace: string; name: st
   return [...rs].sort((a, b) => (a.created ?? Infinity) - (b.created ?? Infinity) || key(a).localeCompare(key(b)));
 }
 
-/**
- * The DestinationRule of each host. Several for one host merge as Istio merges them: oldest first,
- * the first traffic policy set is the host's, and a later rule adds the subsets whose names are
- * new (an older rule's subset of the same name stays).
- */
-export function destinationRulesByHost(drs: readonly DestinationRule[]): Map<string, DestinationRule> {
-  const out = new Map<string, DestinationRule>();
-  for (const dr of byPrecedence(drs)) {
-    const host = fqdn(dr.spec.host, dr.metadata.namespace);
-    const first = out.get(host);
-    if (!first) {
-      out.set(host, dr);
-      continue;
-    }
-    const names = new Set((first.spec.subsets ?? []).map((s) => s.name));
-    const subsets = [...(first.spec.subsets ?? []), ...(dr.spec.subsets ?? []).filter((s) => !names.has(s.name))];
-    const trafficPolicy = first.spec.trafficPolicy ?? dr.spec.trafficPolicy;
-    out.set(host, { ...first, spec: { ...first.spec, ...(trafficPolicy !== undefined ? { trafficPolicy } : {}), subsets } });
-  }
-  return out;
-}
-
 /** Is a subset of a host defined by its DestinationRule? The default subset ("") always is. */
-export function subsetDefined(drByHost: ReadonlyMap<string, DestinationRule>, host: string, subset: string): boolean {
-  return subset === '' || (drByHost.get(host)?.spec.subsets ?? []).some((s) => s.name === subset);
+export function subsetDefined(drFor: (host: string) => DestinationRule | undefined, host: string, subset: string): boolean {
+  return subset === '' || (drFor(host)?.spec.subsets ?? []).some((s) => s.name === subset);
 }
 
 /** VirtualServices that apply to sidecars: no `gateways`, or `mesh` among them. */

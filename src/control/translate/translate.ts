@@ -31,7 +31,8 @@ import {
   outboundClusterName,
   workloadPorts,
 } from '../model/model.ts';
-import { type Discovery, type ServiceEndpoint, appliesToMesh, byPrecedence, destinationRulesByHost, resolveDestination, routedPorts, serviceKey, servicesOf, subsetDefined } from './services.ts';
+import { type Discovery, type Service, type ServiceEndpoint, appliesToMesh, byPrecedence, resolveDestination, routedPorts, serviceKey, servicesOf, subsetDefined } from './services.ts';
+import { DestinationRuleIndex, type DrLookup } from './destination-rules.ts';
 import { OUTBOUND_ROUTE, PASSTHROUGH_CLUSTER, mirrorsOf, outboundRoutes, serviceVisible } from './routes.ts';
 import { egressOf, sidecarFor, sidecarKey } from './sidecar.ts';
 import { allVirtualServices } from './gamma.ts';
@@ -68,7 +69,11 @@ export type SharedResources = Pick<XdsResources, 'clusters' | 'endpoints'>;
  * gRPC client asks for by name. When some services are hidden from the scope (a ServiceEntry's
  * exportTo, a Sidecar's egress hosts), also their hosts: their clusters are not sent to it.
  */
-export type ScopedResources = Pick<XdsResources, 'routes' | 'apiListeners'> & { hiddenHosts?: ReadonlySet<string> };
+export type ScopedResources = Pick<XdsResources, 'routes' | 'apiListeners'> & {
+  hiddenHosts?: ReadonlySet<string>;
+  /** The clusters of the hosts whose DestinationRule this scope sees otherwise than the default view, in place of the shared ones. */
+  clusterOverrides?: SharedResources & { hosts: ReadonlySet<string> };
+};
 
 /** Config for one proxy: the shared and scoped parts, plus its own listeners and inbound clusters. */
 export function translate(mesh: MeshSnapshot, proxy: Workload): XdsResources {
@@ -76,12 +81,21 @@ export function translate(mesh: MeshSnapshot, proxy: Workload): XdsResources {
   return forProxy(sharedFor(translateShared(mesh), scoped), scoped, proxy, mesh.rateLimits);
 }
 
-/** The shared clusters and endpoints a scope gets: all but those of the hosts hidden from it. */
+/** The shared clusters and endpoints a scope gets: all but those of the hosts hidden from it, with its own for the hosts whose DestinationRule it sees otherwise. */
 export function sharedFor(shared: SharedResources, scoped: ScopedResources): SharedResources {
   const hidden = scoped.hiddenHosts;
-  if (!hidden) return shared;
-  const pick = (r: Record<string, object>) => Object.fromEntries(Object.entries(r).filter(([name]) => !hidden.has(name.split('|')[3] ?? '')));
-  return { clusters: pick(shared.clusters), endpoints: pick(shared.endpoints) };
+  const over = scoped.clusterOverrides;
+  if (!hidden && !over) return shared;
+  const drop = (name: string) => {
+    const host = name.split('|')[3] ?? '';
+    return !!hidden?.has(host) || !!over?.hosts.has(host);
+  };
+  const pick = (r: Record<string, object>, add: Record<string, object> = {}) => {
+    const out = Object.fromEntries(Object.entries(r).filter(([name]) => !drop(name)));
+    for (const [name, x] of Object.entries(add)) if (!hidden?.has(name.split('|')[3] ?? '')) out[name] = x;
+    return out;
+  };
+  return { clusters: pick(shared.clusters, over?.clusters), endpoints: pick(shared.endpoints, over?.endpoints) };
 }
 
 /** The label keys that some mesh-bound match's sourceLabels names: what a proxy's labels can change in its routes. */
@@ -101,22 +115,47 @@ export function scopeOf(mesh: MeshSnapshot, proxy: Workload, keys: readonly stri
   return { namespace: proxy.namespace, labels, ...(sc ? { sidecar: sidecarKey(sc) } : {}) };
 }
 
+/** The DestinationRule index of a snapshot, and the namespace of each service host, made once per snapshot. */
+const drIndexes = new WeakMap<MeshSnapshot, { index: DestinationRuleIndex; services: Map<string, Service> }>();
+
+function indexOf(mesh: MeshSnapshot): { index: DestinationRuleIndex; services: Map<string, Service> } {
+  let x = drIndexes.get(mesh);
+  if (!x) drIndexes.set(mesh, (x = { index: new DestinationRuleIndex(mesh.destinationRules), services: servicesOf(mesh) }));
+  return x;
+}
+
+/** How a client in `clientNamespace` (undefined: the default view every proxy shares) finds a host's DestinationRule. */
+function drLookup(mesh: MeshSnapshot, clientNamespace: string | undefined): DrLookup {
+  const { index, services } = indexOf(mesh);
+  const nsOfHost = new Map<string, string>();
+  for (const s of services.values()) if (!nsOfHost.has(s.host)) nsOfHost.set(s.host, s.namespace);
+  return (host) => index.lookup(host, clientNamespace, nsOfHost.get(host));
+}
+
 /** The part of every proxy's config that depends on the mesh alone. */
 export function translateShared(mesh: MeshSnapshot): SharedResources {
-  const services = servicesOf(mesh);
-  const drByHost = destinationRulesByHost(mesh.destinationRules);
+  const { services } = indexOf(mesh);
+  const clusters: Record<string, object> = { [PASSTHROUGH_CLUSTER]: passthroughCluster(PASSTHROUGH_CLUSTER, {}) };
+  const endpoints: Record<string, object> = {};
+  buildClusters(mesh, services, drLookup(mesh, undefined), () => true, clusters, endpoints);
+  return { clusters, endpoints };
+}
+
+/**
+ * The outbound clusters (and EDS endpoints) of the hosts `want` takes, with each host's
+ * DestinationRule as `drFor` gives it: every service's default cluster and one per subset, and
+ * every route destination, also of hosts no workload serves yet (no endpoints, then).
+ */
+function buildClusters(mesh: MeshSnapshot, services: ReadonlyMap<string, Service>, drFor: DrLookup, want: (host: string) => boolean, clusters: Record<string, object>, endpoints: Record<string, object>): void {
   const clusterSet = new Map<string, { host: string; port: number; subset: string }>();
   const addCluster = (host: string, port: number, subset: string) => {
     // A subset no DestinationRule defines gets no cluster: routes to it answer 503, as in Istio.
-    if (subsetDefined(drByHost, host, subset)) clusterSet.set(outboundClusterName(port, subset, host), { host, port, subset });
+    if (want(host) && subsetDefined(drFor, host, subset)) clusterSet.set(outboundClusterName(port, subset, host), { host, port, subset });
   };
-
-  // Every service gets its default cluster, and one per DestinationRule subset.
   for (const s of services.values()) {
     addCluster(s.host, s.port, '');
-    for (const sub of drByHost.get(s.host)?.spec.subsets ?? []) addCluster(s.host, s.port, sub.name);
+    for (const sub of drFor(s.host)?.spec.subsets ?? []) addCluster(s.host, s.port, sub.name);
   }
-  // And every route destination, also of hosts no workload serves yet (no endpoints, then).
   for (const vs of allVirtualServices(mesh)) {
     if (!appliesToMesh(vs)) continue;
     const dests = [
@@ -132,13 +171,11 @@ export function translateShared(mesh: MeshSnapshot): SharedResources {
       }
     }
   }
-
-  const clusters: Record<string, object> = { [PASSTHROUGH_CLUSTER]: passthroughCluster(PASSTHROUGH_CLUSTER, {}) };
-  const endpoints: Record<string, object> = {};
   for (const [name, c] of [...clusterSet.entries()].sort(([a], [b]) => a.localeCompare(b))) {
     const svc = services.get(serviceKey(c.host, c.port));
-    const policy = clusterPolicyFields(effectivePolicy(drByHost.get(c.host), c.subset, c.port));
-    const selector = c.subset ? drByHost.get(c.host)?.spec.subsets?.find((s) => s.name === c.subset)?.labels : undefined;
+    const dr = drFor(c.host);
+    const policy = clusterPolicyFields(effectivePolicy(dr, c.subset, c.port));
+    const selector = c.subset ? dr?.spec.subsets?.find((s) => s.name === c.subset)?.labels : undefined;
     const members = (svc?.endpoints ?? []).filter((e) => labelsMatch(selector, e.labels));
     const discovery: Discovery = svc?.discovery ?? 'EDS';
     if (discovery === 'ORIGINAL_DST') {
@@ -154,15 +191,15 @@ export function translateShared(mesh: MeshSnapshot): SharedResources {
       clusters[name] = { name, type: discovery, ...clusterSettings(svc?.handling === 'http2', policy), load_assignment: loadAssignment(name, eps) };
     }
   }
-  return { clusters, endpoints };
 }
 
 /** The part of a proxy's config that depends on its scope: routes, and the api_listeners named after them. */
 export function translateScoped(mesh: MeshSnapshot, scope: ProxyScope): ScopedResources {
   const sc = scope.sidecar ? mesh.sidecars?.find((x) => sidecarKey(x) === scope.sidecar) : undefined;
   const egress = egressOf(sc, scope.namespace);
-  const services = servicesOf(mesh);
-  const routes = outboundRoutes(allVirtualServices(mesh), services, scope, destinationRulesByHost(mesh.destinationRules), egress);
+  const { services } = indexOf(mesh);
+  const drFor = drLookup(mesh, scope.namespace);
+  const routes = outboundRoutes(allVirtualServices(mesh), services, scope, drFor, egress);
   const apiListeners: Record<string, object> = {};
   const vhosts = (routes as { virtual_hosts: { domains: string[]; routes: RouteJson[] }[] }).virtual_hosts;
   for (const vh of vhosts) {
@@ -176,7 +213,20 @@ export function translateScoped(mesh: MeshSnapshot, scope: ProxyScope): ScopedRe
   const seen = new Set<string>();
   for (const s of services.values()) if (serviceVisible(s, scope, egress)) seen.add(s.host);
   const hiddenHosts = new Set([...services.values()].map((s) => s.host).filter((h) => !seen.has(h)));
-  return hiddenHosts.size ? { ...out, hiddenHosts } : out;
+  // Hosts whose DestinationRule this scope sees otherwise than the default view (a rule in its own
+  // namespace, or one not exported to it): their clusters are built again for it.
+  const shared = drLookup(mesh, undefined);
+  const hosts = new Set<string>([...services.values()].map((s) => s.host));
+  for (const dr of mesh.destinationRules) hosts.add(fqdn(dr.spec.host, dr.metadata.namespace));
+  const differs = new Set([...hosts].filter((h) => !h.startsWith('*') && drFor(h) !== shared(h)));
+  let clusterOverrides: ScopedResources['clusterOverrides'];
+  if (differs.size) {
+    const clusters: Record<string, object> = {};
+    const endpoints: Record<string, object> = {};
+    buildClusters(mesh, services, drFor, (h) => differs.has(h), clusters, endpoints);
+    clusterOverrides = { hosts: differs, clusters, endpoints };
+  }
+  return { ...out, ...(hiddenHosts.size ? { hiddenHosts } : {}), ...(clusterOverrides ? { clusterOverrides } : {}) };
 }
 
 /**

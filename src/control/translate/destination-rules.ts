@@ -1,0 +1,85 @@
+// PURE: which DestinationRule applies to a host for a client, as Istio looks it up:
+//   - rules are merged per namespace and host (oldest first: the first traffic policy set, and
+//     the subsets of all, an older subset winning over a later one of the same name);
+//   - a host's rule is searched in the client's namespace, then the service's namespace, then the
+//     root namespace, and taken from the first that has one exported to the client's namespace;
+//   - in a namespace, a rule for the exact host comes before the most specific wildcard host.
+// The rule every proxy shares unless its own namespace changes it (the "default view") is searched
+// in the service's namespace, then the root namespace, among rules exported everywhere.
+import type { DestinationRule } from '../../api/types.ts';
+import { DOMAIN_SUFFIX, ROOT_NAMESPACE, exportedTo, fqdn, hostMatches } from '../model/model.ts';
+import { byPrecedence } from './services.ts';
+
+interface PerNamespace {
+  exact: Map<string, DestinationRule>;
+  /** Wildcard hosts, the most specific (longest) first. */
+  wildcard: { pattern: string; dr: DestinationRule }[];
+}
+
+const KUBE_HOST = new RegExp(`^[^.]+\\.([^.]+)\\.${DOMAIN_SUFFIX.replaceAll('.', '\\.')}$`);
+
+export class DestinationRuleIndex {
+  private readonly byNamespace = new Map<string, PerNamespace>();
+  private readonly defaults = new Map<string, DestinationRule | undefined>();
+
+  constructor(rules: readonly DestinationRule[]) {
+    const merged = new Map<string, Map<string, DestinationRule>>();
+    for (const dr of byPrecedence(rules)) {
+      const ns = dr.metadata.namespace;
+      const host = fqdn(dr.spec.host, ns);
+      let m = merged.get(ns);
+      if (!m) merged.set(ns, (m = new Map()));
+      const first = m.get(host);
+      m.set(host, first ? merge(first, dr) : dr);
+    }
+    for (const [ns, m] of merged) {
+      const exact = new Map<string, DestinationRule>();
+      const wildcard: PerNamespace['wildcard'] = [];
+      for (const [host, dr] of m) {
+        if (host.startsWith('*')) wildcard.push({ pattern: host, dr });
+        else exact.set(host, dr);
+      }
+      wildcard.sort((a, b) => b.pattern.length - a.pattern.length || a.pattern.localeCompare(b.pattern));
+      this.byNamespace.set(ns, { exact, wildcard });
+    }
+  }
+
+  /** The rule for `host` as a client in `clientNamespace` sees it; undefined `clientNamespace`: the default view. `serviceNamespace` defaults to the namespace of a Kubernetes-style name. */
+  lookup(host: string, clientNamespace: string | undefined, serviceNamespace = KUBE_HOST.exec(host)?.[1]): DestinationRule | undefined {
+    if (clientNamespace === undefined) {
+      if (!this.defaults.has(host)) this.defaults.set(host, this.search(host, [serviceNamespace, ROOT_NAMESPACE], (dr) => everywhere(dr)));
+      return this.defaults.get(host);
+    }
+    return this.search(host, [clientNamespace, serviceNamespace, ROOT_NAMESPACE], (dr) => exportedTo(dr.spec.exportTo, dr.metadata.namespace, clientNamespace));
+  }
+
+  private search(host: string, namespaces: readonly (string | undefined)[], visible: (dr: DestinationRule) => boolean): DestinationRule | undefined {
+    for (const ns of new Set(namespaces)) {
+      if (ns === undefined) continue;
+      const per = this.byNamespace.get(ns);
+      if (!per) continue;
+      const exact = per.exact.get(host);
+      if (exact && visible(exact)) return exact;
+      const wild = per.wildcard.find((w) => hostMatches(w.pattern, host) && visible(w.dr));
+      if (wild) return wild.dr;
+    }
+    return undefined;
+  }
+}
+
+/** Seen by every namespace: exportTo unset, empty, or "*". */
+function everywhere(dr: DestinationRule): boolean {
+  const e = dr.spec.exportTo;
+  return !e || e.length === 0 || e.includes('*');
+}
+
+/** Istio's merge of a later rule for the same host into an older one. */
+function merge(first: DestinationRule, later: DestinationRule): DestinationRule {
+  const names = new Set((first.spec.subsets ?? []).map((s) => s.name));
+  const subsets = [...(first.spec.subsets ?? []), ...(later.spec.subsets ?? []).filter((s) => !names.has(s.name))];
+  const trafficPolicy = first.spec.trafficPolicy ?? later.spec.trafficPolicy;
+  return { ...first, spec: { ...first.spec, ...(trafficPolicy !== undefined ? { trafficPolicy } : {}), subsets } };
+}
+
+/** The rule of a host, for code that asks by host alone. */
+export type DrLookup = (host: string) => DestinationRule | undefined;
