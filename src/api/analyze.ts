@@ -1,21 +1,18 @@
 // `weft analyze`: what a set of valid resources says together, as `istioctl analyze` reports it
 // (with Istio's codes and message templates where one exists,
 // ../shared/conformance/istio/analyzer-messages.yaml), plus what only Weft has to say: fields it
-// accepts but does not apply yet (WEFT0001), route backends in another namespace that no
-// ReferenceGrant permits (WEFT0002). Pure: resources in, messages out.
+// accepts but does not apply yet (WEFT0001). Pure: resources in, messages out.
 //
 // Offline, only what the input itself makes checkable is reported: a host may be a Kubernetes
 // Service Weft cannot see, so an unknown host is never an error; a subset no DestinationRule in the
 // input defines is.
-import type { Destination, DestinationRule, GatewayGRPCRoute, GatewayHTTPRoute, HTTPBackendRef, ReferenceGrant, Resource, Sidecar, VirtualService } from './types.ts';
+import type { Destination, DestinationRule, Resource, Sidecar, VirtualService } from './types.ts';
 import { describeKey } from './types.ts';
 import { warningsOf } from './validate.ts';
 import { isObject, type Obj } from './schema.ts';
-import { isService } from './gateway-common.ts';
-import { referencePermitted } from './referencegrant.ts';
 
 export interface AnalysisMessage {
-  code: string; // "IST0101", or Weft's own: "WEFT0001" (accepted, not applied yet), "WEFT0002" (a backend no ReferenceGrant permits)
+  code: string; // "IST0101", or Weft's own: "WEFT0001" (accepted, not applied yet)
   level: 'Error' | 'Warning' | 'Info';
   resource: string; // "VirtualService default/reviews"
   path: string; // "spec.http[0].route[0].destination.subset"
@@ -39,7 +36,6 @@ export function analyze(resources: readonly Resource[]): AnalysisMessage[] {
     ...meshHostConflicts(vss),
     ...sidecarSelectors(ofKind<Sidecar>(resources, 'Sidecar')),
     ...vss.flatMap(unusedRules),
-    ...ungrantedBackends([...ofKind<GatewayHTTPRoute>(resources, 'HTTPRoute'), ...ofKind<GatewayGRPCRoute>(resources, 'GRPCRoute')], ofKind<ReferenceGrant>(resources, 'ReferenceGrant')),
   ];
   // WEFT0001: accepted, not applied yet (api/support.ts).
   for (const r of resources) {
@@ -224,26 +220,3 @@ function unusedRules(vs: VirtualService): AnalysisMessage[] {
   return out;
 }
 
-// ---- WEFT0002: a route's backend in another namespace that no ReferenceGrant permits ----
-// The translation asks referencePermitted too: such a backend gets no traffic, and its share of the
-// route's requests is answered 503; such a mirror gets no copies.
-
-function ungrantedBackends(routes: readonly (GatewayHTTPRoute | GatewayGRPCRoute)[], grants: readonly ReferenceGrant[]): AnalysisMessage[] {
-  const out: AnalysisMessage[] = [];
-  for (const r of routes) {
-    const from = { kind: r.kind, namespace: r.metadata.namespace };
-    const check = (ref: Pick<HTTPBackendRef, 'group' | 'kind' | 'name' | 'namespace'> | undefined, path: string, mirror: boolean) => {
-      const ns = ref?.namespace;
-      if (!ref || ns === undefined || ns === from.namespace || !isService({ group: ref.group ?? '', kind: ref.kind ?? 'Service' })) return;
-      if (referencePermitted(grants, from, { namespace: ns, name: ref.name })) return;
-      const grant = `no ReferenceGrant in namespace ${ns} lets ${r.kind}s of namespace ${from.namespace} refer to Service ${ns}/${ref.name}`;
-      const effect = mirror ? 'no requests are mirrored to it until one does' : 'this backend gets no traffic (its share of requests is answered 503) until one does';
-      out.push({ code: 'WEFT0002', level: 'Warning', resource: name(r), path: `${path}.namespace`, message: `${grant}: ${effect}` });
-    };
-    (r.spec.rules ?? []).forEach((rule, i) => {
-      (rule.filters ?? []).forEach((f, k) => check(f.requestMirror?.backendRef, `spec.rules[${i}].filters[${k}].requestMirror.backendRef`, true));
-      (rule.backendRefs ?? []).forEach((b, j) => check(b, `spec.rules[${i}].backendRefs[${j}]`, false));
-    });
-  }
-  return out;
-}

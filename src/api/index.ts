@@ -6,4 +6,3 @@ export * from './types.ts';
 export { parseConfig } from './parse.ts';
 export { checkResource, formatProblem, inspect, validateResource, warningsOf, SUPPORTED_KINDS, type SupportedKind } from './validate.ts';
 export { analyze, type AnalysisMessage } from './analyze.ts';
-export { referencePermitted, type ReferenceFrom, type ServiceReference } from './referencegrant.ts';

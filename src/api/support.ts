@@ -8,7 +8,7 @@
 // Messages name what happens instead: "accepted, not applied yet: <what happens instead>".
 import type { FieldError } from './types.ts';
 import { field, index, isObject, type Obj } from './schema.ts';
-import { UNIX_PREFIX, checkRegex } from './rules.ts';
+import { UNIX_PREFIX, checkHeaderOperationName, checkRegex, checkRequestHeaderSetName } from './rules.ts';
 import { backendGroupKind, isService, parentGroupKind, GATEWAY_GROUP } from './gateway-common.ts';
 
 export interface Support {
@@ -157,22 +157,49 @@ function sidecar(spec: Obj, out: Support): void {
 // matches; the header modifier, redirect, rewrite and mirror filters; backendRefs to Services
 // (name, namespace, port, weight, header modifier filters); timeouts, retry, rule names.
 // Hostnames need no word: the Gateway API's mesh routes ignore them where every parent is a Service.
-// A backend in another namespace is no refusal either: the translation honours ReferenceGrants, and
-// one that no grant permits gets no traffic (its share of requests is answered with an error), as
-// the Gateway API says; `weft analyze` warns of it (WEFT0002).
+// A backend in another namespace is no refusal either: mesh routes need no ReferenceGrant (GEP-1294).
 
 const HEADER_MODIFIERS = ['RequestHeaderModifier', 'ResponseHeaderModifier'];
 const EXTENSION_FILTER = 'extension filters are not supported; an extension filter Weft does not know could be a security control; ignoring it could widen traffic';
 
+/** A Service is named by a DNS label: a dotted name would be read as another host (even another namespace's). */
+const SERVICE_NAME = /^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$/;
+const SERVICE_NAME_MESSAGE = 'a Service name is a DNS label (lower-case letters, digits and "-"); a name with dots would name some other host, which a route must not take over';
+
+/**
+ * A header modifier's names, by the rules Istio applies to a VirtualService's headers (the sidecar
+ * cannot apply the others: removing Host, or setting a pseudo-header).
+ */
+function headerModifier(f: unknown, p: string, request: boolean, reject: (path: string, message: string) => void): void {
+  if (!isObject(f)) return;
+  for (const op of ['set', 'add'] as const) {
+    list(f[op]).forEach((h, i) => {
+      if (!isObject(h) || typeof h.name !== 'string') return;
+      const bad = request ? checkRequestHeaderSetName(h.name) : checkHeaderOperationName(h.name);
+      if (bad) reject(field(index(field(p, op), i), 'name'), `${bad}; the sidecar cannot apply it`);
+    });
+  }
+  list(f.remove).forEach((n, i) => {
+    if (typeof n !== 'string') return;
+    const bad = checkHeaderOperationName(n);
+    if (bad) reject(index(field(p, 'remove'), i), `${bad}; the sidecar cannot apply it`);
+  });
+}
+
 function gatewayRoute(spec: Obj, out: Support): void {
   const warn = (path: string, message: string) => out.warnings.push({ path, message });
   const reject = (path: string, message: string) => out.rejected.push({ path, message });
+  const modifiers = (fl: Obj, fp: string) => {
+    headerModifier(fl.requestHeaderModifier, field(fp, 'requestHeaderModifier'), true, reject);
+    headerModifier(fl.responseHeaderModifier, field(fp, 'responseHeaderModifier'), false, reject);
+  };
   list(spec.parentRefs).forEach((ref, i) => {
     if (!isObject(ref)) return;
     const p = index('spec.parentRefs', i);
     const gk = parentGroupKind(ref);
     if (isService(gk)) {
       if (set(ref.sectionName)) reject(field(p, 'sectionName'), 'not supported yet; ignoring it would attach the route to every port of the Service');
+      if (typeof ref.name === 'string' && !SERVICE_NAME.test(ref.name)) reject(field(p, 'name'), SERVICE_NAME_MESSAGE);
     } else if (gk.kind === 'Gateway' && gk.group === GATEWAY_GROUP) {
       warn(p, 'accepted, not applied yet: Weft has no gateways; the route is attached to none');
     } else {
@@ -189,6 +216,7 @@ function gatewayRoute(spec: Obj, out: Support): void {
     } else if (!set(ref.port)) {
       reject(field(p, 'port'), 'a Service backend needs a port; without one its traffic would have nowhere to go');
     }
+    if (isService(gk) && typeof ref.name === 'string' && !SERVICE_NAME.test(ref.name)) reject(field(p, 'name'), SERVICE_NAME_MESSAGE);
   };
   list(spec.rules).forEach((rule, i) => {
     if (!isObject(rule)) return;
@@ -201,6 +229,7 @@ function gatewayRoute(spec: Obj, out: Support): void {
       const fp = index(field(p, 'filters'), j);
       if (fl.type === 'ExtensionRef') reject(fp, EXTENSION_FILTER);
       if (fl.type === 'CORS') warn(fp, 'accepted, not applied yet: no CORS headers are added');
+      modifiers(fl, fp);
       if (isObject(fl.requestMirror)) backend(fl.requestMirror.backendRef, field(field(fp, 'requestMirror'), 'backendRef'));
     });
     list(rule.backendRefs).forEach((ref, j) => {
@@ -208,8 +237,9 @@ function gatewayRoute(spec: Obj, out: Support): void {
       const bp = index(field(p, 'backendRefs'), j);
       backend(ref, bp);
       list(ref.filters).forEach((fl, k) => {
-        if (!isObject(fl) || typeof fl.type !== 'string' || HEADER_MODIFIERS.includes(fl.type)) return;
+        if (!isObject(fl) || typeof fl.type !== 'string') return;
         const fp = index(field(bp, 'filters'), k);
+        if (HEADER_MODIFIERS.includes(fl.type)) return modifiers(fl, fp);
         if (fl.type === 'ExtensionRef') reject(fp, EXTENSION_FILTER);
         else reject(fp, `${fl.type} filters on a backendRef are not supported yet (only RequestHeaderModifier and ResponseHeaderModifier); ignoring it would send this backend's traffic as if the filter were not there`);
       });
@@ -219,21 +249,12 @@ function gatewayRoute(spec: Obj, out: Support): void {
 }
 
 // ---- ReferenceGrant ----
-// Weft applies the grants that let HTTPRoutes and GRPCRoutes refer to Services (referencegrant.ts);
-// entries about other kinds let nothing in Weft, which has no other references across namespaces.
+// It governs references from Gateway-bound routes, and Weft attaches no route to a Gateway; mesh
+// routes reach Services of any namespace without one (GEP-1294, as Istio). So a grant changes
+// nothing in Weft yet, and says so.
 
-const ROUTE_KINDS = ['HTTPRoute', 'GRPCRoute'];
-
-function referenceGrant(spec: Obj, out: Support): void {
-  const warn = (path: string, message: string) => out.warnings.push({ path, message });
-  list(spec.from).forEach((f, i) => {
-    if (!isObject(f)) return;
-    if (!ROUTE_KINDS.includes(String(f.kind))) warn(index('spec.from', i), 'accepted, not applied yet: only HTTPRoute and GRPCRoute refer across namespaces in Weft');
-    else if (f.group !== GATEWAY_GROUP) warn(index('spec.from', i), `accepted, not applied yet: only HTTPRoute and GRPCRoute (group ${GATEWAY_GROUP}) refer across namespaces in Weft`);
-  });
-  list(spec.to).forEach((t, i) => {
-    if (isObject(t) && !isService({ group: String(t.group), kind: String(t.kind) })) warn(index('spec.to', i), "accepted, not applied yet: Weft's routes refer only to Services");
-  });
+function referenceGrant(_spec: Obj, out: Support): void {
+  out.warnings.push({ path: 'spec', message: 'accepted, not applied yet: a ReferenceGrant governs what Gateway-bound routes may refer to, and Weft attaches no route to a Gateway; mesh routes (parents that are Services) reach Services of any namespace without one, as the Gateway API (GEP-1294) and Istio have it' });
 }
 
 /**

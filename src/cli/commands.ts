@@ -378,8 +378,7 @@ against Istio's schema and rules (the Gateway API's CRDs for its kinds) and what
 then the files together: a subset no DestinationRule defines (IST0101); two VirtualServices for
 one host (IST0109); two Sidecars of a namespace with the same workloadSelector (IST0110) or
 without one (IST0111); a VirtualService rule or match never used because an earlier one takes its
-requests (IST0130, IST0131); fields Weft accepts but does not apply yet (WEFT0001); an HTTPRoute
-or GRPCRoute backend in another namespace that no ReferenceGrant permits (WEFT0002). Each message
+requests (IST0130, IST0131); fields Weft accepts but does not apply yet (WEFT0001). Each message
 names the resource and the field.
 Exit status: 0 when nothing is an Error (warnings allowed), 1 otherwise.
 

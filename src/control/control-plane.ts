@@ -2,7 +2,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { AddressInfo } from 'node:net';
-import type { LocalRateLimit, DestinationRule, GatewayGRPCRoute, GatewayHTTPRoute, ReferenceGrant, ServiceEntry, Sidecar, VirtualService, WorkloadEntry } from '../api/types.ts';
+import type { LocalRateLimit, DestinationRule, GatewayGRPCRoute, GatewayHTTPRoute, ServiceEntry, Sidecar, VirtualService, WorkloadEntry } from '../api/types.ts';
 import { AdsServer, type AdsServerOptions } from './ads/server.ts';
 import { createAdminServer } from './admin/server.ts';
 import type { MeshSnapshot, Workload } from './model/model.ts';
@@ -44,7 +44,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
   // The store's revision, kept here from its watch events (below): asking SQLite on every push to
   // every proxy showed up in the scale profile.
   let revision = store.revision();
-  let cached: { revision: number; vs: VirtualService[]; dr: DestinationRule[]; rl: LocalRateLimit[]; se: ServiceEntry[]; we: WorkloadEntry[]; sc: Sidecar[]; hr: GatewayHTTPRoute[]; gr: GatewayGRPCRoute[]; rg: ReferenceGrant[] } | undefined;
+  let cached: { revision: number; vs: VirtualService[]; dr: DestinationRule[]; rl: LocalRateLimit[]; se: ServiceEntry[]; we: WorkloadEntry[]; sc: Sidecar[]; hr: GatewayHTTPRoute[]; gr: GatewayGRPCRoute[] } | undefined;
   const config = () => {
     if (!cached || cached.revision !== revision) {
       cached = {
@@ -57,7 +57,6 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
         sc: store.list('Sidecar') as unknown as Sidecar[],
         hr: store.list('HTTPRoute') as unknown as GatewayHTTPRoute[],
         gr: store.list('GRPCRoute') as unknown as GatewayGRPCRoute[],
-        rg: store.list('ReferenceGrant') as unknown as ReferenceGrant[],
       };
     }
     return cached;
@@ -90,7 +89,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     if (snap?.key !== key) {
       snap = {
         key,
-        mesh: { revision: c.revision, virtualServices: c.vs, destinationRules: c.dr, rateLimits: c.rl, serviceEntries: c.se, workloadEntries: c.we, sidecars: c.sc, httpRoutes: c.hr, grpcRoutes: c.gr, referenceGrants: c.rg, workloads: registry.list() },
+        mesh: { revision: c.revision, virtualServices: c.vs, destinationRules: c.dr, rateLimits: c.rl, serviceEntries: c.se, workloadEntries: c.we, sidecars: c.sc, httpRoutes: c.hr, grpcRoutes: c.gr, workloads: registry.list() },
       };
     }
     return snap.mesh;

@@ -178,37 +178,3 @@ describe('IST0130 VirtualServiceUnreachableRule, IST0131 VirtualServiceIneffecti
   ]);
 });
 
-// ---- WEFT0002 ----
-
-describe('WEFT0002: a route backend in another namespace that no ReferenceGrant permits', () => {
-  const SVC = { group: '', kind: 'Service', name: 'reviews', port: 9080 };
-  const backend = (namespace?: string, name = 'reviews') => ({ name, port: 9080, ...(namespace ? { namespace } : {}) });
-  const mirror = (namespace: string) => ({ type: 'RequestMirror', requestMirror: { backendRef: { name: 'shadow', port: 80, namespace } } });
-  const http = (rule: Spec) => inNs(httpRoute({ parentRefs: [SVC], rules: [rule] }), 'shop');
-  const grpc = (rule: Spec) => inNs(grpcRoute({ parentRefs: [SVC], rules: [rule] }), 'shop');
-  const grant = (namespace: string, kind = 'HTTPRoute', to: Spec = { group: '', kind: 'Service' }, from = 'shop') =>
-    referenceGrant({ from: [{ group: 'gateway.networking.k8s.io', kind, namespace: from }], to: [to] }, `g-${kind.toLowerCase()}`, namespace);
-  const noGrant = (kind: string, ns: string, svc: string) => `no ReferenceGrant in namespace ${ns} lets ${kind}s of namespace shop refer to Service ${ns}/${svc}`;
-  const NO_TRAFFIC = 'this backend gets no traffic (its share of requests is answered 503) until one does';
-  const BACKEND = 'spec.rules[0].backendRefs[0].namespace';
-  table(['WEFT0002'], [
-    ['no grant', [http({ backendRefs: [backend('store')] })], [`Warning WEFT0002 HTTPRoute shop/r ${BACKEND}: ${noGrant('HTTPRoute', 'store', 'reviews')}: ${NO_TRAFFIC}`]],
-    ['a grant for every Service of the namespace', [http({ backendRefs: [backend('store')] }), grant('store')], []],
-    ['a grant naming the Service', [http({ backendRefs: [backend('store')] }), grant('store', 'HTTPRoute', { group: '', kind: 'Service', name: 'reviews' })], []],
-    ['a grant naming another Service', [http({ backendRefs: [backend('store')] }), grant('store', 'HTTPRoute', { group: '', kind: 'Service', name: 'ratings' })], [`Warning WEFT0002 HTTPRoute shop/r ${BACKEND}: ${noGrant('HTTPRoute', 'store', 'reviews')}: ${NO_TRAFFIC}`]],
-    ['a grant for GRPCRoutes only', [http({ backendRefs: [backend('store')] }), grant('store', 'GRPCRoute')], [`Warning WEFT0002 HTTPRoute shop/r ${BACKEND}: ${noGrant('HTTPRoute', 'store', 'reviews')}: ${NO_TRAFFIC}`]],
-    ['a grant for another route namespace', [http({ backendRefs: [backend('store')] }), grant('store', 'HTTPRoute', undefined, 'web')], [`Warning WEFT0002 HTTPRoute shop/r ${BACKEND}: ${noGrant('HTTPRoute', 'store', 'reviews')}: ${NO_TRAFFIC}`]],
-    ['a grant in the route\'s namespace, not the Service\'s', [http({ backendRefs: [backend('store')] }), grant('shop')], [`Warning WEFT0002 HTTPRoute shop/r ${BACKEND}: ${noGrant('HTTPRoute', 'store', 'reviews')}: ${NO_TRAFFIC}`]],
-    ['the route\'s own namespace, written out or not', [http({ backendRefs: [backend('shop'), backend()] })], []],
-    [
-      'a mirror: no copies',
-      [http({ filters: [mirror('store')], backendRefs: [backend()] })],
-      [`Warning WEFT0002 HTTPRoute shop/r spec.rules[0].filters[0].requestMirror.backendRef.namespace: ${noGrant('HTTPRoute', 'store', 'shadow')}: no requests are mirrored to it until one does`],
-    ],
-    [
-      'a GRPCRoute, two backends, one permitted',
-      [grpc({ backendRefs: [backend('store'), backend('media', 'users')] }), grant('media', 'GRPCRoute')],
-      [`Warning WEFT0002 GRPCRoute shop/r ${BACKEND}: ${noGrant('GRPCRoute', 'store', 'reviews')}: ${NO_TRAFFIC}`],
-    ],
-  ]);
-});

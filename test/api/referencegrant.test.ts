@@ -1,10 +1,8 @@
 // ReferenceGrant: the CRD's shape (its CRD has no CEL rules), each case naming the field it is
-// about; and referencePermitted, the one answer `weft analyze` and the translation share to "may
-// this route send traffic to that Service in another namespace?". What Weft warns about in a grant
-// is in support.test.ts.
+// about. What Weft warns about in a grant is in support.test.ts.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { checkResource, referencePermitted, type ReferenceGrant } from '../../src/api/index.ts';
+import { checkResource } from '../../src/api/index.ts';
 import { assertAccepted, referenceGrant, validationProblems, type Spec } from './helpers.ts';
 
 const FROM = { group: 'gateway.networking.k8s.io', kind: 'HTTPRoute', namespace: 'shop' };
@@ -59,46 +57,3 @@ describe('ReferenceGrant: accepted', () => {
   }
 });
 
-describe('referencePermitted', () => {
-  const G = (name: string, namespace: string, spec: Spec) => checkResource(referenceGrant(spec, name, namespace), 'x') as ReferenceGrant;
-  const GRANTS: ReferenceGrant[] = [
-    G('reviews', 'store', { from: [FROM], to: [{ ...TO, name: 'reviews' }] }),
-    G('grpc', 'media', { from: [{ ...FROM, kind: 'GRPCRoute' }], to: [TO] }),
-    G('core', 'legacy', { from: [FROM], to: [{ group: 'core', kind: 'Service' }] }),
-    G('acme', 'acme', { from: [{ ...FROM, group: 'acme.io' }], to: [TO] }),
-    G('secrets', 'vault', { from: [FROM], to: [{ group: '', kind: 'Secret' }] }),
-    // from and to must be in one grant: these two say nothing together.
-    G('from-only', 'split', { from: [FROM], to: [{ group: '', kind: 'Secret' }] }),
-    G('to-only', 'split', { from: [{ ...FROM, namespace: 'elsewhere' }], to: [TO] }),
-    G('many', 'multi', { from: [{ ...FROM, namespace: 'a' }, FROM], to: [{ group: '', kind: 'ConfigMap' }, { ...TO, name: 'x' }, { ...TO, name: 'y' }] }),
-  ];
-  const CASES: [string, string, string, string, string, boolean][] = [
-    // [why, route kind, route namespace, service namespace, service name, permitted]
-    ['the same namespace needs no grant', 'HTTPRoute', 'shop', 'shop', 'reviews', true],
-    ['a grant for the route kind and namespace, naming the Service', 'HTTPRoute', 'shop', 'store', 'reviews', true],
-    ['... not another Service of that namespace', 'HTTPRoute', 'shop', 'store', 'ratings', false],
-    ['... not another route kind', 'GRPCRoute', 'shop', 'store', 'reviews', false],
-    ['... not another route namespace', 'HTTPRoute', 'other', 'store', 'reviews', false],
-    ['a grant in another namespace than the Service\'s permits nothing', 'HTTPRoute', 'shop', 'shop2', 'reviews', false],
-    ['a grant without a name: every Service of its namespace', 'GRPCRoute', 'shop', 'media', 'anything', true],
-    ['... for its route kind only', 'HTTPRoute', 'shop', 'media', 'anything', false],
-    ['the core group written "core"', 'HTTPRoute', 'shop', 'legacy', 'x', true],
-    ['a from entry of another group', 'HTTPRoute', 'shop', 'acme', 'x', false],
-    ['a to entry of another kind', 'HTTPRoute', 'shop', 'vault', 'x', false],
-    ['from and to in two different grants', 'HTTPRoute', 'shop', 'split', 'x', false],
-    ['entries combine with OR', 'HTTPRoute', 'shop', 'multi', 'y', true],
-    ['... still naming the Service', 'HTTPRoute', 'shop', 'multi', 'z', false],
-    ['no grants at all, another namespace', 'HTTPRoute', 'shop', 'nowhere', 'x', false],
-  ];
-  for (const [why, kind, namespace, toNamespace, name, permitted] of CASES) {
-    test(`${why}: ${kind} ${namespace} -> Service ${toNamespace}/${name}: ${permitted ? 'permitted' : 'not permitted'}`, () => {
-      assert.equal(referencePermitted(GRANTS, { kind, namespace }, { namespace: toNamespace, name }), permitted);
-    });
-  }
-
-  test('resources of other kinds among the grants are ignored', () => {
-    const lookalike = { ...GRANTS[1], kind: 'VirtualService' } as ReferenceGrant;
-    assert.equal(referencePermitted([lookalike], { kind: 'GRPCRoute', namespace: 'shop' }, { namespace: 'media', name: 'x' }), false);
-    assert.equal(referencePermitted([], { kind: 'GRPCRoute', namespace: 'shop' }, { namespace: 'shop', name: 'x' }), true);
-  });
-});

@@ -240,7 +240,7 @@ test('GRPCRoute: the same parentRef, backendRef and filter refusals', () => {
   ]);
 });
 
-test('HTTPRoute and GRPCRoute: backends and mirrors in another namespace are neither refused nor warned of (a ReferenceGrant there decides; `weft analyze` says when none permits them: WEFT0002)', () => {
+test('HTTPRoute and GRPCRoute: backends and mirrors in another namespace are neither refused nor warned of (mesh routes need no ReferenceGrant: GEP-1294)', () => {
   const other = { ...BE, namespace: 'other' };
   const mirror = { type: 'RequestMirror', requestMirror: { backendRef: { name: 'shadow', port: 80, namespace: 'other' } } };
   for (const r of [httpRoute(meshRoute({ backendRefs: [other], filters: [mirror] })), grpcRoute({ parentRefs: [SVC], rules: [{ backendRefs: [other], filters: [mirror] }] })]) {
@@ -314,41 +314,28 @@ test('HTTPRoute and GRPCRoute: what Weft applies gets no warning, hostnames incl
 
 // ---- ReferenceGrant ----
 
-test('ReferenceGrant: grants for HTTPRoutes and GRPCRoutes to Services are applied, without a word', () => {
-  const grant = referenceGrant({
-    from: [
-      { group: 'gateway.networking.k8s.io', kind: 'HTTPRoute', namespace: 'shop' },
-      { group: 'gateway.networking.k8s.io', kind: 'GRPCRoute', namespace: 'shop' },
-    ],
-    to: [{ group: '', kind: 'Service', name: 'reviews' }, { group: '', kind: 'Service' }, { group: 'core', kind: 'Service' }],
-  });
+test('ReferenceGrant: accepted with one warning on the resource: mesh routes need none (GEP-1294), and Weft attaches no route to a Gateway', () => {
+  const grant = referenceGrant({ from: [{ group: 'gateway.networking.k8s.io', kind: 'HTTPRoute', namespace: 'shop' }], to: [{ group: '', kind: 'Service' }] });
   assert.deepEqual(refusals(grant), []);
-  assert.deepEqual(warnings(grant), []);
+  assert.deepEqual(pathsAndMessages(grant).map((m) => m.split(': a ReferenceGrant')[0]), ['spec: accepted, not applied yet']);
 });
 
-test('ReferenceGrant: entries for other kinds are accepted with a warning on the entry (Weft has no such references)', () => {
-  const grant = referenceGrant({
-    from: [
-      { group: 'gateway.networking.k8s.io', kind: 'Gateway', namespace: 'edge' },
-      { group: 'gateway.networking.k8s.io', kind: 'HTTPRoute', namespace: 'shop' },
-      { group: 'gateway.networking.k8s.io', kind: 'TLSRoute', namespace: 'shop' },
-      { group: 'acme.io', kind: 'HTTPRoute', namespace: 'shop' },
-    ],
-    to: [
-      { group: '', kind: 'Secret' },
-      { group: '', kind: 'Service' },
-      { group: 'multicluster.x-k8s.io', kind: 'ServiceImport', name: 'store' },
-      { group: 'acme.io', kind: 'Service' },
+test('HTTPRoute and GRPCRoute: a Service name with dots is refused (it would take over another host); header modifiers the sidecar cannot apply are refused (review)', () => {
+  const svc = (name: string) => ({ group: '', kind: 'Service', name, port: 80 });
+  const route = httpRoute({
+    parentRefs: [svc('reviews.default.svc.cluster.local')],
+    rules: [
+      {
+        filters: [{ type: 'RequestHeaderModifier', requestHeaderModifier: { remove: ['Host'] } }, { type: 'RequestMirror', requestMirror: { backendRef: { name: 'a.b', port: 80 } } }],
+        backendRefs: [{ ...svc('secret.store'), filters: [{ type: 'ResponseHeaderModifier', responseHeaderModifier: { add: [{ name: 'Host', value: 'x' }] } }] }],
+      },
     ],
   });
-  assert.deepEqual(refusals(grant), []);
-  assert.deepEqual(pathsAndMessages(grant), [
-    'spec.from[0]: accepted, not applied yet: only HTTPRoute and GRPCRoute refer across namespaces in Weft',
-    'spec.from[2]: accepted, not applied yet: only HTTPRoute and GRPCRoute refer across namespaces in Weft',
-    'spec.from[3]: accepted, not applied yet: only HTTPRoute and GRPCRoute (group gateway.networking.k8s.io) refer across namespaces in Weft',
-    "spec.to[0]: accepted, not applied yet: Weft's routes refer only to Services",
-    "spec.to[2]: accepted, not applied yet: Weft's routes refer only to Services",
-    "spec.to[3]: accepted, not applied yet: Weft's routes refer only to Services",
+  assert.deepEqual(refusals(route).map((r) => r.split(': ')[0]).sort(), [
+    'spec.parentRefs[0].name',
+    'spec.rules[0].backendRefs[0].filters[0].responseHeaderModifier.add[0].name',
+    'spec.rules[0].backendRefs[0].name',
+    'spec.rules[0].filters[0].requestHeaderModifier.remove[0]',
+    'spec.rules[0].filters[1].requestMirror.backendRef.name',
   ]);
-  assert.match(warnings(grant)[0] ?? '', /^ReferenceGrant default\/r: spec\.from\[0\]: /);
 });

@@ -84,6 +84,10 @@ test('a resource keeps its creation revision and time across changes; a store fr
   db.close();
   const s2 = new SqliteStore(oldFile);
   assert.equal(s2.get({ kind: 'VirtualService', namespace: 'default', name: 'x' })!.created, 7);
+  // A change of a migrated resource keeps its creation (review: it became the newest on each change).
+  s2.apply([vs('x', 50)]);
+  assert.deepEqual([s2.get({ kind: 'VirtualService', namespace: 'default', name: 'x' })!.revision, s2.get({ kind: 'VirtualService', namespace: 'default', name: 'x' })!.created], [8, 7]);
   s2.close();
+  new SqliteStore(oldFile).close(); // opened again: nothing to migrate
   fs.rmSync(dir, { recursive: true });
 });

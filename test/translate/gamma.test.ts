@@ -179,7 +179,7 @@ test('RequestMirror: a copy to the mirror backend, by its percent', () => {
 });
 
 test('a consumer route (another namespace) applies to its own namespace\'s clients, before the producer route; others get the producer\'s', () => {
-  // The consumer's backend is in its own namespace (one in another needs a ReferenceGrant).
+  // The consumer's backend is in its own namespace here (the producer's works too: see below).
   const ws = [...workloads, workload('client-c', { namespace: 'c', port: 44000 }), workload('client-d', { namespace: 'd', port: 45000 }), workload('reviews-c', { namespace: 'c', service: 'reviews-c', port: 44100 })];
   const mesh = meshOf(
     [
@@ -254,35 +254,82 @@ test('the Gateway API\'s defaults: a parentRef of kind Service without group "" 
   assert.equal(routeOf(cfg, request('reviews-v1', '/', ['x-a', '2'])), C('reviews-v1'));
 });
 
-test('a backend in another namespace gets traffic only with a ReferenceGrant there for this kind of route from this namespace; without, its share gets 503 naming why, and no copy is mirrored', () => {
+test('a backend in another namespace needs no ReferenceGrant (GEP-1294, as Istio): the canonical consumer route, to the producer\'s Service, works; a grant changes nothing', () => {
   const ws = [...workloads, workload('store-reviews', { namespace: 'store', service: 'reviews', port: 44200 }), workload('shop-client', { namespace: 'shop', port: 44300 })];
+  const front = workload('front', { namespace: 'shop', service: 'front', port: 44400 });
   const route = httpRoute(
     'to-store',
-    {
-      parentRefs: [parent('front')],
-      rules: [{ filters: [{ type: 'RequestMirror', requestMirror: { backendRef: backend('reviews', 80, { namespace: 'store' }) } }], backendRefs: [backend('reviews', 80, { namespace: 'store' })] }],
-    },
+    { parentRefs: [parent('front')], rules: [{ filters: [{ type: 'RequestMirror', requestMirror: { backendRef: backend('reviews', 80, { namespace: 'store' }) } }], backendRefs: [backend('reviews', 80, { namespace: 'store' })] }] },
     'shop',
   );
-  const front = workload('front', { namespace: 'shop', service: 'front', port: 44400 });
-  const grant = (from: object, to: object) => ({ apiVersion: 'gateway.networking.k8s.io/v1beta1', kind: 'ReferenceGrant', metadata: { name: 'g', namespace: 'store' }, spec: { from: [from], to: [to] } });
-  const fromShop = { group: 'gateway.networking.k8s.io', kind: 'HTTPRoute', namespace: 'shop' };
-  const reach = (config: object[]) => {
+  const grant = { apiVersion: 'gateway.networking.k8s.io/v1beta1', kind: 'ReferenceGrant', metadata: { name: 'g', namespace: 'store' }, spec: { from: [{ group: 'gateway.networking.k8s.io', kind: 'HTTPRoute', namespace: 'other' }], to: [{ group: '', kind: 'Service', name: 'nothing' }] } };
+  for (const config of [[route], [route, grant]]) {
     const cfg = sidecarSnapshot(meshOf(config, [...ws, front]), ws[5]);
-    const r = [...cfg.routes.get('outbound')!.exact.get('front')!.routes][0];
-    const s = simulate(cfg, request('front'));
-    return { to: s.kind === 'forward' ? s.cluster : s.kind === 'error' ? `${s.status} ${s.message}` : s.kind, mirrors: (r.mirrors ?? []).length };
-  };
-  const REFUSED = `503 no healthy endpoint in cluster outbound|80||no-referencegrant-for.${svc('reviews', 'store')}`;
-  assert.deepEqual(reach([route]), { to: REFUSED, mirrors: 0 });
-  assert.deepEqual(reach([route, grant(fromShop, { group: '', kind: 'Service' })]), { to: C('reviews', 80, 'store'), mirrors: 1 });
-  assert.deepEqual(reach([route, grant(fromShop, { group: '', kind: 'Service', name: 'reviews' })]).to, C('reviews', 80, 'store'));
-  // A grant for another Service, another kind of route, or another namespace does not do.
-  for (const [from, to] of [
-    [fromShop, { group: '', kind: 'Service', name: 'ratings' }],
-    [{ ...fromShop, kind: 'GRPCRoute' }, { group: '', kind: 'Service' }],
-    [{ ...fromShop, namespace: 'other' }, { group: '', kind: 'Service' }],
-  ]) {
-    assert.equal(reach([route, grant(from, to)]).to, REFUSED, JSON.stringify([from, to]));
+    assert.equal(routeOf(cfg, request('front')), C('reviews', 80, 'store'));
+    assert.equal([...cfg.routes.get('outbound')!.exact.get('front')!.routes][0].mirrors?.length, 1);
   }
+});
+
+test('review: a trailing "/" of a PathPrefix is ignored; ReplacePrefixMatch "" is "/"; a prefix "/" replaced keeps the rest; a route with no rules answers 500', () => {
+  const cfg = cfgOf(
+    httpRoute('r', {
+      parentRefs: [parent('reviews')],
+      rules: [
+        { matches: [{ path: { type: 'PathPrefix', value: '/foo/' } }], filters: [{ type: 'URLRewrite', urlRewrite: { path: { type: 'ReplacePrefixMatch', replacePrefixMatch: '' } } }], backendRefs: [backend('reviews-v1')] },
+        { matches: [{ path: { type: 'PathPrefix', value: '/' } }], filters: [{ type: 'URLRewrite', urlRewrite: { path: { type: 'ReplacePrefixMatch', replacePrefixMatch: '/xyz' } } }], backendRefs: [backend('reviews-v2')] },
+      ],
+    }),
+    httpRoute('empty', { parentRefs: [parent('reviews-v1')] }),
+  );
+  const up = (path: string) => {
+    const s = simulate(cfg, request('reviews', path));
+    return s.kind === 'forward' ? `${s.cluster.split('|')[3].split('.')[0]} ${s.head.path}` : JSON.stringify(s);
+  };
+  assert.equal(up('/foo'), 'reviews-v1 /');
+  assert.equal(up('/foo/bar'), 'reviews-v1 /bar');
+  assert.equal(up('/foox'), 'reviews-v2 /xyz/foox');
+  assert.equal(up('/'), 'reviews-v2 /xyz');
+  const e = simulate(cfg, request('reviews-v1'));
+  assert.equal(e.kind === 'local' && e.status, 500);
+});
+
+test('review: GRPCRoute precedence is Istio\'s (a service before a method alone); a regex is grouped; GRPCRoutes and HTTPRoutes on one Service are not merged (the GRPCRoutes apply)', () => {
+  const cfg = cfgOf(
+    grpcRoute('g', {
+      parentRefs: [parent('reviews')],
+      rules: [
+        { matches: [{ method: { method: 'SayHello' } }], backendRefs: [backend('reviews-v2')] },
+        { matches: [{ method: { service: 'helloworld.Greeter' } }], backendRefs: [backend('reviews-v1')] },
+        { matches: [{ method: { type: 'RegularExpression', service: 'admin\\.Svc', method: 'Get|List' } }], backendRefs: [backend('reviews-v2')] },
+      ],
+    }),
+    httpRoute('h', { parentRefs: [parent('reviews')], rules: [{ backendRefs: [backend('reviews-v2')] }] }),
+  );
+  const call = (path: string) => routeOf(cfg, request('reviews', path, ['content-type', 'application/grpc'], 'POST'));
+  assert.equal(call('/helloworld.Greeter/SayHello'), C('reviews-v1'));
+  assert.equal(call('/other.Svc/SayHello'), C('reviews-v2'));
+  assert.equal(call('/admin.Svc/List'), C('reviews-v2'));
+  assert.equal(call('/x/List'), '404 no_route', 'the regex is one path pattern, not two alternatives');
+  assert.equal(call('/other.Svc/X'), '404 no_route', 'the HTTPRoute does not apply beside the GRPCRoute');
+});
+
+test('review: a port-limited consumer route leaves the producer routes on the other ports; a user VirtualService cannot pose as consumer routes; a retry backoff of 0s is no NACK', () => {
+  const api = workload('api', { service: 'api', port: 46000, ports: [{ name: 'http', port: 80, inboundPort: 46000, appPort: 46001 }, { name: 'http-admin', port: 9090, inboundPort: 46002, appPort: 46003 }] });
+  const clientC = workload('client-c', { namespace: 'c', port: 44000 });
+  const ws = [...workloads, api, clientC];
+  const mesh = meshOf(
+    [
+      httpRoute('producer', { parentRefs: [parent('api')], rules: [{ matches: [{ path: { type: 'PathPrefix', value: '/public' } }], retry: { attempts: 1, backoff: '0s' }, backendRefs: [backend('api')] }] }),
+      httpRoute('consumer', { parentRefs: [parent('api', { namespace: 'default', port: 9090 })], rules: [{ backendRefs: [backend('reviews-v1', 80, { namespace: 'default' })] }] }, 'c'),
+      { apiVersion: 'networking.istio.io/v1', kind: 'VirtualService', metadata: { name: 'consumer.x', namespace: 'evil', annotations: { 'weft.io/from-routes': 'HTTPRoute evil/x' } }, spec: { hosts: ['reviews.default.svc.cluster.local'], http: [{ route: [{ destination: { host: 'reviews-v2.default.svc.cluster.local' } }] }] } },
+      { apiVersion: 'networking.istio.io/v1', kind: 'VirtualService', metadata: { name: 'owner', namespace: 'default' }, spec: { hosts: ['reviews'], http: [{ route: [{ destination: { host: 'reviews-v1' } }] }] } },
+    ],
+    ws,
+  );
+  mesh.virtualServices.forEach((v) => Object.assign(v, { created: v.metadata.name === 'owner' ? 1 : 2 }));
+  const cfg = sidecarSnapshot(mesh, clientC); // a NACK throws
+  assert.equal(routeOf(cfg, request('api.default:9090')), C('reviews-v1'));
+  assert.equal(routeOf(cfg, request('api.default', '/public/x')), C('api'));
+  assert.equal(routeOf(cfg, request('api.default', '/admin')), '404 no_route', "the producer route's matches still hold on port 80");
+  assert.equal(routeOf(sidecarSnapshot(mesh, client), request('reviews')), C('reviews-v1'), 'the older VirtualService applies');
 });

@@ -137,7 +137,7 @@ test('ServiceEntry NONE with a targetPort: connections go to that port, whatever
   assert.deepEqual(reach(sidecarSnapshot(mesh, client), 'legacy.example.org').endpoints, ['legacy.example.org:8081']);
 });
 
-test('proxyless gRPC clients get no route to a cluster type they reject (STRICT_DNS, ORIGINAL_DST), and no catch-all', () => {
+test('proxyless gRPC clients get no route to a cluster type they reject (STRICT_DNS, ORIGINAL_DST), and no catch-all (review: such routes were dropped, and their calls fell to broader ones)', () => {
   const mesh = meshOf(
     [
       se('dns', 'default', { hosts: ['dns.example.com'], ports: [{ number: 80, name: 'grpc', protocol: 'GRPC' }], resolution: 'DNS', endpoints: [{ address: 'x.internal' }] }),
@@ -146,8 +146,12 @@ test('proxyless gRPC clients get no route to a cluster type they reject (STRICT_
     ],
     [client],
   );
-  const table = new PushCache().resources(mesh, client).routes['outbound-proxyless'] as { virtual_hosts: { name: string }[] };
-  assert.deepEqual(table.virtual_hosts.map((v) => v.name), ['static.example.com:80']);
+  const table = new PushCache().resources(mesh, client).routes['outbound-proxyless'] as { virtual_hosts: { name: string; routes: { route: { cluster?: string } }[] }[] };
+  // Their routes keep their matches but name no cluster that exists: calls fail, rather than fall to a broader route.
+  assert.deepEqual(
+    table.virtual_hosts.map((v) => [v.name, v.routes[0].route.cluster]),
+    [['dns.example.com:80', 'unsupported-by-proxyless-grpc'], ['none.example.com:80', 'unsupported-by-proxyless-grpc'], ['static.example.com:80', 'outbound|80||static.example.com']],
+  );
 });
 
 // ---- Sidecar ----

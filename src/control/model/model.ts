@@ -1,6 +1,6 @@
 // The control plane's view of the mesh at one instant: config from the store plus workloads
 // from the registry. Immutable once built; translate/ reads nothing else.
-import type { DestinationRule, GatewayGRPCRoute, GatewayHTTPRoute, LocalRateLimit, ReferenceGrant, ServiceEntry, Sidecar, VirtualService, WorkloadEntry } from '../../api/types.ts';
+import type { DestinationRule, GatewayGRPCRoute, GatewayHTTPRoute, LocalRateLimit, ServiceEntry, Sidecar, VirtualService, WorkloadEntry } from '../../api/types.ts';
 import type { PortMeta } from '../../xds/node-meta.ts';
 
 export const DEFAULT_NAMESPACE = 'default';
@@ -60,8 +60,6 @@ export interface MeshSnapshot {
   /** The Gateway API's mesh routes (translate/gamma.ts makes VirtualServices of them). */
   httpRoutes?: readonly GatewayHTTPRoute[];
   grpcRoutes?: readonly GatewayGRPCRoute[];
-  /** What lets those routes refer to Services of other namespaces. */
-  referenceGrants?: readonly ReferenceGrant[];
 }
 
 /** Istio's root namespace: a Sidecar here without a workloadSelector is the mesh-wide default. */

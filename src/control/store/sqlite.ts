@@ -40,9 +40,28 @@ export class SqliteStore implements ConfigStore {
       CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
       INSERT OR IGNORE INTO meta (key, value) VALUES ('revision', 0);
     `);
-    // When each resource was created: added to stores made before it was recorded.
-    const columns = (this.db.prepare(`PRAGMA table_info(resources)`).all() as { name: string }[]).map((c) => c.name);
-    if (!columns.includes('created')) this.db.exec(`ALTER TABLE resources ADD COLUMN created INTEGER; ALTER TABLE resources ADD COLUMN created_at TEXT;`);
+    this.addCreation();
+  }
+
+  /**
+   * When each resource was created: added to stores made before it was recorded, in one
+   * transaction (another process may open the same store), their rows dated by their revision
+   * (the best knowledge there is), so that a later change keeps that.
+   */
+  private addCreation(): void {
+    const has = () => (this.db.prepare(`PRAGMA table_info(resources)`).all() as { name: string }[]).some((c) => c.name === 'created_at');
+    if (has()) return;
+    this.db.exec('BEGIN IMMEDIATE');
+    try {
+      if (!has()) {
+        this.db.exec(`ALTER TABLE resources ADD COLUMN created INTEGER; ALTER TABLE resources ADD COLUMN created_at TEXT;`);
+        this.db.prepare(`UPDATE resources SET created = revision WHERE created IS NULL`).run();
+      }
+      this.db.exec('COMMIT');
+    } catch (e) {
+      this.db.exec('ROLLBACK');
+      throw e;
+    }
   }
 
   revision(): number {

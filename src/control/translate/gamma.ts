@@ -8,16 +8,17 @@
 //   - a route in the Service's namespace is a producer route and applies to every client; a route
 //     in another namespace is a consumer route and applies to clients of its namespace only, where
 //     it comes before the producer routes of that Service;
-//   - all the rules of all the routes for one Service are merged into one table, each match its
-//     own entry, in the Gateway API's precedence: an Exact path, then a RegularExpression path,
-//     then the longest PathPrefix; then a method match; then the most header matches; then the
-//     most query parameter matches; then the oldest route (creation order, then
-//     namespace/name), then rule and match order;
-//   - PathPrefix matches whole path segments ("/foo" matches "/foo" and "/foo/bar", never
-//     "/foobar"); a rule with no backend (nor redirect), or whose backends all weigh 0, answers 500;
-//   - a backend (or mirror) in another namespace needs a ReferenceGrant there that lets this kind
-//     of route from this namespace refer to that Service (api/referencegrant.ts); without one, its
-//     share of requests goes to a cluster with no endpoints (503 naming it), and no copy is mirrored.
+//   - all the rules of all the routes of one kind for one Service are merged into one table, each
+//     match its own entry, in precedence order: an Exact path, then the longest PathPrefix, then a
+//     RegularExpression path (the Gateway API leaves regexes to the implementation; this is
+//     Istio's order); then a method match; then the most header matches; then the most query
+//     parameter matches; then the oldest route (creation order, then namespace/name), rule and
+//     match order. GRPCRoutes and HTTPRoutes are not merged: where a Service has GRPCRoutes, its
+//     HTTPRoutes do not apply (GEP-1426);
+//   - PathPrefix matches whole path segments ("/foo" and "/foo/" match "/foo" and "/foo/bar",
+//     never "/foobar"); a rule with no backend (nor redirect), or whose backends all weigh 0,
+//     answers 500, and a route with no rules is one such rule (the CRD's default);
+//   - backends may be in any namespace: mesh routes need no ReferenceGrant (GEP-1294, as Istio).
 import type {
   Destination,
   GatewayGRPCRoute,
@@ -32,12 +33,10 @@ import type {
   HTTPRouteRule,
   HeaderOperations,
   ParentReference,
-  ReferenceGrant,
   StringMatch,
   VirtualService,
 } from '../../api/types.ts';
-import { referencePermitted } from '../../api/referencegrant.ts';
-import { fqdn } from '../model/model.ts';
+import { DOMAIN_SUFFIX } from '../model/model.ts';
 import { byPrecedence } from './services.ts';
 
 /** Is a parentRef a Service (the mesh), rather than a Gateway? Its group must say core: an absent one is the Gateway API's own (the CRD's default). */
@@ -45,11 +44,9 @@ export function isServiceParent(p: ParentReference): boolean {
   return p.kind === 'Service' && (p.group === '' || p.group === 'core');
 }
 
-/** Where a route's references start from, and the grants that may let them cross namespaces. */
-interface Refs {
-  kind: 'HTTPRoute' | 'GRPCRoute';
-  namespace: string;
-  grants: readonly ReferenceGrant[];
+/** A Service's host: its name is a DNS label (support.ts refuses others), so it cannot name another host. */
+function serviceHost(name: string, namespace: string): string {
+  return `${name}.${namespace}.${DOMAIN_SUFFIX}`;
 }
 
 /** One match of one rule, as a VirtualService http entry, with what orders it among the others. */
@@ -59,9 +56,10 @@ interface Entry {
 }
 
 /** The VirtualServices that do what the mesh routes say, one per Service (and consumer namespace). */
-export function meshRoutesAsVirtualServices(httpRoutes: readonly GatewayHTTPRoute[] = [], grpcRoutes: readonly GatewayGRPCRoute[] = [], grants: readonly ReferenceGrant[] = []): VirtualService[] {
-  // host -> (route namespace, or "" for producer routes) -> entries
-  const groups = new Map<string, { host: string; namespace: string; producer: boolean; entries: Entry[]; from: Set<string> }>();
+export function meshRoutesAsVirtualServices(httpRoutes: readonly GatewayHTTPRoute[] = [], grpcRoutes: readonly GatewayGRPCRoute[] = []): VirtualService[] {
+  // host and (for consumer routes) namespace -> entries, by route kind
+  type Group = { host: string; namespace: string; producer: boolean; http: Entry[]; grpc: Entry[]; from: Set<string>; created?: number };
+  const groups = new Map<string, Group>();
   const routes: { kind: 'HTTPRoute' | 'GRPCRoute'; r: GatewayHTTPRoute | GatewayGRPCRoute }[] = [
     ...byPrecedence(httpRoutes).map((r) => ({ kind: 'HTTPRoute' as const, r })),
     ...byPrecedence(grpcRoutes).map((r) => ({ kind: 'GRPCRoute' as const, r })),
@@ -71,45 +69,53 @@ export function meshRoutesAsVirtualServices(httpRoutes: readonly GatewayHTTPRout
     for (const parent of r.spec.parentRefs ?? []) {
       if (!isServiceParent(parent)) continue;
       const serviceNs = parent.namespace ?? ns;
-      const host = fqdn(parent.name, serviceNs);
+      const host = serviceHost(parent.name, serviceNs);
       const producer = serviceNs === ns;
       const key = `${host}|${producer ? '' : ns}`;
       let g = groups.get(key);
-      if (!g) groups.set(key, (g = { host, namespace: ns, producer, entries: [], from: new Set() }));
+      if (!g) groups.set(key, (g = { host, namespace: ns, producer, http: [], grpc: [], from: new Set() }));
       g.from.add(`${kind} ${ns}/${r.metadata.name}`);
-      const refs: Refs = { kind, namespace: ns, grants };
-      const entries = kind === 'HTTPRoute' ? httpEntries(r as GatewayHTTPRoute, parent, routeOrder, refs) : grpcEntries(r as GatewayGRPCRoute, parent, routeOrder, refs);
-      g.entries.push(...entries);
+      // The derived VirtualService is as old as its oldest route, for precedence against VirtualServices.
+      if (r.created !== undefined) g.created = Math.min(g.created ?? Infinity, r.created);
+      if (kind === 'HTTPRoute') g.http.push(...httpEntries(r as GatewayHTTPRoute, parent, routeOrder));
+      else g.grpc.push(...grpcEntries(r as GatewayGRPCRoute, parent, routeOrder));
     }
   });
   const out: VirtualService[] = [];
   for (const g of [...groups.values()].sort((a, b) => Number(a.producer) - Number(b.producer) || `${a.host}|${a.namespace}`.localeCompare(`${b.host}|${b.namespace}`))) {
-    const http = [...g.entries].sort((a, b) => compareRank(a.rank, b.rank)).map((e) => e.http);
-    out.push({
+    const entries = g.grpc.length ? g.grpc : g.http;
+    const http = [...entries].sort((a, b) => compareRank(a.rank, b.rank)).map((e) => e.http);
+    const vs: VirtualService = {
       apiVersion: 'networking.istio.io/v1',
       kind: 'VirtualService',
       metadata: { name: `${g.producer ? 'producer' : 'consumer'}.${g.host}`, namespace: g.namespace, annotations: { [FROM_ANNOTATION]: [...g.from].join(', ') } },
       spec: { hosts: [g.host], exportTo: g.producer ? ['*'] : ['.'], http },
-    });
+      ...(g.created !== undefined ? { created: g.created } : {}),
+    };
+    if (!g.producer) consumerRoutes.add(vs);
+    out.push(vs);
   }
   return out;
 }
 
-/** On a VirtualService made from mesh routes: the routes it was made from. */
+/** On a VirtualService made from mesh routes: the routes it was made from (for people reading config dumps). */
 export const FROM_ANNOTATION = 'weft.io/from-routes';
+
+/** The VirtualServices made from consumer routes: by identity, never by anything a user can write. */
+const consumerRoutes = new WeakSet<VirtualService>();
 
 /** A VirtualService made from consumer routes: for its namespace's clients, it comes before every other for its host. */
 export function isConsumerRoutes(vs: VirtualService): boolean {
-  return vs.metadata.annotations?.[FROM_ANNOTATION] !== undefined && vs.metadata.name.startsWith('consumer.');
+  return consumerRoutes.has(vs);
 }
 
 const derived = new WeakMap<object, VirtualService[]>();
 
 /** The mesh's VirtualServices and those its mesh routes make, made once per snapshot. */
-export function allVirtualServices(mesh: { virtualServices: readonly VirtualService[]; httpRoutes?: readonly GatewayHTTPRoute[]; grpcRoutes?: readonly GatewayGRPCRoute[]; referenceGrants?: readonly ReferenceGrant[] }): readonly VirtualService[] {
+export function allVirtualServices(mesh: { virtualServices: readonly VirtualService[]; httpRoutes?: readonly GatewayHTTPRoute[]; grpcRoutes?: readonly GatewayGRPCRoute[] }): readonly VirtualService[] {
   if (!mesh.httpRoutes?.length && !mesh.grpcRoutes?.length) return mesh.virtualServices;
   let all = derived.get(mesh);
-  if (!all) derived.set(mesh, (all = [...mesh.virtualServices, ...meshRoutesAsVirtualServices(mesh.httpRoutes, mesh.grpcRoutes, mesh.referenceGrants)]));
+  if (!all) derived.set(mesh, (all = [...mesh.virtualServices, ...meshRoutesAsVirtualServices(mesh.httpRoutes, mesh.grpcRoutes)]));
   return all;
 }
 
@@ -118,49 +124,61 @@ function compareRank(a: readonly number[], b: readonly number[]): number {
   return 0;
 }
 
-// Path kinds, in precedence order.
+// Path kinds, in precedence order (Istio's).
 const EXACT = 0;
-const REGEX = 1;
-const PREFIX = 2;
+const PREFIX = 1;
+const REGEX = 2;
 
-function httpEntries(r: GatewayHTTPRoute, parent: ParentReference, routeOrder: number, refs: Refs): Entry[] {
+function httpEntries(r: GatewayHTTPRoute, parent: ParentReference, routeOrder: number): Entry[] {
   const out: Entry[] = [];
-  (r.spec.rules ?? []).forEach((rule, i) => {
+  // No rules: the CRD's default, one rule matching every path with no backend (a 500).
+  const rules: HTTPRouteRule[] = r.spec.rules?.length ? r.spec.rules : [{}];
+  rules.forEach((rule, i) => {
     const name = rule.name ? `${r.metadata.namespace}/${r.metadata.name}/${rule.name}` : `${r.metadata.namespace}/${r.metadata.name}.rules[${i}]`;
     const matches: HTTPRouteMatch[] = rule.matches?.length ? rule.matches : [{ path: { type: 'PathPrefix', value: '/' } }];
     matches.forEach((m, j) => {
       const type = m.path?.type ?? 'PathPrefix';
-      const value = m.path?.value ?? '/';
       const kind = type === 'Exact' ? EXACT : type === 'RegularExpression' ? REGEX : PREFIX;
-      const rank = [kind, -value.length, m.method ? 0 : 1, -(m.headers?.length ?? 0), -(m.queryParams?.length ?? 0), routeOrder, i, j];
+      // A PathPrefix's trailing "/" is ignored: "/foo/" is "/foo".
+      const value = kind === PREFIX ? (m.path?.value ?? '/').replace(/(.)\/+$/, '$1') : (m.path?.value ?? '/');
+      const headerNames = new Set((m.headers ?? []).map((h) => h.name.toLowerCase())).size;
+      const queryNames = new Set((m.queryParams ?? []).map((q) => q.name)).size;
+      const rank = [kind, -value.length, m.method ? 0 : 1, -headerNames, -queryNames, routeOrder, i, j];
       const base: HTTPMatchRequest = { ...headerMatches(m.headers), ...queryMatches(m.queryParams), ...(m.method ? { method: { exact: m.method } } : {}), ...(parent.port ? { port: parent.port } : {}) };
       const entryName = `${name}${matches.length > 1 ? `.matches[${j}]` : ''}`;
-      if (kind !== PREFIX || value === '/' || value.endsWith('/')) {
-        const uri: StringMatch = kind === EXACT ? { exact: value } : kind === REGEX ? { regex: value } : { prefix: value };
-        out.push({ http: ruleAsHttp(rule, refs, entryName, [{ ...base, uri }], kind === PREFIX ? value : undefined), rank });
-        return;
+      const entry = (uri: StringMatch, suffix: string, rewrite: PathKind) => out.push({ http: ruleAsHttp(rule, r.metadata.namespace, `${entryName}${suffix}`, [{ ...base, uri }], rewrite), rank });
+      if (kind === EXACT) entry({ exact: value }, '', 'whole');
+      else if (kind === REGEX) entry({ regex: value }, '', 'none');
+      else if (value === '/') {
+        // Everything: "/" itself (a prefix replacement is its whole path), and the rest after the slash.
+        entry({ exact: '/' }, '', 'whole');
+        entry({ prefix: '/' }, '.subpath', 'after-slash');
+      } else {
+        // Whole segments: the prefix itself, or it and a slash.
+        entry({ exact: value }, '', 'whole');
+        entry({ prefix: `${value}/` }, '.subpath', 'after-slash');
       }
-      // A PathPrefix is whole segments: the path itself, or it and a slash. Two entries, each with
-      // its own prefix rewrite (a replacePrefixMatch keeps what follows the prefix).
-      out.push({ http: ruleAsHttp(rule, refs, entryName, [{ ...base, uri: { exact: value } }], value, 'exact'), rank });
-      out.push({ http: ruleAsHttp(rule, refs, `${entryName}.subpath`, [{ ...base, uri: { prefix: `${value}/` } }], `${value}/`), rank });
     });
   });
   return out;
 }
 
-function grpcEntries(r: GatewayGRPCRoute, parent: ParentReference, routeOrder: number, refs: Refs): Entry[] {
+/** What an entry's path match leaves for a ReplacePrefixMatch: the whole path was the prefix, or the prefix and a slash were matched, or it is a regex (no prefix). */
+type PathKind = 'whole' | 'after-slash' | 'none';
+
+function grpcEntries(r: GatewayGRPCRoute, parent: ParentReference, routeOrder: number): Entry[] {
   const out: Entry[] = [];
   (r.spec.rules ?? []).forEach((rule, i) => {
     const name = rule.name ? `${r.metadata.namespace}/${r.metadata.name}/${rule.name}` : `${r.metadata.namespace}/${r.metadata.name}.rules[${i}]`;
     const matches = rule.matches?.length ? rule.matches : [{}];
     matches.forEach((m, j) => {
       const { service, method, type } = m.method ?? {};
-      // gRPC's path is /<service>/<method>: a method match is a path match.
+      // gRPC's path is /<service>/<method>: a method match is a path match. Istio's order: exact,
+      // then a service (a prefix), then regular expressions; then the longer service and method.
       let uri: StringMatch;
       let kind: number;
       if (type === 'RegularExpression') {
-        uri = { regex: `/${service || '[^/]+'}/${method || '[^/]+'}` };
+        uri = { regex: `/(?:${service || '[^/]+'})/(?:${method || '[^/]+'})` };
         kind = REGEX;
       } else if (service && method) {
         uri = { exact: `/${service}/${method}` };
@@ -175,9 +193,10 @@ function grpcEntries(r: GatewayGRPCRoute, parent: ParentReference, routeOrder: n
         uri = { prefix: '/' };
         kind = PREFIX;
       }
-      const rank = [kind, -((service?.length ?? 0) + (method?.length ?? 0)), 1, -(m.headers?.length ?? 0), 0, routeOrder, i, j];
+      const headerNames = new Set((m.headers ?? []).map((h) => h.name.toLowerCase())).size;
+      const rank = [kind, -(service?.length ?? 0), -(method?.length ?? 0), -headerNames, 0, routeOrder, i, j];
       const match: HTTPMatchRequest = { uri, ...headerMatches(m.headers), ...(parent.port ? { port: parent.port } : {}) };
-      out.push({ http: ruleAsHttp(rule, refs, `${name}${matches.length > 1 ? `.matches[${j}]` : ''}`, [match], undefined), rank });
+      out.push({ http: ruleAsHttp(rule, r.metadata.namespace, `${name}${matches.length > 1 ? `.matches[${j}]` : ''}`, [match], 'none'), rank });
     });
   });
   return out;
@@ -208,11 +227,8 @@ function valueMatch(m: GatewayValueMatch): StringMatch {
   return m.type === 'RegularExpression' ? { regex: m.value } : { exact: m.value };
 }
 
-/**
- * One rule as a VirtualService http entry with the given matches. `matchedPrefix` is the prefix
- * the entry matches (for replacePrefixMatch); `exact` says the entry matches that path whole.
- */
-function ruleAsHttp(rule: Pick<HTTPRouteRule, 'filters' | 'backendRefs' | 'timeouts' | 'retry'>, refs: Refs, name: string, match: HTTPMatchRequest[], matchedPrefix: string | undefined, exact?: 'exact'): HTTPRoute {
+/** One rule as a VirtualService http entry with the given matches, whose path match is of `kind` (for ReplacePrefixMatch). */
+function ruleAsHttp(rule: Pick<HTTPRouteRule, 'filters' | 'backendRefs' | 'timeouts' | 'retry'>, namespace: string, name: string, match: HTTPMatchRequest[], kind: PathKind): HTTPRoute {
   const filters: HTTPRouteFilter[] = rule.filters ?? [];
   const of = <K extends keyof HTTPRouteFilter>(type: HTTPRouteFilter['type'], key: K) => filters.find((f) => f.type === type)?.[key];
   const out: HTTPRoute = { name, match };
@@ -227,14 +243,14 @@ function ruleAsHttp(rule: Pick<HTTPRouteRule, 'filters' | 'backendRefs' | 'timeo
       ...(redirect.hostname ? { authority: redirect.hostname } : {}),
       ...(redirect.port ? { port: redirect.port } : redirect.scheme ? { derivePort: 'FROM_PROTOCOL_DEFAULT' as const } : {}),
       redirectCode: redirect.statusCode ?? 302,
-      ...pathRewrite(redirect.path, matchedPrefix, exact),
+      ...pathRewrite(redirect.path, kind),
     };
     if (redirect.port && !redirect.scheme) delete out.redirect.derivePort;
     return out;
   }
   const rewrite = of('URLRewrite', 'urlRewrite');
   if (rewrite) {
-    const p = pathRewrite(rewrite.path, matchedPrefix, exact);
+    const p = pathRewrite(rewrite.path, kind);
     out.rewrite = {
       ...(rewrite.hostname ? { authority: rewrite.hostname } : {}),
       ...(p.uri !== undefined ? { uriRegexRewrite: { match: '^.*$', rewrite: p.uri } } : {}),
@@ -242,11 +258,11 @@ function ruleAsHttp(rule: Pick<HTTPRouteRule, 'filters' | 'backendRefs' | 'timeo
     };
   }
   const mirrors = filters
-    .filter((f) => f.type === 'RequestMirror' && f.requestMirror && permitted(refs, f.requestMirror.backendRef))
+    .filter((f) => f.type === 'RequestMirror' && f.requestMirror)
     .map((f) => {
       const m = f.requestMirror!;
       const pct = m.percent ?? (m.fraction ? (100 * m.fraction.numerator) / (m.fraction.denominator ?? 100) : 100);
-      return { destination: destinationOf(m.backendRef, refs.namespace), percentage: { value: pct } };
+      return { destination: destinationOf(m.backendRef, namespace), percentage: { value: pct } };
     });
   if (mirrors.length) out.mirrors = mirrors;
 
@@ -258,7 +274,7 @@ function ruleAsHttp(rule: Pick<HTTPRouteRule, 'filters' | 'backendRefs' | 'timeo
     delete out.rewrite;
     return out;
   }
-  out.route = backends.map((b) => ({ destination: permitted(refs, b) ? destinationOf(b, refs.namespace) : refused(b, refs.namespace), weight: b.weight ?? 1, ...backendHeaders(b) }));
+  out.route = backends.map((b) => ({ destination: destinationOf(b, namespace), weight: b.weight ?? 1, ...backendHeaders(b) }));
   if (rule.timeouts?.request) out.timeout = rule.timeouts.request;
   if (rule.retry || rule.timeouts?.backendRequest) {
     const codes = rule.retry?.codes ?? [];
@@ -266,7 +282,8 @@ function ruleAsHttp(rule: Pick<HTTPRouteRule, 'filters' | 'backendRefs' | 'timeo
       attempts: rule.retry?.attempts ?? 2,
       retryOn: ['connect-failure', 'refused-stream', 'unavailable', 'cancelled', ...(rule.retry ? codes.map(String) : ['503'])].join(','),
       ...(rule.timeouts?.backendRequest ? { perTryTimeout: rule.timeouts.backendRequest } : {}),
-      ...(rule.retry?.backoff ? { backoff: rule.retry.backoff } : {}),
+      // A back-off of 0 is Envoy's default (it takes none below 1 ms).
+      ...(rule.retry?.backoff && !/^(?:0+(?:h|m|s|ms))+$/.test(rule.retry.backoff) ? { backoff: rule.retry.backoff } : {}),
     };
   }
   return out;
@@ -274,17 +291,16 @@ function ruleAsHttp(rule: Pick<HTTPRouteRule, 'filters' | 'backendRefs' | 'timeo
 
 /**
  * A path modifier as a redirect's or rewrite's path: `uri` for the whole path, `prefixRewrite` for
- * the matched prefix. ReplacePrefixMatch keeps what follows the prefix; on the entry that matched
- * "<prefix>/", the slash stays.
+ * the matched prefix. ReplacePrefixMatch keeps what follows the prefix: on an entry that matched
+ * the prefix whole, the path becomes the replacement ("" is "/"); on one that matched the prefix
+ * and a slash, the slash stays.
  */
-function pathRewrite(p: { type: string; replaceFullPath?: string; replacePrefixMatch?: string } | undefined, matchedPrefix: string | undefined, exact?: 'exact'): { uri?: string; prefixRewrite?: string } {
+function pathRewrite(p: { type: string; replaceFullPath?: string; replacePrefixMatch?: string } | undefined, kind: PathKind): { uri?: string; prefixRewrite?: string } {
   if (!p) return {};
-  if (p.type === 'ReplaceFullPath') return { uri: p.replaceFullPath ?? '/' };
-  const to = p.replacePrefixMatch ?? '/';
-  // The path was the prefix itself: it becomes the replacement.
-  if (exact || matchedPrefix === undefined) return { uri: to };
-  // The entry matched "<prefix>/" (or "/"): the slash before what follows stays.
-  return { prefixRewrite: to.endsWith('/') ? to : `${to}/` };
+  if (p.type === 'ReplaceFullPath') return { uri: p.replaceFullPath || '/' };
+  const to = p.replacePrefixMatch || '/';
+  if (kind === 'after-slash') return { prefixRewrite: to.endsWith('/') ? to : `${to}/` };
+  return { uri: to };
 }
 
 function headerOps(f: HTTPHeaderFilter | undefined): HeaderOperations | undefined {
@@ -303,16 +319,6 @@ function backendHeaders(b: HTTPBackendRef): { headers?: HTTPRoute['headers'] } {
   return { headers: { ...(request ? { request } : {}), ...(response ? { response } : {}) } };
 }
 
-/** May the route refer to this backend? (Its own namespace, or a ReferenceGrant in the backend's.) */
-function permitted(refs: Refs, b: { name: string; namespace?: string }): boolean {
-  return referencePermitted(refs.grants, { kind: refs.kind, namespace: refs.namespace }, { namespace: b.namespace ?? refs.namespace, name: b.name });
-}
-
-/** Where the share of a backend no ReferenceGrant permits goes: a host nothing serves, whose name says why (503 naming it). */
-function refused(b: { name: string; namespace?: string; port?: number }, namespace: string): Destination {
-  return { host: `no-referencegrant-for.${fqdn(b.name, b.namespace ?? namespace)}`, ...(b.port ? { port: { number: b.port } } : {}) };
-}
-
 function destinationOf(b: { name: string; namespace?: string; port?: number }, namespace: string): Destination {
-  return { host: fqdn(b.name, b.namespace ?? namespace), ...(b.port ? { port: { number: b.port } } : {}) };
+  return { host: serviceHost(b.name, b.namespace ?? namespace), ...(b.port ? { port: { number: b.port } } : {}) };
 }

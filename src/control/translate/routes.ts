@@ -25,15 +25,15 @@ export const OUTBOUND_ROUTE = 'outbound';
 /** Where requests for hosts the mesh does not know go under ALLOW_ANY (Istio's name). */
 export const PASSTHROUGH_CLUSTER = 'PassthroughCluster';
 
-/** The VirtualServices a scope sees, indexed by the hosts they name. */
+/** The VirtualServices a scope sees, indexed by the hosts they name, each host's in precedence order. */
 interface VsIndex {
-  exact: Map<string, VirtualService>;
+  exact: Map<string, VirtualService[]>;
   /** Wildcard hosts, most specific (longest) first. */
   wildcard: { pattern: string; vs: VirtualService }[];
 }
 
 function indexVirtualServices(all: readonly VirtualService[], scope: ProxyScope, egress: Egress): VsIndex {
-  const exact = new Map<string, VirtualService>();
+  const exact = new Map<string, VirtualService[]>();
   const wild = new Map<string, VirtualService>();
   // Consumer mesh routes come first for their namespace's clients (the Gateway API's rule).
   const ordered = byPrecedence(all);
@@ -43,16 +43,32 @@ function indexVirtualServices(all: readonly VirtualService[], scope: ProxyScope,
     if (!(vs.spec.hosts ?? []).some((h) => egressAllows(egress, vs.metadata.namespace, fqdn(h, vs.metadata.namespace)))) continue;
     for (const h of vs.spec.hosts ?? []) {
       const host = fqdn(h, vs.metadata.namespace);
-      const into = host.startsWith('*') ? wild : exact;
-      if (!into.has(host)) into.set(host, vs);
+      if (host.startsWith('*')) {
+        if (!wild.has(host)) wild.set(host, vs);
+      } else exact.set(host, [...(exact.get(host) ?? []), vs]);
     }
   }
   const wildcard = [...wild.entries()].map(([pattern, vs]) => ({ pattern, vs })).sort((a, b) => b.pattern.length - a.pattern.length || a.pattern.localeCompare(b.pattern));
   return { exact, wildcard };
 }
 
-function virtualServiceFor(index: VsIndex, host: string): VirtualService | undefined {
-  return index.exact.get(host) ?? index.wildcard.find((w) => hostMatches(w.pattern, host))?.vs;
+/** The VirtualServices for a host, in the order they are tried: those naming it, then the most specific wildcard. */
+function virtualServicesFor(index: VsIndex, host: string): VirtualService[] {
+  const wild = index.wildcard.find((w) => hostMatches(w.pattern, host))?.vs;
+  return [...(index.exact.get(host) ?? []), ...(wild ? [wild] : [])];
+}
+
+/**
+ * A host's routes on a port: those of the first of its VirtualServices that builds any for this
+ * port and proxy, as Istio keeps the first per domain (a VirtualService with routes for other
+ * ports only, or for other proxies only, leaves the port to the next).
+ */
+function firstRoutes(vss: readonly VirtualService[], port: number, services: ReadonlyMap<string, Service>, scope: ProxyScope, hashFor: HashFor): object[] {
+  for (const vs of vss) {
+    const r = httpRoutes(vs, port, services, scope, hashFor);
+    if (r.length) return r;
+  }
+  return [];
 }
 
 /** Can a proxy of this scope and egress see a service? (exportTo of its ServiceEntry, and the Sidecar's egress hosts.) */
@@ -78,17 +94,20 @@ export function outboundRoutes(
   for (const s of services.values()) {
     if (!serviceVisible(s, scope, egress)) continue;
     served.add(s.host);
-    const vs = virtualServiceFor(index, s.host);
+    const vss = virtualServicesFor(index, s.host);
     const cluster = outboundClusterName(s.port, '', s.host);
     // An opaque TCP port is reached by CONNECT only; a port of undeclared protocol both ways (the
     // sidecar detects what the tunnel carries). VirtualService http routes do not apply to TCP.
     const tunnel = () => {
-      const tcp = vs && tcpRouteFor(vs, s.port, scope);
-      return tcp ? tcpConnectRoute(vs, tcp, s.port, services) : connectRoute(cluster);
+      for (const vs of vss) {
+        const tcp = tcpRouteFor(vs, s.port, scope);
+        if (tcp) return tcpConnectRoute(vs, tcp, s.port, services);
+      }
+      return connectRoute(cluster);
     };
-    // A VirtualService none of whose routes applies to this port and proxy leaves the service its
-    // default route, as in Istio (which skips a VirtualService that builds no routes).
-    const http = s.handling === 'tcp' ? [] : vs ? httpRoutes(vs, s.port, services, scope, hashFor) : [];
+    // No VirtualService that builds routes for this port and proxy: the service's default route,
+    // as in Istio (which skips a VirtualService that builds no routes).
+    const http = s.handling === 'tcp' ? [] : firstRoutes(vss, s.port, services, scope, hashFor);
     const routes =
       s.handling === 'tcp'
         ? [tunnel()]
@@ -98,11 +117,11 @@ export function outboundRoutes(
   }
   // A VirtualService for a host no workload serves yet still routes, so that traffic to it gets
   // "no healthy endpoint in cluster ..." rather than "no route".
-  for (const [host, vs] of [...index.exact.entries()].sort(([a], [b]) => a.localeCompare(b))) {
+  for (const [host, vss] of [...index.exact.entries()].sort(([a], [b]) => a.localeCompare(b))) {
     if (served.has(host)) continue;
     for (const port of routedPorts(host, services)) {
       const domains = claim(domainsFor(host, port, scope.namespace));
-      if (domains.length) virtualHosts.push({ name: `${host}:${port}`, domains, routes: httpRoutes(vs, port, services, scope, hashFor) });
+      if (domains.length) virtualHosts.push({ name: `${host}:${port}`, domains, routes: firstRoutes(vss, port, services, scope, hashFor) });
     }
   }
   virtualHosts.push(egress.policy === 'REGISTRY_ONLY' ? blockAll(scope) : allowAny(PASSTHROUGH_CLUSTER));

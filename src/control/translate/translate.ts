@@ -232,17 +232,23 @@ export function translateScoped(mesh: MeshSnapshot, scope: ProxyScope): ScopedRe
 /**
  * The outbound routes as a proxyless gRPC client (grpc-js-xds) can take them, which its api
  * listeners name: no CONNECT routes and no CORS (it rejects a whole route table that has either),
- * no catch-all (it has no passthrough), and no route to a cluster type it rejects (STRICT_DNS,
- * ORIGINAL_DST: it takes EDS and LOGICAL_DNS). As Istio, which builds proxyless clients their own config.
+ * no catch-all (it has no passthrough). A route it cannot carry out (a direct response, a
+ * redirect, a cluster type it rejects: it takes EDS and LOGICAL_DNS) keeps its match but points
+ * at a cluster that does not exist, so that its calls fail (UNAVAILABLE) rather than fall to a
+ * broader route. As Istio, which builds proxyless clients their own config.
  */
 function proxylessRoutes(vhosts: readonly { domains: string[]; routes: RouteJson[] }[], discoveryOf: (cluster: string) => Discovery | undefined): object {
-  const usable = (r: RouteJson) => clustersOf(r).every((c) => { const d = discoveryOf(c); return d === undefined || d === 'EDS' || d === 'LOGICAL_DNS'; });
+  const usable = (r: RouteJson) => r.route !== undefined && clustersOf(r).every((c) => { const d = discoveryOf(c); return d === undefined || d === 'EDS' || d === 'LOGICAL_DNS'; });
+  const carried = (r: RouteJson): RouteJson => (usable(r) ? withoutCors(r) : { name: r.name, match: r.match, route: { cluster: PROXYLESS_UNSUPPORTED } });
   const virtualHosts = vhosts
     .filter((vh) => !vh.domains.includes('*'))
-    .map((vh) => ({ ...vh, routes: vh.routes.filter((r) => r.match?.connect_matcher === undefined && usable(r)).map(withoutCors) }))
+    .map((vh) => ({ ...vh, routes: vh.routes.filter((r) => r.match?.connect_matcher === undefined).map(carried) }))
     .filter((vh) => vh.routes.length > 0);
   return { name: PROXYLESS_ROUTE, virtual_hosts: virtualHosts };
 }
+
+/** The cluster a proxyless client's routes name where Weft has nothing it can carry out: none by that name exists. */
+export const PROXYLESS_UNSUPPORTED = 'unsupported-by-proxyless-grpc';
 
 function withoutCors(r: RouteJson): RouteJson {
   const filters = r.typed_per_filter_config;
@@ -254,7 +260,7 @@ function withoutCors(r: RouteJson): RouteJson {
 
 const CORS_FILTER = 'envoy.filters.http.cors';
 
-type RouteJson = { match?: { connect_matcher?: object }; typed_per_filter_config?: Record<string, object>; route?: { cluster?: string; weighted_clusters?: { clusters: { name: string }[] }; request_mirror_policies?: { cluster: string }[] } };
+type RouteJson = { name?: string; match?: { connect_matcher?: object }; typed_per_filter_config?: Record<string, object>; route?: { cluster?: string; weighted_clusters?: { clusters: { name: string }[] }; request_mirror_policies?: { cluster: string }[] } };
 
 /** The clusters a route sends to or mirrors to. */
 function clustersOf(r: RouteJson): string[] {
