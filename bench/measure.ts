@@ -33,7 +33,8 @@ export interface Steps {
   max: () => Promise<LoadResult>;
 }
 
-const per1k = (u: Usage, r: LoadResult) => (u.cpuS / r.ok) * 1000;
+/** CPU seconds per 1,000 requests (= ms per request). */
+export const per1k = (u: Usage, r: LoadResult) => (u.cpuS / r.ok) * 1000;
 
 export async function measure(name: string, procs: Watched[], steps: Steps): Promise<PathResult> {
   const idle = new Map(procs.map((p) => [p.label, rssMB(p.pid)]));
@@ -74,7 +75,7 @@ export async function measure(name: string, procs: Watched[], steps: Steps): Pro
   return { name, fixed: fixed.result, paced: paced?.result, max: max.result, usage, otherCores };
 }
 
-type Watch = Awaited<ReturnType<typeof watch<LoadResult>>>;
+export type Watch = Awaited<ReturnType<typeof watch<LoadResult>>>;
 
 const median = (xs: number[]): number => {
   const s = [...xs].sort((a, b) => a - b);
@@ -86,13 +87,19 @@ function medians(rs: Record<string, number>[]): Record<string, number> {
   return Object.fromEntries(Object.keys(rs[0]).map((k) => [k, median(rs.map((r) => r[k]))]));
 }
 
-/**
- * REPEATS runs of `run`, as one: each latency percentile, the rate, each process's CPU per request
- * and the other work on the machine are the medians over the runs; memory peaks are the highest.
- */
+/** REPEATS runs of `run`, back to back, as one (combine). */
 async function repeated(procs: Watched[], run: () => Promise<LoadResult>): Promise<Watch> {
   const runs: Watch[] = [];
   for (let i = 0; i < REPEATS; i++) runs.push(await watch(procs, run));
+  return combine(procs, runs);
+}
+
+/**
+ * Runs of one measurement as one: each latency percentile, the rate, each process's CPU per
+ * request and the other work on the machine are the medians over the runs; memory peaks are the
+ * highest.
+ */
+export function combine(procs: Watched[], runs: Watch[]): Watch {
   const rs = runs.map((r) => r.result);
   const first = rs[0];
   const ok = median(rs.map((r) => r.ok));

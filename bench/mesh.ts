@@ -1,5 +1,6 @@
 // The processes under test, started as `weft up` starts them: the bench's upstream servers, a
-// `weft control`, and sidecars (same Node flags, environment and entry point as `weft up`).
+// `weft control`, and sidecars (same Node flags, environment and entry point as `weft up`); and
+// config for the control plane, applied through its admin API as `weft apply` sends it.
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
@@ -48,7 +49,7 @@ export async function checkOk(url: string, host: string | undefined, what: strin
   if (status !== 200) throw new BenchError(`${what}: GET ${url} answered ${status}: ${body.slice(0, 300)}`);
 }
 
-async function getJson(url: string): Promise<any> {
+export async function getJson(url: string): Promise<any> {
   const res = await fetch(url, { signal: AbortSignal.timeout(5000) });
   return res.json();
 }
@@ -70,9 +71,12 @@ export interface Sidecar {
 export class Mesh {
   readonly procs: Proc[] = [];
   readonly xds: string;
+  /** The control plane's admin API, http://127.0.0.1:PORT. */
+  readonly admin: string;
   private readonly ports = new PortAllocator();
-  private constructor(xds: string) {
-    this.xds = xds;
+  private constructor(ready: { xds: string; admin: string }) {
+    this.xds = ready.xds;
+    this.admin = ready.admin;
   }
 
   /** A free port not yet handed out by this mesh (sidecars start at once). */
@@ -84,7 +88,7 @@ export class Mesh {
     const cp = launch('weft control', process.execPath, [WEFT_ENTRY, 'control', '--data-dir', dataDir, '--admin-port', '0', '--xds-port', '0']);
     try {
       const m = await waitForLine(cp, /^WEFT_READY (.*)$/, 30_000);
-      const mesh = new Mesh(JSON.parse(m[1]).xds);
+      const mesh = new Mesh(JSON.parse(m[1]));
       mesh.procs.push(cp);
       return mesh;
     } catch (e) {
@@ -153,4 +157,77 @@ export async function waitForEndpoints(sc: Sidecar, services: string[], timeoutM
     if (Date.now() > deadline) throw new BenchError(`${sc.proc.label}: its config_dump (${sc.admin}/config_dump) has no endpoint for ${missing.map(clusterOf).join(', ')} after ${timeoutMs / 1000}s`);
     await sleep(100);
   }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The control plane's admin API
+
+/** A JSON call to the admin API; a BenchError (method, URL, status, body) unless it answered 2xx. */
+export async function adminCall(url: string, init?: RequestInit): Promise<any> {
+  const res = await fetch(url, { ...init, signal: AbortSignal.timeout(20_000) });
+  const text = await res.text();
+  if (!res.ok) throw new BenchError(`${init?.method ?? 'GET'} ${url}: ${res.status} ${text.slice(0, 500)}`);
+  return JSON.parse(text);
+}
+
+/** `POST /api/v1/apply` of YAML documents; resolves with the config revision they made. */
+export async function applyYaml(adminUrl: string, yaml: string): Promise<number> {
+  return (await adminCall(`${adminUrl}/api/v1/apply`, { method: 'POST', headers: { 'content-type': 'application/yaml' }, body: yaml })).revision;
+}
+
+/**
+ * Waits until every proxy the control plane lists has ACKed all it was sent, of config revision
+ * `rev` or later; a NACK fails at once. Resolves with when (performance.now()) the proxy of
+ * workload `workload` was first seen there (polled every 20 ms).
+ */
+export async function waitForRevision(adminUrl: string, rev: number, workload: string, timeoutMs = 30_000): Promise<number> {
+  const deadline = Date.now() + timeoutMs;
+  let at: number | undefined;
+  for (;;) {
+    const { proxies } = await adminCall(`${adminUrl}/api/v1/proxies`);
+    const seen = performance.now();
+    let all = true;
+    for (const p of proxies) {
+      const nack = p.types.find((t: any) => t.nack);
+      if (nack) throw new BenchError(`proxy ${p.id} NACKed ${nack.type} version ${nack.nack.version}: ${nack.nack.reason}`);
+      const there = p.revision >= rev && p.types.every((t: any) => t.sent === t.acked);
+      if (there && p.workload.name === workload) at ??= seen;
+      all &&= there;
+    }
+    if (all && at !== undefined) return at;
+    if (Date.now() > deadline) {
+      const behind = proxies.filter((p: any) => !(p.revision >= rev)).map((p: any) => `${p.id} at revision ${p.revision}: ${JSON.stringify(p.types)}`);
+      throw new BenchError(`config revision ${rev} not ACKed by every proxy (and ${workload}) within ${timeoutMs / 1000}s: ${behind.join('; ') || 'none behind'}`);
+    }
+    await sleep(20);
+  }
+}
+
+export interface Named {
+  name: string;
+  namespace: string;
+}
+
+/** An Istio networking resource as YAML; `spec` holds its lines, indented by two spaces. */
+export function istioYaml(kind: 'VirtualService' | 'DestinationRule', m: Named, spec: string): string {
+  return `apiVersion: networking.istio.io/v1beta1
+kind: ${kind}
+metadata: {name: ${m.name}, namespace: ${m.namespace}}
+spec:
+${spec}`;
+}
+
+/** A DestinationRule for service `s` with subsets v1 and v2 (labels app: NAME, version: v1 / v2). */
+export function versionSubsets(s: Named): string {
+  return istioYaml(
+    'DestinationRule',
+    s,
+    `  host: ${s.name}
+  subsets:
+  - name: v1
+    labels: {app: ${s.name}, version: v1}
+  - name: v2
+    labels: {app: ${s.name}, version: v2}
+`,
+  );
 }

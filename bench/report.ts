@@ -2,6 +2,7 @@
 import type { LoadResult } from './load.ts';
 import type { ScaleResult, ScaleRun, Spread } from './scale.ts';
 import type { InstrResult } from './instructions.ts';
+import type { RoutesResult } from './routes.ts';
 
 export interface ProcUsage {
   label: string;
@@ -73,6 +74,8 @@ export interface BenchResult {
   /** The phases run, when not all of them (--only). */
   only?: string[];
   h1?: { direct: PathResult; weft: PathResult; haproxy: PathResult };
+  /** Route table size: 1 VirtualService against 1,000 (bench/routes.ts). */
+  routes?: RoutesResult;
   h2?: ProtoResult;
   grpc?: ProtoResult;
   memory?: MemoryResult;
@@ -99,6 +102,10 @@ export const TARGETS = {
   throughputVsHaproxy: 0.8,
   /** Sidecar RssAnon / the bare node:http server's, at the fixed rate. */
   privateMemVsFloor: 1.25,
+  /** The client sidecar's p99 with 1,000 VirtualServices / with 1 (bench/routes.ts). */
+  routeTableP99: 1.1,
+  /** A config push to N proxies over 10 namespaces / to N in one namespace (bench/scale.ts). */
+  scopedPushVsSingle: 1.5,
 };
 /**
  * The added p99 (path minus direct) is compared only when haproxy's is at least this many of the
@@ -114,6 +121,7 @@ export const NODE_FLOOR_LABEL = 'node:http server alone (bench/server.ts, run as
 const ratio = (x: number) => `${x.toFixed(2)}x`;
 const int = (x: number) => Math.round(x).toLocaleString('en-US');
 const mb = (x: number) => `${x.toFixed(1)} MB`;
+const signedMB = (x: number) => `${x >= 0 ? '+' : '-'}${mb(Math.abs(x))}`;
 /** Milliseconds, to the generator's resolution: hey's 0.1 ms steps, or microseconds. */
 const msr = (x: number, res: number) => `${x.toFixed(res >= 0.1 ? 1 : 2)} ms`;
 const signed = (x: number, res: number) => `${x >= 0 ? '+' : '-'}${msr(Math.abs(x), res)}`;
@@ -213,6 +221,9 @@ export function verdicts(r: BenchResult): Verdict[] {
   }
   if (r.h2) out.push(protoVerdict(r.h2, rate));
   if (r.grpc) out.push(protoVerdict(r.grpc, rate));
+  if (r.routes) out.push(routesVerdict(r.routes));
+  const scoped = r.scale && scopedPushVerdict(r.scale);
+  if (scoped) out.push(scoped);
   return out;
 }
 
@@ -244,8 +255,9 @@ export function renderReport(r: BenchResult, handWritten: string, profileSection
   const v = verdicts(r);
   const L: string[] = [];
   const add = (...lines: string[]) => L.push(...lines);
+  const routesDisturbed = r.routes && Math.max(r.routes.a.otherCores, r.routes.b.otherCores) > 0.1 ? ['route table'] : [];
   const allPaths = [...(r.h1 ? [r.h1.direct, r.h1.weft, r.h1.haproxy] : []), ...[r.h2, r.grpc].flatMap((p) => (p ? [p.direct, ...('notMeasured' in p.weft ? [] : [p.weft])] : []))];
-  const disturbed = allPaths.filter((p) => Math.max(p.otherCores.fixed, p.otherCores.paced ?? 0, p.otherCores.max) > 0.1).map((p) => p.name);
+  const disturbed = [...allPaths.filter((p) => Math.max(p.otherCores.fixed, p.otherCores.paced ?? 0, p.otherCores.max) > 0.1).map((p) => p.name), ...routesDisturbed];
 
   add(
     '# Performance',
@@ -283,6 +295,7 @@ export function renderReport(r: BenchResult, handWritten: string, profileSection
     '',
   );
   if (r.h1) renderH1(r, r.h1, add);
+  if (r.routes) renderRoutes(r, r.routes, add);
   if (r.memory) renderMemory(r.memory, add);
   if (r.instr) renderInstr(r.instr, add);
   for (const p of [r.h2, r.grpc]) if (p) renderProto(r, p, add);
@@ -414,6 +427,65 @@ function ratioOrDash(a: number, b: number, clear: number): string {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Route table size (bench/routes.ts)
+
+function routesVerdict(rt: RoutesResult): Verdict {
+  const [a, b] = [rt.a.result, rt.b.result];
+  const x = b.latencyMs['99'] / a.latencyMs['99'];
+  return {
+    target: `p99 through the client sidecar with a route table of ${int(rt.virtualServices)} VirtualServices at most ${TARGETS.routeTableP99}x with a table of 1 (wrk paced, interleaved windows)`,
+    actual: `${msr(b.latencyMs['99'], b.resolutionMs)} vs ${msr(a.latencyMs['99'], a.resolutionMs)}: ${ratio(x)} (p50 ${msr(b.latencyMs['50'], b.resolutionMs)} vs ${msr(a.latencyMs['50'], a.resolutionMs)}, ${ratio(b.latencyMs['50'] / a.latencyMs['50'])})`,
+    status: x <= TARGETS.routeTableP99 ? 'pass' : 'fail',
+  };
+}
+
+function renderRoutes(r: BenchResult, rt: RoutesResult, add: (...l: string[]) => void): void {
+  const s = r.setup;
+  const { a, b } = rt;
+  const res = a.result.resolutionMs;
+  const q = ['50', '90', '99'];
+  const table = (t: RoutesResult['a']['table']) => `${int(t.virtualHosts)} virtual hosts, ${int(t.routes)} routes, ${int(t.clusters)} clusters`;
+  // RssAnon from the warm-up (each table applied once): what the sidecar grows for table B stays after it.
+  const anon = rt.warmupAnonMB;
+  const row = (label: string, c: RoutesResult['a'], anonMB: number) =>
+    `| ${label} | ${table(c.table)} | ${q.map((k) => msr(c.result.latencyMs[k], res)).join(' | ')} | ${int(c.result.rps)} | ${cpu(c.cpuPer1k)} | ${mb(anonMB)} | ${cores(c.otherCores)} |`;
+  const switches = (xs: RoutesResult['toB']) => xs.map((x) => `${secs(x.applyMs)} + ${secs(x.ackMs)}`).join(', ');
+  const peaks = (t: 'A' | 'B') => rt.windows.filter((w) => w.table === t).map((w) => mb(w.peakAnonMB)).join(', ');
+  add(
+    `## Route table size: 1 VirtualService against ${int(rt.virtualServices)}`,
+    '',
+    `The Weft path of the HTTP/1.1 phase (bench/server.ts behind a server sidecar and a client sidecar, one \`weft control\`),`,
+    `with two route tables in the client sidecar (bench/routes.ts). **A**: one VirtualService, for bench-server (a prefix`,
+    `match; every request takes it). **B**: the same, plus ${int(rt.virtualServices - 1)} VirtualServices for other hosts (svc-1 ... svc-${rt.virtualServices - 1}), each with`,
+    `three routes (a header match, two prefix matches one of them with a header, a catch-all), weighted splits over the`,
+    `subsets of a DestinationRule, a timeout and retries; no workload serves those hosts, so the client sidecar holds their`,
+    `virtual hosts, routes and subset clusters. After a warm-up (${s.fixedS} s with table A, then ${s.fixedS} s with table B), the tables alternate, A B A B ..., ${rt.windows.length / 2} windows each:`,
+    `${s.warmupS} s of warm-up and ${s.fixedS} s measured with \`${a.result.command}\`, as in the HTTP/1.1 phase; each figure is the median of a table's windows,`,
+    `RssAnon the highest sampled (every 200 ms). From A to B the ${int(rt.virtualServices - 1)} are applied in one \`POST /api/v1/apply\``,
+    `(the first time with their DestinationRules, ${(rt.applyBytes / 1024).toFixed(0)} KB of YAML); from B to A they are applied again with`,
+    `\`gateways: [bench-parked]\`, which takes them out of every sidecar's config in one request; the bench checks that the`,
+    `client sidecar then holds exactly table A again. Each window starts once every sidecar has ACKed the new config revision.`,
+    '',
+    `| table | the client sidecar holds | p50 | p90 | p99 | achieved rps | client sidecar CPU per request | client sidecar RssAnon, peak in the warm-up | other work on the machine |`,
+    '|---|---|---:|---:|---:|---:|---:|---:|---:|',
+    row('A: 1 VirtualService', a, anon.a),
+    row(`B: ${int(rt.virtualServices)} VirtualServices`, b, anon.b),
+    `| B / A | | ${q.map((k) => ratio(b.result.latencyMs[k] / a.result.latencyMs[k])).join(' | ')} | | ${ratio(b.cpuPer1k / a.cpuPer1k)} | ${signedMB(anon.b - anon.a)} | |`,
+    '',
+    `Each window in the order measured: ${rt.windows
+      .map((w) => `${w.table} p99 ${msr(w.p99, res)} (p50 ${msr(w.p50, res)}, ${cpu(w.cpuPer1k)} CPU, ${mb(w.peakAnonMB)}${w.otherCores > 0.1 ? `, other work ${cores(w.otherCores)}` : ''})`)
+      .join('; ')}.`,
+    '',
+    `- The client sidecar's RssAnon (peaks): in the warm-up, ${mb(anon.a)} with table A, before it had ever held table B, and ${mb(anon.b)} with`,
+    `  table B applied once (${signedMB(anon.b - anon.a)}). In the measured windows, after more switches: A ${peaks('A')}; B ${peaks('B')}:`,
+    `  what the sidecar grew for table B is mostly kept when it goes back to A.`,
+    `- From the apply to the client sidecar holding the new table: the apply request, then its ACK of that revision (polled every`,
+    `  20 ms): to B ${switches(rt.toB)}${rt.toA.length ? `; back to A ${switches(rt.toA)}` : ''}. The first switch to B also creates the DestinationRules.`,
+    '',
+  );
+}
+
+// ---------------------------------------------------------------------------------------------
 // Ten sidecars at once
 
 function renderMemory(mem: MemoryResult, add: (...l: string[]) => void): void {
@@ -522,13 +594,39 @@ const secs = (msv: number) => (msv >= 1000 ? `${(msv / 1000).toFixed(2)} s` : `$
 const times = (a: number, b: number) => (b > 0 ? `${a / b >= 10 ? Math.round(a / b) : (a / b).toFixed(1)}x` : '-');
 const spreadText = (s: Spread) => `${secs(s.p50)} / ${secs(s.p99)} / ${secs(s.max)}`;
 
+/** The scoped run (N proxies over several namespaces) and the run in one namespace at the same N. */
+function scopedPair(s: ScaleResult): { single: ScaleRun; scoped: ScaleRun } | undefined {
+  const scoped = s.runs.find((r) => r.namespaces > 1);
+  const single = scoped && s.runs.find((r) => r.n === scoped.n && r.namespaces === 1);
+  return single && scoped ? { single, scoped } : undefined;
+}
+
+export function scopedPushVerdict(s: ScaleResult): Verdict | undefined {
+  const pair = scopedPair(s);
+  if (!pair) return undefined;
+  const { single, scoped } = pair;
+  const x = scoped.config.allMs / single.config.allMs;
+  const p50 = (r: ScaleRun) => r.config.perProxy.p50;
+  return {
+    target: `a config push (one VirtualService weight) to ${int(scoped.n)} simulated proxies in ${scoped.namespaces} namespaces, with per-scope route configs, at most ${TARGETS.scopedPushVsSingle}x the push to ${int(single.n)} in one namespace (until all ${int(scoped.n)} ACKed)`,
+    actual:
+      `${secs(scoped.config.allMs)} vs ${secs(single.config.allMs)}: ${ratio(x)} (p50 per proxy ${secs(p50(scoped))} vs ${secs(p50(single))}, ${ratio(p50(scoped) / p50(single))}; ` +
+      `medians of ${scoped.config.changesMs.length} pushes; ${scoped.routeConfigs} distinct route configs against ${single.routeConfigs})`,
+    status: x <= TARGETS.scopedPushVsSingle ? 'pass' : 'fail',
+  };
+}
+
+const runLabel = (r: ScaleRun) => `N = ${int(r.n)}${r.namespaces > 1 ? `, ${r.namespaces} namespaces` : ''}`;
+
 export function renderScale(s: ScaleResult): string {
   const base = s.runs[0];
   const big = s.runs.slice(1);
   const m = s.mesh;
+  const pair = scopedPair(s);
+  const verdict = scopedPushVerdict(s);
   const L: string[] = [];
   const add = (...lines: string[]) => L.push(...lines);
-  const head = `| | N = 1 | ${big.map((r) => `N = ${int(r.n)} | ${int(r.n)} vs 1`).join(' | ')} |`;
+  const head = `| | N = 1 | ${big.map((r) => `${runLabel(r)} | ${int(r.n)} vs 1`).join(' | ')} |`;
   const rule = `|---|---:|${big.map(() => '---:|---:').join('|')}|`;
   const row = (label: string, f: (r: ScaleRun) => number, fmt: (x: number) => string, ratio = true) =>
     `| ${label} | ${fmt(f(base))} | ${big.map((r) => `${fmt(f(r))} | ${ratio ? times(f(r), f(base)) : ''}`).join(' | ')} |`;
@@ -548,10 +646,23 @@ export function renderScale(s: ScaleResult): string {
     `applied through the admin API before the proxies connect. Each N runs against a fresh control plane; N = 1 is the`,
     `baseline (one proxy serving one service, so its config is also smaller). ${s.nproc} CPUs, shared by the control plane`,
     `and the simulated proxies; whole scale run ${s.durationS.toFixed(0)} s.`,
+    ...(pair
+      ? [
+          '',
+          `The scoped run (${runLabel(pair.scoped)}) has the same services, proxies and config spread over namespaces ns-0 ...`,
+          `ns-${pair.scoped.namespaces - 1}: each proxy in its service's namespace (pure clients round-robin), each namespace with its own svc-0,`,
+          `svc-1, ..., and svc-0 of each namespace with its own VirtualService and DestinationRule (so ${m.routed} of them in all, as in one`,
+          `namespace). Every namespace is a route scope of its own: short names differ, so its proxies get a route config of their`,
+          `own, which the control plane translates and encodes once per scope and push (src/control/push/cache.ts). The config change`,
+          `is the same one weight change, of svc-0 in ns-0, which every proxy sees; it is compared with the run in one namespace at`,
+          `the same N, in the same bench invocation.`,
+        ]
+      : []),
     '',
+    ...(verdict ? [`**Target:** ${verdict.target}: ${verdict.actual}: ${STATUS[verdict.status]}.`, ''] : []),
     ...big.map(
       (r) =>
-        `- N = ${int(r.n)}: a config push to all ${int(r.n)} proxies took ${times(r.config.allMs, base.config.allMs)} the time of a push to 1 ` +
+        `- ${runLabel(r)}: a config push to all ${int(r.n)} proxies took ${times(r.config.allMs, base.config.allMs)} the time of a push to 1 ` +
         `(${secs(r.config.allMs)} vs ${secs(base.config.allMs)}); an endpoint change reached all ${int(r.n)} in ${times(r.endpoint.allMs, base.endpoint.allMs)} the time ` +
         `(${secs(r.endpoint.allMs)} vs ${secs(base.endpoint.allMs)}); bringing all ${int(r.n)} up took ${times(r.connect.allMs, base.connect.allMs)} the time ` +
         `(${secs(r.connect.allMs)} vs ${secs(base.connect.allMs)}), with ${r.cpu.connectS.toFixed(1)} s of control plane CPU; ` +
@@ -561,14 +672,16 @@ export function renderScale(s: ScaleResult): string {
     head,
     rule,
     row('GET /api/v1/proxies: proxies listed after connecting (must be N)', (r) => r.adminProxies, int, false),
+    row('route scopes: distinct route configs the N proxies hold', (r) => r.routeConfigs, int, false),
     `| services served / CDS resources per proxy | ${base.services} / ${base.clusters} | ${big.map((r) => `${r.services} / ${r.clusters} | `).join(' | ')} |`,
     `| **initial config**: all N connect at once -> all N ACKed their full config | ${secs(base.connect.allMs)} | ${big.map((r) => `${secs(r.connect.allMs)} | ${times(r.connect.allMs, base.connect.allMs)}`).join(' | ')} |`,
     spreadRow('  per proxy, p50 / p99 / max', (r) => r.connect.perProxy),
     spreadRow('  first complete config (any version, all four types ACKed), p50 / p99 / max', (r) => r.connect.first),
     row('  control plane CPU for it', (r) => r.cpu.connectS, (x) => `${x.toFixed(2)} s`),
     row('  ... per proxy', (r) => (r.cpu.connectS / r.n) * 1000, (x) => `${x.toFixed(1)} ms`, false),
-    `| **config change** (VirtualService weight): apply returned -> all N have the new RDS | ${secs(base.config.allMs)} | ${big.map((r) => `${secs(r.config.allMs)} | ${times(r.config.allMs, base.config.allMs)}`).join(' | ')} |`,
+    `| **config change** (VirtualService weight, the median of ${base.config.changesMs.length}): apply returned -> all N have the new RDS | ${secs(base.config.allMs)} | ${big.map((r) => `${secs(r.config.allMs)} | ${times(r.config.allMs, base.config.allMs)}`).join(' | ')} |`,
     spreadRow('  per proxy, p50 / p99 / max', (r) => r.config.perProxy),
+    `|   each change, all N | ${base.config.changesMs.map(secs).join(', ')} | ${big.map((r) => `${r.config.changesMs.map(secs).join(', ')} | `).join(' | ')} |`,
     row('  the apply request itself', (r) => r.config.applyMs, secs),
     row('  control plane CPU for it', (r) => r.cpu.configS, (x) => `${x.toFixed(2)} s`),
     row('  ... per proxy', (r) => (r.cpu.configS / r.n) * 1000, (x) => `${x.toFixed(2)} ms`, false),
@@ -584,6 +697,8 @@ export function renderScale(s: ScaleResult): string {
     '',
     'Times are wall clock, from the event to the moment each simulated proxy had decoded the response (it ACKs at once).',
     '"All N" is the slowest proxy. An endpoint change includes the control plane\'s debounce (50 ms quiet, 300 ms at most).',
+    `The config change is made ${base.config.changesMs.length} times (the weight to 50/50, back to 90/10, ...), each after every proxy ACKed the one before;`,
+    'its figures are those of the median change by its slowest proxy.',
     'CPU is utime + stime of the control plane process over the phase, in 10 ms ticks (so the N = 1 CPU figures, and ratios',
     'against them, are mostly rounding); RSS is VmRSS. The run fails on a NACK, a stream',
     'error, a proxy that does not get its config in time, or a proxy count in the admin API other than N.',

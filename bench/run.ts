@@ -7,13 +7,16 @@
 //           RssAnon and CPU; medians of the 3, bench/measure.ts); 1 s warm-up and 3 x 10 s at the
 //           same rate with wrk paced evenly (bench/pace.lua); then 1 s warm-up and 3 x 6 s at
 //           maximum throughput over 64 connections with hey.
+//   routes  the Weft path again, with a route table of 1 VirtualService and of 1,000 in the client
+//           sidecar, measured in turn at the fixed rate with wrk paced (bench/routes.ts).
 //   h2      HTTP/2 cleartext through two sidecars against direct, with h2load (bench/protocols.ts).
 //   grpc    gRPC unary through two sidecars against direct, with bench/grpc-load.ts.
 //   memory  ten sidecars at once: Rss, Pss and RssAnon of each (bench/memory.ts).
 //   instr   instructions per request in user space under callgrind: haproxy, the bare node:http
 //           server and a Weft sidecar, one hop each (bench/instructions.ts); a figure that does not
 //           move with what else the machine is doing.
-//   scale   the control plane with N = 1 and N = 1,000 simulated proxies (bench/scale.ts).
+//   scale   the control plane with N = 1 and N = 1,000 simulated proxies, and 1,000 over 10
+//           namespaces (bench/scale.ts).
 //
 // --only h2 (or h1,memory, ...) runs those phases alone and writes the report to
 // bench/out/performance.md (git-ignored) unless --out is given, so that docs/performance.md
@@ -43,15 +46,16 @@ import { Mesh, checkOk, startServer } from './mesh.ts';
 import { analyzeProfile, renderProfile, type ProfileSummary } from './profile.ts';
 import { type Proc, BenchError, describeExit, launch, running, stop, stopAll, waitForPort } from './proc.ts';
 import { runProtocol } from './protocols.ts';
+import { runRoutes } from './routes.ts';
 import { NODE_FLOOR_LABEL, renderReport, type BenchResult, type PathResult } from './report.ts';
 import { ScaleError, runScale } from './scale.ts';
 import { type Tool, ensureTools, packageVersion, PACKAGES } from './tools.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
 
-export const PHASES = ['h1', 'h2', 'grpc', 'memory', 'instr', 'scale'] as const;
+export const PHASES = ['h1', 'routes', 'h2', 'grpc', 'memory', 'instr', 'scale'] as const;
 type Phase = (typeof PHASES)[number];
-const TOOLS: Record<Phase, Tool[]> = { h1: ['haproxy', 'hey', 'wrk'], h2: ['h2load'], grpc: [], memory: ['hey'], instr: ['haproxy', 'hey', 'valgrind'], scale: [] };
+const TOOLS: Record<Phase, Tool[]> = { h1: ['haproxy', 'hey', 'wrk'], routes: ['wrk'], h2: ['h2load'], grpc: [], memory: ['hey'], instr: ['haproxy', 'hey', 'valgrind'], scale: [] };
 
 const PROFILE_SECONDS = 8;
 const SERVICE = 'bench-server';
@@ -252,6 +256,7 @@ async function main(): Promise<number> {
     };
     let profile: ProfileSummary | undefined;
     if (phases.includes('h1')) ({ h1: result.h1, profile } = await runH1(tools as Tools, tmp, values.profile!));
+    if (phases.includes('routes')) result.routes = await runRoutes(tools.wrk!, tmp);
     if (phases.includes('h2')) result.h2 = await runProtocol('h2', tools.h2load, tmp);
     if (phases.includes('grpc')) result.grpc = await runProtocol('grpc', undefined, tmp);
     if (phases.includes('memory')) result.memory = await runMemory(tools.hey!, tmp);
@@ -260,7 +265,7 @@ async function main(): Promise<number> {
     // or a proxy that never gets its config.
     if (phases.includes('scale')) {
       result.scale = await runScale().catch((e: unknown) => {
-        throw e instanceof ScaleError ? new BenchError(`control plane scale: ${e.message}`) : e;
+        throw e instanceof ScaleError || e instanceof BenchError ? new BenchError(`control plane scale: ${e.message}`) : e;
       });
     }
     result.durationS = (Date.now() - started) / 1000;

@@ -1,15 +1,19 @@
 // Control plane scale: one real `weft control` process and N simulated proxies, each a raw ADS
 // client on its own gRPC connection over loopback (as in test/control/ads.test.ts). Measured at
-// N = 1 (the baseline, in the same run) and at a big N (default 1,000):
+// N = 1 (the baseline, in the same run), at a big N (default 1,000) with every proxy in namespace
+// `default` (one route scope), and at the biggest N again with the same mesh spread over 10
+// namespaces (ten route scopes: the control plane translates and encodes routes once per scope):
 //   - connect: from all N opening their streams at once to all N having ACKed their full
 //     initial config (every service's endpoints, every virtual host);
 //   - config change: from `POST /api/v1/apply` of a changed VirtualService (a weight change)
-//     returning, to each proxy receiving (and ACKing) the RDS carrying the new weight;
+//     returning, to each proxy receiving (and ACKing) the RDS carrying the new weight; made
+//     CONFIG_CHANGES times (the weight back and forth), the median reported;
 //   - endpoint change: from one extra proxy of a service opening its stream, to each of the N
 //     receiving (and ACKing) EDS with the new endpoint;
 //   - the control plane's RSS (VmRSS) and CPU (utime + stime) for each phase.
 //
-// Usage: node bench/scale.ts [--proxies N[,N2...]] [--workers W] [--write] [--cpu-prof]
+// Usage: node bench/scale.ts [--proxies N[,N2...]] [--namespaces M] [--workers W] [--write] [--cpu-prof]
+//   --namespaces  the namespaces of the scoped run at the biggest N (default 10; 1: no such run)
 //   --write     also put the section into docs/performance.md (between its scale markers)
 //   --cpu-prof  run the control plane of the biggest N under node --cpu-prof and print where its
 //               CPU time went (stderr); the figures of that run are slower for it
@@ -27,6 +31,7 @@ import { Worker, isMainThread, parentPort, workerData } from 'node:worker_thread
 import * as grpc from '@grpc/grpc-js';
 import { ADS_METHOD, type DiscoveryRequest, type DiscoveryResponse, type ResourceType, SHORT_NAME, TYPE, decode, decodeResponse, encodeRequest } from '../src/xds/protos.ts';
 import { META } from '../src/xds/node-meta.ts';
+import { type Named as Svc, adminCall, applyYaml, istioYaml, versionSubsets } from './mesh.ts';
 import { analyzeProfile } from './profile.ts';
 import { BenchError, type Proc, cpuSeconds, launch, rssMB, running, sleep, stop, waitForLine } from './proc.ts';
 
@@ -35,15 +40,30 @@ const CLI = path.join(ROOT, 'bin', 'weft.mjs');
 
 // The simulated mesh.
 export const SCALE_MESH = {
-  services: 50, // svc-0 .. svc-49, each in 2 versions (labels app, version)
+  services: 50, // each in 2 versions (labels app, version); serviceAt() names them
   versions: 2,
-  routed: 10, // svc-0 .. svc-9 have a VirtualService (90/10 split) and a DestinationRule (subsets v1, v2)
+  routed: 10, // the first 10 have a VirtualService (90/10 split) and a DestinationRule (subsets v1, v2)
   clientEvery: 10, // every 10th proxy is a pure client (no service); the others serve one
+  namespaces: 10, // the scoped run: the same services and proxies spread over ns-0 .. ns-9
 };
 export const DEFAULT_BIG_N = 1000;
-const NAMESPACE = 'default';
-const CHANGED_SERVICE = 'svc-0'; // its VirtualService goes from 90/10 to 50/50; the extra proxy joins it
-const CHANGED_WEIGHT = 50;
+
+/** Namespace j of a mesh over `namespaces`: `default` when there is one, else ns-0 .. ns-(M-1). */
+const namespaceAt = (j: number, namespaces: number) => (namespaces === 1 ? 'default' : `ns-${j % namespaces}`);
+
+/**
+ * Service k (0 .. services-1): svc-k in `default` when there is one namespace; else
+ * svc-(k div M) in namespace k mod M, so that each namespace has its own svc-0, svc-1, ... and the
+ * first `routed` services (those with a VirtualService) are svc-0 of each namespace.
+ */
+function serviceAt(k: number, namespaces: number): Svc {
+  return { name: `svc-${Math.floor(k / namespaces)}`, namespace: namespaceAt(k, namespaces) };
+}
+
+// The config change: service 0's VirtualService goes from 90/10 to 50/50, back to 90/10, ...
+// CONFIG_CHANGES times (the median push is reported); the extra proxy joins service 0.
+const CONFIG_CHANGES = 5;
+const changedWeight = (i: number) => (i % 2 === 0 ? 50 : 90);
 // Bounds: the whole scale phase should stay well under a minute.
 const CONNECT_TIMEOUT_MS = 40_000;
 const CHANGE_TIMEOUT_MS = 15_000;
@@ -55,6 +75,7 @@ const now = () => performance.timeOrigin + performance.now(); // epoch ms, compa
 
 interface ProxySpec {
   id: string;
+  namespace: string;
   service?: string;
   version?: string;
   inboundPort?: number;
@@ -78,7 +99,7 @@ type ToWorker =
 
 type FromWorker =
   | { ev: 'opened'; at: number }
-  | { ev: 'done'; phase: Phase; times: number[]; first: number[] }
+  | { ev: 'done'; phase: Phase; times: number[]; first: number[]; routeConfigs: string[] }
   | { ev: 'armed' }
   | { ev: 'joined'; at: number }
   | { ev: 'status'; lines: string[] }
@@ -101,8 +122,9 @@ interface TypeState {
 // worker, so that the simulated proxies do not compete with the control plane for the CPUs more
 // than they must (the bytes are still hashed, and every response is still decoded as a message).
 const decodedCache = new Map<string, Record<string, any>>();
+const digestOf = (bytes: Uint8Array) => crypto.createHash('sha1').update(bytes).digest('base64');
 function decodeCached(type: string, bytes: Uint8Array): Record<string, any> {
-  const key = `${type}\0${crypto.createHash('sha1').update(bytes).digest('base64')}`;
+  const key = `${type}\0${digestOf(bytes)}`;
   let d = decodedCache.get(key);
   if (!d) {
     if (decodedCache.size > 5000) decodedCache.clear();
@@ -123,6 +145,7 @@ class SimProxy {
   defaultEndpoints = 0;
   vhosts = 0;
   routeDoc: Record<string, any> | undefined;
+  routeDigest = ''; // of the route config it holds: proxies of one route scope hold the same bytes
   readonly times = new Map<Phase, number>();
   firstAt: number | undefined; // when it first held (and had ACKed) all four types
   closing = false;
@@ -157,7 +180,7 @@ class SimProxy {
       const s = this.spec;
       const metadata: Record<string, unknown> = {
         [META.workload]: s.id,
-        [META.namespace]: NAMESPACE,
+        [META.namespace]: s.namespace,
         [META.labels]: s.service ? { app: s.service, version: s.version } : { app: `client-${s.id}` },
         [META.outboundPort]: s.outboundPort,
       };
@@ -204,6 +227,7 @@ class SimProxy {
       this.defaultEndpoints = n;
     } else if (type === TYPE.route) {
       this.routeDoc = decoded[0];
+      this.routeDigest = r.resources[0] ? digestOf(r.resources[0].value) : '';
       this.vhosts = decoded[0]?.virtual_hosts?.length ?? 0;
     }
   }
@@ -273,11 +297,15 @@ function workerMain(): void {
     if (extra.includes(p) || p.times.has(phase) || !reached(p)) return;
     p.times.set(phase, now());
     pending -= 1;
-    if (pending === 0) post({ ev: 'done', phase, times: proxies.map((x) => x.times.get(phase)!), first: proxies.map((x) => x.firstAt!) });
+    if (pending === 0) {
+      const routeConfigs = [...new Set(proxies.map((x) => x.routeDigest))];
+      post({ ev: 'done', phase, times: proxies.map((x) => x.times.get(phase)!), first: proxies.map((x) => x.firstAt!), routeConfigs });
+    }
   };
   const startPhase = (ph: Phase) => {
     phase = ph;
     pending = proxies.length;
+    for (const p of proxies) p.times.delete(ph); // the config change is made several times
     for (const p of proxies) onChange(p); // already there (cannot be, but then it counts at once)
   };
   port.on('message', (m: ToWorker) => {
@@ -338,57 +366,37 @@ async function waitReady(p: Proc, timeoutMs: number): Promise<{ admin: string; x
   return JSON.parse((await waitForLine(p, /^WEFT_READY (.*)$/, timeoutMs))[1]);
 }
 
-async function admin(url: string, init?: RequestInit): Promise<any> {
-  const res = await fetch(url, { ...init, signal: AbortSignal.timeout(20_000) });
-  const text = await res.text();
-  if (!res.ok) throw new ScaleError(`${init?.method ?? 'GET'} ${url}: ${res.status} ${text.slice(0, 500)}`);
-  return JSON.parse(text);
-}
-
-async function apply(adminUrl: string, yaml: string): Promise<void> {
-  await admin(`${adminUrl}/api/v1/apply`, { method: 'POST', headers: { 'content-type': 'application/yaml' }, body: yaml });
-}
-
-function virtualService(svc: string, v1Weight: number): string {
-  return `apiVersion: networking.istio.io/v1beta1
-kind: VirtualService
-metadata: {name: ${svc}, namespace: ${NAMESPACE}}
-spec:
-  hosts: [${svc}]
+/** A 90/10 (or other) split of service `s` over its subsets v1 and v2. */
+function virtualService(s: Svc, v1Weight: number): string {
+  return istioYaml(
+    'VirtualService',
+    s,
+    `  hosts: [${s.name}]
   http:
   - route:
-    - destination: {host: ${svc}, subset: v1}
+    - destination: {host: ${s.name}, subset: v1}
       weight: ${v1Weight}
-    - destination: {host: ${svc}, subset: v2}
+    - destination: {host: ${s.name}, subset: v2}
       weight: ${100 - v1Weight}
-`;
+`,
+  );
 }
 
-function destinationRule(svc: string): string {
-  return `apiVersion: networking.istio.io/v1beta1
-kind: DestinationRule
-metadata: {name: ${svc}, namespace: ${NAMESPACE}}
-spec:
-  host: ${svc}
-  subsets:
-  - name: v1
-    labels: {app: ${svc}, version: v1}
-  - name: v2
-    labels: {app: ${svc}, version: v2}
-`;
-}
+const fqdn = (s: Svc) => `${s.name}.${s.namespace}.svc.cluster.local`;
 
-const fqdn = (svc: string) => `${svc}.${NAMESPACE}.svc.cluster.local`;
-
-/** Proxy i: every clientEvery-th a pure client, the others spread over the services and versions. */
-function plan(n: number): ProxySpec[] {
+/**
+ * Proxy i: every clientEvery-th a pure client (in namespace i mod M), the others spread over the
+ * services and versions, each in its service's namespace.
+ */
+function plan(n: number, namespaces: number): ProxySpec[] {
   const out: ProxySpec[] = [];
   let served = 0;
   for (let i = 0; i < n; i++) {
-    const spec: ProxySpec = { id: `sim-${i}`, outboundPort: 15001 };
+    const spec: ProxySpec = { id: `sim-${i}`, namespace: namespaceAt(i, namespaces), outboundPort: 15001 };
     if (i % SCALE_MESH.clientEvery !== SCALE_MESH.clientEvery - 1) {
-      const svc = served % SCALE_MESH.services;
-      spec.service = `svc-${svc}`;
+      const svc = serviceAt(served % SCALE_MESH.services, namespaces);
+      spec.namespace = svc.namespace;
+      spec.service = svc.name;
       spec.version = `v${(Math.floor(served / SCALE_MESH.services) % SCALE_MESH.versions) + 1}`;
       spec.inboundPort = 10_000 + i; // fake and unique: nothing dials them
       spec.appPort = 40_000 + (i % 20_000);
@@ -463,10 +471,14 @@ class Workers {
     }
   }
 
-  /** All workers' `done` for a phase; on timeout, what the missing proxies hold. */
-  async phase(ph: Phase, timeoutMs: number, what: string): Promise<{ times: number[]; first: number[] }> {
+  /**
+   * All workers' `done` for a phase (when each proxy got there, and how many distinct route
+   * configs they hold); on timeout, what the missing proxies hold.
+   */
+  async phase(ph: Phase, timeoutMs: number, what: string): Promise<{ times: number[]; first: number[]; routeConfigs: number }> {
     const times: number[] = [];
     const first: number[] = [];
+    const routeConfigs = new Set<string>();
     const deadline = Date.now() + timeoutMs;
     for (let i = 0; i < this.ws.length; i++) {
       try {
@@ -474,6 +486,7 @@ class Workers {
         if (m.phase !== ph) throw new ScaleError(`worker ${i} finished phase ${m.phase}, expected ${ph}`);
         times.push(...m.times);
         first.push(...m.first);
+        for (const r of m.routeConfigs) routeConfigs.add(r);
       } catch (e) {
         if (this.failure) throw e;
         const lines: string[] = [];
@@ -485,7 +498,7 @@ class Workers {
         throw new ScaleError(`${(e as Error).message}; some proxies never got it:\n    ${lines.join('\n    ')}`);
       }
     }
-    return { times, first };
+    return { times, first, routeConfigs: routeConfigs.size };
   }
 
   async close(): Promise<void> {
@@ -506,13 +519,15 @@ export interface Spread {
 
 export interface ScaleRun {
   n: number;
+  namespaces: number; // the proxies and services spread over this many (1: all in `default`)
+  routeConfigs: number; // distinct route configs the N proxies hold after connecting: one per route scope
   adminProxies: number; // GET /api/v1/proxies count after connect (must be N)
   adminProxiesAfterJoin: number; // ... after the extra proxy joined (must be N + 1)
   serving: number; // proxies that serve a service
   services: number;
   clusters: number; // CDS resources one proxy holds (incl. its inbound cluster)
   connect: { allMs: number; openedMs: number; perProxy: Spread; first: Spread };
-  config: { applyMs: number; allMs: number; perProxy: Spread };
+  config: { applyMs: number; allMs: number; perProxy: Spread; changesMs: number[] }; // the median of CONFIG_CHANGES changes, and each one's allMs
   endpoint: { allMs: number; perProxy: Spread };
   rss: { idleMB: number; peakMB: number; afterMB: number };
   cpu: { connectS: number; configS: number; endpointS: number };
@@ -524,7 +539,7 @@ export interface ScaleResult {
   mesh: typeof SCALE_MESH;
   workers: number;
   nproc: number;
-  runs: ScaleRun[]; // runs[0] is N = 1
+  runs: ScaleRun[]; // runs[0] is N = 1; then each big N in one namespace; then the scoped run, if any
   durationS: number;
   profile?: string;
 }
@@ -550,7 +565,7 @@ function checkAcked(proxies: any[], n: number, when: string): void {
 async function allAckedInAdmin(adminUrl: string, n: number, when: string, timeoutMs = 10_000): Promise<number> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const { proxies } = await admin(`${adminUrl}/api/v1/proxies`);
+    const { proxies } = await adminCall(`${adminUrl}/api/v1/proxies`);
     checkAcked(proxies, n, when);
     const behind = proxies.filter((p: any) => p.types.some((t: any) => t.sent !== t.acked));
     if (behind.length === 0) return proxies.length;
@@ -563,7 +578,7 @@ async function allAckedInAdmin(adminUrl: string, n: number, when: string, timeou
 
 async function warmUp(xds: string, adminUrl: string): Promise<void> {
   let failure: string | undefined;
-  const p = new SimProxy({ id: 'sim-warmup', outboundPort: 15001 }, xds, { onChange: () => {}, onFail: (m) => (failure ??= m) });
+  const p = new SimProxy({ id: 'sim-warmup', namespace: 'default', outboundPort: 15001 }, xds, { onChange: () => {}, onFail: (m) => (failure ??= m) });
   try {
     const deadline = Date.now() + 10_000;
     while (!p.allAcked()) {
@@ -575,10 +590,19 @@ async function warmUp(xds: string, adminUrl: string): Promise<void> {
     p.close();
   }
   for (const deadline = Date.now() + 10_000; ; await sleep(50)) {
-    if ((await admin(`${adminUrl}/api/v1/proxies`)).proxies.length === 0) break;
+    if ((await adminCall(`${adminUrl}/api/v1/proxies`)).proxies.length === 0) break;
     if (Date.now() > deadline) throw new ScaleError('warm-up: the control plane still lists the warm-up proxy 10s after it left');
   }
   await sleep(500); // the push for its leaving, and the debounce
+}
+
+/** One config change: apply sent (a0) and returned (a1), when each proxy had it, the control plane's CPU for it. */
+interface Change {
+  a0: number;
+  a1: number;
+  times: number[];
+  cpuS: number;
+  allMs: number;
 }
 
 /** Epoch-ms windows of the phases, and when the control plane exited: to cut its CPU profile. */
@@ -587,29 +611,35 @@ interface Windows {
   spawnAt: number; // the profile starts as the process starts (the file is written as it exits, which takes a while)
 }
 
-async function runAt(n: number, workers: Workers, tmp: string, cpuProf: string | undefined, windows?: Windows): Promise<ScaleRun> {
-  const dataDir = fs.mkdtempSync(path.join(tmp, `control-${n}-`));
+/** "N=1000", or "N=1000 in 10 namespaces": how the log and the errors name a run. */
+const runName = (n: number, namespaces: number) => `N=${n}${namespaces > 1 ? ` in ${namespaces} namespaces` : ''}`;
+
+async function runAt(n: number, namespaces: number, workers: Workers, tmp: string, cpuProf: string | undefined, windows?: Windows): Promise<ScaleRun> {
+  const dataDir = fs.mkdtempSync(path.join(tmp, `control-${n}-${namespaces}-`));
   const nodeFlags = cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${cpuProf}`] : [];
+  const N = runName(n, namespaces);
   if (windows) windows.spawnAt = now();
-  const cp = launch(`weft control (N=${n})`, process.execPath, [...nodeFlags, CLI, 'control', '--data-dir', dataDir, '--admin-port', '0', '--xds-port', '0']);
+  const cp = launch(`weft control (${N})`, process.execPath, [...nodeFlags, CLI, 'control', '--data-dir', dataDir, '--admin-port', '0', '--xds-port', '0']);
   try {
     const ready = await waitReady(cp, 30_000);
     const pid = cp.proc.pid!;
     if (ready.pid !== pid) log(`note: WEFT_READY says pid ${ready.pid}, the process started is ${pid}; measuring ${ready.pid}`);
     const cpPid = ready.pid;
 
-    // Config first: a VirtualService and a DestinationRule for the routed services.
-    const routed = Array.from({ length: SCALE_MESH.routed }, (_, i) => `svc-${i}`);
-    await apply(ready.admin, routed.flatMap((s) => [virtualService(s, 90), destinationRule(s)]).join('---\n'));
+    // Config first: a VirtualService and a DestinationRule for the routed services, each in its
+    // service's namespace (so, over several namespaces, each namespace's own).
+    const routed = Array.from({ length: SCALE_MESH.routed }, (_, k) => serviceAt(k, namespaces));
+    await applyYaml(ready.admin, routed.flatMap((s) => [virtualService(s, 90), versionSubsets(s)]).join('---\n'));
 
     // Warm-up: one pure client connects, gets its config and leaves, so that the one-time costs
     // (loading the Envoy descriptor, compiling the hot paths) are not charged to N = 1.
     await warmUp(ready.xds, ready.admin);
 
-    const proxies = plan(n);
-    const servedSet = new Set(proxies.filter((p) => p.service).map((p) => p.service!));
+    const proxies = plan(n, namespaces);
+    const servedSet = new Set(proxies.filter((p) => p.service).map((p) => fqdn({ name: p.service!, namespace: p.namespace })));
     const serving = proxies.filter((p) => p.service).length;
-    const vhosts = new Set([...servedSet, ...routed]).size;
+    // One virtual host per host served or routed, and the catch-all for hosts the mesh does not know.
+    const vhosts = new Set([...servedSet, ...routed.map(fqdn)]).size + 1;
     const expect: Expect = { serving, vhosts };
     await sleep(300);
     const idleMB = rssMB(cpPid);
@@ -631,53 +661,63 @@ async function runAt(n: number, workers: Workers, tmp: string, cpuProf: string |
       for (let i = 0; i < workers.size; i++) opened = Math.max(opened, (await workers.take(i, 'opened', 10_000, 'opening streams')).at);
       // Bounded: 40 s at N <= 1,000; more for a bigger N given by hand (the ramp is quadratic today).
       const connectTimeout = CONNECT_TIMEOUT_MS * Math.max(1, (n / 1000) ** 2);
-      const { times: connectTimes, first: firstTimes } = await workers.phase('connect', connectTimeout, `N=${n}: all proxies holding their full initial config`);
+      const { times: connectTimes, first: firstTimes, routeConfigs } = await workers.phase('connect', connectTimeout, `${N}: all proxies holding their full initial config`);
       const connectDone = Math.max(...connectTimes);
       const cpu1 = cpuSeconds(cpPid);
-      log(`N=${n}: all ${n} have their config ${((connectDone - t0) / 1000).toFixed(2)}s after connecting; control plane CPU ${(cpu1 - cpu0).toFixed(2)}s`);
-      const adminProxies = await allAckedInAdmin(ready.admin, n, `N=${n} after connect`);
-      const clusters = (await admin(`${ready.admin}/api/v1/proxies`)).proxies[0].types.find((t: any) => t.type === 'CDS').resources;
+      log(`${N}: all ${n} have their config ${((connectDone - t0) / 1000).toFixed(2)}s after connecting (${routeConfigs} distinct route configs); control plane CPU ${(cpu1 - cpu0).toFixed(2)}s`);
+      const adminProxies = await allAckedInAdmin(ready.admin, n, `${N} after connect`);
+      const clusters = (await adminCall(`${ready.admin}/api/v1/proxies`)).proxies[0].types.find((t: any) => t.type === 'CDS').resources;
       const afterConnectMB = rssMB(cpPid);
 
-      // Config change: the VirtualService of CHANGED_SERVICE goes to 50/50.
-      workers.broadcast({ cmd: 'arm-rds', vhost: `${fqdn(CHANGED_SERVICE)}:80`, weight: CHANGED_WEIGHT });
-      for (let i = 0; i < workers.size; i++) await workers.take(i, 'armed', 5000, 'arming');
-      const cpu2 = cpuSeconds(cpPid);
-      const a0 = now();
-      await apply(ready.admin, virtualService(CHANGED_SERVICE, CHANGED_WEIGHT));
-      const a1 = now();
-      const { times: rdsTimes } = await workers.phase('rds', CHANGE_TIMEOUT_MS, `N=${n}: all proxies holding the changed route`);
-      const cpu3 = cpuSeconds(cpPid);
-      await allAckedInAdmin(ready.admin, n, `N=${n} after the config change`);
-      log(`N=${n}: config change at all ${n} ${(Math.max(...rdsTimes) - a1).toFixed(0)} ms after apply returned`);
+      // Config change, CONFIG_CHANGES times: the VirtualService of service 0 to 50/50, back to
+      // 90/10, ...; each push seen by every proxy, and ACKed, before the next apply.
+      const changed = serviceAt(0, namespaces);
+      const changes: Change[] = [];
+      for (let c = 0; c < CONFIG_CHANGES; c++) {
+        workers.broadcast({ cmd: 'arm-rds', vhost: `${fqdn(changed)}:80`, weight: changedWeight(c) });
+        for (let i = 0; i < workers.size; i++) await workers.take(i, 'armed', 5000, 'arming');
+        const cpu2 = cpuSeconds(cpPid);
+        const a0 = now();
+        await applyYaml(ready.admin, virtualService(changed, changedWeight(c)));
+        const a1 = now();
+        const { times } = await workers.phase('rds', CHANGE_TIMEOUT_MS, `${N}: all proxies holding the changed route (change ${c + 1})`);
+        changes.push({ a0, a1, times, cpuS: cpuSeconds(cpPid) - cpu2, allMs: Math.max(...times) - a1 });
+        await allAckedInAdmin(ready.admin, n, `${N} after config change ${c + 1}`);
+      }
+      // The median change by its slowest proxy (CONFIG_CHANGES is odd).
+      const config = [...changes].sort((a, b) => a.allMs - b.allMs)[(CONFIG_CHANGES - 1) / 2];
+      log(`${N}: config change at all ${n} ${changes.map((c) => c.allMs.toFixed(0)).join(', ')} ms after apply returned (median ${config.allMs.toFixed(0)})`);
 
-      // Endpoint change: one more proxy of CHANGED_SERVICE (version v2) joins.
+      // Endpoint change: one more proxy of service 0 (version v2) joins.
       workers.broadcast({ cmd: 'arm-eds', serving: serving + 1 });
       for (let i = 0; i < workers.size; i++) await workers.take(i, 'armed', 5000, 'arming');
       const cpu4 = cpuSeconds(cpPid);
-      workers.send(0, { cmd: 'join', proxy: { id: 'sim-extra', service: CHANGED_SERVICE, version: 'v2', inboundPort: 9999, appPort: 9998, outboundPort: 15001 } });
+      const extra = { id: 'sim-extra', namespace: changed.namespace, service: changed.name, version: 'v2', inboundPort: 9999, appPort: 9998, outboundPort: 15001 };
+      workers.send(0, { cmd: 'join', proxy: extra });
       const j0 = (await workers.take(0, 'joined', 5000, 'joining')).at;
-      const { times: edsTimes } = await workers.phase('eds', CHANGE_TIMEOUT_MS, `N=${n}: all proxies holding the new endpoint`);
+      const { times: edsTimes } = await workers.phase('eds', CHANGE_TIMEOUT_MS, `${N}: all proxies holding the new endpoint`);
       const cpu5 = cpuSeconds(cpPid);
-      const adminProxiesAfterJoin = await allAckedInAdmin(ready.admin, n + 1, `N=${n} after the extra proxy joined`);
-      log(`N=${n}: new endpoint at all ${n} ${(Math.max(...edsTimes) - j0).toFixed(0)} ms after it connected`);
+      const adminProxiesAfterJoin = await allAckedInAdmin(ready.admin, n + 1, `${N} after the extra proxy joined`);
+      log(`${N}: new endpoint at all ${n} ${(Math.max(...edsTimes) - j0).toFixed(0)} ms after it connected`);
       const self1 = cpuSeconds('self');
       if (windows) {
-        windows.phases.push(['connect', t0, connectDone], ['config change', a0, Math.max(...rdsTimes)], ['endpoint change', j0, Math.max(...edsTimes)]);
+        windows.phases.push(['connect', t0, connectDone], ['config change', config.a0, config.a1 + config.allMs], ['endpoint change', j0, Math.max(...edsTimes)]);
       }
 
       return {
         n,
+        namespaces,
+        routeConfigs,
         adminProxies,
         adminProxiesAfterJoin,
         serving,
         services: servedSet.size,
         clusters,
         connect: { allMs: connectDone - t0, openedMs: opened - t0, perProxy: spread(connectTimes.map((t) => t - t0)), first: spread(firstTimes.map((t) => t - t0)) },
-        config: { applyMs: a1 - a0, allMs: Math.max(...rdsTimes) - a1, perProxy: spread(rdsTimes.map((t) => t - a1)) },
+        config: { applyMs: config.a1 - config.a0, allMs: config.allMs, perProxy: spread(config.times.map((t) => t - config.a1)), changesMs: changes.map((c) => c.allMs) },
         endpoint: { allMs: Math.max(...edsTimes) - j0, perProxy: spread(edsTimes.map((t) => t - j0)) },
         rss: { idleMB, peakMB, afterMB: afterConnectMB },
-        cpu: { connectS: cpu1 - cpu0, configS: cpu3 - cpu2, endpointS: cpu5 - cpu4 },
+        cpu: { connectS: cpu1 - cpu0, configS: config.cpuS, endpointS: cpu5 - cpu4 },
         loadGenCpuS: self1 - self0,
       };
     } finally {
@@ -695,28 +735,36 @@ async function runAt(n: number, workers: Workers, tmp: string, cpuProf: string |
 
 export interface ScaleOptions {
   bigN?: number[];
+  /** The namespaces of the scoped run at the biggest N (default SCALE_MESH.namespaces; 1: none). */
+  namespaces?: number;
   workers?: number;
   cpuProf?: boolean;
 }
 
-/** N = 1, then each big N, each against a fresh control plane. Throws ScaleError on any failure. */
+/**
+ * N = 1, then each big N in one namespace, then the biggest N over several namespaces, each
+ * against a fresh control plane. Throws ScaleError on any failure.
+ */
 export async function runScale(opts: ScaleOptions = {}): Promise<ScaleResult> {
   const started = Date.now();
   const bigN = opts.bigN ?? [DEFAULT_BIG_N];
+  const namespaces = opts.namespaces ?? SCALE_MESH.namespaces;
+  const plans: [n: number, namespaces: number][] = [[1, 1], ...bigN.map((n) => [n, 1] as [number, number])];
+  if (namespaces > 1) plans.push([Math.max(...bigN), namespaces]);
   const nWorkers = opts.workers ?? Math.min(4, Math.max(2, os.availableParallelism()));
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'weft-scale-'));
   const runs: ScaleRun[] = [];
   let profile: string | undefined;
   try {
-    for (const n of [1, ...bigN]) {
-      const profDir = opts.cpuProf && n === Math.max(...bigN) ? path.join(tmp, 'cpuprofile') : undefined;
+    for (const [n, ns] of plans) {
+      const profDir = opts.cpuProf && n === Math.max(...bigN) && ns === 1 ? path.join(tmp, 'cpuprofile') : undefined;
       if (profDir) fs.mkdirSync(profDir);
       // Fresh workers per run: nothing from the previous run's streams lingers in them.
       const workers = new Workers(Math.min(nWorkers, n));
       try {
-        log(`N=${n}: ${n} simulated proxies in ${workers.size} worker thread(s)`);
+        log(`${runName(n, ns)}: ${n} simulated proxies in ${workers.size} worker thread(s)`);
         const windows: Windows = { phases: [], spawnAt: 0 };
-        runs.push(await runAt(n, workers, tmp, profDir, windows));
+        runs.push(await runAt(n, ns, workers, tmp, profDir, windows));
         if (profDir) profile = summarizeProfile(profDir, windows);
       } finally {
         await workers.close();
@@ -762,6 +810,7 @@ async function cliMain(): Promise<number> {
   const { values } = parseArgs({
     options: {
       proxies: { type: 'string' },
+      namespaces: { type: 'string' },
       workers: { type: 'string' },
       write: { type: 'boolean', default: false },
       'cpu-prof': { type: 'boolean', default: false },
@@ -770,6 +819,8 @@ async function cliMain(): Promise<number> {
   });
   const bigN = values.proxies ? values.proxies.split(',').map((x) => Number(x.trim())) : undefined;
   if (bigN && bigN.some((x) => !Number.isInteger(x) || x < 1)) throw new ScaleError(`--proxies: expected a positive whole number (or a list, comma-separated), got ${values.proxies}`);
+  const namespaces = values.namespaces ? Number(values.namespaces) : undefined;
+  if (namespaces !== undefined && (!Number.isInteger(namespaces) || namespaces < 1)) throw new ScaleError(`--namespaces: expected a positive whole number`);
   const workers = values.workers ? Number(values.workers) : undefined;
   if (workers !== undefined && (!Number.isInteger(workers) || workers < 1)) throw new ScaleError(`--workers: expected a positive whole number`);
   for (const sig of ['SIGINT', 'SIGTERM'] as const) {
@@ -778,7 +829,7 @@ async function cliMain(): Promise<number> {
       Promise.all([...running].map(stopProc)).finally(() => process.exit(130));
     });
   }
-  const result = await runScale({ bigN, workers, cpuProf: values['cpu-prof'] });
+  const result = await runScale({ bigN, namespaces, workers, cpuProf: values['cpu-prof'] });
   const { renderScale, spliceScale } = await import('./report.ts');
   const section = renderScale(result);
   process.stdout.write(section + '\n');
