@@ -2,8 +2,9 @@
 // part of a proxy's config once and keeps it while it can be reused.
 //   - clusters and endpoints: once per mesh snapshot, shared by every proxy;
 //   - routes: once per snapshot and proxy scope (namespace, the labels sourceLabels names, and the
-//     Sidecar that applies; a Sidecar that limits egress also limits the clusters sent), so
-//     a push to a thousand proxies in ten namespaces translates routes ten times;
+//     Sidecar that applies), so a push to a thousand proxies in ten namespaces translates routes
+//     ten times; with them, the few clusters that scope sees otherwise (hidden hosts left out, a
+//     DestinationRule of its own namespace), and the shared set adjusted for it once;
 //   - the rest (listeners, inbound clusters) per proxy, which is cheap.
 // The same objects go to every proxy that shares them, so the ADS server encodes each once.
 import type { MeshSnapshot, Workload } from '../model/model.ts';

@@ -7,10 +7,13 @@
 //   listeners  "outbound" (the app's HTTP proxy on loopback), "inbound|<port>"
 //   routes     "outbound": one virtual host per service and port (routes.ts)
 //
-// Clusters and endpoints depend on the mesh alone and are shared by every proxy; routes depend on
-// the proxy's scope (namespace, and the labels sourceLabels names: model.ts ProxyScope); listeners
-// and the inbound clusters are the proxy's own. The push step (control/push/) caches the first per
-// snapshot and the second per scope.
+// Clusters and endpoints are built once for the mesh, with each host's DestinationRule as every
+// namespace sees it by default (destination-rules.ts), and shared by every proxy; routes depend on
+// the proxy's scope (namespace, the labels sourceLabels names, the Sidecar that applies:
+// model.ts ProxyScope), and so do the few clusters a scope sees otherwise (hosts hidden from it by
+// exportTo or its Sidecar; hosts whose DestinationRule it finds in its own namespace); listeners
+// and the inbound clusters are the proxy's own. The push step (control/push/) caches the shared
+// part per snapshot and the scoped part per scope.
 //
 // Each service port carries the protocol Istio's rules choose (model/protocol.ts): HTTP ports get
 // an HttpConnectionManager, opaque ones (tcp, tls, mysql, ...) a tcp_proxy, and ports whose
