@@ -333,3 +333,22 @@ test('review: a port-limited consumer route leaves the producer routes on the ot
   assert.equal(routeOf(cfg, request('api.default', '/admin')), '404 no_route', "the producer route's matches still hold on port 80");
   assert.equal(routeOf(sidecarSnapshot(mesh, client), request('reviews')), C('reviews-v1'), 'the older VirtualService applies');
 });
+
+test('review: a GRPCRoute on one port of a Service leaves its HTTPRoutes to the other ports', () => {
+  const ports = (base: number) => [{ name: 'http', port: 80, inboundPort: base, appPort: base + 1 }, { name: 'grpc', port: 9090, inboundPort: base + 2, appPort: base + 3 }];
+  const api = workload('api', { service: 'api', port: 46000, ports: ports(46000) });
+  const v2 = workload('api-v2', { service: 'api-v2', port: 47000, ports: ports(47000) });
+  const cfg = sidecarSnapshot(
+    meshOf(
+      [
+        httpRoute('web', { parentRefs: [parent('api', { port: 80 })], rules: [{ backendRefs: [backend('api-v2', 80)] }] }),
+        grpcRoute('rpc', { parentRefs: [parent('api', { port: 9090 })], rules: [{ matches: [{ method: { service: 'x.Y' } }], backendRefs: [backend('api-v2', 9090)] }] }),
+      ],
+      [...workloads, api, v2],
+    ),
+    client,
+  );
+  assert.equal(routeOf(cfg, request('api')), C('api-v2'));
+  assert.equal(routeOf(cfg, request('api:9090', '/x.Y/Z', [], 'POST')), C('api-v2', 9090));
+  assert.equal(routeOf(cfg, request('api:9090', '/other/Z', [], 'POST')), '404 no_route', 'the HTTPRoute is not merged into the GRPCRoutes on their port');
+});

@@ -260,3 +260,36 @@ test("a DestinationRule applies on Istio's lookup path: the client's namespace, 
   assert.equal(a.clusters[C(REVIEWS_A)], d.clusters[C(REVIEWS_A)]);
   assert.notEqual(a.clusters[C(REVIEWS_A)], b.clusters[C(REVIEWS_A)]);
 });
+
+test('review: DestinationRules of one namespace merge only when exported alike (a private rule neither hides a public one nor leaks into it); a wildcard rule a client sees otherwise covers hosts only routes name', () => {
+  const R = 'reviews.b.svc.cluster.local';
+  const ws = [workload('reviews-b', { namespace: 'b', service: 'reviews', port: 41000, labels: { version: 'v2' } }), workload('client-a', { namespace: 'a', port: 43000 })];
+  const route = vs('r', 'a', { hosts: [R], http: [{ route: [{ destination: { host: R, subset: 'v2' } }] }] });
+  const olderPrivate = meshOf([dr('a-private', 'b', { host: 'reviews', exportTo: ['.'], subsets: [{ name: 'v1', labels: { version: 'v1' } }] }), dr('b-public', 'b', { host: 'reviews', subsets: [{ name: 'v2', labels: { version: 'v2' } }] }), route], ws);
+  assert.equal(routeOf(sidecarSnapshot(olderPrivate, ws[1]), request(R)), C(R, 'v2'));
+  const newerPrivate = meshOf([dr('a-public', 'b', { host: 'reviews', subsets: [{ name: 'v1', labels: { version: 'v1' } }] }), dr('b-private', 'b', { host: 'reviews', exportTo: ['.'], subsets: [{ name: 'v2', labels: { version: 'v2' } }] }), route], ws);
+  assert.equal(sidecarSnapshot(newerPrivate, ws[1]).clusters.has(C(R, 'v2')), false);
+  // A host no workload serves, only routed to, under a wildcard rule of the client's own namespace.
+  const GHOST = 'ghost.b.svc.cluster.local';
+  const ghost = meshOf(
+    [
+      dr('all-b', 'a', { host: '*.b.svc.cluster.local', exportTo: ['.'], subsets: [{ name: 'v1', labels: { version: 'v1' } }, { name: 'v2', labels: { version: 'v2' } }] }),
+      vs('ghost', 'b', { hosts: [GHOST], http: [{ match: [{ uri: { prefix: '/two' } }], route: [{ destination: { host: GHOST, subset: 'v2' } }] }, { route: [{ destination: { host: GHOST, subset: 'v1' } }] }] }),
+    ],
+    ws,
+  );
+  const cfg = sidecarSnapshot(ghost, ws[1]);
+  assert.ok(cfg.clusters.has(C(GHOST, 'v2')) && cfg.clusters.has(C(GHOST, 'v1')), [...cfg.clusters.keys()].join());
+});
+
+test('review: a VirtualService naming a host keeps wildcard ones off it, even where it builds no route for this proxy (the service keeps its default route)', () => {
+  const ws = [workload('reviews', { service: 'reviews', port: 41000 }), workload('client', { port: 43000 })];
+  const mesh = meshOf(
+    [
+      vs('reviews', 'default', { hosts: ['reviews'], http: [{ match: [{ sourceLabels: { app: 'canary' } }], route: [{ destination: { host: 'reviews' } }] }] }),
+      vs('all', 'default', { hosts: ['*.default.svc.cluster.local'], http: [{ fault: { abort: { httpStatus: 418, percentage: { value: 100 } } }, route: [{ destination: { host: 'reviews' } }] }] }),
+    ],
+    ws,
+  );
+  assert.equal(routeOf(sidecarSnapshot(mesh, ws[1]), request('reviews')), C('reviews.default.svc.cluster.local'));
+});

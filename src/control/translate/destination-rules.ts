@@ -1,6 +1,7 @@
 // PURE: which DestinationRule applies to a host for a client, as Istio looks it up:
-//   - rules are merged per namespace and host (oldest first: the first traffic policy set, and
-//     the subsets of all, an older subset winning over a later one of the same name);
+//   - rules are merged per namespace, host and exportTo (oldest first: the first traffic policy
+//     set, and the subsets of all, an older subset winning over a later one of the same name);
+//     rules exported differently stay apart, and a client takes the oldest it may see;
 //   - a host's rule is searched in the client's namespace, then the service's namespace, then the
 //     root namespace, and taken from the first that has one exported to the client's namespace;
 //   - in a namespace, a rule for the exact host comes before the most specific wildcard host.
@@ -11,9 +12,10 @@ import { DOMAIN_SUFFIX, ROOT_NAMESPACE, exportedTo, fqdn, hostMatches } from '..
 import { byPrecedence } from './services.ts';
 
 interface PerNamespace {
-  exact: Map<string, DestinationRule>;
+  /** Per host, the merged rules of each exportTo, oldest first. */
+  exact: Map<string, DestinationRule[]>;
   /** Wildcard hosts, the most specific (longest) first. */
-  wildcard: { pattern: string; dr: DestinationRule }[];
+  wildcard: { pattern: string; drs: DestinationRule[] }[];
 }
 
 const KUBE_HOST = new RegExp(`^[^.]+\\.([^.]+)\\.${DOMAIN_SUFFIX.replaceAll('.', '\\.')}$`);
@@ -23,21 +25,26 @@ export class DestinationRuleIndex {
   private readonly defaults = new Map<string, DestinationRule | undefined>();
 
   constructor(rules: readonly DestinationRule[]) {
-    const merged = new Map<string, Map<string, DestinationRule>>();
+    // namespace -> host -> exportTo -> the merged rule (Maps keep the order of the oldest rule).
+    const merged = new Map<string, Map<string, Map<string, DestinationRule>>>();
     for (const dr of byPrecedence(rules)) {
       const ns = dr.metadata.namespace;
       const host = fqdn(dr.spec.host, ns);
+      const exportKey = JSON.stringify([...new Set(dr.spec.exportTo?.length ? dr.spec.exportTo : ['*'])].sort());
       let m = merged.get(ns);
       if (!m) merged.set(ns, (m = new Map()));
-      const first = m.get(host);
-      m.set(host, first ? merge(first, dr) : dr);
+      let byExport = m.get(host);
+      if (!byExport) m.set(host, (byExport = new Map()));
+      const first = byExport.get(exportKey);
+      byExport.set(exportKey, first ? merge(first, dr) : dr);
     }
     for (const [ns, m] of merged) {
-      const exact = new Map<string, DestinationRule>();
+      const exact = new Map<string, DestinationRule[]>();
       const wildcard: PerNamespace['wildcard'] = [];
-      for (const [host, dr] of m) {
-        if (host.startsWith('*')) wildcard.push({ pattern: host, dr });
-        else exact.set(host, dr);
+      for (const [host, byExport] of m) {
+        const drs = [...byExport.values()];
+        if (host.startsWith('*')) wildcard.push({ pattern: host, drs });
+        else exact.set(host, drs);
       }
       wildcard.sort((a, b) => b.pattern.length - a.pattern.length || a.pattern.localeCompare(b.pattern));
       this.byNamespace.set(ns, { exact, wildcard });
@@ -58,10 +65,12 @@ export class DestinationRuleIndex {
       if (ns === undefined) continue;
       const per = this.byNamespace.get(ns);
       if (!per) continue;
-      const exact = per.exact.get(host);
-      if (exact && visible(exact)) return exact;
-      const wild = per.wildcard.find((w) => hostMatches(w.pattern, host) && visible(w.dr));
-      if (wild) return wild.dr;
+      const exact = per.exact.get(host)?.find(visible);
+      if (exact) return exact;
+      for (const w of per.wildcard) {
+        const dr = hostMatches(w.pattern, host) ? w.drs.find(visible) : undefined;
+        if (dr) return dr;
+      }
     }
     return undefined;
   }

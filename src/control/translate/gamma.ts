@@ -13,8 +13,8 @@
 //     RegularExpression path (the Gateway API leaves regexes to the implementation; this is
 //     Istio's order); then a method match; then the most header matches; then the most query
 //     parameter matches; then the oldest route (creation order, then namespace/name), rule and
-//     match order. GRPCRoutes and HTTPRoutes are not merged: where a Service has GRPCRoutes, its
-//     HTTPRoutes do not apply (GEP-1426);
+//     match order. GRPCRoutes and HTTPRoutes are not merged: on a port where a Service's
+//     GRPCRoutes have routes, its HTTPRoutes do not apply (GEP-1426);
 //   - PathPrefix matches whole path segments ("/foo" and "/foo/" match "/foo" and "/foo/bar",
 //     never "/foobar"); a rule with no backend (nor redirect), or whose backends all weigh 0,
 //     answers 500, and a route with no rules is one such rule (the CRD's default);
@@ -83,17 +83,22 @@ export function meshRoutesAsVirtualServices(httpRoutes: readonly GatewayHTTPRout
   });
   const out: VirtualService[] = [];
   for (const g of [...groups.values()].sort((a, b) => Number(a.producer) - Number(b.producer) || `${a.host}|${a.namespace}`.localeCompare(`${b.host}|${b.namespace}`))) {
-    const entries = g.grpc.length ? g.grpc : g.http;
-    const http = [...entries].sort((a, b) => compareRank(a.rank, b.rank)).map((e) => e.http);
-    const vs: VirtualService = {
-      apiVersion: 'networking.istio.io/v1',
-      kind: 'VirtualService',
-      metadata: { name: `${g.producer ? 'producer' : 'consumer'}.${g.host}`, namespace: g.namespace, annotations: { [FROM_ANNOTATION]: [...g.from].join(', ') } },
-      spec: { hosts: [g.host], exportTo: g.producer ? ['*'] : ['.'], http },
-      ...(g.created !== undefined ? { created: g.created } : {}),
-    };
-    if (!g.producer) consumerRoutes.add(vs);
-    out.push(vs);
+    // One VirtualService per kind, the GRPCRoutes' first (same age, and "grpcroute" sorts before
+    // "httproute"): on a port where the GRPCRoutes have routes they apply, and the HTTPRoutes only
+    // where they have none, never merged into one table.
+    for (const [kind, entries] of [['grpcroute', g.grpc], ['httproute', g.http]] as const) {
+      if (!entries.length) continue;
+      const http = [...entries].sort((a, b) => compareRank(a.rank, b.rank)).map((e) => e.http);
+      const vs: VirtualService = {
+        apiVersion: 'networking.istio.io/v1',
+        kind: 'VirtualService',
+        metadata: { name: `${g.producer ? 'producer' : 'consumer'}.${kind}.${g.host}`, namespace: g.namespace, annotations: { [FROM_ANNOTATION]: [...g.from].join(', ') } },
+        spec: { hosts: [g.host], exportTo: g.producer ? ['*'] : ['.'], http },
+        ...(g.created !== undefined ? { created: g.created } : {}),
+      };
+      if (!g.producer) consumerRoutes.add(vs);
+      out.push(vs);
+    }
   }
   return out;
 }

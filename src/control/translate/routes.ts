@@ -52,10 +52,15 @@ function indexVirtualServices(all: readonly VirtualService[], scope: ProxyScope,
   return { exact, wildcard };
 }
 
-/** The VirtualServices for a host, in the order they are tried: those naming it, then the most specific wildcard. */
+/**
+ * The VirtualServices for a host, in the order they are tried: those naming it; only when none
+ * does, the most specific wildcard (Istio never applies a wildcard to a host an exact one names).
+ */
 function virtualServicesFor(index: VsIndex, host: string): VirtualService[] {
+  const exact = index.exact.get(host);
+  if (exact?.length) return exact;
   const wild = index.wildcard.find((w) => hostMatches(w.pattern, host))?.vs;
-  return [...(index.exact.get(host) ?? []), ...(wild ? [wild] : [])];
+  return wild ? [wild] : [];
 }
 
 /**

@@ -118,12 +118,28 @@ export function scopeOf(mesh: MeshSnapshot, proxy: Workload, keys: readonly stri
   return { namespace: proxy.namespace, labels, ...(sc ? { sidecar: sidecarKey(sc) } : {}) };
 }
 
-/** The DestinationRule index of a snapshot, and the namespace of each service host, made once per snapshot. */
-const drIndexes = new WeakMap<MeshSnapshot, { index: DestinationRuleIndex; services: Map<string, Service> }>();
+interface SnapshotIndex {
+  index: DestinationRuleIndex;
+  services: Map<string, Service>;
+  /** Every host some outbound cluster may be built for: services, route destinations and mirrors, DestinationRule hosts. */
+  hosts: Set<string>;
+}
 
-function indexOf(mesh: MeshSnapshot): { index: DestinationRuleIndex; services: Map<string, Service> } {
+/** The DestinationRule index of a snapshot, its services, and the hosts clusters are built for, made once per snapshot. */
+const drIndexes = new WeakMap<MeshSnapshot, SnapshotIndex>();
+
+function indexOf(mesh: MeshSnapshot): SnapshotIndex {
   let x = drIndexes.get(mesh);
-  if (!x) drIndexes.set(mesh, (x = { index: new DestinationRuleIndex(mesh.destinationRules), services: servicesOf(mesh) }));
+  if (!x) {
+    const services = servicesOf(mesh);
+    const hosts = new Set<string>([...services.values()].map((s) => s.host));
+    for (const dr of mesh.destinationRules) hosts.add(fqdn(dr.spec.host, dr.metadata.namespace));
+    for (const vs of allVirtualServices(mesh)) {
+      const dests = [...(vs.spec.tcp ?? []).flatMap((r) => (r.route ?? []).map((x) => x.destination)), ...(vs.spec.http ?? []).flatMap((r) => [...(r.route ?? []).map((x) => x.destination), ...mirrorsOf(r).map((m) => m.destination)])];
+      for (const d of dests) hosts.add(fqdn(d.host, vs.metadata.namespace));
+    }
+    drIndexes.set(mesh, (x = { index: new DestinationRuleIndex(mesh.destinationRules), services, hosts }));
+  }
   return x;
 }
 
@@ -219,9 +235,7 @@ export function translateScoped(mesh: MeshSnapshot, scope: ProxyScope): ScopedRe
   // Hosts whose DestinationRule this scope sees otherwise than the default view (a rule in its own
   // namespace, or one not exported to it): their clusters are built again for it.
   const shared = drLookup(mesh, undefined);
-  const hosts = new Set<string>([...services.values()].map((s) => s.host));
-  for (const dr of mesh.destinationRules) hosts.add(fqdn(dr.spec.host, dr.metadata.namespace));
-  const differs = new Set([...hosts].filter((h) => !h.startsWith('*') && drFor(h) !== shared(h)));
+  const differs = new Set([...indexOf(mesh).hosts].filter((h) => !h.startsWith('*') && drFor(h) !== shared(h)));
   let clusterOverrides: ScopedResources['clusterOverrides'];
   if (differs.size) {
     const clusters: Record<string, object> = {};
