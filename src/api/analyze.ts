@@ -6,13 +6,13 @@
 // Offline, only what the input itself makes checkable is reported: a host may be a Kubernetes
 // Service Weft cannot see, so an unknown host is never an error; a subset no DestinationRule in the
 // input defines is.
-import type { Destination, DestinationRule, Resource, Sidecar, VirtualService } from './types.ts';
+import type { Destination, DestinationRule, Resource, ServiceEntry, Sidecar, VirtualService } from './types.ts';
 import { describeKey } from './types.ts';
 import { warningsOf } from './validate.ts';
 import { isObject, type Obj } from './schema.ts';
 
 export interface AnalysisMessage {
-  code: string; // "IST0101", or Weft's own: "WEFT0001" (accepted, not applied yet)
+  code: string; // "IST0101", or Weft's own: "WEFT0001" (accepted, not applied yet), "WEFT0002" (a subset that selects no workload of the running mesh)
   level: 'Error' | 'Warning' | 'Info';
   resource: string; // "VirtualService default/reviews"
   path: string; // "spec.http[0].route[0].destination.subset"
@@ -29,17 +29,70 @@ const ofKind = <T extends Resource>(resources: readonly Resource[], kind: string
 /** Go's %v of a []string: "[a b c]". */
 const goList = (items: readonly string[]) => `[${items.join(' ')}]`;
 
-export function analyze(resources: readonly Resource[]): AnalysisMessage[] {
+/**
+ * What the running mesh has, for the checks only it makes possible (`weft analyze` against a
+ * control plane): each service host, with the labels of each of its workloads.
+ */
+export interface LiveMesh {
+  services: ReadonlyMap<string, readonly Readonly<Record<string, string>>[]>;
+}
+
+export function analyze(resources: readonly Resource[], live?: LiveMesh): AnalysisMessage[] {
   const vss = ofKind<VirtualService>(resources, 'VirtualService');
+  const drs = ofKind<DestinationRule>(resources, 'DestinationRule');
   const out: AnalysisMessage[] = [
-    ...subsetsNotFound(vss, ofKind<DestinationRule>(resources, 'DestinationRule')),
+    ...subsetsNotFound(vss, drs),
     ...meshHostConflicts(vss),
     ...sidecarSelectors(ofKind<Sidecar>(resources, 'Sidecar')),
     ...vss.flatMap(unusedRules),
+    ...(live ? [...hostsNotFound(vss, ofKind<ServiceEntry>(resources, 'ServiceEntry'), live), ...emptySubsets(drs, live)] : []),
   ];
   // WEFT0001: accepted, not applied yet (api/support.ts).
   for (const r of resources) {
     for (const w of warningsOf(r)) out.push({ code: 'WEFT0001', level: 'Warning', resource: w.resource ?? name(r), path: w.path, message: w.message });
+  }
+  return out;
+}
+
+// ---- With the running mesh: IST0101 for a destination host nothing serves; WEFT0002 for a subset
+// that selects none of its host's workloads ----
+
+/** Does a host pattern ("a.b", "*.b", "*") take a host? */
+function hostTakes(pattern: string, host: string): boolean {
+  return pattern === '*' || pattern === host || (pattern.startsWith('*') && host.endsWith(pattern.slice(1)));
+}
+
+function hostsNotFound(vss: readonly VirtualService[], ses: readonly ServiceEntry[], live: LiveMesh): AnalysisMessage[] {
+  const entryHosts = ses.flatMap((se) => se.spec.hosts ?? []);
+  const known = (host: string) => host.startsWith('*') || live.services.has(host) || entryHosts.some((p) => hostTakes(p, host));
+  const out: AnalysisMessage[] = [];
+  for (const vs of vss) {
+    const check = (d: Destination | undefined, path: string) => {
+      if (!d) return;
+      const host = resolveHost(d.host, vs.metadata.namespace);
+      if (!known(host)) out.push({ code: 'IST0101', level: 'Error', resource: name(vs), path: `${path}.host`, message: `Referenced host not found: "${host}" (no workload serves it and no ServiceEntry names it: its traffic gets 503)` });
+    };
+    (vs.spec.http ?? []).forEach((r, i) => {
+      (r.route ?? []).forEach((d, j) => check(d.destination, `spec.http[${i}].route[${j}].destination`));
+      if (r.mirror) check(r.mirror, `spec.http[${i}].mirror`);
+      (r.mirrors ?? []).forEach((m, j) => check(m.destination, `spec.http[${i}].mirrors[${j}].destination`));
+    });
+    (vs.spec.tcp ?? []).forEach((r, i) => (r.route ?? []).forEach((d, j) => check(d.destination, `spec.tcp[${i}].route[${j}].destination`)));
+  }
+  return out;
+}
+
+function emptySubsets(drs: readonly DestinationRule[], live: LiveMesh): AnalysisMessage[] {
+  const out: AnalysisMessage[] = [];
+  for (const dr of drs) {
+    const host = resolveHost(dr.spec.host, dr.metadata.namespace);
+    const workloads = live.services.get(host);
+    if (!workloads?.length) continue;
+    (dr.spec.subsets ?? []).forEach((s, i) => {
+      const selects = (labels: Readonly<Record<string, string>>) => Object.entries(s.labels ?? {}).every(([k, v]) => labels[k] === v);
+      if (workloads.some(selects)) return;
+      out.push({ code: 'WEFT0002', level: 'Warning', resource: name(dr), path: `spec.subsets[${i}].labels`, message: `subset "${s.name}" of ${host} selects none of its ${workloads.length} workload(s): requests routed to it get 503 no_healthy_endpoint` });
+    });
   }
   return out;
 }

@@ -67,6 +67,29 @@ async function outboundOf(workload: string, adminFlag: string | undefined): Prom
   return `127.0.0.1:${p.workload.outboundPort}`;
 }
 
+/** `weft analyze` against the running mesh: its stored config, with what only its workloads can tell. */
+async function analyzeLive(adminFlag: string | undefined): Promise<number> {
+  const base = adminUrl(adminFlag);
+  const { analyze } = await configApi();
+  const { items } = await callAdmin(base, 'GET', '/api/v1/resources');
+  const resources = items.map(({ revision: _r, warnings: _w, ...r }: any) => r);
+  const { workloads } = await callAdmin(base, 'GET', '/api/v1/endpoints');
+  // Each service host with its workloads' labels (a service is the workloads of one name in one namespace).
+  const services = new Map<string, Record<string, string>[]>();
+  for (const w of workloads as { service?: string; namespace: string; labels: Record<string, string> }[]) {
+    if (!w.service) continue;
+    const host = w.service.includes('.') ? w.service : `${w.service}.${w.namespace}.svc.cluster.local`;
+    services.set(host, [...(services.get(host) ?? []), w.labels ?? {}]);
+  }
+  let errors = 0;
+  for (const m of analyze(resources, { services })) {
+    if (m.level === 'Error') errors++;
+    process.stdout.write(`${m.level} [${m.code}] (${m.resource}) ${m.path}: ${m.message}\n`);
+  }
+  if (errors === 0) process.stdout.write(`\u2714 No validation issues found in the running mesh at ${base}: ${resources.length} resource(s), ${workloads.length} workload(s).\n`);
+  return errors === 0 ? 0 : 1;
+}
+
 export const COMMANDS: Record<string, Command> = {
   version: {
     options: {},
@@ -370,8 +393,9 @@ ${ADMIN_HELP}`,
   },
 
   analyze: {
-    options: { file: { type: 'string', short: 'f', multiple: true } },
+    options: { file: { type: 'string', short: 'f', multiple: true }, ...ADMIN_OPT },
     help: `Usage: weft analyze -f FILE [-f FILE ...]
+       weft analyze [--admin URL]
 
 Checks resources offline, as istioctl analyze does, without a control plane: every resource
 against Istio's schema and rules (the Gateway API's CRDs for its kinds) and what Weft can apply,
@@ -380,12 +404,17 @@ one host (IST0109); two Sidecars of a namespace with the same workloadSelector (
 without one (IST0111); a VirtualService rule or match never used because an earlier one takes its
 requests (IST0130, IST0131); fields Weft accepts but does not apply yet (WEFT0001). Each message
 names the resource and the field.
+Without -f, analyzes the running mesh instead: its stored config, and, with its workloads, a route
+destination host that no workload serves and no ServiceEntry names (IST0101) and a DestinationRule
+subset that selects none of its host's workloads (WEFT0002).
 Exit status: 0 when nothing is an Error (warnings allowed), 1 otherwise.
 
 Options:
-  -f, --file FILE      a file or directory to analyze (repeatable; "-" reads stdin)`,
+  -f, --file FILE      a file or directory to analyze (repeatable; "-" reads stdin)
+      --admin URL      without -f: the control plane's admin API (default: the running weft up, or WEFT_ADMIN)`,
     async run(v, pos) {
       if (pos.length) throw new UsageError(`unexpected argument "${pos[0]}" (use -f FILE)`);
+      if (!(v.file as string[] | undefined)?.length) return analyzeLive(v.admin as string | undefined);
       const files = expandFiles((v.file as string[] | undefined) ?? []);
       if (!files.length) throw new UsageError('no file given: use -f FILE');
       const { parseConfig, ConfigError, analyze } = await configApi();

@@ -195,3 +195,33 @@ test('weft analyze: offline, Istio codes for what the files say together, warnin
   assert.equal(bad.code, 1);
   assert.match(bad.stdout, /^Error \[IST0106\] VirtualService default\/x: spec\.http\[0\]\.route\[0\]\.destination\.port\.number: /m);
 });
+
+test('weft analyze without -f: the running mesh, with what its workloads tell: a host nothing serves (IST0101, exit 1), a subset that selects no workload (WEFT0002)', async () => {
+  const { startControlPlane } = await import('../../src/control/control-plane.ts');
+  const cp = await startControlPlane({ dataDir: tmpDir('cli-live'), adminPort: 0, xdsPort: 0 });
+  try {
+    cp.registry.register({ proxyId: 'reviews-1', name: 'reviews-1', namespace: 'default', service: 'reviews', servicePort: 80, labels: { version: 'v1' }, address: '127.0.0.1', inboundPort: 1, appPort: 1, healthy: true });
+    const config = `apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: reviews}
+spec: {host: reviews, subsets: [{name: v1, labels: {version: v1}}, {name: v3, labels: {version: v3}}]}
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: reviews}
+spec: {hosts: [reviews], http: [{route: [{destination: {host: reviews, subset: v1}}]}]}
+`;
+    assert.equal((await weft(['apply', '-f', '-', '--admin', cp.adminUrl], {}, config)).code, 0);
+    const ok = await weft(['analyze', '--admin', cp.adminUrl]);
+    assert.equal(ok.code, 0, ok.stdout + ok.stderr);
+    assert.match(ok.stdout, /^Warning \[WEFT0002\] \(DestinationRule default\/reviews\) spec\.subsets\[1\]\.labels: subset "v3" of reviews\.default\.svc\.cluster\.local selects none of its 1 workload\(s\)/m);
+    assert.match(ok.stdout, /No validation issues found in the running mesh at .*: 2 resource\(s\), 1 workload\(s\)/);
+    const typo = config.replace('destination: {host: reviews, subset: v1}', 'destination: {host: reviewz}');
+    assert.equal((await weft(['apply', '-f', '-', '--admin', cp.adminUrl], {}, typo)).code, 0);
+    const bad = await weft(['analyze', '--admin', cp.adminUrl]);
+    assert.equal(bad.code, 1, bad.stdout);
+    assert.match(bad.stdout, /^Error \[IST0101\] \(VirtualService default\/reviews\) spec\.http\[0\]\.route\[0\]\.destination\.host: Referenced host not found: "reviewz\.default\.svc\.cluster\.local"/m);
+  } finally {
+    await cp.close();
+  }
+});
