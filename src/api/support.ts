@@ -96,7 +96,6 @@ function destinationRule(spec: Obj, out: Support): void {
   list(spec.subsets).forEach((s, i) => {
     if (isObject(s)) policy(s.trafficPolicy, field(index('spec.subsets', i), 'trafficPolicy'));
   });
-  if (set(spec.workloadSelector)) warn('spec.workloadSelector', 'accepted, not applied yet: the rule applies to every workload');
 }
 
 const NOT_YET: Record<string, string> = {

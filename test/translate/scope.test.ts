@@ -293,3 +293,25 @@ test('review: a VirtualService naming a host keeps wildcard ones off it, even wh
   );
   assert.equal(routeOf(sidecarSnapshot(mesh, ws[1]), request('reviews')), C('reviews.default.svc.cluster.local'));
 });
+
+test('a DestinationRule with a workloadSelector applies to the workloads of its namespace it selects, before the namespace\'s other rules; to no one else', () => {
+  const ws = [
+    workload('reviews-1', { namespace: 'a', service: 'reviews', port: 41000 }),
+    workload('canary-client', { namespace: 'a', port: 43000, labels: { app: 'canary' } }),
+    workload('plain-client', { namespace: 'a', port: 44000, labels: { app: 'plain' } }),
+    workload('other-ns', { namespace: 'b', port: 45000, labels: { app: 'canary' } }),
+  ];
+  const mesh = meshOf(
+    [
+      dr('everyone', 'a', { host: 'reviews', trafficPolicy: { loadBalancer: { simple: 'RANDOM' } } }),
+      dr('canary-only', 'a', { host: 'reviews', workloadSelector: { matchLabels: { app: 'canary' } }, trafficPolicy: { loadBalancer: { simple: 'LEAST_REQUEST' } } }),
+    ],
+    ws,
+  );
+  const lbOf = (w: Workload) => sidecarSnapshot(mesh, w).clusters.get(C(REVIEWS_A))?.lb;
+  assert.equal(lbOf(ws[1]), 'least_request');
+  assert.equal(lbOf(ws[2]), 'random');
+  assert.equal(lbOf(ws[3]), 'random');
+  const cache = new PushCache();
+  assert.notEqual(cache.resources(mesh, ws[1]).clusters[C(REVIEWS_A)], cache.resources(mesh, ws[2]).clusters[C(REVIEWS_A)]);
+});

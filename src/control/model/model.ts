@@ -91,6 +91,8 @@ export interface ProxyScope {
   labels: Record<string, string>;
   /** The Sidecar resource that applies to the proxy ("namespace/name"), if any. */
   sidecar?: string;
+  /** The DestinationRules of its namespace whose workloadSelector selects it ("namespace/name"), if any. */
+  selectedRules?: string[];
 }
 
 /**

@@ -31,7 +31,7 @@ export class PushCache {
       this.bySnapshot.set(mesh, s);
     }
     const scope = scopeOf(mesh, proxy, s.labelKeys);
-    const key = JSON.stringify([scope.namespace, Object.entries(scope.labels), scope.sidecar ?? '']);
+    const key = JSON.stringify([scope.namespace, Object.entries(scope.labels), scope.sidecar ?? '', scope.selectedRules ?? []]);
     let entry = s.scoped.get(key);
     if (!entry) {
       const scoped = translateScoped(mesh, scope);

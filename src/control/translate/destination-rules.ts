@@ -5,6 +5,8 @@
 //   - a host's rule is searched in the client's namespace, then the service's namespace, then the
 //     root namespace, and taken from the first that has one exported to the client's namespace;
 //   - in a namespace, a rule for the exact host comes before the most specific wildcard host.
+//   - a rule with a workloadSelector applies only to the workloads of its namespace it selects,
+//     and for them comes before the rules of their namespace without one (not merged with them);
 // The rule every proxy shares unless its own namespace changes it (the "default view") is searched
 // in the service's namespace, then the root namespace, among rules exported everywhere.
 import type { DestinationRule } from '../../api/types.ts';
@@ -20,11 +22,20 @@ interface PerNamespace {
 
 const KUBE_HOST = new RegExp(`^[^.]+\\.([^.]+)\\.${DOMAIN_SUFFIX.replaceAll('.', '\\.')}$`);
 
+/** "namespace/name": how a scope names the rules whose workloadSelector selects its proxies. */
+export function ruleKey(dr: DestinationRule): string {
+  return `${dr.metadata.namespace}/${dr.metadata.name}`;
+}
+
 export class DestinationRuleIndex {
   private readonly byNamespace = new Map<string, PerNamespace>();
   private readonly defaults = new Map<string, DestinationRule | undefined>();
+  /** The rules with a workloadSelector, oldest first: each applies alone, to the workloads it selects. */
+  private readonly selecting: DestinationRule[];
 
-  constructor(rules: readonly DestinationRule[]) {
+  constructor(all: readonly DestinationRule[]) {
+    this.selecting = byPrecedence(all.filter((dr) => dr.spec.workloadSelector));
+    const rules = all.filter((dr) => !dr.spec.workloadSelector);
     // namespace -> host -> exportTo -> the merged rule (Maps keep the order of the oldest rule).
     const merged = new Map<string, Map<string, Map<string, DestinationRule>>>();
     for (const dr of byPrecedence(rules)) {
@@ -51,8 +62,21 @@ export class DestinationRuleIndex {
     }
   }
 
-  /** The rule for `host` as a client in `clientNamespace` sees it; undefined `clientNamespace`: the default view. `serviceNamespace` defaults to the namespace of a Kubernetes-style name. */
-  lookup(host: string, clientNamespace: string | undefined, serviceNamespace = KUBE_HOST.exec(host)?.[1]): DestinationRule | undefined {
+  /**
+   * The rule for `host` as a client in `clientNamespace` sees it; undefined `clientNamespace`: the
+   * default view. `serviceNamespace` defaults to the namespace of a Kubernetes-style name.
+   * `selected`: the keys of the rules whose workloadSelector selects the client.
+   */
+  lookup(host: string, clientNamespace: string | undefined, serviceNamespace = KUBE_HOST.exec(host)?.[1], selected: readonly string[] = []): DestinationRule | undefined {
+    if (selected.length) {
+      const own = this.selecting.filter((dr) => selected.includes(ruleKey(dr)));
+      const exact = own.find((dr) => fqdn(dr.spec.host, dr.metadata.namespace) === host);
+      if (exact) return exact;
+      const wild = own
+        .filter((dr) => fqdn(dr.spec.host, dr.metadata.namespace).startsWith('*') && hostMatches(fqdn(dr.spec.host, dr.metadata.namespace), host))
+        .sort((a, b) => fqdn(b.spec.host, b.metadata.namespace).length - fqdn(a.spec.host, a.metadata.namespace).length)[0];
+      if (wild) return wild;
+    }
     if (clientNamespace === undefined) {
       if (!this.defaults.has(host)) this.defaults.set(host, this.search(host, [serviceNamespace, ROOT_NAMESPACE], (dr) => everywhere(dr)));
       return this.defaults.get(host);

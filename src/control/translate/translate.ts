@@ -35,7 +35,7 @@ import {
   workloadPorts,
 } from '../model/model.ts';
 import { type Discovery, type Service, type ServiceEndpoint, appliesToMesh, byPrecedence, resolveDestination, routedPorts, serviceKey, servicesOf, subsetDefined } from './services.ts';
-import { DestinationRuleIndex, type DrLookup } from './destination-rules.ts';
+import { DestinationRuleIndex, type DrLookup, ruleKey } from './destination-rules.ts';
 import { OUTBOUND_ROUTE, PASSTHROUGH_CLUSTER, mirrorsOf, outboundRoutes, serviceVisible } from './routes.ts';
 import { egressOf, sidecarFor, sidecarKey } from './sidecar.ts';
 import { allVirtualServices } from './gamma.ts';
@@ -115,7 +115,12 @@ export function scopeOf(mesh: MeshSnapshot, proxy: Workload, keys: readonly stri
   const labels: Record<string, string> = {};
   for (const k of keys) if (proxy.labels[k] !== undefined) labels[k] = proxy.labels[k];
   const sc = sidecarFor(mesh.sidecars, proxy);
-  return { namespace: proxy.namespace, labels, ...(sc ? { sidecar: sidecarKey(sc) } : {}) };
+  // DestinationRules with a workloadSelector apply to the workloads of their namespace they select.
+  const selectedRules = mesh.destinationRules
+    .filter((dr) => dr.spec.workloadSelector && dr.metadata.namespace === proxy.namespace && labelsMatch(dr.spec.workloadSelector.matchLabels, proxy.labels))
+    .map(ruleKey)
+    .sort();
+  return { namespace: proxy.namespace, labels, ...(sc ? { sidecar: sidecarKey(sc) } : {}), ...(selectedRules.length ? { selectedRules } : {}) };
 }
 
 interface SnapshotIndex {
@@ -144,11 +149,11 @@ function indexOf(mesh: MeshSnapshot): SnapshotIndex {
 }
 
 /** How a client in `clientNamespace` (undefined: the default view every proxy shares) finds a host's DestinationRule. */
-function drLookup(mesh: MeshSnapshot, clientNamespace: string | undefined): DrLookup {
+function drLookup(mesh: MeshSnapshot, clientNamespace: string | undefined, selected: readonly string[] = []): DrLookup {
   const { index, services } = indexOf(mesh);
   const nsOfHost = new Map<string, string>();
   for (const s of services.values()) if (!nsOfHost.has(s.host)) nsOfHost.set(s.host, s.namespace);
-  return (host) => index.lookup(host, clientNamespace, nsOfHost.get(host));
+  return (host) => index.lookup(host, clientNamespace, nsOfHost.get(host), selected);
 }
 
 /** The part of every proxy's config that depends on the mesh alone. */
@@ -217,7 +222,7 @@ export function translateScoped(mesh: MeshSnapshot, scope: ProxyScope): ScopedRe
   const sc = scope.sidecar ? mesh.sidecars?.find((x) => sidecarKey(x) === scope.sidecar) : undefined;
   const egress = egressOf(sc, scope.namespace);
   const { services } = indexOf(mesh);
-  const drFor = drLookup(mesh, scope.namespace);
+  const drFor = drLookup(mesh, scope.namespace, scope.selectedRules);
   const routes = outboundRoutes(allVirtualServices(mesh), services, scope, drFor, egress);
   const apiListeners: Record<string, object> = {};
   const vhosts = (routes as { virtual_hosts: { domains: string[]; routes: RouteJson[] }[] }).virtual_hosts;
