@@ -67,18 +67,26 @@ function hostsNotFound(vss: readonly VirtualService[], ses: readonly ServiceEntr
   const known = (host: string) => host.startsWith('*') || live.services.has(host) || entryHosts.some((p) => hostTakes(p, host));
   const out: AnalysisMessage[] = [];
   for (const vs of vss) {
-    const check = (d: Destination | undefined, path: string) => {
-      if (!d) return;
+    for (const { d, path } of destinationsOf(vs)) {
+      if (!d) continue;
       const host = resolveHost(d.host, vs.metadata.namespace);
       if (!known(host)) out.push({ code: 'IST0101', level: 'Error', resource: name(vs), path: `${path}.host`, message: `Referenced host not found: "${host}" (no workload serves it and no ServiceEntry names it: its traffic gets 503)` });
-    };
-    (vs.spec.http ?? []).forEach((r, i) => {
-      (r.route ?? []).forEach((d, j) => check(d.destination, `spec.http[${i}].route[${j}].destination`));
-      if (r.mirror) check(r.mirror, `spec.http[${i}].mirror`);
-      (r.mirrors ?? []).forEach((m, j) => check(m.destination, `spec.http[${i}].mirrors[${j}].destination`));
-    });
-    (vs.spec.tcp ?? []).forEach((r, i) => (r.route ?? []).forEach((d, j) => check(d.destination, `spec.tcp[${i}].route[${j}].destination`)));
+    }
   }
+  return out;
+}
+
+/** Every destination of a VirtualService, with its field path: http routes (mirrors marked), then tcp routes. */
+function destinationsOf(vs: VirtualService): { d: Destination | undefined; path: string; mirror: boolean }[] {
+  const out: { d: Destination | undefined; path: string; mirror: boolean }[] = [];
+  (vs.spec.http ?? []).forEach((r, i) => {
+    (r.route ?? []).forEach((d, j) => out.push({ d: d.destination, path: `spec.http[${i}].route[${j}].destination`, mirror: false }));
+    if (r.mirror) out.push({ d: r.mirror, path: `spec.http[${i}].mirror`, mirror: true });
+    (r.mirrors ?? []).forEach((m, j) => out.push({ d: m.destination, path: `spec.http[${i}].mirrors[${j}].destination`, mirror: true }));
+  });
+  (vs.spec.tcp ?? []).forEach((r, i) => {
+    (r.route ?? []).forEach((d, j) => out.push({ d: d.destination, path: `spec.tcp[${i}].route[${j}].destination`, mirror: false }));
+  });
   return out;
 }
 
@@ -110,16 +118,7 @@ function subsetsNotFound(vss: readonly VirtualService[], drs: readonly Destinati
   const out: AnalysisMessage[] = [];
   for (const vs of vss) {
     // As Istio's analyzer: route destinations (http, tcp) are "host+subset", mirrors "mirror+subset".
-    const dests: { d: Destination | undefined; path: string; mirror: boolean }[] = [];
-    (vs.spec.http ?? []).forEach((r, i) => {
-      (r.route ?? []).forEach((d, j) => dests.push({ d: d.destination, path: `spec.http[${i}].route[${j}].destination`, mirror: false }));
-      if (r.mirror) dests.push({ d: r.mirror, path: `spec.http[${i}].mirror`, mirror: true });
-      (r.mirrors ?? []).forEach((m, j) => dests.push({ d: m.destination, path: `spec.http[${i}].mirrors[${j}].destination`, mirror: true }));
-    });
-    (vs.spec.tcp ?? []).forEach((r, i) => {
-      (r.route ?? []).forEach((d, j) => dests.push({ d: d.destination, path: `spec.tcp[${i}].route[${j}].destination`, mirror: false }));
-    });
-    for (const { d, path, mirror } of dests) {
+    for (const { d, path, mirror } of destinationsOf(vs)) {
       if (!d?.subset) continue;
       const host = resolveHost(d.host, vs.metadata.namespace);
       if (subsets.get(host)?.has(d.subset)) continue;

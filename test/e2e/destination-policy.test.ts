@@ -9,7 +9,7 @@ import { checkResource } from '../../src/api/index.ts';
 import { type ControlPlane, startControlPlane } from '../../src/control/control-plane.ts';
 import { freePort } from '../../src/util/net.ts';
 import { tmpDir, waitFor } from '../helpers.ts';
-import { type SidecarProc, listen, spawnSidecar, stopProc } from '../proxy/mesh.ts';
+import { type SidecarProc, listen, spawnSidecar, stopMesh } from '../proxy/mesh.ts';
 
 let cp: ControlPlane;
 const apps: http.Server[] = [];
@@ -52,12 +52,7 @@ before(async () => {
 
 after(async () => {
   for (const r of held) r.end();
-  await Promise.all(sidecars.map((s) => stopProc(s.proc)));
-  for (const a of apps) {
-    a.closeAllConnections();
-    a.close();
-  }
-  await cp?.close();
+  await stopMesh(sidecars, apps, cp);
 });
 
 const agent = new Agent({ connections: 16 });

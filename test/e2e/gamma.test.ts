@@ -10,7 +10,7 @@ import { checkResource } from '../../src/api/index.ts';
 import { type ControlPlane, startControlPlane } from '../../src/control/control-plane.ts';
 import { freePort } from '../../src/util/net.ts';
 import { tmpDir, waitFor } from '../helpers.ts';
-import { type SidecarProc, listen, spawnSidecar, stopProc } from '../proxy/mesh.ts';
+import { type SidecarProc, listen, spawnSidecar, stopMesh } from '../proxy/mesh.ts';
 
 let cp: ControlPlane;
 let outbound = 0;
@@ -30,12 +30,7 @@ before(async () => {
 });
 
 after(async () => {
-  await Promise.all(sidecars.map((s) => stopProc(s.proc)));
-  for (const a of apps) {
-    a.closeAllConnections();
-    a.close();
-  }
-  await cp?.close();
+  await stopMesh(sidecars, apps, cp);
 });
 
 const agent = new Agent({ connections: 8 });

@@ -13,7 +13,7 @@ import { checkResource } from '../../src/api/index.ts';
 import { type ControlPlane, startControlPlane } from '../../src/control/control-plane.ts';
 import { freePort } from '../../src/util/net.ts';
 import { tmpDir, waitFor } from '../helpers.ts';
-import { type SidecarProc, listen, spawnSidecar, stopProc } from '../proxy/mesh.ts';
+import { type SidecarProc, listen, spawnSidecar, stopMesh } from '../proxy/mesh.ts';
 
 let cp: ControlPlane;
 let outbound = 0;
@@ -36,12 +36,7 @@ before(async () => {
 });
 
 after(async () => {
-  await Promise.all(sidecars.map((s) => stopProc(s.proc)));
-  for (const s of servers) {
-    s.closeAllConnections();
-    s.close();
-  }
-  await cp?.close();
+  await stopMesh(sidecars, servers, cp);
 });
 
 const agent = new Agent({ connections: 4 });

@@ -46,6 +46,16 @@ export async function stopProc(p: ChildProcess | undefined): Promise<void> {
   });
 }
 
+/** A test mesh's teardown: its sidecars stopped, its apps closed (with their connections), its control plane closed. */
+export async function stopMesh(sidecars: readonly SidecarProc[], apps: readonly { close(): unknown; closeAllConnections(): void }[], cp: { close(): Promise<void> } | undefined): Promise<void> {
+  await Promise.all(sidecars.map((s) => stopProc(s.proc)));
+  for (const a of apps) {
+    a.closeAllConnections();
+    a.close();
+  }
+  await cp?.close();
+}
+
 export function listen(server: net.Server): Promise<number> {
   return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve((server.address() as AddressInfo).port)));
 }

@@ -36,12 +36,17 @@ import type {
   StringMatch,
   VirtualService,
 } from '../../api/types.ts';
+import { isService, parentGroupKind } from '../../api/gateway-common.ts';
 import { DOMAIN_SUFFIX } from '../model/model.ts';
 import { byPrecedence } from './services.ts';
 
-/** Is a parentRef a Service (the mesh), rather than a Gateway? Its group must say core: an absent one is the Gateway API's own (the CRD's default). */
-export function isServiceParent(p: ParentReference): boolean {
-  return p.kind === 'Service' && (p.group === '' || p.group === 'core');
+/**
+ * Is a parentRef a Service (the mesh), rather than a Gateway? Its group must say core: an absent
+ * one is the Gateway API's own (the CRD's default). The validator's own test (support.ts warns of
+ * the other parents), so that what it calls attached is what is translated.
+ */
+function isServiceParent(p: ParentReference): boolean {
+  return isService(parentGroupKind(p as unknown as Record<string, unknown>));
 }
 
 /** A Service's host: its name is a DNS label (support.ts refuses others), so it cannot name another host. */

@@ -19,7 +19,7 @@
 // an HttpConnectionManager, opaque ones (tcp, tls, mysql, ...) a tcp_proxy, and ports whose
 // protocol is not declared get Envoy's protocol detection (http_inspector: HTTP to the HCM, the
 // rest to tcp_proxy). Apps reach TCP services through the outbound listener with CONNECT.
-import type { LocalRateLimit } from '../../api/types.ts';
+import type { Destination, LocalRateLimit, VirtualService } from '../../api/types.ts';
 import { TYPE } from '../../xds/types.ts';
 import { duration } from './duration.ts';
 import { type PortHandling, portHandling } from '../model/protocol.ts';
@@ -128,6 +128,16 @@ interface SnapshotIndex {
   services: Map<string, Service>;
   /** Every host some outbound cluster may be built for: services, route destinations and mirrors, DestinationRule hosts. */
   hosts: Set<string>;
+  /** The namespace of each service host (the first service's), where its DestinationRule is looked up. */
+  nsOfHost: Map<string, string>;
+}
+
+/** Every destination of a VirtualService: its http and tcp routes' and its mirrors'. */
+function destinationsOf(vs: VirtualService): Destination[] {
+  return [
+    ...(vs.spec.tcp ?? []).flatMap((r) => (r.route ?? []).map((x) => x.destination)),
+    ...(vs.spec.http ?? []).flatMap((r) => [...(r.route ?? []).map((x) => x.destination), ...mirrorsOf(r).map((m) => m.destination)]),
+  ];
 }
 
 /** The DestinationRule index of a snapshot, its services, and the hosts clusters are built for, made once per snapshot. */
@@ -139,20 +149,17 @@ function indexOf(mesh: MeshSnapshot): SnapshotIndex {
     const services = servicesOf(mesh);
     const hosts = new Set<string>([...services.values()].map((s) => s.host));
     for (const dr of mesh.destinationRules) hosts.add(fqdn(dr.spec.host, dr.metadata.namespace));
-    for (const vs of allVirtualServices(mesh)) {
-      const dests = [...(vs.spec.tcp ?? []).flatMap((r) => (r.route ?? []).map((x) => x.destination)), ...(vs.spec.http ?? []).flatMap((r) => [...(r.route ?? []).map((x) => x.destination), ...mirrorsOf(r).map((m) => m.destination)])];
-      for (const d of dests) hosts.add(fqdn(d.host, vs.metadata.namespace));
-    }
-    drIndexes.set(mesh, (x = { index: new DestinationRuleIndex(mesh.destinationRules), services, hosts }));
+    for (const vs of allVirtualServices(mesh)) for (const d of destinationsOf(vs)) hosts.add(fqdn(d.host, vs.metadata.namespace));
+    const nsOfHost = new Map<string, string>();
+    for (const s of services.values()) if (!nsOfHost.has(s.host)) nsOfHost.set(s.host, s.namespace);
+    drIndexes.set(mesh, (x = { index: new DestinationRuleIndex(mesh.destinationRules), services, hosts, nsOfHost }));
   }
   return x;
 }
 
 /** How a client in `clientNamespace` (undefined: the default view every proxy shares) finds a host's DestinationRule. */
 function drLookup(mesh: MeshSnapshot, clientNamespace: string | undefined, selected: readonly string[] = []): DrLookup {
-  const { index, services } = indexOf(mesh);
-  const nsOfHost = new Map<string, string>();
-  for (const s of services.values()) if (!nsOfHost.has(s.host)) nsOfHost.set(s.host, s.namespace);
+  const { index, nsOfHost } = indexOf(mesh);
   return (host) => index.lookup(host, clientNamespace, nsOfHost.get(host), selected);
 }
 
@@ -182,10 +189,7 @@ function buildClusters(mesh: MeshSnapshot, services: ReadonlyMap<string, Service
   }
   for (const vs of allVirtualServices(mesh)) {
     if (!appliesToMesh(vs)) continue;
-    const dests = [
-      ...(vs.spec.tcp ?? []).flatMap((r) => (r.route ?? []).map((x) => x.destination)),
-      ...(vs.spec.http ?? []).flatMap((r) => [...(r.route ?? []).map((x) => x.destination), ...mirrorsOf(r).map((m) => m.destination)]),
-    ];
+    const dests = destinationsOf(vs);
     for (const h of vs.spec.hosts ?? []) {
       for (const port of routedPorts(fqdn(h, vs.metadata.namespace), services)) {
         for (const d of dests) {
