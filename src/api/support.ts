@@ -43,7 +43,6 @@ function virtualService(spec: Obj, out: Support): void {
       reject(field(field(p, 'redirect'), 'redirectCode'), `${code} cannot be sent: Envoy's redirects (and Weft's) are 301, 302, 303, 307 or 308`);
     }
     if (set(r.delegate)) reject(field(p, 'delegate'), 'delegation is not supported yet; ignoring it would send the requests this route matches to the routes after it');
-    if (isObject(r.retries) && set(r.retries.retryRemoteLocalities)) warn(field(field(p, 'retries'), 'retryRemoteLocalities'), 'accepted, not applied yet: Weft has no localities');
     if (set(r.mirror_percent)) warn(field(p, 'mirror_percent'), 'accepted, not applied yet: use mirrorPercentage');
     if (set(r.sessionPersistence)) warn(field(p, 'sessionPersistence'), 'accepted, not applied yet: requests are not pinned to an endpoint');
     list(r.match).forEach((m, j) => {
@@ -81,7 +80,7 @@ function destinationRule(spec: Obj, out: Support): void {
         } else if (k === 'simple' && sub === 'PASSTHROUGH') warn(path, 'accepted, not applied yet: PASSTHROUGH needs the original destination address, which a sidecar on loopback does not have; round robin is used');
       }
     };
-    partly('loadBalancer', { simple: [], consistentHash: ['httpHeaderName', 'httpCookie', 'httpQueryParameterName', 'ringHash', 'maglev', 'minimumRingSize'] }, 'endpoints are chosen by loadBalancer.simple, or round robin');
+    partly('loadBalancer', { simple: [], localityLbSetting: [], consistentHash: ['httpHeaderName', 'httpCookie', 'httpQueryParameterName', 'ringHash', 'maglev', 'minimumRingSize'] }, 'endpoints are chosen by loadBalancer.simple, or round robin');
     const cookie = isObject(tp.loadBalancer) && isObject(tp.loadBalancer.consistentHash) ? tp.loadBalancer.consistentHash.httpCookie : undefined;
     if (isObject(cookie) && list(cookie.attributes).length) warn(field(field(field(field(p, 'loadBalancer'), 'consistentHash'), 'httpCookie'), 'attributes'), 'accepted, not applied yet: the cookie is set without these attributes');
     partly('connectionPool', { tcp: ['maxConnections', 'connectTimeout'], http: ['http1MaxPendingRequests'] }, "Envoy's defaults apply");
@@ -128,7 +127,6 @@ function workloadEntry(we: Obj, p: string, out: Support): void {
   }
   if (given(we.weight)) warn(field(p, 'weight'), 'accepted, not applied yet: endpoints of a ServiceEntry share traffic equally');
   if (given(we.network)) warn(field(p, 'network'), 'accepted, not applied yet: Weft has no networks');
-  if (given(we.locality)) warn(field(p, 'locality'), 'accepted, not applied yet: Weft has no localities');
   if (given(we.serviceAccount)) warn(field(p, 'serviceAccount'), NO_IDENTITIES);
 }
 

@@ -20,18 +20,17 @@ test('refused, naming the field: delegate, tls routes, tcp destinationSubnets, D
   refused(virtualService({ hosts: ['reviews'], http: [{ redirect: { uri: '/x', redirectCode: 300 } }] }), /spec\.http\[0\]\.redirect\.redirectCode: 300 cannot be sent/);
 });
 
-test('accepted with a warning naming the resource and field: retryRemoteLocalities, statPrefix, traffic policies', () => {
+test('accepted with a warning naming the resource and field: statPrefix, traffic policies; retryRemoteLocalities and localityLbSetting are applied', () => {
   const vs = virtualService({
     hosts: ['reviews'],
     http: [{ match: [{ statPrefix: 'x', uri: { prefix: '/' } }], retries: { attempts: 3, retryRemoteLocalities: true }, route: [route] }],
   });
   assert.deepEqual(warnings(vs).map((w) => w.split(': ').slice(0, 2).join(': ')), [
-    'VirtualService default/r: spec.http[0].retries.retryRemoteLocalities',
     'VirtualService default/r: spec.http[0].match[0].statPrefix',
   ]);
   const dr = destinationRule({
     host: 'reviews',
-    trafficPolicy: { loadBalancer: { consistentHash: { useSourceIp: true } }, connectionPool: { tcp: { maxConnections: 5, tcpKeepalive: { time: '1s' } }, http: { maxRetries: 3 } }, outlierDetection: { consecutive5xxErrors: 3, splitExternalLocalOriginErrors: true } },
+    trafficPolicy: { loadBalancer: { consistentHash: { useSourceIp: true }, localityLbSetting: { enabled: true, failover: [{ from: 'us-east', to: 'us-west' }] } }, connectionPool: { tcp: { maxConnections: 5, tcpKeepalive: { time: '1s' } }, http: { maxRetries: 3 } }, outlierDetection: { consecutive5xxErrors: 3, splitExternalLocalOriginErrors: true } },
     exportTo: ['.'],
   });
   assert.deepEqual(warnings(dr).map((w) => w.split(': ')[1]), [
@@ -78,7 +77,6 @@ test('ServiceEntry: what the sidecar cannot apply yet is accepted with a warning
     'spec.addresses[1]: accepted, not applied yet: the sidecar routes by name and by plain address, not by address range',
     'spec.endpoints[0].weight: accepted, not applied yet: endpoints of a ServiceEntry share traffic equally',
     'spec.endpoints[0].network: accepted, not applied yet: Weft has no networks',
-    'spec.endpoints[0].locality: accepted, not applied yet: Weft has no localities',
     'spec.endpoints[0].serviceAccount: accepted, not applied yet: Weft has no workload identities until mTLS',
     'spec.endpoints[1].address: accepted, not applied yet: the sidecar does not dial unix sockets; this endpoint is left out',
     'spec.subjectAltNames: accepted, not applied yet: Weft has no workload identities until mTLS',
@@ -100,13 +98,12 @@ test('ServiceEntry: what Weft applies gets no warning, and nothing is refused', 
   assert.deepEqual(warnings(serviceEntry({ hosts: ['db.example.com'], workloadSelector: { labels: { app: 'db' } } })), []);
 });
 
-test('WorkloadEntry: weight, network, locality, serviceAccount and unix sockets are warnings; address, ports and labels are applied', () => {
+test('WorkloadEntry: weight, network, serviceAccount and unix sockets are warnings; address, ports, labels and locality are applied', () => {
   const we = workloadEntry({ address: 'unix:///var/run/app.sock', labels: { app: 'vm' }, weight: 2, network: 'west', locality: 'us-east', serviceAccount: 'vm' });
   assert.deepEqual(pathsAndMessages(we), [
     'spec.address: accepted, not applied yet: the sidecar does not dial unix sockets; this endpoint is left out',
     'spec.weight: accepted, not applied yet: endpoints of a ServiceEntry share traffic equally',
     'spec.network: accepted, not applied yet: Weft has no networks',
-    'spec.locality: accepted, not applied yet: Weft has no localities',
     'spec.serviceAccount: accepted, not applied yet: Weft has no workload identities until mTLS',
   ]);
   assert.match(warnings(we)[0] ?? '', /^WorkloadEntry default\/r: spec\.address: /);

@@ -93,6 +93,8 @@ export interface ProxyScope {
   sidecar?: string;
   /** The DestinationRules of its namespace whose workloadSelector selects it ("namespace/name"), if any. */
   selectedRules?: string[];
+  /** Its locality ("region/zone/subzone"), where it has one and some endpoint of the mesh has one: locality load balancing orders endpoints by it. */
+  locality?: string;
 }
 
 /**
@@ -115,4 +117,24 @@ export function hostMatches(pattern: string, host: string): boolean {
 export function labelsMatch(selector: Record<string, string> | undefined, labels: Record<string, string>): boolean {
   for (const [k, v] of Object.entries(selector ?? {})) if (labels[k] !== v) return false;
   return true;
+}
+
+/** Istio's locality labels: the pod label, or the Kubernetes node's topology labels. */
+export const LOCALITY_LABEL = 'istio-locality';
+const REGION_LABEL = 'topology.kubernetes.io/region';
+const ZONE_LABEL = 'topology.kubernetes.io/zone';
+const SUBZONE_LABEL = 'topology.istio.io/subzone';
+
+/**
+ * Where a workload runs, "region/zone/subzone" ("" when nowhere in particular), as Istio finds
+ * it: a locality given outright (a WorkloadEntry's `locality`), else the `istio-locality` label
+ * (dots for slashes, as label values cannot hold a slash), else the topology labels.
+ */
+export function localityOf(labels: Readonly<Record<string, string>>, given?: string): string {
+  if (given) return given;
+  const l = labels[LOCALITY_LABEL];
+  if (l) return l.replaceAll('.', '/');
+  const parts = [labels[REGION_LABEL] ?? '', labels[ZONE_LABEL] ?? '', labels[SUBZONE_LABEL] ?? ''];
+  while (parts.length && parts[parts.length - 1] === '') parts.pop();
+  return parts.join('/');
 }

@@ -1,8 +1,9 @@
 // The push step, between translate/ (pure) and ads/ (streams only): it asks translate for each
 // part of a proxy's config once and keeps it while it can be reused.
 //   - clusters and endpoints: once per mesh snapshot, shared by every proxy;
-//   - routes: once per snapshot and proxy scope (namespace, the labels sourceLabels names, and the
-//     Sidecar that applies), so a push to a thousand proxies in ten namespaces translates routes
+//   - routes: once per snapshot and proxy scope (namespace, the labels sourceLabels and
+//     failoverPriority name, the Sidecar that applies, the proxy's locality where endpoints have
+//     localities), so a push to a thousand proxies in ten namespaces translates routes
 //     ten times; with them, the few clusters that scope sees otherwise (hidden hosts left out, a
 //     DestinationRule of its own namespace), and the shared set adjusted for it once;
 //   - the rest (listeners, inbound clusters) per proxy, which is cheap.
@@ -31,7 +32,7 @@ export class PushCache {
       this.bySnapshot.set(mesh, s);
     }
     const scope = scopeOf(mesh, proxy, s.labelKeys);
-    const key = JSON.stringify([scope.namespace, Object.entries(scope.labels), scope.sidecar ?? '', scope.selectedRules ?? []]);
+    const key = JSON.stringify([scope.namespace, Object.entries(scope.labels), scope.sidecar ?? '', scope.selectedRules ?? [], scope.locality ?? '']);
     let entry = s.scoped.get(key);
     if (!entry) {
       const scoped = translateScoped(mesh, scope);

@@ -204,6 +204,8 @@ const DEFAULT_RETRY = {
   host_selection_retry_max_attempts: 5,
 };
 
+const REMOTE_LOCALITIES = { name: 'envoy.retry_priorities.previous_priorities', typed_config: { '@type': TYPE.previousPriorities, update_frequency: 2 } };
+
 /** Istio's mirror (with mirrorPercentage, or the older mirrorPercent; 100% when unset) and mirrors. */
 export function mirrorsOf(r: HTTPRoute): { destination: NonNullable<HTTPRoute['mirror']>; percent: number }[] {
   if (r.mirror) return [{ destination: r.mirror, percent: r.mirrorPercentage?.value ?? r.mirrorPercent ?? 100 }];
@@ -229,6 +231,8 @@ function retryPolicy(r: HTTPRoute['retries']): object | undefined {
   }
   if (r.perTryTimeout) out.per_try_timeout = duration(r.perTryTimeout);
   if (r.backoff) out.retry_back_off = { base_interval: duration(r.backoff) };
+  // Istio's retryRemoteLocalities: every second try, the priorities (localities) tried are left out.
+  if (r.retryRemoteLocalities) out.retry_priority = REMOTE_LOCALITIES;
   return out;
 }
 

@@ -7,7 +7,7 @@
 // the names clients may call them by; and the DestinationRule that applies to each host.
 import type { DestinationRule, Destination, ServiceEntry, ServicePort, VirtualService } from '../../api/types.ts';
 import { type PortHandling, handlingOf, parseProtocol, portHandling } from '../model/protocol.ts';
-import { type MeshSnapshot, type Workload, DOMAIN_SUFFIX, fqdn, hostMatches, labelsMatch, workloadPorts } from '../model/model.ts';
+import { type MeshSnapshot, type Workload, DOMAIN_SUFFIX, fqdn, hostMatches, labelsMatch, localityOf, workloadPorts } from '../model/model.ts';
 
 /** One endpoint of a service: where a client sidecar connects, and the labels subsets select by. */
 export interface ServiceEndpoint {
@@ -18,6 +18,8 @@ export interface ServiceEndpoint {
   port: number;
   labels: Readonly<Record<string, string>>;
   healthy: boolean;
+  /** "region/zone/subzone", or "" (model.ts localityOf). */
+  locality: string;
 }
 
 /**
@@ -66,7 +68,7 @@ export function servicesOf(mesh: Pick<MeshSnapshot, 'workloads' | 'serviceEntrie
         s = { host, namespace: w.namespace, port: p.port, handling, discovery: 'EDS', endpoints: [], addresses: [] };
         out.set(key, s);
       }
-      s.endpoints.push({ id: w.proxyId, address: w.address, port: p.inboundPort, labels: w.labels, healthy: w.healthy });
+      s.endpoints.push({ id: w.proxyId, address: w.address, port: p.inboundPort, labels: w.labels, healthy: w.healthy, locality: localityOf(w.labels) });
     }
   }
   for (const se of byPrecedence(mesh.serviceEntries ?? [])) {
@@ -119,23 +121,23 @@ function serviceEntryEndpoints(se: ServiceEntry, host: string, p: ServicePort, d
     const selector = se.spec.workloadSelector.labels;
     for (const we of byPrecedence(mesh.workloadEntries ?? [])) {
       if (we.metadata.namespace !== ns || !labelsMatch(selector, we.spec.labels ?? {}) || !usable(we.spec.address)) continue;
-      out.push({ id: id('WorkloadEntry', we.metadata.name), address: we.spec.address!, port: portOf(we.spec.ports), labels: we.spec.labels ?? {}, healthy: true });
+      out.push({ id: id('WorkloadEntry', we.metadata.name), address: we.spec.address!, port: portOf(we.spec.ports), labels: we.spec.labels ?? {}, healthy: true, locality: localityOf(we.spec.labels ?? {}, we.spec.locality) });
     }
     for (const w of mesh.workloads) {
       if (w.namespace !== ns || !labelsMatch(selector, w.labels)) continue;
       // The workload's port of that name, else of that number: its sidecar's inbound listener.
       const ports = workloadPorts(w);
       const wp = ports.find((x) => x.name === p.name) ?? ports.find((x) => x.port === p.number || x.appPort === (p.targetPort ?? p.number));
-      if (wp) out.push({ id: `workload/${w.proxyId}`, address: w.address, port: wp.inboundPort, labels: w.labels, healthy: w.healthy });
+      if (wp) out.push({ id: `workload/${w.proxyId}`, address: w.address, port: wp.inboundPort, labels: w.labels, healthy: w.healthy, locality: localityOf(w.labels) });
     }
     return out;
   }
   (se.spec.endpoints ?? []).forEach((e, i) => {
-    if (usable(e.address)) out.push({ id: id('ServiceEntry', se.metadata.name, i), address: e.address!, port: portOf(e.ports), labels: e.labels ?? {}, healthy: true });
+    if (usable(e.address)) out.push({ id: id('ServiceEntry', se.metadata.name, i), address: e.address!, port: portOf(e.ports), labels: e.labels ?? {}, healthy: true, locality: localityOf(e.labels ?? {}, e.locality) });
   });
   // No endpoints and no selector: a DNS entry resolves its host itself (Istio's rule).
   if (!se.spec.endpoints?.length && (discovery === 'STRICT_DNS' || discovery === 'LOGICAL_DNS') && !host.startsWith('*')) {
-    out.push({ id: id('ServiceEntry', se.metadata.name), address: host, port: p.targetPort ?? p.number, labels: {}, healthy: true });
+    out.push({ id: id('ServiceEntry', se.metadata.name), address: host, port: p.targetPort ?? p.number, labels: {}, healthy: true, locality: '' });
   }
   return out;
 }

@@ -19,7 +19,7 @@
 // an HttpConnectionManager, opaque ones (tcp, tls, mysql, ...) a tcp_proxy, and ports whose
 // protocol is not declared get Envoy's protocol detection (http_inspector: HTTP to the HCM, the
 // rest to tcp_proxy). Apps reach TCP services through the outbound listener with CONNECT.
-import type { Destination, LocalRateLimit, VirtualService } from '../../api/types.ts';
+import type { Destination, DestinationRule, LocalRateLimit, VirtualService } from '../../api/types.ts';
 import { TYPE } from '../../xds/types.ts';
 import { duration } from './duration.ts';
 import { type PortHandling, portHandling } from '../model/protocol.ts';
@@ -31,6 +31,7 @@ import {
   fqdn,
   inboundClusterName,
   labelsMatch,
+  localityOf,
   outboundClusterName,
   workloadPorts,
 } from '../model/model.ts';
@@ -40,6 +41,7 @@ import { OUTBOUND_ROUTE, PASSTHROUGH_CLUSTER, mirrorsOf, outboundRoutes, service
 import { egressOf, sidecarFor, sidecarKey } from './sidecar.ts';
 import { allVirtualServices } from './gamma.ts';
 import { clusterPolicyFields, effectivePolicy } from './policy.ts';
+import { failoverLabelKeys, loadAssignment, localityLbOf } from './locality.ts';
 
 export { duration } from './duration.ts';
 export { OUTBOUND_ROUTE, PASSTHROUGH_CLUSTER } from './routes.ts';
@@ -101,9 +103,13 @@ export function sharedFor(shared: SharedResources, scoped: ScopedResources): Sha
   return { clusters: pick(shared.clusters, over?.clusters), endpoints: pick(shared.endpoints, over?.endpoints) };
 }
 
-/** The label keys that some mesh-bound match's sourceLabels names: what a proxy's labels can change in its routes. */
+/**
+ * The label keys that can change a proxy's config: those some mesh-bound match's sourceLabels
+ * names (its routes), and those a DestinationRule's failoverPriority compares (its endpoints'
+ * priorities).
+ */
 export function sourceLabelKeys(mesh: MeshSnapshot): string[] {
-  const keys = new Set<string>();
+  const keys = new Set<string>(failoverLabelKeys(mesh.destinationRules));
   for (const vs of allVirtualServices(mesh)) {
     for (const r of [...(vs.spec.http ?? []), ...(vs.spec.tcp ?? [])]) for (const m of r.match ?? []) for (const k of Object.keys(m.sourceLabels ?? {})) keys.add(k);
   }
@@ -120,7 +126,9 @@ export function scopeOf(mesh: MeshSnapshot, proxy: Workload, keys: readonly stri
     .filter((dr) => dr.spec.workloadSelector && dr.metadata.namespace === proxy.namespace && labelsMatch(dr.spec.workloadSelector.matchLabels, proxy.labels))
     .map(ruleKey)
     .sort();
-  return { namespace: proxy.namespace, labels, ...(sc ? { sidecar: sidecarKey(sc) } : {}), ...(selectedRules.length ? { selectedRules } : {}) };
+  // Its locality, where some endpoint of the mesh has one: locality load balancing orders endpoints by it.
+  const locality = indexOf(mesh).localized ? localityOf(proxy.labels) : '';
+  return { namespace: proxy.namespace, labels, ...(sc ? { sidecar: sidecarKey(sc) } : {}), ...(selectedRules.length ? { selectedRules } : {}), ...(locality ? { locality } : {}) };
 }
 
 interface SnapshotIndex {
@@ -130,6 +138,8 @@ interface SnapshotIndex {
   hosts: Set<string>;
   /** The namespace of each service host (the first service's), where its DestinationRule is looked up. */
   nsOfHost: Map<string, string>;
+  /** Some endpoint has a locality. */
+  localized: boolean;
 }
 
 /** Every destination of a VirtualService: its http and tcp routes' and its mirrors'. */
@@ -152,7 +162,8 @@ function indexOf(mesh: MeshSnapshot): SnapshotIndex {
     for (const vs of allVirtualServices(mesh)) for (const d of destinationsOf(vs)) hosts.add(fqdn(d.host, vs.metadata.namespace));
     const nsOfHost = new Map<string, string>();
     for (const s of services.values()) if (!nsOfHost.has(s.host)) nsOfHost.set(s.host, s.namespace);
-    drIndexes.set(mesh, (x = { index: new DestinationRuleIndex(mesh.destinationRules), services, hosts, nsOfHost }));
+    const localized = [...services.values()].some((s) => s.endpoints.some((e) => e.locality !== ''));
+    drIndexes.set(mesh, (x = { index: new DestinationRuleIndex(mesh.destinationRules), services, hosts, nsOfHost, localized }));
   }
   return x;
 }
@@ -177,7 +188,16 @@ export function translateShared(mesh: MeshSnapshot): SharedResources {
  * DestinationRule as `drFor` gives it: every service's default cluster and one per subset, and
  * every route destination, also of hosts no workload serves yet (no endpoints, then).
  */
-function buildClusters(mesh: MeshSnapshot, services: ReadonlyMap<string, Service>, drFor: DrLookup, want: (host: string) => boolean, clusters: Record<string, object>, endpoints: Record<string, object>): void {
+function buildClusters(
+  mesh: MeshSnapshot,
+  services: ReadonlyMap<string, Service>,
+  drFor: DrLookup,
+  want: (host: string) => boolean,
+  clusters: Record<string, object>,
+  endpoints: Record<string, object>,
+  /** The proxy's locality and labels, for locality load balancing (locality.ts); none in the shared view. */
+  where: { locality: string; labels: Readonly<Record<string, string>> } = { locality: '', labels: {} },
+): void {
   const clusterSet = new Map<string, { host: string; port: number; subset: string }>();
   const addCluster = (host: string, port: number, subset: string) => {
     // A subset no DestinationRule defines gets no cluster: routes to it answer 503, as in Istio.
@@ -202,7 +222,10 @@ function buildClusters(mesh: MeshSnapshot, services: ReadonlyMap<string, Service
   for (const [name, c] of [...clusterSet.entries()].sort(([a], [b]) => a.localeCompare(b))) {
     const svc = services.get(serviceKey(c.host, c.port));
     const dr = drFor(c.host);
-    const policy = clusterPolicyFields(effectivePolicy(dr, c.subset, c.port));
+    const effective = effectivePolicy(dr, c.subset, c.port);
+    const locality = localityLbOf(effective);
+    const policy = withLocalityWeighted(clusterPolicyFields(effective), locality !== undefined);
+    const assignment = (eps: readonly ServiceEndpoint[]) => loadAssignment(name, eps, locality, where.locality, where.labels);
     const selector = c.subset ? dr?.spec.subsets?.find((s) => s.name === c.subset)?.labels : undefined;
     const members = (svc?.endpoints ?? []).filter((e) => labelsMatch(selector, e.labels));
     const discovery: Discovery = svc?.discovery ?? 'EDS';
@@ -210,15 +233,20 @@ function buildClusters(mesh: MeshSnapshot, services: ReadonlyMap<string, Service
       clusters[name] = passthroughCluster(name, policy, svc?.targetPort);
     } else if (discovery === 'EDS') {
       clusters[name] = edsCluster(name, svc?.handling === 'http2', policy);
-      endpoints[name] = loadAssignment(name, members);
+      endpoints[name] = assignment(members);
     } else if (members.length > 0) {
       // DNS: the endpoints' names go in the cluster; the proxy resolves them (Istio's STRICT_DNS and
       // LOGICAL_DNS clusters). A LOGICAL_DNS cluster has one name: the first. With no endpoint at
       // all there is no cluster, as in Istio (its routes answer 503).
       const eps = discovery === 'LOGICAL_DNS' ? members.slice(0, 1) : members;
-      clusters[name] = { name, type: discovery, ...clusterSettings(svc?.handling === 'http2', policy), load_assignment: loadAssignment(name, eps) };
+      clusters[name] = { name, type: discovery, ...clusterSettings(svc?.handling === 'http2', policy), load_assignment: assignment(eps) };
     }
   }
+}
+
+/** Envoy's locality-weighted load balancing, which Istio turns on where it applies locality load balancing. */
+function withLocalityWeighted(policy: Record<string, any>, on: boolean): Record<string, any> {
+  return on ? { ...policy, common_lb_config: { ...policy.common_lb_config, locality_weighted_lb_config: {} } } : policy;
 }
 
 /** The part of a proxy's config that depends on its scope: routes, and the api_listeners named after them. */
@@ -244,15 +272,26 @@ export function translateScoped(mesh: MeshSnapshot, scope: ProxyScope): ScopedRe
   // Hosts whose DestinationRule this scope sees otherwise than the default view (a rule in its own
   // namespace, or one not exported to it): their clusters are built again for it.
   const shared = drLookup(mesh, undefined);
-  const differs = new Set([...indexOf(mesh).hosts].filter((h) => !h.startsWith('*') && drFor(h) !== shared(h)));
+  // And, for a proxy with a locality or failoverPriority labels, the hosts whose endpoints locality
+  // load balancing orders for it.
+  const placed = scope.locality !== undefined || Object.keys(scope.labels).length > 0;
+  const differs = new Set([...indexOf(mesh).hosts].filter((h) => !h.startsWith('*') && (drFor(h) !== shared(h) || (placed && localityApplies(drFor(h))))));
   let clusterOverrides: ScopedResources['clusterOverrides'];
   if (differs.size) {
     const clusters: Record<string, object> = {};
     const endpoints: Record<string, object> = {};
-    buildClusters(mesh, services, drFor, (h) => differs.has(h), clusters, endpoints);
+    buildClusters(mesh, services, drFor, (h) => differs.has(h), clusters, endpoints, { locality: scope.locality ?? '', labels: scope.labels });
     clusterOverrides = { hosts: differs, clusters, endpoints };
   }
   return { ...out, ...(hiddenHosts.size ? { hiddenHosts } : {}), ...(clusterOverrides ? { clusterOverrides } : {}) };
+}
+
+/** Can a DestinationRule's locality load balancing depend on the proxy (some layer has outlier detection, or `distribute`)? */
+function localityApplies(dr: DestinationRule | undefined): boolean {
+  if (!dr) return false;
+  const layers = (tp: any): any[] => (tp ? [tp, ...(tp.portLevelSettings ?? [])] : []);
+  const all = [...layers(dr.spec.trafficPolicy), ...(dr.spec.subsets ?? []).flatMap((s) => layers(s.trafficPolicy))];
+  return all.some((tp) => tp.outlierDetection !== undefined || tp.loadBalancer?.localityLbSetting?.distribute?.length);
 }
 
 /**
@@ -375,17 +414,6 @@ function clusterSettings(http2: boolean, policy: object): Record<string, unknown
     ...(http2 ? HTTP2_UPSTREAM : {}),
     ...policy, // the DestinationRule's traffic policy (policy.ts)
   };
-}
-
-function loadAssignment(name: string, members: readonly ServiceEndpoint[]): object {
-  const lbEndpoints = [...members]
-    .sort((a, b) => a.id.localeCompare(b.id))
-    .map((e) => ({
-      endpoint: { address: socketAddress(e.address, e.port) },
-      health_status: e.healthy ? 'HEALTHY' : 'UNHEALTHY',
-    }));
-  // One locality with weight 1: gRPC's xDS client requires a locality and skips weightless ones.
-  return { cluster_name: name, endpoints: lbEndpoints.length ? [{ locality: {}, lb_endpoints: lbEndpoints, load_balancing_weight: { value: 1 } }] : [] };
 }
 
 function socketAddress(address: string, port: number): object {

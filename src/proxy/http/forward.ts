@@ -29,8 +29,9 @@ import { faultOutcome, injectFault } from './fault.ts';
 import { headerValue, responseHeaders, upstreamHead } from './edits.ts';
 import { cameBack, withOwnVia } from './via.ts';
 
-import { healthyEndpoints } from '../upstream/choose.ts';
-import { InFlight, pickEndpoint } from '../upstream/balance.ts';
+import { clusterEndpoints } from '../upstream/choose.ts';
+import type { Tiers } from '../upstream/priority.ts';
+import { InFlight, chooseEndpoint } from '../upstream/balance.ts';
 import { OutlierDetector, type Outcome } from '../upstream/outlier.ts';
 import { RetryBudgets, type TryFailure, backoffMs, retriableFailure, retriableResponse } from './retry.ts';
 import { join } from '../tcp/tcp.ts';
@@ -122,6 +123,8 @@ interface Decision {
   target: Target;
   cluster: ClusterConfig;
   healthy: Endpoint[];
+  /** The endpoints' priorities and localities, where there are several (upstream/priority.ts). */
+  tiers: Tiers | null;
 }
 
 /** PURE: the route a request takes, or a ProxyError (no config, no virtual host, no route). */
@@ -144,8 +147,8 @@ export function targetOf(cfg: RuntimeConfig, route: RouteEntry, rand: number, au
   const clusterName = target.name;
   const cluster = cfg.clusters.get(clusterName);
   if (!cluster) throw new ProxyError('no_cluster', `route ${route.name} points at cluster ${clusterName}, which the sidecar does not have`, clusterName);
-  const healthy = healthyEndpoints(cfg, clusterName, cluster, authority);
-  return { route, clusterName, target, cluster, healthy };
+  const { healthy, tiers } = clusterEndpoints(cfg, clusterName, cluster, authority);
+  return { route, clusterName, target, cluster, healthy, tiers };
 }
 
 /** PURE given the snapshot and a random number: which route, cluster and endpoints a request gets. */
@@ -292,6 +295,9 @@ export class Exchange implements BodySink, ResponseHandler {
   private retries = 0;
   /** Endpoints tried: a retry goes elsewhere when it can (Envoy's previous_hosts). */
   private tried: Set<Endpoint> | undefined;
+  /** With several priorities: each try's priority, and those a retry leaves out (Envoy's previous_priorities). */
+  private readonly attempted: number[] = [];
+  private excludedPriorities: Set<number> | undefined;
   /** The request body so far, for a retry to send again (made on the first chunk); null once it passed RETRY_BODY_LIMIT. */
   private body: Buffer[] | null | undefined;
   private bodyBytes = 0;
@@ -355,16 +361,17 @@ export class Exchange implements BodySink, ResponseHandler {
   }
 
   private tryEndpoint(): void {
-    const { cluster, healthy, clusterName } = this.d;
+    const { cluster, healthy, clusterName, tiers } = this.d;
     // The clock is read only where outlier detection needs it: this runs for every request.
-    const available = cluster.outlier ? (this.ctx.outlier ??= new OutlierDetector()).available(cluster, healthy, performance.now()) : healthy;
-    if (available.length === 0) {
+    const available = cluster.outlier ? (this.ctx.outlier ??= new OutlierDetector()).available(cluster, healthy, performance.now(), !tiers) : healthy;
+    const inflight = (this.ctx.inflight ??= new InFlight());
+    const ep = chooseEndpoint(cluster, clusterName, this.d, available, this.ctx.rr, inflight, this.tried, Math.random, this.hashKey?.key, this.excludedPriorities);
+    if (!ep) {
       this.finish();
       fail(this.ctx, this.ds, new ProxyError('no_healthy_endpoint', `every endpoint of cluster ${clusterName} is ejected by outlier detection`, clusterName), undefined, this.started);
       return;
     }
-    const inflight = (this.ctx.inflight ??= new InFlight());
-    const ep = pickEndpoint(cluster, clusterName, available, this.ctx.rr, inflight, this.tried, Math.random, this.hashKey?.key, healthy);
+    if (tiers) this.attempted.push(ep.priority ?? 0);
     this.endpointObj = ep;
     if (cluster.lb === 'least_request') {
       inflight.add(ep, 1);
@@ -526,6 +533,10 @@ export class Exchange implements BodySink, ResponseHandler {
     this.retries++;
     this.lastRetryReason = why;
     if (policy.otherHosts && this.endpointObj) (this.tried ??= new Set()).add(this.endpointObj);
+    // previous_priorities: every update_frequency tries, the priorities tried so far are left out.
+    if (policy.priorityUpdateFrequency && this.attempted.length % policy.priorityUpdateFrequency === 0) {
+      for (const p of this.attempted) (this.excludedPriorities ??= new Set()).add(p);
+    }
     const call = this.call;
     this.call = undefined;
     call?.abort();

@@ -9,7 +9,8 @@ import net from 'node:net';
 import type { RuntimeConfig } from '../config.ts';
 import { ProxyError } from '../errors.ts';
 import type { Telemetry } from '../telemetry/events.ts';
-import { CONNECT_RETRIES, healthyEndpoints, nextEndpoint } from '../upstream/choose.ts';
+import { CONNECT_RETRIES, type ClusterEndpoints, clusterEndpoints, nextEndpoint } from '../upstream/choose.ts';
+import { chooseTier } from '../upstream/priority.ts';
 
 export interface TcpContext {
   config: () => RuntimeConfig;
@@ -41,17 +42,19 @@ export function dial(ctx: TcpContext, clusterName: string, cb: (err: ProxyError 
   };
   const cfg = ctx.config();
   const cluster = cfg.clusters.get(clusterName);
-  let healthy;
+  let ce: ClusterEndpoints;
   try {
     if (!cluster) throw new ProxyError('no_cluster', `cluster ${clusterName} is not known to the sidecar`, clusterName);
-    healthy = healthyEndpoints(cfg, clusterName, cluster, authority, 0); // a CONNECT target has a port
+    ce = clusterEndpoints(cfg, clusterName, cluster, authority, 0); // a CONNECT target has a port
   } catch (e) {
     queueMicrotask(() => done(e as ProxyError));
     return { cancel: () => (cancelled = true) };
   }
   let attempt = 0;
   const tryOne = () => {
-    const ep = nextEndpoint(ctx.rr, clusterName, healthy);
+    // Round robin; over the priority and locality the priority load picks, where there are several.
+    const t = ce.tiers ? chooseTier(cluster, ce.tiers, ce.healthy, false, Math.random) : undefined;
+    const ep = t && t.eps.length ? nextEndpoint(ctx.rr, t.rrKey, t.eps) : nextEndpoint(ctx.rr, clusterName, ce.healthy);
     const endpoint = `${ep.address}:${ep.port}`;
     const s = net.connect({ host: ep.address, port: ep.port, noDelay: true, allowHalfOpen: true });
     current = s;
@@ -70,7 +73,7 @@ export function dial(ctx: TcpContext, clusterName: string, cb: (err: ProxyError 
     s.destroy();
     if (cancelled) return;
     if (ctx.telemetry.tcp.hasSubscribers) ctx.telemetry.tcp.publish({ kind: 'connect_failed', cluster: clusterName, endpoint, code });
-    if (attempt < CONNECT_RETRIES && healthy.length > 1) {
+    if (attempt < CONNECT_RETRIES && ce.healthy.length > 1) {
       attempt++;
       tryOne();
       return;

@@ -2,7 +2,8 @@
 // random, or least request (two random choices, the one with fewer requests in flight, as
 // Envoy's default choice_count of 2). A retry avoids the endpoints already tried where it can.
 import type { ClusterConfig, Endpoint } from '../xds-client/convert.ts';
-import { nextEndpoint } from './choose.ts';
+import { type ClusterEndpoints, nextEndpoint } from './choose.ts';
+import { chooseTier } from './priority.ts';
 import { Maglev, Ring } from './hash.ts';
 
 /** The ring or Maglev table of an endpoint list, built once per list (lists are immutable). */
@@ -67,4 +68,27 @@ export function pickEndpoint(
   let ep = one();
   if (tried) for (let i = 1; i < eps.length * 2 && tried.has(ep); i++) ep = one();
   return ep;
+}
+
+/**
+ * The endpoint a try goes to: with several priorities or weighted localities, first the one the
+ * priority load picks (upstream/priority.ts), then an endpoint of it by the cluster's lb_policy.
+ * `available` is the endpoints not ejected (ce.healthy itself when none is); `excluded`, the
+ * priorities a retry leaves out. Undefined: no endpoint can take the try.
+ */
+export function chooseEndpoint(
+  cluster: ClusterConfig,
+  name: string,
+  ce: ClusterEndpoints,
+  available: readonly Endpoint[],
+  rr: Map<string, number>,
+  inflight: InFlight,
+  tried: Set<Endpoint> | undefined,
+  rand: () => number,
+  hashKey?: number,
+  excluded?: ReadonlySet<number>,
+): Endpoint | undefined {
+  if (!ce.tiers) return available.length ? pickEndpoint(cluster, name, available, rr, inflight, tried, rand, hashKey, ce.healthy) : undefined;
+  const t = chooseTier(cluster, ce.tiers, available, available !== ce.healthy, rand, hashKey, excluded);
+  return t.eps.length ? pickEndpoint(cluster, t.rrKey, t.eps, rr, inflight, tried, rand, hashKey, t.all) : undefined;
 }

@@ -3,6 +3,7 @@
 import type { RuntimeConfig } from '../config.ts';
 import { ProxyError } from '../errors.ts';
 import type { ClusterConfig, Endpoint } from '../xds-client/convert.ts';
+import { type Tiers, tiersOf } from './priority.ts';
 
 /** tcp_proxy: a connection that could not be made is tried on another endpoint, up to twice. (HTTP retries follow the route's retry policy: http/retry.ts.) */
 export const CONNECT_RETRIES = 2;
@@ -14,18 +15,29 @@ export const CONNECT_RETRIES = 2;
  * upstream_port_override.
  */
 export function healthyEndpoints(cfg: RuntimeConfig, clusterName: string, cluster: ClusterConfig, authority?: string, defaultPort = 80): Endpoint[] {
-  if (cluster.type === 'ORIGINAL_DST') return [originalDestination(cfg, clusterName, cluster, authority, defaultPort)];
+  return clusterEndpoints(cfg, clusterName, cluster, authority, defaultPort).healthy;
+}
+
+/** healthyEndpoints, with the endpoints' priorities and localities where there are several (upstream/priority.ts). */
+export function clusterEndpoints(cfg: RuntimeConfig, clusterName: string, cluster: ClusterConfig, authority?: string, defaultPort = 80): ClusterEndpoints {
+  if (cluster.type === 'ORIGINAL_DST') return { healthy: [originalDestination(cfg, clusterName, cluster, authority, defaultPort)], tiers: null };
   const all = cluster.staticEndpoints ?? cfg.endpoints.get(cluster.edsName!) ?? EMPTY;
-  // Endpoint lists are immutable (a config update makes new ones), so the healthy ones are
-  // worked out once per list, not per request.
-  let healthy = healthyOf.get(all);
-  if (!healthy) healthyOf.set(all, (healthy = all.filter((e) => e.healthy)));
-  if (healthy.length === 0) throw new ProxyError('no_healthy_endpoint', `no healthy endpoint in cluster ${clusterName}`, clusterName);
-  return healthy;
+  // Endpoint lists are immutable (a config update makes new ones), so the healthy ones (and the
+  // priorities) are worked out once per list, not per request.
+  let entry = byList.get(all);
+  if (!entry) byList.set(all, (entry = { healthy: all.filter((e) => e.healthy), tiers: tiersOf(all, clusterName) }));
+  if (entry.healthy.length === 0) throw new ProxyError('no_healthy_endpoint', `no healthy endpoint in cluster ${clusterName}`, clusterName);
+  return entry;
+}
+
+export interface ClusterEndpoints {
+  healthy: Endpoint[];
+  /** null: one priority and one locality, the common case. */
+  tiers: Tiers | null;
 }
 
 const EMPTY: readonly Endpoint[] = [];
-const healthyOf = new WeakMap<readonly Endpoint[], Endpoint[]>();
+const byList = new WeakMap<readonly Endpoint[], ClusterEndpoints>();
 
 /** The next endpoint of the cluster, round robin. */
 export function nextEndpoint(rr: Map<string, number>, clusterName: string, healthy: readonly Endpoint[]): Endpoint {

@@ -63,8 +63,11 @@ export class OutlierDetector {
     return ejected + 1 <= Math.max(1, Math.floor((cfg.maxEjectionPercent * total) / 100));
   }
 
-  /** The endpoints not ejected now; all of them when fewer than the panic threshold would be left. */
-  available(cluster: ClusterConfig, healthy: Endpoint[], now: number): Endpoint[] {
+  /**
+   * The endpoints not ejected now; all of them when fewer than the panic threshold would be left
+   * (unless `panic` is false: with several priorities, panic is judged per priority, priority.ts).
+   */
+  available(cluster: ClusterConfig, healthy: Endpoint[], now: number, panic = true): Endpoint[] {
     const hosts = this.clusters.get(cluster.name);
     if (!cluster.outlier || !hosts) return healthy;
     let out: Endpoint[] | undefined;
@@ -75,7 +78,7 @@ export class OutlierDetector {
       else if (!ejected && out) out.push(healthy[i]);
     }
     if (!out) return healthy;
-    if ((100 * out.length) / healthy.length < cluster.panicPercent) return healthy; // panic: ignore ejections
+    if (panic && (100 * out.length) / healthy.length < cluster.panicPercent) return healthy; // panic: ignore ejections
     return out;
   }
 

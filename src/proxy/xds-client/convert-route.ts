@@ -94,6 +94,8 @@ export interface RetryPolicy {
   retriableStatusCodes: ReadonlySet<number>;
   /** retry_host_predicate previous_hosts: a retry avoids the endpoints already tried, where it can. */
   otherHosts: boolean;
+  /** retry_priority previous_priorities' update_frequency: every this many tries, the priorities tried are left out. */
+  priorityUpdateFrequency?: number;
   /** Exponential back-off with full jitter between tries (Envoy: 25 ms base, 10x that at most). */
   backoffBaseMs: number;
   backoffMaxMs: number;
@@ -365,7 +367,7 @@ const RETRY_ON = new Set([
   '5xx', 'gateway-error', 'reset', 'reset-before-request', 'connect-failure', 'refused-stream', 'retriable-4xx', 'retriable-status-codes',
   'envoy-ratelimited', 'http3-post-connect-failure', 'cancelled', 'deadline-exceeded', 'internal', 'resource-exhausted', 'unavailable',
 ]);
-const RETRY_FIELDS = new Set(['retry_on', 'num_retries', 'per_try_timeout', 'retriable_status_codes', 'retry_host_predicate', 'host_selection_retry_max_attempts', 'retry_back_off']);
+const RETRY_FIELDS = new Set(['retry_on', 'num_retries', 'per_try_timeout', 'retriable_status_codes', 'retry_host_predicate', 'host_selection_retry_max_attempts', 'retry_back_off', 'retry_priority']);
 
 function retryPolicy(where: string, rp: any): RetryPolicy {
   for (const k of Object.keys(rp)) if (!RETRY_FIELDS.has(k)) fail(`${where}.${k}`, 'not supported');
@@ -389,12 +391,20 @@ function retryPolicy(where: string, rp: any): RetryPolicy {
     if (h.name !== 'envoy.retry_host_predicates.previous_hosts') fail(`${where}.retry_host_predicate[${i}]`, `unsupported predicate ${h.name} (previous_hosts is supported)`);
     otherHosts = true;
   }
+  let priorityUpdateFrequency: number | undefined;
+  if (rp.retry_priority) {
+    const p = rp.retry_priority;
+    const cfg = p.typed_config ?? {};
+    if (p.name !== 'envoy.retry_priorities.previous_priorities' && cfg['@type'] !== TYPE.previousPriorities) fail(`${where}.retry_priority`, `unsupported retry priority ${p.name ?? cfg['@type']} (previous_priorities is supported)`);
+    priorityUpdateFrequency = Number(cfg.update_frequency ?? 0);
+    if (!Number.isInteger(priorityUpdateFrequency) || priorityUpdateFrequency < 1) fail(`${where}.retry_priority.typed_config.update_frequency`, `must be a whole number of at least 1, got ${JSON.stringify(cfg.update_frequency)}`);
+  }
   const base = rp.retry_back_off?.base_interval ? durationMs(rp.retry_back_off.base_interval) : 25;
   const max = rp.retry_back_off?.max_interval ? durationMs(rp.retry_back_off.max_interval) : base * 10;
   if (!(base > 0) || !(max >= base)) fail(`${where}.retry_back_off`, 'base_interval must be positive and max_interval at least base_interval');
   const readsHeaders = ['envoy-ratelimited', 'cancelled', 'deadline-exceeded', 'internal', 'resource-exhausted', 'unavailable'].some((c) => on.has(c));
   const lowest = [on.has('5xx') ? 500 : 600, on.has('gateway-error') ? 502 : 600, on.has('retriable-4xx') ? 409 : 600, on.has('envoy-ratelimited') ? 429 : 600, ...(on.has('retriable-status-codes') ? codes : [])];
-  return { on, numRetries: n, perTryTimeoutMs, retriableStatusCodes: codes, otherHosts, backoffBaseMs: base, backoffMaxMs: max, readsHeaders, lowestStatus: Math.min(...lowest) };
+  return { on, numRetries: n, perTryTimeoutMs, retriableStatusCodes: codes, otherHosts, ...(priorityUpdateFrequency ? { priorityUpdateFrequency } : {}), backoffBaseMs: base, backoffMaxMs: max, readsHeaders, lowestStatus: Math.min(...lowest) };
 }
 
 const CLUSTER_WEIGHT_FIELDS = new Set(['name', 'weight', 'request_headers_to_add', 'request_headers_to_remove', 'response_headers_to_add', 'response_headers_to_remove', 'host_rewrite_literal']);

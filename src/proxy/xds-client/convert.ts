@@ -71,6 +71,8 @@ export interface ClusterConfig {
   outlier?: OutlierConfig;
   /** common_lb_config.healthy_panic_threshold (Envoy: 50%): below this share of endpoints not ejected, ejections are ignored. */
   panicPercent: number;
+  /** common_lb_config.locality_weighted_lb_config: within a priority, a locality is picked by its load_balancing_weight. */
+  localityWeighted?: boolean;
 }
 
 export interface OutlierConfig {
@@ -88,6 +90,10 @@ export interface Endpoint {
   address: string;
   port: number;
   healthy: boolean;
+  /** Its LocalityLbEndpoints' priority (0 first) and index in the assignment, and that locality's load_balancing_weight (upstream/priority.ts). */
+  priority?: number;
+  group?: number;
+  localityWeight?: number;
 }
 
 export { ConvertError } from './convert-util.ts';
@@ -252,13 +258,14 @@ export function convertCluster(c: any): ClusterConfig {
   const panic = c.common_lb_config?.healthy_panic_threshold;
   const panicPercent = panic == null ? 50 : Number(panic.value ?? panic);
   if (!(panicPercent >= 0 && panicPercent <= 100)) fail(`${where}: common_lb_config.healthy_panic_threshold`, 'must be 0-100');
-  for (const k of Object.keys(c.common_lb_config ?? {})) if (k !== 'healthy_panic_threshold') fail(`${where}: common_lb_config.${k}`, 'not supported');
+  for (const k of Object.keys(c.common_lb_config ?? {})) if (k !== 'healthy_panic_threshold' && k !== 'locality_weighted_lb_config') fail(`${where}: common_lb_config.${k}`, 'not supported (healthy_panic_threshold and locality_weighted_lb_config are)');
+  const localityWeighted = c.common_lb_config?.locality_weighted_lb_config != null;
   let hashTableSize: number | undefined;
   if (lb === 'ring_hash') hashTableSize = Number(c.ring_hash_lb_config?.minimum_ring_size?.value ?? c.ring_hash_lb_config?.minimum_ring_size ?? 1024);
   if (lb === 'maglev') hashTableSize = Number(c.maglev_lb_config?.table_size?.value ?? c.maglev_lb_config?.table_size ?? 65537);
   if (hashTableSize !== undefined && !(Number.isInteger(hashTableSize) && hashTableSize > 0 && hashTableSize <= 8_388_608)) fail(`${where}: ${lb}_lb_config`, `invalid size ${hashTableSize}`);
   if (lb === 'maglev' && !isPrime(hashTableSize!)) fail(`${where}: maglev_lb_config.table_size`, `must be a prime number, got ${hashTableSize}`);
-  const base = { name: c.name, connectTimeoutMs, protocol, limits, lb, panicPercent, ...(outlier ? { outlier } : {}), ...(hashTableSize ? { hashTableSize } : {}) };
+  const base = { name: c.name, connectTimeoutMs, protocol, limits, lb, panicPercent, localityWeighted, ...(outlier ? { outlier } : {}), ...(hashTableSize ? { hashTableSize } : {}) };
   if (type === 'EDS') return { ...base, type: 'EDS', edsName: c.eds_cluster_config?.service_name || c.name };
   if (type === 'STATIC' || type === 'STRICT_DNS' || type === 'LOGICAL_DNS') {
     const staticEndpoints = convertEndpoints(c.load_assignment ?? { cluster_name: c.name }, `${where}: load_assignment`);
@@ -338,11 +345,15 @@ export function convertEndpoints(cla: any, whereOuter?: string): Endpoint[] {
   const where = whereOuter ?? `endpoints ${cla.cluster_name ?? '(unnamed)'}`;
   const out: Endpoint[] = [];
   (cla.endpoints ?? []).forEach((loc: any, i: number) => {
+    const priority = Number(loc.priority ?? 0);
+    if (!Number.isInteger(priority) || priority < 0 || priority > 127) fail(`${where}: endpoints[${i}].priority`, `must be a whole number from 0 to 127, got ${JSON.stringify(loc.priority)}`);
+    const lw = loc.load_balancing_weight == null ? 1 : Number(loc.load_balancing_weight.value ?? loc.load_balancing_weight);
+    if (!Number.isInteger(lw) || lw < 1) fail(`${where}: endpoints[${i}].load_balancing_weight`, `must be a whole number of at least 1, got ${JSON.stringify(loc.load_balancing_weight)}`);
     (loc.lb_endpoints ?? []).forEach((e: any, j: number) => {
       const { address, port } = socket(`${where}: endpoints[${i}].lb_endpoints[${j}].endpoint.address`, e.endpoint?.address);
       if (port === 0) fail(`${where}: endpoints[${i}].lb_endpoints[${j}]`, 'port 0 is not a valid endpoint');
       const hs = e.health_status ?? 'UNKNOWN';
-      out.push({ address, port, healthy: hs === 'HEALTHY' || hs === 'UNKNOWN' });
+      out.push({ address, port, healthy: hs === 'HEALTHY' || hs === 'UNKNOWN', priority, group: i, localityWeight: lw });
     });
   });
   return out;
