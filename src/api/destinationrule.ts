@@ -141,6 +141,10 @@ const MAGLEV_MAX_TABLE_SIZE = 5000011;
 
 function checkConsistentHash(f: Findings, hash: Obj | undefined, p: string): void {
   if (!hash) return;
+  // Envoy refuses cookie attributes that are not header text (Istio passes them on); so does Weft.
+  for (const [a, ap] of eachObj(asObj(hash.httpCookie)?.attributes, field(field(p, 'httpCookie'), 'attributes'))) {
+    if (/[\0\r\n]/.test(`${asStr(a.name) ?? ''}${asStr(a.value) ?? ''}`)) f.report(ap, 'a cookie attribute must not hold NUL, CR or LF');
+  }
   const ringSize = asNum(hash.minimumRingSize) ?? 0;
   if (ringSize !== 0 && (isSet(hash.ringHash) || isSet(hash.maglev))) {
     f.report(p, 'only one of minimumRingSize or ringHash/maglev may be set');

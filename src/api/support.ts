@@ -80,9 +80,7 @@ function destinationRule(spec: Obj, out: Support): void {
         } else if (k === 'simple' && sub === 'PASSTHROUGH') warn(path, 'accepted, not applied yet: PASSTHROUGH needs the original destination address, which a sidecar on loopback does not have; round robin is used');
       }
     };
-    partly('loadBalancer', { simple: [], localityLbSetting: [], consistentHash: ['httpHeaderName', 'httpCookie', 'httpQueryParameterName', 'ringHash', 'maglev', 'minimumRingSize'] }, 'endpoints are chosen by loadBalancer.simple, or round robin');
-    const cookie = isObject(tp.loadBalancer) && isObject(tp.loadBalancer.consistentHash) ? tp.loadBalancer.consistentHash.httpCookie : undefined;
-    if (isObject(cookie) && list(cookie.attributes).length) warn(field(field(field(field(p, 'loadBalancer'), 'consistentHash'), 'httpCookie'), 'attributes'), 'accepted, not applied yet: the cookie is set without these attributes');
+    partly('loadBalancer', { simple: [], localityLbSetting: [], consistentHash: ['httpHeaderName', 'httpCookie', 'httpQueryParameterName', 'useSourceIp', 'ringHash', 'maglev', 'minimumRingSize'] }, 'endpoints are chosen by loadBalancer.simple, or round robin');
     partly('connectionPool', { tcp: ['maxConnections', 'connectTimeout'], http: ['http1MaxPendingRequests'] }, "Envoy's defaults apply");
     partly(
       'outlierDetection',

@@ -20,7 +20,7 @@ test('refused, naming the field: delegate, tls routes, tcp destinationSubnets, D
   refused(virtualService({ hosts: ['reviews'], http: [{ redirect: { uri: '/x', redirectCode: 300 } }] }), /spec\.http\[0\]\.redirect\.redirectCode: 300 cannot be sent/);
 });
 
-test('accepted with a warning naming the resource and field: statPrefix, traffic policies; retryRemoteLocalities and localityLbSetting are applied', () => {
+test('accepted with a warning naming the resource and field: statPrefix, traffic policies; retryRemoteLocalities, localityLbSetting and useSourceIp are applied', () => {
   const vs = virtualService({
     hosts: ['reviews'],
     http: [{ match: [{ statPrefix: 'x', uri: { prefix: '/' } }], retries: { attempts: 3, retryRemoteLocalities: true }, route: [route] }],
@@ -34,7 +34,6 @@ test('accepted with a warning naming the resource and field: statPrefix, traffic
     exportTo: ['.'],
   });
   assert.deepEqual(warnings(dr).map((w) => w.split(': ')[1]), [
-    'spec.trafficPolicy.loadBalancer.consistentHash.useSourceIp',
     'spec.trafficPolicy.connectionPool.tcp.tcpKeepalive',
     'spec.trafficPolicy.connectionPool.http.maxRetries',
     'spec.trafficPolicy.outlierDetection.splitExternalLocalOriginErrors',

@@ -121,3 +121,26 @@ test('consistentHash on a header: each user sticks to one endpoint, and users sp
   assert.ok([...seen.values()].every((s) => s.size === 1), 'every user always reached the same endpoint');
   assert.deepEqual(new Set([...seen.values()].flatMap((s) => [...s])), new Set(['good', 'bad']), 'users spread over both endpoints');
 });
+
+test('consistentHash useSourceIp: every request of one client goes to one endpoint (its app is its source), as in Istio', async (t) => {
+  badFails = false;
+  cp.store.apply([dr({ loadBalancer: { consistentHash: { useSourceIp: true } } })]);
+  // Under round robin, 10 requests in a row reach both endpoints; hashed on the source, one.
+  await waitFor('the source-IP ring in the client sidecar: 10 answers from one endpoint', async () => {
+    const got = await Promise.all(Array.from({ length: 10 }, () => get()));
+    return new Set(got.map((r) => r.body)).size === 1;
+  }, 15_000);
+  const got = new Set((await Promise.all(Array.from({ length: 40 }, () => get()))).map((r) => r.body));
+  t.diagnostic(`40 requests reached: ${[...got].join(', ')}`);
+  assert.equal(got.size, 1);
+});
+
+test('consistentHash httpCookie with attributes: the cookie the sidecar sets carries them', async () => {
+  cp.store.apply([dr({ loadBalancer: { consistentHash: { httpCookie: { name: 'sticky', ttl: '60s', attributes: [{ name: 'SameSite', value: 'Strict' }, { name: 'Secure' }] } } } })]);
+  await waitFor('a Set-Cookie with the attributes', async () => {
+    const r = await request(`http://127.0.0.1:${outbound}/`, { headers: { host: 'svc' }, dispatcher: agent });
+    await r.body.text();
+    const c = String(r.headers['set-cookie'] ?? '');
+    return /^sticky="[0-9a-f]+"; Max-Age=60; SameSite=Strict; Secure; HttpOnly$/.test(c);
+  }, 15_000);
+});

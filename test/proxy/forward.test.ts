@@ -49,6 +49,7 @@ function downstream(head: RequestHead): Downstream & { answer: Promise<{ status:
     reset: () => done({ status: -1, headers }),
     onAbort: () => {},
     upgradeTo: () => undefined,
+    remoteAddress: () => '127.0.0.1',
   };
 }
 

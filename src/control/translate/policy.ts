@@ -77,14 +77,19 @@ export function clusterPolicyFields(p: Policy): Obj {
   return out;
 }
 
-/** Istio's consistentHash key -> an Envoy route hash_policy (useSourceIp: none, the sidecar's source is always the app on loopback). */
+/**
+ * Istio's consistentHash key -> an Envoy route hash_policy. useSourceIp hashes the client's
+ * address: for a sidecar, its app, so all of one client's requests go to one endpoint, as in Istio.
+ */
 export function hashPolicyOf(ch: Obj | undefined): object | undefined {
   if (!ch) return undefined;
   if (ch.httpHeaderName) return { header: { header_name: ch.httpHeaderName } };
   if (ch.httpQueryParameterName) return { query_parameter: { name: ch.httpQueryParameterName } };
   if (ch.httpCookie) {
     const c = ch.httpCookie;
-    return { cookie: { name: c.name, ...(c.path ? { path: c.path } : {}), ...(c.ttl ? { ttl: duration(c.ttl) } : {}) } };
+    const attributes = (c.attributes ?? []).map((a: Obj) => ({ name: a.name, ...(a.value ? { value: a.value } : {}) }));
+    return { cookie: { name: c.name, ...(c.path ? { path: c.path } : {}), ...(c.ttl ? { ttl: duration(c.ttl) } : {}), ...(attributes.length ? { attributes } : {}) } };
   }
+  if (ch.useSourceIp) return { connection_properties: { source_ip: true } };
   return undefined;
 }

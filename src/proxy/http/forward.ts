@@ -332,7 +332,7 @@ export class Exchange implements BodySink, ResponseHandler {
     const head = upstreamHead(ds.head, d.route, d.target);
     // Where the request names its own destination, the sidecar's Via entry goes with it (loop detection: via.ts).
     this.head = d.cluster.type === 'ORIGINAL_DST' ? { ...head, headers: withOwnVia(head.headers) } : head;
-    this.hashKey = d.route.hashPolicy && (d.cluster.lb === 'ring_hash' || d.cluster.lb === 'maglev') ? hashKeyOf(d.route.hashPolicy, ds.head) : undefined;
+    this.hashKey = d.route.hashPolicy && (d.cluster.lb === 'ring_hash' || d.cluster.lb === 'maglev') ? hashKeyOf(d.route.hashPolicy, ds.head, Math.random, () => ds.remoteAddress()) : undefined;
     this.idleMs = idleMs;
   }
 

@@ -24,9 +24,13 @@ function cookie(h: HeaderList, name: string): string | undefined {
 }
 
 /** The request's hash key, or undefined when no policy applies (the cluster then picks at random, as Envoy does). */
-export function hashKeyOf(policies: readonly HashPolicy[], head: RequestHead, random: () => number = Math.random): HashKey | undefined {
+export function hashKeyOf(policies: readonly HashPolicy[], head: RequestHead, random: () => number = Math.random, remoteAddress?: () => string): HashKey | undefined {
   for (const p of policies) {
-    if (p.kind === 'header') {
+    if (p.kind === 'source_ip') {
+      // A sidecar's client is its app: every request of one client sidecar hashes alike, as in Istio.
+      const v = remoteAddress?.();
+      if (v) return { key: hash32(v) };
+    } else if (p.kind === 'header') {
       const v = p.name === ':authority' ? head.authority : p.name === ':path' ? head.path : headerValue(head.headers, p.name);
       if (v !== undefined) return { key: hash32(v) };
     } else if (p.kind === 'query') {
@@ -38,7 +42,7 @@ export function hashKeyOf(policies: readonly HashPolicy[], head: RequestHead, ra
       if (v !== undefined) return { key: hash32(v) };
       if (p.ttlSeconds === undefined) continue;
       const made = Math.floor(random() * 2 ** 52).toString(16).padStart(13, '0');
-      const attrs = [`${p.name}="${made}"`, ...(p.ttlSeconds > 0 ? [`Max-Age=${p.ttlSeconds}`] : []), ...(p.path ? [`Path=${p.path}`] : []), 'HttpOnly'];
+      const attrs = [`${p.name}="${made}"`, ...(p.ttlSeconds > 0 ? [`Max-Age=${p.ttlSeconds}`] : []), ...(p.path ? [`Path=${p.path}`] : []), ...(p.attributes ?? []), 'HttpOnly'];
       return { key: hash32(made), setCookie: attrs.join('; ') };
     }
   }

@@ -49,6 +49,8 @@ export interface Downstream {
   /** Called once if the client goes away before the response ends. */
   onAbort(cb: () => void): void;
   readonly responseStarted: boolean;
+  /** The client's address (the connection's remote address): what a source-IP hash policy hashes. */
+  remoteAddress(): string;
   /** Switches the connection to a raw byte stream after a 101 answer (WebSocket). */
   upgradeTo(status: number, headers: HeaderList): { socket: import('node:net').Socket; head: Buffer } | undefined;
 }

@@ -559,6 +559,10 @@ class Stream implements Downstream {
     this.upgradeHead = upgradeHead;
   }
 
+  remoteAddress(): string {
+    return this.conn.socket.remoteAddress ?? '';
+  }
+
   readBody(sink: BodySink): void {
     this.sink = sink;
     if (!this.head.hasBody) {

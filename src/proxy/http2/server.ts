@@ -116,6 +116,10 @@ class Stream implements Downstream {
   /** The client's END_STREAM arrived (or the request had no body). */
   private bodyEnded = false;
 
+  remoteAddress(): string {
+    return this.s.session?.socket?.remoteAddress ?? '';
+  }
+
   constructor(s: http2.ServerHttp2Stream, head: RequestHead) {
     this.s = s;
     this.head = head;

@@ -64,7 +64,9 @@ export interface RateLimit {
 export type HashPolicy =
   | { kind: 'header'; name: string }
   | { kind: 'query'; name: string }
-  | { kind: 'cookie'; name: string; path?: string; ttlSeconds?: number };
+  | { kind: 'cookie'; name: string; path?: string; ttlSeconds?: number; attributes?: string[] }
+  /** connection_properties.source_ip: the client's address. */
+  | { kind: 'source_ip' };
 
 /** The CORS filter's per-route policy (envoy.filters.http.cors). */
 export interface Cors {
@@ -340,18 +342,29 @@ function bytesOf(v: unknown): Buffer {
 }
 
 function hashPolicyOf(where: string, h: any): HashPolicy {
-  for (const k of Object.keys(h)) if (!['header', 'query_parameter', 'cookie', 'terminal'].includes(k)) fail(`${where}.${k}`, 'not supported (header, query_parameter and cookie are)');
+  for (const k of Object.keys(h)) if (!['header', 'query_parameter', 'cookie', 'connection_properties', 'terminal'].includes(k)) fail(`${where}.${k}`, 'not supported (header, query_parameter, cookie and connection_properties are)');
   if (h.header) {
     if (!h.header.header_name || h.header.regex_rewrite) fail(`${where}.header`, 'header_name is required; regex_rewrite is not supported');
     return { kind: 'header', name: String(h.header.header_name).toLowerCase() };
   }
   if (h.query_parameter) return { kind: 'query', name: String(h.query_parameter.name ?? fail(`${where}.query_parameter.name`, 'required')) };
   if (h.cookie) {
-    if (!h.cookie.name || h.cookie.attributes?.length) fail(`${where}.cookie`, 'name is required; attributes are not supported');
+    if (!h.cookie.name) fail(`${where}.cookie.name`, 'required');
     const ttl = h.cookie.ttl == null ? undefined : Math.round(durationMs(h.cookie.ttl) / 1000);
-    return { kind: 'cookie', name: String(h.cookie.name), ...(h.cookie.path ? { path: String(h.cookie.path) } : {}), ...(ttl !== undefined ? { ttlSeconds: ttl } : {}) };
+    // Envoy's CookieAttribute: a name (required) and a value, as header text (no NUL, CR or LF).
+    const attributes = (h.cookie.attributes ?? []).map((a: any, i: number) => {
+      const name = String(a?.name ?? '');
+      const value = a?.value == null ? '' : String(a.value);
+      if (!name || /[\0\r\n]/.test(name + value)) fail(`${where}.cookie.attributes[${i}]`, 'a name is required, and neither name nor value may hold NUL, CR or LF');
+      return value === '' ? name : `${name}=${value}`;
+    });
+    return { kind: 'cookie', name: String(h.cookie.name), ...(h.cookie.path ? { path: String(h.cookie.path) } : {}), ...(ttl !== undefined ? { ttlSeconds: ttl } : {}), ...(attributes.length ? { attributes } : {}) };
   }
-  fail(where, 'one of header, query_parameter or cookie is required');
+  if (h.connection_properties) {
+    if (h.connection_properties.source_ip !== true) fail(`${where}.connection_properties.source_ip`, 'must be true');
+    return { kind: 'source_ip' };
+  }
+  fail(where, 'one of header, query_parameter, cookie or connection_properties is required');
 }
 
 function mirrorPolicy(where: string, m: any): { cluster: string; fraction: number; shadowSuffix: boolean } {
