@@ -80,7 +80,12 @@ function destinationRule(spec: Obj, out: Support): void {
         } else if (k === 'simple' && sub === 'PASSTHROUGH') warn(path, 'accepted, not applied yet: PASSTHROUGH needs the original destination address, which a sidecar on loopback does not have; round robin is used');
       }
     };
-    partly('loadBalancer', { simple: [], localityLbSetting: [], consistentHash: ['httpHeaderName', 'httpCookie', 'httpQueryParameterName', 'useSourceIp', 'ringHash', 'maglev', 'minimumRingSize'] }, 'endpoints are chosen by loadBalancer.simple, or round robin');
+    partly('loadBalancer', { simple: [], localityLbSetting: [], warmup: [], warmupDurationSecs: [], consistentHash: ['httpHeaderName', 'httpCookie', 'httpQueryParameterName', 'useSourceIp', 'ringHash', 'maglev', 'minimumRingSize'] }, 'endpoints are chosen by loadBalancer.simple, or round robin');
+    const lb = isObject(tp.loadBalancer) ? tp.loadBalancer : undefined;
+    const warmup = lb && (set(lb.warmup) ? 'warmup' : set(lb.warmupDurationSecs) ? 'warmupDurationSecs' : undefined);
+    if (lb && warmup && (set(lb.consistentHash) || lb.simple === 'RANDOM' || lb.simple === 'PASSTHROUGH')) {
+      warn(field(field(p, 'loadBalancer'), warmup), 'accepted, not applied: warmup applies to ROUND_ROBIN and LEAST_REQUEST only, as in Istio');
+    }
     partly('connectionPool', { tcp: ['maxConnections', 'connectTimeout'], http: ['http1MaxPendingRequests'] }, "Envoy's defaults apply");
     partly(
       'outlierDetection',

@@ -47,6 +47,18 @@ export function clusterPolicyFields(p: Policy): Obj {
       out.ring_hash_lb_config = { minimum_ring_size: { value: ch.ringHash?.minimumRingSize || ch.minimumRingSize || 1024 } };
     }
   }
+  // Istio's warmup (or its older warmupDurationSecs): Envoy's slow start, for ROUND_ROBIN and LEAST_REQUEST only.
+  const lb = p.loadBalancer;
+  const warmup = (lb?.warmup as Obj | undefined) ?? (lb?.warmupDurationSecs ? { duration: lb.warmupDurationSecs } : undefined);
+  const policyName = out.lb_policy ?? 'ROUND_ROBIN';
+  if (warmup && (policyName === 'ROUND_ROBIN' || policyName === 'LEAST_REQUEST')) {
+    const slow_start_config = {
+      slow_start_window: duration(warmup.duration),
+      ...(warmup.aggression !== undefined && warmup.aggression !== null ? { aggression: { default_value: warmup.aggression, runtime_key: 'upstream.slow_start.aggression' } } : {}),
+      min_weight_percent: { value: warmup.minimumPercent ?? 10 },
+    };
+    out[policyName === 'ROUND_ROBIN' ? 'round_robin_lb_config' : 'least_request_lb_config'] = { slow_start_config };
+  }
   const tcp = p.connectionPool?.tcp as Obj | undefined;
   const http = p.connectionPool?.http as Obj | undefined;
   if (tcp?.connectTimeout) out.connect_timeout = duration(tcp.connectTimeout);

@@ -396,7 +396,7 @@ const HTTP2_UPSTREAM = {
  */
 function passthroughCluster(name: string, policy: Record<string, unknown>, targetPort?: number): object {
   // Nor outlier detection: every destination a request names would be an endpoint to track.
-  const { lb_policy: _lb, ring_hash_lb_config: _r, maglev_lb_config: _m, outlier_detection: _o, ...rest } = policy;
+  const { lb_policy: _lb, ring_hash_lb_config: _r, maglev_lb_config: _m, round_robin_lb_config: _rr, least_request_lb_config: _lr, outlier_detection: _o, ...rest } = policy;
   // A ServiceEntry port's targetPort: where connections go, whatever port the request named (Istio's upstream_port_override).
   const override = targetPort ? { original_dst_lb_config: { upstream_port_override: { value: targetPort } } } : {};
   return { name, type: 'ORIGINAL_DST', connect_timeout: { seconds: 10 }, lb_policy: 'CLUSTER_PROVIDED', ...override, ...rest };

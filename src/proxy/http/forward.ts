@@ -33,6 +33,7 @@ import { clusterEndpoints } from '../upstream/choose.ts';
 import type { Tiers } from '../upstream/priority.ts';
 import { InFlight, chooseEndpoint } from '../upstream/balance.ts';
 import { OutlierDetector, type Outcome } from '../upstream/outlier.ts';
+import { SlowStart } from '../upstream/slow-start.ts';
 import { RetryBudgets, type TryFailure, backoffMs, retriableFailure, retriableResponse } from './retry.ts';
 import { join } from '../tcp/tcp.ts';
 
@@ -48,6 +49,8 @@ export interface ForwardContext {
   retryBudgets?: RetryBudgets;
   /** Ejections by outlier detection, and requests in flight per endpoint (created on first use). */
   outlier?: OutlierDetector;
+  /** When endpoints joined clusters with slow start (created on first use). */
+  slowStart?: SlowStart;
   /** Token buckets of the routes' local rate limits (created on first use). */
   rateLimiter?: RateLimiter;
   inflight?: InFlight;
@@ -363,9 +366,11 @@ export class Exchange implements BodySink, ResponseHandler {
   private tryEndpoint(): void {
     const { cluster, healthy, clusterName, tiers } = this.d;
     // The clock is read only where outlier detection needs it: this runs for every request.
-    const available = cluster.outlier ? (this.ctx.outlier ??= new OutlierDetector()).available(cluster, healthy, performance.now(), !tiers) : healthy;
+    const now = cluster.outlier || cluster.slowStart ? performance.now() : 0;
+    const available = cluster.outlier ? (this.ctx.outlier ??= new OutlierDetector()).available(cluster, healthy, now, !tiers) : healthy;
     const inflight = (this.ctx.inflight ??= new InFlight());
-    const ep = chooseEndpoint(cluster, clusterName, this.d, available, this.ctx.rr, inflight, this.tried, Math.random, this.hashKey?.key, this.excludedPriorities);
+    const weightOf = cluster.slowStart ? (this.ctx.slowStart ??= new SlowStart()).weights(cluster, clusterName, healthy, now) : undefined;
+    const ep = chooseEndpoint(cluster, clusterName, this.d, available, this.ctx.rr, inflight, this.tried, Math.random, this.hashKey?.key, this.excludedPriorities, weightOf);
     if (!ep) {
       this.finish();
       fail(this.ctx, this.ds, new ProxyError('no_healthy_endpoint', `every endpoint of cluster ${clusterName} is ejected by outlier detection`, clusterName), undefined, this.started);

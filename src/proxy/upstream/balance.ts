@@ -4,6 +4,7 @@
 import type { ClusterConfig, Endpoint } from '../xds-client/convert.ts';
 import { type ClusterEndpoints, nextEndpoint } from './choose.ts';
 import { chooseTier } from './priority.ts';
+import { pickWeighted } from './slow-start.ts';
 import { Maglev, Ring } from './hash.ts';
 
 /** The ring or Maglev table of an endpoint list, built once per list (lists are immutable). */
@@ -87,8 +88,17 @@ export function chooseEndpoint(
   rand: () => number,
   hashKey?: number,
   excluded?: ReadonlySet<number>,
+  /** Slow start's weights, while some endpoint is warming (upstream/slow-start.ts). */
+  weightOf?: (e: Endpoint) => number,
 ): Endpoint | undefined {
-  if (!ce.tiers) return available.length ? pickEndpoint(cluster, name, available, rr, inflight, tried, rand, hashKey, ce.healthy) : undefined;
-  const t = chooseTier(cluster, ce.tiers, available, available !== ce.healthy, rand, hashKey, excluded);
-  return t.eps.length ? pickEndpoint(cluster, t.rrKey, t.eps, rr, inflight, tried, rand, hashKey, t.all) : undefined;
+  let eps: readonly Endpoint[] = available;
+  let all: readonly Endpoint[] = ce.healthy;
+  let rrKey = name;
+  if (ce.tiers) {
+    const t = chooseTier(cluster, ce.tiers, available, available !== ce.healthy, rand, hashKey, excluded);
+    ({ eps, all, rrKey } = t);
+  }
+  if (eps.length === 0) return undefined;
+  if (weightOf) return pickWeighted(eps, weightOf, tried, rand);
+  return pickEndpoint(cluster, rrKey, eps, rr, inflight, tried, rand, hashKey, all);
 }

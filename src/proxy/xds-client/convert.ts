@@ -73,6 +73,14 @@ export interface ClusterConfig {
   panicPercent: number;
   /** common_lb_config.locality_weighted_lb_config: within a priority, a locality is picked by its load_balancing_weight. */
   localityWeighted?: boolean;
+  /** round_robin_lb_config / least_request_lb_config slow_start_config: new endpoints' share grows over a window (upstream/slow-start.ts). */
+  slowStart?: SlowStartConfig;
+}
+
+export interface SlowStartConfig {
+  windowMs: number;
+  aggression: number;
+  minWeightPercent: number;
 }
 
 export interface OutlierConfig {
@@ -265,7 +273,8 @@ export function convertCluster(c: any): ClusterConfig {
   if (lb === 'maglev') hashTableSize = Number(c.maglev_lb_config?.table_size?.value ?? c.maglev_lb_config?.table_size ?? 65537);
   if (hashTableSize !== undefined && !(Number.isInteger(hashTableSize) && hashTableSize > 0 && hashTableSize <= 8_388_608)) fail(`${where}: ${lb}_lb_config`, `invalid size ${hashTableSize}`);
   if (lb === 'maglev' && !isPrime(hashTableSize!)) fail(`${where}: maglev_lb_config.table_size`, `must be a prime number, got ${hashTableSize}`);
-  const base = { name: c.name, connectTimeoutMs, protocol, limits, lb, panicPercent, localityWeighted, ...(outlier ? { outlier } : {}), ...(hashTableSize ? { hashTableSize } : {}) };
+  const slowStart = slowStartOf(where, c, lb);
+  const base = { name: c.name, connectTimeoutMs, protocol, limits, lb, panicPercent, localityWeighted, ...(slowStart ? { slowStart } : {}), ...(outlier ? { outlier } : {}), ...(hashTableSize ? { hashTableSize } : {}) };
   if (type === 'EDS') return { ...base, type: 'EDS', edsName: c.eds_cluster_config?.service_name || c.name };
   if (type === 'STATIC' || type === 'STRICT_DNS' || type === 'LOGICAL_DNS') {
     const staticEndpoints = convertEndpoints(c.load_assignment ?? { cluster_name: c.name }, `${where}: load_assignment`);
@@ -281,6 +290,29 @@ export function convertCluster(c: any): ClusterConfig {
     return { ...base, type, ...(port ? { portOverride: port } : {}) };
   }
   fail(`${where}: type`, `${type} clusters are not supported (EDS, STATIC, STRICT_DNS, LOGICAL_DNS and ORIGINAL_DST are)`);
+}
+
+/** Envoy's slow_start_config, for the ROUND_ROBIN and LEAST_REQUEST policies that have one. */
+function slowStartOf(where: string, c: any, lb: ClusterConfig['lb']): SlowStartConfig | undefined {
+  const at = lb === 'round_robin' ? 'round_robin_lb_config' : lb === 'least_request' ? 'least_request_lb_config' : undefined;
+  for (const k of ['round_robin_lb_config', 'least_request_lb_config']) {
+    if (c[k] != null && k !== at) fail(`${where}: ${k}`, `does not go with lb_policy ${c.lb_policy ?? 'ROUND_ROBIN'}`);
+  }
+  const cfg = at ? c[at] : undefined;
+  if (!cfg) return undefined;
+  for (const k of Object.keys(cfg)) if (k !== 'slow_start_config') fail(`${where}: ${at}.${k}`, 'not supported (slow_start_config is)');
+  const ss = cfg.slow_start_config;
+  if (!ss) return undefined;
+  const w = `${where}: ${at}.slow_start_config`;
+  for (const k of Object.keys(ss)) if (!['slow_start_window', 'aggression', 'min_weight_percent'].includes(k)) fail(`${w}.${k}`, 'not supported');
+  const windowMs = durationMs(ss.slow_start_window);
+  if (!(windowMs > 0)) fail(`${w}.slow_start_window`, 'must be a positive duration');
+  // A RuntimeDouble: Weft has no runtime layer, so its default_value is the value (as in an Envoy whose runtime does not override it).
+  const aggression = ss.aggression == null ? 1 : Number(ss.aggression.default_value ?? 1);
+  if (!(aggression > 0) || !Number.isFinite(aggression)) fail(`${w}.aggression.default_value`, `must be above 0, got ${JSON.stringify(ss.aggression?.default_value)}`);
+  const minWeightPercent = ss.min_weight_percent == null ? 10 : Number(ss.min_weight_percent.value ?? 0);
+  if (!(minWeightPercent >= 0 && minWeightPercent <= 100)) fail(`${w}.min_weight_percent`, 'must be 0-100');
+  return { windowMs, aggression, minWeightPercent };
 }
 
 const LB_POLICIES: Record<string, ClusterConfig['lb']> = { ROUND_ROBIN: 'round_robin', RANDOM: 'random', LEAST_REQUEST: 'least_request', RING_HASH: 'ring_hash', MAGLEV: 'maglev', CLUSTER_PROVIDED: 'cluster_provided' };
