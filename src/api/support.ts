@@ -128,7 +128,6 @@ function workloadEntry(we: Obj, p: string, out: Support): void {
   if (typeof we.address === 'string' && we.address.startsWith(UNIX_PREFIX)) {
     warn(field(p, 'address'), 'accepted, not applied yet: the sidecar does not dial unix sockets; this endpoint is left out');
   }
-  if (given(we.weight)) warn(field(p, 'weight'), 'accepted, not applied yet: endpoints of a ServiceEntry share traffic equally');
   if (given(we.network)) warn(field(p, 'network'), 'accepted, not applied yet: Weft has no networks');
   if (given(we.serviceAccount)) warn(field(p, 'serviceAccount'), NO_IDENTITIES);
 }

@@ -74,7 +74,6 @@ test('ServiceEntry: what the sidecar cannot apply yet is accepted with a warning
   });
   assert.deepEqual(pathsAndMessages(se), [
     'spec.addresses[1]: accepted, not applied yet: the sidecar routes by name and by plain address, not by address range',
-    'spec.endpoints[0].weight: accepted, not applied yet: endpoints of a ServiceEntry share traffic equally',
     'spec.endpoints[0].network: accepted, not applied yet: Weft has no networks',
     'spec.endpoints[0].serviceAccount: accepted, not applied yet: Weft has no workload identities until mTLS',
     'spec.endpoints[1].address: accepted, not applied yet: the sidecar does not dial unix sockets; this endpoint is left out',
@@ -97,11 +96,10 @@ test('ServiceEntry: what Weft applies gets no warning, and nothing is refused', 
   assert.deepEqual(warnings(serviceEntry({ hosts: ['db.example.com'], workloadSelector: { labels: { app: 'db' } } })), []);
 });
 
-test('WorkloadEntry: weight, network, serviceAccount and unix sockets are warnings; address, ports, labels and locality are applied', () => {
+test('WorkloadEntry: network, serviceAccount and unix sockets are warnings; address, ports, labels, locality and weight are applied', () => {
   const we = workloadEntry({ address: 'unix:///var/run/app.sock', labels: { app: 'vm' }, weight: 2, network: 'west', locality: 'us-east', serviceAccount: 'vm' });
   assert.deepEqual(pathsAndMessages(we), [
     'spec.address: accepted, not applied yet: the sidecar does not dial unix sockets; this endpoint is left out',
-    'spec.weight: accepted, not applied yet: endpoints of a ServiceEntry share traffic equally',
     'spec.network: accepted, not applied yet: Weft has no networks',
     'spec.serviceAccount: accepted, not applied yet: Weft has no workload identities until mTLS',
   ]);

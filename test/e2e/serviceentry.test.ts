@@ -109,3 +109,20 @@ test('Sidecar REGISTRY_ONLY: unknown hosts get 502 saying why (CONNECT too); Ser
   cp.store.delete({ kind: 'Sidecar', namespace: 'default', name: 'default' });
   await waitFor('passthrough again', async () => (await get(`127.0.0.1:${port.c}`)).status === 200);
 });
+
+test('ServiceEntry endpoint weights: endpoints weighted 3 and 1 share the requests 3 to 1', async (t) => {
+  cp.store.apply([
+    res('ServiceEntry', 'weighted', {
+      hosts: ['weighted.external.test'],
+      ports: [{ number: 80, name: 'http', protocol: 'HTTP' }],
+      resolution: 'STATIC',
+      endpoints: [{ address: '127.0.0.1', ports: { http: port.c }, weight: 3 }, { address: '127.0.0.1', ports: { http: port.d }, weight: 1 }],
+    }),
+  ]);
+  await waitFor('the weighted entry to route', async () => (await get('weighted.external.test')).status === 200);
+  const counts = { c: 0, d: 0 };
+  for (let i = 0; i < 400; i++) counts[(await get('weighted.external.test')).body[0] as 'c' | 'd']++;
+  t.diagnostic(`400 requests: ${counts.c} to the endpoint weighted 3, ${counts.d} to the one weighted 1`);
+  // 300 expected; equal shares would give 200.
+  assert.ok(counts.c >= 250 && counts.c <= 350, JSON.stringify(counts));
+});

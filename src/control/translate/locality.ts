@@ -73,7 +73,8 @@ export function loadAssignment(name: string, members: readonly ServiceEndpoint[]
     if (!g) byLocality.set(e.locality, (g = []));
     g.push(e);
   }
-  let groups: Group[] = [...byLocality.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([locality, endpoints]) => ({ locality, endpoints, weight: endpoints.length, priority: 0 }));
+  const sum = (eps: readonly ServiceEndpoint[]) => eps.reduce((n, e) => n + (e.weight ?? 1), 0);
+  let groups: Group[] = [...byLocality.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([locality, endpoints]) => ({ locality, endpoints, weight: sum(endpoints), priority: 0 }));
   if (lb?.distribute) groups = distribute(groups, lb.distribute, proxyLocality);
   else if (lb?.enableFailover) {
     if (lb.failoverPriority) groups = byFailoverPriority(groups, lb.failoverPriority, proxyLabels);
@@ -83,7 +84,11 @@ export function loadAssignment(name: string, members: readonly ServiceEndpoint[]
     cluster_name: name,
     endpoints: groups.map((g) => ({
       locality: localityJson(g.locality),
-      lb_endpoints: g.endpoints.map((e) => ({ endpoint: { address: { socket_address: { address: e.address, port_value: e.port } } }, health_status: e.healthy ? 'HEALTHY' : 'UNHEALTHY' })),
+      lb_endpoints: g.endpoints.map((e) => ({
+        endpoint: { address: { socket_address: { address: e.address, port_value: e.port } } },
+        health_status: e.healthy ? 'HEALTHY' : 'UNHEALTHY',
+        ...(e.weight ? { load_balancing_weight: { value: e.weight } } : {}),
+      })),
       // gRPC's xDS client requires a weight, and skips weightless localities.
       load_balancing_weight: { value: g.weight },
       ...(g.priority ? { priority: g.priority } : {}),
@@ -153,7 +158,7 @@ function byFailoverPriority(groups: Group[], labels: readonly string[], proxyLab
       if (!list) parts.set(p, (list = []));
       list.push(e);
     }
-    for (const p of [...parts.keys()].sort((a, b) => a - b)) out.push({ locality: g.locality, endpoints: parts.get(p)!, weight: parts.get(p)!.length, priority: p });
+    for (const p of [...parts.keys()].sort((a, b) => a - b)) out.push({ locality: g.locality, endpoints: parts.get(p)!, weight: parts.get(p)!.reduce((n, e) => n + (e.weight ?? 1), 0), priority: p });
   }
   renumber(out);
   return out;

@@ -20,6 +20,8 @@ export interface ServiceEndpoint {
   healthy: boolean;
   /** "region/zone/subzone", or "" (model.ts localityOf). */
   locality: string;
+  /** A WorkloadEntry's (or ServiceEntry endpoint's) weight: its share against the others' (Envoy's load_balancing_weight); unset is 1. */
+  weight?: number;
 }
 
 /**
@@ -121,7 +123,7 @@ function serviceEntryEndpoints(se: ServiceEntry, host: string, p: ServicePort, d
     const selector = se.spec.workloadSelector.labels;
     for (const we of byPrecedence(mesh.workloadEntries ?? [])) {
       if (we.metadata.namespace !== ns || !labelsMatch(selector, we.spec.labels ?? {}) || !usable(we.spec.address)) continue;
-      out.push({ id: id('WorkloadEntry', we.metadata.name), address: we.spec.address!, port: portOf(we.spec.ports), labels: we.spec.labels ?? {}, healthy: true, locality: localityOf(we.spec.labels ?? {}, we.spec.locality) });
+      out.push({ id: id('WorkloadEntry', we.metadata.name), address: we.spec.address!, port: portOf(we.spec.ports), labels: we.spec.labels ?? {}, healthy: true, locality: localityOf(we.spec.labels ?? {}, we.spec.locality), ...weightOf(we.spec.weight) });
     }
     for (const w of mesh.workloads) {
       if (w.namespace !== ns || !labelsMatch(selector, w.labels)) continue;
@@ -133,13 +135,18 @@ function serviceEntryEndpoints(se: ServiceEntry, host: string, p: ServicePort, d
     return out;
   }
   (se.spec.endpoints ?? []).forEach((e, i) => {
-    if (usable(e.address)) out.push({ id: id('ServiceEntry', se.metadata.name, i), address: e.address!, port: portOf(e.ports), labels: e.labels ?? {}, healthy: true, locality: localityOf(e.labels ?? {}, e.locality) });
+    if (usable(e.address)) out.push({ id: id('ServiceEntry', se.metadata.name, i), address: e.address!, port: portOf(e.ports), labels: e.labels ?? {}, healthy: true, locality: localityOf(e.labels ?? {}, e.locality), ...weightOf(e.weight) });
   });
   // No endpoints and no selector: a DNS entry resolves its host itself (Istio's rule).
   if (!se.spec.endpoints?.length && (discovery === 'STRICT_DNS' || discovery === 'LOGICAL_DNS') && !host.startsWith('*')) {
     out.push({ id: id('ServiceEntry', se.metadata.name), address: host, port: p.targetPort ?? p.number, labels: {}, healthy: true, locality: '' });
   }
   return out;
+}
+
+/** An endpoint's weight where it has one (0 or unset: 1, as in Istio). */
+function weightOf(w: number | undefined): { weight?: number } {
+  return w && w > 1 ? { weight: w } : {};
 }
 
 /** An endpoint address the sidecar can dial: not a unix socket (support.ts warns of those), not empty. */

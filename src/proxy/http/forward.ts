@@ -128,6 +128,8 @@ interface Decision {
   healthy: Endpoint[];
   /** The endpoints' priorities and localities, where there are several (upstream/priority.ts). */
   tiers: Tiers | null;
+  /** Some endpoint has a weight of its own. */
+  weighted: boolean;
 }
 
 /** PURE: the route a request takes, or a ProxyError (no config, no virtual host, no route). */
@@ -150,8 +152,8 @@ export function targetOf(cfg: RuntimeConfig, route: RouteEntry, rand: number, au
   const clusterName = target.name;
   const cluster = cfg.clusters.get(clusterName);
   if (!cluster) throw new ProxyError('no_cluster', `route ${route.name} points at cluster ${clusterName}, which the sidecar does not have`, clusterName);
-  const { healthy, tiers } = clusterEndpoints(cfg, clusterName, cluster, authority);
-  return { route, clusterName, target, cluster, healthy, tiers };
+  const { healthy, tiers, weighted } = clusterEndpoints(cfg, clusterName, cluster, authority);
+  return { route, clusterName, target, cluster, healthy, tiers, weighted };
 }
 
 /** PURE given the snapshot and a random number: which route, cluster and endpoints a request gets. */

@@ -99,6 +99,13 @@ export function chooseEndpoint(
     ({ eps, all, rrKey } = t);
   }
   if (eps.length === 0) return undefined;
-  if (weightOf) return pickWeighted(eps, weightOf, tried, rand);
+  // Endpoint weights (and slow start's) for round robin and least request, as Envoy weighs them
+  // (it schedules by earliest deadline; a weighted random choice gives the same shares). Random
+  // ignores weights, as Envoy's; the hash tables hold them (hash.ts).
+  const hashing = (cluster.lb === 'ring_hash' || cluster.lb === 'maglev') && hashKey !== undefined;
+  if (!hashing && (weightOf || (ce.weighted && cluster.lb !== 'random'))) {
+    const lr = cluster.lb === 'least_request';
+    return pickWeighted(eps, (e) => ((e.weight ?? 1) * (weightOf ? weightOf(e) : 1)) / (lr ? inflight.of(e) + 1 : 1), tried, rand);
+  }
   return pickEndpoint(cluster, rrKey, eps, rr, inflight, tried, rand, hashKey, all);
 }

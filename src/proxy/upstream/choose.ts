@@ -20,12 +20,12 @@ export function healthyEndpoints(cfg: RuntimeConfig, clusterName: string, cluste
 
 /** healthyEndpoints, with the endpoints' priorities and localities where there are several (upstream/priority.ts). */
 export function clusterEndpoints(cfg: RuntimeConfig, clusterName: string, cluster: ClusterConfig, authority?: string, defaultPort = 80): ClusterEndpoints {
-  if (cluster.type === 'ORIGINAL_DST') return { healthy: [originalDestination(cfg, clusterName, cluster, authority, defaultPort)], tiers: null };
+  if (cluster.type === 'ORIGINAL_DST') return { healthy: [originalDestination(cfg, clusterName, cluster, authority, defaultPort)], tiers: null, weighted: false };
   const all = cluster.staticEndpoints ?? cfg.endpoints.get(cluster.edsName!) ?? EMPTY;
   // Endpoint lists are immutable (a config update makes new ones), so the healthy ones (and the
   // priorities) are worked out once per list, not per request.
   let entry = byList.get(all);
-  if (!entry) byList.set(all, (entry = { healthy: all.filter((e) => e.healthy), tiers: tiersOf(all, clusterName) }));
+  if (!entry) byList.set(all, (entry = { healthy: all.filter((e) => e.healthy), tiers: tiersOf(all, clusterName), weighted: all.some((e) => e.weight !== undefined && e.weight !== 1) }));
   if (entry.healthy.length === 0) throw new ProxyError('no_healthy_endpoint', `no healthy endpoint in cluster ${clusterName}`, clusterName);
   return entry;
 }
@@ -34,6 +34,8 @@ export interface ClusterEndpoints {
   healthy: Endpoint[];
   /** null: one priority and one locality, the common case. */
   tiers: Tiers | null;
+  /** Some endpoint has a load_balancing_weight other than 1. */
+  weighted: boolean;
 }
 
 const EMPTY: readonly Endpoint[] = [];

@@ -21,15 +21,18 @@ export function hash32(s: string, seed = 0x811c9dc5): number {
 
 const nameOf = (e: Endpoint) => `${e.address}:${e.port}`;
 
-/** A ring of at least `minSize` points, each endpoint owning an equal share of them. */
+/** A ring of at least `minSize` points, each endpoint owning a share of them by its weight. */
 export class Ring {
   private readonly points: number[] = [];
   private readonly owners: Endpoint[] = [];
 
   constructor(eps: readonly Endpoint[], minSize: number) {
-    const per = Math.max(1, Math.ceil(minSize / Math.max(1, eps.length)));
+    const total = eps.reduce((n, e) => n + (e.weight ?? 1), 0);
     const all: [number, Endpoint][] = [];
-    for (const e of eps) for (let i = 0; i < per; i++) all.push([hash32(`${nameOf(e)}_${i}`), e]);
+    for (const e of eps) {
+      const per = Math.max(1, Math.ceil((minSize * (e.weight ?? 1)) / Math.max(1, total)));
+      for (let i = 0; i < per; i++) all.push([hash32(`${nameOf(e)}_${i}`), e]);
+    }
     all.sort((a, b) => a[0] - b[0] || nameOf(a[1]).localeCompare(nameOf(b[1])));
     for (const [p, e] of all) {
       this.points.push(p);
@@ -69,8 +72,15 @@ export class Maglev {
     const next = new Array(n).fill(0);
     let filled = 0;
     const taken = new Uint8Array(size);
-    while (filled < size) {
+    // Weights, as Envoy's Maglev: each round, an endpoint takes a slot only once its share of the
+    // rounds (its weight against the largest) says so.
+    const weight = sorted.map((e) => e.weight ?? 1);
+    const max = Math.max(...weight);
+    const target = weight.map(() => 0);
+    for (let round = 1; filled < size; round++) {
       for (let i = 0; i < n && filled < size; i++) {
+        if (round * weight[i] < target[i]) continue;
+        target[i] += max;
         let c = (offset[i] + next[i] * skip[i]) % size;
         while (taken[c]) {
           next[i]++;

@@ -102,6 +102,8 @@ export interface Endpoint {
   priority?: number;
   group?: number;
   localityWeight?: number;
+  /** Its lb_endpoint load_balancing_weight, where not 1: its share against the others' (balance.ts, hash.ts). */
+  weight?: number;
 }
 
 export { ConvertError } from './convert-util.ts';
@@ -385,7 +387,9 @@ export function convertEndpoints(cla: any, whereOuter?: string): Endpoint[] {
       const { address, port } = socket(`${where}: endpoints[${i}].lb_endpoints[${j}].endpoint.address`, e.endpoint?.address);
       if (port === 0) fail(`${where}: endpoints[${i}].lb_endpoints[${j}]`, 'port 0 is not a valid endpoint');
       const hs = e.health_status ?? 'UNKNOWN';
-      out.push({ address, port, healthy: hs === 'HEALTHY' || hs === 'UNKNOWN', priority, group: i, localityWeight: lw });
+      const weight = e.load_balancing_weight == null ? 1 : Number(e.load_balancing_weight.value ?? e.load_balancing_weight);
+      if (!Number.isInteger(weight) || weight < 1 || weight > 0xffffffff) fail(`${where}: endpoints[${i}].lb_endpoints[${j}].load_balancing_weight`, `must be a whole number of at least 1, got ${JSON.stringify(e.load_balancing_weight)}`);
+      out.push({ address, port, healthy: hs === 'HEALTHY' || hs === 'UNKNOWN', priority, group: i, localityWeight: lw, ...(weight !== 1 ? { weight } : {}) });
     });
   });
   return out;
