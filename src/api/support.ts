@@ -89,8 +89,8 @@ function destinationRule(spec: Obj, out: Support): void {
     partly('connectionPool', { tcp: ['maxConnections', 'connectTimeout'], http: ['http1MaxPendingRequests'] }, "Envoy's defaults apply");
     partly(
       'outlierDetection',
-      { consecutive5xxErrors: [], consecutiveErrors: [], consecutiveGatewayErrors: [], interval: [], baseEjectionTime: [], maxEjectionPercent: [], minHealthPercent: [] },
-      'local-origin errors count as 5xx, and every 5xx counts',
+      { consecutive5xxErrors: [], consecutiveErrors: [], consecutiveGatewayErrors: [], interval: [], baseEjectionTime: [], maxEjectionPercent: [], minHealthPercent: [], consecutiveLocalOriginFailures: [], splitExternalLocalOriginErrors: [] },
+      'only 5xx answers (and local-origin failures) count, as in Istio, which does not apply this field either yet',
     );
     list(tp.portLevelSettings).forEach((pl, i) => policy(pl, index(field(p, 'portLevelSettings'), i)));
   };

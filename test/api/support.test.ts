@@ -30,13 +30,13 @@ test('accepted with a warning naming the resource and field: statPrefix, traffic
   ]);
   const dr = destinationRule({
     host: 'reviews',
-    trafficPolicy: { loadBalancer: { consistentHash: { useSourceIp: true }, localityLbSetting: { enabled: true, failover: [{ from: 'us-east', to: 'us-west' }] } }, connectionPool: { tcp: { maxConnections: 5, tcpKeepalive: { time: '1s' } }, http: { maxRetries: 3 } }, outlierDetection: { consecutive5xxErrors: 3, splitExternalLocalOriginErrors: true } },
+    trafficPolicy: { loadBalancer: { consistentHash: { useSourceIp: true }, localityLbSetting: { enabled: true, failover: [{ from: 'us-east', to: 'us-west' }] } }, connectionPool: { tcp: { maxConnections: 5, tcpKeepalive: { time: '1s' } }, http: { maxRetries: 3 } }, outlierDetection: { consecutive5xxErrors: 3, splitExternalLocalOriginErrors: true, outlierDetectionHttpErrorCodes: [429] } },
     exportTo: ['.'],
   });
   assert.deepEqual(warnings(dr).map((w) => w.split(': ')[1]), [
     'spec.trafficPolicy.connectionPool.tcp.tcpKeepalive',
     'spec.trafficPolicy.connectionPool.http.maxRetries',
-    'spec.trafficPolicy.outlierDetection.splitExternalLocalOriginErrors',
+    'spec.trafficPolicy.outlierDetection.outlierDetectionHttpErrorCodes',
   ]);
 });
 

@@ -171,3 +171,33 @@ test('review: a consistent-hash route retries on the same endpoint (no previous_
   const one = sidecarSnapshot(mesh([{ apiVersion: 'networking.istio.io/v1', kind: 'DestinationRule', metadata: { name: 'reviews' }, spec: spec({ tableSize: 1 }) }], workloads), workloads[2]);
   assert.equal(one.clusters.get(C(''))!.hashTableSize, 1);
 });
+
+test('outlierDetection splitExternalLocalOriginErrors: connection failures count on their own (consecutiveLocalOriginFailures), no longer as 5xx; answers reset them', async () => {
+  const { translate } = await import('../../src/control/translate/translate.ts');
+  const { convertCluster } = await import('../../src/proxy/xds-client/convert.ts');
+  const { meshOf, workload } = await import('../snapshot.ts');
+  const dr = { apiVersion: 'networking.istio.io/v1', kind: 'DestinationRule', metadata: { name: 'r', namespace: 'default' }, spec: { host: 'reviews', trafficPolicy: { outlierDetection: { consecutive5xxErrors: 2, splitExternalLocalOriginErrors: true, consecutiveLocalOriginFailures: 3 } } } };
+  const client = workload('client', { port: 40000 });
+  const raw = translate(meshOf([dr], [workload('r1', { service: 'reviews', port: 41000 }), client]), client).clusters['outbound|80||reviews.default.svc.cluster.local'] as any;
+  assert.equal(raw.outlier_detection.split_external_local_origin_errors, true);
+  assert.deepEqual(raw.outlier_detection.consecutive_local_origin_failure, { value: 3 });
+  const c = { ...cluster(), outlier: convertCluster(raw).outlier };
+  assert.deepEqual(c.outlier, { consecutive5xx: 2, consecutiveGateway: 0, intervalMs: 10_000, baseEjectionMs: 30_000, maxEjectionPercent: 10, splitLocalOrigin: true, consecutiveLocalOrigin: 3 });
+  const few = eps.slice(0, 1); // one endpoint: maxEjectionPercent still lets one go
+  const od = new OutlierDetector();
+  od.report(c, few[0], 'local_error', 0, few);
+  od.report(c, few[0], 'local_error', 0, few);
+  assert.equal(od.available(c, few, 1).length, 1, 'two connection failures: not 5xx, and short of 3 local-origin failures');
+  od.report(c, few[0], 200, 0, few); // an answer: the connection works, the run starts again
+  for (let i = 0; i < 2; i++) od.report(c, few[0], 'local_error', 0, few);
+  assert.equal(od.available(c, few, 1).length, 1);
+  od.report(c, few[0], 'local_error', 0, few);
+  assert.equal(od.available(c, few, 1).length, 0, 'three in a row: ejected');
+  // Without the split, the same two connection failures are two 5xx: ejected.
+  const { splitLocalOrigin: _s, consecutiveLocalOrigin: _l, ...unsplit } = c.outlier!;
+  const plain = { ...c, outlier: unsplit };
+  const od2 = new OutlierDetector();
+  od2.report(plain, few[0], 'local_error', 0, few);
+  od2.report(plain, few[0], 'local_error', 0, few);
+  assert.equal(od2.available(plain, few, 1).length, 0);
+});

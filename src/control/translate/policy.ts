@@ -82,6 +82,15 @@ export function clusterPolicyFields(p: Policy): Obj {
       o.consecutive_gateway_failure = { value: od.consecutiveGatewayErrors };
       o.enforcing_consecutive_gateway_failure = { value: 100 };
     }
+    // Istio's split of local-origin failures (connect failures, resets, timeouts) from the upstream's 5xx.
+    if (od.splitExternalLocalOriginErrors) {
+      o.split_external_local_origin_errors = true;
+      if (od.consecutiveLocalOriginFailures > 0) {
+        o.consecutive_local_origin_failure = { value: od.consecutiveLocalOriginFailures };
+        o.enforcing_consecutive_local_origin_failure = { value: 100 };
+      }
+      o.enforcing_local_origin_success_rate = { value: 0 };
+    }
     out.outlier_detection = o;
     // Istio: below minHealthPercent healthy hosts, the cluster ignores ejections (Envoy's panic mode).
     out.common_lb_config = { healthy_panic_threshold: { value: od.minHealthPercent ?? 0 } };

@@ -8,6 +8,7 @@ import type { ClusterConfig, Endpoint, OutlierConfig } from '../xds-client/conve
 interface HostState {
   consecutive5xx: number;
   consecutiveGateway: number;
+  consecutiveLocal: number;
   /** Envoy's ejection multiplier: up on each ejection, down by one for each interval spent healthy since. */
   ejections: number;
   /** performance.now() when the ejection ends; 0 when not ejected. */
@@ -33,7 +34,7 @@ export class OutlierDetector {
     if (!hosts) this.clusters.set(cluster.name, (hosts = new Map()));
     const key = `${ep.address}:${ep.port}`;
     let h = hosts.get(key);
-    if (!h) hosts.set(key, (h = { consecutive5xx: 0, consecutiveGateway: 0, ejections: 0, ejectedUntil: 0, healthySince: now }));
+    if (!h) hosts.set(key, (h = { consecutive5xx: 0, consecutiveGateway: 0, consecutiveLocal: 0, ejections: 0, ejectedUntil: 0, healthySince: now }));
     // An endpoint healthy since its last ejection ended earns the multiplier back, one per interval.
     if (h.ejections > 0 && h.ejectedUntil <= now) {
       const since = Math.max(h.healthySince, h.ejectedUntil);
@@ -43,18 +44,30 @@ export class OutlierDetector {
         h.healthySince = since + intervals * cfg.intervalMs;
       }
     }
-    const is5xx = outcome === 'local_error' || outcome >= 500;
-    const isGateway = outcome === 'local_error' || outcome === 502 || outcome === 503 || outcome === 504;
-    h.consecutive5xx = is5xx ? h.consecutive5xx + 1 : 0;
-    h.consecutiveGateway = isGateway ? h.consecutiveGateway + 1 : 0;
+    const local = outcome === 'local_error';
+    if (cfg.splitLocalOrigin) {
+      // Split: a local-origin failure counts only as that; any response means the connection was good.
+      h.consecutiveLocal = local ? h.consecutiveLocal + 1 : 0;
+      if (!local) {
+        h.consecutive5xx = outcome >= 500 ? h.consecutive5xx + 1 : 0;
+        h.consecutiveGateway = outcome === 502 || outcome === 503 || outcome === 504 ? h.consecutiveGateway + 1 : 0;
+      }
+    } else {
+      h.consecutive5xx = local || outcome >= 500 ? h.consecutive5xx + 1 : 0;
+      h.consecutiveGateway = local || outcome === 502 || outcome === 503 || outcome === 504 ? h.consecutiveGateway + 1 : 0;
+    }
     if (h.ejectedUntil > now) return;
-    const trip = (cfg.consecutive5xx > 0 && h.consecutive5xx >= cfg.consecutive5xx) || (cfg.consecutiveGateway > 0 && h.consecutiveGateway >= cfg.consecutiveGateway);
+    const trip =
+      (cfg.consecutive5xx > 0 && h.consecutive5xx >= cfg.consecutive5xx) ||
+      (cfg.consecutiveGateway > 0 && h.consecutiveGateway >= cfg.consecutiveGateway) ||
+      (cfg.consecutiveLocalOrigin !== undefined && cfg.consecutiveLocalOrigin > 0 && h.consecutiveLocal >= cfg.consecutiveLocalOrigin);
     if (!trip || !this.mayEject(cfg, hosts, endpoints.length, now)) return;
     h.ejections++;
     h.ejectedUntil = now + Math.min(cfg.baseEjectionMs * h.ejections, Math.max(MAX_EJECTION_MS, cfg.baseEjectionMs));
     h.healthySince = h.ejectedUntil;
     h.consecutive5xx = 0;
     h.consecutiveGateway = 0;
+    h.consecutiveLocal = 0;
   }
 
   private mayEject(cfg: OutlierConfig, hosts: Map<string, HostState>, total: number, now: number): boolean {

@@ -90,6 +90,12 @@ export interface OutlierConfig {
   intervalMs: number;
   baseEjectionMs: number;
   maxEjectionPercent: number;
+  /**
+   * split_external_local_origin_errors: failures to connect, resets and timeouts are counted apart
+   * (consecutiveLocalOrigin in a row eject; 0: never) and no longer as 5xx or gateway errors.
+   */
+  splitLocalOrigin?: boolean;
+  consecutiveLocalOrigin?: number;
 }
 
 export type UpstreamProtocol = 'http1' | 'http2';
@@ -330,6 +336,7 @@ function isPrime(x: number): boolean {
 const OUTLIER_FIELDS = new Set([
   'consecutive_5xx', 'enforcing_consecutive_5xx', 'consecutive_gateway_failure', 'enforcing_consecutive_gateway_failure',
   'interval', 'base_ejection_time', 'max_ejection_percent', 'enforcing_success_rate', 'enforcing_failure_percentage', 'enforcing_failure_percentage_local_origin',
+  'split_external_local_origin_errors', 'consecutive_local_origin_failure', 'enforcing_consecutive_local_origin_failure', 'enforcing_local_origin_success_rate',
 ]);
 
 /** Envoy's outlier_detection, the consecutive-error detectors; success-rate and failure-percentage ones must be off. */
@@ -348,7 +355,10 @@ function outlierDetection(where: string, o: any): OutlierConfig {
   const maxEjectionPercent = num(o.max_ejection_percent, 10);
   if (!(intervalMs > 0) || !(baseEjectionMs > 0)) fail(where, 'interval and base_ejection_time must be positive durations');
   if (!(maxEjectionPercent >= 0 && maxEjectionPercent <= 100)) fail(`${where}.max_ejection_percent`, 'must be 0-100');
-  return { consecutive5xx, consecutiveGateway, intervalMs, baseEjectionMs, maxEjectionPercent };
+  const splitLocalOrigin = (o.split_external_local_origin_errors?.value ?? o.split_external_local_origin_errors) === true;
+  // Envoy's defaults: 5 local-origin failures in a row, enforced.
+  const consecutiveLocalOrigin = splitLocalOrigin && num(o.enforcing_consecutive_local_origin_failure, 100) > 0 ? num(o.consecutive_local_origin_failure, 5) : 0;
+  return { consecutive5xx, consecutiveGateway, intervalMs, baseEjectionMs, maxEjectionPercent, ...(splitLocalOrigin ? { splitLocalOrigin, consecutiveLocalOrigin } : {}) };
 }
 
 /**
