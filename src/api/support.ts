@@ -139,11 +139,13 @@ function sidecar(spec: Obj, out: Support): void {
   egress.forEach((l, i) => {
     if (!isObject(l)) return;
     const p = index('spec.egress', i);
-    if (set(l.port)) reject(field(p, 'port'), 'egress listeners on one port are not supported yet; ignoring the port would make these hosts reachable on every port');
-    if (given(l.bind)) warn(field(p, 'bind'), 'accepted, not applied yet: the sidecar keeps its own outbound listener address');
+    const port = isObject(l.port) ? l.port : undefined;
+    const unix = port !== undefined && (port.number === 0 || port.number === undefined);
+    if (unix) warn(p, 'accepted, not applied: a listener on a unix socket serves apps that dial it, and a sidecar has no such listener; its hosts are not seen through it');
+    else if (port && given(port.protocol)) warn(field(field(p, 'port'), 'protocol'), "accepted, not applied: each service port's own protocol decides how its traffic is carried");
+    if (given(l.bind) && !unix) warn(field(p, 'bind'), 'accepted, not applied yet: the sidecar keeps its own outbound listener address');
     if (given(l.captureMode) && l.captureMode !== 'DEFAULT') warn(field(p, 'captureMode'), 'accepted, not applied yet: apps reach the sidecar as their HTTP proxy; no traffic is captured');
   });
-  if (egress.length > 1) reject('spec.egress[1]', 'only one egress listener (without a port) is supported yet');
   if (isObject(spec.outboundTrafficPolicy) && set(spec.outboundTrafficPolicy.egressProxy)) {
     reject('spec.outboundTrafficPolicy.egressProxy', 'not supported yet; ignoring it would send traffic to unknown hosts directly instead of through the egress proxy');
   }

@@ -107,28 +107,15 @@ test('WorkloadEntry: network, serviceAccount and unix sockets are warnings; addr
   assert.deepEqual(warnings(workloadEntry({ address: '10.0.0.7', ports: { http: 8080 }, labels: { app: 'vm' } })), []);
 });
 
-test('Sidecar: refused where ignoring the field would widen what a workload reaches', () => {
-  refused(
-    sidecar({ egress: [{ port: { number: 9080 }, hosts: ['./*'] }] }),
-    /^Sidecar default\/r: spec\.egress\[0\]\.port: egress listeners on one port are not supported yet; ignoring the port would make these hosts reachable on every port$/,
-  );
+test('Sidecar: egressProxy is refused (ignoring it would widen what a workload reaches); egress listeners with ports are applied, a unix socket one and port protocols are warnings', () => {
   refused(
     sidecar({ outboundTrafficPolicy: { mode: 'ALLOW_ANY', egressProxy: { host: 'egress.example.com', port: { number: 3128 } } } }),
     /^Sidecar default\/r: spec\.outboundTrafficPolicy\.egressProxy: not supported yet; ignoring it would send traffic to unknown hosts directly instead of through the egress proxy$/,
   );
-  // Two listeners: each with a port is refused, and so is the second listener.
   const two = sidecar({ egress: [{ port: { number: 9080 }, hosts: ['./*'] }, { hosts: ['istio-system/*'] }] });
-  assert.throws(
-    () => checkResource(two, 'x'),
-    (e: ConfigError) =>
-      e.fields.map((f) => `${f.path}: ${f.message}`).join('\n') ===
-      [
-        'spec.egress[0].port: egress listeners on one port are not supported yet; ignoring the port would make these hosts reachable on every port',
-        'spec.egress[1]: only one egress listener (without a port) is supported yet',
-      ].join('\n'),
-  );
-  // As Istio sees them, both are valid (`weft analyze` compares with Istio on that basis).
-  for (const obj of [two, sidecar({ egress: [{ port: { number: 9080 }, hosts: ['./*'] }] })]) assert.deepEqual(inspect(obj, 'x', true).problems, []);
+  assert.deepEqual(warnings(two), []);
+  const more = sidecar({ egress: [{ port: { number: 9080, protocol: 'HTTP', name: 'http' }, hosts: ['./*'] }, { port: { number: 0 }, bind: 'unix:///var/run/app.sock', hosts: ['./*'] }, { hosts: ['istio-system/*'] }] });
+  assert.deepEqual(warnings(more).map((w) => w.split(': ')[1]), ['spec.egress[0].port.protocol', 'spec.egress[1]']);
 });
 
 test('Sidecar: bind, captureMode, ingress and inboundConnectionPool are warnings; selector, egress hosts and mode are applied', () => {

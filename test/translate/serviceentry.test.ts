@@ -234,3 +234,26 @@ test('push: proxies with different Sidecars are different scopes; the same Sidec
   assert.ok(!(C('ratings.b.svc.cluster.local') in batch.clusters));
   assert.ok(C('ratings.b.svc.cluster.local') in client.clusters);
 });
+
+test('Sidecar egress listeners with ports: a port\'s listener decides what is seen on that port, the listener without a port the rest, as Istio\'s per-port listeners', () => {
+  const multi = workload('ratings-b2', {
+    namespace: 'b',
+    service: 'ratings',
+    port: 47000,
+    ports: [
+      { name: 'http', port: 80, inboundPort: 47000, appPort: 47001 },
+      { name: 'http-admin', port: 9090, inboundPort: 47002, appPort: 47003 },
+    ],
+  });
+  const ws = [...meshWorkloads.filter((w) => w.name !== 'ratings-b'), multi];
+  const mesh = meshOf([sidecar('default', 'a', { egress: [{ port: { number: 9090 }, hosts: ['b/*'] }, { hosts: ['./*'] }], outboundTrafficPolicy: { mode: 'REGISTRY_ONLY' } })], ws);
+  const cfg = sidecarSnapshot(mesh, named('client-a'));
+  assert.equal(routeOf(cfg, request('ratings.b:9090')), 'outbound|9090||ratings.b.svc.cluster.local', 'port 9090: its listener takes namespace b');
+  assert.equal(routeOf(cfg, request('ratings.b')), 'local 502', 'port 80: the listener without a port takes only namespace a');
+  assert.equal(routeOf(cfg, request('reviews')), C('reviews.a.svc.cluster.local'));
+  // As in Istio, whose scope holds services by host, the service's clusters are all sent; the routes decide.
+  // Only port listeners: services on other ports are not seen at all.
+  const only = sidecarSnapshot(meshOf([sidecar('default', 'a', { egress: [{ port: { number: 9090 }, hosts: ['*/*'] }], outboundTrafficPolicy: { mode: 'REGISTRY_ONLY' } })], ws), named('client-a'));
+  assert.equal(routeOf(only, request('reviews')), 'local 502');
+  assert.equal(routeOf(only, request('ratings.b:9090')), 'outbound|9090||ratings.b.svc.cluster.local');
+});

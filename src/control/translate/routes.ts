@@ -78,7 +78,7 @@ function firstRoutes(vss: readonly VirtualService[], port: number, services: Rea
 
 /** Can a proxy of this scope and egress see a service? (exportTo of its ServiceEntry, and the Sidecar's egress hosts.) */
 export function serviceVisible(s: Service, scope: ProxyScope, egress: Egress): boolean {
-  return exportedTo(s.exportTo, s.namespace, scope.namespace) && egressAllows(egress, s.namespace, s.host);
+  return exportedTo(s.exportTo, s.namespace, scope.namespace) && egressAllows(egress, s.namespace, s.host, s.port);
 }
 
 export function outboundRoutes(
@@ -125,6 +125,7 @@ export function outboundRoutes(
   for (const [host, vss] of [...index.exact.entries()].sort(([a], [b]) => a.localeCompare(b))) {
     if (served.has(host)) continue;
     for (const port of routedPorts(host, services)) {
+      if (!vss.some((vs) => egressAllows(egress, vs.metadata.namespace, host, port))) continue;
       const domains = claim(domainsFor(host, port, scope.namespace));
       if (domains.length) virtualHosts.push({ name: `${host}:${port}`, domains, routes: firstRoutes(vss, port, services, scope, hashFor) });
     }

@@ -3,7 +3,9 @@
 //     the one of its namespace without a selector, else the mesh default (the root namespace's,
 //     without a selector); the oldest first where several could;
 //   - egress.hosts ("namespace/dnsName") limits the services and VirtualServices the proxy sees,
-//     and so the routes and clusters it is sent;
+//     and so the routes and clusters it is sent; an egress listener with a port does so for the
+//     services on that port, and the listener without one for the other ports (none: no service
+//     on another port is seen), as Istio builds one listener per egress port;
 //   - outboundTrafficPolicy: what the proxy does with a host the mesh does not know. ALLOW_ANY
 //     (Istio's default) passes it through to where the app asked; REGISTRY_ONLY answers 502.
 import type { Sidecar } from '../../api/types.ts';
@@ -35,12 +37,18 @@ export function sidecarFor(all: readonly Sidecar[] | undefined, proxy: Pick<Work
 
 export type OutboundPolicy = 'ALLOW_ANY' | 'REGISTRY_ONLY';
 
-/** What one proxy may reach: the egress hosts of its Sidecar (none: everything), and what happens to unknown hosts. */
+/** One egress listener's hosts: "namespace/dnsName" pairs, "." resolved, and the "~namespace/dnsName" left out even where `hosts` takes them. */
+export interface EgressHosts {
+  /** The service port it is for; undefined: every port no other listener names. */
+  port?: number;
+  hosts: readonly { namespace: string; host: string }[];
+  excludes: readonly { namespace: string; host: string }[];
+}
+
+/** What one proxy may reach: the egress listeners of its Sidecar (none: everything), and what happens to unknown hosts. */
 export interface Egress {
-  /** "namespace/dnsName" pairs, "." resolved; undefined when the proxy sees every service. */
-  hosts?: readonly { namespace: string; host: string }[];
-  /** "~namespace/dnsName": left out even where `hosts` takes them. */
-  excludes?: readonly { namespace: string; host: string }[];
+  /** Undefined when the proxy sees every service. */
+  listeners?: readonly EgressHosts[];
   policy: OutboundPolicy;
 }
 
@@ -54,26 +62,35 @@ export const OPEN_EGRESS: Egress = { policy: 'ALLOW_ANY' };
 export function egressOf(sc: Sidecar | undefined, proxyNamespace: string): Egress {
   if (!sc) return OPEN_EGRESS;
   const policy = sc.spec.outboundTrafficPolicy?.mode ?? 'ALLOW_ANY';
-  const listener = sc.spec.egress?.[0];
-  if (!listener) return { policy };
+  if (!sc.spec.egress?.length) return { policy };
   const own = sc.metadata.namespace === ROOT_NAMESPACE ? proxyNamespace : sc.metadata.namespace;
-  const hosts: { namespace: string; host: string }[] = [];
-  const excludes: { namespace: string; host: string }[] = [];
-  for (const h of listener.hosts) {
-    const slash = h.indexOf('/');
-    const ns = slash < 0 ? '*' : h.slice(0, slash);
-    const host = slash < 0 ? h : h.slice(slash + 1);
-    if (ns === '~') continue;
-    const into = ns.startsWith('~') ? excludes : hosts;
-    const name = ns.startsWith('~') ? ns.slice(1) : ns;
-    into.push({ namespace: name === '.' ? own : name, host });
-  }
-  return { hosts, excludes, policy };
+  // A listener on a unix socket (port 0) serves only apps that dial that socket: none here (support.ts warns).
+  const listeners = sc.spec.egress.filter((l) => !l.port || (l.port.number ?? 0) !== 0).map((listener): EgressHosts => {
+    const hosts: { namespace: string; host: string }[] = [];
+    const excludes: { namespace: string; host: string }[] = [];
+    for (const h of listener.hosts) {
+      const slash = h.indexOf('/');
+      const ns = slash < 0 ? '*' : h.slice(0, slash);
+      const host = slash < 0 ? h : h.slice(slash + 1);
+      if (ns === '~') continue;
+      const into = ns.startsWith('~') ? excludes : hosts;
+      const name = ns.startsWith('~') ? ns.slice(1) : ns;
+      into.push({ namespace: name === '.' ? own : name, host });
+    }
+    return { ...(listener.port ? { port: listener.port.number } : {}), hosts, excludes };
+  });
+  return { listeners, policy };
 }
 
-/** Does the egress let a proxy see `host`, declared in namespace `namespace`? */
-export function egressAllows(e: Egress, namespace: string, host: string): boolean {
-  if (!e.hosts) return true;
+/**
+ * Does the egress let a proxy see `host`, declared in namespace `namespace`, on `port` (the
+ * listener for that port, else the one without a port)? With no port: on any port.
+ */
+export function egressAllows(e: Egress, namespace: string, host: string, port?: number): boolean {
+  if (!e.listeners) return true;
   const takes = (x: { namespace: string; host: string }) => (x.namespace === '*' || x.namespace === namespace) && hostMatches(x.host, host);
-  return e.hosts.some(takes) && !(e.excludes ?? []).some(takes);
+  const allows = (l: EgressHosts) => l.hosts.some(takes) && !l.excludes.some(takes);
+  if (port === undefined) return e.listeners.some(allows);
+  const l = e.listeners.find((x) => x.port === port) ?? e.listeners.find((x) => x.port === undefined);
+  return l !== undefined && allows(l);
 }
