@@ -229,7 +229,6 @@ function gatewayRoute(spec: Obj, out: Support): void {
       if (!isObject(fl)) return;
       const fp = index(field(p, 'filters'), j);
       if (fl.type === 'ExtensionRef') reject(fp, EXTENSION_FILTER);
-      if (fl.type === 'CORS') warn(fp, 'accepted, not applied yet: no CORS headers are added');
       modifiers(fl, fp);
       if (isObject(fl.requestMirror)) backend(fl.requestMirror.backendRef, field(field(fp, 'requestMirror'), 'backendRef'));
     });

@@ -278,7 +278,17 @@ export interface HTTPRouteFilter {
   urlRewrite?: { hostname?: string; path?: HTTPPathModifier };
   requestMirror?: { backendRef: BackendObjectReference; percent?: number; fraction?: { numerator: number; denominator?: number } };
   extensionRef?: { group: string; kind: string; name: string };
-  cors?: unknown;
+  cors?: HTTPCORSFilter;
+}
+
+/** The Gateway API's CORS filter (HTTPRoute). */
+export interface HTTPCORSFilter {
+  allowOrigins?: string[];
+  allowCredentials?: boolean;
+  allowMethods?: string[];
+  allowHeaders?: string[];
+  exposeHeaders?: string[];
+  maxAge?: number; // seconds; 5 by default
 }
 
 export interface HTTPBackendRef extends BackendObjectReference {

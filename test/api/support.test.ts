@@ -232,7 +232,7 @@ test('HTTPRoute and GRPCRoute: backends and mirrors in another namespace are nei
   assert.deepEqual(refusals(httpRoute(meshRoute({ backendRefs: [{ ...BE, namespace: 'shop' }] }), 'r', 'shop')), []);
 });
 
-test('HTTPRoute and GRPCRoute: Gateway and other non-Service parents, CORS filters and sessionPersistence are accepted with a warning on their field', () => {
+test('HTTPRoute and GRPCRoute: Gateway and other non-Service parents and sessionPersistence are accepted with a warning on their field; CORS filters are applied', () => {
   const http = httpRoute({
     parentRefs: [{ name: 'gw' }, { group: 'gateway.networking.k8s.io', kind: 'Gateway', name: 'gw2', sectionName: 'http' }, { group: 'multicluster.x-k8s.io', kind: 'ServiceImport', name: 'store' }, SVC, { kind: 'Service', name: 'ratings' }],
     rules: [{ backendRefs: [BE], filters: [{ type: 'CORS', cors: { allowOrigins: ['https://a.example'] } }], sessionPersistence: { cookie: { name: 's' } } }],
@@ -243,7 +243,6 @@ test('HTTPRoute and GRPCRoute: Gateway and other non-Service parents, CORS filte
     'spec.parentRefs[2]: accepted, not applied yet: Weft attaches routes only to Services (kind Service, group ""); the route is attached to no ServiceImport of group multicluster.x-k8s.io',
     // A Service without group "" is in the Gateway API's group, where there is none.
     'spec.parentRefs[4]: accepted, not applied yet: Weft attaches routes only to Services (kind Service, group ""); the route is attached to no Service of group gateway.networking.k8s.io',
-    'spec.rules[0].filters[0]: accepted, not applied yet: no CORS headers are added',
     'spec.rules[0].sessionPersistence: accepted, not applied yet: requests are not pinned to an endpoint',
   ]);
   assert.match(warnings(http)[0] ?? '', /^HTTPRoute default\/r: spec\.parentRefs\[0\]: /);

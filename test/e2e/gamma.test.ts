@@ -86,3 +86,40 @@ test('the route deleted: the Service gets its traffic again', async () => {
   cp.store.delete({ kind: 'HTTPRoute', namespace: 'default', name: 'echo' });
   await waitFor('the Service back', async () => (await get('/x')).body.startsWith('echo /x'));
 });
+
+test('an HTTPRoute CORS filter: the client sidecar answers an allowed origin\'s preflight itself, and marks its requests', async () => {
+  cp.store.apply([
+    checkResource(
+      {
+        apiVersion: 'gateway.networking.k8s.io/v1',
+        kind: 'HTTPRoute',
+        metadata: { name: 'echo' },
+        spec: {
+          parentRefs: [{ group: '', kind: 'Service', name: 'echo', port: 80 }],
+          rules: [{ filters: [{ type: 'CORS', cors: { allowOrigins: ['https://*.shop.example'], allowMethods: ['GET', 'PUT'], maxAge: 60 } }], backendRefs: [{ name: 'echo-v1', port: 80 }] }],
+        },
+      },
+      'test',
+    ),
+  ]);
+  const preflight = async () => {
+    const r = await request(`http://127.0.0.1:${outbound}/cart`, {
+      method: 'OPTIONS',
+      headers: { host: 'echo', origin: 'https://eu.shop.example', 'access-control-request-method': 'PUT' },
+      dispatcher: agent,
+    });
+    const body = await r.body.text();
+    return { status: r.statusCode, headers: r.headers, body };
+  };
+  const p = await waitFor('the CORS filter in the client sidecar', async () => {
+    const x = await preflight();
+    return x.headers['access-control-allow-origin'] !== undefined && x;
+  });
+  assert.equal(p.headers['access-control-allow-origin'], 'https://eu.shop.example');
+  assert.equal(p.headers['access-control-allow-methods'], 'GET,PUT');
+  assert.equal(p.headers['access-control-max-age'], '60');
+  assert.ok(!p.body.startsWith('echo'), 'the preflight never reached the app');
+  const r = await request(`http://127.0.0.1:${outbound}/cart`, { headers: { host: 'echo', origin: 'https://eu.shop.example' }, dispatcher: agent });
+  assert.equal((await r.body.text()).split(' ')[0], 'echo-v1');
+  assert.equal(r.headers['access-control-allow-origin'], 'https://eu.shop.example');
+});

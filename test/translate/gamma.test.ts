@@ -2,6 +2,7 @@
 // parentRefs name a Service): translate, load as the sidecar does (a NACK fails the test), and
 // run the request path's pure layers. No sockets.
 import { test } from 'node:test';
+import type { RequestHead } from '../../src/proxy/http/types.ts';
 import assert from 'node:assert/strict';
 import type { Workload } from '../../src/control/model/model.ts';
 import { meshOf, request, routeOf, sidecarSnapshot, simulate, workload } from '../snapshot.ts';
@@ -351,4 +352,27 @@ test('review: a GRPCRoute on one port of a Service leaves its HTTPRoutes to the 
   assert.equal(routeOf(cfg, request('api')), C('api-v2'));
   assert.equal(routeOf(cfg, request('api:9090', '/x.Y/Z', [], 'POST')), C('api-v2', 9090));
   assert.equal(routeOf(cfg, request('api:9090', '/other/Z', [], 'POST')), '404 no_route', 'the HTTPRoute is not merged into the GRPCRoutes on their port');
+});
+
+test('CORS filter: an allowed origin\'s preflight is answered, a wildcard host matches any labels to its left (the Gateway API\'s rule), maxAge is 5 s unless set', async () => {
+  const { corsOutcome } = await import('../../src/proxy/http/cors.ts');
+  const { matchRoute } = await import('../../src/proxy/http/forward.ts');
+  const cors = { allowOrigins: ['https://shop.example', 'https://*.dev.example'], allowMethods: ['GET', 'POST'], allowHeaders: ['x-token'], exposeHeaders: ['x-trace'], allowCredentials: true };
+  const cfg = cfgOf(httpRoute('cors', { parentRefs: [parent('reviews')], rules: [{ filters: [{ type: 'CORS', cors }], backendRefs: [backend('reviews-v1')] }] }));
+  const outcome = (method: string, headers: string[]) => {
+    const head: RequestHead = { method, authority: 'reviews', path: '/', query: '', headers, hasBody: false, protocol: 'HTTP/1.1' };
+    return corsOutcome(matchRoute(cfg, 'outbound', head).cors!, head);
+  };
+  assert.deepEqual(outcome('OPTIONS', ['origin', 'https://shop.example', 'access-control-request-method', 'POST']), {
+    kind: 'preflight',
+    headers: ['access-control-allow-origin', 'https://shop.example', 'access-control-allow-credentials', 'true', 'access-control-allow-methods', 'GET,POST', 'access-control-allow-headers', 'x-token', 'access-control-max-age', '5'],
+  });
+  assert.equal(outcome('GET', ['origin', 'https://a.b.dev.example']).kind, 'actual', 'the wildcard takes several labels');
+  assert.equal(outcome('GET', ['origin', 'https://dev.example']).kind, 'none', 'but at least one');
+  assert.equal(outcome('GET', ['origin', 'https://evil.example']).kind, 'none');
+  const any = cfgOf(httpRoute('cors', { parentRefs: [parent('reviews')], rules: [{ filters: [{ type: 'CORS', cors: { allowOrigins: ['*'], maxAge: 60 } }], backendRefs: [backend('reviews-v1')] }] }));
+  const head: RequestHead = { method: 'OPTIONS', authority: 'reviews', path: '/', query: '', headers: ['origin', 'https://x.example', 'access-control-request-method', 'GET'], hasBody: false, protocol: 'HTTP/1.1' };
+  const o = corsOutcome(matchRoute(any, 'outbound', head).cors!, head);
+  assert.equal(o.kind, 'preflight');
+  assert.deepEqual(o.kind === 'preflight' && o.headers.slice(-2), ['access-control-max-age', '60']);
 });

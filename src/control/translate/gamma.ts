@@ -25,6 +25,7 @@ import type {
   GatewayHTTPRoute,
   GatewayValueMatch,
   HTTPBackendRef,
+  HTTPCORSFilter,
   HTTPHeaderFilter,
   HTTPMatchRequest,
   HTTPRoute,
@@ -245,6 +246,8 @@ function ruleAsHttp(rule: Pick<HTTPRouteRule, 'filters' | 'backendRefs' | 'timeo
   const request = headerOps(of('RequestHeaderModifier', 'requestHeaderModifier'));
   const response = headerOps(of('ResponseHeaderModifier', 'responseHeaderModifier'));
   if (request || response) out.headers = { ...(request ? { request } : {}), ...(response ? { response } : {}) };
+  const cors = of('CORS', 'cors');
+  if (cors) out.corsPolicy = corsPolicyOf(cors);
 
   const redirect = of('RequestRedirect', 'requestRedirect');
   if (redirect) {
@@ -311,6 +314,24 @@ function pathRewrite(p: { type: string; replaceFullPath?: string; replacePrefixM
   const to = p.replacePrefixMatch || '/';
   if (kind === 'after-slash') return { prefixRewrite: to.endsWith('/') ? to : `${to}/` };
   return { uri: to };
+}
+
+/**
+ * The CORS filter as Istio's corsPolicy (its createCorsFilter), and better: an origin with a
+ * wildcard host ("https://*.example.com", "*" greedy to the left, dots too) matches as the
+ * Gateway API says, where Istio takes it literally; "*" alone is any origin (Envoy's rule).
+ * maxAge is 5 s when unset, the CRD's default.
+ */
+function corsPolicyOf(c: HTTPCORSFilter): Record<string, unknown> {
+  const origin = (o: string) => (o !== '*' && o.includes('*') ? { regex: o.split('*').map(escapeRegex).join('.*') } : { exact: o });
+  return {
+    ...(c.allowOrigins?.length ? { allowOrigins: c.allowOrigins.filter((o) => o !== '').map(origin) } : {}),
+    ...(c.allowMethods?.length ? { allowMethods: c.allowMethods } : {}),
+    ...(c.allowHeaders?.length ? { allowHeaders: c.allowHeaders } : {}),
+    ...(c.exposeHeaders?.length ? { exposeHeaders: c.exposeHeaders } : {}),
+    ...(c.allowCredentials ? { allowCredentials: true } : {}),
+    maxAge: `${c.maxAge ?? 5}s`,
+  };
 }
 
 function headerOps(f: HTTPHeaderFilter | undefined): HeaderOperations | undefined {
