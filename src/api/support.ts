@@ -77,7 +77,7 @@ function destinationRule(spec: Obj, out: Support): void {
         if (!(k in applied)) warn(path, `accepted, not applied yet: ${why}`);
         else if (isObject(sub) && applied[k].length) {
           for (const [k2, x] of Object.entries(sub)) if (set(x) && !applied[k].includes(k2)) warn(field(path, k2), `accepted, not applied yet: ${why}`);
-        } else if (k === 'simple' && sub === 'PASSTHROUGH') warn(path, 'accepted, not applied yet: PASSTHROUGH needs the original destination address, which a sidecar on loopback does not have; round robin is used');
+        }
       }
     };
     partly('loadBalancer', { simple: [], localityLbSetting: [], warmup: [], warmupDurationSecs: [], consistentHash: ['httpHeaderName', 'httpCookie', 'httpQueryParameterName', 'useSourceIp', 'ringHash', 'maglev', 'minimumRingSize'] }, 'endpoints are chosen by loadBalancer.simple, or round robin');

@@ -134,7 +134,7 @@ kind: DestinationRule
 metadata: {name: reviews}
 spec:
   host: reviews
-  trafficPolicy: {loadBalancer: {localityLbSetting: {enabled: true}}}
+  trafficPolicy: {proxyProtocol: {version: V2}}
   subsets: [{name: v1, labels: {version: v1}}]
 `;
 
@@ -146,7 +146,7 @@ test('apply and get name every field accepted but not applied yet (on stderr); g
     const a = await weft(['apply', '-f', '-', ...admin], {}, WARNED);
     assert.equal(a.code, 0, a.stderr);
     assert.match(a.stderr, /^Warning: VirtualService default\/reviews: spec\.http\[0\]\.match\[0\]\.statPrefix: accepted, not applied yet/m);
-    assert.match(a.stderr, /^Warning: DestinationRule default\/reviews: spec\.trafficPolicy\.loadBalancer\.localityLbSetting: accepted, not applied yet/m);
+    assert.match(a.stderr, /^Warning: DestinationRule default\/reviews: spec\.trafficPolicy\.proxyProtocol: accepted, not applied yet/m);
     const list = await weft(['get', 'vs', ...admin]);
     assert.match(list.stdout, /NAMESPACE +NAME +REVISION +WARNINGS\ndefault +reviews +\d+ +1\n/);
     assert.match(list.stderr, /Warning: VirtualService default\/reviews: spec\.http\[0\]\.match\[0\]\.statPrefix/);

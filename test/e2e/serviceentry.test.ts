@@ -126,3 +126,20 @@ test('ServiceEntry endpoint weights: endpoints weighted 3 and 1 share the reques
   // 300 expected; equal shares would give 200.
   assert.ok(counts.c >= 250 && counts.c <= 350, JSON.stringify(counts));
 });
+
+test('DestinationRule loadBalancer PASSTHROUGH: a request goes where it names (the original destination), not to the entry\'s endpoints', async () => {
+  // The client calls the entry by its address (as an app calls a VIP), which is server c's on
+  // its port; the entry's endpoint is server d.
+  const host = `127.0.0.1:${port.c}`;
+  cp.store.apply([
+    res('ServiceEntry', 'local', { hosts: ['passthrough.external.test'], addresses: ['127.0.0.1'], ports: [{ number: port.c, name: 'http', protocol: 'HTTP' }], resolution: 'STATIC', endpoints: [{ address: '127.0.0.1', ports: { http: port.d } }] }),
+  ]);
+  await waitFor('the entry balances over its endpoint', async () => (await get(host)).body.startsWith('d '));
+  cp.store.apply([res('DestinationRule', 'local', { host: 'passthrough.external.test', trafficPolicy: { loadBalancer: { simple: 'PASSTHROUGH' } } })]);
+  const r = await waitFor('PASSTHROUGH: to where the request names', async () => {
+    const x = await get(host);
+    return x.body.startsWith('c ') && x;
+  });
+  assert.equal(r.status, 200);
+  for (let i = 0; i < 10; i++) assert.ok((await get(host)).body.startsWith('c '));
+});

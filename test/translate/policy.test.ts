@@ -201,3 +201,19 @@ test('outlierDetection splitExternalLocalOriginErrors: connection failures count
   od2.report(plain, few[0], 'local_error', 0, few);
   assert.equal(od2.available(plain, few, 1).length, 0);
 });
+
+test('loadBalancer PASSTHROUGH makes the cluster Istio\'s ORIGINAL_DST (for the rule, or a subset only), and a request goes where it names', async () => {
+  const { meshOf, sidecarSnapshot, workload } = await import('../snapshot.ts');
+  const { decide } = await import('../../src/proxy/http/forward.ts');
+  const dr = { apiVersion: 'networking.istio.io/v1', kind: 'DestinationRule', metadata: { name: 'r', namespace: 'default' }, spec: { host: 'reviews', subsets: [{ name: 'direct', labels: {}, trafficPolicy: { loadBalancer: { simple: 'PASSTHROUGH' } } }, { name: 'v1', labels: {} }] } };
+  const vs = { apiVersion: 'networking.istio.io/v1', kind: 'VirtualService', metadata: { name: 'r', namespace: 'default' }, spec: { hosts: ['reviews'], http: [{ match: [{ headers: { direct: { exact: '1' } } }], route: [{ destination: { host: 'reviews', subset: 'direct' } }] }, { route: [{ destination: { host: 'reviews', subset: 'v1' } }] }] } };
+  const client = workload('client', { port: 40000 });
+  const cfg = sidecarSnapshot(meshOf([dr, vs], [workload('r1', { service: 'reviews', port: 41000 }), client]), client);
+  const ask = (headers: string[]) => decide(cfg, 'outbound', { head: { method: 'GET', authority: 'reviews:80', path: '/', query: '', headers, hasBody: false, protocol: 'HTTP/1.1' } } as any, 0.5);
+  const direct = ask(['direct', '1']);
+  assert.equal(direct.cluster.type, 'ORIGINAL_DST');
+  assert.deepEqual(direct.healthy.map((e) => `${e.address}:${e.port}`), ['reviews:80'], 'where the request names');
+  const balanced = ask([]);
+  assert.equal(balanced.cluster.type, 'EDS');
+  assert.deepEqual(balanced.healthy.map((e) => e.port), [41000]);
+});

@@ -229,7 +229,9 @@ function buildClusters(
     const selector = c.subset ? dr?.spec.subsets?.find((s) => s.name === c.subset)?.labels : undefined;
     const members = (svc?.endpoints ?? []).filter((e) => labelsMatch(selector, e.labels));
     const discovery: Discovery = svc?.discovery ?? 'EDS';
-    if (discovery === 'ORIGINAL_DST') {
+    // loadBalancer PASSTHROUGH: Istio's ORIGINAL_DST cluster, no balancing: the connection goes
+    // where the client addressed it (for Weft's sidecar, the request's authority).
+    if (discovery === 'ORIGINAL_DST' || effective.loadBalancer?.simple === 'PASSTHROUGH') {
       clusters[name] = passthroughCluster(name, policy, svc?.targetPort);
     } else if (discovery === 'EDS') {
       clusters[name] = edsCluster(name, svc?.handling === 'http2', policy);
