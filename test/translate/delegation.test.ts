@@ -205,3 +205,14 @@ test('a new snapshot with the delegate changed changes the root\'s routes (the p
   assert.equal(cluster(before), C('reviews', 'v1'));
   assert.equal(cluster(after), C('reviews', 'v2'));
 });
+
+test('the push step tells apart proxies that a delegate\'s sourceLabels tell apart', () => {
+  const d = vs('d', { http: [{ match: [{ sourceLabels: { app: 'canary' } }], route: [to('reviews', 'v2')] }, { route: [to('reviews', 'v1')] }] });
+  const canary = workload('canary', { port: 41500, labels: { app: 'canary' } });
+  const other = workload('other', { port: 41600, labels: { app: 'other' } });
+  const mesh = meshOf([subsets('reviews'), root({ name: 'd' }), d], [...workloads, canary, other]);
+  const cache = new PushCache();
+  const cluster = (w: Workload) => reviewsRoutes(cache.resources(mesh, w))[0].route.cluster;
+  assert.deepEqual([cluster(canary), cluster(other), cluster(client)], [C('reviews', 'v2'), C('reviews', 'v1'), C('reviews', 'v1')]);
+  assert.equal(cache.translations.scoped, 3, 'app=canary, app=other, no app: the key app is in the scope');
+});
