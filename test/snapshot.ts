@@ -88,12 +88,18 @@ export type Simulated =
   | { kind: 'error'; status: number; code: string; message: string };
 
 /**
- * Runs the request path's pure layers on a request, as forward() does: route, local reply, fault
- * (with the given random numbers), target, rewrites and header edits.
+ * Runs the request path's pure layers on a request, as forward() does: route, fault (with the
+ * given random numbers), local reply, target, rewrites and header edits.
  */
 export function simulate(cfg: RuntimeConfig, req: Downstream, rand = { cluster: 0.5, delay: 0.5, abort: 0.5 }): Simulated {
   try {
     const route = matchRoute(cfg, 'outbound', req.head);
+    const f = route.fault ? faultOutcome(route.fault, rand.delay, rand.abort) : { kind: 'none' as const };
+    const abort = f.kind === 'abort' ? f : f.kind === 'delay' ? f.thenAbort : undefined;
+    if (abort) {
+      const e = new ProxyError('fault_abort', 'fault filter abort', undefined, abort);
+      return { kind: 'error', status: e.status, code: e.code, message: e.message };
+    }
     if (route.action.kind !== 'forward') {
       let status = 0;
       let headers: string[] = [];
@@ -101,12 +107,6 @@ export function simulate(cfg: RuntimeConfig, req: Downstream, rand = { cluster: 
       const ds = { head: req.head, respond: (s: number, h: string[]) => ((status = s), (headers = h)), write: (b: Buffer) => ((body += b.toString()), true), end: () => {} } as unknown as Downstream;
       localReply(ds, route);
       return { kind: 'local', status, headers: toObject(headers), body };
-    }
-    const f = route.fault ? faultOutcome(route.fault, rand.delay, rand.abort) : { kind: 'none' as const };
-    const abort = f.kind === 'abort' ? f : f.kind === 'delay' ? f.thenAbort : undefined;
-    if (abort) {
-      const e = new ProxyError('fault_abort', 'fault filter abort', undefined, abort);
-      return { kind: 'error', status: e.status, code: e.code, message: e.message };
     }
     const d = targetOf(cfg, route, rand.cluster, req.head.authority);
     return { kind: 'forward', cluster: d.clusterName, head: upstreamHead(req.head, route, d.target), delayMs: f.kind === 'delay' ? f.ms : 0, responseHeaders: (h) => responseHeaders(h, route, d.target) };

@@ -1,7 +1,8 @@
 // `weft analyze`: what a set of valid resources says together, as `istioctl analyze` reports it
 // (with Istio's codes and message templates where one exists,
 // ../shared/conformance/istio/analyzer-messages.yaml), plus what only Weft has to say: fields it
-// accepts but does not apply yet (WEFT0001). Pure: resources in, messages out.
+// accepts but does not apply yet (WEFT0001), delegations that make fewer routes than they name
+// (WEFT0003). Pure: resources in, messages out.
 //
 // Offline, only what the input itself makes checkable is reported: a host may be a Kubernetes
 // Service Weft cannot see, so an unknown host is never an error; a subset no DestinationRule in the
@@ -10,9 +11,10 @@ import type { Destination, DestinationRule, Resource, ServiceEntry, Sidecar, Vir
 import { describeKey } from './types.ts';
 import { warningsOf } from './validate.ts';
 import { isObject, type Obj } from './schema.ts';
+import { mergeDelegates } from './delegation.ts';
 
 export interface AnalysisMessage {
-  code: string; // "IST0101", or Weft's own: "WEFT0001" (accepted, not applied yet), "WEFT0002" (a subset that selects no workload of the running mesh)
+  code: string; // "IST0101", or Weft's own: "WEFT0001" (accepted, not applied yet), "WEFT0002" (a subset that selects no workload of the running mesh), "WEFT0003" (a delegation that makes fewer routes than it names)
   level: 'Error' | 'Warning' | 'Info';
   resource: string; // "VirtualService default/reviews"
   path: string; // "spec.http[0].route[0].destination.subset"
@@ -45,6 +47,7 @@ export function analyze(resources: readonly Resource[], live?: LiveMesh): Analys
     ...meshHostConflicts(vss),
     ...sidecarSelectors(ofKind<Sidecar>(resources, 'Sidecar')),
     ...vss.flatMap(unusedRules),
+    ...delegation(vss),
     ...(live ? [...hostsNotFound(vss, ofKind<ServiceEntry>(resources, 'ServiceEntry'), live), ...emptySubsets(drs, live)] : []),
   ];
   // WEFT0001: accepted, not applied yet (api/support.ts).
@@ -52,6 +55,13 @@ export function analyze(resources: readonly Resource[], live?: LiveMesh): Analys
     for (const w of warningsOf(r)) out.push({ code: 'WEFT0001', level: 'Warning', resource: w.resource ?? name(r), path: w.path, message: w.message });
   }
   return out;
+}
+
+// ---- WEFT0003: delegation that makes fewer routes than it names (Istio's analyzers say nothing of
+// delegation; its control plane only logs these) ----
+
+function delegation(vss: readonly VirtualService[]): AnalysisMessage[] {
+  return mergeDelegates(vss).notes.map((n) => ({ code: 'WEFT0003', level: 'Warning', resource: name(n.vs), path: n.path, message: n.message }));
 }
 
 // ---- With the running mesh: IST0101 for a destination host nothing serves; WEFT0002 for a subset

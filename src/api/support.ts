@@ -42,7 +42,6 @@ function virtualService(spec: Obj, out: Support): void {
     if (typeof code === 'number' && code !== 0 && ![301, 302, 303, 307, 308].includes(code)) {
       reject(field(field(p, 'redirect'), 'redirectCode'), `${code} cannot be sent: Envoy's redirects (and Weft's) are 301, 302, 303, 307 or 308`);
     }
-    if (set(r.delegate)) reject(field(p, 'delegate'), 'delegation is not supported yet; ignoring it would send the requests this route matches to the routes after it');
     if (set(r.mirror_percent)) warn(field(p, 'mirror_percent'), 'accepted, not applied yet: use mirrorPercentage');
     if (set(r.sessionPersistence)) warn(field(p, 'sessionPersistence'), 'accepted, not applied yet: requests are not pinned to an endpoint');
     list(r.match).forEach((m, j) => {

@@ -127,13 +127,20 @@ export interface HTTPRetry {
   backoff?: string;
 }
 
+/** A VirtualService without hosts that a root route hands its requests to; its namespace defaults to the root's. */
+export interface Delegate {
+  name?: string;
+  namespace?: string;
+}
+
 export interface HTTPRoute {
   name?: string;
   match?: HTTPMatchRequest[];
   route?: HTTPRouteDestination[];
   redirect?: HTTPRedirect;
   directResponse?: HTTPDirectResponse;
-  delegate?: unknown;
+  /** A root route: its requests are routed by the http routes of the VirtualService named (api/delegation.ts). */
+  delegate?: Delegate;
   rewrite?: { uri?: string; authority?: string; uriRegexRewrite?: unknown };
   timeout?: string;
   retries?: HTTPRetry;

@@ -58,10 +58,20 @@ export function validateVirtualService(spec: Obj, namespace: string): FieldError
   };
   checkGatewayNames(f, spec.gateways, 'spec.gateways');
   checkHosts(ctx, spec.hosts);
+  const delegate = asList(spec.hosts).length === 0;
+  if (delegate) {
+    // No hosts: a delegate, whose http routes only a root VirtualService's routes use (delegation.ts).
+    if (asList(spec.gateways).length > 0) f.report('spec.gateways', 'a delegate VirtualService (one without hosts) must have no gateways: its roots bind it');
+    if (asList(spec.tls).length > 0) f.report('spec.tls', 'a delegate VirtualService (one without hosts) must have no tls routes: only http routes are delegated');
+    if (asList(spec.tcp).length > 0) f.report('spec.tcp', 'a delegate VirtualService (one without hosts) must have no tcp routes: only http routes are delegated');
+  }
   if (asList(spec.http).length === 0 && asList(spec.tcp).length === 0 && asList(spec.tls).length === 0) {
     f.report('spec', 'at least one of http, tcp or tls routes is required');
   }
-  for (const [route, p] of eachObj(spec.http, 'spec.http')) checkHTTPRoute(ctx, route, p);
+  for (const [route, p] of eachObj(spec.http, 'spec.http')) {
+    if (delegate && isSet(route.delegate)) f.report(field(p, 'delegate'), 'a delegate VirtualService (one without hosts) cannot delegate further');
+    checkHTTPRoute(ctx, route, p);
+  }
   for (const [route, p] of eachObj(spec.tls, 'spec.tls')) checkTLSRoute(ctx, route, p);
   for (const [route, p] of eachObj(spec.tcp, 'spec.tcp')) checkTCPRoute(ctx, route, p);
   checkExportTo(f, spec.exportTo, 'spec.exportTo', namespace);
@@ -72,12 +82,6 @@ export function validateVirtualService(spec: Obj, namespace: string): FieldError
 
 function checkHosts(ctx: Context, hostsField: unknown): void {
   const { f } = ctx;
-  // Istio allows a VirtualService without hosts as the target of another's `delegate`; Weft does
-  // not implement delegation, so it requires hosts.
-  if (asList(hostsField).length === 0) {
-    f.report('spec.hosts', 'at least one host is required');
-    return;
-  }
   let allValid = true;
   for (const [host, p] of eachStr(hostsField, 'spec.hosts')) {
     const problem = checkWildcardDomain(host);
@@ -120,7 +124,8 @@ function checkHTTPRoute(ctx: Context, r: Obj, p: string): void {
 function checkRouteKind(f: Findings, r: Obj, p: string): void {
   const routes = asList(r.route);
   if (isSet(r.delegate)) {
-    // A root route hands the request to the delegate VirtualService and nothing else.
+    // A root route's requests go where its delegate's routes send them, not where it says (as in
+    // Istio, a directResponse stays allowed: the delegate's routes that set none take it).
     if (isSet(r.redirect)) f.report(field(p, 'redirect'), 'must not be set together with delegate');
     if (isSet(r.route)) f.report(field(p, 'route'), 'must not be set together with delegate');
   } else if (isSet(r.redirect)) {

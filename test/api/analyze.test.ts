@@ -178,3 +178,41 @@ describe('IST0130 VirtualServiceUnreachableRule, IST0131 VirtualServiceIneffecti
   ]);
 });
 
+
+// ---- WEFT0003 ----
+
+describe('WEFT0003: a delegation that makes fewer routes than it names (Istio leaves the route out and only logs it)', () => {
+  const to = (host: string) => [{ destination: { host } }];
+  const root = (delegate: Obj, extra: Obj = {}) => virtualService({ hosts: ['reviews'], http: [{ match: [{ uri: { prefix: '/reviews' } }], delegate, ...extra }, { route: to('reviews') }] }, 'root');
+  const delegate = (spec: Spec, name = 'routes') => virtualService({ http: [{ route: to('reviews') }], ...spec }, name);
+  const LEFT_OUT = 'this route is left out, as in Istio (its requests go to the routes after it)';
+  table(['WEFT0003'], [
+    ['a delegate in the root\'s namespace, its namespace unset', [root({ name: 'routes' }), delegate({})], []],
+    ['a delegate in another namespace, exported to the root\'s', [root({ name: 'routes', namespace: 'shop' }), inNs(delegate({ exportTo: ['default'] }), 'shop')], []],
+    ['a delegate that does not exist', [root({ name: 'nothing' })], [`Warning WEFT0003 VirtualService default/root spec.http[0].delegate: VirtualService default/nothing does not exist: ${LEFT_OUT}`]],
+    [
+      'a delegate of that name in another namespace is not it (the namespace defaults to the root\'s)',
+      [root({ name: 'routes' }), inNs(delegate({}), 'shop')],
+      [
+        `Warning WEFT0003 VirtualService default/root spec.http[0].delegate: VirtualService default/routes does not exist: ${LEFT_OUT}`,
+        'Warning WEFT0003 VirtualService shop/routes spec.hosts: no hosts, and no VirtualService delegates to it: it makes no routes',
+      ],
+    ],
+    [
+      'a "delegate" with hosts is none',
+      [root({ name: 'other' }), virtualService({ hosts: ['other'], http: [{ route: to('other') }] }, 'other')],
+      [`Warning WEFT0003 VirtualService default/root spec.http[0].delegate: VirtualService default/other has hosts, so it is not a delegate (a delegate VirtualService has none): ${LEFT_OUT}`],
+    ],
+    [
+      'a delegate not exported to the root\'s namespace',
+      [root({ name: 'routes', namespace: 'shop' }), inNs(delegate({ exportTo: ['.'] }), 'shop')],
+      [`Warning WEFT0003 VirtualService default/root spec.http[0].delegate: VirtualService shop/routes is not exported to namespace default (its exportTo: .): ${LEFT_OUT}`],
+    ],
+    [
+      'a delegate route whose match is not within the root route\'s',
+      [root({ name: 'routes' }), delegate({ http: [{ match: [{ uri: { prefix: '/reviews/v1' } }], route: to('reviews') }, { match: [{ uri: { prefix: '/ratings' } }], route: to('ratings') }] })],
+      ['Warning WEFT0003 VirtualService default/root spec.http[0].delegate: http[1] of VirtualService default/routes is left out, as in Istio: one of its matches narrows none of this route\'s matches'],
+    ],
+    ['a delegate no root names', [delegate({})], ['Warning WEFT0003 VirtualService default/routes spec.hosts: no hosts, and no VirtualService delegates to it: it makes no routes']],
+  ]);
+});

@@ -239,13 +239,13 @@ spec: {}
 
   test('lists every problem in every document, one per line', () => {
     const text = [
-      GOOD_VS.replace('hosts: [good]', 'hosts: []'),
+      GOOD_VS.replace('hosts: [good]', 'hosts: [good, good]'),
       'apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: dr}\nspec: {}\n',
     ].join('---\n');
     const err = parseError(text);
     assert.equal(
       err.message,
-      ['VirtualService default/good: spec.hosts: at least one host is required', 'DestinationRule default/dr: spec.host: required'].join('\n'),
+      ['VirtualService default/good: spec.hosts[1]: duplicate host: "good" overlaps "good"', 'DestinationRule default/dr: spec.host: required'].join('\n'),
     );
     assert.equal(err.resource, undefined);
     assert.equal(err.fields.length, 2);

@@ -10,8 +10,7 @@ const route = { destination: { host: 'reviews' } };
 const refused = (obj: unknown, re: RegExp) => assert.throws(() => checkResource(obj, 'x'), (e: Error) => re.test(e.message));
 const warnings = (obj: unknown) => warningsOf(checkResource(obj, 'x')).map(formatProblem);
 
-test('refused, naming the field: delegate, tls routes, tcp destinationSubnets, DestinationRule TLS, redirect codes Envoy cannot send', () => {
-  refused(virtualService({ hosts: ['reviews'], http: [{ delegate: { name: 'other' } }] }), /^VirtualService default\/r: spec\.http\[0\]\.delegate: delegation is not supported yet/);
+test('refused, naming the field: tls routes, tcp destinationSubnets, DestinationRule TLS, redirect codes Envoy cannot send', () => {
   refused(virtualService({ hosts: ['reviews'], tcp: [{ match: [{ destinationSubnets: ['10.0.0.0/8'] }], route: [route] }] }), /spec\.tcp\[0\]\.match\[0\]\.destinationSubnets: not supported/);
   checkResource(virtualService({ hosts: ['reviews'], tcp: [{ match: [{ port: 5432 }], route: [route] }] }), 'x');
   refused(virtualService({ hosts: ['reviews'], tls: [{ match: [{ sniHosts: ['reviews'] }], route: [route] }] }), /spec\.tls: tls routes are not supported yet/);
@@ -51,6 +50,9 @@ test('what Weft applies gets no warning: matches, weights, timeouts, retries, fa
     ],
   });
   assert.deepEqual(warnings(vs), []);
+  // Delegation: the root route, with what its delegate's routes inherit, and the delegate.
+  assert.deepEqual(warnings(virtualService({ hosts: ['reviews'], http: [{ match: [{ uri: { prefix: '/r' } }], delegate: { name: 'd', namespace: 'shop' }, timeout: '1s', retries: { attempts: 1 } }] })), []);
+  assert.deepEqual(warnings(virtualService({ exportTo: ['*'], http: [{ match: [{ uri: { prefix: '/r/v1' } }], route: [route] }] })), []);
   assert.deepEqual(warnings(destinationRule({ host: 'reviews', subsets: [{ name: 'v1', labels: { v: '1' } }] })), []);
   const applied = { loadBalancer: { simple: 'LEAST_REQUEST' }, connectionPool: { tcp: { maxConnections: 5, connectTimeout: '1s' }, http: { http1MaxPendingRequests: 2 } }, outlierDetection: { consecutive5xxErrors: 3, consecutiveGatewayErrors: 2, interval: '1s', baseEjectionTime: '5s', maxEjectionPercent: 50, minHealthPercent: 20 } };
   assert.deepEqual(warnings(destinationRule({ host: 'reviews', trafficPolicy: applied })), []);

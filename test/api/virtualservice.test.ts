@@ -15,8 +15,36 @@ const R = 'VirtualService default/r';
 
 const REJECTED: Rejected[] = [
   // hosts
-  { name: 'no hosts', spec: { http: [{ route: [one({})] }] }, message: `${R}: spec.hosts: at least one host is required` },
-  { name: 'empty hosts', spec: vsSpec({}, { hosts: [] }), message: `${R}: spec.hosts: at least one host is required` },
+  // no hosts: a delegate (Istio's rules for one)
+  {
+    name: 'a delegate with gateways',
+    spec: { gateways: ['istio-system/ingress'], http: [{ route: [one({})] }] },
+    message: `${R}: spec.gateways: a delegate VirtualService (one without hosts) must have no gateways: its roots bind it`,
+  },
+  {
+    name: 'a delegate with tcp routes',
+    spec: { hosts: [], tcp: [{ route: [one({})] }] },
+    message: `${R}: spec.tcp: a delegate VirtualService (one without hosts) must have no tcp routes: only http routes are delegated`,
+  },
+  {
+    name: 'a delegate with tls routes',
+    spec: { tls: [{ match: [{ sniHosts: ['db.example.com'] }], route: [one({})] }] },
+    message: [
+      `${R}: spec.tls: a delegate VirtualService (one without hosts) must have no tls routes: only http routes are delegated`,
+      `${R}: spec.tls[0].match[0].sniHosts[0]: SNI host "db.example.com" is not covered by any of the virtual service's hosts ()`,
+    ].join('\n'),
+  },
+  {
+    name: 'a delegate that delegates',
+    spec: { http: [{ delegate: { name: 'further' } }] },
+    message: `${R}: spec.http[0].delegate: a delegate VirtualService (one without hosts) cannot delegate further`,
+  },
+  { name: 'a delegate without routes', spec: { hosts: [] }, message: `${R}: spec: at least one of http, tcp or tls routes is required` },
+  {
+    name: 'a delegate route with no action',
+    spec: { http: [{ match: [{ uri: { prefix: '/a' } }] }] },
+    message: `${R}: spec.http[0]: one of route, redirect, directResponse or delegate is required`,
+  },
   {
     name: 'invalid host name',
     spec: vsSpec({}, { hosts: ['bad_host.example.com'] }),
@@ -54,6 +82,11 @@ const REJECTED: Rejected[] = [
     name: 'route and directResponse together',
     spec: vsSpec({ directResponse: { status: 503 } }),
     message: `${R}: spec.http[0].route: must not be set together with directResponse`,
+  },
+  {
+    name: 'delegate and redirect together',
+    spec: { hosts: ['reviews'], http: [{ delegate: { name: 'reviews-delegate' }, redirect: { uri: '/v2' } }] },
+    message: `${R}: spec.http[0].redirect: must not be set together with delegate`,
   },
   {
     name: 'delegate and route together',
@@ -357,6 +390,10 @@ describe('VirtualService: accepted', () => {
     ['redirect', { hosts: ['reviews'], http: [{ redirect: { uri: '/v2', redirectCode: 301 } }] }],
     ['direct response', { hosts: ['reviews'], http: [{ directResponse: { status: 503, body: { string: 'down' } } }] }],
     ['delegate', { hosts: ['reviews'], http: [{ delegate: { name: 'reviews-routes', namespace: 'shop' } }] }],
+    // Istio's: what a root route sets besides delegate, its delegate's routes take where they set none.
+    ['delegate with what its routes inherit', { hosts: ['reviews'], http: [{ match: [{ uri: { prefix: '/r' } }], delegate: { name: 'd' }, timeout: '1s', fault: { abort: { httpStatus: 500 } }, directResponse: { status: 503 }, headers: { request: { set: { a: 'b' } } } }] }],
+    ['a delegate: no hosts', { http: [{ match: [{ uri: { prefix: '/r/v1' }, sourceNamespace: 'test' }], route: [one({ subset: 'v1' })] }] }],
+    ['a delegate: empty hosts, exportTo', { hosts: [], exportTo: ['.'], http: [{ route: [one({})] }] }],
     ['JWT claim routing at a gateway', vsSpec({ match: [{ headers: { '@request.auth.claims.group': { exact: 'a' } } }] }, { gateways: ['istio-system/ingress'] })],
     ['tcp route', { hosts: ['db'], tcp: [{ match: [{ port: 5432, destinationSubnets: ['10.0.0.0/8'] }], route: [{ destination: { host: 'db' } }] }] }],
     ['tls route', { hosts: ['*.example.com'], tls: [{ match: [{ sniHosts: ['db.example.com'] }], route: [{ destination: { host: 'db' } }] }] }],

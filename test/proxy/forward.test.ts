@@ -11,7 +11,7 @@ import { ActiveExchanges, forward } from '../../src/proxy/http/forward.ts';
 import type { Downstream, HeaderList, RequestHead } from '../../src/proxy/http/types.ts';
 import { type RequestEvent, Telemetry } from '../../src/proxy/telemetry/events.ts';
 import { Pools } from '../../src/proxy/upstream/pools.ts';
-import { sidecarSnapshot } from '../snapshot.ts';
+import { meshOf, sidecarSnapshot, workload } from '../snapshot.ts';
 
 /** A port on loopback that nothing listens on (bound, then closed). */
 async function closedPort(): Promise<number> {
@@ -39,9 +39,10 @@ function downstream(head: RequestHead): Downstream & { answer: Promise<{ status:
     responseStarted: false,
     readBody: (sink) => sink.end([]),
     resumeBody: () => {},
-    respond: (s, h) => {
+    respond: (s, h, _length, end) => {
       status = s;
       headers = h;
+      if (end) done({ status, headers }); // a head-only answer (a redirect, an empty direct response)
     },
     write: () => true,
     onDrain: () => {},
@@ -78,6 +79,25 @@ test('an exchange that fails to connect publishes its cluster, endpoint, status,
     assert.ok(e.durationMs! >= 0, `durationMs ${e.durationMs}`);
   } finally {
     await pools.close();
+  }
+});
+
+test('a fault comes before a direct response or redirect, as Envoy\'s fault filter comes before the router (a route has both by delegation)', async () => {
+  const vs = (name: string, spec: object) => ({ apiVersion: 'networking.istio.io/v1', kind: 'VirtualService', metadata: { name }, spec });
+  const client = workload('client', { port: 41000 });
+  const mesh = meshOf(
+    [
+      vs('root', { hosts: ['reviews'], http: [{ delegate: { name: 'd' }, fault: { abort: { httpStatus: 418 } } }] }),
+      vs('d', { http: [{ match: [{ uri: { prefix: '/moved' } }], redirect: { uri: '/new' } }, { directResponse: { status: 200 } }] }),
+    ],
+    [workload('reviews', { service: 'reviews', port: 41100 }), client],
+  );
+  const cfg = sidecarSnapshot(mesh, client);
+  const ctx = { config: () => cfg, pools: new Pools(), telemetry: new Telemetry(), rr: new Map<string, number>(), active: new ActiveExchanges() };
+  for (const path of ['/', '/moved']) {
+    const ds = downstream({ method: 'GET', authority: 'reviews', path, query: '', headers: [], hasBody: false, protocol: 'HTTP/1.1' });
+    forward(ctx, 'outbound', ds);
+    assert.equal((await ds.answer).status, 418, path);
   }
 });
 

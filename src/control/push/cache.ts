@@ -7,6 +7,10 @@
 //     ten times; with them, the few clusters that scope sees otherwise (hidden hosts left out, a
 //     DestinationRule of its own namespace), and the shared set adjusted for it once;
 //   - the rest (listeners, inbound clusters) per proxy, which is cheap.
+// Every store write is a new snapshot, so nothing here is keyed by resource: a change to a
+// delegate VirtualService re-translates the routes of every root that names it (delegation is
+// merged per snapshot, translate/gamma.ts allVirtualServices), and the labels a delegate's
+// sourceLabels name are in the scope like any root's (sourceLabelKeys reads the merged routes).
 // The same objects go to every proxy that shares them, so the ADS server encodes each once.
 import type { MeshSnapshot, Workload } from '../model/model.ts';
 import { type ScopedResources, type SharedResources, type XdsResources, forProxy, scopeOf, sharedFor, sourceLabelKeys, translateScoped, translateShared } from '../translate/translate.ts';

@@ -38,6 +38,7 @@ import type {
   VirtualService,
 } from '../../api/types.ts';
 import { isService, parentGroupKind } from '../../api/gateway-common.ts';
+import { mergeDelegates } from '../../api/delegation.ts';
 import { DOMAIN_SUFFIX } from '../model/model.ts';
 import { byPrecedence } from './services.ts';
 
@@ -120,13 +121,20 @@ export function isConsumerRoutes(vs: VirtualService): boolean {
   return consumerRoutes.has(vs);
 }
 
-const derived = new WeakMap<object, VirtualService[]>();
+const derived = new WeakMap<object, readonly VirtualService[]>();
 
-/** The mesh's VirtualServices and those its mesh routes make, made once per snapshot. */
+/**
+ * The VirtualServices that make routes, made once per snapshot: the mesh's, with delegation merged
+ * (api/delegation.ts: roots take their delegates' routes, delegates make none of their own), and
+ * those its mesh routes make (which never delegate, as Istio's Gateway API routes do not).
+ */
 export function allVirtualServices(mesh: { virtualServices: readonly VirtualService[]; httpRoutes?: readonly GatewayHTTPRoute[]; grpcRoutes?: readonly GatewayGRPCRoute[] }): readonly VirtualService[] {
-  if (!mesh.httpRoutes?.length && !mesh.grpcRoutes?.length) return mesh.virtualServices;
   let all = derived.get(mesh);
-  if (!all) derived.set(mesh, (all = [...mesh.virtualServices, ...meshRoutesAsVirtualServices(mesh.httpRoutes, mesh.grpcRoutes)]));
+  if (!all) {
+    const own = mergeDelegates(mesh.virtualServices).virtualServices;
+    all = mesh.httpRoutes?.length || mesh.grpcRoutes?.length ? [...own, ...meshRoutesAsVirtualServices(mesh.httpRoutes, mesh.grpcRoutes)] : own;
+    derived.set(mesh, all);
+  }
   return all;
 }
 

@@ -17,6 +17,7 @@ import { type ProxyScope, exportedTo, fqdn, hostMatches, labelsMatch, outboundCl
 import { type Service, appliesToMesh, byPrecedence, domainsFor, resolveDestination, routedPorts } from './services.ts';
 import { type Egress, OPEN_EGRESS, egressAllows } from './sidecar.ts';
 import { isConsumerRoutes } from './gamma.ts';
+import { delegatedRouteName } from '../../api/delegation.ts';
 import { duration } from './duration.ts';
 import { effectivePolicy, hashPolicyOf } from './policy.ts';
 
@@ -207,10 +208,14 @@ const DEFAULT_RETRY = {
 
 const REMOTE_LOCALITIES = { name: 'envoy.retry_priorities.previous_priorities', typed_config: { '@type': TYPE.previousPriorities, update_frequency: 2 } };
 
-/** Istio's mirror (with mirrorPercentage, or the older mirrorPercent; 100% when unset) and mirrors. */
+/**
+ * Istio's mirror (with mirrorPercentage, or the older mirrorPercent; 100% when unset) and mirrors.
+ * A route has both only by delegation (a delegate route's mirrors, its root's mirror): then both
+ * apply, as in Istio.
+ */
 export function mirrorsOf(r: HTTPRoute): { destination: NonNullable<HTTPRoute['mirror']>; percent: number }[] {
-  if (r.mirror) return [{ destination: r.mirror, percent: r.mirrorPercentage?.value ?? r.mirrorPercent ?? 100 }];
-  return (r.mirrors ?? []).map((m) => ({ destination: m.destination, percent: m.percentage?.value ?? 100 }));
+  const mirror = r.mirror ? [{ destination: r.mirror, percent: r.mirrorPercentage?.value ?? r.mirrorPercent ?? 100 }] : [];
+  return [...mirror, ...(r.mirrors ?? []).map((m) => ({ destination: m.destination, percent: m.percentage?.value ?? 100 }))];
 }
 
 /** Istio's HTTPRetry -> Envoy's RetryPolicy (its retry.ConvertPolicy): attempts 0 turns retries off. */
@@ -249,13 +254,15 @@ function matchApplies(m: Pick<HTTPMatchRequest, 'port' | 'sourceLabels' | 'sourc
 function httpRoutes(vs: VirtualService, port: number, services: ReadonlyMap<string, Service>, scope: ProxyScope, hashFor: HashFor): object[] {
   const out: object[] = [];
   (vs.spec.http ?? []).forEach((r: HTTPRoute, i: number) => {
-    if (r.delegate) return; // delegation: not yet (docs/config.md)
+    if (r.delegate) return; // a root route left out (api/delegation.ts merged every delegation that makes routes)
     const all = r.match && r.match.length > 0 ? r.match : undefined;
     const matches = all ? all.map((m, j) => ({ m, j })).filter(({ m }) => matchApplies(m, port, scope)) : [{ m: undefined, j: 0 }];
     if (matches.length === 0) return; // none of its matches is for this proxy
     const body = routeBody(vs, r, port, services, hashFor);
+    // Unnamed: where it came from (a route merged from a delegate, its root route and delegate route).
+    const unnamed = delegatedRouteName(r) ?? `${vs.metadata.namespace}/${vs.metadata.name}.http[${i}]`;
     for (const { m, j } of matches) {
-      out.push({ name: r.name ?? `${vs.metadata.namespace}/${vs.metadata.name}.http[${i}]${all && all.length > 1 ? `.match[${j}]` : ''}`, match: routeMatch(m), ...body });
+      out.push({ name: r.name ?? `${unnamed}${all && all.length > 1 ? `.match[${j}]` : ''}`, match: routeMatch(m), ...body });
     }
   });
   return out;
@@ -280,7 +287,9 @@ function routeBody(vs: VirtualService, r: HTTPRoute, port: number, services: Rea
   if (response.remove.length) out.response_headers_to_remove = response.remove;
   const perFilter: Record<string, object> = {};
   if (r.corsPolicy) perFilter[CORS_FILTER] = corsPolicy(r.corsPolicy as CorsPolicy);
-  if (r.fault && !r.redirect && !r.directResponse) perFilter[FAULT_FILTER] = fault(r.fault);
+  // Also before a redirect or direct response (a route has both only by delegation): Envoy's fault
+  // filter runs before the router, which answers those, and Istio sets it on every route with a fault.
+  if (r.fault) perFilter[FAULT_FILTER] = fault(r.fault);
   if (Object.keys(perFilter).length) out.typed_per_filter_config = perFilter;
   return out;
 }

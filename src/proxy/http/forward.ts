@@ -231,17 +231,20 @@ export function forward(ctx: ForwardContext, listenerName: string, ds: Downstrea
     return;
   }
   const corsHeaders = cors?.kind === 'actual' ? cors.headers : undefined;
-  if (route.action.kind !== 'forward') {
-    publish(ctx, '-', localReply(ds, route, corsHeaders), undefined, undefined, undefined);
-    return;
-  }
-  if (!route.fault) return toUpstream(ctx, cfg, listenerName, ds, route, corsHeaders); // no closure per request
+  if (!route.fault) return routeAction(ctx, cfg, listenerName, ds, route, corsHeaders); // no closure per request
+  // The fault filter comes before the router, which forwards, redirects or answers directly.
   injectFault(
     ds,
     faultOutcome(route.fault, Math.random(), Math.random()),
-    () => toUpstream(ctx, cfg, listenerName, ds, route, corsHeaders),
+    () => routeAction(ctx, cfg, listenerName, ds, route, corsHeaders),
     (answer) => fail(ctx, ds, new ProxyError('fault_abort', `fault filter abort (fault injection of route ${route.name})`, undefined, answer)),
   );
+}
+
+/** What the router does with a request: forward it, or answer it (a redirect, a direct response). */
+function routeAction(ctx: ForwardContext, cfg: RuntimeConfig, listenerName: string, ds: Downstream, route: RouteEntry, corsHeaders: HeaderList | undefined): void {
+  if (route.action.kind === 'forward') return toUpstream(ctx, cfg, listenerName, ds, route, corsHeaders);
+  publish(ctx, '-', localReply(ds, route, corsHeaders), undefined, undefined, undefined);
 }
 
 /** The forwarding route's target (cluster and endpoints), then the exchange with it. */
