@@ -24,6 +24,7 @@ const FILES = [
   'envoy/extensions/retry/host/previous_hosts/v3/previous_hosts.proto',
   'envoy/extensions/filters/network/tcp_proxy/v3/tcp_proxy.proto',
   'envoy/extensions/filters/listener/http_inspector/v3/http_inspector.proto',
+  'envoy/extensions/filters/listener/tls_inspector/v3/tls_inspector.proto',
   'envoy/extensions/upstreams/http/v3/http_protocol_options.proto',
 ];
 
@@ -44,6 +45,7 @@ export const ROOTS = [
   'envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate',
   'envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy',
   'envoy.extensions.filters.listener.http_inspector.v3.HttpInspector',
+  'envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector',
   'envoy.extensions.upstreams.http.v3.HttpProtocolOptions',
 ];
 

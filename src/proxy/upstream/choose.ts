@@ -15,6 +15,9 @@ export const CONNECT_RETRIES = 2;
  */
 export function healthyEndpoints(cfg: RuntimeConfig, clusterName: string, cluster: ClusterConfig, authority?: string, defaultPort = 80): Endpoint[] {
   if (cluster.type === 'ORIGINAL_DST') return [originalDestination(cfg, clusterName, cluster, authority, defaultPort)];
+  if (cluster.internalListener !== undefined) {
+    throw new ProxyError('no_healthy_endpoint', `cluster ${clusterName} leads to internal listener ${cluster.internalListener}, which only CONNECT tunnels reach in Weft's sidecar`, clusterName);
+  }
   const all = cluster.staticEndpoints ?? cfg.endpoints.get(cluster.edsName!) ?? EMPTY;
   // Endpoint lists are immutable (a config update makes new ones), so the healthy ones are
   // worked out once per list, not per request.
