@@ -4,7 +4,7 @@
 import { TYPE } from '../../xds/types.ts';
 import { type RouteTable, convertRouteConfig } from './convert-route.ts';
 import { durationMs, fail } from './convert-util.ts';
-import { type SniConfig, type TcpProxyConfig, DEFAULT_TCP_IDLE_TIMEOUT_MS, sniChains, tcpProxy } from './convert-tcp.ts';
+import { type SniConfig, type TcpProxyConfig, sniChains, tcpProxy } from './convert-tcp.ts';
 
 export type { RouteEntry, RouteTable, VirtualHost, StringMatcher } from './convert-route.ts';
 export { convertRouteConfig } from './convert-route.ts';
@@ -45,7 +45,7 @@ export interface ListenerConfig {
 
 /** When the control plane sets no request_headers_timeout (Envoy's own default is none at all). */
 export const DEFAULT_REQUEST_HEADERS_TIMEOUT_MS = 60_000;
-export const DEFAULT_IDLE_TIMEOUT_MS = DEFAULT_TCP_IDLE_TIMEOUT_MS;
+export const DEFAULT_IDLE_TIMEOUT_MS = 3_600_000;
 export const DEFAULT_STREAM_IDLE_TIMEOUT_MS = 300_000;
 
 export interface ClusterConfig {
