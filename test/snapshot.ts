@@ -8,7 +8,9 @@ import type { MeshSnapshot, Workload } from '../src/control/model/model.ts';
 import { translate } from '../src/control/translate/translate.ts';
 import { EMPTY_CONFIG, type RuntimeConfig, nextConfig } from '../src/proxy/config.ts';
 import { ProxyError } from '../src/proxy/errors.ts';
-import { decide, matchRoute, targetOf } from '../src/proxy/http/forward.ts';
+import { connectTarget, decide, matchRoute, targetOf } from '../src/proxy/http/forward.ts';
+import { healthyEndpoints } from '../src/proxy/upstream/choose.ts';
+import { chainFor, pickTcpCluster } from '../src/proxy/xds-client/convert.ts';
 import { localReply } from '../src/proxy/http/local-reply.ts';
 import { faultOutcome } from '../src/proxy/http/fault.ts';
 import { responseHeaders, upstreamHead } from '../src/proxy/http/edits.ts';
@@ -120,4 +122,37 @@ function toObject(h: string[]): Record<string, string> {
   const out: Record<string, string> = {};
   for (let i = 0; i < h.length; i += 2) out[h[i]] = out[h[i]] === undefined ? h[i + 1] : `${out[h[i]]}, ${h[i + 1]}`;
   return out;
+}
+
+/**
+ * Where a CONNECT to `authority` goes when the tunnel starts with a ClientHello for `serverName`
+ * (undefined: none), as the sidecar decides it with no sockets: the CONNECT route, then, for an
+ * internal listener, the chain the tls_inspector picks and its tcp_proxy's cluster (`rand` picks
+ * among weighted ones). The cluster and its endpoints' ports, "closed" when no chain takes it, or
+ * the CONNECT's answer.
+ */
+export function connectWithSni(cfg: RuntimeConfig, authority: string, serverName: string | undefined, rand = 0.5): { cluster: string; endpoints: string[]; chain?: string } | 'closed' | string {
+  const t = connectTarget(cfg, 'outbound', authority, rand);
+  if (typeof t === 'string') return t;
+  if (t.kind === 'reply') return `reply ${t.status}`;
+  if (t.kind === 'error') return `${t.error.status} ${t.error.code}`;
+  if (t.kind === 'http') return 'http';
+  let cluster = t.cluster;
+  let chain: string | undefined;
+  if (t.kind === 'internal') {
+    const sni = cfg.listeners.get(t.listener)?.sni;
+    if (!sni) return `internal listener ${t.listener} routes no TLS`;
+    const c = chainFor(sni, serverName);
+    if (!c) return 'closed';
+    chain = c.name;
+    cluster = pickTcpCluster(c.tcp, rand);
+  }
+  const cl = cfg.clusters.get(cluster);
+  if (!cl) return `no cluster ${cluster}`;
+  try {
+    return { cluster, endpoints: healthyEndpoints(cfg, cluster, cl, authority, 0).map((e) => `${e.address}:${e.port}`), ...(chain ? { chain } : {}) };
+  } catch (e) {
+    if (e instanceof ProxyError) return { cluster, endpoints: [], ...(chain ? { chain } : {}) };
+    throw e;
+  }
 }

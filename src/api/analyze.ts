@@ -86,7 +86,7 @@ function hostsNotFound(vss: readonly VirtualService[], ses: readonly ServiceEntr
   return out;
 }
 
-/** Every destination of a VirtualService, with its field path: http routes (mirrors marked), then tcp routes. */
+/** Every destination of a VirtualService, with its field path: http routes (mirrors marked), then tls and tcp routes. */
 function destinationsOf(vs: VirtualService): { d: Destination | undefined; path: string; mirror: boolean }[] {
   const out: { d: Destination | undefined; path: string; mirror: boolean }[] = [];
   (vs.spec.http ?? []).forEach((r, i) => {
@@ -94,9 +94,11 @@ function destinationsOf(vs: VirtualService): { d: Destination | undefined; path:
     if (r.mirror) out.push({ d: r.mirror, path: `spec.http[${i}].mirror`, mirror: true });
     (r.mirrors ?? []).forEach((m, j) => out.push({ d: m.destination, path: `spec.http[${i}].mirrors[${j}].destination`, mirror: true }));
   });
-  (vs.spec.tcp ?? []).forEach((r, i) => {
-    (r.route ?? []).forEach((d, j) => out.push({ d: d.destination, path: `spec.tcp[${i}].route[${j}].destination`, mirror: false }));
-  });
+  for (const kind of ['tls', 'tcp'] as const) {
+    (vs.spec[kind] ?? []).forEach((r, i) => {
+      (r.route ?? []).forEach((d, j) => out.push({ d: d.destination, path: `spec.${kind}[${i}].route[${j}].destination`, mirror: false }));
+    });
+  }
   return out;
 }
 
@@ -127,7 +129,7 @@ function subsetsNotFound(vss: readonly VirtualService[], drs: readonly Destinati
   }
   const out: AnalysisMessage[] = [];
   for (const vs of vss) {
-    // As Istio's analyzer: route destinations (http, tcp) are "host+subset", mirrors "mirror+subset".
+    // As Istio's analyzer: route destinations (http, tls, tcp) are "host+subset", mirrors "mirror+subset".
     for (const { d, path, mirror } of destinationsOf(vs)) {
       if (!d?.subset) continue;
       const host = resolveHost(d.host, vs.metadata.namespace);
@@ -236,7 +238,7 @@ function unusedRules(vs: VirtualService): AnalysisMessage[] {
   const out: AnalysisMessage[] = [];
   const report = (code: 'IST0130' | 'IST0131', path: string, message: string) =>
     out.push({ code, level: code === 'IST0130' ? 'Warning' : 'Info', resource: name(vs), path, message });
-  for (const [proto, rules] of [['http', vs.spec.http ?? []], ['tcp', vs.spec.tcp ?? []]] as const) {
+  for (const [proto, rules] of [['http', vs.spec.http ?? []], ['tcp', vs.spec.tcp ?? []], ['tls', vs.spec.tls ?? []]] as const) {
     const ruleName = (r: unknown, i: number) => (proto === 'http' ? label(r, i) : `#${i}`);
     const matchName = (m: unknown, j: number) => (proto === 'http' ? label(m, j) : `#${j}`);
     const seen = new Map<string, number>();

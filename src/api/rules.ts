@@ -119,6 +119,26 @@ export function checkWildcardDomain(name: string): string | undefined {
   return dot < 0 ? undefined : checkDNS1123Labels(name.slice(dot + 1), name);
 }
 
+/**
+ * Istio's ValidateWildcardDomainForVirtualServiceBoundToGateway: checkWildcardDomain, except that
+ * where `sni` holds a name of the form "outbound_.<port>_._.<host>" is accepted too. Those are the
+ * SNI names Istio's sidecars give mTLS connections, which an east-west gateway in AUTO_PASSTHROUGH
+ * routes by (the port has a digit, the host a letter, as Istio checks).
+ */
+export function checkWildcardDomainForGateway(sni: boolean, name: string): string | undefined {
+  const pre = checkDomainPreconditions(name);
+  if (pre) return pre;
+  if (!sni || !name.startsWith('outbound_')) return checkWildcardDomain(name);
+  const parts = name.split('_');
+  if (parts.length < 4) return `domain name "${name}" invalid, should follow "outbound_.<port>_._.<hostname>"`;
+  const trim = (s: string) => s.replace(/^\.+|\.+$/g, ''); // Go's strings.Trim(s, ".")
+  const port = trim(parts[1]!);
+  const host = trim(parts[3]!);
+  if (!/[0-9]/.test(port)) return `domain name "${name}" invalid (label "${port}" invalid), should follow "outbound_.<port>_._.<hostname>"`;
+  if (!/[a-zA-Z]/.test(host)) return `domain name "${name}" invalid (label "${host}" invalid), should follow "outbound_.<port>_._.<hostname>"`;
+  return undefined;
+}
+
 export function isIPAddress(v: string): boolean {
   return isIP(v) !== 0;
 }

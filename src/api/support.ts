@@ -48,14 +48,15 @@ function virtualService(spec: Obj, out: Support): void {
       if (isObject(m) && set(m.statPrefix)) warn(field(index(field(p, 'match'), j), 'statPrefix'), 'accepted, not applied yet: no per-route statistics');
     });
   });
-  if (list(spec.tls).length) reject('spec.tls', 'tls routes are not supported yet; ignoring them would send their traffic to every endpoint of the service');
-  list(spec.tcp).forEach((r, i) => {
-    list(isObject(r) ? r.match : undefined).forEach((m, j) => {
-      if (isObject(m) && list(m.destinationSubnets).length) {
-        reject(field(index(field(index('spec.tcp', i), 'match'), j), 'destinationSubnets'), 'not supported: a sidecar routes TCP by service name, not by destination address; ignoring it would widen the match');
-      }
+  for (const kind of ['tcp', 'tls'] as const) {
+    list(spec[kind]).forEach((r, i) => {
+      list(isObject(r) ? r.match : undefined).forEach((m, j) => {
+        if (isObject(m) && list(m.destinationSubnets).length) {
+          reject(field(index(field(index(`spec.${kind}`, i), 'match'), j), 'destinationSubnets'), `not supported: a sidecar routes ${kind === 'tls' ? 'TLS' : 'TCP'} by service name, not by destination address; ignoring it would widen the match`);
+        }
+      });
     });
-  });
+  }
 }
 
 function destinationRule(spec: Obj, out: Support): void {

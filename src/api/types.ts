@@ -167,11 +167,21 @@ export interface TCPRoute {
   route?: { destination: Destination; weight?: number }[];
 }
 
+/** Istio's TLSMatchAttributes: L4 attributes and the SNI hosts a tls route matches. */
+export interface TLSMatch extends L4Match {
+  sniHosts: string[];
+}
+
+export interface TLSRoute {
+  match: TLSMatch[];
+  route?: { destination: Destination; weight?: number }[];
+}
+
 export interface VirtualServiceSpec {
   hosts?: string[];
   gateways?: string[];
   http?: HTTPRoute[];
-  tls?: unknown[];
+  tls?: TLSRoute[];
   tcp?: TCPRoute[];
   exportTo?: string[];
 }

@@ -31,6 +31,7 @@ import {
   checkRegex,
   checkRequestHeaderSetName,
   checkWildcardDomain,
+  checkWildcardDomainForGateway,
   hostSubsetOf,
   hostsOverlap,
   isAuthorityHeader,
@@ -46,6 +47,11 @@ interface Context {
   readonly hosts: readonly string[];
   /** Bound only to ingress/egress gateways (gateways set, and "mesh" not among them). */
   readonly appliesToGateway: boolean;
+  /**
+   * "mesh" not named in gateways (Istio's isGateway, which holds when gateways is empty too): SNI
+   * hosts are then checked by gateway rules, which take Istio's "outbound_.<port>_._.<host>" names.
+   */
+  readonly sniByGatewayRules: boolean;
 }
 
 export function validateVirtualService(spec: Obj, namespace: string): FieldError[] {
@@ -55,9 +61,10 @@ export function validateVirtualService(spec: Obj, namespace: string): FieldError
     f,
     hosts: eachStr(spec.hosts, 'spec.hosts').map(([h]) => h),
     appliesToGateway: gateways.length > 0 && !gateways.includes('mesh'),
+    sniByGatewayRules: !gateways.includes('mesh'),
   };
   checkGatewayNames(f, spec.gateways, 'spec.gateways');
-  checkHosts(ctx, spec.hosts);
+  checkHosts(ctx, spec.hosts, hasSniHosts(spec));
   const delegate = asList(spec.hosts).length === 0;
   if (delegate) {
     // No hosts: a delegate, whose http routes only a root VirtualService's routes use (delegation.ts).
@@ -80,11 +87,16 @@ export function validateVirtualService(spec: Obj, namespace: string): FieldError
 
 // ---- hosts ----
 
-function checkHosts(ctx: Context, hostsField: unknown): void {
+/** Istio's isSniHost: some tls match names SNI hosts. */
+function hasSniHosts(spec: Obj): boolean {
+  return asList(spec.tls).some((r) => asList(asObj(r)?.match).some((m) => asList(asObj(m)?.sniHosts).length > 0));
+}
+
+function checkHosts(ctx: Context, hostsField: unknown, sni: boolean): void {
   const { f } = ctx;
   let allValid = true;
   for (const [host, p] of eachStr(hostsField, 'spec.hosts')) {
-    const problem = checkWildcardDomain(host);
+    const problem = ctx.appliesToGateway ? checkWildcardDomainForGateway(sni, host) : checkWildcardDomain(host);
     if (problem && !isIPAddress(host)) {
       f.report(p, problem);
       allValid = false;
@@ -437,7 +449,7 @@ function checkTLSRoute(ctx: Context, route: Obj, p: string): void {
 }
 
 function checkSniHost(ctx: Context, sni: string, p: string): void {
-  const problem = checkWildcardDomain(sni);
+  const problem = ctx.sniByGatewayRules ? checkWildcardDomainForGateway(true, sni) : checkWildcardDomain(sni);
   // An IP is allowed (with a warning, in Istio): SNI should not carry one, but some clients send it.
   if (problem) {
     if (!isIPAddress(sni)) ctx.f.report(p, problem);

@@ -54,6 +54,16 @@ function clustersOf(t: RouteTable): Set<string> {
   return out;
 }
 
+/** Every cluster the listeners' tcp_proxies name (their own, and their SNI chains'). */
+function listenerClusters(listeners: ReadonlyMap<string, ListenerConfig>): Set<string> {
+  const out = new Set<string>();
+  for (const l of listeners.values()) {
+    const chains = l.sni ? [...l.sni.exact.values(), ...l.sni.wildcard.values(), ...(l.sni.fallback ? [l.sni.fallback] : [])] : [];
+    for (const t of [...(l.tcp ? [l.tcp] : []), ...chains.map((c) => c.tcp)]) for (const c of t.clusters) out.add(c.name);
+  }
+  return out;
+}
+
 /** An EDS cluster whose endpoints have not arrived yet. */
 function warming(c: Pick<RuntimeConfig, 'clusters' | 'endpoints'>, name: string): boolean {
   const cl = c.clusters.get(name);
@@ -75,7 +85,8 @@ export function settle(c: RuntimeConfig, force = false): RuntimeConfig {
     (routes as Map<string, RouteTable>).set(name, t);
     (pendingRoutes as Map<string, RouteTable>).delete(name);
   }
-  const named = new Set<string>();
+  // A listener's tcp_proxy names clusters too (an SNI chain's destinations): kept while it does.
+  const named = listenerClusters(c.listeners);
   for (const t of [...routes.values(), ...pendingRoutes.values()]) for (const n of clustersOf(t)) named.add(n);
   let clusters = c.clusters;
   if ([...c.clusters.keys()].some((n) => !c.declaredClusters.has(n) && !named.has(n))) {
@@ -113,7 +124,7 @@ export function nextConfig(cur: RuntimeConfig, type: ResourceType, resources: Re
         bound.set(addr, l.name);
         listeners.set(l.name, l);
       }
-      return { ...next, listeners };
+      return settle({ ...next, listeners });
     }
     case TYPE.route: {
       // A table that names a warming cluster waits; the one it replaces serves meanwhile.
@@ -133,12 +144,12 @@ export function nextConfig(cur: RuntimeConfig, type: ResourceType, resources: Re
       const clusters = new Map<string, ClusterConfig>();
       for (const r of resources) clusters.set(r.name, convertCluster(r));
       const declaredClusters = new Set(clusters.keys());
-      // A removed cluster that a route still names stays, with its endpoints, until no route does.
-      for (const t of [...cur.routes.values(), ...cur.pendingRoutes.values()]) {
-        for (const n of clustersOf(t)) {
-          const old = cur.clusters.get(n);
-          if (old && !clusters.has(n)) clusters.set(n, old);
-        }
+      // A removed cluster that a route or listener still names stays, with its endpoints, until none does.
+      const stillNamed = listenerClusters(cur.listeners);
+      for (const t of [...cur.routes.values(), ...cur.pendingRoutes.values()]) for (const n of clustersOf(t)) stillNamed.add(n);
+      for (const n of stillNamed) {
+        const old = cur.clusters.get(n);
+        if (old && !clusters.has(n)) clusters.set(n, old);
       }
       // Endpoints of clusters that are gone are dropped (settle); those of new clusters come by EDS.
       return settle({ ...next, clusters, declaredClusters });

@@ -10,6 +10,7 @@ import { EMPTY_CONFIG, type RuntimeConfig, missing, nextConfig, settle, wantedNa
 import { ActiveExchanges, type ForwardContext, connectTarget, forward, startIdleSweep } from './http/forward.ts';
 import type { TcpContext } from './tcp/tcp.ts';
 import { ConnectionBudget, type ListenerLimits, createListener } from './listeners/listener.ts';
+import { serveInternal } from './listeners/internal.ts';
 import { Stats } from './stats.ts';
 import { Telemetry } from './telemetry/events.ts';
 import { Pools } from './upstream/pools.ts';
@@ -114,6 +115,7 @@ export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
   const syncListeners = async (next: RuntimeConfig): Promise<void> => {
     const opened: BoundListener[] = [];
     for (const l of next.listeners.values()) {
+      if (l.internal) continue; // no socket: CONNECT tunnels reach it (listeners/internal.ts)
       const have = bound.get(l.name);
       if (have && have.cfg.address === l.address && have.cfg.port === l.port) continue;
       const server = createListener(
@@ -127,6 +129,7 @@ export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
             }
           },
           connectTarget: (authority) => connectTarget(ctx.config(), l.name, authority, Math.random()),
+          internal: (name, socket, head, authority) => serveInternal(tcpCtx, ctx.config(), name, socket, head, authority),
           tcp: tcpCtx,
           onRejected: (status, code, cluster) => {
             if (telemetry.request.hasSubscribers) telemetry.request.publish({ cluster: cluster ?? '-', status, reason: code });
@@ -155,7 +158,7 @@ export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
     }
     for (const [name, b] of bound) {
       const l = next.listeners.get(name);
-      if (l && l.address === b.cfg.address && l.port === b.cfg.port) continue;
+      if (l && !l.internal && l.address === b.cfg.address && l.port === b.cfg.port) continue;
       b.server.close();
       bound.delete(name);
     }
@@ -305,5 +308,5 @@ function instanceSuffix(): string {
 
 /** A listener's timeouts and path handling: what its HttpConnectionManager says, or Envoy's defaults. */
 function listenerLimits(l: ListenerConfig): ListenerLimits {
-  return { path: l.path, headersTimeoutMs: l.requestHeadersTimeoutMs, idleTimeoutMs: l.idleTimeoutMs, kind: l.kind, tcp: l.tcp };
+  return { name: l.name, path: l.path, headersTimeoutMs: l.requestHeadersTimeoutMs, idleTimeoutMs: l.idleTimeoutMs, kind: l.kind, tcp: l.tcp, sni: l.sni };
 }

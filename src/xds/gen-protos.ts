@@ -25,6 +25,7 @@ const FILES = [
   'envoy/extensions/retry/priority/previous_priorities/v3/previous_priorities_config.proto',
   'envoy/extensions/filters/network/tcp_proxy/v3/tcp_proxy.proto',
   'envoy/extensions/filters/listener/http_inspector/v3/http_inspector.proto',
+  'envoy/extensions/filters/listener/tls_inspector/v3/tls_inspector.proto',
   'envoy/extensions/upstreams/http/v3/http_protocol_options.proto',
 ];
 
@@ -46,6 +47,7 @@ export const ROOTS = [
   'envoy.extensions.retry.priority.previous_priorities.v3.PreviousPrioritiesConfig',
   'envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy',
   'envoy.extensions.filters.listener.http_inspector.v3.HttpInspector',
+  'envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector',
   'envoy.extensions.upstreams.http.v3.HttpProtocolOptions',
 ];
 

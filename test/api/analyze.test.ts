@@ -38,6 +38,11 @@ describe('IST0101 ReferencedResourceNotFound: a subset no DestinationRule define
       ['Error IST0101 VirtualService default/r spec.tcp[0].route[0].destination.subset: Referenced host+subset in destinationrule not found: "db.default.svc.cluster.local+v2" (its traffic gets 503)'],
     ],
     [
+      'a tls route',
+      [virtualService({ hosts: ['db'], tls: [{ match: [{ sniHosts: ['db'] }], route: [{ destination: dest('db', 'v2') }] }] }), dr('db', 'v1')],
+      ['Error IST0101 VirtualService default/r spec.tls[0].route[0].destination.subset: Referenced host+subset in destinationrule not found: "db.default.svc.cluster.local+v2" (its traffic gets 503)'],
+    ],
+    [
       'a mirror (Istio says "mirror+subset")',
       [virtualService({ hosts: ['reviews'], http: [{ route: [{ destination: dest('reviews') }], mirror: dest('shadow', 'v1') }] })],
       ['Error IST0101 VirtualService default/r spec.http[0].mirror.subset: Referenced mirror+subset in destinationrule not found: "shadow.default.svc.cluster.local+v1" (no copies of requests reach it)'],
@@ -175,6 +180,11 @@ describe('IST0130 VirtualServiceUnreachableRule, IST0131 VirtualServiceIneffecti
       ],
     ],
     ['tcp: a match on a port, then one without: used', [tcp({ match: [{ port: 5432 }] }, {})], []],
+    [
+      'tls routes: a match on the same SNI hosts again is never used (Istio keeps the first chain)',
+      [virtualService({ hosts: ['db'], tls: [{ match: [{ sniHosts: ['db'] }], route: to('db') }, { match: [{ sniHosts: ['db'] }, { sniHosts: ['db'], port: 443 }], route: to('db') }] })],
+      [`Info IST0131 ${R} spec.tls[1].match[0]: VirtualService rule #1 match #0 is not used (duplicate/overlapping match in rule #0).`],
+    ],
   ]);
 });
 

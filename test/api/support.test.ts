@@ -10,10 +10,12 @@ const route = { destination: { host: 'reviews' } };
 const refused = (obj: unknown, re: RegExp) => assert.throws(() => checkResource(obj, 'x'), (e: Error) => re.test(e.message));
 const warnings = (obj: unknown) => warningsOf(checkResource(obj, 'x')).map(formatProblem);
 
-test('refused, naming the field: tls routes, tcp destinationSubnets, DestinationRule TLS, redirect codes Envoy cannot send', () => {
+test('refused, naming the field: tcp and tls destinationSubnets, DestinationRule TLS, redirect codes Envoy cannot send', () => {
   refused(virtualService({ hosts: ['reviews'], tcp: [{ match: [{ destinationSubnets: ['10.0.0.0/8'] }], route: [route] }] }), /spec\.tcp\[0\]\.match\[0\]\.destinationSubnets: not supported/);
   checkResource(virtualService({ hosts: ['reviews'], tcp: [{ match: [{ port: 5432 }], route: [route] }] }), 'x');
-  refused(virtualService({ hosts: ['reviews'], tls: [{ match: [{ sniHosts: ['reviews'] }], route: [route] }] }), /spec\.tls: tls routes are not supported yet/);
+  refused(virtualService({ hosts: ['reviews'], tls: [{ match: [{ sniHosts: ['reviews'] }, { sniHosts: ['reviews'], destinationSubnets: ['10.0.0.1'] }], route: [route] }] }), /spec\.tls\[0\]\.match\[1\]\.destinationSubnets: not supported: a sidecar routes TLS by service name/);
+  // tls routes are applied: accepted without a word.
+  assert.deepEqual(warnings(virtualService({ hosts: ['reviews'], tls: [{ match: [{ sniHosts: ['reviews'], port: 443, sourceLabels: { app: 'a' }, sourceNamespace: 'default', gateways: ['mesh'] }], route: [route] }] })), []);
   refused(destinationRule({ host: 'reviews', trafficPolicy: { tls: { mode: 'SIMPLE' } } }), /spec\.trafficPolicy\.tls: TLS settings are not supported yet/);
   refused(destinationRule({ host: 'reviews', subsets: [{ name: 'v1', labels: { v: '1' }, trafficPolicy: { portLevelSettings: [{ port: { number: 80 }, tls: { mode: 'MUTUAL' } }] } }] }), /spec\.subsets\[0\]\.trafficPolicy\.portLevelSettings\[0\]\.tls/);
   refused(virtualService({ hosts: ['reviews'], http: [{ redirect: { uri: '/x', redirectCode: 300 } }] }), /spec\.http\[0\]\.redirect\.redirectCode: 300 cannot be sent/);

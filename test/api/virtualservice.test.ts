@@ -327,6 +327,36 @@ const REJECTED: Rejected[] = [
     message: `${R}: spec.tls[0].match[0].sniHosts[0]: SNI host "db.other.com" is not covered by any of the virtual service's hosts (*.example.com)`,
   },
   {
+    name: 'tls match without SNI hosts',
+    spec: { hosts: ['db'], tls: [{ match: [{ sniHosts: [], port: 443 }], route: [{ destination: { host: 'db' } }] }] },
+    message: `${R}: spec.tls[0].match[0].sniHosts: at least one SNI host is required`,
+  },
+  {
+    name: 'tls route without destinations',
+    spec: { hosts: ['db'], tls: [{ match: [{ sniHosts: ['db'] }], route: [] }] },
+    message: `${R}: spec.tls[0].route: required`,
+  },
+  {
+    name: 'tls SNI host given as the full name of a short host (Istio compares them as written)',
+    spec: { hosts: ['db'], tls: [{ match: [{ sniHosts: ['db.default.svc.cluster.local'] }], route: [{ destination: { host: 'db' } }] }] },
+    message: `${R}: spec.tls[0].match[0].sniHosts[0]: SNI host "db.default.svc.cluster.local" is not covered by any of the virtual service's hosts (db)`,
+  },
+  {
+    name: 'an auto-generated SNI name (outbound_.<port>_._.<host>) where the VirtualService names the mesh',
+    spec: { hosts: ['*.example.com'], gateways: ['mesh'], tls: [{ match: [{ sniHosts: ['outbound_.80_._.db.example.com'] }], route: [{ destination: { host: 'db' } }] }] },
+    message: `${R}: spec.tls[0].match[0].sniHosts[0]: domain name "outbound_.80_._.db.example.com" invalid (label "outbound_" invalid)`,
+  },
+  {
+    name: 'an auto-generated SNI name whose port has no digit',
+    spec: { hosts: ['*.example.com'], tls: [{ match: [{ sniHosts: ['outbound_.http_._.db.example.com'] }], route: [{ destination: { host: 'db' } }] }] },
+    message: `${R}: spec.tls[0].match[0].sniHosts[0]: domain name "outbound_.http_._.db.example.com" invalid (label "http" invalid), should follow "outbound_.<port>_._.<hostname>"`,
+  },
+  {
+    name: 'an auto-generated SNI name as a host of a VirtualService bound to the mesh',
+    spec: { hosts: ['outbound_.443_._.db.example.com'], tls: [{ match: [{ sniHosts: ['outbound_.443_._.db.example.com'] }], route: [{ destination: { host: 'db' } }] }] },
+    message: `${R}: spec.hosts[0]: domain name "outbound_.443_._.db.example.com" invalid (label "outbound_" invalid)`,
+  },
+  {
     name: 'gateway reference',
     spec: vsSpec({}, { gateways: ['istio-system/Bad_Gw'] }),
     message: `${R}: spec.gateways[0]: invalid gateway name "Bad_Gw"`,
@@ -397,6 +427,10 @@ describe('VirtualService: accepted', () => {
     ['JWT claim routing at a gateway', vsSpec({ match: [{ headers: { '@request.auth.claims.group': { exact: 'a' } } }] }, { gateways: ['istio-system/ingress'] })],
     ['tcp route', { hosts: ['db'], tcp: [{ match: [{ port: 5432, destinationSubnets: ['10.0.0.0/8'] }], route: [{ destination: { host: 'db' } }] }] }],
     ['tls route', { hosts: ['*.example.com'], tls: [{ match: [{ sniHosts: ['db.example.com'] }], route: [{ destination: { host: 'db' } }] }] }],
+    ['tls routes: exact, wildcard and IP SNI hosts, port, sourceLabels, weights', { hosts: ['db', '*.example.com'], tls: [{ match: [{ sniHosts: ['db', 'a.example.com', '*.b.example.com', '10.0.0.1'], port: 443, sourceLabels: { app: 'x' } }], route: [{ destination: { host: 'db', subset: 'v1' }, weight: 90 }, { destination: { host: 'db', subset: 'v2' }, weight: 10 }] }] }],
+    // Istio's gateway rules for SNI hosts apply unless "mesh" is named (its isGateway).
+    ['auto-generated SNI names (outbound_.<port>_._.<host>) where no gateway is named', { hosts: ['*.example.com'], tls: [{ match: [{ sniHosts: ['outbound_.80_._.db.example.com'] }], route: [{ destination: { host: 'db' } }] }] }],
+    ['auto-generated SNI names as hosts at a gateway', { hosts: ['outbound_.443_._.db.example.com'], gateways: ['istio-system/eastwest'], tls: [{ match: [{ sniHosts: ['outbound_.443_._.db.example.com'] }], route: [{ destination: { host: 'db' } }] }] }],
     ['nullable field set to null', vsSpec({ corsPolicy: { allowCredentials: null } })],
   ];
   for (const [name, spec] of ACCEPTED) {

@@ -169,10 +169,10 @@ test('apply refuses what Weft cannot apply and must not ignore, naming the field
   const { startControlPlane } = await import('../../src/control/control-plane.ts');
   const cp = await startControlPlane({ dataDir: tmpDir('cli-refuse'), adminPort: 0, xdsPort: 0 });
   try {
-    const text = `${WARNED}---\napiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: db}\nspec:\n  hosts: [db]\n  tls:\n  - match: [{sniHosts: [db]}]\n    route:\n    - destination: {host: db, subset: v2}\n`;
+    const text = `${WARNED}---\napiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: db}\nspec:\n  hosts: [db]\n  tls:\n  - match: [{sniHosts: [db], destinationSubnets: [10.0.0.0/8]}]\n    route:\n    - destination: {host: db, subset: v2}\n`;
     const r = await weft(['apply', '-f', '-', '--admin', cp.adminUrl], {}, text);
     assert.equal(r.code, 1);
-    assert.match(r.stderr, /VirtualService default\/db: spec\.tls: tls routes are not supported yet/);
+    assert.match(r.stderr, /VirtualService default\/db: spec\.tls\[0\]\.match\[0\]\.destinationSubnets: not supported/);
     assert.equal(cp.store.list().length, 0, 'nothing of the file was applied');
   } finally {
     await cp.close();

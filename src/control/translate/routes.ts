@@ -20,6 +20,7 @@ import { isConsumerRoutes } from './gamma.ts';
 import { delegatedRouteName } from '../../api/delegation.ts';
 import { duration } from './duration.ts';
 import { effectivePolicy, hashPolicyOf } from './policy.ts';
+import { type SniResources, isTlsProtocol, sniConnectRoute } from './tls-routes.ts';
 
 export const OUTBOUND_ROUTE = 'outbound';
 
@@ -28,6 +29,8 @@ export const PASSTHROUGH_CLUSTER = 'PassthroughCluster';
 
 /** The VirtualServices a scope sees, indexed by the hosts they name, each host's in precedence order. */
 interface VsIndex {
+  /** All of them, in precedence order (what Istio's L4 routes walk). */
+  all: VirtualService[];
   exact: Map<string, VirtualService[]>;
   /** Wildcard hosts, most specific (longest) first. */
   wildcard: { pattern: string; vs: VirtualService }[];
@@ -36,12 +39,14 @@ interface VsIndex {
 function indexVirtualServices(all: readonly VirtualService[], scope: ProxyScope, egress: Egress): VsIndex {
   const exact = new Map<string, VirtualService[]>();
   const wild = new Map<string, VirtualService>();
+  const seen: VirtualService[] = [];
   // Consumer mesh routes come first for their namespace's clients (the Gateway API's rule).
   const ordered = byPrecedence(all);
   for (const vs of [...ordered.filter(isConsumerRoutes), ...ordered.filter((v) => !isConsumerRoutes(v))]) {
     if (!appliesToMesh(vs) || !exportedTo(vs.spec.exportTo, vs.metadata.namespace, scope.namespace)) continue;
     // A Sidecar's egress hosts take a VirtualService when they take one of its hosts (as Istio does).
     if (!(vs.spec.hosts ?? []).some((h) => egressAllows(egress, vs.metadata.namespace, fqdn(h, vs.metadata.namespace)))) continue;
+    seen.push(vs);
     for (const h of vs.spec.hosts ?? []) {
       const host = fqdn(h, vs.metadata.namespace);
       if (host.startsWith('*')) {
@@ -50,7 +55,7 @@ function indexVirtualServices(all: readonly VirtualService[], scope: ProxyScope,
     }
   }
   const wildcard = [...wild.entries()].map(([pattern, vs]) => ({ pattern, vs })).sort((a, b) => b.pattern.length - a.pattern.length || a.pattern.localeCompare(b.pattern));
-  return { exact, wildcard };
+  return { all: seen, exact, wildcard };
 }
 
 /**
@@ -88,6 +93,8 @@ export function outboundRoutes(
   scope: ProxyScope,
   drFor: (host: string) => DestinationRule | undefined = () => undefined,
   egress: Egress = OPEN_EGRESS,
+  /** Where the internal listeners (and their clusters) of TLS ports with tls routes go. */
+  sni: SniResources = { listeners: {}, clusters: {} },
 ): object {
   const hashFor = (host: string, subset: string, port: number) => hashPolicyOf(effectivePolicy(drFor(host), subset, port).loadBalancer?.consistentHash);
   const index = indexVirtualServices(virtualServices, scope, egress);
@@ -104,7 +111,12 @@ export function outboundRoutes(
     const cluster = outboundClusterName(s.port, '', s.host);
     // An opaque TCP port is reached by CONNECT only; a port of undeclared protocol both ways (the
     // sidecar detects what the tunnel carries). VirtualService http routes do not apply to TCP.
+    // On a TLS port, tls routes do and tcp routes do not (tls-routes.ts), as in Istio.
     const tunnel = () => {
+      if (isTlsProtocol(s.protocol)) {
+        const destinations = (vs: VirtualService, r: { route?: { destination: Destination; weight?: number }[] }, port: number) => weightedDestinations(vs, r.route ?? [], port, services);
+        return sniConnectRoute(s, index.all, scope, egress.policy === 'REGISTRY_ONLY', matchApplies, destinations, sni) ?? connectRoute(cluster);
+      }
       for (const vs of vss) {
         const tcp = tcpRouteFor(vs, s.port, scope);
         if (tcp) return tcpConnectRoute(vs, tcp, s.port, services);

@@ -6,7 +6,7 @@
 //     destination (resolution NONE);
 // the names clients may call them by; and the DestinationRule that applies to each host.
 import type { DestinationRule, Destination, ServiceEntry, ServicePort, VirtualService } from '../../api/types.ts';
-import { type PortHandling, handlingOf, parseProtocol, portHandling } from '../model/protocol.ts';
+import { type PortHandling, type Protocol, handlingOf, parseProtocol, selectProtocol } from '../model/protocol.ts';
 import { type MeshSnapshot, type Workload, DOMAIN_SUFFIX, fqdn, hostMatches, labelsMatch, localityOf, workloadPorts } from '../model/model.ts';
 
 /** One endpoint of a service: where a client sidecar connects, and the labels subsets select by. */
@@ -36,7 +36,9 @@ export interface Service {
   host: string; // fqdn, or a ServiceEntry host as written
   namespace: string;
   port: number;
-  /** How the port is handled: from its name and appProtocol (the first workload's, by proxy id), or the ServiceEntry port's protocol. */
+  /** The port's protocol: from its name and appProtocol (the first workload's, by proxy id), or the ServiceEntry port's protocol. */
+  protocol: Protocol;
+  /** How the port is handled, by its protocol. */
   handling: PortHandling;
   discovery: Discovery;
   endpoints: ServiceEndpoint[];
@@ -62,12 +64,13 @@ export function servicesOf(mesh: Pick<MeshSnapshot, 'workloads' | 'serviceEntrie
     if (!w.service) continue;
     const host = fqdn(w.service, w.namespace);
     for (const p of workloadPorts(w)) {
-      const handling = portHandling(p);
+      const protocol = selectProtocol(p);
+      const handling = handlingOf(protocol);
       if (handling === 'udp') continue;
       const key = serviceKey(host, p.port);
       let s = out.get(key);
       if (!s) {
-        s = { host, namespace: w.namespace, port: p.port, handling, discovery: 'EDS', endpoints: [], addresses: [] };
+        s = { host, namespace: w.namespace, port: p.port, protocol, handling, discovery: 'EDS', endpoints: [], addresses: [] };
         out.set(key, s);
       }
       s.endpoints.push({ id: w.proxyId, address: w.address, port: p.inboundPort, labels: w.labels, healthy: w.healthy, locality: localityOf(w.labels) });
@@ -78,13 +81,15 @@ export function servicesOf(mesh: Pick<MeshSnapshot, 'workloads' | 'serviceEntrie
     const addresses = (se.spec.addresses ?? []).filter((a) => !a.includes('/'));
     for (const host of se.spec.hosts) {
       for (const p of se.spec.ports ?? []) {
-        const handling = handlingOf(parseProtocol(p.protocol ?? ''));
+        const protocol = parseProtocol(p.protocol ?? '');
+        const handling = handlingOf(protocol);
         const key = serviceKey(host, p.number);
         if (handling === 'udp' || out.has(key)) continue;
         out.set(key, {
           host,
           namespace: se.metadata.namespace,
           port: p.number,
+          protocol,
           handling,
           discovery,
           endpoints: serviceEntryEndpoints(se, host, p, discovery, mesh),

@@ -18,7 +18,9 @@
 // Each service port carries the protocol Istio's rules choose (model/protocol.ts): HTTP ports get
 // an HttpConnectionManager, opaque ones (tcp, tls, mysql, ...) a tcp_proxy, and ports whose
 // protocol is not declared get Envoy's protocol detection (http_inspector: HTTP to the HCM, the
-// rest to tcp_proxy). Apps reach TCP services through the outbound listener with CONNECT.
+// rest to tcp_proxy). Apps reach TCP services through the outbound listener with CONNECT; on a
+// TLS port with tls routes, the CONNECT goes to an internal listener that routes by server name
+// (tls-routes.ts).
 import type { Destination, DestinationRule, LocalRateLimit, VirtualService } from '../../api/types.ts';
 import { TYPE } from '../../xds/types.ts';
 import { duration } from './duration.ts';
@@ -42,6 +44,7 @@ import { egressOf, sidecarFor, sidecarKey } from './sidecar.ts';
 import { allVirtualServices } from './gamma.ts';
 import { clusterPolicyFields, effectivePolicy } from './policy.ts';
 import { failoverLabelKeys, loadAssignment, localityLbOf } from './locality.ts';
+import type { SniResources } from './tls-routes.ts';
 
 export { duration } from './duration.ts';
 export { OUTBOUND_ROUTE, PASSTHROUGH_CLUSTER } from './routes.ts';
@@ -78,6 +81,8 @@ export type ScopedResources = Pick<XdsResources, 'routes' | 'apiListeners'> & {
   hiddenHosts?: ReadonlySet<string>;
   /** The clusters of the hosts whose DestinationRule this scope sees otherwise than the default view, in place of the shared ones. */
   clusterOverrides?: SharedResources & { hosts: ReadonlySet<string> };
+  /** The internal listeners that route TLS ports by server name for this scope, and the clusters that reach them. */
+  sni?: SniResources;
 };
 
 /** Config for one proxy: the shared and scoped parts, plus its own listeners and inbound clusters. */
@@ -90,7 +95,8 @@ export function translate(mesh: MeshSnapshot, proxy: Workload): XdsResources {
 export function sharedFor(shared: SharedResources, scoped: ScopedResources): SharedResources {
   const hidden = scoped.hiddenHosts;
   const over = scoped.clusterOverrides;
-  if (!hidden && !over) return shared;
+  const sni = scoped.sni?.clusters;
+  if (!hidden && !over) return sni ? { clusters: { ...shared.clusters, ...sni }, endpoints: shared.endpoints } : shared;
   const drop = (name: string) => {
     const host = name.split('|')[3] ?? '';
     return !!hidden?.has(host) || !!over?.hosts.has(host);
@@ -100,7 +106,7 @@ export function sharedFor(shared: SharedResources, scoped: ScopedResources): Sha
     for (const [name, x] of Object.entries(add)) if (!hidden?.has(name.split('|')[3] ?? '')) out[name] = x;
     return out;
   };
-  return { clusters: pick(shared.clusters, over?.clusters), endpoints: pick(shared.endpoints, over?.endpoints) };
+  return { clusters: { ...pick(shared.clusters, over?.clusters), ...sni }, endpoints: pick(shared.endpoints, over?.endpoints) };
 }
 
 /**
@@ -111,7 +117,7 @@ export function sharedFor(shared: SharedResources, scoped: ScopedResources): Sha
 export function sourceLabelKeys(mesh: MeshSnapshot): string[] {
   const keys = new Set<string>(failoverLabelKeys(mesh.destinationRules));
   for (const vs of allVirtualServices(mesh)) {
-    for (const r of [...(vs.spec.http ?? []), ...(vs.spec.tcp ?? [])]) for (const m of r.match ?? []) for (const k of Object.keys(m.sourceLabels ?? {})) keys.add(k);
+    for (const r of [...(vs.spec.http ?? []), ...(vs.spec.tcp ?? []), ...(vs.spec.tls ?? [])]) for (const m of r.match ?? []) for (const k of Object.keys(m.sourceLabels ?? {})) keys.add(k);
   }
   return [...keys].sort();
 }
@@ -142,10 +148,11 @@ interface SnapshotIndex {
   localized: boolean;
 }
 
-/** Every destination of a VirtualService: its http and tcp routes' and its mirrors'. */
+/** Every destination of a VirtualService: its http, tls and tcp routes' and its mirrors'. */
 function destinationsOf(vs: VirtualService): Destination[] {
   return [
     ...(vs.spec.tcp ?? []).flatMap((r) => (r.route ?? []).map((x) => x.destination)),
+    ...(vs.spec.tls ?? []).flatMap((r) => (r.route ?? []).map((x) => x.destination)),
     ...(vs.spec.http ?? []).flatMap((r) => [...(r.route ?? []).map((x) => x.destination), ...mirrorsOf(r).map((m) => m.destination)]),
   ];
 }
@@ -257,7 +264,8 @@ export function translateScoped(mesh: MeshSnapshot, scope: ProxyScope): ScopedRe
   const egress = egressOf(sc, scope.namespace);
   const { services } = indexOf(mesh);
   const drFor = drLookup(mesh, scope.namespace, scope.selectedRules);
-  const routes = outboundRoutes(allVirtualServices(mesh), services, scope, drFor, egress);
+  const sni: SniResources = { listeners: {}, clusters: {} };
+  const routes = outboundRoutes(allVirtualServices(mesh), services, scope, drFor, egress, sni);
   const apiListeners: Record<string, object> = {};
   const vhosts = (routes as { virtual_hosts: { domains: string[]; routes: RouteJson[] }[] }).virtual_hosts;
   for (const vh of vhosts) {
@@ -285,7 +293,7 @@ export function translateScoped(mesh: MeshSnapshot, scope: ProxyScope): ScopedRe
     buildClusters(mesh, services, drFor, (h) => differs.has(h), clusters, endpoints, { locality: scope.locality ?? '', labels: scope.labels });
     clusterOverrides = { hosts: differs, clusters, endpoints };
   }
-  return { ...out, ...(hiddenHosts.size ? { hiddenHosts } : {}), ...(clusterOverrides ? { clusterOverrides } : {}) };
+  return { ...out, ...(hiddenHosts.size ? { hiddenHosts } : {}), ...(clusterOverrides ? { clusterOverrides } : {}), ...(Object.keys(sni.listeners).length ? { sni } : {}) };
 }
 
 /** Can a DestinationRule's locality load balancing depend on the proxy (some layer has outlier detection, or `distribute`)? */
@@ -351,7 +359,8 @@ function apiListener(name: string): object {
 /** Adds one proxy's own resources to the shared and scoped ones (which it does not modify). */
 export function forProxy(shared: SharedResources, scoped: ScopedResources, proxy: Workload, rateLimits: readonly LocalRateLimit[] = []): XdsResources {
   const limits = inboundLimits(rateLimits, proxy);
-  const listeners: Record<string, object> = {};
+  // The scope's internal listeners (TLS routed by server name) first: CONNECT tunnels reach them.
+  const listeners: Record<string, object> = { ...scoped.sni?.listeners };
   let clusters = shared.clusters;
   if (proxy.outboundPort !== undefined) {
     listeners[OUTBOUND_LISTENER] = httpListener(OUTBOUND_LISTENER, '127.0.0.1', proxy.outboundPort, {

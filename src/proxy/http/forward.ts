@@ -163,9 +163,15 @@ export function decide(cfg: RuntimeConfig, listenerName: string, ds: Downstream,
 
 /**
  * Where a CONNECT goes: 'http', a tunnel whose requests are routed by their own Host; 'tcp', an
- * opaque tunnel to the cluster; 'detect', either, by what the tunnel carries.
+ * opaque tunnel to the cluster; 'detect', either, by what the tunnel carries; 'internal', the
+ * tunnel handed to an internal listener (the cluster's endpoint names it), which decides.
  */
-export type ConnectTarget = { kind: 'http' } | { kind: 'tcp' | 'detect'; cluster: string } | { kind: 'reply'; status: number; body: Buffer | undefined };
+export type ConnectTarget =
+  | { kind: 'http' }
+  | { kind: 'tcp' | 'detect'; cluster: string }
+  | { kind: 'internal'; cluster: string; listener: string }
+  | { kind: 'reply'; status: number; body: Buffer | undefined }
+  | { kind: 'error'; error: ProxyError };
 
 /**
  * PURE given the snapshot and a random number: where a CONNECT to `authority` goes, or a
@@ -186,6 +192,13 @@ export function connectTarget(cfg: RuntimeConfig, listenerName: string, authorit
   // A direct_response on CONNECT: the sidecar answers it (REGISTRY_ONLY's 502 for unknown hosts).
   if (r.action.kind === 'direct') return { kind: 'reply', status: r.action.status, body: r.action.body };
   const cluster = pickCluster(r, rand);
+  // Envoy's CONNECT to an internal listener: the tunnel is that listener's connection (TLS routes
+  // by server name are one: translate/tls-routes.ts).
+  const listener = cfg.clusters.get(cluster)?.internalListener;
+  if (listener !== undefined) {
+    if (cfg.listeners.get(listener)?.internal) return { kind: 'internal', cluster, listener };
+    return { kind: 'error', error: new ProxyError('no_cluster', `cluster ${cluster} leads to internal listener ${listener}, which the sidecar does not have`, cluster) };
+  }
   // A tunnel to where the client asked (ORIGINAL_DST: ALLOW_ANY's passthrough) goes there whatever
   // it carries: nothing to detect, and the client hears 200 only once the connection is made.
   if (cfg.clusters.get(cluster)?.type === 'ORIGINAL_DST') return { kind: 'tcp', cluster };

@@ -6,9 +6,11 @@
 //     handshake is refused with a log line saying why;
 //   - tcp (a tcp_proxy): opaque TCP at once (tcp/tcp.ts), with no sniffing, so that a protocol in
 //     which the server speaks first works;
-//   - detect: tcp/detect.ts races the client's first bytes against the upstream's.
+//   - detect: tcp/detect.ts races the client's first bytes against the upstream's;
+//   - sni (the tls_inspector): tcp/sni.ts routes by the ClientHello's server name.
 // CONNECT tunnels come back here: to a TCP service (a CONNECT route) they become opaque TCP; to an
-// HTTP service, what the tunnel carries is decided like any new connection.
+// HTTP service, what the tunnel carries is decided like any new connection; to a cluster whose
+// endpoint is an internal listener, the tunnel is handed to that listener (internal.ts).
 import net from 'node:net';
 import type { PathOptions } from '../http/path.ts';
 import type { Downstream } from '../http/types.ts';
@@ -18,12 +20,16 @@ import { type Http2Downstream, createHttp2Downstream } from '../http2/server.ts'
 import { rawHttp1Error, rawHttp1Reply } from '../errors.ts';
 import { type TcpContext, dial, pipeTcp, proxyTcp } from '../tcp/tcp.ts';
 import { detect } from '../tcp/detect.ts';
+import { routeBySni } from '../tcp/sni.ts';
+import { type SniConfig, type TcpProxyConfig, pickTcpCluster } from '../xds-client/convert.ts';
 
 
 export interface ListenerHandlers {
   onRequest(ds: Downstream): void;
   /** Where a CONNECT to this authority goes; a string says why it has nowhere to go. */
   connectTarget(authority: string): ConnectTarget | string;
+  /** Hands a CONNECT tunnel (its 200 sent) to the internal listener of that name. */
+  internal(listener: string, socket: net.Socket, head: Buffer, authority: string): void;
   /** The sidecar answered the client itself, before or instead of an upstream exchange. */
   onRejected(status: number, code: string, cluster?: string): void;
   log(msg: string): void;
@@ -31,12 +37,15 @@ export interface ListenerHandlers {
 }
 
 export interface ListenerLimits {
+  name: string;
   path: PathOptions;
   headersTimeoutMs: number;
   idleTimeoutMs: number;
-  kind: 'http' | 'tcp' | 'detect';
-  /** For tcp and detect: the tcp_proxy's cluster and idle timeout. */
-  tcp?: { cluster: string; idleTimeoutMs: number };
+  kind: 'http' | 'tcp' | 'detect' | 'sni';
+  /** For tcp and detect: the tcp_proxy's clusters and idle timeout. */
+  tcp?: TcpProxyConfig;
+  /** For sni: the chains by server name. */
+  sni?: SniConfig;
 }
 
 /** Counts every client connection of the sidecar, across listeners, against one limit. */
@@ -70,8 +79,9 @@ export function createListener(handlers: ListenerHandlers, limits: () => Listene
     socket.once('close', () => budget.sockets.delete(socket));
     socket.on('error', () => {}); // errors are handled by the codec once it has the socket
     const l = limits();
-    if (l.kind === 'tcp') proxyTcp(handlers.tcp, l.tcp!.cluster, socket, Buffer.alloc(0), l.tcp!.idleTimeoutMs);
-    else if (l.kind === 'detect') detect(handlers.tcp, l.tcp!.cluster, socket, Buffer.alloc(0), l.tcp!.idleTimeoutMs, (first) => sniff(socket, handlers, l, codecs, first));
+    if (l.kind === 'tcp') proxyTcp(handlers.tcp, pickTcpCluster(l.tcp!, Math.random()), socket, Buffer.alloc(0), l.tcp!.idleTimeoutMs);
+    else if (l.kind === 'detect') detect(handlers.tcp, pickTcpCluster(l.tcp!, Math.random()), socket, Buffer.alloc(0), l.tcp!.idleTimeoutMs, (first) => sniff(socket, handlers, l, codecs, first));
+    else if (l.kind === 'sni') routeBySni(handlers.tcp, l.name, l.sni!, socket, Buffer.alloc(0));
     else sniff(socket, handlers, l, codecs);
   });
   return server;
@@ -113,7 +123,20 @@ function sniff(socket: net.Socket, handlers: ListenerHandlers, limits: ListenerL
             s.end(rawHttp1Reply(t.status, t.body), 'latin1');
             return;
           }
+          if (t.kind === 'error') {
+            handlers.onRejected(t.error.status, t.error.code, t.error.cluster);
+            s.end(rawHttp1Error(t.error.status, t.error.code, t.error.message), 'latin1');
+            return;
+          }
           const established = 'HTTP/1.1 200 Connection Established\r\n\r\n';
+          if (t.kind === 'internal') {
+            // As Envoy's CONNECT to an internal listener: the connection to it is made at once, so
+            // the client hears 200 before anything is chosen (it has to: a TLS client sends its
+            // ClientHello only then); what the listener cannot carry ends in a close.
+            s.write(established);
+            handlers.internal(t.listener, s, head, authority);
+            return;
+          }
           if (t.kind === 'tcp') {
             // A TCP service: answer 200 once the upstream is connected, or say why it is not.
             s.pause();

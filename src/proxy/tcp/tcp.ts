@@ -152,8 +152,11 @@ export function join(down: net.Socket, u: net.Socket, downHead: Buffer, upHead: 
   u.resume();
 }
 
-/** dial, then pipeTcp; a client whose upstream cannot be reached is closed, and the reason logged. */
-export function proxyTcp(ctx: TcpContext, clusterName: string, down: net.Socket, downHead: Buffer, idleTimeoutMs: number): void {
+/**
+ * dial, then pipeTcp; a client whose upstream cannot be reached is closed, and the reason logged.
+ * `authority`: the CONNECT target the connection came with, for an ORIGINAL_DST cluster.
+ */
+export function proxyTcp(ctx: TcpContext, clusterName: string, down: net.Socket, downHead: Buffer, idleTimeoutMs: number, authority?: string): void {
   down.pause();
   down.allowHalfOpen = true;
   let gone = false;
@@ -172,5 +175,5 @@ export function proxyTcp(ctx: TcpContext, clusterName: string, down: net.Socket,
       return;
     }
     pipeTcp(ctx, clusterName, down, d!, downHead, Buffer.alloc(0), idleTimeoutMs);
-  });
+  }, authority);
 }

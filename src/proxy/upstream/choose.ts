@@ -21,6 +21,9 @@ export function healthyEndpoints(cfg: RuntimeConfig, clusterName: string, cluste
 /** healthyEndpoints, with the endpoints' priorities and localities where there are several (upstream/priority.ts). */
 export function clusterEndpoints(cfg: RuntimeConfig, clusterName: string, cluster: ClusterConfig, authority?: string, defaultPort = 80): ClusterEndpoints {
   if (cluster.type === 'ORIGINAL_DST') return { healthy: [originalDestination(cfg, clusterName, cluster, authority, defaultPort)], tiers: null, weighted: false };
+  if (cluster.internalListener !== undefined) {
+    throw new ProxyError('no_healthy_endpoint', `cluster ${clusterName} leads to internal listener ${cluster.internalListener}, which only CONNECT tunnels reach in Weft's sidecar`, clusterName);
+  }
   const all = cluster.staticEndpoints ?? cfg.endpoints.get(cluster.edsName!) ?? EMPTY;
   // Endpoint lists are immutable (a config update makes new ones), so the healthy ones (and the
   // priorities) are worked out once per list, not per request.

@@ -4,21 +4,32 @@
 import { TYPE } from '../../xds/types.ts';
 import { type RouteTable, convertRouteConfig } from './convert-route.ts';
 import { durationMs, fail } from './convert-util.ts';
+import { type SniConfig, type TcpProxyConfig, sniChains, tcpProxy } from './convert-tcp.ts';
 
 export type { RouteEntry, RouteTable, VirtualHost, StringMatcher } from './convert-route.ts';
 export { convertRouteConfig } from './convert-route.ts';
+export type { SniChain, SniConfig, TcpProxyConfig } from './convert-tcp.ts';
+export { chainFor, pickTcpCluster } from './convert-tcp.ts';
 
 export interface ListenerConfig {
   name: string;
+  /** For an internal listener: '' and 0. */
   address: string;
   port: number;
   /**
+   * Envoy's internal listener (internal_listener): bound to no socket. Connections reach it through
+   * a cluster whose endpoint names it (envoy_internal_address): CONNECT tunnels, in Weft's sidecar.
+   */
+  internal?: boolean;
+  /**
    * What the listener does with a connection: 'http', its HttpConnectionManager; 'tcp', its
    * tcp_proxy, at once; 'detect', HTTP (http_inspector matched http/1.1 or h2c) to the HCM and
-   * anything else to the tcp_proxy. For 'tcp' the HCM fields below hold Envoy's defaults.
+   * anything else to the tcp_proxy; 'sni', the tcp_proxy of the chain the ClientHello's server
+   * name picks (tls_inspector). For 'tcp' and 'sni' the HCM fields below hold Envoy's defaults.
    */
-  kind: 'http' | 'tcp' | 'detect';
+  kind: 'http' | 'tcp' | 'detect' | 'sni';
   tcp?: TcpProxyConfig;
+  sni?: SniConfig;
   /** Either the name of an RDS route configuration, or an inline one. */
   rdsName?: string;
   inlineRoutes?: RouteTable;
@@ -30,12 +41,6 @@ export interface ListenerConfig {
   idleTimeoutMs: number;
   /** stream_idle_timeout: a request with no bytes either way for this long ends (Envoy: 5 min). */
   streamIdleTimeoutMs: number;
-}
-
-export interface TcpProxyConfig {
-  cluster: string;
-  /** tcp_proxy idle_timeout: 1 h when not set (Envoy's default); 0 when set to 0s (none). */
-  idleTimeoutMs: number;
 }
 
 /** When the control plane sets no request_headers_timeout (Envoy's own default is none at all). */
@@ -57,6 +62,11 @@ export interface ClusterConfig {
   connectTimeoutMs: number;
   /** For STATIC clusters: endpoints inline. */
   staticEndpoints?: Endpoint[];
+  /**
+   * A STATIC cluster whose one endpoint is an internal listener (envoy_internal_address): a CONNECT
+   * tunnel routed to it is handed to that listener (no socket is opened).
+   */
+  internalListener?: string;
   /** What the cluster's endpoints speak: HTTP/2 when its protocol options say so, else HTTP/1.1. */
   protocol: UpstreamProtocol;
   /** circuit_breakers (DEFAULT priority): connections and waiting requests per endpoint, where set. */
@@ -130,19 +140,31 @@ const INSPECTED_HTTP = new Set(['http/1.1', 'http/1.0', 'h2c']);
  * Listeners Weft's sidecar can serve: one filter chain with one HttpConnectionManager or one
  * tcp_proxy; or protocol detection, that is the http_inspector listener filter with one chain
  * matching only application_protocols (http/1.1, h2c) that holds an HCM, and one chain without
- * a match that holds a tcp_proxy.
+ * a match that holds a tcp_proxy; or SNI routing, the tls_inspector listener filter with chains
+ * matching server_names, each holding a tcp_proxy (convert-tcp.ts). Any of them on an address, or
+ * as an internal listener (internal_listener instead of an address).
  */
 export function convertListener(l: any): ListenerConfig {
   const where = `listener ${l.name ?? '(unnamed)'}`;
   if (!l.name) fail(where, 'name: required');
-  const { address, port } = socket(`${where}: address`, l.address);
+  if (l.internal_listener && l.address) fail(`${where}: internal_listener`, 'an internal listener has no address');
+  const { address, port } = l.internal_listener ? { address: '', port: 0 } : socket(`${where}: address`, l.address);
+  const internal = l.internal_listener ? { internal: true } : {};
   const chains: any[] = l.filter_chains ?? [];
-  if (l.default_filter_chain) fail(`${where}: default_filter_chain`, 'not supported (put the default chain in filter_chains without a filter_chain_match)');
+  if ((l.listener_filters ?? []).some((f: any) => f.typed_config?.['@type'] === TYPE.tlsInspector)) {
+    return { name: l.name, address, port, ...internal, kind: 'sni', sni: sniChains(where, l), ...hcmDefaults() };
+  }
+  if (l.internal_listener && chains.some((c) => (c.filters ?? []).some((f: any) => f.typed_config?.['@type'] === TYPE.hcm))) {
+    fail(`${where}: internal_listener`, "an internal listener holding an HttpConnectionManager is not supported (one holding a tcp_proxy, or the tls_inspector's chains, is)");
+  }
+  const named = chains.findIndex((c) => c.filter_chain_match?.server_names?.length);
+  if (named >= 0) fail(`${where}: filter_chains[${named}].filter_chain_match.server_names`, 'needs the tls_inspector listener filter, which reads the server name');
+  if (l.default_filter_chain) fail(`${where}: default_filter_chain`, 'supported beside the tls_inspector only (elsewhere, put the default chain in filter_chains without a filter_chain_match)');
   let inspector = false;
   for (const [i, f] of (l.listener_filters ?? []).entries()) {
     const t = f.typed_config?.['@type'];
     if (t === TYPE.httpInspector) inspector = true;
-    else fail(`${where}: listener_filters[${i}]`, `unsupported listener filter ${t ?? f.name} (only http_inspector is)`);
+    else fail(`${where}: listener_filters[${i}]`, `unsupported listener filter ${t ?? f.name} (http_inspector and tls_inspector are)`);
   }
   const only = (i: number): { type: 'hcm' | 'tcp'; f: any } => {
     const filters = chains[i].filters ?? [];
@@ -153,7 +175,7 @@ export function convertListener(l: any): ListenerConfig {
     return { type: types[0] === TYPE.hcm ? 'hcm' : 'tcp', f: filters[0] };
   };
   const matchKeys = (i: number): string[] => Object.keys(chains[i].filter_chain_match ?? {});
-  const base = { name: l.name as string, address, port };
+  const base = { name: l.name as string, address, port, ...internal };
   if (chains.length === 1 && matchKeys(0).length === 0) {
     const c = only(0);
     if (c.type === 'tcp') return { ...base, kind: 'tcp', tcp: tcpProxy(`${where}: filter_chains[0]`, c.f.typed_config), ...hcmDefaults() };
@@ -179,16 +201,6 @@ export function convertListener(l: any): ListenerConfig {
     }
   }
   fail(`${where}: filter_chains`, `supported: one chain (HttpConnectionManager or tcp_proxy), or protocol detection (a chain matching application_protocols http/1.1 and h2c, and a default tcp_proxy chain); got ${chains.length} chain(s)`);
-}
-
-function tcpProxy(where: string, tc: any): TcpProxyConfig {
-  if (!tc.cluster) fail(`${where}: tcp_proxy.cluster`, 'required (weighted_clusters is not supported yet)');
-  let idleTimeoutMs = DEFAULT_IDLE_TIMEOUT_MS;
-  if (tc.idle_timeout != null) {
-    idleTimeoutMs = durationMs(tc.idle_timeout);
-    if (!Number.isFinite(idleTimeoutMs) || idleTimeoutMs < 0) fail(`${where}: tcp_proxy.idle_timeout`, 'invalid duration');
-  }
-  return { cluster: tc.cluster, idleTimeoutMs };
 }
 
 function hcmDefaults(): Pick<ListenerConfig, 'path' | 'requestHeadersTimeoutMs' | 'idleTimeoutMs' | 'streamIdleTimeoutMs'> {
@@ -283,6 +295,11 @@ export function convertCluster(c: any): ClusterConfig {
   if (lb === 'maglev' && !isPrime(hashTableSize!)) fail(`${where}: maglev_lb_config.table_size`, `must be a prime number, got ${hashTableSize}`);
   const slowStart = slowStartOf(where, c, lb);
   const base = { name: c.name, connectTimeoutMs, protocol, limits, lb, panicPercent, localityWeighted, ...(slowStart ? { slowStart } : {}), ...(outlier ? { outlier } : {}), ...(hashTableSize ? { hashTableSize } : {}) };
+  const internal = internalEndpoint(`${where}: load_assignment`, c.load_assignment);
+  if (internal !== undefined) {
+    if (type !== 'STATIC') fail(`${where}: type`, 'a cluster whose endpoint is an internal listener must be STATIC');
+    return { ...base, type, staticEndpoints: [], internalListener: internal };
+  }
   if (type === 'EDS') return { ...base, type: 'EDS', edsName: c.eds_cluster_config?.service_name || c.name };
   if (type === 'STATIC' || type === 'STRICT_DNS' || type === 'LOGICAL_DNS') {
     const staticEndpoints = convertEndpoints(c.load_assignment ?? { cluster_name: c.name }, `${where}: load_assignment`);
@@ -321,6 +338,17 @@ function slowStartOf(where: string, c: any, lb: ClusterConfig['lb']): SlowStartC
   const minWeightPercent = ss.min_weight_percent == null ? 10 : Number(ss.min_weight_percent.value ?? 0);
   if (!(minWeightPercent >= 0 && minWeightPercent <= 100)) fail(`${w}.min_weight_percent`, 'must be 0-100');
   return { windowMs, aggression, minWeightPercent };
+}
+
+/** The internal listener a cluster's endpoints name (envoy_internal_address), if they name one: then it must be the only endpoint. */
+function internalEndpoint(where: string, cla: any): string | undefined {
+  const eps = (cla?.endpoints ?? []).flatMap((loc: any) => loc.lb_endpoints ?? []);
+  const at = eps.findIndex((e: any) => e.endpoint?.address?.envoy_internal_address);
+  if (at < 0) return undefined;
+  if (eps.length !== 1) fail(where, 'a cluster whose endpoint is an internal listener has exactly one endpoint');
+  const ia = eps[0].endpoint.address.envoy_internal_address;
+  if (!ia.server_listener_name) fail(`${where}: endpoints[0].lb_endpoints[0].endpoint.address.envoy_internal_address.server_listener_name`, 'required');
+  return String(ia.server_listener_name);
 }
 
 const LB_POLICIES: Record<string, ClusterConfig['lb']> = { ROUND_ROBIN: 'round_robin', RANDOM: 'random', LEAST_REQUEST: 'least_request', RING_HASH: 'ring_hash', MAGLEV: 'maglev', CLUSTER_PROVIDED: 'cluster_provided' };
