@@ -38,6 +38,7 @@ export class SqliteStore implements ConfigStore {
         api_version TEXT NOT NULL, body TEXT NOT NULL, revision INTEGER NOT NULL,
         PRIMARY KEY (kind, namespace, name));
       CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+      CREATE TABLE IF NOT EXISTS secrets (name TEXT PRIMARY KEY, value TEXT NOT NULL);
       INSERT OR IGNORE INTO meta (key, value) VALUES ('revision', 0);
     `);
     this.addCreation();
@@ -62,6 +63,16 @@ export class SqliteStore implements ConfigStore {
       this.db.exec('ROLLBACK');
       throw e;
     }
+  }
+
+  getSecret(name: string): string | undefined {
+    const row = this.db.prepare(`SELECT value FROM secrets WHERE name = ?`).get(name) as { value: string } | undefined;
+    return row?.value;
+  }
+
+  putSecretIfAbsent(name: string, value: string): string {
+    this.db.prepare(`INSERT OR IGNORE INTO secrets (name, value) VALUES (?, ?)`).run(name, value);
+    return this.getSecret(name)!;
   }
 
   revision(): number {

@@ -30,6 +30,16 @@ export interface ConfigStore {
   list(kind?: string, namespace?: string): StoredResource[];
   /** The revision of the last write (0 for an empty store). */
   revision(): number;
+  /**
+   * A control-plane secret by name (the CA's root, its key encrypted), or undefined. Secrets are
+   * no resources: never listed, watched, counted in the revision or shown.
+   */
+  getSecret(name: string): string | undefined;
+  /**
+   * Stores a secret unless one of that name exists, atomically; returns what is stored then (the
+   * existing value if there was one), so that control planes sharing a store agree on one.
+   */
+  putSecretIfAbsent(name: string, value: string): string;
   /** Called after every committed write. Returns an unsubscribe function. */
   watch(fn: (e: StoreEvent) => void): () => void;
   close(): void;

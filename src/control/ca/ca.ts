@@ -1,0 +1,203 @@
+// The mesh's certificate authority, in the control plane: a root generated on first start and
+// kept in the store (its private key sealed with a key-encryption key that is not in the store),
+// and short-lived workload certificates issued from the sidecars' certificate requests.
+//
+//   - Workload certificates carry one URI SAN, the SPIFFE identity
+//     spiffe://<trust-domain>/ns/<namespace>/sa/<service-account>, which the caller proved (a join
+//     token, a Kubernetes token): whatever names the request itself asks for are ignored.
+//   - Keys are ECDSA P-256, made by the sidecar; a request for any other key is refused. Private
+//     keys never reach the control plane.
+//   - 24 h by default; the root 10 years.
+// X.509 and PKCS #10 through @peculiar/x509 on Node's WebCrypto.
+import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import type { ConfigStore } from '../store/store.ts';
+import { crypto, x509 } from './x509.ts';
+
+const P256 = { name: 'ECDSA', namedCurve: 'P-256' } as const;
+const SIGNING = { name: 'ECDSA', hash: 'SHA-256' } as const;
+
+export const DEFAULT_TRUST_DOMAIN = 'cluster.local';
+export const DEFAULT_WORKLOAD_TTL_MS = 24 * 3600_000;
+const ROOT_TTL_MS = 10 * 365 * 24 * 3600_000;
+/** A certificate starts a minute before it is made: clocks of the machines that check it may be behind. */
+const BACKDATE_MS = 60_000;
+/** A PEM certificate request larger than this is no P-256 request: refused before parsing. */
+const MAX_CSR_BYTES = 16 * 1024;
+/** The secret the root lives in (store.getSecret). */
+const ROOT_SECRET = 'ca/root';
+
+/** A refusal to issue, in words a sidecar's log can show. */
+export class CaError extends Error {
+  override name = 'CaError';
+}
+
+export interface WorkloadIdentity {
+  namespace: string;
+  serviceAccount: string;
+}
+
+/** Kubernetes names: what may stand in a SPIFFE path segment here. */
+const NAME = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/;
+
+export function spiffeId(trustDomain: string, id: WorkloadIdentity): string {
+  return `spiffe://${trustDomain}/ns/${id.namespace}/sa/${id.serviceAccount}`;
+}
+
+export interface CaOptions {
+  store: Pick<ConfigStore, 'getSecret' | 'putSecretIfAbsent'>;
+  /** 32 bytes that seal the root's private key in the store. */
+  kek: Buffer;
+  trustDomain?: string;
+  workloadTtlMs?: number;
+  /** The clock, for tests. */
+  now?: () => number;
+}
+
+export interface Issued {
+  /** The workload certificate, PEM. */
+  certificate: string;
+  /** The roots a peer's certificate must chain to, PEM. */
+  trustBundle: string;
+  notAfter: Date;
+  spiffeId: string;
+}
+
+interface RootRecord {
+  certificate: string;
+  key: Sealed;
+}
+
+interface Sealed {
+  alg: 'A256GCM';
+  iv: string;
+  tag: string;
+  data: string;
+}
+
+export class CertificateAuthority {
+  readonly trustDomain: string;
+  private readonly root: x509.X509Certificate;
+  private readonly rootKey: CryptoKey;
+  private readonly ttlMs: number;
+  private readonly now: () => number;
+
+  private constructor(root: x509.X509Certificate, rootKey: CryptoKey, trustDomain: string, ttlMs: number, now: () => number) {
+    this.root = root;
+    this.rootKey = rootKey;
+    this.trustDomain = trustDomain;
+    this.ttlMs = ttlMs;
+    this.now = now;
+  }
+
+  /** The CA of a store: its root if it has one, else a new root, stored for every later start. */
+  static async open(opts: CaOptions): Promise<CertificateAuthority> {
+    if (opts.kek.length !== 32) throw new CaError(`the CA's key-encryption key must be 32 bytes, not ${opts.kek.length}`);
+    const trustDomain = opts.trustDomain ?? DEFAULT_TRUST_DOMAIN;
+    const now = opts.now ?? Date.now;
+    let stored = opts.store.getSecret(ROOT_SECRET);
+    if (stored === undefined) {
+      // Another control plane on the same store may make one at the same time: the first stored wins.
+      stored = opts.store.putSecretIfAbsent(ROOT_SECRET, JSON.stringify(await newRoot(trustDomain, opts.kek, now())));
+    }
+    const record = JSON.parse(stored) as RootRecord;
+    const root = new x509.X509Certificate(record.certificate);
+    const pkcs8 = unseal(record.key, opts.kek);
+    const rootKey = await crypto.subtle.importKey('pkcs8', new Uint8Array(pkcs8), P256, false, ['sign']);
+    return new CertificateAuthority(root, rootKey, trustDomain, opts.workloadTtlMs ?? DEFAULT_WORKLOAD_TTL_MS, now);
+  }
+
+  /** The roots, PEM: what every sidecar trusts. */
+  trustBundle(): string {
+    return this.root.toString('pem');
+  }
+
+  /**
+   * A certificate for `id`, for the key of a PKCS #10 request (PEM). The request must be signed
+   * by its key, an ECDSA P-256 one; the names it asks for are ignored.
+   */
+  async sign(csrPem: string, id: WorkloadIdentity, ttlMs: number = this.ttlMs): Promise<Issued> {
+    if (!NAME.test(id.namespace) || !NAME.test(id.serviceAccount)) throw new CaError(`no certificate for namespace "${id.namespace}", service account "${id.serviceAccount}": not Kubernetes names`);
+    if (typeof csrPem !== 'string' || csrPem.length > MAX_CSR_BYTES) throw new CaError(`the certificate request is not a PEM request of at most ${MAX_CSR_BYTES} bytes`);
+    let csr: x509.Pkcs10CertificateRequest;
+    try {
+      csr = new x509.Pkcs10CertificateRequest(csrPem);
+    } catch (e) {
+      throw new CaError(`the certificate request cannot be read: ${(e as Error).message}`);
+    }
+    const alg = csr.publicKey.algorithm as EcKeyAlgorithm;
+    if (alg.name !== 'ECDSA' || alg.namedCurve !== 'P-256') throw new CaError(`the certificate request's key is ${alg.name}${alg.namedCurve ? ` ${alg.namedCurve}` : ''}; workload keys are ECDSA P-256`);
+    let signed = false;
+    try {
+      signed = await csr.verify();
+    } catch {
+      signed = false;
+    }
+    if (!signed) throw new CaError('the certificate request is not signed by its own key');
+    const uri = spiffeId(this.trustDomain, id);
+    const now = this.now();
+    const notAfter = new Date(Math.min(now + ttlMs, this.root.notAfter.getTime()));
+    const publicKey = await csr.publicKey.export(P256, ['verify']);
+    const cert = await x509.X509CertificateGenerator.create({
+      serialNumber: serial(),
+      subject: '',
+      issuer: this.root.subject,
+      notBefore: new Date(now - BACKDATE_MS),
+      notAfter,
+      publicKey,
+      signingKey: this.rootKey,
+      signingAlgorithm: SIGNING,
+      extensions: [
+        new x509.BasicConstraintsExtension(false, undefined, true),
+        new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyEncipherment, true),
+        new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth, x509.ExtendedKeyUsage.clientAuth]),
+        // The subject is empty, so the SAN is critical (RFC 5280 4.2.1.6), as in Istio's certificates.
+        new x509.SubjectAlternativeNameExtension([{ type: 'url', value: uri }], true),
+        await x509.AuthorityKeyIdentifierExtension.create(this.root.publicKey),
+      ],
+    });
+    return { certificate: cert.toString('pem'), trustBundle: this.trustBundle(), notAfter, spiffeId: uri };
+  }
+}
+
+/** A positive 128-bit serial number, hex (RFC 5280: at most 20 octets, positive). */
+function serial(): string {
+  const b = randomBytes(16);
+  b[0] &= 0x7f;
+  return b.toString('hex');
+}
+
+async function newRoot(trustDomain: string, kek: Buffer, now: number): Promise<RootRecord> {
+  const keys = (await crypto.subtle.generateKey(P256, true, ['sign', 'verify'])) as CryptoKeyPair;
+  const cert = await x509.X509CertificateGenerator.createSelfSigned({
+    serialNumber: serial(),
+    name: `O=${trustDomain.replace(/[,+"\\<>;=]/g, '')}, CN=Weft root CA`,
+    notBefore: new Date(now - BACKDATE_MS),
+    notAfter: new Date(now + ROOT_TTL_MS),
+    keys,
+    signingAlgorithm: SIGNING,
+    extensions: [
+      new x509.BasicConstraintsExtension(true, undefined, true),
+      new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true),
+      await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
+    ],
+  });
+  const pkcs8 = Buffer.from(await crypto.subtle.exportKey('pkcs8', keys.privateKey));
+  return { certificate: cert.toString('pem'), key: seal(pkcs8, kek) };
+}
+
+function seal(plain: Buffer, kek: Buffer): Sealed {
+  const iv = randomBytes(12);
+  const c = createCipheriv('aes-256-gcm', kek, iv);
+  const data = Buffer.concat([c.update(plain), c.final()]);
+  return { alg: 'A256GCM', iv: iv.toString('base64'), tag: c.getAuthTag().toString('base64'), data: data.toString('base64') };
+}
+
+function unseal(s: Sealed, kek: Buffer): Buffer {
+  try {
+    const d = createDecipheriv('aes-256-gcm', kek, Buffer.from(s.iv, 'base64'));
+    d.setAuthTag(Buffer.from(s.tag, 'base64'));
+    return Buffer.concat([d.update(Buffer.from(s.data, 'base64')), d.final()]);
+  } catch {
+    throw new CaError("the CA root's private key cannot be opened with this key-encryption key (was the store moved without its ca.kek, or WEFT_CA_KEK changed?)");
+  }
+}

@@ -1,0 +1,142 @@
+// The certificate authority: a root made once and kept (its key sealed) in the store, workload
+// certificates with SPIFFE identities from ECDSA P-256 requests, and real mutual-TLS handshakes
+// with them (node:tls): accepted between workloads of one mesh, refused with another CA's.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import tls from 'node:tls';
+import { once } from 'node:events';
+import { X509Certificate } from 'node:crypto';
+import { CaError, CertificateAuthority } from '../../src/control/ca/ca.ts';
+import { crypto, x509 } from '../../src/control/ca/x509.ts';
+import { SqliteStore } from '../../src/control/store/sqlite.ts';
+import { tmpDir } from '../helpers.ts';
+
+const kek = Buffer.alloc(32, 7);
+
+/** What a sidecar does: a P-256 key of its own, and a request for it (names it asks for are ignored). */
+async function keyAndRequest(alg: EcKeyGenParams | RsaHashedKeyGenParams = { name: 'ECDSA', namedCurve: 'P-256' }) {
+  const keys = (await crypto.subtle.generateKey(alg, true, ['sign', 'verify'])) as CryptoKeyPair;
+  const signingAlgorithm = alg.name === 'ECDSA' ? { name: 'ECDSA', hash: 'SHA-256' } : { name: 'RSASSA-PKCS1-v1_5' };
+  const csr = await x509.Pkcs10CertificateRequestGenerator.create({ name: 'CN=claims-to-be-admin', keys, signingAlgorithm, extensions: [new x509.SubjectAlternativeNameExtension([{ type: 'url', value: 'spiffe://cluster.local/ns/kube-system/sa/admin' }])] });
+  const pkcs8 = Buffer.from(await crypto.subtle.exportKey('pkcs8', keys.privateKey));
+  const keyPem = `-----BEGIN PRIVATE KEY-----\n${pkcs8.toString('base64').match(/.{1,64}/g)!.join('\n')}\n-----END PRIVATE KEY-----\n`;
+  return { csr: csr.toString('pem'), keyPem };
+}
+
+test('the root is made on first start, kept in the store with its key sealed, and the same on every later start', async () => {
+  const dir = tmpDir('ca');
+  const store = new SqliteStore(`${dir}/weft.db`);
+  const a = await CertificateAuthority.open({ store, kek });
+  const b = await CertificateAuthority.open({ store, kek });
+  assert.equal(a.trustBundle(), b.trustBundle());
+  const stored = store.getSecret('ca/root')!;
+  assert.ok(!stored.includes('PRIVATE KEY'), 'no plaintext key in the store');
+  assert.equal(JSON.parse(stored).key.alg, 'A256GCM');
+  const root = new X509Certificate(a.trustBundle());
+  assert.equal(root.ca, true);
+  assert.match(root.subject, /CN=Weft root CA/);
+  await assert.rejects(CertificateAuthority.open({ store, kek: Buffer.alloc(32, 8) }), (e: Error) => e instanceof CaError && /cannot be opened with this key-encryption key/.test(e.message));
+  assert.equal(store.revision(), 0, 'a secret is no config change');
+  assert.deepEqual(store.list(), []);
+  store.close();
+});
+
+test('two control planes on one store agree on one root', async () => {
+  const store = new SqliteStore(`${tmpDir('ca2')}/weft.db`);
+  const [a, b] = await Promise.all([CertificateAuthority.open({ store, kek }), CertificateAuthority.open({ store, kek })]);
+  assert.equal(a.trustBundle(), b.trustBundle());
+  store.close();
+});
+
+test('a workload certificate: the identity proven, not the one asked for, as its only SAN; 24 h; chained to the root', async () => {
+  const store = new SqliteStore(':memory:');
+  let now = Date.parse('2026-12-06T10:00:00Z');
+  const ca = await CertificateAuthority.open({ store, kek, trustDomain: 'weft.example', now: () => now });
+  const { csr } = await keyAndRequest();
+  const issued = await ca.sign(csr, { namespace: 'default', serviceAccount: 'reviews' });
+  const cert = new X509Certificate(issued.certificate);
+  assert.equal(cert.subjectAltName, 'URI:spiffe://weft.example/ns/default/sa/reviews');
+  assert.equal(issued.spiffeId, 'spiffe://weft.example/ns/default/sa/reviews');
+  assert.equal(cert.ca, false);
+  assert.equal(Date.parse(cert.validTo), now + 24 * 3600_000);
+  assert.ok(cert.verify(new X509Certificate(ca.trustBundle()).publicKey), 'signed by the root');
+  assert.ok(cert.checkIssued(new X509Certificate(ca.trustBundle())));
+  const short = new X509Certificate((await ca.sign(csr, { namespace: 'default', serviceAccount: 'reviews' }, 10_000)).certificate);
+  assert.equal(Date.parse(short.validTo), now + 10_000);
+  now += 1;
+  store.close();
+});
+
+test('refused with a clear reason: another key type, a request not signed by its key, garbage, a huge request, names that are no Kubernetes names', async () => {
+  const store = new SqliteStore(':memory:');
+  const ca = await CertificateAuthority.open({ store, kek });
+  const id = { namespace: 'default', serviceAccount: 'reviews' };
+  const rsa = await keyAndRequest({ name: 'RSASSA-PKCS1-v1_5', modulusLength: 2048, publicExponent: new Uint8Array([1, 0, 1]), hash: 'SHA-256' });
+  await assert.rejects(ca.sign(rsa.csr, id), /key is RSASSA-PKCS1-v1_5; workload keys are ECDSA P-256/);
+  const p384 = await keyAndRequest({ name: 'ECDSA', namedCurve: 'P-384' });
+  await assert.rejects(ca.sign(p384.csr, id), /key is ECDSA P-384/);
+  // Another key's signature on this request: the bytes of the signature altered.
+  const good = await keyAndRequest();
+  const der = Buffer.from(good.csr.replace(/-----[^-]+-----|\s/g, ''), 'base64');
+  der[der.length - 3] ^= 0xff;
+  const forged = `-----BEGIN CERTIFICATE REQUEST-----\n${der.toString('base64')}\n-----END CERTIFICATE REQUEST-----\n`;
+  await assert.rejects(ca.sign(forged, id), (e: Error) => e instanceof CaError);
+  await assert.rejects(ca.sign('-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----\n', id), /cannot be read/);
+  await assert.rejects(ca.sign('x'.repeat(20_000), id), /at most 16384 bytes/);
+  await assert.rejects(ca.sign(good.csr, { namespace: 'Default', serviceAccount: 'a/b' }), /not Kubernetes names/);
+  store.close();
+});
+
+/** A mutual-TLS exchange: the server's and client's certificates, each side trusting `ca`. Resolves to the server's view of the client, or the error. */
+async function handshake(server: { cert: string; key: string }, client: { cert: string; key: string }, ca: string): Promise<string> {
+  const srv = tls.createServer({ cert: server.cert, key: server.key, ca, requestCert: true, rejectUnauthorized: true }, (s) => {
+    s.end(s.getPeerCertificate().subjectaltname ?? '');
+  });
+  srv.on('tlsClientError', () => {});
+  srv.listen(0, '127.0.0.1');
+  await once(srv, 'listening');
+  const port = (srv.address() as { port: number }).port;
+  try {
+    return await new Promise<string>((resolve, reject) => {
+      const c = tls.connect({ port, host: '127.0.0.1', cert: client.cert, key: client.key, ca, checkServerIdentity: () => undefined });
+      let got = '';
+      c.on('data', (d) => (got += d));
+      c.on('end', () => resolve(got));
+      c.on('error', reject);
+    });
+  } finally {
+    srv.close();
+  }
+}
+
+test('mutual TLS between two workloads of the mesh works with their certificates; another CA\'s certificate is refused at the handshake', async () => {
+  const store = new SqliteStore(':memory:');
+  const ca = await CertificateAuthority.open({ store, kek });
+  const mint = async (serviceAccount: string) => {
+    const { csr, keyPem } = await keyAndRequest();
+    return { cert: (await ca.sign(csr, { namespace: 'default', serviceAccount })).certificate, key: keyPem };
+  };
+  const reviews = await mint('reviews');
+  const productpage = await mint('productpage');
+  assert.equal(await handshake(reviews, productpage, ca.trustBundle()), 'URI:spiffe://cluster.local/ns/default/sa/productpage');
+  const other = await CertificateAuthority.open({ store: new SqliteStore(':memory:'), kek });
+  const { csr, keyPem } = await keyAndRequest();
+  const stranger = { cert: (await other.sign(csr, { namespace: 'default', serviceAccount: 'productpage' })).certificate, key: keyPem };
+  // TLS 1.3: the client may finish before the server refuses its certificate; either way no exchange.
+  assert.equal(await handshake(reviews, stranger, ca.trustBundle()).catch(() => ''), '', 'another CA\'s certificate: no exchange');
+  store.close();
+});
+
+test('an expired certificate is refused at the handshake', async () => {
+  const store = new SqliteStore(':memory:');
+  const ca = await CertificateAuthority.open({ store, kek, now: () => Date.now() - 48 * 3600_000 });
+  const { csr, keyPem } = await keyAndRequest();
+  const old = { cert: (await ca.sign(csr, { namespace: 'default', serviceAccount: 'a' })).certificate, key: keyPem };
+  const fresh = await CertificateAuthority.open({ store, kek });
+  const k2 = await keyAndRequest();
+  const now = { cert: (await fresh.sign(k2.csr, { namespace: 'default', serviceAccount: 'b' })).certificate, key: k2.keyPem };
+  assert.equal(await handshake(now, old, ca.trustBundle()).catch(() => ''), '', 'an expired certificate: no exchange');
+  // The same certificates the other way round: the client refuses the expired server.
+  assert.equal(await handshake(old, now, ca.trustBundle()).catch(() => ''), '');
+  store.close();
+});
