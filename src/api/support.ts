@@ -84,7 +84,27 @@ function destinationRule(spec: Obj, out: Support): void {
     partly('loadBalancer', { simple: [], consistentHash: ['httpHeaderName', 'httpCookie', 'httpQueryParameterName', 'ringHash', 'maglev', 'minimumRingSize'] }, 'endpoints are chosen by loadBalancer.simple, or round robin');
     const cookie = isObject(tp.loadBalancer) && isObject(tp.loadBalancer.consistentHash) ? tp.loadBalancer.consistentHash.httpCookie : undefined;
     if (isObject(cookie) && list(cookie.attributes).length) warn(field(field(field(field(p, 'loadBalancer'), 'consistentHash'), 'httpCookie'), 'attributes'), 'accepted, not applied yet: the cookie is set without these attributes');
-    partly('connectionPool', { tcp: ['maxConnections', 'connectTimeout'], http: ['http1MaxPendingRequests'] }, "Envoy's defaults apply");
+    partly(
+      'connectionPool',
+      {
+        tcp: ['maxConnections', 'connectTimeout', 'tcpKeepalive', 'maxConnectionDuration', 'idleTimeout'],
+        http: ['http1MaxPendingRequests', 'http2MaxRequests', 'maxRequestsPerConnection', 'maxRetries', 'idleTimeout', 'h2UpgradePolicy', 'useClientProtocol', 'maxConcurrentStreams', 'http2KeepAlive'],
+      },
+      "Envoy's defaults apply",
+    );
+    // Node sets SO_KEEPALIVE and the idle time before probes, nothing else (libuv then probes every
+    // second, ten times; without a time the OS's own settings stand).
+    const keepalive = isObject(tp.connectionPool) && isObject(tp.connectionPool.tcp) ? tp.connectionPool.tcp.tcpKeepalive : undefined;
+    if (isObject(keepalive)) {
+      for (const k of ['probes', 'interval']) {
+        if (given(keepalive[k])) {
+          warn(
+            field(field(field(field(p, 'connectionPool'), 'tcp'), 'tcpKeepalive'), k),
+            `accepted, not applied yet: the sidecar's sockets cannot set the keepalive ${k === 'probes' ? 'probe count' : 'probe interval'}; with a time set, probes go every 1 s, 10 at most (Node's fixed values), else the OS's settings apply`,
+          );
+        }
+      }
+    }
     partly(
       'outlierDetection',
       { consecutive5xxErrors: [], consecutiveErrors: [], consecutiveGatewayErrors: [], interval: [], baseEjectionTime: [], maxEjectionPercent: [], minHealthPercent: [] },

@@ -31,13 +31,12 @@ test('accepted with a warning naming the resource and field: retryRemoteLocaliti
   ]);
   const dr = destinationRule({
     host: 'reviews',
-    trafficPolicy: { loadBalancer: { consistentHash: { useSourceIp: true } }, connectionPool: { tcp: { maxConnections: 5, tcpKeepalive: { time: '1s' } }, http: { maxRetries: 3 } }, outlierDetection: { consecutive5xxErrors: 3, splitExternalLocalOriginErrors: true } },
+    trafficPolicy: { loadBalancer: { consistentHash: { useSourceIp: true } }, connectionPool: { tcp: { maxConnections: 5, tcpKeepalive: { time: '1s', probes: 3 } }, http: { maxRetries: 3 } }, outlierDetection: { consecutive5xxErrors: 3, splitExternalLocalOriginErrors: true } },
     exportTo: ['.'],
   });
   assert.deepEqual(warnings(dr).map((w) => w.split(': ')[1]), [
     'spec.trafficPolicy.loadBalancer.consistentHash.useSourceIp',
-    'spec.trafficPolicy.connectionPool.tcp.tcpKeepalive',
-    'spec.trafficPolicy.connectionPool.http.maxRetries',
+    'spec.trafficPolicy.connectionPool.tcp.tcpKeepalive.probes',
     'spec.trafficPolicy.outlierDetection.splitExternalLocalOriginErrors',
   ]);
 });
@@ -54,7 +53,12 @@ test('what Weft applies gets no warning: matches, weights, timeouts, retries, fa
   });
   assert.deepEqual(warnings(vs), []);
   assert.deepEqual(warnings(destinationRule({ host: 'reviews', subsets: [{ name: 'v1', labels: { v: '1' } }] })), []);
-  const applied = { loadBalancer: { simple: 'LEAST_REQUEST' }, connectionPool: { tcp: { maxConnections: 5, connectTimeout: '1s' }, http: { http1MaxPendingRequests: 2 } }, outlierDetection: { consecutive5xxErrors: 3, consecutiveGatewayErrors: 2, interval: '1s', baseEjectionTime: '5s', maxEjectionPercent: 50, minHealthPercent: 20 } };
+  const connectionPool = {
+    tcp: { maxConnections: 5, connectTimeout: '1s', tcpKeepalive: { time: '60s' }, maxConnectionDuration: '1h', idleTimeout: '0s' },
+    http: { http1MaxPendingRequests: 2, http2MaxRequests: 10, maxRequestsPerConnection: 3, maxRetries: 2, idleTimeout: '30s', h2UpgradePolicy: 'UPGRADE', maxConcurrentStreams: 50, http2KeepAlive: { interval: '10s', timeout: '2s' } },
+  };
+  assert.deepEqual(warnings(destinationRule({ host: 'reviews', trafficPolicy: { connectionPool: { http: { useClientProtocol: true } } } })), [], 'useClientProtocol too');
+  const applied = { loadBalancer: { simple: 'LEAST_REQUEST' }, connectionPool, outlierDetection: { consecutive5xxErrors: 3, consecutiveGatewayErrors: 2, interval: '1s', baseEjectionTime: '5s', maxEjectionPercent: 50, minHealthPercent: 20 } };
   assert.deepEqual(warnings(destinationRule({ host: 'reviews', trafficPolicy: applied })), []);
 });
 

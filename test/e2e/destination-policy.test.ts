@@ -89,7 +89,7 @@ test('a connection-pool overflow is a 503 that names the limit and the cluster',
   const pending = Array.from({ length: 4 }, () => get('/hold', 'pool'));
   const overflow = await Promise.race(pending.map((p) => p.then((r) => (r.error === 'overflow' ? r : new Promise<never>(() => {})))));
   assert.equal(overflow.status, 503);
-  assert.match(overflow.body, /cluster outbound\|80\|\|pool\.default\.svc\.cluster\.local: .*the limits are 1 and 1/);
+  assert.match(overflow.body, /cluster outbound\|80\|\|pool\.default\.svc\.cluster\.local: .*the limits are max_connections 1 and max_pending_requests 1/);
   // Release each held request as it arrives (the waiting one comes after the first), until all are answered.
   let settled = 0;
   for (const p of pending) void p.finally(() => settled++);
