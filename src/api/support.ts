@@ -86,7 +86,27 @@ function destinationRule(spec: Obj, out: Support): void {
     if (lb && warmup && (set(lb.consistentHash) || lb.simple === 'RANDOM' || lb.simple === 'PASSTHROUGH')) {
       warn(field(field(p, 'loadBalancer'), warmup), 'accepted, not applied: warmup applies to ROUND_ROBIN and LEAST_REQUEST only, as in Istio');
     }
-    partly('connectionPool', { tcp: ['maxConnections', 'connectTimeout'], http: ['http1MaxPendingRequests'] }, "Envoy's defaults apply");
+    partly(
+      'connectionPool',
+      {
+        tcp: ['maxConnections', 'connectTimeout', 'tcpKeepalive', 'maxConnectionDuration', 'idleTimeout'],
+        http: ['http1MaxPendingRequests', 'http2MaxRequests', 'maxRequestsPerConnection', 'maxRetries', 'idleTimeout', 'h2UpgradePolicy', 'useClientProtocol', 'maxConcurrentStreams', 'http2KeepAlive'],
+      },
+      "Envoy's defaults apply",
+    );
+    // Node sets SO_KEEPALIVE and the idle time before probes, nothing else (libuv then probes every
+    // second, ten times; without a time the OS's own settings stand).
+    const keepalive = isObject(tp.connectionPool) && isObject(tp.connectionPool.tcp) ? tp.connectionPool.tcp.tcpKeepalive : undefined;
+    if (isObject(keepalive)) {
+      for (const k of ['probes', 'interval']) {
+        if (given(keepalive[k])) {
+          warn(
+            field(field(field(field(p, 'connectionPool'), 'tcp'), 'tcpKeepalive'), k),
+            `accepted, not applied yet: the sidecar's sockets cannot set the keepalive ${k === 'probes' ? 'probe count' : 'probe interval'}; with a time set, probes go every 1 s, 10 at most (Node's fixed values), else the OS's settings apply`,
+          );
+        }
+      }
+    }
     partly(
       'outlierDetection',
       { consecutive5xxErrors: [], consecutiveErrors: [], consecutiveGatewayErrors: [], interval: [], baseEjectionTime: [], maxEjectionPercent: [], minHealthPercent: [], consecutiveLocalOriginFailures: [], splitExternalLocalOriginErrors: [] },

@@ -17,7 +17,7 @@ export type ProxyErrorCode =
   | 'connect_failed' // the connection could not be made for another reason
   | 'upstream_timeout' // the route's timeout passed before the response was complete
   | 'upstream_reset' // the upstream closed the connection mid-request, or answered with garbage
-  | 'overflow' // the endpoint's connection pool is full (connections and queue)
+  | 'overflow' // the cluster's circuit breakers are full (connections and queue, or requests under way)
   | 'stream_idle_timeout' // no bytes moved either way for the listener's stream_idle_timeout
   | 'bad_request' // the request cannot be proxied (no host, CONNECT, ...)
   | 'request_headers_too_large' // the request's header block is past the limit (60 KiB, 100 fields)
@@ -69,7 +69,8 @@ export function upstreamError(err: UpstreamError, cluster: string, endpoint: str
     // Istio's name for where hosts the mesh does not know go: say so, since the user asked for no such cluster.
     const where = cluster === 'PassthroughCluster' ? `${cluster} (no service of the mesh has that name, so the request went where it named: outbound traffic policy ALLOW_ANY)` : cluster;
     if (code === 'ECONNREFUSED') return new ProxyError('connect_refused', `connection refused by ${endpoint} in cluster ${where}`, cluster);
-    if (code === 'overflow') return new ProxyError('overflow', `too many requests to ${endpoint} in cluster ${cluster}: ${err.message}`, cluster);
+    // The cluster's circuit breakers: limits across all of its endpoints, so the cluster is named first.
+    if (code === 'overflow') return new ProxyError('overflow', `too many requests to cluster ${cluster}: ${err.message} (at endpoint ${endpoint})`, cluster);
     if (code === 'ETIMEDOUT') return new ProxyError('connect_failed', `could not connect to ${endpoint} in cluster ${where}: ${err.message}`, cluster);
     if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') return new ProxyError('connect_failed', `could not connect to ${endpoint} in cluster ${where}: DNS has no address for that name (${code})`, cluster);
     return new ProxyError('connect_failed', `could not connect to ${endpoint} in cluster ${where}: ${code}${err.message ? ` (${err.message})` : ''}`, cluster);

@@ -34,16 +34,17 @@ function positiveInt(v: string | undefined): number | undefined {
 }
 
 export interface UpstreamLimits {
-  /** Connections per endpoint (Envoy's circuit-breaker default: 1024). */
+  /** Connections per cluster, across its endpoints (Envoy's circuit-breaker default: 1024). */
   maxConnections: number;
-  /** Requests waiting for a connection or stream, per endpoint (Envoy's default: 1024). */
+  /** Requests waiting for a connection or stream, per cluster (Envoy's default: 1024). */
   maxPending: number;
   /** Concurrent streams per HTTP/2 connection, under the server's own SETTINGS_MAX_CONCURRENT_STREAMS. */
   maxStreamsPerSession: number;
 }
 
 /**
- * The upstream pools' limits per endpoint where a cluster's circuit_breakers set none.
+ * The clusters' limits where their circuit_breakers set none (max_requests and max_retries have no
+ * default here: Istio always sends them, as 2^32-1 where a DestinationRule sets none).
  * WEFT_UPSTREAM_MAX_CONNECTIONS, WEFT_UPSTREAM_MAX_PENDING and WEFT_UPSTREAM_MAX_STREAMS override
  * these defaults for the whole sidecar.
  */

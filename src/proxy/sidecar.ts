@@ -13,7 +13,7 @@ import { ConnectionBudget, type ListenerLimits, createListener } from './listene
 import { serveInternal } from './listeners/internal.ts';
 import { Stats } from './stats.ts';
 import { Telemetry } from './telemetry/events.ts';
-import { Pools } from './upstream/pools.ts';
+import { Pools, memberKey } from './upstream/pools.ts';
 import { XdsClient } from './xds-client/client.ts';
 import type { ListenerConfig } from './xds-client/convert.ts';
 import { META, META_PORTS, type PortMeta, formatNodeId } from '../xds/node-meta.ts';
@@ -99,7 +99,7 @@ export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
   stats.subscribe(telemetry);
   const ctx: ForwardContext = { config: () => current, pools, telemetry, rr: new Map(), active: new ActiveExchanges() };
   const sweep = startIdleSweep(ctx);
-  const tcpCtx: TcpContext = { config: () => current, telemetry, rr: ctx.rr, log };
+  const tcpCtx: TcpContext = { config: () => current, telemetry, rr: ctx.rr, log, resources: (c) => pools.resourcesOf(c) };
   const bound = new Map<string, BoundListener>();
   const budget = new ConnectionBudget(connectionLimit());
   let readyWaiters: (() => void)[] = [];
@@ -200,9 +200,9 @@ export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
     if (type === TYPE.endpoint || type === TYPE.cluster) {
       const keep = new Set<string>();
       for (const c of current.clusters.values()) {
-        for (const ep of c.staticEndpoints ?? current.endpoints.get(c.edsName!) ?? []) keep.add(`${ep.address}:${ep.port}`);
+        for (const ep of c.staticEndpoints ?? current.endpoints.get(c.edsName!) ?? []) keep.add(memberKey(c.name, ep.address, ep.port));
       }
-      pools.retain(keep);
+      pools.retain(keep, new Set(current.clusters.keys()));
     }
     checkReady();
     return undefined;

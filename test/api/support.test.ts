@@ -31,12 +31,11 @@ test('accepted with a warning naming the resource and field: statPrefix, traffic
   ]);
   const dr = destinationRule({
     host: 'reviews',
-    trafficPolicy: { loadBalancer: { consistentHash: { useSourceIp: true }, localityLbSetting: { enabled: true, failover: [{ from: 'us-east', to: 'us-west' }] } }, connectionPool: { tcp: { maxConnections: 5, tcpKeepalive: { time: '1s' } }, http: { maxRetries: 3 } }, outlierDetection: { consecutive5xxErrors: 3, splitExternalLocalOriginErrors: true, outlierDetectionHttpErrorCodes: [429] } },
+    trafficPolicy: { loadBalancer: { consistentHash: { useSourceIp: true }, localityLbSetting: { enabled: true, failover: [{ from: 'us-east', to: 'us-west' }] } }, connectionPool: { tcp: { maxConnections: 5, tcpKeepalive: { time: '1s', probes: 3 } }, http: { maxRetries: 3 } }, outlierDetection: { consecutive5xxErrors: 3, splitExternalLocalOriginErrors: true, outlierDetectionHttpErrorCodes: [429] } },
     exportTo: ['.'],
   });
   assert.deepEqual(warnings(dr).map((w) => w.split(': ')[1]), [
-    'spec.trafficPolicy.connectionPool.tcp.tcpKeepalive',
-    'spec.trafficPolicy.connectionPool.http.maxRetries',
+    'spec.trafficPolicy.connectionPool.tcp.tcpKeepalive.probes',
     'spec.trafficPolicy.outlierDetection.outlierDetectionHttpErrorCodes',
   ]);
 });
@@ -56,7 +55,12 @@ test('what Weft applies gets no warning: matches, weights, timeouts, retries, fa
   assert.deepEqual(warnings(virtualService({ hosts: ['reviews'], http: [{ match: [{ uri: { prefix: '/r' } }], delegate: { name: 'd', namespace: 'shop' }, timeout: '1s', retries: { attempts: 1 } }] })), []);
   assert.deepEqual(warnings(virtualService({ exportTo: ['*'], http: [{ match: [{ uri: { prefix: '/r/v1' } }], route: [route] }] })), []);
   assert.deepEqual(warnings(destinationRule({ host: 'reviews', subsets: [{ name: 'v1', labels: { v: '1' } }] })), []);
-  const applied = { loadBalancer: { simple: 'LEAST_REQUEST' }, connectionPool: { tcp: { maxConnections: 5, connectTimeout: '1s' }, http: { http1MaxPendingRequests: 2 } }, outlierDetection: { consecutive5xxErrors: 3, consecutiveGatewayErrors: 2, interval: '1s', baseEjectionTime: '5s', maxEjectionPercent: 50, minHealthPercent: 20 } };
+  const connectionPool = {
+    tcp: { maxConnections: 5, connectTimeout: '1s', tcpKeepalive: { time: '60s' }, maxConnectionDuration: '1h', idleTimeout: '0s' },
+    http: { http1MaxPendingRequests: 2, http2MaxRequests: 10, maxRequestsPerConnection: 3, maxRetries: 2, idleTimeout: '30s', h2UpgradePolicy: 'UPGRADE', maxConcurrentStreams: 50, http2KeepAlive: { interval: '10s', timeout: '2s' } },
+  };
+  assert.deepEqual(warnings(destinationRule({ host: 'reviews', trafficPolicy: { connectionPool: { http: { useClientProtocol: true } } } })), [], 'useClientProtocol too');
+  const applied = { loadBalancer: { simple: 'LEAST_REQUEST' }, connectionPool, outlierDetection: { consecutive5xxErrors: 3, consecutiveGatewayErrors: 2, interval: '1s', baseEjectionTime: '5s', maxEjectionPercent: 50, minHealthPercent: 20 } };
   assert.deepEqual(warnings(destinationRule({ host: 'reviews', trafficPolicy: applied })), []);
 });
 

@@ -1,5 +1,6 @@
 // DestinationRule traffic policies through real sidecars: outlier detection ejects a failing
-// endpoint and brings it back, a connection-pool overflow is a 503 naming the limit, and
+// endpoint and brings it back, a connection-pool overflow is a 503 naming the limit, connection
+// limits hold across a cluster's endpoints, h2UpgradePolicy sends HTTP/2 between sidecars, and
 // loadBalancer LEAST_REQUEST sends new requests away from a busy endpoint.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -26,12 +27,17 @@ const poolRule = checkResource(
   { apiVersion: 'networking.istio.io/v1', kind: 'DestinationRule', metadata: { name: 'pool' }, spec: { host: 'pool', trafficPolicy: { connectionPool: { tcp: { maxConnections: 1 }, http: { http1MaxPendingRequests: 1 } } } } },
   'test',
 );
+/** Two endpoints, two connections in all (Envoy's limits are per cluster), one request waiting. */
+const duoRule = (http: object = {}) =>
+  checkResource({ apiVersion: 'networking.istio.io/v1', kind: 'DestinationRule', metadata: { name: 'duo' }, spec: { host: 'duo', trafficPolicy: { connectionPool: { tcp: { maxConnections: 2 }, http: { http1MaxPendingRequests: 1, ...http } } } } }, 'test');
+const duoHeld: http.ServerResponse[] = [];
+let client: SidecarProc;
 
 before(async () => {
   cp = await startControlPlane({ dataDir: tmpDir('policy'), adminPort: 0, xdsPort: 0, heartbeatMs: 2000 });
   // The pool service's limits are in place before any connection to it exists (a limit bounds new
   // connections; ones already open stay in use, as in Envoy).
-  cp.store.apply([vs, poolRule]);
+  cp.store.apply([vs, poolRule, duoRule()]);
   const poolApp = http.createServer((req, res) => (req.url === '/hold' ? void held.push(res) : res.end('pool')));
   apps.push(poolApp);
   const poolAppPort = await listen(poolApp);
@@ -46,12 +52,19 @@ before(async () => {
     const appPort = await listen(app);
     sidecars.push(await spawnSidecar(cp, ['--workload', `svc-${which}`, '--service', 'svc', '--inbound-port', String(await freePort()), '--app-port', String(appPort)]));
   }
+  for (const i of [1, 2]) {
+    const app = http.createServer((req, res) => (req.url === '/hold' ? void duoHeld.push(res) : res.end(`duo-${i}`)));
+    apps.push(app);
+    const appPort = await listen(app);
+    sidecars.push(await spawnSidecar(cp, ['--workload', `duo-${i}`, '--service', 'duo', '--inbound-port', String(await freePort()), '--app-port', String(appPort)]));
+  }
   outbound = await freePort();
-  sidecars.push(await spawnSidecar(cp, ['--workload', 'client', '--outbound-port', String(outbound)]));
+  client = await spawnSidecar(cp, ['--workload', 'client', '--outbound-port', String(outbound)]);
+  sidecars.push(client);
 });
 
 after(async () => {
-  for (const r of held) r.end();
+  for (const r of [...held, ...duoHeld]) r.end();
   await stopMesh(sidecars, apps, cp);
 });
 
@@ -89,7 +102,7 @@ test('a connection-pool overflow is a 503 that names the limit and the cluster',
   const pending = Array.from({ length: 4 }, () => get('/hold', 'pool'));
   const overflow = await Promise.race(pending.map((p) => p.then((r) => (r.error === 'overflow' ? r : new Promise<never>(() => {})))));
   assert.equal(overflow.status, 503);
-  assert.match(overflow.body, /cluster outbound\|80\|\|pool\.default\.svc\.cluster\.local: .*the limits are 1 and 1/);
+  assert.match(overflow.body, /cluster outbound\|80\|\|pool\.default\.svc\.cluster\.local: .*the limits are max_connections 1 and max_pending_requests 1/);
   // Release each held request as it arrives (the waiting one comes after the first), until all are answered.
   let settled = 0;
   for (const p of pending) void p.finally(() => settled++);
@@ -100,6 +113,45 @@ test('a connection-pool overflow is a 503 that names the limit and the cluster',
   const results = await Promise.all(pending);
   const statuses = results.map((r) => r.status).sort();
   assert.ok(statuses.filter((x) => x === 200).length >= 1 && statuses.filter((x) => x === 503).length >= 1, String(statuses));
+});
+
+/** The client sidecar's pools to a cluster, from its /stats. */
+const poolsOf = async (cluster: string) => {
+  const r = await request(`${client.admin}/stats`);
+  const stats = (await r.body.json()) as { pools: { cluster?: string; busy: number; idle: number; connecting: number; pending: number; streams?: number }[] };
+  return stats.pools.filter((p) => p.cluster === cluster);
+};
+
+test("connection limits hold across the cluster's endpoints: two endpoints, maxConnections 2, one waiting, the next is a 503; then h2UpgradePolicy UPGRADE makes the sidecars talk HTTP/2", async () => {
+  const DUO = 'outbound|80||duo.default.svc.cluster.local';
+  await waitFor('both duo endpoints reached', async () => {
+    const seen = new Set(await Promise.all([get('/', 'duo'), get('/', 'duo')].map((p) => p.then((r) => r.body))));
+    return seen.has('duo-1') && seen.has('duo-2');
+  }, 15_000);
+  // The two connections those made are idle now: two held requests take them, one per endpoint.
+  const pending = [get('/hold', 'duo'), get('/hold', 'duo')];
+  await waitFor('a request held at each endpoint', async () => duoHeld.length === 2);
+  pending.push(get('/hold', 'duo'));
+  await waitFor('the third request waiting in the client sidecar', async () => (await poolsOf(DUO)).reduce((n, p) => n + p.pending, 0) === 1);
+  const over = await get('/hold', 'duo');
+  assert.equal(over.status, 503);
+  assert.equal(over.error, 'overflow');
+  assert.match(over.body, /too many requests to cluster outbound\|80\|\|duo\.default\.svc\.cluster\.local: 2 connections open to the cluster's endpoints .*the limits are max_connections 2 and max_pending_requests 1/);
+  const pools = await poolsOf(DUO);
+  assert.equal(pools.reduce((n, p) => n + p.busy + p.idle + p.connecting, 0), 2, `two connections in all: ${JSON.stringify(pools)}`);
+  let settled = 0;
+  for (const p of pending) void p.finally(() => settled++);
+  await waitFor('every held request answered', async () => {
+    while (duoHeld.length) duoHeld.shift()!.end('held');
+    return settled === pending.length;
+  });
+  assert.deepEqual((await Promise.all(pending)).map((r) => r.status), [200, 200, 200]);
+
+  cp.store.apply([duoRule({ h2UpgradePolicy: 'UPGRADE' })]);
+  await waitFor('an HTTP/2 pool to duo in the client sidecar', async () => {
+    assert.match((await get('/', 'duo')).body, /^duo-[12]$/);
+    return (await poolsOf(DUO)).some((p) => p.streams !== undefined);
+  }, 15_000);
 });
 
 test('consistentHash on a header: each user sticks to one endpoint, and users spread over both', async () => {

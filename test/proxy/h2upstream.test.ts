@@ -220,7 +220,7 @@ describe('HTTP/2 upstreams that fail (real sidecar processes)', () => {
     const over = await h2req(session, { ':authority': 'h2-limit', ':path': '/hold/7' });
     assert.equal(over.status, 503, over.body.toString());
     assert.equal(over.headers['x-weft-error'], 'overflow');
-    assert.match(over.body.toString(), /4 streams on 2 HTTP\/2 connections busy and 3 requests waiting \(the limits are 2 connections of at most \d+ streams each, and 3 waiting\)/);
+    assert.match(over.body.toString(), /2 connections open to the cluster's endpoints, 2 of them HTTP\/2 to this one with 4 streams \(at most 2 each\) and 3 requests waiting \(the limits are max_connections 2 and max_pending_requests 3\)/);
     release = true;
     for (const s of held.splice(0)) {
       s.respond({ ':status': 200 });

@@ -37,6 +37,92 @@ test('loadBalancer, connectionPool and outlierDetection reach the clusters; a su
   assert.deepEqual(clusters.get(C('v2'))!.limits, { maxConnections: 1 }, "the port's connectionPool replaces the rule's");
 });
 
+const HPO = 'envoy.extensions.upstreams.http.v3.HttpProtocolOptions';
+
+test('connectionPool, every field: the Envoy cluster Istio builds, and what the sidecar makes of it', async () => {
+  const { translate } = await import('../../src/control/translate/translate.ts');
+  const spec = {
+    host: 'reviews',
+    trafficPolicy: {
+      connectionPool: {
+        tcp: { maxConnections: 7, connectTimeout: '250ms', tcpKeepalive: { time: '60s' }, maxConnectionDuration: '1h', idleTimeout: '10m' },
+        http: { http1MaxPendingRequests: 3, http2MaxRequests: 20, maxRequestsPerConnection: 5, maxRetries: 2, idleTimeout: '30s', h2UpgradePolicy: 'UPGRADE', maxConcurrentStreams: 50, http2KeepAlive: { interval: '10s', timeout: '2s' } },
+      },
+    },
+  };
+  const mesh = meshOf([{ apiVersion: 'networking.istio.io/v1', kind: 'DestinationRule', metadata: { name: 'reviews' }, spec }], workloads);
+  const xds = translate(mesh, workloads[2]).clusters[C('')] as Record<string, unknown>;
+  assert.deepEqual(
+    { circuit_breakers: xds.circuit_breakers, upstream_connection_options: xds.upstream_connection_options, typed_extension_protocol_options: xds.typed_extension_protocol_options, connect_timeout: xds.connect_timeout },
+    {
+      circuit_breakers: { thresholds: [{ max_connections: { value: 7 }, max_pending_requests: { value: 3 }, max_requests: { value: 20 }, max_retries: { value: 2 } }] },
+      upstream_connection_options: { tcp_keepalive: { keepalive_time: { value: 60 } } },
+      typed_extension_protocol_options: {
+        [HPO]: {
+          '@type': 'type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions',
+          // http.idleTimeout wins over tcp.idleTimeout, as in Istio.
+          common_http_protocol_options: { idle_timeout: { seconds: 30 }, max_requests_per_connection: { value: 5 }, max_connection_duration: { seconds: 3600 } },
+          // UPGRADE on an HTTP/1.1 port: HTTP/2, with the rule's stream limit and keepalive.
+          explicit_http_config: { http2_protocol_options: { max_concurrent_streams: { value: 50 }, connection_keepalive: { interval: { seconds: 10 }, timeout: { seconds: 2 } } } },
+        },
+      },
+      connect_timeout: { seconds: 0, nanos: 250_000_000 },
+    },
+  );
+  const c = sidecarSnapshot(mesh, workloads[2]).clusters.get(C(''))!;
+  assert.deepEqual(c.limits, { maxConnections: 7, maxPending: 3, maxRequests: 20, maxRetries: 2 });
+  assert.equal(c.protocol, 'http2');
+  assert.deepEqual(c.connection, {
+    idleTimeoutMs: 30_000,
+    maxRequestsPerConnection: 5,
+    maxConnectionDurationMs: 3_600_000,
+    maxConcurrentStreams: 50,
+    h2Keepalive: { intervalMs: 10_000, timeoutMs: 2000, jitterPercent: 15 },
+    tcpKeepalive: { timeS: 60 },
+  });
+});
+
+test('connectionPool: tcp.idleTimeout is the idle timeout of HTTP connections where http.idleTimeout is not set; "0s" turns it off', () => {
+  const conn = (pool: object) => clustersFor({ host: 'reviews', trafficPolicy: { connectionPool: pool } }).get(C(''))!;
+  assert.deepEqual(conn({ tcp: { idleTimeout: '10m' } }).connection, { idleTimeoutMs: 600_000 });
+  assert.deepEqual(conn({ tcp: { idleTimeout: '0s' } }).connection, { idleTimeoutMs: 0 });
+  assert.equal(conn({ tcp: { idleTimeout: '10m' } }).protocol, 'http1', 'no upgrade asked: HTTP/1.1 with the options');
+  assert.deepEqual(conn({ tcp: { tcpKeepalive: {} } }).connection, { tcpKeepalive: {} }, "SO_KEEPALIVE with the OS's own timing");
+  assert.deepEqual(conn({ http: { maxRetries: 0, http2MaxRequests: 0 } }).limits, {}, 'zero says nothing, as in Istio');
+});
+
+test('h2UpgradePolicy and useClientProtocol: which protocol each port\'s cluster speaks, as Istio decides', () => {
+  const ports = [
+    { name: 'http', port: 80, inboundPort: 48000, appPort: 48001 },
+    { name: 'grpc', port: 50051, inboundPort: 48002, appPort: 48003 },
+    { name: 'web', port: 8080, inboundPort: 48004, appPort: 48005 }, // undeclared protocol: detected
+  ];
+  const w = [workload('multi', { service: 'multi', port: 48000, ports }), workload('client', { port: 43000 })];
+  const protocols = (http: object | undefined) => {
+    const cfg = sidecarSnapshot(meshOf(http ? [{ apiVersion: 'networking.istio.io/v1', kind: 'DestinationRule', metadata: { name: 'multi' }, spec: { host: 'multi', trafficPolicy: { connectionPool: { http } } } }] : [], w), w[1]);
+    return [80, 50051, 8080].map((port) => cfg.clusters.get(`outbound|${port}||multi.default.svc.cluster.local`)!.protocol);
+  };
+  assert.deepEqual(protocols(undefined), ['http1', 'http2', 'http1'], 'by port protocol alone');
+  assert.deepEqual(protocols({ h2UpgradePolicy: 'UPGRADE' }), ['http2', 'http2', 'http1'], 'UPGRADE: HTTP ports; a detected port keeps its protocol, as Istio');
+  assert.deepEqual(protocols({ h2UpgradePolicy: 'DO_NOT_UPGRADE' }), ['http1', 'http2', 'http1'], 'DO_NOT_UPGRADE never downgrades an HTTP/2 port');
+  assert.deepEqual(protocols({ h2UpgradePolicy: 'DEFAULT' }), ['http1', 'http2', 'http1'], "DEFAULT: the mesh's policy, DO_NOT_UPGRADE");
+  assert.deepEqual(protocols({ useClientProtocol: true }), ['downstream', 'downstream', 'downstream'], "useClientProtocol: the client's protocol, even on an HTTP/2 port");
+});
+
+test('connectionPool of a subset and of a port replace the rule\'s, whole', () => {
+  const clusters = clustersFor({
+    host: 'reviews',
+    trafficPolicy: { connectionPool: { http: { http2MaxRequests: 9, maxRequestsPerConnection: 2 } } },
+    subsets: [
+      { name: 'v1', labels: { version: 'v1' }, trafficPolicy: { connectionPool: { http: { maxRetries: 4 } } } },
+      { name: 'v2', labels: { version: 'v2' } },
+    ],
+  });
+  assert.deepEqual([clusters.get(C(''))!.limits, clusters.get(C(''))!.connection], [{ maxRequests: 9 }, { maxRequestsPerConnection: 2 }]);
+  assert.deepEqual([clusters.get(C('v1'))!.limits, clusters.get(C('v1'))!.connection], [{ maxRetries: 4 }, undefined]);
+  assert.deepEqual([clusters.get(C('v2'))!.limits, clusters.get(C('v2'))!.connection], [{ maxRequests: 9 }, { maxRequestsPerConnection: 2 }]);
+});
+
 test('no traffic policy: round robin, 10 s connect timeout, no outlier detection', () => {
   const c = clustersFor({ host: 'reviews' }).get(C(''))!;
   assert.deepEqual([c.lb, c.connectTimeoutMs, c.outlier, c.limits], ['round_robin', 10_000, undefined, {}]);
@@ -216,4 +302,22 @@ test('loadBalancer PASSTHROUGH makes the cluster Istio\'s ORIGINAL_DST (for the 
   const balanced = ask([]);
   assert.equal(balanced.cluster.type, 'EDS');
   assert.deepEqual(balanced.healthy.map((e) => e.port), [41000]);
+});
+
+test("connectionPool.tcp idleTimeout and maxConnectionDuration limit TCP tunnels, from the rule's top-level policy as Istio's tcp_proxy (the first destination's rule for a split)", async () => {
+  const { connectTarget } = await import('../../src/proxy/http/forward.ts');
+  const db = (name: string, port: number) => workload(name, { service: name, port, ports: [{ name: 'tcp-db', port: 5432, inboundPort: port, appPort: port + 1 }] });
+  const ws = [db('db', 44000), db('db2', 44100), workloads[2]];
+  const rule = (host: string, tcp: object, subsets: object[] = []) => ({ apiVersion: 'networking.istio.io/v1', kind: 'DestinationRule', metadata: { name: host }, spec: { host, trafficPolicy: { connectionPool: { tcp } }, subsets } });
+  const tunnelOf = (config: object[], authority: string) => {
+    const t = connectTarget(sidecarSnapshot(meshOf(config, ws), workloads[2]), 'outbound', authority, 0.5);
+    return typeof t === 'object' && (t.kind === 'tcp' || t.kind === 'detect') ? (t.tunnel ?? {}) : t;
+  };
+  assert.deepEqual(tunnelOf([rule('db', { idleTimeout: '90s', maxConnectionDuration: '1h' })], 'db:5432'), { idleTimeoutMs: 90_000, maxDurationMs: 3_600_000 });
+  assert.deepEqual(tunnelOf([rule('db', { idleTimeout: '0s' })], 'db:5432'), { idleTimeoutMs: 0 }, '"0s": no idle timeout');
+  assert.deepEqual(tunnelOf([], 'db:5432'), {}, "no rule: the listener's idle timeout (1 h, Istio's default)");
+  const split = { apiVersion: 'networking.istio.io/v1', kind: 'VirtualService', metadata: { name: 'db' }, spec: { hosts: ['db'], tcp: [{ route: [{ destination: { host: 'db2' }, weight: 50 }, { destination: { host: 'db' }, weight: 50 }] }] } };
+  assert.deepEqual(tunnelOf([split, rule('db', { idleTimeout: '1s' }), rule('db2', { idleTimeout: '2s' })], 'db:5432'), { idleTimeoutMs: 2000 }, "the first destination's rule");
+  const subsetOnly = { ...rule('db', { maxConnections: 3 }), spec: { host: 'db', subsets: [{ name: 'a', labels: {}, trafficPolicy: { connectionPool: { tcp: { idleTimeout: '5s' } } } }] } };
+  assert.deepEqual(tunnelOf([subsetOnly], 'db:5432'), {}, "a subset's tcp settings do not reach the tunnel (Istio reads the rule's top level)");
 });

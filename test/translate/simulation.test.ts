@@ -104,3 +104,29 @@ test("simulation: the server sidecar's inbound listener sends everything to its 
   assert.equal(d.clusterName, 'inbound|80||');
   assert.deepEqual(d.healthy.map((e) => `${e.address}:${e.port}`), [`127.0.0.1:${v1.appPort}`]);
 });
+
+test("simulation: each side of a split gets its subset's connection pool: limits across the subset, its protocol for the client's request", async () => {
+  const { meshOf } = await import('../snapshot.ts');
+  const { upstreamProtocolFor } = await import('../../src/proxy/upstream/pools.ts');
+  const rule = {
+    apiVersion: 'networking.istio.io/v1',
+    kind: 'DestinationRule',
+    metadata: { name: 'reviews', namespace: 'default' },
+    spec: {
+      host: 'reviews',
+      trafficPolicy: { connectionPool: { tcp: { maxConnections: 4 }, http: { h2UpgradePolicy: 'UPGRADE' } } },
+      subsets: [
+        { name: 'v1', labels: { version: 'v1' } },
+        { name: 'v2', labels: { version: 'v2' }, trafficPolicy: { connectionPool: { http: { useClientProtocol: true, http2MaxRequests: 8, maxRetries: 1 } } } },
+      ],
+    },
+  };
+  const split = { ...CONFIG[0], spec: { hosts: ['reviews'], http: [CONFIG[0].spec.http![1]] } };
+  const sim = sidecarSnapshot(meshOf([split, rule], workloads), client);
+  const h2 = (authority: string): Downstream => ({ head: { ...request(authority).head, protocol: 'HTTP/2' } }) as Downstream;
+  const v1 = decide(sim, 'outbound', request('reviews'), 0.05);
+  assert.deepEqual([v1.clusterName, v1.cluster.limits, upstreamProtocolFor(v1.cluster, request('reviews').head)], ['outbound|80|v1|reviews.default.svc.cluster.local', { maxConnections: 4 }, 'http2']);
+  const v2 = decide(sim, 'outbound', h2('reviews'), 0.95);
+  assert.deepEqual([v2.clusterName, v2.cluster.limits], ['outbound|80|v2|reviews.default.svc.cluster.local', { maxRequests: 8, maxRetries: 1 }], "the subset's connectionPool replaces the rule's whole");
+  assert.deepEqual([upstreamProtocolFor(v2.cluster, h2('reviews').head), upstreamProtocolFor(v2.cluster, request('reviews').head)], ['http2', 'http1'], "the client's protocol, either way");
+});

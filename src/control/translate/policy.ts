@@ -4,6 +4,8 @@
 // for the cluster's port replacing both. What this translates is what api/support.ts does not warn
 // about; the rest is warned about there.
 import type { DestinationRule } from '../../api/types.ts';
+import { TYPE } from '../../xds/types.ts';
+import type { PortHandling } from '../model/protocol.ts';
 import { duration } from './duration.ts';
 
 type Obj = Record<string, any>;
@@ -32,7 +34,13 @@ export function effectivePolicy(dr: DestinationRule | undefined, subset: string,
 
 const LB: Record<string, string> = { ROUND_ROBIN: 'ROUND_ROBIN', LEAST_REQUEST: 'LEAST_REQUEST', LEAST_CONN: 'LEAST_REQUEST', RANDOM: 'RANDOM' };
 
-/** Envoy Cluster fields for a policy: lb_policy, connect_timeout, circuit_breakers, outlier_detection. */
+/**
+ * Envoy Cluster fields for a policy: lb_policy, connect_timeout, circuit_breakers,
+ * upstream_connection_options, outlier_detection (Istio's applyConnectionPool and the rest; the
+ * HTTP protocol options are protocolOptions() below). Istio sends every threshold, 2^32-1 where the
+ * rule sets none; Weft sends only those the rule sets, and the sidecar's defaults stand in
+ * (docs/config.md).
+ */
 export function clusterPolicyFields(p: Policy): Obj {
   const out: Obj = {};
   const simple = p.loadBalancer?.simple as string | undefined;
@@ -63,9 +71,19 @@ export function clusterPolicyFields(p: Policy): Obj {
   const http = p.connectionPool?.http as Obj | undefined;
   if (tcp?.connectTimeout) out.connect_timeout = duration(tcp.connectTimeout);
   const threshold: Obj = {};
+  // As Istio: 0 says nothing (it cannot tell 0 from unset).
   if (tcp && tcp.maxConnections > 0) threshold.max_connections = { value: tcp.maxConnections };
   if (http && http.http1MaxPendingRequests > 0) threshold.max_pending_requests = { value: http.http1MaxPendingRequests };
+  if (http && http.http2MaxRequests > 0) threshold.max_requests = { value: http.http2MaxRequests };
+  if (http && http.maxRetries > 0) threshold.max_retries = { value: http.maxRetries };
   if (Object.keys(threshold).length) out.circuit_breakers = { thresholds: [threshold] };
+  const ka = tcp?.tcpKeepalive as Obj | undefined;
+  if (ka) {
+    // SO_KEEPALIVE, and the idle time before probes in whole seconds, as Istio; probes and interval
+    // are not sent: the sidecar cannot set them (api/support.ts warns).
+    const time = ka.time ? duration(ka.time).seconds : 0;
+    out.upstream_connection_options = { tcp_keepalive: time > 0 ? { keepalive_time: { value: time } } : {} };
+  }
   const od = p.outlierDetection;
   if (od) {
     // Istio's defaults: 5 consecutive 5xx, a 10 s interval, 30 s base ejection, 10% at most.
@@ -97,6 +115,47 @@ export function clusterPolicyFields(p: Policy): Obj {
   }
   return out;
 }
+
+/**
+ * The cluster's HttpProtocolOptions (typed_extension_protocol_options), or undefined where it needs
+ * none: the port's protocol (HTTP/2 for http2 and grpc ports), then as Istio's applyH2Upgrade and
+ * applyConnectionPool have it:
+ *   - h2UpgradePolicy UPGRADE makes the cluster HTTP/2 unless its protocol is already chosen (an
+ *     HTTP/2 port, or a port of undeclared protocol, which Istio leaves to the client's protocol)
+ *     or useClientProtocol is set; DEFAULT follows the mesh's h2UpgradePolicy, which is
+ *     DO_NOT_UPGRADE (Weft has no MeshConfig);
+ *   - idle_timeout (http.idleTimeout, else tcp.idleTimeout), max_requests_per_connection and
+ *     max_connection_duration go in common_http_protocol_options;
+ *   - on an HTTP/2 cluster, max_concurrent_streams and connection_keepalive (http2KeepAlive);
+ *   - useClientProtocol: use_downstream_protocol_config, whatever was chosen before (and without
+ *     the HTTP/2 options, as Istio's).
+ */
+export function protocolOptions(p: Policy, handling: PortHandling | undefined): Obj | undefined {
+  const http = p.connectionPool?.http as Obj | undefined;
+  const tcp = p.connectionPool?.tcp as Obj | undefined;
+  let upstream: 'http1' | 'http2' | 'downstream' | undefined = handling === 'http2' ? 'http2' : undefined;
+  if (http?.h2UpgradePolicy === 'UPGRADE' && !http.useClientProtocol && upstream === undefined && handling !== 'detect') upstream = 'http2';
+  const common: Obj = {};
+  const idle = http?.idleTimeout ?? tcp?.idleTimeout;
+  if (idle !== undefined) common.idle_timeout = duration(idle);
+  if (http?.maxRequestsPerConnection > 0) common.max_requests_per_connection = { value: http!.maxRequestsPerConnection };
+  if (tcp?.maxConnectionDuration !== undefined) common.max_connection_duration = duration(tcp.maxConnectionDuration);
+  if (http?.useClientProtocol) upstream = 'downstream';
+  if (upstream === undefined && !Object.keys(common).length) return undefined;
+  const h2: Obj = {};
+  if (upstream === 'http2' && http?.maxConcurrentStreams > 0) h2.max_concurrent_streams = { value: http!.maxConcurrentStreams };
+  if (upstream === 'http2' && http?.http2KeepAlive) {
+    h2.connection_keepalive = { interval: duration(http.http2KeepAlive.interval), timeout: duration(http.http2KeepAlive.timeout) };
+  }
+  const options: Obj = { '@type': TYPE.httpProtocolOptions };
+  if (Object.keys(common).length) options.common_http_protocol_options = common;
+  if (upstream === 'downstream') options.use_downstream_protocol_config = { http_protocol_options: {}, http2_protocol_options: {} };
+  // Envoy requires a protocol: HTTP/1.1 where nothing chose one (Istio's clusterWrapper.build).
+  else options.explicit_http_config = upstream === 'http2' ? { http2_protocol_options: h2 } : { http_protocol_options: {} };
+  return { [HTTP_PROTOCOL_OPTIONS]: options };
+}
+
+const HTTP_PROTOCOL_OPTIONS = 'envoy.extensions.upstreams.http.v3.HttpProtocolOptions';
 
 /**
  * Istio's consistentHash key -> an Envoy route hash_policy. useSourceIp hashes the client's

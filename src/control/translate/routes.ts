@@ -119,9 +119,9 @@ export function outboundRoutes(
       }
       for (const vs of vss) {
         const tcp = tcpRouteFor(vs, s.port, scope);
-        if (tcp) return tcpConnectRoute(vs, tcp, s.port, services);
+        if (tcp) return tcpConnectRoute(vs, tcp, s.port, services, drFor);
       }
-      return connectRoute(cluster);
+      return connectRoute(cluster, tunnelLimits(drFor(s.host)));
     };
     // No VirtualService that builds routes for this port and proxy: the service's default route,
     // as in Istio (which skips a VirtualService that builds no routes).
@@ -160,8 +160,22 @@ function blockAll(scope: ProxyScope): object {
 }
 
 /** CONNECT to the service's authority becomes an opaque tunnel to the cluster (Envoy's CONNECT termination). */
-function connectRoute(cluster: string): object {
-  return { name: 'connect', match: { connect_matcher: {} }, route: { cluster, upgrade_configs: [{ upgrade_type: 'CONNECT' }] } };
+function connectRoute(cluster: string, limits: object = {}): object {
+  return { name: 'connect', match: { connect_matcher: {} }, route: { cluster, upgrade_configs: [{ upgrade_type: 'CONNECT' }], ...limits } };
+}
+
+/**
+ * What Istio's outbound tcp_proxy takes from the DestinationRule of the (first) destination, its
+ * top-level trafficPolicy only: connectionPool.tcp.idleTimeout (idle_timeout; "0s" turns it off)
+ * and maxConnectionDuration (max_downstream_connection_duration). Weft's sidecar carries TCP in a
+ * CONNECT tunnel, whose route says the same with idle_timeout and max_stream_duration.
+ */
+function tunnelLimits(dr: DestinationRule | undefined): object {
+  const tcp = (dr?.spec.trafficPolicy as { connectionPool?: { tcp?: { idleTimeout?: string; maxConnectionDuration?: string } } } | undefined)?.connectionPool?.tcp;
+  const out: Record<string, unknown> = {};
+  if (tcp?.idleTimeout !== undefined) out.idle_timeout = duration(tcp.idleTimeout);
+  if (tcp?.maxConnectionDuration !== undefined) out.max_stream_duration = { max_stream_duration: duration(tcp.maxConnectionDuration) };
+  return out;
 }
 
 /** The first tcp route of a VirtualService whose match applies to this port and proxy (or that has none). */
@@ -169,9 +183,11 @@ function tcpRouteFor(vs: VirtualService, port: number, scope: ProxyScope): TCPRo
   return (vs.spec.tcp ?? []).find((r) => !r.match?.length || r.match.some((m) => matchApplies(m, port, scope)));
 }
 
-/** A VirtualService tcp route: CONNECT tunnels split over its weighted destinations. */
-function tcpConnectRoute(vs: VirtualService, r: TCPRoute, port: number, services: ReadonlyMap<string, Service>): object {
-  const action = { ...clusterSpecifier(weightedDestinations(vs, r.route ?? [], port, services)), upgrade_configs: [{ upgrade_type: 'CONNECT' }] };
+/** A VirtualService tcp route: CONNECT tunnels split over its weighted destinations (the first one's DestinationRule limits them all, as Istio's listener). */
+function tcpConnectRoute(vs: VirtualService, r: TCPRoute, port: number, services: ReadonlyMap<string, Service>, drFor: (host: string) => DestinationRule | undefined): object {
+  const first = r.route?.[0]?.destination;
+  const limits = first ? tunnelLimits(drFor(resolveDestination(vs, first, port, services).host)) : {};
+  const action = { ...clusterSpecifier(weightedDestinations(vs, r.route ?? [], port, services)), upgrade_configs: [{ upgrade_type: 'CONNECT' }], ...limits };
   return { name: 'connect', match: { connect_matcher: {} }, route: action };
 }
 

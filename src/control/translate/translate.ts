@@ -42,7 +42,7 @@ import { DestinationRuleIndex, type DrLookup, ruleKey } from './destination-rule
 import { OUTBOUND_ROUTE, PASSTHROUGH_CLUSTER, mirrorsOf, outboundRoutes, serviceVisible } from './routes.ts';
 import { egressOf, sidecarFor, sidecarKey } from './sidecar.ts';
 import { allVirtualServices } from './gamma.ts';
-import { clusterPolicyFields, effectivePolicy } from './policy.ts';
+import { clusterPolicyFields, effectivePolicy, protocolOptions } from './policy.ts';
 import { failoverLabelKeys, loadAssignment, localityLbOf } from './locality.ts';
 import type { SniResources } from './tls-routes.ts';
 
@@ -239,16 +239,17 @@ function buildClusters(
     // loadBalancer PASSTHROUGH: Istio's ORIGINAL_DST cluster, no balancing: the connection goes
     // where the client addressed it (for Weft's sidecar, the request's authority).
     if (discovery === 'ORIGINAL_DST' || effective.loadBalancer?.simple === 'PASSTHROUGH') {
-      clusters[name] = passthroughCluster(name, policy, svc?.targetPort);
+      // The client's own protocol decides nothing here yet: HTTP/1.1 unless the rule says otherwise.
+      clusters[name] = passthroughCluster(name, withProtocol(protocolOptions(effective, discovery === 'ORIGINAL_DST' ? undefined : svc?.handling), policy), svc?.targetPort);
     } else if (discovery === 'EDS') {
-      clusters[name] = edsCluster(name, svc?.handling === 'http2', policy);
+      clusters[name] = edsCluster(name, protocolOptions(effective, svc?.handling), policy);
       endpoints[name] = assignment(members);
     } else if (members.length > 0) {
       // DNS: the endpoints' names go in the cluster; the proxy resolves them (Istio's STRICT_DNS and
       // LOGICAL_DNS clusters). A LOGICAL_DNS cluster has one name: the first. With no endpoint at
       // all there is no cluster, as in Istio (its routes answer 503).
       const eps = discovery === 'LOGICAL_DNS' ? members.slice(0, 1) : members;
-      clusters[name] = { name, type: discovery, ...clusterSettings(svc?.handling === 'http2', policy), load_assignment: assignment(eps) };
+      clusters[name] = { name, type: discovery, ...clusterSettings(protocolOptions(effective, svc?.handling), policy), load_assignment: assignment(eps) };
     }
   }
 }
@@ -413,18 +414,22 @@ function passthroughCluster(name: string, policy: Record<string, unknown>, targe
   return { name, type: 'ORIGINAL_DST', connect_timeout: { seconds: 10 }, lb_policy: 'CLUSTER_PROVIDED', ...override, ...rest };
 }
 
-function edsCluster(name: string, http2: boolean, policy: object): object {
-  return { name, type: 'EDS', eds_cluster_config: { eds_config: { ads: {}, resource_api_version: 'V3' }, service_name: name }, ...clusterSettings(http2, policy) };
+function edsCluster(name: string, protocol: object | undefined, policy: object): object {
+  return { name, type: 'EDS', eds_cluster_config: { eds_config: { ads: {}, resource_api_version: 'V3' }, service_name: name }, ...clusterSettings(protocol, policy) };
 }
 
-/** A cluster's protocol, timeouts and DestinationRule policy: all but its name, type and endpoints. */
-function clusterSettings(http2: boolean, policy: object): Record<string, unknown> {
+/** A cluster's protocol (its port's and its DestinationRule's: policy.ts protocolOptions), timeouts and DestinationRule policy: all but its name, type and endpoints. */
+function clusterSettings(protocol: object | undefined, policy: object): Record<string, unknown> {
   return {
     connect_timeout: { seconds: 10 },
     lb_policy: 'ROUND_ROBIN',
-    ...(http2 ? HTTP2_UPSTREAM : {}),
+    ...withProtocol(protocol, {}),
     ...policy, // the DestinationRule's traffic policy (policy.ts)
   };
+}
+
+function withProtocol(protocol: object | undefined, fields: Record<string, unknown>): Record<string, unknown> {
+  return protocol ? { typed_extension_protocol_options: protocol, ...fields } : fields;
 }
 
 function socketAddress(address: string, port: number): object {

@@ -13,7 +13,8 @@ import type { RuntimeConfig } from '../config.ts';
 import { ProxyError, sendError, upstreamError } from '../errors.ts';
 import { type ClusterConfig, DEFAULT_STREAM_IDLE_TIMEOUT_MS, type Endpoint, type ListenerConfig, type RouteEntry, type RouteTable } from '../xds-client/convert.ts';
 import type { Target } from '../xds-client/convert-route.ts';
-import type { Pools } from '../upstream/pools.ts';
+import { type PoolProtocol, type Pools, upstreamProtocolFor } from '../upstream/pools.ts';
+import type { ClusterResources } from '../upstream/resources.ts';
 import type { ResponseHandler, UpstreamCall, UpstreamError } from './types.ts';
 import { grpcTimeoutMs, isGrpc } from './grpc.ts';
 import { endToEnd } from '../http1/headers.ts';
@@ -168,10 +169,16 @@ export function decide(cfg: RuntimeConfig, listenerName: string, ds: Downstream,
  */
 export type ConnectTarget =
   | { kind: 'http' }
-  | { kind: 'tcp' | 'detect'; cluster: string }
+  | { kind: 'tcp' | 'detect'; cluster: string; tunnel?: TunnelLimits }
   | { kind: 'internal'; cluster: string; listener: string }
   | { kind: 'reply'; status: number; body: Buffer | undefined }
   | { kind: 'error'; error: ProxyError };
+
+/** What the CONNECT route says of its tunnels: how long one may idle (0: forever; unset: the listener's idle timeout) and live. */
+export interface TunnelLimits {
+  idleTimeoutMs?: number;
+  maxDurationMs?: number;
+}
 
 /**
  * PURE given the snapshot and a random number: where a CONNECT to `authority` goes, or a
@@ -199,10 +206,14 @@ export function connectTarget(cfg: RuntimeConfig, listenerName: string, authorit
     if (cfg.listeners.get(listener)?.internal) return { kind: 'internal', cluster, listener };
     return { kind: 'error', error: new ProxyError('no_cluster', `cluster ${cluster} leads to internal listener ${listener}, which the sidecar does not have`, cluster) };
   }
+  const tunnel: TunnelLimits = {};
+  if (r.idleTimeoutMs !== undefined) tunnel.idleTimeoutMs = r.idleTimeoutMs;
+  if (r.maxStreamDurationMs !== undefined) tunnel.maxDurationMs = r.maxStreamDurationMs;
+  const limits = Object.keys(tunnel).length ? { tunnel } : {};
   // A tunnel to where the client asked (ORIGINAL_DST: ALLOW_ANY's passthrough) goes there whatever
   // it carries: nothing to detect, and the client hears 200 only once the connection is made.
-  if (cfg.clusters.get(cluster)?.type === 'ORIGINAL_DST') return { kind: 'tcp', cluster };
-  return { kind: vh.routes.some((x) => !x.connect) ? 'detect' : 'tcp', cluster };
+  if (cfg.clusters.get(cluster)?.type === 'ORIGINAL_DST') return { kind: 'tcp', cluster, ...limits };
+  return { kind: vh.routes.some((x) => !x.connect) ? 'detect' : 'tcp', cluster, ...limits };
 }
 
 /** A request head as the router sees it. */
@@ -273,7 +284,9 @@ function toUpstream(ctx: ForwardContext, cfg: RuntimeConfig, listenerName: strin
     fail(ctx, ds, new ProxyError('bad_request', `request loop: ${ds.head.authority} led back to this sidecar (its own Via entry is on the request), so cluster ${d.clusterName} cannot send it there`, d.clusterName));
     return;
   }
-  new Exchange(ctx, ds, d, cfg.listeners.get(listenerName)?.streamIdleTimeoutMs ?? DEFAULT_STREAM_IDLE_TIMEOUT_MS, corsHeaders).start();
+  // The route's own idle_timeout, else the listener's stream_idle_timeout; 0 is none.
+  const idle = route.idleTimeoutMs ?? cfg.listeners.get(listenerName)?.streamIdleTimeoutMs ?? DEFAULT_STREAM_IDLE_TIMEOUT_MS;
+  new Exchange(ctx, ds, d, idle === 0 ? Infinity : idle, corsHeaders).start();
 }
 
 /** Tells telemetry how an exchange ended; costs nothing when nobody listens. */
@@ -331,6 +344,10 @@ export class Exchange implements BodySink, ResponseHandler {
   private backoffTimer: NodeJS.Timeout | undefined;
   /** The current try counts as in flight at its endpoint (LEAST_REQUEST clusters). */
   private tryOpen = false;
+  /** The cluster's retry slot (max_retries) this exchange holds: from a retry's decision until that retry's outcome, as Envoy. */
+  private retrySlot: ClusterResources | undefined;
+  /** What the upstream speaks for this request: the cluster's protocol, or the client's where the cluster follows it. */
+  private readonly protocol: PoolProtocol;
   /** The client's gRPC deadline (grpc-timeout), in ms from `started`. */
   private grpcDeadlineMs: number | undefined;
   private timer: NodeJS.Timeout | undefined;
@@ -355,6 +372,7 @@ export class Exchange implements BodySink, ResponseHandler {
     this.head = d.cluster.type === 'ORIGINAL_DST' ? { ...head, headers: withOwnVia(head.headers) } : head;
     this.hashKey = d.route.hashPolicy && (d.cluster.lb === 'ring_hash' || d.cluster.lb === 'maglev') ? hashKeyOf(d.route.hashPolicy, ds.head, Math.random, () => ds.remoteAddress()) : undefined;
     this.idleMs = idleMs;
+    this.protocol = upstreamProtocolFor(d.cluster, ds.head);
   }
 
   start(): void {
@@ -402,7 +420,7 @@ export class Exchange implements BodySink, ResponseHandler {
     }
     // As Envoy: a try's timeout runs from when the whole request is sent (or now, if it was already).
     if (this.requestDone || !this.head.hasBody) this.armTryTimer();
-    const pool = this.ctx.pools.forEndpoint(ep, cluster);
+    const pool = this.ctx.pools.forEndpoint(ep, cluster, this.protocol);
     this.endpoint = pool.name;
     const h = this.head;
     this.call = pool.request(
@@ -445,9 +463,10 @@ export class Exchange implements BodySink, ResponseHandler {
   onResponse(status: number, headers: HeaderList, contentLength: number | undefined, bodyless: boolean): void {
     if (this.done) return;
     this.clearTryTimer();
+    this.releaseRetry();
     this.reportOutcome(status);
     const policy = this.d.route.retry;
-    if (policy && retriableResponse(policy, status, headers, status === 200 && policy.readsHeaders && this.d.cluster.protocol === 'http2' && isGrpc(this.head.headers)) && this.retry(`status ${status}`)) return;
+    if (policy && retriableResponse(policy, status, headers, status === 200 && policy.readsHeaders && this.protocol === 'http2' && isGrpc(this.head.headers)) && this.retry(`status ${status}`)) return;
     this.responded = true;
     this.status = status;
     let out = responseHeaders(endToEnd(headers), this.d.route, this.d.target);
@@ -521,6 +540,7 @@ export class Exchange implements BodySink, ResponseHandler {
   private upstreamFailed(err: UpstreamError): void {
     if (this.done) return;
     this.clearTryTimer();
+    this.releaseRetry();
     if (err.code !== 'overflow') this.reportOutcome('local_error'); // a full pool is this sidecar's limit, not the endpoint's fault
     const policy = this.d.route.retry;
     if (policy && !this.responded) {
@@ -536,6 +556,7 @@ export class Exchange implements BodySink, ResponseHandler {
   private tryTimedOut(ms: number): void {
     this.tryTimer = undefined;
     if (this.done) return;
+    this.releaseRetry();
     this.reportOutcome('local_error');
     const policy = this.d.route.retry!;
     if (!this.responded && retriableFailure(policy, 'timeout') && this.retry(`per-try timeout of ${ms} ms`)) return;
@@ -545,14 +566,20 @@ export class Exchange implements BodySink, ResponseHandler {
   }
 
   /**
-   * Starts another try after the back-off, if the policy has retries left, the body was kept and
-   * the cluster's budget has room; false leaves the outcome to the caller.
+   * Starts another try after the back-off, if the policy has retries left, the body was kept, the
+   * cluster's circuit breaker has room for another retry under way (max_retries: past it the outcome
+   * stands, as Envoy's upstream_rq_retry_overflow) and its budget has room; false leaves the outcome
+   * to the caller.
    */
   private retry(why: string): boolean {
     const policy = this.d.route.retry;
     if (!policy || this.retries >= policy.numRetries || this.responded) return false;
     if (this.head.hasBody && this.body === null) return false; // too large to send again
+    const res = this.ctx.pools.resourcesOf(this.d.cluster);
+    if (res.retries >= res.limits.maxRetries) return false;
     if (!this.budgets().tryRetry(this.d.clusterName, performance.now())) return false;
+    res.takeRetry();
+    this.retrySlot = res;
     this.retries++;
     this.lastRetryReason = why;
     if (policy.otherHosts && this.endpointObj) (this.tried ??= new Set()).add(this.endpointObj);
@@ -578,6 +605,13 @@ export class Exchange implements BodySink, ResponseHandler {
   private reportOutcome(outcome: Outcome): void {
     const { cluster, healthy } = this.d;
     if (cluster.outlier && this.endpointObj) (this.ctx.outlier ??= new OutlierDetector()).report(cluster, this.endpointObj, outcome, performance.now(), healthy);
+  }
+
+  /** The retry this exchange made has its outcome (or the exchange ended): its slot is free for another. */
+  private releaseRetry(): void {
+    if (!this.retrySlot) return;
+    this.retrySlot.retries--;
+    this.retrySlot = undefined;
   }
 
   private releaseTry(): void {
@@ -618,7 +652,7 @@ export class Exchange implements BodySink, ResponseHandler {
       return;
     }
     publish(this.ctx, this.d.clusterName, status, undefined, this.endpoint, this.started);
-    join(down.socket, up, down.head, upHead, { idleTimeoutMs: this.idleMs });
+    join(down.socket, up, down.head, upHead, { idleTimeoutMs: Number.isFinite(this.idleMs) ? this.idleMs : 0 });
   }
 
   private finish(): void {
@@ -630,6 +664,7 @@ export class Exchange implements BodySink, ResponseHandler {
     if (this.backoffTimer) clearTimeout(this.backoffTimer);
     this.backoffTimer = undefined;
     this.releaseTry();
+    this.releaseRetry();
   }
 }
 

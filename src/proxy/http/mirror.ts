@@ -6,7 +6,7 @@
 import type { RuntimeConfig } from '../config.ts';
 import type { RouteEntry } from '../xds-client/convert-route.ts';
 import { hostname } from './local-reply.ts';
-import type { Pools } from '../upstream/pools.ts';
+import { type Pools, upstreamProtocolFor } from '../upstream/pools.ts';
 import { healthyEndpoints, nextEndpoint } from '../upstream/choose.ts';
 import type { HeaderList, RequestHead, ResponseHandler, UpstreamCall } from './types.ts';
 
@@ -33,7 +33,7 @@ export function mirror(ctx: MirrorContext, cfg: RuntimeConfig, route: RouteEntry
       continue; // no endpoint: the copy is not sent, as Envoy drops it
     }
     const ep = nextEndpoint(ctx.rr, m.cluster, eps);
-    const pool = ctx.pools.forEndpoint(ep, cluster);
+    const pool = ctx.pools.forEndpoint(ep, cluster, upstreamProtocolFor(cluster, head));
     const length = body.reduce((n, b) => n + b.length, 0);
     const authority = m.shadowSuffix ? shadowHost(head.authority) : head.authority;
     const copy = new Copy(body, trailers, route.timeoutMs || MIRROR_TIMEOUT_MS);

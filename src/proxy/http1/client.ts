@@ -12,17 +12,15 @@ import { type HeaderList, type ResponseHandler, type UpstreamCall, type Upstream
 export { type ResponseHandler, type UpstreamCall, type UpstreamRequest, UpstreamError };
 import { FramingFields, HeaderCollector, corkForThisTick, forHttp1, headBytes, lastChunk, ownString, writeChunk } from './headers.ts';
 import { HC_CONTINUE, HC_SKIP_BODY, OK, PAUSED, PAUSED_UPGRADE, Parser, TYPE_RESPONSE } from './llhttp.ts';
+import type { PoolOptions } from '../upstream/pools.ts';
+import type { ClusterResources } from '../upstream/resources.ts';
 
-export interface PoolOptions {
-  connectTimeoutMs: number;
-  /** Envoy's circuit-breaker defaults: 1024 connections, 1024 pending requests. */
-  maxConnections?: number;
-  maxPending?: number;
-  /** How long an idle connection is kept when the upstream gives no Keep-Alive hint. */
-  idleTimeoutMs?: number;
-}
+/** How long an idle connection is kept when neither the cluster (idle_timeout) nor the upstream (Keep-Alive) says. */
+export const POOL_IDLE_TIMEOUT_MS = 60_000;
 
 export interface PoolStats {
+  /** The cluster the pool belongs to. */
+  cluster?: string;
   endpoint: string;
   idle: number;
   busy: number;
@@ -56,6 +54,8 @@ class Call implements UpstreamCall {
   retriedStale = false;
   /** When the call began to wait for a connection (performance.now()), for the pool's stats. */
   queuedAt = 0;
+  /** Holds one of the cluster's request slots (max_requests) while on a connection. */
+  private slot: ClusterResources | undefined;
 
   constructor(pool: EndpointPool, req: UpstreamRequest, handler: ResponseHandler) {
     this.pool = pool;
@@ -96,8 +96,24 @@ class Call implements UpstreamCall {
   abort(): void {
     if (this.done) return;
     this.done = true;
+    this.unclaim();
     if (this.conn) this.conn.destroy();
     else this.pool.dequeue(this);
+  }
+
+  /** Takes one of the cluster's request slots; false when max_requests are under way. */
+  claim(res: ClusterResources): boolean {
+    if (this.slot) return true;
+    if (!res.takeRequest()) return false;
+    this.slot = res;
+    return true;
+  }
+
+  /** Gives the request slot back: the call is off its connection (done, or sent again on another). */
+  unclaim(): void {
+    if (!this.slot) return;
+    this.slot.requests--;
+    this.slot = undefined;
   }
 
   resume(): void {
@@ -107,6 +123,7 @@ class Call implements UpstreamCall {
   fail(err: UpstreamError): void {
     if (this.done) return;
     this.done = true;
+    this.unclaim();
     this.conn?.destroy();
     this.handler.onError(err);
   }
@@ -146,6 +163,9 @@ class Connection {
   call: Call | undefined;
   /** Exchanges completed on this connection: a reused one may have been closed by the upstream. */
   uses = 0;
+  /** Past max_connection_duration: takes no new request, and closes once the one on it ends. */
+  expired = false;
+  private durationTimer: NodeJS.Timeout | undefined;
   connected = false;
   private status = 0;
   private messageDone = false;
@@ -272,6 +292,7 @@ class Connection {
       const h = this.headers.list.slice();
       this.detach();
       call.done = true;
+      call.unclaim();
       call.handler.onUpgrade(this.status, h, this.socket, d.subarray(consumed));
       return;
     }
@@ -287,6 +308,7 @@ class Connection {
     this.uses++;
     if (!call.done) {
       call.done = true;
+      call.unclaim();
       call.handler.onEnd(trailers);
     }
     // A response that ended before the request did (an early 404 or 413): the upstream reads no
@@ -327,6 +349,7 @@ class Connection {
     if (this.uses > 0 && !call.responseStarted && call.req.body === 'none' && IDEMPOTENT.has(call.req.method) && !call.retriedStale) {
       call.retriedStale = true;
       call.conn = undefined;
+      call.unclaim();
       this.pool.enqueue(call, true);
       return;
     }
@@ -351,6 +374,8 @@ class Connection {
 
   /** Hands the socket over (an upgrade): it is no longer the pool's. */
   private detach(): void {
+    if (this.durationTimer) clearTimeout(this.durationTimer);
+    this.durationTimer = undefined;
     this.pool.forget(this);
     this.socket.removeAllListeners('data');
     this.socket.removeAllListeners('end');
@@ -362,16 +387,30 @@ class Connection {
     this.parser.destroy();
   }
 
-  startIdle(defaultMs: number): void {
+  /** `clusterMs`: the cluster's idle_timeout (Infinity: none), if it sets one. */
+  startIdle(clusterMs: number | undefined): void {
     this.resumeReading();
     // Leave a second of margin under the upstream's own keep-alive timeout, so that the pool gives
-    // up a connection before the upstream closes it under a new request.
-    this.idleMs = this.keepAliveMs !== undefined ? Math.max(0, this.keepAliveMs - 1000) : defaultMs;
+    // up a connection before the upstream closes it under a new request; the cluster's idle
+    // timeout, where it sets one, closes it sooner still.
+    const hint = this.keepAliveMs !== undefined ? Math.max(0, this.keepAliveMs - 1000) : undefined;
+    this.idleMs = clusterMs === undefined ? (hint ?? POOL_IDLE_TIMEOUT_MS) : Math.min(clusterMs, hint ?? Infinity);
     this.idleSince = performance.now();
     // One timer per connection, not one per request: when it fires, it closes the connection if it
     // has idled long enough, else waits again for what is left.
-    if (!this.idleTimer) this.armIdleTimer(this.idleMs);
+    if (!this.idleTimer && Number.isFinite(this.idleMs)) this.armIdleTimer(this.idleMs);
   }
+
+  /** max_connection_duration from now (its connect): then it takes no new request, and closes if idle. */
+  limitDuration(ms: number): void {
+    this.durationTimer = setTimeout(() => {
+      this.durationTimer = undefined;
+      this.expired = true;
+      if (!this.call) this.destroy();
+    }, ms);
+    this.durationTimer.unref();
+  }
+
 
   private armIdleTimer(ms: number): void {
     this.idleTimer = setTimeout(() => this.idleCheck(), ms);
@@ -382,6 +421,7 @@ class Connection {
     this.idleTimer = undefined;
     if (this.destroyed) return;
     if (this.idleSince === 0) return; // in use: startIdle arms it again
+    if (!Number.isFinite(this.idleMs)) return;
     const left = this.idleMs - (performance.now() - this.idleSince);
     if (left <= 0) this.destroy();
     else this.armIdleTimer(left);
@@ -396,20 +436,28 @@ class Connection {
     this.destroyed = true;
     if (this.idleTimer) clearTimeout(this.idleTimer);
     this.idleTimer = undefined;
+    if (this.durationTimer) clearTimeout(this.durationTimer);
+    this.durationTimer = undefined;
     this.pool.forget(this);
+    this.call?.unclaim();
     this.call = undefined;
     this.socket.destroy();
     this.parser.destroy();
   }
 }
 
-/** The connections to one endpoint. */
+/**
+ * The connections to one endpoint of a cluster. The cluster's circuit breakers (shared by all of its
+ * pools: upstream/resources.ts) bound its connections, the requests waiting for one, and the
+ * requests under way; past them a request fails with 'overflow'.
+ */
 export class EndpointPool {
   readonly address: string;
   readonly port: number;
   /** "address:port", made once: every request names its endpoint. */
   readonly name: string;
-  private opts: Required<PoolOptions>;
+  private opts: PoolOptions;
+  private res: ClusterResources;
   private readonly idle: Connection[] = [];
   private readonly all = new Set<Connection>();
   private readonly queue: Call[] = [];
@@ -419,13 +467,20 @@ export class EndpointPool {
     this.address = address;
     this.port = port;
     this.name = endpointName(address, port);
-    this.opts = { maxConnections: 1024, maxPending: 1024, idleTimeoutMs: 60_000, ...opts };
+    this.opts = opts;
+    this.res = opts.resources;
   }
 
-  setLimits(o: { connectTimeoutMs: number; maxConnections: number; maxPending: number; maxStreamsPerSession?: number }): void {
-    this.opts.connectTimeoutMs = o.connectTimeoutMs;
-    this.opts.maxConnections = o.maxConnections;
-    this.opts.maxPending = o.maxPending;
+  configure(o: PoolOptions): void {
+    this.opts = o;
+    if (o.resources !== this.res) {
+      // The cluster was replaced by one of the same name: what this pool holds moves to its counters.
+      this.res.connections -= this.all.size;
+      this.res.pending -= this.queue.length;
+      o.resources.connections += this.all.size;
+      o.resources.pending += this.queue.length;
+      this.res = o.resources;
+    }
   }
 
   request(req: UpstreamRequest, handler: ResponseHandler): UpstreamCall {
@@ -445,27 +500,46 @@ export class EndpointPool {
       const c = this.idle.pop()!;
       if (c.destroyed) continue;
       c.clearIdle();
-      c.call = call;
-      call.attach(c);
+      this.assign(c, call);
       return;
     }
     call.queuedAt = performance.now();
-    if (this.all.size < this.opts.maxConnections) {
+    if (this.res.canConnect(this.all.size === 0)) {
       this.connect(call);
       return;
     }
-    if (this.queue.length >= this.opts.maxPending) {
-      queueMicrotask(() =>
-        call.fail(new UpstreamError('overflow', 'connect', `${this.all.size} connections busy and ${this.queue.length} requests waiting (the limits are ${this.opts.maxConnections} and ${this.opts.maxPending})`)),
-      );
+    if (this.res.pending >= this.res.limits.maxPending) {
+      const msg = this.res.pendingOverflow(`${this.res.connections} connections open to the cluster's endpoints (${this.all.size} to this one)`);
+      queueMicrotask(() => call.fail(new UpstreamError('overflow', 'connect', msg)));
       return;
     }
     this.queue.push(call);
+    this.res.pending++;
+  }
+
+  /** The call goes on the connection, if the cluster has a request slot for it (max_requests). */
+  private assign(conn: Connection, call: Call): void {
+    if (!call.claim(this.res)) {
+      const msg = this.res.requestOverflow();
+      queueMicrotask(() => call.fail(new UpstreamError('overflow', 'connect', msg)));
+      this.release(conn); // it serves the next request, or idles
+      return;
+    }
+    conn.call = call;
+    call.attach(conn);
   }
 
   dequeue(call: Call): void {
     const i = this.queue.indexOf(call);
-    if (i >= 0) this.queue.splice(i, 1);
+    if (i < 0) return;
+    this.queue.splice(i, 1);
+    this.res.pending--;
+  }
+
+  private shift(): Call | undefined {
+    const c = this.queue.shift();
+    if (c) this.res.pending--;
+    return c;
   }
 
   private connect(call: Call): void {
@@ -476,10 +550,12 @@ export class EndpointPool {
     const socket = shared
       ? net.connect({ host: this.address, port: this.port, onread: { buffer: READ_BUFFER, callback: (n: number) => (conn!.onRead(READ_BUFFER.subarray(0, n)), true) } })
       : net.connect({ host: this.address, port: this.port });
+    keepAlive(socket, this.opts.tcpKeepalive);
     conn = new Connection(this, socket, shared);
     conn.call = call;
     call.conn = undefined;
     this.all.add(conn);
+    this.res.connections++;
     const timer = setTimeout(() => {
       if (conn.connected) return;
       const c = conn.call;
@@ -491,13 +567,14 @@ export class EndpointPool {
     socket.once('connect', () => {
       clearTimeout(timer);
       conn.connected = true;
+      if (this.opts.maxConnectionDurationMs) conn.limitDuration(this.opts.maxConnectionDurationMs);
       const c = conn.call;
+      conn.call = undefined;
       if (!c || c.done) {
-        conn.call = undefined;
         this.release(conn);
         return;
       }
-      c.attach(conn);
+      this.assign(conn, c);
     });
     socket.once('close', () => {
       clearTimeout(timer);
@@ -505,39 +582,48 @@ export class EndpointPool {
     });
   }
 
-  /** An exchange completed cleanly: the connection serves the next waiting request or idles. */
+  /** An exchange completed cleanly: the connection serves the next waiting request or idles, unless it has served its share. */
   release(conn: Connection): void {
     if (conn.destroyed) return;
-    const next = this.queue.shift();
+    const max = this.opts.maxRequestsPerConnection;
+    if (conn.expired || (max !== undefined && conn.uses >= max)) {
+      // max_connection_duration passed, or max_requests_per_connection reached: closed, and a
+      // waiting request gets a new connection (next() runs on its close).
+      conn.destroy();
+      return;
+    }
+    const next = this.shift();
     if (next && next.req.upgrade !== undefined && conn.shared) {
       // It needs a plain-stream connection: this one makes room for it (next() runs on its close).
       this.queue.unshift(next);
+      this.res.pending++;
       conn.destroy();
       return;
     }
     if (next) {
-      conn.call = next;
-      next.attach(conn);
+      this.assign(conn, next);
       return;
     }
     if (this.closed) {
       conn.destroy();
       return;
     }
-    conn.startIdle(this.opts.idleTimeoutMs);
+    const idle = this.opts.idleTimeoutMs;
+    conn.startIdle(idle === 0 ? Infinity : idle);
     this.idle.push(conn);
   }
 
   /** A connection is gone: a waiting request may now open a new one. */
   forget(conn: Connection): void {
     if (!this.all.delete(conn)) return;
+    this.res.connections--;
     const i = this.idle.indexOf(conn);
     if (i >= 0) this.idle.splice(i, 1);
   }
 
   private next(): void {
-    while (this.queue.length && this.all.size < this.opts.maxConnections) {
-      const call = this.queue.shift()!;
+    while (this.queue.length && this.res.canConnect(this.all.size === 0)) {
+      const call = this.shift()!;
       if (!call.done) this.connect(call);
     }
   }
@@ -554,18 +640,30 @@ export class EndpointPool {
     }
     for (const q of this.queue) if (!q.done) oldest = Math.min(oldest, q.queuedAt);
     const waitingMs = oldest === Infinity ? 0 : Math.round(performance.now() - oldest);
-    return { endpoint: this.name, idle: this.idle.length, busy, connecting, pending: this.queue.length, waitingMs };
+    return { cluster: this.res.cluster, endpoint: this.name, idle: this.idle.length, busy, connecting, pending: this.queue.length, waitingMs };
   }
 
   /** Stops taking requests; idle connections close now, busy ones when their exchange ends. */
   close(): void {
     this.closed = true;
     for (const c of this.idle.splice(0)) c.destroy();
-    for (const call of this.queue.splice(0)) call.fail(new UpstreamError('pool_closed', 'connect', 'the endpoint left the cluster'));
+    for (const call of this.queue.splice(0)) {
+      this.res.pending--;
+      call.fail(new UpstreamError('pool_closed', 'connect', 'the endpoint left the cluster'));
+    }
   }
 
   destroy(): void {
     this.close();
     for (const c of [...this.all]) c.destroy();
   }
+}
+
+/**
+ * SO_KEEPALIVE on an upstream socket, as the cluster's tcp_keepalive asks: with a time, probes start
+ * after that many idle seconds (Node then probes every second, 10 times: libuv's fixed values);
+ * without, the OS's own settings apply.
+ */
+export function keepAlive(socket: net.Socket, ka: { timeS?: number } | undefined): void {
+  if (ka) socket.setKeepAlive(true, (ka.timeS ?? 0) * 1000);
 }

@@ -15,22 +15,17 @@ import { endpointName } from '../../util/net.ts';
 import { type HeaderList, type ResponseHandler, type UpstreamCall, UpstreamError, type UpstreamRequest } from '../http/types.ts';
 import { toObject } from './server.ts';
 import { MAX_HEADER_BYTES, get } from '../http1/headers.ts';
-import type { PoolStats } from '../http1/client.ts';
+import { type PoolStats, keepAlive } from '../http1/client.ts';
+import type { PoolOptions } from '../upstream/pools.ts';
+import type { ClusterResources } from '../upstream/resources.ts';
 
 const { NGHTTP2_CANCEL, NGHTTP2_REFUSED_STREAM, NGHTTP2_NO_ERROR } = http2.constants;
 
 /** Fields HTTP/2 forbids (RFC 9113 8.2.2); the request path already drops most of them. */
 const CONNECTION_SPECIFIC = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'host']);
 
-export interface Http2PoolOptions {
-  connectTimeoutMs: number;
-  /** Connections to the endpoint (Envoy's circuit-breaker default: 1024). */
-  maxConnections?: number;
-  /** Requests waiting for a stream (Envoy's default: 1024). */
-  maxPending?: number;
-  /** Our own cap on streams per connection, under the server's SETTINGS_MAX_CONCURRENT_STREAMS. */
-  maxStreamsPerSession?: number;
-}
+/** How long an HTTP/2 connection with no stream is kept when the cluster sets no idle_timeout (Envoy's default). */
+export const H2_IDLE_TIMEOUT_MS = 3_600_000;
 
 class Call implements UpstreamCall {
   readonly req: UpstreamRequest;
@@ -199,36 +194,62 @@ class Session {
   readonly s: http2.ClientHttp2Session;
   /** Usable: connected, and the server's SETTINGS (its stream limit) have arrived. */
   ready = false;
-  /** Takes no new streams (GOAWAY, an error, the pool closing); closed once its streams end. */
+  /** Takes no new streams (GOAWAY, an error, the pool closing, its age or its share of requests); closed once its streams end. */
   draining = false;
   streams = 0;
+  /** Streams started on it, for max_requests_per_connection. */
+  started = 0;
+  /** Timers: idle (no stream for idle_timeout), max_connection_duration, and keepalive PINGs. */
+  idleTimer: NodeJS.Timeout | undefined;
+  durationTimer: NodeJS.Timeout | undefined;
+  pingTimer: NodeJS.Timeout | undefined;
   constructor(s: http2.ClientHttp2Session) {
     this.s = s;
+  }
+  clearTimers(): void {
+    for (const t of [this.idleTimer, this.durationTimer, this.pingTimer]) if (t) clearTimeout(t);
+    this.idleTimer = this.durationTimer = this.pingTimer = undefined;
   }
 }
 
 /**
- * The HTTP/2 connections to one endpoint. Requests become streams on a ready session with room
- * (under both the server's SETTINGS_MAX_CONCURRENT_STREAMS and our own per-session cap); when every
- * session is full another is opened, up to maxConnections; beyond that requests wait in a queue of
- * at most maxPending, and past it fail with 'overflow' (Envoy's circuit-breaker defaults, as
- * http1/client.ts has them).
+ * The HTTP/2 connections to one endpoint of a cluster. Requests become streams on a ready session
+ * with room (under both the server's SETTINGS_MAX_CONCURRENT_STREAMS and the cluster's
+ * max_concurrent_streams); when every session is full another is opened, while the cluster's
+ * circuit breakers (shared by all its pools: upstream/resources.ts) allow a connection; beyond that
+ * requests wait, as many as max_pending_requests allows across the cluster, and past it fail with
+ * 'overflow'. A stream also needs one of the cluster's request slots (max_requests).
  */
 export class Http2Pool {
   readonly address: string;
   readonly port: number;
   /** "address:port", made once: every request names its endpoint. */
   readonly name: string;
-  private readonly opts: Required<Http2PoolOptions>;
+  private opts: PoolOptions;
+  private res: ClusterResources;
   private readonly sessions = new Set<Session>();
   private readonly queue: Call[] = [];
   private closed = false;
 
-  constructor(address: string, port: number, opts: Http2PoolOptions) {
+  constructor(address: string, port: number, opts: PoolOptions) {
     this.address = address;
     this.port = port;
     this.name = endpointName(address, port);
-    this.opts = { maxConnections: 1024, maxPending: 1024, maxStreamsPerSession: 1024, ...opts };
+    this.opts = opts;
+    this.res = opts.resources;
+  }
+
+  configure(o: PoolOptions): void {
+    this.opts = o;
+    if (o.resources !== this.res) {
+      // The cluster was replaced by one of the same name: what this pool holds moves to its counters.
+      this.res.connections -= this.sessions.size;
+      this.res.pending -= this.queue.length;
+      o.resources.connections += this.sessions.size;
+      o.resources.pending += this.queue.length;
+      this.res = o.resources;
+    }
+    this.dispatch(); // a higher stream limit may make room
   }
 
   request(req: UpstreamRequest, handler: ResponseHandler): UpstreamCall {
@@ -248,26 +269,27 @@ export class Http2Pool {
       this.startOn(s, call);
       return;
     }
-    if (this.queue.length >= this.opts.maxPending) {
-      const st = this.stats();
-      queueMicrotask(() =>
-        call.fail(
-          new UpstreamError(
-            'overflow',
-            'connect',
-            `${st.streams} streams on ${this.sessions.size} HTTP/2 connections busy and ${this.queue.length} requests waiting (the limits are ${this.opts.maxConnections} connections of at most ${this.opts.maxStreamsPerSession} streams each, and ${this.opts.maxPending} waiting)`,
-          ),
-        ),
-      );
+    if (this.res.pending >= this.res.limits.maxPending) {
+      let streams = 0;
+      let each = this.opts.maxStreamsPerSession;
+      for (const x of this.sessions) {
+        streams += x.streams;
+        if (x.ready) each = Math.min(each, this.capacity(x));
+      }
+      const msg = this.res.pendingOverflow(`${this.res.connections} connections open to the cluster's endpoints, ${this.sessions.size} of them HTTP/2 to this one with ${streams} streams (at most ${each} each)`);
+      queueMicrotask(() => call.fail(new UpstreamError('overflow', 'connect', msg)));
       return;
     }
     this.queue.push(call);
+    this.res.pending++;
     this.grow();
   }
 
   dequeue(call: Call): void {
     const i = this.queue.indexOf(call);
-    if (i >= 0) this.queue.splice(i, 1);
+    if (i < 0) return;
+    this.queue.splice(i, 1);
+    this.res.pending--;
   }
 
   private capacity(s: Session): number {
@@ -281,12 +303,44 @@ export class Http2Pool {
   }
 
   private startOn(s: Session, call: Call): void {
+    const res = this.res;
+    if (!res.takeRequest()) {
+      const msg = res.requestOverflow();
+      queueMicrotask(() => call.fail(new UpstreamError('overflow', 'connect', msg)));
+      return;
+    }
     s.streams++;
+    s.started++;
+    this.busy(s);
     call.start(s.s, () => {
+      res.requests--;
       s.streams--;
       if (s.draining && s.streams === 0) this.closeSession(s);
-      else this.dispatch();
+      else {
+        if (s.streams === 0) this.idled(s);
+        this.dispatch();
+      }
     });
+    // max_requests_per_connection: its last stream started; it closes once its streams end.
+    const max = this.opts.maxRequestsPerConnection;
+    if (max !== undefined && s.started >= max) this.drain(s);
+  }
+
+  /** A stream started: the session is not idle. */
+  private busy(s: Session): void {
+    if (s.idleTimer) clearTimeout(s.idleTimer);
+    s.idleTimer = undefined;
+  }
+
+  /** No stream left on a ready session: it closes after the cluster's idle_timeout unless one starts. */
+  private idled(s: Session): void {
+    const ms = this.opts.idleTimeoutMs ?? H2_IDLE_TIMEOUT_MS;
+    if (ms === 0 || s.idleTimer || s.draining) return;
+    s.idleTimer = setTimeout(() => {
+      s.idleTimer = undefined;
+      if (s.streams === 0) this.drain(s); // GOAWAY, then closed
+    }, ms);
+    s.idleTimer.unref();
   }
 
   /** Queued requests onto sessions with room; a new session if they still wait and none is coming. */
@@ -295,6 +349,7 @@ export class Http2Pool {
       const s = this.available();
       if (!s) break;
       const call = this.queue.shift()!;
+      this.res.pending--;
       if (!call.done) this.startOn(s, call);
     }
     this.grow();
@@ -303,28 +358,43 @@ export class Http2Pool {
   private grow(): void {
     if (!this.queue.length || this.closed) return;
     for (const s of this.sessions) if (!s.ready && !s.draining) return; // one is on its way
-    if (this.sessions.size < this.opts.maxConnections) this.connect();
+    if (this.res.canConnect(this.sessions.size === 0)) this.connect();
   }
 
   private connect(): void {
     const session = http2.connect(`http://${this.name}`, {
-      createConnection: () => net.connect({ host: this.address, port: this.port, noDelay: true }),
+      createConnection: () => {
+        const socket = net.connect({ host: this.address, port: this.port, noDelay: true });
+        keepAlive(socket, this.opts.tcpKeepalive);
+        return socket;
+      },
       maxSessionMemory: 64,
       settings: { maxHeaderListSize: MAX_HEADER_BYTES * 2, enablePush: false },
     });
     const s = new Session(session);
     this.sessions.add(s);
+    this.res.connections++;
     let connected = false;
     const timer = setTimeout(() => {
       if (s.ready) return;
       this.lost(s, new UpstreamError('ETIMEDOUT', 'connect', `no connection within the connect timeout of ${this.opts.connectTimeoutMs} ms`));
     }, this.opts.connectTimeoutMs);
-    session.once('connect', () => (connected = true));
+    session.once('connect', () => {
+      connected = true;
+      // max_connection_duration counts from the connection: then no new streams, closed after the last.
+      const max = this.opts.maxConnectionDurationMs;
+      if (max) {
+        s.durationTimer = setTimeout(() => this.drain(s), max);
+        s.durationTimer.unref();
+      }
+    });
     // The server's first SETTINGS say how many streams it takes: only then is the session used.
     session.once('remoteSettings', () => {
       clearTimeout(timer);
       if (s.draining) return;
       s.ready = true;
+      if (this.opts.h2Keepalive) this.keepalive(s, this.opts.h2Keepalive);
+      if (s.streams === 0) this.idled(s);
       this.dispatch();
     });
     session.on('remoteSettings', () => this.dispatch());
@@ -336,26 +406,71 @@ export class Http2Pool {
     session.on('goaway', () => this.drain(s));
     session.on('close', () => {
       clearTimeout(timer);
+      s.clearTimers();
       this.lost(s, new UpstreamError('ECONNRESET', 'connect', 'connection closed while connecting'));
     });
-    // An idle session does not keep the sidecar alive; it is closed by the upstream or by close().
+    // An idle session does not keep the sidecar alive; it is closed by the upstream, its idle timeout or close().
     session.unref();
+  }
+
+  /**
+   * connection_keepalive: a PING every interval (plus a random part of it, up to the jitter); one not
+   * answered within the timeout means the connection is dead: it is destroyed, and its streams fail.
+   */
+  private keepalive(s: Session, ka: NonNullable<PoolOptions['h2Keepalive']>): void {
+    const schedule = () => {
+      s.pingTimer = setTimeout(ping, ka.intervalMs + Math.floor((Math.random() * ka.jitterPercent * ka.intervalMs) / 100));
+      s.pingTimer.unref();
+    };
+    const ping = () => {
+      s.pingTimer = undefined;
+      if (s.s.destroyed || s.s.closed) return;
+      let answered = false;
+      const deadline = setTimeout(() => {
+        if (answered || s.s.destroyed) return;
+        this.lost(s, new UpstreamError('ETIMEDOUT', 'connect', `no answer to an HTTP/2 PING within ${ka.timeoutMs} ms`));
+      }, ka.timeoutMs);
+      deadline.unref();
+      s.pingTimer = deadline;
+      try {
+        s.s.ping((err) => {
+          answered = true;
+          clearTimeout(deadline);
+          if (!err && !s.s.destroyed) schedule();
+        });
+      } catch {
+        clearTimeout(deadline); // closing: no more PINGs
+      }
+    };
+    schedule();
   }
 
   /** The session is gone or failed: forget it; if it never became ready, the queue learns why. */
   private lost(s: Session, err: UpstreamError): void {
-    if (!this.sessions.delete(s)) return;
+    if (!this.forget(s)) return;
     const wasReady = s.ready;
     s.draining = true;
+    s.clearTimers();
     if (!s.s.destroyed) s.s.destroy();
     // Requests waiting for this session fail as connect failures (forward.ts may retry them on
     // another endpoint) unless another session is on its way or has room.
     if (!wasReady && this.queue.length) {
       let another = false;
       for (const o of this.sessions) if (!o.draining) another = true;
-      if (!another) for (const c of this.queue.splice(0)) c.fail(err);
+      if (!another) {
+        for (const c of this.queue.splice(0)) {
+          this.res.pending--;
+          c.fail(err);
+        }
+      }
     }
     this.dispatch();
+  }
+
+  private forget(s: Session): boolean {
+    if (!this.sessions.delete(s)) return false;
+    this.res.connections--;
+    return true;
   }
 
   /** Takes the session out of use; it closes once its streams end. */
@@ -367,7 +482,8 @@ export class Http2Pool {
   }
 
   private closeSession(s: Session): void {
-    this.sessions.delete(s);
+    this.forget(s);
+    s.clearTimers();
     if (!s.s.closed && !s.s.destroyed) s.s.close();
   }
 
@@ -382,20 +498,24 @@ export class Http2Pool {
       else if (s.streams) busy++;
       else idle++;
     }
-    return { endpoint: this.name, idle, busy, connecting, pending: this.queue.length, streams };
+    return { cluster: this.res.cluster, endpoint: this.name, idle, busy, connecting, pending: this.queue.length, streams };
   }
 
   /** Stops taking requests; sessions close once their streams end. */
   close(): void {
     this.closed = true;
-    for (const c of this.queue.splice(0)) c.fail(new UpstreamError('pool_closed', 'connect', 'the endpoint left the cluster'));
+    for (const c of this.queue.splice(0)) {
+      this.res.pending--;
+      c.fail(new UpstreamError('pool_closed', 'connect', 'the endpoint left the cluster'));
+    }
     for (const s of [...this.sessions]) this.drain(s);
   }
 
   destroy(): void {
     this.close();
     for (const s of [...this.sessions]) {
-      this.sessions.delete(s);
+      this.forget(s);
+      s.clearTimers();
       s.s.destroy();
     }
   }

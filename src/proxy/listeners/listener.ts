@@ -137,6 +137,8 @@ function sniff(socket: net.Socket, handlers: ListenerHandlers, limits: ListenerL
             handlers.internal(t.listener, s, head, authority);
             return;
           }
+          // The CONNECT route's idle timeout for its tunnels (the DestinationRule's tcp.idleTimeout), else the listener's.
+          const idle = t.kind === 'http' ? limits.idleTimeoutMs : (t.tunnel?.idleTimeoutMs ?? limits.idleTimeoutMs);
           if (t.kind === 'tcp') {
             // A TCP service: answer 200 once the upstream is connected, or say why it is not.
             s.pause();
@@ -149,7 +151,7 @@ function sniff(socket: net.Socket, handlers: ListenerHandlers, limits: ListenerL
                 return;
               }
               s.write(established);
-              pipeTcp(handlers.tcp, t.cluster, s, d!, head, Buffer.alloc(0), limits.idleTimeoutMs);
+              pipeTcp(handlers.tcp, t.cluster, s, d!, head, Buffer.alloc(0), idle, t.tunnel?.maxDurationMs);
             }, authority);
             const onClose = () => c.cancel();
             s.once('close', onClose);
@@ -157,7 +159,7 @@ function sniff(socket: net.Socket, handlers: ListenerHandlers, limits: ListenerL
           }
           s.write(established);
           // A port of undeclared protocol: HTTP inside is routed, anything else is TCP to its cluster.
-          if (t.kind === 'detect') detect(handlers.tcp, t.cluster, s, head, limits.idleTimeoutMs, (first) => sniff(s, handlers, limits, codecs, first), authority);
+          if (t.kind === 'detect') detect(handlers.tcp, t.cluster, s, head, idle, (first) => sniff(s, handlers, limits, codecs, first), authority, t.tunnel?.maxDurationMs);
           // What the tunnel carries is decided like any new connection; requests inside it are
           // routed by their own Host.
           else sniff(s, handlers, limits, codecs, head);

@@ -46,7 +46,7 @@ export function classify(buf: Buffer): 'http' | 'other' | 'more' {
  * socket paused); TCP is proxied here. A connection on which nothing happens within
  * idleTimeoutMs is closed.
  */
-export function detect(ctx: TcpContext, clusterName: string, down: net.Socket, initial: Buffer, idleTimeoutMs: number, onHttp: (first: Buffer) => void, authority?: string): void {
+export function detect(ctx: TcpContext, clusterName: string, down: net.Socket, initial: Buffer, idleTimeoutMs: number, onHttp: (first: Buffer) => void, authority?: string, maxDurationMs?: number): void {
   down.allowHalfOpen = true;
   let buf = initial;
   const upChunks: Buffer[] = [];
@@ -74,7 +74,7 @@ export function detect(ctx: TcpContext, clusterName: string, down: net.Socket, i
   };
   const goTcp = () => {
     if (!finish()) return;
-    pipeTcp(ctx, clusterName, down, up!, buf, Buffer.concat(upChunks), idleTimeoutMs);
+    pipeTcp(ctx, clusterName, down, up!, buf, Buffer.concat(upChunks), idleTimeoutMs, maxDurationMs);
     // Ends seen before the pipe: pass them on, as the pipe would have.
     if (upEnded) down.end();
     if (downEnded) up!.socket.end();

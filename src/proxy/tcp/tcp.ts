@@ -11,12 +11,17 @@ import { ProxyError } from '../errors.ts';
 import type { Telemetry } from '../telemetry/events.ts';
 import { CONNECT_RETRIES, type ClusterEndpoints, clusterEndpoints, nextEndpoint } from '../upstream/choose.ts';
 import { chooseTier } from '../upstream/priority.ts';
+import type { ClusterResources } from '../upstream/resources.ts';
+import type { ClusterConfig } from '../xds-client/convert.ts';
+import { keepAlive } from '../http1/client.ts';
 
 export interface TcpContext {
   config: () => RuntimeConfig;
   telemetry: Telemetry;
   rr: Map<string, number>;
   log: (msg: string) => void;
+  /** The cluster's circuit breakers (upstream/pools.ts), shared with its HTTP pools; none: no limits. */
+  resources?: (cluster: ClusterConfig) => ClusterResources;
 }
 
 export interface Dialed {
@@ -32,6 +37,7 @@ export interface Dialed {
 export function dial(ctx: TcpContext, clusterName: string, cb: (err: ProxyError | undefined, d?: Dialed) => void, authority?: string): { cancel(): void } {
   let cancelled = false;
   let current: net.Socket | undefined;
+  let stopWaiting: (() => void) | undefined;
   const done = (err: ProxyError | undefined, d?: Dialed) => {
     if (cancelled) {
       d?.socket.destroy();
@@ -51,12 +57,25 @@ export function dial(ctx: TcpContext, clusterName: string, cb: (err: ProxyError 
     return { cancel: () => (cancelled = true) };
   }
   let attempt = 0;
+  const slots = ctx.resources?.(cluster).tcp;
   const tryOne = () => {
+    if (cancelled) return;
     // Round robin; over the priority and locality the priority load picks, where there are several.
     const t = ce.tiers ? chooseTier(cluster, ce.tiers, ce.healthy, false, Math.random) : undefined;
     const ep = t && t.eps.length ? nextEndpoint(ctx.rr, t.rrKey, t.eps) : nextEndpoint(ctx.rr, clusterName, ce.healthy);
     const endpoint = `${ep.address}:${ep.port}`;
+    if (slots && !slots.take(endpoint)) {
+      // max_connections: wait for one of the cluster's TCP connections to close, or overflow.
+      stopWaiting = slots.wait(tryOne);
+      if (!stopWaiting) {
+        const err = new ProxyError('overflow', `too many connections to cluster ${clusterName}: ${slots.overflow()}`, clusterName);
+        queueMicrotask(() => done(err)); // never before dial() returns
+      }
+      return;
+    }
     const s = net.connect({ host: ep.address, port: ep.port, noDelay: true, allowHalfOpen: true });
+    if (slots) s.once('close', () => slots.give(endpoint));
+    keepAlive(s, cluster.connection?.tcpKeepalive);
     current = s;
     const timer = setTimeout(() => failed(s, endpoint, 'ETIMEDOUT', `no connection within the cluster's connect timeout of ${cluster.connectTimeoutMs} ms`), cluster.connectTimeoutMs);
     s.once('connect', () => {
@@ -88,6 +107,7 @@ export function dial(ctx: TcpContext, clusterName: string, cb: (err: ProxyError 
   return {
     cancel: () => {
       cancelled = true;
+      stopWaiting?.();
       current?.destroy();
     },
   };
@@ -95,15 +115,18 @@ export function dial(ctx: TcpContext, clusterName: string, cb: (err: ProxyError 
 
 /**
  * Joins the client and the dialed upstream. downHead: client bytes already read (to send first);
- * upHead: upstream bytes already read (to deliver first). idleTimeoutMs 0: no idle timeout.
+ * upHead: upstream bytes already read (to deliver first). idleTimeoutMs 0: no idle timeout;
+ * maxDurationMs: both are closed this long after the join (the tunnel's max_stream_duration).
  */
-export function pipeTcp(ctx: TcpContext, clusterName: string, down: net.Socket, up: Dialed, downHead: Buffer, upHead: Buffer, idleTimeoutMs: number): void {
+export function pipeTcp(ctx: TcpContext, clusterName: string, down: net.Socket, up: Dialed, downHead: Buffer, upHead: Buffer, idleTimeoutMs: number, maxDurationMs?: number): void {
   const u = up.socket;
   const events = ctx.telemetry.tcp;
   if (events.hasSubscribers) events.publish({ kind: 'open', cluster: clusterName, endpoint: up.endpoint });
   join(down, u, downHead, upHead, {
     idleTimeoutMs,
+    maxDurationMs,
     onIdle: () => ctx.log(`TCP connection through cluster ${clusterName} to ${up.endpoint} idle for ${idleTimeoutMs} ms: closed`),
+    onExpired: () => ctx.log(`TCP connection through cluster ${clusterName} to ${up.endpoint} open for ${maxDurationMs} ms, its maximum: closed`),
     onClosed: () => {
       if (events.hasSubscribers) events.publish({ kind: 'close', cluster: clusterName, endpoint: up.endpoint, bytesSent: u.bytesWritten, bytesReceived: u.bytesRead });
     },
@@ -114,20 +137,36 @@ export function pipeTcp(ctx: TcpContext, clusterName: string, down: net.Socket, 
  * Two sockets as one byte pipe, both ways, with backpressure: a tcp_proxy, a CONNECT tunnel, or a
  * connection after a 101 (WebSocket). downHead and upHead are bytes already read from either side,
  * delivered first. A FIN from one side is passed on to the other (half-close); a reset or an error
- * on either ends both; idleTimeoutMs (0: none) with no byte either way ends both.
+ * on either ends both; idleTimeoutMs (0: none) with no byte either way ends both, and so does
+ * maxDurationMs after the join, whatever the traffic.
  */
-export function join(down: net.Socket, u: net.Socket, downHead: Buffer, upHead: Buffer, o: { idleTimeoutMs: number; onIdle?: () => void; onClosed?: () => void }): void {
+export function join(
+  down: net.Socket,
+  u: net.Socket,
+  downHead: Buffer,
+  upHead: Buffer,
+  o: { idleTimeoutMs: number; maxDurationMs?: number; onIdle?: () => void; onExpired?: () => void; onClosed?: () => void },
+): void {
   // Each socket closes once both of its directions are done.
   down.allowHalfOpen = true;
   u.allowHalfOpen = true;
   let closed = 0;
+  let expiry: NodeJS.Timeout | undefined;
   const onClose = () => {
-    if (++closed === 2) o.onClosed?.();
+    if (++closed < 2) return;
+    if (expiry) clearTimeout(expiry);
+    o.onClosed?.();
   };
   const kill = () => {
     down.destroy();
     u.destroy();
   };
+  if (o.maxDurationMs) {
+    expiry = setTimeout(() => {
+      o.onExpired?.();
+      kill();
+    }, o.maxDurationMs);
+  }
   down.on('error', kill);
   u.on('error', kill);
   down.once('close', onClose);

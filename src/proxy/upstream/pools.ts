@@ -1,25 +1,50 @@
-// Connection pools, one per endpoint address and protocol: keep-alive HTTP/1.1 connections
-// (http1/client.ts) or multiplexed HTTP/2 sessions (http2/client.ts), as the cluster's protocol
-// options say. Pools outlive config snapshots: an endpoint that stays across updates keeps its
-// warm connections.
+// Connection pools, one per cluster, endpoint address and protocol, as Envoy keeps them: keep-alive
+// HTTP/1.1 connections (http1/client.ts) or multiplexed HTTP/2 sessions (http2/client.ts), as the
+// cluster's protocol options say. A cluster's pools share its circuit breakers (resources.ts), so
+// its limits hold across all of its endpoints. Pools outlive config snapshots: an endpoint that
+// stays in its cluster across updates keeps its warm connections.
 import { EndpointPool, type PoolStats } from '../http1/client.ts';
 import { Http2Pool } from '../http2/client.ts';
 import type { ResponseHandler, UpstreamCall, UpstreamRequest } from '../http/types.ts';
-import type { ClusterConfig, Endpoint } from '../xds-client/convert.ts';
+import type { ClusterConfig, ConnectionOptions, Endpoint } from '../xds-client/convert.ts';
 import { type UpstreamLimits, upstreamLimits } from '../limits.ts';
+import { ClusterResources } from './resources.ts';
+
+/** What a pool is told of its cluster: limits, timeouts, and what its connections do. */
+export interface PoolOptions extends ConnectionOptions {
+  connectTimeoutMs: number;
+  /** The cluster's circuit breakers, shared by all of its pools. */
+  resources: ClusterResources;
+  /** Concurrent streams per HTTP/2 connection (the cluster's max_concurrent_streams, or the sidecar's default), under the server's own SETTINGS_MAX_CONCURRENT_STREAMS. */
+  maxStreamsPerSession: number;
+}
 
 /** What the request path needs of a pool, whatever the protocol. */
 export interface UpstreamPool {
   readonly name: string;
   request(req: UpstreamRequest, handler: ResponseHandler): UpstreamCall;
   stats(): PoolStats;
-  /** The cluster's limits changed (a new config): applies to requests from now on. */
-  setLimits?(opts: { connectTimeoutMs: number; maxConnections: number; maxPending: number; maxStreamsPerSession: number }): void;
+  /** The cluster's options changed (a new config): applies to requests and connections from now on. */
+  configure(opts: PoolOptions): void;
   close(): void;
   destroy(): void;
 }
 
-type PoolCluster = Pick<ClusterConfig, 'connectTimeoutMs' | 'protocol' | 'limits'> & { type?: ClusterConfig['type'] };
+/** What one pool speaks: a 'downstream' cluster has pools of both. */
+export type PoolProtocol = 'http1' | 'http2';
+
+/** The protocol of a cluster's pools when the request does not decide it. */
+function defaultProtocol(cluster: Pick<ClusterConfig, 'protocol'>): PoolProtocol {
+  return cluster.protocol === 'http2' ? 'http2' : 'http1';
+}
+
+/** The protocol a request goes upstream in: the cluster's, or for a cluster that follows the client (use_downstream_protocol_config) the client's own. */
+export function upstreamProtocolFor(cluster: Pick<ClusterConfig, 'protocol'>, head: { protocol: string }): PoolProtocol {
+  if (cluster.protocol === 'downstream') return head.protocol === 'HTTP/2' ? 'http2' : 'http1';
+  return cluster.protocol;
+}
+
+type PoolCluster = Pick<ClusterConfig, 'name' | 'connectTimeoutMs' | 'protocol' | 'limits' | 'connection'> & { type?: ClusterConfig['type'] };
 
 /**
  * Pools for destinations that requests name (ORIGINAL_DST clusters: the hosts an app reaches
@@ -30,58 +55,80 @@ type PoolCluster = Pick<ClusterConfig, 'connectTimeoutMs' | 'protocol' | 'limits
 export const MAX_DYNAMIC_POOLS = 128;
 
 export class Pools {
-  private readonly pools = new Map<string, { addr: string; pool: UpstreamPool }>();
+  private readonly pools = new Map<string, { member: string; pool: UpstreamPool }>();
   /** ORIGINAL_DST destinations' pools, least recently used first; config updates leave them be. */
   private readonly dynamic = new Map<string, UpstreamPool>();
+  /** Each cluster's circuit breakers, by name: they outlive config snapshots, as its pools do. */
+  private readonly resources = new Map<string, ClusterResources>();
   private readonly limits: UpstreamLimits;
   /**
-   * The pool each (cluster, endpoint) of a config snapshot got, so that a request finds it without
-   * building key strings or applying the cluster's limits again. Config objects are immutable (an
-   * update makes new ones); a retain() may close pools, so entries of an earlier generation are
-   * looked up afresh.
+   * The pool each (cluster, endpoint, protocol) of a config snapshot got, so that a request finds
+   * it without building key strings or applying the cluster's options again. Config objects are
+   * immutable (an update makes new ones); a retain() may close pools, so entries of an earlier
+   * generation are looked up afresh.
    */
-  private readonly byEndpoint = new WeakMap<PoolCluster, WeakMap<Endpoint, { pool: UpstreamPool; generation: number }>>();
+  private readonly byEndpoint = new WeakMap<PoolCluster, WeakMap<Endpoint, Partial<Record<PoolProtocol, { pool: UpstreamPool; generation: number }>>>>();
   private generation = 0;
 
   constructor(limits: UpstreamLimits = upstreamLimits()) {
     this.limits = limits;
   }
 
-  /** get() for an endpoint object of the current config, remembered per (cluster, endpoint). */
-  forEndpoint(ep: Endpoint, cluster: PoolCluster): UpstreamPool {
-    if (cluster.type === 'ORIGINAL_DST') return this.forDestination(ep, cluster);
+  /**
+   * get() for an endpoint object of the current config, remembered per (cluster, endpoint).
+   * `protocol` is the request's own for a cluster that follows the client's (use_downstream_protocol_config).
+   */
+  forEndpoint(ep: Endpoint, cluster: PoolCluster, protocol: PoolProtocol = defaultProtocol(cluster)): UpstreamPool {
+    if (cluster.type === 'ORIGINAL_DST') return this.forDestination(ep, cluster, protocol);
     let m = this.byEndpoint.get(cluster);
-    const hit = m?.get(ep);
+    let cached = m?.get(ep);
+    const hit = cached?.[protocol];
     if (hit && hit.generation === this.generation) return hit.pool;
-    const pool = this.get(ep.address, ep.port, cluster);
+    const pool = this.get(ep.address, ep.port, cluster, protocol);
     if (!m) this.byEndpoint.set(cluster, (m = new WeakMap()));
-    m.set(ep, { pool, generation: this.generation });
+    if (!cached) m.set(ep, (cached = {}));
+    cached[protocol] = { pool, generation: this.generation };
     return pool;
   }
 
-  /** The pool for one endpoint of a cluster, made on first use; its limits follow the cluster's. */
-  get(address: string, port: number, cluster: PoolCluster): UpstreamPool {
-    const addr = `${address}:${port}`;
-    const key = `${cluster.protocol}|${addr}`;
+  /** The pool for one endpoint of a cluster, made on first use; its options follow the cluster's. */
+  get(address: string, port: number, cluster: PoolCluster, protocol: PoolProtocol = defaultProtocol(cluster)): UpstreamPool {
+    const member = memberKey(cluster.name, address, port);
+    const key = `${protocol}|${member}`;
     let p = this.pools.get(key);
     const opts = this.optionsFor(cluster);
     if (!p) {
-      p = { addr, pool: this.newPool(address, port, cluster, opts) };
+      p = { member, pool: this.newPool(address, port, protocol, opts) };
       this.pools.set(key, p);
-    } else p.pool.setLimits?.(opts);
+    } else p.pool.configure(opts);
     return p.pool;
   }
 
+  /** The circuit breakers of a cluster (made on first use), with its current limits. */
+  resourcesOf(cluster: Pick<ClusterConfig, 'name' | 'limits'>): ClusterResources {
+    const limits = {
+      maxConnections: cluster.limits.maxConnections ?? this.limits.maxConnections,
+      maxPending: cluster.limits.maxPending ?? this.limits.maxPending,
+      // Istio always sends these as 2^32-1 unless a DestinationRule sets them: no limit where none is given.
+      maxRequests: cluster.limits.maxRequests ?? Infinity,
+      maxRetries: cluster.limits.maxRetries ?? Infinity,
+    };
+    let r = this.resources.get(cluster.name);
+    if (!r) this.resources.set(cluster.name, (r = new ClusterResources(cluster.name, limits)));
+    else r.limits = limits;
+    return r;
+  }
+
   /** An ORIGINAL_DST destination's pool: reused while among the MAX_DYNAMIC_POOLS most recent, else made afresh. */
-  private forDestination(ep: Endpoint, cluster: PoolCluster): UpstreamPool {
-    const key = `${cluster.protocol}|${ep.address}:${ep.port}`;
+  private forDestination(ep: Endpoint, cluster: PoolCluster, protocol: PoolProtocol): UpstreamPool {
+    const key = `${protocol}|${memberKey(cluster.name, ep.address, ep.port)}`;
     const opts = this.optionsFor(cluster);
     let pool = this.dynamic.get(key);
     if (pool) {
       this.dynamic.delete(key); // to the most recent end
-      pool.setLimits?.(opts);
+      pool.configure(opts);
     } else {
-      pool = this.newPool(ep.address, ep.port, cluster, opts);
+      pool = this.newPool(ep.address, ep.port, protocol, opts);
       if (this.dynamic.size >= MAX_DYNAMIC_POOLS) this.evictIdle();
     }
     this.dynamic.set(key, pool);
@@ -99,28 +146,33 @@ export class Pools {
     }
   }
 
-  /** The cluster's circuit breakers where it sets them, else the sidecar's defaults (limits.ts). */
-  private optionsFor(cluster: PoolCluster) {
+  /** The cluster's circuit breakers and connection options, with the sidecar's defaults (limits.ts) where it sets none. */
+  private optionsFor(cluster: PoolCluster): PoolOptions {
     return {
+      ...cluster.connection,
       connectTimeoutMs: cluster.connectTimeoutMs,
-      maxConnections: cluster.limits.maxConnections ?? this.limits.maxConnections,
-      maxPending: cluster.limits.maxPending ?? this.limits.maxPending,
-      maxStreamsPerSession: this.limits.maxStreamsPerSession,
+      resources: this.resourcesOf(cluster),
+      maxStreamsPerSession: cluster.connection?.maxConcurrentStreams ?? this.limits.maxStreamsPerSession,
     };
   }
 
-  private newPool(address: string, port: number, cluster: PoolCluster, opts: ReturnType<Pools['optionsFor']>): UpstreamPool {
-    return cluster.protocol === 'http2' ? new Http2Pool(address, port, opts) : new EndpointPool(address, port, opts);
+  private newPool(address: string, port: number, protocol: PoolProtocol, opts: PoolOptions): UpstreamPool {
+    return protocol === 'http2' ? new Http2Pool(address, port, opts) : new EndpointPool(address, port, opts);
   }
 
-  /** Closes pools for endpoints no longer in the config; their requests in flight finish first. */
-  retain(keep: Set<string>): void {
+  /**
+   * Closes the pools of endpoints no longer in their cluster (`keep` holds memberKey()s); their
+   * requests in flight finish first. The circuit breakers of clusters that are gone are forgotten
+   * (pools still draining keep theirs).
+   */
+  retain(keep: Set<string>, clusters?: ReadonlySet<string>): void {
     this.generation++;
     for (const [key, p] of this.pools) {
-      if (keep.has(p.addr)) continue;
+      if (keep.has(p.member)) continue;
       this.pools.delete(key);
       p.pool.close();
     }
+    if (clusters) for (const name of this.resources.keys()) if (!clusters.has(name)) this.resources.delete(name);
   }
 
   stats(): PoolStats[] {
@@ -133,4 +185,9 @@ export class Pools {
     this.pools.clear();
     this.dynamic.clear();
   }
+}
+
+/** Which cluster an endpoint belongs to, as retain() is told: "cluster|address:port". */
+export function memberKey(cluster: string, address: string, port: number): string {
+  return `${cluster}|${address}:${port}`;
 }

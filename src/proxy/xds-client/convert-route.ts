@@ -120,6 +120,10 @@ export interface RouteEntry {
   clusters: Target[];
   totalWeight: number;
   timeoutMs: number; // 0: none
+  /** idle_timeout: the route's own stream idle timeout in place of the listener's stream_idle_timeout (0: none); for a CONNECT tunnel, how long it may carry no byte. */
+  idleTimeoutMs?: number;
+  /** max_stream_duration.max_stream_duration, on connect_matcher routes: a tunnel is closed this long after it opened. */
+  maxStreamDurationMs?: number;
   /** A connect_matcher route: with upgrade_configs CONNECT, a CONNECT becomes a TCP tunnel to its cluster; with a direct_response, the sidecar answers it. */
   connect?: boolean;
   request?: HeaderEdits;
@@ -316,6 +320,22 @@ function convertRoute(r: any, where: string): RouteEntry {
   if (totalWeight <= 0) fail(`${where}.route.weighted_clusters`, 'total weight must be greater than 0');
   const timeoutMs = durationMs(a.timeout);
   if (!Number.isFinite(timeoutMs) || timeoutMs < 0) fail(`${where}.route.timeout`, `invalid duration`);
+  let idleTimeoutMs: number | undefined;
+  if (a.idle_timeout != null) {
+    idleTimeoutMs = durationMs(a.idle_timeout);
+    if (!Number.isFinite(idleTimeoutMs) || idleTimeoutMs < 0) fail(`${where}.route.idle_timeout`, 'invalid duration');
+  }
+  let maxStreamDurationMs: number | undefined;
+  if (a.max_stream_duration) {
+    const m = a.max_stream_duration;
+    for (const k of Object.keys(m)) if (k !== 'max_stream_duration') fail(`${where}.route.max_stream_duration.${k}`, 'not supported (max_stream_duration is)');
+    if (m.max_stream_duration != null) {
+      if (!connect) fail(`${where}.route.max_stream_duration`, "supported on connect_matcher routes only (a tunnel's longest life)");
+      const ms = durationMs(m.max_stream_duration);
+      if (!Number.isFinite(ms) || ms < 0) fail(`${where}.route.max_stream_duration.max_stream_duration`, 'invalid duration');
+      if (ms > 0) maxStreamDurationMs = ms; // 0: none, as Envoy
+    }
+  }
   const rewrite = routeRewrite(`${where}.route`, a);
   const retry = a.retry_policy ? retryPolicy(`${where}.route.retry_policy`, a.retry_policy) : undefined;
   const mirrors = (a.request_mirror_policies ?? []).map((m: any, i: number) => mirrorPolicy(`${where}.route.request_mirror_policies[${i}]`, m));
@@ -327,6 +347,8 @@ function convertRoute(r: any, where: string): RouteEntry {
     totalWeight,
     timeoutMs,
     ...(connect ? { connect: true } : {}),
+    ...(idleTimeoutMs !== undefined ? { idleTimeoutMs } : {}),
+    ...(maxStreamDurationMs !== undefined ? { maxStreamDurationMs } : {}),
     ...(rewrite ? { rewrite } : {}),
     ...(retry ? { retry } : {}),
     ...(mirrors.length ? { mirrors } : {}),

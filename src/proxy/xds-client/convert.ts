@@ -67,10 +67,12 @@ export interface ClusterConfig {
    * tunnel routed to it is handed to that listener (no socket is opened).
    */
   internalListener?: string;
-  /** What the cluster's endpoints speak: HTTP/2 when its protocol options say so, else HTTP/1.1. */
+  /** What the cluster's endpoints speak: HTTP/2 when its protocol options say so, the client's own protocol for use_downstream_protocol_config, else HTTP/1.1. */
   protocol: UpstreamProtocol;
-  /** circuit_breakers (DEFAULT priority): connections and waiting requests per endpoint, where set. */
-  limits: { maxConnections?: number; maxPending?: number };
+  /** circuit_breakers (DEFAULT priority), where set: limits across all of the cluster's endpoints (upstream/resources.ts). */
+  limits: { maxConnections?: number; maxPending?: number; maxRequests?: number; maxRetries?: number };
+  /** How its upstream connections are kept and ended, where the cluster says (HttpProtocolOptions, upstream_connection_options). */
+  connection?: ConnectionOptions;
   /** lb_policy: ROUND_ROBIN, RANDOM, LEAST_REQUEST (two random choices, the one with fewer requests in flight), RING_HASH or MAGLEV (by the route's hash_policy). */
   lb: 'round_robin' | 'random' | 'least_request' | 'ring_hash' | 'maglev' | 'cluster_provided';
   /** ring_hash_lb_config.minimum_ring_size (1024), or maglev_lb_config.table_size (65537). */
@@ -108,7 +110,24 @@ export interface OutlierConfig {
   consecutiveLocalOrigin?: number;
 }
 
-export type UpstreamProtocol = 'http1' | 'http2';
+/** 'downstream': HTTP/2 for a request that came over HTTP/2, HTTP/1.1 for the rest (Envoy's use_downstream_protocol_config). */
+export type UpstreamProtocol = 'http1' | 'http2' | 'downstream';
+
+/** A cluster's upstream connection options, where it sets them (else the pools' defaults). */
+export interface ConnectionOptions {
+  /** common_http_protocol_options.idle_timeout: a connection with no request for this long is closed; 0: never. */
+  idleTimeoutMs?: number;
+  /** common_http_protocol_options.max_requests_per_connection: a connection carries at most this many requests, then closes. */
+  maxRequestsPerConnection?: number;
+  /** common_http_protocol_options.max_connection_duration: this long after it was made, a connection takes no new request and closes once its requests end. */
+  maxConnectionDurationMs?: number;
+  /** http2_protocol_options.max_concurrent_streams: streams per HTTP/2 connection (and never more than the server allows). */
+  maxConcurrentStreams?: number;
+  /** http2_protocol_options.connection_keepalive: a PING every intervalMs (plus up to jitterPercent of it); no answer within timeoutMs closes the connection. */
+  h2Keepalive?: { intervalMs: number; timeoutMs: number; jitterPercent: number };
+  /** upstream_connection_options.tcp_keepalive: SO_KEEPALIVE on upstream sockets, and how long a connection idles before probes start (seconds; unset: the OS's). */
+  tcpKeepalive?: { timeS?: number };
+}
 
 export interface Endpoint {
   address: string;
@@ -246,28 +265,105 @@ function hcmConfig(where: string, tc: any): Pick<ListenerConfig, 'path' | 'reque
 }
 
 /**
- * Envoy's choice of upstream protocol: typed_extension_protocol_options'
- * envoy.extensions.upstreams.http.v3.HttpProtocolOptions (explicit_http_config picks HTTP/1.1 or
- * HTTP/2; use_downstream_protocol_config and auto_config are not supported), or the deprecated
- * Cluster.http2_protocol_options.
+ * Envoy's choice of upstream protocol, and what the cluster's HTTP connections do:
+ * typed_extension_protocol_options' envoy.extensions.upstreams.http.v3.HttpProtocolOptions
+ * (explicit_http_config picks HTTP/1.1 or HTTP/2, use_downstream_protocol_config the client's;
+ * auto_config is not supported; common_http_protocol_options and the HTTP/2 options below are
+ * applied), or the deprecated Cluster.http2_protocol_options.
  */
-function upstreamProtocol(where: string, c: any): UpstreamProtocol {
+function httpProtocolOptions(where: string, c: any): { protocol: UpstreamProtocol; connection: ConnectionOptions } {
   const opts = c.typed_extension_protocol_options ?? {};
   for (const key of Object.keys(opts)) {
     if (key !== HTTP_PROTOCOL_OPTIONS) fail(`${where}: typed_extension_protocol_options`, `unsupported protocol options ${key}`);
   }
   const hpo = opts[HTTP_PROTOCOL_OPTIONS];
-  if (hpo) {
-    const w = `${where}: typed_extension_protocol_options["${HTTP_PROTOCOL_OPTIONS}"]`;
-    if (hpo['@type'] !== undefined && hpo['@type'] !== TYPE.httpProtocolOptions) fail(w, `expected ${TYPE.httpProtocolOptions}, got ${hpo['@type']}`);
-    if (hpo.use_downstream_protocol_config) fail(w, 'use_downstream_protocol_config is not supported (explicit_http_config is)');
-    if (hpo.auto_config) fail(w, 'auto_config is not supported (explicit_http_config is)');
-    const e = hpo.explicit_http_config;
-    if (e?.http2_protocol_options) return 'http2';
-    if (e?.http3_protocol_options) fail(`${w}.explicit_http_config`, 'HTTP/3 upstreams are not supported');
-    return 'http1';
+  if (!hpo) return { protocol: c.http2_protocol_options ? 'http2' : 'http1', connection: c.http2_protocol_options ? http2Options(`${where}: http2_protocol_options`, c.http2_protocol_options) : {} };
+  const w = `${where}: typed_extension_protocol_options["${HTTP_PROTOCOL_OPTIONS}"]`;
+  if (hpo['@type'] !== undefined && hpo['@type'] !== TYPE.httpProtocolOptions) fail(w, `expected ${TYPE.httpProtocolOptions}, got ${hpo['@type']}`);
+  if (hpo.auto_config) fail(w, 'auto_config is not supported (explicit_http_config and use_downstream_protocol_config are)');
+  for (const k of Object.keys(hpo)) {
+    if (!HPO_FIELDS.has(k)) fail(`${w}.${k}`, 'not supported (explicit_http_config, use_downstream_protocol_config and common_http_protocol_options are)');
   }
-  return c.http2_protocol_options ? 'http2' : 'http1';
+  const connection = commonOptions(`${w}.common_http_protocol_options`, hpo.common_http_protocol_options ?? {});
+  if (hpo.use_downstream_protocol_config) {
+    const d = hpo.use_downstream_protocol_config;
+    if (d.http3_protocol_options) fail(`${w}.use_downstream_protocol_config.http3_protocol_options`, 'HTTP/3 upstreams are not supported');
+    return { protocol: 'downstream', connection: { ...connection, ...http2Options(`${w}.use_downstream_protocol_config.http2_protocol_options`, d.http2_protocol_options ?? {}) } };
+  }
+  const e = hpo.explicit_http_config;
+  if (e?.http2_protocol_options) return { protocol: 'http2', connection: { ...connection, ...http2Options(`${w}.explicit_http_config.http2_protocol_options`, e.http2_protocol_options) } };
+  if (e?.http3_protocol_options) fail(`${w}.explicit_http_config`, 'HTTP/3 upstreams are not supported');
+  return { protocol: 'http1', connection };
+}
+
+const HPO_FIELDS = new Set(['@type', 'explicit_http_config', 'use_downstream_protocol_config', 'common_http_protocol_options']);
+
+/** common_http_protocol_options of upstream connections: idle_timeout, max_requests_per_connection, max_connection_duration. */
+function commonOptions(where: string, o: any): ConnectionOptions {
+  for (const k of Object.keys(o)) {
+    if (!['idle_timeout', 'max_requests_per_connection', 'max_connection_duration'].includes(k)) fail(`${where}.${k}`, 'not supported (idle_timeout, max_requests_per_connection and max_connection_duration are)');
+  }
+  const out: ConnectionOptions = {};
+  if (o.idle_timeout != null) out.idleTimeoutMs = duration(`${where}.idle_timeout`, o.idle_timeout);
+  if (o.max_connection_duration != null) {
+    const ms = duration(`${where}.max_connection_duration`, o.max_connection_duration);
+    if (ms > 0) out.maxConnectionDurationMs = ms; // 0: none, as Envoy
+  }
+  if (o.max_requests_per_connection != null) {
+    const n = Number(o.max_requests_per_connection.value ?? o.max_requests_per_connection);
+    if (!Number.isInteger(n) || n < 0) fail(`${where}.max_requests_per_connection`, `must be a whole number, got ${JSON.stringify(o.max_requests_per_connection)}`);
+    if (n > 0) out.maxRequestsPerConnection = n; // 0: no limit, as Envoy
+  }
+  return out;
+}
+
+/** http2_protocol_options: max_concurrent_streams and connection_keepalive are applied; the rest is not supported. */
+function http2Options(where: string, o: any): ConnectionOptions {
+  for (const k of Object.keys(o)) {
+    if (k !== 'max_concurrent_streams' && k !== 'connection_keepalive') fail(`${where}.${k}`, 'not supported (max_concurrent_streams and connection_keepalive are)');
+  }
+  const out: ConnectionOptions = {};
+  if (o.max_concurrent_streams != null) {
+    const n = Number(o.max_concurrent_streams.value ?? o.max_concurrent_streams);
+    if (!Number.isInteger(n) || n < 1 || n > 2147483647) fail(`${where}.max_concurrent_streams`, `must be 1 to 2147483647, got ${JSON.stringify(o.max_concurrent_streams)}`);
+    out.maxConcurrentStreams = n;
+  }
+  const ka = o.connection_keepalive;
+  if (ka) {
+    const kw = `${where}.connection_keepalive`;
+    for (const k of Object.keys(ka)) if (!['interval', 'timeout', 'interval_jitter'].includes(k)) fail(`${kw}.${k}`, 'not supported (interval, timeout and interval_jitter are)');
+    const intervalMs = ka.interval == null ? 0 : duration(`${kw}.interval`, ka.interval);
+    const timeoutMs = ka.timeout == null ? NaN : duration(`${kw}.timeout`, ka.timeout);
+    if (!(timeoutMs >= 1)) fail(`${kw}.timeout`, 'required, at least 1ms');
+    const jitter = ka.interval_jitter == null ? 15 : Number(ka.interval_jitter.value ?? ka.interval_jitter);
+    if (!(jitter >= 0 && jitter <= 100)) fail(`${kw}.interval_jitter`, 'must be 0-100');
+    // An interval of 0 sends no PINGs (Envoy).
+    if (intervalMs > 0) out.h2Keepalive = { intervalMs, timeoutMs, jitterPercent: jitter };
+  }
+  return out;
+}
+
+/** upstream_connection_options.tcp_keepalive: keepalive_time is applied; probes and interval cannot be (see below). */
+function upstreamConnectionOptions(where: string, u: any): ConnectionOptions {
+  for (const k of Object.keys(u)) if (k !== 'tcp_keepalive') fail(`${where}.${k}`, 'not supported (tcp_keepalive is)');
+  const ka = u.tcp_keepalive;
+  if (!ka) return {};
+  const kw = `${where}.tcp_keepalive`;
+  for (const k of ['keepalive_probes', 'keepalive_interval']) {
+    // Node sets these through libuv only, to its own fixed values (1 s, 10 probes) once a keepalive time is set.
+    if (ka[k] != null) fail(`${kw}.${k}`, "not supported: the sidecar's sockets cannot set it (Node's keepalive sets only the time before probes)");
+  }
+  for (const k of Object.keys(ka)) if (!['keepalive_probes', 'keepalive_interval', 'keepalive_time'].includes(k)) fail(`${kw}.${k}`, 'not supported');
+  if (ka.keepalive_time == null) return { tcpKeepalive: {} };
+  const timeS = Number(ka.keepalive_time.value ?? ka.keepalive_time);
+  if (!Number.isInteger(timeS) || timeS < 0) fail(`${kw}.keepalive_time`, `must be a whole number of seconds, got ${JSON.stringify(ka.keepalive_time)}`);
+  return { tcpKeepalive: timeS > 0 ? { timeS } : {} };
+}
+
+function duration(where: string, d: any): number {
+  const ms = durationMs(d);
+  if (!Number.isFinite(ms) || ms < 0) fail(where, 'invalid duration');
+  return ms;
 }
 
 const HTTP_PROTOCOL_OPTIONS = 'envoy.extensions.upstreams.http.v3.HttpProtocolOptions';
@@ -275,7 +371,8 @@ const HTTP_PROTOCOL_OPTIONS = 'envoy.extensions.upstreams.http.v3.HttpProtocolOp
 export function convertCluster(c: any): ClusterConfig {
   const where = `cluster ${c.name ?? '(unnamed)'}`;
   if (!c.name) fail(where, 'name: required');
-  const protocol = upstreamProtocol(where, c);
+  const { protocol, connection: http } = httpProtocolOptions(where, c);
+  const connection = { ...http, ...(c.upstream_connection_options ? upstreamConnectionOptions(`${where}: upstream_connection_options`, c.upstream_connection_options) : {}) };
   const connectTimeoutMs = durationMs(c.connect_timeout) || 10_000;
   const limits = circuitBreakers(where, c.circuit_breakers);
   const type = c.type ?? 'STATIC';
@@ -294,7 +391,7 @@ export function convertCluster(c: any): ClusterConfig {
   if (hashTableSize !== undefined && !(Number.isInteger(hashTableSize) && hashTableSize > 0 && hashTableSize <= 8_388_608)) fail(`${where}: ${lb}_lb_config`, `invalid size ${hashTableSize}`);
   if (lb === 'maglev' && !isPrime(hashTableSize!)) fail(`${where}: maglev_lb_config.table_size`, `must be a prime number, got ${hashTableSize}`);
   const slowStart = slowStartOf(where, c, lb);
-  const base = { name: c.name, connectTimeoutMs, protocol, limits, lb, panicPercent, localityWeighted, ...(slowStart ? { slowStart } : {}), ...(outlier ? { outlier } : {}), ...(hashTableSize ? { hashTableSize } : {}) };
+  const base = { name: c.name, connectTimeoutMs, protocol, limits, lb, panicPercent, localityWeighted, ...(slowStart ? { slowStart } : {}), ...(Object.keys(connection).length ? { connection } : {}), ...(outlier ? { outlier } : {}), ...(hashTableSize ? { hashTableSize } : {}) };
   const internal = internalEndpoint(`${where}: load_assignment`, c.load_assignment);
   if (internal !== undefined) {
     if (type !== 'STATIC') fail(`${where}: type`, 'a cluster whose endpoint is an internal listener must be STATIC');
@@ -390,9 +487,10 @@ function outlierDetection(where: string, o: any): OutlierConfig {
 }
 
 /**
- * Envoy's circuit_breakers.thresholds, DEFAULT priority: max_connections and max_pending_requests
- * bound each endpoint's pool; a request past them gets 503 overflow naming the limit. Fields the
- * sidecar cannot enforce yet are refused, not ignored.
+ * Envoy's circuit_breakers.thresholds, DEFAULT priority: max_connections, max_pending_requests,
+ * max_requests and max_retries, each for the whole cluster (upstream/resources.ts); past them a
+ * request gets 503 overflow naming the limit, and a retry is not made. Fields the sidecar cannot
+ * enforce are refused, not ignored.
  */
 function circuitBreakers(where: string, cb: any): ClusterConfig['limits'] {
   const limits: ClusterConfig['limits'] = {};
@@ -400,18 +498,21 @@ function circuitBreakers(where: string, cb: any): ClusterConfig['limits'] {
     const at = `${where}: circuit_breakers.thresholds[${i}]`;
     if ((t.priority ?? 'DEFAULT') !== 'DEFAULT') fail(`${at}.priority`, `${t.priority} is not supported (only DEFAULT: the sidecar has no request priorities)`);
     for (const k of Object.keys(t)) {
-      if (!['priority', 'max_connections', 'max_pending_requests'].includes(k)) fail(`${at}.${k}`, 'not supported yet (max_connections and max_pending_requests are)');
+      if (!['priority', ...Object.keys(THRESHOLDS)].includes(k)) fail(`${at}.${k}`, 'not supported (max_connections, max_pending_requests, max_requests and max_retries are)');
     }
-    const num = (k: string, v: any): number => {
+    for (const [k, key] of Object.entries(THRESHOLDS)) {
+      const v = t[k];
+      if (v == null) continue;
       const n = Number(v?.value ?? v);
-      if (!Number.isInteger(n) || n < 1) fail(`${at}.${k}`, `must be a whole number of at least 1, got ${JSON.stringify(v)}`);
-      return n;
-    };
-    if (t.max_connections != null) limits.maxConnections = num('max_connections', t.max_connections);
-    if (t.max_pending_requests != null) limits.maxPending = num('max_pending_requests', t.max_pending_requests);
+      // Istio sends 2^32-1 for "no limit"; max_retries may be 0 (no retries at all).
+      if (!Number.isInteger(n) || n < (k === 'max_retries' ? 0 : 1)) fail(`${at}.${k}`, `must be a whole number of at least ${k === 'max_retries' ? 0 : 1}, got ${JSON.stringify(v)}`);
+      limits[key] = n;
+    }
   }
   return limits;
 }
+
+const THRESHOLDS = { max_connections: 'maxConnections', max_pending_requests: 'maxPending', max_requests: 'maxRequests', max_retries: 'maxRetries' } as const;
 
 export function convertEndpoints(cla: any, whereOuter?: string): Endpoint[] {
   const where = whereOuter ?? `endpoints ${cla.cluster_name ?? '(unnamed)'}`;
