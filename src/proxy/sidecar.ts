@@ -14,6 +14,9 @@ import { serveInternal } from './listeners/internal.ts';
 import { Stats } from './stats.ts';
 import { Telemetry } from './telemetry/events.ts';
 import { Pools, memberKey } from './upstream/pools.ts';
+import { pruneRoundRobin } from './upstream/choose.ts';
+import { OutlierDetector } from './upstream/outlier.ts';
+import { SlowStart } from './upstream/slow-start.ts';
 import { XdsClient } from './xds-client/client.ts';
 import type { ListenerConfig } from './xds-client/convert.ts';
 import { META, META_PORTS, type PortMeta, formatNodeId } from '../xds/node-meta.ts';
@@ -99,7 +102,15 @@ export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
   stats.subscribe(telemetry);
   const ctx: ForwardContext = { config: () => current, pools, telemetry, rr: new Map(), active: new ActiveExchanges() };
   const sweep = startIdleSweep(ctx);
-  const tcpCtx: TcpContext = { config: () => current, telemetry, rr: ctx.rr, log, resources: (c) => pools.resourcesOf(c) };
+  const tcpCtx: TcpContext = {
+    config: () => current,
+    telemetry,
+    rr: ctx.rr,
+    log,
+    resources: (c) => pools.resourcesOf(c),
+    outlier: () => (ctx.outlier ??= new OutlierDetector()),
+    slowStart: () => (ctx.slowStart ??= new SlowStart()),
+  };
   const bound = new Map<string, BoundListener>();
   const budget = new ConnectionBudget(connectionLimit());
   let readyWaiters: (() => void)[] = [];
@@ -203,6 +214,9 @@ export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
         for (const ep of c.staticEndpoints ?? current.endpoints.get(c.edsName!) ?? []) keep.add(memberKey(c.name, ep.address, ep.port));
       }
       pools.retain(keep, new Set(current.clusters.keys()));
+      // Per-cluster state of the request path goes with the cluster.
+      pruneRoundRobin(ctx.rr, current.clusters);
+      ctx.slowStart?.retain(current.clusters);
     }
     checkReady();
     return undefined;

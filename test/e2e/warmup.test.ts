@@ -52,7 +52,7 @@ test('warmup: an endpoint that joins gets a small share at first, growing to its
   await backend('new');
   const joined = performance.now();
   await waitFor('a first answer from the new endpoint', async () => (await get()) === 'new', 15_000);
-  // Its weight is 10% for its first 0.8 s, then grows by an eighth a second: well under half.
+  // Its weight grows from 10% by an eighth a second: well under half while these are sent.
   const early = await share(60);
   const took = (performance.now() - joined) / 1000;
   t.diagnostic(`share of the new endpoint in 60 requests, ${took.toFixed(1)} s after it joined: ${(early * 100).toFixed(0)}% (round robin would give 50%)`);

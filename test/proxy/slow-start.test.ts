@@ -28,7 +28,13 @@ test('slow start: the first endpoints are not warming; one added later starts at
   const square = new SlowStart();
   square.weights(cluster({ windowMs: 10_000, aggression: 2, minWeightPercent: 0 }), 'c', first, 0);
   const w = square.weights(cluster({ windowMs: 10_000, aggression: 2, minWeightPercent: 0 }), 'c', second, 0)!;
-  assert.ok(Math.abs(w(b) - 0.1 ** 0.5) < 1e-9, 'aggression 2: the square root of time_factor (at least 1 s of age)');
+  assert.ok(Math.abs(w(b) - 0.0001 ** 0.5) < 1e-9, 'aggression 2: the square root of time_factor (an age of at least 1 ms, as Envoy)');
+  // A short window (500 ms, which Istio allows): the new endpoint still starts low, never above its full weight.
+  const quick = new SlowStart();
+  const fast = cluster({ windowMs: 500, aggression: 1, minWeightPercent: 10 });
+  quick.weights(fast, 'c', first, 0);
+  assert.equal(quick.weights(fast, 'c', second, 0)!(b), 0.1, 'review: with a 1 s floor on the age it was 2, double the old endpoints\' weight');
+  assert.equal(quick.weights(fast, 'c', second, 250)!(b), 0.5);
   assert.equal(new SlowStart().weights(cluster(), 'c', second, 0), undefined, 'no slow start configured');
 });
 
@@ -52,4 +58,18 @@ test('warmup in a DestinationRule is Envoy\'s slow_start_config on ROUND_ROBIN a
   const lr = cl({ simple: 'LEAST_REQUEST', warmupDurationSecs: '10s' });
   assert.deepEqual(convertCluster(lr).slowStart, { windowMs: 10_000, aggression: 1, minWeightPercent: 10 });
   assert.equal(cl({ consistentHash: { httpHeaderName: 'x' }, warmup: { duration: '10s' } }).round_robin_lb_config, undefined);
+});
+
+test('review: per-cluster state goes with the cluster (slow start, and round-robin counters of its priorities and localities)', async () => {
+  const { pruneRoundRobin } = await import('../../src/proxy/upstream/choose.ts');
+  const { TIER } = await import('../../src/proxy/upstream/priority.ts');
+  const rr = new Map([['outbound|80||a', 1], [`outbound|80||a${TIER}p0`, 2], ['outbound|80||b', 3], [`outbound|80||b${TIER}p1l0`, 4]]);
+  pruneRoundRobin(rr, new Map([['outbound|80||a', {}]]));
+  assert.deepEqual([...rr.keys()], ['outbound|80||a', `outbound|80||a${TIER}p0`]);
+  const ss = new SlowStart();
+  const c = cluster({ windowMs: 10_000, aggression: 1, minWeightPercent: 10 });
+  ss.weights(c, 'gone', [ep(1)], 0);
+  ss.retain(new Map());
+  // Forgotten: its next list is its first again, so nothing in it is warming.
+  assert.equal(ss.weights(c, 'gone', [ep(1), ep(2)], 1), undefined);
 });

@@ -166,3 +166,43 @@ test('the retry policy of retryRemoteLocalities is Envoy\'s previous_priorities,
   const req = { head: { method: 'GET', authority: 'reviews', path: '/', query: '', headers: [], hasBody: false, protocol: 'HTTP/1.1' } as RequestHead } as Downstream;
   assert.equal(decide(cfg, 'outbound', req, 0.5).route.retry?.priorityUpdateFrequency, 2);
 });
+
+test('review: total panic as Envoy: when every priority is under the panic threshold, load goes by each priority\'s endpoints, all of them', () => {
+  const ws = [
+    at('w1a', 'us-west', 'zone1', 41000), at('w1b', 'us-west', 'zone1', 41100),
+    at('w2a', 'us-west', 'zone2', 42000), at('w2b', 'us-west', 'zone2', 42100),
+    at('e1', 'us-east', 'z', 43000), at('e2', 'us-east', 'z', 43100), at('e3', 'us-east', 'z', 43200), at('e4', 'us-east', 'z', 43300),
+  ];
+  const rule = dr({ outlierDetection: { consecutive5xxErrors: 1, minHealthPercent: 50 } });
+  const cfg = sidecarSnapshot(meshOf([rule], [...ws, client(WEST1)]), client(WEST1));
+  const got = spread(cfg, 1000, [41000, 41100, 42000, 42100, 43000, 43100, 43200]);
+  const by = (ports: number[]) => ports.reduce((n, p) => n + (got[p] ?? 0), 0);
+  // Weft's old rule sent all to us-east's one endpoint left; Envoy splits 2:2:4 over every endpoint.
+  assert.deepEqual([by([41000, 41100]), by([42000, 42100]), by([43000, 43100, 43200, 43300])], [250, 250, 500]);
+});
+
+test('review: one priority panics as Envoy does, only when even 1.4 times what is left is short of the whole', async () => {
+  const { OutlierDetector } = await import('../../src/proxy/upstream/outlier.ts');
+  const eps: Endpoint[] = [1, 2, 3, 4].map((i) => ({ address: '10.0.0.1', port: 8000 + i, healthy: true }));
+  const c = { name: 'c', type: 'EDS' as const, edsName: 'c', connectTimeoutMs: 1000, protocol: 'http1' as const, limits: {}, lb: 'round_robin' as const, panicPercent: 80, outlier: { consecutive5xx: 1, consecutiveGateway: 0, intervalMs: 1000, baseEjectionMs: 30_000, maxEjectionPercent: 100 } };
+  const od = new OutlierDetector();
+  od.report(c, eps[0], 503, 0, eps);
+  assert.equal(od.available(c, eps, 1).length, 3, '75% left, 105% with the factor: no panic (it was, under 80%)');
+  od.report(c, eps[1], 503, 0, eps);
+  assert.equal(od.available(c, eps, 1).length, 4, '50% left: panic, every endpoint');
+});
+
+test('review: failoverPriority compares the topology labels a locality gives (Istio\'s AugmentLabels), for endpoints and for the proxy', () => {
+  const se = {
+    apiVersion: 'networking.istio.io/v1',
+    kind: 'ServiceEntry',
+    metadata: { name: 'db', namespace: 'default' },
+    spec: { hosts: ['db.example.com'], ports: [{ number: 80, name: 'http', protocol: 'HTTP' }], resolution: 'STATIC', endpoints: [{ address: '127.0.0.2', locality: 'us-west/zone1' }, { address: '127.0.0.3', locality: 'us-west/zone2' }] },
+  };
+  const rule = { apiVersion: 'networking.istio.io/v1', kind: 'DestinationRule', metadata: { name: 'db', namespace: 'default' }, spec: { host: 'db.example.com', trafficPolicy: { ...OUTLIER, loadBalancer: { localityLbSetting: { failoverPriority: ['topology.kubernetes.io/region', 'topology.kubernetes.io/zone'] } } } } };
+  for (const labels of [WEST1, { 'istio-locality': 'us-west.zone1' }]) {
+    const proxy = client(labels);
+    const cla = translate(meshOf([se, rule], [proxy]), proxy).endpoints['outbound|80||db.example.com'] as any;
+    assert.deepEqual(cla.endpoints.map((g: any) => [g.locality.zone, g.priority ?? 0]), [['zone1', 0], ['zone2', 1]], JSON.stringify(labels));
+  }
+});

@@ -57,3 +57,29 @@ test('ring hash and Maglev give a weighted endpoint its share of keys', () => {
     assert.ok(heavy > 7000 && heavy < 8000, `${table.constructor.name}: ${heavy} of 10,000 keys to the endpoint weighted 3`);
   }
 });
+
+test('review: a ring gives a heavy endpoint its share even among many light ones (Envoy scales the ring to the lightest)', () => {
+  const eps: Endpoint[] = Array.from({ length: 1000 }, (_, i) => ({ address: `10.0.${i >> 8}.${i & 255}`, port: 80, healthy: true }));
+  const heavy: Endpoint = { address: '10.9.9.9', port: 80, healthy: true, weight: 10 };
+  const ring = new Ring([...eps, heavy], 1024);
+  const points = (ring as any).owners as Endpoint[];
+  const count = (e: Endpoint) => points.filter((x) => x === e).length;
+  assert.equal(count(heavy), 10 * count(eps[0]), `${count(heavy)} points against ${count(eps[0])}`);
+});
+
+test('review: weights whose sum would not fit a uint32 are scaled down, keeping their proportions, and the sidecar takes them (it NACKed every EDS)', () => {
+  const se = {
+    apiVersion: 'networking.istio.io/v1',
+    kind: 'ServiceEntry',
+    metadata: { name: 'big', namespace: 'default' },
+    spec: { hosts: ['big.example.com'], ports: [{ number: 80, name: 'http', protocol: 'HTTP' }], resolution: 'STATIC', endpoints: [{ address: '127.0.0.2', weight: 4294967295 }, { address: '127.0.0.3', weight: 1431655765 }] },
+  };
+  const mesh = meshOf([se], [client]);
+  const cla = translate(mesh, client).endpoints['outbound|80||big.example.com'] as any;
+  const ws = cla.endpoints[0].lb_endpoints.map((e: any) => e.load_balancing_weight?.value ?? 1);
+  assert.ok(ws[0] + ws[1] <= 2 ** 32 - 1, String(ws));
+  assert.ok(Math.abs(ws[0] / ws[1] - 3) < 0.001, String(ws));
+  assert.equal(cla.endpoints[0].load_balancing_weight.value, ws[0] + ws[1]);
+  const cfg = sidecarSnapshot(mesh, client);
+  assert.equal(cfg.endpoints.get('outbound|80||big.example.com')?.length, 2);
+});

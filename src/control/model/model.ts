@@ -130,6 +130,16 @@ const SUBZONE_LABEL = 'topology.istio.io/subzone';
  * it: a locality given outright (a WorkloadEntry's `locality`), else the `istio-locality` label
  * (dots for slashes, as label values cannot hold a slash), else the topology labels.
  */
+/**
+ * A workload's labels with the topology labels its locality gives (Istio's AugmentLabels: region,
+ * zone and subzone from the locality, over any of the same name), as failoverPriority compares them.
+ */
+export function withTopology(labels: Readonly<Record<string, string>>, locality: string): Readonly<Record<string, string>> {
+  if (!locality) return labels;
+  const [region = '', zone = '', subzone = ''] = locality.split('/');
+  return { ...labels, ...(region ? { [REGION_LABEL]: region } : {}), ...(zone ? { [ZONE_LABEL]: zone } : {}), ...(subzone ? { [SUBZONE_LABEL]: subzone } : {}) };
+}
+
 export function localityOf(labels: Readonly<Record<string, string>>, given?: string): string {
   if (given) return given;
   const l = labels[LOCALITY_LABEL];

@@ -12,6 +12,7 @@
 // it off for the rule. Envoy then prefers priority 0 while it is healthy enough (its
 // overprovisioning factor, 1.4), and spills over to the next as endpoints are ejected.
 import type { ServiceEndpoint } from './services.ts';
+import { withTopology } from '../model/model.ts';
 
 type Obj = Record<string, any>;
 
@@ -68,7 +69,7 @@ function lbPriority(proxy: string, ep: string): number {
  */
 export function loadAssignment(name: string, members: readonly ServiceEndpoint[], lb?: LocalityLb, proxyLocality = '', proxyLabels: Readonly<Record<string, string>> = {}): object {
   const byLocality = new Map<string, ServiceEndpoint[]>();
-  for (const e of [...members].sort((a, b) => a.id.localeCompare(b.id))) {
+  for (const e of fitWeights([...members].sort((a, b) => a.id.localeCompare(b.id)))) {
     let g = byLocality.get(e.locality);
     if (!g) byLocality.set(e.locality, (g = []));
     g.push(e);
@@ -94,6 +95,24 @@ export function loadAssignment(name: string, members: readonly ServiceEndpoint[]
       ...(g.priority ? { priority: g.priority } : {}),
     })),
   };
+}
+
+/** Below this, a sum of weights fits Envoy's uint32 (each locality's sum must, and so must the total). */
+const MAX_WEIGHT_SUM = 2 ** 31;
+
+/**
+ * Endpoint weights scaled down, keeping their proportions, where their sum would not fit a uint32
+ * (WorkloadEntry weights are uint32 each): Envoy refuses such an assignment, and the wire would
+ * wrap the sum round to a wrong small number.
+ */
+function fitWeights(eps: ServiceEndpoint[]): ServiceEndpoint[] {
+  const total = eps.reduce((n, e) => n + (e.weight ?? 1), 0);
+  if (total <= MAX_WEIGHT_SUM) return eps;
+  const scale = MAX_WEIGHT_SUM / total;
+  return eps.map((e) => {
+    const w = Math.max(1, Math.floor((e.weight ?? 1) * scale));
+    return { ...e, ...(w > 1 ? { weight: w } : { weight: undefined }) };
+  });
 }
 
 function localityJson(l: string): object {
@@ -144,12 +163,13 @@ function byFailoverPriority(groups: Group[], labels: readonly string[], proxyLab
   for (const g of groups) {
     const parts = new Map<number, ServiceEndpoint[]>();
     for (const e of g.endpoints) {
+      const own = withTopology(e.labels, e.locality);
       let p = 0;
       for (const [j, l] of labels.entries()) {
         const at = l.indexOf('=');
         const key = at < 0 ? l : l.slice(0, at);
         const want = at < 0 ? proxyLabels[key] : l.slice(at + 1);
-        if (want !== e.labels[key]) {
+        if (want !== own[key]) {
           p = labels.length - j;
           break;
         }

@@ -119,9 +119,9 @@ export function outboundRoutes(
       }
       for (const vs of vss) {
         const tcp = tcpRouteFor(vs, s.port, scope);
-        if (tcp) return tcpConnectRoute(vs, tcp, s.port, services, drFor);
+        if (tcp) return tcpConnectRoute(vs, tcp, s.port, services, drFor, hashFor);
       }
-      return connectRoute(cluster, tunnelLimits(drFor(s.host)));
+      return connectRoute(cluster, { ...tunnelLimits(drFor(s.host)), ...sourceHash(hashFor(s.host, '', s.port)) });
     };
     // No VirtualService that builds routes for this port and proxy: the service's default route,
     // as in Istio (which skips a VirtualService that builds no routes).
@@ -160,6 +160,14 @@ function blockAll(scope: ProxyScope): object {
 }
 
 /** CONNECT to the service's authority becomes an opaque tunnel to the cluster (Envoy's CONNECT termination). */
+/**
+ * A tunnel's hash policy: the client's address, where the (first) destination's DestinationRule
+ * hashes by useSourceIp (Istio's tcp_proxy hash_policy); the other keys are HTTP's.
+ */
+function sourceHash(hash: object | undefined): object {
+  return hash && 'connection_properties' in hash ? { hash_policy: [hash] } : {};
+}
+
 function connectRoute(cluster: string, limits: object = {}): object {
   return { name: 'connect', match: { connect_matcher: {} }, route: { cluster, upgrade_configs: [{ upgrade_type: 'CONNECT' }], ...limits } };
 }
@@ -184,9 +192,10 @@ function tcpRouteFor(vs: VirtualService, port: number, scope: ProxyScope): TCPRo
 }
 
 /** A VirtualService tcp route: CONNECT tunnels split over its weighted destinations (the first one's DestinationRule limits them all, as Istio's listener). */
-function tcpConnectRoute(vs: VirtualService, r: TCPRoute, port: number, services: ReadonlyMap<string, Service>, drFor: (host: string) => DestinationRule | undefined): object {
+function tcpConnectRoute(vs: VirtualService, r: TCPRoute, port: number, services: ReadonlyMap<string, Service>, drFor: (host: string) => DestinationRule | undefined, hashFor: HashFor): object {
   const first = r.route?.[0]?.destination;
-  const limits = first ? tunnelLimits(drFor(resolveDestination(vs, first, port, services).host)) : {};
+  const t = first ? resolveDestination(vs, first, port, services) : undefined;
+  const limits = t ? { ...tunnelLimits(drFor(t.host)), ...sourceHash(hashFor(t.host, t.subset, t.port)) } : {};
   const action = { ...clusterSpecifier(weightedDestinations(vs, r.route ?? [], port, services)), upgrade_configs: [{ upgrade_type: 'CONNECT' }], ...limits };
   return { name: 'connect', match: { connect_matcher: {} }, route: action };
 }

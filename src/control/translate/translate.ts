@@ -34,6 +34,7 @@ import {
   inboundClusterName,
   labelsMatch,
   localityOf,
+  withTopology,
   outboundClusterName,
   workloadPorts,
 } from '../model/model.ts';
@@ -125,7 +126,9 @@ export function sourceLabelKeys(mesh: MeshSnapshot): string[] {
 /** A proxy's scope, its labels reduced to `keys` (sourceLabelKeys of the mesh; computed here when not given). */
 export function scopeOf(mesh: MeshSnapshot, proxy: Workload, keys: readonly string[] = sourceLabelKeys(mesh)): ProxyScope {
   const labels: Record<string, string> = {};
-  for (const k of keys) if (proxy.labels[k] !== undefined) labels[k] = proxy.labels[k];
+  // As Istio's proxy labels: with the topology labels its locality gives (failoverPriority compares them).
+  const own = withTopology(proxy.labels, localityOf(proxy.labels));
+  for (const k of keys) if (own[k] !== undefined) labels[k] = own[k];
   const sc = sidecarFor(mesh.sidecars, proxy);
   // DestinationRules with a workloadSelector apply to the workloads of their namespace they select.
   const selectedRules = mesh.destinationRules

@@ -169,7 +169,7 @@ export function decide(cfg: RuntimeConfig, listenerName: string, ds: Downstream,
  */
 export type ConnectTarget =
   | { kind: 'http' }
-  | { kind: 'tcp' | 'detect'; cluster: string; tunnel?: TunnelLimits }
+  | { kind: 'tcp' | 'detect'; cluster: string; tunnel?: TunnelLimits; hashSource?: boolean }
   | { kind: 'internal'; cluster: string; listener: string }
   | { kind: 'reply'; status: number; body: Buffer | undefined }
   | { kind: 'error'; error: ProxyError };
@@ -209,7 +209,7 @@ export function connectTarget(cfg: RuntimeConfig, listenerName: string, authorit
   const tunnel: TunnelLimits = {};
   if (r.idleTimeoutMs !== undefined) tunnel.idleTimeoutMs = r.idleTimeoutMs;
   if (r.maxStreamDurationMs !== undefined) tunnel.maxDurationMs = r.maxStreamDurationMs;
-  const limits = Object.keys(tunnel).length ? { tunnel } : {};
+  const limits = { ...(Object.keys(tunnel).length ? { tunnel } : {}), ...(r.hashPolicy?.some((p) => p.kind === 'source_ip') ? { hashSource: true } : {}) };
   // A tunnel to where the client asked (ORIGINAL_DST: ALLOW_ANY's passthrough) goes there whatever
   // it carries: nothing to detect, and the client hears 200 only once the connection is made.
   if (cfg.clusters.get(cluster)?.type === 'ORIGINAL_DST') return { kind: 'tcp', cluster, ...limits };

@@ -165,12 +165,16 @@ class ServerConnection {
     if (this.shared) {
       // Bytes the listener's sniff left in the socket's stream buffer come first.
       for (let b: Buffer | null; (b = socket.read()) !== null; ) this.leftover = this.leftover ? Buffer.concat([this.leftover, b]) : b;
-    } else socket.on('data', (d: Buffer) => this.onRead(d));
-    socket.on('end', () => this.onClientEnd());
-    socket.on('error', () => this.onClose());
-    socket.on('close', () => this.onClose());
-    socket.on('drain', () => this.stream?.drained());
+    } else this.own.data = (d: Buffer) => this.onRead(d);
+    this.own.end = () => this.onClientEnd();
+    this.own.error = () => this.onClose();
+    this.own.close = () => this.onClose();
+    this.own.drain = () => this.stream?.drained();
+    for (const [ev, fn] of Object.entries(this.own)) socket.on(ev, fn);
   }
+
+  /** This connection's own listeners on the socket: detach() removes these, and only these (the listener's connection count has its own). */
+  private readonly own: Record<string, (...args: any[]) => void> = {};
 
   /** Where header fields go: the request head's, or, once a request is in progress, its trailers. */
   private collector(): HeaderCollector {
@@ -400,7 +404,7 @@ class ServerConnection {
     this.clearIdle();
     this.clearHeadersTimer();
     this.parser.destroy();
-    for (const ev of ['data', 'end', 'error', 'close', 'drain']) this.socket.removeAllListeners(ev);
+    for (const [ev, fn] of Object.entries(this.own)) this.socket.off(ev, fn);
     // Whoever takes the socket over reads it as a stream ('data', pipe).
     if (this.shared) readAsStream(this.socket);
   }

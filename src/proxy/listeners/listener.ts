@@ -152,7 +152,7 @@ function sniff(socket: net.Socket, handlers: ListenerHandlers, limits: ListenerL
               }
               s.write(established);
               pipeTcp(handlers.tcp, t.cluster, s, d!, head, Buffer.alloc(0), idle, t.tunnel?.maxDurationMs);
-            }, authority);
+            }, authority, t.hashSource ? s.remoteAddress : undefined);
             const onClose = () => c.cancel();
             s.once('close', onClose);
             return;

@@ -9,8 +9,12 @@ import net from 'node:net';
 import type { RuntimeConfig } from '../config.ts';
 import { ProxyError } from '../errors.ts';
 import type { Telemetry } from '../telemetry/events.ts';
-import { CONNECT_RETRIES, type ClusterEndpoints, clusterEndpoints, nextEndpoint } from '../upstream/choose.ts';
-import { chooseTier } from '../upstream/priority.ts';
+import { CONNECT_RETRIES, type ClusterEndpoints, clusterEndpoints } from '../upstream/choose.ts';
+import { InFlight, chooseEndpoint } from '../upstream/balance.ts';
+import { hash32 } from '../upstream/hash.ts';
+import type { OutlierDetector } from '../upstream/outlier.ts';
+import type { SlowStart } from '../upstream/slow-start.ts';
+import type { Endpoint } from '../xds-client/convert.ts';
 import type { ClusterResources } from '../upstream/resources.ts';
 import type { ClusterConfig } from '../xds-client/convert.ts';
 import { keepAlive } from '../http1/client.ts';
@@ -22,7 +26,13 @@ export interface TcpContext {
   log: (msg: string) => void;
   /** The cluster's circuit breakers (upstream/pools.ts), shared with its HTTP pools; none: no limits. */
   resources?: (cluster: ClusterConfig) => ClusterResources;
+  /** Outlier detection and slow start, shared with the HTTP side (http/forward.ts); none: neither. */
+  outlier?: () => OutlierDetector;
+  slowStart?: () => SlowStart;
 }
+
+/** TCP connections are not counted per endpoint: least request picks by weight alone here. */
+const NO_INFLIGHT = new InFlight();
 
 export interface Dialed {
   socket: net.Socket;
@@ -34,7 +44,7 @@ export interface Dialed {
  * ProxyError saying why not. cancel() stops it (a socket connected later is closed). `authority`
  * is the CONNECT target, where an ORIGINAL_DST cluster connects.
  */
-export function dial(ctx: TcpContext, clusterName: string, cb: (err: ProxyError | undefined, d?: Dialed) => void, authority?: string): { cancel(): void } {
+export function dial(ctx: TcpContext, clusterName: string, cb: (err: ProxyError | undefined, d?: Dialed) => void, authority?: string, source?: string): { cancel(): void } {
   let cancelled = false;
   let current: net.Socket | undefined;
   let stopWaiting: (() => void) | undefined;
@@ -58,11 +68,23 @@ export function dial(ctx: TcpContext, clusterName: string, cb: (err: ProxyError 
   }
   let attempt = 0;
   const slots = ctx.resources?.(cluster).tcp;
+  // The cluster's own load balancing, as Envoy's tcp_proxy uses it: priorities and localities,
+  // weights, slow start, outlier ejections, and a ring or Maglev table by the client's address
+  // where the route hashes by it (useSourceIp); a retry goes to another endpoint where it can.
+  const hashKey = source !== undefined && (cluster.lb === 'ring_hash' || cluster.lb === 'maglev') ? hash32(source) : undefined;
+  const tried = new Set<Endpoint>();
+  const outlier = cluster.outlier ? ctx.outlier?.() : undefined;
   const tryOne = () => {
     if (cancelled) return;
-    // Round robin; over the priority and locality the priority load picks, where there are several.
-    const t = ce.tiers ? chooseTier(cluster, ce.tiers, ce.healthy, false, Math.random) : undefined;
-    const ep = t && t.eps.length ? nextEndpoint(ctx.rr, t.rrKey, t.eps) : nextEndpoint(ctx.rr, clusterName, ce.healthy);
+    const now = outlier || cluster.slowStart ? performance.now() : 0;
+    const available = outlier ? outlier.available(cluster, ce.healthy, now, !ce.tiers) : ce.healthy;
+    const weightOf = cluster.slowStart ? ctx.slowStart?.().weights(cluster, clusterName, ce.healthy, now) : undefined;
+    const ep = chooseEndpoint(cluster, clusterName, ce, available, ctx.rr, NO_INFLIGHT, tried.size ? tried : undefined, Math.random, hashKey, undefined, weightOf);
+    if (!ep) {
+      queueMicrotask(() => done(new ProxyError('no_healthy_endpoint', `every endpoint of cluster ${clusterName} is ejected by outlier detection`, clusterName)));
+      return;
+    }
+    tried.add(ep);
     const endpoint = `${ep.address}:${ep.port}`;
     if (slots && !slots.take(endpoint)) {
       // max_connections: wait for one of the cluster's TCP connections to close, or overflow.
@@ -77,19 +99,21 @@ export function dial(ctx: TcpContext, clusterName: string, cb: (err: ProxyError 
     if (slots) s.once('close', () => slots.give(endpoint));
     keepAlive(s, cluster.connection?.tcpKeepalive);
     current = s;
-    const timer = setTimeout(() => failed(s, endpoint, 'ETIMEDOUT', `no connection within the cluster's connect timeout of ${cluster.connectTimeoutMs} ms`), cluster.connectTimeoutMs);
+    const timer = setTimeout(() => failed(s, endpoint, 'ETIMEDOUT', `no connection within the cluster's connect timeout of ${cluster.connectTimeoutMs} ms`, ep), cluster.connectTimeoutMs);
     s.once('connect', () => {
       clearTimeout(timer);
       s.removeAllListeners('error');
+      outlier?.report(cluster, ep, 200, performance.now(), ce.healthy); // a connection made: Envoy's local-origin success
       done(undefined, { socket: s, endpoint });
     });
     s.once('error', (e: NodeJS.ErrnoException) => {
       clearTimeout(timer);
-      failed(s, endpoint, e.code ?? 'error', e.message);
+      failed(s, endpoint, e.code ?? 'error', e.message, ep);
     });
   };
-  const failed = (s: net.Socket, endpoint: string, code: string, message: string) => {
+  const failed = (s: net.Socket, endpoint: string, code: string, message: string, ep?: Endpoint) => {
     s.destroy();
+    if (ep) outlier?.report(cluster, ep, 'local_error', performance.now(), ce.healthy);
     if (cancelled) return;
     if (ctx.telemetry.tcp.hasSubscribers) ctx.telemetry.tcp.publish({ kind: 'connect_failed', cluster: clusterName, endpoint, code });
     if (attempt < CONNECT_RETRIES && ce.healthy.length > 1) {

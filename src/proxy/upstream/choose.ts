@@ -3,7 +3,7 @@
 import type { RuntimeConfig } from '../config.ts';
 import { ProxyError } from '../errors.ts';
 import type { ClusterConfig, Endpoint } from '../xds-client/convert.ts';
-import { type Tiers, tiersOf } from './priority.ts';
+import { TIER, type Tiers, tiersOf } from './priority.ts';
 
 /** tcp_proxy: a connection that could not be made is tried on another endpoint, up to twice. (HTTP retries follow the route's retry policy: http/retry.ts.) */
 export const CONNECT_RETRIES = 2;
@@ -43,6 +43,14 @@ export interface ClusterEndpoints {
 
 const EMPTY: readonly Endpoint[] = [];
 const byList = new WeakMap<readonly Endpoint[], ClusterEndpoints>();
+
+/** Forgets the round-robin counters of clusters a config no longer has (their priorities' and localities' too). */
+export function pruneRoundRobin(rr: Map<string, number>, clusters: ReadonlyMap<string, unknown>): void {
+  for (const key of rr.keys()) {
+    const at = key.indexOf(TIER);
+    if (!clusters.has(at < 0 ? key : key.slice(0, at))) rr.delete(key);
+  }
+}
 
 /** The next endpoint of the cluster, round robin. */
 export function nextEndpoint(rr: Map<string, number>, clusterName: string, healthy: readonly Endpoint[]): Endpoint {

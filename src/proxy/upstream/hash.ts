@@ -21,17 +21,26 @@ export function hash32(s: string, seed = 0x811c9dc5): number {
 
 const nameOf = (e: Endpoint) => `${e.address}:${e.port}`;
 
+/** Envoy's ring_hash_lb_config maximum_ring_size default. */
+const MAX_RING_SIZE = 8 * 1024 * 1024;
+
 /** A ring of at least `minSize` points, each endpoint owning a share of them by its weight. */
 export class Ring {
   private readonly points: number[] = [];
   private readonly owners: Endpoint[] = [];
 
   constructor(eps: readonly Endpoint[], minSize: number) {
-    const total = eps.reduce((n, e) => n + (e.weight ?? 1), 0);
+    // Envoy's ring: scaled so that the lightest endpoint gets a whole number of points (at least
+    // minSize in all, at most 8M), each endpoint then as many as its share of that, as running sums.
+    const total = eps.reduce((n, e) => n + (e.weight ?? 1), 0) || 1;
+    const minShare = Math.min(...eps.map((e) => (e.weight ?? 1) / total));
+    const scale = eps.length ? Math.min(Math.ceil(minShare * minSize) / minShare, MAX_RING_SIZE) : 0;
     const all: [number, Endpoint][] = [];
+    let current = 0;
+    let target = 0;
     for (const e of eps) {
-      const per = Math.max(1, Math.ceil((minSize * (e.weight ?? 1)) / Math.max(1, total)));
-      for (let i = 0; i < per; i++) all.push([hash32(`${nameOf(e)}_${i}`), e]);
+      target += (scale * (e.weight ?? 1)) / total;
+      for (let i = 0; current < target; i++, current++) all.push([hash32(`${nameOf(e)}_${i}`), e]);
     }
     all.sort((a, b) => a[0] - b[0] || nameOf(a[1]).localeCompare(nameOf(b[1])));
     for (const [p, e] of all) {

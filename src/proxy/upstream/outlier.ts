@@ -79,6 +79,8 @@ export class OutlierDetector {
   /**
    * The endpoints not ejected now; all of them when fewer than the panic threshold would be left
    * (unless `panic` is false: with several priorities, panic is judged per priority, priority.ts).
+   * The share counts the endpoints EDS calls healthy, where Envoy's counts every host: the sidecar
+   * never sends to the others.
    */
   available(cluster: ClusterConfig, healthy: Endpoint[], now: number, panic = true): Endpoint[] {
     const hosts = this.clusters.get(cluster.name);
@@ -91,7 +93,10 @@ export class OutlierDetector {
       else if (!ejected && out) out.push(healthy[i]);
     }
     if (!out) return healthy;
-    if (panic && (100 * out.length) / healthy.length < cluster.panicPercent) return healthy; // panic: ignore ejections
+    // Envoy's panic: under the threshold, ejections are ignored, but only while the endpoints left are
+    // short of the whole even with its overprovisioning factor (1.4: at 72% or more, never).
+    const share = (100 * out.length) / healthy.length;
+    if (panic && share * 1.4 < 100 && share < cluster.panicPercent) return healthy;
     return out;
   }
 

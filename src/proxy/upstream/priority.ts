@@ -39,6 +39,9 @@ export interface Tiers {
 
 const cache = new WeakMap<readonly Endpoint[], Tiers | null>();
 
+/** Separates a cluster's name from its priority and locality in a round-robin key (cluster names hold "|"). */
+export const TIER = '\u0000';
+
 /** The priorities and localities of a cluster's endpoint list (all of them, healthy or not); null when there is one of each. */
 export function tiersOf(all: readonly Endpoint[], clusterName: string): Tiers | null {
   let t = cache.get(all);
@@ -57,9 +60,9 @@ export function tiersOf(all: readonly Endpoint[], clusterName: string): Tiers | 
     const levels = [...byPriority.entries()]
       .sort(([a], [b]) => a - b)
       .map(([priority, groups]): Level => {
-        const gs = [...groups.entries()].map(([g, eps]) => ({ weight: eps[0].localityWeight ?? 1, healthy: eps.filter((e) => e.healthy), total: eps.length, rrKey: `${clusterName}|p${priority}|l${g}` }));
+        const gs = [...groups.entries()].map(([g, eps]) => ({ weight: eps[0].localityWeight ?? 1, healthy: eps.filter((e) => e.healthy), total: eps.length, rrKey: `${clusterName}${TIER}p${priority}l${g}` }));
         const members = gs.flatMap((g) => g.healthy);
-        return { priority, healthy: members, total: gs.reduce((n, g) => n + g.total, 0), groups: gs, rrKey: `${clusterName}|p${priority}` };
+        return { priority, healthy: members, total: gs.reduce((n, g) => n + g.total, 0), groups: gs, rrKey: `${clusterName}${TIER}p${priority}` };
       });
     t = { levels };
   }
@@ -85,10 +88,23 @@ export function chooseTier(cluster: ClusterConfig, tiers: Tiers, available: read
   const health = (n: number, total: number) => (total ? Math.min(100, Math.floor((OVERPROVISIONING * n) / total)) : 0);
   const levels = tiers.levels;
   const counts = avail ? levels.map((l) => count(l.healthy)) : undefined;
+  const healthOf = levels.map((l, i) => health(counts ? counts[i] : l.healthy.length, l.total));
+  const totalHealth = Math.min(100, healthOf.reduce((a, b) => a + b, 0));
+  // Envoy's panic: a priority whose available share is under the panic threshold uses all its
+  // endpoints, but only while the cluster as a whole is short (total health under 100%).
+  const inPanic = (i: number) => totalHealth < 100 && (100 * (counts ? counts[i] : levels[i].healthy.length)) / (levels[i].total || 1) < cluster.panicPercent;
+  const r0 = hashKey !== undefined ? hashKey % 100 : Math.floor(rand() * 100);
+  if (totalHealth === 0 && cluster.panicPercent === 0) return { eps: [], all: levels[0].healthy, rrKey: levels[0].rrKey }; // nothing left, panic off
+  if (levels.every((_, i) => inPanic(i))) {
+    // Total panic (Envoy's recalculateLoadInTotalPanic): load by each priority's endpoints, any of
+    // them; Envoy counts those EDS calls unhealthy too, which the sidecar never sends to.
+    const level = levels[pickByShare(levels.map((l) => l.healthy.length), r0)];
+    return { eps: level.healthy, all: level.healthy, rrKey: level.rrKey };
+  }
   let load: number[];
   if (!avail && !excluded?.size && tiers.staticLoad) load = tiers.staticLoad;
   else {
-    let hs = levels.map((l, i) => health(counts ? counts[i] : l.healthy.length, l.total));
+    let hs = healthOf;
     // previous_priorities: the priorities tried count as unavailable, unless that leaves none.
     if (excluded?.size) {
       const left = hs.map((h, i) => (excluded.has(levels[i].priority) ? 0 : h));
@@ -97,26 +113,14 @@ export function chooseTier(cluster: ClusterConfig, tiers: Tiers, available: read
     load = priorityLoad(hs);
     if (!avail && !excluded?.size) tiers.staticLoad = load;
   }
-  const totalHealth = Math.min(100, levels.reduce((n, l, i) => n + health(counts ? counts[i] : l.healthy.length, l.total), 0));
-  // Nothing available anywhere: priority 0, in panic if the cluster has a panic threshold at all.
-  if (load.every((x) => x === 0)) {
-    const l0 = levels[0];
-    return cluster.panicPercent > 0 ? { eps: l0.healthy, all: l0.healthy, rrKey: l0.rrKey } : { eps: [], all: l0.healthy, rrKey: l0.rrKey };
-  }
-  let r = hashKey !== undefined ? hashKey % 100 : Math.floor(rand() * 100);
-  let at = 0;
-  while (at < levels.length - 1 && (r >= load[at] || load[at] === 0)) {
-    r -= load[at];
-    at++;
-  }
+  const at = pickByShare(load, r0);
   const level = levels[at];
-  const n = counts ? counts[at] : level.healthy.length;
-  // Envoy's panic: only while the cluster as a whole is short of endpoints.
-  const panic = totalHealth < 100 && level.total > 0 && (100 * n) / level.total < cluster.panicPercent;
+  const panic = inPanic(at);
   const inLevel = panic || !avail ? level.healthy : level.healthy.filter((e) => avail.has(e));
-  if (!cluster.localityWeighted || level.groups.length < 2) return { eps: inLevel, all: level.healthy, rrKey: level.rrKey };
+  // In panic, as Envoy: every endpoint of the priority, whatever its locality.
+  if (panic || !cluster.localityWeighted || level.groups.length < 2) return { eps: inLevel, all: level.healthy, rrKey: level.rrKey };
   // Locality-weighted: a locality by its weight times its availability.
-  const weights = level.groups.map((g) => g.weight * Math.min(1, (OVERPROVISIONING * (panic ? g.healthy.length : count(g.healthy))) / 100 / (g.total || 1)));
+  const weights = level.groups.map((g) => g.weight * Math.min(1, (OVERPROVISIONING * count(g.healthy)) / 100 / (g.total || 1)));
   const sum = weights.reduce((a, b) => a + b, 0);
   if (sum <= 0) return { eps: inLevel, all: level.healthy, rrKey: level.rrKey };
   let w = (hashKey !== undefined ? (hashKey % 10007) / 10007 : rand()) * sum;
@@ -126,8 +130,20 @@ export function chooseTier(cluster: ClusterConfig, tiers: Tiers, available: read
     g++;
   }
   const group = level.groups[g];
-  const eps = panic || !avail ? group.healthy : group.healthy.filter((e) => avail.has(e));
+  const eps = !avail ? group.healthy : group.healthy.filter((e) => avail.has(e));
   return { eps, all: group.healthy, rrKey: group.rrKey };
+}
+
+/** The index whose share (of their sum, or of 100 for loads) `r` (0-99) falls in; empty shares are skipped. */
+function pickByShare(shares: readonly number[], r: number): number {
+  const sum = shares.reduce((a, b) => a + b, 0);
+  let x = sum === 100 ? r : (r / 100) * sum;
+  let at = 0;
+  while (at < shares.length - 1 && (x >= shares[at] || shares[at] === 0)) {
+    x -= shares[at];
+    at++;
+  }
+  return at;
 }
 
 /** Envoy's per-priority load from each priority's health (0-100): in order, each takes its share of what is left. */

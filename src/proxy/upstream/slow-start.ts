@@ -1,7 +1,8 @@
 // Envoy's slow start (Istio's DestinationRule loadBalancer.warmup), for ROUND_ROBIN and
 // LEAST_REQUEST clusters: an endpoint added to a cluster that already had endpoints gets a share
 // of traffic that grows over the slow-start window, by weight
-//   max(min_weight_percent, time_factor ^ (1 / aggression)),  time_factor = max(age, 1 s) / window
+//   max(min_weight_percent, time_factor ^ (1 / aggression)),  time_factor = max(age, 1 ms) / window
+// (Envoy's applySlowStartFactor; its docs say 1 s, its code 1 ms)
 // while the endpoints that were there take their full share. Endpoints of the cluster's first
 // endpoint list are not in slow start, as in Envoy (they are the cluster's initial hosts).
 // While some endpoint is warming, tries are spread by weighted random choice rather than round
@@ -21,6 +22,11 @@ const key = (e: Endpoint) => `${e.address}:${e.port}`;
 
 export class SlowStart {
   private readonly clusters = new Map<string, Seen>();
+
+  /** Forgets the clusters a config no longer has. */
+  retain(clusters: ReadonlySet<string> | ReadonlyMap<string, unknown>): void {
+    for (const name of this.clusters.keys()) if (!clusters.has(name)) this.clusters.delete(name);
+  }
 
   /**
    * The weight of each endpoint of `all` (the cluster's current list) at `now`, or undefined when
@@ -57,7 +63,7 @@ export class SlowStart {
     return (e) => {
       const at = added.get(key(e));
       if (at === undefined) return 1;
-      const factor = Math.max(now - at, 1000) / cfg.windowMs;
+      const factor = Math.min(1, Math.max(now - at, 1) / cfg.windowMs);
       return Math.max(cfg.minWeightPercent / 100, factor ** (1 / cfg.aggression));
     };
   }

@@ -521,13 +521,16 @@ export function convertEndpoints(cla: any, whereOuter?: string): Endpoint[] {
     const priority = Number(loc.priority ?? 0);
     if (!Number.isInteger(priority) || priority < 0 || priority > 127) fail(`${where}: endpoints[${i}].priority`, `must be a whole number from 0 to 127, got ${JSON.stringify(loc.priority)}`);
     const lw = loc.load_balancing_weight == null ? 1 : Number(loc.load_balancing_weight.value ?? loc.load_balancing_weight);
-    if (!Number.isInteger(lw) || lw < 1) fail(`${where}: endpoints[${i}].load_balancing_weight`, `must be a whole number of at least 1, got ${JSON.stringify(loc.load_balancing_weight)}`);
+    if (!Number.isInteger(lw) || lw < 1 || lw > 0xffffffff) fail(`${where}: endpoints[${i}].load_balancing_weight`, `must be a whole number from 1 to 4294967295, got ${JSON.stringify(loc.load_balancing_weight)}`);
+    let sum = 0;
     (loc.lb_endpoints ?? []).forEach((e: any, j: number) => {
       const { address, port } = socket(`${where}: endpoints[${i}].lb_endpoints[${j}].endpoint.address`, e.endpoint?.address);
       if (port === 0) fail(`${where}: endpoints[${i}].lb_endpoints[${j}]`, 'port 0 is not a valid endpoint');
       const hs = e.health_status ?? 'UNKNOWN';
       const weight = e.load_balancing_weight == null ? 1 : Number(e.load_balancing_weight.value ?? e.load_balancing_weight);
       if (!Number.isInteger(weight) || weight < 1 || weight > 0xffffffff) fail(`${where}: endpoints[${i}].lb_endpoints[${j}].load_balancing_weight`, `must be a whole number of at least 1, got ${JSON.stringify(e.load_balancing_weight)}`);
+      sum += weight;
+      if (sum > 0xffffffff) fail(`${where}: endpoints[${i}]`, "the weights of the locality's endpoints add up to more than 4294967295 (Envoy's limit)");
       out.push({ address, port, healthy: hs === 'HEALTHY' || hs === 'UNKNOWN', priority, group: i, localityWeight: lw, ...(weight !== 1 ? { weight } : {}) });
     });
   });
