@@ -64,8 +64,11 @@ function destinationRule(spec: Obj, out: Support): void {
   const policy = (tp: unknown, p: string) => {
     if (!isObject(tp)) return;
     if (set(tp.tls)) out.rejected.push({ path: field(p, 'tls'), message: 'TLS settings are not supported yet (they come with mTLS); ignoring them would send plaintext where TLS is asked for' });
-    for (const k of ['tunnel', 'proxyProtocol', 'retryBudget']) {
+    for (const k of ['tunnel', 'proxyProtocol']) {
       if (set(tp[k])) warn(field(p, k), `accepted, not applied yet: ${NOT_YET[k]}`);
+    }
+    if (isObject(tp.retryBudget) && set(tp.retryBudget.budgetInterval)) {
+      warn(field(field(p, 'retryBudget'), 'budgetInterval'), "accepted, not applied: the budget counts the requests under way and waiting, as Envoy's circuit-breaker retry budget, over no interval");
     }
     // Field by field: what policy.ts translates and the sidecar applies, and what it does not yet.
     const partly = (name: string, applied: Record<string, string[]>, why: string) => {
@@ -123,7 +126,6 @@ function destinationRule(spec: Obj, out: Support): void {
 const NOT_YET: Record<string, string> = {
   tunnel: 'no tunnel is used',
   proxyProtocol: 'no PROXY protocol header is sent',
-  retryBudget: 'no retry budget',
 };
 
 /** Protobuf semantics: "", [] and 0 say nothing, as if unset. */

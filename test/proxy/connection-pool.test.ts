@@ -339,3 +339,36 @@ test('useClientProtocol: an HTTP/2 request goes upstream over HTTP/2, an HTTP/1.
   assert.equal((await send(ctx, '/', 'HTTP/1.1')).body, '1');
   assert.deepEqual(seen, ['2.0', '1.1']);
 });
+
+test('retryBudget (Envoy\'s retry_budget): retries under way at most percent% of the requests, never fewer than minRetryConcurrency; it replaces Weft\'s own budget', async (t) => {
+  let seen = 0;
+  const tried = new Set<string>();
+  const held: http.ServerResponse[] = [];
+  const server = http.createServer((req, res) => {
+    seen++;
+    // Each path's first try fails; its retries are held, so that they stay under way.
+    if (tried.has(req.url!)) return void held.push(res);
+    tried.add(req.url!);
+    res.statusCode = 503;
+    res.end('fails');
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  closers.push(() => {
+    server.closeAllConnections();
+    server.close();
+  });
+  const port = (server.address() as net.AddressInfo).port;
+  // 50% of what is under way, at least 1: with one request under way, one retry; not two.
+  const ctx = contextFor(configFor([port], { retryBudget: { percent: 50, minRetryConcurrency: 1 } }, { attempts: 3, retryOn: '5xx' }));
+  const translated = ctx.config().clusters.get(CLUSTER)!;
+  assert.deepEqual(translated.limits.retryBudget, { percent: 50, minConcurrency: 1 });
+  const first = send(ctx, '/a');
+  await waitFor("the first request's retry held upstream", async () => held.length === 1);
+  // Requests under way now: /a's retry (1). 50% of 1 is 0, the floor 1: no second retry.
+  const second = await send(ctx, '/b');
+  t.diagnostic(`upstream saw ${seen}; the second got ${second.status}`);
+  assert.equal(second.status, 503, 'the budget had no room for a second retry: the upstream\'s 503 stands');
+  held[0].end('retried');
+  assert.equal((await first).status, 200);
+});

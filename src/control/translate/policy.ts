@@ -14,9 +14,10 @@ interface Policy {
   loadBalancer?: Obj;
   connectionPool?: Obj;
   outlierDetection?: Obj;
+  retryBudget?: Obj;
 }
 
-const FIELDS = ['loadBalancer', 'connectionPool', 'outlierDetection'] as const;
+const FIELDS = ['loadBalancer', 'connectionPool', 'outlierDetection', 'retryBudget'] as const;
 
 /** The policy of a cluster: the rule's, then the subset's, each with its port-level settings for `port`. */
 export function effectivePolicy(dr: DestinationRule | undefined, subset: string, port: number): Policy {
@@ -76,6 +77,15 @@ export function clusterPolicyFields(p: Policy): Obj {
   if (http && http.http1MaxPendingRequests > 0) threshold.max_pending_requests = { value: http.http1MaxPendingRequests };
   if (http && http.http2MaxRequests > 0) threshold.max_requests = { value: http.http2MaxRequests };
   if (http && http.maxRetries > 0) threshold.max_retries = { value: http.maxRetries };
+  // Envoy's retry budget (it replaces max_retries): retries under way at most percent% of the
+  // requests under way and waiting, and never fewer than minRetryConcurrency (20% and 3 unset).
+  const budget = p.retryBudget;
+  if (budget) {
+    threshold.retry_budget = {
+      ...(budget.percent !== undefined && budget.percent !== null ? { budget_percent: { value: budget.percent } } : {}),
+      ...(budget.minRetryConcurrency > 0 ? { min_retry_concurrency: { value: budget.minRetryConcurrency } } : {}),
+    };
+  }
   if (Object.keys(threshold).length) out.circuit_breakers = { thresholds: [threshold] };
   const ka = tcp?.tcpKeepalive as Obj | undefined;
   if (ka) {

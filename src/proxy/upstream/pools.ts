@@ -112,6 +112,7 @@ export class Pools {
       // Istio always sends these as 2^32-1 unless a DestinationRule sets them: no limit where none is given.
       maxRequests: cluster.limits.maxRequests ?? Infinity,
       maxRetries: cluster.limits.maxRetries ?? Infinity,
+      ...(cluster.limits.retryBudget ? { retryBudget: cluster.limits.retryBudget } : {}),
     };
     let r = this.resources.get(cluster.name);
     if (!r) this.resources.set(cluster.name, (r = new ClusterResources(cluster.name, limits)));

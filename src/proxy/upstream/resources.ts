@@ -13,6 +13,11 @@ export interface Thresholds {
   maxRequests: number;
   /** Retries under way: max_retries (Istio's maxRetries). */
   maxRetries: number;
+  /**
+   * retry_budget (Istio's retryBudget), in place of max_retries: retries under way at most
+   * `percent`% of the requests under way and waiting, never fewer than `minConcurrency`.
+   */
+  retryBudget?: { percent: number; minConcurrency: number };
 }
 
 export class ClusterResources {
@@ -58,9 +63,16 @@ export class ClusterResources {
     return `${this.requests} requests under way (the limit is max_requests ${show(this.limits.maxRequests)})`;
   }
 
-  /** Takes a retry slot (max_retries); false when as many retries are under way as the cluster allows. */
+  /** How many retries may be under way now: max_retries, or the retry budget's share of the requests (Envoy's RetryBudget). */
+  retryLimit(): number {
+    const b = this.limits.retryBudget;
+    if (!b) return this.limits.maxRetries;
+    return Math.max(b.minConcurrency, Math.floor((b.percent / 100) * (this.requests + this.pending)));
+  }
+
+  /** Takes a retry slot (max_retries, or the retry budget); false when as many retries are under way as the cluster allows. */
   takeRetry(): boolean {
-    if (this.retries >= this.limits.maxRetries) return false;
+    if (this.retries >= this.retryLimit()) return false;
     this.retries++;
     return true;
   }

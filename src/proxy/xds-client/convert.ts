@@ -70,7 +70,7 @@ export interface ClusterConfig {
   /** What the cluster's endpoints speak: HTTP/2 when its protocol options say so, the client's own protocol for use_downstream_protocol_config, else HTTP/1.1. */
   protocol: UpstreamProtocol;
   /** circuit_breakers (DEFAULT priority), where set: limits across all of the cluster's endpoints (upstream/resources.ts). */
-  limits: { maxConnections?: number; maxPending?: number; maxRequests?: number; maxRetries?: number };
+  limits: { maxConnections?: number; maxPending?: number; maxRequests?: number; maxRetries?: number; retryBudget?: { percent: number; minConcurrency: number } };
   /** How its upstream connections are kept and ended, where the cluster says (HttpProtocolOptions, upstream_connection_options). */
   connection?: ConnectionOptions;
   /** lb_policy: ROUND_ROBIN, RANDOM, LEAST_REQUEST (two random choices, the one with fewer requests in flight), RING_HASH or MAGLEV (by the route's hash_policy). */
@@ -498,7 +498,16 @@ function circuitBreakers(where: string, cb: any): ClusterConfig['limits'] {
     const at = `${where}: circuit_breakers.thresholds[${i}]`;
     if ((t.priority ?? 'DEFAULT') !== 'DEFAULT') fail(`${at}.priority`, `${t.priority} is not supported (only DEFAULT: the sidecar has no request priorities)`);
     for (const k of Object.keys(t)) {
-      if (!['priority', ...Object.keys(THRESHOLDS)].includes(k)) fail(`${at}.${k}`, 'not supported (max_connections, max_pending_requests, max_requests and max_retries are)');
+      if (!['priority', 'retry_budget', ...Object.keys(THRESHOLDS)].includes(k)) fail(`${at}.${k}`, 'not supported (max_connections, max_pending_requests, max_requests, max_retries and retry_budget are)');
+    }
+    if (t.retry_budget != null) {
+      const rb = t.retry_budget;
+      for (const k of Object.keys(rb)) if (k !== 'budget_percent' && k !== 'min_retry_concurrency') fail(`${at}.retry_budget.${k}`, 'not supported');
+      const percent = rb.budget_percent == null ? 20 : Number(rb.budget_percent.value ?? rb.budget_percent);
+      const minConcurrency = rb.min_retry_concurrency == null ? 3 : Number(rb.min_retry_concurrency.value ?? rb.min_retry_concurrency);
+      if (!(percent >= 0 && percent <= 100)) fail(`${at}.retry_budget.budget_percent`, `must be 0-100, got ${JSON.stringify(rb.budget_percent)}`);
+      if (!Number.isInteger(minConcurrency) || minConcurrency < 0) fail(`${at}.retry_budget.min_retry_concurrency`, `must be a whole number, got ${JSON.stringify(rb.min_retry_concurrency)}`);
+      limits.retryBudget = { percent, minConcurrency };
     }
     for (const [k, key] of Object.entries(THRESHOLDS)) {
       const v = t[k];
