@@ -172,7 +172,13 @@ function sidecar(spec: Obj, out: Support): void {
     reject('spec.outboundTrafficPolicy.egressProxy', 'not supported yet; ignoring it would send traffic to unknown hosts directly instead of through the egress proxy');
   }
   if (given(spec.ingress)) warn('spec.ingress', "accepted, not applied yet: the sidecar's inbound listeners follow the workload's ports");
-  if (set(spec.inboundConnectionPool)) warn('spec.inboundConnectionPool', "accepted, not applied yet: the sidecar's default inbound connection limits apply");
+  // inboundConnectionPool is applied as a DestinationRule's connectionPool is; its fields the sidecar cannot apply are warned of alike.
+  const pool = spec.inboundConnectionPool;
+  if (isObject(pool) && isObject(pool.tcp) && isObject(pool.tcp.tcpKeepalive)) {
+    for (const k of ['probes', 'interval']) {
+      if (given(pool.tcp.tcpKeepalive[k])) warn(`spec.inboundConnectionPool.tcp.tcpKeepalive.${k}`, "accepted, not applied yet: the sidecar's sockets cannot set it (Node's fixed values apply)");
+    }
+  }
 }
 
 // ---- HTTPRoute and GRPCRoute ----

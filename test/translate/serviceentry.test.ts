@@ -257,3 +257,14 @@ test('Sidecar egress listeners with ports: a port\'s listener decides what is se
   assert.equal(routeOf(only, request('reviews')), 'local 502');
   assert.equal(routeOf(only, request('ratings.b:9090')), 'outbound|9090||ratings.b.svc.cluster.local');
 });
+
+test('Sidecar inboundConnectionPool: the limits of the selected workloads\' inbound clusters (to their apps), as a DestinationRule\'s connectionPool', () => {
+  const pool = { tcp: { maxConnections: 2 }, http: { http2MaxRequests: 5, maxRequestsPerConnection: 3 } };
+  const mesh = meshOf([sidecar('default', 'a', { workloadSelector: { labels: { app: 'client' } }, inboundConnectionPool: pool })], meshWorkloads);
+  const cfg = sidecarSnapshot(mesh, named('client-a'));
+  const inbound = cfg.clusters.get('inbound|80||')!;
+  assert.deepEqual(inbound.limits, { maxConnections: 2, maxRequests: 5 });
+  assert.equal(inbound.connection?.maxRequestsPerConnection, 3);
+  // Another workload of the namespace, not selected: Envoy's defaults.
+  assert.deepEqual(sidecarSnapshot(mesh, named('batch-a')).clusters.get('inbound|80||')!.limits, {});
+});

@@ -21,7 +21,7 @@
 // rest to tcp_proxy). Apps reach TCP services through the outbound listener with CONNECT; on a
 // TLS port with tls routes, the CONNECT goes to an internal listener that routes by server name
 // (tls-routes.ts).
-import type { Destination, DestinationRule, LocalRateLimit, VirtualService } from '../../api/types.ts';
+import type { Destination, DestinationRule, LocalRateLimit, Sidecar, VirtualService } from '../../api/types.ts';
 import { TYPE } from '../../xds/types.ts';
 import { duration } from './duration.ts';
 import { type PortHandling, portHandling } from '../model/protocol.ts';
@@ -89,7 +89,7 @@ export type ScopedResources = Pick<XdsResources, 'routes' | 'apiListeners'> & {
 /** Config for one proxy: the shared and scoped parts, plus its own listeners and inbound clusters. */
 export function translate(mesh: MeshSnapshot, proxy: Workload): XdsResources {
   const scoped = translateScoped(mesh, scopeOf(mesh, proxy));
-  return forProxy(sharedFor(translateShared(mesh), scoped), scoped, proxy, mesh.rateLimits);
+  return forProxy(sharedFor(translateShared(mesh), scoped), scoped, proxy, mesh.rateLimits, mesh.sidecars);
 }
 
 /** The shared clusters and endpoints a scope gets: all but those of the hosts hidden from it, with its own for the hosts whose DestinationRule it sees otherwise. */
@@ -361,8 +361,11 @@ function apiListener(name: string): object {
 }
 
 /** Adds one proxy's own resources to the shared and scoped ones (which it does not modify). */
-export function forProxy(shared: SharedResources, scoped: ScopedResources, proxy: Workload, rateLimits: readonly LocalRateLimit[] = []): XdsResources {
+export function forProxy(shared: SharedResources, scoped: ScopedResources, proxy: Workload, rateLimits: readonly LocalRateLimit[] = [], sidecars?: readonly Sidecar[]): XdsResources {
   const limits = inboundLimits(rateLimits, proxy);
+  // The Sidecar's inboundConnectionPool: a DestinationRule connectionPool for the proxy's inbound
+  // clusters (to its app), as Istio applies it.
+  const inboundPool = sidecarFor(sidecars, proxy)?.spec.inboundConnectionPool as Record<string, any> | undefined;
   // The scope's internal listeners (TLS routed by server name) first: CONNECT tunnels reach them.
   const listeners: Record<string, object> = { ...scoped.sni?.listeners };
   let clusters = shared.clusters;
@@ -379,7 +382,7 @@ export function forProxy(shared: SharedResources, scoped: ScopedResources, proxy
     const name = `inbound|${p.inboundPort}`;
     const cluster = inboundClusterName(p.port);
     listeners[name] = inboundListener(name, proxy.address, p, cluster, handling, limits);
-    clusters[cluster] = {
+    const base = {
       name: cluster,
       type: 'STATIC',
       connect_timeout: { seconds: 10 },
@@ -387,8 +390,11 @@ export function forProxy(shared: SharedResources, scoped: ScopedResources, proxy
         cluster_name: cluster,
         endpoints: [{ lb_endpoints: [{ endpoint: { address: socketAddress('127.0.0.1', p.appPort) } }] }],
       },
-      ...(handling === 'http2' ? HTTP2_UPSTREAM : {}),
     };
+    if (inboundPool) {
+      const policy = { connectionPool: inboundPool };
+      clusters[cluster] = { ...base, ...withProtocol(protocolOptions(policy, handling), clusterPolicyFields(policy)) };
+    } else clusters[cluster] = { ...base, ...(handling === 'http2' ? HTTP2_UPSTREAM : {}) };
   }
   return { listeners, apiListeners: scoped.apiListeners, routes: scoped.routes, clusters, endpoints: shared.endpoints };
 }
