@@ -126,19 +126,19 @@ test('Sidecar: egressProxy is refused (ignoring it would widen what a workload r
   assert.deepEqual(warnings(more).map((w) => w.split(': ')[1]), ['spec.egress[0].port.protocol', 'spec.egress[1]']);
 });
 
-test('Sidecar: bind, captureMode, ingress and inboundConnectionPool are warnings; selector, egress hosts and mode are applied', () => {
+test('Sidecar: bind, captureMode and ingress are warnings; selector, egress hosts, mode and inboundConnectionPool are applied (its keepalive probes warned, as a DestinationRule\'s)', () => {
   const sc = sidecar({
     workloadSelector: { labels: { app: 'reviews' } },
     egress: [{ bind: '127.0.0.2', captureMode: 'NONE', hosts: ['./*', 'istio-system/*'] }],
     ingress: [{ port: { number: 9080, protocol: 'HTTP' }, defaultEndpoint: '127.0.0.1:8080' }],
-    inboundConnectionPool: { tcp: { maxConnections: 10 } },
+    inboundConnectionPool: { tcp: { maxConnections: 10, tcpKeepalive: { time: '10s', probes: 3 } } },
     outboundTrafficPolicy: { mode: 'REGISTRY_ONLY' },
   });
   assert.deepEqual(pathsAndMessages(sc), [
     'spec.egress[0].bind: accepted, not applied yet: the sidecar keeps its own outbound listener address',
     'spec.egress[0].captureMode: accepted, not applied yet: apps reach the sidecar as their HTTP proxy; no traffic is captured',
     "spec.ingress: accepted, not applied yet: the sidecar's inbound listeners follow the workload's ports",
-    "spec.inboundConnectionPool: accepted, not applied yet: the sidecar's default inbound connection limits apply",
+    "spec.inboundConnectionPool.tcp.tcpKeepalive.probes: accepted, not applied yet: the sidecar's sockets cannot set it (Node's fixed values apply)",
   ]);
   assert.match(warnings(sc)[0] ?? '', /^Sidecar default\/r: spec\.egress\[0\]\.bind: /);
   const applied = sidecar({ workloadSelector: { labels: { app: 'reviews' } }, egress: [{ captureMode: 'DEFAULT', hosts: ['./*'] }], outboundTrafficPolicy: { mode: 'ALLOW_ANY' } });
