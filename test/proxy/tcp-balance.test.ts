@@ -120,3 +120,29 @@ test('review: a closed CONNECT tunnel no longer counts against the sidecar\'s co
   const port = await outbound([se('t', [{ address: '127.0.0.1', ports: { tcp: one } }])], undefined, 10);
   for (let i = 0; i < 30; i++) assert.equal(await reach(port, 't.example.com:5432'), 'one', `tunnel ${i + 1}`);
 });
+
+test('review: a refused CONNECT (no route, nowhere to connect) is closed and leaves the connection limit (each kept its slot, and after as many as the limit the sidecar refused everything)', async () => {
+  const dead = net.createServer();
+  dead.listen(0, '127.0.0.1');
+  await once(dead, 'listening');
+  const deadPort = (dead.address() as net.AddressInfo).port;
+  dead.close();
+  await once(dead, 'close');
+  const port = await outbound([se('gone', [{ address: '127.0.0.1', ports: { tcp: deadPort } }])], undefined, 5);
+  const status = (target: string) =>
+    new Promise<string>((resolve) => {
+      const s = net.connect(port, '127.0.0.1', () => s.write(`CONNECT ${target} HTTP/1.1\r\nHost: ${target}\r\n\r\n`));
+      let buf = '';
+      s.on('data', (d) => {
+        buf += d.toString('latin1');
+        // The client, as curl does: it has its answer, and goes (reset or not).
+        if (buf.includes('\r\n\r\n')) s.destroy();
+      });
+      s.on('error', () => {});
+      s.on('close', () => resolve(buf.split('\r\n')[0] || 'closed without an answer'));
+    });
+  for (let i = 0; i < 15; i++) {
+    assert.match(await status('gone.example.com:5432'), /^HTTP\/1.1 503/, `refused connect ${i + 1}`);
+    assert.match(await status('nowhere.invalid:1'), /^HTTP\/1.1 (404|503)/, `no route ${i + 1}`);
+  }
+});

@@ -94,6 +94,24 @@ interface Codecs {
   sweeper: Sweeper;
 }
 
+/** How long a refused CONNECT's client may take to close after the answer, before the socket is destroyed. */
+const REFUSED_LINGER_MS = 1000;
+
+/**
+ * Answers a CONNECT that goes nowhere, and closes it: what the client still sends (its FIN, or
+ * bytes) is read and dropped, so that the socket closes and leaves the connection limit; after a
+ * moment it is destroyed whatever the client does. (A socket handed over by the HTTP/1.1 server
+ * is paused, and a dial leaves it half-open: ending it alone would keep it, and its slot, for good.)
+ */
+function refuse(s: net.Socket, answer: string): void {
+  s.allowHalfOpen = false;
+  s.on('data', () => {});
+  s.on('error', () => {});
+  s.end(answer, 'latin1');
+  s.resume();
+  setTimeout(() => s.destroy(), REFUSED_LINGER_MS).unref();
+}
+
 function sniff(socket: net.Socket, handlers: ListenerHandlers, limits: ListenerLimits, codecs: Codecs, initial?: Buffer): void {
   const go = (first: Buffer) => {
     if (first.length >= PREFACE.length && first.subarray(0, PREFACE.length).equals(PREFACE)) {
@@ -115,17 +133,17 @@ function sniff(socket: net.Socket, handlers: ListenerHandlers, limits: ListenerL
           const t = handlers.connectTarget(authority);
           if (typeof t === 'string') {
             handlers.onRejected(404, 'no_route');
-            s.end(rawHttp1Error(404, 'no_route', t), 'latin1');
+            refuse(s, rawHttp1Error(404, 'no_route', t));
             return;
           }
           if (t.kind === 'reply') {
             handlers.onRejected(t.status, 'direct_response');
-            s.end(rawHttp1Reply(t.status, t.body), 'latin1');
+            refuse(s, rawHttp1Reply(t.status, t.body));
             return;
           }
           if (t.kind === 'error') {
             handlers.onRejected(t.error.status, t.error.code, t.error.cluster);
-            s.end(rawHttp1Error(t.error.status, t.error.code, t.error.message), 'latin1');
+            refuse(s, rawHttp1Error(t.error.status, t.error.code, t.error.message));
             return;
           }
           const established = 'HTTP/1.1 200 Connection Established\r\n\r\n';
@@ -147,7 +165,7 @@ function sniff(socket: net.Socket, handlers: ListenerHandlers, limits: ListenerL
               s.off('close', onClose);
               if (err) {
                 handlers.onRejected(err.status, err.code, t.cluster);
-                s.end(rawHttp1Error(err.status, err.code, err.message), 'latin1');
+                refuse(s, rawHttp1Error(err.status, err.code, err.message));
                 return;
               }
               s.write(established);
