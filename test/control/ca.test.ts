@@ -140,3 +140,32 @@ test('an expired certificate is refused at the handshake', async () => {
   assert.equal(await handshake(old, now, ca.trustBundle()).catch(() => ''), '');
   store.close();
 });
+
+test('review: a crafted PEM that made the library\'s parser backtrack for hours is refused at once', async () => {
+  const store = new SqliteStore(':memory:');
+  const ca = await CertificateAuthority.open({ store, kek });
+  const hostile = '-----BEGIN X-----\na: b\n' + ' a: b\n'.repeat(60) + '!';
+  const t0 = performance.now();
+  await assert.rejects(ca.sign(hostile, { namespace: 'a', serviceAccount: 'b' }), (e: Error) => e instanceof CaError);
+  // 28 such lines took 1.8 s, each one more doubling it; the bound is generous.
+  assert.ok(performance.now() - t0 < 1000, `${performance.now() - t0} ms`);
+  const headers = '-----BEGIN CERTIFICATE REQUEST-----\nProc-Type: 4,ENCRYPTED\n\nAAAA\n-----END CERTIFICATE REQUEST-----\n';
+  await assert.rejects(ca.sign(headers, { namespace: 'a', serviceAccount: 'b' }), /cannot be read/);
+  store.close();
+});
+
+test('review: a root certificate swapped in the store (by someone without the key-encryption key) does not open; an expired root issues nothing', async () => {
+  const store = new SqliteStore(':memory:');
+  await CertificateAuthority.open({ store, kek });
+  const other = new SqliteStore(':memory:');
+  const stranger = await CertificateAuthority.open({ store: other, kek });
+  const record = JSON.parse(store.getSecret('ca/root')!);
+  const swapped = { getSecret: () => JSON.stringify({ ...record, certificate: stranger.trustBundle() }), putSecretIfAbsent: () => '' };
+  await assert.rejects(CertificateAuthority.open({ store: swapped, kek }), /stored root altered/);
+  // Ten years and a day later.
+  const late = await CertificateAuthority.open({ store, kek, now: () => Date.now() + 3_660 * 24 * 3600_000 });
+  const { csr } = await keyAndRequest();
+  await assert.rejects(late.sign(csr, { namespace: 'default', serviceAccount: 'a' }), /the CA root expired/);
+  store.close();
+  other.close();
+});

@@ -101,8 +101,15 @@ export class CertificateAuthority {
     }
     const record = JSON.parse(stored) as RootRecord;
     const root = new x509.X509Certificate(record.certificate);
-    const pkcs8 = unseal(record.key, opts.kek);
+    // The key is sealed with the certificate as associated data: a certificate swapped in the
+    // store (by someone who can write it but has no KEK) does not open.
+    const pkcs8 = unseal(record.key, opts.kek, Buffer.from(root.rawData));
     const rootKey = await crypto.subtle.importKey('pkcs8', new Uint8Array(pkcs8), P256, false, ['sign']);
+    // And the key must be the certificate's.
+    const probe = randomBytes(32);
+    const signature = await crypto.subtle.sign(SIGNING, rootKey, probe);
+    const publicKey = await root.publicKey.export(P256, ['verify']);
+    if (!(await crypto.subtle.verify(SIGNING, publicKey, signature, probe))) throw new CaError("the CA root's private key is not the key of its certificate: the stored root was altered");
     return new CertificateAuthority(root, rootKey, trustDomain, opts.workloadTtlMs ?? DEFAULT_WORKLOAD_TTL_MS, now);
   }
 
@@ -118,13 +125,18 @@ export class CertificateAuthority {
   async sign(csrPem: string, id: WorkloadIdentity, ttlMs: number = this.ttlMs): Promise<Issued> {
     if (!NAME.test(id.namespace) || !NAME.test(id.serviceAccount)) throw new CaError(`no certificate for namespace "${id.namespace}", service account "${id.serviceAccount}": not Kubernetes names`);
     if (typeof csrPem !== 'string' || csrPem.length > MAX_CSR_BYTES) throw new CaError(`the certificate request is not a PEM request of at most ${MAX_CSR_BYTES} bytes`);
+    const now = this.now();
+    if (now >= this.root.notAfter.getTime()) throw new CaError(`the CA root expired at ${this.root.notAfter.toISOString()}: no certificate can be issued under it`);
     let csr: x509.Pkcs10CertificateRequest;
+    let alg: EcKeyAlgorithm;
     try {
-      csr = new x509.Pkcs10CertificateRequest(csrPem);
+      // DER, decoded here with one linear check: the library's own PEM parser backtracks
+      // exponentially on crafted header lines (a few hundred bytes would block the control plane).
+      csr = new x509.Pkcs10CertificateRequest(derOf(csrPem));
+      alg = csr.publicKey.algorithm as EcKeyAlgorithm;
     } catch (e) {
-      throw new CaError(`the certificate request cannot be read: ${(e as Error).message}`);
+      throw new CaError(`the certificate request cannot be read: ${e instanceof CaError ? e.message : (e as Error).message}`);
     }
-    const alg = csr.publicKey.algorithm as EcKeyAlgorithm;
     if (alg.name !== 'ECDSA' || alg.namedCurve !== 'P-256') throw new CaError(`the certificate request's key is ${alg.name}${alg.namedCurve ? ` ${alg.namedCurve}` : ''}; workload keys are ECDSA P-256`);
     let signed = false;
     try {
@@ -134,7 +146,6 @@ export class CertificateAuthority {
     }
     if (!signed) throw new CaError('the certificate request is not signed by its own key');
     const uri = spiffeId(this.trustDomain, id);
-    const now = this.now();
     const notAfter = new Date(Math.min(now + ttlMs, this.root.notAfter.getTime()));
     const publicKey = await csr.publicKey.export(P256, ['verify']);
     const cert = await x509.X509CertificateGenerator.create({
@@ -182,22 +193,35 @@ async function newRoot(trustDomain: string, kek: Buffer, now: number): Promise<R
     ],
   });
   const pkcs8 = Buffer.from(await crypto.subtle.exportKey('pkcs8', keys.privateKey));
-  return { certificate: cert.toString('pem'), key: seal(pkcs8, kek) };
+  return { certificate: cert.toString('pem'), key: seal(pkcs8, kek, Buffer.from(cert.rawData)) };
 }
 
-function seal(plain: Buffer, kek: Buffer): Sealed {
+const PEM_CSR = /^-----BEGIN (?:NEW )?CERTIFICATE REQUEST-----\r?\n([A-Za-z0-9+/=\r\n]+)-----END (?:NEW )?CERTIFICATE REQUEST-----\s*$/;
+
+/** A PEM certificate request's DER: one block, base64 only (no headers), a DER SEQUENCE. */
+function derOf(pem: string): ArrayBuffer {
+  const m = PEM_CSR.exec(pem);
+  if (!m) throw new CaError('not one PEM CERTIFICATE REQUEST block');
+  const der = Buffer.from(m[1].replace(/[\r\n]/g, ''), 'base64');
+  if (der.length < 2 || der[0] !== 0x30) throw new CaError('its content is no DER sequence');
+  return der.buffer.slice(der.byteOffset, der.byteOffset + der.length) as ArrayBuffer;
+}
+
+function seal(plain: Buffer, kek: Buffer, aad: Buffer): Sealed {
   const iv = randomBytes(12);
   const c = createCipheriv('aes-256-gcm', kek, iv);
+  c.setAAD(aad);
   const data = Buffer.concat([c.update(plain), c.final()]);
   return { alg: 'A256GCM', iv: iv.toString('base64'), tag: c.getAuthTag().toString('base64'), data: data.toString('base64') };
 }
 
-function unseal(s: Sealed, kek: Buffer): Buffer {
+function unseal(s: Sealed, kek: Buffer, aad: Buffer): Buffer {
   try {
     const d = createDecipheriv('aes-256-gcm', kek, Buffer.from(s.iv, 'base64'));
+    d.setAAD(aad);
     d.setAuthTag(Buffer.from(s.tag, 'base64'));
     return Buffer.concat([d.update(Buffer.from(s.data, 'base64')), d.final()]);
   } catch {
-    throw new CaError("the CA root's private key cannot be opened with this key-encryption key (was the store moved without its ca.kek, or WEFT_CA_KEK changed?)");
+    throw new CaError("the CA root's private key cannot be opened with this key-encryption key and this certificate (was the store moved without its key-encryption key, or the stored root altered?)");
   }
 }
