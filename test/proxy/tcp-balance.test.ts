@@ -34,13 +34,13 @@ async function named(name: string): Promise<number> {
 }
 
 /** The client sidecar's outbound listener, in process, for this config. */
-async function outbound(config: object[], workloads = [workload('client', { port: 43000 })], connectionLimit = 100): Promise<number> {
+async function outbound(config: object[], workloads = [workload('client', { port: 43000 })], connectionLimit = 100, telemetry = new Telemetry()): Promise<number> {
   const client = workloads[workloads.length - 1];
   const cfg: RuntimeConfig = sidecarSnapshot(meshOf(config, workloads), client);
   const pools = new Pools();
   const outlier = new OutlierDetector();
   const slowStart = new SlowStart();
-  const tcp: TcpContext = { config: () => cfg, telemetry: new Telemetry(), rr: new Map(), log: () => {}, resources: (c) => pools.resourcesOf(c), outlier: () => outlier, slowStart: () => slowStart };
+  const tcp: TcpContext = { config: () => cfg, telemetry, rr: new Map(), log: () => {}, resources: (c) => pools.resourcesOf(c), outlier: () => outlier, slowStart: () => slowStart };
   const l = cfg.listeners.get('outbound')!;
   const server = createListener(
     { onRequest: () => {}, connectTarget: (authority) => connectTarget(cfg, 'outbound', authority, Math.random()), onRejected: () => {}, log: () => {}, tcp, internal: (_n, s) => s.destroy() },
@@ -110,9 +110,16 @@ test('TCP: outlier detection ejects an endpoint that refuses connections; later 
   const deadPort = (dead.address() as net.AddressInfo).port;
   dead.close();
   await once(dead, 'close');
-  const port = await outbound([se('o', [{ address: '127.0.0.1', ports: { tcp: deadPort } }, { address: '127.0.0.1', ports: { tcp: good } }]), dr('o', { outlierDetection: { consecutive5xxErrors: 1, interval: '10s', baseEjectionTime: '60s', maxEjectionPercent: 50 } })]);
+  const telemetry = new Telemetry();
+  let failed = 0;
+  telemetry.tcp.subscribe((e) => {
+    if (e.kind === 'connect_failed') failed++;
+  });
+  const port = await outbound([se('o', [{ address: '127.0.0.1', ports: { tcp: deadPort } }, { address: '127.0.0.1', ports: { tcp: good } }]), dr('o', { outlierDetection: { consecutive5xxErrors: 1, interval: '10s', baseEjectionTime: '60s', maxEjectionPercent: 50 } })], undefined, 100, telemetry);
   // Every connection gets through (a refused connect is tried again elsewhere)...
   for (let i = 0; i < 10; i++) assert.equal(await reach(port, 'o.example.com:5432'), 'good');
+  // ...and after the first refusal the dead endpoint is ejected: no connection tries it again (round robin alone: every other one).
+  assert.ok(failed <= 1, `${failed} failed connects in 10 tunnels`);
 });
 
 test('review: a closed CONNECT tunnel no longer counts against the sidecar\'s connection limit (every tunnel kept its slot, and after as many as the limit, connections were refused)', async () => {

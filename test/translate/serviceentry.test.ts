@@ -268,3 +268,12 @@ test('Sidecar inboundConnectionPool: the limits of the selected workloads\' inbo
   // Another workload of the namespace, not selected: Envoy's defaults.
   assert.deepEqual(sidecarSnapshot(mesh, named('batch-a')).clusters.get('inbound|80||')!.limits, {});
 });
+
+test('review: h2UpgradePolicy in inboundConnectionPool leaves the app its own protocol (Istio upgrades outbound clusters only); a resolution NONE entry\'s gRPC port speaks HTTP/2', () => {
+  const mesh = meshOf([sidecar('default', 'a', { workloadSelector: { labels: { app: 'client' } }, inboundConnectionPool: { http: { h2UpgradePolicy: 'UPGRADE', maxRequestsPerConnection: 2 } } })], meshWorkloads);
+  const inbound = sidecarSnapshot(mesh, named('client-a')).clusters.get('inbound|80||')!;
+  assert.equal(inbound.protocol, 'http1');
+  assert.equal(inbound.connection?.maxRequestsPerConnection, 2);
+  const grpc = se('g', 'default', { hosts: ['g.example.com'], addresses: ['240.0.0.9'], ports: [{ number: 50051, name: 'grpc', protocol: 'GRPC' }], resolution: 'NONE' });
+  assert.equal(sidecarSnapshot(meshOf([grpc], [client]), client).clusters.get('outbound|50051||g.example.com')!.protocol, 'http2');
+});

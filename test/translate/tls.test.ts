@@ -103,3 +103,24 @@ test('a ServiceEntry TLS port (resolution NONE): SNI routes to a mesh service, t
   assert.deepEqual(connectWithSni(cfg, 'en.wikipedia.org:443', 'en.wikipedia.org'), { cluster: C('a'), endpoints: ['127.0.0.1:51000'], chain: 'default/wiki.tls[0].match[0]' });
   assert.deepEqual(connectWithSni(cfg, 'de.wikipedia.org:443', 'de.wikipedia.org'), { cluster: 'outbound|443||*.wikipedia.org', endpoints: ['de.wikipedia.org:443'], chain: 'PassthroughFilterChain' }, 'the CONNECT target is the original destination');
 });
+
+test('review: a TLS port keeps the DestinationRule\'s tunnel limits and useSourceIp, with tls routes (their internal listener\'s tcp_proxy) and without (the CONNECT route), as a TCP port does', async () => {
+  const { meshOf, sidecarSnapshot, workload } = await import('../snapshot.ts');
+  const { connectTarget } = await import('../../src/proxy/http/forward.ts');
+  const client = workload('client', { port: 40000 });
+  const db = workload('db', { service: 'db', port: 44000, labels: { version: 'v1' }, ports: [{ name: 'tls-db', port: 5432, inboundPort: 44000, appPort: 44001 }] });
+  const rule = { apiVersion: 'networking.istio.io/v1', kind: 'DestinationRule', metadata: { name: 'db', namespace: 'default' }, spec: { host: 'db', subsets: [{ name: 'v1', labels: { version: 'v1' } }], trafficPolicy: { connectionPool: { tcp: { idleTimeout: '90s', maxConnectionDuration: '1h' } }, loadBalancer: { consistentHash: { useSourceIp: true } } } } };
+  const plain = connectTarget(sidecarSnapshot(meshOf([rule], [db, client]), client), 'outbound', 'db:5432', 0.5) as any;
+  assert.deepEqual(plain.tunnel, { idleTimeoutMs: 90_000, maxDurationMs: 3_600_000 });
+  assert.equal(plain.hashSource, true);
+  const vs = { apiVersion: 'networking.istio.io/v1', kind: 'VirtualService', metadata: { name: 'db', namespace: 'default' }, spec: { hosts: ['db'], tls: [{ match: [{ port: 5432, sniHosts: ['db'] }], route: [{ destination: { host: 'db', subset: 'v1' } }] }] } };
+  const cfg = sidecarSnapshot(meshOf([rule, vs], [db, client]), client);
+  const sni = [...cfg.listeners.values()].find((l) => l.internal && l.kind === 'sni')!;
+  const chains = [...sni.sni!.exact.values(), ...sni.sni!.wildcard.values(), ...(sni.sni!.fallback ? [sni.sni!.fallback] : [])];
+  assert.equal(chains.length, 2);
+  for (const chain of chains) {
+    assert.equal(chain.tcp.idleTimeoutMs, 90_000, chain.name);
+    assert.equal(chain.tcp.maxDurationMs, 3_600_000, chain.name);
+    assert.equal(chain.tcp.hashSource, true, chain.name);
+  }
+});

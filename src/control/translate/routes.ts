@@ -115,7 +115,12 @@ export function outboundRoutes(
     const tunnel = () => {
       if (isTlsProtocol(s.protocol)) {
         const destinations = (vs: VirtualService, r: { route?: { destination: Destination; weight?: number }[] }, port: number) => weightedDestinations(vs, r.route ?? [], port, services);
-        return sniConnectRoute(s, index.all, scope, egress.policy === 'REGISTRY_ONLY', matchApplies, destinations, sni) ?? connectRoute(cluster);
+        // A tcp_proxy takes the (first) destination's rule, as a tunnel does (its cluster names the host, subset and port).
+        const settings = (dests: readonly { name: string }[]) => {
+          const [, port = '0', subset = '', host = ''] = (dests[0]?.name ?? '').split('|');
+          return { ...tcpProxyLimits(drFor(host)), ...sourceHashTcp(hashFor(host, subset, Number(port))) };
+        };
+        return sniConnectRoute(s, index.all, scope, egress.policy === 'REGISTRY_ONLY', matchApplies, destinations, sni, settings) ?? connectRoute(cluster, { ...tunnelLimits(drFor(s.host)), ...sourceHash(hashFor(s.host, '', s.port)) });
       }
       for (const vs of vss) {
         const tcp = tcpRouteFor(vs, s.port, scope);
@@ -166,6 +171,17 @@ function blockAll(scope: ProxyScope): object {
  */
 function sourceHash(hash: object | undefined): object {
   return hash && 'connection_properties' in hash ? { hash_policy: [hash] } : {};
+}
+
+/** tunnelLimits, as a tcp_proxy says them: idle_timeout and max_downstream_connection_duration. */
+function tcpProxyLimits(dr: DestinationRule | undefined): object {
+  const { idle_timeout, max_stream_duration } = tunnelLimits(dr) as { idle_timeout?: object; max_stream_duration?: { max_stream_duration: object } };
+  return { ...(idle_timeout ? { idle_timeout } : {}), ...(max_stream_duration ? { max_downstream_connection_duration: max_stream_duration.max_stream_duration } : {}) };
+}
+
+/** sourceHash, as a tcp_proxy says it (envoy.type.v3.HashPolicy). */
+function sourceHashTcp(hash: object | undefined): object {
+  return hash && 'connection_properties' in hash ? { hash_policy: [{ source_ip: {} }] } : {};
 }
 
 function connectRoute(cluster: string, limits: object = {}): object {

@@ -52,6 +52,8 @@ export function sniName(port: number, host: string): string {
 
 type MatchApplies = (m: TLSMatch, port: number, scope: ProxyScope) => boolean;
 type Destinations = (vs: VirtualService, r: TLSRoute, port: number) => { name: string; weight: number }[];
+/** What a tcp_proxy to these destinations takes from the (first) destination's DestinationRule: idle and age limits, a source hash (Istio's). */
+type TcpSettings = (dests: readonly { name: string }[]) => object;
 
 /**
  * The CONNECT route of a TLS service port whose VirtualServices have tls routes for this proxy,
@@ -66,6 +68,7 @@ export function sniConnectRoute(
   applies: MatchApplies,
   destinations: Destinations,
   out: SniResources,
+  settings: TcpSettings = () => ({}),
 ): object | undefined {
   const chains: object[] = [];
   const handled = new Set<string>();
@@ -80,7 +83,8 @@ export function sniConnectRoute(
         if (handled.has(key)) return;
         handled.add(key);
         const name = `${vs.metadata.namespace}/${vs.metadata.name}.tls[${i}].match[${j}]`;
-        const filters = [tcpProxy(name, destinations(vs, r, s.port))];
+        const dests = destinations(vs, r, s.port);
+        const filters = [tcpProxy(name, dests, settings(dests))];
         // "*" is every name: Envoy takes it as a chain without server_names (Istio's match-all chain).
         if (m.sniHosts.includes('*')) {
           matchAll ??= { name, filters };
@@ -94,7 +98,7 @@ export function sniConnectRoute(
   if (!chains.length && !matchAll) return undefined;
   const name = sniName(s.port, s.host);
   const own = outboundClusterName(s.port, '', s.host);
-  const fallback = matchAll ?? (registryOnly ? undefined : { name: 'PassthroughFilterChain', filters: [tcpProxy(own, [{ name: own, weight: 100 }])] });
+  const fallback = matchAll ?? (registryOnly ? undefined : { name: 'PassthroughFilterChain', filters: [tcpProxy(own, [{ name: own, weight: 100 }], settings([{ name: own }]))] });
   out.listeners[name] = {
     name,
     internal_listener: {},
@@ -113,7 +117,7 @@ export function sniConnectRoute(
 }
 
 /** A tcp_proxy to one destination, or split over several by weight (those of weight 0 get none). */
-function tcpProxy(statPrefix: string, dests: { name: string; weight: number }[]): object {
+function tcpProxy(statPrefix: string, dests: { name: string; weight: number }[], settings: object = {}): object {
   const spec = dests.length === 1 ? { cluster: dests[0]!.name } : { weighted_clusters: { clusters: dests.filter((d) => d.weight > 0).map((d) => ({ name: d.name, weight: d.weight })) } };
-  return { name: 'envoy.filters.network.tcp_proxy', typed_config: { '@type': TYPE.tcpProxy, stat_prefix: statPrefix, ...spec } };
+  return { name: 'envoy.filters.network.tcp_proxy', typed_config: { '@type': TYPE.tcpProxy, stat_prefix: statPrefix, ...spec, ...settings } };
 }

@@ -243,7 +243,8 @@ function buildClusters(
     // where the client addressed it (for Weft's sidecar, the request's authority).
     if (discovery === 'ORIGINAL_DST' || effective.loadBalancer?.simple === 'PASSTHROUGH') {
       // The client's own protocol decides nothing here yet: HTTP/1.1 unless the rule says otherwise.
-      clusters[name] = passthroughCluster(name, withProtocol(protocolOptions(effective, discovery === 'ORIGINAL_DST' ? undefined : svc?.handling), policy), svc?.targetPort);
+      // The port's protocol, as Istio sets every cluster's (gRPC through a resolution NONE entry is HTTP/2).
+      clusters[name] = passthroughCluster(name, withProtocol(protocolOptions(effective, svc?.handling), policy), svc?.targetPort);
     } else if (discovery === 'EDS') {
       clusters[name] = edsCluster(name, protocolOptions(effective, svc?.handling), policy);
       endpoints[name] = assignment(members);
@@ -392,7 +393,9 @@ export function forProxy(shared: SharedResources, scoped: ScopedResources, proxy
       },
     };
     if (inboundPool) {
-      const policy = { connectionPool: inboundPool };
+      // Istio upgrades outbound clusters only (applyH2Upgrade): the app keeps its own protocol.
+      const { h2UpgradePolicy: _upgrade, ...http } = (inboundPool.http ?? {}) as Record<string, unknown>;
+      const policy = { connectionPool: { ...inboundPool, ...(inboundPool.http ? { http } : {}) } };
       clusters[cluster] = { ...base, ...withProtocol(protocolOptions(policy, handling), clusterPolicyFields(policy)) };
     } else clusters[cluster] = { ...base, ...(handling === 'http2' ? HTTP2_UPSTREAM : {}) };
   }

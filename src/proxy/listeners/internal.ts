@@ -12,7 +12,7 @@ import { pickTcpCluster } from '../xds-client/convert.ts';
 export function serveInternal(ctx: TcpContext, cfg: RuntimeConfig, name: string, socket: net.Socket, head: Buffer, authority: string): void {
   const l = cfg.listeners.get(name);
   if (l?.internal && l.kind === 'sni') routeBySni(ctx, name, l.sni!, socket, head, authority);
-  else if (l?.internal && l.kind === 'tcp') proxyTcp(ctx, pickTcpCluster(l.tcp!, Math.random()), socket, head, l.tcp!.idleTimeoutMs, authority);
+  else if (l?.internal && l.kind === 'tcp') proxyTcp(ctx, pickTcpCluster(l.tcp!, Math.random()), socket, head, l.tcp!.idleTimeoutMs, authority, l.tcp!);
   else {
     // The listener went away between the route's choice and now (a config swap): say so and close.
     ctx.log(`CONNECT tunnel to ${authority} closed: internal listener ${name} is not known to the sidecar any more`);

@@ -79,8 +79,8 @@ export function createListener(handlers: ListenerHandlers, limits: () => Listene
     socket.once('close', () => budget.sockets.delete(socket));
     socket.on('error', () => {}); // errors are handled by the codec once it has the socket
     const l = limits();
-    if (l.kind === 'tcp') proxyTcp(handlers.tcp, pickTcpCluster(l.tcp!, Math.random()), socket, Buffer.alloc(0), l.tcp!.idleTimeoutMs);
-    else if (l.kind === 'detect') detect(handlers.tcp, pickTcpCluster(l.tcp!, Math.random()), socket, Buffer.alloc(0), l.tcp!.idleTimeoutMs, (first) => sniff(socket, handlers, l, codecs, first));
+    if (l.kind === 'tcp') proxyTcp(handlers.tcp, pickTcpCluster(l.tcp!, Math.random()), socket, Buffer.alloc(0), l.tcp!.idleTimeoutMs, undefined, l.tcp!);
+    else if (l.kind === 'detect') detect(handlers.tcp, pickTcpCluster(l.tcp!, Math.random()), socket, Buffer.alloc(0), l.tcp!.idleTimeoutMs, (first) => sniff(socket, handlers, l, codecs, first), undefined, l.tcp!.maxDurationMs, l.tcp!.hashSource);
     else if (l.kind === 'sni') routeBySni(handlers.tcp, l.name, l.sni!, socket, Buffer.alloc(0));
     else sniff(socket, handlers, l, codecs);
   });
@@ -177,7 +177,7 @@ function sniff(socket: net.Socket, handlers: ListenerHandlers, limits: ListenerL
           }
           s.write(established);
           // A port of undeclared protocol: HTTP inside is routed, anything else is TCP to its cluster.
-          if (t.kind === 'detect') detect(handlers.tcp, t.cluster, s, head, idle, (first) => sniff(s, handlers, limits, codecs, first), authority, t.tunnel?.maxDurationMs);
+          if (t.kind === 'detect') detect(handlers.tcp, t.cluster, s, head, idle, (first) => sniff(s, handlers, limits, codecs, first), authority, t.tunnel?.maxDurationMs, t.hashSource);
           // What the tunnel carries is decided like any new connection; requests inside it are
           // routed by their own Host.
           else sniff(s, handlers, limits, codecs, head);

@@ -46,7 +46,7 @@ export function classify(buf: Buffer): 'http' | 'other' | 'more' {
  * socket paused); TCP is proxied here. A connection on which nothing happens within
  * idleTimeoutMs is closed.
  */
-export function detect(ctx: TcpContext, clusterName: string, down: net.Socket, initial: Buffer, idleTimeoutMs: number, onHttp: (first: Buffer) => void, authority?: string, maxDurationMs?: number): void {
+export function detect(ctx: TcpContext, clusterName: string, down: net.Socket, initial: Buffer, idleTimeoutMs: number, onHttp: (first: Buffer) => void, authority?: string, maxDurationMs?: number, hashSource?: boolean): void {
   down.allowHalfOpen = true;
   let buf = initial;
   const upChunks: Buffer[] = [];
@@ -137,7 +137,7 @@ export function detect(ctx: TcpContext, clusterName: string, down: net.Socket, i
     up!.socket.on('end', onUpEnd);
     up!.socket.on('error', () => {});
     decide();
-  }, authority);
+  }, authority, hashSource ? down.remoteAddress : undefined);
   down.resume();
   if (buf.length) queueMicrotask(decide);
 }

@@ -45,7 +45,7 @@ export function routeBySni(ctx: TcpContext, listener: string, sni: SniConfig, do
       down.destroy();
       return;
     }
-    proxyTcp(ctx, pickTcpCluster(chain.tcp, Math.random()), down, reader.bytes, chain.tcp.idleTimeoutMs, authority);
+    proxyTcp(ctx, pickTcpCluster(chain.tcp, Math.random()), down, reader.bytes, chain.tcp.idleTimeoutMs, authority, chain.tcp);
   };
   const decide = (o: HelloOutcome) => {
     if (o.kind === 'tls') route(o.serverName);

@@ -219,7 +219,7 @@ export function join(
  * dial, then pipeTcp; a client whose upstream cannot be reached is closed, and the reason logged.
  * `authority`: the CONNECT target the connection came with, for an ORIGINAL_DST cluster.
  */
-export function proxyTcp(ctx: TcpContext, clusterName: string, down: net.Socket, downHead: Buffer, idleTimeoutMs: number, authority?: string): void {
+export function proxyTcp(ctx: TcpContext, clusterName: string, down: net.Socket, downHead: Buffer, idleTimeoutMs: number, authority?: string, o: { maxDurationMs?: number; hashSource?: boolean } = {}): void {
   down.pause();
   down.allowHalfOpen = true;
   let gone = false;
@@ -237,6 +237,6 @@ export function proxyTcp(ctx: TcpContext, clusterName: string, down: net.Socket,
       down.destroy();
       return;
     }
-    pipeTcp(ctx, clusterName, down, d!, downHead, Buffer.alloc(0), idleTimeoutMs);
-  }, authority);
+    pipeTcp(ctx, clusterName, down, d!, downHead, Buffer.alloc(0), idleTimeoutMs, o.maxDurationMs);
+  }, authority, o.hashSource ? down.remoteAddress : undefined);
 }

@@ -9,6 +9,10 @@ export interface TcpProxyConfig {
   totalWeight: number;
   /** tcp_proxy idle_timeout: 1 h when not set (Envoy's default); 0 when set to 0s (none). */
   idleTimeoutMs: number;
+  /** max_downstream_connection_duration: a connection is closed this long after it was joined, whatever its traffic. */
+  maxDurationMs?: number;
+  /** hash_policy source_ip: a ring or Maglev cluster hashes the client's address. */
+  hashSource?: boolean;
 }
 
 /** A filter chain of a tls_inspector listener: its name (for logs) and its tcp_proxy. */
@@ -55,7 +59,14 @@ export function tcpProxy(where: string, tc: any): TcpProxyConfig {
     idleTimeoutMs = durationMs(tc.idle_timeout);
     if (!Number.isFinite(idleTimeoutMs) || idleTimeoutMs < 0) fail(`${where}: tcp_proxy.idle_timeout`, 'invalid duration');
   }
-  return { clusters, totalWeight: clusters.reduce((s, c) => s + c.weight, 0), idleTimeoutMs };
+  let maxDurationMs: number | undefined;
+  if (tc.max_downstream_connection_duration != null) {
+    maxDurationMs = durationMs(tc.max_downstream_connection_duration);
+    if (!Number.isFinite(maxDurationMs) || maxDurationMs < 0) fail(`${where}: tcp_proxy.max_downstream_connection_duration`, 'invalid duration');
+  }
+  const hashes: any[] = tc.hash_policy ?? [];
+  for (const [i, h] of hashes.entries()) if (!h?.source_ip) fail(`${where}: tcp_proxy.hash_policy[${i}]`, 'only source_ip is supported');
+  return { clusters, totalWeight: clusters.reduce((s, c) => s + c.weight, 0), idleTimeoutMs, ...(maxDurationMs ? { maxDurationMs } : {}), ...(hashes.length ? { hashSource: true } : {}) };
 }
 
 /** The cluster a new connection goes to: by weight, `rand` in [0, 1). */
