@@ -1,6 +1,7 @@
 // The processes under test, started as `weft up` starts them: the bench's upstream servers, a
 // `weft control`, and sidecars (same Node flags, environment and entry point as `weft up`); and
 // config for the control plane, applied through its admin API as `weft apply` sends it.
+import fs from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
@@ -90,6 +91,7 @@ export class Mesh {
       const m = await waitForLine(cp, /^WEFT_READY (.*)$/, 30_000);
       const mesh = new Mesh(JSON.parse(m[1]));
       mesh.procs.push(cp);
+      rememberAdminToken(mesh.admin, dataDir);
       return mesh;
     } catch (e) {
       await stop(cp);
@@ -162,9 +164,19 @@ export async function waitForEndpoints(sc: Sidecar, services: string[], timeoutM
 // ---------------------------------------------------------------------------------------------
 // The control plane's admin API
 
+/** Admin tokens by admin URL origin: what changes through the admin API needs its control plane's token. */
+const adminTokens = new Map<string, string>();
+
+/** Remembers the admin token of the control plane at `adminUrl`, from its data directory. */
+export function rememberAdminToken(adminUrl: string, dataDir: string): void {
+  adminTokens.set(new URL(adminUrl).origin, fs.readFileSync(path.join(dataDir, 'admin.token'), 'utf8').trim());
+}
+
 /** A JSON call to the admin API; a BenchError (method, URL, status, body) unless it answered 2xx. */
 export async function adminCall(url: string, init?: RequestInit): Promise<any> {
-  const res = await fetch(url, { ...init, signal: AbortSignal.timeout(20_000) });
+  const token = adminTokens.get(new URL(url).origin);
+  const headers = { ...(init?.headers as Record<string, string> | undefined), ...(token && init?.method && init.method !== 'GET' ? { authorization: `Bearer ${token}` } : {}) };
+  const res = await fetch(url, { ...init, headers, signal: AbortSignal.timeout(20_000) });
   const text = await res.text();
   if (!res.ok) throw new BenchError(`${init?.method ?? 'GET'} ${url}: ${res.status} ${text.slice(0, 500)}`);
   return JSON.parse(text);

@@ -31,7 +31,7 @@ import { Worker, isMainThread, parentPort, workerData } from 'node:worker_thread
 import * as grpc from '@grpc/grpc-js';
 import { ADS_METHOD, type DiscoveryRequest, type DiscoveryResponse, type ResourceType, SHORT_NAME, TYPE, decode, decodeResponse, encodeRequest } from '../src/xds/protos.ts';
 import { META } from '../src/xds/node-meta.ts';
-import { type Named as Svc, adminCall, applyYaml, istioYaml, versionSubsets } from './mesh.ts';
+import { type Named as Svc, adminCall, applyYaml, istioYaml, rememberAdminToken, versionSubsets } from './mesh.ts';
 import { analyzeProfile } from './profile.ts';
 import { BenchError, type Proc, cpuSeconds, launch, rssMB, running, sleep, stop, waitForLine } from './proc.ts';
 
@@ -622,6 +622,7 @@ async function runAt(n: number, namespaces: number, workers: Workers, tmp: strin
   const cp = launch(`weft control (${N})`, process.execPath, [...nodeFlags, CLI, 'control', '--data-dir', dataDir, '--admin-port', '0', '--xds-port', '0']);
   try {
     const ready = await waitReady(cp, 30_000);
+    rememberAdminToken(ready.admin, dataDir);
     const pid = cp.proc.pid!;
     if (ready.pid !== pid) log(`note: WEFT_READY says pid ${ready.pid}, the process started is ${pid}; measuring ${ready.pid}`);
     const cpPid = ready.pid;

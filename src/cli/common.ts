@@ -47,6 +47,19 @@ export function adminUrl(flag: string | undefined): string {
   return url.replace(/\/+$/, '');
 }
 
+/**
+ * The admin token, for requests that change the mesh: WEFT_ADMIN_TOKEN, else the admin.token of
+ * the data directory `weft up` (or `weft control` by default) uses, $WEFT_HOME/data.
+ */
+export function adminToken(): string | undefined {
+  if (process.env.WEFT_ADMIN_TOKEN) return process.env.WEFT_ADMIN_TOKEN.trim();
+  try {
+    return fs.readFileSync(path.join(weftHome(), 'data', 'admin.token'), 'utf8').trim() || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** Calls the admin API; a non-2xx answer becomes a CliError carrying the server's own sentence. */
 export async function callAdmin(base: string, method: string, pathname: string, body?: { text: string; type: string }): Promise<any> {
   // undici loads here, not with the module: a sidecar (weft proxy) never calls the admin API,
@@ -57,7 +70,7 @@ export async function callAdmin(base: string, method: string, pathname: string, 
     res = await request(`${base}${pathname}`, {
       method: method as any,
       body: body?.text,
-      headers: body ? { 'content-type': body.type } : {},
+      headers: { ...(body ? { 'content-type': body.type } : {}), ...(method !== 'GET' && adminToken() ? { authorization: `Bearer ${adminToken()}` } : {}) },
       headersTimeout: 30_000,
     });
   } catch (e) {

@@ -27,6 +27,8 @@ Commands:
 Run 'weft <command> --help' for a command's options.
 The CLI finds the control plane at --admin, else $WEFT_ADMIN, else the one 'weft up' started
 (recorded in $WEFT_HOME/up.json, WEFT_HOME defaulting to ./.weft), else http://127.0.0.1:15080.
+Changes (apply, delete) carry the admin token: $WEFT_ADMIN_TOKEN, else $WEFT_HOME/data/admin.token,
+which the control plane makes on its first start.
 `;
 
 export async function main(argv: string[]): Promise<number> {

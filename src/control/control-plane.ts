@@ -5,6 +5,7 @@ import type { AddressInfo } from 'node:net';
 import type { LocalRateLimit, DestinationRule, GatewayGRPCRoute, GatewayHTTPRoute, ServiceEntry, Sidecar, VirtualService, WorkloadEntry } from '../api/types.ts';
 import { AdsServer, type AdsServerOptions } from './ads/server.ts';
 import { createAdminServer } from './admin/server.ts';
+import { loadOrCreateAdminToken } from './admin/token.ts';
 import type { MeshSnapshot, Workload } from './model/model.ts';
 import { Registry } from './registry/registry.ts';
 import { SqliteStore } from './store/sqlite.ts';
@@ -25,6 +26,8 @@ export interface ControlPlaneOptions {
 
 export interface ControlPlane {
   adminUrl: string;
+  /** What admin requests that change the mesh must carry (also in the data directory's admin.token). */
+  adminToken: string;
   xdsAddress: string;
   store: ConfigStore;
   registry: Registry;
@@ -103,7 +106,8 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
   });
 
   const xdsPort = await ads.listen(`${opts.xdsHost ?? '127.0.0.1'}:${opts.xdsPort ?? 15010}`);
-  const admin = createAdminServer({ store, registry, ads, version: WEFT_VERSION });
+  const adminToken = loadOrCreateAdminToken(opts.dataDir);
+  const admin = createAdminServer({ store, registry, ads, version: WEFT_VERSION, token: adminToken });
   await new Promise<void>((resolve, reject) => {
     admin.once('error', reject);
     admin.listen(opts.adminPort ?? 15080, opts.adminHost ?? '127.0.0.1', () => resolve());
@@ -112,6 +116,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
   const xdsHost = opts.xdsHost ?? '127.0.0.1';
   return {
     adminUrl: `http://${hostPort(adminAddr.address, adminAddr.port)}`,
+    adminToken,
     xdsAddress: hostPort(xdsHost, xdsPort),
     store,
     registry,

@@ -86,6 +86,7 @@ test('mesh file errors', () => {
 test('apply, get and delete against a running control plane', async () => {
   const { startControlPlane } = await import('../../src/control/control-plane.ts');
   const cp = await startControlPlane({ dataDir: tmpDir('cli-cp'), adminPort: 0, xdsPort: 0 });
+  process.env.WEFT_ADMIN_TOKEN = cp.adminToken; // the CLI's token for this control plane
   const admin = ['--admin', cp.adminUrl];
   try {
     const a = await weft(['apply', '-f', 'examples/canary/istio.yaml', ...admin]);
@@ -141,6 +142,7 @@ spec:
 test('apply and get name every field accepted but not applied yet (on stderr); get -o yaml and -o json go back into apply', async () => {
   const { startControlPlane } = await import('../../src/control/control-plane.ts');
   const cp = await startControlPlane({ dataDir: tmpDir('cli-warn'), adminPort: 0, xdsPort: 0 });
+  process.env.WEFT_ADMIN_TOKEN = cp.adminToken; // the CLI's token for this control plane
   const admin = ['--admin', cp.adminUrl];
   try {
     const a = await weft(['apply', '-f', '-', ...admin], {}, WARNED);
@@ -168,6 +170,7 @@ test('apply and get name every field accepted but not applied yet (on stderr); g
 test('apply refuses what Weft cannot apply and must not ignore, naming the field; nothing is stored', async () => {
   const { startControlPlane } = await import('../../src/control/control-plane.ts');
   const cp = await startControlPlane({ dataDir: tmpDir('cli-refuse'), adminPort: 0, xdsPort: 0 });
+  process.env.WEFT_ADMIN_TOKEN = cp.adminToken; // the CLI's token for this control plane
   try {
     const text = `${WARNED}---\napiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: db}\nspec:\n  hosts: [db]\n  tls:\n  - match: [{sniHosts: [db], destinationSubnets: [10.0.0.0/8]}]\n    route:\n    - destination: {host: db, subset: v2}\n`;
     const r = await weft(['apply', '-f', '-', '--admin', cp.adminUrl], {}, text);
@@ -199,6 +202,7 @@ test('weft analyze: offline, Istio codes for what the files say together, warnin
 test('weft analyze without -f: the running mesh, with what its workloads tell: a host nothing serves (IST0101, exit 1), a subset that selects no workload (WEFT0002)', async () => {
   const { startControlPlane } = await import('../../src/control/control-plane.ts');
   const cp = await startControlPlane({ dataDir: tmpDir('cli-live'), adminPort: 0, xdsPort: 0 });
+  process.env.WEFT_ADMIN_TOKEN = cp.adminToken; // the CLI's token for this control plane
   try {
     cp.registry.register({ proxyId: 'reviews-1', name: 'reviews-1', namespace: 'default', service: 'reviews', servicePort: 80, labels: { version: 'v1' }, address: '127.0.0.1', inboundPort: 1, appPort: 1, healthy: true });
     const config = `apiVersion: networking.istio.io/v1

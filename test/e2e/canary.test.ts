@@ -128,9 +128,25 @@ describe('weft up examples/canary (real processes)', () => {
     }
     await t.test('the control plane rejects the same invalid resource sent straight to its API (HTTP 400)', async () => {
       const bad = { apiVersion: 'networking.istio.io/v1', kind: 'VirtualService', metadata: { name: 'my-backend-service' }, spec: { hosts: ['my-backend-service'], http: [{ route: [{ destination: { host: 'my-backend-service', subset: 'v1' }, weight: -5 }] }] } };
-      const r = await json(`${admin}/api/v1/apply`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify([bad]) });
+      const token = fs.readFileSync(path.join(up.home, 'data', 'admin.token'), 'utf8').trim();
+      const r = await json(`${admin}/api/v1/apply`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` }, body: JSON.stringify([bad]) });
       assert.equal(r.status, 400);
       assert.match(r.body.error, /VirtualService default\/my-backend-service: spec\.http\[0\]\.route\[0\]\.weight/);
+    });
+    await t.test('the admin API refuses a change without the admin token (401), and says where the CLI finds it; reads need none', async () => {
+      const good = { apiVersion: 'networking.istio.io/v1', kind: 'VirtualService', metadata: { name: 'intruder' }, spec: { hosts: ['my-backend-service'], http: [{ route: [{ destination: { host: 'my-backend-service', subset: 'v2' } }] }] } };
+      for (const authorization of [undefined, 'Bearer wrong', 'Basic x']) {
+        const r = await json(`${admin}/api/v1/apply`, { method: 'POST', headers: { 'content-type': 'application/json', ...(authorization ? { authorization } : {}) }, body: JSON.stringify([good]) });
+        assert.equal(r.status, 401, String(authorization));
+        assert.match(r.body.error, /needs the admin token .*admin\.token/);
+      }
+      const del = await json(`${admin}/api/v1/resources/VirtualService/default/my-backend-service`, { method: 'DELETE' });
+      assert.equal(del.status, 401);
+      const list = await json(`${admin}/api/v1/resources/VirtualService`, {});
+      assert.equal(list.status, 200);
+      assert.ok(!JSON.stringify(list.body).includes('intruder'));
+      const mode = fs.statSync(path.join(up.home, 'data', 'admin.token')).mode & 0o777;
+      assert.equal(mode, 0o600, 'the token file is its owner\'s alone');
     });
     await t.test('a file with one bad document among good ones applies nothing', async () => {
       const f = path.join(files, 'mixed.yaml');

@@ -84,7 +84,7 @@ test('a root route takes its delegate\'s routes: /reviews/v2 to subset v2, the r
 });
 
 test('changing the delegate through the admin API moves the root\'s traffic; the root is untouched', async () => {
-  const r = await request(`${cp.adminUrl}/api/v1/apply`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify([delegate({ host: REVIEWS, subset: 'v2' })]) });
+  const r = await request(`${cp.adminUrl}/api/v1/apply`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${cp.adminToken}` }, body: JSON.stringify([delegate({ host: REVIEWS, subset: 'v2' })]) });
   assert.equal(r.statusCode, 200, await r.body.text());
   await expect('the rest of /reviews on subset v2', { '/reviews/v2/1': 'v2 (x-root)', '/reviews/1': 'v2 (x-root)', '/other': 'v1' });
 });

@@ -7,12 +7,15 @@ import type { AdsServer } from '../ads/server.ts';
 import type { Registry } from '../registry/registry.ts';
 import type { ConfigStore } from '../store/store.ts';
 import { resolveKind } from '../../api/kinds.ts';
+import { bearerMatches } from './token.ts';
 
 export interface AdminDeps {
   store: ConfigStore;
   registry: Registry;
   ads: AdsServer;
   version: string;
+  /** What requests that change the mesh must carry (token.ts); reads need none. */
+  token: string;
 }
 
 class HttpError extends Error {
@@ -65,6 +68,10 @@ async function handle(deps: AdminDeps, req: http.IncomingMessage): Promise<{ sta
   if (url.pathname === '/healthz') return { status: 200, body: { ok: true } };
   if (url.pathname === '/version') return { status: 200, body: { version: deps.version, revision: store.revision() } };
   if (parts[0] !== 'api' || parts[1] !== 'v1') throw new HttpError(404, `no such admin endpoint: ${method} ${url.pathname}`);
+  // Every request that may change something needs the admin token; the token is never echoed.
+  if (method !== 'GET' && method !== 'HEAD' && !bearerMatches(req.headers.authorization, deps.token)) {
+    throw new HttpError(401, `${method} ${url.pathname} changes the mesh and needs the admin token (Authorization: Bearer <token>): the weft CLI reads it from the control plane's data directory (admin.token), or from WEFT_ADMIN_TOKEN`);
+  }
 
   const what = parts[2];
   if (what === 'apply' && method === 'POST') {
