@@ -440,6 +440,32 @@ Options:
     },
   },
 
+  token: {
+    options: { workload: { type: 'string' }, namespace: { type: 'string', short: 'n' }, 'service-account': { type: 'string' }, ttl: { type: 'string' }, ...ADMIN_OPT },
+    help: `Usage: weft token create --workload NAME [-n NAMESPACE] [--service-account SA] [--ttl DURATION]
+
+Makes a join token for one workload identity: good once, for a short time. The control plane
+keeps only its hash; this is the one time it is shown. (Sidecars do not ask for one yet: that,
+and the certificate it buys, come next with mTLS.)
+
+Options:
+  --workload NAME          the workload it is for (required)
+  -n, --namespace NS       (default: default)
+  --service-account SA     (default: default)
+  --ttl DURATION           how long it is good, like 10m or 90s (default: 10m; at most 24h)
+${ADMIN_HELP}`,
+    async run(v, pos) {
+      if (pos[0] !== 'create' || pos.length > 1) throw new UsageError('usage: weft token create --workload NAME');
+      if (!v.workload) throw new UsageError('--workload is required');
+      const ttl = v.ttl === undefined ? undefined : /^\d+h$/.test(v.ttl) ? Number(v.ttl.slice(0, -1)) * 3600_000 : durationMs('ttl', v.ttl, 0);
+      const body = JSON.stringify({ workload: v.workload, namespace: v.namespace ?? 'default', serviceAccount: v['service-account'] ?? 'default', ...(ttl !== undefined ? { ttlMs: ttl } : {}) });
+      const r = await callAdmin(adminUrl(v.admin), 'POST', '/api/v1/tokens', { text: body, type: 'application/json' });
+      process.stdout.write(`${r.token}\n`);
+      process.stderr.write(`join token for ${r.identity.namespace}/${r.identity.workload} (service account ${r.identity.serviceAccount}), good once until ${r.expiresAt}\n`);
+      return 0;
+    },
+  },
+
   delete: {
     options: { namespace: { type: 'string', short: 'n' }, file: { type: 'string', short: 'f', multiple: true }, ...ADMIN_OPT },
     help: `Usage: weft delete KIND NAME [-n NAMESPACE]

@@ -21,6 +21,7 @@ Commands:
   analyze -f <file>        check resources offline, as istioctl analyze does
   get <kind> [name]        show resources (virtualservices, destinationrules), proxies, endpoints
   delete <kind> <name>     delete a resource (or: delete -f <file>)
+  token create             make a one-time join token for a workload identity
   exec <workload> -- <cmd> run a command whose outbound HTTP goes through that workload's sidecar
   version                  print the version
 

@@ -6,6 +6,7 @@ import type { LocalRateLimit, DestinationRule, GatewayGRPCRoute, GatewayHTTPRout
 import { AdsServer, type AdsServerOptions } from './ads/server.ts';
 import { createAdminServer } from './admin/server.ts';
 import { loadOrCreateAdminToken } from './admin/token.ts';
+import { JoinTokens } from './ca/join.ts';
 import type { MeshSnapshot, Workload } from './model/model.ts';
 import { Registry } from './registry/registry.ts';
 import { SqliteStore } from './store/sqlite.ts';
@@ -28,6 +29,8 @@ export interface ControlPlane {
   adminUrl: string;
   /** What admin requests that change the mesh must carry (also in the data directory's admin.token). */
   adminToken: string;
+  /** Join tokens for workloads (not yet asked for by sidecars: issue 7's next step). */
+  joinTokens: JoinTokens;
   xdsAddress: string;
   store: ConfigStore;
   registry: Registry;
@@ -107,7 +110,8 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
 
   const xdsPort = await ads.listen(`${opts.xdsHost ?? '127.0.0.1'}:${opts.xdsPort ?? 15010}`);
   const adminToken = loadOrCreateAdminToken(opts.dataDir);
-  const admin = createAdminServer({ store, registry, ads, version: WEFT_VERSION, token: adminToken });
+  const joinTokens = new JoinTokens(store);
+  const admin = createAdminServer({ store, registry, ads, version: WEFT_VERSION, token: adminToken, joinTokens });
   await new Promise<void>((resolve, reject) => {
     admin.once('error', reject);
     admin.listen(opts.adminPort ?? 15080, opts.adminHost ?? '127.0.0.1', () => resolve());
@@ -117,6 +121,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
   return {
     adminUrl: `http://${hostPort(adminAddr.address, adminAddr.port)}`,
     adminToken,
+    joinTokens,
     xdsAddress: hostPort(xdsHost, xdsPort),
     store,
     registry,

@@ -8,6 +8,7 @@ import type { Registry } from '../registry/registry.ts';
 import type { ConfigStore } from '../store/store.ts';
 import { resolveKind } from '../../api/kinds.ts';
 import { bearerMatches } from './token.ts';
+import { type JoinIdentity, JoinError, type JoinTokens } from '../ca/join.ts';
 
 export interface AdminDeps {
   store: ConfigStore;
@@ -16,6 +17,8 @@ export interface AdminDeps {
   version: string;
   /** What requests that change the mesh must carry (token.ts); reads need none. */
   token: string;
+  /** Join tokens for workloads (ca/join.ts). */
+  joinTokens?: JoinTokens;
 }
 
 class HttpError extends Error {
@@ -104,6 +107,23 @@ async function handle(deps: AdminDeps, req: http.IncomingMessage): Promise<{ sta
         if (rev === undefined) throw new HttpError(404, `${describeKey(key)} not found`);
         return { status: 200, body: { resource: describeKey(key), revision: rev } };
       }
+    }
+  }
+  // A join token for one workload identity (POST, so the admin token guards it); shown once, here.
+  if (what === 'tokens' && method === 'POST' && deps.joinTokens) {
+    let body: Record<string, unknown>;
+    try {
+      body = JSON.parse(await readBody(req)) as Record<string, unknown>;
+    } catch {
+      throw new HttpError(400, 'the body must be JSON: {"workload": ..., "namespace": ..., "serviceAccount": ..., "ttlMs": ...}');
+    }
+    const id = { workload: body.workload, namespace: body.namespace ?? 'default', serviceAccount: body.serviceAccount ?? 'default' } as JoinIdentity;
+    try {
+      const { token, expiresAt } = deps.joinTokens.create(id, body.ttlMs === undefined ? undefined : Number(body.ttlMs));
+      return { status: 201, body: { token, expiresAt: expiresAt.toISOString(), identity: id } };
+    } catch (e) {
+      if (e instanceof JoinError) throw new HttpError(400, e.message);
+      throw e;
     }
   }
   // pushPending: a change is waiting for its (debounced) push; until it is sent and ACKed, no proxy is current.

@@ -75,6 +75,11 @@ export class SqliteStore implements ConfigStore {
     return this.getSecret(name)!;
   }
 
+  takeSecret(name: string): string | undefined {
+    const row = this.db.prepare(`DELETE FROM secrets WHERE name = ? RETURNING value`).get(name) as { value: string } | undefined;
+    return row?.value;
+  }
+
   revision(): number {
     const row = this.db.prepare(`SELECT value FROM meta WHERE key = 'revision'`).get() as { value: number };
     return row.value;

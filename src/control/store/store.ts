@@ -40,6 +40,8 @@ export interface ConfigStore {
    * existing value if there was one), so that control planes sharing a store agree on one.
    */
   putSecretIfAbsent(name: string, value: string): string;
+  /** Removes a secret and returns it, atomically: of two that take one name at once, one gets it. */
+  takeSecret(name: string): string | undefined;
   /** Called after every committed write. Returns an unsubscribe function. */
   watch(fn: (e: StoreEvent) => void): () => void;
   close(): void;

@@ -1,0 +1,61 @@
+// Join tokens: how a sidecar proves who it is before it has a certificate (issue 7's trust at
+// bootstrap). `weft token create` (or `weft up`, for the workloads it starts) asks the control
+// plane for one, for one workload identity; the token is good once, and for a short time.
+//   - A token is 32 random bytes; the store keeps only its SHA-256 (a leaked store gives no token)
+//     with the identity and when it expires, as a secret (never listed or shown).
+//   - Redeeming takes it out of the store atomically: of two redemptions, one gets it.
+//   - The identity comes from the token, never from what the sidecar says of itself.
+import { createHash, randomBytes } from 'node:crypto';
+import type { ConfigStore } from '../store/store.ts';
+
+export interface JoinIdentity {
+  workload: string;
+  namespace: string;
+  serviceAccount: string;
+}
+
+export class JoinError extends Error {
+  override name = 'JoinError';
+}
+
+const PREFIX = 'weft-join.';
+const SECRET = (hash: string) => `join/${hash}`;
+/** Kubernetes names, as the CA's SPIFFE identities take them. */
+const NAME = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/;
+export const DEFAULT_JOIN_TTL_MS = 10 * 60_000;
+export const MAX_JOIN_TTL_MS = 24 * 3600_000;
+
+const hashOf = (token: string) => createHash('sha256').update(token).digest('hex');
+
+export class JoinTokens {
+  private readonly store: Pick<ConfigStore, 'putSecretIfAbsent' | 'takeSecret'>;
+  private readonly now: () => number;
+
+  constructor(store: Pick<ConfigStore, 'putSecretIfAbsent' | 'takeSecret'>, now: () => number = Date.now) {
+    this.store = store;
+    this.now = now;
+  }
+
+  /** A new token for `id`, good once, until `ttlMs` from now. */
+  create(id: JoinIdentity, ttlMs = DEFAULT_JOIN_TTL_MS): { token: string; expiresAt: Date } {
+    for (const [k, v] of Object.entries(id)) {
+      if (typeof v !== 'string' || !NAME.test(v)) throw new JoinError(`${k} "${String(v)}" is not a Kubernetes name (lower-case letters, digits, "-" and "."; at most 253)`);
+    }
+    if (!(Number.isInteger(ttlMs) && ttlMs > 0 && ttlMs <= MAX_JOIN_TTL_MS)) throw new JoinError(`a join token lives from 1 ms to 24 h, not ${ttlMs} ms`);
+    const token = PREFIX + randomBytes(32).toString('base64url');
+    const expiresAt = new Date(this.now() + ttlMs);
+    this.store.putSecretIfAbsent(SECRET(hashOf(token)), JSON.stringify({ ...id, expiresAt: expiresAt.getTime() }));
+    return { token, expiresAt };
+  }
+
+  /** The identity a token proves, once; a JoinError for a token unknown, used or expired. */
+  redeem(token: string): JoinIdentity {
+    if (typeof token !== 'string' || !token.startsWith(PREFIX) || token.length > 128) throw new JoinError('not a Weft join token');
+    const stored = this.store.takeSecret(SECRET(hashOf(token)));
+    // Unknown and used look alike on purpose: a used token tells nothing of who used it.
+    if (stored === undefined) throw new JoinError('this join token is unknown or was used already (each is good once: make another with weft token create)');
+    const { expiresAt, workload, namespace, serviceAccount } = JSON.parse(stored) as JoinIdentity & { expiresAt: number };
+    if (this.now() >= expiresAt) throw new JoinError(`this join token expired at ${new Date(expiresAt).toISOString()} (make another with weft token create)`);
+    return { workload, namespace, serviceAccount };
+  }
+}
