@@ -117,6 +117,10 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     admin.listen(opts.adminPort ?? 15080, opts.adminHost ?? '127.0.0.1', () => resolve());
   });
   const adminAddr = admin.address() as AddressInfo;
+  if (!/^(127\.|::1$|::ffff:127\.|localhost$)/.test(opts.adminHost ?? '127.0.0.1')) {
+    // Issue 7 has the admin API serve TLS off loopback; until it does, say what that means.
+    log(`warning: the admin API listens on ${opts.adminHost} without TLS: the admin token and config travel in plain text to whoever can see that network`);
+  }
   const xdsHost = opts.xdsHost ?? '127.0.0.1';
   return {
     adminUrl: `http://${hostPort(adminAddr.address, adminAddr.port)}`,
