@@ -33,6 +33,17 @@ async function named(name: string): Promise<number> {
   return (server.address() as net.AddressInfo).port;
 }
 
+/** A loopback port nothing listens on (it was bound a moment ago): connections to it are refused. */
+async function closedPort(): Promise<number> {
+  const s = net.createServer();
+  s.listen(0, '127.0.0.1');
+  await once(s, 'listening');
+  const port = (s.address() as net.AddressInfo).port;
+  s.close();
+  await once(s, 'close');
+  return port;
+}
+
 /** The client sidecar's outbound listener, in process, for this config. */
 async function outbound(config: object[], workloads = [workload('client', { port: 43000 })], connectionLimit = 100, telemetry = new Telemetry()): Promise<number> {
   const client = workloads[workloads.length - 1];
@@ -104,12 +115,7 @@ test('TCP: endpoint weights share the connections (3 to 1)', async (t) => {
 
 test('TCP: outlier detection ejects an endpoint that refuses connections; later connections go straight to the other', async () => {
   const good = await named('good');
-  const dead = net.createServer();
-  dead.listen(0, '127.0.0.1');
-  await once(dead, 'listening');
-  const deadPort = (dead.address() as net.AddressInfo).port;
-  dead.close();
-  await once(dead, 'close');
+  const deadPort = await closedPort();
   const telemetry = new Telemetry();
   let failed = 0;
   telemetry.tcp.subscribe((e) => {
@@ -129,12 +135,7 @@ test('review: a closed CONNECT tunnel no longer counts against the sidecar\'s co
 });
 
 test('review: a refused CONNECT (no route, nowhere to connect) is closed and leaves the connection limit (each kept its slot, and after as many as the limit the sidecar refused everything)', async () => {
-  const dead = net.createServer();
-  dead.listen(0, '127.0.0.1');
-  await once(dead, 'listening');
-  const deadPort = (dead.address() as net.AddressInfo).port;
-  dead.close();
-  await once(dead, 'close');
+  const deadPort = await closedPort();
   const port = await outbound([se('gone', [{ address: '127.0.0.1', ports: { tcp: deadPort } }])], undefined, 5);
   const status = (target: string) =>
     new Promise<string>((resolve) => {
