@@ -304,7 +304,8 @@ test('tcpKeepalive: the upstream socket has SO_KEEPALIVE with the rule\'s time b
   assert.match(out, /timer:\(keepalive,(4[0-2]|39)sec/);
 });
 
-test('useClientProtocol: an HTTP/2 request goes upstream over HTTP/2, an HTTP/1.1 one over HTTP/1.1', async () => {
+/** One endpoint that speaks HTTP/1.1 and HTTP/2: each connection goes to one of two servers by its first bytes. */
+async function bothProtocols(): Promise<{ port: number; seen: string[] }> {
   const seen: string[] = [];
   const h1 = http.createServer((req, res) => (seen.push(req.httpVersion), res.end('1')));
   const h2 = http2.createServer((req, res) => (seen.push(req.httpVersion), res.end('2')));
@@ -314,7 +315,6 @@ test('useClientProtocol: an HTTP/2 request goes upstream over HTTP/2, an HTTP/1.
     x.listen(0, '127.0.0.1');
     await once(x, 'listening');
   }
-  // One endpoint that speaks both: each connection goes to one of the two servers by its first bytes.
   const server = net.createServer((s) => {
     s.once('data', (d: Buffer) => {
       const to = net.connect(((d.subarray(0, 3).toString() === 'PRI' ? h2 : h1).address() as net.AddressInfo).port, '127.0.0.1');
@@ -333,8 +333,22 @@ test('useClientProtocol: an HTTP/2 request goes upstream over HTTP/2, an HTTP/1.
     h2.close();
     server.close();
   });
-  const port = (server.address() as net.AddressInfo).port;
+  return { port: (server.address() as net.AddressInfo).port, seen };
+}
+
+test('useClientProtocol: an HTTP/2 request goes upstream over HTTP/2, an HTTP/1.1 one over HTTP/1.1', async () => {
+  const { port, seen } = await bothProtocols();
   const ctx = contextFor(configFor([port], { connectionPool: { http: { useClientProtocol: true } } }));
+  assert.equal((await send(ctx, '/', 'HTTP/2')).body, '2');
+  assert.equal((await send(ctx, '/', 'HTTP/1.1')).body, '1');
+  assert.deepEqual(seen, ['2.0', '1.1']);
+});
+
+test('a port of undeclared protocol takes the client\'s protocol upstream, as Istio\'s sniffed ports (review: it was HTTP/1.1 always, so h2c and gRPC there failed)', async () => {
+  const { port, seen } = await bothProtocols();
+  const pool = workload('pool-0', { service: 'pool', port, ports: [{ name: 'web', port: 80, inboundPort: port, appPort: port + 1 }] });
+  const client = workload('client', { port: 43000 });
+  const ctx = contextFor(sidecarSnapshot(meshOf([], [pool, client]), client));
   assert.equal((await send(ctx, '/', 'HTTP/2')).body, '2');
   assert.equal((await send(ctx, '/', 'HTTP/1.1')).body, '1');
   assert.deepEqual(seen, ['2.0', '1.1']);

@@ -143,7 +143,9 @@ export function clusterPolicyFields(p: Policy): Obj {
 export function protocolOptions(p: Policy, handling: PortHandling | undefined): Obj | undefined {
   const http = p.connectionPool?.http as Obj | undefined;
   const tcp = p.connectionPool?.tcp as Obj | undefined;
-  let upstream: 'http1' | 'http2' | 'downstream' | undefined = handling === 'http2' ? 'http2' : undefined;
+  // A port of undeclared protocol takes the client's own protocol upstream (Istio's
+  // setUpstreamProtocol for sniffed ports): h2c in, h2c out.
+  let upstream: 'http1' | 'http2' | 'downstream' | undefined = handling === 'http2' ? 'http2' : handling === 'detect' ? 'downstream' : undefined;
   if (http?.h2UpgradePolicy === 'UPGRADE' && !http.useClientProtocol && upstream === undefined && handling !== 'detect') upstream = 'http2';
   const common: Obj = {};
   const idle = http?.idleTimeout ?? tcp?.idleTimeout;

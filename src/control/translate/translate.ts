@@ -393,24 +393,16 @@ export function forProxy(shared: SharedResources, scoped: ScopedResources, proxy
       },
     };
     if (inboundPool) {
-      // Istio upgrades outbound clusters only (applyH2Upgrade): the app keeps its own protocol.
-      const { h2UpgradePolicy: _upgrade, ...http } = (inboundPool.http ?? {}) as Record<string, unknown>;
+      // Istio upgrades outbound clusters only, and takes useClientProtocol there only
+      // (applyTrafficPolicy): the app keeps its own protocol.
+      const { h2UpgradePolicy: _upgrade, useClientProtocol: _client, ...http } = (inboundPool.http ?? {}) as Record<string, unknown>;
       const policy = { connectionPool: { ...inboundPool, ...(inboundPool.http ? { http } : {}) } };
       clusters[cluster] = { ...base, ...withProtocol(protocolOptions(policy, handling), clusterPolicyFields(policy)) };
-    } else clusters[cluster] = { ...base, ...(handling === 'http2' ? HTTP2_UPSTREAM : {}) };
+    } else clusters[cluster] = { ...base, ...withProtocol(protocolOptions({}, handling), {}) };
   }
   return { listeners, apiListeners: scoped.apiListeners, routes: scoped.routes, clusters, endpoints: shared.endpoints };
 }
 
-/** What makes a cluster speak HTTP/2 to its endpoints (http2, grpc and grpc-web ports, as in Istio). */
-const HTTP2_UPSTREAM = {
-  typed_extension_protocol_options: {
-    'envoy.extensions.upstreams.http.v3.HttpProtocolOptions': {
-      '@type': TYPE.httpProtocolOptions,
-      explicit_http_config: { http2_protocol_options: {} },
-    },
-  },
-};
 
 /**
  * Istio's PassthroughCluster, and the cluster of a ServiceEntry with resolution NONE: Envoy's
