@@ -65,3 +65,16 @@ test('weft token create: the CLI asks the control plane (with the admin token) a
     await cp.close();
   }
 });
+
+test('tokens that expired unused are swept when a new one is made, so the store does not keep them for good', () => {
+  const store = new SqliteStore(':memory:');
+  let now = 0;
+  const tokens = new JoinTokens(store, () => now);
+  for (let i = 0; i < 5; i++) tokens.create(id, 1000);
+  const kept = tokens.create(id, 60_000);
+  now = 2000;
+  tokens.create(id, 60_000);
+  assert.equal(store.secretsWithPrefix('join/').length, 2, 'the five expired ones are gone; the two live ones stay');
+  assert.deepEqual(tokens.redeem(kept.token), id);
+  store.close();
+});

@@ -28,10 +28,10 @@ export const MAX_JOIN_TTL_MS = 24 * 3600_000;
 const hashOf = (token: string) => createHash('sha256').update(token).digest('hex');
 
 export class JoinTokens {
-  private readonly store: Pick<ConfigStore, 'putSecretIfAbsent' | 'takeSecret'>;
+  private readonly store: Pick<ConfigStore, 'putSecretIfAbsent' | 'takeSecret' | 'secretsWithPrefix'>;
   private readonly now: () => number;
 
-  constructor(store: Pick<ConfigStore, 'putSecretIfAbsent' | 'takeSecret'>, now: () => number = Date.now) {
+  constructor(store: Pick<ConfigStore, 'putSecretIfAbsent' | 'takeSecret' | 'secretsWithPrefix'>, now: () => number = Date.now) {
     this.store = store;
     this.now = now;
   }
@@ -42,10 +42,27 @@ export class JoinTokens {
       if (typeof v !== 'string' || !NAME.test(v)) throw new JoinError(`${k} "${String(v)}" is not a Kubernetes name (lower-case letters, digits, "-" and "."; at most 253)`);
     }
     if (!(Number.isInteger(ttlMs) && ttlMs > 0 && ttlMs <= MAX_JOIN_TTL_MS)) throw new JoinError(`a join token lives from 1 ms to 24 h, not ${ttlMs} ms`);
+    this.sweep();
     const token = PREFIX + randomBytes(32).toString('base64url');
     const expiresAt = new Date(this.now() + ttlMs);
     this.store.putSecretIfAbsent(SECRET(hashOf(token)), JSON.stringify({ ...id, expiresAt: expiresAt.getTime() }));
     return { token, expiresAt };
+  }
+
+  /** Forgets the tokens that expired unused, so that the store does not keep them for good. */
+  sweep(): number {
+    let n = 0;
+    const now = this.now();
+    for (const { name, value } of this.store.secretsWithPrefix('join/')) {
+      let expiresAt = 0;
+      try {
+        expiresAt = Number((JSON.parse(value) as { expiresAt?: number }).expiresAt ?? 0);
+      } catch {
+        // unreadable: it can prove nothing, so it goes too
+      }
+      if (now >= expiresAt && this.store.takeSecret(name) !== undefined) n++;
+    }
+    return n;
   }
 
   /** The identity a token proves, once; a JoinError for a token unknown, used or expired. */

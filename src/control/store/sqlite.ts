@@ -75,6 +75,11 @@ export class SqliteStore implements ConfigStore {
     return this.getSecret(name)!;
   }
 
+  secretsWithPrefix(prefix: string): { name: string; value: string }[] {
+    // substr, not LIKE: a prefix may hold % or _.
+    return this.db.prepare(`SELECT name, value FROM secrets WHERE substr(name, 1, ?) = ?`).all(prefix.length, prefix) as { name: string; value: string }[];
+  }
+
   takeSecret(name: string): string | undefined {
     const row = this.db.prepare(`DELETE FROM secrets WHERE name = ? RETURNING value`).get(name) as { value: string } | undefined;
     return row?.value;

@@ -42,6 +42,8 @@ export interface ConfigStore {
   putSecretIfAbsent(name: string, value: string): string;
   /** Removes a secret and returns it, atomically: of two that take one name at once, one gets it. */
   takeSecret(name: string): string | undefined;
+  /** The secrets whose names start with `prefix` (for sweeping expired ones). */
+  secretsWithPrefix(prefix: string): { name: string; value: string }[];
   /** Called after every committed write. Returns an unsubscribe function. */
   watch(fn: (e: StoreEvent) => void): () => void;
   close(): void;
