@@ -7,6 +7,9 @@ import { AdsServer, type AdsServerOptions } from './ads/server.ts';
 import { createAdminServer } from './admin/server.ts';
 import { loadOrCreateAdminToken } from './admin/token.ts';
 import { JoinTokens } from './ca/join.ts';
+import { CertificateAuthority } from './ca/ca.ts';
+import { loadOrCreateKek } from './ca/kek.ts';
+import { CERTIFICATE_SERVICE, certificateHandlers } from './ca/service.ts';
 import type { MeshSnapshot, Workload } from './model/model.ts';
 import { Registry } from './registry/registry.ts';
 import { SqliteStore } from './store/sqlite.ts';
@@ -31,6 +34,8 @@ export interface ControlPlane {
   adminToken: string;
   /** Join tokens for workloads (not yet asked for by sidecars: issue 7's next step). */
   joinTokens: JoinTokens;
+  /** The mesh's certificate authority; its certificate API is served on the xDS port. */
+  ca: CertificateAuthority;
   xdsAddress: string;
   store: ConfigStore;
   registry: Registry;
@@ -108,9 +113,12 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     ads!.requestPush();
   });
 
+  // The CA, and its certificate API beside xDS: a workload's join token buys its certificate.
+  const joinTokens = new JoinTokens(store);
+  const ca = await CertificateAuthority.open({ store, kek: loadOrCreateKek(opts.dataDir) });
+  ads.addService(CERTIFICATE_SERVICE, certificateHandlers(ca, joinTokens, log));
   const xdsPort = await ads.listen(`${opts.xdsHost ?? '127.0.0.1'}:${opts.xdsPort ?? 15010}`);
   const adminToken = loadOrCreateAdminToken(opts.dataDir);
-  const joinTokens = new JoinTokens(store);
   const admin = createAdminServer({ store, registry, ads, version: WEFT_VERSION, token: adminToken, joinTokens });
   await new Promise<void>((resolve, reject) => {
     admin.once('error', reject);
@@ -126,6 +134,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     adminUrl: `http://${hostPort(adminAddr.address, adminAddr.port)}`,
     adminToken,
     joinTokens,
+    ca,
     xdsAddress: hostPort(xdsHost, xdsPort),
     store,
     registry,

@@ -151,6 +151,11 @@ export class AdsServer {
     this.debouncer = new Debouncer(opts.debounceMs ?? 50, opts.maxDebounceMs ?? 300, () => this.pushAll());
   }
 
+  /** Another gRPC service on the same port (the certificate API: ca/service.ts); before listen(). */
+  addService(def: grpc.ServiceDefinition, impl: grpc.UntypedServiceImplementation): void {
+    this.server.addService(def, impl);
+  }
+
   async listen(address: string): Promise<number> {
     return new Promise((resolve, reject) => {
       this.server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (err, port) => (err ? reject(err) : resolve(port)));

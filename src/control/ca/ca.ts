@@ -124,27 +124,9 @@ export class CertificateAuthority {
    */
   async sign(csrPem: string, id: WorkloadIdentity, ttlMs: number = this.ttlMs): Promise<Issued> {
     if (!NAME.test(id.namespace) || !NAME.test(id.serviceAccount)) throw new CaError(`no certificate for namespace "${id.namespace}", service account "${id.serviceAccount}": not Kubernetes names`);
-    if (typeof csrPem !== 'string' || csrPem.length > MAX_CSR_BYTES) throw new CaError(`the certificate request is not a PEM request of at most ${MAX_CSR_BYTES} bytes`);
     const now = this.now();
     if (now >= this.root.notAfter.getTime()) throw new CaError(`the CA root expired at ${this.root.notAfter.toISOString()}: no certificate can be issued under it`);
-    let csr: x509.Pkcs10CertificateRequest;
-    let alg: EcKeyAlgorithm;
-    try {
-      // DER, decoded here with one linear check: the library's own PEM parser backtracks
-      // exponentially on crafted header lines (a few hundred bytes would block the control plane).
-      csr = new x509.Pkcs10CertificateRequest(derOf(csrPem));
-      alg = csr.publicKey.algorithm as EcKeyAlgorithm;
-    } catch (e) {
-      throw new CaError(`the certificate request cannot be read: ${e instanceof CaError ? e.message : (e as Error).message}`);
-    }
-    if (alg.name !== 'ECDSA' || alg.namedCurve !== 'P-256') throw new CaError(`the certificate request's key is ${alg.name}${alg.namedCurve ? ` ${alg.namedCurve}` : ''}; workload keys are ECDSA P-256`);
-    let signed = false;
-    try {
-      signed = await csr.verify();
-    } catch {
-      signed = false;
-    }
-    if (!signed) throw new CaError('the certificate request is not signed by its own key');
+    const csr = await readRequest(csrPem);
     const uri = spiffeId(this.trustDomain, id);
     const notAfter = new Date(Math.min(now + ttlMs, this.root.notAfter.getTime()));
     const publicKey = await csr.publicKey.export(P256, ['verify']);
@@ -168,6 +150,34 @@ export class CertificateAuthority {
     });
     return { certificate: cert.toString('pem'), trustBundle: this.trustBundle(), notAfter, spiffeId: uri };
   }
+}
+
+/**
+ * A PKCS #10 request a workload may have a certificate for: PEM, at most 16 KiB, an ECDSA P-256
+ * key, signed by that key. Anything else is a CaError saying why. (Checked before a credential
+ * is spent on it.)
+ */
+export async function readRequest(csrPem: string): Promise<x509.Pkcs10CertificateRequest> {
+  if (typeof csrPem !== 'string' || csrPem.length > MAX_CSR_BYTES) throw new CaError(`the certificate request is not a PEM request of at most ${MAX_CSR_BYTES} bytes`);
+  let csr: x509.Pkcs10CertificateRequest;
+  let alg: EcKeyAlgorithm;
+  try {
+    // DER, decoded here with one linear check: the library's own PEM parser backtracks
+    // exponentially on crafted header lines (a few hundred bytes would block the control plane).
+    csr = new x509.Pkcs10CertificateRequest(derOf(csrPem));
+    alg = csr.publicKey.algorithm as EcKeyAlgorithm;
+  } catch (e) {
+    throw new CaError(`the certificate request cannot be read: ${e instanceof CaError ? e.message : (e as Error).message}`);
+  }
+  if (alg.name !== 'ECDSA' || alg.namedCurve !== 'P-256') throw new CaError(`the certificate request's key is ${alg.name}${alg.namedCurve ? ` ${alg.namedCurve}` : ''}; workload keys are ECDSA P-256`);
+  let signed = false;
+  try {
+    signed = await csr.verify();
+  } catch {
+    signed = false;
+  }
+  if (!signed) throw new CaError('the certificate request is not signed by its own key');
+  return csr;
 }
 
 /** A positive 128-bit serial number, hex (RFC 5280: at most 20 octets, positive). */

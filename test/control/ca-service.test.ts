@@ -1,0 +1,61 @@
+// The certificate API (Istio's IstioCertificateService.CreateCertificate) on the control plane's
+// gRPC port, with a real grpc-js client: a join token buys one certificate for the identity it
+// proves; without a token, with a spent one, or with a request that cannot be signed, none (and a
+// bad request does not spend the token).
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { X509Certificate } from 'node:crypto';
+import * as grpc from '@grpc/grpc-js';
+import { type ControlPlane, startControlPlane } from '../../src/control/control-plane.ts';
+import { CERTIFICATE_SERVICE, type CertificateResponse } from '../../src/control/ca/service.ts';
+import { crypto, x509 } from '../../src/control/ca/x509.ts';
+import { tmpDir } from '../helpers.ts';
+
+let cp: ControlPlane;
+let client: grpc.Client & Record<string, any>;
+
+before(async () => {
+  cp = await startControlPlane({ dataDir: tmpDir('ca-service'), adminPort: 0, xdsPort: 0 });
+  const Client = grpc.makeGenericClientConstructor(CERTIFICATE_SERVICE, 'IstioCertificateService');
+  client = new Client(cp.xdsAddress, grpc.credentials.createInsecure()) as grpc.Client & Record<string, any>;
+});
+after(async () => {
+  client?.close();
+  await cp?.close();
+});
+
+async function csr(): Promise<string> {
+  const keys = (await crypto.subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, true, ['sign', 'verify'])) as CryptoKeyPair;
+  return (await x509.Pkcs10CertificateRequestGenerator.create({ name: 'CN=anyone', keys, signingAlgorithm: { name: 'ECDSA', hash: 'SHA-256' } })).toString('pem');
+}
+
+function create(request: object, token?: string): Promise<CertificateResponse> {
+  const md = new grpc.Metadata();
+  if (token) md.set('authorization', `Bearer ${token}`);
+  return new Promise((resolve, reject) => client.CreateCertificate(request, md, { deadline: Date.now() + 10_000 }, (err: grpc.ServiceError | null, res: CertificateResponse) => (err ? reject(err) : resolve(res))));
+}
+
+test('a join token buys a certificate for the identity it proves (what the request names is ignored), with the roots; once', async () => {
+  const { token } = cp.joinTokens.create({ workload: 'reviews-v1', namespace: 'shop', serviceAccount: 'reviews' });
+  const res = await create({ csr: await csr(), validity_duration: 3600 }, token);
+  assert.equal(res.cert_chain.length, 2);
+  const cert = new X509Certificate(res.cert_chain[0]);
+  assert.equal(cert.subjectAltName, 'URI:spiffe://cluster.local/ns/shop/sa/reviews');
+  assert.equal(res.cert_chain[1], cp.ca.trustBundle());
+  assert.ok(cert.checkIssued(new X509Certificate(res.cert_chain[1])));
+  const hours = (Date.parse(cert.validTo) - Date.now()) / 3600_000;
+  assert.ok(hours > 0.9 && hours <= 1.01, `valid for ${hours} h (asked 1 h)`);
+  await assert.rejects(create({ csr: await csr() }, token), (e: grpc.ServiceError) => e.code === grpc.status.UNAUTHENTICATED && /used already/.test(e.details));
+});
+
+test('no token, or a made-up one: UNAUTHENTICATED, naming what is missing', async () => {
+  await assert.rejects(create({ csr: await csr() }), (e: grpc.ServiceError) => e.code === grpc.status.UNAUTHENTICATED && /weft token create/.test(e.details));
+  await assert.rejects(create({ csr: await csr() }, 'weft-join.madeup'), (e: grpc.ServiceError) => e.code === grpc.status.UNAUTHENTICATED);
+});
+
+test('a request that cannot be signed is INVALID_ARGUMENT, and the token stays good', async () => {
+  const { token } = cp.joinTokens.create({ workload: 'ratings-v1', namespace: 'default', serviceAccount: 'ratings' });
+  await assert.rejects(create({ csr: 'garbage' }, token), (e: grpc.ServiceError) => e.code === grpc.status.INVALID_ARGUMENT && /cannot be read/.test(e.details));
+  const res = await create({ csr: await csr() }, token);
+  assert.equal(new X509Certificate(res.cert_chain[0]).subjectAltName, 'URI:spiffe://cluster.local/ns/default/sa/ratings');
+});
