@@ -11,7 +11,9 @@
 // Istio's mesh default enables locality load balancing; `localityLbSetting.enabled: false` turns
 // it off for the rule. Envoy then prefers priority 0 while it is healthy enough (its
 // overprovisioning factor, 1.4), and spills over to the next as endpoints are ejected.
+import type { DestinationRule } from '../../api/types.ts';
 import type { ServiceEndpoint } from './services.ts';
+import { policyLayers } from './policy.ts';
 import { withTopology } from '../model/model.ts';
 
 type Obj = Record<string, any>;
@@ -191,16 +193,10 @@ function renumber(groups: Group[]): void {
 }
 
 /** The label keys failoverPriority compares a proxy's labels on, across the mesh's DestinationRules. */
-export function failoverLabelKeys(rules: readonly { spec: Obj }[]): string[] {
+export function failoverLabelKeys(rules: readonly DestinationRule[]): string[] {
   const keys = new Set<string>();
-  const visit = (tp: Obj | undefined) => {
-    if (!tp) return;
+  for (const tp of rules.flatMap(policyLayers)) {
     for (const l of tp.loadBalancer?.localityLbSetting?.failoverPriority ?? []) if (!String(l).includes('=')) keys.add(String(l));
-    for (const pl of tp.portLevelSettings ?? []) visit(pl);
-  };
-  for (const dr of rules) {
-    visit(dr.spec.trafficPolicy);
-    for (const s of dr.spec.subsets ?? []) visit(s.trafficPolicy);
   }
   return [...keys];
 }

@@ -33,6 +33,12 @@ export function effectivePolicy(dr: DestinationRule | undefined, subset: string,
   return out;
 }
 
+/** Every traffic policy of a rule: its own, its subsets', and each one's port-level settings. */
+export function policyLayers(dr: DestinationRule): Obj[] {
+  const layers = (tp: Obj | undefined): Obj[] => (tp ? [tp, ...((tp.portLevelSettings as Obj[] | undefined) ?? [])] : []);
+  return [...layers(dr.spec.trafficPolicy as Obj | undefined), ...(dr.spec.subsets ?? []).flatMap((s) => layers(s.trafficPolicy as Obj | undefined))];
+}
+
 const LB: Record<string, string> = { ROUND_ROBIN: 'ROUND_ROBIN', LEAST_REQUEST: 'LEAST_REQUEST', LEAST_CONN: 'LEAST_REQUEST', RANDOM: 'RANDOM' };
 
 /**

@@ -43,7 +43,7 @@ import { DestinationRuleIndex, type DrLookup, ruleKey } from './destination-rule
 import { OUTBOUND_ROUTE, PASSTHROUGH_CLUSTER, mirrorsOf, outboundRoutes, serviceVisible } from './routes.ts';
 import { egressOf, sidecarFor, sidecarKey } from './sidecar.ts';
 import { allVirtualServices } from './gamma.ts';
-import { clusterPolicyFields, effectivePolicy, protocolOptions } from './policy.ts';
+import { clusterPolicyFields, effectivePolicy, policyLayers, protocolOptions } from './policy.ts';
 import { failoverLabelKeys, loadAssignment, localityLbOf } from './locality.ts';
 import type { SniResources } from './tls-routes.ts';
 
@@ -303,10 +303,7 @@ export function translateScoped(mesh: MeshSnapshot, scope: ProxyScope): ScopedRe
 
 /** Can a DestinationRule's locality load balancing depend on the proxy (some layer has outlier detection, or `distribute`)? */
 function localityApplies(dr: DestinationRule | undefined): boolean {
-  if (!dr) return false;
-  const layers = (tp: any): any[] => (tp ? [tp, ...(tp.portLevelSettings ?? [])] : []);
-  const all = [...layers(dr.spec.trafficPolicy), ...(dr.spec.subsets ?? []).flatMap((s) => layers(s.trafficPolicy))];
-  return all.some((tp) => tp.outlierDetection !== undefined || tp.loadBalancer?.localityLbSetting?.distribute?.length);
+  return dr !== undefined && policyLayers(dr).some((tp) => tp.outlierDetection !== undefined || tp.loadBalancer?.localityLbSetting?.distribute?.length);
 }
 
 /**
