@@ -97,6 +97,7 @@ export function outboundRoutes(
   sni: SniResources = { listeners: {}, clusters: {} },
 ): object {
   const hashFor = (host: string, subset: string, port: number) => hashPolicyOf(effectivePolicy(drFor(host), subset, port).loadBalancer?.consistentHash);
+  const tcpFor = (t: Target, as: 'route' | 'tcp_proxy') => tcpSettings(drFor(t.host), hashFor(t.host, t.subset, t.port), as);
   const index = indexVirtualServices(virtualServices, scope, egress);
   const claimed = new Set<string>();
   // A name reaches one virtual host: the first to claim it (services before VirtualService-only hosts).
@@ -109,24 +110,20 @@ export function outboundRoutes(
     served.add(s.host);
     const vss = virtualServicesFor(index, s.host);
     const cluster = outboundClusterName(s.port, '', s.host);
+    const own: Target = { host: s.host, subset: '', port: s.port };
     // An opaque TCP port is reached by CONNECT only; a port of undeclared protocol both ways (the
     // sidecar detects what the tunnel carries). VirtualService http routes do not apply to TCP.
     // On a TLS port, tls routes do and tcp routes do not (tls-routes.ts), as in Istio.
     const tunnel = () => {
       if (isTlsProtocol(s.protocol)) {
         const destinations = (vs: VirtualService, r: { route?: { destination: Destination; weight?: number }[] }, port: number) => weightedDestinations(vs, r.route ?? [], port, services);
-        // A tcp_proxy takes the (first) destination's rule, as a tunnel does (its cluster names the host, subset and port).
-        const settings = (dests: readonly { name: string }[]) => {
-          const [, port = '0', subset = '', host = ''] = (dests[0]?.name ?? '').split('|');
-          return { ...tcpProxyLimits(drFor(host)), ...sourceHashTcp(hashFor(host, subset, Number(port))) };
-        };
-        return sniConnectRoute(s, index.all, scope, egress.policy === 'REGISTRY_ONLY', matchApplies, destinations, sni, settings) ?? connectRoute(cluster, { ...tunnelLimits(drFor(s.host)), ...sourceHash(hashFor(s.host, '', s.port)) });
+        return sniConnectRoute(s, index.all, scope, egress.policy === 'REGISTRY_ONLY', matchApplies, destinations, sni, (t) => tcpFor(t, 'tcp_proxy')) ?? connectRoute(cluster, tcpFor(own, 'route'));
       }
       for (const vs of vss) {
         const tcp = tcpRouteFor(vs, s.port, scope);
-        if (tcp) return tcpConnectRoute(vs, tcp, s.port, services, drFor, hashFor);
+        if (tcp) return tcpConnectRoute(vs, tcp, s.port, services, tcpFor);
       }
-      return connectRoute(cluster, { ...tunnelLimits(drFor(s.host)), ...sourceHash(hashFor(s.host, '', s.port)) });
+      return connectRoute(cluster, tcpFor(own, 'route'));
     };
     // No VirtualService that builds routes for this port and proxy: the service's default route,
     // as in Istio (which skips a VirtualService that builds no routes).
@@ -164,42 +161,32 @@ function blockAll(scope: ProxyScope): object {
   return { name: 'block_all', domains: ['*'], routes: [{ name: 'block_all', match: { prefix: '/' }, direct_response: reply }, { name: 'block_all', match: { connect_matcher: {} }, direct_response: reply }] };
 }
 
-/** CONNECT to the service's authority becomes an opaque tunnel to the cluster (Envoy's CONNECT termination). */
-/**
- * A tunnel's hash policy: the client's address, where the (first) destination's DestinationRule
- * hashes by useSourceIp (Istio's tcp_proxy hash_policy); the other keys are HTTP's.
- */
-function sourceHash(hash: object | undefined): object {
-  return hash && 'connection_properties' in hash ? { hash_policy: [hash] } : {};
-}
-
-/** tunnelLimits, as a tcp_proxy says them: idle_timeout and max_downstream_connection_duration. */
-function tcpProxyLimits(dr: DestinationRule | undefined): object {
-  const { idle_timeout, max_stream_duration } = tunnelLimits(dr) as { idle_timeout?: object; max_stream_duration?: { max_stream_duration: object } };
-  return { ...(idle_timeout ? { idle_timeout } : {}), ...(max_stream_duration ? { max_downstream_connection_duration: max_stream_duration.max_stream_duration } : {}) };
-}
-
-/** sourceHash, as a tcp_proxy says it (envoy.type.v3.HashPolicy). */
-function sourceHashTcp(hash: object | undefined): object {
-  return hash && 'connection_properties' in hash ? { hash_policy: [{ source_ip: {} }] } : {};
-}
-
-function connectRoute(cluster: string, limits: object = {}): object {
-  return { name: 'connect', match: { connect_matcher: {} }, route: { cluster, upgrade_configs: [{ upgrade_type: 'CONNECT' }], ...limits } };
-}
+/** Where a destination goes: its host, subset and port. */
+type Target = { host: string; subset: string; port: number };
 
 /**
- * What Istio's outbound tcp_proxy takes from the DestinationRule of the (first) destination, its
- * top-level trafficPolicy only: connectionPool.tcp.idleTimeout (idle_timeout; "0s" turns it off)
- * and maxConnectionDuration (max_downstream_connection_duration). Weft's sidecar carries TCP in a
- * CONNECT tunnel, whose route says the same with idle_timeout and max_stream_duration.
+ * What Istio's outbound tcp_proxy takes from the DestinationRule of the (first) destination: its
+ * top-level connectionPool.tcp idleTimeout ("0s" turns it off) and maxConnectionDuration, and the
+ * client's address as the hash key where its consistentHash says useSourceIp (the other keys are
+ * HTTP's). Said as a tcp_proxy says it, or as the CONNECT route of Weft's tunnels does
+ * (max_stream_duration, a connection_properties hash policy).
  */
-function tunnelLimits(dr: DestinationRule | undefined): object {
+function tcpSettings(dr: DestinationRule | undefined, hash: object | undefined, as: 'route' | 'tcp_proxy'): object {
   const tcp = (dr?.spec.trafficPolicy as { connectionPool?: { tcp?: { idleTimeout?: string; maxConnectionDuration?: string } } } | undefined)?.connectionPool?.tcp;
   const out: Record<string, unknown> = {};
   if (tcp?.idleTimeout !== undefined) out.idle_timeout = duration(tcp.idleTimeout);
-  if (tcp?.maxConnectionDuration !== undefined) out.max_stream_duration = { max_stream_duration: duration(tcp.maxConnectionDuration) };
+  if (tcp?.maxConnectionDuration !== undefined) {
+    const d = duration(tcp.maxConnectionDuration);
+    if (as === 'route') out.max_stream_duration = { max_stream_duration: d };
+    else out.max_downstream_connection_duration = d;
+  }
+  if (hash && 'connection_properties' in hash) out.hash_policy = [as === 'route' ? hash : { source_ip: {} }];
   return out;
+}
+
+/** CONNECT to the service's authority becomes an opaque tunnel to the cluster (Envoy's CONNECT termination). */
+function connectRoute(cluster: string, settings: object = {}): object {
+  return { name: 'connect', match: { connect_matcher: {} }, route: { cluster, upgrade_configs: [{ upgrade_type: 'CONNECT' }], ...settings } };
 }
 
 /** The first tcp route of a VirtualService whose match applies to this port and proxy (or that has none). */
@@ -208,11 +195,10 @@ function tcpRouteFor(vs: VirtualService, port: number, scope: ProxyScope): TCPRo
 }
 
 /** A VirtualService tcp route: CONNECT tunnels split over its weighted destinations (the first one's DestinationRule limits them all, as Istio's listener). */
-function tcpConnectRoute(vs: VirtualService, r: TCPRoute, port: number, services: ReadonlyMap<string, Service>, drFor: (host: string) => DestinationRule | undefined, hashFor: HashFor): object {
+function tcpConnectRoute(vs: VirtualService, r: TCPRoute, port: number, services: ReadonlyMap<string, Service>, tcpFor: (t: Target, as: 'route') => object): object {
   const first = r.route?.[0]?.destination;
-  const t = first ? resolveDestination(vs, first, port, services) : undefined;
-  const limits = t ? { ...tunnelLimits(drFor(t.host)), ...sourceHash(hashFor(t.host, t.subset, t.port)) } : {};
-  const action = { ...clusterSpecifier(weightedDestinations(vs, r.route ?? [], port, services)), upgrade_configs: [{ upgrade_type: 'CONNECT' }], ...limits };
+  const settings = first ? tcpFor(resolveDestination(vs, first, port, services), 'route') : {};
+  const action = { ...clusterSpecifier(weightedDestinations(vs, r.route ?? [], port, services)), upgrade_configs: [{ upgrade_type: 'CONNECT' }], ...settings };
   return { name: 'connect', match: { connect_matcher: {} }, route: action };
 }
 

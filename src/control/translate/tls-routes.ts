@@ -51,9 +51,10 @@ export function sniName(port: number, host: string): string {
 }
 
 type MatchApplies = (m: TLSMatch, port: number, scope: ProxyScope) => boolean;
-type Destinations = (vs: VirtualService, r: TLSRoute, port: number) => { name: string; weight: number }[];
-/** What a tcp_proxy to these destinations takes from the (first) destination's DestinationRule: idle and age limits, a source hash (Istio's). */
-type TcpSettings = (dests: readonly { name: string }[]) => object;
+type Target = { host: string; subset: string; port: number };
+type Destinations = (vs: VirtualService, r: TLSRoute, port: number) => { name: string; weight: number; target: Target }[];
+/** What a tcp_proxy takes from its (first) destination's DestinationRule: idle and age limits, a source hash (Istio's). */
+type TcpSettings = (t: Target) => object;
 
 /**
  * The CONNECT route of a TLS service port whose VirtualServices have tls routes for this proxy,
@@ -84,7 +85,7 @@ export function sniConnectRoute(
         handled.add(key);
         const name = `${vs.metadata.namespace}/${vs.metadata.name}.tls[${i}].match[${j}]`;
         const dests = destinations(vs, r, s.port);
-        const filters = [tcpProxy(name, dests, settings(dests))];
+        const filters = [tcpProxy(name, dests, dests[0] ? settings(dests[0].target) : {})];
         // "*" is every name: Envoy takes it as a chain without server_names (Istio's match-all chain).
         if (m.sniHosts.includes('*')) {
           matchAll ??= { name, filters };
@@ -98,7 +99,7 @@ export function sniConnectRoute(
   if (!chains.length && !matchAll) return undefined;
   const name = sniName(s.port, s.host);
   const own = outboundClusterName(s.port, '', s.host);
-  const fallback = matchAll ?? (registryOnly ? undefined : { name: 'PassthroughFilterChain', filters: [tcpProxy(own, [{ name: own, weight: 100 }], settings([{ name: own }]))] });
+  const fallback = matchAll ?? (registryOnly ? undefined : { name: 'PassthroughFilterChain', filters: [tcpProxy(own, [{ name: own, weight: 100 }], settings({ host: s.host, subset: '', port: s.port }))] });
   out.listeners[name] = {
     name,
     internal_listener: {},
