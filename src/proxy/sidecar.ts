@@ -15,8 +15,6 @@ import { Stats } from './stats.ts';
 import { Telemetry } from './telemetry/events.ts';
 import { Pools, memberKey } from './upstream/pools.ts';
 import { pruneRoundRobin } from './upstream/choose.ts';
-import { OutlierDetector } from './upstream/outlier.ts';
-import { SlowStart } from './upstream/slow-start.ts';
 import { XdsClient } from './xds-client/client.ts';
 import type { ListenerConfig } from './xds-client/convert.ts';
 import { META, META_PORTS, type PortMeta, formatNodeId } from '../xds/node-meta.ts';
@@ -105,11 +103,9 @@ export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
   const tcpCtx: TcpContext = {
     config: () => current,
     telemetry,
-    rr: ctx.rr,
+    balance: ctx,
     log,
     resources: (c) => pools.resourcesOf(c),
-    outlier: () => (ctx.outlier ??= new OutlierDetector()),
-    slowStart: () => (ctx.slowStart ??= new SlowStart()),
   };
   const bound = new Map<string, BoundListener>();
   const budget = new ConnectionBudget(connectionLimit());

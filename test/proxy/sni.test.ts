@@ -48,7 +48,7 @@ const servers: net.Server[] = [];
 const ports: Record<string, number> = {};
 
 function ctx(): TcpContext {
-  return { config: () => cfg, telemetry: new Telemetry(), rr: new Map(), log: (m) => logs.push(m) };
+  return { config: () => cfg, telemetry: new Telemetry(), balance: { rr: new Map() }, log: (m) => logs.push(m) };
 }
 
 /** A bound tls_inspector listener as the sidecar serves it, from a Listener resource. */

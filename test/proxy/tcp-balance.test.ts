@@ -51,7 +51,7 @@ async function outbound(config: object[], workloads = [workload('client', { port
   const pools = new Pools();
   const outlier = new OutlierDetector();
   const slowStart = new SlowStart();
-  const tcp: TcpContext = { config: () => cfg, telemetry, rr: new Map(), log: () => {}, resources: (c) => pools.resourcesOf(c), outlier: () => outlier, slowStart: () => slowStart };
+  const tcp: TcpContext = { config: () => cfg, telemetry, balance: { rr: new Map(), outlier, slowStart }, log: () => {}, resources: (c) => pools.resourcesOf(c) };
   const l = cfg.listeners.get('outbound')!;
   const server = createListener(
     { onRequest: () => {}, connectTarget: (authority) => connectTarget(cfg, 'outbound', authority, Math.random()), onRejected: () => {}, log: () => {}, tcp, internal: (_n, s) => s.destroy() },

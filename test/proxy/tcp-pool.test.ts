@@ -53,7 +53,7 @@ async function outboundFor(port: number, trafficPolicy: object): Promise<number>
   const client = workload('client', { port: 43000 });
   const cfg: RuntimeConfig = sidecarSnapshot(meshOf([{ apiVersion: 'networking.istio.io/v1', kind: 'DestinationRule', metadata: { name: 'db' }, spec: { host: 'db', trafficPolicy } }], [db, client]), client);
   const pools = new Pools();
-  const tcp: TcpContext = { config: () => cfg, telemetry: new Telemetry(), rr: new Map(), log: () => {}, resources: (c) => pools.resourcesOf(c) };
+  const tcp: TcpContext = { config: () => cfg, telemetry: new Telemetry(), balance: { rr: new Map() }, log: () => {}, resources: (c) => pools.resourcesOf(c) };
   const l = cfg.listeners.get('outbound')!;
   const server = createListener(
     { onRequest: () => {}, connectTarget: (authority) => connectTarget(cfg, 'outbound', authority, 0.5), onRejected: () => {}, log: () => {}, tcp, internal: (_name, socket) => socket.destroy() },

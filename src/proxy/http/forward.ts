@@ -32,9 +32,9 @@ import { cameBack, withOwnVia } from './via.ts';
 
 import { clusterEndpoints } from '../upstream/choose.ts';
 import type { Tiers } from '../upstream/priority.ts';
-import { InFlight, chooseEndpoint } from '../upstream/balance.ts';
+import { InFlight, nextEndpointFor } from '../upstream/balance.ts';
 import { OutlierDetector, type Outcome } from '../upstream/outlier.ts';
-import { SlowStart } from '../upstream/slow-start.ts';
+import type { SlowStart } from '../upstream/slow-start.ts';
 import { RetryBudgets, type TryFailure, backoffMs, retriableFailure, retriableResponse } from './retry.ts';
 import { join } from '../tcp/tcp.ts';
 
@@ -400,13 +400,9 @@ export class Exchange implements BodySink, ResponseHandler {
   }
 
   private tryEndpoint(): void {
-    const { cluster, healthy, clusterName, tiers } = this.d;
-    // The clock is read only where outlier detection needs it: this runs for every request.
-    const now = cluster.outlier || cluster.slowStart ? performance.now() : 0;
-    const available = cluster.outlier ? (this.ctx.outlier ??= new OutlierDetector()).available(cluster, healthy, now, !tiers) : healthy;
+    const { cluster, clusterName, tiers } = this.d;
     const inflight = (this.ctx.inflight ??= new InFlight());
-    const weightOf = cluster.slowStart ? (this.ctx.slowStart ??= new SlowStart()).weights(cluster, clusterName, healthy, now) : undefined;
-    const ep = chooseEndpoint(cluster, clusterName, this.d, available, this.ctx.rr, inflight, this.tried, Math.random, this.hashKey?.key, this.excludedPriorities, weightOf);
+    const ep = nextEndpointFor(cluster, clusterName, this.d, this.ctx, inflight, this.tried, Math.random, this.hashKey?.key, this.excludedPriorities);
     if (!ep) {
       this.finish();
       fail(this.ctx, this.ds, new ProxyError('no_healthy_endpoint', `every endpoint of cluster ${clusterName} is ejected by outlier detection`, clusterName), undefined, this.started);

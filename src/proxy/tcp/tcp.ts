@@ -10,10 +10,9 @@ import type { RuntimeConfig } from '../config.ts';
 import { ProxyError } from '../errors.ts';
 import type { Telemetry } from '../telemetry/events.ts';
 import { CONNECT_RETRIES, type ClusterEndpoints, clusterEndpoints } from '../upstream/choose.ts';
-import { InFlight, chooseEndpoint } from '../upstream/balance.ts';
+import { type BalanceState, InFlight, nextEndpointFor } from '../upstream/balance.ts';
 import { hash32 } from '../upstream/hash.ts';
-import type { OutlierDetector } from '../upstream/outlier.ts';
-import type { SlowStart } from '../upstream/slow-start.ts';
+import { OutlierDetector } from '../upstream/outlier.ts';
 import type { Endpoint } from '../xds-client/convert.ts';
 import type { ClusterResources } from '../upstream/resources.ts';
 import type { ClusterConfig } from '../xds-client/convert.ts';
@@ -22,13 +21,11 @@ import { keepAlive } from '../http1/client.ts';
 export interface TcpContext {
   config: () => RuntimeConfig;
   telemetry: Telemetry;
-  rr: Map<string, number>;
+  /** Round robin, outlier detection and slow start: the sidecar's, shared with the HTTP side (http/forward.ts). */
+  balance: BalanceState;
   log: (msg: string) => void;
   /** The cluster's circuit breakers (upstream/pools.ts), shared with its HTTP pools; none: no limits. */
   resources?: (cluster: ClusterConfig) => ClusterResources;
-  /** Outlier detection and slow start, shared with the HTTP side (http/forward.ts); none: neither. */
-  outlier?: () => OutlierDetector;
-  slowStart?: () => SlowStart;
 }
 
 /** TCP connections are not counted per endpoint: least request picks by weight alone here. */
@@ -73,13 +70,10 @@ export function dial(ctx: TcpContext, clusterName: string, cb: (err: ProxyError 
   // where the route hashes by it (useSourceIp); a retry goes to another endpoint where it can.
   const hashKey = source !== undefined && (cluster.lb === 'ring_hash' || cluster.lb === 'maglev') ? hash32(source) : undefined;
   const tried = new Set<Endpoint>();
-  const outlier = cluster.outlier ? ctx.outlier?.() : undefined;
+  const outlier = cluster.outlier ? (ctx.balance.outlier ??= new OutlierDetector()) : undefined;
   const tryOne = () => {
     if (cancelled) return;
-    const now = outlier || cluster.slowStart ? performance.now() : 0;
-    const available = outlier ? outlier.available(cluster, ce.healthy, now, !ce.tiers) : ce.healthy;
-    const weightOf = cluster.slowStart ? ctx.slowStart?.().weights(cluster, clusterName, ce.healthy, now) : undefined;
-    const ep = chooseEndpoint(cluster, clusterName, ce, available, ctx.rr, NO_INFLIGHT, tried.size ? tried : undefined, Math.random, hashKey, undefined, weightOf);
+    const ep = nextEndpointFor(cluster, clusterName, ce, ctx.balance, NO_INFLIGHT, tried.size ? tried : undefined, Math.random, hashKey);
     if (!ep) {
       queueMicrotask(() => done(new ProxyError('no_healthy_endpoint', `every endpoint of cluster ${clusterName} is ejected by outlier detection`, clusterName)));
       return;

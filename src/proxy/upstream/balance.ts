@@ -4,7 +4,8 @@
 import type { ClusterConfig, Endpoint } from '../xds-client/convert.ts';
 import { type ClusterEndpoints, nextEndpoint } from './choose.ts';
 import { chooseTier } from './priority.ts';
-import { pickWeighted } from './slow-start.ts';
+import { SlowStart, pickWeighted } from './slow-start.ts';
+import { OutlierDetector } from './outlier.ts';
 import { Maglev, Ring } from './hash.ts';
 
 /** The ring or Maglev table of an endpoint list, built once per list (lists are immutable). */
@@ -108,4 +109,32 @@ export function chooseEndpoint(
     return pickWeighted(eps, (e) => ((e.weight ?? 1) * (weightOf ? weightOf(e) : 1)) / (lr ? inflight.of(e) + 1 : 1), tried, rand);
   }
   return pickEndpoint(cluster, rrKey, eps, rr, inflight, tried, rand, hashKey, all);
+}
+
+/** A sidecar's load-balancing state, shared by its HTTP and TCP paths; what is unset is made on first use. */
+export interface BalanceState {
+  rr: Map<string, number>;
+  outlier?: OutlierDetector;
+  slowStart?: SlowStart;
+}
+
+/**
+ * chooseEndpoint for a try now: with the cluster's outlier ejections and slow start applied (the
+ * clock read only where one of them needs it: this runs for every request).
+ */
+export function nextEndpointFor(
+  cluster: ClusterConfig,
+  name: string,
+  ce: ClusterEndpoints,
+  state: BalanceState,
+  inflight: InFlight,
+  tried: Set<Endpoint> | undefined,
+  rand: () => number,
+  hashKey?: number,
+  excluded?: ReadonlySet<number>,
+): Endpoint | undefined {
+  const now = cluster.outlier || cluster.slowStart ? performance.now() : 0;
+  const available = cluster.outlier ? (state.outlier ??= new OutlierDetector()).available(cluster, ce.healthy, now, !ce.tiers) : ce.healthy;
+  const weightOf = cluster.slowStart ? (state.slowStart ??= new SlowStart()).weights(cluster, name, ce.healthy, now) : undefined;
+  return chooseEndpoint(cluster, name, ce, available, state.rr, inflight, tried, rand, hashKey, excluded, weightOf);
 }
