@@ -7,14 +7,9 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import { once } from 'node:events';
 import type { RuntimeConfig } from '../../src/proxy/config.ts';
-import { connectTarget } from '../../src/proxy/http/forward.ts';
-import { ConnectionBudget, createListener } from '../../src/proxy/listeners/listener.ts';
-import type { TcpContext } from '../../src/proxy/tcp/tcp.ts';
 import { Telemetry } from '../../src/proxy/telemetry/events.ts';
-import { OutlierDetector } from '../../src/proxy/upstream/outlier.ts';
-import { Pools } from '../../src/proxy/upstream/pools.ts';
-import { SlowStart } from '../../src/proxy/upstream/slow-start.ts';
 import { meshOf, sidecarSnapshot, workload } from '../snapshot.ts';
+import { outboundListener } from './outbound-listener.ts';
 
 const closers: (() => void)[] = [];
 after(() => {
@@ -48,23 +43,7 @@ async function closedPort(): Promise<number> {
 async function outbound(config: object[], workloads = [workload('client', { port: 43000 })], connectionLimit = 100, telemetry = new Telemetry()): Promise<number> {
   const client = workloads[workloads.length - 1];
   const cfg: RuntimeConfig = sidecarSnapshot(meshOf(config, workloads), client);
-  const pools = new Pools();
-  const outlier = new OutlierDetector();
-  const slowStart = new SlowStart();
-  const tcp: TcpContext = { config: () => cfg, telemetry, balance: { rr: new Map(), outlier, slowStart }, log: () => {}, resources: (c) => pools.resourcesOf(c) };
-  const l = cfg.listeners.get('outbound')!;
-  const server = createListener(
-    { onRequest: () => {}, connectTarget: (authority) => connectTarget(cfg, 'outbound', authority, Math.random()), onRejected: () => {}, log: () => {}, tcp, internal: (_n, s) => s.destroy() },
-    () => ({ name: 'outbound', path: l.path, headersTimeoutMs: l.requestHeadersTimeoutMs, idleTimeoutMs: l.idleTimeoutMs, kind: l.kind }),
-    new ConnectionBudget(connectionLimit),
-  );
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  closers.push(() => {
-    server.close();
-    void pools.close();
-  });
-  return (server.address() as net.AddressInfo).port;
+  return outboundListener(cfg, closers, { connectionLimit, telemetry });
 }
 
 /** CONNECT to `target` through the listener; the name the server wrote. */

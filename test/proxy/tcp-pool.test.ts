@@ -8,12 +8,8 @@ import { execFileSync } from 'node:child_process';
 import net from 'node:net';
 import { once } from 'node:events';
 import type { RuntimeConfig } from '../../src/proxy/config.ts';
-import { connectTarget } from '../../src/proxy/http/forward.ts';
-import { ConnectionBudget, createListener } from '../../src/proxy/listeners/listener.ts';
-import type { TcpContext } from '../../src/proxy/tcp/tcp.ts';
-import { Telemetry } from '../../src/proxy/telemetry/events.ts';
-import { Pools } from '../../src/proxy/upstream/pools.ts';
 import { meshOf, sidecarSnapshot, workload } from '../snapshot.ts';
+import { outboundListener } from './outbound-listener.ts';
 import { waitFor } from '../helpers.ts';
 
 const closers: (() => void)[] = [];
@@ -52,21 +48,7 @@ async function outboundFor(port: number, trafficPolicy: object): Promise<number>
   const db = workload('db', { service: 'db', port, ports: [{ name: 'tcp-db', port: 5432, inboundPort: port, appPort: port + 1 }] });
   const client = workload('client', { port: 43000 });
   const cfg: RuntimeConfig = sidecarSnapshot(meshOf([{ apiVersion: 'networking.istio.io/v1', kind: 'DestinationRule', metadata: { name: 'db' }, spec: { host: 'db', trafficPolicy } }], [db, client]), client);
-  const pools = new Pools();
-  const tcp: TcpContext = { config: () => cfg, telemetry: new Telemetry(), balance: { rr: new Map() }, log: () => {}, resources: (c) => pools.resourcesOf(c) };
-  const l = cfg.listeners.get('outbound')!;
-  const server = createListener(
-    { onRequest: () => {}, connectTarget: (authority) => connectTarget(cfg, 'outbound', authority, 0.5), onRejected: () => {}, log: () => {}, tcp, internal: (_name, socket) => socket.destroy() },
-    () => ({ name: 'outbound', path: l.path, headersTimeoutMs: l.requestHeadersTimeoutMs, idleTimeoutMs: l.idleTimeoutMs, kind: l.kind }),
-    new ConnectionBudget(100),
-  );
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  closers.push(() => {
-    server.close();
-    void pools.close();
-  });
-  return (server.address() as net.AddressInfo).port;
+  return outboundListener(cfg, closers, { rand: () => 0.5 });
 }
 
 /** CONNECT db:5432 through the listener: the socket and the head of its answer, once there is one. */
