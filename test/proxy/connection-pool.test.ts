@@ -78,6 +78,18 @@ const header = (a: Answer, name: string) => {
   return i >= 0 ? a.headers[i + 1] : undefined;
 };
 
+/** An HTTP/1.1 server on a free loopback port, closed (connections too) when the tests end. */
+async function serve(handler: http.RequestListener): Promise<{ server: http.Server; port: number }> {
+  const server = http.createServer(handler);
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  closers.push(() => {
+    server.closeAllConnections();
+    server.close();
+  });
+  return { server, port: (server.address() as net.AddressInfo).port };
+}
+
 /** An HTTP/1.1 upstream that counts connections and holds requests to /hold until released. */
 async function upstream(name: string) {
   const held: http.ServerResponse[] = [];
@@ -85,7 +97,7 @@ async function upstream(name: string) {
   let connections = 0;
   let requests = 0;
   const closed: number[] = [];
-  const server = http.createServer((req, res) => {
+  const { server, port } = await serve((req, res) => {
     requests++;
     if (req.url?.startsWith('/hold')) held.push(res);
     else res.end(name);
@@ -100,14 +112,8 @@ async function upstream(name: string) {
       closed.push(performance.now());
     });
   });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  closers.push(() => {
-    server.closeAllConnections();
-    server.close();
-  });
   return {
-    port: (server.address() as net.AddressInfo).port,
+    port,
     held,
     sockets,
     closed,
@@ -206,7 +212,7 @@ test('maxConnectionDuration: a connection older than it takes no new request; th
 test('maxRetries (max_retries): while one retry is under way in the cluster, another request that fails is not retried; its 503 stands', async () => {
   let n = 0;
   const held: http.ServerResponse[] = [];
-  const server = http.createServer((_req, res) => {
+  const { port } = await serve((_req, res) => {
     n++;
     // In order: /a fails, /a's retry is held, /b fails.
     if (n !== 2) {
@@ -214,13 +220,6 @@ test('maxRetries (max_retries): while one retry is under way in the cluster, ano
       res.end('first try fails');
     } else held.push(res);
   });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  closers.push(() => {
-    server.closeAllConnections();
-    server.close();
-  });
-  const port = (server.address() as net.AddressInfo).port;
   const ctx = contextFor(configFor([port], { connectionPool: { http: { maxRetries: 1 } } }, { attempts: 3, retryOn: '5xx' }));
   const first = send(ctx, '/a');
   await waitFor("the first request's retry held upstream", async () => held.length === 1);
@@ -358,7 +357,7 @@ test('retryBudget (Envoy\'s retry_budget): retries under way at most percent% of
   let seen = 0;
   const tried = new Set<string>();
   const held: http.ServerResponse[] = [];
-  const server = http.createServer((req, res) => {
+  const { port } = await serve((req, res) => {
     seen++;
     // Each path's first try fails; its retries are held, so that they stay under way.
     if (tried.has(req.url!)) return void held.push(res);
@@ -366,13 +365,6 @@ test('retryBudget (Envoy\'s retry_budget): retries under way at most percent% of
     res.statusCode = 503;
     res.end('fails');
   });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  closers.push(() => {
-    server.closeAllConnections();
-    server.close();
-  });
-  const port = (server.address() as net.AddressInfo).port;
   // 50% of what is under way, at least 1: with one request under way, one retry; not two.
   const ctx = contextFor(configFor([port], { retryBudget: { percent: 50, minRetryConcurrency: 1 } }, { attempts: 3, retryOn: '5xx' }));
   const translated = ctx.config().clusters.get(CLUSTER)!;
