@@ -475,10 +475,7 @@ export class EndpointPool {
     this.opts = o;
     if (o.resources !== this.res) {
       // The cluster was replaced by one of the same name: what this pool holds moves to its counters.
-      this.res.connections -= this.all.size;
-      this.res.pending -= this.queue.length;
-      o.resources.connections += this.all.size;
-      o.resources.pending += this.queue.length;
+      this.res.handOver(o.resources, this.all.size, this.queue.length);
       this.res = o.resources;
     }
   }

@@ -243,10 +243,7 @@ export class Http2Pool {
     this.opts = o;
     if (o.resources !== this.res) {
       // The cluster was replaced by one of the same name: what this pool holds moves to its counters.
-      this.res.connections -= this.sessions.size;
-      this.res.pending -= this.queue.length;
-      o.resources.connections += this.sessions.size;
-      o.resources.pending += this.queue.length;
+      this.res.handOver(o.resources, this.sessions.size, this.queue.length);
       this.res = o.resources;
     }
     this.dispatch(); // a higher stream limit may make room

@@ -52,6 +52,14 @@ export class ClusterResources {
     return `${what} and ${this.pending} ${this.pending === 1 ? 'request' : 'requests'} waiting (the limits are max_connections ${show(this.limits.maxConnections)} and max_pending_requests ${show(this.limits.maxPending)})`;
   }
 
+  /** A pool's connections and waiting requests move to `to`'s counters (its cluster was replaced by one of the same name). */
+  handOver(to: ClusterResources, connections: number, pending: number): void {
+    this.connections -= connections;
+    this.pending -= pending;
+    to.connections += connections;
+    to.pending += pending;
+  }
+
   /** Takes a request slot (max_requests); false when the cluster has none left. */
   takeRequest(): boolean {
     if (this.requests >= this.limits.maxRequests) return false;
