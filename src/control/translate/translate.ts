@@ -126,8 +126,9 @@ export function sourceLabelKeys(mesh: MeshSnapshot): string[] {
 /** A proxy's scope, its labels reduced to `keys` (sourceLabelKeys of the mesh; computed here when not given). */
 export function scopeOf(mesh: MeshSnapshot, proxy: Workload, keys: readonly string[] = sourceLabelKeys(mesh)): ProxyScope {
   const labels: Record<string, string> = {};
+  const where = localityOf(proxy.labels);
   // As Istio's proxy labels: with the topology labels its locality gives (failoverPriority compares them).
-  const own = withTopology(proxy.labels, localityOf(proxy.labels));
+  const own = withTopology(proxy.labels, where);
   for (const k of keys) if (own[k] !== undefined) labels[k] = own[k];
   const sc = sidecarFor(mesh.sidecars, proxy);
   // DestinationRules with a workloadSelector apply to the workloads of their namespace they select.
@@ -136,7 +137,7 @@ export function scopeOf(mesh: MeshSnapshot, proxy: Workload, keys: readonly stri
     .map(ruleKey)
     .sort();
   // Its locality, where some endpoint of the mesh has one: locality load balancing orders endpoints by it.
-  const locality = indexOf(mesh).localized ? localityOf(proxy.labels) : '';
+  const locality = indexOf(mesh).localized ? where : '';
   return { namespace: proxy.namespace, labels, ...(sc ? { sidecar: sidecarKey(sc) } : {}), ...(selectedRules.length ? { selectedRules } : {}), ...(locality ? { locality } : {}) };
 }
 
