@@ -7,7 +7,7 @@
 // the names clients may call them by; and the DestinationRule that applies to each host.
 import type { DestinationRule, Destination, ServiceEntry, ServicePort, VirtualService } from '../../api/types.ts';
 import { type PortHandling, type Protocol, handlingOf, parseProtocol, selectProtocol } from '../model/protocol.ts';
-import { type MeshSnapshot, type Workload, DOMAIN_SUFFIX, fqdn, hostMatches, labelsMatch, localityOf, workloadPorts } from '../model/model.ts';
+import { type MeshSnapshot, DOMAIN_SUFFIX, fqdn, hostMatches, labelsMatch, localityOf, workloadPorts } from '../model/model.ts';
 
 /** One endpoint of a service: where a client sidecar connects, and the labels subsets select by. */
 export interface ServiceEndpoint {
