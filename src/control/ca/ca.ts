@@ -36,8 +36,8 @@ export interface WorkloadIdentity {
   serviceAccount: string;
 }
 
-/** Kubernetes names: what may stand in a SPIFFE path segment here. */
-const NAME = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/;
+/** Kubernetes names: what may stand in a SPIFFE path segment here (and in a join token's identity). */
+export const KUBERNETES_NAME = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/;
 
 export function spiffeId(trustDomain: string, id: WorkloadIdentity): string {
   return `spiffe://${trustDomain}/ns/${id.namespace}/sa/${id.serviceAccount}`;
@@ -123,7 +123,7 @@ export class CertificateAuthority {
    * by its key, an ECDSA P-256 one; the names it asks for are ignored.
    */
   async sign(csrPem: string, id: WorkloadIdentity, ttlMs: number = this.ttlMs): Promise<Issued> {
-    if (!NAME.test(id.namespace) || !NAME.test(id.serviceAccount)) throw new CaError(`no certificate for namespace "${id.namespace}", service account "${id.serviceAccount}": not Kubernetes names`);
+    if (!KUBERNETES_NAME.test(id.namespace) || !KUBERNETES_NAME.test(id.serviceAccount)) throw new CaError(`no certificate for namespace "${id.namespace}", service account "${id.serviceAccount}": not Kubernetes names`);
     const now = this.now();
     if (now >= this.root.notAfter.getTime()) throw new CaError(`the CA root expired at ${this.root.notAfter.toISOString()}: no certificate can be issued under it`);
     const csr = await readRequest(csrPem);

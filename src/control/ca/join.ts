@@ -7,6 +7,7 @@
 //   - The identity comes from the token, never from what the sidecar says of itself.
 import { createHash, randomBytes } from 'node:crypto';
 import type { ConfigStore } from '../store/store.ts';
+import { KUBERNETES_NAME } from './ca.ts';
 
 export interface JoinIdentity {
   workload: string;
@@ -20,8 +21,6 @@ export class JoinError extends Error {
 
 const PREFIX = 'weft-join.';
 const SECRET = (hash: string) => `join/${hash}`;
-/** Kubernetes names, as the CA's SPIFFE identities take them. */
-const NAME = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/;
 export const DEFAULT_JOIN_TTL_MS = 10 * 60_000;
 export const MAX_JOIN_TTL_MS = 24 * 3600_000;
 
@@ -39,7 +38,7 @@ export class JoinTokens {
   /** A new token for `id`, good once, until `ttlMs` from now. */
   create(id: JoinIdentity, ttlMs = DEFAULT_JOIN_TTL_MS): { token: string; expiresAt: Date } {
     for (const [k, v] of Object.entries(id)) {
-      if (typeof v !== 'string' || !NAME.test(v)) throw new JoinError(`${k} "${String(v)}" is not a Kubernetes name (lower-case letters, digits, "-" and "."; at most 253)`);
+      if (typeof v !== 'string' || !KUBERNETES_NAME.test(v)) throw new JoinError(`${k} "${String(v)}" is not a Kubernetes name (lower-case letters, digits, "-" and "."; at most 253)`);
     }
     if (!(Number.isInteger(ttlMs) && ttlMs > 0 && ttlMs <= MAX_JOIN_TTL_MS)) throw new JoinError(`a join token lives from 1 ms to 24 h, not ${ttlMs} ms`);
     this.sweep();
