@@ -6,7 +6,10 @@ import assert from 'node:assert/strict';
 import tls from 'node:tls';
 import { once } from 'node:events';
 import { X509Certificate } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
 import { CaError, CertificateAuthority } from '../../src/control/ca/ca.ts';
+import { KEK_FILE, loadOrCreateKek } from '../../src/control/ca/kek.ts';
 import { crypto, x509 } from '../../src/control/ca/x509.ts';
 import { SqliteStore } from '../../src/control/store/sqlite.ts';
 import { tmpDir } from '../helpers.ts';
@@ -39,6 +42,19 @@ test('the root is made on first start, kept in the store with its key sealed, an
   assert.equal(store.revision(), 0, 'a secret is no config change');
   assert.deepEqual(store.list(), []);
   store.close();
+});
+
+test('the key-encryption key: made once in the data directory, its owner\'s alone, the same on every later start; WEFT_CA_KEK instead; a bad one refused naming where it came from', () => {
+  const dir = tmpDir('kek');
+  const first = loadOrCreateKek(dir, {});
+  assert.equal(first.length, 32);
+  assert.equal(fs.statSync(path.join(dir, KEK_FILE)).mode & 0o777, 0o600);
+  assert.deepEqual(loadOrCreateKek(dir, {}), first, 'a restart opens the root with the same key');
+  const fromEnv = Buffer.alloc(32, 9);
+  assert.deepEqual(loadOrCreateKek(dir, { WEFT_CA_KEK: fromEnv.toString('base64') }), fromEnv);
+  assert.throws(() => loadOrCreateKek(dir, { WEFT_CA_KEK: 'c2hvcnQ=' }), /WEFT_CA_KEK must be 32 bytes in base64, not 5/);
+  fs.writeFileSync(path.join(dir, KEK_FILE), 'c2hvcnQ=\n');
+  assert.throws(() => loadOrCreateKek(dir, {}), (e: Error) => e instanceof CaError && e.message.includes(`${path.join(dir, KEK_FILE)} must hold 32 bytes`));
 });
 
 test('two control planes on one store agree on one root', async () => {

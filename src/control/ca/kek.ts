@@ -2,9 +2,9 @@
 // bytes, base64), else ca.kek in the control plane's data directory, made on first start (mode
 // 0600). It is not in the store, so a copy of the store (or a remote one: etcd) does not give away
 // the root's key.
-import fs from 'node:fs';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
+import { readOrCreateSecretFile } from '../secret-file.ts';
 import { CaError } from './ca.ts';
 
 export const KEK_FILE = 'ca.kek';
@@ -16,21 +16,7 @@ export function loadOrCreateKek(dataDir: string, env: NodeJS.ProcessEnv = proces
     return k;
   }
   const file = path.join(dataDir, KEK_FILE);
-  try {
-    return readKek(file);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
-  }
-  try {
-    fs.writeFileSync(file, `${randomBytes(32).toString('base64')}\n`, { mode: 0o600, flag: 'wx' });
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e; // another control plane made it first
-  }
-  return readKek(file);
-}
-
-function readKek(file: string): Buffer {
-  const k = Buffer.from(fs.readFileSync(file, 'utf8').trim(), 'base64');
+  const k = Buffer.from(readOrCreateSecretFile(file, () => randomBytes(32).toString('base64')), 'base64');
   if (k.length !== 32) throw new CaError(`${file} must hold 32 bytes in base64, not ${k.length}`);
   return k;
 }
