@@ -69,12 +69,9 @@ export function certificateHandlers(ca: CertificateAuthority, tokens: JoinTokens
         const auth = String(call.metadata.get('authorization')[0] ?? '');
         const m = /^Bearer (\S{1,200})$/.exec(auth);
         if (!m) return done({ code: grpc.status.UNAUTHENTICATED, details: 'a certificate needs a credential: authorization: Bearer <join token> (weft token create)' });
-        // The request first: a request that cannot be signed does not spend the token.
-        try {
-          await readRequest(call.request.csr);
-        } catch (e) {
-          return done({ code: e instanceof CaError ? grpc.status.INVALID_ARGUMENT : grpc.status.INTERNAL, details: (e as Error).message });
-        }
+        // The request first: a request that cannot be signed does not spend the token (its
+        // CaError is answered below, as INVALID_ARGUMENT).
+        await readRequest(call.request.csr);
         let id;
         try {
           id = tokens.redeem(m[1]);
