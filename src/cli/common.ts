@@ -65,12 +65,13 @@ export async function callAdmin(base: string, method: string, pathname: string, 
   // undici loads here, not with the module: a sidecar (weft proxy) never calls the admin API,
   // and undici costs every process that loads it about 3 MB of heap (docs/performance.md).
   const { request } = await import('undici');
+  const token = method !== 'GET' ? adminToken() : undefined;
   let res;
   try {
     res = await request(`${base}${pathname}`, {
       method: method as any,
       body: body?.text,
-      headers: { ...(body ? { 'content-type': body.type } : {}), ...(method !== 'GET' && adminToken() ? { authorization: `Bearer ${adminToken()}` } : {}) },
+      headers: { ...(body ? { 'content-type': body.type } : {}), ...(token ? { authorization: `Bearer ${token}` } : {}) },
       headersTimeout: 30_000,
     });
   } catch (e) {
