@@ -3,25 +3,14 @@
 // upstream (against a real closed port on loopback), and its list of exchanges in progress.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import net from 'node:net';
-import { once } from 'node:events';
 import type { MeshSnapshot, Workload } from '../../src/control/model/model.ts';
 import type { RuntimeConfig } from '../../src/proxy/config.ts';
 import { ActiveExchanges, forward } from '../../src/proxy/http/forward.ts';
 import type { Downstream, HeaderList, RequestHead } from '../../src/proxy/http/types.ts';
 import { type RequestEvent, Telemetry } from '../../src/proxy/telemetry/events.ts';
 import { Pools } from '../../src/proxy/upstream/pools.ts';
+import { freePort } from '../../src/util/net.ts';
 import { meshOf, sidecarSnapshot, workload } from '../snapshot.ts';
-
-/** A port on loopback that nothing listens on (bound, then closed). */
-async function closedPort(): Promise<number> {
-  const s = net.createServer().listen(0, '127.0.0.1');
-  await once(s, 'listening');
-  const port = (s.address() as net.AddressInfo).port;
-  s.close();
-  await once(s, 'close');
-  return port;
-}
 
 function sidecarConfig(workloads: Workload[], proxy: Workload): RuntimeConfig {
   return sidecarSnapshot({ revision: 1, virtualServices: [], destinationRules: [], workloads } as unknown as MeshSnapshot, proxy);
@@ -55,7 +44,7 @@ function downstream(head: RequestHead): Downstream & { answer: Promise<{ status:
 }
 
 test('an exchange that fails to connect publishes its cluster, endpoint, status, reason and duration', async () => {
-  const port = await closedPort();
+  const port = await freePort();
   const server: Workload = { proxyId: 'r-id', name: 'reviews-v1', namespace: 'default', service: 'reviews', servicePort: 80, labels: { version: 'v1' }, address: '127.0.0.1', inboundPort: port, appPort: port + 1, healthy: true };
   const client: Workload = { proxyId: 'c-id', name: 'client', namespace: 'default', servicePort: 80, labels: {}, address: '127.0.0.1', outboundPort: 40000, healthy: true };
   const cfg = sidecarConfig([server, client], client);

@@ -8,6 +8,7 @@ import net from 'node:net';
 import { once } from 'node:events';
 import type { RuntimeConfig } from '../../src/proxy/config.ts';
 import { Telemetry } from '../../src/proxy/telemetry/events.ts';
+import { freePort } from '../../src/util/net.ts';
 import { meshOf, sidecarSnapshot, workload } from '../snapshot.ts';
 import { outboundListener } from './outbound-listener.ts';
 
@@ -26,17 +27,6 @@ async function named(name: string): Promise<number> {
   await once(server, 'listening');
   closers.push(() => server.close());
   return (server.address() as net.AddressInfo).port;
-}
-
-/** A loopback port nothing listens on (it was bound a moment ago): connections to it are refused. */
-async function closedPort(): Promise<number> {
-  const s = net.createServer();
-  s.listen(0, '127.0.0.1');
-  await once(s, 'listening');
-  const port = (s.address() as net.AddressInfo).port;
-  s.close();
-  await once(s, 'close');
-  return port;
 }
 
 /** The client sidecar's outbound listener, in process, for this config. */
@@ -94,7 +84,7 @@ test('TCP: endpoint weights share the connections (3 to 1)', async (t) => {
 
 test('TCP: outlier detection ejects an endpoint that refuses connections; later connections go straight to the other', async () => {
   const good = await named('good');
-  const deadPort = await closedPort();
+  const deadPort = await freePort();
   const telemetry = new Telemetry();
   let failed = 0;
   telemetry.tcp.subscribe((e) => {
@@ -114,7 +104,7 @@ test('review: a closed CONNECT tunnel no longer counts against the sidecar\'s co
 });
 
 test('review: a refused CONNECT (no route, nowhere to connect) is closed and leaves the connection limit (each kept its slot, and after as many as the limit the sidecar refused everything)', async () => {
-  const deadPort = await closedPort();
+  const deadPort = await freePort();
   const port = await outbound([se('gone', [{ address: '127.0.0.1', ports: { tcp: deadPort } }])], undefined, 5);
   const status = (target: string) =>
     new Promise<string>((resolve) => {
