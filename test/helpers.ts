@@ -1,6 +1,7 @@
 // Test harness: runs the real `weft` CLI as processes, on loopback, with ports picked from 0.
 import { type ChildProcess, spawn } from 'node:child_process';
 import fs from 'node:fs';
+import type net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
@@ -30,6 +31,11 @@ export function weft(args: string[], env: NodeJS.ProcessEnv = {}, input?: string
     if (input !== undefined) p.stdin.end(input);
     else p.stdin.end();
   });
+}
+
+/** Listens on a free loopback port; resolves with it. */
+export function listen(server: net.Server): Promise<number> {
+  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve((server.address() as net.AddressInfo).port)));
 }
 
 export function tmpDir(prefix: string): string {

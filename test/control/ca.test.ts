@@ -4,7 +4,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import tls from 'node:tls';
-import { once } from 'node:events';
 import { X509Certificate } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -12,7 +11,7 @@ import { CaError, CertificateAuthority } from '../../src/control/ca/ca.ts';
 import { KEK_FILE, loadOrCreateKek } from '../../src/control/ca/kek.ts';
 import { crypto, x509 } from '../../src/control/ca/x509.ts';
 import { SqliteStore } from '../../src/control/store/sqlite.ts';
-import { tmpDir } from '../helpers.ts';
+import { listen, tmpDir } from '../helpers.ts';
 
 const kek = Buffer.alloc(32, 7);
 
@@ -109,9 +108,7 @@ async function handshake(server: { cert: string; key: string }, client: { cert: 
     s.end(s.getPeerCertificate().subjectaltname ?? '');
   });
   srv.on('tlsClientError', () => {});
-  srv.listen(0, '127.0.0.1');
-  await once(srv, 'listening');
-  const port = (srv.address() as { port: number }).port;
+  const port = await listen(srv);
   try {
     return await new Promise<string>((resolve, reject) => {
       const c = tls.connect({ port, host: '127.0.0.1', cert: client.cert, key: client.key, ca, checkServerIdentity: () => undefined });

@@ -9,14 +9,13 @@ import { execFileSync } from 'node:child_process';
 import http from 'node:http';
 import http2 from 'node:http2';
 import net from 'node:net';
-import { once } from 'node:events';
 import type { RuntimeConfig } from '../../src/proxy/config.ts';
 import { ActiveExchanges, forward } from '../../src/proxy/http/forward.ts';
 import type { Downstream, HeaderList } from '../../src/proxy/http/types.ts';
 import { Telemetry } from '../../src/proxy/telemetry/events.ts';
 import { Pools } from '../../src/proxy/upstream/pools.ts';
 import { meshOf, sidecarSnapshot, workload } from '../snapshot.ts';
-import { waitFor } from '../helpers.ts';
+import { listen, waitFor } from '../helpers.ts';
 
 const CLUSTER = 'outbound|80||pool.default.svc.cluster.local';
 const closers: (() => void)[] = [];
@@ -81,13 +80,12 @@ const header = (a: Answer, name: string) => {
 /** An HTTP/1.1 server on a free loopback port, closed (connections too) when the tests end. */
 async function serve(handler: http.RequestListener): Promise<{ server: http.Server; port: number }> {
   const server = http.createServer(handler);
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
+  const port = await listen(server);
   closers.push(() => {
     server.closeAllConnections();
     server.close();
   });
-  return { server, port: (server.address() as net.AddressInfo).port };
+  return { server, port };
 }
 
 /** An HTTP/1.1 upstream that counts connections and holds requests to /hold until released. */
@@ -243,13 +241,11 @@ test('HTTP/2: maxRequestsPerConnection, idleTimeout and http2KeepAlive PINGs on 
     s.respond({ ':status': 200 });
     s.end('h2');
   });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
+  const port = await listen(server);
   closers.push(() => {
     for (const s of sessions) s.destroy();
     server.close();
   });
-  const port = (server.address() as net.AddressInfo).port;
   const ctx = contextFor(
     configFor([port], { connectionPool: { http: { h2UpgradePolicy: 'UPGRADE', maxRequestsPerConnection: 2, idleTimeout: '1s', http2KeepAlive: { interval: '100ms', timeout: '1s' } } } }),
   );
@@ -280,10 +276,8 @@ test('http2KeepAlive: a connection whose PING goes unanswered is closed', async 
     s.on('close', () => (closedAt = performance.now()));
     s.on('error', () => {});
   });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
+  const port = await listen(server);
   closers.push(() => server.close());
-  const port = (server.address() as net.AddressInfo).port;
   const ctx = contextFor(configFor([port], { connectionPool: { http: { h2UpgradePolicy: 'UPGRADE', http2KeepAlive: { interval: '200ms', timeout: '300ms' } } } }));
   const answer = send(ctx, '/never');
   await waitFor('the connection closed by the sidecar', async () => closedAt > 0, 10_000);
@@ -310,10 +304,7 @@ async function bothProtocols(): Promise<{ port: number; seen: string[] }> {
   const h2 = http2.createServer((req, res) => (seen.push(req.httpVersion), res.end('2')));
   const h2sessions: http2.ServerHttp2Session[] = [];
   h2.on('session', (x) => h2sessions.push(x));
-  for (const x of [h1, h2]) {
-    x.listen(0, '127.0.0.1');
-    await once(x, 'listening');
-  }
+  for (const x of [h1, h2]) await listen(x);
   const server = net.createServer((s) => {
     s.once('data', (d: Buffer) => {
       const to = net.connect(((d.subarray(0, 3).toString() === 'PRI' ? h2 : h1).address() as net.AddressInfo).port, '127.0.0.1');
@@ -323,8 +314,7 @@ async function bothProtocols(): Promise<{ port: number; seen: string[] }> {
       to.on('error', () => s.destroy());
     });
   });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
+  const port = await listen(server);
   closers.push(() => {
     h1.closeAllConnections();
     h1.close();
@@ -332,7 +322,7 @@ async function bothProtocols(): Promise<{ port: number; seen: string[] }> {
     h2.close();
     server.close();
   });
-  return { port: (server.address() as net.AddressInfo).port, seen };
+  return { port, seen };
 }
 
 test('useClientProtocol: an HTTP/2 request goes upstream over HTTP/2, an HTTP/1.1 one over HTTP/1.1', async () => {

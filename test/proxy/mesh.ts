@@ -4,12 +4,13 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
-import type { AddressInfo } from 'node:net';
 import { request } from 'undici';
 import { startControlPlane, type ControlPlane, type ControlPlaneOptions } from '../../src/control/control-plane.ts';
 import { translate } from '../../src/control/translate/translate.ts';
 import { freePort } from '../../src/util/net.ts';
-import { CLI, lineMatching, tmpDir, waitFor } from '../helpers.ts';
+import { CLI, lineMatching, listen, tmpDir, waitFor } from '../helpers.ts';
+
+export { listen };
 
 export interface SidecarProc {
   proc: ChildProcess;
@@ -54,10 +55,6 @@ export async function stopMesh(sidecars: readonly SidecarProc[], apps: readonly 
     a.close();
   }
   await cp?.close();
-}
-
-export function listen(server: net.Server): Promise<number> {
-  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve((server.address() as AddressInfo).port)));
 }
 
 /** Envoy HttpConnectionManager fields to set on every listener the sidecars get (shorter timeouts for tests). */

@@ -1,14 +1,13 @@
 // A client sidecar's outbound listener in process, for tests of its CONNECT handling: the
 // sidecar's own listener and TCP path on a snapshot of the translated config, without the rest of
 // the sidecar process.
-import net from 'node:net';
-import { once } from 'node:events';
 import type { RuntimeConfig } from '../../src/proxy/config.ts';
 import { connectTarget } from '../../src/proxy/http/forward.ts';
 import { ConnectionBudget, createListener } from '../../src/proxy/listeners/listener.ts';
 import type { TcpContext } from '../../src/proxy/tcp/tcp.ts';
 import { Telemetry } from '../../src/proxy/telemetry/events.ts';
 import { Pools } from '../../src/proxy/upstream/pools.ts';
+import { listen } from '../helpers.ts';
 
 /**
  * Listens on a free loopback port; returns it. `closers` gets what stops it. `rand` picks among a
@@ -24,11 +23,10 @@ export async function outboundListener(cfg: RuntimeConfig, closers: (() => void)
     () => ({ name: 'outbound', path: l.path, headersTimeoutMs: l.requestHeadersTimeoutMs, idleTimeoutMs: l.idleTimeoutMs, kind: l.kind }),
     new ConnectionBudget(o.connectionLimit ?? 100),
   );
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
+  const port = await listen(server);
   closers.push(() => {
     server.close();
     void pools.close();
   });
-  return (server.address() as net.AddressInfo).port;
+  return port;
 }

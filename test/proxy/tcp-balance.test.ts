@@ -5,12 +5,12 @@
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
-import { once } from 'node:events';
 import type { RuntimeConfig } from '../../src/proxy/config.ts';
 import { Telemetry } from '../../src/proxy/telemetry/events.ts';
 import { freePort } from '../../src/util/net.ts';
 import { meshOf, sidecarSnapshot, workload } from '../snapshot.ts';
 import { outboundListener } from './outbound-listener.ts';
+import { listen } from '../helpers.ts';
 
 const closers: (() => void)[] = [];
 after(() => {
@@ -23,10 +23,9 @@ async function named(name: string): Promise<number> {
     c.on('error', () => {});
     c.end(name);
   });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
+  const port = await listen(server);
   closers.push(() => server.close());
-  return (server.address() as net.AddressInfo).port;
+  return port;
 }
 
 /** The client sidecar's outbound listener, in process, for this config. */

@@ -10,7 +10,7 @@ import { once } from 'node:events';
 import type { RuntimeConfig } from '../../src/proxy/config.ts';
 import { meshOf, sidecarSnapshot, workload } from '../snapshot.ts';
 import { outboundListener } from './outbound-listener.ts';
-import { waitFor } from '../helpers.ts';
+import { listen, waitFor } from '../helpers.ts';
 
 const closers: (() => void)[] = [];
 after(() => {
@@ -28,14 +28,13 @@ async function echo() {
     c.on('error', () => {});
     c.pipe(c);
   });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
+  const port = await listen(server);
   closers.push(() => {
     for (const s of sockets) s.destroy();
     server.close();
   });
   return {
-    port: (server.address() as net.AddressInfo).port,
+    port,
     sockets,
     get connections() {
       return connections;
