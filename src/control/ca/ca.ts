@@ -119,14 +119,15 @@ export class CertificateAuthority {
   }
 
   /**
-   * A certificate for `id`, for the key of a PKCS #10 request (PEM). The request must be signed
+   * A certificate for `id`, for the key of a PKCS #10 request: its PEM, or the request readRequest
+   * already read from it (so that it is not read and verified twice). The request must be signed
    * by its key, an ECDSA P-256 one; the names it asks for are ignored.
    */
-  async sign(csrPem: string, id: WorkloadIdentity, ttlMs: number = this.ttlMs): Promise<Issued> {
+  async sign(request: string | x509.Pkcs10CertificateRequest, id: WorkloadIdentity, ttlMs: number = this.ttlMs): Promise<Issued> {
     if (!KUBERNETES_NAME.test(id.namespace) || !KUBERNETES_NAME.test(id.serviceAccount)) throw new CaError(`no certificate for namespace "${id.namespace}", service account "${id.serviceAccount}": not Kubernetes names`);
     const now = this.now();
     if (now >= this.root.notAfter.getTime()) throw new CaError(`the CA root expired at ${this.root.notAfter.toISOString()}: no certificate can be issued under it`);
-    const csr = await readRequest(csrPem);
+    const csr = typeof request === 'string' ? await readRequest(request) : request;
     const uri = spiffeId(this.trustDomain, id);
     const notAfter = new Date(Math.min(now + ttlMs, this.root.notAfter.getTime()));
     const publicKey = await csr.publicKey.export(P256, ['verify']);

@@ -71,7 +71,7 @@ export function certificateHandlers(ca: CertificateAuthority, tokens: JoinTokens
         if (!m) return done({ code: grpc.status.UNAUTHENTICATED, details: 'a certificate needs a credential: authorization: Bearer <join token> (weft token create)' });
         // The request first: a request that cannot be signed does not spend the token (its
         // CaError is answered below, as INVALID_ARGUMENT).
-        await readRequest(call.request.csr);
+        const csr = await readRequest(call.request.csr);
         let id;
         try {
           id = tokens.redeem(m[1]);
@@ -82,7 +82,7 @@ export function certificateHandlers(ca: CertificateAuthority, tokens: JoinTokens
         }
         const asked = Number(call.request.validity_duration ?? 0);
         const ttlMs = asked > 0 ? Math.min(asked, MAX_VALIDITY_S) * 1000 : undefined;
-        const issued = await ca.sign(call.request.csr, { namespace: id.namespace, serviceAccount: id.serviceAccount }, ttlMs);
+        const issued = await ca.sign(csr, { namespace: id.namespace, serviceAccount: id.serviceAccount }, ttlMs);
         log(`certificate for ${issued.spiffeId} (workload ${id.namespace}/${id.workload}) issued to ${call.getPeer()}, until ${issued.notAfter.toISOString()}`);
         done(null, { cert_chain: [issued.certificate, issued.trustBundle] });
       })().catch((e: unknown) => done({ code: e instanceof CaError ? grpc.status.INVALID_ARGUMENT : grpc.status.INTERNAL, details: (e as Error).message }));
