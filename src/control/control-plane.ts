@@ -2,7 +2,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { AddressInfo } from 'node:net';
-import type { LocalRateLimit, DestinationRule, GatewayGRPCRoute, GatewayHTTPRoute, ServiceEntry, Sidecar, VirtualService, WorkloadEntry } from '../api/types.ts';
 import { AdsServer, type AdsServerOptions } from './ads/server.ts';
 import { createAdminServer } from './admin/server.ts';
 import { loadOrCreateAdminToken } from './admin/token.ts';
@@ -46,6 +45,19 @@ export interface ControlPlane {
 const REGISTRY_FILE = 'registry.json';
 const REGISTRY_SAVE_MS = 500;
 
+/** The store's kinds a mesh snapshot holds, each under its MeshSnapshot field. */
+const SNAPSHOT_KINDS = {
+  virtualServices: 'VirtualService',
+  destinationRules: 'DestinationRule',
+  rateLimits: 'LocalRateLimit',
+  serviceEntries: 'ServiceEntry',
+  workloadEntries: 'WorkloadEntry',
+  sidecars: 'Sidecar',
+  httpRoutes: 'HTTPRoute',
+  grpcRoutes: 'GRPCRoute',
+} as const;
+type StoredConfig = Pick<MeshSnapshot, keyof typeof SNAPSHOT_KINDS>;
+
 export async function startControlPlane(opts: ControlPlaneOptions): Promise<ControlPlane> {
   const log = opts.log ?? (() => {});
   const heartbeatMs = opts.heartbeatMs ?? 10_000;
@@ -55,20 +67,11 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
   // The store's revision, kept here from its watch events (below): asking SQLite on every push to
   // every proxy showed up in the scale profile.
   let revision = store.revision();
-  let cached: { revision: number; vs: VirtualService[]; dr: DestinationRule[]; rl: LocalRateLimit[]; se: ServiceEntry[]; we: WorkloadEntry[]; sc: Sidecar[]; hr: GatewayHTTPRoute[]; gr: GatewayGRPCRoute[] } | undefined;
+  let cached: { revision: number; config: StoredConfig } | undefined;
   const config = () => {
     if (!cached || cached.revision !== revision) {
-      cached = {
-        revision,
-        vs: store.list('VirtualService') as unknown as VirtualService[],
-        dr: store.list('DestinationRule') as unknown as DestinationRule[],
-        rl: store.list('LocalRateLimit') as unknown as LocalRateLimit[],
-        se: store.list('ServiceEntry') as unknown as ServiceEntry[],
-        we: store.list('WorkloadEntry') as unknown as WorkloadEntry[],
-        sc: store.list('Sidecar') as unknown as Sidecar[],
-        hr: store.list('HTTPRoute') as unknown as GatewayHTTPRoute[],
-        gr: store.list('GRPCRoute') as unknown as GatewayGRPCRoute[],
-      };
+      const lists = Object.entries(SNAPSHOT_KINDS).map(([field, kind]) => [field, store.list(kind)]);
+      cached = { revision, config: Object.fromEntries(lists) as unknown as StoredConfig };
     }
     return cached;
   };
@@ -98,10 +101,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     const c = config();
     const key = `${c.revision}/${registry.version()}`;
     if (snap?.key !== key) {
-      snap = {
-        key,
-        mesh: { revision: c.revision, virtualServices: c.vs, destinationRules: c.dr, rateLimits: c.rl, serviceEntries: c.se, workloadEntries: c.we, sidecars: c.sc, httpRoutes: c.hr, grpcRoutes: c.gr, workloads: registry.list() },
-      };
+      snap = { key, mesh: { revision: c.revision, ...c.config, workloads: registry.list() } };
     }
     return snap.mesh;
   };
