@@ -38,6 +38,13 @@ const table: [port: { name?: string; appProtocol?: string }, protocol: Protocol,
   [{ name: 'x', appProtocol: 'kubernetes.io/wss' }, 'HTTPS', 'tcp'],
   // As in Istio, an appProtocol it does not know is not a fallback to the name: detected.
   [{ name: 'http-web', appProtocol: 'postgresql' }, 'Unsupported', 'detect'],
+  // Review: names that are properties of every JavaScript object are no protocols either (a port
+  // named "constructor" was taken for opaque TCP, its HTTP never routed).
+  [{ name: 'constructor' }, 'Unsupported', 'detect'],
+  [{ name: 'constructor-api' }, 'Unsupported', 'detect'],
+  [{ name: 'x', appProtocol: 'constructor' }, 'Unsupported', 'detect'],
+  [{ name: 'x', appProtocol: '__proto__' }, 'Unsupported', 'detect'],
+  [{ name: 'x', appProtocol: 'toString' }, 'Unsupported', 'detect'],
 ];
 
 for (const [port, protocol, handling] of table) {

@@ -6,6 +6,8 @@
 //   3. else unspecified: the sidecar detects HTTP and treats anything else as opaque TCP.
 // Names are case-insensitive.
 
+import { parseProtocol as parseDeclared } from '../../api/rules.ts';
+
 /** Istio's protocol names (protocol.Instance). */
 export type Protocol = 'HTTP' | 'HTTP2' | 'HTTPS' | 'HTTP_PROXY' | 'GRPC' | 'GRPC-Web' | 'TCP' | 'TLS' | 'Mongo' | 'Redis' | 'MySQL' | 'UDP' | 'Unsupported';
 
@@ -15,35 +17,22 @@ export type Protocol = 'HTTP' | 'HTTP2' | 'HTTPS' | 'HTTP_PROXY' | 'GRPC' | 'GRP
  */
 export type PortHandling = 'http' | 'http2' | 'tcp' | 'detect' | 'udp';
 
-const PROTOCOLS: Record<string, Protocol> = {
-  http: 'HTTP',
-  http2: 'HTTP2',
-  https: 'HTTPS',
-  http_proxy: 'HTTP_PROXY',
-  grpc: 'GRPC',
-  'grpc-web': 'GRPC-Web',
-  tcp: 'TCP',
-  tls: 'TLS',
-  mongo: 'Mongo',
-  redis: 'Redis',
-  mysql: 'MySQL',
-  udp: 'UDP',
-};
-
 /** Kubernetes' standard appProtocol names (KEP-3726), which Istio maps before parsing. */
-const K8S_APP_PROTOCOLS: Record<string, Protocol> = {
-  'kubernetes.io/h2c': 'HTTP2',
-  'kubernetes.io/ws': 'HTTP',
-  'kubernetes.io/wss': 'HTTPS',
-};
+const K8S_APP_PROTOCOLS: ReadonlyMap<string, Protocol> = new Map([
+  ['kubernetes.io/h2c', 'HTTP2'],
+  ['kubernetes.io/ws', 'HTTP'],
+  ['kubernetes.io/wss', 'HTTPS'],
+]);
 
+/** Istio's protocol.Parse, on the validator's own table (api/rules.ts): a name it does not know is Unsupported. */
 export function parseProtocol(s: string): Protocol {
-  return PROTOCOLS[s.toLowerCase()] ?? 'Unsupported';
+  return (parseDeclared(s) as Protocol | undefined) ?? 'Unsupported';
 }
 
 export function selectProtocol(port: { name?: string; appProtocol?: string }): Protocol {
   let name = port.appProtocol ?? port.name ?? '';
-  if (port.appProtocol !== undefined && K8S_APP_PROTOCOLS[port.appProtocol]) return K8S_APP_PROTOCOLS[port.appProtocol];
+  const k8s = port.appProtocol !== undefined ? K8S_APP_PROTOCOLS.get(port.appProtocol) : undefined;
+  if (k8s) return k8s;
   if (name.toLowerCase().startsWith('grpc-web')) return 'GRPC-Web';
   const i = name.indexOf('-');
   if (i >= 0) name = name.slice(0, i);
