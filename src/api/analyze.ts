@@ -12,6 +12,7 @@ import { describeKey } from './types.ts';
 import { warningsOf } from './validate.ts';
 import { isObject, type Obj } from './schema.ts';
 import { mergeDelegates } from './delegation.ts';
+import { fqdn } from './rules.ts';
 
 export interface AnalysisMessage {
   code: string; // "IST0101", or Weft's own: "WEFT0001" (accepted, not applied yet), "WEFT0002" (a subset that selects no workload of the running mesh), "WEFT0003" (a delegation that makes fewer routes than it names)
@@ -19,11 +20,6 @@ export interface AnalysisMessage {
   resource: string; // "VirtualService default/reviews"
   path: string; // "spec.http[0].route[0].destination.subset"
   message: string;
-}
-
-/** A host as Istio resolves it in the namespace of the resource that names it. */
-function resolveHost(host: string, namespace: string): string {
-  return host.includes('.') || host.startsWith('*') ? host : `${host}.${namespace}.svc.cluster.local`;
 }
 
 const name = (r: Resource) => describeKey({ kind: r.kind, namespace: r.metadata.namespace, name: r.metadata.name });
@@ -79,7 +75,7 @@ function hostsNotFound(vss: readonly VirtualService[], ses: readonly ServiceEntr
   for (const vs of vss) {
     for (const { d, path } of destinationsOf(vs)) {
       if (!d) continue;
-      const host = resolveHost(d.host, vs.metadata.namespace);
+      const host = fqdn(d.host, vs.metadata.namespace);
       if (!known(host)) out.push({ code: 'IST0101', level: 'Error', resource: name(vs), path: `${path}.host`, message: `Referenced host not found: "${host}" (no workload serves it and no ServiceEntry names it: its traffic gets 503)` });
     }
   }
@@ -105,7 +101,7 @@ function destinationsOf(vs: VirtualService): { d: Destination | undefined; path:
 function emptySubsets(drs: readonly DestinationRule[], live: LiveMesh): AnalysisMessage[] {
   const out: AnalysisMessage[] = [];
   for (const dr of drs) {
-    const host = resolveHost(dr.spec.host, dr.metadata.namespace);
+    const host = fqdn(dr.spec.host, dr.metadata.namespace);
     const workloads = live.services.get(host);
     if (!workloads?.length) continue;
     (dr.spec.subsets ?? []).forEach((s, i) => {
@@ -122,7 +118,7 @@ function emptySubsets(drs: readonly DestinationRule[], live: LiveMesh): Analysis
 function subsetsNotFound(vss: readonly VirtualService[], drs: readonly DestinationRule[]): AnalysisMessage[] {
   const subsets = new Map<string, Set<string>>();
   for (const dr of drs) {
-    const host = resolveHost(dr.spec.host, dr.metadata.namespace);
+    const host = fqdn(dr.spec.host, dr.metadata.namespace);
     const s = subsets.get(host) ?? new Set<string>();
     for (const sub of dr.spec.subsets ?? []) s.add(sub.name);
     subsets.set(host, s);
@@ -132,7 +128,7 @@ function subsetsNotFound(vss: readonly VirtualService[], drs: readonly Destinati
     // As Istio's analyzer: route destinations (http, tls, tcp) are "host+subset", mirrors "mirror+subset".
     for (const { d, path, mirror } of destinationsOf(vs)) {
       if (!d?.subset) continue;
-      const host = resolveHost(d.host, vs.metadata.namespace);
+      const host = fqdn(d.host, vs.metadata.namespace);
       if (subsets.get(host)?.has(d.subset)) continue;
       const what = mirror ? 'mirror+subset' : 'host+subset';
       const effect = mirror ? 'no copies of requests reach it' : 'its traffic gets 503';
@@ -150,7 +146,7 @@ function meshHostConflicts(vss: readonly VirtualService[]): AnalysisMessage[] {
     const gw = vs.spec.gateways;
     if (gw && gw.length && !gw.includes('mesh')) continue;
     for (const h of vs.spec.hosts ?? []) {
-      const host = resolveHost(h, vs.metadata.namespace);
+      const host = fqdn(h, vs.metadata.namespace);
       byHost.set(host, [...(byHost.get(host) ?? []), vs]);
     }
   }

@@ -17,6 +17,7 @@
 // It lives here, beside validation, because both translate (the routes) and `weft analyze` (why a
 // root route made fewer routes than its delegate has) need it, and api/ imports nothing of ours.
 import type { Destination, HTTPMatchRequest, HTTPRoute, StringMatch, VirtualService } from './types.ts';
+import { fqdn } from './rules.ts';
 
 /** Why a root route makes fewer routes than its delegate has, or why a delegate makes none. */
 export interface DelegationNote {
@@ -104,11 +105,6 @@ function exportedTo(d: VirtualService, ns: string): boolean {
   const e = d.spec.exportTo;
   if (!e?.length) return true;
   return e.includes('*') || e.includes(ns) || (e.includes('.') && d.metadata.namespace === ns);
-}
-
-/** A host as Istio resolves a short name in a namespace (ResolveShortnameToFQDN; translate's fqdn). */
-function fqdn(host: string, namespace: string): string {
-  return host.includes('.') || host.startsWith('*') ? host : `${host}.${namespace}.svc.cluster.local`;
 }
 
 /** A delegate's route with its destinations' and mirrors' hosts resolved in the delegate's namespace, as Istio does before merging. */

@@ -168,6 +168,15 @@ export function hostsOverlap(a: string, b: string): boolean {
   return aWild ? b.endsWith(a.slice(1)) : a.endsWith(b.slice(1));
 }
 
+/**
+ * A host as Istio resolves a short name in the namespace of the resource that names it
+ * (ResolveShortnameToFQDN): "reviews" in "default" -> "reviews.default.svc.cluster.local"; a name
+ * with a dot, or a wildcard, stays as it is.
+ */
+export function fqdn(host: string, namespace: string): string {
+  return host.includes('.') || host.startsWith('*') ? host : `${host}.${namespace}.svc.cluster.local`;
+}
+
 /** Istio's host.Name.SubsetOf: is every host matched by `a` also matched by `b`? */
 export function hostSubsetOf(a: string, b: string): boolean {
   if (b.startsWith('*')) {

@@ -65,11 +65,8 @@ export interface MeshSnapshot {
 /** Istio's root namespace: a Sidecar here without a workloadSelector is the mesh-wide default. */
 export const ROOT_NAMESPACE = 'istio-system';
 
-/** "my-backend-service" in namespace "default" -> "my-backend-service.default.svc.cluster.local". */
-export function fqdn(host: string, namespace: string): string {
-  if (host.includes('.') || host.startsWith('*')) return host;
-  return `${host}.${namespace}.${DOMAIN_SUFFIX}`;
-}
+/** "my-backend-service" in namespace "default" -> "my-backend-service.default.svc.cluster.local" (api's, whose suffix is DOMAIN_SUFFIX). */
+export { fqdn } from '../../api/rules.ts';
 
 /** Istio's cluster naming: "outbound|80|v1|my-backend-service.default.svc.cluster.local". */
 export function outboundClusterName(port: number, subset: string, host: string): string {
