@@ -12,7 +12,7 @@ import { describeKey } from './types.ts';
 import { warningsOf } from './validate.ts';
 import { isObject, type Obj } from './schema.ts';
 import { mergeDelegates } from './delegation.ts';
-import { fqdn } from './rules.ts';
+import { fqdn, hostSubsetOf } from './rules.ts';
 
 export interface AnalysisMessage {
   code: string; // "IST0101", or Weft's own: "WEFT0001" (accepted, not applied yet), "WEFT0002" (a subset that selects no workload of the running mesh), "WEFT0003" (a delegation that makes fewer routes than it names)
@@ -63,14 +63,10 @@ function delegation(vss: readonly VirtualService[]): AnalysisMessage[] {
 // ---- With the running mesh: IST0101 for a destination host nothing serves; WEFT0002 for a subset
 // that selects none of its host's workloads ----
 
-/** Does a host pattern ("a.b", "*.b", "*") take a host? */
-function hostTakes(pattern: string, host: string): boolean {
-  return pattern === '*' || pattern === host || (pattern.startsWith('*') && host.endsWith(pattern.slice(1)));
-}
-
 function hostsNotFound(vss: readonly VirtualService[], ses: readonly ServiceEntry[], live: LiveMesh): AnalysisMessage[] {
   const entryHosts = ses.flatMap((se) => se.spec.hosts ?? []);
-  const known = (host: string) => host.startsWith('*') || live.services.has(host) || entryHosts.some((p) => hostTakes(p, host));
+  // A wildcard host is always known, so hostSubsetOf only gets plain hosts: does a ServiceEntry host (exact or wildcard) take it?
+  const known = (host: string) => host.startsWith('*') || live.services.has(host) || entryHosts.some((p) => hostSubsetOf(host, p));
   const out: AnalysisMessage[] = [];
   for (const vs of vss) {
     for (const { d, path } of destinationsOf(vs)) {
