@@ -231,16 +231,16 @@ function unusedRules(vs: VirtualService): AnalysisMessage[] {
   const report = (code: 'IST0130' | 'IST0131', path: string, message: string) =>
     out.push({ code, level: code === 'IST0130' ? 'Warning' : 'Info', resource: name(vs), path, message });
   for (const [proto, rules] of [['http', vs.spec.http ?? []], ['tcp', vs.spec.tcp ?? []], ['tls', vs.spec.tls ?? []]] as const) {
-    const ruleName = (r: unknown, i: number) => (proto === 'http' ? label(r, i) : `#${i}`);
-    const matchName = (m: unknown, j: number) => (proto === 'http' ? label(m, j) : `#${j}`);
+    /** A rule's or a match's name in messages: Istio labels http ones by name, tcp and tls ones by index only. */
+    const labelOf = (v: unknown, i: number) => (proto === 'http' ? label(v, i) : `#${i}`);
     const seen = new Map<string, number>();
     const prefixes: { rule: string; match: string; prefix: string; rest: string }[] = [];
     let matchesAll: 'no matches' | 'empty match' | undefined;
     (rules as readonly { match?: unknown[] }[]).forEach((rule, i) => {
       const path = `spec.${proto}[${i}]`;
-      const unreachable = (reason: string) => report('IST0130', path, `VirtualService rule ${ruleName(rule, i)} not used (${reason}).`);
+      const unreachable = (reason: string) => report('IST0130', path, `VirtualService rule ${labelOf(rule, i)} not used (${reason}).`);
       const ineffective = (j: number, match: string, dup: string) =>
-        report('IST0131', `${path}.match[${j}]`, `VirtualService rule ${ruleName(rule, i)} match ${match} is not used (duplicate/overlapping match in rule ${dup}).`);
+        report('IST0131', `${path}.match[${j}]`, `VirtualService rule ${labelOf(rule, i)} match ${match} is not used (duplicate/overlapping match in rule ${dup}).`);
       const matches = rule.match ?? [];
       if (matches.length === 0) {
         if (matchesAll) unreachable(matchesAll === 'no matches' ? 'only the last rule can have no matches' : 'route matching every request defined before');
@@ -251,26 +251,27 @@ function unusedRules(vs: VirtualService): AnalysisMessage[] {
         unreachable(matchesAll === 'no matches' ? 'route without matches defined before' : 'route matching every request defined before');
         return;
       }
+      const conds = matches.map((m) => conditions(m));
       let duplicates = 0;
       matches.forEach((m, j) => {
-        const key = JSON.stringify(conditions(m));
+        const key = JSON.stringify(conds[j]);
         const dup = seen.get(key);
         if (dup !== undefined) {
-          ineffective(j, matchName(m, j), ruleName(rules[dup], dup));
+          ineffective(j, labelOf(m, j), labelOf(rules[dup], dup));
           duplicates++;
           return;
         }
         seen.set(key, i);
         const uri = isObject(m) ? conditions(m.uri) : {};
         if (proto !== 'http' || Object.keys(uri).length !== 1 || typeof uri.prefix !== 'string') return;
-        const here = { rule: ruleName(rule, i), match: matchName(m, j), prefix: uri.prefix, rest: JSON.stringify(conditions(m, ['uri'])) };
+        const here = { rule: labelOf(rule, i), match: labelOf(m, j), prefix: uri.prefix, rest: JSON.stringify(conditions(m, ['uri'])) };
         const cover = prefixes.find((p) => p.prefix !== here.prefix && here.prefix.startsWith(p.prefix) && p.rest === here.rest);
         if (cover) ineffective(j, `${here.match} of prefix ${here.prefix}`, `${cover.match} of prefix ${cover.prefix} on ${cover.rule}`);
         prefixes.push(here);
       });
       if (duplicates === matches.length) unreachable('all matches used by prior rules');
-      const condition = (m: unknown) => Object.keys(conditions(m)).some((k) => proto !== 'http' || !NO_CONDITION.includes(k));
-      if (matches.some((m) => !condition(m))) matchesAll = 'empty match';
+      const narrows = (c: Obj) => Object.keys(c).some((k) => proto !== 'http' || !NO_CONDITION.includes(k));
+      if (conds.some((c) => !narrows(c))) matchesAll = 'empty match';
     });
   }
   return out;
