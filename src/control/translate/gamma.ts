@@ -41,6 +41,7 @@ import { isService, parentGroupKind } from '../../api/gateway-common.ts';
 import { mergeDelegates } from '../../api/delegation.ts';
 import { DOMAIN_SUFFIX } from '../model/model.ts';
 import { byPrecedence } from './services.ts';
+import { quoteRegex } from './regex.ts';
 
 /**
  * Is a parentRef a Service (the mesh), rather than a Gateway? Its group must say core: an absent
@@ -206,7 +207,7 @@ function grpcEntries(r: GatewayGRPCRoute, parent: ParentReference, routeOrder: n
         uri = { prefix: `/${service}/` };
         kind = PREFIX;
       } else if (method) {
-        uri = { regex: `/[^/]+/${escapeRegex(method)}` };
+        uri = { regex: `/[^/]+/${quoteRegex(method)}` };
         kind = REGEX;
       } else {
         uri = { prefix: '/' };
@@ -219,10 +220,6 @@ function grpcEntries(r: GatewayGRPCRoute, parent: ParentReference, routeOrder: n
     });
   });
   return out;
-}
-
-function escapeRegex(s: string): string {
-  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
 
 /** Header matches by lower-case name; of two with one name, the first counts (the Gateway API's rule). */
@@ -331,7 +328,7 @@ function pathRewrite(p: { type: string; replaceFullPath?: string; replacePrefixM
  * maxAge is 5 s when unset, the CRD's default.
  */
 function corsPolicyOf(c: HTTPCORSFilter): Record<string, unknown> {
-  const origin = (o: string) => (o !== '*' && o.includes('*') ? { regex: o.split('*').map(escapeRegex).join('.*') } : { exact: o });
+  const origin = (o: string) => (o !== '*' && o.includes('*') ? { regex: o.split('*').map(quoteRegex).join('.*') } : { exact: o });
   return {
     ...(c.allowOrigins?.length ? { allowOrigins: c.allowOrigins.filter((o) => o !== '').map(origin) } : {}),
     ...(c.allowMethods?.length ? { allowMethods: c.allowMethods } : {}),

@@ -19,6 +19,7 @@ import { type Egress, OPEN_EGRESS, egressAllows } from './sidecar.ts';
 import { isConsumerRoutes } from './gamma.ts';
 import { delegatedRouteName } from '../../api/delegation.ts';
 import { duration } from './duration.ts';
+import { quoteRegex } from './regex.ts';
 import { effectivePolicy, hashPolicyOf } from './policy.ts';
 import { type SniResources, isTlsProtocol, sniConnectRoute } from './tls-routes.ts';
 
@@ -460,11 +461,6 @@ function fault(f: HTTPFaultInjection): object {
     out.abort = a;
   }
   return out;
-}
-
-/** RE2 syntax for a literal string. */
-function quoteRegex(s: string): string {
-  return s.replace(/[\\^$.|?*+()[\]{}]/g, '\\$&');
 }
 
 function routeMatch(m: HTTPMatchRequest | undefined): object {

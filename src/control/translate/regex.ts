@@ -1,0 +1,4 @@
+/** RE2 syntax for a literal string. */
+export function quoteRegex(s: string): string {
+  return s.replace(/[\\^$.|?*+()[\]{}]/g, '\\$&');
+}
