@@ -334,7 +334,7 @@ function routeBody(vs: VirtualService, r: HTTPRoute, port: number, services: Rea
   return out;
 }
 
-const CORS_FILTER = 'envoy.filters.http.cors';
+export const CORS_FILTER = 'envoy.filters.http.cors';
 
 interface CorsPolicy {
   allowOrigins?: StringMatch[];

@@ -40,7 +40,7 @@ import {
 } from '../model/model.ts';
 import { type Discovery, type Service, type ServiceEndpoint, appliesToMesh, byPrecedence, resolveDestination, routedPorts, serviceKey, servicesOf, subsetDefined } from './services.ts';
 import { DestinationRuleIndex, type DrLookup, ruleKey } from './destination-rules.ts';
-import { OUTBOUND_ROUTE, PASSTHROUGH_CLUSTER, mirrorsOf, outboundRoutes, serviceVisible } from './routes.ts';
+import { CORS_FILTER, OUTBOUND_ROUTE, PASSTHROUGH_CLUSTER, mirrorsOf, outboundRoutes, serviceVisible } from './routes.ts';
 import { egressOf, sidecarFor, sidecarKey } from './sidecar.ts';
 import { allVirtualServices } from './gamma.ts';
 import { clusterPolicyFields, effectivePolicy, policyLayers, protocolOptions } from './policy.ts';
@@ -336,8 +336,6 @@ function withoutCors(r: RouteJson): RouteJson {
   return Object.keys(rest).length ? { ...route, typed_per_filter_config: rest } : route;
 }
 
-const CORS_FILTER = 'envoy.filters.http.cors';
-
 type RouteJson = { name?: string; match?: { connect_matcher?: object }; typed_per_filter_config?: Record<string, object>; route?: { cluster?: string; weighted_clusters?: { clusters: { name: string }[] }; request_mirror_policies?: { cluster: string }[] } };
 
 /** The clusters a route sends to or mirrors to. */
@@ -456,10 +454,10 @@ function httpListener(name: string, address: string, port: number, routeSpec: ob
 /** The inbound HCM's filters: just the router. */
 const ROUTER = [{ name: 'envoy.filters.http.router', typed_config: { '@type': TYPE.router } }];
 /** The outbound side's, in Istio's order: CORS and fault (their config comes per route, from VirtualService corsPolicy and fault), then the router. */
-const OUTBOUND_FILTERS = [{ name: 'envoy.filters.http.cors', typed_config: { '@type': TYPE.cors } }, { name: 'envoy.filters.http.fault', typed_config: { '@type': TYPE.fault } }, ...ROUTER];
+const OUTBOUND_FILTERS = [{ name: CORS_FILTER, typed_config: { '@type': TYPE.cors } }, { name: 'envoy.filters.http.fault', typed_config: { '@type': TYPE.fault } }, ...ROUTER];
 
 /** A proxyless gRPC client's (grpc-js-xds): it has the fault filter and the router, not CORS (a browser concern). */
-const PROXYLESS_FILTERS = OUTBOUND_FILTERS.filter((f) => f.name !== 'envoy.filters.http.cors');
+const PROXYLESS_FILTERS = OUTBOUND_FILTERS.filter((f) => f.name !== CORS_FILTER);
 
 function hcmFilter(name: string, routeSpec: object, filters: object[] = ROUTER): object {
   return {
