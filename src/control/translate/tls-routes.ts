@@ -118,7 +118,7 @@ export function sniConnectRoute(
 }
 
 /** A tcp_proxy to one destination, or split over several by weight (those of weight 0 get none). */
-function tcpProxy(statPrefix: string, dests: { name: string; weight: number }[], settings: object = {}): object {
+export function tcpProxy(statPrefix: string, dests: { name: string; weight: number }[], settings: object = {}): object {
   const spec = dests.length === 1 ? { cluster: dests[0]!.name } : { weighted_clusters: { clusters: dests.filter((d) => d.weight > 0).map((d) => ({ name: d.name, weight: d.weight })) } };
   return { name: 'envoy.filters.network.tcp_proxy', typed_config: { '@type': TYPE.tcpProxy, stat_prefix: statPrefix, ...spec, ...settings } };
 }

@@ -45,7 +45,7 @@ import { egressOf, sidecarFor, sidecarKey } from './sidecar.ts';
 import { allVirtualServices } from './gamma.ts';
 import { clusterPolicyFields, effectivePolicy, policyLayers, protocolOptions } from './policy.ts';
 import { failoverLabelKeys, loadAssignment, localityLbOf } from './locality.ts';
-import type { SniResources } from './tls-routes.ts';
+import { type SniResources, tcpProxy } from './tls-routes.ts';
 
 export { duration } from './duration.ts';
 export { OUTBOUND_ROUTE, PASSTHROUGH_CLUSTER } from './routes.ts';
@@ -472,11 +472,6 @@ function hcmFilter(name: string, routeSpec: object, filters: object[] = ROUTER):
   };
 }
 
-/** Opaque TCP to one cluster; Envoy's default idle timeout (1 h) applies, so none is set. */
-function tcpProxyFilter(statPrefix: string, cluster: string): object {
-  return { name: 'envoy.filters.network.tcp_proxy', typed_config: { '@type': TYPE.tcpProxy, stat_prefix: statPrefix, cluster } };
-}
-
 /** One service port's inbound listener, by the port's protocol. */
 /** One limit of a LocalRateLimit that applies to a proxy, in the order they are tried. */
 interface InboundLimit {
@@ -535,7 +530,9 @@ function inboundListener(name: string, address: string, p: WorkloadPort, cluster
       filters,
     );
   const addr = socketAddress(address, p.inboundPort);
-  if (handling === 'tcp') return { name, address: addr, filter_chains: [{ filters: [tcpProxyFilter(name, cluster)] }] };
+  // Opaque TCP to the one cluster, with no settings: Envoy's default idle timeout (1 h) applies.
+  const tcp = () => tcpProxy(name, [{ name: cluster, weight: 100 }]);
+  if (handling === 'tcp') return { name, address: addr, filter_chains: [{ filters: [tcp()] }] };
   if (handling === 'detect') {
     // Envoy's protocol detection: http_inspector sets the application protocol of plain HTTP
     // connections; those take the HCM chain, everything else the default (TCP) chain.
@@ -545,7 +542,7 @@ function inboundListener(name: string, address: string, p: WorkloadPort, cluster
       listener_filters: [{ name: 'envoy.filters.listener.http_inspector', typed_config: { '@type': TYPE.httpInspector } }],
       filter_chains: [
         { name: 'http', filter_chain_match: { application_protocols: ['http/1.1', 'h2c'] }, filters: [hcm()] },
-        { name: 'tcp', filters: [tcpProxyFilter(name, cluster)] },
+        { name: 'tcp', filters: [tcp()] },
       ],
     };
   }
