@@ -88,7 +88,7 @@ export function loadAssignment(name: string, members: readonly ServiceEndpoint[]
     endpoints: groups.map((g) => ({
       locality: localityJson(g.locality),
       lb_endpoints: g.endpoints.map((e) => ({
-        endpoint: { address: { socket_address: { address: e.address, port_value: e.port } } },
+        endpoint: { address: socketAddress(e.address, e.port) },
         health_status: e.healthy ? 'HEALTHY' : 'UNHEALTHY',
         ...(e.weight ? { load_balancing_weight: { value: e.weight } } : {}),
       })),
@@ -199,4 +199,8 @@ export function failoverLabelKeys(rules: readonly DestinationRule[]): string[] {
     for (const l of tp.loadBalancer?.localityLbSetting?.failoverPriority ?? []) if (!String(l).includes('=')) keys.add(String(l));
   }
   return [...keys];
+}
+
+export function socketAddress(address: string, port: number): object {
+  return { socket_address: { address, port_value: port } };
 }

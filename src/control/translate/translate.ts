@@ -44,7 +44,7 @@ import { CORS_FILTER, OUTBOUND_ROUTE, PASSTHROUGH_CLUSTER, mirrorsOf, outboundRo
 import { egressOf, sidecarFor, sidecarKey } from './sidecar.ts';
 import { allVirtualServices } from './gamma.ts';
 import { clusterPolicyFields, effectivePolicy, policyLayers, protocolOptions } from './policy.ts';
-import { failoverLabelKeys, loadAssignment, localityLbOf } from './locality.ts';
+import { failoverLabelKeys, loadAssignment, localityLbOf, socketAddress } from './locality.ts';
 import { type SniResources, tcpProxy } from './tls-routes.ts';
 
 export { duration } from './duration.ts';
@@ -430,10 +430,6 @@ function clusterSettings(protocol: object | undefined, policy: object): Record<s
 
 function withProtocol(protocol: object | undefined, fields: Record<string, unknown>): Record<string, unknown> {
   return protocol ? { typed_extension_protocol_options: protocol, ...fields } : fields;
-}
-
-function socketAddress(address: string, port: number): object {
-  return { socket_address: { address, port_value: port } };
 }
 
 /**
