@@ -14,7 +14,7 @@
 import type { Destination, DestinationRule, HTTPFaultInjection, HTTPMatchRequest, HTTPRedirect, HTTPRoute, HeaderOperations, StringMatch, TCPRoute, VirtualService } from '../../api/types.ts';
 import { TYPE } from '../../xds/types.ts';
 import { type ProxyScope, exportedTo, fqdn, hostMatches, labelsMatch, outboundClusterName } from '../model/model.ts';
-import { type Service, appliesToMesh, byPrecedence, domainsFor, resolveDestination, routedPorts } from './services.ts';
+import { type Service, type Target, appliesToMesh, byPrecedence, domainsFor, resolveDestination, routedPorts } from './services.ts';
 import { type Egress, OPEN_EGRESS, egressAllows } from './sidecar.ts';
 import { isConsumerRoutes } from './gamma.ts';
 import { delegatedRouteName } from '../../api/delegation.ts';
@@ -161,9 +161,6 @@ function blockAll(scope: ProxyScope): object {
   const reply = { status: 502, body: { inline_string: why } };
   return { name: 'block_all', domains: ['*'], routes: [{ name: 'block_all', match: { prefix: '/' }, direct_response: reply }, { name: 'block_all', match: { connect_matcher: {} }, direct_response: reply }] };
 }
-
-/** Where a destination goes: its host, subset and port. */
-type Target = { host: string; subset: string; port: number };
 
 /**
  * What Istio's outbound tcp_proxy takes from the DestinationRule of the (first) destination: its

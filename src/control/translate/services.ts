@@ -185,12 +185,15 @@ export function appliesToMesh(vs: VirtualService): boolean {
   return !vs.spec.gateways || vs.spec.gateways.length === 0 || vs.spec.gateways.includes('mesh');
 }
 
+/** Where a destination goes: its host, subset and port. */
+export type Target = { host: string; subset: string; port: number };
+
 /**
  * Where a route destination goes: its host resolved in the VirtualService's namespace, and its
  * port: the one given, else the port being routed if the destination serves it, else the
  * destination's first port.
  */
-export function resolveDestination(vs: VirtualService, d: Destination, routedPort: number, services: ReadonlyMap<string, Service>): { host: string; port: number; subset: string } {
+export function resolveDestination(vs: VirtualService, d: Destination, routedPort: number, services: ReadonlyMap<string, Service>): Target {
   const host = fqdn(d.host, vs.metadata.namespace);
   const known = portsOf(services, host);
   const port = d.port?.number ?? (known.includes(routedPort) ? routedPort : (known[0] ?? routedPort));

@@ -32,7 +32,7 @@ import { hostsOverlap } from '../../api/rules.ts';
 import { TYPE } from '../../xds/types.ts';
 import { type ProxyScope, fqdn, outboundClusterName } from '../model/model.ts';
 import type { Protocol } from '../model/protocol.ts';
-import type { Service } from './services.ts';
+import type { Service, Target } from './services.ts';
 
 /** The internal listeners (and the clusters that reach them) of a proxy scope's TLS ports. */
 export interface SniResources {
@@ -51,7 +51,6 @@ export function sniName(port: number, host: string): string {
 }
 
 type MatchApplies = (m: TLSMatch, port: number, scope: ProxyScope) => boolean;
-type Target = { host: string; subset: string; port: number };
 type Destinations = (vs: VirtualService, r: TLSRoute, port: number) => { name: string; weight: number; target: Target }[];
 /** What a tcp_proxy takes from its (first) destination's DestinationRule: idle and age limits, a source hash (Istio's). */
 type TcpSettings = (t: Target) => object;
