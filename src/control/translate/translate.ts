@@ -388,13 +388,12 @@ export function forProxy(shared: SharedResources, scoped: ScopedResources, proxy
         endpoints: [{ lb_endpoints: [{ endpoint: { address: socketAddress('127.0.0.1', p.appPort) } }] }],
       },
     };
-    if (inboundPool) {
-      // Istio upgrades outbound clusters only, and takes useClientProtocol there only
-      // (applyTrafficPolicy): the app keeps its own protocol.
-      const { h2UpgradePolicy: _upgrade, useClientProtocol: _client, ...http } = (inboundPool.http ?? {}) as Record<string, unknown>;
-      const policy = { connectionPool: { ...inboundPool, ...(inboundPool.http ? { http } : {}) } };
-      clusters[cluster] = { ...base, ...withProtocol(protocolOptions(policy, handling), clusterPolicyFields(policy)) };
-    } else clusters[cluster] = { ...base, ...withProtocol(protocolOptions({}, handling), {}) };
+    // Istio upgrades outbound clusters only, and takes useClientProtocol there only
+    // (applyTrafficPolicy): the app keeps its own protocol. No inboundConnectionPool: no policy
+    // (clusterPolicyFields({}) is {}).
+    const { h2UpgradePolicy: _upgrade, useClientProtocol: _client, ...http } = (inboundPool?.http ?? {}) as Record<string, unknown>;
+    const policy = inboundPool ? { connectionPool: { ...inboundPool, ...(inboundPool.http ? { http } : {}) } } : {};
+    clusters[cluster] = { ...base, ...withProtocol(protocolOptions(policy, handling), clusterPolicyFields(policy)) };
   }
   return { listeners, apiListeners: scoped.apiListeners, routes: scoped.routes, clusters, endpoints: shared.endpoints };
 }
