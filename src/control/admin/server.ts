@@ -5,7 +5,7 @@ import { checkResource, formatProblem, parseConfig, warningsOf } from '../../api
 import { ConfigError, type Resource, describeKey } from '../../api/types.ts';
 import type { AdsServer } from '../ads/server.ts';
 import type { Registry } from '../registry/registry.ts';
-import type { ConfigStore } from '../store/store.ts';
+import type { ConfigStore, StoredResource } from '../store/store.ts';
 import { resolveKind } from '../../api/kinds.ts';
 import { bearerMatches } from './token.ts';
 import { type JoinIdentity, JoinError, type JoinTokens } from '../ca/join.ts';
@@ -91,16 +91,14 @@ async function handle(deps: AdminDeps, req: http.IncomingMessage): Promise<{ sta
     if (parts[3] && !kind) throw new HttpError(404, `unknown kind "${parts[3]}"`);
     if (parts.length <= 5 && method === 'GET') {
       const items = store.list(kind, parts[4]);
-      // Each item with what it has that Weft accepts but does not apply yet (api/support.ts).
-      return { status: 200, body: { revision: store.revision(), items: items.map(({ created: _c, ...r }) => ({ ...r, warnings: warningsOf(r).map(formatProblem) })) } };
+      return { status: 200, body: { revision: store.revision(), items: items.map((r) => shown(r)) } };
     }
     if (parts.length === 6 && kind) {
       const key = { kind, namespace: parts[4], name: parts[5] };
       if (method === 'GET') {
         const stored = store.get(key);
         if (!stored) throw new HttpError(404, `${describeKey(key)} not found`);
-        const { created: _c, ...r } = stored;
-        return { status: 200, body: { ...r, warnings: warningsOf(r).map(formatProblem) } };
+        return { status: 200, body: shown(stored) };
       }
       if (method === 'DELETE') {
         const rev = store.delete(key);
@@ -130,6 +128,11 @@ async function handle(deps: AdminDeps, req: http.IncomingMessage): Promise<{ sta
   if (what === 'proxies' && method === 'GET') return { status: 200, body: { proxies: ads.proxies(), pushPending: ads.stats().pushPending } };
   if (what === 'endpoints' && method === 'GET') return { status: 200, body: { workloads: registry.list() } };
   throw new HttpError(404, `no such admin endpoint: ${method} ${url.pathname}`);
+}
+
+/** A stored resource as the API shows it: without its `created` revision, with what it has that Weft accepts but does not apply yet (api/support.ts). */
+function shown({ created: _c, ...r }: StoredResource): Resource & { warnings: string[] } {
+  return { ...r, warnings: warningsOf(r).map(formatProblem) };
 }
 
 /** YAML (or JSON) text, or a JSON body {resources: [...]}. All items are checked before any is stored. */
