@@ -4,7 +4,7 @@
 // sidecar cannot honour is a ConvertError naming the field; it becomes the NACK reason.
 import { TYPE } from '../../xds/types.ts';
 import { type FullMatch, type Rewriter, compileFullMatch, compileRewriter } from '../http/regex.ts';
-import { durationMs, fail } from './convert-util.ts';
+import { duration, durationMs, fail } from './convert-util.ts';
 
 export type StringMatcher = (v: string | undefined) => boolean;
 
@@ -318,12 +318,10 @@ function convertRoute(r: any, where: string): RouteEntry {
   } else fail(`${where}.route`, 'cluster or weighted_clusters is required');
   const totalWeight = clusters.reduce((s, c) => s + c.weight, 0);
   if (totalWeight <= 0) fail(`${where}.route.weighted_clusters`, 'total weight must be greater than 0');
-  const timeoutMs = durationMs(a.timeout);
-  if (!Number.isFinite(timeoutMs) || timeoutMs < 0) fail(`${where}.route.timeout`, `invalid duration`);
+  const timeoutMs = duration(`${where}.route.timeout`, a.timeout);
   let idleTimeoutMs: number | undefined;
   if (a.idle_timeout != null) {
-    idleTimeoutMs = durationMs(a.idle_timeout);
-    if (!Number.isFinite(idleTimeoutMs) || idleTimeoutMs < 0) fail(`${where}.route.idle_timeout`, 'invalid duration');
+    idleTimeoutMs = duration(`${where}.route.idle_timeout`, a.idle_timeout);
   }
   let maxStreamDurationMs: number | undefined;
   if (a.max_stream_duration) {
@@ -331,8 +329,7 @@ function convertRoute(r: any, where: string): RouteEntry {
     for (const k of Object.keys(m)) if (k !== 'max_stream_duration') fail(`${where}.route.max_stream_duration.${k}`, 'not supported (max_stream_duration is)');
     if (m.max_stream_duration != null) {
       if (!connect) fail(`${where}.route.max_stream_duration`, "supported on connect_matcher routes only (a tunnel's longest life)");
-      const ms = durationMs(m.max_stream_duration);
-      if (!Number.isFinite(ms) || ms < 0) fail(`${where}.route.max_stream_duration.max_stream_duration`, 'invalid duration');
+      const ms = duration(`${where}.route.max_stream_duration.max_stream_duration`, m.max_stream_duration);
       if (ms > 0) maxStreamDurationMs = ms; // 0: none, as Envoy
     }
   }
@@ -413,8 +410,7 @@ function retryPolicy(where: string, rp: any): RetryPolicy {
   }
   const n = rp.num_retries == null ? 1 : Number(rp.num_retries?.value ?? rp.num_retries); // Envoy's default is 1
   if (!Number.isInteger(n) || n < 0) fail(`${where}.num_retries`, `invalid ${JSON.stringify(rp.num_retries)}`);
-  const perTryTimeoutMs = durationMs(rp.per_try_timeout);
-  if (!Number.isFinite(perTryTimeoutMs) || perTryTimeoutMs < 0) fail(`${where}.per_try_timeout`, 'invalid duration');
+  const perTryTimeoutMs = duration(`${where}.per_try_timeout`, rp.per_try_timeout);
   const codes = new Set<number>();
   for (const c of rp.retriable_status_codes ?? []) {
     const x = Number(c);
@@ -568,8 +564,7 @@ function fault(where: string, tpfc: any): Fault | undefined {
   const out: Fault = {};
   if (f.delay) {
     if (f.delay.header_delay) fail(`${fw}.delay.header_delay`, 'not supported (fixed_delay is)');
-    const ms = durationMs(f.delay.fixed_delay);
-    if (!Number.isFinite(ms) || ms < 0) fail(`${fw}.delay.fixed_delay`, 'invalid duration');
+    const ms = duration(`${fw}.delay.fixed_delay`, f.delay.fixed_delay);
     out.delay = { ms, fraction: fraction(`${fw}.delay.percentage`, f.delay.percentage) };
   }
   if (f.abort) {

@@ -1,7 +1,7 @@
 // PURE: the opaque-TCP parts of a listener -> runtime config: tcp_proxy filters, and the filter
 // chains a tls_inspector listener picks by server name (Envoy's filter_chain_match.server_names).
 import { TYPE } from '../../xds/types.ts';
-import { durationMs, fail } from './convert-util.ts';
+import { duration, fail } from './convert-util.ts';
 
 export interface TcpProxyConfig {
   /** The cluster (weight 1), or weighted_clusters: a connection goes to one, by weight. */
@@ -56,13 +56,11 @@ export function tcpProxy(where: string, tc: any): TcpProxyConfig {
   } else fail(`${where}: tcp_proxy.cluster`, 'required (or weighted_clusters)');
   let idleTimeoutMs = DEFAULT_TCP_IDLE_TIMEOUT_MS;
   if (tc.idle_timeout != null) {
-    idleTimeoutMs = durationMs(tc.idle_timeout);
-    if (!Number.isFinite(idleTimeoutMs) || idleTimeoutMs < 0) fail(`${where}: tcp_proxy.idle_timeout`, 'invalid duration');
+    idleTimeoutMs = duration(`${where}: tcp_proxy.idle_timeout`, tc.idle_timeout);
   }
   let maxDurationMs: number | undefined;
   if (tc.max_downstream_connection_duration != null) {
-    maxDurationMs = durationMs(tc.max_downstream_connection_duration);
-    if (!Number.isFinite(maxDurationMs) || maxDurationMs < 0) fail(`${where}: tcp_proxy.max_downstream_connection_duration`, 'invalid duration');
+    maxDurationMs = duration(`${where}: tcp_proxy.max_downstream_connection_duration`, tc.max_downstream_connection_duration);
   }
   const hashes: any[] = tc.hash_policy ?? [];
   for (const [i, h] of hashes.entries()) if (!h?.source_ip) fail(`${where}: tcp_proxy.hash_policy[${i}]`, 'only source_ip is supported');
@@ -133,8 +131,7 @@ export function sniChains(where: string, l: any): SniConfig {
   }
   let timeoutMs = DEFAULT_LISTENER_FILTERS_TIMEOUT_MS;
   if (l.listener_filters_timeout != null) {
-    timeoutMs = durationMs(l.listener_filters_timeout);
-    if (!Number.isFinite(timeoutMs) || timeoutMs < 0) fail(`${where}: listener_filters_timeout`, 'invalid duration');
+    timeoutMs = duration(`${where}: listener_filters_timeout`, l.listener_filters_timeout);
   }
   return { exact, wildcard, ...(fallback ? { fallback } : {}), timeoutMs, continueOnTimeout: l.continue_on_listener_filters_timeout === true };
 }

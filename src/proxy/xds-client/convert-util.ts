@@ -14,3 +14,10 @@ export function durationMs(d: any): number {
   }
   return Number(d.seconds ?? 0) * 1000 + Math.round(Number(d.nanos ?? 0) / 1e6);
 }
+
+/** durationMs, failing at `where` with 'invalid duration' unless it is a finite number of ms, 0 or more. */
+export function duration(where: string, d: any): number {
+  const ms = durationMs(d);
+  if (!Number.isFinite(ms) || ms < 0) fail(where, 'invalid duration');
+  return ms;
+}

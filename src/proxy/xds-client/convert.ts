@@ -3,7 +3,7 @@
 // Nothing here touches sockets; the snapshot built from this is swapped in atomically.
 import { TYPE } from '../../xds/types.ts';
 import { type RouteTable, convertRouteConfig } from './convert-route.ts';
-import { durationMs, fail } from './convert-util.ts';
+import { duration, durationMs, fail } from './convert-util.ts';
 import { type SniConfig, type TcpProxyConfig, sniChains, tcpProxy } from './convert-tcp.ts';
 
 export type { RouteEntry, RouteTable, VirtualHost, StringMatcher } from './convert-route.ts';
@@ -246,8 +246,7 @@ function hcmConfig(where: string, tc: any): Pick<ListenerConfig, 'path' | 'reque
   const bool = (v: any): boolean => (v?.value ?? v) === true;
   const positive = (field: string, v: any, dflt: number): number => {
     if (v == null) return dflt;
-    const ms = durationMs(v);
-    if (!Number.isFinite(ms) || ms < 0) fail(`${where}: ${field}`, 'invalid duration');
+    const ms = duration(`${where}: ${field}`, v);
     return ms === 0 ? dflt : ms;
   };
   const base = {
@@ -358,12 +357,6 @@ function upstreamConnectionOptions(where: string, u: any): ConnectionOptions {
   const timeS = Number(ka.keepalive_time.value ?? ka.keepalive_time);
   if (!Number.isInteger(timeS) || timeS < 0) fail(`${kw}.keepalive_time`, `must be a whole number of seconds, got ${JSON.stringify(ka.keepalive_time)}`);
   return { tcpKeepalive: timeS > 0 ? { timeS } : {} };
-}
-
-function duration(where: string, d: any): number {
-  const ms = durationMs(d);
-  if (!Number.isFinite(ms) || ms < 0) fail(where, 'invalid duration');
-  return ms;
 }
 
 const HTTP_PROTOCOL_OPTIONS = 'envoy.extensions.upstreams.http.v3.HttpProtocolOptions';
