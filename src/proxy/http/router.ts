@@ -1,7 +1,7 @@
 // PURE: which route a request takes. Virtual host by authority (Envoy's order: exact domain,
 // longest suffix wildcard, longest prefix wildcard, then "*"), then the first route whose path,
 // headers and query parameters all match, then a weighted pick among its clusters.
-import type { RouteEntry, RouteTable, Target, VirtualHost } from '../xds-client/convert-route.ts';
+import type { RouteEntry, RouteTable, VirtualHost } from '../xds-client/convert-route.ts';
 
 export function findVirtualHost(table: RouteTable, authority: string): VirtualHost | undefined {
   // Clients send the same authority request after request: the last answer per table is kept
@@ -51,8 +51,8 @@ export function findRoute(vh: VirtualHost, req: RequestView): RouteEntry | undef
   return undefined;
 }
 
-/** Weighted random pick, as Envoy does for weighted_clusters. `rand` is in [0, 1). */
-export function pickTarget(route: RouteEntry, rand: number): Target {
+/** Weighted random pick, as Envoy does for weighted_clusters (a route's, or a tcp_proxy's). `rand` is in [0, 1). */
+export function pickTarget<T extends { weight: number }>(route: { clusters: readonly T[]; totalWeight: number }, rand: number): T {
   const cs = route.clusters;
   if (cs.length === 1) return cs[0];
   let x = rand * route.totalWeight;

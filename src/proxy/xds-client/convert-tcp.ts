@@ -1,6 +1,7 @@
 // PURE: the opaque-TCP parts of a listener -> runtime config: tcp_proxy filters, and the filter
 // chains a tls_inspector listener picks by server name (Envoy's filter_chain_match.server_names).
 import { TYPE } from '../../xds/types.ts';
+import { pickTarget } from '../http/router.ts';
 import { duration, fail } from './convert-util.ts';
 
 export interface TcpProxyConfig {
@@ -69,12 +70,7 @@ export function tcpProxy(where: string, tc: any): TcpProxyConfig {
 
 /** The cluster a new connection goes to: by weight, `rand` in [0, 1). */
 export function pickTcpCluster(t: TcpProxyConfig, rand: number): string {
-  let r = rand * t.totalWeight;
-  for (const c of t.clusters) {
-    if (r < c.weight) return c.name;
-    r -= c.weight;
-  }
-  return t.clusters[t.clusters.length - 1]!.name;
+  return pickTarget(t, rand).name;
 }
 
 /** The one tcp_proxy of a chain (what a tls_inspector listener's chains hold). */
