@@ -64,6 +64,13 @@ function listenerClusters(listeners: ReadonlyMap<string, ListenerConfig>): Set<s
   return out;
 }
 
+/** The clusters in use: those listeners name (tcp_proxy, SNI chains), then those routes and pending routes name. */
+function namedClusters(listeners: ReadonlyMap<string, ListenerConfig>, routes: ReadonlyMap<string, RouteTable>, pendingRoutes: ReadonlyMap<string, RouteTable>): Set<string> {
+  const named = listenerClusters(listeners);
+  for (const t of [...routes.values(), ...pendingRoutes.values()]) for (const n of clustersOf(t)) named.add(n);
+  return named;
+}
+
 /** An EDS cluster whose endpoints have not arrived yet. */
 function warming(c: Pick<RuntimeConfig, 'clusters' | 'endpoints'>, name: string): boolean {
   const cl = c.clusters.get(name);
@@ -86,8 +93,7 @@ export function settle(c: RuntimeConfig, force = false): RuntimeConfig {
     (pendingRoutes as Map<string, RouteTable>).delete(name);
   }
   // A listener's tcp_proxy names clusters too (an SNI chain's destinations): kept while it does.
-  const named = listenerClusters(c.listeners);
-  for (const t of [...routes.values(), ...pendingRoutes.values()]) for (const n of clustersOf(t)) named.add(n);
+  const named = namedClusters(c.listeners, routes, pendingRoutes);
   let clusters = c.clusters;
   if ([...c.clusters.keys()].some((n) => !c.declaredClusters.has(n) && !named.has(n))) {
     clusters = new Map([...c.clusters].filter(([n]) => c.declaredClusters.has(n) || named.has(n)));
@@ -145,8 +151,7 @@ export function nextConfig(cur: RuntimeConfig, type: ResourceType, resources: Re
       for (const r of resources) clusters.set(r.name, convertCluster(r));
       const declaredClusters = new Set(clusters.keys());
       // A removed cluster that a route or listener still names stays, with its endpoints, until none does.
-      const stillNamed = listenerClusters(cur.listeners);
-      for (const t of [...cur.routes.values(), ...cur.pendingRoutes.values()]) for (const n of clustersOf(t)) stillNamed.add(n);
+      const stillNamed = namedClusters(cur.listeners, cur.routes, cur.pendingRoutes);
       for (const n of stillNamed) {
         const old = cur.clusters.get(n);
         if (old && !clusters.has(n)) clusters.set(n, old);
