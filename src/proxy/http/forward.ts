@@ -572,10 +572,12 @@ export class Exchange implements BodySink, ResponseHandler {
     if (!policy || this.retries >= policy.numRetries || this.responded) return false;
     if (this.head.hasBody && this.body === null) return false; // too large to send again
     const res = this.ctx.pools.resourcesOf(this.d.cluster);
-    if (res.retries >= res.retryLimit()) return false;
-    // A DestinationRule's retryBudget replaces Weft's own (a share of the last 10 s's requests).
-    if (!res.limits.retryBudget && !this.budgets().tryRetry(this.d.clusterName, performance.now())) return false;
-    res.takeRetry();
+    if (!res.takeRetry()) return false;
+    // A DestinationRule's retryBudget replaces Weft's own (a share of the last 10 s's requests): a retry it refuses gives its slot back.
+    if (!res.limits.retryBudget && !this.budgets().tryRetry(this.d.clusterName, performance.now())) {
+      res.retries--;
+      return false;
+    }
     this.retrySlot = res;
     this.retries++;
     this.lastRetryReason = why;
