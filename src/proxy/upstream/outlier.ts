@@ -4,6 +4,7 @@
 // most max_ejection_percent of the cluster at once (at least one endpoint). Below the cluster's
 // panic threshold of endpoints left, ejections are ignored (Envoy's panic mode).
 import type { ClusterConfig, Endpoint, OutlierConfig } from '../xds-client/convert.ts';
+import { OVERPROVISIONING } from './priority.ts';
 
 interface HostState {
   consecutive5xx: number;
@@ -96,7 +97,7 @@ export class OutlierDetector {
     // Envoy's panic: under the threshold, ejections are ignored, but only while the endpoints left are
     // short of the whole even with its overprovisioning factor (1.4: at 72% or more, never).
     const share = (100 * out.length) / healthy.length;
-    if (panic && share * 1.4 < 100 && share < cluster.panicPercent) return healthy;
+    if (panic && share * (OVERPROVISIONING / 100) < 100 && share < cluster.panicPercent) return healthy;
     return out;
   }
 

@@ -13,7 +13,7 @@
 import type { ClusterConfig, Endpoint } from '../xds-client/convert.ts';
 
 /** Envoy's default overprovisioning factor, in percent. */
-const OVERPROVISIONING = 140;
+export const OVERPROVISIONING = 140;
 
 interface Group {
   weight: number;
