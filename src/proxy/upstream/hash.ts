@@ -19,7 +19,8 @@ export function hash32(s: string, seed = 0x811c9dc5): number {
   return (h ^ (h >>> 16)) >>> 0;
 }
 
-const nameOf = (e: Endpoint) => `${e.address}:${e.port}`;
+/** An endpoint as address:port (what the ring hashes, and slow start's key). */
+export const nameOf = (e: Endpoint) => `${e.address}:${e.port}`;
 
 /** Envoy's ring_hash_lb_config maximum_ring_size default. */
 const MAX_RING_SIZE = 8 * 1024 * 1024;

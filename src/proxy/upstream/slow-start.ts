@@ -11,14 +11,13 @@
 // "Added" is when the request path first sees the endpoint list that has it (lists are replaced
 // whole on each EDS update), which is the update itself while requests flow.
 import type { ClusterConfig, Endpoint } from '../xds-client/convert.ts';
+import { nameOf } from './hash.ts';
 
 interface Seen {
   list: readonly Endpoint[];
   /** address:port -> when it was added (performance.now()); the initial endpoints are not here. */
   added: Map<string, number>;
 }
-
-const key = (e: Endpoint) => `${e.address}:${e.port}`;
 
 export class SlowStart {
   private readonly clusters = new Map<string, Seen>();
@@ -41,10 +40,10 @@ export class SlowStart {
       return undefined;
     }
     if (seen.list !== all) {
-      const before = new Set(seen.list.map(key));
+      const before = new Set(seen.list.map(nameOf));
       const added = new Map<string, number>();
       for (const e of all) {
-        const k = key(e);
+        const k = nameOf(e);
         const at = seen.added.get(k);
         if (at !== undefined) added.set(k, at);
         else if (!before.has(k)) added.set(k, now);
@@ -61,7 +60,7 @@ export class SlowStart {
     if (!warming) return undefined;
     const added = seen.added;
     return (e) => {
-      const at = added.get(key(e));
+      const at = added.get(nameOf(e));
       if (at === undefined) return 1;
       const factor = Math.min(1, Math.max(now - at, 1) / cfg.windowMs);
       return Math.max(cfg.minWeightPercent / 100, factor ** (1 / cfg.aggression));
