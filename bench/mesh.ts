@@ -75,9 +75,12 @@ export class Mesh {
   /** The control plane's admin API, http://127.0.0.1:PORT. */
   readonly admin: string;
   private readonly ports = new PortAllocator();
-  private constructor(ready: { xds: string; admin: string }) {
+  /** The mesh's root, which sidecars trust the control plane by. */
+  readonly rootCert: string;
+  private constructor(ready: { xds: string; admin: string; rootCert: string }) {
     this.xds = ready.xds;
     this.admin = ready.admin;
+    this.rootCert = ready.rootCert;
   }
 
   /** A free port not yet handed out by this mesh (sidecars start at once). */
@@ -101,9 +104,12 @@ export class Mesh {
 
   /** A sidecar process as `weft up` starts it; resolves once it printed WEFT_READY. */
   async sidecar(label: string, args: string[], nodeFlags: string[] = [], o: SidecarRun = {}): Promise<Sidecar> {
-    const argv = [...SIDECAR_NODE_FLAGS, ...nodeFlags, WEFT_ENTRY, 'proxy', '--xds', this.xds, ...args, '--admin-port', '0'];
+    // Its join token, as weft up hands one over.
+    const workload = args[args.indexOf('--workload') + 1];
+    const { token } = await adminCall(`${this.admin}/api/v1/tokens`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ workload, namespace: 'default', serviceAccount: 'default' }) });
+    const argv = [...SIDECAR_NODE_FLAGS, ...nodeFlags, WEFT_ENTRY, 'proxy', '--xds', this.xds, '--ca-cert', this.rootCert, ...args, '--admin-port', '0'];
     const [cmd, ...rest] = [...(o.wrap ?? []), process.execPath, ...argv];
-    const p = launch(label, cmd, rest, { env: sidecarEnv(process.env) });
+    const p = launch(label, cmd, rest, { env: sidecarEnv({ ...process.env, WEFT_JOIN_TOKEN: token }) });
     this.procs.push(p);
     const m = await waitForLine(p, /^WEFT_READY (.*)$/, o.readyMs ?? 30_000);
     return { proc: p, admin: JSON.parse(m[1]).admin };

@@ -31,6 +31,7 @@ import { Worker, isMainThread, parentPort, workerData } from 'node:worker_thread
 import * as grpc from '@grpc/grpc-js';
 import { ADS_METHOD, type DiscoveryRequest, type DiscoveryResponse, type ResourceType, SHORT_NAME, TYPE, decode, decodeResponse, encodeRequest } from '../src/xds/protos.ts';
 import { META } from '../src/xds/node-meta.ts';
+import { WorkloadCertificates } from '../src/proxy/identity/workload-cert.ts';
 import { type Named as Svc, adminCall, applyYaml, istioYaml, rememberAdminToken, versionSubsets } from './mesh.ts';
 import { analyzeProfile } from './profile.ts';
 import { BenchError, type Proc, cpuSeconds, launch, rssMB, running, sleep, stop, waitForLine } from './proc.ts';
@@ -90,7 +91,7 @@ interface Expect {
 }
 
 type ToWorker =
-  | { cmd: 'connect'; xds: string; proxies: ProxySpec[]; expect: Expect }
+  | { cmd: 'connect'; xds: string; creds: SimCreds; proxies: ProxySpec[]; expect: Expect }
   | { cmd: 'arm-rds'; vhost: string; weight: number }
   | { cmd: 'arm-eds'; serving: number }
   | { cmd: 'join'; proxy: ProxySpec }
@@ -150,10 +151,14 @@ class SimProxy {
   firstAt: number | undefined; // when it first held (and had ACKed) all four types
   closing = false;
 
-  constructor(spec: ProxySpec, xds: string, hooks: { onChange: (p: SimProxy) => void; onFail: (m: string) => void }) {
+  constructor(spec: ProxySpec, xds: string, creds: SimCreds, hooks: { onChange: (p: SimProxy) => void; onFail: (m: string) => void }) {
     this.spec = spec;
-    // Each proxy on its own HTTP/2 connection, as separate sidecars would be.
-    this.client = new grpc.Client(xds, grpc.credentials.createInsecure(), { 'grpc.use_local_subchannel_pool': 1 });
+    // Each proxy on its own HTTP/2 connection, as separate sidecars would be, over mutual TLS with
+    // a workload certificate of its namespace (the control plane's is checked by its chain).
+    const own = creds.byNamespace[spec.namespace];
+    if (!own) throw new ScaleError(`no certificate for namespace ${spec.namespace}`);
+    const tls = grpc.credentials.createSsl(Buffer.from(creds.ca), Buffer.from(own.key), Buffer.from(own.cert), { checkServerIdentity: () => undefined });
+    this.client = new grpc.Client(xds, tls, { 'grpc.use_local_subchannel_pool': 1 });
     this.call = this.client.makeBidiStreamRequest(ADS_METHOD, encodeRequest, decodeResponse);
     this.call.on('data', (r: DiscoveryResponse) => {
       try {
@@ -273,6 +278,7 @@ class SimProxy {
 function workerMain(): void {
   const port = parentPort!;
   let xdsAddress = '';
+  let creds: SimCreds | undefined;
   const post = (m: FromWorker) => port.postMessage(m);
   let proxies: SimProxy[] = [];
   const extra: SimProxy[] = [];
@@ -316,7 +322,8 @@ function workerMain(): void {
           phase = 'connect';
           pending = m.proxies.length;
           xdsAddress = m.xds;
-          proxies = m.proxies.map((s) => new SimProxy(s, m.xds, { onChange, onFail: fail }));
+          creds = m.creds;
+          proxies = m.proxies.map((s) => new SimProxy(s, m.xds, m.creds, { onChange, onFail: fail }));
           post({ ev: 'opened', at: now() });
           break;
         case 'arm-rds':
@@ -331,7 +338,7 @@ function workerMain(): void {
           break;
         case 'join': {
           const at = now();
-          extra.push(new SimProxy(m.proxy, xdsAddress, { onChange, onFail: fail }));
+          extra.push(new SimProxy(m.proxy, xdsAddress, creds!, { onChange, onFail: fail }));
           post({ ev: 'joined', at });
           break;
         }
@@ -362,8 +369,32 @@ const log = (s: string) => process.stderr.write(`[scale] ${s}\n`);
 
 const stopProc = (p: Proc) => stop(p, 5000);
 
-async function waitReady(p: Proc, timeoutMs: number): Promise<{ admin: string; xds: string; pid: number }> {
+async function waitReady(p: Proc, timeoutMs: number): Promise<{ admin: string; xds: string; rootCert: string; pid: number }> {
   return JSON.parse((await waitForLine(p, /^WEFT_READY (.*)$/, timeoutMs))[1]);
+}
+
+/** The mesh root, and a workload key and certificate per namespace, which the simulated proxies of that namespace share. */
+interface SimCreds {
+  ca: string;
+  byNamespace: Record<string, { key: string; cert: string }>;
+}
+
+/**
+ * Bought as a sidecar buys its own: a join token from the admin API, spent on the certificate API.
+ * One certificate per namespace is enough here: a proxy's config depends on its namespace and
+ * labels, not on its workload name (which the certificate's CN sets, the same for all of them).
+ */
+async function simCredentials(ready: { admin: string; xds: string; rootCert: string }, namespaces: string[]): Promise<SimCreds> {
+  const ca = fs.readFileSync(ready.rootCert, 'utf8');
+  const byNamespace: SimCreds['byNamespace'] = {};
+  for (const ns of namespaces) {
+    const { token } = await adminCall(`${ready.admin}/api/v1/tokens`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ workload: `sim-${ns}`, namespace: ns, serviceAccount: 'default' }) });
+    const certs = new WorkloadCertificates({ server: ready.xds, rootPem: ca, joinToken: token });
+    const c = await certs.start(10_000);
+    certs.stop();
+    byNamespace[ns] = { key: c.keyPem, cert: c.certPem };
+  }
+  return { ca, byNamespace };
 }
 
 /** A 90/10 (or other) split of service `s` over its subsets v1 and v2. */
@@ -576,9 +607,9 @@ async function allAckedInAdmin(adminUrl: string, n: number, when: string, timeou
   }
 }
 
-async function warmUp(xds: string, adminUrl: string): Promise<void> {
+async function warmUp(xds: string, adminUrl: string, creds: SimCreds): Promise<void> {
   let failure: string | undefined;
-  const p = new SimProxy({ id: 'sim-warmup', namespace: 'default', outboundPort: 15001 }, xds, { onChange: () => {}, onFail: (m) => (failure ??= m) });
+  const p = new SimProxy({ id: 'sim-warmup', namespace: 'default', outboundPort: 15001 }, xds, creds, { onChange: () => {}, onFail: (m) => (failure ??= m) });
   try {
     const deadline = Date.now() + 10_000;
     while (!p.allAcked()) {
@@ -634,9 +665,10 @@ async function runAt(n: number, namespaces: number, workers: Workers, tmp: strin
 
     // Warm-up: one pure client connects, gets its config and leaves, so that the one-time costs
     // (loading the Envoy descriptor, compiling the hot paths) are not charged to N = 1.
-    await warmUp(ready.xds, ready.admin);
-
     const proxies = plan(n, namespaces);
+    const creds = await simCredentials(ready, [...new Set(['default', ...proxies.map((p) => p.namespace)])]);
+    await warmUp(ready.xds, ready.admin, creds);
+
     const servedSet = new Set(proxies.filter((p) => p.service).map((p) => fqdn({ name: p.service!, namespace: p.namespace })));
     const serving = proxies.filter((p) => p.service).length;
     // One virtual host per host served or routed, and the catch-all for hosts the mesh does not know.
@@ -656,7 +688,7 @@ async function runAt(n: number, namespaces: number, workers: Workers, tmp: strin
       const cpu0 = cpuSeconds(cpPid);
       const t0 = now();
       for (let i = 0; i < workers.size; i++) {
-        workers.send(i, { cmd: 'connect', xds: ready.xds, proxies: proxies.filter((_, k) => k % workers.size === i), expect });
+        workers.send(i, { cmd: 'connect', xds: ready.xds, creds, proxies: proxies.filter((_, k) => k % workers.size === i), expect });
       }
       let opened = t0;
       for (let i = 0; i < workers.size; i++) opened = Math.max(opened, (await workers.take(i, 'opened', 10_000, 'opening streams')).at);

@@ -106,21 +106,33 @@ export const COMMANDS: Record<string, Command> = {
       host: { type: 'string' },
       'admin-port': { type: 'string' },
       'xds-port': { type: 'string' },
+      'insecure-xds-port': { type: 'string' },
       heartbeat: { type: 'string' },
     },
     help: `Usage: weft control [options]
 
 Runs the control plane: the config store (SQLite, in --data-dir), the workload registry, the
-xDS server (Envoy ADS v3 over gRPC) and the admin API. Stops on SIGINT or SIGTERM.
+certificate authority, the xDS server (Envoy ADS v3 over gRPC, on TLS) and the admin API. Stops on
+SIGINT or SIGTERM.
+
+A sidecar proves who it is before it gets any config: its join token (weft token create) buys it
+a workload certificate on the xDS port (Istio's certificate API), and its xDS stream presents that
+certificate. The mesh's root certificate, which sidecars trust the control plane by, is written to
+the data directory as root-cert.pem.
 
 Options:
   --data-dir DIR       where config is stored (default: $WEFT_HOME/data)
   --host ADDR          address to listen on (default: 127.0.0.1)
   --admin-port PORT    admin API port (default: 15080; 0 picks a free one)
-  --xds-port PORT      xDS port (default: 15010; 0 picks a free one)
+  --xds-port PORT      xDS and certificate API port, TLS (default: 15012; 0 picks a free one)
+  --insecure-xds-port PORT
+                       also serve xDS in plain text on this port (default: none), for proxyless
+                       gRPC clients, which cannot present a certificate. What connects there
+                       proves nothing, so it is served as a client only: it cannot register
+                       endpoints. Anyone who can reach the port can read the mesh's config.
   --heartbeat DUR      sidecar heartbeat interval; a sidecar silent for twice this is dropped (default: 10s)
 
-On start it prints one line, WEFT_READY {"admin": URL, "xds": HOST:PORT}.
+On start it prints one line, WEFT_READY {"admin": URL, "xds": HOST:PORT, "rootCert": FILE, ...}.
 `,
     async run(v, pos) {
       if (pos.length) throw new UsageError(`unexpected argument "${pos[0]}"`);
@@ -130,14 +142,15 @@ On start it prints one line, WEFT_READY {"admin": URL, "xds": HOST:PORT}.
         adminHost: v.host,
         xdsHost: v.host,
         adminPort: int('admin-port', v['admin-port'], 15080),
-        xdsPort: int('xds-port', v['xds-port'], 15010),
+        xdsPort: int('xds-port', v['xds-port'], 15012),
+        ...(v['insecure-xds-port'] === undefined ? {} : { insecureXdsPort: int('insecure-xds-port', v['insecure-xds-port'], 0) }),
         heartbeatMs: durationMs('heartbeat', v.heartbeat, 10_000),
         log: (m) => process.stderr.write(`[control] ${m}\n`),
       }).catch((e: NodeJS.ErrnoException) => {
         throw new CliError(`cannot start the control plane: ${e.code === 'EADDRINUSE' ? `address in use (${e.message})` : e.message}`);
       });
-      printReady({ admin: cp.adminUrl, xds: cp.xdsAddress, pid: process.pid });
-      process.stderr.write(`[control] admin API ${cp.adminUrl}, xDS ${cp.xdsAddress}, config revision ${cp.store.revision()}\n`);
+      printReady({ admin: cp.adminUrl, xds: cp.xdsAddress, ...(cp.insecureXdsAddress ? { insecureXds: cp.insecureXdsAddress } : {}), rootCert: cp.rootCertFile, pid: process.pid });
+      process.stderr.write(`[control] admin API ${cp.adminUrl}, xDS ${cp.xdsAddress} (TLS)${cp.insecureXdsAddress ? ` and ${cp.insecureXdsAddress} (plain text, clients only)` : ''}, root certificate ${cp.rootCertFile}, config revision ${cp.store.revision()}\n`);
       await untilSignal();
       await cp.close();
       return 0;
@@ -158,14 +171,25 @@ On start it prints one line, WEFT_READY {"admin": URL, "xds": HOST:PORT}.
       port: { type: 'string', multiple: true },
       'outbound-port': { type: 'string' },
       'admin-port': { type: 'string' },
+      'ca-cert': { type: 'string' },
+      'join-token-file': { type: 'string' },
+      'cert-ttl': { type: 'string' },
     },
     help: `Usage: weft proxy --xds HOST:PORT --workload NAME [options]
 
 Runs one sidecar proxy. All its routing comes from the control plane over xDS; these options only
-say who it is and which ports are its own.
+say who it is and which ports are its own. Before anything else it proves who it is: its join
+token (weft token create) buys it a workload certificate for the identity the token was made for,
+and its xDS stream runs over mutual TLS with that certificate. Its namespace and workload name are
+the certificate's, whatever --namespace and --workload say.
 
 Options:
   --xds HOST:PORT        the control plane's xDS address (required)
+  --ca-cert FILE         the mesh's root certificate, which the control plane's must chain to
+                         (default: $WEFT_HOME/data/root-cert.pem, which the control plane writes)
+  --join-token-file FILE a file holding the join token (or set WEFT_JOIN_TOKEN; one is required)
+  --cert-ttl DUR         the life to ask for each workload certificate, renewed at half of it
+                         (default: the CA's, 24h)
   --workload NAME        this workload instance's name (required)
   --namespace NS         (default: default)
   --service NAME         the service this workload serves; needs --inbound-port and --app-port
@@ -186,6 +210,7 @@ Options:
 On start it prints one line, WEFT_READY {"admin": URL, ...}, once its config is complete.
 
 Environment:
+  WEFT_JOIN_TOKEN        the join token, unless --join-token-file gives it; good once
   WEFT_MAX_CONNECTIONS   client connections held at once, all listeners together (default: half
                          of what the file-descriptor limit leaves after 256); past it, refused
   WEFT_UPSTREAM_MAX_CONNECTIONS, WEFT_UPSTREAM_MAX_PENDING, WEFT_UPSTREAM_MAX_STREAMS
@@ -227,9 +252,16 @@ Environment:
         ({ port: servicePort, inboundPort, appPort } = ports[0]);
       }
       if (v.service && (inboundPort === undefined || appPort === undefined)) throw new UsageError('--service needs --inbound-port and --app-port, or --port');
+      const outboundPort = opt('outbound-port');
+      const { rootPem, joinToken } = sidecarCredentials(v['ca-cert'], v['join-token-file']);
+      const certTtl = v['cert-ttl'] === undefined ? undefined : durationMs('cert-ttl', v['cert-ttl'], 0);
+      if (certTtl !== undefined && certTtl < 2000) throw new UsageError('--cert-ttl: at least 2s');
       const { startSidecar } = await import('../proxy/sidecar.ts');
       const sc = await startSidecar({
         xds: v.xds,
+        rootPem,
+        joinToken,
+        ...(certTtl === undefined ? {} : { certValidityS: Math.round(certTtl / 1000) }),
         workload: v.workload,
         namespace: v.namespace ?? 'default',
         service: v.service,
@@ -239,10 +271,12 @@ Environment:
         address: v.address ?? '127.0.0.1',
         inboundPort,
         appPort,
-        outboundPort: opt('outbound-port'),
+        outboundPort,
         adminHost: '127.0.0.1',
         adminPort: int('admin-port', v['admin-port'], 0),
         log: (m) => process.stderr.write(`[${v.workload} sidecar] ${m}\n`),
+      }).catch((e: Error) => {
+        throw e.name === 'CertificateRefused' ? new CliError(e.message) : e;
       });
       const stop = untilSignal();
       const ready = await Promise.race([sc.ready().then(() => true), stop.then(() => false)]);
@@ -560,7 +594,7 @@ One weft up runs per $WEFT_HOME: a second one says where the first runs and chan
 Options:
   --reset-config       start from the mesh file's config again: delete what is stored, apply the files
   --admin-port PORT    the control plane's admin API (default: 15080; 0 picks a free one)
-  --xds-port PORT      the control plane's xDS port (default: 15010; 0 picks a free one)
+  --xds-port PORT      the control plane's xDS port, TLS (default: 15012; 0 picks a free one)
   --heartbeat DUR      sidecar heartbeat interval (default: 10s)
 `,
     async run(v, pos) {
@@ -568,10 +602,37 @@ Options:
       const { runUp } = await import('./up.ts');
       return runUp(pos[0], {
         adminPort: int('admin-port', v['admin-port'], 15080),
-        xdsPort: int('xds-port', v['xds-port'], 15010),
+        xdsPort: int('xds-port', v['xds-port'], 15012),
         heartbeat: v.heartbeat,
         resetConfig: v['reset-config'] === true,
       });
     },
   },
 };
+
+/**
+ * What a sidecar proves itself with: the mesh root to trust (--ca-cert, or the one the local
+ * control plane wrote) and its join token (--join-token-file, or WEFT_JOIN_TOKEN, taken out of the
+ * environment once read, so that nothing this process starts inherits it).
+ */
+function sidecarCredentials(caCert: string | undefined, tokenFile: string | undefined): { rootPem: string; joinToken: string } {
+  const caFile = caCert ?? path.join(weftHome(), 'data', 'root-cert.pem');
+  let rootPem: string;
+  try {
+    rootPem = fs.readFileSync(caFile, 'utf8');
+  } catch (e) {
+    throw new UsageError(`cannot read the mesh's root certificate ${caFile} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}): give --ca-cert FILE, the control plane's root-cert.pem`);
+  }
+  if (!rootPem.includes('-----BEGIN CERTIFICATE-----')) throw new UsageError(`${caFile} holds no PEM certificate: give --ca-cert the control plane's root-cert.pem`);
+  let joinToken = process.env.WEFT_JOIN_TOKEN;
+  delete process.env.WEFT_JOIN_TOKEN;
+  if (tokenFile !== undefined) {
+    try {
+      joinToken = fs.readFileSync(tokenFile, 'utf8').trim();
+    } catch (e) {
+      throw new UsageError(`cannot read --join-token-file ${tokenFile} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+    }
+  }
+  if (!joinToken) throw new UsageError('a sidecar needs a join token to prove who it is: set WEFT_JOIN_TOKEN or give --join-token-file (weft token create makes one)');
+  return { rootPem, joinToken };
+}

@@ -14,6 +14,8 @@ export interface MeshPort {
 export interface MeshWorkload {
   name: string;
   namespace: string;
+  /** The service account its certificate names (spiffe://<td>/ns/<namespace>/sa/<this>); Kubernetes' "default" unless given. */
+  serviceAccount: string;
   service?: string;
   /** The service ports: `ports`, or the one HTTP port `servicePort` (80 by default) describes. */
   ports: MeshPort[];
@@ -51,11 +53,12 @@ export function parseMeshFile(text: string, file: string): MeshFile {
     if (!isMap(w)) fail(at, 'must be a mapping');
     const o = w as Record<string, unknown>;
     for (const k of Object.keys(o)) {
-      if (!['name', 'namespace', 'service', 'servicePort', 'ports', 'labels', 'command', 'env'].includes(k)) fail(`${at}.${k}`, 'unknown field (expected name, namespace, service, servicePort, ports, labels, command, env)');
+      if (!['name', 'namespace', 'serviceAccount', 'service', 'servicePort', 'ports', 'labels', 'command', 'env'].includes(k)) fail(`${at}.${k}`, 'unknown field (expected name, namespace, serviceAccount, service, servicePort, ports, labels, command, env)');
     }
     if (typeof o.name !== 'string' || !NAME.test(o.name)) fail(`${at}.name`, 'required: a DNS-1123 label such as hello-v1');
     const name = o.name as string;
     if (o.namespace !== undefined && (typeof o.namespace !== 'string' || !NAME.test(o.namespace))) fail(`${at}.namespace`, 'must be a DNS-1123 label such as default');
+    if (o.serviceAccount !== undefined && (typeof o.serviceAccount !== 'string' || !NAME.test(o.serviceAccount))) fail(`${at}.serviceAccount`, 'must be a DNS-1123 label such as bookinfo-productpage');
     // Names are unique per namespace, as Kubernetes names are.
     const id = `${typeof o.namespace === 'string' ? o.namespace : 'default'}/${name}`;
     if (seen.has(id)) fail(`${at}.name`, `"${name}" is used twice in namespace ${id.split('/')[0]}`);
@@ -81,6 +84,7 @@ export function parseMeshFile(text: string, file: string): MeshFile {
     return {
       name,
       namespace: typeof o.namespace === 'string' ? o.namespace : 'default',
+      serviceAccount: typeof o.serviceAccount === 'string' ? o.serviceAccount : 'default',
       service: o.service as string | undefined,
       ports,
       labels: strMap(o.labels, `${at}.labels`),

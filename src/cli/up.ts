@@ -149,6 +149,7 @@ export async function runUp(dir: string, opts: UpOptions): Promise<number> {
     const cp = await readyLine(cpProc, 'the control plane', 15_000);
     const admin = cp.admin as string;
     const xds = cp.xds as string;
+    const rootCert = cp.rootCert as string;
     // From now on, a restart of `weft control` should come back on the same ports.
     controlArgs = controlArgsFor(new URL(admin).port, xds.slice(xds.lastIndexOf(':') + 1));
 
@@ -179,7 +180,7 @@ export async function runUp(dir: string, opts: UpOptions): Promise<number> {
     const pending: Promise<void>[] = [];
     const allocator = new PortAllocator();
     for (const w of mesh.workloads) {
-      pending.push(startWorkload(w, dir, admin, xds, start, state, () => allocator.next()));
+      pending.push(startWorkload(w, dir, admin, { xds, rootCert }, start, state, () => allocator.next()));
     }
     await Promise.all(pending);
     // Every sidecar holds the latest config (each workload's endpoint included) before the user
@@ -204,7 +205,7 @@ async function startWorkload(
   w: MeshWorkload,
   dir: string,
   admin: string,
-  xds: string,
+  control: { xds: string; rootCert: string },
   start: (label: string, cmd: string, args: string[], env: NodeJS.ProcessEnv, cwd?: string) => ChildProcess,
   state: UpState,
   freePort: () => Promise<number>,
@@ -217,16 +218,20 @@ async function startWorkload(
   if (serves) for (const p of w.ports) ports.push({ ...p, appPort: await freePort(), inboundPort: await freePort() });
   const appPort = ports[0]?.appPort;
   const inboundPort = ports[0]?.inboundPort;
+  // Each sidecar proves who it is with a join token of its own, made for it here (good once, for
+  // ten minutes), handed over in its environment, not its command line (which others can read).
+  const { token } = await callAdmin(admin, 'POST', '/api/v1/tokens', { text: JSON.stringify({ workload: w.name, namespace: w.namespace, serviceAccount: w.serviceAccount }), type: 'application/json' });
   const args = [
     WEFT_ENTRY, 'proxy',
-    '--xds', xds,
+    '--xds', control.xds,
+    '--ca-cert', control.rootCert,
     '--workload', w.name,
     '--namespace', w.namespace,
     '--outbound-port', String(outboundPort),
     ...Object.entries(w.labels).flatMap(([k, v]) => ['--label', `${k}=${v}`]),
     ...(serves ? ['--service', w.service!, ...ports.flatMap((p) => ['--port', `${p.name}:${p.port}:${p.inboundPort}:${p.appPort}${p.appProtocol ? `:${p.appProtocol}` : ''}`])] : []),
   ];
-  const sidecar = start(`${w.name} sidecar`, process.execPath, [...SIDECAR_NODE_FLAGS, ...args], sidecarEnv({ ...process.env, WEFT_UP_PID: String(process.pid) }));
+  const sidecar = start(`${w.name} sidecar`, process.execPath, [...SIDECAR_NODE_FLAGS, ...args], sidecarEnv({ ...process.env, WEFT_UP_PID: String(process.pid), WEFT_JOIN_TOKEN: token as string }));
   let appProc: ChildProcess | undefined;
   if (w.command) {
     const proxy = `http://127.0.0.1:${outboundPort}`;

@@ -8,7 +8,8 @@ import { loadOrCreateAdminToken } from './admin/token.ts';
 import { JoinTokens } from './ca/join.ts';
 import { CertificateAuthority } from './ca/ca.ts';
 import { loadOrCreateKek } from './ca/kek.ts';
-import { CERTIFICATE_SERVICE, certificateHandlers } from './ca/service.ts';
+import { CERTIFICATE_SERVICE, callerIdentity, certificateHandlers } from './ca/service.ts';
+import { controlPlaneTls } from './ca/tls.ts';
 import type { MeshSnapshot, Workload } from './model/model.ts';
 import { Registry } from './registry/registry.ts';
 import { SqliteStore } from './store/sqlite.ts';
@@ -21,6 +22,11 @@ export interface ControlPlaneOptions {
   adminPort?: number;
   xdsHost?: string;
   xdsPort?: number;
+  /**
+   * A plain-text xDS port beside the TLS one, for proxyless gRPC clients (grpc-js-xds cannot
+   * present a certificate); none unless given. What connects there is served as a client only.
+   */
+  insecureXdsPort?: number;
   heartbeatMs?: number;
   log?: (msg: string) => void;
   /** Tests only: wraps translate() to adjust what proxies are sent. */
@@ -31,11 +37,17 @@ export interface ControlPlane {
   adminUrl: string;
   /** What admin requests that change the mesh must carry (also in the data directory's admin.token). */
   adminToken: string;
-  /** Join tokens for workloads (not yet asked for by sidecars: issue 7's next step). */
+  /** Join tokens for workloads: one buys a sidecar its first certificate. */
   joinTokens: JoinTokens;
   /** The mesh's certificate authority; its certificate API is served on the xDS port. */
   ca: CertificateAuthority;
+  /** The xDS port (TLS; a sidecar proves itself with its certificate) and the certificate API. */
   xdsAddress: string;
+  /** The plain-text xDS port, if one was asked for. */
+  insecureXdsAddress?: string;
+  /** The mesh's roots, PEM (public), also written to the data directory as root-cert.pem. */
+  trustBundle: string;
+  rootCertFile: string;
   store: ConfigStore;
   registry: Registry;
   ads: AdsServer;
@@ -43,6 +55,8 @@ export interface ControlPlane {
 }
 
 const REGISTRY_FILE = 'registry.json';
+/** The mesh's roots, for sidecars on this machine to trust (Istio's name for it). */
+export const ROOT_CERT_FILE = 'root-cert.pem';
 const REGISTRY_SAVE_MS = 500;
 
 /** The store's kinds a mesh snapshot holds, each under its MeshSnapshot field. */
@@ -105,7 +119,12 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     }
     return snap.mesh;
   };
-  ads = new AdsServer({ registry, snapshot, heartbeatMs, log, generate: opts.generate });
+  // The CA first: the xDS port serves its certificate, and proxies prove themselves with theirs.
+  const joinTokens = new JoinTokens(store);
+  const ca = await CertificateAuthority.open({ store, kek: loadOrCreateKek(opts.dataDir) });
+  const rootCertFile = path.join(opts.dataDir, ROOT_CERT_FILE);
+  writePublicFile(rootCertFile, ca.trustBundle());
+  ads = new AdsServer({ registry, snapshot, heartbeatMs, log, generate: opts.generate, identify: (call) => callerIdentity(call, ca.trustDomain) });
   // Endpoints known before a restart serve for two heartbeats, long enough for their sidecars to return.
   registry.restore(loadRegistry(registryFile), 2 * heartbeatMs + 1000);
   const unwatch = store.watch((e) => {
@@ -113,11 +132,12 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     ads!.requestPush();
   });
 
-  // The CA, and its certificate API beside xDS: a workload's join token buys its certificate.
-  const joinTokens = new JoinTokens(store);
-  const ca = await CertificateAuthority.open({ store, kek: loadOrCreateKek(opts.dataDir) });
+  // The certificate API beside xDS: a workload's join token buys its first certificate.
   ads.addService(CERTIFICATE_SERVICE, certificateHandlers(ca, joinTokens, log));
-  const xdsPort = await ads.listen(`${opts.xdsHost ?? '127.0.0.1'}:${opts.xdsPort ?? 15010}`);
+  const tls = await controlPlaneTls(ca, log);
+  const xdsHost = opts.xdsHost ?? '127.0.0.1';
+  const xdsPort = await ads.listen(`${hostPort(xdsHost, opts.xdsPort ?? 15012)}`, tls.credentials);
+  const insecurePort = opts.insecureXdsPort === undefined ? undefined : await ads.listenInsecure(hostPort(xdsHost, opts.insecureXdsPort));
   const adminToken = loadOrCreateAdminToken(opts.dataDir);
   const admin = createAdminServer({ store, registry, ads, version: WEFT_VERSION, token: adminToken, joinTokens });
   await new Promise<void>((resolve, reject) => {
@@ -129,13 +149,15 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     // Issue 7 has the admin API serve TLS off loopback; until it does, say what that means.
     log(`warning: the admin API listens on ${opts.adminHost} without TLS: the admin token and config travel in plain text to whoever can see that network`);
   }
-  const xdsHost = opts.xdsHost ?? '127.0.0.1';
   return {
     adminUrl: `http://${hostPort(adminAddr.address, adminAddr.port)}`,
     adminToken,
     joinTokens,
     ca,
     xdsAddress: hostPort(xdsHost, xdsPort),
+    ...(insecurePort === undefined ? {} : { insecureXdsAddress: hostPort(xdsHost, insecurePort) }),
+    trustBundle: ca.trustBundle(),
+    rootCertFile,
     store,
     registry,
     ads,
@@ -143,12 +165,20 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
       closing = true;
       if (saveTimer) clearTimeout(saveTimer);
       unwatch();
+      tls.stop();
       admin.closeAllConnections();
       await new Promise<void>((resolve) => admin.close(() => resolve()));
       await ads!.close();
       store.close();
     },
   };
+}
+
+/** Written whole or not at all (a sidecar may read it at any moment); readable by all: it is public. */
+function writePublicFile(file: string, content: string): void {
+  const tmp = `${file}.${process.pid}.tmp`;
+  fs.writeFileSync(tmp, content, { mode: 0o644 });
+  fs.renameSync(tmp, file);
 }
 
 function hostPort(host: string, port: number): string {

@@ -16,6 +16,7 @@ import { Telemetry } from './telemetry/events.ts';
 import { Pools, memberKey } from './upstream/pools.ts';
 import { pruneRoundRobin } from './upstream/choose.ts';
 import { XdsClient } from './xds-client/client.ts';
+import { WorkloadCertificates } from './identity/workload-cert.ts';
 import type { ListenerConfig } from './xds-client/convert.ts';
 import { META, META_PORTS, type PortMeta, formatNodeId } from '../xds/node-meta.ts';
 import { ConvertError } from './xds-client/convert.ts';
@@ -30,6 +31,12 @@ const WARMING_TIMEOUT_MS = 15_000;
 
 export interface SidecarOptions {
   xds: string; // control plane host:port
+  /** The mesh root the control plane's certificate must chain to, PEM. */
+  rootPem: string;
+  /** What buys the first workload certificate (weft token create); spent on first use. */
+  joinToken: string;
+  /** Seconds of life to ask for each workload certificate; unset: the CA's default (24 h). */
+  certValidityS?: number;
   workload: string;
   namespace: string;
   service?: string;
@@ -92,6 +99,11 @@ export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
       ...(opts.ports?.length ? { [META_PORTS]: opts.ports.map((p) => ({ ...p })) } : {}),
     },
   };
+
+  // Who this sidecar is, proven: a certificate for the join token, before anything else. A token
+  // that is refused ends the start here, saying why.
+  const certs = new WorkloadCertificates({ server: opts.xds, rootPem: opts.rootPem, joinToken: opts.joinToken, validityS: opts.certValidityS, log });
+  await certs.start();
 
   let current: RuntimeConfig = EMPTY_CONFIG;
   const stats = new Stats();
@@ -234,7 +246,7 @@ export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
     },
   });
   const withHealth = (): Node => ({ ...node, metadata: { ...node.metadata, [META.healthy]: health.healthy } });
-  xds = new XdsClient({ server: opts.xds, node: withHealth(), apply, wanted: () => wantedNames(current), log });
+  xds = new XdsClient({ server: opts.xds, tls: () => certs.tlsToControlPlane(), node: withHealth(), apply, wanted: () => wantedNames(current), log });
   const admin = createServer((req, res) => adminHandler(req, res));
   const adminHandler = (req: http.IncomingMessage, res: http.ServerResponse) => {
     const url = new URL(req.url ?? '/', 'http://admin');
@@ -262,6 +274,11 @@ export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
         });
       case '/stats':
         return json(200, { requests: stats.rows(), tcp: stats.tcpRows(), pools: pools.stats(), connections: { active: budget.sockets.size, limit: budget.limit, refused: budget.refused } });
+      case '/certs': {
+        // As Envoy's /certs: what this sidecar proves itself with, and until when (never its key).
+        const c = certs.current();
+        return json(200, { identity: c.spiffeId, notBefore: new Date(c.notBefore).toISOString(), notAfter: new Date(c.notAfter).toISOString(), certificate: c.certPem, roots: c.rootsPem });
+      }
       case '/memory': {
         // The process's own view of its memory (bytes): where RSS goes, for the benchmark and for
         // anyone wondering why a sidecar is large.
@@ -276,7 +293,7 @@ export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
         res.end(stats.prometheus());
         return;
       default:
-        return json(404, { error: `no such admin endpoint ${url.pathname}; try /ready, /config_dump, /stats, /stats/prometheus, /memory` });
+        return json(404, { error: `no such admin endpoint ${url.pathname}; try /ready, /config_dump, /stats, /stats/prometheus, /certs, /memory` });
     }
   };
   await new Promise<void>((resolve, reject) => {
@@ -296,6 +313,7 @@ export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
         checkReady();
       }),
     async close() {
+      certs.stop();
       health.stop();
       clearInterval(sweep);
       xds.stop();

@@ -25,7 +25,7 @@ describe('ADS server (real gRPC stream on loopback)', () => {
   let port: number;
 
   before(async () => {
-    port = await ads.listen('127.0.0.1:0');
+    port = await ads.listen('127.0.0.1:0', grpc.ServerCredentials.createInsecure());
     client = new grpc.Client(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
   });
   after(async () => {

@@ -10,6 +10,7 @@ import { type ControlPlane, startControlPlane } from '../../src/control/control-
 import { CERTIFICATE_SERVICE, type CertificateResponse } from '../../src/control/ca/service.ts';
 import { crypto, x509 } from '../../src/control/ca/x509.ts';
 import { tmpDir } from '../helpers.ts';
+import { controlPlaneCredentials } from '../fixtures/mesh-creds.ts';
 
 let cp: ControlPlane;
 let client: grpc.Client & Record<string, any>;
@@ -17,7 +18,8 @@ let client: grpc.Client & Record<string, any>;
 before(async () => {
   cp = await startControlPlane({ dataDir: tmpDir('ca-service'), adminPort: 0, xdsPort: 0 });
   const Client = grpc.makeGenericClientConstructor(CERTIFICATE_SERVICE, 'IstioCertificateService');
-  client = new Client(cp.xdsAddress, grpc.credentials.createInsecure()) as grpc.Client & Record<string, any>;
+  // TLS to the control plane, with no certificate of its own: a first call, with a join token.
+  client = new Client(cp.xdsAddress, await controlPlaneCredentials(cp, null)) as grpc.Client & Record<string, any>;
 });
 after(async () => {
   client?.close();
@@ -58,4 +60,53 @@ test('a request that cannot be signed is INVALID_ARGUMENT, and the token stays g
   await assert.rejects(create({ csr: 'garbage' }, token), (e: grpc.ServiceError) => e.code === grpc.status.INVALID_ARGUMENT && /cannot be read/.test(e.details));
   const res = await create({ csr: await csr() }, token);
   assert.equal(new X509Certificate(res.cert_chain[0]).subjectAltName, 'URI:spiffe://cluster.local/ns/default/sa/ratings');
+});
+
+/** A certificate client over mutual TLS, with `creds`. */
+function clientWith(creds: grpc.ChannelCredentials): grpc.Client & Record<string, any> {
+  const Client = grpc.makeGenericClientConstructor(CERTIFICATE_SERVICE, 'IstioCertificateService');
+  return new Client(cp.xdsAddress, creds) as grpc.Client & Record<string, any>;
+}
+const call = (c: grpc.Client & Record<string, any>, request: object): Promise<CertificateResponse> =>
+  new Promise((resolve, reject) => c.CreateCertificate(request, new grpc.Metadata(), { deadline: Date.now() + 10_000 }, (err: grpc.ServiceError | null, res: CertificateResponse) => (err ? reject(err) : resolve(res))));
+
+test('renewal: a workload presenting its certificate gets a new one for the same identity (and workload name), without a token', async () => {
+  const c = clientWith(await controlPlaneCredentials(cp, { namespace: 'shop', serviceAccount: 'reviews', workload: 'reviews-v1' }));
+  try {
+    const res = await call(c, { csr: await csr() });
+    const cert = new X509Certificate(res.cert_chain[0]);
+    assert.equal(cert.subjectAltName, 'URI:spiffe://cluster.local/ns/shop/sa/reviews');
+    assert.equal(cert.subject, 'CN=reviews-v1');
+  } finally {
+    c.close();
+  }
+});
+
+test("a certificate of another CA buys nothing (UNAUTHENTICATED), and the control plane's own identity is never issued", async () => {
+  const other = await startControlPlane({ dataDir: tmpDir('ca-other'), adminPort: 0, xdsPort: 0 });
+  // Its key and certificate from the other mesh's CA, trusting this control plane's root.
+  const foreign = await controlPlaneCredentials({ ca: other.ca, trustBundle: cp.trustBundle }, { namespace: 'shop', serviceAccount: 'reviews' });
+  await other.close();
+  const c = clientWith(foreign);
+  try {
+    await assert.rejects(call(c, { csr: await csr() }), (e: grpc.ServiceError) => e.code === grpc.status.UNAUTHENTICATED && /join token/.test(e.details));
+  } finally {
+    c.close();
+  }
+  assert.throws(() => cp.joinTokens.create({ workload: 'x', namespace: 'weft-system', serviceAccount: 'weft-control' }), /control plane's own identity/);
+});
+
+test('the port speaks TLS only: a plain-text client gets nothing', async () => {
+  const c = clientWith(grpc.credentials.createInsecure());
+  try {
+    const { token } = cp.joinTokens.create({ workload: 'plain', namespace: 'default', serviceAccount: 'default' });
+    const md = new grpc.Metadata();
+    md.set('authorization', `Bearer ${token}`);
+    await assert.rejects(
+      new Promise((resolve, reject) => c.CreateCertificate({ csr: 'x' }, md, { deadline: Date.now() + 3000 }, (err: unknown, res: unknown) => (err ? reject(err) : resolve(res)))),
+      (e: grpc.ServiceError) => e.code === grpc.status.UNAVAILABLE || e.code === grpc.status.DEADLINE_EXCEEDED,
+    );
+  } finally {
+    c.close();
+  }
 });

@@ -21,7 +21,7 @@ const log: string[] = [];
 const servers: grpc.Server[] = [];
 
 before(async () => {
-  cp = await startControlPlane({ dataDir: tmpDir('grpc'), adminPort: 0, xdsPort: 0, log: (m) => log.push(m) });
+  cp = await startControlPlane({ dataDir: tmpDir('grpc'), adminPort: 0, xdsPort: 0, insecureXdsPort: 0, log: (m) => log.push(m) });
   for (const version of ['v1', 'v2']) {
     const s = new grpc.Server();
     s.addService(SERVICE, { Say: (_call: unknown, cb: grpc.sendUnaryData<Buffer>) => cb(null, Buffer.from(version)) });
@@ -44,7 +44,7 @@ after(async () => {
 
 test('a grpc-js-xds client resolves xds:///greeter through Weft and splits its calls 90/10', async (t) => {
   const bootstrap = {
-    xds_servers: [{ server_uri: cp.xdsAddress, channel_creds: [{ type: 'insecure' }], server_features: ['xds_v3'] }],
+    xds_servers: [{ server_uri: cp.insecureXdsAddress, channel_creds: [{ type: 'insecure' }], server_features: ['xds_v3'] }],
     node: { id: 'proxyless-client', locality: {} },
   };
   const out = await new Promise<string>((resolve, reject) => {

@@ -10,6 +10,7 @@ import { request } from 'undici';
 import { startControlPlane, type ControlPlane } from '../../src/control/control-plane.ts';
 import { freePort } from '../../src/util/net.ts';
 import { CLI, lineMatching, tmpDir, waitFor } from '../helpers.ts';
+import { spawnProxy } from './mesh.ts';
 import { checkResource } from '../../src/api/index.ts';
 
 describe('sidecar errors and balancing (real sidecar process)', () => {
@@ -32,7 +33,7 @@ describe('sidecar errors and balancing (real sidecar process)', () => {
     const dead = await freePort();
     cp.registry.register({ proxyId: 'dead-1', name: 'dead-1', namespace: 'default', service: 'dead', servicePort: 80, labels: {}, address: '127.0.0.1', inboundPort: dead, appPort: dead, healthy: true });
     outbound = await freePort();
-    client = spawn(process.execPath, [CLI, 'proxy', '--xds', cp.xdsAddress, '--workload', 'client', '--outbound-port', String(outbound)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    client = spawnProxy(cp, ['--workload', 'client', '--outbound-port', String(outbound)]);
     const ready = await lineMatching(client, /^WEFT_READY /);
     sidecarAdmin = JSON.parse(ready.slice('WEFT_READY '.length)).admin;
   });

@@ -95,7 +95,7 @@ describe('gRPC through two sidecars (real sidecar processes, grpc-js)', () => {
     servers.push(v1.server, v2.server);
     // v1 behind its own sidecar; v2 registered directly (the client sidecar talks HTTP/2 to it).
     const inbound = await freePort();
-    sidecars.push(await startSidecarProc(['--xds', cp.xdsAddress, '--workload', 'greeter-v1', '--service', 'greeter', '--label', 'version=v1', '--inbound-port', String(inbound), '--app-port', String(v1.port)]));
+    sidecars.push(await startSidecarProc(cp, ['--workload', 'greeter-v1', '--service', 'greeter', '--label', 'version=v1', '--inbound-port', String(inbound), '--app-port', String(v1.port)]));
     cp.registry.register({ proxyId: 'greeter-v2', name: 'greeter-v2', namespace: 'default', service: 'greeter', servicePort: 80, labels: { version: 'v2' }, address: '127.0.0.1', inboundPort: v2.port, appPort: v2.port, healthy: true });
     // An HTTP/2 app that takes gRPC calls and never answers, nor enforces any deadline itself: a
     // deadline that fires can only be the sidecar's.
@@ -110,7 +110,7 @@ describe('gRPC through two sidecars (real sidecar processes, grpc-js)', () => {
       checkResource({ apiVersion: 'networking.istio.io/v1', kind: 'VirtualService', metadata: { name: 'greeter' }, spec: { hosts: ['greeter'], http: [{ route: [{ destination: { host: 'greeter', subset: 'v1' }, weight: 90 }, { destination: { host: 'greeter', subset: 'v2' }, weight: 10 }] }] } }, 'test'),
     ]);
     outbound = await freePort();
-    sidecars.push(await startSidecarProc(['--xds', cp.xdsAddress, '--workload', 'client', '--outbound-port', String(outbound)]));
+    sidecars.push(await startSidecarProc(cp, ['--workload', 'client', '--outbound-port', String(outbound)]));
     direct = new GreeterClient(`127.0.0.1:${outbound}`, grpc.credentials.createInsecure(), { 'grpc.default_authority': 'greeter' });
     clients.push(direct);
     await waitFor('the greeter route', async () => (await unary(direct, 'hello', { name: 'x' })).status.code === grpc.status.OK);

@@ -7,6 +7,7 @@ import { startControlPlane, type ControlPlane } from '../../src/control/control-
 import { translate } from '../../src/control/translate/translate.ts';
 import { TYPE } from '../../src/xds/types.ts';
 import { CLI, lineMatching, tmpDir } from '../helpers.ts';
+import { sidecarCredentials } from './mesh.ts';
 
 export const H2_OPTIONS = {
   'envoy.extensions.upstreams.http.v3.HttpProtocolOptions': { '@type': TYPE.httpProtocolOptions, explicit_http_config: { http2_protocol_options: {} } },
@@ -35,8 +36,9 @@ export interface SidecarProc {
 }
 
 /** A real sidecar process; resolves once it says it is ready. */
-export async function startSidecarProc(args: string[]): Promise<SidecarProc> {
-  const proc = spawn(process.execPath, [CLI, 'proxy', ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+export async function startSidecarProc(cp: ControlPlane, args: string[]): Promise<SidecarProc> {
+  const creds = sidecarCredentials(cp, args);
+  const proc = spawn(process.execPath, [CLI, 'proxy', '--xds', cp.xdsAddress, ...creds.args, ...args], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...creds.env } });
   const ready = await lineMatching(proc, /^WEFT_READY /);
   const admin = JSON.parse(ready.slice('WEFT_READY '.length)).admin as string;
   return {

@@ -9,6 +9,7 @@ import { request } from 'undici';
 import { startControlPlane, type ControlPlane } from '../../src/control/control-plane.ts';
 import { freePort } from '../../src/util/net.ts';
 import { CLI, lineMatching, tmpDir, waitFor } from '../helpers.ts';
+import { spawnProxy } from './mesh.ts';
 
 const CLUSTER = 'outbound|80||hb.default.svc.cluster.local';
 
@@ -47,7 +48,7 @@ describe('app health without replacing the xDS stream (real sidecar process)', (
   test('an app that stops answering makes the endpoint UNHEALTHY, and HEALTHY again when it returns, on one stream throughout', async (t) => {
     const streams0 = cp.ads.stats().streams;
     const args = ['--workload', 'hb', '--service', 'hb', '--inbound-port', String(await freePort()), '--app-port', String(appPort), '--outbound-port', String(await freePort())];
-    sidecar = spawn(process.execPath, [CLI, 'proxy', '--xds', cp.xdsAddress, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+    sidecar = spawnProxy(cp, [...args]);
     const ready = JSON.parse((await lineMatching(sidecar, /^WEFT_READY /)).slice('WEFT_READY '.length));
     const dump = async () => (await (await request(`${ready.admin}/config_dump`)).body.json()) as any;
     const registered = () => cp.registry.list().find((w) => w.proxyId === ready.node);

@@ -76,7 +76,7 @@ describe('HTTP/2 through the sidecar (real sidecar processes)', () => {
     servers.push(app);
     const appPort = await listen(app);
     const inbound = await freePort();
-    sidecars.push(await startSidecarProc(['--xds', cp.xdsAddress, '--workload', 'h2app-1', '--service', 'h2app', '--inbound-port', String(inbound), '--app-port', String(appPort)]));
+    sidecars.push(await startSidecarProc(cp, ['--workload', 'h2app-1', '--service', 'h2app', '--inbound-port', String(inbound), '--app-port', String(appPort)]));
     // An HTTP/1.1 app, registered directly: an HTTP/2 client reaches it over HTTP/1.1.
     const plain = http.createServer((req, res) => {
       seen.push({ version: req.httpVersion, headers: req.headers });
@@ -100,7 +100,7 @@ describe('HTTP/2 through the sidecar (real sidecar processes)', () => {
       checkResource({ apiVersion: 'networking.istio.io/v1', kind: 'VirtualService', metadata: { name: 'split' }, spec: { hosts: ['split'], http: [{ route: [{ destination: { host: 'split', subset: 'v1' }, weight: 80 }, { destination: { host: 'split', subset: 'v2' }, weight: 20 }] }] } }, 'test'),
     ]);
     outbound = await freePort();
-    sidecars.push(await startSidecarProc(['--xds', cp.xdsAddress, '--workload', 'client', '--outbound-port', String(outbound)]));
+    sidecars.push(await startSidecarProc(cp, ['--workload', 'client', '--outbound-port', String(outbound)]));
   });
   after(async () => {
     await Promise.all(sidecars.map((s) => s.stop()));

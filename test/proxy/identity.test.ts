@@ -2,14 +2,16 @@
 // control plane (in process), on loopback.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import * as grpc from '@grpc/grpc-js';
 import { request } from 'undici';
 import { startControlPlane, type ControlPlane } from '../../src/control/control-plane.ts';
 import { parseNodeId } from '../../src/xds/node-meta.ts';
 import { freePort } from '../../src/util/net.ts';
 import { TYPE } from '../../src/xds/protos.ts';
-import { CLI, lineMatching, sleep, tmpDir, waitFor } from '../helpers.ts';
+import { lineMatching, sleep, tmpDir, waitFor } from '../helpers.ts';
+import { controlPlaneCredentials } from '../fixtures/mesh-creds.ts';
+import { spawnProxy } from './mesh.ts';
 import { RawStream } from '../fixtures/raw-ads.ts';
 
 interface Proc {
@@ -20,8 +22,8 @@ interface Proc {
 }
 
 /** `weft proxy ARGS`, resolved once it prints WEFT_READY. */
-async function proxy(xds: string, args: string[]): Promise<Proc> {
-  const proc = spawn(process.execPath, [CLI, 'proxy', '--xds', xds, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+async function proxy(cp: ControlPlane, args: string[]): Promise<Proc> {
+  const proc = spawnProxy(cp, args, 'pipe');
   let stderr = '';
   proc.stderr!.on('data', (d) => (stderr += d));
   const ready = JSON.parse((await lineMatching(proc, /^WEFT_READY /)).slice('WEFT_READY '.length));
@@ -55,8 +57,8 @@ describe('node identity (real sidecar processes)', () => {
     const identity = ['--workload', 'twin', '--namespace', 'default', '--address', '127.0.0.1'];
     const streamsBefore = cp.ads.stats().streams;
     const [a, b] = await Promise.all([
-      proxy(cp.xdsAddress, [...identity, '--outbound-port', String(await freePort())]),
-      proxy(cp.xdsAddress, [...identity, '--outbound-port', String(await freePort())]),
+      proxy(cp, [...identity, '--outbound-port', String(await freePort())]),
+      proxy(cp, [...identity, '--outbound-port', String(await freePort())]),
     ]);
     procs.push(a, b);
     t.diagnostic(`node ids: ${a.node}, ${b.node}`);
@@ -94,10 +96,11 @@ describe('a node id whose old stream died unnoticed (real sidecar process, heart
   });
 
   test('a newcomer is refused while the old stream looks alive, let in once the heartbeat drops it, and the refused sidecar says why and retries', async (t) => {
-    sc = await proxy(cp.xdsAddress, ['--workload', 'blip', '--outbound-port', String(await freePort())]);
+    sc = await proxy(cp, ['--workload', 'blip', '--outbound-port', String(await freePort())]);
     const node = (await dump(sc.admin)).node;
     assert.equal(node.id, sc.node);
-    const grpcClient = new grpc.Client(cp.xdsAddress, grpc.credentials.createInsecure());
+    // The newcomer proves the same workload identity: only its node id is in question here.
+    const grpcClient = new grpc.Client(cp.xdsAddress, await controlPlaneCredentials(cp, { workload: 'blip' }));
     await new Promise<void>((resolve, reject) => grpcClient.waitForReady(Date.now() + 10_000, (e) => (e ? reject(e) : resolve())));
     // The sidecar freezes: its stream is dead, but the control plane notices only when a
     // heartbeat goes unanswered, 2 to 4 s from now.

@@ -19,8 +19,28 @@ export interface SidecarProc {
   stderr: () => string;
 }
 
+/**
+ * The credentials a sidecar for `args` (its --workload and --namespace) starts with, as `weft up`
+ * hands them over: a join token in WEFT_JOIN_TOKEN, and --ca-cert, the control plane's root.
+ */
+export function sidecarCredentials(cp: ControlPlane, args: readonly string[], serviceAccount = 'default'): { args: string[]; env: NodeJS.ProcessEnv } {
+  const flag = (f: string) => {
+    const i = args.indexOf(f);
+    return i >= 0 ? args[i + 1] : undefined;
+  };
+  const { token } = cp.joinTokens.create({ workload: flag('--workload') ?? 'anonymous', namespace: flag('--namespace') ?? 'default', serviceAccount });
+  return { args: ['--ca-cert', cp.rootCertFile], env: { WEFT_JOIN_TOKEN: token } };
+}
+
+/** `weft proxy --xds <cp> ARGS` with its credentials, stdout piped (for WEFT_READY), stderr as given. */
+export function spawnProxy(cp: ControlPlane, args: string[], stderr: 'inherit' | 'pipe' = 'inherit'): ChildProcess {
+  const creds = sidecarCredentials(cp, args);
+  return spawn(process.execPath, [CLI, 'proxy', '--xds', cp.xdsAddress, ...creds.args, ...args], { stdio: ['ignore', 'pipe', stderr], env: { ...process.env, ...creds.env } });
+}
+
 export async function spawnSidecar(cp: ControlPlane, args: string[], env: NodeJS.ProcessEnv = {}): Promise<SidecarProc> {
-  const proc = spawn(process.execPath, [...(process.env.WEFT_TEST_SIDECAR_FLAGS ?? '').split(' ').filter(Boolean), CLI, 'proxy', '--xds', cp.xdsAddress, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+  const creds = sidecarCredentials(cp, args);
+  const proc = spawn(process.execPath, [...(process.env.WEFT_TEST_SIDECAR_FLAGS ?? '').split(' ').filter(Boolean), CLI, 'proxy', '--xds', cp.xdsAddress, ...creds.args, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...creds.env, ...env } });
   let err = '';
   proc.stderr!.on('data', (d) => (err += d));
   let ready: string;

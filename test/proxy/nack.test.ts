@@ -7,44 +7,44 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { request } from 'undici';
-import { AdsServer } from '../../src/control/ads/server.ts';
-import { Registry } from '../../src/control/registry/registry.ts';
+import type { AdsServer } from '../../src/control/ads/server.ts';
+import { type ControlPlane, startControlPlane } from '../../src/control/control-plane.ts';
 import type { MeshSnapshot, Workload } from '../../src/control/model/model.ts';
 import { type XdsResources, translate } from '../../src/control/translate/translate.ts';
 import { freePort } from '../../src/util/net.ts';
-import { CLI, lineMatching, waitFor } from '../helpers.ts';
+import { lineMatching, tmpDir, waitFor } from '../helpers.ts';
+import { spawnProxy } from './mesh.ts';
 
 describe('sidecar NACKs what it cannot apply and keeps serving (test xDS server with a hand-made bad update)', () => {
   let backend: http.Server;
   let sidecar: ChildProcess;
   let ads: AdsServer;
+  let cp: ControlPlane | undefined;
   let outbound: number;
   let sidecarAdmin: string;
   let breakIt: ((r: XdsResources) => void) | undefined;
-  const registry = new Registry({ onChange: () => ads?.requestPush() });
 
   before(async () => {
     backend = http.createServer((_req, res) => res.end('backend says hi\n'));
     await new Promise<void>((r) => backend.listen(0, '127.0.0.1', () => r()));
     const backendPort = (backend.address() as AddressInfo).port;
     // The backend, as a registered workload of service "backend" (no sidecar of its own).
-    registry.register({ proxyId: 'backend-1', name: 'backend-1', namespace: 'default', service: 'backend', servicePort: 80, labels: {}, address: '127.0.0.1', inboundPort: backendPort, appPort: backendPort, healthy: true });
-    const mesh = (): MeshSnapshot => ({ revision: 1, virtualServices: [], destinationRules: [], workloads: registry.list() });
     const generate = (m: MeshSnapshot, p: Workload): XdsResources => {
       const r = translate(m, p);
       breakIt?.(r);
       return r;
     };
-    ads = new AdsServer({ registry, snapshot: mesh, generate, debounceMs: 10, maxDebounceMs: 50 });
-    const xdsPort = await ads.listen('127.0.0.1:0');
+    cp = await startControlPlane({ dataDir: tmpDir('cp'), adminPort: 0, xdsPort: 0, generate });
+    ads = cp.ads;
+    cp.registry.register({ proxyId: 'backend-1', name: 'backend-1', namespace: 'default', service: 'backend', servicePort: 80, labels: {}, address: '127.0.0.1', inboundPort: backendPort, appPort: backendPort, healthy: true });
     outbound = await freePort();
-    sidecar = spawn(process.execPath, [CLI, 'proxy', '--xds', `127.0.0.1:${xdsPort}`, '--workload', 'tester', '--outbound-port', String(outbound)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    sidecar = spawnProxy(cp, ['--workload', 'tester', '--outbound-port', String(outbound)]);
     const ready = await lineMatching(sidecar, /^WEFT_READY /);
     sidecarAdmin = JSON.parse(ready.slice('WEFT_READY '.length)).admin;
   });
   after(async () => {
     sidecar?.kill('SIGTERM');
-    await ads?.close();
+    await cp?.close();
     backend?.close();
   });
 
@@ -92,7 +92,8 @@ describe('sidecar NACKs what it cannot apply and keeps serving (test xDS server 
   });
 
   test('with the control plane gone, the sidecar keeps serving its last config', async () => {
-    await ads.close();
+    await cp!.close();
+    cp = undefined;
     await waitFor('the sidecar to notice', async () => {
       const dump = (await (await request(`${sidecarAdmin}/config_dump`)).body.json()) as any;
       return dump.xds.connected === false;

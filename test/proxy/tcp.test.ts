@@ -12,6 +12,7 @@ import { translate } from '../../src/control/translate/translate.ts';
 import { TYPE } from '../../src/xds/types.ts';
 import { freePort } from '../../src/util/net.ts';
 import { CLI, lineMatching, tmpDir, waitFor } from '../helpers.ts';
+import { spawnProxy } from './mesh.ts';
 import { classify } from '../../src/proxy/tcp/detect.ts';
 
 /** A TCP server; `greeting`, if given, is sent as soon as a client connects (server-first). */
@@ -101,17 +102,16 @@ describe('opaque TCP through two sidecars (real sidecar processes)', () => {
     await new Promise<void>((r) => web.listen(0, '127.0.0.1', () => r()));
     servers.push(web as unknown as net.Server);
     const [in1, in2, in3, in4] = [await freePort(), await freePort(), await freePort(), await freePort()];
-    const server = spawn(process.execPath, [
-      CLI, 'proxy', '--xds', cp.xdsAddress, '--workload', 'db-1', '--service', 'db',
+    const server = spawnProxy(cp, ['--workload', 'db-1', '--service', 'db',
       '--port', `tcp-echo:7000:${in1}:${portOf(echo)}`,
       '--port', `tcp-greet:7001:${in2}:${portOf(greeterDeclared)}`,
       '--port', `greet:7002:${in3}:${portOf(greeterUndeclared)}`,
       '--port', `web:7003:${in4}:${portOf(web as unknown as net.Server)}`,
-    ], { stdio: ['ignore', 'pipe', 'inherit'] });
+    ]);
     procs.push(server);
     await lineMatching(server, /^WEFT_READY /);
     outbound = await freePort();
-    const client = spawn(process.execPath, [CLI, 'proxy', '--xds', cp.xdsAddress, '--workload', 'client', '--outbound-port', String(outbound)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const client = spawnProxy(cp, ['--workload', 'client', '--outbound-port', String(outbound)]);
     procs.push(client);
     clientAdmin = JSON.parse((await lineMatching(client, /^WEFT_READY /)).slice('WEFT_READY '.length)).admin;
     await waitFor('the client sidecar to know db', async () => {
@@ -244,11 +244,11 @@ describe('tcp_proxy idle timeout (real sidecar processes)', () => {
     });
     await new Promise<void>((r) => echo.listen(0, '127.0.0.1', () => r()));
     const inbound = await freePort();
-    const server = spawn(process.execPath, [CLI, 'proxy', '--xds', cp.xdsAddress, '--workload', 'db-1', '--service', 'db', '--port', `tcp-echo:7000:${inbound}:${portOf(echo)}`], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const server = spawnProxy(cp, ['--workload', 'db-1', '--service', 'db', '--port', `tcp-echo:7000:${inbound}:${portOf(echo)}`]);
     procs.push(server);
     await lineMatching(server, /^WEFT_READY /);
     outbound = await freePort();
-    const client = spawn(process.execPath, [CLI, 'proxy', '--xds', cp.xdsAddress, '--workload', 'client', '--outbound-port', String(outbound)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const client = spawnProxy(cp, ['--workload', 'client', '--outbound-port', String(outbound)]);
     procs.push(client);
     await lineMatching(client, /^WEFT_READY /);
     await waitFor('a tunnel to db:7000', async () => {

@@ -26,7 +26,7 @@ import type { XdsResources } from '../translate/translate.ts';
 import { PushCache } from '../push/cache.ts';
 import { Debouncer } from './debounce.ts';
 import { workloadFromNode } from './node.ts';
-import { META } from '../../xds/node-meta.ts';
+import { META, META_PORTS, parseNodeId } from '../../xds/node-meta.ts';
 
 export interface TypeStatus {
   type: string; // CDS, EDS, LDS, RDS
@@ -67,7 +67,22 @@ export interface AdsServerOptions {
   /** Config for one proxy; translate() unless a test hands in its own. */
   generate?: (mesh: MeshSnapshot, proxy: Workload) => XdsResources;
   log?: (msg: string) => void;
+  /**
+   * Who the TLS peer of a call proved to be with its certificate (ca/service.ts's callerIdentity),
+   * or undefined. A stream on the secure port needs one; the workload's namespace, service account
+   * and name are then the certificate's, whatever its node metadata says.
+   */
+  identify?: (call: Call) => ProvenIdentity | undefined;
 }
+
+export interface ProvenIdentity {
+  namespace: string;
+  serviceAccount: string;
+  workload?: string;
+}
+
+/** Where a stream came in: the TLS port (a certificate needed) or the opt-in plain-text one. */
+type Port = 'secure' | 'insecure';
 
 interface Subscription {
   names: Set<string> | null; // null: wildcard
@@ -130,6 +145,9 @@ class Connection {
 
 export class AdsServer {
   private readonly server: grpc.Server;
+  /** The plain-text port, when asked for (listenInsecure): proxies that prove nothing, as clients only. */
+  private insecureServer: grpc.Server | undefined;
+  private readonly serverOptions: grpc.ServerOptions;
   private readonly opts: AdsServerOptions;
   private readonly conns = new Map<string, Connection>();
   private readonly debouncer: Debouncer;
@@ -141,13 +159,14 @@ export class AdsServer {
     this.opts = opts;
     this.log = opts.log ?? (() => {});
     const hb = opts.heartbeatMs ?? 10_000;
-    this.server = new grpc.Server({
+    this.serverOptions = {
       'grpc.keepalive_time_ms': hb,
       'grpc.keepalive_timeout_ms': hb,
       'grpc.keepalive_permit_without_calls': 1,
       'grpc.http2.min_ping_interval_without_data_ms': 1000,
-    });
-    this.server.addService(SERVICE, { StreamAggregatedResources: (call: Call) => this.onStream(call) });
+    };
+    this.server = new grpc.Server(this.serverOptions);
+    this.server.addService(SERVICE, { StreamAggregatedResources: (call: Call) => this.onStream(call, 'secure') });
     this.debouncer = new Debouncer(opts.debounceMs ?? 50, opts.maxDebounceMs ?? 300, () => this.pushAll());
   }
 
@@ -156,10 +175,24 @@ export class AdsServer {
     this.server.addService(def, impl);
   }
 
-  async listen(address: string): Promise<number> {
-    return new Promise((resolve, reject) => {
-      this.server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (err, port) => (err ? reject(err) : resolve(port)));
-    });
+  /**
+   * The xDS port, with its credentials: TLS with the control plane's certificate (tls.ts), where a
+   * proxy proves who it is with its own. (Plain-text credentials here are for tests of the
+   * stream's own logic, which then take every proxy at its word, as `identify` says.)
+   */
+  async listen(address: string, credentials: grpc.ServerCredentials): Promise<number> {
+    return bind(this.server, address, credentials);
+  }
+
+  /**
+   * A plain-text xDS port beside it, for the xDS clients that cannot present a certificate
+   * (proxyless gRPC: grpc-js-xds speaks only plain text to its server). What connects here proved
+   * nothing, so it is served as a client only: a node that would register endpoints is refused.
+   */
+  async listenInsecure(address: string): Promise<number> {
+    this.insecureServer = new grpc.Server(this.serverOptions);
+    this.insecureServer.addService(SERVICE, { StreamAggregatedResources: (call: Call) => this.onStream(call, 'insecure') });
+    return bind(this.insecureServer, address, grpc.ServerCredentials.createInsecure());
   }
 
   /** Config or registry changed: push to every proxy after the debounce. */
@@ -191,11 +224,14 @@ export class AdsServer {
   async close(): Promise<void> {
     this.debouncer.cancel();
     for (const c of this.conns.values()) c.call.end();
-    await new Promise<void>((resolve) => this.server.tryShutdown(() => resolve()));
-    this.server.forceShutdown();
+    for (const server of [this.server, this.insecureServer]) {
+      if (!server) continue;
+      await new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
+      server.forceShutdown();
+    }
   }
 
-  private onStream(call: Call): void {
+  private onStream(call: Call, port: Port): void {
     let conn: Connection | undefined;
     let refused = false;
     const drop = () => {
@@ -215,6 +251,9 @@ export class AdsServer {
           if (!req.node?.id) return refuse(grpc.status.INVALID_ARGUMENT, 'the first DiscoveryRequest on a stream must carry node.id');
           const parsed = workloadFromNode(req.node);
           if ('error' in parsed) return refuse(grpc.status.INVALID_ARGUMENT, `node ${req.node.id}: ${parsed.error}`);
+          const proven = this.prove(call, port, req.node, parsed.workload);
+          if ('code' in proven) return refuse(proven.code, proven.details);
+          parsed.workload = proven.workload;
           const old = this.conns.get(req.node.id);
           if (old && !old.call.cancelled && !old.call.destroyed) return this.refuseDuplicate(old, call, refuse);
           if (old) this.conns.delete(old.id); // its transport is gone and its close not yet seen: the newcomer replaces it
@@ -238,6 +277,35 @@ export class AdsServer {
     call.on('error', drop);
     call.on('cancelled', drop);
     call.on('close', drop);
+  }
+
+  /**
+   * The workload as its certificate proves it, or why the stream is refused. On the secure port,
+   * the namespace, service account and name are the certificate's: node metadata that says
+   * otherwise is overruled (and logged), and a node id in another namespace refused (it would
+   * take the id of a proxy there). On the insecure port, a node is a client only.
+   */
+  private prove(call: Call, port: Port, node: Node, w: Workload): { workload: Workload } | { code: grpc.status; details: string } {
+    if (port === 'insecure' || !this.opts.identify) {
+      if (port === 'insecure' && (w.service !== undefined || w.ports !== undefined)) {
+        return { code: grpc.status.PERMISSION_DENIED, details: `node ${node.id}: metadata.${META.service}/${META_PORTS}: a proxy on the plain-text xDS port proved no identity, so it cannot register endpoints; a sidecar connects to the TLS xDS port with a join token (weft token create)` };
+      }
+      return { workload: w };
+    }
+    const id = this.opts.identify(call);
+    if (!id) {
+      return { code: grpc.status.UNAUTHENTICATED, details: `node ${node.id}: xDS on this port needs a certificate of this mesh in the TLS handshake; a sidecar gets one with a join token (weft token create)` };
+    }
+    const nodeNs = parseNodeId(node.id)?.namespace;
+    if (nodeNs !== undefined && nodeNs !== id.namespace) {
+      return { code: grpc.status.PERMISSION_DENIED, details: `node ${node.id}: its id names namespace ${nodeNs}, but its certificate is for ${id.namespace}/${id.serviceAccount}` };
+    }
+    const proven: Workload = { ...w, namespace: id.namespace, serviceAccount: id.serviceAccount, name: id.workload ?? w.name };
+    const overruled = (['namespace', 'name'] as const).filter((f) => w[f] !== proven[f] && !(f === 'name' && w.name === node.id));
+    if (overruled.length) {
+      this.log(`proxy ${node.id}: node metadata ${overruled.map((f) => `${f === 'name' ? META.workload : META.namespace} ${w[f]}`).join(', ')} overruled by its certificate (${id.namespace}/${proven.name}, service account ${id.serviceAccount})`);
+    }
+    return { workload: proven };
   }
 
   /**
@@ -278,7 +346,9 @@ export class AdsServer {
     if (node.id && node.id !== c.id) return warn(`sent node id ${node.id} on its stream; a node id cannot change on a stream, so this node is ignored`);
     const parsed = workloadFromNode({ ...node, id: c.id });
     if ('error' in parsed) return warn(`sent a node that cannot be used (${parsed.error}); ignored`);
-    const w = parsed.workload;
+    // What the certificate proved stands as it was overruled on the first request.
+    const { namespace, name, serviceAccount } = c.workload;
+    const w = serviceAccount === undefined ? parsed.workload : { ...parsed.workload, namespace, name, serviceAccount };
     const changed = IDENTITY_FIELDS.filter(([f]) => canonical(w[f]) !== canonical(c.workload[f])).map(([, key]) => key);
     if (changed.length) warn(`node metadata ${changed.join(', ')} changed on a live stream; only ${META.healthy} may, so the rest is ignored (a new stream may change it)`);
     else c.nodeWarning = undefined;
@@ -465,4 +535,8 @@ function allAcked(c: Connection): boolean {
 function sameNames(a: Set<string> | null, b: Set<string> | null): boolean {
   if (a === null || b === null) return a === b;
   return a.size === b.size && [...a].every((n) => b.has(n));
+}
+
+function bind(server: grpc.Server, address: string, credentials: grpc.ServerCredentials): Promise<number> {
+  return new Promise((resolve, reject) => server.bindAsync(address, credentials, (err, port) => (err ? reject(err) : resolve(port))));
 }

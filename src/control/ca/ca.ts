@@ -34,6 +34,8 @@ export class CaError extends Error {
 export interface WorkloadIdentity {
   namespace: string;
   serviceAccount: string;
+  /** The workload's name, written as the subject's CN (src/util/spiffe.ts reads it back). */
+  workload?: string;
 }
 
 /** Kubernetes names: what may stand in a SPIFFE path segment here (and in a join token's identity). */
@@ -124,7 +126,9 @@ export class CertificateAuthority {
    * by its key, an ECDSA P-256 one; the names it asks for are ignored.
    */
   async sign(request: string | x509.Pkcs10CertificateRequest, id: WorkloadIdentity, ttlMs: number = this.ttlMs): Promise<Issued> {
-    if (!KUBERNETES_NAME.test(id.namespace) || !KUBERNETES_NAME.test(id.serviceAccount)) throw new CaError(`no certificate for namespace "${id.namespace}", service account "${id.serviceAccount}": not Kubernetes names`);
+    if (!KUBERNETES_NAME.test(id.namespace) || !KUBERNETES_NAME.test(id.serviceAccount) || (id.workload !== undefined && !KUBERNETES_NAME.test(id.workload))) {
+      throw new CaError(`no certificate for namespace "${id.namespace}", service account "${id.serviceAccount}"${id.workload === undefined ? '' : `, workload "${id.workload}"`}: not Kubernetes names`);
+    }
     const now = this.now();
     if (now >= this.root.notAfter.getTime()) throw new CaError(`the CA root expired at ${this.root.notAfter.toISOString()}: no certificate can be issued under it`);
     const csr = typeof request === 'string' ? await readRequest(request) : request;
@@ -133,7 +137,7 @@ export class CertificateAuthority {
     const publicKey = await csr.publicKey.export(P256, ['verify']);
     const cert = await x509.X509CertificateGenerator.create({
       serialNumber: serial(),
-      subject: '',
+      subject: id.workload ? `CN=${id.workload}` : '',
       issuer: this.root.subject,
       notBefore: new Date(now - BACKDATE_MS),
       notAfter,
@@ -144,7 +148,7 @@ export class CertificateAuthority {
         new x509.BasicConstraintsExtension(false, undefined, true),
         new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyEncipherment, true),
         new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth, x509.ExtendedKeyUsage.clientAuth]),
-        // The subject is empty, so the SAN is critical (RFC 5280 4.2.1.6), as in Istio's certificates.
+        // Critical, as in Istio's certificates, whose subject is empty (RFC 5280 4.2.1.6).
         new x509.SubjectAlternativeNameExtension([{ type: 'url', value: uri }], true),
         await x509.AuthorityKeyIdentifierExtension.create(this.root.publicKey),
       ],

@@ -7,6 +7,7 @@
 //   - The identity comes from the token, never from what the sidecar says of itself.
 import { createHash, randomBytes } from 'node:crypto';
 import type { ConfigStore } from '../store/store.ts';
+import { CONTROL_PLANE_IDENTITY } from '../../xds/istio-ca.ts';
 import { KUBERNETES_NAME } from './ca.ts';
 
 export interface JoinIdentity {
@@ -39,6 +40,9 @@ export class JoinTokens {
   create(id: JoinIdentity, ttlMs = DEFAULT_JOIN_TTL_MS): { token: string; expiresAt: Date } {
     for (const [k, v] of Object.entries(id)) {
       if (typeof v !== 'string' || !KUBERNETES_NAME.test(v)) throw new JoinError(`${k} "${String(v)}" is not a Kubernetes name (lower-case letters, digits, "-" and "."; at most 253)`);
+    }
+    if (id.namespace === CONTROL_PLANE_IDENTITY.namespace && id.serviceAccount === CONTROL_PLANE_IDENTITY.serviceAccount) {
+      throw new JoinError(`${id.namespace}/${id.serviceAccount} is the control plane's own identity: no workload may have it`);
     }
     if (!(Number.isInteger(ttlMs) && ttlMs > 0 && ttlMs <= MAX_JOIN_TTL_MS)) throw new JoinError(`a join token lives from 1 ms to 24 h, not ${ttlMs} ms`);
     this.sweep();

@@ -1,60 +1,30 @@
 // The certificate API, as Istio's CA serves it (istio.v1.auth.IstioCertificateService,
-// CreateCertificate), on the control plane's gRPC port beside xDS: a workload sends a PKCS #10
-// request for the key it made, with a join token as its credential (authorization: Bearer
-// weft-join....); it gets a certificate for the identity the token proves, whatever the request
-// names, and the roots. The token is spent.
-//
-// Not yet: TLS on this port (issue 7: the certificate API runs over TLS, then mTLS), and a
-// workload's own certificate as the credential for renewal. Until then a join token travels in
-// plain text, on loopback by default.
+// CreateCertificate), on the control plane's xDS port, over TLS. A workload sends a PKCS #10
+// request for a key it made, with one of two credentials:
+//   - a join token (authorization: Bearer weft-join....), for its first certificate: the token is
+//     spent, and the certificate is for the identity the token was made for;
+//   - its current certificate, presented in the TLS handshake, to renew: the new certificate is
+//     for the same identity.
+// Whatever names the request itself asks for are ignored. The answer is the certificate, then the
+// roots.
+import type { PeerCertificate } from 'node:tls';
 import * as grpc from '@grpc/grpc-js';
-import protobuf from 'protobufjs';
-import { CaError, type CertificateAuthority, DEFAULT_WORKLOAD_TTL_MS, readRequest } from './ca.ts';
+import { CONTROL_PLANE_IDENTITY, type CertificateRequest, type CertificateResponse, CERTIFICATE_METHOD, decodeCertificateRequest, decodeCertificateResponse, encodeCertificateRequest, encodeCertificateResponse } from '../../xds/istio-ca.ts';
+import { peerIdentity } from '../../util/spiffe.ts';
+import { CaError, type CertificateAuthority, DEFAULT_WORKLOAD_TTL_MS, type WorkloadIdentity, readRequest } from './ca.ts';
 import { JoinError, type JoinTokens } from './join.ts';
 
-/** Istio's security/proto/istioca.proto, the fields Weft reads (metadata is not). */
-const root = protobuf.Root.fromJSON({
-  nested: {
-    istio: {
-      nested: {
-        v1: {
-          nested: {
-            auth: {
-              nested: {
-                IstioCertificateRequest: { fields: { csr: { type: 'string', id: 1 }, validity_duration: { type: 'int64', id: 3 } } },
-                IstioCertificateResponse: { fields: { cert_chain: { rule: 'repeated', type: 'string', id: 1 } } },
-              },
-            },
-          },
-        },
-      },
-    },
-  },
-});
-const Request = root.lookupType('istio.v1.auth.IstioCertificateRequest');
-const Response = root.lookupType('istio.v1.auth.IstioCertificateResponse');
-
-export interface CertificateRequest {
-  csr: string;
-  /** Seconds; 0 or unset: the CA's default. */
-  validity_duration?: number;
-}
-export interface CertificateResponse {
-  /** The workload certificate first, then the roots (Istio's order). */
-  cert_chain: string[];
-}
-
-export const CERTIFICATE_METHOD = '/istio.v1.auth.IstioCertificateService/CreateCertificate';
+export { CERTIFICATE_METHOD, type CertificateRequest, type CertificateResponse };
 
 export const CERTIFICATE_SERVICE: grpc.ServiceDefinition = {
   CreateCertificate: {
     path: CERTIFICATE_METHOD,
     requestStream: false,
     responseStream: false,
-    requestSerialize: (m: CertificateRequest) => Buffer.from(Request.encode(Request.fromObject(m)).finish()),
-    requestDeserialize: (b: Buffer) => Request.toObject(Request.decode(b), { longs: Number, defaults: true }) as CertificateRequest,
-    responseSerialize: (m: CertificateResponse) => Buffer.from(Response.encode(Response.fromObject(m)).finish()),
-    responseDeserialize: (b: Buffer) => Response.toObject(Response.decode(b), { defaults: true }) as CertificateResponse,
+    requestSerialize: encodeCertificateRequest,
+    requestDeserialize: decodeCertificateRequest,
+    responseSerialize: encodeCertificateResponse,
+    responseDeserialize: decodeCertificateResponse,
     originalName: 'createCertificate',
   },
 };
@@ -62,28 +32,58 @@ export const CERTIFICATE_SERVICE: grpc.ServiceDefinition = {
 /** A request may ask for less than the CA's default, not more. */
 const MAX_VALIDITY_S = DEFAULT_WORKLOAD_TTL_MS / 1000;
 
+/** A grpc-js server call, as far as its TLS peer goes (grpc-js does not export its AuthContext type). */
+export interface TlsCall {
+  getAuthContext(): { sslPeerCertificate?: PeerCertificate } | null;
+}
+
+/**
+ * The identity a call's TLS peer proved with a certificate of this mesh (the handshake checked its
+ * chain to the roots), or undefined: plain text, no certificate, or one of another CA or trust domain.
+ */
+export function callerIdentity(call: TlsCall, trustDomain: string): WorkloadIdentity | undefined {
+  const id = peerIdentity(call.getAuthContext()?.sslPeerCertificate);
+  if (!id || id.trustDomain !== trustDomain) return undefined;
+  return { namespace: id.namespace, serviceAccount: id.serviceAccount, ...(id.workload ? { workload: id.workload } : {}) };
+}
+
 export function certificateHandlers(ca: CertificateAuthority, tokens: JoinTokens, log: (msg: string) => void = () => {}): grpc.UntypedServiceImplementation {
   return {
     CreateCertificate: (call: grpc.ServerUnaryCall<CertificateRequest, CertificateResponse>, done: grpc.sendUnaryData<CertificateResponse>) => {
       void (async () => {
         const auth = String(call.metadata.get('authorization')[0] ?? '');
-        const m = /^Bearer (\S{1,200})$/.exec(auth);
-        if (!m) return done({ code: grpc.status.UNAUTHENTICATED, details: 'a certificate needs a credential: authorization: Bearer <join token> (weft token create)' });
+        const bearer = /^Bearer (\S{1,200})$/.exec(auth);
+        const renewing = bearer ? undefined : callerIdentity(call, ca.trustDomain);
+        if (!bearer && !renewing) {
+          return done({ code: grpc.status.UNAUTHENTICATED, details: 'a certificate needs a credential: a join token (authorization: Bearer <token>, from weft token create) or, to renew, this mesh\'s certificate in the TLS handshake' });
+        }
+        // The control plane's own identity is never renewed through here.
+        if (renewing && renewing.namespace === CONTROL_PLANE_IDENTITY.namespace && renewing.serviceAccount === CONTROL_PLANE_IDENTITY.serviceAccount) {
+          return done({ code: grpc.status.PERMISSION_DENIED, details: 'the control plane\'s identity is not issued through the certificate API' });
+        }
         // The request first: a request that cannot be signed does not spend the token (its
         // CaError is answered below, as INVALID_ARGUMENT).
         const csr = await readRequest(call.request.csr);
-        let id;
-        try {
-          id = tokens.redeem(m[1]);
-        } catch (e) {
-          if (!(e instanceof JoinError)) throw e;
-          log(`certificate refused to ${call.getPeer()}: ${e.message}`);
-          return done({ code: grpc.status.UNAUTHENTICATED, details: e.message });
+        let id: WorkloadIdentity;
+        let by: string;
+        if (bearer) {
+          try {
+            const j = tokens.redeem(bearer[1]);
+            id = { namespace: j.namespace, serviceAccount: j.serviceAccount, workload: j.workload };
+            by = 'a join token';
+          } catch (e) {
+            if (!(e instanceof JoinError)) throw e;
+            log(`certificate refused to ${call.getPeer()}: ${e.message}`);
+            return done({ code: grpc.status.UNAUTHENTICATED, details: e.message });
+          }
+        } else {
+          id = renewing!;
+          by = 'its current certificate';
         }
         const asked = Number(call.request.validity_duration ?? 0);
         const ttlMs = asked > 0 ? Math.min(asked, MAX_VALIDITY_S) * 1000 : undefined;
-        const issued = await ca.sign(csr, { namespace: id.namespace, serviceAccount: id.serviceAccount }, ttlMs);
-        log(`certificate for ${issued.spiffeId} (workload ${id.namespace}/${id.workload}) issued to ${call.getPeer()}, until ${issued.notAfter.toISOString()}`);
+        const issued = await ca.sign(csr, id, ttlMs);
+        log(`certificate for ${issued.spiffeId}${id.workload ? ` (workload ${id.namespace}/${id.workload})` : ''} issued to ${call.getPeer()} on ${by}, until ${issued.notAfter.toISOString()}`);
         done(null, { cert_chain: [issued.certificate, issued.trustBundle] });
       })().catch((e: unknown) => done({ code: e instanceof CaError ? grpc.status.INVALID_ARGUMENT : grpc.status.INTERNAL, details: (e as Error).message }));
     },

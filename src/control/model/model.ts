@@ -12,6 +12,11 @@ export interface Workload {
   proxyId: string;
   name: string; // e.g. "hello-v1"
   namespace: string;
+  /**
+   * The service account its certificate proves (spiffe://<td>/ns/<namespace>/sa/<this>); absent
+   * for a proxy on the insecure xDS port, which proved nothing.
+   */
+  serviceAccount?: string;
   /** The service it serves, if any (a pure client serves none). */
   service?: string;
   /** The port clients address the service on (the Istio "service port"); 80 by default. */

@@ -2,7 +2,7 @@
 // to the RDS and EDS names those resources mention, and hands every response to `apply`, which
 // either accepts it (ACK) or returns a reason (NACK, and the last good config keeps serving).
 // When the stream breaks it reconnects with exponential backoff and jitter, and keeps serving.
-import { type BidiStream, type GrpcError, GrpcChannel, STATUS, STATUS_NAMES } from './grpc-stream.ts';
+import { type BidiStream, type GrpcChannelOptions, type GrpcError, GrpcChannel, STATUS, STATUS_NAMES } from './grpc-stream.ts';
 import {
   ADS_METHOD,
   type DiscoveryRequest,
@@ -18,6 +18,8 @@ import {
 
 export interface XdsClientOptions {
   server: string; // host:port
+  /** TLS to the server, read at each connection (the workload certificate is renewed in between). */
+  tls?: GrpcChannelOptions['tls'];
   node: Node; // replaced by setNode()
   /** Accept (return undefined) or reject (return the reason) one response's resources. */
   apply: (type: ResourceType, resources: Record<string, any>[], version: string) => Promise<string | undefined>;
@@ -60,7 +62,7 @@ export class XdsClient {
     this.opts = opts;
     this.log = opts.log ?? (() => {});
     this.backoff = opts.minBackoffMs ?? 200;
-    this.client = new GrpcChannel(opts.server, { keepaliveTimeMs: 15_000, keepaliveTimeoutMs: 10_000 });
+    this.client = new GrpcChannel(opts.server, { keepaliveTimeMs: 15_000, keepaliveTimeoutMs: 10_000, tls: opts.tls });
   }
 
   start(): void {

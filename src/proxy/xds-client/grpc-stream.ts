@@ -10,6 +10,7 @@
 // grpc-js's ServiceError ({ code, details, message }). Reconnecting is the caller's (XdsClient).
 import { EventEmitter } from 'node:events';
 import http2 from 'node:http2';
+import type { PeerCertificate } from 'node:tls';
 
 /** gRPC status codes by number, as grpc-js's `status` enum names them. */
 export const STATUS_NAMES = [
@@ -35,6 +36,19 @@ const MAX_RECEIVE_BYTES = 4 * 1024 * 1024;
 export interface GrpcChannelOptions {
   keepaliveTimeMs: number;
   keepaliveTimeoutMs: number;
+  /** TLS to the server, read at each new connection (so that a renewed certificate is used from then on). */
+  tls?: () => ChannelTls;
+}
+
+/** TLS 1.3 to a server whose certificate chains to `ca` and passes `checkServer`. */
+export interface ChannelTls {
+  /** The roots, PEM. */
+  ca: string;
+  /** This side's key and certificate, for mutual TLS; none for a first call that has none yet. */
+  key?: string;
+  cert?: string;
+  /** Beyond the chain (checked first): an Error refuses the server's certificate. */
+  checkServer: (cert: PeerCertificate) => Error | undefined;
 }
 
 /**
@@ -79,12 +93,16 @@ export class BidiStream<Req, Res> extends EventEmitter {
     });
     stream.on('trailers', readStatus);
     stream.on('data', (chunk: Buffer) => this.onChunk(chunk));
-    stream.on('error', () => {}); // reported by 'close', with the reason below
+    let streamError: Error | undefined;
+    stream.on('error', (e) => (streamError = e)); // reported by 'close', with the reason below
     // The server's side ends with its status ('end', after the trailers); the stream closes once
     // both sides have, or when reset or its connection is lost ('close').
     const finish = () => {
       if (this.done) return;
       if (status === undefined) {
+        // Cancelled before it began because the TLS handshake failed: the stream's error says why.
+        const cause = (streamError as { cause?: NodeJS.ErrnoException } | undefined)?.cause;
+        if (cause && isCertificateError(cause)) return this.fail(STATUS.UNAUTHENTICATED, `the server's certificate was refused: ${cause.message}`);
         const rst = stream.rstCode;
         if (rst !== undefined && rst !== http2.constants.NGHTTP2_NO_ERROR) {
           // As grpc-js maps a reset stream.
@@ -93,7 +111,7 @@ export class BidiStream<Req, Res> extends EventEmitter {
           if (rst === http2.constants.NGHTTP2_ENHANCE_YOUR_CALM) return this.fail(STATUS.RESOURCE_EXHAUSTED, 'Bandwidth exhausted or memory limit exceeded');
           return this.fail(STATUS.INTERNAL, `Received RST_STREAM with code ${rst}`);
         }
-        return this.fail(STATUS.UNAVAILABLE, lostReason ?? 'Connection dropped');
+        return this.fail(lostCode, lostReason ?? 'Connection dropped');
       }
       if (this.pendingBytes) return this.fail(STATUS.INTERNAL, 'Stream ended within a message');
       if (status === STATUS.OK) {
@@ -105,11 +123,15 @@ export class BidiStream<Req, Res> extends EventEmitter {
     stream.on('end', finish);
     stream.on('close', finish);
     let lostReason: string | undefined;
-    this.lost = (why) => (lostReason = why);
+    let lostCode: number = STATUS.UNAVAILABLE;
+    this.lost = (why, code = STATUS.UNAVAILABLE) => {
+      lostReason = why;
+      lostCode = code;
+    };
   }
 
   /** @internal Why the connection went, if it did, for the status of a call that had none. */
-  lost: (why: string) => void = () => {};
+  lost: (why: string, code?: number) => void = () => {};
 
   /** @internal The connection could not be made. */
   fail(code: number, details: string): void {
@@ -117,6 +139,11 @@ export class BidiStream<Req, Res> extends EventEmitter {
     this.done = true;
     this.stream?.close(http2.constants.NGHTTP2_CANCEL);
     this.emit('error', new GrpcError(code, details));
+  }
+
+  /** Half-closes the call: no more messages from this side. */
+  end(): void {
+    if (!this.done) this.stream?.end();
   }
 
   write(msg: Req): void {
@@ -177,7 +204,7 @@ export class GrpcChannel {
     this.opts = opts;
   }
 
-  bidiStream<Req, Res>(method: string, encode: (r: Req) => Buffer, decode: (b: Buffer) => Res): BidiStream<Req, Res> {
+  bidiStream<Req, Res>(method: string, encode: (r: Req) => Buffer, decode: (b: Buffer) => Res, metadata: Record<string, string> = {}): BidiStream<Req, Res> {
     const call = new BidiStream<Req, Res>(encode, decode);
     if (this.closed) {
       process.nextTick(() => call.fail(STATUS.UNAVAILABLE, 'Channel has been shut down'));
@@ -186,12 +213,36 @@ export class GrpcChannel {
     const session = this.connect();
     this.calls.add(call);
     const stream = session.request(
-      { ':method': 'POST', ':path': method, ':scheme': 'http', 'content-type': 'application/grpc', te: 'trailers', 'user-agent': 'weft-xds' },
+      { ...metadata, ':method': 'POST', ':path': method, ':scheme': this.opts.tls ? 'https' : 'http', 'content-type': 'application/grpc', te: 'trailers', 'user-agent': 'weft-xds' },
       { endStream: false },
     );
     stream.on('close', () => this.calls.delete(call));
     call.attach(stream);
     return call;
+  }
+
+  /** One request, one response, within timeoutMs (sent as grpc-timeout too). */
+  unary<Req, Res>(method: string, encode: (r: Req) => Buffer, decode: (b: Buffer) => Res, req: Req, metadata: Record<string, string>, timeoutMs: number): Promise<Res> {
+    return new Promise((resolve, reject) => {
+      const call = this.bidiStream(method, encode, decode, { ...metadata, 'grpc-timeout': `${Math.ceil(timeoutMs)}m` });
+      let res: Res | undefined;
+      const timer = setTimeout(() => {
+        call.cancel();
+        reject(new GrpcError(STATUS.DEADLINE_EXCEEDED, `no answer within ${timeoutMs} ms`));
+      }, timeoutMs);
+      call.on('data', (r: Res) => (res ??= r));
+      call.on('error', (e: GrpcError) => {
+        clearTimeout(timer);
+        reject(e);
+      });
+      call.on('end', () => {
+        clearTimeout(timer);
+        if (res === undefined) reject(new GrpcError(STATUS.INTERNAL, 'the server ended the call without a response'));
+        else resolve(res);
+      });
+      call.write(req);
+      call.end();
+    });
   }
 
   close(): void {
@@ -200,16 +251,31 @@ export class GrpcChannel {
     this.session = undefined;
   }
 
+  private connectTls(tls: ChannelTls): http2.ClientHttp2Session {
+    return http2.connect(`https://${this.authority}`, {
+      ca: tls.ca,
+      ...(tls.key && tls.cert ? { key: tls.key, cert: tls.cert } : {}),
+      minVersion: 'TLSv1.3',
+      // No host name to check: the server proves itself by its chain and checkServer (a SPIFFE id).
+      servername: '',
+      checkServerIdentity: (_host, cert) => {
+        const e: NodeJS.ErrnoException | undefined = tls.checkServer(cert);
+        if (e) e.code = CHECK_SERVER_REFUSED;
+        return e;
+      },
+    });
+  }
+
   private connect(): http2.ClientHttp2Session {
     if (this.session && !this.session.closed && !this.session.destroyed) return this.session;
-    const session = http2.connect(`http://${this.authority}`);
+    const session = this.opts.tls ? this.connectTls(this.opts.tls()) : http2.connect(`http://${this.authority}`);
     this.session = session;
     let connected = false;
     let pingTimer: NodeJS.Timeout | undefined;
-    const gone = (why: string) => {
+    const gone = (why: string, code?: number) => {
       if (this.session === session) this.session = undefined;
       clearInterval(pingTimer);
-      for (const c of this.calls) c.lost(why);
+      for (const c of this.calls) c.lost(why, code);
     };
     session.on('connect', () => {
       connected = true;
@@ -234,11 +300,21 @@ export class GrpcChannel {
     session.on('goaway', () => {
       if (this.session === session) this.session = undefined;
     });
-    session.on('error', (e: NodeJS.ErrnoException) => gone(connected ? `Connection dropped: ${e.message}` : `No connection established. Last error: ${e.message}`));
+    session.on('error', (e: NodeJS.ErrnoException) => {
+      // A server certificate refused is no passing trouble: UNAUTHENTICATED, not UNAVAILABLE.
+      if (!connected && this.opts.tls && isCertificateError(e)) return gone(`the server's certificate was refused: ${e.message}`, STATUS.UNAUTHENTICATED);
+      gone(connected ? `Connection dropped: ${e.message}` : `No connection established. Last error: ${e.message}`);
+    });
     session.on('close', () => gone('Connection dropped'));
     return session;
   }
 }
+
+/** OpenSSL's verification failures (UNABLE_TO_VERIFY_LEAF_SIGNATURE, CERT_HAS_EXPIRED, ...), and checkServer's refusals. */
+function isCertificateError(e: NodeJS.ErrnoException): boolean {
+  return e.code === CHECK_SERVER_REFUSED || /CERT|SIGNATURE|ISSUER|SELF_SIGNED|ALTNAME/.test(e.code ?? '');
+}
+const CHECK_SERVER_REFUSED = 'ERR_WEFT_SERVER_REFUSED';
 
 /** grpc-message is percent-encoded (gRPC over HTTP/2). */
 function decodeMessage(m: string): string {

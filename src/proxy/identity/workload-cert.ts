@@ -1,0 +1,155 @@
+// The sidecar's workload certificate: its first one bought with the join token it was started
+// with, then renewed with itself at half its life, each time for a new key made here (private keys
+// never leave the sidecar). Both calls go to the control plane's certificate API over TLS, to a
+// server whose certificate chains to the mesh root the sidecar was given and names the control
+// plane's SPIFFE identity.
+//
+// Until the sidecars speak mTLS to each other (issue 7's next step), the certificate is what the
+// sidecar proves itself with on its xDS stream.
+import type { PeerCertificate } from 'node:tls';
+import { newKeyAndRequest } from '../../util/csr.ts';
+import { peerIdentity } from '../../util/spiffe.ts';
+import { CERTIFICATE_METHOD, CONTROL_PLANE_IDENTITY, type CertificateRequest, type CertificateResponse, decodeCertificateResponse, encodeCertificateRequest } from '../../xds/istio-ca.ts';
+import { type ChannelTls, GrpcChannel, GrpcError, STATUS } from '../xds-client/grpc-stream.ts';
+
+const { X509Certificate } = process.getBuiltinModule('node:crypto');
+
+export interface WorkloadCert {
+  keyPem: string;
+  certPem: string;
+  /** The roots the control plane sent with it: what peers' certificates must chain to. */
+  rootsPem: string;
+  notBefore: number;
+  notAfter: number;
+  spiffeId: string;
+}
+
+export interface WorkloadCertOptions {
+  /** The control plane's xDS address, host:port. */
+  server: string;
+  /** The mesh root the control plane's certificate must chain to, PEM (its root-cert.pem). */
+  rootPem: string;
+  joinToken: string;
+  /** Seconds asked for; 0 or unset: the CA's default (24 h). */
+  validityS?: number;
+  /** Part of its life after which a certificate is renewed (Istio's SECRET_GRACE_PERIOD_RATIO: 0.5). */
+  renewAt?: number;
+  log?: (msg: string) => void;
+  /** Called with every certificate after the first. */
+  onRenewed?: (c: WorkloadCert) => void;
+}
+
+/** Why a sidecar cannot get its first certificate, and no retry would help. */
+export class CertificateRefused extends Error {
+  override name = 'CertificateRefused';
+}
+
+const CALL_TIMEOUT_MS = 15_000;
+
+export class WorkloadCertificates {
+  private cert: WorkloadCert | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private stopped = false;
+  private readonly opts: WorkloadCertOptions;
+  private readonly log: (msg: string) => void;
+
+  constructor(opts: WorkloadCertOptions) {
+    this.opts = opts;
+    this.log = opts.log ?? (() => {});
+  }
+
+  current(): WorkloadCert {
+    if (!this.cert) throw new Error('no workload certificate yet');
+    return this.cert;
+  }
+
+  /** TLS to the control plane with this certificate (mutual): for the xDS stream. */
+  tlsToControlPlane(): ChannelTls {
+    const c = this.current();
+    return { ca: c.rootsPem, key: c.keyPem, cert: c.certPem, checkServer: checkControlPlane };
+  }
+
+  /**
+   * The first certificate, for the join token. While the control plane cannot be reached, tries
+   * again (with backoff, up to `waitMs`); a refusal (a token unknown, used or expired) is final.
+   */
+  async start(waitMs = 60_000): Promise<WorkloadCert> {
+    const deadline = Date.now() + waitMs;
+    let backoff = 200;
+    for (;;) {
+      try {
+        this.cert = await this.request({ ca: this.opts.rootPem, checkServer: checkControlPlane }, { authorization: `Bearer ${this.opts.joinToken}` });
+        break;
+      } catch (e) {
+        if (!(e instanceof GrpcError)) throw e;
+        const retry = e.code === STATUS.UNAVAILABLE || e.code === STATUS.DEADLINE_EXCEEDED;
+        if (!retry || this.stopped) throw new CertificateRefused(`no workload certificate from the control plane at ${this.opts.server}: ${e.details}`);
+        if (Date.now() + backoff > deadline) throw new CertificateRefused(`no workload certificate: the control plane at ${this.opts.server} could not be reached for ${Math.round(waitMs / 1000)} s (${e.details})`);
+        await new Promise((r) => setTimeout(r, backoff));
+        backoff = Math.min(backoff * 2, 5000);
+      }
+    }
+    this.log(`workload certificate ${this.cert.spiffeId}, until ${new Date(this.cert.notAfter).toISOString()}`);
+    this.schedule();
+    return this.cert;
+  }
+
+  stop(): void {
+    this.stopped = true;
+    clearTimeout(this.timer);
+  }
+
+  private schedule(retryMs?: number): void {
+    if (this.stopped || !this.cert) return;
+    const c = this.cert;
+    const at = c.notBefore + (c.notAfter - c.notBefore) * (this.opts.renewAt ?? 0.5);
+    const inMs = retryMs ?? Math.max(0, at - Date.now());
+    this.timer = setTimeout(() => void this.renew(), Math.min(inMs, 2 ** 31 - 1));
+    this.timer.unref();
+  }
+
+  private async renew(): Promise<void> {
+    try {
+      this.cert = await this.request(this.tlsToControlPlane(), {});
+      this.log(`workload certificate renewed, until ${new Date(this.cert.notAfter).toISOString()}`);
+      this.opts.onRenewed?.(this.cert);
+      this.schedule();
+    } catch (e) {
+      const left = Math.round((this.current().notAfter - Date.now()) / 1000);
+      this.log(`workload certificate renewal failed (${e instanceof GrpcError ? e.details : (e as Error).message}); the current one has ${left} s left; trying again`);
+      // Again soon, but never more often than every second, nor later than a tenth of what is left.
+      this.schedule(Math.max(1000, Math.min(30_000, (left * 1000) / 10)));
+    }
+  }
+
+  private async request(tls: ChannelTls, metadata: Record<string, string>): Promise<WorkloadCert> {
+    const { keyPem, csrPem } = newKeyAndRequest();
+    const channel = new GrpcChannel(this.opts.server, { keepaliveTimeMs: 30_000, keepaliveTimeoutMs: 10_000, tls: () => tls });
+    try {
+      const req: CertificateRequest = { csr: csrPem, ...(this.opts.validityS ? { validity_duration: this.opts.validityS } : {}) };
+      const res = await channel.unary<CertificateRequest, CertificateResponse>(CERTIFICATE_METHOD, encodeCertificateRequest, decodeCertificateResponse, req, metadata, CALL_TIMEOUT_MS);
+      return readIssued(keyPem, res.cert_chain);
+    } finally {
+      channel.close();
+    }
+  }
+}
+
+/** The control plane's certificate must name its identity (its chain was checked before this). */
+function checkControlPlane(cert: PeerCertificate): Error | undefined {
+  const id = peerIdentity(cert);
+  if (id?.namespace === CONTROL_PLANE_IDENTITY.namespace && id.serviceAccount === CONTROL_PLANE_IDENTITY.serviceAccount) return undefined;
+  return new Error(`the xDS server's certificate is not the control plane's (it is for ${id?.spiffeId ?? 'no SPIFFE identity'})`);
+}
+
+/** The answer: the certificate for our key, then the roots; anything else is refused. */
+function readIssued(keyPem: string, chain: string[]): WorkloadCert {
+  if (chain.length < 2) throw new CertificateRefused(`the certificate API answered ${chain.length} certificate(s); a certificate and the roots were expected`);
+  const leaf = new X509Certificate(chain[0]);
+  const { createPrivateKey } = process.getBuiltinModule('node:crypto');
+  if (!leaf.checkPrivateKey(createPrivateKey(keyPem))) throw new CertificateRefused('the certificate API answered a certificate for another key');
+  const rootsPem = chain.slice(1).join('');
+  const spiffe = peerIdentity({ subjectaltname: leaf.subjectAltName, subject: { CN: /(?:^|\n)CN=([^\n]*)/.exec(leaf.subject)?.[1] } });
+  if (!spiffe) throw new CertificateRefused(`the certificate API answered a certificate with no SPIFFE identity (${leaf.subjectAltName ?? 'no SAN'})`);
+  return { keyPem, certPem: chain[0], rootsPem, notBefore: leaf.validFromDate.getTime(), notAfter: leaf.validToDate.getTime(), spiffeId: spiffe.spiffeId };
+}

@@ -1,0 +1,28 @@
+// SPIFFE identities as Weft's certificates carry them: one URI SAN,
+// spiffe://<trust-domain>/ns/<namespace>/sa/<service-account>, and the workload's name as the
+// subject's CN. Read from Node's view of a peer's certificate (tls.PeerCertificate), on both sides.
+
+export interface PeerIdentity {
+  trustDomain: string;
+  namespace: string;
+  serviceAccount: string;
+  /** The subject's CN: the workload the certificate was issued to, when the CA wrote one. */
+  workload?: string;
+  /** The URI SAN itself. */
+  spiffeId: string;
+}
+
+const SPIFFE = /^spiffe:\/\/([a-z0-9.-]{1,255})\/ns\/([a-z0-9.-]{1,253})\/sa\/([a-z0-9.-]{1,253})$/;
+
+/** The identity a peer's certificate proves (only once the handshake verified its chain), or undefined. */
+export function peerIdentity(cert: { subjectaltname?: string; subject?: { CN?: string | string[] } } | undefined): PeerIdentity | undefined {
+  const san = cert?.subjectaltname;
+  if (!san) return undefined;
+  // "URI:spiffe://..., DNS:..."; a URI with a comma would be quoted, and is no SPIFFE id of ours.
+  const uris = san.split(', ').filter((s) => s.startsWith('URI:')).map((s) => s.slice(4));
+  if (uris.length !== 1) return undefined;
+  const m = SPIFFE.exec(uris[0]);
+  if (!m) return undefined;
+  const cn = cert!.subject?.CN;
+  return { trustDomain: m[1], namespace: m[2], serviceAccount: m[3], spiffeId: uris[0], ...(typeof cn === 'string' && cn ? { workload: cn } : {}) };
+}
