@@ -107,6 +107,7 @@ export const COMMANDS: Record<string, Command> = {
       'admin-port': { type: 'string' },
       'xds-port': { type: 'string' },
       'insecure-xds-port': { type: 'string' },
+      'admin-tls': { type: 'boolean' },
       heartbeat: { type: 'string' },
     },
     help: `Usage: weft control [options]
@@ -124,6 +125,9 @@ Options:
   --data-dir DIR       where config is stored (default: $WEFT_HOME/data)
   --host ADDR          address to listen on (default: 127.0.0.1)
   --admin-port PORT    admin API port (default: 15080; 0 picks a free one)
+  --admin-tls          serve the admin API over HTTPS even on loopback; off loopback it always is
+                       (with the control plane's certificate; the CLI checks it against the mesh
+                       root: $WEFT_HOME/data/root-cert.pem, or WEFT_CA_CERT)
   --xds-port PORT      xDS and certificate API port, TLS (default: 15012; 0 picks a free one)
   --insecure-xds-port PORT
                        also serve xDS in plain text on this port (default: none), for proxyless
@@ -140,6 +144,7 @@ On start it prints one line, WEFT_READY {"admin": URL, "xds": HOST:PORT, "rootCe
       const cp = await startControlPlane({
         dataDir: v['data-dir'] ?? path.join(weftHome(), 'data'),
         adminHost: v.host,
+        ...(v['admin-tls'] ? { adminTls: true } : {}),
         xdsHost: v.host,
         adminPort: int('admin-port', v['admin-port'], 15080),
         xdsPort: int('xds-port', v['xds-port'], 15012),

@@ -1,5 +1,6 @@
 // Shared by the CLI commands: error types, finding and calling the admin API.
 import path from 'node:path';
+import { CONTROL_PLANE_IDENTITY, type PeerIdentity, peerIdentity } from '../util/spiffe.ts';
 
 // Not an ESM import, which runs the module's lazy getters (see src/proxy/sidecar.ts).
 const fs = process.getBuiltinModule('node:fs');
@@ -42,6 +43,26 @@ export function readUpState(): UpState | undefined {
   }
 }
 
+/**
+ * TLS to an admin API served over HTTPS: trust only the mesh's root (WEFT_CA_CERT, else the local
+ * data directory's root-cert.pem), and only a certificate for the control plane's identity (its
+ * SPIFFE id, whatever address it is reached by).
+ */
+function adminTlsOptions(): { ca: string; checkServerIdentity: (host: string, cert: { subjectaltname?: string }) => Error | undefined } {
+  const file = process.env.WEFT_CA_CERT || path.join(weftHome(), 'data', 'root-cert.pem');
+  let ca: string;
+  try {
+    ca = fs.readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new CliError(`the admin API is served over HTTPS, and the mesh's root certificate to check it by cannot be read at ${file} (${(e as NodeJS.ErrnoException).code}): set WEFT_CA_CERT to the control plane's root-cert.pem`);
+  }
+  const isControlPlane = (id: PeerIdentity | undefined) => id?.namespace === CONTROL_PLANE_IDENTITY.namespace && id.serviceAccount === CONTROL_PLANE_IDENTITY.serviceAccount;
+  return {
+    ca,
+    checkServerIdentity: (_host, cert) => (isControlPlane(peerIdentity(cert)) ? undefined : new Error(`the admin API's certificate is not the control plane's (${cert.subjectaltname ?? 'no SAN'})`)),
+  };
+}
+
 export function adminUrl(flag: string | undefined): string {
   const url = flag || process.env.WEFT_ADMIN || readUpState()?.admin || 'http://127.0.0.1:15080';
   return url.replace(/\/+$/, '');
@@ -64,8 +85,10 @@ export function adminToken(): string | undefined {
 export async function callAdmin(base: string, method: string, pathname: string, body?: { text: string; type: string }): Promise<any> {
   // undici loads here, not with the module: a sidecar (weft proxy) never calls the admin API,
   // and undici costs every process that loads it about 3 MB of heap (docs/performance.md).
-  const { request } = await import('undici');
+  const { request, Agent } = await import('undici');
   const token = method !== 'GET' ? adminToken() : undefined;
+  // HTTPS (an admin API off loopback): the server must chain to the mesh's root and be the control plane.
+  const dispatcher = base.startsWith('https:') ? new Agent({ connect: adminTlsOptions() }) : undefined;
   let res;
   try {
     res = await request(`${base}${pathname}`, {
@@ -73,6 +96,7 @@ export async function callAdmin(base: string, method: string, pathname: string, 
       body: body?.text,
       headers: { ...(body ? { 'content-type': body.type } : {}), ...(token ? { authorization: `Bearer ${token}` } : {}) },
       headersTimeout: 30_000,
+      ...(dispatcher ? { dispatcher } : {}),
     });
   } catch (e) {
     const code = (e as { code?: string }).code ?? (e as Error).message;

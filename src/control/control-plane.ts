@@ -1,5 +1,6 @@
 // The control plane, assembled: store -> snapshot -> translate -> ADS, plus registry and admin API.
 import fs from 'node:fs';
+import type https from 'node:https';
 import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { AdsServer, type AdsServerOptions } from './ads/server.ts';
@@ -20,6 +21,8 @@ export interface ControlPlaneOptions {
   dataDir: string;
   adminHost?: string;
   adminPort?: number;
+  /** HTTPS for the admin API; by default, when adminHost is not a loopback address. */
+  adminTls?: boolean;
   xdsHost?: string;
   xdsPort?: number;
   /**
@@ -139,18 +142,18 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
   const xdsPort = await ads.listen(`${hostPort(xdsHost, opts.xdsPort ?? 15012)}`, tls.credentials);
   const insecurePort = opts.insecureXdsPort === undefined ? undefined : await ads.listenInsecure(hostPort(xdsHost, opts.insecureXdsPort));
   const adminToken = loadOrCreateAdminToken(opts.dataDir);
-  const admin = createAdminServer({ store, registry, ads, version: WEFT_VERSION, token: adminToken, joinTokens });
+  // Off loopback the admin API speaks TLS, with the control plane's certificate: the admin token
+  // and the mesh's config never cross a network in plain text.
+  const adminTls = opts.adminTls ?? !isLoopback(opts.adminHost ?? '127.0.0.1');
+  const admin = createAdminServer({ store, registry, ads, version: WEFT_VERSION, token: adminToken, joinTokens }, adminTls ? tls.context() : undefined);
+  if (adminTls) tls.onRenewed((c) => (admin as https.Server).setSecureContext(c));
   await new Promise<void>((resolve, reject) => {
     admin.once('error', reject);
     admin.listen(opts.adminPort ?? 15080, opts.adminHost ?? '127.0.0.1', () => resolve());
   });
   const adminAddr = admin.address() as AddressInfo;
-  if (!/^(127\.|::1$|::ffff:127\.|localhost$)/.test(opts.adminHost ?? '127.0.0.1')) {
-    // Issue 7 has the admin API serve TLS off loopback; until it does, say what that means.
-    log(`warning: the admin API listens on ${opts.adminHost} without TLS: the admin token and config travel in plain text to whoever can see that network`);
-  }
   return {
-    adminUrl: `http://${hostPort(adminAddr.address, adminAddr.port)}`,
+    adminUrl: `${adminTls ? 'https' : 'http'}://${hostPort(adminAddr.address, adminAddr.port)}`,
     adminToken,
     joinTokens,
     ca,
@@ -179,6 +182,10 @@ function writePublicFile(file: string, content: string): void {
   const tmp = `${file}.${process.pid}.tmp`;
   fs.writeFileSync(tmp, content, { mode: 0o644 });
   fs.renameSync(tmp, file);
+}
+
+function isLoopback(host: string): boolean {
+  return /^(127\.|::1$|::ffff:127\.|localhost$)/.test(host);
 }
 
 function hostPort(host: string, port: number): string {

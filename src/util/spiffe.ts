@@ -26,3 +26,6 @@ export function peerIdentity(cert: { subjectaltname?: string; subject?: { CN?: s
   const cn = cert!.subject?.CN;
   return { trustDomain: m[1], namespace: m[2], serviceAccount: m[3], spiffeId: uris[0], ...(typeof cn === 'string' && cn ? { workload: cn } : {}) };
 }
+
+/** The control plane's own identity, in its serving certificate: no join token may name it. */
+export const CONTROL_PLANE_IDENTITY = { namespace: 'weft-system', serviceAccount: 'weft-control' } as const;

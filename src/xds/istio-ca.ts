@@ -45,6 +45,3 @@ export const encodeCertificateRequest = (m: CertificateRequest): Buffer => Buffe
 export const decodeCertificateRequest = (b: Buffer): CertificateRequest => load().Request.toObject(load().Request.decode(b), { longs: Number, defaults: true }) as CertificateRequest;
 export const encodeCertificateResponse = (m: CertificateResponse): Buffer => Buffer.from(load().Response.encode(load().Response.fromObject(m)).finish());
 export const decodeCertificateResponse = (b: Buffer): CertificateResponse => load().Response.toObject(load().Response.decode(b), { defaults: true }) as CertificateResponse;
-
-/** The control plane's own identity, in its serving certificate: no join token may name it. */
-export const CONTROL_PLANE_IDENTITY = { namespace: 'weft-system', serviceAccount: 'weft-control' } as const;

@@ -1,6 +1,8 @@
 // The control plane's admin HTTP API (JSON), used by the `weft` CLI. Every error is a JSON body
 // { error: "<sentence naming the resource and field>", details?: [...] } with a 4xx/5xx status.
 import http from 'node:http';
+import https from 'node:https';
+import type { SecureContextOptions } from 'node:tls';
 import { checkResource, formatProblem, parseConfig, warningsOf } from '../../api/index.ts';
 import { ConfigError, type Resource, describeKey } from '../../api/types.ts';
 import type { AdsServer } from '../ads/server.ts';
@@ -33,8 +35,12 @@ class HttpError extends Error {
 
 const MAX_BODY = 8 << 20;
 
-export function createAdminServer(deps: AdminDeps): http.Server {
-  return http.createServer((req, res) => {
+/**
+ * The admin API's server: plain HTTP, or HTTPS with `tls` (the control plane's own certificate,
+ * which the CLI checks against the mesh root and the control plane's SPIFFE identity).
+ */
+export function createAdminServer(deps: AdminDeps, tls?: SecureContextOptions): http.Server | https.Server {
+  const handler = (req: http.IncomingMessage, res: http.ServerResponse) => {
     handle(deps, req)
       .then(({ status, body }) => reply(res, status, body))
       .catch((e: unknown) => {
@@ -42,7 +48,8 @@ export function createAdminServer(deps: AdminDeps): http.Server {
         else if (e instanceof ConfigError) reply(res, 400, { error: e.message, details: e.fields });
         else reply(res, 500, { error: `internal error: ${(e as Error).message}` });
       });
-  });
+  };
+  return tls ? https.createServer({ ...tls, minVersion: 'TLSv1.2' }, handler) : http.createServer(handler);
 }
 
 function reply(res: http.ServerResponse, status: number, body: unknown): void {

@@ -7,7 +7,7 @@
 //   - The identity comes from the token, never from what the sidecar says of itself.
 import { createHash, randomBytes } from 'node:crypto';
 import type { ConfigStore } from '../store/store.ts';
-import { CONTROL_PLANE_IDENTITY } from '../../xds/istio-ca.ts';
+import { CONTROL_PLANE_IDENTITY } from '../../util/spiffe.ts';
 import { KUBERNETES_NAME } from './ca.ts';
 
 export interface JoinIdentity {

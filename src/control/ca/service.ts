@@ -9,8 +9,8 @@
 // roots.
 import type { PeerCertificate } from 'node:tls';
 import * as grpc from '@grpc/grpc-js';
-import { CONTROL_PLANE_IDENTITY, type CertificateRequest, type CertificateResponse, CERTIFICATE_METHOD, decodeCertificateRequest, decodeCertificateResponse, encodeCertificateRequest, encodeCertificateResponse } from '../../xds/istio-ca.ts';
-import { peerIdentity } from '../../util/spiffe.ts';
+import { type CertificateRequest, type CertificateResponse, CERTIFICATE_METHOD, decodeCertificateRequest, decodeCertificateResponse, encodeCertificateRequest, encodeCertificateResponse } from '../../xds/istio-ca.ts';
+import { CONTROL_PLANE_IDENTITY, peerIdentity } from '../../util/spiffe.ts';
 import { CaError, type CertificateAuthority, DEFAULT_WORKLOAD_TTL_MS, type WorkloadIdentity, readRequest } from './ca.ts';
 import { JoinError, type JoinTokens } from './join.ts';
 

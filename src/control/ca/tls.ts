@@ -7,7 +7,7 @@
 import * as grpc from '@grpc/grpc-js';
 import type { SecureContextOptions } from 'node:tls';
 import { newKeyAndRequest } from '../../util/csr.ts';
-import { CONTROL_PLANE_IDENTITY } from '../../xds/istio-ca.ts';
+import { CONTROL_PLANE_IDENTITY } from '../../util/spiffe.ts';
 import type { CertificateAuthority } from './ca.ts';
 
 /**
@@ -32,6 +32,10 @@ export class MeshServerCredentials extends grpc.ServerCredentials {
 
 export interface ControlPlaneTls {
   credentials: MeshServerCredentials;
+  /** The serving key, certificate and roots in use now. */
+  context(): SecureContextOptions;
+  /** Called with each renewed context (for the admin API's HTTPS server). */
+  onRenewed(fn: (context: SecureContextOptions) => void): void;
   /** When the serving certificate in use expires. */
   notAfter(): Date;
   stop(): void;
@@ -43,6 +47,7 @@ export async function controlPlaneTls(ca: CertificateAuthority, log: (msg: strin
   const credentials = new MeshServerCredentials(current.context);
   let timer: NodeJS.Timeout | undefined;
   let stopped = false;
+  const listeners: ((c: SecureContextOptions) => void)[] = [];
   const schedule = (inMs: number) => {
     if (stopped) return;
     timer = setTimeout(() => void renew(), Math.min(2 ** 31 - 1, Math.max(1000, inMs)));
@@ -52,6 +57,7 @@ export async function controlPlaneTls(ca: CertificateAuthority, log: (msg: strin
     try {
       current = await issue(ca);
       credentials.rotate(current.context);
+      for (const fn of listeners) fn(current.context);
       log(`control plane certificate renewed, until ${current.notAfter.toISOString()}`);
       schedule(halfLife(current));
     } catch (e) {
@@ -63,6 +69,8 @@ export async function controlPlaneTls(ca: CertificateAuthority, log: (msg: strin
   return {
     credentials,
     notAfter: () => current.notAfter,
+    context: () => current.context,
+    onRenewed: (fn) => listeners.push(fn),
     stop() {
       stopped = true;
       clearTimeout(timer);

@@ -8,8 +8,8 @@
 // sidecar proves itself with on its xDS stream.
 import type { PeerCertificate } from 'node:tls';
 import { newKeyAndRequest } from '../../util/csr.ts';
-import { peerIdentity } from '../../util/spiffe.ts';
-import { CERTIFICATE_METHOD, CONTROL_PLANE_IDENTITY, type CertificateRequest, type CertificateResponse, decodeCertificateResponse, encodeCertificateRequest } from '../../xds/istio-ca.ts';
+import { CONTROL_PLANE_IDENTITY, peerIdentity } from '../../util/spiffe.ts';
+import { CERTIFICATE_METHOD, type CertificateRequest, type CertificateResponse, decodeCertificateResponse, encodeCertificateRequest } from '../../xds/istio-ca.ts';
 import { type ChannelTls, GrpcChannel, GrpcError, STATUS } from '../xds-client/grpc-stream.ts';
 
 const { X509Certificate } = process.getBuiltinModule('node:crypto');
