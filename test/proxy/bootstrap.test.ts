@@ -108,4 +108,29 @@ describe('sidecar bootstrap: join token, certificate, mTLS xDS (real processes)'
       server.forceShutdown();
     }
   });
+
+  test('renewal at half life, for a new key, with the current certificate as the credential; the xDS stream stays up throughout', async (t) => {
+    const renewals = () => logs.filter((l) => l.includes('(workload default/renewing)') && l.includes('on its current certificate')).length;
+    const sc = await spawnSidecar(cp, ['--workload', 'renewing', '--cert-ttl', '3s', '--outbound-port', String(await freePort())]);
+    try {
+      const seen = new Set<string>();
+      const t0 = Date.now();
+      await waitFor('three certificates in turn', async () => {
+        const c = (await (await request(`${sc.admin}/certs`)).body.json()) as Record<string, string>;
+        seen.add(c.certificate);
+        return seen.size >= 3;
+      }, 30_000, 100);
+      const elapsed = Date.now() - t0;
+      t.diagnostic(`3 certificates in ${elapsed} ms (3 s life, renewed at half: about 1.5 s each); ${renewals()} renewals logged`);
+      // At half a 3 s life: a handful in that time, not a loop (the CA backdates notBefore a minute,
+      // and counting from it renewed at once, without end).
+      assert.ok(renewals() >= 2 && renewals() <= 2 + Math.ceil(elapsed / 1000), `${renewals()} renewals in ${elapsed} ms`);
+      const dump = (await (await request(`${sc.admin}/config_dump`)).body.json()) as any;
+      assert.equal(dump.xds.connected, true);
+      assert.equal(dump.xds.reconnects, 0, 'renewal does not touch the xDS stream');
+      assert.ok(!sc.stderr().includes('renewal failed'), sc.stderr());
+    } finally {
+      await stopProc(sc.proc);
+    }
+  });
 });

@@ -21,6 +21,8 @@ export interface WorkloadCert {
   rootsPem: string;
   notBefore: number;
   notAfter: number;
+  /** When this sidecar got it: its life, for renewal, counts from here (the CA backdates notBefore by a minute). */
+  receivedAt: number;
   spiffeId: string;
 }
 
@@ -102,7 +104,9 @@ export class WorkloadCertificates {
   private schedule(retryMs?: number): void {
     if (this.stopped || !this.cert) return;
     const c = this.cert;
-    const at = c.notBefore + (c.notAfter - c.notBefore) * (this.opts.renewAt ?? 0.5);
+    // Half of the life it was given, from when it came: not from notBefore, which the CA sets a
+    // minute early for clock skew (a 10 s certificate would otherwise be renewed at once, forever).
+    const at = c.receivedAt + (c.notAfter - c.receivedAt) * (this.opts.renewAt ?? 0.5);
     const inMs = retryMs ?? Math.max(0, at - Date.now());
     this.timer = setTimeout(() => void this.renew(), Math.min(inMs, 2 ** 31 - 1));
     this.timer.unref();
@@ -151,5 +155,5 @@ function readIssued(keyPem: string, chain: string[]): WorkloadCert {
   const rootsPem = chain.slice(1).join('');
   const spiffe = peerIdentity({ subjectaltname: leaf.subjectAltName, subject: { CN: /(?:^|\n)CN=([^\n]*)/.exec(leaf.subject)?.[1] } });
   if (!spiffe) throw new CertificateRefused(`the certificate API answered a certificate with no SPIFFE identity (${leaf.subjectAltName ?? 'no SAN'})`);
-  return { keyPem, certPem: chain[0], rootsPem, notBefore: leaf.validFromDate.getTime(), notAfter: leaf.validToDate.getTime(), spiffeId: spiffe.spiffeId };
+  return { keyPem, certPem: chain[0], rootsPem, notBefore: leaf.validFromDate.getTime(), notAfter: leaf.validToDate.getTime(), receivedAt: Date.now(), spiffeId: spiffe.spiffeId };
 }
