@@ -367,11 +367,12 @@ ${ADMIN_HELP}`,
         // The config revision (as weft apply prints it) each proxy has ACKed in full, and whether
         // that is the store's latest; NACK reasons per type.
         const { revision: latest } = await callAdmin(base, 'GET', '/version');
-        const rows = [['WORKLOAD', 'SERVICE', 'REVISION', 'STATUS', 'NACK']];
+        // SERVICE ACCOUNT: what the proxy's certificate proved ("-": nothing, on the plain-text port).
+        const rows = [['WORKLOAD', 'SERVICE ACCOUNT', 'SERVICE', 'REVISION', 'STATUS', 'NACK']];
         for (const p of data.proxies) {
           const nack = p.types.filter((x: any) => x.nack).map((x: any) => `${x.type}: ${x.nack.reason}`).join('; ');
           const status = nack ? 'NACKed' : p.current ? 'current' : `syncing to ${latest}`;
-          rows.push([`${p.workload.namespace}/${p.workload.name}`, p.workload.service ?? '-', p.revision === undefined ? '-' : String(p.revision), status, nack || '-']);
+          rows.push([`${p.workload.namespace}/${p.workload.name}`, p.workload.serviceAccount ?? '-', p.workload.service ?? '-', p.revision === undefined ? '-' : String(p.revision), status, nack || '-']);
         }
         process.stdout.write(table(rows));
         return 0;

@@ -189,7 +189,9 @@ describe('weft up examples/canary (real processes)', () => {
       const rows = g.stdout.trim().split('\n').slice(1);
       return rows.length === 3 && rows.every((row) => new RegExp(`\\s${revision}\\s+current\\s+-$`).test(row)) && g.stdout;
     }, 5000);
-    assert.match(table, /^WORKLOAD\s+SERVICE\s+REVISION\s+STATUS\s+NACK\n/);
+    assert.match(table, /^WORKLOAD\s+SERVICE ACCOUNT\s+SERVICE\s+REVISION\s+STATUS\s+NACK\n/);
+    // Each sidecar's identity is its certificate's: the mesh file gives no serviceAccount, so "default".
+    assert.match(table, /\ndefault\/hello-v1\s+default\s+my-backend-service\s/);
     const res = await load;
     assert.deepEqual(res.errors, [], 'no request may fail during the change');
     assert.ok(res.total >= 800, `expected ~1000 requests at 200/s for 5 s, got ${res.total}`);
