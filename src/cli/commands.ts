@@ -132,8 +132,8 @@ Options:
   --insecure-xds-port PORT
                        also serve xDS in plain text on this port (default: none), for proxyless
                        gRPC clients, which cannot present a certificate. What connects there
-                       proves nothing, so it is served as a client only: it cannot register
-                       endpoints. Anyone who can reach the port can read the mesh's config.
+                       proves nothing, so it is served as a client only: it cannot be an
+                       endpoint. Anyone who can reach the port can read the mesh's config.
   --heartbeat DUR      sidecar heartbeat interval; a sidecar silent for twice this is dropped (default: 10s)
 
 On start it prints one line, WEFT_READY {"admin": URL, "xds": HOST:PORT, "rootCert": FILE, ...}.
@@ -192,7 +192,9 @@ Options:
   --xds HOST:PORT        the control plane's xDS address (required)
   --ca-cert FILE         the mesh's root certificate, which the control plane's must chain to
                          (default: $WEFT_HOME/data/root-cert.pem, which the control plane writes)
-  --join-token-file FILE a file holding the join token (or set WEFT_JOIN_TOKEN; one is required)
+  --join-token-file FILE a file holding the join token (or set WEFT_JOIN_TOKEN; one is required). Should
+                         the certificate ever expire unrenewed (the control plane out of reach for
+                         half its life), a new token written to this file buys a new one
   --cert-ttl DUR         the life to ask for each workload certificate, renewed at half of it
                          (default: the CA's, 24h)
   --workload NAME        this workload instance's name (required)
@@ -258,7 +260,7 @@ Environment:
       }
       if (v.service && (inboundPort === undefined || appPort === undefined)) throw new UsageError('--service needs --inbound-port and --app-port, or --port');
       const outboundPort = opt('outbound-port');
-      const { rootPem, joinToken } = sidecarCredentials(v['ca-cert'], v['join-token-file']);
+      const { rootPem, joinToken, rejoin } = sidecarCredentials(v['ca-cert'], v['join-token-file']);
       const certTtl = v['cert-ttl'] === undefined ? undefined : durationMs('cert-ttl', v['cert-ttl'], 0);
       if (certTtl !== undefined && certTtl < 2000) throw new UsageError('--cert-ttl: at least 2s');
       const { startSidecar } = await import('../proxy/sidecar.ts');
@@ -266,6 +268,7 @@ Environment:
         xds: v.xds,
         rootPem,
         joinToken,
+        ...(rejoin ? { rejoin } : {}),
         ...(certTtl === undefined ? {} : { certValidityS: Math.round(certTtl / 1000) }),
         workload: v.workload,
         namespace: v.namespace ?? 'default',
@@ -621,7 +624,7 @@ Options:
  * control plane wrote) and its join token (--join-token-file, or WEFT_JOIN_TOKEN, taken out of the
  * environment once read, so that nothing this process starts inherits it).
  */
-function sidecarCredentials(caCert: string | undefined, tokenFile: string | undefined): { rootPem: string; joinToken: string } {
+function sidecarCredentials(caCert: string | undefined, tokenFile: string | undefined): { rootPem: string; joinToken: string; rejoin?: () => string | undefined } {
   const caFile = caCert ?? path.join(weftHome(), 'data', 'root-cert.pem');
   let rootPem: string;
   try {
@@ -640,5 +643,14 @@ function sidecarCredentials(caCert: string | undefined, tokenFile: string | unde
     }
   }
   if (!joinToken) throw new UsageError('a sidecar needs a join token to prove who it is: set WEFT_JOIN_TOKEN or give --join-token-file (weft token create makes one)');
-  return { rootPem, joinToken };
+  // Should its certificate ever expire unrenewed, a token written to the file since is a way back.
+  const rejoin = tokenFile === undefined ? undefined : () => {
+    try {
+      const t = fs.readFileSync(tokenFile, 'utf8').trim();
+      return t && t !== joinToken ? t : undefined;
+    } catch {
+      return undefined;
+    }
+  };
+  return { rootPem, joinToken, rejoin };
 }

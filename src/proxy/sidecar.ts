@@ -37,6 +37,8 @@ export interface SidecarOptions {
   joinToken: string;
   /** Seconds of life to ask for each workload certificate; unset: the CA's default (24 h). */
   certValidityS?: number;
+  /** A new join token, if there is one, for when the certificate expired unrenewed (WorkloadCertOptions.rejoin). */
+  rejoin?: () => string | undefined;
   workload: string;
   namespace: string;
   service?: string;
@@ -82,14 +84,25 @@ export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
   const log = opts.log ?? (() => {});
   // Unique per running sidecar, as a pod name is: several instances of one workload may share an
   // address (127.0.0.1), and the control plane keeps one stream per node id.
-  const nodeId = formatNodeId({ address: opts.address, pod: `${opts.workload}-${instanceSuffix()}`, namespace: opts.namespace });
+  // Who this sidecar is, proven: a certificate for the join token, before anything else. A token
+  // that is refused ends the start here, saying why. The certificate's namespace and workload are
+  // this sidecar's, whatever the options said (the control plane would overrule them anyway, and
+  // refuse a node id in another namespace).
+  const certs = new WorkloadCertificates({ server: opts.xds, rootPem: opts.rootPem, joinToken: opts.joinToken, validityS: opts.certValidityS, log, rejoin: opts.rejoin });
+  const proven = await certs.start();
+  const namespace = proven.namespace;
+  const workload = proven.workload ?? opts.workload;
+  if (namespace !== opts.namespace || workload !== opts.workload) {
+    log(`its certificate is for workload ${namespace}/${workload}, not ${opts.namespace}/${opts.workload} as its options say: it is ${namespace}/${workload}`);
+  }
+  const nodeId = formatNodeId({ address: opts.address, pod: `${workload}-${instanceSuffix()}`, namespace });
   const node: Node = {
     id: nodeId,
-    cluster: opts.service ?? opts.workload,
+    cluster: opts.service ?? workload,
     user_agent_name: 'weft',
     metadata: {
-      [META.workload]: opts.workload,
-      [META.namespace]: opts.namespace,
+      [META.workload]: workload,
+      [META.namespace]: namespace,
       [META.labels]: opts.labels,
       [META.address]: opts.address,
       ...(opts.service ? { [META.service]: opts.service, [META.servicePort]: opts.servicePort } : {}),
@@ -100,10 +113,6 @@ export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
     },
   };
 
-  // Who this sidecar is, proven: a certificate for the join token, before anything else. A token
-  // that is refused ends the start here, saying why.
-  const certs = new WorkloadCertificates({ server: opts.xds, rootPem: opts.rootPem, joinToken: opts.joinToken, validityS: opts.certValidityS, log });
-  await certs.start();
 
   let current: RuntimeConfig = EMPTY_CONFIG;
   const stats = new Stats();

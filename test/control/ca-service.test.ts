@@ -110,3 +110,42 @@ test('the port speaks TLS only: a plain-text client gets nothing', async () => {
     c.close();
   }
 });
+
+test("a token naming the control plane's identity (stored before tokens were checked for it) buys nothing: PERMISSION_DENIED", async () => {
+  // As JoinTokens stores a token: its SHA-256 under join/, with the identity.
+  const token = 'weft-join.made-before-the-rule';
+  const hash = (await import('node:crypto')).createHash('sha256').update(token).digest('hex');
+  cp.store.putSecretIfAbsent(`join/${hash}`, JSON.stringify({ workload: 'x', namespace: 'weft-system', serviceAccount: 'weft-control', expiresAt: Date.now() + 60_000 }));
+  await assert.rejects(create({ csr: await csr() }, token), (e: grpc.ServiceError) => e.code === grpc.status.PERMISSION_DENIED && /control plane's identity/.test(e.details));
+});
+
+test('a caller that gave up while its certificate was being signed keeps its token', async () => {
+  const { token } = cp.joinTokens.create({ workload: 'patient', namespace: 'default', serviceAccount: 'default' });
+  const sign = cp.ca.sign.bind(cp.ca);
+  let signed!: () => void;
+  const done = new Promise<void>((r) => (signed = r));
+  cp.ca.sign = async (...args: Parameters<typeof sign>) => {
+    await new Promise((r) => setTimeout(r, 1500));
+    try {
+      return await sign(...args);
+    } finally {
+      setImmediate(signed);
+    }
+  };
+  try {
+    const md = new grpc.Metadata();
+    md.set('authorization', `Bearer ${token}`);
+    const request = { csr: await csr() };
+    await assert.rejects(
+      new Promise((resolve, reject) => client.CreateCertificate(request, md, { deadline: Date.now() + 300 }, (err: unknown, res: unknown) => (err ? reject(err) : resolve(res)))),
+      (e: grpc.ServiceError) => e.code === grpc.status.DEADLINE_EXCEEDED,
+    );
+    await done;
+  } finally {
+    cp.ca.sign = sign;
+  }
+  assert.doesNotThrow(() => cp.joinTokens.peek(token), 'the token is still good');
+  const res = await create({ csr: await csr() }, token);
+  assert.equal(new X509Certificate(res.cert_chain[0]).subject, 'CN=patient');
+});
+

@@ -109,7 +109,36 @@ describe('xDS identity (real control plane, real gRPC streams)', () => {
     const registering = new RawStream(c);
     registering.send({ type_url: TYPE.cluster, node: node('fake-b', { [META.service]: 'b', [META.inboundPort]: 20009, [META.appPort]: 30009 }), resource_names: [] });
     const r = await firstAnswer(registering);
-    assert.ok('code' in r && r.code === grpc.status.PERMISSION_DENIED && /cannot register endpoints/.test(r.details), JSON.stringify(r));
+    assert.ok('code' in r && r.code === grpc.status.PERMISSION_DENIED && /cannot be an endpoint/.test(r.details), JSON.stringify(r));
     assert.ok(!cp.registry.list().some((w) => w.proxyId === 'fake-b'));
+  });
+
+  test('the plain-text port takes nothing that would make a node an endpoint: labels with an inbound and app port (what a ServiceEntry workloadSelector picks) are refused too', async () => {
+    const c = await client(grpc.credentials.createInsecure(), cp.insecureXdsAddress);
+    const s = new RawStream(c);
+    s.send({ type_url: TYPE.cluster, node: node('evil', { [META.labels]: { app: 'payments' }, [META.address]: '10.6.6.6', [META.inboundPort]: 6666, [META.appPort]: 6666 }), resource_names: [] });
+    const r = await firstAnswer(s);
+    assert.ok('code' in r && r.code === grpc.status.PERMISSION_DENIED && /INBOUND_PORT, APP_PORT: .*cannot be an endpoint/.test(r.details), JSON.stringify(r));
+    assert.ok(!cp.registry.list().some((w) => w.address === '10.6.6.6'));
+  });
+
+  test("nobody takes a proven proxy's node id: not a plain-text client (its ids are apart), not another workload's certificate", async () => {
+    const id = formatNodeId({ address: '127.0.0.1', pod: 'reviews-v1-7-abc', namespace: 'shop' });
+    // A plain-text client takes the id first...
+    const squatter = new RawStream(await client(grpc.credentials.createInsecure(), cp.insecureXdsAddress));
+    squatter.send({ type_url: TYPE.cluster, node: node(id, {}), resource_names: [] });
+    assert.ok('clusters' in (await firstAnswer(squatter)));
+    // ...and the proxy with the certificate still gets in, under that id.
+    const real = new RawStream(await client(controlPlaneCredentials(cp, { namespace: 'shop', serviceAccount: 'reviews', workload: 'reviews-v1' })));
+    real.send({ type_url: TYPE.cluster, node: node(id, {}), resource_names: [] });
+    assert.ok('clusters' in (await firstAnswer(real)));
+    assert.ok(cp.ads.proxies().some((p) => p.id === id && p.workload.serviceAccount === 'reviews'));
+    assert.ok(cp.ads.proxies().some((p) => p.id === `plaintext~${id}` && p.workload.serviceAccount === undefined));
+    // A certificate for another workload of the same namespace may not take that pod's id.
+    const other = new RawStream(await client(controlPlaneCredentials(cp, { namespace: 'shop', serviceAccount: 'ratings', workload: 'ratings-v1' })));
+    other.send({ type_url: TYPE.cluster, node: node(formatNodeId({ address: '127.0.0.1', pod: 'reviews-v1-8-def', namespace: 'shop' }), {}), resource_names: [] });
+    const o = await firstAnswer(other);
+    assert.ok('code' in o && o.code === grpc.status.PERMISSION_DENIED && /names pod reviews-v1-8-def, but its certificate is for workload shop\/ratings-v1/.test(o.details), JSON.stringify(o));
+    for (const x of [squatter, real]) x.call.end();
   });
 });

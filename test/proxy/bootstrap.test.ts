@@ -9,9 +9,9 @@ import * as grpc from '@grpc/grpc-js';
 import { request } from 'undici';
 import { type ControlPlane, startControlPlane } from '../../src/control/control-plane.ts';
 import { freePort } from '../../src/util/net.ts';
-import { CLI, tmpDir, waitFor } from '../helpers.ts';
+import { CLI, lineMatching, tmpDir, waitFor } from '../helpers.ts';
 import { workloadCert } from '../fixtures/mesh-creds.ts';
-import { spawnSidecar, stopProc } from './mesh.ts';
+import { sidecarCredentials, spawnSidecar, stopProc } from './mesh.ts';
 
 /** `weft proxy` with this token and root; resolves with its exit code and stderr (it is expected to stop by itself). */
 function proxyExit(cp: ControlPlane, env: NodeJS.ProcessEnv, extra: string[] = []): Promise<{ code: number | null; stderr: string; proc: ChildProcess }> {
@@ -133,4 +133,44 @@ describe('sidecar bootstrap: join token, certificate, mTLS xDS (real processes)'
       await stopProc(sc.proc);
     }
   });
+
+  test("a sidecar started with --namespace default whose token is for shop is shop's: its node id and metadata follow its certificate, and it gets ready", async () => {
+    const { token } = cp.joinTokens.create({ workload: 'reviews-v9', namespace: 'shop', serviceAccount: 'reviews' });
+    const creds = sidecarCredentials(cp, []);
+    const proc = spawn(process.execPath, [CLI, 'proxy', '--xds', cp.xdsAddress, ...creds.args, '--workload', 'other-name', '--namespace', 'default', '--outbound-port', String(await freePort())], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, WEFT_JOIN_TOKEN: token } });
+    let stderr = '';
+    proc.stderr!.on('data', (d) => (stderr += d));
+    try {
+      const ready = JSON.parse((await lineMatching(proc, /^WEFT_READY /)).slice('WEFT_READY '.length));
+      assert.match(ready.node, /^sidecar~127\.0\.0\.1~reviews-v9-\d+-[0-9a-f]+\.shop~shop\.svc\.cluster\.local$/);
+      assert.match(stderr, /its certificate is for workload shop\/reviews-v9, not default\/other-name/);
+      const p = cp.ads.proxies().find((x) => x.id === ready.node);
+      assert.deepEqual([p?.workload.namespace, p?.workload.name], ['shop', 'reviews-v9']);
+    } finally {
+      await stopProc(proc);
+    }
+  });
+
+  test('an answer from the certificate API that cannot be read, or whose roots did not sign it, ends the start with an error saying so (no stack trace)', async () => {
+    // A server with a genuine control-plane certificate (signed here by the CA itself), answering garbage.
+    const { newKeyAndRequest } = await import('../../src/util/csr.ts');
+    const { keyPem, csrPem } = newKeyAndRequest();
+    const issued = await cp.ca.sign(csrPem, { namespace: 'weft-system', serviceAccount: 'weft-control' });
+    const { CERTIFICATE_SERVICE } = await import('../../src/control/ca/service.ts');
+    for (const [chain, why] of [[['garbage', 'more garbage'], /answered a certificate that cannot be read/], [[issued.certificate, (await workloadCert(cp)).certPem], /none of the roots it sent signed|another key/]] as const) {
+      const server = new grpc.Server();
+      server.addService(CERTIFICATE_SERVICE, { CreateCertificate: (_c: unknown, done: grpc.sendUnaryData<{ cert_chain: readonly string[] }>) => done(null, { cert_chain: chain }) });
+      const port = await new Promise<number>((resolve, reject) => server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createSsl(null, [{ private_key: Buffer.from(keyPem), cert_chain: Buffer.from(issued.certificate) }]), (e, p) => (e ? reject(e) : resolve(p))));
+      try {
+        const { token } = cp.joinTokens.create({ workload: 'intruder', namespace: 'default', serviceAccount: 'default' });
+        const r = await proxyExit({ ...cp, xdsAddress: `127.0.0.1:${port}` }, { WEFT_JOIN_TOKEN: token }, ['--ca-cert', cp.rootCertFile]);
+        assert.equal(r.code, 1, r.stderr);
+        assert.match(r.stderr, why);
+        assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
+      } finally {
+        server.forceShutdown();
+      }
+    }
+  });
 });
+

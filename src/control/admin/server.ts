@@ -49,7 +49,7 @@ export function createAdminServer(deps: AdminDeps, tls?: SecureContextOptions): 
         else reply(res, 500, { error: `internal error: ${(e as Error).message}` });
       });
   };
-  return tls ? https.createServer({ ...tls, minVersion: 'TLSv1.2' }, handler) : http.createServer(handler);
+  return tls ? https.createServer({ ...tls, handshakeTimeout: 10_000 }, handler) : http.createServer(handler);
 }
 
 function reply(res: http.ServerResponse, status: number, body: unknown): void {

@@ -187,7 +187,7 @@ export class AdsServer {
   /**
    * A plain-text xDS port beside it, for the xDS clients that cannot present a certificate
    * (proxyless gRPC: grpc-js-xds speaks only plain text to its server). What connects here proved
-   * nothing, so it is served as a client only: a node that would register endpoints is refused.
+   * nothing, so it is served as a client only: a node that would be an endpoint is refused.
    */
   async listenInsecure(address: string): Promise<number> {
     this.insecureServer = new grpc.Server(this.serverOptions);
@@ -253,15 +253,14 @@ export class AdsServer {
           if ('error' in parsed) return refuse(grpc.status.INVALID_ARGUMENT, `node ${req.node.id}: ${parsed.error}`);
           const proven = this.prove(call, port, req.node, parsed.workload);
           if ('code' in proven) return refuse(proven.code, proven.details);
-          parsed.workload = proven.workload;
-          const old = this.conns.get(req.node.id);
+          const old = this.conns.get(proven.key);
           if (old && !old.call.cancelled && !old.call.destroyed) return this.refuseDuplicate(old, call, refuse);
           if (old) this.conns.delete(old.id); // its transport is gone and its close not yet seen: the newcomer replaces it
-          conn = new Connection(req.node.id, req.node, parsed.workload, call);
+          conn = new Connection(proven.key, req.node, { ...proven.workload, proxyId: proven.key }, call);
           this.count.streams += 1;
           this.conns.set(conn.id, conn);
           this.log(`proxy ${conn.id} connected from ${conn.peer}`);
-          this.opts.registry.register(parsed.workload); // triggers a push to everyone (debounced)
+          this.opts.registry.register(conn.workload); // triggers a push to everyone (debounced)
         } else if (req.node) {
           this.onNodeAgain(conn, req.node);
         }
@@ -280,32 +279,43 @@ export class AdsServer {
   }
 
   /**
-   * The workload as its certificate proves it, or why the stream is refused. On the secure port,
-   * the namespace, service account and name are the certificate's: node metadata that says
-   * otherwise is overruled (and logged), and a node id in another namespace refused (it would
-   * take the id of a proxy there). On the insecure port, a node is a client only.
+   * The workload as its certificate proves it, and the key its stream and registry entry go by;
+   * or why the stream is refused.
+   *   - On the secure port, the namespace, service account and name are the certificate's: node
+   *     metadata that says otherwise is overruled (and logged). An Istio-style node id must name
+   *     the certificate's namespace and workload (else it could take the id of another proxy, and
+   *     lock that proxy out); another id (Envoy's, a gRPC client's) is keyed by the identity too.
+   *   - On the insecure port, a node is a client only: nothing that would make it an endpoint
+   *     (a service, ports, an inbound or app port: a ServiceEntry's workloadSelector picks
+   *     endpoints by those) is taken. Its key is apart from every proven proxy's.
    */
-  private prove(call: Call, port: Port, node: Node, w: Workload): { workload: Workload } | { code: grpc.status; details: string } {
-    if (port === 'insecure' || !this.opts.identify) {
-      if (port === 'insecure' && (w.service !== undefined || w.ports !== undefined)) {
-        return { code: grpc.status.PERMISSION_DENIED, details: `node ${node.id}: metadata.${META.service}/${META_PORTS}: a proxy on the plain-text xDS port proved no identity, so it cannot register endpoints; a sidecar connects to the TLS xDS port with a join token (weft token create)` };
+  private prove(call: Call, port: Port, node: Node, w: Workload): { workload: Workload; key: string } | { code: grpc.status; details: string } {
+    if (port === 'insecure') {
+      const endpointKeys = [w.service !== undefined && META.service, w.ports !== undefined && META_PORTS, w.inboundPort !== undefined && META.inboundPort, w.appPort !== undefined && META.appPort].filter(Boolean);
+      if (endpointKeys.length) {
+        return { code: grpc.status.PERMISSION_DENIED, details: `node ${node.id}: metadata ${endpointKeys.join(', ')}: a proxy on the plain-text xDS port proved no identity, so it cannot be an endpoint; a sidecar connects to the TLS xDS port with a join token (weft token create)` };
       }
-      return { workload: w };
+      return { workload: w, key: `plaintext~${node.id}` };
     }
+    if (!this.opts.identify) return { workload: w, key: node.id };
     const id = this.opts.identify(call);
     if (!id) {
       return { code: grpc.status.UNAUTHENTICATED, details: `node ${node.id}: xDS on this port needs a certificate of this mesh in the TLS handshake; a sidecar gets one with a join token (weft token create)` };
     }
-    const nodeNs = parseNodeId(node.id)?.namespace;
-    if (nodeNs !== undefined && nodeNs !== id.namespace) {
-      return { code: grpc.status.PERMISSION_DENIED, details: `node ${node.id}: its id names namespace ${nodeNs}, but its certificate is for ${id.namespace}/${id.serviceAccount}` };
+    const parts = parseNodeId(node.id);
+    if (parts && parts.namespace !== id.namespace) {
+      return { code: grpc.status.PERMISSION_DENIED, details: `node ${node.id}: its id names namespace ${parts.namespace}, but its certificate is for ${id.namespace}/${id.serviceAccount}` };
     }
+    if (parts && id.workload && parts.pod !== id.workload && !parts.pod.startsWith(`${id.workload}-`)) {
+      return { code: grpc.status.PERMISSION_DENIED, details: `node ${node.id}: its id names pod ${parts.pod}, but its certificate is for workload ${id.namespace}/${id.workload} (a sidecar's pod is its workload's name and an instance suffix)` };
+    }
+    const key = parts ? node.id : `${id.namespace}/${id.serviceAccount}/${id.workload ?? '-'}~${node.id}`;
     const proven: Workload = { ...w, namespace: id.namespace, serviceAccount: id.serviceAccount, name: id.workload ?? w.name };
     const overruled = (['namespace', 'name'] as const).filter((f) => w[f] !== proven[f] && !(f === 'name' && w.name === node.id));
     if (overruled.length) {
       this.log(`proxy ${node.id}: node metadata ${overruled.map((f) => `${f === 'name' ? META.workload : META.namespace} ${w[f]}`).join(', ')} overruled by its certificate (${id.namespace}/${proven.name}, service account ${id.serviceAccount})`);
     }
-    return { workload: proven };
+    return { workload: proven, key };
   }
 
   /**
@@ -343,7 +353,7 @@ export class AdsServer {
       c.nodeWarning = msg;
       this.log(`proxy ${c.id}: ${msg}`);
     };
-    if (node.id && node.id !== c.id) return warn(`sent node id ${node.id} on its stream; a node id cannot change on a stream, so this node is ignored`);
+    if (node.id && node.id !== c.node.id) return warn(`sent node id ${node.id} on its stream; a node id cannot change on a stream, so this node is ignored`);
     const parsed = workloadFromNode({ ...node, id: c.id });
     if ('error' in parsed) return warn(`sent a node that cannot be used (${parsed.error}); ignored`);
     // What the certificate proved stands as it was overruled on the first request.

@@ -28,10 +28,10 @@ export const MAX_JOIN_TTL_MS = 24 * 3600_000;
 const hashOf = (token: string) => createHash('sha256').update(token).digest('hex');
 
 export class JoinTokens {
-  private readonly store: Pick<ConfigStore, 'putSecretIfAbsent' | 'takeSecret' | 'secretsWithPrefix'>;
+  private readonly store: Pick<ConfigStore, 'getSecret' | 'putSecretIfAbsent' | 'takeSecret' | 'secretsWithPrefix'>;
   private readonly now: () => number;
 
-  constructor(store: Pick<ConfigStore, 'putSecretIfAbsent' | 'takeSecret' | 'secretsWithPrefix'>, now: () => number = Date.now) {
+  constructor(store: Pick<ConfigStore, 'getSecret' | 'putSecretIfAbsent' | 'takeSecret' | 'secretsWithPrefix'>, now: () => number = Date.now) {
     this.store = store;
     this.now = now;
   }
@@ -68,10 +68,23 @@ export class JoinTokens {
     return n;
   }
 
+  /**
+   * The identity a token would prove, without spending it (so that the certificate is made before
+   * the token is spent: a slow signature then costs the caller a retry, not its token); a
+   * JoinError as redeem() would throw.
+   */
+  peek(token: string): JoinIdentity {
+    return this.read(token, (key) => this.store.getSecret(key));
+  }
+
   /** The identity a token proves, once; a JoinError for a token unknown, used or expired. */
   redeem(token: string): JoinIdentity {
+    return this.read(token, (key) => this.store.takeSecret(key));
+  }
+
+  private read(token: string, get: (key: string) => string | undefined): JoinIdentity {
     if (typeof token !== 'string' || !token.startsWith(PREFIX) || token.length > 128) throw new JoinError('not a Weft join token');
-    const stored = this.store.takeSecret(SECRET(hashOf(token)));
+    const stored = get(SECRET(hashOf(token)));
     // Unknown and used look alike on purpose: a used token tells nothing of who used it.
     if (stored === undefined) throw new JoinError('this join token is unknown or was used already (each is good once: make another with weft token create)');
     const { expiresAt, workload, namespace, serviceAccount } = JSON.parse(stored) as JoinIdentity & { expiresAt: number };

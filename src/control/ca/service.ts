@@ -57,32 +57,43 @@ export function certificateHandlers(ca: CertificateAuthority, tokens: JoinTokens
         if (!bearer && !renewing) {
           return done({ code: grpc.status.UNAUTHENTICATED, details: 'a certificate needs a credential: a join token (authorization: Bearer <token>, from weft token create) or, to renew, this mesh\'s certificate in the TLS handshake' });
         }
-        // The control plane's own identity is never renewed through here.
-        if (renewing && renewing.namespace === CONTROL_PLANE_IDENTITY.namespace && renewing.serviceAccount === CONTROL_PLANE_IDENTITY.serviceAccount) {
-          return done({ code: grpc.status.PERMISSION_DENIED, details: 'the control plane\'s identity is not issued through the certificate API' });
-        }
-        // The request first: a request that cannot be signed does not spend the token (its
-        // CaError is answered below, as INVALID_ARGUMENT).
-        const csr = await readRequest(call.request.csr);
+        // The token is read, the certificate made, and only then the token spent: a request that
+        // cannot be signed (its CaError is answered below, as INVALID_ARGUMENT), or a signature
+        // slower than the caller waits, does not cost the caller its token.
+        const refused = (e: unknown) => {
+          if (!(e instanceof JoinError)) throw e;
+          log(`certificate refused to ${call.getPeer()}: ${e.message}`);
+          done({ code: grpc.status.UNAUTHENTICATED, details: e.message });
+        };
         let id: WorkloadIdentity;
-        let by: string;
         if (bearer) {
           try {
-            const j = tokens.redeem(bearer[1]);
+            const j = tokens.peek(bearer[1]);
             id = { namespace: j.namespace, serviceAccount: j.serviceAccount, workload: j.workload };
-            by = 'a join token';
           } catch (e) {
-            if (!(e instanceof JoinError)) throw e;
-            log(`certificate refused to ${call.getPeer()}: ${e.message}`);
-            return done({ code: grpc.status.UNAUTHENTICATED, details: e.message });
+            return refused(e);
           }
         } else {
           id = renewing!;
-          by = 'its current certificate';
         }
+        // Never the control plane's own identity, whatever a token (made before that rule, say) names.
+        if (id.namespace === CONTROL_PLANE_IDENTITY.namespace && id.serviceAccount === CONTROL_PLANE_IDENTITY.serviceAccount) {
+          return done({ code: grpc.status.PERMISSION_DENIED, details: 'the control plane\'s identity is not issued through the certificate API' });
+        }
+        const csr = await readRequest(call.request.csr);
         const asked = Number(call.request.validity_duration ?? 0);
         const ttlMs = asked > 0 ? Math.min(asked, MAX_VALIDITY_S) * 1000 : undefined;
         const issued = await ca.sign(csr, id, ttlMs);
+        // A caller that gave up meanwhile (its deadline passed while this was signing) keeps its token.
+        if (call.cancelled) return;
+        if (bearer) {
+          try {
+            tokens.redeem(bearer[1]); // spent now; of two racing callers, one gets here
+          } catch (e) {
+            return refused(e);
+          }
+        }
+        const by = bearer ? 'a join token' : 'its current certificate';
         log(`certificate for ${issued.spiffeId}${id.workload ? ` (workload ${id.namespace}/${id.workload})` : ''} issued to ${call.getPeer()} on ${by}, until ${issued.notAfter.toISOString()}`);
         done(null, { cert_chain: [issued.certificate, issued.trustBundle] });
       })().catch((e: unknown) => done({ code: e instanceof CaError ? grpc.status.INVALID_ARGUMENT : grpc.status.INTERNAL, details: (e as Error).message }));

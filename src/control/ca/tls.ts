@@ -10,14 +10,18 @@ import { newKeyAndRequest } from '../../util/csr.ts';
 import { CONTROL_PLANE_IDENTITY } from '../../util/spiffe.ts';
 import type { CertificateAuthority } from './ca.ts';
 
+const HANDSHAKE_TIMEOUT_MS = 10_000;
+
 /**
- * TLS 1.3; a client certificate asked for and checked against the roots, but not required: a
+ * TLS 1.3 (in the context, so that a renewed one keeps it); a client certificate asked for and checked against the roots, but not required: a
  * sidecar's first call (for its certificate, with a join token) has none. A call that needs one
  * checks it (grpc-js's getAuthContext() holds only a certificate the handshake verified).
  */
 export class MeshServerCredentials extends grpc.ServerCredentials {
   constructor(context: SecureContextOptions) {
-    super({ requestCert: true, rejectUnauthorized: false, minVersion: 'TLSv1.3' }, context);
+    // A handshake gets 10 s, not Node's 120: a client that connects and says nothing holds a
+    // socket (and the control plane's shutdown) no longer.
+    super({ requestCert: true, rejectUnauthorized: false, handshakeTimeout: HANDSHAKE_TIMEOUT_MS }, context);
   }
 
   /** New certificate or roots: connections from now on use them; open ones go on. */
@@ -82,7 +86,7 @@ async function issue(ca: CertificateAuthority): Promise<{ context: SecureContext
   const { keyPem, csrPem } = newKeyAndRequest();
   const notBefore = Date.now();
   const issued = await ca.sign(csrPem, { ...CONTROL_PLANE_IDENTITY, workload: CONTROL_PLANE_IDENTITY.serviceAccount });
-  return { context: { key: keyPem, cert: issued.certificate, ca: issued.trustBundle }, notAfter: issued.notAfter, notBefore };
+  return { context: { key: keyPem, cert: issued.certificate, ca: issued.trustBundle, minVersion: 'TLSv1.3' }, notAfter: issued.notAfter, notBefore };
 }
 
 const halfLife = (c: { notAfter: Date; notBefore: number }) => (c.notAfter.getTime() - c.notBefore) / 2;

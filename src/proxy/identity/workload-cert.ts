@@ -24,6 +24,9 @@ export interface WorkloadCert {
   /** When this sidecar got it: its life, for renewal, counts from here (the CA backdates notBefore by a minute). */
   receivedAt: number;
   spiffeId: string;
+  /** What the certificate proves: the SPIFFE id's namespace, and the workload (the subject's CN). */
+  namespace: string;
+  workload?: string;
 }
 
 export interface WorkloadCertOptions {
@@ -39,6 +42,13 @@ export interface WorkloadCertOptions {
   log?: (msg: string) => void;
   /** Called with every certificate after the first. */
   onRenewed?: (c: WorkloadCert) => void;
+  /**
+   * Once the certificate has expired it cannot be renewed with itself: a new join token, if this
+   * gives one (e.g. a --join-token-file rewritten), buys a new one.
+   */
+  rejoin?: () => string | undefined;
+  /** How often an expired certificate looks for a new join token (default 30 s). */
+  expiredRetryMs?: number;
 }
 
 /** Why a sidecar cannot get its first certificate, and no retry would help. */
@@ -47,6 +57,8 @@ export class CertificateRefused extends Error {
 }
 
 const CALL_TIMEOUT_MS = 15_000;
+/** How often an expired certificate looks for a new join token (rejoin). */
+const EXPIRED_RETRY_MS = 30_000;
 
 export class WorkloadCertificates {
   private cert: WorkloadCert | undefined;
@@ -80,7 +92,7 @@ export class WorkloadCertificates {
     let backoff = 200;
     for (;;) {
       try {
-        this.cert = await this.request({ ca: this.opts.rootPem, checkServer: checkControlPlane }, { authorization: `Bearer ${this.opts.joinToken}` });
+        this.cert = await this.withToken(this.opts.joinToken);
         break;
       } catch (e) {
         if (!(e instanceof GrpcError)) throw e;
@@ -113,17 +125,34 @@ export class WorkloadCertificates {
   }
 
   private async renew(): Promise<void> {
+    const expired = Date.now() >= this.current().notAfter;
+    // An expired certificate proves nothing any more (the handshake refuses it): only a new join token helps.
+    const token = expired ? this.opts.rejoin?.() : undefined;
+    if (expired && !token) {
+      if (!this.expiredSaid) {
+        this.expiredSaid = true;
+        this.log(`the workload certificate expired at ${new Date(this.current().notAfter).toISOString()} while it could not be renewed: it can no longer be renewed with itself. Give this sidecar a new join token (weft token create; restart it with WEFT_JOIN_TOKEN, or rewrite its --join-token-file); until then it serves its last config, and the control plane refuses its xDS stream`);
+      }
+      return this.schedule(this.opts.expiredRetryMs ?? EXPIRED_RETRY_MS);
+    }
     try {
-      this.cert = await this.request(this.tlsToControlPlane(), {});
-      this.log(`workload certificate renewed, until ${new Date(this.cert.notAfter).toISOString()}`);
+      this.cert = token ? await this.withToken(token) : await this.request(this.tlsToControlPlane(), {});
+      this.expiredSaid = false;
+      this.log(`workload certificate ${token ? 'bought again with a new join token' : 'renewed'}, until ${new Date(this.cert.notAfter).toISOString()}`);
       this.opts.onRenewed?.(this.cert);
       this.schedule();
     } catch (e) {
       const left = Math.round((this.current().notAfter - Date.now()) / 1000);
       this.log(`workload certificate renewal failed (${e instanceof GrpcError ? e.details : (e as Error).message}); the current one has ${left} s left; trying again`);
       // Again soon, but never more often than every second, nor later than a tenth of what is left.
-      this.schedule(Math.max(1000, Math.min(30_000, (left * 1000) / 10)));
+      this.schedule(left <= 0 ? (this.opts.expiredRetryMs ?? EXPIRED_RETRY_MS) : Math.max(1000, Math.min(30_000, (left * 1000) / 10)));
     }
+  }
+
+  private expiredSaid = false;
+
+  private withToken(token: string): Promise<WorkloadCert> {
+    return this.request({ ca: this.opts.rootPem, checkServer: checkControlPlane }, { authorization: `Bearer ${token}` });
   }
 
   private async request(tls: ChannelTls, metadata: Record<string, string>): Promise<WorkloadCert> {
@@ -146,14 +175,36 @@ function checkControlPlane(cert: PeerCertificate): Error | undefined {
   return new Error(`the xDS server's certificate is not the control plane's (it is for ${id?.spiffeId ?? 'no SPIFFE identity'})`);
 }
 
-/** The answer: the certificate for our key, then the roots; anything else is refused. */
+/**
+ * The answer: the certificate for our key, then the roots it chains to; anything else (garbage,
+ * another key, roots that did not sign it, no SPIFFE identity) is refused, saying which.
+ */
 function readIssued(keyPem: string, chain: string[]): WorkloadCert {
   if (chain.length < 2) throw new CertificateRefused(`the certificate API answered ${chain.length} certificate(s); a certificate and the roots were expected`);
-  const leaf = new X509Certificate(chain[0]);
+  const parse = (pem: string, what: string) => {
+    try {
+      return new X509Certificate(pem);
+    } catch (e) {
+      throw new CertificateRefused(`the certificate API answered ${what} that cannot be read (${(e as Error).message})`);
+    }
+  };
+  const leaf = parse(chain[0], 'a certificate');
+  const roots = chain.slice(1).map((pem, i) => parse(pem, `root ${i + 1}`));
   const { createPrivateKey } = process.getBuiltinModule('node:crypto');
   if (!leaf.checkPrivateKey(createPrivateKey(keyPem))) throw new CertificateRefused('the certificate API answered a certificate for another key');
-  const rootsPem = chain.slice(1).join('');
-  const spiffe = peerIdentity({ subjectaltname: leaf.subjectAltName, subject: { CN: /(?:^|\n)CN=([^\n]*)/.exec(leaf.subject)?.[1] } });
+  if (!roots.some((r) => leaf.checkIssued(r) && leaf.verify(r.publicKey))) throw new CertificateRefused('the certificate API answered a certificate that none of the roots it sent signed');
+  const cn = /(?:^|\n)CN=([^\n]*)/.exec(leaf.subject)?.[1];
+  const spiffe = peerIdentity({ subjectaltname: leaf.subjectAltName, subject: { CN: cn } });
   if (!spiffe) throw new CertificateRefused(`the certificate API answered a certificate with no SPIFFE identity (${leaf.subjectAltName ?? 'no SAN'})`);
-  return { keyPem, certPem: chain[0], rootsPem, notBefore: leaf.validFromDate.getTime(), notAfter: leaf.validToDate.getTime(), receivedAt: Date.now(), spiffeId: spiffe.spiffeId };
+  return {
+    keyPem,
+    certPem: chain[0],
+    rootsPem: chain.slice(1).join(''),
+    notBefore: leaf.validFromDate.getTime(),
+    notAfter: leaf.validToDate.getTime(),
+    receivedAt: Date.now(),
+    spiffeId: spiffe.spiffeId,
+    namespace: spiffe.namespace,
+    ...(spiffe.workload ? { workload: spiffe.workload } : {}),
+  };
 }
