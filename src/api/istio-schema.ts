@@ -1,4 +1,4 @@
-// The shape of VirtualService, DestinationRule, ServiceEntry, WorkloadEntry and Sidecar specs,
+// The shape of VirtualService, DestinationRule, ServiceEntry, WorkloadEntry, Sidecar and PeerAuthentication specs,
 // transcribed by hand from the OpenAPI v3 schemas in Istio's crd-all.gen.yaml (istio/istio 86c9f01f;
 // identical for v1, v1beta1 and v1alpha3). Where newer istio/api fields are accepted that the CRD
 // snapshot lacks, a comment says so. Descriptions and status are left out; `duration: 'min1ms'`
@@ -438,4 +438,15 @@ export const SIDECAR_SPEC: ObjectSchema = obj({
     mode: enumOf('REGISTRY_ONLY', 'ALLOW_ANY'),
   }),
   workloadSelector: WORKLOAD_SELECTOR,
+});
+
+// ---- PeerAuthentication (security.istio.io v1 and v1beta1, the same schema) ----
+// Its CEL rules (port keys 1-65535, portLevelMtls needs a selector) are in peerauthentication.ts.
+
+const MTLS_MODE = obj({ mode: enumOf('UNSET', 'DISABLE', 'PERMISSIVE', 'STRICT') });
+
+export const PEER_AUTHENTICATION_SPEC: ObjectSchema = obj({
+  mtls: MTLS_MODE,
+  portLevelMtls: { type: 'map', values: MTLS_MODE, minProperties: 1 },
+  selector: obj({ matchLabels: mapOf(maxLength(63), 4096) }),
 });

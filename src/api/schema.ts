@@ -72,6 +72,7 @@ export interface MapSchema extends Base {
   readonly type: 'map';
   readonly values: Schema;
   readonly maxProperties?: number;
+  readonly minProperties?: number;
 }
 
 export type Schema = StringSchema | IntegerSchema | NumberSchema | BooleanSchema | ArraySchema | ObjectSchema | MapSchema;
@@ -225,6 +226,9 @@ function checkMap(value: unknown, schema: MapSchema, path: string): FieldError[]
   const entries = Object.entries(value);
   if (schema.maxProperties !== undefined && entries.length > schema.maxProperties) {
     return [{ path, message: `must have at most ${schema.maxProperties} entries` }];
+  }
+  if (schema.minProperties !== undefined && entries.length < schema.minProperties) {
+    return [{ path, message: schema.minProperties === 1 ? 'must have at least one entry' : `must have at least ${schema.minProperties} entries` }];
   }
   return entries.flatMap(([k, v]) => checkShape(v, schema.values, key(path, k)));
 }

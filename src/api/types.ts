@@ -249,6 +249,21 @@ export interface SidecarSpec {
   outboundTrafficPolicy?: { mode?: 'REGISTRY_ONLY' | 'ALLOW_ANY'; egressProxy?: unknown };
 }
 
+// ---- security.istio.io: PeerAuthentication ----------------------------------------------
+// Whether a workload's sidecar takes plaintext, mutual TLS, or both (control/model/peer-auth.ts
+// says which mode applies to a workload's port).
+
+/** UNSET inherits the mode of the next level up (namespace, then mesh, then PERMISSIVE). */
+export type MtlsMode = 'UNSET' | 'DISABLE' | 'PERMISSIVE' | 'STRICT';
+
+export interface PeerAuthenticationSpec {
+  /** The workloads of its namespace it applies to; none (or no labels): every workload of the namespace (of the mesh, in the root namespace). */
+  selector?: { matchLabels?: Record<string, string> };
+  mtls?: { mode?: MtlsMode };
+  /** By port number, as YAML map keys ("8080"): for Weft, the workload's service port. Only with a selector. */
+  portLevelMtls?: Record<string, { mode?: MtlsMode }>;
+}
+
 // ---- gateway.networking.k8s.io: HTTPRoute and GRPCRoute ---------------------------------
 // Weft applies them as the Gateway API's mesh routes ("GAMMA"): routes whose parentRefs name a
 // Service route the traffic clients send to that Service.
@@ -392,6 +407,7 @@ export type Sidecar = Resource<SidecarSpec>;
 export type GatewayHTTPRoute = Resource<HTTPRouteSpec>;
 export type GatewayGRPCRoute = Resource<GRPCRouteSpec>;
 export type ReferenceGrant = Resource<ReferenceGrantSpec>;
+export type PeerAuthentication = Resource<PeerAuthenticationSpec>;
 
 // ---- errors --------------------------------------------------------------------------------
 

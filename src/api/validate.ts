@@ -4,12 +4,13 @@
 
 import { ConfigError, describeKey, type FieldError, type ObjectMeta, type Resource } from './types.ts';
 import { checkShape, isObject, key, pruneNulls, type Obj, type ObjectSchema } from './schema.ts';
-import { DESTINATION_RULE_SPEC, SERVICE_ENTRY_SPEC, SIDECAR_SPEC, VIRTUAL_SERVICE_SPEC, WORKLOAD_ENTRY_SPEC } from './istio-schema.ts';
+import { DESTINATION_RULE_SPEC, PEER_AUTHENTICATION_SPEC, SERVICE_ENTRY_SPEC, SIDECAR_SPEC, VIRTUAL_SERVICE_SPEC, WORKLOAD_ENTRY_SPEC } from './istio-schema.ts';
 import { validateVirtualService } from './virtualservice.ts';
 import { validateDestinationRule } from './destinationrule.ts';
 import { validateServiceEntry } from './serviceentry.ts';
 import { validateWorkloadEntry } from './workloadentry.ts';
 import { validateSidecar } from './sidecar.ts';
+import { validatePeerAuthentication } from './peerauthentication.ts';
 import { checkK8sName, checkK8sNamespace, checkLabelKey, checkLabelValue } from './rules.ts';
 import { supportOf } from './support.ts';
 import { LOCAL_RATE_LIMIT_SPEC, validateLocalRateLimit } from './ratelimit.ts';
@@ -34,6 +35,8 @@ export const SUPPORTED_KINDS: readonly SupportedKind[] = Object.freeze([
   Object.freeze({ kind: 'ServiceEntry', group: 'networking.istio.io', versions: NETWORKING_VERSIONS }),
   Object.freeze({ kind: 'WorkloadEntry', group: 'networking.istio.io', versions: NETWORKING_VERSIONS }),
   Object.freeze({ kind: 'Sidecar', group: 'networking.istio.io', versions: NETWORKING_VERSIONS }),
+  // Applied: the sidecars' inbound mTLS modes, and whether clients send them mTLS (control/model/peer-auth.ts).
+  Object.freeze({ kind: 'PeerAuthentication', group: 'security.istio.io', versions: Object.freeze(['v1', 'v1beta1'] as const) }),
   Object.freeze({ kind: 'LocalRateLimit', group: 'ratelimit.weft.io', versions: Object.freeze(['v1alpha1'] as const) }),
   // The Gateway API's mesh routes: those whose parentRefs name a Service.
   Object.freeze({ kind: 'HTTPRoute', group: 'gateway.networking.k8s.io', versions: Object.freeze(['v1', 'v1beta1'] as const) }),
@@ -54,6 +57,7 @@ const RULES: Readonly<Record<string, KindRules>> = Object.freeze({
   ServiceEntry: { schema: SERVICE_ENTRY_SPEC, validate: validateServiceEntry },
   WorkloadEntry: { schema: WORKLOAD_ENTRY_SPEC, validate: validateWorkloadEntry },
   Sidecar: { schema: SIDECAR_SPEC, validate: validateSidecar },
+  PeerAuthentication: { schema: PEER_AUTHENTICATION_SPEC, validate: validatePeerAuthentication },
   LocalRateLimit: { schema: LOCAL_RATE_LIMIT_SPEC, validate: validateLocalRateLimit },
   HTTPRoute: { schema: HTTP_ROUTE_SPEC, validate: validateHTTPRoute },
   GRPCRoute: { schema: GRPC_ROUTE_SPEC, validate: validateGRPCRoute },

@@ -68,3 +68,7 @@ export function assertAccepted(obj: unknown): void {
   const { problems } = inspect(obj, 'request item 0', true);
   if (problems.length) assert.fail(`expected the resource to be accepted, got: ${problems.map(formatProblem).join('\n')}`);
 }
+
+export function peerAuthentication(spec: Spec, name = 'r', namespace?: string): Record<string, unknown> {
+  return { apiVersion: 'security.istio.io/v1', kind: 'PeerAuthentication', metadata: { name, ...(namespace ? { namespace } : {}) }, spec };
+}

@@ -13,6 +13,8 @@ test('a kind by its name, kubectl plural or short name, in any case', () => {
     ['WE', 'WorkloadEntry'],
     ['sidecar', 'Sidecar'],
     ['Sidecars', 'Sidecar'],
+    ['pa', 'PeerAuthentication'],
+    ['peerauthentications', 'PeerAuthentication'],
     ['vs', 'VirtualService'],
     ['virtualservices', 'VirtualService'],
     ['destinationrules', 'DestinationRule'],
