@@ -72,6 +72,7 @@ const SNAPSHOT_KINDS = {
   sidecars: 'Sidecar',
   httpRoutes: 'HTTPRoute',
   grpcRoutes: 'GRPCRoute',
+  peerAuthentications: 'PeerAuthentication',
 } as const;
 type StoredConfig = Pick<MeshSnapshot, keyof typeof SNAPSHOT_KINDS>;
 
@@ -118,7 +119,9 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     const c = config();
     const key = `${c.revision}/${registry.version()}`;
     if (snap?.key !== key) {
-      snap = { key, mesh: { revision: c.revision, ...c.config, workloads: registry.list() } };
+      // The CA's trust domain: the SANs clients expect of mesh endpoints (translate/mtls.ts). The CA is
+      // open before the ADS server, the only caller, exists.
+      snap = { key, mesh: { revision: c.revision, ...c.config, workloads: registry.list(), trustDomain: ca.trustDomain } };
     }
     return snap.mesh;
   };

@@ -1,6 +1,6 @@
 // The control plane's view of the mesh at one instant: config from the store plus workloads
 // from the registry. Immutable once built; translate/ reads nothing else.
-import type { DestinationRule, GatewayGRPCRoute, GatewayHTTPRoute, LocalRateLimit, ServiceEntry, Sidecar, VirtualService, WorkloadEntry } from '../../api/types.ts';
+import type { DestinationRule, GatewayGRPCRoute, GatewayHTTPRoute, LocalRateLimit, PeerAuthentication, ServiceEntry, Sidecar, VirtualService, WorkloadEntry } from '../../api/types.ts';
 import type { PortMeta } from '../../xds/node-meta.ts';
 
 export const DEFAULT_NAMESPACE = 'default';
@@ -65,7 +65,14 @@ export interface MeshSnapshot {
   /** The Gateway API's mesh routes (translate/gamma.ts makes VirtualServices of them). */
   httpRoutes?: readonly GatewayHTTPRoute[];
   grpcRoutes?: readonly GatewayGRPCRoute[];
+  /** Which mTLS mode each workload's sidecar takes on each port (model/peer-auth.ts). */
+  peerAuthentications?: readonly PeerAuthentication[];
+  /** The trust domain of the mesh's SPIFFE ids (spiffe://<this>/ns/.../sa/...): the CA's; 'cluster.local' when unset. */
+  trustDomain?: string;
 }
+
+/** Istio's default trust domain, and Weft's when the snapshot names none. */
+export const DEFAULT_TRUST_DOMAIN = 'cluster.local';
 
 /** Istio's root namespace: a Sidecar here without a workloadSelector is the mesh-wide default. */
 export const ROOT_NAMESPACE = 'istio-system';
