@@ -27,6 +27,8 @@ const FILES = [
   'envoy/extensions/filters/listener/http_inspector/v3/http_inspector.proto',
   'envoy/extensions/filters/listener/tls_inspector/v3/tls_inspector.proto',
   'envoy/extensions/upstreams/http/v3/http_protocol_options.proto',
+  'envoy/extensions/transport_sockets/tls/v3/tls.proto',
+  'envoy/extensions/transport_sockets/raw_buffer/v3/raw_buffer.proto',
 ];
 
 /** The messages Weft encodes or decodes by name; everything they reference comes along. */
@@ -49,6 +51,10 @@ export const ROOTS = [
   'envoy.extensions.filters.listener.http_inspector.v3.HttpInspector',
   'envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector',
   'envoy.extensions.upstreams.http.v3.HttpProtocolOptions',
+  // Transport sockets (automatic mTLS): clusters' transport_socket_matches, inbound mTLS chains.
+  'envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext',
+  'envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext',
+  'envoy.extensions.transport_sockets.raw_buffer.v3.RawBuffer',
 ];
 
 export function loadFullRoot(): protobuf.Root {

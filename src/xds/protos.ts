@@ -8,6 +8,7 @@
 import protobuf from 'protobufjs/light.js';
 
 import { TYPE } from './types.ts';
+import './struct.ts'; // Struct as plain JSON, before the Root is built
 export * from './types.ts';
 
 // The descriptor is generated from the .proto files by src/xds/gen-protos.ts and pruned to the
@@ -74,46 +75,17 @@ export interface DiscoveryResponse {
   nonce: string;
 }
 
-// google.protobuf.Struct <-> plain JSON, for node.metadata. protobufjs bundles the well-known
-// types with camelCase field names, whatever keepCase says.
-function toStruct(obj: Record<string, unknown>): object {
-  const value = (v: unknown): object => {
-    if (v === null || v === undefined) return { nullValue: 0 };
-    if (typeof v === 'number') return { numberValue: v };
-    if (typeof v === 'boolean') return { boolValue: v };
-    if (typeof v === 'string') return { stringValue: v };
-    if (Array.isArray(v)) return { listValue: { values: v.map(value) } };
-    return { structValue: toStruct(v as Record<string, unknown>) };
-  };
-  return { fields: Object.fromEntries(Object.entries(obj).map(([k, v]) => [k, value(v)])) };
-}
-
-function fromStruct(s: any): Record<string, unknown> {
-  const value = (v: any): unknown => {
-    if (v == null) return null;
-    if ('stringValue' in v) return v.stringValue;
-    if ('numberValue' in v) return v.numberValue;
-    if ('boolValue' in v) return v.boolValue;
-    if ('listValue' in v) return (v.listValue?.values ?? []).map(value);
-    if ('structValue' in v) return fromStruct(v.structValue);
-    return null;
-  };
-  return Object.fromEntries(Object.entries(s?.fields ?? {}).map(([k, v]) => [k, value(v)]));
-}
-
 const STREAM_OPTS: protobuf.IConversionOptions = { enums: String, longs: Number, defaults: false, bytes: Buffer as any };
 
 export function encodeRequest(req: DiscoveryRequest): Buffer {
   const t = protoRoot().lookupType('envoy.service.discovery.v3.DiscoveryRequest');
-  const obj: any = { ...req };
-  if (req.node) obj.node = { ...req.node, metadata: req.node.metadata ? toStruct(req.node.metadata) : undefined };
-  return Buffer.from(t.encode(t.fromObject(obj)).finish());
+  // node.metadata is a Struct: written and read as plain JSON (struct.ts).
+  return Buffer.from(t.encode(t.fromObject(req)).finish());
 }
 
 export function decodeRequest(buf: Buffer): DiscoveryRequest {
   const t = protoRoot().lookupType('envoy.service.discovery.v3.DiscoveryRequest');
   const obj: any = t.toObject(t.decode(buf), STREAM_OPTS);
-  if (obj.node) obj.node = { ...obj.node, metadata: obj.node.metadata ? fromStruct(obj.node.metadata) : undefined };
   obj.type_url ??= '';
   return obj as DiscoveryRequest;
 }

@@ -19,3 +19,14 @@ test('the pruned descriptor encodes exactly as the full .proto files do', () => 
   assert.deepEqual(Buffer.from(encode(TYPE.cluster, cluster)), Buffer.from(viaFull));
   assert.deepEqual(decode(TYPE.cluster, viaFull), cluster);
 });
+
+test('a google.protobuf.Struct is written and read in its JSON mapping (endpoint metadata, a transport socket match), nothing dropped', () => {
+  const metadata = { filter_metadata: { 'envoy.transport_socket_match': { tlsMode: 'istio', n: 1.5, on: true, none: null, list: ['a', 2, { deep: 'x' }], nested: { a: { b: 'c' } } } } };
+  const cla = { cluster_name: 'c', endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: '10.0.0.1', port_value: 80 } } }, metadata }] }] };
+  assert.deepEqual(decode(TYPE.endpoint, encode(TYPE.endpoint, cla)), cla);
+  // The same bytes as a Struct built field by field (Value messages, no JSON mapping).
+  const root = loadFullRoot();
+  const [meta, struct, value] = ['envoy.config.core.v3.Metadata', 'google.protobuf.Struct', 'google.protobuf.Value'].map((n) => root.lookupType(n));
+  const byHand = meta.encode(meta.create({ filter_metadata: { m: struct.create({ fields: { tlsMode: value.create({ stringValue: 'istio' }) } }) } })).finish();
+  assert.deepEqual(Buffer.from(meta.encode(meta.fromObject({ filter_metadata: { m: { tlsMode: 'istio' } } })).finish()), Buffer.from(byHand));
+});
