@@ -23,6 +23,8 @@ function load(file: string): { mesh: MeshSnapshot; proxy: Workload } {
     revision: 1,
     virtualServices: resources.filter((r: any) => r.kind === 'VirtualService'),
     destinationRules: resources.filter((r: any) => r.kind === 'DestinationRule'),
+    peerAuthentications: resources.filter((r: any) => r.kind === 'PeerAuthentication'),
+    ...(doc.trustDomain ? { trustDomain: doc.trustDomain } : {}),
     workloads: doc.workloads,
   };
   const proxy = doc.workloads.find((w: Workload) => w.name === doc.proxy);

@@ -44,6 +44,6 @@ export class PushCache {
       this.translations.scoped += 1;
       s.scoped.set(key, entry);
     }
-    return forProxy(entry.shared, entry.scoped, proxy, mesh.rateLimits, mesh.sidecars);
+    return forProxy(entry.shared, entry.scoped, proxy, mesh);
   }
 }

@@ -15,6 +15,7 @@ import type { DestinationRule } from '../../api/types.ts';
 import type { ServiceEndpoint } from './services.ts';
 import { policyLayers } from './policy.ts';
 import { withTopology } from '../model/model.ts';
+import { MTLS_ENDPOINT_METADATA } from './mtls.ts';
 
 type Obj = Record<string, any>;
 
@@ -91,6 +92,8 @@ export function loadAssignment(name: string, members: readonly ServiceEndpoint[]
         endpoint: { address: socketAddress(e.address, e.port) },
         health_status: e.healthy ? 'HEALTHY' : 'UNHEALTHY',
         ...(e.weight ? { load_balancing_weight: { value: e.weight } } : {}),
+        // The endpoint takes mTLS: its cluster's 'tlsMode-istio' transport socket applies (mtls.ts).
+        ...(e.identity ? { metadata: MTLS_ENDPOINT_METADATA } : {}),
       })),
       // gRPC's xDS client requires a weight, and skips weightless localities.
       load_balancing_weight: { value: g.weight },

@@ -5,9 +5,11 @@
 //     their endpoints: inline, selected WorkloadEntries and workloads, DNS names, or the original
 //     destination (resolution NONE);
 // the names clients may call them by; and the DestinationRule that applies to each host.
-import type { DestinationRule, Destination, ServiceEntry, ServicePort, VirtualService } from '../../api/types.ts';
+import type { DestinationRule, Destination, ServiceEntry, ServicePort, VirtualService, WorkloadEntrySpec } from '../../api/types.ts';
 import { type PortHandling, type Protocol, handlingOf, parseProtocol, selectProtocol } from '../model/protocol.ts';
-import { type MeshSnapshot, DOMAIN_SUFFIX, fqdn, hostMatches, labelsMatch, localityOf, workloadPorts } from '../model/model.ts';
+import { type MeshSnapshot, type Workload, DOMAIN_SUFFIX, fqdn, hostMatches, labelsMatch, localityOf, workloadPorts } from '../model/model.ts';
+import { type PolicyTarget, portMtlsMode, workloadMtls } from '../model/peer-auth.ts';
+import { type EndpointIdentity, TLS_MODE_ISTIO, TLS_MODE_LABEL } from './mtls.ts';
 
 /** One endpoint of a service: where a client sidecar connects, and the labels subsets select by. */
 export interface ServiceEndpoint {
@@ -22,6 +24,8 @@ export interface ServiceEndpoint {
   locality: string;
   /** A WorkloadEntry's (or ServiceEntry endpoint's) weight: its share against the others' (Envoy's load_balancing_weight); unset is 1. */
   weight?: number;
+  /** Set when the endpoint takes mTLS (Istio's tlsMode=istio): whom its certificate names. */
+  identity?: EndpointIdentity;
 }
 
 /**
@@ -58,8 +62,9 @@ export function serviceKey(host: string, port: number): string {
  * The services of a mesh, keyed by host:port, in key order. A host:port that Weft's workloads
  * serve is theirs; among ServiceEntries, the oldest that names it wins.
  */
-export function servicesOf(mesh: Pick<MeshSnapshot, 'workloads' | 'serviceEntries' | 'workloadEntries'>): Map<string, Service> {
+export function servicesOf(mesh: Pick<MeshSnapshot, 'workloads' | 'serviceEntries' | 'workloadEntries' | 'peerAuthentications'>): Map<string, Service> {
   const out = new Map<string, Service>();
+  const mtls = mtlsOf(mesh);
   for (const w of [...mesh.workloads].sort((a, b) => a.proxyId.localeCompare(b.proxyId))) {
     if (!w.service) continue;
     const host = fqdn(w.service, w.namespace);
@@ -73,7 +78,7 @@ export function servicesOf(mesh: Pick<MeshSnapshot, 'workloads' | 'serviceEntrie
         s = { host, namespace: w.namespace, port: p.port, protocol, handling, discovery: 'EDS', endpoints: [], addresses: [] };
         out.set(key, s);
       }
-      s.endpoints.push({ id: w.proxyId, address: w.address, port: p.inboundPort, labels: w.labels, healthy: w.healthy, locality: localityOf(w.labels) });
+      s.endpoints.push({ id: w.proxyId, address: w.address, port: p.inboundPort, labels: w.labels, healthy: w.healthy, locality: localityOf(w.labels), ...mtls.ofWorkload(w, p.port) });
     }
   }
   for (const se of byPrecedence(mesh.serviceEntries ?? [])) {
@@ -92,7 +97,7 @@ export function servicesOf(mesh: Pick<MeshSnapshot, 'workloads' | 'serviceEntrie
           protocol,
           handling,
           discovery,
-          endpoints: serviceEntryEndpoints(se, host, p, discovery, mesh),
+          endpoints: serviceEntryEndpoints(se, host, p, discovery, mesh, mtls),
           exportTo: se.spec.exportTo,
           addresses,
           ...(p.targetPort ? { targetPort: p.targetPort } : {}),
@@ -117,7 +122,7 @@ function discoveryOf(resolution: ServiceEntry['spec']['resolution']): Discovery 
  * port, else the port's targetPort, else the port's number. Unix socket addresses are left out
  * (support.ts warns of them).
  */
-function serviceEntryEndpoints(se: ServiceEntry, host: string, p: ServicePort, discovery: Discovery, mesh: Pick<MeshSnapshot, 'workloads' | 'workloadEntries'>): ServiceEndpoint[] {
+function serviceEntryEndpoints(se: ServiceEntry, host: string, p: ServicePort, discovery: Discovery, mesh: Pick<MeshSnapshot, 'workloads' | 'workloadEntries'>, mtls: MtlsOf): ServiceEndpoint[] {
   if (discovery === 'ORIGINAL_DST') return [];
   const ns = se.metadata.namespace;
   const id = (kind: string, name: string, i = 0) => `${kind}/${ns}/${name}/${String(i).padStart(5, '0')}`;
@@ -128,14 +133,14 @@ function serviceEntryEndpoints(se: ServiceEntry, host: string, p: ServicePort, d
     const selector = se.spec.workloadSelector.labels;
     for (const we of byPrecedence(mesh.workloadEntries ?? [])) {
       if (we.metadata.namespace !== ns || !labelsMatch(selector, we.spec.labels ?? {}) || !usable(we.spec.address)) continue;
-      out.push({ id: id('WorkloadEntry', we.metadata.name), address: we.spec.address!, port: portOf(we.spec.ports), labels: we.spec.labels ?? {}, healthy: true, locality: localityOf(we.spec.labels ?? {}, we.spec.locality), ...weightOf(we.spec.weight) });
+      out.push({ id: id('WorkloadEntry', we.metadata.name), address: we.spec.address!, port: portOf(we.spec.ports), labels: we.spec.labels ?? {}, healthy: true, locality: localityOf(we.spec.labels ?? {}, we.spec.locality), ...weightOf(we.spec.weight), ...mtls.ofWorkloadEntry(we.metadata.namespace, we.spec, p.number) });
     }
     for (const w of mesh.workloads) {
       if (w.namespace !== ns || !labelsMatch(selector, w.labels)) continue;
       // The workload's port of that name, else of that number: its sidecar's inbound listener.
       const ports = workloadPorts(w);
       const wp = ports.find((x) => x.name === p.name) ?? ports.find((x) => x.port === p.number || x.appPort === (p.targetPort ?? p.number));
-      if (wp) out.push({ id: `workload/${w.proxyId}`, address: w.address, port: wp.inboundPort, labels: w.labels, healthy: w.healthy, locality: localityOf(w.labels) });
+      if (wp) out.push({ id: `workload/${w.proxyId}`, address: w.address, port: wp.inboundPort, labels: w.labels, healthy: w.healthy, locality: localityOf(w.labels), ...mtls.ofWorkload(w, wp.port) });
     }
     return out;
   }
@@ -147,6 +152,32 @@ function serviceEntryEndpoints(se: ServiceEntry, host: string, p: ServicePort, d
     out.push({ id: id('ServiceEntry', se.metadata.name), address: host, port: p.targetPort ?? p.number, labels: {}, healthy: true, locality: '' });
   }
   return out;
+}
+
+/** Which endpoints take mTLS, and whom they prove to be (`identity`, where one does). */
+interface MtlsOf {
+  ofWorkload(w: Workload, servicePort: number): { identity?: EndpointIdentity };
+  ofWorkloadEntry(namespace: string, we: WorkloadEntrySpec, servicePort: number): { identity?: EndpointIdentity };
+}
+
+/**
+ * An endpoint takes mTLS when its sidecar can (a Weft workload that proved its identity with a
+ * certificate; a WorkloadEntry labelled security.istio.io/tlsMode: istio, as Istio reads the
+ * label) and its own PeerAuthentication mode for the port is not DISABLE: clients then send it
+ * plaintext, as Istio's endpoint builder drops tlsMode for such endpoints. A ServiceEntry's inline
+ * endpoints never do: nothing says a sidecar runs there.
+ */
+function mtlsOf(mesh: Pick<MeshSnapshot, 'peerAuthentications'>): MtlsOf {
+  const policies = mesh.peerAuthentications ?? [];
+  const enabled = (who: PolicyTarget, port: number) => policies.length === 0 || portMtlsMode(workloadMtls(policies, who), port) !== 'DISABLE';
+  return {
+    ofWorkload: (w, port) => (w.serviceAccount !== undefined && enabled(w, port) ? { identity: { namespace: w.namespace, serviceAccount: w.serviceAccount } } : {}),
+    ofWorkloadEntry: (namespace, we, port) => {
+      const labels = we.labels ?? {};
+      if (labels[TLS_MODE_LABEL] !== TLS_MODE_ISTIO || !enabled({ namespace, labels }, port)) return {};
+      return { identity: { namespace, ...(we.serviceAccount ? { serviceAccount: we.serviceAccount } : {}) } };
+    },
+  };
 }
 
 /** An endpoint's weight where it has one (0 or unset: 1, as in Istio). */

@@ -46,6 +46,8 @@ import { allVirtualServices } from './gamma.ts';
 import { clusterPolicyFields, effectivePolicy, policyLayers, protocolOptions } from './policy.ts';
 import { failoverLabelKeys, loadAssignment, localityLbOf, socketAddress } from './locality.ts';
 import { type SniResources, tcpProxy } from './tls-routes.ts';
+import { type PlainInbound, type PortFilters, outboundSni, subjectAltNames, transportSocketMatches, withInboundMtls } from './mtls.ts';
+import { type EffectiveMode, portMtlsMode, workloadMtls } from '../model/peer-auth.ts';
 
 export { duration } from './duration.ts';
 export { OUTBOUND_ROUTE, PASSTHROUGH_CLUSTER } from './routes.ts';
@@ -89,7 +91,7 @@ export type ScopedResources = Pick<XdsResources, 'routes' | 'apiListeners'> & {
 /** Config for one proxy: the shared and scoped parts, plus its own listeners and inbound clusters. */
 export function translate(mesh: MeshSnapshot, proxy: Workload): XdsResources {
   const scoped = translateScoped(mesh, scopeOf(mesh, proxy));
-  return forProxy(sharedFor(translateShared(mesh), scoped), scoped, proxy, mesh.rateLimits, mesh.sidecars);
+  return forProxy(sharedFor(translateShared(mesh), scoped), scoped, proxy, mesh);
 }
 
 /** The shared clusters and endpoints a scope gets: all but those of the hosts hidden from it, with its own for the hosts whose DestinationRule it sees otherwise. */
@@ -247,7 +249,10 @@ function buildClusters(
       // The port's protocol, as Istio sets every cluster's (gRPC through a resolution NONE entry is HTTP/2).
       clusters[name] = passthroughCluster(name, withProtocol(protocolOptions(effective, svc?.handling), policy), svc?.targetPort);
     } else if (discovery === 'EDS') {
-      clusters[name] = edsCluster(name, protocolOptions(effective, svc?.handling), policy);
+      // Automatic mTLS (mtls.ts): only where some endpoint takes it, so a plaintext mesh's clusters stay as they were.
+      const secure = members.filter((e) => e.identity);
+      const tls = secure.length ? { transport_socket_matches: transportSocketMatches(subjectAltNames(mesh.trustDomain, secure.map((e) => e.identity!)), outboundSni(c.port, c.subset, c.host)) } : {};
+      clusters[name] = { ...edsCluster(name, protocolOptions(effective, svc?.handling), policy), ...tls };
       endpoints[name] = assignment(members);
     } else if (members.length > 0) {
       // DNS: the endpoints' names go in the cluster; the proxy resolves them (Istio's STRICT_DNS and
@@ -357,9 +362,20 @@ function apiListener(name: string): object {
   };
 }
 
+/** What a proxy's own resources read of the mesh: its rate limits, its Sidecar, its PeerAuthentications. */
+export type ProxyPolicies = Pick<MeshSnapshot, 'rateLimits' | 'sidecars' | 'peerAuthentications'>;
+
 /** Adds one proxy's own resources to the shared and scoped ones (which it does not modify). */
-export function forProxy(shared: SharedResources, scoped: ScopedResources, proxy: Workload, rateLimits: readonly LocalRateLimit[] = [], sidecars?: readonly Sidecar[]): XdsResources {
-  const limits = inboundLimits(rateLimits, proxy);
+export function forProxy(shared: SharedResources, scoped: ScopedResources, proxy: Workload, mesh: ProxyPolicies = {}): XdsResources {
+  const { sidecars } = mesh;
+  const limits = inboundLimits(mesh.rateLimits ?? [], proxy);
+  // Its ports' mTLS modes. A proxy that proved no identity has no certificate to terminate TLS
+  // with: PERMISSIVE serves it plaintext only, and STRICT still refuses plaintext (fails closed).
+  const mtls = workloadMtls(mesh.peerAuthentications, proxy);
+  const modeOf = (port: number) => {
+    const m = portMtlsMode(mtls, port);
+    return proxy.serviceAccount === undefined && m === 'PERMISSIVE' ? 'DISABLE' : m;
+  };
   // The Sidecar's inboundConnectionPool: a DestinationRule connectionPool for the proxy's inbound
   // clusters (to its app), as Istio applies it.
   const inboundPool = sidecarFor(sidecars, proxy)?.spec.inboundConnectionPool as Record<string, any> | undefined;
@@ -378,7 +394,7 @@ export function forProxy(shared: SharedResources, scoped: ScopedResources, proxy
     if (handling === 'udp') continue;
     const name = `inbound|${p.inboundPort}`;
     const cluster = inboundClusterName(p.port);
-    listeners[name] = inboundListener(name, proxy.address, p, cluster, handling, limits);
+    listeners[name] = inboundListener(name, proxy.address, p, cluster, handling, limits, modeOf(p.port));
     const base = {
       name: cluster,
       type: 'STATIC',
@@ -509,7 +525,13 @@ function limitRoute(l: InboundLimit, cluster: string): object {
   };
 }
 
-function inboundListener(name: string, address: string, p: WorkloadPort, cluster: string, handling: PortHandling, limits: InboundLimit[]): object {
+function inboundListener(name: string, address: string, p: WorkloadPort, cluster: string, handling: PortHandling, limits: InboundLimit[], mode: EffectiveMode): object {
+  const plain = plainInboundListener(name, address, p, cluster, handling, limits);
+  return withInboundMtls(plain.listener, mode, handling, plain.filters);
+}
+
+/** One service port's inbound listener without mTLS, and the port's filters (for the mTLS chains). */
+function plainInboundListener(name: string, address: string, p: WorkloadPort, cluster: string, handling: PortHandling, limits: InboundLimit[]): { listener: PlainInbound; filters: PortFilters } {
   const filters = limits.length ? [{ name: LOCAL_RATE_LIMIT_FILTER, typed_config: { '@type': TYPE.localRateLimit, stat_prefix: 'inbound' } }, ...ROUTER] : ROUTER;
   const hcm = () =>
     hcmFilter(
@@ -527,11 +549,12 @@ function inboundListener(name: string, address: string, p: WorkloadPort, cluster
   const addr = socketAddress(address, p.inboundPort);
   // Opaque TCP to the one cluster, with no settings: Envoy's default idle timeout (1 h) applies.
   const tcp = () => tcpProxy(name, [{ name: cluster, weight: 100 }]);
-  if (handling === 'tcp') return { name, address: addr, filter_chains: [{ filters: [tcp()] }] };
+  const own: PortFilters = { hcm, tcp };
+  if (handling === 'tcp') return { listener: { name, address: addr, filter_chains: [{ filters: [tcp()] }] }, filters: own };
   if (handling === 'detect') {
     // Envoy's protocol detection: http_inspector sets the application protocol of plain HTTP
     // connections; those take the HCM chain, everything else the default (TCP) chain.
-    return {
+    const listener = {
       name,
       address: addr,
       listener_filters: [{ name: 'envoy.filters.listener.http_inspector', typed_config: { '@type': TYPE.httpInspector } }],
@@ -540,6 +563,7 @@ function inboundListener(name: string, address: string, p: WorkloadPort, cluster
         { name: 'tcp', filters: [tcp()] },
       ],
     };
+    return { listener, filters: own };
   }
-  return { name, address: addr, filter_chains: [{ filters: [hcm()] }] };
+  return { listener: { name, address: addr, filter_chains: [{ filters: [hcm()] }] }, filters: own };
 }

@@ -1,0 +1,161 @@
+// PURE: the shapes of automatic mTLS, as Istio's pilot emits them and /work/wt/MTLS-CONTRACT.md
+// fixes them for Weft's sidecar:
+//   - endpoints that take mTLS carry Istio's tlsMode=istio in the transport socket match metadata;
+//   - an outbound cluster with such endpoints gets Istio's transport_socket_matches: TLS with the
+//     workload certificate to those (checking the server's SPIFFE id), plaintext to the rest;
+//   - inbound listeners get mTLS chains by the port's PeerAuthentication mode (model/peer-auth.ts).
+// Secrets are named by SDS and never inline: the sidecar serves 'default' (its own key and
+// certificate) and 'ROOTCA' (the mesh's roots) itself, as istio-agent serves Envoy.
+import { TYPE } from '../../xds/types.ts';
+import { DEFAULT_TRUST_DOMAIN } from '../model/model.ts';
+import type { EffectiveMode } from '../model/peer-auth.ts';
+import type { PortHandling } from '../model/protocol.ts';
+
+/** The filter_metadata key Envoy matches transport_socket_matches against. */
+export const TRANSPORT_SOCKET_MATCH = 'envoy.transport_socket_match';
+
+/** Istio's label (and metadata value) for an endpoint whose sidecar takes mTLS. */
+export const TLS_MODE_LABEL = 'security.istio.io/tlsMode';
+export const TLS_MODE_ISTIO = 'istio';
+
+/** Whose identity an mTLS endpoint proves: its certificate's SPIFFE id names these. */
+export interface EndpointIdentity {
+  namespace: string;
+  /** Absent for a WorkloadEntry that names none: it takes mTLS, but clients cannot name whom to expect. */
+  serviceAccount?: string;
+}
+
+/** An mTLS endpoint's metadata: what the cluster's 'tlsMode-istio' match selects. */
+export const MTLS_ENDPOINT_METADATA = { filter_metadata: { [TRANSPORT_SOCKET_MATCH]: { tlsMode: TLS_MODE_ISTIO } } };
+
+/** istio-agent's SDS source, which Weft's sidecar answers itself (no SDS stream). */
+const SDS = {
+  api_config_source: {
+    api_type: 'GRPC',
+    transport_api_version: 'V3',
+    grpc_services: [{ envoy_grpc: { cluster_name: 'sds-grpc' } }],
+    set_node_on_first_message_only: true,
+  },
+  initial_fetch_timeout: { seconds: 0 },
+  resource_api_version: 'V3',
+};
+
+/** The workload's own key and certificate. */
+const WORKLOAD_CERT = [{ name: 'default', sds_config: SDS }];
+/** The mesh's roots: the only CAs a peer's certificate may chain to. */
+const ROOT_CA = { name: 'ROOTCA', sds_config: SDS };
+
+export function spiffeId(trustDomain: string | undefined, namespace: string, serviceAccount: string): string {
+  return `spiffe://${trustDomain ?? DEFAULT_TRUST_DOMAIN}/ns/${namespace}/sa/${serviceAccount}`;
+}
+
+/** The SANs a cluster's servers may present: the distinct SPIFFE ids of its mTLS endpoints, sorted. */
+export function subjectAltNames(trustDomain: string | undefined, identities: readonly EndpointIdentity[]): string[] {
+  const ids = new Set<string>();
+  for (const i of identities) if (i.serviceAccount) ids.add(spiffeId(trustDomain, i.namespace, i.serviceAccount));
+  return [...ids].sort();
+}
+
+/** Istio's SNI for a mesh cluster (BuildDNSSrvSubsetKey): outbound_.80_.v1_.reviews.default.svc.cluster.local; no subset is "_". */
+export function outboundSni(port: number, subset: string, host: string): string {
+  return `outbound_.${port}_.${subset}_.${host}`;
+}
+
+/**
+ * Istio's automatic mTLS for a cluster: TLS to the endpoints whose metadata says tlsMode istio,
+ * plaintext to the others. ALPN 'istio-peer-exchange', 'istio' tells the server's sidecar that
+ * this is mTLS from a sidecar (its mTLS chains match them); the client prefixes the upstream
+ * protocol's ('istio-h2', 'istio-http/1.1'), as Istio's alpn filter does.
+ */
+export function transportSocketMatches(sans: readonly string[], sni: string): object[] {
+  return [
+    {
+      name: 'tlsMode-istio',
+      match: { tlsMode: TLS_MODE_ISTIO },
+      transport_socket: {
+        name: 'envoy.transport_sockets.tls',
+        typed_config: {
+          '@type': TYPE.upstreamTls,
+          common_tls_context: {
+            alpn_protocols: ['istio-peer-exchange', 'istio'],
+            tls_certificate_sds_secret_configs: WORKLOAD_CERT,
+            combined_validation_context: {
+              default_validation_context: sans.length ? { match_subject_alt_names: sans.map((exact) => ({ exact })) } : {},
+              validation_context_sds_secret_config: ROOT_CA,
+            },
+          },
+          sni,
+        },
+      },
+    },
+    {
+      name: 'tlsMode-disabled',
+      match: {},
+      transport_socket: { name: 'envoy.transport_sockets.raw_buffer', typed_config: { '@type': TYPE.rawBuffer } },
+    },
+  ];
+}
+
+/** What the inbound mTLS chains offer (Istio's inbound ALPNs): a sidecar's, with its upstream protocol. */
+export const MTLS_ALPN = ['istio', 'istio-peer-exchange', 'istio-http/1.0', 'istio-http/1.1', 'istio-h2'];
+const MTLS_HTTP_ALPN = ['istio-http/1.0', 'istio-http/1.1', 'istio-h2'];
+const MTLS_TCP_ALPN = ['istio', 'istio-peer-exchange'];
+
+/** Terminates mTLS with the workload certificate; the client must present one chaining to the mesh's roots. */
+const DOWNSTREAM_TLS = {
+  name: 'envoy.transport_sockets.tls',
+  typed_config: {
+    '@type': TYPE.downstreamTls,
+    common_tls_context: {
+      alpn_protocols: ['h2', 'http/1.1'],
+      tls_certificate_sds_secret_configs: WORKLOAD_CERT,
+      combined_validation_context: { default_validation_context: {}, validation_context_sds_secret_config: ROOT_CA },
+    },
+    // A BoolValue: { value: true } in protobufjs's form (the wire is the same as JSON's `true`).
+    require_client_certificate: { value: true },
+  },
+};
+
+export const TLS_INSPECTOR = { name: 'envoy.filters.listener.tls_inspector', typed_config: { '@type': TYPE.tlsInspector } };
+
+function mtlsChain(name: string, alpn: readonly string[], filters: readonly object[]): object {
+  return { name, filter_chain_match: { transport_protocol: 'tls', application_protocols: [...alpn] }, transport_socket: DOWNSTREAM_TLS, filters };
+}
+
+/** An inbound listener as it is without mTLS (translate.ts inboundListener). */
+export interface PlainInbound {
+  name: string;
+  address: object;
+  listener_filters?: object[];
+  filter_chains: object[];
+}
+
+/** The port's own filters, the same after TLS as on plaintext: its HCM and its tcp_proxy. */
+export interface PortFilters {
+  hcm: () => object;
+  tcp: () => object;
+}
+
+/**
+ * An inbound listener with the chains its port's PeerAuthentication mode asks for:
+ *   STRICT: the tls_inspector, and mTLS chains only (a connection that matches none, plaintext
+ *   or TLS without a sidecar's ALPN, is closed: Envoy's rule);
+ *   PERMISSIVE: the tls_inspector, the mTLS chains, then the plaintext chains as they were (they
+ *   take what the mTLS chains do not);
+ *   DISABLE: the listener as it was.
+ * A port whose protocol is detected gets two mTLS chains, HTTP and TCP, told apart by the ALPN
+ * the client sidecar sends (it knows its upstream protocol); other ports, one with their filter.
+ */
+export function withInboundMtls(plain: PlainInbound, mode: EffectiveMode, handling: PortHandling, filters: PortFilters): PlainInbound {
+  if (mode === 'DISABLE') return plain;
+  const mtls =
+    handling === 'detect'
+      ? [mtlsChain('mtls-http', MTLS_HTTP_ALPN, [filters.hcm()]), mtlsChain('mtls-tcp', MTLS_TCP_ALPN, [filters.tcp()])]
+      : [mtlsChain('mtls', MTLS_ALPN, [handling === 'tcp' ? filters.tcp() : filters.hcm()])];
+  return {
+    name: plain.name,
+    address: plain.address,
+    listener_filters: [TLS_INSPECTOR, ...(plain.listener_filters ?? [])],
+    filter_chains: mode === 'STRICT' ? mtls : [...mtls, ...plain.filter_chains],
+  };
+}
