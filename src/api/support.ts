@@ -131,7 +131,10 @@ const NOT_YET: Record<string, string> = {
 /** Protobuf semantics: "", [] and 0 say nothing, as if unset. */
 const given = (v: unknown): boolean => set(v) && v !== '' && v !== 0 && !(Array.isArray(v) && v.length === 0);
 
-const NO_IDENTITIES = 'accepted, not applied yet: Weft has no workload identities until mTLS';
+/** What automatic mTLS does with identities (control/translate/mtls.ts): the labelled WorkloadEntries' and proven workloads' only. */
+const SE_SANS = "accepted, not applied yet: clients check the identities of the mesh's own endpoints (Weft's workloads, WorkloadEntries labelled security.istio.io/tlsMode: istio), not a ServiceEntry's names";
+const INLINE_IDENTITY = "accepted, not applied: a ServiceEntry's own endpoints get plaintext (nothing says a sidecar runs there), so no identity is checked";
+const UNLABELLED_IDENTITY = 'accepted, not applied: clients send a WorkloadEntry mTLS, and expect this identity, only when its labels carry security.istio.io/tlsMode: istio';
 
 function serviceEntry(spec: Obj, out: Support): void {
   const warn = (path: string, message: string) => out.warnings.push({ path, message });
@@ -139,19 +142,21 @@ function serviceEntry(spec: Obj, out: Support): void {
     if (typeof a === 'string' && a.includes('/')) warn(index('spec.addresses', i), 'accepted, not applied yet: the sidecar routes by name and by plain address, not by address range');
   });
   list(spec.endpoints).forEach((e, i) => {
-    if (isObject(e)) workloadEntry(e, index('spec.endpoints', i), out);
+    if (isObject(e)) workloadEntry(e, index('spec.endpoints', i), out, true);
   });
-  if (given(spec.subjectAltNames)) warn('spec.subjectAltNames', NO_IDENTITIES);
+  if (given(spec.subjectAltNames)) warn('spec.subjectAltNames', SE_SANS);
 }
 
 /** A WorkloadEntry's spec, or one endpoint of a ServiceEntry (at `p`). */
-function workloadEntry(we: Obj, p: string, out: Support): void {
+function workloadEntry(we: Obj, p: string, out: Support, inline = false): void {
   const warn = (path: string, message: string) => out.warnings.push({ path, message });
   if (typeof we.address === 'string' && we.address.startsWith(UNIX_PREFIX)) {
     warn(field(p, 'address'), 'accepted, not applied yet: the sidecar does not dial unix sockets; this endpoint is left out');
   }
   if (given(we.network)) warn(field(p, 'network'), 'accepted, not applied yet: Weft has no networks');
-  if (given(we.serviceAccount)) warn(field(p, 'serviceAccount'), NO_IDENTITIES);
+  // A labelled WorkloadEntry's service account is the SAN its clients expect (automatic mTLS).
+  const labelled = isObject(we.labels) && we.labels['security.istio.io/tlsMode'] === 'istio';
+  if (given(we.serviceAccount) && (inline || !labelled)) warn(field(p, 'serviceAccount'), inline ? INLINE_IDENTITY : UNLABELLED_IDENTITY);
 }
 
 function sidecar(spec: Obj, out: Support): void {

@@ -83,9 +83,9 @@ test('ServiceEntry: what the sidecar cannot apply yet is accepted with a warning
   assert.deepEqual(pathsAndMessages(se), [
     'spec.addresses[1]: accepted, not applied yet: the sidecar routes by name and by plain address, not by address range',
     'spec.endpoints[0].network: accepted, not applied yet: Weft has no networks',
-    'spec.endpoints[0].serviceAccount: accepted, not applied yet: Weft has no workload identities until mTLS',
+    "spec.endpoints[0].serviceAccount: accepted, not applied: a ServiceEntry's own endpoints get plaintext (nothing says a sidecar runs there), so no identity is checked",
     'spec.endpoints[1].address: accepted, not applied yet: the sidecar does not dial unix sockets; this endpoint is left out',
-    'spec.subjectAltNames: accepted, not applied yet: Weft has no workload identities until mTLS',
+    "spec.subjectAltNames: accepted, not applied yet: clients check the identities of the mesh's own endpoints (Weft's workloads, WorkloadEntries labelled security.istio.io/tlsMode: istio), not a ServiceEntry's names",
   ]);
   assert.match(warnings(se)[0] ?? '', /^ServiceEntry default\/r: spec\.addresses\[1\]: /);
 });
@@ -104,15 +104,17 @@ test('ServiceEntry: what Weft applies gets no warning, and nothing is refused', 
   assert.deepEqual(warnings(serviceEntry({ hosts: ['db.example.com'], workloadSelector: { labels: { app: 'db' } } })), []);
 });
 
-test('WorkloadEntry: network, serviceAccount and unix sockets are warnings; address, ports, labels, locality and weight are applied', () => {
+test('WorkloadEntry: network, serviceAccount (without the tlsMode label) and unix sockets are warnings; address, ports, labels, locality, weight, and serviceAccount with the label are applied', () => {
   const we = workloadEntry({ address: 'unix:///var/run/app.sock', labels: { app: 'vm' }, weight: 2, network: 'west', locality: 'us-east', serviceAccount: 'vm' });
   assert.deepEqual(pathsAndMessages(we), [
     'spec.address: accepted, not applied yet: the sidecar does not dial unix sockets; this endpoint is left out',
     'spec.network: accepted, not applied yet: Weft has no networks',
-    'spec.serviceAccount: accepted, not applied yet: Weft has no workload identities until mTLS',
+    'spec.serviceAccount: accepted, not applied: clients send a WorkloadEntry mTLS, and expect this identity, only when its labels carry security.istio.io/tlsMode: istio',
   ]);
   assert.match(warnings(we)[0] ?? '', /^WorkloadEntry default\/r: spec\.address: /);
   assert.deepEqual(warnings(workloadEntry({ address: '10.0.0.7', ports: { http: 8080 }, labels: { app: 'vm' } })), []);
+  // With the label, its service account is the SAN its clients expect (translate/mtls.ts).
+  assert.deepEqual(warnings(workloadEntry({ address: '10.0.0.7', labels: { app: 'vm', 'security.istio.io/tlsMode': 'istio' }, serviceAccount: 'vm' })), []);
 });
 
 test('Sidecar: egressProxy is refused (ignoring it would widen what a workload reaches); egress listeners with ports are applied, a unix socket one and port protocols are warnings', () => {
