@@ -21,7 +21,11 @@
 // rest to tcp_proxy). Apps reach TCP services through the outbound listener with CONNECT; on a
 // TLS port with tls routes, the CONNECT goes to an internal listener that routes by server name
 // (tls-routes.ts).
-import type { Destination, DestinationRule, LocalRateLimit, Sidecar, VirtualService } from '../../api/types.ts';
+//
+// Automatic mTLS (mtls.ts): endpoints whose sidecar takes mTLS are marked, the clusters that reach
+// them choose TLS or plaintext per endpoint, and each inbound listener takes what its port's
+// PeerAuthentication mode (model/peer-auth.ts) allows.
+import type { Destination, DestinationRule, LocalRateLimit, VirtualService } from '../../api/types.ts';
 import { TYPE } from '../../xds/types.ts';
 import { duration } from './duration.ts';
 import { type PortHandling, portHandling } from '../model/protocol.ts';
