@@ -5,11 +5,17 @@ import { TYPE } from '../../xds/types.ts';
 import { type RouteTable, convertRouteConfig } from './convert-route.ts';
 import { duration, durationMs, fail } from './convert-util.ts';
 import { type SniConfig, type TcpProxyConfig, sniChains, tcpProxy } from './convert-tcp.ts';
+import { type MtlsListener, isMtlsListener, mtlsParts } from './convert-mtls.ts';
+import { type TransportSocketMatch, type UpstreamTls, clusterTransport, endpointSocketMatch } from './convert-tls.ts';
 
 export type { RouteEntry, RouteTable, VirtualHost, StringMatcher } from './convert-route.ts';
 export { convertRouteConfig } from './convert-route.ts';
 export type { SniChain, SniConfig, TcpProxyConfig } from './convert-tcp.ts';
 export { chainFor, pickTcpCluster } from './convert-tcp.ts';
+export type { MtlsListener, TlsChain } from './convert-mtls.ts';
+export { tlsChainFor } from './convert-mtls.ts';
+export type { DownstreamTls, TransportSocketMatch, UpstreamTls } from './convert-tls.ts';
+export { transportFor } from './convert-tls.ts';
 
 export interface ListenerConfig {
   name: string;
@@ -30,6 +36,12 @@ export interface ListenerConfig {
   kind: 'http' | 'tcp' | 'detect' | 'sni';
   tcp?: TcpProxyConfig;
   sni?: SniConfig;
+  /**
+   * Mutual TLS (tls_inspector and chains with a DownstreamTlsContext, convert-mtls.ts): a connection
+   * with a ClientHello goes to the TLS chain its ALPN picks; one without goes to the listener's kind
+   * above (PERMISSIVE's plaintext chains) or, with mtls.plaintext false (STRICT), is closed.
+   */
+  mtls?: MtlsListener;
   /** Either the name of an RDS route configuration, or an inline one. */
   rdsName?: string;
   inlineRoutes?: RouteTable;
@@ -81,6 +93,10 @@ export interface ClusterConfig {
   portOverride?: number;
   /** outlier_detection: endpoints ejected after consecutive errors (upstream/outlier.ts). */
   outlier?: OutlierConfig;
+  /** transport_socket: TLS to every endpoint no transport_socket_matches entry picks (undefined: plaintext). */
+  transportSocket?: UpstreamTls;
+  /** transport_socket_matches: an endpoint's transport socket by its metadata (convert-tls.ts transportFor). */
+  transportSocketMatches?: readonly TransportSocketMatch[];
   /** common_lb_config.healthy_panic_threshold (Envoy: 50%): below this share of endpoints not ejected, ejections are ignored. */
   panicPercent: number;
   /** common_lb_config.locality_weighted_lb_config: within a priority, a locality is picked by its load_balancing_weight. */
@@ -139,6 +155,8 @@ export interface Endpoint {
   localityWeight?: number;
   /** Its lb_endpoint load_balancing_weight, where not 1: its share against the others' (balance.ts, hash.ts). */
   weight?: number;
+  /** metadata.filter_metadata['envoy.transport_socket_match'] (Istio's tlsMode): picks the cluster's transport socket. */
+  socketMatch?: Readonly<Record<string, string>>;
 }
 
 export { ConvertError } from './convert-util.ts';
@@ -170,6 +188,7 @@ export function convertListener(l: any): ListenerConfig {
   const { address, port } = l.internal_listener ? { address: '', port: 0 } : socket(`${where}: address`, l.address);
   const internal = l.internal_listener ? { internal: true } : {};
   const chains: any[] = l.filter_chains ?? [];
+  if (isMtlsListener(l)) return mtlsListener(where, l);
   if ((l.listener_filters ?? []).some((f: any) => f.typed_config?.['@type'] === TYPE.tlsInspector)) {
     return { name: l.name, address, port, ...internal, kind: 'sni', sni: sniChains(where, l), ...hcmDefaults() };
   }
@@ -220,6 +239,19 @@ export function convertListener(l: any): ListenerConfig {
     }
   }
   fail(`${where}: filter_chains`, `supported: one chain (HttpConnectionManager or tcp_proxy), or protocol detection (a chain matching application_protocols http/1.1 and h2c, and a default tcp_proxy chain); got ${chains.length} chain(s)`);
+}
+
+/**
+ * An mTLS listener: its TLS chains, and its plaintext chains converted as any listener is. With no
+ * plaintext chain (STRICT) the kind is what the TLS chains run ('http' when one holds the HCM), so
+ * that the HCM's fields are the listener's.
+ */
+function mtlsListener(where: string, l: any): ListenerConfig {
+  const parts = mtlsParts(where, l);
+  if (parts.plain) return { ...convertListener(parts.plain), mtls: parts.mtls };
+  const base = { name: l.name as string, ...socket(`${where}: address`, l.address), mtls: parts.mtls };
+  if (parts.hcm) return { ...base, kind: 'http', ...hcmConfig(where, parts.hcm) };
+  return { ...base, kind: 'tcp', tcp: parts.mtls.chains[0]!.tcp!, ...hcmDefaults() };
 }
 
 function hcmDefaults(): Pick<ListenerConfig, 'path' | 'requestHeadersTimeoutMs' | 'idleTimeoutMs' | 'streamIdleTimeoutMs'> {
@@ -384,7 +416,8 @@ export function convertCluster(c: any): ClusterConfig {
   if (hashTableSize !== undefined && !(Number.isInteger(hashTableSize) && hashTableSize > 0 && hashTableSize <= 8_388_608)) fail(`${where}: ${lb}_lb_config`, `invalid size ${hashTableSize}`);
   if (lb === 'maglev' && !isPrime(hashTableSize!)) fail(`${where}: maglev_lb_config.table_size`, `must be a prime number, got ${hashTableSize}`);
   const slowStart = slowStartOf(where, c, lb);
-  const base = { name: c.name, connectTimeoutMs, protocol, limits, lb, panicPercent, localityWeighted, ...(slowStart ? { slowStart } : {}), ...(Object.keys(connection).length ? { connection } : {}), ...(outlier ? { outlier } : {}), ...(hashTableSize ? { hashTableSize } : {}) };
+  const transport = clusterTransport(where, c);
+  const base = { name: c.name, connectTimeoutMs, protocol, limits, lb, panicPercent, localityWeighted, ...transport, ...(slowStart ? { slowStart } : {}), ...(Object.keys(connection).length ? { connection } : {}), ...(outlier ? { outlier } : {}), ...(hashTableSize ? { hashTableSize } : {}) };
   const internal = internalEndpoint(`${where}: load_assignment`, c.load_assignment);
   if (internal !== undefined) {
     if (type !== 'STATIC') fail(`${where}: type`, 'a cluster whose endpoint is an internal listener must be STATIC');
@@ -533,7 +566,8 @@ export function convertEndpoints(cla: any, whereOuter?: string): Endpoint[] {
       if (!Number.isInteger(weight) || weight < 1 || weight > 0xffffffff) fail(`${where}: endpoints[${i}].lb_endpoints[${j}].load_balancing_weight`, `must be a whole number of at least 1, got ${JSON.stringify(e.load_balancing_weight)}`);
       sum += weight;
       if (sum > 0xffffffff) fail(`${where}: endpoints[${i}]`, "the weights of the locality's endpoints add up to more than 4294967295 (Envoy's limit)");
-      out.push({ address, port, healthy: hs === 'HEALTHY' || hs === 'UNKNOWN', priority, group: i, localityWeight: lw, ...(weight !== 1 ? { weight } : {}) });
+      const socketMatch = endpointSocketMatch(e.metadata);
+      out.push({ address, port, healthy: hs === 'HEALTHY' || hs === 'UNKNOWN', priority, group: i, localityWeight: lw, ...(weight !== 1 ? { weight } : {}), ...(socketMatch ? { socketMatch } : {}) });
     });
   });
   return out;
