@@ -58,7 +58,7 @@ test('a real ClientHello from node:tls: its SNI, the same however the flight is 
   const hello = await clientHello({ servername: 'a.example.com' });
   for (const chunk of [hello.length, 1, 2, 7, 100]) {
     const { outcome, reader } = read(hello, chunk);
-    assert.deepEqual(outcome, { kind: 'tls', serverName: 'a.example.com' }, `chunks of ${chunk}`);
+    assert.deepEqual(outcome, { kind: 'tls', serverName: 'a.example.com', alpn: [] }, `chunks of ${chunk}`);
     assert.ok(reader.bytes.equals(hello), 'every byte kept, unchanged');
   }
   // Every strict prefix asks for more: the decision needs the whole hello.
@@ -66,15 +66,15 @@ test('a real ClientHello from node:tls: its SNI, the same however the flight is 
 });
 
 test('a real ClientHello without SNI (node sends none to an IP address)', async () => {
-  assert.deepEqual(read(await clientHello({})).outcome, { kind: 'tls', serverName: undefined });
+  assert.deepEqual(read(await clientHello({})).outcome, { kind: 'tls', serverName: undefined, alpn: [] });
 });
 
 test('server names are lower-cased; one Envoy could match no server name with is no name; no extensions at all is no name', () => {
-  assert.deepEqual(read(withSni('A.Example.COM')).outcome, { kind: 'tls', serverName: 'a.example.com' });
-  assert.deepEqual(read(withSni(Buffer.from([0x61, 0xff, 0x62]))).outcome, { kind: 'tls', serverName: undefined });
-  assert.deepEqual(read(withSni('a b')).outcome, { kind: 'tls', serverName: undefined });
-  assert.deepEqual(read(records(handshake(helloBody()))).outcome, { kind: 'tls', serverName: undefined });
-  assert.deepEqual(read(records(handshake(helloBody([ext(16, Buffer.from([0, 3, 2, 0x68, 0x32]))])))).outcome, { kind: 'tls', serverName: undefined }, 'ALPN only');
+  assert.deepEqual(read(withSni('A.Example.COM')).outcome, { kind: 'tls', serverName: 'a.example.com', alpn: [] });
+  assert.deepEqual(read(withSni(Buffer.from([0x61, 0xff, 0x62]))).outcome, { kind: 'tls', serverName: undefined, alpn: [] });
+  assert.deepEqual(read(withSni('a b')).outcome, { kind: 'tls', serverName: undefined, alpn: [] });
+  assert.deepEqual(read(records(handshake(helloBody()))).outcome, { kind: 'tls', serverName: undefined, alpn: [] });
+  assert.deepEqual(read(records(handshake(helloBody([ext(16, Buffer.from([0, 3, 2, 0x68, 0x32]))])))).outcome, { kind: 'tls', serverName: undefined, alpn: ['h2'] }, 'ALPN only');
 });
 
 test('a ClientHello split over many records (as a large one must be) is put back together', () => {
@@ -82,7 +82,7 @@ test('a ClientHello split over many records (as a large one must be) is put back
   const flight = records(hs, [3, 1, 16_384, 16_384, 5]);
   for (const chunk of [flight.length, 4096, 1]) {
     const { outcome, reader } = read(flight, chunk);
-    assert.deepEqual(outcome, { kind: 'tls', serverName: 'big.example.com' });
+    assert.deepEqual(outcome, { kind: 'tls', serverName: 'big.example.com', alpn: [] });
     assert.equal(reader.bytes.length, flight.length);
   }
 });
@@ -90,7 +90,7 @@ test('a ClientHello split over many records (as a large one must be) is put back
 test('what follows the ClientHello in the same read (early data) is kept too, not looked at', () => {
   const flight = Buffer.concat([withSni('a.example.com'), Buffer.from([23, 3, 3, 0, 2, 0xde, 0xad])]);
   const { outcome, reader } = read(flight);
-  assert.deepEqual(outcome, { kind: 'tls', serverName: 'a.example.com' });
+  assert.deepEqual(outcome, { kind: 'tls', serverName: 'a.example.com', alpn: [] });
   assert.ok(reader.bytes.equals(flight));
 });
 
@@ -171,4 +171,14 @@ test('hostile flights: random bytes and mutated hellos, in random pieces, never 
   }
   // A flight that stays 'more' has asked for bytes it did not get: fine (the caller's timer ends it).
   assert.ok((kinds.get('not_tls') ?? 0) > 1000, JSON.stringify([...kinds]));
+});
+
+test("ALPN (for mTLS chains): a real hello's offer in its order; a malformed protocol list is no ClientHello", async () => {
+  const hello = await clientHello({ servername: 'outbound_.80_._.app', ALPNProtocols: ['istio-h2', 'istio-peer-exchange', 'istio'] });
+  assert.deepEqual(read(hello, 3).outcome, { kind: 'tls', serverName: 'outbound_.80_._.app', alpn: ['istio-h2', 'istio-peer-exchange', 'istio'] });
+  const alpn = (data: Buffer) => read(records(handshake(helloBody([ext(16, data)])))).outcome.kind;
+  assert.equal(alpn(Buffer.from([0, 0])), 'not_tls', 'an empty list');
+  assert.equal(alpn(Buffer.from([0, 2, 0, 0x68])), 'not_tls', 'an empty name');
+  assert.equal(alpn(Buffer.from([0, 3, 5, 0x68, 0x32])), 'not_tls', 'a name past the list');
+  assert.equal(alpn(Buffer.from([0, 9, 2, 0x68, 0x32])), 'not_tls', 'a list length past the extension');
 });

@@ -1,4 +1,5 @@
-// PURE: the server name a TLS client asks for, read from its ClientHello (Envoy's tls_inspector).
+// PURE: the server name a TLS client asks for, and the application protocols (ALPN) it offers,
+// read from its ClientHello (Envoy's tls_inspector).
 // The bytes are only looked at: whoever feeds them forwards them unchanged once this has decided.
 //
 // Hostile input is the rule here, not the exception: the first flight of a tunnel is whatever the
@@ -21,8 +22,8 @@ export const MAX_CLIENT_HELLO = 64 * 1024;
 
 export type HelloOutcome =
   | { kind: 'more' }
-  /** A ClientHello; serverName is its SNI host_name, if it has one. */
-  | { kind: 'tls'; serverName: string | undefined }
+  /** A ClientHello; serverName is its SNI host_name, if it has one; alpn the protocols it offers, in its order (none: []). */
+  | { kind: 'tls'; serverName: string | undefined; alpn: string[] }
   | { kind: 'not_tls'; why: string }
   | { kind: 'too_large' };
 
@@ -33,6 +34,7 @@ const RECORD_HANDSHAKE = 22;
 const HANDSHAKE_CLIENT_HELLO = 1;
 const MAX_RECORD = 16_384;
 const EXT_SERVER_NAME = 0;
+const EXT_ALPN = 16;
 
 export class ClientHelloReader {
   private buf = Buffer.alloc(0);
@@ -143,13 +145,14 @@ export function parseClientHello(body: Buffer): HelloOutcome {
   const compression = body[p++];
   if (compression === undefined || compression < 1 || !has(compression)) return bad('compression methods');
   p += compression;
-  if (p === body.length) return { kind: 'tls', serverName: undefined }; // no extensions at all
+  if (p === body.length) return { kind: 'tls', serverName: undefined, alpn: [] }; // no extensions at all
   if (!has(2)) return bad('extensions');
   const extEnd = p + 2 + body.readUInt16BE(p);
   p += 2;
   if (extEnd !== body.length) return bad('the extensions do not fill the message');
   const seen = new Set<number>();
   let serverName: string | undefined;
+  let alpn: string[] = [];
   while (p < extEnd) {
     if (!has(4)) return bad('an extension header');
     const type = body.readUInt16BE(p);
@@ -163,9 +166,31 @@ export function parseClientHello(body: Buffer): HelloOutcome {
       if (name === null) return bad('server_name');
       serverName = name;
     }
+    if (type === EXT_ALPN) {
+      const protocols = protocolNames(body.subarray(p, p + length));
+      if (!protocols) return bad('application_layer_protocol_negotiation');
+      alpn = protocols;
+    }
     p += length;
   }
-  return { kind: 'tls', serverName };
+  return { kind: 'tls', serverName, alpn };
+}
+
+/**
+ * The ALPN extension's ProtocolNameList (RFC 7301 3.1): a 2-byte length, then names of 1 to 255
+ * bytes each, at least one; null if malformed (BoringSSL refuses such a hello). Names are bytes;
+ * they are compared as latin1 strings, which keeps every byte.
+ */
+function protocolNames(ext: Buffer): string[] | null {
+  if (ext.length < 2 || ext.readUInt16BE(0) !== ext.length - 2 || ext.length === 2) return null;
+  const out: string[] = [];
+  for (let p = 2; p < ext.length; ) {
+    const n = ext[p]!;
+    if (n === 0 || p + 1 + n > ext.length) return null;
+    out.push(ext.toString('latin1', p + 1, p + 1 + n));
+    p += 1 + n;
+  }
+  return out;
 }
 
 /** The server_name extension's host_name (undefined: a name no server name could match); null if malformed. */
