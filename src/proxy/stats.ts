@@ -19,10 +19,15 @@ export interface TcpCounts {
 
 export class Stats {
   private readonly tcpCounts = new Map<string, TcpCounts>();
+  /** Requests by the client's SPIFFE id (mutual TLS), as Istio's source_principal label. */
+  readonly sources = new Map<string, number>();
 
   /** Counts what the sidecar's request path publishes. */
   subscribe(t: Telemetry): void {
-    t.request.subscribe((e) => this.count(e.cluster, e.status, e.reason));
+    t.request.subscribe((e) => {
+      this.count(e.cluster, e.status, e.reason);
+      if (e.source) this.sources.set(e.source, (this.sources.get(e.source) ?? 0) + 1);
+    });
     t.tcp.subscribe((e) => {
       const c = this.tcp(e.cluster);
       if (e.kind === 'open') c.opened++;

@@ -251,7 +251,7 @@ export function forward(ctx: ForwardContext, listenerName: string, ds: Downstrea
   const cors = route.cors ? corsOutcome(route.cors, ds.head) : undefined;
   if (cors?.kind === 'preflight') {
     answerPreflight(ds, cors.headers);
-    publish(ctx, '-', 200, undefined, undefined, undefined);
+    publish(ctx, ds, '-', 200, undefined, undefined, undefined);
     return;
   }
   const corsHeaders = cors?.kind === 'actual' ? cors.headers : undefined;
@@ -268,7 +268,7 @@ export function forward(ctx: ForwardContext, listenerName: string, ds: Downstrea
 /** What the router does with a request: forward it, or answer it (a redirect, a direct response). */
 function routeAction(ctx: ForwardContext, cfg: RuntimeConfig, listenerName: string, ds: Downstream, route: RouteEntry, corsHeaders: HeaderList | undefined): void {
   if (route.action.kind === 'forward') return toUpstream(ctx, cfg, listenerName, ds, route, corsHeaders);
-  publish(ctx, '-', localReply(ds, route, corsHeaders), undefined, undefined, undefined);
+  publish(ctx, ds, '-', localReply(ds, route, corsHeaders), undefined, undefined, undefined);
 }
 
 /** The forwarding route's target (cluster and endpoints), then the exchange with it. */
@@ -290,16 +290,17 @@ function toUpstream(ctx: ForwardContext, cfg: RuntimeConfig, listenerName: strin
 }
 
 /** Tells telemetry how an exchange ended; costs nothing when nobody listens. */
-function publish(ctx: ForwardContext, cluster: string, status: number, reason: string | undefined, endpoint: string | undefined, started: number | undefined): void {
+function publish(ctx: ForwardContext, ds: Downstream, cluster: string, status: number, reason: string | undefined, endpoint: string | undefined, started: number | undefined): void {
   const ch = ctx.telemetry.request;
   if (!ch.hasSubscribers) return;
-  ch.publish({ cluster, status, reason, endpoint, durationMs: started === undefined ? undefined : performance.now() - started });
+  const source = ds.sourcePrincipal?.();
+  ch.publish({ cluster, status, reason, endpoint, durationMs: started === undefined ? undefined : performance.now() - started, ...(source ? { source } : {}) });
 }
 
 /** The sidecar answers the client itself; `endpoint` and `started` when an exchange had begun. */
 function fail(ctx: ForwardContext, ds: Downstream, e: unknown, endpoint?: string, started?: number): void {
   const err = e instanceof ProxyError ? e : new ProxyError('upstream_reset', `internal error: ${(e as Error).message}`);
-  publish(ctx, err.cluster ?? '-', err.status, err.code, endpoint || undefined, started);
+  publish(ctx, ds, err.cluster ?? '-', err.status, err.code, endpoint || undefined, started);
   sendError(ds, err);
 }
 
@@ -388,7 +389,7 @@ export class Exchange implements BodySink, ResponseHandler {
       if (this.done) return;
       this.finish();
       this.call?.abort();
-      publish(this.ctx, this.d.clusterName, 499, 'downstream_closed', this.endpoint, this.started);
+      publish(this.ctx, this.ds, this.d.clusterName, 499, 'downstream_closed', this.endpoint, this.started);
     });
     this.ds.onDrain(() => this.call?.resume());
     if (this.d.route.retry) this.budgets().request(this.d.clusterName, this.started); // the clock read for this exchange already
@@ -480,7 +481,7 @@ export class Exchange implements BodySink, ResponseHandler {
     if (this.done) return;
     this.finish();
     this.ds.end(trailers);
-    publish(this.ctx, this.d.clusterName, this.status, undefined, this.endpoint, this.started);
+    publish(this.ctx, this.ds, this.d.clusterName, this.status, undefined, this.endpoint, this.started);
   }
 
   onError(err: UpstreamError): void {
@@ -650,7 +651,7 @@ export class Exchange implements BodySink, ResponseHandler {
       up.destroy();
       return;
     }
-    publish(this.ctx, this.d.clusterName, status, undefined, this.endpoint, this.started);
+    publish(this.ctx, this.ds, this.d.clusterName, status, undefined, this.endpoint, this.started);
     join(down.socket, up, down.head, upHead, { idleTimeoutMs: Number.isFinite(this.idleMs) ? this.idleMs : 0 });
   }
 

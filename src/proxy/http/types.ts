@@ -51,6 +51,8 @@ export interface Downstream {
   readonly responseStarted: boolean;
   /** The client's address (the connection's remote address): what a source-IP hash policy hashes. */
   remoteAddress(): string;
+  /** The client's SPIFFE id when it came over mutual TLS (tls/peer.ts): for authorization and telemetry. */
+  sourcePrincipal?(): string | undefined;
   /** Switches the connection to a raw byte stream after a 101 answer (WebSocket). */
   upgradeTo(status: number, headers: HeaderList): { socket: import('node:net').Socket; head: Buffer } | undefined;
 }

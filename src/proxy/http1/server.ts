@@ -13,6 +13,7 @@ import { type PathOptions, canonicalPath, splitTarget, validAuthority } from '..
 import { FramingFields, HeaderCollector, MAX_HEADER_BYTES, MAX_HEADER_COUNT, endToEnd, headBytes, lastChunk, ownString, writeChunk, writeMessage } from './headers.ts';
 import { OK, PAUSED, PAUSED_UPGRADE, Parser, TYPE_REQUEST } from './llhttp.ts';
 import { rawHttp1Error } from '../errors.ts';
+import { peerPrincipal } from '../tls/peer.ts';
 import { READ_BUFFER, readAsStream, readInto } from '../net/read-buffer.ts';
 import { flushAtReadEnd, readEnded, readStarted } from '../net/read-end.ts';
 
@@ -565,6 +566,10 @@ class Stream implements Downstream {
 
   remoteAddress(): string {
     return this.conn.socket.remoteAddress ?? '';
+  }
+
+  sourcePrincipal(): string | undefined {
+    return peerPrincipal(this.conn.socket);
   }
 
   readBody(sink: BodySink): void {

@@ -5,6 +5,7 @@
 // with the bytes it already read. One Http2Server object per listener carries its sessions.
 import http2 from 'node:http2';
 import type net from 'node:net';
+import { peerPrincipal } from '../tls/peer.ts';
 import type { BodySink, Downstream, HeaderList, RequestHead } from '../http/types.ts';
 import { type PathOptions, canonicalPath, splitTarget, validAuthority } from '../http/path.ts';
 import { MAX_HEADER_BYTES, MAX_HEADER_COUNT, endToEnd, get } from '../http1/headers.ts';
@@ -118,6 +119,10 @@ class Stream implements Downstream {
 
   remoteAddress(): string {
     return this.s.session?.socket?.remoteAddress ?? '';
+  }
+
+  sourcePrincipal(): string | undefined {
+    return peerPrincipal(this.s.session?.socket);
   }
 
   constructor(s: http2.ServerHttp2Stream, head: RequestHead) {

@@ -8,6 +8,10 @@
 //     which the server speaks first works;
 //   - detect: tcp/detect.ts races the client's first bytes against the upstream's;
 //   - sni (the tls_inspector): tcp/sni.ts routes by the ClientHello's server name.
+// A listener with mutual TLS chains (STRICT, PERMISSIVE) goes through tls/inbound.ts first: a TLS
+// connection is terminated there and its decrypted stream handled as its chain says (the HCM's
+// sniffing, or a tcp_proxy); one without a ClientHello is handled by the kind above (PERMISSIVE's
+// plaintext chains), with the bytes already read, or closed (STRICT).
 // CONNECT tunnels come back here: to a TCP service (a CONNECT route) they become opaque TCP; to an
 // HTTP service, what the tunnel carries is decided like any new connection; to a cluster whose
 // endpoint is an internal listener, the tunnel is handed to that listener (internal.ts).
@@ -21,7 +25,10 @@ import { rawHttp1Error, rawHttp1Reply } from '../errors.ts';
 import { type TcpContext, dial, pipeTcp, proxyTcp } from '../tcp/tcp.ts';
 import { detect } from '../tcp/detect.ts';
 import { routeBySni } from '../tcp/sni.ts';
-import { type SniConfig, type TcpProxyConfig, pickTcpCluster } from '../xds-client/convert.ts';
+import { type MtlsListener, type SniConfig, type TcpProxyConfig, pickTcpCluster } from '../xds-client/convert.ts';
+import { MtlsTerminator } from '../tls/inbound.ts';
+import type { TlsSecrets } from '../tls/secrets.ts';
+import type { TlsStats } from '../tls/stats.ts';
 
 
 export interface ListenerHandlers {
@@ -34,6 +41,8 @@ export interface ListenerHandlers {
   onRejected(status: number, code: string, cluster?: string): void;
   log(msg: string): void;
   tcp: TcpContext;
+  /** The workload certificate and the TLS counts, for listeners with mTLS chains. */
+  tls?: { secrets: TlsSecrets; stats: TlsStats };
 }
 
 export interface ListenerLimits {
@@ -46,6 +55,8 @@ export interface ListenerLimits {
   tcp?: TcpProxyConfig;
   /** For sni: the chains by server name. */
   sni?: SniConfig;
+  /** Mutual TLS chains, before the kind (tls/inbound.ts). */
+  mtls?: MtlsListener;
 }
 
 /** Counts every client connection of the sidecar, across listeners, against one limit. */
@@ -66,6 +77,7 @@ export function createListener(handlers: ListenerHandlers, limits: () => Listene
     limits: () => limits(),
   });
   const codecs: Codecs = { h2, sweeper: new Sweeper() };
+  const mtls = new MtlsTerminator();
   server.on('connection', (socket: net.Socket) => {
     if (budget.sockets.size >= budget.limit) {
       // Refused before any byte is read, so the sidecar keeps file descriptors for the traffic it
@@ -79,12 +91,37 @@ export function createListener(handlers: ListenerHandlers, limits: () => Listene
     socket.once('close', () => budget.sockets.delete(socket));
     socket.on('error', () => {}); // errors are handled by the codec once it has the socket
     const l = limits();
-    if (l.kind === 'tcp') proxyTcp(handlers.tcp, pickTcpCluster(l.tcp!, Math.random()), socket, Buffer.alloc(0), l.tcp!.idleTimeoutMs, undefined, l.tcp!);
-    else if (l.kind === 'detect') detect(handlers.tcp, pickTcpCluster(l.tcp!, Math.random()), socket, Buffer.alloc(0), l.tcp!.idleTimeoutMs, (first) => sniff(socket, handlers, l, codecs, first), undefined, l.tcp!.maxDurationMs, l.tcp!.hashSource);
-    else if (l.kind === 'sni') routeBySni(handlers.tcp, l.name, l.sni!, socket, Buffer.alloc(0));
-    else sniff(socket, handlers, l, codecs);
+    if (!l.mtls) {
+      byKind(socket, handlers, l, codecs, Buffer.alloc(0));
+      return;
+    }
+    if (!handlers.tls) {
+      handlers.log(`BUG: listener ${l.name} has mTLS chains but the sidecar gave it no certificate: connection closed`);
+      socket.destroy();
+      return;
+    }
+    mtls.accept(socket, {
+      listener: l.name,
+      mtls: l.mtls,
+      ...handlers.tls,
+      log: handlers.log,
+      plaintext: (s, head) => byKind(s, handlers, l, codecs, head),
+      secure: (t, chain) => {
+        if (chain.serve === 'tcp') proxyTcp(handlers.tcp, pickTcpCluster(chain.tcp!, Math.random()), t, Buffer.alloc(0), chain.tcp!.idleTimeoutMs, undefined, chain.tcp!);
+        // HTTP inside: HTTP/2 or HTTP/1.1 by the preface, as on plaintext (the ALPN picked the chain).
+        else sniff(t, handlers, l, codecs);
+      },
+    });
   });
   return server;
+}
+
+/** A connection by the listener's kind; `head`: its bytes already read (by the tls_inspector). */
+function byKind(socket: net.Socket, handlers: ListenerHandlers, l: ListenerLimits, codecs: Codecs, head: Buffer): void {
+  if (l.kind === 'tcp') proxyTcp(handlers.tcp, pickTcpCluster(l.tcp!, Math.random()), socket, head, l.tcp!.idleTimeoutMs, undefined, l.tcp!);
+  else if (l.kind === 'detect') detect(handlers.tcp, pickTcpCluster(l.tcp!, Math.random()), socket, head, l.tcp!.idleTimeoutMs, (first) => sniff(socket, handlers, l, codecs, first), undefined, l.tcp!.maxDurationMs, l.tcp!.hashSource);
+  else if (l.kind === 'sni') routeBySni(handlers.tcp, l.name, l.sni!, socket, head);
+  else sniff(socket, handlers, l, codecs, head.length ? head : undefined);
 }
 
 /** Waits for the first bytes and hands the connection to the codec they belong to. */

@@ -38,6 +38,9 @@ interface Handle {
 export function readInto(socket: net.Socket, cb: ReadCallback): boolean {
   const s = socket as unknown as Record<symbol, unknown> & { _handle?: Handle | null };
   const h = s._handle;
+  // A TLS socket's reads are decrypted records, handed over by node:tls's own machinery: read
+  // through 'data' events (mutual TLS between sidecars, tls/).
+  if ((socket as { encrypted?: boolean }).encrypted) return false;
   if (!fields || !h || typeof h.useUserBuffer !== 'function') return false;
   const now = s[fields.buffer];
   if (now !== null && now !== READ_BUFFER) return false; // its own onread: not ours to change

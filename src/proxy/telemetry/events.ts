@@ -15,6 +15,8 @@ export interface RequestEvent {
   endpoint?: string;
   /** From the request head's arrival to the end of the exchange. */
   durationMs?: number;
+  /** The client's SPIFFE id, when it came over mutual TLS (Istio's source_principal). */
+  source?: string;
 }
 
 /** A TCP connection through a tcp_proxy (or a CONNECT tunnel to a TCP service) changed state. */

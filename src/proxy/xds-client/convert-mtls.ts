@@ -26,8 +26,14 @@ export interface MtlsListener {
   chains: readonly TlsChain[];
   /** Plaintext chains exist (PERMISSIVE): a connection without a ClientHello gets the listener's own kind; without them it is closed (STRICT). */
   plaintext: boolean;
-  /** listener_filters_timeout: the ClientHello (or, plaintext, the first bytes) must come within it. */
+  /** listener_filters_timeout: the ClientHello must come within it, and then the handshake (0: Envoy's none; the handshake is bounded all the same). */
   timeoutMs: number;
+  /**
+   * continue_on_listener_filters_timeout: a client silent for timeoutMs goes to the plaintext chains
+   * (Istio sets it on inbound listeners, so that protocols in which the server speaks first work
+   * under PERMISSIVE); else, as Envoy by default, it is closed.
+   */
+  continueOnTimeout: boolean;
 }
 
 /** A chain of the listener carries a transport socket: the mTLS shape (without one, a tls_inspector listener routes by SNI: convert-tcp.ts). */
@@ -93,13 +99,13 @@ export function mtlsParts(where: string, l: any): MtlsParts {
   if (!chains.length) fail(`${where}: filter_chains`, "no chain terminates TLS (transport_protocol 'tls' with a DownstreamTlsContext)");
   let timeoutMs = DEFAULT_LISTENER_FILTERS_TIMEOUT_MS;
   if (l.listener_filters_timeout != null) timeoutMs = duration(`${where}: listener_filters_timeout`, l.listener_filters_timeout);
-  if (l.continue_on_listener_filters_timeout === true) fail(`${where}: continue_on_listener_filters_timeout`, 'not supported beside TLS chains');
+  const continueOnTimeout = (l.continue_on_listener_filters_timeout?.value ?? l.continue_on_listener_filters_timeout) === true;
   const plain = plainChains.length ? { ...l, listener_filters: keptFilters, filter_chains: plainChains } : undefined;
   if (plain && hcm) {
     const plainHcm = plainChains.flatMap((c) => c.filters ?? []).find((f: any) => f.typed_config?.['@type'] === TYPE.hcm)?.typed_config;
     if (plainHcm && JSON.stringify(plainHcm) !== JSON.stringify(hcm)) fail(`${where}: filter_chains`, 'the TLS chains and the plaintext chains must hold the same HttpConnectionManager (the port\'s own)');
   }
-  return { mtls: { chains, plaintext: plainChains.length > 0, timeoutMs }, ...(plain ? { plain } : {}), ...(hcm ? { hcm } : {}) };
+  return { mtls: { chains, plaintext: plainChains.length > 0, timeoutMs, continueOnTimeout }, ...(plain ? { plain } : {}), ...(hcm ? { hcm } : {}) };
 }
 
 /**
