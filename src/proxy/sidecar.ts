@@ -17,6 +17,7 @@ import { Pools, memberKey } from './upstream/pools.ts';
 import { pruneRoundRobin } from './upstream/choose.ts';
 import { XdsClient } from './xds-client/client.ts';
 import { WorkloadCertificates } from './identity/workload-cert.ts';
+import { TlsStats } from './tls/stats.ts';
 import type { ListenerConfig } from './xds-client/convert.ts';
 import { META, META_PORTS, type PortMeta, formatNodeId } from '../xds/node-meta.ts';
 import { ConvertError } from './xds-client/convert.ts';
@@ -116,7 +117,8 @@ export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
 
   let current: RuntimeConfig = EMPTY_CONFIG;
   const stats = new Stats();
-  const pools = new Pools();
+  const tlsStats = new TlsStats();
+  const pools = new Pools(undefined, { secrets: certs, stats: tlsStats });
   const telemetry = new Telemetry();
   stats.subscribe(telemetry);
   const ctx: ForwardContext = { config: () => current, pools, telemetry, rr: new Map(), active: new ActiveExchanges() };
@@ -127,6 +129,7 @@ export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
     balance: ctx,
     log,
     resources: (c) => pools.resourcesOf(c),
+    tls: { secrets: certs, stats: tlsStats },
   };
   const bound = new Map<string, BoundListener>();
   const budget = new ConnectionBudget(connectionLimit());
@@ -159,6 +162,7 @@ export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
           connectTarget: (authority) => connectTarget(ctx.config(), l.name, authority, Math.random()),
           internal: (name, socket, head, authority) => serveInternal(tcpCtx, ctx.config(), name, socket, head, authority),
           tcp: tcpCtx,
+          tls: { secrets: certs, stats: tlsStats },
           onRejected: (status, code, cluster) => {
             if (telemetry.request.hasSubscribers) telemetry.request.publish({ cluster: cluster ?? '-', status, reason: code });
           },
@@ -282,7 +286,7 @@ export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
           endpoints: [...(current.raw[TYPE.endpoint]?.values() ?? [])],
         });
       case '/stats':
-        return json(200, { requests: stats.rows(), tcp: stats.tcpRows(), pools: pools.stats(), connections: { active: budget.sockets.size, limit: budget.limit, refused: budget.refused } });
+        return json(200, { requests: stats.rows(), tcp: stats.tcpRows(), pools: pools.stats(), connections: { active: budget.sockets.size, limit: budget.limit, refused: budget.refused }, tls: tlsStats.json(), sources: Object.fromEntries(stats.sources) });
       case '/certs': {
         // As Envoy's /certs: what this sidecar proves itself with, and until when (never its key).
         const c = certs.current();
@@ -345,5 +349,5 @@ function instanceSuffix(): string {
 
 /** A listener's timeouts and path handling: what its HttpConnectionManager says, or Envoy's defaults. */
 function listenerLimits(l: ListenerConfig): ListenerLimits {
-  return { name: l.name, path: l.path, headersTimeoutMs: l.requestHeadersTimeoutMs, idleTimeoutMs: l.idleTimeoutMs, kind: l.kind, tcp: l.tcp, sni: l.sni };
+  return { name: l.name, path: l.path, headersTimeoutMs: l.requestHeadersTimeoutMs, idleTimeoutMs: l.idleTimeoutMs, kind: l.kind, tcp: l.tcp, sni: l.sni, mtls: l.mtls };
 }

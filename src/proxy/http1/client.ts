@@ -5,6 +5,7 @@
 // request can never leave a connection busy or poisoned for the next one.
 import net from 'node:net';
 import { endpointName } from '../../util/net.ts';
+import { type TlsOrigin, TLS_HANDSHAKE, connectTls } from '../tls/upstream.ts';
 import { READ_BUFFER } from '../net/read-buffer.ts';
 import { readEnded, readStarted } from '../net/read-end.ts';
 import { type HeaderList, type ResponseHandler, type UpstreamCall, type UpstreamRequest, UpstreamError } from '../http/types.ts';
@@ -462,13 +463,16 @@ export class EndpointPool {
   private readonly all = new Set<Connection>();
   private readonly queue: Call[] = [];
   private closed = false;
+  /** TLS to this endpoint (mutual TLS between sidecars), if its transport socket says so. */
+  private readonly tls: TlsOrigin | undefined;
 
-  constructor(address: string, port: number, opts: PoolOptions) {
+  constructor(address: string, port: number, opts: PoolOptions, tls?: TlsOrigin) {
     this.address = address;
     this.port = port;
     this.name = endpointName(address, port);
     this.opts = opts;
     this.res = opts.resources;
+    this.tls = tls;
   }
 
   configure(o: PoolOptions): void {
@@ -542,11 +546,21 @@ export class EndpointPool {
   private connect(call: Call): void {
     // A request that may upgrade gets a socket of its own that reads as a plain stream, since it
     // is handed over to a byte pipe after a 101; every other connection reads into READ_BUFFER.
-    const shared = call.req.upgrade === undefined;
+    // A TLS connection reads decrypted records through 'data' events (node:tls has no onread).
+    const shared = call.req.upgrade === undefined && !this.tls;
     let conn: Connection | undefined;
-    const socket = shared
-      ? net.connect({ host: this.address, port: this.port, onread: { buffer: READ_BUFFER, callback: (n: number) => (conn!.onRead(READ_BUFFER.subarray(0, n)), true) } })
-      : net.connect({ host: this.address, port: this.port });
+    let socket: net.Socket;
+    try {
+      socket = this.tls
+        ? connectTls(this.address, this.port, this.tls, 'http1')
+        : shared
+          ? net.connect({ host: this.address, port: this.port, onread: { buffer: READ_BUFFER, callback: (n: number) => (conn!.onRead(READ_BUFFER.subarray(0, n)), true) } })
+          : net.connect({ host: this.address, port: this.port });
+    } catch (e) {
+      // No workload certificate to make TLS with: a connect failure that says so.
+      queueMicrotask(() => call.fail(new UpstreamError((e as NodeJS.ErrnoException).code ?? TLS_HANDSHAKE, 'connect', (e as Error).message)));
+      return;
+    }
     keepAlive(socket, this.opts.tcpKeepalive);
     conn = new Connection(this, socket, shared);
     conn.call = call;
@@ -561,7 +575,8 @@ export class EndpointPool {
       c?.fail(new UpstreamError('ETIMEDOUT', 'connect', `no connection within the connect timeout of ${this.opts.connectTimeoutMs} ms`));
       this.next();
     }, this.opts.connectTimeoutMs);
-    socket.once('connect', () => {
+    // Over TLS the connection is made once the server is verified.
+    socket.once(this.tls ? 'secureConnect' : 'connect', () => {
       clearTimeout(timer);
       conn.connected = true;
       if (this.opts.maxConnectionDurationMs) conn.limitDuration(this.opts.maxConnectionDurationMs);

@@ -12,6 +12,7 @@
 import http2 from 'node:http2';
 import net from 'node:net';
 import { endpointName } from '../../util/net.ts';
+import { type TlsOrigin, connectTls } from '../tls/upstream.ts';
 import { type HeaderList, type ResponseHandler, type UpstreamCall, UpstreamError, type UpstreamRequest } from '../http/types.ts';
 import { toObject } from './server.ts';
 import { MAX_HEADER_BYTES, get } from '../http1/headers.ts';
@@ -230,13 +231,16 @@ export class Http2Pool {
   private readonly sessions = new Set<Session>();
   private readonly queue: Call[] = [];
   private closed = false;
+  /** TLS to this endpoint (mutual TLS between sidecars), if its transport socket says so. */
+  private readonly tls: TlsOrigin | undefined;
 
-  constructor(address: string, port: number, opts: PoolOptions) {
+  constructor(address: string, port: number, opts: PoolOptions, tls?: TlsOrigin) {
     this.address = address;
     this.port = port;
     this.name = endpointName(address, port);
     this.opts = opts;
     this.res = opts.resources;
+    this.tls = tls;
   }
 
   configure(o: PoolOptions): void {
@@ -360,8 +364,10 @@ export class Http2Pool {
 
   private connect(): void {
     const session = http2.connect(`http://${this.name}`, {
+      // Over TLS, node:http2 waits for the handshake (secureConnect) before it speaks; a failed one
+      // is the session's error, a connect failure (tls/upstream.ts says why).
       createConnection: () => {
-        const socket = net.connect({ host: this.address, port: this.port, noDelay: true });
+        const socket = this.tls ? connectTls(this.address, this.port, this.tls, 'http2') : net.connect({ host: this.address, port: this.port, noDelay: true });
         keepAlive(socket, this.opts.tcpKeepalive);
         return socket;
       },

@@ -17,6 +17,10 @@ import type { Endpoint } from '../xds-client/convert.ts';
 import type { ClusterResources } from '../upstream/resources.ts';
 import type { ClusterConfig } from '../xds-client/convert.ts';
 import { keepAlive } from '../http1/client.ts';
+import { transportFor } from '../xds-client/convert-tls.ts';
+import { TLS_HANDSHAKE, connectTls } from '../tls/upstream.ts';
+import type { TlsSecrets } from '../tls/secrets.ts';
+import type { TlsStats } from '../tls/stats.ts';
 
 export interface TcpContext {
   config: () => RuntimeConfig;
@@ -26,7 +30,16 @@ export interface TcpContext {
   log: (msg: string) => void;
   /** The cluster's circuit breakers (upstream/pools.ts), shared with its HTTP pools; none: no limits. */
   resources?: (cluster: ClusterConfig) => ClusterResources;
+  /** The workload certificate, for endpoints reached over mutual TLS (the cluster's transport socket). */
+  tls?: { secrets: TlsSecrets; stats?: TlsStats };
 }
+
+/** Where the sidecar was given no certificate (tests of the TCP path alone): TLS endpoints cannot be reached, and say so. */
+const noSecrets: TlsSecrets = {
+  current: () => {
+    throw new Error('upstream TLS: this sidecar has no workload certificate');
+  },
+};
 
 /** TCP connections are not counted per endpoint: least request picks by weight alone here. */
 const NO_INFLIGHT = new InFlight();
@@ -89,12 +102,24 @@ export function dial(ctx: TcpContext, clusterName: string, cb: (err: ProxyError 
       }
       return;
     }
-    const s = net.connect({ host: ep.address, port: ep.port, noDelay: true, allowHalfOpen: true });
+    // The endpoint's transport socket (Envoy's rule): TLS offers the context's ALPN (istio-peer-exchange, istio), as a TCP stream.
+    const tls = transportFor(cluster, ep);
+    let s: net.Socket;
+    try {
+      s = tls ? connectTls(ep.address, ep.port, { tls, secrets: ctx.tls?.secrets ?? noSecrets, ...(ctx.tls?.stats ? { stats: ctx.tls.stats } : {}) }, 'tcp') : net.connect({ host: ep.address, port: ep.port, noDelay: true, allowHalfOpen: true });
+    } catch (e) {
+      if (slots) slots.give(endpoint);
+      const err = new ProxyError('connect_failed', `could not connect to ${endpoint} in cluster ${clusterName}: ${(e as Error).message}`, clusterName);
+      queueMicrotask(() => done(err));
+      return;
+    }
+    if (tls) s.allowHalfOpen = true;
     if (slots) s.once('close', () => slots.give(endpoint));
     keepAlive(s, cluster.connection?.tcpKeepalive);
     current = s;
     const timer = setTimeout(() => failed(s, endpoint, 'ETIMEDOUT', `no connection within the cluster's connect timeout of ${cluster.connectTimeoutMs} ms`, ep), cluster.connectTimeoutMs);
-    s.once('connect', () => {
+    // Over TLS the connection is made once the server is verified.
+    s.once(tls ? 'secureConnect' : 'connect', () => {
       clearTimeout(timer);
       s.removeAllListeners('error');
       outlier?.report(cluster, ep, 200, performance.now(), ce.healthy); // a connection made: Envoy's local-origin success
@@ -118,7 +143,7 @@ export function dial(ctx: TcpContext, clusterName: string, cb: (err: ProxyError 
     done(
       code === 'ECONNREFUSED'
         ? new ProxyError('connect_refused', `connection refused by ${endpoint} in cluster ${clusterName}`, clusterName)
-        : new ProxyError('connect_failed', `could not connect to ${endpoint} in cluster ${clusterName}: ${code === 'ETIMEDOUT' ? message : `${code} (${message})`}`, clusterName),
+        : new ProxyError('connect_failed', `could not connect to ${endpoint} in cluster ${clusterName}: ${code === 'ETIMEDOUT' || code === TLS_HANDSHAKE ? message : `${code} (${message})`}`, clusterName),
     );
   };
   tryOne();

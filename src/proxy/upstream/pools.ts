@@ -3,12 +3,19 @@
 // cluster's protocol options say. A cluster's pools share its circuit breakers (resources.ts), so
 // its limits hold across all of its endpoints. Pools outlive config snapshots: an endpoint that
 // stays in its cluster across updates keeps its warm connections.
+// An endpoint whose transport socket is TLS (the cluster's transport_socket_matches, by its
+// metadata) has pools of its own, keyed by the TLS context too: TLS and plaintext connections to
+// one address never mix, nor do connections made for different SNIs or SAN lists.
 import { EndpointPool, type PoolStats } from '../http1/client.ts';
 import { Http2Pool } from '../http2/client.ts';
 import type { ResponseHandler, UpstreamCall, UpstreamRequest } from '../http/types.ts';
-import type { ClusterConfig, ConnectionOptions, Endpoint } from '../xds-client/convert.ts';
+import type { ClusterConfig, ConnectionOptions, Endpoint, UpstreamTls } from '../xds-client/convert.ts';
 import { type UpstreamLimits, upstreamLimits } from '../limits.ts';
 import { ClusterResources } from './resources.ts';
+import { transportFor } from '../xds-client/convert-tls.ts';
+import type { TlsOrigin } from '../tls/upstream.ts';
+import type { TlsSecrets } from '../tls/secrets.ts';
+import type { TlsStats } from '../tls/stats.ts';
 
 /** What a pool is told of its cluster: limits, timeouts, and what its connections do. */
 export interface PoolOptions extends ConnectionOptions {
@@ -44,7 +51,7 @@ export function upstreamProtocolFor(cluster: Pick<ClusterConfig, 'protocol'>, he
   return cluster.protocol;
 }
 
-type PoolCluster = Pick<ClusterConfig, 'name' | 'connectTimeoutMs' | 'protocol' | 'limits' | 'connection'> & { type?: ClusterConfig['type'] };
+type PoolCluster = Pick<ClusterConfig, 'name' | 'connectTimeoutMs' | 'protocol' | 'limits' | 'connection'> & Partial<Pick<ClusterConfig, 'type' | 'transportSocket' | 'transportSocketMatches'>>;
 
 /**
  * Pools for destinations that requests name (ORIGINAL_DST clusters: the hosts an app reaches
@@ -70,8 +77,12 @@ export class Pools {
   private readonly byEndpoint = new WeakMap<PoolCluster, WeakMap<Endpoint, Partial<Record<PoolProtocol, { pool: UpstreamPool; generation: number }>>>>();
   private generation = 0;
 
-  constructor(limits: UpstreamLimits = upstreamLimits()) {
+  /** The workload certificate, for endpoints the mesh reaches over mutual TLS; none: such endpoints cannot be reached. */
+  private readonly tls: { secrets: TlsSecrets; stats?: TlsStats } | undefined;
+
+  constructor(limits: UpstreamLimits = upstreamLimits(), tls?: { secrets: TlsSecrets; stats?: TlsStats }) {
     this.limits = limits;
+    this.tls = tls;
   }
 
   /**
@@ -84,7 +95,7 @@ export class Pools {
     let cached = m?.get(ep);
     const hit = cached?.[protocol];
     if (hit && hit.generation === this.generation) return hit.pool;
-    const pool = this.get(ep.address, ep.port, cluster, protocol);
+    const pool = this.get(ep.address, ep.port, cluster, protocol, transportFor(cluster, ep));
     if (!m) this.byEndpoint.set(cluster, (m = new WeakMap()));
     if (!cached) m.set(ep, (cached = {}));
     cached[protocol] = { pool, generation: this.generation };
@@ -92,13 +103,13 @@ export class Pools {
   }
 
   /** The pool for one endpoint of a cluster, made on first use; its options follow the cluster's. */
-  get(address: string, port: number, cluster: PoolCluster, protocol: PoolProtocol = defaultProtocol(cluster)): UpstreamPool {
+  get(address: string, port: number, cluster: PoolCluster, protocol: PoolProtocol = defaultProtocol(cluster), tls?: UpstreamTls): UpstreamPool {
     const member = memberKey(cluster.name, address, port);
-    const key = `${protocol}|${member}`;
+    const key = tls ? `${protocol}|${member}|tls ${tls.key}` : `${protocol}|${member}`;
     let p = this.pools.get(key);
     const opts = this.optionsFor(cluster);
     if (!p) {
-      p = { member, pool: this.newPool(address, port, protocol, opts) };
+      p = { member, pool: this.newPool(address, port, protocol, opts, tls && this.origin(tls)) };
       this.pools.set(key, p);
     } else p.pool.configure(opts);
     return p.pool;
@@ -157,8 +168,18 @@ export class Pools {
     };
   }
 
-  private newPool(address: string, port: number, protocol: PoolProtocol, opts: PoolOptions): UpstreamPool {
-    return protocol === 'http2' ? new Http2Pool(address, port, opts) : new EndpointPool(address, port, opts);
+  private newPool(address: string, port: number, protocol: PoolProtocol, opts: PoolOptions, tls?: TlsOrigin): UpstreamPool {
+    return protocol === 'http2' ? new Http2Pool(address, port, opts, tls) : new EndpointPool(address, port, opts, tls);
+  }
+
+  /** TLS to an endpoint with the workload certificate; without one (a sidecar built without it, in tests) connections fail saying so. */
+  private origin(tls: UpstreamTls): TlsOrigin {
+    const secrets = this.tls?.secrets ?? {
+      current: () => {
+        throw Object.assign(new Error('upstream TLS: this sidecar has no workload certificate'), { code: 'tls_handshake' });
+      },
+    };
+    return { tls, secrets, ...(this.tls?.stats ? { stats: this.tls.stats } : {}) };
   }
 
   /**

@@ -1,0 +1,99 @@
+// The client side of mutual TLS (the contract's automatic mTLS): a connection to an endpoint whose
+// transport socket is an UpstreamTlsContext (convert-tls.ts transportFor) is TLS 1.2+ with the
+// workload certificate current at that moment ('default'), trusting only the mesh roots ('ROOTCA'),
+// with the context's SNI, and the server's URI SAN must be one of match_subject_alt_names. ALPN is
+// offered as Istio's alpn filter rewrites it: the upstream's HTTP version first, then the context's.
+//
+// Failures are the connection's: the socket emits 'error' before 'secureConnect', with code
+// 'tls_handshake' and a message that starts "upstream TLS:" and says why, so that each pool reports
+// a connect failure (errors.ts names the endpoint and cluster) that retries and outlier detection
+// count as any other.
+import type { TLSSocket } from 'node:tls';
+import type { UpstreamTls } from '../xds-client/convert.ts';
+import { type TlsSecrets, MIN_VERSION, secureContext } from './secrets.ts';
+import { setPeerPrincipal, spiffeOf } from './peer.ts';
+import type { TlsStats } from './stats.ts';
+
+const tls = process.getBuiltinModule('node:tls');
+
+/** What a pool or a tunnel needs to originate TLS to one endpoint. */
+export interface TlsOrigin {
+  tls: UpstreamTls;
+  secrets: TlsSecrets;
+  stats?: TlsStats;
+}
+
+/** What the connection carries, for the ALPN Istio's alpn filter sets. */
+export type TlsCarries = 'http1' | 'http2' | 'tcp';
+
+/** The error code of every failed upstream handshake (errors.ts turns it into connect_failed). */
+export const TLS_HANDSHAKE = 'tls_handshake';
+
+/** Istio's alpn filter: istio-http/1.1 or istio-h2 ahead of the context's own (istio-peer-exchange, istio); TCP offers the context's. */
+export function offeredAlpn(t: UpstreamTls, carries: TlsCarries): string[] {
+  if (carries === 'http1') return ['istio-http/1.1', ...t.alpn];
+  if (carries === 'http2') return ['istio-h2', ...t.alpn];
+  return [...t.alpn];
+}
+
+/** Why a verified server certificate is not the one asked for, or undefined when it is. */
+export function sanMismatch(t: UpstreamTls, id: string | undefined): string | undefined {
+  if (!t.sans.length) return undefined; // any workload of the mesh (the chain was verified against ROOTCA)
+  if (id !== undefined && t.sans.includes(id)) return undefined;
+  return `certificate for ${id ?? 'no SPIFFE identity'} is not one of ${t.sans.join(', ')}`;
+}
+
+/**
+ * Opens TLS to host:port (a new TCP connection). The socket emits 'secureConnect' once the server
+ * is verified (its SPIFFE id is then on it: peer.ts), else 'error' with code 'tls_handshake'.
+ */
+export function connectTls(host: string, port: number, o: TlsOrigin, carries: TlsCarries): TLSSocket {
+  let verified = false;
+  let tcpUp = false;
+  const s = tls.connect({
+    host,
+    port,
+    // Node refuses an IP address as a server name; an empty sni sends none.
+    ...(o.tls.sni ? { servername: o.tls.sni } : {}),
+    secureContext: secureContext(o.secrets),
+    minVersion: MIN_VERSION as 'TLSv1.2',
+    ALPNProtocols: offeredAlpn(o.tls, carries),
+    rejectUnauthorized: true,
+    // The chain is verified against ROOTCA first; then, instead of a host name check (mesh
+    // certificates name workloads, not hosts), the SAN check of match_subject_alt_names.
+    checkServerIdentity: (_host, cert) => {
+      const why = sanMismatch(o.tls, spiffeOf(cert));
+      return why ? Object.assign(new Error(why), { code: 'ERR_TLS_SAN_MISMATCH' }) : undefined;
+    },
+  });
+  s.setNoDelay(true);
+  // Before anyone else sees the error: say it is the TLS handshake, and why, in words that name no
+  // OpenSSL internals where a plainer reason is known.
+  // A failure to make the TCP connection (refused, unreachable) is left as it is.
+  s.once('connect', () => (tcpUp = true));
+  s.prependListener('error', (e: NodeJS.ErrnoException) => {
+    if (verified || !tcpUp || e.code === TLS_HANDSHAKE) return;
+    const reason = handshakeFailure(e);
+    o.stats?.upstreamFail(reason.stat);
+    e.message = `upstream TLS: ${reason.why}`;
+    e.code = TLS_HANDSHAKE;
+  });
+  s.once('secureConnect', () => {
+    verified = true;
+    setPeerPrincipal(s, spiffeOf(s.getPeerCertificate()));
+    if (o.stats) o.stats.upstreamHandshakes++;
+  });
+  return s;
+}
+
+/** A failed handshake's reason: for the error message, and a short one for the counts. */
+function handshakeFailure(e: NodeJS.ErrnoException): { why: string; stat: string } {
+  const code = e.code ?? '';
+  if (code === 'ERR_TLS_SAN_MISMATCH') return { why: e.message, stat: 'san_mismatch' };
+  if (code === 'ECONNRESET' || code === 'EPIPE' || /disconnected before secure TLS connection/.test(e.message)) {
+    return { why: 'the server closed the connection during the handshake (it may not take mutual TLS, or refused this certificate)', stat: 'server_closed' };
+  }
+  if (/^(UNABLE_TO_|SELF_SIGNED|DEPTH_ZERO|CERT_)/.test(code)) return { why: `the server's certificate does not chain to the mesh roots (${code})`, stat: 'untrusted_server' };
+  if (code.startsWith('ERR_SSL_')) return { why: `${code.slice(8).toLowerCase().replace(/_/g, ' ')} (${code})`, stat: code.slice(8).toLowerCase() };
+  return { why: `${e.message} (${code || 'error'})`, stat: 'handshake_error' };
+}
