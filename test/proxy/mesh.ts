@@ -38,8 +38,8 @@ export function spawnProxy(cp: ControlPlane, args: string[], stderr: 'inherit' |
   return spawn(process.execPath, [CLI, 'proxy', '--xds', cp.xdsAddress, ...creds.args, ...args], { stdio: ['ignore', 'pipe', stderr], env: { ...process.env, ...creds.env } });
 }
 
-export async function spawnSidecar(cp: ControlPlane, args: string[], env: NodeJS.ProcessEnv = {}): Promise<SidecarProc> {
-  const creds = sidecarCredentials(cp, args);
+export async function spawnSidecar(cp: ControlPlane, args: string[], env: NodeJS.ProcessEnv = {}, serviceAccount = 'default'): Promise<SidecarProc> {
+  const creds = sidecarCredentials(cp, args, serviceAccount);
   const proc = spawn(process.execPath, [...(process.env.WEFT_TEST_SIDECAR_FLAGS ?? '').split(' ').filter(Boolean), CLI, 'proxy', '--xds', cp.xdsAddress, ...creds.args, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...creds.env, ...env } });
   let err = '';
   proc.stderr!.on('data', (d) => (err += d));
