@@ -47,7 +47,11 @@ test('a renewed certificate applies to new connections on both sides; open ones 
   const term = new MtlsTerminator();
   const stats = new TlsStats();
   const seen: string[] = [];
-  const server = net.createServer((s) =>
+  let open = 0;
+  const server = net.createServer((s) => {
+    // The sidecar's connection budget counts accepted sockets until they close: TLS must not keep them.
+    open++;
+    s.once('close', () => open--);
     term.accept(s, {
       listener: 'L',
       mtls,
@@ -60,8 +64,8 @@ test('a renewed certificate applies to new connections on both sides; open ones 
         seen.push(peerPrincipal(t)!);
         t.write(`${peerPrincipal(t)}\n`);
       },
-    }),
-  );
+    });
+  });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
   const port = (server.address() as AddressInfo).port;
   const cluster = convertCluster({ name: 'outbound|80||s', type: 'STATIC', connect_timeout: { seconds: 1 }, load_assignment: { cluster_name: 'x' }, transport_socket_matches: transportSocketMatches([spiffe('default', 'server-a'), spiffe('default', 'server-b')], 'outbound_.80_._.s') });
@@ -71,6 +75,9 @@ test('a renewed certificate applies to new connections on both sides; open ones 
       const s = connectTls('127.0.0.1', port, { tls, secrets: clientSecrets }, 'tcp');
       s.once('error', reject);
       s.once('data', (d) => resolve({ socket: s, said: String(d).trim() }));
+      // TLS 1.3: the server judges the client's certificate after the client's handshake is done,
+      // so a refusal may come as a close after secureConnect.
+      s.once('close', () => reject(new Error('closed')));
     });
   try {
     const first = await dial();
@@ -91,8 +98,27 @@ test('a renewed certificate applies to new connections on both sides; open ones 
     );
     assert.equal(err?.code, TLS_HANDSHAKE);
     assert.match(err!.message, /^upstream TLS: certificate for spiffe:\/\/cluster\.local\/ns\/default\/sa\/server-c is not one of spiffe:\/\/cluster\.local\/ns\/default\/sa\/server-a, spiffe:\/\/cluster\.local\/ns\/default\/sa\/server-b$/);
+    // A client whose certificate is from another CA: refused, and counted.
+    const other = await startControlPlane({ dataDir: tmpDir('mtls-rotation-other'), adminPort: 0, xdsPort: 0 });
+    try {
+      await serverSecrets.issue('server-a');
+      const foreign = await workloadCert(other, { serviceAccount: 'client-a' });
+      clientSecrets.cert = { ...foreign, rootsPem: cp.trustBundle, spiffeId: spiffe('default', 'client-a') };
+      const before = JSON.stringify(stats.json());
+      const refused = await dial().then(
+        (d) => `answered: ${d.said}`,
+        (e: NodeJS.ErrnoException) => e.message,
+      );
+      assert.match(refused, /^(upstream TLS: |closed)/);
+      await new Promise((r) => setTimeout(r, 100));
+      assert.equal(stats.failures.get('untrusted_client_certificate'), 1, `${before} -> ${JSON.stringify(stats.json())}`);
+    } finally {
+      await other.close();
+    }
     first.socket.destroy();
     second.socket.destroy();
+    await new Promise((r) => setTimeout(r, 100));
+    assert.equal(open, 0, 'every accepted socket closed');
   } finally {
     server.close();
   }

@@ -154,8 +154,11 @@ export class MtlsTerminator {
     server.on('secureConnection', (t: TLSSocket) => this.secured(t));
     server.on('tlsClientError', (e: NodeJS.ErrnoException, t: TLSSocket) => {
       const o = this.o!;
-      o.stats.fail(handshakeReason(e));
-      logRefusal(o, peerOf(t), `TLS handshake failed: ${e.message.trim().split('\n')[0] ?? e.code}`);
+      // Set when node:tls judged the client certificate and refused it (it does so after the
+      // handshake, so OpenSSL's own error is only the client's reaction).
+      const authz = (t as unknown as { authorizationError?: string }).authorizationError;
+      o.stats.fail(authz ? 'untrusted_client_certificate' : handshakeReason(e));
+      logRefusal(o, peerOf(t), `TLS handshake failed: ${authz ? `the client certificate is not trusted (${authz})` : (e.message.trim().split('\n')[0] ?? e.code)}`);
       t.destroy();
     });
     this.server = server;
