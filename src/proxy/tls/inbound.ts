@@ -203,6 +203,7 @@ function peerOf(s: net.Socket): string {
 /** A short, bounded reason for the counts: OpenSSL's reason code when Node gives one. */
 function handshakeReason(e: NodeJS.ErrnoException & { reason?: string }): string {
   if (e.code === 'ECONNRESET' || e.code === 'EPIPE') return 'client_reset';
+  if (e.code === 'ERR_TLS_HANDSHAKE_TIMEOUT') return 'handshake_timeout';
   if (e.code?.startsWith('ERR_SSL_')) return e.code.slice('ERR_SSL_'.length).toLowerCase();
   return 'handshake_error';
 }
