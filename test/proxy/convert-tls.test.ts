@@ -159,3 +159,16 @@ for (const c of CASES) {
     );
   });
 }
+
+test("tls_params' versions are kept (the sidecar's own range is 1.2 to 1.3) and tell pools apart", () => {
+  const at = (params: object | undefined) => convertCluster(cluster(upstreamTls([SAN], SNI, params ? common({ tls_params: params }) : {}))).transportSocket!;
+  assert.deepEqual(at(undefined).versions, { min: 'TLSv1.2', max: 'TLSv1.3' });
+  assert.deepEqual(at({ tls_minimum_protocol_version: 'TLSv1_0' }).versions, { min: 'TLSv1.2', max: 'TLSv1.3' });
+  assert.deepEqual(at({ tls_minimum_protocol_version: 'TLSv1_3' }).versions, { min: 'TLSv1.3', max: 'TLSv1.3' });
+  assert.deepEqual(at({ tls_minimum_protocol_version: 'TLSv1_2', tls_maximum_protocol_version: 'TLSv1_2' }).versions, { min: 'TLSv1.2', max: 'TLSv1.2' });
+  assert.notEqual(at(undefined).key, at({ tls_minimum_protocol_version: 'TLSv1_3' }).key);
+  const l = convertListener(strictWith(downstreamTls(common({ tls_params: { tls_minimum_protocol_version: 'TLSv1_3' } }))));
+  assert.deepEqual(l.mtls!.chains[0]!.tls.versions, { min: 'TLSv1.3', max: 'TLSv1.3' });
+  const two = { ...strictWith(downstreamTls()), filter_chains: [...strictWith(downstreamTls()).filter_chains, { name: 'b', filter_chain_match: { transport_protocol: 'tls', application_protocols: ['istio-h2'] }, transport_socket: downstreamTls(common({ tls_params: { tls_minimum_protocol_version: 'TLSv1_3' } })), filters: [hcm] }] };
+  assert.throws(() => convertListener(two), /^Error: listener L: filter_chains: every TLS chain must allow the same TLS versions \(chain b differs/);
+});

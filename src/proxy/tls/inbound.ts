@@ -15,7 +15,7 @@ import type net from 'node:net';
 import type { Server as TlsServer, TLSSocket } from 'node:tls';
 import { ClientHelloReader, type HelloOutcome, MAX_CLIENT_HELLO } from '../tcp/client-hello.ts';
 import { type MtlsListener, type TlsChain, tlsChainFor } from '../xds-client/convert.ts';
-import { type TlsSecrets, MIN_VERSION } from './secrets.ts';
+import { type TlsSecrets, contextOptions } from './secrets.ts';
 import { setPeerPrincipal, spiffeOf } from './peer.ts';
 import type { TlsStats } from './stats.ts';
 
@@ -105,7 +105,8 @@ function acceptMtls(socket: net.Socket, o: MtlsAccept, handshake: (socket: net.S
  */
 export class MtlsTerminator {
   private server: TlsServer | undefined;
-  private serverTimeoutMs = -1;
+  /** The handshake bound and TLS versions the server was made with. */
+  private setting = '';
   private cert: object | undefined;
   /** The listener's config and handlers as of the last connection (a handshake finishing after an update takes the new ones). */
   private o: MtlsAccept | undefined;
@@ -134,13 +135,16 @@ export class MtlsTerminator {
   private serverFor(o: MtlsAccept): TlsServer {
     const bound = o.mtls.timeoutMs > 0 ? o.mtls.timeoutMs : HANDSHAKE_TIMEOUT_MS;
     const c = o.secrets.current();
-    if (this.server && this.serverTimeoutMs === bound) {
-      if (this.cert !== c) this.server.setSecureContext(contextOptions(c));
+    // The chains' tls_params versions (convert-mtls.ts makes them agree): one server per setting.
+    const versions = o.mtls.chains[0]!.tls.versions;
+    const setting = `${bound} ${versions.min} ${versions.max}`;
+    if (this.server && this.setting === setting) {
+      if (this.cert !== c) this.server.setSecureContext(contextOptions(c, versions));
       this.cert = c;
       return this.server;
     }
     const server = tls.createServer({
-      ...contextOptions(c),
+      ...contextOptions(c, versions),
       requestCert: true,
       // Every TLS chain requires a client certificate (convert-tls.ts refuses one that does not).
       rejectUnauthorized: true,
@@ -162,7 +166,7 @@ export class MtlsTerminator {
       t.destroy();
     });
     this.server = server;
-    this.serverTimeoutMs = bound;
+    this.setting = setting;
     this.cert = c;
     return server;
   }
@@ -190,10 +194,6 @@ export class MtlsTerminator {
     o.stats.handshakes++;
     o.secure(t, chain);
   }
-}
-
-function contextOptions(c: { keyPem: string; certPem: string; rootsPem: string }): { key: string; cert: string; ca: string; minVersion: 'TLSv1.2' } {
-  return { key: c.keyPem, cert: c.certPem, ca: c.rootsPem, minVersion: MIN_VERSION as 'TLSv1.2' };
 }
 
 function peerOf(s: net.Socket): string {

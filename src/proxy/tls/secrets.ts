@@ -14,14 +14,31 @@ export interface TlsSecrets {
 }
 
 /** TLS 1.2 is the least the contract allows, on both sides (Istio's default minimum too). */
-export const MIN_VERSION = 'TLSv1.2';
+export const MIN_VERSION = 'TLSv1.2' as const;
 
-const contexts = new WeakMap<object, SecureContext>();
+/** TLS versions as node:tls names them (convert-tls.ts reads them from tls_params). */
+export interface Versions {
+  min: 'TLSv1.2' | 'TLSv1.3';
+  max: 'TLSv1.2' | 'TLSv1.3';
+}
 
-/** The secure context of the current certificate: key and certificate 'default', roots 'ROOTCA'. */
-export function secureContext(secrets: TlsSecrets): SecureContext {
+const DEFAULT_VERSIONS: Versions = { min: MIN_VERSION, max: 'TLSv1.3' };
+
+/** Per certificate, per versions ("min max"): node:tls takes the versions from the context, not the connection's options, when given a context. */
+const contexts = new WeakMap<object, Map<string, SecureContext>>();
+
+/** The options of a secure context for a certificate: key and certificate 'default', roots 'ROOTCA', the versions. */
+export function contextOptions(c: { keyPem: string; certPem: string; rootsPem: string }, v: Versions = DEFAULT_VERSIONS): { key: string; cert: string; ca: string; minVersion: Versions['min']; maxVersion: Versions['max'] } {
+  return { key: c.keyPem, cert: c.certPem, ca: c.rootsPem, minVersion: v.min, maxVersion: v.max };
+}
+
+/** The secure context of the current certificate. */
+export function secureContext(secrets: TlsSecrets, v: Versions = DEFAULT_VERSIONS): SecureContext {
   const c = secrets.current();
-  let ctx = contexts.get(c);
-  if (!ctx) contexts.set(c, (ctx = tls.createSecureContext({ key: c.keyPem, cert: c.certPem, ca: c.rootsPem, minVersion: MIN_VERSION })));
+  let byVersions = contexts.get(c);
+  if (!byVersions) contexts.set(c, (byVersions = new Map()));
+  const key = `${v.min} ${v.max}`;
+  let ctx = byVersions.get(key);
+  if (!ctx) byVersions.set(key, (ctx = tls.createSecureContext(contextOptions(c, v))));
   return ctx;
 }

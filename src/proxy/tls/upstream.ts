@@ -10,7 +10,7 @@
 // count as any other.
 import type { TLSSocket } from 'node:tls';
 import type { UpstreamTls } from '../xds-client/convert.ts';
-import { type TlsSecrets, MIN_VERSION, secureContext } from './secrets.ts';
+import { type TlsSecrets, secureContext } from './secrets.ts';
 import { setPeerPrincipal, spiffeOf } from './peer.ts';
 import type { TlsStats } from './stats.ts';
 
@@ -55,8 +55,8 @@ export function connectTls(host: string, port: number, o: TlsOrigin, carries: Tl
     port,
     // Node refuses an IP address as a server name; an empty sni sends none.
     ...(o.tls.sni ? { servername: o.tls.sni } : {}),
-    secureContext: secureContext(o.secrets),
-    minVersion: MIN_VERSION as 'TLSv1.2',
+    // tls_params' versions are the context's (node:tls ignores the connection's when given one).
+    secureContext: secureContext(o.secrets, o.tls.versions),
     ALPNProtocols: offeredAlpn(o.tls, carries),
     rejectUnauthorized: true,
     // The chain is verified against ROOTCA first; then, instead of a host name check (mesh

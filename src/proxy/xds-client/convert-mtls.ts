@@ -97,6 +97,10 @@ export function mtlsParts(where: string, l: any): MtlsParts {
     chains.push({ name, alpn, tls, serve: 'http' });
   });
   if (!chains.length) fail(`${where}: filter_chains`, "no chain terminates TLS (transport_protocol 'tls' with a DownstreamTlsContext)");
+  // The listener's TLS server is one (tls/inbound.ts): its chains must agree on the versions it speaks.
+  const v = JSON.stringify(chains[0]!.tls.versions);
+  const other = chains.findIndex((c) => JSON.stringify(c.tls.versions) !== v);
+  if (other >= 0) fail(`${where}: filter_chains`, `every TLS chain must allow the same TLS versions (chain ${chains[other]!.name} differs from ${chains[0]!.name})`);
   let timeoutMs = DEFAULT_LISTENER_FILTERS_TIMEOUT_MS;
   if (l.listener_filters_timeout != null) timeoutMs = duration(`${where}: listener_filters_timeout`, l.listener_filters_timeout);
   const continueOnTimeout = (l.continue_on_listener_filters_timeout?.value ?? l.continue_on_listener_filters_timeout) === true;

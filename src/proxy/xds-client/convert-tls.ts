@@ -19,8 +19,16 @@ export interface UpstreamTls {
   alpn: readonly string[];
   /** match_subject_alt_names, exact: the server's URI SAN must be one of them (none: any certificate of the mesh). */
   sans: readonly string[];
+  /** tls_params' protocol versions, within what the sidecar speaks (1.2 and 1.3). */
+  versions: TlsVersions;
   /** Tells pools apart: connections made with different contexts are never shared. */
   key: string;
+}
+
+/** TLS versions as node:tls names them; the sidecar never goes below 1.2 (the contract's minimum). */
+export interface TlsVersions {
+  min: 'TLSv1.2' | 'TLSv1.3';
+  max: 'TLSv1.2' | 'TLSv1.3';
 }
 
 /** TLS the sidecar terminates on a filter chain (DownstreamTlsContext). Key 'default', roots 'ROOTCA'. */
@@ -29,6 +37,7 @@ export interface DownstreamTls {
   alpn: readonly string[];
   /** require_client_certificate: the handshake fails without a certificate that chains to ROOTCA. */
   requireClientCert: boolean;
+  versions: TlsVersions;
 }
 
 /** A cluster's transport_socket_matches entry: `tls` undefined means raw_buffer (plaintext). */
@@ -118,8 +127,8 @@ function upstreamSocket(where: string, ts: any): UpstreamTls | undefined {
   const sni = u.sni == null || u.sni === '' ? undefined : String(u.sni);
   if (sni !== undefined && (sni.length > 255 || !/^[\x21-\x7e]+$/.test(sni))) fail(`${w}.sni`, `"${sni}" is no server name`);
   const common = commonContext(`${w}.common_tls_context`, u.common_tls_context);
-  const key = JSON.stringify([sni ?? '', common.alpn, common.sans]);
-  return { ...(sni !== undefined ? { sni } : {}), alpn: common.alpn, sans: common.sans, key };
+  const key = JSON.stringify([sni ?? '', common.alpn, common.sans, common.versions]);
+  return { ...(sni !== undefined ? { sni } : {}), alpn: common.alpn, sans: common.sans, versions: common.versions, key };
 }
 
 /**
@@ -147,14 +156,14 @@ export function downstreamSocket(where: string, ts: any): DownstreamTls | undefi
   // A server-side SAN list would restrict which clients of the mesh may connect: that is
   // authorization's business (AuthorizationPolicy), which the contract leaves out here.
   if (common.sans.length) fail(`${w}.common_tls_context.combined_validation_context.default_validation_context.match_subject_alt_names`, 'not supported on a server-side context');
-  return { alpn: common.alpn, requireClientCert: true };
+  return { alpn: common.alpn, requireClientCert: true, versions: common.versions };
 }
 
 /**
  * CommonTlsContext: alpn_protocols, the certificate by SDS 'default', the roots by SDS 'ROOTCA'
  * with match_subject_alt_names (exact) beside them, and tls_params the sidecar can meet.
  */
-function commonContext(where: string, c: any): { alpn: string[]; sans: string[] } {
+function commonContext(where: string, c: any): { alpn: string[]; sans: string[]; versions: TlsVersions } {
   if (c == null) fail(where, 'required (the certificate and the roots are named here)');
   for (const k of Object.keys(c)) {
     if (!['alpn_protocols', 'tls_certificate_sds_secret_configs', 'combined_validation_context', 'tls_params'].includes(k)) {
@@ -162,7 +171,7 @@ function commonContext(where: string, c: any): { alpn: string[]; sans: string[] 
       fail(`${where}.${k}`, why);
     }
   }
-  if (c.tls_params != null) tlsParams(`${where}.tls_params`, c.tls_params);
+  const versions = tlsParams(`${where}.tls_params`, c.tls_params ?? {});
   const alpn: string[] = (c.alpn_protocols ?? []).map(String);
   for (const [i, p] of alpn.entries()) if (!p || p.length > 255) fail(`${where}.alpn_protocols[${i}]`, `"${p}" is no protocol name`);
   const certs: any[] = c.tls_certificate_sds_secret_configs ?? [];
@@ -189,7 +198,7 @@ function commonContext(where: string, c: any): { alpn: string[]; sans: string[] 
     if (typeof m.exact !== 'string' || !m.exact) fail(`${mw}.exact`, 'required');
     return m.exact as string;
   });
-  return { alpn, sans };
+  return { alpn, sans, versions };
 }
 
 /** SDS by name only: the sidecar resolves 'default' and 'ROOTCA' itself; a stream to anywhere else is refused. */
@@ -208,11 +217,12 @@ function sdsSecret(where: string, s: any, expected: string): void {
 const TLS_VERSIONS: Record<string, number> = { TLS_AUTO: 0, TLSv1_0: 10, TLSv1_1: 11, TLSv1_2: 12, TLSv1_3: 13 };
 
 /**
- * tls_params the sidecar can meet: protocol versions within TLS 1.2-1.3 (it never speaks older);
- * cipher suites, curves and signature algorithms are refused, since Node cannot apply Envoy's names
- * exactly (and a list the sidecar ignored would be a policy not kept).
+ * tls_params the sidecar can meet: protocol versions within TLS 1.2-1.3 (it never speaks older;
+ * a lower minimum is met by its own), applied to the connection; cipher suites, curves and
+ * signature algorithms are refused, since Node cannot apply Envoy's names exactly (and a list the
+ * sidecar ignored would be a policy not kept). TLS_AUTO: Envoy's defaults, 1.2 to 1.3.
  */
-function tlsParams(where: string, p: any): void {
+function tlsParams(where: string, p: any): TlsVersions {
   for (const k of Object.keys(p)) {
     if (k !== 'tls_minimum_protocol_version' && k !== 'tls_maximum_protocol_version') fail(`${where}.${k}`, 'not supported (tls_minimum_protocol_version and tls_maximum_protocol_version are)');
   }
@@ -222,7 +232,7 @@ function tlsParams(where: string, p: any): void {
   if (max === undefined) fail(`${where}.tls_maximum_protocol_version`, `unknown version ${p.tls_maximum_protocol_version}`);
   if (max !== 0 && max < 12) fail(`${where}.tls_maximum_protocol_version`, `${p.tls_maximum_protocol_version}: the sidecar speaks TLS 1.2 and 1.3 only`);
   if (min !== 0 && max !== 0 && min > max) fail(`${where}`, 'the minimum version is above the maximum');
-  // A minimum below 1.2 is met: the sidecar's own minimum (1.2) is higher.
+  return { min: min === 13 ? 'TLSv1.3' : 'TLSv1.2', max: max === 12 ? 'TLSv1.2' : 'TLSv1.3' };
 }
 
 /**
