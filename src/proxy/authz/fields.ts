@@ -46,9 +46,12 @@ export function bool(where: string, v: unknown): boolean {
   return v;
 }
 
-/** An integer field; proto JSON may carry 64-bit ones as strings, and wrappers as {value}. */
-export function int(where: string, v: unknown, def = 0): number {
-  if (v !== null && typeof v === 'object' && 'value' in v) v = (v as { value: unknown }).value;
+/**
+ * An integer field; proto JSON may carry 64-bit ones as strings. `wrapped`: a wrapper type
+ * (UInt32Value), which protobufjs decodes as {value} and proto JSON writes as the bare number.
+ */
+export function int(where: string, v: unknown, def = 0, wrapped = false): number {
+  if (wrapped && v !== null && typeof v === 'object') v = fields(where, v, ['value']).value;
   if (v === undefined || v === null) return def;
   const n = typeof v === 'string' && /^-?\d+$/.test(v) ? Number(v) : v;
   if (typeof n !== 'number' || !Number.isSafeInteger(n)) fail(where, 'expected an integer');

@@ -141,7 +141,7 @@ function mask(bits: number): number {
 export function compileCidr(where: string, c: unknown): CidrMatch {
   const f = fields(where, c, ['address_prefix', 'prefix_len']);
   const addr = str(`${where}.address_prefix`, f.address_prefix);
-  let len = int(`${where}.prefix_len`, f.prefix_len);
+  const len = int(`${where}.prefix_len`, f.prefix_len, 0, true);
   if (len < 0 || len > 128) fail(`${where}.prefix_len`, 'must be between 0 and 128');
   const w = new Uint32Array(4);
   const family = parseIp(addr, w);

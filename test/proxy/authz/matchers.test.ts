@@ -34,6 +34,16 @@ describe('StringMatcher (via url_path)', () => {
     assert.equal(matches(path({ safeRegex: { googleRe2: {}, regex: '/[a-c]+' } }), { uri: '/abc' }), true);
   });
 
+  test('".+" and ".*" (Istio\'s "*") keep RE2\'s meaning: any characters but a newline', () => {
+    const plus = { requested_server_name: { safe_regex: { regex: '.+' } } };
+    const star = { requested_server_name: { safe_regex: { regex: '.*' } } };
+    assert.equal(matches(plus, { sni: 'a' }), true);
+    assert.equal(matches(plus, { sni: '' }), false);
+    assert.equal(matches(plus, { sni: 'a\nb' }), false);
+    assert.equal(matches(star, { sni: '' }), true);
+    assert.equal(matches(star, { sni: 'a\nb' }), false);
+  });
+
   test('configs Envoy refuses are refused, naming the field', () => {
     assert.throws(() => allowIf(path({ safe_regex: { regex: '.*' }, ignore_case: true })), /url_path\.path\.ignore_case: ignore_case has no effect for safe_regex/);
     assert.throws(() => allowIf(path({ prefix: '' })), /url_path\.path\.prefix: must not be empty/);
