@@ -16,26 +16,27 @@ export class Scratch {
   readonly directRemote = new AddressSlot();
   readonly remote = new AddressSlot();
   readonly destination = new AddressSlot();
-  private pathFor: string | undefined = undefined;
+  private pathDone = false;
   private stripped: string | undefined = undefined;
 
   reset(req: RbacRequest): this {
     this.req = req;
+    this.pathDone = false;
     return this;
   }
 
-  /** :path as sent (with query), or undefined if the request has none. */
-  rawPath(): string | undefined {
-    return this.req.path ?? headerValue(this.req.headers, ':path');
+  /** Lets go of the last request, so that the scratch does not keep its headers alive. */
+  release(): void {
+    this.req = undefined as unknown as RbacRequest;
+    this.stripped = undefined;
   }
 
-  /** :path without query string and fragment, as url_path and uri_template match it. */
+  /** :path without query string and fragment, as url_path and uri_template match it; undefined if no :path. */
   urlPath(): string | undefined {
-    const raw = this.rawPath();
-    if (raw === undefined) return undefined;
-    if (raw !== this.pathFor) {
-      this.pathFor = raw;
-      this.stripped = stripQuery(raw);
+    if (!this.pathDone) {
+      const raw = this.req.path ?? headerValue(this.req.headers, ':path');
+      this.stripped = raw === undefined ? undefined : stripQuery(raw);
+      this.pathDone = true;
     }
     return this.stripped;
   }

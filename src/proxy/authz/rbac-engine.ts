@@ -72,8 +72,7 @@ export function evaluateRbac(filter: CompiledRbacFilter, req: RbacRequest): Rbac
     const shadow = shadowResult(run(filter.shadowRules, s));
     return { ...(enforced === undefined ? NO_RULES : decision(enforced)), shadow };
   } finally {
-    // Drop the request so the scratch does not keep it (and its headers) alive.
-    s.reset(undefined as unknown as RbacRequest);
+    s.release();
   }
 }
 

@@ -18,7 +18,10 @@ export interface RbacRequest {
    * Envoy's header map has them. Empty (or absent) for the network filter.
    */
   readonly headers?: readonly string[];
-  /** :path as received (query included); read from `headers` when absent. */
+  /**
+   * :path as received, query included, after the connection manager's path normalization (the path
+   * routing sees); read from `headers` when absent. A `header` rule on ':path' reads `headers` only.
+   */
   readonly path?: string;
   /** The local (destination) address and port of the downstream connection. */
   readonly destinationIp: string;
@@ -33,7 +36,9 @@ export interface RbacRequest {
    * The peer's certificate when the connection is TLS with a verified client certificate: a string
    * is shorthand for a certificate whose only SAN is that URI (Weft's SPIFFE ids), its subject not
    * consulted (Istio's rules match the URI; Weft's subject CN is the workload name). Undefined when
-   * the connection is not mutual TLS: then no `authenticated` principal matches.
+   * the connection is not TLS: then no `authenticated` principal matches. (Envoy's test is "is TLS":
+   * for TLS without a client certificate pass { uriSans: [] }, which an `authenticated` with no
+   * principal_name still matches, as in Envoy.)
    */
   readonly peer?: string | PeerCertificate;
   /** The SNI the client sent; '' or undefined if none. */

@@ -198,6 +198,11 @@ describe('authenticated', () => {
     assert.equal(matchesId(name({ exact: 'CN=b,O=a' }), { peer }), true);
     assert.equal(matchesId(name({ exact: 'other' }), { peer }), false);
   });
+  test('TLS without a client certificate: authenticated, but with no name to match', () => {
+    const peer = { uriSans: [] };
+    assert.equal(matchesId({ authenticated: {} }, { peer }), true);
+    assert.equal(matchesId(name({ safe_regex: { regex: '.+' } }), { peer }), false);
+  });
 });
 
 describe('metadata (Istio request principals and claims)', () => {
