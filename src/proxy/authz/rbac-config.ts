@@ -7,7 +7,7 @@
 // loggers) throws a ConvertError naming the field, for the caller to NACK.
 import { duration } from '../xds-client/convert-util.ts';
 import { fail, fields, list, str, bool } from './fields.ts';
-import { type Match, compilePermission, compilePrincipal } from './matchers.ts';
+import { type Match, compilePermission, compilePrincipal, some } from './matchers.ts';
 
 export const RBAC_HTTP_TYPE = 'type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBAC';
 export const RBAC_HTTP_PER_ROUTE_TYPE = 'type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBACPerRoute';
@@ -103,15 +103,8 @@ export function compileRbac(where: string, rbac: unknown, network: boolean): Com
 
 /** Envoy's PolicyMatcher: an OR of permissions and an OR of principals, both required. */
 function policyMatch(perms: Match[], ids: Match[]): Match {
-  const or = (ms: Match[]): Match =>
-    ms.length === 1
-      ? ms[0]
-      : (s) => {
-          for (const m of ms) if (m(s)) return true;
-          return false;
-        };
-  const p = or(perms);
-  const i = or(ids);
+  const p = some(perms);
+  const i = some(ids);
   return (s) => p(s) && i(s);
 }
 
