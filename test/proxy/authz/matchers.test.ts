@@ -217,6 +217,14 @@ describe('metadata (Istio request principals and claims)', () => {
     assert.equal(matchesId(claim('iss', { string_match: { exact: 'https://issuer' } }, true), { metadata: md }), false);
     assert.equal(matchesId({ metadata: { filter: jwt, path: [{ key: 'payload' }, { key: 'nested1' }, { key: 'nested2' }], value: { string_match: { exact: 'deep' } } } }, { metadata: md }), true);
   });
+  test("istio_authn's shape: keys with dots are single path segments", () => {
+    const authn = { istio_authn: { 'request.auth.principal': 'https://issuer/alice', 'request.auth.claims': { groups: ['dev', 'ops'] } } };
+    const principal = { metadata: { filter: 'istio_authn', path: [{ key: 'request.auth.principal' }], value: { string_match: { exact: 'https://issuer/alice' } } } };
+    const group = { metadata: { filter: 'istio_authn', path: [{ key: 'request.auth.claims' }, { key: 'groups' }], value: { list_match: { one_of: { string_match: { exact: 'ops' } } } } } };
+    assert.equal(matchesId(principal, { metadata: authn }), true);
+    assert.equal(matchesId(group, { metadata: authn }), true);
+    assert.equal(matchesId(group, { metadata: { istio_authn: { request: { auth: { claims: { groups: ['ops'] } } } } } }), false);
+  });
   test('present, null, number and bool matches; missing is not null', () => {
     assert.equal(matchesId(claim('sub', { present_match: true }), { metadata: md }), true);
     assert.equal(matchesId(claim('nope', { present_match: true }), { metadata: md }), false);
