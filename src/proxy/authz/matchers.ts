@@ -7,7 +7,7 @@ import { AddressSlot, compileCidr } from './ip.ts';
 import { compileMetadataMatcher } from './metadata-matcher.ts';
 import { compileHeaderMatcher } from './header-matcher.ts';
 import { type RbacRequest, headerValue, stripQuery } from './request.ts';
-import { compileStringMatcher, type StringMatch } from './string-matcher.ts';
+import { compileStringMatcher } from './string-matcher.ts';
 import { compileUriTemplate } from './uri-template.ts';
 
 /** Per-request derived values, reset for each evaluation (one instance per process: evaluation is synchronous). */
@@ -98,14 +98,9 @@ export function compilePermission(where: string, p: unknown, o: CompileOptions):
       const m = compileHeaderMatcher(at, v);
       return (s) => m(s.req.headers);
     }
-    case 'url_path': {
+    case 'url_path':
       httpOnly(at, o);
-      const m = compilePathMatcher(at, v);
-      return (s) => {
-        const p = s.urlPath();
-        return p !== undefined && m(p);
-      };
-    }
+      return compileUrlPath(at, v);
     case 'uri_template': {
       httpOnly(at, o);
       const m = compileUriTemplate(at, v);
@@ -184,14 +179,9 @@ export function compilePrincipal(where: string, p: unknown, o: CompileOptions): 
       const m = compileHeaderMatcher(at, v);
       return (s) => m(s.req.headers);
     }
-    case 'url_path': {
+    case 'url_path':
       httpOnly(at, o);
-      const m = compilePathMatcher(at, v);
-      return (s) => {
-        const p = s.urlPath();
-        return p !== undefined && m(p);
-      };
-    }
+      return compileUrlPath(at, v);
     case 'metadata':
       return dynamicMetadata(at, v);
     case 'sourced_metadata':
@@ -227,7 +217,7 @@ function sourcedMetadata(at: string, v: unknown): Match {
 /** Principal.Authenticated: URI SANs, then DNS SANs, then the subject, any one matching. */
 function compileAuthenticated(at: string, v: unknown): Match {
   const f = fields(at, v, ['principal_name']);
-  if (f.principal_name === undefined) return (s) => s.req.peer !== undefined; // any verified peer
+  if (f.principal_name === undefined) return (s) => s.req.peer !== undefined; // any TLS connection, as Envoy
   const m = compileStringMatcher(`${at}.principal_name`, f.principal_name);
   return (s) => {
     const peer = s.req.peer;
@@ -240,9 +230,13 @@ function compileAuthenticated(at: string, v: unknown): Match {
   };
 }
 
-/** type.matcher.v3.PathMatcher: a StringMatcher on the path without query. */
-function compilePathMatcher(at: string, v: unknown): StringMatch {
+/** url_path, a type.matcher.v3.PathMatcher: a StringMatcher on the path without query; no :path, no match. */
+function compileUrlPath(at: string, v: unknown): Match {
   const f = fields(at, v, ['path']);
   oneOf(at, f, ['path']);
-  return compileStringMatcher(`${at}.path`, f.path);
+  const m = compileStringMatcher(`${at}.path`, f.path);
+  return (s) => {
+    const p = s.urlPath();
+    return p !== undefined && m(p);
+  };
 }

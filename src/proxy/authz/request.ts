@@ -45,7 +45,10 @@ export interface RbacRequest {
   readonly sni?: string;
   /** Dynamic metadata (filter name -> Struct as JSON), e.g. from the JWT filter. */
   readonly metadata?: Metadata;
-  /** The matched route's metadata (filter_metadata), for sourced_metadata with metadata_source ROUTE. */
+  /**
+   * The matched route's metadata (filter_metadata), for sourced_metadata with metadata_source ROUTE:
+   * undefined when no route matched (Envoy: no match), {} for a route without metadata.
+   */
   readonly routeMetadata?: Metadata;
 }
 
