@@ -29,8 +29,16 @@ export function supportOf(kind: string, spec: unknown): Support {
   if (kind === 'Sidecar') sidecar(spec, out);
   if (kind === 'HTTPRoute' || kind === 'GRPCRoute') gatewayRoute(spec, out);
   if (kind === 'ReferenceGrant') referenceGrant(spec, out);
+  if (kind === 'AuthorizationPolicy') out.rejected.push({ path: 'spec', message: AUTHORIZATION_NOT_ENFORCED });
   return out;
 }
+
+/**
+ * Refused whole, whatever it says, until the sidecar enforces it: accepted and not enforced, an
+ * ALLOW or DENY policy would let through the very traffic it is there to stop.
+ */
+const AUTHORIZATION_NOT_ENFORCED =
+  "not enforced yet: Weft refuses AuthorizationPolicy until its sidecars can enforce it (the policy is valid; the control plane can build its filters, but they are not served), since accepting it would let through traffic it denies";
 
 function virtualService(spec: Obj, out: Support): void {
   const warn = (path: string, message: string) => out.warnings.push({ path, message });

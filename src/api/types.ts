@@ -437,3 +437,73 @@ export class ConfigError extends Error {
     this.fields = fields;
   }
 }
+
+// ---- security.istio.io: AuthorizationPolicy ---------------------------------------------
+// Validated (api/authorizationpolicy.ts) and built into Envoy filters (control/translate/authz.ts),
+// but refused by `weft apply` until the sidecar enforces it (api/support.ts).
+
+export type AuthorizationAction = 'ALLOW' | 'DENY' | 'AUDIT' | 'CUSTOM';
+
+/** Who sends the request; a list field holds when the peer matches any of its values (AND across fields). */
+export interface AuthorizationSource {
+  principals?: string[];
+  notPrincipals?: string[];
+  requestPrincipals?: string[];
+  notRequestPrincipals?: string[];
+  namespaces?: string[];
+  notNamespaces?: string[];
+  /** "name" (of the policy's namespace) or "namespace/name"; never with principals or namespaces. */
+  serviceAccounts?: string[];
+  notServiceAccounts?: string[];
+  ipBlocks?: string[];
+  notIpBlocks?: string[];
+  remoteIpBlocks?: string[];
+  notRemoteIpBlocks?: string[];
+  trustDomains?: string[];
+  notTrustDomains?: string[];
+}
+
+/** What the request asks for. hosts, methods and paths are HTTP only; ports apply to TCP too. */
+export interface AuthorizationOperation {
+  hosts?: string[];
+  notHosts?: string[];
+  ports?: string[];
+  notPorts?: string[];
+  methods?: string[];
+  notMethods?: string[];
+  paths?: string[];
+  notPaths?: string[];
+}
+
+export interface AuthorizationCondition {
+  key: string; // "request.headers[x-user]", "source.ip", "request.auth.claims[iss]", ...
+  values?: string[];
+  notValues?: string[];
+}
+
+export interface AuthorizationRule {
+  from?: { source?: AuthorizationSource }[];
+  to?: { operation?: AuthorizationOperation }[];
+  when?: AuthorizationCondition[];
+}
+
+export interface PolicyTargetReference {
+  group?: string;
+  kind: string;
+  name: string;
+  namespace?: string;
+}
+
+export interface AuthorizationPolicySpec {
+  /** The workloads of its namespace it applies to (of the mesh, in the root namespace); absent: all. */
+  selector?: { matchLabels?: Record<string, string> };
+  /** Gateways, waypoints and services: a sidecar never takes a policy that has them. */
+  targetRef?: PolicyTargetReference;
+  targetRefs?: PolicyTargetReference[];
+  rules?: AuthorizationRule[];
+  action?: AuthorizationAction; // ALLOW when absent
+  /** With action CUSTOM: the mesh's extension provider that decides. */
+  provider?: { name?: string };
+}
+
+export type AuthorizationPolicy = Resource<AuthorizationPolicySpec>;

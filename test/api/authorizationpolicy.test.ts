@@ -1,0 +1,122 @@
+// AuthorizationPolicy: Istio's schema, CEL and webhook rules, each error on its field; and the
+// refusal `weft apply` gives every valid one until the sidecar enforces it (api/support.ts).
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { assertAccepted, rejection, validationProblems, type Spec } from './helpers.ts';
+
+const policy = (spec: Spec, apiVersion = 'security.istio.io/v1'): Record<string, unknown> => ({ apiVersion, kind: 'AuthorizationPolicy', metadata: { name: 'p', namespace: 'foo' }, spec });
+/** The fields the problems of `spec` are on, sorted. */
+const paths = (spec: Spec) => validationProblems(policy(spec)).map((p) => p.slice(0, p.indexOf(': '))).sort();
+
+describe('AuthorizationPolicy: accepted as Istio accepts it', () => {
+  test('v1 and v1beta1; every action; rules of every kind; wildcards and path templates', () => {
+    for (const v of ['security.istio.io/v1', 'security.istio.io/v1beta1']) assertAccepted(policy({}, v));
+    assertAccepted(policy({ action: 'DENY', rules: [{}] }));
+    assertAccepted(policy({ action: 'AUDIT', rules: [{ to: [{ operation: { ports: ['8080'] } }] }] }));
+    assertAccepted(policy({ action: 'CUSTOM', provider: { name: 'ext' }, rules: [{ to: [{ operation: { paths: ['/admin/*'] } }], when: [{ key: 'request.headers[x-a]', values: ['1'] }] }] }));
+    assertAccepted(
+      policy({
+        selector: { matchLabels: { app: 'httpbin' } },
+        rules: [
+          {
+            from: [{ source: { serviceAccounts: ['sa', 'ns/sa'], ipBlocks: ['10.0.0.0/8', '::1'], trustDomains: ['td-*', '*'] } }],
+            to: [{ operation: { paths: ['/a/{*}/b', '/x/{**}', '*.png'], methods: ['GET'], notPorts: ['0', '65535'] } }],
+            when: [
+              { key: 'request.auth.claims[groups][admin]', values: ['x'] },
+              { key: 'source.serviceAccount', values: ['ns/sa'] },
+              { key: 'destination.port', notValues: ['80'] },
+              { key: 'experimental.envoy.filters.a.b[c]', values: ['[v]'] },
+            ],
+          },
+        ],
+      }),
+    );
+    assertAccepted(policy({ targetRefs: [{ kind: 'Service', name: 's' }, { group: 'gateway.networking.k8s.io', kind: 'Gateway', name: 'g' }] }));
+  });
+});
+
+describe('AuthorizationPolicy: rejected, naming the field', () => {
+  test('the shape: action enum, unknown fields, limits', () => {
+    assert.deepEqual(paths({ action: 'LOG' }), ['spec.action']);
+    assert.deepEqual(paths({ rules: [{ from: [{ source: { users: ['x'], principals: ['p'] } }] }] }), ['spec.rules[0].from[0].source.users']);
+    assert.deepEqual(paths({ rules: [{ from: [{ source: { serviceAccounts: Array.from({ length: 17 }, (_, i) => `sa${i}`) } }] }] }), ['spec.rules[0].from[0].source.serviceAccounts']);
+    assert.deepEqual(paths({ rules: [{ when: [{ values: ['x'] }] }] }), ['spec.rules[0].when[0].key']);
+  });
+
+  test('one way to pick workloads; targetRefs Istio allows', () => {
+    assert.deepEqual(paths({ selector: { matchLabels: { a: 'b' } }, targetRefs: [{ kind: 'Service', name: 's' }] }), ['spec']);
+    assert.deepEqual(paths({ targetRef: { kind: 'Service', name: 's', namespace: 'other' } }), ['spec.targetRef.namespace']);
+    assert.deepEqual(paths({ targetRefs: [{ kind: 'Deployment', group: 'apps', name: 'd' }] }), ['spec.targetRefs[0]']);
+    assert.deepEqual(paths({ selector: { matchLabels: { app: 'a*' } } }), ['spec.selector.matchLabels[app]']);
+  });
+
+  test('actions: CUSTOM needs rules and a provider, and cannot match on identities; provider only with CUSTOM; DENY needs rules', () => {
+    assert.deepEqual(paths({ action: 'CUSTOM', provider: { name: 'x' } }), ['spec.rules']);
+    assert.deepEqual(paths({ action: 'CUSTOM', rules: [{}] }), ['spec.provider.name']);
+    assert.deepEqual(paths({ action: 'DENY', rules: [] }), ['spec.rules']);
+    assert.deepEqual(paths({ provider: { name: 'x' }, rules: [{}] }), ['spec.provider']);
+    assert.deepEqual(
+      paths({ action: 'CUSTOM', provider: { name: 'x' }, rules: [{ from: [{ source: { principals: ['a'], ipBlocks: ['1.2.3.4'] } }], when: [{ key: 'request.auth.claims[iss]', values: ['i'] }] }] }),
+      ['spec.rules[0].from[0].source.principals', 'spec.rules[0].when[0].key'],
+    );
+  });
+
+  test('sources: not empty, serviceAccounts alone, addresses, service accounts and trust domains well-formed', () => {
+    assert.deepEqual(paths({ rules: [{ from: [] }] }), ['spec.rules[0].from']);
+    assert.deepEqual(paths({ rules: [{ from: [{}] }] }), ['spec.rules[0].from[0].source']);
+    assert.deepEqual(paths({ rules: [{ from: [{ source: {} }] }] }), ['spec.rules[0].from[0].source']);
+    assert.deepEqual(paths({ rules: [{ from: [{ source: { notServiceAccounts: ['a'], namespaces: ['b'] } }] }] }), ['spec.rules[0].from[0].source']);
+    assert.deepEqual(
+      paths({ rules: [{ from: [{ source: { ipBlocks: ['1.2.3.4/33', 'x'], serviceAccounts: ['a/b/c', 'a*', '/sa'], trustDomains: ['a*b', 'td/x'], principals: [''] } }] }] }),
+      [
+        // principals beside serviceAccounts (the CEL rule on the source)
+        'spec.rules[0].from[0].source',
+        'spec.rules[0].from[0].source.ipBlocks[0]',
+        'spec.rules[0].from[0].source.ipBlocks[1]',
+        'spec.rules[0].from[0].source.principals[0]',
+        'spec.rules[0].from[0].source.serviceAccounts[0]',
+        'spec.rules[0].from[0].source.serviceAccounts[1]',
+        'spec.rules[0].from[0].source.serviceAccounts[2]',
+        'spec.rules[0].from[0].source.trustDomains[0]',
+        'spec.rules[0].from[0].source.trustDomains[1]',
+      ],
+    );
+  });
+
+  test('operations: not empty, ports numbers, path templates Envoy can match', () => {
+    assert.deepEqual(paths({ rules: [{ to: [] }] }), ['spec.rules[0].to']);
+    assert.deepEqual(paths({ rules: [{ to: [{ operation: {} }] }] }), ['spec.rules[0].to[0].operation']);
+    assert.deepEqual(
+      paths({ rules: [{ to: [{ operation: { ports: ['http', '70000'], paths: ['/{**}/a/{*}', '/a{b}', '/{*}/a b'], notMethods: [''] } }] }] }),
+      [
+        'spec.rules[0].to[0].operation.notMethods[0]',
+        'spec.rules[0].to[0].operation.paths[0]',
+        'spec.rules[0].to[0].operation.paths[1]',
+        'spec.rules[0].to[0].operation.paths[2]',
+        'spec.rules[0].to[0].operation.ports[0]',
+        'spec.rules[0].to[0].operation.ports[1]',
+      ],
+    );
+  });
+
+  test('conditions: known keys, key[name] forms, values checked by key', () => {
+    const when = (...w: Spec[]) => paths({ rules: [{ when: w }] });
+    assert.deepEqual(when({ key: 'source.user', values: ['x'] }), ['spec.rules[0].when[0].key']);
+    assert.deepEqual(when({ key: 'destination.namespace', values: ['x'] }), ['spec.rules[0].when[0].key']);
+    assert.deepEqual(when({ key: 'request.headers', values: ['x'] }), ['spec.rules[0].when[0].key']);
+    assert.deepEqual(when({ key: 'request.headers[x]' }), ['spec.rules[0].when[0]']);
+    assert.deepEqual(when({ key: 'source.ip', values: ['1.2.3.999'] }, { key: 'destination.port', notValues: ['-1'] }, { key: 'source.trustDomain', values: ['a*b*'] }), [
+      'spec.rules[0].when[0].values[0]',
+      'spec.rules[0].when[1].notValues[0]',
+      'spec.rules[0].when[2].values[0]',
+    ]);
+  });
+});
+
+test('weft apply refuses every valid AuthorizationPolicy until the sidecar enforces it, saying so', () => {
+  const err = rejection(policy({ rules: [{}] }));
+  assert.deepEqual(err.fields.map((f) => f.path), ['spec']);
+  assert.match(err.message, /^AuthorizationPolicy foo\/p: spec: not enforced yet: Weft refuses AuthorizationPolicy until its sidecars can enforce it/);
+  // An invalid one hears what is wrong with it first.
+  assert.deepEqual(rejection(policy({ action: 'LOG' })).fields.map((f) => f.path), ['spec.action']);
+});
