@@ -96,6 +96,9 @@ test('addresses: a bare IP is a /32 or /128; IPv6 in canonical form; ranges kept
   assert.deepEqual(cidrRange('10.1.2.3/8'), { address_prefix: '10.1.2.3', prefix_len: { value: 8 } });
   assert.deepEqual(cidrRange('2001:DB8:0:0::1'), { address_prefix: '2001:db8::1', prefix_len: { value: 128 } });
   assert.deepEqual(cidrRange('::/0'), { address_prefix: '::', prefix_len: { value: 0 } });
+  assert.deepEqual(cidrRange('::FFFF:1.2.3.4'), { address_prefix: '::ffff:1.2.3.4', prefix_len: { value: 128 } });
+  assert.deepEqual(cidrRange('fe80::1%eth0'), { address_prefix: 'fe80::1', prefix_len: { value: 128 } });
+  assert.equal(cidrRange('fe80::1%eth0/64'), undefined);
   assert.equal(cidrRange('10.0.0.0/33'), undefined);
   assert.equal(cidrRange('host'), undefined);
 });

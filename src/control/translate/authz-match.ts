@@ -92,21 +92,34 @@ export function jwtClaims(claims: readonly string[], value: Obj): Obj {
 
 /**
  * AddrStrToCidrRange: "10.1.2.3" is a /32 (a /128 for IPv6), "10.0.0.0/8" as written (Go's netip
- * does not mask it: 10.1.2.3/8 stays 10.1.2.3). IPv6 is written in its canonical form, as Go's
- * netip prints it. prefix_len is a UInt32Value. Undefined for what is not an address or a range
- * (validation has refused it; the caller skips it, as Istio does).
+ * does not mask it: 10.1.2.3/8 stays 10.1.2.3). IPv6 is written as Go's netip prints it
+ * (canonical, an IPv4-mapped address dotted, a bare address without its zone). prefix_len is a
+ * UInt32Value. Undefined for what Go cannot parse (validation has refused most of it; the caller
+ * skips the value, as Istio does).
  */
 export function cidrRange(addr: string): Obj | undefined {
   const slash = addr.indexOf('/');
-  const ip = slash < 0 ? addr : addr.slice(0, slash);
+  let ip = slash < 0 ? addr : addr.slice(0, slash);
+  if (ip.includes('%')) {
+    if (slash >= 0) return undefined; // a prefix cannot have a zone
+    ip = ip.slice(0, ip.indexOf('%'));
+  }
   const net = process.getBuiltinModule('node:net');
   const family = net.isIP(ip);
   if (family !== 4 && family !== 6) return undefined;
   const max = family === 4 ? 32 : 128;
   const bits = slash < 0 ? String(max) : addr.slice(slash + 1);
   if (!/^(0|[1-9][0-9]{0,2})$/.test(bits) || Number(bits) > max) return undefined;
-  const address = family === 4 ? ip : new URL(`http://[${ip}]/`).hostname.slice(1, -1);
-  return { address_prefix: address, prefix_len: { value: Number(bits) } };
+  return { address_prefix: family === 4 ? ip : canonicalIPv6(ip), prefix_len: { value: Number(bits) } };
+}
+
+/** RFC 5952 text (the URL parser's), with IPv4-mapped addresses dotted as Go writes them. */
+function canonicalIPv6(ip: string): string {
+  const text = new URL(`http://[${ip}]/`).hostname.slice(1, -1);
+  const mapped = /^::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})$/.exec(text);
+  if (!mapped) return text;
+  const [hi, lo] = [parseInt(mapped[1], 16), parseInt(mapped[2], 16)];
+  return `::ffff:${hi >> 8}.${hi & 255}.${lo >> 8}.${lo & 255}`;
 }
 
 // ---- paths ----

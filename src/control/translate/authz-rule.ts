@@ -31,6 +31,11 @@ type Generator =
   | { side: 'permission' | 'principal'; one: (key: string, value: string, tcp: boolean) => Out }
   | { side: 'permission' | 'principal'; all: (key: string, values: readonly string[], tcp: boolean) => Out };
 
+/**
+ * The peer's identity, as its certificate proves it (the URI SAN, spiffe://...). Istio matches a
+ * filter-state principal instead only where ztunnel carries the identity (ambient); sidecars
+ * terminate mTLS themselves.
+ */
 const authenticated = (m: Obj): Obj => ({ authenticated: { principal_name: m } });
 const cidr = (wrap: string) => (_k: string, v: string): Out => {
   const range = cidrRange(v);
