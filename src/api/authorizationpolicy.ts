@@ -199,6 +199,8 @@ function checkCondition(f: Findings, c: Record<string, unknown>, p: string, cust
   if (problem) f.report(field(p, 'key'), problem);
   else {
     for (const name of ['values', 'notValues']) {
+      // As for a source's serviceAccounts: at most 16 (Istio's bound on the regexes they make).
+      if (k === 'source.serviceAccount' && asList(c[name]).length > 16) f.report(field(p, name), 'must have at most 16 items');
       for (const [v, vp] of eachStr(c[name], field(p, name))) f.report(vp, v === '' ? 'must not be empty' : checkValue(k, v));
     }
   }

@@ -105,6 +105,7 @@ describe('AuthorizationPolicy: rejected, naming the field', () => {
     assert.deepEqual(when({ key: 'destination.namespace', values: ['x'] }), ['spec.rules[0].when[0].key']);
     assert.deepEqual(when({ key: 'request.headers', values: ['x'] }), ['spec.rules[0].when[0].key']);
     assert.deepEqual(when({ key: 'request.headers[x]' }), ['spec.rules[0].when[0]']);
+    assert.deepEqual(when({ key: 'source.serviceAccount', values: Array.from({ length: 17 }, (_, i) => `sa${i}`) }), ['spec.rules[0].when[0].values']);
     assert.deepEqual(when({ key: 'source.ip', values: ['1.2.3.999'] }, { key: 'destination.port', notValues: ['-1'] }, { key: 'source.trustDomain', values: ['a*b*'] }), [
       'spec.rules[0].when[0].values[0]',
       'spec.rules[0].when[1].notValues[0]',
