@@ -3,14 +3,17 @@
 // namespace foo with labels app=httpbin, version=v1, must give exactly the filters Istio gives, in
 // order. The goldens are protobuf JSON as Go writes it; Weft writes the same messages in its own
 // proto JSON (translate/'s: snake_case, wrappers and durations as objects), so each golden is put
-// into that form first (normalise), then compared deeply. Without the data the suite is skipped.
+// into that form first (normalise), then compared deeply. Each filter Weft builds must also come
+// back unchanged through Envoy's own .proto files (encode, decode): no field name is mistyped.
+// Without the data the suite is skipped.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parse, parseAllDocuments } from 'yaml';
 import { inspect, formatProblem, type AuthorizationPolicy } from '../../src/api/index.ts';
-import { authzFilters, type AuthzMesh, type ExtensionProvider } from '../../src/control/translate/authz.ts';
+import { authzFilters, type AuthzFilter, type AuthzMesh, type ExtensionProvider } from '../../src/control/translate/authz.ts';
+import { loadFullRoot } from '../../src/xds/gen-protos.ts';
 
 const ROOT = new URL('../../../shared/conformance/istio/authz-rbac/', import.meta.url);
 
@@ -87,6 +90,31 @@ function differences(want: unknown, got: unknown, at = '$', out: string[] = []):
   return out;
 }
 
+/** Envoy's protos, with the authorization filters (not yet in the sidecar's pruned descriptor). */
+let protos: ReturnType<typeof loadFullRoot> | undefined;
+function protoRoot(): ReturnType<typeof loadFullRoot> {
+  if (protos) return protos;
+  protos = loadFullRoot();
+  protos.loadSync(
+    [
+      'envoy/extensions/filters/http/rbac/v3/rbac.proto',
+      'envoy/extensions/filters/network/rbac/v3/rbac.proto',
+      'envoy/extensions/filters/http/ext_authz/v3/ext_authz.proto',
+      'envoy/extensions/filters/network/ext_authz/v3/ext_authz.proto',
+      'envoy/extensions/path/match/uri_template/v3/uri_template_match.proto',
+    ],
+    { keepCase: true },
+  );
+  protos.resolveAll();
+  return protos;
+}
+
+/** A filter, encoded as Envoy's HttpFilter or network Filter and decoded again, as the sidecar would get it. */
+function roundTrip(f: AuthzFilter, chain: 'http' | 'tcp'): unknown {
+  const t = protoRoot().lookupType(chain === 'http' ? 'envoy.extensions.filters.network.http_connection_manager.v3.HttpFilter' : 'envoy.config.listener.v3.Filter');
+  return t.toObject(t.decode(t.encode(t.fromObject(f)).finish()), { json: true, enums: String, longs: Number, defaults: false });
+}
+
 function meshOf(cases: Cases, c: GoldenCase): AuthzMesh {
   return {
     trustDomain: c.trustDomain ?? 'cluster.local',
@@ -103,8 +131,11 @@ function check(cases: Cases, chain: 'http' | 'tcp', c: GoldenCase, prefix = ''):
   const want = c.want.map((f) => normalise(parse(readFileSync(new URL(prefix + f, dir), 'utf8'))));
   assert.equal(filters.length, want.length, `want ${want.length} filters (${c.want.join(', ') || 'none'}), got ${filters.length}: ${filters.map((f) => f.name).join(', ')}`);
   want.forEach((w, i) => {
-    const diff = differences(w, JSON.parse(JSON.stringify(filters[i])));
+    const got = JSON.parse(JSON.stringify(filters[i])) as unknown;
+    const diff = differences(w, got);
     assert.deepEqual(diff, [], `${prefix}${c.want[i]} differs:\n${diff.join('\n')}`);
+    const lost = differences(got, roundTrip(filters[i], chain));
+    assert.deepEqual(lost, [], `${c.want[i]}: not the same through Envoy's protos:\n${lost.join('\n')}`);
   });
 }
 
