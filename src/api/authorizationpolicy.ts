@@ -5,8 +5,8 @@
 // ours; the rules are Istio's. Weft validates the kind but does not serve it yet: support.ts
 // refuses it until the sidecar enforces it (control/translate/authz.ts builds its filters).
 
-import type { FieldError } from './types.ts';
-import { field, index, type ArraySchema, type ObjectSchema, type Pattern, type StringSchema } from './schema.ts';
+import type { FieldError, ObjectMeta } from './types.ts';
+import { field, index, key, type ArraySchema, type ObjectSchema, type Pattern, type StringSchema } from './schema.ts';
 import { Findings, asList, asObj, asStr, checkSelectorLabels, eachObj, eachStr, isSet } from './common.ts';
 import { checkIPSubnet } from './rules.ts';
 
@@ -84,8 +84,9 @@ export const AUTHORIZATION_POLICY_SPEC: ObjectSchema = {
 
 // ---- the rules beyond the shape ----
 
-export function validateAuthorizationPolicy(spec: Record<string, unknown>): FieldError[] {
+export function validateAuthorizationPolicy(spec: Record<string, unknown>, _namespace: string, meta: ObjectMeta): FieldError[] {
   const f = new Findings();
+  checkDryRun(f, meta.annotations?.[DRY_RUN], asStr(spec.action) ?? 'ALLOW');
   // CEL on spec (and the webhook's validateOneOfSelectorType): one way to pick workloads.
   const pickers = ['selector', 'targetRef', 'targetRefs'].filter((k) => isSet(spec[k]));
   if (pickers.length > 1) f.report('spec', `only one of selector, targetRef and targetRefs may be set (got ${pickers.join(', ')})`);
@@ -112,6 +113,16 @@ export function validateAuthorizationPolicy(spec: Record<string, unknown>): Fiel
     else checkRule(f, r, p, action === 'CUSTOM');
   });
   return f.errors;
+}
+
+const DRY_RUN = 'istio.io/dry-run';
+
+/** Istio's checkDryRunAnnotation: a boolean (Go's strconv.ParseBool), and only on ALLOW and DENY policies. */
+function checkDryRun(f: Findings, value: string | undefined, action: string): void {
+  if (value === undefined) return;
+  const p = key('metadata.annotations', DRY_RUN);
+  if (action !== 'ALLOW' && action !== 'DENY') f.report(p, `only ALLOW and DENY policies can be dry-run (got ${action})`);
+  else if (!['1', 't', 'T', 'TRUE', 'true', 'True', '0', 'f', 'F', 'FALSE', 'false', 'False'].includes(value)) f.report(p, `"${value}" is not a boolean ("true" or "false")`);
 }
 
 /** The kinds a policy may target, by group ("" is the core group), as Istio's allowedTargetRefs. */

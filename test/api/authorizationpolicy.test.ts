@@ -4,9 +4,17 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { assertAccepted, rejection, validationProblems, type Spec } from './helpers.ts';
 
-const policy = (spec: Spec, apiVersion = 'security.istio.io/v1'): Record<string, unknown> => ({ apiVersion, kind: 'AuthorizationPolicy', metadata: { name: 'p', namespace: 'foo' }, spec });
+const policy = (spec: Spec, apiVersion = 'security.istio.io/v1', annotations?: Record<string, string>): Record<string, unknown> => ({
+  apiVersion,
+  kind: 'AuthorizationPolicy',
+  metadata: { name: 'p', namespace: 'foo', ...(annotations ? { annotations } : {}) },
+  spec,
+});
 /** The fields the problems of `spec` are on, sorted. */
-const paths = (spec: Spec) => validationProblems(policy(spec)).map((p) => p.slice(0, p.indexOf(': '))).sort();
+const paths = (spec: Spec, annotations?: Record<string, string>) =>
+  validationProblems(policy(spec, undefined, annotations))
+    .map((p) => p.slice(0, p.indexOf(': ')))
+    .sort();
 
 describe('AuthorizationPolicy: accepted as Istio accepts it', () => {
   test('v1 and v1beta1; every action; rules of every kind; wildcards and path templates', () => {
@@ -41,6 +49,14 @@ describe('AuthorizationPolicy: rejected, naming the field', () => {
     assert.deepEqual(paths({ rules: [{ from: [{ source: { users: ['x'], principals: ['p'] } }] }] }), ['spec.rules[0].from[0].source.users']);
     assert.deepEqual(paths({ rules: [{ from: [{ source: { serviceAccounts: Array.from({ length: 17 }, (_, i) => `sa${i}`) } }] }] }), ['spec.rules[0].from[0].source.serviceAccounts']);
     assert.deepEqual(paths({ rules: [{ when: [{ values: ['x'] }] }] }), ['spec.rules[0].when[0].key']);
+  });
+
+  test('istio.io/dry-run: a boolean, on ALLOW and DENY policies only', () => {
+    assert.deepEqual(paths({}, { 'istio.io/dry-run': 'true' }), []);
+    assert.deepEqual(paths({ action: 'DENY', rules: [{}] }, { 'istio.io/dry-run': 'False' }), []);
+    assert.deepEqual(paths({}, { 'istio.io/dry-run': 'foo' }), ['metadata.annotations[istio.io/dry-run]']);
+    assert.deepEqual(paths({ action: 'AUDIT', rules: [{}] }, { 'istio.io/dry-run': 'true' }), ['metadata.annotations[istio.io/dry-run]']);
+    assert.deepEqual(paths({ action: 'CUSTOM', provider: { name: 'x' }, rules: [{}] }, { 'istio.io/dry-run': 'true' }), ['metadata.annotations[istio.io/dry-run]']);
   });
 
   test('one way to pick workloads; targetRefs Istio allows', () => {
