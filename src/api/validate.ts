@@ -57,7 +57,7 @@ const VALIDATED_ONLY_KINDS: readonly SupportedKind[] = Object.freeze([
 
 interface KindRules {
   readonly schema: ObjectSchema;
-  /** `meta` for the rules that read labels (a ServiceEntry's waypoint). */
+  /** `meta` for the rules that read labels or annotations (a ServiceEntry's waypoint, an AuthorizationPolicy's dry-run). */
   readonly validate: (spec: Obj, namespace: string, meta: ObjectMeta) => FieldError[];
 }
 
