@@ -71,7 +71,7 @@ function destinationRule(spec: Obj, out: Support): void {
   const warn = (path: string, message: string) => out.warnings.push({ path, message });
   const policy = (tp: unknown, p: string) => {
     if (!isObject(tp)) return;
-    if (set(tp.tls)) out.rejected.push({ path: field(p, 'tls'), message: 'TLS settings are not supported yet (they come with mTLS); ignoring them would send plaintext where TLS is asked for' });
+    if (set(tp.tls)) out.rejected.push({ path: field(p, 'tls'), message: 'TLS settings are not supported yet (automatic mTLS to mesh endpoints needs none; the modes of DestinationRule tls come later); ignoring them would send plaintext where TLS is asked for' });
     for (const k of ['tunnel', 'proxyProtocol']) {
       if (set(tp[k])) warn(field(p, k), `accepted, not applied yet: ${NOT_YET[k]}`);
     }
