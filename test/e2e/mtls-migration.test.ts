@@ -171,3 +171,26 @@ spec:
   assert.equal(await fromSleepSeen(), before + 1, 'plain text: no client identity at httpbin');
 });
 
+test('TLS session resumption between the sidecars: with a new connection per request, the later handshakes resume the first session', async () => {
+  const r = await weft(['apply', '-f', '-'], up.env, `apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: httpbin, namespace: foo}
+spec:
+  host: httpbin.foo.svc.cluster.local
+  trafficPolicy:
+    connectionPool: {http: {maxRequestsPerConnection: 1}}
+`);
+  assert.equal(r.code, 0, r.stderr);
+  const revision = /\(revision (\d+)\)/.exec(r.stdout)![1];
+  await waitFor(`every sidecar to ACK revision ${revision}`, async () => {
+    const g = await weft(['get', 'proxies'], up.env);
+    return g.stdout.trim().split('\n').slice(1).every((row) => new RegExp(`\\s${revision}\\s+current\\s+-$`).test(row));
+  }, 10_000);
+  const s0 = (await stats()).tls.downstream as { handshakes: number; resumed: number };
+  for (let i = 0; i < 5; i++) assert.equal((await fromSleep()).code, '200');
+  const s1 = (await stats()).tls.downstream as { handshakes: number; resumed: number };
+  // A connection from before the rule may take one more request; every other request makes one.
+  assert.ok(s1.handshakes - s0.handshakes >= 4, `a handshake per request: ${JSON.stringify({ s0, s1 })}`);
+  assert.ok(s1.resumed - s0.resumed >= 3, `all but the first new one resumed: ${JSON.stringify({ s0, s1 })}`);
+});
+
