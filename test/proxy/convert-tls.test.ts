@@ -74,7 +74,7 @@ test('inbound listeners: STRICT and PERMISSIVE, for HTTP, TCP and detecting port
   assert.equal(strict.kind, 'http');
   assert.equal(strict.rdsName, 'r');
   assert.equal(strict.mtls!.plaintext, false);
-  assert.deepEqual(strict.mtls!.chains.map((c) => [c.name, c.serve, c.tls.requireClientCert]), [['mtls', 'http', true]]);
+  assert.deepEqual(strict.mtls!.chains.map((c) => [c.name, c.serve, c.tls!.requireClientCert]), [['mtls', 'http', true]]);
   const permissive = convertListener(mtlsInbound(httpListener, 'PERMISSIVE'));
   assert.equal(permissive.kind, 'http');
   assert.equal(permissive.mtls!.plaintext, true);
@@ -138,7 +138,7 @@ const CASES: { what: string; cluster?: any; listener?: any; reason: RegExp }[] =
   { what: 'an UpstreamTlsContext on a chain', listener: strictWith(upstreamTls([], 'x')), reason: new RegExp(`^${L}: unsupported transport socket .*UpstreamTlsContext`) },
   { what: 'TLS chains without the tls_inspector', listener: { ...strictWith(downstreamTls()), listener_filters: [] }, reason: /^listener L: listener_filters: chains matching transport_protocol .* need the tls_inspector/ },
   { what: "a TLS context on a chain that does not match transport_protocol 'tls'", listener: strictWith(downstreamTls(), { filter_chain_match: { application_protocols: ['istio'] } }), reason: /^listener L: filter_chains\[0\]\.filter_chain_match\.transport_protocol: a chain that terminates TLS must match transport_protocol 'tls'/ },
-  { what: 'TLS passthrough by ALPN beside a TLS chain', listener: { ...strictWith(downstreamTls()), filter_chains: [...strictWith(downstreamTls()).filter_chains, { filter_chain_match: { transport_protocol: 'tls' }, filters: [tcp] }] }, reason: /^listener L: filter_chains\[1\]\.transport_socket: a chain matching transport_protocol 'tls' must terminate it/ },
+  { what: 'TLS passed through to an HCM (it cannot read TLS it does not terminate)', listener: { ...strictWith(downstreamTls()), filter_chains: [...strictWith(downstreamTls()).filter_chains, { filter_chain_match: { transport_protocol: 'tls' }, filters: [hcm] }] }, reason: /^listener L: filter_chains\[1\]\.filters: a chain that passes TLS through \(no transport_socket\) must hold exactly one tcp_proxy filter/ },
   { what: 'a TLS chain matching server_names too', listener: strictWith(downstreamTls(), { filter_chain_match: { transport_protocol: 'tls', server_names: ['a'] } }), reason: /^listener L: filter_chains\[0\]\.filter_chain_match\.server_names: not supported beside transport_protocol/ },
   { what: 'another transport_protocol', listener: strictWith(downstreamTls(), { filter_chain_match: { transport_protocol: 'quic' } }), reason: /^listener L: filter_chains\[0\]\.filter_chain_match\.transport_protocol: "quic" is not supported/ },
   { what: 'two filters in a TLS chain', listener: strictWith(downstreamTls(), { filters: [hcm, tcp] }), reason: /^listener L: filter_chains\[0\]\.filters: a TLS chain must hold exactly one/ },
@@ -168,7 +168,19 @@ test("tls_params' versions are kept (the sidecar's own range is 1.2 to 1.3) and 
   assert.deepEqual(at({ tls_minimum_protocol_version: 'TLSv1_2', tls_maximum_protocol_version: 'TLSv1_2' }).versions, { min: 'TLSv1.2', max: 'TLSv1.2' });
   assert.notEqual(at(undefined).key, at({ tls_minimum_protocol_version: 'TLSv1_3' }).key);
   const l = convertListener(strictWith(downstreamTls(common({ tls_params: { tls_minimum_protocol_version: 'TLSv1_3' } }))));
-  assert.deepEqual(l.mtls!.chains[0]!.tls.versions, { min: 'TLSv1.3', max: 'TLSv1.3' });
+  assert.deepEqual(l.mtls!.chains[0]!.tls!.versions, { min: 'TLSv1.3', max: 'TLSv1.3' });
   const two = { ...strictWith(downstreamTls()), filter_chains: [...strictWith(downstreamTls()).filter_chains, { name: 'b', filter_chain_match: { transport_protocol: 'tls', application_protocols: ['istio-h2'] }, transport_socket: downstreamTls(common({ tls_params: { tls_minimum_protocol_version: 'TLSv1_3' } })), filters: [hcm] }] };
   assert.throws(() => convertListener(two), /^Error: listener L: filter_chains: every TLS chain must allow the same TLS versions \(chain b differs/);
 });
+
+test("PERMISSIVE's passthrough chain: TLS without a transport socket, to its tcp_proxy, picked when no istio ALPN is offered", () => {
+  const l = convertListener({ ...strictWith(downstreamTls()), filter_chains: [...strictWith(downstreamTls()).filter_chains, { name: 'tls-passthrough', filter_chain_match: { transport_protocol: 'tls' }, filters: [tcp] }] });
+  const pass = l.mtls!.chains.find((c) => c.name === 'tls-passthrough')!;
+  assert.equal(pass.tls, undefined);
+  assert.equal(pass.serve, 'tcp');
+  assert.deepEqual(pass.alpn, []);
+  assert.equal(tlsChainFor(l.mtls!, ['h2', 'http/1.1'])?.name, 'tls-passthrough');
+  assert.equal(tlsChainFor(l.mtls!, [])?.name, 'tls-passthrough');
+  assert.notEqual(tlsChainFor(l.mtls!, ['istio'])?.name, 'tls-passthrough');
+});
+

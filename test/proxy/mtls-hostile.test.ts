@@ -33,7 +33,7 @@ before(async () => {
   const term = new MtlsTerminator();
   server = net.createServer((s) => {
     s.on('error', () => {});
-    term.accept(s, { listener: 'L', mtls, secrets, stats, log: () => {}, plaintext: (p) => p.destroy(), secure: (t) => (served++, t.end('ok')) });
+    term.accept(s, { listener: 'L', mtls, secrets, stats, log: () => {}, plaintext: (p) => p.destroy(), passthrough: (p) => p.destroy(), secure: (t) => (served++, t.end('ok')) });
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
   port = (server.address() as AddressInfo).port;

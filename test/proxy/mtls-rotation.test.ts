@@ -59,6 +59,7 @@ test('a renewed certificate applies to new connections on both sides; open ones 
       stats,
       log: () => {},
       plaintext: (p) => p.destroy(),
+      passthrough: (p) => p.destroy(),
       // Echo who the client is, then keep the connection open.
       secure: (t) => {
         seen.push(peerPrincipal(t)!);

@@ -47,7 +47,7 @@ const chains = (l: Listener) =>
 const MTLS_HTTP = 'istio-http/1.0,istio-http/1.1,istio-h2';
 
 describe('inbound listeners by mode and port handling', () => {
-  test('PERMISSIVE by default: tls_inspector first, mTLS chains, then the plaintext chains as they were', () => {
+  test('PERMISSIVE by default: tls_inspector first, mTLS chains, TLS passthrough on TCP and detected ports, then the plaintext chains as they were; a second for the first bytes', () => {
     const x = translate(meshOf([], [server, client]), server);
     const plain = translate(meshOf([disable()], [server, client]), server);
     for (const port of [41000, 41010, 41020]) {
@@ -55,13 +55,16 @@ describe('inbound listeners by mode and port handling', () => {
       const before = listenerOf(plain, port);
       assert.equal(filterNames(l)[0], 'tls_inspector');
       assert.deepEqual(l.filter_chains.slice(l.filter_chains.length - before.filter_chains.length), before.filter_chains, 'the plaintext chains are unchanged, last');
+      // Server-first protocols (the client waits for the app's greeting) go to plain text after a second.
+      assert.deepEqual([(l as any).listener_filters_timeout, (l as any).continue_on_listener_filters_timeout], [{ seconds: 1 }, true]);
     }
     assert.deepEqual(chains(listenerOf(x, 41000)), [`mtls: tls/${MTLS_ALPN.join(',')} +tls -> http_connection_manager`, ': any -> http_connection_manager']);
-    assert.deepEqual(chains(listenerOf(x, 41010)), [`mtls: tls/${MTLS_ALPN.join(',')} +tls -> tcp_proxy`, ': any -> tcp_proxy']);
+    assert.deepEqual(chains(listenerOf(x, 41010)), [`mtls: tls/${MTLS_ALPN.join(',')} +tls -> tcp_proxy`, 'tls-passthrough: tls/ -> tcp_proxy', ': any -> tcp_proxy']);
     assert.deepEqual(filterNames(listenerOf(x, 41020)), ['tls_inspector', 'http_inspector']);
     assert.deepEqual(chains(listenerOf(x, 41020)), [
       `mtls-http: tls/${MTLS_HTTP} +tls -> http_connection_manager`,
       'mtls-tcp: tls/istio,istio-peer-exchange +tls -> tcp_proxy',
+      'tls-passthrough: tls/ -> tcp_proxy',
       'http: */http/1.1,h2c -> http_connection_manager',
       'tcp: any -> tcp_proxy',
     ]);
@@ -102,7 +105,7 @@ describe('inbound listeners by mode and port handling', () => {
     const x = translate(meshOf([policy], [server, client]), server);
     assert.equal(chains(listenerOf(x, 41000)).length, 1, 'port 80: STRICT');
     assert.deepEqual(chains(listenerOf(x, 41010)), [': any -> tcp_proxy'], 'port 5432: DISABLE');
-    assert.equal(chains(listenerOf(x, 41020)).length, 4, 'port 9000: PERMISSIVE');
+    assert.equal(chains(listenerOf(x, 41020)).length, 5, 'port 9000: PERMISSIVE');
   });
 
   test('a proxy that proved no identity: plaintext when PERMISSIVE (it has no certificate), still no plaintext when STRICT', () => {

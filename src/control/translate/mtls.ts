@@ -149,6 +149,8 @@ export interface PlainInbound {
   name: string;
   address: object;
   listener_filters?: object[];
+  listener_filters_timeout?: object;
+  continue_on_listener_filters_timeout?: boolean;
   filter_chains: object[];
 }
 
@@ -159,11 +161,23 @@ export interface PortFilters {
 }
 
 /**
+ * How long a PERMISSIVE port waits for the client's first bytes before it takes the connection as
+ * plain text (continue_on_listener_filters_timeout): protocols in which the server speaks first
+ * (MySQL, SMTP) send nothing until the app greets them. Istio's protocolDetectionTimeout is 0 (no
+ * timeout) by default, and such clients hang under PERMISSIVE there; here they wait a second. A
+ * client sidecar sends its ClientHello as soon as it connects, far within it.
+ */
+export const PERMISSIVE_DETECTION_TIMEOUT = { seconds: 1 };
+
+/**
  * An inbound listener with the chains its port's PeerAuthentication mode asks for:
  *   STRICT: the tls_inspector, and mTLS chains only (a connection that matches none, plaintext
  *   or TLS without a sidecar's ALPN, is closed: Envoy's rule);
  *   PERMISSIVE: the tls_inspector, the mTLS chains, then the plaintext chains as they were (they
- *   take what the mTLS chains do not);
+ *   take what the mTLS chains do not). On TCP ports and ports of undeclared protocol, TLS that is
+ *   no sidecar's (an app's own, e.g. HTTPS from a client outside the mesh) passes through to the
+ *   app untouched, as Istio's PERMISSIVE passthrough chain does; and a client silent for
+ *   PERMISSIVE_DETECTION_TIMEOUT is taken as plain text;
  *   DISABLE: the listener as it was.
  * A port whose protocol is detected gets two mTLS chains, HTTP and TCP, told apart by the ALPN
  * the client sidecar sends (it knows its upstream protocol); other ports, one with their filter.
@@ -174,10 +188,14 @@ export function withInboundMtls(plain: PlainInbound, mode: EffectiveMode, handli
     handling === 'detect'
       ? [mtlsChain('mtls-http', MTLS_HTTP_ALPN, [filters.hcm()]), mtlsChain('mtls-tcp', MTLS_TCP_ALPN, [filters.tcp()])]
       : [mtlsChain('mtls', MTLS_ALPN, [handling === 'tcp' ? filters.tcp() : filters.hcm()])];
+  const base = { name: plain.name, address: plain.address, listener_filters: [TLS_INSPECTOR, ...(plain.listener_filters ?? [])] };
+  if (mode === 'STRICT') return { ...base, filter_chains: mtls };
+  // No ALPN listed: Envoy's choice among the tls chains falls to it when no istio ALPN is offered.
+  const passthrough = handling !== 'tcp' && handling !== 'detect' ? [] : [{ name: 'tls-passthrough', filter_chain_match: { transport_protocol: 'tls' }, filters: [filters.tcp()] }];
   return {
-    name: plain.name,
-    address: plain.address,
-    listener_filters: [TLS_INSPECTOR, ...(plain.listener_filters ?? [])],
-    filter_chains: mode === 'STRICT' ? mtls : [...mtls, ...plain.filter_chains],
+    ...base,
+    listener_filters_timeout: PERMISSIVE_DETECTION_TIMEOUT,
+    continue_on_listener_filters_timeout: true,
+    filter_chains: [...mtls, ...passthrough, ...plain.filter_chains],
   };
 }

@@ -106,6 +106,7 @@ export function createListener(handlers: ListenerHandlers, limits: () => Listene
       ...handlers.tls,
       log: handlers.log,
       plaintext: (s, head) => byKind(s, handlers, l, codecs, head),
+      passthrough: (s, head, chain) => proxyTcp(handlers.tcp, pickTcpCluster(chain.tcp!, Math.random()), s, head, chain.tcp!.idleTimeoutMs, undefined, chain.tcp!),
       secure: (t, chain) => {
         if (chain.serve === 'tcp') proxyTcp(handlers.tcp, pickTcpCluster(chain.tcp!, Math.random()), t, Buffer.alloc(0), chain.tcp!.idleTimeoutMs, undefined, chain.tcp!);
         // HTTP inside: HTTP/2 or HTTP/1.1 by the preface, as on plaintext (the ALPN picked the chain).

@@ -34,6 +34,8 @@ export interface MtlsAccept {
   plaintext(socket: net.Socket, head: Buffer): void;
   /** The handshake is done: the decrypted stream (its peer's SPIFFE id set), for the chain's filters. */
   secure(socket: TLSSocket, chain: TlsChain): void;
+  /** A chain that passes TLS through (no DownstreamTlsContext): the raw connection, with the bytes read so far, for its tcp_proxy. */
+  passthrough(socket: net.Socket, head: Buffer, chain: TlsChain): void;
 }
 
 /** Log lines about refused connections, per listener: at most one a second (the counts are in /stats). */
@@ -79,6 +81,7 @@ function acceptMtls(socket: net.Socket, o: MtlsAccept, handshake: (socket: net.S
     const chain = tlsChainFor(o.mtls, h.alpn);
     if (!chain) return refuse('no_filter_chain', `no filter chain matches its TLS ALPN ${JSON.stringify(h.alpn)}`);
     if (!finish()) return;
+    if (!chain.tls) return o.passthrough(socket, reader.bytes, chain);
     handshake(socket, reader.bytes);
   };
   const onData = (d: Buffer) => decide(reader.feed(d));
@@ -133,10 +136,12 @@ export class MtlsTerminator {
   }
 
   private serverFor(o: MtlsAccept): TlsServer {
-    const bound = o.mtls.timeoutMs > 0 ? o.mtls.timeoutMs : HANDSHAKE_TIMEOUT_MS;
+    // A listener_filters_timeout that ends in plain text (continue_on_listener_filters_timeout, as
+    // PERMISSIVE ports have, a second) is a detection period, not a bound on the handshake.
+    const bound = o.mtls.timeoutMs > 0 && !o.mtls.continueOnTimeout ? o.mtls.timeoutMs : HANDSHAKE_TIMEOUT_MS;
     const c = o.secrets.current();
     // The chains' tls_params versions (convert-mtls.ts makes them agree): one server per setting.
-    const versions = o.mtls.chains[0]!.tls.versions;
+    const versions = o.mtls.chains.find((ch) => ch.tls)!.tls!.versions;
     const setting = `${bound} ${versions.min} ${versions.max}`;
     if (this.server && this.setting === setting) {
       if (this.cert !== c) this.server.setSecureContext(contextOptions(c, versions));

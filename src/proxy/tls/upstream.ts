@@ -120,12 +120,14 @@ function remember(m: Map<string, Buffer>, key: string, session: Buffer): void {
 }
 
 /** A failed handshake's reason: for the error message, and a short one for the counts. */
-function handshakeFailure(e: NodeJS.ErrnoException): { why: string; stat: string } {
+export function handshakeFailure(e: NodeJS.ErrnoException): { why: string; stat: string } {
   const code = e.code ?? '';
   if (code === 'ERR_TLS_SAN_MISMATCH') return { why: e.message, stat: 'san_mismatch' };
   if (code === 'ECONNRESET' || code === 'EPIPE' || /disconnected before secure TLS connection/.test(e.message)) {
     return { why: 'the server closed the connection during the handshake (it may not take mutual TLS, or refused this certificate)', stat: 'server_closed' };
   }
+  if (code === 'CERT_HAS_EXPIRED') return { why: `the server's certificate has expired (${code})`, stat: 'expired_server_certificate' };
+  if (code === 'CERT_NOT_YET_VALID') return { why: `the server's certificate is not valid yet (${code}: check the clocks)`, stat: 'server_certificate_not_yet_valid' };
   if (/^(UNABLE_TO_|SELF_SIGNED|DEPTH_ZERO|CERT_)/.test(code)) return { why: `the server's certificate does not chain to the mesh roots (${code})`, stat: 'untrusted_server' };
   if (code.startsWith('ERR_SSL_')) return { why: `${code.slice(8).toLowerCase().replace(/_/g, ' ')} (${code})`, stat: code.slice(8).toLowerCase() };
   return { why: `${e.message} (${code || 'error'})`, stat: 'handshake_error' };

@@ -10,12 +10,17 @@ import { type DownstreamTls, downstreamSocket } from './convert-tls.ts';
 import { type TcpProxyConfig, DEFAULT_LISTENER_FILTERS_TIMEOUT_MS, tcpProxy } from './convert-tcp.ts';
 import { duration, fail } from './convert-util.ts';
 
-/** A filter chain that terminates mutual TLS. */
+/**
+ * A filter chain that matches TLS: it terminates mutual TLS (`tls`), or, without a transport
+ * socket, passes the TLS through untouched to its tcp_proxy (Istio's PERMISSIVE passthrough chain,
+ * for an app's own TLS from a client outside the mesh).
+ */
 export interface TlsChain {
   name: string;
   /** filter_chain_match.application_protocols: one of them must be offered (empty: any offer). */
   alpn: readonly string[];
-  tls: DownstreamTls;
+  /** undefined: passthrough (serve is then 'tcp'). */
+  tls?: DownstreamTls;
   /** What runs on the decrypted stream: the listener's HCM, or this chain's tcp_proxy. */
   serve: 'http' | 'tcp';
   tcp?: TcpProxyConfig;
@@ -79,11 +84,16 @@ export function mtlsParts(where: string, l: any): MtlsParts {
       plainChains.push({ ...c, transport_socket: undefined, ...(Object.keys(rest).length ? { filter_chain_match: rest } : { filter_chain_match: undefined }) });
       return;
     }
-    if (!tls) fail(`${cw}.transport_socket`, "a chain matching transport_protocol 'tls' must terminate it with a DownstreamTlsContext (TLS passed through by ALPN is not supported)");
     const other = Object.keys(m).filter((k) => k !== 'transport_protocol' && k !== 'application_protocols');
     if (other.length) fail(`${cw}.filter_chain_match.${other[0]}`, 'not supported beside transport_protocol (application_protocols is)');
     const filters: any[] = c.filters ?? [];
     const types = filters.map((f: any) => f.typed_config?.['@type'] ?? f.name);
+    if (!tls) {
+      // TLS passed through: only to a tcp_proxy (an HCM cannot read TLS it does not terminate).
+      if (filters.length !== 1 || types[0] !== TYPE.tcpProxy) fail(`${cw}.filters`, `a chain that passes TLS through (no transport_socket) must hold exactly one tcp_proxy filter (got ${types.join(', ') || 'none'})`);
+      chains.push({ name: String(c.name ?? `filter_chains[${i}]`), alpn: (m.application_protocols ?? []).map(String), serve: 'tcp', tcp: tcpProxy(cw, filters[0].typed_config) });
+      return;
+    }
     if (filters.length !== 1 || (types[0] !== TYPE.hcm && types[0] !== TYPE.tcpProxy)) fail(`${cw}.filters`, `a TLS chain must hold exactly one HttpConnectionManager or tcp_proxy filter (got ${types.join(', ') || 'none'})`);
     const name = String(c.name ?? `filter_chains[${i}]`);
     const alpn = (m.application_protocols ?? []).map(String);
@@ -96,11 +106,12 @@ export function mtlsParts(where: string, l: any): MtlsParts {
     hcm = tc;
     chains.push({ name, alpn, tls, serve: 'http' });
   });
-  if (!chains.length) fail(`${where}: filter_chains`, "no chain terminates TLS (transport_protocol 'tls' with a DownstreamTlsContext)");
+  const terminating = chains.filter((c) => c.tls);
+  if (!terminating.length) fail(`${where}: filter_chains`, "no chain terminates TLS (transport_protocol 'tls' with a DownstreamTlsContext)");
   // The listener's TLS server is one (tls/inbound.ts): its chains must agree on the versions it speaks.
-  const v = JSON.stringify(chains[0]!.tls.versions);
-  const other = chains.findIndex((c) => JSON.stringify(c.tls.versions) !== v);
-  if (other >= 0) fail(`${where}: filter_chains`, `every TLS chain must allow the same TLS versions (chain ${chains[other]!.name} differs from ${chains[0]!.name})`);
+  const v = JSON.stringify(terminating[0]!.tls!.versions);
+  const other = terminating.findIndex((c) => JSON.stringify(c.tls!.versions) !== v);
+  if (other >= 0) fail(`${where}: filter_chains`, `every TLS chain must allow the same TLS versions (chain ${terminating[other]!.name} differs from ${terminating[0]!.name})`);
   let timeoutMs = DEFAULT_LISTENER_FILTERS_TIMEOUT_MS;
   if (l.listener_filters_timeout != null) timeoutMs = duration(`${where}: listener_filters_timeout`, l.listener_filters_timeout);
   const continueOnTimeout = (l.continue_on_listener_filters_timeout?.value ?? l.continue_on_listener_filters_timeout) === true;
