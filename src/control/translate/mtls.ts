@@ -134,6 +134,8 @@ export interface PlainInbound {
 export interface PortFilters {
   hcm: () => object;
   tcp: () => object;
+  /** Network filters before tcp_proxy on every TCP chain (AuthorizationPolicy's network RBAC). */
+  tcpFilters?: readonly object[];
 }
 
 /**
@@ -148,10 +150,11 @@ export interface PortFilters {
  */
 export function withInboundMtls(plain: PlainInbound, mode: EffectiveMode, handling: PortHandling, filters: PortFilters): PlainInbound {
   if (mode === 'DISABLE') return plain;
+  const tcp = () => [...(filters.tcpFilters ?? []), filters.tcp()];
   const mtls =
     handling === 'detect'
-      ? [mtlsChain('mtls-http', MTLS_HTTP_ALPN, [filters.hcm()]), mtlsChain('mtls-tcp', MTLS_TCP_ALPN, [filters.tcp()])]
-      : [mtlsChain('mtls', MTLS_ALPN, [handling === 'tcp' ? filters.tcp() : filters.hcm()])];
+      ? [mtlsChain('mtls-http', MTLS_HTTP_ALPN, [filters.hcm()]), mtlsChain('mtls-tcp', MTLS_TCP_ALPN, tcp())]
+      : [mtlsChain('mtls', MTLS_ALPN, handling === 'tcp' ? tcp() : [filters.hcm()])];
   return {
     name: plain.name,
     address: plain.address,
