@@ -30,7 +30,8 @@ before(async () => {
   await mesh.start('authz');
   const app = await mesh.httpApp('httpbin');
   const echo = await mesh.echoApp();
-  const h = await mesh.workload({ name: 'httpbin-v1', namespace: 'foo', sa: 'httpbin', service: 'httpbin', labels: { app: 'httpbin', version: 'v1' }, ports: [['http', 8000, app], ['tcp-echo', 9000, echo]] });
+  const grpc = await mesh.grpcApp();
+  const h = await mesh.workload({ name: 'httpbin-v1', namespace: 'foo', sa: 'httpbin', service: 'httpbin', labels: { app: 'httpbin', version: 'v1' }, ports: [['http', 8000, app], ['tcp-echo', 9000, echo], ['grpc', 8001, grpc]] });
   plain = h.inbound.get(8000)!;
   httpbinAdmin = h.proc.admin;
   sleep = (await mesh.workload({ name: 'sleep', namespace: 'foo', sa: 'sleep', outbound: true })).outbound;
@@ -232,6 +233,16 @@ describe('actions and their order', () => {
     assert.equal(s.shadowDenied - before.shadowDenied, 4 + 3);
     assert.equal(s.shadowAllowed - before.shadowAllowed, 1);
     assert.equal(s.shadowDeniedBy['ns[foo]-policy[dry-deny]-rule[0]'] - (before.shadowDeniedBy['ns[foo]-policy[dry-deny]-rule[0]'] ?? 0), 4);
+  });
+  test('gRPC over HTTP/2 between the sidecars: the server sidecar sees the peer and the port on an HTTP/2 stream too', async () => {
+    const grpcCall = async (from: number) => {
+      const r = await request(`http://127.0.0.1:${from}/pkg.Svc/Method`, { method: 'POST', headers: { host: 'httpbin.foo:8001', 'content-type': 'application/grpc', te: 'trailers' }, body: Buffer.alloc(5) });
+      await r.body.dump();
+      return [r.statusCode, r.headers['grpc-status'], r.headers['x-weft-authz-policy']];
+    };
+    await mesh.setPolicies([policy('p', { rules: [{ from: [{ source: { principals: [SLEEP] } }], to: [{ operation: { ports: ['8001'], methods: ['POST'], paths: ['/pkg.Svc/*'] } }] }] })]);
+    assert.deepEqual(await grpcCall(sleep), [200, '0', undefined]);
+    assert.deepEqual(await grpcCall(other), [200, '7', 'none']);
   });
   test('/stats counts denials by policy; a gRPC request is denied with PERMISSION_DENIED', async () => {
     await mesh.setPolicies([policy('deny-all', { action: 'DENY', rules: [{}] })]);
