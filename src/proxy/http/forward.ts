@@ -238,7 +238,8 @@ class HeadView implements RequestView {
 export function forward(ctx: ForwardContext, listenerName: string, ds: Downstream): void {
   // One snapshot for the whole request: a config swap mid-request does not affect it.
   const cfg = ctx.config();
-  // Authorization first, as Istio orders the inbound filters (after authentication): a denied
+  // Authorization first, as Istio orders the inbound filters: after authentication only (a JWT
+  // layer goes just before this one and fills ds.dynamicMetadata, which RBAC reads); a denied
   // request is answered here and never routed.
   const l = cfg.listeners.get(listenerName);
   if (l?.authz) {

@@ -16,6 +16,13 @@ export interface AuthzFilterConfig {
 }
 
 export const isHttpRbac = (f: any): boolean => f?.typed_config?.['@type'] === TYPE.rbacHttp;
+
+/**
+ * Filters that may come before the RBAC filters: authentication (RequestAuthentication's
+ * jwt_authn), which writes the metadata RBAC reads (request.auth.*). Whether the sidecar supports
+ * one is convert.ts's business; this only says RBAC after it is in Istio's order.
+ */
+export const AUTHN_FILTER_TYPES: ReadonlySet<string> = new Set(['type.googleapis.com/envoy.extensions.filters.http.jwt_authn.v3.JwtAuthentication']);
 const isNetworkRbac = (f: any): boolean => f?.typed_config?.['@type'] === TYPE.rbacNetwork;
 
 /** An HTTP RBAC filter of http_filters[i]. */

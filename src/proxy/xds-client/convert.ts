@@ -166,7 +166,7 @@ export interface Endpoint {
 
 export { ConvertError } from './convert-util.ts';
 export type { AuthzFilterConfig } from './convert-authz.ts';
-import { type AuthzFilterConfig, httpRbacFilter, isHttpRbac, splitNetworkRbac } from './convert-authz.ts';
+import { AUTHN_FILTER_TYPES, type AuthzFilterConfig, httpRbacFilter, isHttpRbac, splitNetworkRbac } from './convert-authz.ts';
 
 function socket(where: string, addr: any): { address: string; port: number } {
   const sa = addr?.socket_address;
@@ -275,18 +275,18 @@ function hcmDefaults(): Pick<ListenerConfig, 'path' | 'requestHeadersTimeoutMs' 
 
 function hcmConfig(where: string, tc: any): Pick<ListenerConfig, 'path' | 'requestHeadersTimeoutMs' | 'idleTimeoutMs' | 'streamIdleTimeoutMs' | 'rdsName' | 'inlineRoutes' | 'authz'> {
   // The router, and before it the CORS and fault filters (their config comes per route: convert-route.ts).
-  // RBAC filters first: the request path runs them before anything else, so one after another
-  // filter would run earlier than Envoy runs it.
+  // RBAC filters first (after authentication only): the request path runs them before anything
+  // else but authentication, so one after another filter would run earlier than Envoy runs it.
   const authz: AuthzFilterConfig[] = [];
   let others = -1;
   for (const [i, f] of (tc.http_filters ?? []).entries()) {
     const t = f.typed_config?.['@type'];
     if (isHttpRbac(f)) {
-      if (others >= 0) fail(`${where}: http_filters[${i}]`, `an RBAC filter must come before the other filters (here after http_filters[${others}]): the sidecar authorizes a request before anything else acts on it`);
+      if (others >= 0) fail(`${where}: http_filters[${i}]`, `an RBAC filter must come before the other filters but authentication (here after http_filters[${others}]): the sidecar authorizes a request before anything else acts on it`);
       authz.push(httpRbacFilter(where, i, f));
       continue;
     }
-    others = i;
+    if (!AUTHN_FILTER_TYPES.has(t)) others = i;
     if (t === TYPE.localRateLimit) {
       const keys = Object.keys(f.typed_config).filter((k) => k !== '@type' && k !== 'stat_prefix');
       if (keys.length) fail(`${where}: http_filters[${i}].typed_config.${keys[0]}`, 'the local rate limit filter is configured per route here (typed_per_filter_config); listener-wide buckets are not supported');
