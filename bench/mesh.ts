@@ -11,6 +11,13 @@ import { BenchError, type Proc, launch, sleep, stop, stopAll, waitForLine } from
 
 const ROOT = path.resolve(import.meta.dirname, '..');
 
+const MESH_WIDE_DISABLE = `apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata: {name: default, namespace: istio-system}
+spec:
+  mtls: {mode: DISABLE}
+`;
+
 /** The outbound cluster a client sidecar uses for `service` (default namespace, port 80). */
 export const clusterOf = (service: string) => `outbound|80||${service}.default.svc.cluster.local`;
 
@@ -83,11 +90,21 @@ export class Mesh {
     this.rootCert = ready.rootCert;
   }
 
+  /** Automatic mTLS between the sidecars, as the mesh comes: the plain-text policy of start() deleted (before any sidecar starts). */
+  async enableMtls(): Promise<void> {
+    await adminCall(`${this.admin}/api/v1/resources/PeerAuthentication/istio-system/default`, { method: 'DELETE' });
+  }
+
   /** A free port not yet handed out by this mesh (sidecars start at once). */
   port(): Promise<number> {
     return this.ports.next();
   }
 
+  /**
+   * A mesh whose sidecars speak plain text to each other (PeerAuthentication DISABLE mesh-wide):
+   * every phase but mtls measures the plain two-hop path, against haproxy in plain text. The mtls
+   * phase takes the policy away again (enableMtls), for the mesh as it comes.
+   */
   static async start(dataDir: string): Promise<Mesh> {
     const cp = launch('weft control', process.execPath, [WEFT_ENTRY, 'control', '--data-dir', dataDir, '--admin-port', '0', '--xds-port', '0']);
     try {
@@ -95,6 +112,7 @@ export class Mesh {
       const mesh = new Mesh(JSON.parse(m[1]));
       mesh.procs.push(cp);
       rememberAdminToken(mesh.admin, dataDir);
+      await applyYaml(mesh.admin, MESH_WIDE_DISABLE);
       return mesh;
     } catch (e) {
       await stop(cp);

@@ -3,6 +3,7 @@ import type { LoadResult } from './load.ts';
 import type { ScaleResult, ScaleRun, Spread } from './scale.ts';
 import type { InstrResult } from './instructions.ts';
 import type { RoutesResult } from './routes.ts';
+import type { MtlsResult } from './mtls.ts';
 
 export interface ProcUsage {
   label: string;
@@ -83,6 +84,8 @@ export interface BenchResult {
   instr?: InstrResult;
   /** The control plane with many proxies (bench/scale.ts). */
   scale?: ScaleResult;
+  /** mTLS between the sidecars against plain text, and against haproxy with TLS (bench/mtls.ts). */
+  mtls?: MtlsResult;
   durationS: number;
 }
 
@@ -106,6 +109,8 @@ export const TARGETS = {
   routeTableP99: 1.1,
   /** A config push to N proxies over 10 namespaces / to N in one namespace (bench/scale.ts). */
   scopedPushVsSingle: 1.5,
+  /** Each sidecar's CPU per request with mTLS / in plain text, on reused connections (bench/mtls.ts). */
+  mtlsCpuVsPlain: 1.3,
 };
 /**
  * The added p99 (path minus direct) is compared only when haproxy's is at least this many of the
@@ -224,7 +229,32 @@ export function verdicts(r: BenchResult): Verdict[] {
   if (r.routes) out.push(routesVerdict(r.routes));
   const scoped = r.scale && scopedPushVerdict(r.scale);
   if (scoped) out.push(scoped);
+  if (r.mtls) out.push(...mtlsVerdicts(r.mtls, rate));
   return out;
+}
+
+function mtlsVerdicts(m: MtlsResult, rate: number): Verdict[] {
+  const rows = (['client', 'server'] as const).map((s) => {
+    const w = side(m.weftMtls.usage, s).fixedCpuPer1k;
+    const p = side(m.weftPlain.usage, s).fixedCpuPer1k;
+    return { s, w, p, r: w / p };
+  });
+  const res = m.weftMtls.fixed.resolutionMs;
+  return [
+    {
+      target: `mTLS between the sidecars adds at most ${TARGETS.mtlsCpuVsPlain}x to each sidecar's plain-text CPU per request at ${int(rate)} rps (hey), on reused connections`,
+      actual: rows.map((x) => `${x.s} side ${cpu(x.w)} vs ${cpu(x.p)}: ${ratio(x.r)}`).join('; '),
+      status: rows.every((x) => x.r <= TARGETS.mtlsCpuVsPlain) ? 'pass' : 'fail',
+    },
+    {
+      target: `mTLS: p99 at ${int(rate)} rps (hey), maximum throughput and new handshakes per second, against Weft in plain text and haproxy with TLS between its hops (no target set)`,
+      actual:
+        `p99 ${msr(m.weftMtls.fixed.latencyMs['99'], res)} vs ${msr(m.weftPlain.fixed.latencyMs['99'], res)} plain (${ratio(m.weftMtls.fixed.latencyMs['99'] / m.weftPlain.fixed.latencyMs['99'])}), haproxy TLS ${msr(m.haproxyTls.fixed.latencyMs['99'], res)}; ` +
+        `max ${int(m.weftMtls.max.rps)} vs ${int(m.weftPlain.max.rps)} rps plain (${ratio(m.weftMtls.max.rps / m.weftPlain.max.rps)}), haproxy TLS ${int(m.haproxyTls.max.rps)} rps (${ratio(m.weftMtls.max.rps / m.haproxyTls.max.rps)}); ` +
+        `a handshake per request: ${int(m.handshakes.weft.rps)} vs haproxy's ${int(m.handshakes.haproxy.rps)} per second (${ratio(m.handshakes.weft.rps / m.handshakes.haproxy.rps)})`,
+      status: 'reported',
+    },
+  ];
 }
 
 const STATUS = { pass: '**PASS**', fail: '**FAIL**', reported: 'reported', 'not measured': '**NOT MEASURED**' };
@@ -299,9 +329,36 @@ export function renderReport(r: BenchResult, handWritten: string, profileSection
   if (r.memory) renderMemory(r.memory, add);
   if (r.instr) renderInstr(r.instr, add);
   for (const p of [r.h2, r.grpc]) if (p) renderProto(r, p, add);
+  if (r.mtls) renderMtls(r.mtls, add);
   if (r.scale) add(renderScale(r.scale), '');
   add('## Where the time goes', '', handWritten.trim(), '', profileSection.trim(), '');
   return { text: L.join('\n'), verdicts: v };
+}
+
+// ---------------------------------------------------------------------------------------------
+// mTLS
+
+function renderMtls(m: MtlsResult, add: (...l: string[]) => void): void {
+  const paths = [m.weftPlain, m.weftMtls, m.haproxyTls];
+  const res = m.weftMtls.fixed.resolutionMs;
+  add(
+    '## mTLS between the hops',
+    '',
+    'The HTTP/1.1 two-hop path again (hey and wrk to the client-side proxy, plain text), with the hop between the proxies',
+    'in plain text (Weft: PeerAuthentication DISABLE mesh-wide), in mutual TLS (Weft as it comes: automatic mTLS), and',
+    'haproxy with TLS 1.3 and client certificates between its hops (P-256, as the mesh\'s certificates). Fixed rate medians;',
+    'CPU per request per process. The handshake rows make a new connection between the hops for every request (Weft: a',
+    'DestinationRule maxRequestsPerConnection 1; haproxy: http-server-close), so their rate is new handshakes per second.',
+    '',
+    `Evidence that the runs are what they say: ${m.evidence}.`,
+    '',
+    '| path | p50 | p99 | max rps | client side CPU/req | server side CPU/req |',
+    '|---|---|---|---|---|---|',
+    ...paths.map((p) => `| ${p.name} | ${msr(p.fixed.latencyMs['50'], res)} | ${msr(p.fixed.latencyMs['99'], res)} | ${int(p.max.rps)} | ${cpu(side(p.usage, 'client').fixedCpuPer1k)} | ${cpu(side(p.usage, 'server').fixedCpuPer1k)} |`),
+    `| Weft (mTLS), a handshake per request | | | ${int(m.handshakes.weft.rps)} | | |`,
+    `| haproxy (TLS), a handshake per request | | | ${int(m.handshakes.haproxy.rps)} | | |`,
+    '',
+  );
 }
 
 // ---------------------------------------------------------------------------------------------

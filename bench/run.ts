@@ -15,6 +15,8 @@
 //   instr   instructions per request in user space under callgrind: haproxy, the bare node:http
 //           server and a Weft sidecar, one hop each (bench/instructions.ts); a figure that does not
 //           move with what else the machine is doing.
+//   mtls    mutual TLS between the sidecars against plain text, and against haproxy with TLS
+//           between its two hops; new handshakes per second (bench/mtls.ts).
 //   scale   the control plane with N = 1 and N = 1,000 simulated proxies, and 1,000 over 10
 //           namespaces (bench/scale.ts).
 //
@@ -38,9 +40,11 @@ import { parseArgs } from 'node:util';
 import { spawnSync } from 'node:child_process';
 import { SIDECAR_NODE_FLAGS } from '../src/cli/up.ts';
 import { freePort } from '../src/util/net.ts';
-import { hey, wrkPaced } from './load.ts';
-import { CONNS, FIXED_S, MAX_CONNS, MAX_S, MAX_WARMUP_S, PACED_WARMUP_S, RATE, REPEATS, WARMUP_S, type Steps, measure } from './measure.ts';
+import { type Tools, h1Steps, haproxyConfig } from './h1.ts';
+import { hey } from './load.ts';
+import { CONNS, FIXED_S, MAX_CONNS, MAX_S, MAX_WARMUP_S, PACED_WARMUP_S, RATE, REPEATS, WARMUP_S, measure } from './measure.ts';
 import { runMemory } from './memory.ts';
+import { runMtls } from './mtls.ts';
 import { runInstructions } from './instructions.ts';
 import { Mesh, checkOk, startServer } from './mesh.ts';
 import { analyzeProfile, renderProfile, type ProfileSummary } from './profile.ts';
@@ -53,9 +57,9 @@ import { type Tool, ensureTools, packageVersion, PACKAGES } from './tools.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
 
-export const PHASES = ['h1', 'routes', 'h2', 'grpc', 'memory', 'instr', 'scale'] as const;
+export const PHASES = ['h1', 'routes', 'h2', 'grpc', 'memory', 'instr', 'mtls', 'scale'] as const;
 type Phase = (typeof PHASES)[number];
-const TOOLS: Record<Phase, Tool[]> = { h1: ['haproxy', 'hey', 'wrk'], routes: ['wrk'], h2: ['h2load'], grpc: [], memory: ['hey'], instr: ['haproxy', 'hey', 'valgrind'], scale: [] };
+const TOOLS: Record<Phase, Tool[]> = { h1: ['haproxy', 'hey', 'wrk'], routes: ['wrk'], h2: ['h2load'], grpc: [], memory: ['hey'], instr: ['haproxy', 'hey', 'valgrind'], mtls: ['haproxy', 'hey', 'wrk'], scale: [] };
 
 const PROFILE_SECONDS = 8;
 const SERVICE = 'bench-server';
@@ -71,47 +75,6 @@ for (const sig of ['SIGINT', 'SIGTERM'] as const) {
 
 // ---------------------------------------------------------------------------------------------
 // HTTP/1.1: the three paths
-
-interface Tools {
-  haproxy: string;
-  hey: string;
-  wrk: string;
-}
-
-/** hey at the fixed rate and at max throughput, wrk paced at the fixed rate, against one URL. */
-function h1Steps(tools: Tools, name: string, url: string, host: string | undefined): Steps {
-  return {
-    warmup: () => hey(tools.hey, `${name} warm-up`, url, { duration: `${WARMUP_S}s`, conns: CONNS, rate: RATE, host }),
-    fixed: () => hey(tools.hey, `${name} fixed rate`, url, { duration: `${FIXED_S}s`, conns: CONNS, rate: RATE, host }),
-    paced: {
-      warmup: () => wrkPaced(tools.wrk, `${name} paced warm-up`, url, { duration: `${PACED_WARMUP_S}s`, conns: CONNS, rate: RATE, host }),
-      run: () => wrkPaced(tools.wrk, `${name} paced`, url, { duration: `${FIXED_S}s`, conns: CONNS, rate: RATE, host }),
-    },
-    maxWarmup: () => hey(tools.hey, `${name} max warm-up`, url, { duration: `${MAX_WARMUP_S}s`, conns: MAX_CONNS, host }),
-    max: () => hey(tools.hey, `${name} max throughput`, url, { duration: `${MAX_S}s`, conns: MAX_CONNS, host }),
-  };
-}
-
-function haproxyConfig(listenPort: number, backendPort: number): string {
-  return `# written by bench/run.ts
-global
-    nbthread 1
-    maxconn 4096
-defaults
-    mode http
-    option http-keep-alive
-    http-reuse always
-    timeout connect 5s
-    timeout client 60s
-    timeout server 60s
-    timeout http-keep-alive 60s
-frontend in
-    bind 127.0.0.1:${listenPort}
-    default_backend out
-backend out
-    server s1 127.0.0.1:${backendPort}
-`;
-}
 
 async function haproxyPath(tools: Tools, serverPort: number, tmp: string): Promise<PathResult> {
   const procs: Proc[] = [];
@@ -260,6 +223,7 @@ async function main(): Promise<number> {
     if (phases.includes('h2')) result.h2 = await runProtocol('h2', tools.h2load, tmp);
     if (phases.includes('grpc')) result.grpc = await runProtocol('grpc', undefined, tmp);
     if (phases.includes('memory')) result.memory = await runMemory(tools.hey!, tmp);
+    if (phases.includes('mtls')) result.mtls = await runMtls(tools as Tools, tmp);
     if (phases.includes('instr')) result.instr = await runInstructions(tools as { haproxy: string; hey: string; valgrind: string }, tmp, haproxyConfig);
     // The control plane with many simulated proxies (bench/scale.ts): fails the bench on a NACK
     // or a proxy that never gets its config.

@@ -75,11 +75,27 @@ function virtualService(spec: Obj, out: Support): void {
   }
 }
 
+/**
+ * A DestinationRule's tls: DISABLE and ISTIO_MUTUAL are applied (translate/mtls.ts clusterTls);
+ * SIMPLE and MUTUAL, TLS origination with the user's own certificates, are refused: ignoring them
+ * would send plain text where TLS is asked for.
+ */
+function clientTls(tls: unknown, p: string, out: Support): void {
+  const mode = isObject(tls) ? tls.mode : undefined;
+  if (mode === undefined || mode === 'DISABLE' || mode === 'ISTIO_MUTUAL') {
+    const applied = mode === 'ISTIO_MUTUAL' ? ['mode', 'sni', 'subjectAltNames'] : ['mode'];
+    const why = mode === 'ISTIO_MUTUAL' ? "ISTIO_MUTUAL uses the mesh's own certificates and roots, as Istio does" : mode === 'DISABLE' ? 'DISABLE sends plain text' : 'with no mode, automatic mTLS applies';
+    for (const [k, v] of Object.entries(isObject(tls) ? tls : {})) if (set(v) && !applied.includes(k)) out.warnings.push({ path: field(p, k), message: `accepted, not applied: ${why}` });
+    return;
+  }
+  out.rejected.push({ path: field(p, 'mode'), message: `${String(mode)} is not supported yet (TLS origination with certificates of your own; DISABLE and ISTIO_MUTUAL are, and automatic mTLS to mesh endpoints needs neither); ignoring it would send plain text where TLS is asked for` });
+}
+
 function destinationRule(spec: Obj, out: Support): void {
   const warn = (path: string, message: string) => out.warnings.push({ path, message });
   const policy = (tp: unknown, p: string) => {
     if (!isObject(tp)) return;
-    if (set(tp.tls)) out.rejected.push({ path: field(p, 'tls'), message: 'TLS settings are not supported yet (they come with mTLS); ignoring them would send plaintext where TLS is asked for' });
+    if (set(tp.tls)) clientTls(tp.tls, field(p, 'tls'), out);
     for (const k of ['tunnel', 'proxyProtocol']) {
       if (set(tp[k])) warn(field(p, k), `accepted, not applied yet: ${NOT_YET[k]}`);
     }

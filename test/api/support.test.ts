@@ -16,8 +16,11 @@ test('refused, naming the field: tcp and tls destinationSubnets, DestinationRule
   refused(virtualService({ hosts: ['reviews'], tls: [{ match: [{ sniHosts: ['reviews'] }, { sniHosts: ['reviews'], destinationSubnets: ['10.0.0.1'] }], route: [route] }] }), /spec\.tls\[0\]\.match\[1\]\.destinationSubnets: not supported: a sidecar routes TLS by service name/);
   // tls routes are applied: accepted without a word.
   assert.deepEqual(warnings(virtualService({ hosts: ['reviews'], tls: [{ match: [{ sniHosts: ['reviews'], port: 443, sourceLabels: { app: 'a' }, sourceNamespace: 'default', gateways: ['mesh'] }], route: [route] }] })), []);
-  refused(destinationRule({ host: 'reviews', trafficPolicy: { tls: { mode: 'SIMPLE' } } }), /spec\.trafficPolicy\.tls: TLS settings are not supported yet/);
-  refused(destinationRule({ host: 'reviews', subsets: [{ name: 'v1', labels: { v: '1' }, trafficPolicy: { portLevelSettings: [{ port: { number: 80 }, tls: { mode: 'MUTUAL' } }] } }] }), /spec\.subsets\[0\]\.trafficPolicy\.portLevelSettings\[0\]\.tls/);
+  refused(destinationRule({ host: 'reviews', trafficPolicy: { tls: { mode: 'SIMPLE' } } }), /spec\.trafficPolicy\.tls\.mode: SIMPLE is not supported yet/);
+  refused(destinationRule({ host: 'reviews', subsets: [{ name: 'v1', labels: { v: '1' }, trafficPolicy: { portLevelSettings: [{ port: { number: 80 }, tls: { mode: 'MUTUAL', clientCertificate: '/c', privateKey: '/k' } }] } }] }), /spec\.subsets\[0\]\.trafficPolicy\.portLevelSettings\[0\]\.tls\.mode: MUTUAL/);
+  // DISABLE and ISTIO_MUTUAL are applied: accepted; a field they do not use is a warning naming it.
+  assert.deepEqual(warnings(destinationRule({ host: 'reviews', trafficPolicy: { tls: { mode: 'ISTIO_MUTUAL', sni: 'x', subjectAltNames: ['spiffe://cluster.local/ns/default/sa/reviews'] } } })), []);
+  assert.deepEqual(warnings(destinationRule({ host: 'reviews', trafficPolicy: { tls: { mode: 'DISABLE', sni: 'x' } } })).map((w) => w.split(': ').slice(0, 3).join(': ')), ['DestinationRule default/r: spec.trafficPolicy.tls.sni: accepted, not applied']);
   refused(virtualService({ hosts: ['reviews'], http: [{ redirect: { uri: '/x', redirectCode: 300 } }] }), /spec\.http\[0\]\.redirect\.redirectCode: 300 cannot be sent/);
 });
 

@@ -134,3 +134,63 @@ test('DISABLE in foo: sleep follows with plain text (no new handshake at httpbin
   assert.equal((await stats()).tls.downstream.handshakes, before, 'no TLS handshake at httpbin once DISABLE is applied');
   assert.equal(await legacyH1(), '200');
 });
+
+test("a client's DestinationRule tls: ISTIO_MUTUAL expecting another identity is refused at the handshake (503 naming it); with httpbin's identity, mTLS; DISABLE, plain text", async () => {
+  const del = await weft(['delete', '-f', path.join(ROOT, 'examples/mtls/disable.yaml')], up.env);
+  assert.equal(del.code, 0, del.stderr);
+  const rule = (tls: string) => `apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: httpbin, namespace: foo}
+spec:
+  host: httpbin.foo.svc.cluster.local
+  trafficPolicy:
+    tls: ${tls}
+`;
+  const apply = async (tls: string) => {
+    const r = await weft(['apply', '-f', '-'], up.env, rule(tls));
+    assert.equal(r.code, 0, r.stderr);
+    const revision = /\(revision (\d+)\)/.exec(r.stdout)![1];
+    await waitFor(`every sidecar to ACK revision ${revision}`, async () => {
+      const g = await weft(['get', 'proxies'], up.env);
+      return g.stdout.trim().split('\n').slice(1).every((row) => new RegExp(`\\s${revision}\\s+current\\s+-$`).test(row));
+    }, 10_000);
+  };
+  await apply('{mode: ISTIO_MUTUAL, subjectAltNames: ["spiffe://cluster.local/ns/foo/sa/somebody-else"]}');
+  const wrong = await fromSleep();
+  assert.equal(wrong.code, '503', wrong.body);
+  assert.match(wrong.body, /somebody-else|subject alt|SAN|certificate/i);
+  await apply('{mode: ISTIO_MUTUAL, subjectAltNames: ["spiffe://cluster.local/ns/foo/sa/httpbin"]}');
+  // Requests httpbin's sidecar took over mTLS, by the client identity it proved.
+  const fromSleepSeen = async () => (await stats()).sources[SLEEP] ?? 0;
+  const before = await fromSleepSeen();
+  const ok = await fromSleep();
+  assert.equal(ok.code, '200', ok.body);
+  assert.equal(await fromSleepSeen(), before + 1, 'the request came over mTLS, from sleep');
+  await apply('{mode: DISABLE}');
+  assert.equal((await fromSleep()).code, '200');
+  assert.equal(await fromSleepSeen(), before + 1, 'plain text: no client identity at httpbin');
+});
+
+test('TLS session resumption between the sidecars: with a new connection per request, the later handshakes resume the first session', async () => {
+  const r = await weft(['apply', '-f', '-'], up.env, `apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: httpbin, namespace: foo}
+spec:
+  host: httpbin.foo.svc.cluster.local
+  trafficPolicy:
+    connectionPool: {http: {maxRequestsPerConnection: 1}}
+`);
+  assert.equal(r.code, 0, r.stderr);
+  const revision = /\(revision (\d+)\)/.exec(r.stdout)![1];
+  await waitFor(`every sidecar to ACK revision ${revision}`, async () => {
+    const g = await weft(['get', 'proxies'], up.env);
+    return g.stdout.trim().split('\n').slice(1).every((row) => new RegExp(`\\s${revision}\\s+current\\s+-$`).test(row));
+  }, 10_000);
+  const s0 = (await stats()).tls.downstream as { handshakes: number; resumed: number };
+  for (let i = 0; i < 5; i++) assert.equal((await fromSleep()).code, '200');
+  const s1 = (await stats()).tls.downstream as { handshakes: number; resumed: number };
+  // A connection from before the rule may take one more request; every other request makes one.
+  assert.ok(s1.handshakes - s0.handshakes >= 4, `a handshake per request: ${JSON.stringify({ s0, s1 })}`);
+  assert.ok(s1.resumed - s0.resumed >= 3, `all but the first new one resumed: ${JSON.stringify({ s0, s1 })}`);
+});
+

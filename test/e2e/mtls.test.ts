@@ -1,5 +1,7 @@
-// Mutual TLS between real sidecar processes, with the contract's xDS shapes added to translate's
-// output by test/fixtures/mtls.ts (until translate emits them itself): HTTP/1.1, HTTP/2 and a TCP
+// Mutual TLS between real sidecar processes, with the contract's xDS shapes set on translate's
+// output by test/fixtures/mtls.ts (the shapes translate emits for PeerAuthentication, set here per
+// server and with SANs the test chooses; test/e2e/mtls-migration.test.ts drives the same through
+// PeerAuthentication itself, as a user would): HTTP/1.1, HTTP/2 and a TCP
 // tunnel over mTLS; the server sidecar knows the client's SPIFFE id; STRICT refuses plaintext of
 // every kind (none reaches the app); PERMISSIVE takes both; a client certificate from another CA is
 // refused at the handshake; a server whose SAN is not the one asked for is refused by the client.
@@ -14,7 +16,7 @@ import { request } from 'undici';
 import { type ControlPlane, startControlPlane } from '../../src/control/control-plane.ts';
 import { freePort } from '../../src/util/net.ts';
 import { tmpDir, waitFor } from '../helpers.ts';
-import { type SidecarProc, spawnSidecar, stopProc } from '../proxy/mesh.ts';
+import { type SidecarProc, raw, spawnSidecar, stopProc } from '../proxy/mesh.ts';
 import { workloadCert } from '../fixtures/mesh-creds.ts';
 import { generateMtls, spiffe } from '../fixtures/mtls.ts';
 
@@ -167,23 +169,6 @@ test('a TCP tunnel (CONNECT to a TCP service) over mTLS', async () => {
   assert.equal(await echoThrough('permissive', 'ping permissive'), 'ping permissive');
 });
 
-/** Sends bytes to a port; resolves with what came back before the close (or the time ran out). */
-function raw(port: number, bytes: Buffer | string, untilMs = 5000): Promise<{ data: string; closed: boolean }> {
-  return new Promise((resolve) => {
-    const s = net.connect(port, '127.0.0.1', () => s.write(bytes));
-    let data = '';
-    const t = setTimeout(() => {
-      s.destroy();
-      resolve({ data, closed: false });
-    }, untilMs);
-    s.on('data', (d) => (data += d.toString('latin1')));
-    s.on('error', () => {});
-    s.on('close', () => {
-      clearTimeout(t);
-      resolve({ data, closed: true });
-    });
-  });
-}
 
 const PREFACE = 'PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n';
 const H2_SETTINGS = Buffer.from([0, 0, 0, 4, 0, 0, 0, 0, 0]);
@@ -197,7 +182,7 @@ test('STRICT refuses plaintext HTTP/1.1, HTTP/2 and raw TCP to its inbound ports
     ['TCP', strictIn[2]!, 'hello\n'],
   ];
   for (const [what, port, bytes] of kinds) {
-    const got = await Promise.all(Array.from({ length: N }, () => raw(port, bytes)));
+    const got = await Promise.all(Array.from({ length: N }, () => raw(port, bytes, 5000)));
     assert.ok(got.every((g) => g.closed && g.data === ''), `${what}: ${got.filter((g) => !g.closed || g.data).length} of ${N} were answered or left open`);
   }
   assert.deepEqual(hits, before, 'nothing reached the apps');
@@ -263,7 +248,7 @@ test('a client certificate from another CA, or none, is refused at the handshake
 
 test('garbage that looks like TLS is closed and counted; the listener goes on', async () => {
   const junk = Buffer.concat([Buffer.from([0x16, 0x03, 0x01, 0x00, 0x40]), Buffer.alloc(64, 0xaa)]);
-  const r = await raw(strictIn[0]!, junk);
+  const r = await raw(strictIn[0]!, junk, 5000);
   assert.ok(r.closed && r.data === '');
   assert.equal((await get('strict', '/after')).status, 200);
 });

@@ -154,6 +154,42 @@ describe('outbound: endpoints that take mTLS, and the clusters that reach them',
     assert.deepEqual(tlsPorts(x, C('api')), [41000], 'only the proven endpoint is marked');
   });
 
+  test("DestinationRule tls DISABLE: plain text to the mesh's own endpoints; ISTIO_MUTUAL: mTLS to every endpoint, the rule's SANs and sni; a subset's tls wins", () => {
+    const dr = (tls: object, subsetTls?: object) => ({
+      apiVersion: 'networking.istio.io/v1',
+      kind: 'DestinationRule',
+      metadata: { name: 'api' },
+      spec: { host: 'api', trafficPolicy: { tls }, subsets: [{ name: 'v2', labels: { version: 'v2' }, ...(subsetTls ? { trafficPolicy: { tls: subsetTls } } : {}) }] },
+    });
+    const eps = [api('api-1', 41000, 'a', { version: 'v1' }), api('api-2', 41100, undefined, { version: 'v2' }), client];
+    type Tls = { transport_socket?: { typed_config: Record<string, any> }; transport_socket_matches?: unknown };
+    const tlsOf = (x: XdsResources, name: string) => x.clusters[name] as Tls;
+
+    const off = translate(meshOf([dr({ mode: 'DISABLE' })], eps), client);
+    assert.equal(tlsOf(off, C('api')).transport_socket_matches, undefined, 'no automatic mTLS');
+    assert.equal(tlsOf(off, C('api')).transport_socket, undefined, 'plain text to every endpoint');
+
+    const on = translate(meshOf([dr({ mode: 'ISTIO_MUTUAL', sni: 'api.example', subjectAltNames: ['spiffe://cluster.local/ns/default/sa/api-x'] })], eps), client);
+    const t = tlsOf(on, C('api'));
+    assert.equal(t.transport_socket_matches, undefined, 'one transport socket for every endpoint, proven or not');
+    assert.equal(t.transport_socket!.typed_config['@type'], TYPE.upstreamTls);
+    assert.equal(t.transport_socket!.typed_config.sni, 'api.example');
+    assert.deepEqual(t.transport_socket!.typed_config.common_tls_context.combined_validation_context.default_validation_context.match_subject_alt_names, [{ exact: 'spiffe://cluster.local/ns/default/sa/api-x' }]);
+    // Without subjectAltNames: the service's identities, and Istio's SNI.
+    const bare = tlsOf(translate(meshOf([dr({ mode: 'ISTIO_MUTUAL' })], eps), client), C('api'));
+    assert.deepEqual(bare.transport_socket!.typed_config.common_tls_context.combined_validation_context.default_validation_context.match_subject_alt_names, [{ exact: 'spiffe://cluster.local/ns/default/sa/a' }]);
+    assert.equal(bare.transport_socket!.typed_config.sni, 'outbound_.80_._.api.default.svc.cluster.local');
+
+    // The rule says ISTIO_MUTUAL, its subset v2 DISABLE: the subset's cluster is plain text.
+    const mixed = translate(meshOf([dr({ mode: 'ISTIO_MUTUAL' }, { mode: 'DISABLE' })], eps), client);
+    assert.ok(tlsOf(mixed, C('api')).transport_socket);
+    assert.equal(tlsOf(mixed, C('api', 80, 'v2')).transport_socket, undefined);
+    // The cluster-wide transport socket survives the protobuf encoder, SNI and SAN included.
+    const back = decode(TYPE.cluster, encode(TYPE.cluster, on.clusters[C('api')])) as Tls;
+    assert.equal(back.transport_socket!.typed_config.sni, 'api.example');
+    assert.deepEqual(back.transport_socket!.typed_config.common_tls_context.combined_validation_context.default_validation_context.match_subject_alt_names, [{ exact: 'spiffe://cluster.local/ns/default/sa/api-x' }]);
+  });
+
   test('no endpoint takes mTLS: no transport_socket_matches at all (a plaintext-only mesh is unchanged)', () => {
     const x = translate(meshOf([], [api('api-1', 41000), client]), client);
     assert.equal(matchesOf(x, C('api')), undefined);

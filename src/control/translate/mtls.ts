@@ -69,31 +69,53 @@ export function outboundSni(port: number, subset: string, host: string): string 
  */
 export function transportSocketMatches(sans: readonly string[], sni: string): object[] {
   return [
-    {
-      name: 'tlsMode-istio',
-      match: { tlsMode: TLS_MODE_ISTIO },
-      transport_socket: {
-        name: 'envoy.transport_sockets.tls',
-        typed_config: {
-          '@type': TYPE.upstreamTls,
-          common_tls_context: {
-            alpn_protocols: ['istio-peer-exchange', 'istio'],
-            tls_certificate_sds_secret_configs: WORKLOAD_CERT,
-            combined_validation_context: {
-              default_validation_context: sans.length ? { match_subject_alt_names: sans.map((exact) => ({ exact })) } : {},
-              validation_context_sds_secret_config: ROOT_CA,
-            },
-          },
-          sni,
-        },
-      },
-    },
+    { name: 'tlsMode-istio', match: { tlsMode: TLS_MODE_ISTIO }, transport_socket: istioMutual(sans, sni) },
     {
       name: 'tlsMode-disabled',
       match: {},
       transport_socket: { name: 'envoy.transport_sockets.raw_buffer', typed_config: { '@type': TYPE.rawBuffer } },
     },
   ];
+}
+
+/** Mutual TLS with the workload's certificate, expecting one of `sans` (none: any of the mesh's). */
+function istioMutual(sans: readonly string[], sni: string): object {
+  return {
+    name: 'envoy.transport_sockets.tls',
+    typed_config: {
+      '@type': TYPE.upstreamTls,
+      common_tls_context: {
+        alpn_protocols: ['istio-peer-exchange', 'istio'],
+        tls_certificate_sds_secret_configs: WORKLOAD_CERT,
+        combined_validation_context: {
+          default_validation_context: sans.length ? { match_subject_alt_names: sans.map((exact) => ({ exact })) } : {},
+          validation_context_sds_secret_config: ROOT_CA,
+        },
+      },
+      sni,
+    },
+  };
+}
+
+/**
+ * A cluster's TLS, by its DestinationRule's tls (the effective one: subset and port level
+ * included), as Istio's applyUpstreamTLSSettings:
+ *   - none (or no mode): automatic mTLS, to the endpoints that take it (`auto`: the identities of
+ *     those endpoints; none: no TLS fields at all);
+ *   - DISABLE: plain text to every endpoint, mesh or not;
+ *   - ISTIO_MUTUAL: mutual TLS with the mesh's certificates to every endpoint, expecting the
+ *     rule's subjectAltNames if it gives any, else the service's identities; its sni, else Istio's.
+ * SIMPLE and MUTUAL (TLS origination with certificates of the user's) are refused by
+ * api/support.ts, so they never reach here.
+ */
+export function clusterTls(tls: Record<string, unknown> | undefined, auto: { sans: readonly string[]; secure: boolean }, sni: string): object {
+  const mode = tls?.mode;
+  if (mode === 'DISABLE') return {};
+  if (mode === 'ISTIO_MUTUAL') {
+    const sans = Array.isArray(tls!.subjectAltNames) && tls!.subjectAltNames.length ? (tls!.subjectAltNames as string[]) : auto.sans;
+    return { transport_socket: istioMutual(sans, typeof tls!.sni === 'string' && tls!.sni ? tls!.sni : sni) };
+  }
+  return auto.secure ? { transport_socket_matches: transportSocketMatches(auto.sans, sni) } : {};
 }
 
 /** What the inbound mTLS chains offer (Istio's inbound ALPNs): a sidecar's, with its upstream protocol. */

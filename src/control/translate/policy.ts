@@ -15,9 +15,11 @@ interface Policy {
   connectionPool?: Obj;
   outlierDetection?: Obj;
   retryBudget?: Obj;
+  /** The client's TLS (mtls.ts's clusterTls reads it). */
+  tls?: Obj;
 }
 
-const FIELDS = ['loadBalancer', 'connectionPool', 'outlierDetection', 'retryBudget'] as const;
+const FIELDS = ['loadBalancer', 'connectionPool', 'outlierDetection', 'retryBudget', 'tls'] as const;
 
 /** The policy of a cluster: the rule's, then the subset's, each with its port-level settings for `port`. */
 export function effectivePolicy(dr: DestinationRule | undefined, subset: string, port: number): Policy {

@@ -51,7 +51,7 @@ import { allVirtualServices } from './gamma.ts';
 import { clusterPolicyFields, effectivePolicy, policyLayers, protocolOptions } from './policy.ts';
 import { failoverLabelKeys, loadAssignment, localityLbOf, socketAddress } from './locality.ts';
 import { type SniResources, tcpProxy } from './tls-routes.ts';
-import { type PlainInbound, type PortFilters, outboundSni, subjectAltNames, transportSocketMatches, withInboundMtls } from './mtls.ts';
+import { type PlainInbound, type PortFilters, clusterTls, outboundSni, subjectAltNames, withInboundMtls } from './mtls.ts';
 import { type EffectiveMode, portMtlsMode, workloadMtls } from '../model/peer-auth.ts';
 import { type AuthzFilter, authzFilters } from './authz.ts';
 
@@ -253,11 +253,14 @@ function buildClusters(
     if (discovery === 'ORIGINAL_DST' || effective.loadBalancer?.simple === 'PASSTHROUGH') {
       // The client's own protocol decides nothing here yet: HTTP/1.1 unless the rule says otherwise.
       // The port's protocol, as Istio sets every cluster's (gRPC through a resolution NONE entry is HTTP/2).
-      clusters[name] = passthroughCluster(name, withProtocol(protocolOptions(effective, svc?.handling), policy), svc?.targetPort);
+      // No automatic mTLS to an address the mesh does not know; a DestinationRule's ISTIO_MUTUAL still applies.
+      clusters[name] = { ...passthroughCluster(name, withProtocol(protocolOptions(effective, svc?.handling), policy), svc?.targetPort), ...clusterTls(effective.tls, NO_AUTO_MTLS, outboundSni(c.port, c.subset, c.host)) };
     } else if (discovery === 'EDS') {
-      // Automatic mTLS (mtls.ts): only where some endpoint takes it, so a plaintext mesh's clusters stay as they were.
+      // Automatic mTLS (mtls.ts): only where some endpoint takes it, so a plaintext mesh's clusters
+      // stay as they were; unless the DestinationRule's tls says DISABLE or ISTIO_MUTUAL.
       const secure = members.filter((e) => e.identity);
-      const tls = secure.length ? { transport_socket_matches: transportSocketMatches(subjectAltNames(mesh.trustDomain, secure.map((e) => e.identity!)), outboundSni(c.port, c.subset, c.host)) } : {};
+      const sans = subjectAltNames(mesh.trustDomain, secure.map((e) => e.identity!));
+      const tls = clusterTls(effective.tls, { sans, secure: secure.length > 0 }, outboundSni(c.port, c.subset, c.host));
       clusters[name] = { ...edsCluster(name, protocolOptions(effective, svc?.handling), policy), ...tls };
       endpoints[name] = assignment(members);
     } else if (members.length > 0) {
@@ -265,10 +268,13 @@ function buildClusters(
       // LOGICAL_DNS clusters). A LOGICAL_DNS cluster has one name: the first. With no endpoint at
       // all there is no cluster, as in Istio (its routes answer 503).
       const eps = discovery === 'LOGICAL_DNS' ? members.slice(0, 1) : members;
-      clusters[name] = { name, type: discovery, ...clusterSettings(protocolOptions(effective, svc?.handling), policy), load_assignment: assignment(eps) };
+      clusters[name] = { name, type: discovery, ...clusterSettings(protocolOptions(effective, svc?.handling), policy), ...clusterTls(effective.tls, NO_AUTO_MTLS, outboundSni(c.port, c.subset, c.host)), load_assignment: assignment(eps) };
     }
   }
 }
+
+/** DNS and passthrough clusters reach no proven workload: automatic mTLS has nothing to do there. */
+const NO_AUTO_MTLS = { sans: [], secure: false } as const;
 
 /** Envoy's locality-weighted load balancing, which Istio turns on where it applies locality load balancing. */
 function withLocalityWeighted(policy: Record<string, any>, on: boolean): Record<string, any> {

@@ -192,6 +192,7 @@ export class MtlsTerminator {
     }
     setPeerPrincipal(t, principal);
     o.stats.handshakes++;
+    if (t.isSessionReused()) o.stats.resumed++;
     o.secure(t, chain);
   }
 }

@@ -6,8 +6,11 @@ export class TlsStats {
   handshakes = 0;
   /** Downstream connections closed before or during the handshake, by reason. */
   readonly failures = new Map<string, number>();
-  /** Upstream handshakes completed, and failed by reason. */
+  /** Of those, the ones that resumed an earlier session (no certificate exchange). */
+  resumed = 0;
+  /** Upstream handshakes completed (resumed ones among them), and failed by reason. */
   upstreamHandshakes = 0;
+  upstreamResumed = 0;
   readonly upstreamFailures = new Map<string, number>();
 
   fail(reason: string): void {
@@ -20,8 +23,8 @@ export class TlsStats {
 
   json(): object {
     return {
-      downstream: { handshakes: this.handshakes, failures: Object.fromEntries(this.failures) },
-      upstream: { handshakes: this.upstreamHandshakes, failures: Object.fromEntries(this.upstreamFailures) },
+      downstream: { handshakes: this.handshakes, resumed: this.resumed, failures: Object.fromEntries(this.failures) },
+      upstream: { handshakes: this.upstreamHandshakes, resumed: this.upstreamResumed, failures: Object.fromEntries(this.upstreamFailures) },
     };
   }
 }

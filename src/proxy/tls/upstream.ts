@@ -50,13 +50,21 @@ export function sanMismatch(t: UpstreamTls, id: string | undefined): string | un
 export function connectTls(host: string, port: number, o: TlsOrigin, carries: TlsCarries): TLSSocket {
   let verified = false;
   let tcpUp = false;
+  // tls_params' versions are the context's (node:tls ignores the connection's when given one).
+  const context = secureContext(o.secrets, o.tls.versions);
+  const resume = sessionsOf(context);
+  const sessionKey = `${host}|${port}|${o.tls.sni}|${o.tls.sans.join(',')}`;
+  const session = resume.get(sessionKey);
   const s = tls.connect({
     host,
     port,
     // Node refuses an IP address as a server name; an empty sni sends none.
     ...(o.tls.sni ? { servername: o.tls.sni } : {}),
-    // tls_params' versions are the context's (node:tls ignores the connection's when given one).
-    secureContext: secureContext(o.secrets, o.tls.versions),
+    secureContext: context,
+    // TLS session resumption (Envoy's default: one session kept per upstream): a later connection
+    // to the same endpoint resumes the last one's session, a shorter handshake with no certificate
+    // signatures. The server still checks who the session was made with.
+    ...(session ? { session } : {}),
     ALPNProtocols: offeredAlpn(o.tls, carries),
     rejectUnauthorized: true,
     // The chain is verified against ROOTCA first; then, instead of a host name check (mesh
@@ -71,7 +79,9 @@ export function connectTls(host: string, port: number, o: TlsOrigin, carries: Tl
   // OpenSSL internals where a plainer reason is known.
   // A failure to make the TCP connection (refused, unreachable) is left as it is.
   s.once('connect', () => (tcpUp = true));
+  s.on('session', (sess: Buffer) => remember(resume, sessionKey, sess));
   s.prependListener('error', (e: NodeJS.ErrnoException) => {
+    if (!verified) resume.delete(sessionKey); // a session that did not work is not offered again
     if (verified || !tcpUp || e.code === TLS_HANDSHAKE) return;
     const reason = handshakeFailure(e);
     o.stats?.upstreamFail(reason.stat);
@@ -81,9 +91,32 @@ export function connectTls(host: string, port: number, o: TlsOrigin, carries: Tl
   s.once('secureConnect', () => {
     verified = true;
     setPeerPrincipal(s, spiffeOf(s.getPeerCertificate()));
-    if (o.stats) o.stats.upstreamHandshakes++;
+    if (o.stats) {
+      o.stats.upstreamHandshakes++;
+      if (s.isSessionReused()) o.stats.upstreamResumed++;
+    }
   });
   return s;
+}
+
+/**
+ * Sessions to resume, per secure context (so per workload certificate: a renewed certificate
+ * starts afresh, and the old sessions go with the old context), per endpoint and TLS settings.
+ */
+const sessions = new WeakMap<object, Map<string, Buffer>>();
+/** Endpoints whose session is kept, per certificate: the oldest are forgotten past this. */
+const MAX_SESSIONS = 1024;
+
+function sessionsOf(context: object): Map<string, Buffer> {
+  let m = sessions.get(context);
+  if (!m) sessions.set(context, (m = new Map()));
+  return m;
+}
+
+function remember(m: Map<string, Buffer>, key: string, session: Buffer): void {
+  m.delete(key);
+  m.set(key, session);
+  if (m.size > MAX_SESSIONS) m.delete(m.keys().next().value!);
 }
 
 /** A failed handshake's reason: for the error message, and a short one for the counts. */
