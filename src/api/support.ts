@@ -29,16 +29,24 @@ export function supportOf(kind: string, spec: unknown): Support {
   if (kind === 'Sidecar') sidecar(spec, out);
   if (kind === 'HTTPRoute' || kind === 'GRPCRoute') gatewayRoute(spec, out);
   if (kind === 'ReferenceGrant') referenceGrant(spec, out);
-  if (kind === 'AuthorizationPolicy') out.rejected.push({ path: 'spec', message: AUTHORIZATION_NOT_ENFORCED });
+  if (kind === 'AuthorizationPolicy') authorizationPolicy(spec, out);
   return out;
 }
 
 /**
- * Refused whole, whatever it says, until the sidecar enforces it: accepted and not enforced, an
- * ALLOW or DENY policy would let through the very traffic it is there to stop.
+ * ALLOW, DENY and AUDIT are enforced by the sidecars' RBAC filters. CUSTOM hands the decision to an
+ * external authorizer named in meshConfig.extensionProviders, which Weft has no config for yet:
+ * served, the builder would deny everything the policy matches (an unknown provider fails closed),
+ * and accepted but ignored, it would let through what the authorizer denies. So it is refused.
  */
-const AUTHORIZATION_NOT_ENFORCED =
-  "not enforced yet: Weft refuses AuthorizationPolicy until its sidecars can enforce it (the policy is valid; the control plane can build its filters, but they are not served), since accepting it would let through traffic it denies";
+export const CUSTOM_NOT_SUPPORTED =
+  'CUSTOM is not supported yet: it sends requests to an external authorizer named in meshConfig.extensionProviders, which Weft has no config for (use ALLOW or DENY); accepting the policy would let through what the authorizer denies';
+
+function authorizationPolicy(spec: Obj, out: Support): void {
+  if (spec.action !== 'CUSTOM') return;
+  out.rejected.push({ path: 'spec.action', message: CUSTOM_NOT_SUPPORTED });
+  if (isObject(spec.provider)) out.rejected.push({ path: 'spec.provider', message: `provider ${JSON.stringify(spec.provider.name ?? '')} cannot be reached: Weft has no meshConfig.extensionProviders yet` });
+}
 
 function virtualService(spec: Obj, out: Support): void {
   const warn = (path: string, message: string) => out.warnings.push({ path, message });

@@ -38,6 +38,8 @@ export const SUPPORTED_KINDS: readonly SupportedKind[] = Object.freeze([
   Object.freeze({ kind: 'Sidecar', group: 'networking.istio.io', versions: NETWORKING_VERSIONS }),
   // Applied: the sidecars' inbound mTLS modes, and whether clients send them mTLS (control/model/peer-auth.ts).
   Object.freeze({ kind: 'PeerAuthentication', group: 'security.istio.io', versions: Object.freeze(['v1', 'v1beta1'] as const) }),
+  // Enforced: the sidecars' inbound RBAC filters (control/translate/authz.ts, proxy/authz/); CUSTOM is refused (support.ts).
+  Object.freeze({ kind: 'AuthorizationPolicy', group: 'security.istio.io', versions: Object.freeze(['v1', 'v1beta1'] as const) }),
   Object.freeze({ kind: 'LocalRateLimit', group: 'ratelimit.weft.io', versions: Object.freeze(['v1alpha1'] as const) }),
   // The Gateway API's mesh routes: those whose parentRefs name a Service.
   Object.freeze({ kind: 'HTTPRoute', group: 'gateway.networking.k8s.io', versions: Object.freeze(['v1', 'v1beta1'] as const) }),
@@ -50,10 +52,7 @@ export const SUPPORTED_KINDS: readonly SupportedKind[] = Object.freeze([
  * Kinds Weft validates by Istio's rules but does not serve yet: support.ts refuses each of them
  * whole, so `weft apply` names the reason, and SUPPORTED_KINDS (what Weft reads) leaves them out.
  */
-const VALIDATED_ONLY_KINDS: readonly SupportedKind[] = Object.freeze([
-  // The control plane builds its filters (control/translate/authz.ts); the sidecar cannot enforce them yet.
-  Object.freeze({ kind: 'AuthorizationPolicy', group: 'security.istio.io', versions: Object.freeze(['v1', 'v1beta1'] as const) }),
-]);
+const VALIDATED_ONLY_KINDS: readonly SupportedKind[] = Object.freeze([]);
 
 interface KindRules {
   readonly schema: ObjectSchema;

@@ -23,6 +23,7 @@ export type ProxyErrorCode =
   | 'request_headers_too_large' // the request's header block is past the limit (60 KiB, 100 fields)
   | 'fault_abort' // a fault injection rule (Istio's fault.abort) answered instead of the upstream
   | 'rate_limited' // a LocalRateLimit's bucket for this route is empty
+  | 'rbac_denied' // an AuthorizationPolicy (the listener's RBAC filters) denies the request
   | 'no_config'; // the sidecar has no config for this listener yet
 
 const STATUS: Record<ProxyErrorCode, number> = {
@@ -39,6 +40,7 @@ const STATUS: Record<ProxyErrorCode, number> = {
   request_headers_too_large: 431,
   fault_abort: 503, // the rule's own status, when it gives one
   rate_limited: 429,
+  rbac_denied: 403,
   no_config: 503,
 };
 
@@ -46,8 +48,8 @@ export class ProxyError extends Error {
   readonly code: ProxyErrorCode;
   readonly cluster: string | undefined;
   /** The status and gRPC status a rule asked for (fault aborts), instead of the code's own. */
-  private readonly answer: { httpStatus?: number; grpcStatus?: number } | undefined;
-  constructor(code: ProxyErrorCode, message: string, cluster?: string, answer?: { httpStatus?: number; grpcStatus?: number }) {
+  private readonly answer: ErrorAnswer | undefined;
+  constructor(code: ProxyErrorCode, message: string, cluster?: string, answer?: ErrorAnswer) {
     super(message);
     this.code = code;
     this.cluster = cluster;
@@ -60,7 +62,49 @@ export class ProxyError extends Error {
   get grpcStatus(): number {
     return this.answer?.grpcStatus ?? grpcStatus(this);
   }
+  /** The body (and grpc-message) Envoy's own local reply has, where clients match on it; else Weft's "weft: <message>". */
+  get body(): string {
+    return this.answer?.body ?? `weft: ${this.message}\n`;
+  }
+  /** An authorization denial's deciding policy id ('none': no ALLOW policy matched). */
+  get authzPolicy(): string | undefined {
+    return this.answer?.authzPolicy;
+  }
+  /** Headers the answer carries besides x-weft-error (the deciding policy of a denial). */
+  get headers(): readonly string[] {
+    return this.answer?.headers ?? NO_HEADERS;
+  }
 }
+
+/** What a ProxyError's answer has instead of its code's defaults. */
+export interface ErrorAnswer {
+  httpStatus?: number;
+  grpcStatus?: number;
+  body?: string;
+  headers?: readonly string[];
+  authzPolicy?: string;
+}
+
+const NO_HEADERS: readonly string[] = Object.freeze([]);
+
+/**
+ * An AuthorizationPolicy's denial, as Envoy's RBAC filter answers: 403 with the body
+ * "RBAC: access denied" (what clients and Istio's docs match on), PERMISSION_DENIED for gRPC; the
+ * deciding policy (Istio's id, "ns[foo]-policy[deny-all]-rule[0]", or "none" when no ALLOW policy
+ * matched) in x-weft-authz-policy, and in the detail with the filter and listener.
+ */
+export function rbacDenied(policy: string | undefined, filter: string, listener: string): ProxyError {
+  const id = policy ?? 'none';
+  const why = policy === undefined ? 'no ALLOW policy matches' : `policy ${policy} matches`;
+  return new ProxyError('rbac_denied', `RBAC: access denied: ${why} (filter ${filter} of listener ${listener})`, undefined, {
+    body: RBAC_DENIED_BODY,
+    headers: [AUTHZ_POLICY_HEADER, id],
+    authzPolicy: id,
+  });
+}
+
+export const RBAC_DENIED_BODY = 'RBAC: access denied';
+export const AUTHZ_POLICY_HEADER = 'x-weft-authz-policy';
 
 /** A failed exchange with an endpoint, in plain words. */
 export function upstreamError(err: UpstreamError, cluster: string, endpoint: string): ProxyError {
@@ -121,12 +165,12 @@ export function sendError(ds: Downstream, err: ProxyError): void {
     return;
   }
   if (isGrpc(ds.head.headers)) {
-    const message = `weft: ${err.message}`;
-    ds.respond(200, ['content-type', 'application/grpc', 'grpc-status', String(err.grpcStatus), 'grpc-message', grpcMessage(message), 'x-weft-error', err.code], undefined, true);
+    const message = err.body.trimEnd();
+    ds.respond(200, ['content-type', 'application/grpc', 'grpc-status', String(err.grpcStatus), 'grpc-message', grpcMessage(message), 'x-weft-error', err.code, ...err.headers], undefined, true);
     return;
   }
-  const body = Buffer.from(`weft: ${err.message}\n`);
-  ds.respond(err.status, ['content-type', TEXT_PLAIN, 'x-weft-error', err.code, 'x-weft-error-detail', err.message.replace(/[^\x20-\x7e]/g, '?').slice(0, 512)], body.length, false);
+  const body = Buffer.from(err.body);
+  ds.respond(err.status, ['content-type', TEXT_PLAIN, 'x-weft-error', err.code, 'x-weft-error-detail', err.message.replace(/[^\x20-\x7e]/g, '?').slice(0, 512), ...err.headers], body.length, false);
   ds.write(body);
   ds.end();
 }

@@ -121,7 +121,15 @@ export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
   const pools = new Pools(undefined, { secrets: certs, stats: tlsStats });
   const telemetry = new Telemetry();
   stats.subscribe(telemetry);
-  const ctx: ForwardContext = { config: () => current, pools, telemetry, rr: new Map(), active: new ActiveExchanges() };
+  // Where an inbound connection was headed: the service port its listener stands for. Envoy behind
+  // iptables sees the original destination; Weft's sidecar is dialed on its inbound port instead,
+  // so authorization (to.operation.ports, destination.port) gets the service port, as
+  // PeerAuthentication's portLevelMtls keys ports.
+  const servicePorts = new Map<number, number>();
+  for (const p of opts.ports ?? []) servicePorts.set(p.inboundPort, p.port);
+  if (opts.inboundPort !== undefined && !servicePorts.has(opts.inboundPort)) servicePorts.set(opts.inboundPort, opts.servicePort);
+  const destinationPort = (listenerPort: number) => servicePorts.get(listenerPort) ?? listenerPort;
+  const ctx: ForwardContext = { config: () => current, pools, telemetry, rr: new Map(), active: new ActiveExchanges(), destinationPort };
   const sweep = startIdleSweep(ctx);
   const tcpCtx: TcpContext = {
     config: () => current,
@@ -130,6 +138,7 @@ export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
     log,
     resources: (c) => pools.resourcesOf(c),
     tls: { secrets: certs, stats: tlsStats },
+    destinationPort,
   };
   const bound = new Map<string, BoundListener>();
   const budget = new ConnectionBudget(connectionLimit());
@@ -286,7 +295,7 @@ export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
           endpoints: [...(current.raw[TYPE.endpoint]?.values() ?? [])],
         });
       case '/stats':
-        return json(200, { requests: stats.rows(), tcp: stats.tcpRows(), pools: pools.stats(), connections: { active: budget.sockets.size, limit: budget.limit, refused: budget.refused }, tls: tlsStats.json(), sources: Object.fromEntries(stats.sources) });
+        return json(200, { requests: stats.rows(), tcp: stats.tcpRows(), pools: pools.stats(), connections: { active: budget.sockets.size, limit: budget.limit, refused: budget.refused }, tls: tlsStats.json(), sources: Object.fromEntries(stats.sources), authz: stats.authz });
       case '/certs': {
         // As Envoy's /certs: what this sidecar proves itself with, and until when (never its key).
         const c = certs.current();

@@ -17,7 +17,20 @@ export interface TcpCounts {
   bytesReceived: number;
 }
 
+/** Authorization decisions (Envoy's rbac.allowed, rbac.denied, rbac.shadow_allowed, rbac.shadow_denied), and denials by policy. */
+export interface AuthzCounts {
+  allowed: number;
+  denied: number;
+  shadowAllowed: number;
+  shadowDenied: number;
+  /** Denials by the deciding policy id ('none': no ALLOW policy matched). */
+  deniedBy: Record<string, number>;
+  /** Dry-run denials by the shadow policy id. */
+  shadowDeniedBy: Record<string, number>;
+}
+
 export class Stats {
+  readonly authz: AuthzCounts = { allowed: 0, denied: 0, shadowAllowed: 0, shadowDenied: 0, deniedBy: {}, shadowDeniedBy: {} };
   private readonly tcpCounts = new Map<string, TcpCounts>();
   /** Requests by the client's SPIFFE id (mutual TLS), as Istio's source_principal label. */
   readonly sources = new Map<string, number>();
@@ -27,6 +40,23 @@ export class Stats {
     t.request.subscribe((e) => {
       this.count(e.cluster, e.status, e.reason);
       if (e.source) this.sources.set(e.source, (this.sources.get(e.source) ?? 0) + 1);
+    });
+    t.authz.subscribe((e) => {
+      const a = this.authz;
+      if (e.effect === 'allowed') a.allowed++;
+      else {
+        a.denied++;
+        const id = e.policy ?? 'none';
+        a.deniedBy[id] = (a.deniedBy[id] ?? 0) + 1;
+      }
+      for (const s of e.shadow ?? []) {
+        if (s.effect === 'allowed') a.shadowAllowed++;
+        else {
+          a.shadowDenied++;
+          const id = s.policy ?? 'none';
+          a.shadowDeniedBy[id] = (a.shadowDeniedBy[id] ?? 0) + 1;
+        }
+      }
     });
     t.tcp.subscribe((e) => {
       const c = this.tcp(e.cluster);
@@ -80,6 +110,10 @@ export class Stats {
     for (const r of this.rows()) {
       lines.push(`weft_requests_total{cluster="${esc(r.cluster)}",code="${r.code}"${r.reason ? `,reason="${esc(r.reason)}"` : ''}} ${r.count}`);
     }
+    const a = this.authz;
+    lines.push('# HELP weft_authz_decisions_total Authorization decisions (AuthorizationPolicy) by effect; shadow: dry-run.', '# TYPE weft_authz_decisions_total counter');
+    lines.push(`weft_authz_decisions_total{effect="allowed"} ${a.allowed}`, `weft_authz_decisions_total{effect="denied"} ${a.denied}`);
+    lines.push(`weft_authz_decisions_total{effect="shadow_allowed"} ${a.shadowAllowed}`, `weft_authz_decisions_total{effect="shadow_denied"} ${a.shadowDenied}`);
     const tcp = this.tcpRows();
     const metric = (name: string, help: string, get: (c: TcpCounts) => number) => {
       lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} counter`);

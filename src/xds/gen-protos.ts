@@ -29,6 +29,9 @@ const FILES = [
   'envoy/extensions/upstreams/http/v3/http_protocol_options.proto',
   'envoy/extensions/transport_sockets/tls/v3/tls.proto',
   'envoy/extensions/transport_sockets/raw_buffer/v3/raw_buffer.proto',
+  'envoy/extensions/filters/http/rbac/v3/rbac.proto',
+  'envoy/extensions/filters/network/rbac/v3/rbac.proto',
+  'envoy/extensions/path/match/uri_template/v3/uri_template_match.proto',
 ];
 
 /** The messages Weft encodes or decodes by name; everything they reference comes along. */
@@ -55,6 +58,12 @@ export const ROOTS = [
   'envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext',
   'envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext',
   'envoy.extensions.transport_sockets.raw_buffer.v3.RawBuffer',
+  // AuthorizationPolicy (translate/authz.ts): the RBAC filters, and the URI template a path
+  // template ({*}, {**}) becomes (it travels inside an Any of the permission's url_path).
+  'envoy.extensions.filters.http.rbac.v3.RBAC',
+  'envoy.extensions.filters.http.rbac.v3.RBACPerRoute',
+  'envoy.extensions.filters.network.rbac.v3.RBAC',
+  'envoy.extensions.path.match.uri_template.v3.UriTemplateMatchConfig',
 ];
 
 export function loadFullRoot(): protobuf.Root {

@@ -2,6 +2,7 @@
 // refusal `weft apply` gives every valid one until the sidecar enforces it (api/support.ts).
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { checkResource } from '../../src/api/index.ts';
 import { assertAccepted, rejection, validationProblems, type Spec } from './helpers.ts';
 
 const policy = (spec: Spec, apiVersion = 'security.istio.io/v1', annotations?: Record<string, string>): Record<string, unknown> => ({
@@ -130,10 +131,13 @@ describe('AuthorizationPolicy: rejected, naming the field', () => {
   });
 });
 
-test('weft apply refuses every valid AuthorizationPolicy until the sidecar enforces it, saying so', () => {
-  const err = rejection(policy({ rules: [{}] }));
-  assert.deepEqual(err.fields.map((f) => f.path), ['spec']);
-  assert.match(err.message, /^AuthorizationPolicy foo\/p: spec: not enforced yet: Weft refuses AuthorizationPolicy until its sidecars can enforce it/);
+test('weft apply takes ALLOW, DENY and AUDIT policies (the sidecars enforce them) and refuses CUSTOM, naming spec.action and spec.provider', () => {
+  for (const action of [undefined, 'ALLOW', 'DENY', 'AUDIT']) checkResource(policy({ ...(action ? { action } : {}), rules: [{}] }), 'request item 0');
+  checkResource(policy({}), 'request item 0'); // allow-nothing
+  const err = rejection(policy({ action: 'CUSTOM', provider: { name: 'opa' }, rules: [{}] }));
+  assert.deepEqual(err.fields.map((f) => f.path), ['spec.action', 'spec.provider']);
+  assert.match(err.message, /spec\.action: CUSTOM is not supported yet: .*extensionProviders/);
+  assert.match(err.message, /spec\.provider: provider "opa" cannot be reached/);
   // An invalid one hears what is wrong with it first.
   assert.deepEqual(rejection(policy({ action: 'LOG' })).fields.map((f) => f.path), ['spec.action']);
 });

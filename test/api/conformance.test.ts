@@ -88,7 +88,7 @@ function authorizationPolicyFiles(): string[] {
 }
 
 const isRefusalOnly = (err: ConfigError): boolean =>
-  err.fields.length > 0 && err.fields.every((f) => f.path === 'spec' && f.message.startsWith('not enforced yet: Weft refuses AuthorizationPolicy'));
+  err.fields.length > 0 && err.fields.every((f) => (f.path === 'spec.action' && f.message.startsWith('CUSTOM is not supported yet')) || (f.path === 'spec.provider' && f.message.includes('cannot be reached')));
 
 interface Case {
   readonly id: string; // "crds/destinationrule-invalid.yaml#2"

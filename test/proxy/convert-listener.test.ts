@@ -16,6 +16,9 @@ const detecting = (httpMatch: object, withInspector = true) => ({
   filter_chains: [{ filter_chain_match: httpMatch, filters: [hcm()] }, { filters: [tcp()] }],
 });
 
+const router = { name: 'envoy.filters.http.router', typed_config: { '@type': TYPE.router } };
+const rbacHttp = (tc: object) => ({ name: 'envoy.filters.http.rbac', typed_config: { '@type': TYPE.rbacHttp, ...tc } });
+const rbacNet = (tc: object) => ({ name: 'envoy.filters.network.rbac', typed_config: { '@type': TYPE.rbacNetwork, ...tc } });
 const tlsInspector = { name: 'envoy.filters.listener.tls_inspector', typed_config: { '@type': TYPE.tlsInspector } };
 const sni = (chains: object[], extra: object = {}) => ({ name: 'L', address, listener_filters: [tlsInspector], filter_chains: chains, ...extra });
 
@@ -26,7 +29,7 @@ const CASES: { what: string; listener: any; reason: RegExp }[] = [
   { what: 'no address string', listener: { name: 'L', address: { socket_address: { port_value: 80 } }, filter_chains: [{ filters: [hcm()] }] }, reason: /^listener L: address\.socket_address\.address: required/ },
   { what: 'a default_filter_chain without the tls_inspector', listener: { name: 'L', address, filter_chains: [{ filters: [hcm()] }], default_filter_chain: { filters: [tcp()] } }, reason: /^listener L: default_filter_chain: supported beside the tls_inspector only/ },
   { what: 'an unknown listener filter', listener: { name: 'L', address, listener_filters: [{ name: 'envoy.filters.listener.original_dst', typed_config: { '@type': 'type.googleapis.com/envoy.extensions.filters.listener.original_dst.v3.OriginalDst' } }], filter_chains: [{ filters: [hcm()] }] }, reason: /^listener L: listener_filters\[0\]: unsupported listener filter .*OriginalDst/ },
-  { what: 'two filters in a chain', listener: { name: 'L', address, filter_chains: [{ filters: [tcp(), hcm()] }] }, reason: /^listener L: filter_chains\[0\]\.filters: a chain must hold exactly one HttpConnectionManager or tcp_proxy filter \(got .*TcpProxy, .*HttpConnectionManager\)/ },
+  { what: 'two filters in a chain', listener: { name: 'L', address, filter_chains: [{ filters: [tcp(), hcm()] }] }, reason: /^listener L: filter_chains\[0\]\.filters: a chain must hold exactly one HttpConnectionManager or tcp_proxy filter, after any network RBAC filters \(got .*TcpProxy, .*HttpConnectionManager\)/ },
   { what: 'no filter in a chain', listener: { name: 'L', address, filter_chains: [{ filters: [] }] }, reason: /^listener L: filter_chains\[0\]\.filters: .*\(got none\)/ },
   { what: 'no chain at all', listener: { name: 'L', address, filter_chains: [] }, reason: /^listener L: filter_chains: supported: .*got 0 chain\(s\)/ },
   { what: 'three chains', listener: { name: 'L', address, filter_chains: [{ filters: [hcm()] }, { filters: [hcm()] }, { filters: [hcm()] }] }, reason: /^listener L: filter_chains: .*got 3 chain\(s\)/ },
@@ -62,6 +65,14 @@ const CASES: { what: string; listener: any; reason: RegExp }[] = [
   { what: 'a bad request_headers_timeout', listener: { name: 'L', address, filter_chains: [{ filters: [hcm({ request_headers_timeout: '-2s' })] }] }, reason: /^listener L: request_headers_timeout: invalid duration/ },
   { what: 'a bad idle_timeout', listener: { name: 'L', address, filter_chains: [{ filters: [hcm({ common_http_protocol_options: { idle_timeout: 'x' } })] }] }, reason: /^listener L: common_http_protocol_options\.idle_timeout: invalid duration/ },
   { what: 'an inline route with a bad regex', listener: { name: 'L', address, filter_chains: [{ filters: [hcm({ rds: undefined, route_config: { name: 'inline', virtual_hosts: [{ name: 'v', domains: ['*'], routes: [{ match: { safe_regex: { regex: '(' } }, route: { cluster: 'c' } }] }] } })] }] }, reason: /^listener L: route_config: virtual_hosts\[0\] \(v\)\.routes\[0\]\.match\.safe_regex\.regex: invalid RE2 regex "\("/ },
+  // AuthorizationPolicy's RBAC filters: what the sidecar cannot evaluate is refused, naming the listener, the filter's place and the field.
+  { what: 'an RBAC policy with a CEL condition', listener: { name: 'L', address, filter_chains: [{ filters: [hcm({ http_filters: [rbacHttp({ rules: { policies: { p: { permissions: [{ any: true }], principals: [{ any: true }], condition: {} } } } }), router] })] }] }, reason: /^listener L: http_filters\[0\]\.typed_config\.rules\.policies\["p"\]\.condition: CEL conditions are not supported/ },
+  { what: 'an RBAC matcher tree', listener: { name: 'L', address, filter_chains: [{ filters: [hcm({ http_filters: [rbacHttp({ matcher: {} }), router] })] }] }, reason: /^listener L: http_filters\[0\]\.typed_config\.matcher: RBAC matcher trees are not supported/ },
+  { what: 'an RBAC filter after another HTTP filter', listener: { name: 'L', address, filter_chains: [{ filters: [hcm({ http_filters: [{ name: 'envoy.filters.http.fault', typed_config: { '@type': TYPE.fault } }, rbacHttp({}), router] })] }] }, reason: /^listener L: http_filters\[1\]: an RBAC filter must come before the other filters but authentication \(here after http_filters\[0\]\)/ },
+  { what: 'network RBAC before an HCM', listener: { name: 'L', address, filter_chains: [{ filters: [rbacNet({ stat_prefix: 's' }), hcm()] }] }, reason: /^listener L: filter_chains\[0\]\.filters\[0\]: network RBAC before an HttpConnectionManager is not supported/ },
+  { what: 'network RBAC after tcp_proxy', listener: { name: 'L', address, filter_chains: [{ filters: [tcp(), rbacNet({ stat_prefix: 's' })] }] }, reason: /^listener L: filter_chains\[0\]\.filters\[1\]: a network RBAC filter must come before/ },
+  { what: 'network RBAC without stat_prefix', listener: { name: 'L', address, filter_chains: [{ filters: [rbacNet({}), tcp()] }] }, reason: /^listener L: filter_chains\[0\]\.filters\[0\]\.typed_config\.stat_prefix: required/ },
+  { what: 'network RBAC with an HTTP-only rule', listener: { name: 'L', address, filter_chains: [{ filters: [rbacNet({ stat_prefix: 's', rules: { policies: { p: { permissions: [{ header: { name: ':path', string_match: { exact: '/' } } }], principals: [{ any: true }] } } } }), tcp()] }] }, reason: /^listener L: filter_chains\[0\]\.filters\[0\]\.typed_config\.rules\.policies\["p"\]\.permissions\[0\]/ },
 ];
 
 for (const c of CASES) {
@@ -82,6 +93,11 @@ test('the listeners the sidecar can apply convert (so the cases above fail for t
   assert.deepEqual(convertListener({ name: 'L', address, filter_chains: [{ filters: [tcp({ idle_timeout: '2.5s' })] }] }).tcp, { clusters: [{ name: 'c', weight: 1 }], totalWeight: 1, idleTimeoutMs: 2500 });
   assert.equal(convertListener({ name: 'L', address, filter_chains: [{ filters: [tcp({ idle_timeout: '0s' })] }] }).tcp!.idleTimeoutMs, 0);
   assert.equal(convertListener(detecting({ application_protocols: ['http/1.1', 'h2c'] })).kind, 'detect');
+  // RBAC: HTTP filters before the rest, in order; network RBAC before tcp_proxy.
+  const withAuthz = convertListener({ name: 'L', address, filter_chains: [{ filters: [hcm({ http_filters: [rbacHttp({ rules: { action: 'DENY' } }), { ...rbacHttp({}), name: 'second' }, router] })] }] });
+  assert.deepEqual(withAuthz.authz!.map((f) => [f.name, f.rbac.rules?.action]), [['envoy.filters.http.rbac', 'DENY'], ['second', undefined]]);
+  const tcpAuthz = convertListener({ name: 'L', address, filter_chains: [{ filters: [rbacNet({ stat_prefix: 's', rules: {} }), tcp()] }] });
+  assert.deepEqual(tcpAuthz.tcp!.rbac!.map((f) => [f.name, f.rbac.kind, f.rbac.rules?.action]), [['envoy.filters.network.rbac', 'network', 'ALLOW']]);
 });
 
 test('a tls_inspector listener: chains by server name, the most specific first, as Envoy picks them', () => {

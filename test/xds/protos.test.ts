@@ -30,3 +30,26 @@ test('a google.protobuf.Struct is written and read in its JSON mapping (endpoint
   const byHand = meta.encode(meta.create({ filter_metadata: { m: struct.create({ fields: { tlsMode: value.create({ stringValue: 'istio' }) } }) } })).finish();
   assert.deepEqual(Buffer.from(meta.encode(meta.fromObject({ filter_metadata: { m: { tlsMode: 'istio' } } })).finish()), Buffer.from(byHand));
 });
+
+test('the RBAC filters AuthorizationPolicies become (HTTP in the HCM, network before tcp_proxy) round-trip through the pruned descriptor unchanged, URI templates inside Any included', async () => {
+  const { authzFilters } = await import('../../src/control/translate/authz.ts');
+  const p = (name: string, spec: Record<string, unknown>, annotations?: Record<string, string>) => ({ apiVersion: 'security.istio.io/v1', kind: 'AuthorizationPolicy', metadata: { name, namespace: 'foo', ...(annotations ? { annotations } : {}) }, spec }) as any;
+  const policies = [
+    p('deny', { action: 'DENY', rules: [{ from: [{ source: { notPrincipals: ['cluster.local/ns/foo/sa/ok'], ipBlocks: ['10.0.0.0/8'] } }], to: [{ operation: { paths: ['/admin/{**}', '*/x', '/y*'], methods: ['POST'], ports: ['80'] } }] }] }),
+    p('allow', { rules: [{ from: [{ source: { namespaces: ['bar'] } }], when: [{ key: 'request.headers[x-a]', values: ['1'] }, { key: 'connection.sni', values: ['*.local'] }, { key: 'request.auth.claims[iss]', values: ['me'] }] }] }),
+    p('audit', { action: 'AUDIT', rules: [{}] }),
+    p('dry', { rules: [{}] }, { 'istio.io/dry-run': 'true' }),
+  ];
+  const { http, tcp } = authzFilters(policies, { namespace: 'foo', labels: {} }, { trustDomain: 'cluster.local' });
+  assert.ok(http.length === 3 && tcp.length === 3);
+  const hcm = { '@type': TYPE.hcm, stat_prefix: 'inbound|80', route_config: { name: 'r' }, http_filters: [...http, { name: 'envoy.filters.http.router', typed_config: { '@type': TYPE.router } }] };
+  const listener = {
+    name: 'inbound|80',
+    filter_chains: [
+      { name: 'http', filters: [{ name: 'envoy.filters.network.http_connection_manager', typed_config: hcm }] },
+      { name: 'tcp', filters: [...tcp, { name: 'envoy.filters.network.tcp_proxy', typed_config: { '@type': TYPE.tcpProxy, stat_prefix: 's', cluster: 'c' } }] },
+    ],
+  };
+  assert.deepEqual(decode(TYPE.listener, encode(TYPE.listener, listener)), JSON.parse(JSON.stringify(listener)));
+  assert.match(JSON.stringify(http), new RegExp(TYPE.uriTemplateMatch.replace(/\./g, '\\.')));
+});

@@ -1,7 +1,8 @@
 // PURE: Istio's AuthorizationPolicy -> the Envoy filters of one sidecar's inbound side, exactly as
 // Istio's pilot/pkg/security/authz/builder builds them (and model.ListAuthorizationPolicies picks
-// the policies). Not served yet: the sidecar cannot enforce these filters, so `weft apply` refuses
-// the kind (api/support.ts). What it does:
+// the policies). translate.ts forProxy puts them on a sidecar's inbound listeners; the sidecar
+// enforces them (proxy/authz/, http/authz.ts, tcp/authz.ts); api/support.ts refuses CUSTOM, for
+// which Weft has no extension providers yet. What it does:
 //   - selection: policies of the root namespace (istio-system) and of the proxy's namespace whose
 //     selector is a subset of the proxy's labels (no selector: all); a policy with targetRef(s)
 //     names gateways, waypoints or services, never a sidecar, and is left out;

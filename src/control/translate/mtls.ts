@@ -158,6 +158,8 @@ export interface PlainInbound {
 export interface PortFilters {
   hcm: () => object;
   tcp: () => object;
+  /** Network filters before tcp_proxy on every TCP chain (AuthorizationPolicy's network RBAC). */
+  tcpFilters?: readonly object[];
 }
 
 /**
@@ -184,14 +186,16 @@ export const PERMISSIVE_DETECTION_TIMEOUT = { seconds: 1 };
  */
 export function withInboundMtls(plain: PlainInbound, mode: EffectiveMode, handling: PortHandling, filters: PortFilters): PlainInbound {
   if (mode === 'DISABLE') return plain;
+  const tcp = () => [...(filters.tcpFilters ?? []), filters.tcp()];
   const mtls =
     handling === 'detect'
-      ? [mtlsChain('mtls-http', MTLS_HTTP_ALPN, [filters.hcm()]), mtlsChain('mtls-tcp', MTLS_TCP_ALPN, [filters.tcp()])]
-      : [mtlsChain('mtls', MTLS_ALPN, [handling === 'tcp' ? filters.tcp() : filters.hcm()])];
+      ? [mtlsChain('mtls-http', MTLS_HTTP_ALPN, [filters.hcm()]), mtlsChain('mtls-tcp', MTLS_TCP_ALPN, tcp())]
+      : [mtlsChain('mtls', MTLS_ALPN, handling === 'tcp' ? tcp() : [filters.hcm()])];
   const base = { name: plain.name, address: plain.address, listener_filters: [TLS_INSPECTOR, ...(plain.listener_filters ?? [])] };
   if (mode === 'STRICT') return { ...base, filter_chains: mtls };
   // No ALPN listed: Envoy's choice among the tls chains falls to it when no istio ALPN is offered.
-  const passthrough = handling !== 'tcp' && handling !== 'detect' ? [] : [{ name: 'tls-passthrough', filter_chain_match: { transport_protocol: 'tls' }, filters: [filters.tcp()] }];
+  // Its TCP filters are the port's, network RBAC included.
+  const passthrough = handling !== 'tcp' && handling !== 'detect' ? [] : [{ name: 'tls-passthrough', filter_chain_match: { transport_protocol: 'tls' }, filters: tcp() }];
   return {
     ...base,
     listener_filters_timeout: PERMISSIVE_DETECTION_TIMEOUT,

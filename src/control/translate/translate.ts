@@ -30,6 +30,7 @@ import { TYPE } from '../../xds/types.ts';
 import { duration } from './duration.ts';
 import { type PortHandling, portHandling } from '../model/protocol.ts';
 import {
+  DEFAULT_TRUST_DOMAIN,
   type MeshSnapshot,
   type ProxyScope,
   type Workload,
@@ -52,6 +53,7 @@ import { failoverLabelKeys, loadAssignment, localityLbOf, socketAddress } from '
 import { type SniResources, tcpProxy } from './tls-routes.ts';
 import { type PlainInbound, type PortFilters, clusterTls, outboundSni, subjectAltNames, withInboundMtls } from './mtls.ts';
 import { type EffectiveMode, portMtlsMode, workloadMtls } from '../model/peer-auth.ts';
+import { type AuthzFilter, authzFilters } from './authz.ts';
 
 export { duration } from './duration.ts';
 export { OUTBOUND_ROUTE, PASSTHROUGH_CLUSTER } from './routes.ts';
@@ -372,8 +374,8 @@ function apiListener(name: string): object {
   };
 }
 
-/** What a proxy's own resources read of the mesh: its rate limits, its Sidecar, its PeerAuthentications. */
-export type ProxyPolicies = Pick<MeshSnapshot, 'rateLimits' | 'sidecars' | 'peerAuthentications'>;
+/** What a proxy's own resources read of the mesh: its rate limits, its Sidecar, its PeerAuthentications and AuthorizationPolicies. */
+export type ProxyPolicies = Pick<MeshSnapshot, 'rateLimits' | 'sidecars' | 'peerAuthentications' | 'authorizationPolicies' | 'trustDomain'>;
 
 /** Adds one proxy's own resources to the shared and scoped ones (which it does not modify). */
 export function forProxy(shared: SharedResources, scoped: ScopedResources, proxy: Workload, mesh: ProxyPolicies = {}): XdsResources {
@@ -389,6 +391,9 @@ export function forProxy(shared: SharedResources, scoped: ScopedResources, proxy
   // The Sidecar's inboundConnectionPool: a DestinationRule connectionPool for the proxy's inbound
   // clusters (to its app), as Istio applies it.
   const inboundPool = sidecarFor(sidecars, proxy)?.spec.inboundConnectionPool as Record<string, any> | undefined;
+  // The AuthorizationPolicies that select it, as Envoy RBAC filters (authz.ts): the same on every
+  // inbound port, HTTP filters in each HCM and network filters on each TCP chain.
+  const authz = inboundAuthz(mesh, proxy);
   // The scope's internal listeners (TLS routed by server name) first: CONNECT tunnels reach them.
   const listeners: Record<string, object> = { ...scoped.sni?.listeners };
   let clusters = shared.clusters;
@@ -404,7 +409,7 @@ export function forProxy(shared: SharedResources, scoped: ScopedResources, proxy
     if (handling === 'udp') continue;
     const name = `inbound|${p.inboundPort}`;
     const cluster = inboundClusterName(p.port);
-    listeners[name] = inboundListener(name, proxy.address, p, cluster, handling, limits, modeOf(p.port));
+    listeners[name] = inboundListener(name, proxy.address, p, cluster, handling, limits, modeOf(p.port), authz);
     const base = {
       name: cluster,
       type: 'STATIC',
@@ -535,14 +540,33 @@ function limitRoute(l: InboundLimit, cluster: string): object {
   };
 }
 
-function inboundListener(name: string, address: string, p: WorkloadPort, cluster: string, handling: PortHandling, limits: InboundLimit[], mode: EffectiveMode): object {
-  const plain = plainInboundListener(name, address, p, cluster, handling, limits);
+/** A proxy's inbound authorization filters; none without a namespace or policies (a pure client has no inbound side). */
+export function inboundAuthz(mesh: ProxyPolicies, proxy: Workload): InboundAuthz {
+  const all = mesh.authorizationPolicies ?? [];
+  if (!all.length) return NO_AUTHZ;
+  return authzFilters(all, { namespace: proxy.namespace, labels: proxy.labels ?? {} }, { trustDomain: mesh.trustDomain ?? DEFAULT_TRUST_DOMAIN });
+}
+
+/** The RBAC (and ext_authz) filters of the inbound side: HTTP ones for the HCM, network ones for TCP chains. */
+export interface InboundAuthz {
+  http: readonly AuthzFilter[];
+  tcp: readonly AuthzFilter[];
+}
+const NO_AUTHZ: InboundAuthz = { http: [], tcp: [] };
+
+function inboundListener(name: string, address: string, p: WorkloadPort, cluster: string, handling: PortHandling, limits: InboundLimit[], mode: EffectiveMode, authz: InboundAuthz = NO_AUTHZ): object {
+  const plain = plainInboundListener(name, address, p, cluster, handling, limits, authz);
   return withInboundMtls(plain.listener, mode, handling, plain.filters);
 }
 
-/** One service port's inbound listener without mTLS, and the port's filters (for the mTLS chains). */
-function plainInboundListener(name: string, address: string, p: WorkloadPort, cluster: string, handling: PortHandling, limits: InboundLimit[]): { listener: PlainInbound; filters: PortFilters } {
-  const filters = limits.length ? [{ name: LOCAL_RATE_LIMIT_FILTER, typed_config: { '@type': TYPE.localRateLimit, stat_prefix: 'inbound' } }, ...ROUTER] : ROUTER;
+/**
+ * One service port's inbound listener without mTLS, and the port's filters (for the mTLS chains).
+ * Istio's order: the authorization filters come first in the HCM (after authentication, which
+ * RequestAuthentication adds before them), then the rest, then the router; on a TCP chain the
+ * network RBAC filters come before tcp_proxy.
+ */
+function plainInboundListener(name: string, address: string, p: WorkloadPort, cluster: string, handling: PortHandling, limits: InboundLimit[], authz: InboundAuthz): { listener: PlainInbound; filters: PortFilters } {
+  const filters = [...authz.http, ...(limits.length ? [{ name: LOCAL_RATE_LIMIT_FILTER, typed_config: { '@type': TYPE.localRateLimit, stat_prefix: 'inbound' } }] : []), ...ROUTER];
   const hcm = () =>
     hcmFilter(
       name,
@@ -559,8 +583,8 @@ function plainInboundListener(name: string, address: string, p: WorkloadPort, cl
   const addr = socketAddress(address, p.inboundPort);
   // Opaque TCP to the one cluster, with no settings: Envoy's default idle timeout (1 h) applies.
   const tcp = () => tcpProxy(name, [{ name: cluster, weight: 100 }]);
-  const own: PortFilters = { hcm, tcp };
-  if (handling === 'tcp') return { listener: { name, address: addr, filter_chains: [{ filters: [tcp()] }] }, filters: own };
+  const own: PortFilters = { hcm, tcp, tcpFilters: authz.tcp };
+  if (handling === 'tcp') return { listener: { name, address: addr, filter_chains: [{ filters: [...authz.tcp, tcp()] }] }, filters: own };
   if (handling === 'detect') {
     // Envoy's protocol detection: http_inspector sets the application protocol of plain HTTP
     // connections; those take the HCM chain, everything else the default (TCP) chain.
@@ -570,7 +594,7 @@ function plainInboundListener(name: string, address: string, p: WorkloadPort, cl
       listener_filters: [{ name: 'envoy.filters.listener.http_inspector', typed_config: { '@type': TYPE.httpInspector } }],
       filter_chains: [
         { name: 'http', filter_chain_match: { application_protocols: ['http/1.1', 'h2c'] }, filters: [hcm()] },
-        { name: 'tcp', filters: [tcp()] },
+        { name: 'tcp', filters: [...authz.tcp, tcp()] },
       ],
     };
     return { listener, filters: own };

@@ -1,6 +1,6 @@
 // The life of one proxied HTTP request, whatever protocol carried it (docs/request-lifecycle.md).
 // The layers, in order, all assembled in forward() below:
-//   route (router.ts) -> local rate limit (ratelimit.ts) -> CORS (cors.ts) -> local reply
+//   authorization (authz.ts; inbound listeners with AuthorizationPolicies) -> route (router.ts) -> local rate limit (ratelimit.ts) -> CORS (cors.ts) -> local reply
 //   (local-reply.ts: direct_response, redirect) -> fault (fault.ts) -> target cluster and
 //   endpoints -> rewrites and header edits (edits.ts) -> timeouts, tries and retries (retry.ts),
 //   endpoint choice (upstream/balance.ts, outlier.ts) -> upstream exchange -> response header
@@ -37,6 +37,7 @@ import { OutlierDetector, type Outcome } from '../upstream/outlier.ts';
 import type { SlowStart } from '../upstream/slow-start.ts';
 import { RetryBudgets, type TryFailure, backoffMs, retriableFailure, retriableResponse } from './retry.ts';
 import { join } from '../tcp/tcp.ts';
+import { authorize } from './authz.ts';
 
 export interface ForwardContext {
   config: () => RuntimeConfig;
@@ -55,6 +56,8 @@ export interface ForwardContext {
   /** Token buckets of the routes' local rate limits (created on first use). */
   rateLimiter?: RateLimiter;
   inflight?: InFlight;
+  /** The service port an inbound listener's port stands for (authorization's destination port). */
+  destinationPort?: (listenerPort: number) => number;
 }
 
 /** A request body larger than this is not kept for a retry, and its request is not retried (Envoy buffers 1 MiB per connection). */
@@ -235,6 +238,17 @@ class HeadView implements RequestView {
 export function forward(ctx: ForwardContext, listenerName: string, ds: Downstream): void {
   // One snapshot for the whole request: a config swap mid-request does not affect it.
   const cfg = ctx.config();
+  // Authorization first, as Istio orders the inbound filters: after authentication only (a JWT
+  // layer goes just before this one and fills ds.dynamicMetadata, which RBAC reads); a denied
+  // request is answered here and never routed.
+  const l = cfg.listeners.get(listenerName);
+  if (l?.authz) {
+    const denied = authorize(ctx, l, ds);
+    if (denied) {
+      fail(ctx, ds, denied);
+      return;
+    }
+  }
   let route: RouteEntry;
   try {
     route = matchRoute(cfg, listenerName, ds.head);
@@ -290,17 +304,17 @@ function toUpstream(ctx: ForwardContext, cfg: RuntimeConfig, listenerName: strin
 }
 
 /** Tells telemetry how an exchange ended; costs nothing when nobody listens. */
-function publish(ctx: ForwardContext, ds: Downstream, cluster: string, status: number, reason: string | undefined, endpoint: string | undefined, started: number | undefined): void {
+function publish(ctx: ForwardContext, ds: Downstream, cluster: string, status: number, reason: string | undefined, endpoint: string | undefined, started: number | undefined, authzPolicy?: string): void {
   const ch = ctx.telemetry.request;
   if (!ch.hasSubscribers) return;
   const source = ds.sourcePrincipal?.();
-  ch.publish({ cluster, status, reason, endpoint, durationMs: started === undefined ? undefined : performance.now() - started, ...(source ? { source } : {}) });
+  ch.publish({ cluster, status, reason, endpoint, durationMs: started === undefined ? undefined : performance.now() - started, ...(source ? { source } : {}), ...(authzPolicy ? { authzPolicy } : {}) });
 }
 
 /** The sidecar answers the client itself; `endpoint` and `started` when an exchange had begun. */
 function fail(ctx: ForwardContext, ds: Downstream, e: unknown, endpoint?: string, started?: number): void {
   const err = e instanceof ProxyError ? e : new ProxyError('upstream_reset', `internal error: ${(e as Error).message}`);
-  publish(ctx, ds, err.cluster ?? '-', err.status, err.code, endpoint || undefined, started);
+  publish(ctx, ds, err.cluster ?? '-', err.status, err.code, endpoint || undefined, started, err.authzPolicy);
   sendError(ds, err);
 }
 

@@ -53,6 +53,16 @@ export interface Downstream {
   remoteAddress(): string;
   /** The client's SPIFFE id when it came over mutual TLS (tls/peer.ts): for authorization and telemetry. */
   sourcePrincipal?(): string | undefined;
+  /** The connection's local address and port: where the client's connection arrived (authorization's destination). */
+  localAddress?(): { address: string; port: number };
+  /** The server name (SNI) of the client's ClientHello, for a connection that came over TLS; undefined otherwise. */
+  requestedServerName?(): string | undefined;
+  /**
+   * This request's dynamic metadata (filter name -> its Struct, as JSON), as Envoy's StreamInfo
+   * holds it: written by the layers before authorization (JWT authentication writes
+   * 'envoy.filters.http.jwt_authn' and 'istio_authn'), read by RBAC rules (http/authz.ts).
+   */
+  dynamicMetadata?: Record<string, Record<string, unknown>>;
   /** Switches the connection to a raw byte stream after a 101 answer (WebSocket). */
   upgradeTo(status: number, headers: HeaderList): { socket: import('node:net').Socket; head: Buffer } | undefined;
 }

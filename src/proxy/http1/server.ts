@@ -572,6 +572,17 @@ class Stream implements Downstream {
     return peerPrincipal(this.conn.socket);
   }
 
+  localAddress(): { address: string; port: number } {
+    const s = this.conn.socket;
+    return { address: s?.localAddress ?? '', port: s?.localPort ?? 0 };
+  }
+
+  requestedServerName(): string | undefined {
+    // A TLSSocket's servername: the ClientHello's SNI (false when it sent none); a plain socket has none.
+    const n = (this.conn.socket as { servername?: unknown } | undefined)?.servername;
+    return typeof n === 'string' && n !== '' ? n : undefined;
+  }
+
   readBody(sink: BodySink): void {
     this.sink = sink;
     if (!this.head.hasBody) {

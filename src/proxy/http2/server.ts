@@ -125,6 +125,17 @@ class Stream implements Downstream {
     return peerPrincipal(this.s.session?.socket);
   }
 
+  localAddress(): { address: string; port: number } {
+    const s = this.s.session?.socket;
+    return { address: s?.localAddress ?? '', port: s?.localPort ?? 0 };
+  }
+
+  requestedServerName(): string | undefined {
+    // A TLSSocket's servername: the ClientHello's SNI (false when it sent none); a plain socket has none.
+    const n = (this.s.session?.socket as { servername?: unknown } | undefined)?.servername;
+    return typeof n === 'string' && n !== '' ? n : undefined;
+  }
+
   constructor(s: http2.ServerHttp2Stream, head: RequestHead) {
     this.s = s;
     this.head = head;

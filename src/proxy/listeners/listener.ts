@@ -23,6 +23,7 @@ import { Sweeper, serveHttp1 } from '../http1/server.ts';
 import { type Http2Downstream, createHttp2Downstream } from '../http2/server.ts';
 import { rawHttp1Error, rawHttp1Reply } from '../errors.ts';
 import { type TcpContext, dial, pipeTcp, proxyTcp } from '../tcp/tcp.ts';
+import { authorizeConnection } from '../tcp/authz.ts';
 import { detect } from '../tcp/detect.ts';
 import { routeBySni } from '../tcp/sni.ts';
 import { type MtlsListener, type SniConfig, type TcpProxyConfig, pickTcpCluster } from '../xds-client/convert.ts';
@@ -106,9 +107,16 @@ export function createListener(handlers: ListenerHandlers, limits: () => Listene
       ...handlers.tls,
       log: handlers.log,
       plaintext: (s, head) => byKind(s, handlers, l, codecs, head),
-      passthrough: (s, head, chain) => proxyTcp(handlers.tcp, pickTcpCluster(chain.tcp!, Math.random()), s, head, chain.tcp!.idleTimeoutMs, undefined, chain.tcp!),
+      passthrough: (s, head, chain) => {
+        // The port's network RBAC applies to TLS passed through as to any TCP chain.
+        if (chain.tcp!.rbac && !authorizeConnection(handlers.tcp, l.name, chain.tcp!.rbac, s)) return;
+        proxyTcp(handlers.tcp, pickTcpCluster(chain.tcp!, Math.random()), s, head, chain.tcp!.idleTimeoutMs, undefined, chain.tcp!);
+      },
       secure: (t, chain) => {
-        if (chain.serve === 'tcp') proxyTcp(handlers.tcp, pickTcpCluster(chain.tcp!, Math.random()), t, Buffer.alloc(0), chain.tcp!.idleTimeoutMs, undefined, chain.tcp!);
+        if (chain.serve === 'tcp') {
+          if (chain.tcp!.rbac && !authorizeConnection(handlers.tcp, l.name, chain.tcp!.rbac, t)) return;
+          proxyTcp(handlers.tcp, pickTcpCluster(chain.tcp!, Math.random()), t, Buffer.alloc(0), chain.tcp!.idleTimeoutMs, undefined, chain.tcp!);
+        }
         // HTTP inside: HTTP/2 or HTTP/1.1 by the preface, as on plaintext (the ALPN picked the chain).
         else sniff(t, handlers, l, codecs);
       },
@@ -119,8 +127,15 @@ export function createListener(handlers: ListenerHandlers, limits: () => Listene
 
 /** A connection by the listener's kind; `head`: its bytes already read (by the tls_inspector). */
 function byKind(socket: net.Socket, handlers: ListenerHandlers, l: ListenerLimits, codecs: Codecs, head: Buffer): void {
-  if (l.kind === 'tcp') proxyTcp(handlers.tcp, pickTcpCluster(l.tcp!, Math.random()), socket, head, l.tcp!.idleTimeoutMs, undefined, l.tcp!);
-  else if (l.kind === 'detect') detect(handlers.tcp, pickTcpCluster(l.tcp!, Math.random()), socket, head, l.tcp!.idleTimeoutMs, (first) => sniff(socket, handlers, l, codecs, first), undefined, l.tcp!.maxDurationMs, l.tcp!.hashSource);
+  if (l.kind === 'tcp') {
+    if (l.tcp!.rbac && !authorizeConnection(handlers.tcp, l.name, l.tcp!.rbac, socket)) return;
+    proxyTcp(handlers.tcp, pickTcpCluster(l.tcp!, Math.random()), socket, head, l.tcp!.idleTimeoutMs, undefined, l.tcp!);
+  } else if (l.kind === 'detect') {
+    // The TCP chain's RBAC decides only once the connection turns out not to be HTTP (HTTP gets the HCM's).
+    const rbac = l.tcp!.rbac;
+    const allow = rbac ? () => authorizeConnection(handlers.tcp, l.name, rbac, socket) : undefined;
+    detect(handlers.tcp, pickTcpCluster(l.tcp!, Math.random()), socket, head, l.tcp!.idleTimeoutMs, (first) => sniff(socket, handlers, l, codecs, first), undefined, l.tcp!.maxDurationMs, l.tcp!.hashSource, allow);
+  }
   else if (l.kind === 'sni') routeBySni(handlers.tcp, l.name, l.sni!, socket, head);
   else sniff(socket, handlers, l, codecs, head.length ? head : undefined);
 }

@@ -46,7 +46,19 @@ export function classify(buf: Buffer): 'http' | 'other' | 'more' {
  * socket paused); TCP is proxied here. A connection on which nothing happens within
  * idleTimeoutMs is closed.
  */
-export function detect(ctx: TcpContext, clusterName: string, down: net.Socket, initial: Buffer, idleTimeoutMs: number, onHttp: (first: Buffer) => void, authority?: string, maxDurationMs?: number, hashSource?: boolean): void {
+export function detect(
+  ctx: TcpContext,
+  clusterName: string,
+  down: net.Socket,
+  initial: Buffer,
+  idleTimeoutMs: number,
+  onHttp: (first: Buffer) => void,
+  authority?: string,
+  maxDurationMs?: number,
+  hashSource?: boolean,
+  /** The TCP chain's network RBAC (tcp/authz.ts): false closes the client (it did); asked only when the connection goes TCP. */
+  allowTcp?: () => boolean,
+): void {
   down.allowHalfOpen = true;
   let buf = initial;
   const upChunks: Buffer[] = [];
@@ -74,6 +86,10 @@ export function detect(ctx: TcpContext, clusterName: string, down: net.Socket, i
   };
   const goTcp = () => {
     if (!finish()) return;
+    if (allowTcp && !allowTcp()) {
+      up?.socket.destroy(); // what the server may have said first never reaches a denied client
+      return;
+    }
     pipeTcp(ctx, clusterName, down, up!, buf, Buffer.concat(upChunks), idleTimeoutMs, maxDurationMs);
     // Ends seen before the pipe: pass them on, as the pipe would have.
     if (upEnded) down.end();

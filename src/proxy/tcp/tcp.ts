@@ -32,6 +32,8 @@ export interface TcpContext {
   resources?: (cluster: ClusterConfig) => ClusterResources;
   /** The workload certificate, for endpoints reached over mutual TLS (the cluster's transport socket). */
   tls?: { secrets: TlsSecrets; stats?: TlsStats };
+  /** The service port an inbound listener's port stands for (network RBAC's destination port: tcp/authz.ts). */
+  destinationPort?: (listenerPort: number) => number;
 }
 
 /** Where the sidecar was given no certificate (tests of the TCP path alone): TLS endpoints cannot be reached, and say so. */

@@ -17,6 +17,28 @@ export interface RequestEvent {
   durationMs?: number;
   /** The client's SPIFFE id, when it came over mutual TLS (Istio's source_principal). */
   source?: string;
+  /** A request an AuthorizationPolicy denied: the deciding policy id ("ns[foo]-policy[deny-all]-rule[0]", "none": no ALLOW matched). */
+  authzPolicy?: string;
+}
+
+/**
+ * One authorization decision of a listener's RBAC filters (AuthorizationPolicy): per HTTP request or
+ * per TCP connection, on listeners that have them. An access log takes the policy ids from here.
+ */
+export interface AuthzEvent {
+  listener: string;
+  protocol: 'http' | 'tcp';
+  effect: 'allowed' | 'denied';
+  /** The enforced policy that decided (ALLOW: let it in; DENY: kept it out); 'none' when denied because no ALLOW policy matched. */
+  policy?: string;
+  /** The filter that denied. */
+  filter?: string;
+  /** Dry-run (shadow) results of the filters that have them, in filter order. */
+  shadow?: readonly { effect: 'allowed' | 'denied'; policy?: string }[];
+  /** An AUDIT policy matched (Envoy's access_log_hint): its id. */
+  audit?: string;
+  /** The client's SPIFFE id, when it came over mutual TLS. */
+  source?: string;
 }
 
 /** A TCP connection through a tcp_proxy (or a CONNECT tunnel to a TCP service) changed state. */
@@ -34,6 +56,7 @@ export interface Channel<T> {
 export class Telemetry {
   readonly request: Channel<RequestEvent> = channel<RequestEvent>('weft.request');
   readonly tcp: Channel<TcpEvent> = channel<TcpEvent>('weft.tcp');
+  readonly authz: Channel<AuthzEvent> = channel<AuthzEvent>('weft.authz');
 }
 
 function channel<T>(name: string): Channel<T> {

@@ -9,6 +9,7 @@ import { TYPE } from '../../xds/types.ts';
 import { type DownstreamTls, downstreamSocket } from './convert-tls.ts';
 import { type TcpProxyConfig, DEFAULT_LISTENER_FILTERS_TIMEOUT_MS, tcpProxy } from './convert-tcp.ts';
 import { duration, fail } from './convert-util.ts';
+import { splitNetworkRbac } from './convert-authz.ts';
 
 /**
  * A filter chain that matches TLS: it terminates mutual TLS (`tls`), or, without a transport
@@ -86,21 +87,25 @@ export function mtlsParts(where: string, l: any): MtlsParts {
     }
     const other = Object.keys(m).filter((k) => k !== 'transport_protocol' && k !== 'application_protocols');
     if (other.length) fail(`${cw}.filter_chain_match.${other[0]}`, 'not supported beside transport_protocol (application_protocols is)');
-    const filters: any[] = c.filters ?? [];
+    const { rbac, rest: filters } = splitNetworkRbac(cw, c.filters ?? []);
     const types = filters.map((f: any) => f.typed_config?.['@type'] ?? f.name);
     if (!tls) {
-      // TLS passed through: only to a tcp_proxy (an HCM cannot read TLS it does not terminate).
-      if (filters.length !== 1 || types[0] !== TYPE.tcpProxy) fail(`${cw}.filters`, `a chain that passes TLS through (no transport_socket) must hold exactly one tcp_proxy filter (got ${types.join(', ') || 'none'})`);
-      chains.push({ name: String(c.name ?? `filter_chains[${i}]`), alpn: (m.application_protocols ?? []).map(String), serve: 'tcp', tcp: tcpProxy(cw, filters[0].typed_config) });
+      // TLS passed through: only to a tcp_proxy (an HCM cannot read TLS it does not terminate),
+      // after the port's network RBAC filters, as on its other TCP chains.
+      if (filters.length !== 1 || types[0] !== TYPE.tcpProxy) fail(`${cw}.filters`, `a chain that passes TLS through (no transport_socket) must hold exactly one tcp_proxy filter, after any network RBAC filters (got ${types.join(', ') || 'none'})`);
+      const tcp = tcpProxy(cw, filters[0].typed_config);
+      chains.push({ name: String(c.name ?? `filter_chains[${i}]`), alpn: (m.application_protocols ?? []).map(String), serve: 'tcp', tcp: rbac.length ? { ...tcp, rbac } : tcp });
       return;
     }
-    if (filters.length !== 1 || (types[0] !== TYPE.hcm && types[0] !== TYPE.tcpProxy)) fail(`${cw}.filters`, `a TLS chain must hold exactly one HttpConnectionManager or tcp_proxy filter (got ${types.join(', ') || 'none'})`);
+    if (filters.length !== 1 || (types[0] !== TYPE.hcm && types[0] !== TYPE.tcpProxy)) fail(`${cw}.filters`, `a TLS chain must hold exactly one HttpConnectionManager or tcp_proxy filter, after any network RBAC filters (got ${types.join(', ') || 'none'})`);
     const name = String(c.name ?? `filter_chains[${i}]`);
     const alpn = (m.application_protocols ?? []).map(String);
     if (types[0] === TYPE.tcpProxy) {
-      chains.push({ name, alpn, tls, serve: 'tcp', tcp: tcpProxy(cw, filters[0].typed_config) });
+      const tcp = tcpProxy(cw, filters[0].typed_config);
+      chains.push({ name, alpn, tls, serve: 'tcp', tcp: rbac.length ? { ...tcp, rbac } : tcp });
       return;
     }
+    if (rbac.length) fail(`${cw}.filters[0]`, 'network RBAC before an HttpConnectionManager is not supported (put HTTP RBAC filters in its http_filters)');
     const tc = filters[0].typed_config;
     if (hcm && JSON.stringify(hcm) !== JSON.stringify(tc)) fail(`${cw}.filters[0]`, "every chain's HttpConnectionManager must be the same (the port's own): the sidecar routes a listener by one route configuration");
     hcm = tc;

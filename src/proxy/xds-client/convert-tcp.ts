@@ -1,5 +1,6 @@
 // PURE: the opaque-TCP parts of a listener -> runtime config: tcp_proxy filters, and the filter
 // chains a tls_inspector listener picks by server name (Envoy's filter_chain_match.server_names).
+import type { AuthzFilterConfig } from './convert-authz.ts';
 import { TYPE } from '../../xds/types.ts';
 import { pickTarget } from '../http/router.ts';
 import { duration, fail } from './convert-util.ts';
@@ -14,6 +15,8 @@ export interface TcpProxyConfig {
   maxDurationMs?: number;
   /** hash_policy source_ip: a ring or Maglev cluster hashes the client's address. */
   hashSource?: boolean;
+  /** The network RBAC filters before the tcp_proxy (AuthorizationPolicy), in order: tcp/authz.ts. */
+  rbac?: readonly AuthzFilterConfig[];
 }
 
 /** A filter chain of a tls_inspector listener: its name (for logs) and its tcp_proxy. */

@@ -42,6 +42,11 @@ export interface ListenerConfig {
    * above (PERMISSIVE's plaintext chains) or, with mtls.plaintext false (STRICT), is closed.
    */
   mtls?: MtlsListener;
+  /**
+   * The HttpConnectionManager's RBAC filters (AuthorizationPolicy), in order: the request path runs
+   * them before routing (http/authz.ts). Absent: no authorization.
+   */
+  authz?: readonly AuthzFilterConfig[];
   /** Either the name of an RDS route configuration, or an inline one. */
   rdsName?: string;
   inlineRoutes?: RouteTable;
@@ -160,6 +165,8 @@ export interface Endpoint {
 }
 
 export { ConvertError } from './convert-util.ts';
+export type { AuthzFilterConfig } from './convert-authz.ts';
+import { AUTHN_FILTER_TYPES, type AuthzFilterConfig, httpRbacFilter, isHttpRbac, splitNetworkRbac } from './convert-authz.ts';
 
 function socket(where: string, addr: any): { address: string; port: number } {
   const sa = addr?.socket_address;
@@ -204,19 +211,22 @@ export function convertListener(l: any): ListenerConfig {
     if (t === TYPE.httpInspector) inspector = true;
     else fail(`${where}: listener_filters[${i}]`, `unsupported listener filter ${t ?? f.name} (http_inspector and tls_inspector are)`);
   }
-  const only = (i: number): { type: 'hcm' | 'tcp'; f: any } => {
-    const filters = chains[i].filters ?? [];
+  const only = (i: number): { type: 'hcm' | 'tcp'; f: any; rbac: AuthzFilterConfig[] } => {
+    const cw = `${where}: filter_chains[${i}]`;
+    const { rbac, rest: filters } = splitNetworkRbac(cw, chains[i].filters ?? []);
     const types = filters.map((f: any) => f.typed_config?.['@type'] ?? f.name);
     if (filters.length !== 1 || (types[0] !== TYPE.hcm && types[0] !== TYPE.tcpProxy)) {
-      fail(`${where}: filter_chains[${i}].filters`, `a chain must hold exactly one HttpConnectionManager or tcp_proxy filter (got ${types.join(', ') || 'none'})`);
+      fail(`${cw}.filters`, `a chain must hold exactly one HttpConnectionManager or tcp_proxy filter, after any network RBAC filters (got ${types.join(', ') || 'none'})`);
     }
-    return { type: types[0] === TYPE.hcm ? 'hcm' : 'tcp', f: filters[0] };
+    if (types[0] === TYPE.hcm && rbac.length) fail(`${cw}.filters[0]`, 'network RBAC before an HttpConnectionManager is not supported (put HTTP RBAC filters in its http_filters)');
+    return { type: types[0] === TYPE.hcm ? 'hcm' : 'tcp', f: filters[0], rbac };
   };
+  const withRbac = (tcp: TcpProxyConfig, rbac: AuthzFilterConfig[]): TcpProxyConfig => (rbac.length ? { ...tcp, rbac } : tcp);
   const matchKeys = (i: number): string[] => Object.keys(chains[i].filter_chain_match ?? {});
   const base = { name: l.name as string, address, port, ...internal };
   if (chains.length === 1 && matchKeys(0).length === 0) {
     const c = only(0);
-    if (c.type === 'tcp') return { ...base, kind: 'tcp', tcp: tcpProxy(`${where}: filter_chains[0]`, c.f.typed_config), ...hcmDefaults() };
+    if (c.type === 'tcp') return { ...base, kind: 'tcp', tcp: withRbac(tcpProxy(`${where}: filter_chains[0]`, c.f.typed_config), c.rbac), ...hcmDefaults() };
     return { ...base, kind: 'http', ...hcmConfig(where, c.f.typed_config) };
   }
   if (chains.length === 2) {
@@ -235,7 +245,7 @@ export function convertListener(l: any): ListenerConfig {
       const t = only(tcpAt);
       if (h.type !== 'hcm') fail(`${where}: filter_chains[${httpAt}].filters`, 'the chain matching HTTP must hold an HttpConnectionManager');
       if (t.type !== 'tcp') fail(`${where}: filter_chains[${tcpAt}].filters`, 'the default chain of a detecting listener must hold a tcp_proxy');
-      return { ...base, kind: 'detect', tcp: tcpProxy(`${where}: filter_chains[${tcpAt}]`, t.f.typed_config), ...hcmConfig(where, h.f.typed_config) };
+      return { ...base, kind: 'detect', tcp: withRbac(tcpProxy(`${where}: filter_chains[${tcpAt}]`, t.f.typed_config), t.rbac), ...hcmConfig(where, h.f.typed_config) };
     }
   }
   fail(`${where}: filter_chains`, `supported: one chain (HttpConnectionManager or tcp_proxy), or protocol detection (a chain matching application_protocols http/1.1 and h2c, and a default tcp_proxy chain); got ${chains.length} chain(s)`);
@@ -263,10 +273,20 @@ function hcmDefaults(): Pick<ListenerConfig, 'path' | 'requestHeadersTimeoutMs' 
   };
 }
 
-function hcmConfig(where: string, tc: any): Pick<ListenerConfig, 'path' | 'requestHeadersTimeoutMs' | 'idleTimeoutMs' | 'streamIdleTimeoutMs' | 'rdsName' | 'inlineRoutes'> {
+function hcmConfig(where: string, tc: any): Pick<ListenerConfig, 'path' | 'requestHeadersTimeoutMs' | 'idleTimeoutMs' | 'streamIdleTimeoutMs' | 'rdsName' | 'inlineRoutes' | 'authz'> {
   // The router, and before it the CORS and fault filters (their config comes per route: convert-route.ts).
+  // RBAC filters first (after authentication only): the request path runs them before anything
+  // else but authentication, so one after another filter would run earlier than Envoy runs it.
+  const authz: AuthzFilterConfig[] = [];
+  let others = -1;
   for (const [i, f] of (tc.http_filters ?? []).entries()) {
     const t = f.typed_config?.['@type'];
+    if (isHttpRbac(f)) {
+      if (others >= 0) fail(`${where}: http_filters[${i}]`, `an RBAC filter must come before the other filters but authentication (here after http_filters[${others}]): the sidecar authorizes a request before anything else acts on it`);
+      authz.push(httpRbacFilter(where, i, f));
+      continue;
+    }
+    if (!AUTHN_FILTER_TYPES.has(t)) others = i;
     if (t === TYPE.localRateLimit) {
       const keys = Object.keys(f.typed_config).filter((k) => k !== '@type' && k !== 'stat_prefix');
       if (keys.length) fail(`${where}: http_filters[${i}].typed_config.${keys[0]}`, 'the local rate limit filter is configured per route here (typed_per_filter_config); listener-wide buckets are not supported');
@@ -282,6 +302,7 @@ function hcmConfig(where: string, tc: any): Pick<ListenerConfig, 'path' | 'reque
     return ms === 0 ? dflt : ms;
   };
   const base = {
+    ...(authz.length ? { authz: Object.freeze(authz) } : {}),
     path: { normalize: bool(tc.normalize_path), mergeSlashes: bool(tc.merge_slashes) },
     requestHeadersTimeoutMs: positive('request_headers_timeout', tc.request_headers_timeout, DEFAULT_REQUEST_HEADERS_TIMEOUT_MS),
     idleTimeoutMs: positive('common_http_protocol_options.idle_timeout', tc.common_http_protocol_options?.idle_timeout, DEFAULT_IDLE_TIMEOUT_MS),
