@@ -34,10 +34,10 @@ const policies = [ap('deny-admin', { selector: { matchLabels: { app: 'server' } 
 
 test('every inbound chain of a selected proxy gets the filters, as Istio orders them; the sidecar converts them', () => {
   const x = translate(meshOf(policies, [server, other]), server);
-  // PERMISSIVE by default: the mTLS chain(s), then the plaintext ones.
+  // PERMISSIVE by default: the mTLS chain(s), TLS passthrough (TCP and detected ports), then the plaintext ones.
   assert.deepEqual(chains(x, 41000), ['hcm[rbac,rbac,router]', 'hcm[rbac,rbac,router]']);
-  assert.deepEqual(chains(x, 41010), ['rbac rbac tcp_proxy', 'rbac rbac tcp_proxy']);
-  assert.deepEqual(chains(x, 41020), ['hcm[rbac,rbac,router]', 'rbac rbac tcp_proxy', 'hcm[rbac,rbac,router]', 'rbac rbac tcp_proxy']);
+  assert.deepEqual(chains(x, 41010), ['rbac rbac tcp_proxy', 'rbac rbac tcp_proxy', 'rbac rbac tcp_proxy']);
+  assert.deepEqual(chains(x, 41020), ['hcm[rbac,rbac,router]', 'rbac rbac tcp_proxy', 'rbac rbac tcp_proxy', 'hcm[rbac,rbac,router]', 'rbac rbac tcp_proxy']);
   const http = (x.listeners['inbound|41000'] as any).filter_chains[0].filters[0].typed_config.http_filters;
   assert.deepEqual(http.slice(0, 2).map((f: any) => [f.typed_config.rules.action ?? 'ALLOW', Object.keys(f.typed_config.rules.policies)]), [
     ['DENY', ['ns[default]-policy[deny-admin]-rule[0]']],
@@ -49,7 +49,7 @@ test('every inbound chain of a selected proxy gets the filters, as Istio orders 
     assert.equal(filters.length, 2, `inbound|${port}`);
   }
   // The DENY rule's HTTP-only field is dropped on TCP (it denies every connection); the ALLOW rule with one is left out (allows none).
-  const tcp = (x.listeners['inbound|41010'] as any).filter_chains[1].filters;
+  const tcp = (x.listeners['inbound|41010'] as any).filter_chains.at(-1).filters;
   assert.deepEqual(tcp[0].typed_config.rules.policies['ns[default]-policy[deny-admin]-rule[0]'].permissions, [{ and_rules: { rules: [{ any: true }] } }]);
   assert.equal(tcp[1].typed_config.rules.policies, undefined);
 });
