@@ -11,7 +11,7 @@ import tls from 'node:tls';
 import type { AddressInfo } from 'node:net';
 import { type ControlPlane, startControlPlane } from '../../src/control/control-plane.ts';
 import { freePort } from '../../src/util/net.ts';
-import { tmpDir } from '../helpers.ts';
+import { tmpDir, waitFor } from '../helpers.ts';
 import { type SidecarProc, spawnSidecar, stopProc } from '../proxy/mesh.ts';
 import { selfSigned } from '../fixtures/tls.ts';
 
@@ -74,3 +74,24 @@ test('a server-first protocol from a client outside the mesh gets the app greeti
   t.diagnostic(`greeting after ${Date.now() - t0} ms`);
   assert.equal(got, '220 greeter ready\r\n');
 });
+
+test("the port's AuthorizationPolicy applies to TLS passed through as well: allow-nothing closes it before the app", { skip }, async () => {
+  const { checkResource } = await import('../../src/api/index.ts');
+  const tlsHello = () =>
+    new Promise<string>((resolve) => {
+      const c = tls.connect({ host: '127.0.0.1', port: inbound.tls, servername: 'app.example', ca: pki!.cert, ALPNProtocols: ['http/1.1'] }, () => {});
+      let data = '';
+      c.on('data', (d) => (data += d));
+      c.on('error', (e: NodeJS.ErrnoException) => resolve(`error ${e.code ?? e.message}`));
+      c.on('close', () => resolve(data));
+      c.setTimeout(10_000, () => c.destroy());
+    });
+  const revision = cp.store.apply([checkResource({ apiVersion: 'security.istio.io/v1', kind: 'AuthorizationPolicy', metadata: { name: 'allow-nothing', namespace: 'default' }, spec: {} }, 'test')])[0]!.revision;
+  await waitFor('the sidecar to ACK the policy', async () => cp.ads.proxies().every((p) => p.current && (p.revision ?? 0) >= revision));
+  try {
+    assert.match(await tlsHello(), /^error /, 'closed before the app answers');
+  } finally {
+    cp.store.delete({ kind: 'AuthorizationPolicy', namespace: 'default', name: 'allow-nothing' });
+  }
+});
+
