@@ -29,6 +29,7 @@ export function supportOf(kind: string, spec: unknown): Support {
   if (kind === 'Sidecar') sidecar(spec, out);
   if (kind === 'HTTPRoute' || kind === 'GRPCRoute') gatewayRoute(spec, out);
   if (kind === 'ReferenceGrant') referenceGrant(spec, out);
+  if (kind === 'RequestAuthentication') requestAuthentication(spec, out);
   if (kind === 'AuthorizationPolicy') out.rejected.push({ path: 'spec', message: AUTHORIZATION_NOT_ENFORCED });
   return out;
 }
@@ -39,6 +40,25 @@ export function supportOf(kind: string, spec: unknown): Support {
  */
 const AUTHORIZATION_NOT_ENFORCED =
   "not enforced yet: Weft refuses AuthorizationPolicy until its sidecars can enforce it (the policy is valid; the control plane can build its filters, but they are not served), since accepting it would let through traffic it denies";
+
+// ---- RequestAuthentication ----
+// Applied whole by the sidecars (control/translate/jwt.ts, proxy/http/jwt.ts), except:
+//   - targetRef(s): Istio attaches such a policy to a Gateway or a waypoint, and its sidecars never
+//     take it; Weft's sidecars do the same, and say so (Weft has neither gateways nor waypoints).
+//   - a rule with neither jwks nor jwksUri: istiod finds its key set by OpenID discovery of the
+//     issuer; Weft does not yet, and refuses the rule rather than verify tokens against no keys.
+
+export const OPENID_DISCOVERY =
+  'not supported yet: a rule with neither jwks nor jwksUri has its key set found by OpenID discovery of the issuer (<issuer>/.well-known/openid-configuration), which Weft does not do yet; give jwksUri (or jwks)';
+
+function requestAuthentication(spec: Obj, out: Support): void {
+  for (const k of ['targetRef', 'targetRefs']) {
+    if (set(spec[k])) out.warnings.push({ path: `spec.${k}`, message: 'accepted, not applied: a policy with a targetRef applies to Gateways and waypoints, never to sidecars (as in Istio); Weft has neither, so it applies to no workload' });
+  }
+  list(spec.jwtRules).forEach((r, i) => {
+    if (isObject(r) && !given(r.jwks) && !given(r.jwksUri) && !given(r.jwks_uri)) out.rejected.push({ path: index('spec.jwtRules', i), message: OPENID_DISCOVERY });
+  });
+}
 
 function virtualService(spec: Obj, out: Support): void {
   const warn = (path: string, message: string) => out.warnings.push({ path, message });
