@@ -73,6 +73,7 @@ const SNAPSHOT_KINDS = {
   httpRoutes: 'HTTPRoute',
   grpcRoutes: 'GRPCRoute',
   peerAuthentications: 'PeerAuthentication',
+  requestAuthentications: 'RequestAuthentication',
 } as const;
 type StoredConfig = Pick<MeshSnapshot, keyof typeof SNAPSHOT_KINDS>;
 

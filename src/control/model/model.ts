@@ -1,6 +1,6 @@
 // The control plane's view of the mesh at one instant: config from the store plus workloads
 // from the registry. Immutable once built; translate/ reads nothing else.
-import type { DestinationRule, GatewayGRPCRoute, GatewayHTTPRoute, LocalRateLimit, PeerAuthentication, ServiceEntry, Sidecar, VirtualService, WorkloadEntry } from '../../api/types.ts';
+import type { DestinationRule, GatewayGRPCRoute, GatewayHTTPRoute, LocalRateLimit, PeerAuthentication, RequestAuthentication, ServiceEntry, Sidecar, VirtualService, WorkloadEntry } from '../../api/types.ts';
 import type { PortMeta } from '../../xds/node-meta.ts';
 
 export const DEFAULT_NAMESPACE = 'default';
@@ -67,6 +67,8 @@ export interface MeshSnapshot {
   grpcRoutes?: readonly GatewayGRPCRoute[];
   /** Which mTLS mode each workload's sidecar takes on each port (model/peer-auth.ts). */
   peerAuthentications?: readonly PeerAuthentication[];
+  /** Which JWTs each workload's sidecar verifies (translate/jwt.ts). */
+  requestAuthentications?: readonly RequestAuthentication[];
   /** The trust domain of the mesh's SPIFFE ids (spiffe://<this>/ns/.../sa/...): the CA's; 'cluster.local' when unset. */
   trustDomain?: string;
 }

@@ -9,7 +9,8 @@
 //   - the rest (listeners, inbound clusters) per proxy, which is cheap.
 // PeerAuthentications need no key of their own: the mode of a server's port decides its endpoints'
 // tlsMode and its clusters' transport sockets (shared, per snapshot) and its own inbound chains
-// (per proxy), and a policy change is a new snapshot like any store write.
+// (per proxy), and a policy change is a new snapshot like any store write. RequestAuthentications
+// neither: they make the JWT filter of a proxy's own inbound listeners (per proxy, translate/jwt.ts).
 // Every store write is a new snapshot, so nothing here is keyed by resource: a change to a
 // delegate VirtualService re-translates the routes of every root that names it (delegation is
 // merged per snapshot, translate/gamma.ts allVirtualServices), and the labels a delegate's

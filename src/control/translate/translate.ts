@@ -28,6 +28,7 @@
 import type { Destination, DestinationRule, LocalRateLimit, VirtualService } from '../../api/types.ts';
 import { TYPE } from '../../xds/types.ts';
 import { duration } from './duration.ts';
+import { jwtAuthnFilter } from './jwt.ts';
 import { type PortHandling, portHandling } from '../model/protocol.ts';
 import {
   type MeshSnapshot,
@@ -366,13 +367,15 @@ function apiListener(name: string): object {
   };
 }
 
-/** What a proxy's own resources read of the mesh: its rate limits, its Sidecar, its PeerAuthentications. */
-export type ProxyPolicies = Pick<MeshSnapshot, 'rateLimits' | 'sidecars' | 'peerAuthentications'>;
+/** What a proxy's own resources read of the mesh: its rate limits, its Sidecar, its PeerAuthentications and RequestAuthentications. */
+export type ProxyPolicies = Pick<MeshSnapshot, 'rateLimits' | 'sidecars' | 'peerAuthentications' | 'requestAuthentications'>;
 
 /** Adds one proxy's own resources to the shared and scoped ones (which it does not modify). */
 export function forProxy(shared: SharedResources, scoped: ScopedResources, proxy: Workload, mesh: ProxyPolicies = {}): XdsResources {
   const { sidecars } = mesh;
   const limits = inboundLimits(mesh.rateLimits ?? [], proxy);
+  // Its RequestAuthentications: the JWT filter of every inbound HCM (translate/jwt.ts).
+  const jwt = jwtAuthnFilter(mesh.requestAuthentications, proxy);
   // Its ports' mTLS modes. A proxy that proved no identity has no certificate to terminate TLS
   // with: PERMISSIVE serves it plaintext only, and STRICT still refuses plaintext (fails closed).
   const mtls = workloadMtls(mesh.peerAuthentications, proxy);
@@ -398,7 +401,7 @@ export function forProxy(shared: SharedResources, scoped: ScopedResources, proxy
     if (handling === 'udp') continue;
     const name = `inbound|${p.inboundPort}`;
     const cluster = inboundClusterName(p.port);
-    listeners[name] = inboundListener(name, proxy.address, p, cluster, handling, limits, modeOf(p.port));
+    listeners[name] = inboundListener(name, proxy.address, p, cluster, handling, limits, modeOf(p.port), jwt);
     const base = {
       name: cluster,
       type: 'STATIC',
@@ -529,14 +532,19 @@ function limitRoute(l: InboundLimit, cluster: string): object {
   };
 }
 
-function inboundListener(name: string, address: string, p: WorkloadPort, cluster: string, handling: PortHandling, limits: InboundLimit[], mode: EffectiveMode): object {
-  const plain = plainInboundListener(name, address, p, cluster, handling, limits);
+function inboundListener(name: string, address: string, p: WorkloadPort, cluster: string, handling: PortHandling, limits: InboundLimit[], mode: EffectiveMode, jwt: object | undefined): object {
+  const plain = plainInboundListener(name, address, p, cluster, handling, limits, jwt);
   return withInboundMtls(plain.listener, mode, handling, plain.filters);
 }
 
 /** One service port's inbound listener without mTLS, and the port's filters (for the mTLS chains). */
-function plainInboundListener(name: string, address: string, p: WorkloadPort, cluster: string, handling: PortHandling, limits: InboundLimit[]): { listener: PlainInbound; filters: PortFilters } {
-  const filters = limits.length ? [{ name: LOCAL_RATE_LIMIT_FILTER, typed_config: { '@type': TYPE.localRateLimit, stat_prefix: 'inbound' } }, ...ROUTER] : ROUTER;
+function plainInboundListener(name: string, address: string, p: WorkloadPort, cluster: string, handling: PortHandling, limits: InboundLimit[], jwt?: object): { listener: PlainInbound; filters: PortFilters } {
+  // As Istio: the JWT filter first (authorization, after it, reads what it found), then the rest.
+  const filters = [
+    ...(jwt ? [jwt] : []),
+    ...(limits.length ? [{ name: LOCAL_RATE_LIMIT_FILTER, typed_config: { '@type': TYPE.localRateLimit, stat_prefix: 'inbound' } }] : []),
+    ...ROUTER,
+  ];
   const hcm = () =>
     hcmFilter(
       name,
