@@ -40,6 +40,7 @@ const JWT_RULE: ObjectSchema = {
         required: ['header', 'claim'],
       },
     },
+    presence: { type: 'string', enum: ['OPTIONAL', 'REQUIRED'] },
     spaceDelimitedClaims: { type: 'array', items: NON_EMPTY, maxItems: 64 },
     timeout: STRING,
   },

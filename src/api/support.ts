@@ -45,6 +45,7 @@ const AUTHORIZATION_NOT_ENFORCED =
 // Applied whole by the sidecars (control/translate/jwt.ts, proxy/http/jwt.ts), except:
 //   - targetRef(s): Istio attaches such a policy to a Gateway or a waypoint, and its sidecars never
 //     take it; Weft's sidecars do the same, and say so (Weft has neither gateways nor waypoints).
+//   - presence REQUIRED: refused (a request without the token would pass where it asks for a 401);
 //   - a rule with neither jwks nor jwksUri: istiod finds its key set by OpenID discovery of the
 //     issuer; Weft does not yet, and refuses the rule rather than verify tokens against no keys.
 
@@ -56,7 +57,11 @@ function requestAuthentication(spec: Obj, out: Support): void {
     if (set(spec[k])) out.warnings.push({ path: `spec.${k}`, message: 'accepted, not applied: a policy with a targetRef applies to Gateways and waypoints, never to sidecars (as in Istio); Weft has neither, so it applies to no workload' });
   }
   list(spec.jwtRules).forEach((r, i) => {
-    if (isObject(r) && !given(r.jwks) && !given(r.jwksUri) && !given(r.jwks_uri)) out.rejected.push({ path: index('spec.jwtRules', i), message: OPENID_DISCOVERY });
+    if (!isObject(r)) return;
+    if (!given(r.jwks) && !given(r.jwksUri) && !given(r.jwks_uri)) out.rejected.push({ path: index('spec.jwtRules', i), message: OPENID_DISCOVERY });
+    if (r.presence === 'REQUIRED') {
+      out.rejected.push({ path: field(index('spec.jwtRules', i), 'presence'), message: 'REQUIRED is not supported yet: ignoring it would let requests without a token through; use an AuthorizationPolicy with requestPrincipals ["*"] to require one' });
+    }
   });
 }
 

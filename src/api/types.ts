@@ -538,6 +538,8 @@ export interface JWTRule {
   forwardOriginalToken?: boolean;
   outputClaimToHeaders?: ClaimToHeader[];
   spaceDelimitedClaims?: string[];
+  /** REQUIRED: a request without this rule's token is refused (refused by Weft for now: api/support.ts). */
+  presence?: 'OPTIONAL' | 'REQUIRED';
   /** How long fetching jwksUri may take (Istio's default: 5 s). */
   timeout?: string;
 }

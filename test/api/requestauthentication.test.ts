@@ -34,6 +34,7 @@ const REJECTED: [string, Spec, string][] = [
   ['selector and targetRef both (CEL)', { selector: { matchLabels: { app: 'a' } }, targetRef: { kind: 'Gateway', group: 'gateway.networking.k8s.io', name: 'g' } }, `${R}: spec: only one of selector, targetRef and targetRefs may be set (got selector, targetRef)`],
   ['a targetRef to another namespace (CEL)', { targetRef: { kind: 'Gateway', group: 'gateway.networking.k8s.io', name: 'g', namespace: 'other' } }, `${R}: spec.targetRef.namespace: must be empty: a policy cannot target another namespace`],
   ['a wildcard label in the selector', { selector: { matchLabels: { app: 'a*' } } }, `${R}: spec.selector.matchLabels[app]: wildcard not allowed in label value match`],
+  ['a presence not in the enum', rule({ presence: 'ALWAYS' }), `${R}: spec.jwtRules[0].presence: must be one of OPTIONAL, REQUIRED (got "ALWAYS")`],
   ['an unknown field', rule({ issuers: ['x'] }), `${R}: spec.jwtRules[0].issuers: unknown field`],
 ];
 
@@ -60,6 +61,7 @@ describe('RequestAuthentication: accepted, and applied (nothing refused or warne
             forwardOriginalToken: true,
             outputClaimToHeaders: [{ header: 'x-sub', claim: 'sub' }, { header: 'x_nested', claim: 'a.b' }],
             spaceDelimitedClaims: ['roles'],
+            presence: 'OPTIONAL',
             timeout: '2s',
           },
         ],
@@ -100,4 +102,9 @@ test('a rule with neither jwks nor jwksUri is valid (Istio finds its keys by Ope
     () => checkResource(ra({ jwtRules: [{ issuer: 'a', jwks: '{"keys":[]}' }, { issuer: 'https://issuer.example' }] }), 'x'),
     (e: Error) => e.message === `${R}: spec.jwtRules[1]: not supported yet: a rule with neither jwks nor jwksUri has its key set found by OpenID discovery of the issuer (<issuer>/.well-known/openid-configuration), which Weft does not do yet; give jwksUri (or jwks)`,
   );
+});
+
+test('presence REQUIRED is valid but refused, naming the field (it would otherwise let token-less requests through)', () => {
+  assertAccepted(ra(rule({ presence: 'REQUIRED' })));
+  assert.throws(() => checkResource(ra(rule({ presence: 'REQUIRED' })), 'x'), /^ConfigError: RequestAuthentication default\/r: spec\.jwtRules\[0\]\.presence: REQUIRED is not supported yet/);
 });

@@ -73,7 +73,7 @@ describe("the filter, in Istio's shape", () => {
             from_params: ['token'],
             forward_payload_header: 'x-payload',
             claim_to_headers: [{ header_name: 'x-sub', claim_name: 'sub' }],
-            payload_in_metadata: 'https://issuer.example',
+            payload_in_metadata: 'payload',
             normalize_payload_in_metadata: { space_delimited_claims: ['scope', 'permission', 'roles'] },
           },
         },

@@ -5,8 +5,9 @@
 //     in the root namespace; a policy with targetRef(s) applies to gateways and waypoints only;
 //   - all their jwtRules together, sorted by issuer (Istio does, so that the config is stable);
 //   - rule i is provider "origins-<i>": issuer, audiences, key set, token locations, forward,
-//     forward_payload_header, claim_to_headers, payload_in_metadata (the issuer: what Istio's authn
-//     step, and AuthorizationPolicy, read), normalize_payload_in_metadata (space-delimited claims);
+//     forward_payload_header, claim_to_headers, payload_in_metadata ("payload", what Istio's RBAC
+//     filters read), normalize_payload_in_metadata (space-delimited claims: scope, permission and
+//     the rule's own);
 //   - one rule for every path ("/"): a token, if present, must verify; a request with none passes.
 //     One provider: requires_any {provider, allow_missing}. Several: requires_any {each provider,
 //     requires_all {each: requires_any {provider, allow_missing}}}; the outer OR lets providers that
@@ -25,6 +26,8 @@ import { byPrecedence } from './services.ts';
 import { duration } from './duration.ts';
 
 export const JWT_AUTHN_FILTER = 'envoy.filters.http.jwt_authn';
+/** Where every provider's verified payload goes in the filter's dynamic metadata. */
+export const JWT_PAYLOAD_KEY = 'payload';
 
 /** Istio's default for how long fetching a jwksUri may take (jwtRule.timeout). */
 const DEFAULT_JWKS_TIMEOUT = '5s';
@@ -72,7 +75,9 @@ function provider(r: JWTRule): object {
   if (r.fromCookies?.length) p.from_cookies = r.fromCookies;
   if (r.outputPayloadToHeader) p.forward_payload_header = r.outputPayloadToHeader;
   if (r.outputClaimToHeaders?.length) p.claim_to_headers = r.outputClaimToHeaders.map((c) => ({ header_name: c.header, claim_name: c.claim }));
-  p.payload_in_metadata = r.issuer;
+  // Istio's EnvoyJwtFilterPayload: AuthorizationPolicy's request.auth.* read the payload there
+  // (translate/authz-match.ts), whichever provider verified the token.
+  p.payload_in_metadata = JWT_PAYLOAD_KEY;
   p.normalize_payload_in_metadata = { space_delimited_claims: [...new Set([...SPACE_DELIMITED, ...(r.spaceDelimitedClaims ?? [])])] };
   return p;
 }
