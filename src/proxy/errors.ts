@@ -23,6 +23,7 @@ export type ProxyErrorCode =
   | 'request_headers_too_large' // the request's header block is past the limit (60 KiB, 100 fields)
   | 'fault_abort' // a fault injection rule (Istio's fault.abort) answered instead of the upstream
   | 'rate_limited' // a LocalRateLimit's bucket for this route is empty
+  | 'jwt_authn_denied' // a token failed the JWT layer (RequestAuthentication); the message is Envoy's ("Jwt is expired")
   | 'no_config'; // the sidecar has no config for this listener yet
 
 const STATUS: Record<ProxyErrorCode, number> = {
@@ -39,6 +40,7 @@ const STATUS: Record<ProxyErrorCode, number> = {
   request_headers_too_large: 431,
   fault_abort: 503, // the rule's own status, when it gives one
   rate_limited: 429,
+  jwt_authn_denied: 401, // 403 for "Audiences in Jwt are not allowed", as Envoy
   no_config: 503,
 };
 
@@ -47,11 +49,14 @@ export class ProxyError extends Error {
   readonly cluster: string | undefined;
   /** The status and gRPC status a rule asked for (fault aborts), instead of the code's own. */
   private readonly answer: { httpStatus?: number; grpcStatus?: number } | undefined;
-  constructor(code: ProxyErrorCode, message: string, cluster?: string, answer?: { httpStatus?: number; grpcStatus?: number }) {
+  /** Headers the answer carries besides Weft's own (the JWT layer's www-authenticate). */
+  readonly headers: readonly string[] | undefined;
+  constructor(code: ProxyErrorCode, message: string, cluster?: string, answer?: { httpStatus?: number; grpcStatus?: number }, headers?: readonly string[]) {
     super(message);
     this.code = code;
     this.cluster = cluster;
     this.answer = answer;
+    this.headers = headers;
   }
   get status(): number {
     return this.answer?.httpStatus ?? STATUS[this.code];
@@ -122,11 +127,11 @@ export function sendError(ds: Downstream, err: ProxyError): void {
   }
   if (isGrpc(ds.head.headers)) {
     const message = `weft: ${err.message}`;
-    ds.respond(200, ['content-type', 'application/grpc', 'grpc-status', String(err.grpcStatus), 'grpc-message', grpcMessage(message), 'x-weft-error', err.code], undefined, true);
+    ds.respond(200, ['content-type', 'application/grpc', 'grpc-status', String(err.grpcStatus), 'grpc-message', grpcMessage(message), 'x-weft-error', err.code, ...(err.headers ?? [])], undefined, true);
     return;
   }
   const body = Buffer.from(`weft: ${err.message}\n`);
-  ds.respond(err.status, ['content-type', TEXT_PLAIN, 'x-weft-error', err.code, 'x-weft-error-detail', err.message.replace(/[^\x20-\x7e]/g, '?').slice(0, 512)], body.length, false);
+  ds.respond(err.status, ['content-type', TEXT_PLAIN, 'x-weft-error', err.code, 'x-weft-error-detail', err.message.replace(/[^\x20-\x7e]/g, '?').slice(0, 512), ...(err.headers ?? [])], body.length, false);
   ds.write(body);
   ds.end();
 }
