@@ -248,3 +248,28 @@ describe('convert: NACKs name the field the sidecar cannot honour', () => {
     nack(tc2, /rules\[0\]\.requires\.provider_name: no provider "nobody"/);
   });
 });
+
+describe('convert: the filter on a listener', () => {
+  const server = { proxyId: 's', name: 's-1', namespace: 'default', service: 's', servicePort: 80, labels: {}, address: '127.0.0.1', inboundPort: 41000, appPort: 41001, serviceAccount: 'sa' } as any;
+  const listener = async () => {
+    const { translate } = await import('../../src/control/translate/translate.ts');
+    const { meshOf } = await import('../snapshot.ts');
+    const ra = { apiVersion: 'security.istio.io/v1', kind: 'RequestAuthentication', metadata: { name: 'r', namespace: 'default' }, spec: { jwtRules: [inline()] } };
+    return translate(meshOf([ra], [server]), server).listeners['inbound|41000'] as any;
+  };
+  test("the translated inbound listener converts, with the JWT layer's config (mTLS and plaintext chains alike)", async () => {
+    const { convertListener } = await import('../../src/proxy/xds-client/convert.ts');
+    const l = convertListener(await listener());
+    assert.deepEqual([...l.jwt!.providers.keys()], ['origins-0']);
+    assert.equal(l.jwt!.bypassCorsPreflight, true);
+  });
+  test('a JWT filter after another filter is a NACK (the sidecar runs it first)', async () => {
+    const { convertListener } = await import('../../src/proxy/xds-client/convert.ts');
+    const l = await listener();
+    for (const c of l.filter_chains) {
+      const hcm = c.filters[0].typed_config;
+      if (hcm.http_filters) hcm.http_filters = [hcm.http_filters[1], hcm.http_filters[0]];
+    }
+    assert.throws(() => convertListener(l), /http_filters\[1\]: the JWT filter must be the first HTTP filter/);
+  });
+});

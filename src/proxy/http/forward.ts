@@ -252,9 +252,15 @@ export function forward(ctx: ForwardContext, listenerName: string, ds: Downstrea
     return;
   }
   if (!(outcome instanceof Promise)) return authenticated(ctx, cfg, listenerName, ds, outcome);
+  // A client that leaves while its tokens are verified is not sent on (as after any other layer).
+  let gone = false;
+  ds.onAbort(() => {
+    gone = true;
+    publish(ctx, ds, '-', 499, 'downstream_closed', undefined, undefined);
+  });
   outcome.then(
-    (o) => authenticated(ctx, cfg, listenerName, ds, o),
-    (e) => fail(ctx, ds, e),
+    (o) => gone || authenticated(ctx, cfg, listenerName, ds, o),
+    (e) => gone || fail(ctx, ds, e),
   );
 }
 
