@@ -123,6 +123,8 @@ describe('JWT layer: Envoy\'s outcomes for Istio\'s rules', () => {
     assert.ok((await run(cfg, q)).ok);
     assert.equal(q.query, `a=1&tok=${token}`, 'a query token stays (Envoy does not remove it)');
     refused(await run(cfg, head(['x-jwt', `Token ${await sign({ exp: now() - 100 })}`])), 401, 'Jwt is expired');
+    // As Envoy: the prefix anywhere in the value, the token the base64url run after it.
+    assert.ok((await run(cfg, head(['x-jwt', `scheme, Token ${token}; more`]))).ok);
     // Authorization is not a location of this rule: its token is not looked at.
     assert.ok((await run(cfg, head(['authorization', 'Bearer garbage']))).ok);
   });

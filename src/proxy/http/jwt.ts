@@ -110,20 +110,22 @@ function header(h: HeaderList, name: string): string | undefined {
   return undefined;
 }
 
+/** Every value of a header, joined with "," (Envoy's getAllOfHeaderAsString). */
+function allOf(h: HeaderList, name: string): string | undefined {
+  let v: string | undefined;
+  for (let i = 0; i < h.length; i += 2) if (h[i] === name) v = v === undefined ? h[i + 1] : `${v},${h[i + 1]}`;
+  return v;
+}
+
 function without(h: HeaderList, names: ReadonlySet<string>): HeaderList {
   const out: HeaderList = [];
   for (let i = 0; i < h.length; i += 2) if (!names.has(h[i]!)) out.push(h[i]!, h[i + 1]!);
   return out;
 }
 
-/** The headers providers write, removed from what the client sent. */
+/** The headers providers write, removed from what the client sent (Envoy's sanitizeHeaders). */
 function sanitize(h: HeaderList, cfg: JwtAuthnConfig): HeaderList {
-  const names = new Set<string>();
-  for (const p of cfg.providers.values()) {
-    if (p.payloadHeader) names.add(p.payloadHeader);
-    for (const c of p.claimToHeaders) names.add(c.header);
-  }
-  return names.size ? without(h, names) : h;
+  return cfg.outputHeaders.size ? without(h, cfg.outputHeaders) : h;
 }
 
 /** A requirement where no location holds a token: only allow_missing (and what contains it) passes. */
@@ -190,13 +192,13 @@ class Verification {
 
   private extract(l: JwtLocation): string | undefined {
     if (l.kind === 'header') {
-      const v = header(this.head.headers, l.name);
-      if (v === undefined) return undefined;
-      // Envoy: the token follows the prefix, and runs to the first character no JWT has.
-      const at = l.prefix ? v.indexOf(l.prefix) : 0;
+      const v = allOf(this.head.headers, l.name);
+      if (v === undefined || !l.prefix) return v;
+      // Envoy (extractor.cc): the prefix anywhere in the value, then the first run of base64url
+      // characters and dots after it; the whole value if there is none.
+      const at = v.indexOf(l.prefix);
       if (at < 0) return undefined;
-      const token = /^[A-Za-z0-9._~+/=-]*/.exec(v.slice(at + l.prefix.length).trimStart())![0];
-      return token || undefined;
+      return /[A-Za-z0-9_.-]+/.exec(v.slice(at + l.prefix.length))?.[0] ?? v;
     }
     if (l.kind === 'param') {
       this.query ??= new URLSearchParams(this.head.query);
@@ -295,8 +297,9 @@ class Verification {
       }
       if (p.payloadHeader) set(add, remove, p.payloadHeader, p.padPayloadHeader ? pad(parsed.payloadSegment) : parsed.payloadSegment);
       for (const c of p.claimToHeaders) {
+        // As Envoy: a claim the token lacks, or an empty one, adds nothing.
         const v = claimHeaderValue(claimAt(parsed.payload, c.claim));
-        if (v !== undefined) set(add, remove, c.header, v);
+        if (v) set(add, remove, c.header, v);
       }
       // Envoy removes a header token (not a query parameter's or a cookie's) unless `forward`.
       if (!p.forward && found.location.kind === 'header') remove.add(found.location.name);

@@ -52,6 +52,8 @@ export interface JwtAuthnConfig {
   providers: ReadonlyMap<string, JwtProvider>;
   rules: JwtRule[];
   bypassCorsPreflight: boolean;
+  /** Every header a provider writes (forward_payload_header, claim_to_headers): a client's own copies are removed. */
+  outputHeaders: ReadonlySet<string>;
 }
 
 /** Envoy's default clock skew for exp and nbf, in seconds. */
@@ -90,7 +92,12 @@ export function jwtAuthnConfig(where: string, tc: any): JwtAuthnConfig {
   const providers = new Map<string, JwtProvider>();
   for (const [name, p] of Object.entries(tc.providers ?? {})) providers.set(name, provider(`${where}.providers["${name}"]`, name, p));
   const rules = (tc.rules ?? []).map((r: any, i: number) => rule(`${where}.rules[${i}]`, r, providers));
-  return { providers, rules, bypassCorsPreflight: tc.bypass_cors_preflight === true };
+  const outputHeaders = new Set<string>();
+  for (const p of providers.values()) {
+    if (p.payloadHeader) outputHeaders.add(p.payloadHeader);
+    for (const c of p.claimToHeaders) outputHeaders.add(c.header);
+  }
+  return { providers, rules, bypassCorsPreflight: tc.bypass_cors_preflight === true, outputHeaders };
 }
 
 /** Protobuf's defaults say nothing: false, 0, "", [] and {} are as if unset. */
