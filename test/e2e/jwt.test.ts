@@ -144,6 +144,10 @@ describe('RequestAuthentication through real sidecars', () => {
 
   test('a JWKS nobody serves: requests with its tokens get 401 "Jwks remote fetch is failed"; others are served', async () => {
     await refused({ 'x-b-token': await token({ iss: B }) }, 401, 'Jwks remote fetch is failed');
+    // The sidecar says which key set it cannot fetch, and why.
+    const dump = (await (await request(`${mesh.server.admin}/config_dump`)).body.json()) as { jwksErrors: Record<string, string> };
+    assert.deepEqual(Object.keys(dump.jwksErrors).length, 1);
+    assert.match(Object.values(dump.jwksErrors)[0]!, /ECONNREFUSED/);
     assert.equal((await call()).status, 200);
     assert.equal((await call({ authorization: `Bearer ${await token()}` })).status, 200);
   });

@@ -40,9 +40,13 @@ export class JwksCache {
   /** Why the last fetch of each URI failed, for logs and /config_dump. */
   readonly lastError = new Map<string, string>();
 
-  constructor(fetchJson: FetchJson = httpGetJson, now: () => number = () => performance.now()) {
+  /** Told when fetching a URI starts failing (once, not on every failed retry), and when it works again. */
+  private readonly onChange: ((uri: string, error: string | undefined) => void) | undefined;
+
+  constructor(fetchJson: FetchJson = httpGetJson, now: () => number = () => performance.now(), onChange?: (uri: string, error: string | undefined) => void) {
     this.fetchJson = fetchJson;
     this.now = now;
+    this.onChange = onChange;
   }
 
   /** The key set of a provider; undefined when a remote one could not be fetched. */
@@ -62,12 +66,13 @@ export class JwksCache {
         const keys = createLocalJWKSet(asKeySet(doc));
         entry.keys = keys;
         entry.at = this.now();
-        this.lastError.delete(src.uri);
+        if (this.lastError.delete(src.uri)) this.onChange?.(src.uri, undefined);
         return keys;
       })
       .catch((err: Error) => {
         // As Envoy: a failed fetch leaves no key set (a stale one is not used past its duration).
         entry.keys = undefined;
+        if (!this.lastError.has(src.uri)) this.onChange?.(src.uri, err.message);
         this.lastError.set(src.uri, err.message);
         return undefined;
       })
