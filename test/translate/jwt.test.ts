@@ -5,6 +5,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { translate } from '../../src/control/translate/translate.ts';
+import { PushCache } from '../../src/control/push/cache.ts';
 import { jwtAuthnFilter, jwtPoliciesFor } from '../../src/control/translate/jwt.ts';
 import { TYPE, decode, encode } from '../../src/xds/protos.ts';
 import { meshOf, workload } from '../snapshot.ts';
@@ -109,4 +110,16 @@ test('the inbound HCM (plaintext and mTLS chains) has the JWT filter first, the 
   const other = workload('other', { service: 'other', namespace: 'elsewhere', port: 41100 });
   const lo = translate(meshOf([ra('r', 'default', { jwtRules: [{ issuer: 'i', jwksUri: 'http://k/jwks' }] })], [other]), other).listeners['inbound|41100'] as any;
   for (const fs of hcmFilters(lo)) assert.ok(!fs.some((f: any) => f.name === 'envoy.filters.http.jwt_authn'));
+});
+
+test('a RequestAuthentication change reaches the proxies it selects through the push step, and only those', () => {
+  const other = workload('other', { service: 'other', namespace: 'elsewhere', port: 41200 });
+  const ra0 = ra('r', 'default', { selector: { matchLabels: { app: 'server' } }, jwtRules: [{ issuer: 'i', jwksUri: 'http://k/jwks' }] });
+  const before = meshOf([], [server, other]);
+  const after = { ...meshOf([ra0], [server, other]), revision: 2 };
+  const cache = new PushCache();
+  const names = (m: typeof before, w: typeof server, port: number) => hcmFilters(cache.resources(m, w).listeners[`inbound|${port}`])[0]!.map((f: any) => f.name);
+  assert.deepEqual(names(before, server, 41000), ['envoy.filters.http.router']);
+  assert.deepEqual(names(after, server, 41000), ['envoy.filters.http.jwt_authn', 'envoy.filters.http.router']);
+  assert.deepEqual(cache.resources(after, other).listeners['inbound|41200'], cache.resources(before, other).listeners['inbound|41200']);
 });

@@ -118,6 +118,10 @@ function allOf(h: HeaderList, name: string): string | undefined {
 }
 
 function without(h: HeaderList, names: ReadonlySet<string>): HeaderList {
+  // The common case, nothing to remove, allocates nothing.
+  let any = false;
+  for (let i = 0; i < h.length && !any; i += 2) any = names.has(h[i]!);
+  if (!any) return h;
   const out: HeaderList = [];
   for (let i = 0; i < h.length; i += 2) if (!names.has(h[i]!)) out.push(h[i]!, h[i + 1]!);
   return out;
