@@ -275,3 +275,26 @@ describe('convert: the filter on a listener', () => {
     assert.throws(() => convertListener(l), /http_filters\[1\]: the JWT filter must be the first HTTP filter/);
   });
 });
+
+describe("requirements beyond Istio's shapes, as Envoy's verifiers decide them", () => {
+  const tc = (requires: object) => {
+    const t = (jwtAuthnFilter([{ apiVersion: 'security.istio.io/v1', kind: 'RequestAuthentication', metadata: { name: 'r', namespace: 'default' }, spec: { jwtRules: [inline()] } } as any], W) as any).typed_config;
+    return jwtAuthnConfig('l', { ...t, rules: [{ match: { prefix: '/' }, requires }] });
+  };
+  test('a provider alone: no token is 401 "Jwt is missing", whose www-authenticate has no error', async () => {
+    const o = await run(tc({ provider_name: 'origins-0' }), head());
+    assert.ok(!o.ok && o.error.status === 401 && o.error.message === 'Jwt is missing');
+    assert.deepEqual(!o.ok && o.error.headers, ['www-authenticate', 'Bearer realm="http://server:80/x"']);
+  });
+  test('allow_missing_or_failed: a bad token passes, a good one still gives its metadata', async () => {
+    const cfg = tc({ requires_any: { requirements: [{ provider_name: 'origins-0' }, { allow_missing_or_failed: {} }] } });
+    assert.ok((await run(cfg, head(['authorization', `Bearer ${await sign({ exp: now() - 1000 })}`]))).ok);
+    const o = await run(cfg, head(['authorization', `Bearer ${await sign()}`]));
+    assert.ok(o.ok && (o.metadata['envoy.filters.http.jwt_authn'] as any).payload.sub === 'alice');
+  });
+  test('a rule for another path verifies nothing there', async () => {
+    const t = (jwtAuthnFilter([{ apiVersion: 'security.istio.io/v1', kind: 'RequestAuthentication', metadata: { name: 'r', namespace: 'default' }, spec: { jwtRules: [inline()] } } as any], W) as any).typed_config;
+    const cfg = jwtAuthnConfig('l', { ...t, rules: [{ match: { path: '/private' }, requires: { provider_name: 'origins-0' } }] });
+    assert.ok((await run(cfg, head(['authorization', 'Bearer junk']))).ok);
+  });
+});

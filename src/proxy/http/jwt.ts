@@ -16,7 +16,9 @@
 //     by the provider of its issuer whose locations hold it ("Jwt issuer is not configured" if none);
 //     none passes; allow_missing_or_failed: always passes (its good tokens still give outputs);
 //     requires_any: passes if one passes, else fails with the most telling error (one that is not
-//     a missing token or an unknown issuer, if any); requires_all: fails with the first failure;
+//     a missing token or an unknown issuer, else an unknown issuer); allow_missing beside other
+//     requirements forgives only a missing token, allow_missing_or_failed any failure (Envoy's
+//     AnyVerifierImpl); requires_all: fails with the first failure;
 //   - a token: three base64url JSON parts, its issuer, then exp and nbf (clock skew, 60 s by
 //     default), then audiences, then the key set (a failed fetch: "Jwks remote fetch is failed"),
 //     then the signature (jose's jwtVerify).
@@ -140,11 +142,39 @@ function evaluateMissing(q: JwtRequirement): Status {
     case 'allow_missing':
     case 'allow_missing_or_failed':
       return 'ok';
-    case 'any':
-      return q.of.some((x) => evaluateMissing(x) === 'ok') ? 'ok' : JWT_STATUS.missing;
+    case 'any': {
+      const g = anyGroup(q.of);
+      return anyOutcome(g.children.map(evaluateMissing), g);
+    }
     case 'all':
       return q.of.map(evaluateMissing).find((s) => s !== 'ok') ?? 'ok';
   }
+}
+
+/**
+ * Envoy's requires_any (verifier.cc, AnyVerifierImpl): allow_missing and allow_missing_or_failed
+ * among its requirements are no verifiers of their own but say how the others' failure ends (alone,
+ * they are its one verifier).
+ */
+function anyGroup(of: readonly JwtRequirement[]): { children: JwtRequirement[]; allowMissing: boolean; allowFailed: boolean } {
+  const allowMissing = of.some((x) => x.kind === 'allow_missing');
+  const allowFailed = of.some((x) => x.kind === 'allow_missing_or_failed');
+  const children: JwtRequirement[] = of.filter((x) => x.kind !== 'allow_missing' && x.kind !== 'allow_missing_or_failed');
+  if (!children.length) children.push({ kind: allowFailed ? 'allow_missing_or_failed' : 'allow_missing' });
+  return { children, allowMissing, allowFailed };
+}
+
+/**
+ * requires_any's outcome once no child passed: the last error that is neither a missing token nor
+ * an unknown issuer, else an unknown issuer, else a missing token; allow_missing_or_failed makes
+ * any failure pass, allow_missing a missing token.
+ */
+function anyOutcome(statuses: readonly Status[], g: { allowMissing: boolean; allowFailed: boolean }): Status {
+  if (statuses.includes('ok')) return 'ok';
+  let final: Status = JWT_STATUS.missing;
+  for (const s of statuses) if ((s !== JWT_STATUS.missing && s !== JWT_STATUS.unknownIssuer) || final === JWT_STATUS.missing) final = s;
+  if (g.allowFailed || (g.allowMissing && final === JWT_STATUS.missing)) return 'ok';
+  return final;
 }
 
 /** A token as found: where, and its raw text. */
@@ -230,13 +260,14 @@ class Verification {
         return q.kind === 'allow_missing_or_failed' ? 'ok' : s;
       }
       case 'any': {
-        let worst: Status | undefined;
-        for (const x of q.of) {
+        const g = anyGroup(q.of);
+        const statuses: Status[] = [];
+        for (const x of g.children) {
           const s = await this.evaluate(x);
           if (s === 'ok') return 'ok';
-          if (worst === undefined || (s !== JWT_STATUS.missing && s !== JWT_STATUS.unknownIssuer)) worst = s;
+          statuses.push(s);
         }
-        return worst!;
+        return anyOutcome(statuses, g);
       }
       case 'all': {
         for (const x of q.of) {
