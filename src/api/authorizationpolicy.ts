@@ -23,7 +23,7 @@ const GROUP: Pattern = {
 };
 const KIND: Pattern = { re: /^[a-zA-Z]([-a-zA-Z0-9]*[a-zA-Z0-9])?$/, message: 'must be a kind such as "Service": letters, digits and "-", starting with a letter' };
 
-const TARGET_REF: ObjectSchema = {
+export const TARGET_REF: ObjectSchema = {
   type: 'object',
   props: {
     group: { type: 'string', maxLength: 253, pattern: GROUP },
@@ -128,7 +128,7 @@ function checkDryRun(f: Findings, value: string | undefined, action: string): vo
 /** The kinds a policy may target, by group ("" is the core group), as Istio's allowedTargetRefs. */
 const TARGET_KINDS = new Set(['/Service', 'networking.istio.io/ServiceEntry', 'gateway.networking.k8s.io/Gateway', 'gateway.networking.k8s.io/GatewayClass']);
 
-function checkTargetRef(f: Findings, ref: Record<string, unknown>, p: string): void {
+export function checkTargetRef(f: Findings, ref: Record<string, unknown>, p: string): void {
   // CEL "cross namespace referencing is not currently supported" (and the webhook's rule).
   if (asStr(ref.namespace)) f.report(field(p, 'namespace'), 'must be empty: a policy cannot target another namespace');
   const group = asStr(ref.group) ?? '';

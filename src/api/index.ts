@@ -1,5 +1,5 @@
 // The public surface of src/api: Istio VirtualService, DestinationRule, ServiceEntry, WorkloadEntry
-// and Sidecar, Istio's PeerAuthentication, Weft's LocalRateLimit, and the Gateway API's HTTPRoute, GRPCRoute and ReferenceGrant,
+// and Sidecar, Istio's PeerAuthentication and RequestAuthentication, Weft's LocalRateLimit, and the Gateway API's HTTPRoute, GRPCRoute and ReferenceGrant,
 // parsed and validated; whether a ReferenceGrant lets a route use a Service in another namespace.
 
 export * from './types.ts';

@@ -30,6 +30,7 @@ export function supportOf(kind: string, spec: unknown): Support {
   if (kind === 'HTTPRoute' || kind === 'GRPCRoute') gatewayRoute(spec, out);
   if (kind === 'ReferenceGrant') referenceGrant(spec, out);
   if (kind === 'AuthorizationPolicy') authorizationPolicy(spec, out);
+  if (kind === 'RequestAuthentication') requestAuthentication(spec, out);
   return out;
 }
 
@@ -46,6 +47,30 @@ function authorizationPolicy(spec: Obj, out: Support): void {
   if (spec.action !== 'CUSTOM') return;
   out.rejected.push({ path: 'spec.action', message: CUSTOM_NOT_SUPPORTED });
   if (isObject(spec.provider)) out.rejected.push({ path: 'spec.provider', message: `provider ${JSON.stringify(spec.provider.name ?? '')} cannot be reached: Weft has no meshConfig.extensionProviders yet` });
+}
+
+// ---- RequestAuthentication ----
+// Applied whole by the sidecars (control/translate/jwt.ts, proxy/http/jwt.ts), except:
+//   - targetRef(s): Istio attaches such a policy to a Gateway or a waypoint, and its sidecars never
+//     take it; Weft's sidecars do the same, and say so (Weft has neither gateways nor waypoints).
+//   - presence REQUIRED: refused (a request without the token would pass where it asks for a 401);
+//   - a rule with neither jwks nor jwksUri: istiod finds its key set by OpenID discovery of the
+//     issuer; Weft does not yet, and refuses the rule rather than verify tokens against no keys.
+
+export const OPENID_DISCOVERY =
+  'not supported yet: a rule with neither jwks nor jwksUri has its key set found by OpenID discovery of the issuer (<issuer>/.well-known/openid-configuration), which Weft does not do yet; give jwksUri (or jwks)';
+
+function requestAuthentication(spec: Obj, out: Support): void {
+  for (const k of ['targetRef', 'targetRefs']) {
+    if (set(spec[k])) out.warnings.push({ path: `spec.${k}`, message: 'accepted, not applied: a policy with a targetRef applies to Gateways and waypoints, never to sidecars (as in Istio); Weft has neither, so it applies to no workload' });
+  }
+  list(spec.jwtRules).forEach((r, i) => {
+    if (!isObject(r)) return;
+    if (!given(r.jwks) && !given(r.jwksUri) && !given(r.jwks_uri)) out.rejected.push({ path: index('spec.jwtRules', i), message: OPENID_DISCOVERY });
+    if (r.presence === 'REQUIRED') {
+      out.rejected.push({ path: field(index('spec.jwtRules', i), 'presence'), message: 'REQUIRED is not supported yet: ignoring it would let requests without a token through; use an AuthorizationPolicy with requestPrincipals ["*"] to require one' });
+    }
+  });
 }
 
 function virtualService(spec: Obj, out: Support): void {

@@ -507,3 +507,50 @@ export interface AuthorizationPolicySpec {
 }
 
 export type AuthorizationPolicy = Resource<AuthorizationPolicySpec>;
+
+// ---- security.istio.io: RequestAuthentication -------------------------------------------
+// Which JWTs a workload's sidecar verifies (control/translate/jwt.ts makes Envoy's jwt_authn filter
+// of them). A request with no token passes; one with a token that fails is refused (401).
+
+export interface JWTHeader {
+  name: string;
+  /** Stripped before the token is read ("Bearer "). */
+  prefix?: string;
+}
+
+export interface ClaimToHeader {
+  header: string;
+  claim: string;
+}
+
+export interface JWTRule {
+  issuer?: string;
+  audiences?: string[];
+  /** Istio's spelling and its legacy snake_case alias; at most one of these and jwks. */
+  jwksUri?: string;
+  jwks_uri?: string;
+  /** A JSON Web Key Set, inline. */
+  jwks?: string;
+  fromHeaders?: JWTHeader[];
+  fromParams?: string[];
+  fromCookies?: string[];
+  outputPayloadToHeader?: string;
+  forwardOriginalToken?: boolean;
+  outputClaimToHeaders?: ClaimToHeader[];
+  spaceDelimitedClaims?: string[];
+  /** REQUIRED: a request without this rule's token is refused (refused by Weft for now: api/support.ts). */
+  presence?: 'OPTIONAL' | 'REQUIRED';
+  /** How long fetching jwksUri may take (Istio's default: 5 s). */
+  timeout?: string;
+}
+
+export interface RequestAuthenticationSpec {
+  /** The workloads of its namespace it applies to (of the mesh, in the root namespace); absent: all. */
+  selector?: { matchLabels?: Record<string, string> };
+  /** Gateways and waypoints: a sidecar never takes a policy that has them, as in Istio. */
+  targetRef?: PolicyTargetReference;
+  targetRefs?: PolicyTargetReference[];
+  jwtRules?: JWTRule[];
+}
+
+export type RequestAuthentication = Resource<RequestAuthenticationSpec>;

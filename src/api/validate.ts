@@ -19,6 +19,7 @@ import { validateHTTPRoute } from './httproute.ts';
 import { validateGRPCRoute } from './grpcroute.ts';
 import { validateReferenceGrant } from './referencegrant.ts';
 import { AUTHORIZATION_POLICY_SPEC, validateAuthorizationPolicy } from './authorizationpolicy.ts';
+import { REQUEST_AUTHENTICATION_SPEC, validateRequestAuthentication } from './requestauthentication.ts';
 
 export interface SupportedKind {
   readonly kind: string;
@@ -40,6 +41,8 @@ export const SUPPORTED_KINDS: readonly SupportedKind[] = Object.freeze([
   Object.freeze({ kind: 'PeerAuthentication', group: 'security.istio.io', versions: Object.freeze(['v1', 'v1beta1'] as const) }),
   // Enforced: the sidecars' inbound RBAC filters (control/translate/authz.ts, proxy/authz/); CUSTOM is refused (support.ts).
   Object.freeze({ kind: 'AuthorizationPolicy', group: 'security.istio.io', versions: Object.freeze(['v1', 'v1beta1'] as const) }),
+  // Applied: the sidecars' JWT verification (control/translate/jwt.ts, proxy/http/jwt.ts).
+  Object.freeze({ kind: 'RequestAuthentication', group: 'security.istio.io', versions: Object.freeze(['v1', 'v1beta1'] as const) }),
   Object.freeze({ kind: 'LocalRateLimit', group: 'ratelimit.weft.io', versions: Object.freeze(['v1alpha1'] as const) }),
   // The Gateway API's mesh routes: those whose parentRefs name a Service.
   Object.freeze({ kind: 'HTTPRoute', group: 'gateway.networking.k8s.io', versions: Object.freeze(['v1', 'v1beta1'] as const) }),
@@ -67,6 +70,7 @@ const RULES: Readonly<Record<string, KindRules>> = Object.freeze({
   WorkloadEntry: { schema: WORKLOAD_ENTRY_SPEC, validate: validateWorkloadEntry },
   Sidecar: { schema: SIDECAR_SPEC, validate: validateSidecar },
   PeerAuthentication: { schema: PEER_AUTHENTICATION_SPEC, validate: validatePeerAuthentication },
+  RequestAuthentication: { schema: REQUEST_AUTHENTICATION_SPEC, validate: validateRequestAuthentication },
   LocalRateLimit: { schema: LOCAL_RATE_LIMIT_SPEC, validate: validateLocalRateLimit },
   HTTPRoute: { schema: HTTP_ROUTE_SPEC, validate: validateHTTPRoute },
   GRPCRoute: { schema: GRPC_ROUTE_SPEC, validate: validateGRPCRoute },

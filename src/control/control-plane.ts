@@ -74,6 +74,7 @@ const SNAPSHOT_KINDS = {
   grpcRoutes: 'GRPCRoute',
   peerAuthentications: 'PeerAuthentication',
   authorizationPolicies: 'AuthorizationPolicy',
+  requestAuthentications: 'RequestAuthentication',
 } as const;
 type StoredConfig = Pick<MeshSnapshot, keyof typeof SNAPSHOT_KINDS>;
 

@@ -24,6 +24,7 @@ export type ProxyErrorCode =
   | 'fault_abort' // a fault injection rule (Istio's fault.abort) answered instead of the upstream
   | 'rate_limited' // a LocalRateLimit's bucket for this route is empty
   | 'rbac_denied' // an AuthorizationPolicy (the listener's RBAC filters) denies the request
+  | 'jwt_authn_denied' // a token failed the JWT layer (RequestAuthentication); the message is Envoy's ("Jwt is expired")
   | 'no_config'; // the sidecar has no config for this listener yet
 
 const STATUS: Record<ProxyErrorCode, number> = {
@@ -41,6 +42,7 @@ const STATUS: Record<ProxyErrorCode, number> = {
   fault_abort: 503, // the rule's own status, when it gives one
   rate_limited: 429,
   rbac_denied: 403,
+  jwt_authn_denied: 401, // 403 for "Audiences in Jwt are not allowed", as Envoy
   no_config: 503,
 };
 

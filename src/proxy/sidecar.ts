@@ -8,6 +8,7 @@ import type { Node, ResourceType } from '../xds/protos.ts';
 import { TYPE } from '../xds/types.ts';
 import { EMPTY_CONFIG, type RuntimeConfig, missing, nextConfig, settle, wantedNames } from './config.ts';
 import { ActiveExchanges, type ForwardContext, connectTarget, forward, startIdleSweep } from './http/forward.ts';
+import { JwksCache } from './http/jwks.ts';
 import type { TcpContext } from './tcp/tcp.ts';
 import { ConnectionBudget, type ListenerLimits, createListener } from './listeners/listener.ts';
 import { serveInternal } from './listeners/internal.ts';
@@ -129,7 +130,9 @@ export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
   for (const p of opts.ports ?? []) servicePorts.set(p.inboundPort, p.port);
   if (opts.inboundPort !== undefined && !servicePorts.has(opts.inboundPort)) servicePorts.set(opts.inboundPort, opts.servicePort);
   const destinationPort = (listenerPort: number) => servicePorts.get(listenerPort) ?? listenerPort;
-  const ctx: ForwardContext = { config: () => current, pools, telemetry, rr: new Map(), active: new ActiveExchanges(), destinationPort };
+  // The JWT layer's key sets; a JWKS URI that cannot be fetched is logged when it starts failing and when it recovers.
+  const jwks = new JwksCache(undefined, undefined, (uri, error) => log(error ? `JWKS ${uri} cannot be fetched: ${error}; requests with its tokens get 401 "Jwks remote fetch is failed"` : `JWKS ${uri} fetched again`));
+  const ctx: ForwardContext = { config: () => current, pools, telemetry, rr: new Map(), active: new ActiveExchanges(), destinationPort, jwks };
   const sweep = startIdleSweep(ctx);
   const tcpCtx: TcpContext = {
     config: () => current,
@@ -293,6 +296,8 @@ export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
           routes: [...(current.raw[TYPE.route]?.values() ?? [])],
           clusters: [...(current.raw[TYPE.cluster]?.values() ?? [])],
           endpoints: [...(current.raw[TYPE.endpoint]?.values() ?? [])],
+          // Remote key sets of the JWT layer that cannot be fetched now, and why.
+          jwksErrors: Object.fromEntries(jwks.lastError),
         });
       case '/stats':
         return json(200, { requests: stats.rows(), tcp: stats.tcpRows(), pools: pools.stats(), connections: { active: budget.sockets.size, limit: budget.limit, refused: budget.refused }, tls: tlsStats.json(), sources: Object.fromEntries(stats.sources), authz: stats.authz });

@@ -21,6 +21,7 @@ const FILES = [
   'envoy/extensions/filters/http/fault/v3/fault.proto',
   'envoy/extensions/filters/http/cors/v3/cors.proto',
   'envoy/extensions/filters/http/local_ratelimit/v3/local_rate_limit.proto',
+  'envoy/extensions/filters/http/jwt_authn/v3/config.proto',
   'envoy/extensions/retry/host/previous_hosts/v3/previous_hosts.proto',
   'envoy/extensions/retry/priority/previous_priorities/v3/previous_priorities_config.proto',
   'envoy/extensions/filters/network/tcp_proxy/v3/tcp_proxy.proto',
@@ -48,6 +49,8 @@ export const ROOTS = [
   'envoy.extensions.filters.http.cors.v3.Cors',
   'envoy.extensions.filters.http.cors.v3.CorsPolicy',
   'envoy.extensions.filters.http.local_ratelimit.v3.LocalRateLimit',
+  // RequestAuthentication: Envoy's JWT filter (translate/jwt.ts, proxy/http/jwt.ts).
+  'envoy.extensions.filters.http.jwt_authn.v3.JwtAuthentication',
   'envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate',
   'envoy.extensions.retry.priority.previous_priorities.v3.PreviousPrioritiesConfig',
   'envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy',

@@ -8,6 +8,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseAllDocuments } from 'yaml';
 import { ConfigError, parseConfig } from '../../src/api/index.ts';
+import { OPENID_DISCOVERY } from '../../src/api/support.ts';
 
 const ROOT = new URL('../../../shared/conformance/', import.meta.url);
 const VALIDATION = new URL('istio/validation/', ROOT);
@@ -57,7 +58,7 @@ const FIELD_OF_UNPLACED_ERROR: ReadonlyMap<string, string> = new Map([
 
 function conformanceFiles(): string[] {
   const dataset = readdirSync(new URL('dataset/', VALIDATION))
-    .filter((f) => /^(networking-.*-(VirtualService|DestinationRule|ServiceEntry|WorkloadEntry|Sidecar)|security-.*-PeerAuthentication)\.yaml$/.test(f))
+    .filter((f) => /^(networking-.*-(VirtualService|DestinationRule|ServiceEntry|WorkloadEntry|Sidecar)|security-.*-(PeerAuthentication|RequestAuthentication))\.yaml$/.test(f))
     .sort()
     .map((f) => `dataset/${f}`);
   return [
@@ -87,8 +88,14 @@ function authorizationPolicyFiles(): string[] {
   return ['crds/authz-valid.yaml', 'crds/authz-invalid.yaml', ...dataset];
 }
 
+/**
+ * Refusals of valid documents, each a known gap Weft names (api/support.ts): AuthorizationPolicy
+ * until the sidecar enforces it; a RequestAuthentication rule that needs OpenID discovery of its
+ * issuer's key set (Istio's dataset example has only an issuer).
+ */
 const isRefusalOnly = (err: ConfigError): boolean =>
-  err.fields.length > 0 && err.fields.every((f) => (f.path === 'spec.action' && f.message.startsWith('CUSTOM is not supported yet')) || (f.path === 'spec.provider' && f.message.includes('cannot be reached')));
+  err.fields.length > 0 &&
+  err.fields.every((f) => (f.path === 'spec.action' && f.message.startsWith('CUSTOM is not supported yet')) || (f.path === 'spec.provider' && f.message.includes('cannot be reached')) || (/^spec\.jwtRules\[\d+\]$/.test(f.path) && f.message === OPENID_DISCOVERY));
 
 interface Case {
   readonly id: string; // "crds/destinationrule-invalid.yaml#2"
@@ -148,7 +155,7 @@ if (!existsSync(fileURLToPath(VALIDATION))) {
     t.skip(`conformance data absent: ${fileURLToPath(VALIDATION)} not found (it is present in CI)`);
   });
 } else {
-  describe('Istio conformance: VirtualService, DestinationRule, ServiceEntry, WorkloadEntry, Sidecar and PeerAuthentication', () => {
+  describe('Istio conformance: VirtualService, DestinationRule, ServiceEntry, WorkloadEntry, Sidecar, PeerAuthentication and RequestAuthentication', () => {
     for (const file of conformanceFiles()) {
       for (const c of casesOf(file)) {
         const reason = SKIP.get(c.id);

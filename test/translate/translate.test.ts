@@ -24,6 +24,7 @@ function load(file: string): { mesh: MeshSnapshot; proxy: Workload } {
     virtualServices: resources.filter((r: any) => r.kind === 'VirtualService'),
     destinationRules: resources.filter((r: any) => r.kind === 'DestinationRule'),
     peerAuthentications: resources.filter((r: any) => r.kind === 'PeerAuthentication'),
+    requestAuthentications: resources.filter((r: any) => r.kind === 'RequestAuthentication'),
     ...(doc.trustDomain ? { trustDomain: doc.trustDomain } : {}),
     workloads: doc.workloads,
   };

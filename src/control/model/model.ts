@@ -1,6 +1,6 @@
 // The control plane's view of the mesh at one instant: config from the store plus workloads
 // from the registry. Immutable once built; translate/ reads nothing else.
-import type { AuthorizationPolicy, DestinationRule, GatewayGRPCRoute, GatewayHTTPRoute, LocalRateLimit, PeerAuthentication, ServiceEntry, Sidecar, VirtualService, WorkloadEntry } from '../../api/types.ts';
+import type { AuthorizationPolicy, DestinationRule, GatewayGRPCRoute, GatewayHTTPRoute, LocalRateLimit, PeerAuthentication, RequestAuthentication, ServiceEntry, Sidecar, VirtualService, WorkloadEntry } from '../../api/types.ts';
 import type { PortMeta } from '../../xds/node-meta.ts';
 
 export const DEFAULT_NAMESPACE = 'default';
@@ -69,6 +69,8 @@ export interface MeshSnapshot {
   peerAuthentications?: readonly PeerAuthentication[];
   /** Who may call each workload (translate/authz.ts makes its sidecar's RBAC filters). */
   authorizationPolicies?: readonly AuthorizationPolicy[];
+  /** Which JWTs each workload's sidecar verifies (translate/jwt.ts). */
+  requestAuthentications?: readonly RequestAuthentication[];
   /** The trust domain of the mesh's SPIFFE ids (spiffe://<this>/ns/.../sa/...): the CA's; 'cluster.local' when unset. */
   trustDomain?: string;
 }

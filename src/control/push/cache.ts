@@ -13,6 +13,8 @@
 // likewise: they become RBAC filters on a proxy's own inbound listeners (forProxy, per proxy, which
 // reads the snapshot's policies), so a change is pushed with the next snapshot to every proxy, and
 // changes the listeners of those it selects.
+// RequestAuthentications likewise: they make the JWT filter of a proxy's own inbound listeners
+// (per proxy, translate/jwt.ts).
 // Every store write is a new snapshot, so nothing here is keyed by resource: a change to a
 // delegate VirtualService re-translates the routes of every root that names it (delegation is
 // merged per snapshot, translate/gamma.ts allVirtualServices), and the labels a delegate's

@@ -28,6 +28,7 @@
 import type { Destination, DestinationRule, LocalRateLimit, VirtualService } from '../../api/types.ts';
 import { TYPE } from '../../xds/types.ts';
 import { duration } from './duration.ts';
+import { jwtAuthnFilter } from './jwt.ts';
 import { type PortHandling, portHandling } from '../model/protocol.ts';
 import {
   DEFAULT_TRUST_DOMAIN,
@@ -374,13 +375,15 @@ function apiListener(name: string): object {
   };
 }
 
-/** What a proxy's own resources read of the mesh: its rate limits, its Sidecar, its PeerAuthentications and AuthorizationPolicies. */
-export type ProxyPolicies = Pick<MeshSnapshot, 'rateLimits' | 'sidecars' | 'peerAuthentications' | 'authorizationPolicies' | 'trustDomain'>;
+/** What a proxy's own resources read of the mesh: its rate limits, its Sidecar, its PeerAuthentications, AuthorizationPolicies and RequestAuthentications. */
+export type ProxyPolicies = Pick<MeshSnapshot, 'rateLimits' | 'sidecars' | 'peerAuthentications' | 'authorizationPolicies' | 'requestAuthentications' | 'trustDomain'>;
 
 /** Adds one proxy's own resources to the shared and scoped ones (which it does not modify). */
 export function forProxy(shared: SharedResources, scoped: ScopedResources, proxy: Workload, mesh: ProxyPolicies = {}): XdsResources {
   const { sidecars } = mesh;
   const limits = inboundLimits(mesh.rateLimits ?? [], proxy);
+  // Its RequestAuthentications: the JWT filter of every inbound HCM (translate/jwt.ts).
+  const jwt = jwtAuthnFilter(mesh.requestAuthentications, proxy);
   // Its ports' mTLS modes. A proxy that proved no identity has no certificate to terminate TLS
   // with: PERMISSIVE serves it plaintext only, and STRICT still refuses plaintext (fails closed).
   const mtls = workloadMtls(mesh.peerAuthentications, proxy);
@@ -409,7 +412,7 @@ export function forProxy(shared: SharedResources, scoped: ScopedResources, proxy
     if (handling === 'udp') continue;
     const name = `inbound|${p.inboundPort}`;
     const cluster = inboundClusterName(p.port);
-    listeners[name] = inboundListener(name, proxy.address, p, cluster, handling, limits, modeOf(p.port), authz);
+    listeners[name] = inboundListener(name, proxy.address, p, cluster, handling, limits, modeOf(p.port), authz, jwt);
     const base = {
       name: cluster,
       type: 'STATIC',
@@ -554,19 +557,24 @@ export interface InboundAuthz {
 }
 const NO_AUTHZ: InboundAuthz = { http: [], tcp: [] };
 
-function inboundListener(name: string, address: string, p: WorkloadPort, cluster: string, handling: PortHandling, limits: InboundLimit[], mode: EffectiveMode, authz: InboundAuthz = NO_AUTHZ): object {
-  const plain = plainInboundListener(name, address, p, cluster, handling, limits, authz);
+function inboundListener(name: string, address: string, p: WorkloadPort, cluster: string, handling: PortHandling, limits: InboundLimit[], mode: EffectiveMode, authz: InboundAuthz = NO_AUTHZ, jwt?: object): object {
+  const plain = plainInboundListener(name, address, p, cluster, handling, limits, authz, jwt);
   return withInboundMtls(plain.listener, mode, handling, plain.filters);
 }
 
 /**
  * One service port's inbound listener without mTLS, and the port's filters (for the mTLS chains).
- * Istio's order: the authorization filters come first in the HCM (after authentication, which
- * RequestAuthentication adds before them), then the rest, then the router; on a TCP chain the
- * network RBAC filters come before tcp_proxy.
+ * Istio's order: authentication first (the JWT filter of RequestAuthentication), then the
+ * authorization filters (which read what authentication found), then the rest, then the router;
+ * on a TCP chain the network RBAC filters come before tcp_proxy.
  */
-function plainInboundListener(name: string, address: string, p: WorkloadPort, cluster: string, handling: PortHandling, limits: InboundLimit[], authz: InboundAuthz): { listener: PlainInbound; filters: PortFilters } {
-  const filters = [...authz.http, ...(limits.length ? [{ name: LOCAL_RATE_LIMIT_FILTER, typed_config: { '@type': TYPE.localRateLimit, stat_prefix: 'inbound' } }] : []), ...ROUTER];
+function plainInboundListener(name: string, address: string, p: WorkloadPort, cluster: string, handling: PortHandling, limits: InboundLimit[], authz: InboundAuthz, jwt?: object): { listener: PlainInbound; filters: PortFilters } {
+  const filters = [
+    ...(jwt ? [jwt] : []),
+    ...authz.http,
+    ...(limits.length ? [{ name: LOCAL_RATE_LIMIT_FILTER, typed_config: { '@type': TYPE.localRateLimit, stat_prefix: 'inbound' } }] : []),
+    ...ROUTER,
+  ];
   const hcm = () =>
     hcmFilter(
       name,

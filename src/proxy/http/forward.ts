@@ -1,6 +1,6 @@
 // The life of one proxied HTTP request, whatever protocol carried it (docs/request-lifecycle.md).
 // The layers, in order, all assembled in forward() below:
-//   authorization (authz.ts; inbound listeners with AuthorizationPolicies) -> route (router.ts) -> local rate limit (ratelimit.ts) -> CORS (cors.ts) -> local reply
+//   JWT (jwt.ts, where the listener has RequestAuthentication) -> authorization (authz.ts; inbound listeners with AuthorizationPolicies) -> route (router.ts) -> local rate limit (ratelimit.ts) -> CORS (cors.ts) -> local reply
 //   (local-reply.ts: direct_response, redirect) -> fault (fault.ts) -> target cluster and
 //   endpoints -> rewrites and header edits (edits.ts) -> timeouts, tries and retries (retry.ts),
 //   endpoint choice (upstream/balance.ts, outlier.ts) -> upstream exchange -> response header
@@ -29,6 +29,9 @@ import { mirror } from './mirror.ts';
 import { faultOutcome, injectFault } from './fault.ts';
 import { headerValue, responseHeaders, upstreamHead } from './edits.ts';
 import { cameBack, withOwnVia } from './via.ts';
+import { type JwtOutcome, authenticate } from './jwt.ts';
+import { JwksCache } from './jwks.ts';
+import type { DynamicMetadata } from './istio-authn.ts';
 
 import { clusterEndpoints } from '../upstream/choose.ts';
 import type { Tiers } from '../upstream/priority.ts';
@@ -55,6 +58,8 @@ export interface ForwardContext {
   slowStart?: SlowStart;
   /** Token buckets of the routes' local rate limits (created on first use). */
   rateLimiter?: RateLimiter;
+  /** The JWT layer's key sets: inline ones made once, remote ones fetched and cached (created on first use). */
+  jwks?: JwksCache;
   inflight?: InFlight;
   /** The service port an inbound listener's port stands for (authorization's destination port). */
   destinationPort?: (listenerPort: number) => number;
@@ -238,9 +243,45 @@ class HeadView implements RequestView {
 export function forward(ctx: ForwardContext, listenerName: string, ds: Downstream): void {
   // One snapshot for the whole request: a config swap mid-request does not affect it.
   const cfg = ctx.config();
-  // Authorization first, as Istio orders the inbound filters: after authentication only (a JWT
-  // layer goes just before this one and fills ds.dynamicMetadata, which RBAC reads); a denied
-  // request is answered here and never routed.
+  // The JWT layer first, as Envoy's jwt_authn filter is first among the HCM's filters. A request
+  // with no token is decided at once; one with tokens waits for their verification only (jwt.ts).
+  const jwt = cfg.listeners.get(listenerName)?.jwt;
+  if (!jwt) return routeRequest(ctx, cfg, listenerName, ds, undefined);
+  let outcome: JwtOutcome | Promise<JwtOutcome>;
+  try {
+    outcome = authenticate(jwt, ds.head, { jwks: (ctx.jwks ??= new JwksCache()) });
+  } catch (e) {
+    fail(ctx, ds, e);
+    return;
+  }
+  if (!(outcome instanceof Promise)) return authenticated(ctx, cfg, listenerName, ds, outcome);
+  // A client that leaves while its tokens are verified is not sent on (as after any other layer).
+  let gone = false;
+  ds.onAbort(() => {
+    gone = true;
+    publish(ctx, ds, '-', 499, 'downstream_closed', undefined, undefined);
+  });
+  outcome.then(
+    (o) => gone || authenticated(ctx, cfg, listenerName, ds, o),
+    (e) => gone || fail(ctx, ds, e),
+  );
+}
+
+/** After the JWT layer: refused (401, 403), or on with what the layer found (dynamic metadata, which authorization reads). */
+function authenticated(ctx: ForwardContext, cfg: RuntimeConfig, listenerName: string, ds: Downstream, o: JwtOutcome): void {
+  if (!o.ok) return fail(ctx, ds, o.error);
+  if (o.metadata) ds.dynamicMetadata = o.metadata as Record<string, Record<string, unknown>>;
+  routeRequest(ctx, cfg, listenerName, ds, o.metadata);
+}
+
+/**
+ * The layers after authentication. `metadata` is the dynamic metadata of the filters before
+ * (http/istio-authn.ts: 'envoy.filters.http.jwt_authn', 'istio_authn'), what authorization reads.
+ */
+function routeRequest(ctx: ForwardContext, cfg: RuntimeConfig, listenerName: string, ds: Downstream, _metadata: DynamicMetadata | undefined): void {
+  // Authorization next, as Istio orders the inbound filters: after authentication only (the JWT
+  // layer above filled ds.dynamicMetadata, which RBAC reads); a denied request is answered here
+  // and never routed.
   const l = cfg.listeners.get(listenerName);
   if (l?.authz) {
     const denied = authorize(ctx, l, ds);

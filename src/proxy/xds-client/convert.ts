@@ -7,6 +7,7 @@ import { duration, durationMs, fail } from './convert-util.ts';
 import { type SniConfig, type TcpProxyConfig, sniChains, tcpProxy } from './convert-tcp.ts';
 import { type MtlsListener, isMtlsListener, mtlsParts } from './convert-mtls.ts';
 import { type TransportSocketMatch, type UpstreamTls, clusterTransport, endpointSocketMatch } from './convert-tls.ts';
+import { type JwtAuthnConfig, jwtAuthnConfig } from './convert-jwt.ts';
 
 export type { RouteEntry, RouteTable, VirtualHost, StringMatcher } from './convert-route.ts';
 export { convertRouteConfig } from './convert-route.ts';
@@ -15,6 +16,7 @@ export { chainFor, pickTcpCluster } from './convert-tcp.ts';
 export type { MtlsListener, TlsChain } from './convert-mtls.ts';
 export { tlsChainFor } from './convert-mtls.ts';
 export type { DownstreamTls, TransportSocketMatch, UpstreamTls } from './convert-tls.ts';
+export type { JwtAuthnConfig, JwtLocation, JwtProvider, JwtRequirement, JwksSource } from './convert-jwt.ts';
 export { transportFor } from './convert-tls.ts';
 
 export interface ListenerConfig {
@@ -58,6 +60,8 @@ export interface ListenerConfig {
   idleTimeoutMs: number;
   /** stream_idle_timeout: a request with no bytes either way for this long ends (Envoy: 5 min). */
   streamIdleTimeoutMs: number;
+  /** The HCM's jwt_authn filter (RequestAuthentication): the JWT layer (http/jwt.ts) runs it first. */
+  jwt?: JwtAuthnConfig;
 }
 
 /** When the control plane sets no request_headers_timeout (Envoy's own default is none at all). */
@@ -273,11 +277,13 @@ function hcmDefaults(): Pick<ListenerConfig, 'path' | 'requestHeadersTimeoutMs' 
   };
 }
 
-function hcmConfig(where: string, tc: any): Pick<ListenerConfig, 'path' | 'requestHeadersTimeoutMs' | 'idleTimeoutMs' | 'streamIdleTimeoutMs' | 'rdsName' | 'inlineRoutes' | 'authz'> {
+function hcmConfig(where: string, tc: any): Pick<ListenerConfig, 'path' | 'requestHeadersTimeoutMs' | 'idleTimeoutMs' | 'streamIdleTimeoutMs' | 'rdsName' | 'inlineRoutes' | 'authz' | 'jwt'> {
   // The router, and before it the CORS and fault filters (their config comes per route: convert-route.ts).
-  // RBAC filters first (after authentication only): the request path runs them before anything
-  // else but authentication, so one after another filter would run earlier than Envoy runs it.
+  // The JWT filter first, then the RBAC filters (after authentication only): the request path runs
+  // them in that order before anything else, so one placed after another filter would run earlier
+  // than Envoy runs it.
   const authz: AuthzFilterConfig[] = [];
+  let jwt: JwtAuthnConfig | undefined;
   let others = -1;
   for (const [i, f] of (tc.http_filters ?? []).entries()) {
     const t = f.typed_config?.['@type'];
@@ -287,7 +293,11 @@ function hcmConfig(where: string, tc: any): Pick<ListenerConfig, 'path' | 'reque
       continue;
     }
     if (!AUTHN_FILTER_TYPES.has(t)) others = i;
-    if (t === TYPE.localRateLimit) {
+    if (t === TYPE.jwtAuthn) {
+      // The sidecar runs the JWT layer before every other (http/forward.ts): so must the config.
+      if (i !== 0) fail(`${where}: http_filters[${i}]`, 'the JWT filter must be the first HTTP filter (the sidecar runs it before any other)');
+      jwt = jwtAuthnConfig(`${where}: http_filters[${i}].typed_config`, f.typed_config);
+    } else if (t === TYPE.localRateLimit) {
       const keys = Object.keys(f.typed_config).filter((k) => k !== '@type' && k !== 'stat_prefix');
       if (keys.length) fail(`${where}: http_filters[${i}].typed_config.${keys[0]}`, 'the local rate limit filter is configured per route here (typed_per_filter_config); listener-wide buckets are not supported');
     } else if (t === TYPE.fault || t === TYPE.cors) {
@@ -307,6 +317,7 @@ function hcmConfig(where: string, tc: any): Pick<ListenerConfig, 'path' | 'reque
     requestHeadersTimeoutMs: positive('request_headers_timeout', tc.request_headers_timeout, DEFAULT_REQUEST_HEADERS_TIMEOUT_MS),
     idleTimeoutMs: positive('common_http_protocol_options.idle_timeout', tc.common_http_protocol_options?.idle_timeout, DEFAULT_IDLE_TIMEOUT_MS),
     streamIdleTimeoutMs: positive('stream_idle_timeout', tc.stream_idle_timeout, DEFAULT_STREAM_IDLE_TIMEOUT_MS),
+    ...(jwt ? { jwt } : {}),
   };
   if (tc.rds) {
     if (!tc.rds.route_config_name) fail(`${where}: rds.route_config_name`, 'required');

@@ -1,0 +1,93 @@
+// PURE: a workload's RequestAuthentications -> Envoy's jwt_authn filter for its inbound HCMs, as
+// Istio builds it (pilot/pkg/security/authn/policy_applier.go, convertToEnvoyJwtConfig):
+//   - the policies that apply to a sidecar are those of its namespace whose selector takes its
+//     labels (no selector, or one without labels, takes every workload) and those without a selector
+//     in the root namespace; a policy with targetRef(s) applies to gateways and waypoints only;
+//   - all their jwtRules together, sorted by issuer (Istio does, so that the config is stable);
+//   - rule i is provider "origins-<i>": issuer, audiences, key set, token locations, forward,
+//     forward_payload_header, claim_to_headers, payload_in_metadata ("payload", what Istio's RBAC
+//     filters read), normalize_payload_in_metadata (space-delimited claims: scope, permission and
+//     the rule's own);
+//   - one rule for every path ("/"): a token, if present, must verify; a request with none passes.
+//     One provider: requires_any {provider, allow_missing}. Several: requires_any {each provider,
+//     requires_all {each: requires_any {provider, allow_missing}}}; the outer OR lets providers that
+//     share a location (the Authorization header, by default) each verify their own issuer's tokens.
+//   - bypass_cors_preflight: a CORS preflight carries no credentials.
+// Key sets: inline jwks as local_jwks; a jwksUri as remote_jwks, which the sidecar fetches, caches
+// (Envoy's default, 10 min) and refreshes. istiod by default fetches the URI itself and inlines the
+// keys; here the sidecar does (Istio's PILOT_JWT_ENABLE_REMOTE_JWKS=envoy), so a key rotation
+// reaches it without a push and a JWKS the sidecar cannot reach fails requests with tokens as
+// Envoy's "Jwks remote fetch is failed" (docs/config.md).
+import type { JWTRule, RequestAuthentication } from '../../api/types.ts';
+import { TYPE } from '../../xds/types.ts';
+import { ROOT_NAMESPACE, labelsMatch } from '../model/model.ts';
+import type { PolicyTarget } from '../model/peer-auth.ts';
+import { byPrecedence } from './services.ts';
+import { duration } from './duration.ts';
+
+export const JWT_AUTHN_FILTER = 'envoy.filters.http.jwt_authn';
+/** Where every provider's verified payload goes in the filter's dynamic metadata. */
+export const JWT_PAYLOAD_KEY = 'payload';
+
+/** Istio's default for how long fetching a jwksUri may take (jwtRule.timeout). */
+const DEFAULT_JWKS_TIMEOUT = '5s';
+
+/** Claims Istio always treats as space-delimited strings, before a rule's own spaceDelimitedClaims. */
+const SPACE_DELIMITED = ['scope', 'permission'];
+
+/** The RequestAuthentications that apply to a workload's sidecar, oldest first. */
+export function jwtPoliciesFor(all: readonly RequestAuthentication[] | undefined, w: PolicyTarget, rootNamespace: string = ROOT_NAMESPACE): RequestAuthentication[] {
+  return byPrecedence(all ?? []).filter((ra) => {
+    if (ra.spec.targetRef || ra.spec.targetRefs?.length) return false;
+    const selector = ra.spec.selector?.matchLabels;
+    const selects = Object.keys(selector ?? {}).length > 0;
+    if (ra.metadata.namespace === w.namespace) return !selects || labelsMatch(selector, w.labels);
+    return ra.metadata.namespace === rootNamespace && !selects;
+  });
+}
+
+/** The jwt_authn HTTP filter for a workload, or undefined when no rule applies to it. */
+export function jwtAuthnFilter(all: readonly RequestAuthentication[] | undefined, w: PolicyTarget, rootNamespace: string = ROOT_NAMESPACE): object | undefined {
+  const rules = jwtPoliciesFor(all, w, rootNamespace).flatMap((ra) => ra.spec.jwtRules ?? []);
+  if (!rules.length) return undefined;
+  // A stable sort: rules with one issuer keep their policies' order.
+  rules.sort((a, b) => ((a.issuer ?? '') < (b.issuer ?? '') ? -1 : (a.issuer ?? '') > (b.issuer ?? '') ? 1 : 0));
+  const providers: Record<string, object> = {};
+  rules.forEach((r, i) => (providers[`origins-${i}`] = provider(r)));
+  const names = Object.keys(providers);
+  const optional = (name: string) => ({ requires_any: { requirements: [{ provider_name: name }, { allow_missing: {} }] } });
+  const requires = names.length === 1 ? optional(names[0]!) : { requires_any: { requirements: [...names.map((n) => ({ provider_name: n })), { requires_all: { requirements: names.map(optional) } }] } };
+  return {
+    name: JWT_AUTHN_FILTER,
+    typed_config: { '@type': TYPE.jwtAuthn, providers, rules: [{ match: { prefix: '/' }, requires }], bypass_cors_preflight: true },
+  };
+}
+
+function provider(r: JWTRule): object {
+  const p: Record<string, unknown> = { issuer: r.issuer };
+  if (r.audiences?.length) p.audiences = r.audiences;
+  const uri = r.jwksUri ?? r.jwks_uri;
+  if (r.jwks !== undefined) p.local_jwks = { inline_string: r.jwks };
+  else if (uri !== undefined) p.remote_jwks = { http_uri: { uri, cluster: jwksCluster(uri), timeout: duration(r.timeout ?? DEFAULT_JWKS_TIMEOUT) } };
+  if (r.forwardOriginalToken) p.forward = true;
+  if (r.fromHeaders?.length) p.from_headers = r.fromHeaders.map((h) => ({ name: h.name, ...(h.prefix ? { value_prefix: h.prefix } : {}) }));
+  if (r.fromParams?.length) p.from_params = r.fromParams;
+  if (r.fromCookies?.length) p.from_cookies = r.fromCookies;
+  if (r.outputPayloadToHeader) p.forward_payload_header = r.outputPayloadToHeader;
+  if (r.outputClaimToHeaders?.length) p.claim_to_headers = r.outputClaimToHeaders.map((c) => ({ header_name: c.header, claim_name: c.claim }));
+  // Istio's EnvoyJwtFilterPayload: AuthorizationPolicy's request.auth.* read the payload there
+  // (translate/authz-match.ts), whichever provider verified the token.
+  p.payload_in_metadata = JWT_PAYLOAD_KEY;
+  p.normalize_payload_in_metadata = { space_delimited_claims: [...new Set([...SPACE_DELIMITED, ...(r.spaceDelimitedClaims ?? [])])] };
+  return p;
+}
+
+/**
+ * Istio's name for the cluster a remote JWKS is fetched through (outbound|<port>||<host>): Envoy
+ * requires one. Weft's sidecar fetches the URI directly (proxy/http/jwks.ts), not through it.
+ */
+function jwksCluster(uri: string): string {
+  const u = new URL(uri);
+  const port = u.port || (u.protocol === 'https:' ? '443' : '80');
+  return `outbound|${port}||${u.hostname}`;
+}
