@@ -159,3 +159,43 @@ describe('RequestAuthentication through real sidecars', () => {
     assert.ok(jwksHits >= 1 && jwksHits <= 2, `${jwksHits} fetches`);
   });
 });
+
+// Istio's "require a valid token" step: RequestAuthentication says which tokens are good, an
+// AuthorizationPolicy on requestPrincipals says a token is needed; the JWT layer's findings reach
+// the RBAC layer (dynamic metadata), as Envoy's jwt_authn hands them to its RBAC filter.
+describe('RequestAuthentication with an AuthorizationPolicy on requestPrincipals', () => {
+  const policy = checkResource(
+    {
+      apiVersion: 'security.istio.io/v1',
+      kind: 'AuthorizationPolicy',
+      metadata: { name: 'require-alice', namespace: 'default' },
+      spec: { action: 'ALLOW', rules: [{ from: [{ source: { requestPrincipals: [`${A}/alice`] } }], when: [{ key: 'request.auth.claims[group]', values: ['admins'] }] }] },
+    },
+    'ap',
+  );
+  before(async () => {
+    mesh.cp.store.apply([policy]);
+    await waitFor('the app sidecar to require a token', async () => (await call()).status === 403);
+  });
+  after(() => {
+    mesh.cp.store.delete({ kind: 'AuthorizationPolicy', namespace: 'default', name: 'require-alice' });
+  });
+
+  test('no token: 403 RBAC: access denied (no ALLOW policy matched)', async () => {
+    const r = await call();
+    assert.equal(r.status, 403);
+    assert.equal(r.body, 'RBAC: access denied');
+    assert.equal(r.headers['x-weft-authz-policy'], 'none');
+  });
+
+  test("alice's valid token with the claim group=admins: 200; without the claim, or another subject: 403", async () => {
+    assert.equal((await call({ authorization: `Bearer ${await token({ group: 'admins' })}` })).status, 200);
+    assert.equal((await call({ authorization: `Bearer ${await token({ group: 'users' })}` })).status, 403);
+    assert.equal((await call({ authorization: `Bearer ${await token({ sub: 'bob', group: 'admins' })}` })).status, 403);
+  });
+
+  test('an invalid token is still a 401 from the JWT layer, before authorization', async () => {
+    await refused({ authorization: `Bearer ${await token({ exp: now() - 3600, group: 'admins' })}` }, 401, 'Jwt is expired');
+  });
+});
+

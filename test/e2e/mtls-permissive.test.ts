@@ -95,3 +95,25 @@ test("the port's AuthorizationPolicy applies to TLS passed through as well: allo
   }
 });
 
+test("connection.sni on TLS passed through is the ClientHello's server name (found by review: it was none)", { skip }, async () => {
+  const { checkResource } = await import('../../src/api/index.ts');
+  const hello = (servername: string) =>
+    new Promise<string>((resolve) => {
+      const c = tls.connect({ host: '127.0.0.1', port: inbound.tls, servername, rejectUnauthorized: false, ALPNProtocols: ['http/1.1'] }, () => {});
+      let data = '';
+      c.on('data', (d) => (data += d));
+      c.on('error', (e: NodeJS.ErrnoException) => resolve(`error ${e.code ?? e.message}`));
+      c.on('close', () => resolve(data));
+      c.setTimeout(10_000, () => c.destroy());
+    });
+  const deny = { apiVersion: 'security.istio.io/v1', kind: 'AuthorizationPolicy', metadata: { name: 'deny-secret-sni', namespace: 'default' }, spec: { action: 'DENY', rules: [{ when: [{ key: 'connection.sni', values: ['secret.example'] }] }] } };
+  const revision = cp.store.apply([checkResource(deny, 'test')])[0]!.revision;
+  await waitFor('the sidecar to ACK the policy', async () => cp.ads.proxies().every((p) => p.current && (p.revision ?? 0) >= revision));
+  try {
+    assert.match(await hello('secret.example'), /^error /, 'denied by its SNI');
+    assert.equal(await hello('app.example'), 'hello from the app over its own TLS', 'another SNI passes');
+  } finally {
+    cp.store.delete({ kind: 'AuthorizationPolicy', namespace: 'default', name: 'deny-secret-sni' });
+  }
+});
+

@@ -19,6 +19,9 @@ import { type ProxyError, rbacDenied } from '../errors.ts';
 import type { AuthzEvent, Telemetry } from '../telemetry/events.ts';
 import type { ListenerConfig } from '../xds-client/convert.ts';
 import type { Downstream } from './types.ts';
+import { headerValue } from './edits.ts';
+
+const { isIP } = process.getBuiltinModule('node:net');
 
 export interface AuthzContext {
   telemetry: Telemetry;
@@ -30,7 +33,11 @@ export interface AuthzContext {
 export function rbacRequestOf(ds: Downstream, ctx: AuthzContext): RbacRequest {
   const h = ds.head;
   const path = h.query ? `${h.path}?${h.query}` : h.path;
-  const headers = [':method', h.method, ':authority', h.authority, ':path', path, ...h.headers];
+  // As Envoy's header map: the pseudo-headers, and on an upgrade its Upgrade and Connection (which
+  // the request head keeps apart, as hop-by-hop), so that a rule on request.headers[upgrade] sees
+  // them; Host is :authority.
+  const headers = [':method', h.method, ':authority', h.authority, ':path', path, ...(h.upgrade ? ['upgrade', h.upgrade, 'connection', 'upgrade'] : []), ...h.headers];
+  const xff = headerValue(h.headers, 'x-forwarded-for');
   const local = ds.localAddress?.() ?? { address: '', port: 0 };
   const peer = ds.sourcePrincipal?.();
   const sni = ds.requestedServerName?.();
@@ -40,10 +47,19 @@ export function rbacRequestOf(ds: Downstream, ctx: AuthzContext): RbacRequest {
     destinationIp: unmapped(local.address),
     destinationPort: ctx.destinationPort?.(local.port) ?? local.port,
     sourceIp: unmapped(ds.remoteAddress()),
+    // remote.ip / remoteIpBlocks: the original client, as Envoy takes it with use_remote_address
+    // false and no trusted hops (Istio's inbound): the last X-Forwarded-For address, else the peer.
+    ...(xff ? { remoteIp: lastForwardedFor(xff) ?? unmapped(ds.remoteAddress()) } : {}),
     ...(peer !== undefined ? { peer } : {}),
     ...(sni !== undefined ? { sni } : {}),
     ...(ds.dynamicMetadata ? { metadata: ds.dynamicMetadata as Metadata } : {}),
   };
+}
+
+/** The last address of an X-Forwarded-For value (Envoy's choice with no trusted hops), if it is one. */
+function lastForwardedFor(xff: string): string | undefined {
+  const last = xff.slice(xff.lastIndexOf(',') + 1).trim();
+  return isIP(last) ? unmapped(last) : undefined;
 }
 
 /** Node reports an IPv4 client of a dual-stack socket as ::ffff:a.b.c.d; Envoy (and Istio's ipBlocks) see a.b.c.d. */

@@ -67,6 +67,10 @@ function removeDotSegments(p: string): string {
 export function canonicalPath(path: string, opts: PathOptions): string | undefined {
   let p = path;
   if (opts.normalize) {
+    // Istio's BASE normalization: an encoded NUL is refused (400), a backslash is a slash (so
+    // "/admin\\x" and "/x\\..\\admin" are the paths a DENY on "/admin/*" is written for).
+    if (/%00/.test(p)) return undefined;
+    if (p.indexOf('\\') >= 0) p = p.replace(/\\/g, '/');
     const e = normalizeEscapes(p);
     if (e === undefined) return undefined;
     p = removeDotSegments(e);

@@ -107,9 +107,10 @@ export function createListener(handlers: ListenerHandlers, limits: () => Listene
       ...handlers.tls,
       log: handlers.log,
       plaintext: (s, head) => byKind(s, handlers, l, codecs, head),
-      passthrough: (s, head, chain) => {
-        // The port's network RBAC applies to TLS passed through as to any TCP chain.
-        if (chain.tcp!.rbac && !authorizeConnection(handlers.tcp, l.name, chain.tcp!.rbac, s)) return;
+      passthrough: (s, head, chain, sni) => {
+        // The port's network RBAC applies to TLS passed through as to any TCP chain, with the
+        // ClientHello's server name as its connection.sni.
+        if (chain.tcp!.rbac && !authorizeConnection(handlers.tcp, l.name, chain.tcp!.rbac, s, sni)) return;
         proxyTcp(handlers.tcp, pickTcpCluster(chain.tcp!, Math.random()), s, head, chain.tcp!.idleTimeoutMs, undefined, chain.tcp!);
       },
       secure: (t, chain) => {

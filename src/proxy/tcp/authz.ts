@@ -22,9 +22,10 @@ export interface TcpAuthzContext {
 }
 
 /** The connection as network RBAC reads it. */
-export function connectionRequestOf(socket: net.Socket, ctx: Pick<TcpAuthzContext, 'destinationPort'>): RbacRequest {
+export function connectionRequestOf(socket: net.Socket, ctx: Pick<TcpAuthzContext, 'destinationPort'>, serverName?: string): RbacRequest {
   const peer = peerPrincipal(socket);
-  const sni = (socket as { servername?: unknown }).servername;
+  // A terminated TLS connection's server name, or the one the tls_inspector read (TLS passed through).
+  const sni = serverName ?? (socket as { servername?: unknown }).servername;
   const port = socket.localPort ?? 0;
   return {
     destinationIp: unmapped(socket.localAddress ?? ''),
@@ -41,8 +42,8 @@ let lastLog = 0;
  * Runs `filters` for a new connection: true when it may go on to tcp_proxy; false when a filter
  * denied it, and then the connection is closed here.
  */
-export function authorizeConnection(ctx: TcpAuthzContext, listener: string, filters: readonly AuthzFilterConfig[], socket: net.Socket): boolean {
-  const req = connectionRequestOf(socket, ctx);
+export function authorizeConnection(ctx: TcpAuthzContext, listener: string, filters: readonly AuthzFilterConfig[], socket: net.Socket, serverName?: string): boolean {
+  const req = connectionRequestOf(socket, ctx, serverName);
   let shadow: { effect: 'allowed' | 'denied'; policy?: string }[] | undefined;
   let allowedBy: string | undefined;
   for (const f of filters) {

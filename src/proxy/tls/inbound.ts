@@ -35,7 +35,7 @@ export interface MtlsAccept {
   /** The handshake is done: the decrypted stream (its peer's SPIFFE id set), for the chain's filters. */
   secure(socket: TLSSocket, chain: TlsChain): void;
   /** A chain that passes TLS through (no DownstreamTlsContext): the raw connection, with the bytes read so far, for its tcp_proxy. */
-  passthrough(socket: net.Socket, head: Buffer, chain: TlsChain): void;
+  passthrough(socket: net.Socket, head: Buffer, chain: TlsChain, sni: string | undefined): void;
 }
 
 /** Log lines about refused connections, per listener: at most one a second (the counts are in /stats). */
@@ -81,7 +81,8 @@ function acceptMtls(socket: net.Socket, o: MtlsAccept, handshake: (socket: net.S
     const chain = tlsChainFor(o.mtls, h.alpn);
     if (!chain) return refuse('no_filter_chain', `no filter chain matches its TLS ALPN ${JSON.stringify(h.alpn)}`);
     if (!finish()) return;
-    if (!chain.tls) return o.passthrough(socket, reader.bytes, chain);
+    // The ClientHello's server name goes with it: network RBAC's connection.sni reads it (as Envoy's tls_inspector sets it).
+    if (!chain.tls) return o.passthrough(socket, reader.bytes, chain, h.serverName);
     handshake(socket, reader.bytes);
   };
   const onData = (d: Buffer) => decide(reader.feed(d));

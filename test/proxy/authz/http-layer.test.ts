@@ -71,3 +71,15 @@ test('filters run in order, the first denial answers and names its policy and fi
   assert.equal(authorize({ telemetry }, { name: 'x' } as ListenerConfig, ds()), undefined);
   assert.equal(events.length, 2);
 });
+
+test('found by review: an upgrade request shows RBAC its Upgrade and Connection; remote.ip is the last X-Forwarded-For address (else the peer)', () => {
+  const up = ds();
+  (up.head as { upgrade?: string }).upgrade = 'websocket';
+  const r = rbacRequestOf(up, { telemetry: new Telemetry() });
+  assert.deepEqual(r.headers!.slice(6, 10), ['upgrade', 'websocket', 'connection', 'upgrade']);
+  const viaProxy = rbacRequestOf(ds({ headers: ['x-forwarded-for', '203.0.113.7, 10.9.9.9'] }), { telemetry: new Telemetry() });
+  assert.equal(viaProxy.remoteIp, '10.9.9.9');
+  assert.equal(viaProxy.sourceIp, '10.1.2.3', 'source.ip stays the peer');
+  assert.equal(rbacRequestOf(ds({ headers: ['x-forwarded-for', 'not-an-ip'] }), { telemetry: new Telemetry() }).remoteIp, '10.1.2.3');
+  assert.equal(rbacRequestOf(ds(), { telemetry: new Telemetry() }).remoteIp, undefined, 'no X-Forwarded-For: the engine takes the peer');
+});
