@@ -1,4 +1,4 @@
-// Automatic mTLS and PeerAuthentication in the xDS (MTLS-CONTRACT.md), structurally: the inbound
+// Automatic mTLS and PeerAuthentication in the xDS (docs/mtls.md), structurally: the inbound
 // chains of each mode on each kind of port, the endpoints that take mTLS, the clusters' transport
 // socket matches and their SANs, a PeerAuthentication change through the push step, and a
 // protobuf round trip of every new shape. None of these load the config into the sidecar.

@@ -1,5 +1,5 @@
 // PURE: the shapes of automatic mTLS, as Istio's pilot emits them and the mTLS contract with the
-// sidecar (MTLS-CONTRACT.md) fixes them for Weft's sidecar:
+// sidecar (docs/mtls.md) fixes them for Weft's sidecar:
 //   - endpoints that take mTLS carry Istio's tlsMode=istio in the transport socket match metadata;
 //   - an outbound cluster with such endpoints gets Istio's transport_socket_matches: TLS with the
 //     workload certificate to those (checking the server's SPIFFE id), plaintext to the rest;
