@@ -65,8 +65,12 @@ function serviceAt(k: number, namespaces: number): Svc {
 // CONFIG_CHANGES times (the median push is reported); the extra proxy joins service 0.
 const CONFIG_CHANGES = 5;
 const changedWeight = (i: number) => (i % 2 === 0 ? 50 : 90);
-// Bounds: the whole scale phase should stay well under a minute.
-const CONNECT_TIMEOUT_MS = 40_000;
+// Bounds. Connecting 1,000 proxies over mutual TLS (each simulated proxy makes its own handshake in
+// a worker thread) stretches the ramp, and every push during the ramp walks every connected proxy:
+// 8.5 s in one namespace, 38 s in ten on this 2-core machine (2.6 s each before mTLS). The bound is
+// 120 s so that the phase reports that figure instead of failing on it; docs/performance.md and
+// the issue say where the time goes (pushes during the ramp).
+const CONNECT_TIMEOUT_MS = 120_000;
 const CHANGE_TIMEOUT_MS = 15_000;
 
 const now = () => performance.timeOrigin + performance.now(); // epoch ms, comparable across threads
