@@ -488,8 +488,11 @@ Options:
     help: `Usage: weft token create --workload NAME [-n NAMESPACE] [--service-account SA] [--ttl DURATION]
 
 Makes a join token for one workload identity: good once, for a short time. The control plane
-keeps only its hash; this is the one time it is shown. (Sidecars do not ask for one yet: that,
-and the certificate it buys, come next with mTLS.)
+keeps only its hash; this is the one time it is shown (on stdout; what it is for, on stderr).
+A sidecar started with it proves that identity: give it as WEFT_JOIN_TOKEN (or in a file, with
+--join-token-file) to 'weft proxy', with --ca-cert the control plane's root-cert.pem. It buys the
+sidecar its workload certificate (spiffe://cluster.local/ns/NAMESPACE/sa/SERVICE_ACCOUNT) and is
+spent. 'weft up' makes one for each workload it starts.
 
 Options:
   --workload NAME          the workload it is for (required)
