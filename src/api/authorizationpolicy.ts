@@ -84,16 +84,24 @@ export const AUTHORIZATION_POLICY_SPEC: ObjectSchema = {
 
 // ---- the rules beyond the shape ----
 
-export function validateAuthorizationPolicy(spec: Record<string, unknown>, _namespace: string, meta: ObjectMeta): FieldError[] {
-  const f = new Findings();
-  checkDryRun(f, meta.annotations?.[DRY_RUN], asStr(spec.action) ?? 'ALLOW');
-  // CEL on spec (and the webhook's validateOneOfSelectorType): one way to pick workloads.
+/**
+ * How a security policy picks its workloads (AuthorizationPolicy, RequestAuthentication): the CEL
+ * rule on spec (and the webhook's validateOneOfSelectorType), one of selector, targetRef and
+ * targetRefs; then each of them well formed.
+ */
+export function checkWorkloadPicker(f: Findings, spec: Record<string, unknown>): void {
   const pickers = ['selector', 'targetRef', 'targetRefs'].filter((k) => isSet(spec[k]));
   if (pickers.length > 1) f.report('spec', `only one of selector, targetRef and targetRefs may be set (got ${pickers.join(', ')})`);
   checkSelectorLabels(f, asObj(spec.selector)?.matchLabels, 'spec.selector.matchLabels');
   const single = asObj(spec.targetRef);
   if (single) checkTargetRef(f, single, 'spec.targetRef');
   for (const [ref, p] of eachObj(spec.targetRefs, 'spec.targetRefs')) checkTargetRef(f, ref, p);
+}
+
+export function validateAuthorizationPolicy(spec: Record<string, unknown>, _namespace: string, meta: ObjectMeta): FieldError[] {
+  const f = new Findings();
+  checkDryRun(f, meta.annotations?.[DRY_RUN], asStr(spec.action) ?? 'ALLOW');
+  checkWorkloadPicker(f, spec);
 
   const action = asStr(spec.action) ?? 'ALLOW';
   // Protobuf has no presence for lists: `rules: []` is no rules, as Istio reads it.

@@ -6,8 +6,8 @@
 
 import type { FieldError } from './types.ts';
 import { field, type ArraySchema, type ObjectSchema, type StringSchema } from './schema.ts';
-import { Findings, asObj, asStr, checkSelectorLabels, eachObj, isSet } from './common.ts';
-import { TARGET_REF, checkTargetRef } from './authorizationpolicy.ts';
+import { Findings, asObj, asStr, eachObj, isSet } from './common.ts';
+import { TARGET_REF, checkWorkloadPicker } from './authorizationpolicy.ts';
 import { parseDuration } from './rules.ts';
 
 const STRING: StringSchema = { type: 'string' };
@@ -58,13 +58,7 @@ export const REQUEST_AUTHENTICATION_SPEC: ObjectSchema = {
 
 export function validateRequestAuthentication(spec: Record<string, unknown>): FieldError[] {
   const f = new Findings();
-  // CEL on spec (and the webhook's validateOneOfSelectorType): one way to pick workloads.
-  const pickers = ['selector', 'targetRef', 'targetRefs'].filter((k) => isSet(spec[k]));
-  if (pickers.length > 1) f.report('spec', `only one of selector, targetRef and targetRefs may be set (got ${pickers.join(', ')})`);
-  checkSelectorLabels(f, asObj(spec.selector)?.matchLabels, 'spec.selector.matchLabels');
-  const single = asObj(spec.targetRef);
-  if (single) checkTargetRef(f, single, 'spec.targetRef');
-  for (const [ref, p] of eachObj(spec.targetRefs, 'spec.targetRefs')) checkTargetRef(f, ref, p);
+  checkWorkloadPicker(f, spec);
   for (const [rule, p] of eachObj(spec.jwtRules, 'spec.jwtRules')) checkJwtRule(f, rule, p);
   return f.errors;
 }

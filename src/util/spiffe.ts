@@ -12,6 +12,14 @@ export interface PeerIdentity {
   spiffeId: string;
 }
 
+/** The trust domain of a mesh that names none (Istio's default). */
+export const DEFAULT_TRUST_DOMAIN = 'cluster.local';
+
+/** A workload's SPIFFE id: what the CA writes into its certificate, and what peers expect of it. */
+export function spiffeUri(trustDomain: string, namespace: string, serviceAccount: string): string {
+  return `spiffe://${trustDomain}/ns/${namespace}/sa/${serviceAccount}`;
+}
+
 const SPIFFE = /^spiffe:\/\/([a-z0-9.-]{1,255})\/ns\/([a-z0-9.-]{1,253})\/sa\/([a-z0-9.-]{1,253})$/;
 
 /** The identity a peer's certificate proves (only once the handshake verified its chain), or undefined. */

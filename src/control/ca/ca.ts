@@ -12,11 +12,12 @@
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import type { ConfigStore } from '../store/store.ts';
 import { crypto, x509 } from './x509.ts';
+import { DEFAULT_TRUST_DOMAIN, spiffeUri } from '../../util/spiffe.ts';
 
 const P256 = { name: 'ECDSA', namedCurve: 'P-256' } as const;
 const SIGNING = { name: 'ECDSA', hash: 'SHA-256' } as const;
 
-export const DEFAULT_TRUST_DOMAIN = 'cluster.local';
+export { DEFAULT_TRUST_DOMAIN };
 export const DEFAULT_WORKLOAD_TTL_MS = 24 * 3600_000;
 const ROOT_TTL_MS = 10 * 365 * 24 * 3600_000;
 /** A certificate starts a minute before it is made: clocks of the machines that check it may be behind. */
@@ -42,7 +43,7 @@ export interface WorkloadIdentity {
 export const KUBERNETES_NAME = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/;
 
 export function spiffeId(trustDomain: string, id: WorkloadIdentity): string {
-  return `spiffe://${trustDomain}/ns/${id.namespace}/sa/${id.serviceAccount}`;
+  return spiffeUri(trustDomain, id.namespace, id.serviceAccount);
 }
 
 export interface CaOptions {

@@ -76,7 +76,7 @@ export interface MeshSnapshot {
 }
 
 /** Istio's default trust domain, and Weft's when the snapshot names none. */
-export const DEFAULT_TRUST_DOMAIN = 'cluster.local';
+export { DEFAULT_TRUST_DOMAIN } from '../../util/spiffe.ts';
 
 /** Istio's root namespace: a Sidecar here without a workloadSelector is the mesh-wide default. */
 export const ROOT_NAMESPACE = 'istio-system';

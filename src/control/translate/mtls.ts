@@ -8,6 +8,7 @@
 // certificate) and 'ROOTCA' (the mesh's roots) itself, as istio-agent serves Envoy.
 import { TYPE } from '../../xds/types.ts';
 import { DEFAULT_TRUST_DOMAIN } from '../model/model.ts';
+import { spiffeUri } from '../../util/spiffe.ts';
 import type { EffectiveMode } from '../model/peer-auth.ts';
 import type { PortHandling } from '../model/protocol.ts';
 
@@ -46,7 +47,7 @@ const WORKLOAD_CERT = [{ name: 'default', sds_config: SDS }];
 const ROOT_CA = { name: 'ROOTCA', sds_config: SDS };
 
 export function spiffeId(trustDomain: string | undefined, namespace: string, serviceAccount: string): string {
-  return `spiffe://${trustDomain ?? DEFAULT_TRUST_DOMAIN}/ns/${namespace}/sa/${serviceAccount}`;
+  return spiffeUri(trustDomain ?? DEFAULT_TRUST_DOMAIN, namespace, serviceAccount);
 }
 
 /** The SANs a cluster's servers may present: the distinct SPIFFE ids of its mTLS endpoints, sorted. */

@@ -31,7 +31,6 @@ import { headerValue, responseHeaders, upstreamHead } from './edits.ts';
 import { cameBack, withOwnVia } from './via.ts';
 import { type JwtOutcome, authenticate } from './jwt.ts';
 import { JwksCache } from './jwks.ts';
-import type { DynamicMetadata } from './istio-authn.ts';
 
 import { clusterEndpoints } from '../upstream/choose.ts';
 import type { Tiers } from '../upstream/priority.ts';
@@ -246,7 +245,7 @@ export function forward(ctx: ForwardContext, listenerName: string, ds: Downstrea
   // The JWT layer first, as Envoy's jwt_authn filter is first among the HCM's filters. A request
   // with no token is decided at once; one with tokens waits for their verification only (jwt.ts).
   const jwt = cfg.listeners.get(listenerName)?.jwt;
-  if (!jwt) return routeRequest(ctx, cfg, listenerName, ds, undefined);
+  if (!jwt) return routeRequest(ctx, cfg, listenerName, ds);
   let outcome: JwtOutcome | Promise<JwtOutcome>;
   try {
     outcome = authenticate(jwt, ds.head, { jwks: (ctx.jwks ??= new JwksCache()) });
@@ -270,15 +269,15 @@ export function forward(ctx: ForwardContext, listenerName: string, ds: Downstrea
 /** After the JWT layer: refused (401, 403), or on with what the layer found (dynamic metadata, which authorization reads). */
 function authenticated(ctx: ForwardContext, cfg: RuntimeConfig, listenerName: string, ds: Downstream, o: JwtOutcome): void {
   if (!o.ok) return fail(ctx, ds, o.error);
-  if (o.metadata) ds.dynamicMetadata = o.metadata as Record<string, Record<string, unknown>>;
-  routeRequest(ctx, cfg, listenerName, ds, o.metadata);
+  if (o.metadata) ds.dynamicMetadata = o.metadata;
+  routeRequest(ctx, cfg, listenerName, ds);
 }
 
 /**
- * The layers after authentication. `metadata` is the dynamic metadata of the filters before
- * (http/istio-authn.ts: 'envoy.filters.http.jwt_authn', 'istio_authn'), what authorization reads.
+ * The layers after authentication. What the filters before found is on ds.dynamicMetadata
+ * (http/istio-authn.ts: 'envoy.filters.http.jwt_authn', 'istio_authn'), where authorization reads it.
  */
-function routeRequest(ctx: ForwardContext, cfg: RuntimeConfig, listenerName: string, ds: Downstream, _metadata: DynamicMetadata | undefined): void {
+function routeRequest(ctx: ForwardContext, cfg: RuntimeConfig, listenerName: string, ds: Downstream): void {
   // Authorization next, as Istio orders the inbound filters: after authentication only (the JWT
   // layer above filled ds.dynamicMetadata, which RBAC reads); a denied request is answered here
   // and never routed.
