@@ -77,8 +77,9 @@ function legacyTcp(): Promise<string> {
   });
 }
 
-async function applyAndSync(file: string): Promise<void> {
-  const r = await weft(['apply', '-f', path.join(ROOT, 'examples/mtls', file)], up.env);
+/** `weft apply` of a file of examples/mtls, or of YAML on stdin; resolves once both sidecars ACKed it. */
+async function applyAndSync(what: { file: string } | { yaml: string }): Promise<void> {
+  const r = 'file' in what ? await weft(['apply', '-f', path.join(ROOT, 'examples/mtls', what.file)], up.env) : await weft(['apply', '-f', '-'], up.env, what.yaml);
   assert.equal(r.code, 0, r.stderr);
   const revision = /\(revision (\d+)\)/.exec(r.stdout)![1];
   await waitFor(`every sidecar to ACK revision ${revision}`, async () => {
@@ -109,7 +110,7 @@ test('as it comes: sleep -> httpbin is mutual TLS, and a client outside the mesh
 });
 
 test('STRICT in foo: 100 plain-text attempts each over HTTP/1.1, HTTP/2 and raw TCP are all refused; sleep still gets 200', async (t) => {
-  await applyAndSync('strict.yaml');
+  await applyAndSync({ file: 'strict.yaml' });
   const results: Record<string, Record<string, number>> = { h1: {}, h2: {}, tcp: {} };
   for (let i = 0; i < 100; i++) {
     for (const [k, f] of [['h1', legacyH1], ['h2', legacyH2], ['tcp', legacyTcp]] as const) {
@@ -125,7 +126,7 @@ test('STRICT in foo: 100 plain-text attempts each over HTTP/1.1, HTTP/2 and raw 
 });
 
 test('DISABLE in foo: sleep follows with plain text (no new handshake at httpbin), and the outside client gets through again', async () => {
-  await applyAndSync('disable.yaml');
+  await applyAndSync({ file: 'disable.yaml' });
   const before = (await stats()).tls.downstream.handshakes;
   for (let i = 0; i < 3; i++) {
     const r = await fromSleep();
@@ -146,15 +147,7 @@ spec:
   trafficPolicy:
     tls: ${tls}
 `;
-  const apply = async (tls: string) => {
-    const r = await weft(['apply', '-f', '-'], up.env, rule(tls));
-    assert.equal(r.code, 0, r.stderr);
-    const revision = /\(revision (\d+)\)/.exec(r.stdout)![1];
-    await waitFor(`every sidecar to ACK revision ${revision}`, async () => {
-      const g = await weft(['get', 'proxies'], up.env);
-      return g.stdout.trim().split('\n').slice(1).every((row) => new RegExp(`\\s${revision}\\s+current\\s+-$`).test(row));
-    }, 10_000);
-  };
+  const apply = (tls: string) => applyAndSync({ yaml: rule(tls) });
   await apply('{mode: ISTIO_MUTUAL, subjectAltNames: ["spiffe://cluster.local/ns/foo/sa/somebody-else"]}');
   const wrong = await fromSleep();
   assert.equal(wrong.code, '503', wrong.body);
@@ -172,20 +165,14 @@ spec:
 });
 
 test('TLS session resumption between the sidecars: with a new connection per request, the later handshakes resume the first session', async () => {
-  const r = await weft(['apply', '-f', '-'], up.env, `apiVersion: networking.istio.io/v1
+  await applyAndSync({ yaml: `apiVersion: networking.istio.io/v1
 kind: DestinationRule
 metadata: {name: httpbin, namespace: foo}
 spec:
   host: httpbin.foo.svc.cluster.local
   trafficPolicy:
     connectionPool: {http: {maxRequestsPerConnection: 1}}
-`);
-  assert.equal(r.code, 0, r.stderr);
-  const revision = /\(revision (\d+)\)/.exec(r.stdout)![1];
-  await waitFor(`every sidecar to ACK revision ${revision}`, async () => {
-    const g = await weft(['get', 'proxies'], up.env);
-    return g.stdout.trim().split('\n').slice(1).every((row) => new RegExp(`\\s${revision}\\s+current\\s+-$`).test(row));
-  }, 10_000);
+` });
   const s0 = (await stats()).tls.downstream as { handshakes: number; resumed: number };
   for (let i = 0; i < 5; i++) assert.equal((await fromSleep()).code, '200');
   const s1 = (await stats()).tls.downstream as { handshakes: number; resumed: number };
