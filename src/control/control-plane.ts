@@ -131,7 +131,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
   const joinTokens = new JoinTokens(store);
   const ca = await CertificateAuthority.open({ store, kek: loadOrCreateKek(opts.dataDir) });
   const rootCertFile = path.join(opts.dataDir, ROOT_CERT_FILE);
-  writePublicFile(rootCertFile, ca.trustBundle());
+  writeWhole(rootCertFile, ca.trustBundle()); // public: readable by all
   ads = new AdsServer({ registry, snapshot, heartbeatMs, log, generate: opts.generate, identify: (call) => callerIdentity(call, ca.trustDomain) });
   // Endpoints known before a restart serve for two heartbeats, long enough for their sidecars to return.
   registry.restore(loadRegistry(registryFile), 2 * heartbeatMs + 1000);
@@ -182,10 +182,10 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
   };
 }
 
-/** Written whole or not at all (a sidecar may read it at any moment); readable by all: it is public. */
-function writePublicFile(file: string, content: string): void {
+/** Written whole or not at all: a reader (a sidecar, a restarted control plane) never sees half of it. */
+function writeWhole(file: string, content: string, mode = 0o644): void {
   const tmp = `${file}.${process.pid}.tmp`;
-  fs.writeFileSync(tmp, content, { mode: 0o644 });
+  fs.writeFileSync(tmp, content, { mode });
   fs.renameSync(tmp, file);
 }
 
@@ -198,9 +198,7 @@ function hostPort(host: string, port: number): string {
 }
 
 function saveRegistry(file: string, workloads: Workload[]): void {
-  const tmp = `${file}.tmp`;
-  fs.writeFileSync(tmp, JSON.stringify(workloads));
-  fs.renameSync(tmp, file);
+  writeWhole(file, JSON.stringify(workloads));
 }
 
 function loadRegistry(file: string): Workload[] {
