@@ -1,5 +1,6 @@
 // The control plane's view of the mesh at one instant: config from the store plus workloads
 // from the registry. Immutable once built; translate/ reads nothing else.
+import type { MeshConfig } from '../../api/meshconfig.ts';
 import type { AuthorizationPolicy, DestinationRule, GatewayGRPCRoute, GatewayHTTPRoute, LocalRateLimit, PeerAuthentication, RequestAuthentication, ServiceEntry, Sidecar, VirtualService, WorkloadEntry } from '../../api/types.ts';
 import type { PortMeta } from '../../xds/node-meta.ts';
 
@@ -73,6 +74,8 @@ export interface MeshSnapshot {
   requestAuthentications?: readonly RequestAuthentication[];
   /** The trust domain of the mesh's SPIFFE ids (spiffe://<this>/ns/.../sa/...): the CA's; 'cluster.local' when unset. */
   trustDomain?: string;
+  /** Istio's mesh config, from the ConfigMap istio-system/istio (api/meshconfig.ts); Istio's defaults when absent. */
+  meshConfig?: MeshConfig;
 }
 
 /** Istio's default trust domain, and Weft's when the snapshot names none. */

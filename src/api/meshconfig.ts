@@ -1,0 +1,72 @@
+// Istio's mesh config (MeshConfig, istio.io/latest/docs/reference/config/istio.mesh.v1alpha1/), as
+// Weft reads it: from the ConfigMap `istio` in the root namespace `istio-system`, key `mesh` (a
+// YAML document), exactly as `kubectl get configmap istio -n istio-system -o yaml` shows it in an
+// Istio install. `weft apply` takes that ConfigMap; every other ConfigMap is refused.
+//
+// This file holds the shape the rest of Weft reads (MeshSnapshot.meshConfig). The fields listed
+// here are the ones Weft applies; validation and the warnings for the fields it does not apply
+// yet live beside it.
+
+/** The ConfigMap Weft reads the mesh config from, as Istio's istiod does. */
+export const MESH_CONFIGMAP = Object.freeze({ namespace: 'istio-system', name: 'istio', key: 'mesh' });
+
+/** An ext_authz provider's request body settings (envoyExtAuthzHttp/Grpc.includeRequestBodyInCheck). */
+export interface MeshExtAuthzRequestBody {
+  maxRequestBytes?: number;
+  allowPartialMessage?: boolean;
+  packAsBytes?: boolean;
+}
+
+/** extensionProviders[].envoyExtAuthzHttp: an HTTP authorization service for CUSTOM AuthorizationPolicies. */
+export interface MeshExtAuthzHttp {
+  service: string;
+  port: number;
+  timeout?: string;
+  failOpen?: boolean;
+  statusOnError?: string;
+  pathPrefix?: string;
+  includeRequestHeadersInCheck?: string[];
+  includeHeadersInCheck?: string[];
+  includeAdditionalHeadersInCheck?: Record<string, string>;
+  includeRequestBodyInCheck?: MeshExtAuthzRequestBody;
+  headersToUpstreamOnAllow?: string[];
+  headersToDownstreamOnDeny?: string[];
+  headersToDownstreamOnAllow?: string[];
+}
+
+/** extensionProviders[].envoyExtAuthzGrpc: a gRPC authorization service (envoy.service.auth.v3.Authorization). */
+export interface MeshExtAuthzGrpc {
+  service: string;
+  port: number;
+  timeout?: string;
+  failOpen?: boolean;
+  statusOnError?: string;
+  includeRequestBodyInCheck?: MeshExtAuthzRequestBody;
+}
+
+/** One of meshConfig.extensionProviders: a name, and one provider kind. */
+export interface MeshExtensionProvider {
+  name: string;
+  envoyExtAuthzHttp?: MeshExtAuthzHttp;
+  envoyExtAuthzGrpc?: MeshExtAuthzGrpc;
+  /** Other kinds (zipkin, opentelemetry, prometheus, envoyFileAccessLog, ...), kept as written. */
+  [kind: string]: unknown;
+}
+
+/** The mesh config fields Weft reads. Absent fields take Istio's defaults. */
+export interface MeshConfig {
+  /** The SPIFFE trust domain of the mesh's identities; "cluster.local" when unset. */
+  trustDomain?: string;
+  /** Earlier trust domains: their identities count as this one's (authorization, peer SAN checks). */
+  trustDomainAliases?: string[];
+  /** Istio's automatic mTLS (default true): clients send mTLS to endpoints that take it. */
+  enableAutoMtls?: boolean;
+  /** Where CUSTOM AuthorizationPolicies (and, later, telemetry) send their work. */
+  extensionProviders?: MeshExtensionProvider[];
+  /** Envoy's access log: a file path ("/dev/stdout" for standard output); none when unset or "". */
+  accessLogFile?: string;
+  /** TEXT (default) or JSON. */
+  accessLogEncoding?: 'TEXT' | 'JSON';
+  /** Envoy's format string for TEXT; for JSON, Istio's default JSON keys when unset. */
+  accessLogFormat?: string;
+}
