@@ -10,6 +10,7 @@ import { EMPTY_CONFIG, type RuntimeConfig, missing, nextConfig, settle, wantedNa
 import { ActiveExchanges, type ForwardContext, connectTarget, forward, startIdleSweep } from './http/forward.ts';
 import { JwksCache } from './http/jwks.ts';
 import type { TcpContext } from './tcp/tcp.ts';
+import { LiveTcpConnections } from './tcp/authz.ts';
 import { ConnectionBudget, type ListenerLimits, createListener } from './listeners/listener.ts';
 import { serveInternal } from './listeners/internal.ts';
 import { Stats } from './stats.ts';
@@ -142,6 +143,7 @@ export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
     resources: (c) => pools.resourcesOf(c),
     tls: { secrets: certs, stats: tlsStats },
     destinationPort,
+    live: new LiveTcpConnections(),
   };
   const bound = new Map<string, BoundListener>();
   const budget = new ConnectionBudget(connectionLimit());
@@ -224,6 +226,9 @@ export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
       throw e;
     }
     current = next;
+    // New AuthorizationPolicies (or PeerAuthentications) reach the listeners: TCP connections
+    // already open are decided again, and those now denied are closed.
+    if (type === TYPE.listener) tcpCtx.live!.recheck(tcpCtx);
     // Route tables waiting for a warming cluster's endpoints wait at most WARMING_TIMEOUT_MS, as
     // Envoy's initial_fetch_timeout: then they serve, and that cluster answers no_healthy_endpoint.
     // The wait starts when a table starts waiting: a timer left from tables that were since

@@ -6,6 +6,8 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { request } from 'undici';
+import net from 'node:net';
+import { once } from 'node:events';
 import { AuthzMesh, type Answer, call, tcpEcho } from '../fixtures/authz-mesh.ts';
 
 const mesh = new AuthzMesh();
@@ -258,5 +260,60 @@ describe('actions and their order', () => {
     assert.equal(s.deniedBy['ns[foo]-policy[deny-all]-rule[0]'] - (before.deniedBy['ns[foo]-policy[deny-all]-rule[0]'] ?? 0), 1);
     const rows = ((await (await request(`${httpbinAdmin}/stats`)).body.json()) as any).requests;
     assert.ok(rows.some((row: any) => row.code === 403 && row.reason === 'rbac_denied'), JSON.stringify(rows));
+  });
+});
+
+describe('a policy change applies to connections already open', () => {
+  /** A TCP tunnel through `outbound` to `target`, kept open: echo() sends and waits for the echo; `closed` settles when it closes. */
+  async function openTunnel(outbound: number, target: string) {
+    const s = net.connect(outbound, '127.0.0.1');
+    s.on('error', () => {});
+    const closed = new Promise<void>((resolve) => s.once('close', () => resolve()));
+    await once(s, 'connect');
+    s.write(`CONNECT ${target} HTTP/1.1\r\nHost: ${target}\r\n\r\n`);
+    let buf = '';
+    let wake = () => {};
+    s.on('data', (d) => {
+      buf += d.toString('latin1');
+      wake();
+    });
+    const until = async (what: string, ok: () => boolean) => {
+      while (!ok()) {
+        if (s.destroyed) return `closed before ${what}`;
+        await Promise.race([new Promise<void>((r) => (wake = r)), closed]);
+      }
+      return 'ok';
+    };
+    assert.equal(await until('the tunnel', () => buf.includes('\r\n\r\n')), 'ok');
+    assert.match(buf, /^HTTP\/1\.1 200/);
+    buf = buf.slice(buf.indexOf('\r\n\r\n') + 4);
+    return {
+      socket: s,
+      closed,
+      echo: async (payload: string) => {
+        s.write(payload);
+        return until(`the echo of ${payload}`, () => buf.includes(payload));
+      },
+    };
+  }
+
+  /** Waits for `p`, failing with `what` after 20 s (the sidecar closes it as soon as it ACKs the policy). */
+  const within = (p: Promise<void>, what: string) =>
+    Promise.race([p, new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`${what}: still open 20 s after every sidecar ACKed the policy`)), 20_000).unref())]);
+
+  test('TCP: an open connection a new policy denies is closed at once; one it still allows keeps working', async () => {
+    await mesh.setPolicies([]);
+    const fromSleepTunnel = await openTunnel(sleep, 'httpbin.foo:9000');
+    const fromOtherTunnel = await openTunnel(other, 'httpbin.foo:9000');
+    assert.equal(await fromSleepTunnel.echo('one'), 'ok');
+    assert.equal(await fromOtherTunnel.echo('one'), 'ok');
+    // Only sleep may call httpbin now: other's open connection is closed, sleep's carries on.
+    await mesh.setPolicies([policy('only-sleep', { rules: [{ from: [{ source: { principals: [SLEEP] } }] }] })]);
+    await within(fromOtherTunnel.closed, "other's connection");
+    assert.equal(await fromSleepTunnel.echo('two'), 'ok', "sleep's connection is still allowed, and still open");
+    // Then nobody may: sleep's is closed too.
+    await mesh.setPolicies([policy('deny-all', { action: 'DENY', rules: [{}] })]);
+    await within(fromSleepTunnel.closed, "sleep's connection");
+    assert.equal(await tcpEcho(sleep, 'httpbin.foo:9000'), 'closed', 'and new connections are refused');
   });
 });

@@ -23,7 +23,7 @@ import { Sweeper, serveHttp1 } from '../http1/server.ts';
 import { type Http2Downstream, createHttp2Downstream } from '../http2/server.ts';
 import { rawHttp1Error, rawHttp1Reply } from '../errors.ts';
 import { type TcpContext, dial, pipeTcp, proxyTcp } from '../tcp/tcp.ts';
-import { authorizeConnection } from '../tcp/authz.ts';
+import { type CurrentFilters, admitConnection } from '../tcp/authz.ts';
 import { detect } from '../tcp/detect.ts';
 import { routeBySni } from '../tcp/sni.ts';
 import { type MtlsListener, type SniConfig, type TcpProxyConfig, pickTcpCluster } from '../xds-client/convert.ts';
@@ -79,6 +79,13 @@ export function createListener(handlers: ListenerHandlers, limits: () => Listene
   });
   const codecs: Codecs = { h2, sweeper: new Sweeper() };
   const mtls = new MtlsTerminator();
+  // The network RBAC filters that apply to a connection of this listener now (for a policy
+  // change to decide again: tcp/authz.ts): its TLS chain's, else the listener's TCP chain's.
+  const rbacNow = (chainName?: string): CurrentFilters => () => {
+    const now = limits();
+    const chain = chainName === undefined ? undefined : now.mtls?.chains.find((c) => c.name === chainName);
+    return (chain?.tcp ?? now.tcp)?.rbac;
+  };
   server.on('connection', (socket: net.Socket) => {
     if (budget.sockets.size >= budget.limit) {
       // Refused before any byte is read, so the sidecar keeps file descriptors for the traffic it
@@ -93,7 +100,7 @@ export function createListener(handlers: ListenerHandlers, limits: () => Listene
     socket.on('error', () => {}); // errors are handled by the codec once it has the socket
     const l = limits();
     if (!l.mtls) {
-      byKind(socket, handlers, l, codecs, Buffer.alloc(0));
+      byKind(socket, handlers, l, codecs, Buffer.alloc(0), rbacNow());
       return;
     }
     if (!handlers.tls) {
@@ -106,16 +113,16 @@ export function createListener(handlers: ListenerHandlers, limits: () => Listene
       mtls: l.mtls,
       ...handlers.tls,
       log: handlers.log,
-      plaintext: (s, head) => byKind(s, handlers, l, codecs, head),
+      plaintext: (s, head) => byKind(s, handlers, l, codecs, head, rbacNow()),
       passthrough: (s, head, chain, sni) => {
         // The port's network RBAC applies to TLS passed through as to any TCP chain, with the
         // ClientHello's server name as its connection.sni.
-        if (chain.tcp!.rbac && !authorizeConnection(handlers.tcp, l.name, chain.tcp!.rbac, s, sni)) return;
+        if (!admitConnection(handlers.tcp, l.name, chain.tcp!.rbac, s, rbacNow(chain.name), sni)) return;
         proxyTcp(handlers.tcp, pickTcpCluster(chain.tcp!, Math.random()), s, head, chain.tcp!.idleTimeoutMs, undefined, chain.tcp!);
       },
       secure: (t, chain) => {
         if (chain.serve === 'tcp') {
-          if (chain.tcp!.rbac && !authorizeConnection(handlers.tcp, l.name, chain.tcp!.rbac, t)) return;
+          if (!admitConnection(handlers.tcp, l.name, chain.tcp!.rbac, t, rbacNow(chain.name))) return;
           proxyTcp(handlers.tcp, pickTcpCluster(chain.tcp!, Math.random()), t, Buffer.alloc(0), chain.tcp!.idleTimeoutMs, undefined, chain.tcp!);
         }
         // HTTP inside: HTTP/2 or HTTP/1.1 by the preface, as on plaintext (the ALPN picked the chain).
@@ -126,15 +133,14 @@ export function createListener(handlers: ListenerHandlers, limits: () => Listene
   return server;
 }
 
-/** A connection by the listener's kind; `head`: its bytes already read (by the tls_inspector). */
-function byKind(socket: net.Socket, handlers: ListenerHandlers, l: ListenerLimits, codecs: Codecs, head: Buffer): void {
+/** A connection by the listener's kind; `head`: its bytes already read (by the tls_inspector); `rbacNow`: its network RBAC filters as config changes. */
+function byKind(socket: net.Socket, handlers: ListenerHandlers, l: ListenerLimits, codecs: Codecs, head: Buffer, rbacNow: CurrentFilters): void {
   if (l.kind === 'tcp') {
-    if (l.tcp!.rbac && !authorizeConnection(handlers.tcp, l.name, l.tcp!.rbac, socket)) return;
+    if (!admitConnection(handlers.tcp, l.name, l.tcp!.rbac, socket, rbacNow)) return;
     proxyTcp(handlers.tcp, pickTcpCluster(l.tcp!, Math.random()), socket, head, l.tcp!.idleTimeoutMs, undefined, l.tcp!);
   } else if (l.kind === 'detect') {
     // The TCP chain's RBAC decides only once the connection turns out not to be HTTP (HTTP gets the HCM's).
-    const rbac = l.tcp!.rbac;
-    const allow = rbac ? () => authorizeConnection(handlers.tcp, l.name, rbac, socket) : undefined;
+    const allow = () => admitConnection(handlers.tcp, l.name, l.tcp!.rbac, socket, rbacNow);
     detect(handlers.tcp, pickTcpCluster(l.tcp!, Math.random()), socket, head, l.tcp!.idleTimeoutMs, (first) => sniff(socket, handlers, l, codecs, first), undefined, l.tcp!.maxDurationMs, l.tcp!.hashSource, allow);
   }
   else if (l.kind === 'sni') routeBySni(handlers.tcp, l.name, l.sni!, socket, head);

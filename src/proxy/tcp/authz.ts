@@ -19,6 +19,8 @@ export interface TcpAuthzContext {
   log: (msg: string) => void;
   /** The service port an inbound listener port stands for (the connection's original destination). */
   destinationPort?: (listenerPort: number) => number;
+  /** The connections let through, for a policy change to decide again (LiveTcpConnections). */
+  live?: LiveTcpConnections;
 }
 
 /** The connection as network RBAC reads it. */
@@ -38,34 +40,100 @@ export function connectionRequestOf(socket: net.Socket, ctx: Pick<TcpAuthzContex
 
 let lastLog = 0;
 
-/**
- * Runs `filters` for a new connection: true when it may go on to tcp_proxy; false when a filter
- * denied it, and then the connection is closed here.
- */
-export function authorizeConnection(ctx: TcpAuthzContext, listener: string, filters: readonly AuthzFilterConfig[], socket: net.Socket, serverName?: string): boolean {
-  const req = connectionRequestOf(socket, ctx, serverName);
+/** What network RBAC decided for one connection: the filter and policy of a denial. */
+interface Denial {
+  filter: string;
+  policy: string;
+  delayDenyMs: number;
+}
+
+/** Runs the chain's filters over the connection as Envoy's network RBAC does, publishing the decision. */
+function decide(ctx: TcpAuthzContext, listener: string, filters: readonly AuthzFilterConfig[], req: RbacRequest): Denial | undefined {
   let shadow: { effect: 'allowed' | 'denied'; policy?: string }[] | undefined;
   let allowedBy: string | undefined;
+  const source = req.peer ? { source: req.peer as string } : {};
   for (const f of filters) {
     const d = evaluateRbac(f.rbac, req);
     if (d.shadow) (shadow ??= []).push(d.shadow);
     if (!d.allowed) {
       const policy = d.matchedPolicy ?? 'none';
-      publish(ctx, { listener, protocol: 'tcp', effect: 'denied', policy, filter: f.name, ...(shadow ? { shadow } : {}), ...(req.peer ? { source: req.peer as string } : {}) });
-      const now = Date.now();
-      if (now - lastLog >= 1000) {
-        lastLog = now;
-        ctx.log(`TCP connection from ${req.sourceIp}:${socket.remotePort}${req.peer ? ` (${req.peer as string})` : ''} to listener ${listener} closed: RBAC: access denied by ${policy === 'none' ? 'no ALLOW policy matching' : `policy ${policy}`} (filter ${f.name})`);
-      }
-      socket.pause();
-      if (f.rbac.delayDenyMs > 0) setTimeout(() => socket.destroy(), f.rbac.delayDenyMs).unref();
-      else socket.destroy();
-      return false;
+      publish(ctx, { listener, protocol: 'tcp', effect: 'denied', policy, filter: f.name, ...(shadow ? { shadow } : {}), ...source });
+      return { filter: f.name, policy, delayDenyMs: f.rbac.delayDenyMs };
     }
     if (f.rbac.rules?.action === 'ALLOW' && d.matchedPolicy !== undefined) allowedBy = d.matchedPolicy;
   }
-  publish(ctx, { listener, protocol: 'tcp', effect: 'allowed', ...(allowedBy !== undefined ? { policy: allowedBy } : {}), ...(shadow ? { shadow } : {}), ...(req.peer ? { source: req.peer as string } : {}) });
+  publish(ctx, { listener, protocol: 'tcp', effect: 'allowed', ...(allowedBy !== undefined ? { policy: allowedBy } : {}), ...(shadow ? { shadow } : {}), ...source });
+  return undefined;
+}
+
+function logDenial(ctx: TcpAuthzContext, listener: string, socket: net.Socket, req: RbacRequest, d: Denial, what: string): void {
+  const now = Date.now();
+  if (now - lastLog < 1000) return;
+  lastLog = now;
+  ctx.log(`TCP connection from ${req.sourceIp}:${socket.remotePort}${req.peer ? ` (${req.peer as string})` : ''} to listener ${listener} ${what}: RBAC: access denied by ${d.policy === 'none' ? 'no ALLOW policy matching' : `policy ${d.policy}`} (filter ${d.filter})`);
+}
+
+/** The network RBAC filters that apply to a connection now: its chain's, in the listener's current config (none: no policy). */
+export type CurrentFilters = () => readonly AuthzFilterConfig[] | undefined;
+
+/**
+ * Runs the chain's network RBAC `filters` (none: no policy) for a new connection: true when it may
+ * go on to tcp_proxy; false when a filter denied it, and then the connection is closed here. A
+ * connection let through is kept in ctx.live, so that a later policy change decides it again
+ * (`current` says which filters apply to it then).
+ */
+export function admitConnection(ctx: TcpAuthzContext, listener: string, filters: readonly AuthzFilterConfig[] | undefined, socket: net.Socket, current: CurrentFilters, serverName?: string): boolean {
+  if (filters?.length) {
+    const req = connectionRequestOf(socket, ctx, serverName);
+    const d = decide(ctx, listener, filters, req);
+    if (d) {
+      logDenial(ctx, listener, socket, req, d, 'closed');
+      socket.pause();
+      if (d.delayDenyMs > 0) setTimeout(() => socket.destroy(), d.delayDenyMs).unref();
+      else socket.destroy();
+      return false;
+    }
+  }
+  ctx.live?.add(socket, listener, current, serverName);
   return true;
+}
+
+/**
+ * The TCP connections network RBAC let through (or that had no policy), each with the filters that
+ * apply to it now. When policies change, `recheck` decides each again and closes those the new
+ * policies deny: an AuthorizationPolicy applies to connections already open, not only to new ones.
+ * (Envoy drains a changed filter chain, closing every connection on it, allowed or not, after the
+ * drain time; Weft closes only those now denied, at once.)
+ */
+export class LiveTcpConnections {
+  private readonly live = new Map<net.Socket, { listener: string; current: CurrentFilters; serverName?: string }>();
+
+  add(socket: net.Socket, listener: string, current: CurrentFilters, serverName?: string): void {
+    if (socket.destroyed) return;
+    this.live.set(socket, { listener, current, ...(serverName !== undefined ? { serverName } : {}) });
+    socket.once('close', () => this.live.delete(socket));
+  }
+
+  get size(): number {
+    return this.live.size;
+  }
+
+  /** Decides every live connection again under the filters that apply now; closes the denied. Returns how many it closed. */
+  recheck(ctx: TcpAuthzContext): number {
+    let closed = 0;
+    for (const [socket, c] of this.live) {
+      const filters = c.current();
+      if (!filters?.length || socket.destroyed) continue;
+      const req = connectionRequestOf(socket, ctx, c.serverName);
+      const d = decide(ctx, c.listener, filters, req);
+      if (!d) continue;
+      logDenial(ctx, c.listener, socket, req, d, 'closed after a policy change');
+      this.live.delete(socket);
+      socket.destroy();
+      closed++;
+    }
+    return closed;
+  }
 }
 
 function publish(ctx: TcpAuthzContext, e: Parameters<Telemetry['authz']['publish']>[0]): void {

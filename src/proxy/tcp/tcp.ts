@@ -21,6 +21,7 @@ import { transportFor } from '../xds-client/convert-tls.ts';
 import { TLS_HANDSHAKE, connectTls } from '../tls/upstream.ts';
 import type { TlsSecrets } from '../tls/secrets.ts';
 import type { TlsStats } from '../tls/stats.ts';
+import type { LiveTcpConnections } from './authz.ts';
 
 export interface TcpContext {
   config: () => RuntimeConfig;
@@ -34,6 +35,8 @@ export interface TcpContext {
   tls?: { secrets: TlsSecrets; stats?: TlsStats };
   /** The service port an inbound listener's port stands for (network RBAC's destination port: tcp/authz.ts). */
   destinationPort?: (listenerPort: number) => number;
+  /** The inbound connections network RBAC let through, decided again when policies change (tcp/authz.ts). */
+  live?: LiveTcpConnections;
 }
 
 /** Where the sidecar was given no certificate (tests of the TCP path alone): TLS endpoints cannot be reached, and say so. */
