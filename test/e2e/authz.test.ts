@@ -9,11 +9,13 @@ import { request } from 'undici';
 import net from 'node:net';
 import { once } from 'node:events';
 import { AuthzMesh, type Answer, call, tcpEcho } from '../fixtures/authz-mesh.ts';
+import { checkResource } from '../../src/api/index.ts';
 
 const mesh = new AuthzMesh();
 let sleep = 0; // outbound ports
 let other = 0;
 let plain = 0; // httpbin's inbound port for 8000
+let plainTcp = 0; // and for 9000 (the TCP echo)
 let httpbinAdmin = '';
 const HOST = 'httpbin.foo:8000';
 
@@ -35,6 +37,7 @@ before(async () => {
   const grpc = await mesh.grpcApp();
   const h = await mesh.workload({ name: 'httpbin-v1', namespace: 'foo', sa: 'httpbin', service: 'httpbin', labels: { app: 'httpbin', version: 'v1' }, ports: [['http', 8000, app], ['tcp-echo', 9000, echo], ['grpc', 8001, grpc]] });
   plain = h.inbound.get(8000)!;
+  plainTcp = h.inbound.get(9000)!;
   httpbinAdmin = h.proc.admin;
   sleep = (await mesh.workload({ name: 'sleep', namespace: 'foo', sa: 'sleep', outbound: true })).outbound;
   other = (await mesh.workload({ name: 'other', namespace: 'bar', sa: 'other', outbound: true })).outbound;
@@ -315,5 +318,27 @@ describe('a policy change applies to connections already open', () => {
     await mesh.setPolicies([policy('deny-all', { action: 'DENY', rules: [{}] })]);
     await within(fromSleepTunnel.closed, "sleep's connection");
     assert.equal(await tcpEcho(sleep, 'httpbin.foo:9000'), 'closed', 'and new connections are refused');
+  });
+
+  test('PeerAuthentication STRICT closes a plain-text TCP connection opened while PERMISSIVE; the mTLS one from sleep carries on', async (t) => {
+    await mesh.setPolicies([]);
+    const fromSleepTunnel = await openTunnel(sleep, 'httpbin.foo:9000');
+    assert.equal(await fromSleepTunnel.echo('one'), 'ok');
+    // A client outside the mesh, straight to httpbin's sidecar in plain text (PERMISSIVE lets it in).
+    const outside = net.connect(plainTcp, '127.0.0.1');
+    outside.on('error', () => {});
+    const outsideClosed = new Promise<void>((resolve) => outside.once('close', () => resolve()));
+    outside.write('hello');
+    await once(outside, 'data');
+    const store = mesh.cp.store;
+    t.after(async () => {
+      store.delete({ kind: 'PeerAuthentication', namespace: 'foo', name: 'strict' });
+      await mesh.synced();
+    });
+    store.apply([checkResource({ apiVersion: 'security.istio.io/v1', kind: 'PeerAuthentication', metadata: { name: 'strict', namespace: 'foo' }, spec: { mtls: { mode: 'STRICT' } } }, 'strict')]);
+    await mesh.synced();
+    await within(outsideClosed, 'the plain-text connection');
+    assert.equal(await fromSleepTunnel.echo('two'), 'ok', "sleep's mTLS connection is still open");
+    fromSleepTunnel.socket.destroy();
   });
 });

@@ -109,8 +109,47 @@ test('as it comes: sleep -> httpbin is mutual TLS, and a client outside the mesh
   assert.equal(await legacyH1(), '200');
 });
 
+/** A plain-text HTTP/1.1 keep-alive connection and an HTTP/2 session to httpbin's sidecar, kept open between requests. */
+function legacyKeptOpen() {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  const h2 = http2.connect(`http://${inbound.host}:${inbound.port}`);
+  h2.on('error', () => {});
+  const h1Get = () =>
+    new Promise<string>((resolve) => {
+      const req = http.get({ host: inbound.host, port: inbound.port, path: '/headers', agent, timeout: 5000, headers: { host: 'httpbin.foo:8000' } }, (res) => {
+        res.resume();
+        res.on('end', () => resolve(String(res.statusCode)));
+      });
+      req.on('timeout', () => req.destroy(new Error('timed out')));
+      req.on('error', (e: NodeJS.ErrnoException) => resolve(`error ${e.code ?? e.message}`));
+    });
+  const h2Get = () =>
+    new Promise<string>((resolve) => {
+      if (h2.destroyed || h2.closed) return resolve('error session closed');
+      const req = h2.request({ ':path': '/headers', ':authority': 'httpbin.foo:8000' });
+      req.setTimeout(5000, () => req.close());
+      req.on('response', (h) => {
+        req.resume();
+        resolve(String(h[':status']));
+      });
+      req.on('error', (e: NodeJS.ErrnoException) => resolve(`error ${e.code ?? e.message}`));
+      req.on('close', () => resolve(`error stream closed (${req.rstCode})`));
+      req.end();
+    });
+  const sockets = () => Object.values(agent.sockets).flat().length + Object.values(agent.freeSockets).flat().length;
+  return { h1Get, h2Get, sockets, close: () => (agent.destroy(), h2.destroy()) };
+}
+
 test('STRICT in foo: 100 plain-text attempts each over HTTP/1.1, HTTP/2 and raw TCP are all refused; sleep still gets 200', async (t) => {
+  // Connections a legacy client opened while PERMISSIVE: after STRICT, they carry nothing more either.
+  const kept = legacyKeptOpen();
+  t.after(() => kept.close());
+  assert.deepEqual([await kept.h1Get(), await kept.h2Get()], ['200', '200']);
+  assert.equal(kept.sockets(), 1, 'the HTTP/1.1 connection is kept alive for the next request');
   await applyAndSync({ file: 'strict.yaml' });
+  const onOld = [await kept.h1Get(), await kept.h2Get()];
+  t.diagnostic(`requests on the connections opened before STRICT: ${JSON.stringify(onOld)}`);
+  assert.ok(onOld.every((v) => v.startsWith('error')), `no answer on a plain-text connection opened before STRICT: ${JSON.stringify(onOld)}`);
   const results: Record<string, Record<string, number>> = { h1: {}, h2: {}, tcp: {} };
   for (let i = 0; i < 100; i++) {
     for (const [k, f] of [['h1', legacyH1], ['h2', legacyH2], ['tcp', legacyTcp]] as const) {

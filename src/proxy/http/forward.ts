@@ -62,6 +62,8 @@ export interface ForwardContext {
   inflight?: InFlight;
   /** The service port an inbound listener's port stands for (authorization's destination port). */
   destinationPort?: (listenerPort: number) => number;
+  /** The sidecar's log, for what the request path refuses (at most a line a second each). */
+  log?: (msg: string) => void;
 }
 
 /** A request body larger than this is not kept for a retry, and its request is not retried (Envoy buffers 1 MiB per connection). */
@@ -242,9 +244,14 @@ class HeadView implements RequestView {
 export function forward(ctx: ForwardContext, listenerName: string, ds: Downstream): void {
   // One snapshot for the whole request: a config swap mid-request does not affect it.
   const cfg = ctx.config();
+  // A request on a connection that came without mTLS, to a listener that now takes mTLS only
+  // (PeerAuthentication STRICT applied after the connection was opened): the connection is
+  // closed, unanswered, as a new one would be refused (Envoy drains the removed plaintext chain).
+  const l = cfg.listeners.get(listenerName);
+  if (l?.mtls && !l.mtls.plaintext && ds.sourcePrincipal?.() === undefined) return refusePlaintext(ctx, ds, listenerName);
   // The JWT layer first, as Envoy's jwt_authn filter is first among the HCM's filters. A request
   // with no token is decided at once; one with tokens waits for their verification only (jwt.ts).
-  const jwt = cfg.listeners.get(listenerName)?.jwt;
+  const jwt = l?.jwt;
   if (!jwt) return routeRequest(ctx, cfg, listenerName, ds);
   let outcome: JwtOutcome | Promise<JwtOutcome>;
   try {
@@ -264,6 +271,18 @@ export function forward(ctx: ForwardContext, listenerName: string, ds: Downstrea
     (o) => gone || authenticated(ctx, cfg, listenerName, ds, o),
     (e) => gone || fail(ctx, ds, e),
   );
+}
+
+let lastPlaintextLog = 0;
+
+function refusePlaintext(ctx: ForwardContext, ds: Downstream, listenerName: string): void {
+  publish(ctx, ds, '-', 0, 'plaintext_refused', undefined, undefined);
+  const now = Date.now();
+  if (now - lastPlaintextLog >= 1000) {
+    lastPlaintextLog = now;
+    ctx.log?.(`request ${ds.head.method} ${ds.head.authority}${ds.head.path.slice(0, 200)} from ${ds.remoteAddress()} on listener ${listenerName}: connection closed: it came without mutual TLS, which the listener now requires (PeerAuthentication STRICT)`);
+  }
+  ds.reset('plaintext connection on a listener that now requires mutual TLS');
 }
 
 /** After the JWT layer: refused (401, 403), or on with what the layer found (dynamic metadata, which authorization reads). */

@@ -86,6 +86,12 @@ export function createListener(handlers: ListenerHandlers, limits: () => Listene
     const chain = chainName === undefined ? undefined : now.mtls?.chains.find((c) => c.name === chainName);
     return (chain?.tcp ?? now.tcp)?.rbac;
   };
+  // Whether the listener now refuses what came without the mesh's mTLS (STRICT): such a
+  // connection, plaintext or TLS passed through, is closed then (tcp/authz.ts).
+  const strictNow = () => {
+    const m = limits().mtls;
+    return m !== undefined && !m.plaintext;
+  };
   server.on('connection', (socket: net.Socket) => {
     if (budget.sockets.size >= budget.limit) {
       // Refused before any byte is read, so the sidecar keeps file descriptors for the traffic it
@@ -100,7 +106,7 @@ export function createListener(handlers: ListenerHandlers, limits: () => Listene
     socket.on('error', () => {}); // errors are handled by the codec once it has the socket
     const l = limits();
     if (!l.mtls) {
-      byKind(socket, handlers, l, codecs, Buffer.alloc(0), rbacNow());
+      byKind(socket, handlers, l, codecs, Buffer.alloc(0), rbacNow(), strictNow);
       return;
     }
     if (!handlers.tls) {
@@ -113,11 +119,11 @@ export function createListener(handlers: ListenerHandlers, limits: () => Listene
       mtls: l.mtls,
       ...handlers.tls,
       log: handlers.log,
-      plaintext: (s, head) => byKind(s, handlers, l, codecs, head, rbacNow()),
+      plaintext: (s, head) => byKind(s, handlers, l, codecs, head, rbacNow(), strictNow),
       passthrough: (s, head, chain, sni) => {
         // The port's network RBAC applies to TLS passed through as to any TCP chain, with the
         // ClientHello's server name as its connection.sni.
-        if (!admitConnection(handlers.tcp, l.name, chain.tcp!.rbac, s, rbacNow(chain.name), sni)) return;
+        if (!admitConnection(handlers.tcp, l.name, chain.tcp!.rbac, s, rbacNow(chain.name), sni, strictNow)) return;
         proxyTcp(handlers.tcp, pickTcpCluster(chain.tcp!, Math.random()), s, head, chain.tcp!.idleTimeoutMs, undefined, chain.tcp!);
       },
       secure: (t, chain) => {
@@ -133,14 +139,14 @@ export function createListener(handlers: ListenerHandlers, limits: () => Listene
   return server;
 }
 
-/** A connection by the listener's kind; `head`: its bytes already read (by the tls_inspector); `rbacNow`: its network RBAC filters as config changes. */
-function byKind(socket: net.Socket, handlers: ListenerHandlers, l: ListenerLimits, codecs: Codecs, head: Buffer, rbacNow: CurrentFilters): void {
+/** A connection by the listener's kind; `head`: its bytes already read (by the tls_inspector); `rbacNow`: its network RBAC filters as config changes; `strictNow`: whether its listener now takes mTLS only. */
+function byKind(socket: net.Socket, handlers: ListenerHandlers, l: ListenerLimits, codecs: Codecs, head: Buffer, rbacNow: CurrentFilters, strictNow: () => boolean): void {
   if (l.kind === 'tcp') {
-    if (!admitConnection(handlers.tcp, l.name, l.tcp!.rbac, socket, rbacNow)) return;
+    if (!admitConnection(handlers.tcp, l.name, l.tcp!.rbac, socket, rbacNow, undefined, strictNow)) return;
     proxyTcp(handlers.tcp, pickTcpCluster(l.tcp!, Math.random()), socket, head, l.tcp!.idleTimeoutMs, undefined, l.tcp!);
   } else if (l.kind === 'detect') {
     // The TCP chain's RBAC decides only once the connection turns out not to be HTTP (HTTP gets the HCM's).
-    const allow = () => admitConnection(handlers.tcp, l.name, l.tcp!.rbac, socket, rbacNow);
+    const allow = () => admitConnection(handlers.tcp, l.name, l.tcp!.rbac, socket, rbacNow, undefined, strictNow);
     detect(handlers.tcp, pickTcpCluster(l.tcp!, Math.random()), socket, head, l.tcp!.idleTimeoutMs, (first) => sniff(socket, handlers, l, codecs, first), undefined, l.tcp!.maxDurationMs, l.tcp!.hashSource, allow);
   }
   else if (l.kind === 'sni') routeBySni(handlers.tcp, l.name, l.sni!, socket, head);

@@ -82,7 +82,7 @@ export type CurrentFilters = () => readonly AuthzFilterConfig[] | undefined;
  * connection let through is kept in ctx.live, so that a later policy change decides it again
  * (`current` says which filters apply to it then).
  */
-export function admitConnection(ctx: TcpAuthzContext, listener: string, filters: readonly AuthzFilterConfig[] | undefined, socket: net.Socket, current: CurrentFilters, serverName?: string): boolean {
+export function admitConnection(ctx: TcpAuthzContext, listener: string, filters: readonly AuthzFilterConfig[] | undefined, socket: net.Socket, current: CurrentFilters, serverName?: string, refusedNow?: () => boolean): boolean {
   if (filters?.length) {
     const req = connectionRequestOf(socket, ctx, serverName);
     const d = decide(ctx, listener, filters, req);
@@ -94,7 +94,7 @@ export function admitConnection(ctx: TcpAuthzContext, listener: string, filters:
       return false;
     }
   }
-  ctx.live?.add(socket, listener, current, serverName);
+  ctx.live?.add(socket, listener, current, serverName, refusedNow);
   return true;
 }
 
@@ -103,14 +103,16 @@ export function admitConnection(ctx: TcpAuthzContext, listener: string, filters:
  * apply to it now. When policies change, `recheck` decides each again and closes those the new
  * policies deny: an AuthorizationPolicy applies to connections already open, not only to new ones.
  * (Envoy drains a changed filter chain, closing every connection on it, allowed or not, after the
- * drain time; Weft closes only those now denied, at once.)
+ * drain time; Weft closes only those now denied, at once.) A connection that came without the
+ * mesh's mTLS (plaintext, or TLS passed through) is closed too when its listener now takes mTLS
+ * only (PeerAuthentication STRICT): `refusedNow` says so.
  */
 export class LiveTcpConnections {
-  private readonly live = new Map<net.Socket, { listener: string; current: CurrentFilters; serverName?: string }>();
+  private readonly live = new Map<net.Socket, { listener: string; current: CurrentFilters; serverName?: string; refusedNow?: () => boolean }>();
 
-  add(socket: net.Socket, listener: string, current: CurrentFilters, serverName?: string): void {
+  add(socket: net.Socket, listener: string, current: CurrentFilters, serverName?: string, refusedNow?: () => boolean): void {
     if (socket.destroyed) return;
-    this.live.set(socket, { listener, current, ...(serverName !== undefined ? { serverName } : {}) });
+    this.live.set(socket, { listener, current, ...(serverName !== undefined ? { serverName } : {}), ...(refusedNow ? { refusedNow } : {}) });
     socket.once('close', () => this.live.delete(socket));
   }
 
@@ -122,6 +124,17 @@ export class LiveTcpConnections {
   recheck(ctx: TcpAuthzContext): number {
     let closed = 0;
     for (const [socket, c] of this.live) {
+      if (c.refusedNow?.()) {
+        const now = Date.now();
+        if (now - lastLog >= 1000) {
+          lastLog = now;
+          ctx.log(`TCP connection from ${socket.remoteAddress}:${socket.remotePort} to listener ${c.listener} closed: it came without mutual TLS, which the listener now requires (PeerAuthentication STRICT)`);
+        }
+        this.live.delete(socket);
+        socket.destroy();
+        closed++;
+        continue;
+      }
       const filters = c.current();
       if (!filters?.length || socket.destroyed) continue;
       const req = connectionRequestOf(socket, ctx, c.serverName);
