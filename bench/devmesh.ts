@@ -8,6 +8,7 @@
 //   DEV_VALGRIND=FILE   a third client sidecar under callgrind, counting off (vg, vgUrl); count a
 //                       window with callgrind_control -z / -i on / -i off / -d PID
 //   DEV_VGFLAGS="..."   node flags for that one
+//   DEV_MTLS=1          mutual TLS between the sidecars, as the mesh comes (else plain text, as the h1 phase)
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -17,7 +18,7 @@ import { callgrindCommand } from './instructions.ts';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'weft-dev-'));
 const server = await startServer('h1');
-const mesh = await Mesh.start(path.join(tmp, 'control-data'));
+const mesh = await Mesh.start(path.join(tmp, 'control-data'), { mtls: process.env.DEV_MTLS === '1' });
 await mesh.warmCompileCache();
 const ss = await mesh.serverSidecar('server side', 'bench-server', 'bench-server', server.port);
 const flags = (process.env.DEV_FLAGS ?? '').split(' ').filter(Boolean);

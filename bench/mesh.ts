@@ -105,14 +105,15 @@ export class Mesh {
    * every phase but mtls measures the plain two-hop path, against haproxy in plain text. The mtls
    * phase takes the policy away again (enableMtls), for the mesh as it comes.
    */
-  static async start(dataDir: string): Promise<Mesh> {
+  /** `mtls`: leave the mesh as it comes (automatic mTLS between the sidecars); else plain text mesh-wide. */
+  static async start(dataDir: string, o: { mtls?: boolean } = {}): Promise<Mesh> {
     const cp = launch('weft control', process.execPath, [WEFT_ENTRY, 'control', '--data-dir', dataDir, '--admin-port', '0', '--xds-port', '0']);
     try {
       const m = await waitForLine(cp, /^WEFT_READY (.*)$/, 30_000);
       const mesh = new Mesh(JSON.parse(m[1]));
       mesh.procs.push(cp);
       rememberAdminToken(mesh.admin, dataDir);
-      await applyYaml(mesh.admin, MESH_WIDE_DISABLE);
+      if (!o.mtls) await applyYaml(mesh.admin, MESH_WIDE_DISABLE);
       return mesh;
     } catch (e) {
       await stop(cp);
