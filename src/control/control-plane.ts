@@ -16,6 +16,7 @@ import { Registry } from './registry/registry.ts';
 import { SqliteStore } from './store/sqlite.ts';
 import type { ConfigStore } from './store/store.ts';
 import { WEFT_VERSION } from '../version.ts';
+import { OidcDiscovery } from './oidc.ts';
 
 export interface ControlPlaneOptions {
   dataDir: string;
@@ -119,14 +120,17 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
   let snap: { key: string; mesh: MeshSnapshot } | undefined;
   const snapshot = (): MeshSnapshot => {
     const c = config();
-    const key = `${c.revision}/${registry.version()}`;
+    const key = `${c.revision}/${registry.version()}/${oidc.version}`;
     if (snap?.key !== key) {
       // The CA's trust domain: the SANs clients expect of mesh endpoints (translate/mtls.ts). The CA is
       // open before the ADS server, the only caller, exists.
-      snap = { key, mesh: { revision: c.revision, ...c.config, workloads: registry.list(), trustDomain: ca.trustDomain } };
+      // The key sets of issuers named without jwks or jwksUri, as far as OpenID discovery found them.
+      const discoveredJwksUris = oidc.resolve(issuersToDiscover(c.config.requestAuthentications));
+      snap = { key, mesh: { revision: c.revision, ...c.config, workloads: registry.list(), trustDomain: ca.trustDomain, discoveredJwksUris } };
     }
     return snap.mesh;
   };
+  const oidc = new OidcDiscovery({ onChange: () => ads?.requestPush(), log });
   // The CA first: the xDS port serves its certificate, and proxies prove themselves with theirs.
   const joinTokens = new JoinTokens(store);
   const ca = await CertificateAuthority.open({ store, kek: loadOrCreateKek(opts.dataDir) });
@@ -174,12 +178,22 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
       if (saveTimer) clearTimeout(saveTimer);
       unwatch();
       tls.stop();
+      oidc.close();
       admin.closeAllConnections();
       await new Promise<void>((resolve) => admin.close(() => resolve()));
       await ads!.close();
       store.close();
     },
   };
+}
+
+/** The issuers of RequestAuthentication rules with neither jwks nor jwksUri: their keys are found by OpenID discovery. */
+function issuersToDiscover(all: MeshSnapshot['requestAuthentications']): string[] {
+  const out = new Set<string>();
+  for (const ra of all ?? []) {
+    for (const r of ra.spec.jwtRules ?? []) if (r.issuer && r.jwks === undefined && r.jwksUri === undefined && r.jwks_uri === undefined) out.add(r.issuer);
+  }
+  return [...out];
 }
 
 /** Written whole or not at all: a reader (a sidecar, a restarted control plane) never sees half of it. */

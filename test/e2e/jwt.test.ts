@@ -26,6 +26,11 @@ const C = 'https://c.example';
 let mesh: Mesh;
 let jwksServer: http.Server;
 let jwksHits = 0;
+let discoveryHits = 0;
+const base = () => `http://127.0.0.1:${(jwksServer.address() as AddressInfo).port}`;
+/** Issuers named with neither jwks nor jwksUri: their keys are found by OpenID discovery. */
+const D = () => `${base()}/d`;
+const E = () => `${base()}/e`;
 let priv: CryptoKey;
 let otherPriv: CryptoKey;
 let jwk: JWK;
@@ -57,9 +62,18 @@ before(async () => {
   priv = kp.privateKey;
   jwk = { ...(await exportJWK(kp.publicKey)), kid: 'k1', alg: 'RS256', use: 'sig' };
   otherPriv = (await generateKeyPair('RS256')).privateKey;
-  jwksServer = http.createServer((_req, res) => {
-    jwksHits++;
+  jwksServer = http.createServer((req, res) => {
     res.setHeader('content-type', 'application/json');
+    // OpenID discovery: issuer <base>/d's document points to the key set; <base>/e has none.
+    if (req.url === '/d/.well-known/openid-configuration') {
+      discoveryHits++;
+      return res.end(JSON.stringify({ issuer: D(), jwks_uri: `${base()}/jwks.json` }));
+    }
+    if (req.url?.endsWith('/.well-known/openid-configuration')) {
+      res.statusCode = 404;
+      return res.end('{}');
+    }
+    jwksHits++;
     res.end(JSON.stringify({ keys: [jwk] }));
   });
   await new Promise<void>((r) => jwksServer.listen(0, '127.0.0.1', () => r()));
@@ -199,3 +213,32 @@ describe('RequestAuthentication with an AuthorizationPolicy on requestPrincipals
   });
 });
 
+// Istio's jwtRules with an issuer alone: the control plane reads the issuer's OpenID discovery
+// document for its jwks_uri (control/oidc.ts); an issuer whose document cannot be had gets a key set
+// no token verifies against, so its tokens are refused, never let through.
+describe('RequestAuthentication by OpenID discovery (an issuer, no jwks, no jwksUri)', () => {
+  before(async () => {
+    mesh.cp.store.apply([
+      checkResource({ apiVersion: 'security.istio.io/v1', kind: 'RequestAuthentication', metadata: { name: 'discovered', namespace: 'default' }, spec: { jwtRules: [{ issuer: D(), fromHeaders: [{ name: 'x-d-token' }] }, { issuer: E(), fromHeaders: [{ name: 'x-e-token' }] }] } }, 'ra'),
+    ]);
+    // Applied (a forged token is refused) and discovered (a good one passes): a sidecar without the
+    // rule passes both, one with the rule but no keys yet refuses both.
+    const good = await token({ iss: D(), aud: undefined });
+    const forged = await token({ iss: D(), aud: undefined }, otherPriv);
+    await waitFor("the app sidecar to verify D's tokens with the discovered keys", async () => (await call({ 'x-d-token': forged })).status === 401 && (await call({ 'x-d-token': good })).status === 200, 15_000);
+  });
+  after(() => {
+    mesh.cp.store.delete({ kind: 'RequestAuthentication', namespace: 'default', name: 'discovered' });
+  });
+
+  test("the discovered issuer's valid token passes; a bad signature is 401; the document was read once", async () => {
+    assert.equal((await call({ 'x-d-token': await token({ iss: D(), aud: undefined }) })).status, 200);
+    await refused({ 'x-d-token': await token({ iss: D(), aud: undefined }, otherPriv) }, 401, 'Jwt verification fails');
+    assert.equal(discoveryHits, 1);
+  });
+
+  test('an issuer whose discovery document is missing: its tokens, even well signed, are refused with 401; requests without one pass', async () => {
+    await refused({ 'x-e-token': await token({ iss: E(), aud: undefined }) }, 401, "Jwks doesn't have key to match kid or alg from Jwt");
+    assert.equal((await call()).status, 200);
+  });
+});

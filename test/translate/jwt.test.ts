@@ -6,7 +6,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { translate } from '../../src/control/translate/translate.ts';
 import { PushCache } from '../../src/control/push/cache.ts';
-import { jwtAuthnFilter, jwtPoliciesFor } from '../../src/control/translate/jwt.ts';
+import { UNRESOLVED_JWKS, jwtAuthnFilter, jwtPoliciesFor } from '../../src/control/translate/jwt.ts';
 import { TYPE, decode, encode } from '../../src/xds/protos.ts';
 import { meshOf, workload } from '../snapshot.ts';
 
@@ -122,4 +122,14 @@ test('a RequestAuthentication change reaches the proxies it selects through the 
   assert.deepEqual(names(before, server, 41000), ['envoy.filters.http.router']);
   assert.deepEqual(names(after, server, 41000), ['envoy.filters.http.jwt_authn', 'envoy.filters.http.router']);
   assert.deepEqual(cache.resources(after, other).listeners['inbound|41200'], cache.resources(before, other).listeners['inbound|41200']);
+
+  test('an issuer with neither jwks nor jwksUri: the jwks_uri OpenID discovery found, else a key set no token verifies against', () => {
+    const mesh = meshOf([ra('r', 'default', { jwtRules: [{ issuer: 'https://found.example' }, { issuer: 'https://lost.example' }] })], [server]);
+    const tc = (jwtAuthnFilter(mesh.requestAuthentications, server, undefined, { 'https://found.example': 'https://keys.found.example/jwks' }) as any).typed_config;
+    assert.deepEqual(tc.providers['origins-0'].remote_jwks.http_uri.uri, 'https://keys.found.example/jwks');
+    assert.deepEqual(tc.providers['origins-1'].local_jwks, { inline_string: UNRESOLVED_JWKS });
+    const keys = JSON.parse(UNRESOLVED_JWKS).keys;
+    assert.equal(keys.length, 1);
+    assert.equal(Buffer.from(keys[0].n, 'base64url').length, 256, 'an RSA-2048 public key');
+  });
 });

@@ -17,7 +17,10 @@
 // (Envoy's default, 10 min) and refreshes. istiod by default fetches the URI itself and inlines the
 // keys; here the sidecar does (Istio's PILOT_JWT_ENABLE_REMOTE_JWKS=envoy), so a key rotation
 // reaches it without a push and a JWKS the sidecar cannot reach fails requests with tokens as
-// Envoy's "Jwks remote fetch is failed" (docs/config.md).
+// Envoy's "Jwks remote fetch is failed" (docs/config.md). A rule with neither names the key set
+// its issuer's OpenID discovery document points to (jwks_uri), which the control plane finds
+// (control/oidc.ts) and hands in as `discovered`; until then, or when it cannot, the rule gets a
+// key set no token verifies against, so tokens of that issuer are refused (istiod's fake JWKS).
 import type { JWTRule, RequestAuthentication } from '../../api/types.ts';
 import { TYPE } from '../../xds/types.ts';
 import { ROOT_NAMESPACE, labelsMatch } from '../model/model.ts';
@@ -31,6 +34,15 @@ export const JWT_PAYLOAD_KEY = 'payload';
 
 /** Istio's default for how long fetching a jwksUri may take (jwtRule.timeout). */
 const DEFAULT_JWKS_TIMEOUT = '5s';
+
+/**
+ * The key set of a rule whose issuer's keys are not known (OpenID discovery not done, or failed):
+ * one RSA public key whose private key nobody has, as istiod's fake JWKS, so every token of that
+ * issuer fails to verify (401) and none is let through unverified.
+ */
+export const UNRESOLVED_JWKS = JSON.stringify({
+  keys: [{ kty: 'RSA', kid: 'weft-unresolved-issuer', alg: 'RS256', use: 'sig', e: 'AQAB', n: Buffer.from([0xc5, ...new Array<number>(254).fill(0xa5), 0x01]).toString('base64url') }],
+});
 
 /** Claims Istio always treats as space-delimited strings, before a rule's own spaceDelimitedClaims. */
 const SPACE_DELIMITED = ['scope', 'permission'];
@@ -47,13 +59,13 @@ export function jwtPoliciesFor(all: readonly RequestAuthentication[] | undefined
 }
 
 /** The jwt_authn HTTP filter for a workload, or undefined when no rule applies to it. */
-export function jwtAuthnFilter(all: readonly RequestAuthentication[] | undefined, w: PolicyTarget, rootNamespace: string = ROOT_NAMESPACE): object | undefined {
+export function jwtAuthnFilter(all: readonly RequestAuthentication[] | undefined, w: PolicyTarget, rootNamespace: string = ROOT_NAMESPACE, discovered: Readonly<Record<string, string>> = {}): object | undefined {
   const rules = jwtPoliciesFor(all, w, rootNamespace).flatMap((ra) => ra.spec.jwtRules ?? []);
   if (!rules.length) return undefined;
   // A stable sort: rules with one issuer keep their policies' order.
   rules.sort((a, b) => ((a.issuer ?? '') < (b.issuer ?? '') ? -1 : (a.issuer ?? '') > (b.issuer ?? '') ? 1 : 0));
   const providers: Record<string, object> = {};
-  rules.forEach((r, i) => (providers[`origins-${i}`] = provider(r)));
+  rules.forEach((r, i) => (providers[`origins-${i}`] = provider(r, discovered)));
   const names = Object.keys(providers);
   const optional = (name: string) => ({ requires_any: { requirements: [{ provider_name: name }, { allow_missing: {} }] } });
   const requires = names.length === 1 ? optional(names[0]!) : { requires_any: { requirements: [...names.map((n) => ({ provider_name: n })), { requires_all: { requirements: names.map(optional) } }] } };
@@ -63,12 +75,13 @@ export function jwtAuthnFilter(all: readonly RequestAuthentication[] | undefined
   };
 }
 
-function provider(r: JWTRule): object {
+function provider(r: JWTRule, discovered: Readonly<Record<string, string>>): object {
   const p: Record<string, unknown> = { issuer: r.issuer };
   if (r.audiences?.length) p.audiences = r.audiences;
-  const uri = r.jwksUri ?? r.jwks_uri;
+  const uri = r.jwksUri ?? r.jwks_uri ?? (r.jwks === undefined && r.issuer ? discovered[r.issuer] : undefined);
   if (r.jwks !== undefined) p.local_jwks = { inline_string: r.jwks };
-  else if (uri !== undefined) p.remote_jwks = { http_uri: { uri, cluster: jwksCluster(uri), timeout: duration(r.timeout ?? DEFAULT_JWKS_TIMEOUT) } };
+  else if (uri === undefined) p.local_jwks = { inline_string: UNRESOLVED_JWKS };
+  else p.remote_jwks = { http_uri: { uri, cluster: jwksCluster(uri), timeout: duration(r.timeout ?? DEFAULT_JWKS_TIMEOUT) } };
   if (r.forwardOriginalToken) p.forward = true;
   if (r.fromHeaders?.length) p.from_headers = r.fromHeaders.map((h) => ({ name: h.name, ...(h.prefix ? { value_prefix: h.prefix } : {}) }));
   if (r.fromParams?.length) p.from_params = r.fromParams;

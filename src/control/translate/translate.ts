@@ -376,14 +376,14 @@ function apiListener(name: string): object {
 }
 
 /** What a proxy's own resources read of the mesh: its rate limits, its Sidecar, its PeerAuthentications, AuthorizationPolicies and RequestAuthentications. */
-export type ProxyPolicies = Pick<MeshSnapshot, 'rateLimits' | 'sidecars' | 'peerAuthentications' | 'authorizationPolicies' | 'requestAuthentications' | 'trustDomain'>;
+export type ProxyPolicies = Pick<MeshSnapshot, 'rateLimits' | 'sidecars' | 'peerAuthentications' | 'authorizationPolicies' | 'requestAuthentications' | 'trustDomain' | 'discoveredJwksUris'>;
 
 /** Adds one proxy's own resources to the shared and scoped ones (which it does not modify). */
 export function forProxy(shared: SharedResources, scoped: ScopedResources, proxy: Workload, mesh: ProxyPolicies = {}): XdsResources {
   const { sidecars } = mesh;
   const limits = inboundLimits(mesh.rateLimits ?? [], proxy);
   // Its RequestAuthentications: the JWT filter of every inbound HCM (translate/jwt.ts).
-  const jwt = jwtAuthnFilter(mesh.requestAuthentications, proxy);
+  const jwt = jwtAuthnFilter(mesh.requestAuthentications, proxy, undefined, mesh.discoveredJwksUris);
   // Its ports' mTLS modes. A proxy that proved no identity has no certificate to terminate TLS
   // with: PERMISSIVE serves it plaintext only, and STRICT still refuses plaintext (fails closed).
   const mtls = workloadMtls(mesh.peerAuthentications, proxy);

@@ -9,6 +9,7 @@
 // RequestAuthentication should not pay for (see the note on builtins in src/proxy/sidecar.ts).
 import type * as Jose from 'jose';
 import type { JwksSource } from '../xds-client/convert-jwt.ts';
+import { getJson } from '../../util/http-json.ts';
 
 /** What jose's jwtVerify takes: the key for a token's header, from a key set. */
 export type KeySet = ReturnType<typeof Jose.createLocalJWKSet>;
@@ -18,8 +19,6 @@ export function loadJose(): Promise<typeof Jose> {
   return (jose ??= import('jose'));
 }
 
-/** A key set document: at most this many bytes (a JWKS is a few KB; anything far larger is not one). */
-const MAX_JWKS_BYTES = 1024 * 1024;
 
 /** GETs `uri` and parses the body as JSON; rejects on a non-200 answer, a timeout, or bad JSON. */
 export type FetchJson = (uri: string, timeoutMs: number) => Promise<unknown>;
@@ -43,7 +42,7 @@ export class JwksCache {
   /** Told when fetching a URI starts failing (once, not on every failed retry), and when it works again. */
   private readonly onChange: ((uri: string, error: string | undefined) => void) | undefined;
 
-  constructor(fetchJson: FetchJson = httpGetJson, now: () => number = () => performance.now(), onChange?: (uri: string, error: string | undefined) => void) {
+  constructor(fetchJson: FetchJson = getJson, now: () => number = () => performance.now(), onChange?: (uri: string, error: string | undefined) => void) {
     this.fetchJson = fetchJson;
     this.now = now;
     this.onChange = onChange;
@@ -87,44 +86,3 @@ function asKeySet(doc: unknown): Jose.JSONWebKeySet {
   return o as Jose.JSONWebKeySet;
 }
 
-/** A plain GET over node:http or node:https (taken as process builtins: see sidecar.ts), with a timeout. */
-export function httpGetJson(uri: string, timeoutMs: number): Promise<unknown> {
-  const mod = uri.startsWith('https:') ? process.getBuiltinModule('node:https') : process.getBuiltinModule('node:http');
-  return new Promise((resolve, reject) => {
-    let settled = false;
-    const settle = (err: Error | undefined, v?: unknown) => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      if (err) reject(err);
-      else resolve(v);
-    };
-    const req = mod.get(uri, { headers: { accept: 'application/json' } }, (res) => {
-      if (res.statusCode !== 200) {
-        res.resume();
-        settle(new Error(`${uri} answered ${res.statusCode}`));
-        return;
-      }
-      const chunks: Buffer[] = [];
-      let n = 0;
-      res.on('data', (c: Buffer) => {
-        n += c.length;
-        if (n > MAX_JWKS_BYTES) req.destroy(new Error(`${uri} sent more than ${MAX_JWKS_BYTES} bytes`));
-        else chunks.push(c);
-      });
-      res.on('end', () => {
-        try {
-          settle(undefined, JSON.parse(Buffer.concat(chunks).toString('utf8')));
-        } catch {
-          settle(new Error(`${uri} sent no JSON`));
-        }
-      });
-      res.on('error', (e) => settle(e));
-    });
-    req.on('error', (e) => settle(e));
-    const timer = setTimeout(() => {
-      settle(new Error(`fetching ${uri} took longer than ${timeoutMs} ms`));
-      req.destroy();
-    }, timeoutMs);
-  });
-}
