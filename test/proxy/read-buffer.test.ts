@@ -86,3 +86,52 @@ test('a socket switched back to a stream delivers every later byte through pipe,
     p.close();
   }
 });
+
+test('TLS sockets, accepted and connected, read decrypted bytes into the shared buffer too: 4 MB each way, whole and in order, then the end', async () => {
+  const { selfSigned } = await import('../fixtures/tls.ts');
+  const tls = await import('node:tls');
+  const creds = selfSigned(['localhost']);
+  assert.ok(creds, 'openssl makes the test certificate');
+  const server = tls.createServer({ key: creds.key, cert: creds.cert });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const total = 4 * 1024 * 1024;
+  const payload = Buffer.alloc(total);
+  for (let i = 0; i < total; i++) payload[i] = (i * 13 + (i >> 10)) & 0xff;
+  /** Reads `s` through readInto until it ends: what arrived, copied out of the shared buffer read by read. */
+  const drain = (s: net.Socket) =>
+    new Promise<{ data: Buffer; reads: number }>((resolve, reject) => {
+      const chunks: Buffer[] = [];
+      assert.ok(
+        readInto(s, (n, buf) => {
+          assert.equal(buf, READ_BUFFER);
+          chunks.push(Buffer.from(buf.subarray(0, n)));
+          return true;
+        }),
+        'readInto takes a TLS socket',
+      );
+      s.on('data', () => reject(new Error('a data event: reads should go to the callback')));
+      s.on('end', () => resolve({ data: Buffer.concat(chunks), reads: chunks.length }));
+      s.on('error', reject);
+    });
+  try {
+    const accepted = new Promise<{ data: Buffer; reads: number }>((resolve) => server.once('secureConnection', (s: net.Socket) => {
+      const got = drain(s);
+      s.end(payload);
+      resolve(got);
+    }));
+    const client = tls.connect({ port: (server.address() as net.AddressInfo).port, host: '127.0.0.1', rejectUnauthorized: false });
+    const clientGot = drain(client);
+    await once(client, 'secureConnect');
+    client.end(payload);
+    const [b, c] = await Promise.all([accepted, clientGot]);
+    for (const [who, r] of [['server', b], ['client', c]] as const) {
+      assert.equal(r.data.length, total, `${who}: bytes`);
+      assert.ok(r.data.equals(payload), `${who}: bytes arrived changed or out of order`);
+      assert.ok(r.reads > 1, `${who}: several reads (TLS records of at most 16 KB)`);
+    }
+    client.destroy();
+  } finally {
+    server.close();
+  }
+});

@@ -6,7 +6,7 @@
 import net from 'node:net';
 import { endpointName } from '../../util/net.ts';
 import { type TlsOrigin, TLS_HANDSHAKE, connectTls } from '../tls/upstream.ts';
-import { READ_BUFFER } from '../net/read-buffer.ts';
+import { READ_BUFFER, readInto } from '../net/read-buffer.ts';
 import { readEnded, readStarted } from '../net/read-end.ts';
 import { type HeaderList, type ResponseHandler, type UpstreamCall, type UpstreamRequest, UpstreamError } from '../http/types.ts';
 
@@ -545,17 +545,19 @@ export class EndpointPool {
 
   private connect(call: Call): void {
     // A request that may upgrade gets a socket of its own that reads as a plain stream, since it
-    // is handed over to a byte pipe after a 101; every other connection reads into READ_BUFFER.
-    // A TLS connection reads decrypted records through 'data' events (node:tls has no onread).
-    const shared = call.req.upgrade === undefined && !this.tls;
+    // is handed over to a byte pipe after a 101; every other connection reads into READ_BUFFER:
+    // plain text through net's onread, TLS (whose connect has no onread) through readInto.
+    let shared = call.req.upgrade === undefined;
     let conn: Connection | undefined;
     let socket: net.Socket;
+    const onRead = (n: number) => (conn!.onRead(READ_BUFFER.subarray(0, n)), true);
     try {
-      socket = this.tls
-        ? connectTls(this.address, this.port, this.tls, 'http1')
-        : shared
-          ? net.connect({ host: this.address, port: this.port, onread: { buffer: READ_BUFFER, callback: (n: number) => (conn!.onRead(READ_BUFFER.subarray(0, n)), true) } })
-          : net.connect({ host: this.address, port: this.port });
+      if (this.tls) {
+        socket = connectTls(this.address, this.port, this.tls, 'http1');
+        shared &&= readInto(socket, onRead);
+      } else {
+        socket = shared ? net.connect({ host: this.address, port: this.port, onread: { buffer: READ_BUFFER, callback: onRead } }) : net.connect({ host: this.address, port: this.port });
+      }
     } catch (e) {
       // No workload certificate to make TLS with: a connect failure that says so.
       queueMicrotask(() => call.fail(new UpstreamError((e as NodeJS.ErrnoException).code ?? TLS_HANDSHAKE, 'connect', (e as Error).message)));

@@ -6,7 +6,7 @@
 // bytes that are written on, bytes kept for later): the next read overwrites the buffer.
 //
 // Sockets Weft connects itself (upstream pools) use the public `onread` option of net.connect.
-// Sockets a net.Server accepts have no such option, so readInto() sets the same two fields net's
+// Sockets a net.Server accepts, and TLS sockets (tls.connect has no onread), have no such option, so readInto() sets the same two fields net's
 // Socket constructor sets for `onread` (found by their symbols' descriptions) and hands the buffer
 // to the handle, as net does. Where this Node has no such fields, readInto() returns false and the
 // caller reads through 'data' events as before (test/proxy/read-buffer.test.ts checks which
@@ -38,9 +38,9 @@ interface Handle {
 export function readInto(socket: net.Socket, cb: ReadCallback): boolean {
   const s = socket as unknown as Record<symbol, unknown> & { _handle?: Handle | null };
   const h = s._handle;
-  // A TLS socket's reads are decrypted records, handed over by node:tls's own machinery: read
-  // through 'data' events (mutual TLS between sidecars, tls/).
-  if ((socket as { encrypted?: boolean }).encrypted) return false;
+  // A TLS socket (mutual TLS between sidecars, tls/) reads the same way: its handle (node's
+  // TLSWrap) is a stream like a TCP one, and hands each run of decrypted bytes to the buffer it was
+  // given. Its 'data' path costs a Buffer and the Readable bookkeeping per record, as plain text did.
   if (!fields || !h || typeof h.useUserBuffer !== 'function') return false;
   const now = s[fields.buffer];
   if (now !== null && now !== READ_BUFFER) return false; // its own onread: not ours to change
