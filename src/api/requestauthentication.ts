@@ -84,7 +84,7 @@ function checkJwtRule(f: Findings, rule: Record<string, unknown>, p: string): vo
 }
 
 /** security.ParseJwksURI and the CRD's CEL: an http or https URL with a host and, if any, a numeric port. */
-function checkJwksUri(uri: string): string | undefined {
+export function checkJwksUri(uri: string): string | undefined {
   let u: URL;
   try {
     u = new URL(uri);

@@ -10,6 +10,7 @@
 // to AuthorizationPolicy. A failed fetch is tried again after RETRY_MS, a resolved one refreshed
 // every REFRESH_MS (istiod's default refresh interval, 20 minutes).
 import { getJson } from '../util/http-json.ts';
+import { checkJwksUri } from '../api/requestauthentication.ts';
 
 export const REFRESH_MS = 20 * 60_000;
 const RETRY_MS = 10_000;
@@ -38,6 +39,19 @@ export function discoveryUrl(issuer: string): string {
   return `${issuer.replace(/\/+$/, '')}/.well-known/openid-configuration`;
 }
 
+/** Why an issuer cannot be discovered, or undefined when it can: an http(s) URL with a host and no query or fragment. */
+export function discoverable(issuer: string): string | undefined {
+  let u: URL;
+  try {
+    u = new URL(issuer);
+  } catch {
+    return `issuer "${issuer}" is not a URL, so it has no OpenID discovery document; give jwksUri or jwks`;
+  }
+  if (u.protocol !== 'https:' && u.protocol !== 'http:') return `issuer "${issuer}" is not an http(s) URL, so it has no OpenID discovery document; give jwksUri or jwks`;
+  if (u.search || u.hash || issuer.includes('#') || issuer.includes('?')) return `issuer "${issuer}" has a query or fragment, which OpenID Discovery does not allow; give jwksUri or jwks`;
+  return undefined;
+}
+
 export class OidcDiscovery {
   private readonly issuers = new Map<string, Entry>();
   private readonly o: Required<Omit<OidcDiscoveryOptions, 'log'>> & Pick<OidcDiscoveryOptions, 'log'>;
@@ -53,21 +67,21 @@ export class OidcDiscovery {
    * Each issuer's jwks_uri, as far as known now; those not known yet are being fetched. Issuers no
    * longer asked for are forgotten (and their refreshes stopped).
    */
-  resolve(issuers: Iterable<string>): Record<string, string> {
+  resolve(issuers: Iterable<string>): Map<string, string> {
     const wanted = new Set(issuers);
     for (const [issuer, e] of this.issuers) {
       if (wanted.has(issuer)) continue;
       if (e.timer) clearTimeout(e.timer);
       this.issuers.delete(issuer);
     }
-    const out: Record<string, string> = {};
+    const out = new Map<string, string>();
     for (const issuer of wanted) {
       let e = this.issuers.get(issuer);
       if (!e) {
         this.issuers.set(issuer, (e = { fetching: false }));
         this.fetch(issuer, e);
       }
-      if (e.jwksUri !== undefined) out[issuer] = e.jwksUri;
+      if (e.jwksUri !== undefined) out.set(issuer, e.jwksUri);
     }
     return out;
   }
@@ -87,10 +101,16 @@ export class OidcDiscovery {
     if (e.fetching || this.closed) return;
     e.fetching = true;
     const url = discoveryUrl(issuer);
-    this.o.fetchJson(url, TIMEOUT_MS)
+    // OpenID Discovery's issuer is an https URL with no query or fragment: anything else is not
+    // fetched (the author of a RequestAuthentication does not get to have the control plane GET
+    // any URL of their choosing).
+    const bad = discoverable(issuer);
+    (bad ? Promise.reject(new Error(bad)) : this.o.fetchJson(url, TIMEOUT_MS))
       .then((doc) => {
         const uri = (doc as { jwks_uri?: unknown } | null)?.jwks_uri;
-        if (typeof uri !== 'string' || !/^https?:\/\/[^/]/.test(uri)) throw new Error(`${url} has no jwks_uri (an http or https URL)`);
+        if (typeof uri !== 'string') throw new Error(`${url} has no jwks_uri`);
+        const why = checkJwksUri(uri);
+        if (why) throw new Error(`${url} names a jwks_uri Weft cannot fetch: ${why}`);
         return uri;
       })
       .then(

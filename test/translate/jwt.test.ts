@@ -123,13 +123,24 @@ test('a RequestAuthentication change reaches the proxies it selects through the 
   assert.deepEqual(names(after, server, 41000), ['envoy.filters.http.jwt_authn', 'envoy.filters.http.router']);
   assert.deepEqual(cache.resources(after, other).listeners['inbound|41200'], cache.resources(before, other).listeners['inbound|41200']);
 
-  test('an issuer with neither jwks nor jwksUri: the jwks_uri OpenID discovery found, else a key set no token verifies against', () => {
-    const mesh = meshOf([ra('r', 'default', { jwtRules: [{ issuer: 'https://found.example' }, { issuer: 'https://lost.example' }] })], [server]);
-    const tc = (jwtAuthnFilter(mesh.requestAuthentications, server, undefined, { 'https://found.example': 'https://keys.found.example/jwks' }) as any).typed_config;
-    assert.deepEqual(tc.providers['origins-0'].remote_jwks.http_uri.uri, 'https://keys.found.example/jwks');
-    assert.deepEqual(tc.providers['origins-1'].local_jwks, { inline_string: UNRESOLVED_JWKS });
-    const keys = JSON.parse(UNRESOLVED_JWKS).keys;
-    assert.equal(keys.length, 1);
-    assert.equal(Buffer.from(keys[0].n, 'base64url').length, 256, 'an RSA-2048 public key');
-  });
+});
+
+test('an issuer with neither jwks nor jwksUri: the jwks_uri OpenID discovery found, else a key set no token verifies against', () => {
+  const mesh = meshOf([ra('r', 'default', { jwtRules: [{ issuer: 'https://found.example' }, { issuer: 'https://lost.example' }] })], [server]);
+  const tc = (jwtAuthnFilter(mesh.requestAuthentications, server, undefined, new Map([['https://found.example', 'https://keys.found.example/jwks']])) as any).typed_config;
+  assert.deepEqual(tc.providers['origins-0'].remote_jwks.http_uri.uri, 'https://keys.found.example/jwks');
+  assert.deepEqual(tc.providers['origins-1'].local_jwks, { inline_string: UNRESOLVED_JWKS });
+  const keys = JSON.parse(UNRESOLVED_JWKS).keys;
+  assert.equal(keys.length, 1);
+  assert.equal(Buffer.from(keys[0].n, 'base64url').length, 256, 'an RSA-2048 public key');
+});
+
+test('found by review: an issuer named like an Object property, or a discovered jwks_uri that is no URL, gets the key set no token verifies against; the push goes on', () => {
+  const mesh = meshOf([ra('r', 'default', { jwtRules: [{ issuer: 'constructor' }, { issuer: '__proto__' }, { issuer: 'https://weird.example' }] })], [server]);
+  const tc = (jwtAuthnFilter(mesh.requestAuthentications, server, undefined, new Map([['https://weird.example', 'https://a:99999/k']])) as any).typed_config;
+  assert.deepEqual(Object.values(tc.providers).map((p: any) => [p.issuer, p.local_jwks?.inline_string === UNRESOLVED_JWKS]), [
+    ['__proto__', true],
+    ['constructor', true],
+    ['https://weird.example', true],
+  ]);
 });

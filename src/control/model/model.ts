@@ -75,7 +75,7 @@ export interface MeshSnapshot {
   /** The trust domain of the mesh's SPIFFE ids (spiffe://<this>/ns/.../sa/...): the CA's; 'cluster.local' when unset. */
   trustDomain?: string;
   /** issuer -> jwks_uri, found by OpenID discovery (control/oidc.ts) for RequestAuthentication rules with neither jwks nor jwksUri. */
-  discoveredJwksUris?: Readonly<Record<string, string>>;
+  discoveredJwksUris?: ReadonlyMap<string, string>;
   /** Istio's mesh config, from the ConfigMap istio-system/istio (api/meshconfig.ts); Istio's defaults when absent. */
   meshConfig?: MeshConfig;
 }

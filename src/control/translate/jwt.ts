@@ -28,6 +28,8 @@ import type { PolicyTarget } from '../model/peer-auth.ts';
 import { byPrecedence } from './services.ts';
 import { duration } from './duration.ts';
 
+const NONE_DISCOVERED: ReadonlyMap<string, string> = new Map();
+
 export const JWT_AUTHN_FILTER = 'envoy.filters.http.jwt_authn';
 /** Where every provider's verified payload goes in the filter's dynamic metadata. */
 export const JWT_PAYLOAD_KEY = 'payload';
@@ -37,11 +39,20 @@ const DEFAULT_JWKS_TIMEOUT = '5s';
 
 /**
  * The key set of a rule whose issuer's keys are not known (OpenID discovery not done, or failed):
- * one RSA public key whose private key nobody has, as istiod's fake JWKS, so every token of that
- * issuer fails to verify (401) and none is let through unverified.
+ * one RSA-2048 public key whose private key was thrown away when it was made (as istiod's fake
+ * JWKS), so every token of that issuer fails to verify (401) and none is let through unverified.
  */
 export const UNRESOLVED_JWKS = JSON.stringify({
-  keys: [{ kty: 'RSA', kid: 'weft-unresolved-issuer', alg: 'RS256', use: 'sig', e: 'AQAB', n: Buffer.from([0xc5, ...new Array<number>(254).fill(0xa5), 0x01]).toString('base64url') }],
+  keys: [
+    {
+      kty: 'RSA',
+      kid: 'weft-unresolved-issuer',
+      alg: 'RS256',
+      use: 'sig',
+      e: 'AQAB',
+      n: '1OevHd5o5afcXoP3ASM80_BdX6govFnT-wMUNiJEgekujvQuhJRwAujr6VyySa4tDAwU_O0S1yKBBDaF2Aj_xv4mc8vohV1be_O3T4UYLtDZVgH7UrVGsulih4n7zlPKO8hVWGKEGaaAKEUpVjjPda3GYjyuZOOaXkMnluht2oi-K5V4XeXD2yLoMrMlr9edLbS2FjAIl3zxEr-oolesxssljlT84d65w75BuCZsJTK9SyPml_g-A_nXXARWTgSYM0d3gjFgPP922hqmZwZ5Eu-D9NVgCq3Q3uETfoXjipA4wYy68TED5CFHBTI7tVpHomTsDeSQRLg4l152qZJEzQ',
+    },
+  ],
 });
 
 /** Claims Istio always treats as space-delimited strings, before a rule's own spaceDelimitedClaims. */
@@ -59,7 +70,7 @@ export function jwtPoliciesFor(all: readonly RequestAuthentication[] | undefined
 }
 
 /** The jwt_authn HTTP filter for a workload, or undefined when no rule applies to it. */
-export function jwtAuthnFilter(all: readonly RequestAuthentication[] | undefined, w: PolicyTarget, rootNamespace: string = ROOT_NAMESPACE, discovered: Readonly<Record<string, string>> = {}): object | undefined {
+export function jwtAuthnFilter(all: readonly RequestAuthentication[] | undefined, w: PolicyTarget, rootNamespace: string = ROOT_NAMESPACE, discovered: ReadonlyMap<string, string> = NONE_DISCOVERED): object | undefined {
   const rules = jwtPoliciesFor(all, w, rootNamespace).flatMap((ra) => ra.spec.jwtRules ?? []);
   if (!rules.length) return undefined;
   // A stable sort: rules with one issuer keep their policies' order.
@@ -75,13 +86,16 @@ export function jwtAuthnFilter(all: readonly RequestAuthentication[] | undefined
   };
 }
 
-function provider(r: JWTRule, discovered: Readonly<Record<string, string>>): object {
+function provider(r: JWTRule, discovered: ReadonlyMap<string, string>): object {
   const p: Record<string, unknown> = { issuer: r.issuer };
   if (r.audiences?.length) p.audiences = r.audiences;
-  const uri = r.jwksUri ?? r.jwks_uri ?? (r.jwks === undefined && r.issuer ? discovered[r.issuer] : undefined);
+  const uri = r.jwksUri ?? r.jwks_uri ?? (r.jwks === undefined && r.issuer ? discovered.get(r.issuer) : undefined);
+  // A URI that is no URL (only a discovered one can be: a written one is checked at apply) gets
+  // the key set no token verifies against, as one not found, rather than stopping the push.
+  const cluster = uri === undefined ? undefined : jwksCluster(uri);
   if (r.jwks !== undefined) p.local_jwks = { inline_string: r.jwks };
-  else if (uri === undefined) p.local_jwks = { inline_string: UNRESOLVED_JWKS };
-  else p.remote_jwks = { http_uri: { uri, cluster: jwksCluster(uri), timeout: duration(r.timeout ?? DEFAULT_JWKS_TIMEOUT) } };
+  else if (uri === undefined || cluster === undefined) p.local_jwks = { inline_string: UNRESOLVED_JWKS };
+  else p.remote_jwks = { http_uri: { uri, cluster, timeout: duration(r.timeout ?? DEFAULT_JWKS_TIMEOUT) } };
   if (r.forwardOriginalToken) p.forward = true;
   if (r.fromHeaders?.length) p.from_headers = r.fromHeaders.map((h) => ({ name: h.name, ...(h.prefix ? { value_prefix: h.prefix } : {}) }));
   if (r.fromParams?.length) p.from_params = r.fromParams;
@@ -99,8 +113,13 @@ function provider(r: JWTRule, discovered: Readonly<Record<string, string>>): obj
  * Istio's name for the cluster a remote JWKS is fetched through (outbound|<port>||<host>): Envoy
  * requires one. Weft's sidecar fetches the URI directly (proxy/http/jwks.ts), not through it.
  */
-function jwksCluster(uri: string): string {
-  const u = new URL(uri);
+function jwksCluster(uri: string): string | undefined {
+  let u: URL;
+  try {
+    u = new URL(uri);
+  } catch {
+    return undefined;
+  }
   const port = u.port || (u.protocol === 'https:' ? '443' : '80');
   return `outbound|${port}||${u.hostname}`;
 }
