@@ -16,6 +16,8 @@ let sleep = 0; // outbound ports
 let other = 0;
 let plain = 0; // httpbin's inbound port for 8000
 let plainTcp = 0; // and for 9000 (the TCP echo)
+let plainWs = 0; // and for 8002 (HTTP, an app that takes upgrades and echoes)
+let plainDetect = 0; // and for 9100 (a port of undeclared protocol, the TCP echo behind it)
 let httpbinAdmin = '';
 const HOST = 'httpbin.foo:8000';
 
@@ -35,9 +37,12 @@ before(async () => {
   const app = await mesh.httpApp('httpbin');
   const echo = await mesh.echoApp();
   const grpc = await mesh.grpcApp();
-  const h = await mesh.workload({ name: 'httpbin-v1', namespace: 'foo', sa: 'httpbin', service: 'httpbin', labels: { app: 'httpbin', version: 'v1' }, ports: [['http', 8000, app], ['tcp-echo', 9000, echo], ['grpc', 8001, grpc]] });
+  const ws = await mesh.upgradeApp();
+  const h = await mesh.workload({ name: 'httpbin-v1', namespace: 'foo', sa: 'httpbin', service: 'httpbin', labels: { app: 'httpbin', version: 'v1' }, ports: [['http', 8000, app], ['tcp-echo', 9000, echo], ['grpc', 8001, grpc], ['http-ws', 8002, ws], ['unknown', 9100, echo]] });
   plain = h.inbound.get(8000)!;
   plainTcp = h.inbound.get(9000)!;
+  plainWs = h.inbound.get(8002)!;
+  plainDetect = h.inbound.get(9100)!;
   httpbinAdmin = h.proc.admin;
   sleep = (await mesh.workload({ name: 'sleep', namespace: 'foo', sa: 'sleep', outbound: true })).outbound;
   other = (await mesh.workload({ name: 'other', namespace: 'bar', sa: 'other', outbound: true })).outbound;
@@ -340,5 +345,81 @@ describe('a policy change applies to connections already open', () => {
     await within(outsideClosed, 'the plain-text connection');
     assert.equal(await fromSleepTunnel.echo('two'), 'ok', "sleep's mTLS connection is still open");
     fromSleepTunnel.socket.destroy();
+  });
+
+  /** A plain-text connection straight to httpbin's sidecar, as a client outside the mesh has: echo() sends and waits for the echo, or says it closed. */
+  async function outsideConnection(port: number) {
+    const s = net.connect(port, '127.0.0.1');
+    s.on('error', () => {});
+    let buf = '';
+    let wake = () => {};
+    const closed = new Promise<void>((resolve) => s.once('close', () => (resolve(), wake())));
+    s.on('data', (d) => {
+      buf += d.toString('latin1');
+      wake();
+    });
+    await once(s, 'connect');
+    const until = async (ok: () => boolean) => {
+      while (!ok()) {
+        if (s.destroyed) return 'closed';
+        await new Promise<void>((r) => (wake = r));
+      }
+      return 'ok';
+    };
+    return { socket: s, closed, until, text: () => buf, echo: (p: string) => (s.destroyed ? Promise.resolve('closed') : (s.write(p), until(() => buf.includes(p)))) };
+  }
+
+  const upgraded = async () => {
+    const c = await outsideConnection(plainWs);
+    c.socket.write('GET /ws HTTP/1.1\r\nHost: httpbin.foo:8002\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n');
+    assert.equal(await c.until(() => c.text().includes('\r\n\r\n')), 'ok');
+    assert.match(c.text(), /^HTTP\/1\.1 101/);
+    assert.equal(await c.echo('one'), 'ok');
+    return c;
+  };
+
+  test('found by review: an upgraded (WebSocket) connection is decided again too: a DENY policy closes it at once', async () => {
+    await mesh.setPolicies([]);
+    const c = await upgraded();
+    await mesh.setPolicies([policy('deny-all', { action: 'DENY', rules: [{}] })]);
+    await within(c.closed, 'the upgraded connection');
+    await mesh.setPolicies([]);
+  });
+
+  test('found by review: STRICT closes an upgraded plain-text connection too', async (t) => {
+    await mesh.setPolicies([]);
+    const c = await upgraded();
+    const store = mesh.cp.store;
+    t.after(async () => {
+      store.delete({ kind: 'PeerAuthentication', namespace: 'foo', name: 'strict' });
+      await mesh.synced();
+    });
+    store.apply([checkResource({ apiVersion: 'security.istio.io/v1', kind: 'PeerAuthentication', metadata: { name: 'strict', namespace: 'foo' }, spec: { mtls: { mode: 'STRICT' } } }, 'strict')]);
+    await mesh.synced();
+    await within(c.closed, 'the upgraded plain-text connection');
+  });
+
+  test('found by review: a client that connected before a DENY policy and speaks only after it is refused (a port of undeclared protocol)', async () => {
+    await mesh.setPolicies([]);
+    const c = await outsideConnection(plainDetect);
+    await mesh.setPolicies([policy('deny-all', { action: 'DENY', rules: [{}] })]);
+    assert.equal(await c.echo('hello'), 'closed');
+    await mesh.setPolicies([]);
+    const d = await outsideConnection(plainDetect);
+    assert.equal(await d.echo('hello'), 'ok', 'with no policy, the port echoes');
+    d.socket.destroy();
+  });
+
+  test('found by review: a client that connected while PERMISSIVE and speaks only after STRICT is refused', async (t) => {
+    await mesh.setPolicies([]);
+    const c = await outsideConnection(plainDetect);
+    const store = mesh.cp.store;
+    t.after(async () => {
+      store.delete({ kind: 'PeerAuthentication', namespace: 'foo', name: 'strict' });
+      await mesh.synced();
+    });
+    store.apply([checkResource({ apiVersion: 'security.istio.io/v1', kind: 'PeerAuthentication', metadata: { name: 'strict', namespace: 'foo' }, spec: { mtls: { mode: 'STRICT' } } }, 'strict')]);
+    await mesh.synced();
+    assert.equal(await c.echo('hello'), 'closed');
   });
 });

@@ -67,6 +67,29 @@ export function unmapped(ip: string): string {
   return ip.startsWith('::ffff:') && ip.includes('.') ? ip.slice(7) : ip;
 }
 
+/** What the listener's RBAC filters decide for a request: the denying filter and policy, if any. */
+interface Verdict {
+  denied?: { policy: string; filter: string };
+  allowedBy?: string;
+  shadow?: { effect: 'allowed' | 'denied'; policy?: string }[];
+  audit?: string;
+}
+
+function evaluate(filters: NonNullable<ListenerConfig['authz']>, req: RbacRequest): Verdict {
+  const v: Verdict = {};
+  for (const f of filters) {
+    const d: RbacDecision = evaluateRbac(f.rbac, req);
+    if (d.shadow) (v.shadow ??= []).push(d.shadow);
+    if (d.log && d.matchedPolicy !== undefined) v.audit = d.matchedPolicy;
+    if (!d.allowed) {
+      v.denied = { policy: d.matchedPolicy ?? 'none', filter: f.name };
+      return v;
+    }
+    if (f.rbac.rules?.action === 'ALLOW' && d.matchedPolicy !== undefined) v.allowedBy = d.matchedPolicy;
+  }
+  return v;
+}
+
 /**
  * Runs the listener's RBAC filters for one request: undefined when every filter lets it through,
  * else the denial to answer with. Publishes the decision on the telemetry channel.
@@ -74,22 +97,26 @@ export function unmapped(ip: string): string {
 export function authorize(ctx: AuthzContext, l: ListenerConfig, ds: Downstream): ProxyError | undefined {
   const filters = l.authz;
   if (!filters) return undefined;
-  const req = rbacRequestOf(ds, ctx);
-  let shadow: { effect: 'allowed' | 'denied'; policy?: string }[] | undefined;
-  let allowedBy: string | undefined;
-  let audit: string | undefined;
-  for (const f of filters) {
-    const d: RbacDecision = evaluateRbac(f.rbac, req);
-    if (d.shadow) (shadow ??= []).push(d.shadow);
-    if (d.log && d.matchedPolicy !== undefined) audit = d.matchedPolicy;
-    if (!d.allowed) {
-      report(ctx, l, ds, { effect: 'denied', policy: d.matchedPolicy ?? 'none', filter: f.name }, shadow, audit);
-      return rbacDenied(d.matchedPolicy, f.name, l.name);
-    }
-    if (f.rbac.rules?.action === 'ALLOW' && d.matchedPolicy !== undefined) allowedBy = d.matchedPolicy;
+  const v = evaluate(filters, rbacRequestOf(ds, ctx));
+  if (v.denied) {
+    report(ctx, l, ds, { effect: 'denied', ...v.denied }, v.shadow, v.audit);
+    return rbacDenied(v.denied.policy === 'none' ? undefined : v.denied.policy, v.denied.filter, l.name);
   }
-  report(ctx, l, ds, { effect: 'allowed', ...(allowedBy !== undefined ? { policy: allowedBy } : {}) }, shadow, audit);
+  report(ctx, l, ds, { effect: 'allowed', ...(v.allowedBy !== undefined ? { policy: v.allowedBy } : {}) }, v.shadow, v.audit);
   return undefined;
+}
+
+/**
+ * The same decision again, for a request whose connection outlived it (an upgrade: WebSocket) when
+ * the listener's policies change: why they now deny it, or undefined. Only a denial is published.
+ */
+export function deniedNow(ctx: AuthzContext, l: ListenerConfig, req: RbacRequest): string | undefined {
+  if (!l.authz) return undefined;
+  const v = evaluate(l.authz, req);
+  if (!v.denied) return undefined;
+  const ch = ctx.telemetry.authz;
+  if (ch.hasSubscribers) ch.publish({ listener: l.name, protocol: 'http', effect: 'denied', ...v.denied, ...(req.peer ? { source: req.peer as string } : {}) });
+  return `RBAC: access denied by ${v.denied.policy === 'none' ? 'no ALLOW policy matching' : `policy ${v.denied.policy}`} (filter ${v.denied.filter})`;
 }
 
 function report(ctx: AuthzContext, l: ListenerConfig, ds: Downstream, e: Pick<AuthzEvent, 'effect' | 'policy' | 'filter'>, shadow: AuthzEvent['shadow'], audit: string | undefined): void {

@@ -39,7 +39,8 @@ import { OutlierDetector, type Outcome } from '../upstream/outlier.ts';
 import type { SlowStart } from '../upstream/slow-start.ts';
 import { RetryBudgets, type TryFailure, backoffMs, retriableFailure, retriableResponse } from './retry.ts';
 import { join } from '../tcp/tcp.ts';
-import { authorize } from './authz.ts';
+import { authorize, deniedNow, rbacRequestOf } from './authz.ts';
+import { type LiveTcpConnections, PLAINTEXT_NOW_REFUSED } from '../tcp/authz.ts';
 
 export interface ForwardContext {
   config: () => RuntimeConfig;
@@ -64,6 +65,8 @@ export interface ForwardContext {
   destinationPort?: (listenerPort: number) => number;
   /** The sidecar's log, for what the request path refuses (at most a line a second each). */
   log?: (msg: string) => void;
+  /** Connections that outlive one decision (upgraded ones), decided again when policies change. */
+  live?: LiveTcpConnections;
 }
 
 /** A request body larger than this is not kept for a retry, and its request is not retried (Envoy buffers 1 MiB per connection). */
@@ -359,7 +362,23 @@ function toUpstream(ctx: ForwardContext, cfg: RuntimeConfig, listenerName: strin
   }
   // The route's own idle_timeout, else the listener's stream_idle_timeout; 0 is none.
   const idle = route.idleTimeoutMs ?? cfg.listeners.get(listenerName)?.streamIdleTimeoutMs ?? DEFAULT_STREAM_IDLE_TIMEOUT_MS;
-  new Exchange(ctx, ds, d, idle === 0 ? Infinity : idle, corsHeaders).start();
+  const ex = new Exchange(ctx, ds, d, idle === 0 ? Infinity : idle, corsHeaders);
+  // A request that may become a byte stream (WebSocket) is decided again when policies change, as
+  // long as its connection lives (tcp/authz.ts LiveTcpConnections).
+  if (ds.head.upgrade !== undefined && ctx.live) ex.afterUpgrade = { listener: listenerName, refusal: upgradeRefusal(ctx, listenerName, ds) };
+  ex.start();
+}
+
+/** Why the listener's policies of now refuse an upgraded connection: it came without mTLS where STRICT now applies, or RBAC now denies its request. */
+function upgradeRefusal(ctx: ForwardContext, listenerName: string, ds: Downstream): () => string | undefined {
+  const req = rbacRequestOf(ds, ctx);
+  const plaintext = ds.sourcePrincipal?.() === undefined;
+  return () => {
+    const l = ctx.config().listeners.get(listenerName);
+    if (!l) return undefined;
+    if (plaintext && l.mtls && !l.mtls.plaintext) return PLAINTEXT_NOW_REFUSED;
+    return deniedNow(ctx, l, req);
+  };
 }
 
 /** Tells telemetry how an exchange ended; costs nothing when nobody listens. */
@@ -433,6 +452,8 @@ export class Exchange implements BodySink, ResponseHandler {
 
   /** Headers the CORS layer adds to the response. */
   private readonly corsHeaders: HeaderList | undefined;
+  /** For a request that may upgrade: its listener, and why that listener's policies would refuse it now. */
+  afterUpgrade: { listener: string; refusal: () => string | undefined } | undefined;
   /** What a RING_HASH or MAGLEV cluster hashes this request by (hash-key.ts). */
   private readonly hashKey: HashKey | undefined;
 
@@ -725,6 +746,7 @@ export class Exchange implements BodySink, ResponseHandler {
       return;
     }
     publish(this.ctx, this.ds, this.d.clusterName, status, undefined, this.endpoint, this.started);
+    if (this.afterUpgrade) this.ctx.live?.add(down.socket, this.afterUpgrade.listener, this.afterUpgrade.refusal);
     join(down.socket, up, down.head, upHead, { idleTimeoutMs: Number.isFinite(this.idleMs) ? this.idleMs : 0 });
   }
 

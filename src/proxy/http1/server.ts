@@ -745,10 +745,13 @@ class Stream implements Downstream {
     this.responseStarted = true;
     this.finished = true;
     this.responseDone = true;
+    // What the client sent after the request head: the parser's rest, and what arrived while
+    // reading was paused (a TLS socket hands over every record of a read, even after a pause).
+    const early = [this.upgradeHead, this.conn.leftover].filter((b): b is Buffer => b !== undefined && b.length > 0);
+    this.upgradeHead = undefined;
+    this.conn.leftover = undefined;
     const socket = this.conn.upgrade();
     socket.write(headBytes(`HTTP/1.1 ${status} ${STATUS_TEXT[status] ?? 'Switching Protocols'}\r\n`, headers, `connection: upgrade\r\nupgrade: ${this.head.upgrade}\r\n`));
-    const head = this.upgradeHead ?? Buffer.alloc(0);
-    this.upgradeHead = undefined;
-    return { socket, head };
+    return { socket, head: early.length === 1 ? early[0]! : Buffer.concat(early) };
   }
 }

@@ -123,12 +123,12 @@ export function createListener(handlers: ListenerHandlers, limits: () => Listene
       passthrough: (s, head, chain, sni) => {
         // The port's network RBAC applies to TLS passed through as to any TCP chain, with the
         // ClientHello's server name as its connection.sni.
-        if (!admitConnection(handlers.tcp, l.name, chain.tcp!.rbac, s, rbacNow(chain.name), sni, strictNow)) return;
+        if (!admitConnection(handlers.tcp, l.name, s, rbacNow(chain.name), sni, strictNow)) return;
         proxyTcp(handlers.tcp, pickTcpCluster(chain.tcp!, Math.random()), s, head, chain.tcp!.idleTimeoutMs, undefined, chain.tcp!);
       },
       secure: (t, chain) => {
         if (chain.serve === 'tcp') {
-          if (!admitConnection(handlers.tcp, l.name, chain.tcp!.rbac, t, rbacNow(chain.name))) return;
+          if (!admitConnection(handlers.tcp, l.name, t, rbacNow(chain.name))) return;
           proxyTcp(handlers.tcp, pickTcpCluster(chain.tcp!, Math.random()), t, Buffer.alloc(0), chain.tcp!.idleTimeoutMs, undefined, chain.tcp!);
         }
         // HTTP inside: HTTP/2 or HTTP/1.1 by the preface, as on plaintext (the ALPN picked the chain).
@@ -142,11 +142,11 @@ export function createListener(handlers: ListenerHandlers, limits: () => Listene
 /** A connection by the listener's kind; `head`: its bytes already read (by the tls_inspector); `rbacNow`: its network RBAC filters as config changes; `strictNow`: whether its listener now takes mTLS only. */
 function byKind(socket: net.Socket, handlers: ListenerHandlers, l: ListenerLimits, codecs: Codecs, head: Buffer, rbacNow: CurrentFilters, strictNow: () => boolean): void {
   if (l.kind === 'tcp') {
-    if (!admitConnection(handlers.tcp, l.name, l.tcp!.rbac, socket, rbacNow, undefined, strictNow)) return;
+    if (!admitConnection(handlers.tcp, l.name, socket, rbacNow, undefined, strictNow)) return;
     proxyTcp(handlers.tcp, pickTcpCluster(l.tcp!, Math.random()), socket, head, l.tcp!.idleTimeoutMs, undefined, l.tcp!);
   } else if (l.kind === 'detect') {
     // The TCP chain's RBAC decides only once the connection turns out not to be HTTP (HTTP gets the HCM's).
-    const allow = () => admitConnection(handlers.tcp, l.name, l.tcp!.rbac, socket, rbacNow, undefined, strictNow);
+    const allow = () => admitConnection(handlers.tcp, l.name, socket, rbacNow, undefined, strictNow);
     detect(handlers.tcp, pickTcpCluster(l.tcp!, Math.random()), socket, head, l.tcp!.idleTimeoutMs, (first) => sniff(socket, handlers, l, codecs, first), undefined, l.tcp!.maxDurationMs, l.tcp!.hashSource, allow);
   }
   else if (l.kind === 'sni') routeBySni(handlers.tcp, l.name, l.sni!, socket, head);

@@ -47,8 +47,8 @@ interface Denial {
   delayDenyMs: number;
 }
 
-/** Runs the chain's filters over the connection as Envoy's network RBAC does, publishing the decision. */
-function decide(ctx: TcpAuthzContext, listener: string, filters: readonly AuthzFilterConfig[], req: RbacRequest): Denial | undefined {
+/** Runs the chain's filters over the connection as Envoy's network RBAC does, publishing the decision (an allowance only when `quietAllow` is not set). */
+function decide(ctx: TcpAuthzContext, listener: string, filters: readonly AuthzFilterConfig[], req: RbacRequest, quietAllow = false): Denial | undefined {
   let shadow: { effect: 'allowed' | 'denied'; policy?: string }[] | undefined;
   let allowedBy: string | undefined;
   const source = req.peer ? { source: req.peer as string } : {};
@@ -62,57 +62,79 @@ function decide(ctx: TcpAuthzContext, listener: string, filters: readonly AuthzF
     }
     if (f.rbac.rules?.action === 'ALLOW' && d.matchedPolicy !== undefined) allowedBy = d.matchedPolicy;
   }
-  publish(ctx, { listener, protocol: 'tcp', effect: 'allowed', ...(allowedBy !== undefined ? { policy: allowedBy } : {}), ...(shadow ? { shadow } : {}), ...source });
+  if (!quietAllow) publish(ctx, { listener, protocol: 'tcp', effect: 'allowed', ...(allowedBy !== undefined ? { policy: allowedBy } : {}), ...(shadow ? { shadow } : {}), ...source });
   return undefined;
 }
 
-function logDenial(ctx: TcpAuthzContext, listener: string, socket: net.Socket, req: RbacRequest, d: Denial, what: string): void {
-  const now = Date.now();
-  if (now - lastLog < 1000) return;
-  lastLog = now;
-  ctx.log(`TCP connection from ${req.sourceIp}:${socket.remotePort}${req.peer ? ` (${req.peer as string})` : ''} to listener ${listener} ${what}: RBAC: access denied by ${d.policy === 'none' ? 'no ALLOW policy matching' : `policy ${d.policy}`} (filter ${d.filter})`);
+function denialText(d: Denial): string {
+  return `RBAC: access denied by ${d.policy === 'none' ? 'no ALLOW policy matching' : `policy ${d.policy}`} (filter ${d.filter})`;
 }
+
+/** Why a connection that came without the mesh's mTLS is closed once its listener takes mTLS only. */
+export const PLAINTEXT_NOW_REFUSED = 'it came without mutual TLS, which the listener now requires (PeerAuthentication STRICT)';
 
 /** The network RBAC filters that apply to a connection now: its chain's, in the listener's current config (none: no policy). */
 export type CurrentFilters = () => readonly AuthzFilterConfig[] | undefined;
 
 /**
- * Runs the chain's network RBAC `filters` (none: no policy) for a new connection: true when it may
- * go on to tcp_proxy; false when a filter denied it, and then the connection is closed here. A
- * connection let through is kept in ctx.live, so that a later policy change decides it again
- * (`current` says which filters apply to it then).
+ * Decides a connection that is about to reach tcp_proxy, under its chain's filters as they are now
+ * (`current`; none: no policy), and whether its listener still takes a connection that came
+ * without mTLS (`refusedNow`, for plaintext and TLS passed through): true when it may go on; false
+ * when it is refused, and then it is closed here. A connection let through is kept in ctx.live, so
+ * that a later policy change decides it again.
  */
-export function admitConnection(ctx: TcpAuthzContext, listener: string, filters: readonly AuthzFilterConfig[] | undefined, socket: net.Socket, current: CurrentFilters, serverName?: string, refusedNow?: () => boolean): boolean {
+export function admitConnection(ctx: TcpAuthzContext, listener: string, socket: net.Socket, current: CurrentFilters, serverName?: string, refusedNow?: () => boolean): boolean {
+  // Decided by the config of now, not of when it was accepted: a policy that arrived while the
+  // connection was silent (protocol detection) or shaking hands applies to it.
+  if (refusedNow?.()) {
+    logOnce(ctx, `TCP connection from ${socket.remoteAddress}:${socket.remotePort} to listener ${listener} closed: ${PLAINTEXT_NOW_REFUSED}`);
+    socket.destroy();
+    return false;
+  }
+  const filters = current();
   if (filters?.length) {
     const req = connectionRequestOf(socket, ctx, serverName);
     const d = decide(ctx, listener, filters, req);
     if (d) {
-      logDenial(ctx, listener, socket, req, d, 'closed');
+      logOnce(ctx, `TCP connection from ${req.sourceIp}:${socket.remotePort}${req.peer ? ` (${req.peer as string})` : ''} to listener ${listener} closed: ${denialText(d)}`);
       socket.pause();
       if (d.delayDenyMs > 0) setTimeout(() => socket.destroy(), d.delayDenyMs).unref();
       else socket.destroy();
       return false;
     }
   }
-  ctx.live?.add(socket, listener, current, serverName, refusedNow);
+  ctx.live?.add(socket, listener, () => {
+    if (refusedNow?.()) return PLAINTEXT_NOW_REFUSED;
+    const now = current();
+    if (!now?.length) return undefined;
+    const d = decide(ctx, listener, now, connectionRequestOf(socket, ctx, serverName), true);
+    return d && denialText(d);
+  });
   return true;
 }
 
+function logOnce(ctx: Pick<TcpAuthzContext, 'log'>, msg: string): void {
+  const now = Date.now();
+  if (now - lastLog < 1000) return;
+  lastLog = now;
+  ctx.log(msg);
+}
+
 /**
- * The TCP connections network RBAC let through (or that had no policy), each with the filters that
- * apply to it now. When policies change, `recheck` decides each again and closes those the new
- * policies deny: an AuthorizationPolicy applies to connections already open, not only to new ones.
- * (Envoy drains a changed filter chain, closing every connection on it, allowed or not, after the
- * drain time; Weft closes only those now denied, at once.) A connection that came without the
- * mesh's mTLS (plaintext, or TLS passed through) is closed too when its listener now takes mTLS
- * only (PeerAuthentication STRICT): `refusedNow` says so.
+ * The connections that outlive a single decision: TCP ones network RBAC let through (or that had
+ * no policy), and HTTP connections upgraded to a byte stream (WebSocket), each with what says why
+ * it would be refused now. When policies change, `recheck` asks each and closes those now refused,
+ * at once: an AuthorizationPolicy or a PeerAuthentication STRICT applies to connections already
+ * open, not only to new ones. (Envoy drains a changed filter chain instead, closing every
+ * connection on it after the drain time, allowed or not.)
  */
 export class LiveTcpConnections {
-  private readonly live = new Map<net.Socket, { listener: string; current: CurrentFilters; serverName?: string; refusedNow?: () => boolean }>();
+  private readonly live = new Map<net.Socket, { listener: string; refusal: () => string | undefined }>();
 
-  add(socket: net.Socket, listener: string, current: CurrentFilters, serverName?: string, refusedNow?: () => boolean): void {
+  /** Keeps `socket` until it closes; `refusal` says why the listener's policies of now refuse it, or undefined. */
+  add(socket: net.Socket, listener: string, refusal: () => string | undefined): void {
     if (socket.destroyed) return;
-    this.live.set(socket, { listener, current, ...(serverName !== undefined ? { serverName } : {}), ...(refusedNow ? { refusedNow } : {}) });
+    this.live.set(socket, { listener, refusal });
     socket.once('close', () => this.live.delete(socket));
   }
 
@@ -120,27 +142,14 @@ export class LiveTcpConnections {
     return this.live.size;
   }
 
-  /** Decides every live connection again under the filters that apply now; closes the denied. Returns how many it closed. */
-  recheck(ctx: TcpAuthzContext): number {
+  /** Decides every live connection again; closes those now refused. Returns how many it closed. */
+  recheck(ctx: Pick<TcpAuthzContext, 'log'>): number {
     let closed = 0;
     for (const [socket, c] of this.live) {
-      if (c.refusedNow?.()) {
-        const now = Date.now();
-        if (now - lastLog >= 1000) {
-          lastLog = now;
-          ctx.log(`TCP connection from ${socket.remoteAddress}:${socket.remotePort} to listener ${c.listener} closed: it came without mutual TLS, which the listener now requires (PeerAuthentication STRICT)`);
-        }
-        this.live.delete(socket);
-        socket.destroy();
-        closed++;
-        continue;
-      }
-      const filters = c.current();
-      if (!filters?.length || socket.destroyed) continue;
-      const req = connectionRequestOf(socket, ctx, c.serverName);
-      const d = decide(ctx, c.listener, filters, req);
-      if (!d) continue;
-      logDenial(ctx, c.listener, socket, req, d, 'closed after a policy change');
+      if (socket.destroyed) continue;
+      const why = c.refusal();
+      if (!why) continue;
+      logOnce(ctx, `connection from ${socket.remoteAddress}:${socket.remotePort} to listener ${c.listener} closed after a policy change: ${why}`);
       this.live.delete(socket);
       socket.destroy();
       closed++;
