@@ -137,6 +137,8 @@ export function handshakeFailure(e: NodeJS.ErrnoException, roots = 'the mesh roo
     return { why: 'the server closed the connection during the handshake (it may not take TLS, or refused this client certificate, or wanted one)', stat: 'server_closed' };
   }
   if (code === 'CERT_HAS_EXPIRED') return { why: `the server's certificate has expired (${code})`, stat: 'expired_server_certificate' };
+  if (code === 'UNABLE_TO_GET_CRL') return { why: `no CRL of the server certificate's issuer is given (${code}: with a CRL, every CA of the chain needs one, as in Envoy)`, stat: 'no_crl' };
+  if (code === 'CERT_REVOKED') return { why: `the server's certificate is revoked (${code})`, stat: 'revoked_server_certificate' };
   if (code === 'CERT_NOT_YET_VALID') return { why: `the server's certificate is not valid yet (${code}: check the clocks)`, stat: 'server_certificate_not_yet_valid' };
   if (/^(UNABLE_TO_|SELF_SIGNED|DEPTH_ZERO|CERT_)/.test(code)) return { why: `the server's certificate does not chain to ${roots} (${code})`, stat: 'untrusted_server' };
   if (code.startsWith('ERR_SSL_')) return { why: `${code.slice(8).toLowerCase().replace(/_/g, ' ')} (${code})`, stat: code.slice(8).toLowerCase() };
