@@ -186,4 +186,17 @@ test('a file that cannot be read is a NACK naming the cluster and the file; the 
   // The sidecar kept its last good clusters: TLS with the right roots still.
   assert.equal((await get('files.example.test')).status, 200);
   assert.equal(sidecars[0]!.proc.exitCode, null);
+  // Put right, the next push is taken again (else every later CDS response would be NACKed too).
+  cp.store.apply([dr(ca, '7s')]);
+  await waitFor('CDS taken again', async () => cds() && !cds()!.nack);
+});
+
+test('resolution NONE (a passthrough cluster: the request names where it goes): TLS is originated there too', async () => {
+  // The app asks for the entry's address; the sidecar goes there, to the targetPort.
+  cp.store.apply([
+    res('ServiceEntry', 'none', { hosts: ['pt.example.test'], addresses: ['127.0.0.1'], ports: [{ number: 80, name: 'http', protocol: 'HTTP', targetPort: port.simple }], resolution: 'NONE' }),
+    res('DestinationRule', 'none', { host: 'pt.example.test', trafficPolicy: { tls: { mode: 'SIMPLE', caCertificates: file('ca.pem'), subjectAltNames: ['api.example.test'], sni: 'api.example.test' } } }),
+  ]);
+  const r = await until('TLS to the passthrough destination', '127.0.0.1', (x) => x.status === 200);
+  assert.equal(r.body, 'sni=api.example.test alpn=- client=- /');
 });
