@@ -4,13 +4,17 @@
 // shape (a ServiceEntry on port 80 with targetPort to the HTTPS port, a DestinationRule with
 // SIMPLE and no CA: the default roots, here the test CA through NODE_EXTRA_CA_CERTS), the CA, SAN
 // and SNI checks, a client certificate for a server that requires one, and a file that cannot be
-// read (a NACK naming the cluster and the file, the last good config serving on).
+// read (a NACK naming the cluster and the file, the last good config serving on); TLS under a
+// TCP tunnel, and to a passthrough (resolution NONE) destination.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import https from 'node:https';
+import net from 'node:net';
+import tls from 'node:tls';
 import path from 'node:path';
+import type { AddressInfo } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { Agent, request } from 'undici';
 import { checkResource } from '../../src/api/index.ts';
@@ -42,8 +46,10 @@ let cp: ControlPlane;
 let outbound = 0;
 const sidecars: SidecarProc[] = [];
 const servers: https.Server[] = [];
+/** Raw TLS servers (no HTTP): each ends its connections itself. */
+const tlsServers: tls.Server[] = [];
 /** The HTTPS servers: `simple` takes any client, `mutual` requires a certificate from client-ca. */
-const port = { simple: 0, mutual: 0 };
+const port = { simple: 0, mutual: 0, tcp: 0 };
 
 const res = (kind: string, name: string, spec: object) => checkResource({ apiVersion: 'networking.istio.io/v1', kind, metadata: { name }, spec }, 'test');
 
@@ -66,6 +72,14 @@ before(async () => {
   servers.push(simple, mutual);
   port.simple = await listen(simple);
   port.mutual = await listen(mutual);
+  // A TLS server speaking raw TCP: it says the SNI and the client's first line, then closes.
+  const tcp = tls.createServer({ key: read('server.key'), cert: read('server.pem') }, (c) => {
+    c.on('error', () => {});
+    c.once('data', (d) => c.end(`sni=${(c as TLSSocket).servername || '-'} alpn=${c.alpnProtocol || '-'} got=${String(d).trim()}\n`));
+  });
+  tlsServers.push(tcp);
+  await new Promise<void>((r) => tcp.listen(0, '127.0.0.1', () => r()));
+  port.tcp = (tcp.address() as AddressInfo).port;
   cp = await startControlPlane({ dataDir: tmpDir('tls-origination-cp'), adminPort: 0, xdsPort: 0, heartbeatMs: 2000 });
   outbound = await freePort();
   // The default roots of the sidecar's Node: its bundled ones and, as a machine would add its own, the test CA.
@@ -74,6 +88,7 @@ before(async () => {
 
 after(async () => {
   await stopMesh(sidecars, servers, cp);
+  for (const t of tlsServers) t.close();
   fs.rmSync(dir, { recursive: true, force: true });
 });
 
@@ -199,4 +214,31 @@ test('resolution NONE (a passthrough cluster: the request names where it goes): 
   ]);
   const r = await until('TLS to the passthrough destination', '127.0.0.1', (x) => x.status === 200);
   assert.equal(r.body, 'sni=api.example.test alpn=- client=- /');
+});
+
+/** CONNECT host:port through the sidecar, send a line of plain text; resolves with what came back after the 200. */
+function tcpThrough(hostPort: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const s = net.connect(outbound, '127.0.0.1', () => s.write(`CONNECT ${hostPort} HTTP/1.1\r\nHost: ${hostPort}\r\n\r\n`));
+    let buf = '';
+    s.setEncoding('latin1');
+    s.on('data', (d) => {
+      buf += d;
+      if (buf.startsWith('HTTP/1.1 200') && buf.endsWith('\r\n\r\n')) s.write('hello\n');
+    });
+    s.on('error', reject);
+    s.on('close', () => resolve(buf));
+  });
+}
+
+test('a TCP port: the sidecar originates TLS under the tunnel, with the rule\'s sni and SAN check', async () => {
+  cp.store.apply([
+    res('ServiceEntry', 'db', { hosts: ['db.example.test'], ports: [{ number: 5432, name: 'tcp', protocol: 'TCP' }], resolution: 'STATIC', endpoints: [{ address: '127.0.0.1', ports: { tcp: port.tcp } }] }),
+    res('DestinationRule', 'db', { host: 'db.example.test', trafficPolicy: { tls: { mode: 'SIMPLE', caCertificates: file('ca.pem'), subjectAltNames: ['api.example.test'], sni: 'api.example.test' } } }),
+  ]);
+  const got = await waitFor('TLS under the tunnel', async () => {
+    const x = await tcpThrough('db.example.test:5432');
+    return x.includes('sni=') && x;
+  });
+  assert.match(got, /^HTTP\/1\.1 200 [^]*\r\n\r\nsni=api\.example\.test alpn=- got=hello\n$/);
 });
