@@ -10,6 +10,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
+import http2 from 'node:http2';
 import https from 'node:https';
 import net from 'node:net';
 import tls from 'node:tls';
@@ -47,9 +48,9 @@ let outbound = 0;
 const sidecars: SidecarProc[] = [];
 const servers: https.Server[] = [];
 /** Raw TLS servers (no HTTP): each ends its connections itself. */
-const tlsServers: tls.Server[] = [];
+const tlsServers: (tls.Server | http2.Http2SecureServer)[] = [];
 /** The HTTPS servers: `simple` takes any client, `mutual` requires a certificate from client-ca. */
-const port = { simple: 0, mutual: 0, tcp: 0 };
+const port = { simple: 0, mutual: 0, tcp: 0, h2: 0 };
 
 const res = (kind: string, name: string, spec: object) => checkResource({ apiVersion: 'networking.istio.io/v1', kind, metadata: { name }, spec }, 'test');
 
@@ -80,6 +81,13 @@ before(async () => {
   tlsServers.push(tcp);
   await new Promise<void>((r) => tcp.listen(0, '127.0.0.1', () => r()));
   port.tcp = (tcp.address() as AddressInfo).port;
+  // HTTP/2 only (no HTTP/1.1 fallback): ALPN must say h2.
+  const h2 = http2.createSecureServer({ key: read('server.key'), cert: read('server.pem') }, (req, r) => {
+    r.end(`h2 sni=${(req.stream.session!.socket as TLSSocket).servername} alpn=${req.stream.session!.alpnProtocol} ${req.url}`);
+  });
+  tlsServers.push(h2);
+  await new Promise<void>((r) => h2.listen(0, '127.0.0.1', () => r()));
+  port.h2 = (h2.address() as AddressInfo).port;
   cp = await startControlPlane({ dataDir: tmpDir('tls-origination-cp'), adminPort: 0, xdsPort: 0, heartbeatMs: 2000 });
   outbound = await freePort();
   // The default roots of the sidecar's Node: its bundled ones and, as a machine would add its own, the test CA.
@@ -241,4 +249,13 @@ test('a TCP port: the sidecar originates TLS under the tunnel, with the rule\'s 
     return x.includes('sni=') && x;
   });
   assert.match(got, /^HTTP\/1\.1 200 [^]*\r\n\r\nsni=api\.example\.test alpn=- got=hello\n$/);
+});
+
+test('an HTTP/2 port: the sidecar offers h2 over the TLS it originates, and the server speaks HTTP/2', async () => {
+  cp.store.apply([
+    res('ServiceEntry', 'h2', { hosts: ['h2.example.test'], ports: [{ number: 80, name: 'http2', protocol: 'HTTP2', targetPort: port.h2 }], resolution: 'STATIC', endpoints: [{ address: '127.0.0.1' }] }),
+    res('DestinationRule', 'h2', { host: 'h2.example.test', trafficPolicy: { tls: { mode: 'SIMPLE', caCertificates: file('ca.pem'), subjectAltNames: ['api.example.test'] } } }),
+  ]);
+  const r = await until('HTTP/2 over originated TLS', 'h2.example.test', (x) => x.status === 200, '/v2');
+  assert.equal(r.body, 'h2 sni=h2.example.test alpn=h2 /v2');
 });

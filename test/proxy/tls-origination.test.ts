@@ -112,6 +112,7 @@ test('the files are read when the cluster comes: a missing file, a key that is n
   };
   await fails(roots(`file-root:${file('nope.pem')}`), /^cluster outbound\|443\|\|api\.example\.test: transport_socket: CA certificates file .*nope\.pem cannot be read \(ENOENT\)$/);
   await fails({ tls_certificate_sds_secret_configs: [{ name: `file-cert:${file('client.pem')}~${file('srv.key')}` }], ...roots(`file-root:${file('ca.pem')}`) }, /transport_socket: client certificate .*client\.pem and private key .*srv\.key: .*key values mismatch/);
+  await fails(roots(`file-root:${dir}`), /transport_socket: CA certificates file .* is not a regular file$/);
   fs.writeFileSync(file('bad.crl'), '-----BEGIN X509 CRL-----\nAAAA\n-----END X509 CRL-----\n');
   await fails(roots(`file-root:${file('ca.pem')}`, { crl: { filename: file('bad.crl') } }), /transport_socket: CRL file .*bad\.crl: /);
 });

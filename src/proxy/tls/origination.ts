@@ -24,6 +24,9 @@ interface Loaded {
   digest: string;
 }
 
+/** A CA bundle of the whole web is about 200 KiB; a CRL can be larger. */
+const MAX_FILE_BYTES = 16 * 1024 * 1024;
+
 /** Per files object (shared by the UpstreamTls objects derived from one: requestTls). */
 const loaded = new WeakMap<OriginationFiles, Loaded>();
 
@@ -40,6 +43,15 @@ export async function loadClusterFiles(clusters: Iterable<{ name: string; transp
 async function load(where: string, t: UpstreamTls): Promise<Loaded> {
   const f = t.files!;
   const read = async (what: string, path: string): Promise<string> => {
+    let st;
+    try {
+      st = await fs.stat(path);
+    } catch (e) {
+      throw new ConvertError(`${where}: ${what} file ${path} cannot be read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+    }
+    // A FIFO or a device would hold the update (and every later one) for as long as it gives nothing.
+    if (!st.isFile()) throw new ConvertError(`${where}: ${what} file ${path} is not a regular file`);
+    if (st.size > MAX_FILE_BYTES) throw new ConvertError(`${where}: ${what} file ${path} is ${st.size} bytes, more than the ${MAX_FILE_BYTES} a certificate file may be`);
     try {
       return await fs.readFile(path, 'utf8');
     } catch (e) {
