@@ -256,11 +256,11 @@ function buildClusters(
     if (discovery === 'ORIGINAL_DST' || effective.loadBalancer?.simple === 'PASSTHROUGH') {
       // The client's own protocol decides nothing here yet: HTTP/1.1 unless the rule says otherwise.
       // The port's protocol, as Istio sets every cluster's (gRPC through a resolution NONE entry is HTTP/2).
-      // No automatic mTLS to an address the mesh does not know; a DestinationRule's ISTIO_MUTUAL still applies.
+      // No automatic mTLS to an address the mesh does not know; a DestinationRule's tls (ISTIO_MUTUAL, SIMPLE, MUTUAL) still applies.
       clusters[name] = { ...passthroughCluster(name, withProtocol(protocol, policy), svc?.targetPort), ...clusterTls(effective.tls, NO_AUTO_MTLS, outboundSni(c.port, c.subset, c.host), tlsCtx) };
     } else if (discovery === 'EDS') {
       // Automatic mTLS (mtls.ts): only where some endpoint takes it, so a plaintext mesh's clusters
-      // stay as they were; unless the DestinationRule's tls says DISABLE or ISTIO_MUTUAL.
+      // stay as they were; unless the DestinationRule's tls says otherwise (any mode).
       const secure = members.filter((e) => e.identity);
       const sans = subjectAltNames(mesh.trustDomain, secure.map((e) => e.identity!));
       const tls = clusterTls(effective.tls, { sans, secure: secure.length > 0 }, outboundSni(c.port, c.subset, c.host), tlsCtx);
