@@ -97,19 +97,32 @@ function virtualService(spec: Obj, out: Support): void {
 }
 
 /**
- * A DestinationRule's tls: DISABLE and ISTIO_MUTUAL are applied (translate/mtls.ts clusterTls);
- * SIMPLE and MUTUAL, TLS origination with the user's own certificates, are refused: ignoring them
- * would send plain text where TLS is asked for.
+ * A DestinationRule's tls: DISABLE and ISTIO_MUTUAL are applied (translate/mtls.ts clusterTls), and
+ * so are SIMPLE and MUTUAL, TLS origination with files the sidecar reads (caCertificates,
+ * clientCertificate, privateKey, caCrl), with sni, subjectAltNames and insecureSkipVerify.
+ * credentialName names a Kubernetes secret, which Weft does not have: ignoring it would send TLS
+ * without the certificates it names (or plain text), so it is refused.
  */
+const ORIGINATION_FIELDS = ['mode', 'sni', 'subjectAltNames', 'caCertificates', 'insecureSkipVerify', 'caCrl'];
+
+export const CREDENTIAL_NAME_NOT_SUPPORTED =
+  'not supported: it names a Kubernetes secret, and Weft has no Kubernetes secrets; give the files instead (caCertificates, and for MUTUAL clientCertificate and privateKey: paths the sidecar reads); ignoring it would originate TLS without the certificates it names';
+
 function clientTls(tls: unknown, p: string, out: Support): void {
   const mode = isObject(tls) ? tls.mode : undefined;
-  if (mode === undefined || mode === 'DISABLE' || mode === 'ISTIO_MUTUAL') {
-    const applied = mode === 'ISTIO_MUTUAL' ? ['mode', 'sni', 'subjectAltNames'] : ['mode'];
-    const why = mode === 'ISTIO_MUTUAL' ? "ISTIO_MUTUAL uses the mesh's own certificates and roots, as Istio does" : mode === 'DISABLE' ? 'DISABLE sends plain text' : 'with no mode, automatic mTLS applies';
-    for (const [k, v] of Object.entries(isObject(tls) ? tls : {})) if (set(v) && !applied.includes(k)) out.warnings.push({ path: field(p, k), message: `accepted, not applied: ${why}` });
+  const fields = Object.entries(isObject(tls) ? tls : {}).filter(([, v]) => set(v));
+  if (mode === 'SIMPLE' || mode === 'MUTUAL') {
+    const applied = mode === 'MUTUAL' ? [...ORIGINATION_FIELDS, 'clientCertificate', 'privateKey'] : ORIGINATION_FIELDS;
+    for (const [k, v] of fields) {
+      if (k === 'credentialName') {
+        if (given(v)) out.rejected.push({ path: field(p, k), message: CREDENTIAL_NAME_NOT_SUPPORTED });
+      } else if (!applied.includes(k)) out.warnings.push({ path: field(p, k), message: 'accepted, not applied: SIMPLE presents no client certificate, as in Istio' });
+    }
     return;
   }
-  out.rejected.push({ path: field(p, 'mode'), message: `${String(mode)} is not supported yet (TLS origination with certificates of your own; DISABLE and ISTIO_MUTUAL are, and automatic mTLS to mesh endpoints needs neither); ignoring it would send plain text where TLS is asked for` });
+  const applied = mode === 'ISTIO_MUTUAL' ? ['mode', 'sni', 'subjectAltNames'] : ['mode'];
+  const why = mode === 'ISTIO_MUTUAL' ? "ISTIO_MUTUAL uses the mesh's own certificates and roots, as Istio does" : mode === 'DISABLE' ? 'DISABLE sends plain text' : 'with no mode, automatic mTLS applies';
+  for (const [k] of fields) if (!applied.includes(k)) out.warnings.push({ path: field(p, k), message: `accepted, not applied: ${why}` });
 }
 
 function destinationRule(spec: Obj, out: Support): void {
@@ -185,7 +198,7 @@ const NOT_YET: Record<string, string> = {
 const given = (v: unknown): boolean => set(v) && v !== '' && v !== 0 && !(Array.isArray(v) && v.length === 0);
 
 /** What automatic mTLS does with identities (control/translate/mtls.ts): the labelled WorkloadEntries' and proven workloads' only. */
-const SE_SANS = "accepted, not applied yet: clients check the identities of the mesh's own endpoints (Weft's workloads, WorkloadEntries labelled security.istio.io/tlsMode: istio), not a ServiceEntry's names";
+const SE_SANS = "accepted, applied only to TLS a DestinationRule originates (mode SIMPLE or MUTUAL, where the rule names no subjectAltNames), as in Istio; automatic mTLS checks the identities of the mesh's own endpoints (Weft's workloads, WorkloadEntries labelled security.istio.io/tlsMode: istio), not a ServiceEntry's names";
 const INLINE_IDENTITY = "accepted, not applied: a ServiceEntry's own endpoints get plaintext (nothing says a sidecar runs there), so no identity is checked";
 const UNLABELLED_IDENTITY = 'accepted, not applied: clients send a WorkloadEntry mTLS, and expect this identity, only when its labels carry security.istio.io/tlsMode: istio';
 

@@ -118,7 +118,7 @@ export function upstreamError(err: UpstreamError, cluster: string, endpoint: str
     // The cluster's circuit breakers: limits across all of its endpoints, so the cluster is named first.
     if (code === 'overflow') return new ProxyError('overflow', `too many requests to cluster ${cluster}: ${err.message} (at endpoint ${endpoint})`, cluster);
     if (code === 'ETIMEDOUT') return new ProxyError('connect_failed', `could not connect to ${endpoint} in cluster ${where}: ${err.message}`, cluster);
-    // Mutual TLS to the endpoint failed (tls/upstream.ts): the message says why ("upstream TLS: ...").
+    // TLS to the endpoint failed (mesh mTLS or TLS origination: tls/upstream.ts): the message says why ("upstream TLS: ...").
     if (code === 'tls_handshake') return new ProxyError('connect_failed', `could not connect to ${endpoint} in cluster ${where}: ${err.message}`, cluster);
     if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') return new ProxyError('connect_failed', `could not connect to ${endpoint} in cluster ${where}: DNS has no address for that name (${code})`, cluster);
     return new ProxyError('connect_failed', `could not connect to ${endpoint} in cluster ${where}: ${code}${err.message ? ` (${err.message})` : ''}`, cluster);

@@ -18,6 +18,7 @@ import { Telemetry } from './telemetry/events.ts';
 import { Pools, memberKey } from './upstream/pools.ts';
 import { pruneRoundRobin } from './upstream/choose.ts';
 import { XdsClient } from './xds-client/client.ts';
+import { loadClusterFiles } from './tls/origination.ts';
 import { WorkloadCertificates } from './identity/workload-cert.ts';
 import { TlsStats } from './tls/stats.ts';
 import type { ListenerConfig } from './xds-client/convert.ts';
@@ -221,6 +222,8 @@ export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
     try {
       next = nextConfig(current, type, resources, version);
       if (type === TYPE.listener) await syncListeners(next);
+      // TLS origination's files are read now, by this sidecar (as Istio's agent reads them for Envoy).
+      if (type === TYPE.cluster) await loadClusterFiles(next.clusters.values());
     } catch (e) {
       if (e instanceof ConvertError) return e.message;
       throw e;

@@ -16,8 +16,14 @@ test('refused, naming the field: tcp and tls destinationSubnets, DestinationRule
   refused(virtualService({ hosts: ['reviews'], tls: [{ match: [{ sniHosts: ['reviews'] }, { sniHosts: ['reviews'], destinationSubnets: ['10.0.0.1'] }], route: [route] }] }), /spec\.tls\[0\]\.match\[1\]\.destinationSubnets: not supported: a sidecar routes TLS by service name/);
   // tls routes are applied: accepted without a word.
   assert.deepEqual(warnings(virtualService({ hosts: ['reviews'], tls: [{ match: [{ sniHosts: ['reviews'], port: 443, sourceLabels: { app: 'a' }, sourceNamespace: 'default', gateways: ['mesh'] }], route: [route] }] })), []);
-  refused(destinationRule({ host: 'reviews', trafficPolicy: { tls: { mode: 'SIMPLE' } } }), /spec\.trafficPolicy\.tls\.mode: SIMPLE is not supported yet/);
-  refused(destinationRule({ host: 'reviews', subsets: [{ name: 'v1', labels: { v: '1' }, trafficPolicy: { portLevelSettings: [{ port: { number: 80 }, tls: { mode: 'MUTUAL', clientCertificate: '/c', privateKey: '/k' } }] } }] }), /spec\.subsets\[0\]\.trafficPolicy\.portLevelSettings\[0\]\.tls\.mode: MUTUAL/);
+  // SIMPLE and MUTUAL (TLS origination with files the sidecar reads) are applied at every level;
+  // credentialName (a Kubernetes secret) is refused, naming the field.
+  assert.deepEqual(warnings(destinationRule({ host: 'reviews', trafficPolicy: { tls: { mode: 'SIMPLE', caCertificates: '/ca.pem', sni: 'x', subjectAltNames: ['x'], caCrl: '/crl.pem' } } })), []);
+  assert.deepEqual(warnings(destinationRule({ host: 'reviews', subsets: [{ name: 'v1', labels: { v: '1' }, trafficPolicy: { portLevelSettings: [{ port: { number: 80 }, tls: { mode: 'MUTUAL', clientCertificate: '/c', privateKey: '/k', insecureSkipVerify: true } }] } }] })), []);
+  refused(destinationRule({ host: 'reviews', trafficPolicy: { tls: { mode: 'SIMPLE', credentialName: 'api-ca' } } }), /spec\.trafficPolicy\.tls\.credentialName: not supported: it names a Kubernetes secret/);
+  refused(destinationRule({ host: 'reviews', subsets: [{ name: 'v1', labels: { v: '1' }, trafficPolicy: { portLevelSettings: [{ port: { number: 80 }, tls: { mode: 'MUTUAL', credentialName: 'client' } }] } }] }), /spec\.subsets\[0\]\.trafficPolicy\.portLevelSettings\[0\]\.tls\.credentialName: not supported/);
+  // A client certificate under SIMPLE is not sent (as in Istio): a warning.
+  assert.match(warnings(destinationRule({ host: 'reviews', trafficPolicy: { tls: { mode: 'SIMPLE', clientCertificate: '/c', privateKey: '/k' } } })).join('\n'), /spec\.trafficPolicy\.tls\.clientCertificate: accepted, not applied: SIMPLE presents no client certificate[^\n]*\n.*spec\.trafficPolicy\.tls\.privateKey: accepted, not applied/);
   // DISABLE and ISTIO_MUTUAL are applied: accepted; a field they do not use is a warning naming it.
   assert.deepEqual(warnings(destinationRule({ host: 'reviews', trafficPolicy: { tls: { mode: 'ISTIO_MUTUAL', sni: 'x', subjectAltNames: ['spiffe://cluster.local/ns/default/sa/reviews'] } } })), []);
   assert.deepEqual(warnings(destinationRule({ host: 'reviews', trafficPolicy: { tls: { mode: 'DISABLE', sni: 'x' } } })).map((w) => w.split(': ').slice(0, 3).join(': ')), ['DestinationRule default/r: spec.trafficPolicy.tls.sni: accepted, not applied']);
@@ -88,7 +94,7 @@ test('ServiceEntry: what the sidecar cannot apply yet is accepted with a warning
     'spec.endpoints[0].network: accepted, not applied yet: Weft has no networks',
     "spec.endpoints[0].serviceAccount: accepted, not applied: a ServiceEntry's own endpoints get plaintext (nothing says a sidecar runs there), so no identity is checked",
     'spec.endpoints[1].address: accepted, not applied yet: the sidecar does not dial unix sockets; this endpoint is left out',
-    "spec.subjectAltNames: accepted, not applied yet: clients check the identities of the mesh's own endpoints (Weft's workloads, WorkloadEntries labelled security.istio.io/tlsMode: istio), not a ServiceEntry's names",
+    "spec.subjectAltNames: accepted, applied only to TLS a DestinationRule originates (mode SIMPLE or MUTUAL, where the rule names no subjectAltNames), as in Istio; automatic mTLS checks the identities of the mesh's own endpoints (Weft's workloads, WorkloadEntries labelled security.istio.io/tlsMode: istio), not a ServiceEntry's names",
   ]);
   assert.match(warnings(se)[0] ?? '', /^ServiceEntry default\/r: spec\.addresses\[1\]: /);
 });

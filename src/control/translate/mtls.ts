@@ -98,6 +98,14 @@ function istioMutual(sans: readonly string[], sni: string): object {
   };
 }
 
+/** What a cluster's TLS depends on besides the rule: its protocol, and a ServiceEntry's names. */
+export interface ClusterTlsContext {
+  /** The cluster speaks HTTP/2 (explicit_http_config): TLS origination offers ALPN h2, as Istio. */
+  h2?: boolean;
+  /** The ServiceEntry's subjectAltNames, for a host a ServiceEntry defines: checked where the rule names none (Istio's). */
+  serviceSans?: readonly string[];
+}
+
 /**
  * A cluster's TLS, by its DestinationRule's tls (the effective one: subset and port level
  * included), as Istio's applyUpstreamTLSSettings:
@@ -105,18 +113,75 @@ function istioMutual(sans: readonly string[], sni: string): object {
  *     those endpoints; none: no TLS fields at all);
  *   - DISABLE: plain text to every endpoint, mesh or not;
  *   - ISTIO_MUTUAL: mutual TLS with the mesh's certificates to every endpoint, expecting the
- *     rule's subjectAltNames if it gives any, else the service's identities; its sni, else Istio's.
- * SIMPLE and MUTUAL (TLS origination with certificates of the user's) are refused by
- * api/support.ts, so they never reach here.
+ *     rule's subjectAltNames if it gives any, else the service's identities; its sni, else Istio's;
+ *   - SIMPLE and MUTUAL: TLS origination with the user's files (originationTls), to every
+ *     endpoint: automatic mTLS never applies where the rule asks for its own TLS.
  */
-export function clusterTls(tls: Record<string, unknown> | undefined, auto: { sans: readonly string[]; secure: boolean }, sni: string): object {
+export function clusterTls(tls: Record<string, unknown> | undefined, auto: { sans: readonly string[]; secure: boolean }, sni: string, ctx: ClusterTlsContext = {}): object {
   const mode = tls?.mode;
   if (mode === 'DISABLE') return {};
   if (mode === 'ISTIO_MUTUAL') {
     const sans = Array.isArray(tls!.subjectAltNames) && tls!.subjectAltNames.length ? (tls!.subjectAltNames as string[]) : auto.sans;
     return { transport_socket: istioMutual(sans, typeof tls!.sni === 'string' && tls!.sni ? tls!.sni : sni) };
   }
+  if (mode === 'SIMPLE' || mode === 'MUTUAL') return originationTls(tls!, ctx);
   return auto.secure ? { transport_socket_matches: transportSocketMatches(auto.sans, sni) } : {};
+}
+
+/**
+ * Istio's SDS resource names for files the sidecar reads (security.SdsCertificateConfig): the
+ * client's certificate and key, and the roots ('system': the platform's default roots).
+ */
+export const FILE_CERT_PREFIX = 'file-cert:';
+export const FILE_ROOT_PREFIX = 'file-root:';
+export const SYSTEM_ROOTS = 'system';
+
+const str = (v: unknown): string => (typeof v === 'string' ? v : '');
+
+/**
+ * SIMPLE and MUTUAL, as Istio's constructUpstreamTLS: an UpstreamTlsContext whose secrets are
+ * files the sidecar reads, named by SDS (file-cert:<cert>~<key>, file-root:<ca> or
+ * file-root:system when caCertificates is unset); insecureSkipVerify: an empty validation context
+ * (no verification); subjectAltNames (else the ServiceEntry's) matched exactly, caCrl beside them;
+ * sni as given (none: auto_sni from the request's host, clusterAutoSni). The cluster's metadata
+ * istio.alpn_override "false" keeps the mesh's ALPN (istio-http/1.1, ...) off this TLS: the
+ * upstream is no sidecar. An HTTP/2 cluster offers h2.
+ */
+function originationTls(tls: Record<string, unknown>, ctx: ClusterTlsContext): object {
+  const common: Record<string, unknown> = {};
+  if (tls.mode === 'MUTUAL') common.tls_certificate_sds_secret_configs = [{ name: `${FILE_CERT_PREFIX}${str(tls.clientCertificate)}~${str(tls.privateKey)}`, sds_config: SDS }];
+  if (tls.insecureSkipVerify === true) common.validation_context = {};
+  else {
+    const own = Array.isArray(tls.subjectAltNames) ? (tls.subjectAltNames as string[]) : [];
+    const sans = own.length ? own : (ctx.serviceSans ?? []);
+    const dvc: Record<string, unknown> = {};
+    if (sans.length) dvc.match_subject_alt_names = sans.map((exact) => ({ exact }));
+    if (str(tls.caCrl)) dvc.crl = { filename: str(tls.caCrl) };
+    common.combined_validation_context = {
+      default_validation_context: dvc,
+      validation_context_sds_secret_config: { name: `${FILE_ROOT_PREFIX}${str(tls.caCertificates) || SYSTEM_ROOTS}`, sds_config: SDS },
+    };
+  }
+  if (ctx.h2) common.alpn_protocols = ['h2'];
+  const sni = str(tls.sni);
+  return {
+    transport_socket: {
+      name: 'envoy.transport_sockets.tls',
+      typed_config: { '@type': TYPE.upstreamTls, common_tls_context: common, ...(sni ? { sni } : {}) },
+    },
+    metadata: { filter_metadata: { istio: { alpn_override: 'false' } } },
+  };
+}
+
+/**
+ * Istio's setAutoSniAndAutoSanValidation for SIMPLE and MUTUAL: with no sni, the SNI is the
+ * request's host (auto_sni); with no sni and no subjectAltNames either, the server's certificate
+ * must name that host (auto_san_validation), unless insecureSkipVerify. Undefined: neither.
+ */
+export function clusterAutoSni(tls: Record<string, unknown> | undefined): { auto_sni?: boolean; auto_san_validation?: boolean } | undefined {
+  if (!tls || (tls.mode !== 'SIMPLE' && tls.mode !== 'MUTUAL') || str(tls.sni)) return undefined;
+  const sans = Array.isArray(tls.subjectAltNames) && tls.subjectAltNames.length > 0;
+  return { auto_sni: true, ...(!sans && tls.insecureSkipVerify !== true ? { auto_san_validation: true } : {}) };
 }
 
 /** What the inbound mTLS chains offer (Istio's inbound ALPNs): a sidecar's, with its upstream protocol. */

@@ -7,6 +7,7 @@ import type { DestinationRule } from '../../api/types.ts';
 import { TYPE } from '../../xds/types.ts';
 import type { PortHandling } from '../model/protocol.ts';
 import { duration } from './duration.ts';
+import { clusterAutoSni } from './mtls.ts';
 
 type Obj = Record<string, any>;
 
@@ -146,7 +147,9 @@ export function clusterPolicyFields(p: Policy): Obj {
  *     max_connection_duration go in common_http_protocol_options;
  *   - on an HTTP/2 cluster, max_concurrent_streams and connection_keepalive (http2KeepAlive);
  *   - useClientProtocol: use_downstream_protocol_config, whatever was chosen before (and without
- *     the HTTP/2 options, as Istio's).
+ *     the HTTP/2 options, as Istio's);
+ *   - TLS origination (tls SIMPLE or MUTUAL) without an sni: upstream_http_protocol_options
+ *     auto_sni and auto_san_validation (mtls.ts clusterAutoSni).
  */
 export function protocolOptions(p: Policy, handling: PortHandling | undefined): Obj | undefined {
   const http = p.connectionPool?.http as Obj | undefined;
@@ -161,7 +164,8 @@ export function protocolOptions(p: Policy, handling: PortHandling | undefined): 
   if (http?.maxRequestsPerConnection > 0) common.max_requests_per_connection = { value: http!.maxRequestsPerConnection };
   if (tcp?.maxConnectionDuration !== undefined) common.max_connection_duration = duration(tcp.maxConnectionDuration);
   if (http?.useClientProtocol) upstream = 'downstream';
-  if (upstream === undefined && !Object.keys(common).length) return undefined;
+  const autoSni = clusterAutoSni(p.tls);
+  if (upstream === undefined && !Object.keys(common).length && !autoSni) return undefined;
   const h2: Obj = {};
   if (upstream === 'http2' && http?.maxConcurrentStreams > 0) h2.max_concurrent_streams = { value: http!.maxConcurrentStreams };
   if (upstream === 'http2' && http?.http2KeepAlive) {
@@ -169,6 +173,7 @@ export function protocolOptions(p: Policy, handling: PortHandling | undefined): 
   }
   const options: Obj = { '@type': TYPE.httpProtocolOptions };
   if (Object.keys(common).length) options.common_http_protocol_options = common;
+  if (autoSni) options.upstream_http_protocol_options = autoSni;
   if (upstream === 'downstream') options.use_downstream_protocol_config = { http_protocol_options: {}, http2_protocol_options: {} };
   // Envoy requires a protocol: HTTP/1.1 where nothing chose one (Istio's clusterWrapper.build).
   else options.explicit_http_config = upstream === 'http2' ? { http2_protocol_options: h2 } : { http_protocol_options: {} };

@@ -52,6 +52,8 @@ export interface Service {
   addresses: readonly string[];
   /** A ServiceEntry port's targetPort: with resolution NONE, the port connections go to. */
   targetPort?: number;
+  /** A ServiceEntry's subjectAltNames: what TLS a DestinationRule originates (SIMPLE, MUTUAL) checks when the rule names none. */
+  subjectAltNames?: readonly string[];
 }
 
 export function serviceKey(host: string, port: number): string {
@@ -101,6 +103,7 @@ export function servicesOf(mesh: Pick<MeshSnapshot, 'workloads' | 'serviceEntrie
           exportTo: se.spec.exportTo,
           addresses,
           ...(p.targetPort ? { targetPort: p.targetPort } : {}),
+          ...(se.spec.subjectAltNames?.length ? { subjectAltNames: se.spec.subjectAltNames } : {}),
         });
       }
     }

@@ -249,27 +249,29 @@ function buildClusters(
     const selector = c.subset ? dr?.spec.subsets?.find((s) => s.name === c.subset)?.labels : undefined;
     const members = (svc?.endpoints ?? []).filter((e) => labelsMatch(selector, e.labels));
     const discovery: Discovery = svc?.discovery ?? 'EDS';
+    const protocol = protocolOptions(effective, svc?.handling);
+    const tlsCtx = { h2: isHttp2Options(protocol), ...(svc?.subjectAltNames ? { serviceSans: svc.subjectAltNames } : {}) };
     // loadBalancer PASSTHROUGH: Istio's ORIGINAL_DST cluster, no balancing: the connection goes
     // where the client addressed it (for Weft's sidecar, the request's authority).
     if (discovery === 'ORIGINAL_DST' || effective.loadBalancer?.simple === 'PASSTHROUGH') {
       // The client's own protocol decides nothing here yet: HTTP/1.1 unless the rule says otherwise.
       // The port's protocol, as Istio sets every cluster's (gRPC through a resolution NONE entry is HTTP/2).
-      // No automatic mTLS to an address the mesh does not know; a DestinationRule's ISTIO_MUTUAL still applies.
-      clusters[name] = { ...passthroughCluster(name, withProtocol(protocolOptions(effective, svc?.handling), policy), svc?.targetPort), ...clusterTls(effective.tls, NO_AUTO_MTLS, outboundSni(c.port, c.subset, c.host)) };
+      // No automatic mTLS to an address the mesh does not know; a DestinationRule's tls (ISTIO_MUTUAL, SIMPLE, MUTUAL) still applies.
+      clusters[name] = { ...passthroughCluster(name, withProtocol(protocol, policy), svc?.targetPort), ...clusterTls(effective.tls, NO_AUTO_MTLS, outboundSni(c.port, c.subset, c.host), tlsCtx) };
     } else if (discovery === 'EDS') {
       // Automatic mTLS (mtls.ts): only where some endpoint takes it, so a plaintext mesh's clusters
-      // stay as they were; unless the DestinationRule's tls says DISABLE or ISTIO_MUTUAL.
+      // stay as they were; unless the DestinationRule's tls says otherwise (any mode).
       const secure = members.filter((e) => e.identity);
       const sans = subjectAltNames(mesh.trustDomain, secure.map((e) => e.identity!));
-      const tls = clusterTls(effective.tls, { sans, secure: secure.length > 0 }, outboundSni(c.port, c.subset, c.host));
-      clusters[name] = { ...edsCluster(name, protocolOptions(effective, svc?.handling), policy), ...tls };
+      const tls = clusterTls(effective.tls, { sans, secure: secure.length > 0 }, outboundSni(c.port, c.subset, c.host), tlsCtx);
+      clusters[name] = { ...edsCluster(name, protocol, policy), ...tls };
       endpoints[name] = assignment(members);
     } else if (members.length > 0) {
       // DNS: the endpoints' names go in the cluster; the proxy resolves them (Istio's STRICT_DNS and
       // LOGICAL_DNS clusters). A LOGICAL_DNS cluster has one name: the first. With no endpoint at
       // all there is no cluster, as in Istio (its routes answer 503).
       const eps = discovery === 'LOGICAL_DNS' ? members.slice(0, 1) : members;
-      clusters[name] = { name, type: discovery, ...clusterSettings(protocolOptions(effective, svc?.handling), policy), ...clusterTls(effective.tls, NO_AUTO_MTLS, outboundSni(c.port, c.subset, c.host)), load_assignment: assignment(eps) };
+      clusters[name] = { name, type: discovery, ...clusterSettings(protocol, policy), ...clusterTls(effective.tls, NO_AUTO_MTLS, outboundSni(c.port, c.subset, c.host), tlsCtx), load_assignment: assignment(eps) };
     }
   }
 }
@@ -459,6 +461,12 @@ function clusterSettings(protocol: object | undefined, policy: object): Record<s
     ...withProtocol(protocol, {}),
     ...policy, // the DestinationRule's traffic policy (policy.ts)
   };
+}
+
+/** HttpProtocolOptions that make the cluster HTTP/2 (explicit_http_config). */
+function isHttp2Options(protocol: object | undefined): boolean {
+  const o = (protocol as Record<string, { explicit_http_config?: { http2_protocol_options?: object } }> | undefined)?.['envoy.extensions.upstreams.http.v3.HttpProtocolOptions'];
+  return o?.explicit_http_config?.http2_protocol_options !== undefined;
 }
 
 function withProtocol(protocol: object | undefined, fields: Record<string, unknown>): Record<string, unknown> {

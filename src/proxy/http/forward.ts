@@ -511,7 +511,7 @@ export class Exchange implements BodySink, ResponseHandler {
     }
     // As Envoy: a try's timeout runs from when the whole request is sent (or now, if it was already).
     if (this.requestDone || !this.head.hasBody) this.armTryTimer();
-    const pool = this.ctx.pools.forEndpoint(ep, cluster, this.protocol);
+    const pool = this.ctx.pools.forEndpoint(ep, cluster, this.protocol, this.head.authority);
     this.endpoint = pool.name;
     const h = this.head;
     this.call = pool.request(

@@ -33,9 +33,9 @@ export function mirror(ctx: MirrorContext, cfg: RuntimeConfig, route: RouteEntry
       continue; // no endpoint: the copy is not sent, as Envoy drops it
     }
     const ep = nextEndpoint(ctx.rr, m.cluster, eps);
-    const pool = ctx.pools.forEndpoint(ep, cluster, upstreamProtocolFor(cluster, head));
-    const length = body.reduce((n, b) => n + b.length, 0);
     const authority = m.shadowSuffix ? shadowHost(head.authority) : head.authority;
+    const pool = ctx.pools.forEndpoint(ep, cluster, upstreamProtocolFor(cluster, head), authority);
+    const length = body.reduce((n, b) => n + b.length, 0);
     const copy = new Copy(body, trailers, route.timeoutMs || MIRROR_TIMEOUT_MS);
     copy.call = pool.request(
       { method: head.method, target: head.query ? `${head.path}?${head.query}` : head.path, authority, headers: head.headers, body: head.hasBody ? length : 'none' },

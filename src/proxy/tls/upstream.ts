@@ -13,6 +13,7 @@ import type { UpstreamTls } from '../xds-client/convert.ts';
 import { type TlsSecrets, secureContext } from './secrets.ts';
 import { setPeerPrincipal, spiffeOf } from './peer.ts';
 import type { TlsStats } from './stats.ts';
+import { originationContext, rootsName, sanMismatchOf } from './origination.ts';
 
 const tls = process.getBuiltinModule('node:tls');
 
@@ -29,8 +30,13 @@ export type TlsCarries = 'http1' | 'http2' | 'tcp';
 /** The error code of every failed upstream handshake (errors.ts turns it into connect_failed). */
 export const TLS_HANDSHAKE = 'tls_handshake';
 
-/** Istio's alpn filter: istio-http/1.1 or istio-h2 ahead of the context's own (istio-peer-exchange, istio); TCP offers the context's. */
+/**
+ * Istio's alpn filter: istio-http/1.1 or istio-h2 ahead of the context's own (istio-peer-exchange,
+ * istio); TCP offers the context's, and so does TLS of the user's own (the cluster's
+ * istio.alpn_override "false": h2 for an HTTP/2 cluster, else none).
+ */
 export function offeredAlpn(t: UpstreamTls, carries: TlsCarries): string[] {
+  if (t.noAlpnOverride) return [...t.alpn];
   if (carries === 'http1') return ['istio-http/1.1', ...t.alpn];
   if (carries === 'http2') return ['istio-h2', ...t.alpn];
   return [...t.alpn];
@@ -51,7 +57,9 @@ export function connectTls(host: string, port: number, o: TlsOrigin, carries: Tl
   let verified = false;
   let tcpUp = false;
   // tls_params' versions are the context's (node:tls ignores the connection's when given one).
-  const context = secureContext(o.secrets, o.tls.versions);
+  // TLS origination's context is its files' (tls/origination.ts), read when its cluster came.
+  const files = o.tls.files;
+  const context = files ? originationContext(o.tls) : secureContext(o.secrets, o.tls.versions);
   const resume = sessionsOf(context);
   const sessionKey = `${host}|${port}|${o.tls.sni}|${o.tls.sans.join(',')}`;
   const session = resume.get(sessionKey);
@@ -66,11 +74,13 @@ export function connectTls(host: string, port: number, o: TlsOrigin, carries: Tl
     // signatures. The server still checks who the session was made with.
     ...(session ? { session } : {}),
     ALPNProtocols: offeredAlpn(o.tls, carries),
-    rejectUnauthorized: true,
-    // The chain is verified against ROOTCA first; then, instead of a host name check (mesh
-    // certificates name workloads, not hosts), the SAN check of match_subject_alt_names.
+    // insecureSkipVerify: an empty validation context, as Envoy's, verifies nothing.
+    rejectUnauthorized: files?.roots !== 'none',
+    // The chain is verified against ROOTCA (or the origination's roots) first; then, instead of a
+    // host name check (mesh certificates name workloads, not hosts; Envoy checks no host name),
+    // the SAN check of match_subject_alt_names.
     checkServerIdentity: (_host, cert) => {
-      const why = sanMismatch(o.tls, spiffeOf(cert));
+      const why = files ? sanMismatchOf(o.tls.sans, cert) : sanMismatch(o.tls, spiffeOf(cert));
       return why ? Object.assign(new Error(why), { code: 'ERR_TLS_SAN_MISMATCH' }) : undefined;
     },
   });
@@ -83,7 +93,7 @@ export function connectTls(host: string, port: number, o: TlsOrigin, carries: Tl
   s.prependListener('error', (e: NodeJS.ErrnoException) => {
     if (!verified) resume.delete(sessionKey); // a session that did not work is not offered again
     if (verified || !tcpUp || e.code === TLS_HANDSHAKE) return;
-    const reason = handshakeFailure(e);
+    const reason = handshakeFailure(e, rootsName(o.tls));
     o.stats?.upstreamFail(reason.stat);
     e.message = `upstream TLS: ${reason.why}`;
     e.code = TLS_HANDSHAKE;
@@ -120,15 +130,17 @@ function remember(m: Map<string, Buffer>, key: string, session: Buffer): void {
 }
 
 /** A failed handshake's reason: for the error message, and a short one for the counts. */
-export function handshakeFailure(e: NodeJS.ErrnoException): { why: string; stat: string } {
+export function handshakeFailure(e: NodeJS.ErrnoException, roots = 'the mesh roots'): { why: string; stat: string } {
   const code = e.code ?? '';
   if (code === 'ERR_TLS_SAN_MISMATCH') return { why: e.message, stat: 'san_mismatch' };
   if (code === 'ECONNRESET' || code === 'EPIPE' || /disconnected before secure TLS connection/.test(e.message)) {
-    return { why: 'the server closed the connection during the handshake (it may not take mutual TLS, or refused this certificate)', stat: 'server_closed' };
+    return { why: 'the server closed the connection during the handshake (it may not take TLS, or refused this client certificate, or wanted one)', stat: 'server_closed' };
   }
   if (code === 'CERT_HAS_EXPIRED') return { why: `the server's certificate has expired (${code})`, stat: 'expired_server_certificate' };
+  if (code === 'UNABLE_TO_GET_CRL') return { why: `no CRL of the server certificate's issuer is given (${code}: with a CRL, every CA of the chain needs one, as in Envoy)`, stat: 'no_crl' };
+  if (code === 'CERT_REVOKED') return { why: `the server's certificate is revoked (${code})`, stat: 'revoked_server_certificate' };
   if (code === 'CERT_NOT_YET_VALID') return { why: `the server's certificate is not valid yet (${code}: check the clocks)`, stat: 'server_certificate_not_yet_valid' };
-  if (/^(UNABLE_TO_|SELF_SIGNED|DEPTH_ZERO|CERT_)/.test(code)) return { why: `the server's certificate does not chain to the mesh roots (${code})`, stat: 'untrusted_server' };
+  if (/^(UNABLE_TO_|SELF_SIGNED|DEPTH_ZERO|CERT_)/.test(code)) return { why: `the server's certificate does not chain to ${roots} (${code})`, stat: 'untrusted_server' };
   if (code.startsWith('ERR_SSL_')) return { why: `${code.slice(8).toLowerCase().replace(/_/g, ' ')} (${code})`, stat: code.slice(8).toLowerCase() };
   return { why: `${e.message} (${code || 'error'})`, stat: 'handshake_error' };
 }

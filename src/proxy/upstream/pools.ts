@@ -14,6 +14,7 @@ import { type UpstreamLimits, upstreamLimits } from '../limits.ts';
 import { ClusterResources } from './resources.ts';
 import { transportFor } from '../xds-client/convert-tls.ts';
 import type { TlsOrigin } from '../tls/upstream.ts';
+import { poolKey, requestTls } from '../tls/origination.ts';
 import type { TlsSecrets } from '../tls/secrets.ts';
 import type { TlsStats } from '../tls/stats.ts';
 
@@ -51,7 +52,7 @@ export function upstreamProtocolFor(cluster: Pick<ClusterConfig, 'protocol'>, he
   return cluster.protocol;
 }
 
-type PoolCluster = Pick<ClusterConfig, 'name' | 'connectTimeoutMs' | 'protocol' | 'limits' | 'connection'> & Partial<Pick<ClusterConfig, 'type' | 'transportSocket' | 'transportSocketMatches'>>;
+type PoolCluster = Pick<ClusterConfig, 'name' | 'connectTimeoutMs' | 'protocol' | 'limits' | 'connection'> & Partial<Pick<ClusterConfig, 'type' | 'transportSocket' | 'transportSocketMatches' | 'autoSni'>>;
 
 /**
  * Pools for destinations that requests name (ORIGINAL_DST clusters: the hosts an app reaches
@@ -89,8 +90,13 @@ export class Pools {
    * get() for an endpoint object of the current config, remembered per (cluster, endpoint).
    * `protocol` is the request's own for a cluster that follows the client's (use_downstream_protocol_config).
    */
-  forEndpoint(ep: Endpoint, cluster: PoolCluster, protocol: PoolProtocol = defaultProtocol(cluster)): UpstreamPool {
-    if (cluster.type === 'ORIGINAL_DST') return this.forDestination(ep, cluster, protocol);
+  forEndpoint(ep: Endpoint, cluster: PoolCluster, protocol: PoolProtocol = defaultProtocol(cluster), authority?: string): UpstreamPool {
+    if (cluster.type === 'ORIGINAL_DST') return this.forDestination(ep, cluster, protocol, this.tlsFor(ep, cluster, authority));
+    // auto_sni / auto_san_validation: the request's host is part of the TLS, so of the pool.
+    if (cluster.autoSni && authority !== undefined) {
+      const tls = this.tlsFor(ep, cluster, authority);
+      return this.get(ep.address, ep.port, cluster, protocol, tls);
+    }
     let m = this.byEndpoint.get(cluster);
     let cached = m?.get(ep);
     const hit = cached?.[protocol];
@@ -105,7 +111,7 @@ export class Pools {
   /** The pool for one endpoint of a cluster, made on first use; its options follow the cluster's. */
   get(address: string, port: number, cluster: PoolCluster, protocol: PoolProtocol = defaultProtocol(cluster), tls?: UpstreamTls): UpstreamPool {
     const member = memberKey(cluster.name, address, port);
-    const key = tls ? `${protocol}|${member}|tls ${tls.key}` : `${protocol}|${member}`;
+    const key = tls ? `${protocol}|${member}|tls ${poolKey(tls)}` : `${protocol}|${member}`;
     let p = this.pools.get(key);
     const opts = this.optionsFor(cluster);
     if (!p) {
@@ -132,15 +138,15 @@ export class Pools {
   }
 
   /** An ORIGINAL_DST destination's pool: reused while among the MAX_DYNAMIC_POOLS most recent, else made afresh. */
-  private forDestination(ep: Endpoint, cluster: PoolCluster, protocol: PoolProtocol): UpstreamPool {
-    const key = `${protocol}|${memberKey(cluster.name, ep.address, ep.port)}`;
+  private forDestination(ep: Endpoint, cluster: PoolCluster, protocol: PoolProtocol, tls?: UpstreamTls): UpstreamPool {
+    const key = `${protocol}|${memberKey(cluster.name, ep.address, ep.port)}${tls ? `|tls ${poolKey(tls)}` : ''}`;
     const opts = this.optionsFor(cluster);
     let pool = this.dynamic.get(key);
     if (pool) {
       this.dynamic.delete(key); // to the most recent end
       pool.configure(opts);
     } else {
-      pool = this.newPool(ep.address, ep.port, protocol, opts);
+      pool = this.newPool(ep.address, ep.port, protocol, opts, tls && this.origin(tls));
       if (this.dynamic.size >= MAX_DYNAMIC_POOLS) this.evictIdle();
     }
     this.dynamic.set(key, pool);
@@ -166,6 +172,12 @@ export class Pools {
       resources: this.resourcesOf(cluster),
       maxStreamsPerSession: cluster.connection?.maxConcurrentStreams ?? this.limits.maxStreamsPerSession,
     };
+  }
+
+  /** The endpoint's transport socket; with auto_sni, the request's host in it (tls/origination.ts). */
+  private tlsFor(ep: Endpoint, cluster: PoolCluster, authority: string | undefined): UpstreamTls | undefined {
+    const tls = transportFor(cluster, ep);
+    return tls?.files && cluster.autoSni && authority !== undefined ? requestTls(tls, cluster.autoSni, authority) : tls;
   }
 
   private newPool(address: string, port: number, protocol: PoolProtocol, opts: PoolOptions, tls?: TlsOrigin): UpstreamPool {

@@ -102,6 +102,11 @@ export interface ClusterConfig {
   portOverride?: number;
   /** outlier_detection: endpoints ejected after consecutive errors (upstream/outlier.ts). */
   outlier?: OutlierConfig;
+  /**
+   * HttpProtocolOptions.upstream_http_protocol_options: an HTTP request's TLS sends its host as SNI
+   * (auto_sni) and requires the server's certificate to name it (auto_san_validation).
+   */
+  autoSni?: { sni: boolean; san: boolean };
   /** transport_socket: TLS to every endpoint no transport_socket_matches entry picks (undefined: plaintext). */
   transportSocket?: UpstreamTls;
   /** transport_socket_matches: an endpoint's transport socket by its metadata (convert-tls.ts transportFor). */
@@ -334,7 +339,7 @@ function hcmConfig(where: string, tc: any): Pick<ListenerConfig, 'path' | 'reque
  * auto_config is not supported; common_http_protocol_options and the HTTP/2 options below are
  * applied), or the deprecated Cluster.http2_protocol_options.
  */
-function httpProtocolOptions(where: string, c: any): { protocol: UpstreamProtocol; connection: ConnectionOptions } {
+function httpProtocolOptions(where: string, c: any): { protocol: UpstreamProtocol; connection: ConnectionOptions; autoSni?: { sni: boolean; san: boolean } } {
   const opts = c.typed_extension_protocol_options ?? {};
   for (const key of Object.keys(opts)) {
     if (key !== HTTP_PROTOCOL_OPTIONS) fail(`${where}: typed_extension_protocol_options`, `unsupported protocol options ${key}`);
@@ -348,18 +353,29 @@ function httpProtocolOptions(where: string, c: any): { protocol: UpstreamProtoco
     if (!HPO_FIELDS.has(k)) fail(`${w}.${k}`, 'not supported (explicit_http_config, use_downstream_protocol_config and common_http_protocol_options are)');
   }
   const connection = commonOptions(`${w}.common_http_protocol_options`, hpo.common_http_protocol_options ?? {});
+  const auto = autoSniOf(`${w}.upstream_http_protocol_options`, hpo.upstream_http_protocol_options);
+  const withAuto = auto ? { autoSni: auto } : {};
   if (hpo.use_downstream_protocol_config) {
     const d = hpo.use_downstream_protocol_config;
     if (d.http3_protocol_options) fail(`${w}.use_downstream_protocol_config.http3_protocol_options`, 'HTTP/3 upstreams are not supported');
-    return { protocol: 'downstream', connection: { ...connection, ...http2Options(`${w}.use_downstream_protocol_config.http2_protocol_options`, d.http2_protocol_options ?? {}) } };
+    return { protocol: 'downstream', connection: { ...connection, ...http2Options(`${w}.use_downstream_protocol_config.http2_protocol_options`, d.http2_protocol_options ?? {}) }, ...withAuto };
   }
   const e = hpo.explicit_http_config;
-  if (e?.http2_protocol_options) return { protocol: 'http2', connection: { ...connection, ...http2Options(`${w}.explicit_http_config.http2_protocol_options`, e.http2_protocol_options) } };
+  if (e?.http2_protocol_options) return { protocol: 'http2', connection: { ...connection, ...http2Options(`${w}.explicit_http_config.http2_protocol_options`, e.http2_protocol_options) }, ...withAuto };
   if (e?.http3_protocol_options) fail(`${w}.explicit_http_config`, 'HTTP/3 upstreams are not supported');
-  return { protocol: 'http1', connection };
+  return { protocol: 'http1', connection, ...withAuto };
 }
 
-const HPO_FIELDS = new Set(['@type', 'explicit_http_config', 'use_downstream_protocol_config', 'common_http_protocol_options']);
+const HPO_FIELDS = new Set(['@type', 'explicit_http_config', 'use_downstream_protocol_config', 'common_http_protocol_options', 'upstream_http_protocol_options']);
+
+/** upstream_http_protocol_options: auto_sni and auto_san_validation (Envoy: the request's host, without its port). */
+function autoSniOf(where: string, u: any): { sni: boolean; san: boolean } | undefined {
+  if (u == null) return undefined;
+  for (const k of Object.keys(u)) if (k !== 'auto_sni' && k !== 'auto_san_validation') fail(`${where}.${k}`, 'not supported (auto_sni and auto_san_validation are)');
+  const sni = (u.auto_sni?.value ?? u.auto_sni) === true;
+  const san = (u.auto_san_validation?.value ?? u.auto_san_validation) === true;
+  return sni || san ? { sni, san } : undefined;
+}
 
 /** common_http_protocol_options of upstream connections: idle_timeout, max_requests_per_connection, max_connection_duration. */
 function commonOptions(where: string, o: any): ConnectionOptions {
@@ -428,7 +444,7 @@ const HTTP_PROTOCOL_OPTIONS = 'envoy.extensions.upstreams.http.v3.HttpProtocolOp
 export function convertCluster(c: any): ClusterConfig {
   const where = `cluster ${c.name ?? '(unnamed)'}`;
   if (!c.name) fail(where, 'name: required');
-  const { protocol, connection: http } = httpProtocolOptions(where, c);
+  const { protocol, connection: http, autoSni } = httpProtocolOptions(where, c);
   const connection = { ...http, ...(c.upstream_connection_options ? upstreamConnectionOptions(`${where}: upstream_connection_options`, c.upstream_connection_options) : {}) };
   const connectTimeoutMs = durationMs(c.connect_timeout) || 10_000;
   const limits = circuitBreakers(where, c.circuit_breakers);
@@ -449,7 +465,7 @@ export function convertCluster(c: any): ClusterConfig {
   if (lb === 'maglev' && !isPrime(hashTableSize!)) fail(`${where}: maglev_lb_config.table_size`, `must be a prime number, got ${hashTableSize}`);
   const slowStart = slowStartOf(where, c, lb);
   const transport = clusterTransport(where, c);
-  const base = { name: c.name, connectTimeoutMs, protocol, limits, lb, panicPercent, localityWeighted, ...transport, ...(slowStart ? { slowStart } : {}), ...(Object.keys(connection).length ? { connection } : {}), ...(outlier ? { outlier } : {}), ...(hashTableSize ? { hashTableSize } : {}) };
+  const base = { name: c.name, connectTimeoutMs, protocol, limits, lb, panicPercent, localityWeighted, ...transport, ...(autoSni ? { autoSni } : {}), ...(slowStart ? { slowStart } : {}), ...(Object.keys(connection).length ? { connection } : {}), ...(outlier ? { outlier } : {}), ...(hashTableSize ? { hashTableSize } : {}) };
   const internal = internalEndpoint(`${where}: load_assignment`, c.load_assignment);
   if (internal !== undefined) {
     if (type !== 'STATIC') fail(`${where}: type`, 'a cluster whose endpoint is an internal listener must be STATIC');
