@@ -439,8 +439,8 @@ export class ConfigError extends Error {
 }
 
 // ---- security.istio.io: AuthorizationPolicy ---------------------------------------------
-// Validated (api/authorizationpolicy.ts) and built into Envoy filters (control/translate/authz.ts),
-// but refused by `weft apply` until the sidecar enforces it (api/support.ts).
+// Validated (api/authorizationpolicy.ts), built into Envoy filters (control/translate/authz.ts) and
+// enforced by the sidecars; CUSTOM is refused (api/support.ts).
 
 export type AuthorizationAction = 'ALLOW' | 'DENY' | 'AUDIT' | 'CUSTOM';
 
