@@ -2,7 +2,8 @@
 // (with Istio's codes and message templates where one exists,
 // ../shared/conformance/istio/analyzer-messages.yaml), plus what only Weft has to say: fields it
 // accepts but does not apply yet (WEFT0001), delegations that make fewer routes than they name
-// (WEFT0003). Pure: resources in, messages out.
+// (WEFT0003). Pure: resources in, messages out. The security kinds' messages are in
+// analyze-security.ts.
 //
 // Offline, only what the input itself makes checkable is reported: a host may be a Kubernetes
 // Service Weft cannot see, so an unknown host is never an error; a subset no DestinationRule in the
@@ -13,9 +14,10 @@ import { warningsOf } from './validate.ts';
 import { isObject, type Obj } from './schema.ts';
 import { mergeDelegates } from './delegation.ts';
 import { fqdn, hostSubsetOf } from './rules.ts';
+import { securityMessages, type MeshWorkload } from './analyze-security.ts';
 
 export interface AnalysisMessage {
-  code: string; // "IST0101", or Weft's own: "WEFT0001" (accepted, not applied yet), "WEFT0002" (a subset that selects no workload of the running mesh), "WEFT0003" (a delegation that makes fewer routes than it names)
+  code: string; // Istio's ("IST0101", ...; the security kinds' in analyze-security.ts), or Weft's own: "WEFT0001" (accepted, not applied yet), "WEFT0002" (a subset that selects no workload of the running mesh), "WEFT0003" (a delegation that makes fewer routes than it names)
   level: 'Error' | 'Warning' | 'Info';
   resource: string; // "VirtualService default/reviews"
   path: string; // "spec.http[0].route[0].destination.subset"
@@ -33,6 +35,8 @@ const goList = (items: readonly string[]) => `[${items.join(' ')}]`;
  */
 export interface LiveMesh {
   services: ReadonlyMap<string, readonly Readonly<Record<string, string>>[]>;
+  /** Every workload, a service's or not: what security policies select (analyze-security.ts). */
+  workloads?: readonly MeshWorkload[];
 }
 
 export function analyze(resources: readonly Resource[], live?: LiveMesh): AnalysisMessage[] {
@@ -44,6 +48,7 @@ export function analyze(resources: readonly Resource[], live?: LiveMesh): Analys
     ...sidecarSelectors(ofKind<Sidecar>(resources, 'Sidecar')),
     ...vss.flatMap(unusedRules),
     ...delegation(vss),
+    ...securityMessages(resources, live?.workloads),
     ...(live ? [...hostsNotFound(vss, ofKind<ServiceEntry>(resources, 'ServiceEntry'), live), ...emptySubsets(drs, live)] : []),
   ];
   // WEFT0001: accepted, not applied yet (api/support.ts).

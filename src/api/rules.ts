@@ -168,6 +168,9 @@ export function hostsOverlap(a: string, b: string): boolean {
   return aWild ? b.endsWith(a.slice(1)) : a.endsWith(b.slice(1));
 }
 
+/** Istio's root namespace: its policies (and a Sidecar without a workloadSelector) apply mesh-wide. */
+export const ROOT_NAMESPACE = 'istio-system';
+
 /**
  * A host as Istio resolves a short name in the namespace of the resource that names it
  * (ResolveShortnameToFQDN): "reviews" in "default" -> "reviews.default.svc.cluster.local"; a name

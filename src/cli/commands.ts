@@ -82,7 +82,8 @@ async function analyzeLive(adminFlag: string | undefined): Promise<number> {
     services.set(host, [...(services.get(host) ?? []), w.labels ?? {}]);
   }
   let errors = 0;
-  for (const m of analyze(resources, { services })) {
+  const mesh = (workloads as { namespace: string; labels?: Record<string, string> }[]).map((w) => ({ namespace: w.namespace, labels: w.labels ?? {} }));
+  for (const m of analyze(resources, { services, workloads: mesh })) {
     if (m.level === 'Error') errors++;
     process.stdout.write(`${m.level} [${m.code}] (${m.resource}) ${m.path}: ${m.message}\n`);
   }
@@ -445,13 +446,16 @@ against Istio's schema and rules (the Gateway API's CRDs for its kinds) and what
 then the files together: a subset no DestinationRule defines (IST0101); two VirtualServices for
 one host (IST0109); two Sidecars of a namespace with the same workloadSelector (IST0110) or
 without one (IST0111); a VirtualService rule or match never used because an earlier one takes its
-requests (IST0130, IST0131); fields Weft accepts but does not apply yet (WEFT0001); a delegation
+requests (IST0130, IST0131); a security policy whose selector has no labels, a DENY rule that
+denies every TCP connection (IST0133); fields Weft accepts but does not apply yet (WEFT0001); a delegation
 that makes fewer routes than it names: a delegate missing, with hosts or not exported to its root,
 a delegate route whose match conflicts with its root's, a delegate no root names (WEFT0003). Each
 message names the resource and the field.
 Without -f, analyzes the running mesh instead: its stored config, and, with its workloads, a route
 destination host that no workload serves and no ServiceEntry names (IST0101) and a DestinationRule
-subset that selects none of its host's workloads (WEFT0002).
+subset that selects none of its host's workloads (WEFT0002), an AuthorizationPolicy,
+PeerAuthentication or RequestAuthentication that applies to no workload (IST0127), and an
+AuthorizationPolicy source namespace no workload runs in (IST0101).
 Exit status: 0 when nothing is an Error (warnings allowed), 1 otherwise.
 
 Options:

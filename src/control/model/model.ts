@@ -78,8 +78,8 @@ export interface MeshSnapshot {
 /** Istio's default trust domain, and Weft's when the snapshot names none. */
 export { DEFAULT_TRUST_DOMAIN } from '../../util/spiffe.ts';
 
-/** Istio's root namespace: a Sidecar here without a workloadSelector is the mesh-wide default. */
-export const ROOT_NAMESPACE = 'istio-system';
+/** Istio's root namespace: a Sidecar here without a workloadSelector is the mesh-wide default (api's, which `weft analyze` shares). */
+export { ROOT_NAMESPACE } from '../../api/rules.ts';
 
 /** "my-backend-service" in namespace "default" -> "my-backend-service.default.svc.cluster.local" (api's, whose suffix is DOMAIN_SUFFIX). */
 export { fqdn } from '../../api/rules.ts';
