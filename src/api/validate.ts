@@ -115,6 +115,15 @@ export function validateResource(r: Resource): FieldError[] {
 }
 
 /**
+ * The fields of a resource valid in Istio that Weft cannot apply and must not ignore, so that
+ * `weft apply` refuses it: each names the resource and the field, as `weft analyze` prints them.
+ */
+export function refusalsOf(r: Resource): FieldError[] {
+  const resource = describeKey({ kind: r.kind, namespace: r.metadata.namespace, name: r.metadata.name });
+  return supportOf(r.kind, r.spec).rejected.map((w) => ({ ...w, resource }));
+}
+
+/**
  * The fields of a valid resource that Weft accepts but does not apply yet, each a warning naming
  * the resource and the field ("VirtualService default/x: spec.http[0].retries: accepted, not
  * applied yet: ..."), as `weft apply`, `weft get` and `weft analyze` print them.

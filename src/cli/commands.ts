@@ -442,17 +442,18 @@ ${ADMIN_HELP}`,
        weft analyze [--admin URL]
 
 Checks resources offline, as istioctl analyze does, without a control plane: every resource
-against Istio's schema and rules (the Gateway API's CRDs for its kinds) and what Weft can apply,
-then the files together: a subset no DestinationRule defines (IST0101); two VirtualServices for
-one host (IST0109); two Sidecars of a namespace with the same workloadSelector (IST0110) or
-without one (IST0111); a VirtualService rule or match never used because an earlier one takes its
-requests (IST0130, IST0131); a security policy whose selector has no labels, a DENY rule that
-denies every TCP connection (IST0133); fields Weft accepts but does not apply yet (WEFT0001); a delegation
-that makes fewer routes than it names: a delegate missing, with hosts or not exported to its root,
-a delegate route whose match conflicts with its root's, a delegate no root names (WEFT0003). Each
+against Istio's schema and rules (the Gateway API's CRDs for its kinds): IST0106; what Weft cannot
+apply and weft apply refuses, in a resource valid in Istio: WEFT0004; then the files together: a
+subset no DestinationRule defines (IST0101); two VirtualServices for one host (IST0109); two
+Sidecars of a namespace with the same workloadSelector (IST0110) or without one (IST0111); a
+VirtualService rule or match never used because an earlier one takes its requests (IST0130,
+IST0131); a security policy whose selector has no labels, a DENY rule that denies every TCP
+connection (IST0133); fields Weft accepts but does not apply yet (WEFT0001); a delegation that
+makes fewer routes than it names: a delegate missing, with hosts or not exported to its root, a
+delegate route whose match conflicts with its root's, a delegate no root names (WEFT0003). Each
 message names the resource and the field.
 Without -f, analyzes the running mesh instead: its stored config, and, with its workloads, a route
-destination host that no workload serves and no ServiceEntry names (IST0101) and a DestinationRule
+destination host that no workload serves and no ServiceEntry names (IST0101), a DestinationRule
 subset that selects none of its host's workloads (WEFT0002), an AuthorizationPolicy,
 PeerAuthentication or RequestAuthentication that applies to no workload (IST0127), and an
 AuthorizationPolicy source namespace no workload runs in (IST0101).
@@ -471,7 +472,7 @@ Options:
       let errors = 0;
       for (const f of files) {
         try {
-          resources.push(...parseConfig(readInput(f), f === '-' ? 'stdin' : f));
+          resources.push(...parseConfig(readInput(f), f === '-' ? 'stdin' : f, true));
         } catch (e) {
           if (!(e instanceof ConfigError)) throw e;
           for (const line of e.message.split('\n')) process.stdout.write(`Error [IST0106] ${line}\n`);

@@ -254,6 +254,11 @@ spec: {selector: {matchLabels: {app: cart}}, rules: [{from: [{source: {namespace
   assert.match(offline.stdout, /^Warning \[IST0133\] \(PeerAuthentication shop\/strict\) spec\.selector: Schema validation warning: workload selector specified without labels$/m);
   assert.match(offline.stdout, /^Warning \[IST0133\] \(AuthorizationPolicy shop\/no-posts\) spec\.rules\[0\]: Schema validation warning: configured AuthorizationPolicy will deny all traffic to TCP ports under its scope due to the use of only HTTP attributes in a DENY rule; it is recommended to explicitly specify the port$/m);
   assert.doesNotMatch(offline.stdout, /IST0127|IST0101/, 'offline there are no workloads to say so');
+  // Valid in Istio, refused by Weft: WEFT0004, not Istio's IST0106.
+  const required = await weft(['analyze', '-f', '-'], {}, 'apiVersion: security.istio.io/v1\nkind: RequestAuthentication\nmetadata: {name: jwt}\nspec: {jwtRules: [{issuer: i, jwksUri: "https://i/jwks", presence: REQUIRED}]}\n');
+  assert.equal(required.code, 1, required.stdout);
+  assert.match(required.stdout, /^Error \[WEFT0004\] \(RequestAuthentication default\/jwt\) spec\.jwtRules\[0\]\.presence: valid in Istio, refused by weft apply: REQUIRED is not supported yet/m);
+  assert.doesNotMatch(required.stdout, /IST0106/);
   fs.rmSync(dir, { recursive: true });
 
   const { startControlPlane } = await import('../../src/control/control-plane.ts');
