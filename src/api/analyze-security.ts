@@ -19,8 +19,7 @@
 // With the running mesh (its workloads: namespace and labels), Istio's AuthorizationPoliciesAnalyzer:
 //   - IST0127 NoMatchingWorkloadsFound: a policy that applies to no workload. Istio checks
 //     AuthorizationPolicies; Weft also PeerAuthentications and RequestAuthentications, by the rules
-//     its control plane selects them with (translate/authz.ts, model/peer-auth.ts,
-//     translate/jwt.ts): of its namespace, a selector's labels (none: every workload); of the root
+//     its control plane selects them with (policy-select.ts, peer-auth.ts): of its namespace, a selector's labels (none: every workload); of the root
 //     namespace, without a selector, the mesh's (never reported, as in Istio); with one, an
 //     AuthorizationPolicy the mesh's workloads with those labels, a RequestAuthentication its own
 //     namespace's, a PeerAuthentication none. A policy with targetRef(s) applies to no sidecar at
@@ -31,16 +30,15 @@
 //     principal ("<trust domain>/ns/<namespace>/sa/<account>") and of a service account
 //     ("<namespace>/<account>").
 
-import type { AuthorizationPolicy, AuthorizationRule, Resource } from './types.ts';
+import type { AuthorizationPolicy, AuthorizationRule, PeerAuthentication, RequestAuthentication, Resource } from './types.ts';
 import { describeKey } from './types.ts';
 import type { AnalysisMessage } from './analyze.ts';
 import { ROOT_NAMESPACE } from './rules.ts';
+import { type PolicyTarget, authorizationPolicyApplies, requestAuthenticationApplies } from './policy-select.ts';
+import { peerAuthenticationApplies } from './peer-auth.ts';
 
-/** A workload of the running mesh, as policies select it. */
-export interface MeshWorkload {
-  readonly namespace: string;
-  readonly labels: Readonly<Record<string, string>>;
-}
+/** A workload of the running mesh, as policies select it: its namespace and labels. */
+export type MeshWorkload = PolicyTarget;
 
 type Policy = Resource<{ selector?: { matchLabels?: Record<string, string> }; targetRef?: unknown; targetRefs?: unknown[] }>;
 
@@ -98,17 +96,11 @@ function denyAllTcp(ap: AuthorizationPolicy): AnalysisMessage[] {
 
 // ---- IST0127 NoMatchingWorkloadsFound ----
 
-const labelsMatch = (selector: Readonly<Record<string, string>>, labels: Readonly<Record<string, string>>) => Object.entries(selector).every(([k, v]) => labels[k] === v);
-
-/** Whether the policy applies to the workload, as the control plane selects it (see the top of this file). */
+/** Whether the policy applies to the workload, as the control plane selects it. */
 function appliesTo(p: Policy, w: MeshWorkload): boolean {
-  const ns = p.metadata.namespace;
-  const selector = p.spec.selector;
-  const labels = selector?.matchLabels ?? {};
-  const selects = Object.keys(labels).length > 0;
-  if (p.kind === 'AuthorizationPolicy') return (ns === w.namespace || ns === ROOT_NAMESPACE) && labelsMatch(labels, w.labels);
-  if (ns === w.namespace && !(p.kind === 'PeerAuthentication' && ns === ROOT_NAMESPACE && selects)) return labelsMatch(labels, w.labels);
-  return ns === ROOT_NAMESPACE && !selects;
+  if (p.kind === 'AuthorizationPolicy') return authorizationPolicyApplies(p as AuthorizationPolicy, w);
+  if (p.kind === 'RequestAuthentication') return requestAuthenticationApplies(p as RequestAuthentication, w);
+  return peerAuthenticationApplies(p as PeerAuthentication, w);
 }
 
 /** Kubernetes' labels.Set String(): "a=1,b=2", keys sorted. */

@@ -250,7 +250,7 @@ export interface SidecarSpec {
 }
 
 // ---- security.istio.io: PeerAuthentication ----------------------------------------------
-// Whether a workload's sidecar takes plaintext, mutual TLS, or both (control/model/peer-auth.ts
+// Whether a workload's sidecar takes plaintext, mutual TLS, or both (api/peer-auth.ts
 // says which mode applies to a workload's port).
 
 /** UNSET inherits the mode of the next level up (namespace, then mesh, then PERMISSIVE). */

@@ -37,7 +37,7 @@ export const SUPPORTED_KINDS: readonly SupportedKind[] = Object.freeze([
   Object.freeze({ kind: 'ServiceEntry', group: 'networking.istio.io', versions: NETWORKING_VERSIONS }),
   Object.freeze({ kind: 'WorkloadEntry', group: 'networking.istio.io', versions: NETWORKING_VERSIONS }),
   Object.freeze({ kind: 'Sidecar', group: 'networking.istio.io', versions: NETWORKING_VERSIONS }),
-  // Applied: the sidecars' inbound mTLS modes, and whether clients send them mTLS (control/model/peer-auth.ts).
+  // Applied: the sidecars' inbound mTLS modes, and whether clients send them mTLS (api/peer-auth.ts).
   Object.freeze({ kind: 'PeerAuthentication', group: 'security.istio.io', versions: Object.freeze(['v1', 'v1beta1'] as const) }),
   // Enforced: the sidecars' inbound RBAC filters (control/translate/authz.ts, proxy/authz/); CUSTOM is refused (support.ts).
   Object.freeze({ kind: 'AuthorizationPolicy', group: 'security.istio.io', versions: Object.freeze(['v1', 'v1beta1'] as const) }),

@@ -65,7 +65,7 @@ export interface MeshSnapshot {
   /** The Gateway API's mesh routes (translate/gamma.ts makes VirtualServices of them). */
   httpRoutes?: readonly GatewayHTTPRoute[];
   grpcRoutes?: readonly GatewayGRPCRoute[];
-  /** Which mTLS mode each workload's sidecar takes on each port (model/peer-auth.ts). */
+  /** Which mTLS mode each workload's sidecar takes on each port (api/peer-auth.ts). */
   peerAuthentications?: readonly PeerAuthentication[];
   /** Who may call each workload (translate/authz.ts makes its sidecar's RBAC filters). */
   authorizationPolicies?: readonly AuthorizationPolicy[];
@@ -127,10 +127,7 @@ export function hostMatches(pattern: string, host: string): boolean {
   return pattern === host;
 }
 
-export function labelsMatch(selector: Record<string, string> | undefined, labels: Record<string, string>): boolean {
-  for (const [k, v] of Object.entries(selector ?? {})) if (labels[k] !== v) return false;
-  return true;
-}
+export { labelsMatch } from '../../api/rules.ts';
 
 /** Istio's locality labels: the pod label, or the Kubernetes node's topology labels. */
 export const LOCALITY_LABEL = 'istio-locality';
