@@ -14,10 +14,11 @@ import { refusalsOf, warningsOf } from './validate.ts';
 import { isObject, type Obj } from './schema.ts';
 import { mergeDelegates } from './delegation.ts';
 import { fqdn, hostSubsetOf } from './rules.ts';
-import { securityMessages, type MeshWorkload } from './analyze-security.ts';
+import { securityMessages } from './analyze-security.ts';
+import { mtlsConflicts, type ServedWorkload } from './analyze-mtls.ts';
 
 export interface AnalysisMessage {
-  code: string; // Istio's ("IST0101", ...; the security kinds' in analyze-security.ts), or Weft's own: "WEFT0001" (accepted, not applied yet), "WEFT0002" (a subset that selects no workload of the running mesh), "WEFT0003" (a delegation that makes fewer routes than it names), "WEFT0004" (valid in Istio, refused by Weft)
+  code: string; // Istio's ("IST0101", ...; the security kinds' in analyze-security.ts), or Weft's own: "WEFT0001" (accepted, not applied yet), "WEFT0002" (a subset that selects no workload of the running mesh), "WEFT0003" (a delegation that makes fewer routes than it names), "WEFT0004" (valid in Istio, refused by Weft), "WEFT0005" (a DestinationRule TLS mode its workloads refuse)
   level: 'Error' | 'Warning' | 'Info';
   resource: string; // "VirtualService default/reviews"
   path: string; // "spec.http[0].route[0].destination.subset"
@@ -35,8 +36,8 @@ const goList = (items: readonly string[]) => `[${items.join(' ')}]`;
  */
 export interface LiveMesh {
   services: ReadonlyMap<string, readonly Readonly<Record<string, string>>[]>;
-  /** Every workload, a service's or not: what security policies select (analyze-security.ts). */
-  workloads?: readonly MeshWorkload[];
+  /** Every workload, a service's or not: what security policies select (analyze-security.ts), what DestinationRules reach (analyze-mtls.ts). */
+  workloads?: readonly ServedWorkload[];
 }
 
 export function analyze(resources: readonly Resource[], live?: LiveMesh): AnalysisMessage[] {
@@ -49,6 +50,7 @@ export function analyze(resources: readonly Resource[], live?: LiveMesh): Analys
     ...vss.flatMap(unusedRules),
     ...delegation(vss),
     ...securityMessages(resources, live?.workloads),
+    ...(live?.workloads ? mtlsConflicts(resources, live.workloads) : []),
     ...(live ? [...hostsNotFound(vss, ofKind<ServiceEntry>(resources, 'ServiceEntry'), live), ...emptySubsets(drs, live)] : []),
   ];
   // WEFT0004: valid in Istio, refused by `weft apply` (api/support.ts): Istio's analyzers have

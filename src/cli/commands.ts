@@ -74,15 +74,18 @@ async function analyzeLive(adminFlag: string | undefined): Promise<number> {
   const { items } = await callAdmin(base, 'GET', '/api/v1/resources');
   const resources = items.map(({ revision: _r, warnings: _w, ...r }: any) => r);
   const { workloads } = await callAdmin(base, 'GET', '/api/v1/endpoints');
-  // Each service host with its workloads' labels (a service is the workloads of one name in one namespace).
+  // Each workload as policies and DestinationRules see it; a service is the workloads of one name in one namespace.
+  const mesh = (workloads as { name: string; namespace: string; labels?: Record<string, string>; service?: string; servicePort: number; ports?: { port: number }[] }[]).map((w) => ({
+    name: `${w.namespace}/${w.name}`,
+    namespace: w.namespace,
+    labels: w.labels ?? {},
+    ...(w.service ? { host: w.service.includes('.') ? w.service : `${w.service}.${w.namespace}.svc.cluster.local` } : {}),
+    ports: w.ports?.length ? w.ports.map((p) => p.port) : [w.servicePort],
+  }));
+  // Each service host with its workloads' labels.
   const services = new Map<string, Record<string, string>[]>();
-  for (const w of workloads as { service?: string; namespace: string; labels: Record<string, string> }[]) {
-    if (!w.service) continue;
-    const host = w.service.includes('.') ? w.service : `${w.service}.${w.namespace}.svc.cluster.local`;
-    services.set(host, [...(services.get(host) ?? []), w.labels ?? {}]);
-  }
+  for (const w of mesh) if (w.host) services.set(w.host, [...(services.get(w.host) ?? []), w.labels]);
   let errors = 0;
-  const mesh = (workloads as { namespace: string; labels?: Record<string, string> }[]).map((w) => ({ namespace: w.namespace, labels: w.labels ?? {} }));
   for (const m of analyze(resources, { services, workloads: mesh })) {
     if (m.level === 'Error') errors++;
     process.stdout.write(`${m.level} [${m.code}] (${m.resource}) ${m.path}: ${m.message}\n`);
@@ -455,8 +458,9 @@ message names the resource and the field.
 Without -f, analyzes the running mesh instead: its stored config, and, with its workloads, a route
 destination host that no workload serves and no ServiceEntry names (IST0101), a DestinationRule
 subset that selects none of its host's workloads (WEFT0002), an AuthorizationPolicy,
-PeerAuthentication or RequestAuthentication that applies to no workload (IST0127), and an
-AuthorizationPolicy source namespace no workload runs in (IST0101).
+PeerAuthentication or RequestAuthentication that applies to no workload (IST0127), an
+AuthorizationPolicy source namespace no workload runs in (IST0101), and a DestinationRule TLS
+mode its host's workloads refuse by their PeerAuthentications (WEFT0005).
 Exit status: 0 when nothing is an Error (warnings allowed), 1 otherwise.
 
 Options:

@@ -230,7 +230,7 @@ spec: {hosts: [reviews], http: [{route: [{destination: {host: reviews, subset: v
   }
 });
 
-test('weft analyze on the security kinds: offline, Istio\'s schema warnings (IST0133, exit 0); live, a policy no workload takes (IST0127) and a source namespace no workload runs in (IST0101, exit 1)', async () => {
+test('weft analyze on the security kinds: offline, Istio\'s schema warnings (IST0133, exit 0); live, a policy no workload takes (IST0127), a source namespace no workload runs in (IST0101, exit 1), plaintext to STRICT workloads (WEFT0005)', async () => {
   const dir = tmpDir('analyze-security');
   const file = path.join(dir, 'policies.yaml');
   const policies = `apiVersion: security.istio.io/v1
@@ -276,6 +276,12 @@ spec: {selector: {matchLabels: {app: cart}}, rules: [{from: [{source: {namespace
     const ok = await weft(['analyze', '--admin', cp.adminUrl]);
     assert.equal(ok.code, 0, ok.stdout + ok.stderr);
     assert.match(ok.stdout, /^Warning \[IST0127\] \(AuthorizationPolicy shop\/from-test\) spec\.selector: No matching workloads for this resource with the following labels: app=kart$/m);
+    // Plaintext to a workload its PeerAuthentication makes STRICT: Weft's own WEFT0005.
+    const plaintext = 'apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: cart, namespace: shop}\nspec: {host: cart, trafficPolicy: {tls: {mode: DISABLE}}}\n';
+    assert.equal((await weft(['apply', '-f', '-', '--admin', cp.adminUrl], {}, plaintext)).code, 0);
+    const conflict = await weft(['analyze', '--admin', cp.adminUrl]);
+    assert.equal(conflict.code, 1, conflict.stdout);
+    assert.match(conflict.stdout, /^Error \[WEFT0005\] \(DestinationRule shop\/cart\) spec\.trafficPolicy\.tls\.mode: DISABLE sends plaintext to cart\.shop\.svc\.cluster\.local on port 80, but its workload\(s\) shop\/cart-1 take only mTLS there \(PeerAuthentication STRICT\): they close those connections$/m);
   } finally {
     await cp.close();
   }
