@@ -15,7 +15,9 @@
 //     TCP chain (control/translate/authz-rule.ts): every `when` key, some source and some
 //     operation HTTP-only. Where Istio's test warns of a rule that keeps a condition (principals
 //     with methods) Weft does not, and where Istio's misses one (a `when` on request headers
-//     alone) Weft does not miss it.
+//     alone) Weft does not miss it;
+//   - a RequestAuthentication's inline `jwks` with a private key (warnPrivateJwksKeys): only public
+//     keys are used, and a private one does not belong in config.
 // With the running mesh (its workloads: namespace and labels), Istio's AuthorizationPoliciesAnalyzer:
 //   - IST0127 NoMatchingWorkloadsFound: a policy that applies to no workload. Istio checks
 //     AuthorizationPolicies; Weft also PeerAuthentications and RequestAuthentications, by the rules
@@ -51,6 +53,7 @@ export function securityMessages(resources: readonly Resource[], workloads?: rea
   return [
     ...policies.flatMap(selectorWithoutLabels),
     ...aps.flatMap(denyAllTcp),
+    ...policies.filter((p) => p.kind === 'RequestAuthentication').flatMap((ra) => privateJwksKeys(ra as RequestAuthentication)),
     ...(workloads ? [...policies.flatMap((p) => noMatchingWorkloads(p, workloads)), ...aps.flatMap((ap) => namespacesNotFound(ap, workloads))] : []),
   ];
 }
@@ -92,6 +95,24 @@ const DENY_ALL_TCP =
 function denyAllTcp(ap: AuthorizationPolicy): AnalysisMessage[] {
   if (ap.spec.action !== 'DENY') return [];
   return (ap.spec.rules ?? []).flatMap((rule, i) => (matchesAllTcp(rule) ? [schemaWarning(ap, `spec.rules[${i}]`, DENY_ALL_TCP)] : []));
+}
+
+// ---- IST0133: private key material in an inline jwks ----
+
+/** jwk.Parse's private kinds: RSA, EC and OKP keys with their private part "d", and symmetric ("oct") keys. */
+const isPrivateKey = (k: unknown): boolean => {
+  const key = k !== null && typeof k === 'object' ? (k as Record<string, unknown>) : {};
+  return key.kty === 'oct' || (['RSA', 'EC', 'OKP'].includes(String(key.kty)) && key.d !== undefined);
+};
+
+function privateJwksKeys(ra: RequestAuthentication): AnalysisMessage[] {
+  return (ra.spec.jwtRules ?? []).flatMap((rule, i) => {
+    if (!rule.jwks) return [];
+    // Validation parsed it already: a key set {"keys": [...]}, or one key.
+    const set = JSON.parse(rule.jwks) as Record<string, unknown>;
+    const keys: unknown[] = Array.isArray(set.keys) ? set.keys : [set];
+    return keys.flatMap((k, j) => (isPrivateKey(k) ? [schemaWarning(ra, `spec.jwtRules[${i}].jwks`, `jwks key at index ${j} contains private key material; only public keys are used for verification`)] : []));
+  });
 }
 
 // ---- IST0127 NoMatchingWorkloadsFound ----

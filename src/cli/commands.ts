@@ -451,10 +451,10 @@ subset no DestinationRule defines (IST0101); two VirtualServices for one host (I
 Sidecars of a namespace with the same workloadSelector (IST0110) or without one (IST0111); a
 VirtualService rule or match never used because an earlier one takes its requests (IST0130,
 IST0131); a security policy whose selector has no labels, a DENY rule that denies every TCP
-connection (IST0133); fields Weft accepts but does not apply yet (WEFT0001); a delegation that
-makes fewer routes than it names: a delegate missing, with hosts or not exported to its root, a
-delegate route whose match conflicts with its root's, a delegate no root names (WEFT0003). Each
-message names the resource and the field.
+connection, a private key in a jwks (IST0133); fields Weft accepts but does not apply yet
+(WEFT0001); a delegation that makes fewer routes than it names: a delegate missing, with hosts
+or not exported to its root, a delegate route whose match conflicts with its root's, a delegate
+no root names (WEFT0003). Each message names the resource and the field.
 Without -f, analyzes the running mesh instead: its stored config, and, with its workloads, a route
 destination host that no workload serves and no ServiceEntry names (IST0101), a DestinationRule
 subset that selects none of its host's workloads (WEFT0002), an AuthorizationPolicy,

@@ -87,6 +87,18 @@ describe('IST0133 SchemaWarning: a DENY rule that denies every TCP connection (i
   });
 });
 
+describe('IST0133 SchemaWarning: private key material in an inline jwks (Istio: warnPrivateJwksKeys)', () => {
+  const rsaPublic = { kty: 'RSA', n: 'x', e: 'AQAB' };
+  const jwks = (v: unknown) => requestAuthentication({ jwtRules: [{ issuer: 'https://issuer.example', jwks: JSON.stringify(v) }] });
+  const warn = (i: number) => `Warning IST0133 RequestAuthentication default/r spec.jwtRules[0].jwks: Schema validation warning: jwks key at index ${i} contains private key material; only public keys are used for verification`;
+  table([
+    ['an RSA private key (with "d") in a set, at its index', [jwks({ keys: [rsaPublic, { ...rsaPublic, d: 'y' }] })], [warn(1)]],
+    ['a symmetric key, on its own', [jwks({ kty: 'oct', k: 'c2VjcmV0' })], [warn(0)]],
+    ['EC and OKP private keys', [jwks({ keys: [{ kty: 'EC', crv: 'P-256', x: 'x', y: 'y', d: 'z' }, { kty: 'OKP', crv: 'Ed25519', x: 'x', d: 'z' }] })], [warn(0), warn(1)]],
+    ['public keys only: nothing', [jwks({ keys: [rsaPublic, { kty: 'EC', crv: 'P-256', x: 'x', y: 'y' }] })], []],
+  ]);
+});
+
 // ---- IST0127 NoMatchingWorkloadsFound (with the running mesh) ----
 
 describe('IST0127 NoMatchingWorkloadsFound: a policy that applies to no workload of the running mesh', () => {
