@@ -21,10 +21,10 @@
 // With the running mesh (its workloads: namespace and labels), Istio's AuthorizationPoliciesAnalyzer:
 //   - IST0127 NoMatchingWorkloadsFound: a policy that applies to no workload. Istio checks
 //     AuthorizationPolicies; Weft also PeerAuthentications and RequestAuthentications, by the rules
-//     its control plane selects them with (policy-select.ts, peer-auth.ts): of its namespace, a selector's labels (none: every workload); of the root
-//     namespace, without a selector, the mesh's (never reported, as in Istio); with one, an
-//     AuthorizationPolicy the mesh's workloads with those labels, a RequestAuthentication its own
-//     namespace's, a PeerAuthentication none. A policy with targetRef(s) applies to no sidecar at
+//     its control plane selects them with (policy-select.ts, peer-auth.ts): of its namespace, a
+//     selector's labels (none: every workload); of the root namespace, without a selector, the
+//     mesh's (never reported, as in Istio); with one, an AuthorizationPolicy the mesh's workloads
+//     with those labels, a RequestAuthentication its own namespace's, a PeerAuthentication none. A policy with targetRef(s) applies to no sidecar at
 //     all, which WEFT0001 already says;
 //   - IST0101 ReferencedResourceNotFound, "namespace": a source `namespaces` or `notNamespaces`
 //     value (exact, "prefix*", "*suffix") that no namespace of the mesh matches: a namespace of
