@@ -111,7 +111,20 @@ export function validateResource(r: Resource): FieldError[] {
   const shape = checkShape(r.spec, rules.schema, 'spec');
   const shapePaths = new Set(shape.map((e) => e.path));
   const semantic = rules.validate(r.spec, r.metadata.namespace, r.metadata).filter((e) => !shapePaths.has(e.path));
-  return [...shape, ...semantic];
+  return [...shape, ...semantic, ...dryRunElsewhere(r)];
+}
+
+const DRY_RUN = 'istio.io/dry-run';
+
+/**
+ * Istio's validateMetadata, for every kind of its own: only an AuthorizationPolicy can be dry-run
+ * (its rules then count, never enforce). On another kind the annotation would read as "not
+ * enforced" where the resource is, so Istio refuses it.
+ */
+function dryRunElsewhere(r: Resource): FieldError[] {
+  const group = r.apiVersion.split('/')[0];
+  if (r.kind === 'AuthorizationPolicy' || !group.endsWith('.istio.io') || r.metadata.annotations?.[DRY_RUN] === undefined) return [];
+  return [{ path: key('metadata.annotations', DRY_RUN), message: `only an AuthorizationPolicy can be dry-run: remove the annotation (${r.kind} has no dry-run, it is applied)` }];
 }
 
 /**
