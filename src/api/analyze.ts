@@ -1,21 +1,24 @@
 // `weft analyze`: what a set of valid resources says together, as `istioctl analyze` reports it
 // (with Istio's codes and message templates where one exists,
 // ../shared/conformance/istio/analyzer-messages.yaml), plus what only Weft has to say: fields it
-// accepts but does not apply yet (WEFT0001), delegations that make fewer routes than they name
-// (WEFT0003). Pure: resources in, messages out.
+// accepts but does not apply yet (WEFT0001) or refuses (WEFT0004), delegations that make fewer routes than they name
+// (WEFT0003). Pure: resources in, messages out. The security kinds' messages are in
+// analyze-security.ts.
 //
 // Offline, only what the input itself makes checkable is reported: a host may be a Kubernetes
 // Service Weft cannot see, so an unknown host is never an error; a subset no DestinationRule in the
 // input defines is.
 import type { Destination, DestinationRule, Resource, ServiceEntry, Sidecar, VirtualService } from './types.ts';
 import { describeKey } from './types.ts';
-import { warningsOf } from './validate.ts';
+import { refusalsOf, warningsOf } from './validate.ts';
 import { isObject, type Obj } from './schema.ts';
 import { mergeDelegates } from './delegation.ts';
 import { fqdn, hostSubsetOf } from './rules.ts';
+import { securityMessages } from './analyze-security.ts';
+import { mtlsConflicts, type ServedWorkload } from './analyze-mtls.ts';
 
 export interface AnalysisMessage {
-  code: string; // "IST0101", or Weft's own: "WEFT0001" (accepted, not applied yet), "WEFT0002" (a subset that selects no workload of the running mesh), "WEFT0003" (a delegation that makes fewer routes than it names)
+  code: string; // Istio's ("IST0101", ...; the security kinds' in analyze-security.ts), or Weft's own: "WEFT0001" (accepted, not applied yet), "WEFT0002" (a subset that selects no workload of the running mesh), "WEFT0003" (a delegation that makes fewer routes than it names), "WEFT0004" (valid in Istio, refused by Weft), "WEFT0005" (a DestinationRule TLS mode its workloads refuse)
   level: 'Error' | 'Warning' | 'Info';
   resource: string; // "VirtualService default/reviews"
   path: string; // "spec.http[0].route[0].destination.subset"
@@ -33,6 +36,8 @@ const goList = (items: readonly string[]) => `[${items.join(' ')}]`;
  */
 export interface LiveMesh {
   services: ReadonlyMap<string, readonly Readonly<Record<string, string>>[]>;
+  /** Every workload, a service's or not: what security policies select (analyze-security.ts), what DestinationRules reach (analyze-mtls.ts). */
+  workloads?: readonly ServedWorkload[];
 }
 
 export function analyze(resources: readonly Resource[], live?: LiveMesh): AnalysisMessage[] {
@@ -44,8 +49,15 @@ export function analyze(resources: readonly Resource[], live?: LiveMesh): Analys
     ...sidecarSelectors(ofKind<Sidecar>(resources, 'Sidecar')),
     ...vss.flatMap(unusedRules),
     ...delegation(vss),
+    ...securityMessages(resources, live?.workloads),
+    ...(live?.workloads ? mtlsConflicts(resources, live.workloads) : []),
     ...(live ? [...hostsNotFound(vss, ofKind<ServiceEntry>(resources, 'ServiceEntry'), live), ...emptySubsets(drs, live)] : []),
   ];
+  // WEFT0004: valid in Istio, refused by `weft apply` (api/support.ts): Istio's analyzers have
+  // nothing to say of it, so it is not their IST0106 (schema validation error).
+  for (const r of resources) {
+    for (const w of refusalsOf(r)) out.push({ code: 'WEFT0004', level: 'Error', resource: w.resource ?? name(r), path: w.path, message: `valid in Istio, refused by weft apply: ${w.message}` });
+  }
   // WEFT0001: accepted, not applied yet (api/support.ts).
   for (const r of resources) {
     for (const w of warningsOf(r)) out.push({ code: 'WEFT0001', level: 'Warning', resource: w.resource ?? name(r), path: w.path, message: w.message });

@@ -4,5 +4,5 @@
 
 export * from './types.ts';
 export { parseConfig } from './parse.ts';
-export { checkResource, formatProblem, inspect, validateResource, warningsOf, SUPPORTED_KINDS, type SupportedKind } from './validate.ts';
+export { checkResource, formatProblem, inspect, validateResource, refusalsOf, warningsOf, SUPPORTED_KINDS, type SupportedKind } from './validate.ts';
 export { analyze, type AnalysisMessage } from './analyze.ts';

@@ -144,16 +144,17 @@ function duplicateProblems(found: { resource: Resource; where: string }[]): Fiel
 /**
  * Parse multi-document YAML or JSON text from `source` (a file name, used in messages) and return
  * every resource in it, validated and normalised. All or nothing: on any problem, throws one
- * ConfigError listing them all, one per line.
+ * ConfigError listing them all, one per line. With `istioOnly`, only what Istio itself rejects is
+ * a problem (as inspect's), not what Weft refuses to apply (`weft analyze` reports that apart).
  */
-export function parseConfig(text: string, source: string): Resource[] {
+export function parseConfig(text: string, source: string, istioOnly = false): Resource[] {
   const read = readJson(text, source) ?? readYaml(text, source);
   if (read.problems.length > 0) throw toConfigError(read.problems);
   const { items, problems } = expandLists(read.documents);
   const found: { resource: Resource; where: string }[] = [];
   const failedNames: (string | undefined)[] = [];
   for (const item of items) {
-    const result = inspect(item.value, item.where);
+    const result = inspect(item.value, item.where, istioOnly);
     if (result.resource) found.push({ resource: result.resource, where: item.where });
     if (result.problems.length > 0) {
       problems.push(...result.problems);

@@ -64,8 +64,9 @@ export function validateRequestAuthentication(spec: Record<string, unknown>): Fi
 }
 
 function checkJwtRule(f: Findings, rule: Record<string, unknown>, p: string): void {
-  // validateJwtRule: a token is matched to its rule by issuer, so a rule needs one.
-  if (!asStr(rule.issuer)) f.report(field(p, 'issuer'), 'required: a token is matched to its rule by its issuer');
+  // validateJwtRule: an issuer or a jwksUri. A rule without an issuer takes tokens of any issuer
+  // that its key set verifies (Envoy checks no issuer where none is given).
+  if (!asStr(rule.issuer) && !asStr(rule.jwksUri) && !asStr(rule.jwks_uri)) f.report(field(p, 'issuer'), 'required unless jwksUri is set (a rule without an issuer takes tokens of any issuer that its jwksUri key set verifies)');
   // CEL on the rule: one key source.
   const sources = ['jwksUri', 'jwks_uri', 'jwks'].filter((k) => isSet(rule[k]));
   if (sources.length > 1) f.report(p, `only one of jwks and jwksUri can be set (got ${sources.join(', ')})`);

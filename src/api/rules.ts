@@ -168,6 +168,15 @@ export function hostsOverlap(a: string, b: string): boolean {
   return aWild ? b.endsWith(a.slice(1)) : a.endsWith(b.slice(1));
 }
 
+/** Whether a workload with `labels` is selected by `selector` (matchLabels): each of its labels is among them; none selects all. */
+export function labelsMatch(selector: Readonly<Record<string, string>> | undefined, labels: Readonly<Record<string, string>>): boolean {
+  for (const [k, v] of Object.entries(selector ?? {})) if (labels[k] !== v) return false;
+  return true;
+}
+
+/** Istio's root namespace: its policies (and a Sidecar without a workloadSelector) apply mesh-wide. */
+export const ROOT_NAMESPACE = 'istio-system';
+
 /**
  * A host as Istio resolves a short name in the namespace of the resource that names it
  * (ResolveShortnameToFQDN): "reviews" in "default" -> "reviews.default.svc.cluster.local"; a name

@@ -35,7 +35,8 @@ export function supportOf(kind: string, spec: unknown): Support {
 }
 
 /**
- * ALLOW, DENY and AUDIT are enforced by the sidecars' RBAC filters. CUSTOM hands the decision to an
+ * ALLOW, DENY and AUDIT are enforced by the sidecars' RBAC filters; targetRef(s) are warned about,
+ * as a RequestAuthentication's. CUSTOM hands the decision to an
  * external authorizer named in meshConfig.extensionProviders, which Weft has no config for yet:
  * served, the builder would deny everything the policy matches (an unknown provider fails closed),
  * and accepted but ignored, it would let through what the authorizer denies. So it is refused.
@@ -43,7 +44,15 @@ export function supportOf(kind: string, spec: unknown): Support {
 export const CUSTOM_NOT_SUPPORTED =
   'CUSTOM is not supported yet: it sends requests to an external authorizer named in meshConfig.extensionProviders, which Weft has no config for (use ALLOW or DENY); accepting the policy would let through what the authorizer denies';
 
+/** As a RequestAuthentication's: a policy with targetRef(s) is for Gateways, waypoints and services, never a sidecar. */
+function policyTargetRefs(spec: Obj, out: Support): void {
+  for (const k of ['targetRef', 'targetRefs']) {
+    if (set(spec[k])) out.warnings.push({ path: `spec.${k}`, message: 'accepted, not applied: a policy with a targetRef applies to Gateways and waypoints, never to sidecars (as in Istio); Weft has neither, so it applies to no workload' });
+  }
+}
+
 function authorizationPolicy(spec: Obj, out: Support): void {
+  policyTargetRefs(spec, out);
   if (spec.action !== 'CUSTOM') return;
   out.rejected.push({ path: 'spec.action', message: CUSTOM_NOT_SUPPORTED });
   if (isObject(spec.provider)) out.rejected.push({ path: 'spec.provider', message: `provider ${JSON.stringify(spec.provider.name ?? '')} cannot be reached: Weft has no meshConfig.extensionProviders yet` });
@@ -58,9 +67,7 @@ function authorizationPolicy(spec: Obj, out: Support): void {
 // as istiod does (control/oidc.ts).
 
 function requestAuthentication(spec: Obj, out: Support): void {
-  for (const k of ['targetRef', 'targetRefs']) {
-    if (set(spec[k])) out.warnings.push({ path: `spec.${k}`, message: 'accepted, not applied: a policy with a targetRef applies to Gateways and waypoints, never to sidecars (as in Istio); Weft has neither, so it applies to no workload' });
-  }
+  policyTargetRefs(spec, out);
   list(spec.jwtRules).forEach((r, i) => {
     if (!isObject(r)) return;
     if (r.presence === 'REQUIRED') {

@@ -250,7 +250,7 @@ export interface SidecarSpec {
 }
 
 // ---- security.istio.io: PeerAuthentication ----------------------------------------------
-// Whether a workload's sidecar takes plaintext, mutual TLS, or both (control/model/peer-auth.ts
+// Whether a workload's sidecar takes plaintext, mutual TLS, or both (api/peer-auth.ts
 // says which mode applies to a workload's port).
 
 /** UNSET inherits the mode of the next level up (namespace, then mesh, then PERMISSIVE). */
@@ -439,8 +439,8 @@ export class ConfigError extends Error {
 }
 
 // ---- security.istio.io: AuthorizationPolicy ---------------------------------------------
-// Validated (api/authorizationpolicy.ts) and built into Envoy filters (control/translate/authz.ts),
-// but refused by `weft apply` until the sidecar enforces it (api/support.ts).
+// Validated (api/authorizationpolicy.ts), built into Envoy filters (control/translate/authz.ts) and
+// enforced by the sidecars; CUSTOM is refused (api/support.ts).
 
 export type AuthorizationAction = 'ALLOW' | 'DENY' | 'AUDIT' | 'CUSTOM';
 

@@ -37,7 +37,7 @@ export const SUPPORTED_KINDS: readonly SupportedKind[] = Object.freeze([
   Object.freeze({ kind: 'ServiceEntry', group: 'networking.istio.io', versions: NETWORKING_VERSIONS }),
   Object.freeze({ kind: 'WorkloadEntry', group: 'networking.istio.io', versions: NETWORKING_VERSIONS }),
   Object.freeze({ kind: 'Sidecar', group: 'networking.istio.io', versions: NETWORKING_VERSIONS }),
-  // Applied: the sidecars' inbound mTLS modes, and whether clients send them mTLS (control/model/peer-auth.ts).
+  // Applied: the sidecars' inbound mTLS modes, and whether clients send them mTLS (api/peer-auth.ts).
   Object.freeze({ kind: 'PeerAuthentication', group: 'security.istio.io', versions: Object.freeze(['v1', 'v1beta1'] as const) }),
   // Enforced: the sidecars' inbound RBAC filters (control/translate/authz.ts, proxy/authz/); CUSTOM is refused (support.ts).
   Object.freeze({ kind: 'AuthorizationPolicy', group: 'security.istio.io', versions: Object.freeze(['v1', 'v1beta1'] as const) }),
@@ -111,7 +111,29 @@ export function validateResource(r: Resource): FieldError[] {
   const shape = checkShape(r.spec, rules.schema, 'spec');
   const shapePaths = new Set(shape.map((e) => e.path));
   const semantic = rules.validate(r.spec, r.metadata.namespace, r.metadata).filter((e) => !shapePaths.has(e.path));
-  return [...shape, ...semantic];
+  return [...shape, ...semantic, ...dryRunElsewhere(r)];
+}
+
+const DRY_RUN = 'istio.io/dry-run';
+
+/**
+ * Istio's validateMetadata, for every kind of its own: only an AuthorizationPolicy can be dry-run
+ * (its rules then count, never enforce). On another kind the annotation would read as "not
+ * enforced" where the resource is, so Istio refuses it.
+ */
+function dryRunElsewhere(r: Resource): FieldError[] {
+  const group = r.apiVersion.split('/')[0];
+  if (r.kind === 'AuthorizationPolicy' || !group.endsWith('.istio.io') || r.metadata.annotations?.[DRY_RUN] === undefined) return [];
+  return [{ path: key('metadata.annotations', DRY_RUN), message: `only an AuthorizationPolicy can be dry-run: remove the annotation (${r.kind} has no dry-run, it is applied)` }];
+}
+
+/**
+ * The fields of a resource valid in Istio that Weft cannot apply and must not ignore, so that
+ * `weft apply` refuses it: each names the resource and the field, as `weft analyze` prints them.
+ */
+export function refusalsOf(r: Resource): FieldError[] {
+  const resource = describeKey({ kind: r.kind, namespace: r.metadata.namespace, name: r.metadata.name });
+  return supportOf(r.kind, r.spec).rejected.map((w) => ({ ...w, resource }));
 }
 
 /**

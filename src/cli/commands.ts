@@ -74,15 +74,19 @@ async function analyzeLive(adminFlag: string | undefined): Promise<number> {
   const { items } = await callAdmin(base, 'GET', '/api/v1/resources');
   const resources = items.map(({ revision: _r, warnings: _w, ...r }: any) => r);
   const { workloads } = await callAdmin(base, 'GET', '/api/v1/endpoints');
-  // Each service host with its workloads' labels (a service is the workloads of one name in one namespace).
+  // Each workload as policies and DestinationRules see it; a service is the workloads of one name in one namespace.
+  const mesh = (workloads as { name: string; namespace: string; labels?: Record<string, string>; service?: string; servicePort: number; ports?: { port: number }[] }[]).map((w) => ({
+    name: `${w.namespace}/${w.name}`,
+    namespace: w.namespace,
+    labels: w.labels ?? {},
+    ...(w.service ? { host: w.service.includes('.') ? w.service : `${w.service}.${w.namespace}.svc.cluster.local` } : {}),
+    ports: w.ports?.length ? w.ports.map((p) => p.port) : [w.servicePort],
+  }));
+  // Each service host with its workloads' labels.
   const services = new Map<string, Record<string, string>[]>();
-  for (const w of workloads as { service?: string; namespace: string; labels: Record<string, string> }[]) {
-    if (!w.service) continue;
-    const host = w.service.includes('.') ? w.service : `${w.service}.${w.namespace}.svc.cluster.local`;
-    services.set(host, [...(services.get(host) ?? []), w.labels ?? {}]);
-  }
+  for (const w of mesh) if (w.host) services.set(w.host, [...(services.get(w.host) ?? []), w.labels]);
   let errors = 0;
-  for (const m of analyze(resources, { services })) {
+  for (const m of analyze(resources, { services, workloads: mesh })) {
     if (m.level === 'Error') errors++;
     process.stdout.write(`${m.level} [${m.code}] (${m.resource}) ${m.path}: ${m.message}\n`);
   }
@@ -441,17 +445,22 @@ ${ADMIN_HELP}`,
        weft analyze [--admin URL]
 
 Checks resources offline, as istioctl analyze does, without a control plane: every resource
-against Istio's schema and rules (the Gateway API's CRDs for its kinds) and what Weft can apply,
-then the files together: a subset no DestinationRule defines (IST0101); two VirtualServices for
-one host (IST0109); two Sidecars of a namespace with the same workloadSelector (IST0110) or
-without one (IST0111); a VirtualService rule or match never used because an earlier one takes its
-requests (IST0130, IST0131); fields Weft accepts but does not apply yet (WEFT0001); a delegation
-that makes fewer routes than it names: a delegate missing, with hosts or not exported to its root,
-a delegate route whose match conflicts with its root's, a delegate no root names (WEFT0003). Each
-message names the resource and the field.
+against Istio's schema and rules (the Gateway API's CRDs for its kinds): IST0106; what Weft cannot
+apply and weft apply refuses, in a resource valid in Istio: WEFT0004; then the files together: a
+subset no DestinationRule defines (IST0101); two VirtualServices for one host (IST0109); two
+Sidecars of a namespace with the same workloadSelector (IST0110) or without one (IST0111); a
+VirtualService rule or match never used because an earlier one takes its requests (IST0130,
+IST0131); a security policy whose selector has no labels, a DENY rule that denies every TCP
+connection, a private key in a jwks (IST0133); fields Weft accepts but does not apply yet
+(WEFT0001); a delegation that makes fewer routes than it names: a delegate missing, with hosts
+or not exported to its root, a delegate route whose match conflicts with its root's, a delegate
+no root names (WEFT0003). Each message names the resource and the field.
 Without -f, analyzes the running mesh instead: its stored config, and, with its workloads, a route
-destination host that no workload serves and no ServiceEntry names (IST0101) and a DestinationRule
-subset that selects none of its host's workloads (WEFT0002).
+destination host that no workload serves and no ServiceEntry names (IST0101), a DestinationRule
+subset that selects none of its host's workloads (WEFT0002), an AuthorizationPolicy,
+PeerAuthentication or RequestAuthentication that applies to no workload (IST0127), an
+AuthorizationPolicy source namespace no workload runs in (IST0101), and a DestinationRule TLS
+mode its host's workloads refuse by their PeerAuthentications (WEFT0005).
 Exit status: 0 when nothing is an Error (warnings allowed), 1 otherwise.
 
 Options:
@@ -467,7 +476,7 @@ Options:
       let errors = 0;
       for (const f of files) {
         try {
-          resources.push(...parseConfig(readInput(f), f === '-' ? 'stdin' : f));
+          resources.push(...parseConfig(readInput(f), f === '-' ? 'stdin' : f, true));
         } catch (e) {
           if (!(e instanceof ConfigError)) throw e;
           for (const line of e.message.split('\n')) process.stdout.write(`Error [IST0106] ${line}\n`);

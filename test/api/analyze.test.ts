@@ -4,7 +4,7 @@
 // and WEFT0001.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { analyze, checkResource, type Resource } from '../../src/api/index.ts';
+import { analyze, checkResource, inspect, type Resource } from '../../src/api/index.ts';
 import { destinationRule, grpcRoute, httpRoute, referenceGrant, serviceEntry, sidecar, virtualService, type Spec } from './helpers.ts';
 
 type Obj = Record<string, unknown>;
@@ -225,4 +225,28 @@ describe('WEFT0003: a delegation that makes fewer routes than it names (Istio le
     ],
     ['a delegate no root names', [delegate({})], ['Warning WEFT0003 VirtualService default/routes spec.hosts: no hosts, and no VirtualService delegates to it: it makes no routes']],
   ]);
+});
+
+// ---- WEFT0004 ----
+
+describe('WEFT0004: valid in Istio, refused by weft apply (not IST0106, which is for what Istio rejects)', () => {
+  /** What analyze says of objects valid in Istio (Weft may refuse them). */
+  const refusals = (objects: Obj[]) =>
+    analyze(objects.map((o) => inspect(o, 'x', true).resource!))
+      .filter((m) => m.code === 'WEFT0004')
+      .map((m) => `${m.level} ${m.code} ${m.resource} ${m.path}: ${m.message}`);
+  test('an AuthorizationPolicy with action CUSTOM, a RequestAuthentication with presence REQUIRED: each field named', () => {
+    const custom = { apiVersion: 'security.istio.io/v1', kind: 'AuthorizationPolicy', metadata: { name: 'ext' }, spec: { action: 'CUSTOM', provider: { name: 'opa' }, rules: [{}] } };
+    const required = { apiVersion: 'security.istio.io/v1', kind: 'RequestAuthentication', metadata: { name: 'jwt' }, spec: { jwtRules: [{ issuer: 'i', jwksUri: 'https://i/jwks', presence: 'REQUIRED' }] } };
+    const lines = refusals([custom, required]);
+    assert.deepEqual(lines.map((l) => l.slice(0, l.indexOf(': '))), [
+      'Error WEFT0004 AuthorizationPolicy default/ext spec.action',
+      'Error WEFT0004 AuthorizationPolicy default/ext spec.provider',
+      'Error WEFT0004 RequestAuthentication default/jwt spec.jwtRules[0].presence',
+    ]);
+    assert.match(lines[0]!, /: valid in Istio, refused by weft apply: CUSTOM is not supported yet: /);
+  });
+  test('nothing for what weft apply takes', () => {
+    assert.deepEqual(refusals([destinationRule({ host: 'reviews', trafficPolicy: { tls: { mode: 'ISTIO_MUTUAL' } } })]), []);
+  });
 });

@@ -1,8 +1,8 @@
-// AuthorizationPolicy: Istio's schema, CEL and webhook rules, each error on its field; and the
-// refusal `weft apply` gives every valid one until the sidecar enforces it (api/support.ts).
+// AuthorizationPolicy: Istio's schema, CEL and webhook rules, each error on its field; what
+// `weft apply` refuses (CUSTOM) and warns of (targetRef) in a valid one (api/support.ts).
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { checkResource } from '../../src/api/index.ts';
+import { checkResource, warningsOf } from '../../src/api/index.ts';
 import { assertAccepted, rejection, validationProblems, type Spec } from './helpers.ts';
 
 const policy = (spec: Spec, apiVersion = 'security.istio.io/v1', annotations?: Record<string, string>): Record<string, unknown> => ({
@@ -140,4 +140,14 @@ test('weft apply takes ALLOW, DENY and AUDIT policies (the sidecars enforce them
   assert.match(err.message, /spec\.provider: provider "opa" cannot be reached/);
   // An invalid one hears what is wrong with it first.
   assert.deepEqual(rejection(policy({ action: 'LOG' })).fields.map((f) => f.path), ['spec.action']);
+});
+
+test('a targetRef (or targetRefs) is accepted with a warning naming it: the policy applies to gateways and waypoints, never to a sidecar (as in Istio)', () => {
+  const ref = { group: 'gateway.networking.k8s.io', kind: 'Gateway', name: 'g' };
+  for (const [spec, path] of [[{ targetRef: ref }, 'spec.targetRef'], [{ targetRefs: [ref] }, 'spec.targetRefs']] as const) {
+    const warnings = warningsOf(checkResource(policy({ ...spec, rules: [{}] }), 'request item 0'));
+    assert.deepEqual(warnings.map((w) => `${w.resource}: ${w.path}`), [`AuthorizationPolicy foo/p: ${path}`]);
+    assert.match(warnings[0]!.message, /^accepted, not applied: a policy with a targetRef applies to Gateways and waypoints, never to sidecars \(as in Istio\); Weft has neither, so it applies to no workload$/);
+  }
+  assert.deepEqual(warningsOf(checkResource(policy({ selector: { matchLabels: { app: 'a' } }, rules: [{}] }), 'request item 0')), []);
 });

@@ -72,3 +72,11 @@ export function assertAccepted(obj: unknown): void {
 export function peerAuthentication(spec: Spec, name = 'r', namespace?: string): Record<string, unknown> {
   return { apiVersion: 'security.istio.io/v1', kind: 'PeerAuthentication', metadata: { name, ...(namespace ? { namespace } : {}) }, spec };
 }
+
+export function authorizationPolicy(spec: Spec, name = 'r', namespace?: string): Record<string, unknown> {
+  return { apiVersion: 'security.istio.io/v1', kind: 'AuthorizationPolicy', metadata: { name, ...(namespace ? { namespace } : {}) }, spec };
+}
+
+export function requestAuthentication(spec: Spec, name = 'r', namespace?: string): Record<string, unknown> {
+  return { apiVersion: 'security.istio.io/v1', kind: 'RequestAuthentication', metadata: { name, ...(namespace ? { namespace } : {}) }, spec };
+}

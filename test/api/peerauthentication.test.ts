@@ -4,7 +4,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { checkResource } from '../../src/api/index.ts';
 import { supportOf } from '../../src/api/support.ts';
-import { assertAccepted, assertRejected, peerAuthentication, type Spec } from './helpers.ts';
+import { assertAccepted, assertRejected, peerAuthentication, validationProblems, virtualService, vsSpec, type Spec } from './helpers.ts';
 
 const R = 'PeerAuthentication default/r';
 const SEL = { matchLabels: { app: 'db' } };
@@ -48,4 +48,15 @@ describe('PeerAuthentication: accepted, and applied (nothing refused or warned)'
     assertAccepted({ ...peerAuthentication({}), apiVersion: 'security.istio.io/v1beta1' });
     assert.throws(() => checkResource({ ...peerAuthentication({}), apiVersion: 'security.istio.io/v1alpha1' }, 'x'), /kind PeerAuthentication \(security\.istio\.io\/v1alpha1\) is not supported/);
   });
+});
+
+test('istio.io/dry-run on a PeerAuthentication (or any Istio kind but AuthorizationPolicy) is refused, as Istio refuses it: it would read as "not enforced" where the policy is', () => {
+  const annotated = (obj: Record<string, unknown>) => ({ ...obj, metadata: { ...(obj.metadata as object), annotations: { 'istio.io/dry-run': 'true' } } });
+  assert.deepEqual(validationProblems(annotated(peerAuthentication({ mtls: { mode: 'STRICT' } }))), [
+    'metadata.annotations[istio.io/dry-run]: only an AuthorizationPolicy can be dry-run: remove the annotation (PeerAuthentication has no dry-run, it is applied)',
+  ]);
+  assert.deepEqual(validationProblems(annotated(virtualService(vsSpec()))), [
+    'metadata.annotations[istio.io/dry-run]: only an AuthorizationPolicy can be dry-run: remove the annotation (VirtualService has no dry-run, it is applied)',
+  ]);
+  assert.deepEqual(validationProblems(peerAuthentication({ mtls: { mode: 'STRICT' } })), []);
 });

@@ -14,7 +14,7 @@ const ra = (spec: Spec, apiVersion = 'security.istio.io/v1') => ({ apiVersion, k
 const rule = (extra: Spec = {}) => ({ jwtRules: [{ issuer: 'https://issuer.example', jwksUri: 'https://issuer.example/jwks', ...extra }] });
 
 const REJECTED: [string, Spec, string][] = [
-  ['a rule without an issuer (validateJwtRule)', { jwtRules: [{ jwksUri: 'https://x/jwks' }] }, `${R}: spec.jwtRules[0].issuer: required: a token is matched to its rule by its issuer`],
+  ['a rule with neither issuer nor jwksUri (validateJwtRule)', { jwtRules: [{ jwks: '{"keys":[{"kty":"RSA","n":"x","e":"AQAB"}]}' }] }, `${R}: spec.jwtRules[0].issuer: required unless jwksUri is set (a rule without an issuer takes tokens of any issuer that its jwksUri key set verifies)`],
   ['an empty issuer (CRD minLength)', { jwtRules: [{ issuer: '' }] }, `${R}: spec.jwtRules[0].issuer: must not be empty`],
   ['an empty audience', rule({ audiences: [''] }), `${R}: spec.jwtRules[0].audiences[0]: must not be empty`],
   ['jwks and jwksUri both (CEL)', rule({ jwks: '{"keys":[]}' }), `${R}: spec.jwtRules[0]: only one of jwks and jwksUri can be set (got jwksUri, jwks)`],
@@ -69,6 +69,8 @@ describe('RequestAuthentication: accepted, and applied (nothing refused or warne
     ],
     ['inline jwks: a set, and one key', { jwtRules: [{ issuer: 'a', jwks: '{"keys":[{"kty":"RSA","n":"x","e":"AQAB"}]}' }, { issuer: 'b', jwks: '{"kty":"EC","crv":"P-256","x":"x","y":"y"}' }] }],
     ['jwks_uri, protobuf\'s spelling', { jwtRules: [{ issuer: 'i', jwks_uri: 'http://jwks.default.svc:8080/jwks' }] }],
+    // validateJwtRule asks for an issuer or a jwksUri: without an issuer, tokens of any issuer.
+    ['no issuer, with a jwksUri (or jwks_uri)', { jwtRules: [{ jwksUri: 'https://keys.example/jwks' }, { jwks_uri: 'https://keys2.example/jwks' }] }],
   ];
   for (const [title, spec] of ACCEPTED) {
     test(title, () => {

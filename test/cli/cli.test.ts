@@ -229,3 +229,60 @@ spec: {hosts: [reviews], http: [{route: [{destination: {host: reviews, subset: v
     await cp.close();
   }
 });
+
+test('weft analyze on the security kinds: offline, Istio\'s schema warnings (IST0133, exit 0); live, a policy no workload takes (IST0127), a source namespace no workload runs in (IST0101, exit 1), plaintext to STRICT workloads (WEFT0005)', async () => {
+  const dir = tmpDir('analyze-security');
+  const file = path.join(dir, 'policies.yaml');
+  const policies = `apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata: {name: strict, namespace: shop}
+spec: {selector: {}, mtls: {mode: STRICT}}
+---
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: no-posts, namespace: shop}
+spec: {action: DENY, rules: [{to: [{operation: {methods: [POST]}}]}]}
+---
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: from-test, namespace: shop}
+spec: {selector: {matchLabels: {app: cart}}, rules: [{from: [{source: {namespaces: [test]}}]}]}
+`;
+  fs.writeFileSync(file, policies);
+  const offline = await weft(['analyze', '-f', file]);
+  assert.equal(offline.code, 0, offline.stdout);
+  assert.match(offline.stdout, /^Warning \[IST0133\] \(PeerAuthentication shop\/strict\) spec\.selector: Schema validation warning: workload selector specified without labels$/m);
+  assert.match(offline.stdout, /^Warning \[IST0133\] \(AuthorizationPolicy shop\/no-posts\) spec\.rules\[0\]: Schema validation warning: configured AuthorizationPolicy will deny all traffic to TCP ports under its scope due to the use of only HTTP attributes in a DENY rule; it is recommended to explicitly specify the port$/m);
+  assert.doesNotMatch(offline.stdout, /IST0127|IST0101/, 'offline there are no workloads to say so');
+  // Valid in Istio, refused by Weft: WEFT0004, not Istio's IST0106.
+  const required = await weft(['analyze', '-f', '-'], {}, 'apiVersion: security.istio.io/v1\nkind: RequestAuthentication\nmetadata: {name: jwt}\nspec: {jwtRules: [{issuer: i, jwksUri: "https://i/jwks", presence: REQUIRED}]}\n');
+  assert.equal(required.code, 1, required.stdout);
+  assert.match(required.stdout, /^Error \[WEFT0004\] \(RequestAuthentication default\/jwt\) spec\.jwtRules\[0\]\.presence: valid in Istio, refused by weft apply: REQUIRED is not supported yet/m);
+  assert.doesNotMatch(required.stdout, /IST0106/);
+  fs.rmSync(dir, { recursive: true });
+
+  const { startControlPlane } = await import('../../src/control/control-plane.ts');
+  const cp = await startControlPlane({ dataDir: tmpDir('cli-live-security'), adminPort: 0, xdsPort: 0 });
+  process.env.WEFT_ADMIN_TOKEN = cp.adminToken;
+  try {
+    cp.registry.register({ proxyId: 'cart-1', name: 'cart-1', namespace: 'shop', service: 'cart', servicePort: 80, labels: { app: 'cart' }, address: '127.0.0.1', inboundPort: 1, appPort: 1, healthy: true });
+    assert.equal((await weft(['apply', '-f', '-', '--admin', cp.adminUrl], {}, policies)).code, 0);
+    const bad = await weft(['analyze', '--admin', cp.adminUrl]);
+    assert.equal(bad.code, 1, bad.stdout + bad.stderr);
+    assert.match(bad.stdout, /^Error \[IST0101\] \(AuthorizationPolicy shop\/from-test\) spec\.rules\[0\]\.from\[0\]\.source\.namespaces\[0\]: Referenced namespace not found: "test"/m);
+    assert.doesNotMatch(bad.stdout, /IST0127/, 'cart-1 is what from-test selects');
+    const moved = policies.replace('{app: cart}', '{app: kart}').replace('namespaces: [test]', 'namespaces: [shop]');
+    assert.equal((await weft(['apply', '-f', '-', '--admin', cp.adminUrl], {}, moved)).code, 0);
+    const ok = await weft(['analyze', '--admin', cp.adminUrl]);
+    assert.equal(ok.code, 0, ok.stdout + ok.stderr);
+    assert.match(ok.stdout, /^Warning \[IST0127\] \(AuthorizationPolicy shop\/from-test\) spec\.selector: No matching workloads for this resource with the following labels: app=kart$/m);
+    // Plaintext to a workload its PeerAuthentication makes STRICT: Weft's own WEFT0005.
+    const plaintext = 'apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: cart, namespace: shop}\nspec: {host: cart, trafficPolicy: {tls: {mode: DISABLE}}}\n';
+    assert.equal((await weft(['apply', '-f', '-', '--admin', cp.adminUrl], {}, plaintext)).code, 0);
+    const conflict = await weft(['analyze', '--admin', cp.adminUrl]);
+    assert.equal(conflict.code, 1, conflict.stdout);
+    assert.match(conflict.stdout, /^Error \[WEFT0005\] \(DestinationRule shop\/cart\) spec\.trafficPolicy\.tls\.mode: DISABLE sends plaintext to cart\.shop\.svc\.cluster\.local on port 80, but its workload\(s\) shop\/cart-1 take only mTLS there \(PeerAuthentication STRICT\): they close those connections$/m);
+  } finally {
+    await cp.close();
+  }
+});

@@ -1,9 +1,9 @@
-// The effective mTLS mode of a workload's port, by Istio's precedence (model/peer-auth.ts): each
+// The effective mTLS mode of a workload's port, by Istio's precedence (api/peer-auth.ts): each
 // level, UNSET inheritance, portLevelMtls, and the oldest of several policies at one level.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { MtlsMode, PeerAuthentication, PeerAuthenticationSpec } from '../../src/api/types.ts';
-import { type PolicyTarget, portMtlsMode, workloadMtls } from '../../src/control/model/peer-auth.ts';
+import { type PolicyTarget, portMtlsMode, workloadMtls } from '../../src/api/peer-auth.ts';
 
 let revision = 0;
 /** A stored policy: each one made later than the one before, unless `created` says otherwise. */

@@ -213,6 +213,17 @@ describe('remote key sets (jwksUri)', () => {
     assert.ok((await run(cfg, head(['authorization', `Bearer ${await sign()}`]), jwks)).ok);
   });
 
+  test('a rule without an issuer (valid with a jwksUri) takes a token of any issuer its key set verifies, and no token its key set does not', async () => {
+    const jwks = new JwksCache(async () => ({ keys: [jwk] }));
+    const cfg = config([{ jwksUri: 'http://keys.example/jwks' }]);
+    for (const iss of [ISS, 'https://anyone.example']) {
+      const o = await run(cfg, head(['authorization', `Bearer ${await sign({ iss })}`]), jwks);
+      assert.ok(o.ok, iss);
+      assert.equal((o.metadata['envoy.filters.http.jwt_authn'] as any).payload.iss, iss);
+    }
+    refused(await run(cfg, head(['authorization', `Bearer ${await sign({}, otherPriv)}`]), jwks), 401, 'Jwt verification fails');
+  });
+
   test('a document that is no key set counts as a failed fetch', async () => {
     const jwks = new JwksCache(async () => ({ hello: 'world' }));
     refused(await run(remote(), head(['authorization', `Bearer ${await sign()}`]), jwks), 401, 'Jwks remote fetch is failed');

@@ -66,7 +66,7 @@ export interface MeshSnapshot {
   /** The Gateway API's mesh routes (translate/gamma.ts makes VirtualServices of them). */
   httpRoutes?: readonly GatewayHTTPRoute[];
   grpcRoutes?: readonly GatewayGRPCRoute[];
-  /** Which mTLS mode each workload's sidecar takes on each port (model/peer-auth.ts). */
+  /** Which mTLS mode each workload's sidecar takes on each port (api/peer-auth.ts). */
   peerAuthentications?: readonly PeerAuthentication[];
   /** Who may call each workload (translate/authz.ts makes its sidecar's RBAC filters). */
   authorizationPolicies?: readonly AuthorizationPolicy[];
@@ -83,8 +83,8 @@ export interface MeshSnapshot {
 /** Istio's default trust domain, and Weft's when the snapshot names none. */
 export { DEFAULT_TRUST_DOMAIN } from '../../util/spiffe.ts';
 
-/** Istio's root namespace: a Sidecar here without a workloadSelector is the mesh-wide default. */
-export const ROOT_NAMESPACE = 'istio-system';
+/** Istio's root namespace: a Sidecar here without a workloadSelector is the mesh-wide default (api's, which `weft analyze` shares). */
+export { ROOT_NAMESPACE } from '../../api/rules.ts';
 
 /** "my-backend-service" in namespace "default" -> "my-backend-service.default.svc.cluster.local" (api's, whose suffix is DOMAIN_SUFFIX). */
 export { fqdn } from '../../api/rules.ts';
@@ -132,10 +132,7 @@ export function hostMatches(pattern: string, host: string): boolean {
   return pattern === host;
 }
 
-export function labelsMatch(selector: Record<string, string> | undefined, labels: Record<string, string>): boolean {
-  for (const [k, v] of Object.entries(selector ?? {})) if (labels[k] !== v) return false;
-  return true;
-}
+export { labelsMatch } from '../../api/rules.ts';
 
 /** Istio's locality labels: the pod label, or the Kubernetes node's topology labels. */
 export const LOCALITY_LABEL = 'istio-locality';

@@ -17,7 +17,8 @@
 //     policies naming more than one provider, deny what the CUSTOM policies would have sent to it.
 // Output is Weft's proto JSON (snake_case, default values left out), as the rest of translate/.
 import type { AuthorizationPolicy } from '../../api/types.ts';
-import { ROOT_NAMESPACE, labelsMatch } from '../model/model.ts';
+import { ROOT_NAMESPACE } from '../model/model.ts';
+import { authorizationPolicyApplies } from '../../api/policy-select.ts';
 import { MATCH_NEVER, rulePolicy, type RbacAction } from './authz-rule.ts';
 import { enabledFor, resolveProviders, type BuiltExtAuthz, type ExtensionProvider, type MeshService } from './authz-extauthz.ts';
 import type { Obj } from './authz-match.ts';
@@ -74,14 +75,9 @@ export function policiesFor(all: readonly AuthorizationPolicy[], proxy: AuthzPro
   const namespaces = [...new Set([rootNamespace, proxy.namespace])];
   return namespaces.flatMap((ns) =>
     all
-      .filter((p) => p.metadata.namespace === ns && applies(p, proxy))
+      .filter((p) => p.metadata.namespace === ns && authorizationPolicyApplies(p, proxy, rootNamespace))
       .sort((a, b) => (a.created ?? Infinity) - (b.created ?? Infinity) || (a.metadata.name < b.metadata.name ? -1 : a.metadata.name > b.metadata.name ? 1 : 0)),
   );
-}
-
-function applies(p: AuthorizationPolicy, proxy: AuthzProxy): boolean {
-  if (p.spec.targetRefs?.length || p.spec.targetRef) return false;
-  return labelsMatch(p.spec.selector?.matchLabels, proxy.labels);
 }
 
 // ---- the filters ----

@@ -23,8 +23,8 @@
 // key set no token verifies against, so tokens of that issuer are refused (istiod's fake JWKS).
 import type { JWTRule, RequestAuthentication } from '../../api/types.ts';
 import { TYPE } from '../../xds/types.ts';
-import { ROOT_NAMESPACE, labelsMatch } from '../model/model.ts';
-import type { PolicyTarget } from '../model/peer-auth.ts';
+import { ROOT_NAMESPACE } from '../model/model.ts';
+import { type PolicyTarget, requestAuthenticationApplies } from '../../api/policy-select.ts';
 import { byPrecedence } from './services.ts';
 import { duration } from './duration.ts';
 
@@ -60,13 +60,7 @@ const SPACE_DELIMITED = ['scope', 'permission'];
 
 /** The RequestAuthentications that apply to a workload's sidecar, oldest first. */
 export function jwtPoliciesFor(all: readonly RequestAuthentication[] | undefined, w: PolicyTarget, rootNamespace: string = ROOT_NAMESPACE): RequestAuthentication[] {
-  return byPrecedence(all ?? []).filter((ra) => {
-    if (ra.spec.targetRef || ra.spec.targetRefs?.length) return false;
-    const selector = ra.spec.selector?.matchLabels;
-    const selects = Object.keys(selector ?? {}).length > 0;
-    if (ra.metadata.namespace === w.namespace) return !selects || labelsMatch(selector, w.labels);
-    return ra.metadata.namespace === rootNamespace && !selects;
-  });
+  return byPrecedence(all ?? []).filter((ra) => requestAuthenticationApplies(ra, w, rootNamespace));
 }
 
 /** The jwt_authn HTTP filter for a workload, or undefined when no rule applies to it. */

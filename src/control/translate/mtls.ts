@@ -3,13 +3,13 @@
 //   - endpoints that take mTLS carry Istio's tlsMode=istio in the transport socket match metadata;
 //   - an outbound cluster with such endpoints gets Istio's transport_socket_matches: TLS with the
 //     workload certificate to those (checking the server's SPIFFE id), plaintext to the rest;
-//   - inbound listeners get mTLS chains by the port's PeerAuthentication mode (model/peer-auth.ts).
+//   - inbound listeners get mTLS chains by the port's PeerAuthentication mode (api/peer-auth.ts).
 // Secrets are named by SDS and never inline: the sidecar serves 'default' (its own key and
 // certificate) and 'ROOTCA' (the mesh's roots) itself, as istio-agent serves Envoy.
 import { TYPE } from '../../xds/types.ts';
 import { DEFAULT_TRUST_DOMAIN } from '../model/model.ts';
 import { spiffeUri } from '../../util/spiffe.ts';
-import type { EffectiveMode } from '../model/peer-auth.ts';
+import type { EffectiveMode } from '../../api/peer-auth.ts';
 import type { PortHandling } from '../model/protocol.ts';
 
 /** The filter_metadata key Envoy matches transport_socket_matches against. */

@@ -8,7 +8,7 @@
 import type { DestinationRule, Destination, ServiceEntry, ServicePort, VirtualService, WorkloadEntrySpec } from '../../api/types.ts';
 import { type PortHandling, type Protocol, handlingOf, parseProtocol, selectProtocol } from '../model/protocol.ts';
 import { type MeshSnapshot, type Workload, DOMAIN_SUFFIX, fqdn, hostMatches, labelsMatch, localityOf, workloadPorts } from '../model/model.ts';
-import { type PolicyTarget, portMtlsMode, workloadMtls } from '../model/peer-auth.ts';
+import { type PolicyTarget, portMtlsMode, workloadMtls } from '../../api/peer-auth.ts';
 import { type EndpointIdentity, TLS_MODE_ISTIO, TLS_MODE_LABEL } from './mtls.ts';
 
 /** One endpoint of a service: where a client sidecar connects, and the labels subsets select by. */

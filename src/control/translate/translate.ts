@@ -24,7 +24,7 @@
 //
 // Automatic mTLS (mtls.ts): endpoints whose sidecar takes mTLS are marked, the clusters that reach
 // them choose TLS or plaintext per endpoint, and each inbound listener takes what its port's
-// PeerAuthentication mode (model/peer-auth.ts) allows.
+// PeerAuthentication mode (api/peer-auth.ts) allows.
 import type { Destination, DestinationRule, LocalRateLimit, VirtualService } from '../../api/types.ts';
 import { TYPE } from '../../xds/types.ts';
 import { duration } from './duration.ts';
@@ -53,7 +53,7 @@ import { clusterPolicyFields, effectivePolicy, policyLayers, protocolOptions } f
 import { failoverLabelKeys, loadAssignment, localityLbOf, socketAddress } from './locality.ts';
 import { type SniResources, tcpProxy } from './tls-routes.ts';
 import { type PlainInbound, type PortFilters, clusterTls, outboundSni, subjectAltNames, withInboundMtls } from './mtls.ts';
-import { type EffectiveMode, portMtlsMode, workloadMtls } from '../model/peer-auth.ts';
+import { type EffectiveMode, portMtlsMode, workloadMtls } from '../../api/peer-auth.ts';
 import { type AuthzFilter, authzFilters } from './authz.ts';
 
 export { duration } from './duration.ts';

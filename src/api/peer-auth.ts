@@ -11,8 +11,9 @@
 //   - the workload policy's portLevelMtls then sets single ports (an UNSET one takes the workload's
 //     mode). Istio keys them by container port; Weft by the service port (WorkloadPort.port), as
 //     its model has no other.
-import type { MtlsMode, PeerAuthentication } from '../../api/types.ts';
-import { ROOT_NAMESPACE, labelsMatch } from './model.ts';
+import type { MtlsMode, PeerAuthentication } from './types.ts';
+import { ROOT_NAMESPACE, labelsMatch } from './rules.ts';
+import type { PolicyTarget } from './policy-select.ts';
 
 /** A mode a port ends up with: UNSET never survives composition. */
 export type EffectiveMode = Exclude<MtlsMode, 'UNSET'>;
@@ -26,11 +27,7 @@ export interface WorkloadMtls {
 /** Istio's default when no policy says otherwise: both plaintext and mTLS are taken. */
 export const DEFAULT_MTLS_MODE: EffectiveMode = 'PERMISSIVE';
 
-/** What a workload is matched by: its namespace and labels. */
-export interface PolicyTarget {
-  namespace: string;
-  labels: Readonly<Record<string, string>>;
-}
+export type { PolicyTarget } from './policy-select.ts';
 
 /** Istio's order among policies of one level: oldest first (creation), then name, then namespace. */
 function older(a: PeerAuthentication, b: PeerAuthentication): boolean {
@@ -50,21 +47,29 @@ function setMode(m: { mode?: MtlsMode } | undefined): EffectiveMode | undefined 
   return m?.mode === undefined || m.mode === 'UNSET' ? undefined : m.mode;
 }
 
+/**
+ * Whether the policy can apply to the workload (the oldest of a level is the one that does): one
+ * without a selector (or with one without labels) of its namespace or of the root namespace; one
+ * with a selector of its namespace, not the root namespace, whose labels are among its.
+ */
+export function peerAuthenticationApplies(pa: PeerAuthentication, w: PolicyTarget, rootNamespace: string = ROOT_NAMESPACE): boolean {
+  const ns = pa.metadata.namespace;
+  if (!hasSelector(pa)) return ns === w.namespace || ns === rootNamespace;
+  return ns === w.namespace && ns !== rootNamespace && labelsMatch(pa.spec.selector?.matchLabels, w.labels);
+}
+
 /** The modes of a workload's ports, by the policies of the mesh. */
 export function workloadMtls(policies: readonly PeerAuthentication[] | undefined, w: PolicyTarget, rootNamespace: string = ROOT_NAMESPACE): WorkloadMtls {
   let mesh: PeerAuthentication | undefined;
   let namespace: PeerAuthentication | undefined;
   let workload: PeerAuthentication | undefined;
   for (const pa of policies ?? []) {
-    const ns = pa.metadata.namespace;
-    if (ns !== w.namespace && ns !== rootNamespace) continue;
+    if (!peerAuthenticationApplies(pa, w, rootNamespace)) continue;
     if (!hasSelector(pa)) {
-      if (ns === rootNamespace) {
+      if (pa.metadata.namespace === rootNamespace) {
         if (!mesh || older(pa, mesh)) mesh = pa;
       } else if (!namespace || older(pa, namespace)) namespace = pa;
-    } else if (ns === w.namespace && ns !== rootNamespace && labelsMatch(pa.spec.selector?.matchLabels, w.labels as Record<string, string>)) {
-      if (!workload || older(pa, workload)) workload = pa;
-    }
+    } else if (!workload || older(pa, workload)) workload = pa;
   }
   let mode = DEFAULT_MTLS_MODE;
   for (const level of [mesh, namespace, workload]) mode = setMode(level?.spec.mtls) ?? mode;
