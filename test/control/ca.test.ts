@@ -33,7 +33,12 @@ test('the root is made on first start, kept in the store with its key sealed, an
   assert.equal(a.trustBundle(), b.trustBundle());
   const stored = store.getSecret('ca/root')!;
   assert.ok(!stored.includes('PRIVATE KEY'), 'no plaintext key in the store');
-  assert.equal(JSON.parse(stored).key.alg, 'A256GCM');
+  assert.equal(JSON.parse(stored).roots[0].key.alg, 'A256GCM');
+  // A store from before rotation kept one root record alone: it still opens, as the same root.
+  const legacy = new SqliteStore(':memory:');
+  legacy.putSecret('ca/root', JSON.stringify(JSON.parse(stored).roots[0]));
+  assert.equal((await CertificateAuthority.open({ store: legacy, kek })).trustBundle(), a.trustBundle());
+  legacy.close();
   const root = new X509Certificate(a.trustBundle());
   assert.equal(root.ca, true);
   assert.match(root.subject, /CN=Weft root CA/);
@@ -173,12 +178,12 @@ test('review: a root certificate swapped in the store (by someone without the ke
   const other = new SqliteStore(':memory:');
   const stranger = await CertificateAuthority.open({ store: other, kek });
   const record = JSON.parse(store.getSecret('ca/root')!);
-  const swapped = { getSecret: () => JSON.stringify({ ...record, certificate: stranger.trustBundle() }), putSecretIfAbsent: () => '' };
+  const swapped = { getSecret: () => JSON.stringify({ ...record, roots: [{ ...record.roots[0], certificate: stranger.trustBundle() }] }), putSecretIfAbsent: () => '', putSecret: () => {} };
   await assert.rejects(CertificateAuthority.open({ store: swapped, kek }), /stored root altered/);
   // Ten years and a day later.
   const late = await CertificateAuthority.open({ store, kek, now: () => Date.now() + 3_660 * 24 * 3600_000 });
   const { csr } = await keyAndRequest();
-  await assert.rejects(late.sign(csr, { namespace: 'default', serviceAccount: 'a' }), /the CA root expired/);
+  await assert.rejects(late.sign(csr, { namespace: 'default', serviceAccount: 'a' }), /the CA certificate .*Weft root CA.* expired at/);
   store.close();
   other.close();
 });
