@@ -187,3 +187,35 @@ test('review: a root certificate swapped in the store (by someone without the ke
   store.close();
   other.close();
 });
+
+test('a root rotation is kept in the store: a restarted control plane trusts both roots, signs with the one it signed with, and knows how long the old root is needed', async () => {
+  const store = new SqliteStore(':memory:');
+  let now = Date.now();
+  const a = await CertificateAuthority.open({ store, kek, now: () => now });
+  const { csr } = await keyAndRequest();
+  const id = { namespace: 'default', serviceAccount: 'a' };
+  const old = new X509Certificate(a.trustBundle());
+  const oldLeaf = await a.sign(csr, id, 60_000);
+  await assert.rejects(a.dropOldRoots(), /no root rotation is under way/);
+  await a.rotateRoot();
+  await assert.rejects(a.rotateRoot(), /a root rotation is under way/);
+  assert.equal(a.status().rotation.phase, 'distributing');
+  assert.ok(new X509Certificate((await a.sign(csr, id)).certificate).checkIssued(old), 'the old root signs while the bundle is distributed');
+  await assert.rejects(a.dropOldRoots(), /the new root does not sign yet/);
+  assert.equal(await a.useNewRoot(), true);
+  // A restart: the same bundle, the new root signing, the old root needed until its last leaf expires.
+  const b = await CertificateAuthority.open({ store, kek, now: () => now });
+  assert.equal(b.trustBundle(), a.trustBundle());
+  const [, fresh] = b.trustBundle().split(/(?<=-----END CERTIFICATE-----\n)/).map((p) => new X509Certificate(p));
+  assert.ok(new X509Certificate((await b.sign(csr, id)).certificate).checkIssued(fresh));
+  assert.equal(b.status().rotation.phase, 'signing-with-new-root');
+  // The last old-root certificate (24 h, the one signed while distributing) bounds it, with the stored margin.
+  const until = Date.parse(b.status().rotation.oldRootsNeededUntil!);
+  assert.ok(until >= oldLeaf.notAfter.getTime() && until >= now + 24 * 3600_000 - 60_000, `needed until ${new Date(until).toISOString()}`);
+  await assert.rejects(b.dropOldRoots(), /may be in use until/);
+  now = until + 1;
+  await b.dropOldRoots();
+  assert.equal(b.trustBundle(), fresh.toString());
+  assert.equal((await CertificateAuthority.open({ store, kek, now: () => now })).trustBundle(), fresh.toString(), 'and so it stays');
+  store.close();
+});

@@ -259,7 +259,6 @@ export class CertificateAuthority {
     if (this.plugged) throw new CaError(`the CA is plugged in from ${this.opts.caDir}: its root is the user's, rotated by changing that directory's files (docs/ca.md), not by Weft`);
     if (this.own.length > 1) throw new CaError(`a root rotation is under way (${this.status().rotation.phase}): finish it first (weft ca finish-rotation)`);
     const record = await newRoot(this.trustDomain, this.opts.kek, this.now());
-    record.leavesUntil = 0;
     this.own.push(await openRoot(record, this.opts.kek, this.now()));
     this.record!.roots.push(record);
     this.persist();
@@ -410,7 +409,7 @@ async function newRoot(trustDomain: string, kek: Buffer, now: number): Promise<R
     ],
   });
   const pkcs8 = Buffer.from(await crypto.subtle.exportKey('pkcs8', keys.privateKey));
-  return { certificate: cert.toString('pem'), key: seal(pkcs8, kek, Buffer.from(cert.rawData)) };
+  return { certificate: cert.toString('pem'), key: seal(pkcs8, kek, Buffer.from(cert.rawData)), leavesUntil: 0 };
 }
 
 const PEM_CSR = /^-----BEGIN (?:NEW )?CERTIFICATE REQUEST-----\r?\n([A-Za-z0-9+/=\r\n]+)-----END (?:NEW )?CERTIFICATE REQUEST-----\s*$/;
