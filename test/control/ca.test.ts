@@ -12,6 +12,7 @@ import { KEK_FILE, loadOrCreateKek } from '../../src/control/ca/kek.ts';
 import { crypto, x509 } from '../../src/control/ca/x509.ts';
 import { SqliteStore } from '../../src/control/store/sqlite.ts';
 import { listen, tmpDir } from '../helpers.ts';
+import { pluggedCa } from '../fixtures/cacerts.ts';
 
 const kek = Buffer.alloc(32, 7);
 
@@ -218,4 +219,18 @@ test('a root rotation is kept in the store: a restarted control plane trusts bot
   assert.equal(b.trustBundle(), fresh.toString());
   assert.equal((await CertificateAuthority.open({ store, kek, now: () => now })).trustBundle(), fresh.toString(), 'and so it stays');
   store.close();
+});
+
+test('a plugged-in CA with an RSA intermediate signs workload certificates that verify against it, carrying it as their chain', async () => {
+  const { dir } = pluggedCa({ rsa: true });
+  const ca = await CertificateAuthority.open({ store: new SqliteStore(':memory:'), kek, caDir: dir });
+  const { csr } = await keyAndRequest();
+  const issued = await ca.sign(csr, { namespace: 'default', serviceAccount: 'a' });
+  const intermediate = new X509Certificate(fs.readFileSync(path.join(dir, 'ca-cert.pem')));
+  const leaf = new X509Certificate(issued.certificate);
+  assert.ok(leaf.checkIssued(intermediate) && leaf.verify(intermediate.publicKey));
+  assert.deepEqual(issued.chain.map((c) => new X509Certificate(c).fingerprint256), [intermediate.fingerprint256]);
+  assert.equal(issued.trustBundle, fs.readFileSync(path.join(dir, 'root-cert.pem'), 'utf8'));
+  assert.ok(leaf.validToDate.getTime() <= intermediate.validToDate.getTime());
+  await assert.rejects(ca.rotateRoot(), /plugged in from/);
 });

@@ -16,7 +16,7 @@ import { Agent, request } from 'undici';
 import { type ControlPlane, startControlPlane } from '../../src/control/control-plane.ts';
 import { freePort } from '../../src/util/net.ts';
 import { pemCertificates } from '../../src/util/pem.ts';
-import { tmpDir, waitFor, weft } from '../helpers.ts';
+import { ROOT, startUp, tmpDir, waitFor, weft } from '../helpers.ts';
 import { type SidecarProc, spawnSidecar, stopProc } from '../proxy/mesh.ts';
 import { cacertsDir, issue, makeRoot, pluggedCa } from '../fixtures/cacerts.ts';
 
@@ -111,5 +111,26 @@ test('broken cacerts directories stop the control plane at start, naming the fil
       const body = k.split('\n').filter((l) => l && !l.startsWith('-----'))[0];
       assert.ok(!r.stderr.includes(body) && !r.stderr.includes('PRIVATE KEY'), `${what}: no key material in the error`);
     }
+  }
+});
+
+test('weft up --ca-dir: the control plane it starts signs with the plugged-in CA, and every sidecar of the mesh trusts the user root', async () => {
+  const up = await startUp(path.join(ROOT, 'examples/mtls'), ['--ca-dir', ca.dir]);
+  try {
+    const userRoot = fs.readFileSync(path.join(ca.dir, 'root-cert.pem'), 'utf8');
+    const intermediate = new X509Certificate(fs.readFileSync(path.join(ca.dir, 'ca-cert.pem')));
+    assert.equal(fs.readFileSync(path.join(up.home, 'data', 'root-cert.pem'), 'utf8'), userRoot);
+    const admins = up.state.workloads.map((w) => w.admin!).filter(Boolean);
+    assert.ok(admins.length >= 2, 'the sidecars run');
+    for (const a of admins) {
+      const c = (await (await request(`${a}/certs`)).body.json()) as { certificate: string; roots: string };
+      const leaf = new X509Certificate(pemCertificates(c.certificate)[0]);
+      assert.ok(leaf.checkIssued(intermediate) && leaf.verify(intermediate.publicKey), `${a}: signed by the intermediate`);
+      assert.equal(c.roots, userRoot);
+    }
+    const status = await weft(['ca', 'status'], up.env);
+    assert.match(status.stdout, /plugged in from /);
+  } finally {
+    await up.stop();
   }
 });
