@@ -29,7 +29,7 @@ import { workloadFromNode } from './node.ts';
 import { META, META_PORTS, parseNodeId } from '../../xds/node-meta.ts';
 
 export interface TypeStatus {
-  type: string; // CDS, EDS, LDS, RDS
+  type: string; // SDS (the roots), CDS, EDS, LDS, RDS
   sent?: string; // version last sent
   acked?: string; // version last ACKed
   nack?: { version: string; reason: string };

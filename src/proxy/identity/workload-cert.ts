@@ -172,7 +172,8 @@ export class WorkloadCertificates {
   private expiredSaid = false;
 
   private withToken(token: string): Promise<WorkloadCert> {
-    return this.request({ ca: this.opts.rootPem, checkServer: checkControlPlane }, { authorization: `Bearer ${token}` });
+    // The roots it holds once it has any (a root rotation since it started may have replaced the file's).
+    return this.request({ ca: this.cert?.rootsPem ?? this.opts.rootPem, checkServer: checkControlPlane }, { authorization: `Bearer ${token}` });
   }
 
   private async request(tls: ChannelTls, metadata: Record<string, string>): Promise<WorkloadCert> {
