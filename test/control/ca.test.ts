@@ -12,7 +12,7 @@ import { KEK_FILE, loadOrCreateKek } from '../../src/control/ca/kek.ts';
 import { crypto, x509 } from '../../src/control/ca/x509.ts';
 import { SqliteStore } from '../../src/control/store/sqlite.ts';
 import { listen, tmpDir } from '../helpers.ts';
-import { pluggedCa } from '../fixtures/cacerts.ts';
+import { cacertsDir, makeRoot, pluggedCa } from '../fixtures/cacerts.ts';
 
 const kek = Buffer.alloc(32, 7);
 
@@ -233,4 +233,13 @@ test('a plugged-in CA with an RSA intermediate signs workload certificates that 
   assert.equal(issued.trustBundle, fs.readFileSync(path.join(dir, 'root-cert.pem'), 'utf8'));
   assert.ok(leaf.validToDate.getTime() <= intermediate.validToDate.getTime());
   await assert.rejects(ca.rotateRoot(), /plugged in from/);
+});
+
+test('a plugged-in root-cert.pem may hold two roots (changing a plugged-in root, docs/ca.md): the chain leads to one, and both are the trust bundle', async () => {
+  const { work } = pluggedCa();
+  makeRoot(work, 'Next Root CA', 'next-root-cert.pem', 'next-root-key.pem');
+  const dir = cacertsDir(work, 'two-roots', { cert: 'intermediate-cert.pem', key: 'intermediate-key.pem', chain: ['intermediate-cert.pem'], roots: ['next-root-cert.pem', 'root-cert.pem'] });
+  const ca = await CertificateAuthority.open({ store: new SqliteStore(':memory:'), kek, caDir: dir });
+  assert.equal(ca.trustBundle(), fs.readFileSync(path.join(dir, 'root-cert.pem'), 'utf8'));
+  assert.deepEqual(ca.status().roots.map((r) => r.subject), ['O=Example Corp, CN=Next Root CA', 'O=Example Corp, CN=Example Root CA']);
 });
