@@ -113,6 +113,7 @@ export const COMMANDS: Record<string, Command> = {
       'insecure-xds-port': { type: 'string' },
       'admin-tls': { type: 'boolean' },
       heartbeat: { type: 'string' },
+      'ca-dir': { type: 'string' },
     },
     help: `Usage: weft control [options]
 
@@ -139,6 +140,11 @@ Options:
                        proves nothing, so it is served as a client only: it cannot be an
                        endpoint. Anyone who can reach the port can read the mesh's config.
   --heartbeat DUR      sidecar heartbeat interval; a sidecar silent for twice this is dropped (default: 10s)
+  --ca-dir DIR         plug in your own CA, in Istio's cacerts layout: ca-cert.pem (the CA that
+                       signs, an intermediate), ca-key.pem (its key, unencrypted), cert-chain.pem
+                       (ca-cert.pem up to the root), root-cert.pem (the roots workloads trust).
+                       Checked at start; without it the control plane makes a root of its own
+                       (kept in the store). docs/ca.md
 
 On start it prints one line, WEFT_READY {"admin": URL, "xds": HOST:PORT, "rootCert": FILE, ...}.
 `,
@@ -154,6 +160,7 @@ On start it prints one line, WEFT_READY {"admin": URL, "xds": HOST:PORT, "rootCe
         xdsPort: int('xds-port', v['xds-port'], 15012),
         ...(v['insecure-xds-port'] === undefined ? {} : { insecureXdsPort: int('insecure-xds-port', v['insecure-xds-port'], 0) }),
         heartbeatMs: durationMs('heartbeat', v.heartbeat, 10_000),
+        ...(v['ca-dir'] !== undefined ? { caDir: path.resolve(v['ca-dir']) } : {}),
         log: (m) => process.stderr.write(`[control] ${m}\n`),
       }).catch((e: NodeJS.ErrnoException) => {
         throw new CliError(`cannot start the control plane: ${e.code === 'EADDRINUSE' ? `address in use (${e.message})` : e.message}`);
@@ -492,6 +499,39 @@ Options:
     },
   },
 
+  ca: {
+    options: { force: { type: 'boolean' }, ...ADMIN_OPT },
+    help: `Usage: weft ca status
+       weft ca rotate-root
+       weft ca finish-rotation [--force]
+
+The mesh's certificate authority (docs/ca.md).
+  status            the roots every sidecar trusts, which certificate signs, where a root
+                    rotation stands, and which connected sidecars do not hold the trust bundle yet
+  rotate-root       starts a root rotation: a new root joins the trust bundle, which every
+                    sidecar is sent; once every connected sidecar holds it, the new root signs
+                    (sidecars move to it as they renew). The old root stays trusted meanwhile.
+  finish-rotation   the old root leaves the trust bundle: refused while a certificate it signed
+                    may still be valid (status says until when), unless --force
+Not for a plugged-in CA (weft control --ca-dir): its roots are rotated by changing its files.
+
+Options:
+  --force              finish-rotation now, even if certificates of the old root may be in use
+${ADMIN_HELP}`,
+    async run(v, pos) {
+      const [step, extra] = pos;
+      if (extra) throw new UsageError(`unexpected argument "${extra}"`);
+      const base = adminUrl(v.admin);
+      let s: any;
+      if (step === 'status' || step === undefined) s = await callAdmin(base, 'GET', '/api/v1/ca');
+      else if (step === 'rotate-root') s = await callAdmin(base, 'POST', '/api/v1/ca/rotate-root', { text: '{}', type: 'application/json' });
+      else if (step === 'finish-rotation') s = await callAdmin(base, 'POST', '/api/v1/ca/finish-rotation', { text: JSON.stringify({ force: v.force === true }), type: 'application/json' });
+      else throw new UsageError(`unknown step "${step}": weft ca status | rotate-root | finish-rotation`);
+      process.stdout.write(caStatusText(s));
+      return 0;
+    },
+  },
+
   token: {
     options: { workload: { type: 'string' }, namespace: { type: 'string', short: 'n' }, 'service-account': { type: 'string' }, ttl: { type: 'string' }, ...ADMIN_OPT },
     help: `Usage: weft token create --workload NAME [-n NAMESPACE] [--service-account SA] [--ttl DURATION]
@@ -601,7 +641,7 @@ ${ADMIN_HELP}`,
   },
 
   up: {
-    options: { 'admin-port': { type: 'string' }, 'xds-port': { type: 'string' }, heartbeat: { type: 'string' }, 'reset-config': { type: 'boolean' } },
+    options: { 'admin-port': { type: 'string' }, 'xds-port': { type: 'string' }, heartbeat: { type: 'string' }, 'reset-config': { type: 'boolean' }, 'ca-dir': { type: 'string' } },
     help: `Usage: weft up DIR
 
 Runs the mesh described by DIR/weft.yaml on this machine: the control plane (config in
@@ -617,6 +657,7 @@ Options:
   --admin-port PORT    the control plane's admin API (default: 15080; 0 picks a free one)
   --xds-port PORT      the control plane's xDS port, TLS (default: 15012; 0 picks a free one)
   --heartbeat DUR      sidecar heartbeat interval (default: 10s)
+  --ca-dir DIR         the control plane signs with this CA (Istio's cacerts layout; weft control --help)
 `,
     async run(v, pos) {
       if (pos.length !== 1) throw new UsageError(pos.length ? `expected one directory, got ${pos.length} arguments` : 'which example? e.g. weft up examples/canary');
@@ -626,6 +667,7 @@ Options:
         xdsPort: int('xds-port', v['xds-port'], 15012),
         heartbeat: v.heartbeat,
         resetConfig: v['reset-config'] === true,
+        ...(v['ca-dir'] !== undefined ? { caDir: path.resolve(v['ca-dir']) } : {}),
       });
     },
   },
@@ -665,4 +707,23 @@ function sidecarCredentials(caCert: string | undefined, tokenFile: string | unde
     }
   };
   return { rootPem, joinToken, rejoin };
+}
+
+/** `weft ca`'s output: what the admin API's /api/v1/ca says, as a person reads it. */
+function caStatusText(s: any): string {
+  const phase: Record<string, string> = {
+    none: 'none',
+    distributing: 'the new root is being sent to every sidecar; the old root still signs',
+    'signing-with-new-root': 'the new root signs; the old one is still trusted',
+  };
+  const lines = [
+    `CA: ${s.mode === 'plugged-in' ? `plugged in from ${s.caDir}` : 'generated by Weft'} (trust domain ${s.trustDomain})`,
+    `signing with: ${s.signing.subject}, until ${s.signing.notAfter}`,
+    'trust bundle:',
+    ...s.roots.map((r: any) => `  ${r.subject}  sha256 ${r.sha256}  until ${r.notAfter}${r.signing ? '  (signs)' : ''}`),
+    `root rotation: ${phase[s.rotation.phase] ?? s.rotation.phase}`,
+  ];
+  if (s.rotation.oldRootsNeededUntil) lines.push(`  the old root may leave the bundle (weft ca finish-rotation) after ${s.rotation.oldRootsNeededUntil}`);
+  if (s.proxiesWithoutTrustBundle?.length) lines.push(`sidecars without the current trust bundle: ${s.proxiesWithoutTrustBundle.join(', ')}`);
+  return lines.join('\n') + '\n';
 }

@@ -22,6 +22,7 @@ Commands:
   get <kind> [name]        show resources (virtualservices, destinationrules), proxies, endpoints
   delete <kind> <name>     delete a resource (or: delete -f <file>)
   token create             make a one-time join token for a workload identity
+  ca status|rotate-root    the mesh's CA: its roots, and rotating the root (finish-rotation ends it)
   exec <workload> -- <cmd> run a command whose outbound HTTP goes through that workload's sidecar
   version                  print the version
 

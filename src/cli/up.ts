@@ -20,6 +20,8 @@ export interface UpOptions {
   heartbeat?: string;
   /** Delete the stored config and apply the mesh file's again (otherwise a store that has config keeps it). */
   resetConfig?: boolean;
+  /** The control plane's --ca-dir: a plugged-in CA. */
+  caDir?: string;
 }
 
 /**
@@ -142,6 +144,7 @@ export async function runUp(dir: string, opts: UpOptions): Promise<number> {
     '--admin-port', String(adminPort),
     '--xds-port', String(xdsPort),
     ...(opts.heartbeat ? ['--heartbeat', opts.heartbeat] : []),
+    ...(opts.caDir ? ['--ca-dir', opts.caDir] : []),
   ];
   let controlArgs = controlArgsFor(opts.adminPort, opts.xdsPort);
   try {

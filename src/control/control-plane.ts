@@ -11,6 +11,7 @@ import { CertificateAuthority } from './ca/ca.ts';
 import { loadOrCreateKek } from './ca/kek.ts';
 import { CERTIFICATE_SERVICE, callerIdentity, certificateHandlers } from './ca/service.ts';
 import { controlPlaneTls } from './ca/tls.ts';
+import { RootsSecret, followRotation } from './ca/rotation.ts';
 import type { MeshSnapshot, Workload } from './model/model.ts';
 import { Registry } from './registry/registry.ts';
 import { SqliteStore } from './store/sqlite.ts';
@@ -32,6 +33,11 @@ export interface ControlPlaneOptions {
    */
   insecureXdsPort?: number;
   heartbeatMs?: number;
+  /**
+   * A directory in Istio's cacerts layout (ca-cert.pem, ca-key.pem, cert-chain.pem,
+   * root-cert.pem): the CA signs with that CA instead of a root of its own (docs/ca.md).
+   */
+  caDir?: string;
   log?: (msg: string) => void;
   /** Tests only: wraps translate() to adjust what proxies are sent. */
   generate?: AdsServerOptions['generate'];
@@ -49,8 +55,8 @@ export interface ControlPlane {
   xdsAddress: string;
   /** The plain-text xDS port, if one was asked for. */
   insecureXdsAddress?: string;
-  /** The mesh's roots, PEM (public), also written to the data directory as root-cert.pem. */
-  trustBundle: string;
+  /** The mesh's roots now, PEM (public), also written to the data directory as root-cert.pem. */
+  readonly trustBundle: string;
   rootCertFile: string;
   store: ConfigStore;
   registry: Registry;
@@ -133,10 +139,19 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
   const oidc = new OidcDiscovery({ onChange: () => ads?.requestPush(), log });
   // The CA first: the xDS port serves its certificate, and proxies prove themselves with theirs.
   const joinTokens = new JoinTokens(store);
-  const ca = await CertificateAuthority.open({ store, kek: loadOrCreateKek(opts.dataDir) });
+  let ca: CertificateAuthority;
+  try {
+    ca = await CertificateAuthority.open({ store, kek: loadOrCreateKek(opts.dataDir), ...(opts.caDir !== undefined ? { caDir: opts.caDir } : {}) });
+  } catch (e) {
+    store.close();
+    throw e;
+  }
+  if (opts.caDir !== undefined) log(`CA plugged in from ${opts.caDir}: workload certificates are signed by ${ca.status().signing.subject}`);
   const rootCertFile = path.join(opts.dataDir, ROOT_CERT_FILE);
   writeWhole(rootCertFile, ca.trustBundle()); // public: readable by all
-  ads = new AdsServer({ registry, snapshot, heartbeatMs, log, generate: opts.generate, identify: (call) => callerIdentity(call, ca.trustDomain) });
+  // The roots, pushed to every sidecar over SDS (ROOTCA): one object per bundle, encoded once.
+  const roots = new RootsSecret(ca);
+  ads = new AdsServer({ registry, snapshot, heartbeatMs, log, generate: opts.generate, identify: (call) => callerIdentity(call, ca.trustDomain), secrets: () => roots.secrets() });
   // Endpoints known before a restart serve for two heartbeats, long enough for their sidecars to return.
   registry.restore(loadRegistry(registryFile), 2 * heartbeatMs + 1000);
   const unwatch = store.watch((e) => {
@@ -147,6 +162,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
   // The certificate API beside xDS: a workload's join token buys its first certificate.
   ads.addService(CERTIFICATE_SERVICE, certificateHandlers(ca, joinTokens, log));
   const tls = await controlPlaneTls(ca, log);
+  const rotation = followRotation({ ca, ads, tls, log, onRoots: () => writeWhole(rootCertFile, ca.trustBundle()) });
   const xdsHost = opts.xdsHost ?? '127.0.0.1';
   const xdsPort = await ads.listen(`${hostPort(xdsHost, opts.xdsPort ?? 15012)}`, tls.credentials);
   const insecurePort = opts.insecureXdsPort === undefined ? undefined : await ads.listenInsecure(hostPort(xdsHost, opts.insecureXdsPort));
@@ -154,7 +170,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
   // Off loopback the admin API speaks TLS, with the control plane's certificate: the admin token
   // and the mesh's config never cross a network in plain text.
   const adminTls = opts.adminTls ?? !isLoopback(opts.adminHost ?? '127.0.0.1');
-  const admin = createAdminServer({ store, registry, ads, version: WEFT_VERSION, token: adminToken, joinTokens }, adminTls ? tls.context() : undefined);
+  const admin = createAdminServer({ store, registry, ads, version: WEFT_VERSION, token: adminToken, joinTokens, ca }, adminTls ? tls.context() : undefined);
   if (adminTls) tls.onRenewed((c) => (admin as https.Server).setSecureContext(c));
   await new Promise<void>((resolve, reject) => {
     admin.once('error', reject);
@@ -168,7 +184,9 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     ca,
     xdsAddress: hostPort(xdsHost, xdsPort),
     ...(insecurePort === undefined ? {} : { insecureXdsAddress: hostPort(xdsHost, insecurePort) }),
-    trustBundle: ca.trustBundle(),
+    get trustBundle() {
+      return ca.trustBundle();
+    },
     rootCertFile,
     store,
     registry,
@@ -177,6 +195,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
       closing = true;
       if (saveTimer) clearTimeout(saveTimer);
       unwatch();
+      rotation.stop();
       tls.stop();
       oidc.close();
       admin.closeAllConnections();

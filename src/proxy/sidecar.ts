@@ -5,7 +5,7 @@ import type http from 'node:http';
 import type net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import type { Node, ResourceType } from '../xds/protos.ts';
-import { TYPE } from '../xds/types.ts';
+import { ROOTCA, TYPE } from '../xds/types.ts';
 import { EMPTY_CONFIG, type RuntimeConfig, missing, nextConfig, settle, wantedNames } from './config.ts';
 import { ActiveExchanges, type ForwardContext, connectTarget, forward, startIdleSweep } from './http/forward.ts';
 import { JwksCache } from './http/jwks.ts';
@@ -20,6 +20,7 @@ import { pruneRoundRobin } from './upstream/choose.ts';
 import { XdsClient } from './xds-client/client.ts';
 import { loadClusterFiles } from './tls/origination.ts';
 import { WorkloadCertificates } from './identity/workload-cert.ts';
+import { applyRoots } from './identity/roots.ts';
 import { TlsStats } from './tls/stats.ts';
 import type { ListenerConfig } from './xds-client/convert.ts';
 import { META, META_PORTS, type PortMeta, formatNodeId } from '../xds/node-meta.ts';
@@ -218,6 +219,7 @@ export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
 
   let warmingTimer: NodeJS.Timeout | undefined;
   const apply = async (type: ResourceType, resources: Record<string, any>[], version: string): Promise<string | undefined> => {
+    if (type === TYPE.secret) return applyRoots(certs, resources);
     let next: RuntimeConfig;
     try {
       next = nextConfig(current, type, resources, version);
@@ -279,7 +281,7 @@ export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
     },
   });
   const withHealth = (): Node => ({ ...node, metadata: { ...node.metadata, [META.healthy]: health.healthy } });
-  xds = new XdsClient({ server: opts.xds, tls: () => certs.tlsToControlPlane(), node: withHealth(), apply, wanted: () => wantedNames(current), log });
+  xds = new XdsClient({ server: opts.xds, tls: () => certs.tlsToControlPlane(), node: withHealth(), apply, wanted: () => wantedNames(current), secrets: [ROOTCA], log });
   const admin = createServer((req, res) => adminHandler(req, res));
   const adminHandler = (req: http.IncomingMessage, res: http.ServerResponse) => {
     const url = new URL(req.url ?? '/', 'http://admin');

@@ -61,6 +61,8 @@ export const ROOTS = [
   'envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext',
   'envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext',
   'envoy.extensions.transport_sockets.raw_buffer.v3.RawBuffer',
+  // SDS over ADS: the mesh roots (ROOTCA), which the control plane pushes to every sidecar (ca/).
+  'envoy.extensions.transport_sockets.tls.v3.Secret',
   // AuthorizationPolicy (translate/authz.ts): the RBAC filters, and the URI template a path
   // template ({*}, {**}) becomes (it travels inside an Any of the permission's url_path).
   'envoy.extensions.filters.http.rbac.v3.RBAC',

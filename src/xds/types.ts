@@ -26,18 +26,26 @@ export const TYPE = {
   rbacHttpPerRoute: 'type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBACPerRoute',
   rbacNetwork: 'type.googleapis.com/envoy.extensions.filters.network.rbac.v3.RBAC',
   uriTemplateMatch: 'type.googleapis.com/envoy.extensions.path.match.uri_template.v3.UriTemplateMatchConfig',
+  secret: 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret',
 } as const;
 
-/** The four resource types of the ADS stream, in the order a push sends them (make before break). */
-export const PUSH_ORDER = [TYPE.cluster, TYPE.endpoint, TYPE.listener, TYPE.route] as const;
+/**
+ * The resource types of the ADS stream, in the order a push sends them (make before break): the
+ * mesh roots (SDS, the secret ROOTCA: docs/mtls.md) before any config, then Envoy's order.
+ */
+export const PUSH_ORDER = [TYPE.secret, TYPE.cluster, TYPE.endpoint, TYPE.listener, TYPE.route] as const;
 export type ResourceType = (typeof PUSH_ORDER)[number];
 
 export const SHORT_NAME: Record<ResourceType, string> = {
+  [TYPE.secret]: 'SDS',
   [TYPE.cluster]: 'CDS',
   [TYPE.endpoint]: 'EDS',
   [TYPE.listener]: 'LDS',
   [TYPE.route]: 'RDS',
 };
+
+/** The one secret the control plane serves over ADS: the mesh roots, Istio's name for them. */
+export const ROOTCA = 'ROOTCA';
 
 export const ADS_METHOD = '/envoy.service.discovery.v3.AggregatedDiscoveryService/StreamAggregatedResources';
 

@@ -12,6 +12,7 @@ import { KEK_FILE, loadOrCreateKek } from '../../src/control/ca/kek.ts';
 import { crypto, x509 } from '../../src/control/ca/x509.ts';
 import { SqliteStore } from '../../src/control/store/sqlite.ts';
 import { listen, tmpDir } from '../helpers.ts';
+import { cacertsDir, makeRoot, pluggedCa } from '../fixtures/cacerts.ts';
 
 const kek = Buffer.alloc(32, 7);
 
@@ -33,7 +34,12 @@ test('the root is made on first start, kept in the store with its key sealed, an
   assert.equal(a.trustBundle(), b.trustBundle());
   const stored = store.getSecret('ca/root')!;
   assert.ok(!stored.includes('PRIVATE KEY'), 'no plaintext key in the store');
-  assert.equal(JSON.parse(stored).key.alg, 'A256GCM');
+  assert.equal(JSON.parse(stored).roots[0].key.alg, 'A256GCM');
+  // A store from before rotation kept one root record alone: it still opens, as the same root.
+  const legacy = new SqliteStore(':memory:');
+  legacy.putSecret('ca/root', JSON.stringify(JSON.parse(stored).roots[0]));
+  assert.equal((await CertificateAuthority.open({ store: legacy, kek })).trustBundle(), a.trustBundle());
+  legacy.close();
   const root = new X509Certificate(a.trustBundle());
   assert.equal(root.ca, true);
   assert.match(root.subject, /CN=Weft root CA/);
@@ -173,12 +179,67 @@ test('review: a root certificate swapped in the store (by someone without the ke
   const other = new SqliteStore(':memory:');
   const stranger = await CertificateAuthority.open({ store: other, kek });
   const record = JSON.parse(store.getSecret('ca/root')!);
-  const swapped = { getSecret: () => JSON.stringify({ ...record, certificate: stranger.trustBundle() }), putSecretIfAbsent: () => '' };
+  const swapped = { getSecret: () => JSON.stringify({ ...record, roots: [{ ...record.roots[0], certificate: stranger.trustBundle() }] }), putSecretIfAbsent: () => '', putSecret: () => {} };
   await assert.rejects(CertificateAuthority.open({ store: swapped, kek }), /stored root altered/);
   // Ten years and a day later.
   const late = await CertificateAuthority.open({ store, kek, now: () => Date.now() + 3_660 * 24 * 3600_000 });
   const { csr } = await keyAndRequest();
-  await assert.rejects(late.sign(csr, { namespace: 'default', serviceAccount: 'a' }), /the CA root expired/);
+  await assert.rejects(late.sign(csr, { namespace: 'default', serviceAccount: 'a' }), /the CA certificate .*Weft root CA.* expired at/);
   store.close();
   other.close();
+});
+
+test('a root rotation is kept in the store: a restarted control plane trusts both roots, signs with the one it signed with, and knows how long the old root is needed', async () => {
+  const store = new SqliteStore(':memory:');
+  let now = Date.now();
+  const a = await CertificateAuthority.open({ store, kek, now: () => now });
+  const { csr } = await keyAndRequest();
+  const id = { namespace: 'default', serviceAccount: 'a' };
+  const old = new X509Certificate(a.trustBundle());
+  const oldLeaf = await a.sign(csr, id, 60_000);
+  await assert.rejects(a.dropOldRoots(), /no root rotation is under way/);
+  await a.rotateRoot();
+  await assert.rejects(a.rotateRoot(), /a root rotation is under way/);
+  assert.equal(a.status().rotation.phase, 'distributing');
+  assert.ok(new X509Certificate((await a.sign(csr, id)).certificate).checkIssued(old), 'the old root signs while the bundle is distributed');
+  await assert.rejects(a.dropOldRoots(), /the new root does not sign yet/);
+  assert.equal(await a.useNewRoot(), true);
+  // A restart: the same bundle, the new root signing, the old root needed until its last leaf expires.
+  const b = await CertificateAuthority.open({ store, kek, now: () => now });
+  assert.equal(b.trustBundle(), a.trustBundle());
+  const [, fresh] = b.trustBundle().split(/(?<=-----END CERTIFICATE-----\n)/).map((p) => new X509Certificate(p));
+  assert.ok(new X509Certificate((await b.sign(csr, id)).certificate).checkIssued(fresh));
+  assert.equal(b.status().rotation.phase, 'signing-with-new-root');
+  // The last old-root certificate (24 h, the one signed while distributing) bounds it, with the stored margin.
+  const until = Date.parse(b.status().rotation.oldRootsNeededUntil!);
+  assert.ok(until >= oldLeaf.notAfter.getTime() && until >= now + 24 * 3600_000 - 60_000, `needed until ${new Date(until).toISOString()}`);
+  await assert.rejects(b.dropOldRoots(), /may be in use until/);
+  now = until + 1;
+  await b.dropOldRoots();
+  assert.equal(b.trustBundle(), fresh.toString());
+  assert.equal((await CertificateAuthority.open({ store, kek, now: () => now })).trustBundle(), fresh.toString(), 'and so it stays');
+  store.close();
+});
+
+test('a plugged-in CA with an RSA intermediate signs workload certificates that verify against it, carrying it as their chain', async () => {
+  const { dir } = pluggedCa({ rsa: true });
+  const ca = await CertificateAuthority.open({ store: new SqliteStore(':memory:'), kek, caDir: dir });
+  const { csr } = await keyAndRequest();
+  const issued = await ca.sign(csr, { namespace: 'default', serviceAccount: 'a' });
+  const intermediate = new X509Certificate(fs.readFileSync(path.join(dir, 'ca-cert.pem')));
+  const leaf = new X509Certificate(issued.certificate);
+  assert.ok(leaf.checkIssued(intermediate) && leaf.verify(intermediate.publicKey));
+  assert.deepEqual(issued.chain.map((c) => new X509Certificate(c).fingerprint256), [intermediate.fingerprint256]);
+  assert.equal(issued.trustBundle, fs.readFileSync(path.join(dir, 'root-cert.pem'), 'utf8'));
+  assert.ok(leaf.validToDate.getTime() <= intermediate.validToDate.getTime());
+  await assert.rejects(ca.rotateRoot(), /plugged in from/);
+});
+
+test('a plugged-in root-cert.pem may hold two roots (changing a plugged-in root, docs/ca.md): the chain leads to one, and both are the trust bundle', async () => {
+  const { work } = pluggedCa();
+  makeRoot(work, 'Next Root CA', 'next-root-cert.pem', 'next-root-key.pem');
+  const dir = cacertsDir(work, 'two-roots', { cert: 'intermediate-cert.pem', key: 'intermediate-key.pem', chain: ['intermediate-cert.pem'], roots: ['next-root-cert.pem', 'root-cert.pem'] });
+  const ca = await CertificateAuthority.open({ store: new SqliteStore(':memory:'), kek, caDir: dir });
+  assert.equal(ca.trustBundle(), fs.readFileSync(path.join(dir, 'root-cert.pem'), 'utf8'));
+  assert.deepEqual(ca.status().roots.map((r) => r.subject), ['O=Example Corp, CN=Next Root CA', 'O=Example Corp, CN=Example Root CA']);
 });

@@ -218,9 +218,10 @@ describe('weft up examples/canary (real processes)', () => {
     restartedControl = spawn(process.execPath, [CLI, 'control', ...up.state.controlArgs], { env: { ...process.env, ...up.env }, stdio: ['ignore', 'pipe', 'pipe'] });
     await lineMatching(restartedControl, /^WEFT_READY /);
     const restarted = Date.now();
+    // Five types each: the roots (SDS), CDS, EDS, LDS, RDS.
     const proxies = await waitFor('all three sidecars to reconnect and ACK', async () => {
       const ps = (await json(`${up.state.admin}/api/v1/proxies`)).body.proxies;
-      return ps.length === 3 && ps.every((p: any) => p.types.length === 4 && p.types.every((t: any) => t.acked && t.acked === t.sent)) && ps;
+      return ps.length === 3 && ps.every((p: any) => p.types.length === 5 && p.types.every((t: any) => t.acked && t.acked === t.sent)) && ps;
     }, 15_000, 100);
     t.diagnostic(`${during.total} requests while the control plane was down, all 200; all sidecars reconnected and ACKed ${Date.now() - restarted} ms after the restart`);
     assert.deepEqual(proxies.map((p: any) => p.workload.name).sort(), ['client', 'hello-v1', 'hello-v2']);

@@ -39,3 +39,36 @@ test('expired while the control plane was away: said once, then a new join token
     await cp.close();
   }
 });
+
+test('expired across a root rotation: the new join token is spent against the roots the sidecar was last sent, not the root file it started with', async () => {
+  const dataDir = tmpDir('wc-rotated');
+  const xdsPort = await freePort();
+  let cp = await startControlPlane({ dataDir, adminPort: 0, xdsPort });
+  const logs: string[] = [];
+  let second: string | undefined;
+  const certs = new WorkloadCertificates({
+    server: cp.xdsAddress,
+    rootPem: cp.trustBundle, // the old root alone, as root-cert.pem was when it started
+    joinToken: cp.joinTokens.create({ workload: 'lonely', namespace: 'default', serviceAccount: 'default' }).token,
+    validityS: 2,
+    rejoin: () => second,
+    expiredRetryMs: 200,
+    log: (m) => logs.push(m),
+  });
+  try {
+    await certs.start();
+    await cp.ca.rotateRoot();
+    certs.setRoots(cp.trustBundle); // what the control plane pushes (SDS ROOTCA): both roots
+    await cp.close();
+    await waitFor('the certificate to expire', async () => logs.some((l) => l.includes('can no longer be renewed with itself')), 15_000, 50);
+    // Back, and the rotation finished: the control plane's certificate is under the new root only.
+    cp = await startControlPlane({ dataDir, adminPort: 0, xdsPort });
+    await cp.ca.dropOldRoots(true);
+    second = cp.joinTokens.create({ workload: 'lonely', namespace: 'default', serviceAccount: 'default' }).token;
+    await waitFor('a certificate bought with the new token', async () => logs.some((l) => l.includes('bought again with a new join token')), 15_000, 50);
+    assert.equal(certs.current().rootsPem, cp.trustBundle, 'and with it the new root alone');
+  } finally {
+    certs.stop();
+    await cp.close();
+  }
+});

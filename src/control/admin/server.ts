@@ -11,6 +11,8 @@ import type { ConfigStore, StoredResource } from '../store/store.ts';
 import { resolveKind } from '../../api/kinds.ts';
 import { bearerMatches } from './token.ts';
 import { type JoinIdentity, JoinError, type JoinTokens } from '../ca/join.ts';
+import { CaError, type CertificateAuthority } from '../ca/ca.ts';
+import { ROOTCA } from '../../xds/types.ts';
 
 export interface AdminDeps {
   store: ConfigStore;
@@ -21,6 +23,8 @@ export interface AdminDeps {
   token: string;
   /** Join tokens for workloads (ca/join.ts). */
   joinTokens?: JoinTokens;
+  /** The CA, for its status and its root rotation (docs/ca.md). */
+  ca?: CertificateAuthority;
 }
 
 class HttpError extends Error {
@@ -129,6 +133,32 @@ async function handle(deps: AdminDeps, req: http.IncomingMessage): Promise<{ sta
     } catch (e) {
       if (e instanceof JoinError) throw new HttpError(400, e.message);
       throw e;
+    }
+  }
+  // The CA: its roots and rotation (public facts; never a key), and the rotation's steps.
+  if (what === 'ca' && deps.ca) {
+    const ca = deps.ca;
+    const status = () => ({ ...ca.status(), proxiesWithoutTrustBundle: ads.withoutSecret(ROOTCA) });
+    if (parts.length === 3 && method === 'GET') return { status: 200, body: status() };
+    const step = parts.length === 4 && method === 'POST' ? parts[3] : undefined;
+    if (step === 'rotate-root' || step === 'finish-rotation') {
+      let force = false;
+      if (step === 'finish-rotation') {
+        const text = await readBody(req);
+        try {
+          force = text.trim() ? (JSON.parse(text) as { force?: unknown }).force === true : false;
+        } catch {
+          throw new HttpError(400, 'the body must be JSON: {"force": true|false}');
+        }
+      }
+      try {
+        if (step === 'rotate-root') await ca.rotateRoot();
+        else await ca.dropOldRoots(force);
+      } catch (e) {
+        if (e instanceof CaError) throw new HttpError(409, e.message);
+        throw e;
+      }
+      return { status: 200, body: status() };
     }
   }
   // pushPending: a change is waiting for its (debounced) push; until it is sent and ACKed, no proxy is current.

@@ -29,7 +29,7 @@ import { workloadFromNode } from './node.ts';
 import { META, META_PORTS, parseNodeId } from '../../xds/node-meta.ts';
 
 export interface TypeStatus {
-  type: string; // CDS, EDS, LDS, RDS
+  type: string; // SDS (the roots), CDS, EDS, LDS, RDS
   sent?: string; // version last sent
   acked?: string; // version last ACKed
   nack?: { version: string; reason: string };
@@ -73,6 +73,11 @@ export interface AdsServerOptions {
    * and name are then the certificate's, whatever its node metadata says.
    */
   identify?: (call: Call) => ProvenIdentity | undefined;
+  /**
+   * The secrets served over SDS on this stream, by name: the mesh roots, ROOTCA (docs/mtls.md).
+   * The same objects while they do not change. Not config: they come from the CA, not translate.
+   */
+  secrets?: () => Record<string, object>;
 }
 
 export interface ProvenIdentity {
@@ -90,6 +95,8 @@ interface Subscription {
   sentNonce?: string;
   /** The names and per-resource digests last sent, to skip a response that would change nothing. */
   sent?: { names: string[]; digests: string[] };
+  /** What the proxy last ACKed: the `sent` it answered. */
+  ackedSent?: { names: string[]; digests: string[] };
   sentCount: number;
   acked?: string;
   nack?: { version: string; reason: string };
@@ -120,6 +127,8 @@ class Connection {
   readonly subs = new Map<string, Subscription>();
   private nonce = 0;
   readonly call: Call;
+  /** Came in on the TLS port, with a certificate: a proxy that speaks mTLS. */
+  secure = false;
   /** The last complaint about a node sent again on this stream, so that repeats are not logged. */
   nodeWarning: string | undefined;
   /** The peer of the refused newcomer last logged, so that its retries are not. */
@@ -221,6 +230,25 @@ export class AdsServer {
     }));
   }
 
+  /**
+   * The proxies on the TLS port that do not hold the current version of secret `name` (never
+   * subscribed to it, not yet sent it, or not yet ACKed it): until there are none, a CA rotating
+   * its root keeps signing with the old one (ca/rotation.ts).
+   */
+  withoutSecret(name: string): string[] {
+    const obj = this.opts.secrets?.()[name];
+    if (!obj) return [];
+    const digest = this.encode(TYPE.secret, obj).digest;
+    const out: string[] = [];
+    for (const c of this.conns.values()) {
+      if (!c.secure) continue;
+      const acked = c.subs.get(TYPE.secret)?.ackedSent;
+      const i = acked?.names.indexOf(name) ?? -1;
+      if (i < 0 || acked!.digests[i] !== digest) out.push(c.id);
+    }
+    return out.sort();
+  }
+
   async close(): Promise<void> {
     this.debouncer.cancel();
     for (const c of this.conns.values()) c.call.end();
@@ -257,6 +285,7 @@ export class AdsServer {
           if (old && !old.call.cancelled && !old.call.destroyed) return this.refuseDuplicate(old, call, refuse);
           if (old) this.conns.delete(old.id); // its transport is gone and its close not yet seen: the newcomer replaces it
           conn = new Connection(proven.key, req.node, { ...proven.workload, proxyId: proven.key }, call);
+          conn.secure = port === 'secure';
           this.count.streams += 1;
           this.conns.set(conn.id, conn);
           this.log(`proxy ${conn.id} connected from ${conn.peer}`);
@@ -386,6 +415,7 @@ export class AdsServer {
         if (!again) this.log(`proxy ${c.id} NACKed ${SHORT_NAME[type]} version ${sub.sentVersion}: ${req.error_detail.message}`);
       } else {
         sub.acked = req.version_info;
+        sub.ackedSent = sub.sent;
         sub.nack = undefined;
         if (allAcked(c)) c.ackedRevision = c.sentRevision;
       }
@@ -455,7 +485,7 @@ export class AdsServer {
 
   private send(c: Connection, type: ResourceType, res: XdsResources): void {
     const sub = c.subs.get(type)!;
-    const all = byType(res, type, sub.names === null);
+    const all = type === TYPE.secret ? (this.opts.secrets?.() ?? {}) : byType(res, type, sub.names === null);
     const names = Object.keys(all).filter((n) => sub.names === null || sub.names.has(n)).sort();
     const enc = names.map((n) => this.encode(type, all[n]));
     // Unchanged if the same names have the same per-resource digests as last sent: comparing
@@ -505,7 +535,7 @@ function serializeResponse(res: DiscoveryResponse | Buffer): Buffer {
   return Buffer.isBuffer(res) ? res : encodeResponse(res);
 }
 
-function byType(res: XdsResources, type: ResourceType, wildcard: boolean): Record<string, object> {
+function byType(res: XdsResources, type: Exclude<ResourceType, typeof TYPE.secret>, wildcard: boolean): Record<string, object> {
   switch (type) {
     case TYPE.listener:
       return wildcard ? res.listeners : { ...res.apiListeners, ...res.listeners };

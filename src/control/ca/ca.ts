@@ -1,6 +1,8 @@
 // The mesh's certificate authority, in the control plane: a root generated on first start and
 // kept in the store (its private key sealed with a key-encryption key that is not in the store),
-// and short-lived workload certificates issued from the sidecars' certificate requests.
+// or the user's own CA plugged in from a cacerts directory (plugged.ts); and short-lived workload
+// certificates issued from the sidecars' certificate requests. A generated root can be rotated
+// (rotateRoot, useNewRoot, dropOldRoots: docs/ca.md) while the trust bundle holds old and new.
 //
 //   - Workload certificates carry one URI SAN, the SPIFFE identity
 //     spiffe://<trust-domain>/ns/<namespace>/sa/<service-account>, which the caller proved (a join
@@ -9,9 +11,10 @@
 //     keys never reach the control plane.
 //   - 24 h by default; the root 10 years.
 // X.509 and PKCS #10 through @peculiar/x509 on Node's WebCrypto.
-import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
 import type { ConfigStore } from '../store/store.ts';
 import { crypto, x509 } from './x509.ts';
+import { loadPluggedCa } from './plugged.ts';
 import { DEFAULT_TRUST_DOMAIN, spiffeUri } from '../../util/spiffe.ts';
 
 const P256 = { name: 'ECDSA', namedCurve: 'P-256' } as const;
@@ -24,7 +27,7 @@ const ROOT_TTL_MS = 10 * 365 * 24 * 3600_000;
 const BACKDATE_MS = 60_000;
 /** A PEM certificate request larger than this is no P-256 request: refused before parsing. */
 const MAX_CSR_BYTES = 16 * 1024;
-/** The secret the root lives in (store.getSecret). */
+/** The secret the roots live in (store.getSecret): a CaRecord. */
 const ROOT_SECRET = 'ca/root';
 
 /** A refusal to issue, in words a sidecar's log can show. */
@@ -47,11 +50,13 @@ export function spiffeId(trustDomain: string, id: WorkloadIdentity): string {
 }
 
 export interface CaOptions {
-  store: Pick<ConfigStore, 'getSecret' | 'putSecretIfAbsent'>;
-  /** 32 bytes that seal the root's private key in the store. */
+  store: Pick<ConfigStore, 'getSecret' | 'putSecretIfAbsent' | 'putSecret'>;
+  /** 32 bytes that seal the roots' private keys in the store. */
   kek: Buffer;
   trustDomain?: string;
   workloadTtlMs?: number;
+  /** A directory in Istio's cacerts layout (plugged.ts): sign with the user's CA instead of one made here. */
+  caDir?: string;
   /** The clock, for tests. */
   now?: () => number;
 }
@@ -59,15 +64,48 @@ export interface CaOptions {
 export interface Issued {
   /** The workload certificate, PEM. */
   certificate: string;
+  /** The certificates between it and the root (a plugged-in CA's intermediates), PEM, in order: TLS presents them after it. */
+  chain: string[];
   /** The roots a peer's certificate must chain to, PEM. */
   trustBundle: string;
   notAfter: Date;
   spiffeId: string;
 }
 
+/** Where a root rotation stands (docs/ca.md): 'none' (one root), the new root in the bundle but the old one signing, or the new one signing while the old stays trusted. */
+export type RotationPhase = 'none' | 'distributing' | 'signing-with-new-root';
+
+export interface CertSummary {
+  subject: string;
+  sha256: string;
+  notBefore: string;
+  notAfter: string;
+}
+
+/** What `weft ca status` shows: public facts only, never a key. */
+export interface CaStatus {
+  mode: 'generated' | 'plugged-in';
+  caDir?: string;
+  trustDomain: string;
+  /** The certificate workload certificates are signed with now. */
+  signing: CertSummary;
+  /** The trust bundle, oldest first. */
+  roots: (CertSummary & { signing: boolean })[];
+  rotation: { phase: RotationPhase; oldRootsNeededUntil?: string };
+}
+
+/** A root made here, as the store keeps it (its key sealed), with how long leaves it signed may live. */
 interface RootRecord {
   certificate: string;
   key: Sealed;
+  /** Epoch ms no workload certificate this root signed outlives (an upper bound, raised as it signs). */
+  leavesUntil?: number;
+}
+
+/** The store's record: the roots, oldest first, and which of them signs. (One RootRecord alone: a store from before rotation.) */
+interface CaRecord {
+  roots: RootRecord[];
+  signing: number;
 }
 
 interface Sealed {
@@ -77,84 +115,221 @@ interface Sealed {
   data: string;
 }
 
+/** A certificate that signs, its key and what it is presented with. */
+interface Signer {
+  cert: x509.X509Certificate;
+  key: CryptoKey;
+  algorithm: EcdsaParams | RsaHashedImportParams;
+  chain: string[];
+  /** No certificate it signs may outlive this (its own or its chain's end). */
+  until: number;
+}
+
+interface OwnRoot extends Signer {
+  /** leavesUntil as stored when the CA opened (bounds the leaves earlier control planes signed). */
+  leavesUntilAtOpen: number;
+  /** The latest notAfter this process signed under it. */
+  issuedUntil: number;
+}
+
+/** How much a stored bound on leaves' lives runs ahead, so that it is not rewritten at every signature. */
+const LEAVES_BOUND_STEP_MS = 10 * 60_000;
+
 export class CertificateAuthority {
   readonly trustDomain: string;
-  private readonly root: x509.X509Certificate;
-  private readonly rootKey: CryptoKey;
+  readonly mode: 'generated' | 'plugged-in';
   private readonly ttlMs: number;
   private readonly now: () => number;
+  private readonly opts: CaOptions;
+  /** A plugged-in CA: its signer and its roots (PEM). */
+  private readonly plugged: { signer: Signer; roots: string[] } | undefined;
+  /** A generated CA: its record in the store and its roots, oldest first. */
+  private record: CaRecord | undefined;
+  private own: OwnRoot[] = [];
+  private signingIndex = 0;
+  private readonly listeners: ((change: 'roots' | 'signer') => Promise<void> | void)[] = [];
 
-  private constructor(root: x509.X509Certificate, rootKey: CryptoKey, trustDomain: string, ttlMs: number, now: () => number) {
-    this.root = root;
-    this.rootKey = rootKey;
-    this.trustDomain = trustDomain;
-    this.ttlMs = ttlMs;
-    this.now = now;
+  private constructor(opts: CaOptions, plugged: CertificateAuthority['plugged']) {
+    this.opts = opts;
+    this.trustDomain = opts.trustDomain ?? DEFAULT_TRUST_DOMAIN;
+    this.ttlMs = opts.workloadTtlMs ?? DEFAULT_WORKLOAD_TTL_MS;
+    this.now = opts.now ?? Date.now;
+    this.plugged = plugged;
+    this.mode = plugged ? 'plugged-in' : 'generated';
   }
 
-  /** The CA of a store: its root if it has one, else a new root, stored for every later start. */
+  /**
+   * The CA: the user's, from a cacerts directory (checked first: a CaCertsError says what is
+   * wrong with which file); else the store's roots, or a new root, stored for every later start.
+   */
   static async open(opts: CaOptions): Promise<CertificateAuthority> {
     if (opts.kek.length !== 32) throw new CaError(`the CA's key-encryption key must be 32 bytes, not ${opts.kek.length}`);
-    const trustDomain = opts.trustDomain ?? DEFAULT_TRUST_DOMAIN;
     const now = opts.now ?? Date.now;
+    if (opts.caDir !== undefined) {
+      const p = await loadPluggedCa(opts.caDir, now());
+      const until = Math.min(p.cert.notAfter.getTime(), ...[...p.intermediates, ...p.roots].map((c) => new x509.X509Certificate(c).notAfter.getTime()));
+      // Leaves are presented with the CA certificate and what lies between it and the root.
+      const chain = [pemOf(p.cert), ...p.intermediates];
+      return new CertificateAuthority(opts, { signer: { cert: p.cert, key: p.key, algorithm: p.signingAlgorithm as EcdsaParams, chain, until }, roots: p.roots });
+    }
+    const ca = new CertificateAuthority(opts, undefined);
     let stored = opts.store.getSecret(ROOT_SECRET);
     if (stored === undefined) {
       // Another control plane on the same store may make one at the same time: the first stored wins.
-      stored = opts.store.putSecretIfAbsent(ROOT_SECRET, JSON.stringify(await newRoot(trustDomain, opts.kek, now())));
+      const record: CaRecord = { roots: [await newRoot(ca.trustDomain, opts.kek, now())], signing: 0 };
+      stored = opts.store.putSecretIfAbsent(ROOT_SECRET, JSON.stringify(record));
     }
-    const record = JSON.parse(stored) as RootRecord;
-    const root = new x509.X509Certificate(record.certificate);
-    // The key is sealed with the certificate as associated data: a certificate swapped in the
-    // store (by someone who can write it but has no KEK) does not open.
-    const pkcs8 = unseal(record.key, opts.kek, Buffer.from(root.rawData));
-    const rootKey = await crypto.subtle.importKey('pkcs8', new Uint8Array(pkcs8), P256, false, ['sign']);
-    // And the key must be the certificate's.
-    const probe = randomBytes(32);
-    const signature = await crypto.subtle.sign(SIGNING, rootKey, probe);
-    const publicKey = await root.publicKey.export(P256, ['verify']);
-    if (!(await crypto.subtle.verify(SIGNING, publicKey, signature, probe))) throw new CaError("the CA root's private key is not the key of its certificate: the stored root was altered");
-    return new CertificateAuthority(root, rootKey, trustDomain, opts.workloadTtlMs ?? DEFAULT_WORKLOAD_TTL_MS, now);
+    const parsed = JSON.parse(stored) as CaRecord | RootRecord;
+    ca.record = 'roots' in parsed ? parsed : { roots: [parsed], signing: 0 };
+    ca.own = await Promise.all(ca.record.roots.map((r) => openRoot(r, opts.kek, now())));
+    ca.signingIndex = ca.record.signing;
+    return ca;
+  }
+
+  /** Called after the roots or the signing root changed (a rotation's steps), awaited by them. */
+  onChange(fn: (change: 'roots' | 'signer') => Promise<void> | void): void {
+    this.listeners.push(fn);
   }
 
   /** The roots, PEM: what every sidecar trusts. */
   trustBundle(): string {
-    return this.root.toString('pem');
+    return this.plugged ? this.plugged.roots.join('') : this.own.map((r) => pemOf(r.cert)).join('');
+  }
+
+  status(): CaStatus {
+    const signer = this.signer(false);
+    const phase: RotationPhase = this.own.length < 2 ? 'none' : this.signingIndex < this.own.length - 1 ? 'distributing' : 'signing-with-new-root';
+    const roots = this.plugged ? this.plugged.roots.map((pem) => ({ ...summary(new x509.X509Certificate(pem)), signing: false })) : this.own.map((r, i) => ({ ...summary(r.cert), signing: i === this.signingIndex }));
+    const until = phase === 'signing-with-new-root' ? this.oldRootsNeededUntil() : undefined;
+    return {
+      mode: this.mode,
+      ...(this.opts.caDir !== undefined ? { caDir: this.opts.caDir } : {}),
+      trustDomain: this.trustDomain,
+      signing: summary(signer.cert),
+      roots,
+      rotation: { phase, ...(until !== undefined ? { oldRootsNeededUntil: new Date(until).toISOString() } : {}) },
+    };
   }
 
   /**
    * A certificate for `id`, for the key of a PKCS #10 request: its PEM, or the request readRequest
    * already read from it (so that it is not read and verified twice). The request must be signed
-   * by its key, an ECDSA P-256 one; the names it asks for are ignored.
+   * by its key, an ECDSA P-256 one; the names it asks for are ignored. `serving`: the control
+   * plane's own certificate, signed by the oldest root while a rotation runs (every sidecar
+   * trusts that one, whichever roots it holds).
    */
-  async sign(request: string | x509.Pkcs10CertificateRequest, id: WorkloadIdentity, ttlMs: number = this.ttlMs): Promise<Issued> {
+  async sign(request: string | x509.Pkcs10CertificateRequest, id: WorkloadIdentity, ttlMs: number = this.ttlMs, serving = false): Promise<Issued> {
     if (!KUBERNETES_NAME.test(id.namespace) || !KUBERNETES_NAME.test(id.serviceAccount) || (id.workload !== undefined && !KUBERNETES_NAME.test(id.workload))) {
       throw new CaError(`no certificate for namespace "${id.namespace}", service account "${id.serviceAccount}"${id.workload === undefined ? '' : `, workload "${id.workload}"`}: not Kubernetes names`);
     }
     const now = this.now();
-    if (now >= this.root.notAfter.getTime()) throw new CaError(`the CA root expired at ${this.root.notAfter.toISOString()}: no certificate can be issued under it`);
+    const signer = this.signer(serving);
+    if (now >= signer.until) throw new CaError(`the CA certificate ${signer.cert.subject} (or its chain) expired at ${new Date(signer.until).toISOString()}: no certificate can be issued under it`);
     const csr = typeof request === 'string' ? await readRequest(request) : request;
     const uri = spiffeId(this.trustDomain, id);
-    const notAfter = new Date(Math.min(now + ttlMs, this.root.notAfter.getTime()));
+    const notAfter = new Date(Math.min(now + ttlMs, signer.until));
     const publicKey = await csr.publicKey.export(P256, ['verify']);
     const cert = await x509.X509CertificateGenerator.create({
       serialNumber: serial(),
       subject: id.workload ? `CN=${id.workload}` : '',
-      issuer: this.root.subject,
+      issuer: signer.cert.subject,
       notBefore: new Date(now - BACKDATE_MS),
       notAfter,
       publicKey,
-      signingKey: this.rootKey,
-      signingAlgorithm: SIGNING,
+      signingKey: signer.key,
+      signingAlgorithm: signer.algorithm,
       extensions: [
         new x509.BasicConstraintsExtension(false, undefined, true),
         new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyEncipherment, true),
         new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth, x509.ExtendedKeyUsage.clientAuth]),
         // Critical, as in Istio's certificates, whose subject is empty (RFC 5280 4.2.1.6).
         new x509.SubjectAlternativeNameExtension([{ type: 'url', value: uri }], true),
-        await x509.AuthorityKeyIdentifierExtension.create(this.root.publicKey),
+        await x509.AuthorityKeyIdentifierExtension.create(signer.cert.publicKey),
       ],
     });
-    return { certificate: cert.toString('pem'), trustBundle: this.trustBundle(), notAfter, spiffeId: uri };
+    if (!serving && !this.plugged) this.noteIssued(this.signingIndex, notAfter.getTime());
+    return { certificate: pemOf(cert), chain: signer.chain, trustBundle: this.trustBundle(), notAfter, spiffeId: uri };
+  }
+
+  /**
+   * Step 1 of a root rotation (docs/ca.md): a new root, added to the trust bundle; the old one
+   * keeps signing until every sidecar holds the bundle (the control plane then calls useNewRoot).
+   */
+  async rotateRoot(): Promise<CaStatus> {
+    if (this.plugged) throw new CaError(`the CA is plugged in from ${this.opts.caDir}: its root is the user's, rotated by changing that directory's files (docs/ca.md), not by Weft`);
+    if (this.own.length > 1) throw new CaError(`a root rotation is under way (${this.status().rotation.phase}): finish it first (weft ca finish-rotation)`);
+    const record = await newRoot(this.trustDomain, this.opts.kek, this.now());
+    this.own.push(await openRoot(record, this.opts.kek, this.now()));
+    this.record!.roots.push(record);
+    this.persist();
+    await this.emit('roots');
+    return this.status();
+  }
+
+  /** Step 2: the newest root signs from now on. False if it already does. */
+  async useNewRoot(): Promise<boolean> {
+    if (this.plugged || this.signingIndex === this.own.length - 1) return false;
+    this.signingIndex = this.record!.signing = this.own.length - 1;
+    this.persist();
+    await this.emit('signer');
+    return true;
+  }
+
+  /**
+   * Step 3: the old roots leave the trust bundle, once no certificate they signed can still be
+   * valid (or now, with `force`: sidecars still holding one then fail their handshakes).
+   */
+  async dropOldRoots(force = false): Promise<CaStatus> {
+    if (this.plugged || this.own.length < 2) throw new CaError('no root rotation is under way: the trust bundle holds one root (weft ca rotate-root starts one)');
+    if (this.signingIndex !== this.own.length - 1) {
+      if (!force) throw new CaError('the new root does not sign yet: some connected sidecars do not hold the new trust bundle (weft ca status lists them); finishing now would break their connections, unless --force');
+      await this.useNewRoot();
+    }
+    const until = this.oldRootsNeededUntil();
+    if (!force && this.now() < until) {
+      throw new CaError(`certificates signed by the old root may be in use until ${new Date(until).toISOString()}: the old root can leave the trust bundle then (or now with --force, failing the handshakes of sidecars that still hold one)`);
+    }
+    this.own = this.own.slice(this.signingIndex);
+    this.record = { roots: this.record!.roots.slice(this.signingIndex), signing: 0 };
+    this.signingIndex = 0;
+    this.persist();
+    await this.emit('roots');
+    return this.status();
+  }
+
+  private signer(serving: boolean): Signer {
+    if (this.plugged) return this.plugged.signer;
+    return this.own[serving ? 0 : this.signingIndex];
+  }
+
+  /** When the last certificate the roots older than the signing one signed expires. */
+  private oldRootsNeededUntil(): number {
+    return Math.max(0, ...this.own.slice(0, this.signingIndex).map((r) => Math.max(r.leavesUntilAtOpen, r.issuedUntil)));
+  }
+
+  /** A leaf signed under root i lives until notAfter: raise the stored bound if it passes it. */
+  private noteIssued(i: number, notAfter: number): void {
+    const r = this.own[i];
+    r.issuedUntil = Math.max(r.issuedUntil, notAfter);
+    const rec = this.record!.roots[i];
+    if ((rec.leavesUntil ?? 0) >= notAfter) return;
+    const before = rec.leavesUntil;
+    rec.leavesUntil = notAfter + Math.min(LEAVES_BOUND_STEP_MS, Math.max(0, notAfter - this.now()));
+    try {
+      this.persist();
+    } catch {
+      // The store cannot be written now (closing): this process still knows (issuedUntil), and
+      // the next signature tries again. A certificate is no less valid for it.
+      rec.leavesUntil = before;
+    }
+  }
+
+  private persist(): void {
+    this.opts.store.putSecret(ROOT_SECRET, JSON.stringify(this.record));
+  }
+
+  private async emit(change: 'roots' | 'signer'): Promise<void> {
+    for (const fn of this.listeners) await fn(change);
   }
 }
 
@@ -193,6 +368,31 @@ function serial(): string {
   return b.toString('hex');
 }
 
+/** A stored root, opened: its key unsealed and checked against its certificate. */
+async function openRoot(record: RootRecord, kek: Buffer, now: number): Promise<OwnRoot> {
+  const cert = new x509.X509Certificate(record.certificate);
+  // The key is sealed with the certificate as associated data: a certificate swapped in the
+  // store (by someone who can write it but has no KEK) does not open.
+  const pkcs8 = unseal(record.key, kek, Buffer.from(cert.rawData));
+  const key = await crypto.subtle.importKey('pkcs8', new Uint8Array(pkcs8), P256, false, ['sign']);
+  // And the key must be the certificate's.
+  const probe = randomBytes(32);
+  const signature = await crypto.subtle.sign(SIGNING, key, probe);
+  const publicKey = await cert.publicKey.export(P256, ['verify']);
+  if (!(await crypto.subtle.verify(SIGNING, publicKey, signature, probe))) throw new CaError("the CA root's private key is not the key of its certificate: the stored root was altered");
+  // A store from before leaves were counted: what earlier control planes signed lives at most a default life from now.
+  const leavesUntilAtOpen = record.leavesUntil ?? now + DEFAULT_WORKLOAD_TTL_MS;
+  return { cert, key, algorithm: SIGNING, chain: [], until: cert.notAfter.getTime(), leavesUntilAtOpen, issuedUntil: 0 };
+}
+
+function pemOf(c: x509.X509Certificate): string {
+  return `${c.toString('pem').trim()}\n`;
+}
+
+function summary(c: x509.X509Certificate): CertSummary {
+  return { subject: c.subject, sha256: createHash('sha256').update(Buffer.from(c.rawData)).digest('hex'), notBefore: c.notBefore.toISOString(), notAfter: c.notAfter.toISOString() };
+}
+
 async function newRoot(trustDomain: string, kek: Buffer, now: number): Promise<RootRecord> {
   const keys = (await crypto.subtle.generateKey(P256, true, ['sign', 'verify'])) as CryptoKeyPair;
   const cert = await x509.X509CertificateGenerator.createSelfSigned({
@@ -209,7 +409,7 @@ async function newRoot(trustDomain: string, kek: Buffer, now: number): Promise<R
     ],
   });
   const pkcs8 = Buffer.from(await crypto.subtle.exportKey('pkcs8', keys.privateKey));
-  return { certificate: cert.toString('pem'), key: seal(pkcs8, kek, Buffer.from(cert.rawData)) };
+  return { certificate: cert.toString('pem'), key: seal(pkcs8, kek, Buffer.from(cert.rawData)), leavesUntil: 0 };
 }
 
 const PEM_CSR = /^-----BEGIN (?:NEW )?CERTIFICATE REQUEST-----\r?\n([A-Za-z0-9+/=\r\n]+)-----END (?:NEW )?CERTIFICATE REQUEST-----\s*$/;

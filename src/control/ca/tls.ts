@@ -42,6 +42,8 @@ export interface ControlPlaneTls {
   onRenewed(fn: (context: SecureContextOptions) => void): void;
   /** When the serving certificate in use expires. */
   notAfter(): Date;
+  /** A new serving certificate now, with the CA's roots as they are now (a root rotation's steps). */
+  renewNow(): Promise<void>;
   stop(): void;
 }
 
@@ -58,6 +60,7 @@ export async function controlPlaneTls(ca: CertificateAuthority, log: (msg: strin
     timer.unref();
   };
   const renew = async () => {
+    clearTimeout(timer);
     try {
       current = await issue(ca);
       credentials.rotate(current.context);
@@ -75,6 +78,7 @@ export async function controlPlaneTls(ca: CertificateAuthority, log: (msg: strin
     notAfter: () => current.notAfter,
     context: () => current.context,
     onRenewed: (fn) => listeners.push(fn),
+    renewNow: renew,
     stop() {
       stopped = true;
       clearTimeout(timer);
@@ -85,8 +89,9 @@ export async function controlPlaneTls(ca: CertificateAuthority, log: (msg: strin
 async function issue(ca: CertificateAuthority): Promise<{ context: SecureContextOptions; notAfter: Date; notBefore: number }> {
   const { keyPem, csrPem } = newKeyAndRequest();
   const notBefore = Date.now();
-  const issued = await ca.sign(csrPem, { ...CONTROL_PLANE_IDENTITY, workload: CONTROL_PLANE_IDENTITY.serviceAccount });
-  return { context: { key: keyPem, cert: issued.certificate, ca: issued.trustBundle, minVersion: 'TLSv1.3' }, notAfter: issued.notAfter, notBefore };
+  // Signed by the oldest root while a rotation runs: every sidecar trusts that one (ca.ts).
+  const issued = await ca.sign(csrPem, { ...CONTROL_PLANE_IDENTITY, workload: CONTROL_PLANE_IDENTITY.serviceAccount }, undefined, true);
+  return { context: { key: keyPem, cert: [issued.certificate, ...issued.chain].join(''), ca: issued.trustBundle, minVersion: 'TLSv1.3' }, notAfter: issued.notAfter, notBefore };
 }
 
 const halfLife = (c: { notAfter: Date; notBefore: number }) => (c.notAfter.getTime() - c.notBefore) / 2;

@@ -75,6 +75,10 @@ export class SqliteStore implements ConfigStore {
     return this.getSecret(name)!;
   }
 
+  putSecret(name: string, value: string): void {
+    this.db.prepare(`INSERT INTO secrets (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value`).run(name, value);
+  }
+
   secretsWithPrefix(prefix: string): { name: string; value: string }[] {
     // substr, not LIKE: a prefix may hold % or _.
     return this.db.prepare(`SELECT name, value FROM secrets WHERE substr(name, 1, ?) = ?`).all(prefix.length, prefix) as { name: string; value: string }[];

@@ -40,6 +40,8 @@ export interface ConfigStore {
    * existing value if there was one), so that control planes sharing a store agree on one.
    */
   putSecretIfAbsent(name: string, value: string): string;
+  /** Stores a secret, replacing any of that name (the CA's roots, as a rotation moves on). */
+  putSecret(name: string, value: string): void;
   /** Removes a secret and returns it, atomically: of two that take one name at once, one gets it. */
   takeSecret(name: string): string | undefined;
   /** The secrets whose names start with `prefix` (for sweeping expired ones). */

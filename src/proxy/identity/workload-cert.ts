@@ -8,6 +8,7 @@
 // sidecar proves itself with on its xDS stream.
 import type { PeerCertificate } from 'node:tls';
 import { newKeyAndRequest } from '../../util/csr.ts';
+import { pemCertificates } from '../../util/pem.ts';
 import { CONTROL_PLANE_IDENTITY, peerIdentity } from '../../util/spiffe.ts';
 import { CERTIFICATE_METHOD, type CertificateRequest, type CertificateResponse, decodeCertificateResponse, encodeCertificateRequest } from '../../xds/istio-ca.ts';
 import { type ChannelTls, GrpcChannel, GrpcError, STATUS } from '../xds-client/grpc-stream.ts';
@@ -16,8 +17,12 @@ const { X509Certificate } = process.getBuiltinModule('node:crypto');
 
 export interface WorkloadCert {
   keyPem: string;
+  /** The certificate, then the intermediates it chains to the root through (a plugged-in CA's), PEM: what TLS presents. */
   certPem: string;
-  /** The roots the control plane sent with it: what peers' certificates must chain to. */
+  /**
+   * The mesh roots, what peers' certificates must chain to (the secret ROOTCA): those the control
+   * plane pushed over xDS last (setRoots), or else those it sent with the certificate.
+   */
   rootsPem: string;
   notBefore: number;
   notAfter: number;
@@ -75,6 +80,21 @@ export class WorkloadCertificates {
   current(): WorkloadCert {
     if (!this.cert) throw new Error('no workload certificate yet');
     return this.cert;
+  }
+
+  /** The roots last pushed over xDS (ROOTCA), and when they came. */
+  private pushed: { pem: string; at: number } | undefined;
+
+  /**
+   * New mesh roots from the control plane (SDS over ADS, while it rotates its root): connections
+   * made from now on trust them (a new certificate object: secrets.ts makes new secure contexts),
+   * open ones go on. The certificate stays.
+   */
+  setRoots(pem: string): void {
+    this.pushed = { pem, at: performance.now() };
+    if (!this.cert || this.cert.rootsPem === pem) return;
+    this.cert = { ...this.cert, rootsPem: pem };
+    this.log(`mesh roots updated: ${pemCertificates(pem).length} root(s) trusted`);
   }
 
   /** TLS to the control plane with this certificate (mutual): for the xDS stream. */
@@ -152,16 +172,20 @@ export class WorkloadCertificates {
   private expiredSaid = false;
 
   private withToken(token: string): Promise<WorkloadCert> {
-    return this.request({ ca: this.opts.rootPem, checkServer: checkControlPlane }, { authorization: `Bearer ${token}` });
+    // The roots it holds once it has any (a root rotation since it started may have replaced the file's).
+    return this.request({ ca: this.cert?.rootsPem ?? this.opts.rootPem, checkServer: checkControlPlane }, { authorization: `Bearer ${token}` });
   }
 
   private async request(tls: ChannelTls, metadata: Record<string, string>): Promise<WorkloadCert> {
+    const sentAt = performance.now();
     const { keyPem, csrPem } = newKeyAndRequest();
     const channel = new GrpcChannel(this.opts.server, { keepaliveTimeMs: 30_000, keepaliveTimeoutMs: 10_000, tls: () => tls });
     try {
       const req: CertificateRequest = { csr: csrPem, ...(this.opts.validityS ? { validity_duration: this.opts.validityS } : {}) };
       const res = await channel.unary<CertificateRequest, CertificateResponse>(CERTIFICATE_METHOD, encodeCertificateRequest, decodeCertificateResponse, req, metadata, CALL_TIMEOUT_MS);
-      return readIssued(keyPem, res.cert_chain);
+      const issued = readIssued(keyPem, res.cert_chain);
+      // Roots pushed while this call was out are newer than the ones it answered with.
+      return this.pushed && this.pushed.at >= sentAt ? { ...issued, rootsPem: this.pushed.pem } : issued;
     } finally {
       channel.close();
     }
@@ -176,8 +200,10 @@ function checkControlPlane(cert: PeerCertificate): Error | undefined {
 }
 
 /**
- * The answer: the certificate for our key, then the roots it chains to; anything else (garbage,
- * another key, roots that did not sign it, no SPIFFE identity) is refused, saying which.
+ * The answer, in Istio's order: the certificate for our key, the intermediates it chains through
+ * (none when the CA signs with its root), and last the roots (one entry, one or more PEM blocks).
+ * Anything else (garbage, another key, a chain that does not lead to one of the roots, no SPIFFE
+ * identity) is refused, saying which.
  */
 function readIssued(keyPem: string, chain: string[]): WorkloadCert {
   if (chain.length < 2) throw new CertificateRefused(`the certificate API answered ${chain.length} certificate(s); a certificate and the roots were expected`);
@@ -189,17 +215,26 @@ function readIssued(keyPem: string, chain: string[]): WorkloadCert {
     }
   };
   const leaf = parse(chain[0], 'a certificate');
-  const roots = chain.slice(1).map((pem, i) => parse(pem, `root ${i + 1}`));
+  const intermediates = chain.slice(1, -1).map((pem, i) => parse(pem, `intermediate ${i + 1}`));
+  const rootBlocks = pemCertificates(chain[chain.length - 1]);
+  if (!rootBlocks.length) throw new CertificateRefused('the certificate API answered no PEM root certificate after the certificate');
+  const roots = rootBlocks.map((pem, i) => parse(pem, `root ${i + 1}`));
   const { createPrivateKey } = process.getBuiltinModule('node:crypto');
   if (!leaf.checkPrivateKey(createPrivateKey(keyPem))) throw new CertificateRefused('the certificate API answered a certificate for another key');
-  if (!roots.some((r) => leaf.checkIssued(r) && leaf.verify(r.publicKey))) throw new CertificateRefused('the certificate API answered a certificate that none of the roots it sent signed');
+  const signs = (child: InstanceType<typeof X509Certificate>, parent: InstanceType<typeof X509Certificate>) => child.checkIssued(parent) && child.verify(parent.publicKey);
+  let last = leaf;
+  for (const [i, c] of intermediates.entries()) {
+    if (!signs(last, c)) throw new CertificateRefused(`the certificate API answered a chain that breaks at intermediate ${i + 1}: it did not sign the certificate before it`);
+    last = c;
+  }
+  if (!roots.some((r) => signs(last, r))) throw new CertificateRefused('the certificate API answered a certificate that does not chain to any of the roots it sent');
   const cn = /(?:^|\n)CN=([^\n]*)/.exec(leaf.subject)?.[1];
   const spiffe = peerIdentity({ subjectaltname: leaf.subjectAltName, subject: { CN: cn } });
   if (!spiffe) throw new CertificateRefused(`the certificate API answered a certificate with no SPIFFE identity (${leaf.subjectAltName ?? 'no SAN'})`);
   return {
     keyPem,
-    certPem: chain[0],
-    rootsPem: chain.slice(1).join(''),
+    certPem: chain.slice(0, -1).map((p) => (p.endsWith('\n') ? p : `${p}\n`)).join(''),
+    rootsPem: rootBlocks.join(''),
     notBefore: leaf.validFromDate.getTime(),
     notAfter: leaf.validToDate.getTime(),
     receivedAt: Date.now(),

@@ -25,6 +25,8 @@ export interface XdsClientOptions {
   apply: (type: ResourceType, resources: Record<string, any>[], version: string) => Promise<string | undefined>;
   /** After an accepted update: the names the new config needs, so the client can subscribe. */
   wanted: () => { routes: string[]; endpoints: string[] };
+  /** Secrets to ask for over SDS on the stream (the sidecar: ROOTCA, the mesh roots), first of all. */
+  secrets?: string[];
   log?: (msg: string) => void;
   minBackoffMs?: number;
   maxBackoffMs?: number;
@@ -140,6 +142,11 @@ export class XdsClient {
     this.nodeChanged = false;
     this.lastSent.clear();
     for (const s of this.state.values()) s.nonce = '';
+    if (this.opts.secrets?.length) {
+      const s = this.state.get(TYPE.secret) ?? { names: [...this.opts.secrets].sort(), version: '', nonce: '' };
+      this.state.set(TYPE.secret, s);
+      this.send({ type_url: TYPE.secret, resource_names: s.names, version_info: s.version });
+    }
     for (const t of [TYPE.cluster, TYPE.listener] as ResourceType[]) {
       const s = this.state.get(t) ?? { names: [], version: '', nonce: '' };
       this.state.set(t, s);
