@@ -29,25 +29,17 @@ export function supportOf(kind: string, spec: unknown): Support {
   if (kind === 'Sidecar') sidecar(spec, out);
   if (kind === 'HTTPRoute' || kind === 'GRPCRoute') gatewayRoute(spec, out);
   if (kind === 'ReferenceGrant') referenceGrant(spec, out);
-  if (kind === 'AuthorizationPolicy') authorizationPolicy(spec, out);
   if (kind === 'RequestAuthentication') requestAuthentication(spec, out);
   return out;
 }
 
 /**
- * ALLOW, DENY and AUDIT are enforced by the sidecars' RBAC filters. CUSTOM hands the decision to an
- * external authorizer named in meshConfig.extensionProviders, which Weft has no config for yet:
- * served, the builder would deny everything the policy matches (an unknown provider fails closed),
- * and accepted but ignored, it would let through what the authorizer denies. So it is refused.
+ * Every action is applied: ALLOW, DENY and AUDIT by the sidecars' RBAC filters; CUSTOM by the
+ * external authorizer it names in meshConfig.extensionProviders (the sidecars' ext_authz layer).
+ * A provider the mesh config does not have, or cannot use, is Istio's case too: the policy is
+ * accepted, and the requests it matches are denied (it fails closed); `weft apply` warns of it
+ * (customProviderProblem, with the mesh config at hand). Nothing of it is refused here.
  */
-export const CUSTOM_NOT_SUPPORTED =
-  'CUSTOM is not supported yet: it sends requests to an external authorizer named in meshConfig.extensionProviders, which Weft has no config for (use ALLOW or DENY); accepting the policy would let through what the authorizer denies';
-
-function authorizationPolicy(spec: Obj, out: Support): void {
-  if (spec.action !== 'CUSTOM') return;
-  out.rejected.push({ path: 'spec.action', message: CUSTOM_NOT_SUPPORTED });
-  if (isObject(spec.provider)) out.rejected.push({ path: 'spec.provider', message: `provider ${JSON.stringify(spec.provider.name ?? '')} cannot be reached: Weft has no meshConfig.extensionProviders yet` });
-}
 
 // ---- RequestAuthentication ----
 // Applied whole by the sidecars (control/translate/jwt.ts, proxy/http/jwt.ts), except:

@@ -89,13 +89,12 @@ function authorizationPolicyFiles(): string[] {
 }
 
 /**
- * Refusals of valid documents, each a known gap Weft names (api/support.ts): AuthorizationPolicy
- * until the sidecar enforces it; a RequestAuthentication rule that needs OpenID discovery of its
- * issuer's key set (Istio's dataset example has only an issuer).
+ * Refusals of valid documents, each a known gap Weft names (api/support.ts): a RequestAuthentication
+ * rule that needs OpenID discovery of its issuer's key set (Istio's dataset example has only an issuer).
  */
 const isRefusalOnly = (err: ConfigError): boolean =>
   err.fields.length > 0 &&
-  err.fields.every((f) => (f.path === 'spec.action' && f.message.startsWith('CUSTOM is not supported yet')) || (f.path === 'spec.provider' && f.message.includes('cannot be reached')) || (/^spec\.jwtRules\[\d+\]$/.test(f.path) && f.message === OPENID_DISCOVERY));
+  err.fields.every((f) => /^spec\.jwtRules\[\d+\]$/.test(f.path) && f.message === OPENID_DISCOVERY);
 
 interface Case {
   readonly id: string; // "crds/destinationrule-invalid.yaml#2"

@@ -54,7 +54,7 @@ import { failoverLabelKeys, loadAssignment, localityLbOf, socketAddress } from '
 import { type SniResources, tcpProxy } from './tls-routes.ts';
 import { type PlainInbound, type PortFilters, clusterTls, outboundSni, subjectAltNames, withInboundMtls } from './mtls.ts';
 import { type EffectiveMode, portMtlsMode, workloadMtls } from '../model/peer-auth.ts';
-import { type AuthzFilter, authzFilters } from './authz.ts';
+import { type AuthzFilter, type MeshService, authzFilters } from './authz.ts';
 
 export { duration } from './duration.ts';
 export { OUTBOUND_ROUTE, PASSTHROUGH_CLUSTER } from './routes.ts';
@@ -376,7 +376,8 @@ function apiListener(name: string): object {
 }
 
 /** What a proxy's own resources read of the mesh: its rate limits, its Sidecar, its PeerAuthentications, AuthorizationPolicies and RequestAuthentications. */
-export type ProxyPolicies = Pick<MeshSnapshot, 'rateLimits' | 'sidecars' | 'peerAuthentications' | 'authorizationPolicies' | 'requestAuthentications' | 'trustDomain'>;
+export type ProxyPolicies = Pick<MeshSnapshot, 'rateLimits' | 'sidecars' | 'peerAuthentications' | 'authorizationPolicies' | 'requestAuthentications' | 'trustDomain' | 'meshConfig'> &
+  Partial<Pick<MeshSnapshot, 'workloads' | 'serviceEntries' | 'workloadEntries'>>;
 
 /** Adds one proxy's own resources to the shared and scoped ones (which it does not modify). */
 export function forProxy(shared: SharedResources, scoped: ScopedResources, proxy: Workload, mesh: ProxyPolicies = {}): XdsResources {
@@ -547,7 +548,29 @@ function limitRoute(l: InboundLimit, cluster: string): object {
 export function inboundAuthz(mesh: ProxyPolicies, proxy: Workload): InboundAuthz {
   const all = mesh.authorizationPolicies ?? [];
   if (!all.length) return NO_AUTHZ;
-  return authzFilters(all, { namespace: proxy.namespace, labels: proxy.labels ?? {} }, { trustDomain: mesh.trustDomain ?? DEFAULT_TRUST_DOMAIN });
+  // CUSTOM policies name a provider of meshConfig.extensionProviders, whose service must be one of
+  // the mesh's (looked up only when a CUSTOM policy exists).
+  const custom = all.some((p) => p.spec.action === 'CUSTOM');
+  const extensionProviders = custom ? mesh.meshConfig?.extensionProviders : undefined;
+  return authzFilters(all, { namespace: proxy.namespace, labels: proxy.labels ?? {} }, {
+    trustDomain: mesh.trustDomain ?? DEFAULT_TRUST_DOMAIN,
+    ...(extensionProviders?.length ? { extensionProviders, services: meshServices(mesh) } : {}),
+  });
+}
+
+/** The services of the mesh by hostname and namespace, once per snapshot (what extension providers name). */
+const meshServicesOf = new WeakMap<object, MeshService[]>();
+function meshServices(mesh: ProxyPolicies): MeshService[] {
+  let out = meshServicesOf.get(mesh);
+  if (!out) {
+    const seen = new Map<string, MeshService>();
+    for (const s of servicesOf({ workloads: mesh.workloads ?? [], serviceEntries: mesh.serviceEntries, workloadEntries: mesh.workloadEntries, peerAuthentications: mesh.peerAuthentications }).values()) {
+      seen.set(`${s.namespace}/${s.host}`, { hostname: s.host, namespace: s.namespace });
+    }
+    out = [...seen.values()];
+    meshServicesOf.set(mesh, out);
+  }
+  return out;
 }
 
 /** The RBAC (and ext_authz) filters of the inbound side: HTTP ones for the HCM, network ones for TCP chains. */

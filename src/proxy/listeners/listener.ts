@@ -110,13 +110,13 @@ export function createListener(handlers: ListenerHandlers, limits: () => Listene
       passthrough: (s, head, chain, sni) => {
         // The port's network RBAC applies to TLS passed through as to any TCP chain, with the
         // ClientHello's server name as its connection.sni.
-        if (chain.tcp!.rbac && !authorizeConnection(handlers.tcp, l.name, chain.tcp!.rbac, s, sni)) return;
-        proxyTcp(handlers.tcp, pickTcpCluster(chain.tcp!, Math.random()), s, head, chain.tcp!.idleTimeoutMs, undefined, chain.tcp!);
+        const go = () => proxyTcp(handlers.tcp, pickTcpCluster(chain.tcp!, Math.random()), s, head, chain.tcp!.idleTimeoutMs, undefined, chain.tcp!);
+        admit(chain.tcp!.rbac && authorizeConnection(handlers.tcp, l.name, chain.tcp!.rbac, s, sni), go);
       },
       secure: (t, chain) => {
         if (chain.serve === 'tcp') {
-          if (chain.tcp!.rbac && !authorizeConnection(handlers.tcp, l.name, chain.tcp!.rbac, t)) return;
-          proxyTcp(handlers.tcp, pickTcpCluster(chain.tcp!, Math.random()), t, Buffer.alloc(0), chain.tcp!.idleTimeoutMs, undefined, chain.tcp!);
+          const go = () => proxyTcp(handlers.tcp, pickTcpCluster(chain.tcp!, Math.random()), t, Buffer.alloc(0), chain.tcp!.idleTimeoutMs, undefined, chain.tcp!);
+          admit(chain.tcp!.rbac && authorizeConnection(handlers.tcp, l.name, chain.tcp!.rbac, t), go);
         }
         // HTTP inside: HTTP/2 or HTTP/1.1 by the preface, as on plaintext (the ALPN picked the chain).
         else sniff(t, handlers, l, codecs);
@@ -126,11 +126,18 @@ export function createListener(handlers: ListenerHandlers, limits: () => Listene
   return server;
 }
 
+/** Goes on with a connection its network authorization admits (no filters: undefined), now or once an external authorizer answered. */
+function admit(verdict: boolean | Promise<boolean> | undefined, go: () => void): void {
+  if (verdict === undefined || verdict === true) go();
+  else if (verdict !== false) verdict.then((ok) => ok && go());
+}
+
 /** A connection by the listener's kind; `head`: its bytes already read (by the tls_inspector). */
 function byKind(socket: net.Socket, handlers: ListenerHandlers, l: ListenerLimits, codecs: Codecs, head: Buffer): void {
   if (l.kind === 'tcp') {
-    if (l.tcp!.rbac && !authorizeConnection(handlers.tcp, l.name, l.tcp!.rbac, socket)) return;
-    proxyTcp(handlers.tcp, pickTcpCluster(l.tcp!, Math.random()), socket, head, l.tcp!.idleTimeoutMs, undefined, l.tcp!);
+    admit(l.tcp!.rbac && authorizeConnection(handlers.tcp, l.name, l.tcp!.rbac, socket), () =>
+      proxyTcp(handlers.tcp, pickTcpCluster(l.tcp!, Math.random()), socket, head, l.tcp!.idleTimeoutMs, undefined, l.tcp!),
+    );
   } else if (l.kind === 'detect') {
     // The TCP chain's RBAC decides only once the connection turns out not to be HTTP (HTTP gets the HCM's).
     const rbac = l.tcp!.rbac;

@@ -7,18 +7,30 @@
 // accepted, so Weft decides then, before dialing: the same decision, and a denied client never
 // reaches the app, even one whose protocol has the server speak first. CONTINUOUS enforcement
 // would decide again on every read with the same inputs, so it decides the same once.
+// A network ext_authz filter (Istio's CUSTOM action with a gRPC provider) asks its authorizer once
+// per connection, before dialing, as Envoy's does on the connection's first bytes; the connection
+// stays paused meanwhile. Denied, or the authorizer unreachable without failure_mode_allow: closed.
 import type net from 'node:net';
-import { type RbacRequest, evaluateRbac } from '../authz/index.ts';
+import { type RbacRequest, evaluateRbac, rbacDynamicMetadata } from '../authz/index.ts';
+import { EXT_AUTHZ_POLICY } from '../errors.ts';
+import { check } from '../ext-authz/check.ts';
+import type { ClusterCallContext } from '../ext-authz/call.ts';
 import { peerPrincipal } from '../tls/peer.ts';
 import { unmapped } from '../http/authz.ts';
 import type { Telemetry } from '../telemetry/events.ts';
-import type { AuthzFilterConfig } from '../xds-client/convert.ts';
+import type { AuthzFilterConfig, ExtAuthzFilterConfig } from '../xds-client/convert.ts';
 
 export interface TcpAuthzContext {
   telemetry: Telemetry;
   log: (msg: string) => void;
   /** The service port an inbound listener port stands for (the connection's original destination). */
   destinationPort?: (listenerPort: number) => number;
+  /** How an ext_authz filter reaches its authorizer's cluster (the HTTP side's pools), and this sidecar's SPIFFE id. */
+  extAuthz?: ExtAuthzCallContext;
+}
+
+export interface ExtAuthzCallContext extends ClusterCallContext {
+  localPrincipal?: () => string | undefined;
 }
 
 /** The connection as network RBAC reads it. */
@@ -40,32 +52,77 @@ let lastLog = 0;
 
 /**
  * Runs `filters` for a new connection: true when it may go on to tcp_proxy; false when a filter
- * denied it, and then the connection is closed here.
+ * denied it, and then the connection is closed here. A promise of that when an ext_authz filter
+ * (a CUSTOM policy's gRPC authorizer) is asked; the client closing meanwhile cancels the check.
  */
-export function authorizeConnection(ctx: TcpAuthzContext, listener: string, filters: readonly AuthzFilterConfig[], socket: net.Socket, serverName?: string): boolean {
-  const req = connectionRequestOf(socket, ctx, serverName);
-  let shadow: { effect: 'allowed' | 'denied'; policy?: string }[] | undefined;
-  let allowedBy: string | undefined;
-  for (const f of filters) {
+export function authorizeConnection(ctx: TcpAuthzContext, listener: string, filters: readonly AuthzFilterConfig[], socket: net.Socket, serverName?: string): boolean | Promise<boolean> {
+  return run(ctx, listener, filters, socket, connectionRequestOf(socket, ctx, serverName), 0, {});
+}
+
+interface Trail {
+  shadow?: { effect: 'allowed' | 'denied'; policy?: string }[];
+  allowedBy?: string;
+  metadata?: Record<string, Record<string, unknown>>;
+}
+
+function run(ctx: TcpAuthzContext, listener: string, filters: readonly AuthzFilterConfig[], socket: net.Socket, req: RbacRequest, from: number, t: Trail): boolean | Promise<boolean> {
+  for (let i = from; i < filters.length; i++) {
+    const f = filters[i];
+    if (f.extAuthz) {
+      if (f.extAuthz.enabled && !f.extAuthz.enabled(t.metadata)) continue;
+      return external(ctx, listener, filters, socket, req, i, t);
+    }
     const d = evaluateRbac(f.rbac, req);
-    if (d.shadow) (shadow ??= []).push(d.shadow);
+    if (d.shadow) (t.shadow ??= []).push(d.shadow);
+    const md = rbacDynamicMetadata(f.rbac, d);
+    if (Object.keys(md).length) t.metadata = { ...t.metadata, [f.name]: { ...t.metadata?.[f.name], ...md } };
     if (!d.allowed) {
       const policy = d.matchedPolicy ?? 'none';
-      publish(ctx, { listener, protocol: 'tcp', effect: 'denied', policy, filter: f.name, ...(shadow ? { shadow } : {}), ...(req.peer ? { source: req.peer as string } : {}) });
-      const now = Date.now();
-      if (now - lastLog >= 1000) {
-        lastLog = now;
-        ctx.log(`TCP connection from ${req.sourceIp}:${socket.remotePort}${req.peer ? ` (${req.peer as string})` : ''} to listener ${listener} closed: RBAC: access denied by ${policy === 'none' ? 'no ALLOW policy matching' : `policy ${policy}`} (filter ${f.name})`);
-      }
-      socket.pause();
-      if (f.rbac.delayDenyMs > 0) setTimeout(() => socket.destroy(), f.rbac.delayDenyMs).unref();
-      else socket.destroy();
+      deny(ctx, listener, socket, req, policy, f.name, t, `RBAC: access denied by ${policy === 'none' ? 'no ALLOW policy matching' : `policy ${policy}`}`, f.rbac.delayDenyMs);
       return false;
     }
-    if (f.rbac.rules?.action === 'ALLOW' && d.matchedPolicy !== undefined) allowedBy = d.matchedPolicy;
+    if (f.rbac.rules?.action === 'ALLOW' && d.matchedPolicy !== undefined) t.allowedBy = d.matchedPolicy;
   }
-  publish(ctx, { listener, protocol: 'tcp', effect: 'allowed', ...(allowedBy !== undefined ? { policy: allowedBy } : {}), ...(shadow ? { shadow } : {}), ...(req.peer ? { source: req.peer as string } : {}) });
+  publish(ctx, { listener, protocol: 'tcp', effect: 'allowed', ...(t.allowedBy !== undefined ? { policy: t.allowedBy } : {}), ...(t.shadow ? { shadow: t.shadow } : {}), ...(req.peer ? { source: req.peer as string } : {}) });
   return true;
+}
+
+function deny(ctx: TcpAuthzContext, listener: string, socket: net.Socket, req: RbacRequest, policy: string, filter: string, t: Trail, why: string, delayMs: number): void {
+  publish(ctx, { listener, protocol: 'tcp', effect: 'denied', policy, filter, ...(t.shadow ? { shadow: t.shadow } : {}), ...(req.peer ? { source: req.peer as string } : {}) });
+  const now = Date.now();
+  if (now - lastLog >= 1000) {
+    lastLog = now;
+    ctx.log(`TCP connection from ${req.sourceIp}:${socket.remotePort}${req.peer ? ` (${req.peer as string})` : ''} to listener ${listener} closed: ${why} (filter ${filter})`);
+  }
+  socket.pause();
+  if (delayMs > 0) setTimeout(() => socket.destroy(), delayMs).unref();
+  else socket.destroy();
+}
+
+/** A network ext_authz filter: asks the authorizer once for the connection, then runs the filters after it. */
+async function external(ctx: TcpAuthzContext, listener: string, filters: readonly AuthzFilterConfig[], socket: net.Socket, req: RbacRequest, i: number, t: Trail): Promise<boolean> {
+  const f = filters[i] as ExtAuthzFilterConfig;
+  const c = f.extAuthz;
+  socket.pause();
+  if (!ctx.extAuthz) {
+    deny(ctx, listener, socket, req, EXT_AUTHZ_POLICY, f.name, t, 'BUG: this sidecar has no way to reach an authorizer', 0);
+    return false;
+  }
+  const own = req.peer !== undefined ? ctx.extAuthz.localPrincipal?.() : undefined;
+  const running = check(ctx.extAuthz, c, {
+    source: { address: req.sourceIp as string, port: socket.remotePort ?? 0, ...(req.peer !== undefined ? { principal: req.peer as string } : {}) },
+    destination: { address: req.destinationIp as string, port: req.destinationPort as number, ...(own ? { principal: own } : {}) },
+  });
+  const onClose = () => running.abort();
+  socket.once('close', onClose);
+  const o = await running.outcome;
+  socket.off('close', onClose);
+  if (socket.destroyed) return false;
+  if (o.kind === 'deny' || (o.kind === 'error' && !c.failOpen)) {
+    deny(ctx, listener, socket, req, EXT_AUTHZ_POLICY, f.name, t, o.kind === 'deny' ? `external authorization denied it: ${o.reason}` : `the authorizer could not be asked: ${o.reason}`, 0);
+    return false;
+  }
+  return run(ctx, listener, filters, socket, req, i + 1, t);
 }
 
 function publish(ctx: TcpAuthzContext, e: Parameters<Telemetry['authz']['publish']>[0]): void {

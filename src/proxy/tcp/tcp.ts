@@ -5,6 +5,7 @@
 // backpressure; a FIN from either side is passed on (half-close), and the pair is closed after
 // idleTimeoutMs with no byte either way. Each open, close (with its bytes) and failed connect is published on the
 // sidecar's telemetry channel (telemetry/events.ts).
+import type { ExtAuthzCallContext } from './authz.ts';
 import net from 'node:net';
 import type { RuntimeConfig } from '../config.ts';
 import { ProxyError } from '../errors.ts';
@@ -34,6 +35,8 @@ export interface TcpContext {
   tls?: { secrets: TlsSecrets; stats?: TlsStats };
   /** The service port an inbound listener's port stands for (network RBAC's destination port: tcp/authz.ts). */
   destinationPort?: (listenerPort: number) => number;
+  /** How a network ext_authz filter reaches its authorizer (tcp/authz.ts). */
+  extAuthz?: ExtAuthzCallContext;
 }
 
 /** Where the sidecar was given no certificate (tests of the TCP path alone): TLS endpoints cannot be reached, and say so. */
