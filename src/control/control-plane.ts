@@ -156,7 +156,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
   // Off loopback the admin API speaks TLS, with the control plane's certificate: the admin token
   // and the mesh's config never cross a network in plain text.
   const adminTls = opts.adminTls ?? !isLoopback(opts.adminHost ?? '127.0.0.1');
-  const admin = createAdminServer({ store, registry, ads, version: WEFT_VERSION, token: adminToken, joinTokens }, adminTls ? tls.context() : undefined);
+  const admin = createAdminServer({ store, registry, ads, version: WEFT_VERSION, token: adminToken, joinTokens, snapshot: () => snapshot() }, adminTls ? tls.context() : undefined);
   if (adminTls) tls.onRenewed((c) => (admin as https.Server).setSecureContext(c));
   await new Promise<void>((resolve, reject) => {
     admin.once('error', reject);

@@ -25,7 +25,7 @@
 // Automatic mTLS (mtls.ts): endpoints whose sidecar takes mTLS are marked, the clusters that reach
 // them choose TLS or plaintext per endpoint, and each inbound listener takes what its port's
 // PeerAuthentication mode (model/peer-auth.ts) allows.
-import type { Destination, DestinationRule, LocalRateLimit, VirtualService } from '../../api/types.ts';
+import type { AuthorizationPolicy, Destination, DestinationRule, LocalRateLimit, VirtualService } from '../../api/types.ts';
 import { TYPE } from '../../xds/types.ts';
 import { duration } from './duration.ts';
 import { jwtAuthnFilter } from './jwt.ts';
@@ -54,7 +54,7 @@ import { failoverLabelKeys, loadAssignment, localityLbOf, socketAddress } from '
 import { type SniResources, tcpProxy } from './tls-routes.ts';
 import { type PlainInbound, type PortFilters, clusterTls, outboundSni, subjectAltNames, withInboundMtls } from './mtls.ts';
 import { type EffectiveMode, portMtlsMode, workloadMtls } from '../model/peer-auth.ts';
-import { type AuthzFilter, type MeshService, authzFilters } from './authz.ts';
+import { type AuthzFilter, type MeshService, authzFilters, customProviderProblem } from './authz.ts';
 
 export { duration } from './duration.ts';
 export { OUTBOUND_ROUTE, PASSTHROUGH_CLUSTER } from './routes.ts';
@@ -556,6 +556,17 @@ export function inboundAuthz(mesh: ProxyPolicies, proxy: Workload): InboundAuthz
     trustDomain: mesh.trustDomain ?? DEFAULT_TRUST_DOMAIN,
     ...(extensionProviders?.length ? { extensionProviders, services: meshServices(mesh) } : {}),
   });
+}
+
+/**
+ * What `weft apply` says of a CUSTOM policy whose provider the mesh config does not give, or gives
+ * in a form that cannot be used: the policy stays, and denies what it matches (as Istio's).
+ */
+export function customProviderWarnings(p: AuthorizationPolicy, mesh: ProxyPolicies): string[] {
+  if (p.spec.action !== 'CUSTOM') return [];
+  const why = customProviderProblem(p, mesh.meshConfig?.extensionProviders ?? [], meshServices(mesh));
+  const name = `AuthorizationPolicy ${p.metadata.namespace}/${p.metadata.name}`;
+  return why ? [`${name}: spec.provider.name: ${why}; the requests this policy matches are denied (it fails closed, as in Istio)`] : [];
 }
 
 /** The services of the mesh by hostname and namespace, once per snapshot (what extension providers name). */
