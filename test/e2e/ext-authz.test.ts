@@ -29,6 +29,8 @@ const PROVIDERS = [
   provider('down-open', 'envoyExtAuthzHttp', { service: 'down-authz.example', port: 80, failOpen: true }),
   provider('slow', 'envoyExtAuthzHttp', { service: AUTHZ, port: 8000, timeout: '0.5s', statusOnError: '503', includeRequestHeadersInCheck: ['x-ext-authz'] }),
   provider('slow-default', 'envoyExtAuthzHttp', { service: AUTHZ, port: 8000, includeRequestHeadersInCheck: ['x-ext-authz'] }),
+  provider('body-strict', 'envoyExtAuthzHttp', { service: AUTHZ, port: 8000, includeRequestHeadersInCheck: ['x-ext-authz'], includeRequestBodyInCheck: { maxRequestBytes: 16 } }),
+  provider('body-partial', 'envoyExtAuthzGrpc', { service: AUTHZ, port: 9000, includeRequestBodyInCheck: { maxRequestBytes: 16, allowPartialMessage: true } }),
 ];
 
 const custom = (name: string, providerName: string, paths = ['/headers']) => ({
@@ -41,7 +43,11 @@ const get = (path: string, headers: Record<string, string> = {}) => call(sleep, 
 before(async () => {
   await mesh.start('ext-authz');
   // httpbin's /headers: the request headers it got, as JSON.
-  const app = await mesh.httpApp('httpbin', (req, res) => res.end(JSON.stringify({ path: req.url, headers: req.headers })));
+  const app = await mesh.httpApp('httpbin', (req, res) => {
+    let body = '';
+    req.on('data', (c: Buffer) => (body += c.toString()));
+    req.on('end', () => res.end(JSON.stringify({ path: req.url, headers: req.headers, body })));
+  });
   const echo = await mesh.echoApp();
   httpAuthz = await httpAuthorizer();
   grpcAuthz = await grpcAuthorizer();
@@ -157,6 +163,24 @@ test('a client that leaves cancels its check (default timeout 600s: the sidecar 
   req.destroy();
   const check = httpAuthz.seen.at(-1)!;
   await waitFor('the check to be cancelled once the client left', async () => check.cancelled === true);
+});
+
+test('includeRequestBodyInCheck: the body goes with the check (up to maxRequestBytes) and still reaches the app whole; larger is 413 unless allowPartialMessage', async () => {
+  const post = (body: string) => request(`http://127.0.0.1:${sleep}/headers`, { method: 'POST', headers: { host: HOST, 'x-ext-authz': 'allow' }, body });
+  await mesh.setPolicies([custom('body', 'body-strict')]);
+  const small = await post('0123456789');
+  const got = JSON.parse(await small.body.text());
+  assert.equal(small.statusCode, 200);
+  assert.equal(got.body, '0123456789', 'the app gets the body the check read');
+  assert.equal(httpAuthz.seen.at(-1)!.body, '0123456789', 'the authorizer got it');
+  const big = await post('x'.repeat(100));
+  assert.equal(big.statusCode, 413);
+  await big.body.dump();
+  await mesh.setPolicies([custom('body', 'body-partial')]);
+  const partial = await post('abcdefghijklmnopqrstuvwxyz'.repeat(4));
+  assert.equal(partial.statusCode, 200);
+  assert.equal(JSON.parse(await partial.body.text()).body, 'abcdefghijklmnopqrstuvwxyz'.repeat(4), 'the app gets all of it');
+  assert.equal(grpcAuthz.seen.at(-1)!.body, 'abcdefghijklmnop', 'the authorizer, the first maxRequestBytes');
 });
 
 test('CUSTOM before DENY: the authorizer decides first (its denial wins), and a request it allows is still denied by a matching DENY policy', async () => {
