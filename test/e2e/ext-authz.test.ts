@@ -18,6 +18,7 @@ let other = 0;
 let httpAuthz: Authorizer;
 let grpcAuthz: Authorizer;
 let closedPort = 0;
+let httpbinAdmin = '';
 const HOST = 'httpbin.foo:8000';
 const AUTHZ = 'ext-authz.foo.svc.cluster.local';
 
@@ -52,7 +53,7 @@ before(async () => {
   httpAuthz = await httpAuthorizer();
   grpcAuthz = await grpcAuthorizer();
   await mesh.workload({ name: 'ext-authz', namespace: 'foo', sa: 'ext-authz', service: 'ext-authz', labels: { app: 'ext-authz' }, ports: [['http', 8000, httpAuthz.port], ['grpc', 9000, grpcAuthz.port]] });
-  await mesh.workload({ name: 'httpbin-v1', namespace: 'foo', sa: 'httpbin', service: 'httpbin', labels: { app: 'httpbin', version: 'v1' }, ports: [['http', 8000, app], ['tcp-echo', 9001, echo]] });
+  httpbinAdmin = (await mesh.workload({ name: 'httpbin-v1', namespace: 'foo', sa: 'httpbin', service: 'httpbin', labels: { app: 'httpbin', version: 'v1' }, ports: [['http', 8000, app], ['tcp-echo', 9001, echo]] })).proc.admin;
   sleep = (await mesh.workload({ name: 'sleep', namespace: 'foo', sa: 'sleep', outbound: true })).outbound;
   other = (await mesh.workload({ name: 'other', namespace: 'bar', sa: 'other', outbound: true })).outbound;
   // An authorizer that is down: a service of the mesh whose one endpoint refuses connections.
@@ -97,13 +98,20 @@ test('HTTP provider (the task\'s sample-ext-authz-http): x-ext-authz: allow pass
   assert.equal(httpAuthz.seen.length, before + 2);
 });
 
-test('a denial names its cause: headersToDownstreamOnDeny reach the client, and the sidecar says ext_authz', async () => {
+const authzStats = async () => ((await (await request(`${httpbinAdmin}/stats`)).body.json()) as { authz: { denied: number; shadowDenied: number; deniedBy: Record<string, number> } }).authz;
+
+test('a denial names its cause: headersToDownstreamOnDeny reach the client, the sidecar says ext_authz, and counts it as an authorization denial (not as a dry run)', async () => {
   await mesh.setPolicies([custom('ext-authz', 'sample-ext-authz-http')]);
+  const before = await authzStats();
   const r = await request(`http://127.0.0.1:${sleep}/headers`, { headers: { host: HOST } });
   assert.equal(r.statusCode, 403);
   assert.equal(await r.body.text(), DENIED_BODY);
   assert.equal(r.headers['x-ext-authz-check-result'], 'denied');
   assert.equal(r.headers['x-weft-authz-policy'], 'ext_authz');
+  const after = await authzStats();
+  assert.equal(after.deniedBy.ext_authz - (before.deniedBy.ext_authz ?? 0), 1);
+  assert.equal(after.denied - before.denied, 1);
+  assert.equal(after.shadowDenied, before.shadowDenied, 'the CUSTOM marks are not dry-run results');
 });
 
 test('gRPC provider (sample-ext-authz-grpc): the Check call decides, with the request\'s attributes; its ok_response headers reach the app', async () => {

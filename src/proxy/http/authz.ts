@@ -21,6 +21,7 @@ import { EXT_AUTHZ_POLICY, ProxyError, extAuthzDenied, rbacDenied } from '../err
 import type { AuthzEvent, Telemetry } from '../telemetry/events.ts';
 import type { ExtAuthzFilterConfig, ListenerConfig } from '../xds-client/convert.ts';
 import { type ExtAuthzContext, extAuthorize, extAuthzEnabled } from './ext-authz.ts';
+import { EXT_AUTHZ_MARKS } from '../xds-client/convert-ext-authz.ts';
 import type { Downstream } from './types.ts';
 import { headerValue } from './edits.ts';
 
@@ -106,7 +107,8 @@ function run(ctx: AuthzContext, l: ListenerConfig, ds: Downstream, from: number,
     }
     req ??= rbacRequestOf(ds, ctx);
     const d: RbacDecision = evaluateRbac(f.rbac, req);
-    if (d.shadow) (t.shadow ??= []).push(d.shadow);
+    // Dry-run results; the marks of a CUSTOM policy's RBAC filter (Istio's istio_ext_authz_ shadow rules) are not.
+    if (d.shadow && f.rbac.shadowRulesStatPrefix !== EXT_AUTHZ_MARKS) (t.shadow ??= []).push(d.shadow);
     if (d.log && d.matchedPolicy !== undefined) t.audit = d.matchedPolicy;
     if (marks) {
       const md = rbacDynamicMetadata(f.rbac, d);

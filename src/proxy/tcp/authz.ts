@@ -19,6 +19,7 @@ import { peerPrincipal } from '../tls/peer.ts';
 import { unmapped } from '../http/authz.ts';
 import type { Telemetry } from '../telemetry/events.ts';
 import type { AuthzFilterConfig, ExtAuthzFilterConfig } from '../xds-client/convert.ts';
+import { EXT_AUTHZ_MARKS } from '../xds-client/convert-ext-authz.ts';
 
 export interface TcpAuthzContext {
   telemetry: Telemetry;
@@ -73,7 +74,8 @@ function run(ctx: TcpAuthzContext, listener: string, filters: readonly AuthzFilt
       return external(ctx, listener, filters, socket, req, i, t);
     }
     const d = evaluateRbac(f.rbac, req);
-    if (d.shadow) (t.shadow ??= []).push(d.shadow);
+    // Dry-run results; the marks of a CUSTOM policy's RBAC filter (Istio's istio_ext_authz_ shadow rules) are not.
+    if (d.shadow && f.rbac.shadowRulesStatPrefix !== EXT_AUTHZ_MARKS) (t.shadow ??= []).push(d.shadow);
     const md = rbacDynamicMetadata(f.rbac, d);
     if (Object.keys(md).length) t.metadata = { ...t.metadata, [f.name]: { ...t.metadata?.[f.name], ...md } };
     if (!d.allowed) {

@@ -11,6 +11,9 @@ import { compileStringMatcher, type StringMatch } from '../authz/string-matcher.
 import { protoRoot } from '../../xds/protos.ts';
 import { duration, fail } from './convert-util.ts';
 
+/** The stat prefix of the shadow rules with which Istio marks the requests a CUSTOM policy's authorizer checks (not dry-run results). */
+export const EXT_AUTHZ_MARKS = 'istio_ext_authz_';
+
 /** The authorization service, as the filter names it: an HTTP one or envoy.service.auth.v3.Authorization over gRPC. */
 export type ExtAuthzService =
   | {
