@@ -41,7 +41,7 @@ export const SUPPORTED_KINDS: readonly SupportedKind[] = Object.freeze([
   Object.freeze({ kind: 'Sidecar', group: 'networking.istio.io', versions: NETWORKING_VERSIONS }),
   // Applied: the sidecars' inbound mTLS modes, and whether clients send them mTLS (control/model/peer-auth.ts).
   Object.freeze({ kind: 'PeerAuthentication', group: 'security.istio.io', versions: Object.freeze(['v1', 'v1beta1'] as const) }),
-  // Enforced: the sidecars' inbound RBAC filters (control/translate/authz.ts, proxy/authz/); CUSTOM is refused (support.ts).
+  // Enforced: the sidecars' inbound RBAC filters (control/translate/authz.ts, proxy/authz/), and for CUSTOM their ext_authz layer (proxy/http/ext-authz.ts).
   Object.freeze({ kind: 'AuthorizationPolicy', group: 'security.istio.io', versions: Object.freeze(['v1', 'v1beta1'] as const) }),
   // Applied: the sidecars' JWT verification (control/translate/jwt.ts, proxy/http/jwt.ts).
   Object.freeze({ kind: 'RequestAuthentication', group: 'security.istio.io', versions: Object.freeze(['v1', 'v1beta1'] as const) }),
