@@ -41,7 +41,16 @@ export interface CheckRequestInput {
 }
 
 export type CheckOutcome =
-  | { kind: 'allow'; upstreamSet: HeaderList; upstreamAppend: HeaderList; upstreamRemove: string[]; clientHeaders: HeaderList }
+  | {
+      kind: 'allow';
+      /** Header edits for the request the app gets: set (replacing), appended, added where absent, replaced where present, removed. */
+      upstreamSet: HeaderList;
+      upstreamAppend: HeaderList;
+      upstreamAddIfAbsent?: HeaderList;
+      upstreamOverwriteIfExists?: HeaderList;
+      upstreamRemove: string[];
+      clientHeaders: HeaderList;
+    }
   | { kind: 'deny'; status: number; headers: HeaderList; body: string; reason: string }
   | { kind: 'error'; reason: string };
 
@@ -191,20 +200,25 @@ function grpcOutcome(c: ExtAuthzConfig, r: Reply): CheckOutcome {
     const ok = res.ok_response ?? {};
     const set: HeaderList = [];
     const append: HeaderList = [];
+    const addIfAbsent: HeaderList = [];
+    const overwriteIfExists: HeaderList = [];
     for (const o of ok.headers ?? []) {
       const k = String(o.header?.key ?? '').toLowerCase();
       const v = headerValueOf(o.header);
       if (!k || FRAMING.has(k)) continue;
-      // HeaderValueOption: append (deprecated BoolValue, false by default here as Envoy's ext_authz reads it) or append_action.
-      const appends = o.append_action === 'APPEND_IF_EXISTS_OR_ADD' || o.append_action === 'ADD_IF_ABSENT' || o.append?.value === true || o.append === true;
-      (appends ? append : set).push(k, v);
+      // HeaderValueOption, as Envoy's ext_authz reads it: append true appends; else append_action
+      // (ADD_IF_ABSENT, OVERWRITE_IF_EXISTS); else the header is set, replacing the client's.
+      if (o.append?.value === true || o.append === true) append.push(k, v);
+      else if (o.append_action === 'ADD_IF_ABSENT') addIfAbsent.push(k, v);
+      else if (o.append_action === 'OVERWRITE_IF_EXISTS') overwriteIfExists.push(k, v);
+      else set.push(k, v);
     }
     const clientHeaders: HeaderList = [];
     for (const o of ok.response_headers_to_add ?? []) {
       const k = String(o.header?.key ?? '').toLowerCase();
       if (k && !FRAMING.has(k)) clientHeaders.push(k, headerValueOf(o.header));
     }
-    return { kind: 'allow', upstreamSet: set, upstreamAppend: append, upstreamRemove: (ok.headers_to_remove ?? []).map((h: string) => h.toLowerCase()), clientHeaders };
+    return { kind: 'allow', upstreamSet: set, upstreamAppend: append, upstreamAddIfAbsent: addIfAbsent, upstreamOverwriteIfExists: overwriteIfExists, upstreamRemove: (ok.headers_to_remove ?? []).map((h: string) => h.toLowerCase()), clientHeaders };
   }
   const denied = res.denied_response ?? {};
   const values = protoRoot().lookupEnum('envoy.type.v3.StatusCode').values;

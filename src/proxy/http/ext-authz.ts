@@ -69,15 +69,21 @@ export async function extAuthorize(ctx: ExtAuthzContext, listener: string, f: Ex
   return { denied: extAuthzDenied(f.name, listener, c.statusOnError, [], '', `the authorizer could not be asked: ${o.reason}`), outcome: 'error' };
 }
 
-/** An allowing answer's edits: headers set, appended and removed on the request; headers for the client's response. */
+/** An allowing answer's edits: headers set, appended, added and removed on the request; headers for the client's response. */
 function applyAllow(ds: Downstream, o: Extract<CheckOutcome, { kind: 'allow' }>): void {
-  if (!o.upstreamSet.length && !o.upstreamAppend.length && !o.upstreamRemove.length && !o.clientHeaders.length) return;
-  const drop = new Set([...o.upstreamRemove, ...o.upstreamSet.filter((_, i) => i % 2 === 0)]);
-  const kept: HeaderList = [];
-  const hs = ds.head.headers;
-  for (let i = 0; i < hs.length; i += 2) if (!drop.has(hs[i])) kept.push(hs[i], hs[i + 1]);
-  ds.head.headers = [...kept, ...o.upstreamSet, ...o.upstreamAppend];
+  const addIfAbsent = o.upstreamAddIfAbsent ?? [];
+  const overwrite = o.upstreamOverwriteIfExists ?? [];
   if (o.clientHeaders.length) ds.responseHeadersToAdd = [...(ds.responseHeadersToAdd ?? []), ...o.clientHeaders];
+  if (!o.upstreamSet.length && !o.upstreamAppend.length && !o.upstreamRemove.length && !addIfAbsent.length && !overwrite.length) return;
+  const hs = ds.head.headers;
+  const present = new Set(hs.filter((_, i) => i % 2 === 0));
+  const names = (l: HeaderList) => l.filter((_, i) => i % 2 === 0);
+  const replaced = [...o.upstreamSet, ...overwrite.filter((_, i, l) => present.has(l[i - (i % 2)]))];
+  const drop = new Set([...o.upstreamRemove, ...names(replaced)]);
+  const kept: HeaderList = [];
+  for (let i = 0; i < hs.length; i += 2) if (!drop.has(hs[i])) kept.push(hs[i], hs[i + 1]);
+  const added = addIfAbsent.filter((_, i, l) => !present.has(l[i - (i % 2)]));
+  ds.head.headers = [...kept, ...replaced, ...o.upstreamAppend, ...added];
 }
 
 /**
