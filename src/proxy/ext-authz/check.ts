@@ -59,20 +59,25 @@ export interface RunningCheck {
   abort(): void;
 }
 
-const ALLOW_ALL: CheckOutcome = Object.freeze({ kind: 'allow', upstreamSet: [], upstreamAppend: [], upstreamRemove: [], clientHeaders: [] }) as CheckOutcome;
-
-/** Sends the check; the outcome never rejects (a failure is an 'error' outcome). */
+/** Sends the check; the outcome never rejects (a failure, even an answer that cannot be read, is an 'error' outcome). */
 export function check(ctx: ClusterCallContext, c: ExtAuthzConfig, input: CheckRequestInput): RunningCheck {
-  const call = c.service.kind === 'http' ? httpCall(ctx, c, input) : grpcCall(ctx, c, input);
+  const failed = (e: unknown): CheckOutcome => ({ kind: 'error', reason: (e as Error)?.message ?? String(e) });
+  let call: ClusterCall;
+  try {
+    call = c.service.kind === 'http' ? httpCall(ctx, c, input) : grpcCall(ctx, c, input);
+  } catch (e) {
+    return { outcome: Promise.resolve(failed(e)), abort: () => {} };
+  }
   const read = c.service.kind === 'http' ? httpOutcome : grpcOutcome;
-  const outcome = call.reply.then(
-    (r) => read(c, r),
-    (e: Error): CheckOutcome => ({ kind: 'error', reason: e.message }),
-  );
+  const outcome = call.reply.then((r) => {
+    try {
+      return read(c, r);
+    } catch (e) {
+      return failed(e);
+    }
+  }, failed);
   return { outcome, abort: () => call.abort() };
 }
-
-export { ALLOW_ALL };
 
 const matchesAny = (ms: readonly ((v: string) => boolean)[] | undefined, name: string): boolean => ms !== undefined && ms.some((m) => m(name));
 

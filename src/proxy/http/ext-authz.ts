@@ -29,7 +29,8 @@ export function extAuthzEnabled(f: ExtAuthzFilterConfig, ds: Downstream): boolea
 
 /**
  * Checks one request with the filter's authorizer: undefined when it may go on (with the answer's
- * edits applied), else the denial. `onCheck` hands over the way to cancel the check.
+ * edits applied), else the denial; `outcome` says what the authorizer did. `onCancel` is handed
+ * the way to cancel what is under way (reading the body, then the check).
  */
 export async function extAuthorize(ctx: ExtAuthzContext, listener: string, f: ExtAuthzFilterConfig, ds: Downstream, onCancel: (cancel: () => void) => void): Promise<{ denied?: ProxyError; outcome: CheckOutcome['kind'] }> {
   const c = f.extAuthz;

@@ -129,7 +129,7 @@ export function createListener(handlers: ListenerHandlers, limits: () => Listene
 /** Goes on with a connection its network authorization admits (no filters: undefined), now or once an external authorizer answered. */
 function admit(verdict: boolean | Promise<boolean> | undefined, go: () => void): void {
   if (verdict === undefined || verdict === true) go();
-  else if (verdict !== false) verdict.then((ok) => ok && go());
+  else if (verdict !== false) verdict.then((ok) => ok && go(), () => {}); // a check never rejects (ext-authz/check.ts)
 }
 
 /** A connection by the listener's kind; `head`: its bytes already read (by the tls_inspector). */

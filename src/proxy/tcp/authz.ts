@@ -71,7 +71,10 @@ function run(ctx: TcpAuthzContext, listener: string, filters: readonly AuthzFilt
     const f = filters[i];
     if (f.extAuthz) {
       if (f.extAuthz.enabled && !f.extAuthz.enabled(t.metadata)) continue;
-      return external(ctx, listener, filters, socket, req, i, t);
+      return external(ctx, listener, filters, socket, req, i, t).catch((e: Error) => {
+        deny(ctx, listener, socket, req, EXT_AUTHZ_POLICY, f.name, t, `BUG: ${e.message}`, 0);
+        return false;
+      });
     }
     const d = evaluateRbac(f.rbac, req);
     // Dry-run results; the marks of a CUSTOM policy's RBAC filter (Istio's istio_ext_authz_ shadow rules) are not.

@@ -89,7 +89,7 @@ export function detect(
     const verdict = allowTcp ? allowTcp() : true;
     if (verdict === true) pipe();
     else if (verdict === false) up?.socket.destroy(); // what the server may have said first never reaches a denied client
-    else verdict.then((ok) => (ok ? pipe() : up?.socket.destroy()));
+    else verdict.then((ok) => (ok ? pipe() : up?.socket.destroy()), () => up?.socket.destroy());
   };
   const pipe = () => {
     pipeTcp(ctx, clusterName, down, up!, buf, Buffer.concat(upChunks), idleTimeoutMs, maxDurationMs);
