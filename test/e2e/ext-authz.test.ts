@@ -30,6 +30,7 @@ const PROVIDERS = [
   provider('down-open', 'envoyExtAuthzHttp', { service: 'down-authz.example', port: 80, failOpen: true }),
   provider('slow', 'envoyExtAuthzHttp', { service: AUTHZ, port: 8000, timeout: '0.5s', statusOnError: '503', includeRequestHeadersInCheck: ['x-ext-authz'] }),
   provider('slow-default', 'envoyExtAuthzHttp', { service: AUTHZ, port: 8000, includeRequestHeadersInCheck: ['x-ext-authz'] }),
+  provider('garbage', 'envoyExtAuthzGrpc', { service: 'garbage-authz.foo.svc.cluster.local', port: 9000, statusOnError: '502' }),
   provider('body-strict', 'envoyExtAuthzHttp', { service: AUTHZ, port: 8000, includeRequestHeadersInCheck: ['x-ext-authz'], includeRequestBodyInCheck: { maxRequestBytes: 16 } }),
   provider('body-partial', 'envoyExtAuthzGrpc', { service: AUTHZ, port: 9000, includeRequestBodyInCheck: { maxRequestBytes: 16, allowPartialMessage: true } }),
 ];
@@ -54,6 +55,8 @@ before(async () => {
   grpcAuthz = await grpcAuthorizer();
   await mesh.workload({ name: 'ext-authz', namespace: 'foo', sa: 'ext-authz', service: 'ext-authz', labels: { app: 'ext-authz' }, ports: [['http', 8000, httpAuthz.port], ['grpc', 9000, grpcAuthz.port]] });
   httpbinAdmin = (await mesh.workload({ name: 'httpbin-v1', namespace: 'foo', sa: 'httpbin', service: 'httpbin', labels: { app: 'httpbin', version: 'v1' }, ports: [['http', 8000, app], ['tcp-echo', 9001, echo]] })).proc.admin;
+  // An authorizer whose answers are not Check answers: a gRPC OK with no message at all.
+  await mesh.workload({ name: 'garbage-authz', namespace: 'foo', sa: 'garbage', service: 'garbage-authz', ports: [['grpc', 9000, await mesh.grpcApp()]] });
   sleep = (await mesh.workload({ name: 'sleep', namespace: 'foo', sa: 'sleep', outbound: true })).outbound;
   other = (await mesh.workload({ name: 'other', namespace: 'bar', sa: 'other', outbound: true })).outbound;
   // An authorizer that is down: a service of the mesh whose one endpoint refuses connections.
@@ -156,6 +159,14 @@ test('the authorizer down: failOpen false denies (403, statusOnError\'s default)
   assert.equal(closed.body, '');
   await mesh.setPolicies([custom('open', 'down-open')]);
   assert.equal((await get('/headers')).status, 200);
+});
+
+test('an authorizer whose answer is not a CheckResponse: the check failed (statusOnError 502), the sidecar goes on serving', async () => {
+  await mesh.setPolicies([custom('garbage', 'garbage')]);
+  const r = await get('/headers', { 'x-ext-authz': 'allow' });
+  assert.equal(r.status, 502);
+  assert.equal(r.body, '');
+  assert.equal((await get('/ip')).status, 200);
 });
 
 test('timeout: an authorizer that does not answer within the provider\'s timeout gets statusOnError (503), and its check is cancelled', async () => {
