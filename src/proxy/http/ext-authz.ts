@@ -44,7 +44,8 @@ export async function extAuthorize(ctx: ExtAuthzContext, listener: string, f: Ex
   const h = ds.head;
   const local = ds.localAddress?.() ?? { address: '', port: 0 };
   const source = ds.sourcePrincipal?.();
-  const own = ds.sourcePrincipal ? ctx.localPrincipal?.() : undefined;
+  // Over mTLS the sidecar's own certificate names it (Envoy's destination principal); plaintext has none.
+  const own = source !== undefined ? ctx.localPrincipal?.() : undefined;
   const running = check(ctx, c, {
     source: { address: unmapped(ds.remoteAddress()), port: 0, ...(source ? { principal: source } : {}) },
     destination: { address: unmapped(local.address), port: ctx.destinationPort?.(local.port) ?? local.port, ...(own ? { principal: own } : {}) },
