@@ -50,10 +50,17 @@ export function spiffeId(trustDomain: string | undefined, namespace: string, ser
   return spiffeUri(trustDomain ?? DEFAULT_TRUST_DOMAIN, namespace, serviceAccount);
 }
 
-/** The SANs a cluster's servers may present: the distinct SPIFFE ids of its mTLS endpoints, sorted. */
-export function subjectAltNames(trustDomain: string | undefined, identities: readonly EndpointIdentity[]): string[] {
+/**
+ * The SANs a cluster's servers may present: the distinct SPIFFE ids of its mTLS endpoints, in the
+ * mesh's trust domain and in each of its aliases (Istio's spiffe.ExpandWithTrustDomains: during a
+ * trust domain migration, a server may still hold a certificate of the earlier one), sorted.
+ */
+export function subjectAltNames(trustDomain: string | undefined, identities: readonly EndpointIdentity[], aliases: readonly string[] = []): string[] {
   const ids = new Set<string>();
-  for (const i of identities) if (i.serviceAccount) ids.add(spiffeId(trustDomain, i.namespace, i.serviceAccount));
+  for (const i of identities) {
+    if (!i.serviceAccount) continue;
+    for (const td of [trustDomain, ...aliases]) ids.add(spiffeId(td, i.namespace, i.serviceAccount));
+  }
   return [...ids].sort();
 }
 

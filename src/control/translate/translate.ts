@@ -258,10 +258,12 @@ function buildClusters(
       clusters[name] = { ...passthroughCluster(name, withProtocol(protocolOptions(effective, svc?.handling), policy), svc?.targetPort), ...clusterTls(effective.tls, NO_AUTO_MTLS, outboundSni(c.port, c.subset, c.host)) };
     } else if (discovery === 'EDS') {
       // Automatic mTLS (mtls.ts): only where some endpoint takes it, so a plaintext mesh's clusters
-      // stay as they were; unless the DestinationRule's tls says DISABLE or ISTIO_MUTUAL.
+      // stay as they were; unless the DestinationRule's tls says DISABLE or ISTIO_MUTUAL. With the
+      // mesh config's enableAutoMtls false, only ISTIO_MUTUAL originates mTLS (as in Istio).
       const secure = members.filter((e) => e.identity);
-      const sans = subjectAltNames(mesh.trustDomain, secure.map((e) => e.identity!));
-      const tls = clusterTls(effective.tls, { sans, secure: secure.length > 0 }, outboundSni(c.port, c.subset, c.host));
+      const sans = subjectAltNames(mesh.trustDomain, secure.map((e) => e.identity!), mesh.meshConfig?.trustDomainAliases);
+      const auto = mesh.meshConfig?.enableAutoMtls !== false && secure.length > 0;
+      const tls = clusterTls(effective.tls, { sans, secure: auto }, outboundSni(c.port, c.subset, c.host));
       clusters[name] = { ...edsCluster(name, protocolOptions(effective, svc?.handling), policy), ...tls };
       endpoints[name] = assignment(members);
     } else if (members.length > 0) {
@@ -376,7 +378,7 @@ function apiListener(name: string): object {
 }
 
 /** What a proxy's own resources read of the mesh: its rate limits, its Sidecar, its PeerAuthentications, AuthorizationPolicies and RequestAuthentications. */
-export type ProxyPolicies = Pick<MeshSnapshot, 'rateLimits' | 'sidecars' | 'peerAuthentications' | 'authorizationPolicies' | 'requestAuthentications' | 'trustDomain'>;
+export type ProxyPolicies = Pick<MeshSnapshot, 'rateLimits' | 'sidecars' | 'peerAuthentications' | 'authorizationPolicies' | 'requestAuthentications' | 'trustDomain' | 'meshConfig'>;
 
 /** Adds one proxy's own resources to the shared and scoped ones (which it does not modify). */
 export function forProxy(shared: SharedResources, scoped: ScopedResources, proxy: Workload, mesh: ProxyPolicies = {}): XdsResources {
@@ -547,7 +549,9 @@ function limitRoute(l: InboundLimit, cluster: string): object {
 export function inboundAuthz(mesh: ProxyPolicies, proxy: Workload): InboundAuthz {
   const all = mesh.authorizationPolicies ?? [];
   if (!all.length) return NO_AUTHZ;
-  return authzFilters(all, { namespace: proxy.namespace, labels: proxy.labels ?? {} }, { trustDomain: mesh.trustDomain ?? DEFAULT_TRUST_DOMAIN });
+  // The mesh config's trust domain aliases: a principal of any of them matches as one of the mesh's own.
+  const td = { trustDomain: mesh.trustDomain ?? DEFAULT_TRUST_DOMAIN, trustDomainAliases: mesh.meshConfig?.trustDomainAliases ?? [] };
+  return authzFilters(all, { namespace: proxy.namespace, labels: proxy.labels ?? {} }, td);
 }
 
 /** The RBAC (and ext_authz) filters of the inbound side: HTTP ones for the HCM, network ones for TCP chains. */
