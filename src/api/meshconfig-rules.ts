@@ -2,7 +2,8 @@
 // MeshConfig, checked as istiod reads it (pkg/config/mesh ApplyMeshConfig, then
 // pkg/config/validation/agent ValidateMeshConfig), and what Weft does with each field:
 //   - applied: trustDomain, trustDomainAliases, enableAutoMtls, extensionProviders (the ext_authz
-//     kinds), accessLogFile/accessLogEncoding/accessLogFormat, and rootNamespace istio-system;
+//     kinds), accessLogFile/accessLogEncoding/accessLogFormat, meshMTLS.minProtocolVersion, and
+//     rootNamespace istio-system;
 //   - refused where ignoring the field would weaken security or widen traffic (support);
 //   - accepted with a warning naming the field elsewhere.
 // Unknown fields are refused (as istioctl's strict reading does; istiod itself drops them in
@@ -362,9 +363,8 @@ export function meshConfigSupport(data: Obj): MeshSupport {
   return out;
 }
 
+/** minProtocolVersion is applied (the sidecars' mTLS servers, translate/mtls.ts); cipher suites are not. */
 function meshMtls(m: Obj, reject: (path: string, message: string) => void): void {
-  const v = m.minProtocolVersion;
-  if (v === 'TLSV1_3') reject('meshMTLS.minProtocolVersion', 'TLSV1_3 is not supported yet: mesh mTLS takes TLS 1.2 and 1.3; ignoring it would let peers use TLS 1.2');
   if (Array.isArray(m.cipherSuites) && m.cipherSuites.length) reject('meshMTLS.cipherSuites', "not supported yet: mesh mTLS offers Node's default cipher suites; ignoring it would allow suites it leaves out");
 }
 
@@ -395,5 +395,7 @@ export function meshConfigOf(data: unknown): MeshConfig {
   if (typeof mesh.accessLogFile === 'string') out.accessLogFile = mesh.accessLogFile;
   if (mesh.accessLogEncoding === 'TEXT' || mesh.accessLogEncoding === 'JSON') out.accessLogEncoding = mesh.accessLogEncoding;
   if (typeof mesh.accessLogFormat === 'string') out.accessLogFormat = mesh.accessLogFormat;
+  const min = isObject(mesh.meshMTLS) ? mesh.meshMTLS.minProtocolVersion : undefined;
+  if (min === 'TLS_AUTO' || min === 'TLSV1_2' || min === 'TLSV1_3') out.meshMTLS = { minProtocolVersion: min };
   return out;
 }

@@ -1,9 +1,12 @@
 // The mesh config's enableAutoMtls through real sidecars, changed live: with it false, clients send
 // plain text where they sent mTLS (a STRICT server refuses it, a PERMISSIVE one takes it), and only
 // a DestinationRule's ISTIO_MUTUAL originates mTLS, as in Istio; deleting the ConfigMap returns the
-// mesh to Istio's defaults (automatic mTLS again).
+// mesh to Istio's defaults (automatic mTLS again). meshMTLS.minProtocolVersion TLSV1_3: the
+// sidecars' mTLS servers take TLS 1.3 only.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import tls from 'node:tls';
+import { workloadCert } from '../fixtures/mesh-creds.ts';
 import { checkResource } from '../../src/api/index.ts';
 import { AuthzMesh, call } from '../fixtures/authz-mesh.ts';
 import type { SidecarProc } from '../proxy/mesh.ts';
@@ -14,6 +17,7 @@ const MESH_CONFIG = { kind: 'ConfigMap', namespace: 'istio-system', name: 'istio
 
 const mesh = new AuthzMesh();
 let server: SidecarProc;
+let serverInbound: number;
 let client: number;
 
 async function apply(obj: Record<string, unknown>): Promise<void> {
@@ -35,7 +39,8 @@ const autoMtls = (on: boolean) => ({ apiVersion: 'v1', kind: 'ConfigMap', metada
 before(async () => {
   await mesh.start('mesh-config');
   const app = await mesh.httpApp('httpbin');
-  server = (await mesh.workload({ name: 'httpbin', namespace: 'default', sa: 'httpbin', service: 'httpbin', ports: [['http', 8000, app]] })).proc;
+  const s = await mesh.workload({ name: 'httpbin', namespace: 'default', sa: 'httpbin', service: 'httpbin', ports: [['http', 8000, app]] });
+  [server, serverInbound] = [s.proc, s.inbound.get(8000)!];
   client = (await mesh.workload({ name: 'sleep', namespace: 'default', sa: 'sleep', outbound: true })).outbound;
   await mesh.synced();
 });
@@ -66,6 +71,30 @@ test('without the DestinationRule, a PERMISSIVE server takes the plain text; the
   assert.deepEqual([plain.status, plain.mtls], [200, false], plain.body);
   mesh.cp.store.delete(MESH_CONFIG);
   await mesh.synced();
+  const r = await request();
+  assert.deepEqual([r.status, r.mtls], [200, true], r.body);
+});
+
+/** A sidecar's mTLS handshake to httpbin's inbound port with a mesh certificate, at most `maxVersion`: 'connected' once the server answered. */
+async function handshake(maxVersion: tls.SecureVersion): Promise<string> {
+  const creds = await workloadCert(mesh.cp, { serviceAccount: 'sleep' });
+  return new Promise((resolve) => {
+    const c = tls.connect({ port: serverInbound, host: '127.0.0.1', ca: mesh.cp.trustBundle, key: creds.keyPem, cert: creds.certPem, ALPNProtocols: ['istio-http/1.1', 'istio'], maxVersion, checkServerIdentity: () => undefined });
+    c.on('secureConnect', () => c.write(`GET / HTTP/1.1\r\nHost: ${HOST}\r\n\r\n`));
+    c.on('data', () => {
+      c.destroy();
+      resolve('connected');
+    });
+    c.on('error', (e) => resolve(`error: ${e.message}`));
+    c.on('close', () => resolve('closed'));
+  });
+}
+
+test('meshMTLS.minProtocolVersion TLSV1_3: the mTLS server takes TLS 1.3 only (TLS 1.2 too before); sidecars still talk', async () => {
+  assert.equal(await handshake('TLSv1.2'), 'connected');
+  await apply({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'istio', namespace: 'istio-system' }, data: { mesh: 'meshMTLS:\n  minProtocolVersion: TLSV1_3\n' } });
+  assert.match(await handshake('TLSv1.2'), /^(error|closed)/);
+  assert.equal(await handshake('TLSv1.3'), 'connected');
   const r = await request();
   assert.deepEqual([r.status, r.mtls], [200, true], r.body);
 });

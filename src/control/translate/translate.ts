@@ -52,7 +52,7 @@ import { allVirtualServices } from './gamma.ts';
 import { clusterPolicyFields, effectivePolicy, policyLayers, protocolOptions } from './policy.ts';
 import { failoverLabelKeys, loadAssignment, localityLbOf, socketAddress } from './locality.ts';
 import { type SniResources, tcpProxy } from './tls-routes.ts';
-import { type PlainInbound, type PortFilters, clusterTls, outboundSni, subjectAltNames, withInboundMtls } from './mtls.ts';
+import { type MeshMinTls, type PlainInbound, type PortFilters, clusterTls, outboundSni, subjectAltNames, withInboundMtls } from './mtls.ts';
 import { type EffectiveMode, portMtlsMode, workloadMtls } from '../model/peer-auth.ts';
 import { type AuthzFilter, authzFilters } from './authz.ts';
 
@@ -414,7 +414,7 @@ export function forProxy(shared: SharedResources, scoped: ScopedResources, proxy
     if (handling === 'udp') continue;
     const name = `inbound|${p.inboundPort}`;
     const cluster = inboundClusterName(p.port);
-    listeners[name] = inboundListener(name, proxy.address, p, cluster, handling, limits, modeOf(p.port), authz, jwt);
+    listeners[name] = inboundListener(name, proxy.address, p, cluster, handling, limits, modeOf(p.port), authz, jwt, mesh.meshConfig?.meshMTLS?.minProtocolVersion);
     const base = {
       name: cluster,
       type: 'STATIC',
@@ -561,9 +561,9 @@ export interface InboundAuthz {
 }
 const NO_AUTHZ: InboundAuthz = { http: [], tcp: [] };
 
-function inboundListener(name: string, address: string, p: WorkloadPort, cluster: string, handling: PortHandling, limits: InboundLimit[], mode: EffectiveMode, authz: InboundAuthz = NO_AUTHZ, jwt?: object): object {
+function inboundListener(name: string, address: string, p: WorkloadPort, cluster: string, handling: PortHandling, limits: InboundLimit[], mode: EffectiveMode, authz: InboundAuthz = NO_AUTHZ, jwt?: object, minTls?: MeshMinTls): object {
   const plain = plainInboundListener(name, address, p, cluster, handling, limits, authz, jwt);
-  return withInboundMtls(plain.listener, mode, handling, plain.filters);
+  return withInboundMtls(plain.listener, mode, handling, plain.filters, minTls);
 }
 
 /**
