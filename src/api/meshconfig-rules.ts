@@ -2,8 +2,9 @@
 // MeshConfig, checked as istiod reads it (pkg/config/mesh ApplyMeshConfig, then
 // pkg/config/validation/agent ValidateMeshConfig), and what Weft does with each field:
 //   - applied: trustDomain, trustDomainAliases, enableAutoMtls, extensionProviders (the ext_authz
-//     kinds), accessLogFile/accessLogEncoding/accessLogFormat, meshMTLS.minProtocolVersion, and
-//     rootNamespace istio-system;
+//     kinds), accessLogFile/accessLogEncoding/accessLogFormat, meshMTLS.minProtocolVersion,
+//     outboundTrafficPolicy (the default of proxies whose Sidecar does not say), and rootNamespace
+//     istio-system;
 //   - refused where ignoring the field would weaken security or widen traffic (support);
 //   - accepted with a warning naming the field elsewhere.
 // Unknown fields are refused (as istioctl's strict reading does; istiod itself drops them in
@@ -299,7 +300,7 @@ export interface MeshSupport {
 }
 
 /** Fields Weft applies in full, or leaves to their owners (the access log is applied by the sidecars' listeners). */
-const APPLIED = new Set(['trustDomain', 'trustDomainAliases', 'enableAutoMtls', 'accessLogFile', 'accessLogEncoding', 'accessLogFormat']);
+const APPLIED = new Set(['trustDomain', 'trustDomainAliases', 'enableAutoMtls', 'accessLogFile', 'accessLogEncoding', 'accessLogFormat', 'outboundTrafficPolicy']);
 
 const NOT_APPLIED = 'accepted, not applied yet';
 
@@ -319,9 +320,6 @@ export function meshConfigSupport(data: Obj): MeshSupport {
     switch (k) {
       case 'rootNamespace':
         if (v !== ROOT_NAMESPACE) reject(k, `${JSON.stringify(v)} is not supported yet: Weft's root namespace is ${ROOT_NAMESPACE} (mesh-wide PeerAuthentication, AuthorizationPolicy and Sidecar live there); ignoring it would leave the policies of ${JSON.stringify(v)} applying to one namespace only, and those of ${ROOT_NAMESPACE} to the whole mesh`);
-        break;
-      case 'outboundTrafficPolicy':
-        if (isObject(v) && v.mode === 'REGISTRY_ONLY') reject(field(k, 'mode'), 'REGISTRY_ONLY is not supported yet as the mesh default: ignoring it would let proxies reach hosts outside the registry; set it on a Sidecar resource (spec.outboundTrafficPolicy.mode) instead');
         break;
       case 'meshMTLS':
         meshMtls(v as Obj, reject);
@@ -395,6 +393,8 @@ export function meshConfigOf(data: unknown): MeshConfig {
   if (typeof mesh.accessLogFile === 'string') out.accessLogFile = mesh.accessLogFile;
   if (mesh.accessLogEncoding === 'TEXT' || mesh.accessLogEncoding === 'JSON') out.accessLogEncoding = mesh.accessLogEncoding;
   if (typeof mesh.accessLogFormat === 'string') out.accessLogFormat = mesh.accessLogFormat;
+  const mode = isObject(mesh.outboundTrafficPolicy) ? mesh.outboundTrafficPolicy.mode : undefined;
+  if (mode === 'ALLOW_ANY' || mode === 'REGISTRY_ONLY') out.outboundTrafficPolicy = { mode };
   const min = isObject(mesh.meshMTLS) ? mesh.meshMTLS.minProtocolVersion : undefined;
   if (min === 'TLS_AUTO' || min === 'TLSV1_2' || min === 'TLSV1_3') out.meshMTLS = { minProtocolVersion: min };
   return out;

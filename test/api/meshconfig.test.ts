@@ -195,11 +195,13 @@ test('data.mesh.extensionProviders: names present and unique, one kind each, ext
 test('refused where ignoring would weaken security or widen traffic, naming the field; warned elsewhere', () => {
   const refusal = (mesh: string) => problems(mesh).map((l) => l.replace('ConfigMap istio-system/istio: ', '').split(': ').slice(0, 2).join(': '));
   assert.deepEqual(refusal('rootNamespace: mesh-root\n'), ['data.mesh.rootNamespace: "mesh-root" is not supported yet']);
-  assert.deepEqual(refusal('outboundTrafficPolicy: {mode: REGISTRY_ONLY}\n'), ['data.mesh.outboundTrafficPolicy.mode: REGISTRY_ONLY is not supported yet as the mesh default']);
   assert.deepEqual(refusal('meshMTLS: {cipherSuites: [ECDHE-ECDSA-AES256-GCM-SHA384]}\n'), ['data.mesh.meshMTLS.cipherSuites: not supported yet']);
   assert.deepEqual(refusal('pathNormalization: {normalization: MERGE_SLASHES}\n'), ['data.mesh.pathNormalization.normalization: MERGE_SLASHES is not supported yet']);
   assert.deepEqual(refusal('defaultServiceExportTo: ["."]\n'), ['data.mesh.defaultServiceExportTo: not supported yet']);
   assert.deepEqual(refusal('discoverySelectors: [{matchLabels: {mesh: "on"}}]\n'), ['data.mesh.discoverySelectors: not supported yet']);
+  // Applied: the default of proxies whose Sidecar does not say.
+  assert.deepEqual(warnings('outboundTrafficPolicy: {mode: REGISTRY_ONLY}\n'), []);
+  assert.deepEqual(meshConfigOf(checkResource(configMap('outboundTrafficPolicy: {mode: REGISTRY_ONLY}\n'), 'x').spec), { outboundTrafficPolicy: { mode: 'REGISTRY_ONLY' } });
   // Applied: the sidecars' mTLS servers take TLS 1.3 only.
   assert.deepEqual(warnings('meshMTLS: {minProtocolVersion: TLSV1_3}\n'), []);
   assert.deepEqual(meshConfigOf(checkResource(configMap('meshMTLS: {minProtocolVersion: TLSV1_3}\n'), 'x').spec), { meshMTLS: { minProtocolVersion: 'TLSV1_3' } });

@@ -2,7 +2,8 @@
 // plain text where they sent mTLS (a STRICT server refuses it, a PERMISSIVE one takes it), and only
 // a DestinationRule's ISTIO_MUTUAL originates mTLS, as in Istio; deleting the ConfigMap returns the
 // mesh to Istio's defaults (automatic mTLS again). meshMTLS.minProtocolVersion TLSV1_3: the
-// sidecars' mTLS servers take TLS 1.3 only.
+// sidecars' mTLS servers take TLS 1.3 only. outboundTrafficPolicy REGISTRY_ONLY: hosts outside the
+// mesh get 502 from proxies whose Sidecar does not say otherwise.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import tls from 'node:tls';
@@ -97,4 +98,19 @@ test('meshMTLS.minProtocolVersion TLSV1_3: the mTLS server takes TLS 1.3 only (T
   assert.equal(await handshake('TLSv1.3'), 'connected');
   const r = await request();
   assert.deepEqual([r.status, r.mtls], [200, true], r.body);
+});
+
+test('outboundTrafficPolicy REGISTRY_ONLY: a host outside the mesh gets 502 naming the mesh config (it passed through before); mesh services still answer', async () => {
+  const outside = await mesh.httpApp('outside');
+  const host = `127.0.0.1:${outside}`;
+  mesh.cp.store.delete(MESH_CONFIG);
+  await mesh.synced();
+  const open = await call(client, host, '/');
+  assert.equal(open.status, 200, `Istio's default ALLOW_ANY: ${open.body}`);
+  assert.match(open.body, /^outside GET/);
+  await apply({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'istio', namespace: 'istio-system' }, data: { mesh: 'outboundTrafficPolicy:\n  mode: REGISTRY_ONLY\n' } });
+  const blocked = await call(client, host, '/');
+  assert.equal(blocked.status, 502);
+  assert.match(blocked.body, /outbound traffic policy of the mesh config is REGISTRY_ONLY/);
+  assert.equal((await request()).status, 200);
 });

@@ -287,7 +287,7 @@ function withLocalityWeighted(policy: Record<string, any>, on: boolean): Record<
 /** The part of a proxy's config that depends on its scope: routes, and the api_listeners named after them. */
 export function translateScoped(mesh: MeshSnapshot, scope: ProxyScope): ScopedResources {
   const sc = scope.sidecar ? mesh.sidecars?.find((x) => sidecarKey(x) === scope.sidecar) : undefined;
-  const egress = egressOf(sc, scope.namespace);
+  const egress = egressOf(sc, scope.namespace, mesh.meshConfig?.outboundTrafficPolicy?.mode);
   const { services } = indexOf(mesh);
   const drFor = drLookup(mesh, scope.namespace, scope.selectedRules);
   const sni: SniResources = { listeners: {}, clusters: {} };
