@@ -39,7 +39,10 @@ const EXT_AUTHZ_HTTP = obj({
   includeRequestBodyInCheck: REQUEST_BODY, headersToUpstreamOnAllow: STRINGS, headersToDownstreamOnDeny: STRINGS, headersToDownstreamOnAllow: STRINGS,
 });
 const EXT_AUTHZ_GRPC = obj({ service: STRING, port: UINT32, timeout: DURATION, failOpen: BOOL, clearRouteCache: BOOL, statusOnError: STRING, includeRequestBodyInCheck: REQUEST_BODY });
-const AUTHZ_KINDS: Record<string, ObjectSchema> = { envoyExtAuthzHttp: EXT_AUTHZ_HTTP, envoyExtAuthzGrpc: EXT_AUTHZ_GRPC };
+const AUTHZ_KINDS: ReadonlyMap<string, ObjectSchema> = new Map([
+  ['envoyExtAuthzHttp', EXT_AUTHZ_HTTP],
+  ['envoyExtAuthzGrpc', EXT_AUTHZ_GRPC],
+]);
 /** The provider kinds Weft does not apply yet (tracing, metrics, logging, SDS): checked to be mappings. */
 const OTHER_PROVIDER_KINDS = ['zipkin', 'lightstep', 'datadog', 'stackdriver', 'opencensus', 'skywalking', 'opentelemetry', 'prometheus', 'envoyFileAccessLog', 'envoyHttpAls', 'envoyTcpAls', 'envoyOtelAls', 'sds'];
 
@@ -48,7 +51,8 @@ const TLS_CONFIG = obj({ minProtocolVersion: enumOf('TLS_AUTO', 'TLSV1_2', 'TLSV
 /** 'message': a message Weft does not read into (it is only checked to be a mapping); 'messages': a list of them. */
 type FieldKind = Schema | 'message' | 'messages' | 'providers';
 
-const FIELDS: Readonly<Record<string, FieldKind>> = {
+/** A Map: a key such as "constructor" in the user's document is no field. */
+const FIELDS: ReadonlyMap<string, FieldKind> = new Map(Object.entries({
   proxyListenPort: INT32,
   proxyInboundListenPort: INT32,
   proxyHttpPort: INT32,
@@ -99,7 +103,7 @@ const FIELDS: Readonly<Record<string, FieldKind>> = {
   tlsDefaults: TLS_CONFIG,
   defaultTrafficPolicy: 'message',
   serviceEntryVisibility: 'message',
-};
+} satisfies Record<string, FieldKind>));
 
 // ---- reading data.mesh ----
 
@@ -150,10 +154,10 @@ export function validateMesh(mesh: Obj): FieldError[] {
   const errors: FieldError[] = [];
   for (const [k, v] of Object.entries(mesh)) {
     const p = field(MESH, k);
-    const kind = FIELDS[k];
+    const kind = FIELDS.get(k);
     if (kind === undefined) {
       const camel = snakeToCamel(k);
-      errors.push({ path: p, message: FIELDS[camel] !== undefined && camel !== k ? `unknown field: write it ${camel}` : 'unknown field (not a MeshConfig field)' });
+      errors.push({ path: p, message: FIELDS.has(camel) && camel !== k ? `unknown field: write it ${camel}` : 'unknown field (not a MeshConfig field)' });
       continue;
     }
     if (v === null && kind !== WRAPPED_BOOL) continue; // null is unset, as protojson reads it
@@ -233,13 +237,14 @@ function validateProviders(v: unknown, p: string): FieldError[] {
     const kinds: string[] = [];
     for (const [k, val] of Object.entries(item)) {
       if (k === 'name' || val === null) continue;
-      if (AUTHZ_KINDS[k]) {
-        const shape = checkShape(val, AUTHZ_KINDS[k], field(ip, k));
+      const schema = AUTHZ_KINDS.get(k);
+      if (schema) {
+        const shape = checkShape(val, schema, field(ip, k));
         errors.push(...(shape.length ? shape : extAuthz(val as Obj, field(ip, k))));
       } else if (OTHER_PROVIDER_KINDS.includes(k)) {
         if (!isObject(val)) errors.push({ path: field(ip, k), message: 'must be a mapping' });
       } else {
-        errors.push({ path: field(ip, k), message: `unknown field (a provider has a name and one of ${[...Object.keys(AUTHZ_KINDS), ...OTHER_PROVIDER_KINDS].join(', ')})` });
+        errors.push({ path: field(ip, k), message: `unknown field (a provider has a name and one of ${[...AUTHZ_KINDS.keys(), ...OTHER_PROVIDER_KINDS].join(', ')})` });
         continue;
       }
       kinds.push(k);
@@ -342,8 +347,8 @@ export function meshConfigSupport(data: Obj): MeshSupport {
         (v as unknown[]).forEach((pv, i) => {
           if (!isObject(pv)) return;
           const kind = Object.keys(pv).find((x) => x !== 'name' && pv[x] !== null);
-          if (kind && !AUTHZ_KINDS[kind]) warn(`${index(k, i)}.${kind}`, `${NOT_APPLIED}: Weft uses extension providers only as external authorizers (envoyExtAuthzHttp, envoyExtAuthzGrpc) for CUSTOM AuthorizationPolicies`);
-          if (kind && AUTHZ_KINDS[kind] && isObject(pv[kind]) && pv[kind].clearRouteCache === true) warn(`${index(k, i)}.${kind}.clearRouteCache`, `${NOT_APPLIED}: the route is not chosen again after the authorizer's answer`);
+          if (kind && !AUTHZ_KINDS.has(kind)) warn(`${index(k, i)}.${kind}`, `${NOT_APPLIED}: Weft uses extension providers only as external authorizers (envoyExtAuthzHttp, envoyExtAuthzGrpc) for CUSTOM AuthorizationPolicies`);
+          if (kind && AUTHZ_KINDS.has(kind) && isObject(pv[kind]) && pv[kind].clearRouteCache === true) warn(`${index(k, i)}.${kind}.clearRouteCache`, `${NOT_APPLIED}: the route is not chosen again after the authorizer's answer`);
         });
         break;
       case 'defaultConfig':

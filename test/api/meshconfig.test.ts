@@ -216,3 +216,18 @@ test('refused where ignoring would weaken security or widen traffic, naming the 
   const cm = checkResource({ ...configMap('trustDomain: td'), data: { mesh: 'trustDomain: td', meshNetworks: 'networks: {net1: {endpoints: [{fromRegistry: Kubernetes}]}}', extra: 'x' } }, 'x');
   assert.deepEqual(warningsOf(cm).map((w) => w.path), ['data.meshNetworks', 'data.extra']);
 });
+
+test('hostile keys are fields like any other: unknown, never a crash', () => {
+  assert.deepEqual(problems('constructor: 1\ntoString: x\n__proto__: {trustDomain: evil}\nextensionProviders:\n- name: a\n  constructor: {}\n- name: b\n  hasOwnProperty: {service: x, port: 1}\n').map((l) => l.split(': ').slice(1, 3).join(': ')), [
+    'data.mesh.constructor: unknown field (not a MeshConfig field)',
+    'data.mesh.toString: unknown field (not a MeshConfig field)',
+    'data.mesh.__proto__: unknown field (not a MeshConfig field)',
+    'data.mesh.extensionProviders[0].constructor: unknown field (a provider has a name and one of envoyExtAuthzHttp, envoyExtAuthzGrpc, zipkin, lightstep, datadog, stackdriver, opencensus, skywalking, opentelemetry, prometheus, envoyFileAccessLog, envoyHttpAls, envoyTcpAls, envoyOtelAls, sds)',
+    'data.mesh.extensionProviders[0]: unsupported provider',
+    'data.mesh.extensionProviders[1].hasOwnProperty: unknown field (a provider has a name and one of envoyExtAuthzHttp, envoyExtAuthzGrpc, zipkin, lightstep, datadog, stackdriver, opencensus, skywalking, opentelemetry, prometheus, envoyFileAccessLog, envoyHttpAls, envoyTcpAls, envoyOtelAls, sds)',
+    'data.mesh.extensionProviders[1]: unsupported provider',
+  ]);
+  assert.throws(() => checkResource({ ...configMap(''), constructor: 1 }, 'x'), /ConfigMap istio-system\/istio: constructor: unknown field$/);
+  const cm = checkResource({ ...configMap(''), data: { constructor: 'x', mesh: '' } }, 'x');
+  assert.deepEqual(warningsOf(cm).map((w) => w.path), ['data.constructor']);
+});
