@@ -2,7 +2,9 @@
 // MeshConfig, checked as istiod reads it (pkg/config/mesh ApplyMeshConfig, then
 // pkg/config/validation/agent ValidateMeshConfig), and what Weft does with each field:
 //   - applied: trustDomain, trustDomainAliases, enableAutoMtls, extensionProviders (the ext_authz
-//     kinds), accessLogFile/accessLogEncoding/accessLogFormat, and rootNamespace istio-system;
+//     kinds), accessLogFile/accessLogEncoding/accessLogFormat, meshMTLS.minProtocolVersion,
+//     outboundTrafficPolicy (the default of proxies whose Sidecar does not say), and rootNamespace
+//     istio-system;
 //   - refused where ignoring the field would weaken security or widen traffic (support);
 //   - accepted with a warning naming the field elsewhere.
 // Unknown fields are refused (as istioctl's strict reading does; istiod itself drops them in
@@ -37,7 +39,10 @@ const EXT_AUTHZ_HTTP = obj({
   includeRequestBodyInCheck: REQUEST_BODY, headersToUpstreamOnAllow: STRINGS, headersToDownstreamOnDeny: STRINGS, headersToDownstreamOnAllow: STRINGS,
 });
 const EXT_AUTHZ_GRPC = obj({ service: STRING, port: UINT32, timeout: DURATION, failOpen: BOOL, clearRouteCache: BOOL, statusOnError: STRING, includeRequestBodyInCheck: REQUEST_BODY });
-const AUTHZ_KINDS: Record<string, ObjectSchema> = { envoyExtAuthzHttp: EXT_AUTHZ_HTTP, envoyExtAuthzGrpc: EXT_AUTHZ_GRPC };
+const AUTHZ_KINDS: ReadonlyMap<string, ObjectSchema> = new Map([
+  ['envoyExtAuthzHttp', EXT_AUTHZ_HTTP],
+  ['envoyExtAuthzGrpc', EXT_AUTHZ_GRPC],
+]);
 /** The provider kinds Weft does not apply yet (tracing, metrics, logging, SDS): checked to be mappings. */
 const OTHER_PROVIDER_KINDS = ['zipkin', 'lightstep', 'datadog', 'stackdriver', 'opencensus', 'skywalking', 'opentelemetry', 'prometheus', 'envoyFileAccessLog', 'envoyHttpAls', 'envoyTcpAls', 'envoyOtelAls', 'sds'];
 
@@ -46,7 +51,8 @@ const TLS_CONFIG = obj({ minProtocolVersion: enumOf('TLS_AUTO', 'TLSV1_2', 'TLSV
 /** 'message': a message Weft does not read into (it is only checked to be a mapping); 'messages': a list of them. */
 type FieldKind = Schema | 'message' | 'messages' | 'providers';
 
-const FIELDS: Readonly<Record<string, FieldKind>> = {
+/** A Map: a key such as "constructor" in the user's document is no field. */
+const FIELDS: ReadonlyMap<string, FieldKind> = new Map(Object.entries({
   proxyListenPort: INT32,
   proxyInboundListenPort: INT32,
   proxyHttpPort: INT32,
@@ -97,7 +103,7 @@ const FIELDS: Readonly<Record<string, FieldKind>> = {
   tlsDefaults: TLS_CONFIG,
   defaultTrafficPolicy: 'message',
   serviceEntryVisibility: 'message',
-};
+} satisfies Record<string, FieldKind>));
 
 // ---- reading data.mesh ----
 
@@ -148,10 +154,10 @@ export function validateMesh(mesh: Obj): FieldError[] {
   const errors: FieldError[] = [];
   for (const [k, v] of Object.entries(mesh)) {
     const p = field(MESH, k);
-    const kind = FIELDS[k];
+    const kind = FIELDS.get(k);
     if (kind === undefined) {
       const camel = snakeToCamel(k);
-      errors.push({ path: p, message: FIELDS[camel] !== undefined && camel !== k ? `unknown field: write it ${camel}` : 'unknown field (not a MeshConfig field)' });
+      errors.push({ path: p, message: FIELDS.has(camel) && camel !== k ? `unknown field: write it ${camel}` : 'unknown field (not a MeshConfig field)' });
       continue;
     }
     if (v === null && kind !== WRAPPED_BOOL) continue; // null is unset, as protojson reads it
@@ -231,13 +237,14 @@ function validateProviders(v: unknown, p: string): FieldError[] {
     const kinds: string[] = [];
     for (const [k, val] of Object.entries(item)) {
       if (k === 'name' || val === null) continue;
-      if (AUTHZ_KINDS[k]) {
-        const shape = checkShape(val, AUTHZ_KINDS[k], field(ip, k));
+      const schema = AUTHZ_KINDS.get(k);
+      if (schema) {
+        const shape = checkShape(val, schema, field(ip, k));
         errors.push(...(shape.length ? shape : extAuthz(val as Obj, field(ip, k))));
       } else if (OTHER_PROVIDER_KINDS.includes(k)) {
         if (!isObject(val)) errors.push({ path: field(ip, k), message: 'must be a mapping' });
       } else {
-        errors.push({ path: field(ip, k), message: `unknown field (a provider has a name and one of ${[...Object.keys(AUTHZ_KINDS), ...OTHER_PROVIDER_KINDS].join(', ')})` });
+        errors.push({ path: field(ip, k), message: `unknown field (a provider has a name and one of ${[...AUTHZ_KINDS.keys(), ...OTHER_PROVIDER_KINDS].join(', ')})` });
         continue;
       }
       kinds.push(k);
@@ -298,7 +305,7 @@ export interface MeshSupport {
 }
 
 /** Fields Weft applies in full, or leaves to their owners (the access log is applied by the sidecars' listeners). */
-const APPLIED = new Set(['trustDomain', 'trustDomainAliases', 'enableAutoMtls', 'accessLogFile', 'accessLogEncoding', 'accessLogFormat']);
+const APPLIED = new Set(['trustDomain', 'trustDomainAliases', 'enableAutoMtls', 'accessLogFile', 'accessLogEncoding', 'accessLogFormat', 'outboundTrafficPolicy']);
 
 const NOT_APPLIED = 'accepted, not applied yet';
 
@@ -318,9 +325,6 @@ export function meshConfigSupport(data: Obj): MeshSupport {
     switch (k) {
       case 'rootNamespace':
         if (v !== ROOT_NAMESPACE) reject(k, `${JSON.stringify(v)} is not supported yet: Weft's root namespace is ${ROOT_NAMESPACE} (mesh-wide PeerAuthentication, AuthorizationPolicy and Sidecar live there); ignoring it would leave the policies of ${JSON.stringify(v)} applying to one namespace only, and those of ${ROOT_NAMESPACE} to the whole mesh`);
-        break;
-      case 'outboundTrafficPolicy':
-        if (isObject(v) && v.mode === 'REGISTRY_ONLY') reject(field(k, 'mode'), 'REGISTRY_ONLY is not supported yet as the mesh default: ignoring it would let proxies reach hosts outside the registry; set it on a Sidecar resource (spec.outboundTrafficPolicy.mode) instead');
         break;
       case 'meshMTLS':
         meshMtls(v as Obj, reject);
@@ -343,8 +347,8 @@ export function meshConfigSupport(data: Obj): MeshSupport {
         (v as unknown[]).forEach((pv, i) => {
           if (!isObject(pv)) return;
           const kind = Object.keys(pv).find((x) => x !== 'name' && pv[x] !== null);
-          if (kind && !AUTHZ_KINDS[kind]) warn(`${index(k, i)}.${kind}`, `${NOT_APPLIED}: Weft uses extension providers only as external authorizers (envoyExtAuthzHttp, envoyExtAuthzGrpc) for CUSTOM AuthorizationPolicies`);
-          if (kind && AUTHZ_KINDS[kind] && isObject(pv[kind]) && pv[kind].clearRouteCache === true) warn(`${index(k, i)}.${kind}.clearRouteCache`, `${NOT_APPLIED}: the route is not chosen again after the authorizer's answer`);
+          if (kind && !AUTHZ_KINDS.has(kind)) warn(`${index(k, i)}.${kind}`, `${NOT_APPLIED}: Weft uses extension providers only as external authorizers (envoyExtAuthzHttp, envoyExtAuthzGrpc) for CUSTOM AuthorizationPolicies`);
+          if (kind && AUTHZ_KINDS.has(kind) && isObject(pv[kind]) && pv[kind].clearRouteCache === true) warn(`${index(k, i)}.${kind}.clearRouteCache`, `${NOT_APPLIED}: the route is not chosen again after the authorizer's answer`);
         });
         break;
       case 'defaultConfig':
@@ -362,9 +366,8 @@ export function meshConfigSupport(data: Obj): MeshSupport {
   return out;
 }
 
+/** minProtocolVersion is applied (the sidecars' mTLS servers, translate/mtls.ts); cipher suites are not. */
 function meshMtls(m: Obj, reject: (path: string, message: string) => void): void {
-  const v = m.minProtocolVersion;
-  if (v === 'TLSV1_3') reject('meshMTLS.minProtocolVersion', 'TLSV1_3 is not supported yet: mesh mTLS takes TLS 1.2 and 1.3; ignoring it would let peers use TLS 1.2');
   if (Array.isArray(m.cipherSuites) && m.cipherSuites.length) reject('meshMTLS.cipherSuites', "not supported yet: mesh mTLS offers Node's default cipher suites; ignoring it would allow suites it leaves out");
 }
 
@@ -395,5 +398,9 @@ export function meshConfigOf(data: unknown): MeshConfig {
   if (typeof mesh.accessLogFile === 'string') out.accessLogFile = mesh.accessLogFile;
   if (mesh.accessLogEncoding === 'TEXT' || mesh.accessLogEncoding === 'JSON') out.accessLogEncoding = mesh.accessLogEncoding;
   if (typeof mesh.accessLogFormat === 'string') out.accessLogFormat = mesh.accessLogFormat;
+  const mode = isObject(mesh.outboundTrafficPolicy) ? mesh.outboundTrafficPolicy.mode : undefined;
+  if (mode === 'ALLOW_ANY' || mode === 'REGISTRY_ONLY') out.outboundTrafficPolicy = { mode };
+  const min = isObject(mesh.meshMTLS) ? mesh.meshMTLS.minProtocolVersion : undefined;
+  if (min === 'TLS_AUTO' || min === 'TLSV1_2' || min === 'TLSV1_3') out.meshMTLS = { minProtocolVersion: min };
   return out;
 }
