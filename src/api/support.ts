@@ -10,6 +10,7 @@ import type { FieldError } from './types.ts';
 import { field, index, isObject, type Obj } from './schema.ts';
 import { UNIX_PREFIX, checkHeaderOperationName, checkRegex, checkRequestHeaderSetName } from './rules.ts';
 import { backendGroupKind, isService, parentGroupKind, GATEWAY_GROUP } from './gateway-common.ts';
+import { meshConfigSupport } from './meshconfig-rules.ts';
 
 export interface Support {
   rejected: FieldError[];
@@ -29,33 +30,33 @@ export function supportOf(kind: string, spec: unknown): Support {
   if (kind === 'Sidecar') sidecar(spec, out);
   if (kind === 'HTTPRoute' || kind === 'GRPCRoute') gatewayRoute(spec, out);
   if (kind === 'ReferenceGrant') referenceGrant(spec, out);
-  if (kind === 'AuthorizationPolicy') authorizationPolicy(spec, out);
   if (kind === 'RequestAuthentication') requestAuthentication(spec, out);
+  if (kind === 'AuthorizationPolicy') authorizationPolicy(spec, out);
+  if (kind === 'ConfigMap') {
+    const mesh = meshConfigSupport(spec);
+    out.rejected.push(...mesh.rejected);
+    out.warnings.push(...mesh.warnings);
+  }
   return out;
 }
 
 /**
- * ALLOW, DENY and AUDIT are enforced by the sidecars' RBAC filters; targetRef(s) are warned about,
- * as a RequestAuthentication's. CUSTOM hands the decision to an
- * external authorizer named in meshConfig.extensionProviders, which Weft has no config for yet:
- * served, the builder would deny everything the policy matches (an unknown provider fails closed),
- * and accepted but ignored, it would let through what the authorizer denies. So it is refused.
+ * Every action is applied: ALLOW, DENY and AUDIT by the sidecars' RBAC filters; CUSTOM by the
+ * external authorizer it names in meshConfig.extensionProviders (the sidecars' ext_authz layer).
+ * A provider the mesh config does not have, or cannot use, is Istio's case too: the policy is
+ * accepted, and the requests it matches are denied (it fails closed); `weft apply` warns of it
+ * (customProviderProblem, with the mesh config at hand). Nothing of it is refused here.
+ * targetRef(s) are warned about, as a RequestAuthentication's.
  */
-export const CUSTOM_NOT_SUPPORTED =
-  'CUSTOM is not supported yet: it sends requests to an external authorizer named in meshConfig.extensionProviders, which Weft has no config for (use ALLOW or DENY); accepting the policy would let through what the authorizer denies';
+function authorizationPolicy(spec: Obj, out: Support): void {
+  policyTargetRefs(spec, out);
+}
 
 /** As a RequestAuthentication's: a policy with targetRef(s) is for Gateways, waypoints and services, never a sidecar. */
 function policyTargetRefs(spec: Obj, out: Support): void {
   for (const k of ['targetRef', 'targetRefs']) {
     if (set(spec[k])) out.warnings.push({ path: `spec.${k}`, message: 'accepted, not applied: a policy with a targetRef applies to Gateways and waypoints, never to sidecars (as in Istio); Weft has neither, so it applies to no workload' });
   }
-}
-
-function authorizationPolicy(spec: Obj, out: Support): void {
-  policyTargetRefs(spec, out);
-  if (spec.action !== 'CUSTOM') return;
-  out.rejected.push({ path: 'spec.action', message: CUSTOM_NOT_SUPPORTED });
-  if (isObject(spec.provider)) out.rejected.push({ path: 'spec.provider', message: `provider ${JSON.stringify(spec.provider.name ?? '')} cannot be reached: Weft has no meshConfig.extensionProviders yet` });
 }
 
 // ---- RequestAuthentication ----

@@ -12,12 +12,13 @@ import { loadOrCreateKek } from './ca/kek.ts';
 import { CERTIFICATE_SERVICE, callerIdentity, certificateHandlers } from './ca/service.ts';
 import { controlPlaneTls } from './ca/tls.ts';
 import { RootsSecret, followRotation } from './ca/rotation.ts';
-import type { MeshSnapshot, Workload } from './model/model.ts';
+import { DEFAULT_TRUST_DOMAIN, type MeshSnapshot, type Workload } from './model/model.ts';
 import { Registry } from './registry/registry.ts';
 import { SqliteStore } from './store/sqlite.ts';
 import type { ConfigStore } from './store/store.ts';
 import { WEFT_VERSION } from '../version.ts';
 import { OidcDiscovery } from './oidc.ts';
+import { MESH_CONFIGMAP, meshConfigOf } from '../api/index.ts';
 
 export interface ControlPlaneOptions {
   dataDir: string;
@@ -83,7 +84,9 @@ const SNAPSHOT_KINDS = {
   authorizationPolicies: 'AuthorizationPolicy',
   requestAuthentications: 'RequestAuthentication',
 } as const;
-type StoredConfig = Pick<MeshSnapshot, keyof typeof SNAPSHOT_KINDS>;
+type StoredConfig = Pick<MeshSnapshot, keyof typeof SNAPSHOT_KINDS | 'meshConfig'>;
+
+const MESH_CONFIG_KEY = { kind: 'ConfigMap', namespace: MESH_CONFIGMAP.namespace, name: MESH_CONFIGMAP.name };
 
 export async function startControlPlane(opts: ControlPlaneOptions): Promise<ControlPlane> {
   const log = opts.log ?? (() => {});
@@ -98,7 +101,10 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
   const config = () => {
     if (!cached || cached.revision !== revision) {
       const lists = Object.entries(SNAPSHOT_KINDS).map(([field, kind]) => [field, store.list(kind)]);
-      cached = { revision, config: Object.fromEntries(lists) as unknown as StoredConfig };
+      // Istio's mesh config; none (Istio's defaults) once its ConfigMap is deleted.
+      const cm = store.get(MESH_CONFIG_KEY);
+      const meshConfig = cm ? meshConfigOf(cm.spec) : undefined;
+      cached = { revision, config: { ...(Object.fromEntries(lists) as unknown as StoredConfig), meshConfig } };
     }
     return cached;
   };
@@ -128,11 +134,10 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     const c = config();
     const key = `${c.revision}/${registry.version()}/${oidc.version}`;
     if (snap?.key !== key) {
-      // The CA's trust domain: the SANs clients expect of mesh endpoints (translate/mtls.ts). The CA is
-      // open before the ADS server, the only caller, exists.
+      // The mesh config's trust domain (the CA's): the SANs clients expect of mesh endpoints (translate/mtls.ts).
       // The key sets of issuers named without jwks or jwksUri, as far as OpenID discovery found them.
       const discoveredJwksUris = oidc.resolve(issuersToDiscover(c.config.requestAuthentications));
-      snap = { key, mesh: { revision: c.revision, ...c.config, workloads: registry.list(), trustDomain: ca.trustDomain, discoveredJwksUris } };
+      snap = { key, mesh: { revision: c.revision, ...c.config, workloads: registry.list(), trustDomain: c.config.meshConfig?.trustDomain ?? DEFAULT_TRUST_DOMAIN, discoveredJwksUris } };
     }
     return snap.mesh;
   };
@@ -149,13 +154,24 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
   if (opts.caDir !== undefined) log(`CA plugged in from ${opts.caDir}: workload certificates are signed by ${ca.status().signing.subject}`);
   const rootCertFile = path.join(opts.dataDir, ROOT_CERT_FILE);
   writeWhole(rootCertFile, ca.trustBundle()); // public: readable by all
+  // The mesh config's trust domain and aliases, for the CA: certificates issued from now on, and
+  // whose certificates prove a workload (below, and on renewal). Set again on every change.
+  const useTrustDomain = () => {
+    const cm = store.get(MESH_CONFIG_KEY);
+    const mc = cm ? meshConfigOf(cm.spec) : {};
+    const [td, aliases] = [mc.trustDomain ?? DEFAULT_TRUST_DOMAIN, mc.trustDomainAliases ?? []];
+    if (td !== ca.trustDomain) log(`trust domain ${td}${aliases.length ? ` (aliases ${aliases.join(', ')})` : ''}: certificates issued from now on are in it; sidecars renew theirs at half their life`);
+    ca.setTrustDomain(td, aliases);
+  };
+  useTrustDomain();
   // The roots, pushed to every sidecar over SDS (ROOTCA): one object per bundle, encoded once.
   const roots = new RootsSecret(ca);
-  ads = new AdsServer({ registry, snapshot, heartbeatMs, log, generate: opts.generate, identify: (call) => callerIdentity(call, ca.trustDomain), secrets: () => roots.secrets() });
+  ads = new AdsServer({ registry, snapshot, heartbeatMs, log, generate: opts.generate, identify: (call) => callerIdentity(call, ca.trustDomains()), secrets: () => roots.secrets() });
   // Endpoints known before a restart serve for two heartbeats, long enough for their sidecars to return.
   registry.restore(loadRegistry(registryFile), 2 * heartbeatMs + 1000);
   const unwatch = store.watch((e) => {
     revision = e.revision;
+    useTrustDomain();
     ads!.requestPush();
   });
 
@@ -170,7 +186,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
   // Off loopback the admin API speaks TLS, with the control plane's certificate: the admin token
   // and the mesh's config never cross a network in plain text.
   const adminTls = opts.adminTls ?? !isLoopback(opts.adminHost ?? '127.0.0.1');
-  const admin = createAdminServer({ store, registry, ads, version: WEFT_VERSION, token: adminToken, joinTokens, ca }, adminTls ? tls.context() : undefined);
+  const admin = createAdminServer({ store, registry, ads, version: WEFT_VERSION, token: adminToken, joinTokens, ca, snapshot: () => snapshot() }, adminTls ? tls.context() : undefined);
   if (adminTls) tls.onRenewed((c) => (admin as https.Server).setSecureContext(c));
   await new Promise<void>((resolve, reject) => {
     admin.once('error', reject);

@@ -24,6 +24,7 @@ export type ProxyErrorCode =
   | 'fault_abort' // a fault injection rule (Istio's fault.abort) answered instead of the upstream
   | 'rate_limited' // a LocalRateLimit's bucket for this route is empty
   | 'rbac_denied' // an AuthorizationPolicy (the listener's RBAC filters) denies the request
+  | 'ext_authz_denied' // the external authorizer of a CUSTOM AuthorizationPolicy denied the request, or could not be asked (status_on_error)
   | 'jwt_authn_denied' // a token failed the JWT layer (RequestAuthentication); the message is Envoy's ("Jwt is expired")
   | 'no_config'; // the sidecar has no config for this listener yet
 
@@ -42,6 +43,7 @@ const STATUS: Record<ProxyErrorCode, number> = {
   fault_abort: 503, // the rule's own status, when it gives one
   rate_limited: 429,
   rbac_denied: 403,
+  ext_authz_denied: 403, // the authorizer's own status, or status_on_error
   jwt_authn_denied: 401, // 403 for "Audiences in Jwt are not allowed", as Envoy
   no_config: 503,
 };
@@ -106,6 +108,23 @@ export function rbacDenied(policy: string | undefined, filter: string, listener:
 }
 
 export const RBAC_DENIED_BODY = 'RBAC: access denied';
+
+/**
+ * A CUSTOM AuthorizationPolicy's denial, as Envoy's ext_authz filter answers: the authorizer's
+ * status, body and headers (those the filter lets through), or status_on_error with no body when
+ * it could not be asked. x-weft-authz-policy says "ext_authz" and the detail names the filter.
+ */
+export function extAuthzDenied(filter: string, listener: string, status: number, headers: readonly string[], body: string, why: string): ProxyError {
+  return new ProxyError('ext_authz_denied', `external authorization denied the request: ${why} (filter ${filter} of listener ${listener})`, undefined, {
+    httpStatus: status,
+    body,
+    headers: [...headers, AUTHZ_POLICY_HEADER, EXT_AUTHZ_POLICY],
+    authzPolicy: EXT_AUTHZ_POLICY,
+  });
+}
+
+/** The deciding "policy" of an external authorizer's denial, in x-weft-authz-policy and telemetry. */
+export const EXT_AUTHZ_POLICY = 'ext_authz';
 export const AUTHZ_POLICY_HEADER = 'x-weft-authz-policy';
 
 /** A failed exchange with an endpoint, in plain words. */
@@ -168,11 +187,13 @@ export function sendError(ds: Downstream, err: ProxyError): void {
   }
   if (isGrpc(ds.head.headers)) {
     const message = err.body.trimEnd();
-    ds.respond(200, ['content-type', 'application/grpc', 'grpc-status', String(err.grpcStatus), 'grpc-message', grpcMessage(message), 'x-weft-error', err.code, ...err.headers], undefined, true);
+    ds.respond(200, ['content-type', 'application/grpc', 'grpc-status', String(err.grpcStatus), 'grpc-message', grpcMessage(message), 'x-weft-error', err.code, ...err.headers.filter((_, i, hs) => hs[i - (i % 2)] !== 'content-type')], undefined, true);
     return;
   }
   const body = Buffer.from(err.body);
-  ds.respond(err.status, ['content-type', TEXT_PLAIN, 'x-weft-error', err.code, 'x-weft-error-detail', err.message.replace(/[^\x20-\x7e]/g, '?').slice(0, 512), ...err.headers], body.length, false);
+  // An answer with its own content type (an external authorizer's denial) keeps it.
+  const type = err.headers.some((h, i) => i % 2 === 0 && h === 'content-type') ? [] : ['content-type', TEXT_PLAIN];
+  ds.respond(err.status, [...type, 'x-weft-error', err.code, 'x-weft-error-detail', err.message.replace(/[^\x20-\x7e]/g, '?').slice(0, 512), ...err.headers], body.length, false);
   ds.write(body);
   ds.end();
 }

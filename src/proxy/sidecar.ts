@@ -135,7 +135,15 @@ export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
   const destinationPort = (listenerPort: number) => servicePorts.get(listenerPort) ?? listenerPort;
   // The JWT layer's key sets; a JWKS URI that cannot be fetched is logged when it starts failing and when it recovers.
   const jwks = new JwksCache(undefined, undefined, (uri, error) => log(error ? `JWKS ${uri} cannot be fetched: ${error}; requests with its tokens get 401 "Jwks remote fetch is failed"` : `JWKS ${uri} fetched again`));
-  const ctx: ForwardContext = { config: () => current, pools, telemetry, rr: new Map(), active: new ActiveExchanges(), destinationPort, jwks, log, live: new LiveTcpConnections() };
+  // Its own SPIFFE id: an external authorizer's CheckRequest names it as the destination principal.
+  const localPrincipal = (): string | undefined => {
+    try {
+      return certs.current().spiffeId;
+    } catch {
+      return undefined;
+    }
+  };
+  const ctx: ForwardContext = { config: () => current, pools, telemetry, rr: new Map(), active: new ActiveExchanges(), destinationPort, jwks, localPrincipal, log, live: new LiveTcpConnections() };
   const sweep = startIdleSweep(ctx);
   const tcpCtx: TcpContext = {
     config: () => current,
@@ -145,6 +153,7 @@ export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
     resources: (c) => pools.resourcesOf(c),
     tls: { secrets: certs, stats: tlsStats },
     destinationPort,
+    extAuthz: ctx,
     live: ctx.live,
   };
   const bound = new Map<string, BoundListener>();

@@ -33,6 +33,9 @@ const FILES = [
   'envoy/extensions/filters/http/rbac/v3/rbac.proto',
   'envoy/extensions/filters/network/rbac/v3/rbac.proto',
   'envoy/extensions/path/match/uri_template/v3/uri_template_match.proto',
+  'envoy/extensions/filters/http/ext_authz/v3/ext_authz.proto',
+  'envoy/extensions/filters/network/ext_authz/v3/ext_authz.proto',
+  'envoy/service/auth/v3/external_auth.proto',
 ];
 
 /** The messages Weft encodes or decodes by name; everything they reference comes along. */
@@ -69,6 +72,12 @@ export const ROOTS = [
   'envoy.extensions.filters.http.rbac.v3.RBACPerRoute',
   'envoy.extensions.filters.network.rbac.v3.RBAC',
   'envoy.extensions.path.match.uri_template.v3.UriTemplateMatchConfig',
+  // CUSTOM AuthorizationPolicy (translate/authz-extauthz.ts): the ext_authz filters, and the
+  // Authorization service's messages the sidecar sends and reads (proxy/http/ext-authz-grpc.ts).
+  'envoy.extensions.filters.http.ext_authz.v3.ExtAuthz',
+  'envoy.extensions.filters.network.ext_authz.v3.ExtAuthz',
+  'envoy.service.auth.v3.CheckRequest',
+  'envoy.service.auth.v3.CheckResponse',
 ];
 
 export function loadFullRoot(): protobuf.Root {

@@ -131,13 +131,13 @@ describe('AuthorizationPolicy: rejected, naming the field', () => {
   });
 });
 
-test('weft apply takes ALLOW, DENY and AUDIT policies (the sidecars enforce them) and refuses CUSTOM, naming spec.action and spec.provider', () => {
+test('weft apply takes every action: ALLOW, DENY and AUDIT (RBAC) and CUSTOM (its extension provider decides)', () => {
   for (const action of [undefined, 'ALLOW', 'DENY', 'AUDIT']) checkResource(policy({ ...(action ? { action } : {}), rules: [{}] }), 'request item 0');
   checkResource(policy({}), 'request item 0'); // allow-nothing
-  const err = rejection(policy({ action: 'CUSTOM', provider: { name: 'opa' }, rules: [{}] }));
-  assert.deepEqual(err.fields.map((f) => f.path), ['spec.action', 'spec.provider']);
-  assert.match(err.message, /spec\.action: CUSTOM is not supported yet: .*extensionProviders/);
-  assert.match(err.message, /spec\.provider: provider "opa" cannot be reached/);
+  const custom = checkResource(policy({ action: 'CUSTOM', provider: { name: 'opa' }, rules: [{}] }), 'request item 0');
+  assert.equal((custom.spec as { action: string }).action, 'CUSTOM');
+  // Without its provider it is still refused, naming the field.
+  assert.deepEqual(rejection(policy({ action: 'CUSTOM', rules: [{}] })).fields.map((f) => f.path), ['spec.provider.name']);
   // An invalid one hears what is wrong with it first.
   assert.deepEqual(rejection(policy({ action: 'LOG' })).fields.map((f) => f.path), ['spec.action']);
 });

@@ -68,9 +68,9 @@ const CASES: { what: string; listener: any; reason: RegExp }[] = [
   // AuthorizationPolicy's RBAC filters: what the sidecar cannot evaluate is refused, naming the listener, the filter's place and the field.
   { what: 'an RBAC policy with a CEL condition', listener: { name: 'L', address, filter_chains: [{ filters: [hcm({ http_filters: [rbacHttp({ rules: { policies: { p: { permissions: [{ any: true }], principals: [{ any: true }], condition: {} } } } }), router] })] }] }, reason: /^listener L: http_filters\[0\]\.typed_config\.rules\.policies\["p"\]\.condition: CEL conditions are not supported/ },
   { what: 'an RBAC matcher tree', listener: { name: 'L', address, filter_chains: [{ filters: [hcm({ http_filters: [rbacHttp({ matcher: {} }), router] })] }] }, reason: /^listener L: http_filters\[0\]\.typed_config\.matcher: RBAC matcher trees are not supported/ },
-  { what: 'an RBAC filter after another HTTP filter', listener: { name: 'L', address, filter_chains: [{ filters: [hcm({ http_filters: [{ name: 'envoy.filters.http.fault', typed_config: { '@type': TYPE.fault } }, rbacHttp({}), router] })] }] }, reason: /^listener L: http_filters\[1\]: an RBAC filter must come before the other filters but authentication \(here after http_filters\[0\]\)/ },
+  { what: 'an RBAC filter after another HTTP filter', listener: { name: 'L', address, filter_chains: [{ filters: [hcm({ http_filters: [{ name: 'envoy.filters.http.fault', typed_config: { '@type': TYPE.fault } }, rbacHttp({}), router] })] }] }, reason: /^listener L: http_filters\[1\]: an RBAC or ext_authz filter must come before the other filters but authentication \(here after http_filters\[0\]\)/ },
   { what: 'network RBAC before an HCM', listener: { name: 'L', address, filter_chains: [{ filters: [rbacNet({ stat_prefix: 's' }), hcm()] }] }, reason: /^listener L: filter_chains\[0\]\.filters\[0\]: network RBAC before an HttpConnectionManager is not supported/ },
-  { what: 'network RBAC after tcp_proxy', listener: { name: 'L', address, filter_chains: [{ filters: [tcp(), rbacNet({ stat_prefix: 's' })] }] }, reason: /^listener L: filter_chains\[0\]\.filters\[1\]: a network RBAC filter must come before/ },
+  { what: 'network RBAC after tcp_proxy', listener: { name: 'L', address, filter_chains: [{ filters: [tcp(), rbacNet({ stat_prefix: 's' })] }] }, reason: /^listener L: filter_chains\[0\]\.filters\[1\]: a network RBAC or ext_authz filter must come before/ },
   { what: 'network RBAC without stat_prefix', listener: { name: 'L', address, filter_chains: [{ filters: [rbacNet({}), tcp()] }] }, reason: /^listener L: filter_chains\[0\]\.filters\[0\]\.typed_config\.stat_prefix: required/ },
   { what: 'network RBAC with an HTTP-only rule', listener: { name: 'L', address, filter_chains: [{ filters: [rbacNet({ stat_prefix: 's', rules: { policies: { p: { permissions: [{ header: { name: ':path', string_match: { exact: '/' } } }], principals: [{ any: true }] } } } }), tcp()] }] }, reason: /^listener L: filter_chains\[0\]\.filters\[0\]\.typed_config\.rules\.policies\["p"\]\.permissions\[0\]/ },
 ];
@@ -95,9 +95,9 @@ test('the listeners the sidecar can apply convert (so the cases above fail for t
   assert.equal(convertListener(detecting({ application_protocols: ['http/1.1', 'h2c'] })).kind, 'detect');
   // RBAC: HTTP filters before the rest, in order; network RBAC before tcp_proxy.
   const withAuthz = convertListener({ name: 'L', address, filter_chains: [{ filters: [hcm({ http_filters: [rbacHttp({ rules: { action: 'DENY' } }), { ...rbacHttp({}), name: 'second' }, router] })] }] });
-  assert.deepEqual(withAuthz.authz!.map((f) => [f.name, f.rbac.rules?.action]), [['envoy.filters.http.rbac', 'DENY'], ['second', undefined]]);
+  assert.deepEqual(withAuthz.authz!.map((f) => [f.name, f.rbac?.rules?.action]), [['envoy.filters.http.rbac', 'DENY'], ['second', undefined]]);
   const tcpAuthz = convertListener({ name: 'L', address, filter_chains: [{ filters: [rbacNet({ stat_prefix: 's', rules: {} }), tcp()] }] });
-  assert.deepEqual(tcpAuthz.tcp!.rbac!.map((f) => [f.name, f.rbac.kind, f.rbac.rules?.action]), [['envoy.filters.network.rbac', 'network', 'ALLOW']]);
+  assert.deepEqual(tcpAuthz.tcp!.rbac!.map((f) => [f.name, f.rbac?.kind, f.rbac?.rules?.action]), [['envoy.filters.network.rbac', 'network', 'ALLOW']]);
 });
 
 test('a tls_inspector listener: chains by server name, the most specific first, as Envoy picks them', () => {

@@ -3,8 +3,10 @@
 import http from 'node:http';
 import https from 'node:https';
 import type { SecureContextOptions } from 'node:tls';
-import { checkResource, formatProblem, parseConfig, warningsOf } from '../../api/index.ts';
-import { ConfigError, type Resource, describeKey } from '../../api/types.ts';
+import { checkResource, formatProblem, manifestOf, parseConfig, warningsOf } from '../../api/index.ts';
+import { type AuthorizationPolicy, ConfigError, type Resource, describeKey } from '../../api/types.ts';
+import type { MeshSnapshot } from '../model/model.ts';
+import { customProviderWarnings } from '../translate/translate.ts';
 import type { AdsServer } from '../ads/server.ts';
 import type { Registry } from '../registry/registry.ts';
 import type { ConfigStore, StoredResource } from '../store/store.ts';
@@ -25,6 +27,8 @@ export interface AdminDeps {
   joinTokens?: JoinTokens;
   /** The CA, for its status and its root rotation (docs/ca.md). */
   ca?: CertificateAuthority;
+  /** The mesh as the sidecars get it now: apply warns of a CUSTOM AuthorizationPolicy whose provider it cannot use. */
+  snapshot?: () => MeshSnapshot;
 }
 
 class HttpError extends Error {
@@ -93,8 +97,11 @@ async function handle(deps: AdminDeps, req: http.IncomingMessage): Promise<{ sta
     const source = url.searchParams.get('source') ?? 'request body';
     const resources = parseBody(text, source, req.headers['content-type'] ?? '');
     const results = store.apply(resources);
-    // What each resource has that Weft accepts but does not apply yet (api/support.ts).
-    const warnings = new Map(resources.map((r) => [describeKey({ kind: r.kind, namespace: r.metadata.namespace, name: r.metadata.name }), warningsOf(r).map(formatProblem)]));
+    // What each resource has that Weft accepts but does not apply yet (api/support.ts), and a CUSTOM
+    // policy whose provider the mesh config does not give (its requests are denied: translate/authz.ts).
+    const mesh = deps.snapshot?.();
+    const warningsFor = (r: Resource) => [...warningsOf(r).map(formatProblem), ...(mesh && r.kind === 'AuthorizationPolicy' ? customProviderWarnings(r as AuthorizationPolicy, mesh) : [])];
+    const warnings = new Map(resources.map((r) => [describeKey({ kind: r.kind, namespace: r.metadata.namespace, name: r.metadata.name }), warningsFor(r)]));
     return { status: 200, body: { revision: store.revision(), results: results.map((r) => ({ resource: describeKey(r.key), ...r, warnings: warnings.get(describeKey(r.key)) ?? [] })) } };
   }
   if (what === 'resources') {
@@ -167,9 +174,12 @@ async function handle(deps: AdminDeps, req: http.IncomingMessage): Promise<{ sta
   throw new HttpError(404, `no such admin endpoint: ${method} ${url.pathname}`);
 }
 
-/** A stored resource as the API shows it: without its `created` revision, with what it has that Weft accepts but does not apply yet (api/support.ts). */
-function shown({ created: _c, ...r }: StoredResource): Resource & { warnings: string[] } {
-  return { ...r, warnings: warningsOf(r).map(formatProblem) };
+/**
+ * A stored resource as the API shows it: as written (a ConfigMap's content under data), without its
+ * `created` revision, with what it has that Weft accepts but does not apply yet (api/support.ts).
+ */
+function shown({ created: _c, ...r }: StoredResource): Record<string, unknown> & { warnings: string[] } {
+  return { ...manifestOf(r), warnings: warningsOf(r).map(formatProblem) };
 }
 
 /** YAML (or JSON) text, or a JSON body {resources: [...]}. All items are checked before any is stored. */

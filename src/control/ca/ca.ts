@@ -6,7 +6,9 @@
 //
 //   - Workload certificates carry one URI SAN, the SPIFFE identity
 //     spiffe://<trust-domain>/ns/<namespace>/sa/<service-account>, which the caller proved (a join
-//     token, a Kubernetes token): whatever names the request itself asks for are ignored.
+//     token, a Kubernetes token): whatever names the request itself asks for are ignored. The
+//     trust domain is the mesh config's (meshConfig.trustDomain, setTrustDomain): a change applies
+//     to the certificates issued from then on, as sidecars renew theirs at half their life.
 //   - Keys are ECDSA P-256, made by the sidecar; a request for any other key is refused. Private
 //     keys never reach the control plane.
 //   - 24 h by default; the root 10 years.
@@ -136,7 +138,8 @@ interface OwnRoot extends Signer {
 const LEAVES_BOUND_STEP_MS = 10 * 60_000;
 
 export class CertificateAuthority {
-  readonly trustDomain: string;
+  private td: string;
+  private aliases: readonly string[] = [];
   readonly mode: 'generated' | 'plugged-in';
   private readonly ttlMs: number;
   private readonly now: () => number;
@@ -151,7 +154,7 @@ export class CertificateAuthority {
 
   private constructor(opts: CaOptions, plugged: CertificateAuthority['plugged']) {
     this.opts = opts;
-    this.trustDomain = opts.trustDomain ?? DEFAULT_TRUST_DOMAIN;
+    this.td = opts.trustDomain ?? DEFAULT_TRUST_DOMAIN;
     this.ttlMs = opts.workloadTtlMs ?? DEFAULT_WORKLOAD_TTL_MS;
     this.now = opts.now ?? Date.now;
     this.plugged = plugged;
@@ -189,6 +192,26 @@ export class CertificateAuthority {
   /** Called after the roots or the signing root changed (a rotation's steps), awaited by them. */
   onChange(fn: (change: 'roots' | 'signer') => Promise<void> | void): void {
     this.listeners.push(fn);
+  }
+
+  /** The trust domain of the certificates it issues (spiffe://<this>/ns/.../sa/...). */
+  get trustDomain(): string {
+    return this.td;
+  }
+
+  /**
+   * The trust domains whose certificates prove a workload to the control plane (a renewal, an xDS
+   * stream): the mesh's own, then its aliases (meshConfig.trustDomainAliases), so that sidecars still
+   * holding a certificate of an earlier trust domain renew it into the new one.
+   */
+  trustDomains(): readonly string[] {
+    return [this.td, ...this.aliases.filter((a) => a !== this.td)];
+  }
+
+  /** The mesh config's trustDomain and trustDomainAliases: certificates issued from now on are in `trustDomain`. */
+  setTrustDomain(trustDomain: string, aliases: readonly string[] = []): void {
+    this.td = trustDomain;
+    this.aliases = [...aliases];
   }
 
   /** The roots, PEM: what every sidecar trusts. */

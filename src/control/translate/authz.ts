@@ -1,8 +1,7 @@
 // PURE: Istio's AuthorizationPolicy -> the Envoy filters of one sidecar's inbound side, exactly as
 // Istio's pilot/pkg/security/authz/builder builds them (and model.ListAuthorizationPolicies picks
 // the policies). translate.ts forProxy puts them on a sidecar's inbound listeners; the sidecar
-// enforces them (proxy/authz/, http/authz.ts, tcp/authz.ts); api/support.ts refuses CUSTOM, for
-// which Weft has no extension providers yet. What it does:
+// enforces them (proxy/authz/, http/authz.ts, http/ext-authz.ts, tcp/authz.ts). What it does:
 //   - selection: policies of the root namespace (istio-system) and of the proxy's namespace whose
 //     selector is a subset of the proxy's labels (no selector: all); a policy with targetRef(s)
 //     names gateways, waypoints or services, never a sidecar, and is left out;
@@ -220,6 +219,14 @@ function customFilters(policies: readonly AuthorizationPolicy[], bundle: readonl
     );
   }
   return out;
+}
+
+/** Why a CUSTOM policy's provider cannot be used (then the policy denies what it matches), or undefined. */
+export function customProviderProblem(p: AuthorizationPolicy, providers: readonly ExtensionProvider[], services: readonly MeshService[]): string | undefined {
+  const name = p.spec.provider?.name ?? '';
+  const found = resolveProviders(providers, services).get(name);
+  if (!found) return `no extension provider named "${name}" in meshConfig.extensionProviders (envoyExtAuthzHttp or envoyExtAuthzGrpc)`;
+  return 'error' in found ? found.error : undefined;
 }
 
 /** What a CUSTOM policy that cannot be delegated becomes: a DENY of what it would have sent. */

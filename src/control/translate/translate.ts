@@ -25,7 +25,7 @@
 // Automatic mTLS (mtls.ts): endpoints whose sidecar takes mTLS are marked, the clusters that reach
 // them choose TLS or plaintext per endpoint, and each inbound listener takes what its port's
 // PeerAuthentication mode (api/peer-auth.ts) allows.
-import type { Destination, DestinationRule, LocalRateLimit, VirtualService } from '../../api/types.ts';
+import type { AuthorizationPolicy, Destination, DestinationRule, LocalRateLimit, VirtualService } from '../../api/types.ts';
 import { TYPE } from '../../xds/types.ts';
 import { duration } from './duration.ts';
 import { jwtAuthnFilter } from './jwt.ts';
@@ -52,9 +52,9 @@ import { allVirtualServices } from './gamma.ts';
 import { clusterPolicyFields, effectivePolicy, policyLayers, protocolOptions } from './policy.ts';
 import { failoverLabelKeys, loadAssignment, localityLbOf, socketAddress } from './locality.ts';
 import { type SniResources, tcpProxy } from './tls-routes.ts';
-import { type PlainInbound, type PortFilters, clusterTls, outboundSni, subjectAltNames, withInboundMtls } from './mtls.ts';
+import { type MeshMinTls, type PlainInbound, type PortFilters, clusterTls, outboundSni, subjectAltNames, withInboundMtls } from './mtls.ts';
 import { type EffectiveMode, portMtlsMode, workloadMtls } from '../../api/peer-auth.ts';
-import { type AuthzFilter, authzFilters } from './authz.ts';
+import { type AuthzFilter, type MeshService, authzFilters, customProviderProblem } from './authz.ts';
 
 export { duration } from './duration.ts';
 export { OUTBOUND_ROUTE, PASSTHROUGH_CLUSTER } from './routes.ts';
@@ -260,10 +260,12 @@ function buildClusters(
       clusters[name] = { ...passthroughCluster(name, withProtocol(protocol, policy), svc?.targetPort), ...clusterTls(effective.tls, NO_AUTO_MTLS, outboundSni(c.port, c.subset, c.host), tlsCtx) };
     } else if (discovery === 'EDS') {
       // Automatic mTLS (mtls.ts): only where some endpoint takes it, so a plaintext mesh's clusters
-      // stay as they were; unless the DestinationRule's tls says otherwise (any mode).
+      // stay as they were; unless the DestinationRule's tls says otherwise (any mode). With the
+      // mesh config's enableAutoMtls false, only ISTIO_MUTUAL originates mTLS (as in Istio).
       const secure = members.filter((e) => e.identity);
-      const sans = subjectAltNames(mesh.trustDomain, secure.map((e) => e.identity!));
-      const tls = clusterTls(effective.tls, { sans, secure: secure.length > 0 }, outboundSni(c.port, c.subset, c.host), tlsCtx);
+      const sans = subjectAltNames(mesh.trustDomain, secure.map((e) => e.identity!), mesh.meshConfig?.trustDomainAliases);
+      const auto = mesh.meshConfig?.enableAutoMtls !== false && secure.length > 0;
+      const tls = clusterTls(effective.tls, { sans, secure: auto }, outboundSni(c.port, c.subset, c.host), tlsCtx);
       clusters[name] = { ...edsCluster(name, protocol, policy), ...tls };
       endpoints[name] = assignment(members);
     } else if (members.length > 0) {
@@ -287,7 +289,7 @@ function withLocalityWeighted(policy: Record<string, any>, on: boolean): Record<
 /** The part of a proxy's config that depends on its scope: routes, and the api_listeners named after them. */
 export function translateScoped(mesh: MeshSnapshot, scope: ProxyScope): ScopedResources {
   const sc = scope.sidecar ? mesh.sidecars?.find((x) => sidecarKey(x) === scope.sidecar) : undefined;
-  const egress = egressOf(sc, scope.namespace);
+  const egress = egressOf(sc, scope.namespace, mesh.meshConfig?.outboundTrafficPolicy?.mode);
   const { services } = indexOf(mesh);
   const drFor = drLookup(mesh, scope.namespace, scope.selectedRules);
   const sni: SniResources = { listeners: {}, clusters: {} };
@@ -378,7 +380,8 @@ function apiListener(name: string): object {
 }
 
 /** What a proxy's own resources read of the mesh: its rate limits, its Sidecar, its PeerAuthentications, AuthorizationPolicies and RequestAuthentications. */
-export type ProxyPolicies = Pick<MeshSnapshot, 'rateLimits' | 'sidecars' | 'peerAuthentications' | 'authorizationPolicies' | 'requestAuthentications' | 'trustDomain' | 'discoveredJwksUris'>;
+export type ProxyPolicies = Pick<MeshSnapshot, 'rateLimits' | 'sidecars' | 'peerAuthentications' | 'authorizationPolicies' | 'requestAuthentications' | 'trustDomain' | 'meshConfig' | 'discoveredJwksUris'> &
+  Partial<Pick<MeshSnapshot, 'workloads' | 'serviceEntries' | 'workloadEntries'>>;
 
 /** Adds one proxy's own resources to the shared and scoped ones (which it does not modify). */
 export function forProxy(shared: SharedResources, scoped: ScopedResources, proxy: Workload, mesh: ProxyPolicies = {}): XdsResources {
@@ -414,7 +417,7 @@ export function forProxy(shared: SharedResources, scoped: ScopedResources, proxy
     if (handling === 'udp') continue;
     const name = `inbound|${p.inboundPort}`;
     const cluster = inboundClusterName(p.port);
-    listeners[name] = inboundListener(name, proxy.address, p, cluster, handling, limits, modeOf(p.port), authz, jwt);
+    listeners[name] = inboundListener(name, proxy.address, p, cluster, handling, limits, modeOf(p.port), authz, jwt, mesh.meshConfig?.meshMTLS?.minProtocolVersion);
     const base = {
       name: cluster,
       type: 'STATIC',
@@ -555,7 +558,42 @@ function limitRoute(l: InboundLimit, cluster: string): object {
 export function inboundAuthz(mesh: ProxyPolicies, proxy: Workload): InboundAuthz {
   const all = mesh.authorizationPolicies ?? [];
   if (!all.length) return NO_AUTHZ;
-  return authzFilters(all, { namespace: proxy.namespace, labels: proxy.labels ?? {} }, { trustDomain: mesh.trustDomain ?? DEFAULT_TRUST_DOMAIN });
+  // CUSTOM policies name a provider of meshConfig.extensionProviders, whose service must be one of
+  // the mesh's (looked up only when a CUSTOM policy exists). The mesh config's trust domain
+  // aliases: a principal of any of them matches as one of the mesh's own.
+  const custom = all.some((p) => p.spec.action === 'CUSTOM');
+  const extensionProviders = custom ? mesh.meshConfig?.extensionProviders : undefined;
+  return authzFilters(all, { namespace: proxy.namespace, labels: proxy.labels ?? {} }, {
+    trustDomain: mesh.trustDomain ?? DEFAULT_TRUST_DOMAIN,
+    trustDomainAliases: mesh.meshConfig?.trustDomainAliases ?? [],
+    ...(extensionProviders?.length ? { extensionProviders, services: meshServices(mesh) } : {}),
+  });
+}
+
+/**
+ * What `weft apply` says of a CUSTOM policy whose provider the mesh config does not give, or gives
+ * in a form that cannot be used: the policy stays, and denies what it matches (as Istio's).
+ */
+export function customProviderWarnings(p: AuthorizationPolicy, mesh: ProxyPolicies): string[] {
+  if (p.spec.action !== 'CUSTOM') return [];
+  const why = customProviderProblem(p, mesh.meshConfig?.extensionProviders ?? [], meshServices(mesh));
+  const name = `AuthorizationPolicy ${p.metadata.namespace}/${p.metadata.name}`;
+  return why ? [`${name}: spec.provider.name: ${why}; the requests this policy matches are denied (it fails closed, as in Istio)`] : [];
+}
+
+/** The services of the mesh by hostname and namespace, once per snapshot (what extension providers name). */
+const meshServicesOf = new WeakMap<object, MeshService[]>();
+function meshServices(mesh: ProxyPolicies): MeshService[] {
+  let out = meshServicesOf.get(mesh);
+  if (!out) {
+    const seen = new Map<string, MeshService>();
+    for (const s of servicesOf({ workloads: mesh.workloads ?? [], serviceEntries: mesh.serviceEntries, workloadEntries: mesh.workloadEntries, peerAuthentications: mesh.peerAuthentications }).values()) {
+      seen.set(`${s.namespace}/${s.host}`, { hostname: s.host, namespace: s.namespace });
+    }
+    out = [...seen.values()];
+    meshServicesOf.set(mesh, out);
+  }
+  return out;
 }
 
 /** The RBAC (and ext_authz) filters of the inbound side: HTTP ones for the HCM, network ones for TCP chains. */
@@ -565,9 +603,9 @@ export interface InboundAuthz {
 }
 const NO_AUTHZ: InboundAuthz = { http: [], tcp: [] };
 
-function inboundListener(name: string, address: string, p: WorkloadPort, cluster: string, handling: PortHandling, limits: InboundLimit[], mode: EffectiveMode, authz: InboundAuthz = NO_AUTHZ, jwt?: object): object {
+function inboundListener(name: string, address: string, p: WorkloadPort, cluster: string, handling: PortHandling, limits: InboundLimit[], mode: EffectiveMode, authz: InboundAuthz = NO_AUTHZ, jwt?: object, minTls?: MeshMinTls): object {
   const plain = plainInboundListener(name, address, p, cluster, handling, limits, authz, jwt);
-  return withInboundMtls(plain.listener, mode, handling, plain.filters);
+  return withInboundMtls(plain.listener, mode, handling, plain.filters, minTls);
 }
 
 /**

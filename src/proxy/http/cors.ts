@@ -43,6 +43,8 @@ export function answerPreflight(ds: Downstream, headers: HeaderList): void {
 
 /** A response's headers with the CORS ones set (replacing any the upstream sent). */
 export function withCors(h: HeaderList, cors: HeaderList): HeaderList {
+  // Headers another layer adds beside CORS's (an external authorizer's) leave the upstream's CORS headers alone.
+  if (!cors.some((n, i) => i % 2 === 0 && n.startsWith('access-control-'))) return h.concat(cors);
   const out: HeaderList = [];
   for (let i = 0; i < h.length; i += 2) if (!h[i].startsWith('access-control-')) out.push(h[i], h[i + 1]);
   return out.concat(cors);

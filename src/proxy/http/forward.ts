@@ -1,6 +1,7 @@
 // The life of one proxied HTTP request, whatever protocol carried it (docs/request-lifecycle.md).
 // The layers, in order, all assembled in forward() below:
-//   JWT (jwt.ts, where the listener has RequestAuthentication) -> authorization (authz.ts; inbound listeners with AuthorizationPolicies) -> route (router.ts) -> local rate limit (ratelimit.ts) -> CORS (cors.ts) -> local reply
+//   JWT (jwt.ts, where the listener has RequestAuthentication) -> authorization (authz.ts; inbound listeners with AuthorizationPolicies;
+//   ext-authz.ts for CUSTOM ones) -> route (router.ts) -> local rate limit (ratelimit.ts) -> CORS (cors.ts) -> local reply
 //   (local-reply.ts: direct_response, redirect) -> fault (fault.ts) -> target cluster and
 //   endpoints -> rewrites and header edits (edits.ts) -> timeouts, tries and retries (retry.ts),
 //   endpoint choice (upstream/balance.ts, outlier.ts) -> upstream exchange -> response header
@@ -39,7 +40,7 @@ import { OutlierDetector, type Outcome } from '../upstream/outlier.ts';
 import type { SlowStart } from '../upstream/slow-start.ts';
 import { RetryBudgets, type TryFailure, backoffMs, retriableFailure, retriableResponse } from './retry.ts';
 import { join } from '../tcp/tcp.ts';
-import { authorize, deniedNow, rbacRequestOf } from './authz.ts';
+import { type PendingAuthz, authorize, deniedNow, rbacRequestOf } from './authz.ts';
 import { type LiveTcpConnections, PLAINTEXT_NOW_REFUSED } from '../tcp/authz.ts';
 
 export interface ForwardContext {
@@ -67,6 +68,8 @@ export interface ForwardContext {
   log?: (msg: string) => void;
   /** Connections that outlive one decision (upgraded ones), decided again when policies change. */
   live?: LiveTcpConnections;
+  /** This sidecar's SPIFFE id, when it has one (an external authorizer's destination principal). */
+  localPrincipal?: () => string | undefined;
 }
 
 /** A request body larger than this is not kept for a retry, and its request is not retried (Envoy buffers 1 MiB per connection). */
@@ -306,11 +309,28 @@ function routeRequest(ctx: ForwardContext, cfg: RuntimeConfig, listenerName: str
   const l = cfg.listeners.get(listenerName);
   if (l?.authz) {
     const denied = authorize(ctx, l, ds);
-    if (denied) {
-      fail(ctx, ds, denied);
-      return;
-    }
+    if (denied instanceof ProxyError) return fail(ctx, ds, denied);
+    // An external authorizer (CUSTOM policy) is being asked: a client that leaves meanwhile cancels the check.
+    if (denied) return authorizing(ctx, cfg, listenerName, ds, denied);
   }
+  routeAuthorized(ctx, cfg, listenerName, ds);
+}
+
+function authorizing(ctx: ForwardContext, cfg: RuntimeConfig, listenerName: string, ds: Downstream, pending: PendingAuthz): void {
+  let gone = false;
+  ds.onAbort(() => {
+    gone = true;
+    pending.cancel();
+    publish(ctx, ds, '-', 499, 'downstream_closed', undefined, undefined);
+  });
+  pending.result.then(
+    (denied) => gone || (denied ? fail(ctx, ds, denied) : routeAuthorized(ctx, cfg, listenerName, ds)),
+    (e) => gone || fail(ctx, ds, e),
+  );
+}
+
+/** The layers after authorization: route, local rate limit, CORS, fault, then the router's action. */
+function routeAuthorized(ctx: ForwardContext, cfg: RuntimeConfig, listenerName: string, ds: Downstream): void {
   let route: RouteEntry;
   try {
     route = matchRoute(cfg, listenerName, ds.head);
@@ -330,7 +350,9 @@ function routeRequest(ctx: ForwardContext, cfg: RuntimeConfig, listenerName: str
     publish(ctx, ds, '-', 200, undefined, undefined, undefined);
     return;
   }
-  const corsHeaders = cors?.kind === 'actual' ? cors.headers : undefined;
+  // What an external authorizer adds to the response (allowed_client_headers_on_success) goes with CORS's.
+  const extra = ds.responseHeadersToAdd;
+  const corsHeaders = cors?.kind === 'actual' ? (extra ? [...cors.headers, ...extra] : cors.headers) : extra;
   if (!route.fault) return routeAction(ctx, cfg, listenerName, ds, route, corsHeaders); // no closure per request
   // The fault filter comes before the router, which forwards, redirects or answers directly.
   injectFault(

@@ -63,6 +63,8 @@ export interface Downstream {
    * 'envoy.filters.http.jwt_authn' and 'istio_authn'), read by RBAC rules (http/authz.ts).
    */
   dynamicMetadata?: Record<string, Record<string, unknown>>;
+  /** Headers a layer before routing adds to the response (an external authorizer's allowed_client_headers_on_success). */
+  responseHeadersToAdd?: HeaderList;
   /** Switches the connection to a raw byte stream after a 101 answer (WebSocket). */
   upgradeTo(status: number, headers: HeaderList): { socket: import('node:net').Socket; head: Buffer } | undefined;
 }

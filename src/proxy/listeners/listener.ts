@@ -79,8 +79,9 @@ export function createListener(handlers: ListenerHandlers, limits: () => Listene
   });
   const codecs: Codecs = { h2, sweeper: new Sweeper() };
   const mtls = new MtlsTerminator();
-  // The network RBAC filters that apply to a connection of this listener now (for a policy
-  // change to decide again: tcp/authz.ts): its TLS chain's, else the listener's TCP chain's.
+  // The network authorization filters that apply to a connection of this listener now (decided
+  // when it is about to reach tcp_proxy, and again on every policy change: tcp/authz.ts): its TLS
+  // chain's, else the listener's TCP chain's.
   const rbacNow = (chainName?: string): CurrentFilters => () => {
     const now = limits();
     const chain = chainName === undefined ? undefined : now.mtls?.chains.find((c) => c.name === chainName);
@@ -123,13 +124,13 @@ export function createListener(handlers: ListenerHandlers, limits: () => Listene
       passthrough: (s, head, chain, sni) => {
         // The port's network RBAC applies to TLS passed through as to any TCP chain, with the
         // ClientHello's server name as its connection.sni.
-        if (!admitConnection(handlers.tcp, l.name, s, rbacNow(chain.name), sni, strictNow)) return;
-        proxyTcp(handlers.tcp, pickTcpCluster(chain.tcp!, Math.random()), s, head, chain.tcp!.idleTimeoutMs, undefined, chain.tcp!);
+        const go = () => proxyTcp(handlers.tcp, pickTcpCluster(chain.tcp!, Math.random()), s, head, chain.tcp!.idleTimeoutMs, undefined, chain.tcp!);
+        admit(admitConnection(handlers.tcp, l.name, s, rbacNow(chain.name), sni, strictNow), go);
       },
       secure: (t, chain) => {
         if (chain.serve === 'tcp') {
-          if (!admitConnection(handlers.tcp, l.name, t, rbacNow(chain.name))) return;
-          proxyTcp(handlers.tcp, pickTcpCluster(chain.tcp!, Math.random()), t, Buffer.alloc(0), chain.tcp!.idleTimeoutMs, undefined, chain.tcp!);
+          const go = () => proxyTcp(handlers.tcp, pickTcpCluster(chain.tcp!, Math.random()), t, Buffer.alloc(0), chain.tcp!.idleTimeoutMs, undefined, chain.tcp!);
+          admit(admitConnection(handlers.tcp, l.name, t, rbacNow(chain.name)), go);
         }
         // HTTP inside: HTTP/2 or HTTP/1.1 by the preface, as on plaintext (the ALPN picked the chain).
         else sniff(t, handlers, l, codecs);
@@ -139,11 +140,18 @@ export function createListener(handlers: ListenerHandlers, limits: () => Listene
   return server;
 }
 
-/** A connection by the listener's kind; `head`: its bytes already read (by the tls_inspector); `rbacNow`: its network RBAC filters as config changes; `strictNow`: whether its listener now takes mTLS only. */
+/** Goes on with a connection its network authorization admits (no filters: undefined), now or once an external authorizer answered. */
+function admit(verdict: boolean | Promise<boolean> | undefined, go: () => void): void {
+  if (verdict === undefined || verdict === true) go();
+  else if (verdict !== false) verdict.then((ok) => ok && go(), () => {}); // a check never rejects (ext-authz/check.ts)
+}
+
+/** A connection by the listener's kind; `head`: its bytes already read (by the tls_inspector); `rbacNow`: its network authorization filters as config changes; `strictNow`: whether its listener now takes mTLS only. */
 function byKind(socket: net.Socket, handlers: ListenerHandlers, l: ListenerLimits, codecs: Codecs, head: Buffer, rbacNow: CurrentFilters, strictNow: () => boolean): void {
   if (l.kind === 'tcp') {
-    if (!admitConnection(handlers.tcp, l.name, socket, rbacNow, undefined, strictNow)) return;
-    proxyTcp(handlers.tcp, pickTcpCluster(l.tcp!, Math.random()), socket, head, l.tcp!.idleTimeoutMs, undefined, l.tcp!);
+    admit(admitConnection(handlers.tcp, l.name, socket, rbacNow, undefined, strictNow), () =>
+      proxyTcp(handlers.tcp, pickTcpCluster(l.tcp!, Math.random()), socket, head, l.tcp!.idleTimeoutMs, undefined, l.tcp!),
+    );
   } else if (l.kind === 'detect') {
     // The TCP chain's RBAC decides only once the connection turns out not to be HTTP (HTTP gets the HCM's).
     const allow = () => admitConnection(handlers.tcp, l.name, socket, rbacNow, undefined, strictNow);

@@ -7,20 +7,33 @@
 // accepted, so Weft decides then, before dialing: the same decision, and a denied client never
 // reaches the app, even one whose protocol has the server speak first. CONTINUOUS enforcement
 // would decide again on every read with the same inputs, so it decides the same once.
+// A network ext_authz filter (Istio's CUSTOM action with a gRPC provider) asks its authorizer once
+// per connection, before dialing, as Envoy's does on the connection's first bytes; the connection
+// stays paused meanwhile. Denied, or the authorizer unreachable without failure_mode_allow: closed.
 import type net from 'node:net';
-import { type RbacRequest, evaluateRbac } from '../authz/index.ts';
+import { type RbacRequest, evaluateRbac, rbacDynamicMetadata } from '../authz/index.ts';
+import { EXT_AUTHZ_POLICY } from '../errors.ts';
+import { check } from '../ext-authz/check.ts';
+import type { ClusterCallContext } from '../ext-authz/call.ts';
 import { peerPrincipal } from '../tls/peer.ts';
 import { unmapped } from '../http/authz.ts';
 import type { Telemetry } from '../telemetry/events.ts';
-import type { AuthzFilterConfig } from '../xds-client/convert.ts';
+import type { AuthzFilterConfig, ExtAuthzFilterConfig } from '../xds-client/convert.ts';
+import { EXT_AUTHZ_MARKS } from '../xds-client/convert-ext-authz.ts';
 
 export interface TcpAuthzContext {
   telemetry: Telemetry;
   log: (msg: string) => void;
   /** The service port an inbound listener port stands for (the connection's original destination). */
   destinationPort?: (listenerPort: number) => number;
+  /** How an ext_authz filter reaches its authorizer's cluster (the HTTP side's pools), and this sidecar's SPIFFE id. */
+  extAuthz?: ExtAuthzCallContext;
   /** The connections let through, for a policy change to decide again (LiveTcpConnections). */
   live?: LiveTcpConnections;
+}
+
+export interface ExtAuthzCallContext extends ClusterCallContext {
+  localPrincipal?: () => string | undefined;
 }
 
 /** The connection as network RBAC reads it. */
@@ -40,50 +53,104 @@ export function connectionRequestOf(socket: net.Socket, ctx: Pick<TcpAuthzContex
 
 let lastLog = 0;
 
-/** What network RBAC decided for one connection: the filter and policy of a denial. */
-interface Denial {
-  filter: string;
-  policy: string;
-  delayDenyMs: number;
+/**
+ * Runs `filters` for a new connection: true when it may go on to tcp_proxy; false when a filter
+ * denied it, and then the connection is closed here. A promise of that when an ext_authz filter
+ * (a CUSTOM policy's gRPC authorizer) is asked; the client closing meanwhile cancels the check.
+ */
+export function authorizeConnection(ctx: TcpAuthzContext, listener: string, filters: readonly AuthzFilterConfig[], socket: net.Socket, serverName?: string): boolean | Promise<boolean> {
+  return run(ctx, listener, filters, socket, connectionRequestOf(socket, ctx, serverName), 0, {});
 }
 
-/** Runs the chain's filters over the connection as Envoy's network RBAC does, publishing the decision (an allowance only when `quietAllow` is not set). */
-function decide(ctx: TcpAuthzContext, listener: string, filters: readonly AuthzFilterConfig[], req: RbacRequest, quietAllow = false): Denial | undefined {
-  let shadow: { effect: 'allowed' | 'denied'; policy?: string }[] | undefined;
-  let allowedBy: string | undefined;
-  const source = req.peer ? { source: req.peer as string } : {};
-  for (const f of filters) {
+interface Trail {
+  shadow?: { effect: 'allowed' | 'denied'; policy?: string }[];
+  allowedBy?: string;
+  metadata?: Record<string, Record<string, unknown>>;
+}
+
+function run(ctx: TcpAuthzContext, listener: string, filters: readonly AuthzFilterConfig[], socket: net.Socket, req: RbacRequest, from: number, t: Trail): boolean | Promise<boolean> {
+  for (let i = from; i < filters.length; i++) {
+    const f = filters[i];
+    if (f.extAuthz) {
+      if (f.extAuthz.enabled && !f.extAuthz.enabled(t.metadata)) continue;
+      return external(ctx, listener, filters, socket, req, i, t).catch((e: Error) => {
+        deny(ctx, listener, socket, req, EXT_AUTHZ_POLICY, f.name, t, `BUG: ${e.message}`, 0);
+        return false;
+      });
+    }
     const d = evaluateRbac(f.rbac, req);
-    if (d.shadow) (shadow ??= []).push(d.shadow);
+    // Dry-run results; the marks of a CUSTOM policy's RBAC filter (Istio's istio_ext_authz_ shadow rules) are not.
+    if (d.shadow && f.rbac.shadowRulesStatPrefix !== EXT_AUTHZ_MARKS) (t.shadow ??= []).push(d.shadow);
+    const md = rbacDynamicMetadata(f.rbac, d);
+    if (Object.keys(md).length) t.metadata = { ...t.metadata, [f.name]: { ...t.metadata?.[f.name], ...md } };
     if (!d.allowed) {
       const policy = d.matchedPolicy ?? 'none';
-      publish(ctx, { listener, protocol: 'tcp', effect: 'denied', policy, filter: f.name, ...(shadow ? { shadow } : {}), ...source });
-      return { filter: f.name, policy, delayDenyMs: f.rbac.delayDenyMs };
+      deny(ctx, listener, socket, req, policy, f.name, t, `RBAC: access denied by ${policy === 'none' ? 'no ALLOW policy matching' : `policy ${policy}`}`, f.rbac.delayDenyMs);
+      return false;
     }
-    if (f.rbac.rules?.action === 'ALLOW' && d.matchedPolicy !== undefined) allowedBy = d.matchedPolicy;
+    if (f.rbac.rules?.action === 'ALLOW' && d.matchedPolicy !== undefined) t.allowedBy = d.matchedPolicy;
   }
-  if (!quietAllow) publish(ctx, { listener, protocol: 'tcp', effect: 'allowed', ...(allowedBy !== undefined ? { policy: allowedBy } : {}), ...(shadow ? { shadow } : {}), ...source });
-  return undefined;
+  publish(ctx, { listener, protocol: 'tcp', effect: 'allowed', ...(t.allowedBy !== undefined ? { policy: t.allowedBy } : {}), ...(t.shadow ? { shadow: t.shadow } : {}), ...(req.peer ? { source: req.peer as string } : {}) });
+  return true;
 }
 
-function denialText(d: Denial): string {
-  return `RBAC: access denied by ${d.policy === 'none' ? 'no ALLOW policy matching' : `policy ${d.policy}`} (filter ${d.filter})`;
+function deny(ctx: TcpAuthzContext, listener: string, socket: net.Socket, req: RbacRequest, policy: string, filter: string, t: Trail, why: string, delayMs: number): void {
+  publish(ctx, { listener, protocol: 'tcp', effect: 'denied', policy, filter, ...(t.shadow ? { shadow: t.shadow } : {}), ...(req.peer ? { source: req.peer as string } : {}) });
+  const now = Date.now();
+  if (now - lastLog >= 1000) {
+    lastLog = now;
+    ctx.log(`TCP connection from ${req.sourceIp}:${socket.remotePort}${req.peer ? ` (${req.peer as string})` : ''} to listener ${listener} closed: ${why} (filter ${filter})`);
+  }
+  socket.pause();
+  if (delayMs > 0) setTimeout(() => socket.destroy(), delayMs).unref();
+  else socket.destroy();
+}
+
+/** A network ext_authz filter: asks the authorizer once for the connection, then runs the filters after it. */
+async function external(ctx: TcpAuthzContext, listener: string, filters: readonly AuthzFilterConfig[], socket: net.Socket, req: RbacRequest, i: number, t: Trail): Promise<boolean> {
+  const f = filters[i] as ExtAuthzFilterConfig;
+  const c = f.extAuthz;
+  socket.pause();
+  if (!ctx.extAuthz) {
+    deny(ctx, listener, socket, req, EXT_AUTHZ_POLICY, f.name, t, 'BUG: this sidecar has no way to reach an authorizer', 0);
+    return false;
+  }
+  const own = req.peer !== undefined ? ctx.extAuthz.localPrincipal?.() : undefined;
+  const running = check(ctx.extAuthz, c, {
+    source: { address: req.sourceIp as string, port: socket.remotePort ?? 0, ...(req.peer !== undefined ? { principal: req.peer as string } : {}) },
+    destination: { address: req.destinationIp as string, port: req.destinationPort as number, ...(own ? { principal: own } : {}) },
+  });
+  const onClose = () => running.abort();
+  socket.once('close', onClose);
+  const o = await running.outcome;
+  socket.off('close', onClose);
+  if (socket.destroyed) return false;
+  if (o.kind === 'deny' || (o.kind === 'error' && !c.failOpen)) {
+    deny(ctx, listener, socket, req, EXT_AUTHZ_POLICY, f.name, t, o.kind === 'deny' ? `external authorization denied it: ${o.reason}` : `the authorizer could not be asked: ${o.reason}`, 0);
+    return false;
+  }
+  return run(ctx, listener, filters, socket, req, i + 1, t);
+}
+
+function publish(ctx: TcpAuthzContext, e: Parameters<Telemetry['authz']['publish']>[0]): void {
+  if (ctx.telemetry.authz.hasSubscribers) ctx.telemetry.authz.publish(e);
 }
 
 /** Why a connection that came without the mesh's mTLS is closed once its listener takes mTLS only. */
 export const PLAINTEXT_NOW_REFUSED = 'it came without mutual TLS, which the listener now requires (PeerAuthentication STRICT)';
 
-/** The network RBAC filters that apply to a connection now: its chain's, in the listener's current config (none: no policy). */
+/** The network authorization filters that apply to a connection now: its chain's, in the listener's current config (none: no policy). */
 export type CurrentFilters = () => readonly AuthzFilterConfig[] | undefined;
 
 /**
  * Decides a connection that is about to reach tcp_proxy, under its chain's filters as they are now
  * (`current`; none: no policy), and whether its listener still takes a connection that came
- * without mTLS (`refusedNow`, for plaintext and TLS passed through): true when it may go on; false
- * when it is refused, and then it is closed here. A connection let through is kept in ctx.live, so
- * that a later policy change decides it again.
+ * without mTLS (`refusedNow`, for plaintext and TLS passed through): true when it may go on (a
+ * promise of that while an external authorizer is asked); false when it is refused, and then it
+ * is closed here. A connection let through is kept in ctx.live, so that a later policy change
+ * decides it again.
  */
-export function admitConnection(ctx: TcpAuthzContext, listener: string, socket: net.Socket, current: CurrentFilters, serverName?: string, refusedNow?: () => boolean): boolean {
+export function admitConnection(ctx: TcpAuthzContext, listener: string, socket: net.Socket, current: CurrentFilters, serverName?: string, refusedNow?: () => boolean): boolean | Promise<boolean> {
   // Decided by the config of now, not of when it was accepted: a policy that arrived while the
   // connection was silent (protocol detection) or shaking hands applies to it.
   if (refusedNow?.()) {
@@ -92,25 +159,30 @@ export function admitConnection(ctx: TcpAuthzContext, listener: string, socket: 
     return false;
   }
   const filters = current();
-  if (filters?.length) {
-    const req = connectionRequestOf(socket, ctx, serverName);
-    const d = decide(ctx, listener, filters, req);
-    if (d) {
-      logOnce(ctx, `TCP connection from ${req.sourceIp}:${socket.remotePort}${req.peer ? ` (${req.peer as string})` : ''} to listener ${listener} closed: ${denialText(d)}`);
-      socket.pause();
-      if (d.delayDenyMs > 0) setTimeout(() => socket.destroy(), d.delayDenyMs).unref();
-      else socket.destroy();
-      return false;
-    }
+  const keep = (ok: boolean) => {
+    if (ok) ctx.live?.add(socket, listener, () => (refusedNow?.() ? PLAINTEXT_NOW_REFUSED : deniedNow(ctx, listener, current(), connectionRequestOf(socket, ctx, serverName))));
+    return ok;
+  };
+  if (!filters?.length) return keep(true);
+  const verdict = authorizeConnection(ctx, listener, filters, socket, serverName);
+  return typeof verdict === 'boolean' ? keep(verdict) : verdict.then(keep);
+}
+
+/**
+ * The network RBAC filters' decision again for a connection already open (a policy change): why
+ * they deny it now, or undefined. An external authorizer (CUSTOM) is asked once per connection, not
+ * again here. Only a denial is published.
+ */
+function deniedNow(ctx: TcpAuthzContext, listener: string, filters: readonly AuthzFilterConfig[] | undefined, req: RbacRequest): string | undefined {
+  for (const f of filters ?? []) {
+    if (f.extAuthz) continue;
+    const d = evaluateRbac(f.rbac, req);
+    if (d.allowed) continue;
+    const policy = d.matchedPolicy ?? 'none';
+    publish(ctx, { listener, protocol: 'tcp', effect: 'denied', policy, filter: f.name, ...(req.peer ? { source: req.peer as string } : {}) });
+    return `RBAC: access denied by ${policy === 'none' ? 'no ALLOW policy matching' : `policy ${policy}`} (filter ${f.name})`;
   }
-  ctx.live?.add(socket, listener, () => {
-    if (refusedNow?.()) return PLAINTEXT_NOW_REFUSED;
-    const now = current();
-    if (!now?.length) return undefined;
-    const d = decide(ctx, listener, now, connectionRequestOf(socket, ctx, serverName), true);
-    return d && denialText(d);
-  });
-  return true;
+  return undefined;
 }
 
 function logOnce(ctx: Pick<TcpAuthzContext, 'log'>, msg: string): void {
@@ -121,11 +193,11 @@ function logOnce(ctx: Pick<TcpAuthzContext, 'log'>, msg: string): void {
 }
 
 /**
- * The connections that outlive a single decision: TCP ones network RBAC let through (or that had
- * no policy), and HTTP connections upgraded to a byte stream (WebSocket), each with what says why
- * it would be refused now. When policies change, `recheck` asks each and closes those now refused,
- * at once: an AuthorizationPolicy or a PeerAuthentication STRICT applies to connections already
- * open, not only to new ones. (Envoy drains a changed filter chain instead, closing every
+ * The connections that outlive a single decision: TCP ones network authorization let through (or
+ * that had no policy), and HTTP connections upgraded to a byte stream (WebSocket), each with what
+ * says why it would be refused now. When policies change, `recheck` asks each and closes those now
+ * refused, at once: an AuthorizationPolicy or a PeerAuthentication STRICT applies to connections
+ * already open, not only to new ones. (Envoy drains a changed filter chain instead, closing every
  * connection on it after the drain time, allowed or not.)
  */
 export class LiveTcpConnections {
@@ -156,8 +228,4 @@ export class LiveTcpConnections {
     }
     return closed;
   }
-}
-
-function publish(ctx: TcpAuthzContext, e: Parameters<Telemetry['authz']['publish']>[0]): void {
-  if (ctx.telemetry.authz.hasSubscribers) ctx.telemetry.authz.publish(e);
 }

@@ -57,7 +57,7 @@ export function detect(
   maxDurationMs?: number,
   hashSource?: boolean,
   /** The TCP chain's network RBAC (tcp/authz.ts): false closes the client (it did); asked only when the connection goes TCP. */
-  allowTcp?: () => boolean,
+  allowTcp?: () => boolean | Promise<boolean>,
 ): void {
   down.allowHalfOpen = true;
   let buf = initial;
@@ -86,10 +86,12 @@ export function detect(
   };
   const goTcp = () => {
     if (!finish()) return;
-    if (allowTcp && !allowTcp()) {
-      up?.socket.destroy(); // what the server may have said first never reaches a denied client
-      return;
-    }
+    const verdict = allowTcp ? allowTcp() : true;
+    if (verdict === true) pipe();
+    else if (verdict === false) up?.socket.destroy(); // what the server may have said first never reaches a denied client
+    else verdict.then((ok) => (ok ? pipe() : up?.socket.destroy()), () => up?.socket.destroy());
+  };
+  const pipe = () => {
     pipeTcp(ctx, clusterName, down, up!, buf, Buffer.concat(upChunks), idleTimeoutMs, maxDurationMs);
     // Ends seen before the pipe: pass them on, as the pipe would have.
     if (upEnded) down.end();

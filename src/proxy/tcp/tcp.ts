@@ -5,6 +5,7 @@
 // backpressure; a FIN from either side is passed on (half-close), and the pair is closed after
 // idleTimeoutMs with no byte either way. Each open, close (with its bytes) and failed connect is published on the
 // sidecar's telemetry channel (telemetry/events.ts).
+import type { ExtAuthzCallContext } from './authz.ts';
 import net from 'node:net';
 import type { RuntimeConfig } from '../config.ts';
 import { ProxyError } from '../errors.ts';
@@ -37,6 +38,8 @@ export interface TcpContext {
   destinationPort?: (listenerPort: number) => number;
   /** The inbound connections network RBAC let through, decided again when policies change (tcp/authz.ts). */
   live?: LiveTcpConnections;
+  /** How a network ext_authz filter reaches its authorizer (tcp/authz.ts). */
+  extAuthz?: ExtAuthzCallContext;
 }
 
 /** Where the sidecar was given no certificate (tests of the TCP path alone): TLS endpoints cannot be reached, and say so. */

@@ -45,8 +45,8 @@ export interface ListenerConfig {
    */
   mtls?: MtlsListener;
   /**
-   * The HttpConnectionManager's RBAC filters (AuthorizationPolicy), in order: the request path runs
-   * them before routing (http/authz.ts). Absent: no authorization.
+   * The HttpConnectionManager's RBAC and ext_authz filters (AuthorizationPolicy), in order: the
+   * request path runs them before routing (http/authz.ts). Absent: no authorization.
    */
   authz?: readonly AuthzFilterConfig[];
   /** Either the name of an RDS route configuration, or an inline one. */
@@ -175,7 +175,9 @@ export interface Endpoint {
 
 export { ConvertError } from './convert-util.ts';
 export type { AuthzFilterConfig } from './convert-authz.ts';
-import { AUTHN_FILTER_TYPES, type AuthzFilterConfig, httpRbacFilter, isHttpRbac, splitNetworkRbac } from './convert-authz.ts';
+import { AUTHN_FILTER_TYPES, type AuthzFilterConfig, httpRbacFilter, isHttpExtAuthz, isHttpRbac, splitNetworkRbac } from './convert-authz.ts';
+import { httpExtAuthzFilter } from './convert-ext-authz.ts';
+export type { ExtAuthzConfig, ExtAuthzFilterConfig, ExtAuthzService } from './convert-ext-authz.ts';
 
 function socket(where: string, addr: any): { address: string; port: number } {
   const sa = addr?.socket_address;
@@ -292,9 +294,9 @@ function hcmConfig(where: string, tc: any): Pick<ListenerConfig, 'path' | 'reque
   let others = -1;
   for (const [i, f] of (tc.http_filters ?? []).entries()) {
     const t = f.typed_config?.['@type'];
-    if (isHttpRbac(f)) {
-      if (others >= 0) fail(`${where}: http_filters[${i}]`, `an RBAC filter must come before the other filters but authentication (here after http_filters[${others}]): the sidecar authorizes a request before anything else acts on it`);
-      authz.push(httpRbacFilter(where, i, f));
+    if (isHttpRbac(f) || isHttpExtAuthz(f)) {
+      if (others >= 0) fail(`${where}: http_filters[${i}]`, `an RBAC or ext_authz filter must come before the other filters but authentication (here after http_filters[${others}]): the sidecar authorizes a request before anything else acts on it`);
+      authz.push(isHttpRbac(f) ? httpRbacFilter(where, i, f) : httpExtAuthzFilter(where, i, f));
       continue;
     }
     if (!AUTHN_FILTER_TYPES.has(t)) others = i;

@@ -8,6 +8,7 @@ import { compileHttpRbac } from '../../../src/proxy/authz/index.ts';
 import type { Downstream } from '../../../src/proxy/http/types.ts';
 import { Telemetry, type AuthzEvent } from '../../../src/proxy/telemetry/events.ts';
 import type { ListenerConfig } from '../../../src/proxy/xds-client/convert.ts';
+import type { ProxyError } from '../../../src/proxy/errors.ts';
 import { TYPE } from '../../../src/xds/types.ts';
 
 function ds(o: { path?: string; query?: string; headers?: string[]; peer?: string; sni?: string; local?: number; remote?: string; md?: Record<string, Record<string, unknown>> } = {}): Downstream {
@@ -56,7 +57,7 @@ test('filters run in order, the first denial answers and names its policy and fi
   const events: AuthzEvent[] = [];
   telemetry.authz.subscribe((e) => events.push(e));
   assert.equal(authorize({ telemetry }, l, ds({ path: '/get' })), undefined);
-  const denied = authorize({ telemetry }, l, ds({ path: '/admin/x', peer: 'spiffe://cluster.local/ns/foo/sa/sleep' }))!;
+  const denied = authorize({ telemetry }, l, ds({ path: '/admin/x', peer: 'spiffe://cluster.local/ns/foo/sa/sleep' })) as ProxyError;
   assert.equal(denied.code, 'rbac_denied');
   assert.equal(denied.status, 403);
   assert.equal(denied.grpcStatus, 7);
