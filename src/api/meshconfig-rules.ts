@@ -11,6 +11,9 @@ import { checkShape, field, index, isObject, type Obj, type ObjectSchema, type S
 import { checkFQDN, checkWildcardDomain, isDNS1123Label, isIPAddress } from './rules.ts';
 import { tooDeep } from './yaml-depth.ts';
 import { MESH_CONFIGMAP } from './meshconfig.ts';
+import { LOCALITY_LB_SETTING, RETRIES, TCP_KEEPALIVE } from './istio-schema.ts';
+import { checkLocalityLb } from './destinationrule.ts';
+import { Findings } from './common.ts';
 
 /** Where the mesh config document is written, as paths name it. */
 export const MESH = `data.${MESH_CONFIGMAP.key}`;
@@ -55,7 +58,7 @@ const FIELDS: ReadonlyMap<string, FieldKind> = new Map(Object.entries({
   connectTimeout: DURATION,
   hboneIdleTimeout: DURATION,
   protocolDetectionTimeout: DURATION,
-  tcpKeepalive: 'message',
+  tcpKeepalive: TCP_KEEPALIVE,
   ingressClass: STRING,
   ingressService: STRING,
   ingressControllerMode: enumOf('UNSPECIFIED', 'OFF', 'DEFAULT', 'STRICT'),
@@ -78,7 +81,7 @@ const FIELDS: ReadonlyMap<string, FieldKind> = new Map(Object.entries({
   defaultVirtualServiceExportTo: STRINGS,
   defaultDestinationRuleExportTo: STRINGS,
   rootNamespace: STRING,
-  localityLbSetting: 'message',
+  localityLbSetting: LOCALITY_LB_SETTING,
   zoneAwareLbSetting: 'message',
   dnsRefreshRate: DURATION,
   h2UpgradePolicy: enumOf('DO_NOT_UPGRADE', 'UPGRADE'),
@@ -94,7 +97,7 @@ const FIELDS: ReadonlyMap<string, FieldKind> = new Map(Object.entries({
   defaultProviders: 'message',
   discoverySelectors: 'messages',
   pathNormalization: obj({ normalization: enumOf('DEFAULT', 'NONE', 'BASE', 'MERGE_SLASHES', 'DECODE_AND_MERGE_SLASHES') }),
-  defaultHttpRetryPolicy: 'message',
+  defaultHttpRetryPolicy: RETRIES,
   meshMTLS: TLS_CONFIG,
   tlsDefaults: TLS_CONFIG,
   defaultTrafficPolicy: 'message',
@@ -169,7 +172,27 @@ export function validateMesh(mesh: Obj): FieldError[] {
     }
   }
   if (errors.length) return errors;
-  return [...trustDomains(mesh), ...ports(mesh), ...timeouts(mesh), ...meshTls(mesh)];
+  return [...trustDomains(mesh), ...ports(mesh), ...timeouts(mesh), ...meshTls(mesh), ...locality(mesh), ...serviceSettings(mesh)];
+}
+
+/** ValidateLocalityLbSetting, as for a DestinationRule's. */
+function locality(mesh: Obj): FieldError[] {
+  const f = new Findings();
+  checkLocalityLb(f, isObject(mesh.localityLbSetting) ? mesh.localityLbSetting : undefined, field(MESH, 'localityLbSetting'));
+  return f.errors;
+}
+
+/** validateServiceSettings: each host a domain name, wildcards allowed. */
+function serviceSettings(mesh: Obj): FieldError[] {
+  const out: FieldError[] = [];
+  (Array.isArray(mesh.serviceSettings) ? mesh.serviceSettings : []).forEach((s, i) => {
+    const hosts = isObject(s) && Array.isArray(s.hosts) ? s.hosts : [];
+    hosts.forEach((h, j) => {
+      const bad = typeof h === 'string' ? checkWildcardDomain(h) : 'must be a string';
+      if (bad) out.push({ path: index(field(index(field(MESH, 'serviceSettings'), i), 'hosts'), j), message: bad });
+    });
+  });
+  return out;
 }
 
 /** Istio's ValidateTrustDomain; lower case, as SPIFFE ids are (Weft's certificates and their parser). */
