@@ -171,7 +171,8 @@ function isPrime(x: number): boolean {
 const TOPOLOGY_LABELS = new Set(['topology.kubernetes.io/region', 'topology.kubernetes.io/zone', 'topology.istio.io/subzone']);
 
 // Istio only warns (it does not fail) when failover is set without outlier detection to trigger it.
-function checkLocalityLb(f: Findings, lb: Obj | undefined, p: string): void {
+/** ValidateLocalityLbSetting (a DestinationRule's, and the mesh config's localityLbSetting). */
+export function checkLocalityLb(f: Findings, lb: Obj | undefined, p: string): void {
   if (!lb) return;
   const distribute = eachObj(lb.distribute, field(p, 'distribute'));
   const failover = eachObj(lb.failover, field(p, 'failover'));

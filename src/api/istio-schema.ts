@@ -134,7 +134,8 @@ const REDIRECT = obj(
   { oneOf: [['port', 'derivePort']] },
 );
 
-const RETRIES = obj({
+/** HTTPRetry (also the mesh config's defaultHttpRetryPolicy). */
+export const RETRIES = obj({
   attempts: INT32,
   backoff: DURATION,
   perTryTimeout: DURATION,
@@ -210,6 +211,9 @@ export const VIRTUAL_SERVICE_SPEC: ObjectSchema = obj({
 
 // ---- DestinationRule ----
 
+/** TcpKeepalive (also the mesh config's tcpKeepalive). */
+export const TCP_KEEPALIVE = obj({ interval: DURATION, probes: UINT32, time: DURATION });
+
 const CONNECTION_POOL = obj({
   http: obj({
     h2UpgradePolicy: enumOf('DEFAULT', 'DO_NOT_UPGRADE', 'UPGRADE'),
@@ -228,11 +232,19 @@ const CONNECTION_POOL = obj({
     idleTimeout: ANY_DURATION,
     maxConnectionDuration: DURATION,
     maxConnections: INT32,
-    tcpKeepalive: obj({ interval: DURATION, probes: UINT32, time: DURATION }),
+    tcpKeepalive: TCP_KEEPALIVE,
   }),
 });
 
 const LOCALITY_FAILOVER = list(obj({ from: STRING, to: STRING }));
+
+/** LocalityLoadBalancerSetting (also the mesh config's localityLbSetting). */
+export const LOCALITY_LB_SETTING = obj({
+  distribute: list(obj({ from: STRING, to: mapOf(UINT32) })),
+  enabled: NULLABLE_BOOL,
+  failover: LOCALITY_FAILOVER,
+  failoverPriority: STRINGS,
+});
 
 const CONSISTENT_HASH = obj(
   {
@@ -270,12 +282,7 @@ const LOAD_BALANCER = obj(
       weightUpdatePeriod: ANY_DURATION,
     }),
     consistentHash: CONSISTENT_HASH,
-    localityLbSetting: obj({
-      distribute: list(obj({ from: STRING, to: mapOf(UINT32) })),
-      enabled: NULLABLE_BOOL,
-      failover: LOCALITY_FAILOVER,
-      failoverPriority: STRINGS,
-    }),
+    localityLbSetting: LOCALITY_LB_SETTING,
     simple: enumOf('UNSPECIFIED', 'LEAST_CONN', 'RANDOM', 'PASSTHROUGH', 'ROUND_ROBIN', 'LEAST_REQUEST'),
     warmup: obj(
       {

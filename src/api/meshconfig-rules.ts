@@ -1,12 +1,7 @@
 // The ConfigMap istio-system/istio (api/meshconfig.ts): its `data.mesh`, a YAML document of Istio's
-// MeshConfig, checked as istiod reads it (pkg/config/mesh ApplyMeshConfig, then
-// pkg/config/validation/agent ValidateMeshConfig), and what Weft does with each field:
-//   - applied: trustDomain, trustDomainAliases, enableAutoMtls, extensionProviders (the ext_authz
-//     kinds), accessLogFile/accessLogEncoding/accessLogFormat, meshMTLS.minProtocolVersion,
-//     outboundTrafficPolicy (the default of proxies whose Sidecar does not say), and rootNamespace
-//     istio-system;
-//   - refused where ignoring the field would weaken security or widen traffic (support);
-//   - accepted with a warning naming the field elsewhere.
+// MeshConfig, read and checked as istiod reads it (pkg/config/mesh ApplyMeshConfig, then
+// pkg/config/validation/agent ValidateMeshConfig). What Weft then applies, refuses or warns of,
+// field by field, is meshconfig-support.ts.
 // Unknown fields are refused (as istioctl's strict reading does; istiod itself drops them in
 // silence, and a misspelt trustDomainAliases would then widen nothing but break a migration).
 // Paths are the user's: "data.mesh.trustDomainAliases[0]".
@@ -15,10 +10,13 @@ import type { FieldError } from './types.ts';
 import { checkShape, field, index, isObject, type Obj, type ObjectSchema, type Schema } from './schema.ts';
 import { checkFQDN, checkWildcardDomain, isDNS1123Label, isIPAddress } from './rules.ts';
 import { tooDeep } from './yaml-depth.ts';
-import { MESH_CONFIGMAP, type MeshConfig, type MeshExtensionProvider } from './meshconfig.ts';
+import { MESH_CONFIGMAP } from './meshconfig.ts';
+import { LOCALITY_LB_SETTING, RETRIES, TCP_KEEPALIVE } from './istio-schema.ts';
+import { checkLocalityLb } from './destinationrule.ts';
+import { Findings } from './common.ts';
 
-const MESH = `data.${MESH_CONFIGMAP.key}`;
-const ROOT_NAMESPACE = 'istio-system';
+/** Where the mesh config document is written, as paths name it. */
+export const MESH = `data.${MESH_CONFIGMAP.key}`;
 
 // ---- the shape of MeshConfig (istio.io/api mesh/v1alpha1/config.proto), camelCase as in YAML ----
 
@@ -39,7 +37,8 @@ const EXT_AUTHZ_HTTP = obj({
   includeRequestBodyInCheck: REQUEST_BODY, headersToUpstreamOnAllow: STRINGS, headersToDownstreamOnDeny: STRINGS, headersToDownstreamOnAllow: STRINGS,
 });
 const EXT_AUTHZ_GRPC = obj({ service: STRING, port: UINT32, timeout: DURATION, failOpen: BOOL, clearRouteCache: BOOL, statusOnError: STRING, includeRequestBodyInCheck: REQUEST_BODY });
-const AUTHZ_KINDS: ReadonlyMap<string, ObjectSchema> = new Map([
+/** The provider kinds Weft applies (external authorizers), with their shape. */
+export const AUTHZ_KINDS: ReadonlyMap<string, ObjectSchema> = new Map([
   ['envoyExtAuthzHttp', EXT_AUTHZ_HTTP],
   ['envoyExtAuthzGrpc', EXT_AUTHZ_GRPC],
 ]);
@@ -59,7 +58,7 @@ const FIELDS: ReadonlyMap<string, FieldKind> = new Map(Object.entries({
   connectTimeout: DURATION,
   hboneIdleTimeout: DURATION,
   protocolDetectionTimeout: DURATION,
-  tcpKeepalive: 'message',
+  tcpKeepalive: TCP_KEEPALIVE,
   ingressClass: STRING,
   ingressService: STRING,
   ingressControllerMode: enumOf('UNSPECIFIED', 'OFF', 'DEFAULT', 'STRICT'),
@@ -82,7 +81,7 @@ const FIELDS: ReadonlyMap<string, FieldKind> = new Map(Object.entries({
   defaultVirtualServiceExportTo: STRINGS,
   defaultDestinationRuleExportTo: STRINGS,
   rootNamespace: STRING,
-  localityLbSetting: 'message',
+  localityLbSetting: LOCALITY_LB_SETTING,
   zoneAwareLbSetting: 'message',
   dnsRefreshRate: DURATION,
   h2UpgradePolicy: enumOf('DO_NOT_UPGRADE', 'UPGRADE'),
@@ -98,7 +97,7 @@ const FIELDS: ReadonlyMap<string, FieldKind> = new Map(Object.entries({
   defaultProviders: 'message',
   discoverySelectors: 'messages',
   pathNormalization: obj({ normalization: enumOf('DEFAULT', 'NONE', 'BASE', 'MERGE_SLASHES', 'DECODE_AND_MERGE_SLASHES') }),
-  defaultHttpRetryPolicy: 'message',
+  defaultHttpRetryPolicy: RETRIES,
   meshMTLS: TLS_CONFIG,
   tlsDefaults: TLS_CONFIG,
   defaultTrafficPolicy: 'message',
@@ -173,7 +172,27 @@ export function validateMesh(mesh: Obj): FieldError[] {
     }
   }
   if (errors.length) return errors;
-  return [...trustDomains(mesh), ...ports(mesh), ...timeouts(mesh), ...meshTls(mesh)];
+  return [...trustDomains(mesh), ...ports(mesh), ...timeouts(mesh), ...meshTls(mesh), ...locality(mesh), ...serviceSettings(mesh)];
+}
+
+/** ValidateLocalityLbSetting, as for a DestinationRule's. */
+function locality(mesh: Obj): FieldError[] {
+  const f = new Findings();
+  checkLocalityLb(f, isObject(mesh.localityLbSetting) ? mesh.localityLbSetting : undefined, field(MESH, 'localityLbSetting'));
+  return f.errors;
+}
+
+/** validateServiceSettings: each host a domain name, wildcards allowed. */
+function serviceSettings(mesh: Obj): FieldError[] {
+  const out: FieldError[] = [];
+  (Array.isArray(mesh.serviceSettings) ? mesh.serviceSettings : []).forEach((s, i) => {
+    const hosts = isObject(s) && Array.isArray(s.hosts) ? s.hosts : [];
+    hosts.forEach((h, j) => {
+      const bad = typeof h === 'string' ? checkWildcardDomain(h) : 'must be a string';
+      if (bad) out.push({ path: index(field(index(field(MESH, 'serviceSettings'), i), 'hosts'), j), message: bad });
+    });
+  });
+  return out;
 }
 
 /** Istio's ValidateTrustDomain; lower case, as SPIFFE ids are (Weft's certificates and their parser). */
@@ -295,112 +314,4 @@ const ENVOY_STATUS_CODES = new Set([
 
 function isEnvoyStatusCode(s: string): boolean {
   return /^\d{1,10}$/.test(s) && ENVOY_STATUS_CODES.has(Number(s));
-}
-
-// ---- support: what Weft applies, refuses, or warns of ----
-
-export interface MeshSupport {
-  rejected: FieldError[];
-  warnings: FieldError[];
-}
-
-/** Fields Weft applies in full, or leaves to their owners (the access log is applied by the sidecars' listeners). */
-const APPLIED = new Set(['trustDomain', 'trustDomainAliases', 'enableAutoMtls', 'accessLogFile', 'accessLogEncoding', 'accessLogFormat', 'outboundTrafficPolicy']);
-
-const NOT_APPLIED = 'accepted, not applied yet';
-
-export function meshConfigSupport(data: Obj): MeshSupport {
-  const out: MeshSupport = { rejected: [], warnings: [] };
-  for (const [k, v] of Object.entries(data)) {
-    if (k === MESH_CONFIGMAP.key) continue;
-    if (k === 'meshNetworks') meshNetworks(v, out);
-    else out.warnings.push({ path: `data.${k}`, message: `accepted, not read: Istio reads its mesh config from data.${MESH_CONFIGMAP.key} (and data.meshNetworks)` });
-  }
-  const { mesh } = readMesh(data);
-  if (!mesh) return out;
-  const warn = (path: string, message: string) => out.warnings.push({ path: field(MESH, path), message });
-  const reject = (path: string, message: string) => out.rejected.push({ path: field(MESH, path), message });
-  for (const [k, v] of Object.entries(mesh)) {
-    if (v === null || APPLIED.has(k)) continue;
-    switch (k) {
-      case 'rootNamespace':
-        if (v !== ROOT_NAMESPACE) reject(k, `${JSON.stringify(v)} is not supported yet: Weft's root namespace is ${ROOT_NAMESPACE} (mesh-wide PeerAuthentication, AuthorizationPolicy and Sidecar live there); ignoring it would leave the policies of ${JSON.stringify(v)} applying to one namespace only, and those of ${ROOT_NAMESPACE} to the whole mesh`);
-        break;
-      case 'meshMTLS':
-        meshMtls(v as Obj, reject);
-        break;
-      case 'pathNormalization': {
-        const n = isObject(v) ? v.normalization : undefined;
-        if (n === 'MERGE_SLASHES' || n === 'DECODE_AND_MERGE_SLASHES') reject(field(k, 'normalization'), `${n} is not supported yet: sidecars normalize paths as BASE does (RFC 3986, no slash merging); ignoring it would let "//admin" past an AuthorizationPolicy on "/admin"`);
-        else if (n === 'NONE') warn(field(k, 'normalization'), `${NOT_APPLIED}: sidecars normalize paths as BASE does (RFC 3986)`);
-        break;
-      }
-      case 'defaultServiceExportTo':
-      case 'defaultVirtualServiceExportTo':
-      case 'defaultDestinationRuleExportTo':
-        if (!(Array.isArray(v) && v.every((e) => e === '*'))) reject(k, 'not supported yet: a resource without exportTo is visible in every namespace; ignoring it would make resources visible where this default hides them (give each resource its exportTo)');
-        break;
-      case 'discoverySelectors':
-        if (Array.isArray(v) && v.length) reject(k, 'not supported yet: Weft serves the config and workloads of every namespace; ignoring it would put namespaces in the mesh that it leaves out');
-        break;
-      case 'extensionProviders':
-        (v as unknown[]).forEach((pv, i) => {
-          if (!isObject(pv)) return;
-          const kind = Object.keys(pv).find((x) => x !== 'name' && pv[x] !== null);
-          if (kind && !AUTHZ_KINDS.has(kind)) warn(`${index(k, i)}.${kind}`, `${NOT_APPLIED}: Weft uses extension providers only as external authorizers (envoyExtAuthzHttp, envoyExtAuthzGrpc) for CUSTOM AuthorizationPolicies`);
-          if (kind && AUTHZ_KINDS.has(kind) && isObject(pv[kind]) && pv[kind].clearRouteCache === true) warn(`${index(k, i)}.${kind}.clearRouteCache`, `${NOT_APPLIED}: the route is not chosen again after the authorizer's answer`);
-        });
-        break;
-      case 'defaultConfig':
-        warn(k, `${NOT_APPLIED}: proxy settings are the sidecar's own (weft sidecar flags)`);
-        break;
-      case 'enablePrometheusMerge':
-      case 'defaultProviders':
-      case 'enableTracing':
-        warn(k, `${NOT_APPLIED}: Weft has no metrics or tracing providers yet`);
-        break;
-      default:
-        warn(k, `${NOT_APPLIED}`);
-    }
-  }
-  return out;
-}
-
-/** minProtocolVersion is applied (the sidecars' mTLS servers, translate/mtls.ts); cipher suites are not. */
-function meshMtls(m: Obj, reject: (path: string, message: string) => void): void {
-  if (Array.isArray(m.cipherSuites) && m.cipherSuites.length) reject('meshMTLS.cipherSuites', "not supported yet: mesh mTLS offers Node's default cipher suites; ignoring it would allow suites it leaves out");
-}
-
-function meshNetworks(v: unknown, out: MeshSupport): void {
-  if (typeof v !== 'string') return;
-  let networks: unknown;
-  try {
-    const doc = parseDocument(v);
-    networks = doc.errors.length ? undefined : (doc.toJS() as Obj | null)?.networks;
-  } catch {
-    networks = undefined;
-  }
-  if (isObject(networks) && Object.keys(networks).length === 0) return;
-  out.warnings.push({ path: 'data.meshNetworks', message: `${NOT_APPLIED}: Weft's mesh is one network` });
-}
-
-// ---- the MeshConfig the rest of Weft reads ----
-
-/** The fields Weft applies, from a valid ConfigMap's data (as the store holds it); Istio's defaults are left unset. */
-export function meshConfigOf(data: unknown): MeshConfig {
-  const { mesh } = readMesh(data);
-  const out: MeshConfig = {};
-  if (!mesh) return out;
-  if (typeof mesh.trustDomain === 'string') out.trustDomain = mesh.trustDomain;
-  if (Array.isArray(mesh.trustDomainAliases)) out.trustDomainAliases = mesh.trustDomainAliases as string[];
-  if (typeof mesh.enableAutoMtls === 'boolean') out.enableAutoMtls = mesh.enableAutoMtls;
-  if (Array.isArray(mesh.extensionProviders)) out.extensionProviders = mesh.extensionProviders as MeshExtensionProvider[];
-  if (typeof mesh.accessLogFile === 'string') out.accessLogFile = mesh.accessLogFile;
-  if (mesh.accessLogEncoding === 'TEXT' || mesh.accessLogEncoding === 'JSON') out.accessLogEncoding = mesh.accessLogEncoding;
-  if (typeof mesh.accessLogFormat === 'string') out.accessLogFormat = mesh.accessLogFormat;
-  const mode = isObject(mesh.outboundTrafficPolicy) ? mesh.outboundTrafficPolicy.mode : undefined;
-  if (mode === 'ALLOW_ANY' || mode === 'REGISTRY_ONLY') out.outboundTrafficPolicy = { mode };
-  const min = isObject(mesh.meshMTLS) ? mesh.meshMTLS.minProtocolVersion : undefined;
-  if (min === 'TLS_AUTO' || min === 'TLSV1_2' || min === 'TLSV1_3') out.meshMTLS = { minProtocolVersion: min };
-  return out;
 }

@@ -97,14 +97,16 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
   // The store's revision, kept here from its watch events (below): asking SQLite on every push to
   // every proxy showed up in the scale profile.
   let revision = store.revision();
+  // Istio's mesh config; none (Istio's defaults) without its ConfigMap.
+  const readMeshConfig = () => {
+    const cm = store.get(MESH_CONFIG_KEY);
+    return cm ? meshConfigOf(cm.spec) : undefined;
+  };
   let cached: { revision: number; config: StoredConfig } | undefined;
   const config = () => {
     if (!cached || cached.revision !== revision) {
       const lists = Object.entries(SNAPSHOT_KINDS).map(([field, kind]) => [field, store.list(kind)]);
-      // Istio's mesh config; none (Istio's defaults) once its ConfigMap is deleted.
-      const cm = store.get(MESH_CONFIG_KEY);
-      const meshConfig = cm ? meshConfigOf(cm.spec) : undefined;
-      cached = { revision, config: { ...(Object.fromEntries(lists) as unknown as StoredConfig), meshConfig } };
+      cached = { revision, config: { ...(Object.fromEntries(lists) as unknown as StoredConfig), meshConfig: readMeshConfig() } };
     }
     return cached;
   };
@@ -157,8 +159,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
   // The mesh config's trust domain and aliases, for the CA: certificates issued from now on, and
   // whose certificates prove a workload (below, and on renewal). Set again on every change.
   const useTrustDomain = () => {
-    const cm = store.get(MESH_CONFIG_KEY);
-    const mc = cm ? meshConfigOf(cm.spec) : {};
+    const mc = readMeshConfig() ?? {};
     const [td, aliases] = [mc.trustDomain ?? DEFAULT_TRUST_DOMAIN, mc.trustDomainAliases ?? []];
     if (td !== ca.trustDomain) log(`trust domain ${td}${aliases.length ? ` (aliases ${aliases.join(', ')})` : ''}: certificates issued from now on are in it; sidecars renew theirs at half their life`);
     ca.setTrustDomain(td, aliases);

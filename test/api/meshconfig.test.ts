@@ -155,6 +155,18 @@ test('data.mesh: wrong types, unknown fields and Istio\'s rules are refused with
   ]);
 });
 
+test('data.mesh: the messages Weft shares with other kinds are checked as there: localityLbSetting, defaultHttpRetryPolicy, tcpKeepalive; serviceSettings hosts', () => {
+  assert.deepEqual(problems('localityLbSetting: {distribute: [{from: us-east/*, to: {"us-west/*": 60}}]}\ndefaultHttpRetryPolicy: {attempts: "3"}\ntcpKeepalive: {time: 7200}\nserviceSettings: [{settings: {clusterLocal: true}, hosts: ["bad_host.example.com"]}]\n').map((l) => l.replace('ConfigMap istio-system/istio: ', '')), [
+    'data.mesh.defaultHttpRetryPolicy.attempts: must be an integer, not the string "3"',
+    'data.mesh.tcpKeepalive.time: must be a string, not number 7200',
+  ]);
+  assert.deepEqual(problems('localityLbSetting: {distribute: [{from: us-east/*, to: {"us-west/*": 60}}]}\nserviceSettings: [{hosts: ["bad_host.example.com"]}]\n').map((l) => l.replace('ConfigMap istio-system/istio: ', '')), [
+    'data.mesh.localityLbSetting.distribute[0].to: locality weights must add up to 100 (they add up to 60)',
+    'data.mesh.serviceSettings[0].hosts[0]: domain name "bad_host.example.com" invalid (label "bad_host" invalid)',
+  ]);
+  assert.deepEqual(problems('localityLbSetting: {enabled: true, failover: [{from: us-east, to: us-west}]}\ndefaultHttpRetryPolicy: {attempts: 0}\ntcpKeepalive: {time: 300s, probes: 3}\n'), []);
+});
+
 test('data.mesh.extensionProviders: names present and unique, one kind each, ext_authz services, ports, statusOnError and pathPrefix as Istio checks them', () => {
   const mesh = `extensionProviders:
 - name: a

@@ -72,7 +72,7 @@ export interface MeshSnapshot {
   authorizationPolicies?: readonly AuthorizationPolicy[];
   /** Which JWTs each workload's sidecar verifies (translate/jwt.ts). */
   requestAuthentications?: readonly RequestAuthentication[];
-  /** The trust domain of the mesh's SPIFFE ids (spiffe://<this>/ns/.../sa/...): the CA's; 'cluster.local' when unset. */
+  /** The trust domain of the mesh's SPIFFE ids (spiffe://<this>/ns/.../sa/...): meshConfig.trustDomain, which the CA issues in; 'cluster.local' when unset. */
   trustDomain?: string;
   /** issuer -> jwks_uri, found by OpenID discovery (control/oidc.ts) for RequestAuthentication rules with neither jwks nor jwksUri. */
   discoveredJwksUris?: ReadonlyMap<string, string>;
