@@ -33,6 +33,7 @@ const FILES = [
   'envoy/extensions/filters/http/rbac/v3/rbac.proto',
   'envoy/extensions/filters/network/rbac/v3/rbac.proto',
   'envoy/extensions/path/match/uri_template/v3/uri_template_match.proto',
+  'envoy/extensions/access_loggers/file/v3/file.proto',
 ];
 
 /** The messages Weft encodes or decodes by name; everything they reference comes along. */
@@ -67,6 +68,8 @@ export const ROOTS = [
   'envoy.extensions.filters.http.rbac.v3.RBACPerRoute',
   'envoy.extensions.filters.network.rbac.v3.RBAC',
   'envoy.extensions.path.match.uri_template.v3.UriTemplateMatchConfig',
+  // The mesh config's access log (translate/accesslog.ts): the access_log of HCMs and tcp_proxies.
+  'envoy.extensions.access_loggers.file.v3.FileAccessLog',
 ];
 
 export function loadFullRoot(): protobuf.Root {

@@ -25,6 +25,7 @@ export const TYPE = {
   rbacHttp: 'type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBAC',
   rbacHttpPerRoute: 'type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBACPerRoute',
   rbacNetwork: 'type.googleapis.com/envoy.extensions.filters.network.rbac.v3.RBAC',
+  fileAccessLog: 'type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog',
   uriTemplateMatch: 'type.googleapis.com/envoy.extensions.path.match.uri_template.v3.UriTemplateMatchConfig',
 } as const;
 

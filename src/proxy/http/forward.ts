@@ -19,7 +19,8 @@ import type { ResponseHandler, UpstreamCall, UpstreamError } from './types.ts';
 import { grpcTimeoutMs, isGrpc } from './grpc.ts';
 import { endToEnd } from '../http1/headers.ts';
 import { type RequestView, findRoute, findVirtualHost, pickCluster, pickTarget } from './router.ts';
-import type { Telemetry } from '../telemetry/events.ts';
+import type { RequestEvent, Telemetry } from '../telemetry/events.ts';
+import { peerPrincipal, peerWorkload } from '../tls/peer.ts';
 import type { BodySink, Downstream, HeaderList, RequestHead } from './types.ts';
 import { localReply } from './local-reply.ts';
 import { RateLimiter, limitMessage } from './ratelimit.ts';
@@ -242,6 +243,7 @@ class HeadView implements RequestView {
 export function forward(ctx: ForwardContext, listenerName: string, ds: Downstream): void {
   // One snapshot for the whole request: a config swap mid-request does not affect it.
   const cfg = ctx.config();
+  ds.listenerName = listenerName;
   // The JWT layer first, as Envoy's jwt_authn filter is first among the HCM's filters. A request
   // with no token is decided at once; one with tokens waits for their verification only (jwt.ts).
   const jwt = cfg.listeners.get(listenerName)?.jwt;
@@ -305,7 +307,7 @@ function routeRequest(ctx: ForwardContext, cfg: RuntimeConfig, listenerName: str
   const cors = route.cors ? corsOutcome(route.cors, ds.head) : undefined;
   if (cors?.kind === 'preflight') {
     answerPreflight(ds, cors.headers);
-    publish(ctx, ds, '-', 200, undefined, undefined, undefined);
+    publish(ctx, ds, '-', 200, undefined, undefined, undefined, { route: route.name });
     return;
   }
   const corsHeaders = cors?.kind === 'actual' ? cors.headers : undefined;
@@ -322,7 +324,7 @@ function routeRequest(ctx: ForwardContext, cfg: RuntimeConfig, listenerName: str
 /** What the router does with a request: forward it, or answer it (a redirect, a direct response). */
 function routeAction(ctx: ForwardContext, cfg: RuntimeConfig, listenerName: string, ds: Downstream, route: RouteEntry, corsHeaders: HeaderList | undefined): void {
   if (route.action.kind === 'forward') return toUpstream(ctx, cfg, listenerName, ds, route, corsHeaders);
-  publish(ctx, ds, '-', localReply(ds, route, corsHeaders), undefined, undefined, undefined);
+  publish(ctx, ds, '-', localReply(ds, route, corsHeaders), undefined, undefined, undefined, { route: route.name });
 }
 
 /** The forwarding route's target (cluster and endpoints), then the exchange with it. */
@@ -343,19 +345,30 @@ function toUpstream(ctx: ForwardContext, cfg: RuntimeConfig, listenerName: strin
   new Exchange(ctx, ds, d, idle === 0 ? Infinity : idle, corsHeaders).start();
 }
 
+/** What an exchange adds to its event: route, bytes, the upstream connection (Exchange.telemetry). */
+type EventDetail = Pick<RequestEvent, 'route' | 'bytesReceived' | 'bytesSent' | 'upstreamLocal' | 'upstreamPeer' | 'upstreamWorkload' | 'responseHeaders' | 'authzPolicy'>;
+
 /** Tells telemetry how an exchange ended; costs nothing when nobody listens. */
-function publish(ctx: ForwardContext, ds: Downstream, cluster: string, status: number, reason: string | undefined, endpoint: string | undefined, started: number | undefined, authzPolicy?: string): void {
+function publish(ctx: ForwardContext, ds: Downstream, cluster: string, status: number, reason: string | undefined, endpoint: string | undefined, started: number | undefined, detail?: EventDetail): void {
   const ch = ctx.telemetry.request;
   if (!ch.hasSubscribers) return;
   const source = ds.sourcePrincipal?.();
-  ch.publish({ cluster, status, reason, endpoint, durationMs: started === undefined ? undefined : performance.now() - started, ...(source ? { source } : {}), ...(authzPolicy ? { authzPolicy } : {}) });
+  ch.publish({ cluster, status, reason, endpoint, durationMs: started === undefined ? undefined : performance.now() - started, ...(source ? { source } : {}), ds, ...detail });
 }
 
 /** The sidecar answers the client itself; `endpoint` and `started` when an exchange had begun. */
-function fail(ctx: ForwardContext, ds: Downstream, e: unknown, endpoint?: string, started?: number): void {
+function fail(ctx: ForwardContext, ds: Downstream, e: unknown, endpoint?: string, started?: number, detail?: EventDetail): void {
   const err = e instanceof ProxyError ? e : new ProxyError('upstream_reset', `internal error: ${(e as Error).message}`);
-  publish(ctx, ds, err.cluster ?? '-', err.status, err.code, endpoint || undefined, started, err.authzPolicy);
+  if (ctx.telemetry.request.hasSubscribers) {
+    const policy = err.authzPolicy;
+    publish(ctx, ds, err.cluster ?? '-', err.status, err.code, endpoint || undefined, started, { ...detail, ...(policy ? { authzPolicy: policy } : {}), bytesSent: ds.responseStarted ? (detail?.bytesSent ?? 0) : localReplyBytes(ds, err) });
+  }
   sendError(ds, err);
+}
+
+/** The body bytes of the sidecar's own answer (none for gRPC's trailers-only answer). */
+function localReplyBytes(ds: Downstream, err: ProxyError): number {
+  return isGrpc(ds.head.headers) ? 0 : Buffer.byteLength(err.body);
 }
 
 /**
@@ -390,6 +403,12 @@ export class Exchange implements BodySink, ResponseHandler {
   /** The request body so far, for a retry to send again (made on the first chunk); null once it passed RETRY_BODY_LIMIT. */
   private body: Buffer[] | null | undefined;
   private bodyBytes = 0;
+  /** Request body bytes from the client, and response body bytes to it (the access log's BYTES_RECEIVED, BYTES_SENT). */
+  private bytesIn = 0;
+  private bytesOut = 0;
+  /** The upstream connection and response head, kept for telemetry only when someone listens. */
+  private upstreamSocket: net.Socket | undefined;
+  private responseHead: HeaderList | undefined;
   private requestTrailers: HeaderList = [];
   /** The downstream body has started to flow (readBody was called). */
   private bodyStarted = false;
@@ -443,7 +462,7 @@ export class Exchange implements BodySink, ResponseHandler {
       if (this.done) return;
       this.finish();
       this.call?.abort();
-      publish(this.ctx, this.ds, this.d.clusterName, 499, 'downstream_closed', this.endpoint, this.started);
+      publish(this.ctx, this.ds, this.d.clusterName, 499, 'downstream_closed', this.endpoint, this.started, this.detail());
     });
     this.ds.onDrain(() => this.call?.resume());
     if (this.d.route.retry) this.budgets().request(this.d.clusterName, this.started); // the clock read for this exchange already
@@ -460,7 +479,7 @@ export class Exchange implements BodySink, ResponseHandler {
     const ep = nextEndpointFor(cluster, clusterName, this.d, this.ctx, inflight, this.tried, Math.random, this.hashKey?.key, this.excludedPriorities);
     if (!ep) {
       this.finish();
-      fail(this.ctx, this.ds, new ProxyError('no_healthy_endpoint', `every endpoint of cluster ${clusterName} is ejected by outlier detection`, clusterName), undefined, this.started);
+      fail(this.ctx, this.ds, new ProxyError('no_healthy_endpoint', `every endpoint of cluster ${clusterName} is ejected by outlier detection`, clusterName), undefined, this.started, this.detail());
       return;
     }
     if (tiers) this.attempted.push(ep.priority ?? 0);
@@ -503,7 +522,7 @@ export class Exchange implements BodySink, ResponseHandler {
       // It outgrew what is kept while this try was waiting: it cannot be sent again whole.
       this.finish();
       call.abort();
-      fail(this.ctx, this.ds, new ProxyError('upstream_reset', `upstream ${this.endpoint} in cluster ${this.d.clusterName}: a retry (after ${this.lastRetryReason}) could not resend the request body, which is over ${RETRY_BODY_LIMIT} bytes`, this.d.clusterName), this.endpoint, this.started);
+      fail(this.ctx, this.ds, new ProxyError('upstream_reset', `upstream ${this.endpoint} in cluster ${this.d.clusterName}: a retry (after ${this.lastRetryReason}) could not resend the request body, which is over ${RETRY_BODY_LIMIT} bytes`, this.d.clusterName), this.endpoint, this.started, this.detail());
       return;
     }
     for (const chunk of this.body ?? []) call.write(chunk);
@@ -523,11 +542,30 @@ export class Exchange implements BodySink, ResponseHandler {
     let out = responseHeaders(endToEnd(headers), this.d.route, this.d.target);
     if (this.corsHeaders) out = withCors(out, this.corsHeaders);
     if (this.hashKey?.setCookie) out = [...out, 'set-cookie', this.hashKey.setCookie];
+    if (this.ctx.telemetry.request.hasSubscribers) {
+      this.upstreamSocket = this.call?.socket?.();
+      this.responseHead = out;
+    }
     this.ds.respond(status, out, contentLength, bodyless);
+  }
+
+  /** What telemetry learns of this exchange besides its outcome. */
+  private detail(): EventDetail {
+    const s = this.upstreamSocket ?? (this.ctx.telemetry.request.hasSubscribers ? this.call?.socket?.() : undefined);
+    const peer = peerPrincipal(s);
+    return {
+      route: this.d.route.name,
+      bytesReceived: this.bytesIn,
+      bytesSent: this.bytesOut,
+      ...(s?.localAddress ? { upstreamLocal: `${s.localAddress}:${s.localPort}` } : {}),
+      ...(peer ? { upstreamPeer: peer, upstreamWorkload: peerWorkload(s) } : {}),
+      ...(this.responseHead ? { responseHeaders: this.responseHead } : {}),
+    };
   }
 
   onData(chunk: Buffer): boolean {
     this.moved = true;
+    this.bytesOut += chunk.length;
     return this.done || this.ds.write(chunk);
   }
 
@@ -535,7 +573,7 @@ export class Exchange implements BodySink, ResponseHandler {
     if (this.done) return;
     this.finish();
     this.ds.end(trailers);
-    publish(this.ctx, this.ds, this.d.clusterName, this.status, undefined, this.endpoint, this.started);
+    publish(this.ctx, this.ds, this.d.clusterName, this.status, undefined, this.endpoint, this.started, this.detail());
   }
 
   onError(err: UpstreamError): void {
@@ -550,6 +588,7 @@ export class Exchange implements BodySink, ResponseHandler {
   data(chunk: Buffer): boolean {
     if (this.done) return true;
     this.moved = true;
+    this.bytesIn += chunk.length;
     if (this.body !== null && (this.d.route.retry || this.d.route.mirrors)) {
       this.bodyBytes += chunk.length;
       if (this.bodyBytes > RETRY_BODY_LIMIT) this.body = null;
@@ -585,7 +624,7 @@ export class Exchange implements BodySink, ResponseHandler {
     this.finish();
     this.call?.abort();
     const waitingFor = this.requestDone || !this.head.hasBody ? `upstream ${this.endpoint} in cluster ${this.d.clusterName}` : 'the rest of the request body from the client';
-    fail(this.ctx, this.ds, new ProxyError('stream_idle_timeout', `no bytes moved for ${this.idleMs} ms (the stream idle timeout) while waiting for ${waitingFor}`, this.d.clusterName), this.endpoint, this.started);
+    fail(this.ctx, this.ds, new ProxyError('stream_idle_timeout', `no bytes moved for ${this.idleMs} ms (the stream idle timeout) while waiting for ${waitingFor}`, this.d.clusterName), this.endpoint, this.started, this.detail());
   }
 
   private upstreamFailed(err: UpstreamError): void {
@@ -600,7 +639,7 @@ export class Exchange implements BodySink, ResponseHandler {
       if (how && retriableFailure(policy, how) && this.retry(`${how}: ${err.message}`)) return;
     }
     this.finish();
-    fail(this.ctx, this.ds, upstreamError(err, this.d.clusterName, this.endpoint), this.endpoint, this.started);
+    fail(this.ctx, this.ds, upstreamError(err, this.d.clusterName, this.endpoint), this.endpoint, this.started, this.detail());
   }
 
   /** The per-try timeout passed: another try if the policy allows one, else 504. */
@@ -613,7 +652,7 @@ export class Exchange implements BodySink, ResponseHandler {
     if (!this.responded && retriableFailure(policy, 'timeout') && this.retry(`per-try timeout of ${ms} ms`)) return;
     this.finish();
     this.call?.abort();
-    fail(this.ctx, this.ds, new ProxyError('upstream_timeout', `upstream ${this.endpoint} in cluster ${this.d.clusterName} did not answer within the per-try timeout of ${ms} ms`, this.d.clusterName), this.endpoint, this.started);
+    fail(this.ctx, this.ds, new ProxyError('upstream_timeout', `upstream ${this.endpoint} in cluster ${this.d.clusterName} did not answer within the per-try timeout of ${ms} ms`, this.d.clusterName), this.endpoint, this.started, this.detail());
   }
 
   /**
@@ -690,7 +729,7 @@ export class Exchange implements BodySink, ResponseHandler {
     if (this.done) return;
     this.finish();
     this.call?.abort();
-    fail(this.ctx, this.ds, new ProxyError('upstream_timeout', `upstream ${this.endpoint} in cluster ${this.d.clusterName} did not complete the response within ${what} of ${ms} ms`, this.d.clusterName), this.endpoint, this.started);
+    fail(this.ctx, this.ds, new ProxyError('upstream_timeout', `upstream ${this.endpoint} in cluster ${this.d.clusterName} did not complete the response within ${what} of ${ms} ms`, this.d.clusterName), this.endpoint, this.started, this.detail());
   }
 
   /** 101 Switching Protocols: from here on, bytes flow both ways untouched (WebSocket). */
@@ -705,7 +744,7 @@ export class Exchange implements BodySink, ResponseHandler {
       up.destroy();
       return;
     }
-    publish(this.ctx, this.ds, this.d.clusterName, status, undefined, this.endpoint, this.started);
+    publish(this.ctx, this.ds, this.d.clusterName, status, undefined, this.endpoint, this.started, this.detail());
     join(down.socket, up, down.head, upHead, { idleTimeoutMs: Number.isFinite(this.idleMs) ? this.idleMs : 0 });
   }
 

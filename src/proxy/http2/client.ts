@@ -49,6 +49,10 @@ class Call implements UpstreamCall {
     this.handler = handler;
   }
 
+  socket(): net.Socket | undefined {
+    return this.stream?.session?.socket as net.Socket | undefined;
+  }
+
   write(chunk: Buffer): boolean {
     const s = this.stream;
     if (this.done || !s || chunk.length === 0) return !this.done;

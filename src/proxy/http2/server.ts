@@ -5,7 +5,7 @@
 // with the bytes it already read. One Http2Server object per listener carries its sessions.
 import http2 from 'node:http2';
 import type net from 'node:net';
-import { peerPrincipal } from '../tls/peer.ts';
+import { peerPrincipal, peerWorkload } from '../tls/peer.ts';
 import type { BodySink, Downstream, HeaderList, RequestHead } from '../http/types.ts';
 import { type PathOptions, canonicalPath, splitTarget, validAuthority } from '../http/path.ts';
 import { MAX_HEADER_BYTES, MAX_HEADER_COUNT, endToEnd, get } from '../http1/headers.ts';
@@ -119,6 +119,14 @@ class Stream implements Downstream {
 
   remoteAddress(): string {
     return this.s.session?.socket?.remoteAddress ?? '';
+  }
+
+  remotePort(): number {
+    return this.s.session?.socket?.remotePort ?? 0;
+  }
+
+  peerWorkload(): string | undefined {
+    return peerWorkload(this.s.session?.socket);
   }
 
   sourcePrincipal(): string | undefined {
