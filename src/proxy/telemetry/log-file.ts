@@ -7,7 +7,7 @@
 import type { WriteStream } from 'node:fs';
 
 /** node:fs without an ESM import (src/proxy/sidecar.ts says why). */
-const { createWriteStream } = process.getBuiltinModule('node:fs');
+const { createWriteStream, fstatSync } = process.getBuiltinModule('node:fs');
 
 /** What a writer may hold unwritten before it drops lines. */
 export const MAX_BACKLOG = 4 * 1024 * 1024;
@@ -64,15 +64,30 @@ export class LogFile {
   }
 }
 
-/** The write stream of a path (/dev/stdout too: opened anew, its writes never block the event loop as process.stdout's do on a pipe). */
+/**
+ * The write stream of a path: an fs write stream (libuv's thread pool), /dev/stdout and /dev/stderr
+ * too, opened anew (process.stdout writes synchronously to a pipe or file on Linux). Where the
+ * process's standard output is a socket (a parent that spawned it with a socket pair), it cannot be
+ * opened by name: the process's own stream is used, whose writes to a socket are asynchronous.
+ */
 function open(path: string, onError: (message: string) => void): WriteStream | NodeJS.WritableStream & { writableLength: number } {
+  const std = path === '/dev/stdout' ? process.stdout : path === '/dev/stderr' ? process.stderr : undefined;
+  if (std && isSocket(path === '/dev/stdout' ? 1 : 2)) return std;
   let s: WriteStream;
   try {
     s = createWriteStream(path, { flags: 'a' });
   } catch (e) {
     queueMicrotask(() => onError((e as Error).message));
-    return process.stdout;
+    return process.stderr;
   }
   s.on('error', (e: NodeJS.ErrnoException) => onError(`${e.code ?? 'error'}: ${e.message}`));
   return s;
+}
+
+function isSocket(fd: number): boolean {
+  try {
+    return fstatSync(fd).isSocket();
+  } catch {
+    return false;
+  }
 }
