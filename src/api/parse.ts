@@ -4,6 +4,7 @@ import { Scalar, isScalar, parseAllDocuments, visit, type Document } from 'yaml'
 import { describeKey, keyOf, type FieldError, type Resource } from './types.ts';
 import { isObject } from './schema.ts';
 import { inspect, toConfigError } from './validate.ts';
+import { MAX_FLOW_DEPTH, tooDeep } from './yaml-depth.ts';
 
 /** One parsed document, before any checks, with the words that locate it in messages. */
 interface RawDocument {
@@ -27,35 +28,6 @@ function syntaxProblems(doc: Document.Parsed, source: string): FieldError[] {
     const at = pos ? ` at line ${pos.line}, column ${pos.col}` : '';
     return { resource: source, path: '', message: `YAML syntax error${at}: ${reasonOf(e.message)}` };
   });
-}
-
-/** Deeper than any Istio or Gateway API resource nests (a VirtualService is about 8 levels deep). */
-export const MAX_FLOW_DEPTH = 64;
-
-/**
- * Where flow collections ([ and {) nest deeper than MAX_FLOW_DEPTH, outside quoted scalars: the
- * YAML parser recurses per level, so such input would cost it seconds and end in a stack
- * overflow; it is refused first, with a plain message.
- */
-function tooDeep(text: string): { line: number; column: number } | undefined {
-  let depth = 0;
-  let quote = '';
-  let line = 1;
-  let lineStart = 0;
-  for (let i = 0; i < text.length; i++) {
-    const c = text[i];
-    if (c === '\n') {
-      line++;
-      lineStart = i + 1;
-    } else if (quote) {
-      if (c === '\\' && quote === '"') i++;
-      else if (c === quote) quote = '';
-    } else if ((c === '"' || c === "'") && depth > 0) quote = c;
-    else if (c === '[' || c === '{') {
-      if (++depth > MAX_FLOW_DEPTH) return { line, column: i - lineStart + 1 };
-    } else if ((c === ']' || c === '}') && depth > 0) depth--;
-  }
-  return undefined;
 }
 
 function readYaml(text: string, source: string): ReadResult {

@@ -10,6 +10,7 @@ import type { FieldError } from './types.ts';
 import { field, index, isObject, type Obj } from './schema.ts';
 import { UNIX_PREFIX, checkHeaderOperationName, checkRegex, checkRequestHeaderSetName } from './rules.ts';
 import { backendGroupKind, isService, parentGroupKind, GATEWAY_GROUP } from './gateway-common.ts';
+import { meshConfigSupport } from './meshconfig-rules.ts';
 
 export interface Support {
   rejected: FieldError[];
@@ -31,6 +32,11 @@ export function supportOf(kind: string, spec: unknown): Support {
   if (kind === 'ReferenceGrant') referenceGrant(spec, out);
   if (kind === 'AuthorizationPolicy') authorizationPolicy(spec, out);
   if (kind === 'RequestAuthentication') requestAuthentication(spec, out);
+  if (kind === 'ConfigMap') {
+    const mesh = meshConfigSupport(spec);
+    out.rejected.push(...mesh.rejected);
+    out.warnings.push(...mesh.warnings);
+  }
   return out;
 }
 

@@ -3,7 +3,7 @@
 // rules for HTTPRoute and GRPCRoute; ReferenceGrant's CRD has none).
 
 import { ConfigError, describeKey, type FieldError, type ObjectMeta, type Resource } from './types.ts';
-import { checkShape, isObject, key, pruneNulls, type Obj, type ObjectSchema } from './schema.ts';
+import { checkShape, isObject, key, pruneNulls, type MapSchema, type Obj, type Schema } from './schema.ts';
 import { DESTINATION_RULE_SPEC, PEER_AUTHENTICATION_SPEC, SERVICE_ENTRY_SPEC, SIDECAR_SPEC, VIRTUAL_SERVICE_SPEC, WORKLOAD_ENTRY_SPEC } from './istio-schema.ts';
 import { validateVirtualService } from './virtualservice.ts';
 import { validateDestinationRule } from './destinationrule.ts';
@@ -20,9 +20,11 @@ import { validateGRPCRoute } from './grpcroute.ts';
 import { validateReferenceGrant } from './referencegrant.ts';
 import { AUTHORIZATION_POLICY_SPEC, validateAuthorizationPolicy } from './authorizationpolicy.ts';
 import { REQUEST_AUTHENTICATION_SPEC, validateRequestAuthentication } from './requestauthentication.ts';
+import { validateMeshConfigMap } from './meshconfig-rules.ts';
 
 export interface SupportedKind {
   readonly kind: string;
+  /** "" for Kubernetes' core group (apiVersion "v1"). */
   readonly group: string;
   /** Every version has the same schema; the version is kept on the resource as written. */
   readonly versions: readonly string[];
@@ -49,7 +51,14 @@ export const SUPPORTED_KINDS: readonly SupportedKind[] = Object.freeze([
   Object.freeze({ kind: 'GRPCRoute', group: 'gateway.networking.k8s.io', versions: Object.freeze(['v1'] as const) }),
   // What lets those routes send traffic to a Service in another namespace.
   Object.freeze({ kind: 'ReferenceGrant', group: 'gateway.networking.k8s.io', versions: Object.freeze(['v1', 'v1beta1'] as const) }),
+  // Istio's mesh config: the ConfigMap istio-system/istio only (api/meshconfig-rules.ts).
+  Object.freeze({ kind: 'ConfigMap', group: '', versions: Object.freeze(['v1'] as const) }),
 ]);
+
+/** "networking.istio.io/v1", or "v1" for the core group. */
+export function apiVersionOf(group: string, version: string): string {
+  return group ? `${group}/${version}` : version;
+}
 
 /**
  * Kinds Weft validates by Istio's rules but does not serve yet: support.ts refuses each of them
@@ -58,10 +67,15 @@ export const SUPPORTED_KINDS: readonly SupportedKind[] = Object.freeze([
 const VALIDATED_ONLY_KINDS: readonly SupportedKind[] = Object.freeze([]);
 
 interface KindRules {
-  readonly schema: ObjectSchema;
+  readonly schema: Schema;
   /** `meta` for the rules that read labels or annotations (a ServiceEntry's waypoint, an AuthorizationPolicy's dry-run). */
   readonly validate: (spec: Obj, namespace: string, meta: ObjectMeta) => FieldError[];
+  /** Where the kind's content is written: "spec", or "data" for a ConfigMap (kept as the resource's spec). */
+  readonly root?: string;
 }
+
+/** A ConfigMap's data: string values. */
+const CONFIGMAP_DATA: MapSchema = Object.freeze({ type: 'map', values: Object.freeze({ type: 'string' }) });
 
 const RULES: Readonly<Record<string, KindRules>> = Object.freeze({
   VirtualService: { schema: VIRTUAL_SERVICE_SPEC, validate: validateVirtualService },
@@ -76,17 +90,23 @@ const RULES: Readonly<Record<string, KindRules>> = Object.freeze({
   GRPCRoute: { schema: GRPC_ROUTE_SPEC, validate: validateGRPCRoute },
   ReferenceGrant: { schema: REFERENCE_GRANT_SPEC, validate: validateReferenceGrant },
   AuthorizationPolicy: { schema: AUTHORIZATION_POLICY_SPEC, validate: validateAuthorizationPolicy },
+  ConfigMap: { schema: CONFIGMAP_DATA, validate: validateMeshConfigMap, root: 'data' },
 });
 
+/** The top-level field a kind's content is written under: "spec", or "data" for a ConfigMap. */
+export function contentField(kind: string): string {
+  return RULES[kind]?.root ?? 'spec';
+}
+
 function findKind(apiVersion: string, kind: string): SupportedKind | undefined {
-  return [...SUPPORTED_KINDS, ...VALIDATED_ONLY_KINDS].find((k) => k.kind === kind && k.versions.some((v) => `${k.group}/${v}` === apiVersion));
+  return [...SUPPORTED_KINDS, ...VALIDATED_ONLY_KINDS].find((k) => k.kind === kind && k.versions.some((v) => apiVersionOf(k.group, v) === apiVersion));
 }
 
 /** "Weft reads VirtualService, DestinationRule and Sidecar (networking.istio.io/v1, v1beta1, v1alpha3); ..." */
 function supportedSummary(): string {
   const groups = new Map<string, SupportedKind[]>();
   for (const k of SUPPORTED_KINDS) {
-    const id = `${k.group}/${k.versions.join(', ')}`;
+    const id = k.group ? `${k.group}/${k.versions.join(', ')}` : k.versions.join(', ');
     groups.set(id, [...(groups.get(id) ?? []), k]);
   }
   const parts = [...groups].map(([id, kinds]) => `${andList(kinds.map((k) => k.kind))} (${id})`);
@@ -107,8 +127,9 @@ function andList(words: string[]): string {
 export function validateResource(r: Resource): FieldError[] {
   const rules = RULES[r.kind];
   if (!rules) return [{ path: 'kind', message: `${r.kind} is not supported; ${supportedSummary()}` }];
-  if (!isObject(r.spec)) return [{ path: 'spec', message: r.spec === undefined || r.spec === null ? 'required' : 'must be an object' }];
-  const shape = checkShape(r.spec, rules.schema, 'spec');
+  const root = rules.root ?? 'spec';
+  if (!isObject(r.spec)) return [{ path: root, message: r.spec === undefined || r.spec === null ? 'required' : 'must be an object' }];
+  const shape = checkShape(r.spec, rules.schema, root);
   const shapePaths = new Set(shape.map((e) => e.path));
   const semantic = rules.validate(r.spec, r.metadata.namespace, r.metadata).filter((e) => !shapePaths.has(e.path));
   return [...shape, ...semantic];
@@ -135,6 +156,12 @@ export interface Inspection {
 }
 
 const ENVELOPE_FIELDS = new Set(['apiVersion', 'kind', 'metadata', 'spec', 'status']);
+/** A ConfigMap's: its `data` is kept (as the resource's spec); binaryData and immutable are not. */
+const CONFIGMAP_FIELDS = new Set(['apiVersion', 'kind', 'metadata', 'data']);
+const CONFIGMAP_NOT_KEPT: Record<string, string> = {
+  binaryData: 'not supported: Istio reads its mesh config from data.mesh, and Weft keeps only data',
+  immutable: 'not supported: Weft keeps only data (the mesh config changes live, as in Istio)',
+};
 
 function problem(resource: string, path: string, message: string): FieldError {
   return { resource, path, message };
@@ -228,14 +255,16 @@ export function inspect(obj: unknown, where: string, istioOnly = false): Inspect
   if (typeProblems.length > 0) return { problems: typeProblems };
   const kind = obj.kind as string;
   const { meta, errors } = checkMetadata(obj.metadata);
+  const configMap = kind === 'ConfigMap';
   const unknown = Object.keys(obj)
-    .filter((k) => !ENVELOPE_FIELDS.has(k))
-    .map((k) => ({ path: k, message: 'unknown field' }));
+    .filter((k) => !(configMap ? CONFIGMAP_FIELDS : ENVELOPE_FIELDS).has(k) && !(configMap && obj[k] === undefined))
+    .map((k) => ({ path: k, message: (configMap && CONFIGMAP_NOT_KEPT[k]) || 'unknown field' }));
   const draft: Resource = {
     apiVersion: obj.apiVersion as string,
     kind,
     metadata: meta ?? { name: '', namespace: 'default' },
-    spec: obj.spec,
+    // A ConfigMap's data is its content, kept as the spec (manifestOf writes it back as data); none is no keys.
+    spec: configMap ? (obj.data ?? {}) : obj.spec,
   };
   const name = meta ? describeKey({ kind, namespace: meta.namespace, name: meta.name }) : undefined;
   const label = name ?? `${where}: ${kind}`;
@@ -267,4 +296,14 @@ export function checkResource(obj: unknown, where: string): Resource {
   const { resource, problems, name } = inspect(obj, where);
   if (!resource || problems.length > 0) throw toConfigError(problems, name);
   return resource;
+}
+
+/**
+ * A stored resource as Kubernetes (and `kubectl get -o yaml`) writes it: the content under the
+ * kind's own field ("data" for a ConfigMap, "spec" otherwise), so that it applies back unchanged.
+ */
+export function manifestOf<R extends Resource>(r: R): Record<string, unknown> {
+  const root = contentField(r.kind);
+  const { spec, ...rest } = r;
+  return { ...rest, [root]: spec };
 }

@@ -341,11 +341,13 @@ ${ADMIN_HELP}`,
     options: { namespace: { type: 'string', short: 'n' }, output: { type: 'string', short: 'o' }, ...ADMIN_OPT },
     help: `Usage: weft get KIND [NAME] [-n NAMESPACE] [-o yaml|json]
 
-KIND is virtualservices (vs), destinationrules (dr), proxies or endpoints.
+KIND is virtualservices (vs), destinationrules (dr), any other kind Weft reads (configmaps (cm):
+Istio's mesh config, istio in istio-system), proxies or endpoints.
   weft get vs                       list VirtualServices
   weft get vs my-backend-service -o yaml
   weft get proxies                  connected sidecars, the config revision each ACKed, whether it is current, any NACK
   weft get endpoints                workloads and the addresses they serve on
+  weft get cm istio -n istio-system -o yaml   the mesh config, as kubectl shows it
 
 Options:
   -n, --namespace NS   (default: all for lists, "default" for one resource)

@@ -16,6 +16,7 @@ import { Registry } from './registry/registry.ts';
 import { SqliteStore } from './store/sqlite.ts';
 import type { ConfigStore } from './store/store.ts';
 import { WEFT_VERSION } from '../version.ts';
+import { MESH_CONFIGMAP, meshConfigOf } from '../api/index.ts';
 
 export interface ControlPlaneOptions {
   dataDir: string;
@@ -76,7 +77,9 @@ const SNAPSHOT_KINDS = {
   authorizationPolicies: 'AuthorizationPolicy',
   requestAuthentications: 'RequestAuthentication',
 } as const;
-type StoredConfig = Pick<MeshSnapshot, keyof typeof SNAPSHOT_KINDS>;
+type StoredConfig = Pick<MeshSnapshot, keyof typeof SNAPSHOT_KINDS | 'meshConfig'>;
+
+const MESH_CONFIG_KEY = { kind: 'ConfigMap', namespace: MESH_CONFIGMAP.namespace, name: MESH_CONFIGMAP.name };
 
 export async function startControlPlane(opts: ControlPlaneOptions): Promise<ControlPlane> {
   const log = opts.log ?? (() => {});
@@ -91,7 +94,10 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
   const config = () => {
     if (!cached || cached.revision !== revision) {
       const lists = Object.entries(SNAPSHOT_KINDS).map(([field, kind]) => [field, store.list(kind)]);
-      cached = { revision, config: Object.fromEntries(lists) as unknown as StoredConfig };
+      // Istio's mesh config; none (Istio's defaults) once its ConfigMap is deleted.
+      const cm = store.get(MESH_CONFIG_KEY);
+      const meshConfig = cm ? meshConfigOf(cm.spec) : undefined;
+      cached = { revision, config: { ...(Object.fromEntries(lists) as unknown as StoredConfig), meshConfig } };
     }
     return cached;
   };

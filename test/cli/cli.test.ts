@@ -229,3 +229,65 @@ spec: {hosts: [reviews], http: [{route: [{destination: {host: reviews, subset: v
     await cp.close();
   }
 });
+
+/** Istio's mesh config as an install has it (kubectl get configmap istio -n istio-system -o yaml), with a trust domain alias and a setting Weft does not apply. */
+const MESH_CONFIGMAP = `apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: istio
+  namespace: istio-system
+  resourceVersion: "1042"
+  labels: {istio.io/rev: default}
+data:
+  mesh: |-
+    defaultConfig:
+      discoveryAddress: istiod.istio-system.svc:15012
+    rootNamespace: istio-system
+    trustDomain: new-td
+    trustDomainAliases:
+    - old-td
+  meshNetworks: 'networks: {}'
+`;
+
+test("the mesh config: apply takes Istio's ConfigMap istio-system/istio (warning of what it does not apply), get -o yaml shows it under data and goes back into apply, delete removes it; other ConfigMaps are refused", async () => {
+  const { startControlPlane } = await import('../../src/control/control-plane.ts');
+  const cp = await startControlPlane({ dataDir: tmpDir('cli-mesh'), adminPort: 0, xdsPort: 0 });
+  process.env.WEFT_ADMIN_TOKEN = cp.adminToken; // the CLI's token for this control plane
+  const admin = ['--admin', cp.adminUrl];
+  try {
+    const a = await weft(['apply', '-f', '-', ...admin], {}, MESH_CONFIGMAP);
+    assert.equal(a.code, 0, a.stderr);
+    assert.equal(a.stdout, 'ConfigMap istio-system/istio created (revision 1)\n');
+    assert.equal(a.stderr, "Warning: ConfigMap istio-system/istio: data.mesh.defaultConfig: accepted, not applied yet: proxy settings are the sidecar's own (weft sidecar flags)\n");
+
+    const list = await weft(['get', 'configmaps', '-n', 'istio-system', ...admin]);
+    assert.match(list.stdout, /^NAMESPACE\s+NAME\s+REVISION\s+WARNINGS\nistio-system\s+istio\s+1\s+1\n$/);
+    const yaml = await weft(['get', 'cm', 'istio', '-n', 'istio-system', '-o', 'yaml', ...admin]);
+    assert.equal(yaml.code, 0, yaml.stderr);
+    assert.match(yaml.stdout, /^apiVersion: v1\nkind: ConfigMap\n/);
+    assert.match(yaml.stdout, /\ndata:\n {2}mesh: \|-\n {4}defaultConfig:\n/);
+    assert.match(yaml.stdout, /\n {2}meshNetworks: "networks: \{\}"\n/);
+    assert.doesNotMatch(yaml.stdout, /spec:|revision/);
+    assert.match(yaml.stderr, /Warning: ConfigMap istio-system\/istio: data\.mesh\.defaultConfig/);
+    for (const out of ['yaml', 'json']) {
+      const got = await weft(['get', 'cm', '-n', 'istio-system', '-o', out, ...admin]);
+      const back = await weft(['apply', '-f', '-', ...admin], {}, got.stdout);
+      assert.equal(back.code, 0, `-o ${out}: ${back.stderr}`);
+      assert.equal(back.stdout, 'ConfigMap istio-system/istio unchanged\n');
+    }
+
+    const other = await weft(['apply', '-f', '-', ...admin], {}, 'apiVersion: v1\nkind: ConfigMap\nmetadata: {name: app-config}\ndata: {LOG_LEVEL: debug}\n');
+    assert.equal(other.code, 1);
+    assert.match(other.stderr, /ConfigMap default\/app-config: metadata: Weft reads one ConfigMap, Istio's mesh config istio-system\/istio/);
+    const bad = await weft(['apply', '-f', '-', ...admin], {}, MESH_CONFIGMAP.replace('- old-td', '- Old_TD'));
+    assert.equal(bad.code, 1);
+    assert.match(bad.stderr, /ConfigMap istio-system\/istio: data\.mesh\.trustDomainAliases\[0\]: trust domain name "Old_TD" invalid/);
+
+    const del = await weft(['delete', 'cm', 'istio', '-n', 'istio-system', ...admin]);
+    assert.equal(del.code, 0, del.stderr);
+    assert.equal(del.stdout, 'ConfigMap istio-system/istio deleted (revision 2)\n');
+    assert.deepEqual(cp.store.list(), []);
+  } finally {
+    await cp.close();
+  }
+});

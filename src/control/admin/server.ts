@@ -3,7 +3,7 @@
 import http from 'node:http';
 import https from 'node:https';
 import type { SecureContextOptions } from 'node:tls';
-import { checkResource, formatProblem, parseConfig, warningsOf } from '../../api/index.ts';
+import { checkResource, formatProblem, manifestOf, parseConfig, warningsOf } from '../../api/index.ts';
 import { ConfigError, type Resource, describeKey } from '../../api/types.ts';
 import type { AdsServer } from '../ads/server.ts';
 import type { Registry } from '../registry/registry.ts';
@@ -137,9 +137,12 @@ async function handle(deps: AdminDeps, req: http.IncomingMessage): Promise<{ sta
   throw new HttpError(404, `no such admin endpoint: ${method} ${url.pathname}`);
 }
 
-/** A stored resource as the API shows it: without its `created` revision, with what it has that Weft accepts but does not apply yet (api/support.ts). */
-function shown({ created: _c, ...r }: StoredResource): Resource & { warnings: string[] } {
-  return { ...r, warnings: warningsOf(r).map(formatProblem) };
+/**
+ * A stored resource as the API shows it: as written (a ConfigMap's content under data), without its
+ * `created` revision, with what it has that Weft accepts but does not apply yet (api/support.ts).
+ */
+function shown({ created: _c, ...r }: StoredResource): Record<string, unknown> & { warnings: string[] } {
+  return { ...manifestOf(r), warnings: warningsOf(r).map(formatProblem) };
 }
 
 /** YAML (or JSON) text, or a JSON body {resources: [...]}. All items are checked before any is stored. */
