@@ -8,6 +8,7 @@
 // Unknown fields are refused (as istioctl's strict reading does; istiod itself drops them in
 // silence, and a misspelt trustDomainAliases would then widen nothing but break a migration).
 // Paths are the user's: "data.mesh.trustDomainAliases[0]".
+import { accessLogProblem } from './accesslog-format.ts';
 import { isScalar, parseDocument } from 'yaml';
 import type { FieldError } from './types.ts';
 import { checkShape, field, index, isObject, type Obj, type ObjectSchema, type Schema } from './schema.ts';
@@ -313,6 +314,9 @@ export function meshConfigSupport(data: Obj): MeshSupport {
   if (!mesh) return out;
   const warn = (path: string, message: string) => out.warnings.push({ path: field(MESH, path), message });
   const reject = (path: string, message: string) => out.rejected.push({ path: field(MESH, path), message });
+  // An access log format the sidecars cannot write would have every sidecar refuse its listeners.
+  const logProblem = accessLogProblem(mesh);
+  if (logProblem) reject(logProblem.path, logProblem.message);
   for (const [k, v] of Object.entries(mesh)) {
     if (v === null || APPLIED.has(k)) continue;
     switch (k) {

@@ -134,7 +134,7 @@ export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
     // The service host it serves, as the mesh names it (<service>.<namespace>.svc.cluster.local).
     ...(opts.service ? { service: opts.service.includes('.') ? opts.service : `${opts.service}.${namespace}.svc.cluster.local` } : {}),
     principal: () => certs.current().spiffeId,
-  });
+  }, log);
   istio.subscribe(telemetry);
   // Where an inbound connection was headed: the service port its listener stands for. Envoy behind
   // iptables sees the original destination; Weft's sidecar is dialed on its inbound port instead,

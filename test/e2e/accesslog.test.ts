@@ -2,19 +2,18 @@
 // foo, service account httpbin) serves HTTP on 8000 and a TCP echo on 9000; sleep (foo, sa sleep)
 // calls it through its sidecar, over mTLS (automatic, PERMISSIVE) unless a PeerAuthentication says
 // DISABLE. The mesh config (accessLogFile /dev/stdout, accessLogEncoding, accessLogFormat) is
-// given to translate as the ConfigMap istio-system/istio would give it; each sidecar's stdout is
-// its access log, as a sidecar container's is in Istio.
+// Istio's ConfigMap istio-system/istio, data.mesh, applied to the control plane's store as `weft
+// apply` applies it; each sidecar's stdout is its access log, as a sidecar container's is in Istio.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Pool, request } from 'undici';
 import type { MeshConfig } from '../../src/api/meshconfig.ts';
 import { checkResource } from '../../src/api/index.ts';
-import { translate } from '../../src/control/translate/translate.ts';
+import { stringify } from 'yaml';
 import { AuthzMesh, call, tcpEcho } from '../fixtures/authz-mesh.ts';
 import type { SidecarProc } from '../proxy/mesh.ts';
 import { waitFor } from '../helpers.ts';
 
-let meshConfig: MeshConfig = { accessLogFile: '/dev/stdout' };
 const mesh = new AuthzMesh();
 let sleep = 0;
 let httpbin: SidecarProc;
@@ -25,20 +24,20 @@ const SLEEP_ID = 'spiffe://cluster.local/ns/foo/sa/sleep';
 const HTTPBIN_ID = 'spiffe://cluster.local/ns/foo/sa/httpbin';
 const SERVICE = 'httpbin.foo.svc.cluster.local';
 
-/** Sets the mesh config and PeerAuthentication mode (the store change pushes both), then waits for every sidecar's ACK. */
+/** Sets the mesh config (the ConfigMap istio-system/istio), the PeerAuthentication mode and the AuthorizationPolicies, then waits for every sidecar's ACK. */
 async function configure(mc: MeshConfig, mtls: 'PERMISSIVE' | 'DISABLE' = 'PERMISSIVE', policies: object[] = []): Promise<void> {
-  meshConfig = mc;
   const store = mesh.cp.store;
   for (const kind of ['PeerAuthentication', 'AuthorizationPolicy'] as const) for (const r of store.list(kind)) store.delete({ kind: r.kind, namespace: r.metadata.namespace!, name: r.metadata.name });
   store.apply([
-    checkResource({ apiVersion: 'security.istio.io/v1', kind: 'PeerAuthentication', metadata: { name: 'default', namespace: 'foo', annotations: { seq: String(Math.random()) } }, spec: { mtls: { mode: mtls } } }, 'pa'),
+    checkResource({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'istio', namespace: 'istio-system' }, data: { mesh: stringify(mc) } }, 'istio'),
+    checkResource({ apiVersion: 'security.istio.io/v1', kind: 'PeerAuthentication', metadata: { name: 'default', namespace: 'foo' }, spec: { mtls: { mode: mtls } } }, 'pa'),
     ...policies.map((p, i) => checkResource({ apiVersion: 'security.istio.io/v1', kind: 'AuthorizationPolicy', ...p }, `policy ${i}`)),
   ]);
   await mesh.synced();
 }
 
 before(async () => {
-  await mesh.start('accesslog', (m, p) => translate({ ...m, meshConfig }, p));
+  await mesh.start('accesslog');
   appPort = await mesh.httpApp('httpbin');
   const echo = await mesh.echoApp();
   const h = await mesh.workload({ name: 'httpbin-v1', namespace: 'foo', sa: 'httpbin', service: 'httpbin', labels: { app: 'httpbin' }, ports: [['http', 8000, appPort], ['tcp-echo', 9000, echo]] });
@@ -226,4 +225,18 @@ test('an access log file that cannot be written: reported naming the file and th
     const f = st.accessLog.find((x) => x.path === bad);
     return f && f.error && f.dropped >= 1;
   });
+});
+
+test('accessLogFile unset (Istio\'s default): no access log, the files closed; the metrics still count', async () => {
+  await configure({ accessLogFile: '/dev/stdout' });
+  assert.equal((await call(sleep, HOST, '/on')).status, 200);
+  await configure({});
+  const s0 = httpbin.stdout().length;
+  const want = { reporter: 'destination', source_principal: SLEEP_ID, response_code: '200' };
+  const before = sum(await series(httpbin), want);
+  assert.equal((await call(sleep, HOST, '/off')).status, 200);
+  await waitFor('the request to be counted', async () => sum(await series(httpbin), want) > before);
+  const st = (await (await request(`${httpbin.admin}/stats`)).body.json()) as { accessLog: unknown[] };
+  assert.deepEqual(st.accessLog, [], 'no file open');
+  assert.ok(!httpbin.stdout().slice(s0).includes('/off'), httpbin.stdout().slice(s0));
 });

@@ -64,9 +64,8 @@ function logFormatOf(mc: MeshConfig): object {
 }
 
 /**
- * The JSON keys: accessLogFormat parsed as a JSON object, else Istio's defaults. Istio falls back to
- * its defaults when the format does not parse; accessLogProblems says so, for the mesh config's
- * warnings.
+ * The JSON keys: accessLogFormat parsed as a JSON object, else Istio's defaults (as Istio falls back
+ * when the format does not parse; `weft apply` refuses such a mesh config: api/accesslog-format.ts).
  */
 function jsonFormatOf(format: string | undefined): Record<string, unknown> {
   if (!format) return { ...ISTIO_JSON_FORMAT };
@@ -81,16 +80,4 @@ function parseJsonObject(s: string): Record<string, unknown> | undefined {
   } catch {
     return undefined;
   }
-}
-
-/** What is wrong with the mesh config's access log settings, each naming its field (for warnings where the mesh config is read). */
-export function accessLogProblems(mc: MeshConfig | undefined): { path: string; message: string }[] {
-  const out: { path: string; message: string }[] = [];
-  if (!mc) return out;
-  const enc = mc.accessLogEncoding;
-  if (enc !== undefined && enc !== 'TEXT' && enc !== 'JSON') out.push({ path: 'accessLogEncoding', message: `must be TEXT or JSON, got ${JSON.stringify(enc)}` });
-  if (enc === 'JSON' && mc.accessLogFormat && !parseJsonObject(mc.accessLogFormat)) {
-    out.push({ path: 'accessLogFormat', message: "is not a JSON object, which JSON encoding needs: Istio's default JSON keys are used instead" });
-  }
-  return out;
 }

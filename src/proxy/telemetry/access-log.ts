@@ -12,6 +12,7 @@ import type { RequestEvent, TcpEvent, Telemetry } from './events.ts';
 import { responseCodeDetails, responseFlags } from './flags.ts';
 import { type LogEntry, render } from './format.ts';
 import { LogFile } from './log-file.ts';
+import { guarded } from './guarded.ts';
 
 export interface AccessLoggerOptions {
   config: () => RuntimeConfig;
@@ -29,8 +30,9 @@ export class AccessLogger {
   }
 
   subscribe(t: Telemetry): void {
-    t.request.subscribe((e) => this.onRequest(e));
-    t.tcp.subscribe((e) => this.onTcp(e));
+    // A subscriber that throws would surface as an uncaught exception (diagnostics_channel): never.
+    t.request.subscribe((e) => guarded(() => this.onRequest(e), this.opts.log, 'access log'));
+    t.tcp.subscribe((e) => guarded(() => this.onTcp(e), this.opts.log, 'access log'));
   }
 
   /** Lines written and dropped, by file. */

@@ -20,6 +20,7 @@ import { headerValue } from '../http/edits.ts';
 import { peerPrincipal, peerWorkload } from '../tls/peer.ts';
 import type { RequestEvent, TcpEvent, Telemetry } from './events.ts';
 import { responseFlags } from './flags.ts';
+import { guarded } from './guarded.ts';
 
 export interface SelfIdentity {
   workload: string;
@@ -60,14 +61,17 @@ export class IstioMetrics {
   private readonly tcpOpened = new Map<string, { labels: Labels; count: number }>();
   private readonly tcpClosed = new Map<string, { labels: Labels; count: number }>();
 
-  constructor(config: () => RuntimeConfig, self: SelfIdentity) {
+  private readonly log: (msg: string) => void;
+
+  constructor(config: () => RuntimeConfig, self: SelfIdentity, log: (msg: string) => void = () => {}) {
     this.config = config;
     this.self = self;
+    this.log = log;
   }
 
   subscribe(t: Telemetry): void {
-    t.request.subscribe((e) => this.onRequest(e));
-    t.tcp.subscribe((e) => this.onTcp(e));
+    t.request.subscribe((e) => guarded(() => this.onRequest(e), this.log, 'metrics'));
+    t.tcp.subscribe((e) => guarded(() => this.onTcp(e), this.log, 'metrics'));
   }
 
   private inbound(listener: string | undefined): boolean {
