@@ -535,6 +535,8 @@ function chunkedLast(h: HeaderList): boolean {
 class Stream implements Downstream {
   readonly head: RequestHead;
   keepAlive: boolean;
+  /** Set by forward.ts (declared here so that every stream has the same shape). */
+  listenerName: string | undefined = undefined;
   /** The request's trailers (a chunked body), made when the first trailer field arrives. */
   trailers: HeaderCollector | undefined;
   private readonly conn: ServerConnection;

@@ -108,6 +108,8 @@ function onStream(opts: Http2Options, stream: http2.ServerHttp2Stream, h: http2.
 class Stream implements Downstream {
   readonly head: RequestHead;
   private readonly s: http2.ServerHttp2Stream;
+  /** Set by forward.ts (declared here so that every stream has the same shape). */
+  listenerName: string | undefined = undefined;
   responseStarted = false;
   private finished = false;
   private trailersIn: HeaderList = [];
