@@ -406,8 +406,8 @@ export class Exchange implements BodySink, ResponseHandler {
   /** Request body bytes from the client, and response body bytes to it (the access log's BYTES_RECEIVED, BYTES_SENT). */
   private bytesIn = 0;
   private bytesOut = 0;
-  /** The upstream connection and response head, kept for telemetry only when someone listens. */
-  private upstreamSocket: net.Socket | undefined;
+  /** What telemetry learns of the upstream connection and the response head, kept only when someone listens. */
+  private upstream: UpstreamSide | undefined;
   private responseHead: HeaderList | undefined;
   private requestTrailers: HeaderList = [];
   /** The downstream body has started to flow (readBody was called). */
@@ -543,7 +543,7 @@ export class Exchange implements BodySink, ResponseHandler {
     if (this.corsHeaders) out = withCors(out, this.corsHeaders);
     if (this.hashKey?.setCookie) out = [...out, 'set-cookie', this.hashKey.setCookie];
     if (this.ctx.telemetry.request.hasSubscribers) {
-      this.upstreamSocket = this.call?.socket?.();
+      this.upstream = upstreamSide(this.call);
       this.responseHead = out;
     }
     this.ds.respond(status, out, contentLength, bodyless);
@@ -551,16 +551,8 @@ export class Exchange implements BodySink, ResponseHandler {
 
   /** What telemetry learns of this exchange besides its outcome. */
   private detail(): EventDetail {
-    const s = this.upstreamSocket ?? (this.ctx.telemetry.request.hasSubscribers ? this.call?.socket?.() : undefined);
-    const peer = peerPrincipal(s);
-    return {
-      route: this.d.route.name,
-      bytesReceived: this.bytesIn,
-      bytesSent: this.bytesOut,
-      ...(s?.localAddress ? { upstreamLocal: `${s.localAddress}:${s.localPort}` } : {}),
-      ...(peer ? { upstreamPeer: peer, upstreamWorkload: peerWorkload(s) } : {}),
-      ...(this.responseHead ? { responseHeaders: this.responseHead } : {}),
-    };
+    const up = this.upstream ?? (this.ctx.telemetry.request.hasSubscribers ? upstreamSide(this.call) : undefined);
+    return { route: this.d.route.name, bytesReceived: this.bytesIn, bytesSent: this.bytesOut, ...up, ...(this.responseHead ? { responseHeaders: this.responseHead } : {}) };
   }
 
   onData(chunk: Buffer): boolean {
@@ -758,6 +750,25 @@ export class Exchange implements BodySink, ResponseHandler {
     this.backoffTimer = undefined;
     this.releaseTry();
     this.releaseRetry();
+  }
+}
+
+type UpstreamSide = Pick<RequestEvent, 'upstreamLocal' | 'upstreamPeer' | 'upstreamWorkload'>;
+
+/**
+ * The upstream connection of a call as telemetry reports it: its local address, and the server's
+ * identity over mTLS. Read at once: an HTTP/2 session's socket cannot be read once the session let
+ * it go (ERR_HTTP2_SOCKET_UNBOUND), which is then nothing to report.
+ */
+function upstreamSide(call: UpstreamCall | undefined): UpstreamSide | undefined {
+  try {
+    const s = call?.socket?.();
+    if (!s) return undefined;
+    const peer = peerPrincipal(s);
+    const workload = peer ? peerWorkload(s) : undefined;
+    return { ...(s.localAddress ? { upstreamLocal: `${s.localAddress}:${s.localPort}` } : {}), ...(peer ? { upstreamPeer: peer } : {}), ...(workload ? { upstreamWorkload: workload } : {}) };
+  } catch {
+    return undefined;
   }
 }
 

@@ -124,11 +124,19 @@ class Stream implements Downstream {
   }
 
   remotePort(): number {
-    return this.s.session?.socket?.remotePort ?? 0;
+    try {
+      return this.s.session?.socket?.remotePort ?? 0;
+    } catch {
+      return 0; // the session let its socket go (ERR_HTTP2_SOCKET_UNBOUND)
+    }
   }
 
   peerWorkload(): string | undefined {
-    return peerWorkload(this.s.session?.socket);
+    try {
+      return peerWorkload(this.s.session?.socket);
+    } catch {
+      return undefined; // the session let its socket go (ERR_HTTP2_SOCKET_UNBOUND)
+    }
   }
 
   sourcePrincipal(): string | undefined {
