@@ -6,5 +6,5 @@ export * from './types.ts';
 export { parseConfig } from './parse.ts';
 export { checkResource, formatProblem, inspect, manifestOf, validateResource, warningsOf, SUPPORTED_KINDS, type SupportedKind } from './validate.ts';
 export { MESH_CONFIGMAP, type MeshConfig } from './meshconfig.ts';
-export { meshConfigOf } from './meshconfig-rules.ts';
+export { meshConfigOf } from './meshconfig-support.ts';
 export { analyze, type AnalysisMessage } from './analyze.ts';

@@ -1,23 +1,19 @@
 // The ConfigMap istio-system/istio (api/meshconfig.ts): its `data.mesh`, a YAML document of Istio's
-// MeshConfig, checked as istiod reads it (pkg/config/mesh ApplyMeshConfig, then
-// pkg/config/validation/agent ValidateMeshConfig), and what Weft does with each field:
-//   - applied: trustDomain, trustDomainAliases, enableAutoMtls, extensionProviders (the ext_authz
-//     kinds), accessLogFile/accessLogEncoding/accessLogFormat, and rootNamespace istio-system;
-//   - refused where ignoring the field would weaken security or widen traffic (support);
-//   - accepted with a warning naming the field elsewhere.
+// MeshConfig, read and checked as istiod reads it (pkg/config/mesh ApplyMeshConfig, then
+// pkg/config/validation/agent ValidateMeshConfig). What Weft then applies, refuses or warns of,
+// field by field, is meshconfig-support.ts.
 // Unknown fields are refused (as istioctl's strict reading does; istiod itself drops them in
 // silence, and a misspelt trustDomainAliases would then widen nothing but break a migration).
 // Paths are the user's: "data.mesh.trustDomainAliases[0]".
-import { accessLogProblem } from './accesslog-format.ts';
 import { isScalar, parseDocument } from 'yaml';
 import type { FieldError } from './types.ts';
 import { checkShape, field, index, isObject, type Obj, type ObjectSchema, type Schema } from './schema.ts';
 import { checkFQDN, checkWildcardDomain, isDNS1123Label, isIPAddress } from './rules.ts';
 import { tooDeep } from './yaml-depth.ts';
-import { MESH_CONFIGMAP, type MeshConfig, type MeshExtensionProvider } from './meshconfig.ts';
+import { MESH_CONFIGMAP } from './meshconfig.ts';
 
-const MESH = `data.${MESH_CONFIGMAP.key}`;
-const ROOT_NAMESPACE = 'istio-system';
+/** Where the mesh config document is written, as paths name it. */
+export const MESH = `data.${MESH_CONFIGMAP.key}`;
 
 // ---- the shape of MeshConfig (istio.io/api mesh/v1alpha1/config.proto), camelCase as in YAML ----
 
@@ -38,7 +34,11 @@ const EXT_AUTHZ_HTTP = obj({
   includeRequestBodyInCheck: REQUEST_BODY, headersToUpstreamOnAllow: STRINGS, headersToDownstreamOnDeny: STRINGS, headersToDownstreamOnAllow: STRINGS,
 });
 const EXT_AUTHZ_GRPC = obj({ service: STRING, port: UINT32, timeout: DURATION, failOpen: BOOL, clearRouteCache: BOOL, statusOnError: STRING, includeRequestBodyInCheck: REQUEST_BODY });
-const AUTHZ_KINDS: Record<string, ObjectSchema> = { envoyExtAuthzHttp: EXT_AUTHZ_HTTP, envoyExtAuthzGrpc: EXT_AUTHZ_GRPC };
+/** The provider kinds Weft applies (external authorizers), with their shape. */
+export const AUTHZ_KINDS: ReadonlyMap<string, ObjectSchema> = new Map([
+  ['envoyExtAuthzHttp', EXT_AUTHZ_HTTP],
+  ['envoyExtAuthzGrpc', EXT_AUTHZ_GRPC],
+]);
 /** The provider kinds Weft does not apply yet (tracing, metrics, logging, SDS): checked to be mappings. */
 const OTHER_PROVIDER_KINDS = ['zipkin', 'lightstep', 'datadog', 'stackdriver', 'opencensus', 'skywalking', 'opentelemetry', 'prometheus', 'envoyFileAccessLog', 'envoyHttpAls', 'envoyTcpAls', 'envoyOtelAls', 'sds'];
 
@@ -47,7 +47,8 @@ const TLS_CONFIG = obj({ minProtocolVersion: enumOf('TLS_AUTO', 'TLSV1_2', 'TLSV
 /** 'message': a message Weft does not read into (it is only checked to be a mapping); 'messages': a list of them. */
 type FieldKind = Schema | 'message' | 'messages' | 'providers';
 
-const FIELDS: Readonly<Record<string, FieldKind>> = {
+/** A Map: a key such as "constructor" in the user's document is no field. */
+const FIELDS: ReadonlyMap<string, FieldKind> = new Map(Object.entries({
   proxyListenPort: INT32,
   proxyInboundListenPort: INT32,
   proxyHttpPort: INT32,
@@ -98,7 +99,7 @@ const FIELDS: Readonly<Record<string, FieldKind>> = {
   tlsDefaults: TLS_CONFIG,
   defaultTrafficPolicy: 'message',
   serviceEntryVisibility: 'message',
-};
+} satisfies Record<string, FieldKind>));
 
 // ---- reading data.mesh ----
 
@@ -149,10 +150,10 @@ export function validateMesh(mesh: Obj): FieldError[] {
   const errors: FieldError[] = [];
   for (const [k, v] of Object.entries(mesh)) {
     const p = field(MESH, k);
-    const kind = FIELDS[k];
+    const kind = FIELDS.get(k);
     if (kind === undefined) {
       const camel = snakeToCamel(k);
-      errors.push({ path: p, message: FIELDS[camel] !== undefined && camel !== k ? `unknown field: write it ${camel}` : 'unknown field (not a MeshConfig field)' });
+      errors.push({ path: p, message: FIELDS.has(camel) && camel !== k ? `unknown field: write it ${camel}` : 'unknown field (not a MeshConfig field)' });
       continue;
     }
     if (v === null && kind !== WRAPPED_BOOL) continue; // null is unset, as protojson reads it
@@ -232,13 +233,14 @@ function validateProviders(v: unknown, p: string): FieldError[] {
     const kinds: string[] = [];
     for (const [k, val] of Object.entries(item)) {
       if (k === 'name' || val === null) continue;
-      if (AUTHZ_KINDS[k]) {
-        const shape = checkShape(val, AUTHZ_KINDS[k], field(ip, k));
+      const schema = AUTHZ_KINDS.get(k);
+      if (schema) {
+        const shape = checkShape(val, schema, field(ip, k));
         errors.push(...(shape.length ? shape : extAuthz(val as Obj, field(ip, k))));
       } else if (OTHER_PROVIDER_KINDS.includes(k)) {
         if (!isObject(val)) errors.push({ path: field(ip, k), message: 'must be a mapping' });
       } else {
-        errors.push({ path: field(ip, k), message: `unknown field (a provider has a name and one of ${[...Object.keys(AUTHZ_KINDS), ...OTHER_PROVIDER_KINDS].join(', ')})` });
+        errors.push({ path: field(ip, k), message: `unknown field (a provider has a name and one of ${[...AUTHZ_KINDS.keys(), ...OTHER_PROVIDER_KINDS].join(', ')})` });
         continue;
       }
       kinds.push(k);
@@ -289,115 +291,4 @@ const ENVOY_STATUS_CODES = new Set([
 
 function isEnvoyStatusCode(s: string): boolean {
   return /^\d{1,10}$/.test(s) && ENVOY_STATUS_CODES.has(Number(s));
-}
-
-// ---- support: what Weft applies, refuses, or warns of ----
-
-export interface MeshSupport {
-  rejected: FieldError[];
-  warnings: FieldError[];
-}
-
-/** Fields Weft applies in full, or leaves to their owners (the access log is applied by the sidecars' listeners). */
-const APPLIED = new Set(['trustDomain', 'trustDomainAliases', 'enableAutoMtls', 'accessLogFile', 'accessLogEncoding', 'accessLogFormat']);
-
-const NOT_APPLIED = 'accepted, not applied yet';
-
-export function meshConfigSupport(data: Obj): MeshSupport {
-  const out: MeshSupport = { rejected: [], warnings: [] };
-  for (const [k, v] of Object.entries(data)) {
-    if (k === MESH_CONFIGMAP.key) continue;
-    if (k === 'meshNetworks') meshNetworks(v, out);
-    else out.warnings.push({ path: `data.${k}`, message: `accepted, not read: Istio reads its mesh config from data.${MESH_CONFIGMAP.key} (and data.meshNetworks)` });
-  }
-  const { mesh } = readMesh(data);
-  if (!mesh) return out;
-  const warn = (path: string, message: string) => out.warnings.push({ path: field(MESH, path), message });
-  const reject = (path: string, message: string) => out.rejected.push({ path: field(MESH, path), message });
-  // An access log format the sidecars cannot write would have every sidecar refuse its listeners.
-  const logProblem = accessLogProblem(mesh);
-  if (logProblem) reject(logProblem.path, logProblem.message);
-  for (const [k, v] of Object.entries(mesh)) {
-    if (v === null || APPLIED.has(k)) continue;
-    switch (k) {
-      case 'rootNamespace':
-        if (v !== ROOT_NAMESPACE) reject(k, `${JSON.stringify(v)} is not supported yet: Weft's root namespace is ${ROOT_NAMESPACE} (mesh-wide PeerAuthentication, AuthorizationPolicy and Sidecar live there); ignoring it would leave the policies of ${JSON.stringify(v)} applying to one namespace only, and those of ${ROOT_NAMESPACE} to the whole mesh`);
-        break;
-      case 'outboundTrafficPolicy':
-        if (isObject(v) && v.mode === 'REGISTRY_ONLY') reject(field(k, 'mode'), 'REGISTRY_ONLY is not supported yet as the mesh default: ignoring it would let proxies reach hosts outside the registry; set it on a Sidecar resource (spec.outboundTrafficPolicy.mode) instead');
-        break;
-      case 'meshMTLS':
-        meshMtls(v as Obj, reject);
-        break;
-      case 'pathNormalization': {
-        const n = isObject(v) ? v.normalization : undefined;
-        if (n === 'MERGE_SLASHES' || n === 'DECODE_AND_MERGE_SLASHES') reject(field(k, 'normalization'), `${n} is not supported yet: sidecars normalize paths as BASE does (RFC 3986, no slash merging); ignoring it would let "//admin" past an AuthorizationPolicy on "/admin"`);
-        else if (n === 'NONE') warn(field(k, 'normalization'), `${NOT_APPLIED}: sidecars normalize paths as BASE does (RFC 3986)`);
-        break;
-      }
-      case 'defaultServiceExportTo':
-      case 'defaultVirtualServiceExportTo':
-      case 'defaultDestinationRuleExportTo':
-        if (!(Array.isArray(v) && v.every((e) => e === '*'))) reject(k, 'not supported yet: a resource without exportTo is visible in every namespace; ignoring it would make resources visible where this default hides them (give each resource its exportTo)');
-        break;
-      case 'discoverySelectors':
-        if (Array.isArray(v) && v.length) reject(k, 'not supported yet: Weft serves the config and workloads of every namespace; ignoring it would put namespaces in the mesh that it leaves out');
-        break;
-      case 'extensionProviders':
-        (v as unknown[]).forEach((pv, i) => {
-          if (!isObject(pv)) return;
-          const kind = Object.keys(pv).find((x) => x !== 'name' && pv[x] !== null);
-          if (kind && !AUTHZ_KINDS[kind]) warn(`${index(k, i)}.${kind}`, `${NOT_APPLIED}: Weft uses extension providers only as external authorizers (envoyExtAuthzHttp, envoyExtAuthzGrpc) for CUSTOM AuthorizationPolicies`);
-          if (kind && AUTHZ_KINDS[kind] && isObject(pv[kind]) && pv[kind].clearRouteCache === true) warn(`${index(k, i)}.${kind}.clearRouteCache`, `${NOT_APPLIED}: the route is not chosen again after the authorizer's answer`);
-        });
-        break;
-      case 'defaultConfig':
-        warn(k, `${NOT_APPLIED}: proxy settings are the sidecar's own (weft sidecar flags)`);
-        break;
-      case 'enablePrometheusMerge':
-      case 'defaultProviders':
-      case 'enableTracing':
-        warn(k, `${NOT_APPLIED}: Weft has no metrics or tracing providers yet`);
-        break;
-      default:
-        warn(k, `${NOT_APPLIED}`);
-    }
-  }
-  return out;
-}
-
-function meshMtls(m: Obj, reject: (path: string, message: string) => void): void {
-  const v = m.minProtocolVersion;
-  if (v === 'TLSV1_3') reject('meshMTLS.minProtocolVersion', 'TLSV1_3 is not supported yet: mesh mTLS takes TLS 1.2 and 1.3; ignoring it would let peers use TLS 1.2');
-  if (Array.isArray(m.cipherSuites) && m.cipherSuites.length) reject('meshMTLS.cipherSuites', "not supported yet: mesh mTLS offers Node's default cipher suites; ignoring it would allow suites it leaves out");
-}
-
-function meshNetworks(v: unknown, out: MeshSupport): void {
-  if (typeof v !== 'string') return;
-  let networks: unknown;
-  try {
-    const doc = parseDocument(v);
-    networks = doc.errors.length ? undefined : (doc.toJS() as Obj | null)?.networks;
-  } catch {
-    networks = undefined;
-  }
-  if (isObject(networks) && Object.keys(networks).length === 0) return;
-  out.warnings.push({ path: 'data.meshNetworks', message: `${NOT_APPLIED}: Weft's mesh is one network` });
-}
-
-// ---- the MeshConfig the rest of Weft reads ----
-
-/** The fields Weft applies, from a valid ConfigMap's data (as the store holds it); Istio's defaults are left unset. */
-export function meshConfigOf(data: unknown): MeshConfig {
-  const { mesh } = readMesh(data);
-  const out: MeshConfig = {};
-  if (!mesh) return out;
-  if (typeof mesh.trustDomain === 'string') out.trustDomain = mesh.trustDomain;
-  if (Array.isArray(mesh.trustDomainAliases)) out.trustDomainAliases = mesh.trustDomainAliases as string[];
-  if (typeof mesh.enableAutoMtls === 'boolean') out.enableAutoMtls = mesh.enableAutoMtls;
-  if (Array.isArray(mesh.extensionProviders)) out.extensionProviders = mesh.extensionProviders as MeshExtensionProvider[];
-  if (typeof mesh.accessLogFile === 'string') out.accessLogFile = mesh.accessLogFile;
-  if (mesh.accessLogEncoding === 'TEXT' || mesh.accessLogEncoding === 'JSON') out.accessLogEncoding = mesh.accessLogEncoding;
-  if (typeof mesh.accessLogFormat === 'string') out.accessLogFormat = mesh.accessLogFormat;
-  return out;
 }

@@ -67,6 +67,10 @@ export interface MeshConfig {
   accessLogFile?: string;
   /** TEXT (default) or JSON. */
   accessLogEncoding?: 'TEXT' | 'JSON';
+  /** What proxies do with hosts the mesh does not know, where their Sidecar (if any) does not say: ALLOW_ANY (default) or REGISTRY_ONLY (502). */
+  outboundTrafficPolicy?: { mode?: 'ALLOW_ANY' | 'REGISTRY_ONLY' };
+  /** Mesh mTLS: TLSV1_3 makes the sidecars' mTLS servers take TLS 1.3 only (TLS 1.2 and 1.3 otherwise). */
+  meshMTLS?: { minProtocolVersion?: 'TLS_AUTO' | 'TLSV1_2' | 'TLSV1_3' };
   /** Envoy's format string for TEXT; for JSON, Istio's default JSON keys when unset. */
   accessLogFormat?: string;
 }

@@ -10,7 +10,7 @@ import type { FieldError } from './types.ts';
 import { field, index, isObject, type Obj } from './schema.ts';
 import { UNIX_PREFIX, checkHeaderOperationName, checkRegex, checkRequestHeaderSetName } from './rules.ts';
 import { backendGroupKind, isService, parentGroupKind, GATEWAY_GROUP } from './gateway-common.ts';
-import { meshConfigSupport } from './meshconfig-rules.ts';
+import { meshConfigSupport } from './meshconfig-support.ts';
 
 export interface Support {
   rejected: FieldError[];

@@ -258,7 +258,7 @@ export function inspect(obj: unknown, where: string, istioOnly = false): Inspect
   const configMap = kind === 'ConfigMap';
   const unknown = Object.keys(obj)
     .filter((k) => !(configMap ? CONFIGMAP_FIELDS : ENVELOPE_FIELDS).has(k) && !(configMap && obj[k] === undefined))
-    .map((k) => ({ path: k, message: (configMap && CONFIGMAP_NOT_KEPT[k]) || 'unknown field' }));
+    .map((k) => ({ path: k, message: (configMap && Object.hasOwn(CONFIGMAP_NOT_KEPT, k) && CONFIGMAP_NOT_KEPT[k]) || 'unknown field' }));
   const draft: Resource = {
     apiVersion: obj.apiVersion as string,
     kind,

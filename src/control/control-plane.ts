@@ -11,7 +11,7 @@ import { CertificateAuthority } from './ca/ca.ts';
 import { loadOrCreateKek } from './ca/kek.ts';
 import { CERTIFICATE_SERVICE, callerIdentity, certificateHandlers } from './ca/service.ts';
 import { controlPlaneTls } from './ca/tls.ts';
-import type { MeshSnapshot, Workload } from './model/model.ts';
+import { DEFAULT_TRUST_DOMAIN, type MeshSnapshot, type Workload } from './model/model.ts';
 import { Registry } from './registry/registry.ts';
 import { SqliteStore } from './store/sqlite.ts';
 import type { ConfigStore } from './store/store.ts';
@@ -90,14 +90,16 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
   // The store's revision, kept here from its watch events (below): asking SQLite on every push to
   // every proxy showed up in the scale profile.
   let revision = store.revision();
+  // Istio's mesh config; none (Istio's defaults) without its ConfigMap.
+  const readMeshConfig = () => {
+    const cm = store.get(MESH_CONFIG_KEY);
+    return cm ? meshConfigOf(cm.spec) : undefined;
+  };
   let cached: { revision: number; config: StoredConfig } | undefined;
   const config = () => {
     if (!cached || cached.revision !== revision) {
       const lists = Object.entries(SNAPSHOT_KINDS).map(([field, kind]) => [field, store.list(kind)]);
-      // Istio's mesh config; none (Istio's defaults) once its ConfigMap is deleted.
-      const cm = store.get(MESH_CONFIG_KEY);
-      const meshConfig = cm ? meshConfigOf(cm.spec) : undefined;
-      cached = { revision, config: { ...(Object.fromEntries(lists) as unknown as StoredConfig), meshConfig } };
+      cached = { revision, config: { ...(Object.fromEntries(lists) as unknown as StoredConfig), meshConfig: readMeshConfig() } };
     }
     return cached;
   };
@@ -127,9 +129,8 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     const c = config();
     const key = `${c.revision}/${registry.version()}`;
     if (snap?.key !== key) {
-      // The CA's trust domain: the SANs clients expect of mesh endpoints (translate/mtls.ts). The CA is
-      // open before the ADS server, the only caller, exists.
-      snap = { key, mesh: { revision: c.revision, ...c.config, workloads: registry.list(), trustDomain: ca.trustDomain } };
+      // The mesh config's trust domain (the CA's): the SANs clients expect of mesh endpoints (translate/mtls.ts).
+      snap = { key, mesh: { revision: c.revision, ...c.config, workloads: registry.list(), trustDomain: c.config.meshConfig?.trustDomain ?? DEFAULT_TRUST_DOMAIN } };
     }
     return snap.mesh;
   };
@@ -138,11 +139,21 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
   const ca = await CertificateAuthority.open({ store, kek: loadOrCreateKek(opts.dataDir) });
   const rootCertFile = path.join(opts.dataDir, ROOT_CERT_FILE);
   writeWhole(rootCertFile, ca.trustBundle()); // public: readable by all
-  ads = new AdsServer({ registry, snapshot, heartbeatMs, log, generate: opts.generate, identify: (call) => callerIdentity(call, ca.trustDomain) });
+  // The mesh config's trust domain and aliases, for the CA: certificates issued from now on, and
+  // whose certificates prove a workload (below, and on renewal). Set again on every change.
+  const useTrustDomain = () => {
+    const mc = readMeshConfig() ?? {};
+    const [td, aliases] = [mc.trustDomain ?? DEFAULT_TRUST_DOMAIN, mc.trustDomainAliases ?? []];
+    if (td !== ca.trustDomain) log(`trust domain ${td}${aliases.length ? ` (aliases ${aliases.join(', ')})` : ''}: certificates issued from now on are in it; sidecars renew theirs at half their life`);
+    ca.setTrustDomain(td, aliases);
+  };
+  useTrustDomain();
+  ads = new AdsServer({ registry, snapshot, heartbeatMs, log, generate: opts.generate, identify: (call) => callerIdentity(call, ca.trustDomains()) });
   // Endpoints known before a restart serve for two heartbeats, long enough for their sidecars to return.
   registry.restore(loadRegistry(registryFile), 2 * heartbeatMs + 1000);
   const unwatch = store.watch((e) => {
     revision = e.revision;
+    useTrustDomain();
     ads!.requestPush();
   });
 

@@ -195,12 +195,16 @@ test('data.mesh.extensionProviders: names present and unique, one kind each, ext
 test('refused where ignoring would weaken security or widen traffic, naming the field; warned elsewhere', () => {
   const refusal = (mesh: string) => problems(mesh).map((l) => l.replace('ConfigMap istio-system/istio: ', '').split(': ').slice(0, 2).join(': '));
   assert.deepEqual(refusal('rootNamespace: mesh-root\n'), ['data.mesh.rootNamespace: "mesh-root" is not supported yet']);
-  assert.deepEqual(refusal('outboundTrafficPolicy: {mode: REGISTRY_ONLY}\n'), ['data.mesh.outboundTrafficPolicy.mode: REGISTRY_ONLY is not supported yet as the mesh default']);
-  assert.deepEqual(refusal('meshMTLS: {minProtocolVersion: TLSV1_3}\n'), ['data.mesh.meshMTLS.minProtocolVersion: TLSV1_3 is not supported yet']);
   assert.deepEqual(refusal('meshMTLS: {cipherSuites: [ECDHE-ECDSA-AES256-GCM-SHA384]}\n'), ['data.mesh.meshMTLS.cipherSuites: not supported yet']);
   assert.deepEqual(refusal('pathNormalization: {normalization: MERGE_SLASHES}\n'), ['data.mesh.pathNormalization.normalization: MERGE_SLASHES is not supported yet']);
   assert.deepEqual(refusal('defaultServiceExportTo: ["."]\n'), ['data.mesh.defaultServiceExportTo: not supported yet']);
   assert.deepEqual(refusal('discoverySelectors: [{matchLabels: {mesh: "on"}}]\n'), ['data.mesh.discoverySelectors: not supported yet']);
+  // Applied: the default of proxies whose Sidecar does not say.
+  assert.deepEqual(warnings('outboundTrafficPolicy: {mode: REGISTRY_ONLY}\n'), []);
+  assert.deepEqual(meshConfigOf(checkResource(configMap('outboundTrafficPolicy: {mode: REGISTRY_ONLY}\n'), 'x').spec), { outboundTrafficPolicy: { mode: 'REGISTRY_ONLY' } });
+  // Applied: the sidecars' mTLS servers take TLS 1.3 only.
+  assert.deepEqual(warnings('meshMTLS: {minProtocolVersion: TLSV1_3}\n'), []);
+  assert.deepEqual(meshConfigOf(checkResource(configMap('meshMTLS: {minProtocolVersion: TLSV1_3}\n'), 'x').spec), { meshMTLS: { minProtocolVersion: 'TLSV1_3' } });
   // Their defaults (what Weft does anyway) are accepted without a word.
   assert.deepEqual(warnings('rootNamespace: istio-system\noutboundTrafficPolicy: {mode: ALLOW_ANY}\nmeshMTLS: {minProtocolVersion: TLSV1_2}\npathNormalization: {normalization: BASE}\ndefaultServiceExportTo: ["*"]\ndiscoverySelectors: []\n'), []);
   assert.deepEqual(warnings('ingressClass: istio\nconnectTimeout: 5s\npathNormalization: {normalization: NONE}\n').map((w) => w.split(': ').slice(0, 3).join(': ')), [
@@ -221,4 +225,19 @@ test('data.mesh.accessLogFormat: an operator the sidecars cannot write, or JSON 
   assert.match(problems('accessLogEncoding: JSON\naccessLogFormat: \'{"code": "%RESPONSE_CODE%", "x": "%CEL(a)%"}\'\n')[0], /data\.mesh\.accessLogFormat: key x: command operator %CEL\(a\)%/);
   assert.deepEqual(problems('accessLogFile: /dev/stdout\naccessLogEncoding: JSON\naccessLogFormat: \'{"code": "%RESPONSE_CODE%", "peer": "%DOWNSTREAM_PEER_URI_SAN%"}\'\n'), []);
   assert.deepEqual(problems('accessLogFile: /dev/stdout\naccessLogFormat: "[%START_TIME%] %REQ(:METHOD)% %% %DYNAMIC_METADATA(istio_authn:request.auth.principal)%"\n'), []);
+});
+
+test('hostile keys are fields like any other: unknown, never a crash', () => {
+  assert.deepEqual(problems('constructor: 1\ntoString: x\n__proto__: {trustDomain: evil}\nextensionProviders:\n- name: a\n  constructor: {}\n- name: b\n  hasOwnProperty: {service: x, port: 1}\n').map((l) => l.split(': ').slice(1, 3).join(': ')), [
+    'data.mesh.constructor: unknown field (not a MeshConfig field)',
+    'data.mesh.toString: unknown field (not a MeshConfig field)',
+    'data.mesh.__proto__: unknown field (not a MeshConfig field)',
+    'data.mesh.extensionProviders[0].constructor: unknown field (a provider has a name and one of envoyExtAuthzHttp, envoyExtAuthzGrpc, zipkin, lightstep, datadog, stackdriver, opencensus, skywalking, opentelemetry, prometheus, envoyFileAccessLog, envoyHttpAls, envoyTcpAls, envoyOtelAls, sds)',
+    'data.mesh.extensionProviders[0]: unsupported provider',
+    'data.mesh.extensionProviders[1].hasOwnProperty: unknown field (a provider has a name and one of envoyExtAuthzHttp, envoyExtAuthzGrpc, zipkin, lightstep, datadog, stackdriver, opencensus, skywalking, opentelemetry, prometheus, envoyFileAccessLog, envoyHttpAls, envoyTcpAls, envoyOtelAls, sds)',
+    'data.mesh.extensionProviders[1]: unsupported provider',
+  ]);
+  assert.throws(() => checkResource({ ...configMap(''), constructor: 1 }, 'x'), /ConfigMap istio-system\/istio: constructor: unknown field$/);
+  const cm = checkResource({ ...configMap(''), data: { constructor: 'x', mesh: '' } }, 'x');
+  assert.deepEqual(warningsOf(cm).map((w) => w.path), ['data.constructor']);
 });

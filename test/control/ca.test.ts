@@ -182,3 +182,24 @@ test('review: a root certificate swapped in the store (by someone without the ke
   store.close();
   other.close();
 });
+
+test("the mesh config's trust domain: certificates issued after a change name the new one; renewals and xDS take certificates of the trust domain or an alias, not of another", async () => {
+  const { callerIdentity } = await import('../../src/control/ca/service.ts');
+  const store = new SqliteStore(':memory:');
+  const ca = await CertificateAuthority.open({ store, kek });
+  const { csr } = await keyAndRequest();
+  const id = { namespace: 'foo', serviceAccount: 'sleep' };
+  const old = new X509Certificate((await ca.sign(csr, id)).certificate);
+  assert.equal(old.subjectAltName, 'URI:spiffe://cluster.local/ns/foo/sa/sleep');
+  ca.setTrustDomain('new-td', ['cluster.local']);
+  assert.equal(new X509Certificate((await ca.sign(csr, id)).certificate).subjectAltName, 'URI:spiffe://new-td/ns/foo/sa/sleep');
+  assert.deepEqual(ca.trustDomains(), ['new-td', 'cluster.local']);
+  // What a TLS call shows of its peer: the verified certificate's SAN.
+  const call = (td: string) => ({ getAuthContext: () => ({ sslPeerCertificate: { subjectaltname: `URI:spiffe://${td}/ns/foo/sa/sleep` } as tls.PeerCertificate }) });
+  assert.deepEqual(callerIdentity(call('cluster.local'), ca.trustDomains()), id, 'the alias: a sidecar not yet renewed');
+  assert.deepEqual(callerIdentity(call('new-td'), ca.trustDomains()), id);
+  assert.equal(callerIdentity(call('other-td'), ca.trustDomains()), undefined);
+  ca.setTrustDomain('new-td');
+  assert.equal(callerIdentity(call('cluster.local'), ca.trustDomains()), undefined, 'no longer an alias');
+  store.close();
+});

@@ -8,9 +8,10 @@
 // (the case's want files) decide for the same request, evaluated by the sidecar's RBAC engine on
 // the request's attributes as Envoy would see them. So the whole path (Weft's control plane, xDS,
 // the sidecar's conversion, its request context) must agree with Istio's generated config.
-// Left out, and said so: CUSTOM cases (Weft refuses CUSTOM: no extension providers) and cases
-// with another trust domain or aliases (Weft's trust domain is its CA's; aliases are not
-// configurable yet).
+// Cases with another trust domain or aliases run on a mesh of their own, whose mesh config (the
+// ConfigMap istio-system/istio) sets them before its workloads start: the workloads' certificates
+// are then in the case's trust domain, and its principals are what Istio's filters are evaluated on.
+// Left out, and said so: CUSTOM cases (Weft refuses CUSTOM: no extension providers).
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
@@ -18,6 +19,7 @@ import { fileURLToPath } from 'node:url';
 import { parse, parseAllDocuments } from 'yaml';
 import { type CompiledRbacFilter, type RbacRequest, compileRbacTypedConfig, evaluateRbac } from '../../src/proxy/authz/index.ts';
 import { AuthzMesh, call, tcpEcho } from '../fixtures/authz-mesh.ts';
+import { checkResource } from '../../src/api/index.ts';
 
 const ROOT = new URL('../../../shared/conformance/istio/authz-rbac/', import.meta.url);
 
@@ -30,16 +32,23 @@ interface Case {
   trustDomainAliases?: string[];
 }
 
-const SLEEP = 'spiffe://cluster.local/ns/foo/sa/sleep';
-const OTHER = 'spiffe://cluster.local/ns/bar/sa/other';
+const peerOf = (from: 'sleep' | 'other', td = 'cluster.local') => (from === 'sleep' ? `spiffe://${td}/ns/foo/sa/sleep` : `spiffe://${td}/ns/bar/sa/other`);
 const HOST = 'httpbin.foo:8000';
 const sni = (port: number) => `outbound_.${port}_._.httpbin.foo.svc.cluster.local`;
 
 /** Why a case is not run as requests, or undefined. */
 function leftOut(c: Case): string | undefined {
   if (c.meshConfig || c.name.startsWith('custom')) return 'CUSTOM: Weft refuses it (no meshConfig.extensionProviders)';
-  if ((c.trustDomain && c.trustDomain !== 'cluster.local') || c.trustDomainAliases?.length) return `trust domain ${c.trustDomain} with aliases ${JSON.stringify(c.trustDomainAliases)}: Weft's trust domain is its CA's, and aliases are not configurable yet`;
   return undefined;
+}
+
+/** Whether a case needs a mesh config of its own: another trust domain, or aliases. */
+const ownTrustDomain = (c: Case) => (c.trustDomain !== undefined && c.trustDomain !== 'cluster.local') || (c.trustDomainAliases?.length ?? 0) > 0;
+
+/** The ConfigMap that gives a mesh the case's trust domain and aliases. */
+function meshConfigOf(c: Case): Record<string, unknown> {
+  const mesh = `trustDomain: ${c.trustDomain ?? 'cluster.local'}\ntrustDomainAliases: ${JSON.stringify(c.trustDomainAliases ?? [])}\n`;
+  return { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'istio', namespace: 'istio-system' }, data: { mesh } };
 }
 
 /** Istio's golden filters of a case, compiled as the sidecar compiles RBAC (ext_authz would be refused anyway). */
@@ -95,9 +104,9 @@ function probesOf(policies: any[]): Probe[] {
     });
 }
 
-/** The request as httpbin's sidecar sees it (the attributes RBAC reads). */
-function attributes(p: Probe): RbacRequest {
-  const peer = p.from === 'sleep' ? SLEEP : p.from === 'other' ? OTHER : undefined;
+/** The request as httpbin's sidecar sees it (the attributes RBAC reads), its peers' certificates in trust domain `td`. */
+function attributes(p: Probe, td?: string): RbacRequest {
+  const peer = p.from === 'outside' ? undefined : peerOf(p.from, td);
   const headers = [':method', p.method, ':authority', p.host, ':path', p.path, ...Object.entries(p.headers).flat()];
   return { headers, destinationIp: '127.0.0.1', destinationPort: 8000, sourceIp: '127.0.0.1', ...(peer ? { peer, sni: sni(8000) } : {}) };
 }
@@ -106,17 +115,23 @@ if (!existsSync(fileURLToPath(ROOT))) {
   test('Istio authz conformance as requests', (t) => t.skip(`conformance data absent: ${fileURLToPath(ROOT)} not found`));
 } else {
   const cases = JSON.parse(readFileSync(new URL('cases.derived.json', ROOT), 'utf8')) as { http: Case[]; tcp: Case[] };
-  const mesh = new AuthzMesh();
-  const ports: Record<'sleep' | 'other' | 'outside', number> = { sleep: 0, other: 0, outside: 0 };
-  before(async () => {
-    await mesh.start('authz-conformance');
+  type Ports = Record<'sleep' | 'other' | 'outside', number>;
+  /** httpbin (foo) with its HTTP and TCP ports, and the clients sleep (foo) and other (bar); `config` applied before any starts. */
+  const startMesh = async (mesh: AuthzMesh, name: string, config?: Record<string, unknown>): Promise<Ports> => {
+    await mesh.start(name);
+    if (config) mesh.cp.store.apply([checkResource(config, 'mesh config')]);
     const app = await mesh.httpApp('httpbin');
     const echo = await mesh.echoApp();
     const h = await mesh.workload({ name: 'httpbin-v1', namespace: 'foo', sa: 'httpbin', service: 'httpbin', labels: { app: 'httpbin', version: 'v1' }, ports: [['http', 8000, app], ['tcp-echo', 9000, echo]] });
-    ports.outside = h.inbound.get(8000)!;
-    ports.sleep = (await mesh.workload({ name: 'sleep', namespace: 'foo', sa: 'sleep', outbound: true })).outbound;
-    ports.other = (await mesh.workload({ name: 'other', namespace: 'bar', sa: 'other', outbound: true })).outbound;
+    const sleep = (await mesh.workload({ name: 'sleep', namespace: 'foo', sa: 'sleep', outbound: true })).outbound;
+    const other = (await mesh.workload({ name: 'other', namespace: 'bar', sa: 'other', outbound: true })).outbound;
     await mesh.synced();
+    return { outside: h.inbound.get(8000)!, sleep, other };
+  };
+  const mesh = new AuthzMesh();
+  let ports: Ports = { sleep: 0, other: 0, outside: 0 };
+  before(async () => {
+    ports = await startMesh(mesh, 'authz-conformance');
   });
   after(() => mesh.close());
 
@@ -126,26 +141,48 @@ if (!existsSync(fileURLToPath(ROOT))) {
       .filter((d) => d !== null)
       .map(({ apiVersion: _v, kind: _k, ...rest }: any) => rest);
 
+  /** An HTTP case's probes through `m`, each decided as Istio's golden filters decide it. */
+  const runHttp = async (t: { diagnostic(m: string): void }, c: Case, m: AuthzMesh, ports: Ports) => {
+    const policies = inputs('http', c);
+    await m.setPolicies(policies);
+    const want = goldens('http', c);
+    const seen = { allowed: 0, denied: 0 };
+    for (const p of probesOf(policies)) {
+      const expected = decide(want, attributes(p, c.trustDomain));
+      const port = ports[p.from];
+      const a = await call(port, p.host, p.path, { method: p.method, headers: p.headers });
+      const got = a.status !== 403;
+      assert.equal(got, expected, `${p.from} ${p.method} ${p.host}${p.path} ${JSON.stringify(p.headers)}: the sidecar answered ${a.status} (${a.policy ?? ''}), Istio's filters ${expected ? 'allow' : 'deny'} it`);
+      if (got) assert.equal(a.status, 200, a.body);
+      seen[got ? 'allowed' : 'denied']++;
+    }
+    t.diagnostic(`allowed ${seen.allowed}, denied ${seen.denied}`);
+  };
+
   describe('HTTP cases', () => {
     for (const c of cases.http) {
       const why = leftOut(c);
-      test(c.name, { skip: why }, async (t) => {
-        const policies = inputs('http', c);
-        await mesh.setPolicies(policies);
-        const want = goldens('http', c);
-        const seen = { allowed: 0, denied: 0 };
-        for (const p of probesOf(policies)) {
-          const expected = decide(want, attributes(p));
-          const port = ports[p.from];
-          const a = await call(port, p.host, p.path, { method: p.method, headers: p.headers });
-          const got = a.status !== 403;
-          assert.equal(got, expected, `${p.from} ${p.method} ${p.host}${p.path} ${JSON.stringify(p.headers)}: the sidecar answered ${a.status} (${a.policy ?? ''}), Istio's filters ${expected ? 'allow' : 'deny'} it`);
-          if (got) assert.equal(a.status, 200, a.body);
-          seen[got ? 'allowed' : 'denied']++;
+      if (ownTrustDomain(c)) continue;
+      test(c.name, { skip: why }, (t) => runHttp(t, c, mesh, ports));
+    }
+  });
+
+  // Each on a mesh of its own, whose workloads' certificates are in the case's trust domain.
+  describe('HTTP cases with a trust domain and aliases of their own (the mesh config)', () => {
+    for (const c of cases.http.filter(ownTrustDomain)) {
+      test(`${c.name}: trust domain ${c.trustDomain}, aliases ${JSON.stringify(c.trustDomainAliases ?? [])}`, { skip: leftOut(c) }, async (t) => {
+        const own = new AuthzMesh();
+        try {
+          const p = await startMesh(own, `authz-conformance-${c.name}`, meshConfigOf(c));
+          const certs = (await fetch(`${own.sidecars[1].admin}/certs`).then((r) => r.json())) as { identity: string };
+          assert.equal(certs.identity, peerOf('sleep', c.trustDomain), 'sleep holds a certificate of the mesh config\'s trust domain');
+          await runHttp(t, c, own, p);
+        } finally {
+          await own.close();
         }
-        t.diagnostic(`allowed ${seen.allowed}, denied ${seen.denied}`);
       });
     }
+    assert.equal(cases.tcp.filter(ownTrustDomain).length, 0, 'no TCP case sets a trust domain (else run it on a mesh of its own too)');
   });
 
   describe('TCP cases', () => {
@@ -155,7 +192,7 @@ if (!existsSync(fileURLToPath(ROOT))) {
         await mesh.setPolicies(inputs('tcp', c));
         const want = goldens('tcp', c);
         const seen = { allowed: 0, denied: 0 };
-        for (const [from, peer] of [['sleep', SLEEP], ['other', OTHER]] as const) {
+        for (const [from, peer] of [['sleep', peerOf('sleep')], ['other', peerOf('other')]] as const) {
           const expected = decide(want, { destinationIp: '127.0.0.1', destinationPort: 9000, sourceIp: '127.0.0.1', peer, sni: sni(9000) });
           const got = await tcpEcho(ports[from], 'httpbin.foo:9000');
           assert.equal(got, expected ? 'echoed' : 'closed', `${from}: Istio's filters ${expected ? 'allow' : 'deny'} the connection`);

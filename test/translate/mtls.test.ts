@@ -140,6 +140,26 @@ describe('outbound: endpoints that take mTLS, and the clusters that reach them',
     assert.deepEqual(sansOf(x, C('api')), ['spiffe://weft.example/ns/default/sa/a']);
   });
 
+  test("the mesh config's trust domain aliases: each identity is expected in the trust domain and in every alias (Istio's ExpandWithTrustDomains); a DestinationRule's own subjectAltNames are kept as written", () => {
+    const mesh = { ...meshOf([], [api('api-1', 41000, 'a'), client]), trustDomain: 'new-td', meshConfig: { trustDomain: 'new-td', trustDomainAliases: ['old-td', 'cluster.local'] } };
+    assert.deepEqual(sansOf(translate(mesh, client), C('api')), ['spiffe://cluster.local/ns/default/sa/a', 'spiffe://new-td/ns/default/sa/a', 'spiffe://old-td/ns/default/sa/a']);
+    const dr = { apiVersion: 'networking.istio.io/v1', kind: 'DestinationRule', metadata: { name: 'api' }, spec: { host: 'api', trafficPolicy: { tls: { mode: 'ISTIO_MUTUAL', subjectAltNames: ['spiffe://new-td/ns/default/sa/x'] } } } };
+    const own = translate({ ...mesh, ...meshOf([dr], [api('api-1', 41000, 'a'), client]), trustDomain: 'new-td', meshConfig: mesh.meshConfig }, client).clusters[C('api')] as { transport_socket: { typed_config: Record<string, any> } };
+    assert.deepEqual(own.transport_socket.typed_config.common_tls_context.combined_validation_context.default_validation_context.match_subject_alt_names, [{ exact: 'spiffe://new-td/ns/default/sa/x' }]);
+  });
+
+  test("the mesh config's enableAutoMtls false: no automatic mTLS to endpoints that take it (plain text, as Istio); a DestinationRule's ISTIO_MUTUAL still originates it", () => {
+    const eps = [api('api-1', 41000, 'a'), client];
+    const off = { ...meshOf([], eps), meshConfig: { enableAutoMtls: false } };
+    const x = translate(off, client);
+    assert.equal(matchesOf(x, C('api')), undefined);
+    assert.equal((x.clusters[C('api')] as { transport_socket?: unknown }).transport_socket, undefined);
+    assert.deepEqual(sansOf(translate({ ...off, meshConfig: { enableAutoMtls: true } }, client), C('api')), ['spiffe://cluster.local/ns/default/sa/a']);
+    const dr = { apiVersion: 'networking.istio.io/v1', kind: 'DestinationRule', metadata: { name: 'api' }, spec: { host: 'api', trafficPolicy: { tls: { mode: 'ISTIO_MUTUAL' } } } };
+    const on = translate({ ...meshOf([dr], eps), meshConfig: { enableAutoMtls: false } }, client).clusters[C('api')] as { transport_socket: { typed_config: Record<string, any> } };
+    assert.deepEqual(on.transport_socket.typed_config.common_tls_context.combined_validation_context.default_validation_context.match_subject_alt_names, [{ exact: 'spiffe://cluster.local/ns/default/sa/a' }]);
+  });
+
   test('a subset cluster lists only its own endpoints\' identities, and its SNI names the subset', () => {
     const dr = { apiVersion: 'networking.istio.io/v1', kind: 'DestinationRule', metadata: { name: 'api' }, spec: { host: 'api', subsets: [{ name: 'v2', labels: { version: 'v2' } }] } };
     const x = translate(meshOf([dr], [api('api-1', 41000, 'one', { version: 'v1' }), api('api-2', 41100, 'two', { version: 'v2' }), client]), client);

@@ -194,6 +194,25 @@ test('Sidecar REGISTRY_ONLY: a host the proxy does not know gets 502 saying why,
   assert.equal(routeOf(cfg, request('reviews')), C('reviews.a.svc.cluster.local'));
 });
 
+test("the mesh config's outboundTrafficPolicy REGISTRY_ONLY: the default of proxies whose Sidecar does not say (502 naming the mesh config); a Sidecar's own ALLOW_ANY wins", () => {
+  const registryOnly = { meshConfig: { outboundTrafficPolicy: { mode: 'REGISTRY_ONLY' as const } } };
+  // No Sidecar at all.
+  const bare = sidecarSnapshot({ ...meshOf([], meshWorkloads), ...registryOnly }, named('client-a'));
+  const r = simulate(bare, request('api.github.com'));
+  assert.equal(r.kind === 'local' && r.status, 502);
+  assert.match(r.kind === 'local' ? r.body : '', /outbound traffic policy of the mesh config is REGISTRY_ONLY/);
+  assert.equal(routeOf(bare, request('reviews')), C('reviews.a.svc.cluster.local'), 'known hosts still route');
+  const t = connectTarget(bare, 'outbound', 'api.github.com:443', 0.5);
+  assert.equal(typeof t === 'object' && t.kind === 'reply' && t.status, 502);
+  // A Sidecar with egress hosts but no outboundTrafficPolicy takes the mesh's; one that says ALLOW_ANY keeps it.
+  const quiet = sidecarSnapshot({ ...meshOf([sidecar('default', 'a', { egress: [{ hosts: ['*/*'] }] })], meshWorkloads), ...registryOnly }, named('client-a'));
+  assert.equal(simulate(quiet, request('api.github.com')).kind, 'local');
+  const open = sidecarSnapshot({ ...meshOf([sidecar('default', 'a', { egress: [{ hosts: ['*/*'] }], outboundTrafficPolicy: { mode: 'ALLOW_ANY' } })], meshWorkloads), ...registryOnly }, named('client-a'));
+  assert.equal(routeOf(open, request('api.github.com')), 'PassthroughCluster');
+  // Without the mesh config: Istio's default, ALLOW_ANY.
+  assert.equal(routeOf(sidecarSnapshot(meshOf([], meshWorkloads), named('client-a')), request('api.github.com')), 'PassthroughCluster');
+});
+
 test('which Sidecar applies: one whose workloadSelector selects the proxy, else its namespace\'s default, else the root namespace\'s, where "." is the proxy\'s namespace', () => {
   const config = [
     sidecar('default', 'istio-system', { egress: [{ hosts: ['./*'] }], outboundTrafficPolicy: { mode: 'REGISTRY_ONLY' } }),

@@ -4,7 +4,9 @@
 //
 //   - Workload certificates carry one URI SAN, the SPIFFE identity
 //     spiffe://<trust-domain>/ns/<namespace>/sa/<service-account>, which the caller proved (a join
-//     token, a Kubernetes token): whatever names the request itself asks for are ignored.
+//     token, a Kubernetes token): whatever names the request itself asks for are ignored. The
+//     trust domain is the mesh config's (meshConfig.trustDomain, setTrustDomain): a change applies
+//     to the certificates issued from then on, as sidecars renew theirs at half their life.
 //   - Keys are ECDSA P-256, made by the sidecar; a request for any other key is refused. Private
 //     keys never reach the control plane.
 //   - 24 h by default; the root 10 years.
@@ -78,7 +80,8 @@ interface Sealed {
 }
 
 export class CertificateAuthority {
-  readonly trustDomain: string;
+  private td: string;
+  private aliases: readonly string[] = [];
   private readonly root: x509.X509Certificate;
   private readonly rootKey: CryptoKey;
   private readonly ttlMs: number;
@@ -87,7 +90,7 @@ export class CertificateAuthority {
   private constructor(root: x509.X509Certificate, rootKey: CryptoKey, trustDomain: string, ttlMs: number, now: () => number) {
     this.root = root;
     this.rootKey = rootKey;
-    this.trustDomain = trustDomain;
+    this.td = trustDomain;
     this.ttlMs = ttlMs;
     this.now = now;
   }
@@ -114,6 +117,26 @@ export class CertificateAuthority {
     const publicKey = await root.publicKey.export(P256, ['verify']);
     if (!(await crypto.subtle.verify(SIGNING, publicKey, signature, probe))) throw new CaError("the CA root's private key is not the key of its certificate: the stored root was altered");
     return new CertificateAuthority(root, rootKey, trustDomain, opts.workloadTtlMs ?? DEFAULT_WORKLOAD_TTL_MS, now);
+  }
+
+  /** The trust domain of the certificates it issues (spiffe://<this>/ns/.../sa/...). */
+  get trustDomain(): string {
+    return this.td;
+  }
+
+  /**
+   * The trust domains whose certificates prove a workload to the control plane (a renewal, an xDS
+   * stream): the mesh's own, then its aliases (meshConfig.trustDomainAliases), so that sidecars still
+   * holding a certificate of an earlier trust domain renew it into the new one.
+   */
+  trustDomains(): readonly string[] {
+    return [this.td, ...this.aliases.filter((a) => a !== this.td)];
+  }
+
+  /** The mesh config's trustDomain and trustDomainAliases: certificates issued from now on are in `trustDomain`. */
+  setTrustDomain(trustDomain: string, aliases: readonly string[] = []): void {
+    this.td = trustDomain;
+    this.aliases = [...aliases];
   }
 
   /** The roots, PEM: what every sidecar trusts. */

@@ -39,11 +39,12 @@ export interface TlsCall {
 
 /**
  * The identity a call's TLS peer proved with a certificate of this mesh (the handshake checked its
- * chain to the roots), or undefined: plain text, no certificate, or one of another CA or trust domain.
+ * chain to the roots), or undefined: plain text, no certificate, or one of another CA or trust
+ * domain. `trustDomains`: the mesh's, then its aliases (CertificateAuthority.trustDomains).
  */
-export function callerIdentity(call: TlsCall, trustDomain: string): WorkloadIdentity | undefined {
+export function callerIdentity(call: TlsCall, trustDomains: string | readonly string[]): WorkloadIdentity | undefined {
   const id = peerIdentity(call.getAuthContext()?.sslPeerCertificate);
-  if (!id || id.trustDomain !== trustDomain) return undefined;
+  if (!id || !(typeof trustDomains === 'string' ? [trustDomains] : trustDomains).includes(id.trustDomain)) return undefined;
   return { namespace: id.namespace, serviceAccount: id.serviceAccount, ...(id.workload ? { workload: id.workload } : {}) };
 }
 
@@ -53,7 +54,7 @@ export function certificateHandlers(ca: CertificateAuthority, tokens: JoinTokens
       void (async () => {
         const auth = String(call.metadata.get('authorization')[0] ?? '');
         const bearer = /^Bearer (\S{1,200})$/.exec(auth);
-        const renewing = bearer ? undefined : callerIdentity(call, ca.trustDomain);
+        const renewing = bearer ? undefined : callerIdentity(call, ca.trustDomains());
         if (!bearer && !renewing) {
           return done({ code: grpc.status.UNAUTHENTICATED, details: 'a certificate needs a credential: a join token (authorization: Bearer <token>, from weft token create) or, to renew, this mesh\'s certificate in the TLS handshake' });
         }

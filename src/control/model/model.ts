@@ -72,7 +72,7 @@ export interface MeshSnapshot {
   authorizationPolicies?: readonly AuthorizationPolicy[];
   /** Which JWTs each workload's sidecar verifies (translate/jwt.ts). */
   requestAuthentications?: readonly RequestAuthentication[];
-  /** The trust domain of the mesh's SPIFFE ids (spiffe://<this>/ns/.../sa/...): the CA's; 'cluster.local' when unset. */
+  /** The trust domain of the mesh's SPIFFE ids (spiffe://<this>/ns/.../sa/...): meshConfig.trustDomain, which the CA issues in; 'cluster.local' when unset. */
   trustDomain?: string;
   /** Istio's mesh config, from the ConfigMap istio-system/istio (api/meshconfig.ts); Istio's defaults when absent. */
   meshConfig?: MeshConfig;

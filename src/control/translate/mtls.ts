@@ -50,10 +50,17 @@ export function spiffeId(trustDomain: string | undefined, namespace: string, ser
   return spiffeUri(trustDomain ?? DEFAULT_TRUST_DOMAIN, namespace, serviceAccount);
 }
 
-/** The SANs a cluster's servers may present: the distinct SPIFFE ids of its mTLS endpoints, sorted. */
-export function subjectAltNames(trustDomain: string | undefined, identities: readonly EndpointIdentity[]): string[] {
+/**
+ * The SANs a cluster's servers may present: the distinct SPIFFE ids of its mTLS endpoints, in the
+ * mesh's trust domain and in each of its aliases (Istio's spiffe.ExpandWithTrustDomains: during a
+ * trust domain migration, a server may still hold a certificate of the earlier one), sorted.
+ */
+export function subjectAltNames(trustDomain: string | undefined, identities: readonly EndpointIdentity[], aliases: readonly string[] = []): string[] {
   const ids = new Set<string>();
-  for (const i of identities) if (i.serviceAccount) ids.add(spiffeId(trustDomain, i.namespace, i.serviceAccount));
+  for (const i of identities) {
+    if (!i.serviceAccount) continue;
+    for (const td of [trustDomain, ...aliases]) ids.add(spiffeId(td, i.namespace, i.serviceAccount));
+  }
   return [...ids].sort();
 }
 
@@ -125,7 +132,7 @@ const MTLS_HTTP_ALPN = ['istio-http/1.0', 'istio-http/1.1', 'istio-h2'];
 const MTLS_TCP_ALPN = ['istio', 'istio-peer-exchange'];
 
 /** Terminates mTLS with the workload certificate; the client must present one chaining to the mesh's roots. */
-const DOWNSTREAM_TLS = {
+const DOWNSTREAM_TLS: { name: string; typed_config: Record<string, any> } = {
   name: 'envoy.transport_sockets.tls',
   typed_config: {
     '@type': TYPE.downstreamTls,
@@ -141,8 +148,23 @@ const DOWNSTREAM_TLS = {
 
 export const TLS_INSPECTOR = { name: 'envoy.filters.listener.tls_inspector', typed_config: { '@type': TYPE.tlsInspector } };
 
-function mtlsChain(name: string, alpn: readonly string[], filters: readonly object[]): object {
-  return { name, filter_chain_match: { transport_protocol: 'tls', application_protocols: [...alpn] }, transport_socket: DOWNSTREAM_TLS, filters };
+/**
+ * The mesh config's meshMTLS.minProtocolVersion, as Istio applies it: to the servers' side (a
+ * client may reach servers that are no sidecar). TLSV1_3: TLS 1.3 only; else (TLS_AUTO, TLSV1_2)
+ * the sidecar's own range, TLS 1.2 to 1.3.
+ */
+export type MeshMinTls = 'TLS_AUTO' | 'TLSV1_2' | 'TLSV1_3' | undefined;
+
+const DOWNSTREAM_TLS_13 = {
+  ...DOWNSTREAM_TLS,
+  typed_config: {
+    ...DOWNSTREAM_TLS.typed_config,
+    common_tls_context: { ...DOWNSTREAM_TLS.typed_config.common_tls_context, tls_params: { tls_minimum_protocol_version: 'TLSv1_3', tls_maximum_protocol_version: 'TLSv1_3' } },
+  },
+};
+
+function mtlsChain(name: string, alpn: readonly string[], filters: readonly object[], minTls: MeshMinTls): object {
+  return { name, filter_chain_match: { transport_protocol: 'tls', application_protocols: [...alpn] }, transport_socket: minTls === 'TLSV1_3' ? DOWNSTREAM_TLS_13 : DOWNSTREAM_TLS, filters };
 }
 
 /** An inbound listener as it is without mTLS (translate.ts inboundListener). */
@@ -184,14 +206,15 @@ export const PERMISSIVE_DETECTION_TIMEOUT = { seconds: 1 };
  *   DISABLE: the listener as it was.
  * A port whose protocol is detected gets two mTLS chains, HTTP and TCP, told apart by the ALPN
  * the client sidecar sends (it knows its upstream protocol); other ports, one with their filter.
+ * `minTls`: the mesh config's meshMTLS.minProtocolVersion.
  */
-export function withInboundMtls(plain: PlainInbound, mode: EffectiveMode, handling: PortHandling, filters: PortFilters): PlainInbound {
+export function withInboundMtls(plain: PlainInbound, mode: EffectiveMode, handling: PortHandling, filters: PortFilters, minTls?: MeshMinTls): PlainInbound {
   if (mode === 'DISABLE') return plain;
   const tcp = () => [...(filters.tcpFilters ?? []), filters.tcp()];
   const mtls =
     handling === 'detect'
-      ? [mtlsChain('mtls-http', MTLS_HTTP_ALPN, [filters.hcm()]), mtlsChain('mtls-tcp', MTLS_TCP_ALPN, tcp())]
-      : [mtlsChain('mtls', MTLS_ALPN, handling === 'tcp' ? tcp() : [filters.hcm()])];
+      ? [mtlsChain('mtls-http', MTLS_HTTP_ALPN, [filters.hcm()], minTls), mtlsChain('mtls-tcp', MTLS_TCP_ALPN, tcp(), minTls)]
+      : [mtlsChain('mtls', MTLS_ALPN, handling === 'tcp' ? tcp() : [filters.hcm()], minTls)];
   const base = { name: plain.name, address: plain.address, listener_filters: [TLS_INSPECTOR, ...(plain.listener_filters ?? [])] };
   if (mode === 'STRICT') return { ...base, filter_chains: mtls };
   // No ALPN listed: Envoy's choice among the tls chains falls to it when no istio ALPN is offered.

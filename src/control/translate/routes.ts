@@ -10,7 +10,7 @@
 //   - the proxy's Sidecar (sidecar.ts) limits the services and VirtualServices it sees, and a
 //     ServiceEntry is seen by the namespaces its exportTo names;
 //   - a host the proxy does not know passes through (ALLOW_ANY, Istio's default) or gets 502
-//     (REGISTRY_ONLY), by the Sidecar's outboundTrafficPolicy.
+//     (REGISTRY_ONLY), by the Sidecar's outboundTrafficPolicy, else the mesh config's.
 import type { Destination, DestinationRule, HTTPFaultInjection, HTTPMatchRequest, HTTPRedirect, HTTPRoute, HeaderOperations, StringMatch, TCPRoute, VirtualService } from '../../api/types.ts';
 import { TYPE } from '../../xds/types.ts';
 import { type ProxyScope, exportedTo, fqdn, hostMatches, labelsMatch, outboundClusterName } from '../model/model.ts';
@@ -146,7 +146,7 @@ export function outboundRoutes(
       if (domains.length) virtualHosts.push({ name: `${host}:${port}`, domains, routes: firstRoutes(vss, port, services, scope, hashFor) });
     }
   }
-  virtualHosts.push(egress.policy === 'REGISTRY_ONLY' ? blockAll(scope) : allowAny(PASSTHROUGH_CLUSTER));
+  virtualHosts.push(egress.policy === 'REGISTRY_ONLY' ? blockAll(egress.policyFrom) : allowAny(PASSTHROUGH_CLUSTER));
   return { name: OUTBOUND_ROUTE, virtual_hosts: virtualHosts };
 }
 
@@ -156,8 +156,8 @@ function allowAny(cluster: string): object {
 }
 
 /** REGISTRY_ONLY: a host the mesh does not know gets 502 (Istio's block_all virtual host), with a body that says why. */
-function blockAll(scope: ProxyScope): object {
-  const why = `the host is not a service of the mesh (nor of a ServiceEntry this proxy sees), and the outbound traffic policy${scope.sidecar ? ` of Sidecar ${scope.sidecar}` : ''} is REGISTRY_ONLY\n`;
+function blockAll(from: string | undefined): object {
+  const why = `the host is not a service of the mesh (nor of a ServiceEntry this proxy sees), and the outbound traffic policy${from ? ` of ${from}` : ''} is REGISTRY_ONLY\n`;
   const reply = { status: 502, body: { inline_string: why } };
   return { name: 'block_all', domains: ['*'], routes: [{ name: 'block_all', match: { prefix: '/' }, direct_response: reply }, { name: 'block_all', match: { connect_matcher: {} }, direct_response: reply }] };
 }

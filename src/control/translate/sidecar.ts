@@ -7,7 +7,8 @@
 //     services on that port, and the listener without one for the other ports (none: no service
 //     on another port is seen), as Istio builds one listener per egress port;
 //   - outboundTrafficPolicy: what the proxy does with a host the mesh does not know. ALLOW_ANY
-//     (Istio's default) passes it through to where the app asked; REGISTRY_ONLY answers 502.
+//     (Istio's default) passes it through to where the app asked; REGISTRY_ONLY answers 502. A
+//     Sidecar without one (or no Sidecar) takes the mesh config's outboundTrafficPolicy.mode.
 import type { Sidecar } from '../../api/types.ts';
 import { type Workload, ROOT_NAMESPACE, hostMatches, labelsMatch } from '../model/model.ts';
 import { byPrecedence } from './services.ts';
@@ -50,6 +51,8 @@ export interface Egress {
   /** Undefined when the proxy sees every service. */
   listeners?: readonly EgressHosts[];
   policy: OutboundPolicy;
+  /** Who set the policy, for messages: "Sidecar <namespace>/<name>", "the mesh config", or none (Istio's default). */
+  policyFrom?: string;
 }
 
 export const OPEN_EGRESS: Egress = { policy: 'ALLOW_ANY' };
@@ -59,11 +62,13 @@ export const OPEN_EGRESS: Egress = { policy: 'ALLOW_ANY' };
  * the mesh default (root namespace), the proxy's; "~" is no namespace (those hosts are dropped);
  * "~ns/host" leaves that host of that namespace out, whatever else takes it (it can only narrow).
  */
-export function egressOf(sc: Sidecar | undefined, proxyNamespace: string): Egress {
-  if (!sc) return OPEN_EGRESS;
-  const policy = sc.spec.outboundTrafficPolicy?.mode ?? 'ALLOW_ANY';
-  if (!sc.spec.egress?.length) return { policy };
-  const own = sc.metadata.namespace === ROOT_NAMESPACE ? proxyNamespace : sc.metadata.namespace;
+export function egressOf(sc: Sidecar | undefined, proxyNamespace: string, meshPolicy?: OutboundPolicy): Egress {
+  const own = sc?.spec.outboundTrafficPolicy?.mode;
+  const policy = own ?? meshPolicy ?? 'ALLOW_ANY';
+  const from = own ? { policyFrom: `Sidecar ${sidecarKey(sc!)}` } : meshPolicy ? { policyFrom: 'the mesh config' } : {};
+  if (!sc) return policy === 'ALLOW_ANY' && !meshPolicy ? OPEN_EGRESS : { policy, ...from };
+  if (!sc.spec.egress?.length) return { policy, ...from };
+  const ownNs = sc.metadata.namespace === ROOT_NAMESPACE ? proxyNamespace : sc.metadata.namespace;
   // A listener on a unix socket (port 0) serves only apps that dial that socket: none here (support.ts warns).
   const listeners = sc.spec.egress.filter((l) => !l.port || (l.port.number ?? 0) !== 0).map((listener): EgressHosts => {
     const hosts: { namespace: string; host: string }[] = [];
@@ -75,11 +80,11 @@ export function egressOf(sc: Sidecar | undefined, proxyNamespace: string): Egres
       if (ns === '~') continue;
       const into = ns.startsWith('~') ? excludes : hosts;
       const name = ns.startsWith('~') ? ns.slice(1) : ns;
-      into.push({ namespace: name === '.' ? own : name, host });
+      into.push({ namespace: name === '.' ? ownNs : name, host });
     }
     return { ...(listener.port ? { port: listener.port.number } : {}), hosts, excludes };
   });
-  return { listeners, policy };
+  return { listeners, policy, ...from };
 }
 
 /**

@@ -52,7 +52,7 @@ import { allVirtualServices } from './gamma.ts';
 import { clusterPolicyFields, effectivePolicy, policyLayers, protocolOptions } from './policy.ts';
 import { failoverLabelKeys, loadAssignment, localityLbOf, socketAddress } from './locality.ts';
 import { type SniResources, tcpProxy } from './tls-routes.ts';
-import { type PlainInbound, type PortFilters, clusterTls, outboundSni, subjectAltNames, withInboundMtls } from './mtls.ts';
+import { type MeshMinTls, type PlainInbound, type PortFilters, clusterTls, outboundSni, subjectAltNames, withInboundMtls } from './mtls.ts';
 import { type EffectiveMode, portMtlsMode, workloadMtls } from '../model/peer-auth.ts';
 import { type AuthzFilter, authzFilters } from './authz.ts';
 import { accessLogsOf } from './accesslog.ts';
@@ -259,10 +259,12 @@ function buildClusters(
       clusters[name] = { ...passthroughCluster(name, withProtocol(protocolOptions(effective, svc?.handling), policy), svc?.targetPort), ...clusterTls(effective.tls, NO_AUTO_MTLS, outboundSni(c.port, c.subset, c.host)) };
     } else if (discovery === 'EDS') {
       // Automatic mTLS (mtls.ts): only where some endpoint takes it, so a plaintext mesh's clusters
-      // stay as they were; unless the DestinationRule's tls says DISABLE or ISTIO_MUTUAL.
+      // stay as they were; unless the DestinationRule's tls says DISABLE or ISTIO_MUTUAL. With the
+      // mesh config's enableAutoMtls false, only ISTIO_MUTUAL originates mTLS (as in Istio).
       const secure = members.filter((e) => e.identity);
-      const sans = subjectAltNames(mesh.trustDomain, secure.map((e) => e.identity!));
-      const tls = clusterTls(effective.tls, { sans, secure: secure.length > 0 }, outboundSni(c.port, c.subset, c.host));
+      const sans = subjectAltNames(mesh.trustDomain, secure.map((e) => e.identity!), mesh.meshConfig?.trustDomainAliases);
+      const auto = mesh.meshConfig?.enableAutoMtls !== false && secure.length > 0;
+      const tls = clusterTls(effective.tls, { sans, secure: auto }, outboundSni(c.port, c.subset, c.host));
       clusters[name] = { ...edsCluster(name, protocolOptions(effective, svc?.handling), policy), ...tls };
       endpoints[name] = assignment(members);
     } else if (members.length > 0) {
@@ -286,7 +288,7 @@ function withLocalityWeighted(policy: Record<string, any>, on: boolean): Record<
 /** The part of a proxy's config that depends on its scope: routes, and the api_listeners named after them. */
 export function translateScoped(mesh: MeshSnapshot, scope: ProxyScope): ScopedResources {
   const sc = scope.sidecar ? mesh.sidecars?.find((x) => sidecarKey(x) === scope.sidecar) : undefined;
-  const egress = egressOf(sc, scope.namespace);
+  const egress = egressOf(sc, scope.namespace, mesh.meshConfig?.outboundTrafficPolicy?.mode);
   const { services } = indexOf(mesh);
   const drFor = drLookup(mesh, scope.namespace, scope.selectedRules);
   const sni: SniResources = { listeners: {}, clusters: {} };
@@ -428,7 +430,7 @@ export function forProxy(shared: SharedResources, scoped: ScopedResources, proxy
     const name = `inbound|${p.inboundPort}`;
     const cluster = inboundClusterName(p.port);
     // traffic_direction, as Istio sets it: which side of the exchange the sidecar reports (its metrics' reporter label).
-    listeners[name] = { ...inboundListener(name, proxy.address, p, cluster, handling, limits, modeOf(p.port), authz, jwt, accessLog), traffic_direction: 'INBOUND' };
+    listeners[name] = { ...inboundListener(name, proxy.address, p, cluster, handling, limits, modeOf(p.port), authz, jwt, mesh.meshConfig?.meshMTLS?.minProtocolVersion, accessLog), traffic_direction: 'INBOUND' };
     const base = {
       name: cluster,
       type: 'STATIC',
@@ -564,7 +566,9 @@ function limitRoute(l: InboundLimit, cluster: string): object {
 export function inboundAuthz(mesh: ProxyPolicies, proxy: Workload): InboundAuthz {
   const all = mesh.authorizationPolicies ?? [];
   if (!all.length) return NO_AUTHZ;
-  return authzFilters(all, { namespace: proxy.namespace, labels: proxy.labels ?? {} }, { trustDomain: mesh.trustDomain ?? DEFAULT_TRUST_DOMAIN });
+  // The mesh config's trust domain aliases: a principal of any of them matches as one of the mesh's own.
+  const td = { trustDomain: mesh.trustDomain ?? DEFAULT_TRUST_DOMAIN, trustDomainAliases: mesh.meshConfig?.trustDomainAliases ?? [] };
+  return authzFilters(all, { namespace: proxy.namespace, labels: proxy.labels ?? {} }, td);
 }
 
 /** The RBAC (and ext_authz) filters of the inbound side: HTTP ones for the HCM, network ones for TCP chains. */
@@ -574,9 +578,9 @@ export interface InboundAuthz {
 }
 const NO_AUTHZ: InboundAuthz = { http: [], tcp: [] };
 
-function inboundListener(name: string, address: string, p: WorkloadPort, cluster: string, handling: PortHandling, limits: InboundLimit[], mode: EffectiveMode, authz: InboundAuthz = NO_AUTHZ, jwt?: object, accessLog?: object[]): object {
+function inboundListener(name: string, address: string, p: WorkloadPort, cluster: string, handling: PortHandling, limits: InboundLimit[], mode: EffectiveMode, authz: InboundAuthz = NO_AUTHZ, jwt?: object, minTls?: MeshMinTls, accessLog?: object[]): object {
   const plain = plainInboundListener(name, address, p, cluster, handling, limits, authz, jwt, accessLog);
-  return withInboundMtls(plain.listener, mode, handling, plain.filters);
+  return withInboundMtls(plain.listener, mode, handling, plain.filters, minTls);
 }
 
 /**

@@ -1,0 +1,127 @@
+// What Weft does with each field of Istio's mesh config (the ConfigMap istio-system/istio, read and
+// checked by meshconfig-rules.ts), and the MeshConfig the rest of Weft reads (MeshSnapshot.meshConfig):
+//   - applied: trustDomain, trustDomainAliases, enableAutoMtls, extensionProviders (the ext_authz
+//     kinds), accessLogFile/accessLogEncoding/accessLogFormat, meshMTLS.minProtocolVersion,
+//     outboundTrafficPolicy (the default of proxies whose Sidecar does not say), and rootNamespace
+//     istio-system;
+//   - refused where ignoring the field would weaken security or widen traffic (rejected);
+//   - accepted with a warning naming the field elsewhere (warnings).
+import { parseDocument } from 'yaml';
+import type { FieldError } from './types.ts';
+import { field, index, isObject, type Obj } from './schema.ts';
+import { MESH_CONFIGMAP, type MeshConfig, type MeshExtensionProvider } from './meshconfig.ts';
+import { AUTHZ_KINDS, MESH, readMesh } from './meshconfig-rules.ts';
+import { accessLogProblem } from './accesslog-format.ts';
+
+const ROOT_NAMESPACE = 'istio-system';
+
+// ---- support: what Weft applies, refuses, or warns of ----
+
+export interface MeshSupport {
+  rejected: FieldError[];
+  warnings: FieldError[];
+}
+
+/** Fields Weft applies in full, or leaves to their owners (the access log is applied by the sidecars' listeners). */
+const APPLIED = new Set(['trustDomain', 'trustDomainAliases', 'enableAutoMtls', 'accessLogFile', 'accessLogEncoding', 'accessLogFormat', 'outboundTrafficPolicy']);
+
+const NOT_APPLIED = 'accepted, not applied yet';
+
+export function meshConfigSupport(data: Obj): MeshSupport {
+  const out: MeshSupport = { rejected: [], warnings: [] };
+  for (const [k, v] of Object.entries(data)) {
+    if (k === MESH_CONFIGMAP.key) continue;
+    if (k === 'meshNetworks') meshNetworks(v, out);
+    else out.warnings.push({ path: `data.${k}`, message: `accepted, not read: Istio reads its mesh config from data.${MESH_CONFIGMAP.key} (and data.meshNetworks)` });
+  }
+  const { mesh } = readMesh(data);
+  if (!mesh) return out;
+  const warn = (path: string, message: string) => out.warnings.push({ path: field(MESH, path), message });
+  const reject = (path: string, message: string) => out.rejected.push({ path: field(MESH, path), message });
+  // An access log format the sidecars cannot write would have every sidecar refuse its listeners.
+  const logProblem = accessLogProblem(mesh);
+  if (logProblem) reject(logProblem.path, logProblem.message);
+  for (const [k, v] of Object.entries(mesh)) {
+    if (v === null || APPLIED.has(k)) continue;
+    switch (k) {
+      case 'rootNamespace':
+        if (v !== ROOT_NAMESPACE) reject(k, `${JSON.stringify(v)} is not supported yet: Weft's root namespace is ${ROOT_NAMESPACE} (mesh-wide PeerAuthentication, AuthorizationPolicy and Sidecar live there); ignoring it would leave the policies of ${JSON.stringify(v)} applying to one namespace only, and those of ${ROOT_NAMESPACE} to the whole mesh`);
+        break;
+      case 'meshMTLS':
+        meshMtls(v as Obj, reject);
+        break;
+      case 'pathNormalization': {
+        const n = isObject(v) ? v.normalization : undefined;
+        if (n === 'MERGE_SLASHES' || n === 'DECODE_AND_MERGE_SLASHES') reject(field(k, 'normalization'), `${n} is not supported yet: sidecars normalize paths as BASE does (RFC 3986, no slash merging); ignoring it would let "//admin" past an AuthorizationPolicy on "/admin"`);
+        else if (n === 'NONE') warn(field(k, 'normalization'), `${NOT_APPLIED}: sidecars normalize paths as BASE does (RFC 3986)`);
+        break;
+      }
+      case 'defaultServiceExportTo':
+      case 'defaultVirtualServiceExportTo':
+      case 'defaultDestinationRuleExportTo':
+        if (!(Array.isArray(v) && v.every((e) => e === '*'))) reject(k, 'not supported yet: a resource without exportTo is visible in every namespace; ignoring it would make resources visible where this default hides them (give each resource its exportTo)');
+        break;
+      case 'discoverySelectors':
+        if (Array.isArray(v) && v.length) reject(k, 'not supported yet: Weft serves the config and workloads of every namespace; ignoring it would put namespaces in the mesh that it leaves out');
+        break;
+      case 'extensionProviders':
+        (v as unknown[]).forEach((pv, i) => {
+          if (!isObject(pv)) return;
+          const kind = Object.keys(pv).find((x) => x !== 'name' && pv[x] !== null);
+          if (kind && !AUTHZ_KINDS.has(kind)) warn(`${index(k, i)}.${kind}`, `${NOT_APPLIED}: Weft uses extension providers only as external authorizers (envoyExtAuthzHttp, envoyExtAuthzGrpc) for CUSTOM AuthorizationPolicies`);
+          if (kind && AUTHZ_KINDS.has(kind) && isObject(pv[kind]) && pv[kind].clearRouteCache === true) warn(`${index(k, i)}.${kind}.clearRouteCache`, `${NOT_APPLIED}: the route is not chosen again after the authorizer's answer`);
+        });
+        break;
+      case 'defaultConfig':
+        warn(k, `${NOT_APPLIED}: proxy settings are the sidecar's own (weft sidecar flags)`);
+        break;
+      case 'enablePrometheusMerge':
+      case 'defaultProviders':
+      case 'enableTracing':
+        warn(k, `${NOT_APPLIED}: Weft has no metrics or tracing providers yet`);
+        break;
+      default:
+        warn(k, `${NOT_APPLIED}`);
+    }
+  }
+  return out;
+}
+
+/** minProtocolVersion is applied (the sidecars' mTLS servers, translate/mtls.ts); cipher suites are not. */
+function meshMtls(m: Obj, reject: (path: string, message: string) => void): void {
+  if (Array.isArray(m.cipherSuites) && m.cipherSuites.length) reject('meshMTLS.cipherSuites', "not supported yet: mesh mTLS offers Node's default cipher suites; ignoring it would allow suites it leaves out");
+}
+
+function meshNetworks(v: unknown, out: MeshSupport): void {
+  if (typeof v !== 'string') return;
+  let networks: unknown;
+  try {
+    const doc = parseDocument(v);
+    networks = doc.errors.length ? undefined : (doc.toJS() as Obj | null)?.networks;
+  } catch {
+    networks = undefined;
+  }
+  if (isObject(networks) && Object.keys(networks).length === 0) return;
+  out.warnings.push({ path: 'data.meshNetworks', message: `${NOT_APPLIED}: Weft's mesh is one network` });
+}
+
+// ---- the MeshConfig the rest of Weft reads ----
+
+/** The fields Weft applies, from a valid ConfigMap's data (as the store holds it); Istio's defaults are left unset. */
+export function meshConfigOf(data: unknown): MeshConfig {
+  const { mesh } = readMesh(data);
+  const out: MeshConfig = {};
+  if (!mesh) return out;
+  if (typeof mesh.trustDomain === 'string') out.trustDomain = mesh.trustDomain;
+  if (Array.isArray(mesh.trustDomainAliases)) out.trustDomainAliases = mesh.trustDomainAliases as string[];
+  if (typeof mesh.enableAutoMtls === 'boolean') out.enableAutoMtls = mesh.enableAutoMtls;
+  if (Array.isArray(mesh.extensionProviders)) out.extensionProviders = mesh.extensionProviders as MeshExtensionProvider[];
+  if (typeof mesh.accessLogFile === 'string') out.accessLogFile = mesh.accessLogFile;
+  if (mesh.accessLogEncoding === 'TEXT' || mesh.accessLogEncoding === 'JSON') out.accessLogEncoding = mesh.accessLogEncoding;
+  if (typeof mesh.accessLogFormat === 'string') out.accessLogFormat = mesh.accessLogFormat;
+  const mode = isObject(mesh.outboundTrafficPolicy) ? mesh.outboundTrafficPolicy.mode : undefined;
+  if (mode === 'ALLOW_ANY' || mode === 'REGISTRY_ONLY') out.outboundTrafficPolicy = { mode };
+  const min = isObject(mesh.meshMTLS) ? mesh.meshMTLS.minProtocolVersion : undefined;
+  if (min === 'TLS_AUTO' || min === 'TLSV1_2' || min === 'TLSV1_3') out.meshMTLS = { minProtocolVersion: min };
+  return out;
+}
