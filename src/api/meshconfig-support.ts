@@ -11,6 +11,7 @@ import type { FieldError } from './types.ts';
 import { field, index, isObject, type Obj } from './schema.ts';
 import { MESH_CONFIGMAP, type MeshConfig, type MeshExtensionProvider } from './meshconfig.ts';
 import { AUTHZ_KINDS, MESH, readMesh } from './meshconfig-rules.ts';
+import { accessLogProblem } from './accesslog-format.ts';
 
 const ROOT_NAMESPACE = 'istio-system';
 
@@ -37,6 +38,9 @@ export function meshConfigSupport(data: Obj): MeshSupport {
   if (!mesh) return out;
   const warn = (path: string, message: string) => out.warnings.push({ path: field(MESH, path), message });
   const reject = (path: string, message: string) => out.rejected.push({ path: field(MESH, path), message });
+  // An access log format the sidecars cannot write would have every sidecar refuse its listeners.
+  const logProblem = accessLogProblem(mesh);
+  if (logProblem) reject(logProblem.path, logProblem.message);
   for (const [k, v] of Object.entries(mesh)) {
     if (v === null || APPLIED.has(k)) continue;
     switch (k) {

@@ -225,7 +225,9 @@ Options:
   --admin-port PORT      the sidecar admin endpoint (default: 0, a free port): /ready, /config_dump,
                          /stats, /stats/prometheus, /memory
 
-On start it prints one line, WEFT_READY {"admin": URL, ...}, once its config is complete.
+On start it prints one line, WEFT_READY {"admin": URL, ...}, once its config is complete. With the
+mesh config's accessLogFile /dev/stdout, its access log follows on standard output; /stats/prometheus
+has istio_requests_total with both ends' principals (docs/observability.md).
 
 Environment:
   WEFT_JOIN_TOKEN        the join token, unless --join-token-file gives it; good once

@@ -15,6 +15,8 @@ import { ConnectionBudget, type ListenerLimits, createListener } from './listene
 import { serveInternal } from './listeners/internal.ts';
 import { Stats } from './stats.ts';
 import { Telemetry } from './telemetry/events.ts';
+import { AccessLogger } from './telemetry/access-log.ts';
+import { IstioMetrics } from './telemetry/istio-metrics.ts';
 import { Pools, memberKey } from './upstream/pools.ts';
 import { pruneRoundRobin } from './upstream/choose.ts';
 import { XdsClient } from './xds-client/client.ts';
@@ -125,6 +127,18 @@ export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
   const pools = new Pools(undefined, { secrets: certs, stats: tlsStats });
   const telemetry = new Telemetry();
   stats.subscribe(telemetry);
+  // The access log (its HCMs' and tcp_proxies' access_log) and Istio's metrics: subscribers to the
+  // request path's events, never called from it.
+  const accessLog = new AccessLogger({ config: () => current, identity: () => certs.current().spiffeId, log });
+  accessLog.subscribe(telemetry);
+  const istio = new IstioMetrics(() => current, {
+    workload,
+    namespace,
+    // The service host it serves, as the mesh names it (<service>.<namespace>.svc.cluster.local).
+    ...(opts.service ? { service: opts.service.includes('.') ? opts.service : `${opts.service}.${namespace}.svc.cluster.local` } : {}),
+    principal: () => certs.current().spiffeId,
+  }, log);
+  istio.subscribe(telemetry);
   // Where an inbound connection was headed: the service port its listener stands for. Envoy behind
   // iptables sees the original destination; Weft's sidecar is dialed on its inbound port instead,
   // so authorization (to.operation.ports, destination.port) gets the service port, as
@@ -243,6 +257,7 @@ export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
     // New AuthorizationPolicies (or PeerAuthentications) reach the listeners: TCP connections
     // already open are decided again, and those now denied are closed.
     if (type === TYPE.listener) tcpCtx.live!.recheck(tcpCtx);
+    if (type === TYPE.listener) accessLog.retain(); // files no listener names any more are closed
     // Route tables waiting for a warming cluster's endpoints wait at most WARMING_TIMEOUT_MS, as
     // Envoy's initial_fetch_timeout: then they serve, and that cluster answers no_healthy_endpoint.
     // The wait starts when a table starts waiting: a timer left from tables that were since
@@ -319,7 +334,7 @@ export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
           jwksErrors: Object.fromEntries(jwks.lastError),
         });
       case '/stats':
-        return json(200, { requests: stats.rows(), tcp: stats.tcpRows(), pools: pools.stats(), connections: { active: budget.sockets.size, limit: budget.limit, refused: budget.refused }, tls: tlsStats.json(), sources: Object.fromEntries(stats.sources), authz: stats.authz });
+        return json(200, { requests: stats.rows(), tcp: stats.tcpRows(), pools: pools.stats(), connections: { active: budget.sockets.size, limit: budget.limit, refused: budget.refused }, tls: tlsStats.json(), sources: Object.fromEntries(stats.sources), authz: stats.authz, accessLog: accessLog.stats(), istio: istio.json() });
       case '/certs': {
         // As Envoy's /certs: what this sidecar proves itself with, and until when (never its key).
         const c = certs.current();
@@ -336,7 +351,7 @@ export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
       }
       case '/stats/prometheus':
         res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' });
-        res.end(stats.prometheus());
+        res.end(stats.prometheus() + accessLogPrometheus(accessLog) + istio.prometheus());
         return;
       default:
         return json(404, { error: `no such admin endpoint ${url.pathname}; try /ready, /config_dump, /stats, /stats/prometheus, /certs, /memory` });
@@ -369,6 +384,7 @@ export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
       admin.closeAllConnections();
       admin.close();
       await pools.close();
+      accessLog.retain(true);
     },
   };
 }
@@ -383,4 +399,14 @@ function instanceSuffix(): string {
 /** A listener's timeouts and path handling: what its HttpConnectionManager says, or Envoy's defaults. */
 function listenerLimits(l: ListenerConfig): ListenerLimits {
   return { name: l.name, path: l.path, headersTimeoutMs: l.requestHeadersTimeoutMs, idleTimeoutMs: l.idleTimeoutMs, kind: l.kind, tcp: l.tcp, sni: l.sni, mtls: l.mtls };
+}
+
+/** The access log's own counters: lines written and dropped (a slow or unwritable file), by file. */
+function accessLogPrometheus(a: AccessLogger): string {
+  const files = a.stats();
+  if (!files.length) return '';
+  const esc = (s: string) => s.replace(/\\/g, '\\\\').replace(/"/g, '\\"');
+  const lines = ['# HELP weft_access_log_lines_total Access log lines by file and outcome (dropped: the file was slow or could not be written).', '# TYPE weft_access_log_lines_total counter'];
+  for (const f of files) lines.push(`weft_access_log_lines_total{path="${esc(f.path)}",outcome="written"} ${f.written}`, `weft_access_log_lines_total{path="${esc(f.path)}",outcome="dropped"} ${f.dropped}`);
+  return lines.join('\n') + '\n';
 }

@@ -36,6 +36,7 @@ const FILES = [
   'envoy/extensions/filters/http/ext_authz/v3/ext_authz.proto',
   'envoy/extensions/filters/network/ext_authz/v3/ext_authz.proto',
   'envoy/service/auth/v3/external_auth.proto',
+  'envoy/extensions/access_loggers/file/v3/file.proto',
 ];
 
 /** The messages Weft encodes or decodes by name; everything they reference comes along. */
@@ -78,6 +79,8 @@ export const ROOTS = [
   'envoy.extensions.filters.network.ext_authz.v3.ExtAuthz',
   'envoy.service.auth.v3.CheckRequest',
   'envoy.service.auth.v3.CheckResponse',
+  // The mesh config's access log (translate/accesslog.ts): the access_log of HCMs and tcp_proxies.
+  'envoy.extensions.access_loggers.file.v3.FileAccessLog',
 ];
 
 export function loadFullRoot(): protobuf.Root {

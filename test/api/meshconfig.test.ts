@@ -229,6 +229,16 @@ test('refused where ignoring would weaken security or widen traffic, naming the 
   assert.deepEqual(warningsOf(cm).map((w) => w.path), ['data.meshNetworks', 'data.extra']);
 });
 
+test('data.mesh.accessLogFormat: an operator the sidecars cannot write, or JSON encoding with a format that is no JSON object, is refused naming the field', () => {
+  assert.deepEqual(problems('accessLogFile: /dev/stdout\naccessLogFormat: "%RESPONSE_CODE% %UPSTREAM_WIRE_BYTES_SENT%"\n').map((p) => p.replace(/ \(supported: .*\)$/, '')), [
+    'ConfigMap istio-system/istio: data.mesh.accessLogFormat: command operator %UPSTREAM_WIRE_BYTES_SENT% is not supported by Weft\'s sidecars',
+  ]);
+  assert.match(problems('accessLogFile: /dev/stdout\naccessLogEncoding: JSON\naccessLogFormat: "%RESPONSE_CODE%"\n')[0], /data\.mesh\.accessLogFormat: with accessLogEncoding JSON it must be a JSON object/);
+  assert.match(problems('accessLogEncoding: JSON\naccessLogFormat: \'{"code": "%RESPONSE_CODE%", "x": "%CEL(a)%"}\'\n')[0], /data\.mesh\.accessLogFormat: key x: command operator %CEL\(a\)%/);
+  assert.deepEqual(problems('accessLogFile: /dev/stdout\naccessLogEncoding: JSON\naccessLogFormat: \'{"code": "%RESPONSE_CODE%", "peer": "%DOWNSTREAM_PEER_URI_SAN%"}\'\n'), []);
+  assert.deepEqual(problems('accessLogFile: /dev/stdout\naccessLogFormat: "[%START_TIME%] %REQ(:METHOD)% %% %DYNAMIC_METADATA(istio_authn:request.auth.principal)%"\n'), []);
+});
+
 test('hostile keys are fields like any other: unknown, never a crash', () => {
   assert.deepEqual(problems('constructor: 1\ntoString: x\n__proto__: {trustDomain: evil}\nextensionProviders:\n- name: a\n  constructor: {}\n- name: b\n  hasOwnProperty: {service: x, port: 1}\n').map((l) => l.split(': ').slice(1, 3).join(': ')), [
     'data.mesh.constructor: unknown field (not a MeshConfig field)',

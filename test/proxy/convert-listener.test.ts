@@ -90,7 +90,7 @@ for (const c of CASES) {
 
 test('the listeners the sidecar can apply convert (so the cases above fail for their own reason)', () => {
   assert.equal(convertListener({ name: 'L', address, filter_chains: [{ filters: [hcm()] }] }).kind, 'http');
-  assert.deepEqual(convertListener({ name: 'L', address, filter_chains: [{ filters: [tcp({ idle_timeout: '2.5s' })] }] }).tcp, { clusters: [{ name: 'c', weight: 1 }], totalWeight: 1, idleTimeoutMs: 2500 });
+  assert.deepEqual(convertListener({ name: 'L', address, filter_chains: [{ filters: [tcp({ idle_timeout: '2.5s' })] }] }).tcp, { clusters: [{ name: 'c', weight: 1 }], totalWeight: 1, idleTimeoutMs: 2500, listener: 'L' });
   assert.equal(convertListener({ name: 'L', address, filter_chains: [{ filters: [tcp({ idle_timeout: '0s' })] }] }).tcp!.idleTimeoutMs, 0);
   assert.equal(convertListener(detecting({ application_protocols: ['http/1.1', 'h2c'] })).kind, 'detect');
   // RBAC: HTTP filters before the rest, in order; network RBAC before tcp_proxy.

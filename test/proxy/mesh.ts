@@ -17,6 +17,8 @@ export interface SidecarProc {
   admin: string;
   pid: number;
   stderr: () => string;
+  /** What it wrote to stdout after WEFT_READY (an access log to /dev/stdout). */
+  stdout: () => string;
 }
 
 /**
@@ -52,7 +54,11 @@ export async function spawnSidecar(cp: ControlPlane, args: string[], env: NodeJS
     await stopProc(proc);
     throw new Error(`sidecar ${args.join(' ')}: ${(e as Error).message}; its stderr:\n${err.slice(-4000)}`);
   }
-  return { proc, admin: JSON.parse(ready.slice('WEFT_READY '.length)).admin, pid: proc.pid!, stderr: () => err };
+  // Kept flowing from here on (the ready line's reader paused it), and kept: an access log to /dev/stdout.
+  let out = '';
+  proc.stdout!.on('data', (d) => (out += d));
+  proc.stdout!.resume();
+  return { proc, admin: JSON.parse(ready.slice('WEFT_READY '.length)).admin, pid: proc.pid!, stderr: () => err, stdout: () => out };
 }
 
 export async function stopProc(p: ChildProcess | undefined): Promise<void> {

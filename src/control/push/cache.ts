@@ -15,6 +15,8 @@
 // changes the listeners of those it selects.
 // RequestAuthentications likewise: they make the JWT filter of a proxy's own inbound listeners
 // (per proxy, translate/jwt.ts).
+// The mesh config (its access log: translate/accesslog.ts) likewise: it is part of the snapshot,
+// read by forProxy and translateScoped.
 // Every store write is a new snapshot, so nothing here is keyed by resource: a change to a
 // delegate VirtualService re-translates the routes of every root that names it (delegation is
 // merged per snapshot, translate/gamma.ts allVirtualServices), and the labels a delegate's

@@ -55,6 +55,7 @@ import { type SniResources, tcpProxy } from './tls-routes.ts';
 import { type MeshMinTls, type PlainInbound, type PortFilters, clusterTls, outboundSni, subjectAltNames, withInboundMtls } from './mtls.ts';
 import { type EffectiveMode, portMtlsMode, workloadMtls } from '../../api/peer-auth.ts';
 import { type AuthzFilter, type MeshService, authzFilters, customProviderProblem } from './authz.ts';
+import { accessLogsOf } from './accesslog.ts';
 
 export { duration } from './duration.ts';
 export { OUTBOUND_ROUTE, PASSTHROUGH_CLUSTER } from './routes.ts';
@@ -294,6 +295,7 @@ export function translateScoped(mesh: MeshSnapshot, scope: ProxyScope): ScopedRe
   const drFor = drLookup(mesh, scope.namespace, scope.selectedRules);
   const sni: SniResources = { listeners: {}, clusters: {} };
   const routes = outboundRoutes(allVirtualServices(mesh), services, scope, drFor, egress, sni);
+  withAccessLog(sni.listeners, accessLogsOf(mesh.meshConfig));
   const apiListeners: Record<string, object> = {};
   const vhosts = (routes as { virtual_hosts: { domains: string[]; routes: RouteJson[] }[] }).virtual_hosts;
   for (const vh of vhosts) {
@@ -322,6 +324,16 @@ export function translateScoped(mesh: MeshSnapshot, scope: ProxyScope): ScopedRe
     clusterOverrides = { hosts: differs, clusters, endpoints };
   }
   return { ...out, ...(hiddenHosts.size ? { hiddenHosts } : {}), ...(clusterOverrides ? { clusterOverrides } : {}), ...(Object.keys(sni.listeners).length ? { sni } : {}) };
+}
+
+/** The mesh config's access log on the tcp_proxy of every chain of the internal listeners that route TLS by server name. */
+function withAccessLog(listeners: Record<string, object>, accessLog: object[] | undefined): void {
+  if (!accessLog) return;
+  type Chain = { filters: { typed_config: Record<string, unknown> }[] };
+  const logged = (c: Chain): Chain => ({ ...c, filters: c.filters.map((f) => (f.typed_config['@type'] === TYPE.tcpProxy ? { ...f, typed_config: { ...f.typed_config, access_log: accessLog } } : f)) });
+  for (const [name, l] of Object.entries(listeners) as [string, { filter_chains: Chain[]; default_filter_chain?: Chain }][]) {
+    listeners[name] = { ...l, filter_chains: l.filter_chains.map(logged), ...(l.default_filter_chain ? { default_filter_chain: logged(l.default_filter_chain) } : {}) };
+  }
 }
 
 /** Can a DestinationRule's locality load balancing depend on the proxy (some layer has outlier detection, or `distribute`)? */
@@ -402,13 +414,16 @@ export function forProxy(shared: SharedResources, scoped: ScopedResources, proxy
   // The AuthorizationPolicies that select it, as Envoy RBAC filters (authz.ts): the same on every
   // inbound port, HTTP filters in each HCM and network filters on each TCP chain.
   const authz = inboundAuthz(mesh, proxy);
+  // The mesh config's access log (accesslog.ts): on every HCM and tcp_proxy of the proxy's own listeners.
+  const accessLog = accessLogsOf(mesh.meshConfig);
   // The scope's internal listeners (TLS routed by server name) first: CONNECT tunnels reach them.
   const listeners: Record<string, object> = { ...scoped.sni?.listeners };
   let clusters = shared.clusters;
   if (proxy.outboundPort !== undefined) {
-    listeners[OUTBOUND_LISTENER] = httpListener(OUTBOUND_LISTENER, '127.0.0.1', proxy.outboundPort, {
-      rds: { route_config_name: OUTBOUND_ROUTE, config_source: { ads: {}, resource_api_version: 'V3' } },
-    });
+    listeners[OUTBOUND_LISTENER] = {
+      ...httpListener(OUTBOUND_LISTENER, '127.0.0.1', proxy.outboundPort, { rds: { route_config_name: OUTBOUND_ROUTE, config_source: { ads: {}, resource_api_version: 'V3' } } }, accessLog),
+      traffic_direction: 'OUTBOUND',
+    };
   }
   const own = proxy.service ? workloadPorts(proxy) : [];
   if (own.length) clusters = { ...shared.clusters };
@@ -417,7 +432,8 @@ export function forProxy(shared: SharedResources, scoped: ScopedResources, proxy
     if (handling === 'udp') continue;
     const name = `inbound|${p.inboundPort}`;
     const cluster = inboundClusterName(p.port);
-    listeners[name] = inboundListener(name, proxy.address, p, cluster, handling, limits, modeOf(p.port), authz, jwt, mesh.meshConfig?.meshMTLS?.minProtocolVersion);
+    // traffic_direction, as Istio sets it: which side of the exchange the sidecar reports (its metrics' reporter label).
+    listeners[name] = { ...inboundListener(name, proxy.address, p, cluster, handling, limits, modeOf(p.port), authz, jwt, mesh.meshConfig?.meshMTLS?.minProtocolVersion, accessLog), traffic_direction: 'INBOUND' };
     const base = {
       name: cluster,
       type: 'STATIC',
@@ -487,8 +503,8 @@ const HCM_DEFAULTS = {
   common_http_protocol_options: { idle_timeout: { seconds: 3600 } },
 };
 
-function httpListener(name: string, address: string, port: number, routeSpec: object): object {
-  return { name, address: socketAddress(address, port), filter_chains: [{ filters: [hcmFilter(name, routeSpec, OUTBOUND_FILTERS)] }] };
+function httpListener(name: string, address: string, port: number, routeSpec: object, accessLog?: object[]): object {
+  return { name, address: socketAddress(address, port), filter_chains: [{ filters: [hcmFilter(name, routeSpec, OUTBOUND_FILTERS, accessLog)] }] };
 }
 
 /** The inbound HCM's filters: just the router. */
@@ -499,7 +515,7 @@ const OUTBOUND_FILTERS = [{ name: CORS_FILTER, typed_config: { '@type': TYPE.cor
 /** A proxyless gRPC client's (grpc-js-xds): it has the fault filter and the router, not CORS (a browser concern). */
 const PROXYLESS_FILTERS = OUTBOUND_FILTERS.filter((f) => f.name !== CORS_FILTER);
 
-function hcmFilter(name: string, routeSpec: object, filters: object[] = ROUTER): object {
+function hcmFilter(name: string, routeSpec: object, filters: object[] = ROUTER, accessLog?: object[]): object {
   return {
     name: 'envoy.filters.network.http_connection_manager',
     typed_config: {
@@ -508,6 +524,7 @@ function hcmFilter(name: string, routeSpec: object, filters: object[] = ROUTER):
       ...routeSpec,
       ...HCM_DEFAULTS,
       http_filters: filters,
+      ...(accessLog ? { access_log: accessLog } : {}),
     },
   };
 }
@@ -603,8 +620,8 @@ export interface InboundAuthz {
 }
 const NO_AUTHZ: InboundAuthz = { http: [], tcp: [] };
 
-function inboundListener(name: string, address: string, p: WorkloadPort, cluster: string, handling: PortHandling, limits: InboundLimit[], mode: EffectiveMode, authz: InboundAuthz = NO_AUTHZ, jwt?: object, minTls?: MeshMinTls): object {
-  const plain = plainInboundListener(name, address, p, cluster, handling, limits, authz, jwt);
+function inboundListener(name: string, address: string, p: WorkloadPort, cluster: string, handling: PortHandling, limits: InboundLimit[], mode: EffectiveMode, authz: InboundAuthz = NO_AUTHZ, jwt?: object, minTls?: MeshMinTls, accessLog?: object[]): object {
+  const plain = plainInboundListener(name, address, p, cluster, handling, limits, authz, jwt, accessLog);
   return withInboundMtls(plain.listener, mode, handling, plain.filters, minTls);
 }
 
@@ -614,7 +631,7 @@ function inboundListener(name: string, address: string, p: WorkloadPort, cluster
  * authorization filters (which read what authentication found), then the rest, then the router;
  * on a TCP chain the network RBAC filters come before tcp_proxy.
  */
-function plainInboundListener(name: string, address: string, p: WorkloadPort, cluster: string, handling: PortHandling, limits: InboundLimit[], authz: InboundAuthz, jwt?: object): { listener: PlainInbound; filters: PortFilters } {
+function plainInboundListener(name: string, address: string, p: WorkloadPort, cluster: string, handling: PortHandling, limits: InboundLimit[], authz: InboundAuthz, jwt?: object, accessLog?: object[]): { listener: PlainInbound; filters: PortFilters } {
   const filters = [
     ...(jwt ? [jwt] : []),
     ...authz.http,
@@ -633,10 +650,11 @@ function plainInboundListener(name: string, address: string, p: WorkloadPort, cl
         },
       },
       filters,
+      accessLog,
     );
   const addr = socketAddress(address, p.inboundPort);
   // Opaque TCP to the one cluster, with no settings: Envoy's default idle timeout (1 h) applies.
-  const tcp = () => tcpProxy(name, [{ name: cluster, weight: 100 }]);
+  const tcp = () => tcpProxy(name, [{ name: cluster, weight: 100 }], accessLog ? { access_log: accessLog } : {});
   const own: PortFilters = { hcm, tcp, tcpFilters: authz.tcp };
   if (handling === 'tcp') return { listener: { name, address: addr, filter_chains: [{ filters: [...authz.tcp, tcp()] }] }, filters: own };
   if (handling === 'detect') {

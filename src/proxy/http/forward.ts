@@ -20,7 +20,8 @@ import type { ResponseHandler, UpstreamCall, UpstreamError } from './types.ts';
 import { grpcTimeoutMs, isGrpc } from './grpc.ts';
 import { endToEnd } from '../http1/headers.ts';
 import { type RequestView, findRoute, findVirtualHost, pickCluster, pickTarget } from './router.ts';
-import type { Telemetry } from '../telemetry/events.ts';
+import type { RequestEvent, Telemetry } from '../telemetry/events.ts';
+import { peerPrincipal, peerWorkload } from '../tls/peer.ts';
 import type { BodySink, Downstream, HeaderList, RequestHead } from './types.ts';
 import { localReply } from './local-reply.ts';
 import { RateLimiter, limitMessage } from './ratelimit.ts';
@@ -250,6 +251,7 @@ class HeadView implements RequestView {
 export function forward(ctx: ForwardContext, listenerName: string, ds: Downstream): void {
   // One snapshot for the whole request: a config swap mid-request does not affect it.
   const cfg = ctx.config();
+  ds.listenerName = listenerName;
   // A request on a connection that came without mTLS, to a listener that now takes mTLS only
   // (PeerAuthentication STRICT applied after the connection was opened): the connection is
   // closed, unanswered, as a new one would be refused (Envoy drains the removed plaintext chain).
@@ -347,7 +349,7 @@ function routeAuthorized(ctx: ForwardContext, cfg: RuntimeConfig, listenerName: 
   const cors = route.cors ? corsOutcome(route.cors, ds.head) : undefined;
   if (cors?.kind === 'preflight') {
     answerPreflight(ds, cors.headers);
-    publish(ctx, ds, '-', 200, undefined, undefined, undefined);
+    publish(ctx, ds, '-', 200, undefined, undefined, undefined, { route: route.name });
     return;
   }
   // What an external authorizer adds to the response (allowed_client_headers_on_success) goes with CORS's.
@@ -366,7 +368,7 @@ function routeAuthorized(ctx: ForwardContext, cfg: RuntimeConfig, listenerName: 
 /** What the router does with a request: forward it, or answer it (a redirect, a direct response). */
 function routeAction(ctx: ForwardContext, cfg: RuntimeConfig, listenerName: string, ds: Downstream, route: RouteEntry, corsHeaders: HeaderList | undefined): void {
   if (route.action.kind === 'forward') return toUpstream(ctx, cfg, listenerName, ds, route, corsHeaders);
-  publish(ctx, ds, '-', localReply(ds, route, corsHeaders), undefined, undefined, undefined);
+  publish(ctx, ds, '-', localReply(ds, route, corsHeaders), undefined, undefined, undefined, { route: route.name });
 }
 
 /** The forwarding route's target (cluster and endpoints), then the exchange with it. */
@@ -403,19 +405,30 @@ function upgradeRefusal(ctx: ForwardContext, listenerName: string, ds: Downstrea
   };
 }
 
+/** What an exchange adds to its event: route, bytes, the upstream connection (Exchange.telemetry). */
+type EventDetail = Pick<RequestEvent, 'route' | 'bytesReceived' | 'bytesSent' | 'upstreamLocal' | 'upstreamPeer' | 'upstreamWorkload' | 'responseHeaders' | 'authzPolicy'>;
+
 /** Tells telemetry how an exchange ended; costs nothing when nobody listens. */
-function publish(ctx: ForwardContext, ds: Downstream, cluster: string, status: number, reason: string | undefined, endpoint: string | undefined, started: number | undefined, authzPolicy?: string): void {
+function publish(ctx: ForwardContext, ds: Downstream, cluster: string, status: number, reason: string | undefined, endpoint: string | undefined, started: number | undefined, detail?: EventDetail): void {
   const ch = ctx.telemetry.request;
   if (!ch.hasSubscribers) return;
   const source = ds.sourcePrincipal?.();
-  ch.publish({ cluster, status, reason, endpoint, durationMs: started === undefined ? undefined : performance.now() - started, ...(source ? { source } : {}), ...(authzPolicy ? { authzPolicy } : {}) });
+  ch.publish({ cluster, status, reason, endpoint, durationMs: started === undefined ? undefined : performance.now() - started, ...(source ? { source } : {}), ds, ...detail });
 }
 
 /** The sidecar answers the client itself; `endpoint` and `started` when an exchange had begun. */
-function fail(ctx: ForwardContext, ds: Downstream, e: unknown, endpoint?: string, started?: number): void {
+function fail(ctx: ForwardContext, ds: Downstream, e: unknown, endpoint?: string, started?: number, detail?: EventDetail): void {
   const err = e instanceof ProxyError ? e : new ProxyError('upstream_reset', `internal error: ${(e as Error).message}`);
-  publish(ctx, ds, err.cluster ?? '-', err.status, err.code, endpoint || undefined, started, err.authzPolicy);
+  if (ctx.telemetry.request.hasSubscribers) {
+    const policy = err.authzPolicy;
+    publish(ctx, ds, err.cluster ?? '-', err.status, err.code, endpoint || undefined, started, { ...detail, ...(policy ? { authzPolicy: policy } : {}), bytesSent: ds.responseStarted ? (detail?.bytesSent ?? 0) : localReplyBytes(ds, err) });
+  }
   sendError(ds, err);
+}
+
+/** The body bytes of the sidecar's own answer (none for gRPC's trailers-only answer). */
+function localReplyBytes(ds: Downstream, err: ProxyError): number {
+  return isGrpc(ds.head.headers) ? 0 : Buffer.byteLength(err.body);
 }
 
 /**
@@ -450,6 +463,12 @@ export class Exchange implements BodySink, ResponseHandler {
   /** The request body so far, for a retry to send again (made on the first chunk); null once it passed RETRY_BODY_LIMIT. */
   private body: Buffer[] | null | undefined;
   private bodyBytes = 0;
+  /** Request body bytes from the client, and response body bytes to it (the access log's BYTES_RECEIVED, BYTES_SENT). */
+  private bytesIn = 0;
+  private bytesOut = 0;
+  /** What telemetry learns of the upstream connection and the response head, kept only when someone listens. */
+  private upstream: UpstreamSide | undefined;
+  private responseHead: HeaderList | undefined;
   private requestTrailers: HeaderList = [];
   /** The downstream body has started to flow (readBody was called). */
   private bodyStarted = false;
@@ -505,7 +524,7 @@ export class Exchange implements BodySink, ResponseHandler {
       if (this.done) return;
       this.finish();
       this.call?.abort();
-      publish(this.ctx, this.ds, this.d.clusterName, 499, 'downstream_closed', this.endpoint, this.started);
+      publish(this.ctx, this.ds, this.d.clusterName, 499, 'downstream_closed', this.endpoint, this.started, this.detail());
     });
     this.ds.onDrain(() => this.call?.resume());
     if (this.d.route.retry) this.budgets().request(this.d.clusterName, this.started); // the clock read for this exchange already
@@ -522,7 +541,7 @@ export class Exchange implements BodySink, ResponseHandler {
     const ep = nextEndpointFor(cluster, clusterName, this.d, this.ctx, inflight, this.tried, Math.random, this.hashKey?.key, this.excludedPriorities);
     if (!ep) {
       this.finish();
-      fail(this.ctx, this.ds, new ProxyError('no_healthy_endpoint', `every endpoint of cluster ${clusterName} is ejected by outlier detection`, clusterName), undefined, this.started);
+      fail(this.ctx, this.ds, new ProxyError('no_healthy_endpoint', `every endpoint of cluster ${clusterName} is ejected by outlier detection`, clusterName), undefined, this.started, this.detail());
       return;
     }
     if (tiers) this.attempted.push(ep.priority ?? 0);
@@ -565,7 +584,7 @@ export class Exchange implements BodySink, ResponseHandler {
       // It outgrew what is kept while this try was waiting: it cannot be sent again whole.
       this.finish();
       call.abort();
-      fail(this.ctx, this.ds, new ProxyError('upstream_reset', `upstream ${this.endpoint} in cluster ${this.d.clusterName}: a retry (after ${this.lastRetryReason}) could not resend the request body, which is over ${RETRY_BODY_LIMIT} bytes`, this.d.clusterName), this.endpoint, this.started);
+      fail(this.ctx, this.ds, new ProxyError('upstream_reset', `upstream ${this.endpoint} in cluster ${this.d.clusterName}: a retry (after ${this.lastRetryReason}) could not resend the request body, which is over ${RETRY_BODY_LIMIT} bytes`, this.d.clusterName), this.endpoint, this.started, this.detail());
       return;
     }
     for (const chunk of this.body ?? []) call.write(chunk);
@@ -585,11 +604,22 @@ export class Exchange implements BodySink, ResponseHandler {
     let out = responseHeaders(endToEnd(headers), this.d.route, this.d.target);
     if (this.corsHeaders) out = withCors(out, this.corsHeaders);
     if (this.hashKey?.setCookie) out = [...out, 'set-cookie', this.hashKey.setCookie];
+    if (this.ctx.telemetry.request.hasSubscribers) {
+      this.upstream = upstreamSide(this.call);
+      this.responseHead = out;
+    }
     this.ds.respond(status, out, contentLength, bodyless);
+  }
+
+  /** What telemetry learns of this exchange besides its outcome. */
+  private detail(): EventDetail {
+    const up = this.upstream ?? (this.ctx.telemetry.request.hasSubscribers ? upstreamSide(this.call) : undefined);
+    return { route: this.d.route.name, bytesReceived: this.bytesIn, bytesSent: this.bytesOut, ...up, ...(this.responseHead ? { responseHeaders: this.responseHead } : {}) };
   }
 
   onData(chunk: Buffer): boolean {
     this.moved = true;
+    this.bytesOut += chunk.length;
     return this.done || this.ds.write(chunk);
   }
 
@@ -597,7 +627,7 @@ export class Exchange implements BodySink, ResponseHandler {
     if (this.done) return;
     this.finish();
     this.ds.end(trailers);
-    publish(this.ctx, this.ds, this.d.clusterName, this.status, undefined, this.endpoint, this.started);
+    publish(this.ctx, this.ds, this.d.clusterName, this.status, undefined, this.endpoint, this.started, this.detail());
   }
 
   onError(err: UpstreamError): void {
@@ -612,6 +642,7 @@ export class Exchange implements BodySink, ResponseHandler {
   data(chunk: Buffer): boolean {
     if (this.done) return true;
     this.moved = true;
+    this.bytesIn += chunk.length;
     if (this.body !== null && (this.d.route.retry || this.d.route.mirrors)) {
       this.bodyBytes += chunk.length;
       if (this.bodyBytes > RETRY_BODY_LIMIT) this.body = null;
@@ -647,7 +678,7 @@ export class Exchange implements BodySink, ResponseHandler {
     this.finish();
     this.call?.abort();
     const waitingFor = this.requestDone || !this.head.hasBody ? `upstream ${this.endpoint} in cluster ${this.d.clusterName}` : 'the rest of the request body from the client';
-    fail(this.ctx, this.ds, new ProxyError('stream_idle_timeout', `no bytes moved for ${this.idleMs} ms (the stream idle timeout) while waiting for ${waitingFor}`, this.d.clusterName), this.endpoint, this.started);
+    fail(this.ctx, this.ds, new ProxyError('stream_idle_timeout', `no bytes moved for ${this.idleMs} ms (the stream idle timeout) while waiting for ${waitingFor}`, this.d.clusterName), this.endpoint, this.started, this.detail());
   }
 
   private upstreamFailed(err: UpstreamError): void {
@@ -662,7 +693,7 @@ export class Exchange implements BodySink, ResponseHandler {
       if (how && retriableFailure(policy, how) && this.retry(`${how}: ${err.message}`)) return;
     }
     this.finish();
-    fail(this.ctx, this.ds, upstreamError(err, this.d.clusterName, this.endpoint), this.endpoint, this.started);
+    fail(this.ctx, this.ds, upstreamError(err, this.d.clusterName, this.endpoint), this.endpoint, this.started, this.detail());
   }
 
   /** The per-try timeout passed: another try if the policy allows one, else 504. */
@@ -675,7 +706,7 @@ export class Exchange implements BodySink, ResponseHandler {
     if (!this.responded && retriableFailure(policy, 'timeout') && this.retry(`per-try timeout of ${ms} ms`)) return;
     this.finish();
     this.call?.abort();
-    fail(this.ctx, this.ds, new ProxyError('upstream_timeout', `upstream ${this.endpoint} in cluster ${this.d.clusterName} did not answer within the per-try timeout of ${ms} ms`, this.d.clusterName), this.endpoint, this.started);
+    fail(this.ctx, this.ds, new ProxyError('upstream_timeout', `upstream ${this.endpoint} in cluster ${this.d.clusterName} did not answer within the per-try timeout of ${ms} ms`, this.d.clusterName), this.endpoint, this.started, this.detail());
   }
 
   /**
@@ -752,7 +783,7 @@ export class Exchange implements BodySink, ResponseHandler {
     if (this.done) return;
     this.finish();
     this.call?.abort();
-    fail(this.ctx, this.ds, new ProxyError('upstream_timeout', `upstream ${this.endpoint} in cluster ${this.d.clusterName} did not complete the response within ${what} of ${ms} ms`, this.d.clusterName), this.endpoint, this.started);
+    fail(this.ctx, this.ds, new ProxyError('upstream_timeout', `upstream ${this.endpoint} in cluster ${this.d.clusterName} did not complete the response within ${what} of ${ms} ms`, this.d.clusterName), this.endpoint, this.started, this.detail());
   }
 
   /** 101 Switching Protocols: from here on, bytes flow both ways untouched (WebSocket). */
@@ -767,7 +798,7 @@ export class Exchange implements BodySink, ResponseHandler {
       up.destroy();
       return;
     }
-    publish(this.ctx, this.ds, this.d.clusterName, status, undefined, this.endpoint, this.started);
+    publish(this.ctx, this.ds, this.d.clusterName, status, undefined, this.endpoint, this.started, this.detail());
     if (this.afterUpgrade) this.ctx.live?.add(down.socket, this.afterUpgrade.listener, this.afterUpgrade.refusal);
     join(down.socket, up, down.head, upHead, { idleTimeoutMs: Number.isFinite(this.idleMs) ? this.idleMs : 0 });
   }
@@ -782,6 +813,25 @@ export class Exchange implements BodySink, ResponseHandler {
     this.backoffTimer = undefined;
     this.releaseTry();
     this.releaseRetry();
+  }
+}
+
+type UpstreamSide = Pick<RequestEvent, 'upstreamLocal' | 'upstreamPeer' | 'upstreamWorkload'>;
+
+/**
+ * The upstream connection of a call as telemetry reports it: its local address, and the server's
+ * identity over mTLS. Read at once: an HTTP/2 session's socket cannot be read once the session let
+ * it go (ERR_HTTP2_SOCKET_UNBOUND), which is then nothing to report.
+ */
+function upstreamSide(call: UpstreamCall | undefined): UpstreamSide | undefined {
+  try {
+    const s = call?.socket?.();
+    if (!s) return undefined;
+    const peer = peerPrincipal(s);
+    const workload = peer ? peerWorkload(s) : undefined;
+    return { ...(s.localAddress ? { upstreamLocal: `${s.localAddress}:${s.localPort}` } : {}), ...(peer ? { upstreamPeer: peer } : {}), ...(workload ? { upstreamWorkload: workload } : {}) };
+  } catch {
+    return undefined;
   }
 }
 

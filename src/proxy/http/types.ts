@@ -51,8 +51,12 @@ export interface Downstream {
   readonly responseStarted: boolean;
   /** The client's address (the connection's remote address): what a source-IP hash policy hashes. */
   remoteAddress(): string;
+  /** The client's port (the access log's DOWNSTREAM_REMOTE_ADDRESS). */
+  remotePort?(): number;
   /** The client's SPIFFE id when it came over mutual TLS (tls/peer.ts): for authorization and telemetry. */
   sourcePrincipal?(): string | undefined;
+  /** The workload the client's mTLS certificate names (tls/peer.ts peerWorkload), for telemetry. */
+  peerWorkload?(): string | undefined;
   /** The connection's local address and port: where the client's connection arrived (authorization's destination). */
   localAddress?(): { address: string; port: number };
   /** The server name (SNI) of the client's ClientHello, for a connection that came over TLS; undefined otherwise. */
@@ -65,6 +69,8 @@ export interface Downstream {
   dynamicMetadata?: Record<string, Record<string, unknown>>;
   /** Headers a layer before routing adds to the response (an external authorizer's allowed_client_headers_on_success). */
   responseHeadersToAdd?: HeaderList;
+  /** The listener the request came in on (set by forward.ts): which access log and which metrics reporter it takes. */
+  listenerName?: string;
   /** Switches the connection to a raw byte stream after a 101 answer (WebSocket). */
   upgradeTo(status: number, headers: HeaderList): { socket: import('node:net').Socket; head: Buffer } | undefined;
 }
@@ -119,5 +125,7 @@ export interface UpstreamCall {
   abort(): void;
   /** Resumes a response paused by onData returning false. */
   resume(): void;
+  /** The connection the exchange is on (once it has one): its local address and the server's identity, for telemetry. */
+  socket?(): import('node:net').Socket | undefined;
 }
 

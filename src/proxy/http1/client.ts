@@ -64,6 +64,10 @@ class Call implements UpstreamCall {
     this.handler = handler;
   }
 
+  socket(): net.Socket | undefined {
+    return this.conn?.socket;
+  }
+
   write(chunk: Buffer): boolean {
     const c = this.conn;
     if (this.done || !c || chunk.length === 0) return !this.done;

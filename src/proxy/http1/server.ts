@@ -13,7 +13,7 @@ import { type PathOptions, canonicalPath, splitTarget, validAuthority } from '..
 import { FramingFields, HeaderCollector, MAX_HEADER_BYTES, MAX_HEADER_COUNT, endToEnd, headBytes, lastChunk, ownString, writeChunk, writeMessage } from './headers.ts';
 import { OK, PAUSED, PAUSED_UPGRADE, Parser, TYPE_REQUEST } from './llhttp.ts';
 import { rawHttp1Error } from '../errors.ts';
-import { peerPrincipal } from '../tls/peer.ts';
+import { peerPrincipal, peerWorkload } from '../tls/peer.ts';
 import { READ_BUFFER, readAsStream, readInto } from '../net/read-buffer.ts';
 import { flushAtReadEnd, readEnded, readStarted } from '../net/read-end.ts';
 
@@ -535,6 +535,8 @@ function chunkedLast(h: HeaderList): boolean {
 class Stream implements Downstream {
   readonly head: RequestHead;
   keepAlive: boolean;
+  /** Set by forward.ts (declared here so that every stream has the same shape). */
+  listenerName: string | undefined = undefined;
   /** The request's trailers (a chunked body), made when the first trailer field arrives. */
   trailers: HeaderCollector | undefined;
   private readonly conn: ServerConnection;
@@ -566,6 +568,14 @@ class Stream implements Downstream {
 
   remoteAddress(): string {
     return this.conn.socket.remoteAddress ?? '';
+  }
+
+  remotePort(): number {
+    return this.conn.socket?.remotePort ?? 0;
+  }
+
+  peerWorkload(): string | undefined {
+    return peerWorkload(this.conn.socket);
   }
 
   sourcePrincipal(): string | undefined {

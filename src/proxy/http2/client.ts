@@ -49,6 +49,17 @@ class Call implements UpstreamCall {
     this.handler = handler;
   }
 
+  socket(): net.Socket | undefined {
+    // node:http2 hands out a proxy of the session's socket, which throws on any read once the
+    // session has let its socket go (ERR_HTTP2_SOCKET_UNBOUND): probe it once here.
+    try {
+      const s = this.stream?.session?.socket as net.Socket | undefined;
+      return s && s.localPort !== undefined ? s : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
   write(chunk: Buffer): boolean {
     const s = this.stream;
     if (this.done || !s || chunk.length === 0) return !this.done;

@@ -5,7 +5,7 @@
 // with the bytes it already read. One Http2Server object per listener carries its sessions.
 import http2 from 'node:http2';
 import type net from 'node:net';
-import { peerPrincipal } from '../tls/peer.ts';
+import { peerPrincipal, peerWorkload } from '../tls/peer.ts';
 import type { BodySink, Downstream, HeaderList, RequestHead } from '../http/types.ts';
 import { type PathOptions, canonicalPath, splitTarget, validAuthority } from '../http/path.ts';
 import { MAX_HEADER_BYTES, MAX_HEADER_COUNT, endToEnd, get } from '../http1/headers.ts';
@@ -108,6 +108,8 @@ function onStream(opts: Http2Options, stream: http2.ServerHttp2Stream, h: http2.
 class Stream implements Downstream {
   readonly head: RequestHead;
   private readonly s: http2.ServerHttp2Stream;
+  /** Set by forward.ts (declared here so that every stream has the same shape). */
+  listenerName: string | undefined = undefined;
   responseStarted = false;
   private finished = false;
   private trailersIn: HeaderList = [];
@@ -119,6 +121,22 @@ class Stream implements Downstream {
 
   remoteAddress(): string {
     return this.s.session?.socket?.remoteAddress ?? '';
+  }
+
+  remotePort(): number {
+    try {
+      return this.s.session?.socket?.remotePort ?? 0;
+    } catch {
+      return 0; // the session let its socket go (ERR_HTTP2_SOCKET_UNBOUND)
+    }
+  }
+
+  peerWorkload(): string | undefined {
+    try {
+      return peerWorkload(this.s.session?.socket);
+    } catch {
+      return undefined; // the session let its socket go (ERR_HTTP2_SOCKET_UNBOUND)
+    }
   }
 
   sourcePrincipal(): string | undefined {

@@ -155,7 +155,7 @@ function byKind(socket: net.Socket, handlers: ListenerHandlers, l: ListenerLimit
   } else if (l.kind === 'detect') {
     // The TCP chain's RBAC decides only once the connection turns out not to be HTTP (HTTP gets the HCM's).
     const allow = () => admitConnection(handlers.tcp, l.name, socket, rbacNow, undefined, strictNow);
-    detect(handlers.tcp, pickTcpCluster(l.tcp!, Math.random()), socket, head, l.tcp!.idleTimeoutMs, (first) => sniff(socket, handlers, l, codecs, first), undefined, l.tcp!.maxDurationMs, l.tcp!.hashSource, allow);
+    detect(handlers.tcp, pickTcpCluster(l.tcp!, Math.random()), socket, head, l.tcp!.idleTimeoutMs, (first) => sniff(socket, handlers, l, codecs, first), undefined, l.tcp!.maxDurationMs, l.tcp!.hashSource, allow, l.tcp);
   }
   else if (l.kind === 'sni') routeBySni(handlers.tcp, l.name, l.sni!, socket, head);
   else sniff(socket, handlers, l, codecs, head.length ? head : undefined);
@@ -243,7 +243,7 @@ function sniff(socket: net.Socket, handlers: ListenerHandlers, limits: ListenerL
                 return;
               }
               s.write(established);
-              pipeTcp(handlers.tcp, t.cluster, s, d!, head, Buffer.alloc(0), idle, t.tunnel?.maxDurationMs);
+              pipeTcp(handlers.tcp, t.cluster, s, d!, head, Buffer.alloc(0), idle, t.tunnel?.maxDurationMs, { listener: limits.name });
             }, authority, t.hashSource ? s.remoteAddress : undefined);
             const onClose = () => c.cancel();
             s.once('close', onClose);
@@ -251,7 +251,7 @@ function sniff(socket: net.Socket, handlers: ListenerHandlers, limits: ListenerL
           }
           s.write(established);
           // A port of undeclared protocol: HTTP inside is routed, anything else is TCP to its cluster.
-          if (t.kind === 'detect') detect(handlers.tcp, t.cluster, s, head, idle, (first) => sniff(s, handlers, limits, codecs, first), authority, t.tunnel?.maxDurationMs, t.hashSource);
+          if (t.kind === 'detect') detect(handlers.tcp, t.cluster, s, head, idle, (first) => sniff(s, handlers, limits, codecs, first), authority, t.tunnel?.maxDurationMs, t.hashSource, undefined, { listener: limits.name });
           // What the tunnel carries is decided like any new connection; requests inside it are
           // routed by their own Host.
           else sniff(s, handlers, limits, codecs, head);

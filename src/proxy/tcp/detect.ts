@@ -13,7 +13,7 @@
 // a port; declaring the port (http-..., tcp-...) avoids it.
 import type net from 'node:net';
 import type { ProxyError } from '../errors.ts';
-import { type Dialed, type TcpContext, dial, pipeTcp } from './tcp.ts';
+import { type Dialed, type TcpContext, type TcpFrom, dial, pipeTcp } from './tcp.ts';
 
 const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'CONNECT', 'OPTIONS', 'TRACE', 'PATCH', 'PRI', 'PROPFIND', 'PROPPATCH', 'MKCOL', 'COPY', 'MOVE', 'LOCK', 'UNLOCK', 'SEARCH', 'REPORT', 'PURGE']);
 const REQUEST_LINE = /^([A-Z]+) [^\s]+ HTTP\/(1\.[01]|2\.0)$/;
@@ -58,6 +58,8 @@ export function detect(
   hashSource?: boolean,
   /** The TCP chain's network RBAC (tcp/authz.ts): false closes the client (it did); asked only when the connection goes TCP. */
   allowTcp?: () => boolean | Promise<boolean>,
+  /** The tcp_proxy's listener and access log, for telemetry. */
+  from?: TcpFrom,
 ): void {
   down.allowHalfOpen = true;
   let buf = initial;
@@ -92,7 +94,7 @@ export function detect(
     else verdict.then((ok) => (ok ? pipe() : up?.socket.destroy()), () => up?.socket.destroy());
   };
   const pipe = () => {
-    pipeTcp(ctx, clusterName, down, up!, buf, Buffer.concat(upChunks), idleTimeoutMs, maxDurationMs);
+    pipeTcp(ctx, clusterName, down, up!, buf, Buffer.concat(upChunks), idleTimeoutMs, maxDurationMs, from);
     // Ends seen before the pipe: pass them on, as the pipe would have.
     if (upEnded) down.end();
     if (downEnded) up!.socket.end();

@@ -9,14 +9,14 @@ import type { ExtAuthzCallContext } from './authz.ts';
 import net from 'node:net';
 import type { RuntimeConfig } from '../config.ts';
 import { ProxyError } from '../errors.ts';
-import type { Telemetry } from '../telemetry/events.ts';
+import type { TcpConnection, Telemetry } from '../telemetry/events.ts';
 import { CONNECT_RETRIES, type ClusterEndpoints, clusterEndpoints } from '../upstream/choose.ts';
 import { type BalanceState, InFlight, nextEndpointFor } from '../upstream/balance.ts';
 import { hash32 } from '../upstream/hash.ts';
 import { OutlierDetector } from '../upstream/outlier.ts';
 import type { Endpoint } from '../xds-client/convert.ts';
 import type { ClusterResources } from '../upstream/resources.ts';
-import type { ClusterConfig } from '../xds-client/convert.ts';
+import type { AccessLogConfig, ClusterConfig } from '../xds-client/convert.ts';
 import { keepAlive } from '../http1/client.ts';
 import { transportFor } from '../xds-client/convert-tls.ts';
 import { TLS_HANDSHAKE, connectTls } from '../tls/upstream.ts';
@@ -169,19 +169,28 @@ export function dial(ctx: TcpContext, clusterName: string, cb: (err: ProxyError 
  * upHead: upstream bytes already read (to deliver first). idleTimeoutMs 0: no idle timeout;
  * maxDurationMs: both are closed this long after the join (the tunnel's max_stream_duration).
  */
-export function pipeTcp(ctx: TcpContext, clusterName: string, down: net.Socket, up: Dialed, downHead: Buffer, upHead: Buffer, idleTimeoutMs: number, maxDurationMs?: number): void {
+export function pipeTcp(ctx: TcpContext, clusterName: string, down: net.Socket, up: Dialed, downHead: Buffer, upHead: Buffer, idleTimeoutMs: number, maxDurationMs?: number, from?: TcpFrom): void {
   const u = up.socket;
   const events = ctx.telemetry.tcp;
-  if (events.hasSubscribers) events.publish({ kind: 'open', cluster: clusterName, endpoint: up.endpoint });
+  const started = performance.now();
+  // Who is at either end, and the tcp_proxy's access log (telemetry reads them while the event is delivered).
+  const conn: TcpConnection = { listener: from?.listener, down, up: u, accessLog: from?.accessLog };
+  if (events.hasSubscribers) events.publish({ kind: 'open', cluster: clusterName, endpoint: up.endpoint, ...conn });
   join(down, u, downHead, upHead, {
     idleTimeoutMs,
     maxDurationMs,
     onIdle: () => ctx.log(`TCP connection through cluster ${clusterName} to ${up.endpoint} idle for ${idleTimeoutMs} ms: closed`),
     onExpired: () => ctx.log(`TCP connection through cluster ${clusterName} to ${up.endpoint} open for ${maxDurationMs} ms, its maximum: closed`),
     onClosed: () => {
-      if (events.hasSubscribers) events.publish({ kind: 'close', cluster: clusterName, endpoint: up.endpoint, bytesSent: u.bytesWritten, bytesReceived: u.bytesRead });
+      if (events.hasSubscribers) events.publish({ kind: 'close', cluster: clusterName, endpoint: up.endpoint, bytesSent: u.bytesWritten, bytesReceived: u.bytesRead, durationMs: performance.now() - started, ...conn });
     },
   });
+}
+
+/** The tcp_proxy a connection came through: its listener and access log. */
+export interface TcpFrom {
+  listener?: string | undefined;
+  accessLog?: readonly AccessLogConfig[] | undefined;
 }
 
 /**
@@ -246,7 +255,7 @@ export function join(
  * dial, then pipeTcp; a client whose upstream cannot be reached is closed, and the reason logged.
  * `authority`: the CONNECT target the connection came with, for an ORIGINAL_DST cluster.
  */
-export function proxyTcp(ctx: TcpContext, clusterName: string, down: net.Socket, downHead: Buffer, idleTimeoutMs: number, authority?: string, o: { maxDurationMs?: number; hashSource?: boolean } = {}): void {
+export function proxyTcp(ctx: TcpContext, clusterName: string, down: net.Socket, downHead: Buffer, idleTimeoutMs: number, authority?: string, o: { maxDurationMs?: number; hashSource?: boolean } & TcpFrom = {}): void {
   down.pause();
   down.allowHalfOpen = true;
   let gone = false;
@@ -264,6 +273,6 @@ export function proxyTcp(ctx: TcpContext, clusterName: string, down: net.Socket,
       down.destroy();
       return;
     }
-    pipeTcp(ctx, clusterName, down, d!, downHead, Buffer.alloc(0), idleTimeoutMs, o.maxDurationMs);
+    pipeTcp(ctx, clusterName, down, d!, downHead, Buffer.alloc(0), idleTimeoutMs, o.maxDurationMs, o);
   }, authority, o.hashSource ? down.remoteAddress : undefined);
 }

@@ -3,6 +3,9 @@
 // observability issue) subscribes from outside. Channels are made per sidecar (a Symbol name),
 // so that two sidecars in one process, as some tests run them, never see each other's events.
 import dc from 'node:diagnostics_channel';
+import type net from 'node:net';
+import type { Downstream, HeaderList } from '../http/types.ts';
+import type { AccessLogConfig } from '../xds-client/convert-accesslog.ts';
 
 /** An HTTP exchange ended: answered by the upstream, by the sidecar itself, or cut. */
 export interface RequestEvent {
@@ -19,6 +22,23 @@ export interface RequestEvent {
   source?: string;
   /** A request an AuthorizationPolicy denied: the deciding policy id ("ns[foo]-policy[deny-all]-rule[0]", "none": no ALLOW matched). */
   authzPolicy?: string;
+  /**
+   * The request itself (head, connection addresses, the client's SPIFFE id, its listener), for the
+   * access log and the metrics' labels: read while the event is delivered, never kept.
+   */
+  ds?: Downstream;
+  /** The route that took it (its name), when one did. */
+  route?: string;
+  /** Request and response body bytes. */
+  bytesReceived?: number;
+  bytesSent?: number;
+  /** The upstream connection of the last attempt: its local address and the server's SPIFFE id (mutual TLS). */
+  upstreamLocal?: string;
+  upstreamPeer?: string;
+  /** The workload the server's mTLS certificate names. */
+  upstreamWorkload?: string;
+  /** The response headers the client got (from the upstream, with the route's edits). */
+  responseHeaders?: HeaderList;
 }
 
 /**
@@ -43,9 +63,19 @@ export interface AuthzEvent {
 
 /** A TCP connection through a tcp_proxy (or a CONNECT tunnel to a TCP service) changed state. */
 export type TcpEvent =
-  | { kind: 'open'; cluster: string; endpoint: string }
-  | { kind: 'close'; cluster: string; endpoint: string; bytesSent: number; bytesReceived: number }
+  | ({ kind: 'open'; cluster: string; endpoint: string } & TcpConnection)
+  | ({ kind: 'close'; cluster: string; endpoint: string; bytesSent: number; bytesReceived: number; durationMs?: number } & TcpConnection)
   | { kind: 'connect_failed'; cluster: string; endpoint: string; code: string };
+
+/** Who is at either end of a proxied TCP connection, for the access log and the metrics' labels (read during delivery, never kept). */
+export interface TcpConnection {
+  /** The listener whose tcp_proxy took it (undefined: a CONNECT tunnel of the outbound listener). */
+  listener?: string;
+  down?: net.Socket;
+  up?: net.Socket;
+  /** The tcp_proxy's access_log. */
+  accessLog?: readonly AccessLogConfig[];
+}
 
 export interface Channel<T> {
   readonly hasSubscribers: boolean;

@@ -24,3 +24,21 @@ export function peerPrincipal(socket: object | undefined | null): string | undef
 export function spiffeOf(cert: PeerCertificate | undefined): string | undefined {
   return peerIdentity(cert && Object.keys(cert).length ? cert : undefined)?.spiffeId;
 }
+
+const WORKLOAD = Symbol('weft.peerWorkload');
+type WithWorkload = { [WORKLOAD]?: string | null; getPeerCertificate?: () => PeerCertificate };
+
+/**
+ * The workload a verified mTLS peer's certificate was issued to (its subject CN, as Weft's CA
+ * writes it), for telemetry's peer workload labels; undefined when the connection is not mTLS or
+ * the certificate names none. Read once per connection, then kept on the socket.
+ */
+export function peerWorkload(socket: object | undefined | null): string | undefined {
+  if (!socket || peerPrincipal(socket) === undefined) return undefined;
+  const s = socket as WithWorkload;
+  if (s[WORKLOAD] === undefined) {
+    const cert = s.getPeerCertificate?.();
+    s[WORKLOAD] = peerIdentity(cert && Object.keys(cert).length ? cert : undefined)?.workload ?? null;
+  }
+  return s[WORKLOAD] ?? undefined;
+}

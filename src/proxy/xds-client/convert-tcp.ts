@@ -4,6 +4,7 @@ import type { AuthzFilterConfig } from './convert-authz.ts';
 import { TYPE } from '../../xds/types.ts';
 import { pickTarget } from '../http/router.ts';
 import { duration, fail } from './convert-util.ts';
+import { type AccessLogConfig, accessLogs } from './convert-accesslog.ts';
 
 export interface TcpProxyConfig {
   /** The cluster (weight 1), or weighted_clusters: a connection goes to one, by weight. */
@@ -17,6 +18,10 @@ export interface TcpProxyConfig {
   hashSource?: boolean;
   /** The network RBAC filters before the tcp_proxy (AuthorizationPolicy), in order: tcp/authz.ts. */
   rbac?: readonly AuthzFilterConfig[];
+  /** The tcp_proxy's access_log: a line per connection (telemetry/access-log.ts). */
+  accessLog?: readonly AccessLogConfig[];
+  /** The listener it is on (set once the listener is converted): telemetry's listener. */
+  listener?: string;
 }
 
 /** A filter chain of a tls_inspector listener: its name (for logs) and its tcp_proxy. */
@@ -68,7 +73,8 @@ export function tcpProxy(where: string, tc: any): TcpProxyConfig {
   }
   const hashes: any[] = tc.hash_policy ?? [];
   for (const [i, h] of hashes.entries()) if (!h?.source_ip) fail(`${where}: tcp_proxy.hash_policy[${i}]`, 'only source_ip is supported');
-  return { clusters, totalWeight: clusters.reduce((s, c) => s + c.weight, 0), idleTimeoutMs, ...(maxDurationMs ? { maxDurationMs } : {}), ...(hashes.length ? { hashSource: true } : {}) };
+  const accessLog = accessLogs(`${where}: tcp_proxy`, tc.access_log);
+  return { clusters, totalWeight: clusters.reduce((s, c) => s + c.weight, 0), idleTimeoutMs, ...(maxDurationMs ? { maxDurationMs } : {}), ...(hashes.length ? { hashSource: true } : {}), ...(accessLog ? { accessLog } : {}) };
 }
 
 /** The cluster a new connection goes to: by weight, `rand` in [0, 1). */

@@ -8,6 +8,8 @@ import { type SniConfig, type TcpProxyConfig, sniChains, tcpProxy } from './conv
 import { type MtlsListener, isMtlsListener, mtlsParts } from './convert-mtls.ts';
 import { type TransportSocketMatch, type UpstreamTls, clusterTransport, endpointSocketMatch } from './convert-tls.ts';
 import { type JwtAuthnConfig, jwtAuthnConfig } from './convert-jwt.ts';
+import { type AccessLogConfig, accessLogs } from './convert-accesslog.ts';
+export type { AccessLogConfig } from './convert-accesslog.ts';
 
 export type { RouteEntry, RouteTable, VirtualHost, StringMatcher } from './convert-route.ts';
 export { convertRouteConfig } from './convert-route.ts';
@@ -62,6 +64,10 @@ export interface ListenerConfig {
   streamIdleTimeoutMs: number;
   /** The HCM's jwt_authn filter (RequestAuthentication): the JWT layer (http/jwt.ts) runs it first. */
   jwt?: JwtAuthnConfig;
+  /** The HCM's access_log: a line per request (telemetry/access-log.ts). */
+  accessLog?: readonly AccessLogConfig[];
+  /** traffic_direction: which side of an exchange the listener is (its metrics' reporter: destination for INBOUND, else source). */
+  direction?: 'inbound' | 'outbound';
 }
 
 /** When the control plane sets no request_headers_timeout (Envoy's own default is none at all). */
@@ -200,6 +206,16 @@ const INSPECTED_HTTP = new Set(['http/1.1', 'http/1.0', 'h2c']);
  * as an internal listener (internal_listener instead of an address).
  */
 export function convertListener(l: any): ListenerConfig {
+  const c = convertListenerShape(l);
+  // Each tcp_proxy knows its listener, for telemetry (the TCP path is handed the tcp_proxy alone).
+  const tcps = [c.tcp, ...(c.mtls?.chains ?? []).map((x) => x.tcp), ...(c.sni ? [...c.sni.exact.values(), ...c.sni.wildcard.values(), c.sni.fallback].map((x) => x?.tcp) : [])];
+  for (const t of tcps) if (t) t.listener = c.name;
+  const td = l.traffic_direction;
+  const direction = td === 'INBOUND' || td === 1 ? 'inbound' : td === 'OUTBOUND' || td === 2 ? 'outbound' : undefined;
+  return direction ? { ...c, direction } : c;
+}
+
+function convertListenerShape(l: any): ListenerConfig {
   const where = `listener ${l.name ?? '(unnamed)'}`;
   if (!l.name) fail(where, 'name: required');
   if (l.internal_listener && l.address) fail(`${where}: internal_listener`, 'an internal listener has no address');
@@ -269,7 +285,7 @@ export function convertListener(l: any): ListenerConfig {
  */
 function mtlsListener(where: string, l: any): ListenerConfig {
   const parts = mtlsParts(where, l);
-  if (parts.plain) return { ...convertListener(parts.plain), mtls: parts.mtls };
+  if (parts.plain) return { ...convertListenerShape(parts.plain), mtls: parts.mtls };
   const base = { name: l.name as string, ...socket(`${where}: address`, l.address), mtls: parts.mtls };
   if (parts.hcm) return { ...base, kind: 'http', ...hcmConfig(where, parts.hcm) };
   return { ...base, kind: 'tcp', tcp: parts.mtls.chains[0]!.tcp!, ...hcmDefaults() };
@@ -284,7 +300,7 @@ function hcmDefaults(): Pick<ListenerConfig, 'path' | 'requestHeadersTimeoutMs' 
   };
 }
 
-function hcmConfig(where: string, tc: any): Pick<ListenerConfig, 'path' | 'requestHeadersTimeoutMs' | 'idleTimeoutMs' | 'streamIdleTimeoutMs' | 'rdsName' | 'inlineRoutes' | 'authz' | 'jwt'> {
+function hcmConfig(where: string, tc: any): Pick<ListenerConfig, 'path' | 'requestHeadersTimeoutMs' | 'idleTimeoutMs' | 'streamIdleTimeoutMs' | 'rdsName' | 'inlineRoutes' | 'authz' | 'jwt' | 'accessLog'> {
   // The router, and before it the CORS and fault filters (their config comes per route: convert-route.ts).
   // The JWT filter first, then the RBAC filters (after authentication only): the request path runs
   // them in that order before anything else, so one placed after another filter would run earlier
@@ -326,6 +342,8 @@ function hcmConfig(where: string, tc: any): Pick<ListenerConfig, 'path' | 'reque
     streamIdleTimeoutMs: positive('stream_idle_timeout', tc.stream_idle_timeout, DEFAULT_STREAM_IDLE_TIMEOUT_MS),
     ...(jwt ? { jwt } : {}),
   };
+  const accessLog = accessLogs(`${where}: HttpConnectionManager`, tc.access_log);
+  if (accessLog) Object.assign(base, { accessLog });
   if (tc.rds) {
     if (!tc.rds.route_config_name) fail(`${where}: rds.route_config_name`, 'required');
     return { ...base, rdsName: tc.rds.route_config_name };

@@ -1,0 +1,224 @@
+// PURE: Envoy's access log format strings (envoyproxy.io: "Access logging", command operators), as
+// the sidecar supports them: compiled once per config into parts, rendered once per logged
+// exchange. A TEXT format renders each operator's value or "-" when it has none; a JSON format
+// (json_format) renders an entry that is a single operator as a typed value (a number, or null
+// when there is none) and any other string as a string, as Envoy does. An operator the sidecar
+// does not implement is refused when the format is compiled (the config is NACKed naming it),
+// never at request time.
+
+/** What one logged exchange (an HTTP request, or a TCP connection) offers the operators. */
+export interface LogEntry {
+  /** Wall clock of the start (ms since the epoch). */
+  startMs: number;
+  durationMs: number | undefined;
+  /** HTTP only: the request head as the client sent it. */
+  method?: string;
+  path?: string;
+  query?: string;
+  authority?: string;
+  /** "HTTP/1.1", "HTTP/2"; undefined for TCP (Envoy's "-"). */
+  protocol?: string;
+  /** A request header by lower-case name. */
+  reqHeader?(name: string): string | undefined;
+  /** A response header by lower-case name. */
+  respHeader?(name: string): string | undefined;
+  /** 0 for TCP, as Envoy. */
+  responseCode: number;
+  /** Envoy's response flags ("UF", "NR", ...), "-" for none. */
+  responseFlags: string;
+  responseCodeDetails?: string;
+  connectionTerminationDetails?: string;
+  upstreamTransportFailureReason?: string;
+  bytesReceived: number;
+  bytesSent: number;
+  upstreamHost?: string;
+  upstreamCluster?: string;
+  upstreamLocalAddress?: string;
+  downstreamLocalAddress?: string;
+  downstreamRemoteAddress?: string;
+  requestedServerName?: string;
+  routeName?: string;
+  downstreamPeerUriSan?: string;
+  downstreamLocalUriSan?: string;
+  upstreamPeerUriSan?: string;
+  /** Dynamic metadata: filter namespace -> its struct (JWT authentication's, authorization's). */
+  dynamicMetadata?: Record<string, Record<string, unknown>>;
+}
+
+type Value = string | number | undefined;
+type Op = (e: LogEntry) => Value;
+/** A compiled format string: literal text and operators, in order. */
+export type FormatParts = readonly (string | { op: Op; max?: number })[];
+
+export type CompiledFormat =
+  | { kind: 'text'; parts: FormatParts }
+  /** A JSON object: each key's value is a format string, a nested object, or a literal (number, bool, null). */
+  | { kind: 'json'; fields: readonly JsonField[] };
+type JsonField = { key: string; parts?: FormatParts; nested?: readonly JsonField[]; literal?: unknown };
+
+export class FormatError extends Error {}
+
+const addr = (a: string | undefined) => a;
+const withoutPort = (a: string | undefined) => {
+  if (a === undefined) return undefined;
+  if (a.startsWith('[')) return a.slice(1, a.indexOf(']'));
+  const i = a.lastIndexOf(':');
+  return i > 0 && a.indexOf(':') === i ? a.slice(0, i) : a;
+};
+
+/** The operators without arguments. */
+const SIMPLE: Record<string, Op> = {
+  START_TIME: (e) => new Date(e.startMs).toISOString(),
+  PROTOCOL: (e) => e.protocol,
+  RESPONSE_CODE: (e) => e.responseCode,
+  RESPONSE_FLAGS: (e) => e.responseFlags,
+  RESPONSE_CODE_DETAILS: (e) => e.responseCodeDetails,
+  CONNECTION_TERMINATION_DETAILS: (e) => e.connectionTerminationDetails,
+  UPSTREAM_TRANSPORT_FAILURE_REASON: (e) => e.upstreamTransportFailureReason,
+  BYTES_RECEIVED: (e) => e.bytesReceived,
+  BYTES_SENT: (e) => e.bytesSent,
+  DURATION: (e) => (e.durationMs === undefined ? undefined : Math.floor(e.durationMs)),
+  UPSTREAM_HOST: (e) => e.upstreamHost,
+  UPSTREAM_CLUSTER: (e) => e.upstreamCluster,
+  UPSTREAM_CLUSTER_RAW: (e) => e.upstreamCluster,
+  UPSTREAM_LOCAL_ADDRESS: (e) => addr(e.upstreamLocalAddress),
+  UPSTREAM_LOCAL_ADDRESS_WITHOUT_PORT: (e) => withoutPort(e.upstreamLocalAddress),
+  DOWNSTREAM_LOCAL_ADDRESS: (e) => addr(e.downstreamLocalAddress),
+  DOWNSTREAM_LOCAL_ADDRESS_WITHOUT_PORT: (e) => withoutPort(e.downstreamLocalAddress),
+  DOWNSTREAM_REMOTE_ADDRESS: (e) => addr(e.downstreamRemoteAddress),
+  DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT: (e) => withoutPort(e.downstreamRemoteAddress),
+  REQUESTED_SERVER_NAME: (e) => e.requestedServerName,
+  ROUTE_NAME: (e) => e.routeName,
+  DOWNSTREAM_PEER_URI_SAN: (e) => e.downstreamPeerUriSan,
+  DOWNSTREAM_LOCAL_URI_SAN: (e) => e.downstreamLocalUriSan,
+  UPSTREAM_PEER_URI_SAN: (e) => e.upstreamPeerUriSan,
+};
+
+/** Envoy's pseudo-headers of the request, as REQ() reads them. */
+function requestHeader(e: LogEntry, name: string): string | undefined {
+  switch (name) {
+    case ':method':
+      return e.method;
+    case ':path':
+      return e.path === undefined ? undefined : e.query ? `${e.path}?${e.query}` : e.path;
+    case ':authority':
+    case 'host':
+      return e.authority;
+    case ':scheme':
+      return e.method === undefined ? undefined : 'http';
+    default:
+      return e.reqHeader?.(name);
+  }
+}
+
+/** REQ(X?Y) / RESP(X?Y): the first header, else the alternative. */
+function headerOp(which: 'REQ' | 'RESP', arg: string, where: string): Op {
+  const [a, b, extra] = arg.toLowerCase().split('?');
+  if (!a || extra !== undefined || b === '') throw new FormatError(`${where}: %${which}(${arg})%: expected a header name, optionally ?alternative`);
+  const get = which === 'REQ' ? (e: LogEntry, n: string) => requestHeader(e, n) : (e: LogEntry, n: string) => e.respHeader?.(n);
+  return b === undefined ? (e) => get(e, a) : (e) => get(e, a) ?? get(e, b);
+}
+
+/** DYNAMIC_METADATA(namespace:key:...): the value at that path, a string or JSON. */
+function metadataOp(arg: string, where: string): Op {
+  const [ns, ...path] = arg.split(':');
+  if (!ns) throw new FormatError(`${where}: %DYNAMIC_METADATA(${arg})%: expected a filter namespace`);
+  return (e) => {
+    let v: unknown = e.dynamicMetadata?.[ns];
+    for (const k of path) v = v !== null && typeof v === 'object' ? (v as Record<string, unknown>)[k] : undefined;
+    if (v === undefined || v === null) return undefined;
+    return typeof v === 'string' || typeof v === 'number' ? v : JSON.stringify(v);
+  };
+}
+
+const OPERATOR = /^([A-Z_]+)(?:\(([^)]*)\))?(?::(\d+))?$/;
+
+/** One operator's text between the % signs. */
+function compileOperator(token: string, where: string): { op: Op; max?: number } {
+  const m = OPERATOR.exec(token);
+  if (!m) throw new FormatError(`${where}: unsupported access log command operator %${token}%`);
+  const [, name, arg, max] = m as unknown as [string, string, string | undefined, string | undefined];
+  const lim = max !== undefined ? { max: Number(max) } : {};
+  if (name === 'REQ' || name === 'RESP') {
+    if (arg === undefined) throw new FormatError(`${where}: %${name}%: needs a header name, %${name}(name)%`);
+    return { op: headerOp(name, arg, where), ...lim };
+  }
+  if (name === 'DYNAMIC_METADATA') {
+    if (arg === undefined) throw new FormatError(`${where}: %DYNAMIC_METADATA%: needs a namespace, %DYNAMIC_METADATA(namespace:key)%`);
+    return { op: metadataOp(arg, where), ...lim };
+  }
+  const op = SIMPLE[name];
+  if (!op) throw new FormatError(`${where}: unsupported access log command operator %${token}% (the sidecar implements ${[...Object.keys(SIMPLE), 'REQ(...)', 'RESP(...)', 'DYNAMIC_METADATA(...)'].join(', ')})`);
+  if (arg !== undefined) throw new FormatError(`${where}: %${token}%: ${name} takes no argument here (START_TIME's strftime format is not supported)`);
+  return { op, ...lim };
+}
+
+/** A format string's parts. "%%" is a literal "%"; an unclosed "%" is an error. */
+export function compileText(s: string, where: string): FormatParts {
+  const parts: (string | { op: Op; max?: number })[] = [];
+  let lit = '';
+  let i = 0;
+  while (i < s.length) {
+    const c = s[i]!;
+    if (c !== '%') {
+      lit += c;
+      i++;
+      continue;
+    }
+    if (s[i + 1] === '%') {
+      lit += '%';
+      i += 2;
+      continue;
+    }
+    const end = s.indexOf('%', i + 1);
+    if (end < 0) throw new FormatError(`${where}: unterminated command operator at character ${i} of the format`);
+    if (lit) parts.push(lit);
+    lit = '';
+    parts.push(compileOperator(s.slice(i + 1, end), where));
+    i = end + 1;
+  }
+  if (lit) parts.push(lit);
+  return parts;
+}
+
+export function compileJson(obj: Record<string, unknown>, where: string): readonly JsonField[] {
+  return Object.entries(obj).map(([key, v]) => {
+    if (typeof v === 'string') return { key, parts: compileText(v, `${where}.${key}`) };
+    if (v !== null && typeof v === 'object' && !Array.isArray(v)) return { key, nested: compileJson(v as Record<string, unknown>, `${where}.${key}`) };
+    if (Array.isArray(v)) throw new FormatError(`${where}.${key}: lists are not supported in json_format`);
+    return { key, literal: v };
+  });
+}
+
+function valueText(v: Value, max?: number): string {
+  const s = v === undefined || v === '' ? '-' : String(v);
+  return max !== undefined && s.length > max ? s.slice(0, max) : s;
+}
+
+/** A text format's line for one entry. */
+export function renderText(parts: FormatParts, e: LogEntry): string {
+  let out = '';
+  for (const p of parts) out += typeof p === 'string' ? p : valueText(p.op(e), p.max);
+  return out;
+}
+
+function jsonValue(parts: FormatParts, e: LogEntry): unknown {
+  const only = parts.length === 1 ? parts[0] : undefined;
+  if (only !== undefined && typeof only !== 'string') {
+    const v = only.op(e);
+    if (v === undefined || v === '') return null;
+    return typeof v === 'number' ? v : valueText(v, only.max);
+  }
+  return renderText(parts, e);
+}
+
+function jsonObject(fields: readonly JsonField[], e: LogEntry): Record<string, unknown> {
+  const o: Record<string, unknown> = {};
+  for (const f of fields) o[f.key] = f.parts ? jsonValue(f.parts, e) : f.nested ? jsonObject(f.nested, e) : f.literal;
+  return o;
+}
+
+/** One log line, newline included (a text format carries its own; Istio's end in "\n"). */
+export function render(f: CompiledFormat, e: LogEntry): string {
+  return f.kind === 'text' ? renderText(f.parts, e) : `${JSON.stringify(jsonObject(f.fields, e))}\n`;
+}

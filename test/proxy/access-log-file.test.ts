@@ -1,0 +1,61 @@
+// The access log's writer (telemetry/log-file.ts): a file that does not keep up (a FIFO nobody
+// reads yet) never makes the writer's caller wait; past the backlog, lines are dropped and counted;
+// every line it accepted arrives, whole and in order, once the reader comes. A path that cannot be
+// opened is reported, never thrown.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { LogFile, MAX_BACKLOG } from '../../src/proxy/telemetry/log-file.ts';
+import { tmpDir } from '../helpers.ts';
+
+test('a stalled file: writes never wait, lines past the backlog are dropped and counted, the accepted ones all arrive', async () => {
+  const fifo = path.join(tmpDir('al-fifo'), 'log');
+  execFileSync('mkfifo', [fifo]);
+  const errors: string[] = [];
+  const f = new LogFile(fifo, (_p, m) => errors.push(m));
+  const line = `${'x'.repeat(1000)}\n`;
+  const N = Math.ceil((3 * MAX_BACKLOG) / line.length);
+  const t0 = performance.now();
+  for (let i = 0; i < N; i++) f.write(`${String(i).padStart(8, '0')} ${line}`);
+  const took = performance.now() - t0;
+  // Nobody reads the FIFO: its open has not even completed.
+  assert.ok(took < 2000, `writing ${N} lines took ${took} ms`);
+  assert.ok(f.dropped > 0 && f.written > 0, `written ${f.written}, dropped ${f.dropped}`);
+  assert.equal(f.written + f.dropped, N);
+  assert.ok(f.written * line.length <= MAX_BACKLOG + line.length * 2, 'no more than the backlog is held');
+  // The reader comes: every accepted line arrives, whole, in order.
+  const got = await new Promise<string>((resolve, reject) => {
+    let s = '';
+    const r = fs.createReadStream(fifo, { encoding: 'latin1' });
+    r.on('data', (d) => (s += d));
+    r.on('end', () => resolve(s));
+    r.on('error', reject);
+    f.close();
+  });
+  const lines = got.split('\n').filter(Boolean);
+  assert.equal(lines.length, f.written);
+  lines.forEach((l, i) => assert.ok(l.startsWith(`${String(i).padStart(8, '0')} x`), `line ${i}`));
+  assert.deepEqual(errors, []);
+});
+
+test('a path that cannot be opened: reported once with the reason, lines counted as dropped, nothing thrown', async () => {
+  const errors: string[] = [];
+  let reported!: () => void;
+  const once = new Promise<void>((r) => (reported = r));
+  const f = new LogFile('/nonexistent-weft-dir/a.log', (p, m) => {
+    errors.push(`${p}: ${m}`);
+    reported();
+  });
+  f.write('a\n');
+  await once;
+  f.write('b\n');
+  f.write('c\n');
+  assert.equal(errors.length, 1);
+  assert.match(errors[0]!, /nonexistent-weft-dir\/a\.log: ENOENT/);
+  assert.ok(f.failed);
+  assert.equal(f.dropped + f.written, 3);
+  assert.ok(f.dropped >= 2);
+  f.close();
+});
