@@ -305,6 +305,17 @@ describe('a policy change applies to connections already open', () => {
     };
   }
 
+  /** PeerAuthentication STRICT in foo, until the test ends; resolves once every sidecar has it. */
+  async function strictInFoo(t: { after(fn: () => Promise<void>): void }): Promise<void> {
+    const store = mesh.cp.store;
+    t.after(async () => {
+      store.delete({ kind: 'PeerAuthentication', namespace: 'foo', name: 'strict' });
+      await mesh.synced();
+    });
+    store.apply([checkResource({ apiVersion: 'security.istio.io/v1', kind: 'PeerAuthentication', metadata: { name: 'strict', namespace: 'foo' }, spec: { mtls: { mode: 'STRICT' } } }, 'strict')]);
+    await mesh.synced();
+  }
+
   /** Waits for `p`, failing with `what` after 20 s (the sidecar closes it as soon as it ACKs the policy). */
   const within = (p: Promise<void>, what: string) =>
     Promise.race([p, new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`${what}: still open 20 s after every sidecar ACKed the policy`)), 20_000).unref())]);
@@ -335,13 +346,7 @@ describe('a policy change applies to connections already open', () => {
     const outsideClosed = new Promise<void>((resolve) => outside.once('close', () => resolve()));
     outside.write('hello');
     await once(outside, 'data');
-    const store = mesh.cp.store;
-    t.after(async () => {
-      store.delete({ kind: 'PeerAuthentication', namespace: 'foo', name: 'strict' });
-      await mesh.synced();
-    });
-    store.apply([checkResource({ apiVersion: 'security.istio.io/v1', kind: 'PeerAuthentication', metadata: { name: 'strict', namespace: 'foo' }, spec: { mtls: { mode: 'STRICT' } } }, 'strict')]);
-    await mesh.synced();
+    await strictInFoo(t);
     await within(outsideClosed, 'the plain-text connection');
     assert.equal(await fromSleepTunnel.echo('two'), 'ok', "sleep's mTLS connection is still open");
     fromSleepTunnel.socket.destroy();
@@ -389,13 +394,7 @@ describe('a policy change applies to connections already open', () => {
   test('found by review: STRICT closes an upgraded plain-text connection too', async (t) => {
     await mesh.setPolicies([]);
     const c = await upgraded();
-    const store = mesh.cp.store;
-    t.after(async () => {
-      store.delete({ kind: 'PeerAuthentication', namespace: 'foo', name: 'strict' });
-      await mesh.synced();
-    });
-    store.apply([checkResource({ apiVersion: 'security.istio.io/v1', kind: 'PeerAuthentication', metadata: { name: 'strict', namespace: 'foo' }, spec: { mtls: { mode: 'STRICT' } } }, 'strict')]);
-    await mesh.synced();
+    await strictInFoo(t);
     await within(c.closed, 'the upgraded plain-text connection');
   });
 
@@ -413,13 +412,7 @@ describe('a policy change applies to connections already open', () => {
   test('found by review: a client that connected while PERMISSIVE and speaks only after STRICT is refused', async (t) => {
     await mesh.setPolicies([]);
     const c = await outsideConnection(plainDetect);
-    const store = mesh.cp.store;
-    t.after(async () => {
-      store.delete({ kind: 'PeerAuthentication', namespace: 'foo', name: 'strict' });
-      await mesh.synced();
-    });
-    store.apply([checkResource({ apiVersion: 'security.istio.io/v1', kind: 'PeerAuthentication', metadata: { name: 'strict', namespace: 'foo' }, spec: { mtls: { mode: 'STRICT' } } }, 'strict')]);
-    await mesh.synced();
+    await strictInFoo(t);
     assert.equal(await c.echo('hello'), 'closed');
   });
 });
