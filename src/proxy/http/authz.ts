@@ -85,14 +85,10 @@ interface Trail {
 }
 
 /**
- * Runs the listener's authorization filters for one request: undefined when every filter lets it
- * through, else the denial to answer with; a PendingAuthz when an ext_authz filter (a CUSTOM
- * policy's) asks its authorizer. Publishes the decision on the telemetry channel.
- */
-/**
  * The RBAC filters' decision again, for a request whose connection outlived it (an upgrade:
  * WebSocket) when the listener's policies change: why they now deny it, or undefined. An external
- * authorizer (CUSTOM) is asked per request, not again here. Only a denial is published.
+ * authorizer (CUSTOM) is asked per request, not again here: a CUSTOM policy applies to connections
+ * opened after it. Only a denial is published.
  */
 export function deniedNow(ctx: AuthzContext, l: ListenerConfig, req: RbacRequest): string | undefined {
   for (const f of l.authz ?? []) {
@@ -107,6 +103,11 @@ export function deniedNow(ctx: AuthzContext, l: ListenerConfig, req: RbacRequest
   return undefined;
 }
 
+/**
+ * Runs the listener's authorization filters for one request: undefined when every filter lets it
+ * through, else the denial to answer with; a PendingAuthz when an ext_authz filter (a CUSTOM
+ * policy's) asks its authorizer. Publishes the decision on the telemetry channel.
+ */
 export function authorize(ctx: AuthzContext, l: ListenerConfig, ds: Downstream): ProxyError | undefined | PendingAuthz {
   if (!l.authz) return undefined;
   return run(ctx, l, ds, 0, {});

@@ -799,7 +799,17 @@ export class Exchange implements BodySink, ResponseHandler {
       return;
     }
     publish(this.ctx, this.ds, this.d.clusterName, status, undefined, this.endpoint, this.started, this.detail());
-    if (this.afterUpgrade) this.ctx.live?.add(down.socket, this.afterUpgrade.listener, this.afterUpgrade.refusal);
+    if (this.afterUpgrade) {
+      // A policy change between routing and the 101 (found by review): decided once more now.
+      const why = this.afterUpgrade.refusal();
+      if (why) {
+        this.ctx.log?.(`upgraded connection from ${this.ds.remoteAddress()} to listener ${this.afterUpgrade.listener} closed: ${why}`);
+        down.socket.destroy();
+        up.destroy();
+        return;
+      }
+      this.ctx.live?.add(down.socket, this.afterUpgrade.listener, this.afterUpgrade.refusal);
+    }
     join(down.socket, up, down.head, upHead, { idleTimeoutMs: Number.isFinite(this.idleMs) ? this.idleMs : 0 });
   }
 

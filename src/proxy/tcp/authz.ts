@@ -158,14 +158,13 @@ export function admitConnection(ctx: TcpAuthzContext, listener: string, socket: 
     socket.destroy();
     return false;
   }
+  // Kept from now on, before any verdict: a policy change while an external authorizer is asked
+  // (found by review) decides it too, and closes it if it now refuses it (the check then ends
+  // false). A connection denied below is closed, and leaves the set as it closes.
+  ctx.live?.add(socket, listener, () => (refusedNow?.() ? PLAINTEXT_NOW_REFUSED : deniedNow(ctx, listener, current(), connectionRequestOf(socket, ctx, serverName))));
   const filters = current();
-  const keep = (ok: boolean) => {
-    if (ok) ctx.live?.add(socket, listener, () => (refusedNow?.() ? PLAINTEXT_NOW_REFUSED : deniedNow(ctx, listener, current(), connectionRequestOf(socket, ctx, serverName))));
-    return ok;
-  };
-  if (!filters?.length) return keep(true);
-  const verdict = authorizeConnection(ctx, listener, filters, socket, serverName);
-  return typeof verdict === 'boolean' ? keep(verdict) : verdict.then(keep);
+  if (!filters?.length) return true;
+  return authorizeConnection(ctx, listener, filters, socket, serverName);
 }
 
 /**

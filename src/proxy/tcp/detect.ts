@@ -94,6 +94,13 @@ export function detect(
     else verdict.then((ok) => (ok ? pipe() : up?.socket.destroy()), () => up?.socket.destroy());
   };
   const pipe = () => {
+    // The upstream may have gone while an external authorizer was asked (its listeners were off):
+    // the client is closed, not joined to a dead socket (found by review).
+    if (up!.socket.destroyed || down.destroyed) {
+      up!.socket.destroy();
+      down.destroy();
+      return;
+    }
     pipeTcp(ctx, clusterName, down, up!, buf, Buffer.concat(upChunks), idleTimeoutMs, maxDurationMs, from);
     // Ends seen before the pipe: pass them on, as the pipe would have.
     if (upEnded) down.end();
