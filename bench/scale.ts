@@ -703,7 +703,10 @@ async function runAt(n: number, namespaces: number, workers: Workers, tmp: strin
       const cpu1 = cpuSeconds(cpPid);
       log(`${N}: all ${n} have their config ${((connectDone - t0) / 1000).toFixed(2)}s after connecting (${routeConfigs} distinct route configs); control plane CPU ${(cpu1 - cpu0).toFixed(2)}s`);
       const adminProxies = await allAckedInAdmin(ready.admin, n, `${N} after connect`);
-      const clusters = (await adminCall(`${ready.admin}/api/v1/proxies`)).proxies[0].types.find((t: any) => t.type === 'CDS').resources;
+      const listed = await adminCall(`${ready.admin}/api/v1/proxies`);
+      const clusters = listed.proxies[0].types.find((t: any) => t.type === 'CDS').resources;
+      const st = listed.stats;
+      if (st) log(`${N}: since the control plane started: ${st.pushes} pushes, ${st.responses} responses sent, ${st.held} held back (flow control)`);
       const afterConnectMB = rssMB(cpPid);
 
       // Config change, CONFIG_CHANGES times: the VirtualService of service 0 to 50/50, back to

@@ -1,29 +1,48 @@
 // Turns a burst of triggers into one call: fires `quietMs` after the last trigger, but never later
 // than `maxMs` after the first one, so a steady trickle of changes cannot starve pushes.
+//
+// In a storm (triggers kept coming until `maxMs` forced the call) the next call also waits, after
+// the end of this one, `restFactor` times the time this one took. A push to a thousand proxies
+// takes long, and while they connect every registration triggers one: back to back, pushes took
+// the whole process and stretched the burst of connections (TLS handshakes, first requests) that
+// triggered them. In a storm pushes so take at most 1 / (1 + restFactor) of the time; a change
+// after a quiet spell is pushed after `quietMs`, as ever.
 export class Debouncer {
   private readonly quietMs: number;
   private readonly maxMs: number;
   private readonly fn: () => void;
   private timer: NodeJS.Timeout | undefined;
   private firstAt = 0;
+  /** No call before this time: the rest after the last call, if it ended a storm. */
+  private restUntil = 0;
+  private readonly restFactor: number;
   private readonly now: () => number;
 
-  constructor(quietMs: number, maxMs: number, fn: () => void, now: () => number = Date.now) {
+  /** restFactor: in a storm, the next call waits this many times the last one's duration after it ended. */
+  constructor(quietMs: number, maxMs: number, fn: () => void, now: () => number = () => performance.now(), restFactor = 4) {
     this.quietMs = quietMs;
     this.maxMs = maxMs;
     this.fn = fn;
     this.now = now;
+    this.restFactor = restFactor;
   }
 
   trigger(): void {
     const now = this.now();
     if (this.timer === undefined) this.firstAt = now;
     else clearTimeout(this.timer);
-    const wait = Math.max(0, Math.min(this.quietMs, this.firstAt + this.maxMs - now));
+    const storm = this.firstAt + this.maxMs <= now + this.quietMs;
+    const at = Math.max(storm ? this.firstAt + this.maxMs : now + this.quietMs, this.restUntil);
     this.timer = setTimeout(() => {
       this.timer = undefined;
-      this.fn();
-    }, wait);
+      const start = this.now();
+      try {
+        this.fn();
+      } finally {
+        const end = this.now();
+        this.restUntil = storm ? end + this.restFactor * (end - start) : 0;
+      }
+    }, Math.max(0, at - now));
   }
 
   /** A call is scheduled and has not run yet. */

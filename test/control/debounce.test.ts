@@ -1,0 +1,57 @@
+// The push debouncer, on mocked timers: a burst becomes one push; in a storm of changes (a
+// thousand proxies connecting, each registration a change), slow pushes are spaced by their cost,
+// so that they cannot take the whole control plane; after a quiet spell a change is prompt.
+import { mock, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Debouncer } from '../../src/control/ads/debounce.ts';
+
+test('in a storm a push that took D is followed no sooner than 4 D after it; after a quiet spell a change is pushed after the quiet time', () => {
+  mock.timers.enable({ apis: ['setTimeout'] });
+  try {
+    let clock = 0; // the debouncer's clock: the mocked timers' time, plus the time pushes took
+    const advance = (ms: number) => {
+      for (let i = 0; i < ms; i++) {
+        clock += 1;
+        mock.timers.tick(1);
+      }
+    };
+    let took = 200;
+    const runs: { start: number; end: number }[] = [];
+    const d = new Debouncer(50, 300, () => {
+      const start = clock;
+      clock += took; // a push to many proxies
+      runs.push({ start, end: clock });
+    }, () => clock);
+
+    // A storm: a change every 10 ms for 10 s.
+    for (let t = 0; t < 10_000; t += 10) {
+      d.trigger();
+      advance(10);
+    }
+    assert.equal(runs[0].start, 300, 'the first push at maxMs, as before');
+    for (let i = 1; i < runs.length; i++) {
+      const gap = runs[i].start - runs[i - 1].end;
+      assert.ok(gap >= 4 * took, `push ${i + 1} came ${gap} ms after push ${i} ended, which took ${took} ms`);
+      assert.ok(gap <= 4 * took + 1, `push ${i + 1} came ${gap} ms after push ${i} ended: later than the rest`);
+    }
+    // Pushes took at most a fifth of the storm's time (unpaced, some 40%: one 300 ms after each).
+    const busy = runs.length * took;
+    assert.ok(busy <= clock / 5 + took, `${runs.length} pushes of ${took} ms in ${clock} ms`);
+
+    // The storm is over; a quiet spell, then one change: pushed after the quiet time.
+    advance(10_000);
+    runs.length = 0;
+    took = 100;
+    const t0 = clock;
+    d.trigger();
+    advance(200);
+    assert.deepEqual(runs.map((r) => r.start), [t0 + 50]);
+    // Another just after that (slow) push: no rest, for that push ended no storm.
+    const t1 = clock;
+    d.trigger();
+    advance(200);
+    assert.deepEqual(runs.map((r) => r.start), [t0 + 50, t1 + 50]);
+  } finally {
+    mock.timers.reset();
+  }
+});
