@@ -1,12 +1,15 @@
 // Turns a burst of triggers into one call: fires `quietMs` after the last trigger, but never later
 // than `maxMs` after the first one, so a steady trickle of changes cannot starve pushes.
 //
-// In a storm (triggers kept coming until `maxMs` forced the call) the next call also waits, after
-// the end of this one, `restFactor` times the time this one took. A push to a thousand proxies
-// takes long, and while they connect every registration triggers one: back to back, pushes took
-// the whole process and stretched the burst of connections (TLS handshakes, first requests) that
-// triggered them. In a storm pushes so take at most 1 / (1 + restFactor) of the time; a change
-// after a quiet spell is pushed after `quietMs`, as ever.
+// In a storm (triggers kept coming until `maxMs` forced the call), the next call also rests after
+// the end of this one: `restFactor` times the time this one took, and at least `maxMs`, doubled
+// for each call of the same storm up to `maxRestMs` (as Istio's debounce lets a storm wait up to
+// 10 s). A push to a thousand proxies takes long, and while they connect every registration
+// triggers one: back to back, pushes took the whole process, and every proxy received its full
+// endpoints again and again, which stretched the burst of connections that triggered them. In a
+// storm, pushes so take at most 1 / (1 + restFactor) of the time, and their number grows with the
+// storm's length only once the rest reaches `maxRestMs`. A change after a quiet spell is pushed
+// after `quietMs`, as ever.
 export class Debouncer {
   private readonly quietMs: number;
   private readonly maxMs: number;
@@ -16,15 +19,19 @@ export class Debouncer {
   /** No call before this time: the rest after the last call, if it ended a storm. */
   private restUntil = 0;
   private readonly restFactor: number;
+  private readonly maxRestMs: number;
+  /** Calls of the current storm so far. */
+  private stormCalls = 0;
   private readonly now: () => number;
 
-  /** restFactor: in a storm, the next call waits this many times the last one's duration after it ended. */
-  constructor(quietMs: number, maxMs: number, fn: () => void, now: () => number = () => performance.now(), restFactor = 4) {
+  /** restFactor, maxRestMs: in a storm, the rest after a call (above). */
+  constructor(quietMs: number, maxMs: number, fn: () => void, now: () => number = () => performance.now(), restFactor = 4, maxRestMs = 5000) {
     this.quietMs = quietMs;
     this.maxMs = maxMs;
     this.fn = fn;
     this.now = now;
     this.restFactor = restFactor;
+    this.maxRestMs = maxRestMs;
   }
 
   trigger(): void {
@@ -40,7 +47,9 @@ export class Debouncer {
         this.fn();
       } finally {
         const end = this.now();
-        this.restUntil = storm ? end + this.restFactor * (end - start) : 0;
+        this.stormCalls = storm ? this.stormCalls + 1 : 0;
+        const backoff = Math.min(this.maxRestMs, this.maxMs * 2 ** (this.stormCalls - 1));
+        this.restUntil = storm ? end + Math.max(this.restFactor * (end - start), backoff) : 0;
       }
     }, Math.max(0, at - now));
   }
