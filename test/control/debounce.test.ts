@@ -37,6 +37,18 @@ test('in a storm a push that took D is followed no sooner than 4 D after it, and
     const busy = runs.length * took;
     assert.ok(busy <= clock / 5 + took, `${runs.length} pushes of ${took} ms in ${clock} ms`);
 
+    // A storm that goes on in bursts: 100 ms of changes every 300 ms, each burst short of maxMs
+    // (which alone would make every push a quiet one). It goes on as one storm, for its bursts
+    // come while pushes rest.
+    advance(10_000);
+    runs.length = 0;
+    for (let t = 0; t < 20_000; t += 10) {
+      if (t < 1000 || t % 300 < 100) d.trigger();
+      advance(10);
+    }
+    const burstGaps = runs.slice(1).map((r, i) => r.start - runs[i].end);
+    assert.deepEqual(burstGaps, [800, 800, 1200, 2400, 4800, 5000], `${runs.length} pushes: ${burstGaps.join(', ')} ms apart`);
+
     // The storm is over; a quiet spell, then one change: pushed after the quiet time.
     advance(10_000);
     runs.length = 0;

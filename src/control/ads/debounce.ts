@@ -1,15 +1,15 @@
 // Turns a burst of triggers into one call: fires `quietMs` after the last trigger, but never later
 // than `maxMs` after the first one, so a steady trickle of changes cannot starve pushes.
 //
-// In a storm (triggers kept coming until `maxMs` forced the call), the next call also rests after
-// the end of this one: `restFactor` times the time this one took, and at least `maxMs`, doubled
-// for each call of the same storm up to `maxRestMs` (as Istio's debounce lets a storm wait up to
-// 10 s). A push to a thousand proxies takes long, and while they connect every registration
-// triggers one: back to back, pushes took the whole process, and every proxy received its full
-// endpoints again and again, which stretched the burst of connections that triggered them. In a
-// storm, pushes so take at most 1 / (1 + restFactor) of the time, and their number grows with the
-// storm's length only once the rest reaches `maxRestMs`. A change after a quiet spell is pushed
-// after `quietMs`, as ever.
+// In a storm (triggers kept coming until `maxMs` forced the call, or came while the last call of
+// a storm rested: a storm may come in bursts), the next call also rests after the end of this
+// one: `restFactor` times the time this one took, and at least `maxMs`, doubled for each call of
+// the same storm up to `maxRestMs` (as Istio's debounce lets a storm wait up to 10 s). A push to a
+// thousand proxies takes long, and while they connect every registration triggers one: back to
+// back, pushes took the whole process, and every proxy received its full endpoints again and
+// again, which stretched the burst of connections that triggered them. In a storm, pushes so take
+// at most 1 / (1 + restFactor) of the time, and their number grows with the storm's length only
+// once the rest reaches `maxRestMs`. A change after a quiet spell is pushed after `quietMs`.
 export class Debouncer {
   private readonly quietMs: number;
   private readonly maxMs: number;
@@ -22,6 +22,8 @@ export class Debouncer {
   private readonly maxRestMs: number;
   /** Calls of the current storm so far. */
   private stormCalls = 0;
+  /** The first trigger of the pending call came while the last call of a storm rested. */
+  private duringRest = false;
   private readonly now: () => number;
 
   /** restFactor, maxRestMs: in a storm, the rest after a call (above). */
@@ -36,9 +38,11 @@ export class Debouncer {
 
   trigger(): void {
     const now = this.now();
-    if (this.timer === undefined) this.firstAt = now;
-    else clearTimeout(this.timer);
-    const storm = this.firstAt + this.maxMs <= now + this.quietMs;
+    if (this.timer === undefined) {
+      this.firstAt = now;
+      this.duringRest = now < this.restUntil;
+    } else clearTimeout(this.timer);
+    const storm = this.duringRest || this.firstAt + this.maxMs <= now + this.quietMs;
     const at = Math.max(storm ? this.firstAt + this.maxMs : now + this.quietMs, this.restUntil);
     this.timer = setTimeout(() => {
       this.timer = undefined;
@@ -47,7 +51,7 @@ export class Debouncer {
         this.fn();
       } finally {
         const end = this.now();
-        this.stormCalls = storm ? this.stormCalls + 1 : 0;
+        this.stormCalls = !storm ? 0 : this.duringRest ? this.stormCalls + 1 : 1;
         const backoff = Math.min(this.maxRestMs, this.maxMs * 2 ** (this.stormCalls - 1));
         this.restUntil = storm ? end + Math.max(this.restFactor * (end - start), backoff) : 0;
       }
