@@ -148,7 +148,7 @@ class Connection {
   /** The config revision of the snapshot last sent from, and the last one ACKed in full. */
   sentRevision: number | undefined;
   ackedRevision: number | undefined;
-  /** The resources last generated, for the snapshot and workload they were generated from. */
+  /** The resources last generated, for the snapshot and workload they were generated from; until the next push. */
   generated: { mesh: MeshSnapshot; workload: Workload; res: XdsResources } | undefined;
 
   constructor(id: string, node: Node, workload: Workload, call: Call) {
@@ -491,6 +491,7 @@ export class AdsServer {
         s.due = true;
         if (s.awaiting) this.count.held += 1;
       }
+      c.generated = undefined; // a push generates afresh, whether or not the snapshot changed
       try {
         this.flush(c, mesh);
       } catch (e) {
