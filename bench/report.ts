@@ -801,7 +801,8 @@ three phases), 2026-11-25, after the changes below. Shares are of the samples in
     newer responses, not a queue of stale ones on its socket (\`stats.held\` in /api/v1/proxies counts them);
   - while changes keep coming (the 300 ms bound forces the push), the next push waits four times as long as
     the last one took, and at least 300 ms doubled per push of the storm up to 5 s, so that pushes take at
-    most a fifth of the control plane's time and their number grows with the ramp's length only slowly.
+    most a fifth of the control plane's time and their number grows with the ramp's length only slowly; a
+    storm quiet for a second gets its last push then.
 - **Memory is about 180 KB per connected proxy** (VmRSS, not yet broken down with a heap snapshot). It holds:
   - one HTTP/2 session and gRPC call per proxy;
   - its \`Connection\` and subscriptions;

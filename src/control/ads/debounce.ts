@@ -9,15 +9,19 @@
 // back, pushes took the whole process, and every proxy received its full endpoints again and
 // again, which stretched the burst of connections that triggered them. In a storm, pushes so take
 // at most 1 / (1 + restFactor) of the time, and their number grows with the storm's length only
-// once the rest reaches `maxRestMs`. A change after a quiet spell is pushed after `quietMs`.
+// once the rest reaches `maxRestMs`. A storm that has gone quiet for `stormQuietMs` has its last
+// call then (the rest its cost asks for done): the last proxies to connect wait no longer than
+// that for the others' endpoints. A change after a quiet spell is pushed after `quietMs`.
 export class Debouncer {
   private readonly quietMs: number;
   private readonly maxMs: number;
   private readonly fn: () => void;
   private timer: NodeJS.Timeout | undefined;
   private firstAt = 0;
-  /** No call before this time: the rest after the last call, if it ended a storm. */
+  /** The rest after the last call, if it was one of a storm: no call before restUntil while the storm goes on, none before costRestUntil at all. */
   private restUntil = 0;
+  private costRestUntil = 0;
+  private readonly stormQuietMs: number;
   private readonly restFactor: number;
   private readonly maxRestMs: number;
   /** Calls of the current storm so far. */
@@ -26,14 +30,15 @@ export class Debouncer {
   private duringRest = false;
   private readonly now: () => number;
 
-  /** restFactor, maxRestMs: in a storm, the rest after a call (above). */
-  constructor(quietMs: number, maxMs: number, fn: () => void, now: () => number = () => performance.now(), restFactor = 4, maxRestMs = 5000) {
+  /** restFactor, maxRestMs, stormQuietMs: in a storm, the rest after a call, and when a storm is over (above). */
+  constructor(quietMs: number, maxMs: number, fn: () => void, now: () => number = () => performance.now(), restFactor = 4, maxRestMs = 5000, stormQuietMs = 1000) {
     this.quietMs = quietMs;
     this.maxMs = maxMs;
     this.fn = fn;
     this.now = now;
     this.restFactor = restFactor;
     this.maxRestMs = maxRestMs;
+    this.stormQuietMs = stormQuietMs;
   }
 
   trigger(): void {
@@ -43,7 +48,10 @@ export class Debouncer {
       this.duringRest = now < this.restUntil;
     } else clearTimeout(this.timer);
     const storm = this.duringRest || this.firstAt + this.maxMs <= now + this.quietMs;
-    const at = Math.max(storm ? this.firstAt + this.maxMs : now + this.quietMs, this.restUntil);
+    // quietMs after this trigger (stormQuietMs while a storm rests), but no later than maxMs after
+    // the first trigger or the end of the rest; and never before the rest the last call's cost asks for.
+    const quietAt = now + (now < this.restUntil ? this.stormQuietMs : this.quietMs);
+    const at = Math.max(Math.min(quietAt, Math.max(this.firstAt + this.maxMs, this.restUntil)), this.costRestUntil);
     this.timer = setTimeout(() => {
       this.timer = undefined;
       const start = this.now();
@@ -53,7 +61,8 @@ export class Debouncer {
         const end = this.now();
         this.stormCalls = !storm ? 0 : this.duringRest ? this.stormCalls + 1 : 1;
         const backoff = Math.min(this.maxRestMs, this.maxMs * 2 ** (this.stormCalls - 1));
-        this.restUntil = storm ? end + Math.max(this.restFactor * (end - start), backoff) : 0;
+        this.costRestUntil = storm ? end + this.restFactor * (end - start) : 0;
+        this.restUntil = storm ? Math.max(this.costRestUntil, end + backoff) : 0;
       }
     }, Math.max(0, at - now));
   }
