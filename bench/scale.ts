@@ -68,8 +68,8 @@ const changedWeight = (i: number) => (i % 2 === 0 ? 50 : 90);
 // Bounds: the whole scale phase should stay well under a minute. Connecting 1,000 proxies over
 // mutual TLS (each simulated proxy makes its own handshake in a worker thread) took up to 69 s while
 // pushes during the ramp queued responses on every connection; with one unanswered response per
-// type and stream, and pushes paced in a storm (docs/config-lifecycle.md), it takes seconds, and
-// 25-30 s with the 2-core machine shared by a dozen other processes.
+// type and stream, and pushes paced in a storm (docs/config-lifecycle.md), it took 5-14 s on this
+// 2-core machine shared with other processes (load 5), 20-34 s at load 15.
 const CONNECT_TIMEOUT_MS = 40_000;
 const CHANGE_TIMEOUT_MS = 15_000;
 
