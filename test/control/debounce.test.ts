@@ -42,6 +42,12 @@ test('in a storm a push that took D is followed no sooner than 4 D after it, and
     advance(3000);
     assert.equal(runs.length, pushed + 1, 'the storm\'s last push');
     assert.equal(runs[pushed].start, lastChange + 1000);
+    // That push ended the storm: a single change half a second later (a config change) is prompt.
+    const single = clock + 500;
+    advance(500);
+    d.trigger();
+    advance(100);
+    assert.equal(runs[pushed + 1]?.start, single + 50, 'a single change after the storm, pushed after the quiet time');
 
     // A storm that goes on in bursts: 100 ms of changes every 300 ms, each burst short of maxMs
     // (which alone would make every push a quiet one). It goes on as one storm, for its bursts

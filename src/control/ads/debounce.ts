@@ -47,11 +47,14 @@ export class Debouncer {
       this.firstAt = now;
       this.duringRest = now < this.restUntil;
     } else clearTimeout(this.timer);
-    const storm = this.duringRest || this.firstAt + this.maxMs <= now + this.quietMs;
     // quietMs after this trigger (stormQuietMs while a storm rests), but no later than maxMs after
     // the first trigger or the end of the rest; and never before the rest the last call's cost asks for.
     const quietAt = now + (now < this.restUntil ? this.stormQuietMs : this.quietMs);
-    const at = Math.max(Math.min(quietAt, Math.max(this.firstAt + this.maxMs, this.restUntil)), this.costRestUntil);
+    const deadline = Math.max(this.firstAt + this.maxMs, this.restUntil);
+    const at = Math.max(Math.min(quietAt, deadline), this.costRestUntil);
+    // A call the deadline forces is one of a storm; one that comes because the changes went quiet
+    // is not, and ends the storm: a change after it is pushed after quietMs again.
+    const storm = deadline <= quietAt;
     this.timer = setTimeout(() => {
       this.timer = undefined;
       const start = this.now();
