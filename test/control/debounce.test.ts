@@ -60,6 +60,15 @@ test('in a storm a push that took D is followed no sooner than 4 D after it, and
     }
     const burstGaps = runs.slice(1).map((r, i) => r.start - runs[i].end);
     assert.deepEqual(burstGaps, [800, 800, 1200, 2400, 4800, 5000], `${runs.length} pushes: ${burstGaps.join(', ')} ms apart`);
+    // It stops just as a push starts a 5 s rest: a single change 1.5 s later is prompt all the same.
+    const last = runs.length;
+    for (let i = 0; i < 10_000 && runs.length === last; i++) advance(1);
+    assert.equal(runs.length, last + 1, "the storm's last push");
+    advance(1500);
+    const lone = clock;
+    d.trigger();
+    advance(100);
+    assert.equal(runs[last + 1]?.start, lone + 50, 'a change after the storm went quiet, pushed after the quiet time');
 
     // The storm is over; a quiet spell, then one change: pushed after the quiet time.
     advance(10_000);

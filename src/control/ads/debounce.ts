@@ -10,8 +10,9 @@
 // again, which stretched the burst of connections that triggered them. In a storm, pushes so take
 // at most 1 / (1 + restFactor) of the time, and their number grows with the storm's length only
 // once the rest reaches `maxRestMs`. A storm that has gone quiet for `stormQuietMs` has its last
-// call then (the rest its cost asks for done): the last proxies to connect wait no longer than
-// that for the others' endpoints. A change after a quiet spell is pushed after `quietMs`.
+// call then (the rest its cost asks for done), and is over: the last proxies to connect wait no
+// longer than that for the others' endpoints, and a change after a quiet spell is pushed after
+// `quietMs`.
 export class Debouncer {
   private readonly quietMs: number;
   private readonly maxMs: number;
@@ -21,6 +22,7 @@ export class Debouncer {
   /** The rest after the last call, if it was one of a storm: no call before restUntil while the storm goes on, none before costRestUntil at all. */
   private restUntil = 0;
   private costRestUntil = 0;
+  private lastEnd = -Infinity;
   private readonly stormQuietMs: number;
   private readonly restFactor: number;
   private readonly maxRestMs: number;
@@ -45,6 +47,8 @@ export class Debouncer {
     const now = this.now();
     if (this.timer === undefined) {
       this.firstAt = now;
+      // Nothing since the last call for stormQuietMs: the storm is over, its rest with it.
+      if (now - this.lastEnd >= this.stormQuietMs) this.restUntil = 0;
       this.duringRest = now < this.restUntil;
     } else clearTimeout(this.timer);
     // quietMs after this trigger (stormQuietMs while a storm rests), but no later than maxMs after
@@ -61,7 +65,7 @@ export class Debouncer {
       try {
         this.fn();
       } finally {
-        const end = this.now();
+        const end = (this.lastEnd = this.now());
         this.stormCalls = !storm ? 0 : this.duringRest ? this.stormCalls + 1 : 1;
         const backoff = Math.min(this.maxRestMs, this.maxMs * 2 ** (this.stormCalls - 1));
         this.costRestUntil = storm ? end + this.restFactor * (end - start) : 0;
