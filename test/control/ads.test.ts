@@ -210,3 +210,70 @@ describe('ADS server (real gRPC stream on loopback)', () => {
     await waitFor('leaving to be unregistered', async () => !registry.connected().some((w) => w.name === 'leaving'), 3000);
   });
 });
+
+// Flow control: a proxy slower than the pushes (busy, or not reading its stream) must not have a
+// response queued per push; when a thousand proxies connect at once, every registration pushes.
+describe('ADS flow control: at most one unanswered response per type and stream', () => {
+  const registry = new Registry({ onChange: () => ads.requestPush() });
+  const mesh = (): MeshSnapshot => ({ revision: 1, virtualServices: [], destinationRules: [], workloads: registry.list() });
+  const ads: AdsServer = new AdsServer({ registry, snapshot: mesh, debounceMs: 20, maxDebounceMs: 100 });
+  let client: grpc.Client;
+
+  before(async () => {
+    const port = await ads.listen('127.0.0.1:0', grpc.ServerCredentials.createInsecure());
+    client = new grpc.Client(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
+  });
+  after(async () => {
+    client.close();
+    await ads.close();
+  });
+
+  test('pushes to a proxy that has not answered are held back, and its answer brings the latest, once, in CDS-then-EDS order', async () => {
+    const cluster = 'outbound|80||burst.default.svc.cluster.local';
+    const s = new RawStream(client);
+    s.send({ type_url: TYPE.cluster, node: node('slow'), resource_names: [] });
+    s.send({ type_url: TYPE.endpoint, resource_names: [cluster] });
+    const cds1 = await s.next();
+    const eds1 = await s.next();
+    assert.deepEqual([cds1.type_url, eds1.type_url], [TYPE.cluster, TYPE.endpoint]);
+    await waitFor('slow registered, and its push done', async () => registry.connected().some((w) => w.name === 'slow') && !ads.stats().pushPending);
+    const status = () => ads.proxies().find((p) => p.id === 'slow')!.types;
+    const sentBefore = status().map((t) => t.sent);
+
+    // K endpoints of a new service appear, each in its own push; the proxy answers none of them.
+    const K = 8;
+    const before = ads.stats();
+    for (let i = 0; i < K; i++) {
+      const pushes = ads.stats().pushes;
+      registry.register({ proxyId: `burst-${i}`, name: `burst-${i}`, namespace: 'default', service: 'burst', servicePort: 80, labels: {}, address: '127.0.0.1', inboundPort: 22000 + i, appPort: 32000 + i, healthy: true });
+      await waitFor(`push ${i + 1}`, async () => ads.stats().pushes > pushes && !ads.stats().pushPending);
+    }
+    const during = ads.stats();
+    assert.ok(during.pushes - before.pushes >= K, `${during.pushes - before.pushes} pushes`);
+    assert.deepEqual(status().map((t) => t.sent), sentBefore, 'nothing more sent while the first responses are unanswered');
+    assert.deepEqual(status().map((t) => t.held), [true, true], 'both types held back');
+    assert.equal(during.responses, before.responses, 'no response sent by the pushes');
+    assert.ok(during.held - before.held >= 2 * K, `${during.held - before.held} types held`);
+
+    // EDS answered first: it still waits, behind the CDS that brings its cluster.
+    s.send({ type_url: TYPE.endpoint, version_info: eds1.version_info, response_nonce: eds1.nonce, resource_names: [cluster] });
+    await waitFor('the EDS ACK recorded', async () => status()[1].acked === eds1.version_info);
+    assert.equal(ads.stats().responses, during.responses, 'EDS waits for the CDS before it');
+    // CDS answered: the latest of each, once, CDS first.
+    s.send({ type_url: TYPE.cluster, version_info: cds1.version_info, response_nonce: cds1.nonce, resource_names: [] });
+    const cds2 = await s.next();
+    const eds2 = await s.next();
+    assert.deepEqual([cds2.type_url, eds2.type_url], [TYPE.cluster, TYPE.endpoint]);
+    assert.ok(cds2.resources.some((r) => decode(TYPE.cluster, r.value).name === cluster), 'the new cluster');
+    const cla = decode(TYPE.endpoint, eds2.resources[0].value);
+    assert.equal(cla.endpoints[0].lb_endpoints.length, K, 'all K endpoints in the one EDS response');
+    assert.equal(ads.stats().responses, during.responses + 2);
+    s.send({ type_url: TYPE.cluster, version_info: cds2.version_info, response_nonce: cds2.nonce, resource_names: [] });
+    s.send({ type_url: TYPE.endpoint, version_info: eds2.version_info, response_nonce: eds2.nonce, resource_names: [cluster] });
+    await waitFor('the proxy current', async () => ads.proxies().find((p) => p.id === 'slow')!.current);
+    assert.deepEqual(status().map((t) => t.held), [undefined, undefined]);
+    await s.none(150);
+    for (let i = 0; i < K; i++) registry.unregister(`burst-${i}`);
+    s.call.end();
+  });
+});

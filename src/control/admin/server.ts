@@ -169,7 +169,11 @@ async function handle(deps: AdminDeps, req: http.IncomingMessage): Promise<{ sta
     }
   }
   // pushPending: a change is waiting for its (debounced) push; until it is sent and ACKed, no proxy is current.
-  if (what === 'proxies' && method === 'GET') return { status: 200, body: { proxies: ads.proxies(), pushPending: ads.stats().pushPending } };
+  // stats: streams, pushes, responses sent and types held back since start (ads/server.ts AdsStats).
+  if (what === 'proxies' && method === 'GET') {
+    const stats = ads.stats();
+    return { status: 200, body: { proxies: ads.proxies(), pushPending: stats.pushPending, stats } };
+  }
   if (what === 'endpoints' && method === 'GET') return { status: 200, body: { workloads: registry.list() } };
   throw new HttpError(404, `no such admin endpoint: ${method} ${url.pathname}`);
 }

@@ -3,6 +3,15 @@
 // Per stream and per type it keeps what it last sent (version, nonce, a digest of the bytes) and
 // what the proxy last ACKed or NACKed. A push recomputes every stream's resources and sends only
 // the types whose bytes changed. A burst of changes is debounced into one push.
+//
+// Flow control: a stream has at most one response of each type that the proxy has not answered
+// (ACK or NACK) yet. A push that finds one outstanding holds that type back, and the answer brings
+// the proxy the latest state at once, however many pushes it missed (state of the world: the last
+// response is all a proxy needs). A proxy slower than the pushes (busy, or reading its stream
+// slowly) so gets fewer, newer responses instead of a queue of stale ones on its socket; when a
+// thousand proxies connect at once, the control plane's memory and CPU no longer grow with the
+// number of pushes during the ramp. A type held back holds back the types after it in PUSH_ORDER,
+// so that a route still never names a cluster the proxy has not been sent.
 import crypto from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
 import {
@@ -32,6 +41,8 @@ export interface TypeStatus {
   type: string; // SDS (the roots), CDS, EDS, LDS, RDS
   sent?: string; // version last sent
   acked?: string; // version last ACKed
+  /** A newer config is held back until the proxy answers the response it has (flow control). */
+  held?: boolean;
   nack?: { version: string; reason: string };
   resources: number;
 }
@@ -48,11 +59,17 @@ export interface ProxyStatus {
   types: TypeStatus[];
 }
 
-/** Since the server started: streams accepted and refused, and pushes to every proxy; and whether a push is due. */
+/**
+ * Since the server started: streams accepted and refused, pushes to every proxy, DiscoveryResponses
+ * sent, and times a push held a type back for a proxy that had not answered its last response of
+ * that type; and whether a push is due.
+ */
 export interface AdsStats {
   streams: number;
   refused: number;
   pushes: number;
+  responses: number;
+  held: number;
   pushPending: boolean;
 }
 
@@ -98,6 +115,10 @@ interface Subscription {
   /** What the proxy last ACKed: the `sent` it answered. */
   ackedSent?: { names: string[]; digests: string[] };
   sentCount: number;
+  /** The response last sent (sentNonce) has not been answered with an ACK or NACK yet. */
+  awaiting: boolean;
+  /** A response is due (asked for, or a push came), and goes out once nothing before it awaits an answer. */
+  due: boolean;
   acked?: string;
   nack?: { version: string; reason: string };
 }
@@ -136,6 +157,8 @@ class Connection {
   /** The config revision of the snapshot last sent from, and the last one ACKed in full. */
   sentRevision: number | undefined;
   ackedRevision: number | undefined;
+  /** The resources last generated, for the snapshot and workload they were generated from; until the next push. */
+  generated: { mesh: MeshSnapshot; workload: Workload; res: XdsResources } | undefined;
 
   constructor(id: string, node: Node, workload: Workload, call: Call) {
     this.id = id;
@@ -161,7 +184,7 @@ export class AdsServer {
   private readonly conns = new Map<string, Connection>();
   private readonly debouncer: Debouncer;
   private version = 0;
-  private readonly count = { streams: 0, refused: 0, pushes: 0 };
+  private readonly count = { streams: 0, refused: 0, pushes: 0, responses: 0, held: 0 };
   private readonly log: (msg: string) => void;
 
   constructor(opts: AdsServerOptions) {
@@ -173,6 +196,8 @@ export class AdsServer {
       'grpc.keepalive_timeout_ms': hb,
       'grpc.keepalive_permit_without_calls': 1,
       'grpc.http2.min_ping_interval_without_data_ms': 1000,
+      // Nothing reads channelz, and registering each of a thousand sockets in it showed in the scale profile.
+      'grpc.enable_channelz': 0,
     };
     this.server = new grpc.Server(this.serverOptions);
     this.server.addService(SERVICE, { StreamAggregatedResources: (call: Call) => this.onStream(call, 'secure') });
@@ -225,7 +250,7 @@ export class AdsServer {
       current: c.ackedRevision === latest && allAcked(c),
       types: PUSH_ORDER.filter((t) => c.subs.has(t)).map((t) => {
         const s = c.subs.get(t)!;
-        return { type: SHORT_NAME[t], sent: s.sentVersion, acked: s.acked, nack: s.nack, resources: s.sentCount };
+        return { type: SHORT_NAME[t], sent: s.sentVersion, acked: s.acked, nack: s.nack, resources: s.sentCount, ...(s.due ? { held: true } : {}) };
       }),
     }));
   }
@@ -409,6 +434,7 @@ export class AdsServer {
     if (sub && req.response_nonce) {
       // A reply to what we sent. Stale nonces (for a response we since replaced) are ignored.
       if (req.response_nonce !== sub.sentNonce) return;
+      sub.awaiting = false;
       if (req.error_detail?.message) {
         const again = sub.nack?.version === (sub.sentVersion ?? '') && sub.nack.reason === req.error_detail.message;
         sub.nack = { version: sub.sentVersion ?? '', reason: req.error_detail.message };
@@ -420,19 +446,40 @@ export class AdsServer {
         if (allAcked(c)) c.ackedRevision = c.sentRevision;
       }
       const newNames = wildcard ? null : new Set(names);
-      if (sameNames(sub.names, newNames)) return; // a plain ACK/NACK: nothing new to send
-      sub.names = newNames;
+      if (!sameNames(sub.names, newNames)) {
+        sub.names = newNames; // other names asked for: they are due
+        sub.due = true;
+      }
+      // A plain ACK/NACK with nothing held back: nothing new to send.
+      if (![...c.subs.values()].some((s) => s.due)) return;
     } else {
-      sub = { names: wildcard ? null : new Set(names), sentCount: 0 };
+      sub = { names: wildcard ? null : new Set(names), sentCount: 0, awaiting: false, due: true };
       if (req.version_info) sub.acked = req.version_info;
       c.subs.set(type, sub);
     }
     // Answered from the snapshot of the last push: when a thousand proxies connect at once, each
     // registration changes the registry, and translating afresh for each new stream was quadratic.
     // The push that every registration schedules brings everyone, this proxy too, up to date.
-    const mesh = this.pushed ?? (this.pushed = this.opts.snapshot());
-    c.sentRevision = mesh.revision;
-    this.send(c, type, this.generate(c, mesh));
+    this.flush(c, this.pushed ?? (this.pushed = this.opts.snapshot()));
+  }
+
+  /**
+   * Sends the types that are due, in PUSH_ORDER, from `mesh`. One that awaits the answer to its
+   * last response holds back itself and the types after it (flow control, above).
+   */
+  private flush(c: Connection, mesh: MeshSnapshot): void {
+    let res: XdsResources | undefined;
+    for (const t of PUSH_ORDER) {
+      const s = c.subs.get(t);
+      if (!s?.due) continue;
+      if (s.awaiting) break;
+      res ??= this.generate(c, mesh);
+      s.due = false;
+      c.sentRevision = mesh.revision;
+      this.send(c, t, res);
+    }
+    // Nothing was sent (no type changed), or all of it is ACKed already: this revision is the proxy's.
+    if (allAcked(c)) c.ackedRevision = c.sentRevision;
   }
 
   // Translations per snapshot and scope (control/push/), and encoded bytes and digests per resource
@@ -445,8 +492,11 @@ export class AdsServer {
   private pushed: MeshSnapshot | undefined;
 
   private generate(c: Connection, mesh: MeshSnapshot): XdsResources {
-    if (this.opts.generate) return this.opts.generate(mesh, c.workload);
-    return this.cache.resources(mesh, c.workload);
+    const g = c.generated;
+    if (g && g.mesh === mesh && g.workload === c.workload) return g.res;
+    const res = this.opts.generate ? this.opts.generate(mesh, c.workload) : this.cache.resources(mesh, c.workload);
+    c.generated = { mesh, workload: c.workload, res };
+    return res;
   }
 
   /** A resource as the `resources` field of a DiscoveryResponse (an Any), encoded once per object. */
@@ -465,20 +515,17 @@ export class AdsServer {
     this.count.pushes += 1;
     const mesh = (this.pushed = this.opts.snapshot());
     for (const c of this.conns.values()) {
-      let res: XdsResources;
-      try {
-        res = this.generate(c, mesh);
-      } catch (e) {
-        this.log(`could not generate config for ${c.id}: ${(e as Error).stack}`);
-        continue;
+      // Every type is due; those that await an answer are held back (flow control, above), and a
+      // proxy that awaits one on its first type costs this push nothing more.
+      for (const s of c.subs.values()) {
+        s.due = true;
+        if (s.awaiting) this.count.held += 1;
       }
-      c.sentRevision = mesh.revision;
+      c.generated = undefined; // a push generates afresh, whether or not the snapshot changed
       try {
-        for (const t of PUSH_ORDER) if (c.subs.has(t)) this.send(c, t, res);
-        // Nothing was sent (no type changed), or all of it is ACKed already: this revision is the proxy's.
-        if (allAcked(c)) c.ackedRevision = mesh.revision;
+        this.flush(c, mesh);
       } catch (e) {
-        this.log(`could not send config to ${c.id}: ${(e as Error).stack}`);
+        this.log(`could not generate or send config for ${c.id}: ${(e as Error).stack}`);
       }
     }
   }
@@ -498,6 +545,8 @@ export class AdsServer {
     sub.sentVersion = version;
     sub.sentNonce = nonce;
     sub.sentCount = enc.length;
+    sub.awaiting = true;
+    this.count.responses += 1;
     // The DiscoveryResponse is assembled from the resources' cached encodings; protobufjs would
     // re-encode every resource for every proxy.
     const body = Buffer.concat([stringField(1, version), ...enc.map((e) => e.field), stringField(4, type), stringField(5, nonce)]);
@@ -566,9 +615,9 @@ function canonical(v: unknown): string {
   return JSON.stringify(v && typeof v === 'object' ? Object.entries(v).sort(([a], [b]) => a.localeCompare(b)) : v) ?? 'undefined';
 }
 
-/** Every subscription has ACKed the last version sent to it, and none is NACKed. */
+/** Every subscription has ACKed the last version sent to it, none is NACKed, and none has a response due. */
 function allAcked(c: Connection): boolean {
-  for (const s of c.subs.values()) if (s.nack || (s.sentVersion !== undefined && s.acked !== s.sentVersion)) return false;
+  for (const s of c.subs.values()) if (s.nack || s.due || (s.sentVersion !== undefined && s.acked !== s.sentVersion)) return false;
   return true;
 }
 
