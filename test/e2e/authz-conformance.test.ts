@@ -19,8 +19,7 @@
 // authorizer would: a provider whose timeout is shorter than its 50 ms fails (open or closed).
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import { readFileSync } from 'node:fs';
 import { parse, parseAllDocuments } from 'yaml';
 import { type CompiledRbacFilter, type Metadata, type RbacRequest, compileRbacTypedConfig, evaluateRbac, rbacDynamicMetadata } from '../../src/proxy/authz/index.ts';
 import { compileMetadataMatcher } from '../../src/proxy/authz/metadata-matcher.ts';
@@ -29,17 +28,9 @@ import { AuthzMesh, call, tcpEcho } from '../fixtures/authz-mesh.ts';
 import { type Authorizer, h2cAuthorizer } from '../fixtures/ext-authz-servers.ts';
 import { checkResource } from '../../src/api/index.ts';
 import { ConfigError } from '../../src/api/types.ts';
+import { AUTHZ_RBAC_ROOT as ROOT, type AuthzCase, authzCasesPath, readAuthzCases } from '../fixtures/authz-cases.ts';
 
-const ROOT = new URL('../../../shared/conformance/istio/authz-rbac/', import.meta.url);
-
-interface Case {
-  name: string;
-  input: string;
-  want: string[];
-  meshConfig?: string;
-  trustDomain?: string;
-  trustDomainAliases?: string[];
-}
+type Case = AuthzCase;
 
 const peerOf = (from: 'sleep' | 'other', td = 'cluster.local') => (from === 'sleep' ? `spiffe://${td}/ns/foo/sa/sleep` : `spiffe://${td}/ns/bar/sa/other`);
 const HOST = 'httpbin.foo:8000';
@@ -143,10 +134,10 @@ function attributes(p: Probe, td?: string): RbacRequest {
   return { headers, destinationIp: '127.0.0.1', destinationPort: 8000, sourceIp: '127.0.0.1', ...(peer ? { peer, sni: sni(8000) } : {}) };
 }
 
-if (!existsSync(fileURLToPath(ROOT))) {
-  test('Istio authz conformance as requests', (t) => t.skip(`conformance data absent: ${fileURLToPath(ROOT)} not found`));
+const cases = readAuthzCases();
+if (!cases) {
+  test('Istio authz conformance as requests', (t) => t.skip(`conformance data absent: ${authzCasesPath()} not found`));
 } else {
-  const cases = JSON.parse(readFileSync(new URL('cases.derived.json', ROOT), 'utf8')) as { http: Case[]; tcp: Case[]; meshConfigs: Record<string, Record<string, unknown>> };
   type Ports = Record<'sleep' | 'other' | 'outside', number>;
   /** httpbin (foo) with its HTTP and TCP ports, and the clients sleep (foo) and other (bar); `config` applied before any starts. */
   const startMesh = async (mesh: AuthzMesh, name: string, config?: Record<string, unknown>): Promise<Ports> => {

@@ -8,30 +8,15 @@
 // Without the data the suite is skipped.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import { readFileSync } from 'node:fs';
 import { parse, parseAllDocuments } from 'yaml';
 import { inspect, formatProblem, type AuthorizationPolicy } from '../../src/api/index.ts';
-import { authzFilters, type AuthzFilter, type AuthzMesh, type ExtensionProvider } from '../../src/control/translate/authz.ts';
+import { authzFilters, type AuthzFilter, type AuthzMesh } from '../../src/control/translate/authz.ts';
 import { loadFullRoot } from '../../src/xds/gen-protos.ts';
+import { AUTHZ_RBAC_ROOT as ROOT, type AuthzCase, type AuthzCases, authzCasesPath, readAuthzCases } from '../fixtures/authz-cases.ts';
 
-const ROOT = new URL('../../../shared/conformance/istio/authz-rbac/', import.meta.url);
-
-interface GoldenCase {
-  name: string;
-  input: string;
-  want: string[];
-  meshConfig?: string;
-  trustDomain?: string;
-  trustDomainAliases?: string[];
-}
-
-interface Cases {
-  proxy: { namespace: string; labels: Record<string, string> };
-  meshConfigs: Record<string, { extensionProviders: ExtensionProvider[] }>;
-  http: GoldenCase[];
-  tcp: GoldenCase[];
-}
+type GoldenCase = AuthzCase;
+type Cases = AuthzCases;
 
 /** The case's policies, each validated as `weft apply` would before refusing the kind. */
 function policiesOf(file: URL): AuthorizationPolicy[] {
@@ -139,12 +124,12 @@ function check(cases: Cases, chain: 'http' | 'tcp', c: GoldenCase, prefix = ''):
   });
 }
 
-if (!existsSync(fileURLToPath(ROOT))) {
+const cases = readAuthzCases();
+if (!cases) {
   test("Istio's authorization builder goldens", (t) => {
-    t.skip(`conformance data absent: ${fileURLToPath(ROOT)} not found (it is present in CI)`);
+    t.skip(`conformance data absent: ${authzCasesPath()} not found (it is present in CI)`);
   });
 } else {
-  const cases = JSON.parse(readFileSync(new URL('cases.derived.json', ROOT), 'utf8')) as Cases;
   describe("Istio's authorization builder goldens: HTTP filters", () => {
     for (const c of cases.http) test(c.name, () => check(cases, 'http', c));
   });
