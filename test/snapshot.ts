@@ -67,6 +67,20 @@ export function workload(name: string, opts: Partial<Workload> & { port?: number
 }
 
 /** A request as a downstream codec hands it to the request path; only the head matters to routing. */
+/** A proven server (service account server-sa, app=server) with an http, a tcp and an undeclared (detected) port. */
+export function provenServer(): Workload {
+  return workload('server', {
+    service: 'server',
+    serviceAccount: 'server-sa',
+    labels: { app: 'server' },
+    ports: [
+      { name: 'http', port: 80, inboundPort: 41000, appPort: 41001 },
+      { name: 'tcp-db', port: 5432, inboundPort: 41010, appPort: 41011 },
+      { name: 'legacy', port: 9000, inboundPort: 41020, appPort: 41021 },
+    ],
+  });
+}
+
 export function request(authority: string, path = '/', headers: string[] = [], method = 'GET'): Downstream {
   const q = path.indexOf('?');
   const head: RequestHead = { method, authority, path: q < 0 ? path : path.slice(0, q), query: q < 0 ? '' : path.slice(q + 1), headers, hasBody: false, protocol: 'HTTP/1.1' };

@@ -7,19 +7,10 @@ import assert from 'node:assert/strict';
 import { translate, type XdsResources } from '../../src/control/translate/translate.ts';
 import { PushCache } from '../../src/control/push/cache.ts';
 import { convertListener } from '../../src/proxy/xds-client/convert.ts';
-import { meshOf, workload } from '../snapshot.ts';
+import { meshOf, provenServer, workload } from '../snapshot.ts';
 
 const ap = (name: string, spec: object, namespace = 'default') => ({ apiVersion: 'security.istio.io/v1', kind: 'AuthorizationPolicy', metadata: { name, namespace }, spec });
-const server = workload('server', {
-  service: 'server',
-  serviceAccount: 'server-sa',
-  labels: { app: 'server' },
-  ports: [
-    { name: 'http', port: 80, inboundPort: 41000, appPort: 41001 },
-    { name: 'tcp-db', port: 5432, inboundPort: 41010, appPort: 41011 },
-    { name: 'legacy', port: 9000, inboundPort: 41020, appPort: 41021 },
-  ],
-});
+const server = provenServer();
 const other = workload('other', { service: 'other', serviceAccount: 'other-sa', labels: { app: 'other' }, port: 43000 });
 
 /** Each chain of a listener as its filter names, HCM's http_filters in brackets. */

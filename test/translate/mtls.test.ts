@@ -10,23 +10,14 @@ import { translate, type XdsResources } from '../../src/control/translate/transl
 import { MTLS_ALPN } from '../../src/control/translate/mtls.ts';
 import { PushCache } from '../../src/control/push/cache.ts';
 import { TYPE, decode, encode } from '../../src/xds/protos.ts';
-import { meshOf, workload } from '../snapshot.ts';
+import { meshOf, provenServer, workload } from '../snapshot.ts';
 
 const pa = (name: string, namespace: string, spec: object) => ({ apiVersion: 'security.istio.io/v1', kind: 'PeerAuthentication', metadata: { name, namespace }, spec });
 const strict = (namespace = 'default') => pa('default', namespace, { mtls: { mode: 'STRICT' } });
 const disable = (namespace = 'default') => pa('default', namespace, { mtls: { mode: 'DISABLE' } });
 
 /** A proven server with an http, a tcp and an undeclared (detected) port. */
-const server = workload('server', {
-  service: 'server',
-  serviceAccount: 'server-sa',
-  labels: { app: 'server' },
-  ports: [
-    { name: 'http', port: 80, inboundPort: 41000, appPort: 41001 },
-    { name: 'tcp-db', port: 5432, inboundPort: 41010, appPort: 41011 },
-    { name: 'legacy', port: 9000, inboundPort: 41020, appPort: 41021 },
-  ],
-});
+const server = provenServer();
 const client = workload('client', { serviceAccount: 'client-sa', port: 42000 });
 
 type Chain = { name?: string; filter_chain_match?: { transport_protocol?: string; application_protocols?: string[] }; transport_socket?: { typed_config: Record<string, any> }; filters: { name: string }[] };
