@@ -4,32 +4,45 @@
 // one) buys a new certificate once the control plane is back.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startControlPlane } from '../../src/control/control-plane.ts';
+import { type ControlPlane, startControlPlane } from '../../src/control/control-plane.ts';
 import { WorkloadCertificates } from '../../src/proxy/identity/workload-cert.ts';
 import { freePort } from '../../src/util/net.ts';
 import { tmpDir, waitFor } from '../helpers.ts';
 
-test('expired while the control plane was away: said once, then a new join token buys a new certificate', async () => {
-  const dataDir = tmpDir('wc-expired');
+/** The join token of workload "lonely" on `cp`. */
+const tokenFor = (cp: ControlPlane): string => cp.joinTokens.create({ workload: 'lonely', namespace: 'default', serviceAccount: 'default' }).token;
+
+/**
+ * A control plane, and the 2 s certificates of workload "lonely", started with the
+ * roots of that moment (as root-cert.pem was); its rejoin spends `rejoin.token` once the test sets it.
+ */
+async function lonelySidecar(name: string) {
+  const dataDir = tmpDir(name);
   const xdsPort = await freePort();
-  let cp = await startControlPlane({ dataDir, adminPort: 0, xdsPort });
+  const cp = await startControlPlane({ dataDir, adminPort: 0, xdsPort });
   const logs: string[] = [];
-  let second: string | undefined;
+  const rejoin: { token?: string } = {};
   const certs = new WorkloadCertificates({
     server: cp.xdsAddress,
     rootPem: cp.trustBundle,
-    joinToken: cp.joinTokens.create({ workload: 'lonely', namespace: 'default', serviceAccount: 'default' }).token,
+    joinToken: tokenFor(cp),
     validityS: 2,
-    rejoin: () => second,
+    rejoin: () => rejoin.token,
     expiredRetryMs: 200,
     log: (m) => logs.push(m),
   });
+  return { dataDir, xdsPort, cp, logs, certs, rejoin };
+}
+
+test('expired while the control plane was away: said once, then a new join token buys a new certificate', async () => {
+  const { dataDir, xdsPort, cp: started, logs, certs, rejoin } = await lonelySidecar('wc-expired');
+  let cp = started;
   try {
     const first = await certs.start();
     await cp.close();
     await waitFor('the certificate to expire, said once', async () => logs.some((l) => l.includes('can no longer be renewed with itself')), 15_000, 50);
     cp = await startControlPlane({ dataDir, adminPort: 0, xdsPort });
-    second = cp.joinTokens.create({ workload: 'lonely', namespace: 'default', serviceAccount: 'default' }).token;
+    rejoin.token = tokenFor(cp);
     await waitFor('a certificate bought with the new token', async () => logs.some((l) => l.includes('bought again with a new join token')), 15_000, 50);
     assert.notEqual(certs.current().certPem, first.certPem);
     assert.ok(certs.current().notAfter > Date.now(), 'the new one is current');
@@ -41,20 +54,8 @@ test('expired while the control plane was away: said once, then a new join token
 });
 
 test('expired across a root rotation: the new join token is spent against the roots the sidecar was last sent, not the root file it started with', async () => {
-  const dataDir = tmpDir('wc-rotated');
-  const xdsPort = await freePort();
-  let cp = await startControlPlane({ dataDir, adminPort: 0, xdsPort });
-  const logs: string[] = [];
-  let second: string | undefined;
-  const certs = new WorkloadCertificates({
-    server: cp.xdsAddress,
-    rootPem: cp.trustBundle, // the old root alone, as root-cert.pem was when it started
-    joinToken: cp.joinTokens.create({ workload: 'lonely', namespace: 'default', serviceAccount: 'default' }).token,
-    validityS: 2,
-    rejoin: () => second,
-    expiredRetryMs: 200,
-    log: (m) => logs.push(m),
-  });
+  const { dataDir, xdsPort, cp: started, logs, certs, rejoin } = await lonelySidecar('wc-rotated');
+  let cp = started;
   try {
     await certs.start();
     await cp.ca.rotateRoot();
@@ -64,7 +65,7 @@ test('expired across a root rotation: the new join token is spent against the ro
     // Back, and the rotation finished: the control plane's certificate is under the new root only.
     cp = await startControlPlane({ dataDir, adminPort: 0, xdsPort });
     await cp.ca.dropOldRoots(true);
-    second = cp.joinTokens.create({ workload: 'lonely', namespace: 'default', serviceAccount: 'default' }).token;
+    rejoin.token = tokenFor(cp);
     await waitFor('a certificate bought with the new token', async () => logs.some((l) => l.includes('bought again with a new join token')), 15_000, 50);
     assert.equal(certs.current().rootsPem, cp.trustBundle, 'and with it the new root alone');
   } finally {
