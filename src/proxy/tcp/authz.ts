@@ -96,11 +96,7 @@ function run(ctx: TcpAuthzContext, listener: string, filters: readonly AuthzFilt
 
 function deny(ctx: TcpAuthzContext, listener: string, socket: net.Socket, req: RbacRequest, policy: string, filter: string, t: Trail, why: string, delayMs: number): void {
   publish(ctx, { listener, protocol: 'tcp', effect: 'denied', policy, filter, ...(t.shadow ? { shadow: t.shadow } : {}), ...(req.peer ? { source: req.peer as string } : {}) });
-  const now = Date.now();
-  if (now - lastLog >= 1000) {
-    lastLog = now;
-    ctx.log(`TCP connection from ${req.sourceIp}:${socket.remotePort}${req.peer ? ` (${req.peer as string})` : ''} to listener ${listener} closed: ${why} (filter ${filter})`);
-  }
+  logOnce(ctx, `TCP connection from ${req.sourceIp}:${socket.remotePort}${req.peer ? ` (${req.peer as string})` : ''} to listener ${listener} closed: ${why} (filter ${filter})`);
   socket.pause();
   if (delayMs > 0) setTimeout(() => socket.destroy(), delayMs).unref();
   else socket.destroy();
@@ -184,6 +180,7 @@ function deniedNow(ctx: TcpAuthzContext, listener: string, filters: readonly Aut
   return undefined;
 }
 
+/** Logs `msg` unless this module logged a line less than a second ago: a flood of refusals cannot fill the log (the counts are in /stats). */
 function logOnce(ctx: Pick<TcpAuthzContext, 'log'>, msg: string): void {
   const now = Date.now();
   if (now - lastLog < 1000) return;
