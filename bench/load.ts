@@ -96,11 +96,11 @@ export async function hey(bin: string, label: string, url: string, opts: { durat
 
 export const PACE_SCRIPT = path.join(ROOT, 'bench', 'pace.lua');
 
-export async function wrkPaced(bin: string, label: string, url: string, opts: { duration: string; conns: number; rate: number; host?: string }): Promise<LoadResult> {
+export async function wrkPaced(bin: string, label: string, url: string, opts: { duration: string; conns: number; rate: number; host?: string; paths?: number }): Promise<LoadResult> {
   // One thread per connection: bench/pace.lua sleeps in a thread until its connection's slot.
   const args = [`-t${opts.conns}`, `-c${opts.conns}`, `-d${opts.duration}`, '--timeout', '10s', '-s', PACE_SCRIPT];
   if (opts.host) args.push('-H', `Host: ${opts.host}`);
-  args.push(url, '--', String(opts.rate), String(opts.conns));
+  args.push(url, '--', String(opts.rate), String(opts.conns), ...(opts.paths ? [String(opts.paths)] : []));
   const out = await run(`wrk (${label})`, bin, args);
   const m = /^WRK_RESULT (.*)$/m.exec(out);
   if (!m) throw new BenchError(`${label}: wrk printed no WRK_RESULT line (bench/pace.lua's done()):\n${out}`);
@@ -110,7 +110,7 @@ export async function wrkPaced(bin: string, label: string, url: string, opts: { 
   if (errs.length || ok <= 0) throw new LoadError(label, `(wrk ${args.join(' ')}): ${errs.map(([k, n]) => `${n} x ${k === 'status' ? 'status >= 400' : `${k} error`}`).join(', ') || 'no response at all'}`);
   const ms = (us: number) => us / 1000;
   return {
-    command: `wrk -t${opts.conns} -c${opts.conns} -d${opts.duration} -s bench/pace.lua -- ${opts.rate} ${opts.conns}`,
+    command: `wrk -t${opts.conns} -c${opts.conns} -d${opts.duration} -s bench/pace.lua -- ${opts.rate} ${opts.conns}${opts.paths ? ` ${opts.paths}` : ''}`,
     seconds: r.duration_us / 1e6,
     rps: r.requests / (r.duration_us / 1e6),
     latencyMs: { '50': ms(r.latency_us['50']), '90': ms(r.latency_us['90']), '99': ms(r.latency_us['99']), max: ms(r.latency_us.max) },

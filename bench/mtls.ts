@@ -22,26 +22,22 @@ import path from 'node:path';
 import { freePort } from '../src/util/net.ts';
 import { type Tools, h1Steps, haproxyConfig } from './h1.ts';
 import { hey, type LoadResult } from './load.ts';
-import { CONNS, FIXED_S, MAX_CONNS, MAX_S, MAX_WARMUP_S, RATE, measure } from './measure.ts';
+import { MAX_CONNS, MAX_S, MAX_WARMUP_S, measure } from './measure.ts';
+import { type PairedResult, pairedRounds } from './paired.ts';
 import { Mesh, applyYaml, checkOk, getJson, startServer } from './mesh.ts';
-import { BenchError, type Proc, launch, stop, stopAll, waitForPort, watch } from './proc.ts';
+import { BenchError, type Proc, launch, stop, stopAll, waitForPort } from './proc.ts';
 import type { PathResult } from './report.ts';
 
 export interface MtlsResult {
   weftPlain: PathResult;
   weftMtls: PathResult;
-  /** The CPU target's measurement: rounds of both paths back to back (pairedRounds). */
+  /** The CPU target's measurement: rounds of both paths back to back (bench/paired.ts; a: plain text, b: mTLS). */
   paired: PairedResult;
   haproxyTls: PathResult;
   /** Maximum throughput with a new connection (a full handshake) between the hops per request. */
   handshakes: { weft: LoadResult; haproxy: LoadResult };
   /** What the server-side sidecar reported of the connections it took, to show they were mTLS. */
   evidence: string;
-}
-
-export interface PairedResult {
-  /** CPU ms per 1,000 requests of each sidecar, per round. */
-  rounds: { plainCpuPer1k: { client: number; server: number }; mtlsCpuPer1k: { client: number; server: number } }[];
 }
 
 const SERVICE = 'bench-server';
@@ -69,7 +65,7 @@ export async function runMtls(tools: Tools, tmp: string): Promise<MtlsResult> {
     paths.push(mtls);
     const weftPlain = await measure(plain.name, plain.watched, h1Steps(tools, plain.name, plain.url, SERVICE));
     const weftMtls = await measure(mtls.name, mtls.watched, h1Steps(tools, mtls.name, mtls.url, SERVICE));
-    const paired = await pairedRounds(tools, plain, mtls);
+    const paired = await pairedRounds(tools.hey, { ...plain, host: SERVICE }, { ...mtls, host: SERVICE });
     await stopPath(plain);
     const rev = await applyYaml(mtls.mesh.admin, NEW_CONNECTION_PER_REQUEST);
     await waitForAck(mtls.mesh.admin, rev);
@@ -123,40 +119,6 @@ async function stopPath(p: WeftPath): Promise<void> {
   if (p.stopped) return;
   p.stopped = true;
   await p.mesh.stop();
-}
-
-/** Rounds of the paired comparison: each a fixed-rate run on each path, back to back. */
-export const PAIRED_ROUNDS = 5;
-
-/**
- * The CPU target's own measurement: PAIRED_ROUNDS rounds, each a FIXED_S run at RATE on the
- * plain-text path and one on the mTLS path, back to back (the order alternating from round to
- * round), so that whatever else moves the machine's speed over the minutes of the phase (the
- * phases before, a neighbour, the frequency) moves both sides of each ratio alike. Each round
- * gives each sidecar's ratio; the target takes the median round. The unpaired figures of the
- * table (the two measure() runs, minutes apart) are kept beside it.
- */
-async function pairedRounds(tools: Tools, plain: WeftPath, mtls: WeftPath): Promise<PairedResult> {
-  const one = async (p: WeftPath) => {
-    const w = await watch(p.watched, () => hey(tools.hey, `${p.name} paired round`, p.url, { duration: `${FIXED_S}s`, conns: CONNS, rate: RATE, host: SERVICE }));
-    return p.watched.map((x) => (w.usage.get(x.label)!.cpuS / w.result.ok) * 1000);
-  };
-  log(`paired rounds: ${PAIRED_ROUNDS} x (${FIXED_S}s plain text, ${FIXED_S}s mTLS) at ${RATE} rps over ${CONNS} connections, alternating the order`);
-  const rounds: PairedResult['rounds'] = [];
-  for (let i = 0; i < PAIRED_ROUNDS; i++) {
-    let a: number[];
-    let b: number[];
-    if (i % 2 === 0) {
-      a = await one(plain);
-      b = await one(mtls);
-    } else {
-      b = await one(mtls);
-      a = await one(plain);
-    }
-    rounds.push({ plainCpuPer1k: { client: a[0]!, server: a[1]! }, mtlsCpuPer1k: { client: b[0]!, server: b[1]! } });
-    log(`paired round ${i + 1}: client ${(b[0]! / a[0]!).toFixed(2)}x, server ${(b[1]! / a[1]!).toFixed(2)}x`);
-  }
-  return { rounds };
 }
 
 /**

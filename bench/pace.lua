@@ -41,11 +41,18 @@ id, t0 = 0, 0
 -- How long after its slot each request was sent: counts per 10 us (offsets[200]: 2 ms or more),
 -- per thread, summed in done(); and the slots missed.
 sent, skipped, offsets = 0, 0, {}
-local interval_us, period_us, slot, req
+local interval_us, period_us, slot, req, reqs, paths
 
 function init(args)
   interval_us = 1000000 / tonumber(args[1])
   period_us = interval_us * tonumber(args[2]) -- args[2]: the connections, one per thread
+  -- args[3], optional: spread the requests over this many paths, /p0 ... /p(N-1), in turn (the
+  -- telemetry phase's soak: series must not grow with paths).
+  paths = tonumber(args[3] or "0")
+  if paths > 0 then
+    reqs = {}
+    for i = 0, paths - 1 do reqs[i] = wrk.format(nil, "/p" .. i) end
+  end
 end
 
 -- The first slot of this connection's schedule at or after t.
@@ -76,6 +83,7 @@ function request()
   local b = math.min(200, math.max(0, math.floor((now_us() - slot) / 10)))
   offsets[b] = (offsets[b] or 0) + 1
   sent = sent + 1
+  if reqs then return reqs[(sent + id) % paths] end
   return req
 end
 

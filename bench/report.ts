@@ -4,6 +4,7 @@ import type { ScaleResult, ScaleRun, Spread } from './scale.ts';
 import type { InstrResult } from './instructions.ts';
 import type { RoutesResult } from './routes.ts';
 import type { MtlsResult } from './mtls.ts';
+import { cpuRatio } from './paired.ts';
 
 export interface ProcUsage {
   label: string;
@@ -234,12 +235,12 @@ export function verdicts(r: BenchResult): Verdict[] {
 }
 
 function mtlsVerdicts(m: MtlsResult, rate: number): Verdict[] {
-  // The target is judged on the paired rounds (bench/mtls.ts pairedRounds): each round's ratio, the
-  // median round. The unpaired figures (the table's two runs, minutes apart) are shown beside them.
-  const rows = (['client', 'server'] as const).map((s) => {
-    const ratios = m.paired.rounds.map((r) => r.mtlsCpuPer1k[s] / r.plainCpuPer1k[s]);
+  // The target is judged on the paired rounds (bench/paired.ts): each round's ratio, the median
+  // round. The unpaired figures (the table's two runs, minutes apart) are shown beside them.
+  const rows = (['client', 'server'] as const).map((s, i) => {
+    const c = cpuRatio(m.paired, i);
     const unpaired = side(m.weftMtls.usage, s).fixedCpuPer1k / side(m.weftPlain.usage, s).fixedCpuPer1k;
-    return { s, r: medianOf(ratios), lo: Math.min(...ratios), hi: Math.max(...ratios), w: medianOf(m.paired.rounds.map((x) => x.mtlsCpuPer1k[s])), p: medianOf(m.paired.rounds.map((x) => x.plainCpuPer1k[s])), unpaired };
+    return { s, r: c.median, lo: c.lo, hi: c.hi, w: c.b, p: c.a, unpaired };
   });
   const res = m.weftMtls.fixed.resolutionMs;
   return [
@@ -366,7 +367,7 @@ function renderMtls(m: MtlsResult, add: (...l: string[]) => void): void {
     '',
     '| round | plain text | mTLS | mTLS / plain |',
     '|---|---|---|---|',
-    ...m.paired.rounds.map((x, i) => `| ${i + 1} | ${cpu(x.plainCpuPer1k.client)} / ${cpu(x.plainCpuPer1k.server)} | ${cpu(x.mtlsCpuPer1k.client)} / ${cpu(x.mtlsCpuPer1k.server)} | ${ratio(x.mtlsCpuPer1k.client / x.plainCpuPer1k.client)} / ${ratio(x.mtlsCpuPer1k.server / x.plainCpuPer1k.server)} |`),
+    ...m.paired.rounds.map((x, i) => `| ${i + 1} | ${cpu(x.a[0]!)} / ${cpu(x.a[1]!)} | ${cpu(x.b[0]!)} / ${cpu(x.b[1]!)} | ${ratio(x.b[0]! / x.a[0]!)} / ${ratio(x.b[1]! / x.a[1]!)} |`),
     '',
   );
 }
@@ -820,8 +821,3 @@ three phases), 2026-11-25, after the changes below. Shares are of the samples in
 - The simulated proxies share the machine's CPUs with the control plane, so wall-clock times include some waiting
   for a CPU. Each worker thread decodes each distinct resource once, to keep that small.
 `;
-
-function medianOf(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
-}

@@ -1,0 +1,79 @@
+// Paired rounds: how two setups of the same path compare, measured so that drift does not decide
+// the ratio. Both setups stay up; each round runs FIXED_S at RATE (hey, CONNS connections) on one
+// and then on the other, the order alternating from round to round, so that whatever moves the
+// machine's speed over the minutes of a phase (the phases before, a neighbour, the frequency)
+// moves both sides of each round's ratio alike. A target takes the median round. Used by the mtls
+// phase (plain text against mTLS) and the telemetry phase (telemetry off against on).
+import { hey } from './load.ts';
+import { CONNS, FIXED_S, RATE } from './measure.ts';
+import { watch } from './proc.ts';
+
+export interface PairedSide {
+  name: string;
+  url: string;
+  /** The Host header. */
+  host?: string;
+  /** The processes whose CPU is counted, in the same order on both sides (client side, server side). */
+  watched: { label: string; pid: number }[];
+}
+
+export interface PairedRound {
+  /** CPU ms per 1,000 requests of each watched process, in `watched` order. */
+  a: number[];
+  b: number[];
+  /** p99 latency, ms. */
+  aP99: number;
+  bP99: number;
+}
+
+export interface PairedResult {
+  a: string;
+  b: string;
+  /** The processes' labels, in order. */
+  labels: string[];
+  rounds: PairedRound[];
+}
+
+export const PAIRED_ROUNDS = 5;
+
+const log = (s: string) => process.stderr.write(`[bench] ${s}\n`);
+
+export async function pairedRounds(heyBin: string, a: PairedSide, b: PairedSide, rounds = PAIRED_ROUNDS): Promise<PairedResult> {
+  const one = async (p: PairedSide) => {
+    const w = await watch(p.watched, () => hey(heyBin, `${p.name} paired round`, p.url, { duration: `${FIXED_S}s`, conns: CONNS, rate: RATE, host: p.host }));
+    return { cpu: p.watched.map((x) => (w.usage.get(x.label)!.cpuS / w.result.ok) * 1000), p99: w.result.latencyMs['99']! };
+  };
+  log(`paired rounds: ${rounds} x (${FIXED_S}s ${a.name}, ${FIXED_S}s ${b.name}) at ${RATE} rps over ${CONNS} connections, alternating the order`);
+  const out: PairedRound[] = [];
+  for (let i = 0; i < rounds; i++) {
+    let x;
+    let y;
+    if (i % 2 === 0) {
+      x = await one(a);
+      y = await one(b);
+    } else {
+      y = await one(b);
+      x = await one(a);
+    }
+    out.push({ a: x.cpu, b: y.cpu, aP99: x.p99, bP99: y.p99 });
+    log(`paired round ${i + 1}: CPU ${y.cpu.map((c, j) => `${(c / x.cpu[j]!).toFixed(2)}x`).join(', ')}; p99 ${y.p99.toFixed(2)} vs ${x.p99.toFixed(2)} ms`);
+  }
+  return { a: a.name, b: b.name, labels: a.watched.map((w) => w.label), rounds: out };
+}
+
+/** The median of the rounds' ratios b/a of process i's CPU, with their range. */
+export function cpuRatio(r: PairedResult, i: number): { median: number; lo: number; hi: number; a: number; b: number } {
+  const ratios = r.rounds.map((x) => x.b[i]! / x.a[i]!);
+  return { median: median(ratios), lo: Math.min(...ratios), hi: Math.max(...ratios), a: median(r.rounds.map((x) => x.a[i]!)), b: median(r.rounds.map((x) => x.b[i]!)) };
+}
+
+/** The median of the rounds' p99 ratios b/a, with their range. */
+export function p99Ratio(r: PairedResult): { median: number; lo: number; hi: number; a: number; b: number } {
+  const ratios = r.rounds.map((x) => x.bP99 / x.aP99);
+  return { median: median(ratios), lo: Math.min(...ratios), hi: Math.max(...ratios), a: median(r.rounds.map((x) => x.aP99)), b: median(r.rounds.map((x) => x.bP99)) };
+}
+
+export function median(xs: number[]): number {
+  const s = [...xs].sort((p, q) => p - q);
+  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+}
