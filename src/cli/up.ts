@@ -22,6 +22,8 @@ export interface UpOptions {
   resetConfig?: boolean;
   /** The control plane's --ca-dir: a plugged-in CA. */
   caDir?: string;
+  /** The control plane's --ca-intermediate. */
+  caIntermediate?: boolean;
 }
 
 /**
@@ -145,6 +147,7 @@ export async function runUp(dir: string, opts: UpOptions): Promise<number> {
     '--xds-port', String(xdsPort),
     ...(opts.heartbeat ? ['--heartbeat', opts.heartbeat] : []),
     ...(opts.caDir ? ['--ca-dir', opts.caDir] : []),
+    ...(opts.caIntermediate ? ['--ca-intermediate'] : []),
   ];
   let controlArgs = controlArgsFor(opts.adminPort, opts.xdsPort);
   try {

@@ -39,6 +39,11 @@ export interface ControlPlaneOptions {
    * root-cert.pem): the CA signs with that CA instead of a root of its own (docs/ca.md).
    */
   caDir?: string;
+  /**
+   * Weft's own CA signs through an intermediate under its root (docs/ca.md): made on this start if
+   * the store's root has none, kept in the store (a later start without it keeps it).
+   */
+  caIntermediate?: boolean;
   log?: (msg: string) => void;
   /** Tests only: wraps translate() to adjust what proxies are sent. */
   generate?: AdsServerOptions['generate'];
@@ -148,7 +153,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
   const joinTokens = new JoinTokens(store);
   let ca: CertificateAuthority;
   try {
-    ca = await CertificateAuthority.open({ store, kek: loadOrCreateKek(opts.dataDir), ...(opts.caDir !== undefined ? { caDir: opts.caDir } : {}) });
+    ca = await CertificateAuthority.open({ store, kek: loadOrCreateKek(opts.dataDir), ...(opts.caDir !== undefined ? { caDir: opts.caDir } : {}), ...(opts.caIntermediate ? { intermediate: true } : {}), log });
   } catch (e) {
     store.close();
     throw e;

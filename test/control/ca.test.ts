@@ -11,8 +11,9 @@ import { CaError, CertificateAuthority } from '../../src/control/ca/ca.ts';
 import { KEK_FILE, loadOrCreateKek } from '../../src/control/ca/kek.ts';
 import { crypto, x509 } from '../../src/control/ca/x509.ts';
 import { SqliteStore } from '../../src/control/store/sqlite.ts';
-import { listen, tmpDir } from '../helpers.ts';
+import { tmpDir } from '../helpers.ts';
 import { cacertsDir, makeRoot, pluggedCa } from '../fixtures/cacerts.ts';
+import { handshake } from '../fixtures/mesh-creds.ts';
 
 const kek = Buffer.alloc(32, 7);
 
@@ -107,26 +108,6 @@ test('refused with a clear reason: another key type, a request not signed by its
   await assert.rejects(ca.sign(good.csr, { namespace: 'Default', serviceAccount: 'a/b' }), /not Kubernetes names/);
   store.close();
 });
-
-/** A mutual-TLS exchange: the server's and client's certificates, each side trusting `ca`. Resolves to the server's view of the client, or the error. */
-async function handshake(server: { cert: string; key: string }, client: { cert: string; key: string }, ca: string): Promise<string> {
-  const srv = tls.createServer({ cert: server.cert, key: server.key, ca, requestCert: true, rejectUnauthorized: true }, (s) => {
-    s.end(s.getPeerCertificate().subjectaltname ?? '');
-  });
-  srv.on('tlsClientError', () => {});
-  const port = await listen(srv);
-  try {
-    return await new Promise<string>((resolve, reject) => {
-      const c = tls.connect({ port, host: '127.0.0.1', cert: client.cert, key: client.key, ca, checkServerIdentity: () => undefined });
-      let got = '';
-      c.on('data', (d) => (got += d));
-      c.on('end', () => resolve(got));
-      c.on('error', reject);
-    });
-  } finally {
-    srv.close();
-  }
-}
 
 test('mutual TLS between two workloads of the mesh works with their certificates; another CA\'s certificate is refused at the handshake', async () => {
   const store = new SqliteStore(':memory:');

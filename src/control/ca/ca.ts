@@ -11,22 +11,18 @@
 //     to the certificates issued from then on, as sidecars renew theirs at half their life.
 //   - Keys are ECDSA P-256, made by the sidecar; a request for any other key is refused. Private
 //     keys never reach the control plane.
-//   - 24 h by default; the root 10 years.
+//   - 24 h by default, never past the CA certificate that signs them; the root 10 years, an
+//     intermediate 1 year.
 // X.509 and PKCS #10 through @peculiar/x509 on Node's WebCrypto.
-import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import type { ConfigStore } from '../store/store.ts';
-import { crypto, x509 } from './x509.ts';
+import { x509 } from './x509.ts';
 import { loadPluggedCa } from './plugged.ts';
+import { BACKDATE_MS, INTERMEDIATE_RENEW_BEFORE_MS, type OpenCa, P256, type RootRecord, SIGNING, newIntermediate, newRoot, openKept, pemOf, serial } from './own.ts';
 import { DEFAULT_TRUST_DOMAIN, spiffeUri } from '../../util/spiffe.ts';
-
-const P256 = { name: 'ECDSA', namedCurve: 'P-256' } as const;
-const SIGNING = { name: 'ECDSA', hash: 'SHA-256' } as const;
 
 export { DEFAULT_TRUST_DOMAIN };
 export const DEFAULT_WORKLOAD_TTL_MS = 24 * 3600_000;
-const ROOT_TTL_MS = 10 * 365 * 24 * 3600_000;
-/** A certificate starts a minute before it is made: clocks of the machines that check it may be behind. */
-const BACKDATE_MS = 60_000;
 /** A PEM certificate request larger than this is no P-256 request: refused before parsing. */
 const MAX_CSR_BYTES = 16 * 1024;
 /** The secret the roots live in (store.getSecret): a CaRecord. */
@@ -59,6 +55,13 @@ export interface CaOptions {
   workloadTtlMs?: number;
   /** A directory in Istio's cacerts layout (plugged.ts): sign with the user's CA instead of one made here. */
   caDir?: string;
+  /**
+   * Sign with an intermediate CA under the generated root (made now if the store's root has none).
+   * Kept in the store: a later start without it goes on signing with the intermediate.
+   */
+  intermediate?: boolean;
+  /** Where the CA says what it did by itself (an intermediate made or renewed). */
+  log?: (msg: string) => void;
   /** The clock, for tests. */
   now?: () => number;
 }
@@ -66,7 +69,7 @@ export interface CaOptions {
 export interface Issued {
   /** The workload certificate, PEM. */
   certificate: string;
-  /** The certificates between it and the root (a plugged-in CA's intermediates), PEM, in order: TLS presents them after it. */
+  /** The certificates between it and the root (an intermediate's, a plugged-in CA's), PEM, in order: TLS presents them after it. */
   chain: string[];
   /** The roots a peer's certificate must chain to, PEM. */
   trustBundle: string;
@@ -84,6 +87,9 @@ export interface CertSummary {
   notAfter: string;
 }
 
+/** A generated root's intermediate CA, and when it is replaced by a new one under the same root (none: its root ends first). */
+export type IntermediateSummary = CertSummary & { renewsAfter?: string };
+
 /** What `weft ca status` shows: public facts only, never a key. */
 export interface CaStatus {
   mode: 'generated' | 'plugged-in';
@@ -91,30 +97,21 @@ export interface CaStatus {
   trustDomain: string;
   /** The certificate workload certificates are signed with now. */
   signing: CertSummary;
-  /** The trust bundle, oldest first. */
-  roots: (CertSummary & { signing: boolean })[];
+  /** A generated CA: workload certificates are signed by an intermediate under each root (--ca-intermediate), not by the root. */
+  withIntermediate: boolean;
+  /** The trust bundle, oldest first; with withIntermediate, each generated root's intermediate. */
+  roots: (CertSummary & { signing: boolean; intermediate?: IntermediateSummary })[];
   rotation: { phase: RotationPhase; oldRootsNeededUntil?: string };
 }
 
-/** A root made here, as the store keeps it (its key sealed), with how long leaves it signed may live. */
-interface RootRecord {
-  certificate: string;
-  key: Sealed;
-  /** Epoch ms no workload certificate this root signed outlives (an upper bound, raised as it signs). */
-  leavesUntil?: number;
-}
-
-/** The store's record: the roots, oldest first, and which of them signs. (One RootRecord alone: a store from before rotation.) */
+/**
+ * The store's record: the roots, oldest first (own.ts), which of them signs, and whether each
+ * signs through an intermediate. (One RootRecord alone: a store from before rotation.)
+ */
 interface CaRecord {
   roots: RootRecord[];
   signing: number;
-}
-
-interface Sealed {
-  alg: 'A256GCM';
-  iv: string;
-  tag: string;
-  data: string;
+  intermediate?: true;
 }
 
 /** A certificate that signs, its key and what it is presented with. */
@@ -127,11 +124,20 @@ interface Signer {
   until: number;
 }
 
-interface OwnRoot extends Signer {
+/** A generated root, opened, with its record in the store. */
+interface OwnRoot {
+  root: OpenCa;
+  record: RootRecord;
+  /** Its intermediate, if it has one. */
+  intermediate?: OpenCa;
+  /** What signs under it: its intermediate, else the root itself. */
+  signer: Signer;
   /** leavesUntil as stored when the CA opened (bounds the leaves earlier control planes signed). */
   leavesUntilAtOpen: number;
   /** The latest notAfter this process signed under it. */
   issuedUntil: number;
+  /** Its intermediate's renewal, while one runs. */
+  renewing?: Promise<void>;
 }
 
 /** How much a stored bound on leaves' lives runs ahead, so that it is not rewritten at every signature. */
@@ -168,6 +174,7 @@ export class CertificateAuthority {
   static async open(opts: CaOptions): Promise<CertificateAuthority> {
     if (opts.kek.length !== 32) throw new CaError(`the CA's key-encryption key must be 32 bytes, not ${opts.kek.length}`);
     const now = opts.now ?? Date.now;
+    if (opts.caDir !== undefined && opts.intermediate) throw new CaError(`--ca-intermediate puts an intermediate under Weft's own root; the CA plugged in from ${opts.caDir} signs with its own ca-cert.pem (give one or the other)`);
     if (opts.caDir !== undefined) {
       const p = await loadPluggedCa(opts.caDir, now());
       const until = Math.min(p.cert.notAfter.getTime(), ...[...p.intermediates, ...p.roots].map((c) => new x509.X509Certificate(c).notAfter.getTime()));
@@ -186,6 +193,15 @@ export class CertificateAuthority {
     ca.record = 'roots' in parsed ? parsed : { roots: [parsed], signing: 0 };
     ca.own = await Promise.all(ca.record.roots.map((r) => openRoot(r, opts.kek, now())));
     ca.signingIndex = ca.record.signing;
+    if (opts.intermediate && !ca.record.intermediate) {
+      // Under the roots there are: nothing a sidecar trusts changes, and what the roots signed stays valid.
+      ca.record.intermediate = true;
+      for (const r of ca.own) await ca.renewIntermediate(r, true);
+      ca.persist();
+      ca.log(`CA: workload certificates are signed from now on by an intermediate CA under the root: ${ca.status().signing.subject}, until ${ca.status().signing.notAfter} (--ca-intermediate; kept in the store)`);
+    } else if (ca.record.intermediate && !opts.intermediate) {
+      ca.log(`CA: workload certificates are signed by the intermediate CA ${ca.status().signing.subject} kept in the store (made with --ca-intermediate, which a start without it does not undo; docs/ca.md)`);
+    }
     return ca;
   }
 
@@ -216,19 +232,22 @@ export class CertificateAuthority {
 
   /** The roots, PEM: what every sidecar trusts. */
   trustBundle(): string {
-    return this.plugged ? this.plugged.roots.join('') : this.own.map((r) => pemOf(r.cert)).join('');
+    return this.plugged ? this.plugged.roots.join('') : this.own.map((r) => pemOf(r.root.cert)).join('');
   }
 
   status(): CaStatus {
     const signer = this.signer(false);
     const phase: RotationPhase = this.own.length < 2 ? 'none' : this.signingIndex < this.own.length - 1 ? 'distributing' : 'signing-with-new-root';
-    const roots = this.plugged ? this.plugged.roots.map((pem) => ({ ...summary(new x509.X509Certificate(pem)), signing: false })) : this.own.map((r, i) => ({ ...summary(r.cert), signing: i === this.signingIndex }));
+    const roots = this.plugged
+      ? this.plugged.roots.map((pem) => ({ ...summary(new x509.X509Certificate(pem)), signing: false }))
+      : this.own.map((r, i) => ({ ...summary(r.root.cert), signing: i === this.signingIndex, ...(r.intermediate ? { intermediate: intermediateSummary(r) } : {}) }));
     const until = phase === 'signing-with-new-root' ? this.oldRootsNeededUntil() : undefined;
     return {
       mode: this.mode,
       ...(this.opts.caDir !== undefined ? { caDir: this.opts.caDir } : {}),
       trustDomain: this.trustDomain,
       signing: summary(signer.cert),
+      withIntermediate: this.record?.intermediate === true,
       roots,
       rotation: { phase, ...(until !== undefined ? { oldRootsNeededUntil: new Date(until).toISOString() } : {}) },
     };
@@ -245,8 +264,8 @@ export class CertificateAuthority {
     if (!KUBERNETES_NAME.test(id.namespace) || !KUBERNETES_NAME.test(id.serviceAccount) || (id.workload !== undefined && !KUBERNETES_NAME.test(id.workload))) {
       throw new CaError(`no certificate for namespace "${id.namespace}", service account "${id.serviceAccount}"${id.workload === undefined ? '' : `, workload "${id.workload}"`}: not Kubernetes names`);
     }
+    const signer = await this.freshSigner(serving);
     const now = this.now();
-    const signer = this.signer(serving);
     if (now >= signer.until) throw new CaError(`the CA certificate ${signer.cert.subject} (or its chain) expired at ${new Date(signer.until).toISOString()}: no certificate can be issued under it`);
     const csr = typeof request === 'string' ? await readRequest(request) : request;
     const uri = spiffeId(this.trustDomain, id);
@@ -282,7 +301,10 @@ export class CertificateAuthority {
     if (this.plugged) throw new CaError(`the CA is plugged in from ${this.opts.caDir}: its root is the user's, rotated by changing that directory's files (docs/ca.md), not by Weft`);
     if (this.own.length > 1) throw new CaError(`a root rotation is under way (${this.status().rotation.phase}): finish it first (weft ca finish-rotation)`);
     const record = await newRoot(this.trustDomain, this.opts.kek, this.now());
-    this.own.push(await openRoot(record, this.opts.kek, this.now()));
+    const fresh = await openRoot(record, this.opts.kek, this.now());
+    // With intermediates, the new root's own: it signs when the root does (useNewRoot).
+    if (this.record!.intermediate) await this.renewIntermediate(fresh, true);
+    this.own.push(fresh);
     this.record!.roots.push(record);
     this.persist();
     await this.emit('roots');
@@ -313,7 +335,7 @@ export class CertificateAuthority {
       throw new CaError(`certificates signed by the old root may be in use until ${new Date(until).toISOString()}: the old root can leave the trust bundle then (or now with --force, failing the handshakes of sidecars that still hold one)`);
     }
     this.own = this.own.slice(this.signingIndex);
-    this.record = { roots: this.record!.roots.slice(this.signingIndex), signing: 0 };
+    this.record = { ...this.record!, roots: this.record!.roots.slice(this.signingIndex), signing: 0 };
     this.signingIndex = 0;
     this.persist();
     await this.emit('roots');
@@ -322,7 +344,49 @@ export class CertificateAuthority {
 
   private signer(serving: boolean): Signer {
     if (this.plugged) return this.plugged.signer;
-    return this.own[serving ? 0 : this.signingIndex];
+    return this.own[serving ? 0 : this.signingIndex].signer;
+  }
+
+  /** What signs now, an intermediate due for renewal renewed first. */
+  private async freshSigner(serving: boolean): Promise<Signer> {
+    if (!this.plugged) await this.renewDue(this.own[serving ? 0 : this.signingIndex]);
+    return this.signer(serving);
+  }
+
+  /** An intermediate in its last INTERMEDIATE_RENEW_BEFORE_MS is replaced by a new one, if its root outlives it (one renewal at a time per root). */
+  private async renewDue(r: OwnRoot): Promise<void> {
+    if (!r.intermediate) return;
+    const end = r.intermediate.cert.notAfter.getTime();
+    if (this.now() < end - INTERMEDIATE_RENEW_BEFORE_MS || r.root.cert.notAfter.getTime() <= end) return;
+    r.renewing ??= this.renewIntermediate(r, false).finally(() => (r.renewing = undefined));
+    await r.renewing;
+  }
+
+  /**
+   * A new intermediate under r's root, then signing. The first one (at open, at a rotation) is
+   * kept in the store by the caller, and a failure is the caller's. A renewal is kept here; one
+   * that fails is logged, and the current intermediate signs on (no certificate outlives it) until
+   * one succeeds.
+   */
+  private async renewIntermediate(r: OwnRoot, first: boolean): Promise<void> {
+    const before = r.record.intermediate;
+    try {
+      const kept = await newIntermediate(r.root, this.trustDomain, this.opts.kek, this.now());
+      const opened = await openKept(kept, this.opts.kek, 'intermediate', r.root.cert);
+      r.record.intermediate = kept;
+      if (!first) this.persist();
+      r.intermediate = opened;
+      r.signer = intermediateSigner(r.root, opened);
+      if (!first) this.log(`CA: intermediate CA renewed under the same root: ${opened.cert.subject} (sha256 ${summary(opened.cert).sha256.slice(0, 16)}…), until ${opened.cert.notAfter.toISOString()}; certificates of the previous one stay valid`);
+    } catch (e) {
+      r.record.intermediate = before;
+      if (first) throw e;
+      this.log(`CA: the intermediate CA could not be renewed (tried again at the next signature; the current one signs until ${r.intermediate!.cert.notAfter.toISOString()}): ${(e as Error).message}`);
+    }
+  }
+
+  private log(msg: string): void {
+    this.opts.log?.(msg);
   }
 
   /** When the last certificate the roots older than the signing one signed expires. */
@@ -384,55 +448,30 @@ export async function readRequest(csrPem: string): Promise<x509.Pkcs10Certificat
   return csr;
 }
 
-/** A positive 128-bit serial number, hex (RFC 5280: at most 20 octets, positive). */
-function serial(): string {
-  const b = randomBytes(16);
-  b[0] &= 0x7f;
-  return b.toString('hex');
-}
-
-/** A stored root, opened: its key unsealed and checked against its certificate. */
+/** A stored root opened, with its intermediate if it has one (own.ts checks each key against its certificate). */
 async function openRoot(record: RootRecord, kek: Buffer, now: number): Promise<OwnRoot> {
-  const cert = new x509.X509Certificate(record.certificate);
-  // The key is sealed with the certificate as associated data: a certificate swapped in the
-  // store (by someone who can write it but has no KEK) does not open.
-  const pkcs8 = unseal(record.key, kek, Buffer.from(cert.rawData));
-  const key = await crypto.subtle.importKey('pkcs8', new Uint8Array(pkcs8), P256, false, ['sign']);
-  // And the key must be the certificate's.
-  const probe = randomBytes(32);
-  const signature = await crypto.subtle.sign(SIGNING, key, probe);
-  const publicKey = await cert.publicKey.export(P256, ['verify']);
-  if (!(await crypto.subtle.verify(SIGNING, publicKey, signature, probe))) throw new CaError("the CA root's private key is not the key of its certificate: the stored root was altered");
+  const root = await openKept(record, kek, 'root');
+  const intermediate = record.intermediate && (await openKept(record.intermediate, kek, 'intermediate', root.cert));
+  const signer: Signer = intermediate ? intermediateSigner(root, intermediate) : { ...root, algorithm: SIGNING, chain: [], until: root.cert.notAfter.getTime() };
   // A store from before leaves were counted: what earlier control planes signed lives at most a default life from now.
   const leavesUntilAtOpen = record.leavesUntil ?? now + DEFAULT_WORKLOAD_TTL_MS;
-  return { cert, key, algorithm: SIGNING, chain: [], until: cert.notAfter.getTime(), leavesUntilAtOpen, issuedUntil: 0 };
+  return { root, record, ...(intermediate ? { intermediate } : {}), signer, leavesUntilAtOpen, issuedUntil: 0 };
 }
 
-function pemOf(c: x509.X509Certificate): string {
-  return `${c.toString('pem').trim()}\n`;
+/** An intermediate signs; its certificates are presented with it, and outlive neither it nor its root. */
+function intermediateSigner(root: OpenCa, intermediate: OpenCa): Signer {
+  const until = Math.min(intermediate.cert.notAfter.getTime(), root.cert.notAfter.getTime());
+  return { ...intermediate, algorithm: SIGNING, chain: [pemOf(intermediate.cert)], until };
 }
 
 function summary(c: x509.X509Certificate): CertSummary {
   return { subject: c.subject, sha256: createHash('sha256').update(Buffer.from(c.rawData)).digest('hex'), notBefore: c.notBefore.toISOString(), notAfter: c.notAfter.toISOString() };
 }
 
-async function newRoot(trustDomain: string, kek: Buffer, now: number): Promise<RootRecord> {
-  const keys = (await crypto.subtle.generateKey(P256, true, ['sign', 'verify'])) as CryptoKeyPair;
-  const cert = await x509.X509CertificateGenerator.createSelfSigned({
-    serialNumber: serial(),
-    name: `O=${trustDomain.replace(/[,+"\\<>;=]/g, '')}, CN=Weft root CA`,
-    notBefore: new Date(now - BACKDATE_MS),
-    notAfter: new Date(now + ROOT_TTL_MS),
-    keys,
-    signingAlgorithm: SIGNING,
-    extensions: [
-      new x509.BasicConstraintsExtension(true, undefined, true),
-      new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true),
-      await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
-    ],
-  });
-  const pkcs8 = Buffer.from(await crypto.subtle.exportKey('pkcs8', keys.privateKey));
-  return { certificate: cert.toString('pem'), key: seal(pkcs8, kek, Buffer.from(cert.rawData)), leavesUntil: 0 };
+function intermediateSummary(r: OwnRoot): IntermediateSummary {
+  const c = r.intermediate!.cert;
+  const renews = c.notAfter.getTime() - INTERMEDIATE_RENEW_BEFORE_MS;
+  return { ...summary(c), ...(r.root.cert.notAfter.getTime() > c.notAfter.getTime() ? { renewsAfter: new Date(renews).toISOString() } : {}) };
 }
 
 const PEM_CSR = /^-----BEGIN (?:NEW )?CERTIFICATE REQUEST-----\r?\n([A-Za-z0-9+/=\r\n]+)-----END (?:NEW )?CERTIFICATE REQUEST-----\s*$/;
@@ -444,23 +483,4 @@ function derOf(pem: string): ArrayBuffer {
   const der = Buffer.from(m[1].replace(/[\r\n]/g, ''), 'base64');
   if (der.length < 2 || der[0] !== 0x30) throw new CaError('its content is no DER sequence');
   return der.buffer.slice(der.byteOffset, der.byteOffset + der.length) as ArrayBuffer;
-}
-
-function seal(plain: Buffer, kek: Buffer, aad: Buffer): Sealed {
-  const iv = randomBytes(12);
-  const c = createCipheriv('aes-256-gcm', kek, iv);
-  c.setAAD(aad);
-  const data = Buffer.concat([c.update(plain), c.final()]);
-  return { alg: 'A256GCM', iv: iv.toString('base64'), tag: c.getAuthTag().toString('base64'), data: data.toString('base64') };
-}
-
-function unseal(s: Sealed, kek: Buffer, aad: Buffer): Buffer {
-  try {
-    const d = createDecipheriv('aes-256-gcm', kek, Buffer.from(s.iv, 'base64'));
-    d.setAAD(aad);
-    d.setAuthTag(Buffer.from(s.tag, 'base64'));
-    return Buffer.concat([d.update(Buffer.from(s.data, 'base64')), d.final()]);
-  } catch {
-    throw new CaError("the CA root's private key cannot be opened with this key-encryption key and this certificate (was the store moved without its key-encryption key, or the stored root altered?)");
-  }
 }

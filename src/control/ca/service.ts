@@ -6,7 +6,8 @@
 //   - its current certificate, presented in the TLS handshake, to renew: the new certificate is
 //     for the same identity.
 // Whatever names the request itself asks for are ignored. The answer is the certificate, the
-// intermediates it chains through (a plugged-in CA's; none for Weft's own root), then the roots.
+// intermediates it chains through (a plugged-in CA's, or Weft's own under --ca-intermediate;
+// none when Weft's root signs directly), then the roots.
 import type { PeerCertificate } from 'node:tls';
 import * as grpc from '@grpc/grpc-js';
 import { type CertificateRequest, type CertificateResponse, CERTIFICATE_METHOD, decodeCertificateRequest, decodeCertificateResponse, encodeCertificateRequest, encodeCertificateResponse } from '../../xds/istio-ca.ts';
@@ -96,7 +97,7 @@ export function certificateHandlers(ca: CertificateAuthority, tokens: JoinTokens
         }
         const by = bearer ? 'a join token' : 'its current certificate';
         log(`certificate for ${issued.spiffeId}${id.workload ? ` (workload ${id.namespace}/${id.workload})` : ''} issued to ${call.getPeer()} on ${by}, until ${issued.notAfter.toISOString()}`);
-        // Istio's order: the certificate, the intermediates (a plugged-in CA's), the roots last.
+        // Istio's order: the certificate, the intermediates, the roots last.
         done(null, { cert_chain: [issued.certificate, ...issued.chain, issued.trustBundle] });
       })().catch((e: unknown) => done({ code: e instanceof CaError ? grpc.status.INVALID_ARGUMENT : grpc.status.INTERNAL, details: (e as Error).message }));
     },
