@@ -6,7 +6,7 @@
 // delay within its histogram bucket.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
@@ -190,6 +190,10 @@ test("Istio's PromQL over a real Prometheus: requests by workload and code, and 
   assert.equal((await query('count(istio_requests_total{destination_workload="reviews-v2",request_protocol="http"})', t1))[0]!.value, 6);
   const text = await (await request(`${reviews.admin}/stats/prometheus`)).body.text();
   assert.equal(text.split('\n').filter((l) => l.startsWith('istio_requests_total{') && l.includes('request_protocol="http"')).length, 3);
+  // Standard text: Prometheus's own linter finds nothing but Istio's name in milliseconds, which dashboards need as it is.
+  const lint = spawnSync('/usr/bin/promtool', ['check', 'metrics'], { input: text, encoding: 'utf8' });
+  const problems = `${lint.stdout}${lint.stderr}`.split('\n').filter((l) => l && !/^istio_request_duration_milliseconds use base unit "seconds"/.test(l));
+  assert.deepEqual(problems, [], `promtool exited ${lint.status}`);
 
   // The sidecars' own health, scraped alike.
   assert.deepEqual((await query('weft_xds_connected', t1)).map((s) => s.value), [1, 1]);

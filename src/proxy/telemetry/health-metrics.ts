@@ -63,10 +63,10 @@ export class HealthMetrics {
       sample(out, 'weft_workload_cert_expiry_seconds', '', Math.round((notAfter - Date.now()) / 1000));
     }
     const lag = this.lag;
-    header(out, 'weft_event_loop_delay_seconds', 'gauge', 'Event-loop delay over the last 10-second window (perf_hooks monitorEventLoopDelay): the median, the 99th percentile and the maximum.');
-    sample(out, 'weft_event_loop_delay_seconds', 'quantile="0.5"', lag.p50);
-    sample(out, 'weft_event_loop_delay_seconds', 'quantile="0.99"', lag.p99);
-    sample(out, 'weft_event_loop_delay_seconds', 'quantile="1"', lag.max);
+    for (const [name, what, v] of [['p50', 'median', lag.p50], ['p99', '99th percentile', lag.p99], ['max', 'maximum', lag.max]] as const) {
+      header(out, `weft_event_loop_delay_${name}_seconds`, 'gauge', `Event-loop delay over the last 10-second window (perf_hooks monitorEventLoopDelay): its ${what}.`);
+      sample(out, `weft_event_loop_delay_${name}_seconds`, '', v);
+    }
     const mem = process.memoryUsage();
     header(out, 'weft_process_heap_used_bytes', 'gauge', 'V8 heap in use, bytes.');
     sample(out, 'weft_process_heap_used_bytes', '', mem.heapUsed);

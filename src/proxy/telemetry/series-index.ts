@@ -9,7 +9,7 @@ export class SeriesIndex<S> {
   /** Every series, in the order they came. */
   readonly all: S[] = [];
 
-  /** The series of `keys` (the same number of keys on every call), made by `make` the first time. */
+  /** The series of `keys`, made by `make` the first time. Keys that begin alike must be as many (a key is a Map or a series). */
   get(keys: readonly (string | number | boolean)[], make: () => S): S {
     let m = this.root;
     const last = keys.length - 1;
