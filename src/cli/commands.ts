@@ -197,6 +197,7 @@ On start it prints one line, WEFT_READY {"admin": URL, "xds": HOST:PORT, "rootCe
       'ca-cert': { type: 'string' },
       'join-token-file': { type: 'string' },
       'cert-ttl': { type: 'string' },
+      'no-istio-metrics': { type: 'boolean' },
     },
     help: `Usage: weft proxy --xds HOST:PORT --workload NAME [options]
 
@@ -231,6 +232,9 @@ Options:
   --outbound-port PORT   the app's HTTP proxy on 127.0.0.1 (HTTP_PROXY=http://127.0.0.1:PORT)
   --admin-port PORT      the sidecar admin endpoint (default: 0, a free port): /ready, /config_dump,
                          /stats, /stats/prometheus, /memory
+  --no-istio-metrics     do not keep Istio's standard metrics (istio_*), as Envoy's bootstrap
+                         stats_matcher reject_all turns its stats off; Weft's own weft_* stay. What
+                         the bench's telemetry-off sidecars run with (docs/performance.md)
 
 On start it prints one line, WEFT_READY {"admin": URL, ...}, once its config is complete. With the
 mesh config's accessLogFile /dev/stdout, its access log follows on standard output; /stats/prometheus
@@ -303,6 +307,7 @@ Environment:
         outboundPort,
         adminHost: '127.0.0.1',
         adminPort: int('admin-port', v['admin-port'], 0),
+        ...(v['no-istio-metrics'] ? { istioMetrics: false } : {}),
         log: (m) => process.stderr.write(`[${v.workload} sidecar] ${m}\n`),
       }).catch((e: Error) => {
         throw e.name === 'CertificateRefused' ? new CliError(e.message) : e;

@@ -60,6 +60,8 @@ export interface SidecarOptions {
   outboundPort?: number;
   adminHost: string;
   adminPort: number;
+  /** false: keep no Istio standard metrics (weft proxy --no-istio-metrics). Default true. */
+  istioMetrics?: boolean;
   /** How often to check that the app accepts connections (default 1000 ms). */
   probeIntervalMs?: number;
   log?: (msg: string) => void;
@@ -140,7 +142,7 @@ export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
     ...(opts.service ? { service: opts.service.includes('.') ? opts.service : `${opts.service}.${namespace}.svc.cluster.local` } : {}),
     principal: () => certs.current().spiffeId,
   }, log);
-  istio.subscribe(telemetry);
+  if (opts.istioMetrics !== false) istio.subscribe(telemetry);
   // Where an inbound connection was headed: the service port its listener stands for. Envoy behind
   // iptables sees the original destination; Weft's sidecar is dialed on its inbound port instead,
   // so authorization (to.operation.ports, destination.port) gets the service port, as

@@ -120,7 +120,7 @@ export interface Mesh {
 /** service "app" (the given handler) behind a server sidecar; a client sidecar to reach it. */
 export async function startMesh(
   handler: http.RequestListener,
-  opts: { hcm?: HcmOverrides; clusters?: ClusterOverrides; clientEnv?: NodeJS.ProcessEnv; serverEnv?: NodeJS.ProcessEnv } = {},
+  opts: { hcm?: HcmOverrides; clusters?: ClusterOverrides; clientEnv?: NodeJS.ProcessEnv; serverEnv?: NodeJS.ProcessEnv; clientArgs?: string[] } = {},
 ): Promise<Mesh> {
   const generate = opts.hcm || opts.clusters ? generateWith(opts.hcm ?? {}, opts.clusters) : undefined;
   const cp = await startControlPlane({ dataDir: tmpDir('cp'), adminPort: 0, xdsPort: 0, heartbeatMs: 2000, generate });
@@ -140,7 +140,7 @@ export async function startMesh(
     inbound = await freePort();
     server = await spawnSidecar(cp, ['--workload', 'app-1', '--service', 'app', '--inbound-port', String(inbound), '--app-port', String(appPort)], opts.serverEnv);
     outbound = await freePort();
-    client = await spawnSidecar(cp, ['--workload', 'client', '--outbound-port', String(outbound)], opts.clientEnv);
+    client = await spawnSidecar(cp, ['--workload', 'client', '--outbound-port', String(outbound), ...(opts.clientArgs ?? [])], opts.clientEnv);
     // The client's routes reach the app once its endpoint is in the client's config.
     await waitFor('the client sidecar to route to app', async () => {
       const r = await request(`http://127.0.0.1:${outbound}/`, { headers: { host: 'app' } }).catch(() => undefined);
