@@ -2,12 +2,18 @@
 // (support.ts calls this; the rules are those of support.ts: nothing valid is dropped in silence).
 // A Telemetry changes what is logged, measured and traced, never who may talk to whom: nothing of
 // it is refused, what Weft cannot apply yet is accepted with a warning naming the field.
-//   - accessLogging: applied by the sidecars' access logs (control/translate/accesslog.ts);
+//   - accessLogging: applied by the sidecars' access logs (control/translate/telemetry-logs.ts):
+//     providers, disabled, match.mode, filter.expression (CEL, as far as the sidecars evaluate it:
+//     api/cel.ts; an expression outside that is not applied, and every exchange is logged);
 //   - metrics: not applied yet (warned);
 //   - tracing: not applied yet (warned);
 //   - targetRef(s): for gateways, waypoints and services, never a sidecar (as in Istio): warned.
-import type { FieldError } from './types.ts';
-import { index, isObject, type Obj } from './schema.ts';
+// With the mesh config at hand (`weft apply` against a control plane), telemetryProviderWarnings
+// also names the providers the mesh does not have, or that log nothing in Weft.
+import type { FieldError, Telemetry } from './types.ts';
+import { field, index, isObject, type Obj } from './schema.ts';
+import { celUnsupported } from './cel.ts';
+import { findExtensionProvider, type MeshConfig } from './meshconfig.ts';
 
 const list = (v: unknown): unknown[] => (Array.isArray(v) ? v : []);
 
@@ -23,6 +29,26 @@ export function telemetrySupport(spec: Obj, out: { warnings: FieldError[] }): vo
     if (isObject(m)) warn(index('spec.metrics', i), "accepted, not applied yet: the sidecars' metrics are Istio's standard metrics, as without a Telemetry");
   });
   list(spec.accessLogging).forEach((l, i) => {
-    if (isObject(l)) warn(index('spec.accessLogging', i), "accepted, not applied yet: the mesh config's access log (accessLogFile) applies");
+    const expression = isObject(l) && isObject(l.filter) ? l.filter.expression : undefined;
+    const problem = typeof expression === 'string' ? celUnsupported(expression) : undefined;
+    if (problem) warn(field(field(index('spec.accessLogging', i), 'filter'), 'expression'), `accepted, not applied: Weft's sidecars cannot evaluate it (${problem}); these providers log every exchange`);
   });
+}
+
+/** Where a provider is named that the mesh config does not have, or that logs nothing in Weft: what Istio does with it (nothing), said. */
+export function telemetryProviderWarnings(t: Telemetry, mc: MeshConfig | undefined): string[] {
+  const name = `Telemetry ${t.metadata.namespace}/${t.metadata.name}`;
+  const out: string[] = [];
+  (t.spec.accessLogging ?? []).forEach((l, i) => {
+    (l?.providers ?? []).forEach((p, j) => {
+      const found = findExtensionProvider(mc, p.name);
+      const path = `spec.accessLogging[${i}].providers[${j}]`;
+      if (!found) out.push(`${name}: ${path}: provider ${JSON.stringify(p.name)} is not among the mesh config's extensionProviders (nor Istio's built-in envoy, prometheus, stackdriver): it logs nothing, as in Istio`);
+      else if (!isObject(found.envoyFileAccessLog)) {
+        const kind = Object.keys(found).find((k) => k !== 'name') ?? 'unknown';
+        out.push(`${name}: ${path}: provider ${JSON.stringify(p.name)} is a ${kind} provider: Weft's sidecars write access logs to files only (envoyFileAccessLog), so it logs nothing`);
+      }
+    });
+  });
+  return out;
 }

@@ -62,7 +62,7 @@ test("an installed Istio's ConfigMap is accepted as kubectl prints it; what Weft
   assert.deepEqual(meshConfigOf(cm.spec), { trustDomain: 'cluster.local', defaultProviders: { metrics: ['prometheus'] } });
   assert.deepEqual(warningsOf(cm).map(formatProblem), [
     "ConfigMap istio-system/istio: data.mesh.defaultConfig: accepted, not applied yet: proxy settings are the sidecar's own (weft sidecar flags)",
-    'ConfigMap istio-system/istio: data.mesh.defaultProviders: accepted, not applied yet: Weft has no metrics or tracing providers yet',
+    'ConfigMap istio-system/istio: data.mesh.defaultProviders.metrics: accepted, not applied yet: Weft has no metrics or tracing providers yet',
     'ConfigMap istio-system/istio: data.mesh.enablePrometheusMerge: accepted, not applied yet: Weft has no metrics or tracing providers yet',
   ]);
   // Written back as it came: the content under data, not spec.
@@ -200,7 +200,7 @@ test('data.mesh.extensionProviders: names present and unique, one kind each, ext
   ]);
   // Other kinds are kept as written, with a warning: Weft uses providers only as authorizers.
   assert.deepEqual(warnings('extensionProviders:\n- name: otel\n  opentelemetry: {service: otel.istio-system.svc.cluster.local, port: 4317}\n- name: authz\n  envoyExtAuthzGrpc: {service: 10.0.0.1, port: 9000}\n'), [
-    'ConfigMap istio-system/istio: data.mesh.extensionProviders[0].opentelemetry: accepted, not applied yet: Weft uses extension providers only as external authorizers (envoyExtAuthzHttp, envoyExtAuthzGrpc) for CUSTOM AuthorizationPolicies',
+    'ConfigMap istio-system/istio: data.mesh.extensionProviders[0].opentelemetry: accepted, not applied yet: Weft uses extension providers only as external authorizers (envoyExtAuthzHttp, envoyExtAuthzGrpc) for CUSTOM AuthorizationPolicies, and as access log files (envoyFileAccessLog) for Telemetries',
   ]);
 });
 
