@@ -5,7 +5,8 @@
 //   - accessLogging: applied by the sidecars' access logs (control/translate/telemetry-logs.ts):
 //     providers, disabled, match.mode, filter.expression (CEL, as far as the sidecars evaluate it:
 //     api/cel.ts; an expression outside that is not applied, and every exchange is logged);
-//   - metrics: not applied yet (warned);
+//   - metrics: not applied yet: providers, reportingInterval, overrides' disabled and
+//     tagOverrides are warned, each by its path (an override's match says where those would apply);
 //   - tracing: not applied yet (warned);
 //   - targetRef(s): for gateways, waypoints and services, never a sidecar (as in Istio): warned.
 // With the mesh config at hand (`weft apply` against a control plane), telemetryProviderWarnings
@@ -25,8 +26,20 @@ export function telemetrySupport(spec: Obj, out: { warnings: FieldError[] }): vo
   list(spec.tracing).forEach((t, i) => {
     if (isObject(t)) warn(index('spec.tracing', i), 'accepted, not applied yet: no spans are reported');
   });
+  // Metrics: the sidecars report Istio's standard metrics to Prometheus (/stats/prometheus)
+  // whatever a Telemetry says; no xDS carries a metrics configuration to them yet.
   list(spec.metrics).forEach((m, i) => {
-    if (isObject(m)) warn(index('spec.metrics', i), "accepted, not applied yet: the sidecars' metrics are Istio's standard metrics, as without a Telemetry");
+    if (!isObject(m)) return;
+    const p = index('spec.metrics', i);
+    const not = (what: string) => `accepted, not applied yet: ${what}; the sidecars report Istio's standard metrics as without a Telemetry`;
+    if (list(m.providers).length) warn(field(p, 'providers'), not('the sidecars export to Prometheus (/stats/prometheus) whichever providers are named'));
+    if (m.reportingInterval !== undefined && m.reportingInterval !== null) warn(field(p, 'reportingInterval'), not('Prometheus scrapes the counters as they are, at any time'));
+    list(m.overrides).forEach((o, j) => {
+      if (!isObject(o)) return;
+      const op = index(field(p, 'overrides'), j);
+      if (o.disabled === true) warn(field(op, 'disabled'), not('no metric is turned off'));
+      if (isObject(o.tagOverrides) && Object.keys(o.tagOverrides).length) warn(field(op, 'tagOverrides'), not('the labels are not changed'));
+    });
   });
   list(spec.accessLogging).forEach((l, i) => {
     const expression = isObject(l) && isObject(l.filter) ? l.filter.expression : undefined;

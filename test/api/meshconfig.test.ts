@@ -253,3 +253,18 @@ test('hostile keys are fields like any other: unknown, never a crash', () => {
   const cm = checkResource({ ...configMap(''), data: { constructor: 'x', mesh: '' } }, 'x');
   assert.deepEqual(warningsOf(cm).map((w) => w.path), ['data.constructor']);
 });
+
+test('data.mesh.extensionProviders[].envoyFileAccessLog (Telemetry access logs): its shape checked, a format the sidecars cannot write refused, omitEmptyValues warned', () => {
+  const mesh = (p: object) => JSON.stringify({ extensionProviders: [{ name: 'files', envoyFileAccessLog: p }] });
+  assert.deepEqual(warnings(mesh({ path: '/tmp/a.log', logFormat: { text: '%RESPONSE_CODE%' } })), []);
+  assert.deepEqual(warnings(mesh({ logFormat: { labels: { code: '%RESPONSE_CODE%', nested: { p: '%REQ(:PATH)%' } } }, omitEmptyValues: true })), [
+    'ConfigMap istio-system/istio: data.mesh.extensionProviders[0].envoyFileAccessLog.omitEmptyValues: accepted, not applied yet: empty values are written as "-" (text) or null (JSON)',
+  ]);
+  assert.deepEqual(problems(mesh({ path: 1, logFormat: { text: 'x', labels: {} }, bogus: true })), [
+    'ConfigMap istio-system/istio: data.mesh.extensionProviders[0].envoyFileAccessLog.path: must be a string, not number 1',
+    'ConfigMap istio-system/istio: data.mesh.extensionProviders[0].envoyFileAccessLog.bogus: unknown field',
+    'ConfigMap istio-system/istio: data.mesh.extensionProviders[0].envoyFileAccessLog.logFormat: only one of text and labels may be set',
+  ]);
+  assert.match(problems(mesh({ logFormat: { text: '%UPSTREAM_WIRE_BYTES_SENT%' } })).join('\n'), /data\.mesh\.extensionProviders\[0\]\.envoyFileAccessLog\.logFormat\.text: command operator %UPSTREAM_WIRE_BYTES_SENT% is not supported by Weft's sidecars/);
+  assert.match(problems(mesh({ logFormat: { labels: { a: '%NOPE%' } } })).join('\n'), /envoyFileAccessLog\.logFormat\.labels: key a: command operator %NOPE% is not supported/);
+});

@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { analyze, checkResource, formatProblem, warningsOf, type Resource } from '../../src/api/index.ts';
 import type { Telemetry } from '../../src/api/types.ts';
 import { applicableTelemetries } from '../../src/api/telemetry-select.ts';
+import { telemetryProviderWarnings } from '../../src/api/telemetry-support.ts';
 import { telemetry, validationProblems } from './helpers.ts';
 
 describe('Telemetry validation', () => {
@@ -53,6 +54,27 @@ describe('Telemetry: what Weft applies, and the warnings for the rest', () => {
   const warnings = (spec: Record<string, unknown>) => warningsOf(checkResource(telemetry(spec, 'r', 'default'), 'x')).map(formatProblem);
   test('tracing is accepted, not applied yet, with a warning naming the resource and field', () => {
     assert.deepEqual(warnings({ tracing: [{ randomSamplingPercentage: 1 }] }), ['Telemetry default/r: spec.tracing[0]: accepted, not applied yet: no spans are reported']);
+  });
+  test('metrics: each field that would change them is named, not applied yet', () => {
+    assert.deepEqual(warnings({ metrics: [{ providers: [{ name: 'prometheus' }], reportingInterval: '5s', overrides: [{ match: { metric: 'REQUEST_COUNT' }, disabled: true }, { disabled: false, tagOverrides: { request_protocol: { operation: 'REMOVE' } } }, { match: { mode: 'CLIENT' } }] }] }), [
+      "Telemetry default/r: spec.metrics[0].providers: accepted, not applied yet: the sidecars export to Prometheus (/stats/prometheus) whichever providers are named; the sidecars report Istio's standard metrics as without a Telemetry",
+      "Telemetry default/r: spec.metrics[0].reportingInterval: accepted, not applied yet: Prometheus scrapes the counters as they are, at any time; the sidecars report Istio's standard metrics as without a Telemetry",
+      "Telemetry default/r: spec.metrics[0].overrides[0].disabled: accepted, not applied yet: no metric is turned off; the sidecars report Istio's standard metrics as without a Telemetry",
+      "Telemetry default/r: spec.metrics[0].overrides[1].tagOverrides: accepted, not applied yet: the labels are not changed; the sidecars report Istio's standard metrics as without a Telemetry",
+    ]);
+  });
+  test('accessLogging is applied: no warning, but for a filter the sidecars cannot evaluate (every exchange is then logged)', () => {
+    assert.deepEqual(warnings({ accessLogging: [{ providers: [{ name: 'envoy' }], disabled: false, match: { mode: 'CLIENT' }, filter: { expression: "response.code >= 400 && request.headers['x'] == 'y'" } }] }), []);
+    assert.deepEqual(warnings({ accessLogging: [{ filter: { expression: 'response.flags != 0' } }] }), [
+      "Telemetry default/r: spec.accessLogging[0].filter.expression: accepted, not applied: Weft's sidecars cannot evaluate it (unknown attribute response.flags (supported: request.path, request.url_path, request.host, request.method, request.headers, request.referer, request.useragent, request.id, request.protocol, request.query, request.size, response.code, response.code_details, response.headers, response.size, source.address, source.port, destination.address, destination.port, connection.mtls, connection.requested_server_name, connection.uri_san_peer_certificate, connection.uri_san_local_certificate, upstream.address, upstream.port, upstream.uri_san_peer_certificate, xds.cluster_name, xds.route_name)); these providers log every exchange",
+    ]);
+  });
+  test('with the mesh config (weft apply against a control plane): providers the mesh does not have, or that log nothing, are named', () => {
+    const t = checkResource(telemetry({ accessLogging: [{ providers: [{ name: 'ENVOY' }, { name: 'otel' }, { name: 'prometheus' }, { name: 'files' }] }] }, 'r', 'default'), 'x') as Telemetry;
+    assert.deepEqual(telemetryProviderWarnings(t, { extensionProviders: [{ name: 'files', envoyFileAccessLog: { path: '/tmp/a.log' } }] }), [
+      'Telemetry default/r: spec.accessLogging[0].providers[1]: provider "otel" is not among the mesh config\'s extensionProviders (nor Istio\'s built-in envoy, prometheus, stackdriver): it logs nothing, as in Istio',
+      'Telemetry default/r: spec.accessLogging[0].providers[2]: provider "prometheus" is a prometheus provider: Weft\'s sidecars write access logs to files only (envoyFileAccessLog), so it logs nothing',
+    ]);
   });
   test('targetRefs: a sidecar never takes such a Telemetry, and is told so', () => {
     assert.deepEqual(warnings({ targetRefs: [{ kind: 'Service', group: '', name: 'a' }] }), [
