@@ -85,12 +85,7 @@ function tokenize(src: string): Tok[] {
           s += ch;
           i += n;
         } else {
-          // A raw string keeps a backslash, and the quote after it does not close the string.
-          if (src[i] === '\\' && raw && src[i + 1] === q[0] && q.length === 1) {
-            s += src[i] + src[i + 1];
-            i += 2;
-            continue;
-          }
+          // A raw string keeps its backslashes as they are (and cannot hold its own quote).
           s += src[i++];
         }
       }
@@ -261,7 +256,10 @@ class Parser {
       }
       return e;
     }
-    return this.member();
+    const e = this.member();
+    // 9223372036854775808 is an int only when negated.
+    if (e.k === 'lit' && typeof e.v === 'bigint' && e.v > 9223372036854775807n) throw new CelSyntaxError('int literal out of range');
+    return e;
   }
 
   private member(): CelExpr {

@@ -23,6 +23,7 @@ describe('Telemetry validation', () => {
   const refused: [string, Record<string, unknown>, string[]][] = [
     ['a filter that is no CEL expression (Istio parses it)', { accessLogging: [{ filter: { expression: 'response.code >=' } }] }, ['spec.accessLogging[0].filter.expression: must be a valid CEL expression: expected an expression at 16 (end of expression)']],
     ['an unterminated CEL string', { accessLogging: [{ filter: { expression: "request.path == 'x" } }] }, ['spec.accessLogging[0].filter.expression: must be a valid CEL expression: unterminated string at 16']],
+    ['a filter without an expression (Istio parses "", which is no CEL)', { accessLogging: [{ filter: {} }] }, ['spec.accessLogging[0].filter.expression: must be a valid CEL expression: expected an expression at 0 (end of expression)']],
     ['has() of no field', { accessLogging: [{ filter: { expression: 'has(request)' } }] }, ['spec.accessLogging[0].filter.expression: must be a valid CEL expression: invalid argument to has() macro']],
     ['a mode not in the enum', { accessLogging: [{ match: { mode: 'BOTH' } }] }, ['spec.accessLogging[0].match.mode: must be one of CLIENT_AND_SERVER, CLIENT, SERVER (got "BOTH")']],
     ['both metric and customMetric', { metrics: [{ overrides: [{ match: { metric: 'REQUEST_COUNT', customMetric: 'x' } }] }] }, ['spec.metrics[0].overrides[0].match: only one of metric, customMetric may be set (got metric, customMetric)']],
@@ -43,9 +44,10 @@ describe('Telemetry validation', () => {
       "request.path.matches('^/v[0-9]+/') ? true : false",
       "r'\\d' == '\\\\d' && b'ab' == b\"ab\" && 0x1F == 31 && 3u > 2u && 1.5e3 > -2.0 && {'a': 1}['a'] == 1",
       '[1, 2, 3].exists(x, x > 2) && size(request.headers) > 0 // a comment',
+      `-9223372036854775808 < 0 && """triple "quoted""" != '''x''' && "\\u00e9\\101\\x41" == "éAA" && !has(.a.b)`,
     ];
     for (const e of ok) assert.deepEqual(validationProblems(telemetry({ accessLogging: [{ filter: { expression: e } }] })), [], e);
-    const bad = ['a &&', '(a', "'a' 'b'", 'a.if', '1 +* 2', 'x.exists(1, true)', "'\\q'", '99999999999999999999'];
+    const bad = ['a &&', '(a', "'a' 'b'", 'a.if', '1 +* 2', 'x.exists(1, true)', "'\\q'", '99999999999999999999', '9223372036854775808', "r'\\''", 'a = b', 'a & b', '1.', ''];
     for (const e of bad) assert.equal(validationProblems(telemetry({ accessLogging: [{ filter: { expression: e } }] })).length, 1, e);
   });
 });
