@@ -30,6 +30,7 @@ describe('Telemetry validation', () => {
     ['a reporting interval under 1ms', { metrics: [{ reportingInterval: '500us' }] }, ['spec.metrics[0].reportingInterval: must be a valid duration greater than 1ms']],
     ['a sampling percentage over 100', { tracing: [{ randomSamplingPercentage: 101 }] }, ['spec.tracing[0].randomSamplingPercentage: must be between 0 and 100']],
     ['selector and targetRef both', { selector: { matchLabels: { app: 'a' } }, targetRef: { kind: 'Service', group: '', name: 'a' } }, ['spec: only one of selector, targetRef and targetRefs may be set (got selector, targetRef)']],
+    ['an empty custom tag name', { tracing: [{ customTags: { '': { literal: { value: 'x' } } } }] }, ['spec.tracing[0].customTags[]: tag name may not be empty']],
     ['a wildcard in a selector', { selector: { matchLabels: { app: 'a*' } } }, ['spec.selector.matchLabels[app]: wildcard not allowed in label value match']],
   ];
   for (const [name, spec, problems] of refused) test(`refused: ${name}`, () => assert.deepEqual(validationProblems(telemetry(spec)), problems));
@@ -124,6 +125,12 @@ describe('weft analyze for Telemetry (Istio\'s codes)', () => {
     const tel = telemetry({ accessLogging: [{ filter: { expression: 'true' } }, { disabled: true }, { providers: [{ name: 'envoy' }] }] }, 'r', 'default');
     assert.deepEqual(report([tel]), ['Warning IST0157 Telemetry default/r spec.accessLogging[0].providers: The Telemetry r in namespace "default" with empty providers will be ignored.']);
     assert.deepEqual(report([tel, meshConfig('defaultProviders:\n  accessLogging: [envoy]\n')]), []);
+  });
+  test("IST0133: Istio's webhook warnings, more than one tracing entry or tracing provider", () => {
+    assert.deepEqual(report([telemetry({ tracing: [{ providers: [{ name: 'a' }, { name: 'b' }] }, {}] }, 'r', 'default')]), [
+      'Warning IST0133 Telemetry default/r spec.tracing: Schema validation warning: multiple tracing is not currently supported',
+      'Warning IST0133 Telemetry default/r spec.tracing[0].providers: Schema validation warning: multiple providers is not currently supported',
+    ]);
   });
   test('IST0160: two Telemetries without a selector in one namespace', () => {
     const lines = report([telemetry({}, 'b', 'shop'), telemetry({}, 'a', 'shop'), telemetry({ selector: { matchLabels: { app: 'x' } } }, 'c', 'shop'), telemetry({}, 'd', 'web')]);
