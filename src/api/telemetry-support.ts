@@ -13,7 +13,7 @@
 // also names the providers the mesh does not have, or that log nothing in Weft.
 import type { FieldError, Telemetry } from './types.ts';
 import { field, index, isObject, type Obj } from './schema.ts';
-import { celUnsupported } from './cel.ts';
+import { celUnsupported } from './cel-support.ts';
 import { findExtensionProvider, type MeshConfig } from './meshconfig.ts';
 
 const list = (v: unknown): unknown[] => (Array.isArray(v) ? v : []);

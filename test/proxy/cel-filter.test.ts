@@ -5,7 +5,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ATTRIBUTES, CelFilterError, compileCelFilter } from '../../src/proxy/telemetry/cel-filter.ts';
-import { CEL_ATTRIBUTES } from '../../src/api/cel.ts';
+import { CEL_ATTRIBUTES } from '../../src/api/cel-support.ts';
 import type { LogEntry } from '../../src/proxy/telemetry/format.ts';
 
 const headers = (h: Record<string, string>) => (n: string) => h[n];

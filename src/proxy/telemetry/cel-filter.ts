@@ -8,7 +8,8 @@
 // Values: int and uint as bigint, double as number, string, bool, null, lists, maps; CEL's
 // operators with its semantics (&& and || absorb errors: false && error is false), has(), in,
 // size, startsWith, endsWith, contains, matches (RE2, found anywhere), int, uint, double, string.
-import { CelSyntaxError, celAttributeOf, celSupportProblem, parseCel, type CelExpr } from '../../api/cel.ts';
+import { CelSyntaxError, parseCel, type CelExpr } from '../../api/cel.ts';
+import { celAttributeOf, celSupportProblem } from '../../api/cel-support.ts';
 import { compileSearch, type FullMatch } from '../http/regex.ts';
 import type { LogEntry } from './format.ts';
 
