@@ -42,9 +42,13 @@ export function telemetrySupport(spec: Obj, out: { warnings: FieldError[] }): vo
     });
   });
   list(spec.accessLogging).forEach((l, i) => {
-    const expression = isObject(l) && isObject(l.filter) ? l.filter.expression : undefined;
+    if (!isObject(l) || !isObject(l.filter)) return;
+    const expression = l.filter.expression;
     const problem = typeof expression === 'string' ? celUnsupported(expression) : undefined;
-    if (problem) warn(field(field(index('spec.accessLogging', i), 'filter'), 'expression'), `accepted, not applied: Weft's sidecars cannot evaluate it (${problem}); these providers log every exchange`);
+    const p = field(index('spec.accessLogging', i), 'filter');
+    // Istio's mergeLogs keeps a filter for the providers its own entry names, and no other.
+    if (!list(l.providers).length) warn(p, 'accepted, not applied: a filter applies to the providers its own entry names, and this entry names none (the providers it inherits keep their own filter, as in Istio); name the providers beside it');
+    else if (problem) warn(field(p, 'expression'), `accepted, not applied: Weft's sidecars cannot evaluate it (${problem}); these providers log every exchange`);
   });
 }
 

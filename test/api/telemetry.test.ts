@@ -68,7 +68,10 @@ describe('Telemetry: what Weft applies, and the warnings for the rest', () => {
   });
   test('accessLogging is applied: no warning, but for a filter the sidecars cannot evaluate (every exchange is then logged)', () => {
     assert.deepEqual(warnings({ accessLogging: [{ providers: [{ name: 'envoy' }], disabled: false, match: { mode: 'CLIENT' }, filter: { expression: "response.code >= 400 && request.headers['x'] == 'y'" } }] }), []);
-    assert.deepEqual(warnings({ accessLogging: [{ filter: { expression: 'response.flags != 0' } }] }), [
+    assert.deepEqual(warnings({ accessLogging: [{ filter: { expression: 'response.code >= 400' } }] }), [
+      'Telemetry default/r: spec.accessLogging[0].filter: accepted, not applied: a filter applies to the providers its own entry names, and this entry names none (the providers it inherits keep their own filter, as in Istio); name the providers beside it',
+    ]);
+    assert.deepEqual(warnings({ accessLogging: [{ providers: [{ name: 'envoy' }], filter: { expression: 'response.flags != 0' } }] }), [
       "Telemetry default/r: spec.accessLogging[0].filter.expression: accepted, not applied: Weft's sidecars cannot evaluate it (unknown attribute response.flags (supported: request.path, request.url_path, request.host, request.method, request.headers, request.referer, request.useragent, request.id, request.protocol, request.query, request.size, response.code, response.code_details, response.headers, response.size, source.address, source.port, destination.address, destination.port, connection.mtls, connection.requested_server_name, connection.uri_san_peer_certificate, connection.uri_san_local_certificate, upstream.address, upstream.port, upstream.uri_san_peer_certificate, xds.cluster_name, xds.route_name)); these providers log every exchange",
     ]);
   });
