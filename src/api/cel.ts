@@ -246,7 +246,9 @@ class Parser {
   private unary(): CelExpr {
     if (this.isOp('!') || this.isOp('-')) {
       const ops: string[] = [];
-      while (this.isOp('!') || this.isOp('-')) ops.push(this.toks[this.pos++].v);
+      // One operator, repeated ("!!a", "--1"): the grammar has no "!-a".
+      const op = this.peek().v;
+      while (this.isOp(op)) ops.push(this.toks[this.pos++].v);
       // -9223372036854775808: a negated literal is one literal.
       let e = this.member();
       for (let i = ops.length - 1; i >= 0; i--) {
