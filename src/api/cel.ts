@@ -268,7 +268,7 @@ class Parser {
     let e = this.primary();
     for (;;) {
       if (this.eat('.')) {
-        const id = this.ident();
+        const id = this.ident(true);
         if (this.eat('(')) {
           const args = this.list(')');
           e = this.methodCall(e, id, args);
@@ -293,10 +293,11 @@ class Parser {
     return { k: 'macro', fn, target, variable: v.name, args: args.slice(1) };
   }
 
-  private ident(): string {
+  /** An identifier; a reserved word ("if", "for", ...) only as a field or method name, as cel-go takes it. */
+  private ident(asName = false): string {
     const t = this.peek();
     if (t.t !== 'ident') this.fail('expected an identifier');
-    if (RESERVED.has(t.v) || t.v === 'in' || t.v === 'true' || t.v === 'false' || t.v === 'null') this.fail(`reserved word '${t.v}'`);
+    if ((!asName && RESERVED.has(t.v)) || t.v === 'in' || t.v === 'true' || t.v === 'false' || t.v === 'null') this.fail(`reserved word '${t.v}'`);
     this.pos++;
     return t.v;
   }
@@ -361,7 +362,7 @@ class Parser {
   private fieldInits(): { name: string; value: CelExpr }[] {
     const out: { name: string; value: CelExpr }[] = [];
     while (!this.eat('}')) {
-      const name = this.ident();
+      const name = this.ident(true);
       this.expect(':');
       out.push({ name, value: this.expr(0) });
       if (!this.eat(',')) {

@@ -45,10 +45,10 @@ describe('Telemetry validation', () => {
       "request.path.matches('^/v[0-9]+/') ? true : false",
       "r'\\d' == '\\\\d' && b'ab' == b\"ab\" && 0x1F == 31 && 3u > 2u && 1.5e3 > -2.0 && {'a': 1}['a'] == 1",
       '[1, 2, 3].exists(x, x > 2) && size(request.headers) > 0 // a comment',
-      `--1 == 1 && !!true && a ? b : c ? d : e && -9223372036854775808 < 0 && """triple "quoted""" != '''x''' && "\\u00e9\\101\\x41" == "éAA" && !has(.a.b)`,
+      `a.if == a.for() && --1 == 1 && !!true && a ? b : c ? d : e && -9223372036854775808 < 0 && """triple "quoted""" != '''x''' && "\\u00e9\\101\\x41" == "éAA" && !has(.a.b)`,
     ];
     for (const e of ok) assert.deepEqual(validationProblems(telemetry({ accessLogging: [{ filter: { expression: e } }] })), [], e);
-    const bad = ['a &&', '(a', "'a' 'b'", 'a.if', '1 +* 2', 'x.exists(1, true)', "'\\q'", '99999999999999999999', '9223372036854775808', "r'\\''", 'a = b', 'a & b', '1.', '', '!-1', 'a ? b ? c : d : e'];
+    const bad = ['a &&', '(a', "'a' 'b'", 'if', 'a.true', 'while(1)', '1 +* 2', 'x.exists(1, true)', "'\\q'", '99999999999999999999', '9223372036854775808', "r'\\''", 'a = b', 'a & b', '1.', '', '!-1', 'a ? b ? c : d : e'];
     for (const e of bad) assert.equal(validationProblems(telemetry({ accessLogging: [{ filter: { expression: e } }] })).length, 1, e);
   });
 });
