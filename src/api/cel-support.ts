@@ -3,6 +3,7 @@
 // parsed expression falls outside them. `weft apply` warns of such an expression (the control plane
 // then leaves the filter out); a sidecar handed one refuses it.
 import { parseCel, type CelExpr } from './cel.ts';
+import { parseDuration } from './duration.ts';
 
 /** Envoy's attributes the sidecars know (envoy docs: "Attributes"), by their path. */
 export const CEL_ATTRIBUTES: readonly string[] = [
@@ -17,6 +18,7 @@ export const CEL_ATTRIBUTES: readonly string[] = [
   'request.protocol',
   'request.query',
   'request.size',
+  'request.duration',
   'response.code',
   'response.code_details',
   'response.headers',
@@ -37,7 +39,7 @@ export const CEL_ATTRIBUTES: readonly string[] = [
 ];
 
 /** Functions and methods: CEL's standard ones that a filter has use for. Operators (&&, ||, !, ==, <, in, +, ...) and has() come with them. */
-export const CEL_FUNCTIONS: readonly string[] = ['size', 'startsWith', 'endsWith', 'contains', 'matches', 'int', 'uint', 'double', 'string'];
+export const CEL_FUNCTIONS: readonly string[] = ['size', 'startsWith', 'endsWith', 'contains', 'matches', 'int', 'uint', 'double', 'string', 'duration'];
 
 /** Operators and macros, by the names the parser gives them. */
 const CEL_OPERATORS = new Set(['_&&_', '_||_', '!_', '-_', '_==_', '_!=_', '_<_', '_<=_', '_>_', '_>=_', '@in', '_+_', '_-_', '_*_', '_/_', '_%_', '_[_]', '_?_:_']);
@@ -78,6 +80,7 @@ export function celSupportProblem(e: CelExpr, bound: ReadonlySet<string> = new S
     case 'call': {
       if (!CEL_OPERATORS.has(e.fn) && !CEL_FUNCTIONS.includes(e.fn)) return `function ${e.fn}() is not supported (supported: ${CEL_FUNCTIONS.join(', ')})`;
       const of = e.target ?? e.args[0];
+      if (e.fn === 'duration' && of?.k === 'lit' && typeof of.v === 'string' && parseDuration(of.v) === undefined) return `duration(${JSON.stringify(of.v)}) is not a duration (such as "1.5s" or "100ms")`;
       if (e.fn === 'size' && of && celAttributeOf(of)?.endsWith('.headers')) return `size() of ${celAttributeOf(of)} is not supported (test a header with has() or "in")`;
       for (const x of [...(e.target ? [e.target] : []), ...e.args]) {
         const p = celSupportProblem(x, bound);
