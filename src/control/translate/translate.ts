@@ -395,7 +395,7 @@ function apiListener(name: string): object {
   };
 }
 
-/** What a proxy's own resources read of the mesh: its rate limits, its Sidecar, its PeerAuthentications, AuthorizationPolicies and RequestAuthentications. */
+/** What a proxy's own resources read of the mesh: its rate limits, its Sidecar, its PeerAuthentications, AuthorizationPolicies, RequestAuthentications and Telemetries. */
 export type ProxyPolicies = Pick<MeshSnapshot, 'rateLimits' | 'sidecars' | 'peerAuthentications' | 'authorizationPolicies' | 'requestAuthentications' | 'trustDomain' | 'meshConfig' | 'discoveredJwksUris' | 'telemetries'> &
   Partial<Pick<MeshSnapshot, 'workloads' | 'serviceEntries' | 'workloadEntries'>>;
 
