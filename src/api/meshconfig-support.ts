@@ -1,7 +1,8 @@
 // What Weft does with each field of Istio's mesh config (the ConfigMap istio-system/istio, read and
 // checked by meshconfig-rules.ts), and the MeshConfig the rest of Weft reads (MeshSnapshot.meshConfig):
 //   - applied: trustDomain, trustDomainAliases, enableAutoMtls, extensionProviders (the ext_authz
-//     kinds), accessLogFile/accessLogEncoding/accessLogFormat, meshMTLS.minProtocolVersion,
+//     kinds, and envoyFileAccessLog for Telemetries), defaultProviders.accessLogging,
+//     accessLogFile/accessLogEncoding/accessLogFormat, meshMTLS.minProtocolVersion,
 //     outboundTrafficPolicy (the default of proxies whose Sidecar does not say), and rootNamespace
 //     istio-system;
 //   - refused where ignoring the field would weaken security or widen traffic (rejected);
@@ -11,7 +12,7 @@ import type { FieldError } from './types.ts';
 import { field, index, isObject, type Obj } from './schema.ts';
 import { MESH_CONFIGMAP, type MeshConfig, type MeshExtensionProvider } from './meshconfig.ts';
 import { AUTHZ_KINDS, MESH, readMesh } from './meshconfig-rules.ts';
-import { accessLogProblem } from './accesslog-format.ts';
+import { accessLogFormatProblem, accessLogProblem } from './accesslog-format.ts';
 
 const ROOT_NAMESPACE = 'istio-system';
 
@@ -68,15 +69,21 @@ export function meshConfigSupport(data: Obj): MeshSupport {
         (v as unknown[]).forEach((pv, i) => {
           if (!isObject(pv)) return;
           const kind = Object.keys(pv).find((x) => x !== 'name' && pv[x] !== null);
-          if (kind && !AUTHZ_KINDS.has(kind)) warn(`${index(k, i)}.${kind}`, `${NOT_APPLIED}: Weft uses extension providers only as external authorizers (envoyExtAuthzHttp, envoyExtAuthzGrpc) for CUSTOM AuthorizationPolicies`);
+          if (kind === 'envoyFileAccessLog') return fileAccessLog(pv[kind], `${index(k, i)}.${kind}`, warn, reject);
+          if (kind && !AUTHZ_KINDS.has(kind)) warn(`${index(k, i)}.${kind}`, `${NOT_APPLIED}: Weft uses extension providers only as external authorizers (envoyExtAuthzHttp, envoyExtAuthzGrpc) for CUSTOM AuthorizationPolicies, and as access log files (envoyFileAccessLog) for Telemetries`);
           if (kind && AUTHZ_KINDS.has(kind) && isObject(pv[kind]) && pv[kind].clearRouteCache === true) warn(`${index(k, i)}.${kind}.clearRouteCache`, `${NOT_APPLIED}: the route is not chosen again after the authorizer's answer`);
         });
         break;
       case 'defaultConfig':
         warn(k, `${NOT_APPLIED}: proxy settings are the sidecar's own (weft sidecar flags)`);
         break;
-      case 'enablePrometheusMerge':
       case 'defaultProviders':
+        // accessLogging is applied (where no Telemetry names providers: control/translate/telemetry-logs.ts).
+        for (const [dk, dv] of Object.entries(isObject(v) ? v : {})) {
+          if (dk !== 'accessLogging' && dv !== null) warn(field(k, dk), `${NOT_APPLIED}: Weft has no metrics or tracing providers yet`);
+        }
+        break;
+      case 'enablePrometheusMerge':
       case 'enableTracing':
         warn(k, `${NOT_APPLIED}: Weft has no metrics or tracing providers yet`);
         break;
@@ -85,6 +92,25 @@ export function meshConfigSupport(data: Obj): MeshSupport {
     }
   }
   return out;
+}
+
+/**
+ * An envoyFileAccessLog provider: applied where a Telemetry (or defaultProviders) names it. A
+ * format the sidecars cannot write would have every sidecar refuse its listeners, so it is refused
+ * here, as the mesh config's own accessLogFormat is.
+ */
+function fileAccessLog(v: unknown, p: string, warn: (path: string, message: string) => void, reject: (path: string, message: string) => void): void {
+  if (!isObject(v)) return;
+  const lf = isObject(v.logFormat) ? v.logFormat : undefined;
+  if (typeof lf?.text === 'string' && lf.text !== '') {
+    const problem = accessLogFormatProblem(lf.text);
+    if (problem) reject(`${p}.logFormat.text`, problem);
+  }
+  if (isObject(lf?.labels)) {
+    const problem = accessLogProblem({ accessLogEncoding: 'JSON', accessLogFormat: JSON.stringify(lf.labels) });
+    if (problem) reject(`${p}.logFormat.labels`, problem.message.replace(/^with accessLogEncoding JSON it /, 'it '));
+  }
+  if (v.omitEmptyValues === true) warn(`${p}.omitEmptyValues`, `${NOT_APPLIED}: empty values are written as "-" (text) or null (JSON)`);
 }
 
 /** minProtocolVersion is applied (the sidecars' mTLS servers, translate/mtls.ts); cipher suites are not. */
@@ -119,6 +145,15 @@ export function meshConfigOf(data: unknown): MeshConfig {
   if (typeof mesh.accessLogFile === 'string') out.accessLogFile = mesh.accessLogFile;
   if (mesh.accessLogEncoding === 'TEXT' || mesh.accessLogEncoding === 'JSON') out.accessLogEncoding = mesh.accessLogEncoding;
   if (typeof mesh.accessLogFormat === 'string') out.accessLogFormat = mesh.accessLogFormat;
+  if (isObject(mesh.defaultProviders)) {
+    const dp = mesh.defaultProviders;
+    const names = (v: unknown) => (Array.isArray(v) ? v.filter((n): n is string => typeof n === 'string') : undefined);
+    out.defaultProviders = {};
+    for (const k of ['accessLogging', 'metrics', 'tracing'] as const) {
+      const n = names(dp[k]);
+      if (n) out.defaultProviders[k] = n;
+    }
+  }
   const mode = isObject(mesh.outboundTrafficPolicy) ? mesh.outboundTrafficPolicy.mode : undefined;
   if (mode === 'ALLOW_ANY' || mode === 'REGISTRY_ONLY') out.outboundTrafficPolicy = { mode };
   const min = isObject(mesh.meshMTLS) ? mesh.meshMTLS.minProtocolVersion : undefined;

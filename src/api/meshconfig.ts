@@ -71,6 +71,31 @@ export interface MeshConfig {
   outboundTrafficPolicy?: { mode?: 'ALLOW_ANY' | 'REGISTRY_ONLY' };
   /** Mesh mTLS: TLSV1_3 makes the sidecars' mTLS servers take TLS 1.3 only (TLS 1.2 and 1.3 otherwise). */
   meshMTLS?: { minProtocolVersion?: 'TLS_AUTO' | 'TLSV1_2' | 'TLSV1_3' };
+  /** The providers used where no Telemetry names any (by extensionProviders name; Istio has none by default). */
+  defaultProviders?: { accessLogging?: string[]; metrics?: string[]; tracing?: string[] };
   /** Envoy's format string for TEXT; for JSON, Istio's default JSON keys when unset. */
   accessLogFormat?: string;
+}
+
+/**
+ * The providers Istio's mesh config always has (pkg/config/mesh DefaultMeshConfig): `prometheus`,
+ * `stackdriver`, and `envoy`, the file access log on standard output. A provider of the mesh
+ * config with one of these names replaces it; the others follow them (ApplyMeshConfig).
+ */
+export const DEFAULT_EXTENSION_PROVIDERS: readonly MeshExtensionProvider[] = Object.freeze([
+  { name: 'prometheus', prometheus: {} },
+  { name: 'stackdriver', stackdriver: {} },
+  { name: 'envoy', envoyFileAccessLog: { path: '/dev/stdout' } },
+]);
+
+/** The mesh's extension providers as istiod has them: Istio's defaults, replaced by name, then the mesh config's others. */
+export function meshExtensionProviders(mc: MeshConfig | undefined): MeshExtensionProvider[] {
+  const own = mc?.extensionProviders ?? [];
+  const merged = DEFAULT_EXTENSION_PROVIDERS.map((d) => own.find((p) => p.name === d.name) ?? d);
+  return [...merged, ...own.filter((p) => !DEFAULT_EXTENSION_PROVIDERS.some((d) => d.name === p.name))];
+}
+
+/** A provider by the name a Telemetry gives it: the first whose name matches, in any case (Istio's fetchProvider). */
+export function findExtensionProvider(mc: MeshConfig | undefined, name: string): MeshExtensionProvider | undefined {
+  return meshExtensionProviders(mc).find((p) => p.name.toLowerCase() === name.toLowerCase());
 }

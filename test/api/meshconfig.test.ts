@@ -59,10 +59,10 @@ test("an installed Istio's ConfigMap is accepted as kubectl prints it; what Weft
   const [cm] = parseConfig(INSTALLED, 'istio.yaml');
   assert.equal(cm.kind, 'ConfigMap');
   assert.deepEqual(cm.metadata.labels?.['istio.io/rev'], 'default');
-  assert.deepEqual(meshConfigOf(cm.spec), { trustDomain: 'cluster.local' });
+  assert.deepEqual(meshConfigOf(cm.spec), { trustDomain: 'cluster.local', defaultProviders: { metrics: ['prometheus'] } });
   assert.deepEqual(warningsOf(cm).map(formatProblem), [
     "ConfigMap istio-system/istio: data.mesh.defaultConfig: accepted, not applied yet: proxy settings are the sidecar's own (weft sidecar flags)",
-    'ConfigMap istio-system/istio: data.mesh.defaultProviders: accepted, not applied yet: Weft has no metrics or tracing providers yet',
+    'ConfigMap istio-system/istio: data.mesh.defaultProviders.metrics: accepted, not applied yet: Weft has no metrics or tracing providers yet',
     'ConfigMap istio-system/istio: data.mesh.enablePrometheusMerge: accepted, not applied yet: Weft has no metrics or tracing providers yet',
   ]);
   // Written back as it came: the content under data, not spec.
@@ -200,7 +200,7 @@ test('data.mesh.extensionProviders: names present and unique, one kind each, ext
   ]);
   // Other kinds are kept as written, with a warning: Weft uses providers only as authorizers.
   assert.deepEqual(warnings('extensionProviders:\n- name: otel\n  opentelemetry: {service: otel.istio-system.svc.cluster.local, port: 4317}\n- name: authz\n  envoyExtAuthzGrpc: {service: 10.0.0.1, port: 9000}\n'), [
-    'ConfigMap istio-system/istio: data.mesh.extensionProviders[0].opentelemetry: accepted, not applied yet: Weft uses extension providers only as external authorizers (envoyExtAuthzHttp, envoyExtAuthzGrpc) for CUSTOM AuthorizationPolicies',
+    'ConfigMap istio-system/istio: data.mesh.extensionProviders[0].opentelemetry: accepted, not applied yet: Weft uses extension providers only as external authorizers (envoyExtAuthzHttp, envoyExtAuthzGrpc) for CUSTOM AuthorizationPolicies, and as access log files (envoyFileAccessLog) for Telemetries',
   ]);
 });
 
@@ -252,4 +252,19 @@ test('hostile keys are fields like any other: unknown, never a crash', () => {
   assert.throws(() => checkResource({ ...configMap(''), constructor: 1 }, 'x'), /ConfigMap istio-system\/istio: constructor: unknown field$/);
   const cm = checkResource({ ...configMap(''), data: { constructor: 'x', mesh: '' } }, 'x');
   assert.deepEqual(warningsOf(cm).map((w) => w.path), ['data.constructor']);
+});
+
+test('data.mesh.extensionProviders[].envoyFileAccessLog (Telemetry access logs): its shape checked, a format the sidecars cannot write refused, omitEmptyValues warned', () => {
+  const mesh = (p: object) => JSON.stringify({ extensionProviders: [{ name: 'files', envoyFileAccessLog: p }] });
+  assert.deepEqual(warnings(mesh({ path: '/tmp/a.log', logFormat: { text: '%RESPONSE_CODE%' } })), []);
+  assert.deepEqual(warnings(mesh({ logFormat: { labels: { code: '%RESPONSE_CODE%', nested: { p: '%REQ(:PATH)%' } } }, omitEmptyValues: true })), [
+    'ConfigMap istio-system/istio: data.mesh.extensionProviders[0].envoyFileAccessLog.omitEmptyValues: accepted, not applied yet: empty values are written as "-" (text) or null (JSON)',
+  ]);
+  assert.deepEqual(problems(mesh({ path: 1, logFormat: { text: 'x', labels: {} }, bogus: true })), [
+    'ConfigMap istio-system/istio: data.mesh.extensionProviders[0].envoyFileAccessLog.path: must be a string, not number 1',
+    'ConfigMap istio-system/istio: data.mesh.extensionProviders[0].envoyFileAccessLog.bogus: unknown field',
+    'ConfigMap istio-system/istio: data.mesh.extensionProviders[0].envoyFileAccessLog.logFormat: only one of text and labels may be set',
+  ]);
+  assert.match(problems(mesh({ logFormat: { text: '%UPSTREAM_WIRE_BYTES_SENT%' } })).join('\n'), /data\.mesh\.extensionProviders\[0\]\.envoyFileAccessLog\.logFormat\.text: command operator %UPSTREAM_WIRE_BYTES_SENT% is not supported by Weft's sidecars/);
+  assert.match(problems(mesh({ logFormat: { labels: { a: '%NOPE%' } } })).join('\n'), /envoyFileAccessLog\.logFormat\.labels: key a: command operator %NOPE% is not supported/);
 });

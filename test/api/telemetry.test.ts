@@ -1,0 +1,154 @@
+// Istio's Telemetry (src/api/telemetry.ts, telemetry-select.ts, analyze-telemetry.ts): what
+// validation refuses (Istio's CRD and webhook rules), which Telemetries apply to a workload, and
+// what `weft analyze` says of them. Istio's own fixtures run in conformance.test.ts.
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { analyze, checkResource, formatProblem, warningsOf, type Resource } from '../../src/api/index.ts';
+import type { Telemetry } from '../../src/api/types.ts';
+import { applicableTelemetries } from '../../src/api/telemetry-select.ts';
+import { telemetryProviderWarnings } from '../../src/api/telemetry-support.ts';
+import { telemetry, validationProblems } from './helpers.ts';
+
+describe('Telemetry validation', () => {
+  test('v1 and v1alpha1 are one schema; a full resource is accepted', () => {
+    const spec = {
+      selector: { matchLabels: { app: 'reviews' } },
+      accessLogging: [{ providers: [{ name: 'envoy' }], filter: { expression: "response.code >= 400 || request.headers['x-debug'] == 'true'" }, match: { mode: 'SERVER' } }],
+      metrics: [{ providers: [{ name: 'prometheus' }], reportingInterval: '10s', overrides: [{ match: { metric: 'REQUEST_COUNT', mode: 'CLIENT' }, tagOverrides: { request_protocol: { operation: 'REMOVE' } } }] }],
+      tracing: [{ randomSamplingPercentage: 10, customTags: { env: { literal: { value: 'prod' } } } }],
+    };
+    for (const v of ['telemetry.istio.io/v1', 'telemetry.istio.io/v1alpha1']) assert.deepEqual(validationProblems(telemetry(spec, 'r', 'default', v)), []);
+  });
+
+  const refused: [string, Record<string, unknown>, string[]][] = [
+    ['a filter that is no CEL expression (Istio parses it)', { accessLogging: [{ filter: { expression: 'response.code >=' } }] }, ['spec.accessLogging[0].filter.expression: must be a valid CEL expression: expected an expression at 16 (end of expression)']],
+    ['an unterminated CEL string', { accessLogging: [{ filter: { expression: "request.path == 'x" } }] }, ['spec.accessLogging[0].filter.expression: must be a valid CEL expression: unterminated string at 16']],
+    ['a filter without an expression (Istio parses "", which is no CEL)', { accessLogging: [{ filter: {} }] }, ['spec.accessLogging[0].filter.expression: must be a valid CEL expression: expected an expression at 0 (end of expression)']],
+    ['has() of no field', { accessLogging: [{ filter: { expression: 'has(request)' } }] }, ['spec.accessLogging[0].filter.expression: must be a valid CEL expression: invalid argument to has() macro']],
+    ['a mode not in the enum', { accessLogging: [{ match: { mode: 'BOTH' } }] }, ['spec.accessLogging[0].match.mode: must be one of CLIENT_AND_SERVER, CLIENT, SERVER (got "BOTH")']],
+    ['both metric and customMetric', { metrics: [{ overrides: [{ match: { metric: 'REQUEST_COUNT', customMetric: 'x' } }] }] }, ['spec.metrics[0].overrides[0].match: only one of metric, customMetric may be set (got metric, customMetric)']],
+    ['a reporting interval under 1ms', { metrics: [{ reportingInterval: '500us' }] }, ['spec.metrics[0].reportingInterval: must be a valid duration greater than 1ms']],
+    ['a sampling percentage over 100', { tracing: [{ randomSamplingPercentage: 101 }] }, ['spec.tracing[0].randomSamplingPercentage: must be between 0 and 100']],
+    ['selector and targetRef both', { selector: { matchLabels: { app: 'a' } }, targetRef: { kind: 'Service', group: '', name: 'a' } }, ['spec: only one of selector, targetRef and targetRefs may be set (got selector, targetRef)']],
+    ['an empty custom tag name', { tracing: [{ customTags: { '': { literal: { value: 'x' } } } }] }, ['spec.tracing[0].customTags[]: tag name may not be empty']],
+    ['a wildcard in a selector', { selector: { matchLabels: { app: 'a*' } } }, ['spec.selector.matchLabels[app]: wildcard not allowed in label value match']],
+  ];
+  for (const [name, spec, problems] of refused) test(`refused: ${name}`, () => assert.deepEqual(validationProblems(telemetry(spec)), problems));
+
+  test('CEL: the expressions of Istio\'s docs parse; syntax errors do not', () => {
+    const ok = [
+      'response.code >= 400',
+      "response.code >= 400 || xds.cluster_name == 'BlackHoleCluster' ||  xds.cluster_name == 'PassthroughCluster' ",
+      "(connection.mtls && request.headers['x-log-mtls'] == 'true') || request.url_path.contains('v1beta3')",
+      "!has(request.headers['x-b3-sampled'])".replace("['x-b3-sampled']", '.foo'),
+      'request.path.startsWith("/api") && !request.path.endsWith(".js") && request.host in ["a", "b"]',
+      "request.path.matches('^/v[0-9]+/') ? true : false",
+      "r'\\d' == '\\\\d' && b'ab' == b\"ab\" && 0x1F == 31 && 3u > 2u && 1.5e3 > -2.0 && {'a': 1}['a'] == 1",
+      '[1, 2, 3].exists(x, x > 2) && size(request.headers) > 0 // a comment',
+      `a.if == a.for() && --1 == 1 && !!true && a ? b : c ? d : e && -9223372036854775808 < 0 && """triple "quoted""" != '''x''' && "\\u00e9\\101\\x41" == "éAA" && !has(.a.b)`,
+    ];
+    for (const e of ok) assert.deepEqual(validationProblems(telemetry({ accessLogging: [{ filter: { expression: e } }] })), [], e);
+    const bad = ['a &&', '(a', "'a' 'b'", 'if', 'a.true', 'while(1)', '1 +* 2', 'x.exists(1, true)', "'\\q'", '99999999999999999999', '9223372036854775808', "r'\\''", 'a = b', 'a & b', '1.', '', '!-1', 'a ? b ? c : d : e'];
+    for (const e of bad) assert.equal(validationProblems(telemetry({ accessLogging: [{ filter: { expression: e } }] })).length, 1, e);
+  });
+});
+
+describe('Telemetry: what Weft applies, and the warnings for the rest', () => {
+  const warnings = (spec: Record<string, unknown>) => warningsOf(checkResource(telemetry(spec, 'r', 'default'), 'x')).map(formatProblem);
+  test('tracing is accepted, not applied yet, with a warning naming the resource and field', () => {
+    assert.deepEqual(warnings({ tracing: [{ randomSamplingPercentage: 1 }] }), ['Telemetry default/r: spec.tracing[0]: accepted, not applied yet: no spans are reported']);
+  });
+  test('metrics: each field that would change them is named, not applied yet', () => {
+    assert.deepEqual(warnings({ metrics: [{ providers: [{ name: 'prometheus' }], reportingInterval: '5s', overrides: [{ match: { metric: 'REQUEST_COUNT' }, disabled: true }, { disabled: false, tagOverrides: { request_protocol: { operation: 'REMOVE' } } }, { match: { mode: 'CLIENT' } }] }] }), [
+      "Telemetry default/r: spec.metrics[0].providers: accepted, not applied yet: the sidecars export to Prometheus (/stats/prometheus) whichever providers are named; the sidecars report Istio's standard metrics as without a Telemetry",
+      "Telemetry default/r: spec.metrics[0].reportingInterval: accepted, not applied yet: Prometheus scrapes the counters as they are, at any time; the sidecars report Istio's standard metrics as without a Telemetry",
+      "Telemetry default/r: spec.metrics[0].overrides[0].disabled: accepted, not applied yet: no metric is turned off; the sidecars report Istio's standard metrics as without a Telemetry",
+      "Telemetry default/r: spec.metrics[0].overrides[1].tagOverrides: accepted, not applied yet: the labels are not changed; the sidecars report Istio's standard metrics as without a Telemetry",
+    ]);
+  });
+  test('accessLogging is applied: no warning, but for a filter the sidecars cannot evaluate (every exchange is then logged)', () => {
+    assert.deepEqual(warnings({ accessLogging: [{ providers: [{ name: 'envoy' }], disabled: false, match: { mode: 'CLIENT' }, filter: { expression: "response.code >= 400 && request.headers['x'] == 'y'" } }] }), []);
+    assert.deepEqual(warnings({ accessLogging: [{ filter: { expression: 'response.code >= 400' } }] }), [
+      'Telemetry default/r: spec.accessLogging[0].filter: accepted, not applied: a filter applies to the providers its own entry names, and this entry names none (the providers it inherits keep their own filter, as in Istio); name the providers beside it',
+    ]);
+    assert.deepEqual(warnings({ accessLogging: [{ providers: [{ name: 'envoy' }], filter: { expression: 'response.flags != 0' } }] }), [
+      "Telemetry default/r: spec.accessLogging[0].filter.expression: accepted, not applied: Weft's sidecars cannot evaluate it (unknown attribute response.flags (supported: request.path, request.url_path, request.host, request.method, request.headers, request.referer, request.useragent, request.id, request.protocol, request.query, request.size, request.duration, response.code, response.code_details, response.headers, response.size, source.address, source.port, destination.address, destination.port, connection.mtls, connection.requested_server_name, connection.uri_san_peer_certificate, connection.uri_san_local_certificate, upstream.address, upstream.port, upstream.uri_san_peer_certificate, xds.cluster_name, xds.route_name)); these providers log every exchange",
+    ]);
+  });
+  test('with the mesh config (weft apply against a control plane): providers the mesh does not have, or that log nothing, are named', () => {
+    const t = checkResource(telemetry({ accessLogging: [{ providers: [{ name: 'ENVOY' }, { name: 'otel' }, { name: 'prometheus' }, { name: 'files' }] }] }, 'r', 'default'), 'x') as Telemetry;
+    assert.deepEqual(telemetryProviderWarnings(t, { extensionProviders: [{ name: 'files', envoyFileAccessLog: { path: '/tmp/a.log' } }] }), [
+      'Telemetry default/r: spec.accessLogging[0].providers[1]: provider "otel" is not among the mesh config\'s extensionProviders (nor Istio\'s built-in envoy, prometheus, stackdriver): it logs nothing, as in Istio',
+      'Telemetry default/r: spec.accessLogging[0].providers[2]: provider "prometheus" is a prometheus provider: Weft\'s sidecars write access logs to files only (envoyFileAccessLog), so it logs nothing',
+    ]);
+  });
+  test('targetRefs: a sidecar never takes such a Telemetry, and is told so', () => {
+    assert.deepEqual(warnings({ targetRefs: [{ kind: 'Service', group: '', name: 'a' }] }), [
+      'Telemetry default/r: spec.targetRefs: accepted, not applied: a Telemetry with a targetRef applies to Gateways, waypoints and services, never to sidecars (as in Istio); Weft has neither, so it applies to no workload',
+    ]);
+  });
+});
+
+describe('which Telemetries apply to a workload (Istio precedence: root, namespace, workload)', () => {
+  let created = 0;
+  const t = (name: string, namespace: string, spec: Record<string, unknown> = {}): Telemetry => ({ ...(checkResource(telemetry(spec, name, namespace), name) as Telemetry), created: ++created });
+  const names = (list: ReturnType<typeof applicableTelemetries>) => list.map((a) => `${a.level}:${a.telemetry.metadata.namespace}/${a.telemetry.metadata.name}`);
+  const mesh = t('mesh', 'istio-system');
+  const ns = t('ns', 'shop');
+  const later = t('later', 'shop');
+  const reviews = t('reviews', 'shop', { selector: { matchLabels: { app: 'reviews' } } });
+  const inRoot = t('root-selected', 'istio-system', { selector: { matchLabels: { app: 'reviews' } } });
+  const refs = t('refs', 'shop', { targetRefs: [{ kind: 'Service', group: '', name: 'reviews' }] });
+  const other = t('other', 'other', { selector: { matchLabels: { app: 'reviews' } } });
+  const all = [reviews, later, ns, mesh, inRoot, refs, other];
+
+  test('root, then the oldest namespace-wide one of its namespace, then those whose selector matches', () => {
+    assert.deepEqual(names(applicableTelemetries(all, { namespace: 'shop', labels: { app: 'reviews', version: 'v1' } })), ['root:istio-system/mesh', 'namespace:shop/ns', 'workload:shop/reviews']);
+  });
+  test('a selector that does not match, another namespace\'s, a root namespace selector and targetRefs apply to no one else', () => {
+    assert.deepEqual(names(applicableTelemetries(all, { namespace: 'shop', labels: { app: 'ratings' } })), ['root:istio-system/mesh', 'namespace:shop/ns']);
+    assert.deepEqual(names(applicableTelemetries(all, { namespace: 'web', labels: { app: 'reviews' } })), ['root:istio-system/mesh']);
+  });
+  test('in the root namespace: its namespace-wide one once, and its own selected ones', () => {
+    assert.deepEqual(names(applicableTelemetries(all, { namespace: 'istio-system', labels: { app: 'reviews' } })), ['root:istio-system/mesh', 'workload:istio-system/root-selected']);
+  });
+  test('none at all: nothing applies', () => {
+    assert.deepEqual(applicableTelemetries(undefined, { namespace: 'shop', labels: {} }), []);
+  });
+});
+
+describe('weft analyze for Telemetry (Istio\'s codes)', () => {
+  const report = (objects: object[], workloads?: { namespace: string; labels: Record<string, string>; name?: string }[]) =>
+    analyze(objects.map((o, i) => checkResource(o, `object ${i}`)) as Resource[], workloads ? { services: new Map(), workloads } : undefined)
+      .filter((m) => m.code.startsWith('IST'))
+      .map((m) => `${m.level} ${m.code} ${m.resource} ${m.path}: ${m.message}`);
+  const meshConfig = (mesh: string) => ({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'istio', namespace: 'istio-system' }, data: { mesh } });
+
+  test('IST0157: an access log entry without providers, with no default provider, is ignored', () => {
+    const tel = telemetry({ accessLogging: [{ filter: { expression: 'true' } }, { disabled: true }, { providers: [{ name: 'envoy' }] }] }, 'r', 'default');
+    assert.deepEqual(report([tel]), ['Warning IST0157 Telemetry default/r spec.accessLogging[0].providers: The Telemetry r in namespace "default" with empty providers will be ignored.']);
+    assert.deepEqual(report([tel, meshConfig('defaultProviders:\n  accessLogging: [envoy]\n')]), []);
+  });
+  test("IST0133: Istio's webhook warnings, more than one tracing entry or tracing provider", () => {
+    assert.deepEqual(report([telemetry({ tracing: [{ providers: [{ name: 'a' }, { name: 'b' }] }, {}] }, 'r', 'default')]), [
+      'Warning IST0133 Telemetry default/r spec.tracing: Schema validation warning: multiple tracing is not currently supported',
+      'Warning IST0133 Telemetry default/r spec.tracing[0].providers: Schema validation warning: multiple providers is not currently supported',
+    ]);
+  });
+  test('IST0160: two Telemetries without a selector in one namespace', () => {
+    const lines = report([telemetry({}, 'b', 'shop'), telemetry({}, 'a', 'shop'), telemetry({ selector: { matchLabels: { app: 'x' } } }, 'c', 'shop'), telemetry({}, 'd', 'web')]);
+    assert.deepEqual(lines, [
+      'Error IST0160 Telemetry shop/b spec: The Telemetries [a b] in namespace "shop" have no workload selector, which can lead to undefined behavior.',
+      'Error IST0160 Telemetry shop/a spec: The Telemetries [a b] in namespace "shop" have no workload selector, which can lead to undefined behavior.',
+    ]);
+  });
+  test('live: IST0101 for a selector that selects no workload, IST0159 for a workload two select', () => {
+    const workloads = [{ namespace: 'shop', labels: { app: 'reviews', version: 'v1' }, name: 'shop/reviews-v1' }];
+    const lines = report([telemetry({ selector: { matchLabels: { app: 'reviews' } } }, 'a', 'shop'), telemetry({ selector: { matchLabels: { version: 'v1' } } }, 'b', 'shop'), telemetry({ selector: { matchLabels: { app: 'cart' } } }, 'c', 'shop')], workloads);
+    assert.deepEqual(lines, [
+      'Error IST0101 Telemetry shop/c spec.selector: Referenced selector not found: "app=cart"',
+      'Error IST0159 Telemetry shop/a spec.selector: The Telemetries [a b] in namespace "shop" select the same workload pod "reviews-v1", which can lead to undefined behavior.',
+      'Error IST0159 Telemetry shop/b spec.selector: The Telemetries [a b] in namespace "shop" select the same workload pod "reviews-v1", which can lead to undefined behavior.',
+    ]);
+  });
+});
