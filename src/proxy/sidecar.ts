@@ -358,7 +358,7 @@ export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
           jwksErrors: Object.fromEntries(jwks.lastError),
         });
       case '/stats':
-        return json(200, { requests: stats.rows(), tcp: stats.tcpRows(), pools: pools.stats(), connections: { active: budget.sockets.size, limit: budget.limit, refused: budget.refused }, tls: tlsStats.json(), sources: Object.fromEntries(stats.sources), authz: stats.authz, accessLog: accessLog.stats(), istio: istio.json() });
+        return json(200, { requests: stats.rows(), tcp: stats.tcpRows(), pools: pools.stats(), connections: { active: budget.sockets.size, limit: budget.limit, refused: budget.refused }, tls: tlsStats.json(), sources: Object.fromEntries(stats.sources), authz: stats.authz, accessLog: accessLog.stats(), istio: istio.json(), tap: tap.stats() });
       case '/certs': {
         // As Envoy's /certs: what this sidecar proves itself with, and until when (never its key).
         const c = certs.current();

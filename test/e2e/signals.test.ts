@@ -62,6 +62,12 @@ async function itemOnce(view: string, name: string, n: number): Promise<any> {
   }, 20_000, 200);
 }
 
+/** A sidecar's /stats, found by its workload name through the control plane's targets. */
+async function sidecarStats(workload: string): Promise<any> {
+  const t = (await admin('/api/v1/signals/targets')).targets.find((x: any) => x.workload === `foo/${workload}`);
+  return (await request(t.url.replace('/stats/prometheus', '/stats'))).body.json();
+}
+
 /** Whether the sidecars report the duration histogram (Istio's istio_request_duration_milliseconds). */
 async function histograms(): Promise<boolean> {
   const t = (await admin('/api/v1/signals/targets')).targets as { url: string }[];
@@ -165,10 +171,13 @@ test('weft tap shows requests as they happen, with both principals; without the 
     await call(sleep, 'httpbin.foo:8000', '/tapped-last');
     await waitFor('the last line', async () => lines.some((l) => l.includes('/tapped-last')), 15_000);
     assert.ok(!lines.some((l) => l.includes('/not-tapped')));
+    assert.equal((await sidecarStats('httpbin-v1')).tap.listeners, 1);
   } finally {
     await stopProc(proc);
   }
   assert.equal(proc.exitCode, 0, 'Ctrl-C ends weft tap cleanly');
+  // The control plane let go of the sidecar's tap, and the sidecar of its subscription.
+  await waitFor("the sidecar's tap to have no listener", async () => (await sidecarStats('httpbin-v1')).tap.listeners === 0);
 });
 
 test('tap of a workload that is not connected names the ones that are', async () => {

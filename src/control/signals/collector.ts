@@ -123,15 +123,16 @@ export class Collector {
     const port = p.workload.adminPort;
     const began = this.now();
     st.lastScrape = new Date(began).toISOString();
-    const fail = (error: string) => {
+    const fail = (error: string, quiet = false) => {
       st.ok = false;
       st.error = error;
-      if (t.logged !== error) this.opts.log?.(`signals: sidecar ${p.id} (${workload}): ${error}`);
+      if (t.logged !== error && !quiet) this.opts.log?.(`signals: sidecar ${p.id} (${workload}): ${error}`);
       t.logged = error;
     };
     if (!port || !host) {
       st.url = null;
-      return fail(!port ? 'it announced no admin port (node metadata ADMIN_PORT): not scraped' : `its connection's address ${p.peer} is not an IP address: not scraped`);
+      // No admin port is no fault: Envoy and proxyless gRPC clients announce none. Not logged.
+      return fail(!port ? 'it announced no admin port (node metadata ADMIN_PORT): not scraped' : `its connection's address ${p.peer} is not an IP address: not scraped`, !port);
     }
     st.url = `http://${host.includes(':') ? `[${host}]` : host}:${port}/stats/prometheus`;
     let text: string;

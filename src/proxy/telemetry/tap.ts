@@ -38,8 +38,16 @@ export class Tap {
     this.log = log;
   }
 
+  /** Lines left out for slow listeners, since start. */
+  private droppedTotal = 0;
+
   get size(): number {
     return this.listeners.size;
+  }
+
+  /** For /stats: listeners now, and lines dropped for slow ones since start. */
+  stats(): { listeners: number; dropped: number } {
+    return { listeners: this.listeners.size, dropped: this.droppedTotal };
   }
 
   /** Serves one listener until it leaves (or the sidecar closes). */
@@ -97,6 +105,7 @@ export class Tap {
     for (const l of this.listeners) {
       if (l.lines.length >= TAP_BUFFER_LINES) {
         l.dropped++;
+        this.droppedTotal++;
         continue;
       }
       l.lines.push(line);
