@@ -16,6 +16,7 @@ const mesh = new AuthzMesh();
 let sleep = 0;
 let env: NodeJS.ProcessEnv;
 let cpStarted = 0;
+let plainApp = 0;
 const SLEEP_ID = 'spiffe://cluster.local/ns/foo/sa/sleep';
 const HTTPBIN_ID = 'spiffe://cluster.local/ns/foo/sa/httpbin';
 const SERVICE = 'httpbin.foo.svc.cluster.local';
@@ -30,7 +31,8 @@ before(async () => {
     setTimeout(() => res.end(`${name} ${req.url}`), req.url === '/fail' ? 20 : 0);
   });
   await mesh.workload({ name: 'httpbin-v1', namespace: 'foo', sa: 'httpbin', service: 'httpbin', labels: { app: 'httpbin' }, ports: [['http', 8000, await app('httpbin')]] });
-  await mesh.workload({ name: 'plain', namespace: 'foo', sa: 'plain', service: 'plain', labels: { app: 'plain' }, ports: [['http', 8000, await app('plain')]] });
+  plainApp = await app('plain');
+  await mesh.workload({ name: 'plain', namespace: 'foo', sa: 'plain', service: 'plain', labels: { app: 'plain' }, ports: [['http', 8000, plainApp]] });
   sleep = (await mesh.workload({ name: 'sleep', namespace: 'foo', sa: 'sleep', outbound: true })).outbound;
   for (const v of ['v1', 'v2']) await mesh.workload({ name: `reviews-${v}`, namespace: 'foo', sa: 'reviews', service: 'reviews', labels: { app: 'reviews', version: v }, ports: [['http', 9080, await app(`reviews-${v}`)]] });
   await mesh.apply([{ apiVersion: 'security.istio.io/v1', kind: 'PeerAuthentication', metadata: { name: 'plain', namespace: 'foo' }, spec: { selector: { matchLabels: { app: 'plain' } }, mtls: { mode: 'DISABLE' } } }]);
@@ -146,6 +148,23 @@ test("a VirtualService's observed split beside its weights: 80/20 over two subse
   assert.equal(v1.requests + v2.requests, 200);
   // 200 draws at 80%: 160 +- 5.7 (one standard deviation); these bounds are over five of them away.
   assert.ok(v1.observedShare > 0.6 && v1.observedShare < 0.95, `v1 got ${v1.observedShare}`);
+});
+
+test("a sidecar restarted: its new process's counters count from zero, and the workload's count goes on (n + 10 + 10, never more)", async () => {
+  const count = async () => (await stat('workloads')).items.find((i: any) => i.name === 'foo/plain')?.requests ?? 0;
+  const n0 = await count();
+  for (let i = 0; i < 10; i++) assert.equal((await call(sleep, 'plain.foo:8000', '/before')).status, 200);
+  await itemOnce('workloads', 'foo/plain', n0 + 10);
+  const old = mesh.sidecars.findIndex((p) => p.stderr().includes('[plain sidecar]'));
+  assert.ok(old >= 0);
+  const [gone] = mesh.sidecars.splice(old, 1);
+  await stopProc(gone!.proc);
+  await mesh.workload({ name: 'plain', namespace: 'foo', sa: 'plain', service: 'plain', labels: { app: 'plain' }, ports: [['http', 8000, plainApp]] });
+  await mesh.synced();
+  // Sent at once, before or after the new sidecar's first scrape: counted either way, as its
+  // process started after the control plane's.
+  for (let i = 0; i < 10; i++) assert.equal((await call(sleep, 'plain.foo:8000', '/after')).status, 200);
+  await itemOnce('workloads', 'foo/plain', n0 + 20);
 });
 
 test('weft tap shows requests as they happen, with both principals; without the admin token the control plane refuses tap', async () => {
