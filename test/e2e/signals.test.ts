@@ -167,10 +167,20 @@ test("a sidecar restarted: its new process's counters count from zero, and the w
   await itemOnce('workloads', 'foo/plain', n0 + 20);
 });
 
-test('weft tap shows requests as they happen, with both principals; without the admin token the control plane refuses tap', async () => {
+test("weft tap shows requests as they happen, with both principals; without the admin token the control plane refuses tap, and the sidecar's own /tap refuses anyone without its token", async () => {
   const refused = await request(`${mesh.cp.adminUrl}/api/v1/tap/foo/httpbin-v1`);
   assert.equal(refused.statusCode, 401);
   assert.match((await refused.body.json() as { error: string }).error, /needs the admin token/);
+
+  // The sidecar's /tap asks for a token only the control plane learned (over xDS): a local process
+  // that can reach the admin port cannot tap it, nor find the token in /config_dump or the registry.
+  const t = (await admin('/api/v1/signals/targets')).targets.find((x: any) => x.workload === 'foo/httpbin-v1');
+  const direct = await request(t.url.replace('/stats/prometheus', '/tap'));
+  assert.equal(direct.statusCode, 401);
+  await direct.body.dump();
+  const dump = await (await request(t.url.replace('/stats/prometheus', '/config_dump'))).body.json() as any;
+  assert.equal(dump.node.metadata.TAP_TOKEN, '(redacted)');
+  assert.ok(!JSON.stringify(await admin('/api/v1/endpoints')).includes('TAP_TOKEN') && !JSON.stringify(await admin('/api/v1/proxies')).includes('TAP_TOKEN'));
 
   const proc = spawn(process.execPath, [CLI, 'tap', 'httpbin-v1', '-n', 'foo'], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   try {
