@@ -167,7 +167,7 @@ test('peerHost: the IP of a gRPC peer, or nothing', () => {
   assert.equal(peerHost('evil.example:80'), undefined);
 });
 
-test('a round over hostile targets (garbage, a body without end, one that never finishes, one refused, one reporting another workload, one another service): each named, the honest one counted, the round on time', async () => {
+test('a round over hostile targets (garbage, a body without end, one that never finishes, one refused, one reporting another workload, one another service, one that proved no identity): each named, the honest one counted, the round on time', async () => {
   const honest = (workload: string, n: number, service = 's.ns.svc.cluster.local') => `process_start_time_seconds ${Date.now() / 1000}\nistio_requests_total{reporter="destination",destination_workload="${workload}",destination_workload_namespace="ns",destination_service="${service}",response_code="200",connection_security_policy="mutual_tls"} ${n}\n`;
   const behaviours: Record<string, http.RequestListener> = {
     good: (_q, res) => res.end(honest('good', 4)),
@@ -191,10 +191,12 @@ test('a round over hostile targets (garbage, a body without end, one that never 
   for (const [name, handler] of Object.entries(behaviours)) {
     const srv = http.createServer(handler);
     servers.push(srv);
-    proxies.push({ id: name, peer: '127.0.0.1:5555', workload: { name, namespace: 'ns', service: 's', adminPort: await listen(srv) } });
+    proxies.push({ id: name, peer: '127.0.0.1:5555', workload: { name, namespace: 'ns', serviceAccount: 'sa', service: 's', adminPort: await listen(srv) } });
   }
-  proxies.push({ id: 'refused', peer: 'ipv4:127.0.0.1:5555', workload: { name: 'refused', namespace: 'ns', adminPort: 1 } });
-  proxies.push({ id: 'silent', peer: '127.0.0.1:5555', workload: { name: 'silent', namespace: 'ns' } });
+  // The honest exposition again, from a proxy on the plain-text xDS port (no identity proved).
+  proxies.push({ ...proxies[0], id: 'unproven', workload: { ...proxies[0].workload, serviceAccount: undefined } });
+  proxies.push({ id: 'refused', peer: 'ipv4:127.0.0.1:5555', workload: { name: 'refused', namespace: 'ns', serviceAccount: 'sa', adminPort: 1 } });
+  proxies.push({ id: 'silent', peer: '127.0.0.1:5555', workload: { name: 'silent', namespace: 'ns', serviceAccount: 'sa' } });
   const logs: string[] = [];
   const c = new Collector({ proxies: () => proxies, intervalMs: 0, log: (m) => logs.push(m), now: () => Date.now() + 0 });
   try {
@@ -208,6 +210,7 @@ test('a round over hostile targets (garbage, a body without end, one that never 
     assert.match(st.stall!.error!, /no complete answer within 2000 ms/);
     assert.match(st.refused!.error!, /ECONNREFUSED/);
     assert.match(st.silent!.error!, /announced no admin port/);
+    assert.match(st.unproven!.error!, /proved no identity \(plain-text xDS port\): not scraped/);
     assert.equal(st.liar!.rejectedSeries, 1, 'a series of another workload is not counted');
     assert.equal(st.impostor!.rejectedSeries, 1, 'nor one of a service the workload does not serve');
     assert.equal(logs.length, 4, `logged: the four that failed, not the one without an admin port (Envoy, gRPC clients): ${logs.join('\n')}`);

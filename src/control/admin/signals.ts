@@ -139,7 +139,8 @@ function tap(deps: SignalsDeps, req: http.IncomingMessage, res: http.ServerRespo
   }
   if (parts.length !== 2) return reply(res, bad(404, 'tap: expected /api/v1/tap/NAMESPACE/WORKLOAD'));
   const [namespace, workload] = parts.map(decodeURIComponent) as [string, string];
-  const proxies = deps.ads.proxies().filter((p) => p.workload.namespace === namespace && p.workload.name === workload);
+  // Proxies that proved their identity only: one on the plain-text xDS port could take any name.
+  const proxies = deps.ads.proxies().filter((p) => p.workload.serviceAccount && p.workload.namespace === namespace && p.workload.name === workload);
   if (!proxies.length) {
     const connected = deps.ads.proxies().map((p) => `${p.workload.namespace}/${p.workload.name}`);
     return reply(res, bad(404, `no sidecar of workload ${namespace}/${workload} is connected (connected: ${[...new Set(connected)].sort().join(', ') || 'none'})`));

@@ -130,6 +130,11 @@ export class Collector {
       if (t.logged !== error && !quiet) this.opts.log?.(`signals: sidecar ${p.id} (${workload}): ${error}`);
       t.logged = error;
     };
+    if (!p.workload.serviceAccount) {
+      st.url = null;
+      // On the plain-text xDS port nothing is proved: its numbers could claim any workload's name.
+      return fail('it proved no identity (plain-text xDS port): not scraped', true);
+    }
     if (!port || !host) {
       st.url = null;
       // No admin port is no fault: Envoy and proxyless gRPC clients announce none. Not logged.
