@@ -215,6 +215,23 @@ test('tap of a workload that is not connected names the ones that are', async ()
   assert.match(r.stderr, /no sidecar of workload foo\/nope is connected \(connected: foo\/httpbin-v1, foo\/plain, foo\/reviews-v1, foo\/reviews-v2, foo\/sleep\)/);
 });
 
+test('weft top into a pipe: a table per refresh, one after the other, until Ctrl-C (exit 0)', async () => {
+  assert.equal((await call(sleep, 'httpbin.foo:8000', '/top')).status, 200);
+  await waitFor('httpbin in weft stat services', async () => (await stat('services')).items.some((i: any) => i.name === SERVICE), 20_000, 200);
+  const proc = spawn(process.execPath, [CLI, 'top', 'services', '--interval', '200ms', '--window', '15m'], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  proc.stdout!.on('data', (d) => (out += d));
+  try {
+    await waitFor('three refreshes', async () => (out.match(/^weft top: /gm) ?? []).length >= 3, 15_000);
+  } finally {
+    proc.kill('SIGINT');
+    await new Promise((r) => proc.once('exit', r));
+  }
+  assert.equal(proc.exitCode, 0);
+  assert.ok(!out.includes('\x1b['), 'no terminal escapes into a pipe');
+  assert.match(out, new RegExp(`^${SERVICE.replace(/\./g, '\\.')}\\s+\\d+`, 'm'));
+});
+
 test('--help of stat, top and tap says what they show', async () => {
   for (const c of ['stat', 'top', 'tap']) {
     const r = await weft([c, '--help']);
