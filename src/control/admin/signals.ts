@@ -70,7 +70,7 @@ export function windowMs(v: string | null): number | string {
 
 function signals(deps: SignalsDeps, what: string | undefined, q: URLSearchParams): Answer {
   const c = deps.signals;
-  if (!c) return bad(503, 'the control plane collects no signals (weft control --scrape-interval 0)');
+  if (!c || c.intervalMs <= 0) return bad(503, 'the control plane collects no signals (weft control --scrape-interval 0)');
   const by = (q.get('by') ?? 'workload') as By;
   const now = c.now();
   if (what === 'targets') return { status: 200, body: { intervalSeconds: c.intervalMs / 1000, rounds: c.roundCount, targets: c.targetStatus() } };
