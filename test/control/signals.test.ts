@@ -223,3 +223,26 @@ test('a round over hostile targets (garbage, a body without end, one that never 
     }
   }
 });
+
+test('a control plane with collection off (scrape interval 0) says so on the signals endpoints, and answers 400 naming a bad window or view', async () => {
+  const { startControlPlane } = await import('../../src/control/control-plane.ts');
+  const { tmpDir } = await import('../helpers.ts');
+  const off = await startControlPlane({ dataDir: tmpDir('signals-off'), adminPort: 0, xdsPort: 0, scrapeIntervalMs: 0 });
+  const on = await startControlPlane({ dataDir: tmpDir('signals-on'), adminPort: 0, xdsPort: 0, scrapeIntervalMs: 60_000 });
+  try {
+    const r = await fetch(`${off.adminUrl}/api/v1/signals`);
+    assert.equal(r.status, 503);
+    assert.match((await r.json()).error, /collects no signals \(weft control --scrape-interval 0\)/);
+    const w = await fetch(`${on.adminUrl}/api/v1/signals?window=1h`);
+    assert.equal(w.status, 400);
+    assert.match((await w.json()).error, /window "1h": expected a duration like 30s or 5m, at most 15m/);
+    const b = await fetch(`${on.adminUrl}/api/v1/signals/series?by=edge`);
+    assert.equal(b.status, 400);
+    const ok = await (await fetch(`${on.adminUrl}/api/v1/signals?by=service`)).json();
+    assert.deepEqual([ok.by, ok.reporter, ok.items], ['service', 'destination', []]);
+    assert.equal((await fetch(`${on.adminUrl}/api/v1/signals`, { method: 'POST' })).status, 405);
+  } finally {
+    await off.close();
+    await on.close();
+  }
+});
