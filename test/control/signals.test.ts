@@ -246,3 +246,11 @@ test('a control plane with collection off (scrape interval 0) says so on the sig
     await on.close();
   }
 });
+
+test('deltas: a series missing from one scrape (left out past the bound) counts only its growth when it is back', () => {
+  const c = new TargetCounters(0);
+  const sum = (d: { requests: number }[]) => d.reduce((s, x) => s + x.requests, 0);
+  assert.equal(sum(c.ingest([start(1), req(5), req(7, '503')], own).deltas), 12);
+  assert.equal(sum(c.ingest([start(1), req(6)], own).deltas), 1, 'the 503 series is missing this time');
+  assert.equal(sum(c.ingest([start(1), req(6), req(9, '503')], own).deltas), 2, 'back: 9 - 7, not 9');
+});

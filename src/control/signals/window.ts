@@ -45,6 +45,8 @@ export interface RoundRecord {
 }
 
 export const WINDOW_MS = 15 * 60_000;
+/** Series values kept per sidecar between scrapes. */
+export const MAX_KEPT = 20_000;
 export const MAX_RECORD_SERIES = 2000;
 
 /** The rounds of the last 15 minutes, oldest first. */
@@ -134,6 +136,14 @@ export class TargetCounters {
       } else d = s.value - before;
       // Bucket deltas of 0 too: a histogram's lower bounds are what its interpolation starts from.
       if (d > 0 || le !== undefined) deltas.push({ dims: DIMS.map((k) => s.labels[k] ?? ''), requests: d, ...(le !== undefined ? { le } : {}) });
+    }
+    // A series missing from this scrape (left out past the series bound, say) keeps its value: when
+    // it is back, only what it grew by since counts. Bounded: at most MAX_KEPT values per sidecar.
+    if (!restarted) {
+      for (const [k, v] of this.prev) {
+        if (next.size >= MAX_KEPT) break;
+        if (!next.has(k)) next.set(k, v);
+      }
     }
     this.prev = next;
     return { deltas, rejected, restarted };
