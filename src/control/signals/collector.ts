@@ -51,7 +51,6 @@ export class Collector {
   private running: Promise<void> | undefined;
   private lastRound: number;
   private stopped = false;
-  private readonly waiters: (() => void)[] = [];
 
   constructor(opts: CollectorOptions) {
     this.opts = opts;
@@ -68,10 +67,13 @@ export class Collector {
     if (this.intervalMs <= 0) return;
     const tick = () => {
       if (this.stopped) return;
-      // A round still running makes this one wait; rounds never overlap.
-      this.running ??= this.round().finally(() => {
-        this.running = undefined;
-      });
+      // A round still running means this one is skipped: rounds never overlap. A round that
+      // fails is logged; it never ends the control plane.
+      this.running ??= this.round()
+        .catch((e: Error) => this.opts.log?.(`BUG: signals round failed: ${e.stack ?? e}`))
+        .finally(() => {
+          this.running = undefined;
+        });
       this.timer = setTimeout(tick, this.intervalMs);
       this.timer.unref();
     };
@@ -83,11 +85,6 @@ export class Collector {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
     await this.running;
-  }
-
-  /** Resolves after the next round ends (tests and the CLI's --once wait on it). */
-  nextRound(): Promise<void> {
-    return new Promise((r) => this.waiters.push(r));
   }
 
   targetStatus(): TargetStatus[] {
@@ -109,7 +106,6 @@ export class Collector {
     this.rounds.push(builder.build(t, (t - this.lastRound) / 1000));
     this.lastRound = t;
     this.roundCount++;
-    for (const w of this.waiters.splice(0)) w();
   }
 
   private async scrapeOne(p: ProxyStatus, builder: RecordBuilder): Promise<void> {
