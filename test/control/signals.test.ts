@@ -8,7 +8,7 @@ import { parsePrometheusText } from '../../src/control/signals/prom-text.ts';
 import { RecordBuilder, TargetCounters, WANTED } from '../../src/control/signals/window.ts';
 import { histogramQuantile, signalsOver } from '../../src/control/signals/views.ts';
 import { Collector, SCRAPE_TIMEOUT_MS, fetchBounded, peerHost } from '../../src/control/signals/collector.ts';
-import { listen } from '../helpers.ts';
+import { listen, waitFor } from '../helpers.ts';
 
 const want = (n: string) => WANTED.has(n);
 const BUCKETS = [0.5, 1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000, 300000, 600000, 1800000, 3600000];
@@ -253,4 +253,24 @@ test('deltas: a series missing from one scrape (left out past the bound) counts 
   assert.equal(sum(c.ingest([start(1), req(5), req(7, '503')], own).deltas), 12);
   assert.equal(sum(c.ingest([start(1), req(6)], own).deltas), 1, 'the 503 series is missing this time');
   assert.equal(sum(c.ingest([start(1), req(6), req(9, '503')], own).deltas), 2, 'back: 9 - 7, not 9');
+});
+
+test('a round that throws is logged and the next rounds still run', async () => {
+  const logs: string[] = [];
+  let calls = 0;
+  const c = new Collector({
+    proxies: () => {
+      calls++;
+      throw new Error('registry exploded');
+    },
+    intervalMs: 20,
+    log: (m) => logs.push(m),
+  });
+  c.start();
+  try {
+    await waitFor('two failed rounds', async () => calls >= 2, 5000, 10);
+  } finally {
+    await c.stop();
+  }
+  assert.match(logs[0]!, /^BUG: signals round failed: Error: registry exploded/);
 });
