@@ -230,7 +230,8 @@ Options:
 
 On start it prints one line, WEFT_READY {"admin": URL, ...}, once its config is complete. With the
 mesh config's accessLogFile /dev/stdout, its access log follows on standard output; /stats/prometheus
-has istio_requests_total with both ends' principals (docs/observability.md).
+has Istio's standard metrics (istio_requests_total, istio_request_duration_milliseconds, ...) and the
+sidecar's own health (weft_*) (docs/observability.md).
 
 Environment:
   WEFT_JOIN_TOKEN        the join token, unless --join-token-file gives it; good once

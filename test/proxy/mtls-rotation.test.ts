@@ -11,7 +11,7 @@ import { type ControlPlane, startControlPlane } from '../../src/control/control-
 import { MtlsTerminator } from '../../src/proxy/tls/inbound.ts';
 import { TlsStats } from '../../src/proxy/tls/stats.ts';
 import { TLS_HANDSHAKE, connectTls } from '../../src/proxy/tls/upstream.ts';
-import { peerPrincipal } from '../../src/proxy/tls/peer.ts';
+import { peerPrincipal, peerWorkload } from '../../src/proxy/tls/peer.ts';
 import { convertCluster, convertListener, transportFor } from '../../src/proxy/xds-client/convert.ts';
 import { TYPE } from '../../src/xds/types.ts';
 import { workloadCert } from '../fixtures/mesh-creds.ts';
@@ -30,8 +30,8 @@ class Swappable {
   current() {
     return this.cert;
   }
-  async issue(sa: string): Promise<void> {
-    const c = await workloadCert(cp, { serviceAccount: sa });
+  async issue(sa: string, workload?: string): Promise<void> {
+    const c = await workloadCert(cp, { serviceAccount: sa, ...(workload ? { workload } : {}) });
     this.cert = { ...c, rootsPem: cp.trustBundle, spiffeId: spiffe('default', sa) };
   }
 }
@@ -120,6 +120,46 @@ test('a renewed certificate applies to new connections on both sides; open ones 
     second.socket.destroy();
     await new Promise((r) => setTimeout(r, 100));
     assert.equal(open, 0, 'every accepted socket closed');
+  } finally {
+    server.close();
+  }
+});
+
+test("a resumed TLS session still knows the server: its SPIFFE id and workload, which node:tls gives no certificate for", async () => {
+  const serverSecrets = new Swappable();
+  const clientSecrets = new Swappable();
+  await serverSecrets.issue('server-a', 'server-a-v1');
+  await clientSecrets.issue('client-a');
+  const mtls = convertListener(mtlsInbound({ name: 'L', address: { socket_address: { address: '127.0.0.1', port_value: 1 } }, filter_chains: [{ filters: [tcp] }] }, 'STRICT')).mtls!;
+  const term = new MtlsTerminator();
+  const server = net.createServer((s) => {
+    term.accept(s, { listener: 'L', mtls, secrets: serverSecrets, stats: new TlsStats(), log: () => {}, plaintext: (p) => p.destroy(), passthrough: (p) => p.destroy(), secure: (t) => t.end('hello\n') });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  const port = (server.address() as AddressInfo).port;
+  const cluster = convertCluster({ name: 'outbound|80||s', type: 'STATIC', connect_timeout: { seconds: 1 }, load_assignment: { cluster_name: 'x' }, transport_socket_matches: transportSocketMatches([spiffe('default', 'server-a')], 'outbound_.80_._.s') });
+  const tls = transportFor(cluster, { socketMatch: { tlsMode: 'istio' } })!;
+  // Each connection read to its end, so that the session ticket (TLS 1.3: after the handshake) has
+  // come; who the server is, read once verified, as the request path reads it.
+  const dial = () =>
+    new Promise<{ reused: boolean; principal: string | undefined; workload: string | undefined }>((resolve, reject) => {
+      const s = connectTls('127.0.0.1', port, { tls, secrets: clientSecrets }, 'tcp');
+      s.once('error', reject);
+      let seen: { reused: boolean; principal: string | undefined; workload: string | undefined };
+      s.once('secureConnect', () => (seen = { reused: s.isSessionReused(), principal: peerPrincipal(s), workload: peerWorkload(s) }));
+      s.resume();
+      s.once('end', () => {
+        s.destroy();
+        resolve(seen);
+      });
+    });
+  try {
+    const dials = [];
+    for (let i = 0; i < 4; i++) dials.push(await dial());
+    assert.equal(dials[0]!.reused, false);
+    assert.ok(dials.slice(1).some((d) => d.reused), 'later connections resume the session');
+    const workload = 'server-a-v1';
+    for (const d of dials) assert.deepEqual(d, { reused: d.reused, principal: spiffe('default', 'server-a'), workload });
   } finally {
     server.close();
   }

@@ -8,7 +8,7 @@
 // Reporter "destination" on inbound listeners, "source" on the others. A subscriber to the request
 // path's events (events.ts), never called from the path. The labels (istio-labels.ts) take only
 // values bounded by the mesh's edges: never a path, a header, a port or an id, so the series grow
-// with service-to-service edges only. One Map lookup per event finds every series of its edge.
+// with service-to-service edges only. Each event finds its edge's series by its label values (series-index.ts) and updates all of them.
 import type net from 'node:net';
 import type { RuntimeConfig } from '../config.ts';
 import { isGrpc } from '../http/grpc.ts';
@@ -18,6 +18,7 @@ import { header, histogramLines, labelText, sample } from './exposition.ts';
 import { responseFlags } from './flags.ts';
 import { guarded } from './guarded.ts';
 import { Histogram } from './histogram.ts';
+import { SeriesIndex } from './series-index.ts';
 import { type Peer, REQUEST_LABELS, TCP_LABELS, UNKNOWN, clusterService, edgeLabels, provenPeer, selfPeer, serviceLabels } from './istio-labels.ts';
 
 export { REQUEST_LABELS, TCP_LABELS } from './istio-labels.ts';
@@ -36,6 +37,8 @@ export interface SelfIdentity {
 /** Every HTTP metric of one label set. */
 interface RequestSeries {
   labels: string[];
+  /** The labels as the text format writes them, made at the first scrape. */
+  text?: string;
   requests: number;
   duration: Histogram;
   requestBytes: Histogram;
@@ -49,6 +52,7 @@ interface RequestSeries {
 /** Every TCP metric of one label set. */
 interface TcpSeries {
   labels: string[];
+  text?: string;
   opened: number;
   closed: number;
   /** Client to server (Istio's received), and server to client (sent). */
@@ -69,8 +73,8 @@ export class IstioMetrics {
   private readonly self: SelfIdentity;
   private readonly own: Omit<Peer, 'principal'>;
   private readonly ownService: [string, string, string];
-  private readonly requests = new Map<string, RequestSeries>();
-  private readonly tcp = new Map<string, TcpSeries>();
+  private readonly requests = new SeriesIndex<RequestSeries>();
+  private readonly tcp = new SeriesIndex<TcpSeries>();
   /** Open connections by their upstream socket: their bytes so far are counted at each scrape, as Envoy reports long connections periodically. */
   private readonly live = new Map<net.Socket, LiveTcp>();
   private readonly log: (msg: string) => void;
@@ -92,14 +96,16 @@ export class IstioMetrics {
     return listener !== undefined && this.config().listeners.get(listener)?.direction === 'inbound';
   }
 
-  /** reporter, both ends and the service; then request_protocol. */
-  private edge(inbound: boolean, down: string | undefined, downWorkload: string | undefined, up: string | undefined, upWorkload: string | undefined, cluster: string): string[] {
-    if (inbound) {
-      const me: Peer = { ...this.own, principal: (down && this.self.principal()) || UNKNOWN };
-      return edgeLabels('destination', provenPeer(down, downWorkload), me, this.ownService);
-    }
-    const me: Peer = { ...this.own, principal: (up && this.self.principal()) || UNKNOWN };
-    return edgeLabels('source', me, provenPeer(up, upWorkload), clusterService(cluster));
+  /** The labels of an edge (reporter, both ends, the service), and of an outcome: a new series' labels. */
+  private labels(inbound: boolean, down: string | undefined, downWorkload: string | undefined, up: string | undefined, upWorkload: string | undefined, cluster: string, mine: string, outcome: string[]): string[] {
+    const me: Peer = { ...this.own, principal: mine };
+    const edge = inbound ? edgeLabels('destination', provenPeer(down, downWorkload), me, this.ownService) : edgeLabels('source', me, provenPeer(up, upWorkload), clusterService(cluster));
+    return [...edge, ...outcome];
+  }
+
+  /** This sidecar's principal as a label: only when the connection was mTLS. */
+  private mine(peer: string | undefined): string {
+    return peer ? (this.self.principal() ?? UNKNOWN) : UNKNOWN;
   }
 
   private onRequest(e: RequestEvent): void {
@@ -107,12 +113,24 @@ export class IstioMetrics {
     if (!ds) return;
     const inbound = this.inbound(ds.listenerName);
     const down = ds.sourcePrincipal?.();
-    const labels = this.edge(inbound, down, down ? ds.peerWorkload?.() : undefined, e.upstreamPeer, e.upstreamWorkload, e.cluster);
     const grpc = isGrpc(ds.head.headers);
-    labels.push(grpc ? 'grpc' : 'http', String(e.status), grpc ? (e.grpcStatus ?? UNKNOWN) : '', responseFlags(e.reason), securityPolicy(inbound, down));
-    const key = labels.join('\u0000');
-    let s = this.requests.get(key);
-    if (!s) this.requests.set(key, (s = { labels, requests: 0, duration: new Histogram(), requestBytes: new Histogram(), responseBytes: new Histogram(), requestMessages: 0, responseMessages: 0, grpc }));
+    const downWorkload = down ? ds.peerWorkload?.() : undefined;
+    const { upstreamPeer: up, upstreamWorkload: upWorkload, cluster, status } = e;
+    const mine = this.mine(inbound ? down : up);
+    const grpcStatus = grpc ? (e.grpcStatus ?? UNKNOWN) : '';
+    const flags = responseFlags(e.reason);
+    // The edge, then the outcome; the cluster names the service only on the source side.
+    const keys = inbound ? [true, down ?? '', downWorkload ?? '', mine, grpc, status, grpcStatus, flags] : [false, up ?? '', upWorkload ?? '', mine, cluster, grpc, status, grpcStatus, flags];
+    const s = this.requests.get(keys, () => ({
+      labels: this.labels(inbound, down, downWorkload, up, upWorkload, cluster, mine, [grpc ? 'grpc' : 'http', String(status), grpcStatus, flags, securityPolicy(inbound, down)]),
+      requests: 0,
+      duration: new Histogram(),
+      requestBytes: new Histogram(),
+      responseBytes: new Histogram(),
+      requestMessages: 0,
+      responseMessages: 0,
+      grpc,
+    }));
     s.requests++;
     s.duration.observe(e.durationMs ?? 0);
     s.requestBytes.observe(e.bytesReceived ?? 0);
@@ -138,11 +156,11 @@ export class IstioMetrics {
     const inbound = this.inbound(e.listener);
     const down = peerPrincipal(e.down);
     const up = peerPrincipal(e.up);
-    const labels = this.edge(inbound, down, peerWorkload(e.down), up, peerWorkload(e.up), e.cluster);
-    labels.push('tcp', '-', securityPolicy(inbound, down));
-    const key = labels.join('\u0000');
-    let s = this.tcp.get(key);
-    if (!s) this.tcp.set(key, (s = { labels, opened: 0, closed: 0, received: 0, sent: 0 }));
+    const downWorkload = peerWorkload(e.down);
+    const upWorkload = peerWorkload(e.up);
+    const mine = this.mine(inbound ? down : up);
+    const keys = inbound ? [true, down ?? '', downWorkload ?? '', mine] : [false, up ?? '', upWorkload ?? '', mine, e.cluster];
+    const s = this.tcp.get(keys, () => ({ labels: this.labels(inbound, down, downWorkload, up, upWorkload, e.cluster, mine, ['tcp', '-', securityPolicy(inbound, down)]), opened: 0, closed: 0, received: 0, sent: 0 }));
     if (e.kind === 'open') {
       s.opened++;
       if (e.up) this.live.set(e.up, { series: s, up: e.up, received: 0, sent: 0 });
@@ -170,7 +188,7 @@ export class IstioMetrics {
   prometheus(): string {
     this.catchUp();
     const out: string[] = [];
-    const reqs = [...this.requests.values()].map((s) => ({ s, l: labelText(REQUEST_LABELS, s.labels) }));
+    const reqs = this.requests.all.map((s) => ({ s, l: (s.text ??= labelText(REQUEST_LABELS, s.labels)) }));
     if (reqs.length) {
       header(out, 'istio_requests_total', 'counter', 'Requests handled, by both ends, service, protocol and outcome (Istio standard metric).');
       for (const { s, l } of reqs) sample(out, 'istio_requests_total', l, s.requests);
@@ -189,7 +207,7 @@ export class IstioMetrics {
         for (const { s, l } of grpc) sample(out, 'istio_response_messages_total', l, s.responseMessages);
       }
     }
-    const tcp = [...this.tcp.values()].map((s) => ({ s, l: labelText(TCP_LABELS, s.labels) }));
+    const tcp = this.tcp.all.map((s) => ({ s, l: (s.text ??= labelText(TCP_LABELS, s.labels)) }));
     if (tcp.length) {
       const counter = (name: string, help: string, get: (s: TcpSeries) => number) => {
         header(out, name, 'counter', help);
@@ -206,12 +224,12 @@ export class IstioMetrics {
   /** Each series with its labels, for /stats. */
   json(): Record<'requests' | 'tcp' | 'tcpOpened' | 'tcpClosed', Record<string, string | number>[]> {
     const named = (names: readonly string[], labels: string[]) => Object.fromEntries(names.map((n, i) => [n, labels[i]!]));
-    const tcp = [...this.tcp.values()];
+    const tcp = this.tcp.all;
     return {
       // As before: each TCP series' opened and closed counts apart.
       tcpOpened: tcp.map((s) => ({ ...named(TCP_LABELS, s.labels), count: s.opened })),
       tcpClosed: tcp.map((s) => ({ ...named(TCP_LABELS, s.labels), count: s.closed })),
-      requests: [...this.requests.values()].map((s) => ({ ...named(REQUEST_LABELS, s.labels), count: s.requests, durationMsSum: s.duration.sum, requestBytesSum: s.requestBytes.sum, responseBytesSum: s.responseBytes.sum, ...(s.grpc ? { requestMessages: s.requestMessages, responseMessages: s.responseMessages } : {}) })),
+      requests: this.requests.all.map((s) => ({ ...named(REQUEST_LABELS, s.labels), count: s.requests, durationMsSum: s.duration.sum, requestBytesSum: s.requestBytes.sum, responseBytesSum: s.responseBytes.sum, ...(s.grpc ? { requestMessages: s.requestMessages, responseMessages: s.responseMessages } : {}) })),
       tcp: tcp.map((s) => ({ ...named(TCP_LABELS, s.labels), opened: s.opened, closed: s.closed, receivedBytes: s.received, sentBytes: s.sent })),
     };
   }

@@ -28,6 +28,11 @@ export function spiffeOf(cert: PeerCertificate | undefined): string | undefined 
 const WORKLOAD = Symbol('weft.peerWorkload');
 type WithWorkload = { [WORKLOAD]?: string | null; getPeerCertificate?: () => PeerCertificate };
 
+/** Sets the workload of a peer whose certificate the connection does not carry (a resumed TLS session: tls/upstream.ts). */
+export function setPeerWorkload(socket: object, workload: string | undefined): void {
+  (socket as WithWorkload)[WORKLOAD] = workload ?? null;
+}
+
 /**
  * The workload a verified mTLS peer's certificate was issued to (its subject CN, as Weft's CA
  * writes it), for telemetry's peer workload labels; undefined when the connection is not mTLS or

@@ -11,8 +11,9 @@
 import type { TLSSocket } from 'node:tls';
 import type { UpstreamTls } from '../xds-client/convert.ts';
 import { type TlsSecrets, secureContext } from './secrets.ts';
-import { setPeerPrincipal, spiffeOf } from './peer.ts';
+import { peerPrincipal, peerWorkload, setPeerPrincipal, setPeerWorkload, spiffeOf } from './peer.ts';
 import type { TlsStats } from './stats.ts';
+import { peerIdentity } from '../../util/spiffe.ts';
 import { originationContext, rootsName, sanMismatchOf } from './origination.ts';
 
 const tls = process.getBuiltinModule('node:tls');
@@ -62,7 +63,8 @@ export function connectTls(host: string, port: number, o: TlsOrigin, carries: Tl
   const context = files ? originationContext(o.tls) : secureContext(o.secrets, o.tls.versions);
   const resume = sessionsOf(context);
   const sessionKey = `${host}|${port}|${o.tls.sni}|${o.tls.sans.join(',')}`;
-  const session = resume.get(sessionKey);
+  const saved = resume.get(sessionKey);
+  const session = saved?.session;
   const s = tls.connect({
     host,
     port,
@@ -89,7 +91,14 @@ export function connectTls(host: string, port: number, o: TlsOrigin, carries: Tl
   // OpenSSL internals where a plainer reason is known.
   // A failure to make the TCP connection (refused, unreachable) is left as it is.
   s.once('connect', () => (tcpUp = true));
-  s.on('session', (sess: Buffer) => remember(resume, sessionKey, sess));
+  // A session is kept with who it was made with: a resumed handshake has no certificate to read (node:tls gives none).
+  // (TLS 1.2 may hand the session over before secureConnect: then the certificate is read here; a
+  // certificate that then fails verification takes the session with it, below.)
+  s.on('session', (sess: Buffer) => {
+    const known = peerPrincipal(s) !== undefined;
+    const cert = known ? undefined : s.getPeerCertificate();
+    remember(resume, sessionKey, { session: sess, principal: known ? peerPrincipal(s) : spiffeOf(cert), workload: known ? peerWorkload(s) : peerIdentity(cert)?.workload });
+  });
   s.prependListener('error', (e: NodeJS.ErrnoException) => {
     if (!verified) resume.delete(sessionKey); // a session that did not work is not offered again
     if (verified || !tcpUp || e.code === TLS_HANDSHAKE) return;
@@ -100,7 +109,13 @@ export function connectTls(host: string, port: number, o: TlsOrigin, carries: Tl
   });
   s.once('secureConnect', () => {
     verified = true;
-    setPeerPrincipal(s, spiffeOf(s.getPeerCertificate()));
+    const proven = spiffeOf(s.getPeerCertificate());
+    if (proven === undefined && s.isSessionReused() && saved) {
+      // The session resumed was made with a verified server (the one the full handshake checked):
+      // it is the same server, whose certificate the resumed handshake does not carry again.
+      setPeerPrincipal(s, saved.principal);
+      setPeerWorkload(s, saved.workload);
+    } else setPeerPrincipal(s, proven);
     if (o.stats) {
       o.stats.upstreamHandshakes++;
       if (s.isSessionReused()) o.stats.upstreamResumed++;
@@ -113,19 +128,26 @@ export function connectTls(host: string, port: number, o: TlsOrigin, carries: Tl
  * Sessions to resume, per secure context (so per workload certificate: a renewed certificate
  * starts afresh, and the old sessions go with the old context), per endpoint and TLS settings.
  */
-const sessions = new WeakMap<object, Map<string, Buffer>>();
+/** A TLS session to resume, and the server identity its full handshake verified. */
+interface Saved {
+  session: Buffer;
+  principal: string | undefined;
+  workload: string | undefined;
+}
+
+const sessions = new WeakMap<object, Map<string, Saved>>();
 /** Endpoints whose session is kept, per certificate: the oldest are forgotten past this. */
 const MAX_SESSIONS = 1024;
 
-function sessionsOf(context: object): Map<string, Buffer> {
+function sessionsOf(context: object): Map<string, Saved> {
   let m = sessions.get(context);
   if (!m) sessions.set(context, (m = new Map()));
   return m;
 }
 
-function remember(m: Map<string, Buffer>, key: string, session: Buffer): void {
+function remember(m: Map<string, Saved>, key: string, saved: Saved): void {
   m.delete(key);
-  m.set(key, session);
+  m.set(key, saved);
   if (m.size > MAX_SESSIONS) m.delete(m.keys().next().value!);
 }
 
