@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import { parsePrometheusText } from '../../src/control/signals/prom-text.ts';
-import { RecordBuilder, TargetCounters, WANTED } from '../../src/control/signals/window.ts';
+import { MAX_RECORD_SERIES, RecordBuilder, TargetCounters, WANTED } from '../../src/control/signals/window.ts';
 import { histogramQuantile, signalsOver } from '../../src/control/signals/views.ts';
 import { Collector, SCRAPE_TIMEOUT_MS, fetchBounded, peerHost } from '../../src/control/signals/collector.ts';
 import { listen, waitFor } from '../helpers.ts';
@@ -236,6 +236,8 @@ test('a control plane with collection off (scrape interval 0) says so on the sig
     const w = await fetch(`${on.adminUrl}/api/v1/signals?window=1h`);
     assert.equal(w.status, 400);
     assert.match((await w.json()).error, /window "1h": expected a duration like 30s or 5m, at most 15m/);
+    const targets = await (await fetch(`${on.adminUrl}/api/v1/signals/targets`)).json();
+    assert.deepEqual([targets.intervalSeconds, targets.droppedSeries, targets.targets], [60, 0, []]);
     const b = await fetch(`${on.adminUrl}/api/v1/signals/series?by=edge`);
     assert.equal(b.status, 400);
     const ok = await (await fetch(`${on.adminUrl}/api/v1/signals?by=service`)).json();
@@ -273,4 +275,12 @@ test('a round that throws is logged and the next rounds still run', async () => 
     await c.stop();
   }
   assert.match(logs[0]!, /^BUG: signals round failed: Error: registry exploded/);
+});
+
+test("a round's record holds at most 2,000 label sets; the rest are dropped and counted", () => {
+  const b = new RecordBuilder();
+  b.add(Array.from({ length: 2500 }, (_, i) => ({ dims: ['destination', 'a', 'ns', 'w', 'ns', 's', String(i), '', 'none'], requests: 1 })));
+  const r = b.build(1, 1);
+  assert.equal(r.series.size, MAX_RECORD_SERIES);
+  assert.equal(r.dropped, 500);
 });

@@ -73,7 +73,11 @@ function signals(deps: SignalsDeps, what: string | undefined, q: URLSearchParams
   if (!c || c.intervalMs <= 0) return bad(503, 'the control plane collects no signals (weft control --scrape-interval 0)');
   const by = (q.get('by') ?? 'workload') as By;
   const now = c.now();
-  if (what === 'targets') return { status: 200, body: { intervalSeconds: c.intervalMs / 1000, rounds: c.roundCount, targets: c.targetStatus() } };
+  if (what === 'targets') {
+    // droppedSeries: label sets the last 15 minutes' records had no room for (window.ts MAX_RECORD_SERIES).
+    const droppedSeries = c.rounds.records.reduce((n, r) => n + r.dropped, 0);
+    return { status: 200, body: { intervalSeconds: c.intervalMs / 1000, rounds: c.roundCount, droppedSeries, targets: c.targetStatus() } };
+  }
   const win = windowMs(q.get('window'));
   if (typeof win === 'string') return bad(400, win);
   if (what === 'splits') {
