@@ -24,8 +24,9 @@ Commands:
   token create             make a one-time join token for a workload identity
   ca status|rotate-root    the mesh's CA: its roots, and rotating the root (finish-rotation ends it)
   exec <workload> -- <cmd> run a command whose outbound HTTP goes through that workload's sidecar
-  stat [workloads|services|edges]   golden signals: rate, errors, latency, mTLS share
-  top [workloads|services|edges]    the same as a live table
+  stat [VIEW]              golden signals per workload, service or edge (VIEW: workloads,
+                           services, edges): rate, errors, latency, mTLS share
+  top [VIEW]               the same, as a live table
   tap <workload>           a workload's requests as they happen
   version                  print the version
 

@@ -51,7 +51,8 @@ istio_request_duration_milliseconds histogram) every few seconds (weft control -
 Workloads and services count the requests their server-side sidecars reported, edges those the
 client-side sidecars reported. ERRORS are 5xx responses and gRPC statuses other than OK. P50, P95
 and P99 come from the duration histogram ("-" when no sidecar reports one). MTLS is the share of
-requests that came over mutual TLS. docs/observability.md`;
+requests that came over mutual TLS, as the servers saw them ("-" for edges, which the clients
+report). docs/observability.md`;
 
 export const SIGNAL_COMMANDS: Record<string, Command> = {
   stat: {
