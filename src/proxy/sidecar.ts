@@ -17,6 +17,7 @@ import { Stats } from './stats.ts';
 import { Telemetry } from './telemetry/events.ts';
 import { AccessLogger } from './telemetry/access-log.ts';
 import { IstioMetrics } from './telemetry/istio-metrics.ts';
+import { Tap } from './telemetry/tap.ts';
 import { HealthMetrics } from './telemetry/health-metrics.ts';
 import { Pools, memberKey } from './upstream/pools.ts';
 import { pruneRoundRobin } from './upstream/choose.ts';
@@ -161,6 +162,9 @@ export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
       return undefined;
     }
   };
+  // Tap (/tap): the requests as they happen, while the control plane listens (it alone knows the token).
+  const tapToken = randomBytes(24).toString('base64url');
+  const tap = new Tap(telemetry, () => current, localPrincipal, log, tapToken);
   const ctx: ForwardContext = { config: () => current, pools, telemetry, rr: new Map(), active: new ActiveExchanges(), destinationPort, jwks, localPrincipal, log, live: new LiveTcpConnections() };
   const sweep = startIdleSweep(ctx);
   const tcpCtx: TcpContext = {
@@ -346,7 +350,7 @@ export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
       }
       case '/config_dump':
         return json(200, {
-          node,
+          node: { ...node, metadata: { ...node.metadata, [META.tapToken]: node.metadata?.[META.tapToken] ? '(redacted)' : undefined } },
           xds: xds!.status(),
           versions: Object.fromEntries(Object.entries(current.versions).map(([t, v]) => [t.slice(t.lastIndexOf('.') + 1), v])),
           listeners: [...(current.raw[TYPE.listener]?.values() ?? [])],
@@ -357,7 +361,7 @@ export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
           jwksErrors: Object.fromEntries(jwks.lastError),
         });
       case '/stats':
-        return json(200, { requests: stats.rows(), tcp: stats.tcpRows(), pools: pools.stats(), connections: { active: budget.sockets.size, limit: budget.limit, refused: budget.refused }, tls: tlsStats.json(), sources: Object.fromEntries(stats.sources), authz: stats.authz, accessLog: accessLog.stats(), istio: istio.json() });
+        return json(200, { requests: stats.rows(), tcp: stats.tcpRows(), pools: pools.stats(), connections: { active: budget.sockets.size, limit: budget.limit, refused: budget.refused }, tls: tlsStats.json(), sources: Object.fromEntries(stats.sources), authz: stats.authz, accessLog: accessLog.stats(), istio: istio.json(), tap: tap.stats() });
       case '/certs': {
         // As Envoy's /certs: what this sidecar proves itself with, and until when (never its key).
         const c = certs.current();
@@ -374,10 +378,12 @@ export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
       }
       case '/stats/prometheus':
         res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' });
-        res.end(stats.prometheus() + accessLogPrometheus(accessLog) + istio.prometheus() + own.prometheus());
+        res.end(stats.prometheus() + accessLogPrometheus(accessLog) + istio.prometheus() + own.prometheus() + startTimePrometheus());
         return;
+      case '/tap':
+        return tap.serve(req, res);
       default:
-        return json(404, { error: `no such admin endpoint ${url.pathname}; try /ready, /config_dump, /stats, /stats/prometheus, /certs, /memory` });
+        return json(404, { error: `no such admin endpoint ${url.pathname}; try /ready, /config_dump, /stats, /stats/prometheus, /certs, /memory, /tap` });
     }
   };
   await new Promise<void>((resolve, reject) => {
@@ -385,6 +391,10 @@ export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
     admin.listen(opts.adminPort, opts.adminHost, () => resolve());
   });
   const aa = admin.address() as AddressInfo;
+  // Where the control plane scrapes its metrics: this port, on the address its xDS stream comes
+  // from; and what its /tap asks for, which only the control plane learns.
+  node.metadata = { ...node.metadata, [META.adminPort]: aa.port, [META.tapToken]: tapToken };
+  xds.setNode(withHealth());
   xds.start();
 
   return {
@@ -405,6 +415,7 @@ export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
       for (const b of bound.values()) b.server.close();
       for (const s of budget.sockets) s.destroy();
       bound.clear();
+      tap.close();
       admin.closeAllConnections();
       admin.close();
       await pools.close();
@@ -423,6 +434,12 @@ function instanceSuffix(): string {
 /** A listener's timeouts and path handling: what its HttpConnectionManager says, or Envoy's defaults. */
 function listenerLimits(l: ListenerConfig): ListenerLimits {
   return { name: l.name, path: l.path, headersTimeoutMs: l.requestHeadersTimeoutMs, idleTimeoutMs: l.idleTimeoutMs, kind: l.kind, tcp: l.tcp, sni: l.sni, mtls: l.mtls };
+}
+
+/** When this process started, as Prometheus clients export it: a scraper tells a restart by it. */
+function startTimePrometheus(): string {
+  const t = Math.floor(performance.timeOrigin) / 1000; // fixed for the process's life
+  return `# HELP process_start_time_seconds Start time of the process since unix epoch in seconds.\n# TYPE process_start_time_seconds gauge\nprocess_start_time_seconds ${t}\n`;
 }
 
 /** The access log's own counters: lines written and dropped (a slow or unwritable file), by file. */

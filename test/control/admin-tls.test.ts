@@ -45,3 +45,15 @@ test("the CLI refuses a server that does not chain to the root it trusts (anothe
   assert.equal(r.code, 1, r.stderr);
   assert.match(r.stderr, /cannot reach the control plane admin API at https:.*(CERT|certificate|SELF_SIGNED)/i);
 });
+
+test('weft stat and weft tap through HTTPS: the signals come back, and tap (with the admin token from the data directory) gets the server\'s own answer', async () => {
+  const env = { WEFT_HOME: home };
+  const s = await weft(['stat', '-o', 'json', '--admin', cp.adminUrl], env);
+  assert.equal(s.code, 0, s.stderr);
+  assert.deepEqual(JSON.parse(s.stdout).items, []);
+  const t = await weft(['tap', 'nobody', '--admin', cp.adminUrl], env);
+  assert.equal(t.code, 1);
+  assert.match(t.stderr, /^weft tap: no sidecar of workload default\/nobody is connected \(connected: none\)$/m);
+  const anon = await weft(['tap', 'nobody', '--admin', cp.adminUrl], { ...env, WEFT_ADMIN_TOKEN: 'wrong' });
+  assert.match(anon.stderr, /needs the admin token/);
+});
