@@ -84,7 +84,10 @@ export class Mesh {
   private readonly ports = new PortAllocator();
   /** The mesh's root, which sidecars trust the control plane by. */
   readonly rootCert: string;
-  private constructor(ready: { xds: string; admin: string; rootCert: string }) {
+  /** Arguments every sidecar of this mesh gets beside its own (Mesh.start's sidecarArgs). */
+  private readonly sidecarArgs: string[];
+  private constructor(ready: { xds: string; admin: string; rootCert: string }, sidecarArgs: string[] = []) {
+    this.sidecarArgs = sidecarArgs;
     this.xds = ready.xds;
     this.admin = ready.admin;
     this.rootCert = ready.rootCert;
@@ -105,12 +108,15 @@ export class Mesh {
    * every phase but mtls measures the plain two-hop path, against haproxy in plain text. The mtls
    * phase takes the policy away again (enableMtls), for the mesh as it comes.
    */
-  /** `mtls`: leave the mesh as it comes (automatic mTLS between the sidecars); else plain text mesh-wide. */
-  static async start(dataDir: string, o: { mtls?: boolean } = {}): Promise<Mesh> {
+  /**
+   * `mtls`: leave the mesh as it comes (automatic mTLS between the sidecars); else plain text
+   * mesh-wide. `sidecarArgs`: `weft proxy` arguments every sidecar gets (e.g. --no-istio-metrics).
+   */
+  static async start(dataDir: string, o: { mtls?: boolean; sidecarArgs?: string[] } = {}): Promise<Mesh> {
     const cp = launch('weft control', process.execPath, [WEFT_ENTRY, 'control', '--data-dir', dataDir, '--admin-port', '0', '--xds-port', '0']);
     try {
       const m = await waitForLine(cp, /^WEFT_READY (.*)$/, 30_000);
-      const mesh = new Mesh(JSON.parse(m[1]));
+      const mesh = new Mesh(JSON.parse(m[1]), o.sidecarArgs);
       mesh.procs.push(cp);
       rememberAdminToken(mesh.admin, dataDir);
       if (!o.mtls) await applyYaml(mesh.admin, MESH_WIDE_DISABLE);
@@ -126,7 +132,7 @@ export class Mesh {
     // Its join token, as weft up hands one over.
     const workload = args[args.indexOf('--workload') + 1];
     const { token } = await adminCall(`${this.admin}/api/v1/tokens`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ workload, namespace: 'default', serviceAccount: 'default' }) });
-    const argv = [...SIDECAR_NODE_FLAGS, ...nodeFlags, WEFT_ENTRY, 'proxy', '--xds', this.xds, '--ca-cert', this.rootCert, ...args, '--admin-port', '0'];
+    const argv = [...SIDECAR_NODE_FLAGS, ...nodeFlags, WEFT_ENTRY, 'proxy', '--xds', this.xds, '--ca-cert', this.rootCert, ...args, ...this.sidecarArgs, '--admin-port', '0'];
     const [cmd, ...rest] = [...(o.wrap ?? []), process.execPath, ...argv];
     const p = launch(label, cmd, rest, { env: sidecarEnv({ ...process.env, WEFT_JOIN_TOKEN: token }) });
     this.procs.push(p);
