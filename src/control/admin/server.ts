@@ -15,6 +15,7 @@ import { bearerMatches } from './token.ts';
 import { type JoinIdentity, JoinError, type JoinTokens } from '../ca/join.ts';
 import { CaError, type CertificateAuthority } from '../ca/ca.ts';
 import { ROOTCA } from '../../xds/types.ts';
+import { analysisOf, serveDashboard } from '../dashboard/serve.ts';
 
 export interface AdminDeps {
   store: ConfigStore;
@@ -49,6 +50,7 @@ const MAX_BODY = 8 << 20;
  */
 export function createAdminServer(deps: AdminDeps, tls?: SecureContextOptions): http.Server | https.Server {
   const handler = (req: http.IncomingMessage, res: http.ServerResponse) => {
+    if (serveDashboard(req, res)) return;
     handle(deps, req)
       .then(({ status, body }) => reply(res, status, body))
       .catch((e: unknown) => {
@@ -175,6 +177,7 @@ async function handle(deps: AdminDeps, req: http.IncomingMessage): Promise<{ sta
     return { status: 200, body: { proxies: ads.proxies(), pushPending: stats.pushPending, stats } };
   }
   if (what === 'endpoints' && method === 'GET') return { status: 200, body: { workloads: registry.list() } };
+  if (what === 'analysis' && method === 'GET') return { status: 200, body: analysisOf(store, registry) };
   throw new HttpError(404, `no such admin endpoint: ${method} ${url.pathname}`);
 }
 

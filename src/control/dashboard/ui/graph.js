@@ -1,0 +1,109 @@
+// The service graph: workloads that call (left) and services (right), one arrow per live edge,
+// labelled with its rate, error share, p99 and whether it runs over mutual TLS.
+import { fmtMs, fmtPct, fmtRate, h, note, s, show } from './dom.js';
+import { liveEdges } from './signals.js';
+
+const COL_W = 260;
+const ROW_H = 64;
+const NODE_W = 180;
+const NODE_H = 34;
+
+/** @param {HTMLElement} el @param {Record<string, import('./api.js').Got>} src */
+export function renderGraph(el, src) {
+  const live = liveEdges(src);
+  const edges = live.ok ? live.edges : [];
+  // Nodes: every service and every workload that serves none (a pure client), and whatever an edge names.
+  /** @type {Set<string>} */
+  const names = new Set();
+  if (src.endpoints?.ok) for (const w of src.endpoints.data.workloads) names.add(w.service ?? w.name);
+  for (const e of edges) names.add(e.source).add(e.destination);
+  if (!names.size) return show(el, note(src.endpoints?.ok ? 'No workload is registered.' : (src.endpoints?.error ?? 'loading…')));
+  const col = columns([...names].sort(), edges);
+  /** @type {Map<string, {x: number, y: number}>} */
+  const at = new Map();
+  /** @type {Map<number, number>} */
+  const rowsIn = new Map();
+  for (const n of [...names].sort()) {
+    const c = col.get(n) ?? 0;
+    const r = rowsIn.get(c) ?? 0;
+    rowsIn.set(c, r + 1);
+    at.set(n, { x: 20 + c * COL_W, y: 20 + r * ROW_H });
+  }
+  const width = 40 + Math.max(...[...col.values()]) * COL_W + NODE_W;
+  const height = 40 + (Math.max(...rowsIn.values()) - 1) * ROW_H + NODE_H + 24;
+  const svg = s(
+    'svg',
+    { viewBox: `0 0 ${width} ${height}`, width, height, class: 'graph', role: 'img', 'aria-label': 'service graph' },
+    s('defs', {}, s('marker', { id: 'arrow', viewBox: '0 0 10 10', refX: 10, refY: 5, markerWidth: 7, markerHeight: 7, orient: 'auto-start-reverse' }, s('path', { d: 'M0,0 L10,5 L0,10 z', class: 'arrowhead' }))),
+    ...edges.map((e) => edgeShape(e, /** @type {any} */ (at.get(e.source)), /** @type {any} */ (at.get(e.destination)))),
+    ...[...at].map(([n, p]) => s('g', { class: `node ${isService(n, src) ? 'service' : 'workload'}`, 'data-node': n }, s('rect', { x: p.x, y: p.y, width: NODE_W, height: NODE_H, rx: 6 }), s('text', { x: p.x + NODE_W / 2, y: p.y + NODE_H / 2 + 5, 'text-anchor': 'middle' }, n))),
+  );
+  const table = h(
+    'table',
+    { class: 'edges' },
+    h('thead', {}, h('tr', {}, h('th', {}, 'Edge'), h('th', {}, 'Rate'), h('th', {}, 'Errors'), h('th', {}, 'p99'), h('th', {}, 'mTLS'))),
+    h(
+      'tbody',
+      {},
+      ...edges.map((e) =>
+        h('tr', { 'data-edge': `${e.source} -> ${e.destination}` }, h('td', {}, `${e.source} -> ${e.destination}`), h('td', { class: 'num' }, fmtRate(e.rate)), h('td', { class: `num ${e.errorRatio > 0 ? 'bad' : ''}` }, fmtPct(e.errorRatio)), h('td', { class: 'num' }, e.p99Ms === null ? '–' : fmtMs(e.p99Ms)), h('td', {}, mtlsPill(e.mtls))),
+      ),
+    ),
+  );
+  show(el, h('div', { class: 'graph-wrap' }, svg), live.ok ? (edges.length ? table : note('No traffic in the last minute.')) : note(`No live edges: ${live.why}.`));
+}
+
+/** @param {string} n @param {Record<string, import('./api.js').Got>} src */
+function isService(n, src) {
+  return src.endpoints?.ok && src.endpoints.data.workloads.some((/** @type {any} */ w) => w.service === n);
+}
+
+/**
+ * Each node's column: a node nothing calls is in column 0, any other one column right of its
+ * furthest caller (cycles stop at the number of nodes).
+ * @param {string[]} names
+ * @param {import('./signals.js').Edge[]} edges
+ */
+function columns(names, edges) {
+  /** @type {Map<string, number>} */
+  const col = new Map(names.map((n) => [n, 0]));
+  for (let i = 0; i < names.length; i++) {
+    let moved = false;
+    for (const e of edges) {
+      const want = (col.get(e.source) ?? 0) + 1;
+      if (e.source !== e.destination && (col.get(e.destination) ?? 0) < want && want < names.length) {
+        col.set(e.destination, want);
+        moved = true;
+      }
+    }
+    if (!moved) break;
+  }
+  // A service no one calls still goes right of the clients, where services are.
+  return col;
+}
+
+/**
+ * @param {import('./signals.js').Edge} e
+ * @param {{x: number, y: number}} a
+ * @param {{x: number, y: number}} b
+ */
+function edgeShape(e, a, b) {
+  const x1 = a.x + NODE_W;
+  const y1 = a.y + NODE_H / 2;
+  const x2 = b.x;
+  const y2 = b.y + NODE_H / 2;
+  const mx = (x1 + x2) / 2;
+  const cls = `edge ${e.errorRatio > 0.05 ? 'bad' : e.errorRatio > 0 ? 'warn' : 'ok'} ${e.mtls === 'mutual_tls' ? 'mtls' : 'plain'}`;
+  return s(
+    'g',
+    { class: cls, 'data-edge': `${e.source} -> ${e.destination}` },
+    s('title', {}, `${e.source} -> ${e.destination}`),
+    s('path', { d: `M${x1},${y1} C${mx},${y1} ${mx},${y2} ${x2},${y2}`, 'marker-end': 'url(#arrow)' }),
+    s('text', { x: mx, y: (y1 + y2) / 2 - 6, 'text-anchor': 'middle', class: 'label' }, `${fmtRate(e.rate)} · ${fmtPct(e.errorRatio)} err · p99 ${e.p99Ms === null ? '–' : fmtMs(e.p99Ms)}${e.mtls === 'mutual_tls' ? ' · 🔒' : ''}`),
+  );
+}
+
+/** @param {string} m */
+function mtlsPill(m) {
+  return m === 'mutual_tls' ? h('span', { class: 'pill ok' }, 'mTLS') : m === 'mixed' ? h('span', { class: 'pill warn' }, 'partly') : h('span', { class: 'pill warn' }, 'plain text');
+}
