@@ -90,5 +90,6 @@ describe('the dashboard in Chromium (weft up examples/canary)', () => {
     assert.deepEqual(elsewhere, [], 'the page requested something from outside the control plane');
     assert.ok(browser.requests.some((u) => u.endsWith('/api/v1/proxies')), 'the page polls the admin API');
     assert.deepEqual(browser.errors, [], 'the page logged errors');
+    assert.deepEqual(browser.failed.filter((f) => !/ \S+\/api\/v1\/signals/.test(f)), [], 'requests that failed');
   });
 });

@@ -7,6 +7,7 @@ import { renderSplit } from './split.js';
 import { renderGraph } from './graph.js';
 import { renderRed } from './red.js';
 import { renderTraces } from './traces.js';
+import { SIGNAL_SOURCES } from './signals.js';
 
 const POLL_MS = 1500;
 
@@ -17,6 +18,7 @@ const SOURCES = {
   analysis: '/api/v1/analysis',
   proxies: '/api/v1/proxies',
   endpoints: '/api/v1/endpoints',
+  ...SIGNAL_SOURCES,
 };
 
 /** @param {string} id */

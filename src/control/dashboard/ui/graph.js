@@ -3,7 +3,7 @@
 import { fmtMs, fmtPct, fmtRate, h, note, s, show } from './dom.js';
 import { liveEdges } from './signals.js';
 
-const COL_W = 260;
+const COL_W = 500;
 const ROW_H = 64;
 const NODE_W = 180;
 const NODE_H = 34;
@@ -38,19 +38,15 @@ export function renderGraph(el, src) {
     ...edges.map((e) => edgeShape(e, /** @type {any} */ (at.get(e.source)), /** @type {any} */ (at.get(e.destination)))),
     ...[...at].map(([n, p]) => s('g', { class: `node ${isService(n, src) ? 'service' : 'workload'}`, 'data-node': n }, s('rect', { x: p.x, y: p.y, width: NODE_W, height: NODE_H, rx: 6 }), s('text', { x: p.x + NODE_W / 2, y: p.y + NODE_H / 2 + 5, 'text-anchor': 'middle' }, n))),
   );
-  const table = h(
-    'table',
-    { class: 'edges' },
-    h('thead', {}, h('tr', {}, h('th', {}, 'Edge'), h('th', {}, 'Rate'), h('th', {}, 'Errors'), h('th', {}, 'p99'), h('th', {}, 'mTLS'))),
-    h(
-      'tbody',
-      {},
-      ...edges.map((e) =>
-        h('tr', { 'data-edge': `${e.source} -> ${e.destination}` }, h('td', {}, `${e.source} -> ${e.destination}`), h('td', { class: 'num' }, fmtRate(e.rate)), h('td', { class: `num ${e.errorRatio > 0 ? 'bad' : ''}` }, fmtPct(e.errorRatio)), h('td', { class: 'num' }, e.p99Ms === null ? '–' : fmtMs(e.p99Ms)), h('td', {}, mtlsPill(e.mtls))),
-      ),
-    ),
-  );
-  show(el, h('div', { class: 'graph-wrap' }, svg), live.ok ? (edges.length ? table : note('No traffic in the last minute.')) : note(`No live edges: ${live.why}.`));
+  const rows = edges.flatMap((e) => [
+    h('tr', { class: 'edge-row', 'data-edge': `${e.source} -> ${e.destination}` }, h('td', {}, `${e.source} -> ${e.destination}`), h('td', { class: 'num' }, fmtRate(e.rate)), errCell(e.errorRatio), h('td', { class: 'num' }, p99Text(e)), h('td', {}, mtlsPill(e.mtls))),
+    // With several workloads behind the service, each one's own figures, exact.
+    ...(e.parts.length > 1
+      ? e.parts.map((p) => h('tr', { class: 'part' }, h('td', {}, ` to ${p.workload}`), h('td', { class: 'num' }, fmtRate(p.rate)), errCell(p.errorRatio), h('td', { class: 'num' }, p.p99Ms === null ? '–' : fmtMs(p.p99Ms)), h('td', {}, p.mtlsShare === null ? '' : `${fmtPct(p.mtlsShare)} mTLS`)))
+      : []),
+  ]);
+  const table = h('table', { class: 'edges' }, h('thead', {}, h('tr', {}, h('th', {}, 'Edge'), h('th', {}, 'Rate'), h('th', {}, 'Errors'), h('th', {}, 'p99'), h('th', {}, 'mTLS'))), h('tbody', {}, ...rows));
+  show(el, h('div', { class: 'graph-wrap' }, svg), live.ok ? (edges.length ? table : note('No requests in the last minute.')) : note(`No live edges: ${live.why}.`));
 }
 
 /** @param {string} n @param {Record<string, import('./api.js').Got>} src */
@@ -93,17 +89,30 @@ function edgeShape(e, a, b) {
   const x2 = b.x;
   const y2 = b.y + NODE_H / 2;
   const mx = (x1 + x2) / 2;
-  const cls = `edge ${e.errorRatio > 0.05 ? 'bad' : e.errorRatio > 0 ? 'warn' : 'ok'} ${e.mtls === 'mutual_tls' ? 'mtls' : 'plain'}`;
+  const err = e.errorRatio ?? 0;
+  const cls = `edge ${err > 0.05 ? 'bad' : err > 0 ? 'warn' : 'ok'} ${e.mtls === 'mutual_tls' ? 'mtls' : 'plain'}`;
   return s(
     'g',
     { class: cls, 'data-edge': `${e.source} -> ${e.destination}` },
     s('title', {}, `${e.source} -> ${e.destination}`),
     s('path', { d: `M${x1},${y1} C${mx},${y1} ${mx},${y2} ${x2},${y2}`, 'marker-end': 'url(#arrow)' }),
-    s('text', { x: mx, y: (y1 + y2) / 2 - 6, 'text-anchor': 'middle', class: 'label' }, `${fmtRate(e.rate)} · ${fmtPct(e.errorRatio)} err · p99 ${e.p99Ms === null ? '–' : fmtMs(e.p99Ms)}${e.mtls === 'mutual_tls' ? ' · 🔒' : ''}`),
+    s('text', { x: mx, y: (y1 + y2) / 2 - 6, 'text-anchor': 'middle', class: 'label' }, `${fmtRate(e.rate)} · ${e.errorRatio === null ? '–' : fmtPct(e.errorRatio)} errors · p99 ${p99Text(e)} · ${MTLS_TEXT[e.mtls]}`),
   );
 }
 
-/** @param {string} m */
+const MTLS_TEXT = { mutual_tls: 'mTLS', mixed: 'partly mTLS', none: 'plain text', unknown: 'mTLS unknown' };
+
+/** @param {import('./signals.js').Edge['mtls']} m */
 function mtlsPill(m) {
-  return m === 'mutual_tls' ? h('span', { class: 'pill ok' }, 'mTLS') : m === 'mixed' ? h('span', { class: 'pill warn' }, 'partly') : h('span', { class: 'pill warn' }, 'plain text');
+  return h('span', { class: `pill ${m === 'mutual_tls' ? 'ok' : m === 'unknown' ? '' : 'warn'}` }, MTLS_TEXT[m]);
+}
+
+/** @param {import('./signals.js').Edge} e */
+function p99Text(e) {
+  return e.p99Ms === null ? '–' : `${e.p99Bound ? '≤ ' : ''}${fmtMs(e.p99Ms)}`;
+}
+
+/** @param {number | null} r */
+function errCell(r) {
+  return h('td', { class: `num ${r ? 'bad' : ''}` }, r === null ? '–' : fmtPct(r));
 }

@@ -1,8 +1,65 @@
-// Per-service RED charts: rate, errors and duration over the last 15 minutes.
-import { note, show } from './dom.js';
+// Per-service RED charts: request rate, error share and p99 duration over the last 15 minutes,
+// one point per scrape round (GET /api/v1/signals/series?by=service).
+import { fmtMs, fmtPct, fmtRate, h, note, s, show } from './dom.js';
+import { serviceSeries, shortHost } from './signals.js';
+
+const SPAN_MS = 15 * 60_000;
 
 /** @param {HTMLElement} el @param {Record<string, import('./api.js').Got>} src */
 export function renderRed(el, src) {
-  void src;
-  show(el, note('No series: the control plane serves no golden signals yet.'));
+  const series = serviceSeries(src);
+  if (!series.ok) return show(el, note(`No series: ${series.why}.`));
+  if (!series.items.length) return show(el, note('No service has had requests in the last 15 minutes.'));
+  const end = Math.max(...series.items.flatMap((it) => it.points.map((p) => Date.parse(p.t))));
+  show(
+    el,
+    ...series.items.map((it) => {
+      const pts = it.points.map((p) => ({ t: Date.parse(p.t), rps: p.rps, err: p.errorRatio, p99: p.latencyMs?.p99 ?? null }));
+      // The figure beside each chart: the latest round with requests.
+      const last = [...pts].reverse().find((p) => p.rps > 0);
+      return h(
+        'div',
+        { class: 'red', 'data-service': shortHost(it.name) },
+        h('div', { class: 'name' }, shortHost(it.name)),
+        chart('rate', last ? fmtRate(last.rps) : '–', pts.map((p) => [p.t, p.rps]), end, ''),
+        chart('errors', last?.err == null ? '–' : fmtPct(last.err), pts.map((p) => [p.t, p.err]), end, 'err', 1),
+        chart('p99', last?.p99 == null ? '–' : fmtMs(last.p99), pts.map((p) => [p.t, p.p99]), end, ''),
+      );
+    }),
+    h('p', { class: 'note' }, `Last 15 minutes, to ${new Date(end).toLocaleTimeString()}; a gap is a round without requests.`),
+  );
+}
+
+/**
+ * A small line chart over the last 15 minutes; null values break the line.
+ * @param {string} title
+ * @param {string} now
+ * @param {[number, number | null][]} values [time ms, value]
+ * @param {number} end
+ * @param {string} cls
+ * @param {number} [minMax] the y axis reaches at least this
+ */
+function chart(title, now, values, end, cls, minMax = 0) {
+  const max = Math.max(minMax, ...values.map(([, v]) => v ?? 0)) || 1;
+  const x = (/** @type {number} */ t) => ((t - (end - SPAN_MS)) / SPAN_MS) * 300;
+  const y = (/** @type {number} */ v) => 38 - (v / max) * 36;
+  /** @type {string[][]} */
+  const runs = [[]];
+  for (const [t, v] of values) {
+    if (t < end - SPAN_MS) continue;
+    if (v === null) runs.push([]);
+    else runs[runs.length - 1].push(`${x(t).toFixed(1)},${y(v).toFixed(1)}`);
+  }
+  return h(
+    'div',
+    { class: `chart ${cls}`, 'data-chart': title },
+    h('div', {}, `${title} `, h('b', {}, now)),
+    s(
+      'svg',
+      { viewBox: '0 0 300 40', preserveAspectRatio: 'none' },
+      s('line', { x1: 0, y1: 38, x2: 300, y2: 38, class: 'base' }),
+      // A run of one point is drawn as a short tick, so that a lone round is seen.
+      ...runs.filter((r) => r.length).map((r) => s('polyline', { points: r.length === 1 ? `${r[0]} ${Number(r[0].split(',')[0]) + 2},${r[0].split(',')[1]}` : r.join(' ') })),
+    ),
+  );
 }

@@ -1,52 +1,91 @@
-// The traffic split: each VirtualService route with more than one destination, its weights as
-// written beside the share of requests each destination got.
+// The traffic split: each VirtualService route, its destinations' weights as written beside the
+// share of requests each one got (GET /api/v1/signals/splits). Without the golden signals, the
+// weights alone, from the stored VirtualServices.
 import { fmtPct, h, note, s, show } from './dom.js';
-import { observedSplit } from './signals.js';
+import { observedSplits, shortHost } from './signals.js';
+
+/**
+ * @typedef {{ vs: string, route: string, requests: number | undefined, destinations: { label: string, weight: number, share: number | undefined, requests: number | undefined, workloads: string[] }[] }} Split
+ */
 
 /** @param {HTMLElement} el @param {Record<string, import('./api.js').Got>} src */
 export function renderSplit(el, src) {
-  if (!src.resources?.ok) return show(el, note(src.resources ? src.resources.error : 'loading…'));
-  const vss = src.resources.data.items.filter((/** @type {any} */ r) => r.kind === 'VirtualService');
-  const observed = observedSplit(src);
-  const blocks = [];
-  for (const vs of vss) {
-    const ns = vs.metadata.namespace;
-    (vs.spec.http ?? []).forEach((/** @type {any} */ rule, /** @type {number} */ i) => {
-      const route = rule.route ?? [];
-      if (route.length < 2) return;
-      const seen = observed.ok ? observed.of(vs, i) : undefined;
-      const total = seen ? Object.values(seen).reduce((a, b) => a + b, 0) : 0;
-      const rows = route.map((/** @type {any} */ d) => {
-        const label = `${d.destination.host}${d.destination.subset ? ` ${d.destination.subset}` : ''}${d.destination.port?.number ? `:${d.destination.port.number}` : ''}`;
-        const want = d.weight ?? 0;
-        const got = seen && total ? (seen[destKey(d.destination)] ?? 0) / total : undefined;
-        return h(
-          'tr',
-          { 'data-destination': label },
-          h('td', {}, label),
-          h('td', { class: 'num intended' }, `${want}%`),
-          h('td', { class: 'bar' }, bars(want / 100, got)),
-          h('td', { class: 'num observed' }, got === undefined ? '–' : fmtPct(got)),
-        );
-      });
-      blocks.push(
+  const observed = observedSplits(src);
+  /** @type {Split[]} */
+  let splits;
+  if (observed.ok) splits = observed.items.flatMap(fromSignals);
+  else if (src.resources?.ok) splits = src.resources.data.items.filter((/** @type {any} */ r) => r.kind === 'VirtualService').flatMap(fromResource);
+  else return show(el, note(src.resources ? src.resources.error : 'loading…'));
+  if (!splits.length) return show(el, note('No VirtualService routes HTTP traffic.'));
+  const window = observed.ok ? `the last ${Math.round(observed.window)} s` : '';
+  show(
+    el,
+    ...splits.map((sp) =>
+      h(
+        'div',
+        { class: 'split', 'data-vs': sp.vs, 'data-route': sp.route },
+        h('h3', {}, `VirtualService ${sp.vs}`, h('small', {}, ` route ${sp.route}`)),
         h(
-          'div',
-          { class: 'split', 'data-vs': `${ns}/${vs.metadata.name}`, 'data-rule': i },
-          h('h3', {}, `VirtualService ${ns}/${vs.metadata.name}`, h('small', {}, ` http[${i}]${rule.name ? ` ${rule.name}` : ''}`)),
-          h('table', {}, h('thead', {}, h('tr', {}, h('th', {}, 'Destination'), h('th', {}, 'Intended'), h('th', {}, ''), h('th', {}, 'Observed'))), h('tbody', {}, ...rows)),
-          h('p', { class: 'note' }, seen ? `observed over ${total.toLocaleString()} requests in the last ${observed.window}` : observed.ok ? 'no requests seen yet' : observed.why),
+          'table',
+          {},
+          h('thead', {}, h('tr', {}, h('th', {}, 'Destination'), h('th', {}, 'Intended'), h('th', {}, 'Observed'), h('th', { class: 'legend' }, legend()))),
+          h(
+            'tbody',
+            {},
+            ...sp.destinations.map((d) =>
+              h(
+                'tr',
+                { 'data-destination': d.label, title: d.workloads.length ? `served by ${d.workloads.join(', ')}` : '' },
+                h('td', {}, d.label),
+                h('td', { class: 'num intended' }, `${d.weight}%`),
+                h('td', { class: 'num observed' }, d.share === undefined ? '–' : fmtPct(d.share)),
+                h('td', { class: 'bar' }, bars(d.weight / 100, d.share)),
+              ),
+            ),
+          ),
         ),
-      );
-    });
-  }
-  if (!blocks.length) return show(el, note('No VirtualService splits traffic between destinations.'));
-  show(el, ...blocks);
+        h('p', { class: 'note' }, !observed.ok ? `Observed: unknown, ${observed.why}.` : sp.requests ? `Observed over ${sp.requests.toLocaleString()} requests in ${window}.` : `No requests in ${window}.`),
+      ),
+    ),
+  );
 }
 
-/** @param {any} d an Istio Destination */
-export function destKey(d) {
-  return `${d.host}|${d.subset ?? ''}|${d.port?.number ?? ''}`;
+/** @param {any} item an item of /api/v1/signals/splits @returns {Split[]} */
+function fromSignals(item) {
+  return item.routes.map((/** @type {any} */ r) => ({
+    vs: item.virtualService,
+    route: r.route,
+    requests: r.requests,
+    destinations: r.destinations.map((/** @type {any} */ d) => ({
+      label: `${shortHost(d.host)}${d.subset ? ` ${d.subset}` : ''}`,
+      weight: d.weight,
+      share: r.requests ? d.observedShare ?? 0 : undefined,
+      requests: d.requests,
+      workloads: d.workloads ?? [],
+    })),
+  }));
+}
+
+/** @param {any} vs a stored VirtualService @returns {Split[]} */
+function fromResource(vs) {
+  const ns = vs.metadata.namespace;
+  return (vs.spec.http ?? []).map((/** @type {any} */ rule, /** @type {number} */ i) => ({
+    vs: `${ns}/${vs.metadata.name}`,
+    route: rule.name ?? String(i),
+    requests: undefined,
+    destinations: (rule.route ?? []).map((/** @type {any} */ d) => ({
+      label: `${shortHost(d.destination.host.includes('.') ? d.destination.host : `${d.destination.host}.${ns}.svc.cluster.local`)}${d.destination.subset ? ` ${d.destination.subset}` : ''}`,
+      // One destination without a weight takes everything (Istio).
+      weight: d.weight ?? (rule.route.length === 1 ? 100 : 0),
+      share: undefined,
+      requests: undefined,
+      workloads: [],
+    })),
+  }));
+}
+
+function legend() {
+  return h('span', {}, h('i', { class: 'key intended' }), 'intended ', h('i', { class: 'key observed' }), 'observed');
 }
 
 /**
