@@ -2,7 +2,8 @@
 import { spawn } from 'node:child_process';
 import type { ParseArgsConfig } from 'node:util';
 import { WEFT_VERSION } from '../version.ts';
-import { CliError, UsageError, adminUrl, callAdmin, durationMs, int, printReady, readUpState, untilSignal, weftHome } from './common.ts';
+import { CliError, UsageError, adminUrl, callAdmin, durationMs, int, printReady, readUpState, table, untilSignal, weftHome } from './common.ts';
+import { SIGNAL_COMMANDS } from './signals.ts';
 import type { WorkloadPort } from '../control/model/model.ts';
 import path from 'node:path';
 
@@ -41,10 +42,6 @@ function expandFiles(files: string[]): string[] {
   return out;
 }
 
-function table(rows: string[][]): string {
-  const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
-  return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]))).join('   ')).join('\n') + '\n';
-}
 
 /**
  * Where a workload's outbound listener is. A workload that `weft up` started is looked up in its
@@ -103,6 +100,7 @@ export const COMMANDS: Record<string, Command> = {
       'admin-tls': { type: 'boolean' },
       heartbeat: { type: 'string' },
       'ca-dir': { type: 'string' },
+      'scrape-interval': { type: 'string' },
     },
     help: `Usage: weft control [options]
 
@@ -129,6 +127,9 @@ Options:
                        proves nothing, so it is served as a client only: it cannot be an
                        endpoint. Anyone who can reach the port can read the mesh's config.
   --heartbeat DUR      sidecar heartbeat interval; a sidecar silent for twice this is dropped (default: 10s)
+  --scrape-interval DUR
+                       how often each sidecar's /stats/prometheus is collected for the golden
+                       signals (weft stat, top; default: 5s; 0 turns it off). docs/observability.md
   --ca-dir DIR         plug in your own CA, in Istio's cacerts layout: ca-cert.pem (the CA that
                        signs, an intermediate), ca-key.pem (its key, unencrypted), cert-chain.pem
                        (ca-cert.pem up to the root), root-cert.pem (the roots workloads trust).
@@ -149,6 +150,7 @@ On start it prints one line, WEFT_READY {"admin": URL, "xds": HOST:PORT, "rootCe
         xdsPort: int('xds-port', v['xds-port'], 15012),
         ...(v['insecure-xds-port'] === undefined ? {} : { insecureXdsPort: int('insecure-xds-port', v['insecure-xds-port'], 0) }),
         heartbeatMs: durationMs('heartbeat', v.heartbeat, 10_000),
+        scrapeIntervalMs: v['scrape-interval'] === '0' ? 0 : durationMs('scrape-interval', v['scrape-interval'], 5000),
         ...(v['ca-dir'] !== undefined ? { caDir: path.resolve(v['ca-dir']) } : {}),
         log: (m) => process.stderr.write(`[control] ${m}\n`),
       }).catch((e: NodeJS.ErrnoException) => {
@@ -656,6 +658,8 @@ ${ADMIN_HELP}`,
       });
     },
   },
+
+  ...SIGNAL_COMMANDS,
 
   up: {
     options: { 'admin-port': { type: 'string' }, 'xds-port': { type: 'string' }, heartbeat: { type: 'string' }, 'reset-config': { type: 'boolean' }, 'ca-dir': { type: 'string' } },

@@ -113,6 +113,50 @@ export async function callAdmin(base: string, method: string, pathname: string, 
   return data;
 }
 
+/** Rows as a plain-text table: columns padded to their widest cell, three spaces apart. */
+export function table(rows: string[][]): string {
+  const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
+  return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]))).join('   ')).join('\n') + '\n';
+}
+
+/**
+ * A streaming GET of the admin API that needs the admin token (tap): calls onLine for every line of
+ * the answer as it comes, until the server ends it or `signal` aborts (then it resolves).
+ */
+export async function streamAdmin(base: string, pathname: string, onLine: (line: string) => void, signal: AbortSignal): Promise<void> {
+  const { request, Agent } = await import('undici');
+  const token = adminToken();
+  const dispatcher = base.startsWith('https:') ? new Agent({ connect: adminTlsOptions() }) : undefined;
+  let res;
+  try {
+    res = await request(`${base}${pathname}`, { method: 'GET', headers: token ? { authorization: `Bearer ${token}` } : {}, headersTimeout: 30_000, bodyTimeout: 0, signal, ...(dispatcher ? { dispatcher } : {}) });
+  } catch (e) {
+    if (signal.aborted) return;
+    const code = (e as { code?: string }).code ?? (e as Error).message;
+    throw new CliError(`cannot reach the control plane admin API at ${base}: ${code}. Is 'weft up' or 'weft control' running? (set --admin or WEFT_ADMIN)`);
+  }
+  if (res.statusCode >= 400) {
+    const text = await res.body.text();
+    let error: string | undefined;
+    try {
+      error = JSON.parse(text).error;
+    } catch {
+      // not JSON
+    }
+    throw new CliError(error ?? `GET ${pathname}: status ${res.statusCode}: ${text.slice(0, 200)}`);
+  }
+  let partial = '';
+  try {
+    for await (const chunk of res.body) {
+      const lines = (partial + chunk.toString('utf8')).split('\n');
+      partial = lines.pop()!;
+      for (const l of lines) if (l) onLine(l);
+    }
+  } catch (e) {
+    if (!signal.aborted) throw new CliError(`GET ${pathname} broke off: ${(e as Error).message}`);
+  }
+}
+
 export function int(flag: string, v: string | undefined, dflt: number): number {
   if (v === undefined) return dflt;
   const n = Number(v);

@@ -25,12 +25,15 @@ Commands:
   ca status|rotate-root    the mesh's CA: its roots, and rotating the root (finish-rotation ends it)
   dashboard                print the URL of the dashboard the control plane serves
   exec <workload> -- <cmd> run a command whose outbound HTTP goes through that workload's sidecar
+  stat [workloads|services|edges]   golden signals: rate, errors, latency, mTLS share
+  top [workloads|services|edges]    the same as a live table
+  tap <workload>           a workload's requests as they happen
   version                  print the version
 
 Run 'weft <command> --help' for a command's options.
 The CLI finds the control plane at --admin, else $WEFT_ADMIN, else the one 'weft up' started
 (recorded in $WEFT_HOME/up.json, WEFT_HOME defaulting to ./.weft), else http://127.0.0.1:15080.
-Changes (apply, delete) carry the admin token: $WEFT_ADMIN_TOKEN, else $WEFT_HOME/data/admin.token,
+Changes (apply, delete) and tap carry the admin token: $WEFT_ADMIN_TOKEN, else $WEFT_HOME/data/admin.token,
 which the control plane makes on its first start.
 `;
 

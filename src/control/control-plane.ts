@@ -5,6 +5,7 @@ import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { AdsServer, type AdsServerOptions } from './ads/server.ts';
 import { createAdminServer } from './admin/server.ts';
+import { Collector } from './signals/collector.ts';
 import { loadOrCreateAdminToken } from './admin/token.ts';
 import { JoinTokens } from './ca/join.ts';
 import { CertificateAuthority } from './ca/ca.ts';
@@ -34,6 +35,8 @@ export interface ControlPlaneOptions {
    */
   insecureXdsPort?: number;
   heartbeatMs?: number;
+  /** How often the sidecars' metrics are scraped for the golden signals (default 5 s; 0: never). docs/observability.md */
+  scrapeIntervalMs?: number;
   /**
    * A directory in Istio's cacerts layout (ca-cert.pem, ca-key.pem, cert-chain.pem,
    * root-cert.pem): the CA signs with that CA instead of a root of its own (docs/ca.md).
@@ -62,6 +65,8 @@ export interface ControlPlane {
   store: ConfigStore;
   registry: Registry;
   ads: AdsServer;
+  /** The golden signals, collected from the sidecars' metrics. */
+  signals: Collector;
   close(): Promise<void>;
 }
 
@@ -187,7 +192,9 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
   // Off loopback the admin API speaks TLS, with the control plane's certificate: the admin token
   // and the mesh's config never cross a network in plain text.
   const adminTls = opts.adminTls ?? !isLoopback(opts.adminHost ?? '127.0.0.1');
-  const admin = createAdminServer({ store, registry, ads, version: WEFT_VERSION, token: adminToken, joinTokens, ca, snapshot: () => snapshot() }, adminTls ? tls.context() : undefined);
+  const signals = new Collector({ proxies: () => ads!.proxies(), intervalMs: opts.scrapeIntervalMs ?? 5000, log });
+  signals.start();
+  const admin = createAdminServer({ store, registry, ads, version: WEFT_VERSION, token: adminToken, joinTokens, ca, snapshot: () => snapshot(), signals }, adminTls ? tls.context() : undefined);
   if (adminTls) tls.onRenewed((c) => (admin as https.Server).setSecureContext(c));
   await new Promise<void>((resolve, reject) => {
     admin.once('error', reject);
@@ -208,8 +215,10 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     store,
     registry,
     ads,
+    signals,
     async close() {
       closing = true;
+      await signals.stop();
       if (saveTimer) clearTimeout(saveTimer);
       unwatch();
       rotation.stop();

@@ -17,6 +17,7 @@ import { Stats } from './stats.ts';
 import { Telemetry } from './telemetry/events.ts';
 import { AccessLogger } from './telemetry/access-log.ts';
 import { IstioMetrics } from './telemetry/istio-metrics.ts';
+import { Tap } from './telemetry/tap.ts';
 import { Pools, memberKey } from './upstream/pools.ts';
 import { pruneRoundRobin } from './upstream/choose.ts';
 import { XdsClient } from './xds-client/client.ts';
@@ -157,6 +158,8 @@ export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
       return undefined;
     }
   };
+  // Tap (/tap): the requests as they happen, while someone listens.
+  const tap = new Tap(telemetry, () => current, localPrincipal, log);
   const ctx: ForwardContext = { config: () => current, pools, telemetry, rr: new Map(), active: new ActiveExchanges(), destinationPort, jwks, localPrincipal, log, live: new LiveTcpConnections() };
   const sweep = startIdleSweep(ctx);
   const tcpCtx: TcpContext = {
@@ -351,10 +354,12 @@ export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
       }
       case '/stats/prometheus':
         res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' });
-        res.end(stats.prometheus() + accessLogPrometheus(accessLog) + istio.prometheus());
+        res.end(stats.prometheus() + accessLogPrometheus(accessLog) + istio.prometheus() + startTimePrometheus());
         return;
+      case '/tap':
+        return tap.serve(req, res);
       default:
-        return json(404, { error: `no such admin endpoint ${url.pathname}; try /ready, /config_dump, /stats, /stats/prometheus, /certs, /memory` });
+        return json(404, { error: `no such admin endpoint ${url.pathname}; try /ready, /config_dump, /stats, /stats/prometheus, /certs, /memory, /tap` });
     }
   };
   await new Promise<void>((resolve, reject) => {
@@ -362,6 +367,9 @@ export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
     admin.listen(opts.adminPort, opts.adminHost, () => resolve());
   });
   const aa = admin.address() as AddressInfo;
+  // Where the control plane scrapes its metrics: this port, on the address its xDS stream comes from.
+  node.metadata = { ...node.metadata, [META.adminPort]: aa.port };
+  xds.setNode(withHealth());
   xds.start();
 
   return {
@@ -381,6 +389,7 @@ export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
       for (const b of bound.values()) b.server.close();
       for (const s of budget.sockets) s.destroy();
       bound.clear();
+      tap.close();
       admin.closeAllConnections();
       admin.close();
       await pools.close();
@@ -399,6 +408,12 @@ function instanceSuffix(): string {
 /** A listener's timeouts and path handling: what its HttpConnectionManager says, or Envoy's defaults. */
 function listenerLimits(l: ListenerConfig): ListenerLimits {
   return { name: l.name, path: l.path, headersTimeoutMs: l.requestHeadersTimeoutMs, idleTimeoutMs: l.idleTimeoutMs, kind: l.kind, tcp: l.tcp, sni: l.sni, mtls: l.mtls };
+}
+
+/** When this process started, as Prometheus clients export it: a scraper tells a restart by it. */
+function startTimePrometheus(): string {
+  const t = Math.floor(performance.timeOrigin) / 1000; // fixed for the process's life
+  return `# HELP process_start_time_seconds Start time of the process since unix epoch in seconds.\n# TYPE process_start_time_seconds gauge\nprocess_start_time_seconds ${t}\n`;
 }
 
 /** The access log's own counters: lines written and dropped (a slow or unwritable file), by file. */

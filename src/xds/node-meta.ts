@@ -13,6 +13,8 @@ export const META = {
   inboundPort: 'INBOUND_PORT',
   appPort: 'APP_PORT',
   outboundPort: 'OUTBOUND_PORT',
+  /** The sidecar's admin endpoint port (on the host its xDS connection comes from): the control plane scrapes its metrics there. */
+  adminPort: 'ADMIN_PORT',
   /** false while the sidecar's probe of its app fails; absent or anything else means healthy. */
   healthy: 'HEALTHY',
 } as const;

@@ -12,6 +12,8 @@ import type { Registry } from '../registry/registry.ts';
 import type { ConfigStore, StoredResource } from '../store/store.ts';
 import { resolveKind } from '../../api/kinds.ts';
 import { bearerMatches } from './token.ts';
+import { serveSignals } from './signals.ts';
+import type { Collector } from '../signals/collector.ts';
 import { type JoinIdentity, JoinError, type JoinTokens } from '../ca/join.ts';
 import { CaError, type CertificateAuthority } from '../ca/ca.ts';
 import { ROOTCA } from '../../xds/types.ts';
@@ -30,6 +32,8 @@ export interface AdminDeps {
   ca?: CertificateAuthority;
   /** The mesh as the sidecars get it now: apply warns of a CUSTOM AuthorizationPolicy whose provider it cannot use. */
   snapshot?: () => MeshSnapshot;
+  /** The golden signals the control plane collects from the sidecars (signals.ts). */
+  signals?: Collector;
 }
 
 class HttpError extends Error {
@@ -51,6 +55,7 @@ const MAX_BODY = 8 << 20;
 export function createAdminServer(deps: AdminDeps, tls?: SecureContextOptions): http.Server | https.Server {
   const handler = (req: http.IncomingMessage, res: http.ServerResponse) => {
     if (serveDashboard(req, res)) return;
+    if (serveSignals(deps, req, res)) return; // /api/v1/signals..., /api/v1/tap/... (signals.ts)
     handle(deps, req)
       .then(({ status, body }) => reply(res, status, body))
       .catch((e: unknown) => {

@@ -18,7 +18,7 @@ export function workloadFromNode(node: Node): { workload: Workload } | { error: 
     return n;
   };
   const ports: Record<string, number | undefined> = {};
-  for (const k of ['servicePort', 'inboundPort', 'appPort', 'outboundPort'] as const) {
+  for (const k of ['servicePort', 'inboundPort', 'appPort', 'outboundPort', 'adminPort'] as const) {
     const p = port(META[k]);
     if (typeof p === 'string') return { error: p };
     ports[k] = p;
@@ -54,6 +54,7 @@ export function workloadFromNode(node: Node): { workload: Workload } | { error: 
       inboundPort: ports.inboundPort,
       appPort: ports.appPort,
       outboundPort: ports.outboundPort,
+      ...(ports.adminPort !== undefined ? { adminPort: ports.adminPort } : {}),
       ...(declared ? { ports: declared } : {}),
       healthy: m[META.healthy] !== false && m[META.healthy] !== 'false',
     },

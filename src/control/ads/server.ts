@@ -608,6 +608,7 @@ const IDENTITY_FIELDS: [keyof Workload, string][] = [
   ['inboundPort', META.inboundPort],
   ['appPort', META.appPort],
   ['outboundPort', META.outboundPort],
+  ['adminPort', META.adminPort],
 ];
 
 /** A field's value as a string to compare, with map keys in order. */

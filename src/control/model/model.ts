@@ -30,6 +30,8 @@ export interface Workload {
   appPort?: number;
   /** The sidecar's outbound (HTTP proxy) listener port on loopback. */
   outboundPort?: number;
+  /** Its sidecar's admin endpoint port, on the address its xDS connection comes from (metrics, tap). */
+  adminPort?: number;
   /**
    * Every service port, as a Kubernetes Service declares them. When set, servicePort, inboundPort
    * and appPort repeat its first entry; when absent, the workload has the one HTTP port those

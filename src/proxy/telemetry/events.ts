@@ -81,6 +81,8 @@ export interface Channel<T> {
   readonly hasSubscribers: boolean;
   publish(message: T): void;
   subscribe(fn: (message: T) => void): void;
+  /** Stops delivering to fn (a subscriber that comes and goes: tap.ts). */
+  unsubscribe(fn: (message: T) => void): void;
 }
 
 export class Telemetry {
@@ -97,5 +99,6 @@ function channel<T>(name: string): Channel<T> {
     },
     publish: (m: T) => ch.publish(m),
     subscribe: (fn: (m: T) => void) => ch.subscribe(fn as (m: unknown) => void),
+    unsubscribe: (fn: (m: T) => void) => void ch.unsubscribe(fn as (m: unknown) => void),
   };
 }

@@ -1,0 +1,168 @@
+// The golden signals' parts without sockets: the Prometheus text parser against garbage and huge
+// input, counters turned into deltas across resets, the histogram quantile as Prometheus computes
+// it, and the views' error ratio and mTLS share.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import { parsePrometheusText } from '../../src/control/signals/prom-text.ts';
+import { RecordBuilder, TargetCounters, WANTED } from '../../src/control/signals/window.ts';
+import { histogramQuantile, signalsOver } from '../../src/control/signals/views.ts';
+import { fetchBounded, peerHost } from '../../src/control/signals/collector.ts';
+import { listen } from '../helpers.ts';
+
+const want = (n: string) => WANTED.has(n);
+const BUCKETS = [0.5, 1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000, 300000, 600000, 1800000, 3600000];
+
+test('the parser reads labels with escapes, +Inf, exponents and timestamps; skips other metrics and comments', () => {
+  const text = [
+    '# HELP istio_requests_total Requests.',
+    '# TYPE istio_requests_total counter',
+    'istio_requests_total{reporter="destination",destination_workload="a\\"b\\\\c\\nd",response_code="200"} 12 1700000000000',
+    'istio_request_duration_milliseconds_bucket{le="+Inf"} 1.5e3',
+    'weft_requests_total{cluster="x"} 5',
+    'process_start_time_seconds 1700000000.25',
+    '',
+  ].join('\n');
+  const r = parsePrometheusText(text, { want, maxSeries: 100 });
+  assert.equal(r.bad, 0, r.firstError);
+  assert.deepEqual(r.samples.map((s) => [s.name, { ...s.labels }, s.value]), [
+    ['istio_requests_total', { reporter: 'destination', destination_workload: 'a"b\\c\nd', response_code: '200' }, 12],
+    ['istio_request_duration_milliseconds_bucket', { le: '+Inf' }, 1500],
+    ['process_start_time_seconds', {}, 1700000000.25],
+  ]);
+});
+
+test('garbage: every malformed line is skipped and counted, the first one named by line; the good lines around it survive', () => {
+  const text = [
+    'istio_requests_total{reporter="source"} 1',
+    'istio_requests_total{reporter="source" 2',
+    'istio_requests_total{reporter=source} 3',
+    'istio_requests_total{reporter="x",reporter="y"} 4',
+    'istio_requests_total{reporter="x\\q"} 5',
+    'istio_requests_total{reporter="x"} twelve',
+    'istio_requests_total{reporter="x"} 1 2 3',
+    '{} 7',
+    '\u0000\u0001\u0002',
+    'istio_requests_total{__proto__="p"} 8',
+  ].join('\n');
+  const r = parsePrometheusText(text, { want, maxSeries: 100 });
+  assert.equal(r.bad, 8);
+  assert.match(r.firstError!, /^line 2: istio_requests_total: /);
+  assert.deepEqual(r.samples.map((s) => s.value), [1, 8]);
+  assert.equal(Object.getPrototypeOf(r.samples[1]!.labels), null, 'a __proto__ label is only a label');
+  assert.equal(r.samples[1]!.labels.__proto__, 'p');
+});
+
+test('huge input: a 2 MB line is refused by length, series beyond the bound are left out, and the parse stays fast', () => {
+  const long = `istio_requests_total{reporter="${'x'.repeat(2_000_000)}"} 1`;
+  const many = Array.from({ length: 50_000 }, (_, i) => `istio_requests_total{reporter="source",response_code="${i}"} ${i}`).join('\n');
+  const t0 = performance.now();
+  const r = parsePrometheusText(`${long}\n${many}`, { want, maxSeries: 20_000 });
+  const took = performance.now() - t0;
+  assert.equal(r.bad, 1);
+  assert.match(r.firstError!, /^line 1: longer than 65536 characters/);
+  assert.equal(r.samples.length, 20_000);
+  assert.ok(r.truncated);
+  assert.ok(took < 5000, `parse took ${took} ms`);
+  // An unterminated label value in a very long line ends the line's parse, not the process.
+  const open = parsePrometheusText(`istio_requests_total{a="${'\\"'.repeat(30_000)}`, { want, maxSeries: 10 });
+  assert.equal(open.bad, 1);
+});
+
+const labels = (code: string, extra: Record<string, string> = {}) => ({ reporter: 'destination', destination_workload: 'w', destination_workload_namespace: 'ns', destination_service: 's.ns.svc.cluster.local', response_code: code, connection_security_policy: 'mutual_tls', ...extra });
+const own = () => true;
+const req = (value: number, code = '200') => ({ name: 'istio_requests_total', labels: labels(code), value });
+const start = (t: number) => ({ name: 'process_start_time_seconds', labels: {}, value: t });
+
+test('deltas: a new sidecar counts from zero, then differences; a counter that went down is a restart, counted from its new value', () => {
+  const c = new TargetCounters(1_000_000);
+  const sum = (d: { requests: number }[]) => d.reduce((s, x) => s + x.requests, 0);
+  assert.equal(sum(c.ingest([start(2000), req(5)], own).deltas), 5, 'started after the collector: from zero');
+  assert.equal(sum(c.ingest([start(2000), req(12)], own).deltas), 7);
+  const reset = c.ingest([start(2000), req(3)], own);
+  assert.equal(sum(reset.deltas), 3, 'reset: the new value');
+  assert.ok(reset.restarted);
+  // A new start time: every series counts from zero, even one higher than before.
+  assert.equal(sum(c.ingest([start(3000), req(20)], own).deltas), 20);
+  // A sidecar older than the collector (the control plane restarted): the first scrape is a baseline.
+  const old = new TargetCounters(5_000_000);
+  assert.equal(sum(old.ingest([start(100), req(1000)], own).deltas), 0);
+  assert.equal(sum(old.ingest([start(100), req(1010)], own).deltas), 10);
+});
+
+test('deltas: series of another workload, negative, NaN or infinite values are rejected and counted', () => {
+  const c = new TargetCounters(0);
+  const r = c.ingest([start(1), req(1), req(-1, '201'), req(NaN, '202'), req(Infinity, '203'), { name: 'istio_requests_total', labels: labels('200', { destination_workload: 'other' }), value: 9 }], (l) => l.destination_workload === 'w');
+  assert.equal(r.rejected, 4);
+  assert.equal(r.deltas.length, 1);
+});
+
+test("histogram_quantile as Prometheus's: linear within the bucket, the first bucket from 0, +Inf gives the highest finite bound, no data is null", () => {
+  // 100 observations: 50 in (0,1], 40 in (1,5], 10 in (5,10].
+  const les = [1, 5, 10, Infinity];
+  const cum = [50, 90, 100, 100];
+  assert.equal(histogramQuantile(0.5, les, cum), 1);
+  assert.equal(histogramQuantile(0.25, les, cum), 0.5);
+  assert.equal(histogramQuantile(0.7, les, cum), 3); // 1 + 4 * (70-50)/40
+  assert.equal(histogramQuantile(0.95, les, cum), 7.5);
+  assert.equal(histogramQuantile(0.99, [1, 5, Infinity], [50, 90, 100]), 5, 'in +Inf: the highest finite bound');
+  assert.equal(histogramQuantile(0.5, les, [0, 0, 0, 0]), null);
+  assert.equal(histogramQuantile(0.5, [1, 5], [1, 2]), null, 'no +Inf bucket');
+});
+
+test('views: 270 OK and 30 503 over mTLS and 100 OK in plain text give an error ratio of 0.075 and an mTLS share of 0.75; latency is null without histograms, interpolated with them', () => {
+  const b = new RecordBuilder();
+  const c = new TargetCounters(0);
+  b.add(c.ingest([start(1), req(270), req(30, '503'), { name: 'istio_requests_total', labels: labels('200', { connection_security_policy: 'none' }), value: 100 }], own).deltas);
+  const items = signalsOver([b.build(60_000, 60)], 'workload', 'destination', 60);
+  assert.equal(items.length, 1);
+  assert.equal(items[0]!.name, 'ns/w');
+  assert.equal(items[0]!.requests, 400);
+  assert.equal(items[0]!.errorRatio, 0.075);
+  assert.equal(items[0]!.latencyMs, null);
+  assert.equal(items[0]!.mtls.share, 0.75);
+  assert.ok(Math.abs(items[0]!.rps - 400 / 60) < 1e-5, String(items[0]!.rps));
+  // With Istio's buckets: 100 requests at 3 ms (in (1,5]) and 100 at 30 ms (in (25,50]).
+  const h = new RecordBuilder();
+  const hc = new TargetCounters(0);
+  const bucket = (le: number, v: number) => ({ name: 'istio_request_duration_milliseconds_bucket', labels: { ...labels('200'), le: le === Infinity ? '+Inf' : String(le) }, value: v });
+  const samples = [start(1), req(200), ...[...BUCKETS, Infinity].map((le) => bucket(le, le < 5 ? 0 : le < 50 ? 100 : 200))];
+  h.add(hc.ingest(samples, own).deltas);
+  const [it] = signalsOver([h.build(60_000, 60)], 'workload', 'destination', 60);
+  assert.deepEqual(it!.latencyMs, { p50: 5, p95: 47.5, p99: 49.5 });
+});
+
+test('grpc: a grpc_response_status other than 0 is an error even with HTTP 200', () => {
+  const b = new RecordBuilder();
+  b.add(new TargetCounters(0).ingest([start(1), { name: 'istio_requests_total', labels: labels('200', { grpc_response_status: '14' }), value: 3 }, { name: 'istio_requests_total', labels: labels('200', { grpc_response_status: '0' }), value: 1 }], own).deltas);
+  assert.equal(signalsOver([b.build(1, 1)], 'service', 'destination', 1)[0]!.errorRatio, 0.75);
+});
+
+test('a scrape is bounded: a body past the limit and a server that never finishes fail with a sentence, in time', async () => {
+  const s = http.createServer((req, res) => {
+    if (req.url === '/big') {
+      res.writeHead(200);
+      res.end('x'.repeat(100_000));
+    } else res.writeHead(200).write('istio_requests_total 1\n'); // never ends
+  });
+  const port = await listen(s);
+  try {
+    await assert.rejects(fetchBounded(`http://127.0.0.1:${port}/big`, 2000, 50_000), /larger than 50000 bytes/);
+    const t0 = Date.now();
+    await assert.rejects(fetchBounded(`http://127.0.0.1:${port}/slow`, 300, 50_000), /no complete answer within 300 ms/);
+    assert.ok(Date.now() - t0 < 1500);
+    await assert.rejects(fetchBounded(`http://127.0.0.1:1/x`, 1000, 10), /ECONNREFUSED/);
+  } finally {
+    s.closeAllConnections();
+    s.close();
+  }
+});
+
+test('peerHost: the IP of a gRPC peer, or nothing', () => {
+  assert.equal(peerHost('127.0.0.1:5000'), '127.0.0.1');
+  assert.equal(peerHost('ipv4:10.0.0.2:5000'), '10.0.0.2');
+  assert.equal(peerHost('[::1]:5000'), '::1');
+  assert.equal(peerHost('ipv6:[::1]:5000'), '::1');
+  assert.equal(peerHost('unix:/tmp/x'), undefined);
+  assert.equal(peerHost('evil.example:80'), undefined);
+});
