@@ -21,9 +21,9 @@ export function renderRed(el, src) {
         'div',
         { class: 'red', 'data-service': shortHost(it.name) },
         h('div', { class: 'name' }, shortHost(it.name)),
-        chart('rate', last ? fmtRate(last.rps) : '–', pts.map((p) => [p.t, p.rps]), end, ''),
-        chart('errors', last?.err == null ? '–' : fmtPct(last.err), pts.map((p) => [p.t, p.err]), end, 'err', 1),
-        chart('p99', last?.p99 == null ? '–' : fmtMs(last.p99), pts.map((p) => [p.t, p.p99]), end, ''),
+        chart('rate', last ? fmtRate(last.rps) : '–', pts.map((p) => [p.t, p.rps]), end, '', 0, fmtRate),
+        chart('errors', last?.err == null ? '–' : fmtPct(last.err), pts.map((p) => [p.t, p.err]), end, 'err', 0.01, fmtPct),
+        chart('p99', last?.p99 == null ? '–' : fmtMs(last.p99), pts.map((p) => [p.t, p.p99]), end, '', 0, fmtMs),
       );
     }),
     h('p', { class: 'note' }, `Last 15 minutes, to ${new Date(end).toLocaleTimeString()}; a gap is a round without requests.`),
@@ -37,9 +37,10 @@ export function renderRed(el, src) {
  * @param {[number, number | null][]} values [time ms, value]
  * @param {number} end
  * @param {string} cls
- * @param {number} [minMax] the y axis reaches at least this
+ * @param {number} minMax the y axis reaches at least this
+ * @param {(v: number) => string} fmt
  */
-function chart(title, now, values, end, cls, minMax = 0) {
+function chart(title, now, values, end, cls, minMax, fmt) {
   const max = Math.max(minMax, ...values.map(([, v]) => v ?? 0)) || 1;
   const x = (/** @type {number} */ t) => ((t - (end - SPAN_MS)) / SPAN_MS) * 300;
   const y = (/** @type {number} */ v) => 38 - (v / max) * 36;
@@ -53,7 +54,7 @@ function chart(title, now, values, end, cls, minMax = 0) {
   return h(
     'div',
     { class: `chart ${cls}`, 'data-chart': title },
-    h('div', {}, `${title} `, h('b', {}, now)),
+    h('div', { class: 'head' }, h('span', {}, `${title} `, h('b', {}, now)), h('span', { class: 'peak' }, `top ${fmt(max)}`)),
     s(
       'svg',
       { viewBox: '0 0 300 40', preserveAspectRatio: 'none' },

@@ -39,16 +39,32 @@ export function shortWorkload(ns, w) {
  */
 export function liveEdges(src) {
   if (!src.edges?.ok) return { ok: false, why: unavailable(src.edges) };
+  /** @param {any} it an edge item */
+  const pairOf = (it) => {
+    const source = shortWorkload(it.source.namespace, it.source.workload);
+    const destination = it.destination.service === 'unknown' ? shortWorkload(it.destination.namespace, it.destination.workload) : shortHost(it.destination.service);
+    return { source, destination, key: `${source} -> ${destination}` };
+  };
+  // Whether requests came over mTLS only their servers know: the same edges, as the servers reported them.
   /** @type {Map<string, any>} */
   const atServer = new Map();
-  if (src.edgesAtServer?.ok) for (const it of src.edgesAtServer.data.items) atServer.set(it.name, it);
+  /** @type {Map<string, { requests: number, mtls: number }>} */
+  const serverPair = new Map();
+  if (src.edgesAtServer?.ok) {
+    for (const it of src.edgesAtServer.data.items) {
+      atServer.set(it.name, it);
+      const { key } = pairOf(it);
+      const p = serverPair.get(key) ?? { requests: 0, mtls: 0 };
+      p.requests += it.requests;
+      p.mtls += it.mtls?.requests ?? 0;
+      serverPair.set(key, p);
+    }
+  }
   /** @type {Map<string, Edge & { errors: number }>} */
   const byPair = new Map();
   for (const it of src.edges.data.items) {
     if (!it.requests) continue;
-    const source = shortWorkload(it.source.namespace, it.source.workload);
-    const destination = it.destination.service === 'unknown' ? shortWorkload(it.destination.namespace, it.destination.workload) : shortHost(it.destination.service);
-    const key = `${source} -> ${destination}`;
+    const { source, destination, key } = pairOf(it);
     const e = byPair.get(key) ?? { source, destination, requests: 0, errors: 0, rate: 0, errorRatio: null, p99Ms: null, p99Bound: false, mtls: 'unknown', parts: [] };
     const server = atServer.get(it.name);
     e.parts.push({ name: it.name, workload: shortWorkload(it.destination.namespace, it.destination.workload), rate: it.rps, errorRatio: it.errorRatio, p99Ms: it.latencyMs?.p99 ?? null, mtlsShare: server ? server.mtls?.share ?? null : null });
@@ -57,11 +73,12 @@ export function liveEdges(src) {
     e.rate += it.rps;
     byPair.set(key, e);
   }
-  const edges = [...byPair.values()].map(({ errors, ...e }) => {
+  const edges = [...byPair.entries()].map(([key, { errors, ...e }]) => {
     const p99s = e.parts.map((p) => p.p99Ms).filter((x) => x !== null);
-    const shares = e.parts.map((p) => p.mtlsShare);
-    // A request its server did not report as from this source came in without a certificate naming it: not mTLS.
-    const mtls = shares.every((x) => x === 1) ? 'mutual_tls' : shares.every((x) => x === 0 || x === null) ? (src.edgesAtServer?.ok ? 'none' : 'unknown') : 'mixed';
+    // None of the edge's requests reported by a server as from this source: they came without a
+    // certificate naming it, in plain text.
+    const seen = serverPair.get(key);
+    const mtls = !src.edgesAtServer?.ok ? 'unknown' : !seen?.requests || !seen.mtls ? 'none' : seen.mtls === seen.requests ? 'mutual_tls' : 'mixed';
     return { ...e, errorRatio: e.requests ? errors / e.requests : null, p99Ms: p99s.length ? Math.max(...p99s) : null, p99Bound: p99s.length > 1, mtls: /** @type {Edge['mtls']} */ (mtls) };
   });
   return { ok: true, edges };

@@ -23,7 +23,7 @@ export function renderSplit(el, src) {
     ...splits.map((sp) =>
       h(
         'div',
-        { class: 'split', 'data-vs': sp.vs, 'data-route': sp.route },
+        { class: 'split', 'data-vs': sp.vs, 'data-route': sp.route, 'data-requests': sp.requests },
         h('h3', {}, `VirtualService ${sp.vs}`, h('small', {}, ` route ${sp.route}`)),
         h(
           'table',
