@@ -15,6 +15,8 @@ import { bearerMatches } from './token.ts';
 import { type JoinIdentity, JoinError, type JoinTokens } from '../ca/join.ts';
 import { CaError, type CertificateAuthority } from '../ca/ca.ts';
 import { ROOTCA } from '../../xds/types.ts';
+import type { TraceStore } from '../traces/store.ts';
+import { tracesRoute } from './traces.ts';
 
 export interface AdminDeps {
   store: ConfigStore;
@@ -29,6 +31,8 @@ export interface AdminDeps {
   ca?: CertificateAuthority;
   /** The mesh as the sidecars get it now: apply warns of a CUSTOM AuthorizationPolicy whose provider it cannot use. */
   snapshot?: () => MeshSnapshot;
+  /** The traces the built-in OTLP receiver keeps (admin/traces.ts). */
+  traces?: TraceStore;
 }
 
 class HttpError extends Error {
@@ -175,6 +179,7 @@ async function handle(deps: AdminDeps, req: http.IncomingMessage): Promise<{ sta
     return { status: 200, body: { proxies: ads.proxies(), pushPending: stats.pushPending, stats } };
   }
   if (what === 'endpoints' && method === 'GET') return { status: 200, body: { workloads: registry.list() } };
+  if (what === 'traces' && deps.traces) return tracesRoute(deps.traces, method, parts, url.searchParams);
   throw new HttpError(404, `no such admin endpoint: ${method} ${url.pathname}`);
 }
 
