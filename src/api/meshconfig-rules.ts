@@ -42,7 +42,15 @@ export const AUTHZ_KINDS: ReadonlyMap<string, ObjectSchema> = new Map([
   ['envoyExtAuthzHttp', EXT_AUTHZ_HTTP],
   ['envoyExtAuthzGrpc', EXT_AUTHZ_GRPC],
 ]);
-/** The provider kinds Weft does not apply yet (tracing, metrics, logging, SDS): checked to be mappings. */
+const HTTP_HEADERS: Schema = { type: 'array', items: obj({ name: STRING, value: STRING, envName: STRING }) };
+const OTLP_HTTP = obj({ path: STRING, timeout: DURATION, headers: HTTP_HEADERS });
+/** extensionProviders[].opentelemetry (OpenTelemetryTracingProvider), checked field by field. */
+export const OTEL_PROVIDER = obj({
+  service: STRING, port: UINT32, maxTagLength: UINT32, http: OTLP_HTTP, grpc: obj({ timeout: DURATION, initialMetadata: HTTP_HEADERS }),
+  resourceDetectors: obj({ environment: obj({}), dynatrace: obj({}) }),
+  dynatraceSampler: obj({ tenant: STRING, clusterId: INT32, rootSpansPerMinute: UINT32, httpService: obj({ service: STRING, port: UINT32, http: OTLP_HTTP }) }),
+});
+/** The other provider kinds (opentelemetry, checked above, is applied; the rest are not yet): checked to be mappings. */
 const OTHER_PROVIDER_KINDS = ['zipkin', 'lightstep', 'datadog', 'stackdriver', 'opencensus', 'skywalking', 'opentelemetry', 'prometheus', 'envoyFileAccessLog', 'envoyHttpAls', 'envoyTcpAls', 'envoyOtelAls', 'sds'];
 
 const TLS_CONFIG = obj({ minProtocolVersion: enumOf('TLS_AUTO', 'TLSV1_2', 'TLSV1_3'), ecdhCurves: STRINGS, cipherSuites: STRINGS });
@@ -94,7 +102,7 @@ const FIELDS: ReadonlyMap<string, FieldKind> = new Map(Object.entries({
   verifyCertificateAtClient: WRAPPED_BOOL,
   ca: 'message',
   extensionProviders: 'providers',
-  defaultProviders: 'message',
+  defaultProviders: obj({ tracing: STRINGS, metrics: STRINGS, accessLogging: STRINGS }),
   discoverySelectors: 'messages',
   pathNormalization: obj({ normalization: enumOf('DEFAULT', 'NONE', 'BASE', 'MERGE_SLASHES', 'DECODE_AND_MERGE_SLASHES') }),
   defaultHttpRetryPolicy: RETRIES,
@@ -172,7 +180,26 @@ export function validateMesh(mesh: Obj): FieldError[] {
     }
   }
   if (errors.length) return errors;
-  return [...trustDomains(mesh), ...ports(mesh), ...timeouts(mesh), ...meshTls(mesh), ...locality(mesh), ...serviceSettings(mesh)];
+  return [...trustDomains(mesh), ...ports(mesh), ...timeouts(mesh), ...meshTls(mesh), ...locality(mesh), ...serviceSettings(mesh), ...tracingSampling(mesh)];
+}
+
+/** ValidateProxyConfig's tracer check: defaultConfig.tracing.sampling is a percentage. */
+function tracingSampling(mesh: Obj): FieldError[] {
+  const t = isObject(mesh.defaultConfig) ? mesh.defaultConfig.tracing : undefined;
+  const s = isObject(t) ? t.sampling : undefined;
+  if (s === undefined || s === null) return [];
+  const p = field(field(field(MESH, 'defaultConfig'), 'tracing'), 'sampling');
+  return typeof s !== 'number' || !(s >= 0 && s <= 100) ? [{ path: p, message: 'sampling must be between 0.0 and 100.0' }] : [];
+}
+
+/** ValidateExtensionProviderTracingOpentelemetry: a port, and a service as for the other kinds. */
+function serviceAndPort(c: Obj, p: string): FieldError[] {
+  const out: FieldError[] = [];
+  const port = c.port;
+  if (typeof port !== 'number' || port < 1 || port > 65535) out.push({ path: field(p, 'port'), message: `port number ${port ?? 0} must be in the range 1..65535` });
+  const bad = checkProviderService(typeof c.service === 'string' ? c.service : '');
+  if (bad) out.push({ path: field(p, 'service'), message: bad });
+  return out;
 }
 
 /** ValidateLocalityLbSetting, as for a DestinationRule's. */
@@ -260,6 +287,9 @@ function validateProviders(v: unknown, p: string): FieldError[] {
       if (schema) {
         const shape = checkShape(val, schema, field(ip, k));
         errors.push(...(shape.length ? shape : extAuthz(val as Obj, field(ip, k))));
+      } else if (k === 'opentelemetry') {
+        const shape = checkShape(val, OTEL_PROVIDER, field(ip, k));
+        errors.push(...(shape.length ? shape : serviceAndPort(val as Obj, field(ip, k))));
       } else if (OTHER_PROVIDER_KINDS.includes(k)) {
         if (!isObject(val)) errors.push({ path: field(ip, k), message: 'must be a mapping' });
       } else {

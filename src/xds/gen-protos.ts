@@ -37,6 +37,7 @@ const FILES = [
   'envoy/extensions/filters/network/ext_authz/v3/ext_authz.proto',
   'envoy/service/auth/v3/external_auth.proto',
   'envoy/extensions/access_loggers/file/v3/file.proto',
+  'envoy/config/trace/v3/opentelemetry.proto',
 ];
 
 /** The messages Weft encodes or decodes by name; everything they reference comes along. */
@@ -81,6 +82,8 @@ export const ROOTS = [
   'envoy.service.auth.v3.CheckResponse',
   // The mesh config's access log (translate/accesslog.ts): the access_log of HCMs and tcp_proxies.
   'envoy.extensions.access_loggers.file.v3.FileAccessLog',
+  // Tracing (translate/tracing.ts): the HCM's tracing provider, Envoy's OpenTelemetry tracer.
+  'envoy.config.trace.v3.OpenTelemetryConfig',
 ];
 
 export function loadFullRoot(): protobuf.Root {

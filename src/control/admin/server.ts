@@ -18,6 +18,8 @@ import { type JoinIdentity, JoinError, type JoinTokens } from '../ca/join.ts';
 import { CaError, type CertificateAuthority } from '../ca/ca.ts';
 import { ROOTCA } from '../../xds/types.ts';
 import { analysisOf, serveDashboard } from '../dashboard/serve.ts';
+import type { TraceStore } from '../traces/store.ts';
+import { tracesRoute } from './traces.ts';
 
 export interface AdminDeps {
   store: ConfigStore;
@@ -34,6 +36,8 @@ export interface AdminDeps {
   snapshot?: () => MeshSnapshot;
   /** The golden signals the control plane collects from the sidecars (signals.ts). */
   signals?: Collector;
+  /** The traces the built-in OTLP receiver keeps (admin/traces.ts). */
+  traces?: TraceStore;
 }
 
 class HttpError extends Error {
@@ -183,6 +187,7 @@ async function handle(deps: AdminDeps, req: http.IncomingMessage): Promise<{ sta
   }
   if (what === 'endpoints' && method === 'GET') return { status: 200, body: { workloads: registry.list() } };
   if (what === 'analysis' && method === 'GET') return { status: 200, body: analysisOf(store, registry) };
+  if (what === 'traces' && deps.traces) return tracesRoute(deps.traces, method, parts, url.searchParams);
   throw new HttpError(404, `no such admin endpoint: ${method} ${url.pathname}`);
 }
 

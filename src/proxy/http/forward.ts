@@ -1,6 +1,6 @@
 // The life of one proxied HTTP request, whatever protocol carried it (docs/request-lifecycle.md).
 // The layers, in order, all assembled in forward() below:
-//   JWT (jwt.ts, where the listener has RequestAuthentication) -> authorization (authz.ts; inbound listeners with AuthorizationPolicies;
+//   tracing (trace-context.ts, where the listener's HCM has tracing) -> JWT (jwt.ts, where the listener has RequestAuthentication) -> authorization (authz.ts; inbound listeners with AuthorizationPolicies;
 //   ext-authz.ts for CUSTOM ones) -> route (router.ts) -> local rate limit (ratelimit.ts) -> CORS (cors.ts) -> local reply
 //   (local-reply.ts: direct_response, redirect) -> fault (fault.ts) -> target cluster and
 //   endpoints -> rewrites and header edits (edits.ts) -> timeouts, tries and retries (retry.ts),
@@ -33,6 +33,7 @@ import { headerValue, responseHeaders, upstreamHead } from './edits.ts';
 import { cameBack, withOwnVia } from './via.ts';
 import { type JwtOutcome, authenticate } from './jwt.ts';
 import { JwksCache } from './jwks.ts';
+import { traceRequest } from './trace-context.ts';
 
 import { clusterEndpoints } from '../upstream/choose.ts';
 import type { Tiers } from '../upstream/priority.ts';
@@ -257,6 +258,9 @@ export function forward(ctx: ForwardContext, listenerName: string, ds: Downstrea
   // closed, unanswered, as a new one would be refused (Envoy drains the removed plaintext chain).
   const l = cfg.listeners.get(listenerName);
   if (l?.mtls && !l.mtls.plaintext && ds.sourcePrincipal?.() === undefined) return refusePlaintext(ctx, ds, listenerName);
+  // Tracing first, as Envoy's HCM starts the span before its filters: the request's trace context,
+  // x-request-id and the propagation headers (trace-context.ts); the span is reported at the end.
+  if (l?.tracing) ds.trace = traceRequest(ds.head, l.tracing, Math.random());
   // The JWT layer first, as Envoy's jwt_authn filter is first among the HCM's filters. A request
   // with no token is decided at once; one with tokens waits for their verification only (jwt.ts).
   const jwt = l?.jwt;
