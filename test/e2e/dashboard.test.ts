@@ -10,6 +10,16 @@ import { ROOT, type Up, loadThrough, startUp, weft } from '../helpers.ts';
 import { type Browser, openBrowser } from '../fixtures/browser.ts';
 
 const UI_WAIT = 15_000;
+const TRACING = `apiVersion: v1
+kind: ConfigMap
+metadata: {name: istio, namespace: istio-system}
+data:
+  mesh: |-
+    enableTracing: true
+    defaultConfig:
+      tracing:
+        sampling: 100
+`;
 
 describe('the dashboard in Chromium (weft up examples/canary)', () => {
   let up: Up;
@@ -75,6 +85,21 @@ describe('the dashboard in Chromium (weft up examples/canary)', () => {
 
   test('real traffic: the edge client -> my-backend-service with its rate, errors, p99 and mTLS; the observed 90/10 beside the intended; the RED charts', async (t) => {
     const { page } = browser;
+    // Tracing on, every request sampled: the sidecars report their spans to the control plane.
+    const tracing = await weft(['apply', '-f', '-'], up.env, TRACING);
+    assert.equal(tracing.code, 0, tracing.stderr);
+    const { revision } = (await (await request(`${up.state.admin}/version`)).body.json()) as { revision: number };
+    // Every sidecar has the tracing config once the page says it ACKed that revision.
+    for (const w of ['client', 'hello-v1', 'hello-v2']) {
+      await page.waitForFunction(
+        ([sel, rev]) => {
+          const tds = document.querySelectorAll(`${sel} td`);
+          return tds[1]?.textContent?.trim() === rev && tds[2]?.textContent === 'current';
+        },
+        [`#proxies tr[data-proxy="default/${w}"]`, String(revision)] as const,
+        { timeout: UI_WAIT },
+      );
+    }
     const load = await loadThrough(up.env, 'client', { url: 'http://my-backend-service/hello', n: 2000, concurrency: 16 });
     assert.equal(load.status['200'], 2000, JSON.stringify(load.status));
     // The graph: an arrow, and its row with the figures.
@@ -109,6 +134,29 @@ describe('the dashboard in Chromium (weft up examples/canary)', () => {
     await red.waitFor({ timeout: UI_WAIT });
     assert.notEqual(await red.textContent(), '–');
     await browser.screenshot('dashboard-traffic');
+  });
+
+  test('a trace of that traffic, with its waterfall: the client sidecar\'s span and, under it, the backend\'s', async (t) => {
+    const { page } = browser;
+    const first = page.locator('#traces .trace-list tbody tr').first();
+    await first.waitFor({ timeout: 30_000 });
+    const id = await first.getAttribute('data-trace');
+    assert.match(id ?? '', /^[0-9a-f]{32}$/);
+    await first.click();
+    const fall = page.locator(`#traces .waterfall[data-trace="${id}"]`);
+    await fall.waitFor({ timeout: UI_WAIT });
+    const spans = (await fall.locator('.span .lbl').allTextContents()).map((x) => x.replace(/\s+/g, ' ').trim());
+    t.diagnostic(`waterfall of ${id}: ${spans.join(' / ')}`);
+    assert.ok(spans.length >= 2, `spans: ${spans.join(' / ')}`);
+    assert.match(spans[0], /^client client\b/, 'the root: the client sidecar\'s CLIENT span');
+    assert.ok(spans.slice(1).some((x) => /^server my-backend-service\b/.test(x)), `a SERVER span of my-backend-service under it: ${spans.join(' / ')}`);
+    // The same trace as the API has it: the page shows what the control plane keeps.
+    const api = (await (await request(`${up.state.admin}/api/v1/traces/${id}`)).body.json()) as { spans: unknown[] };
+    assert.equal(spans.length, api.spans.length);
+    // A span's attributes open on a click.
+    await fall.locator('.span').first().click();
+    await page.locator('#traces table.attrs').first().waitFor({ timeout: UI_WAIT });
+    await browser.screenshot('dashboard-trace');
   });
 
   test('read-only and self-contained: only GET, only the control plane\'s own files, nothing from elsewhere', async () => {

@@ -6,7 +6,7 @@ import { renderConfig } from './config.js';
 import { renderSplit } from './split.js';
 import { renderGraph } from './graph.js';
 import { renderRed } from './red.js';
-import { renderTraces } from './traces.js';
+import { TRACE_SOURCES, renderTraces } from './traces.js';
 import { SIGNAL_SOURCES } from './signals.js';
 
 const POLL_MS = 1500;
@@ -19,6 +19,7 @@ const SOURCES = {
   proxies: '/api/v1/proxies',
   endpoints: '/api/v1/endpoints',
   ...SIGNAL_SOURCES,
+  ...TRACE_SOURCES,
 };
 
 /** @param {string} id */
