@@ -213,8 +213,9 @@ Options:
                          http-web, tcp-db), the service port, the inbound listener port, the app
                          port, and optionally Kubernetes' appProtocol (e.g. grpc)
   --outbound-port PORT   the app's HTTP proxy on 127.0.0.1 (HTTP_PROXY=http://127.0.0.1:PORT)
-  --admin-port PORT      the sidecar admin endpoint (default: 0, a free port): /ready, /config_dump,
-                         /stats, /stats/prometheus, /memory
+  --admin-port PORT      the sidecar admin endpoint on 127.0.0.1 (default: 0, a free port): /ready,
+                         /config_dump, /stats, /stats/prometheus, /memory, /tap. It is announced
+                         to the control plane, which scrapes its metrics (weft stat)
 
 On start it prints one line, WEFT_READY {"admin": URL, ...}, once its config is complete. With the
 mesh config's accessLogFile /dev/stdout, its access log follows on standard output; /stats/prometheus

@@ -19,6 +19,7 @@ import { AccessLogger } from './telemetry/access-log.ts';
 import { IstioMetrics } from './telemetry/istio-metrics.ts';
 import { Tap } from './telemetry/tap.ts';
 import { Tracer } from './telemetry/tracer.ts';
+import { HealthMetrics } from './telemetry/health-metrics.ts';
 import { Pools, memberKey } from './upstream/pools.ts';
 import { pruneRoundRobin } from './upstream/choose.ts';
 import { XdsClient } from './xds-client/client.ts';
@@ -138,6 +139,7 @@ export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
   const istio = new IstioMetrics(() => current, {
     workload,
     namespace,
+    labels: opts.labels,
     ...(selfService ? { service: selfService } : {}),
     principal: () => certs.current().spiffeId,
   }, log);
@@ -314,6 +316,25 @@ export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
   });
   const withHealth = (): Node => ({ ...node, metadata: { ...node.metadata, [META.healthy]: health.healthy } });
   xds = new XdsClient({ server: opts.xds, tls: () => certs.tlsToControlPlane(), node: withHealth(), apply, wanted: () => wantedNames(current), secrets: [ROOTCA], log });
+  // The sidecar's own health on /stats/prometheus (weft_*): read when scraped.
+  const own = new HealthMetrics({
+    xds: () => xds!.status(),
+    certNotAfter: () => {
+      try {
+        return certs.current().notAfter;
+      } catch {
+        return undefined;
+      }
+    },
+    downstreamConnections: () => budget.sockets.size,
+    upstreamConnections: () => {
+      let http = 0;
+      for (const p of pools.stats()) http += p.idle + p.busy + p.connecting;
+      let tcp = 0;
+      for (const c of stats.tcpRows()) tcp += c.opened - c.closed;
+      return { http, tcp };
+    },
+  });
   const admin = createServer((req, res) => adminHandler(req, res));
   const adminHandler = (req: http.IncomingMessage, res: http.ServerResponse) => {
     const url = new URL(req.url ?? '/', 'http://admin');
@@ -359,7 +380,7 @@ export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
       }
       case '/stats/prometheus':
         res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' });
-        res.end(stats.prometheus() + accessLogPrometheus(accessLog) + istio.prometheus() + startTimePrometheus());
+        res.end(stats.prometheus() + accessLogPrometheus(accessLog) + istio.prometheus() + own.prometheus() + startTimePrometheus());
         return;
       case '/tap':
         return tap.serve(req, res);
@@ -389,6 +410,7 @@ export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
     async close() {
       certs.stop();
       health.stop();
+      own.stop();
       clearInterval(sweep);
       xds.stop();
       for (const b of bound.values()) b.server.close();

@@ -7,7 +7,7 @@ import http from 'node:http';
 import { parsePrometheusText } from '../../src/control/signals/prom-text.ts';
 import { RecordBuilder, TargetCounters, WANTED } from '../../src/control/signals/window.ts';
 import { histogramQuantile, signalsOver } from '../../src/control/signals/views.ts';
-import { fetchBounded, peerHost } from '../../src/control/signals/collector.ts';
+import { Collector, SCRAPE_TIMEOUT_MS, fetchBounded, peerHost } from '../../src/control/signals/collector.ts';
 import { listen } from '../helpers.ts';
 
 const want = (n: string) => WANTED.has(n);
@@ -165,4 +165,55 @@ test('peerHost: the IP of a gRPC peer, or nothing', () => {
   assert.equal(peerHost('ipv6:[::1]:5000'), '::1');
   assert.equal(peerHost('unix:/tmp/x'), undefined);
   assert.equal(peerHost('evil.example:80'), undefined);
+});
+
+test('a round over hostile targets (garbage, a body without end, one that never finishes, one refused, one reporting another workload): each named, the honest one counted, the round on time', async () => {
+  const honest = (workload: string, n: number) => `process_start_time_seconds ${Date.now() / 1000}\nistio_requests_total{reporter="destination",destination_workload="${workload}",destination_workload_namespace="ns",destination_service="s.ns.svc.cluster.local",response_code="200",connection_security_policy="mutual_tls"} ${n}\n`;
+  const behaviours: Record<string, http.RequestListener> = {
+    good: (_q, res) => res.end(honest('good', 4)),
+    garbage: (_q, res) => res.end('\u0000{{{ not prometheus\nistio_requests_total{reporter="destination" 1\n'),
+    endless: (_q, res) => {
+      res.writeHead(200);
+      const chunk = 'istio_requests_total{reporter="x"} 1\n'.repeat(10_000);
+      const pump = () => {
+        while (!res.destroyed && res.write(chunk));
+        if (!res.destroyed) res.once('drain', pump);
+      };
+      pump();
+    },
+    stall: (_q, res) => void res.writeHead(200).write('istio_requests_total'),
+    liar: (_q, res) => res.end(honest('victim', 100)),
+  };
+  const servers: http.Server[] = [];
+  const proxies: any[] = [];
+  for (const [name, handler] of Object.entries(behaviours)) {
+    const srv = http.createServer(handler);
+    servers.push(srv);
+    proxies.push({ id: name, peer: '127.0.0.1:5555', workload: { name, namespace: 'ns', adminPort: await listen(srv) } });
+  }
+  proxies.push({ id: 'refused', peer: 'ipv4:127.0.0.1:5555', workload: { name: 'refused', namespace: 'ns', adminPort: 1 } });
+  proxies.push({ id: 'silent', peer: '127.0.0.1:5555', workload: { name: 'silent', namespace: 'ns' } });
+  const logs: string[] = [];
+  const c = new Collector({ proxies: () => proxies, intervalMs: 0, log: (m) => logs.push(m), now: () => Date.now() + 0 });
+  try {
+    const t0 = Date.now();
+    await c.round();
+    assert.ok(Date.now() - t0 < SCRAPE_TIMEOUT_MS + 2000, `the round took ${Date.now() - t0} ms`);
+    const st = Object.fromEntries(c.targetStatus().map((t) => [t.proxy, t]));
+    assert.equal(st.good!.ok, true);
+    assert.match(st.garbage!.error!, /2 line\(s\) did not parse \(line 1: no metric name\)/);
+    assert.match(st.endless!.error!, /scrape of http:\/\/127\.0\.0\.1:\d+\/stats\/prometheus failed: (larger than 4194304 bytes|no complete answer within 2000 ms)/);
+    assert.match(st.stall!.error!, /no complete answer within 2000 ms/);
+    assert.match(st.refused!.error!, /ECONNREFUSED/);
+    assert.match(st.silent!.error!, /announced no admin port/);
+    assert.equal(st.liar!.rejectedSeries, 1, 'a series of another workload is not counted');
+    assert.equal(logs.length, 5, logs.join('\n'));
+    const items = signalsOver(c.rounds.records, 'workload', 'destination', 1);
+    assert.deepEqual(items.map((i) => [i.name, i.requests]), [['ns/good', 4]]);
+  } finally {
+    for (const srv of servers) {
+      srv.closeAllConnections();
+      srv.close();
+    }
+  }
 });

@@ -18,6 +18,7 @@ import { type PoolProtocol, type Pools, upstreamProtocolFor } from '../upstream/
 import type { ClusterResources } from '../upstream/resources.ts';
 import type { ResponseHandler, UpstreamCall, UpstreamError } from './types.ts';
 import { grpcTimeoutMs, isGrpc } from './grpc.ts';
+import { GrpcMessageCounter } from './grpc-frames.ts';
 import { endToEnd } from '../http1/headers.ts';
 import { type RequestView, findRoute, findVirtualHost, pickCluster, pickTarget } from './router.ts';
 import type { RequestEvent, Telemetry } from '../telemetry/events.ts';
@@ -410,7 +411,7 @@ function upgradeRefusal(ctx: ForwardContext, listenerName: string, ds: Downstrea
 }
 
 /** What an exchange adds to its event: route, bytes, the upstream connection (Exchange.telemetry). */
-type EventDetail = Pick<RequestEvent, 'route' | 'bytesReceived' | 'bytesSent' | 'upstreamLocal' | 'upstreamPeer' | 'upstreamWorkload' | 'responseHeaders' | 'authzPolicy'>;
+type EventDetail = Pick<RequestEvent, 'route' | 'bytesReceived' | 'bytesSent' | 'upstreamLocal' | 'upstreamPeer' | 'upstreamWorkload' | 'responseHeaders' | 'authzPolicy' | 'grpcStatus' | 'requestMessages' | 'responseMessages'>;
 
 /** Tells telemetry how an exchange ended; costs nothing when nobody listens. */
 function publish(ctx: ForwardContext, ds: Downstream, cluster: string, status: number, reason: string | undefined, endpoint: string | undefined, started: number | undefined, detail?: EventDetail): void {
@@ -425,7 +426,9 @@ function fail(ctx: ForwardContext, ds: Downstream, e: unknown, endpoint?: string
   const err = e instanceof ProxyError ? e : new ProxyError('upstream_reset', `internal error: ${(e as Error).message}`);
   if (ctx.telemetry.request.hasSubscribers) {
     const policy = err.authzPolicy;
-    publish(ctx, ds, err.cluster ?? '-', err.status, err.code, endpoint || undefined, started, { ...detail, ...(policy ? { authzPolicy: policy } : {}), bytesSent: ds.responseStarted ? (detail?.bytesSent ?? 0) : localReplyBytes(ds, err) });
+    // A gRPC client that gets the sidecar's own answer gets it as a trailers-only response with this grpc-status.
+    const grpcStatus = !ds.responseStarted && isGrpc(ds.head.headers) ? { grpcStatus: String(err.grpcStatus) } : {};
+    publish(ctx, ds, err.cluster ?? '-', err.status, err.code, endpoint || undefined, started, { ...detail, ...(policy ? { authzPolicy: policy } : {}), bytesSent: ds.responseStarted ? (detail?.bytesSent ?? 0) : localReplyBytes(ds, err), ...grpcStatus });
   }
   sendError(ds, err);
 }
@@ -473,6 +476,9 @@ export class Exchange implements BodySink, ResponseHandler {
   /** What telemetry learns of the upstream connection and the response head, kept only when someone listens. */
   private upstream: UpstreamSide | undefined;
   private responseHead: HeaderList | undefined;
+  /** A gRPC exchange someone listens to: the messages each way, counted as they pass (Istio's request/response_messages_total), and the grpc-status the client got. */
+  private messages: { request: GrpcMessageCounter; response: GrpcMessageCounter } | undefined;
+  private grpcStatus: string | undefined;
   private requestTrailers: HeaderList = [];
   /** The downstream body has started to flow (readBody was called). */
   private bodyStarted = false;
@@ -513,6 +519,7 @@ export class Exchange implements BodySink, ResponseHandler {
     this.hashKey = d.route.hashPolicy && (d.cluster.lb === 'ring_hash' || d.cluster.lb === 'maglev') ? hashKeyOf(d.route.hashPolicy, ds.head, Math.random, () => ds.remoteAddress()) : undefined;
     this.idleMs = idleMs;
     this.protocol = upstreamProtocolFor(d.cluster, ds.head);
+    if (ctx.telemetry.request.hasSubscribers && isGrpc(ds.head.headers)) this.messages = { request: new GrpcMessageCounter(), response: new GrpcMessageCounter() };
   }
 
   start(): void {
@@ -611,6 +618,7 @@ export class Exchange implements BodySink, ResponseHandler {
     if (this.ctx.telemetry.request.hasSubscribers) {
       this.upstream = upstreamSide(this.call);
       this.responseHead = out;
+      if (this.messages && bodyless) this.grpcStatus = headerValue(out, 'grpc-status'); // trailers-only
     }
     this.ds.respond(status, out, contentLength, bodyless);
   }
@@ -618,12 +626,21 @@ export class Exchange implements BodySink, ResponseHandler {
   /** What telemetry learns of this exchange besides its outcome. */
   private detail(): EventDetail {
     const up = this.upstream ?? (this.ctx.telemetry.request.hasSubscribers ? upstreamSide(this.call) : undefined);
-    return { route: this.d.route.name, bytesReceived: this.bytesIn, bytesSent: this.bytesOut, ...up, ...(this.responseHead ? { responseHeaders: this.responseHead } : {}) };
+    const m = this.messages;
+    return {
+      route: this.d.route.name,
+      bytesReceived: this.bytesIn,
+      bytesSent: this.bytesOut,
+      ...up,
+      ...(this.responseHead ? { responseHeaders: this.responseHead } : {}),
+      ...(m ? { requestMessages: m.request.count, responseMessages: m.response.count, ...(this.grpcStatus !== undefined ? { grpcStatus: this.grpcStatus } : {}) } : {}),
+    };
   }
 
   onData(chunk: Buffer): boolean {
     this.moved = true;
     this.bytesOut += chunk.length;
+    this.messages?.response.feed(chunk);
     return this.done || this.ds.write(chunk);
   }
 
@@ -631,6 +648,7 @@ export class Exchange implements BodySink, ResponseHandler {
     if (this.done) return;
     this.finish();
     this.ds.end(trailers);
+    if (this.messages) this.grpcStatus = headerValue(trailers, 'grpc-status') ?? this.grpcStatus;
     publish(this.ctx, this.ds, this.d.clusterName, this.status, undefined, this.endpoint, this.started, this.detail());
   }
 
@@ -647,6 +665,7 @@ export class Exchange implements BodySink, ResponseHandler {
     if (this.done) return true;
     this.moved = true;
     this.bytesIn += chunk.length;
+    this.messages?.request.feed(chunk);
     if (this.body !== null && (this.d.route.retry || this.d.route.mirrors)) {
       this.bodyBytes += chunk.length;
       if (this.bodyBytes > RETRY_BODY_LIMIT) this.body = null;

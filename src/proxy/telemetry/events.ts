@@ -39,6 +39,10 @@ export interface RequestEvent {
   upstreamWorkload?: string;
   /** The response headers the client got (from the upstream, with the route's edits). */
   responseHeaders?: HeaderList;
+  /** A gRPC exchange: the grpc-status the client got (trailers, or a trailers-only response); the messages each way (5-byte length-prefixed frames). */
+  grpcStatus?: string;
+  requestMessages?: number;
+  responseMessages?: number;
 }
 
 /**

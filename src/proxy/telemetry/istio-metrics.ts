@@ -1,71 +1,85 @@
-// Istio's standard metrics (istio.io: "Istio Standard Metrics"), the part Weft reports so far:
-// istio_requests_total for HTTP and istio_tcp_connections_opened_total / _closed_total for opaque
-// TCP, each with the identity labels of both ends as Istio names them, from the sidecar's own
-// view of the exchange: "destination" reporter on inbound listeners (traffic_direction INBOUND),
-// "source" on the others. A subscriber to the request path's events (events.ts), never called from
-// the path. Labels take only values bounded by the mesh's edges (identities, workloads, services,
-// codes, flags): never a path, a header or an id, so the series grow with edges only.
-//
-// Where a value comes from:
-//   - this sidecar's end: its workload, namespace, service and SPIFFE id (the node and certificate);
-//   - the other end: what its mTLS certificate proves (the SPIFFE id; its namespace; its workload,
-//     the subject CN Weft's CA writes), "unknown" without mTLS (Istio's metadata exchange, which
-//     would name plaintext peers, is not implemented);
-//   - destination_service: the service host of the cluster (outbound|port|subset|host), or this
-//     sidecar's own service on the inbound side;
-//   - connection_security_policy: mutual_tls or none on the destination side, "unknown" on the
-//     source side (as Istio).
+// Istio's standard metrics (istio.io "Istio Standard Metrics") with Istio's names, labels and
+// buckets, so that Istio's Grafana dashboards and PromQL work unchanged:
+//   HTTP and gRPC: istio_requests_total, istio_request_duration_milliseconds, istio_request_bytes,
+//     istio_response_bytes (histograms, Envoy's default buckets), istio_request_messages_total and
+//     istio_response_messages_total (gRPC only);
+//   TCP: istio_tcp_connections_opened_total, istio_tcp_connections_closed_total,
+//     istio_tcp_received_bytes_total (client to server), istio_tcp_sent_bytes_total (server to client).
+// Reporter "destination" on inbound listeners, "source" on the others. A subscriber to the request
+// path's events (events.ts), never called from the path. The labels (istio-labels.ts) take only
+// values bounded by the mesh's edges: never a path, a header, a port or an id, so the series grow
+// with service-to-service edges only. One Map lookup per event finds every series of its edge.
+import type net from 'node:net';
 import type { RuntimeConfig } from '../config.ts';
-import { headerValue } from '../http/edits.ts';
+import { isGrpc } from '../http/grpc.ts';
 import { peerPrincipal, peerWorkload } from '../tls/peer.ts';
 import type { RequestEvent, TcpEvent, Telemetry } from './events.ts';
+import { header, histogramLines, labelText, sample } from './exposition.ts';
 import { responseFlags } from './flags.ts';
 import { guarded } from './guarded.ts';
+import { Histogram } from './histogram.ts';
+import { type Peer, REQUEST_LABELS, TCP_LABELS, UNKNOWN, clusterService, edgeLabels, provenPeer, selfPeer, serviceLabels } from './istio-labels.ts';
+
+export { REQUEST_LABELS, TCP_LABELS } from './istio-labels.ts';
 
 export interface SelfIdentity {
   workload: string;
   namespace: string;
+  /** Its workload labels (app, version, service.istio.io/canonical-name, ...), as the node metadata carries them. */
+  labels?: Record<string, string>;
   /** The service host this workload serves (its inbound destination_service), if any. */
   service?: string;
   /** Its SPIFFE id (the workload certificate's). */
   principal: () => string | undefined;
 }
 
-const UNKNOWN = 'unknown';
+/** Every HTTP metric of one label set. */
+interface RequestSeries {
+  labels: string[];
+  requests: number;
+  duration: Histogram;
+  requestBytes: Histogram;
+  responseBytes: Histogram;
+  /** gRPC only. */
+  requestMessages: number;
+  responseMessages: number;
+  grpc: boolean;
+}
 
-/** The labels of istio_requests_total, in Istio's order. */
-export const REQUEST_LABELS = [
-  'reporter',
-  'source_workload',
-  'source_workload_namespace',
-  'source_principal',
-  'destination_workload',
-  'destination_workload_namespace',
-  'destination_principal',
-  'destination_service',
-  'request_protocol',
-  'response_code',
-  'response_flags',
-  'connection_security_policy',
-] as const;
+/** Every TCP metric of one label set. */
+interface TcpSeries {
+  labels: string[];
+  opened: number;
+  closed: number;
+  /** Client to server (Istio's received), and server to client (sent). */
+  received: number;
+  sent: number;
+}
 
-type Labels = string[];
-
-const NAMESPACE = /^spiffe:\/\/[^/]+\/ns\/([^/]+)\/sa\/[^/]+$/;
-const namespaceOf = (principal: string | undefined) => (principal ? (NAMESPACE.exec(principal)?.[1] ?? UNKNOWN) : UNKNOWN);
+/** A connection still open: how much of its bytes the series has counted so far. */
+interface LiveTcp {
+  series: TcpSeries;
+  up: net.Socket;
+  received: number;
+  sent: number;
+}
 
 export class IstioMetrics {
   private readonly config: () => RuntimeConfig;
   private readonly self: SelfIdentity;
-  private readonly requests = new Map<string, { labels: Labels; count: number }>();
-  private readonly tcpOpened = new Map<string, { labels: Labels; count: number }>();
-  private readonly tcpClosed = new Map<string, { labels: Labels; count: number }>();
-
+  private readonly own: Omit<Peer, 'principal'>;
+  private readonly ownService: [string, string, string];
+  private readonly requests = new Map<string, RequestSeries>();
+  private readonly tcp = new Map<string, TcpSeries>();
+  /** Open connections by their upstream socket: their bytes so far are counted at each scrape, as Envoy reports long connections periodically. */
+  private readonly live = new Map<net.Socket, LiveTcp>();
   private readonly log: (msg: string) => void;
 
   constructor(config: () => RuntimeConfig, self: SelfIdentity, log: (msg: string) => void = () => {}) {
     this.config = config;
     this.self = self;
+    this.own = selfPeer(self.workload, self.namespace, self.labels ?? {});
+    this.ownService = serviceLabels(self.service);
     this.log = log;
   }
 
@@ -78,13 +92,14 @@ export class IstioMetrics {
     return listener !== undefined && this.config().listeners.get(listener)?.direction === 'inbound';
   }
 
-  /** The labels both metrics share: reporter and the two ends' identities, destination_service. */
-  private identity(inbound: boolean, downPeer: string | undefined, downWorkload: string | undefined, upPeer: string | undefined, upWorkload: string | undefined, cluster: string): Labels {
-    const me = this.self;
+  /** reporter, both ends and the service; then request_protocol. */
+  private edge(inbound: boolean, down: string | undefined, downWorkload: string | undefined, up: string | undefined, upWorkload: string | undefined, cluster: string): string[] {
     if (inbound) {
-      return ['destination', downWorkload ?? UNKNOWN, namespaceOf(downPeer), downPeer ?? UNKNOWN, me.workload, me.namespace, (downPeer && me.principal()) || UNKNOWN, me.service ?? UNKNOWN];
+      const me: Peer = { ...this.own, principal: (down && this.self.principal()) || UNKNOWN };
+      return edgeLabels('destination', provenPeer(down, downWorkload), me, this.ownService);
     }
-    return ['source', me.workload, me.namespace, (upPeer && me.principal()) || UNKNOWN, upWorkload ?? UNKNOWN, namespaceOf(upPeer), upPeer ?? UNKNOWN, serviceOf(cluster)];
+    const me: Peer = { ...this.own, principal: (up && this.self.principal()) || UNKNOWN };
+    return edgeLabels('source', me, provenPeer(up, upWorkload), clusterService(cluster));
   }
 
   private onRequest(e: RequestEvent): void {
@@ -92,58 +107,117 @@ export class IstioMetrics {
     if (!ds) return;
     const inbound = this.inbound(ds.listenerName);
     const down = ds.sourcePrincipal?.();
-    const downWorkload = down ? ds.peerWorkload?.() : undefined;
-    const labels = this.identity(inbound, down, downWorkload, e.upstreamPeer, e.upstreamWorkload, e.cluster);
-    const grpc = (headerValue(ds.head.headers, 'content-type') ?? '').startsWith('application/grpc');
-    labels.push(grpc ? 'grpc' : 'http', String(e.status), responseFlags(e.reason), !inbound ? UNKNOWN : down ? 'mutual_tls' : 'none');
-    count(this.requests, labels);
+    const labels = this.edge(inbound, down, down ? ds.peerWorkload?.() : undefined, e.upstreamPeer, e.upstreamWorkload, e.cluster);
+    const grpc = isGrpc(ds.head.headers);
+    labels.push(grpc ? 'grpc' : 'http', String(e.status), grpc ? (e.grpcStatus ?? UNKNOWN) : '', responseFlags(e.reason), securityPolicy(inbound, down));
+    const key = labels.join('\u0000');
+    let s = this.requests.get(key);
+    if (!s) this.requests.set(key, (s = { labels, requests: 0, duration: new Histogram(), requestBytes: new Histogram(), responseBytes: new Histogram(), requestMessages: 0, responseMessages: 0, grpc }));
+    s.requests++;
+    s.duration.observe(e.durationMs ?? 0);
+    s.requestBytes.observe(e.bytesReceived ?? 0);
+    s.responseBytes.observe(e.bytesSent ?? 0);
+    if (grpc) {
+      s.requestMessages += e.requestMessages ?? 0;
+      s.responseMessages += e.responseMessages ?? 0;
+    }
   }
 
   private onTcp(e: TcpEvent): void {
     if (e.kind === 'connect_failed') return;
+    if (e.kind === 'close' && e.up) {
+      const l = this.live.get(e.up);
+      if (l) {
+        this.live.delete(e.up);
+        l.series.closed++;
+        l.series.received += e.bytesSent - l.received;
+        l.series.sent += e.bytesReceived - l.sent;
+        return;
+      }
+    }
     const inbound = this.inbound(e.listener);
     const down = peerPrincipal(e.down);
     const up = peerPrincipal(e.up);
-    const labels = this.identity(inbound, down, peerWorkload(e.down), up, peerWorkload(e.up), e.cluster);
-    labels.push('tcp', '-', !inbound ? UNKNOWN : down ? 'mutual_tls' : 'none');
-    count(e.kind === 'open' ? this.tcpOpened : this.tcpClosed, labels);
+    const labels = this.edge(inbound, down, peerWorkload(e.down), up, peerWorkload(e.up), e.cluster);
+    labels.push('tcp', '-', securityPolicy(inbound, down));
+    const key = labels.join('\u0000');
+    let s = this.tcp.get(key);
+    if (!s) this.tcp.set(key, (s = { labels, opened: 0, closed: 0, received: 0, sent: 0 }));
+    if (e.kind === 'open') {
+      s.opened++;
+      if (e.up) this.live.set(e.up, { series: s, up: e.up, received: 0, sent: 0 });
+    } else {
+      // A close whose open was not seen (the subscriber came later): all of it counts now.
+      s.closed++;
+      s.received += e.bytesSent;
+      s.sent += e.bytesReceived;
+    }
   }
 
-  /** The metrics in Prometheus's text exposition format (written by hand: no client library). */
+  /** Bytes of connections still open, counted up to now. */
+  private catchUp(): void {
+    for (const l of this.live.values()) {
+      const received = l.up.bytesWritten;
+      const sent = l.up.bytesRead;
+      l.series.received += received - l.received;
+      l.series.sent += sent - l.sent;
+      l.received = received;
+      l.sent = sent;
+    }
+  }
+
+  /** The metrics in Prometheus's text exposition format. */
   prometheus(): string {
+    this.catchUp();
     const out: string[] = [];
-    series(out, 'istio_requests_total', 'Requests, by the identities of both ends (Istio standard metric).', REQUEST_LABELS, this.requests);
-    const tcpLabels = [...REQUEST_LABELS.slice(0, 8), 'request_protocol', 'response_flags', 'connection_security_policy'];
-    series(out, 'istio_tcp_connections_opened_total', 'TCP connections opened, by the identities of both ends (Istio standard metric).', tcpLabels, this.tcpOpened);
-    series(out, 'istio_tcp_connections_closed_total', 'TCP connections closed, by the identities of both ends (Istio standard metric).', tcpLabels, this.tcpClosed);
-    return out.join('\n') + (out.length ? '\n' : '');
+    const reqs = [...this.requests.values()].map((s) => ({ s, l: labelText(REQUEST_LABELS, s.labels) }));
+    if (reqs.length) {
+      header(out, 'istio_requests_total', 'counter', 'Requests handled, by both ends, service, protocol and outcome (Istio standard metric).');
+      for (const { s, l } of reqs) sample(out, 'istio_requests_total', l, s.requests);
+      const hist = (name: string, help: string, get: (s: RequestSeries) => Histogram) => {
+        header(out, name, 'histogram', help);
+        for (const { s, l } of reqs) histogramLines(out, name, l, get(s));
+      };
+      hist('istio_request_duration_milliseconds', 'Request duration in milliseconds, from the request head to the end of the exchange (Istio standard metric).', (s) => s.duration);
+      hist('istio_request_bytes', 'Request body sizes in bytes (Istio standard metric).', (s) => s.requestBytes);
+      hist('istio_response_bytes', 'Response body sizes in bytes (Istio standard metric).', (s) => s.responseBytes);
+      const grpc = reqs.filter((r) => r.s.grpc);
+      if (grpc.length) {
+        header(out, 'istio_request_messages_total', 'counter', 'gRPC messages sent by clients (Istio standard metric).');
+        for (const { s, l } of grpc) sample(out, 'istio_request_messages_total', l, s.requestMessages);
+        header(out, 'istio_response_messages_total', 'counter', 'gRPC messages sent by servers (Istio standard metric).');
+        for (const { s, l } of grpc) sample(out, 'istio_response_messages_total', l, s.responseMessages);
+      }
+    }
+    const tcp = [...this.tcp.values()].map((s) => ({ s, l: labelText(TCP_LABELS, s.labels) }));
+    if (tcp.length) {
+      const counter = (name: string, help: string, get: (s: TcpSeries) => number) => {
+        header(out, name, 'counter', help);
+        for (const { s, l } of tcp) sample(out, name, l, get(s));
+      };
+      counter('istio_tcp_connections_opened_total', 'TCP connections opened (Istio standard metric).', (s) => s.opened);
+      counter('istio_tcp_connections_closed_total', 'TCP connections closed (Istio standard metric).', (s) => s.closed);
+      counter('istio_tcp_received_bytes_total', 'TCP bytes received from the client, towards the server (Istio standard metric).', (s) => s.received);
+      counter('istio_tcp_sent_bytes_total', 'TCP bytes sent to the client, from the server (Istio standard metric).', (s) => s.sent);
+    }
+    return out.length ? out.join('\n') + '\n' : '';
   }
 
   /** Each series with its labels, for /stats. */
-  json(): { requests: Record<string, string | number>[]; tcpOpened: Record<string, string | number>[]; tcpClosed: Record<string, string | number>[] } {
-    const rows = (m: Map<string, { labels: Labels; count: number }>, names: readonly string[]) => [...m.values()].map((s) => ({ ...Object.fromEntries(names.map((n, i) => [n, s.labels[i]!])), count: s.count }));
-    const tcpLabels = [...REQUEST_LABELS.slice(0, 8), 'request_protocol', 'response_flags', 'connection_security_policy'];
-    return { requests: rows(this.requests, REQUEST_LABELS), tcpOpened: rows(this.tcpOpened, tcpLabels), tcpClosed: rows(this.tcpClosed, tcpLabels) };
+  json(): Record<'requests' | 'tcp' | 'tcpOpened' | 'tcpClosed', Record<string, string | number>[]> {
+    const named = (names: readonly string[], labels: string[]) => Object.fromEntries(names.map((n, i) => [n, labels[i]!]));
+    const tcp = [...this.tcp.values()];
+    return {
+      // As before: each TCP series' opened and closed counts apart.
+      tcpOpened: tcp.map((s) => ({ ...named(TCP_LABELS, s.labels), count: s.opened })),
+      tcpClosed: tcp.map((s) => ({ ...named(TCP_LABELS, s.labels), count: s.closed })),
+      requests: [...this.requests.values()].map((s) => ({ ...named(REQUEST_LABELS, s.labels), count: s.requests, durationMsSum: s.duration.sum, requestBytesSum: s.requestBytes.sum, responseBytesSum: s.responseBytes.sum, ...(s.grpc ? { requestMessages: s.requestMessages, responseMessages: s.responseMessages } : {}) })),
+      tcp: tcp.map((s) => ({ ...named(TCP_LABELS, s.labels), opened: s.opened, closed: s.closed, receivedBytes: s.received, sentBytes: s.sent })),
+    };
   }
 }
 
-/** The service host of an outbound cluster name (outbound|port|subset|host), else "unknown". */
-function serviceOf(cluster: string): string {
-  if (!cluster.startsWith('outbound|')) return UNKNOWN;
-  return cluster.split('|')[3] || UNKNOWN;
-}
-
-function count(m: Map<string, { labels: Labels; count: number }>, labels: Labels): void {
-  const key = labels.join('\u0000');
-  const s = m.get(key);
-  if (s) s.count++;
-  else m.set(key, { labels, count: 1 });
-}
-
-const esc = (s: string) => s.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
-
-function series(out: string[], name: string, help: string, names: readonly string[], m: Map<string, { labels: Labels; count: number }>): void {
-  if (!m.size) return;
-  out.push(`# HELP ${name} ${help}`, `# TYPE ${name} counter`);
-  for (const s of m.values()) out.push(`${name}{${names.map((n, i) => `${n}="${esc(s.labels[i]!)}"`).join(',')}} ${s.count}`);
+/** connection_security_policy: as Istio, known only to the destination side. */
+function securityPolicy(inbound: boolean, down: string | undefined): string {
+  return !inbound ? UNKNOWN : down ? 'mutual_tls' : 'none';
 }

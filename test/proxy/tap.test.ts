@@ -1,0 +1,84 @@
+// The sidecar's tap (/tap on its admin port): subscribed only while someone listens, and a slow
+// listener never holds up the request path: past its buffer, lines are dropped and counted.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import net from 'node:net';
+import { Telemetry, type RequestEvent } from '../../src/proxy/telemetry/events.ts';
+import { TAP_BUFFER_LINES, Tap } from '../../src/proxy/telemetry/tap.ts';
+import { listen, waitFor } from '../helpers.ts';
+
+const config = () => ({ listeners: new Map([['inbound|8000||', { direction: 'inbound' }]]) }) as any;
+const event = (i: number): RequestEvent => ({
+  cluster: 'inbound|8000||',
+  status: 200,
+  durationMs: 1.5,
+  ds: { head: { method: 'GET', path: `/r/${i}`, authority: 'a.ns:8000', headers: [] }, listenerName: 'inbound|8000||', sourcePrincipal: () => 'spiffe://cluster.local/ns/ns/sa/client' } as any,
+});
+
+async function tapServer(): Promise<{ t: Telemetry; tap: Tap; port: number; server: http.Server }> {
+  const t = new Telemetry();
+  const tap = new Tap(t, config, () => 'spiffe://cluster.local/ns/ns/sa/me', () => {});
+  const server = http.createServer((req, res) => tap.serve(req, res));
+  return { t, tap, port: await listen(server), server };
+}
+
+test('tap subscribes while someone listens and unsubscribes when the listener leaves; a line per request with both principals', async () => {
+  const { t, tap, port, server } = await tapServer();
+  try {
+    assert.equal(t.request.hasSubscribers, false);
+    const lines: string[] = [];
+    const req = http.get(`http://127.0.0.1:${port}/tap`);
+    const res = await new Promise<http.IncomingMessage>((r) => req.on('response', r));
+    res.setEncoding('utf8');
+    res.on('data', (d: string) => lines.push(...d.split('\n').filter(Boolean)));
+    await waitFor('the subscription', async () => t.request.hasSubscribers);
+    t.request.publish(event(1));
+    await waitFor('a line', async () => lines.length === 1);
+    assert.deepEqual({ ...JSON.parse(lines[0]!), time: 'T' }, { type: 'request', time: 'T', direction: 'inbound', method: 'GET', authority: 'a.ns:8000', path: '/r/1', status: 200, latencyMs: 1.5, flags: '-', cluster: 'inbound|8000||', source: { principal: 'spiffe://cluster.local/ns/ns/sa/client' }, destination: { principal: 'spiffe://cluster.local/ns/ns/sa/me' } });
+    req.destroy();
+    await waitFor('the unsubscription', async () => !t.request.hasSubscribers && tap.size === 0);
+  } finally {
+    server.closeAllConnections();
+    server.close();
+  }
+});
+
+test('a listener that does not read: publishing 50,000 requests takes no waiting, the buffer stays bounded, and the listener is told how many were dropped', async () => {
+  const { t, port, server } = await tapServer();
+  try {
+    // A raw socket that reads nothing until told to.
+    const sock = net.connect(port, '127.0.0.1');
+    sock.pause();
+    sock.write('GET /tap HTTP/1.1\r\nHost: x\r\n\r\n');
+    await waitFor('the subscription', async () => t.request.hasSubscribers);
+    const N = 50_000;
+    const t0 = performance.now();
+    for (let i = 0; i < N; i++) {
+      t.request.publish(event(i));
+      // Let the tap write between bursts, as the event loop turns between requests.
+      if (i % 1000 === 999) await new Promise((r) => setImmediate(r));
+    }
+    const took = performance.now() - t0;
+    assert.ok(took < 10_000, `publishing took ${took} ms`);
+    let text = '';
+    sock.setEncoding('utf8');
+    sock.on('data', (d: string) => (text += d));
+    sock.resume();
+    let requests = 0;
+    let dropped = 0;
+    await waitFor('every request accounted for', async () => {
+      requests = (text.match(/"type":"request"/g) ?? []).length;
+      dropped = [...text.matchAll(/"type":"dropped","count":(\d+)/g)].reduce((s, m) => s + Number(m[1]), 0);
+      // The last drop count is written when the listener catches up: publish once more to flush it.
+      if (requests + dropped < N) t.request.publish(event(-1));
+      return requests + dropped >= N;
+    }, 20_000, 50);
+    assert.ok(dropped > 0, 'a listener that did not read lost lines');
+    assert.ok(requests >= TAP_BUFFER_LINES, `it got at least its buffer's worth (${requests})`);
+    sock.destroy();
+  } finally {
+    server.closeAllConnections();
+    server.close();
+  }
+});
