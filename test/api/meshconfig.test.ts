@@ -59,7 +59,7 @@ test("an installed Istio's ConfigMap is accepted as kubectl prints it; what Weft
   const [cm] = parseConfig(INSTALLED, 'istio.yaml');
   assert.equal(cm.kind, 'ConfigMap');
   assert.deepEqual(cm.metadata.labels?.['istio.io/rev'], 'default');
-  assert.deepEqual(meshConfigOf(cm.spec), { trustDomain: 'cluster.local' });
+  assert.deepEqual(meshConfigOf(cm.spec), { trustDomain: 'cluster.local', defaultProviders: { metrics: ['prometheus'] } });
   assert.deepEqual(warningsOf(cm).map(formatProblem), [
     "ConfigMap istio-system/istio: data.mesh.defaultConfig.discoveryAddress: accepted, not applied yet: proxy settings are the sidecar's own (weft sidecar flags)",
     "ConfigMap istio-system/istio: data.mesh.defaultConfig.proxyMetadata: accepted, not applied yet: proxy settings are the sidecar's own (weft sidecar flags)",
