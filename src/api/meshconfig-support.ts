@@ -189,7 +189,5 @@ export function meshConfigOf(data: unknown): MeshConfig {
     if (isObject(tracing.customTags)) t.customTags = tracing.customTags as Record<string, MeshCustomTag>;
     if (Object.keys(t).length) out.defaultConfig = { tracing: t };
   }
-  const tracers = isObject(mesh.defaultProviders) ? mesh.defaultProviders.tracing : undefined;
-  if (Array.isArray(tracers)) out.defaultProviders = { tracing: tracers.filter((x): x is string => typeof x === 'string') };
   return out;
 }

@@ -106,6 +106,4 @@ export interface MeshConfig {
   enableTracing?: boolean;
   /** The proxies' defaults Weft reads: tracing.sampling (percent, 1 by default), tracing.customTags, tracing.maxPathTagLength. */
   defaultConfig?: { tracing?: { sampling?: number; customTags?: Record<string, MeshCustomTag>; maxPathTagLength?: number } };
-  /** The providers used where no Telemetry resource names any: tracing (names of extensionProviders). */
-  defaultProviders?: { tracing?: string[] };
 }
