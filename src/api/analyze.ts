@@ -16,6 +16,7 @@ import { mergeDelegates } from './delegation.ts';
 import { fqdn, hostSubsetOf } from './rules.ts';
 import { securityMessages } from './analyze-security.ts';
 import { mtlsConflicts, type ServedWorkload } from './analyze-mtls.ts';
+import { telemetryMessages } from './analyze-telemetry.ts';
 
 export interface AnalysisMessage {
   code: string; // Istio's ("IST0101", ...; the security kinds' in analyze-security.ts), or Weft's own: "WEFT0001" (accepted, not applied yet), "WEFT0002" (a subset that selects no workload of the running mesh), "WEFT0003" (a delegation that makes fewer routes than it names), "WEFT0004" (valid in Istio, refused by Weft), "WEFT0005" (a DestinationRule TLS mode its workloads refuse)
@@ -77,6 +78,7 @@ export function analyze(resources: readonly Resource[], live?: LiveMesh): Analys
     ...vss.flatMap(unusedRules),
     ...delegation(vss),
     ...securityMessages(resources, live?.workloads),
+    ...telemetryMessages(resources, live?.workloads),
     ...(live?.workloads ? mtlsConflicts(resources, live.workloads) : []),
     ...(live ? [...hostsNotFound(vss, ofKind<ServiceEntry>(resources, 'ServiceEntry'), live), ...emptySubsets(drs, live)] : []),
   ];

@@ -4,7 +4,7 @@
 import { SUPPORTED_KINDS } from './validate.ts';
 
 /** kubectl's short names for Istio kinds and ConfigMap, and the Gateway API CRD's for ReferenceGrant (its routes have none). */
-const SHORT: Record<string, string> = { VirtualService: 'vs', DestinationRule: 'dr', ServiceEntry: 'se', WorkloadEntry: 'we', LocalRateLimit: 'rl', ReferenceGrant: 'refgrant', PeerAuthentication: 'pa', RequestAuthentication: 'ra', ConfigMap: 'cm' };
+const SHORT: Record<string, string> = { VirtualService: 'vs', DestinationRule: 'dr', ServiceEntry: 'se', WorkloadEntry: 'we', LocalRateLimit: 'rl', ReferenceGrant: 'refgrant', PeerAuthentication: 'pa', RequestAuthentication: 'ra', Telemetry: 'telemetry', ConfigMap: 'cm' };
 
 export const KIND_NAMES: readonly string[] = SUPPORTED_KINDS.map((k) => k.kind);
 

@@ -167,6 +167,15 @@ export function meshConfigOf(data: unknown): MeshConfig {
   if (typeof mesh.accessLogFile === 'string') out.accessLogFile = mesh.accessLogFile;
   if (mesh.accessLogEncoding === 'TEXT' || mesh.accessLogEncoding === 'JSON') out.accessLogEncoding = mesh.accessLogEncoding;
   if (typeof mesh.accessLogFormat === 'string') out.accessLogFormat = mesh.accessLogFormat;
+  if (isObject(mesh.defaultProviders)) {
+    const dp = mesh.defaultProviders;
+    const names = (v: unknown) => (Array.isArray(v) ? v.filter((n): n is string => typeof n === 'string') : undefined);
+    out.defaultProviders = {};
+    for (const k of ['accessLogging', 'metrics', 'tracing'] as const) {
+      const n = names(dp[k]);
+      if (n) out.defaultProviders[k] = n;
+    }
+  }
   const mode = isObject(mesh.outboundTrafficPolicy) ? mesh.outboundTrafficPolicy.mode : undefined;
   if (mode === 'ALLOW_ANY' || mode === 'REGISTRY_ONLY') out.outboundTrafficPolicy = { mode };
   const min = isObject(mesh.meshMTLS) ? mesh.meshMTLS.minProtocolVersion : undefined;
@@ -180,7 +189,5 @@ export function meshConfigOf(data: unknown): MeshConfig {
     if (isObject(tracing.customTags)) t.customTags = tracing.customTags as Record<string, MeshCustomTag>;
     if (Object.keys(t).length) out.defaultConfig = { tracing: t };
   }
-  const tracers = isObject(mesh.defaultProviders) ? mesh.defaultProviders.tracing : undefined;
-  if (Array.isArray(tracers)) out.defaultProviders = { tracing: tracers.filter((x): x is string => typeof x === 'string') };
   return out;
 }

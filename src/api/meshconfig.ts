@@ -98,12 +98,12 @@ export interface MeshConfig {
   outboundTrafficPolicy?: { mode?: 'ALLOW_ANY' | 'REGISTRY_ONLY' };
   /** Mesh mTLS: TLSV1_3 makes the sidecars' mTLS servers take TLS 1.3 only (TLS 1.2 and 1.3 otherwise). */
   meshMTLS?: { minProtocolVersion?: 'TLS_AUTO' | 'TLSV1_2' | 'TLSV1_3' };
+  /** The providers used where no Telemetry names any (by extensionProviders name; Istio has none by default). */
+  defaultProviders?: { accessLogging?: string[]; metrics?: string[]; tracing?: string[] };
   /** Envoy's format string for TEXT; for JSON, Istio's default JSON keys when unset. */
   accessLogFormat?: string;
   /** Tracing for proxies no Telemetry resource configures (Weft: off unless true; Istio's default is true). */
   enableTracing?: boolean;
   /** The proxies' defaults Weft reads: tracing.sampling (percent, 1 by default), tracing.customTags, tracing.maxPathTagLength. */
   defaultConfig?: { tracing?: { sampling?: number; customTags?: Record<string, MeshCustomTag>; maxPathTagLength?: number } };
-  /** The providers used where no Telemetry resource names any: tracing (names of extensionProviders). */
-  defaultProviders?: { tracing?: string[] };
 }

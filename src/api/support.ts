@@ -11,6 +11,7 @@ import { field, index, isObject, type Obj } from './schema.ts';
 import { UNIX_PREFIX, checkHeaderOperationName, checkRegex, checkRequestHeaderSetName } from './rules.ts';
 import { backendGroupKind, isService, parentGroupKind, GATEWAY_GROUP } from './gateway-common.ts';
 import { meshConfigSupport } from './meshconfig-support.ts';
+import { telemetrySupport } from './telemetry-support.ts';
 
 export interface Support {
   rejected: FieldError[];
@@ -32,6 +33,7 @@ export function supportOf(kind: string, spec: unknown): Support {
   if (kind === 'ReferenceGrant') referenceGrant(spec, out);
   if (kind === 'RequestAuthentication') requestAuthentication(spec, out);
   if (kind === 'AuthorizationPolicy') authorizationPolicy(spec, out);
+  if (kind === 'Telemetry') telemetrySupport(spec, out);
   if (kind === 'ConfigMap') {
     const mesh = meshConfigSupport(spec);
     out.rejected.push(...mesh.rejected);

@@ -554,3 +554,72 @@ export interface RequestAuthenticationSpec {
 }
 
 export type RequestAuthentication = Resource<RequestAuthenticationSpec>;
+
+// ---- telemetry.istio.io: Telemetry --------------------------------------------------------
+// What a workload's sidecar logs, measures and traces (api/telemetry.ts validates it;
+// api/telemetry-select.ts says which Telemetries apply to a workload, with Istio's precedence).
+
+/** Which side of an exchange a setting applies to: CLIENT (outbound), SERVER (inbound), or both (the default). */
+export type WorkloadMode = 'CLIENT_AND_SERVER' | 'CLIENT' | 'SERVER';
+
+/** A provider of the mesh config's extensionProviders, by name ("envoy", "prometheus", ...). */
+export interface TelemetryProviderRef {
+  name: string;
+}
+
+export interface TelemetryAccessLogging {
+  match?: { mode?: WorkloadMode };
+  providers?: TelemetryProviderRef[];
+  /** true: no access log for these providers (BoolValue: null is unset). */
+  disabled?: boolean | null;
+  /** A CEL expression: only the exchanges for which it is true are logged. */
+  filter?: { expression?: string };
+}
+
+export interface TelemetryTagOverride {
+  operation?: 'UPSERT' | 'REMOVE';
+  value?: string;
+}
+
+export interface TelemetryMetricsOverride {
+  match?: { metric?: string; customMetric?: string; mode?: WorkloadMode };
+  disabled?: boolean | null;
+  tagOverrides?: Record<string, TelemetryTagOverride>;
+}
+
+export interface TelemetryMetrics {
+  providers?: TelemetryProviderRef[];
+  overrides?: TelemetryMetricsOverride[];
+  reportingInterval?: string;
+}
+
+export interface TelemetryCustomTag {
+  literal?: { value: string };
+  environment?: { name: string; defaultValue?: string };
+  header?: { name: string; defaultValue?: string };
+  formatter?: { value: string };
+}
+
+export interface TelemetryTracing {
+  match?: { mode?: WorkloadMode };
+  providers?: TelemetryProviderRef[];
+  randomSamplingPercentage?: number | null;
+  disableSpanReporting?: boolean | null;
+  customTags?: Record<string, TelemetryCustomTag>;
+  useRequestIdForTraceSampling?: boolean | null;
+  enableIstioTags?: boolean | null;
+  disableContextPropagation?: boolean | null;
+}
+
+export interface TelemetrySpec {
+  /** The workloads of its namespace it applies to; none (or no labels): every workload of the namespace (of the mesh, in the root namespace). */
+  selector?: { matchLabels?: Record<string, string> };
+  /** Gateways, waypoints and services: a sidecar never takes a Telemetry that has them, as in Istio. */
+  targetRef?: PolicyTargetReference;
+  targetRefs?: PolicyTargetReference[];
+  tracing?: TelemetryTracing[];
+  metrics?: TelemetryMetrics[];
+  accessLogging?: TelemetryAccessLogging[];
+}
+
+export type Telemetry = Resource<TelemetrySpec>;

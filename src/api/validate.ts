@@ -21,6 +21,7 @@ import { validateReferenceGrant } from './referencegrant.ts';
 import { AUTHORIZATION_POLICY_SPEC, validateAuthorizationPolicy } from './authorizationpolicy.ts';
 import { REQUEST_AUTHENTICATION_SPEC, validateRequestAuthentication } from './requestauthentication.ts';
 import { validateMeshConfigMap } from './meshconfig-rules.ts';
+import { TELEMETRY_SPEC, validateTelemetry } from './telemetry.ts';
 
 export interface SupportedKind {
   readonly kind: string;
@@ -51,6 +52,8 @@ export const SUPPORTED_KINDS: readonly SupportedKind[] = Object.freeze([
   Object.freeze({ kind: 'GRPCRoute', group: 'gateway.networking.k8s.io', versions: Object.freeze(['v1'] as const) }),
   // What lets those routes send traffic to a Service in another namespace.
   Object.freeze({ kind: 'ReferenceGrant', group: 'gateway.networking.k8s.io', versions: Object.freeze(['v1', 'v1beta1'] as const) }),
+  // What the sidecars log, measure and trace (api/telemetry-support.ts says which fields are applied).
+  Object.freeze({ kind: 'Telemetry', group: 'telemetry.istio.io', versions: Object.freeze(['v1', 'v1alpha1'] as const) }),
   // Istio's mesh config: the ConfigMap istio-system/istio only (api/meshconfig-rules.ts).
   Object.freeze({ kind: 'ConfigMap', group: '', versions: Object.freeze(['v1'] as const) }),
 ]);
@@ -90,6 +93,7 @@ const RULES: Readonly<Record<string, KindRules>> = Object.freeze({
   GRPCRoute: { schema: GRPC_ROUTE_SPEC, validate: validateGRPCRoute },
   ReferenceGrant: { schema: REFERENCE_GRANT_SPEC, validate: validateReferenceGrant },
   AuthorizationPolicy: { schema: AUTHORIZATION_POLICY_SPEC, validate: validateAuthorizationPolicy },
+  Telemetry: { schema: TELEMETRY_SPEC, validate: validateTelemetry },
   ConfigMap: { schema: CONFIGMAP_DATA, validate: validateMeshConfigMap, root: 'data' },
 });
 

@@ -99,6 +99,7 @@ const SNAPSHOT_KINDS = {
   peerAuthentications: 'PeerAuthentication',
   authorizationPolicies: 'AuthorizationPolicy',
   requestAuthentications: 'RequestAuthentication',
+  telemetries: 'Telemetry',
 } as const;
 type StoredConfig = Pick<MeshSnapshot, keyof typeof SNAPSHOT_KINDS | 'meshConfig'>;
 

@@ -68,6 +68,11 @@ const FIELD_OF_UNPLACED_ERROR: ReadonlyMap<string, string> = new Map([
   ['crds/reqauth-invalid.yaml#18', 'spec.jwtRules[0].timeout'],
   ['crds/reqauth-invalid.yaml#19', 'spec.jwtRules[0].spaceDelimitedClaims[0]'],
   ['crds/reqauth-invalid.yaml#20', 'spec.jwtRules[0].presence'],
+  // Telemetry: Kubernetes' minLength messages name the field without its path; CEL on a tag override.
+  ['crds/telemetry-invalid.yaml#1', 'spec.metrics[0].providers[0].name'],
+  ['crds/telemetry-invalid.yaml#2', 'spec.metrics[0].overrides[0].match.customMetric'],
+  ['crds/telemetry-invalid.yaml#3', 'spec.metrics[0].overrides[0].tagOverrides[foo]'],
+  ['crds/telemetry-invalid.yaml#4', 'spec.metrics[0].overrides[0].tagOverrides[foo]'],
 ]);
 
 function datasetFiles(kinds: RegExp): string[] {
@@ -206,6 +211,13 @@ if (!existsSync(fileURLToPath(VALIDATION))) {
     }
     test('every security document of the data is a case: 39, valid and invalid', () => {
       assert.equal(cases.length, 39, cases.map((c) => c.id).join('\n'));
+    });
+  });
+  describe('Istio conformance: Telemetry v1 and v1alpha1 (valid accepted, invalid refused on the field Istio names)', () => {
+    const cases = ['crds/telemetry-valid.yaml', 'crds/telemetry-invalid.yaml', ...datasetFiles(/^telemetry-.*-Telemetry\.yaml$/)].flatMap(casesOf);
+    for (const c of cases) test(c.title, () => runCase(c, true));
+    test('every Telemetry document of the data is a case: 9, valid and invalid', () => {
+      assert.equal(cases.length, 9, cases.map((c) => c.id).join('\n'));
     });
   });
 }

@@ -80,3 +80,7 @@ export function authorizationPolicy(spec: Spec, name = 'r', namespace?: string):
 export function requestAuthentication(spec: Spec, name = 'r', namespace?: string): Record<string, unknown> {
   return { apiVersion: 'security.istio.io/v1', kind: 'RequestAuthentication', metadata: { name, ...(namespace ? { namespace } : {}) }, spec };
 }
+
+export function telemetry(spec: Spec, name = 'r', namespace?: string, apiVersion = 'telemetry.istio.io/v1'): Record<string, unknown> {
+  return { apiVersion, kind: 'Telemetry', metadata: { name, ...(namespace ? { namespace } : {}) }, spec };
+}

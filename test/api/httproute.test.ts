@@ -249,7 +249,7 @@ describe('HTTPRoute: rejected, naming the field', () => {
   test('the envelope: v1beta1 is read too; other versions are not', () => {
     assertAccepted({ ...httpRoute(route()), apiVersion: 'gateway.networking.k8s.io/v1beta1' });
     assert.deepEqual(validationProblems({ ...httpRoute(route()), apiVersion: 'gateway.networking.k8s.io/v1alpha2' }), [
-      ': kind HTTPRoute (gateway.networking.k8s.io/v1alpha2) is not supported; Weft reads VirtualService, DestinationRule, ServiceEntry, WorkloadEntry and Sidecar (networking.istio.io/v1, v1beta1, v1alpha3); PeerAuthentication, AuthorizationPolicy and RequestAuthentication (security.istio.io/v1, v1beta1); LocalRateLimit (ratelimit.weft.io/v1alpha1); HTTPRoute and ReferenceGrant (gateway.networking.k8s.io/v1, v1beta1); GRPCRoute (gateway.networking.k8s.io/v1); ConfigMap (v1)',
+      ': kind HTTPRoute (gateway.networking.k8s.io/v1alpha2) is not supported; Weft reads VirtualService, DestinationRule, ServiceEntry, WorkloadEntry and Sidecar (networking.istio.io/v1, v1beta1, v1alpha3); PeerAuthentication, AuthorizationPolicy and RequestAuthentication (security.istio.io/v1, v1beta1); LocalRateLimit (ratelimit.weft.io/v1alpha1); HTTPRoute and ReferenceGrant (gateway.networking.k8s.io/v1, v1beta1); GRPCRoute (gateway.networking.k8s.io/v1); Telemetry (telemetry.istio.io/v1, v1alpha1); ConfigMap (v1)',
     ]);
   });
 

@@ -29,6 +29,10 @@ test('a kind by its name, kubectl plural or short name, in any case', () => {
     ['refgrant', 'ReferenceGrant'],
     ['ReferenceGrant', 'ReferenceGrant'],
     ['referencegrants', 'ReferenceGrant'],
+    // Telemetry: the CRD's short name is its own name; kubectl's plural.
+    ['telemetry', 'Telemetry'],
+    ['telemetries', 'Telemetry'],
+    ['Telemetry', 'Telemetry'],
     ['rg', undefined],
     ['route', undefined],
     ['serviceentrys', undefined],

@@ -59,7 +59,7 @@ test("an installed Istio's ConfigMap is accepted as kubectl prints it; what Weft
   const [cm] = parseConfig(INSTALLED, 'istio.yaml');
   assert.equal(cm.kind, 'ConfigMap');
   assert.deepEqual(cm.metadata.labels?.['istio.io/rev'], 'default');
-  assert.deepEqual(meshConfigOf(cm.spec), { trustDomain: 'cluster.local' });
+  assert.deepEqual(meshConfigOf(cm.spec), { trustDomain: 'cluster.local', defaultProviders: { metrics: ['prometheus'] } });
   assert.deepEqual(warningsOf(cm).map(formatProblem), [
     "ConfigMap istio-system/istio: data.mesh.defaultConfig.discoveryAddress: accepted, not applied yet: proxy settings are the sidecar's own (weft sidecar flags)",
     "ConfigMap istio-system/istio: data.mesh.defaultConfig.proxyMetadata: accepted, not applied yet: proxy settings are the sidecar's own (weft sidecar flags)",
@@ -274,7 +274,7 @@ test('tracing: enableTracing, defaultConfig.tracing, defaultProviders.tracing an
   const mc = meshConfigOf({ mesh });
   assert.equal(mc.enableTracing, true);
   assert.deepEqual(mc.defaultConfig, { tracing: { sampling: 25, maxPathTagLength: 99, customTags: { team: { literal: { value: 'blue' } } } } });
-  assert.deepEqual(mc.defaultProviders, { tracing: ['otel', 'nope', 'zip'] });
+  assert.deepEqual(mc.defaultProviders?.tracing, ['otel', 'nope', 'zip']);
   assert.equal(mc.extensionProviders?.[0]?.opentelemetry?.http?.timeout, '3s');
   assert.deepEqual(warnings(mesh).map((w) => w.replace('ConfigMap istio-system/istio: data.mesh.', '').split(': ').slice(0, 2).join(': ')), [
     'defaultConfig.tracing.zipkin: accepted, not applied yet',

@@ -174,7 +174,7 @@ spec: {}
 `);
     assert.equal(
       err.message,
-      'x.yaml document 2: kind Gateway (networking.istio.io/v1) is not supported; Weft reads VirtualService, DestinationRule, ServiceEntry, WorkloadEntry and Sidecar (networking.istio.io/v1, v1beta1, v1alpha3); PeerAuthentication, AuthorizationPolicy and RequestAuthentication (security.istio.io/v1, v1beta1); LocalRateLimit (ratelimit.weft.io/v1alpha1); HTTPRoute and ReferenceGrant (gateway.networking.k8s.io/v1, v1beta1); GRPCRoute (gateway.networking.k8s.io/v1); ConfigMap (v1)',
+      'x.yaml document 2: kind Gateway (networking.istio.io/v1) is not supported; Weft reads VirtualService, DestinationRule, ServiceEntry, WorkloadEntry and Sidecar (networking.istio.io/v1, v1beta1, v1alpha3); PeerAuthentication, AuthorizationPolicy and RequestAuthentication (security.istio.io/v1, v1beta1); LocalRateLimit (ratelimit.weft.io/v1alpha1); HTTPRoute and ReferenceGrant (gateway.networking.k8s.io/v1, v1beta1); GRPCRoute (gateway.networking.k8s.io/v1); Telemetry (telemetry.istio.io/v1, v1alpha1); ConfigMap (v1)',
     );
   });
 
@@ -182,7 +182,7 @@ spec: {}
     const err = parseError(GOOD_VS.replace('networking.istio.io/v1', 'networking.istio.io/v2'));
     assert.equal(
       err.message,
-      'x.yaml document 1: kind VirtualService (networking.istio.io/v2) is not supported; Weft reads VirtualService, DestinationRule, ServiceEntry, WorkloadEntry and Sidecar (networking.istio.io/v1, v1beta1, v1alpha3); PeerAuthentication, AuthorizationPolicy and RequestAuthentication (security.istio.io/v1, v1beta1); LocalRateLimit (ratelimit.weft.io/v1alpha1); HTTPRoute and ReferenceGrant (gateway.networking.k8s.io/v1, v1beta1); GRPCRoute (gateway.networking.k8s.io/v1); ConfigMap (v1)',
+      'x.yaml document 1: kind VirtualService (networking.istio.io/v2) is not supported; Weft reads VirtualService, DestinationRule, ServiceEntry, WorkloadEntry and Sidecar (networking.istio.io/v1, v1beta1, v1alpha3); PeerAuthentication, AuthorizationPolicy and RequestAuthentication (security.istio.io/v1, v1beta1); LocalRateLimit (ratelimit.weft.io/v1alpha1); HTTPRoute and ReferenceGrant (gateway.networking.k8s.io/v1, v1beta1); GRPCRoute (gateway.networking.k8s.io/v1); Telemetry (telemetry.istio.io/v1, v1alpha1); ConfigMap (v1)',
     );
   });
 
@@ -381,7 +381,7 @@ describe('checkResource', () => {
 });
 
 describe('SUPPORTED_KINDS', () => {
-  test('describes five Istio kinds in networking.istio.io, PeerAuthentication, AuthorizationPolicy and RequestAuthentication in security.istio.io, Weft\'s own LocalRateLimit, the Gateway API\'s HTTPRoute, GRPCRoute and ReferenceGrant, and Istio\'s mesh config ConfigMap (core v1)', () => {
+  test('describes five Istio kinds in networking.istio.io, PeerAuthentication, AuthorizationPolicy and RequestAuthentication in security.istio.io, Weft\'s own LocalRateLimit, the Gateway API\'s HTTPRoute, GRPCRoute and ReferenceGrant, Istio\'s Telemetry, and Istio\'s mesh config ConfigMap (core v1)', () => {
     assert.deepEqual(
       SUPPORTED_KINDS.map((k) => [k.kind, k.group, [...k.versions]]),
       [
@@ -397,6 +397,7 @@ describe('SUPPORTED_KINDS', () => {
         ['HTTPRoute', 'gateway.networking.k8s.io', ['v1', 'v1beta1']],
         ['GRPCRoute', 'gateway.networking.k8s.io', ['v1']],
         ['ReferenceGrant', 'gateway.networking.k8s.io', ['v1', 'v1beta1']],
+        ['Telemetry', 'telemetry.istio.io', ['v1', 'v1alpha1']],
         ['ConfigMap', '', ['v1']],
       ],
     );

@@ -1,7 +1,7 @@
 // The control plane's view of the mesh at one instant: config from the store plus workloads
 // from the registry. Immutable once built; translate/ reads nothing else.
 import type { MeshConfig } from '../../api/meshconfig.ts';
-import type { AuthorizationPolicy, DestinationRule, GatewayGRPCRoute, GatewayHTTPRoute, LocalRateLimit, PeerAuthentication, RequestAuthentication, ServiceEntry, Sidecar, VirtualService, WorkloadEntry } from '../../api/types.ts';
+import type { AuthorizationPolicy, DestinationRule, GatewayGRPCRoute, GatewayHTTPRoute, LocalRateLimit, PeerAuthentication, RequestAuthentication, ServiceEntry, Sidecar, Telemetry, VirtualService, WorkloadEntry } from '../../api/types.ts';
 import type { PortMeta } from '../../xds/node-meta.ts';
 
 export const DEFAULT_NAMESPACE = 'default';
@@ -74,6 +74,8 @@ export interface MeshSnapshot {
   authorizationPolicies?: readonly AuthorizationPolicy[];
   /** Which JWTs each workload's sidecar verifies (translate/jwt.ts). */
   requestAuthentications?: readonly RequestAuthentication[];
+  /** What each workload's sidecar logs, measures and traces (api/telemetry-select.ts picks them; translate/accesslog.ts applies access logging). */
+  telemetries?: readonly Telemetry[];
   /** The trust domain of the mesh's SPIFFE ids (spiffe://<this>/ns/.../sa/...): meshConfig.trustDomain, which the CA issues in; 'cluster.local' when unset. */
   trustDomain?: string;
   /** issuer -> jwks_uri, found by OpenID discovery (control/oidc.ts) for RequestAuthentication rules with neither jwks nor jwksUri. */

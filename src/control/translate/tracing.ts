@@ -6,9 +6,10 @@
 // Sidecars never spawn an upstream span (spawn_upstream_span unset): one span per HCM, SERVER on
 // inbound listeners and CLIENT on the outbound one.
 //
-// Where the settings come from, as Istio: a tracing spec (tracingSpecs: the Telemetry resources
-// that select the proxy, else meshConfig.defaultProviders.tracing), else the legacy mesh config
-// (enableTracing, defaultConfig.tracing). Without a provider, Istio's Envoy reports to the
+// Where the settings come from, as Istio: the tracing specs (tracingSpecs: the Telemetry resources
+// that apply to the proxy over meshConfig.defaultProviders.tracing; workload > namespace > root
+// namespace > mesh config), else the legacy mesh config (enableTracing, defaultConfig.tracing);
+// sampling: the spec's randomSamplingPercentage > defaultConfig.tracing.sampling > 1%. Without a provider, Istio's Envoy reports to the
 // bootstrap's tracer; Weft's sidecars report to the control plane's built-in receiver
 // (MeshSnapshot.tracesReceiver), a STATIC cluster named TRACES_CLUSTER.
 import type { MeshCustomTag, MeshOtelProvider } from '../../api/meshconfig.ts';
@@ -17,6 +18,7 @@ import { TYPE } from '../../xds/types.ts';
 import { duration } from './duration.ts';
 import { lookupService, type MeshService } from './authz-extauthz.ts';
 import { socketAddress } from './locality.ts';
+import { applicableTelemetries } from '../../api/telemetry-select.ts';
 
 export const OTEL_TRACER = 'envoy.tracers.opentelemetry';
 /** The cluster of the control plane's built-in OTLP/HTTP receiver. */
@@ -53,21 +55,38 @@ export interface ProxyTracing {
   clusters: Record<string, object>;
 }
 
-type Mesh = Pick<MeshSnapshot, 'meshConfig' | 'tracesReceiver' | 'trustDomain'>;
+type Mesh = Pick<MeshSnapshot, 'meshConfig' | 'tracesReceiver' | 'trustDomain' | 'telemetries'>;
 
 /**
- * The specs mesh config alone gives (Istio: the root namespace's defaults): defaultProviders.tracing
- * names a provider; undefined when it names none.
+ * Istio's Telemetries.Tracing: the specs the Telemetry resources that apply to the proxy give
+ * (root namespace, then its namespace, then its own: later ones override field by field, each for
+ * its match mode), starting from meshConfig.defaultProviders.tracing; undefined when neither says
+ * anything (the legacy mesh config then decides). Unlike Istio, where no provider is named the
+ * spans go to the control plane's receiver rather than nowhere.
  */
-export function meshTracingSpecs(mesh: Mesh): TracingSpecs | undefined {
-  const provider = mesh.meshConfig?.defaultProviders?.tracing?.[0];
-  if (provider === undefined) return undefined;
-  const spec: TracingSpec = { provider, enableIstioTags: true };
-  return { server: spec, client: spec };
+export function tracingSpecs(mesh: Mesh, proxy: Workload): TracingSpecs | undefined {
+  const entries = applicableTelemetries(mesh.telemetries, { namespace: proxy.namespace, labels: proxy.labels ?? {} }).flatMap((a) => a.telemetry.spec.tracing ?? []);
+  const dflt = mesh.meshConfig?.defaultProviders?.tracing?.[0];
+  if (!entries.length && dflt === undefined) return undefined;
+  const client: TracingSpec = { enableIstioTags: true, ...(dflt !== undefined ? { provider: dflt } : {}) };
+  const server: TracingSpec = { ...client };
+  for (const t of entries) {
+    const mode = t.match?.mode;
+    const specs = mode === 'CLIENT' ? [client] : mode === 'SERVER' ? [server] : [client, server];
+    const name = t.providers?.[0]?.name; // Istio: one provider per mode, the first
+    for (const s of specs) {
+      if (name) s.provider = name;
+      if (t.randomSamplingPercentage != null) s.randomSamplingPercentage = t.randomSamplingPercentage;
+      if (t.disableSpanReporting != null) s.disabled = t.disableSpanReporting;
+      if (t.enableIstioTags != null) s.enableIstioTags = t.enableIstioTags;
+      if (t.customTags && Object.keys(t.customTags).length) s.customTags = t.customTags;
+    }
+  }
+  return { client, server };
 }
 
 /** The tracing of one proxy's HCMs, from its specs (Telemetry, default providers) or the legacy mesh config. */
-export function proxyTracing(mesh: Mesh, proxy: Workload, services: () => readonly MeshService[], specs: TracingSpecs | undefined = meshTracingSpecs(mesh)): ProxyTracing {
+export function proxyTracing(mesh: Mesh, proxy: Workload, services: () => readonly MeshService[], specs: TracingSpecs | undefined = tracingSpecs(mesh, proxy)): ProxyTracing {
   const out: ProxyTracing = { clusters: {} };
   if (!specs) {
     if (!mesh.meshConfig?.enableTracing) return out;
