@@ -41,6 +41,11 @@ test('with no control plane, commands fail with exit 1 naming the address they t
   const r = await weft(['get', 'vs', '--admin', 'http://127.0.0.1:1']);
   assert.equal(r.code, 1);
   assert.match(r.stderr, /cannot reach the control plane admin API at http:\/\/127\.0\.0\.1:1: ECONNREFUSED/);
+  // weft dashboard prints no URL that would not answer.
+  const d = await weft(['dashboard', '--admin', 'http://127.0.0.1:1']);
+  assert.equal(d.code, 1);
+  assert.equal(d.stdout, '');
+  assert.match(d.stderr, /cannot reach the control plane admin API at http:\/\/127\.0\.0\.1:1: ECONNREFUSED/);
 });
 
 test('weft up refuses a bad mesh file before starting anything, naming the file and field', async () => {
