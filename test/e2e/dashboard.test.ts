@@ -6,7 +6,8 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { request } from 'undici';
-import { ROOT, type Up, loadThrough, startUp, weft } from '../helpers.ts';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { CLI, ROOT, type Up, alive, lineMatching, loadThrough, startUp, waitFor, weft } from '../helpers.ts';
 import { type Browser, openBrowser } from '../fixtures/browser.ts';
 
 const UI_WAIT = 15_000;
@@ -25,6 +26,7 @@ describe('the dashboard in Chromium (weft up examples/canary)', () => {
   let up: Up;
   let browser: Browser;
   let url: string;
+  let restartedControl: ChildProcess | undefined;
 
   before(async () => {
     up = await startUp('examples/canary', ['--heartbeat', '1s']);
@@ -32,6 +34,7 @@ describe('the dashboard in Chromium (weft up examples/canary)', () => {
   });
   after(async () => {
     await browser?.close();
+    if (restartedControl && restartedControl.exitCode === null) restartedControl.kill('SIGKILL');
     if (up && up.proc.exitCode === null) await up.stop();
   });
 
@@ -174,5 +177,23 @@ describe('the dashboard in Chromium (weft up examples/canary)', () => {
     assert.ok(browser.requests.some((u) => u.endsWith('/api/v1/proxies')), 'the page polls the admin API');
     assert.deepEqual(browser.errors, [], 'the page logged errors');
     assert.deepEqual(browser.failed, [], 'requests that failed');
+  });
+
+  test('the control plane killed: the page says so and keeps what it last showed; restarted: live again, without a reload', async () => {
+    const { page } = browser;
+    await page.evaluate(() => ((window as any).__notReloaded = true));
+    const status = page.locator('#status');
+    process.kill(up.state.controlPid, 'SIGKILL');
+    await waitFor('the control plane to die', async () => !alive(up.state.controlPid));
+    await page.waitForFunction(() => document.querySelector('#status')?.classList.contains('down'), undefined, { timeout: UI_WAIT });
+    assert.match((await status.textContent()) ?? '', /cannot reach the control plane.*showing what it said at/);
+    assert.equal(await page.locator('#graph tr[data-edge="client -> my-backend-service"]').count(), 1, 'the last edges stay on screen');
+    await browser.screenshot('dashboard-control-plane-down');
+    restartedControl = spawn(process.execPath, [CLI, 'control', ...up.state.controlArgs], { env: { ...process.env, ...up.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    await lineMatching(restartedControl, /^WEFT_READY /);
+    await page.waitForFunction(() => document.querySelector('#status')?.classList.contains('live'), undefined, { timeout: UI_WAIT });
+    // The sidecars reconnect, and the page shows them current again.
+    await page.locator('#proxies tr[data-proxy="default/client"]').getByText('current', { exact: true }).waitFor({ timeout: 30_000 });
+    assert.equal(await page.evaluate(() => (window as any).__notReloaded), true);
   });
 });

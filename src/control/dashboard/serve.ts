@@ -4,7 +4,7 @@
 import http from 'node:http';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { analyze, liveMeshOf } from '../../api/index.ts';
+import { type AnalysisMessage, analyze, liveMeshOf } from '../../api/index.ts';
 import type { ConfigStore } from '../store/store.ts';
 import type { Registry } from '../registry/registry.ts';
 
@@ -57,7 +57,16 @@ function send(res: http.ServerResponse, status: number, type: string, body: stri
 /**
  * GET /api/v1/analysis: what `weft analyze` says of the running mesh (its stored config with its
  * workloads), each message naming its resource and field, with the revision it was made for.
+ * Made again only when the config or the workloads changed: every open dashboard asks for it.
  */
-export function analysisOf(store: ConfigStore, registry: Registry): { revision: number; messages: ReturnType<typeof analyze> } {
-  return { revision: store.revision(), messages: analyze(store.list(), liveMeshOf(registry.list())) };
+export function analysisOf(store: ConfigStore, registry: Registry): Analysis {
+  const key = `${store.revision()}/${registry.version()}`;
+  const hit = lastAnalysis.get(store);
+  if (hit?.key === key) return hit.analysis;
+  const analysis = { revision: store.revision(), messages: analyze(store.list(), liveMeshOf(registry.list())) };
+  lastAnalysis.set(store, { key, analysis });
+  return analysis;
 }
+
+type Analysis = { revision: number; messages: AnalysisMessage[] };
+const lastAnalysis = new WeakMap<ConfigStore, { key: string; analysis: Analysis }>();

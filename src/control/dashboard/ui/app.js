@@ -25,20 +25,27 @@ const SOURCES = {
 /** @param {string} id */
 const byId = (id) => /** @type {HTMLElement} */ (document.getElementById(id));
 
+/** @type {Date | undefined} when the control plane last answered */
+let lastGood;
+
 async function tick() {
   const names = Object.keys(SOURCES);
   const got = await Promise.all(names.map((n) => get(SOURCES[/** @type {keyof SOURCES} */ (n)])));
   /** @type {Record<string, import('./api.js').Got>} */
   const src = Object.fromEntries(names.map((n, i) => [n, got[i]]));
   const status = byId('status');
-  if (src.version.ok) {
-    byId('cp').textContent = `control plane ${src.version.data.version}, config revision ${src.version.data.revision}`;
-    status.className = 'status live';
-    show(status, `live · ${new Date().toLocaleTimeString()}`);
-  } else {
+  if (!src.version.ok) {
+    // The control plane is away: keep what it last said on screen, and say since when.
     status.className = 'status down';
-    show(status, src.version.error);
+    document.body.classList.add('stale');
+    show(status, `${src.version.error}; showing what it said at ${lastGood?.toLocaleTimeString() ?? '—'}`);
+    return;
   }
+  document.body.classList.remove('stale');
+  lastGood = new Date();
+  byId('cp').textContent = `control plane ${src.version.data.version}, config revision ${src.version.data.revision}`;
+  status.className = 'status live';
+  show(status, `live · ${lastGood.toLocaleTimeString()}`);
   const panels = [
     () => renderGraph(byId('graph'), src),
     () => renderSplit(byId('split'), src),
