@@ -32,11 +32,12 @@ before(async () => {
   await mesh.workload({ name: 'httpbin-v1', namespace: 'foo', sa: 'httpbin', service: 'httpbin', labels: { app: 'httpbin' }, ports: [['http', 8000, await app('httpbin')]] });
   await mesh.workload({ name: 'plain', namespace: 'foo', sa: 'plain', service: 'plain', labels: { app: 'plain' }, ports: [['http', 8000, await app('plain')]] });
   sleep = (await mesh.workload({ name: 'sleep', namespace: 'foo', sa: 'sleep', outbound: true })).outbound;
+  for (const v of ['v1', 'v2']) await mesh.workload({ name: `reviews-${v}`, namespace: 'foo', sa: 'reviews', service: 'reviews', labels: { app: 'reviews', version: v }, ports: [['http', 9080, await app(`reviews-${v}`)]] });
   await mesh.apply([{ apiVersion: 'security.istio.io/v1', kind: 'PeerAuthentication', metadata: { name: 'plain', namespace: 'foo' }, spec: { selector: { matchLabels: { app: 'plain' } }, mtls: { mode: 'DISABLE' } } }]);
   // Every sidecar scraped once: what they count from here on is seen.
   await waitFor('every sidecar scraped', async () => {
     const t = (await admin('/api/v1/signals/targets')).targets as { ok: boolean; error: string | null }[];
-    return t.length === 3 && t.every((x) => x.ok) ? true : undefined;
+    return t.length === 5 && t.every((x) => x.ok) ? true : undefined;
   }, 20_000);
 });
 after(() => mesh.close());
@@ -88,6 +89,12 @@ test('300 requests, 30 of them 500 after 20 ms: weft stat (workloads, services, 
   assert.ok(w.latencyMs.p50 > 0 && w.latencyMs.p50 <= w.latencyMs.p95 && w.latencyMs.p95 <= w.latencyMs.p99, JSON.stringify(w.latencyMs));
   assert.ok(w.latencyMs.p95 >= 10, `p95 ${w.latencyMs.p95}: 10% of the requests took 20 ms`);
 
+  // The RED series: one point per scrape round, whose requests add up to the 300.
+  const series = (await admin('/api/v1/signals/series?by=workload&name=foo/httpbin-v1')).items;
+  assert.deepEqual(series.map((i: any) => i.name), ['foo/httpbin-v1']);
+  assert.equal(series[0].points.reduce((n: number, p: any) => n + p.requests, 0), 300);
+  assert.ok(series[0].points.every((p: any) => (p.requests === 0) === (p.errorRatio === null && p.latencyMs === null)), 'a round without requests has no ratio and no latency');
+
   const s = await itemOnce('services', SERVICE, 300);
   assert.equal(s.errorRatio, 0.1);
   const e = await itemOnce('edges', `foo/sleep -> ${SERVICE} (foo/httpbin-v1)`, 300);
@@ -114,6 +121,25 @@ test('mTLS share: 1 for the workload served over mutual TLS, 0 for the one whose
   // Over plain text the server cannot tell who called: the edge seen from the destination is from unknown.
   const bySource = await admin('/api/v1/signals?by=edge&reporter=destination&window=15m');
   assert.ok(bySource.items.some((i: any) => i.name === `unknown/unknown -> plain.foo.svc.cluster.local (foo/plain)` && i.requests === 20), JSON.stringify(bySource.items.map((i: any) => i.name)));
+});
+
+test("a VirtualService's observed split beside its weights: 80/20 over two subsets, 200 requests", async () => {
+  await mesh.apply([
+    { apiVersion: 'networking.istio.io/v1', kind: 'DestinationRule', metadata: { name: 'reviews', namespace: 'foo' }, spec: { host: 'reviews', subsets: [{ name: 'v1', labels: { version: 'v1' } }, { name: 'v2', labels: { version: 'v2' } }] } },
+    { apiVersion: 'networking.istio.io/v1', kind: 'VirtualService', metadata: { name: 'reviews', namespace: 'foo' }, spec: { hosts: ['reviews'], http: [{ name: 'split', route: [{ destination: { host: 'reviews', subset: 'v1' }, weight: 80 }, { destination: { host: 'reviews', subset: 'v2' }, weight: 20 }] }] } },
+  ]);
+  for (let i = 0; i < 200; i++) assert.equal((await call(sleep, 'reviews.foo:9080', '/r')).status, 200);
+  const route = await waitFor('the split to count 200 requests', async () => {
+    const vs = (await admin('/api/v1/signals/splits?window=15m')).items.find((i: any) => i.virtualService === 'foo/reviews');
+    return vs?.routes[0]?.requests === 200 ? vs.routes[0] : undefined;
+  }, 20_000, 200);
+  const REVIEWS = 'reviews.foo.svc.cluster.local';
+  assert.equal(route.route, 'split');
+  assert.deepEqual(route.destinations.map((d: any) => [d.host, d.subset, d.weight, d.workloads]), [[REVIEWS, 'v1', 80, ['foo/reviews-v1']], [REVIEWS, 'v2', 20, ['foo/reviews-v2']]]);
+  const [v1, v2] = route.destinations;
+  assert.equal(v1.requests + v2.requests, 200);
+  // 200 draws at 80%: 160 +- 5.7 (one standard deviation); these bounds are over five of them away.
+  assert.ok(v1.observedShare > 0.6 && v1.observedShare < 0.95, `v1 got ${v1.observedShare}`);
 });
 
 test('weft tap shows requests as they happen, with both principals; without the admin token the control plane refuses tap', async () => {
@@ -148,7 +174,7 @@ test('weft tap shows requests as they happen, with both principals; without the 
 test('tap of a workload that is not connected names the ones that are', async () => {
   const r = await weft(['tap', 'nope', '-n', 'foo'], env);
   assert.equal(r.code, 1);
-  assert.match(r.stderr, /no sidecar of workload foo\/nope is connected \(connected: foo\/httpbin-v1, foo\/plain, foo\/sleep\)/);
+  assert.match(r.stderr, /no sidecar of workload foo\/nope is connected \(connected: foo\/httpbin-v1, foo\/plain, foo\/reviews-v1, foo\/reviews-v2, foo\/sleep\)/);
 });
 
 test('--help of stat, top and tap says what they show', async () => {
