@@ -139,3 +139,13 @@ test('the export queue is bounded: past it spans are dropped and counted, never 
   assert.equal(logs.length, 1, 'the failure is logged once while it repeats');
   tracer.close();
 });
+
+test('B3 headers that came beside a traceparent are rewritten too (W3C decides the context): the next hop that reads B3 joins the same trace', () => {
+  const h = head(['traceparent', `00-${TRACE}-${PARENT}-01`, 'x-b3-traceid', TRACE, 'x-b3-spanid', PARENT, 'x-b3-sampled', '1']);
+  const t = traceRequest(h, cfg(0), 0.5);
+  assert.equal(get(h.headers, 'x-b3-spanid'), t.spanId);
+  assert.equal(get(h.headers, 'x-b3-traceid'), TRACE);
+  const single = head(['traceparent', `00-${TRACE}-${PARENT}-01`, 'b3', `${TRACE}-${PARENT}-1`]);
+  const u = traceRequest(single, cfg(0), 0.5);
+  assert.equal(get(single.headers, 'b3'), `${TRACE}-${u.spanId}-1`);
+});
