@@ -33,7 +33,6 @@ interface Incoming {
   parentId?: string;
   sampled?: boolean;
   traceState?: string;
-  b3?: 'single' | 'multi';
 }
 
 /**
@@ -43,6 +42,7 @@ interface Incoming {
 export function traceRequest(head: RequestHead, cfg: TracingConfig, rand: number): TraceContext {
   const h = head.headers;
   const inc = incoming(h);
+  const b3 = b3Form(h);
   let requestId = value(h, 'x-request-id');
   let sampled = inc.sampled;
   if (sampled === undefined) {
@@ -60,13 +60,23 @@ export function traceRequest(head: RequestHead, cfg: TracingConfig, rand: number
   }
   if (requestId === undefined) out.push('x-request-id', (requestId = randomUUID()));
   out.push('traceparent', `00-${traceId}-${spanId}-${sampled ? '01' : '00'}`);
-  if (inc.b3 === 'single') out.push('b3', `${traceId}-${spanId}-${sampled ? '1' : '0'}`);
-  else if (inc.b3 === 'multi') {
+  if (b3 === 'single') out.push('b3', `${traceId}-${spanId}-${sampled ? '1' : '0'}`);
+  else if (b3 === 'multi') {
     out.push('x-b3-traceid', traceId, 'x-b3-spanid', spanId, 'x-b3-sampled', sampled ? '1' : '0');
     if (inc.parentId) out.push('x-b3-parentspanid', inc.parentId);
   }
   head.headers = out;
   return { traceId, spanId, ...(inc.parentId ? { parentId: inc.parentId } : {}), sampled, ...(inc.traceState ? { traceState: inc.traceState } : {}), requestId, startNs: nowNs() };
+}
+
+/** The B3 form the request came with (whichever context won): the form passed on. */
+function b3Form(h: HeaderList): 'single' | 'multi' | undefined {
+  let multi = false;
+  for (let i = 0; i < h.length; i += 2) {
+    if (h[i] === 'b3') return 'single';
+    if (h[i] === 'x-b3-traceid' || h[i] === 'x-b3-sampled' || h[i] === 'x-b3-flags') multi = true;
+  }
+  return multi ? 'multi' : undefined;
 }
 
 const B3_MULTI = new Set(['x-b3-traceid', 'x-b3-spanid', 'x-b3-parentspanid', 'x-b3-sampled', 'x-b3-flags']);
@@ -89,10 +99,10 @@ export function incoming(h: HeaderList): Incoming {
   const b3 = value(h, 'b3');
   if (b3 !== undefined) {
     const parts = b3.trim().toLowerCase().split('-');
-    if (parts.length === 1) return { sampled: sampledOf(parts[0]), b3: 'single' }; // a decision only
+    if (parts.length === 1) return { sampled: sampledOf(parts[0]) }; // a decision only
     const [tid, sid, s] = parts;
     const traceId = b3TraceId(tid);
-    if (traceId && sid && HEX16.test(sid) && sid !== ZERO16) return { traceId, parentId: sid, sampled: sampledOf(s), b3: 'single' };
+    if (traceId && sid && HEX16.test(sid) && sid !== ZERO16) return { traceId, parentId: sid, sampled: sampledOf(s) };
   }
   const tid = value(h, 'x-b3-traceid');
   const sid = value(h, 'x-b3-spanid');
@@ -100,8 +110,8 @@ export function incoming(h: HeaderList): Incoming {
   const sampled = flags === '1' ? true : sampledOf(value(h, 'x-b3-sampled'));
   const traceId = tid !== undefined ? b3TraceId(tid.trim().toLowerCase()) : undefined;
   const spanId = sid?.trim().toLowerCase();
-  if (traceId && spanId && HEX16.test(spanId) && spanId !== ZERO16) return { traceId, parentId: spanId, sampled, b3: 'multi' };
-  if (sampled !== undefined && (tid !== undefined || value(h, 'x-b3-sampled') !== undefined || flags !== undefined)) return { sampled, b3: 'multi' };
+  if (traceId && spanId && HEX16.test(spanId) && spanId !== ZERO16) return { traceId, parentId: spanId, sampled };
+  if (sampled !== undefined && (tid !== undefined || value(h, 'x-b3-sampled') !== undefined || flags !== undefined)) return { sampled };
   return {};
 }
 
