@@ -3,7 +3,9 @@
 import { fmtMs, fmtPct, fmtRate, h, note, s, show } from './dom.js';
 import { liveEdges } from './signals.js';
 
-const COL_W = 500;
+const COL_W = 560;
+/** The straight run into a box, under the edge's label. */
+const LABEL_RUN = 250;
 const ROW_H = 64;
 const NODE_W = 180;
 const NODE_H = 34;
@@ -35,7 +37,7 @@ export function renderGraph(el, src) {
     'svg',
     { viewBox: `0 0 ${width} ${height}`, width, height, class: 'graph', role: 'img', 'aria-label': 'service graph' },
     s('defs', {}, s('marker', { id: 'arrow', viewBox: '0 0 10 10', refX: 10, refY: 5, markerWidth: 7, markerHeight: 7, orient: 'auto-start-reverse' }, s('path', { d: 'M0,0 L10,5 L0,10 z', class: 'arrowhead' }))),
-    ...edges.map((e) => edgeShape(e, /** @type {any} */ (at.get(e.source)), /** @type {any} */ (at.get(e.destination)))),
+    ...edges.map((e, i) => edgeShape(e, /** @type {any} */ (at.get(e.source)), /** @type {any} */ (at.get(e.destination)), edges.slice(0, i).filter((o) => o.destination === e.destination).length)),
     ...[...at].map(([n, p]) => s('g', { class: `node ${isService(n, src) ? 'service' : 'workload'}`, 'data-node': n }, s('rect', { x: p.x, y: p.y, width: NODE_W, height: NODE_H, rx: 6 }), s('text', { x: p.x + NODE_W / 2, y: p.y + NODE_H / 2 + 5, 'text-anchor': 'middle' }, n))),
   );
   const rows = edges.flatMap((e) => [
@@ -79,24 +81,30 @@ function columns(names, edges) {
 }
 
 /**
+ * An arrow from a's right side to b's left side, its figures written just before the arrowhead,
+ * over the line: edges into different boxes never share a label's place, and edges into one box
+ * stack theirs (nth: how many edges into b came before this one).
  * @param {import('./signals.js').Edge} e
  * @param {{x: number, y: number}} a
  * @param {{x: number, y: number}} b
+ * @param {number} nth
  */
-function edgeShape(e, a, b) {
+function edgeShape(e, a, b, nth) {
   const x1 = a.x + NODE_W;
   const y1 = a.y + NODE_H / 2;
   const x2 = b.x;
   const y2 = b.y + NODE_H / 2;
-  const mx = (x1 + x2) / 2;
+  // A bend from a, then a straight run into b under the label (where the boxes leave room for it).
+  const bx = x2 - x1 > LABEL_RUN + 60 ? x2 - LABEL_RUN : x2;
+  const mx = (x1 + bx) / 2;
   const err = e.errorRatio ?? 0;
   const cls = `edge ${err > 0.05 ? 'bad' : err > 0 ? 'warn' : 'ok'} ${e.mtls === 'mutual_tls' ? 'mtls' : 'plain'}`;
   return s(
     'g',
     { class: cls, 'data-edge': `${e.source} -> ${e.destination}` },
     s('title', {}, `${e.source} -> ${e.destination}`),
-    s('path', { d: `M${x1},${y1} C${mx},${y1} ${mx},${y2} ${x2},${y2}`, 'marker-end': 'url(#arrow)' }),
-    s('text', { x: mx, y: (y1 + y2) / 2 - 6, 'text-anchor': 'middle', class: 'label' }, `${fmtRate(e.rate)} · ${e.errorRatio === null ? '–' : fmtPct(e.errorRatio)} errors · p99 ${p99Text(e)} · ${MTLS_TEXT[e.mtls]}`),
+    s('path', { d: `M${x1},${y1} C${mx},${y1} ${mx},${y2} ${bx},${y2} L${x2},${y2}`, 'marker-end': 'url(#arrow)' }),
+    s('text', { x: x2 - 12, y: y2 - 7 - nth * 14, 'text-anchor': 'end', class: 'label' }, `${fmtRate(e.rate)} · ${e.errorRatio === null ? '–' : fmtPct(e.errorRatio)} errors · p99 ${p99Text(e)} · ${MTLS_TEXT[e.mtls]}`),
   );
 }
 

@@ -15,7 +15,7 @@ export async function renderTraces(el, src) {
   const got = src.traces;
   if (!got?.ok) return show(el, note(!got ? 'loading…' : got.missing ? 'No traces: this control plane keeps none (GET /api/v1/traces is not found).' : got.error));
   const items = got.data.items;
-  if (!items.length) return show(el, note("No traces yet. Sidecars report them when the mesh config turns tracing on (enableTracing: true, and defaultConfig.tracing.sampling, 1% by default); docs/observability.md."));
+  if (!items.length) return show(el, note('No traces yet. Sidecars report them when the mesh config (ConfigMap istio-system/istio) turns tracing on: enableTracing: true, and defaultConfig.tracing.sampling for the percent of requests sampled (1 by default).'));
   const selected = items.find((/** @type {any} */ t) => t.traceId === chosen)?.traceId ?? items[0].traceId;
   const detail = await get(`/api/v1/traces/${selected}`);
   const list = h(
