@@ -1,7 +1,7 @@
 // The service graph: workloads that call (left) and services (right), one arrow per live edge,
 // labelled with its rate, error share, p99 and whether it runs over mutual TLS.
 import { fmtMs, fmtPct, fmtRate, h, note, s, show } from './dom.js';
-import { liveEdges } from './signals.js';
+import { boxOf, liveEdges } from './signals.js';
 
 const COL_W = 560;
 /** The straight run into a box, under the edge's label. */
@@ -17,7 +17,8 @@ export function renderGraph(el, src) {
   // Nodes: every service and every workload that serves none (a pure client), and whatever an edge names.
   /** @type {Set<string>} */
   const names = new Set();
-  if (src.endpoints?.ok) for (const w of src.endpoints.data.workloads) names.add(w.service ?? w.name);
+  const box = boxOf(src);
+  if (src.endpoints?.ok) for (const w of src.endpoints.data.workloads) names.add(box(w.namespace, w.name));
   for (const e of edges) names.add(e.source).add(e.destination);
   if (!names.size) return show(el, note(src.endpoints?.ok ? 'No workload is registered.' : (src.endpoints?.error ?? 'loading…')));
   const col = columns([...names].sort(), edges);
@@ -53,7 +54,8 @@ export function renderGraph(el, src) {
 
 /** @param {string} n @param {Record<string, import('./api.js').Got>} src */
 function isService(n, src) {
-  return src.endpoints?.ok && src.endpoints.data.workloads.some((/** @type {any} */ w) => w.service === n);
+  const box = boxOf(src);
+  return src.endpoints?.ok && src.endpoints.data.workloads.some((/** @type {any} */ w) => w.service && box(w.namespace, w.name) === n);
 }
 
 /**

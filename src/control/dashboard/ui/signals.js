@@ -13,7 +13,8 @@ export const SIGNAL_SOURCES = {
 };
 
 /**
- * One arrow of the graph: a workload calling a service, all the service's workloads together.
+ * One arrow of the graph: a client workload (or a service's workloads) calling a service, all the
+ * called service's workloads together.
  * `p99Ms` is exact where one workload served the edge; with several it is the highest of theirs
  * (`p99Bound`), which the edge's p99 cannot exceed.
  * @typedef {{ source: string, destination: string, requests: number, rate: number, errorRatio: number | null, p99Ms: number | null, p99Bound: boolean, mtls: 'mutual_tls' | 'none' | 'mixed' | 'unknown', parts: Part[] }} Edge
@@ -32,6 +33,21 @@ export function shortWorkload(ns, w) {
 }
 
 /**
+ * The graph's box for a workload: its service, where it serves one (so that a service calling
+ * another is one box with arrows in and out), else the workload itself (a client).
+ * @param {Record<string, import('./api.js').Got>} src
+ * @returns {(ns: string, workload: string) => string}
+ */
+export function boxOf(src) {
+  /** @type {Map<string, string>} */
+  const service = new Map();
+  if (src.endpoints?.ok) {
+    for (const w of src.endpoints.data.workloads) if (w.service) service.set(`${w.namespace}/${w.name}`, shortHost(w.service.includes('.') ? w.service : `${w.service}.${w.namespace}.svc.cluster.local`));
+  }
+  return (ns, workload) => service.get(`${ns}/${workload}`) ?? shortWorkload(ns, workload);
+}
+
+/**
  * The live edges over the window: who calls which service, how often, how many fail, how slow,
  * over what.
  * @param {Record<string, import('./api.js').Got>} src
@@ -39,9 +55,10 @@ export function shortWorkload(ns, w) {
  */
 export function liveEdges(src) {
   if (!src.edges?.ok) return { ok: false, why: unavailable(src.edges) };
+  const box = boxOf(src);
   /** @param {any} it an edge item */
   const pairOf = (it) => {
-    const source = shortWorkload(it.source.namespace, it.source.workload);
+    const source = box(it.source.namespace, it.source.workload);
     const destination = it.destination.service === 'unknown' ? shortWorkload(it.destination.namespace, it.destination.workload) : shortHost(it.destination.service);
     return { source, destination, key: `${source} -> ${destination}` };
   };
