@@ -107,20 +107,18 @@ ${COMMON_HELP}`,
         return 0;
       }
       const tty = process.stdout.isTTY;
-      let stop = false;
-      const onSignal = () => (stop = true);
+      const stop = new AbortController();
+      const onSignal = () => stop.abort();
       process.once('SIGINT', onSignal);
       process.once('SIGTERM', onSignal);
       try {
-        while (!stop) {
+        while (!stop.signal.aborted) {
           const text = await show();
           // On a terminal the table is redrawn in place; into a pipe each refresh follows the last.
           process.stdout.write(tty ? `\x1b[H\x1b[2J${text}` : `${text}\n`);
           await new Promise<void>((r) => {
             const t = setTimeout(r, every);
-            const end = () => (clearTimeout(t), r());
-            process.once('SIGINT', end);
-            process.once('SIGTERM', end);
+            stop.signal.addEventListener('abort', () => (clearTimeout(t), r()), { once: true });
           });
         }
       } finally {

@@ -162,8 +162,9 @@ export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
       return undefined;
     }
   };
-  // Tap (/tap): the requests as they happen, while someone listens.
-  const tap = new Tap(telemetry, () => current, localPrincipal, log);
+  // Tap (/tap): the requests as they happen, while the control plane listens (it alone knows the token).
+  const tapToken = randomBytes(24).toString('base64url');
+  const tap = new Tap(telemetry, () => current, localPrincipal, log, tapToken);
   const ctx: ForwardContext = { config: () => current, pools, telemetry, rr: new Map(), active: new ActiveExchanges(), destinationPort, jwks, localPrincipal, log, live: new LiveTcpConnections() };
   // Spans of the requests the tracing layer sampled, exported over OTLP/HTTP (telemetry/tracer.ts).
   const tracer = new Tracer({ config: () => current, calls: ctx, nodeId, ...(selfService ? { service: selfService } : {}), log });
@@ -352,7 +353,7 @@ export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
       }
       case '/config_dump':
         return json(200, {
-          node,
+          node: { ...node, metadata: { ...node.metadata, [META.tapToken]: node.metadata?.[META.tapToken] ? '(redacted)' : undefined } },
           xds: xds!.status(),
           versions: Object.fromEntries(Object.entries(current.versions).map(([t, v]) => [t.slice(t.lastIndexOf('.') + 1), v])),
           listeners: [...(current.raw[TYPE.listener]?.values() ?? [])],
@@ -363,7 +364,7 @@ export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
           jwksErrors: Object.fromEntries(jwks.lastError),
         });
       case '/stats':
-        return json(200, { requests: stats.rows(), tcp: stats.tcpRows(), pools: pools.stats(), connections: { active: budget.sockets.size, limit: budget.limit, refused: budget.refused }, tls: tlsStats.json(), sources: Object.fromEntries(stats.sources), authz: stats.authz, accessLog: accessLog.stats(), istio: istio.json(), tracing: tracer.stats() });
+        return json(200, { requests: stats.rows(), tcp: stats.tcpRows(), pools: pools.stats(), connections: { active: budget.sockets.size, limit: budget.limit, refused: budget.refused }, tls: tlsStats.json(), sources: Object.fromEntries(stats.sources), authz: stats.authz, accessLog: accessLog.stats(), istio: istio.json(), tracing: tracer.stats(), tap: tap.stats() });
       case '/certs': {
         // As Envoy's /certs: what this sidecar proves itself with, and until when (never its key).
         const c = certs.current();
@@ -393,8 +394,9 @@ export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
     admin.listen(opts.adminPort, opts.adminHost, () => resolve());
   });
   const aa = admin.address() as AddressInfo;
-  // Where the control plane scrapes its metrics: this port, on the address its xDS stream comes from.
-  node.metadata = { ...node.metadata, [META.adminPort]: aa.port };
+  // Where the control plane scrapes its metrics: this port, on the address its xDS stream comes
+  // from; and what its /tap asks for, which only the control plane learns.
+  node.metadata = { ...node.metadata, [META.adminPort]: aa.port, [META.tapToken]: tapToken };
   xds.setNode(withHealth());
   xds.start();
 

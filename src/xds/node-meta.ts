@@ -15,6 +15,12 @@ export const META = {
   outboundPort: 'OUTBOUND_PORT',
   /** The sidecar's admin endpoint port (on the host its xDS connection comes from): the control plane scrapes its metrics there. */
   adminPort: 'ADMIN_PORT',
+  /**
+   * What the sidecar's /tap asks of its listener (Authorization: Bearer): random per process, told
+   * only to the control plane over the mTLS xDS stream, so that only the control plane (which asks
+   * for the admin token) can tap it. Never shown: not in the registry, not in /config_dump.
+   */
+  tapToken: 'TAP_TOKEN',
   /** false while the sidecar's probe of its app fails; absent or anything else means healthy. */
   healthy: 'HEALTHY',
 } as const;

@@ -167,8 +167,8 @@ test('peerHost: the IP of a gRPC peer, or nothing', () => {
   assert.equal(peerHost('evil.example:80'), undefined);
 });
 
-test('a round over hostile targets (garbage, a body without end, one that never finishes, one refused, one reporting another workload): each named, the honest one counted, the round on time', async () => {
-  const honest = (workload: string, n: number) => `process_start_time_seconds ${Date.now() / 1000}\nistio_requests_total{reporter="destination",destination_workload="${workload}",destination_workload_namespace="ns",destination_service="s.ns.svc.cluster.local",response_code="200",connection_security_policy="mutual_tls"} ${n}\n`;
+test('a round over hostile targets (garbage, a body without end, one that never finishes, one refused, one reporting another workload, one another service): each named, the honest one counted, the round on time', async () => {
+  const honest = (workload: string, n: number, service = 's.ns.svc.cluster.local') => `process_start_time_seconds ${Date.now() / 1000}\nistio_requests_total{reporter="destination",destination_workload="${workload}",destination_workload_namespace="ns",destination_service="${service}",response_code="200",connection_security_policy="mutual_tls"} ${n}\n`;
   const behaviours: Record<string, http.RequestListener> = {
     good: (_q, res) => res.end(honest('good', 4)),
     garbage: (_q, res) => res.end('\u0000{{{ not prometheus\nistio_requests_total{reporter="destination" 1\n'),
@@ -183,13 +183,15 @@ test('a round over hostile targets (garbage, a body without end, one that never 
     },
     stall: (_q, res) => void res.writeHead(200).write('istio_requests_total'),
     liar: (_q, res) => res.end(honest('victim', 100)),
+    // Its own workload, but serving a service it did not register.
+    impostor: (_q, res) => res.end(honest('impostor', 100, 'payments.ns.svc.cluster.local')),
   };
   const servers: http.Server[] = [];
   const proxies: any[] = [];
   for (const [name, handler] of Object.entries(behaviours)) {
     const srv = http.createServer(handler);
     servers.push(srv);
-    proxies.push({ id: name, peer: '127.0.0.1:5555', workload: { name, namespace: 'ns', adminPort: await listen(srv) } });
+    proxies.push({ id: name, peer: '127.0.0.1:5555', workload: { name, namespace: 'ns', service: 's', adminPort: await listen(srv) } });
   }
   proxies.push({ id: 'refused', peer: 'ipv4:127.0.0.1:5555', workload: { name: 'refused', namespace: 'ns', adminPort: 1 } });
   proxies.push({ id: 'silent', peer: '127.0.0.1:5555', workload: { name: 'silent', namespace: 'ns' } });
@@ -207,7 +209,8 @@ test('a round over hostile targets (garbage, a body without end, one that never 
     assert.match(st.refused!.error!, /ECONNREFUSED/);
     assert.match(st.silent!.error!, /announced no admin port/);
     assert.equal(st.liar!.rejectedSeries, 1, 'a series of another workload is not counted');
-    assert.equal(logs.length, 5, logs.join('\n'));
+    assert.equal(st.impostor!.rejectedSeries, 1, 'nor one of a service the workload does not serve');
+    assert.equal(logs.length, 4, `logged: the four that failed, not the one without an admin port (Envoy, gRPC clients): ${logs.join('\n')}`);
     const items = signalsOver(c.rounds.records, 'workload', 'destination', 1);
     assert.deepEqual(items.map((i) => [i.name, i.requests]), [['ns/good', 4]]);
   } finally {

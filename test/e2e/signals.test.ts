@@ -16,6 +16,7 @@ const mesh = new AuthzMesh();
 let sleep = 0;
 let env: NodeJS.ProcessEnv;
 let cpStarted = 0;
+let plainApp = 0;
 const SLEEP_ID = 'spiffe://cluster.local/ns/foo/sa/sleep';
 const HTTPBIN_ID = 'spiffe://cluster.local/ns/foo/sa/httpbin';
 const SERVICE = 'httpbin.foo.svc.cluster.local';
@@ -30,7 +31,8 @@ before(async () => {
     setTimeout(() => res.end(`${name} ${req.url}`), req.url === '/fail' ? 20 : 0);
   });
   await mesh.workload({ name: 'httpbin-v1', namespace: 'foo', sa: 'httpbin', service: 'httpbin', labels: { app: 'httpbin' }, ports: [['http', 8000, await app('httpbin')]] });
-  await mesh.workload({ name: 'plain', namespace: 'foo', sa: 'plain', service: 'plain', labels: { app: 'plain' }, ports: [['http', 8000, await app('plain')]] });
+  plainApp = await app('plain');
+  await mesh.workload({ name: 'plain', namespace: 'foo', sa: 'plain', service: 'plain', labels: { app: 'plain' }, ports: [['http', 8000, plainApp]] });
   sleep = (await mesh.workload({ name: 'sleep', namespace: 'foo', sa: 'sleep', outbound: true })).outbound;
   for (const v of ['v1', 'v2']) await mesh.workload({ name: `reviews-${v}`, namespace: 'foo', sa: 'reviews', service: 'reviews', labels: { app: 'reviews', version: v }, ports: [['http', 9080, await app(`reviews-${v}`)]] });
   await mesh.apply([{ apiVersion: 'security.istio.io/v1', kind: 'PeerAuthentication', metadata: { name: 'plain', namespace: 'foo' }, spec: { selector: { matchLabels: { app: 'plain' } }, mtls: { mode: 'DISABLE' } } }]);
@@ -60,6 +62,12 @@ async function itemOnce(view: string, name: string, n: number): Promise<any> {
     if (it && it.requests > n) throw new Error(`${name} counted ${it.requests} requests, more than the ${n} sent`);
     return it?.requests === n ? it : undefined;
   }, 20_000, 200);
+}
+
+/** A sidecar's /stats, found by its workload name through the control plane's targets. */
+async function sidecarStats(workload: string): Promise<any> {
+  const t = (await admin('/api/v1/signals/targets')).targets.find((x: any) => x.workload === `foo/${workload}`);
+  return (await request(t.url.replace('/stats/prometheus', '/stats'))).body.json();
 }
 
 /** Whether the sidecars report the duration histogram (Istio's istio_request_duration_milliseconds). */
@@ -142,10 +150,37 @@ test("a VirtualService's observed split beside its weights: 80/20 over two subse
   assert.ok(v1.observedShare > 0.6 && v1.observedShare < 0.95, `v1 got ${v1.observedShare}`);
 });
 
-test('weft tap shows requests as they happen, with both principals; without the admin token the control plane refuses tap', async () => {
+test("a sidecar restarted: its new process's counters count from zero, and the workload's count goes on (n + 10 + 10, never more)", async () => {
+  const count = async () => (await stat('workloads')).items.find((i: any) => i.name === 'foo/plain')?.requests ?? 0;
+  const n0 = await count();
+  for (let i = 0; i < 10; i++) assert.equal((await call(sleep, 'plain.foo:8000', '/before')).status, 200);
+  await itemOnce('workloads', 'foo/plain', n0 + 10);
+  const old = mesh.sidecars.findIndex((p) => p.stderr().includes('[plain sidecar]'));
+  assert.ok(old >= 0);
+  const [gone] = mesh.sidecars.splice(old, 1);
+  await stopProc(gone!.proc);
+  await mesh.workload({ name: 'plain', namespace: 'foo', sa: 'plain', service: 'plain', labels: { app: 'plain' }, ports: [['http', 8000, plainApp]] });
+  await mesh.synced();
+  // Sent at once, before or after the new sidecar's first scrape: counted either way, as its
+  // process started after the control plane's.
+  for (let i = 0; i < 10; i++) assert.equal((await call(sleep, 'plain.foo:8000', '/after')).status, 200);
+  await itemOnce('workloads', 'foo/plain', n0 + 20);
+});
+
+test("weft tap shows requests as they happen, with both principals; without the admin token the control plane refuses tap, and the sidecar's own /tap refuses anyone without its token", async () => {
   const refused = await request(`${mesh.cp.adminUrl}/api/v1/tap/foo/httpbin-v1`);
   assert.equal(refused.statusCode, 401);
   assert.match((await refused.body.json() as { error: string }).error, /needs the admin token/);
+
+  // The sidecar's /tap asks for a token only the control plane learned (over xDS): a local process
+  // that can reach the admin port cannot tap it, nor find the token in /config_dump or the registry.
+  const t = (await admin('/api/v1/signals/targets')).targets.find((x: any) => x.workload === 'foo/httpbin-v1');
+  const direct = await request(t.url.replace('/stats/prometheus', '/tap'));
+  assert.equal(direct.statusCode, 401);
+  await direct.body.dump();
+  const dump = await (await request(t.url.replace('/stats/prometheus', '/config_dump'))).body.json() as any;
+  assert.equal(dump.node.metadata.TAP_TOKEN, '(redacted)');
+  assert.ok(!JSON.stringify(await admin('/api/v1/endpoints')).includes('TAP_TOKEN') && !JSON.stringify(await admin('/api/v1/proxies')).includes('TAP_TOKEN'));
 
   const proc = spawn(process.execPath, [CLI, 'tap', 'httpbin-v1', '-n', 'foo'], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   try {
@@ -165,10 +200,13 @@ test('weft tap shows requests as they happen, with both principals; without the 
     await call(sleep, 'httpbin.foo:8000', '/tapped-last');
     await waitFor('the last line', async () => lines.some((l) => l.includes('/tapped-last')), 15_000);
     assert.ok(!lines.some((l) => l.includes('/not-tapped')));
+    assert.equal((await sidecarStats('httpbin-v1')).tap.listeners, 1);
   } finally {
     await stopProc(proc);
   }
   assert.equal(proc.exitCode, 0, 'Ctrl-C ends weft tap cleanly');
+  // The control plane let go of the sidecar's tap, and the sidecar of its subscription.
+  await waitFor("the sidecar's tap to have no listener", async () => (await sidecarStats('httpbin-v1')).tap.listeners === 0);
 });
 
 test('tap of a workload that is not connected names the ones that are', async () => {

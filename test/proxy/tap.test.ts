@@ -82,3 +82,26 @@ test('a listener that does not read: publishing 50,000 requests takes no waiting
     server.close();
   }
 });
+
+test("with a token, tap answers only a listener that sends it: none or a wrong one gets 401 and no subscription", async () => {
+  const t = new Telemetry();
+  const tap = new Tap(t, config, () => undefined, () => {}, 'sekrit');
+  const server = http.createServer((req, res) => tap.serve(req, res));
+  const port = await listen(server);
+  const get = (auth?: string) => new Promise<number>((resolve) => {
+    const req = http.get(`http://127.0.0.1:${port}/tap`, { headers: auth ? { authorization: auth } : {} }, (res) => {
+      resolve(res.statusCode!);
+      req.destroy();
+    });
+  });
+  try {
+    assert.equal(await get(), 401);
+    assert.equal(await get('Bearer sekriT'), 401);
+    assert.equal(await get('Bearer sekrit2'), 401);
+    assert.equal(t.request.hasSubscribers, false);
+    assert.equal(await get('Bearer sekrit'), 200);
+  } finally {
+    server.closeAllConnections();
+    server.close();
+  }
+});

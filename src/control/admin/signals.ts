@@ -171,7 +171,8 @@ function tap(deps: SignalsDeps, req: http.IncomingMessage, res: http.ServerRespo
       write({ type: 'error', proxy: p.id, error });
       ended();
     };
-    const up = http.get(url, { agent: false }, (ur) => {
+    const token = deps.ads.tapToken(p.id);
+    const up = http.get(url, { agent: false, headers: token ? { authorization: `Bearer ${token}` } : {} }, (ur) => {
       answered = true;
       if (ur.statusCode !== 200) {
         ur.resume();

@@ -255,6 +255,13 @@ export class AdsServer {
     }));
   }
 
+  /** The tap token (node metadata TAP_TOKEN) of a connected proxy on the TLS port, if it sent one: what its /tap asks for. */
+  tapToken(id: string): string | undefined {
+    const c = this.conns.get(id);
+    const t = c?.secure ? c.node.metadata?.[META.tapToken] : undefined;
+    return typeof t === 'string' && t ? t : undefined;
+  }
+
   /**
    * The proxies on the TLS port that do not hold the current version of secret `name` (never
    * subscribed to it, not yet sent it, or not yet ACKed it): until there are none, a CA rotating

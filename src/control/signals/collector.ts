@@ -3,6 +3,7 @@
 // ADMIN_PORT), bounded in time, size and series; the deltas go into one record per round
 // (window.ts). A target that fails gets its error by name; nothing it sends stops the others.
 import http from 'node:http';
+import { fqdn } from '../../api/rules.ts';
 import type { ProxyStatus } from '../ads/server.ts';
 import { parsePrometheusText } from './prom-text.ts';
 import { DURATION_BUCKET, RecordBuilder, REQUESTS, Rounds, TargetCounters, WANTED } from './window.ts';
@@ -123,15 +124,16 @@ export class Collector {
     const port = p.workload.adminPort;
     const began = this.now();
     st.lastScrape = new Date(began).toISOString();
-    const fail = (error: string) => {
+    const fail = (error: string, quiet = false) => {
       st.ok = false;
       st.error = error;
-      if (t.logged !== error) this.opts.log?.(`signals: sidecar ${p.id} (${workload}): ${error}`);
+      if (t.logged !== error && !quiet) this.opts.log?.(`signals: sidecar ${p.id} (${workload}): ${error}`);
       t.logged = error;
     };
     if (!port || !host) {
       st.url = null;
-      return fail(!port ? 'it announced no admin port (node metadata ADMIN_PORT): not scraped' : `its connection's address ${p.peer} is not an IP address: not scraped`);
+      // No admin port is no fault: Envoy and proxyless gRPC clients announce none. Not logged.
+      return fail(!port ? 'it announced no admin port (node metadata ADMIN_PORT): not scraped' : `its connection's address ${p.peer} is not an IP address: not scraped`, !port);
     }
     st.url = `http://${host.includes(':') ? `[${host}]` : host}:${port}/stats/prometheus`;
     let text: string;
@@ -144,10 +146,14 @@ export class Collector {
     st.durationMs = this.now() - began;
     st.bytes = Buffer.byteLength(text);
     const parsed = parsePrometheusText(text, { want: (n) => WANTED.has(n), maxSeries: MAX_SCRAPE_SERIES });
-    // A sidecar reports its own end only: the workload its certificate proves.
+    // A sidecar reports its own end only: the workload its certificate proves and, as the
+    // destination, the service it registered (or none).
     const { name, namespace } = p.workload;
+    const service = p.workload.service ? fqdn(p.workload.service, namespace) : 'unknown';
     const own = (l: Record<string, string>) =>
-      l.reporter === 'destination' ? l.destination_workload === name && l.destination_workload_namespace === namespace : l.reporter === 'source' && l.source_workload === name && l.source_workload_namespace === namespace;
+      l.reporter === 'destination'
+        ? l.destination_workload === name && l.destination_workload_namespace === namespace && (l.destination_service === service || l.destination_service === 'unknown')
+        : l.reporter === 'source' && l.source_workload === name && l.source_workload_namespace === namespace;
     const { deltas, rejected } = t.counters.ingest(parsed.samples, own);
     builder.add(deltas);
     st.series = parsed.samples.filter((s) => s.name === REQUESTS || s.name === DURATION_BUCKET).length;

@@ -2,6 +2,7 @@
 // (to turn the next into deltas, with counter resets handled as Prometheus's rate() handles them),
 // and one record per scrape round, summed over all sidecars, for 15 minutes. Only the labels the
 // golden signals need are kept (dimensions), so a record grows with the mesh's edges and codes.
+import { createHash } from 'node:crypto';
 import { type Sample, parseLe } from './prom-text.ts';
 
 export const REQUESTS = 'istio_requests_total';
@@ -139,10 +140,13 @@ export class TargetCounters {
   }
 }
 
-/** A sample's identity: its name and every label, in a stable order. */
+/**
+ * A sample's identity: its name and every label, in a stable order, hashed: Istio's full label
+ * set makes a series' text a kilobyte or more, kept per series per sidecar between scrapes.
+ */
 function seriesKey(s: Sample): string {
   const names = Object.keys(s.labels).sort();
-  return s.name + '\u0000' + names.map((n) => `${n}\u0001${s.labels[n]}`).join('\u0000');
+  return createHash('sha1').update(s.name + '\u0000' + names.map((n) => `${n}\u0001${s.labels[n]}`).join('\u0000')).digest('base64');
 }
 
 /** Sums deltas into a round's record, bounded. */

@@ -9,6 +9,15 @@ import type { RequestEvent, Telemetry } from './events.ts';
 import { responseFlags } from './flags.ts';
 import { guarded } from './guarded.ts';
 
+// Not an ESM import, which runs the module's lazy getters (see src/proxy/sidecar.ts).
+const { timingSafeEqual } = process.getBuiltinModule('node:crypto');
+
+/** Does the header hold exactly these bytes? (In the same time whatever matches.) */
+function sameBytes(header: string | undefined, want: Buffer): boolean {
+  const got = Buffer.from(header ?? '');
+  return got.length === want.length && timingSafeEqual(got, want);
+}
+
 /** Lines held for one listener while its socket is not taking them; beyond, lines are dropped. */
 export const TAP_BUFFER_LINES = 1000;
 /** Listeners at once, per sidecar. */
@@ -31,15 +40,27 @@ export class Tap {
   private readonly log: (msg: string) => void;
   private readonly telemetry: Telemetry;
 
-  constructor(telemetry: Telemetry, config: () => RuntimeConfig, principal: () => string | undefined, log: (msg: string) => void) {
+  /** What a listener must send (Authorization: Bearer); undefined: anyone may listen (tests). */
+  private readonly token: Buffer | undefined;
+
+  constructor(telemetry: Telemetry, config: () => RuntimeConfig, principal: () => string | undefined, log: (msg: string) => void, token?: string) {
+    this.token = token === undefined ? undefined : Buffer.from(`Bearer ${token}`);
     this.telemetry = telemetry;
     this.config = config;
     this.principal = principal;
     this.log = log;
   }
 
+  /** Lines left out for slow listeners, since start. */
+  private droppedTotal = 0;
+
   get size(): number {
     return this.listeners.size;
+  }
+
+  /** For /stats: listeners now, and lines dropped for slow ones since start. */
+  stats(): { listeners: number; dropped: number } {
+    return { listeners: this.listeners.size, dropped: this.droppedTotal };
   }
 
   /** Serves one listener until it leaves (or the sidecar closes). */
@@ -47,6 +68,11 @@ export class Tap {
     if (req.method !== 'GET') {
       res.writeHead(405, { 'content-type': 'application/json', allow: 'GET' });
       res.end(JSON.stringify({ error: 'tap is GET only' }) + '\n');
+      return;
+    }
+    if (this.token && !sameBytes(req.headers.authorization, this.token)) {
+      res.writeHead(401, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ error: "tap needs this sidecar's tap token, which only the control plane has: use weft tap (GET /api/v1/tap/NAMESPACE/WORKLOAD on the control plane)" }) + '\n');
       return;
     }
     if (this.listeners.size >= MAX_TAP_LISTENERS) {
@@ -97,6 +123,7 @@ export class Tap {
     for (const l of this.listeners) {
       if (l.lines.length >= TAP_BUFFER_LINES) {
         l.dropped++;
+        this.droppedTotal++;
         continue;
       }
       l.lines.push(line);
