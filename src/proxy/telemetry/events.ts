@@ -39,6 +39,8 @@ export interface RequestEvent {
   upstreamWorkload?: string;
   /** The response headers the client got (from the upstream, with the route's edits). */
   responseHeaders?: HeaderList;
+  /** The response trailers, where the upstream sent some (gRPC's grpc-status, for traces). */
+  responseTrailers?: HeaderList;
 }
 
 /**
