@@ -183,13 +183,38 @@ export function validateMesh(mesh: Obj): FieldError[] {
   return [...trustDomains(mesh), ...ports(mesh), ...timeouts(mesh), ...meshTls(mesh), ...locality(mesh), ...serviceSettings(mesh), ...tracingSampling(mesh)];
 }
 
-/** ValidateProxyConfig's tracer check: defaultConfig.tracing.sampling is a percentage. */
+const CUSTOM_TAG = obj({ literal: obj({ value: STRING }), environment: obj({ name: STRING, defaultValue: STRING }), header: obj({ name: STRING, defaultValue: STRING }) });
+
+/**
+ * defaultConfig.tracing, the part Weft applies: sampling a percentage (ValidateProxyConfig),
+ * maxPathTagLength, and customTags each one kind (literal, environment or header) with its name.
+ */
 function tracingSampling(mesh: Obj): FieldError[] {
   const t = isObject(mesh.defaultConfig) ? mesh.defaultConfig.tracing : undefined;
-  const s = isObject(t) ? t.sampling : undefined;
-  if (s === undefined || s === null) return [];
-  const p = field(field(field(MESH, 'defaultConfig'), 'tracing'), 'sampling');
-  return typeof s !== 'number' || !(s >= 0 && s <= 100) ? [{ path: p, message: 'sampling must be between 0.0 and 100.0' }] : [];
+  if (t === undefined || t === null) return [];
+  const p = field(field(MESH, 'defaultConfig'), 'tracing');
+  if (!isObject(t)) return [{ path: p, message: 'must be a mapping' }];
+  const out: FieldError[] = [];
+  const s = t.sampling;
+  if (s !== undefined && s !== null && (typeof s !== 'number' || !(s >= 0 && s <= 100))) out.push({ path: field(p, 'sampling'), message: 'sampling must be between 0.0 and 100.0' });
+  if (t.maxPathTagLength != null) out.push(...checkShape(t.maxPathTagLength, UINT32, field(p, 'maxPathTagLength')));
+  if (t.customTags == null) return out;
+  if (!isObject(t.customTags)) return [...out, { path: field(p, 'customTags'), message: 'must be a mapping of tag names to tags' }];
+  for (const [name, tag] of Object.entries(t.customTags)) {
+    const tp = field(field(p, 'customTags'), name);
+    const shape = checkShape(tag, CUSTOM_TAG, tp);
+    if (shape.length) {
+      out.push(...shape);
+      continue;
+    }
+    const kinds = Object.keys(tag as Obj).filter((k) => (tag as Obj)[k] != null);
+    if (kinds.length !== 1) out.push({ path: tp, message: `must have one of literal, environment, header (got ${kinds.join(', ') || 'none'})` });
+    for (const k of ['environment', 'header']) {
+      const v = (tag as Obj)[k];
+      if (isObject(v) && (typeof v.name !== 'string' || !v.name)) out.push({ path: field(field(tp, k), 'name'), message: 'required' });
+    }
+  }
+  return out;
 }
 
 /** ValidateExtensionProviderTracingOpentelemetry: a port, and a service as for the other kinds. */

@@ -287,6 +287,13 @@ test('tracing: enableTracing, defaultConfig.tracing, defaultProviders.tracing an
   ]);
   // Istio's checks: sampling a percentage; the provider's fields, port and service.
   assert.deepEqual(problems('defaultConfig: {tracing: {sampling: 101}}\n').map((l) => l.replace('ConfigMap istio-system/istio: ', '')), ['data.mesh.defaultConfig.tracing.sampling: sampling must be between 0.0 and 100.0']);
+  // customTags: each one kind, with its name (a tag the sidecars could not write would be NACKed by every one of them).
+  assert.deepEqual(problems('defaultConfig: {tracing: {customTags: {a: {header: {}}, b: {literal: {value: x}, header: {name: h}}, c: {nope: {}}}, maxPathTagLength: -1}}\n').map((l) => l.replace('ConfigMap istio-system/istio: data.mesh.defaultConfig.tracing.', '')), [
+    'maxPathTagLength: must be between 0 and 4294967295',
+    'customTags.a.header.name: required',
+    'customTags.b: must have one of literal, environment, header (got literal, header)',
+    'customTags.c.nope: unknown field',
+  ]);
   assert.deepEqual(
     problems('extensionProviders:\n- name: o\n  opentelemetry: {service: otel, port: 0, http: {pathh: /x}}\n').map((l) => l.replace('ConfigMap istio-system/istio: data.mesh.extensionProviders[0].opentelemetry', '')),
     ['.http.pathh: unknown field'],

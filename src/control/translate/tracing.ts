@@ -207,8 +207,8 @@ function customTags(tags: Record<string, MeshCustomTag> | undefined): CustomTagJ
   for (const [tag, t] of Object.entries(tags ?? {})) {
     if (!t) continue;
     if (t.literal) out.push({ tag, literal: { value: t.literal.value ?? '' } });
-    else if (t.environment) out.push({ tag, environment: { name: t.environment.name, ...(t.environment.defaultValue !== undefined ? { default_value: t.environment.defaultValue } : {}) } });
-    else if (t.header) out.push({ tag, request_header: { name: t.header.name, ...(t.header.defaultValue !== undefined ? { default_value: t.header.defaultValue } : {}) } });
+    else if (t.environment?.name) out.push({ tag, environment: { name: t.environment.name, ...(t.environment.defaultValue !== undefined ? { default_value: t.environment.defaultValue } : {}) } });
+    else if (t.header?.name) out.push({ tag, request_header: { name: t.header.name, ...(t.header.defaultValue !== undefined ? { default_value: t.header.defaultValue } : {}) } });
   }
   return out;
 }
