@@ -50,8 +50,29 @@ export const OTEL_PROVIDER = obj({
   resourceDetectors: obj({ environment: obj({}), dynatrace: obj({}) }),
   dynatraceSampler: obj({ tenant: STRING, clusterId: INT32, rootSpansPerMinute: UINT32, httpService: obj({ service: STRING, port: UINT32, http: OTLP_HTTP }) }),
 });
-/** The other provider kinds (opentelemetry, checked above, is applied; the rest are not yet): checked to be mappings. */
+/** The other provider kinds (other tracers, metrics, logging, SDS; opentelemetry is checked in full: OTEL_PROVIDER): checked to be mappings (envoyFileAccessLog, which Weft applies, in full: fileAccessLogProvider). */
 const OTHER_PROVIDER_KINDS = ['zipkin', 'lightstep', 'datadog', 'stackdriver', 'opencensus', 'skywalking', 'opentelemetry', 'prometheus', 'envoyFileAccessLog', 'envoyHttpAls', 'envoyTcpAls', 'envoyOtelAls', 'sds'];
+
+/** envoyFileAccessLog (Telemetry's access log files): path, omitEmptyValues, and logFormat, one of text or labels (a JSON object). */
+const FILE_ACCESS_LOG = obj({ path: STRING, omitEmptyValues: BOOL });
+
+function fileAccessLogProvider(v: unknown, p: string): FieldError[] {
+  if (!isObject(v)) return [{ path: p, message: 'must be a mapping' }];
+  const { logFormat, ...rest } = v;
+  const errors = checkShape(rest, FILE_ACCESS_LOG, p);
+  if (logFormat === undefined || logFormat === null) return errors;
+  const lp = field(p, 'logFormat');
+  if (!isObject(logFormat)) return [...errors, { path: lp, message: 'must be a mapping' }];
+  for (const [k, x] of Object.entries(logFormat)) {
+    if (x === null) continue;
+    if (k === 'text' && typeof x !== 'string') errors.push({ path: field(lp, k), message: 'must be a string' });
+    else if (k === 'labels' && !isObject(x)) errors.push({ path: field(lp, k), message: 'must be a mapping of keys and format strings' });
+    else if (k !== 'text' && k !== 'labels') errors.push({ path: field(lp, k), message: 'unknown field (text or labels)' });
+  }
+  const set = ['text', 'labels'].filter((k) => logFormat[k] !== undefined && logFormat[k] !== null);
+  if (set.length > 1) errors.push({ path: lp, message: 'only one of text and labels may be set' });
+  return errors;
+}
 
 const TLS_CONFIG = obj({ minProtocolVersion: enumOf('TLS_AUTO', 'TLSV1_2', 'TLSV1_3'), ecdhCurves: STRINGS, cipherSuites: STRINGS });
 
@@ -315,6 +336,8 @@ function validateProviders(v: unknown, p: string): FieldError[] {
       } else if (k === 'opentelemetry') {
         const shape = checkShape(val, OTEL_PROVIDER, field(ip, k));
         errors.push(...(shape.length ? shape : serviceAndPort(val as Obj, field(ip, k))));
+      } else if (k === 'envoyFileAccessLog') {
+        errors.push(...fileAccessLogProvider(val, field(ip, k)));
       } else if (OTHER_PROVIDER_KINDS.includes(k)) {
         if (!isObject(val)) errors.push({ path: field(ip, k), message: 'must be a mapping' });
       } else {
