@@ -61,7 +61,7 @@ function tracingSupport(t: Obj, p: string, warn: (path: string, message: string)
   }
 }
 
-/** Where a provider is named that the mesh config does not have, or that logs nothing in Weft: what Istio does with it (nothing), said. */
+/** Where a provider is named that the mesh config does not have, or that logs or traces nothing in Weft: what Istio does with it (nothing), said. */
 export function telemetryProviderWarnings(t: Telemetry, mc: MeshConfig | undefined): string[] {
   const name = `Telemetry ${t.metadata.namespace}/${t.metadata.name}`;
   const out: string[] = [];
@@ -75,6 +75,18 @@ export function telemetryProviderWarnings(t: Telemetry, mc: MeshConfig | undefin
         out.push(`${name}: ${path}: provider ${JSON.stringify(p.name)} is a ${kind} provider: Weft's sidecars write access logs to files only (envoyFileAccessLog), so it logs nothing`);
       }
     });
+  });
+  // Tracing: the first provider of an entry is the one applied (control/translate/tracing.ts).
+  (t.spec.tracing ?? []).forEach((tr, i) => {
+    const p = tr?.providers?.[0];
+    if (!p) return;
+    const found = findExtensionProvider(mc, p.name);
+    const path = `spec.tracing[${i}].providers[0]`;
+    if (!found) out.push(`${name}: ${path}: provider ${JSON.stringify(p.name)} is not among the mesh config's extensionProviders: the workloads it applies to report no spans, as in Istio`);
+    else if (!isObject(found.opentelemetry)) {
+      const kind = Object.keys(found).find((k) => k !== 'name') ?? 'unknown';
+      out.push(`${name}: ${path}: provider ${JSON.stringify(p.name)} is a ${kind} provider: Weft's sidecars report spans to opentelemetry providers only, so the workloads it applies to report none`);
+    }
   });
   return out;
 }

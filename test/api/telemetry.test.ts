@@ -147,3 +147,11 @@ describe('weft analyze for Telemetry (Istio\'s codes)', () => {
     ]);
   });
 });
+
+test('weft apply names a Telemetry tracing provider that reports no spans: not in the mesh config, or not an opentelemetry provider', () => {
+  const t = checkResource({ apiVersion: 'telemetry.istio.io/v1', kind: 'Telemetry', metadata: { name: 't', namespace: 'foo' }, spec: { tracing: [{ providers: [{ name: 'OTEL' }] }, { providers: [{ name: 'zip' }] }, { providers: [{ name: 'gone' }] }] } }, 't') as Telemetry;
+  assert.deepEqual(telemetryProviderWarnings(t, { extensionProviders: [{ name: 'otel', opentelemetry: { service: 'o.example', port: 4318, http: {} } }, { name: 'zip', zipkin: { service: 'z.example', port: 9411 } }] }), [
+    'Telemetry foo/t: spec.tracing[1].providers[0]: provider "zip" is a zipkin provider: Weft\'s sidecars report spans to opentelemetry providers only, so the workloads it applies to report none',
+    'Telemetry foo/t: spec.tracing[2].providers[0]: provider "gone" is not among the mesh config\'s extensionProviders: the workloads it applies to report no spans, as in Istio',
+  ]);
+});
