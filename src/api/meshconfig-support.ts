@@ -130,7 +130,7 @@ function defaultProviders(c: Obj, providers: unknown, warn: (path: string, messa
       continue;
     }
     (Array.isArray(v) ? v : []).forEach((name, i) => {
-      const p = Array.isArray(providers) ? providers.find((x) => isObject(x) && x.name === name) : undefined;
+      const p = Array.isArray(providers) ? providers.find((x) => isObject(x) && typeof x.name === 'string' && typeof name === 'string' && x.name.toLowerCase() === name.toLowerCase()) : undefined;
       if (!isObject(p)) warn(`defaultProviders.tracing[${i}]`, `no extension provider is named ${JSON.stringify(name)}: proxies report no spans to it`);
       else if (!isObject(p.opentelemetry)) warn(`defaultProviders.tracing[${i}]`, `${NOT_APPLIED}: provider ${JSON.stringify(name)} is not an opentelemetry provider, the one tracer Weft applies`);
       else if (i > 0) warn(`defaultProviders.tracing[${i}]`, 'not applied: as in Istio, a proxy reports spans to one provider (the first)');
