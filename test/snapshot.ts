@@ -3,7 +3,7 @@
 // as it would be there), then loaded type by type through the sidecar's own conversion (a NACK
 // throws). For tests that run the request path's pure parts, or the request path in process.
 import { checkResource } from '../src/api/index.ts';
-import type { AuthorizationPolicy, DestinationRule, GatewayGRPCRoute, GatewayHTTPRoute, LocalRateLimit, PeerAuthentication, RequestAuthentication, ServiceEntry, Sidecar, VirtualService, WorkloadEntry } from '../src/api/types.ts';
+import type { AuthorizationPolicy, DestinationRule, GatewayGRPCRoute, GatewayHTTPRoute, LocalRateLimit, PeerAuthentication, RequestAuthentication, ServiceEntry, Sidecar, Telemetry, VirtualService, WorkloadEntry } from '../src/api/types.ts';
 import type { MeshSnapshot, Workload } from '../src/control/model/model.ts';
 import { translate } from '../src/control/translate/translate.ts';
 import { EMPTY_CONFIG, type RuntimeConfig, nextConfig } from '../src/proxy/config.ts';
@@ -44,6 +44,7 @@ export function meshOf(config: readonly object[], workloads: Workload[]): MeshSn
     peerAuthentications: resources.filter((r) => r.kind === 'PeerAuthentication') as PeerAuthentication[],
     authorizationPolicies: resources.filter((r) => r.kind === 'AuthorizationPolicy') as AuthorizationPolicy[],
     requestAuthentications: resources.filter((r) => r.kind === 'RequestAuthentication') as RequestAuthentication[],
+    telemetries: resources.filter((r) => r.kind === 'Telemetry') as Telemetry[],
     workloads,
   };
 }

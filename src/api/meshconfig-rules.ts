@@ -50,8 +50,29 @@ export const OTEL_PROVIDER = obj({
   resourceDetectors: obj({ environment: obj({}), dynatrace: obj({}) }),
   dynatraceSampler: obj({ tenant: STRING, clusterId: INT32, rootSpansPerMinute: UINT32, httpService: obj({ service: STRING, port: UINT32, http: OTLP_HTTP }) }),
 });
-/** The other provider kinds (opentelemetry, checked above, is applied; the rest are not yet): checked to be mappings. */
+/** The other provider kinds (other tracers, metrics, logging, SDS; opentelemetry is checked in full: OTEL_PROVIDER): checked to be mappings (envoyFileAccessLog, which Weft applies, in full: fileAccessLogProvider). */
 const OTHER_PROVIDER_KINDS = ['zipkin', 'lightstep', 'datadog', 'stackdriver', 'opencensus', 'skywalking', 'opentelemetry', 'prometheus', 'envoyFileAccessLog', 'envoyHttpAls', 'envoyTcpAls', 'envoyOtelAls', 'sds'];
+
+/** envoyFileAccessLog (Telemetry's access log files): path, omitEmptyValues, and logFormat, one of text or labels (a JSON object). */
+const FILE_ACCESS_LOG = obj({ path: STRING, omitEmptyValues: BOOL });
+
+function fileAccessLogProvider(v: unknown, p: string): FieldError[] {
+  if (!isObject(v)) return [{ path: p, message: 'must be a mapping' }];
+  const { logFormat, ...rest } = v;
+  const errors = checkShape(rest, FILE_ACCESS_LOG, p);
+  if (logFormat === undefined || logFormat === null) return errors;
+  const lp = field(p, 'logFormat');
+  if (!isObject(logFormat)) return [...errors, { path: lp, message: 'must be a mapping' }];
+  for (const [k, x] of Object.entries(logFormat)) {
+    if (x === null) continue;
+    if (k === 'text' && typeof x !== 'string') errors.push({ path: field(lp, k), message: 'must be a string' });
+    else if (k === 'labels' && !isObject(x)) errors.push({ path: field(lp, k), message: 'must be a mapping of keys and format strings' });
+    else if (k !== 'text' && k !== 'labels') errors.push({ path: field(lp, k), message: 'unknown field (text or labels)' });
+  }
+  const set = ['text', 'labels'].filter((k) => logFormat[k] !== undefined && logFormat[k] !== null);
+  if (set.length > 1) errors.push({ path: lp, message: 'only one of text and labels may be set' });
+  return errors;
+}
 
 const TLS_CONFIG = obj({ minProtocolVersion: enumOf('TLS_AUTO', 'TLSV1_2', 'TLSV1_3'), ecdhCurves: STRINGS, cipherSuites: STRINGS });
 
@@ -183,13 +204,38 @@ export function validateMesh(mesh: Obj): FieldError[] {
   return [...trustDomains(mesh), ...ports(mesh), ...timeouts(mesh), ...meshTls(mesh), ...locality(mesh), ...serviceSettings(mesh), ...tracingSampling(mesh)];
 }
 
-/** ValidateProxyConfig's tracer check: defaultConfig.tracing.sampling is a percentage. */
+const CUSTOM_TAG = obj({ literal: obj({ value: STRING }), environment: obj({ name: STRING, defaultValue: STRING }), header: obj({ name: STRING, defaultValue: STRING }) });
+
+/**
+ * defaultConfig.tracing, the part Weft applies: sampling a percentage (ValidateProxyConfig),
+ * maxPathTagLength, and customTags each one kind (literal, environment or header) with its name.
+ */
 function tracingSampling(mesh: Obj): FieldError[] {
   const t = isObject(mesh.defaultConfig) ? mesh.defaultConfig.tracing : undefined;
-  const s = isObject(t) ? t.sampling : undefined;
-  if (s === undefined || s === null) return [];
-  const p = field(field(field(MESH, 'defaultConfig'), 'tracing'), 'sampling');
-  return typeof s !== 'number' || !(s >= 0 && s <= 100) ? [{ path: p, message: 'sampling must be between 0.0 and 100.0' }] : [];
+  if (t === undefined || t === null) return [];
+  const p = field(field(MESH, 'defaultConfig'), 'tracing');
+  if (!isObject(t)) return [{ path: p, message: 'must be a mapping' }];
+  const out: FieldError[] = [];
+  const s = t.sampling;
+  if (s !== undefined && s !== null && (typeof s !== 'number' || !(s >= 0 && s <= 100))) out.push({ path: field(p, 'sampling'), message: 'sampling must be between 0.0 and 100.0' });
+  if (t.maxPathTagLength != null) out.push(...checkShape(t.maxPathTagLength, UINT32, field(p, 'maxPathTagLength')));
+  if (t.customTags == null) return out;
+  if (!isObject(t.customTags)) return [...out, { path: field(p, 'customTags'), message: 'must be a mapping of tag names to tags' }];
+  for (const [name, tag] of Object.entries(t.customTags)) {
+    const tp = field(field(p, 'customTags'), name);
+    const shape = checkShape(tag, CUSTOM_TAG, tp);
+    if (shape.length) {
+      out.push(...shape);
+      continue;
+    }
+    const kinds = Object.keys(tag as Obj).filter((k) => (tag as Obj)[k] != null);
+    if (kinds.length !== 1) out.push({ path: tp, message: `must have one of literal, environment, header (got ${kinds.join(', ') || 'none'})` });
+    for (const k of ['environment', 'header']) {
+      const v = (tag as Obj)[k];
+      if (isObject(v) && (typeof v.name !== 'string' || !v.name)) out.push({ path: field(field(tp, k), 'name'), message: 'required' });
+    }
+  }
+  return out;
 }
 
 /** ValidateExtensionProviderTracingOpentelemetry: a port, and a service as for the other kinds. */
@@ -290,6 +336,8 @@ function validateProviders(v: unknown, p: string): FieldError[] {
       } else if (k === 'opentelemetry') {
         const shape = checkShape(val, OTEL_PROVIDER, field(ip, k));
         errors.push(...(shape.length ? shape : serviceAndPort(val as Obj, field(ip, k))));
+      } else if (k === 'envoyFileAccessLog') {
+        errors.push(...fileAccessLogProvider(val, field(ip, k)));
       } else if (OTHER_PROVIDER_KINDS.includes(k)) {
         if (!isObject(val)) errors.push({ path: field(ip, k), message: 'must be a mapping' });
       } else {

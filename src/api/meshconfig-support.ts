@@ -1,9 +1,10 @@
 // What Weft does with each field of Istio's mesh config (the ConfigMap istio-system/istio, read and
 // checked by meshconfig-rules.ts), and the MeshConfig the rest of Weft reads (MeshSnapshot.meshConfig):
 //   - applied: trustDomain, trustDomainAliases, enableAutoMtls, extensionProviders (the ext_authz
-//     kinds, and opentelemetry over OTLP/HTTP), accessLogFile/accessLogEncoding/accessLogFormat,
+//     kinds, opentelemetry over OTLP/HTTP, and envoyFileAccessLog for Telemetries),
+//     defaultProviders.accessLogging and .tracing, accessLogFile/accessLogEncoding/accessLogFormat,
 //     enableTracing, defaultConfig.tracing (sampling, customTags, maxPathTagLength),
-//     defaultProviders.tracing, meshMTLS.minProtocolVersion,
+//     meshMTLS.minProtocolVersion,
 //     outboundTrafficPolicy (the default of proxies whose Sidecar does not say), and rootNamespace
 //     istio-system;
 //   - refused where ignoring the field would weaken security or widen traffic (rejected);
@@ -13,7 +14,7 @@ import type { FieldError } from './types.ts';
 import { field, index, isObject, type Obj } from './schema.ts';
 import { MESH_CONFIGMAP, type MeshConfig, type MeshCustomTag, type MeshExtensionProvider } from './meshconfig.ts';
 import { AUTHZ_KINDS, MESH, readMesh } from './meshconfig-rules.ts';
-import { accessLogProblem } from './accesslog-format.ts';
+import { accessLogFormatProblem, accessLogProblem } from './accesslog-format.ts';
 
 const ROOT_NAMESPACE = 'istio-system';
 
@@ -70,8 +71,9 @@ export function meshConfigSupport(data: Obj): MeshSupport {
         (v as unknown[]).forEach((pv, i) => {
           if (!isObject(pv)) return;
           const kind = Object.keys(pv).find((x) => x !== 'name' && pv[x] !== null);
+          if (kind === 'envoyFileAccessLog') return fileAccessLog(pv[kind], `${index(k, i)}.${kind}`, warn, reject);
           if (kind === 'opentelemetry' && isObject(pv[kind])) otelProvider(pv[kind], `${index(k, i)}.${kind}`, warn);
-          else if (kind && !AUTHZ_KINDS.has(kind)) warn(`${index(k, i)}.${kind}`, `${NOT_APPLIED}: Weft uses extension providers as external authorizers (envoyExtAuthzHttp, envoyExtAuthzGrpc) for CUSTOM AuthorizationPolicies and as tracers (opentelemetry)`);
+          else if (kind && !AUTHZ_KINDS.has(kind)) warn(`${index(k, i)}.${kind}`, `${NOT_APPLIED}: Weft uses extension providers as external authorizers (envoyExtAuthzHttp, envoyExtAuthzGrpc) for CUSTOM AuthorizationPolicies, as access log files (envoyFileAccessLog) for Telemetries and as tracers (opentelemetry)`);
           if (kind && AUTHZ_KINDS.has(kind) && isObject(pv[kind]) && pv[kind].clearRouteCache === true) warn(`${index(k, i)}.${kind}.clearRouteCache`, `${NOT_APPLIED}: the route is not chosen again after the authorizer's answer`);
         });
         break;
@@ -118,21 +120,41 @@ function defaultConfig(c: Obj, warn: (path: string, message: string) => void): v
 
 const TRACING_APPLIED = new Set(['sampling', 'customTags', 'maxPathTagLength']);
 
-/** defaultProviders.tracing is applied; a name that is no opentelemetry provider exports nothing. */
+/** defaultProviders.tracing and .accessLogging are applied; a tracing name that is no opentelemetry provider exports nothing. */
 function defaultProviders(c: Obj, providers: unknown, warn: (path: string, message: string) => void): void {
   for (const [k, v] of Object.entries(c)) {
     if (v === null) continue;
+    if (k === 'accessLogging') continue; // applied where no Telemetry names providers (control/translate/telemetry-logs.ts)
     if (k !== 'tracing') {
-      warn(`defaultProviders.${k}`, `${NOT_APPLIED}: Weft has no ${k === 'metrics' ? 'metrics' : 'access log'} providers yet`);
+      warn(`defaultProviders.${k}`, `${NOT_APPLIED}: Weft has no metrics providers yet`);
       continue;
     }
     (Array.isArray(v) ? v : []).forEach((name, i) => {
-      const p = Array.isArray(providers) ? providers.find((x) => isObject(x) && x.name === name) : undefined;
+      const p = Array.isArray(providers) ? providers.find((x) => isObject(x) && typeof x.name === 'string' && typeof name === 'string' && x.name.toLowerCase() === name.toLowerCase()) : undefined;
       if (!isObject(p)) warn(`defaultProviders.tracing[${i}]`, `no extension provider is named ${JSON.stringify(name)}: proxies report no spans to it`);
       else if (!isObject(p.opentelemetry)) warn(`defaultProviders.tracing[${i}]`, `${NOT_APPLIED}: provider ${JSON.stringify(name)} is not an opentelemetry provider, the one tracer Weft applies`);
       else if (i > 0) warn(`defaultProviders.tracing[${i}]`, 'not applied: as in Istio, a proxy reports spans to one provider (the first)');
     });
   }
+}
+
+/**
+ * An envoyFileAccessLog provider: applied where a Telemetry (or defaultProviders) names it. A
+ * format the sidecars cannot write would have every sidecar refuse its listeners, so it is refused
+ * here, as the mesh config's own accessLogFormat is.
+ */
+function fileAccessLog(v: unknown, p: string, warn: (path: string, message: string) => void, reject: (path: string, message: string) => void): void {
+  if (!isObject(v)) return;
+  const lf = isObject(v.logFormat) ? v.logFormat : undefined;
+  if (typeof lf?.text === 'string' && lf.text !== '') {
+    const problem = accessLogFormatProblem(lf.text);
+    if (problem) reject(`${p}.logFormat.text`, problem);
+  }
+  if (isObject(lf?.labels)) {
+    const problem = accessLogProblem({ accessLogEncoding: 'JSON', accessLogFormat: JSON.stringify(lf.labels) });
+    if (problem) reject(`${p}.logFormat.labels`, problem.message.replace(/^with accessLogEncoding JSON it /, 'it '));
+  }
+  if (v.omitEmptyValues === true) warn(`${p}.omitEmptyValues`, `${NOT_APPLIED}: empty values are written as "-" (text) or null (JSON)`);
 }
 
 /** minProtocolVersion is applied (the sidecars' mTLS servers, translate/mtls.ts); cipher suites are not. */

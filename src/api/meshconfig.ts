@@ -107,3 +107,26 @@ export interface MeshConfig {
   /** The proxies' defaults Weft reads: tracing.sampling (percent, 1 by default), tracing.customTags, tracing.maxPathTagLength. */
   defaultConfig?: { tracing?: { sampling?: number; customTags?: Record<string, MeshCustomTag>; maxPathTagLength?: number } };
 }
+
+/**
+ * The providers Istio's mesh config always has (pkg/config/mesh DefaultMeshConfig): `prometheus`,
+ * `stackdriver`, and `envoy`, the file access log on standard output. A provider of the mesh
+ * config with one of these names replaces it; the others follow them (ApplyMeshConfig).
+ */
+export const DEFAULT_EXTENSION_PROVIDERS: readonly MeshExtensionProvider[] = Object.freeze([
+  { name: 'prometheus', prometheus: {} },
+  { name: 'stackdriver', stackdriver: {} },
+  { name: 'envoy', envoyFileAccessLog: { path: '/dev/stdout' } },
+]);
+
+/** The mesh's extension providers as istiod has them: Istio's defaults, replaced by name, then the mesh config's others. */
+export function meshExtensionProviders(mc: MeshConfig | undefined): MeshExtensionProvider[] {
+  const own = mc?.extensionProviders ?? [];
+  const merged = DEFAULT_EXTENSION_PROVIDERS.map((d) => own.find((p) => p.name === d.name) ?? d);
+  return [...merged, ...own.filter((p) => !DEFAULT_EXTENSION_PROVIDERS.some((d) => d.name === p.name))];
+}
+
+/** A provider by the name a Telemetry gives it: the first whose name matches, in any case (Istio's fetchProvider). */
+export function findExtensionProvider(mc: MeshConfig | undefined, name: string): MeshExtensionProvider | undefined {
+  return meshExtensionProviders(mc).find((p) => p.name.toLowerCase() === name.toLowerCase());
+}

@@ -9,7 +9,7 @@
 // Of several Telemetries without a selector in one namespace, the oldest counts (Istio sorts by
 // creation time and takes the first; `weft analyze` reports the others: IST0160). A Telemetry with
 // targetRef(s) is for gateways, waypoints and services: never a sidecar's.
-import type { Telemetry } from './types.ts';
+import type { Telemetry, TelemetrySpec } from './types.ts';
 import { ROOT_NAMESPACE, labelsMatch } from './rules.ts';
 import type { PolicyTarget } from './policy-select.ts';
 
@@ -40,26 +40,46 @@ function namespaceWide(all: readonly Telemetry[], namespace: string): Telemetry 
 
 /**
  * The Telemetries that apply to a workload, lowest precedence first: root, namespace, then the
- * workload's own (those whose selector matches its labels). Only `namespace` and, for workload
- * Telemetries, `labels` are read.
+ * workload's own (those whose selector matches its labels).
  */
 export function applicableTelemetries(telemetries: readonly Telemetry[] | undefined, w: PolicyTarget, rootNamespace: string = ROOT_NAMESPACE): ApplyingTelemetry[] {
+  return applicable(telemetries, w.namespace, (t) => labelsMatch(t.spec.selector?.matchLabels, w.labels), rootNamespace);
+}
+
+/** The same, for a proxy scope that names its workload Telemetries ("namespace/name", as workloadTelemetryKeys gives them). */
+export function applicableTelemetriesOfScope(telemetries: readonly Telemetry[] | undefined, namespace: string, workloadKeys: readonly string[] = [], rootNamespace: string = ROOT_NAMESPACE): ApplyingTelemetry[] {
+  return applicable(telemetries, namespace, (t) => workloadKeys.includes(keyOf(t)), rootNamespace);
+}
+
+/** "namespace/name" of the workload-level Telemetries that select a workload: what, beside its namespace, decides its telemetry. */
+export function workloadTelemetryKeys(telemetries: readonly Telemetry[] | undefined, w: PolicyTarget, rootNamespace: string = ROOT_NAMESPACE): string[] {
+  return applicableTelemetries(telemetries, w, rootNamespace)
+    .filter((a) => a.level === 'workload')
+    .map((a) => keyOf(a.telemetry));
+}
+
+/**
+ * The entries of one section (tracing, metrics or accessLogging) of the applying Telemetries, in
+ * precedence order (later entries override earlier ones), each with the Telemetry it is from.
+ */
+export function sectionEntries<K extends 'tracing' | 'metrics' | 'accessLogging'>(applying: readonly ApplyingTelemetry[], section: K): { entry: NonNullable<TelemetrySpec[K]>[number]; from: ApplyingTelemetry }[] {
+  return applying.flatMap((a) => ((a.telemetry.spec[section] ?? []) as NonNullable<TelemetrySpec[K]>[number][]).filter((e) => e !== null && e !== undefined).map((entry) => ({ entry, from: a })));
+}
+
+const keyOf = (t: Telemetry) => `${t.metadata.namespace}/${t.metadata.name}`;
+
+function applicable(telemetries: readonly Telemetry[] | undefined, namespace: string, selects: (t: Telemetry) => boolean, rootNamespace: string): ApplyingTelemetry[] {
   const all = [...(telemetries ?? [])].sort(telemetryOrder);
   const out: ApplyingTelemetry[] = [];
   const root = namespaceWide(all, rootNamespace);
   if (root) out.push({ level: 'root', telemetry: root });
-  if (w.namespace !== rootNamespace) {
-    const ns = namespaceWide(all, w.namespace);
+  if (namespace !== rootNamespace) {
+    const ns = namespaceWide(all, namespace);
     if (ns) out.push({ level: 'namespace', telemetry: ns });
   }
   for (const t of all) {
-    if (t.metadata.namespace !== w.namespace || !hasSelector(t) || hasTargetRefs(t)) continue;
-    if (labelsMatch(t.spec.selector?.matchLabels, w.labels)) out.push({ level: 'workload', telemetry: t });
+    if (t.metadata.namespace !== namespace || !hasSelector(t) || hasTargetRefs(t)) continue;
+    if (selects(t)) out.push({ level: 'workload', telemetry: t });
   }
   return out;
-}
-
-/** "namespace/name" of each applying Telemetry, in order: what a proxy's telemetry depends on (its push-cache key). */
-export function telemetryKeys(applying: readonly ApplyingTelemetry[]): string[] {
-  return applying.map((a) => `${a.telemetry.metadata.namespace}/${a.telemetry.metadata.name}`);
 }

@@ -2,14 +2,21 @@
 // (support.ts calls this; the rules are those of support.ts: nothing valid is dropped in silence).
 // A Telemetry changes what is logged, measured and traced, never who may talk to whom: nothing of
 // it is refused, what Weft cannot apply yet is accepted with a warning naming the field.
-//   - accessLogging: applied by the sidecars' access logs (control/translate/accesslog.ts);
-//   - metrics: not applied yet (warned);
+//   - accessLogging: applied by the sidecars' access logs (control/translate/telemetry-logs.ts):
+//     providers, disabled, match.mode, filter.expression (CEL, as far as the sidecars evaluate it:
+//     api/cel.ts; an expression outside that is not applied, and every exchange is logged);
+//   - metrics: not applied yet: providers, reportingInterval, overrides' disabled and
+//     tagOverrides are warned, each by its path (an override's match says where those would apply);
 //   - tracing: applied (control/translate/tracing.ts): providers (the first, an opentelemetry one),
 //     match.mode, randomSamplingPercentage, disableSpanReporting, customTags (literal, environment,
 //     header), enableIstioTags; the rest is warned;
 //   - targetRef(s): for gateways, waypoints and services, never a sidecar (as in Istio): warned.
-import type { FieldError } from './types.ts';
-import { index, isObject, type Obj } from './schema.ts';
+// With the mesh config at hand (`weft apply` against a control plane), telemetryProviderWarnings
+// also names the providers the mesh does not have, or that log nothing in Weft.
+import type { FieldError, Telemetry } from './types.ts';
+import { field, index, isObject, type Obj } from './schema.ts';
+import { celUnsupported } from './cel.ts';
+import { findExtensionProvider, type MeshConfig } from './meshconfig.ts';
 
 const list = (v: unknown): unknown[] => (Array.isArray(v) ? v : []);
 
@@ -21,11 +28,25 @@ export function telemetrySupport(spec: Obj, out: { warnings: FieldError[] }): vo
   list(spec.tracing).forEach((t, i) => {
     if (isObject(t)) tracingSupport(t, index('spec.tracing', i), warn);
   });
+  // Metrics: the sidecars report Istio's standard metrics to Prometheus (/stats/prometheus)
+  // whatever a Telemetry says; no xDS carries a metrics configuration to them yet.
   list(spec.metrics).forEach((m, i) => {
-    if (isObject(m)) warn(index('spec.metrics', i), "accepted, not applied yet: the sidecars' metrics are Istio's standard metrics, as without a Telemetry");
+    if (!isObject(m)) return;
+    const p = index('spec.metrics', i);
+    const not = (what: string) => `accepted, not applied yet: ${what}; the sidecars report Istio's standard metrics as without a Telemetry`;
+    if (list(m.providers).length) warn(field(p, 'providers'), not('the sidecars export to Prometheus (/stats/prometheus) whichever providers are named'));
+    if (m.reportingInterval !== undefined && m.reportingInterval !== null) warn(field(p, 'reportingInterval'), not('Prometheus scrapes the counters as they are, at any time'));
+    list(m.overrides).forEach((o, j) => {
+      if (!isObject(o)) return;
+      const op = index(field(p, 'overrides'), j);
+      if (o.disabled === true) warn(field(op, 'disabled'), not('no metric is turned off'));
+      if (isObject(o.tagOverrides) && Object.keys(o.tagOverrides).length) warn(field(op, 'tagOverrides'), not('the labels are not changed'));
+    });
   });
   list(spec.accessLogging).forEach((l, i) => {
-    if (isObject(l)) warn(index('spec.accessLogging', i), "accepted, not applied yet: the mesh config's access log (accessLogFile) applies");
+    const expression = isObject(l) && isObject(l.filter) ? l.filter.expression : undefined;
+    const problem = typeof expression === 'string' ? celUnsupported(expression) : undefined;
+    if (problem) warn(field(field(index('spec.accessLogging', i), 'filter'), 'expression'), `accepted, not applied: Weft's sidecars cannot evaluate it (${problem}); these providers log every exchange`);
   });
 }
 
@@ -38,4 +59,34 @@ function tracingSupport(t: Obj, p: string, warn: (path: string, message: string)
   for (const [name, tag] of Object.entries(tags)) {
     if (isObject(tag) && tag.formatter != null) warn(`${p}.customTags.${name}.formatter`, 'accepted, not applied yet: the tag is not written (literal, environment and header tags are)');
   }
+}
+
+/** Where a provider is named that the mesh config does not have, or that logs or traces nothing in Weft: what Istio does with it (nothing), said. */
+export function telemetryProviderWarnings(t: Telemetry, mc: MeshConfig | undefined): string[] {
+  const name = `Telemetry ${t.metadata.namespace}/${t.metadata.name}`;
+  const out: string[] = [];
+  (t.spec.accessLogging ?? []).forEach((l, i) => {
+    (l?.providers ?? []).forEach((p, j) => {
+      const found = findExtensionProvider(mc, p.name);
+      const path = `spec.accessLogging[${i}].providers[${j}]`;
+      if (!found) out.push(`${name}: ${path}: provider ${JSON.stringify(p.name)} is not among the mesh config's extensionProviders (nor Istio's built-in envoy, prometheus, stackdriver): it logs nothing, as in Istio`);
+      else if (!isObject(found.envoyFileAccessLog)) {
+        const kind = Object.keys(found).find((k) => k !== 'name') ?? 'unknown';
+        out.push(`${name}: ${path}: provider ${JSON.stringify(p.name)} is a ${kind} provider: Weft's sidecars write access logs to files only (envoyFileAccessLog), so it logs nothing`);
+      }
+    });
+  });
+  // Tracing: the first provider of an entry is the one applied (control/translate/tracing.ts).
+  (t.spec.tracing ?? []).forEach((tr, i) => {
+    const p = tr?.providers?.[0];
+    if (!p) return;
+    const found = findExtensionProvider(mc, p.name);
+    const path = `spec.tracing[${i}].providers[0]`;
+    if (!found) out.push(`${name}: ${path}: provider ${JSON.stringify(p.name)} is not among the mesh config's extensionProviders: the workloads it applies to report no spans, as in Istio`);
+    else if (!isObject(found.opentelemetry)) {
+      const kind = Object.keys(found).find((k) => k !== 'name') ?? 'unknown';
+      out.push(`${name}: ${path}: provider ${JSON.stringify(p.name)} is a ${kind} provider: Weft's sidecars report spans to opentelemetry providers only, so the workloads it applies to report none`);
+    }
+  });
+  return out;
 }

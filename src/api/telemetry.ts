@@ -6,7 +6,7 @@
 
 import type { FieldError } from './types.ts';
 import { field, key, type ArraySchema, type ObjectSchema, type Schema, type StringSchema } from './schema.ts';
-import { Findings, asList, asObj, asStr, eachObj, entriesOf } from './common.ts';
+import { Findings, asObj, asStr, eachObj, entriesOf } from './common.ts';
 import { TARGET_REF, checkWorkloadPicker } from './authorizationpolicy.ts';
 import { parseDuration } from './rules.ts';
 import { celSyntaxError } from './cel.ts';
@@ -122,11 +122,11 @@ export function validateTelemetry(spec: Record<string, unknown>): FieldError[] {
       }
     }
   }
-  asList(spec.accessLogging).forEach((_, i) => {
-    const l = asObj(asList(spec.accessLogging)[i]);
-    const expression = asStr(asObj(l?.filter)?.expression);
-    // Istio's webhook: the filter must parse as CEL (cel.NewEnv().Parse).
-    if (expression !== undefined) f.report(`spec.accessLogging[${i}].filter.expression`, celSyntaxError(expression));
-  });
+  for (const [l, p] of eachObj(spec.accessLogging, 'spec.accessLogging')) {
+    const filter = asObj(l.filter);
+    // Istio's webhook: a filter's expression must parse as CEL (cel.NewEnv().Parse); none is "", which does not.
+    const expression = filter ? (asStr(filter.expression) ?? '') : undefined;
+    if (expression !== undefined) f.report(`${p}.filter.expression`, celSyntaxError(expression));
+  }
   return f.errors;
 }

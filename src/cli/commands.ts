@@ -457,13 +457,15 @@ IST0131); a security policy whose selector has no labels, a DENY rule that denie
 connection, a private key in a jwks (IST0133); fields Weft accepts but does not apply yet
 (WEFT0001); a delegation that makes fewer routes than it names: a delegate missing, with hosts
 or not exported to its root, a delegate route whose match conflicts with its root's, a delegate
-no root names (WEFT0003). Each message names the resource and the field.
+no root names (WEFT0003); a Telemetry access log entry without providers (IST0157), two
+Telemetries of a namespace without a selector (IST0160). Each message names the resource and the field.
 Without -f, analyzes the running mesh instead: its stored config, and, with its workloads, a route
 destination host that no workload serves and no ServiceEntry names (IST0101), a DestinationRule
 subset that selects none of its host's workloads (WEFT0002), an AuthorizationPolicy,
 PeerAuthentication or RequestAuthentication that applies to no workload (IST0127), an
-AuthorizationPolicy source namespace no workload runs in (IST0101), and a DestinationRule TLS
-mode its host's workloads refuse by their PeerAuthentications (WEFT0005).
+AuthorizationPolicy source namespace no workload runs in (IST0101), a DestinationRule TLS
+mode its host's workloads refuse by their PeerAuthentications (WEFT0005), a Telemetry selector
+that selects no workload (IST0101) and a workload two Telemetries select (IST0159).
 Exit status: 0 when nothing is an Error (warnings allowed), 1 otherwise.
 
 Options:

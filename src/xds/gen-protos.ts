@@ -38,6 +38,7 @@ const FILES = [
   'envoy/service/auth/v3/external_auth.proto',
   'envoy/extensions/access_loggers/file/v3/file.proto',
   'envoy/config/trace/v3/opentelemetry.proto',
+  'envoy/extensions/access_loggers/filters/cel/v3/cel.proto',
 ];
 
 /** The messages Weft encodes or decodes by name; everything they reference comes along. */
@@ -84,6 +85,8 @@ export const ROOTS = [
   'envoy.extensions.access_loggers.file.v3.FileAccessLog',
   // Tracing (translate/tracing.ts): the HCM's tracing provider, Envoy's OpenTelemetry tracer.
   'envoy.config.trace.v3.OpenTelemetryConfig',
+  // A Telemetry's access log filter (translate/accesslog.ts): Envoy's CEL access log filter.
+  'envoy.extensions.access_loggers.filters.cel.v3.ExpressionFilter',
 ];
 
 export function loadFullRoot(): protobuf.Root {

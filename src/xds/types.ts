@@ -28,6 +28,7 @@ export const TYPE = {
   extAuthzHttp: 'type.googleapis.com/envoy.extensions.filters.http.ext_authz.v3.ExtAuthz',
   extAuthzNetwork: 'type.googleapis.com/envoy.extensions.filters.network.ext_authz.v3.ExtAuthz',
   fileAccessLog: 'type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog',
+  celAccessLogFilter: 'type.googleapis.com/envoy.extensions.access_loggers.filters.cel.v3.ExpressionFilter',
   uriTemplateMatch: 'type.googleapis.com/envoy.extensions.path.match.uri_template.v3.UriTemplateMatchConfig',
   secret: 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret',
   otelTracer: 'type.googleapis.com/envoy.config.trace.v3.OpenTelemetryConfig',

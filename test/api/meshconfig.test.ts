@@ -203,7 +203,7 @@ test('data.mesh.extensionProviders: names present and unique, one kind each, ext
   // Other kinds are kept as written, with a warning; opentelemetry without http (OTLP/gRPC) exports nothing.
   assert.deepEqual(warnings('extensionProviders:\n- name: otel\n  opentelemetry: {service: otel.istio-system.svc.cluster.local, port: 4317}\n- name: authz\n  envoyExtAuthzGrpc: {service: 10.0.0.1, port: 9000}\n- name: zip\n  zipkin: {service: zipkin.istio-system.svc.cluster.local, port: 9411}\n'), [
     "ConfigMap istio-system/istio: data.mesh.extensionProviders[0].opentelemetry: accepted, not applied yet: sidecars export spans over OTLP/HTTP only (Istio exports over gRPC when http is unset); this provider's spans are not exported: give it http: {path: /v1/traces} and the service's OTLP/HTTP port",
-    'ConfigMap istio-system/istio: data.mesh.extensionProviders[2].zipkin: accepted, not applied yet: Weft uses extension providers as external authorizers (envoyExtAuthzHttp, envoyExtAuthzGrpc) for CUSTOM AuthorizationPolicies and as tracers (opentelemetry)',
+    'ConfigMap istio-system/istio: data.mesh.extensionProviders[2].zipkin: accepted, not applied yet: Weft uses extension providers as external authorizers (envoyExtAuthzHttp, envoyExtAuthzGrpc) for CUSTOM AuthorizationPolicies, as access log files (envoyFileAccessLog) for Telemetries and as tracers (opentelemetry)',
   ]);
 });
 
@@ -280,13 +280,19 @@ test('tracing: enableTracing, defaultConfig.tracing, defaultProviders.tracing an
     'defaultConfig.tracing.zipkin: accepted, not applied yet',
     'defaultProviders.tracing[1]: no extension provider is named "nope"',
     'defaultProviders.tracing[2]: accepted, not applied yet',
-    'defaultProviders.accessLogging: accepted, not applied yet',
     'extensionProviders[0].opentelemetry.resourceDetectors: accepted, not applied yet',
     'extensionProviders[0].opentelemetry.http.headers[1].envName: accepted, not applied yet',
     'extensionProviders[1].zipkin: accepted, not applied yet',
   ]);
   // Istio's checks: sampling a percentage; the provider's fields, port and service.
   assert.deepEqual(problems('defaultConfig: {tracing: {sampling: 101}}\n').map((l) => l.replace('ConfigMap istio-system/istio: ', '')), ['data.mesh.defaultConfig.tracing.sampling: sampling must be between 0.0 and 100.0']);
+  // customTags: each one kind, with its name (a tag the sidecars could not write would be NACKed by every one of them).
+  assert.deepEqual(problems('defaultConfig: {tracing: {customTags: {a: {header: {}}, b: {literal: {value: x}, header: {name: h}}, c: {nope: {}}}, maxPathTagLength: -1}}\n').map((l) => l.replace('ConfigMap istio-system/istio: data.mesh.defaultConfig.tracing.', '')), [
+    'maxPathTagLength: must be between 0 and 4294967295',
+    'customTags.a.header.name: required',
+    'customTags.b: must have one of literal, environment, header (got literal, header)',
+    'customTags.c.nope: unknown field',
+  ]);
   assert.deepEqual(
     problems('extensionProviders:\n- name: o\n  opentelemetry: {service: otel, port: 0, http: {pathh: /x}}\n').map((l) => l.replace('ConfigMap istio-system/istio: data.mesh.extensionProviders[0].opentelemetry', '')),
     ['.http.pathh: unknown field'],
@@ -295,4 +301,19 @@ test('tracing: enableTracing, defaultConfig.tracing, defaultProviders.tracing an
     problems('extensionProviders:\n- name: o\n  opentelemetry: {service: foo/otel, port: 0}\n').map((l) => l.replace('ConfigMap istio-system/istio: data.mesh.extensionProviders[0].opentelemetry', '')),
     ['.port: port number 0 must be in the range 1..65535', '.service: short names (non FQDN) are not allowed: foo/otel'],
   );
+});
+
+test('data.mesh.extensionProviders[].envoyFileAccessLog (Telemetry access logs): its shape checked, a format the sidecars cannot write refused, omitEmptyValues warned', () => {
+  const mesh = (p: object) => JSON.stringify({ extensionProviders: [{ name: 'files', envoyFileAccessLog: p }] });
+  assert.deepEqual(warnings(mesh({ path: '/tmp/a.log', logFormat: { text: '%RESPONSE_CODE%' } })), []);
+  assert.deepEqual(warnings(mesh({ logFormat: { labels: { code: '%RESPONSE_CODE%', nested: { p: '%REQ(:PATH)%' } } }, omitEmptyValues: true })), [
+    'ConfigMap istio-system/istio: data.mesh.extensionProviders[0].envoyFileAccessLog.omitEmptyValues: accepted, not applied yet: empty values are written as "-" (text) or null (JSON)',
+  ]);
+  assert.deepEqual(problems(mesh({ path: 1, logFormat: { text: 'x', labels: {} }, bogus: true })), [
+    'ConfigMap istio-system/istio: data.mesh.extensionProviders[0].envoyFileAccessLog.path: must be a string, not number 1',
+    'ConfigMap istio-system/istio: data.mesh.extensionProviders[0].envoyFileAccessLog.bogus: unknown field',
+    'ConfigMap istio-system/istio: data.mesh.extensionProviders[0].envoyFileAccessLog.logFormat: only one of text and labels may be set',
+  ]);
+  assert.match(problems(mesh({ logFormat: { text: '%UPSTREAM_WIRE_BYTES_SENT%' } })).join('\n'), /data\.mesh\.extensionProviders\[0\]\.envoyFileAccessLog\.logFormat\.text: command operator %UPSTREAM_WIRE_BYTES_SENT% is not supported by Weft's sidecars/);
+  assert.match(problems(mesh({ logFormat: { labels: { a: '%NOPE%' } } })).join('\n'), /envoyFileAccessLog\.logFormat\.labels: key a: command operator %NOPE% is not supported/);
 });

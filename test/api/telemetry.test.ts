@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { analyze, checkResource, formatProblem, warningsOf, type Resource } from '../../src/api/index.ts';
 import type { Telemetry } from '../../src/api/types.ts';
 import { applicableTelemetries } from '../../src/api/telemetry-select.ts';
+import { telemetryProviderWarnings } from '../../src/api/telemetry-support.ts';
 import { telemetry, validationProblems } from './helpers.ts';
 
 describe('Telemetry validation', () => {
@@ -22,6 +23,7 @@ describe('Telemetry validation', () => {
   const refused: [string, Record<string, unknown>, string[]][] = [
     ['a filter that is no CEL expression (Istio parses it)', { accessLogging: [{ filter: { expression: 'response.code >=' } }] }, ['spec.accessLogging[0].filter.expression: must be a valid CEL expression: expected an expression at 16 (end of expression)']],
     ['an unterminated CEL string', { accessLogging: [{ filter: { expression: "request.path == 'x" } }] }, ['spec.accessLogging[0].filter.expression: must be a valid CEL expression: unterminated string at 16']],
+    ['a filter without an expression (Istio parses "", which is no CEL)', { accessLogging: [{ filter: {} }] }, ['spec.accessLogging[0].filter.expression: must be a valid CEL expression: expected an expression at 0 (end of expression)']],
     ['has() of no field', { accessLogging: [{ filter: { expression: 'has(request)' } }] }, ['spec.accessLogging[0].filter.expression: must be a valid CEL expression: invalid argument to has() macro']],
     ['a mode not in the enum', { accessLogging: [{ match: { mode: 'BOTH' } }] }, ['spec.accessLogging[0].match.mode: must be one of CLIENT_AND_SERVER, CLIENT, SERVER (got "BOTH")']],
     ['both metric and customMetric', { metrics: [{ overrides: [{ match: { metric: 'REQUEST_COUNT', customMetric: 'x' } }] }] }, ['spec.metrics[0].overrides[0].match: only one of metric, customMetric may be set (got metric, customMetric)']],
@@ -42,9 +44,10 @@ describe('Telemetry validation', () => {
       "request.path.matches('^/v[0-9]+/') ? true : false",
       "r'\\d' == '\\\\d' && b'ab' == b\"ab\" && 0x1F == 31 && 3u > 2u && 1.5e3 > -2.0 && {'a': 1}['a'] == 1",
       '[1, 2, 3].exists(x, x > 2) && size(request.headers) > 0 // a comment',
+      `-9223372036854775808 < 0 && """triple "quoted""" != '''x''' && "\\u00e9\\101\\x41" == "éAA" && !has(.a.b)`,
     ];
     for (const e of ok) assert.deepEqual(validationProblems(telemetry({ accessLogging: [{ filter: { expression: e } }] })), [], e);
-    const bad = ['a &&', '(a', "'a' 'b'", 'a.if', '1 +* 2', 'x.exists(1, true)', "'\\q'", '99999999999999999999'];
+    const bad = ['a &&', '(a', "'a' 'b'", 'a.if', '1 +* 2', 'x.exists(1, true)', "'\\q'", '99999999999999999999', '9223372036854775808', "r'\\''", 'a = b', 'a & b', '1.', ''];
     for (const e of bad) assert.equal(validationProblems(telemetry({ accessLogging: [{ filter: { expression: e } }] })).length, 1, e);
   });
 });
@@ -57,6 +60,27 @@ describe('Telemetry: what Weft applies, and the warnings for the rest', () => {
       'Telemetry default/r: spec.tracing[0].providers: accepted, only the first provider is applied (as in Istio: one provider per mode)',
       'Telemetry default/r: spec.tracing[0].disableContextPropagation: accepted, not applied yet: the sidecars propagate the trace context (traceparent, b3)',
       'Telemetry default/r: spec.tracing[0].customTags.f.formatter: accepted, not applied yet: the tag is not written (literal, environment and header tags are)',
+    ]);
+  });
+  test('metrics: each field that would change them is named, not applied yet', () => {
+    assert.deepEqual(warnings({ metrics: [{ providers: [{ name: 'prometheus' }], reportingInterval: '5s', overrides: [{ match: { metric: 'REQUEST_COUNT' }, disabled: true }, { disabled: false, tagOverrides: { request_protocol: { operation: 'REMOVE' } } }, { match: { mode: 'CLIENT' } }] }] }), [
+      "Telemetry default/r: spec.metrics[0].providers: accepted, not applied yet: the sidecars export to Prometheus (/stats/prometheus) whichever providers are named; the sidecars report Istio's standard metrics as without a Telemetry",
+      "Telemetry default/r: spec.metrics[0].reportingInterval: accepted, not applied yet: Prometheus scrapes the counters as they are, at any time; the sidecars report Istio's standard metrics as without a Telemetry",
+      "Telemetry default/r: spec.metrics[0].overrides[0].disabled: accepted, not applied yet: no metric is turned off; the sidecars report Istio's standard metrics as without a Telemetry",
+      "Telemetry default/r: spec.metrics[0].overrides[1].tagOverrides: accepted, not applied yet: the labels are not changed; the sidecars report Istio's standard metrics as without a Telemetry",
+    ]);
+  });
+  test('accessLogging is applied: no warning, but for a filter the sidecars cannot evaluate (every exchange is then logged)', () => {
+    assert.deepEqual(warnings({ accessLogging: [{ providers: [{ name: 'envoy' }], disabled: false, match: { mode: 'CLIENT' }, filter: { expression: "response.code >= 400 && request.headers['x'] == 'y'" } }] }), []);
+    assert.deepEqual(warnings({ accessLogging: [{ filter: { expression: 'response.flags != 0' } }] }), [
+      "Telemetry default/r: spec.accessLogging[0].filter.expression: accepted, not applied: Weft's sidecars cannot evaluate it (unknown attribute response.flags (supported: request.path, request.url_path, request.host, request.method, request.headers, request.referer, request.useragent, request.id, request.protocol, request.query, request.size, response.code, response.code_details, response.headers, response.size, source.address, source.port, destination.address, destination.port, connection.mtls, connection.requested_server_name, connection.uri_san_peer_certificate, connection.uri_san_local_certificate, upstream.address, upstream.port, upstream.uri_san_peer_certificate, xds.cluster_name, xds.route_name)); these providers log every exchange",
+    ]);
+  });
+  test('with the mesh config (weft apply against a control plane): providers the mesh does not have, or that log nothing, are named', () => {
+    const t = checkResource(telemetry({ accessLogging: [{ providers: [{ name: 'ENVOY' }, { name: 'otel' }, { name: 'prometheus' }, { name: 'files' }] }] }, 'r', 'default'), 'x') as Telemetry;
+    assert.deepEqual(telemetryProviderWarnings(t, { extensionProviders: [{ name: 'files', envoyFileAccessLog: { path: '/tmp/a.log' } }] }), [
+      'Telemetry default/r: spec.accessLogging[0].providers[1]: provider "otel" is not among the mesh config\'s extensionProviders (nor Istio\'s built-in envoy, prometheus, stackdriver): it logs nothing, as in Istio',
+      'Telemetry default/r: spec.accessLogging[0].providers[2]: provider "prometheus" is a prometheus provider: Weft\'s sidecars write access logs to files only (envoyFileAccessLog), so it logs nothing',
     ]);
   });
   test('targetRefs: a sidecar never takes such a Telemetry, and is told so', () => {
@@ -122,4 +146,12 @@ describe('weft analyze for Telemetry (Istio\'s codes)', () => {
       'Error IST0159 Telemetry shop/b spec.selector: The Telemetries [a b] in namespace "shop" select the same workload pod "reviews-v1", which can lead to undefined behavior.',
     ]);
   });
+});
+
+test('weft apply names a Telemetry tracing provider that reports no spans: not in the mesh config, or not an opentelemetry provider', () => {
+  const t = checkResource({ apiVersion: 'telemetry.istio.io/v1', kind: 'Telemetry', metadata: { name: 't', namespace: 'foo' }, spec: { tracing: [{ providers: [{ name: 'OTEL' }] }, { providers: [{ name: 'zip' }] }, { providers: [{ name: 'gone' }] }] } }, 't') as Telemetry;
+  assert.deepEqual(telemetryProviderWarnings(t, { extensionProviders: [{ name: 'otel', opentelemetry: { service: 'o.example', port: 4318, http: {} } }, { name: 'zip', zipkin: { service: 'z.example', port: 9411 } }] }), [
+    'Telemetry foo/t: spec.tracing[1].providers[0]: provider "zip" is a zipkin provider: Weft\'s sidecars report spans to opentelemetry providers only, so the workloads it applies to report none',
+    'Telemetry foo/t: spec.tracing[2].providers[0]: provider "gone" is not among the mesh config\'s extensionProviders: the workloads it applies to report no spans, as in Istio',
+  ]);
 });

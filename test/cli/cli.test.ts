@@ -320,7 +320,7 @@ test("the mesh config: apply takes Istio's ConfigMap istio-system/istio (warning
     const a = await weft(['apply', '-f', '-', ...admin], {}, MESH_CONFIGMAP);
     assert.equal(a.code, 0, a.stderr);
     assert.equal(a.stdout, 'ConfigMap istio-system/istio created (revision 1)\n');
-    assert.equal(a.stderr, "Warning: ConfigMap istio-system/istio: data.mesh.defaultConfig: accepted, not applied yet: proxy settings are the sidecar's own (weft sidecar flags)\n");
+    assert.equal(a.stderr, "Warning: ConfigMap istio-system/istio: data.mesh.defaultConfig.discoveryAddress: accepted, not applied yet: proxy settings are the sidecar's own (weft sidecar flags)\n");
 
     const list = await weft(['get', 'configmaps', '-n', 'istio-system', ...admin]);
     assert.match(list.stdout, /^NAMESPACE\s+NAME\s+REVISION\s+WARNINGS\nistio-system\s+istio\s+1\s+1\n$/);

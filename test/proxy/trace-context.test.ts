@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { traceRequest } from '../../src/proxy/http/trace-context.ts';
 import type { HeaderList, RequestHead } from '../../src/proxy/http/types.ts';
 import type { TracingConfig } from '../../src/proxy/xds-client/convert-tracing.ts';
-import { MAX_QUEUED_SPANS, Tracer, operationName } from '../../src/proxy/telemetry/tracer.ts';
+import { MAX_QUEUED_SPANS, Tracer, operationName, spanOf } from '../../src/proxy/telemetry/tracer.ts';
 import { Telemetry } from '../../src/proxy/telemetry/events.ts';
 import type { RuntimeConfig } from '../../src/proxy/config.ts';
 import { EMPTY_CONFIG } from '../../src/proxy/config.ts';
@@ -148,4 +148,24 @@ test('B3 headers that came beside a traceparent are rewritten too (W3C decides t
   const single = head(['traceparent', `00-${TRACE}-${PARENT}-01`, 'b3', `${TRACE}-${PARENT}-1`]);
   const u = traceRequest(single, cfg(0), 0.5);
   assert.equal(get(single.headers, 'b3'), `${TRACE}-${u.spanId}-1`);
+});
+
+test("a span: Envoy's tags (url cut to max_path_tag_length, method, status, flags, cluster, peer, request id), the HCM's custom tags, gRPC status from the trailers as an error", () => {
+  const c: TracingConfig = { ...cfg(100), maxPathTagLength: 30, customTags: [{ tag: 'lit', kind: 'literal', value: 'v' }, { tag: 'user', kind: 'header', name: 'x-user', defaultValue: 'anon' }, { tag: 'dry', kind: 'metadata', filter: 'envoy.filters.http.rbac', path: ['k'] }] };
+  const ds = (headers: HeaderList, path = '/p') => ({ head: { ...head(headers), path, query: 'q=1' }, remoteAddress: () => '10.0.0.7', dynamicMetadata: { 'envoy.filters.http.rbac': { k: 'policy-1' } } }) as unknown as Downstream;
+  const tc = { traceId: TRACE, spanId: PARENT, parentId: 'aaaaaaaaaaaaaaaa', sampled: true, requestId: 'rid', startNs: 5n };
+  const s = spanOf({ cluster: 'outbound|80||a.example', status: 503, reason: 'upstream_timeout', endpoint: '10.0.0.9:80', bytesReceived: 3, bytesSent: 9, ds: ds(['user-agent', 'ua/1']) }, tc, c, false, { nodeId: 'node-1' });
+  assert.deepEqual([s.name, s.kind, s.parentSpanId, s.error], ['a.example:80/*', 3, 'aaaaaaaaaaaaaaaa', true]);
+  assert.ok(s.endNs > s.startNs);
+  assert.deepEqual(s.attributes, {
+    'component': 'proxy', 'node_id': 'node-1', 'guid:x-request-id': 'rid', 'http.url': 'http://a.example/p?q=1', 'http.method': 'GET', 'downstream_cluster': '-', 'user_agent': 'ua/1',
+    'http.protocol': 'HTTP/1.1', 'peer.address': '10.0.0.7', 'request_size': '3', 'response_flags': 'UT', 'http.status_code': '503', 'response_size': '9',
+    'upstream_cluster': 'outbound|80||a.example', 'upstream_cluster.name': 'outbound|80||a.example', 'upstream_address': '10.0.0.9:80', 'error': 'true', 'lit': 'v', 'user': 'anon', 'dry': 'policy-1',
+  });
+  const long = spanOf({ cluster: 'inbound|80||', status: 200, ds: ds(['x-user', 'bob'], '/'.padEnd(100, 'x')) }, tc, c, true, { nodeId: 'n', service: 'a.ns.svc.cluster.local' });
+  assert.equal(long.attributes['http.url']!.length, 30);
+  assert.deepEqual([long.name, long.kind, long.error, long.attributes.user], ['a.ns.svc.cluster.local:80/*', 2, false, 'bob']);
+  const grpc = (status: string) => spanOf({ cluster: 'inbound|80||', status: 200, responseTrailers: ['grpc-status', status], ds: ds(['content-type', 'application/grpc']) }, tc, c, true, { nodeId: 'n' });
+  assert.deepEqual([grpc('14').error, grpc('14').attributes['grpc.status_code'], grpc('14').attributes.error], [true, '14', 'true']);
+  assert.deepEqual([grpc('0').error, grpc('0').attributes['grpc.status_code']], [false, '0']);
 });

@@ -138,6 +138,9 @@ test('Telemetry tracing: workload over namespace over root namespace over mesh c
   // A Telemetry without a sampling percentage: defaultConfig.tracing.sampling.
   const onlyProvider = mesh({ extensionProviders: OTEL_PROVIDERS, defaultConfig: { tracing: { sampling: 5 } } }, [telemetry('p', 'istio-system', { tracing: [{ providers: [{ name: 'otel' }] }] })]);
   assert.equal(tracings(onlyProvider, client).outbound.random_sampling.value, 5);
+  // Providers are found by name in any case, as Istio's fetchProvider finds them.
+  const upper = mesh({ extensionProviders: OTEL_PROVIDERS }, [telemetry('u', 'istio-system', { tracing: [{ providers: [{ name: 'OTEL' }] }] })]);
+  assert.equal(tracings(upper, client).outbound.provider.typed_config.http_service.http_uri.cluster, 'outbound|4318||otel.obs.svc.cluster.local');
   // enableIstioTags: false drops Istio's tags.
   const noTags = mesh({}, [telemetry('t', 'default', { tracing: [{ enableIstioTags: false, randomSamplingPercentage: 50 }] })]);
   assert.equal(tracings(noTags, client).outbound.custom_tags, undefined);

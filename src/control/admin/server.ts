@@ -4,9 +4,10 @@ import http from 'node:http';
 import https from 'node:https';
 import type { SecureContextOptions } from 'node:tls';
 import { checkResource, formatProblem, manifestOf, parseConfig, warningsOf } from '../../api/index.ts';
-import { type AuthorizationPolicy, ConfigError, type Resource, describeKey } from '../../api/types.ts';
+import { type AuthorizationPolicy, ConfigError, type Resource, type Telemetry, describeKey } from '../../api/types.ts';
 import type { MeshSnapshot } from '../model/model.ts';
 import { customProviderWarnings } from '../translate/translate.ts';
+import { telemetryProviderWarnings } from '../../api/telemetry-support.ts';
 import type { AdsServer } from '../ads/server.ts';
 import type { Registry } from '../registry/registry.ts';
 import type { ConfigStore, StoredResource } from '../store/store.ts';
@@ -111,7 +112,11 @@ async function handle(deps: AdminDeps, req: http.IncomingMessage): Promise<{ sta
     // What each resource has that Weft accepts but does not apply yet (api/support.ts), and a CUSTOM
     // policy whose provider the mesh config does not give (its requests are denied: translate/authz.ts).
     const mesh = deps.snapshot?.();
-    const warningsFor = (r: Resource) => [...warningsOf(r).map(formatProblem), ...(mesh && r.kind === 'AuthorizationPolicy' ? customProviderWarnings(r as AuthorizationPolicy, mesh) : [])];
+    const warningsFor = (r: Resource) => [
+      ...warningsOf(r).map(formatProblem),
+      ...(mesh && r.kind === 'AuthorizationPolicy' ? customProviderWarnings(r as AuthorizationPolicy, mesh) : []),
+      ...(mesh && r.kind === 'Telemetry' ? telemetryProviderWarnings(r as Telemetry, mesh.meshConfig) : []),
+    ];
     const warnings = new Map(resources.map((r) => [describeKey({ kind: r.kind, namespace: r.metadata.namespace, name: r.metadata.name }), warningsFor(r)]));
     return { status: 200, body: { revision: store.revision(), results: results.map((r) => ({ resource: describeKey(r.key), ...r, warnings: warnings.get(describeKey(r.key)) ?? [] })) } };
   }

@@ -119,6 +119,8 @@ export interface ProxyScope {
   selectedRules?: string[];
   /** Its locality ("region/zone/subzone"), where it has one and some endpoint of the mesh has one: locality load balancing orders endpoints by it. */
   locality?: string;
+  /** The Telemetries with a selector that select it ("namespace/name"), if any: with its namespace, they decide its telemetry (api/telemetry-select.ts). */
+  telemetries?: string[];
 }
 
 /**

@@ -16,7 +16,8 @@
 // RequestAuthentications likewise: they make the JWT filter of a proxy's own inbound listeners
 // (per proxy, translate/jwt.ts).
 // The mesh config (its access log: translate/accesslog.ts) likewise: it is part of the snapshot,
-// read by forProxy and translateScoped.
+// read by forProxy and translateScoped. Telemetries too; those with a selector are part of the
+// scope (the internal listeners' access logs follow them).
 // Every store write is a new snapshot, so nothing here is keyed by resource: a change to a
 // delegate VirtualService re-translates the routes of every root that names it (delegation is
 // merged per snapshot, translate/gamma.ts allVirtualServices), and the labels a delegate's
@@ -46,7 +47,7 @@ export class PushCache {
       this.bySnapshot.set(mesh, s);
     }
     const scope = scopeOf(mesh, proxy, s.labelKeys);
-    const key = JSON.stringify([scope.namespace, Object.entries(scope.labels), scope.sidecar ?? '', scope.selectedRules ?? [], scope.locality ?? '']);
+    const key = JSON.stringify([scope.namespace, Object.entries(scope.labels), scope.sidecar ?? '', scope.selectedRules ?? [], scope.locality ?? '', scope.telemetries ?? []]);
     let entry = s.scoped.get(key);
     if (!entry) {
       const scoped = translateScoped(mesh, scope);

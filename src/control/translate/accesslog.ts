@@ -3,8 +3,8 @@
 // inbound and outbound, as Istio's pilot emits it (pilot/pkg/networking/core/accesslog.go and
 // model.FileAccessLogFromMeshConfig): one envoy.access_loggers.file logger writing to the file,
 // with Istio's default TEXT format string, a given format string (a newline added where missing),
-// or for JSON Istio's default keys or the given JSON object. The Telemetry resource, which later
-// selects providers per workload, is not read yet.
+// or for JSON Istio's default keys or the given JSON object. Where a Telemetry (or the mesh config's
+// defaultProviders) configures access logging, it decides instead (telemetry-logs.ts).
 import type { MeshConfig } from '../../api/meshconfig.ts';
 import { TYPE } from '../../xds/types.ts';
 
@@ -53,14 +53,21 @@ export const ISTIO_JSON_FORMAT: Readonly<Record<string, string>> = Object.freeze
 export function accessLogsOf(mc: MeshConfig | undefined): object[] | undefined {
   const path = mc?.accessLogFile;
   if (!path) return undefined;
-  return [{ name: FILE_ACCESS_LOG, typed_config: { '@type': TYPE.fileAccessLog, path, log_format: logFormatOf(mc) } }];
+  return [meshFileLog(path, mc)];
 }
 
-function logFormatOf(mc: MeshConfig): object {
-  if (mc.accessLogEncoding === 'JSON') return { json_format: jsonFormatOf(mc.accessLogFormat), json_format_options: { sort_properties: false } };
-  const f = mc.accessLogFormat;
+/** Istio's FileAccessLogFromMeshConfig: a file logger to `path` in the mesh config's encoding and format. */
+export function meshFileLog(path: string, mc: MeshConfig | undefined): object {
+  const json = mc?.accessLogEncoding === 'JSON';
+  return fileLog(path, json ? { json: jsonFormatOf(mc?.accessLogFormat) } : { text: mc?.accessLogFormat });
+}
+
+/** A file logger with a text format (Istio's default when none or "", a newline added where missing) or JSON keys. */
+export function fileLog(path: string, format: { text?: string; json?: Record<string, unknown> }): object {
+  if (format.json) return { name: FILE_ACCESS_LOG, typed_config: { '@type': TYPE.fileAccessLog, path, log_format: { json_format: format.json, json_format_options: { sort_properties: false } } } };
+  const f = format.text;
   const text = !f ? ISTIO_TEXT_FORMAT : f.endsWith('\n') ? f : `${f}\n`; // "Istio will insert a newline on all formats (if missing)"
-  return { text_format_source: { inline_string: text } };
+  return { name: FILE_ACCESS_LOG, typed_config: { '@type': TYPE.fileAccessLog, path, log_format: { text_format_source: { inline_string: text } } } };
 }
 
 /**

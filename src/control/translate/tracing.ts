@@ -12,7 +12,7 @@
 // sampling: the spec's randomSamplingPercentage > defaultConfig.tracing.sampling > 1%. Without a provider, Istio's Envoy reports to the
 // bootstrap's tracer; Weft's sidecars report to the control plane's built-in receiver
 // (MeshSnapshot.tracesReceiver), a STATIC cluster named TRACES_CLUSTER.
-import type { MeshCustomTag, MeshOtelProvider } from '../../api/meshconfig.ts';
+import { type MeshCustomTag, type MeshOtelProvider, findExtensionProvider } from '../../api/meshconfig.ts';
 import type { MeshSnapshot, Workload } from '../model/model.ts';
 import { TYPE } from '../../xds/types.ts';
 import { duration } from './duration.ts';
@@ -106,7 +106,7 @@ function hcmTracing(mesh: Mesh, proxy: Workload, services: () => readonly MeshSe
   let maxTag = dc?.maxPathTagLength;
   const serviceName = `${canonicalService(proxy)}.${proxy.namespace}`;
   if (spec.provider !== undefined) {
-    const p = mesh.meshConfig?.extensionProviders?.find((x) => x.name === spec.provider);
+    const p = findExtensionProvider(mesh.meshConfig, spec.provider); // by name, any case, as Istio's fetchProvider
     // As Istio: a provider that cannot be configured (unknown, not a tracer, service not in the
     // mesh) leaves the HCM without tracing.
     const otel = p?.opentelemetry;
@@ -207,8 +207,8 @@ function customTags(tags: Record<string, MeshCustomTag> | undefined): CustomTagJ
   for (const [tag, t] of Object.entries(tags ?? {})) {
     if (!t) continue;
     if (t.literal) out.push({ tag, literal: { value: t.literal.value ?? '' } });
-    else if (t.environment) out.push({ tag, environment: { name: t.environment.name, ...(t.environment.defaultValue !== undefined ? { default_value: t.environment.defaultValue } : {}) } });
-    else if (t.header) out.push({ tag, request_header: { name: t.header.name, ...(t.header.defaultValue !== undefined ? { default_value: t.header.defaultValue } : {}) } });
+    else if (t.environment?.name) out.push({ tag, environment: { name: t.environment.name, ...(t.environment.defaultValue !== undefined ? { default_value: t.environment.defaultValue } : {}) } });
+    else if (t.header?.name) out.push({ tag, request_header: { name: t.header.name, ...(t.header.defaultValue !== undefined ? { default_value: t.header.defaultValue } : {}) } });
   }
   return out;
 }

@@ -55,8 +55,9 @@ import { type SniResources, tcpProxy } from './tls-routes.ts';
 import { type MeshMinTls, type PlainInbound, type PortFilters, clusterTls, outboundSni, subjectAltNames, withInboundMtls } from './mtls.ts';
 import { type EffectiveMode, portMtlsMode, workloadMtls } from '../../api/peer-auth.ts';
 import { type AuthzFilter, type MeshService, authzFilters, customProviderProblem } from './authz.ts';
-import { accessLogsOf } from './accesslog.ts';
 import { proxyTracing, withTracing } from './tracing.ts';
+import { accessLogsFor } from './telemetry-logs.ts';
+import { applicableTelemetries, applicableTelemetriesOfScope, workloadTelemetryKeys } from '../../api/telemetry-select.ts';
 
 export { duration } from './duration.ts';
 export { OUTBOUND_ROUTE, PASSTHROUGH_CLUSTER } from './routes.ts';
@@ -149,7 +150,9 @@ export function scopeOf(mesh: MeshSnapshot, proxy: Workload, keys: readonly stri
     .sort();
   // Its locality, where some endpoint of the mesh has one: locality load balancing orders endpoints by it.
   const locality = indexOf(mesh).localized ? where : '';
-  return { namespace: proxy.namespace, labels, ...(sc ? { sidecar: sidecarKey(sc) } : {}), ...(selectedRules.length ? { selectedRules } : {}), ...(locality ? { locality } : {}) };
+  // Telemetries with a selector that selects it: its outbound access logs (the internal listeners' too) follow them.
+  const telemetries = workloadTelemetryKeys(mesh.telemetries, proxy);
+  return { namespace: proxy.namespace, labels, ...(sc ? { sidecar: sidecarKey(sc) } : {}), ...(selectedRules.length ? { selectedRules } : {}), ...(locality ? { locality } : {}), ...(telemetries.length ? { telemetries } : {}) };
 }
 
 interface SnapshotIndex {
@@ -296,7 +299,8 @@ export function translateScoped(mesh: MeshSnapshot, scope: ProxyScope): ScopedRe
   const drFor = drLookup(mesh, scope.namespace, scope.selectedRules);
   const sni: SniResources = { listeners: {}, clusters: {} };
   const routes = outboundRoutes(allVirtualServices(mesh), services, scope, drFor, egress, sni);
-  withAccessLog(sni.listeners, accessLogsOf(mesh.meshConfig));
+  // The client side's access log (Telemetry, else the mesh config's: telemetry-logs.ts).
+  withAccessLog(sni.listeners, accessLogsFor(applicableTelemetriesOfScope(mesh.telemetries, scope.namespace, scope.telemetries), mesh.meshConfig, 'CLIENT'));
   const apiListeners: Record<string, object> = {};
   const vhosts = (routes as { virtual_hosts: { domains: string[]; routes: RouteJson[] }[] }).virtual_hosts;
   for (const vh of vhosts) {
@@ -415,14 +419,17 @@ export function forProxy(shared: SharedResources, scoped: ScopedResources, proxy
   // The AuthorizationPolicies that select it, as Envoy RBAC filters (authz.ts): the same on every
   // inbound port, HTTP filters in each HCM and network filters on each TCP chain.
   const authz = inboundAuthz(mesh, proxy);
-  // The mesh config's access log (accesslog.ts): on every HCM and tcp_proxy of the proxy's own listeners.
-  const accessLog = accessLogsOf(mesh.meshConfig);
+  // Its access logs (telemetry-logs.ts): by the Telemetries that apply to it, else the mesh
+  // config's; the outbound listener's as the client (CLIENT), the inbound ones' as the server (SERVER).
+  const telemetries = applicableTelemetries(mesh.telemetries, proxy);
+  const clientLog = accessLogsFor(telemetries, mesh.meshConfig, 'CLIENT');
+  const accessLog = accessLogsFor(telemetries, mesh.meshConfig, 'SERVER');
   // The scope's internal listeners (TLS routed by server name) first: CONNECT tunnels reach them.
   const listeners: Record<string, object> = { ...scoped.sni?.listeners };
   let clusters = shared.clusters;
   if (proxy.outboundPort !== undefined) {
     listeners[OUTBOUND_LISTENER] = {
-      ...httpListener(OUTBOUND_LISTENER, '127.0.0.1', proxy.outboundPort, { rds: { route_config_name: OUTBOUND_ROUTE, config_source: { ads: {}, resource_api_version: 'V3' } } }, accessLog),
+      ...httpListener(OUTBOUND_LISTENER, '127.0.0.1', proxy.outboundPort, { rds: { route_config_name: OUTBOUND_ROUTE, config_source: { ads: {}, resource_api_version: 'V3' } } }, clientLog),
       traffic_direction: 'OUTBOUND',
     };
   }

@@ -411,7 +411,7 @@ function upgradeRefusal(ctx: ForwardContext, listenerName: string, ds: Downstrea
 }
 
 /** What an exchange adds to its event: route, bytes, the upstream connection (Exchange.telemetry). */
-type EventDetail = Pick<RequestEvent, 'route' | 'bytesReceived' | 'bytesSent' | 'upstreamLocal' | 'upstreamPeer' | 'upstreamWorkload' | 'responseHeaders' | 'authzPolicy' | 'grpcStatus' | 'requestMessages' | 'responseMessages'>;
+type EventDetail = Pick<RequestEvent, 'route' | 'bytesReceived' | 'bytesSent' | 'upstreamLocal' | 'upstreamPeer' | 'upstreamWorkload' | 'responseHeaders' | 'responseTrailers' | 'authzPolicy' | 'grpcStatus' | 'requestMessages' | 'responseMessages'>;
 
 /** Tells telemetry how an exchange ended; costs nothing when nobody listens. */
 function publish(ctx: ForwardContext, ds: Downstream, cluster: string, status: number, reason: string | undefined, endpoint: string | undefined, started: number | undefined, detail?: EventDetail): void {
@@ -649,7 +649,7 @@ export class Exchange implements BodySink, ResponseHandler {
     this.finish();
     this.ds.end(trailers);
     if (this.messages) this.grpcStatus = headerValue(trailers, 'grpc-status') ?? this.grpcStatus;
-    publish(this.ctx, this.ds, this.d.clusterName, this.status, undefined, this.endpoint, this.started, this.detail());
+    if (this.ctx.telemetry.request.hasSubscribers) publish(this.ctx, this.ds, this.d.clusterName, this.status, undefined, this.endpoint, this.started, trailers.length ? { ...this.detail(), responseTrailers: trailers } : this.detail());
   }
 
   onError(err: UpstreamError): void {

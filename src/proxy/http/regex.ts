@@ -21,6 +21,12 @@ export function compileFullMatch(source: string): FullMatch {
   return { test: (value) => re.matches(value) };
 }
 
+/** Compiles an RE2 pattern that must match somewhere in a value (CEL's matches()); throws an Error saying why it cannot. */
+export function compileSearch(source: string): FullMatch {
+  const re = re2().RE2JS.compile(source);
+  return { test: (value) => re.matcher(value).find() };
+}
+
 /** Replaces every match of a pattern (Envoy's RegexMatchAndSubstitute). */
 export interface Rewriter {
   replaceAll(value: string): string;

@@ -142,10 +142,12 @@ export class AccessLogger {
       const f = this.file(a.path, listener);
       let line: string;
       try {
+        // The CEL filter (a Telemetry's accessLogging filter): only what it is true of is logged.
+        if (a.filter && !a.filter(entry)) continue;
         line = render(a.format, entry);
       } catch (err) {
-        // A bug in an operator must not reach the request path: report it, drop the line.
-        this.opts.log(`BUG: access log line of listener ${listener} could not be formatted: ${(err as Error)?.stack ?? err}`);
+        // A bug in an operator or the filter must not reach the request path: report it, drop the line.
+        this.opts.log(`BUG: access log line of listener ${listener} could not be filtered or formatted: ${(err as Error)?.stack ?? err}`);
         f.dropped++;
         continue;
       }

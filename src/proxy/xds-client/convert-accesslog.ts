@@ -1,16 +1,38 @@
 // PURE: the access_log of an HttpConnectionManager or a tcp_proxy (Envoy's
 // envoy.config.accesslog.v3.AccessLog) -> the sidecar's access log config: the file logger
 // (envoy.access_loggers.file) with a text_format_source or json_format, its format compiled
-// (telemetry/format.ts). Anything else (other loggers, filters, formatters, typed JSON) is refused,
-// naming the field, rather than logged otherwise than asked.
+// (telemetry/format.ts), and its CEL filter compiled (telemetry/cel-filter.ts). Anything else (other
+// loggers, other filters, formatters, typed JSON) is refused, naming the field, rather than logged
+// otherwise than asked.
 import { TYPE } from '../../xds/types.ts';
 import { type CompiledFormat, FormatError, compileJson, compileText } from '../telemetry/format.ts';
 import { fail } from './convert-util.ts';
+import { CelFilterError, compileCelFilter, type CelFilter } from '../telemetry/cel-filter.ts';
+
+const CEL_FILTER_NAME = 'envoy.access_loggers.extension_filters.cel';
 
 export interface AccessLogConfig {
   /** The file ("/dev/stdout" for standard output). */
   path: string;
   format: CompiledFormat;
+  /** Envoy's CEL filter: only the exchanges it is true of are logged. */
+  filter?: CelFilter;
+}
+
+/** The filter of an access log: Envoy's CEL expression filter, the one Istio's Telemetry makes; others are refused. */
+function celFilter(where: string, f: any): CelFilter {
+  const ext = f.extension_filter;
+  const tc = ext?.typed_config;
+  if (!ext || Object.keys(f).length !== 1) fail(where, `only the CEL extension filter (${CEL_FILTER_NAME}) is supported`);
+  if (tc?.['@type'] !== TYPE.celAccessLogFilter) fail(`${where}.extension_filter.typed_config`, `unsupported access log filter ${tc?.['@type'] ?? ext.name ?? '(none)'} (${TYPE.celAccessLogFilter} is supported)`);
+  for (const k of Object.keys(tc)) if (k !== '@type' && k !== 'expression') fail(`${where}.extension_filter.typed_config.${k}`, 'not supported');
+  if (typeof tc.expression !== 'string') fail(`${where}.extension_filter.typed_config.expression`, 'required');
+  try {
+    return compileCelFilter(tc.expression);
+  } catch (e) {
+    if (e instanceof CelFilterError) fail(`${where}.extension_filter.typed_config.expression`, `${JSON.stringify(tc.expression)} ${e.message}`);
+    throw e;
+  }
 }
 
 /** Envoy's default format when a file logger names none. */
@@ -29,14 +51,14 @@ export function accessLogs(where: string, list: unknown): readonly AccessLogConf
 }
 
 function accessLog(where: string, a: any): AccessLogConfig {
-  if (a?.filter) fail(`${where}.filter`, 'access log filters are not supported (every exchange is logged)');
+  const filter = a?.filter ? celFilter(`${where}.filter`, a.filter) : undefined;
   const tc = a?.typed_config;
   if (tc?.['@type'] !== TYPE.fileAccessLog) fail(`${where}.typed_config`, `unsupported access logger ${tc?.['@type'] ?? a?.name ?? '(none)'} (envoy.access_loggers.file is supported)`);
   for (const k of Object.keys(tc)) if (!FILE_FIELDS.has(k)) fail(`${where}.typed_config.${k}`, 'not supported');
   const path = tc.path;
   if (typeof path !== 'string' || !path) fail(`${where}.typed_config.path`, 'required');
   try {
-    return { path, format: formatOf(`${where}.typed_config`, tc) };
+    return { path, format: formatOf(`${where}.typed_config`, tc), ...(filter ? { filter } : {}) };
   } catch (e) {
     if (e instanceof FormatError) fail(where, e.message);
     throw e;

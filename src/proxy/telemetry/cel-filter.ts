@@ -1,0 +1,339 @@
+// PURE: Envoy's CEL access log filter (envoy.access_loggers.extension_filters.cel, ExpressionFilter)
+// as the sidecar evaluates it: an exchange is logged when the expression is true; an expression
+// that errs (a header the request does not have, a response code a TCP connection has not) is
+// false, as Envoy's docs say. The expression is parsed (api/cel.ts, the whole CEL grammar) and
+// checked when the config arrives: an attribute, function or construct the sidecar does not
+// evaluate is refused then (the listener is NACKed naming it), never at request time.
+//
+// Values: int and uint as bigint, double as number, string, bool, null, lists, maps; CEL's
+// operators with its semantics (&& and || absorb errors: false && error is false), has(), in,
+// size, startsWith, endsWith, contains, matches (RE2, found anywhere), int, uint, double, string.
+import { CelSyntaxError, celAttributeOf, celSupportProblem, parseCel, type CelExpr } from '../../api/cel.ts';
+import { compileSearch, type FullMatch } from '../http/regex.ts';
+import type { LogEntry } from './format.ts';
+
+export class CelFilterError extends Error {}
+
+/** An evaluation error: no such attribute or key, no such overload, overflow. */
+class Err {
+  readonly message: string;
+  constructor(message: string) {
+    this.message = message;
+  }
+}
+
+/** request.headers / response.headers: looked up by name, in any case (Envoy lower-cases the key). */
+class HeaderMap {
+  readonly get: (name: string) => string | undefined;
+  constructor(get: (name: string) => string | undefined) {
+    this.get = get;
+  }
+}
+
+type V = null | boolean | bigint | number | string | Uint8Array | V[] | Map<string, { k: V; v: V }> | HeaderMap | Err;
+
+const MISSING = (what: string) => new Err(`no such attribute ${what}`);
+
+const hostOf = (a: string | undefined) => (a === undefined ? undefined : a.startsWith('[') ? a.slice(1, a.indexOf(']')) : a.lastIndexOf(':') > 0 && a.indexOf(':') === a.lastIndexOf(':') ? a.slice(0, a.lastIndexOf(':')) : a);
+const portOf = (a: string | undefined) => {
+  const m = a === undefined ? null : /:(\d+)$/.exec(a);
+  return m ? BigInt(m[1]) : undefined;
+};
+const opt = <T>(v: T | undefined, name: string): V => (v === undefined ? MISSING(name) : (v as V));
+
+/** Each attribute the sidecar evaluates (api/cel.ts CEL_ATTRIBUTES names the same: a test holds them equal). */
+export const ATTRIBUTES: Readonly<Record<string, (e: LogEntry) => V>> = {
+  'request.path': (e) => opt(e.path === undefined ? undefined : e.query ? `${e.path}?${e.query}` : e.path, 'request.path'),
+  'request.url_path': (e) => opt(e.path, 'request.url_path'),
+  'request.host': (e) => opt(e.authority, 'request.host'),
+  'request.method': (e) => opt(e.method, 'request.method'),
+  'request.headers': (e) => (e.reqHeader ? new HeaderMap(e.reqHeader) : MISSING('request.headers')),
+  'request.referer': (e) => opt(e.reqHeader?.('referer'), 'request.referer'),
+  'request.useragent': (e) => opt(e.reqHeader?.('user-agent'), 'request.useragent'),
+  'request.id': (e) => opt(e.reqHeader?.('x-request-id'), 'request.id'),
+  'request.protocol': (e) => opt(e.protocol, 'request.protocol'),
+  'request.query': (e) => opt(e.path === undefined ? undefined : (e.query ?? ''), 'request.query'),
+  'request.size': (e) => (e.protocol === undefined ? MISSING('request.size') : BigInt(e.bytesReceived)),
+  // 0: no response (a TCP connection, or a request the client gave up on).
+  'response.code': (e) => (e.responseCode ? BigInt(e.responseCode) : MISSING('response.code')),
+  'response.code_details': (e) => opt(e.responseCodeDetails, 'response.code_details'),
+  'response.headers': (e) => (e.respHeader && e.responseCode ? new HeaderMap(e.respHeader) : MISSING('response.headers')),
+  'response.size': (e) => (e.protocol === undefined ? MISSING('response.size') : BigInt(e.bytesSent)),
+  'source.address': (e) => opt(hostOf(e.downstreamRemoteAddress), 'source.address'),
+  'source.port': (e) => opt(portOf(e.downstreamRemoteAddress), 'source.port'),
+  'destination.address': (e) => opt(hostOf(e.downstreamLocalAddress), 'destination.address'),
+  'destination.port': (e) => opt(portOf(e.downstreamLocalAddress), 'destination.port'),
+  'connection.mtls': (e) => e.downstreamPeerUriSan !== undefined,
+  'connection.requested_server_name': (e) => e.requestedServerName ?? '',
+  'connection.uri_san_peer_certificate': (e) => opt(e.downstreamPeerUriSan, 'connection.uri_san_peer_certificate'),
+  'connection.uri_san_local_certificate': (e) => opt(e.downstreamLocalUriSan, 'connection.uri_san_local_certificate'),
+  'upstream.address': (e) => opt(hostOf(e.upstreamHost), 'upstream.address'),
+  'upstream.port': (e) => opt(portOf(e.upstreamHost), 'upstream.port'),
+  'upstream.uri_san_peer_certificate': (e) => opt(e.upstreamPeerUriSan, 'upstream.uri_san_peer_certificate'),
+  'xds.cluster_name': (e) => opt(e.upstreamCluster, 'xds.cluster_name'),
+  'xds.route_name': (e) => opt(e.routeName, 'xds.route_name'),
+};
+
+export type CelFilter = (entry: LogEntry) => boolean;
+
+/** Compiles a filter expression; throws CelFilterError saying what the sidecar cannot evaluate. */
+export function compileCelFilter(expression: string): CelFilter {
+  let ast: CelExpr;
+  try {
+    ast = parseCel(expression);
+  } catch (e) {
+    if (e instanceof CelSyntaxError) throw new CelFilterError(`not a CEL expression: ${e.message}`);
+    throw e;
+  }
+  const problem = celSupportProblem(ast);
+  if (problem) throw new CelFilterError(`cannot be evaluated by this sidecar: ${problem}`);
+  const regexes = new Map<string, FullMatch>();
+  // A pattern written as a literal is compiled now: one that is no RE2 is refused with the config.
+  const literalPatterns = (x: CelExpr): void => {
+    if (x.k === 'call' && x.fn === 'matches') {
+      const p = x.target ? x.args[0] : x.args[1];
+      if (p?.k === 'lit' && typeof p.v === 'string') {
+        try {
+          regexes.set(p.v, compileSearch(p.v));
+        } catch (err) {
+          throw new CelFilterError(`matches(${JSON.stringify(p.v)}): not an RE2 pattern (${(err as Error).message})`);
+        }
+      }
+    }
+    for (const c of children(x)) literalPatterns(c);
+  };
+  literalPatterns(ast);
+  const ctx: Ctx = { regexes, vars: new Map() };
+  return (entry) => evaluate(ast, entry, ctx) === true;
+}
+
+interface Ctx {
+  regexes: Map<string, FullMatch>;
+  vars: Map<string, V>;
+}
+
+function children(x: CelExpr): CelExpr[] {
+  switch (x.k) {
+    case 'select':
+      return [x.operand];
+    case 'call':
+      return [...(x.target ? [x.target] : []), ...x.args];
+    case 'list':
+      return x.items;
+    case 'map':
+      return x.entries.flatMap((m) => [m.key, m.value]);
+    default:
+      return [];
+  }
+}
+
+const INT_MIN = -(2n ** 63n);
+const INT_MAX = 2n ** 63n - 1n;
+const int = (n: bigint): V => (n < INT_MIN || n > INT_MAX ? new Err('int overflow') : n);
+const isErr = (v: V): v is Err => v instanceof Err;
+const isNum = (v: V): v is bigint | number => typeof v === 'bigint' || typeof v === 'number';
+const noOverload = (fn: string) => new Err(`no such overload: ${fn}`);
+
+function evaluate(x: CelExpr, e: LogEntry, ctx: Ctx): V {
+  switch (x.k) {
+    case 'lit': {
+      const v = x.v;
+      if (v !== null && typeof v === 'object' && !(v instanceof Uint8Array)) return 'uint' in v ? v.uint : v.double;
+      return v;
+    }
+    case 'ident':
+      return ctx.vars.get(x.name) ?? MISSING(x.name);
+    case 'select':
+      return select(x, e, ctx);
+    case 'list': {
+      const items = x.items.map((i) => evaluate(i, e, ctx));
+      return items.find(isErr) ?? items;
+    }
+    case 'map': {
+      const m = new Map<string, { k: V; v: V }>();
+      for (const en of x.entries) {
+        const k = evaluate(en.key, e, ctx);
+        const v = evaluate(en.value, e, ctx);
+        if (isErr(k)) return k;
+        if (isErr(v)) return v;
+        m.set(keyOf(k), { k, v });
+      }
+      return m;
+    }
+    case 'call':
+      return call(x, e, ctx);
+    default:
+      return new Err('unsupported');
+  }
+}
+
+function select(x: Extract<CelExpr, { k: 'select' }>, e: LogEntry, ctx: Ctx): V {
+  const path = celAttributeOf(x);
+  let v: V;
+  if (path !== undefined && Object.hasOwn(ATTRIBUTES, path)) v = ATTRIBUTES[path](e);
+  else {
+    const o = evaluate(x.operand, e, ctx);
+    if (isErr(o)) return o;
+    v = member(o, x.field);
+  }
+  if (!x.test) return v;
+  return !isErr(v);
+}
+
+/** o.field, or o["field"]: a map's or a header's value. */
+function member(o: V, field: string): V {
+  if (o instanceof HeaderMap) return o.get(field.toLowerCase()) ?? new Err(`no such key: ${field}`);
+  if (o instanceof Map) return o.get(keyOf(field))?.v ?? new Err(`no such key: ${field}`);
+  return new Err(`no such field: ${field}`);
+}
+
+function keyOf(v: V): string {
+  return typeof v === 'bigint' ? `n${v}` : typeof v === 'number' && Number.isInteger(v) ? `n${v}` : `${typeof v}:${String(v)}`;
+}
+
+function call(x: Extract<CelExpr, { k: 'call' }>, e: LogEntry, ctx: Ctx): V {
+  const ev = (y: CelExpr) => evaluate(y, e, ctx);
+  switch (x.fn) {
+    case '_&&_':
+    case '_||_': {
+      const absorbing = x.fn === '_||_';
+      const a = ev(x.args[0]);
+      if (a === absorbing) return absorbing;
+      const b = ev(x.args[1]);
+      if (b === absorbing) return absorbing;
+      if (typeof a === 'boolean' && typeof b === 'boolean') return !absorbing;
+      return isErr(a) ? a : isErr(b) ? b : noOverload(x.fn);
+    }
+    case '_?_:_': {
+      const c = ev(x.args[0]);
+      if (typeof c !== 'boolean') return isErr(c) ? c : noOverload('_?_:_');
+      return ev(x.args[c ? 1 : 2]);
+    }
+  }
+  const target = x.target ? ev(x.target) : undefined;
+  if (target !== undefined && isErr(target)) return target;
+  const args = x.args.map(ev);
+  const bad = args.find(isErr);
+  if (bad) return bad;
+  const [a, b] = args;
+  switch (x.fn) {
+    case '!_':
+      return typeof a === 'boolean' ? !a : noOverload('!_');
+    case '-_':
+      return typeof a === 'bigint' ? int(-a) : typeof a === 'number' ? -a : noOverload('-_');
+    case '_==_':
+      return equal(a, b);
+    case '_!=_': {
+      const r = equal(a, b);
+      return isErr(r) ? r : !r;
+    }
+    case '_<_':
+    case '_<=_':
+    case '_>_':
+    case '_>=_': {
+      const c = compare(a, b);
+      if (c === undefined) return noOverload(x.fn);
+      return x.fn === '_<_' ? c < 0 : x.fn === '_<=_' ? c <= 0 : x.fn === '_>_' ? c > 0 : c >= 0;
+    }
+    case '@in':
+      if (Array.isArray(b)) return b.some((i) => equal(a, i) === true);
+      if (b instanceof Map) return b.has(keyOf(a));
+      if (b instanceof HeaderMap) return typeof a === 'string' ? b.get(a.toLowerCase()) !== undefined : noOverload('@in');
+      return noOverload('@in');
+    case '_[_]':
+      if (Array.isArray(a)) return typeof b === 'bigint' && b >= 0n && b < BigInt(a.length) ? a[Number(b)] : new Err('index out of range');
+      if (a instanceof HeaderMap) return typeof b === 'string' ? member(a, b) : noOverload('_[_]');
+      if (a instanceof Map) return a.get(keyOf(b))?.v ?? new Err('no such key');
+      return noOverload('_[_]');
+    case '_+_':
+      if (typeof a === 'bigint' && typeof b === 'bigint') return int(a + b);
+      if (typeof a === 'number' && typeof b === 'number') return a + b;
+      if (typeof a === 'string' && typeof b === 'string') return a + b;
+      if (Array.isArray(a) && Array.isArray(b)) return [...a, ...b];
+      return noOverload('_+_');
+    case '_-_':
+    case '_*_':
+    case '_/_':
+    case '_%_':
+      return arithmetic(x.fn, a, b);
+    case 'size': {
+      const v = target ?? a;
+      if (typeof v === 'string') return BigInt([...v].length);
+      if (Array.isArray(v)) return BigInt(v.length);
+      if (v instanceof Map) return BigInt(v.size);
+      if (v instanceof Uint8Array) return BigInt(v.length);
+      return noOverload('size');
+    }
+    case 'startsWith':
+    case 'endsWith':
+    case 'contains': {
+      if (typeof target !== 'string' || typeof a !== 'string') return noOverload(x.fn);
+      return x.fn === 'startsWith' ? target.startsWith(a) : x.fn === 'endsWith' ? target.endsWith(a) : target.includes(a);
+    }
+    case 'matches': {
+      const [s, p] = target !== undefined ? [target, a] : [a, b];
+      if (typeof s !== 'string' || typeof p !== 'string') return noOverload('matches');
+      let re = ctx.regexes.get(p);
+      if (!re) {
+        try {
+          re = compileSearch(p);
+        } catch (err) {
+          return new Err(`invalid regex: ${(err as Error).message}`);
+        }
+        if (ctx.regexes.size < 64) ctx.regexes.set(p, re);
+      }
+      return re.test(s);
+    }
+    case 'int':
+    case 'uint': {
+      let n: bigint | undefined;
+      if (typeof a === 'bigint') n = a;
+      else if (typeof a === 'number' && Number.isFinite(a)) n = BigInt(Math.trunc(a));
+      else if (typeof a === 'string' && /^[-+]?\d+$/.test(a)) n = BigInt(a);
+      if (n === undefined) return noOverload(x.fn);
+      return x.fn === 'uint' ? (n < 0n || n > 2n ** 64n - 1n ? new Err('uint overflow') : n) : int(n);
+    }
+    case 'double':
+      if (isNum(a)) return Number(a);
+      if (typeof a === 'string' && a.trim() !== '' && !Number.isNaN(Number(a))) return Number(a);
+      return noOverload('double');
+    case 'string':
+      if (typeof a === 'string') return a;
+      if (typeof a === 'bigint' || typeof a === 'number' || typeof a === 'boolean') return String(a);
+      return noOverload('string');
+  }
+  return noOverload(x.fn);
+}
+
+function arithmetic(fn: string, a: V, b: V): V {
+  if (typeof a === 'bigint' && typeof b === 'bigint') {
+    if ((fn === '_/_' || fn === '_%_') && b === 0n) return new Err(fn === '_/_' ? 'division by zero' : 'modulus by zero');
+    return int(fn === '_-_' ? a - b : fn === '_*_' ? a * b : fn === '_/_' ? a / b : a % b);
+  }
+  if (typeof a === 'number' && typeof b === 'number' && fn !== '_%_') return fn === '_-_' ? a - b : fn === '_*_' ? a * b : a / b;
+  return noOverload(fn);
+}
+
+/** CEL's equality: numbers across int, uint and double by value; lists item by item; maps by entries. */
+function equal(a: V, b: V): boolean | Err {
+  if (isNum(a) && isNum(b)) return compare(a, b) === 0;
+  if (Array.isArray(a) && Array.isArray(b)) return a.length === b.length && a.every((x, i) => equal(x, b[i]) === true);
+  if (a instanceof Map && b instanceof Map) return a.size === b.size && [...a].every(([k, x]) => b.has(k) && equal(x.v, b.get(k)!.v) === true);
+  if (a instanceof Uint8Array && b instanceof Uint8Array) return a.length === b.length && a.every((x, i) => x === b[i]);
+  if (a instanceof HeaderMap || b instanceof HeaderMap) return noOverload('_==_');
+  return a === b;
+}
+
+/** -1, 0, 1; undefined where CEL has no ordering between the two. */
+function compare(a: V, b: V): number | undefined {
+  if (isNum(a) && isNum(b)) {
+    if (typeof a === 'bigint' && typeof b === 'bigint') return a < b ? -1 : a > b ? 1 : 0;
+    const x = Number(a);
+    const y = Number(b);
+    return Number.isNaN(x) || Number.isNaN(y) ? undefined : x < y ? -1 : x > y ? 1 : 0;
+  }
+  if (typeof a === 'string' && typeof b === 'string') return a < b ? -1 : a > b ? 1 : 0;
+  if (typeof a === 'boolean' && typeof b === 'boolean') return Number(a) - Number(b);
+  return undefined;
+}
+

@@ -1,0 +1,99 @@
+// The sidecar's CEL access log filter (src/proxy/telemetry/cel-filter.ts): the expressions of
+// Istio's and Envoy's docs on exchanges as the access log sees them, CEL's semantics where they
+// matter to a filter (an error is false; && and || absorb errors; int arithmetic), and what it
+// refuses when the config arrives. No sockets.
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { ATTRIBUTES, CelFilterError, compileCelFilter } from '../../src/proxy/telemetry/cel-filter.ts';
+import { CEL_ATTRIBUTES } from '../../src/api/cel.ts';
+import type { LogEntry } from '../../src/proxy/telemetry/format.ts';
+
+const headers = (h: Record<string, string>) => (n: string) => h[n];
+const http = (over: Partial<LogEntry> = {}, req: Record<string, string> = {}): LogEntry => ({
+  startMs: 0,
+  durationMs: 3,
+  method: 'GET',
+  path: '/api/v1/items',
+  query: 'page=2',
+  authority: 'reviews:9080',
+  protocol: 'HTTP/1.1',
+  reqHeader: headers({ 'user-agent': 'curl/8', 'x-request-id': 'abc', ...req }),
+  respHeader: headers({ 'content-type': 'text/plain' }),
+  responseCode: 200,
+  responseFlags: '-',
+  responseCodeDetails: 'via_upstream',
+  bytesReceived: 10,
+  bytesSent: 20,
+  upstreamHost: '127.0.0.1:8080',
+  upstreamCluster: 'outbound|9080||reviews.default.svc.cluster.local',
+  downstreamLocalAddress: '127.0.0.1:15001',
+  downstreamRemoteAddress: '127.0.0.1:50000',
+  routeName: 'default',
+  ...over,
+});
+const tcp: LogEntry = { startMs: 0, durationMs: 1, responseCode: 0, responseFlags: '-', bytesReceived: 1, bytesSent: 2, upstreamCluster: 'outbound|5432||db.default.svc.cluster.local', downstreamPeerUriSan: 'spiffe://cluster.local/ns/default/sa/client' };
+
+const logs = (expr: string, e: LogEntry) => compileCelFilter(expr)(e);
+
+describe('the expressions users write', () => {
+  const cases: [string, LogEntry, boolean][] = [
+    ['response.code >= 400', http({ responseCode: 503 }), true],
+    ['response.code >= 400', http(), false],
+    ['response.code >= 400', tcp, false], // no response code: an error, so not logged
+    ["response.code >= 400 || xds.cluster_name == 'BlackHoleCluster' || xds.cluster_name == 'PassthroughCluster'", http({ upstreamCluster: 'PassthroughCluster' }), true],
+    ["response.code >= 400 || xds.cluster_name == 'BlackHoleCluster'", tcp, false],
+    ["request.headers['x-debug'] == 'true'", http({}, { 'x-debug': 'true' }), true],
+    ["request.headers['X-Debug'] == 'true'", http({}, { 'x-debug': 'true' }), true], // Envoy lower-cases the key
+    ["request.headers['x-debug'] == 'true'", http(), false], // no such key: an error
+    ["!has(request.headers['x-debug'].foo) || true", http(), true],
+    ["'x-debug' in request.headers", http({}, { 'x-debug': '1' }), true],
+    ["!('x-debug' in request.headers)", http(), true],
+    ['has(request.headers.x_debug)', http(), false],
+    ['connection.mtls', tcp, true],
+    ['connection.mtls', http(), false],
+    ["(connection.mtls && request.headers['x-log-mtls'] == 'true') || request.url_path.contains('v1beta3')", http({ path: '/api/v1beta3/x' }), true],
+    ["request.path == '/api/v1/items?page=2' && request.url_path == '/api/v1/items' && request.query == 'page=2'", http(), true],
+    ["request.path.startsWith('/api') && !request.path.endsWith('.js') && request.method in ['GET', 'HEAD']", http(), true],
+    ["request.url_path.matches('^/api/v[0-9]+/')", http(), true],
+    ["matches(request.host, 'ratings')", http(), false],
+    ['response.code / 100 == 5', http({ responseCode: 503 }), true],
+    ['response.code % 100 == 3 && -response.code < 0 && response.code + 1 == 504 && response.code * 2 == 1006 && response.code - 3 == 500', http({ responseCode: 503 }), true],
+    ['response.code >= 400.0', http({ responseCode: 503 }), true],
+    ['int(request.headers["x-n"]) > 5 && double("1.5") < 2.0 && string(response.code) == "200" && uint(3) == 3u', http({}, { 'x-n': '7' }), true],
+    ['size(request.url_path) == 13 && size([1, 2]) == 2 && {"a": 1}["a"] == 1', http(), true],
+    ['source.address == "127.0.0.1" && source.port == 50000 && destination.port == 15001 && upstream.port == 8080', http(), true],
+    ["response.headers['content-type'].startsWith('text/')", http(), true],
+    ['request.size == 10 && response.size == 20 && request.useragent == "curl/8" && request.id == "abc" && request.protocol == "HTTP/1.1"', http(), true],
+    ['xds.route_name == "default" && response.code_details == "via_upstream" && connection.requested_server_name == ""', http(), true],
+    ['response.code > 100 ? request.method == "GET" : false', http(), true],
+    ['1 / 0 == 1 || true', http(), true], // || absorbs the error
+    ['1 / 0 == 1 && false', http(), false],
+    ['1 / 0 == 1', http(), false],
+    ['9223372036854775807 + 1 > 0', http(), false], // int overflow: an error
+    ['"a" + "b" == "ab" && [1] + [2] == [1, 2] && true != false && "a" < "b"', http(), true],
+  ];
+  for (const [expr, entry, want] of cases) test(`${expr} -> ${want}${entry === tcp ? ' (TCP)' : ''}`, () => assert.equal(logs(expr, entry), want));
+});
+
+describe('what the sidecar refuses when the config arrives (the listener is NACKed naming it)', () => {
+  const refused: [string, RegExp][] = [
+    ['response.flags > 0', /cannot be evaluated by this sidecar: unknown attribute response\.flags/],
+    ['filter_state["x"] == "y"', /unknown attribute filter_state/],
+    ['request == 1', /request is not an attribute by itself/],
+    ['request.path.lowerAscii() == "x"', /function lowerAscii\(\) is not supported/],
+    ['[1].exists(x, x > 0)', /the exists\(\) macro is not supported/],
+    ['size(request.headers) > 2', /size\(\) of request\.headers is not supported/],
+    ['request.path.matches("(")', /matches\("\("\): not an RE2 pattern/],
+    ['request.path.matches("(?=x)")', /not an RE2 pattern/],
+    ['response.code >=', /not a CEL expression/],
+  ];
+  for (const [expr, why] of refused) {
+    test(expr, () => {
+      assert.throws(() => compileCelFilter(expr), (e: unknown) => e instanceof CelFilterError && why.test(e.message));
+    });
+  }
+});
+
+test("the attributes the sidecar evaluates are exactly those weft apply accepts (api/cel.ts)", () => {
+  assert.deepEqual(Object.keys(ATTRIBUTES).sort(), [...CEL_ATTRIBUTES].sort());
+});
