@@ -68,6 +68,9 @@ test('a NACK shows on its proxy with the sidecar\'s reason, without a reload', a
   const reasons = (await row.locator('td.msgs').textContent()) ?? '';
   assert.ok(reasons.includes(`LDS NACK of ${nack.version}: ${nack.reason}`), reasons);
   assert.match(reasons, /CEL conditions are not supported/);
+  // LDS still holds the version before the one it refused.
+  const lds = (await row.locator('.type[data-type="LDS"]').textContent()) ?? '';
+  assert.match(lds, new RegExp(`^LDS \\d+ → ${nack.version}$`), lds);
   assert.equal(await page.evaluate(() => (window as any).__notReloaded), true);
   await browser.screenshot('dashboard-nack');
 });

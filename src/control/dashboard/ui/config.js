@@ -69,11 +69,12 @@ function proxiesTable(proxies, latest) {
       h('td', {}, `${p.workload.namespace}/${p.workload.name}`),
       h('td', { class: 'num' }, p.revision ?? '–'),
       h('td', {}, h('span', { class: `pill ${state[0]}` }, state[1])),
-      h('td', { class: 'types' }, ...p.types.map((/** @type {any} */ t) => h('span', { class: `type ${t.nack ? 'bad' : t.acked === t.sent ? 'ok' : 'warn'}`, title: `sent ${t.sent ?? '–'}, ACKed ${t.acked ?? '–'}, ${t.resources} resource(s)` }, t.type))),
+      // Each xDS type with the version it ACKed, and the one on its way where they differ.
+      h('td', { class: 'types' }, ...p.types.map((/** @type {any} */ t) => h('span', { class: `type ${t.nack ? 'bad' : t.acked === t.sent ? 'ok' : 'warn'}`, 'data-type': t.type, title: `${t.type}: version ${t.sent ?? '–'} sent, ${t.acked ?? 'none'} ACKed${t.nack ? `, ${t.nack.version} NACKed` : ''}; ${t.resources} resource(s)${t.held ? '; a newer one is held back until this one is answered' : ''}` }, `${t.type} ${t.acked ?? '–'}${t.acked === t.sent ? '' : ` → ${t.sent ?? '–'}`}`))),
       h('td', { class: 'msgs' }, ...nacks.map((/** @type {any} */ t) => h('div', { class: 'bad' }, `${t.type} NACK of ${t.nack.version}: ${t.nack.reason}`))),
     );
   });
-  return append(box, h('table', {}, h('thead', {}, h('tr', {}, h('th', {}, 'Workload'), h('th', {}, 'ACKed revision'), h('th', {}, 'State'), h('th', {}, 'Types'), h('th', {}, 'NACK reasons'))), h('tbody', {}, ...rows)));
+  return append(box, h('table', {}, h('thead', {}, h('tr', {}, h('th', {}, 'Workload'), h('th', {}, 'ACKed revision'), h('th', {}, 'State'), h('th', {}, 'ACKed version of each type'), h('th', {}, 'NACK reasons'))), h('tbody', {}, ...rows)));
 }
 
 /** @param {HTMLElement} el @param {...Node} kids */

@@ -44,7 +44,7 @@ export function renderSplit(el, src) {
             ),
           ),
         ),
-        h('p', { class: 'note' }, !observed.ok ? `Observed: unknown, ${observed.why}.` : sp.requests ? `Observed over ${sp.requests.toLocaleString()} requests in ${window}.` : `No requests in ${window}.`),
+        h('p', { class: 'note' }, !observed.ok ? `Observed: unknown, ${observed.why}.` : !observed.window ? 'Observed: nothing yet, the sidecars have not been scraped since the control plane started (every few seconds).' : sp.requests ? `Observed over ${sp.requests.toLocaleString()} requests in ${window}.` : `No requests in ${window}.`),
       ),
     ),
   );
