@@ -5,6 +5,9 @@ import { fmtMs, h, note, s, show } from './dom.js';
 
 export const TRACE_SOURCES = { traces: '/api/v1/traces?limit=12' };
 
+/** Span and service names without the cluster's suffix: "hello.default.svc.cluster.local:80/*" -> "hello:80/*". @param {string} n */
+const brief = (n) => n.replace(/\.([a-z0-9-]+)\.svc\.cluster\.local\b/g, (_, ns) => (ns === 'default' ? '' : `.${ns}`));
+
 /** @type {string | undefined} the trace the user clicked */
 let chosen;
 /** @type {string | undefined} the span whose attributes are open */
@@ -29,7 +32,7 @@ export async function renderTraces(el, src) {
         const row = h(
           'tr',
           { class: t.traceId === selected ? 'sel' : '', 'data-trace': t.traceId, title: t.traceId },
-          h('td', {}, h('div', {}, `${t.rootService} `, h('b', {}, t.operation)), h('div', { class: 'sub' }, t.services.join(' → '))),
+          h('td', { title: `${t.rootService} ${t.operation}` }, h('div', {}, `${t.rootService} `, h('b', {}, brief(t.operation))), h('div', { class: 'sub' }, t.services.join(' → '))),
           h('td', { class: 'num' }, new Date(t.start).toLocaleTimeString()),
           h('td', { class: 'num' }, fmtMs(t.durationMs)),
           h('td', { class: 'num' }, t.spanCount, t.error ? h('span', { class: 'pill bad' }, 'error') : null),
@@ -75,14 +78,14 @@ function waterfall(trace, el, src) {
   return h(
     'div',
     { class: 'waterfall', 'data-trace': trace.traceId },
-    h('h3', {}, `${trace.summary.rootService} ${trace.summary.operation}`, h('small', {}, ` ${fmtMs(trace.summary.durationMs)} · trace ${trace.traceId}`)),
+    h('h3', {}, `${trace.summary.rootService} ${brief(trace.summary.operation)}`, h('small', {}, ` ${fmtMs(trace.summary.durationMs)} · trace ${trace.traceId}`)),
     ...rows.flatMap(({ sp, depth }) => {
       const offset = (Number(BigInt(sp.startUnixNano) - t0) / 1e6 / total) * 100;
       const width = Math.max((sp.durationMs / total) * 100, 0.4);
       const row = h(
         'div',
         { class: `span${sp.spanId === openSpan ? ' open' : ''}`, 'data-span': sp.spanId, title: 'attributes' },
-        h('div', { class: 'lbl' }, h('span', { class: 'indent' }, '\u2003'.repeat(depth)), h('span', { class: `kind ${sp.kind}` }, sp.kind === 'SERVER' ? 'server' : sp.kind === 'CLIENT' ? 'client' : sp.kind.toLowerCase()), ` ${sp.service} `, h('b', {}, sp.name)),
+        h('div', { class: 'lbl' }, h('span', { class: 'indent' }, '\u2003'.repeat(depth)), h('span', { class: `kind ${sp.kind}` }, sp.kind === 'SERVER' ? 'server' : sp.kind === 'CLIENT' ? 'client' : sp.kind.toLowerCase()), ` ${sp.service} `, h('b', { title: sp.name }, brief(sp.name))),
         h('div', { class: 'track' }, s('svg', { viewBox: '0 0 100 10', preserveAspectRatio: 'none' }, s('rect', { x: 0, y: 0, width: 100, height: 10, class: 'track' }), s('rect', { x: Math.min(offset, 99.6), y: 0, width: Math.min(width, 100 - Math.min(offset, 99.6)), height: 10, class: `sp${sp.error ? ' err' : ''}` })), h('span', { class: 'dur' }, fmtMs(sp.durationMs))),
       );
       row.addEventListener('click', () => {
