@@ -41,6 +41,33 @@ export interface LiveMesh {
   workloads?: readonly ServedWorkload[];
 }
 
+/** A registered workload as the admin API lists it (GET /api/v1/endpoints), for liveMeshOf. */
+export interface RegisteredWorkload {
+  name: string;
+  namespace: string;
+  labels?: Record<string, string>;
+  service?: string;
+  servicePort: number;
+  ports?: readonly { port: number }[];
+}
+
+/**
+ * The running mesh as analyze() takes it: each workload as policies and DestinationRules see it,
+ * and each service (the workloads of one name in one namespace) with its workloads' labels.
+ */
+export function liveMeshOf(registered: readonly RegisteredWorkload[]): LiveMesh {
+  const workloads = registered.map((w) => ({
+    name: `${w.namespace}/${w.name}`,
+    namespace: w.namespace,
+    labels: w.labels ?? {},
+    ...(w.service ? { host: w.service.includes('.') ? w.service : `${w.service}.${w.namespace}.svc.cluster.local` } : {}),
+    ports: w.ports?.length ? w.ports.map((p) => p.port) : [w.servicePort],
+  }));
+  const services = new Map<string, Record<string, string>[]>();
+  for (const w of workloads) if (w.host) services.set(w.host, [...(services.get(w.host) ?? []), w.labels]);
+  return { services, workloads };
+}
+
 export function analyze(resources: readonly Resource[], live?: LiveMesh): AnalysisMessage[] {
   const vss = ofKind<VirtualService>(resources, 'VirtualService');
   const drs = ofKind<DestinationRule>(resources, 'DestinationRule');

@@ -7,4 +7,4 @@ export { parseConfig } from './parse.ts';
 export { checkResource, formatProblem, inspect, manifestOf, validateResource, refusalsOf, warningsOf, SUPPORTED_KINDS, type SupportedKind } from './validate.ts';
 export { MESH_CONFIGMAP, type MeshConfig } from './meshconfig.ts';
 export { meshConfigOf } from './meshconfig-support.ts';
-export { analyze, type AnalysisMessage } from './analyze.ts';
+export { analyze, liveMeshOf, type AnalysisMessage, type RegisteredWorkload } from './analyze.ts';

@@ -42,7 +42,15 @@ export const AUTHZ_KINDS: ReadonlyMap<string, ObjectSchema> = new Map([
   ['envoyExtAuthzHttp', EXT_AUTHZ_HTTP],
   ['envoyExtAuthzGrpc', EXT_AUTHZ_GRPC],
 ]);
-/** The other provider kinds (tracing, metrics, logging, SDS): checked to be mappings (envoyFileAccessLog, which Weft applies, in full: fileAccessLogProvider). */
+const HTTP_HEADERS: Schema = { type: 'array', items: obj({ name: STRING, value: STRING, envName: STRING }) };
+const OTLP_HTTP = obj({ path: STRING, timeout: DURATION, headers: HTTP_HEADERS });
+/** extensionProviders[].opentelemetry (OpenTelemetryTracingProvider), checked field by field. */
+export const OTEL_PROVIDER = obj({
+  service: STRING, port: UINT32, maxTagLength: UINT32, http: OTLP_HTTP, grpc: obj({ timeout: DURATION, initialMetadata: HTTP_HEADERS }),
+  resourceDetectors: obj({ environment: obj({}), dynatrace: obj({}) }),
+  dynatraceSampler: obj({ tenant: STRING, clusterId: INT32, rootSpansPerMinute: UINT32, httpService: obj({ service: STRING, port: UINT32, http: OTLP_HTTP }) }),
+});
+/** The other provider kinds (other tracers, metrics, logging, SDS; opentelemetry is checked in full: OTEL_PROVIDER): checked to be mappings (envoyFileAccessLog, which Weft applies, in full: fileAccessLogProvider). */
 const OTHER_PROVIDER_KINDS = ['zipkin', 'lightstep', 'datadog', 'stackdriver', 'opencensus', 'skywalking', 'opentelemetry', 'prometheus', 'envoyFileAccessLog', 'envoyHttpAls', 'envoyTcpAls', 'envoyOtelAls', 'sds'];
 
 /** envoyFileAccessLog (Telemetry's access log files): path, omitEmptyValues, and logFormat, one of text or labels (a JSON object). */
@@ -115,7 +123,7 @@ const FIELDS: ReadonlyMap<string, FieldKind> = new Map(Object.entries({
   verifyCertificateAtClient: WRAPPED_BOOL,
   ca: 'message',
   extensionProviders: 'providers',
-  defaultProviders: 'message',
+  defaultProviders: obj({ tracing: STRINGS, metrics: STRINGS, accessLogging: STRINGS }),
   discoverySelectors: 'messages',
   pathNormalization: obj({ normalization: enumOf('DEFAULT', 'NONE', 'BASE', 'MERGE_SLASHES', 'DECODE_AND_MERGE_SLASHES') }),
   defaultHttpRetryPolicy: RETRIES,
@@ -193,7 +201,51 @@ export function validateMesh(mesh: Obj): FieldError[] {
     }
   }
   if (errors.length) return errors;
-  return [...trustDomains(mesh), ...ports(mesh), ...timeouts(mesh), ...meshTls(mesh), ...locality(mesh), ...serviceSettings(mesh)];
+  return [...trustDomains(mesh), ...ports(mesh), ...timeouts(mesh), ...meshTls(mesh), ...locality(mesh), ...serviceSettings(mesh), ...tracingSampling(mesh)];
+}
+
+const CUSTOM_TAG = obj({ literal: obj({ value: STRING }), environment: obj({ name: STRING, defaultValue: STRING }), header: obj({ name: STRING, defaultValue: STRING }) });
+
+/**
+ * defaultConfig.tracing, the part Weft applies: sampling a percentage (ValidateProxyConfig),
+ * maxPathTagLength, and customTags each one kind (literal, environment or header) with its name.
+ */
+function tracingSampling(mesh: Obj): FieldError[] {
+  const t = isObject(mesh.defaultConfig) ? mesh.defaultConfig.tracing : undefined;
+  if (t === undefined || t === null) return [];
+  const p = field(field(MESH, 'defaultConfig'), 'tracing');
+  if (!isObject(t)) return [{ path: p, message: 'must be a mapping' }];
+  const out: FieldError[] = [];
+  const s = t.sampling;
+  if (s !== undefined && s !== null && (typeof s !== 'number' || !(s >= 0 && s <= 100))) out.push({ path: field(p, 'sampling'), message: 'sampling must be between 0.0 and 100.0' });
+  if (t.maxPathTagLength != null) out.push(...checkShape(t.maxPathTagLength, UINT32, field(p, 'maxPathTagLength')));
+  if (t.customTags == null) return out;
+  if (!isObject(t.customTags)) return [...out, { path: field(p, 'customTags'), message: 'must be a mapping of tag names to tags' }];
+  for (const [name, tag] of Object.entries(t.customTags)) {
+    const tp = field(field(p, 'customTags'), name);
+    const shape = checkShape(tag, CUSTOM_TAG, tp);
+    if (shape.length) {
+      out.push(...shape);
+      continue;
+    }
+    const kinds = Object.keys(tag as Obj).filter((k) => (tag as Obj)[k] != null);
+    if (kinds.length !== 1) out.push({ path: tp, message: `must have one of literal, environment, header (got ${kinds.join(', ') || 'none'})` });
+    for (const k of ['environment', 'header']) {
+      const v = (tag as Obj)[k];
+      if (isObject(v) && (typeof v.name !== 'string' || !v.name)) out.push({ path: field(field(tp, k), 'name'), message: 'required' });
+    }
+  }
+  return out;
+}
+
+/** ValidateExtensionProviderTracingOpentelemetry: a port, and a service as for the other kinds. */
+function serviceAndPort(c: Obj, p: string): FieldError[] {
+  const out: FieldError[] = [];
+  const port = c.port;
+  if (typeof port !== 'number' || port < 1 || port > 65535) out.push({ path: field(p, 'port'), message: `port number ${port ?? 0} must be in the range 1..65535` });
+  const bad = checkProviderService(typeof c.service === 'string' ? c.service : '');
+  if (bad) out.push({ path: field(p, 'service'), message: bad });
+  return out;
 }
 
 /** ValidateLocalityLbSetting, as for a DestinationRule's. */
@@ -281,6 +333,9 @@ function validateProviders(v: unknown, p: string): FieldError[] {
       if (schema) {
         const shape = checkShape(val, schema, field(ip, k));
         errors.push(...(shape.length ? shape : extAuthz(val as Obj, field(ip, k))));
+      } else if (k === 'opentelemetry') {
+        const shape = checkShape(val, OTEL_PROVIDER, field(ip, k));
+        errors.push(...(shape.length ? shape : serviceAndPort(val as Obj, field(ip, k))));
       } else if (k === 'envoyFileAccessLog') {
         errors.push(...fileAccessLogProvider(val, field(ip, k)));
       } else if (OTHER_PROVIDER_KINDS.includes(k)) {

@@ -1,8 +1,10 @@
 // What Weft does with each field of Istio's mesh config (the ConfigMap istio-system/istio, read and
 // checked by meshconfig-rules.ts), and the MeshConfig the rest of Weft reads (MeshSnapshot.meshConfig):
 //   - applied: trustDomain, trustDomainAliases, enableAutoMtls, extensionProviders (the ext_authz
-//     kinds, and envoyFileAccessLog for Telemetries), defaultProviders.accessLogging,
-//     accessLogFile/accessLogEncoding/accessLogFormat, meshMTLS.minProtocolVersion,
+//     kinds, opentelemetry over OTLP/HTTP, and envoyFileAccessLog for Telemetries),
+//     defaultProviders.accessLogging and .tracing, accessLogFile/accessLogEncoding/accessLogFormat,
+//     enableTracing, defaultConfig.tracing (sampling, customTags, maxPathTagLength),
+//     meshMTLS.minProtocolVersion,
 //     outboundTrafficPolicy (the default of proxies whose Sidecar does not say), and rootNamespace
 //     istio-system;
 //   - refused where ignoring the field would weaken security or widen traffic (rejected);
@@ -10,7 +12,7 @@
 import { parseDocument } from 'yaml';
 import type { FieldError } from './types.ts';
 import { field, index, isObject, type Obj } from './schema.ts';
-import { MESH_CONFIGMAP, type MeshConfig, type MeshExtensionProvider } from './meshconfig.ts';
+import { MESH_CONFIGMAP, type MeshConfig, type MeshCustomTag, type MeshExtensionProvider } from './meshconfig.ts';
 import { AUTHZ_KINDS, MESH, readMesh } from './meshconfig-rules.ts';
 import { accessLogFormatProblem, accessLogProblem } from './accesslog-format.ts';
 
@@ -24,7 +26,7 @@ export interface MeshSupport {
 }
 
 /** Fields Weft applies in full, or leaves to their owners (the access log is applied by the sidecars' listeners). */
-const APPLIED = new Set(['trustDomain', 'trustDomainAliases', 'enableAutoMtls', 'accessLogFile', 'accessLogEncoding', 'accessLogFormat', 'outboundTrafficPolicy']);
+const APPLIED = new Set(['trustDomain', 'trustDomainAliases', 'enableAutoMtls', 'accessLogFile', 'accessLogEncoding', 'accessLogFormat', 'outboundTrafficPolicy', 'enableTracing']);
 
 const NOT_APPLIED = 'accepted, not applied yet';
 
@@ -70,28 +72,70 @@ export function meshConfigSupport(data: Obj): MeshSupport {
           if (!isObject(pv)) return;
           const kind = Object.keys(pv).find((x) => x !== 'name' && pv[x] !== null);
           if (kind === 'envoyFileAccessLog') return fileAccessLog(pv[kind], `${index(k, i)}.${kind}`, warn, reject);
-          if (kind && !AUTHZ_KINDS.has(kind)) warn(`${index(k, i)}.${kind}`, `${NOT_APPLIED}: Weft uses extension providers only as external authorizers (envoyExtAuthzHttp, envoyExtAuthzGrpc) for CUSTOM AuthorizationPolicies, and as access log files (envoyFileAccessLog) for Telemetries`);
+          if (kind === 'opentelemetry' && isObject(pv[kind])) otelProvider(pv[kind], `${index(k, i)}.${kind}`, warn);
+          else if (kind && !AUTHZ_KINDS.has(kind)) warn(`${index(k, i)}.${kind}`, `${NOT_APPLIED}: Weft uses extension providers as external authorizers (envoyExtAuthzHttp, envoyExtAuthzGrpc) for CUSTOM AuthorizationPolicies, as access log files (envoyFileAccessLog) for Telemetries and as tracers (opentelemetry)`);
           if (kind && AUTHZ_KINDS.has(kind) && isObject(pv[kind]) && pv[kind].clearRouteCache === true) warn(`${index(k, i)}.${kind}.clearRouteCache`, `${NOT_APPLIED}: the route is not chosen again after the authorizer's answer`);
         });
         break;
       case 'defaultConfig':
-        warn(k, `${NOT_APPLIED}: proxy settings are the sidecar's own (weft sidecar flags)`);
+        if (isObject(v)) defaultConfig(v, warn);
         break;
       case 'defaultProviders':
-        // accessLogging is applied (where no Telemetry names providers: control/translate/telemetry-logs.ts).
-        for (const [dk, dv] of Object.entries(isObject(v) ? v : {})) {
-          if (dk !== 'accessLogging' && dv !== null) warn(field(k, dk), `${NOT_APPLIED}: Weft has no metrics or tracing providers yet`);
-        }
+        if (isObject(v)) defaultProviders(v, mesh.extensionProviders, warn);
         break;
       case 'enablePrometheusMerge':
-      case 'enableTracing':
-        warn(k, `${NOT_APPLIED}: Weft has no metrics or tracing providers yet`);
+        warn(k, `${NOT_APPLIED}: Weft has no metrics providers yet`);
         break;
       default:
         warn(k, `${NOT_APPLIED}`);
     }
   }
   return out;
+}
+
+/** An opentelemetry provider: exported over OTLP/HTTP (translate/tracing.ts); what is not applied is named. */
+function otelProvider(c: Obj, p: string, warn: (path: string, message: string) => void): void {
+  if (!isObject(c.http)) warn(isObject(c.grpc) ? `${p}.grpc` : p, `${NOT_APPLIED}: sidecars export spans over OTLP/HTTP only (Istio exports over gRPC when http is unset); this provider's spans are not exported: give it http: {path: /v1/traces} and the service's OTLP/HTTP port`);
+  if (c.resourceDetectors != null) warn(`${p}.resourceDetectors`, `${NOT_APPLIED}: spans carry service.name only as their resource`);
+  if (c.dynatraceSampler != null) warn(`${p}.dynatraceSampler`, `${NOT_APPLIED}: sampling is random_sampling (Telemetry randomSamplingPercentage, defaultConfig.tracing.sampling)`);
+  const headers = isObject(c.http) && Array.isArray(c.http.headers) ? c.http.headers : [];
+  headers.forEach((h, j) => isObject(h) && h.envName != null && warn(`${p}.http.headers[${j}].envName`, `${NOT_APPLIED}: the header is not sent (give its value)`));
+}
+
+/** Proxy settings are the sidecar's own (weft sidecar flags), but tracing's sampling and tags, which Weft applies. */
+function defaultConfig(c: Obj, warn: (path: string, message: string) => void): void {
+  for (const [k, v] of Object.entries(c)) {
+    if (v === null) continue;
+    if (k !== 'tracing') {
+      warn(`defaultConfig.${k}`, `${NOT_APPLIED}: proxy settings are the sidecar's own (weft sidecar flags)`);
+      continue;
+    }
+    if (!isObject(v)) continue;
+    for (const t of Object.keys(v)) {
+      if (TRACING_APPLIED.has(t) || v[t] === null) continue;
+      warn(`defaultConfig.tracing.${t}`, `${NOT_APPLIED}: sidecars export spans to an opentelemetry extension provider (defaultProviders.tracing) or to the control plane's receiver`);
+    }
+  }
+}
+
+const TRACING_APPLIED = new Set(['sampling', 'customTags', 'maxPathTagLength']);
+
+/** defaultProviders.tracing and .accessLogging are applied; a tracing name that is no opentelemetry provider exports nothing. */
+function defaultProviders(c: Obj, providers: unknown, warn: (path: string, message: string) => void): void {
+  for (const [k, v] of Object.entries(c)) {
+    if (v === null) continue;
+    if (k === 'accessLogging') continue; // applied where no Telemetry names providers (control/translate/telemetry-logs.ts)
+    if (k !== 'tracing') {
+      warn(`defaultProviders.${k}`, `${NOT_APPLIED}: Weft has no metrics providers yet`);
+      continue;
+    }
+    (Array.isArray(v) ? v : []).forEach((name, i) => {
+      const p = Array.isArray(providers) ? providers.find((x) => isObject(x) && typeof x.name === 'string' && typeof name === 'string' && x.name.toLowerCase() === name.toLowerCase()) : undefined;
+      if (!isObject(p)) warn(`defaultProviders.tracing[${i}]`, `no extension provider is named ${JSON.stringify(name)}: proxies report no spans to it`);
+      else if (!isObject(p.opentelemetry)) warn(`defaultProviders.tracing[${i}]`, `${NOT_APPLIED}: provider ${JSON.stringify(name)} is not an opentelemetry provider, the one tracer Weft applies`);
+      else if (i > 0) warn(`defaultProviders.tracing[${i}]`, 'not applied: as in Istio, a proxy reports spans to one provider (the first)');
+    });
+  }
 }
 
 /**
@@ -158,5 +202,14 @@ export function meshConfigOf(data: unknown): MeshConfig {
   if (mode === 'ALLOW_ANY' || mode === 'REGISTRY_ONLY') out.outboundTrafficPolicy = { mode };
   const min = isObject(mesh.meshMTLS) ? mesh.meshMTLS.minProtocolVersion : undefined;
   if (min === 'TLS_AUTO' || min === 'TLSV1_2' || min === 'TLSV1_3') out.meshMTLS = { minProtocolVersion: min };
+  if (typeof mesh.enableTracing === 'boolean') out.enableTracing = mesh.enableTracing;
+  const tracing = isObject(mesh.defaultConfig) && isObject(mesh.defaultConfig.tracing) ? mesh.defaultConfig.tracing : undefined;
+  if (tracing) {
+    const t: NonNullable<NonNullable<MeshConfig['defaultConfig']>['tracing']> = {};
+    if (typeof tracing.sampling === 'number') t.sampling = tracing.sampling;
+    if (typeof tracing.maxPathTagLength === 'number') t.maxPathTagLength = tracing.maxPathTagLength;
+    if (isObject(tracing.customTags)) t.customTags = tracing.customTags as Record<string, MeshCustomTag>;
+    if (Object.keys(t).length) out.defaultConfig = { tracing: t };
+  }
   return out;
 }

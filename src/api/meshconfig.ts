@@ -44,11 +44,38 @@ export interface MeshExtAuthzGrpc {
   includeRequestBodyInCheck?: MeshExtAuthzRequestBody;
 }
 
+/** A header an exporter sends (extensionProviders[].opentelemetry.http.headers). */
+export interface MeshHttpHeader {
+  name: string;
+  value?: string;
+  envName?: string;
+}
+
+/** extensionProviders[].opentelemetry: where sidecars export their spans (OTLP/HTTP here). */
+export interface MeshOtelProvider {
+  service: string;
+  port: number;
+  maxTagLength?: number;
+  /** OTLP/HTTP: the path (default /v1/traces), the export timeout and headers. */
+  http?: { path?: string; timeout?: string; headers?: MeshHttpHeader[] };
+  /** OTLP/gRPC (Istio's default when http is unset): not applied, with a warning. */
+  grpc?: { timeout?: string; initialMetadata?: MeshHttpHeader[] };
+  [other: string]: unknown;
+}
+
+/** A span tag (Telemetry tracing customTags, defaultConfig.tracing.customTags). */
+export interface MeshCustomTag {
+  literal?: { value?: string };
+  environment?: { name: string; defaultValue?: string };
+  header?: { name: string; defaultValue?: string };
+}
+
 /** One of meshConfig.extensionProviders: a name, and one provider kind. */
 export interface MeshExtensionProvider {
   name: string;
   envoyExtAuthzHttp?: MeshExtAuthzHttp;
   envoyExtAuthzGrpc?: MeshExtAuthzGrpc;
+  opentelemetry?: MeshOtelProvider;
   /** Other kinds (zipkin, opentelemetry, prometheus, envoyFileAccessLog, ...), kept as written. */
   [kind: string]: unknown;
 }
@@ -75,6 +102,10 @@ export interface MeshConfig {
   defaultProviders?: { accessLogging?: string[]; metrics?: string[]; tracing?: string[] };
   /** Envoy's format string for TEXT; for JSON, Istio's default JSON keys when unset. */
   accessLogFormat?: string;
+  /** Tracing for proxies no Telemetry resource configures (Weft: off unless true; Istio's default is true). */
+  enableTracing?: boolean;
+  /** The proxies' defaults Weft reads: tracing.sampling (percent, 1 by default), tracing.customTags, tracing.maxPathTagLength. */
+  defaultConfig?: { tracing?: { sampling?: number; customTags?: Record<string, MeshCustomTag>; maxPathTagLength?: number } };
 }
 
 /**

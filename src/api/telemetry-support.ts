@@ -7,7 +7,9 @@
 //     api/cel.ts; an expression outside that is not applied, and every exchange is logged);
 //   - metrics: not applied yet: providers, reportingInterval, overrides' disabled and
 //     tagOverrides are warned, each by its path (an override's match says where those would apply);
-//   - tracing: not applied yet (warned);
+//   - tracing: applied (control/translate/tracing.ts): providers (the first, an opentelemetry one),
+//     match.mode, randomSamplingPercentage, disableSpanReporting, customTags (literal, environment,
+//     header), enableIstioTags; the rest is warned;
 //   - targetRef(s): for gateways, waypoints and services, never a sidecar (as in Istio): warned.
 // With the mesh config at hand (`weft apply` against a control plane), telemetryProviderWarnings
 // also names the providers the mesh does not have, or that log nothing in Weft.
@@ -24,7 +26,7 @@ export function telemetrySupport(spec: Obj, out: { warnings: FieldError[] }): vo
     if (spec[k] !== undefined && spec[k] !== null) warn(`spec.${k}`, 'accepted, not applied: a Telemetry with a targetRef applies to Gateways, waypoints and services, never to sidecars (as in Istio); Weft has neither, so it applies to no workload');
   }
   list(spec.tracing).forEach((t, i) => {
-    if (isObject(t)) warn(index('spec.tracing', i), 'accepted, not applied yet: no spans are reported');
+    if (isObject(t)) tracingSupport(t, index('spec.tracing', i), warn);
   });
   // Metrics: the sidecars report Istio's standard metrics to Prometheus (/stats/prometheus)
   // whatever a Telemetry says; no xDS carries a metrics configuration to them yet.
@@ -52,7 +54,18 @@ export function telemetrySupport(spec: Obj, out: { warnings: FieldError[] }): vo
   });
 }
 
-/** Where a provider is named that the mesh config does not have, or that logs nothing in Weft: what Istio does with it (nothing), said. */
+/** What a tracing entry has that the sidecars do not apply. */
+function tracingSupport(t: Obj, p: string, warn: (path: string, message: string) => void): void {
+  if (list(t.providers).length > 1) warn(`${p}.providers`, 'accepted, only the first provider is applied (as in Istio: one provider per mode)');
+  if (t.useRequestIdForTraceSampling === false) warn(`${p}.useRequestIdForTraceSampling`, 'accepted, not applied yet: sampling is decided by the incoming trace context, else at random');
+  if (t.disableContextPropagation === true) warn(`${p}.disableContextPropagation`, 'accepted, not applied yet: the sidecars propagate the trace context (traceparent, b3)');
+  const tags = isObject(t.customTags) ? t.customTags : {};
+  for (const [name, tag] of Object.entries(tags)) {
+    if (isObject(tag) && tag.formatter != null) warn(`${p}.customTags.${name}.formatter`, 'accepted, not applied yet: the tag is not written (literal, environment and header tags are)');
+  }
+}
+
+/** Where a provider is named that the mesh config does not have, or that logs or traces nothing in Weft: what Istio does with it (nothing), said. */
 export function telemetryProviderWarnings(t: Telemetry, mc: MeshConfig | undefined): string[] {
   const name = `Telemetry ${t.metadata.namespace}/${t.metadata.name}`;
   const out: string[] = [];
@@ -66,6 +79,18 @@ export function telemetryProviderWarnings(t: Telemetry, mc: MeshConfig | undefin
         out.push(`${name}: ${path}: provider ${JSON.stringify(p.name)} is a ${kind} provider: Weft's sidecars write access logs to files only (envoyFileAccessLog), so it logs nothing`);
       }
     });
+  });
+  // Tracing: the first provider of an entry is the one applied (control/translate/tracing.ts).
+  (t.spec.tracing ?? []).forEach((tr, i) => {
+    const p = tr?.providers?.[0];
+    if (!p) return;
+    const found = findExtensionProvider(mc, p.name);
+    const path = `spec.tracing[${i}].providers[0]`;
+    if (!found) out.push(`${name}: ${path}: provider ${JSON.stringify(p.name)} is not among the mesh config's extensionProviders: the workloads it applies to report no spans, as in Istio`);
+    else if (!isObject(found.opentelemetry)) {
+      const kind = Object.keys(found).find((k) => k !== 'name') ?? 'unknown';
+      out.push(`${name}: ${path}: provider ${JSON.stringify(p.name)} is a ${kind} provider: Weft's sidecars report spans to opentelemetry providers only, so the workloads it applies to report none`);
+    }
   });
   return out;
 }

@@ -67,23 +67,12 @@ async function outboundOf(workload: string, adminFlag: string | undefined): Prom
 /** `weft analyze` against the running mesh: its stored config, with what only its workloads can tell. */
 async function analyzeLive(adminFlag: string | undefined): Promise<number> {
   const base = adminUrl(adminFlag);
-  const { analyze } = await configApi();
+  const { analyze, liveMeshOf } = await configApi();
   const { items } = await callAdmin(base, 'GET', '/api/v1/resources');
   const resources = items.map(({ revision: _r, warnings: _w, ...r }: any) => r);
   const { workloads } = await callAdmin(base, 'GET', '/api/v1/endpoints');
-  // Each workload as policies and DestinationRules see it; a service is the workloads of one name in one namespace.
-  const mesh = (workloads as { name: string; namespace: string; labels?: Record<string, string>; service?: string; servicePort: number; ports?: { port: number }[] }[]).map((w) => ({
-    name: `${w.namespace}/${w.name}`,
-    namespace: w.namespace,
-    labels: w.labels ?? {},
-    ...(w.service ? { host: w.service.includes('.') ? w.service : `${w.service}.${w.namespace}.svc.cluster.local` } : {}),
-    ports: w.ports?.length ? w.ports.map((p) => p.port) : [w.servicePort],
-  }));
-  // Each service host with its workloads' labels.
-  const services = new Map<string, Record<string, string>[]>();
-  for (const w of mesh) if (w.host) services.set(w.host, [...(services.get(w.host) ?? []), w.labels]);
   let errors = 0;
-  for (const m of analyze(resources, { services, workloads: mesh })) {
+  for (const m of analyze(resources, liveMeshOf(workloads))) {
     if (m.level === 'Error') errors++;
     process.stdout.write(`${m.level} [${m.code}] (${m.resource}) ${m.path}: ${m.message}\n`);
   }
@@ -518,6 +507,30 @@ Options:
       }
       if (errors === 0) process.stdout.write(`\u2714 No validation issues found in ${files.length} file(s), ${resources.length} resource(s).\n`);
       return errors === 0 ? 0 : 1;
+    },
+  },
+
+  dashboard: {
+    options: { ...ADMIN_OPT },
+    help: `Usage: weft dashboard [--admin URL]
+
+Prints the URL of the dashboard the control plane serves, once it has checked the control plane
+answers there. Open it in a browser: the service graph with each edge's rate, errors, p99 and mTLS,
+each service's rate, errors and duration over the last 15 minutes, each VirtualService's weights
+beside the split observed, recent traces, and the config: each resource's validation state, and
+which config revision each proxy has ACKed, with NACK reasons. It updates itself every 1.5 s.
+It is read-only, and loads nothing from anywhere but the control plane (docs/dashboard.md).
+Served on the admin API's address: with 'weft control --admin-tls', the browser must trust the
+mesh's root certificate.
+
+Options:
+${ADMIN_HELP}`,
+    async run(v, pos) {
+      if (pos.length) throw new UsageError(`unexpected argument "${pos[0]}"`);
+      const base = adminUrl(v.admin);
+      await callAdmin(base, 'GET', '/version');
+      process.stdout.write(`${base}/dashboard/\n`);
+      return 0;
     },
   },
 

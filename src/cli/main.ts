@@ -23,6 +23,7 @@ Commands:
   delete <kind> <name>     delete a resource (or: delete -f <file>)
   token create             make a one-time join token for a workload identity
   ca status|rotate-root    the mesh's CA: its roots, and rotating the root (finish-rotation ends it)
+  dashboard                print the URL of the dashboard the control plane serves
   exec <workload> -- <cmd> run a command whose outbound HTTP goes through that workload's sidecar
   stat [VIEW]              golden signals per workload, service or edge (VIEW: workloads,
                            services, edges): rate, errors, latency, mTLS share

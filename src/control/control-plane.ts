@@ -20,6 +20,8 @@ import type { ConfigStore } from './store/store.ts';
 import { WEFT_VERSION } from '../version.ts';
 import { OidcDiscovery } from './oidc.ts';
 import { MESH_CONFIGMAP, meshConfigOf } from '../api/index.ts';
+import { TraceStore } from './traces/store.ts';
+import { type TraceReceiver, startTraceReceiver } from './traces/receiver.ts';
 
 export interface ControlPlaneOptions {
   dataDir: string;
@@ -37,6 +39,12 @@ export interface ControlPlaneOptions {
   heartbeatMs?: number;
   /** How often the sidecars' metrics are scraped for the golden signals (default 5 s; 0: never). docs/observability.md */
   scrapeIntervalMs?: number;
+  /**
+   * The built-in OTLP/HTTP trace receiver's port (POST /v1/traces), on xdsHost: where sidecars
+   * send spans when tracing is on and no provider is configured (docs/observability.md). Any free
+   * port when unset: sidecars learn it over xDS.
+   */
+  tracesPort?: number;
   /**
    * A directory in Istio's cacerts layout (ca-cert.pem, ca-key.pem, cert-chain.pem,
    * root-cert.pem): the CA signs with that CA instead of a root of its own (docs/ca.md).
@@ -64,6 +72,9 @@ export interface ControlPlane {
   xdsAddress: string;
   /** The plain-text xDS port, if one was asked for. */
   insecureXdsAddress?: string;
+  /** The built-in trace receiver (host:port) and the traces it keeps. */
+  tracesAddress: string;
+  traces: TraceStore;
   /** The mesh's roots now, PEM (public), also written to the data directory as root-cert.pem. */
   readonly trustBundle: string;
   rootCertFile: string;
@@ -143,6 +154,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
   // One snapshot object per (config revision, registry version): the ADS server caches what it
   // computes from a snapshot by its identity.
   let snap: { key: string; mesh: MeshSnapshot } | undefined;
+  let receiver: TraceReceiver | undefined;
   const snapshot = (): MeshSnapshot => {
     const c = config();
     const key = `${c.revision}/${registry.version()}/${oidc.version}`;
@@ -150,7 +162,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
       // The mesh config's trust domain (the CA's): the SANs clients expect of mesh endpoints (translate/mtls.ts).
       // The key sets of issuers named without jwks or jwksUri, as far as OpenID discovery found them.
       const discoveredJwksUris = oidc.resolve(issuersToDiscover(c.config.requestAuthentications));
-      snap = { key, mesh: { revision: c.revision, ...c.config, workloads: registry.list(), trustDomain: c.config.meshConfig?.trustDomain ?? DEFAULT_TRUST_DOMAIN, discoveredJwksUris } };
+      snap = { key, mesh: { revision: c.revision, ...c.config, workloads: registry.list(), trustDomain: c.config.meshConfig?.trustDomain ?? DEFAULT_TRUST_DOMAIN, discoveredJwksUris, ...(receiver ? { tracesReceiver: receiverAddress(receiver) } : {}) } };
     }
     return snap.mesh;
   };
@@ -192,6 +204,9 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
   const tls = await controlPlaneTls(ca, log);
   const rotation = followRotation({ ca, ads, tls, log, onRoots: () => writeWhole(rootCertFile, ca.trustBundle()) });
   const xdsHost = opts.xdsHost ?? '127.0.0.1';
+  // The trace receiver before xDS serves: every snapshot names it.
+  const traces = new TraceStore();
+  receiver = await startTraceReceiver(traces, xdsHost, opts.tracesPort ?? 0, log);
   const xdsPort = await ads.listen(`${hostPort(xdsHost, opts.xdsPort ?? 15012)}`, tls.credentials);
   const insecurePort = opts.insecureXdsPort === undefined ? undefined : await ads.listenInsecure(hostPort(xdsHost, opts.insecureXdsPort));
   const adminToken = loadOrCreateAdminToken(opts.dataDir);
@@ -200,7 +215,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
   const adminTls = opts.adminTls ?? !isLoopback(opts.adminHost ?? '127.0.0.1');
   const signals = new Collector({ proxies: () => ads!.proxies(), intervalMs: opts.scrapeIntervalMs ?? 5000, log });
   signals.start();
-  const admin = createAdminServer({ store, registry, ads, version: WEFT_VERSION, token: adminToken, joinTokens, ca, snapshot: () => snapshot(), signals }, adminTls ? tls.context() : undefined);
+  const admin = createAdminServer({ store, registry, ads, version: WEFT_VERSION, token: adminToken, joinTokens, ca, snapshot: () => snapshot(), signals, traces }, adminTls ? tls.context() : undefined);
   if (adminTls) tls.onRenewed((c) => (admin as https.Server).setSecureContext(c));
   await new Promise<void>((resolve, reject) => {
     admin.once('error', reject);
@@ -213,6 +228,8 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     joinTokens,
     ca,
     xdsAddress: hostPort(xdsHost, xdsPort),
+    tracesAddress: hostPort(receiverAddress(receiver).address, receiver.port),
+    traces,
     ...(insecurePort === undefined ? {} : { insecureXdsAddress: hostPort(xdsHost, insecurePort) }),
     get trustBundle() {
       return ca.trustBundle();
@@ -233,9 +250,15 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
       admin.closeAllConnections();
       await new Promise<void>((resolve) => admin.close(() => resolve()));
       await ads!.close();
+      await receiver?.close();
       store.close();
     },
   };
+}
+
+/** Where sidecars reach the receiver: its address, or loopback where it listens on every address. */
+function receiverAddress(r: TraceReceiver): { address: string; port: number } {
+  return { address: r.address === '0.0.0.0' || r.address === '::' ? '127.0.0.1' : r.address, port: r.port };
 }
 
 /** The issuers of RequestAuthentication rules with neither jwks nor jwksUri: their keys are found by OpenID discovery. */

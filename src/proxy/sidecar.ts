@@ -18,6 +18,7 @@ import { Telemetry } from './telemetry/events.ts';
 import { AccessLogger } from './telemetry/access-log.ts';
 import { IstioMetrics } from './telemetry/istio-metrics.ts';
 import { Tap } from './telemetry/tap.ts';
+import { Tracer } from './telemetry/tracer.ts';
 import { HealthMetrics } from './telemetry/health-metrics.ts';
 import { Pools, memberKey } from './upstream/pools.ts';
 import { pruneRoundRobin } from './upstream/choose.ts';
@@ -135,12 +136,13 @@ export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
   // request path's events, never called from it.
   const accessLog = new AccessLogger({ config: () => current, identity: () => certs.current().spiffeId, log });
   accessLog.subscribe(telemetry);
+  // The service host it serves, as the mesh names it (<service>.<namespace>.svc.cluster.local).
+  const selfService = opts.service ? (opts.service.includes('.') ? opts.service : `${opts.service}.${namespace}.svc.cluster.local`) : undefined;
   const istio = new IstioMetrics(() => current, {
     workload,
     namespace,
     labels: opts.labels,
-    // The service host it serves, as the mesh names it (<service>.<namespace>.svc.cluster.local).
-    ...(opts.service ? { service: opts.service.includes('.') ? opts.service : `${opts.service}.${namespace}.svc.cluster.local` } : {}),
+    ...(selfService ? { service: selfService } : {}),
     principal: () => certs.current().spiffeId,
   }, log);
   if (opts.istioMetrics !== false) istio.subscribe(telemetry);
@@ -166,6 +168,9 @@ export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
   const tapToken = randomBytes(24).toString('base64url');
   const tap = new Tap(telemetry, () => current, localPrincipal, log, tapToken);
   const ctx: ForwardContext = { config: () => current, pools, telemetry, rr: new Map(), active: new ActiveExchanges(), destinationPort, jwks, localPrincipal, log, live: new LiveTcpConnections() };
+  // Spans of the requests the tracing layer sampled, exported over OTLP/HTTP (telemetry/tracer.ts).
+  const tracer = new Tracer({ config: () => current, calls: ctx, nodeId, ...(selfService ? { service: selfService } : {}), log });
+  tracer.subscribe(telemetry);
   const sweep = startIdleSweep(ctx);
   const tcpCtx: TcpContext = {
     config: () => current,
@@ -361,7 +366,7 @@ export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
           jwksErrors: Object.fromEntries(jwks.lastError),
         });
       case '/stats':
-        return json(200, { requests: stats.rows(), tcp: stats.tcpRows(), pools: pools.stats(), connections: { active: budget.sockets.size, limit: budget.limit, refused: budget.refused }, tls: tlsStats.json(), sources: Object.fromEntries(stats.sources), authz: stats.authz, accessLog: accessLog.stats(), istio: istio.json(), tap: tap.stats() });
+        return json(200, { requests: stats.rows(), tcp: stats.tcpRows(), pools: pools.stats(), connections: { active: budget.sockets.size, limit: budget.limit, refused: budget.refused }, tls: tlsStats.json(), sources: Object.fromEntries(stats.sources), authz: stats.authz, accessLog: accessLog.stats(), istio: istio.json(), tracing: tracer.stats(), tap: tap.stats() });
       case '/certs': {
         // As Envoy's /certs: what this sidecar proves itself with, and until when (never its key).
         const c = certs.current();
@@ -418,6 +423,7 @@ export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
       tap.close();
       admin.closeAllConnections();
       admin.close();
+      tracer.close();
       await pools.close();
       accessLog.retain(true);
     },

@@ -37,6 +37,7 @@ const FILES = [
   'envoy/extensions/filters/network/ext_authz/v3/ext_authz.proto',
   'envoy/service/auth/v3/external_auth.proto',
   'envoy/extensions/access_loggers/file/v3/file.proto',
+  'envoy/config/trace/v3/opentelemetry.proto',
   'envoy/extensions/access_loggers/filters/cel/v3/cel.proto',
 ];
 
@@ -82,6 +83,8 @@ export const ROOTS = [
   'envoy.service.auth.v3.CheckResponse',
   // The mesh config's access log (translate/accesslog.ts): the access_log of HCMs and tcp_proxies.
   'envoy.extensions.access_loggers.file.v3.FileAccessLog',
+  // Tracing (translate/tracing.ts): the HCM's tracing provider, Envoy's OpenTelemetry tracer.
+  'envoy.config.trace.v3.OpenTelemetryConfig',
   // A Telemetry's access log filter (translate/accesslog.ts): Envoy's CEL access log filter.
   'envoy.extensions.access_loggers.filters.cel.v3.ExpressionFilter',
 ];

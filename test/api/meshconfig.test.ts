@@ -61,9 +61,11 @@ test("an installed Istio's ConfigMap is accepted as kubectl prints it; what Weft
   assert.deepEqual(cm.metadata.labels?.['istio.io/rev'], 'default');
   assert.deepEqual(meshConfigOf(cm.spec), { trustDomain: 'cluster.local', defaultProviders: { metrics: ['prometheus'] } });
   assert.deepEqual(warningsOf(cm).map(formatProblem), [
-    "ConfigMap istio-system/istio: data.mesh.defaultConfig: accepted, not applied yet: proxy settings are the sidecar's own (weft sidecar flags)",
-    'ConfigMap istio-system/istio: data.mesh.defaultProviders.metrics: accepted, not applied yet: Weft has no metrics or tracing providers yet',
-    'ConfigMap istio-system/istio: data.mesh.enablePrometheusMerge: accepted, not applied yet: Weft has no metrics or tracing providers yet',
+    "ConfigMap istio-system/istio: data.mesh.defaultConfig.discoveryAddress: accepted, not applied yet: proxy settings are the sidecar's own (weft sidecar flags)",
+    "ConfigMap istio-system/istio: data.mesh.defaultConfig.proxyMetadata: accepted, not applied yet: proxy settings are the sidecar's own (weft sidecar flags)",
+    "ConfigMap istio-system/istio: data.mesh.defaultConfig.tracing.zipkin: accepted, not applied yet: sidecars export spans to an opentelemetry extension provider (defaultProviders.tracing) or to the control plane's receiver",
+    'ConfigMap istio-system/istio: data.mesh.defaultProviders.metrics: accepted, not applied yet: Weft has no metrics providers yet',
+    'ConfigMap istio-system/istio: data.mesh.enablePrometheusMerge: accepted, not applied yet: Weft has no metrics providers yet',
   ]);
   // Written back as it came: the content under data, not spec.
   const shown = manifestOf(cm);
@@ -198,9 +200,10 @@ test('data.mesh.extensionProviders: names present and unique, one kind each, ext
     '[6].envoyExtAuthzHttp.port: must be an integer, not the string "8000"',
     '[6].envoyExtAuthzHttp.failOpen: must be a boolean (true or false), not the string "yes"',
   ]);
-  // Other kinds are kept as written, with a warning: Weft uses providers only as authorizers.
-  assert.deepEqual(warnings('extensionProviders:\n- name: otel\n  opentelemetry: {service: otel.istio-system.svc.cluster.local, port: 4317}\n- name: authz\n  envoyExtAuthzGrpc: {service: 10.0.0.1, port: 9000}\n'), [
-    'ConfigMap istio-system/istio: data.mesh.extensionProviders[0].opentelemetry: accepted, not applied yet: Weft uses extension providers only as external authorizers (envoyExtAuthzHttp, envoyExtAuthzGrpc) for CUSTOM AuthorizationPolicies, and as access log files (envoyFileAccessLog) for Telemetries',
+  // Other kinds are kept as written, with a warning; opentelemetry without http (OTLP/gRPC) exports nothing.
+  assert.deepEqual(warnings('extensionProviders:\n- name: otel\n  opentelemetry: {service: otel.istio-system.svc.cluster.local, port: 4317}\n- name: authz\n  envoyExtAuthzGrpc: {service: 10.0.0.1, port: 9000}\n- name: zip\n  zipkin: {service: zipkin.istio-system.svc.cluster.local, port: 9411}\n'), [
+    "ConfigMap istio-system/istio: data.mesh.extensionProviders[0].opentelemetry: accepted, not applied yet: sidecars export spans over OTLP/HTTP only (Istio exports over gRPC when http is unset); this provider's spans are not exported: give it http: {path: /v1/traces} and the service's OTLP/HTTP port",
+    'ConfigMap istio-system/istio: data.mesh.extensionProviders[2].zipkin: accepted, not applied yet: Weft uses extension providers as external authorizers (envoyExtAuthzHttp, envoyExtAuthzGrpc) for CUSTOM AuthorizationPolicies, as access log files (envoyFileAccessLog) for Telemetries and as tracers (opentelemetry)',
   ]);
 });
 
@@ -252,6 +255,52 @@ test('hostile keys are fields like any other: unknown, never a crash', () => {
   assert.throws(() => checkResource({ ...configMap(''), constructor: 1 }, 'x'), /ConfigMap istio-system\/istio: constructor: unknown field$/);
   const cm = checkResource({ ...configMap(''), data: { constructor: 'x', mesh: '' } }, 'x');
   assert.deepEqual(warningsOf(cm).map((w) => w.path), ['data.constructor']);
+});
+
+test('tracing: enableTracing, defaultConfig.tracing, defaultProviders.tracing and opentelemetry providers are read and applied; what is not is named', () => {
+  const mesh = [
+    'enableTracing: true',
+    'defaultConfig:',
+    '  tracing: {sampling: 25, maxPathTagLength: 99, customTags: {team: {literal: {value: blue}}}, zipkin: {address: "z:9411"}}',
+    'defaultProviders: {tracing: [otel, nope, zip], accessLogging: [x]}',
+    'extensionProviders:',
+    '- name: otel',
+    '  opentelemetry: {service: otel.obs.svc.cluster.local, port: 4318, http: {path: /v1/traces, timeout: 3s, headers: [{name: x-token, value: t}, {name: x-env, envName: TOKEN}]}, resourceDetectors: {environment: {}}}',
+    '- name: zip',
+    '  zipkin: {service: zipkin.obs.svc.cluster.local, port: 9411}',
+    '',
+  ].join('\n');
+  assert.deepEqual(problems(mesh), []);
+  const mc = meshConfigOf({ mesh });
+  assert.equal(mc.enableTracing, true);
+  assert.deepEqual(mc.defaultConfig, { tracing: { sampling: 25, maxPathTagLength: 99, customTags: { team: { literal: { value: 'blue' } } } } });
+  assert.deepEqual(mc.defaultProviders?.tracing, ['otel', 'nope', 'zip']);
+  assert.equal(mc.extensionProviders?.[0]?.opentelemetry?.http?.timeout, '3s');
+  assert.deepEqual(warnings(mesh).map((w) => w.replace('ConfigMap istio-system/istio: data.mesh.', '').split(': ').slice(0, 2).join(': ')), [
+    'defaultConfig.tracing.zipkin: accepted, not applied yet',
+    'defaultProviders.tracing[1]: no extension provider is named "nope"',
+    'defaultProviders.tracing[2]: accepted, not applied yet',
+    'extensionProviders[0].opentelemetry.resourceDetectors: accepted, not applied yet',
+    'extensionProviders[0].opentelemetry.http.headers[1].envName: accepted, not applied yet',
+    'extensionProviders[1].zipkin: accepted, not applied yet',
+  ]);
+  // Istio's checks: sampling a percentage; the provider's fields, port and service.
+  assert.deepEqual(problems('defaultConfig: {tracing: {sampling: 101}}\n').map((l) => l.replace('ConfigMap istio-system/istio: ', '')), ['data.mesh.defaultConfig.tracing.sampling: sampling must be between 0.0 and 100.0']);
+  // customTags: each one kind, with its name (a tag the sidecars could not write would be NACKed by every one of them).
+  assert.deepEqual(problems('defaultConfig: {tracing: {customTags: {a: {header: {}}, b: {literal: {value: x}, header: {name: h}}, c: {nope: {}}}, maxPathTagLength: -1}}\n').map((l) => l.replace('ConfigMap istio-system/istio: data.mesh.defaultConfig.tracing.', '')), [
+    'maxPathTagLength: must be between 0 and 4294967295',
+    'customTags.a.header.name: required',
+    'customTags.b: must have one of literal, environment, header (got literal, header)',
+    'customTags.c.nope: unknown field',
+  ]);
+  assert.deepEqual(
+    problems('extensionProviders:\n- name: o\n  opentelemetry: {service: otel, port: 0, http: {pathh: /x}}\n').map((l) => l.replace('ConfigMap istio-system/istio: data.mesh.extensionProviders[0].opentelemetry', '')),
+    ['.http.pathh: unknown field'],
+  );
+  assert.deepEqual(
+    problems('extensionProviders:\n- name: o\n  opentelemetry: {service: foo/otel, port: 0}\n').map((l) => l.replace('ConfigMap istio-system/istio: data.mesh.extensionProviders[0].opentelemetry', '')),
+    ['.port: port number 0 must be in the range 1..65535', '.service: short names (non FQDN) are not allowed: foo/otel'],
+  );
 });
 
 test('data.mesh.extensionProviders[].envoyFileAccessLog (Telemetry access logs): its shape checked, a format the sidecars cannot write refused, omitEmptyValues warned', () => {

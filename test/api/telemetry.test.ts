@@ -55,8 +55,13 @@ describe('Telemetry validation', () => {
 
 describe('Telemetry: what Weft applies, and the warnings for the rest', () => {
   const warnings = (spec: Record<string, unknown>) => warningsOf(checkResource(telemetry(spec, 'r', 'default'), 'x')).map(formatProblem);
-  test('tracing is accepted, not applied yet, with a warning naming the resource and field', () => {
-    assert.deepEqual(warnings({ tracing: [{ randomSamplingPercentage: 1 }] }), ['Telemetry default/r: spec.tracing[0]: accepted, not applied yet: no spans are reported']);
+  test('tracing is applied; what of it is not (formatter tags, turning off propagation, a second provider) is warned naming the field', () => {
+    assert.deepEqual(warnings({ tracing: [{ randomSamplingPercentage: 1, providers: [{ name: 'otel' }], customTags: { a: { literal: { value: 'x' } } } }] }), []);
+    assert.deepEqual(warnings({ tracing: [{ providers: [{ name: 'a' }, { name: 'b' }], disableContextPropagation: true, customTags: { f: { formatter: { value: '%REQ(:PATH)%' } } } }] }), [
+      'Telemetry default/r: spec.tracing[0].providers: accepted, only the first provider is applied (as in Istio: one provider per mode)',
+      'Telemetry default/r: spec.tracing[0].disableContextPropagation: accepted, not applied yet: the sidecars propagate the trace context (traceparent, b3)',
+      'Telemetry default/r: spec.tracing[0].customTags.f.formatter: accepted, not applied yet: the tag is not written (literal, environment and header tags are)',
+    ]);
   });
   test('metrics: each field that would change them is named, not applied yet', () => {
     assert.deepEqual(warnings({ metrics: [{ providers: [{ name: 'prometheus' }], reportingInterval: '5s', overrides: [{ match: { metric: 'REQUEST_COUNT' }, disabled: true }, { disabled: false, tagOverrides: { request_protocol: { operation: 'REMOVE' } } }, { match: { mode: 'CLIENT' } }] }] }), [
@@ -151,4 +156,12 @@ describe('weft analyze for Telemetry (Istio\'s codes)', () => {
       'Error IST0159 Telemetry shop/b spec.selector: The Telemetries [a b] in namespace "shop" select the same workload pod "reviews-v1", which can lead to undefined behavior.',
     ]);
   });
+});
+
+test('weft apply names a Telemetry tracing provider that reports no spans: not in the mesh config, or not an opentelemetry provider', () => {
+  const t = checkResource({ apiVersion: 'telemetry.istio.io/v1', kind: 'Telemetry', metadata: { name: 't', namespace: 'foo' }, spec: { tracing: [{ providers: [{ name: 'OTEL' }] }, { providers: [{ name: 'zip' }] }, { providers: [{ name: 'gone' }] }] } }, 't') as Telemetry;
+  assert.deepEqual(telemetryProviderWarnings(t, { extensionProviders: [{ name: 'otel', opentelemetry: { service: 'o.example', port: 4318, http: {} } }, { name: 'zip', zipkin: { service: 'z.example', port: 9411 } }] }), [
+    'Telemetry foo/t: spec.tracing[1].providers[0]: provider "zip" is a zipkin provider: Weft\'s sidecars report spans to opentelemetry providers only, so the workloads it applies to report none',
+    'Telemetry foo/t: spec.tracing[2].providers[0]: provider "gone" is not among the mesh config\'s extensionProviders: the workloads it applies to report no spans, as in Istio',
+  ]);
 });

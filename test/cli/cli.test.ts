@@ -41,6 +41,11 @@ test('with no control plane, commands fail with exit 1 naming the address they t
   const r = await weft(['get', 'vs', '--admin', 'http://127.0.0.1:1']);
   assert.equal(r.code, 1);
   assert.match(r.stderr, /cannot reach the control plane admin API at http:\/\/127\.0\.0\.1:1: ECONNREFUSED/);
+  // weft dashboard prints no URL that would not answer.
+  const d = await weft(['dashboard', '--admin', 'http://127.0.0.1:1']);
+  assert.equal(d.code, 1);
+  assert.equal(d.stdout, '');
+  assert.match(d.stderr, /cannot reach the control plane admin API at http:\/\/127\.0\.0\.1:1: ECONNREFUSED/);
 });
 
 test('weft up refuses a bad mesh file before starting anything, naming the file and field', async () => {
@@ -315,7 +320,7 @@ test("the mesh config: apply takes Istio's ConfigMap istio-system/istio (warning
     const a = await weft(['apply', '-f', '-', ...admin], {}, MESH_CONFIGMAP);
     assert.equal(a.code, 0, a.stderr);
     assert.equal(a.stdout, 'ConfigMap istio-system/istio created (revision 1)\n');
-    assert.equal(a.stderr, "Warning: ConfigMap istio-system/istio: data.mesh.defaultConfig: accepted, not applied yet: proxy settings are the sidecar's own (weft sidecar flags)\n");
+    assert.equal(a.stderr, "Warning: ConfigMap istio-system/istio: data.mesh.defaultConfig.discoveryAddress: accepted, not applied yet: proxy settings are the sidecar's own (weft sidecar flags)\n");
 
     const list = await weft(['get', 'configmaps', '-n', 'istio-system', ...admin]);
     assert.match(list.stdout, /^NAMESPACE\s+NAME\s+REVISION\s+WARNINGS\nistio-system\s+istio\s+1\s+1\n$/);

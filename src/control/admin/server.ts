@@ -18,6 +18,9 @@ import type { Collector } from '../signals/collector.ts';
 import { type JoinIdentity, JoinError, type JoinTokens } from '../ca/join.ts';
 import { CaError, type CertificateAuthority } from '../ca/ca.ts';
 import { ROOTCA } from '../../xds/types.ts';
+import { analysisOf, serveDashboard } from '../dashboard/serve.ts';
+import type { TraceStore } from '../traces/store.ts';
+import { tracesRoute } from './traces.ts';
 
 export interface AdminDeps {
   store: ConfigStore;
@@ -34,6 +37,8 @@ export interface AdminDeps {
   snapshot?: () => MeshSnapshot;
   /** The golden signals the control plane collects from the sidecars (signals.ts). */
   signals?: Collector;
+  /** The traces the built-in OTLP receiver keeps (admin/traces.ts). */
+  traces?: TraceStore;
 }
 
 class HttpError extends Error {
@@ -54,6 +59,7 @@ const MAX_BODY = 8 << 20;
  */
 export function createAdminServer(deps: AdminDeps, tls?: SecureContextOptions): http.Server | https.Server {
   const handler = (req: http.IncomingMessage, res: http.ServerResponse) => {
+    if (serveDashboard(req, res)) return;
     if (serveSignals(deps, req, res)) return; // /api/v1/signals..., /api/v1/tap/... (signals.ts)
     handle(deps, req)
       .then(({ status, body }) => reply(res, status, body))
@@ -185,6 +191,8 @@ async function handle(deps: AdminDeps, req: http.IncomingMessage): Promise<{ sta
     return { status: 200, body: { proxies: ads.proxies(), pushPending: stats.pushPending, stats } };
   }
   if (what === 'endpoints' && method === 'GET') return { status: 200, body: { workloads: registry.list() } };
+  if (what === 'analysis' && method === 'GET') return { status: 200, body: analysisOf(store, registry) };
+  if (what === 'traces' && deps.traces) return tracesRoute(deps.traces, method, parts, url.searchParams);
   throw new HttpError(404, `no such admin endpoint: ${method} ${url.pathname}`);
 }
 

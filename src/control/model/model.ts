@@ -82,6 +82,8 @@ export interface MeshSnapshot {
   discoveredJwksUris?: ReadonlyMap<string, string>;
   /** Istio's mesh config, from the ConfigMap istio-system/istio (api/meshconfig.ts); Istio's defaults when absent. */
   meshConfig?: MeshConfig;
+  /** The control plane's OTLP/HTTP receiver, where sidecars send spans when no tracing provider is configured (translate/tracing.ts). */
+  tracesReceiver?: { address: string; port: number };
 }
 
 /** Istio's default trust domain, and Weft's when the snapshot names none. */

@@ -95,7 +95,7 @@ function common(c: ExtAuthzHttpProvider | ExtAuthzGrpcProvider, services: readon
  * LookupCluster: "namespace/hostname" names one service; a bare hostname must be unique across
  * namespaces. (Istio also checks the name's syntax first; a name of bad syntax is found nowhere.)
  */
-function lookupService(service: string, services: readonly MeshService[]): MeshService | { error: string } {
+export function lookupService(service: string, services: readonly MeshService[]): MeshService | { error: string } {
   if (!service) return { error: 'service must not be empty' };
   const parts = service.split('/');
   if (parts.length === 2) {

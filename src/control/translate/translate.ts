@@ -55,6 +55,7 @@ import { type SniResources, tcpProxy } from './tls-routes.ts';
 import { type MeshMinTls, type PlainInbound, type PortFilters, clusterTls, outboundSni, subjectAltNames, withInboundMtls } from './mtls.ts';
 import { type EffectiveMode, portMtlsMode, workloadMtls } from '../../api/peer-auth.ts';
 import { type AuthzFilter, type MeshService, authzFilters, customProviderProblem } from './authz.ts';
+import { proxyTracing, withTracing } from './tracing.ts';
 import { accessLogsFor } from './telemetry-logs.ts';
 import { applicableTelemetries, applicableTelemetriesOfScope, workloadTelemetryKeys } from '../../api/telemetry-select.ts';
 
@@ -395,8 +396,8 @@ function apiListener(name: string): object {
   };
 }
 
-/** What a proxy's own resources read of the mesh: its rate limits, its Sidecar, its PeerAuthentications, AuthorizationPolicies, RequestAuthentications and Telemetries. */
-export type ProxyPolicies = Pick<MeshSnapshot, 'rateLimits' | 'sidecars' | 'peerAuthentications' | 'authorizationPolicies' | 'requestAuthentications' | 'trustDomain' | 'meshConfig' | 'discoveredJwksUris' | 'telemetries'> &
+/** What a proxy's own resources read of the mesh: its rate limits, its Sidecar, its PeerAuthentications, AuthorizationPolicies, RequestAuthentications and Telemetries, and the traces receiver. */
+export type ProxyPolicies = Pick<MeshSnapshot, 'rateLimits' | 'sidecars' | 'peerAuthentications' | 'authorizationPolicies' | 'requestAuthentications' | 'trustDomain' | 'meshConfig' | 'discoveredJwksUris' | 'tracesReceiver' | 'telemetries'> &
   Partial<Pick<MeshSnapshot, 'workloads' | 'serviceEntries' | 'workloadEntries'>>;
 
 /** Adds one proxy's own resources to the shared and scoped ones (which it does not modify). */
@@ -456,6 +457,15 @@ export function forProxy(shared: SharedResources, scoped: ScopedResources, proxy
     const { h2UpgradePolicy: _upgrade, useClientProtocol: _client, ...http } = (inboundPool?.http ?? {}) as Record<string, unknown>;
     const policy = inboundPool ? { connectionPool: { ...inboundPool, ...(inboundPool.http ? { http } : {}) } } : {};
     clusters[cluster] = { ...base, ...withProtocol(protocolOptions(policy, handling), clusterPolicyFields(policy)) };
+  }
+  // Tracing (tracing.ts): the HCMs of its own listeners, server spans inbound and client spans outbound.
+  const tracing = proxyTracing(mesh, proxy, () => meshServices(mesh));
+  if (tracing.inbound || tracing.outbound) {
+    for (const name of Object.keys(listeners)) {
+      if (name === OUTBOUND_LISTENER) listeners[name] = withTracing(listeners[name]!, tracing.outbound);
+      else if (name.startsWith('inbound|')) listeners[name] = withTracing(listeners[name]!, tracing.inbound);
+    }
+    if (Object.keys(tracing.clusters).length) clusters = { ...clusters, ...tracing.clusters };
   }
   return { listeners, apiListeners: scoped.apiListeners, routes: scoped.routes, clusters, endpoints: shared.endpoints };
 }

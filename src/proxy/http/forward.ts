@@ -1,6 +1,6 @@
 // The life of one proxied HTTP request, whatever protocol carried it (docs/request-lifecycle.md).
 // The layers, in order, all assembled in forward() below:
-//   JWT (jwt.ts, where the listener has RequestAuthentication) -> authorization (authz.ts; inbound listeners with AuthorizationPolicies;
+//   tracing (trace-context.ts, where the listener's HCM has tracing) -> JWT (jwt.ts, where the listener has RequestAuthentication) -> authorization (authz.ts; inbound listeners with AuthorizationPolicies;
 //   ext-authz.ts for CUSTOM ones) -> route (router.ts) -> local rate limit (ratelimit.ts) -> CORS (cors.ts) -> local reply
 //   (local-reply.ts: direct_response, redirect) -> fault (fault.ts) -> target cluster and
 //   endpoints -> rewrites and header edits (edits.ts) -> timeouts, tries and retries (retry.ts),
@@ -34,6 +34,7 @@ import { headerValue, responseHeaders, upstreamHead } from './edits.ts';
 import { cameBack, withOwnVia } from './via.ts';
 import { type JwtOutcome, authenticate } from './jwt.ts';
 import { JwksCache } from './jwks.ts';
+import { traceRequest } from './trace-context.ts';
 
 import { clusterEndpoints } from '../upstream/choose.ts';
 import type { Tiers } from '../upstream/priority.ts';
@@ -258,6 +259,9 @@ export function forward(ctx: ForwardContext, listenerName: string, ds: Downstrea
   // closed, unanswered, as a new one would be refused (Envoy drains the removed plaintext chain).
   const l = cfg.listeners.get(listenerName);
   if (l?.mtls && !l.mtls.plaintext && ds.sourcePrincipal?.() === undefined) return refusePlaintext(ctx, ds, listenerName);
+  // Tracing first, as Envoy's HCM starts the span before its filters: the request's trace context,
+  // x-request-id and the propagation headers (trace-context.ts); the span is reported at the end.
+  if (l?.tracing) ds.trace = traceRequest(ds.head, l.tracing, Math.random());
   // The JWT layer first, as Envoy's jwt_authn filter is first among the HCM's filters. A request
   // with no token is decided at once; one with tokens waits for their verification only (jwt.ts).
   const jwt = l?.jwt;
@@ -407,7 +411,7 @@ function upgradeRefusal(ctx: ForwardContext, listenerName: string, ds: Downstrea
 }
 
 /** What an exchange adds to its event: route, bytes, the upstream connection (Exchange.telemetry). */
-type EventDetail = Pick<RequestEvent, 'route' | 'bytesReceived' | 'bytesSent' | 'upstreamLocal' | 'upstreamPeer' | 'upstreamWorkload' | 'responseHeaders' | 'authzPolicy' | 'grpcStatus' | 'requestMessages' | 'responseMessages'>;
+type EventDetail = Pick<RequestEvent, 'route' | 'bytesReceived' | 'bytesSent' | 'upstreamLocal' | 'upstreamPeer' | 'upstreamWorkload' | 'responseHeaders' | 'responseTrailers' | 'authzPolicy' | 'grpcStatus' | 'requestMessages' | 'responseMessages'>;
 
 /** Tells telemetry how an exchange ended; costs nothing when nobody listens. */
 function publish(ctx: ForwardContext, ds: Downstream, cluster: string, status: number, reason: string | undefined, endpoint: string | undefined, started: number | undefined, detail?: EventDetail): void {
@@ -645,7 +649,7 @@ export class Exchange implements BodySink, ResponseHandler {
     this.finish();
     this.ds.end(trailers);
     if (this.messages) this.grpcStatus = headerValue(trailers, 'grpc-status') ?? this.grpcStatus;
-    publish(this.ctx, this.ds, this.d.clusterName, this.status, undefined, this.endpoint, this.started, this.detail());
+    if (this.ctx.telemetry.request.hasSubscribers) publish(this.ctx, this.ds, this.d.clusterName, this.status, undefined, this.endpoint, this.started, trailers.length ? { ...this.detail(), responseTrailers: trailers } : this.detail());
   }
 
   onError(err: UpstreamError): void {

@@ -2,6 +2,8 @@
 // codec (HTTP/1.1 today, HTTP/2 next) turns bytes into a Downstream, the layers in forward.ts act
 // on it, and an upstream codec turns an UpstreamRequest back into bytes.
 
+import type { TraceContext } from './trace-context.ts';
+
 /** Header fields as a flat list: [name, value, name, value, ...], names in lower case. */
 export type HeaderList = string[];
 
@@ -71,6 +73,8 @@ export interface Downstream {
   responseHeadersToAdd?: HeaderList;
   /** The listener the request came in on (set by forward.ts): which access log and which metrics reporter it takes. */
   listenerName?: string;
+  /** Its trace context, on listeners with tracing (http/trace-context.ts): the span telemetry/tracer.ts reports. */
+  trace?: TraceContext;
   /** Switches the connection to a raw byte stream after a 101 answer (WebSocket). */
   upgradeTo(status: number, headers: HeaderList): { socket: import('node:net').Socket; head: Buffer } | undefined;
 }

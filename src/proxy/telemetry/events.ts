@@ -43,6 +43,8 @@ export interface RequestEvent {
   grpcStatus?: string;
   requestMessages?: number;
   responseMessages?: number;
+  /** The response trailers, where the upstream sent some (gRPC's grpc-status, for traces). */
+  responseTrailers?: HeaderList;
 }
 
 /**

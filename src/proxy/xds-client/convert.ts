@@ -9,6 +9,7 @@ import { type MtlsListener, isMtlsListener, mtlsParts } from './convert-mtls.ts'
 import { type TransportSocketMatch, type UpstreamTls, clusterTransport, endpointSocketMatch } from './convert-tls.ts';
 import { type JwtAuthnConfig, jwtAuthnConfig } from './convert-jwt.ts';
 import { type AccessLogConfig, accessLogs } from './convert-accesslog.ts';
+import { type TracingConfig, tracingConfig } from './convert-tracing.ts';
 export type { AccessLogConfig } from './convert-accesslog.ts';
 
 export type { RouteEntry, RouteTable, VirtualHost, StringMatcher } from './convert-route.ts';
@@ -66,6 +67,8 @@ export interface ListenerConfig {
   jwt?: JwtAuthnConfig;
   /** The HCM's access_log: a line per request (telemetry/access-log.ts). */
   accessLog?: readonly AccessLogConfig[];
+  /** The HCM's tracing: context propagated and spans reported (http/trace-context.ts, telemetry/tracer.ts). */
+  tracing?: TracingConfig;
   /** traffic_direction: which side of an exchange the listener is (its metrics' reporter: destination for INBOUND, else source). */
   direction?: 'inbound' | 'outbound';
 }
@@ -300,7 +303,7 @@ function hcmDefaults(): Pick<ListenerConfig, 'path' | 'requestHeadersTimeoutMs' 
   };
 }
 
-function hcmConfig(where: string, tc: any): Pick<ListenerConfig, 'path' | 'requestHeadersTimeoutMs' | 'idleTimeoutMs' | 'streamIdleTimeoutMs' | 'rdsName' | 'inlineRoutes' | 'authz' | 'jwt' | 'accessLog'> {
+function hcmConfig(where: string, tc: any): Pick<ListenerConfig, 'path' | 'requestHeadersTimeoutMs' | 'idleTimeoutMs' | 'streamIdleTimeoutMs' | 'rdsName' | 'inlineRoutes' | 'authz' | 'jwt' | 'accessLog' | 'tracing'> {
   // The router, and before it the CORS and fault filters (their config comes per route: convert-route.ts).
   // The JWT filter first, then the RBAC filters (after authentication only): the request path runs
   // them in that order before anything else, so one placed after another filter would run earlier
@@ -344,6 +347,8 @@ function hcmConfig(where: string, tc: any): Pick<ListenerConfig, 'path' | 'reque
   };
   const accessLog = accessLogs(`${where}: HttpConnectionManager`, tc.access_log);
   if (accessLog) Object.assign(base, { accessLog });
+  const tracing = tracingConfig(`${where}: HttpConnectionManager`, tc.tracing);
+  if (tracing) Object.assign(base, { tracing });
   if (tc.rds) {
     if (!tc.rds.route_config_name) fail(`${where}: rds.route_config_name`, 'required');
     return { ...base, rdsName: tc.rds.route_config_name };

@@ -1,0 +1,171 @@
+// The tracing layer of the request path (http/trace-context.ts): W3C and B3 propagation, the
+// sampling decision (incoming decisions honoured; 0% and 100%), x-request-id; and the tracer's
+// spans and bounded export queue (telemetry/tracer.ts). No sockets.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { traceRequest } from '../../src/proxy/http/trace-context.ts';
+import type { HeaderList, RequestHead } from '../../src/proxy/http/types.ts';
+import type { TracingConfig } from '../../src/proxy/xds-client/convert-tracing.ts';
+import { MAX_QUEUED_SPANS, Tracer, operationName, spanOf } from '../../src/proxy/telemetry/tracer.ts';
+import { Telemetry } from '../../src/proxy/telemetry/events.ts';
+import type { RuntimeConfig } from '../../src/proxy/config.ts';
+import { EMPTY_CONFIG } from '../../src/proxy/config.ts';
+import type { Downstream } from '../../src/proxy/http/types.ts';
+
+const cfg = (randomSampling: number): TracingConfig => ({ randomSampling, clientSampling: 100, overallSampling: 100, customTags: [], maxPathTagLength: 256 });
+const head = (headers: HeaderList = []): RequestHead => ({ method: 'GET', authority: 'a.example', path: '/p', query: '', headers, hasBody: false, protocol: 'HTTP/1.1' });
+const get = (h: HeaderList, n: string) => {
+  const out: string[] = [];
+  for (let i = 0; i < h.length; i += 2) if (h[i] === n) out.push(h[i + 1]!);
+  return out.length > 1 ? out : out[0];
+};
+
+const TRACE = '4bf92f3577b34da6a3ce929d0e0e4736';
+const PARENT = '00f067aa0ba902b7';
+
+test('W3C: the incoming trace continues under a new span; traceparent passed on names that span; tracestate is kept; the sampled flag is honoured', () => {
+  for (const [flags, sampled] of [['01', true], ['00', false]] as const) {
+    const h = head(['traceparent', `00-${TRACE}-${PARENT}-${flags}`, 'tracestate', 'vendor=x', 'accept', '*/*']);
+    const t = traceRequest(h, cfg(sampled ? 0 : 100), 0.5);
+    assert.equal(t.traceId, TRACE);
+    assert.equal(t.parentId, PARENT);
+    assert.match(t.spanId, /^[0-9a-f]{16}$/);
+    assert.notEqual(t.spanId, PARENT);
+    assert.equal(t.sampled, sampled, `flags ${flags} decide, whatever the sampling percentage`);
+    assert.equal(t.traceState, 'vendor=x');
+    assert.equal(get(h.headers, 'traceparent'), `00-${TRACE}-${t.spanId}-${flags}`);
+    assert.equal(get(h.headers, 'tracestate'), 'vendor=x');
+    assert.equal(get(h.headers, 'accept'), '*/*');
+    assert.equal(get(h.headers, 'b3'), undefined, 'B3 is written only where it came');
+  }
+});
+
+test('an invalid traceparent (version ff, all-zero ids, bad length) starts a new trace', () => {
+  for (const tp of [`ff-${TRACE}-${PARENT}-01`, `00-${'0'.repeat(32)}-${PARENT}-01`, `00-${TRACE}-${'0'.repeat(16)}-01`, `00-${TRACE.slice(1)}-${PARENT}-01`, `00-${TRACE}-${PARENT}-01-extra`]) {
+    const h = head(['traceparent', tp]);
+    const t = traceRequest(h, cfg(100), 0.5);
+    assert.notEqual(t.traceId, TRACE, tp);
+    assert.equal(t.parentId, undefined, tp);
+    assert.equal(get(h.headers, 'traceparent'), `00-${t.traceId}-${t.spanId}-01`);
+  }
+});
+
+test('B3 single: continued (64-bit trace ids left-padded), rewritten as b3 with the new span, plus traceparent; "0" and "1"/"d" alone decide sampling', () => {
+  const h = head(['b3', `a3ce929d0e0e4736-${PARENT}-1`]);
+  const t = traceRequest(h, cfg(0), 0.5);
+  assert.equal(t.traceId, '0000000000000000a3ce929d0e0e4736');
+  assert.equal(t.parentId, PARENT);
+  assert.equal(t.sampled, true);
+  assert.equal(get(h.headers, 'b3'), `0000000000000000a3ce929d0e0e4736-${t.spanId}-1`);
+  assert.equal(get(h.headers, 'traceparent'), `00-0000000000000000a3ce929d0e0e4736-${t.spanId}-01`);
+  assert.equal(traceRequest(head(['b3', '0']), cfg(100), 0).sampled, false);
+  for (const v of ['1', 'd']) {
+    const hh = head(['b3', v]);
+    const tt = traceRequest(hh, cfg(0), 0.99);
+    assert.equal(tt.sampled, true, v);
+    assert.equal(get(hh.headers, 'b3'), `${tt.traceId}-${tt.spanId}-1`);
+  }
+});
+
+test('B3 multi: continued, the x-b3-* headers rewritten (span, parent, sampled), the old ones gone', () => {
+  const h = head(['x-b3-traceid', TRACE, 'x-b3-spanid', PARENT, 'x-b3-parentspanid', 'ffffffffffffffff', 'x-b3-sampled', '1']);
+  const t = traceRequest(h, cfg(0), 0.5);
+  assert.deepEqual([t.traceId, t.parentId, t.sampled], [TRACE, PARENT, true]);
+  assert.equal(get(h.headers, 'x-b3-traceid'), TRACE);
+  assert.equal(get(h.headers, 'x-b3-spanid'), t.spanId);
+  assert.equal(get(h.headers, 'x-b3-parentspanid'), PARENT);
+  assert.equal(get(h.headers, 'x-b3-sampled'), '1');
+  assert.equal(get(h.headers, 'traceparent'), `00-${TRACE}-${t.spanId}-01`);
+  // x-b3-flags: 1 (debug) samples; x-b3-sampled: 0 does not.
+  assert.equal(traceRequest(head(['x-b3-traceid', TRACE, 'x-b3-spanid', PARENT, 'x-b3-flags', '1']), cfg(0), 0.5).sampled, true);
+  assert.equal(traceRequest(head(['x-b3-traceid', TRACE, 'x-b3-spanid', PARENT, 'x-b3-sampled', '0']), cfg(100), 0).sampled, false);
+  // W3C wins over B3 when both came.
+  assert.equal(traceRequest(head(['x-b3-traceid', 'a'.repeat(32), 'x-b3-spanid', PARENT, 'traceparent', `00-${TRACE}-${PARENT}-01`]), cfg(0), 0.5).traceId, TRACE);
+});
+
+test('sampling with no incoming decision: 0% samples none, 100% all, 50% by the draw; x-envoy-force-trace samples at 0%', () => {
+  let n0 = 0;
+  let n100 = 0;
+  for (let i = 0; i < 1000; i++) {
+    if (traceRequest(head(), cfg(0), Math.random()).sampled) n0++;
+    if (traceRequest(head(), cfg(100), Math.random()).sampled) n100++;
+  }
+  assert.deepEqual([n0, n100], [0, 1000]);
+  assert.equal(traceRequest(head(), cfg(50), 0.49).sampled, true);
+  assert.equal(traceRequest(head(), cfg(50), 0.51).sampled, false);
+  assert.equal(traceRequest(head(['x-envoy-force-trace', 'true']), cfg(0), 0.99).sampled, true);
+  const h = head();
+  const t = traceRequest(h, cfg(0), 0.5);
+  assert.equal(get(h.headers, 'traceparent'), `00-${t.traceId}-${t.spanId}-00`, 'unsampled: the context still goes on, flagged 00');
+});
+
+test('x-request-id: kept when it came, made (a UUID) at the edge when not', () => {
+  const kept = head(['x-request-id', 'req-7']);
+  assert.equal(traceRequest(kept, cfg(0), 0.5).requestId, 'req-7');
+  assert.deepEqual(kept.headers.filter((x) => x === 'x-request-id').length, 1);
+  const made = head();
+  const t = traceRequest(made, cfg(0), 0.5);
+  assert.match(t.requestId, /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+  assert.equal(get(made.headers, 'x-request-id'), t.requestId);
+  assert.notEqual(traceRequest(head(), cfg(0), 0.5).traceId, t.traceId, 'each new trace its own id');
+});
+
+test("span names: Istio's operation names by cluster (outbound host:port/*, inbound the workload's service), ingress/egress where no route took it", () => {
+  assert.equal(operationName('outbound|9080|v1|reviews.default.svc.cluster.local', false, undefined), 'reviews.default.svc.cluster.local:9080/*');
+  assert.equal(operationName('inbound|9080||', true, 'reviews.default.svc.cluster.local'), 'reviews.default.svc.cluster.local:9080/*');
+  assert.equal(operationName('-', true, 'x'), 'ingress');
+  assert.equal(operationName('-', false, undefined), 'egress');
+  assert.equal(operationName('PassthroughCluster', false, undefined), 'PassthroughCluster');
+});
+
+test('the export queue is bounded: past it spans are dropped and counted, never blocking; unsampled requests queue nothing; a failed export is counted', async () => {
+  const listener = { name: 'outbound', direction: 'outbound', tracing: { ...cfg(100), export: { cluster: 'nowhere', authority: 'c', path: '/v1/traces', timeoutMs: 1000, headers: [], serviceName: 's.ns' } } };
+  const config = { ...EMPTY_CONFIG, listeners: new Map([['outbound', listener]]) } as unknown as RuntimeConfig;
+  const logs: string[] = [];
+  const tracer = new Tracer({ config: () => config, calls: { config: () => config, pools: undefined as never, rr: new Map() }, nodeId: 'n1', log: (m) => logs.push(m) });
+  const tel = new Telemetry();
+  tracer.subscribe(tel);
+  const ds = (sampled: boolean) => ({ head: head(), listenerName: 'outbound', remoteAddress: () => '127.0.0.1', trace: { traceId: TRACE, spanId: PARENT, sampled, requestId: 'r', startNs: 1n } }) as unknown as Downstream;
+  for (let i = 0; i < 100; i++) tel.request.publish({ cluster: 'outbound|80||a.example', status: 200, ds: ds(false) });
+  assert.deepEqual(tracer.stats().exporters, [], 'unsampled: no span, no exporter');
+  const N = MAX_QUEUED_SPANS + 250;
+  for (let i = 0; i < N; i++) tel.request.publish({ cluster: 'outbound|80||a.example', status: 200, ds: ds(true) });
+  const s = tracer.stats().exporters[0]!;
+  assert.deepEqual([s.queued, s.dropped], [MAX_QUEUED_SPANS, 250]);
+  await tracer.flush();
+  const after = tracer.stats().exporters[0]!;
+  assert.deepEqual([after.queued, after.failed, after.exported], [0, MAX_QUEUED_SPANS, 0]);
+  assert.match(after.lastError ?? '', /no cluster nowhere/);
+  assert.equal(logs.length, 1, 'the failure is logged once while it repeats');
+  tracer.close();
+});
+
+test('B3 headers that came beside a traceparent are rewritten too (W3C decides the context): the next hop that reads B3 joins the same trace', () => {
+  const h = head(['traceparent', `00-${TRACE}-${PARENT}-01`, 'x-b3-traceid', TRACE, 'x-b3-spanid', PARENT, 'x-b3-sampled', '1']);
+  const t = traceRequest(h, cfg(0), 0.5);
+  assert.equal(get(h.headers, 'x-b3-spanid'), t.spanId);
+  assert.equal(get(h.headers, 'x-b3-traceid'), TRACE);
+  const single = head(['traceparent', `00-${TRACE}-${PARENT}-01`, 'b3', `${TRACE}-${PARENT}-1`]);
+  const u = traceRequest(single, cfg(0), 0.5);
+  assert.equal(get(single.headers, 'b3'), `${TRACE}-${u.spanId}-1`);
+});
+
+test("a span: Envoy's tags (url cut to max_path_tag_length, method, status, flags, cluster, peer, request id), the HCM's custom tags, gRPC status from the trailers as an error", () => {
+  const c: TracingConfig = { ...cfg(100), maxPathTagLength: 30, customTags: [{ tag: 'lit', kind: 'literal', value: 'v' }, { tag: 'user', kind: 'header', name: 'x-user', defaultValue: 'anon' }, { tag: 'dry', kind: 'metadata', filter: 'envoy.filters.http.rbac', path: ['k'] }] };
+  const ds = (headers: HeaderList, path = '/p') => ({ head: { ...head(headers), path, query: 'q=1' }, remoteAddress: () => '10.0.0.7', dynamicMetadata: { 'envoy.filters.http.rbac': { k: 'policy-1' } } }) as unknown as Downstream;
+  const tc = { traceId: TRACE, spanId: PARENT, parentId: 'aaaaaaaaaaaaaaaa', sampled: true, requestId: 'rid', startNs: 5n };
+  const s = spanOf({ cluster: 'outbound|80||a.example', status: 503, reason: 'upstream_timeout', endpoint: '10.0.0.9:80', bytesReceived: 3, bytesSent: 9, ds: ds(['user-agent', 'ua/1']) }, tc, c, false, { nodeId: 'node-1' });
+  assert.deepEqual([s.name, s.kind, s.parentSpanId, s.error], ['a.example:80/*', 3, 'aaaaaaaaaaaaaaaa', true]);
+  assert.ok(s.endNs > s.startNs);
+  assert.deepEqual(s.attributes, {
+    'component': 'proxy', 'node_id': 'node-1', 'guid:x-request-id': 'rid', 'http.url': 'http://a.example/p?q=1', 'http.method': 'GET', 'downstream_cluster': '-', 'user_agent': 'ua/1',
+    'http.protocol': 'HTTP/1.1', 'peer.address': '10.0.0.7', 'request_size': '3', 'response_flags': 'UT', 'http.status_code': '503', 'response_size': '9',
+    'upstream_cluster': 'outbound|80||a.example', 'upstream_cluster.name': 'outbound|80||a.example', 'upstream_address': '10.0.0.9:80', 'error': 'true', 'lit': 'v', 'user': 'anon', 'dry': 'policy-1',
+  });
+  const long = spanOf({ cluster: 'inbound|80||', status: 200, ds: ds(['x-user', 'bob'], '/'.padEnd(100, 'x')) }, tc, c, true, { nodeId: 'n', service: 'a.ns.svc.cluster.local' });
+  assert.equal(long.attributes['http.url']!.length, 30);
+  assert.deepEqual([long.name, long.kind, long.error, long.attributes.user], ['a.ns.svc.cluster.local:80/*', 2, false, 'bob']);
+  const grpc = (status: string) => spanOf({ cluster: 'inbound|80||', status: 200, responseTrailers: ['grpc-status', status], ds: ds(['content-type', 'application/grpc']) }, tc, c, true, { nodeId: 'n' });
+  assert.deepEqual([grpc('14').error, grpc('14').attributes['grpc.status_code'], grpc('14').attributes.error], [true, '14', 'true']);
+  assert.deepEqual([grpc('0').error, grpc('0').attributes['grpc.status_code']], [false, '0']);
+});
