@@ -165,6 +165,7 @@ test("a span: Envoy's tags (url cut to max_path_tag_length, method, status, flag
   const long = spanOf({ cluster: 'inbound|80||', status: 200, ds: ds(['x-user', 'bob'], '/'.padEnd(100, 'x')) }, tc, c, true, { nodeId: 'n', service: 'a.ns.svc.cluster.local' });
   assert.equal(long.attributes['http.url']!.length, 30);
   assert.deepEqual([long.name, long.kind, long.error, long.attributes.user], ['a.ns.svc.cluster.local:80/*', 2, false, 'bob']);
+  assert.equal(spanOf({ cluster: 'outbound|80||a.example', operation: 'a.example:80/api*', status: 200, ds: ds([]) }, tc, c, false, { nodeId: 'n' }).name, 'a.example:80/api*', "the route's decorator names the span");
   const grpc = (status: string) => spanOf({ cluster: 'inbound|80||', status: 200, responseTrailers: ['grpc-status', status], ds: ds(['content-type', 'application/grpc']) }, tc, c, true, { nodeId: 'n' });
   assert.deepEqual([grpc('14').error, grpc('14').attributes['grpc.status_code'], grpc('14').attributes.error], [true, '14', 'true']);
   assert.deepEqual([grpc('0').error, grpc('0').attributes['grpc.status_code']], [false, '0']);

@@ -1,9 +1,9 @@
 // Spans, as Envoy's OpenTelemetry tracer reports them for Istio: a subscriber to the request path's
 // events (events.ts), never called from the path itself. A request the tracing layer sampled
 // (http/trace-context.ts put its context on ds.trace) becomes one span when it ends: SERVER on an
-// inbound listener, CLIENT on the outbound one, named as Istio's route decorators name operations
-// ("<service host>:<port>/*", from the cluster: outbound|port|subset|host, or this workload's
-// service for inbound|port||), with Envoy's tags as string attributes and the HCM's custom tags.
+// inbound listener, CLIENT on the outbound one, named by the route's decorator (Istio's operation:
+// "<service host>:<port>/*", or "<host>:<port><path>" for a VirtualService route with a path match),
+// else as Istio's default routes name theirs, from the cluster), with Envoy's tags as string attributes and the HCM's custom tags.
 // Spans are queued per exporter (its cluster, path and headers) and sent in batches over OTLP/HTTP
 // (protobuf) through the cluster (ext-authz/call.ts callCluster: its endpoints, TLS and circuit
 // breakers); a full queue drops and counts (/stats tracing). Unsampled requests cost one check.
@@ -131,7 +131,7 @@ export function spanOf(e: RequestEvent, tc: TraceContext, cfg: TracingConfig, in
     spanId: tc.spanId,
     ...(tc.parentId ? { parentSpanId: tc.parentId } : {}),
     ...(tc.traceState ? { traceState: tc.traceState } : {}),
-    name: operationName(e.cluster, inbound, self.service),
+    name: e.operation ?? operationName(e.cluster, inbound, self.service),
     kind: inbound ? SPAN_KIND.SERVER : SPAN_KIND.CLIENT,
     startNs: tc.startNs,
     endNs: nowNs(),
@@ -141,7 +141,7 @@ export function spanOf(e: RequestEvent, tc: TraceContext, cfg: TracingConfig, in
   };
 }
 
-/** Istio's operation names: "<host>:<port>/*" of the route's service; Envoy's "ingress"/"egress" where no route took the request. */
+/** Where the route has no decorator: Istio's default routes' names, "<host>:<port>/*" of the cluster's service; Envoy's "ingress"/"egress" where no route took the request. */
 export function operationName(cluster: string, inbound: boolean, service: string | undefined): string {
   const p = cluster.split('|');
   if (p[0] === 'outbound' && p.length === 4 && p[3]) return `${p[3]}:${p[1]}/*`;
