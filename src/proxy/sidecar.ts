@@ -356,7 +356,7 @@ export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
       }
       case '/stats/prometheus':
         res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' });
-        res.end(stats.prometheus() + accessLogPrometheus(accessLog) + istio.prometheus());
+        res.end(stats.prometheus() + accessLogPrometheus(accessLog) + istio.prometheus() + tracer.prometheus());
         return;
       default:
         return json(404, { error: `no such admin endpoint ${url.pathname}; try /ready, /config_dump, /stats, /stats/prometheus, /certs, /memory` });

@@ -137,6 +137,14 @@ test('the export queue is bounded: past it spans are dropped and counted, never 
   assert.deepEqual([after.queued, after.failed, after.exported], [0, MAX_QUEUED_SPANS, 0]);
   assert.match(after.lastError ?? '', /no cluster nowhere/);
   assert.equal(logs.length, 1, 'the failure is logged once while it repeats');
+  assert.equal(tracer.prometheus(), [
+    '# HELP weft_tracing_spans_total Spans by exporter cluster and outcome (exported, dropped: the queue was full, failed: the export failed).',
+    '# TYPE weft_tracing_spans_total counter',
+    'weft_tracing_spans_total{cluster="nowhere",outcome="exported"} 0',
+    'weft_tracing_spans_total{cluster="nowhere",outcome="dropped"} 250',
+    `weft_tracing_spans_total{cluster="nowhere",outcome="failed"} ${MAX_QUEUED_SPANS}`,
+    '',
+  ].join('\n'));
   tracer.close();
 });
 

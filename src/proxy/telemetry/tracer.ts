@@ -56,6 +56,16 @@ export class Tracer {
     return { unreported: this.unreported, exporters: [...this.exporters.values()].map((x) => x.stats()) };
   }
 
+  /** weft_tracing_spans_total{cluster,outcome}: exported, dropped (queue full) and failed spans per exporter, for /stats/prometheus. */
+  prometheus(): string {
+    const rows = this.stats().exporters;
+    if (!rows.length) return '';
+    const esc = (v: string) => v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
+    const out = ['# HELP weft_tracing_spans_total Spans by exporter cluster and outcome (exported, dropped: the queue was full, failed: the export failed).', '# TYPE weft_tracing_spans_total counter'];
+    for (const r of rows) for (const o of ['exported', 'dropped', 'failed'] as const) out.push(`weft_tracing_spans_total{cluster="${esc(r.cluster)}",outcome="${o}"} ${r[o]}`);
+    return out.join('\n') + '\n';
+  }
+
   /** Waits for every queued span to be sent (or fail); for tests and shutdown. */
   async flush(): Promise<void> {
     await Promise.all([...this.exporters.values()].map((x) => x.drain()));
