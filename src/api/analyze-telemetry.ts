@@ -1,6 +1,7 @@
 // `weft analyze` for Telemetry, with the codes and texts of Istio's telemetry analyzers
 // (pkg/config/analysis/analyzers/telemetry; ../shared/conformance/istio/analyzer-messages.yaml).
 // Pure: resources in, messages out.
+//   - IST0133 SchemaWarning: Istio's webhook warnings (more than one tracing entry, or provider);
 //   - IST0157 InvalidTelemetryProvider: an accessLogging entry, not disabled, that names no
 //     provider while the mesh config has no defaultProviders.accessLogging: it logs nothing.
 //   - IST0160 MultipleTelemetriesWithoutWorkloadSelectors: more than one Telemetry of a namespace
@@ -32,7 +33,19 @@ export function telemetryMessages(resources: readonly Resource[], workloads?: re
   if (!telemetries.length) return [];
   const cm = resources.find((r) => r.kind === 'ConfigMap' && r.metadata.namespace === MESH_CONFIGMAP.namespace && r.metadata.name === MESH_CONFIGMAP.name);
   const defaults = (cm ? meshConfigOf(cm.spec).defaultProviders?.accessLogging : undefined) ?? [];
-  return [...(defaults.length ? [] : telemetries.flatMap(noProvider)), ...withoutSelectors(telemetries), ...(workloads ? selectors(telemetries, workloads) : [])];
+  return [...telemetries.flatMap(schemaWarnings), ...(defaults.length ? [] : telemetries.flatMap(noProvider)), ...withoutSelectors(telemetries), ...(workloads ? selectors(telemetries, workloads) : [])];
+}
+
+/** IST0133: the warnings of Istio's webhook (validateTelemetryTracing): only the first tracing entry's first provider is used per mode. */
+function schemaWarnings(t: Telemetry): AnalysisMessage[] {
+  const out: AnalysisMessage[] = [];
+  const warn = (path: string, warning: string) => out.push({ code: 'IST0133', level: 'Warning', resource: nameOf(t), path, message: `Schema validation warning: ${warning}` });
+  const tracing = t.spec.tracing ?? [];
+  if (tracing.length > 1) warn('spec.tracing', 'multiple tracing is not currently supported');
+  tracing.forEach((tr, i) => {
+    if ((tr?.providers ?? []).length > 1) warn(`spec.tracing[${i}].providers`, 'multiple providers is not currently supported');
+  });
+  return out;
 }
 
 function noProvider(t: Telemetry): AnalysisMessage[] {

@@ -9,6 +9,12 @@
 // Of several Telemetries without a selector in one namespace, the oldest counts (Istio sorts by
 // creation time and takes the first; `weft analyze` reports the others: IST0160). A Telemetry with
 // targetRef(s) is for gateways, waypoints and services: never a sidecar's.
+//
+// A section's translator takes applicableTelemetries(mesh.telemetries, proxy) (forProxy in
+// control/translate/translate.ts has them as `telemetries`), or applicableTelemetriesOfScope for
+// what is translated per proxy scope, and then either sectionEntries(applying, 'tracing') (Istio's
+// ct.Tracing / ct.Metrics: every entry, in precedence order) or the Telemetries themselves
+// (access logging merges level by level: control/translate/telemetry-logs.ts).
 import type { Telemetry, TelemetrySpec } from './types.ts';
 import { ROOT_NAMESPACE, labelsMatch } from './rules.ts';
 import type { PolicyTarget } from './policy-select.ts';

@@ -15,7 +15,7 @@
 // also names the providers the mesh does not have, or that log nothing in Weft.
 import type { FieldError, Telemetry } from './types.ts';
 import { field, index, isObject, type Obj } from './schema.ts';
-import { celUnsupported } from './cel.ts';
+import { celUnsupported } from './cel-support.ts';
 import { findExtensionProvider, type MeshConfig } from './meshconfig.ts';
 
 const list = (v: unknown): unknown[] => (Array.isArray(v) ? v : []);
@@ -44,9 +44,13 @@ export function telemetrySupport(spec: Obj, out: { warnings: FieldError[] }): vo
     });
   });
   list(spec.accessLogging).forEach((l, i) => {
-    const expression = isObject(l) && isObject(l.filter) ? l.filter.expression : undefined;
+    if (!isObject(l) || !isObject(l.filter)) return;
+    const expression = l.filter.expression;
     const problem = typeof expression === 'string' ? celUnsupported(expression) : undefined;
-    if (problem) warn(field(field(index('spec.accessLogging', i), 'filter'), 'expression'), `accepted, not applied: Weft's sidecars cannot evaluate it (${problem}); these providers log every exchange`);
+    const p = field(index('spec.accessLogging', i), 'filter');
+    // Istio's mergeLogs keeps a filter for the providers its own entry names, and no other.
+    if (!list(l.providers).length) warn(p, 'accepted, not applied: a filter applies to the providers its own entry names, and this entry names none (the providers it inherits keep their own filter, as in Istio); name the providers beside it');
+    else if (problem) warn(field(p, 'expression'), `accepted, not applied: Weft's sidecars cannot evaluate it (${problem}); these providers log every exchange`);
   });
 }
 

@@ -122,6 +122,10 @@ export function validateTelemetry(spec: Record<string, unknown>): FieldError[] {
       }
     }
   }
+  // The webhook: "tag name may not be empty".
+  for (const [t, p] of eachObj(spec.tracing, 'spec.tracing')) {
+    for (const [name] of entriesOf(t.customTags)) if (name === '') f.report(key(field(p, 'customTags'), name), 'tag name may not be empty');
+  }
   for (const [l, p] of eachObj(spec.accessLogging, 'spec.accessLogging')) {
     const filter = asObj(l.filter);
     // Istio's webhook: a filter's expression must parse as CEL (cel.NewEnv().Parse); none is "", which does not.

@@ -30,6 +30,7 @@ describe('Telemetry validation', () => {
     ['a reporting interval under 1ms', { metrics: [{ reportingInterval: '500us' }] }, ['spec.metrics[0].reportingInterval: must be a valid duration greater than 1ms']],
     ['a sampling percentage over 100', { tracing: [{ randomSamplingPercentage: 101 }] }, ['spec.tracing[0].randomSamplingPercentage: must be between 0 and 100']],
     ['selector and targetRef both', { selector: { matchLabels: { app: 'a' } }, targetRef: { kind: 'Service', group: '', name: 'a' } }, ['spec: only one of selector, targetRef and targetRefs may be set (got selector, targetRef)']],
+    ['an empty custom tag name', { tracing: [{ customTags: { '': { literal: { value: 'x' } } } }] }, ['spec.tracing[0].customTags[]: tag name may not be empty']],
     ['a wildcard in a selector', { selector: { matchLabels: { app: 'a*' } } }, ['spec.selector.matchLabels[app]: wildcard not allowed in label value match']],
   ];
   for (const [name, spec, problems] of refused) test(`refused: ${name}`, () => assert.deepEqual(validationProblems(telemetry(spec)), problems));
@@ -44,10 +45,10 @@ describe('Telemetry validation', () => {
       "request.path.matches('^/v[0-9]+/') ? true : false",
       "r'\\d' == '\\\\d' && b'ab' == b\"ab\" && 0x1F == 31 && 3u > 2u && 1.5e3 > -2.0 && {'a': 1}['a'] == 1",
       '[1, 2, 3].exists(x, x > 2) && size(request.headers) > 0 // a comment',
-      `-9223372036854775808 < 0 && """triple "quoted""" != '''x''' && "\\u00e9\\101\\x41" == "éAA" && !has(.a.b)`,
+      `a.if == a.for() && --1 == 1 && !!true && a ? b : c ? d : e && -9223372036854775808 < 0 && """triple "quoted""" != '''x''' && "\\u00e9\\101\\x41" == "éAA" && !has(.a.b)`,
     ];
     for (const e of ok) assert.deepEqual(validationProblems(telemetry({ accessLogging: [{ filter: { expression: e } }] })), [], e);
-    const bad = ['a &&', '(a', "'a' 'b'", 'a.if', '1 +* 2', 'x.exists(1, true)', "'\\q'", '99999999999999999999', '9223372036854775808', "r'\\''", 'a = b', 'a & b', '1.', ''];
+    const bad = ['a &&', '(a', "'a' 'b'", 'if', 'a.true', 'while(1)', '1 +* 2', 'x.exists(1, true)', "'\\q'", '99999999999999999999', '9223372036854775808', "r'\\''", 'a = b', 'a & b', '1.', '', '!-1', 'a ? b ? c : d : e'];
     for (const e of bad) assert.equal(validationProblems(telemetry({ accessLogging: [{ filter: { expression: e } }] })).length, 1, e);
   });
 });
@@ -72,8 +73,11 @@ describe('Telemetry: what Weft applies, and the warnings for the rest', () => {
   });
   test('accessLogging is applied: no warning, but for a filter the sidecars cannot evaluate (every exchange is then logged)', () => {
     assert.deepEqual(warnings({ accessLogging: [{ providers: [{ name: 'envoy' }], disabled: false, match: { mode: 'CLIENT' }, filter: { expression: "response.code >= 400 && request.headers['x'] == 'y'" } }] }), []);
-    assert.deepEqual(warnings({ accessLogging: [{ filter: { expression: 'response.flags != 0' } }] }), [
-      "Telemetry default/r: spec.accessLogging[0].filter.expression: accepted, not applied: Weft's sidecars cannot evaluate it (unknown attribute response.flags (supported: request.path, request.url_path, request.host, request.method, request.headers, request.referer, request.useragent, request.id, request.protocol, request.query, request.size, response.code, response.code_details, response.headers, response.size, source.address, source.port, destination.address, destination.port, connection.mtls, connection.requested_server_name, connection.uri_san_peer_certificate, connection.uri_san_local_certificate, upstream.address, upstream.port, upstream.uri_san_peer_certificate, xds.cluster_name, xds.route_name)); these providers log every exchange",
+    assert.deepEqual(warnings({ accessLogging: [{ filter: { expression: 'response.code >= 400' } }] }), [
+      'Telemetry default/r: spec.accessLogging[0].filter: accepted, not applied: a filter applies to the providers its own entry names, and this entry names none (the providers it inherits keep their own filter, as in Istio); name the providers beside it',
+    ]);
+    assert.deepEqual(warnings({ accessLogging: [{ providers: [{ name: 'envoy' }], filter: { expression: 'response.flags != 0' } }] }), [
+      "Telemetry default/r: spec.accessLogging[0].filter.expression: accepted, not applied: Weft's sidecars cannot evaluate it (unknown attribute response.flags (supported: request.path, request.url_path, request.host, request.method, request.headers, request.referer, request.useragent, request.id, request.protocol, request.query, request.size, request.duration, response.code, response.code_details, response.headers, response.size, source.address, source.port, destination.address, destination.port, connection.mtls, connection.requested_server_name, connection.uri_san_peer_certificate, connection.uri_san_local_certificate, upstream.address, upstream.port, upstream.uri_san_peer_certificate, xds.cluster_name, xds.route_name)); these providers log every exchange",
     ]);
   });
   test('with the mesh config (weft apply against a control plane): providers the mesh does not have, or that log nothing, are named', () => {
@@ -129,6 +133,12 @@ describe('weft analyze for Telemetry (Istio\'s codes)', () => {
     const tel = telemetry({ accessLogging: [{ filter: { expression: 'true' } }, { disabled: true }, { providers: [{ name: 'envoy' }] }] }, 'r', 'default');
     assert.deepEqual(report([tel]), ['Warning IST0157 Telemetry default/r spec.accessLogging[0].providers: The Telemetry r in namespace "default" with empty providers will be ignored.']);
     assert.deepEqual(report([tel, meshConfig('defaultProviders:\n  accessLogging: [envoy]\n')]), []);
+  });
+  test("IST0133: Istio's webhook warnings, more than one tracing entry or tracing provider", () => {
+    assert.deepEqual(report([telemetry({ tracing: [{ providers: [{ name: 'a' }, { name: 'b' }] }, {}] }, 'r', 'default')]), [
+      'Warning IST0133 Telemetry default/r spec.tracing: Schema validation warning: multiple tracing is not currently supported',
+      'Warning IST0133 Telemetry default/r spec.tracing[0].providers: Schema validation warning: multiple providers is not currently supported',
+    ]);
   });
   test('IST0160: two Telemetries without a selector in one namespace', () => {
     const lines = report([telemetry({}, 'b', 'shop'), telemetry({}, 'a', 'shop'), telemetry({ selector: { matchLabels: { app: 'x' } } }, 'c', 'shop'), telemetry({}, 'd', 'web')]);

@@ -6,8 +6,9 @@
 // earlier one that is not was never written.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { request } from 'undici';
 import { checkResource } from '../../src/api/index.ts';
-import { AuthzMesh, call } from '../fixtures/authz-mesh.ts';
+import { AuthzMesh, call, tcpEcho } from '../fixtures/authz-mesh.ts';
 import type { SidecarProc } from '../proxy/mesh.ts';
 import { waitFor } from '../helpers.ts';
 
@@ -34,7 +35,8 @@ before(async () => {
     res.statusCode = code ? Number(code) : 200;
     res.end(`httpbin ${req.url}`);
   });
-  httpbin = (await mesh.workload({ name: 'httpbin-v1', namespace: 'foo', sa: 'httpbin', service: 'httpbin', labels: { app: 'httpbin' }, ports: [['http', 8000, app]] })).proc;
+  const echo = await mesh.echoApp();
+  httpbin = (await mesh.workload({ name: 'httpbin-v1', namespace: 'foo', sa: 'httpbin', service: 'httpbin', labels: { app: 'httpbin' }, ports: [['http', 8000, app], ['tcp-echo', 9000, echo]] })).proc;
   const s = await mesh.workload({ name: 'sleep', namespace: 'foo', sa: 'sleep', labels: { app: 'sleep' }, outbound: true });
   sleep = s.outbound;
   client = s.proc;
@@ -87,4 +89,31 @@ test("a header filter on the server side only (match SERVER): httpbin logs the r
   await telemetries(telemetry('client-on', { accessLogging: [{ match: { mode: 'CLIENT' }, providers: [{ name: 'envoy' }] }] }));
   assert.equal((await call(sleep, HOST, '/client-on')).status, 200);
   assert.deepEqual(requests(await linesUpTo(client, c0, '/client-on', 'sleep')), ['GET /client-on 200']);
+});
+
+/** httpbin's istio_tcp_connections_closed_total, all series summed. */
+async function tcpClosed(): Promise<number> {
+  const text = await (await request(`${httpbin.admin}/stats/prometheus`)).body.text();
+  return text.split('\n').filter((l) => l.startsWith('istio_tcp_connections_closed_total{')).reduce((a, l) => a + Number(l.slice(l.lastIndexOf(' ') + 1)), 0);
+}
+
+test('TCP connections: the filter reads what a connection has (mTLS, its cluster); response.code, which it has not, logs none', async () => {
+  await telemetries(telemetry('tcp', { accessLogging: [{ match: { mode: 'SERVER' }, providers: [{ name: 'envoy' }], filter: { expression: "response.code >= 400 || (connection.mtls && xds.cluster_name == 'inbound|9000||' && request.duration >= duration('0s'))" } }] }));
+  const s0 = httpbin.stdout().length;
+  assert.equal(await tcpEcho(sleep, 'httpbin.foo:9000'), 'echoed');
+  const lines = await waitFor('the TCP line', async () => {
+    const ls = httpbin.stdout().slice(s0).split('\n').filter((l) => l.startsWith('['));
+    return ls.length ? ls : undefined;
+  }, 20_000);
+  assert.equal(lines.length, 1, lines.join('\n'));
+  assert.match(lines[0], /"- - -" 0 .* inbound\|9000\|\| /);
+  // Without mTLS's part the same connection is not logged: a later HTTP error is the first line.
+  await telemetries(telemetry('tcp', { accessLogging: [{ match: { mode: 'SERVER' }, providers: [{ name: 'envoy' }], filter: { expression: 'response.code >= 400' } }] }));
+  const s1 = httpbin.stdout().length;
+  const closed0 = await tcpClosed();
+  assert.equal(await tcpEcho(sleep, 'httpbin.foo:9000'), 'echoed');
+  // The close is counted by the same event the access log takes: once counted, its line (if any) is written.
+  await waitFor('the connection to close on httpbin', async () => (await tcpClosed()) > closed0);
+  assert.equal((await call(sleep, HOST, '/status/409')).status, 409);
+  assert.deepEqual(requests(await linesUpTo(httpbin, s1, '/status/409', 'httpbin')), ['GET /status/409 409']);
 });

@@ -5,7 +5,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ATTRIBUTES, CelFilterError, compileCelFilter } from '../../src/proxy/telemetry/cel-filter.ts';
-import { CEL_ATTRIBUTES } from '../../src/api/cel.ts';
+import { CEL_ATTRIBUTES } from '../../src/api/cel-support.ts';
 import type { LogEntry } from '../../src/proxy/telemetry/format.ts';
 
 const headers = (h: Record<string, string>) => (n: string) => h[n];
@@ -66,6 +66,8 @@ describe('the expressions users write', () => {
     ['request.size == 10 && response.size == 20 && request.useragent == "curl/8" && request.id == "abc" && request.protocol == "HTTP/1.1"', http(), true],
     ['xds.route_name == "default" && response.code_details == "via_upstream" && connection.requested_server_name == ""', http(), true],
     ['response.code > 100 ? request.method == "GET" : false', http(), true],
+    ["request.duration > duration('2ms') && request.duration < duration('1s') && request.duration == duration('3ms') && duration('1m') == duration('60s')", http(), true],
+    ["request.duration > duration('500ms')", http(), false],
     ['1 / 0 == 1 || true', http(), true], // || absorbs the error
     ['1 / 0 == 1 && false', http(), false],
     ['1 / 0 == 1', http(), false],
@@ -86,6 +88,7 @@ describe('what the sidecar refuses when the config arrives (the listener is NACK
     ['request.path.matches("(")', /matches\("\("\): not an RE2 pattern/],
     ['request.path.matches("(?=x)")', /not an RE2 pattern/],
     ['response.code >=', /not a CEL expression/],
+    ["request.duration > duration('soon')", /duration\("soon"\) is not a duration/],
   ];
   for (const [expr, why] of refused) {
     test(expr, () => {

@@ -124,6 +124,11 @@ describe('the loggers and their filter, as Istio builds them', () => {
     ]);
   });
 
+  test("an entry without providers takes the providers above it, not its filter (Istio's mergeLogs)", () => {
+    const logs = accessLogsFor(applicableTelemetries([tel('istio-system', envoy), tel('default', al({ filter: { expression: 'response.code >= 400' } }))], W), mc(), 'SERVER') as any[];
+    assert.deepEqual(logs.map((l) => [l.typed_config.path, l.filter]), [['/dev/stdout', undefined]]);
+  });
+
   test('a filter the sidecars cannot evaluate is left out (every exchange logged), as weft apply warns', () => {
     const logs = accessLogsFor(applicableTelemetries([tel('istio-system', al({ providers: [{ name: 'envoy' }], filter: { expression: 'filter_state["x"] == "y"' } }))], W), mc(), 'SERVER') as any[];
     assert.equal(logs.length, 1);

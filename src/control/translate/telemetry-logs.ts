@@ -21,7 +21,7 @@ import type { MeshConfig, MeshExtensionProvider } from '../../api/meshconfig.ts'
 import { findExtensionProvider } from '../../api/meshconfig.ts';
 import type { ApplyingTelemetry } from '../../api/telemetry-select.ts';
 import type { TelemetryAccessLogging } from '../../api/types.ts';
-import { celUnsupported } from '../../api/cel.ts';
+import { celUnsupported } from '../../api/cel-support.ts';
 import { TYPE } from '../../xds/types.ts';
 import { accessLogsOf, fileLog, meshFileLog, ISTIO_JSON_FORMAT } from './accesslog.ts';
 

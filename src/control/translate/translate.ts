@@ -396,7 +396,7 @@ function apiListener(name: string): object {
   };
 }
 
-/** What a proxy's own resources read of the mesh: its rate limits, its Sidecar, its PeerAuthentications, AuthorizationPolicies and RequestAuthentications. */
+/** What a proxy's own resources read of the mesh: its rate limits, its Sidecar, its PeerAuthentications, AuthorizationPolicies, RequestAuthentications and Telemetries, and the control plane's trace receiver. */
 export type ProxyPolicies = Pick<MeshSnapshot, 'rateLimits' | 'sidecars' | 'peerAuthentications' | 'authorizationPolicies' | 'requestAuthentications' | 'trustDomain' | 'meshConfig' | 'discoveredJwksUris' | 'tracesReceiver' | 'telemetries'> &
   Partial<Pick<MeshSnapshot, 'workloads' | 'serviceEntries' | 'workloadEntries'>>;
 

@@ -7,8 +7,11 @@
 //
 // Values: int and uint as bigint, double as number, string, bool, null, lists, maps; CEL's
 // operators with its semantics (&& and || absorb errors: false && error is false), has(), in,
-// size, startsWith, endsWith, contains, matches (RE2, found anywhere), int, uint, double, string.
-import { CelSyntaxError, celAttributeOf, celSupportProblem, parseCel, type CelExpr } from '../../api/cel.ts';
+// size, startsWith, endsWith, contains, matches (RE2, found anywhere), int, uint, double, string,
+// duration (request.duration > duration('500ms')).
+import { CelSyntaxError, parseCel, type CelExpr } from '../../api/cel.ts';
+import { celAttributeOf, celSupportProblem } from '../../api/cel-support.ts';
+import { parseDuration } from '../../api/duration.ts';
 import { compileSearch, type FullMatch } from '../http/regex.ts';
 import type { LogEntry } from './format.ts';
 
@@ -30,7 +33,15 @@ class HeaderMap {
   }
 }
 
-type V = null | boolean | bigint | number | string | Uint8Array | V[] | Map<string, { k: V; v: V }> | HeaderMap | Err;
+/** A google.protobuf.Duration: nanoseconds. */
+class Duration {
+  readonly nanos: bigint;
+  constructor(nanos: bigint) {
+    this.nanos = nanos;
+  }
+}
+
+type V = null | boolean | bigint | number | string | Uint8Array | V[] | Map<string, { k: V; v: V }> | HeaderMap | Duration | Err;
 
 const MISSING = (what: string) => new Err(`no such attribute ${what}`);
 
@@ -54,6 +65,8 @@ export const ATTRIBUTES: Readonly<Record<string, (e: LogEntry) => V>> = {
   'request.protocol': (e) => opt(e.protocol, 'request.protocol'),
   'request.query': (e) => opt(e.path === undefined ? undefined : (e.query ?? ''), 'request.query'),
   'request.size': (e) => (e.protocol === undefined ? MISSING('request.size') : BigInt(e.bytesReceived)),
+  // From the request head's arrival to the end of the exchange (a TCP connection's whole life).
+  'request.duration': (e) => (e.durationMs === undefined ? MISSING('request.duration') : new Duration(BigInt(Math.round(e.durationMs * 1e6)))),
   // 0: no response (a TCP connection, or a request the client gave up on).
   'response.code': (e) => (e.responseCode ? BigInt(e.responseCode) : MISSING('response.code')),
   'response.code_details': (e) => opt(e.responseCodeDetails, 'response.code_details'),
@@ -297,6 +310,10 @@ function call(x: Extract<CelExpr, { k: 'call' }>, e: LogEntry, ctx: Ctx): V {
       if (isNum(a)) return Number(a);
       if (typeof a === 'string' && a.trim() !== '' && !Number.isNaN(Number(a))) return Number(a);
       return noOverload('double');
+    case 'duration': {
+      const nanos = typeof a === 'string' ? parseDuration(a) : undefined;
+      return a instanceof Duration ? a : nanos === undefined ? new Err(`invalid duration ${JSON.stringify(a)}`) : new Duration(nanos);
+    }
     case 'string':
       if (typeof a === 'string') return a;
       if (typeof a === 'bigint' || typeof a === 'number' || typeof a === 'boolean') return String(a);
@@ -321,6 +338,7 @@ function equal(a: V, b: V): boolean | Err {
   if (a instanceof Map && b instanceof Map) return a.size === b.size && [...a].every(([k, x]) => b.has(k) && equal(x.v, b.get(k)!.v) === true);
   if (a instanceof Uint8Array && b instanceof Uint8Array) return a.length === b.length && a.every((x, i) => x === b[i]);
   if (a instanceof HeaderMap || b instanceof HeaderMap) return noOverload('_==_');
+  if (a instanceof Duration || b instanceof Duration) return a instanceof Duration && b instanceof Duration && a.nanos === b.nanos;
   return a === b;
 }
 
@@ -334,6 +352,7 @@ function compare(a: V, b: V): number | undefined {
   }
   if (typeof a === 'string' && typeof b === 'string') return a < b ? -1 : a > b ? 1 : 0;
   if (typeof a === 'boolean' && typeof b === 'boolean') return Number(a) - Number(b);
+  if (a instanceof Duration && b instanceof Duration) return a.nanos < b.nanos ? -1 : a.nanos > b.nanos ? 1 : 0;
   return undefined;
 }
 
