@@ -383,7 +383,7 @@ export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
       }
       case '/stats/prometheus':
         res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' });
-        res.end(stats.prometheus() + accessLogPrometheus(accessLog) + istio.prometheus() + own.prometheus() + startTimePrometheus());
+        res.end(stats.prometheus() + accessLogPrometheus(accessLog) + istio.prometheus() + tracer.prometheus() + own.prometheus() + startTimePrometheus());
         return;
       case '/tap':
         return tap.serve(req, res);

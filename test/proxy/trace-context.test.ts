@@ -137,6 +137,14 @@ test('the export queue is bounded: past it spans are dropped and counted, never 
   assert.deepEqual([after.queued, after.failed, after.exported], [0, MAX_QUEUED_SPANS, 0]);
   assert.match(after.lastError ?? '', /no cluster nowhere/);
   assert.equal(logs.length, 1, 'the failure is logged once while it repeats');
+  assert.equal(tracer.prometheus(), [
+    '# HELP weft_tracing_spans_total Spans by exporter cluster and outcome (exported, dropped: the queue was full, failed: the export failed).',
+    '# TYPE weft_tracing_spans_total counter',
+    'weft_tracing_spans_total{cluster="nowhere",outcome="exported"} 0',
+    'weft_tracing_spans_total{cluster="nowhere",outcome="dropped"} 250',
+    `weft_tracing_spans_total{cluster="nowhere",outcome="failed"} ${MAX_QUEUED_SPANS}`,
+    '',
+  ].join('\n'));
   tracer.close();
 });
 
@@ -165,6 +173,7 @@ test("a span: Envoy's tags (url cut to max_path_tag_length, method, status, flag
   const long = spanOf({ cluster: 'inbound|80||', status: 200, ds: ds(['x-user', 'bob'], '/'.padEnd(100, 'x')) }, tc, c, true, { nodeId: 'n', service: 'a.ns.svc.cluster.local' });
   assert.equal(long.attributes['http.url']!.length, 30);
   assert.deepEqual([long.name, long.kind, long.error, long.attributes.user], ['a.ns.svc.cluster.local:80/*', 2, false, 'bob']);
+  assert.equal(spanOf({ cluster: 'outbound|80||a.example', operation: 'a.example:80/api*', status: 200, ds: ds([]) }, tc, c, false, { nodeId: 'n' }).name, 'a.example:80/api*', "the route's decorator names the span");
   const grpc = (status: string) => spanOf({ cluster: 'inbound|80||', status: 200, responseTrailers: ['grpc-status', status], ds: ds(['content-type', 'application/grpc']) }, tc, c, true, { nodeId: 'n' });
   assert.deepEqual([grpc('14').error, grpc('14').attributes['grpc.status_code'], grpc('14').attributes.error], [true, '14', 'true']);
   assert.deepEqual([grpc('0').error, grpc('0').attributes['grpc.status_code']], [false, '0']);

@@ -180,3 +180,26 @@ test('what the sidecar cannot do is refused naming the field (a NACK), never tra
   assert.match(refuse({ custom_tags: [{ tag: 'a', value: '%REQ(:PATH)%' }] }), /custom_tags\[0\]: unsupported custom tag/);
   assert.equal(refuse({ random_sampling: { value: 0 } }), 'accepted');
 });
+
+test("span names: every route carries Istio's decorator (getRouteOperation): host:port with the match's path for one destination, the VirtualService's name for several; the inbound route its service", () => {
+  const vs = {
+    apiVersion: 'networking.istio.io/v1',
+    kind: 'VirtualService',
+    metadata: { name: 'server-routes', namespace: 'default' },
+    spec: {
+      hosts: ['server'],
+      http: [
+        { match: [{ uri: { prefix: '/api' } }, { uri: { exact: '/health' } }, { uri: { regex: '/v[0-9]+/.*' } }], route: [{ destination: { host: 'server' } }] },
+        { route: [{ destination: { host: 'server' }, weight: 50 }, { destination: { host: 'otel.obs.svc.cluster.local', port: { number: 4318 } }, weight: 50 }] },
+      ],
+    },
+  };
+  const m = { ...meshOf([vs], [server, client, otel]), meshConfig: { enableTracing: true } };
+  const cfg = sidecarSnapshot(m, client);
+  const ops = [...cfg.routes.get('outbound')!.exact.get('server.default.svc.cluster.local')!.routes].map((r) => r.operation);
+  assert.deepEqual(ops, ['server.default.svc.cluster.local:80/api*', 'server.default.svc.cluster.local:80/health', 'server.default.svc.cluster.local:80/v[0-9]+/.*', 'server-routes:80/*']);
+  const otelRoutes = cfg.routes.get('outbound')!.exact.get('otel.obs.svc.cluster.local:4318')!.routes.filter((r) => r.name === 'default');
+  assert.deepEqual(otelRoutes.map((r) => r.operation), ['otel.obs.svc.cluster.local:4318/*'], 'a default route: host:port/*');
+  const inbound = sidecarSnapshot(m, server).listeners.get('inbound|41000')!;
+  assert.deepEqual([...inbound.inlineRoutes!.any!.routes].map((r) => r.operation), ['server.default.svc.cluster.local:80/*']);
+});

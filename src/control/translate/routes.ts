@@ -218,7 +218,23 @@ function clusterSpecifier<D>(dests: readonly { name: string; weight: number; des
   return { weighted_clusters: { clusters: dests.filter((d) => d.weight > 0).map((d) => ({ name: d.name, weight: { value: d.weight }, ...extra(d.dest) })) } };
 }
 function defaultRoute(cluster: string, hash: object | undefined): object {
-  return { name: 'default', match: { prefix: '/' }, route: { cluster, timeout: { seconds: 0 }, retry_policy: hash ? stickyRetry(DEFAULT_RETRY) : DEFAULT_RETRY, ...(hash ? { hash_policy: [hash] } : {}) } };
+  const [, port, , host] = cluster.split('|');
+  return { name: 'default', match: { prefix: '/' }, route: { cluster, timeout: { seconds: 0 }, retry_policy: hash ? stickyRetry(DEFAULT_RETRY) : DEFAULT_RETRY, ...(hash ? { hash_policy: [hash] } : {}) }, decorator: { operation: `${host}:${port}/*` } };
+}
+
+type RouteMatchJson = { prefix?: string; path?: string; safe_regex?: { regex: string } };
+
+/**
+ * Istio's getRouteOperation, the route's decorator (the name of its spans): "<host>:<port><path>"
+ * of its one destination's cluster, else of the VirtualService's name; the path is the match's
+ * (a prefix with "*" after it, an exact path, a regex).
+ */
+function routeOperation(m: RouteMatchJson, body: Record<string, unknown>, vsName: string, port: number): string {
+  const path = m.prefix !== undefined ? `${m.prefix}*` : m.path !== undefined ? m.path : m.safe_regex !== undefined ? m.safe_regex.regex : '/*';
+  const cluster = (body.route as { cluster?: unknown } | undefined)?.cluster;
+  const p = typeof cluster === 'string' ? cluster.split('|') : [];
+  if (p.length === 4 && p[0] === 'outbound') return `${p[3]}:${p[1]}${path}`;
+  return `${vsName}:${port}${path}`;
 }
 
 /** A retry policy for a consistent-hash route: retries stay on the key's endpoint (Istio's DefaultConsistentHashPolicy). */
@@ -299,7 +315,8 @@ function httpRoutes(vs: VirtualService, port: number, services: ReadonlyMap<stri
     // Unnamed: where it came from (a route merged from a delegate, its root route and delegate route).
     const unnamed = delegatedRouteName(r) ?? `${vs.metadata.namespace}/${vs.metadata.name}.http[${i}]`;
     for (const { m, j } of matches) {
-      out.push({ name: r.name ?? `${unnamed}${all && all.length > 1 ? `.match[${j}]` : ''}`, match: routeMatch(m), ...body });
+      const match = routeMatch(m) as RouteMatchJson;
+      out.push({ name: r.name ?? `${unnamed}${all && all.length > 1 ? `.match[${j}]` : ''}`, match, ...body, decorator: { operation: routeOperation(match, body, vs.metadata.name, port) } });
     }
   });
   return out;

@@ -396,7 +396,7 @@ function apiListener(name: string): object {
   };
 }
 
-/** What a proxy's own resources read of the mesh: its rate limits, its Sidecar, its PeerAuthentications, AuthorizationPolicies, RequestAuthentications and Telemetries, and the traces receiver. */
+/** What a proxy's own resources read of the mesh: its rate limits, its Sidecar, its PeerAuthentications, AuthorizationPolicies, RequestAuthentications and Telemetries, and the control plane's trace receiver. */
 export type ProxyPolicies = Pick<MeshSnapshot, 'rateLimits' | 'sidecars' | 'peerAuthentications' | 'authorizationPolicies' | 'requestAuthentications' | 'trustDomain' | 'meshConfig' | 'discoveredJwksUris' | 'tracesReceiver' | 'telemetries'> &
   Partial<Pick<MeshSnapshot, 'workloads' | 'serviceEntries' | 'workloadEntries'>>;
 
@@ -441,7 +441,9 @@ export function forProxy(shared: SharedResources, scoped: ScopedResources, proxy
     const name = `inbound|${p.inboundPort}`;
     const cluster = inboundClusterName(p.port);
     // traffic_direction, as Istio sets it: which side of the exchange the sidecar reports (its metrics' reporter label).
-    listeners[name] = { ...inboundListener(name, proxy.address, p, cluster, handling, limits, modeOf(p.port), authz, jwt, mesh.meshConfig?.meshMTLS?.minProtocolVersion, accessLog), traffic_direction: 'INBOUND' };
+    // The inbound route's decorator, as Istio's: "<service host>:<service port>/*" (the name of its spans).
+    const operation = proxy.service ? `${fqdn(proxy.service, proxy.namespace)}:${p.port}/*` : undefined;
+    listeners[name] = { ...inboundListener(name, proxy.address, p, cluster, handling, limits, modeOf(p.port), authz, jwt, mesh.meshConfig?.meshMTLS?.minProtocolVersion, accessLog, operation), traffic_direction: 'INBOUND' };
     const base = {
       name: cluster,
       type: 'STATIC',
@@ -637,8 +639,8 @@ export interface InboundAuthz {
 }
 const NO_AUTHZ: InboundAuthz = { http: [], tcp: [] };
 
-function inboundListener(name: string, address: string, p: WorkloadPort, cluster: string, handling: PortHandling, limits: InboundLimit[], mode: EffectiveMode, authz: InboundAuthz = NO_AUTHZ, jwt?: object, minTls?: MeshMinTls, accessLog?: object[]): object {
-  const plain = plainInboundListener(name, address, p, cluster, handling, limits, authz, jwt, accessLog);
+function inboundListener(name: string, address: string, p: WorkloadPort, cluster: string, handling: PortHandling, limits: InboundLimit[], mode: EffectiveMode, authz: InboundAuthz = NO_AUTHZ, jwt?: object, minTls?: MeshMinTls, accessLog?: object[], operation?: string): object {
+  const plain = plainInboundListener(name, address, p, cluster, handling, limits, authz, jwt, accessLog, operation);
   return withInboundMtls(plain.listener, mode, handling, plain.filters, minTls);
 }
 
@@ -648,7 +650,7 @@ function inboundListener(name: string, address: string, p: WorkloadPort, cluster
  * authorization filters (which read what authentication found), then the rest, then the router;
  * on a TCP chain the network RBAC filters come before tcp_proxy.
  */
-function plainInboundListener(name: string, address: string, p: WorkloadPort, cluster: string, handling: PortHandling, limits: InboundLimit[], authz: InboundAuthz, jwt?: object, accessLog?: object[]): { listener: PlainInbound; filters: PortFilters } {
+function plainInboundListener(name: string, address: string, p: WorkloadPort, cluster: string, handling: PortHandling, limits: InboundLimit[], authz: InboundAuthz, jwt?: object, accessLog?: object[], operation?: string): { listener: PlainInbound; filters: PortFilters } {
   const filters = [
     ...(jwt ? [jwt] : []),
     ...authz.http,
@@ -662,7 +664,7 @@ function plainInboundListener(name: string, address: string, p: WorkloadPort, cl
         route_config: {
           name,
           virtual_hosts: [
-            { name: 'inbound|http', domains: ['*'], routes: [...limits.map((l) => limitRoute(l, cluster)), { name: 'default', match: { prefix: '/' }, route: { cluster, timeout: { seconds: 0 } } }] },
+            { name: 'inbound|http', domains: ['*'], routes: [...limits.map((l) => limitRoute(l, cluster)), { name: 'default', match: { prefix: '/' }, route: { cluster, timeout: { seconds: 0 } }, ...(operation ? { decorator: { operation } } : {}) }] },
           ],
         },
       },

@@ -354,7 +354,7 @@ function routeAuthorized(ctx: ForwardContext, cfg: RuntimeConfig, listenerName: 
   const cors = route.cors ? corsOutcome(route.cors, ds.head) : undefined;
   if (cors?.kind === 'preflight') {
     answerPreflight(ds, cors.headers);
-    publish(ctx, ds, '-', 200, undefined, undefined, undefined, { route: route.name });
+    publish(ctx, ds, '-', 200, undefined, undefined, undefined, routeDetail(route));
     return;
   }
   // What an external authorizer adds to the response (allowed_client_headers_on_success) goes with CORS's.
@@ -373,7 +373,7 @@ function routeAuthorized(ctx: ForwardContext, cfg: RuntimeConfig, listenerName: 
 /** What the router does with a request: forward it, or answer it (a redirect, a direct response). */
 function routeAction(ctx: ForwardContext, cfg: RuntimeConfig, listenerName: string, ds: Downstream, route: RouteEntry, corsHeaders: HeaderList | undefined): void {
   if (route.action.kind === 'forward') return toUpstream(ctx, cfg, listenerName, ds, route, corsHeaders);
-  publish(ctx, ds, '-', localReply(ds, route, corsHeaders), undefined, undefined, undefined, { route: route.name });
+  publish(ctx, ds, '-', localReply(ds, route, corsHeaders), undefined, undefined, undefined, routeDetail(route));
 }
 
 /** The forwarding route's target (cluster and endpoints), then the exchange with it. */
@@ -411,7 +411,12 @@ function upgradeRefusal(ctx: ForwardContext, listenerName: string, ds: Downstrea
 }
 
 /** What an exchange adds to its event: route, bytes, the upstream connection (Exchange.telemetry). */
-type EventDetail = Pick<RequestEvent, 'route' | 'bytesReceived' | 'bytesSent' | 'upstreamLocal' | 'upstreamPeer' | 'upstreamWorkload' | 'responseHeaders' | 'responseTrailers' | 'authzPolicy' | 'grpcStatus' | 'requestMessages' | 'responseMessages'>;
+type EventDetail = Pick<RequestEvent, 'route' | 'operation' | 'bytesReceived' | 'bytesSent' | 'upstreamLocal' | 'upstreamPeer' | 'upstreamWorkload' | 'responseHeaders' | 'responseTrailers' | 'authzPolicy' | 'grpcStatus' | 'requestMessages' | 'responseMessages'>;
+
+/** What telemetry learns of the route that took a request: its name, and its decorator's operation. */
+function routeDetail(r: RouteEntry): EventDetail {
+  return r.operation ? { route: r.name, operation: r.operation } : { route: r.name };
+}
 
 /** Tells telemetry how an exchange ended; costs nothing when nobody listens. */
 function publish(ctx: ForwardContext, ds: Downstream, cluster: string, status: number, reason: string | undefined, endpoint: string | undefined, started: number | undefined, detail?: EventDetail): void {
@@ -628,7 +633,7 @@ export class Exchange implements BodySink, ResponseHandler {
     const up = this.upstream ?? (this.ctx.telemetry.request.hasSubscribers ? upstreamSide(this.call) : undefined);
     const m = this.messages;
     return {
-      route: this.d.route.name,
+      ...routeDetail(this.d.route),
       bytesReceived: this.bytesIn,
       bytesSent: this.bytesOut,
       ...up,

@@ -29,6 +29,8 @@ export interface RequestEvent {
   ds?: Downstream;
   /** The route that took it (its name), when one did. */
   route?: string;
+  /** That route's decorator operation (its spans' name), when it has one. */
+  operation?: string;
   /** Request and response body bytes. */
   bytesReceived?: number;
   bytesSent?: number;

@@ -1,9 +1,9 @@
 // Spans, as Envoy's OpenTelemetry tracer reports them for Istio: a subscriber to the request path's
 // events (events.ts), never called from the path itself. A request the tracing layer sampled
 // (http/trace-context.ts put its context on ds.trace) becomes one span when it ends: SERVER on an
-// inbound listener, CLIENT on the outbound one, named as Istio's route decorators name operations
-// ("<service host>:<port>/*", from the cluster: outbound|port|subset|host, or this workload's
-// service for inbound|port||), with Envoy's tags as string attributes and the HCM's custom tags.
+// inbound listener, CLIENT on the outbound one, named by the route's decorator (Istio's operation:
+// "<service host>:<port>/*", or "<host>:<port><path>" for a VirtualService route with a path match),
+// else as Istio's default routes name theirs, from the cluster), with Envoy's tags as string attributes and the HCM's custom tags.
 // Spans are queued per exporter (its cluster, path and headers) and sent in batches over OTLP/HTTP
 // (protobuf) through the cluster (ext-authz/call.ts callCluster: its endpoints, TLS and circuit
 // breakers); a full queue drops and counts (/stats tracing). Unsampled requests cost one check.
@@ -54,6 +54,16 @@ export class Tracer {
 
   stats(): { unreported: number; exporters: ExporterStats[] } {
     return { unreported: this.unreported, exporters: [...this.exporters.values()].map((x) => x.stats()) };
+  }
+
+  /** weft_tracing_spans_total{cluster,outcome}: exported, dropped (queue full) and failed spans per exporter, for /stats/prometheus. */
+  prometheus(): string {
+    const rows = this.stats().exporters;
+    if (!rows.length) return '';
+    const esc = (v: string) => v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
+    const out = ['# HELP weft_tracing_spans_total Spans by exporter cluster and outcome (exported, dropped: the queue was full, failed: the export failed).', '# TYPE weft_tracing_spans_total counter'];
+    for (const r of rows) for (const o of ['exported', 'dropped', 'failed'] as const) out.push(`weft_tracing_spans_total{cluster="${esc(r.cluster)}",outcome="${o}"} ${r[o]}`);
+    return out.join('\n') + '\n';
   }
 
   /** Waits for every queued span to be sent (or fail); for tests and shutdown. */
@@ -131,7 +141,7 @@ export function spanOf(e: RequestEvent, tc: TraceContext, cfg: TracingConfig, in
     spanId: tc.spanId,
     ...(tc.parentId ? { parentSpanId: tc.parentId } : {}),
     ...(tc.traceState ? { traceState: tc.traceState } : {}),
-    name: operationName(e.cluster, inbound, self.service),
+    name: e.operation ?? operationName(e.cluster, inbound, self.service),
     kind: inbound ? SPAN_KIND.SERVER : SPAN_KIND.CLIENT,
     startNs: tc.startNs,
     endNs: nowNs(),
@@ -141,7 +151,7 @@ export function spanOf(e: RequestEvent, tc: TraceContext, cfg: TracingConfig, in
   };
 }
 
-/** Istio's operation names: "<host>:<port>/*" of the route's service; Envoy's "ingress"/"egress" where no route took the request. */
+/** Where the route has no decorator: Istio's default routes' names, "<host>:<port>/*" of the cluster's service; Envoy's "ingress"/"egress" where no route took the request. */
 export function operationName(cluster: string, inbound: boolean, service: string | undefined): string {
   const p = cluster.split('|');
   if (p[0] === 'outbound' && p.length === 4 && p[3]) return `${p[3]}:${p[1]}/*`;

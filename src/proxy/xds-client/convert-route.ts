@@ -138,6 +138,8 @@ export interface RouteEntry {
   hashPolicy?: HashPolicy[];
   /** request_mirror_policies: a copy of each request goes to these clusters, by fraction; their answers are dropped. */
   mirrors?: { cluster: string; fraction: number; shadowSuffix: boolean }[];
+  /** decorator.operation: the name of the requests' spans (telemetry/tracer.ts). */
+  operation?: string;
 }
 
 export interface VirtualHost {
@@ -282,6 +284,7 @@ function convertRoute(r: any, where: string): RouteEntry {
     fault: fault(`${where}.typed_per_filter_config`, r.typed_per_filter_config),
     cors: cors(`${where}.typed_per_filter_config`, r.typed_per_filter_config),
     rateLimit: rateLimit(`${where}.typed_per_filter_config`, r.typed_per_filter_config),
+    ...(typeof r.decorator?.operation === 'string' && r.decorator.operation ? { operation: r.decorator.operation } : {}),
   };
   const connect = m.connect_matcher !== undefined;
   if (r.direct_response) {
