@@ -56,8 +56,8 @@ const istioTags = (service: string, revision: string, namespace = 'default') => 
   { tag: 'istio.namespace', literal: { value: namespace } },
 ];
 
-test('no tracing configured (enableTracing unset, no default provider, no Telemetry): no HCM has tracing, no receiver cluster', () => {
-  for (const mc of [undefined, { enableTracing: false }, { defaultConfig: { tracing: { sampling: 50 } } }] as (MeshConfig | undefined)[]) {
+test('enableTracing: false (no default provider, no Telemetry): no HCM has tracing, no receiver cluster', () => {
+  for (const mc of [{ enableTracing: false }, { enableTracing: false, defaultConfig: { tracing: { sampling: 50 } } }] as (MeshConfig | undefined)[]) {
     const t = tracings(mesh(mc), server);
     assert.ok(Object.keys(t).length >= 2);
     for (const v of Object.values(t)) assert.equal(v, '-');
@@ -65,9 +65,10 @@ test('no tracing configured (enableTracing unset, no default provider, no Teleme
   }
 });
 
-test('enableTracing without a provider: every HCM reports to the control plane receiver (a STATIC cluster), 1% sampling, Istio tags', () => {
-  const x = translate(mesh({ enableTracing: true }), server);
-  const t = tracings(mesh({ enableTracing: true }), server);
+test('enableTracing true or unset (Istio's default: true) without a provider: every HCM reports to the control plane receiver (a STATIC cluster), 1% sampling, Istio tags', () => {
+  for (const mc of [{ enableTracing: true }, undefined, {}] as (MeshConfig | undefined)[]) {
+  const x = translate(mesh(mc), server);
+  const t = tracings(mesh(mc), server);
   const want = {
     provider: {
       name: 'envoy.tracers.opentelemetry',
@@ -80,6 +81,7 @@ test('enableTracing without a provider: every HCM reports to the control plane r
   };
   assert.deepEqual(t, { outbound: want, 'inbound|41000': want });
   assert.deepEqual((x.clusters[TRACES_CLUSTER] as any).load_assignment.endpoints[0].lb_endpoints[0].endpoint.address, { socket_address: { address: '127.0.0.9', port_value: 4999 } });
+  }
 });
 
 test('defaultConfig.tracing: sampling (over 100: 1, as Istio), customTags beside Istio tags, sorted, and maxPathTagLength', () => {

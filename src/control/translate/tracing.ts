@@ -89,7 +89,7 @@ export function tracingSpecs(mesh: Mesh, proxy: Workload): TracingSpecs | undefi
 export function proxyTracing(mesh: Mesh, proxy: Workload, services: () => readonly MeshService[], specs: TracingSpecs | undefined = tracingSpecs(mesh, proxy)): ProxyTracing {
   const out: ProxyTracing = { clusters: {} };
   if (!specs) {
-    if (!mesh.meshConfig?.enableTracing) return out;
+    if (mesh.meshConfig?.enableTracing === false) return out; // Istio's default: true
     // The legacy path: sampling and tags of defaultConfig, the bootstrap's tracer (here: the receiver).
     const legacy: TracingSpec = { enableIstioTags: true };
     specs = { server: legacy, client: legacy };
