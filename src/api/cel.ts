@@ -39,11 +39,52 @@ export function celSyntaxError(text: string): string | undefined {
   }
 }
 
+/** cel-go's default limit on an expression's size, in code points. */
+const MAX_CODE_POINTS = 100_000;
+
 export function parseCel(text: string): CelExpr {
+  if (text.length > MAX_CODE_POINTS && [...text].length > MAX_CODE_POINTS) throw new CelSyntaxError(`expression longer than ${MAX_CODE_POINTS} code points`);
   const p = new Parser(tokenize(text));
   const e = p.expr(0);
   p.expectEnd();
+  // Repeated unary operators, member and index chains and operator chains are parsed in loops, so
+  // the tree can be deeper than the parser's own nesting: every walk of it (support checks,
+  // compiling, evaluating) recurses, so its depth is bounded here, counted without recursion.
+  if (treeDepth(e) > MAX_DEPTH) throw new CelSyntaxError(`expression nested too deep (more than ${MAX_DEPTH} levels)`);
   return e;
+}
+
+/** The depth of an expression tree, walked with an explicit stack. */
+function treeDepth(root: CelExpr): number {
+  let max = 0;
+  const stack: [CelExpr, number][] = [[root, 1]];
+  while (stack.length) {
+    const [e, d] = stack.pop()!;
+    if (d > max) max = d;
+    if (d > MAX_DEPTH) return d;
+    for (const c of children(e)) stack.push([c, d + 1]);
+  }
+  return max;
+}
+
+function children(e: CelExpr): CelExpr[] {
+  switch (e.k) {
+    case 'lit':
+    case 'ident':
+      return [];
+    case 'select':
+      return [e.operand];
+    case 'call':
+      return e.target ? [e.target, ...e.args] : e.args;
+    case 'list':
+      return e.items;
+    case 'map':
+      return e.entries.flatMap((x) => [x.key, x.value]);
+    case 'struct':
+      return e.fields.map((f) => f.value);
+    case 'macro':
+      return [e.target, ...e.args];
+  }
 }
 
 // ---- the lexer ----

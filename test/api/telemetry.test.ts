@@ -165,3 +165,17 @@ test('weft apply names a Telemetry tracing provider that reports no spans: not i
     'Telemetry foo/t: spec.tracing[2].providers[0]: provider "gone" is not among the mesh config\'s extensionProviders: the workloads it applies to report no spans, as in Istio',
   ]);
 });
+
+test('a filter nested past 250 levels by repeated operators, member or index chains, or operator chains is refused at apply, never a stack overflow later (review defect)', () => {
+  const deep = ['!'.repeat(5000) + 'true', `request.headers${'.a'.repeat(5000)} == "x"`, `request.path${'[0]'.repeat(3000)} == "x"`, Array(3000).fill('true').join(' && '), '-'.repeat(4000) + '1 == 1'];
+  for (const expression of deep) {
+    const r = telemetry({ accessLogging: [{ providers: [{ name: 'envoy' }], filter: { expression } }] }, 'deep');
+    const problems = validationProblems(r);
+    assert.equal(problems.length, 1, expression.slice(0, 40));
+    assert.match(problems[0]!, /filter\.expression: must be a valid CEL expression: expression nested too deep/);
+    assert.doesNotThrow(() => warningsOf(r as unknown as Resource));
+  }
+  // At the limit's safe side a chain still parses (Istio's docs' filters are a few levels deep).
+  const r = telemetry({ accessLogging: [{ providers: [{ name: 'envoy' }], filter: { expression: Array(100).fill('response.code == 1').join(' || ') } }] }, 'ok');
+  assert.deepEqual(validationProblems(r), []);
+});

@@ -65,7 +65,7 @@ test('enableTracing: false (no default provider, no Telemetry): no HCM has traci
   }
 });
 
-test('enableTracing true or unset (Istio's default: true) without a provider: every HCM reports to the control plane receiver (a STATIC cluster), 1% sampling, Istio tags', () => {
+test("enableTracing true or unset (Istio's default: true) without a provider: every HCM reports to the control plane receiver (a STATIC cluster), 1% sampling, Istio tags", () => {
   for (const mc of [{ enableTracing: true }, undefined, {}] as (MeshConfig | undefined)[]) {
   const x = translate(mesh(mc), server);
   const t = tracings(mesh(mc), server);
