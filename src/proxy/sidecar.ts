@@ -340,7 +340,15 @@ export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
   });
   const admin = createServer((req, res) => adminHandler(req, res));
   const adminHandler = (req: http.IncomingMessage, res: http.ServerResponse) => {
-    const url = new URL(req.url ?? '/', 'http://admin');
+    let url: URL;
+    try {
+      url = new URL(req.url ?? '/', 'http://admin');
+    } catch {
+      // A request line no URL parser takes ("GET //[ HTTP/1.1"): a 400, not a crashed sidecar.
+      res.writeHead(400, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ error: `bad request URL ${JSON.stringify(req.url)}` }) + '\n');
+      return;
+    }
     const json = (status: number, body: unknown) => {
       const text = JSON.stringify(body, null, 2) + '\n';
       res.writeHead(status, { 'content-type': 'application/json' });

@@ -59,8 +59,16 @@ const MAX_BODY = 8 << 20;
  */
 export function createAdminServer(deps: AdminDeps, tls?: SecureContextOptions): http.Server | https.Server {
   const handler = (req: http.IncomingMessage, res: http.ServerResponse) => {
-    if (serveDashboard(req, res)) return;
-    if (serveSignals(deps, req, res)) return; // /api/v1/signals..., /api/v1/tap/... (signals.ts)
+    // A request line no URL parser takes ("GET //[ HTTP/1.1", "%ZZ"): a 400, never a thrown error
+    // in the server's callback, which would end the control plane.
+    try {
+      if (serveDashboard(req, res)) return;
+      if (serveSignals(deps, req, res)) return; // /api/v1/signals..., /api/v1/tap/... (signals.ts)
+    } catch (e) {
+      if (!res.headersSent) reply(res, 400, { error: `bad request ${JSON.stringify(req.url)}: ${(e as Error).message}` });
+      else res.destroy();
+      return;
+    }
     handle(deps, req)
       .then(({ status, body }) => reply(res, status, body))
       .catch((e: unknown) => {
