@@ -144,6 +144,15 @@ test('gRPC: messages each way and grpc_response_status; request_protocol "grpc"'
   assert.deepEqual(all.filter((x) => x.name === 'istio_response_messages_total').map((r) => r.value), [5, 0]);
 });
 
+test('grpc_response_status: codes 0-16 as numbers; whatever else an upstream sends is one "unknown" series, never a series per value (review defect)', () => {
+  const { t, m } = metrics({ app: 'reviews' });
+  for (let i = 0; i < 500; i++) t.request.publish({ cluster: 'inbound|9080||', status: 200, grpcStatus: `bogus-${i}`, ds: request({ listener: 'inbound|9080', grpc: true }) });
+  for (const s of ['99', '17', '007', '-1', '']) t.request.publish({ cluster: 'inbound|9080||', status: 200, grpcStatus: s, ds: request({ listener: 'inbound|9080', grpc: true }) });
+  t.request.publish({ cluster: 'inbound|9080||', status: 200, grpcStatus: '16', ds: request({ listener: 'inbound|9080', grpc: true }) });
+  const req = parse(m.prometheus()).filter((x) => x.name === 'istio_requests_total');
+  assert.deepEqual(req.map((r) => [r.labels.grpc_response_status, r.value]), [['unknown', 505], ['16', 1]]);
+});
+
 test('gRPC framing: messages counted however the bytes are split, without keeping them', () => {
   const message = (n: number) => {
     const b = Buffer.alloc(5 + n, 7);

@@ -117,7 +117,7 @@ export class IstioMetrics {
     const downWorkload = down ? ds.peerWorkload?.() : undefined;
     const { upstreamPeer: up, upstreamWorkload: upWorkload, cluster, status } = e;
     const mine = this.mine(inbound ? down : up);
-    const grpcStatus = grpc ? (e.grpcStatus ?? UNKNOWN) : '';
+    const grpcStatus = grpc ? grpcStatusLabel(e.grpcStatus) : '';
     const flags = responseFlags(e.reason);
     // The edge, then the outcome; the cluster names the service only on the source side.
     const keys = inbound ? [true, down ?? '', downWorkload ?? '', mine, grpc, status, grpcStatus, flags] : [false, up ?? '', upWorkload ?? '', mine, cluster, grpc, status, grpcStatus, flags];
@@ -233,6 +233,17 @@ export class IstioMetrics {
       tcp: tcp.map((s) => ({ ...named(TCP_LABELS, s.labels), opened: s.opened, closed: s.closed, receivedBytes: s.received, sentBytes: s.sent })),
     };
   }
+}
+
+/**
+ * grpc_response_status: gRPC's codes 0 to 16, as Envoy reads grpc-status (Grpc::Common::getGrpcStatus);
+ * anything else the upstream sent (text, 17 and up) is one value, "unknown", so that an upstream
+ * cannot make a series per value it invents.
+ */
+export function grpcStatusLabel(raw: string | undefined): string {
+  if (raw === undefined || !/^\d{1,2}$/.test(raw)) return UNKNOWN;
+  const n = Number(raw);
+  return n <= 16 ? String(n) : UNKNOWN;
 }
 
 /** connection_security_policy: as Istio, known only to the destination side. */
