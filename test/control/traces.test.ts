@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import type { AddressInfo } from 'node:net';
 import type http from 'node:http';
 import { request } from 'undici';
-import { TraceStore } from '../../src/control/traces/store.ts';
+import { MAX_ATTRIBUTES, MAX_BYTES, MAX_KEY, MAX_NAME, MAX_VALUE, TraceStore } from '../../src/control/traces/store.ts';
 import { type TraceReceiver, startTraceReceiver } from '../../src/control/traces/receiver.ts';
 import { createAdminServer } from '../../src/control/admin/server.ts';
 import { type OtlpSpan, encodeTraces } from '../../src/xds/otlp.ts';
@@ -96,4 +96,23 @@ test('what is not an OTLP/HTTP protobuf export is refused with a reason, never s
   const del = await request(`${adminUrl}/api/v1/traces`, { method: 'DELETE', headers: { authorization: 'Bearer tok' } });
   assert.equal(del.statusCode, 405);
   await del.body.dump();
+});
+
+test('bounded by size too: a span with a huge name, attribute or many attributes is kept cut; spans of large attributes never hold more than MAX_BYTES (review defect: only the span count was bounded)', () => {
+  const s = new TraceStore(1000, 20_000);
+  const attrs: Record<string, string> = {};
+  for (let i = 0; i < 500; i++) attrs[`k${i}`.padEnd(300, 'k')] = 'v'.repeat(4 << 20 >> 8);
+  const huge: OtlpSpan = { ...span(1, 1, undefined, 'x'.repeat(5000), Date.now(), 1), name: 'n'.repeat(1 << 20), traceState: 't'.repeat(10_000), attributes: { ...attrs, big: 'b'.repeat(4 << 20) } };
+  s.add([huge]);
+  const got = s.get(id(1, 32))!.spans[0]!;
+  assert.ok(got.name.length <= MAX_NAME + 3 && got.service.length <= MAX_NAME + 3);
+  assert.equal(Object.keys(got.attributes).length, MAX_ATTRIBUTES);
+  for (const [k, v] of Object.entries(got.attributes)) assert.ok(k.length <= MAX_KEY + 3 && v.length <= MAX_VALUE + 3);
+  // 20,000 spans of 64 attributes of 1 KiB would be 1.3 GB; the store keeps at most MAX_BYTES of them.
+  const big: Record<string, string> = {};
+  for (let i = 0; i < 64; i++) big[`a${i}`] = 'x'.repeat(1024);
+  for (let n = 0; n < 2000; n++) s.add([{ ...span(100 + n, 1, undefined, 's', Date.now(), 1), attributes: big }]);
+  const st = s.stats();
+  assert.ok(st.bytes <= MAX_BYTES, `${st.bytes} > ${MAX_BYTES}`);
+  assert.ok(st.traces < 2000 && st.traces > 100, `kept ${st.traces} traces`);
 });

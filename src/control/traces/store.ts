@@ -8,6 +8,18 @@ export const MAX_TRACES = 1000;
 export const MAX_SPANS = 20_000;
 /** A trace with more spans keeps its first ones. */
 export const MAX_SPANS_PER_TRACE = 1000;
+/**
+ * What one span may hold, beyond which it is cut (the receiver takes spans from anyone who can reach
+ * it): its name and service, each attribute's key and value (Envoy cuts its tags at 256 by default),
+ * and its number of attributes. With MAX_SPANS, these bound the store to about 20,000 x 66 KiB
+ * at worst, and MAX_BYTES bounds it further.
+ */
+export const MAX_NAME = 256;
+export const MAX_ATTRIBUTES = 64;
+export const MAX_KEY = 128;
+export const MAX_VALUE = 1024;
+/** The store's size in (UTF-16) characters of its spans' strings, about: past it, the oldest traces go. */
+export const MAX_BYTES = 32 * 1024 * 1024;
 
 export interface TraceSummary {
   traceId: string;
@@ -39,7 +51,10 @@ const KINDS = ['UNSPECIFIED', 'INTERNAL', 'SERVER', 'CLIENT', 'PRODUCER', 'CONSU
 
 export class TraceStore {
   private readonly traces = new Map<string, OtlpSpan[]>();
+  /** Each trace's span ids (the duplicate check) and its size, beside its list. */
+  private readonly meta = new Map<string, { ids: Set<string>; bytes: number }>();
   private spans = 0;
+  private bytes = 0;
   private readonly maxTraces: number;
   private readonly maxSpans: number;
   /** Spans received in all, and those not kept (the trace was full). */
@@ -52,23 +67,32 @@ export class TraceStore {
   }
 
   add(spans: readonly OtlpSpan[]): void {
-    for (const s of spans) {
+    for (const raw of spans) {
       this.received++;
+      const s = bounded(raw);
       let list = this.traces.get(s.traceId);
+      let meta = this.meta.get(s.traceId);
       if (list) this.traces.delete(s.traceId); // re-inserted: most recently updated last
       else list = [];
+      if (!meta) this.meta.set(s.traceId, (meta = { ids: new Set(), bytes: 0 }));
       this.traces.set(s.traceId, list);
-      if (list.length >= MAX_SPANS_PER_TRACE || list.some((x) => x.spanId === s.spanId)) {
+      if (list.length >= MAX_SPANS_PER_TRACE || meta.ids.has(s.spanId)) {
         this.dropped++;
         continue;
       }
+      const size = sizeOf(s);
       list.push(s);
+      meta.ids.add(s.spanId);
+      meta.bytes += size;
+      this.bytes += size;
       this.spans++;
     }
     for (const [id, list] of this.traces) {
-      if (this.traces.size <= this.maxTraces && this.spans <= this.maxSpans) break;
+      if (this.traces.size <= this.maxTraces && this.spans <= this.maxSpans && this.bytes <= MAX_BYTES) break;
       this.traces.delete(id);
       this.spans -= list.length;
+      this.bytes -= this.meta.get(id)?.bytes ?? 0;
+      this.meta.delete(id);
     }
   }
 
@@ -89,9 +113,27 @@ export class TraceStore {
     return { traceId: traceId.toLowerCase(), summary: summary(traceId.toLowerCase(), spans), spans: sorted.map(view) };
   }
 
-  stats(): { traces: number; spans: number; received: number; dropped: number } {
-    return { traces: this.traces.size, spans: this.spans, received: this.received, dropped: this.dropped };
+  stats(): { traces: number; spans: number; received: number; dropped: number; bytes: number } {
+    return { traces: this.traces.size, spans: this.spans, received: this.received, dropped: this.dropped, bytes: this.bytes };
   }
+}
+
+const cut = (v: string, n: number) => (v.length > n ? `${v.slice(0, n)}...` : v);
+
+/** The span as kept: its strings and its number of attributes cut to the bounds above. */
+function bounded(s: OtlpSpan): OtlpSpan {
+  const keys = Object.keys(s.attributes);
+  const long = keys.length > MAX_ATTRIBUTES || s.name.length > MAX_NAME || s.service.length > MAX_NAME || (s.traceState?.length ?? 0) > MAX_VALUE || keys.some((k) => k.length > MAX_KEY || s.attributes[k]!.length > MAX_VALUE);
+  if (!long) return s;
+  const attributes: Record<string, string> = {};
+  for (const k of keys.slice(0, MAX_ATTRIBUTES)) attributes[cut(k, MAX_KEY)] = cut(s.attributes[k]!, MAX_VALUE);
+  return { ...s, name: cut(s.name, MAX_NAME), service: cut(s.service, MAX_NAME), ...(s.traceState ? { traceState: cut(s.traceState, MAX_VALUE) } : {}), attributes };
+}
+
+function sizeOf(s: OtlpSpan): number {
+  let n = 200 + s.name.length + s.service.length + (s.traceState?.length ?? 0);
+  for (const k in s.attributes) n += k.length + s.attributes[k]!.length + 16;
+  return n;
 }
 
 function summary(traceId: string, spans: readonly OtlpSpan[]): TraceSummary {
