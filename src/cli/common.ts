@@ -114,7 +114,18 @@ export async function callAdmin(base: string, method: string, pathname: string, 
 }
 
 /** Rows as a plain-text table: columns padded to their widest cell, three spaces apart. */
+/**
+ * Text from the mesh (label values a sidecar reported, request paths) as a terminal may show it:
+ * control characters (C0, DEL, C1), which could move the cursor, clear the screen or write the
+ * clipboard (OSC 52), become \u escapes.
+ */
+export function printable(s: string): string {
+  // eslint-disable-next-line no-control-regex
+  return s.replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
 export function table(rows: string[][]): string {
+  rows = rows.map((r) => r.map((c) => printable(c ?? '')));
   const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
   return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]))).join('   ')).join('\n') + '\n';
 }

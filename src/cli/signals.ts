@@ -1,6 +1,6 @@
 // `weft stat`, `weft top` and `weft tap`: the golden signals the control plane collects from the
 // sidecars, and a workload's requests as they happen (admin API /api/v1/signals, /api/v1/tap).
-import { CliError, UsageError, adminUrl, callAdmin, durationMs, streamAdmin, table } from './common.ts';
+import { CliError, UsageError, adminUrl, callAdmin, durationMs, printable, streamAdmin, table } from './common.ts';
 import type { Command } from './commands.ts';
 
 const ADMIN_OPT = { admin: { type: 'string' } } as const;
@@ -167,7 +167,7 @@ ${ADMIN_HELP}`,
           }
           if (e.type === 'error') failed++;
           if (v.output === 'json') return void process.stdout.write(line + '\n');
-          if (e.type === 'request') process.stdout.write(tapLine(e) + '\n');
+          if (e.type === 'request') process.stdout.write(printable(tapLine(e)) + '\n');
           else if (e.type === 'dropped') process.stdout.write(`(${e.count} request(s) of ${e.proxy} left out: this tap did not keep up)\n`);
           else if (e.type === 'listening') process.stderr.write(`tapping ${e.proxy}\n`);
           else if (e.type === 'error') process.stderr.write(`${e.proxy}: ${e.error}\n`);
