@@ -284,3 +284,30 @@ test("a round's record holds at most 2,000 label sets; the rest are dropped and 
   assert.equal(r.series.size, MAX_RECORD_SERIES);
   assert.equal(r.dropped, 500);
 });
+
+test('a sidecar that reconnects (same process, one round away) counts only what it served since, not its whole history again (review defect)', async () => {
+  let count = 1000;
+  let clock = 1_000_000; // ms, the collector's clock; the sidecar's process started 0.5 s after the collector
+  const c = new Collector({ proxies: () => proxies, intervalMs: 0, log: () => {}, now: () => clock });
+  const srv = http.createServer((_q, res) => res.end(`process_start_time_seconds ${1_000_500 / 1000}\nistio_requests_total{reporter="destination",destination_workload="w",destination_workload_namespace="ns",destination_service="s.ns.svc.cluster.local",response_code="200",connection_security_policy="mutual_tls"} ${count}\n`));
+  const proxy = { id: 'sidecar~1', peer: '127.0.0.1:5555', workload: { name: 'w', namespace: 'ns', serviceAccount: 'sa', service: 's', adminPort: await listen(srv) } };
+  let proxies: any[] = [proxy];
+  try {
+    clock += 5000;
+    await c.round(); // first scrape of a sidecar newer than the collector: its 1,000 count
+    proxies = []; // its xDS stream is down for a round
+    count += 10;
+    clock += 5000;
+    await c.round();
+    proxies = [proxy]; // back, the same process
+    count += 10;
+    clock += 5000;
+    await c.round();
+    const total = signalsOver(c.rounds.records, 'workload', 'destination', 3).find((i) => i.name === 'ns/w')!.requests;
+    assert.ok(total < 1100, `counted ${total}: the reconnect counted the history again`);
+    assert.ok(total >= 1000, `counted ${total}`);
+  } finally {
+    srv.closeAllConnections();
+    srv.close();
+  }
+});

@@ -40,12 +40,20 @@ interface Target {
   logged?: string;
 }
 
+const DEPARTED_MS = 60 * 60_000;
+
 export class Collector {
   readonly rounds = new Rounds();
   readonly intervalMs: number;
   roundCount = 0;
   private readonly opts: CollectorOptions;
   private readonly targets = new Map<string, Target>();
+  /**
+   * Proxies that went away (their xDS stream ended): when, by id. One that comes back (the same
+   * process, reconnected) counts from zero only if its process started after that; else its
+   * first scrape is a baseline, not its whole history again. Forgotten after an hour.
+   */
+  private readonly departed = new Map<string, number>();
   private readonly started: number;
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
@@ -95,7 +103,13 @@ export class Collector {
   async round(): Promise<void> {
     const proxies = this.opts.proxies();
     const live = new Set(proxies.map((p) => p.id));
-    for (const id of this.targets.keys()) if (!live.has(id)) this.targets.delete(id);
+    const now = this.now();
+    for (const id of this.targets.keys()) {
+      if (live.has(id)) continue;
+      this.targets.delete(id);
+      this.departed.set(id, now);
+    }
+    for (const [id, at] of this.departed) if (now - at > DEPARTED_MS || live.has(id) && this.targets.has(id)) this.departed.delete(id);
     const builder = new RecordBuilder();
     const queue = [...proxies];
     const worker = async () => {
@@ -112,7 +126,7 @@ export class Collector {
     let t = this.targets.get(p.id);
     const workload = `${p.workload.namespace}/${p.workload.name}`;
     if (!t) {
-      t = { counters: new TargetCounters(this.started), status: { proxy: p.id, workload, url: null, lastScrape: null, ok: false, error: null, series: 0, rejectedSeries: 0, bytes: 0, durationMs: 0 } };
+      t = { counters: new TargetCounters(this.departed.get(p.id) ?? this.started), status: { proxy: p.id, workload, url: null, lastScrape: null, ok: false, error: null, series: 0, rejectedSeries: 0, bytes: 0, durationMs: 0 } };
       this.targets.set(p.id, t);
     }
     const st = t.status;
