@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import { parsePrometheusText } from '../../src/control/signals/prom-text.ts';
 import { MAX_RECORD_SERIES, RecordBuilder, TargetCounters, WANTED } from '../../src/control/signals/window.ts';
-import { histogramQuantile, signalsOver } from '../../src/control/signals/views.ts';
+import { histogramQuantile, signalsOver, windowOf } from '../../src/control/signals/views.ts';
 import { Collector, SCRAPE_TIMEOUT_MS, fetchBounded, peerHost } from '../../src/control/signals/collector.ts';
 import { listen, waitFor } from '../helpers.ts';
 
@@ -309,5 +309,15 @@ test('a sidecar that reconnects (same process, one round away) counts only what 
   } finally {
     srv.closeAllConnections();
     srv.close();
+  }
+});
+
+test('rps over a window that is not a whole number of rounds: steady 10 rps reads 10, never more (review defect: 16.7 over a 3 s window of 5 s rounds)', () => {
+  const records = Array.from({ length: 20 }, () => ({ seconds: 5 }));
+  for (const w of [3, 7, 32, 62]) {
+    const inWindow = records.slice(-Math.ceil(w / 5)) as any[];
+    const info = windowOf(inWindow, w * 1000, Date.now());
+    const rps = (inWindow.length * 50) / info.covered;
+    assert.equal(rps, 10, `window ${w} s: ${rps} rps over ${info.covered} s`);
   }
 });

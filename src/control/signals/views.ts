@@ -136,10 +136,15 @@ export interface WindowInfo {
   to: string;
 }
 
-/** The window's records, and the time they cover. */
+/**
+ * The window's records (those that ended in it), and the time they cover: all of each, the oldest
+ * included, which began before the window. Rates divide its counts by that time, so a window that
+ * is not a whole number of rounds neither loses nor overstates a round (capping the divisor at the
+ * window, as before, overstated rates: 16.7 rps for 10 over a 3 s window of 5 s rounds).
+ */
 export function windowOf(records: readonly RoundRecord[], windowMs: number, now: number): WindowInfo {
-  const covered = Math.min(windowMs / 1000, records.reduce((s, r) => s + r.seconds, 0));
-  return { seconds: windowMs / 1000, covered: round(covered), from: new Date(now - windowMs).toISOString(), to: new Date(now).toISOString() };
+  const covered = records.reduce((s, r) => s + r.seconds, 0);
+  return { seconds: windowMs / 1000, covered: round(covered), from: new Date(now - Math.max(windowMs, covered * 1000)).toISOString(), to: new Date(now).toISOString() };
 }
 
 /** The signals of each item over the records of a window. */
