@@ -100,3 +100,14 @@ describe('what the sidecar refuses when the config arrives (the listener is NACK
 test("the attributes the sidecar evaluates are exactly those weft apply accepts (api/cel.ts)", () => {
   assert.deepEqual(Object.keys(ATTRIBUTES).sort(), [...CEL_ATTRIBUTES].sort());
 });
+
+test('matches() with a pattern from the request: a short one matches; a long one (a{1000} x 1000) is an error (not logged) at once, never a compile of seconds on the event loop (review defect)', () => {
+  const f = compileCelFilter("request.path.matches(request.headers['x-re'])");
+  assert.equal(f(http({}, { 'x-re': '^/api/v[0-9]+/' })), true);
+  const t0 = performance.now();
+  assert.equal(f(http({}, { 'x-re': 'a{1000}'.repeat(1000) })), false);
+  assert.ok(performance.now() - t0 < 500, `took ${performance.now() - t0} ms`);
+  // More distinct patterns than the cache holds: each still evaluated, the literal ones kept.
+  const g = compileCelFilter("request.url_path.matches('^/api/') && request.path.matches(request.headers['x-re'])");
+  for (let i = 0; i < 200; i++) assert.equal(g(http({}, { 'x-re': `^/api/v1/items\\?page=${i % 3}` })), i % 3 === 2);
+});

@@ -15,6 +15,9 @@ import { parseDuration } from '../../api/duration.ts';
 import { compileSearch, type FullMatch } from '../http/regex.ts';
 import type { LogEntry } from './format.ts';
 
+/** The longest regex a filter compiles while it evaluates (one from the request): `a{1000}` x 20 compiles in tens of ms. */
+const MAX_DYNAMIC_PATTERN = 256;
+
 export class CelFilterError extends Error {}
 
 /** An evaluation error: no such attribute or key, no such overload, overflow. */
@@ -116,12 +119,14 @@ export function compileCelFilter(expression: string): CelFilter {
     for (const c of children(x)) literalPatterns(c);
   };
   literalPatterns(ast);
-  const ctx: Ctx = { regexes, vars: new Map() };
+  const ctx: Ctx = { regexes, dynamic: new Map(), vars: new Map() };
   return (entry) => evaluate(ast, entry, ctx) === true;
 }
 
 interface Ctx {
   regexes: Map<string, FullMatch>;
+  /** Patterns met only while evaluating (taken from the request): the 64 last used. */
+  dynamic: Map<string, FullMatch>;
   vars: Map<string, V>;
 }
 
@@ -286,14 +291,18 @@ function call(x: Extract<CelExpr, { k: 'call' }>, e: LogEntry, ctx: Ctx): V {
     case 'matches': {
       const [s, p] = target !== undefined ? [target, a] : [a, b];
       if (typeof s !== 'string' || typeof p !== 'string') return noOverload('matches');
-      let re = ctx.regexes.get(p);
+      let re = ctx.regexes.get(p) ?? ctx.dynamic.get(p);
       if (!re) {
+        // A pattern not known at config time (taken from the request, say): compiled now, so bounded
+        // as cel-cpp bounds a program (regex_max_program_size), by its length here; an error is false.
+        if (p.length > MAX_DYNAMIC_PATTERN) return new Err(`regex longer than ${MAX_DYNAMIC_PATTERN} characters`);
         try {
           re = compileSearch(p);
         } catch (err) {
           return new Err(`invalid regex: ${(err as Error).message}`);
         }
-        if (ctx.regexes.size < 64) ctx.regexes.set(p, re);
+        if (ctx.dynamic.size >= 64) ctx.dynamic.delete(ctx.dynamic.keys().next().value!); // the oldest goes
+        ctx.dynamic.set(p, re);
       }
       return re.test(s);
     }
