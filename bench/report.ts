@@ -5,6 +5,8 @@ import type { InstrResult } from './instructions.ts';
 import type { RoutesResult } from './routes.ts';
 import type { MtlsResult } from './mtls.ts';
 import { cpuRatio } from './paired.ts';
+import { renderTelemetry, telemetryVerdicts } from './telemetry-report.ts';
+import type { TelemetryResult } from './telemetry.ts';
 
 export interface ProcUsage {
   label: string;
@@ -87,6 +89,8 @@ export interface BenchResult {
   scale?: ScaleResult;
   /** mTLS between the sidecars against plain text, and against haproxy with TLS (bench/mtls.ts). */
   mtls?: MtlsResult;
+  /** Telemetry on against off, and the soak (bench/telemetry.ts). */
+  telemetry?: TelemetryResult;
   durationS: number;
 }
 
@@ -231,6 +235,7 @@ export function verdicts(r: BenchResult): Verdict[] {
   const scoped = r.scale && scopedPushVerdict(r.scale);
   if (scoped) out.push(scoped);
   if (r.mtls) out.push(...mtlsVerdicts(r.mtls, rate));
+  if (r.telemetry) out.push(...telemetryVerdicts(r.telemetry, rate));
   return out;
 }
 
@@ -333,6 +338,7 @@ export function renderReport(r: BenchResult, handWritten: string, profileSection
   if (r.instr) renderInstr(r.instr, add);
   for (const p of [r.h2, r.grpc]) if (p) renderProto(r, p, add);
   if (r.mtls) renderMtls(r.mtls, add);
+  if (r.telemetry) renderTelemetry(r.telemetry, add);
   if (r.scale) add(renderScale(r.scale), '');
   add('## Where the time goes', '', handWritten.trim(), '', profileSection.trim(), '');
   return { text: L.join('\n'), verdicts: v };

@@ -17,6 +17,8 @@
 //           move with what else the machine is doing.
 //   mtls    mutual TLS between the sidecars against plain text, and against haproxy with TLS
 //           between its two hops; new handshakes per second (bench/mtls.ts).
+//   telemetry  Istio's metrics, access log and 1% tracing on against off, in paired rounds; then a
+//           10-minute soak at 1,000 rps over 50 paths with telemetry on (bench/telemetry.ts).
 //   scale   the control plane with N = 1 and N = 1,000 simulated proxies, and 1,000 over 10
 //           namespaces (bench/scale.ts).
 //
@@ -45,6 +47,7 @@ import { hey } from './load.ts';
 import { CONNS, FIXED_S, MAX_CONNS, MAX_S, MAX_WARMUP_S, PACED_WARMUP_S, RATE, REPEATS, WARMUP_S, measure } from './measure.ts';
 import { runMemory } from './memory.ts';
 import { runMtls } from './mtls.ts';
+import { runTelemetry } from './telemetry.ts';
 import { runInstructions } from './instructions.ts';
 import { Mesh, checkOk, startServer } from './mesh.ts';
 import { analyzeProfile, renderProfile, type ProfileSummary } from './profile.ts';
@@ -57,9 +60,9 @@ import { type Tool, ensureTools, packageVersion, PACKAGES } from './tools.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
 
-export const PHASES = ['h1', 'routes', 'h2', 'grpc', 'memory', 'instr', 'mtls', 'scale'] as const;
+export const PHASES = ['h1', 'routes', 'h2', 'grpc', 'memory', 'instr', 'mtls', 'telemetry', 'scale'] as const;
 type Phase = (typeof PHASES)[number];
-const TOOLS: Record<Phase, Tool[]> = { h1: ['haproxy', 'hey', 'wrk'], routes: ['wrk'], h2: ['h2load'], grpc: [], memory: ['hey'], instr: ['haproxy', 'hey', 'valgrind'], mtls: ['haproxy', 'hey', 'wrk'], scale: [] };
+const TOOLS: Record<Phase, Tool[]> = { h1: ['haproxy', 'hey', 'wrk'], routes: ['wrk'], h2: ['h2load'], grpc: [], memory: ['hey'], instr: ['haproxy', 'hey', 'valgrind'], mtls: ['haproxy', 'hey', 'wrk'], telemetry: ['hey', 'wrk'], scale: [] };
 
 const PROFILE_SECONDS = 8;
 const SERVICE = 'bench-server';
@@ -224,6 +227,7 @@ async function main(): Promise<number> {
     if (phases.includes('grpc')) result.grpc = await runProtocol('grpc', undefined, tmp);
     if (phases.includes('memory')) result.memory = await runMemory(tools.hey!, tmp);
     if (phases.includes('mtls')) result.mtls = await runMtls(tools as Tools, tmp);
+    if (phases.includes('telemetry')) result.telemetry = await runTelemetry(tools as { hey: string; wrk: string }, tmp);
     if (phases.includes('instr')) result.instr = await runInstructions(tools as { haproxy: string; hey: string; valgrind: string }, tmp, haproxyConfig);
     // The control plane with many simulated proxies (bench/scale.ts): fails the bench on a NACK
     // or a proxy that never gets its config.

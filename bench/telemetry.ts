@@ -4,7 +4,7 @@
 //   off  a mesh whose sidecars keep no telemetry: they run with --no-istio-metrics (Istio's metrics
 //        off, as Envoy's bootstrap stats_matcher reject_all turns its stats off; a Telemetry
 //        resource's metrics section is not applied yet), and the mesh config has no access log
-//        and no tracing;
+//        and enableTracing: false;
 //   on   the same mesh with Istio's metrics, an access log to a file (Istio's default TEXT format)
 //        and tracing at 1% (Istio's default sampling), exported to the control plane's receiver;
 //        the control plane scrapes the sidecars' metrics every 5 s for its golden signals, as it
@@ -45,6 +45,15 @@ const SOAK = { rate: 1000, conns: 20, paths: 50 };
 const SAMPLE_S = 10;
 const log = (s: string) => process.stderr.write(`[bench] ${s}\n`);
 
+/** Telemetry off: no tracing (on by default, as in Istio), no access log (off by default). */
+const MESH_CONFIG_OFF = `apiVersion: v1
+kind: ConfigMap
+metadata: {name: istio, namespace: istio-system}
+data:
+  mesh: |-
+    enableTracing: false
+`;
+
 /** Telemetry on: an access log to a file, tracing at 1% to the control plane's receiver. */
 const meshConfigOn = (logFile: string) => `apiVersion: v1
 kind: ConfigMap
@@ -70,7 +79,7 @@ async function startPath(serverPort: number, dir: string, on: boolean): Promise<
   fs.mkdirSync(dir, { recursive: true });
   const mesh = await Mesh.start(path.join(dir, 'control-data'), { mtls: true, sidecarArgs: on ? [] : ['--no-istio-metrics'] });
   try {
-    if (on) await applyYaml(mesh.admin, meshConfigOn(path.join(dir, 'access.log')));
+    await applyYaml(mesh.admin, on ? meshConfigOn(path.join(dir, 'access.log')) : MESH_CONFIG_OFF);
     await mesh.warmCompileCache();
     const srv = await mesh.serverSidecar('weft sidecar (server side)', 'bench-server', SERVICE, serverPort);
     const client = await mesh.clientSidecar('weft sidecar (client side)', 'bench-client', [SERVICE]);
