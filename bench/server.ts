@@ -2,7 +2,7 @@
 // server sits behind all paths of `npm run bench` (bench/run.ts).
 //
 // Usage: node bench/server.ts [PORT] [--proto h1|h2|grpc]   (default port 0: a free port)
-//   h1    node:http, GET / -> 200 (the default; also the bench's "Node floor" for memory)
+//   h1    node:http, GET / (and /p<N>) -> 200 (the default; also the bench's "Node floor" for memory)
 //   h2    node:http2 cleartext (prior knowledge), GET / -> 200
 //   grpc  @grpc/grpc-js, unary GRPC_METHOD answering the same bytes
 // Prints `BENCH_SERVER_READY <port>` on stdout once it listens; SIGTERM/SIGINT stop it. The h2 and
@@ -20,7 +20,8 @@ const HEADERS = { 'content-type': 'text/plain', 'content-length': String(BODY.le
 
 async function serveH1(port: number): Promise<() => void> {
   const server = http.createServer({ keepAliveTimeout: 120_000 }, (req, res) => {
-    if (req.method !== 'GET' || req.url !== '/') {
+    // GET / and GET /p<N> (the telemetry soak spreads its requests over paths).
+    if (req.method !== 'GET' || (req.url !== '/' && !req.url?.startsWith('/p'))) {
       res.writeHead(404, { 'content-type': 'text/plain' });
       res.end('not found\n');
       return;

@@ -59,3 +59,10 @@ test('a path that cannot be opened: reported once with the reason, lines counted
   assert.ok(f.dropped >= 2);
   f.close();
 });
+
+test("START_TIME's cached formatting writes exactly what Date.toISOString() writes, across seconds, fractions of a millisecond and years", async () => {
+  const { isoTime } = await import('../../src/proxy/telemetry/format.ts');
+  const at = [0, 999, 1000, 1000.9, Date.UTC(2026, 11, 6, 23, 59, 59, 999), Date.UTC(2026, 11, 7), -1, -1000.5, Date.UTC(1969, 0, 1, 0, 0, 0, 5)];
+  for (let i = 0; i < 20_000; i++) at.push(Date.now() + (i * 7919.37) % 3e10 - 1.5e10);
+  for (const ms of at) assert.equal(isoTime(ms), new Date(ms).toISOString(), String(ms));
+});

@@ -66,9 +66,29 @@ const withoutPort = (a: string | undefined) => {
   return i > 0 && a.indexOf(':') === i ? a.slice(0, i) : a;
 };
 
+/**
+ * ISO 8601 with milliseconds, as Date.toISOString() writes it, from a prefix made once a second
+ * (Envoy caches its formatted time too): a Date and its formatting per line were a tenth of what an
+ * access log line cost.
+ */
+let isoSecond = NaN;
+let isoPrefix = '';
+export function isoTime(ms: number): string {
+  ms = Math.trunc(ms); // a Date's time value, as TimeClip makes it
+  const sec = Math.floor(ms / 1000);
+  if (sec !== isoSecond) {
+    const iso = new Date(sec * 1000).toISOString();
+    if (iso.length !== 24) return new Date(ms).toISOString(); // years past 9999 or before 0
+    isoSecond = sec;
+    isoPrefix = iso.slice(0, 20); // "2026-12-06T18:24:01."
+  }
+  const m = ms - sec * 1000;
+  return `${isoPrefix}${m < 10 ? '00' : m < 100 ? '0' : ''}${m}Z`;
+}
+
 /** The operators without arguments. */
 const SIMPLE: Record<string, Op> = {
-  START_TIME: (e) => new Date(e.startMs).toISOString(),
+  START_TIME: (e) => isoTime(e.startMs),
   PROTOCOL: (e) => e.protocol,
   RESPONSE_CODE: (e) => e.responseCode,
   RESPONSE_FLAGS: (e) => e.responseFlags,
