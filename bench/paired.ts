@@ -38,7 +38,9 @@ export const PAIRED_ROUNDS = 5;
 
 const log = (s: string) => process.stderr.write(`[bench] ${s}\n`);
 
-export async function pairedRounds(heyBin: string, a: PairedSide, b: PairedSide, rounds = PAIRED_ROUNDS): Promise<PairedResult> {
+/** `warmupS`: a warm-up of each side at the rate first (JIT, pools), for sides not loaded before. */
+export async function pairedRounds(heyBin: string, a: PairedSide, b: PairedSide, rounds = PAIRED_ROUNDS, warmupS = 0): Promise<PairedResult> {
+  if (warmupS > 0) for (const p of [a, b]) await hey(heyBin, `${p.name} warm-up`, p.url, { duration: `${warmupS}s`, conns: CONNS, rate: RATE, host: p.host });
   const one = async (p: PairedSide) => {
     const w = await watch(p.watched, () => hey(heyBin, `${p.name} paired round`, p.url, { duration: `${FIXED_S}s`, conns: CONNS, rate: RATE, host: p.host }));
     return { cpu: p.watched.map((x) => (w.usage.get(x.label)!.cpuS / w.result.ok) * 1000), p99: w.result.latencyMs['99']! };

@@ -111,7 +111,7 @@ export async function runTelemetry(tools: { hey: string; wrk: string }, tmp: str
     paths.push(off);
     const on = await startPath(server.port, path.join(tmp, 'telemetry-on'), true);
     paths.push(on);
-    const paired = await pairedRounds(tools.hey, { ...off, host: SERVICE }, { ...on, host: SERVICE });
+    const paired = await pairedRounds(tools.hey, { ...off, host: SERVICE }, { ...on, host: SERVICE }, undefined, 10);
     const offSeries = await istioSeries(off.admins[1]!);
     if (offSeries > 0) throw new BenchError(`the telemetry-off run is not off: its server-side sidecar exports ${offSeries} istio_requests_total series`);
     await off.mesh.stop();
@@ -156,7 +156,7 @@ async function onEvidence(on: Path, logFile: string): Promise<string> {
     throw new BenchError(`the telemetry-on run wrote no access log at ${logFile}: ${(e as Error).message}`);
   }
   const traces = await getJson(`${on.mesh.admin}/api/v1/traces`).catch(() => undefined);
-  const n = Array.isArray(traces?.traces) ? traces.traces.length : 0;
+  const n = Array.isArray(traces?.items) ? traces.items.length : 0;
   if (series === 0 || lines === 0 || n === 0) throw new BenchError(`the telemetry-on run is not on: ${series} istio_requests_total series, ${lines} access log lines, ${n} traces at the control plane`);
   return `the telemetry-on mesh's server-side sidecar exported ${series} istio_requests_total series after the soak; the access log file held ${lines.toLocaleString('en-US')} lines (both sidecars); the control plane's receiver held ${n} recent traces`;
 }
