@@ -7,24 +7,19 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import http from 'node:http';
 import tls from 'node:tls';
 import path from 'node:path';
 import { X509Certificate } from 'node:crypto';
-import type { AddressInfo } from 'node:net';
-import { Agent, request } from 'undici';
-import { checkResource } from '../../src/api/index.ts';
 import { type ControlPlane, type ControlPlaneOptions, startControlPlane } from '../../src/control/control-plane.ts';
-import { freePort } from '../../src/util/net.ts';
 import { pemCertificates } from '../../src/util/pem.ts';
 import { ROOT, startUp, tmpDir, waitFor, weft } from '../helpers.ts';
 import { newKeyAndRequest } from '../../src/util/csr.ts';
-import { type SidecarProc, spawnSidecar, stopProc } from '../proxy/mesh.ts';
+import type { SidecarProc } from '../proxy/mesh.ts';
+import { type Certs, type RotatingPair, certsOf, startRotatingPair, traffic as trafficThrough } from '../fixtures/rotating-pair.ts';
 
 let cp: ControlPlane;
-let app: http.Server;
-const sidecars: SidecarProc[] = [];
-let outbound = 0;
+let pair: RotatingPair;
+let sidecars: SidecarProc[] = [];
 let inbound = 0;
 const logs: string[] = [];
 const dataDir = tmpDir('ca-intermediate');
@@ -32,28 +27,14 @@ const cpOptions: ControlPlaneOptions = { dataDir, adminPort: 0, xdsPort: 0, log:
 
 before(async () => {
   cp = await startControlPlane({ ...cpOptions, caIntermediate: true });
-  cp.store.apply([checkResource({ apiVersion: 'networking.istio.io/v1', kind: 'DestinationRule', metadata: { name: 'api', namespace: 'default' }, spec: { host: 'api', trafficPolicy: { connectionPool: { http: { maxRequestsPerConnection: 1 } } } } }, 'dr')]);
-  app = http.createServer((_q, r) => r.end('ok'));
-  await new Promise<void>((r) => app.listen(0, '127.0.0.1', () => r()));
-  const appPort = (app.address() as AddressInfo).port;
-  inbound = await freePort();
-  sidecars.push(await spawnSidecar(cp, ['--workload', 'api-1', '--service', 'api', '--inbound-port', String(inbound), '--app-port', String(appPort), '--cert-ttl', '6s'], {}, 'api'));
-  outbound = await freePort();
-  sidecars.push(await spawnSidecar(cp, ['--workload', 'client', '--outbound-port', String(outbound), '--cert-ttl', '6s'], {}, 'client'));
+  pair = await startRotatingPair(cp);
+  ({ sidecars, inbound } = pair);
 });
 after(async () => {
-  await Promise.all(sidecars.map((s) => stopProc(s.proc)));
-  app?.closeAllConnections();
-  app?.close();
+  await pair?.close();
   await cp?.close();
 });
 
-interface Certs {
-  certificate: string;
-  roots: string;
-  identity: string;
-}
-const certsOf = async (s: SidecarProc) => (await (await request(`${s.admin}/certs`)).body.json()) as Certs;
 const x509s = (pem: string) => pemCertificates(pem).map((p) => new X509Certificate(p));
 const signs = (issuer: X509Certificate, c: X509Certificate) => c.checkIssued(issuer) && c.verify(issuer.publicKey);
 const sha256 = (c: X509Certificate) => c.fingerprint256.replace(/:/g, '').toLowerCase();
@@ -67,37 +48,7 @@ const ca = async (...args: string[]) => {
   return { ...r, ok: r.code === 0 };
 };
 
-/** Requests through both sidecars, each on a new mTLS connection, from `workers` clients until stopped: their outcomes. */
-function traffic(workers: number) {
-  const dispatcher = new Agent({ connections: workers * 2 });
-  const outcomes = new Map<string, number>();
-  let sent = 0;
-  let stop = false;
-  const get = async () => {
-    const r = await request(`http://127.0.0.1:${outbound}/`, { headers: { host: 'api' }, dispatcher });
-    const body = await r.body.text();
-    return r.statusCode === 200 && body === 'ok' ? 'ok' : `${r.statusCode} ${body.slice(0, 200)}`;
-  };
-  const worker = async () => {
-    while (!stop && sent < 100_000) {
-      sent++;
-      const o = await get().catch((e: Error) => `error ${e.message}`);
-      outcomes.set(o, (outcomes.get(o) ?? 0) + 1);
-    }
-  };
-  const load = Promise.all(Array.from({ length: workers }, worker));
-  return {
-    get,
-    sent: () => sent,
-    more: (n: number) => waitFor(`${n} more requests`, async () => sent >= n, 30_000).then(() => undefined),
-    async stop() {
-      stop = true;
-      await load;
-      await dispatcher.close();
-      return Object.fromEntries(outcomes);
-    },
-  };
-}
+const traffic = (workers: number) => trafficThrough(pair.outbound, workers);
 
 test('--ca-intermediate: sidecars hold certificates of the intermediate and serve them with it; a peer trusting only root-cert.pem verifies them; mTLS works; weft ca status shows the intermediate', async () => {
   const root = new X509Certificate(fs.readFileSync(cp.rootCertFile));
@@ -233,7 +184,7 @@ test('weft up --ca-intermediate: every sidecar of the mesh holds a certificate o
     const admins = up.state.workloads.map((w) => w.admin!).filter(Boolean);
     assert.ok(admins.length >= 2, 'the sidecars run');
     for (const a of admins) {
-      const c = (await (await request(`${a}/certs`)).body.json()) as Certs;
+      const c = await certsOf({ admin: a });
       const chain = x509s(c.certificate);
       assert.equal(chain.length, 2, `${a}: the certificate and the intermediate`);
       assert.match(chain[1].subject, /CN=Weft intermediate CA/);

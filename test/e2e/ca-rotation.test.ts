@@ -8,13 +8,9 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import http from 'node:http';
 import { X509Certificate } from 'node:crypto';
-import type { AddressInfo } from 'node:net';
 import { Agent, request } from 'undici';
-import { checkResource } from '../../src/api/index.ts';
 import { type ControlPlane, startControlPlane } from '../../src/control/control-plane.ts';
-import { freePort } from '../../src/util/net.ts';
 import { pemCertificates } from '../../src/util/pem.ts';
 import * as grpc from '@grpc/grpc-js';
 import { ROOTCA, TYPE } from '../../src/xds/protos.ts';
@@ -22,37 +18,25 @@ import { META } from '../../src/xds/node-meta.ts';
 import { tmpDir, waitFor, weft } from '../helpers.ts';
 import { newKeyAndRequest } from '../../src/util/csr.ts';
 import { RawStream } from '../fixtures/raw-ads.ts';
-import { type SidecarProc, spawnSidecar, stopProc } from '../proxy/mesh.ts';
+import type { SidecarProc } from '../proxy/mesh.ts';
+import { type Certs, type RotatingPair, certsOf, getThrough, startRotatingPair, traffic } from '../fixtures/rotating-pair.ts';
 
 let cp: ControlPlane;
-let app: http.Server;
-const sidecars: SidecarProc[] = [];
+let pair: RotatingPair;
+let sidecars: SidecarProc[] = [];
 let outbound = 0;
 const logs: string[] = [];
 
 before(async () => {
   cp = await startControlPlane({ dataDir: tmpDir('ca-rotation'), adminPort: 0, xdsPort: 0, log: (m) => logs.push(m) });
-  cp.store.apply([checkResource({ apiVersion: 'networking.istio.io/v1', kind: 'DestinationRule', metadata: { name: 'api', namespace: 'default' }, spec: { host: 'api', trafficPolicy: { connectionPool: { http: { maxRequestsPerConnection: 1 } } } } }, 'dr')]);
-  app = http.createServer((_q, r) => r.end('ok'));
-  await new Promise<void>((r) => app.listen(0, '127.0.0.1', () => r()));
-  const appPort = (app.address() as AddressInfo).port;
-  sidecars.push(await spawnSidecar(cp, ['--workload', 'api-1', '--service', 'api', '--inbound-port', String(await freePort()), '--app-port', String(appPort), '--cert-ttl', '6s'], {}, 'api'));
-  outbound = await freePort();
-  sidecars.push(await spawnSidecar(cp, ['--workload', 'client', '--outbound-port', String(outbound), '--cert-ttl', '6s'], {}, 'client'));
+  pair = await startRotatingPair(cp);
+  ({ sidecars, outbound } = pair);
 });
 after(async () => {
-  await Promise.all(sidecars.map((s) => stopProc(s.proc)));
-  app?.closeAllConnections();
-  app?.close();
+  await pair?.close();
   await cp?.close();
 });
 
-interface Certs {
-  certificate: string;
-  roots: string;
-  identity: string;
-}
-const certsOf = async (s: SidecarProc) => (await (await request(`${s.admin}/certs`)).body.json()) as Certs;
 const fingerprints = (pem: string) => pemCertificates(pem).map((p) => new X509Certificate(p).fingerprint256);
 const signedBy = (c: Certs, root: X509Certificate) => {
   const leaf = new X509Certificate(pemCertificates(c.certificate)[0]);
@@ -66,30 +50,17 @@ test('root rotation under traffic: the bundle of both roots reaches every sideca
     return { ...r, ok: r.code === 0 };
   };
   const oldRoot = new X509Certificate(cp.trustBundle);
-  const dispatcher = new Agent({ connections: 8 });
-  const get = async () => {
-    const r = await request(`http://127.0.0.1:${outbound}/`, { headers: { host: 'api' }, dispatcher });
-    const body = await r.body.text();
-    return r.statusCode === 200 && body === 'ok' ? 'ok' : `${r.statusCode} ${body.slice(0, 200)}`;
-  };
-  await waitFor('the first request through the mesh', async () => (await get().catch(() => '')) === 'ok', 15_000);
+  const first = new Agent({ connections: 1 });
+  await waitFor('the first request through the mesh', async () => (await getThrough(outbound, first).catch(() => '')) === 'ok', 15_000);
+  await first.close();
   const handshakes = async () => ((await (await request(`${sidecars[0].admin}/stats`)).body.json()) as { tls: { downstream: { handshakes: number } } }).tls.downstream.handshakes;
   const handshakes0 = await handshakes();
 
   // Traffic all along: four clients, one request after another each, until the rotation is done
   // (at most 100,000 requests in all).
-  const outcomes = new Map<string, number>();
-  let sent = 0;
-  let stop = false;
-  const worker = async () => {
-    while (!stop && sent < 100_000) {
-      sent++;
-      const o = await get().catch((e: Error) => `error ${e.message}`);
-      outcomes.set(o, (outcomes.get(o) ?? 0) + 1);
-    }
-  };
-  const load = Promise.all([worker(), worker(), worker(), worker()]);
-  const requestsSince = (n: number) => waitFor(`${n} more requests`, async () => sent >= n, 30_000).then(() => undefined);
+  const load = traffic(outbound, 4);
+  let outcomes: Record<string, number> = {};
+  const requestsSince = (n: number) => load.more(n);
   // A proxy that holds back its ACK of the new bundle: until it ACKs, the old root signs.
   // (Its certificate lives 6 s like the sidecars': the old root is needed as long as any lives.)
   const { keyPem, csrPem } = newKeyAndRequest();
@@ -101,7 +72,7 @@ test('root rotation under traffic: the bundle of both roots reaches every sideca
   const ack = (r: { version_info: string; nonce: string }) => laggard.send({ type_url: TYPE.secret, resource_names: [ROOTCA], version_info: r.version_info, response_nonce: r.nonce });
   ack(await laggard.next(10_000));
   try {
-    await requestsSince(sent + 50);
+    await requestsSince(load.sent() + 50);
     assert.match((await ca('finish-rotation')).stderr, /no root rotation is under way/);
 
     // Step 1: a new root in the bundle, the old one signing still.
@@ -133,7 +104,7 @@ test('root rotation under traffic: the bundle of both roots reaches every sideca
     for (const s of sidecars) {
       await waitFor(`a certificate of the new root at ${s.admin}`, async () => signedBy(await certsOf(s), newRoot), 15_000);
     }
-    await requestsSince(sent + 50);
+    await requestsSince(load.sent() + 50);
     // Step 3: refused while a certificate of the old root may be valid, then done.
     const early = await ca('finish-rotation');
     const until = /may be in use until (\S+):/.exec(early.stderr)?.[1];
@@ -148,19 +119,18 @@ test('root rotation under traffic: the bundle of both roots reaches every sideca
         return fingerprints(c.roots).join() === newRoot.fingerprint256 && signedBy(c, newRoot);
       }, 15_000);
     }
-    await requestsSince(sent + 100);
+    await requestsSince(load.sent() + 100);
     const status = await ca('status');
     assert.match(status.stdout, /root rotation: none/);
   } finally {
-    stop = true;
-    await load;
-    await dispatcher.close();
+    outcomes = await load.stop();
     laggard.call.cancel();
     grpcClient.close();
   }
+  const sent = load.sent();
   const made = (await handshakes()) - handshakes0;
-  t.diagnostic(`${sent} requests, ${made} mTLS handshakes at the api sidecar; outcomes ${JSON.stringify(Object.fromEntries(outcomes))}`);
-  assert.deepEqual(Object.fromEntries(outcomes), { ok: sent }, 'every request succeeds');
+  t.diagnostic(`${sent} requests, ${made} mTLS handshakes at the api sidecar; outcomes ${JSON.stringify(outcomes)}`);
+  assert.deepEqual(outcomes, { ok: sent }, 'every request succeeds');
   assert.ok(made >= sent * 0.9, `every request was a new mTLS connection: ${made} handshakes for ${sent} requests`);
   assert.ok(!logs.some((l) => /PRIVATE KEY/.test(l)), 'no key in the log');
 });
