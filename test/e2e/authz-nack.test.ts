@@ -4,9 +4,8 @@
 // condition (which Istio never generates, and Weft's sidecar cannot evaluate) once told to.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { translate } from '../../src/control/translate/translate.ts';
 import { waitFor } from '../helpers.ts';
-import { AuthzMesh, call } from '../fixtures/authz-mesh.ts';
+import { AuthzMesh, call, translateNackedWhen } from '../fixtures/authz-mesh.ts';
 
 const mesh = new AuthzMesh();
 let breakIt = false;
@@ -14,21 +13,7 @@ let sleep = 0;
 let inbound = 0;
 
 before(async () => {
-  await mesh.start('authz-nack', (snapshot, proxy) => {
-    const r = translate(snapshot, proxy);
-    if (!breakIt) return r;
-    const listeners = structuredClone(r.listeners) as Record<string, any>;
-    for (const l of Object.values(listeners)) {
-      for (const c of l.filter_chains ?? []) {
-        for (const f of c.filters ?? []) {
-          for (const h of f.typed_config?.http_filters ?? []) {
-            for (const p of Object.values((h.typed_config?.rules?.policies ?? {}) as Record<string, any>)) p.condition = { call_expr: {} };
-          }
-        }
-      }
-    }
-    return { ...r, listeners };
-  });
+  await mesh.start('authz-nack', translateNackedWhen(() => breakIt));
   const app = await mesh.httpApp('httpbin');
   const h = await mesh.workload({ name: 'httpbin-v1', namespace: 'foo', sa: 'httpbin', service: 'httpbin', labels: { app: 'httpbin' }, ports: [['http', 8000, app]] });
   inbound = h.inbound.get(8000)!;

@@ -4,9 +4,8 @@
 // without reloading the page.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { translate } from '../../src/control/translate/translate.ts';
 import { waitFor } from '../helpers.ts';
-import { AuthzMesh } from '../fixtures/authz-mesh.ts';
+import { AuthzMesh, translateNackedWhen } from '../fixtures/authz-mesh.ts';
 import { type Browser, openBrowser } from '../fixtures/browser.ts';
 
 const UI_WAIT = 15_000;
@@ -15,21 +14,7 @@ let browser: Browser;
 let breakIt = false;
 
 before(async () => {
-  await mesh.start('dashboard-config', (snapshot, proxy) => {
-    const r = translate(snapshot, proxy);
-    if (!breakIt) return r;
-    const listeners = structuredClone(r.listeners) as Record<string, any>;
-    for (const l of Object.values(listeners)) {
-      for (const c of l.filter_chains ?? []) {
-        for (const f of c.filters ?? []) {
-          for (const h of f.typed_config?.http_filters ?? []) {
-            for (const p of Object.values((h.typed_config?.rules?.policies ?? {}) as Record<string, any>)) p.condition = { call_expr: {} };
-          }
-        }
-      }
-    }
-    return { ...r, listeners };
-  });
+  await mesh.start('dashboard-config', translateNackedWhen(() => breakIt));
   const app = await mesh.httpApp('httpbin');
   await mesh.workload({ name: 'httpbin-v1', namespace: 'foo', sa: 'httpbin', service: 'httpbin', labels: { app: 'httpbin', version: 'v1' }, ports: [['http', 8000, app]] });
   await mesh.apply([
