@@ -34,6 +34,13 @@ export const TARGET_REF: ObjectSchema = {
   required: ['kind', 'name'],
 };
 
+/** How a policy picks its workloads (selector, targetRef, targetRefs): the same fields in AuthorizationPolicy, RequestAuthentication and Telemetry. */
+export const WORKLOAD_PICKER: ObjectSchema['props'] = {
+  selector: { type: 'object', props: { matchLabels: { type: 'map', values: { type: 'string', maxLength: 63 }, maxProperties: 4096 } } },
+  targetRef: TARGET_REF,
+  targetRefs: { type: 'array', items: TARGET_REF, maxItems: 16 },
+};
+
 const SOURCE_LISTS = [
   'principals',
   'notPrincipals',
@@ -76,9 +83,7 @@ export const AUTHORIZATION_POLICY_SPEC: ObjectSchema = {
     action: { type: 'string', enum: ['ALLOW', 'DENY', 'AUDIT', 'CUSTOM'] },
     provider: { type: 'object', props: { name: STRING } },
     rules: { type: 'array', items: RULE, maxItems: 512 },
-    selector: { type: 'object', props: { matchLabels: { type: 'map', values: { type: 'string', maxLength: 63 }, maxProperties: 4096 } } },
-    targetRef: TARGET_REF,
-    targetRefs: { type: 'array', items: TARGET_REF, maxItems: 16 },
+    ...WORKLOAD_PICKER,
   },
 };
 

@@ -7,7 +7,7 @@
 import type { FieldError } from './types.ts';
 import { field, type ArraySchema, type ObjectSchema, type StringSchema } from './schema.ts';
 import { Findings, asObj, asStr, eachObj, isSet } from './common.ts';
-import { TARGET_REF, checkWorkloadPicker } from './authorizationpolicy.ts';
+import { WORKLOAD_PICKER, checkWorkloadPicker } from './authorizationpolicy.ts';
 import { parseDuration } from './rules.ts';
 
 const STRING: StringSchema = { type: 'string' };
@@ -49,9 +49,7 @@ const JWT_RULE: ObjectSchema = {
 export const REQUEST_AUTHENTICATION_SPEC: ObjectSchema = {
   type: 'object',
   props: {
-    selector: { type: 'object', props: { matchLabels: { type: 'map', values: { type: 'string', maxLength: 63 }, maxProperties: 4096 } } },
-    targetRef: TARGET_REF,
-    targetRefs: { type: 'array', items: TARGET_REF, maxItems: 16 },
+    ...WORKLOAD_PICKER,
     jwtRules: { type: 'array', items: JWT_RULE, maxItems: 4096 },
   },
 };

@@ -7,7 +7,7 @@
 import type { FieldError } from './types.ts';
 import { field, key, type ArraySchema, type ObjectSchema, type Schema, type StringSchema } from './schema.ts';
 import { Findings, asObj, asStr, eachObj, entriesOf } from './common.ts';
-import { TARGET_REF, checkWorkloadPicker } from './authorizationpolicy.ts';
+import { WORKLOAD_PICKER, checkWorkloadPicker } from './authorizationpolicy.ts';
 import { parseDuration } from './rules.ts';
 import { celSyntaxError } from './cel.ts';
 
@@ -89,9 +89,7 @@ const TRACING: ObjectSchema = {
 export const TELEMETRY_SPEC: ObjectSchema = {
   type: 'object',
   props: {
-    selector: { type: 'object', props: { matchLabels: { type: 'map', values: { type: 'string', maxLength: 63 }, maxProperties: 4096 } } },
-    targetRef: TARGET_REF,
-    targetRefs: { type: 'array', items: TARGET_REF, maxItems: 16 },
+    ...WORKLOAD_PICKER,
     tracing: { type: 'array', items: TRACING },
     metrics: { type: 'array', items: METRICS },
     accessLogging: { type: 'array', items: ACCESS_LOGGING },
