@@ -66,3 +66,19 @@ test("START_TIME's cached formatting writes exactly what Date.toISOString() writ
   for (let i = 0; i < 20_000; i++) at.push(Date.now() + (i * 7919.37) % 3e10 - 1.5e10);
   for (const ms of at) assert.equal(isoTime(ms), new Date(ms).toISOString(), String(ms));
 });
+
+test('lines are copied out of the JS heap byte for byte: multi-byte text across 64 KiB flushes and a line longer than the buffer arrive whole and in order', async () => {
+  const file = path.join(tmpDir('al-bytes'), 'log');
+  const f = new LogFile(file, (_p, m) => assert.fail(m));
+  const want: string[] = [];
+  for (let i = 0; i < 3000; i++) {
+    // 1-, 2-, 3- and 4-byte UTF-8 (an astral character is two UTF-16 units), lengths that straddle the buffer's end.
+    const line = i === 1500 ? `${i} ${'é'.repeat(70_000)}\n` : `${i} ${'aé€😀'.repeat(i % 97)}\n`;
+    want.push(line);
+    f.write(line);
+  }
+  assert.equal(f.written, 3000);
+  await f.close();
+  const expected = Buffer.from(want.join(''));
+  assert.ok(fs.readFileSync(file).equals(expected), 'the file holds exactly the lines written, in order');
+});

@@ -58,7 +58,7 @@ export class AccessLogger {
     }
     for (const [path, f] of this.files) {
       if (used.has(path)) continue;
-      f.close();
+      void f.close();
       this.files.delete(path);
     }
   }

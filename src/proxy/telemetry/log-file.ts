@@ -1,12 +1,14 @@
 // Where access log lines go: one writer per file path, shared by every logger that names it. The
-// request path never waits for it: a line is appended to a buffer, and the buffer is written as
-// Envoy writes its access logs (bootstrap file_flush_interval_msec, 1 s, and a 64 KiB buffer): once
-// FLUSH_BYTES are buffered, else FLUSH_MS after the first line, by an fs write stream (libuv's
-// thread pool: a slow disk or a stalled reader of /dev/stdout never blocks the event loop). A write
-// per turn of the event loop, as before, cost each request some 8 us of the sidecar's CPU at 1,000
-// rps (the thread pool's hop and its completion), most of what an access log cost. When a writer's backlog passes MAX_BACKLOG
-// bytes, lines are dropped and counted instead. A path that cannot be opened or written is
-// reported once (naming it) and its lines are counted as dropped; nothing here throws.
+// request path never waits for it: a line is copied into a buffer outside the JS heap, and the
+// buffer is written as Envoy writes its access logs (bootstrap file_flush_interval_msec, 1 s, and a
+// 64 KiB buffer): once FLUSH_BYTES are buffered, else FLUSH_MS after the first line, by an fs write
+// stream (libuv's thread pool: a slow disk or a stalled reader of /dev/stdout never blocks the event
+// loop). Lines are copied at once, not kept as strings until the flush: strings kept for up to a
+// second outlived the young generation's collections (1 MB semi-spaces), were copied by each and
+// then promoted, and that garbage collection was most of what an access log cost a request. When a
+// writer's backlog passes MAX_BACKLOG bytes, lines are dropped and counted instead. A path that
+// cannot be opened or written is reported once (naming it) and its lines are counted as dropped;
+// nothing here throws.
 import type { WriteStream } from 'node:fs';
 
 /** node:fs without an ESM import (src/proxy/sidecar.ts says why). */
@@ -25,7 +27,10 @@ export class LogFile {
   /** Why the file cannot be written, once it could not. */
   failed: string | undefined;
   private stream: WriteStream | NodeJS.WritableStream & { writableLength: number };
-  private pending = '';
+  /** The lines not yet handed to the stream: `used` bytes of `buf`, `lines` of them. */
+  private buf = Buffer.allocUnsafeSlow(FLUSH_BYTES);
+  private used = 0;
+  private lines = 0;
   private timer: NodeJS.Timeout | undefined;
   private closed = false;
 
@@ -35,23 +40,41 @@ export class LogFile {
       if (this.failed) return;
       this.failed = message;
       // Lines still buffered never reach the file: dropped, no longer written.
-      const lines = this.pending ? this.pending.split('\n').length - 1 : 0;
-      this.dropped += lines;
-      this.written -= lines;
-      this.pending = '';
+      this.dropped += this.lines;
+      this.written -= this.lines;
+      this.used = 0;
+      this.lines = 0;
       onError(path, message);
     });
   }
 
   /** Appends a line (newline included), or drops and counts it. Never blocks. */
   write(line: string): void {
-    if (this.failed || this.closed || this.pending.length + this.stream.writableLength + line.length > MAX_BACKLOG) {
+    if (this.failed || this.closed) {
       this.dropped++;
       return;
     }
-    this.pending += line;
+    // UTF-8 takes at most 3 bytes per UTF-16 unit: the exact length only where that bound does not fit.
+    let room = this.buf.length - this.used;
+    const bytes = line.length * 3 <= room ? -1 : Buffer.byteLength(line);
+    if (this.used + this.stream.writableLength + (bytes < 0 ? line.length : bytes) > MAX_BACKLOG) {
+      this.dropped++;
+      return;
+    }
     this.written++;
-    if (this.pending.length >= FLUSH_BYTES) this.flush();
+    if (bytes > room) {
+      this.flush();
+      room = this.buf.length;
+      if (bytes > room) {
+        // A line longer than the buffer goes on its own.
+        this.stream.write(Buffer.from(line));
+        return;
+      }
+    }
+    this.used += this.buf.write(line, this.used);
+    this.lines++;
+    // Flushed at 64 KiB, or when what is left would not hold a typical line.
+    if (this.used >= FLUSH_BYTES - 512) this.flush();
     else if (!this.timer) this.timer = setTimeout(() => this.flush(), FLUSH_MS).unref();
   }
 
@@ -60,20 +83,28 @@ export class LogFile {
       clearTimeout(this.timer);
       this.timer = undefined;
     }
-    if (!this.pending || this.failed) return;
-    const chunk = this.pending;
-    this.pending = '';
+    if (!this.used || this.failed) return;
+    // The stream keeps the chunk until it is written: the next lines go to a new buffer.
+    const chunk = this.buf.subarray(0, this.used);
+    this.buf = Buffer.allocUnsafeSlow(FLUSH_BYTES);
+    this.used = 0;
+    this.lines = 0;
     this.stream.write(chunk);
   }
 
-  /** Writes what is buffered and closes the file (not standard output). */
-  close(): void {
+  /** Writes what is buffered and closes the file (not standard output); resolves once it is written. */
+  close(): Promise<void> {
     this.closed = true;
     this.flush();
-    if (this.stream !== process.stdout && this.stream !== process.stderr) this.stream.end();
+    if (this.stream === process.stdout || this.stream === process.stderr) return Promise.resolve();
+    const s = this.stream as NodeJS.WritableStream;
+    return new Promise((resolve) => {
+      s.once('close', () => resolve());
+      s.once('error', () => resolve());
+      s.end();
+    });
   }
 }
-
 /**
  * The write stream of a path: an fs write stream (libuv's thread pool), /dev/stdout and /dev/stderr
  * too, opened anew (process.stdout writes synchronously to a pipe or file on Linux). Where the
