@@ -83,20 +83,58 @@ test('B3 multi: continued, the x-b3-* headers rewritten (span, parent, sampled),
   assert.equal(traceRequest(head(['x-b3-traceid', 'a'.repeat(32), 'x-b3-spanid', PARENT, 'traceparent', `00-${TRACE}-${PARENT}-01`]), cfg(0), 0.5).traceId, TRACE);
 });
 
-test('sampling with no incoming decision: 0% samples none, 100% all, 50% by the draw; x-envoy-force-trace samples at 0%', () => {
+test('sampling with no incoming decision: 0% samples none, 100% all; otherwise drawn from x-request-id as Envoy draws it (first 8 hex digits modulo 10,000); x-envoy-force-trace samples at 0%', () => {
   let n0 = 0;
   let n100 = 0;
-  for (let i = 0; i < 1000; i++) {
+  let n1 = 0;
+  for (let i = 0; i < 20_000; i++) {
     if (traceRequest(head(), cfg(0), Math.random()).sampled) n0++;
     if (traceRequest(head(), cfg(100), Math.random()).sampled) n100++;
+    if (traceRequest(head(), cfg(1), Math.random()).sampled) n1++;
   }
-  assert.deepEqual([n0, n100], [0, 1000]);
-  assert.equal(traceRequest(head(), cfg(50), 0.49).sampled, true);
-  assert.equal(traceRequest(head(), cfg(50), 0.51).sampled, false);
+  assert.deepEqual([n0, n100], [0, 20_000]);
+  assert.ok(n1 > 100 && n1 < 400, `1% of 20,000 requests with made ids: ${n1} sampled`);
+  // 0x1387 = 4999 and 0x1388 = 5000: at 50%, the draw decides, whatever `rand` says.
+  const id = (first8: string) => `${first8}-0000-4000-8000-000000000000`;
+  assert.equal(traceRequest(head(['x-request-id', id('00001387')]), cfg(50), 0.99).sampled, true);
+  assert.equal(traceRequest(head(['x-request-id', id('00001388')]), cfg(50), 0.01).sampled, false);
+  // An id that gives no draw (not 8 hex digits first): `rand` decides.
+  assert.equal(traceRequest(head(['x-request-id', 'req-7']), cfg(50), 0.49).sampled, true);
+  assert.equal(traceRequest(head(['x-request-id', 'req-7']), cfg(50), 0.51).sampled, false);
   assert.equal(traceRequest(head(['x-envoy-force-trace', 'true']), cfg(0), 0.99).sampled, true);
   const h = head();
   const t = traceRequest(h, cfg(0), 0.5);
   assert.equal(get(h.headers, 'traceparent'), `00-${t.traceId}-${t.spanId}-00`, 'unsampled: the context still goes on, flagged 00');
+});
+
+test("the decision travels in x-request-id (Envoy's pack_trace_reason): a hop that gets only the request id takes the same decision; overall_sampling 0 unpacks it", () => {
+  // Hop 1 samples at 1%: find a request it sampled and one it did not.
+  let yes: string | undefined;
+  let no: string | undefined;
+  for (let i = 0; i < 100_000 && (!yes || !no); i++) {
+    const h = head();
+    const t = traceRequest(h, cfg(1), Math.random());
+    if (t.sampled) yes = get(h.headers, 'x-request-id') as string;
+    else no = get(h.headers, 'x-request-id') as string;
+  }
+  assert.ok(yes && no);
+  assert.equal(yes[14], '9', `a sampled request's id is marked: ${yes}`);
+  assert.equal(no[14], '4', `an unsampled one keeps its version digit: ${no}`);
+  // Hop 2: the app forwarded x-request-id only (no traceparent), and hop 2 samples at 0%.
+  const h2 = head(['x-request-id', yes]);
+  const t2 = traceRequest(h2, cfg(0), 0.99);
+  assert.equal(t2.sampled, true, 'sampled upstream: sampled here too');
+  assert.equal(get(h2.headers, 'x-request-id'), yes, 'the id passed on unchanged');
+  assert.equal(traceRequest(head(['x-request-id', no]), cfg(1), 0).sampled, false, 'the same draw at the same rate: not sampled, whatever rand says');
+  // A marked id past overall_sampling 0: not sampled, and unmarked for the hops after.
+  const h3 = head(['x-request-id', yes]);
+  const t3 = traceRequest(h3, { ...cfg(100), overallSampling: 0 }, 0);
+  assert.equal(t3.sampled, false);
+  assert.equal((get(h3.headers, 'x-request-id') as string)[14], '4');
+  // x-client-trace-id: sampled by client_sampling, marked 'b'.
+  const h4 = head(['x-client-trace-id', 'c1', 'x-request-id', `00000000-0000-4000-8000-000000000000`]);
+  assert.equal(traceRequest(h4, { ...cfg(0), clientSampling: 100 }, 0.5).sampled, true);
+  assert.equal((get(h4.headers, 'x-request-id') as string)[14], 'b');
 });
 
 test('x-request-id: kept when it came, made (a UUID) at the edge when not', () => {
@@ -125,7 +163,7 @@ test('the export queue is bounded: past it spans are dropped and counted, never 
   const tracer = new Tracer({ config: () => config, calls: { config: () => config, pools: undefined as never, rr: new Map() }, nodeId: 'n1', log: (m) => logs.push(m) });
   const tel = new Telemetry();
   tracer.subscribe(tel);
-  const ds = (sampled: boolean) => ({ head: head(), listenerName: 'outbound', remoteAddress: () => '127.0.0.1', trace: { traceId: TRACE, spanId: PARENT, sampled, requestId: 'r', startNs: 1n } }) as unknown as Downstream;
+  const ds = (sampled: boolean) => ({ head: head(), listenerName: 'outbound', remoteAddress: () => '127.0.0.1', trace: { traceId: TRACE, spanId: PARENT, sampled, requestId: 'r', startMs: 1, parentId: undefined, traceState: undefined } }) as unknown as Downstream;
   for (let i = 0; i < 100; i++) tel.request.publish({ cluster: 'outbound|80||a.example', status: 200, ds: ds(false) });
   assert.deepEqual(tracer.stats().exporters, [], 'unsampled: no span, no exporter');
   const N = MAX_QUEUED_SPANS + 250;
@@ -161,7 +199,7 @@ test('B3 headers that came beside a traceparent are rewritten too (W3C decides t
 test("a span: Envoy's tags (url cut to max_path_tag_length, method, status, flags, cluster, peer, request id), the HCM's custom tags, gRPC status from the trailers as an error", () => {
   const c: TracingConfig = { ...cfg(100), maxPathTagLength: 30, customTags: [{ tag: 'lit', kind: 'literal', value: 'v' }, { tag: 'user', kind: 'header', name: 'x-user', defaultValue: 'anon' }, { tag: 'dry', kind: 'metadata', filter: 'envoy.filters.http.rbac', path: ['k'] }] };
   const ds = (headers: HeaderList, path = '/p') => ({ head: { ...head(headers), path, query: 'q=1' }, remoteAddress: () => '10.0.0.7', dynamicMetadata: { 'envoy.filters.http.rbac': { k: 'policy-1' } } }) as unknown as Downstream;
-  const tc = { traceId: TRACE, spanId: PARENT, parentId: 'aaaaaaaaaaaaaaaa', sampled: true, requestId: 'rid', startNs: 5n };
+  const tc = { traceId: TRACE, spanId: PARENT, parentId: 'aaaaaaaaaaaaaaaa', sampled: true, requestId: 'rid', startMs: performance.now() - 5, traceState: undefined };
   const s = spanOf({ cluster: 'outbound|80||a.example', status: 503, reason: 'upstream_timeout', endpoint: '10.0.0.9:80', bytesReceived: 3, bytesSent: 9, ds: ds(['user-agent', 'ua/1']) }, tc, c, false, { nodeId: 'node-1' });
   assert.deepEqual([s.name, s.kind, s.parentSpanId, s.error], ['a.example:80/*', 3, 'aaaaaaaaaaaaaaaa', true]);
   assert.ok(s.endNs > s.startNs);

@@ -1,15 +1,23 @@
 // The tracing layer of the request path (listeners whose HCM has `tracing`): the one part of
 // tracing that must run on the path, because the headers the app and the upstream see carry it.
 // It reads the incoming trace context (W3C traceparent/tracestate, else B3 single `b3`, else B3
-// multi x-b3-*), decides sampling (an incoming decision is honoured; otherwise
-// x-envoy-force-trace, else random_sampling), keeps x-request-id (made when absent, as Envoy does
-// at the edge) and gives the request a span of this hop: a new span id under the incoming one, in
-// the same trace (a new trace when none came). The headers passed on name this span as the parent:
-// on an inbound listener the app sees the SERVER span as its parent, on the outbound listener the
-// next hop sees the CLIENT span, so an app that forwards only traceparent still joins the trace.
-// B3 headers are rewritten in the form they came in; traceparent is always written.
+// multi x-b3-*), keeps x-request-id (made when absent, as Envoy does) and decides sampling as
+// Envoy's HCM with its default request id extension (UuidRequestIdConfig, pack_trace_reason) does:
+// an incoming decision is honoured; otherwise the decision is derived from the request id (its first
+// 8 hex digits modulo 10,000 against client_sampling, x-envoy-force-trace, random_sampling, then
+// overall_sampling) and packed into it (its 15th character: '9' sampled, 'a' forced, 'b' client),
+// so that every hop that gets the same x-request-id, even from an app that forwards nothing else,
+// takes the same decision. The request gets a span of this hop: a new span id under the incoming
+// one, in the same trace (a new trace when none came). The headers passed on name this span as the
+// parent: on an inbound listener the app sees the SERVER span as its parent, on the outbound
+// listener the next hop sees the CLIENT span, so an app that forwards only traceparent still joins
+// the trace. B3 headers are rewritten in the form they came in; traceparent is always written.
 // Spans are built and exported off the path (telemetry/tracer.ts) from ds.trace.
-import { randomFillSync, randomUUID } from 'node:crypto';
+//
+// It runs on every request of such a listener, sampled or not (as Envoy's does): one pass over the
+// headers, ids from a pool of random bytes, and the common case (no B3, one traceparent or none)
+// edits the header list in place rather than copying it.
+import { randomFillSync } from 'node:crypto';
 import type { TracingConfig } from '../xds-client/convert-tracing.ts';
 import type { HeaderList, RequestHead } from './types.ts';
 
@@ -20,12 +28,12 @@ export interface TraceContext {
   /** This hop's span: 16 hex digits. */
   spanId: string;
   /** The incoming span, if any. */
-  parentId?: string;
+  parentId: string | undefined;
   sampled: boolean;
-  traceState?: string;
+  traceState: string | undefined;
   requestId: string;
-  /** When the request arrived, in ns since the epoch. */
-  startNs: bigint;
+  /** When the request arrived (performance.now()); nsAt() makes it ns since the epoch. */
+  startMs: number;
 }
 
 interface Incoming {
@@ -35,49 +43,110 @@ interface Incoming {
   traceState?: string;
 }
 
+/** Envoy's trace reasons, packed into a UUID x-request-id's 15th character. */
+const TRACE_BYTE = 14;
+const TRACE_SAMPLED = '9';
+const TRACE_FORCED = 'a';
+const TRACE_CLIENT = 'b';
+const UUID_LENGTH = 36;
+
 /**
- * The layer: decides the request's trace context and rewrites its headers (ds.head.headers is
- * replaced, never edited in place). `rand` is in [0, 1).
+ * The layer: decides the request's trace context and rewrites its headers. `rand` is in [0, 1):
+ * the sampling draw where the request id gives none (an id that does not start with 8 hex digits).
  */
 export function traceRequest(head: RequestHead, cfg: TracingConfig, rand: number): TraceContext {
   const h = head.headers;
-  const inc = incoming(h);
-  const b3 = b3Form(h);
-  let requestId = value(h, 'x-request-id');
-  let sampled = inc.sampled;
-  if (sampled === undefined) {
-    // Envoy: x-envoy-force-trace, then client_sampling of x-client-trace-id, then random_sampling; overall last.
-    sampled = value(h, 'x-envoy-force-trace') !== undefined || (value(h, 'x-client-trace-id') !== undefined && rand * 100 < cfg.clientSampling) || rand * 100 < cfg.randomSampling;
-    sampled = sampled && rand * 100 < cfg.overallSampling;
-  }
-  const traceId = inc.traceId ?? hex(16);
-  const spanId = hex(8);
-  const out: HeaderList = [];
+  // One pass: where each header this layer reads is.
+  let tp = -1;
+  let tps = 0;
+  let rid = -1;
+  let b3 = false;
+  let multi = false;
+  let force = false;
+  let client = false;
   for (let i = 0; i < h.length; i += 2) {
     const n = h[i]!;
-    if (n === 'traceparent' || n === 'b3' || (n.startsWith('x-b3-') && B3_MULTI.has(n))) continue;
-    out.push(n, h[i + 1]!);
+    const c = n.charCodeAt(0);
+    if (c === 116 /* t */) {
+      if (n === 'traceparent') {
+        if (tps++ === 0) tp = i;
+      }
+    } else if (c === 120 /* x */) {
+      if (n === 'x-request-id') {
+        if (rid < 0) rid = i;
+      } else if (n === 'x-envoy-force-trace') force = true;
+      else if (n === 'x-client-trace-id') client = true;
+      else if (n.startsWith('x-b3-') && B3_MULTI.has(n)) multi = true;
+    } else if (c === 98 /* b */ && n === 'b3') b3 = true;
   }
-  if (requestId === undefined) out.push('x-request-id', (requestId = randomUUID()));
-  out.push('traceparent', `00-${traceId}-${spanId}-${sampled ? '01' : '00'}`);
-  if (b3 === 'single') out.push('b3', `${traceId}-${spanId}-${sampled ? '1' : '0'}`);
-  else if (b3 === 'multi') {
-    out.push('x-b3-traceid', traceId, 'x-b3-spanid', spanId, 'x-b3-sampled', sampled ? '1' : '0');
-    if (inc.parentId) out.push('x-b3-parentspanid', inc.parentId);
+  const inc = tp >= 0 || b3 || multi ? incoming(h) : NONE;
+  let requestId = rid >= 0 ? h[rid + 1]! : uuid();
+  // Envoy's mutateTracingRequestHeader: the decision the request id carries, else one drawn from it.
+  const packed = requestId.length === UUID_LENGTH;
+  const draw = idDraw(requestId, rand);
+  let reason = packed ? requestId[TRACE_BYTE]! : '';
+  if (reason !== TRACE_SAMPLED && reason !== TRACE_FORCED && reason !== TRACE_CLIENT) {
+    reason = client && draw < pct(cfg.clientSampling) ? TRACE_CLIENT : force ? TRACE_FORCED : draw < pct(cfg.randomSampling) ? TRACE_SAMPLED : '';
   }
-  head.headers = out;
-  return { traceId, spanId, ...(inc.parentId ? { parentId: inc.parentId } : {}), sampled, ...(inc.traceState ? { traceState: inc.traceState } : {}), requestId, startNs: nowNs() };
+  if (reason && draw >= pct(cfg.overallSampling)) reason = '';
+  if (packed) {
+    const now = requestId[TRACE_BYTE]!;
+    const want = reason || (now === TRACE_SAMPLED || now === TRACE_FORCED || now === TRACE_CLIENT ? '4' : now);
+    if (want !== now) requestId = `${requestId.slice(0, TRACE_BYTE)}${want}${requestId.slice(TRACE_BYTE + 1)}`;
+  }
+  const sampled = inc.sampled ?? reason !== '';
+  const traceId = inc.traceId ?? hex(16);
+  const spanId = hex(8);
+  const traceparent = `00-${traceId}-${spanId}-${sampled ? '01' : '00'}`;
+  if (!b3 && !multi && tps <= 1) {
+    // The common case: edited in place.
+    if (rid >= 0) h[rid + 1] = requestId;
+    else h.push('x-request-id', requestId);
+    if (tp >= 0) h[tp + 1] = traceparent;
+    else h.push('traceparent', traceparent);
+  } else {
+    const out: HeaderList = [];
+    for (let i = 0; i < h.length; i += 2) {
+      const n = h[i]!;
+      if (n === 'traceparent' || n === 'b3' || (n.startsWith('x-b3-') && B3_MULTI.has(n))) continue;
+      out.push(n, i === rid ? requestId : h[i + 1]!);
+    }
+    if (rid < 0) out.push('x-request-id', requestId);
+    out.push('traceparent', traceparent);
+    if (b3) out.push('b3', `${traceId}-${spanId}-${sampled ? '1' : '0'}`);
+    else if (multi) {
+      out.push('x-b3-traceid', traceId, 'x-b3-spanid', spanId, 'x-b3-sampled', sampled ? '1' : '0');
+      if (inc.parentId) out.push('x-b3-parentspanid', inc.parentId);
+    }
+    head.headers = out;
+  }
+  return { traceId, spanId, parentId: inc.parentId, sampled, traceState: inc.traceState, requestId, startMs: performance.now() };
 }
 
-/** The B3 form the request came with (whichever context won): the form passed on. */
-function b3Form(h: HeaderList): 'single' | 'multi' | undefined {
-  let multi = false;
-  for (let i = 0; i < h.length; i += 2) {
-    if (h[i] === 'b3') return 'single';
-    if (h[i] === 'x-b3-traceid' || h[i] === 'x-b3-sampled' || h[i] === 'x-b3-flags') multi = true;
-  }
-  return multi ? 'multi' : undefined;
+const NONE: Incoming = Object.freeze({});
+
+/** A percentage as Envoy's FractionalPercent of 10,000 (rounded, as PROTOBUF_PERCENT_TO_ROUNDED_INTEGER_OR_DEFAULT). */
+function pct(p: number): number {
+  return Math.round(p * 100);
 }
+
+/** Envoy's draw from a request id: its first 8 hex digits modulo 10,000; `rand` where it has none. */
+function idDraw(id: string, rand: number): number {
+  if (id.length >= 8) {
+    let v = 0;
+    for (let i = 0; i < 8; i++) {
+      const d = HEX_DIGIT[id.charCodeAt(i)] ?? -1;
+      if (d < 0) return Math.floor(rand * 10000);
+      v = v * 16 + d;
+    }
+    return v % 10000;
+  }
+  return Math.floor(rand * 10000);
+}
+
+const HEX_DIGIT: number[] = [];
+for (let i = 0; i < 10; i++) HEX_DIGIT[48 + i] = i;
+for (let i = 0; i < 6; i++) HEX_DIGIT[97 + i] = HEX_DIGIT[65 + i] = 10 + i;
 
 const B3_MULTI = new Set(['x-b3-traceid', 'x-b3-spanid', 'x-b3-parentspanid', 'x-b3-sampled', 'x-b3-flags']);
 const HEX32 = /^[0-9a-f]{32}$/;
@@ -137,20 +206,48 @@ function value(h: HeaderList, name: string): string | undefined {
 const pool = Buffer.alloc(4096);
 let used = pool.length;
 
-function hex(bytes: number): string {
+function take(bytes: number): number {
   if (used + bytes > pool.length) {
     randomFillSync(pool);
     used = 0;
   }
-  const s = pool.toString('hex', used, used + bytes);
+  const at = used;
   used += bytes;
+  return at;
+}
+
+/** Two hex digits per byte value: ids are written from the pool without Buffer.toString's checks. */
+const HEX2 = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
+
+function hexOf(at: number, bytes: number): string {
+  let s = '';
+  for (let i = at; i < at + bytes; i++) s += HEX2[pool[i]!];
+  return s;
+}
+
+function hex(bytes: number): string {
+  const at = take(bytes);
   // An all-zero id is invalid: vanishingly rare, but never sent.
-  return /^0+$/.test(s) ? hex(bytes) : s;
+  for (let i = at; i < at + bytes; i++) if (pool[i] !== 0) return hexOf(at, bytes);
+  return hex(bytes);
+}
+
+/** A random (version 4) UUID, as crypto.randomUUID() makes it, from the same pool. */
+function uuid(): string {
+  const at = take(16);
+  pool[at + 6] = (pool[at + 6]! & 0x0f) | 0x40;
+  pool[at + 8] = (pool[at + 8]! & 0x3f) | 0x80;
+  return `${hexOf(at, 4)}-${hexOf(at + 4, 2)}-${hexOf(at + 6, 2)}-${hexOf(at + 8, 2)}-${hexOf(at + 10, 6)}`;
 }
 
 const origin = BigInt(Math.round(performance.timeOrigin * 1000)) * 1000n;
 
-/** Now, in ns since the epoch (the monotonic clock, from the process's time origin). */
+/** A performance.now() reading as ns since the epoch (the monotonic clock, from the process's time origin). */
+export function nsAt(ms: number): bigint {
+  return origin + BigInt(Math.round(ms * 1e6));
+}
+
+/** Now, in ns since the epoch. */
 export function nowNs(): bigint {
-  return origin + BigInt(Math.round(performance.now() * 1e6));
+  return nsAt(performance.now());
 }

@@ -31,8 +31,8 @@ export class AccessLogger {
 
   subscribe(t: Telemetry): void {
     // A subscriber that throws would surface as an uncaught exception (diagnostics_channel): never.
-    t.request.subscribe((e) => guarded(() => this.onRequest(e), this.opts.log, 'access log'));
-    t.tcp.subscribe((e) => guarded(() => this.onTcp(e), this.opts.log, 'access log'));
+    t.request.subscribe(guarded((e) => this.onRequest(e), this.opts.log, 'access log'));
+    t.tcp.subscribe(guarded((e) => this.onTcp(e), this.opts.log, 'access log'));
   }
 
   /** Lines written and dropped, by file. */

@@ -5,10 +5,13 @@
 let reported = 0;
 const MAX_REPORTS = 10;
 
-export function guarded(fn: () => void, log: (msg: string) => void, what: string): void {
-  try {
-    fn();
-  } catch (e) {
-    if (reported++ < MAX_REPORTS) log(`BUG: ${what} failed on an event (skipped): ${(e as Error)?.stack ?? e}`);
-  }
+/** `fn`, guarded: made once per subscriber (no closure per event). */
+export function guarded<T>(fn: (message: T) => void, log: (msg: string) => void, what: string): (message: T) => void {
+  return (m: T) => {
+    try {
+      fn(m);
+    } catch (e) {
+      if (reported++ < MAX_REPORTS) log(`BUG: ${what} failed on an event (skipped): ${(e as Error)?.stack ?? e}`);
+    }
+  };
 }

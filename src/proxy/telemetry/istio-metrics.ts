@@ -88,8 +88,8 @@ export class IstioMetrics {
   }
 
   subscribe(t: Telemetry): void {
-    t.request.subscribe((e) => guarded(() => this.onRequest(e), this.log, 'metrics'));
-    t.tcp.subscribe((e) => guarded(() => this.onTcp(e), this.log, 'metrics'));
+    t.request.subscribe(guarded((e) => this.onRequest(e), this.log, 'metrics'));
+    t.tcp.subscribe(guarded((e) => this.onTcp(e), this.log, 'metrics'));
   }
 
   private inbound(listener: string | undefined): boolean {

@@ -34,7 +34,7 @@ interface Listener {
 
 export class Tap {
   private readonly listeners = new Set<Listener>();
-  private readonly onEvent = (e: RequestEvent) => guarded(() => this.publish(e), this.log, 'tap');
+  private readonly onEvent = guarded((e: RequestEvent) => this.publish(e), (m) => this.log(m), 'tap');
   private readonly config: () => RuntimeConfig;
   private readonly principal: () => string | undefined;
   private readonly log: (msg: string) => void;

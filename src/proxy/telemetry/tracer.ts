@@ -10,7 +10,7 @@
 import type { RuntimeConfig } from '../config.ts';
 import { type ClusterCallContext, callCluster } from '../ext-authz/call.ts';
 import { headerValue } from '../http/edits.ts';
-import { type TraceContext, nowNs } from '../http/trace-context.ts';
+import { type TraceContext, nowNs, nsAt } from '../http/trace-context.ts';
 import type { OtlpExport, TracingConfig } from '../xds-client/convert-tracing.ts';
 import { SPAN_KIND, type OtlpSpan, encodeTraces } from '../../xds/otlp.ts';
 import { WEFT_VERSION } from '../../version.ts';
@@ -49,7 +49,7 @@ export class Tracer {
   }
 
   subscribe(t: Telemetry): void {
-    t.request.subscribe((e) => guarded(() => this.onRequest(e), this.opts.log, 'tracer'));
+    t.request.subscribe(guarded((e) => this.onRequest(e), this.opts.log, 'tracer'));
   }
 
   stats(): { unreported: number; exporters: ExporterStats[] } {
@@ -143,7 +143,7 @@ export function spanOf(e: RequestEvent, tc: TraceContext, cfg: TracingConfig, in
     ...(tc.traceState ? { traceState: tc.traceState } : {}),
     name: e.operation ?? operationName(e.cluster, inbound, self.service),
     kind: inbound ? SPAN_KIND.SERVER : SPAN_KIND.CLIENT,
-    startNs: tc.startNs,
+    startNs: nsAt(tc.startMs),
     endNs: nowNs(),
     attributes: a,
     error,
