@@ -321,3 +321,20 @@ test('rps over a window that is not a whole number of rounds: steady 10 rps read
     assert.equal(rps, 10, `window ${w} s: ${rps} rps over ${info.covered} s`);
   }
 });
+
+test("a round's record is shared between sidecars: one that reports thousands of label sets keeps its share, and every other sidecar's series still count", () => {
+  const b = new RecordBuilder(3);
+  const flood = Array.from({ length: 3 * MAX_RECORD_SERIES }, (_, i) => ({ dims: ['destination', `ns/noisy`, `path-${i}`], requests: 1 }));
+  // The noisy sidecar is scraped first, with its histogram buckets too.
+  b.add([...flood, ...flood.map((d) => ({ ...d, le: 5 }))]);
+  b.add([{ dims: ['destination', 'ns/quiet-1', 'x'], requests: 7 }, { dims: ['destination', 'ns/quiet-1', 'x'], requests: 7, le: 5 }]);
+  b.add([{ dims: ['destination', 'ns/quiet-2', 'x'], requests: 9 }]);
+  const r = b.build(1, 1);
+  assert.equal(r.series.get(['destination', 'ns/quiet-1', 'x'].join('\u0000'))?.requests, 7);
+  assert.ok(r.series.get(['destination', 'ns/quiet-1', 'x'].join('\u0000'))?.buckets, 'its histogram too');
+  assert.equal(r.series.get(['destination', 'ns/quiet-2', 'x'].join('\u0000'))?.requests, 9);
+  const noisy = [...r.series.values()].filter((a) => a.dims[1] === 'ns/noisy').length;
+  assert.equal(noisy, Math.floor(MAX_RECORD_SERIES / 3), 'the noisy sidecar gets its share');
+  assert.equal(r.dropped, 3 * MAX_RECORD_SERIES - noisy, 'the label sets left out are counted once each');
+  assert.ok(r.series.size <= MAX_RECORD_SERIES);
+});

@@ -110,7 +110,7 @@ export class Collector {
       this.departed.set(id, now);
     }
     for (const [id, at] of this.departed) if (now - at > DEPARTED_MS || live.has(id) && this.targets.has(id)) this.departed.delete(id);
-    const builder = new RecordBuilder();
+    const builder = new RecordBuilder(proxies.length);
     const queue = [...proxies];
     const worker = async () => {
       for (let p = queue.shift(); p; p = queue.shift()) await this.scrapeOne(p, builder);

@@ -48,6 +48,8 @@ export const WINDOW_MS = 15 * 60_000;
 /** Series values kept per sidecar between scrapes. */
 export const MAX_KEPT = 20_000;
 export const MAX_RECORD_SERIES = 2000;
+/** A target's share of the record is at least this many label sets, however many targets there are. */
+export const MIN_SHARE = 50;
 
 /** The rounds of the last 15 minutes, oldest first. */
 export class Rounds {
@@ -159,16 +161,40 @@ function seriesKey(s: Sample): string {
   return createHash('sha1').update(s.name + '\u0000' + names.map((n) => `${n}\u0001${s.labels[n]}`).join('\u0000')).digest('base64');
 }
 
-/** Sums deltas into a round's record, bounded. */
+/**
+ * Sums deltas into a round's record, bounded: MAX_RECORD_SERIES label sets in all, and each target
+ * (a sidecar's scrape) may bring at most its share of new ones, so that one sidecar reporting many
+ * label sets (its own series, however many) cannot leave the others out of the round.
+ */
 export class RecordBuilder {
   readonly series = new Map<string, Acc>();
   dropped = 0;
   private readonly lesByKey = new Map<string, number[]>();
   private readonly pendingBuckets = new Map<string, { dims: readonly string[]; counts: Map<number, number> }>();
+  /** Label sets left out this round. */
+  private readonly refused = new Set<string>();
+  /** New label sets one target may bring: an equal share of the record (at least MIN_SHARE). */
+  readonly share: number;
 
+  /** `targets`: how many sidecars this round scrapes. */
+  constructor(targets = 1) {
+    this.share = Math.max(MIN_SHARE, Math.floor(MAX_RECORD_SERIES / Math.max(1, targets)));
+  }
+
+  /** One target's deltas (call once per target and round). */
   add(deltas: readonly Delta[]): void {
+    let left = this.share;
     for (const d of deltas) {
       const key = d.dims.join('\u0000');
+      if (this.refused.has(key)) continue;
+      if (!this.series.has(key) && !this.pendingBuckets.has(key)) {
+        if (left <= 0 || this.series.size + this.pendingBuckets.size >= MAX_RECORD_SERIES) {
+          this.refused.add(key);
+          this.dropped++;
+          continue;
+        }
+        left--;
+      }
       if (d.le === undefined) {
         const acc = this.acc(key, d.dims);
         if (acc) acc.requests += d.requests;
