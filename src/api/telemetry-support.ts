@@ -57,7 +57,7 @@ export function telemetrySupport(spec: Obj, out: { warnings: FieldError[] }): vo
 /** What a tracing entry has that the sidecars do not apply. */
 function tracingSupport(t: Obj, p: string, warn: (path: string, message: string) => void): void {
   if (list(t.providers).length > 1) warn(`${p}.providers`, 'accepted, only the first provider is applied (as in Istio: one provider per mode)');
-  if (t.useRequestIdForTraceSampling === false) warn(`${p}.useRequestIdForTraceSampling`, 'accepted, not applied yet: sampling is decided by the incoming trace context, else at random');
+  if (t.useRequestIdForTraceSampling === false) warn(`${p}.useRequestIdForTraceSampling`, 'accepted, not applied yet: without an incoming decision, sampling is still drawn from x-request-id, as with the default (true)');
   if (t.disableContextPropagation === true) warn(`${p}.disableContextPropagation`, 'accepted, not applied yet: the sidecars propagate the trace context (traceparent, b3)');
   const tags = isObject(t.customTags) ? t.customTags : {};
   for (const [name, tag] of Object.entries(tags)) {

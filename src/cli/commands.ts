@@ -2,7 +2,7 @@
 import { spawn } from 'node:child_process';
 import type { ParseArgsConfig } from 'node:util';
 import { WEFT_VERSION } from '../version.ts';
-import { CliError, UsageError, adminUrl, callAdmin, durationMs, int, printReady, readUpState, table, untilSignal, weftHome } from './common.ts';
+import { CliError, UsageError, adminUrl, callAdmin, durationMs, int, ipAddress, printReady, readUpState, table, untilSignal, weftHome } from './common.ts';
 import { SIGNAL_COMMANDS } from './signals.ts';
 import type { WorkloadPort } from '../control/model/model.ts';
 import path from 'node:path';
@@ -102,6 +102,8 @@ export const COMMANDS: Record<string, Command> = {
       'ca-dir': { type: 'string' },
       'ca-intermediate': { type: 'boolean' },
       'scrape-interval': { type: 'string' },
+      'traces-port': { type: 'string' },
+      'advertise-address': { type: 'string' },
     },
     help: `Usage: weft control [options]
 
@@ -131,6 +133,12 @@ Options:
   --scrape-interval DUR
                        how often each sidecar's /stats/prometheus is collected for the golden
                        signals (weft stat, top; default: 5s; 0 turns it off). docs/observability.md
+  --traces-port PORT   the built-in trace receiver's port (OTLP/HTTP, POST /v1/traces), on --host
+                       (default: 0, a free one; sidecars learn it over xDS)
+  --advertise-address IP
+                       the address sidecars on other hosts reach this control plane at: where they
+                       send spans to the built-in receiver (default: --host, or 127.0.0.1 when
+                       --host is 0.0.0.0 or ::, which only sidecars on this host can use)
   --ca-dir DIR         plug in your own CA, in Istio's cacerts layout: ca-cert.pem (the CA that
                        signs, an intermediate), ca-key.pem (its key, unencrypted), cert-chain.pem
                        (ca-cert.pem up to the root), root-cert.pem (the roots workloads trust).
@@ -159,6 +167,8 @@ On start it prints one line, WEFT_READY {"admin": URL, "xds": HOST:PORT, "rootCe
         scrapeIntervalMs: v['scrape-interval'] === '0' ? 0 : durationMs('scrape-interval', v['scrape-interval'], 5000),
         ...(v['ca-dir'] !== undefined ? { caDir: path.resolve(v['ca-dir']) } : {}),
         ...(v['ca-intermediate'] ? { caIntermediate: true } : {}),
+        ...(v['traces-port'] !== undefined ? { tracesPort: int('traces-port', v['traces-port'], 0) } : {}),
+        ...(v['advertise-address'] !== undefined ? { advertiseAddress: ipAddress('advertise-address', v['advertise-address']) } : {}),
         log: (m) => process.stderr.write(`[control] ${m}\n`),
       }).catch((e: NodeJS.ErrnoException) => {
         throw new CliError(`cannot start the control plane: ${e.code === 'EADDRINUSE' ? `address in use (${e.message})` : e.message}`);

@@ -4,6 +4,7 @@ import { CONTROL_PLANE_IDENTITY, type PeerIdentity, peerIdentity } from '../util
 
 // Not an ESM import, which runs the module's lazy getters (see src/proxy/sidecar.ts).
 const fs = process.getBuiltinModule('node:fs');
+const { isIP } = process.getBuiltinModule('node:net');
 
 /** Wrong arguments: exit 2, with the command's usage hint. */
 export class UsageError extends Error {}
@@ -173,6 +174,12 @@ export function int(flag: string, v: string | undefined, dflt: number): number {
   const n = Number(v);
   if (!Number.isInteger(n) || n < 0 || n > 65535) throw new UsageError(`--${flag}: "${v}" is not a port number (0-65535)`);
   return n;
+}
+
+/** An IP address option (v4 or v6), as a STATIC cluster's endpoint needs. */
+export function ipAddress(flag: string, v: string): string {
+  if (!isIP(v)) throw new UsageError(`--${flag}: "${v}" is not an IP address`);
+  return v;
 }
 
 export function durationMs(flag: string, v: string | undefined, dflt: number): number {

@@ -46,6 +46,11 @@ export interface ControlPlaneOptions {
    */
   tracesPort?: number;
   /**
+   * The address sidecars on other hosts reach this control plane at (an IP): where they send spans
+   * to the built-in receiver. Default: xdsHost, or 127.0.0.1 where that is every address (0.0.0.0, ::).
+   */
+  advertiseAddress?: string;
+  /**
    * A directory in Istio's cacerts layout (ca-cert.pem, ca-key.pem, cert-chain.pem,
    * root-cert.pem): the CA signs with that CA instead of a root of its own (docs/ca.md).
    */
@@ -162,7 +167,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
       // The mesh config's trust domain (the CA's): the SANs clients expect of mesh endpoints (translate/mtls.ts).
       // The key sets of issuers named without jwks or jwksUri, as far as OpenID discovery found them.
       const discoveredJwksUris = oidc.resolve(issuersToDiscover(c.config.requestAuthentications));
-      snap = { key, mesh: { revision: c.revision, ...c.config, workloads: registry.list(), trustDomain: c.config.meshConfig?.trustDomain ?? DEFAULT_TRUST_DOMAIN, discoveredJwksUris, ...(receiver ? { tracesReceiver: receiverAddress(receiver) } : {}) } };
+      snap = { key, mesh: { revision: c.revision, ...c.config, workloads: registry.list(), trustDomain: c.config.meshConfig?.trustDomain ?? DEFAULT_TRUST_DOMAIN, discoveredJwksUris, ...(receiver ? { tracesReceiver: receiverAddress(receiver, opts.advertiseAddress) } : {}) } };
     }
     return snap.mesh;
   };
@@ -207,6 +212,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
   // The trace receiver before xDS serves: every snapshot names it.
   const traces = new TraceStore();
   receiver = await startTraceReceiver(traces, xdsHost, opts.tracesPort ?? 0, log);
+  if (isWildcard(xdsHost) && !opts.advertiseAddress) log(`the trace receiver listens on every address but is advertised to sidecars as 127.0.0.1:${receiver.port}: sidecars on other hosts cannot send it spans; give the address they reach this host at (--advertise-address)`);
   const xdsPort = await ads.listen(`${hostPort(xdsHost, opts.xdsPort ?? 15012)}`, tls.credentials);
   const insecurePort = opts.insecureXdsPort === undefined ? undefined : await ads.listenInsecure(hostPort(xdsHost, opts.insecureXdsPort));
   const adminToken = loadOrCreateAdminToken(opts.dataDir);
@@ -228,7 +234,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     joinTokens,
     ca,
     xdsAddress: hostPort(xdsHost, xdsPort),
-    tracesAddress: hostPort(receiverAddress(receiver).address, receiver.port),
+    tracesAddress: hostPort(receiverAddress(receiver, opts.advertiseAddress).address, receiver.port),
     traces,
     ...(insecurePort === undefined ? {} : { insecureXdsAddress: hostPort(xdsHost, insecurePort) }),
     get trustBundle() {
@@ -256,10 +262,13 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
   };
 }
 
-/** Where sidecars reach the receiver: its address, or loopback where it listens on every address. */
-function receiverAddress(r: TraceReceiver): { address: string; port: number } {
-  return { address: r.address === '0.0.0.0' || r.address === '::' ? '127.0.0.1' : r.address, port: r.port };
+/** Where sidecars reach the receiver: the advertised address, else its own, or loopback where it listens on every address. */
+export function receiverAddress(r: { address: string; port: number }, advertise: string | undefined): { address: string; port: number } {
+  if (advertise) return { address: advertise, port: r.port };
+  return { address: isWildcard(r.address) ? '127.0.0.1' : r.address, port: r.port };
 }
+
+const isWildcard = (a: string) => a === '0.0.0.0' || a === '::';
 
 /** The issuers of RequestAuthentication rules with neither jwks nor jwksUri: their keys are found by OpenID discovery. */
 function issuersToDiscover(all: MeshSnapshot['requestAuthentications']): string[] {

@@ -27,6 +27,8 @@ test('usage errors go to stderr with exit 2 and say what is wrong', async () => 
     [['proxy', '--xds', '127.0.0.1:1'], /--workload is required/],
     [['proxy', '--xds', '127.0.0.1:1', '--workload', 'w', '--outbound-port', '0'], /--outbound-port: must be a port number from 1 to 65535/],
     [['control', '--admin-port', 'http'], /--admin-port: "http" is not a port number/],
+    [['control', '--advertise-address', 'cp.example'], /--advertise-address: "cp.example" is not an IP address/],
+    [['control', '--traces-port', '70000'], /--traces-port: "70000" is not a port number/],
     [['exec', 'client'], /no command: put it after --/],
   ];
   for (const [args, want] of cases) {
@@ -349,6 +351,19 @@ test("the mesh config: apply takes Istio's ConfigMap istio-system/istio (warning
     assert.equal(del.code, 0, del.stderr);
     assert.equal(del.stdout, 'ConfigMap istio-system/istio deleted (revision 2)\n');
     assert.deepEqual(cp.store.list(), []);
+  } finally {
+    await cp.close();
+  }
+});
+
+test('the trace receiver sidecars are told of: the advertised address when given (sidecars on other hosts), else the bound address, else loopback for a wildcard bind', async () => {
+  const { receiverAddress, startControlPlane } = await import('../../src/control/control-plane.ts');
+  assert.deepEqual(receiverAddress({ address: '0.0.0.0', port: 4318 }, undefined), { address: '127.0.0.1', port: 4318 });
+  assert.deepEqual(receiverAddress({ address: '::', port: 4318 }, '10.1.2.3'), { address: '10.1.2.3', port: 4318 });
+  assert.deepEqual(receiverAddress({ address: '127.0.0.1', port: 1 }, undefined), { address: '127.0.0.1', port: 1 });
+  const cp = await startControlPlane({ dataDir: tmpDir('advertise'), adminPort: 0, xdsPort: 0, advertiseAddress: '127.0.0.9', log: () => {} });
+  try {
+    assert.match(cp.tracesAddress, /^127\.0\.0\.9:\d+$/);
   } finally {
     await cp.close();
   }
