@@ -40,6 +40,21 @@ test('W3C: the incoming trace continues under a new span; traceparent passed on 
   }
 });
 
+test('a new trace drops the tracestate that came with no valid traceparent (W3C: it belongs to another trace); a continued trace keeps it', () => {
+  const h = head(['traceparent', `ff-${TRACE}-${PARENT}-01`, 'tracestate', 'vendor=old', 'accept', '*/*']);
+  const t = traceRequest(h, cfg(100), 0.5);
+  assert.notEqual(t.traceId, TRACE);
+  assert.equal(t.traceState, undefined);
+  assert.equal(get(h.headers, 'tracestate'), undefined, 'not passed on');
+  assert.equal(get(h.headers, 'accept'), '*/*');
+  const alone = head(['tracestate', 'vendor=old']);
+  traceRequest(alone, cfg(100), 0.5);
+  assert.equal(get(alone.headers, 'tracestate'), undefined);
+  const kept = head(['traceparent', `00-${TRACE}-${PARENT}-01`, 'tracestate', 'vendor=x']);
+  traceRequest(kept, cfg(100), 0.5);
+  assert.equal(get(kept.headers, 'tracestate'), 'vendor=x');
+});
+
 test('an invalid traceparent (version ff, all-zero ids, bad length) starts a new trace', () => {
   for (const tp of [`ff-${TRACE}-${PARENT}-01`, `00-${'0'.repeat(32)}-${PARENT}-01`, `00-${TRACE}-${'0'.repeat(16)}-01`, `00-${TRACE.slice(1)}-${PARENT}-01`, `00-${TRACE}-${PARENT}-01-extra`]) {
     const h = head(['traceparent', tp]);

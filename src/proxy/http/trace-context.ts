@@ -64,13 +64,14 @@ export function traceRequest(head: RequestHead, cfg: TracingConfig, rand: number
   let multi = false;
   let force = false;
   let client = false;
+  let state = false;
   for (let i = 0; i < h.length; i += 2) {
     const n = h[i]!;
     const c = n.charCodeAt(0);
     if (c === 116 /* t */) {
       if (n === 'traceparent') {
         if (tps++ === 0) tp = i;
-      }
+      } else if (n === 'tracestate') state = true;
     } else if (c === 120 /* x */) {
       if (n === 'x-request-id') {
         if (rid < 0) rid = i;
@@ -98,7 +99,9 @@ export function traceRequest(head: RequestHead, cfg: TracingConfig, rand: number
   const traceId = inc.traceId ?? hex(16);
   const spanId = hex(8);
   const traceparent = `00-${traceId}-${spanId}-${sampled ? '01' : '00'}`;
-  if (!b3 && !multi && tps <= 1) {
+  // A new trace drops the tracestate that came (W3C: it belongs to the trace it came with).
+  const dropState = state && inc.traceId === undefined;
+  if (!b3 && !multi && tps <= 1 && !dropState) {
     // The common case: edited in place.
     if (rid >= 0) h[rid + 1] = requestId;
     else h.push('x-request-id', requestId);
@@ -108,7 +111,7 @@ export function traceRequest(head: RequestHead, cfg: TracingConfig, rand: number
     const out: HeaderList = [];
     for (let i = 0; i < h.length; i += 2) {
       const n = h[i]!;
-      if (n === 'traceparent' || n === 'b3' || (n.startsWith('x-b3-') && B3_MULTI.has(n))) continue;
+      if (n === 'traceparent' || n === 'b3' || (n.startsWith('x-b3-') && B3_MULTI.has(n)) || (dropState && n === 'tracestate')) continue;
       out.push(n, i === rid ? requestId : h[i + 1]!);
     }
     if (rid < 0) out.push('x-request-id', requestId);
