@@ -8,6 +8,8 @@ import { isGrpc } from './http/grpc.ts';
 
 /** node:http taken without an ESM import, which would load Node's bundled undici (src/proxy/sidecar.ts). */
 const { STATUS_CODES } = process.getBuiltinModule('node:http');
+const { constants: osConstants } = process.getBuiltinModule('node:os');
+const { getSystemErrorMessage } = process.getBuiltinModule('node:util');
 
 export type ProxyErrorCode =
   | 'no_route' // no virtual host or route matches the request
@@ -53,11 +55,17 @@ export class ProxyError extends Error {
   readonly cluster: string | undefined;
   /** The status and gRPC status a rule asked for (fault aborts), instead of the code's own. */
   private readonly answer: ErrorAnswer | undefined;
+  /**
+   * Why the connection to the upstream failed, as Envoy's UPSTREAM_TRANSPORT_FAILURE_REASON says
+   * it ("delayed_connect_error:_Connection_refused", "TLS_error:|...:TLS_error_end"), when it did.
+   */
+  transportFailure: string | undefined;
   constructor(code: ProxyErrorCode, message: string, cluster?: string, answer?: ErrorAnswer) {
     super(message);
     this.code = code;
     this.cluster = cluster;
     this.answer = answer;
+    this.transportFailure = undefined;
   }
   get status(): number {
     return this.answer?.httpStatus ?? STATUS[this.code];
@@ -133,16 +141,31 @@ export function upstreamError(err: UpstreamError, cluster: string, endpoint: str
   if (err.phase === 'connect') {
     // Istio's name for where hosts the mesh does not know go: say so, since the user asked for no such cluster.
     const where = cluster === 'PassthroughCluster' ? `${cluster} (no service of the mesh has that name, so the request went where it named: outbound traffic policy ALLOW_ANY)` : cluster;
-    if (code === 'ECONNREFUSED') return new ProxyError('connect_refused', `connection refused by ${endpoint} in cluster ${where}`, cluster);
+    if (code === 'ECONNREFUSED') return withTransport(new ProxyError('connect_refused', `connection refused by ${endpoint} in cluster ${where}`, cluster), `delayed_connect_error: ${systemMessage(code)}`);
     // The cluster's circuit breakers: limits across all of its endpoints, so the cluster is named first.
     if (code === 'overflow') return new ProxyError('overflow', `too many requests to cluster ${cluster}: ${err.message} (at endpoint ${endpoint})`, cluster);
     if (code === 'ETIMEDOUT') return new ProxyError('connect_failed', `could not connect to ${endpoint} in cluster ${where}: ${err.message}`, cluster);
     // TLS to the endpoint failed (mesh mTLS or TLS origination: tls/upstream.ts): the message says why ("upstream TLS: ...").
-    if (code === 'tls_handshake') return new ProxyError('connect_failed', `could not connect to ${endpoint} in cluster ${where}: ${err.message}`, cluster);
+    if (code === 'tls_handshake') return withTransport(new ProxyError('connect_failed', `could not connect to ${endpoint} in cluster ${where}: ${err.message}`, cluster), `TLS_error:|${err.message}:TLS_error_end`);
     if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') return new ProxyError('connect_failed', `could not connect to ${endpoint} in cluster ${where}: DNS has no address for that name (${code})`, cluster);
-    return new ProxyError('connect_failed', `could not connect to ${endpoint} in cluster ${where}: ${code}${err.message ? ` (${err.message})` : ''}`, cluster);
+    const failed = new ProxyError('connect_failed', `could not connect to ${endpoint} in cluster ${where}: ${code}${err.message ? ` (${err.message})` : ''}`, cluster);
+    return /^E[A-Z]+$/.test(code) ? withTransport(failed, `delayed_connect_error: ${systemMessage(code)}`) : failed;
   }
   return new ProxyError('upstream_reset', `upstream ${endpoint} in cluster ${cluster} ${err.message}`, cluster);
+}
+
+/** Envoy writes transport failure reasons with spaces as underscores. */
+function withTransport(e: ProxyError, reason: string): ProxyError {
+  e.transportFailure = reason.replace(/ /g, '_');
+  return e;
+}
+
+/** The system's words for an errno code ("Connection refused"), as strerror gives them to Envoy. */
+function systemMessage(code: string): string {
+  const n = (osConstants.errno as Record<string, number>)[code];
+  if (n === undefined) return code;
+  const m = getSystemErrorMessage(-n);
+  return m ? m[0]!.toUpperCase() + m.slice(1) : code;
 }
 
 const TEXT_PLAIN = 'text/plain; charset=utf-8';

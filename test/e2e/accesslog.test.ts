@@ -240,3 +240,15 @@ test('accessLogFile unset (Istio\'s default): no access log, the files closed; t
   assert.deepEqual(st.accessLog, [], 'no file open');
   assert.ok(!httpbin.stdout().slice(s0).includes('/off'), httpbin.stdout().slice(s0));
 });
+
+test("a destination that refuses the connection: 503 UF, with Envoy's transport failure reason on the line and in the details", async () => {
+  const { freePort } = await import('../../src/util/net.ts');
+  const closed = await freePort(); // nothing listens there
+  await configure({ accessLogFile: '/dev/stdout', accessLogFormat: '%RESPONSE_CODE% %RESPONSE_FLAGS% %RESPONSE_CODE_DETAILS% "%UPSTREAM_TRANSPORT_FAILURE_REASON%" %UPSTREAM_CLUSTER%\n' });
+  const c0 = client.stdout().length;
+  // A host the mesh does not know goes where it names (ALLOW_ANY, Istio's default): nothing listens there.
+  const r = await call(sleep, `127.0.0.1:${closed}`, '/');
+  assert.equal(r.status, 503, r.body);
+  const [line] = await linesOf(client, c0, 1, 'sleep');
+  assert.equal(line, '503 UF upstream_reset_before_response_started{remote_connection_failure|delayed_connect_error:_Connection_refused} "delayed_connect_error:_Connection_refused" PassthroughCluster');
+});

@@ -433,7 +433,7 @@ function fail(ctx: ForwardContext, ds: Downstream, e: unknown, endpoint?: string
     const policy = err.authzPolicy;
     // A gRPC client that gets the sidecar's own answer gets it as a trailers-only response with this grpc-status.
     const grpcStatus = !ds.responseStarted && isGrpc(ds.head.headers) ? { grpcStatus: String(err.grpcStatus) } : {};
-    publish(ctx, ds, err.cluster ?? '-', err.status, err.code, endpoint || undefined, started, { ...detail, ...(policy ? { authzPolicy: policy } : {}), bytesSent: ds.responseStarted ? (detail?.bytesSent ?? 0) : localReplyBytes(ds, err), ...grpcStatus });
+    publish(ctx, ds, err.cluster ?? '-', err.status, err.code, endpoint || undefined, started, { ...detail, ...(policy ? { authzPolicy: policy } : {}), ...(err.transportFailure ? { transportFailure: err.transportFailure } : {}), bytesSent: ds.responseStarted ? (detail?.bytesSent ?? 0) : localReplyBytes(ds, err), ...grpcStatus });
   }
   sendError(ds, err);
 }

@@ -20,6 +20,8 @@ export interface RequestEvent {
   durationMs?: number;
   /** The client's SPIFFE id, when it came over mutual TLS (Istio's source_principal). */
   source?: string;
+  /** Why the connection to the upstream failed (Envoy's UPSTREAM_TRANSPORT_FAILURE_REASON), when it did. */
+  transportFailure?: string;
   /** A request an AuthorizationPolicy denied: the deciding policy id ("ns[foo]-policy[deny-all]-rule[0]", "none": no ALLOW matched). */
   authzPolicy?: string;
   /**

@@ -47,10 +47,12 @@ export function responseFlags(reason: string | undefined): string {
  * Envoy's RESPONSE_CODE_DETAILS: "via_upstream" for the upstream's answer, the reason's details for
  * the sidecar's own, "rbac_access_denied_matched_policy[<policy id>]" for an authorization denial
  * (Istio's policy ids name the deciding policy; "none": no ALLOW policy matched), "direct_response"
- * for a route's own answer.
+ * for a route's own answer; a failed connection with its transport failure reason.
  */
-export function responseCodeDetails(reason: string | undefined, cluster: string, authzPolicy: string | undefined): string {
+export function responseCodeDetails(reason: string | undefined, cluster: string, authzPolicy: string | undefined, transportFailure?: string): string {
   if (reason === 'rbac_denied') return `rbac_access_denied_matched_policy[${authzPolicy ?? 'none'}]`;
+  // A failed connection, as Envoy 1.2x says it: "{remote_connection_failure|<transport failure reason>}".
+  if (transportFailure && (reason === 'connect_refused' || reason === 'connect_failed')) return `upstream_reset_before_response_started{remote_connection_failure|${transportFailure}}`;
   if (reason !== undefined) return DETAILS[reason] ?? reason;
   return cluster === '-' ? 'direct_response' : 'via_upstream';
 }
