@@ -338,3 +338,25 @@ test("a round's record is shared between sidecars: one that reports thousands of
   assert.equal(r.dropped, 3 * MAX_RECORD_SERIES - noisy, 'the label sets left out are counted once each');
   assert.ok(r.series.size <= MAX_RECORD_SERIES);
 });
+
+test('after a control-plane restart, the first round (every sidecar older than it, so only baselines) is not recorded: a steady 10 rps reads 10 over the first minute, not 8% less', async () => {
+  let count = 50_000;
+  let clock = 1_000_000; // ms; the sidecar's process started long before the collector
+  const c = new Collector({ proxies: () => [proxy] as any[], intervalMs: 0, log: () => {}, now: () => clock });
+  const srv = http.createServer((_q, res) => res.end(`process_start_time_seconds ${(1_000_000 - 3_600_000) / 1000}\nistio_requests_total{reporter="destination",destination_workload="w",destination_workload_namespace="ns",destination_service="s.ns.svc.cluster.local",response_code="200",connection_security_policy="mutual_tls"} ${count}\n`));
+  const proxy = { id: 'sidecar~1', peer: '127.0.0.1:5555', workload: { name: 'w', namespace: 'ns', serviceAccount: 'sa', service: 's', adminPort: await listen(srv) } };
+  try {
+    for (let i = 0; i < 12; i++) {
+      clock += 5000;
+      count += 50; // 10 rps
+      await c.round();
+    }
+    const info = windowOf(c.rounds.records, 60_000, clock);
+    const [item] = signalsOver(c.rounds.records, 'workload', 'destination', info.covered);
+    assert.equal(item!.rps, 10, `rps ${item!.rps} over ${info.covered} s`);
+    assert.equal(c.roundCount, 12);
+  } finally {
+    srv.closeAllConnections();
+    srv.close();
+  }
+});

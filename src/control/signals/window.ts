@@ -90,7 +90,7 @@ export class TargetCounters {
    * The deltas since the previous scrape, keeping only series the sidecar reports of its own end
    * (`own(labels)`); the others are counted in `rejected`.
    */
-  ingest(samples: readonly Sample[], own: (labels: Record<string, string>) => boolean): { deltas: Delta[]; rejected: number; restarted: boolean } {
+  ingest(samples: readonly Sample[], own: (labels: Record<string, string>) => boolean): { deltas: Delta[]; rejected: number; restarted: boolean; baseline: boolean } {
     const start = samples.find((s) => s.name === START_TIME)?.value;
     let restarted = false;
     let fromZero = false;
@@ -148,7 +148,8 @@ export class TargetCounters {
       }
     }
     this.prev = next;
-    return { deltas, rejected, restarted };
+    // A first scrape of a sidecar that was running before the collector: its counters are a baseline, no deltas.
+    return { deltas, rejected, restarted, baseline: first && !fromZero };
   }
 }
 
@@ -169,6 +170,9 @@ function seriesKey(s: Sample): string {
 export class RecordBuilder {
   readonly series = new Map<string, Acc>();
   dropped = 0;
+  /** Targets scraped this round, and how many of them were only a baseline (a first scrape of a sidecar older than the collector). */
+  targets = 0;
+  baselines = 0;
   private readonly lesByKey = new Map<string, number[]>();
   private readonly pendingBuckets = new Map<string, { dims: readonly string[]; counts: Map<number, number> }>();
   /** Label sets left out this round. */
