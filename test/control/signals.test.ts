@@ -360,3 +360,16 @@ test('after a control-plane restart, the first round (every sidecar older than i
     srv.close();
   }
 });
+
+test("the dashboard's series are computed once per recorded round, however often they are polled, and anew after the next round", async () => {
+  const { cachedSeries } = await import('../../src/control/admin/signals.ts');
+  const c = new Collector({ proxies: () => [], intervalMs: 0, log: () => {}, now: () => 1 });
+  let computed = 0;
+  const get = (key: string) => cachedSeries(c, key, () => ++computed);
+  c.rounds.push({ t: 1000, seconds: 5, series: new Map(), dropped: 0 });
+  assert.deepEqual([get('a'), get('a'), get('a')], [1, 1, 1]);
+  assert.equal(get('b'), 2, 'another query: its own answer');
+  c.rounds.push({ t: 6000, seconds: 5, series: new Map(), dropped: 0 });
+  assert.equal(get('a'), 3, 'a new round: computed again');
+  assert.equal(get('a'), 3);
+});

@@ -88,12 +88,32 @@ function signals(deps: SignalsDeps, what: string | undefined, q: URLSearchParams
   const reporter = (q.get('reporter') ?? defaultReporter(by)) as Reporter;
   if (reporter !== 'source' && reporter !== 'destination') return bad(400, `reporter "${reporter}": expected source or destination`);
   if (what === 'series') {
-    return { status: 200, body: { by, reporter, intervalSeconds: c.intervalMs / 1000, items: seriesOver(c.rounds.records, by, reporter, q.get('name') ?? undefined) } };
+    const name = q.get('name') ?? undefined;
+    return { status: 200, body: { by, reporter, intervalSeconds: c.intervalMs / 1000, items: cachedSeries(c, `${by}\u0000${reporter}\u0000${name ?? ''}`, () => seriesOver(c.rounds.records, by, reporter, name)) } };
   }
   if (what !== undefined) return bad(404, `no such admin endpoint: GET /api/v1/signals/${what}; try /api/v1/signals, /api/v1/signals/series, /api/v1/signals/splits, /api/v1/signals/targets`);
   const records = c.rounds.within(win, now);
   const window = windowOf(records, win, now);
   return { status: 200, body: { by, reporter, window, items: signalsOver(records, by, reporter, window.covered, q.get('namespace') ?? undefined) } };
+}
+
+/**
+ * The 15 minutes of series change only when a round is recorded, while every open dashboard polls
+ * them (each panel, each few seconds): answers are kept until the next record, at most
+ * MAX_CACHED_SERIES of them (by, reporter and name).
+ */
+const seriesCache = new WeakMap<Collector, { mark: number; answers: Map<string, unknown> }>();
+const MAX_CACHED_SERIES = 256;
+
+export function cachedSeries<T>(c: Collector, key: string, compute: () => T): T {
+  const records = c.rounds.records;
+  const mark = records.length ? records[records.length - 1]!.t : -1;
+  let entry = seriesCache.get(c);
+  if (!entry || entry.mark !== mark) seriesCache.set(c, (entry = { mark, answers: new Map() }));
+  if (entry.answers.has(key)) return entry.answers.get(key) as T;
+  const v = compute();
+  if (entry.answers.size < MAX_CACHED_SERIES) entry.answers.set(key, v);
+  return v;
 }
 
 /**
