@@ -170,6 +170,15 @@ test('TCP over mTLS: istio_tcp_connections_opened/closed_total with both princip
   assert.ok(sum(await series(client, 'istio_tcp_connections_opened_total'), src) >= 1, JSON.stringify(await series(client, 'istio_tcp_connections_opened_total')));
 });
 
+test("a TCP connection an AuthorizationPolicy denies: a line with the deciding policy in CONNECTION_TERMINATION_DETAILS, as Envoy's tcp_proxy writes it", async () => {
+  const deny = { metadata: { name: 'deny-tcp', namespace: 'foo' }, spec: { selector: { matchLabels: { app: 'httpbin' } }, action: 'DENY', rules: [{ to: [{ operation: { ports: ['9000'] } }] }] } };
+  await configure({ accessLogFile: '/dev/stdout', accessLogFormat: '%RESPONSE_CODE% %RESPONSE_FLAGS% %CONNECTION_TERMINATION_DETAILS% %BYTES_RECEIVED% %DOWNSTREAM_PEER_URI_SAN%\n' }, 'PERMISSIVE', [deny]);
+  const s0 = httpbin.stdout().length;
+  assert.notEqual(await tcpEcho(sleep, 'httpbin.foo:9000'), 'echoed');
+  const [line] = await linesOf(httpbin, s0, 1, 'httpbin');
+  assert.equal(line, `0 - rbac_access_denied_matched_policy[ns[foo]-policy[deny-tcp]-rule[0]] 0 ${SLEEP_ID}`);
+});
+
 test('PeerAuthentication DISABLE: plain text, the principals are "unknown" and the policy "none"; no peer on the line', async () => {
   await configure({ accessLogFile: '/dev/stdout', accessLogEncoding: 'JSON', accessLogFormat: JSON_FORMAT }, 'DISABLE');
   const s0 = httpbin.stdout().length;

@@ -95,7 +95,7 @@ function run(ctx: TcpAuthzContext, listener: string, filters: readonly AuthzFilt
 }
 
 function deny(ctx: TcpAuthzContext, listener: string, socket: net.Socket, req: RbacRequest, policy: string, filter: string, t: Trail, why: string, delayMs: number): void {
-  publish(ctx, { listener, protocol: 'tcp', effect: 'denied', policy, filter, ...(t.shadow ? { shadow: t.shadow } : {}), ...(req.peer ? { source: req.peer as string } : {}) });
+  publish(ctx, { listener, protocol: 'tcp', effect: 'denied', policy, filter, ...(t.shadow ? { shadow: t.shadow } : {}), ...(req.peer ? { source: req.peer as string } : {}), down: socket });
   logOnce(ctx, `TCP connection from ${req.sourceIp}:${socket.remotePort}${req.peer ? ` (${req.peer as string})` : ''} to listener ${listener} closed: ${why} (filter ${filter})`);
   socket.pause();
   if (delayMs > 0) setTimeout(() => socket.destroy(), delayMs).unref();

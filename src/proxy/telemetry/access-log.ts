@@ -8,7 +8,8 @@ import { headerValue } from '../http/edits.ts';
 import { unmapped } from '../http/authz.ts';
 import { peerPrincipal } from '../tls/peer.ts';
 import type { AccessLogConfig } from '../xds-client/convert-accesslog.ts';
-import type { RequestEvent, TcpEvent, Telemetry } from './events.ts';
+import type { AuthzEvent, RequestEvent, TcpEvent, Telemetry } from './events.ts';
+import { EXT_AUTHZ_POLICY } from '../errors.ts';
 import { responseCodeDetails, responseFlags } from './flags.ts';
 import { type LogEntry, render } from './format.ts';
 import { LogFile } from './log-file.ts';
@@ -33,6 +34,7 @@ export class AccessLogger {
     // A subscriber that throws would surface as an uncaught exception (diagnostics_channel): never.
     t.request.subscribe(guarded((e) => this.onRequest(e), this.opts.log, 'access log'));
     t.tcp.subscribe(guarded((e) => this.onTcp(e), this.opts.log, 'access log'));
+    t.authz.subscribe(guarded((e) => this.onAuthz(e), this.opts.log, 'access log'));
   }
 
   /** Lines written and dropped, by file. */
@@ -136,6 +138,35 @@ export class AccessLogger {
       upstreamPeerUriSan: peerPrincipal(up),
     };
     this.write(e.listener ?? '(tunnel)', logs, entry);
+  }
+
+  /**
+   * A TCP connection its listener's authorization refused, before any tcp_proxy took it: a line, as
+   * Envoy's tcp_proxy writes one for a connection its network RBAC filter closed, with the deciding
+   * policy in CONNECTION_TERMINATION_DETAILS (an external authorizer's denial: the UAEX flag).
+   */
+  private onAuthz(e: AuthzEvent): void {
+    if (e.protocol !== 'tcp' || e.effect !== 'denied' || !e.down) return;
+    const l = this.opts.config().listeners.get(e.listener);
+    if (!l) return;
+    const logs = l.tcp?.accessLog ?? l.mtls?.chains.find((c) => c.tcp?.accessLog)?.tcp?.accessLog ?? l.accessLog;
+    if (!logs) return;
+    const down = e.down;
+    const peer = peerPrincipal(down);
+    const ext = e.policy === EXT_AUTHZ_POLICY;
+    this.write(e.listener, logs, {
+      startMs: Date.now(),
+      durationMs: 0,
+      responseCode: 0,
+      responseFlags: ext ? 'UAEX' : '-',
+      ...(ext ? {} : { connectionTerminationDetails: `rbac_access_denied_matched_policy[${e.policy ?? 'none'}]` }),
+      bytesReceived: 0,
+      bytesSent: 0,
+      downstreamLocalAddress: down.localAddress ? hostPort(down.localAddress, down.localPort) : undefined,
+      downstreamRemoteAddress: down.remoteAddress ? hostPort(down.remoteAddress, down.remotePort) : undefined,
+      downstreamPeerUriSan: peer,
+      downstreamLocalUriSan: peer ? this.opts.identity() : undefined,
+    });
   }
 
   private write(listener: string, logs: readonly AccessLogConfig[], entry: LogEntry): void {

@@ -69,6 +69,8 @@ export interface AuthzEvent {
   audit?: string;
   /** The client's SPIFFE id, when it came over mutual TLS. */
   source?: string;
+  /** A TCP connection denied: the connection, for the access log (read during delivery, never kept; it is closed after). */
+  down?: net.Socket;
 }
 
 /** A TCP connection through a tcp_proxy (or a CONNECT tunnel to a TCP service) changed state. */

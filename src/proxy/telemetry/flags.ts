@@ -17,6 +17,7 @@ const FLAGS: Readonly<Record<string, string>> = {
   downstream_closed: 'DC',
   fault_abort: 'FI',
   rate_limited: 'RL',
+  ext_authz_denied: 'UAEX',
 };
 
 /** Envoy's response code details, by the sidecar's reason. */
