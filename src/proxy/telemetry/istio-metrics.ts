@@ -174,10 +174,9 @@ export class IstioMetrics {
     const flags = responseFlags(e.reason);
     // The edge, then the outcome; the cluster names the service only on the source side.
     const keys = inbound ? [true, down ?? '', downWorkload ?? '', mine, grpc, status, grpcStatus, flags] : [false, up ?? '', upWorkload ?? '', mine, cluster, grpc, status, grpcStatus, flags];
-    const edge = () => this.labels(inbound, down, downWorkload, up, upWorkload, cluster, mine, [grpc ? 'grpc' : 'http', String(status), grpcStatus, flags, securityPolicy(inbound, down)]);
     const stats = l?.istioStats;
-    if (stats) return this.requestWith(stats, e, ds, keys, edge, grpc);
-    const s = this.requests.get(keys, () => requestSeries(REQUEST_LABELS, edge(), ALL_HTTP, grpc));
+    if (stats) return this.requestWith(stats, e, ds, keys, () => this.labels(inbound, down, downWorkload, up, upWorkload, cluster, mine, [grpc ? 'grpc' : 'http', String(status), grpcStatus, flags, securityPolicy(inbound, down)]), grpc);
+    const s = this.requests.get(keys, () => requestSeries(REQUEST_LABELS, this.labels(inbound, down, downWorkload, up, upWorkload, cluster, mine, [grpc ? 'grpc' : 'http', String(status), grpcStatus, flags, securityPolicy(inbound, down)]), ALL_HTTP, grpc));
     s.requests++;
     s.duration.observe(e.durationMs ?? 0);
     s.requestBytes.observe(e.bytesReceived ?? 0);
