@@ -10,7 +10,7 @@
 //     label is added after the standard ones (in the order of their names); the value is the
 //     expression's, printed as Envoy prints it, "unknown" when it errs; an expression that does not
 //     parse leaves a standard label out and adds nothing (Envoy logs it and goes on);
-//   - a metric entry without a name applies to every metric.
+//   - a metric entry without a name applies its labels to every metric (its drop to none, as the filter's lookup finds no metric named "").
 // A listener without the filter reports Istio's defaults (what Istio's default Telemetry does).
 import { TYPE } from '../../xds/types.ts';
 import { CelFilterError, compileCelValue } from '../telemetry/cel-filter.ts';
@@ -87,7 +87,8 @@ export function istioStatsConfig(where: string, f: any): IstioStatsConfig {
     if (typeof name !== 'string') fail(`${mw}.name`, 'must be a string');
     const targets = name === '' ? ALL_METRICS : ALL_METRICS.includes(name) ? [name] : [];
     if (m.drop === true) {
-      for (const t of targets) drop.add(t);
+      // Only a metric named: the filter looks the name up, and "" is none.
+      if (name !== '') drop.add(name);
       return;
     }
     const of = (t: string) => overrides.get(t) ?? (overrides.set(t, new Map()), overrides.get(t)!);
