@@ -27,7 +27,7 @@ import type { MeshConfig } from '../../api/meshconfig.ts';
 import { findExtensionProvider } from '../../api/meshconfig.ts';
 import type { ApplyingTelemetry } from '../../api/telemetry-select.ts';
 import { sectionEntries } from '../../api/telemetry-select.ts';
-import { ISTIO_METRICS } from '../../api/telemetry.ts';
+import { ISTIO_METRICS, PROMETHEUS_METRIC } from '../../api/telemetry.ts';
 import { celUnsupported } from '../../api/cel-support.ts';
 import { TYPE } from '../../xds/types.ts';
 
@@ -35,20 +35,6 @@ export type MetricsSide = 'CLIENT' | 'SERVER';
 
 export const ISTIO_STATS = 'istio.stats';
 const STATS_PLUGIN_CONFIG = 'type.googleapis.com/stats.PluginConfig';
-
-/** Istio's metric enum -> the name the stats filter knows (istio_ + it in the exposition). */
-export const PROMETHEUS_METRIC: Readonly<Record<string, string>> = {
-  REQUEST_COUNT: 'requests_total',
-  REQUEST_DURATION: 'request_duration_milliseconds',
-  REQUEST_SIZE: 'request_bytes',
-  RESPONSE_SIZE: 'response_bytes',
-  TCP_OPENED_CONNECTIONS: 'tcp_connections_opened_total',
-  TCP_CLOSED_CONNECTIONS: 'tcp_connections_closed_total',
-  TCP_SENT_BYTES: 'tcp_sent_bytes_total',
-  TCP_RECEIVED_BYTES: 'tcp_received_bytes_total',
-  GRPC_REQUEST_MESSAGES: 'request_messages_total',
-  GRPC_RESPONSE_MESSAGES: 'response_messages_total',
-};
 
 /** Every metric but ALL_METRICS, sorted (Istio's allMetrics). */
 const ALL = ISTIO_METRICS.filter((m) => m !== 'ALL_METRICS').sort();
