@@ -139,6 +139,21 @@ test('a listener without the filter reports the defaults beside one that has it;
   assert.equal(s.filter((x) => x.name === 'istio_requests_total').length, 1);
 });
 
+test('the filter gone (the Telemetry deleted): the metric it dropped is reported again, on the same series, counting from then on', () => {
+  const listeners = new Map([['inbound|9080', convertListener(listener('inbound|9080', 'INBOUND', [{ name: 'requests_total', drop: true }]))]]);
+  const config = () => ({ ...EMPTY_CONFIG, listeners }) as unknown as RuntimeConfig;
+  const t = new Telemetry();
+  const m = new IstioMetrics(config, { workload: 'reviews-v2', namespace: 'bookinfo', principal: () => ME });
+  m.subscribe(t);
+  t.request.publish(inbound());
+  assert.equal(parse(m.prometheus()).find((x) => x.name === 'istio_requests_total'), undefined);
+  listeners.set('inbound|9080', convertListener(listener('inbound|9080', 'INBOUND')));
+  t.request.publish(inbound());
+  const s = parse(m.prometheus());
+  assert.equal(s.find((x) => x.name === 'istio_requests_total')!.value, 1);
+  assert.equal(s.find((x) => x.name === 'istio_request_duration_milliseconds_count')!.value, 2);
+});
+
 test('TCP: a dropped metric is not reported, and an added label applies to the TCP series', async () => {
   const tcp = (name: string) => ({
     name,

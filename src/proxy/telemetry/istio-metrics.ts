@@ -177,6 +177,8 @@ export class IstioMetrics {
     const stats = l?.istioStats;
     if (stats) return this.requestWith(stats, e, ds, keys, () => this.labels(inbound, down, downWorkload, up, upWorkload, cluster, mine, [grpc ? 'grpc' : 'http', String(status), grpcStatus, flags, securityPolicy(inbound, down)]), grpc);
     const s = this.requests.get(keys, () => requestSeries(REQUEST_LABELS, this.labels(inbound, down, downWorkload, up, upWorkload, cluster, mine, [grpc ? 'grpc' : 'http', String(status), grpcStatus, flags, securityPolicy(inbound, down)]), ALL_HTTP, grpc));
+    // A series a stats filter made may lack some metrics: without the filter it reports them all.
+    s.has = ALL_HTTP;
     s.requests++;
     s.duration.observe(e.durationMs ?? 0);
     s.requestBytes.observe(e.bytesReceived ?? 0);
@@ -235,6 +237,7 @@ export class IstioMetrics {
     const stats = e.listener === undefined ? this.tunnel() : listener?.istioStats;
     if (stats) return this.tcpWith(stats, e, keys, edge);
     const s = this.tcp.get(keys, () => tcpSeries(TCP_LABELS, edge(), ALL_TCP));
+    s.has = ALL_TCP;
     if (e.kind === 'open') {
       s.opened++;
       if (e.up) this.live.set(e.up, { closedIn: s, receivedIn: s, sentIn: s, up: e.up, received: 0, sent: 0 });
