@@ -228,10 +228,14 @@ function evaluate(x: CelExpr, e: LogEntry, ctx: Ctx): V {
   }
 }
 
+/** Each select node's attribute path, made once (celAttributeOf makes a string each time). */
+const paths = new WeakMap<CelExpr, string | null>();
+
 function select(x: Extract<CelExpr, { k: 'select' }>, e: LogEntry, ctx: Ctx): V {
-  const path = celAttributeOf(x);
+  let path = paths.get(x);
+  if (path === undefined) paths.set(x, (path = celAttributeOf(x) ?? null));
   let v: V;
-  if (path !== undefined && Object.hasOwn(ATTRIBUTES, path)) v = ATTRIBUTES[path](e);
+  if (path !== null && Object.hasOwn(ATTRIBUTES, path)) v = ATTRIBUTES[path](e);
   else {
     const o = evaluate(x.operand, e, ctx);
     if (isErr(o)) return o;

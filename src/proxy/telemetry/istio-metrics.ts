@@ -112,9 +112,13 @@ export class IstioMetrics {
   /** Series whose labels a Telemetry changed, by their label names. */
   private readonly otherRequests = new Map<string, SeriesIndex<RequestSeries>>();
   private readonly otherTcp = new Map<string, SeriesIndex<TcpSeries>>();
-  /** An edge's standard label values, by the same keys as the standard series (for the changed ones). */
-  private readonly edgeRequestLabels = new SeriesIndex<string[]>();
-  private readonly edgeTcpLabels = new SeriesIndex<string[]>();
+  /**
+   * A group's series by the edge's keys and its expressions' values (StatsGroup.key): found
+   * without making its labels; made (once) from the labels, in otherRequests, where groups that
+   * come to the same labels share a series.
+   */
+  private readonly groupRequests = new Map<string, SeriesIndex<RequestSeries>>();
+  private readonly groupTcp = new Map<string, SeriesIndex<TcpSeries>>();
   /** Open connections by their upstream socket: their bytes so far are counted at each scrape, as Envoy reports long connections periodically. */
   private readonly live = new Map<net.Socket, LiveTcp>();
   private readonly log: (msg: string) => void;
@@ -196,8 +200,10 @@ export class IstioMetrics {
       let s: RequestSeries;
       if (g.standard) s = this.requests.get(keys, () => requestSeries(REQUEST_LABELS, edge(), 0, grpc));
       else {
-        const labels = relabel(g, this.edgeRequestLabels.get(keys, edge), values);
-        s = indexOf(this.otherRequests, g.namesKey).get(labels, () => requestSeries(g.names, labels, 0, grpc));
+        s = indexOf(this.groupRequests, g.key).get(groupKeys(keys, g, values), () => {
+          const labels = relabel(g, edge(), values);
+          return indexOf(this.otherRequests, g.namesKey).get(labels, () => requestSeries(g.names, labels, 0, grpc));
+        });
         if (grpc) s.grpc = true;
       }
       const m = g.mask;
@@ -257,8 +263,10 @@ export class IstioMetrics {
       let s: TcpSeries;
       if (g.standard) s = this.tcp.get(keys, () => tcpSeries(TCP_LABELS, edge(), 0));
       else {
-        const labels = relabel(g, this.edgeTcpLabels.get(keys, edge), values);
-        s = indexOf(this.otherTcp, g.namesKey).get(labels, () => tcpSeries(g.names, labels, 0));
+        s = indexOf(this.groupTcp, g.key).get(groupKeys(keys, g, values), () => {
+          const labels = relabel(g, edge(), values);
+          return indexOf(this.otherTcp, g.namesKey).get(labels, () => tcpSeries(g.names, labels, 0));
+        });
       }
       const m = g.mask;
       s.has |= m;
@@ -366,6 +374,14 @@ function evaluate(stats: IstioStatsConfig, entry: Parameters<IstioStatsConfig['e
       return UNKNOWN;
     }
   });
+}
+
+/** A group's series key: the edge's keys, then the values of the expressions it reads. */
+function groupKeys(keys: readonly (string | number | boolean)[], g: StatsGroup, values: readonly string[]): readonly (string | number | boolean)[] {
+  if (!g.reads.length) return keys;
+  const out = keys.slice();
+  for (const i of g.reads) out.push(values[i] ?? UNKNOWN);
+  return out;
 }
 
 /** A group's label values: the standard ones it keeps, and its expressions'. */

@@ -38,6 +38,10 @@ export interface StatsGroup {
   from: readonly number[];
   /** names joined: which series index a group's series are in. */
   namesKey: string;
+  /** The names and where each value comes from (an expression by its text): equal groups, of any listener or config, are equal. */
+  key: string;
+  /** The expressions it reads (indices into IstioStatsConfig.exprs), in order. */
+  reads: readonly number[];
 }
 
 export interface IstioStatsConfig {
@@ -61,6 +65,7 @@ export function istioStatsConfig(where: string, f: any): IstioStatsConfig {
   const metrics: any[] = value.metrics ?? [];
   if (!Array.isArray(metrics)) fail(`${where}.typed_config.value.metrics`, 'must be a list');
   const exprs: ((e: LogEntry) => string)[] = [];
+  const texts: string[] = [];
   const exprIds = new Map<string, number | undefined>();
   const expression = (w: string, text: string): number | undefined => {
     if (exprIds.has(text)) return exprIds.get(text);
@@ -72,6 +77,7 @@ export function istioStatsConfig(where: string, f: any): IstioStatsConfig {
       throw e;
     }
     const id = fn ? exprs.push(fn) - 1 : undefined;
+    if (fn) texts.push(text);
     exprIds.set(text, id);
     return id;
   };
@@ -126,7 +132,9 @@ export function istioStatsConfig(where: string, f: any): IstioStatsConfig {
       if (g) g.mask |= 1 << bit;
       else {
         const standard = from.length === labels.length && from.every((x, i) => x === i);
-        out.set(key, { mask: 1 << bit, names: Object.freeze(outNames), standard, from: Object.freeze(from), namesKey: outNames.join(',') });
+        const reads = from.filter((x) => x < 0).map((x) => ~x);
+        const stable = `${outNames.join(',')}|${from.map((x) => (x >= 0 ? x : JSON.stringify(texts[~x]))).join(',')}`;
+        out.set(key, { mask: 1 << bit, names: Object.freeze(outNames), standard, from: Object.freeze(from), namesKey: outNames.join(','), key: stable, reads: Object.freeze(reads) });
       }
     });
     return [...out.values()];
