@@ -48,7 +48,7 @@ interface RequestSeries {
   /** The label names (REQUEST_LABELS but where a Telemetry changed them) and values. */
   names: readonly string[];
   labels: string[];
-  /** Which metrics it reports (bits of HTTP_BITS): those some listener updates it for. */
+  /** Which metrics it reports (REQ, DUR, ... below): those some listener updates it for. */
   has: number;
   /** The labels as the text format writes them, made at the first scrape. */
   text?: string;
@@ -66,7 +66,7 @@ interface RequestSeries {
 interface TcpSeries {
   names: readonly string[];
   labels: string[];
-  /** Bits of TCP_BITS. */
+  /** Which metrics it reports (OPENED, CLOSED, SENT, RECEIVED below). */
   has: number;
   text?: string;
   opened: number;
