@@ -86,7 +86,7 @@ export function meshConfigSupport(data: Obj): MeshSupport {
         if (isObject(v)) defaultProviders(v, mesh.extensionProviders, warn);
         break;
       case 'enablePrometheusMerge':
-        warn(k, `${NOT_APPLIED}: Weft has no metrics providers yet`);
+        warn(k, `${NOT_APPLIED}: the sidecars' /stats/prometheus has their own metrics and Istio's, not the application's`);
         break;
       default:
         warn(k, `${NOT_APPLIED}`);
@@ -137,7 +137,7 @@ function defaultProviders(c: Obj, providers: unknown, warn: (path: string, messa
       continue;
     }
     if (k !== 'tracing') {
-      warn(`defaultProviders.${k}`, `${NOT_APPLIED}: Weft has no metrics providers yet`);
+      warn(`defaultProviders.${k}`, NOT_APPLIED);
       continue;
     }
     (Array.isArray(v) ? v : []).forEach((name, i) => {

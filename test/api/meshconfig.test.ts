@@ -64,7 +64,7 @@ test("an installed Istio's ConfigMap is accepted as kubectl prints it; what Weft
     "ConfigMap istio-system/istio: data.mesh.defaultConfig.discoveryAddress: accepted, not applied yet: proxy settings are the sidecar's own (weft sidecar flags)",
     "ConfigMap istio-system/istio: data.mesh.defaultConfig.proxyMetadata: accepted, not applied yet: proxy settings are the sidecar's own (weft sidecar flags)",
     "ConfigMap istio-system/istio: data.mesh.defaultConfig.tracing.zipkin: accepted, not applied yet: sidecars export spans to an opentelemetry extension provider (defaultProviders.tracing) or to the control plane's receiver",
-    'ConfigMap istio-system/istio: data.mesh.enablePrometheusMerge: accepted, not applied yet: Weft has no metrics providers yet',
+    'ConfigMap istio-system/istio: data.mesh.enablePrometheusMerge: accepted, not applied yet: the sidecars\' /stats/prometheus has their own metrics and Istio\'s, not the application\'s',
   ]);
   // Written back as it came: the content under data, not spec.
   const shown = manifestOf(cm);
