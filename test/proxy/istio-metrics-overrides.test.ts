@@ -116,6 +116,15 @@ test('series still grow with edges, never with paths, unless a label asks for th
   assert.equal(s[0]!.labels.ok, 'true');
 });
 
+test("an expression that does not parse: a standard label it would replace is left out, a label it would add is not added (Envoy's stats filter)", () => {
+  const { t, scrape } = sidecar([{ name: 'requests_total', dimensions: { response_code: 'response.code +', extra: "request.headers['" } }]);
+  t.request.publish(inbound());
+  const s = scrape().find((x) => x.name === 'istio_requests_total')!;
+  assert.equal('response_code' in s.labels, false);
+  assert.equal('extra' in s.labels, false);
+  assert.equal(Object.keys(s.labels).length, REQUEST_LABELS.length - 1);
+});
+
 test('the filter for all metrics (no name) relabels every metric; a drop without a name drops none (as the filter does)', () => {
   const { t, scrape } = sidecar([{ dimensions: { env: "'prod'" } }, { drop: true }]);
   t.request.publish(inbound());
