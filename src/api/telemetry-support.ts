@@ -11,7 +11,8 @@
 //     match (metric, ALL_METRICS, customMetric naming a standard metric, mode), disabled and
 //     tagOverrides (REMOVE; UPSERT's value a CEL expression, as far as the sidecars evaluate it).
 //     Warned: reportingInterval (no meaning for a Prometheus scrape), a customMetric that is none
-//     of Istio's standard metrics, an UPSERT value the sidecars cannot evaluate (left out); with
+//     of Istio's standard metrics, an UPSERT value the sidecars cannot evaluate (left out) or that
+//     is no CEL (Envoy's stats filter leaves a standard label out, adds no other); with
 //     the mesh config, telemetryProviderWarnings names providers that are not Prometheus ones;
 //   - tracing: applied (control/translate/tracing.ts): providers (the first, an opentelemetry one),
 //     match.mode, randomSamplingPercentage, disableSpanReporting, customTags (literal, environment,
@@ -22,6 +23,7 @@
 import type { FieldError, Telemetry } from './types.ts';
 import { field, index, isObject, type Obj } from './schema.ts';
 import { celUnsupported } from './cel-support.ts';
+import { celSyntaxError } from './cel.ts';
 import { PROMETHEUS_METRIC } from './telemetry.ts';
 import { findExtensionProvider, type MeshConfig } from './meshconfig.ts';
 
@@ -48,6 +50,11 @@ export function telemetrySupport(spec: Obj, out: { warnings: FieldError[] }): vo
       const tags = isObject(o.tagOverrides) ? o.tagOverrides : {};
       for (const [name, t] of Object.entries(tags)) {
         if (!isObject(t) || t.operation === 'REMOVE' || typeof t.value !== 'string') continue;
+        const syntax = celSyntaxError(t.value);
+        if (syntax) {
+          warn(`${field(op, 'tagOverrides')}.${name}.value`, `not a CEL expression (${syntax}): as Envoy's stats filter does, a standard label is then left out and any other is not added`);
+          continue;
+        }
         const problem = celUnsupported(t.value);
         if (problem) warn(`${field(op, 'tagOverrides')}.${name}.value`, `accepted, not applied: Weft's sidecars cannot evaluate it (${problem}); the label is left as it is`);
       }

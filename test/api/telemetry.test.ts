@@ -83,6 +83,9 @@ describe('Telemetry: what Weft applies, and the warnings for the rest', () => {
       "Telemetry default/r: spec.metrics[0].reportingInterval: accepted, not applied: it has no meaning for Prometheus, which the sidecars export to: a scrape reads the counters as they are, an open connection's bytes counted up to the scrape itself",
       'Telemetry default/r: spec.metrics[0].overrides[0].match.customMetric: accepted, not applied: Weft\'s sidecars report Istio\'s standard metrics only (requests_total, request_duration_milliseconds, request_bytes, response_bytes, tcp_connections_opened_total, tcp_connections_closed_total, tcp_sent_bytes_total, tcp_received_bytes_total, request_messages_total, response_messages_total); there is no "my_metric" to change',
     ]);
+    const bad = warnings({ metrics: [{ overrides: [{ tagOverrides: { response_code: { value: 'response.code +' } } }] }] });
+    assert.equal(bad.length, 1);
+    assert.match(bad[0]!, /^Telemetry default\/r: spec\.metrics\[0\]\.overrides\[0\]\.tagOverrides\.response_code\.value: not a CEL expression \(.+\): as Envoy's stats filter does, a standard label is then left out and any other is not added$/);
     const w = warnings({ metrics: [{ overrides: [{ tagOverrides: { peer: { value: 'node.id' } } }] }] });
     assert.equal(w.length, 1);
     assert.match(w[0]!, /^Telemetry default\/r: spec\.metrics\[0\]\.overrides\[0\]\.tagOverrides\.peer\.value: accepted, not applied: Weft's sidecars cannot evaluate it \(unknown attribute node\.id .*\); the label is left as it is$/);
