@@ -1,8 +1,8 @@
 // What Weft does with each field of Istio's mesh config (the ConfigMap istio-system/istio, read and
 // checked by meshconfig-rules.ts), and the MeshConfig the rest of Weft reads (MeshSnapshot.meshConfig):
 //   - applied: trustDomain, trustDomainAliases, enableAutoMtls, extensionProviders (the ext_authz
-//     kinds, opentelemetry over OTLP/HTTP, and envoyFileAccessLog for Telemetries),
-//     defaultProviders.accessLogging and .tracing, accessLogFile/accessLogEncoding/accessLogFormat,
+//     kinds, opentelemetry over OTLP/HTTP, envoyFileAccessLog for Telemetries' access logs and
+//     prometheus for Telemetry metrics), defaultProviders.accessLogging, .metrics and .tracing, accessLogFile/accessLogEncoding/accessLogFormat,
 //     enableTracing, defaultConfig.tracing (sampling, customTags, maxPathTagLength),
 //     meshMTLS.minProtocolVersion,
 //     outboundTrafficPolicy (the default of proxies whose Sidecar does not say), and rootNamespace
@@ -72,8 +72,10 @@ export function meshConfigSupport(data: Obj): MeshSupport {
           if (!isObject(pv)) return;
           const kind = Object.keys(pv).find((x) => x !== 'name' && pv[x] !== null);
           if (kind === 'envoyFileAccessLog') return fileAccessLog(pv[kind], `${index(k, i)}.${kind}`, warn, reject);
+          // A prometheus provider has no fields (Istio's PrometheusMetricsProvider): Telemetry metrics name it (control/translate/telemetry-metrics.ts).
+          if (kind === 'prometheus') return;
           if (kind === 'opentelemetry' && isObject(pv[kind])) otelProvider(pv[kind], `${index(k, i)}.${kind}`, warn);
-          else if (kind && !AUTHZ_KINDS.has(kind)) warn(`${index(k, i)}.${kind}`, `${NOT_APPLIED}: Weft uses extension providers as external authorizers (envoyExtAuthzHttp, envoyExtAuthzGrpc) for CUSTOM AuthorizationPolicies, as access log files (envoyFileAccessLog) for Telemetries and as tracers (opentelemetry)`);
+          else if (kind && !AUTHZ_KINDS.has(kind)) warn(`${index(k, i)}.${kind}`, `${NOT_APPLIED}: Weft uses extension providers as external authorizers (envoyExtAuthzHttp, envoyExtAuthzGrpc) for CUSTOM AuthorizationPolicies, as access log files (envoyFileAccessLog) and metrics exporters (prometheus) for Telemetries and as tracers (opentelemetry)`);
           if (kind && AUTHZ_KINDS.has(kind) && isObject(pv[kind]) && pv[kind].clearRouteCache === true) warn(`${index(k, i)}.${kind}.clearRouteCache`, `${NOT_APPLIED}: the route is not chosen again after the authorizer's answer`);
         });
         break;
@@ -84,7 +86,7 @@ export function meshConfigSupport(data: Obj): MeshSupport {
         if (isObject(v)) defaultProviders(v, mesh.extensionProviders, warn);
         break;
       case 'enablePrometheusMerge':
-        warn(k, `${NOT_APPLIED}: Weft has no metrics providers yet`);
+        warn(k, `${NOT_APPLIED}: the sidecars' /stats/prometheus has their own metrics and Istio's, not the application's`);
         break;
       default:
         warn(k, `${NOT_APPLIED}`);
@@ -120,13 +122,22 @@ function defaultConfig(c: Obj, warn: (path: string, message: string) => void): v
 
 const TRACING_APPLIED = new Set(['sampling', 'customTags', 'maxPathTagLength']);
 
-/** defaultProviders.tracing and .accessLogging are applied; a tracing name that is no opentelemetry provider exports nothing. */
+/** defaultProviders.tracing, .accessLogging and .metrics are applied; a metrics name that is no prometheus provider reports nothing; a tracing name that is no opentelemetry provider exports nothing. */
 function defaultProviders(c: Obj, providers: unknown, warn: (path: string, message: string) => void): void {
   for (const [k, v] of Object.entries(c)) {
     if (v === null) continue;
     if (k === 'accessLogging') continue; // applied where no Telemetry names providers (control/translate/telemetry-logs.ts)
+    if (k === 'metrics') {
+      // Applied where no Telemetry names providers (control/translate/telemetry-metrics.ts); the sidecars export to Prometheus only.
+      (Array.isArray(v) ? v : []).forEach((name, i) => {
+        const p = (Array.isArray(providers) ? providers : []).find((x) => isObject(x) && x.name === name);
+        const prometheus = isObject(p) ? isObject(p.prometheus) : name === 'prometheus';
+        if (!prometheus) warn(`defaultProviders.metrics[${i}]`, `${NOT_APPLIED}: ${JSON.stringify(name)} is not a prometheus provider, and Weft's sidecars export metrics to Prometheus only; where the default providers name none, workloads without a Telemetry naming providers report no Istio metrics (as in Istio)`);
+      });
+      continue;
+    }
     if (k !== 'tracing') {
-      warn(`defaultProviders.${k}`, `${NOT_APPLIED}: Weft has no metrics providers yet`);
+      warn(`defaultProviders.${k}`, NOT_APPLIED);
       continue;
     }
     (Array.isArray(v) ? v : []).forEach((name, i) => {

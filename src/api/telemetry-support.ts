@@ -5,8 +5,15 @@
 //   - accessLogging: applied by the sidecars' access logs (control/translate/telemetry-logs.ts):
 //     providers, disabled, match.mode, filter.expression (CEL, as far as the sidecars evaluate it:
 //     api/cel.ts; an expression outside that is not applied, and every exchange is logged);
-//   - metrics: not applied yet: providers, reportingInterval, overrides' disabled and
-//     tagOverrides are warned, each by its path (an override's match says where those would apply);
+//   - metrics: applied (control/translate/telemetry-metrics.ts, Istio's mergeMetrics; the sidecars'
+//     Istio metrics by Istio's stats filter): providers (only prometheus providers are exported:
+//     providers in scope that name none of them turn Istio's metrics off, as in Istio), overrides'
+//     match (metric, ALL_METRICS, customMetric naming a standard metric, mode), disabled and
+//     tagOverrides (REMOVE; UPSERT's value a CEL expression, as far as the sidecars evaluate it).
+//     Warned: reportingInterval (no meaning for a Prometheus scrape), a customMetric that is none
+//     of Istio's standard metrics, an UPSERT value the sidecars cannot evaluate (left out) or that
+//     is no CEL (Envoy's stats filter leaves a standard label out, adds no other); with
+//     the mesh config, telemetryProviderWarnings names providers that are not Prometheus ones;
 //   - tracing: applied (control/translate/tracing.ts): providers (the first, an opentelemetry one),
 //     match.mode, randomSamplingPercentage, disableSpanReporting, customTags (literal, environment,
 //     header), enableIstioTags; the rest is warned;
@@ -16,6 +23,8 @@
 import type { FieldError, Telemetry } from './types.ts';
 import { field, index, isObject, type Obj } from './schema.ts';
 import { celUnsupported } from './cel-support.ts';
+import { celSyntaxError } from './cel.ts';
+import { PROMETHEUS_METRIC } from './telemetry.ts';
 import { findExtensionProvider, type MeshConfig } from './meshconfig.ts';
 
 const list = (v: unknown): unknown[] => (Array.isArray(v) ? v : []);
@@ -28,19 +37,27 @@ export function telemetrySupport(spec: Obj, out: { warnings: FieldError[] }): vo
   list(spec.tracing).forEach((t, i) => {
     if (isObject(t)) tracingSupport(t, index('spec.tracing', i), warn);
   });
-  // Metrics: the sidecars report Istio's standard metrics to Prometheus (/stats/prometheus)
-  // whatever a Telemetry says; no xDS carries a metrics configuration to them yet.
+  // Metrics: applied (control/translate/telemetry-metrics.ts: Istio's stats filter on each side).
   list(spec.metrics).forEach((m, i) => {
     if (!isObject(m)) return;
     const p = index('spec.metrics', i);
-    const not = (what: string) => `accepted, not applied yet: ${what}; the sidecars report Istio's standard metrics as without a Telemetry`;
-    if (list(m.providers).length) warn(field(p, 'providers'), not('the sidecars export to Prometheus (/stats/prometheus) whichever providers are named'));
-    if (m.reportingInterval !== undefined && m.reportingInterval !== null) warn(field(p, 'reportingInterval'), not('Prometheus scrapes the counters as they are, at any time'));
+    if (m.reportingInterval !== undefined && m.reportingInterval !== null) warn(field(p, 'reportingInterval'), "accepted, not applied: it has no meaning for Prometheus, which the sidecars export to: a scrape reads the counters as they are, an open connection's bytes counted up to the scrape itself");
     list(m.overrides).forEach((o, j) => {
       if (!isObject(o)) return;
       const op = index(field(p, 'overrides'), j);
-      if (o.disabled === true) warn(field(op, 'disabled'), not('no metric is turned off'));
-      if (isObject(o.tagOverrides) && Object.keys(o.tagOverrides).length) warn(field(op, 'tagOverrides'), not('the labels are not changed'));
+      const custom = isObject(o.match) ? o.match.customMetric : undefined;
+      if (typeof custom === 'string' && !Object.values(PROMETHEUS_METRIC).includes(custom)) warn(field(field(op, 'match'), 'customMetric'), `accepted, not applied: Weft's sidecars report Istio's standard metrics only (${Object.values(PROMETHEUS_METRIC).join(', ')}); there is no ${JSON.stringify(custom)} to change`);
+      const tags = isObject(o.tagOverrides) ? o.tagOverrides : {};
+      for (const [name, t] of Object.entries(tags)) {
+        if (!isObject(t) || t.operation === 'REMOVE' || typeof t.value !== 'string') continue;
+        const syntax = celSyntaxError(t.value);
+        if (syntax) {
+          warn(`${field(op, 'tagOverrides')}.${name}.value`, `not a CEL expression (${syntax}): as Envoy's stats filter does, a standard label is then left out and any other is not added`);
+          continue;
+        }
+        const problem = celUnsupported(t.value);
+        if (problem) warn(`${field(op, 'tagOverrides')}.${name}.value`, `accepted, not applied: Weft's sidecars cannot evaluate it (${problem}); the label is left as it is`);
+      }
     });
   });
   list(spec.accessLogging).forEach((l, i) => {
@@ -77,6 +94,18 @@ export function telemetryProviderWarnings(t: Telemetry, mc: MeshConfig | undefin
       else if (!isObject(found.envoyFileAccessLog)) {
         const kind = Object.keys(found).find((k) => k !== 'name') ?? 'unknown';
         out.push(`${name}: ${path}: provider ${JSON.stringify(p.name)} is a ${kind} provider: Weft's sidecars write access logs to files only (envoyFileAccessLog), so it logs nothing`);
+      }
+    });
+  });
+  // Metrics: the sidecars export to Prometheus only (control/translate/telemetry-metrics.ts).
+  (t.spec.metrics ?? []).forEach((m, i) => {
+    (m?.providers ?? []).forEach((p, j) => {
+      const found = findExtensionProvider(mc, p.name);
+      const path = `spec.metrics[${i}].providers[${j}]`;
+      if (!found) out.push(`${name}: ${path}: provider ${JSON.stringify(p.name)} is not among the mesh config's extensionProviders (nor Istio's built-in prometheus, stackdriver): it reports nothing, as in Istio; where the providers in scope name no prometheus provider, the workloads report no Istio metrics`);
+      else if (!isObject(found.prometheus)) {
+        const kind = Object.keys(found).find((k) => k !== 'name') ?? 'unknown';
+        out.push(`${name}: ${path}: provider ${JSON.stringify(p.name)} is a ${kind} provider: Weft's sidecars export metrics to Prometheus only (/stats/prometheus), so it gets none; where the providers in scope name no prometheus provider, the workloads report no Istio metrics (as in Istio, where only a prometheus provider makes the stats filter)`);
       }
     });
   });

@@ -31,6 +31,20 @@ export const ISTIO_METRICS = [
   'GRPC_RESPONSE_MESSAGES',
 ] as const;
 
+/** Each of them (but ALL_METRICS) -> its name in Istio's stats filter and, after istio_, in Prometheus (pilot's metricToPrometheusMetric). */
+export const PROMETHEUS_METRIC: Readonly<Record<string, string>> = {
+  REQUEST_COUNT: 'requests_total',
+  REQUEST_DURATION: 'request_duration_milliseconds',
+  REQUEST_SIZE: 'request_bytes',
+  RESPONSE_SIZE: 'response_bytes',
+  TCP_OPENED_CONNECTIONS: 'tcp_connections_opened_total',
+  TCP_CLOSED_CONNECTIONS: 'tcp_connections_closed_total',
+  TCP_SENT_BYTES: 'tcp_sent_bytes_total',
+  TCP_RECEIVED_BYTES: 'tcp_received_bytes_total',
+  GRPC_REQUEST_MESSAGES: 'request_messages_total',
+  GRPC_RESPONSE_MESSAGES: 'response_messages_total',
+};
+
 const ACCESS_LOGGING: ObjectSchema = {
   type: 'object',
   props: {

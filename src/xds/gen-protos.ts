@@ -39,10 +39,15 @@ const FILES = [
   'envoy/extensions/access_loggers/file/v3/file.proto',
   'envoy/config/trace/v3/opentelemetry.proto',
   'envoy/extensions/access_loggers/filters/cel/v3/cel.proto',
+  'udpa/type/v1/typed_struct.proto',
+  'xds/type/v3/typed_struct.proto',
 ];
 
 /** The messages Weft encodes or decodes by name; everything they reference comes along. */
 export const ROOTS = [
+  // Istio's stats filter (istio.stats, translate/telemetry-metrics.ts): its config is a TypedStruct.
+  'udpa.type.v1.TypedStruct',
+  'xds.type.v3.TypedStruct',
   'envoy.service.discovery.v3.DiscoveryRequest',
   'envoy.service.discovery.v3.DiscoveryResponse',
   'envoy.config.listener.v3.Listener',

@@ -64,8 +64,7 @@ test("an installed Istio's ConfigMap is accepted as kubectl prints it; what Weft
     "ConfigMap istio-system/istio: data.mesh.defaultConfig.discoveryAddress: accepted, not applied yet: proxy settings are the sidecar's own (weft sidecar flags)",
     "ConfigMap istio-system/istio: data.mesh.defaultConfig.proxyMetadata: accepted, not applied yet: proxy settings are the sidecar's own (weft sidecar flags)",
     "ConfigMap istio-system/istio: data.mesh.defaultConfig.tracing.zipkin: accepted, not applied yet: sidecars export spans to an opentelemetry extension provider (defaultProviders.tracing) or to the control plane's receiver",
-    'ConfigMap istio-system/istio: data.mesh.defaultProviders.metrics: accepted, not applied yet: Weft has no metrics providers yet',
-    'ConfigMap istio-system/istio: data.mesh.enablePrometheusMerge: accepted, not applied yet: Weft has no metrics providers yet',
+    'ConfigMap istio-system/istio: data.mesh.enablePrometheusMerge: accepted, not applied yet: the sidecars\' /stats/prometheus has their own metrics and Istio\'s, not the application\'s',
   ]);
   // Written back as it came: the content under data, not spec.
   const shown = manifestOf(cm);
@@ -203,7 +202,7 @@ test('data.mesh.extensionProviders: names present and unique, one kind each, ext
   // Other kinds are kept as written, with a warning; opentelemetry without http (OTLP/gRPC) exports nothing.
   assert.deepEqual(warnings('extensionProviders:\n- name: otel\n  opentelemetry: {service: otel.istio-system.svc.cluster.local, port: 4317}\n- name: authz\n  envoyExtAuthzGrpc: {service: 10.0.0.1, port: 9000}\n- name: zip\n  zipkin: {service: zipkin.istio-system.svc.cluster.local, port: 9411}\n'), [
     "ConfigMap istio-system/istio: data.mesh.extensionProviders[0].opentelemetry: accepted, not applied yet: sidecars export spans over OTLP/HTTP only (Istio exports over gRPC when http is unset); this provider's spans are not exported: give it http: {path: /v1/traces} and the service's OTLP/HTTP port",
-    'ConfigMap istio-system/istio: data.mesh.extensionProviders[2].zipkin: accepted, not applied yet: Weft uses extension providers as external authorizers (envoyExtAuthzHttp, envoyExtAuthzGrpc) for CUSTOM AuthorizationPolicies, as access log files (envoyFileAccessLog) for Telemetries and as tracers (opentelemetry)',
+    'ConfigMap istio-system/istio: data.mesh.extensionProviders[2].zipkin: accepted, not applied yet: Weft uses extension providers as external authorizers (envoyExtAuthzHttp, envoyExtAuthzGrpc) for CUSTOM AuthorizationPolicies, as access log files (envoyFileAccessLog) and metrics exporters (prometheus) for Telemetries and as tracers (opentelemetry)',
   ]);
 });
 

@@ -63,12 +63,38 @@ describe('Telemetry: what Weft applies, and the warnings for the rest', () => {
       'Telemetry default/r: spec.tracing[0].customTags.f.formatter: accepted, not applied yet: the tag is not written (literal, environment and header tags are)',
     ]);
   });
-  test('metrics: each field that would change them is named, not applied yet', () => {
-    assert.deepEqual(warnings({ metrics: [{ providers: [{ name: 'prometheus' }], reportingInterval: '5s', overrides: [{ match: { metric: 'REQUEST_COUNT' }, disabled: true }, { disabled: false, tagOverrides: { request_protocol: { operation: 'REMOVE' } } }, { match: { mode: 'CLIENT' } }] }] }), [
-      "Telemetry default/r: spec.metrics[0].providers: accepted, not applied yet: the sidecars export to Prometheus (/stats/prometheus) whichever providers are named; the sidecars report Istio's standard metrics as without a Telemetry",
-      "Telemetry default/r: spec.metrics[0].reportingInterval: accepted, not applied yet: Prometheus scrapes the counters as they are, at any time; the sidecars report Istio's standard metrics as without a Telemetry",
-      "Telemetry default/r: spec.metrics[0].overrides[0].disabled: accepted, not applied yet: no metric is turned off; the sidecars report Istio's standard metrics as without a Telemetry",
-      "Telemetry default/r: spec.metrics[0].overrides[1].tagOverrides: accepted, not applied yet: the labels are not changed; the sidecars report Istio's standard metrics as without a Telemetry",
+  test('metrics are applied: no warning for providers, match, disabled or tagOverrides; reportingInterval, a custom metric Weft has not, and an expression the sidecars cannot evaluate are named', () => {
+    assert.deepEqual(
+      warnings({
+        metrics: [
+          {
+            providers: [{ name: 'prometheus' }],
+            overrides: [
+              { match: { metric: 'REQUEST_COUNT', mode: 'SERVER' }, disabled: true },
+              { match: { metric: 'ALL_METRICS' }, disabled: false, tagOverrides: { request_protocol: { operation: 'REMOVE' }, user: { operation: 'UPSERT', value: "request.headers['x-user']" } } },
+              { match: { customMetric: 'requests_total', mode: 'CLIENT' }, tagOverrides: { host: { value: 'request.host' } } },
+            ],
+          },
+        ],
+      }),
+      [],
+    );
+    assert.deepEqual(warnings({ metrics: [{ reportingInterval: '5s', overrides: [{ match: { customMetric: 'my_metric' } }] }] }), [
+      "Telemetry default/r: spec.metrics[0].reportingInterval: accepted, not applied: it has no meaning for Prometheus, which the sidecars export to: a scrape reads the counters as they are, an open connection's bytes counted up to the scrape itself",
+      'Telemetry default/r: spec.metrics[0].overrides[0].match.customMetric: accepted, not applied: Weft\'s sidecars report Istio\'s standard metrics only (requests_total, request_duration_milliseconds, request_bytes, response_bytes, tcp_connections_opened_total, tcp_connections_closed_total, tcp_sent_bytes_total, tcp_received_bytes_total, request_messages_total, response_messages_total); there is no "my_metric" to change',
+    ]);
+    const bad = warnings({ metrics: [{ overrides: [{ tagOverrides: { response_code: { value: 'response.code +' } } }] }] });
+    assert.equal(bad.length, 1);
+    assert.match(bad[0]!, /^Telemetry default\/r: spec\.metrics\[0\]\.overrides\[0\]\.tagOverrides\.response_code\.value: not a CEL expression \(.+\): as Envoy's stats filter does, a standard label is then left out and any other is not added$/);
+    const w = warnings({ metrics: [{ overrides: [{ tagOverrides: { peer: { value: 'node.id' } } }] }] });
+    assert.equal(w.length, 1);
+    assert.match(w[0]!, /^Telemetry default\/r: spec\.metrics\[0\]\.overrides\[0\]\.tagOverrides\.peer\.value: accepted, not applied: Weft's sidecars cannot evaluate it \(unknown attribute node\.id .*\); the label is left as it is$/);
+  });
+  test('with the mesh config: a metrics provider that is not a Prometheus one, or that the mesh does not have, is named', () => {
+    const t = checkResource(telemetry({ metrics: [{ providers: [{ name: 'prometheus' }, { name: 'stackdriver' }, { name: 'nope' }, { name: 'prom2' }] }] }, 'r', 'default'), 'x') as Telemetry;
+    assert.deepEqual(telemetryProviderWarnings(t, { extensionProviders: [{ name: 'prom2', prometheus: {} }] }), [
+      'Telemetry default/r: spec.metrics[0].providers[1]: provider "stackdriver" is a stackdriver provider: Weft\'s sidecars export metrics to Prometheus only (/stats/prometheus), so it gets none; where the providers in scope name no prometheus provider, the workloads report no Istio metrics (as in Istio, where only a prometheus provider makes the stats filter)',
+      'Telemetry default/r: spec.metrics[0].providers[2]: provider "nope" is not among the mesh config\'s extensionProviders (nor Istio\'s built-in prometheus, stackdriver): it reports nothing, as in Istio; where the providers in scope name no prometheus provider, the workloads report no Istio metrics',
     ]);
   });
   test('accessLogging is applied: no warning, but for a filter the sidecars cannot evaluate (every exchange is then logged)', () => {

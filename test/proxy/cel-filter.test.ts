@@ -4,7 +4,7 @@
 // refuses when the config arrives. No sockets.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ATTRIBUTES, CelFilterError, compileCelFilter } from '../../src/proxy/telemetry/cel-filter.ts';
+import { ATTRIBUTES, CelFilterError, compileCelFilter, compileCelValue } from '../../src/proxy/telemetry/cel-filter.ts';
 import { CEL_ATTRIBUTES } from '../../src/api/cel-support.ts';
 import type { LogEntry } from '../../src/proxy/telemetry/format.ts';
 
@@ -110,4 +110,24 @@ test('matches() with a pattern from the request: a short one matches; a long one
   // More distinct patterns than the cache holds: each still evaluated, the literal ones kept.
   const g = compileCelFilter("request.url_path.matches('^/api/') && request.path.matches(request.headers['x-re'])");
   for (let i = 0; i < 200; i++) assert.equal(g(http({}, { 'x-re': `^/api/v1/items\\?page=${i % 3}` })), i % 3 === 2);
+});
+
+describe("a metric label's value (a Telemetry tagOverride UPSERT): the expression's value, printed as Envoy prints a CEL value", () => {
+  const value = (expr: string, e: LogEntry) => compileCelValue(expr)!(e);
+  test('strings as they are, numbers in decimal, true/false, NULL; an error is "unknown"', () => {
+    assert.equal(value("request.headers['user-agent']", http()), 'curl/8');
+    assert.equal(value("request.headers['x-user']", http()), 'unknown', 'no such header');
+    assert.equal(value('response.code', http({ responseCode: 503 })), '503');
+    assert.equal(value('response.code', tcp), 'unknown', 'no response on TCP');
+    assert.equal(value('response.code >= 500', http({ responseCode: 503 })), 'true');
+    assert.equal(value('1.5 * 2.0', http()), '3');
+    assert.equal(value('2.0 / 3.0', http()), '0.666667', "absl::StrCat's six significant digits");
+    assert.equal(value('null', http()), 'NULL');
+    assert.equal(value("duration('1500ms')", http()), '1.5s');
+    assert.equal(value("request.url_path + '?' + request.query", http()), '/api/v1/items?page=2');
+  });
+  test('an expression that does not parse is undefined (the stats filter leaves the label out); one the sidecar cannot evaluate is refused', () => {
+    assert.equal(compileCelValue('request.headers['), undefined);
+    assert.throws(() => compileCelValue('node.id'), CelFilterError);
+  });
 });

@@ -57,6 +57,7 @@ import { type EffectiveMode, portMtlsMode, workloadMtls } from '../../api/peer-a
 import { type AuthzFilter, type MeshService, authzFilters, customProviderProblem } from './authz.ts';
 import { proxyTracing, withTracing } from './tracing.ts';
 import { accessLogsFor } from './telemetry-logs.ts';
+import { istioStatsFilter, withStats } from './telemetry-metrics.ts';
 import { applicableTelemetries, applicableTelemetriesOfScope, workloadTelemetryKeys } from '../../api/telemetry-select.ts';
 
 export { duration } from './duration.ts';
@@ -300,7 +301,11 @@ export function translateScoped(mesh: MeshSnapshot, scope: ProxyScope): ScopedRe
   const sni: SniResources = { listeners: {}, clusters: {} };
   const routes = outboundRoutes(allVirtualServices(mesh), services, scope, drFor, egress, sni);
   // The client side's access log (Telemetry, else the mesh config's: telemetry-logs.ts).
-  withAccessLog(sni.listeners, accessLogsFor(applicableTelemetriesOfScope(mesh.telemetries, scope.namespace, scope.telemetries), mesh.meshConfig, 'CLIENT'));
+  const scopeTelemetries = applicableTelemetriesOfScope(mesh.telemetries, scope.namespace, scope.telemetries);
+  withAccessLog(sni.listeners, accessLogsFor(scopeTelemetries, mesh.meshConfig, 'CLIENT'));
+  // And its metrics (Telemetry metrics: telemetry-metrics.ts), as the client.
+  const clientStats = istioStatsFilter(scopeTelemetries, mesh.meshConfig, 'CLIENT');
+  for (const [name, l] of Object.entries(sni.listeners)) sni.listeners[name] = withStats(l, clientStats);
   const apiListeners: Record<string, object> = {};
   const vhosts = (routes as { virtual_hosts: { domains: string[]; routes: RouteJson[] }[] }).virtual_hosts;
   for (const vh of vhosts) {
@@ -459,6 +464,12 @@ export function forProxy(shared: SharedResources, scoped: ScopedResources, proxy
     const { h2UpgradePolicy: _upgrade, useClientProtocol: _client, ...http } = (inboundPool?.http ?? {}) as Record<string, unknown>;
     const policy = inboundPool ? { connectionPool: { ...inboundPool, ...(inboundPool.http ? { http } : {}) } } : {};
     clusters[cluster] = { ...base, ...withProtocol(protocolOptions(policy, handling), clusterPolicyFields(policy)) };
+  }
+  // Istio's metrics by its Telemetries (telemetry-metrics.ts): the stats filter of each side, where it changes the defaults.
+  const stats = { CLIENT: istioStatsFilter(telemetries, mesh.meshConfig, 'CLIENT'), SERVER: istioStatsFilter(telemetries, mesh.meshConfig, 'SERVER') };
+  for (const name of Object.keys(listeners)) {
+    if (name === OUTBOUND_LISTENER) listeners[name] = withStats(listeners[name]!, stats.CLIENT);
+    else if (name.startsWith('inbound|')) listeners[name] = withStats(listeners[name]!, stats.SERVER);
   }
   // Tracing (tracing.ts): the HCMs of its own listeners, server spans inbound and client spans outbound.
   const tracing = proxyTracing(mesh, proxy, () => meshServices(mesh));

@@ -77,67 +77,14 @@ export class AccessLogger {
     if (!ds || name === undefined) return;
     const logs = this.opts.config().listeners.get(name)?.accessLog;
     if (!logs) return;
-    const h = ds.head;
-    const local = ds.localAddress?.();
-    const peer = ds.sourcePrincipal?.();
-    const resp = e.responseHeaders;
-    const entry: LogEntry = {
-      startMs: Date.now() - (e.durationMs ?? 0),
-      durationMs: e.durationMs,
-      method: h.method,
-      path: h.path,
-      query: h.query,
-      authority: h.authority,
-      protocol: h.protocol,
-      reqHeader: (n) => headerValue(h.headers, n),
-      respHeader: (n) => (resp ? headerValue(resp, n) : undefined),
-      responseCode: e.status,
-      responseFlags: responseFlags(e.reason),
-      responseCodeDetails: responseCodeDetails(e.reason, e.cluster, e.authzPolicy, e.transportFailure),
-      upstreamTransportFailureReason: e.transportFailure,
-      bytesReceived: e.bytesReceived ?? 0,
-      bytesSent: e.bytesSent ?? 0,
-      upstreamHost: e.endpoint,
-      upstreamCluster: e.cluster === '-' ? undefined : e.cluster,
-      upstreamLocalAddress: e.upstreamLocal,
-      downstreamLocalAddress: local ? hostPort(local.address, local.port) : undefined,
-      downstreamRemoteAddress: hostPort(ds.remoteAddress(), ds.remotePort?.()),
-      requestedServerName: ds.requestedServerName?.(),
-      routeName: e.route,
-      downstreamPeerUriSan: peer,
-      downstreamLocalUriSan: peer ? this.opts.identity() : undefined,
-      upstreamPeerUriSan: e.upstreamPeer,
-      dynamicMetadata: withAuthz(ds.dynamicMetadata, e.authzPolicy),
-    };
-    this.write(name, logs, entry);
+    this.write(name, logs, requestLogEntry(e, ds, this.opts.identity));
   }
 
   private onTcp(e: TcpEvent): void {
     if (e.kind !== 'close') return;
     const logs = e.accessLog ?? (e.listener !== undefined ? this.opts.config().listeners.get(e.listener)?.accessLog : undefined);
     if (!logs) return;
-    const { down, up } = e;
-    const peer = peerPrincipal(down);
-    const sni = (down as { servername?: unknown } | undefined)?.servername;
-    const entry: LogEntry = {
-      startMs: Date.now() - (e.durationMs ?? 0),
-      durationMs: e.durationMs,
-      responseCode: 0,
-      responseFlags: '-',
-      // From the client's side, as Envoy counts them: received from the client, sent to it.
-      bytesReceived: e.bytesSent,
-      bytesSent: e.bytesReceived,
-      upstreamHost: e.endpoint,
-      upstreamCluster: e.cluster,
-      upstreamLocalAddress: up?.localAddress ? hostPort(up.localAddress, up.localPort) : undefined,
-      downstreamLocalAddress: down?.localAddress ? hostPort(down.localAddress, down.localPort) : undefined,
-      downstreamRemoteAddress: down?.remoteAddress ? hostPort(down.remoteAddress, down.remotePort) : undefined,
-      requestedServerName: typeof sni === 'string' && sni ? sni : undefined,
-      downstreamPeerUriSan: peer,
-      downstreamLocalUriSan: peer ? this.opts.identity() : undefined,
-      upstreamPeerUriSan: peerPrincipal(up),
-    };
-    this.write(e.listener ?? '(tunnel)', logs, entry);
+    this.write(e.listener ?? '(tunnel)', logs, tcpLogEntry(e, this.opts.identity));
   }
 
   /**
@@ -186,6 +133,68 @@ export class AccessLogger {
       f.write(line);
     }
   }
+}
+
+/** What an HTTP exchange offers an access log's operators and CEL expressions (also the metrics' tag overrides: istio-metrics.ts). */
+export function requestLogEntry(e: RequestEvent, ds: NonNullable<RequestEvent['ds']>, identity: () => string | undefined): LogEntry {
+  const h = ds.head;
+  const local = ds.localAddress?.();
+  const peer = ds.sourcePrincipal?.();
+  const resp = e.responseHeaders;
+  return {
+    startMs: Date.now() - (e.durationMs ?? 0),
+    durationMs: e.durationMs,
+    method: h.method,
+    path: h.path,
+    query: h.query,
+    authority: h.authority,
+    protocol: h.protocol,
+    reqHeader: (n) => headerValue(h.headers, n),
+    respHeader: (n) => (resp ? headerValue(resp, n) : undefined),
+    responseCode: e.status,
+    responseFlags: responseFlags(e.reason),
+    responseCodeDetails: responseCodeDetails(e.reason, e.cluster, e.authzPolicy, e.transportFailure),
+    upstreamTransportFailureReason: e.transportFailure,
+    bytesReceived: e.bytesReceived ?? 0,
+    bytesSent: e.bytesSent ?? 0,
+    upstreamHost: e.endpoint,
+    upstreamCluster: e.cluster === '-' ? undefined : e.cluster,
+    upstreamLocalAddress: e.upstreamLocal,
+    downstreamLocalAddress: local ? hostPort(local.address, local.port) : undefined,
+    downstreamRemoteAddress: hostPort(ds.remoteAddress(), ds.remotePort?.()),
+    requestedServerName: ds.requestedServerName?.(),
+    routeName: e.route,
+    downstreamPeerUriSan: peer,
+    downstreamLocalUriSan: peer ? identity() : undefined,
+    upstreamPeerUriSan: e.upstreamPeer,
+    dynamicMetadata: withAuthz(ds.dynamicMetadata, e.authzPolicy),
+  };
+}
+
+/** What a proxied TCP connection offers them: at its close (or, for the metrics, its open: no bytes yet). */
+export function tcpLogEntry(e: Extract<TcpEvent, { kind: 'open' | 'close' }>, identity: () => string | undefined): LogEntry {
+  const { down, up } = e;
+  const peer = peerPrincipal(down);
+  const sni = (down as { servername?: unknown } | undefined)?.servername;
+  const closed = e.kind === 'close' ? e : undefined;
+  return {
+    startMs: Date.now() - (closed?.durationMs ?? 0),
+    durationMs: closed?.durationMs,
+    responseCode: 0,
+    responseFlags: '-',
+    // From the client's side, as Envoy counts them: received from the client, sent to it.
+    bytesReceived: closed?.bytesSent ?? 0,
+    bytesSent: closed?.bytesReceived ?? 0,
+    upstreamHost: e.endpoint,
+    upstreamCluster: e.cluster,
+    upstreamLocalAddress: up?.localAddress ? hostPort(up.localAddress, up.localPort) : undefined,
+    downstreamLocalAddress: down?.localAddress ? hostPort(down.localAddress, down.localPort) : undefined,
+    downstreamRemoteAddress: down?.remoteAddress ? hostPort(down.remoteAddress, down.remotePort) : undefined,
+    requestedServerName: typeof sni === 'string' && sni ? sni : undefined,
+    downstreamPeerUriSan: peer,
+    downstreamLocalUriSan: peer ? identity() : undefined,
+    upstreamPeerUriSan: peerPrincipal(up),
+  };
 }
 
 function hostPort(address: string, port: number | undefined): string {

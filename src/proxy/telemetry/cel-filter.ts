@@ -123,6 +123,49 @@ export function compileCelFilter(expression: string): CelFilter {
   return (entry) => evaluate(ast, entry, ctx) === true;
 }
 
+/**
+ * A metric label's value (Istio's stats filter, a Telemetry tagOverride UPSERT): the expression's
+ * value printed as Envoy prints a CEL value (Filters::Common::Expr::print: a string as it is, a
+ * number in decimal, true/false, NULL), "unknown" where it errs (no such header, no response), as
+ * the stats filter writes. Compiled as compileCelFilter compiles (CelFilterError for what the
+ * sidecar cannot evaluate); undefined where the expression does not parse: the stats filter then
+ * leaves the label out (IstioStatsConfig says what that does).
+ */
+export function compileCelValue(expression: string): ((entry: LogEntry) => string) | undefined {
+  let ast: CelExpr;
+  try {
+    ast = parseCel(expression);
+  } catch (e) {
+    if (e instanceof CelSyntaxError) return undefined;
+    throw e;
+  }
+  const problem = celSupportProblem(ast);
+  if (problem) throw new CelFilterError(`cannot be evaluated by this sidecar: ${problem}`);
+  const ctx: Ctx = { regexes: new Map(), dynamic: new Map(), vars: new Map() };
+  return (entry) => printValue(evaluate(ast, entry, ctx));
+}
+
+/** Envoy's print(CelValue); an error is the stats filter's "unknown". */
+function printValue(v: V): string {
+  if (isErr(v)) return 'unknown';
+  if (typeof v === 'string') return v;
+  if (typeof v === 'boolean' || typeof v === 'bigint') return String(v);
+  if (typeof v === 'number') return Number.isInteger(v) ? String(v) : String(Number(v.toPrecision(6))); // absl::StrCat: 6 significant digits
+  if (v === null) return 'NULL';
+  if (v instanceof Uint8Array) return Buffer.from(v).toString('latin1');
+  if (v instanceof Duration) return formatDuration(v.nanos);
+  return Array.isArray(v) ? 'list value' : v instanceof Map || v instanceof HeaderMap ? 'map value' : 'unknown';
+}
+
+/** absl::FormatDuration: "1.5s", "250ms", "0". */
+function formatDuration(nanos: bigint): string {
+  if (nanos === 0n) return '0';
+  const sign = nanos < 0n ? '-' : '';
+  const n = nanos < 0n ? -nanos : nanos;
+  const [unit, per] = n >= 1_000_000_000n ? ['s', 1e9] : n >= 1_000_000n ? ['ms', 1e6] : n >= 1000n ? ['us', 1e3] : ['ns', 1];
+  return `${sign}${Number(n) / per}${unit}`;
+}
+
 interface Ctx {
   regexes: Map<string, FullMatch>;
   /** Patterns met only while evaluating (taken from the request): the 64 last used. */
@@ -185,10 +228,14 @@ function evaluate(x: CelExpr, e: LogEntry, ctx: Ctx): V {
   }
 }
 
+/** Each select node's attribute path, made once (celAttributeOf makes a string each time). */
+const paths = new WeakMap<CelExpr, string | null>();
+
 function select(x: Extract<CelExpr, { k: 'select' }>, e: LogEntry, ctx: Ctx): V {
-  const path = celAttributeOf(x);
+  let path = paths.get(x);
+  if (path === undefined) paths.set(x, (path = celAttributeOf(x) ?? null));
   let v: V;
-  if (path !== undefined && Object.hasOwn(ATTRIBUTES, path)) v = ATTRIBUTES[path](e);
+  if (path !== null && Object.hasOwn(ATTRIBUTES, path)) v = ATTRIBUTES[path](e);
   else {
     const o = evaluate(x.operand, e, ctx);
     if (isErr(o)) return o;

@@ -9,6 +9,12 @@
 // path's events (events.ts), never called from the path. The labels (istio-labels.ts) take only
 // values bounded by the mesh's edges: never a path, a header, a port or an id, so the series grow
 // with service-to-service edges only. Each event finds its edge's series by its label values (series-index.ts) and updates all of them.
+// A listener with Istio's stats filter (istio.stats, a Telemetry's metrics: xds-client/convert-stats.ts)
+// reports as it says: metrics dropped, labels removed, replaced or added (their values from CEL
+// expressions over the exchange, once per exchange: a user's expression over a path or an id makes
+// a series per value, as in Istio: that is their choice). Metrics whose labels are the standard ones
+// share the standard series; the others are kept by their label names and values. A listener
+// without the filter takes the path it always took: nothing evaluated, nothing more allocated.
 import type net from 'node:net';
 import type { RuntimeConfig } from '../config.ts';
 import { isGrpc } from '../http/grpc.ts';
@@ -20,6 +26,9 @@ import { guarded } from './guarded.ts';
 import { Histogram } from './histogram.ts';
 import { SeriesIndex } from './series-index.ts';
 import { type Peer, REQUEST_LABELS, TCP_LABELS, UNKNOWN, clusterService, edgeLabels, provenPeer, selfPeer, serviceLabels } from './istio-labels.ts';
+import type { IstioStatsConfig, StatsGroup } from '../xds-client/convert-stats.ts';
+import type { ListenerConfig } from '../xds-client/convert.ts';
+import { requestLogEntry, tcpLogEntry } from './access-log.ts';
 
 export { REQUEST_LABELS, TCP_LABELS } from './istio-labels.ts';
 
@@ -36,7 +45,11 @@ export interface SelfIdentity {
 
 /** Every HTTP metric of one label set. */
 interface RequestSeries {
+  /** The label names (REQUEST_LABELS but where a Telemetry changed them) and values. */
+  names: readonly string[];
   labels: string[];
+  /** Which metrics it reports (REQ, DUR, ... below): those some listener updates it for. */
+  has: number;
   /** The labels as the text format writes them, made at the first scrape. */
   text?: string;
   requests: number;
@@ -51,7 +64,10 @@ interface RequestSeries {
 
 /** Every TCP metric of one label set. */
 interface TcpSeries {
+  names: readonly string[];
   labels: string[];
+  /** Which metrics it reports (OPENED, CLOSED, SENT, RECEIVED below). */
+  has: number;
   text?: string;
   opened: number;
   closed: number;
@@ -62,11 +78,29 @@ interface TcpSeries {
 
 /** A connection still open: how much of its bytes the series has counted so far. */
 interface LiveTcp {
-  series: TcpSeries;
+  /** The series its close and its bytes count in (one series without a Telemetry; a dropped metric's: none). */
+  closedIn?: TcpSeries;
+  receivedIn?: TcpSeries;
+  sentIn?: TcpSeries;
   up: net.Socket;
   received: number;
   sent: number;
 }
+
+/** Bits of HTTP_METRICS / TCP_METRICS (convert-stats.ts), in that order. */
+const REQ = 1;
+const DUR = 2;
+const REQ_BYTES = 4;
+const RESP_BYTES = 8;
+const REQ_MSGS = 16;
+const RESP_MSGS = 32;
+const ALL_HTTP = 63;
+const OPENED = 1;
+const CLOSED = 2;
+const SENT = 4;
+const RECEIVED = 8;
+const ALL_TCP = 15;
+const NO_VALUES: readonly string[] = [];
 
 export class IstioMetrics {
   private readonly config: () => RuntimeConfig;
@@ -75,6 +109,16 @@ export class IstioMetrics {
   private readonly ownService: [string, string, string];
   private readonly requests = new SeriesIndex<RequestSeries>();
   private readonly tcp = new SeriesIndex<TcpSeries>();
+  /** Series whose labels a Telemetry changed, by their label names. */
+  private readonly otherRequests = new Map<string, SeriesIndex<RequestSeries>>();
+  private readonly otherTcp = new Map<string, SeriesIndex<TcpSeries>>();
+  /**
+   * A group's series by the edge's keys and its expressions' values (StatsGroup.key): found
+   * without making its labels; made (once) from the labels, in otherRequests, where groups that
+   * come to the same labels share a series.
+   */
+  private readonly groupRequests = new Map<string, SeriesIndex<RequestSeries>>();
+  private readonly groupTcp = new Map<string, SeriesIndex<TcpSeries>>();
   /** Open connections by their upstream socket: their bytes so far are counted at each scrape, as Envoy reports long connections periodically. */
   private readonly live = new Map<net.Socket, LiveTcp>();
   private readonly log: (msg: string) => void;
@@ -92,8 +136,20 @@ export class IstioMetrics {
     t.tcp.subscribe(guarded((e) => this.onTcp(e), this.log, 'metrics'));
   }
 
-  private inbound(listener: string | undefined): boolean {
-    return listener !== undefined && this.config().listeners.get(listener)?.direction === 'inbound';
+  private listener(name: string | undefined): ListenerConfig | undefined {
+    return name === undefined ? undefined : this.config().listeners.get(name);
+  }
+
+  /** A CONNECT tunnel's TCP metrics: its outbound listener's stats config (found once per config). */
+  private readonly tunnelStats = new WeakMap<object, { s: IstioStatsConfig | undefined }>();
+  private tunnel(): IstioStatsConfig | undefined {
+    const c = this.config();
+    let t = this.tunnelStats.get(c);
+    if (!t) {
+      const l = [...c.listeners.values()].find((x) => x.direction === 'outbound' && x.kind === 'http');
+      this.tunnelStats.set(c, (t = { s: l?.istioStats }));
+    }
+    return t.s;
   }
 
   /** The labels of an edge (reporter, both ends, the service), and of an outcome: a new series' labels. */
@@ -111,7 +167,8 @@ export class IstioMetrics {
   private onRequest(e: RequestEvent): void {
     const ds = e.ds;
     if (!ds) return;
-    const inbound = this.inbound(ds.listenerName);
+    const l = this.listener(ds.listenerName);
+    const inbound = l?.direction === 'inbound';
     const down = ds.sourcePrincipal?.();
     const grpc = isGrpc(ds.head.headers);
     const downWorkload = down ? ds.peerWorkload?.() : undefined;
@@ -121,16 +178,11 @@ export class IstioMetrics {
     const flags = responseFlags(e.reason);
     // The edge, then the outcome; the cluster names the service only on the source side.
     const keys = inbound ? [true, down ?? '', downWorkload ?? '', mine, grpc, status, grpcStatus, flags] : [false, up ?? '', upWorkload ?? '', mine, cluster, grpc, status, grpcStatus, flags];
-    const s = this.requests.get(keys, () => ({
-      labels: this.labels(inbound, down, downWorkload, up, upWorkload, cluster, mine, [grpc ? 'grpc' : 'http', String(status), grpcStatus, flags, securityPolicy(inbound, down)]),
-      requests: 0,
-      duration: new Histogram(),
-      requestBytes: new Histogram(),
-      responseBytes: new Histogram(),
-      requestMessages: 0,
-      responseMessages: 0,
-      grpc,
-    }));
+    const stats = l?.istioStats;
+    if (stats) return this.requestWith(stats, e, ds, keys, () => this.labels(inbound, down, downWorkload, up, upWorkload, cluster, mine, [grpc ? 'grpc' : 'http', String(status), grpcStatus, flags, securityPolicy(inbound, down)]), grpc);
+    const s = this.requests.get(keys, () => requestSeries(REQUEST_LABELS, this.labels(inbound, down, downWorkload, up, upWorkload, cluster, mine, [grpc ? 'grpc' : 'http', String(status), grpcStatus, flags, securityPolicy(inbound, down)]), ALL_HTTP, grpc));
+    // A series a stats filter made may lack some metrics: without the filter it reports them all.
+    s.has = ALL_HTTP;
     s.requests++;
     s.duration.observe(e.durationMs ?? 0);
     s.requestBytes.observe(e.bytesReceived ?? 0);
@@ -141,29 +193,60 @@ export class IstioMetrics {
     }
   }
 
+  /** An exchange on a listener with Istio's stats filter: each group of metrics that share labels updates its series. */
+  private requestWith(stats: IstioStatsConfig, e: RequestEvent, ds: NonNullable<RequestEvent['ds']>, keys: readonly (string | number | boolean)[], edge: () => string[], grpc: boolean): void {
+    const values = stats.exprs.length && stats.http.some((g) => !g.standard) ? evaluate(stats, requestLogEntry(e, ds, this.self.principal)) : NO_VALUES;
+    for (const g of stats.http) {
+      let s: RequestSeries;
+      if (g.standard) s = this.requests.get(keys, () => requestSeries(REQUEST_LABELS, edge(), 0, grpc));
+      else {
+        s = indexOf(this.groupRequests, g.key).get(groupKeys(keys, g, values), () => {
+          const labels = relabel(g, edge(), values);
+          return indexOf(this.otherRequests, g.namesKey).get(labels, () => requestSeries(g.names, labels, 0, grpc));
+        });
+        if (grpc) s.grpc = true;
+      }
+      const m = g.mask;
+      s.has |= m;
+      if (m & REQ) s.requests++;
+      if (m & DUR) s.duration.observe(e.durationMs ?? 0);
+      if (m & REQ_BYTES) s.requestBytes.observe(e.bytesReceived ?? 0);
+      if (m & RESP_BYTES) s.responseBytes.observe(e.bytesSent ?? 0);
+      if (grpc) {
+        if (m & REQ_MSGS) s.requestMessages += e.requestMessages ?? 0;
+        if (m & RESP_MSGS) s.responseMessages += e.responseMessages ?? 0;
+      }
+    }
+  }
+
   private onTcp(e: TcpEvent): void {
     if (e.kind === 'connect_failed') return;
     if (e.kind === 'close' && e.up) {
       const l = this.live.get(e.up);
       if (l) {
         this.live.delete(e.up);
-        l.series.closed++;
-        l.series.received += e.bytesSent - l.received;
-        l.series.sent += e.bytesReceived - l.sent;
+        if (l.closedIn) l.closedIn.closed++;
+        if (l.receivedIn) l.receivedIn.received += e.bytesSent - l.received;
+        if (l.sentIn) l.sentIn.sent += e.bytesReceived - l.sent;
         return;
       }
     }
-    const inbound = this.inbound(e.listener);
+    const listener = this.listener(e.listener);
+    const inbound = listener?.direction === 'inbound';
     const down = peerPrincipal(e.down);
     const up = peerPrincipal(e.up);
     const downWorkload = peerWorkload(e.down);
     const upWorkload = peerWorkload(e.up);
     const mine = this.mine(inbound ? down : up);
     const keys = inbound ? [true, down ?? '', downWorkload ?? '', mine] : [false, up ?? '', upWorkload ?? '', mine, e.cluster];
-    const s = this.tcp.get(keys, () => ({ labels: this.labels(inbound, down, downWorkload, up, upWorkload, e.cluster, mine, ['tcp', '-', securityPolicy(inbound, down)]), opened: 0, closed: 0, received: 0, sent: 0 }));
+    const edge = () => this.labels(inbound, down, downWorkload, up, upWorkload, e.cluster, mine, ['tcp', '-', securityPolicy(inbound, down)]);
+    const stats = e.listener === undefined ? this.tunnel() : listener?.istioStats;
+    if (stats) return this.tcpWith(stats, e, keys, edge);
+    const s = this.tcp.get(keys, () => tcpSeries(TCP_LABELS, edge(), ALL_TCP));
+    s.has = ALL_TCP;
     if (e.kind === 'open') {
       s.opened++;
-      if (e.up) this.live.set(e.up, { series: s, up: e.up, received: 0, sent: 0 });
+      if (e.up) this.live.set(e.up, { closedIn: s, receivedIn: s, sentIn: s, up: e.up, received: 0, sent: 0 });
     } else {
       // A close whose open was not seen (the subscriber came later): all of it counts now.
       s.closed++;
@@ -172,13 +255,42 @@ export class IstioMetrics {
     }
   }
 
+  /** A connection on a listener with Istio's stats filter: as requestWith, the labels evaluated when it opens (or closes, unseen open). */
+  private tcpWith(stats: IstioStatsConfig, e: Extract<TcpEvent, { kind: 'open' | 'close' }>, keys: readonly (string | number | boolean)[], edge: () => string[]): void {
+    const values = stats.exprs.length && stats.tcp.some((g) => !g.standard) ? evaluate(stats, tcpLogEntry(e, this.self.principal)) : NO_VALUES;
+    const live: LiveTcp | undefined = e.kind === 'open' && e.up ? { up: e.up, received: 0, sent: 0 } : undefined;
+    for (const g of stats.tcp) {
+      let s: TcpSeries;
+      if (g.standard) s = this.tcp.get(keys, () => tcpSeries(TCP_LABELS, edge(), 0));
+      else {
+        s = indexOf(this.groupTcp, g.key).get(groupKeys(keys, g, values), () => {
+          const labels = relabel(g, edge(), values);
+          return indexOf(this.otherTcp, g.namesKey).get(labels, () => tcpSeries(g.names, labels, 0));
+        });
+      }
+      const m = g.mask;
+      s.has |= m;
+      if (live) {
+        if (m & OPENED) s.opened++;
+        if (m & CLOSED) live.closedIn = s;
+        if (m & RECEIVED) live.receivedIn = s;
+        if (m & SENT) live.sentIn = s;
+      } else if (e.kind === 'close') {
+        if (m & CLOSED) s.closed++;
+        if (m & RECEIVED) s.received += e.bytesSent;
+        if (m & SENT) s.sent += e.bytesReceived;
+      } else if (m & OPENED) s.opened++;
+    }
+    if (live) this.live.set(live.up, live);
+  }
+
   /** Bytes of connections still open, counted up to now. */
   private catchUp(): void {
     for (const l of this.live.values()) {
       const received = l.up.bytesWritten;
       const sent = l.up.bytesRead;
-      l.series.received += received - l.received;
-      l.series.sent += sent - l.sent;
+      if (l.receivedIn) l.receivedIn.received += received - l.received;
+      if (l.sentIn) l.sentIn.sent += sent - l.sent;
       l.received = received;
       l.sent = sent;
     }
@@ -188,51 +300,93 @@ export class IstioMetrics {
   prometheus(): string {
     this.catchUp();
     const out: string[] = [];
-    const reqs = this.requests.all.map((s) => ({ s, l: (s.text ??= labelText(REQUEST_LABELS, s.labels)) }));
-    if (reqs.length) {
-      header(out, 'istio_requests_total', 'counter', 'Requests handled, by both ends, service, protocol and outcome (Istio standard metric).');
-      for (const { s, l } of reqs) sample(out, 'istio_requests_total', l, s.requests);
-      const hist = (name: string, help: string, get: (s: RequestSeries) => Histogram) => {
-        header(out, name, 'histogram', help);
-        for (const { s, l } of reqs) histogramLines(out, name, l, get(s));
-      };
-      hist('istio_request_duration_milliseconds', 'Request duration in milliseconds, from the request head to the end of the exchange (Istio standard metric).', (s) => s.duration);
-      hist('istio_request_bytes', 'Request body sizes in bytes (Istio standard metric).', (s) => s.requestBytes);
-      hist('istio_response_bytes', 'Response body sizes in bytes (Istio standard metric).', (s) => s.responseBytes);
-      const grpc = reqs.filter((r) => r.s.grpc);
-      if (grpc.length) {
-        header(out, 'istio_request_messages_total', 'counter', 'gRPC messages sent by clients (Istio standard metric).');
-        for (const { s, l } of grpc) sample(out, 'istio_request_messages_total', l, s.requestMessages);
-        header(out, 'istio_response_messages_total', 'counter', 'gRPC messages sent by servers (Istio standard metric).');
-        for (const { s, l } of grpc) sample(out, 'istio_response_messages_total', l, s.responseMessages);
-      }
-    }
-    const tcp = this.tcp.all.map((s) => ({ s, l: (s.text ??= labelText(TCP_LABELS, s.labels)) }));
-    if (tcp.length) {
-      const counter = (name: string, help: string, get: (s: TcpSeries) => number) => {
-        header(out, name, 'counter', help);
-        for (const { s, l } of tcp) sample(out, name, l, get(s));
-      };
-      counter('istio_tcp_connections_opened_total', 'TCP connections opened (Istio standard metric).', (s) => s.opened);
-      counter('istio_tcp_connections_closed_total', 'TCP connections closed (Istio standard metric).', (s) => s.closed);
-      counter('istio_tcp_received_bytes_total', 'TCP bytes received from the client, towards the server (Istio standard metric).', (s) => s.received);
-      counter('istio_tcp_sent_bytes_total', 'TCP bytes sent to the client, from the server (Istio standard metric).', (s) => s.sent);
-    }
+    const reqs = this.allRequests().map((s) => ({ s, l: (s.text ??= labelText(s.names, s.labels)) }));
+    const of = (bit: number) => reqs.filter((r) => r.s.has & bit);
+    const counter = <S>(rows: { s: S; l: string }[], name: string, help: string, get: (s: S) => number) => {
+      if (!rows.length) return;
+      header(out, name, 'counter', help);
+      for (const { s, l } of rows) sample(out, name, l, get(s));
+    };
+    const hist = (bit: number, name: string, help: string, get: (s: RequestSeries) => Histogram) => {
+      const rows = of(bit);
+      if (!rows.length) return;
+      header(out, name, 'histogram', help);
+      for (const { s, l } of rows) histogramLines(out, name, l, get(s));
+    };
+    counter(of(REQ), 'istio_requests_total', 'Requests handled, by both ends, service, protocol and outcome (Istio standard metric).', (s) => s.requests);
+    hist(DUR, 'istio_request_duration_milliseconds', 'Request duration in milliseconds, from the request head to the end of the exchange (Istio standard metric).', (s) => s.duration);
+    hist(REQ_BYTES, 'istio_request_bytes', 'Request body sizes in bytes (Istio standard metric).', (s) => s.requestBytes);
+    hist(RESP_BYTES, 'istio_response_bytes', 'Response body sizes in bytes (Istio standard metric).', (s) => s.responseBytes);
+    const grpc = reqs.filter((r) => r.s.grpc);
+    counter(grpc.filter((r) => r.s.has & REQ_MSGS), 'istio_request_messages_total', 'gRPC messages sent by clients (Istio standard metric).', (s) => s.requestMessages);
+    counter(grpc.filter((r) => r.s.has & RESP_MSGS), 'istio_response_messages_total', 'gRPC messages sent by servers (Istio standard metric).', (s) => s.responseMessages);
+    const tcp = this.allTcp().map((s) => ({ s, l: (s.text ??= labelText(s.names, s.labels)) }));
+    const tcpOf = (bit: number) => tcp.filter((r) => r.s.has & bit);
+    counter(tcpOf(OPENED), 'istio_tcp_connections_opened_total', 'TCP connections opened (Istio standard metric).', (s) => s.opened);
+    counter(tcpOf(CLOSED), 'istio_tcp_connections_closed_total', 'TCP connections closed (Istio standard metric).', (s) => s.closed);
+    counter(tcpOf(RECEIVED), 'istio_tcp_received_bytes_total', 'TCP bytes received from the client, towards the server (Istio standard metric).', (s) => s.received);
+    counter(tcpOf(SENT), 'istio_tcp_sent_bytes_total', 'TCP bytes sent to the client, from the server (Istio standard metric).', (s) => s.sent);
     return out.length ? out.join('\n') + '\n' : '';
+  }
+
+  private allRequests(): RequestSeries[] {
+    return this.otherRequests.size ? [this.requests.all, ...[...this.otherRequests.values()].map((i) => i.all)].flat() : this.requests.all;
+  }
+
+  private allTcp(): TcpSeries[] {
+    return this.otherTcp.size ? [this.tcp.all, ...[...this.otherTcp.values()].map((i) => i.all)].flat() : this.tcp.all;
   }
 
   /** Each series with its labels, for /stats. */
   json(): Record<'requests' | 'tcp' | 'tcpOpened' | 'tcpClosed', Record<string, string | number>[]> {
     const named = (names: readonly string[], labels: string[]) => Object.fromEntries(names.map((n, i) => [n, labels[i]!]));
-    const tcp = this.tcp.all;
+    const tcp = this.allTcp();
     return {
       // As before: each TCP series' opened and closed counts apart.
-      tcpOpened: tcp.map((s) => ({ ...named(TCP_LABELS, s.labels), count: s.opened })),
-      tcpClosed: tcp.map((s) => ({ ...named(TCP_LABELS, s.labels), count: s.closed })),
-      requests: this.requests.all.map((s) => ({ ...named(REQUEST_LABELS, s.labels), count: s.requests, durationMsSum: s.duration.sum, requestBytesSum: s.requestBytes.sum, responseBytesSum: s.responseBytes.sum, ...(s.grpc ? { requestMessages: s.requestMessages, responseMessages: s.responseMessages } : {}) })),
-      tcp: tcp.map((s) => ({ ...named(TCP_LABELS, s.labels), opened: s.opened, closed: s.closed, receivedBytes: s.received, sentBytes: s.sent })),
+      tcpOpened: tcp.map((s) => ({ ...named(s.names, s.labels), count: s.opened })),
+      tcpClosed: tcp.map((s) => ({ ...named(s.names, s.labels), count: s.closed })),
+      requests: this.allRequests().map((s) => ({ ...named(s.names, s.labels), count: s.requests, durationMsSum: s.duration.sum, requestBytesSum: s.requestBytes.sum, responseBytesSum: s.responseBytes.sum, ...(s.grpc ? { requestMessages: s.requestMessages, responseMessages: s.responseMessages } : {}) })),
+      tcp: tcp.map((s) => ({ ...named(s.names, s.labels), opened: s.opened, closed: s.closed, receivedBytes: s.received, sentBytes: s.sent })),
     };
   }
+}
+
+function requestSeries(names: readonly string[], labels: string[], has: number, grpc: boolean): RequestSeries {
+  return { names, labels, has, requests: 0, duration: new Histogram(), requestBytes: new Histogram(), responseBytes: new Histogram(), requestMessages: 0, responseMessages: 0, grpc };
+}
+
+function tcpSeries(names: readonly string[], labels: string[], has: number): TcpSeries {
+  return { names, labels, has, opened: 0, closed: 0, received: 0, sent: 0 };
+}
+
+function indexOf<S>(m: Map<string, SeriesIndex<S>>, key: string): SeriesIndex<S> {
+  let i = m.get(key);
+  if (!i) m.set(key, (i = new SeriesIndex<S>()));
+  return i;
+}
+
+/** Every expression's value for one exchange (a bug in one is "unknown", never the request path's). */
+function evaluate(stats: IstioStatsConfig, entry: Parameters<IstioStatsConfig['exprs'][number]>[0]): string[] {
+  return stats.exprs.map((x) => {
+    try {
+      return x(entry);
+    } catch {
+      return UNKNOWN;
+    }
+  });
+}
+
+/** A group's series key: the edge's keys, then the values of the expressions it reads. */
+function groupKeys(keys: readonly (string | number | boolean)[], g: StatsGroup, values: readonly string[]): readonly (string | number | boolean)[] {
+  if (!g.reads.length) return keys;
+  const out = keys.slice();
+  for (const i of g.reads) out.push(values[i] ?? UNKNOWN);
+  return out;
+}
+
+/** A group's label values: the standard ones it keeps, and its expressions'. */
+function relabel(g: StatsGroup, standard: readonly string[], values: readonly string[]): string[] {
+  return g.from.map((i) => (i >= 0 ? standard[i]! : (values[~i] ?? UNKNOWN)));
 }
 
 /**

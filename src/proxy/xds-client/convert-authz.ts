@@ -7,6 +7,7 @@
 //   - TCP: envoy.filters.network.rbac before the chain's tcp_proxy (tcp/authz.ts).
 // Istio's CUSTOM action puts ext_authz filters among them (convert-ext-authz.ts): a chain's
 // authorization is a list of steps, each an RBAC filter or an external authorizer, run in order.
+import { isIstioStats } from './convert-stats.ts';
 import { type CompiledRbacFilter, compileHttpRbac, compileNetworkRbac } from '../authz/index.ts';
 import { TYPE } from '../../xds/types.ts';
 import { fail } from './convert-util.ts';
@@ -51,7 +52,8 @@ export function splitNetworkRbac(where: string, filters: readonly any[]): { rbac
       ? networkExtAuthzFilter(`${where}.filters[${i}].typed_config`, f)
       : Object.freeze({ name: String(f.name ?? `filters[${i}]`), rbac: compileNetworkRbac(`${where}.filters[${i}].typed_config`, f.typed_config) }),
   );
-  const rest = filters.slice(n);
+  // Istio's stats filter sits before the tcp_proxy: the listener's metrics config (convert.ts listenerStats reads it).
+  const rest = filters.slice(n).filter((f) => !isIstioStats(f));
   const late = rest.findIndex(isNetworkRbac);
   if (late >= 0) fail(`${where}.filters[${n + late}]`, 'a network RBAC or ext_authz filter must come before the chain\'s HttpConnectionManager or tcp_proxy');
   return { rbac, rest, offset: n };

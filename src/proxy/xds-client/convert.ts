@@ -1,6 +1,7 @@
 // PURE: Envoy xDS resources (proto JSON) -> the sidecar's runtime config. Anything the sidecar
 // cannot honour is an error whose message becomes the NACK reason, naming the resource and field.
 // Nothing here touches sockets; the snapshot built from this is swapped in atomically.
+import { type IstioStatsConfig, isIstioStats, istioStatsConfig } from './convert-stats.ts';
 import { TYPE } from '../../xds/types.ts';
 import { type RouteTable, convertRouteConfig } from './convert-route.ts';
 import { duration, durationMs, fail } from './convert-util.ts';
@@ -52,6 +53,8 @@ export interface ListenerConfig {
    * request path runs them before routing (http/authz.ts). Absent: no authorization.
    */
   authz?: readonly AuthzFilterConfig[];
+  /** Istio's stats filter (istio.stats) of its chains: how its Istio metrics are reported (convert-stats.ts). Absent: Istio's defaults. */
+  istioStats?: IstioStatsConfig;
   /** Either the name of an RDS route configuration, or an inline one. */
   rdsName?: string;
   inlineRoutes?: RouteTable;
@@ -215,7 +218,30 @@ export function convertListener(l: any): ListenerConfig {
   for (const t of tcps) if (t) t.listener = c.name;
   const td = l.traffic_direction;
   const direction = td === 'INBOUND' || td === 1 ? 'inbound' : td === 'OUTBOUND' || td === 2 ? 'outbound' : undefined;
-  return direction ? { ...c, direction } : c;
+  const istioStats = listenerStats(`listener ${l.name}`, l);
+  return { ...c, ...(direction ? { direction } : {}), ...(istioStats ? { istioStats } : {}) };
+}
+
+/**
+ * Istio's stats filter (istio.stats) of a listener: in its HCMs' http_filters and before its
+ * tcp_proxies, as Istio puts it. The sidecar's metrics take one config per listener (Istio's pilot
+ * makes one per listener class), so every chain's must be the same; none: Istio's defaults.
+ */
+function listenerStats(where: string, l: any): IstioStatsConfig | undefined {
+  const found: { where: string; f: any }[] = [];
+  const chains: any[] = [...(l.filter_chains ?? []), ...(l.default_filter_chain ? [l.default_filter_chain] : [])];
+  chains.forEach((c, i) => {
+    (c.filters ?? []).forEach((f: any, j: number) => {
+      const fw = `${where}: filter_chains[${i}].filters[${j}]`;
+      if (isIstioStats(f)) found.push({ where: fw, f });
+      if (f.typed_config?.['@type'] === TYPE.hcm) (f.typed_config.http_filters ?? []).forEach((h: any, k: number) => isIstioStats(h) && found.push({ where: `${fw}.http_filters[${k}]`, f: h }));
+    });
+  });
+  if (!found.length) return undefined;
+  const first = JSON.stringify(found[0]!.f.typed_config);
+  const other = found.find((x) => JSON.stringify(x.f.typed_config) !== first);
+  if (other) fail(other.where, `every istio.stats filter of a listener must be the same (${found[0]!.where} differs): the sidecar reports a listener's metrics one way`);
+  return istioStatsConfig(found[0]!.where, found[0]!.f);
 }
 
 function convertListenerShape(l: any): ListenerConfig {
@@ -329,6 +355,8 @@ function hcmConfig(where: string, tc: any): Pick<ListenerConfig, 'path' | 'reque
     } else if (t === TYPE.fault || t === TYPE.cors) {
       const keys = Object.keys(f.typed_config).filter((k) => k !== '@type');
       if (keys.length) fail(`${where}: http_filters[${i}].typed_config.${keys[0]}`, 'the fault and CORS filters are configured per route here (typed_per_filter_config); listener-wide config is not supported');
+    } else if (isIstioStats(f)) {
+      // Istio's stats filter: the listener's metrics (listenerStats reads it, for every chain).
     } else if (t !== TYPE.router && !f.is_optional) fail(`${where}: http_filters[${i}]`, `unsupported HTTP filter ${t ?? f.name}`);
   }
   const bool = (v: any): boolean => (v?.value ?? v) === true;
