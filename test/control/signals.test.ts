@@ -373,3 +373,14 @@ test("the dashboard's series are computed once per recorded round, however often
   assert.equal(get('a'), 3, 'a new round: computed again');
   assert.equal(get('a'), 3);
 });
+
+test("a sidecar's idle label sets (no traffic this round) take no room: its active ones and every other sidecar's count; a label set with a count and buckets is one", () => {
+  const b = new RecordBuilder(40); // a share of 50 each
+  const idle = Array.from({ length: 600 }, (_, i) => [{ dims: ['destination', 'ns/busy', `idle-${i}`], requests: 0 }, { dims: ['destination', 'ns/busy', `idle-${i}`], requests: 0, le: 5 }]).flat();
+  const active = Array.from({ length: 30 }, (_, i) => [{ dims: ['destination', 'ns/busy', `on-${i}`], requests: 2 }, { dims: ['destination', 'ns/busy', `on-${i}`], requests: 2, le: 5 }]).flat();
+  b.add([...idle, ...active]);
+  const r = b.build(1, 1);
+  assert.equal(r.series.size, 30, 'the 30 active label sets, once each');
+  assert.equal(r.dropped, 0);
+  assert.ok([...r.series.values()].every((a) => a.requests === 2 && a.buckets));
+});

@@ -57,7 +57,8 @@ test('a path that cannot be opened: reported once with the reason, lines counted
   assert.ok(f.failed);
   assert.equal(f.dropped + f.written, 3);
   assert.ok(f.dropped >= 2);
-  f.close();
+  // Its stream failed and closed already: closing the file does not wait for a 'close' that will not come (review defect).
+  await f.close();
 });
 
 test("START_TIME's cached formatting writes exactly what Date.toISOString() writes, across seconds, fractions of a millisecond and years", async () => {

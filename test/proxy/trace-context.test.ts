@@ -231,3 +231,15 @@ test("a span: Envoy's tags (url cut to max_path_tag_length, method, status, flag
   assert.deepEqual([grpc('14').error, grpc('14').attributes['grpc.status_code'], grpc('14').attributes.error], [true, '14', 'true']);
   assert.deepEqual([grpc('0').error, grpc('0').attributes['grpc.status_code']], [false, '0']);
 });
+
+test("an x-request-id Envoy draws nothing from (not 8 hex digits first) is passed on as it came, even at 36 characters; a lone x-b3-spanid is no B3 context", () => {
+  const id = 'zzzzzzzz-0000-4000-8000-000000000000';
+  const h = head(['x-request-id', id]);
+  assert.equal(traceRequest(h, cfg(100), 0.5).sampled, true, 'drawn at random instead');
+  assert.equal(get(h.headers, 'x-request-id'), id, 'not marked: it is the client\'s own id');
+  const lone = head(['x-b3-spanid', PARENT]);
+  const t = traceRequest(lone, cfg(0), 0.5);
+  assert.equal(t.parentId, undefined);
+  assert.equal(get(lone.headers, 'x-b3-spanid'), undefined, 'a stale B3 header is not passed on');
+  assert.equal(get(lone.headers, 'x-b3-traceid'), undefined, 'and no B3 context is made up');
+});

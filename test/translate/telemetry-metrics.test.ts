@@ -84,13 +84,19 @@ describe("Istio's mergeMetrics: root, namespace and workload Telemetries", () =>
     assert.equal(filter([tel('default', { metrics: [{ providers: [{ name: 'prometheus' }] }] })], 'CLIENT'), undefined);
   });
 
-  test('ALL_METRICS disabled turns the provider off on both sides (Istio: no stats filter), until a later override turns it on', () => {
+  test('every metric disabled turns the provider off on the side its mode names only (Istio: no stats filter there; review defect: both sides), until a later override on that side turns it on', () => {
     const off = tel('istio-system', { metrics: [{ overrides: [{ match: { metric: 'ALL_METRICS', mode: 'CLIENT' }, disabled: true }] }] });
     const dropAll = ALL_PROM.map((name) => ({ name, drop: true }));
     assert.deepEqual(metricsOf([off], 'CLIENT'), dropAll);
-    assert.deepEqual(metricsOf([off], 'SERVER'), dropAll, "Istio's disabledAllMetricsProviders ignores the mode");
-    const back = tel('default', { metrics: [{ overrides: [{ match: { metric: 'REQUEST_COUNT' }, tagOverrides: { x: { value: "'y'" } } }] }] });
-    assert.deepEqual(metricsOf([off, back], 'SERVER'), [{ name: 'requests_total', dimensions: { x: "'y'" } }]);
+    assert.equal(filter([off], 'SERVER'), undefined, 'the server side keeps the defaults: reporter="destination" series stay');
+    const both = tel('istio-system', { metrics: [{ overrides: [{ disabled: true }] }] });
+    assert.deepEqual(metricsOf([both], 'SERVER'), dropAll, 'no match at all is every metric on both sides (Istio isAllMetrics)');
+    assert.deepEqual(metricsOf([both], 'CLIENT'), dropAll);
+    const back = tel('default', { metrics: [{ overrides: [{ match: { metric: 'REQUEST_COUNT', mode: 'SERVER' }, tagOverrides: { x: { value: "'y'" } } }] }] });
+    assert.deepEqual(metricsOf([both, back], 'SERVER'), [{ name: 'requests_total', dimensions: { x: "'y'" } }], 'turned on again on the server side');
+    assert.deepEqual(metricsOf([both, back], 'CLIENT'), dropAll, 'still off on the client side');
+    const modeOnly = tel('default', { metrics: [{ overrides: [{ match: { mode: 'SERVER' } }] }] });
+    assert.deepEqual(metricsOf([both, modeOnly], 'SERVER'), ALL_PROM.map((name) => ({ name })), 'an override with only a mode turns that side on again, with nothing changed (as Istio writes it)');
   });
 
   test('providers: the last entry naming some decides; one without prometheus reports no Istio metrics (every metric dropped)', () => {

@@ -175,8 +175,9 @@ export class RecordBuilder {
   baselines = 0;
   private readonly lesByKey = new Map<string, number[]>();
   private readonly pendingBuckets = new Map<string, { dims: readonly string[]; counts: Map<number, number> }>();
-  /** Label sets left out this round. */
+  /** Label sets left out this round, and those let in (MAX_RECORD_SERIES at most). */
   private readonly refused = new Set<string>();
+  private readonly admitted = new Set<string>();
   /** New label sets one target may bring: an equal share of the record (at least MIN_SHARE). */
   readonly share: number;
 
@@ -187,17 +188,25 @@ export class RecordBuilder {
 
   /** One target's deltas (call once per target and round). */
   add(deltas: readonly Delta[]): void {
+    // Only label sets with traffic this round take room (review defect: a sidecar's idle series,
+    // whose bucket deltas are all 0, used up its share and the record's before its active ones).
+    const keys = deltas.map((d) => d.dims.join('\u0000'));
+    const active = new Set<string>();
+    deltas.forEach((d, i) => d.requests !== 0 && active.add(keys[i]!));
     let left = this.share;
-    for (const d of deltas) {
-      const key = d.dims.join('\u0000');
-      if (this.refused.has(key)) continue;
-      if (!this.series.has(key) && !this.pendingBuckets.has(key)) {
-        if (left <= 0 || this.series.size + this.pendingBuckets.size >= MAX_RECORD_SERIES) {
+    for (let i = 0; i < deltas.length; i++) {
+      const d = deltas[i]!;
+      const key = keys[i]!;
+      if (!active.has(key) || this.refused.has(key)) continue;
+      if (!this.admitted.has(key)) {
+        // Each label set once, whether it comes as a count, as buckets or both (review defect: counted twice).
+        if (left <= 0 || this.admitted.size >= MAX_RECORD_SERIES) {
           this.refused.add(key);
           this.dropped++;
           continue;
         }
         left--;
+        this.admitted.add(key);
       }
       if (d.le === undefined) {
         const acc = this.acc(key, d.dims);

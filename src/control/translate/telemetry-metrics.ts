@@ -9,8 +9,9 @@
 //     customMetric: that name) on the side its mode names (CLIENT: the outbound listeners, SERVER:
 //     the inbound ones; CLIENT_AND_SERVER or none: both); a later override's disabled replaces an
 //     earlier one's, its tag overrides are added to theirs (one per tag, the later wins);
-//   - an ALL_METRICS override with disabled: true turns the provider off altogether (both sides),
-//     until a later override (any) turns it on again: Istio's disabledAllMetricsProviders;
+//   - an override of every metric (ALL_METRICS, or no metric named) with disabled: true turns the
+//     provider off on the side(s) its mode names, until a later override on that side turns it on
+//     again: Istio's disabledAllMetricsProviders, kept per provider and side;
 //   - a prometheus provider in scope becomes Istio's stats filter (istio.stats, a TypedStruct of
 //     stats.PluginConfig) in each HCM's http_filters (before the router) and before each
 //     tcp_proxy: {metrics: [{name, dimensions, tags_to_remove, drop}]}, one per metric overridden,
@@ -55,6 +56,8 @@ export interface MetricOverride {
 export interface MergedMetrics {
   CLIENT: MetricOverride[];
   SERVER: MetricOverride[];
+  /** The sides on which every metric is off (Istio then builds no stats filter for that side's listeners). */
+  disabled: { CLIENT: boolean; SERVER: boolean };
 }
 
 interface Override {
@@ -82,6 +85,7 @@ export function mergeMetrics(applying: readonly ApplyingTelemetry[], mc: MeshCon
   let inScope = defaults;
   for (const m of entries) if (names(m.providers).length) inScope = names(m.providers);
   let parent = defaults;
+  /** "provider/side" (Istio's metricProviderModeKey). */
   const disabledAll = new Set<string>();
   for (const m of entries) {
     const named = names(m.providers);
@@ -93,12 +97,14 @@ export function mergeMetrics(applying: readonly ApplyingTelemetry[], mc: MeshCon
       const mp = providers.get(p)!;
       for (const o of (m.overrides ?? []) as (Override | null)[]) {
         if (!o) continue;
-        if (o.match?.metric === 'ALL_METRICS' && !o.match.customMetric && o.disabled === true) {
-          disabledAll.add(p);
+        // Istio's isAllMetrics: ALL_METRICS, or no metric match at all (a customMetric is one metric).
+        const all = !o.match?.customMetric && (!o.match?.metric || o.match.metric === 'ALL_METRICS');
+        if (all && o.disabled === true) {
+          for (const side of modes(o.match?.mode)) disabledAll.add(`${p}/${side}`);
           continue;
         }
-        disabledAll.delete(p);
         for (const side of modes(o.match?.mode)) {
+          disabledAll.delete(`${p}/${side}`);
           for (const metric of matchesOf(o.match)) {
             const cur: Merged = mp[side].get(metric) ?? { tags: new Map() };
             if (o.disabled !== undefined && o.disabled !== null) cur.disabled = o.disabled;
@@ -111,7 +117,7 @@ export function mergeMetrics(applying: readonly ApplyingTelemetry[], mc: MeshCon
   }
   const out = new Map<string, MergedMetrics>();
   for (const [p, sides] of providers) {
-    if (disabledAll.has(p)) continue;
+    const off = { CLIENT: disabledAll.has(`${p}/CLIENT`), SERVER: disabledAll.has(`${p}/SERVER`) };
     const side = (s: MetricsSide): MetricOverride[] =>
       [...sides[s]]
         .map(([name, o]) => ({
@@ -122,7 +128,7 @@ export function mergeMetrics(applying: readonly ApplyingTelemetry[], mc: MeshCon
             .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)),
         }))
         .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-    out.set(p, { CLIENT: side('CLIENT'), SERVER: side('SERVER') });
+    out.set(p, { CLIENT: off.CLIENT ? [] : side('CLIENT'), SERVER: off.SERVER ? [] : side('SERVER'), disabled: off });
   }
   return out;
 }
@@ -137,7 +143,9 @@ export function istioStatsFilter(applying: readonly ApplyingTelemetry[], mc: Mes
   // only: the first prometheus provider's config is the one applied.
   const prometheus = [...merged.keys()].sort().find((p) => findExtensionProvider(mc, p)?.prometheus !== undefined);
   let metrics: object[];
-  if (prometheus === undefined) metrics = Object.values(PROMETHEUS_METRIC).sort().map((name) => ({ name, drop: true }));
+  // No prometheus provider, or every metric off on this side: Istio sends no stats filter, so no
+  // Istio metrics; Weft's sidecars report the defaults without one, so this filter drops them all.
+  if (prometheus === undefined || merged.get(prometheus)!.disabled[side]) metrics = Object.values(PROMETHEUS_METRIC).sort().map((name) => ({ name, drop: true }));
   else {
     const overrides = merged.get(prometheus)![side];
     if (!overrides.length) return undefined;

@@ -62,6 +62,7 @@ export function traceRequest(head: RequestHead, cfg: TracingConfig, rand: number
   let rid = -1;
   let b3 = false;
   let multi = false;
+  let b3any = false;
   let force = false;
   let client = false;
   let state = false;
@@ -77,15 +78,21 @@ export function traceRequest(head: RequestHead, cfg: TracingConfig, rand: number
         if (rid < 0) rid = i;
       } else if (n === 'x-envoy-force-trace') force = true;
       else if (n === 'x-client-trace-id') client = true;
-      else if (n.startsWith('x-b3-') && B3_MULTI.has(n)) multi = true;
+      else if (n.startsWith('x-b3-') && B3_MULTI.has(n)) {
+        b3any = true;
+        // The multi-header form is what came when its trace id or decision did (a lone span id is not one).
+        if (n === 'x-b3-traceid' || n === 'x-b3-sampled' || n === 'x-b3-flags') multi = true;
+      }
     } else if (c === 98 /* b */ && n === 'b3') b3 = true;
   }
-  const inc = tp >= 0 || b3 || multi ? incoming(h) : NONE;
+  const inc = tp >= 0 || b3 || b3any ? incoming(h) : NONE;
   let requestId = rid >= 0 ? h[rid + 1]! : uuid();
   // Envoy's mutateTracingRequestHeader: the decision the request id carries, else one drawn from it.
-  const packed = requestId.length === UUID_LENGTH;
-  const draw = idDraw(requestId, rand);
-  let reason = packed ? requestId[TRACE_BYTE]! : '';
+  // An id that gives no draw (its first 8 characters are not hex) is left as it came, as Envoy leaves it.
+  const fromId = idDraw(requestId);
+  const draw = fromId ?? Math.floor(rand * 10000);
+  const packed = fromId !== undefined && requestId.length === UUID_LENGTH;
+  let reason = requestId.length === UUID_LENGTH ? requestId[TRACE_BYTE]! : '';
   if (reason !== TRACE_SAMPLED && reason !== TRACE_FORCED && reason !== TRACE_CLIENT) {
     reason = client && draw < pct(cfg.clientSampling) ? TRACE_CLIENT : force ? TRACE_FORCED : draw < pct(cfg.randomSampling) ? TRACE_SAMPLED : '';
   }
@@ -101,7 +108,7 @@ export function traceRequest(head: RequestHead, cfg: TracingConfig, rand: number
   const traceparent = `00-${traceId}-${spanId}-${sampled ? '01' : '00'}`;
   // A new trace drops the tracestate that came (W3C: it belongs to the trace it came with).
   const dropState = state && inc.traceId === undefined;
-  if (!b3 && !multi && tps <= 1 && !dropState) {
+  if (!b3 && !b3any && tps <= 1 && !dropState) {
     // The common case: edited in place.
     if (rid >= 0) h[rid + 1] = requestId;
     else h.push('x-request-id', requestId);
@@ -133,18 +140,16 @@ function pct(p: number): number {
   return Math.round(p * 100);
 }
 
-/** Envoy's draw from a request id: its first 8 hex digits modulo 10,000; `rand` where it has none. */
-function idDraw(id: string, rand: number): number {
-  if (id.length >= 8) {
-    let v = 0;
-    for (let i = 0; i < 8; i++) {
-      const d = HEX_DIGIT[id.charCodeAt(i)] ?? -1;
-      if (d < 0) return Math.floor(rand * 10000);
-      v = v * 16 + d;
-    }
-    return v % 10000;
+/** Envoy's draw from a request id: its first 8 hex digits modulo 10,000; undefined where it has none. */
+function idDraw(id: string): number | undefined {
+  if (id.length < 8) return undefined;
+  let v = 0;
+  for (let i = 0; i < 8; i++) {
+    const d = HEX_DIGIT[id.charCodeAt(i)] ?? -1;
+    if (d < 0) return undefined;
+    v = v * 16 + d;
   }
-  return Math.floor(rand * 10000);
+  return v % 10000;
 }
 
 const HEX_DIGIT: number[] = [];

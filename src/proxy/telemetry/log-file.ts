@@ -84,9 +84,16 @@ export class LogFile {
       this.timer = undefined;
     }
     if (!this.used || this.failed) return;
-    // The stream keeps the chunk until it is written: the next lines go to a new buffer.
-    const chunk = this.buf.subarray(0, this.used);
-    this.buf = Buffer.allocUnsafeSlow(FLUSH_BYTES);
+    // The stream keeps the chunk until it is written. A buffer less than half full (the timer's
+    // flush of a quiet second) is copied out at its size and the buffer kept, so that a stalled
+    // file holds what its backlog counts, not 64 KiB per flush (review defect); a fuller one is
+    // handed over whole and the next lines go to a new buffer.
+    let chunk: Buffer;
+    if (this.used < this.buf.length / 2) chunk = Buffer.from(this.buf.subarray(0, this.used));
+    else {
+      chunk = this.buf.subarray(0, this.used);
+      this.buf = Buffer.allocUnsafeSlow(FLUSH_BYTES);
+    }
     this.used = 0;
     this.lines = 0;
     this.stream.write(chunk);
@@ -97,7 +104,9 @@ export class LogFile {
     this.closed = true;
     this.flush();
     if (this.stream === process.stdout || this.stream === process.stderr) return Promise.resolve();
-    const s = this.stream as NodeJS.WritableStream;
+    const s = this.stream as NodeJS.WritableStream & { destroyed?: boolean; closed?: boolean };
+    // A stream that failed is closed already: no 'close' would come.
+    if (s.destroyed || s.closed) return Promise.resolve();
     return new Promise((resolve) => {
       s.once('close', () => resolve());
       s.once('error', () => resolve());

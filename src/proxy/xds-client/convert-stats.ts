@@ -88,6 +88,7 @@ export function istioStatsConfig(where: string, f: any): IstioStatsConfig {
   const std = new Set<string>(REQUEST_LABELS);
   metrics.forEach((m, i) => {
     const mw = `${where}.typed_config.value.metrics[${i}]`;
+    if (m === null || typeof m !== 'object' || Array.isArray(m)) fail(mw, 'must be an object ({name, dimensions, tags_to_remove, drop})');
     for (const k of Object.keys(m ?? {})) if (!['name', 'dimensions', 'tags_to_remove', 'drop'].includes(k)) fail(`${mw}.${k}`, 'not supported (name, dimensions, tags_to_remove and drop are)');
     const name = m?.name ?? '';
     if (typeof name !== 'string') fail(`${mw}.name`, 'must be a string');
@@ -98,7 +99,9 @@ export function istioStatsConfig(where: string, f: any): IstioStatsConfig {
       return;
     }
     const of = (t: string) => overrides.get(t) ?? (overrides.set(t, new Map()), overrides.get(t)!);
-    for (const tag of m.tags_to_remove ?? []) {
+    const remove = m.tags_to_remove ?? [];
+    if (!Array.isArray(remove) || remove.some((t: unknown) => typeof t !== 'string')) fail(`${mw}.tags_to_remove`, 'must be a list of label names');
+    for (const tag of remove) {
       if (!std.has(tag)) continue;
       for (const t of targets) of(t).set(tag, undefined);
     }
