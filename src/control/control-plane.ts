@@ -212,6 +212,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
   // The trace receiver before xDS serves: every snapshot names it.
   const traces = new TraceStore();
   receiver = await startTraceReceiver(traces, xdsHost, opts.tracesPort ?? 0, log);
+  if (opts.advertiseAddress && !isWildcard(xdsHost) && opts.advertiseAddress !== xdsHost) log(`the trace receiver listens on ${xdsHost} only, and is advertised to sidecars as ${opts.advertiseAddress}: spans reach it only if that address leads to ${xdsHost} (listen on it, or on every address, with --host)`);
   if (isWildcard(xdsHost) && !opts.advertiseAddress) log(`the trace receiver listens on every address but is advertised to sidecars as 127.0.0.1:${receiver.port}: sidecars on other hosts cannot send it spans; give the address they reach this host at (--advertise-address)`);
   const xdsPort = await ads.listen(`${hostPort(xdsHost, opts.xdsPort ?? 15012)}`, tls.credentials);
   const insecurePort = opts.insecureXdsPort === undefined ? undefined : await ads.listenInsecure(hostPort(xdsHost, opts.insecureXdsPort));
