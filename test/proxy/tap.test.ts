@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import net from 'node:net';
 import { Telemetry, type RequestEvent } from '../../src/proxy/telemetry/events.ts';
-import { TAP_BUFFER_LINES, Tap } from '../../src/proxy/telemetry/tap.ts';
+import { TAP_BUFFER_CHARS, TAP_BUFFER_LINES, Tap } from '../../src/proxy/telemetry/tap.ts';
 import { listen, waitFor } from '../helpers.ts';
 
 const config = () => ({ listeners: new Map([['inbound|8000||', { direction: 'inbound' }]]) }) as any;
@@ -100,6 +100,28 @@ test("with a token, tap answers only a listener that sends it: none or a wrong o
     assert.equal(await get('Bearer sekrit2'), 401);
     assert.equal(t.request.hasSubscribers, false);
     assert.equal(await get('Bearer sekrit'), 200);
+  } finally {
+    server.closeAllConnections();
+    server.close();
+  }
+});
+
+test("a listener that does not read, with requests whose paths are 60 KB: what the tap holds for it stays within its buffer's bytes, not 1,000 such lines (review defect: 60 MB a listener)", async () => {
+  const { t, tap, port, server } = await tapServer();
+  try {
+    const sock = net.connect(port, '127.0.0.1');
+    sock.pause();
+    sock.write('GET /tap HTTP/1.1\r\nHost: x\r\n\r\n');
+    await waitFor('the subscription', async () => t.request.hasSubscribers);
+    const long = '/' + 'p'.repeat(60_000);
+    for (let i = 0; i < 1000; i++) {
+      t.request.publish({ ...event(i), ds: { ...event(i).ds!, head: { ...event(i).ds!.head, path: long } } as any });
+      if (i % 50 === 49) await new Promise((r) => setImmediate(r));
+    }
+    const held = [...(tap as any).listeners].reduce((n: number, l: { lines: string[] }) => n + l.lines.reduce((m, x) => m + x.length, 0), 0);
+    assert.ok(held <= TAP_BUFFER_CHARS, `the tap holds ${held} characters for a listener that does not read`);
+    assert.ok(tap.stats().dropped > 0, 'the rest were dropped and counted');
+    sock.destroy();
   } finally {
     server.closeAllConnections();
     server.close();

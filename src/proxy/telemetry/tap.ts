@@ -18,14 +18,21 @@ function sameBytes(header: string | undefined, want: Buffer): boolean {
   return got.length === want.length && timingSafeEqual(got, want);
 }
 
-/** Lines held for one listener while its socket is not taking them; beyond, lines are dropped. */
+/**
+ * Lines held for one listener while its socket is not taking them, and their characters at most
+ * (a request line carries its path and authority, up to the size of a request head); beyond
+ * either, lines are dropped.
+ */
 export const TAP_BUFFER_LINES = 1000;
+export const TAP_BUFFER_CHARS = 1024 * 1024;
 /** Listeners at once, per sidecar. */
 export const MAX_TAP_LISTENERS = 8;
 
 interface Listener {
   res: http.ServerResponse;
   lines: string[];
+  /** Their characters. */
+  chars: number;
   dropped: number;
   /** The socket took everything so far (no backpressure). */
   writable: boolean;
@@ -82,7 +89,7 @@ export class Tap {
     }
     res.writeHead(200, { 'content-type': 'application/x-ndjson', 'cache-control': 'no-store' });
     res.flushHeaders();
-    const l: Listener = { res, lines: [], dropped: 0, writable: true, scheduled: false };
+    const l: Listener = { res, lines: [], chars: 0, dropped: 0, writable: true, scheduled: false };
     if (this.listeners.size === 0) this.telemetry.request.subscribe(this.onEvent);
     this.listeners.add(l);
     res.on('drain', () => {
@@ -121,12 +128,13 @@ export class Tap {
       destination: { principal: (inbound ? down && me : e.upstreamPeer) || null },
     }) + '\n';
     for (const l of this.listeners) {
-      if (l.lines.length >= TAP_BUFFER_LINES) {
+      if (l.lines.length >= TAP_BUFFER_LINES || l.chars + line.length > TAP_BUFFER_CHARS) {
         l.dropped++;
         this.droppedTotal++;
         continue;
       }
       l.lines.push(line);
+      l.chars += line.length;
       if (!l.scheduled) {
         l.scheduled = true;
         setImmediate(() => {
@@ -146,6 +154,7 @@ export class Tap {
     if (!l.lines.length) return;
     const text = l.lines.join('');
     l.lines = [];
+    l.chars = 0;
     l.writable = l.res.write(text);
   }
 }
