@@ -189,3 +189,13 @@ test('sampling 0% (Telemetry randomSamplingPercentage: 0): no spans for requests
   for (const r of mesh.cp.store.list('Telemetry')) mesh.cp.store.delete({ kind: r.kind, namespace: r.metadata.namespace!, name: r.metadata.name });
   await mesh.synced();
 });
+
+test("enableTracing: false: no trace context is added, but the app still gets an x-request-id the sidecar made, as Envoy's HCM makes one (generate_request_id), and one that came is kept", async () => {
+  await mesh.setMeshConfig({ enableTracing: false });
+  assert.equal((await call(sleep, 'frontend.foo:8000', '/hello')).status, 200);
+  const h = seen.frontend[0]!;
+  assert.equal(h.traceparent, undefined, 'no tracing: no traceparent');
+  assert.match(String(h['x-request-id']), /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+  assert.equal((await call(sleep, 'frontend.foo:8000', '/hello', { headers: { 'x-request-id': 'mine-1' } })).status, 200);
+  assert.equal(seen.frontend[0]!['x-request-id'], 'mine-1');
+});

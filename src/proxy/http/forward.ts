@@ -34,7 +34,7 @@ import { headerValue, responseHeaders, upstreamHead } from './edits.ts';
 import { cameBack, withOwnVia } from './via.ts';
 import { type JwtOutcome, authenticate } from './jwt.ts';
 import { JwksCache } from './jwks.ts';
-import { traceRequest } from './trace-context.ts';
+import { ensureRequestId, traceRequest } from './trace-context.ts';
 
 import { clusterEndpoints } from '../upstream/choose.ts';
 import type { Tiers } from '../upstream/priority.ts';
@@ -262,6 +262,7 @@ export function forward(ctx: ForwardContext, listenerName: string, ds: Downstrea
   // Tracing first, as Envoy's HCM starts the span before its filters: the request's trace context,
   // x-request-id and the propagation headers (trace-context.ts); the span is reported at the end.
   if (l?.tracing) ds.trace = traceRequest(ds.head, l.tracing, Math.random());
+  else if (l && !l.noRequestId) ensureRequestId(ds.head);
   // The JWT layer first, as Envoy's jwt_authn filter is first among the HCM's filters. A request
   // with no token is decided at once; one with tokens waits for their verification only (jwt.ts).
   const jwt = l?.jwt;

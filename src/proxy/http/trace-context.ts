@@ -135,6 +135,17 @@ export function traceRequest(head: RequestHead, cfg: TracingConfig, rand: number
 
 const NONE: Incoming = Object.freeze({});
 
+/**
+ * A listener without tracing: x-request-id is made where the request has none, as Envoy's HCM
+ * makes it (generate_request_id, true by default), so that apps and access logs behind any sidecar
+ * see one, as behind Istio's.
+ */
+export function ensureRequestId(head: RequestHead): void {
+  const h = head.headers;
+  for (let i = 0; i < h.length; i += 2) if (h[i] === 'x-request-id') return;
+  h.push('x-request-id', uuid());
+}
+
 /** A percentage as Envoy's FractionalPercent of 10,000 (rounded, as PROTOBUF_PERCENT_TO_ROUNDED_INTEGER_OR_DEFAULT). */
 function pct(p: number): number {
   return Math.round(p * 100);

@@ -72,6 +72,8 @@ export interface ListenerConfig {
   accessLog?: readonly AccessLogConfig[];
   /** The HCM's tracing: context propagated and spans reported (http/trace-context.ts, telemetry/tracer.ts). */
   tracing?: TracingConfig;
+  /** generate_request_id false: a request without x-request-id gets none (Envoy's default, true, makes one; with tracing one is always made). */
+  noRequestId?: boolean;
   /** traffic_direction: which side of an exchange the listener is (its metrics' reporter: destination for INBOUND, else source). */
   direction?: 'inbound' | 'outbound';
 }
@@ -329,7 +331,7 @@ function hcmDefaults(): Pick<ListenerConfig, 'path' | 'requestHeadersTimeoutMs' 
   };
 }
 
-function hcmConfig(where: string, tc: any): Pick<ListenerConfig, 'path' | 'requestHeadersTimeoutMs' | 'idleTimeoutMs' | 'streamIdleTimeoutMs' | 'rdsName' | 'inlineRoutes' | 'authz' | 'jwt' | 'accessLog' | 'tracing'> {
+function hcmConfig(where: string, tc: any): Pick<ListenerConfig, 'path' | 'requestHeadersTimeoutMs' | 'idleTimeoutMs' | 'streamIdleTimeoutMs' | 'rdsName' | 'inlineRoutes' | 'authz' | 'jwt' | 'accessLog' | 'tracing' | 'noRequestId'> {
   // The router, and before it the CORS and fault filters (their config comes per route: convert-route.ts).
   // The JWT filter first, then the RBAC filters (after authentication only): the request path runs
   // them in that order before anything else, so one placed after another filter would run earlier
@@ -372,6 +374,7 @@ function hcmConfig(where: string, tc: any): Pick<ListenerConfig, 'path' | 'reque
     idleTimeoutMs: positive('common_http_protocol_options.idle_timeout', tc.common_http_protocol_options?.idle_timeout, DEFAULT_IDLE_TIMEOUT_MS),
     streamIdleTimeoutMs: positive('stream_idle_timeout', tc.stream_idle_timeout, DEFAULT_STREAM_IDLE_TIMEOUT_MS),
     ...(jwt ? { jwt } : {}),
+    ...((tc.generate_request_id?.value ?? tc.generate_request_id) === false ? { noRequestId: true } : {}),
   };
   const accessLog = accessLogs(`${where}: HttpConnectionManager`, tc.access_log);
   if (accessLog) Object.assign(base, { accessLog });
