@@ -58,7 +58,7 @@ async function heyN(heyBin: string, url: string, n: number, host: string | undef
 }
 
 /** Counts `windows` windows of `n` requests in the callgrind process `p`; returns instructions per request. */
-async function count(p: Proc, outFile: string, heyBin: string, url: string, host: string | undefined): Promise<number[]> {
+export async function count(p: Proc, outFile: string, heyBin: string, url: string, host: string | undefined): Promise<number[]> {
   const pid = String(p.proc.pid);
   const ctl = (...a: string[]) => exec('callgrind_control', [...a, pid]);
   await heyN(heyBin, url, WARMUP, host);
