@@ -37,6 +37,9 @@ import { Debouncer } from './debounce.ts';
 import { workloadFromNode } from './node.ts';
 import { META, META_PORTS, parseNodeId } from '../../xds/node-meta.ts';
 
+/** How long close() lets calls end on their own before it ends them. */
+export const SHUTDOWN_GRACE_MS = 2000;
+
 export interface TypeStatus {
   type: string; // SDS (the roots), CDS, EDS, LDS, RDS
   sent?: string; // version last sent
@@ -286,7 +289,16 @@ export class AdsServer {
     for (const c of this.conns.values()) c.call.end();
     for (const server of [this.server, this.insecureServer]) {
       if (!server) continue;
-      await new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
+      // Graceful for at most SHUTDOWN_GRACE_MS, then forced: grpc-js's tryShutdown was seen never
+      // to call back (a CI run's teardown waited on it until the test timed out, with no
+      // connection left open), and a control plane that is stopping must stop.
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, SHUTDOWN_GRACE_MS);
+        server.tryShutdown(() => {
+          clearTimeout(t);
+          resolve();
+        });
+      });
       server.forceShutdown();
     }
   }
