@@ -8,18 +8,7 @@ import net from 'node:net';
 import { startControlPlane } from '../../src/control/control-plane.ts';
 import { SHUTDOWN_GRACE_MS } from '../../src/control/ads/server.ts';
 import { tmpDir } from '../helpers.ts';
-
-/** An HTTP/2 frame. */
-const frame = (type: number, flags: number, stream: number, payload: Buffer) => {
-  const h = Buffer.alloc(9);
-  h.writeUIntBE(payload.length, 0, 3);
-  h[3] = type;
-  h[4] = flags;
-  h.writeUInt32BE(stream, 5);
-  return Buffer.concat([h, payload]);
-};
-/** HPACK: a literal header field without indexing, new name, no Huffman coding. */
-const literal = (name: string, value: string) => Buffer.concat([Buffer.from([0x00, name.length]), Buffer.from(name), Buffer.from([value.length]), Buffer.from(value)]);
+import { PREFACE, T, frame, request } from '../proxy/h2raw.ts';
 
 test('close() ends within its grace while a raw client holds a call open on the xDS port and ignores GOAWAY', async () => {
   const cp = await startControlPlane({ dataDir: tmpDir('cp-close'), adminPort: 0, xdsPort: 0, insecureXdsPort: 0, scrapeIntervalMs: 0, log: () => {} });
@@ -28,15 +17,8 @@ test('close() ends within its grace while a raw client holds a call open on the 
   s.on('error', () => {});
   s.on('data', () => {}); // read and ignore everything, GOAWAY included
   await new Promise<void>((resolve) => s.once('connect', () => resolve()));
-  const headers = Buffer.concat([
-    literal(':method', 'POST'),
-    literal(':scheme', 'http'),
-    literal(':path', '/envoy.service.discovery.v3.AggregatedDiscoveryService/StreamAggregatedResources'),
-    literal(':authority', 'xds'),
-    literal('content-type', 'application/grpc'),
-    literal('te', 'trailers'),
-  ]);
-  s.write(Buffer.concat([Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n'), frame(0x4, 0, 0, Buffer.alloc(0)), frame(0x1, 0x4, 1, headers)]));
+  const call = request(1, [[':method', 'POST'], [':scheme', 'http'], [':path', '/envoy.service.discovery.v3.AggregatedDiscoveryService/StreamAggregatedResources'], [':authority', 'xds'], ['content-type', 'application/grpc'], ['te', 'trailers']], false);
+  s.write(Buffer.concat([PREFACE, frame(T.SETTINGS, 0, 0), call]));
   // The server has the call once it answers (its SETTINGS, the ack of ours): give it a round trip.
   await new Promise<void>((resolve) => s.once('data', () => setImmediate(resolve)));
   const t0 = performance.now();

@@ -7,8 +7,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { request } from 'undici';
-import { checkResource } from '../../src/api/index.ts';
-import { AuthzMesh, call, tcpEcho } from '../fixtures/authz-mesh.ts';
+import { AuthzMesh, call, tcpEcho, telemetry } from '../fixtures/authz-mesh.ts';
 import type { SidecarProc } from '../proxy/mesh.ts';
 import { waitFor } from '../helpers.ts';
 
@@ -17,16 +16,6 @@ let sleep = 0;
 let httpbin: SidecarProc;
 let client: SidecarProc;
 const HOST = 'httpbin.foo:8000';
-
-const telemetry = (name: string, spec: object) => checkResource({ apiVersion: 'telemetry.istio.io/v1', kind: 'Telemetry', metadata: { name, namespace: 'foo' }, spec }, name);
-
-/** Replaces the Telemetries with these, then waits for every sidecar's ACK. */
-async function telemetries(...ts: ReturnType<typeof telemetry>[]): Promise<void> {
-  const store = mesh.cp.store;
-  for (const r of store.list('Telemetry')) store.delete({ kind: 'Telemetry', namespace: r.metadata.namespace, name: r.metadata.name });
-  if (ts.length) store.apply(ts);
-  await mesh.synced();
-}
 
 before(async () => {
   await mesh.start('telemetry-accesslog');
@@ -56,7 +45,7 @@ async function linesUpTo(p: SidecarProc, from: number, last: string, what: strin
 const requests = (lines: string[]) => lines.map((l) => /"(GET \S+) HTTP\/1\.1" (\d+)/.exec(l)?.slice(1).join(' ') ?? l);
 
 test('filter response.code >= 400 (namespace-wide): both sidecars log the errors only (500, not 503, which the client retries: the server would log each attempt)', async () => {
-  await telemetries(telemetry('errors-only', { accessLogging: [{ providers: [{ name: 'envoy' }], filter: { expression: 'response.code >= 400' } }] }));
+  await mesh.setTelemetries(telemetry('errors-only', { accessLogging: [{ providers: [{ name: 'envoy' }], filter: { expression: 'response.code >= 400' } }] }));
   const [s0, c0] = [httpbin.stdout().length, client.stdout().length];
   for (const [path, code] of [['/ok', 200], ['/status/500', 500], ['/status/201', 201], ['/status/404', 404]] as const) {
     assert.equal((await call(sleep, HOST, path)).status, code, path);
@@ -67,18 +56,18 @@ test('filter response.code >= 400 (namespace-wide): both sidecars log the errors
 
 test("disabled: true for one workload (a selector): it logs nothing, the others still do; removing it logs again", async () => {
   const errors = telemetry('errors-only', { accessLogging: [{ providers: [{ name: 'envoy' }], filter: { expression: 'response.code >= 400' } }] });
-  await telemetries(errors, telemetry('quiet-sleep', { selector: { matchLabels: { app: 'sleep' } }, accessLogging: [{ disabled: true }] }));
+  await mesh.setTelemetries(errors, telemetry('quiet-sleep', { selector: { matchLabels: { app: 'sleep' } }, accessLogging: [{ disabled: true }] }));
   const [s0, c0] = [httpbin.stdout().length, client.stdout().length];
   for (const path of ['/status/500', '/status/502']) assert.equal((await call(sleep, HOST, path)).status, Number(path.slice(-3)));
   assert.deepEqual(requests(await linesUpTo(httpbin, s0, '/status/502', 'httpbin')), ['GET /status/500 500', 'GET /status/502 502']);
   // sleep's own Telemetry gone, a request it logs: the first line sleep wrote since is that one.
-  await telemetries(errors);
+  await mesh.setTelemetries(errors);
   assert.equal((await call(sleep, HOST, '/status/418')).status, 418);
   assert.deepEqual(requests(await linesUpTo(client, c0, '/status/418', 'sleep')), ['GET /status/418 418']);
 });
 
 test("a header filter on the server side only (match SERVER): httpbin logs the requests that carry it; sleep, by the mesh config, nothing", async () => {
-  await telemetries(telemetry('debug', { accessLogging: [{ match: { mode: 'SERVER' }, providers: [{ name: 'envoy' }], filter: { expression: "request.headers['x-debug'] == 'true' && request.url_path.startsWith('/dbg')" } }] }));
+  await mesh.setTelemetries(telemetry('debug', { accessLogging: [{ match: { mode: 'SERVER' }, providers: [{ name: 'envoy' }], filter: { expression: "request.headers['x-debug'] == 'true' && request.url_path.startsWith('/dbg')" } }] }));
   const [s0, c0] = [httpbin.stdout().length, client.stdout().length];
   assert.equal((await call(sleep, HOST, '/dbg/1', { headers: { 'x-debug': 'true' } })).status, 200);
   assert.equal((await call(sleep, HOST, '/dbg/2')).status, 200);
@@ -86,7 +75,7 @@ test("a header filter on the server side only (match SERVER): httpbin logs the r
   assert.equal((await call(sleep, HOST, '/dbg/3', { headers: { 'X-Debug': 'true' } })).status, 200);
   assert.deepEqual(requests(await linesUpTo(httpbin, s0, '/dbg/3', 'httpbin')), ['GET /dbg/1 200', 'GET /dbg/3 200']);
   // The client side: no Telemetry entry for it and no accessLogFile: no access log at all.
-  await telemetries(telemetry('client-on', { accessLogging: [{ match: { mode: 'CLIENT' }, providers: [{ name: 'envoy' }] }] }));
+  await mesh.setTelemetries(telemetry('client-on', { accessLogging: [{ match: { mode: 'CLIENT' }, providers: [{ name: 'envoy' }] }] }));
   assert.equal((await call(sleep, HOST, '/client-on')).status, 200);
   assert.deepEqual(requests(await linesUpTo(client, c0, '/client-on', 'sleep')), ['GET /client-on 200']);
 });
@@ -98,7 +87,7 @@ async function tcpClosed(): Promise<number> {
 }
 
 test('TCP connections: the filter reads what a connection has (mTLS, its cluster); response.code, which it has not, logs none', async () => {
-  await telemetries(telemetry('tcp', { accessLogging: [{ match: { mode: 'SERVER' }, providers: [{ name: 'envoy' }], filter: { expression: "response.code >= 400 || (connection.mtls && xds.cluster_name == 'inbound|9000||' && request.duration >= duration('0s'))" } }] }));
+  await mesh.setTelemetries(telemetry('tcp', { accessLogging: [{ match: { mode: 'SERVER' }, providers: [{ name: 'envoy' }], filter: { expression: "response.code >= 400 || (connection.mtls && xds.cluster_name == 'inbound|9000||' && request.duration >= duration('0s'))" } }] }));
   const s0 = httpbin.stdout().length;
   assert.equal(await tcpEcho(sleep, 'httpbin.foo:9000'), 'echoed');
   const lines = await waitFor('the TCP line', async () => {
@@ -108,7 +97,7 @@ test('TCP connections: the filter reads what a connection has (mTLS, its cluster
   assert.equal(lines.length, 1, lines.join('\n'));
   assert.match(lines[0], /"- - -" 0 .* inbound\|9000\|\| /);
   // Without mTLS's part the same connection is not logged: a later HTTP error is the first line.
-  await telemetries(telemetry('tcp', { accessLogging: [{ match: { mode: 'SERVER' }, providers: [{ name: 'envoy' }], filter: { expression: 'response.code >= 400' } }] }));
+  await mesh.setTelemetries(telemetry('tcp', { accessLogging: [{ match: { mode: 'SERVER' }, providers: [{ name: 'envoy' }], filter: { expression: 'response.code >= 400' } }] }));
   const s1 = httpbin.stdout().length;
   const closed0 = await tcpClosed();
   assert.equal(await tcpEcho(sleep, 'httpbin.foo:9000'), 'echoed');

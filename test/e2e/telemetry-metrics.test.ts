@@ -6,8 +6,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { request } from 'undici';
-import { checkResource } from '../../src/api/index.ts';
-import { AuthzMesh, call } from '../fixtures/authz-mesh.ts';
+import { AuthzMesh, call, telemetry } from '../fixtures/authz-mesh.ts';
 import type { SidecarProc } from '../proxy/mesh.ts';
 import { waitFor } from '../helpers.ts';
 
@@ -16,16 +15,6 @@ let sleep = 0;
 let httpbin: SidecarProc;
 let client: SidecarProc;
 const HOST = 'httpbin.foo:8000';
-
-const telemetry = (name: string, spec: object) => checkResource({ apiVersion: 'telemetry.istio.io/v1', kind: 'Telemetry', metadata: { name, namespace: 'foo' }, spec }, name);
-
-/** Replaces the Telemetries with these, then waits for every sidecar's ACK. */
-async function telemetries(...ts: ReturnType<typeof telemetry>[]): Promise<void> {
-  const store = mesh.cp.store;
-  for (const r of store.list('Telemetry')) store.delete({ kind: 'Telemetry', namespace: r.metadata.namespace, name: r.metadata.name });
-  if (ts.length) store.apply(ts);
-  await mesh.synced();
-}
 
 before(async () => {
   await mesh.start('telemetry-metrics');
@@ -62,7 +51,7 @@ const sum = (s: Sample[]) => s.reduce((a, x) => a + x.value, 0);
 const destination = (s: Sample[]) => s.filter((x) => x.labels.reporter === 'destination');
 
 test('a Telemetry: the server side reports no request count (its other metrics stay), the client side labels it by the x-user header', async () => {
-  await telemetries(
+  await mesh.setTelemetries(
     telemetry('metrics', {
       metrics: [
         {
@@ -97,7 +86,7 @@ test('a Telemetry: the server side reports no request count (its other metrics s
 });
 
 test('deleting the Telemetry brings the defaults back: the server counts its requests again, the client without the user label', async () => {
-  await telemetries();
+  await mesh.setTelemetries();
   const before = sum((await scrape(client, 'istio_requests_total')).filter((x) => x.labels.user === undefined));
   assert.equal((await call(sleep, HOST, '/again', { headers: { 'x-user': 'carol' } })).status, 200);
   const server = await waitFor('httpbin to count the request again', async () => {

@@ -15,20 +15,9 @@ import { IstioMetrics, REQUEST_LABELS, TCP_LABELS } from '../../src/proxy/teleme
 import { HealthMetrics, versionNumber } from '../../src/proxy/telemetry/health-metrics.ts';
 import { setPeerPrincipal } from '../../src/proxy/tls/peer.ts';
 import { waitFor } from '../helpers.ts';
+import { parseExposition } from '../fixtures/exposition.ts';
 
-/** A sample line of the text format: name, labels, value. */
-function parse(text: string): { name: string; labels: Record<string, string>; value: number }[] {
-  const out: { name: string; labels: Record<string, string>; value: number }[] = [];
-  for (const line of text.split('\n')) {
-    if (!line || line.startsWith('#')) continue;
-    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
-    assert.ok(m, `not a sample line: ${line}`);
-    const labels: Record<string, string> = {};
-    for (const [, k, v] of (m[2] ?? '').matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)) labels[k!] = v!;
-    out.push({ name: m[1]!, labels, value: m[3] === '+Inf' ? Infinity : Number(m[3]) });
-  }
-  return out;
-}
+const parse = parseExposition;
 
 const ME = 'spiffe://cluster.local/ns/bookinfo/sa/bookinfo-reviews';
 const PEER = 'spiffe://cluster.local/ns/bookinfo/sa/bookinfo-productpage';
