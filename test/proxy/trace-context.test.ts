@@ -243,3 +243,17 @@ test("an x-request-id Envoy draws nothing from (not 8 hex digits first) is passe
   assert.equal(get(lone.headers, 'x-b3-spanid'), undefined, 'a stale B3 header is not passed on');
   assert.equal(get(lone.headers, 'x-b3-traceid'), undefined, 'and no B3 context is made up');
 });
+
+test('an empty x-request-id is none: a new one is made, with tracing and without (Envoy makes one where the value is empty)', async () => {
+  const { ensureRequestId } = await import('../../src/proxy/http/trace-context.ts');
+  const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
+  const traced = head(['x-request-id', '']);
+  assert.match(traceRequest(traced, cfg(0), 0.5).requestId, UUID);
+  assert.match(String(get(traced.headers, 'x-request-id')), UUID);
+  const plain = head(['x-request-id', '', 'accept', '*/*']);
+  ensureRequestId(plain);
+  assert.match(String(get(plain.headers, 'x-request-id')), UUID);
+  const kept = head(['x-request-id', 'r-1']);
+  ensureRequestId(kept);
+  assert.equal(get(kept.headers, 'x-request-id'), 'r-1');
+});

@@ -86,7 +86,8 @@ export function traceRequest(head: RequestHead, cfg: TracingConfig, rand: number
     } else if (c === 98 /* b */ && n === 'b3') b3 = true;
   }
   const inc = tp >= 0 || b3 || b3any ? incoming(h) : NONE;
-  let requestId = rid >= 0 ? h[rid + 1]! : uuid();
+  // An empty x-request-id is none (Envoy makes a new one).
+  let requestId = rid >= 0 && h[rid + 1] ? h[rid + 1]! : uuid();
   // Envoy's mutateTracingRequestHeader: the decision the request id carries, else one drawn from it.
   // An id that gives no draw (its first 8 characters are not hex) is left as it came, as Envoy leaves it.
   const fromId = idDraw(requestId);
@@ -142,7 +143,12 @@ const NONE: Incoming = Object.freeze({});
  */
 export function ensureRequestId(head: RequestHead): void {
   const h = head.headers;
-  for (let i = 0; i < h.length; i += 2) if (h[i] === 'x-request-id') return;
+  for (let i = 0; i < h.length; i += 2) {
+    if (h[i] !== 'x-request-id') continue;
+    // An empty one is none (Envoy makes a new one).
+    if (!h[i + 1]) h[i + 1] = uuid();
+    return;
+  }
   h.push('x-request-id', uuid());
 }
 
