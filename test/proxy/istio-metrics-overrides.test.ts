@@ -189,3 +189,19 @@ test('TCP: a dropped metric is not reported, and an added label applies to the T
     server.close();
   }
 });
+
+test('a tag name that is no Prometheus label name is written as Envoy writes it ("x-user" as x_user, a leading digit prefixed), and two entries adding one label make one label, the later entry winning: the scrape stays parseable (review defect: "x-user" broke it)', () => {
+  const { t, m } = sidecar(undefined, [
+    { dimensions: { 'x-user': "request.headers['x-user']", '9lives': "'cat'" } },
+    { name: 'requests_total', dimensions: { 'x-user': "'fixed'" } },
+  ]);
+  t.request.publish(outbound(['x-user', 'alice']));
+  const text = m.prometheus();
+  const s = parse(text); // every sample line parses, or this fails
+  const reqs = s.filter((x) => x.name === 'istio_requests_total');
+  assert.equal(reqs.length, 1);
+  assert.equal(reqs[0]!.labels.x_user, 'fixed', 'the later entry wins for its metric');
+  assert.equal(reqs[0]!.labels._9lives, 'cat');
+  assert.equal(text.split('\n').filter((l) => l.startsWith('istio_requests_total{')).every((l) => (l.match(/x_user=/g) ?? []).length === 1), true, 'one x_user label per line');
+  assert.equal(s.find((x) => x.name === 'istio_request_bytes_count')!.labels.x_user, 'alice', 'the other metrics: the first entry');
+});

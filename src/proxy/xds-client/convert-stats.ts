@@ -51,6 +51,16 @@ export interface IstioStatsConfig {
   tcp: readonly StatsGroup[];
 }
 
+/**
+ * A tag name as a Prometheus label name ([a-zA-Z_][a-zA-Z0-9_]*), as Envoy's Prometheus output
+ * sanitizes tag names: any other character becomes "_", and a name that starts with a digit gets
+ * one in front. (Left as it came, "x-user" would make the whole scrape unparseable.)
+ */
+export function labelName(tag: string): string {
+  const s = tag.replace(/[^a-zA-Z0-9_]/g, '_');
+  return /^[0-9]/.test(s) || s === '' ? `_${s}` : s;
+}
+
 /** Is this HTTP or network filter Istio's stats filter? */
 export function isIstioStats(f: any): boolean {
   const tc = f?.typed_config;
@@ -84,7 +94,8 @@ export function istioStatsConfig(where: string, f: any): IstioStatsConfig {
   const drop = new Set<string>();
   // metric -> standard label -> expression id (undefined: left out)
   const overrides = new Map<string, Map<string, number | undefined>>();
-  const additions = new Map<string, [string, number][]>();
+  // metric -> added label -> expression id (a later entry's wins, as the filter's dimensions map)
+  const additions = new Map<string, Map<string, number>>();
   const std = new Set<string>(REQUEST_LABELS);
   metrics.forEach((m, i) => {
     const mw = `${where}.typed_config.value.metrics[${i}]`;
@@ -107,13 +118,15 @@ export function istioStatsConfig(where: string, f: any): IstioStatsConfig {
     }
     const dims = m.dimensions ?? {};
     if (typeof dims !== 'object' || Array.isArray(dims)) fail(`${mw}.dimensions`, 'must be a map of label to CEL expression');
-    for (const tag of Object.keys(dims).sort()) {
-      const text = dims[tag];
-      if (typeof text !== 'string') fail(`${mw}.dimensions.${tag}`, 'must be a string (a CEL expression)');
-      const id = expression(`${mw}.dimensions.${tag}`, text);
+    for (const key of Object.keys(dims).sort()) {
+      const text = dims[key];
+      if (typeof text !== 'string') fail(`${mw}.dimensions.${key}`, 'must be a string (a CEL expression)');
+      const id = expression(`${mw}.dimensions.${key}`, text);
+      // As a Prometheus label name, as Envoy's exposition writes a tag's name: "x-user" is x_user.
+      const tag = labelName(key);
       for (const t of targets) {
         if (std.has(tag)) of(t).set(tag, id);
-        else if (id !== undefined) (additions.get(t) ?? (additions.set(t, []), additions.get(t)!)).push([tag, id]);
+        else if (id !== undefined) (additions.get(t) ?? (additions.set(t, new Map()), additions.get(t)!)).set(tag, id);
       }
     }
   });
@@ -129,7 +142,7 @@ export function istioStatsConfig(where: string, f: any): IstioStatsConfig {
         const id = o.get(l);
         if (id !== undefined) outNames.push(l), from.push(~id);
       });
-      for (const [tag, id] of additions.get(metric) ?? []) outNames.push(tag), from.push(~id);
+      for (const [tag, id] of [...(additions.get(metric) ?? [])].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) outNames.push(tag), from.push(~id);
       const key = `${outNames.join(',')}|${from.join(',')}`;
       const g = out.get(key);
       if (g) g.mask |= 1 << bit;
