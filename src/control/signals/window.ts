@@ -208,10 +208,8 @@ export class RecordBuilder {
         left--;
         this.admitted.add(key);
       }
-      if (d.le === undefined) {
-        const acc = this.acc(key, d.dims);
-        if (acc) acc.requests += d.requests;
-      } else {
+      if (d.le === undefined) this.acc(key, d.dims).requests += d.requests;
+      else {
         let b = this.pendingBuckets.get(key);
         if (!b) this.pendingBuckets.set(key, (b = { dims: d.dims, counts: new Map() }));
         b.counts.set(d.le, (b.counts.get(d.le) ?? 0) + d.requests);
@@ -219,16 +217,10 @@ export class RecordBuilder {
     }
   }
 
-  private acc(key: string, dims: readonly string[]): Acc | undefined {
+  /** A label set's sums (only admitted label sets get here: add() keeps the record's bound). */
+  private acc(key: string, dims: readonly string[]): Acc {
     let acc = this.series.get(key);
-    if (!acc) {
-      if (this.series.size >= MAX_RECORD_SERIES) {
-        this.dropped++;
-        return undefined;
-      }
-      acc = { dims, requests: 0 };
-      this.series.set(key, acc);
-    }
+    if (!acc) this.series.set(key, (acc = { dims, requests: 0 }));
     return acc;
   }
 
@@ -236,7 +228,6 @@ export class RecordBuilder {
     for (const [key, { dims, counts: b }] of this.pendingBuckets) {
       if (![...b.values()].some((v) => v > 0)) continue; // no request ended in this round
       const acc = this.acc(key, dims);
-      if (!acc) continue;
       const les = [...b.keys()].sort((x, y) => x - y);
       const lk = les.join(',');
       let shared = this.lesByKey.get(lk);
