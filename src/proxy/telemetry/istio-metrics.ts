@@ -26,7 +26,7 @@ import { guarded } from './guarded.ts';
 import { Histogram } from './histogram.ts';
 import { SeriesIndex } from './series-index.ts';
 import { type Peer, REQUEST_LABELS, TCP_LABELS, UNKNOWN, clusterService, edgeLabels, provenPeer, selfPeer, serviceLabels } from './istio-labels.ts';
-import type { IstioStatsConfig, StatsGroup } from '../xds-client/convert-stats.ts';
+import { HTTP_METRICS, type IstioStatsConfig, type StatsGroup, TCP_METRICS } from '../xds-client/convert-stats.ts';
 import type { ListenerConfig } from '../xds-client/convert.ts';
 import { requestLogEntry, tcpLogEntry } from './access-log.ts';
 
@@ -87,19 +87,20 @@ interface LiveTcp {
   sent: number;
 }
 
-/** Bits of HTTP_METRICS / TCP_METRICS (convert-stats.ts), in that order. */
-const REQ = 1;
-const DUR = 2;
-const REQ_BYTES = 4;
-const RESP_BYTES = 8;
-const REQ_MSGS = 16;
-const RESP_MSGS = 32;
-const ALL_HTTP = 63;
-const OPENED = 1;
-const CLOSED = 2;
-const SENT = 4;
-const RECEIVED = 8;
-const ALL_TCP = 15;
+/** A metric's bit in a StatsGroup's mask: its place in HTTP_METRICS or TCP_METRICS (convert-stats.ts). */
+const bit = (metrics: readonly string[], name: string): number => 1 << metrics.indexOf(name);
+const REQ = bit(HTTP_METRICS, 'requests_total');
+const DUR = bit(HTTP_METRICS, 'request_duration_milliseconds');
+const REQ_BYTES = bit(HTTP_METRICS, 'request_bytes');
+const RESP_BYTES = bit(HTTP_METRICS, 'response_bytes');
+const REQ_MSGS = bit(HTTP_METRICS, 'request_messages_total');
+const RESP_MSGS = bit(HTTP_METRICS, 'response_messages_total');
+const ALL_HTTP = (1 << HTTP_METRICS.length) - 1;
+const OPENED = bit(TCP_METRICS, 'tcp_connections_opened_total');
+const CLOSED = bit(TCP_METRICS, 'tcp_connections_closed_total');
+const SENT = bit(TCP_METRICS, 'tcp_sent_bytes_total');
+const RECEIVED = bit(TCP_METRICS, 'tcp_received_bytes_total');
+const ALL_TCP = (1 << TCP_METRICS.length) - 1;
 const NO_VALUES: readonly string[] = [];
 
 export class IstioMetrics {
@@ -195,7 +196,7 @@ export class IstioMetrics {
 
   /** An exchange on a listener with Istio's stats filter: each group of metrics that share labels updates its series. */
   private requestWith(stats: IstioStatsConfig, e: RequestEvent, ds: NonNullable<RequestEvent['ds']>, keys: readonly (string | number | boolean)[], edge: () => string[], grpc: boolean): void {
-    const values = stats.exprs.length && stats.http.some((g) => !g.standard) ? evaluate(stats, requestLogEntry(e, ds, this.self.principal)) : NO_VALUES;
+    const values = stats.httpReads ? evaluate(stats, requestLogEntry(e, ds, this.self.principal)) : NO_VALUES;
     for (const g of stats.http) {
       let s: RequestSeries;
       if (g.standard) s = this.requests.get(keys, () => requestSeries(REQUEST_LABELS, edge(), 0, grpc));
@@ -257,7 +258,7 @@ export class IstioMetrics {
 
   /** A connection on a listener with Istio's stats filter: as requestWith, the labels evaluated when it opens (or closes, unseen open). */
   private tcpWith(stats: IstioStatsConfig, e: Extract<TcpEvent, { kind: 'open' | 'close' }>, keys: readonly (string | number | boolean)[], edge: () => string[]): void {
-    const values = stats.exprs.length && stats.tcp.some((g) => !g.standard) ? evaluate(stats, tcpLogEntry(e, this.self.principal)) : NO_VALUES;
+    const values = stats.tcpReads ? evaluate(stats, tcpLogEntry(e, this.self.principal)) : NO_VALUES;
     const live: LiveTcp | undefined = e.kind === 'open' && e.up ? { up: e.up, received: 0, sent: 0 } : undefined;
     for (const g of stats.tcp) {
       let s: TcpSeries;
@@ -301,14 +302,14 @@ export class IstioMetrics {
     this.catchUp();
     const out: string[] = [];
     const reqs = this.allRequests().map((s) => ({ s, l: (s.text ??= labelText(s.names, s.labels)) }));
-    const of = (bit: number) => reqs.filter((r) => r.s.has & bit);
+    const of = (b: number) => withBit(reqs, b);
     const counter = <S>(rows: { s: S; l: string }[], name: string, help: string, get: (s: S) => number) => {
       if (!rows.length) return;
       header(out, name, 'counter', help);
       for (const { s, l } of rows) sample(out, name, l, get(s));
     };
-    const hist = (bit: number, name: string, help: string, get: (s: RequestSeries) => Histogram) => {
-      const rows = of(bit);
+    const hist = (b: number, name: string, help: string, get: (s: RequestSeries) => Histogram) => {
+      const rows = of(b);
       if (!rows.length) return;
       header(out, name, 'histogram', help);
       for (const { s, l } of rows) histogramLines(out, name, l, get(s));
@@ -318,10 +319,10 @@ export class IstioMetrics {
     hist(REQ_BYTES, 'istio_request_bytes', 'Request body sizes in bytes (Istio standard metric).', (s) => s.requestBytes);
     hist(RESP_BYTES, 'istio_response_bytes', 'Response body sizes in bytes (Istio standard metric).', (s) => s.responseBytes);
     const grpc = reqs.filter((r) => r.s.grpc);
-    counter(grpc.filter((r) => r.s.has & REQ_MSGS), 'istio_request_messages_total', 'gRPC messages sent by clients (Istio standard metric).', (s) => s.requestMessages);
-    counter(grpc.filter((r) => r.s.has & RESP_MSGS), 'istio_response_messages_total', 'gRPC messages sent by servers (Istio standard metric).', (s) => s.responseMessages);
+    counter(withBit(grpc, REQ_MSGS), 'istio_request_messages_total', 'gRPC messages sent by clients (Istio standard metric).', (s) => s.requestMessages);
+    counter(withBit(grpc, RESP_MSGS), 'istio_response_messages_total', 'gRPC messages sent by servers (Istio standard metric).', (s) => s.responseMessages);
     const tcp = this.allTcp().map((s) => ({ s, l: (s.text ??= labelText(s.names, s.labels)) }));
-    const tcpOf = (bit: number) => tcp.filter((r) => r.s.has & bit);
+    const tcpOf = (b: number) => withBit(tcp, b);
     counter(tcpOf(OPENED), 'istio_tcp_connections_opened_total', 'TCP connections opened (Istio standard metric).', (s) => s.opened);
     counter(tcpOf(CLOSED), 'istio_tcp_connections_closed_total', 'TCP connections closed (Istio standard metric).', (s) => s.closed);
     counter(tcpOf(RECEIVED), 'istio_tcp_received_bytes_total', 'TCP bytes received from the client, towards the server (Istio standard metric).', (s) => s.received);
@@ -349,6 +350,11 @@ export class IstioMetrics {
       tcp: tcp.map((s) => ({ ...named(s.names, s.labels), opened: s.opened, closed: s.closed, receivedBytes: s.received, sentBytes: s.sent })),
     };
   }
+}
+
+/** The rows whose series report the metric of this bit. */
+function withBit<R extends { s: { has: number } }>(rows: readonly R[], b: number): R[] {
+  return rows.filter((r) => (r.s.has & b) !== 0);
 }
 
 function requestSeries(names: readonly string[], labels: string[], has: number, grpc: boolean): RequestSeries {

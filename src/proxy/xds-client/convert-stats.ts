@@ -49,6 +49,9 @@ export interface IstioStatsConfig {
   exprs: readonly ((e: LogEntry) => string)[];
   http: readonly StatsGroup[];
   tcp: readonly StatsGroup[];
+  /** Whether some HTTP / TCP group reads an expression: the exchange's values are evaluated only then. */
+  httpReads: boolean;
+  tcpReads: boolean;
 }
 
 /**
@@ -155,5 +158,8 @@ export function istioStatsConfig(where: string, f: any): IstioStatsConfig {
     });
     return [...out.values()];
   };
-  return Object.freeze({ exprs: Object.freeze(exprs), http: Object.freeze(groups(HTTP_METRICS, REQUEST_LABELS)), tcp: Object.freeze(groups(TCP_METRICS, TCP_LABELS)) });
+  const http = groups(HTTP_METRICS, REQUEST_LABELS);
+  const tcp = groups(TCP_METRICS, TCP_LABELS);
+  const reads = (gs: StatsGroup[]) => gs.some((g) => g.reads.length > 0);
+  return Object.freeze({ exprs: Object.freeze(exprs), http: Object.freeze(http), tcp: Object.freeze(tcp), httpReads: reads(http), tcpReads: reads(tcp) });
 }
