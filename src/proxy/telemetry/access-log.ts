@@ -3,6 +3,7 @@
 // One line per HTTP exchange, when it ends, in the format of each of its listener's loggers; one
 // line per proxied TCP connection, when it closes. Lines go to the file's writer (log-file.ts),
 // which buffers them and drops (and counts) rather than ever making the request path wait.
+import type net from 'node:net';
 import type { RuntimeConfig } from '../config.ts';
 import { headerValue } from '../http/edits.ts';
 import { unmapped } from '../http/authz.ts';
@@ -98,8 +99,6 @@ export class AccessLogger {
     if (!l) return;
     const logs = l.tcp?.accessLog ?? l.mtls?.chains.find((c) => c.tcp?.accessLog)?.tcp?.accessLog ?? l.accessLog;
     if (!logs) return;
-    const down = e.down;
-    const peer = peerPrincipal(down);
     const ext = e.policy === EXT_AUTHZ_POLICY;
     this.write(e.listener, logs, {
       startMs: Date.now(),
@@ -109,10 +108,7 @@ export class AccessLogger {
       ...(ext ? {} : { connectionTerminationDetails: `rbac_access_denied_matched_policy[${e.policy ?? 'none'}]` }),
       bytesReceived: 0,
       bytesSent: 0,
-      downstreamLocalAddress: down.localAddress ? hostPort(down.localAddress, down.localPort) : undefined,
-      downstreamRemoteAddress: down.remoteAddress ? hostPort(down.remoteAddress, down.remotePort) : undefined,
-      downstreamPeerUriSan: peer,
-      downstreamLocalUriSan: peer ? this.opts.identity() : undefined,
+      ...downstreamOf(e.down, this.opts.identity),
     });
   }
 
@@ -174,7 +170,6 @@ export function requestLogEntry(e: RequestEvent, ds: NonNullable<RequestEvent['d
 /** What a proxied TCP connection offers them: at its close (or, for the metrics, its open: no bytes yet). */
 export function tcpLogEntry(e: Extract<TcpEvent, { kind: 'open' | 'close' }>, identity: () => string | undefined): LogEntry {
   const { down, up } = e;
-  const peer = peerPrincipal(down);
   const sni = (down as { servername?: unknown } | undefined)?.servername;
   const closed = e.kind === 'close' ? e : undefined;
   return {
@@ -188,12 +183,20 @@ export function tcpLogEntry(e: Extract<TcpEvent, { kind: 'open' | 'close' }>, id
     upstreamHost: e.endpoint,
     upstreamCluster: e.cluster,
     upstreamLocalAddress: up?.localAddress ? hostPort(up.localAddress, up.localPort) : undefined,
+    ...downstreamOf(down, identity),
+    requestedServerName: typeof sni === 'string' && sni ? sni : undefined,
+    upstreamPeerUriSan: peerPrincipal(up),
+  };
+}
+
+/** A TCP connection's client side: its addresses, and both SPIFFE ids where it came over mutual TLS. */
+function downstreamOf(down: net.Socket | undefined, identity: () => string | undefined): Pick<LogEntry, 'downstreamLocalAddress' | 'downstreamRemoteAddress' | 'downstreamPeerUriSan' | 'downstreamLocalUriSan'> {
+  const peer = peerPrincipal(down);
+  return {
     downstreamLocalAddress: down?.localAddress ? hostPort(down.localAddress, down.localPort) : undefined,
     downstreamRemoteAddress: down?.remoteAddress ? hostPort(down.remoteAddress, down.remotePort) : undefined,
-    requestedServerName: typeof sni === 'string' && sni ? sni : undefined,
     downstreamPeerUriSan: peer,
     downstreamLocalUriSan: peer ? identity() : undefined,
-    upstreamPeerUriSan: peerPrincipal(up),
   };
 }
 
