@@ -15,8 +15,8 @@
 // Spans are built and exported off the path (telemetry/tracer.ts) from ds.trace.
 //
 // It runs on every request of such a listener, sampled or not (as Envoy's does): one pass over the
-// headers, ids from a pool of random bytes, and the common case (no B3, one traceparent or none)
-// edits the header list in place rather than copying it.
+// headers, ids from a pool of random bytes written as one flat string each, and the common case
+// (no B3, one traceparent or none) edits the header list in place rather than copying it.
 import { randomFillSync } from 'node:crypto';
 import type { TracingConfig } from '../xds-client/convert-tracing.ts';
 import type { HeaderList, RequestHead } from './types.ts';
@@ -104,9 +104,9 @@ export function traceRequest(head: RequestHead, cfg: TracingConfig, rand: number
     if (want !== now) requestId = `${requestId.slice(0, TRACE_BYTE)}${want}${requestId.slice(TRACE_BYTE + 1)}`;
   }
   const sampled = inc.sampled ?? reason !== '';
-  const traceId = inc.traceId ?? hex(16);
-  const spanId = hex(8);
-  const traceparent = `00-${traceId}-${spanId}-${sampled ? '01' : '00'}`;
+  const traceparent = traceparentOf(inc.traceId, sampled);
+  const traceId = inc.traceId ?? traceparent.slice(3, 35);
+  const spanId = traceparent.slice(36, 52);
   // A new trace drops the tracestate that came (W3C: it belongs to the trace it came with).
   const dropState = state && inc.traceId === undefined;
   if (!b3 && !b3any && tps <= 1 && !dropState) {
@@ -241,20 +241,43 @@ function take(bytes: number): number {
   return at;
 }
 
-/** Two hex digits per byte value: ids are written from the pool without Buffer.toString's checks. */
-const HEX2 = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
+/**
+ * Text is written byte by byte into `line` and read out once as a flat one-byte string: built by
+ * concatenation, an id was a chain of 2-character pieces (a heap object each) that had to be
+ * flattened again when the header was written.
+ */
+const line = Buffer.alloc(64);
+const HEX_CHAR = Buffer.from('0123456789abcdef');
 
-function hexOf(at: number, bytes: number): string {
-  let s = '';
-  for (let i = at; i < at + bytes; i++) s += HEX2[pool[i]!];
-  return s;
+/** `bytes` random bytes from the pool as hex into `line` at `o` (never all zero: an all-zero id is invalid); returns the end. */
+function hexInto(bytes: number, o: number): number {
+  let at = take(bytes);
+  let zero = true;
+  for (let i = at; i < at + bytes; i++) if (pool[i] !== 0) zero = false;
+  // Vanishingly rare, but never sent.
+  while (zero) {
+    at = take(bytes);
+    for (let i = at; i < at + bytes; i++) if (pool[i] !== 0) zero = false;
+  }
+  for (let i = at; i < at + bytes; i++) {
+    const b = pool[i]!;
+    line[o++] = HEX_CHAR[b >> 4]!;
+    line[o++] = HEX_CHAR[b & 15]!;
+  }
+  return o;
 }
 
-function hex(bytes: number): string {
-  const at = take(bytes);
-  // An all-zero id is invalid: vanishingly rare, but never sent.
-  for (let i = at; i < at + bytes; i++) if (pool[i] !== 0) return hexOf(at, bytes);
-  return hex(bytes);
+/** "00-<trace id>-<new span id>-<flags>": the trace id given (32 lower-case hex digits), else a new one. */
+function traceparentOf(traceId: string | undefined, sampled: boolean): string {
+  line[0] = line[1] = 48; // "00-"
+  line[2] = 45;
+  let o = traceId !== undefined ? 3 + line.write(traceId, 3, 'latin1') : hexInto(16, 3);
+  line[o++] = 45;
+  o = hexInto(8, o);
+  line[o++] = 45;
+  line[o++] = 48;
+  line[o++] = sampled ? 49 : 48;
+  return line.toString('latin1', 0, o);
 }
 
 /** A random (version 4) UUID, as crypto.randomUUID() makes it, from the same pool. */
@@ -262,7 +285,14 @@ function uuid(): string {
   const at = take(16);
   pool[at + 6] = (pool[at + 6]! & 0x0f) | 0x40;
   pool[at + 8] = (pool[at + 8]! & 0x3f) | 0x80;
-  return `${hexOf(at, 4)}-${hexOf(at + 4, 2)}-${hexOf(at + 6, 2)}-${hexOf(at + 8, 2)}-${hexOf(at + 10, 6)}`;
+  let o = 0;
+  for (let i = 0; i < 16; i++) {
+    if (i === 4 || i === 6 || i === 8 || i === 10) line[o++] = 45;
+    const b = pool[at + i]!;
+    line[o++] = HEX_CHAR[b >> 4]!;
+    line[o++] = HEX_CHAR[b & 15]!;
+  }
+  return line.toString('latin1', 0, o);
 }
 
 const origin = BigInt(Math.round(performance.timeOrigin * 1000)) * 1000n;
