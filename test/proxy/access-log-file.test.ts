@@ -83,3 +83,48 @@ test('lines are copied out of the JS heap byte for byte: multi-byte text across 
   const expected = Buffer.from(want.join(''));
   assert.ok(fs.readFileSync(file).equals(expected), 'the file holds exactly the lines written, in order');
 });
+
+test("a text format's lines written straight into the buffer are renderText's lines byte for byte: numbers, '-', cut values, non-ASCII, across flushes, longer than the buffer", async () => {
+  const { compileText, renderText, writeText, NO_ROOM, NOT_ASCII } = await import('../../src/proxy/telemetry/format.ts');
+  const { ISTIO_TEXT_FORMAT } = await import('../../src/control/translate/accesslog.ts');
+  const parts = compileText(`${ISTIO_TEXT_FORMAT.trimEnd()} %REQ(X-USER):5% %DURATION% %REQ(:PATH)%\n`, 'test');
+  const entry = (i: number) => ({
+    startMs: Date.UTC(2026, 11, 6, 23, 0, 0, i % 1000) + 0.25,
+    durationMs: i % 7 === 0 ? undefined : i * 1.7,
+    method: 'GET',
+    path: i === 40 ? `/${'p'.repeat(70_000)}` : `/r/${i}`,
+    query: i % 3 ? '' : `q=${i}`,
+    authority: 'reviews:9080',
+    protocol: 'HTTP/1.1',
+    reqHeader: (n: string) => (n === 'x-user' ? (i % 5 === 0 ? '' : i % 5 === 1 ? 'jason-the-user' : i % 5 === 2 ? 'jösé' : undefined) : n === 'user-agent' ? 'curl/8.5.0' : undefined),
+    responseCode: i % 2 ? 200 : 503,
+    responseFlags: i % 2 ? '-' : 'UF,URX',
+    responseCodeDetails: 'via_upstream',
+    bytesReceived: i * 1_000_003,
+    bytesSent: 0,
+    upstreamHost: '10.0.0.1:9080',
+    upstreamCluster: 'outbound|9080||reviews.default.svc.cluster.local',
+    downstreamRemoteAddress: '127.0.0.1:40000',
+  });
+  // The function itself: bytes as renderText's UTF-8, and where it cannot write a line it says why.
+  const buf = new Uint8Array(1024);
+  for (const i of [1, 3, 5, 14, 21, 43]) {
+    const e = entry(i);
+    const end = writeText(parts, e, buf, 10);
+    assert.deepEqual(Buffer.from(buf.subarray(10, end)), Buffer.from(renderText(parts, e)), `entry ${i}`);
+  }
+  assert.equal(writeText(parts, entry(1), buf, 1000), NO_ROOM);
+  assert.equal(writeText(parts, entry(2), buf, 0), NOT_ASCII);
+  // Through the file: 2,000 lines over several 64 KiB buffers, a line longer than the buffer, non-ASCII ones.
+  const file = path.join(tmpDir('al-direct'), 'log');
+  const f = new LogFile(file, (_p, m) => assert.fail(m));
+  const want: string[] = [];
+  for (let i = 0; i < 2000; i++) {
+    want.push(renderText(parts, entry(i)));
+    f.writeText(parts, entry(i));
+  }
+  assert.equal(f.written, 2000);
+  assert.equal(f.dropped, 0);
+  await f.close();
+  assert.ok(fs.readFileSync(file).equals(Buffer.from(want.join(''))), 'the file holds exactly the lines renderText makes, in order');
+});

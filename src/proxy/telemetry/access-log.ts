@@ -115,18 +115,17 @@ export class AccessLogger {
   private write(listener: string, logs: readonly AccessLogConfig[], entry: LogEntry): void {
     for (const a of logs) {
       const f = this.file(a.path, listener);
-      let line: string;
       try {
         // The CEL filter (a Telemetry's accessLogging filter): only what it is true of is logged.
         if (a.filter && !a.filter(entry)) continue;
-        line = render(a.format, entry);
+        // A text line is written straight into the file's buffer.
+        if (a.format.kind === 'text') f.writeText(a.format.parts, entry);
+        else f.write(render(a.format, entry));
       } catch (err) {
         // A bug in an operator or the filter must not reach the request path: report it, drop the line.
         this.opts.log(`BUG: access log line of listener ${listener} could not be filtered or formatted: ${(err as Error)?.stack ?? err}`);
         f.dropped++;
-        continue;
       }
-      f.write(line);
     }
   }
 }

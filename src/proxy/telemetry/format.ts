@@ -222,6 +222,57 @@ export function renderText(parts: FormatParts, e: LogEntry): string {
   return out;
 }
 
+/** writeText's answers where it wrote nothing that counts. */
+export const NO_ROOM = -1;
+export const NOT_ASCII = -2;
+
+/**
+ * A text format's line for one entry, written as bytes into `buf` from `at` (an access log's
+ * buffer): the same bytes as renderText's line in UTF-8, without the line as a string, whose
+ * pieces (a heap object per operator) and the flat copy its write needs were most of what a line
+ * allocated. Returns where the line ends, or NO_ROOM where it does not fit before the end of
+ * `buf`, or NOT_ASCII at a character past 0x7f (what follows `at` is then garbage; the caller
+ * writes renderText's line instead).
+ */
+export function writeText(parts: FormatParts, e: LogEntry, buf: Uint8Array, at: number): number {
+  const end = buf.length;
+  let o = at;
+  for (let k = 0; k < parts.length; k++) {
+    const p = parts[k]!;
+    let s: string;
+    if (typeof p === 'string') s = p;
+    else {
+      const v = p.op(e);
+      if (typeof v === 'number' && Number.isSafeInteger(v) && v >= 0 && p.max === undefined) {
+        o = writeInteger(v, buf, o);
+        if (o < 0) return NO_ROOM;
+        continue;
+      }
+      s = valueText(v, p.max);
+    }
+    const n = s.length;
+    if (o + n > end) return NO_ROOM;
+    for (let i = 0; i < n; i++) {
+      const c = s.charCodeAt(i);
+      if (c > 0x7f) return NOT_ASCII;
+      buf[o++] = c;
+    }
+  }
+  return o;
+}
+
+/** A non-negative integer's decimal digits at `o`; -1 where they do not fit. */
+function writeInteger(v: number, buf: Uint8Array, o: number): number {
+  let digits = 1;
+  for (let x = v; x >= 10; x = Math.floor(x / 10)) digits++;
+  if (o + digits > buf.length) return -1;
+  for (let i = o + digits - 1; i >= o; i--) {
+    buf[i] = 48 + (v % 10);
+    v = Math.floor(v / 10);
+  }
+  return o + digits;
+}
+
 function jsonValue(parts: FormatParts, e: LogEntry): unknown {
   const only = parts.length === 1 ? parts[0] : undefined;
   if (only !== undefined && typeof only !== 'string') {

@@ -3,13 +3,16 @@
 // buffer is written as Envoy writes its access logs (bootstrap file_flush_interval_msec, 1 s, and a
 // 64 KiB buffer): once FLUSH_BYTES are buffered, else FLUSH_MS after the first line, by an fs write
 // stream (libuv's thread pool: a slow disk or a stalled reader of /dev/stdout never blocks the event
-// loop). Lines are copied at once, not kept as strings until the flush: strings kept for up to a
-// second outlived the young generation's collections (1 MB semi-spaces), were copied by each and
-// then promoted, and that garbage collection was most of what an access log cost a request. When a
+// loop). A text format's line is written into the buffer as bytes (format.ts writeText), never made
+// a string; other lines are copied at once, not kept as strings until the flush: strings kept for
+// up to a second outlived the young generation's collections (1 MB semi-spaces), were copied by
+// each and then promoted, and that garbage collection was most of what an access log cost a
+// request. When a
 // writer's backlog passes MAX_BACKLOG bytes, lines are dropped and counted instead. A path that
 // cannot be opened or written is reported once (naming it) and its lines are counted as dropped;
 // nothing here throws.
 import type { WriteStream } from 'node:fs';
+import { type FormatParts, type LogEntry, NO_ROOM, renderText, writeText } from './format.ts';
 
 /** node:fs without an ESM import (src/proxy/sidecar.ts says why). */
 const { createWriteStream, fstatSync } = process.getBuiltinModule('node:fs');
@@ -48,6 +51,30 @@ export class LogFile {
     });
   }
 
+  /**
+   * Appends a text format's line for `e`, written straight into the buffer (format.ts writeText),
+   * or drops and counts it. Never blocks.
+   */
+  writeText(parts: FormatParts, e: LogEntry): void {
+    if (this.failed || this.closed) {
+      this.dropped++;
+      return;
+    }
+    let end = writeText(parts, e, this.buf, this.used);
+    if (end === NO_ROOM && this.used > 0) {
+      this.flush();
+      end = writeText(parts, e, this.buf, 0);
+    }
+    // A line longer than the buffer, or not plain ASCII, goes as a string.
+    if (end < 0) return this.write(renderText(parts, e));
+    if (this.used + this.stream.writableLength + (end - this.used) > MAX_BACKLOG) {
+      this.dropped++;
+      return;
+    }
+    this.used = end;
+    this.added();
+  }
+
   /** Appends a line (newline included), or drops and counts it. Never blocks. */
   write(line: string): void {
     if (this.failed || this.closed) {
@@ -61,19 +88,24 @@ export class LogFile {
       this.dropped++;
       return;
     }
-    this.written++;
     if (bytes > room) {
       this.flush();
       room = this.buf.length;
       if (bytes > room) {
         // A line longer than the buffer goes on its own.
+        this.written++;
         this.stream.write(Buffer.from(line));
         return;
       }
     }
     this.used += this.buf.write(line, this.used);
+    this.added();
+  }
+
+  /** A line is in the buffer. Flushed at 64 KiB, or when what is left would not hold a typical line. */
+  private added(): void {
+    this.written++;
     this.lines++;
-    // Flushed at 64 KiB, or when what is left would not hold a typical line.
     if (this.used >= FLUSH_BYTES - 512) this.flush();
     else if (!this.timer) this.timer = setTimeout(() => this.flush(), FLUSH_MS).unref();
   }
