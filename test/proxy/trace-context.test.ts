@@ -3,7 +3,7 @@
 // spans and bounded export queue (telemetry/tracer.ts). No sockets.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { traceRequest } from '../../src/proxy/http/trace-context.ts';
+import { incoming, traceRequest } from '../../src/proxy/http/trace-context.ts';
 import type { HeaderList, RequestHead } from '../../src/proxy/http/types.ts';
 import type { TracingConfig } from '../../src/proxy/xds-client/convert-tracing.ts';
 import { MAX_QUEUED_SPANS, Tracer, operationName, spanOf } from '../../src/proxy/telemetry/tracer.ts';
@@ -256,4 +256,25 @@ test('an empty x-request-id is none: a new one is made, with tracing and without
   const kept = head(['x-request-id', 'r-1']);
   ensureRequestId(kept);
   assert.equal(get(kept.headers, 'x-request-id'), 'r-1');
+});
+
+test('a traceparent is read as the W3C grammar reads it (checked against the regular expression it replaced, on valid and mutated headers)', () => {
+  const oracle = (tp: string) => {
+    const m = /^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-.*)?$/.exec(tp.trim());
+    if (!m || m[1] === 'ff' || (m[1] === '00' && m[5]) || m[2] === '0'.repeat(32) || m[3] === '0'.repeat(16)) return {};
+    return { traceId: m[2], parentId: m[3], sampled: (parseInt(m[4]!, 16) & 1) === 1 };
+  };
+  const hex = (n: number) => Array.from({ length: n }, () => '0123456789abcdef'[Math.floor(Math.random() * 16)]).join('');
+  const seeds = ['00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01', '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00', '01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-03-extra', `00-${'0'.repeat(32)}-00f067aa0ba902b7-01`, `00-4bf92f3577b34da6a3ce929d0e0e4736-${'0'.repeat(16)}-01`, 'ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01', ' 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01 ', '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-x', '02-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01x'];
+  for (let i = 0; i < 3000; i++) {
+    let s = i < seeds.length ? seeds[i]! : `${hex(2)}-${hex(32)}-${hex(16)}-${hex(2)}${i % 7 === 0 ? `-${hex(3)}` : ''}`;
+    // Mutations: a character replaced by one from outside the grammar, or by a zero, upper case, or a cut.
+    if (i >= seeds.length && i % 3 === 0) {
+      const at = Math.floor(Math.random() * s.length);
+      s = s.slice(0, at) + 'G0A-0 '[i % 6] + s.slice(at + 1);
+    } else if (i >= seeds.length && i % 5 === 0) s = s.slice(0, Math.floor(Math.random() * s.length));
+    else if (i >= seeds.length && i % 11 === 0) s = `${i % 2 ? '00' : 'ff'}-${'0'.repeat(32)}-${hex(16)}-01`;
+    const got = incoming(['traceparent', s]);
+    assert.deepEqual({ ...got }, oracle(s), JSON.stringify(s));
+  }
 });
