@@ -113,6 +113,11 @@ test("a text format's lines written straight into the buffer are renderText's li
     const end = writeText(parts, e, buf, 10);
     assert.deepEqual(Buffer.from(buf.subarray(10, end)), Buffer.from(renderText(parts, e)), `entry ${i}`);
   }
+  // START_TIME outside the years its cached form writes (Date's own text then).
+  for (const startMs of [Date.UTC(10001, 0, 1, 0, 0, 0, 7), -62198755200000 - 1]) {
+    const e = { ...entry(1), startMs };
+    assert.deepEqual(Buffer.from(buf.subarray(0, writeText(parts, e, buf, 0))), Buffer.from(renderText(parts, e)), new Date(startMs).toISOString());
+  }
   assert.equal(writeText(parts, entry(1), buf, 1000), NO_ROOM);
   assert.equal(writeText(parts, entry(2), buf, 0), NOT_ASCII);
   // Through the file: 2,000 lines over several 64 KiB buffers, a line longer than the buffer, non-ASCII ones.

@@ -48,7 +48,9 @@ export interface LogEntry {
 type Value = string | number | undefined;
 type Op = (e: LogEntry) => Value;
 /** A compiled format string: literal text and operators, in order. */
-export type FormatParts = readonly (string | { op: Op; max?: number })[];
+export type FormatParts = readonly (string | Operator)[];
+/** `startTime`: START_TIME, which writeText writes without making its text. */
+type Operator = { op: Op; max?: number; startTime?: true };
 
 export type CompiledFormat =
   | { kind: 'text'; parts: FormatParts }
@@ -73,17 +75,45 @@ const withoutPort = (a: string | undefined) => {
  */
 let isoSecond = NaN;
 let isoPrefix = '';
+const isoPrefixBytes = new Uint8Array(20);
 export function isoTime(ms: number): string {
   ms = Math.trunc(ms); // a Date's time value, as TimeClip makes it
   const sec = Math.floor(ms / 1000);
-  if (sec !== isoSecond) {
-    const iso = new Date(sec * 1000).toISOString();
-    if (iso.length !== 24) return new Date(ms).toISOString(); // years past 9999 or before 0
-    isoSecond = sec;
-    isoPrefix = iso.slice(0, 20); // "2026-12-06T18:24:01."
-  }
+  if (sec !== isoSecond && !isoAt(sec)) return new Date(ms).toISOString();
   const m = ms - sec * 1000;
   return `${isoPrefix}${m < 10 ? '00' : m < 100 ? '0' : ''}${m}Z`;
+}
+
+/** Makes the prefix of second `sec` ("2026-12-06T18:24:01."); false for years past 9999 or before 0. */
+function isoAt(sec: number): boolean {
+  const iso = new Date(sec * 1000).toISOString();
+  if (iso.length !== 24) return false;
+  isoSecond = sec;
+  isoPrefix = iso.slice(0, 20);
+  for (let i = 0; i < 20; i++) isoPrefixBytes[i] = iso.charCodeAt(i);
+  return true;
+}
+
+/** isoTime's text written into `buf` at `o`; -1 where it does not fit. */
+function writeIsoTime(ms: number, buf: Uint8Array, o: number): number {
+  ms = Math.trunc(ms);
+  const sec = Math.floor(ms / 1000);
+  if (sec !== isoSecond && !isoAt(sec)) return writeAscii(new Date(ms).toISOString(), buf, o);
+  if (o + 24 > buf.length) return -1;
+  buf.set(isoPrefixBytes, o);
+  const m = ms - sec * 1000;
+  buf[o + 20] = 48 + Math.floor(m / 100);
+  buf[o + 21] = 48 + (Math.floor(m / 10) % 10);
+  buf[o + 22] = 48 + (m % 10);
+  buf[o + 23] = 90; // Z
+  return o + 24;
+}
+
+/** An ASCII string written into `buf` at `o`; -1 where it does not fit. */
+function writeAscii(s: string, buf: Uint8Array, o: number): number {
+  if (o + s.length > buf.length) return -1;
+  for (let i = 0; i < s.length; i++) buf[o++] = s.charCodeAt(i);
+  return o;
 }
 
 /** The operators without arguments. */
@@ -154,7 +184,7 @@ function metadataOp(arg: string, where: string): Op {
 const OPERATOR = /^([A-Z_]+)(?:\(([^)]*)\))?(?::(\d+))?$/;
 
 /** One operator's text between the % signs. */
-function compileOperator(token: string, where: string): { op: Op; max?: number } {
+function compileOperator(token: string, where: string): Operator {
   const m = OPERATOR.exec(token);
   if (!m) throw new FormatError(`${where}: unsupported access log command operator %${token}%`);
   const [, name, arg, max] = m as unknown as [string, string, string | undefined, string | undefined];
@@ -170,12 +200,12 @@ function compileOperator(token: string, where: string): { op: Op; max?: number }
   const op = SIMPLE[name];
   if (!op) throw new FormatError(`${where}: unsupported access log command operator %${token}% (the sidecar implements ${[...Object.keys(SIMPLE), 'REQ(...)', 'RESP(...)', 'DYNAMIC_METADATA(...)'].join(', ')})`);
   if (arg !== undefined) throw new FormatError(`${where}: %${token}%: ${name} takes no argument here (START_TIME's strftime format is not supported)`);
-  return { op, ...lim };
+  return { op, ...lim, ...(name === 'START_TIME' && max === undefined ? { startTime: true as const } : {}) };
 }
 
 /** A format string's parts. "%%" is a literal "%"; an unclosed "%" is an error. */
 export function compileText(s: string, where: string): FormatParts {
-  const parts: (string | { op: Op; max?: number })[] = [];
+  const parts: (string | Operator)[] = [];
   let lit = '';
   let i = 0;
   while (i < s.length) {
@@ -241,7 +271,11 @@ export function writeText(parts: FormatParts, e: LogEntry, buf: Uint8Array, at: 
     const p = parts[k]!;
     let s: string;
     if (typeof p === 'string') s = p;
-    else {
+    else if (p.startTime) {
+      o = writeIsoTime(e.startMs, buf, o);
+      if (o < 0) return NO_ROOM;
+      continue;
+    } else {
       const v = p.op(e);
       if (typeof v === 'number' && Number.isSafeInteger(v) && v >= 0 && p.max === undefined) {
         o = writeInteger(v, buf, o);
