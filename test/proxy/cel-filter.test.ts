@@ -131,3 +131,51 @@ describe("a metric label's value (a Telemetry tagOverride UPSERT): the expressio
     assert.throws(() => compileCelValue('node.id'), CelFilterError);
   });
 });
+
+test("an exchange's entry as the sidecar makes it (access-log.ts requestLogEntry) answers every attribute as the literal entry does: headers, addresses, identities", async () => {
+  const { requestLogEntry } = await import('../../src/proxy/telemetry/access-log.ts');
+  const ds = {
+    head: { method: 'POST', authority: 'reviews:9080', path: '/api/v1/items', query: 'page=2', headers: ['user-agent', 'curl/8', 'x-request-id', 'abc', 'referer', 'r.example'], hasBody: true, protocol: 'HTTP/2' },
+    listenerName: 'virtualInbound',
+    remoteAddress: () => '::ffff:10.0.0.7',
+    remotePort: () => 50000,
+    localAddress: () => ({ address: '10.0.0.8', port: 15006 }),
+    sourcePrincipal: () => 'spiffe://cluster.local/ns/default/sa/client',
+    requestedServerName: () => 'outbound_.9080_._.reviews.default.svc.cluster.local',
+  };
+  const e = { cluster: 'inbound|9080||', status: 503, reason: 'connect_failed', durationMs: 4.5, bytesReceived: 10, bytesSent: 20, endpoint: '127.0.0.1:8080', route: 'default', responseHeaders: ['content-type', 'text/plain'], ds };
+  const entry = requestLogEntry(e as never, ds as never, () => 'spiffe://cluster.local/ns/default/sa/reviews');
+  const literal: LogEntry = {
+    startMs: entry.startMs,
+    durationMs: 4.5,
+    method: 'POST',
+    path: '/api/v1/items',
+    query: 'page=2',
+    authority: 'reviews:9080',
+    protocol: 'HTTP/2',
+    reqHeader: headers({ 'user-agent': 'curl/8', 'x-request-id': 'abc', referer: 'r.example' }),
+    respHeader: headers({ 'content-type': 'text/plain' }),
+    responseCode: 503,
+    responseFlags: entry.responseFlags,
+    responseCodeDetails: entry.responseCodeDetails,
+    bytesReceived: 10,
+    bytesSent: 20,
+    upstreamHost: '127.0.0.1:8080',
+    upstreamCluster: 'inbound|9080||',
+    downstreamLocalAddress: '10.0.0.8:15006',
+    downstreamRemoteAddress: '10.0.0.7:50000',
+    requestedServerName: 'outbound_.9080_._.reviews.default.svc.cluster.local',
+    routeName: 'default',
+    downstreamPeerUriSan: 'spiffe://cluster.local/ns/default/sa/client',
+    downstreamLocalUriSan: 'spiffe://cluster.local/ns/default/sa/reviews',
+  };
+  assert.equal(entry.responseFlags, 'UF');
+  for (const name of Object.keys(ATTRIBUTES)) {
+    const expr = name === 'request.headers' ? "request.headers['user-agent']" : name === 'response.headers' ? "response.headers['content-type']" : name;
+    const value = compileCelValue(expr);
+    if (!value) continue;
+    assert.equal(value(entry), value(literal), name);
+  }
+  assert.equal(compileCelValue("response.headers['content-type']")!(entry), 'text/plain');
+  assert.equal(compileCelValue("request.headers['x-request-id']")!(entry), 'abc');
+});

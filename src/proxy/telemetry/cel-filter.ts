@@ -61,7 +61,7 @@ export const ATTRIBUTES: Readonly<Record<string, (e: LogEntry) => V>> = {
   'request.url_path': (e) => opt(e.path, 'request.url_path'),
   'request.host': (e) => opt(e.authority, 'request.host'),
   'request.method': (e) => opt(e.method, 'request.method'),
-  'request.headers': (e) => (e.reqHeader ? new HeaderMap(e.reqHeader) : MISSING('request.headers')),
+  'request.headers': (e) => (e.reqHeader ? new HeaderMap((n) => e.reqHeader!(n)) : MISSING('request.headers')),
   'request.referer': (e) => opt(e.reqHeader?.('referer'), 'request.referer'),
   'request.useragent': (e) => opt(e.reqHeader?.('user-agent'), 'request.useragent'),
   'request.id': (e) => opt(e.reqHeader?.('x-request-id'), 'request.id'),
@@ -73,7 +73,7 @@ export const ATTRIBUTES: Readonly<Record<string, (e: LogEntry) => V>> = {
   // 0: no response (a TCP connection, or a request the client gave up on).
   'response.code': (e) => (e.responseCode ? BigInt(e.responseCode) : MISSING('response.code')),
   'response.code_details': (e) => opt(e.responseCodeDetails, 'response.code_details'),
-  'response.headers': (e) => (e.respHeader && e.responseCode ? new HeaderMap(e.respHeader) : MISSING('response.headers')),
+  'response.headers': (e) => (e.respHeader && e.responseCode ? new HeaderMap((n) => e.respHeader!(n)) : MISSING('response.headers')),
   'response.size': (e) => (e.protocol === undefined ? MISSING('response.size') : BigInt(e.bytesSent)),
   'source.address': (e) => opt(hostOf(e.downstreamRemoteAddress), 'source.address'),
   'source.port': (e) => opt(portOf(e.downstreamRemoteAddress), 'source.port'),
