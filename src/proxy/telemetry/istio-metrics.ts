@@ -109,6 +109,8 @@ export class IstioMetrics {
   private readonly own: Omit<Peer, 'principal'>;
   private readonly ownService: [string, string, string];
   private readonly requests = new SeriesIndex<RequestSeries>();
+  private readonly inboundKeys: (string | number | boolean)[] = [true, '', '', '', false, 0, '', ''];
+  private readonly outboundKeys: (string | number | boolean)[] = [false, '', '', '', '', false, 0, '', ''];
   private readonly tcp = new SeriesIndex<TcpSeries>();
   /** Series whose labels a Telemetry changed, by their label names. */
   private readonly otherRequests = new Map<string, SeriesIndex<RequestSeries>>();
@@ -177,11 +179,34 @@ export class IstioMetrics {
     const mine = this.mine(inbound ? down : up);
     const grpcStatus = grpc ? grpcStatusLabel(e.grpcStatus) : '';
     const flags = responseFlags(e.reason);
-    // The edge, then the outcome; the cluster names the service only on the source side.
-    const keys = inbound ? [true, down ?? '', downWorkload ?? '', mine, grpc, status, grpcStatus, flags] : [false, up ?? '', upWorkload ?? '', mine, cluster, grpc, status, grpcStatus, flags];
+    // The edge, then the outcome; the cluster names the service only on the source side. The key
+    // arrays are reused (the index keeps their values, not them): an event allocates nothing here
+    // once its series exist.
+    let keys: (string | number | boolean)[];
+    if (inbound) {
+      keys = this.inboundKeys;
+      keys[1] = down ?? '';
+      keys[2] = downWorkload ?? '';
+      keys[3] = mine;
+      keys[4] = grpc;
+      keys[5] = status;
+      keys[6] = grpcStatus;
+      keys[7] = flags;
+    } else {
+      keys = this.outboundKeys;
+      keys[1] = up ?? '';
+      keys[2] = upWorkload ?? '';
+      keys[3] = mine;
+      keys[4] = cluster;
+      keys[5] = grpc;
+      keys[6] = status;
+      keys[7] = grpcStatus;
+      keys[8] = flags;
+    }
     const stats = l?.istioStats;
-    if (stats) return this.requestWith(stats, e, ds, keys, () => this.labels(inbound, down, downWorkload, up, upWorkload, cluster, mine, [grpc ? 'grpc' : 'http', String(status), grpcStatus, flags, securityPolicy(inbound, down)]), grpc);
-    const s = this.requests.get(keys, () => requestSeries(REQUEST_LABELS, this.labels(inbound, down, downWorkload, up, upWorkload, cluster, mine, [grpc ? 'grpc' : 'http', String(status), grpcStatus, flags, securityPolicy(inbound, down)]), ALL_HTTP, grpc));
+    if (stats) return this.requestWith(stats, e, ds, keys, () => this.labels(inbound, down, downWorkload, up, upWorkload, cluster, mine, outcomeLabels(grpc, status, grpcStatus, flags, inbound, down)), grpc);
+    // A new series' labels are made only when there is none yet (no closure per event).
+    const s = this.requests.find(keys) ?? this.requests.add(keys, requestSeries(REQUEST_LABELS, this.labels(inbound, down, downWorkload, up, upWorkload, cluster, mine, outcomeLabels(grpc, status, grpcStatus, flags, inbound, down)), ALL_HTTP, grpc));
     // A series a stats filter made may lack some metrics: without the filter it reports them all.
     s.has = ALL_HTTP;
     s.requests++;
@@ -383,6 +408,11 @@ function evaluate(stats: IstioStatsConfig, entry: Parameters<IstioStatsConfig['e
 }
 
 /** A group's series key: the edge's keys, then the values of the expressions it reads. */
+/** An exchange's outcome labels: request_protocol, response_code, grpc_response_status, response_flags, connection_security_policy. */
+function outcomeLabels(grpc: boolean, status: number, grpcStatus: string, flags: string, inbound: boolean, down: string | undefined): string[] {
+  return [grpc ? 'grpc' : 'http', String(status), grpcStatus, flags, securityPolicy(inbound, down)];
+}
+
 function groupKeys(keys: readonly (string | number | boolean)[], g: StatsGroup, values: readonly string[]): readonly (string | number | boolean)[] {
   if (!g.reads.length) return keys;
   const out = keys.slice();

@@ -11,6 +11,18 @@ export class SeriesIndex<S> {
 
   /** The series of `keys`, made by `make` the first time. Keys that begin alike must be as many (a key is a Map or a series). */
   get(keys: readonly (string | number | boolean)[], make: () => S): S {
+    return this.find(keys) ?? this.add(keys, make());
+  }
+
+  /** The series of `keys`, if there is one. */
+  find(keys: readonly (string | number | boolean)[]): S | undefined {
+    let m: Map<unknown, unknown> | undefined = this.root;
+    for (let i = 0; i < keys.length - 1 && m; i++) m = m.get(keys[i]) as Map<unknown, unknown> | undefined;
+    return m?.get(keys[keys.length - 1]) as S | undefined;
+  }
+
+  /** Files `s` as the series of `keys` (which has none); returns it. */
+  add(keys: readonly (string | number | boolean)[], s: S): S {
     let m = this.root;
     const last = keys.length - 1;
     for (let i = 0; i < last; i++) {
@@ -18,12 +30,8 @@ export class SeriesIndex<S> {
       if (!next) m.set(keys[i], (next = new Map()));
       m = next;
     }
-    let s = m.get(keys[last]) as S | undefined;
-    if (s === undefined) {
-      s = make();
-      m.set(keys[last], s);
-      this.all.push(s);
-    }
+    m.set(keys[last], s);
+    this.all.push(s);
     return s;
   }
 }
