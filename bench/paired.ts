@@ -34,7 +34,8 @@ export interface PairedResult {
   rounds: PairedRound[];
 }
 
-export const PAIRED_ROUNDS = 5;
+/** Seven since 2026-12-06 (tenth session): with five, the median moved by a tenth between runs of the same code. */
+export const PAIRED_ROUNDS = 7;
 
 const log = (s: string) => process.stderr.write(`[bench] ${s}\n`);
 
