@@ -20,6 +20,8 @@ import { IstioMetrics } from './telemetry/istio-metrics.ts';
 import { Tap } from './telemetry/tap.ts';
 import { Tracer } from './telemetry/tracer.ts';
 import { HealthMetrics } from './telemetry/health-metrics.ts';
+import { selfPeer } from './telemetry/istio-labels.ts';
+import { ownMetadata as ownMetadataOf } from './http/peer-metadata.ts';
 import { Pools, memberKey } from './upstream/pools.ts';
 import { pruneRoundRobin } from './upstream/choose.ts';
 import { XdsClient } from './xds-client/client.ts';
@@ -107,7 +109,8 @@ export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
   if (namespace !== opts.namespace || workload !== opts.workload) {
     log(`its certificate is for workload ${namespace}/${workload}, not ${opts.namespace}/${opts.workload} as its options say: it is ${namespace}/${workload}`);
   }
-  const nodeId = formatNodeId({ address: opts.address, pod: `${workload}-${instanceSuffix()}`, namespace });
+  const pod = `${workload}-${instanceSuffix()}`;
+  const nodeId = formatNodeId({ address: opts.address, pod, namespace });
   const node: Node = {
     id: nodeId,
     cluster: opts.service ?? workload,
@@ -167,7 +170,10 @@ export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
   // Tap (/tap): the requests as they happen, while the control plane listens (it alone knows the token).
   const tapToken = randomBytes(24).toString('base64url');
   const tap = new Tap(telemetry, () => current, localPrincipal, log, tapToken);
-  const ctx: ForwardContext = { config: () => current, pools, telemetry, rr: new Map(), active: new ActiveExchanges(), destinationPort, jwks, localPrincipal, log, live: new LiveTcpConnections() };
+  // What Istio's metadata exchange says of this workload (http/peer-metadata.ts), where a listener runs it.
+  const self = selfPeer(workload, namespace, opts.labels);
+  const ownMetadata = ownMetadataOf({ nodeId, name: pod, namespace, workload, cluster: self.cluster, labels: opts.labels, canonicalService: self.canonicalService, canonicalRevision: self.canonicalRevision });
+  const ctx: ForwardContext = { config: () => current, ownMetadata, pools, telemetry, rr: new Map(), active: new ActiveExchanges(), destinationPort, jwks, localPrincipal, log, live: new LiveTcpConnections() };
   // Spans of the requests the tracing layer sampled, exported over OTLP/HTTP (telemetry/tracer.ts).
   const tracer = new Tracer({ config: () => current, calls: ctx, nodeId, ...(selfService ? { service: selfService } : {}), log });
   tracer.subscribe(telemetry);

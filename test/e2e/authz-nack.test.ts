@@ -30,7 +30,7 @@ test('a CEL condition is NACKed naming listener, filter and field; the last good
   const nack = await waitFor('an LDS NACK from httpbin', async () => mesh.cp.ads.proxies().find((p) => p.workload.name === 'httpbin-v1')?.types.find((t) => t.type === 'LDS')?.nack);
   assert.match(
     nack.reason,
-    new RegExp(`listener inbound\\|${inbound}: http_filters\\[0\\]\\.typed_config\\.rules\\.policies\\["ns\\[foo\\]-policy\\[deny-admin\\]-rule\\[0\\]"\\]\\.condition: CEL conditions are not supported`),
+    new RegExp(`listener inbound\\|${inbound}: http_filters\\[1\\]\\.typed_config\\.rules\\.policies\\["ns\\[foo\\]-policy\\[deny-admin\\]-rule\\[0\\]"\\]\\.condition: CEL conditions are not supported`),
   );
   assert.equal((await call(sleep, 'httpbin.foo:8000', '/admin')).status, 403, 'still denied by the last good config');
   assert.equal((await call(sleep, 'httpbin.foo:8000', '/')).status, 200);

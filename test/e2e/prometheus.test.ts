@@ -180,11 +180,11 @@ test("Istio's PromQL over a real Prometheus: requests by workload and code, and 
   assert.deepEqual(p99.map((s) => s.metric.destination_workload), ['reviews-v2']);
   assert.ok(p99[0]!.value > 500 && p99[0]!.value <= 1000, `p99 over rate(): ${p99[0]!.value} ms, for requests of ${SLOW_MS} ms`);
 
-  // Both ends' labels: the destination side knows its own app and version; the source side its own, and the server from its certificate.
+  // Both ends' labels: each side its own app and version, and the other's from Istio's metadata exchange (over mTLS, matching its certificate).
   const dst = await query(`count by (source_workload, source_app, destination_app, destination_version, destination_canonical_service, destination_canonical_revision, connection_security_policy) (istio_requests_total${CODES})`, t1);
-  assert.deepEqual(dst.map((s) => s.metric), [{ source_workload: 'productpage-v1', source_app: 'unknown', destination_app: 'reviews', destination_version: 'v2', destination_canonical_service: 'reviews', destination_canonical_revision: 'v2', connection_security_policy: 'mutual_tls' }]);
+  assert.deepEqual(dst.map((s) => s.metric), [{ source_workload: 'productpage-v1', source_app: 'productpage', destination_app: 'reviews', destination_version: 'v2', destination_canonical_service: 'reviews', destination_canonical_revision: 'v2', connection_security_policy: 'mutual_tls' }]);
   const src = await query('count by (source_app, source_version, source_canonical_service, destination_workload, destination_app) (istio_requests_total{reporter="source"})', t1);
-  assert.deepEqual(src.map((s) => s.metric), [{ source_app: 'productpage', source_version: 'v1', source_canonical_service: 'productpage', destination_workload: 'reviews-v2', destination_app: 'unknown' }]);
+  assert.deepEqual(src.map((s) => s.metric), [{ source_app: 'productpage', source_version: 'v1', source_canonical_service: 'productpage', destination_workload: 'reviews-v2', destination_app: 'reviews' }]);
 
   // 50 paths, 203 client connections: three series per side (one per code), on the sidecar and in Prometheus.
   assert.equal((await query('count(istio_requests_total{destination_workload="reviews-v2",request_protocol="http"})', t1))[0]!.value, 6);

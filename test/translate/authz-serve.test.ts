@@ -23,14 +23,14 @@ function chains(x: XdsResources, inboundPort: number): string[] {
 
 const policies = [ap('deny-admin', { selector: { matchLabels: { app: 'server' } }, action: 'DENY', rules: [{ to: [{ operation: { paths: ['/admin'] } }] }] }), ap('allow-get', { selector: { matchLabels: { app: 'server' } }, rules: [{ to: [{ operation: { methods: ['GET'] } }] }] })];
 
-test('every inbound chain of a selected proxy gets the filters, as Istio orders them; the sidecar converts them', () => {
+test('every inbound chain of a selected proxy gets the filters, as Istio orders them (its metadata exchange first); the sidecar converts them', () => {
   const x = translate(meshOf(policies, [server, other]), server);
   // PERMISSIVE by default: the mTLS chain(s), TLS passthrough (TCP and detected ports), then the plaintext ones.
-  assert.deepEqual(chains(x, 41000), ['hcm[rbac,rbac,router]', 'hcm[rbac,rbac,router]']);
+  assert.deepEqual(chains(x, 41000), ['hcm[istio.metadata_exchange,rbac,rbac,router]', 'hcm[istio.metadata_exchange,rbac,rbac,router]']);
   assert.deepEqual(chains(x, 41010), ['rbac rbac tcp_proxy', 'rbac rbac tcp_proxy', 'rbac rbac tcp_proxy']);
-  assert.deepEqual(chains(x, 41020), ['hcm[rbac,rbac,router]', 'rbac rbac tcp_proxy', 'rbac rbac tcp_proxy', 'hcm[rbac,rbac,router]', 'rbac rbac tcp_proxy']);
+  assert.deepEqual(chains(x, 41020), ['hcm[istio.metadata_exchange,rbac,rbac,router]', 'rbac rbac tcp_proxy', 'rbac rbac tcp_proxy', 'hcm[istio.metadata_exchange,rbac,rbac,router]', 'rbac rbac tcp_proxy']);
   const http = (x.listeners['inbound|41000'] as any).filter_chains[0].filters[0].typed_config.http_filters;
-  assert.deepEqual(http.slice(0, 2).map((f: any) => [f.typed_config.rules.action ?? 'ALLOW', Object.keys(f.typed_config.rules.policies)]), [
+  assert.deepEqual(http.slice(1, 3).map((f: any) => [f.typed_config.rules.action ?? 'ALLOW', Object.keys(f.typed_config.rules.policies)]), [
     ['DENY', ['ns[default]-policy[deny-admin]-rule[0]']],
     ['ALLOW', ['ns[default]-policy[allow-get]-rule[0]']],
   ]);
@@ -46,15 +46,15 @@ test('every inbound chain of a selected proxy gets the filters, as Istio orders 
 });
 
 test('a proxy no policy selects gets no filter; a STRICT port carries them on its mTLS chains only', () => {
-  assert.deepEqual(chains(translate(meshOf(policies, [server, other]), other), 43000), ['hcm[router]', 'hcm[router]']);
+  assert.deepEqual(chains(translate(meshOf(policies, [server, other]), other), 43000), ['hcm[istio.metadata_exchange,router]', 'hcm[istio.metadata_exchange,router]']);
   const strict = { apiVersion: 'security.istio.io/v1', kind: 'PeerAuthentication', metadata: { name: 'default', namespace: 'default' }, spec: { mtls: { mode: 'STRICT' } } };
-  assert.deepEqual(chains(translate(meshOf([...policies, strict], [server, other]), server), 41000), ['hcm[rbac,rbac,router]']);
+  assert.deepEqual(chains(translate(meshOf([...policies, strict], [server, other]), server), 41000), ['hcm[istio.metadata_exchange,rbac,rbac,router]']);
 });
 
 test('through the push step, a policy change reaches the proxy it selects', () => {
   const cache = new PushCache();
   const before = cache.resources(meshOf([], [server, other]), server);
-  assert.deepEqual(chains(before, 41000), ['hcm[router]', 'hcm[router]']);
+  assert.deepEqual(chains(before, 41000), ['hcm[istio.metadata_exchange,router]', 'hcm[istio.metadata_exchange,router]']);
   const after = cache.resources({ ...meshOf([ap('deny-all', { action: 'DENY', rules: [{}] })], [server, other]), revision: 2 }, server);
-  assert.deepEqual(chains(after, 41000), ['hcm[rbac,router]', 'hcm[rbac,router]']);
+  assert.deepEqual(chains(after, 41000), ['hcm[istio.metadata_exchange,rbac,router]', 'hcm[istio.metadata_exchange,rbac,router]']);
 });

@@ -99,12 +99,12 @@ describe("the filter, in Istio's shape", () => {
   });
 });
 
-test('the inbound HCM (plaintext and mTLS chains) has the JWT filter first, the router last; the listener round-trips through protobuf', () => {
+test('the inbound HCM (plaintext and mTLS chains) has the JWT filter first (after Istio\'s metadata exchange), the router last; the listener round-trips through protobuf', () => {
   const mesh = meshOf([ra('r', 'default', { jwtRules: [{ issuer: 'i', jwksUri: 'http://k/jwks', fromHeaders: [{ name: 'x-t', prefix: 'B ' }] }] })], [server]);
   const l = translate(mesh, server).listeners['inbound|41000'] as any;
   const perChain = hcmFilters(l).filter((fs) => fs.length);
   assert.ok(perChain.length >= 2, 'plaintext and mTLS chains');
-  for (const fs of perChain) assert.deepEqual(fs.map((f: any) => f.name), ['envoy.filters.http.jwt_authn', 'envoy.filters.http.router']);
+  for (const fs of perChain) assert.deepEqual(fs.map((f: any) => f.name), ['istio.metadata_exchange', 'envoy.filters.http.jwt_authn', 'envoy.filters.http.router']);
   assert.deepEqual(decode(TYPE.listener, encode(TYPE.listener, l)), l);
   // A workload no policy takes gets no filter.
   const other = workload('other', { service: 'other', namespace: 'elsewhere', port: 41100 });
@@ -119,8 +119,8 @@ test('a RequestAuthentication change reaches the proxies it selects through the 
   const after = { ...meshOf([ra0], [server, other]), revision: 2 };
   const cache = new PushCache();
   const names = (m: typeof before, w: typeof server, port: number) => hcmFilters(cache.resources(m, w).listeners[`inbound|${port}`])[0]!.map((f: any) => f.name);
-  assert.deepEqual(names(before, server, 41000), ['envoy.filters.http.router']);
-  assert.deepEqual(names(after, server, 41000), ['envoy.filters.http.jwt_authn', 'envoy.filters.http.router']);
+  assert.deepEqual(names(before, server, 41000), ['istio.metadata_exchange', 'envoy.filters.http.router']);
+  assert.deepEqual(names(after, server, 41000), ['istio.metadata_exchange', 'envoy.filters.http.jwt_authn', 'envoy.filters.http.router']);
   assert.deepEqual(cache.resources(after, other).listeners['inbound|41200'], cache.resources(before, other).listeners['inbound|41200']);
 
 });

@@ -58,6 +58,7 @@ import { type AuthzFilter, type MeshService, authzFilters, customProviderProblem
 import { proxyTracing, withTracing } from './tracing.ts';
 import { accessLogsFor } from './telemetry-logs.ts';
 import { istioStatsFilter, withStats } from './telemetry-metrics.ts';
+import { INBOUND_PEER_METADATA, OUTBOUND_PEER_METADATA, withPeerMetadata } from './peer-metadata.ts';
 import { applicableTelemetries, applicableTelemetriesOfScope, workloadTelemetryKeys } from '../../api/telemetry-select.ts';
 
 export { duration } from './duration.ts';
@@ -468,8 +469,9 @@ export function forProxy(shared: SharedResources, scoped: ScopedResources, proxy
   // Istio's metrics by its Telemetries (telemetry-metrics.ts): the stats filter of each side, where it changes the defaults.
   const stats = { CLIENT: istioStatsFilter(telemetries, mesh.meshConfig, 'CLIENT'), SERVER: istioStatsFilter(telemetries, mesh.meshConfig, 'SERVER') };
   for (const name of Object.keys(listeners)) {
-    if (name === OUTBOUND_LISTENER) listeners[name] = withStats(listeners[name]!, stats.CLIENT);
-    else if (name.startsWith('inbound|')) listeners[name] = withStats(listeners[name]!, stats.SERVER);
+    // And Istio's metadata exchange (peer-metadata.ts): the peers' app and version labels.
+    if (name === OUTBOUND_LISTENER) listeners[name] = withPeerMetadata(withStats(listeners[name]!, stats.CLIENT), OUTBOUND_PEER_METADATA);
+    else if (name.startsWith('inbound|')) listeners[name] = withPeerMetadata(withStats(listeners[name]!, stats.SERVER), INBOUND_PEER_METADATA);
   }
   // Tracing (tracing.ts): the HCMs of its own listeners, server spans inbound and client spans outbound.
   const tracing = proxyTracing(mesh, proxy, () => meshServices(mesh));

@@ -1,6 +1,6 @@
 // The life of one proxied HTTP request, whatever protocol carried it (docs/request-lifecycle.md).
 // The layers, in order, all assembled in forward() below:
-//   tracing (trace-context.ts, where the listener's HCM has tracing) -> JWT (jwt.ts, where the listener has RequestAuthentication) -> authorization (authz.ts; inbound listeners with AuthorizationPolicies;
+//   metadata exchange (peer-metadata.ts, where the HCM has Istio's filter) -> tracing (trace-context.ts, where the listener's HCM has tracing) -> JWT (jwt.ts, where the listener has RequestAuthentication) -> authorization (authz.ts; inbound listeners with AuthorizationPolicies;
 //   ext-authz.ts for CUSTOM ones) -> route (router.ts) -> local rate limit (ratelimit.ts) -> CORS (cors.ts) -> local reply
 //   (local-reply.ts: direct_response, redirect) -> fault (fault.ts) -> target cluster and
 //   endpoints -> rewrites and header edits (edits.ts) -> timeouts, tries and retries (retry.ts),
@@ -35,6 +35,9 @@ import { cameBack, withOwnVia } from './via.ts';
 import { type JwtOutcome, authenticate } from './jwt.ts';
 import { JwksCache } from './jwks.ts';
 import { ensureRequestId, traceRequest } from './trace-context.ts';
+import { MX_HEADER, MX_ID_HEADER, type OwnMetadata, PeerMetadataCache, takeMetadataHeaders, withOwnMetadata } from './peer-metadata.ts';
+import type { PeerMetadataConfig } from '../xds-client/convert-peer-metadata.ts';
+import { transportFor } from '../xds-client/convert-tls.ts';
 
 import { clusterEndpoints } from '../upstream/choose.ts';
 import type { Tiers } from '../upstream/priority.ts';
@@ -48,6 +51,10 @@ import { type LiveTcpConnections, PLAINTEXT_NOW_REFUSED } from '../tcp/authz.ts'
 
 export interface ForwardContext {
   config: () => RuntimeConfig;
+  /** This workload's metadata exchange headers (peer-metadata.ts), where listeners run the exchange. */
+  ownMetadata?: OwnMetadata;
+  /** The peers' metadata taken so far (created on first use). */
+  peerMetadata?: PeerMetadataCache;
   pools: Pools;
   /** Where the request path publishes what happened (telemetry subscribes). */
   telemetry: Telemetry;
@@ -259,6 +266,9 @@ export function forward(ctx: ForwardContext, listenerName: string, ds: Downstrea
   // closed, unanswered, as a new one would be refused (Envoy drains the removed plaintext chain).
   const l = cfg.listeners.get(listenerName);
   if (l?.mtls && !l.mtls.plaintext && ds.sourcePrincipal?.() === undefined) return refusePlaintext(ctx, ds, listenerName);
+  // Istio's metadata exchange, first as Istio's pilot puts it: the client's metadata headers are
+  // read and removed before anything else sees the request (peer-metadata.ts).
+  if (l?.peerMetadata) exchangeDownstream(ctx, ds, l.peerMetadata);
   // Tracing first, as Envoy's HCM starts the span before its filters: the request's trace context,
   // x-request-id and the propagation headers (trace-context.ts); the span is reported at the end.
   if (l?.tracing) ds.trace = traceRequest(ds.head, l.tracing, Math.random());
@@ -285,6 +295,26 @@ export function forward(ctx: ForwardContext, listenerName: string, ds: Downstrea
     (o) => gone || authenticated(ctx, cfg, listenerName, ds, o),
     (e) => gone || fail(ctx, ds, e),
   );
+}
+
+/**
+ * Inbound: the client's exchange headers are taken off the request (discovery: its metadata, if it
+ * is to be believed, goes on ds.peerMetadata for the metrics); every answer to a request that
+ * carried them carries this workload's (propagation), the sidecar's own answers too.
+ */
+function exchangeDownstream(ctx: ForwardContext, ds: Downstream, mx: PeerMetadataConfig): void {
+  if (!mx.downstreamDiscovery) return;
+  const { value, received } = takeMetadataHeaders(ds.head.headers);
+  if (!received) return;
+  const principal = ds.sourcePrincipal?.();
+  if (value !== undefined && principal !== undefined) ds.peerMetadata = (ctx.peerMetadata ??= new PeerMetadataCache()).accept(value, principal, ds.peerWorkload?.());
+  const own = ctx.ownMetadata;
+  if (mx.downstreamPropagation && own) ds.responseMetadata = [MX_ID_HEADER, own.id, MX_HEADER, own.value];
+}
+
+/** Mutual TLS with the mesh's own certificates (no origination files): the endpoint is a mesh sidecar. */
+function meshMtls(tls: { files?: unknown } | undefined): boolean {
+  return tls !== undefined && tls.files === undefined;
 }
 
 let lastPlaintextLog = 0;
@@ -392,7 +422,7 @@ function toUpstream(ctx: ForwardContext, cfg: RuntimeConfig, listenerName: strin
   }
   // The route's own idle_timeout, else the listener's stream_idle_timeout; 0 is none.
   const idle = route.idleTimeoutMs ?? cfg.listeners.get(listenerName)?.streamIdleTimeoutMs ?? DEFAULT_STREAM_IDLE_TIMEOUT_MS;
-  const ex = new Exchange(ctx, ds, d, idle === 0 ? Infinity : idle, corsHeaders);
+  const ex = new Exchange(ctx, ds, d, idle === 0 ? Infinity : idle, corsHeaders, cfg.listeners.get(listenerName)?.peerMetadata);
   // A request that may become a byte stream (WebSocket) is decided again when policies change, as
   // long as its connection lives (tcp/authz.ts LiveTcpConnections).
   if (ds.head.upgrade !== undefined && ctx.live) ex.afterUpgrade = { listener: listenerName, refusal: upgradeRefusal(ctx, listenerName, ds) };
@@ -412,7 +442,7 @@ function upgradeRefusal(ctx: ForwardContext, listenerName: string, ds: Downstrea
 }
 
 /** What an exchange adds to its event: route, bytes, the upstream connection (Exchange.telemetry). */
-type EventDetail = Pick<RequestEvent, 'route' | 'operation' | 'bytesReceived' | 'bytesSent' | 'upstreamLocal' | 'upstreamPeer' | 'upstreamWorkload' | 'responseHeaders' | 'responseTrailers' | 'authzPolicy' | 'grpcStatus' | 'requestMessages' | 'responseMessages'>;
+type EventDetail = Pick<RequestEvent, 'upstreamMetadata' | 'route' | 'operation' | 'bytesReceived' | 'bytesSent' | 'upstreamLocal' | 'upstreamPeer' | 'upstreamWorkload' | 'responseHeaders' | 'responseTrailers' | 'authzPolicy' | 'grpcStatus' | 'requestMessages' | 'responseMessages'>;
 
 /** What telemetry learns of the route that took a request: its name, and its decorator's operation. */
 function routeDetail(r: RouteEntry): EventDetail {
@@ -513,9 +543,13 @@ export class Exchange implements BodySink, ResponseHandler {
   afterUpgrade: { listener: string; refusal: () => string | undefined } | undefined;
   /** What a RING_HASH or MAGLEV cluster hashes this request by (hash-key.ts). */
   private readonly hashKey: HashKey | undefined;
+  /** The listener's metadata exchange (peer-metadata.ts), and the upstream's x-envoy-peer-metadata from its answer. */
+  private readonly mx: PeerMetadataConfig | undefined;
+  private upstreamMetadata: string | undefined;
 
-  constructor(ctx: ForwardContext, ds: Downstream, d: Decision, idleMs: number, corsHeaders?: HeaderList) {
+  constructor(ctx: ForwardContext, ds: Downstream, d: Decision, idleMs: number, corsHeaders?: HeaderList, mx?: PeerMetadataConfig) {
     this.ctx = ctx;
+    this.mx = mx;
     this.ds = ds;
     this.d = d;
     this.corsHeaders = corsHeaders;
@@ -572,12 +606,17 @@ export class Exchange implements BodySink, ResponseHandler {
     const pool = this.ctx.pools.forEndpoint(ep, cluster, this.protocol, this.head.authority);
     this.endpoint = pool.name;
     const h = this.head;
+    let headers = this.grpcDeadlineMs === undefined ? h.headers : withGrpcTimeout(h.headers, this.grpcDeadlineMs - (performance.now() - this.started));
+    // Istio's metadata exchange: this workload's metadata goes to mesh endpoints only (the mesh's
+    // mutual TLS: no origination files), never to a server outside the mesh.
+    const own = this.ctx.ownMetadata;
+    if (this.mx?.upstreamPropagation && own && cluster.type !== 'ORIGINAL_DST' && meshMtls(transportFor(cluster, ep))) headers = withOwnMetadata(headers, own);
     this.call = pool.request(
       {
         method: h.method,
         target: h.query ? `${h.path}?${h.query}` : h.path,
         authority: h.authority,
-        headers: this.grpcDeadlineMs === undefined ? h.headers : withGrpcTimeout(h.headers, this.grpcDeadlineMs - (performance.now() - this.started)),
+        headers,
         body: !h.hasBody ? 'none' : h.contentLength !== undefined ? h.contentLength : 'chunked',
         upgrade: h.upgrade,
       },
@@ -618,6 +657,8 @@ export class Exchange implements BodySink, ResponseHandler {
     if (policy && retriableResponse(policy, status, headers, status === 200 && policy.readsHeaders && this.protocol === 'http2' && isGrpc(this.head.headers)) && this.retry(`status ${status}`)) return;
     this.responded = true;
     this.status = status;
+    // The server's metadata exchange headers: taken off before the client sees the answer.
+    if (this.mx?.upstreamDiscovery) this.upstreamMetadata = takeMetadataHeaders(headers).value;
     let out = responseHeaders(endToEnd(headers), this.d.route, this.d.target);
     if (this.corsHeaders) out = withCors(out, this.corsHeaders);
     if (this.hashKey?.setCookie) out = [...out, 'set-cookie', this.hashKey.setCookie];
@@ -633,7 +674,9 @@ export class Exchange implements BodySink, ResponseHandler {
   private detail(): EventDetail {
     const up = this.upstream ?? (this.ctx.telemetry.request.hasSubscribers ? upstreamSide(this.call) : undefined);
     const m = this.messages;
+    const meta = this.upstreamMetadata !== undefined && up?.upstreamPeer !== undefined ? (this.ctx.peerMetadata ??= new PeerMetadataCache()).accept(this.upstreamMetadata, up.upstreamPeer, up.upstreamWorkload) : undefined;
     return {
+      ...(meta ? { upstreamMetadata: meta } : {}),
       ...routeDetail(this.d.route),
       bytesReceived: this.bytesIn,
       bytesSent: this.bytesOut,
@@ -822,6 +865,7 @@ export class Exchange implements BodySink, ResponseHandler {
       return;
     }
     this.finish();
+    if (this.mx?.upstreamDiscovery) this.upstreamMetadata = takeMetadataHeaders(headers).value;
     const down = this.ds.upgradeTo(status, endToEnd(headers));
     if (!down) {
       up.destroy();

@@ -2,6 +2,7 @@
 // codec (HTTP/1.1 today, HTTP/2 next) turns bytes into a Downstream, the layers in forward.ts act
 // on it, and an upstream codec turns an UpstreamRequest back into bytes.
 
+import type { PeerMetadata } from './peer-metadata.ts';
 import type { TraceContext } from './trace-context.ts';
 
 /** Header fields as a flat list: [name, value, name, value, ...], names in lower case. */
@@ -71,6 +72,10 @@ export interface Downstream {
   dynamicMetadata?: Record<string, Record<string, unknown>>;
   /** Headers a layer before routing adds to the response (an external authorizer's allowed_client_headers_on_success). */
   responseHeadersToAdd?: HeaderList;
+  /** The client's metadata (Istio's metadata exchange, peer-metadata.ts), where it sent some to be believed: its labels in the metrics. */
+  peerMetadata?: PeerMetadata;
+  /** Headers every answer to this request carries, the sidecar's own too (the metadata exchange's): each codec's respond() adds them. */
+  responseMetadata?: HeaderList;
   /** The listener the request came in on (set by forward.ts): which access log and which metrics reporter it takes. */
   listenerName?: string;
   /** Its trace context, on listeners with tracing (http/trace-context.ts): the span telemetry/tracer.ts reports. */

@@ -537,6 +537,8 @@ class Stream implements Downstream {
   keepAlive: boolean;
   /** Set by forward.ts (declared here so that every stream has the same shape). */
   listenerName: string | undefined = undefined;
+  /** Set by forward.ts's metadata exchange; added to whatever answer goes. */
+  responseMetadata: HeaderList | undefined = undefined;
   /** The request's trailers (a chunked body), made when the first trailer field arrives. */
   trailers: HeaderCollector | undefined;
   private readonly conn: ServerConnection;
@@ -661,6 +663,8 @@ class Stream implements Downstream {
       tail += 'connection: close\r\n';
       this.closeAfter = true;
     } else if (this.head.protocol === 'HTTP/1.0') tail += 'connection: keep-alive\r\n';
+    const extra = this.responseMetadata;
+    if (extra) for (let i = 0; i < extra.length; i += 2) tail += `${extra[i]}: ${extra[i + 1]}\r\n`;
     const first = this.pending === undefined;
     // A second respond() in the same tick (the upstream failed right after its head) replaces
     // the first answer whole, body bytes included.

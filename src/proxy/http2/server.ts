@@ -110,6 +110,8 @@ class Stream implements Downstream {
   private readonly s: http2.ServerHttp2Stream;
   /** Set by forward.ts (declared here so that every stream has the same shape). */
   listenerName: string | undefined = undefined;
+  /** Set by forward.ts's metadata exchange; added to whatever answer goes. */
+  responseMetadata: HeaderList | undefined = undefined;
   responseStarted = false;
   private finished = false;
   private trailersIn: HeaderList = [];
@@ -207,6 +209,8 @@ class Stream implements Downstream {
     this.responseStarted = true;
     const h = toObject(headers);
     h[':status'] = status;
+    const extra = this.responseMetadata;
+    if (extra) for (let i = 0; i < extra.length; i += 2) h[extra[i]!] = extra[i + 1]!;
     const bodyless = this.head.method === 'HEAD' || status === 204 || status === 304;
     if (contentLength !== undefined && (!bodyless || this.head.method === 'HEAD')) h['content-length'] = String(contentLength);
     // Trailers can follow only a body of unknown length (gRPC's, or a chunked HTTP/1.1 one).

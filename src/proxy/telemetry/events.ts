@@ -5,6 +5,7 @@
 import dc from 'node:diagnostics_channel';
 import type net from 'node:net';
 import type { Downstream, HeaderList } from '../http/types.ts';
+import type { PeerMetadata } from '../http/peer-metadata.ts';
 import type { AccessLogConfig } from '../xds-client/convert-accesslog.ts';
 
 /** An HTTP exchange ended: answered by the upstream, by the sidecar itself, or cut. */
@@ -41,6 +42,8 @@ export interface RequestEvent {
   upstreamPeer?: string;
   /** The workload the server's mTLS certificate names. */
   upstreamWorkload?: string;
+  /** The server's metadata (Istio's metadata exchange, http/peer-metadata.ts), where it sent some to be believed. */
+  upstreamMetadata?: PeerMetadata;
   /** The response headers the client got (from the upstream, with the route's edits). */
   responseHeaders?: HeaderList;
   /** A gRPC exchange: the grpc-status the client got (trailers, or a trailers-only response); the messages each way (5-byte length-prefixed frames). */

@@ -5,10 +5,14 @@
 //   - this sidecar's end: its workload and namespace (its certificate), its SPIFFE id, and its
 //     workload labels (the sidecar's --label options, which `weft up` fills from the mesh file's
 //     `labels`) for app, version and the canonical service and revision, with Istio's fallbacks;
-//   - the other end: only what its mTLS certificate proves (SPIFFE id, its namespace, the workload
-//     the certificate names). Its app, version and canonical service/revision are "unknown": Istio
-//     learns them by metadata exchange, which Weft does not implement, and headers a peer sends
-//     prove nothing, so none is read. Without mTLS every value of the other end is "unknown".
+//   - the other end: what its mTLS certificate proves (SPIFFE id, its namespace, the workload the
+//     certificate names), and its app, version and canonical service/revision from Istio's metadata
+//     exchange (http/peer-metadata.ts: the x-envoy-peer-metadata headers), believed only over mTLS
+//     and where they name the certificate's namespace and workload; "unknown" where the peer sent
+//     none (a TCP connection: Weft has no TCP metadata exchange). Without mTLS every value of the
+//     other end is "unknown".
+
+import type { PeerMetadata } from '../http/peer-metadata.ts';
 
 export const UNKNOWN = 'unknown';
 /** Istio's default cluster id (CLUSTER_ID) of a single-cluster mesh, which every Weft mesh is. */
@@ -77,9 +81,21 @@ export function selfPeer(workload: string, namespace: string, labels: Record<str
 const SPIFFE_NS = /^spiffe:\/\/[^/]+\/ns\/([^/]+)\/sa\/[^/]+$/;
 
 /** The other end, from what its mTLS certificate proves (its SPIFFE id and the workload it names); all "unknown" without one. */
-export function provenPeer(principal: string | undefined, workload: string | undefined): Peer {
+export function provenPeer(principal: string | undefined, workload: string | undefined, meta?: PeerMetadata): Peer {
   if (!principal) return UNKNOWN_PEER;
-  return { ...UNKNOWN_PEER, workload: workload ?? UNKNOWN, namespace: SPIFFE_NS.exec(principal)?.[1] ?? UNKNOWN, principal, cluster: CLUSTER };
+  const p = { ...UNKNOWN_PEER, workload: workload ?? UNKNOWN, namespace: SPIFFE_NS.exec(principal)?.[1] ?? UNKNOWN, principal, cluster: CLUSTER };
+  if (!meta) return p;
+  // What the peer said of itself by the metadata exchange (http/peer-metadata.ts believes it only
+  // where it names the certificate's namespace and workload): its labels, as Istio takes them.
+  return {
+    ...p,
+    workload: workload ?? meta.workload ?? UNKNOWN,
+    app: meta.app ?? UNKNOWN,
+    version: meta.version ?? UNKNOWN,
+    canonicalService: meta.canonicalService ?? UNKNOWN,
+    canonicalRevision: meta.canonicalRevision ?? UNKNOWN,
+    cluster: meta.cluster ?? CLUSTER,
+  };
 }
 
 const UNKNOWN_PEER: Peer = { workload: UNKNOWN, namespace: UNKNOWN, principal: UNKNOWN, app: UNKNOWN, version: UNKNOWN, canonicalService: UNKNOWN, canonicalRevision: UNKNOWN, cluster: UNKNOWN };

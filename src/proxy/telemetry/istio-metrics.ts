@@ -20,11 +20,12 @@ import type { RuntimeConfig } from '../config.ts';
 import { isGrpc } from '../http/grpc.ts';
 import { peerPrincipal, peerWorkload } from '../tls/peer.ts';
 import type { RequestEvent, TcpEvent, Telemetry } from './events.ts';
+import type { PeerMetadata } from '../http/peer-metadata.ts';
 import { header, histogramLines, labelText, sample } from './exposition.ts';
 import { responseFlags } from './flags.ts';
 import { guarded } from './guarded.ts';
 import { Histogram } from './histogram.ts';
-import { SeriesIndex } from './series-index.ts';
+import { type KeyValue, SeriesIndex } from './series-index.ts';
 import { type Peer, REQUEST_LABELS, TCP_LABELS, UNKNOWN, clusterService, edgeLabels, provenPeer, selfPeer, serviceLabels } from './istio-labels.ts';
 import { HTTP_METRICS, type IstioStatsConfig, type StatsGroup, TCP_METRICS } from '../xds-client/convert-stats.ts';
 import type { ListenerConfig } from '../xds-client/convert.ts';
@@ -109,8 +110,8 @@ export class IstioMetrics {
   private readonly own: Omit<Peer, 'principal'>;
   private readonly ownService: [string, string, string];
   private readonly requests = new SeriesIndex<RequestSeries>();
-  private readonly inboundKeys: (string | number | boolean)[] = [true, '', '', '', false, 0, '', ''];
-  private readonly outboundKeys: (string | number | boolean)[] = [false, '', '', '', '', false, 0, '', ''];
+  private readonly inboundKeys: KeyValue[] = [true, '', '', '', '', false, 0, '', ''];
+  private readonly outboundKeys: KeyValue[] = [false, '', '', '', '', '', false, 0, '', ''];
   private readonly tcp = new SeriesIndex<TcpSeries>();
   /** Series whose labels a Telemetry changed, by their label names. */
   private readonly otherRequests = new Map<string, SeriesIndex<RequestSeries>>();
@@ -156,9 +157,9 @@ export class IstioMetrics {
   }
 
   /** The labels of an edge (reporter, both ends, the service), and of an outcome: a new series' labels. */
-  private labels(inbound: boolean, down: string | undefined, downWorkload: string | undefined, up: string | undefined, upWorkload: string | undefined, cluster: string, mine: string, outcome: string[]): string[] {
+  private labels(inbound: boolean, down: string | undefined, downWorkload: string | undefined, up: string | undefined, upWorkload: string | undefined, cluster: string, mine: string, outcome: string[], meta?: PeerMetadata): string[] {
     const me: Peer = { ...this.own, principal: mine };
-    const edge = inbound ? edgeLabels('destination', provenPeer(down, downWorkload), me, this.ownService) : edgeLabels('source', me, provenPeer(up, upWorkload), clusterService(cluster));
+    const edge = inbound ? edgeLabels('destination', provenPeer(down, downWorkload, meta), me, this.ownService) : edgeLabels('source', me, provenPeer(up, upWorkload, meta), clusterService(cluster));
     return [...edge, ...outcome];
   }
 
@@ -182,31 +183,35 @@ export class IstioMetrics {
     // The edge, then the outcome; the cluster names the service only on the source side. The key
     // arrays are reused (the index keeps their values, not them): an event allocates nothing here
     // once its series exist.
-    let keys: (string | number | boolean)[];
+    // The peer's metadata (the exchange's: the same object for the same metadata) is a key too.
+    const meta = inbound ? ds.peerMetadata : e.upstreamMetadata;
+    let keys: KeyValue[];
     if (inbound) {
       keys = this.inboundKeys;
       keys[1] = down ?? '';
       keys[2] = downWorkload ?? '';
-      keys[3] = mine;
-      keys[4] = grpc;
-      keys[5] = status;
-      keys[6] = grpcStatus;
-      keys[7] = flags;
-    } else {
-      keys = this.outboundKeys;
-      keys[1] = up ?? '';
-      keys[2] = upWorkload ?? '';
-      keys[3] = mine;
-      keys[4] = cluster;
+      keys[3] = meta ?? '';
+      keys[4] = mine;
       keys[5] = grpc;
       keys[6] = status;
       keys[7] = grpcStatus;
       keys[8] = flags;
+    } else {
+      keys = this.outboundKeys;
+      keys[1] = up ?? '';
+      keys[2] = upWorkload ?? '';
+      keys[3] = meta ?? '';
+      keys[4] = mine;
+      keys[5] = cluster;
+      keys[6] = grpc;
+      keys[7] = status;
+      keys[8] = grpcStatus;
+      keys[9] = flags;
     }
     const stats = l?.istioStats;
-    if (stats) return this.requestWith(stats, e, ds, keys, () => this.labels(inbound, down, downWorkload, up, upWorkload, cluster, mine, outcomeLabels(grpc, status, grpcStatus, flags, inbound, down)), grpc);
+    if (stats) return this.requestWith(stats, e, ds, keys, () => this.labels(inbound, down, downWorkload, up, upWorkload, cluster, mine, outcomeLabels(grpc, status, grpcStatus, flags, inbound, down), meta), grpc);
     // A new series' labels are made only when there is none yet (no closure per event).
-    const s = this.requests.find(keys) ?? this.requests.add(keys, requestSeries(REQUEST_LABELS, this.labels(inbound, down, downWorkload, up, upWorkload, cluster, mine, outcomeLabels(grpc, status, grpcStatus, flags, inbound, down)), ALL_HTTP, grpc));
+    const s = this.requests.find(keys) ?? this.requests.add(keys, requestSeries(REQUEST_LABELS, this.labels(inbound, down, downWorkload, up, upWorkload, cluster, mine, outcomeLabels(grpc, status, grpcStatus, flags, inbound, down), meta), ALL_HTTP, grpc));
     // A series a stats filter made may lack some metrics: without the filter it reports them all.
     s.has = ALL_HTTP;
     s.requests++;
@@ -220,7 +225,7 @@ export class IstioMetrics {
   }
 
   /** An exchange on a listener with Istio's stats filter: each group of metrics that share labels updates its series. */
-  private requestWith(stats: IstioStatsConfig, e: RequestEvent, ds: NonNullable<RequestEvent['ds']>, keys: readonly (string | number | boolean)[], edge: () => string[], grpc: boolean): void {
+  private requestWith(stats: IstioStatsConfig, e: RequestEvent, ds: NonNullable<RequestEvent['ds']>, keys: readonly KeyValue[], edge: () => string[], grpc: boolean): void {
     const values = stats.httpReads ? evaluate(stats, requestLogEntry(e, ds, this.self.principal)) : NO_VALUES;
     for (const g of stats.http) {
       let s: RequestSeries;
@@ -282,7 +287,7 @@ export class IstioMetrics {
   }
 
   /** A connection on a listener with Istio's stats filter: as requestWith, the labels evaluated when it opens (or closes, unseen open). */
-  private tcpWith(stats: IstioStatsConfig, e: Extract<TcpEvent, { kind: 'open' | 'close' }>, keys: readonly (string | number | boolean)[], edge: () => string[]): void {
+  private tcpWith(stats: IstioStatsConfig, e: Extract<TcpEvent, { kind: 'open' | 'close' }>, keys: readonly KeyValue[], edge: () => string[]): void {
     const values = stats.tcpReads ? evaluate(stats, tcpLogEntry(e, this.self.principal)) : NO_VALUES;
     const live: LiveTcp | undefined = e.kind === 'open' && e.up ? { up: e.up, received: 0, sent: 0 } : undefined;
     for (const g of stats.tcp) {
@@ -413,7 +418,7 @@ function outcomeLabels(grpc: boolean, status: number, grpcStatus: string, flags:
   return [grpc ? 'grpc' : 'http', String(status), grpcStatus, flags, securityPolicy(inbound, down)];
 }
 
-function groupKeys(keys: readonly (string | number | boolean)[], g: StatsGroup, values: readonly string[]): readonly (string | number | boolean)[] {
+function groupKeys(keys: readonly KeyValue[], g: StatsGroup, values: readonly string[]): readonly KeyValue[] {
   if (!g.reads.length) return keys;
   const out = keys.slice();
   for (const i of g.reads) out.push(values[i] ?? UNKNOWN);

@@ -74,6 +74,8 @@ export interface ListenerConfig {
   tracing?: TracingConfig;
   /** generate_request_id false: a request without x-request-id gets none (Envoy's default, true, makes one; with tracing one is always made). */
   noRequestId?: boolean;
+  /** Istio's metadata exchange filter (istio.metadata_exchange): which of its parts the listener runs (http/peer-metadata.ts). */
+  peerMetadata?: PeerMetadataConfig;
   /** traffic_direction: which side of an exchange the listener is (its metrics' reporter: destination for INBOUND, else source). */
   direction?: 'inbound' | 'outbound';
 }
@@ -189,6 +191,7 @@ export interface Endpoint {
 
 export { ConvertError } from './convert-util.ts';
 export type { AuthzFilterConfig } from './convert-authz.ts';
+import { type PeerMetadataConfig, isPeerMetadata, peerMetadataConfig } from './convert-peer-metadata.ts';
 import { AUTHN_FILTER_TYPES, type AuthzFilterConfig, httpRbacFilter, isHttpExtAuthz, isHttpRbac, splitNetworkRbac } from './convert-authz.ts';
 import { httpExtAuthzFilter } from './convert-ext-authz.ts';
 export type { ExtAuthzConfig, ExtAuthzFilterConfig, ExtAuthzService } from './convert-ext-authz.ts';
@@ -331,16 +334,26 @@ function hcmDefaults(): Pick<ListenerConfig, 'path' | 'requestHeadersTimeoutMs' 
   };
 }
 
-function hcmConfig(where: string, tc: any): Pick<ListenerConfig, 'path' | 'requestHeadersTimeoutMs' | 'idleTimeoutMs' | 'streamIdleTimeoutMs' | 'rdsName' | 'inlineRoutes' | 'authz' | 'jwt' | 'accessLog' | 'tracing' | 'noRequestId'> {
+function hcmConfig(where: string, tc: any): Pick<ListenerConfig, 'path' | 'requestHeadersTimeoutMs' | 'idleTimeoutMs' | 'streamIdleTimeoutMs' | 'rdsName' | 'inlineRoutes' | 'authz' | 'jwt' | 'accessLog' | 'tracing' | 'noRequestId' | 'peerMetadata'> {
   // The router, and before it the CORS and fault filters (their config comes per route: convert-route.ts).
   // The JWT filter first, then the RBAC filters (after authentication only): the request path runs
   // them in that order before anything else, so one placed after another filter would run earlier
   // than Envoy runs it.
   const authz: AuthzFilterConfig[] = [];
   let jwt: JwtAuthnConfig | undefined;
+  let peerMetadata: PeerMetadataConfig | undefined;
   let others = -1;
+  // Istio's metadata exchange may come anywhere (its pilot puts it first): the sidecar reads and
+  // removes its headers before the other layers run, which is where Istio's first filter does.
+  let exchangeAt = -1;
   for (const [i, f] of (tc.http_filters ?? []).entries()) {
     const t = f.typed_config?.['@type'];
+    if (isPeerMetadata(f)) {
+      if (peerMetadata) fail(`${where}: http_filters[${i}]`, `a second metadata exchange filter (http_filters[${exchangeAt}] is one)`);
+      peerMetadata = peerMetadataConfig(`${where}: http_filters[${i}]`, f);
+      exchangeAt = i;
+      continue;
+    }
     if (isHttpRbac(f) || isHttpExtAuthz(f)) {
       if (others >= 0) fail(`${where}: http_filters[${i}]`, `an RBAC or ext_authz filter must come before the other filters but authentication (here after http_filters[${others}]): the sidecar authorizes a request before anything else acts on it`);
       authz.push(isHttpRbac(f) ? httpRbacFilter(where, i, f) : httpExtAuthzFilter(where, i, f));
@@ -349,7 +362,7 @@ function hcmConfig(where: string, tc: any): Pick<ListenerConfig, 'path' | 'reque
     if (!AUTHN_FILTER_TYPES.has(t)) others = i;
     if (t === TYPE.jwtAuthn) {
       // The sidecar runs the JWT layer before every other (http/forward.ts): so must the config.
-      if (i !== 0) fail(`${where}: http_filters[${i}]`, 'the JWT filter must be the first HTTP filter (the sidecar runs it before any other)');
+      if (i !== (exchangeAt === 0 ? 1 : 0)) fail(`${where}: http_filters[${i}]`, 'the JWT filter must be the first HTTP filter, but for the metadata exchange (the sidecar runs it before any other)');
       jwt = jwtAuthnConfig(`${where}: http_filters[${i}].typed_config`, f.typed_config);
     } else if (t === TYPE.localRateLimit) {
       const keys = Object.keys(f.typed_config).filter((k) => k !== '@type' && k !== 'stat_prefix');
@@ -375,6 +388,7 @@ function hcmConfig(where: string, tc: any): Pick<ListenerConfig, 'path' | 'reque
     streamIdleTimeoutMs: positive('stream_idle_timeout', tc.stream_idle_timeout, DEFAULT_STREAM_IDLE_TIMEOUT_MS),
     ...(jwt ? { jwt } : {}),
     ...((tc.generate_request_id?.value ?? tc.generate_request_id) === false ? { noRequestId: true } : {}),
+    ...(peerMetadata ? { peerMetadata } : {}),
   };
   const accessLog = accessLogs(`${where}: HttpConnectionManager`, tc.access_log);
   if (accessLog) Object.assign(base, { accessLog });

@@ -1,0 +1,90 @@
+// Istio's metadata exchange through a real control plane and real sidecar processes: sleep
+// (app=sleep, version=v1) calls httpbin (app=httpbin, version=v2) over the mesh's mutual TLS.
+// Each side's Istio metrics name the other's app, version and canonical service and revision, as
+// Istio's do; neither app ever sees the x-envoy-peer-metadata headers; metadata an app forges is
+// replaced; the sidecar's own answers (an AuthorizationPolicy's 403) carry the server's metadata.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { request } from 'undici';
+import { AuthzMesh } from '../fixtures/authz-mesh.ts';
+import type { SidecarProc } from '../proxy/mesh.ts';
+import { waitFor } from '../helpers.ts';
+
+const mesh = new AuthzMesh();
+let sleep = 0;
+let httpbin: SidecarProc;
+let client: SidecarProc;
+const HOST = 'httpbin.foo:8000';
+/** The request headers the httpbin app got, by request path. */
+const seen = new Map<string, Record<string, unknown>>();
+
+before(async () => {
+  await mesh.start('peer-metadata');
+  const app = await mesh.httpApp('httpbin', (req, res) => {
+    seen.set(req.url ?? '', req.headers);
+    res.end(`httpbin ${req.url}`);
+  });
+  httpbin = (await mesh.workload({ name: 'httpbin-v2', namespace: 'foo', sa: 'httpbin', service: 'httpbin', labels: { app: 'httpbin', version: 'v2' }, ports: [['http', 8000, app]] })).proc;
+  const s = await mesh.workload({ name: 'sleep-v1', namespace: 'foo', sa: 'sleep', labels: { app: 'sleep', version: 'v1' }, outbound: true });
+  sleep = s.outbound;
+  client = s.proc;
+  await mesh.synced();
+});
+after(() => mesh.close());
+
+interface Sample {
+  labels: Record<string, string>;
+  value: number;
+}
+
+async function requestsTotal(p: SidecarProc, reporter: string): Promise<Sample[]> {
+  const text = await (await request(`${p.admin}/stats/prometheus`)).body.text();
+  const out: Sample[] = [];
+  for (const line of text.split('\n')) {
+    const m = /^istio_requests_total\{(.*)\} (\S+)$/.exec(line);
+    if (!m) continue;
+    const labels: Record<string, string> = {};
+    for (const [, k, v] of m[1]!.matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)) labels[k!] = v!;
+    if (labels.reporter === reporter) out.push({ labels, value: Number(m[2]) });
+  }
+  return out;
+}
+
+const MX = ['x-envoy-peer-metadata', 'x-envoy-peer-metadata-id'];
+
+test("each side's metrics name the other's app, version and canonical service; the apps never see the exchange's headers; a forged one is replaced", async () => {
+  // The client app forges metadata: the sidecar sends its own in its place.
+  const r = await request(`http://127.0.0.1:${sleep}/get`, { headers: { host: HOST, 'x-envoy-peer-metadata': 'Zm9yZ2Vk', 'x-envoy-peer-metadata-id': 'forged' } });
+  assert.equal(r.statusCode, 200);
+  await r.body.text();
+  for (const h of MX) assert.equal(r.headers[h], undefined, `the client app got ${h} in the answer`);
+  for (const h of MX) assert.equal(seen.get('/get')?.[h], undefined, `the server app got ${h}`);
+  const server = await waitFor('httpbin to count the request with its peer labels', async () => (await requestsTotal(httpbin, 'destination')).find((x) => x.labels.source_workload === 'sleep-v1'), 20_000);
+  assert.deepEqual(
+    [server.labels.source_app, server.labels.source_version, server.labels.source_canonical_service, server.labels.source_canonical_revision, server.labels.source_cluster],
+    ['sleep', 'v1', 'sleep', 'v1', 'Kubernetes'],
+    JSON.stringify(server.labels),
+  );
+  assert.deepEqual([server.labels.destination_app, server.labels.destination_version], ['httpbin', 'v2'], 'its own labels');
+  const source = await waitFor('sleep to count the request with its peer labels', async () => (await requestsTotal(client, 'source')).find((x) => x.labels.destination_workload === 'httpbin-v2' && x.labels.response_code === '200'), 20_000);
+  assert.deepEqual(
+    [source.labels.destination_app, source.labels.destination_version, source.labels.destination_canonical_service, source.labels.destination_canonical_revision],
+    ['httpbin', 'v2', 'httpbin', 'v2'],
+    JSON.stringify(source.labels),
+  );
+  assert.deepEqual([source.labels.source_app, source.labels.source_version], ['sleep', 'v1'], 'its own labels');
+});
+
+test("the server sidecar's own answer (an AuthorizationPolicy's 403) carries its metadata: the client's series of 403s names httpbin's app", async () => {
+  await mesh.setPolicies([{ metadata: { name: 'deny-admin', namespace: 'foo' }, spec: { selector: { matchLabels: { app: 'httpbin' } }, action: 'DENY', rules: [{ to: [{ operation: { paths: ['/admin'] } }] }] } }]);
+  try {
+    const r = await request(`http://127.0.0.1:${sleep}/admin`, { headers: { host: HOST } });
+    assert.equal(r.statusCode, 403);
+    await r.body.text();
+    for (const h of MX) assert.equal(r.headers[h], undefined, `the client app got ${h} in the 403`);
+    const denied = await waitFor("sleep to count the 403", async () => (await requestsTotal(client, 'source')).find((x) => x.labels.response_code === '403'), 20_000);
+    assert.deepEqual([denied.labels.destination_app, denied.labels.destination_version], ['httpbin', 'v2'], JSON.stringify(denied.labels));
+  } finally {
+    await mesh.setPolicies([]);
+  }
+});
