@@ -9,9 +9,11 @@ import { request } from 'undici';
 import { AuthzMesh } from '../fixtures/authz-mesh.ts';
 import type { SidecarProc } from '../proxy/mesh.ts';
 import { waitFor } from '../helpers.ts';
+import { encode } from '../../src/xds/protos.ts';
 
 const mesh = new AuthzMesh();
 let sleep = 0;
+let httpbinInbound = 0;
 let httpbin: SidecarProc;
 let client: SidecarProc;
 const HOST = 'httpbin.foo:8000';
@@ -22,9 +24,13 @@ before(async () => {
   await mesh.start('peer-metadata');
   const app = await mesh.httpApp('httpbin', (req, res) => {
     seen.set(req.url ?? '', req.headers);
+    // The server app forges metadata that would pass every check (its own namespace and workload).
+    if (req.url === '/forge') res.setHeader('x-envoy-peer-metadata', FORGED);
     res.end(`httpbin ${req.url}`);
   });
-  httpbin = (await mesh.workload({ name: 'httpbin-v2', namespace: 'foo', sa: 'httpbin', service: 'httpbin', labels: { app: 'httpbin', version: 'v2' }, ports: [['http', 8000, app]] })).proc;
+  const w = await mesh.workload({ name: 'httpbin-v2', namespace: 'foo', sa: 'httpbin', service: 'httpbin', labels: { app: 'httpbin', version: 'v2' }, ports: [['http', 8000, app]] });
+  httpbin = w.proc;
+  httpbinInbound = w.inbound.get(8000)!;
   const s = await mesh.workload({ name: 'sleep-v1', namespace: 'foo', sa: 'sleep', labels: { app: 'sleep', version: 'v1' }, outbound: true });
   sleep = s.outbound;
   client = s.proc;
@@ -51,6 +57,7 @@ async function requestsTotal(p: SidecarProc, reporter: string): Promise<Sample[]
 }
 
 const MX = ['x-envoy-peer-metadata', 'x-envoy-peer-metadata-id'];
+const FORGED = Buffer.from(encode('type.googleapis.com/google.protobuf.Struct', { NAMESPACE: 'foo', WORKLOAD_NAME: 'httpbin-v2', LABELS: { app: 'forged', version: 'forged' } })).toString('base64');
 
 test("each side's metrics name the other's app, version and canonical service; the apps never see the exchange's headers; a forged one is replaced", async () => {
   // The client app forges metadata: the sidecar sends its own in its place.
@@ -58,7 +65,8 @@ test("each side's metrics name the other's app, version and canonical service; t
   assert.equal(r.statusCode, 200);
   await r.body.text();
   for (const h of MX) assert.equal(r.headers[h], undefined, `the client app got ${h} in the answer`);
-  for (const h of MX) assert.equal(seen.get('/get')?.[h], undefined, `the server app got ${h}`);
+  assert.ok(seen.has('/get'), 'the server app got the request');
+  for (const h of MX) assert.equal(seen.get('/get')![h], undefined, `the server app got ${h}`);
   const server = await waitFor('httpbin to count the request with its peer labels', async () => (await requestsTotal(httpbin, 'destination')).find((x) => x.labels.source_workload === 'sleep-v1'), 20_000);
   assert.deepEqual(
     [server.labels.source_app, server.labels.source_version, server.labels.source_canonical_service, server.labels.source_canonical_revision, server.labels.source_cluster],
@@ -87,4 +95,29 @@ test("the server sidecar's own answer (an AuthorizationPolicy's 403) carries its
   } finally {
     await mesh.setPolicies([]);
   }
+});
+
+test("metadata the server app writes in its answer (HTTP/1.1, naming its own workload) never passes and is never believed", async () => {
+  for (let i = 0; i < 3; i++) {
+    const r = await request(`http://127.0.0.1:${sleep}/forge`, { headers: { host: HOST } });
+    assert.equal(r.statusCode, 200);
+    await r.body.text();
+    for (const h of MX) assert.equal(r.headers[h], undefined, `the client app got ${h}`);
+  }
+  const series = await waitFor('sleep to count the /forge requests', async () => {
+    const s = (await requestsTotal(client, 'source')).filter((x) => x.labels.destination_workload === 'httpbin-v2' && x.labels.response_code === '200');
+    return s.reduce((a, x) => a + x.value, 0) >= 4 ? s : undefined;
+  }, 20_000);
+  assert.deepEqual([...new Set(series.map((x) => x.labels.destination_app))], ['httpbin'], JSON.stringify(series.map((x) => x.labels)));
+});
+
+test('a client in plain text (no mTLS) that sends the headers gets no metadata back, and its own is not believed', async () => {
+  const r = await request(`http://127.0.0.1:${httpbinInbound}/plain`, { headers: { host: HOST, 'x-envoy-peer-metadata-id': 'x', 'x-envoy-peer-metadata': FORGED } });
+  assert.equal(r.statusCode, 200);
+  await r.body.text();
+  for (const h of MX) assert.equal(r.headers[h], undefined, `a plaintext client got ${h}`);
+  assert.ok(seen.has('/plain'));
+  for (const h of MX) assert.equal(seen.get('/plain')![h], undefined, `the server app got ${h}`);
+  const s = await waitFor('httpbin to count the plaintext request', async () => (await requestsTotal(httpbin, 'destination')).find((x) => x.labels.connection_security_policy === 'none'), 20_000);
+  assert.equal(s.labels.source_app, 'unknown', JSON.stringify(s.labels));
 });

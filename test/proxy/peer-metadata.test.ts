@@ -4,7 +4,7 @@
 // taken off and put on, and the filter's config. No sockets.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { MAX_PER_PEER, MX_HEADER, MX_ID_HEADER, PeerMetadataCache, decodePeerMetadata, ownMetadata, takeMetadataHeaders, withOwnMetadata } from '../../src/proxy/http/peer-metadata.ts';
+import { MAX_PER_PEER, MX_HEADER, MX_ID_HEADER, PeerMetadataCache, answerHeaders, decodePeerMetadata, ownMetadata, takeMetadataHeaders, withOwnMetadata } from '../../src/proxy/http/peer-metadata.ts';
 import { peerMetadataConfig } from '../../src/proxy/xds-client/convert-peer-metadata.ts';
 import { provenPeer } from '../../src/proxy/telemetry/istio-labels.ts';
 import { decode, encode } from '../../src/xds/protos.ts';
@@ -64,7 +64,11 @@ test("a peer's metadata is believed over mutual TLS only, and only where it name
   assert.equal(c.accept(v, 'spiffe://cluster.local/ns/bar/sa/sleep', 'sleep-v1'), undefined, 'another namespace than its SPIFFE id');
   assert.equal(c.accept(v, SLEEP, 'httpbin'), undefined, "another workload than its certificate's");
   assert.equal(c.accept('garbage', SLEEP, 'sleep-v1'), undefined);
-  assert.equal(c.refused, 3);
+  assert.equal(c.accept(v, 'spiffe://cluster.local/weird', 'sleep-v1'), undefined, 'a SPIFFE id without a namespace');
+  assert.equal(c.accept(own({}).value, SLEEP, 'sleep-v1')?.app, undefined, 'no app label: its canonical service is the workload');
+  const bare = Buffer.from(encode(STRUCT, { NAMESPACE: 'foo', WORKLOAD_NAME: 'sleep-v1' })).toString('base64');
+  assert.equal(c.accept(bare, SLEEP, 'sleep-v1'), undefined, 'metadata with no label the metrics take (it would make a second series of the same labels)');
+  assert.equal(c.refused, 5);
   const a = c.accept(v, SLEEP, 'sleep-v1');
   assert.equal(a?.app, 'sleep');
   // The same content is the same object (the metrics key series by it), from a new string too.
@@ -72,22 +76,28 @@ test("a peer's metadata is believed over mutual TLS only, and only where it name
   assert.equal(c.accept(own().value, SLEEP, undefined)?.app, 'sleep', 'a certificate that names no workload: the namespace must agree');
 });
 
-test(`one peer identity brings at most ${MAX_PER_PEER} different metadata: past that its last one is kept (series cannot grow without bound)`, () => {
+test(`one peer identity brings at most ${MAX_PER_PEER} different metadata: past that its metadata is not believed (series cannot grow without bound)`, () => {
   const c = new PeerMetadataCache();
-  const got = new Set<string | undefined>();
-  for (let i = 0; i < MAX_PER_PEER + 5; i++) got.add(c.accept(own({ app: 'sleep', version: `v${i}` }).value, SLEEP, 'sleep-v1')?.version);
-  assert.equal(got.size, MAX_PER_PEER);
-  assert.equal(c.refused, 5);
-  // Another identity has its own allowance.
+  const got: (string | undefined)[] = [];
+  for (let i = 0; i < MAX_PER_PEER + 3; i++) got.push(c.accept(own({ app: 'sleep', version: `v${i}` }).value, SLEEP, 'sleep-v1')?.version);
+  assert.deepEqual(got, [...Array.from({ length: MAX_PER_PEER }, (_, i) => `v${i}`), undefined, undefined, undefined]);
+  assert.equal(c.refused, 3);
+  // What it was allowed stays believed; another identity has its own allowance.
+  assert.equal(c.accept(own({ app: 'sleep', version: 'v0' }).value, SLEEP, 'sleep-v1')?.version, 'v0');
   assert.equal(c.accept(own({ app: 'x', version: 'v99' }, 'other', 'foo').value, 'spiffe://cluster.local/ns/foo/sa/other', 'other')?.version, 'v99');
 });
 
 test('the headers are taken off a request or an answer in place, the others kept in order; an app\'s own are replaced on the way out', () => {
   const h = ['host', 'a', MX_HEADER, 'v1', 'accept', '*/*', MX_ID_HEADER, 'id', MX_HEADER, 'v2', 'x-b', 'b'];
-  assert.deepEqual(takeMetadataHeaders(h), { value: 'v1', received: true });
+  assert.deepEqual({ ...takeMetadataHeaders(h) }, { value: 'v1', id: 'id' });
   assert.deepEqual(h, ['host', 'a', 'accept', '*/*', 'x-b', 'b']);
-  assert.deepEqual(takeMetadataHeaders(h), { value: undefined, received: false });
+  assert.deepEqual({ ...takeMetadataHeaders(h) }, { value: undefined, id: undefined });
   const m = own();
+  // The answer echoes each header the request carried, as Istio's filter does.
+  assert.deepEqual(answerHeaders(m, { value: 'v', id: 'i' }), [MX_ID_HEADER, m.id, MX_HEADER, m.value]);
+  assert.deepEqual(answerHeaders(m, { value: undefined, id: '' }), [MX_ID_HEADER, m.id]);
+  assert.deepEqual(answerHeaders(m, { value: 'v', id: undefined }), [MX_HEADER, m.value]);
+  assert.equal(answerHeaders(m, { value: undefined, id: undefined }), undefined);
   const app = ['host', 'a', MX_HEADER, 'forged'];
   assert.deepEqual(withOwnMetadata(app, m), ['host', 'a', MX_ID_HEADER, m.id, MX_HEADER, m.value]);
   assert.deepEqual(app, ['host', 'a', MX_HEADER, 'forged'], "the route's header list is not changed");
@@ -97,6 +107,7 @@ test("a peer's labels: from its metadata where it sent some, else unknown; the c
   const meta = decodePeerMetadata(own().value)!;
   assert.deepEqual(provenPeer(SLEEP, 'sleep-v1', meta), { workload: 'sleep-v1', namespace: 'foo', principal: SLEEP, app: 'sleep', version: 'v1', canonicalService: 'sleep', canonicalRevision: 'v1', cluster: 'Kubernetes' });
   assert.equal(provenPeer(SLEEP, 'sleep-v1').app, 'unknown');
+  assert.equal(provenPeer(SLEEP, undefined, meta).workload, 'unknown', "the workload is only ever the certificate's");
   assert.equal(provenPeer(undefined, undefined, meta).app, 'unknown', 'no mTLS: nothing of the peer');
 });
 

@@ -35,7 +35,7 @@ import { cameBack, withOwnVia } from './via.ts';
 import { type JwtOutcome, authenticate } from './jwt.ts';
 import { JwksCache } from './jwks.ts';
 import { ensureRequestId, traceRequest } from './trace-context.ts';
-import { MX_HEADER, MX_ID_HEADER, type OwnMetadata, PeerMetadataCache, takeMetadataHeaders, withOwnMetadata } from './peer-metadata.ts';
+import { type OwnMetadata, PeerMetadataCache, answerHeaders, takeMetadataHeaders, withOwnMetadata } from './peer-metadata.ts';
 import type { PeerMetadataConfig } from '../xds-client/convert-peer-metadata.ts';
 import { transportFor } from '../xds-client/convert-tls.ts';
 
@@ -266,8 +266,8 @@ export function forward(ctx: ForwardContext, listenerName: string, ds: Downstrea
   // closed, unanswered, as a new one would be refused (Envoy drains the removed plaintext chain).
   const l = cfg.listeners.get(listenerName);
   if (l?.mtls && !l.mtls.plaintext && ds.sourcePrincipal?.() === undefined) return refusePlaintext(ctx, ds, listenerName);
-  // Istio's metadata exchange, first as Istio's pilot puts it: the client's metadata headers are
-  // read and removed before anything else sees the request (peer-metadata.ts).
+  // Istio's metadata exchange, first as Istio's pilot puts it: the exchange's headers are taken
+  // off before anything else sees the request (peer-metadata.ts).
   if (l?.peerMetadata) exchangeDownstream(ctx, ds, l.peerMetadata);
   // Tracing first, as Envoy's HCM starts the span before its filters: the request's trace context,
   // x-request-id and the propagation headers (trace-context.ts); the span is reported at the end.
@@ -298,18 +298,20 @@ export function forward(ctx: ForwardContext, listenerName: string, ds: Downstrea
 }
 
 /**
- * Inbound: the client's exchange headers are taken off the request (discovery: its metadata, if it
- * is to be believed, goes on ds.peerMetadata for the metrics); every answer to a request that
- * carried them carries this workload's (propagation), the sidecar's own answers too.
+ * The exchange's headers are taken off the request on any listener that runs the exchange: an
+ * app's own never pass (outbound, this workload's go on per try to mesh endpoints). Inbound
+ * (discovery), the client's metadata, if it came over mutual TLS and is to be believed, goes on
+ * ds.peerMetadata for the metrics; every answer to it carries this workload's (propagation), the
+ * sidecar's own answers too, over mutual TLS only.
  */
 function exchangeDownstream(ctx: ForwardContext, ds: Downstream, mx: PeerMetadataConfig): void {
-  if (!mx.downstreamDiscovery) return;
-  const { value, received } = takeMetadataHeaders(ds.head.headers);
-  if (!received) return;
+  const got = takeMetadataHeaders(ds.head.headers);
+  if (!mx.downstreamDiscovery || (got.value === undefined && got.id === undefined)) return;
   const principal = ds.sourcePrincipal?.();
-  if (value !== undefined && principal !== undefined) ds.peerMetadata = (ctx.peerMetadata ??= new PeerMetadataCache()).accept(value, principal, ds.peerWorkload?.());
+  if (principal === undefined) return;
+  if (got.value !== undefined) ds.peerMetadata = (ctx.peerMetadata ??= new PeerMetadataCache()).accept(got.value, principal, ds.peerWorkload?.());
   const own = ctx.ownMetadata;
-  if (mx.downstreamPropagation && own) ds.responseMetadata = [MX_ID_HEADER, own.id, MX_HEADER, own.value];
+  if (mx.downstreamPropagation && own) ds.responseMetadata = answerHeaders(own, got);
 }
 
 /** Mutual TLS with the mesh's own certificates (no origination files): the endpoint is a mesh sidecar. */
@@ -546,6 +548,8 @@ export class Exchange implements BodySink, ResponseHandler {
   /** The listener's metadata exchange (peer-metadata.ts), and the upstream's x-envoy-peer-metadata from its answer. */
   private readonly mx: PeerMetadataConfig | undefined;
   private upstreamMetadata: string | undefined;
+  /** The current try goes to a mesh endpoint over the mesh's mutual TLS: only its answer's metadata may be believed. */
+  private meshTry = false;
 
   constructor(ctx: ForwardContext, ds: Downstream, d: Decision, idleMs: number, corsHeaders?: HeaderList, mx?: PeerMetadataConfig) {
     this.ctx = ctx;
@@ -610,7 +614,8 @@ export class Exchange implements BodySink, ResponseHandler {
     // Istio's metadata exchange: this workload's metadata goes to mesh endpoints only (the mesh's
     // mutual TLS: no origination files), never to a server outside the mesh.
     const own = this.ctx.ownMetadata;
-    if (this.mx?.upstreamPropagation && own && cluster.type !== 'ORIGINAL_DST' && meshMtls(transportFor(cluster, ep))) headers = withOwnMetadata(headers, own);
+    this.meshTry = this.mx !== undefined && cluster.type !== 'ORIGINAL_DST' && meshMtls(transportFor(cluster, ep));
+    if (this.meshTry && this.mx!.upstreamPropagation && own) headers = withOwnMetadata(headers, own);
     this.call = pool.request(
       {
         method: h.method,
@@ -657,8 +662,9 @@ export class Exchange implements BodySink, ResponseHandler {
     if (policy && retriableResponse(policy, status, headers, status === 200 && policy.readsHeaders && this.protocol === 'http2' && isGrpc(this.head.headers)) && this.retry(`status ${status}`)) return;
     this.responded = true;
     this.status = status;
-    // The server's metadata exchange headers: taken off before the client sees the answer.
-    if (this.mx?.upstreamDiscovery) this.upstreamMetadata = takeMetadataHeaders(headers).value;
+    // The exchange's headers: taken off before the client sees the answer (an app's own never
+    // pass); outbound, the server's metadata if the try went to a mesh endpoint.
+    if (this.mx) this.tookMetadata(headers);
     let out = responseHeaders(endToEnd(headers), this.d.route, this.d.target);
     if (this.corsHeaders) out = withCors(out, this.corsHeaders);
     if (this.hashKey?.setCookie) out = [...out, 'set-cookie', this.hashKey.setCookie];
@@ -668,6 +674,11 @@ export class Exchange implements BodySink, ResponseHandler {
       if (this.messages && bodyless) this.grpcStatus = headerValue(out, 'grpc-status'); // trailers-only
     }
     this.ds.respond(status, out, contentLength, bodyless);
+  }
+
+  private tookMetadata(headers: HeaderList): void {
+    const got = takeMetadataHeaders(headers);
+    if (this.mx!.upstreamDiscovery && this.meshTry) this.upstreamMetadata = got.value;
   }
 
   /** What telemetry learns of this exchange besides its outcome. */
@@ -865,7 +876,7 @@ export class Exchange implements BodySink, ResponseHandler {
       return;
     }
     this.finish();
-    if (this.mx?.upstreamDiscovery) this.upstreamMetadata = takeMetadataHeaders(headers).value;
+    if (this.mx) this.tookMetadata(headers);
     const down = this.ds.upgradeTo(status, endToEnd(headers));
     if (!down) {
       up.destroy();

@@ -7,12 +7,13 @@
 //     (its node id); the server's own, in its answer, are read and removed before the app sees it;
 //   - inbound (downstream discovery and propagation): a request's are read and removed before the
 //     app sees it, and every answer to a request that carried them carries this workload's.
-// What a peer says of itself is taken only over mutual TLS, and only where it names the namespace
-// its SPIFFE id proves and the workload its certificate names (Istio takes the headers from
-// anyone): a peer's metadata gives Istio's metrics its app, version and canonical service and
-// revision (telemetry/istio-metrics.ts). Each peer identity may bring at most MAX_PER_PEER
-// different metadata in a process's life; a peer that changed them every request would otherwise
-// make new series each time. PURE but for the cache.
+// What a peer says of itself is taken only over the mesh's mutual TLS, and only where it names the
+// namespace its SPIFFE id proves and the workload its certificate names (Istio takes the headers
+// from anyone): a peer's metadata gives Istio's metrics its app, version and canonical service and
+// revision (telemetry/istio-metrics.ts). This workload's goes only to mesh peers over mutual TLS.
+// Headers an app writes never pass, either way. Each peer identity may bring at most MAX_PER_PEER
+// different metadata in a process's life, past which its metadata is not believed (a peer that
+// changed them every request would otherwise make new series each time). PURE but for the cache.
 import { decode, encode } from '../../xds/protos.ts';
 import type { HeaderList } from './types.ts';
 
@@ -42,6 +43,30 @@ export interface PeerMetadata {
 export interface OwnMetadata {
   readonly id: string;
   readonly value: string;
+}
+
+/** A request's exchange headers: each undefined where it did not come. */
+export interface MetadataHeaders {
+  readonly value: string | undefined;
+  readonly id: string | undefined;
+}
+
+const NONE: MetadataHeaders = Object.freeze({ value: undefined, id: undefined });
+
+/** The answer's headers to a request that carried `got`: each of this workload's that the request carried, as Istio echoes them. */
+export function answerHeaders(own: OwnMetadata, got: MetadataHeaders): HeaderList | undefined {
+  if (got.id !== undefined && got.value !== undefined) return (ANSWERS.get(own) ?? answersOf(own)).both;
+  if (got.id !== undefined) return (ANSWERS.get(own) ?? answersOf(own)).id;
+  if (got.value !== undefined) return (ANSWERS.get(own) ?? answersOf(own)).value;
+  return undefined;
+}
+
+/** The three answers' header lists of each OwnMetadata, made once. */
+const ANSWERS = new WeakMap<OwnMetadata, { both: HeaderList; id: HeaderList; value: HeaderList }>();
+function answersOf(own: OwnMetadata): { both: HeaderList; id: HeaderList; value: HeaderList } {
+  const a = { both: [MX_ID_HEADER, own.id, MX_HEADER, own.value], id: [MX_ID_HEADER, own.id], value: [MX_HEADER, own.value] };
+  ANSWERS.set(own, a);
+  return a;
 }
 
 /**
@@ -83,28 +108,38 @@ export function decodePeerMetadata(value: string): PeerMetadata | undefined {
 }
 
 /**
- * Takes the exchange's headers out of `headers` (in place): the value of x-envoy-peer-metadata
- * (the first), and whether either header came (Istio answers with its own only then).
+ * Takes the exchange's headers out of `headers` (in place): the first value of each. Where there
+ * are none (the common case: a request from an app) nothing is written or made.
  */
-export function takeMetadataHeaders(headers: HeaderList): { value: string | undefined; received: boolean } {
-  let value: string | undefined;
-  let received = false;
-  let w = 0;
+export function takeMetadataHeaders(headers: HeaderList): MetadataHeaders {
+  let at = -1;
   for (let i = 0; i < headers.length; i += 2) {
     const n = headers[i]!;
     if (n === MX_HEADER || n === MX_ID_HEADER) {
-      received = true;
-      if (n === MX_HEADER && value === undefined) value = headers[i + 1];
+      at = i;
+      break;
+    }
+  }
+  if (at < 0) return NONE;
+  let value: string | undefined;
+  let id: string | undefined;
+  let w = at;
+  for (let i = at; i < headers.length; i += 2) {
+    const n = headers[i]!;
+    if (n === MX_HEADER) {
+      value ??= headers[i + 1];
       continue;
     }
-    if (w !== i) {
-      headers[w] = n;
-      headers[w + 1] = headers[i + 1]!;
+    if (n === MX_ID_HEADER) {
+      id ??= headers[i + 1];
+      continue;
     }
+    headers[w] = n;
+    headers[w + 1] = headers[i + 1]!;
     w += 2;
   }
   headers.length = w;
-  return { value, received };
+  return { value, id };
 }
 
 /** `headers` with this workload's exchange headers in place of any the app sent (a new list where it had some). */
@@ -121,47 +156,65 @@ export function withOwnMetadata(headers: HeaderList, own: OwnMetadata): HeaderLi
 }
 
 const SPIFFE_NS = /^spiffe:\/\/[^/]+\/ns\/([^/]+)\/sa\/[^/]+$/;
+/** Values remembered (decoded or refused), oldest forgotten first. */
+const MAX_REMEMBERED = 1024;
 
-/** The peers' metadata a sidecar has taken: decoded once, and bounded per peer identity. */
+interface Remembered {
+  principal: string;
+  certWorkload: string | undefined;
+  meta: PeerMetadata | undefined;
+}
+
+/** The peers' metadata a sidecar has taken: each value decoded once, bounded per peer identity. */
 export class PeerMetadataCache {
-  /** The last values seen, compared by content: a sidecar talks to few peers, and a hit decodes nothing. */
-  private readonly recent: { raw: string; key: string; meta: PeerMetadata }[] = [];
+  /** By the header's value (each peer pod's is its own: it names the pod). */
+  private readonly byValue = new Map<string, Remembered>();
   /** Per peer identity (SPIFFE id and certificate workload): the metadata it was allowed. */
   private readonly perPeer = new Map<string, PeerMetadata[]>();
-  /** Values refused: not decodable, or naming another workload or namespace than the certificate, or past MAX_PER_PEER. */
+  /** Values refused: not decodable, naming another namespace or workload than the certificate, carrying no label, or past MAX_PER_PEER. */
   refused = 0;
 
   /**
-   * The metadata a peer sent, if it is to be believed: over mutual TLS (`principal`), naming its
-   * certificate's namespace and workload. The same content gives the same object, so that the
+   * The metadata a peer sent, if it is to be believed: `principal` is the SPIFFE id the mesh's
+   * mutual TLS proved (the caller passes none otherwise), and the value names its namespace and
+   * the workload its certificate names. The same content gives the same object, so that the
    * metrics can key series by it.
    */
   accept(raw: string | undefined, principal: string | undefined, certWorkload: string | undefined): PeerMetadata | undefined {
     if (raw === undefined || principal === undefined) return undefined;
-    const key = `${principal}\u0000${certWorkload ?? ''}`;
-    for (const r of this.recent) if (r.raw === raw && r.key === key) return r.meta;
+    const r = this.byValue.get(raw);
+    if (r !== undefined && r.principal === principal && r.certWorkload === certWorkload) return r.meta;
+    const meta = this.judge(raw, principal, certWorkload);
+    if (meta === undefined) this.refused++;
+    if (this.byValue.size >= MAX_REMEMBERED) this.byValue.delete(this.byValue.keys().next().value!);
+    // A string of its own: a header value is a slice of the whole read it came in.
+    this.byValue.set(ownString(raw), { principal, certWorkload, meta });
+    return meta;
+  }
+
+  private judge(raw: string, principal: string, certWorkload: string | undefined): PeerMetadata | undefined {
     const meta = decodePeerMetadata(raw);
     const ns = SPIFFE_NS.exec(principal)?.[1];
-    if (!meta || meta.namespace !== ns || (certWorkload !== undefined && meta.workload !== certWorkload)) {
-      this.refused++;
-      return undefined;
-    }
+    if (!meta || ns === undefined || meta.namespace !== ns || (certWorkload !== undefined && meta.workload !== certWorkload)) return undefined;
+    // Metadata without a label the metrics take would make a second series of the same labels.
+    if (meta.app === undefined && meta.version === undefined && meta.canonicalService === undefined && meta.canonicalRevision === undefined && meta.cluster === undefined) return undefined;
+    const key = `${principal}\u0000${certWorkload ?? ''}`;
     let known = this.perPeer.get(key);
     if (!known) this.perPeer.set(key, (known = []));
-    let kept = known.find((m) => sameMetadata(m, meta));
-    if (!kept) {
-      if (known.length >= MAX_PER_PEER) {
-        this.refused++;
-        return known[known.length - 1];
-      }
-      known.push((kept = Object.freeze(meta)));
-    }
-    this.recent.unshift({ raw, key, meta: kept });
-    if (this.recent.length > 16) this.recent.pop();
-    return kept;
+    const kept = known.find((m) => sameMetadata(m, meta));
+    if (kept) return kept;
+    if (known.length >= MAX_PER_PEER) return undefined;
+    const frozen = Object.freeze(meta);
+    known.push(frozen);
+    return frozen;
   }
 }
 
 function sameMetadata(a: PeerMetadata, b: PeerMetadata): boolean {
   return a.workload === b.workload && a.namespace === b.namespace && a.app === b.app && a.version === b.version && a.canonicalService === b.canonicalService && a.canonicalRevision === b.canonicalRevision && a.cluster === b.cluster;
+}
+
+/** A string of its own (not a slice of a larger one it would keep alive). */
+function ownString(s: string): string {
+  return Buffer.from(s, 'latin1').toString('latin1');
 }

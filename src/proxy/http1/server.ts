@@ -14,6 +14,7 @@ import { FramingFields, HeaderCollector, MAX_HEADER_BYTES, MAX_HEADER_COUNT, end
 import { OK, PAUSED, PAUSED_UPGRADE, Parser, TYPE_REQUEST } from './llhttp.ts';
 import { rawHttp1Error } from '../errors.ts';
 import { peerPrincipal, peerWorkload } from '../tls/peer.ts';
+import type { PeerMetadata } from '../http/peer-metadata.ts';
 import { READ_BUFFER, readAsStream, readInto } from '../net/read-buffer.ts';
 import { flushAtReadEnd, readEnded, readStarted } from '../net/read-end.ts';
 
@@ -537,7 +538,8 @@ class Stream implements Downstream {
   keepAlive: boolean;
   /** Set by forward.ts (declared here so that every stream has the same shape). */
   listenerName: string | undefined = undefined;
-  /** Set by forward.ts's metadata exchange; added to whatever answer goes. */
+  /** Set by forward.ts's metadata exchange: the client's metadata, and what goes with whatever answer goes. */
+  peerMetadata: PeerMetadata | undefined = undefined;
   responseMetadata: HeaderList | undefined = undefined;
   /** The request's trailers (a chunked body), made when the first trailer field arrives. */
   trailers: HeaderCollector | undefined;
@@ -765,7 +767,8 @@ class Stream implements Downstream {
     this.upgradeHead = undefined;
     this.conn.leftover = undefined;
     const socket = this.conn.upgrade();
-    socket.write(headBytes(`HTTP/1.1 ${status} ${STATUS_TEXT[status] ?? 'Switching Protocols'}\r\n`, headers, `connection: upgrade\r\nupgrade: ${this.head.upgrade}\r\n`));
+    const extra = this.responseMetadata;
+    socket.write(headBytes(`HTTP/1.1 ${status} ${STATUS_TEXT[status] ?? 'Switching Protocols'}\r\n`, extra ? [...headers, ...extra] : headers, `connection: upgrade\r\nupgrade: ${this.head.upgrade}\r\n`));
     return { socket, head: early.length === 1 ? early[0]! : Buffer.concat(early) };
   }
 }

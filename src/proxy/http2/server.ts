@@ -6,6 +6,7 @@
 import http2 from 'node:http2';
 import type net from 'node:net';
 import { peerPrincipal, peerWorkload } from '../tls/peer.ts';
+import type { PeerMetadata } from '../http/peer-metadata.ts';
 import type { BodySink, Downstream, HeaderList, RequestHead } from '../http/types.ts';
 import { type PathOptions, canonicalPath, splitTarget, validAuthority } from '../http/path.ts';
 import { MAX_HEADER_BYTES, MAX_HEADER_COUNT, endToEnd, get } from '../http1/headers.ts';
@@ -110,7 +111,8 @@ class Stream implements Downstream {
   private readonly s: http2.ServerHttp2Stream;
   /** Set by forward.ts (declared here so that every stream has the same shape). */
   listenerName: string | undefined = undefined;
-  /** Set by forward.ts's metadata exchange; added to whatever answer goes. */
+  /** Set by forward.ts's metadata exchange: the client's metadata, and what goes with whatever answer goes. */
+  peerMetadata: PeerMetadata | undefined = undefined;
   responseMetadata: HeaderList | undefined = undefined;
   responseStarted = false;
   private finished = false;

@@ -86,10 +86,10 @@ export function provenPeer(principal: string | undefined, workload: string | und
   const p = { ...UNKNOWN_PEER, workload: workload ?? UNKNOWN, namespace: SPIFFE_NS.exec(principal)?.[1] ?? UNKNOWN, principal, cluster: CLUSTER };
   if (!meta) return p;
   // What the peer said of itself by the metadata exchange (http/peer-metadata.ts believes it only
-  // where it names the certificate's namespace and workload): its labels, as Istio takes them.
+  // where it names the certificate's namespace and workload): its labels, as Istio takes them. Its
+  // workload stays the certificate's.
   return {
     ...p,
-    workload: workload ?? meta.workload ?? UNKNOWN,
     app: meta.app ?? UNKNOWN,
     version: meta.version ?? UNKNOWN,
     canonicalService: meta.canonicalService ?? UNKNOWN,
