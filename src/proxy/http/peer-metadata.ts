@@ -160,6 +160,7 @@ const SPIFFE_NS = /^spiffe:\/\/[^/]+\/ns\/([^/]+)\/sa\/[^/]+$/;
 const MAX_REMEMBERED = 1024;
 
 interface Remembered {
+  raw: string;
   principal: string;
   certWorkload: string | undefined;
   meta: PeerMetadata | undefined;
@@ -171,6 +172,7 @@ export class PeerMetadataCache {
   private readonly byValue = new Map<string, Remembered>();
   /** Per peer identity (SPIFFE id and certificate workload): the metadata it was allowed. */
   private readonly perPeer = new Map<string, PeerMetadata[]>();
+  private last: Remembered | undefined;
   /** Values refused: not decodable, naming another namespace or workload than the certificate, carrying no label, or past MAX_PER_PEER. */
   refused = 0;
 
@@ -182,13 +184,21 @@ export class PeerMetadataCache {
    */
   accept(raw: string | undefined, principal: string | undefined, certWorkload: string | undefined): PeerMetadata | undefined {
     if (raw === undefined || principal === undefined) return undefined;
+    // The last value first: compared by content, it costs less than hashing it for the map.
+    const last = this.last;
+    if (last !== undefined && raw === last.raw && principal === last.principal && certWorkload === last.certWorkload) return last.meta;
     const r = this.byValue.get(raw);
-    if (r !== undefined && r.principal === principal && r.certWorkload === certWorkload) return r.meta;
+    if (r !== undefined && r.principal === principal && r.certWorkload === certWorkload) {
+      this.last = r;
+      return r.meta;
+    }
     const meta = this.judge(raw, principal, certWorkload);
     if (meta === undefined) this.refused++;
     if (this.byValue.size >= MAX_REMEMBERED) this.byValue.delete(this.byValue.keys().next().value!);
     // A string of its own: a header value is a slice of the whole read it came in.
-    this.byValue.set(ownString(raw), { principal, certWorkload, meta });
+    const own = ownString(raw);
+    this.last = { raw: own, principal, certWorkload, meta };
+    this.byValue.set(own, this.last);
     return meta;
   }
 
