@@ -133,3 +133,18 @@ test("a text format's lines written straight into the buffer are renderText's li
   await f.close();
   assert.ok(fs.readFileSync(file).equals(Buffer.from(want.join(''))), 'the file holds exactly the lines renderText makes, in order');
 });
+
+test('a format whose own text is not plain ASCII writes its lines as renderText makes them', async () => {
+  const { compileText, renderText } = await import('../../src/proxy/telemetry/format.ts');
+  const parts = compileText('→ %REQ(:METHOD)% %RESPONSE_CODE% %REQ(X-USER)%\n', 'test');
+  const file = path.join(tmpDir('al-utf8-format'), 'log');
+  const f = new LogFile(file, (_p, m) => assert.fail(m));
+  const want: string[] = [];
+  for (let i = 0; i < 50; i++) {
+    const e = { startMs: 0, durationMs: 1, method: 'GET', responseCode: 200 + i, responseFlags: '-', bytesReceived: 0, bytesSent: 0, reqHeader: (n: string) => (n === 'x-user' ? `ü${i}` : undefined) };
+    want.push(renderText(parts, e));
+    f.writeText(parts, e);
+  }
+  await f.close();
+  assert.ok(fs.readFileSync(file).equals(Buffer.from(want.join(''))));
+});

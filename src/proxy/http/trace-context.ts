@@ -227,6 +227,11 @@ function traceparent(tp: string): Incoming | undefined {
     }
   }
   if (traceZero || spanZero || tp.startsWith('ff')) return undefined;
+  // A later version's further fields: anything but a line terminator (the expression's ".").
+  for (let i = 56; i < tp.length; i++) {
+    const c = tp.charCodeAt(i);
+    if (c === 10 || c === 13 || c === 0x2028 || c === 0x2029) return undefined;
+  }
   return { traceId: tp.slice(3, 35), parentId: tp.slice(36, 52), sampled: (HEX_DIGIT[tp.charCodeAt(54)]! & 1) === 1 };
 }
 

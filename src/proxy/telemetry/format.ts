@@ -1,6 +1,7 @@
 // PURE: Envoy's access log format strings (envoyproxy.io: "Access logging", command operators), as
-// the sidecar supports them: compiled once per config into parts, rendered once per logged
-// exchange. A TEXT format renders each operator's value or "-" when it has none; a JSON format
+// the sidecar supports them: compiled once per config into parts, rendered per logged exchange
+// (a TEXT line straight into its file's buffer: writeText; its operators may run again where the
+// line does not fit or is not plain ASCII, so an operator reads, never changes). A TEXT format renders each operator's value or "-" when it has none; a JSON format
 // (json_format) renders an entry that is a single operator as a typed value (a number, or null
 // when there is none) and any other string as a string, as Envoy does. An operator the sidecar
 // does not implement is refused when the format is compiled (the config is NACKed naming it),

@@ -182,7 +182,7 @@ export class IstioMetrics {
     const flags = responseFlags(e.reason);
     // The edge, then the outcome; the cluster names the service only on the source side. The key
     // arrays are reused (the index keeps their values, not them): an event allocates nothing here
-    // once its series exist.
+    // once its series exist. Nothing called from here may publish an event (it would refill them).
     // The peer's metadata (the exchange's: the same object for the same metadata) is a key too.
     const meta = inbound ? ds.peerMetadata : e.upstreamMetadata;
     let keys: KeyValue[];
@@ -412,12 +412,12 @@ function evaluate(stats: IstioStatsConfig, entry: Parameters<IstioStatsConfig['e
   });
 }
 
-/** A group's series key: the edge's keys, then the values of the expressions it reads. */
 /** An exchange's outcome labels: request_protocol, response_code, grpc_response_status, response_flags, connection_security_policy. */
 function outcomeLabels(grpc: boolean, status: number, grpcStatus: string, flags: string, inbound: boolean, down: string | undefined): string[] {
   return [grpc ? 'grpc' : 'http', String(status), grpcStatus, flags, securityPolicy(inbound, down)];
 }
 
+/** A group's series key: the edge's keys, then the values of the expressions it reads. */
 function groupKeys(keys: readonly KeyValue[], g: StatsGroup, values: readonly string[]): readonly KeyValue[] {
   if (!g.reads.length) return keys;
   const out = keys.slice();

@@ -3,12 +3,13 @@
 // buffer is written as Envoy writes its access logs (bootstrap file_flush_interval_msec, 1 s, and a
 // 64 KiB buffer): once FLUSH_BYTES are buffered, else FLUSH_MS after the first line, by an fs write
 // stream (libuv's thread pool: a slow disk or a stalled reader of /dev/stdout never blocks the event
-// loop). A text format's line is written into the buffer as bytes (format.ts writeText), never made
-// a string; other lines are copied at once, not kept as strings until the flush: strings kept for
-// up to a second outlived the young generation's collections (1 MB semi-spaces), were copied by
-// each and then promoted, and that garbage collection was most of what an access log cost a
-// request. When a
-// writer's backlog passes MAX_BACKLOG bytes, lines are dropped and counted instead. A path that
+// loop). A text format's plain-ASCII line is written into the buffer as bytes (format.ts
+// writeText), not made a string; other lines are copied at once, not kept as strings until the
+// flush: strings kept for up to a second outlived the young generation's collections (1 MB
+// semi-spaces), were copied by each and then promoted, and that garbage collection was most of
+// what an access log cost a request. Operators must not write to the log they are rendered for
+// (a line being written sits past what the buffer holds). When a writer's backlog passes
+// MAX_BACKLOG bytes, lines are dropped and counted instead. A path that
 // cannot be opened or written is reported once (naming it) and its lines are counted as dropped;
 // nothing here throws.
 import type { WriteStream } from 'node:fs';
@@ -60,6 +61,8 @@ export class LogFile {
       this.dropped++;
       return;
     }
+    // A format whose own text is not plain ASCII would start every line in vain.
+    if (!asciiFormat(parts)) return this.write(renderText(parts, e));
     let end = writeText(parts, e, this.buf, this.used);
     if (end === NO_ROOM && this.used > 0) {
       this.flush();
@@ -146,6 +149,15 @@ export class LogFile {
     });
   }
 }
+const ASCII_FORMATS = new WeakMap<FormatParts, boolean>();
+
+/** Whether a format's literal text is plain ASCII (found once per compiled format). */
+function asciiFormat(parts: FormatParts): boolean {
+  let a = ASCII_FORMATS.get(parts);
+  if (a === undefined) ASCII_FORMATS.set(parts, (a = parts.every((p) => typeof p !== 'string' || !/[^\x00-\x7f]/.test(p))));
+  return a;
+}
+
 /**
  * The write stream of a path: an fs write stream (libuv's thread pool), /dev/stdout and /dev/stderr
  * too, opened anew (process.stdout writes synchronously to a pipe or file on Linux). Where the
