@@ -9,6 +9,7 @@ import { request } from 'undici';
 import { AuthzMesh } from '../fixtures/authz-mesh.ts';
 import type { SidecarProc } from '../proxy/mesh.ts';
 import { waitFor } from '../helpers.ts';
+import { type ExpositionSample, parseExposition } from '../fixtures/exposition.ts';
 import { encode } from '../../src/xds/protos.ts';
 
 const mesh = new AuthzMesh();
@@ -38,22 +39,8 @@ before(async () => {
 });
 after(() => mesh.close());
 
-interface Sample {
-  labels: Record<string, string>;
-  value: number;
-}
-
-async function requestsTotal(p: SidecarProc, reporter: string): Promise<Sample[]> {
-  const text = await (await request(`${p.admin}/stats/prometheus`)).body.text();
-  const out: Sample[] = [];
-  for (const line of text.split('\n')) {
-    const m = /^istio_requests_total\{(.*)\} (\S+)$/.exec(line);
-    if (!m) continue;
-    const labels: Record<string, string> = {};
-    for (const [, k, v] of m[1]!.matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)) labels[k!] = v!;
-    if (labels.reporter === reporter) out.push({ labels, value: Number(m[2]) });
-  }
-  return out;
+async function requestsTotal(p: SidecarProc, reporter: string): Promise<ExpositionSample[]> {
+  return parseExposition(await (await request(`${p.admin}/stats/prometheus`)).body.text()).filter((x) => x.name === 'istio_requests_total' && x.labels.reporter === reporter);
 }
 
 const MX = ['x-envoy-peer-metadata', 'x-envoy-peer-metadata-id'];

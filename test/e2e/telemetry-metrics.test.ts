@@ -9,6 +9,7 @@ import { request } from 'undici';
 import { AuthzMesh, call, telemetry } from '../fixtures/authz-mesh.ts';
 import type { SidecarProc } from '../proxy/mesh.ts';
 import { waitFor } from '../helpers.ts';
+import { type ExpositionSample, parseExposition } from '../fixtures/exposition.ts';
 
 const mesh = new AuthzMesh();
 let sleep = 0;
@@ -27,24 +28,11 @@ before(async () => {
 });
 after(() => mesh.close());
 
-interface Sample {
-  name: string;
-  labels: Record<string, string>;
-  value: number;
-}
+type Sample = ExpositionSample;
 
 /** A sidecar's /stats/prometheus, its samples of `name`. */
 async function scrape(p: SidecarProc, name: string): Promise<Sample[]> {
-  const text = await (await request(`${p.admin}/stats/prometheus`)).body.text();
-  const out: Sample[] = [];
-  for (const line of text.split('\n')) {
-    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
-    if (!m || m[1] !== name) continue;
-    const labels: Record<string, string> = {};
-    for (const [, k, v] of (m[2] ?? '').matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)) labels[k!] = v!;
-    out.push({ name: m[1]!, labels, value: Number(m[3]) });
-  }
-  return out;
+  return parseExposition(await (await request(`${p.admin}/stats/prometheus`)).body.text()).filter((x) => x.name === name);
 }
 
 const sum = (s: Sample[]) => s.reduce((a, x) => a + x.value, 0);
