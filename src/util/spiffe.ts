@@ -35,5 +35,12 @@ export function peerIdentity(cert: { subjectaltname?: string; subject?: { CN?: s
   return { trustDomain: m[1], namespace: m[2], serviceAccount: m[3], spiffeId: uris[0], ...(typeof cn === 'string' && cn ? { workload: cn } : {}) };
 }
 
+const SPIFFE_NS = /^spiffe:\/\/[^/]+\/ns\/([^/]+)\/sa\/[^/]+$/;
+
+/** The namespace a SPIFFE id names (spiffe://<td>/ns/<namespace>/sa/<sa>), or undefined where it is no such id. */
+export function spiffeNamespace(id: string): string | undefined {
+  return SPIFFE_NS.exec(id)?.[1];
+}
+
 /** The control plane's own identity, in its serving certificate: no join token may name it. */
 export const CONTROL_PLANE_IDENTITY = { namespace: 'weft-system', serviceAccount: 'weft-control' } as const;

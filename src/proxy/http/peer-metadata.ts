@@ -16,6 +16,8 @@
 // changed them every request would otherwise make new series each time). PURE but for the cache.
 import { decode, encode } from '../../xds/protos.ts';
 import type { HeaderList } from './types.ts';
+import { ownString } from '../http1/headers.ts';
+import { spiffeNamespace } from '../../util/spiffe.ts';
 
 export const MX_HEADER = 'x-envoy-peer-metadata';
 const STRUCT = 'type.googleapis.com/google.protobuf.Struct';
@@ -39,10 +41,14 @@ export interface PeerMetadata {
   readonly cluster: string | undefined;
 }
 
-/** This sidecar's own headers: made once at start from its node. */
+/** This sidecar's own headers: made once at start from its node, with the header lists that carry them. */
 export interface OwnMetadata {
   readonly id: string;
   readonly value: string;
+  /** Both headers, and each alone (what an answer echoes). */
+  readonly both: HeaderList;
+  readonly idOnly: HeaderList;
+  readonly valueOnly: HeaderList;
 }
 
 /** A request's exchange headers: each undefined where it did not come. */
@@ -55,18 +61,8 @@ const NONE: MetadataHeaders = Object.freeze({ value: undefined, id: undefined })
 
 /** The answer's headers to a request that carried `got`: each of this workload's that the request carried, as Istio echoes them. */
 export function answerHeaders(own: OwnMetadata, got: MetadataHeaders): HeaderList | undefined {
-  if (got.id !== undefined && got.value !== undefined) return (ANSWERS.get(own) ?? answersOf(own)).both;
-  if (got.id !== undefined) return (ANSWERS.get(own) ?? answersOf(own)).id;
-  if (got.value !== undefined) return (ANSWERS.get(own) ?? answersOf(own)).value;
-  return undefined;
-}
-
-/** The three answers' header lists of each OwnMetadata, made once. */
-const ANSWERS = new WeakMap<OwnMetadata, { both: HeaderList; id: HeaderList; value: HeaderList }>();
-function answersOf(own: OwnMetadata): { both: HeaderList; id: HeaderList; value: HeaderList } {
-  const a = { both: [MX_ID_HEADER, own.id, MX_HEADER, own.value], id: [MX_ID_HEADER, own.id], value: [MX_HEADER, own.value] };
-  ANSWERS.set(own, a);
-  return a;
+  if (got.id !== undefined) return got.value !== undefined ? own.both : own.idOnly;
+  return got.value !== undefined ? own.valueOnly : undefined;
 }
 
 /**
@@ -82,7 +78,9 @@ export function ownMetadata(self: { nodeId: string; name: string; namespace: str
     CLUSTER_ID: self.cluster,
     LABELS: { ...self.labels, [CANONICAL_NAME]: self.canonicalService, [CANONICAL_REVISION]: self.canonicalRevision },
   };
-  return { id: self.nodeId, value: Buffer.from(encode(STRUCT, struct)).toString('base64') };
+  const id = self.nodeId;
+  const value = Buffer.from(encode(STRUCT, struct)).toString('base64');
+  return { id, value, both: [MX_ID_HEADER, id, MX_HEADER, value], idOnly: [MX_ID_HEADER, id], valueOnly: [MX_HEADER, value] };
 }
 
 /** A peer's x-envoy-peer-metadata; undefined where it is not base64 of a Struct. */
@@ -152,10 +150,9 @@ export function withOwnMetadata(headers: HeaderList, own: OwnMetadata): HeaderLi
       break;
     }
   }
-  return [...out, MX_ID_HEADER, own.id, MX_HEADER, own.value];
+  return [...out, ...own.both];
 }
 
-const SPIFFE_NS = /^spiffe:\/\/[^/]+\/ns\/([^/]+)\/sa\/[^/]+$/;
 /** Values remembered (decoded or refused), oldest forgotten first. */
 const MAX_REMEMBERED = 1024;
 
@@ -204,7 +201,7 @@ export class PeerMetadataCache {
 
   private judge(raw: string, principal: string, certWorkload: string | undefined): PeerMetadata | undefined {
     const meta = decodePeerMetadata(raw);
-    const ns = SPIFFE_NS.exec(principal)?.[1];
+    const ns = spiffeNamespace(principal);
     if (!meta || ns === undefined || meta.namespace !== ns || (certWorkload !== undefined && meta.workload !== certWorkload)) return undefined;
     // Metadata without a label the metrics take would make a second series of the same labels.
     if (meta.app === undefined && meta.version === undefined && meta.canonicalService === undefined && meta.canonicalRevision === undefined && meta.cluster === undefined) return undefined;
@@ -222,9 +219,4 @@ export class PeerMetadataCache {
 
 function sameMetadata(a: PeerMetadata, b: PeerMetadata): boolean {
   return a.workload === b.workload && a.namespace === b.namespace && a.app === b.app && a.version === b.version && a.canonicalService === b.canonicalService && a.canonicalRevision === b.canonicalRevision && a.cluster === b.cluster;
-}
-
-/** A string of its own (not a slice of a larger one it would keep alive). */
-function ownString(s: string): string {
-  return Buffer.from(s, 'latin1').toString('latin1');
 }

@@ -13,6 +13,7 @@
 //     other end is "unknown".
 
 import type { PeerMetadata } from '../http/peer-metadata.ts';
+import { spiffeNamespace } from '../../util/spiffe.ts';
 
 export const UNKNOWN = 'unknown';
 /** Istio's default cluster id (CLUSTER_ID) of a single-cluster mesh, which every Weft mesh is. */
@@ -78,12 +79,11 @@ export function selfPeer(workload: string, namespace: string, labels: Record<str
   };
 }
 
-const SPIFFE_NS = /^spiffe:\/\/[^/]+\/ns\/([^/]+)\/sa\/[^/]+$/;
 
 /** The other end, from what its mTLS certificate proves (its SPIFFE id and the workload it names); all "unknown" without one. */
 export function provenPeer(principal: string | undefined, workload: string | undefined, meta?: PeerMetadata): Peer {
   if (!principal) return UNKNOWN_PEER;
-  const p = { ...UNKNOWN_PEER, workload: workload ?? UNKNOWN, namespace: SPIFFE_NS.exec(principal)?.[1] ?? UNKNOWN, principal, cluster: CLUSTER };
+  const p = { ...UNKNOWN_PEER, workload: workload ?? UNKNOWN, namespace: spiffeNamespace(principal) ?? UNKNOWN, principal, cluster: CLUSTER };
   if (!meta) return p;
   // What the peer said of itself by the metadata exchange (http/peer-metadata.ts believes it only
   // where it names the certificate's namespace and workload): its labels, as Istio takes them. Its

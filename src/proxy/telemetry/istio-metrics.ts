@@ -110,8 +110,8 @@ export class IstioMetrics {
   private readonly own: Omit<Peer, 'principal'>;
   private readonly ownService: [string, string, string];
   private readonly requests = new SeriesIndex<RequestSeries>();
-  private readonly inboundKeys: KeyValue[] = [true, '', '', '', '', false, 0, '', ''];
-  private readonly outboundKeys: KeyValue[] = [false, '', '', '', '', '', false, 0, '', ''];
+  /** An exchange's series key, filled per event (onRequest). */
+  private readonly keys: KeyValue[] = [false, '', '', '', '', '', false, 0, '', ''];
   private readonly tcp = new SeriesIndex<TcpSeries>();
   /** Series whose labels a Telemetry changed, by their label names. */
   private readonly otherRequests = new Map<string, SeriesIndex<RequestSeries>>();
@@ -180,34 +180,22 @@ export class IstioMetrics {
     const mine = this.mine(inbound ? down : up);
     const grpcStatus = grpc ? grpcStatusLabel(e.grpcStatus) : '';
     const flags = responseFlags(e.reason);
-    // The edge, then the outcome; the cluster names the service only on the source side. The key
-    // arrays are reused (the index keeps their values, not them): an event allocates nothing here
-    // once its series exist. Nothing called from here may publish an event (it would refill them).
-    // The peer's metadata (the exchange's: the same object for the same metadata) is a key too.
+    // The edge (the other end, its metadata from the exchange: the same object for the same
+    // metadata), then the outcome; the cluster names the service only on the source side. The key
+    // array is reused (the index keeps its values, not it): an event allocates nothing here once
+    // its series exist. Nothing called from here may publish an event (it would refill it).
     const meta = inbound ? ds.peerMetadata : e.upstreamMetadata;
-    let keys: KeyValue[];
-    if (inbound) {
-      keys = this.inboundKeys;
-      keys[1] = down ?? '';
-      keys[2] = downWorkload ?? '';
-      keys[3] = meta ?? '';
-      keys[4] = mine;
-      keys[5] = grpc;
-      keys[6] = status;
-      keys[7] = grpcStatus;
-      keys[8] = flags;
-    } else {
-      keys = this.outboundKeys;
-      keys[1] = up ?? '';
-      keys[2] = upWorkload ?? '';
-      keys[3] = meta ?? '';
-      keys[4] = mine;
-      keys[5] = cluster;
-      keys[6] = grpc;
-      keys[7] = status;
-      keys[8] = grpcStatus;
-      keys[9] = flags;
-    }
+    const keys = this.keys;
+    keys[0] = inbound;
+    keys[1] = (inbound ? down : up) ?? '';
+    keys[2] = (inbound ? downWorkload : upWorkload) ?? '';
+    keys[3] = meta ?? '';
+    keys[4] = mine;
+    keys[5] = inbound ? '' : cluster;
+    keys[6] = grpc;
+    keys[7] = status;
+    keys[8] = grpcStatus;
+    keys[9] = flags;
     const stats = l?.istioStats;
     if (stats) return this.requestWith(stats, e, ds, keys, () => this.labels(inbound, down, downWorkload, up, upWorkload, cluster, mine, outcomeLabels(grpc, status, grpcStatus, flags, inbound, down), meta), grpc);
     // A new series' labels are made only when there is none yet (no closure per event).
