@@ -16,7 +16,8 @@
 //     the mesh config, telemetryProviderWarnings names providers that are not Prometheus ones;
 //   - tracing: applied (control/translate/tracing.ts): providers (the first, an opentelemetry one),
 //     match.mode, randomSamplingPercentage, disableSpanReporting, customTags (literal, environment,
-//     header), enableIstioTags; the rest is warned;
+//     header), enableIstioTags, useRequestIdForTraceSampling, disableContextPropagation; the rest
+//     (formatter tags, a second provider) is warned;
 //   - targetRef(s): for gateways, waypoints and services, never a sidecar (as in Istio): warned.
 // With the mesh config at hand (`weft apply` against a control plane), telemetryProviderWarnings
 // also names the providers the mesh does not have, or that log nothing in Weft.
@@ -74,8 +75,6 @@ export function telemetrySupport(spec: Obj, out: { warnings: FieldError[] }): vo
 /** What a tracing entry has that the sidecars do not apply. */
 function tracingSupport(t: Obj, p: string, warn: (path: string, message: string) => void): void {
   if (list(t.providers).length > 1) warn(`${p}.providers`, 'accepted, only the first provider is applied (as in Istio: one provider per mode)');
-  if (t.useRequestIdForTraceSampling === false) warn(`${p}.useRequestIdForTraceSampling`, 'accepted, not applied yet: without an incoming decision, sampling is still drawn from x-request-id, as with the default (true)');
-  if (t.disableContextPropagation === true) warn(`${p}.disableContextPropagation`, 'accepted, not applied yet: the sidecars propagate the trace context (traceparent, b3)');
   const tags = isObject(t.customTags) ? t.customTags : {};
   for (const [name, tag] of Object.entries(tags)) {
     if (isObject(tag) && tag.formatter != null) warn(`${p}.customTags.${name}.formatter`, 'accepted, not applied yet: the tag is not written (literal, environment and header tags are)');

@@ -38,6 +38,7 @@ const FILES = [
   'envoy/service/auth/v3/external_auth.proto',
   'envoy/extensions/access_loggers/file/v3/file.proto',
   'envoy/config/trace/v3/opentelemetry.proto',
+  'envoy/extensions/request_id/uuid/v3/uuid.proto',
   'envoy/extensions/access_loggers/filters/cel/v3/cel.proto',
   'udpa/type/v1/typed_struct.proto',
   'xds/type/v3/typed_struct.proto',
@@ -90,6 +91,8 @@ export const ROOTS = [
   'envoy.extensions.access_loggers.file.v3.FileAccessLog',
   // Tracing (translate/tracing.ts): the HCM's tracing provider, Envoy's OpenTelemetry tracer.
   'envoy.config.trace.v3.OpenTelemetryConfig',
+  // Telemetry useRequestIdForTraceSampling (translate/tracing.ts): the HCM's request_id_extension.
+  'envoy.extensions.request_id.uuid.v3.UuidRequestIdConfig',
   // A Telemetry's access log filter (translate/accesslog.ts): Envoy's CEL access log filter.
   'envoy.extensions.access_loggers.filters.cel.v3.ExpressionFilter',
 ];
@@ -108,6 +111,9 @@ export function loadFullRoot(): protobuf.Root {
     return target;
   };
   root.loadSync(FILES, { keepCase: true });
+  // Fields newer than the envoy-api grpc-js-xds vendors, as Envoy's own proto numbers them.
+  const tracing = root.lookupType('envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager.Tracing');
+  if (!tracing.fields.no_context_propagation) tracing.add(new protobuf.Field('no_context_propagation', 13, 'bool'));
   root.resolveAll();
   return root;
 }

@@ -34,6 +34,7 @@ export const TYPE = {
   uriTemplateMatch: 'type.googleapis.com/envoy.extensions.path.match.uri_template.v3.UriTemplateMatchConfig',
   secret: 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret',
   otelTracer: 'type.googleapis.com/envoy.config.trace.v3.OpenTelemetryConfig',
+  uuidRequestId: 'type.googleapis.com/envoy.extensions.request_id.uuid.v3.UuidRequestIdConfig',
 } as const;
 
 /**

@@ -55,11 +55,10 @@ describe('Telemetry validation', () => {
 
 describe('Telemetry: what Weft applies, and the warnings for the rest', () => {
   const warnings = (spec: Record<string, unknown>) => warningsOf(checkResource(telemetry(spec, 'r', 'default'), 'x')).map(formatProblem);
-  test('tracing is applied; what of it is not (formatter tags, turning off propagation, a second provider) is warned naming the field', () => {
-    assert.deepEqual(warnings({ tracing: [{ randomSamplingPercentage: 1, providers: [{ name: 'otel' }], customTags: { a: { literal: { value: 'x' } } } }] }), []);
+  test('tracing is applied; what of it is not (formatter tags, a second provider) is warned naming the field', () => {
+    assert.deepEqual(warnings({ tracing: [{ randomSamplingPercentage: 1, providers: [{ name: 'otel' }], customTags: { a: { literal: { value: 'x' } } }, useRequestIdForTraceSampling: false, disableContextPropagation: true }] }), []);
     assert.deepEqual(warnings({ tracing: [{ providers: [{ name: 'a' }, { name: 'b' }], disableContextPropagation: true, customTags: { f: { formatter: { value: '%REQ(:PATH)%' } } } }] }), [
       'Telemetry default/r: spec.tracing[0].providers: accepted, only the first provider is applied (as in Istio: one provider per mode)',
-      'Telemetry default/r: spec.tracing[0].disableContextPropagation: accepted, not applied yet: the sidecars propagate the trace context (traceparent, b3)',
       'Telemetry default/r: spec.tracing[0].customTags.f.formatter: accepted, not applied yet: the tag is not written (literal, environment and header tags are)',
     ]);
   });

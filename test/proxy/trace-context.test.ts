@@ -12,7 +12,7 @@ import type { RuntimeConfig } from '../../src/proxy/config.ts';
 import { EMPTY_CONFIG } from '../../src/proxy/config.ts';
 import type { Downstream } from '../../src/proxy/http/types.ts';
 
-const cfg = (randomSampling: number): TracingConfig => ({ randomSampling, clientSampling: 100, overallSampling: 100, customTags: [], maxPathTagLength: 256 });
+const cfg = (randomSampling: number): TracingConfig => ({ randomSampling, clientSampling: 100, overallSampling: 100, customTags: [], maxPathTagLength: 256, noContextPropagation: false, requestIdSampling: true, packTraceReason: true });
 const head = (headers: HeaderList = []): RequestHead => ({ method: 'GET', authority: 'a.example', path: '/p', query: '', headers, hasBody: false, protocol: 'HTTP/1.1' });
 const get = (h: HeaderList, n: string) => {
   const out: string[] = [];
@@ -285,4 +285,46 @@ test('a traceparent is read as the W3C grammar reads it (checked against the reg
     const got = incoming(['traceparent', s]);
     assert.deepEqual({ ...got }, oracle(s), JSON.stringify(s));
   }
+});
+
+test("use_request_id_for_trace_sampling false (Telemetry useRequestIdForTraceSampling: false): the draw is random, an id's mark decides nothing and is never written; an incoming trace flag still decides", () => {
+  const noRid = (p: number): TracingConfig => ({ ...cfg(p), requestIdSampling: false });
+  const id = (first8: string, mark = '4') => `${first8}-0000-${mark}000-8000-000000000000`;
+  // 0x1387 = 4999: drawn from the id this is sampled at 50%; with the id unused, `rand` decides.
+  const low = head(['x-request-id', id('00001387')]);
+  const t = traceRequest(low, noRid(50), 0.99);
+  assert.equal(t.sampled, false, 'the id does not decide');
+  assert.equal(get(low.headers, 'x-request-id'), id('00001387'), 'nor is a decision written into it');
+  assert.equal(traceRequest(head(['x-request-id', id('00001388')]), noRid(50), 0.01).sampled, true);
+  // A mark made upstream ('9', sampled) decides nothing either.
+  const marked = head(['x-request-id', id('00001388', '9')]);
+  assert.equal(traceRequest(marked, noRid(0), 0.5).sampled, false);
+  assert.equal(get(marked.headers, 'x-request-id'), id('00001388', '9'), 'passed on as it came');
+  assert.equal(traceRequest(head(['traceparent', `00-${TRACE}-${PARENT}-01`]), noRid(0), 0.99).sampled, true, "the incoming traceparent's flag decides");
+  let n = 0;
+  for (let i = 0; i < 20_000; i++) if (traceRequest(head(), noRid(10), Math.random()).sampled) n++;
+  assert.ok(n > 1_000 && n < 3_000, `10% of 20,000: ${n} sampled (Envoy's OpenTelemetry tracer with no sampler would trace all of them)`);
+});
+
+test('pack_trace_reason false: the decision is still drawn from the id (every hop takes the same one) but never written into it', () => {
+  const noPack = (p: number): TracingConfig => ({ ...cfg(p), packTraceReason: false });
+  const id = '00001387-0000-4000-8000-000000000000';
+  const h = head(['x-request-id', id]);
+  assert.equal(traceRequest(h, noPack(50), 0.99).sampled, true);
+  assert.equal(get(h.headers, 'x-request-id'), id, 'unmarked');
+});
+
+test('no_context_propagation (Telemetry disableContextPropagation): the span is made in the incoming trace, but no trace header is written or rewritten; x-request-id still is', () => {
+  const off: TracingConfig = { ...cfg(100), noContextPropagation: true };
+  const bare = head(['accept', '*/*']);
+  const t = traceRequest(bare, off, 0.5);
+  assert.equal(t.sampled, true, 'the span is still sampled and reported');
+  assert.equal(get(bare.headers, 'traceparent'), undefined, 'none made');
+  assert.equal(get(bare.headers, 'x-request-id'), t.requestId);
+  const came = ['traceparent', `00-${TRACE}-${PARENT}-01`, 'tracestate', 'v=1', 'b3', `${TRACE}-${PARENT}-1`, 'x-b3-traceid', TRACE, 'x-request-id', 'r-1'];
+  const h = head([...came]);
+  const t2 = traceRequest(h, off, 0.5);
+  assert.equal(t2.traceId, TRACE, "this hop's span joins the incoming trace");
+  assert.equal(t2.parentId, PARENT);
+  assert.deepEqual(h.headers, came, 'the headers pass as they came');
 });

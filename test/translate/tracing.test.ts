@@ -11,7 +11,7 @@ import type { Telemetry } from '../../src/api/types.ts';
 import type { MeshSnapshot, Workload } from '../../src/control/model/model.ts';
 import { TRACES_CLUSTER } from '../../src/control/translate/tracing.ts';
 import { translate } from '../../src/control/translate/translate.ts';
-import { tracingConfig } from '../../src/proxy/xds-client/convert-tracing.ts';
+import { requestIdExtension, tracingConfig } from '../../src/proxy/xds-client/convert-tracing.ts';
 import { ConvertError } from '../../src/proxy/xds-client/convert-util.ts';
 import { meshOf, sidecarSnapshot, workload } from '../snapshot.ts';
 
@@ -204,4 +204,40 @@ test("span names: every route carries Istio's decorator (getRouteOperation): hos
   assert.deepEqual(otelRoutes.map((r) => r.operation), ['otel.obs.svc.cluster.local:4318/*'], 'a default route: host:port/*');
   const inbound = sidecarSnapshot(m, server).listeners.get('inbound|41000')!;
   assert.deepEqual([...inbound.inlineRoutes!.any!.routes].map((r) => r.operation), ['server.default.svc.cluster.local:80/*']);
+});
+
+test("Telemetry useRequestIdForTraceSampling: false and disableContextPropagation: true, as Istio's pilot emits them (the HCM's request_id_extension, the tracing's no_context_propagation), per mode, and as the sidecar loads them over the wire", () => {
+  const t = telemetry('ctx', 'default', { tracing: [{ match: { mode: 'CLIENT' }, disableContextPropagation: true }, { useRequestIdForTraceSampling: false }] });
+  const m = mesh({}, [t]);
+  const hcm = (l: any) => l.filter_chains.flatMap((c: any) => c.filters).find((f: any) => f.typed_config?.['@type']?.endsWith('HttpConnectionManager')).typed_config;
+  const ls = translate(m, server).listeners as Record<string, any>;
+  assert.equal(hcm(ls.outbound).tracing.no_context_propagation, true);
+  assert.equal(hcm(ls['inbound|41000']).tracing.no_context_propagation, undefined, 'SERVER: propagation stays on');
+  for (const name of ['outbound', 'inbound|41000']) {
+    assert.deepEqual(hcm(ls[name]).request_id_extension, { typed_config: { '@type': 'type.googleapis.com/envoy.extensions.request_id.uuid.v3.UuidRequestIdConfig', use_request_id_for_trace_sampling: { value: false } } }, name);
+  }
+  const cfg = sidecarSnapshot(m, server);
+  const out = cfg.listeners.get('outbound')!.tracing!;
+  const inb = cfg.listeners.get('inbound|41000')!.tracing!;
+  assert.deepEqual([out.noContextPropagation, out.requestIdSampling, out.packTraceReason], [true, false, true]);
+  assert.deepEqual([inb.noContextPropagation, inb.requestIdSampling], [false, false]);
+  // Without them: the defaults, and no request_id_extension.
+  const plain = sidecarSnapshot(mesh({}, [telemetry('p', 'default', { tracing: [{ randomSamplingPercentage: 5 }] })]), server).listeners.get('outbound')!.tracing!;
+  assert.deepEqual([plain.noContextPropagation, plain.requestIdSampling, plain.packTraceReason], [false, true, true]);
+  assert.equal(hcm((translate(mesh({}), server).listeners as Record<string, any>).outbound).request_id_extension, undefined);
+});
+
+test('a request_id_extension the sidecar has not (another extension, an unknown field) is refused naming the field', () => {
+  const refuse = (e: unknown) => {
+    try {
+      requestIdExtension('listener x: HttpConnectionManager.request_id_extension', e);
+      return 'accepted';
+    } catch (err) {
+      assert.ok(err instanceof ConvertError);
+      return (err as Error).message;
+    }
+  };
+  assert.match(refuse({ typed_config: { '@type': 'type.googleapis.com/example.OtherRequestId' } }), /request_id_extension\.typed_config: unsupported request id extension type\.googleapis\.com\/example\.OtherRequestId/);
+  assert.match(refuse({ typed_config: { '@type': 'type.googleapis.com/envoy.extensions.request_id.uuid.v3.UuidRequestIdConfig', other: 1 } }), /typed_config\.other: not supported/);
+  assert.deepEqual(refuse({ typed_config: { '@type': 'type.googleapis.com/envoy.extensions.request_id.uuid.v3.UuidRequestIdConfig', pack_trace_reason: { value: false } } }), 'accepted');
 });

@@ -4,7 +4,9 @@
 // ones, sorted by tag) and the provider envoy.tracers.opentelemetry exporting over OTLP/HTTP
 // (http_service to the provider's cluster, service_name the proxy's "<canonical service>.<namespace>").
 // Sidecars never spawn an upstream span (spawn_upstream_span unset): one span per HCM, SERVER on
-// inbound listeners and CLIENT on the outbound one.
+// inbound listeners and CLIENT on the outbound one. As Istio's: useRequestIdForTraceSampling false
+// sets the HCM's request_id_extension (UuidRequestIdConfig use_request_id_for_trace_sampling false),
+// disableContextPropagation the tracing's no_context_propagation.
 //
 // Where the settings come from, as Istio: the tracing specs (tracingSpecs: the Telemetry resources
 // that apply to the proxy over meshConfig.defaultProviders.tracing; workload > namespace > root
@@ -39,6 +41,16 @@ export interface TracingSpec {
   disabled?: boolean;
   /** Istio's service and dry-run tags (Telemetry enableIstioTags; true unless turned off). */
   enableIstioTags?: boolean;
+  /** Telemetry useRequestIdForTraceSampling (true unless turned off): the decision is drawn from x-request-id and packed into it. */
+  useRequestIdForTraceSampling?: boolean;
+  /** Telemetry disableContextPropagation: spans are reported, the trace headers are not written. */
+  disableContextPropagation?: boolean;
+}
+
+/** What an HttpConnectionManager gets for tracing: its `tracing`, and a request_id_extension where the default one is not what is asked. */
+export interface HcmTracing {
+  tracing: object;
+  request_id_extension?: object;
 }
 
 /** The inbound (server) and outbound (client) specs of a proxy; undefined: no Telemetry or default provider applies. */
@@ -48,9 +60,9 @@ export interface TracingSpecs {
 }
 
 export interface ProxyTracing {
-  /** The HCM `tracing` of its inbound listeners and of its outbound listener (undefined: none). */
-  inbound?: object;
-  outbound?: object;
+  /** What the HCMs of its inbound listeners and of its outbound listener get (undefined: no tracing). */
+  inbound?: HcmTracing;
+  outbound?: HcmTracing;
   /** Clusters the tracing needs besides the mesh's (the built-in receiver's). */
   clusters: Record<string, object>;
 }
@@ -80,6 +92,8 @@ export function tracingSpecs(mesh: Mesh, proxy: Workload): TracingSpecs | undefi
       if (t.disableSpanReporting != null) s.disabled = t.disableSpanReporting;
       if (t.enableIstioTags != null) s.enableIstioTags = t.enableIstioTags;
       if (t.customTags && Object.keys(t.customTags).length) s.customTags = t.customTags;
+      if (t.useRequestIdForTraceSampling != null) s.useRequestIdForTraceSampling = t.useRequestIdForTraceSampling;
+      if (t.disableContextPropagation != null) s.disableContextPropagation = t.disableContextPropagation;
     }
   }
   return { client, server };
@@ -99,7 +113,7 @@ export function proxyTracing(mesh: Mesh, proxy: Workload, services: () => readon
   return out;
 }
 
-function hcmTracing(mesh: Mesh, proxy: Workload, services: () => readonly MeshService[], spec: TracingSpec, clusters: Record<string, object>): object | undefined {
+function hcmTracing(mesh: Mesh, proxy: Workload, services: () => readonly MeshService[], spec: TracingSpec, clusters: Record<string, object>): HcmTracing | undefined {
   if (spec.disabled) return undefined;
   const dc = mesh.meshConfig?.defaultConfig?.tracing;
   const out: Record<string, unknown> = {};
@@ -135,7 +149,11 @@ function hcmTracing(mesh: Mesh, proxy: Workload, services: () => readonly MeshSe
   ].sort((a, b) => (a.tag < b.tag ? -1 : a.tag > b.tag ? 1 : 0));
   if (tags.length) out.custom_tags = tags;
   if (maxTag) out.max_path_tag_length = { value: maxTag };
-  return out;
+  if (spec.disableContextPropagation) out.no_context_propagation = true;
+  return {
+    tracing: out,
+    ...(spec.useRequestIdForTraceSampling === false ? { request_id_extension: { typed_config: { '@type': TYPE.uuidRequestId, use_request_id_for_trace_sampling: { value: false } } } } : {}),
+  };
 }
 
 /** proxyConfigSamplingValue: defaultConfig.tracing.sampling when set and not 0 (over 100: 1), else 1. */
@@ -213,8 +231,8 @@ function customTags(tags: Record<string, MeshCustomTag> | undefined): CustomTagJ
   return out;
 }
 
-/** Adds `tracing` to every HttpConnectionManager of a listener (every filter chain). */
-export function withTracing(listener: object, tracing: object | undefined): object {
+/** Adds `tracing` (and its request_id_extension) to every HttpConnectionManager of a listener (every filter chain). */
+export function withTracing(listener: object, tracing: HcmTracing | undefined): object {
   if (!tracing) return listener;
   const l = listener as { filter_chains?: { filters: { typed_config?: Record<string, unknown> }[] }[] };
   if (!l.filter_chains) return listener;
@@ -222,7 +240,7 @@ export function withTracing(listener: object, tracing: object | undefined): obje
     ...listener,
     filter_chains: l.filter_chains.map((c) => ({
       ...c,
-      filters: c.filters.map((f) => (f.typed_config?.['@type'] === TYPE.hcm ? { ...f, typed_config: { ...f.typed_config, tracing } } : f)),
+      filters: c.filters.map((f) => (f.typed_config?.['@type'] === TYPE.hcm ? { ...f, typed_config: { ...f.typed_config, ...tracing } } : f)),
     })),
   };
 }

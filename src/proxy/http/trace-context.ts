@@ -11,7 +11,8 @@
 // one, in the same trace (a new trace when none came). The headers passed on name this span as the
 // parent: on an inbound listener the app sees the SERVER span as its parent, on the outbound
 // listener the next hop sees the CLIENT span, so an app that forwards only traceparent still joins
-// the trace. B3 headers are rewritten in the form they came in; traceparent is always written.
+// the trace. B3 headers are rewritten in the form they came in; traceparent is always written,
+// unless the HCM's no_context_propagation says no trace header is (Telemetry disableContextPropagation).
 // Spans are built and exported off the path (telemetry/tracer.ts) from ds.trace.
 //
 // It runs on every request of such a listener, sampled or not (as Envoy's does): one pass over the
@@ -90,10 +91,14 @@ export function traceRequest(head: RequestHead, cfg: TracingConfig, rand: number
   let requestId = rid >= 0 && h[rid + 1] ? h[rid + 1]! : uuid();
   // Envoy's mutateTracingRequestHeader: the decision the request id carries, else one drawn from it.
   // An id that gives no draw (its first 8 characters are not hex) is left as it came, as Envoy leaves it.
-  const fromId = idDraw(requestId);
+  // use_request_id_for_trace_sampling false: the draw is random and the id says nothing (Envoy then
+  // leaves the decision to the tracer, whose OpenTelemetry one without a sampler traces every new
+  // request; the configured percentages are applied to the random draw instead). pack_trace_reason
+  // false: the decision is read from the id but never written into it.
+  const fromId = cfg.requestIdSampling ? idDraw(requestId) : undefined;
   const draw = fromId ?? Math.floor(rand * 10000);
-  const packed = fromId !== undefined && requestId.length === UUID_LENGTH;
-  let reason = requestId.length === UUID_LENGTH ? requestId[TRACE_BYTE]! : '';
+  const packed = cfg.packTraceReason && fromId !== undefined && requestId.length === UUID_LENGTH;
+  let reason = cfg.requestIdSampling && requestId.length === UUID_LENGTH ? requestId[TRACE_BYTE]! : '';
   if (reason !== TRACE_SAMPLED && reason !== TRACE_FORCED && reason !== TRACE_CLIENT) {
     reason = client && draw < pct(cfg.clientSampling) ? TRACE_CLIENT : force ? TRACE_FORCED : draw < pct(cfg.randomSampling) ? TRACE_SAMPLED : '';
   }
@@ -109,7 +114,11 @@ export function traceRequest(head: RequestHead, cfg: TracingConfig, rand: number
   const spanId = traceparent.slice(36, 52);
   // A new trace drops the tracestate that came (W3C: it belongs to the trace it came with).
   const dropState = state && inc.traceId === undefined;
-  if (!b3 && !b3any && tps <= 1 && !dropState) {
+  if (cfg.noContextPropagation) {
+    // no_context_propagation: the span is this hop's, the headers the request came with pass as they came.
+    if (rid >= 0) h[rid + 1] = requestId;
+    else h.push('x-request-id', requestId);
+  } else if (!b3 && !b3any && tps <= 1 && !dropState) {
     // The common case: edited in place.
     if (rid >= 0) h[rid + 1] = requestId;
     else h.push('x-request-id', requestId);

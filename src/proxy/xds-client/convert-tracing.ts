@@ -2,8 +2,11 @@
 // sidecar's tracing config: sampling (random, client, overall), custom tags (literal, environment,
 // request_header, request metadata), max_path_tag_length, and the provider: envoy.tracers.opentelemetry
 // exporting over OTLP/HTTP (http_service) to a cluster, or none (context is propagated and
-// sampled, spans are not reported). Anything else (other tracers, OTLP/gRPC, resource detectors,
-// samplers, spawn_upstream_span) is refused, naming the field, rather than traced otherwise than asked.
+// sampled, spans are not reported), no_context_propagation (spans are made and reported, the trace
+// headers are passed on as they came), and the HCM's request_id_extension (Envoy's
+// UuidRequestIdConfig: whether the decision is drawn from x-request-id and packed into it). Anything
+// else (other tracers, OTLP/gRPC, resource detectors, samplers, spawn_upstream_span, other request
+// id extensions) is refused, naming the field, rather than traced otherwise than asked.
 import { TYPE } from '../../xds/types.ts';
 import { duration, fail } from './convert-util.ts';
 
@@ -34,12 +37,34 @@ export interface TracingConfig {
   maxPathTagLength: number;
   /** Where spans go; undefined: none are reported. */
   export?: OtlpExport;
+  /** no_context_propagation: the trace headers are not written (the request's pass as they came). */
+  noContextPropagation: boolean;
+  /** UuidRequestIdConfig use_request_id_for_trace_sampling (default true): false, the decision is drawn at random, not from x-request-id. */
+  requestIdSampling: boolean;
+  /** UuidRequestIdConfig pack_trace_reason (default true): the decision is read from and written into a UUID x-request-id. */
+  packTraceReason: boolean;
 }
 
-const TRACING_FIELDS = new Set(['provider', 'random_sampling', 'client_sampling', 'overall_sampling', 'custom_tags', 'max_path_tag_length', 'verbose', 'spawn_upstream_span']);
+export interface RequestIdExtension {
+  requestIdSampling: boolean;
+  packTraceReason: boolean;
+}
+
+const UUID_FIELDS = new Set(['@type', 'pack_trace_reason', 'use_request_id_for_trace_sampling']);
+
+/** An HCM's request_id_extension: Envoy's default UUID extension, the one it has. */
+export function requestIdExtension(where: string, e: any): RequestIdExtension {
+  const tc = e?.typed_config;
+  if (tc?.['@type'] !== TYPE.uuidRequestId) fail(`${where}.typed_config`, `unsupported request id extension ${tc?.['@type'] ?? '(none)'} (envoy.extensions.request_id.uuid.v3.UuidRequestIdConfig is supported)`);
+  for (const k of Object.keys(tc)) if (!UUID_FIELDS.has(k)) fail(`${where}.typed_config.${k}`, 'not supported');
+  const flag = (v: any): boolean => (v?.value ?? v) !== false;
+  return { requestIdSampling: flag(tc.use_request_id_for_trace_sampling), packTraceReason: flag(tc.pack_trace_reason) };
+}
+
+const TRACING_FIELDS = new Set(['provider', 'random_sampling', 'client_sampling', 'overall_sampling', 'custom_tags', 'max_path_tag_length', 'verbose', 'spawn_upstream_span', 'no_context_propagation']);
 const OTEL_FIELDS = new Set(['@type', 'service_name', 'http_service']);
 
-export function tracingConfig(where: string, t: any): TracingConfig | undefined {
+export function tracingConfig(where: string, t: any, rid: RequestIdExtension = DEFAULT_REQUEST_ID): TracingConfig | undefined {
   if (t == null) return undefined;
   where = `${where}.tracing`;
   for (const k of Object.keys(t)) if (!TRACING_FIELDS.has(k)) fail(`${where}.${k}`, 'not supported');
@@ -52,8 +77,12 @@ export function tracingConfig(where: string, t: any): TracingConfig | undefined 
     customTags: Object.freeze((t.custom_tags ?? []).map((c: any, i: number) => customTag(`${where}.custom_tags[${i}]`, c))),
     maxPathTagLength: typeof maxTag === 'number' && maxTag > 0 ? maxTag : 256,
     ...(t.provider ? { export: provider(`${where}.provider`, t.provider) } : {}),
+    noContextPropagation: (t.no_context_propagation?.value ?? t.no_context_propagation) === true,
+    ...rid,
   };
 }
+
+const DEFAULT_REQUEST_ID: RequestIdExtension = Object.freeze({ requestIdSampling: true, packTraceReason: true });
 
 /** envoy.type.v3.Percent; unset is 100%. */
 function percent(where: string, p: any): number {

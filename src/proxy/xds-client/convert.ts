@@ -10,7 +10,7 @@ import { type MtlsListener, isMtlsListener, mtlsParts } from './convert-mtls.ts'
 import { type TransportSocketMatch, type UpstreamTls, clusterTransport, endpointSocketMatch } from './convert-tls.ts';
 import { type JwtAuthnConfig, jwtAuthnConfig } from './convert-jwt.ts';
 import { type AccessLogConfig, accessLogs } from './convert-accesslog.ts';
-import { type TracingConfig, tracingConfig } from './convert-tracing.ts';
+import { type TracingConfig, requestIdExtension, tracingConfig } from './convert-tracing.ts';
 export type { AccessLogConfig } from './convert-accesslog.ts';
 
 export type { RouteEntry, RouteTable, VirtualHost, StringMatcher } from './convert-route.ts';
@@ -392,7 +392,8 @@ function hcmConfig(where: string, tc: any): Pick<ListenerConfig, 'path' | 'reque
   };
   const accessLog = accessLogs(`${where}: HttpConnectionManager`, tc.access_log);
   if (accessLog) Object.assign(base, { accessLog });
-  const tracing = tracingConfig(`${where}: HttpConnectionManager`, tc.tracing);
+  const rid = tc.request_id_extension == null ? undefined : requestIdExtension(`${where}: HttpConnectionManager.request_id_extension`, tc.request_id_extension);
+  const tracing = tracingConfig(`${where}: HttpConnectionManager`, tc.tracing, rid);
   if (tracing) Object.assign(base, { tracing });
   if (tc.rds) {
     if (!tc.rds.route_config_name) fail(`${where}: rds.route_config_name`, 'required');
