@@ -12,7 +12,7 @@ import type { RuntimeConfig } from '../../src/proxy/config.ts';
 import { EMPTY_CONFIG } from '../../src/proxy/config.ts';
 import type { Downstream } from '../../src/proxy/http/types.ts';
 
-const cfg = (randomSampling: number): TracingConfig => ({ randomSampling, clientSampling: 100, overallSampling: 100, customTags: [], maxPathTagLength: 256, noContextPropagation: false, requestIdSampling: true, packTraceReason: true });
+const cfg = (randomSampling: number): TracingConfig => ({ randomSampling, clientSampling: 100, overallSampling: 100, customTags: [], maxPathTagLength: 256, noContextPropagation: false, requestIdSampling: true, packTraceReason: true, generateRequestId: true });
 const head = (headers: HeaderList = []): RequestHead => ({ method: 'GET', authority: 'a.example', path: '/p', query: '', headers, hasBody: false, protocol: 'HTTP/1.1' });
 const get = (h: HeaderList, n: string) => {
   const out: string[] = [];
@@ -327,4 +327,19 @@ test('no_context_propagation (Telemetry disableContextPropagation): the span is 
   assert.equal(t2.traceId, TRACE, "this hop's span joins the incoming trace");
   assert.equal(t2.parentId, PARENT);
   assert.deepEqual(h.headers, came, 'the headers pass as they came');
+});
+
+test("generate_request_id false with tracing: a request that came without x-request-id goes on without one (the decision drawn at random); one that came with it keeps it", () => {
+  const noGen: TracingConfig = { ...cfg(100), generateRequestId: false };
+  const h = head(['accept', '*/*']);
+  const t = traceRequest(h, noGen, 0.5);
+  assert.equal(get(h.headers, 'x-request-id'), undefined);
+  assert.equal(t.requestId, '');
+  assert.equal(t.sampled, true);
+  assert.equal(get(h.headers, 'traceparent'), `00-${t.traceId}-${t.spanId}-01`);
+  const b3 = head(['b3', `${TRACE}-${PARENT}-1`]);
+  traceRequest(b3, noGen, 0.5);
+  assert.equal(get(b3.headers, 'x-request-id'), undefined, 'nor on the path that rewrites B3');
+  assert.equal(traceRequest(head(['x-request-id', 'r-1']), noGen, 0.5).requestId, 'r-1');
+  assert.equal(traceRequest(head(), { ...cfg(0), generateRequestId: false }, 0.5).sampled, false);
 });

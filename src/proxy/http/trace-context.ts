@@ -87,8 +87,8 @@ export function traceRequest(head: RequestHead, cfg: TracingConfig, rand: number
     } else if (c === 98 /* b */ && n === 'b3') b3 = true;
   }
   const inc = tp >= 0 || b3 || b3any ? incoming(h) : NONE;
-  // An empty x-request-id is none (Envoy makes a new one).
-  let requestId = rid >= 0 && h[rid + 1] ? h[rid + 1]! : uuid();
+  // An empty x-request-id is none (Envoy makes a new one, unless the HCM's generate_request_id is false).
+  let requestId = rid >= 0 && h[rid + 1] ? h[rid + 1]! : cfg.generateRequestId ? uuid() : '';
   // Envoy's mutateTracingRequestHeader: the decision the request id carries, else one drawn from it.
   // An id that gives no draw (its first 8 characters are not hex) is left as it came, as Envoy leaves it.
   // use_request_id_for_trace_sampling false: the draw is random and the id says nothing (Envoy then
@@ -117,11 +117,11 @@ export function traceRequest(head: RequestHead, cfg: TracingConfig, rand: number
   if (cfg.noContextPropagation) {
     // no_context_propagation: the span is this hop's, the headers the request came with pass as they came.
     if (rid >= 0) h[rid + 1] = requestId;
-    else h.push('x-request-id', requestId);
+    else if (requestId) h.push('x-request-id', requestId);
   } else if (!b3 && !b3any && tps <= 1 && !dropState) {
     // The common case: edited in place.
     if (rid >= 0) h[rid + 1] = requestId;
-    else h.push('x-request-id', requestId);
+    else if (requestId) h.push('x-request-id', requestId);
     if (tp >= 0) h[tp + 1] = traceparent;
     else h.push('traceparent', traceparent);
   } else {
@@ -131,7 +131,7 @@ export function traceRequest(head: RequestHead, cfg: TracingConfig, rand: number
       if (n === 'traceparent' || n === 'b3' || (n.startsWith('x-b3-') && B3_MULTI.has(n)) || (dropState && n === 'tracestate')) continue;
       out.push(n, i === rid ? requestId : h[i + 1]!);
     }
-    if (rid < 0) out.push('x-request-id', requestId);
+    if (rid < 0 && requestId) out.push('x-request-id', requestId);
     out.push('traceparent', traceparent);
     if (b3) out.push('b3', `${traceId}-${spanId}-${sampled ? '1' : '0'}`);
     else if (multi) {

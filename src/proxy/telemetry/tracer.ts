@@ -109,7 +109,6 @@ export function spanOf(e: RequestEvent, tc: TraceContext, cfg: TracingConfig, in
   const a: Record<string, string> = {
     'component': 'proxy',
     'node_id': self.nodeId,
-    'guid:x-request-id': tc.requestId,
     'http.url': url.length > cfg.maxPathTagLength ? url.slice(0, cfg.maxPathTagLength) : url,
     'http.method': h.method,
     'downstream_cluster': headerValue(h.headers, 'x-envoy-downstream-service-cluster') ?? '-',
@@ -121,6 +120,7 @@ export function spanOf(e: RequestEvent, tc: TraceContext, cfg: TracingConfig, in
     'http.status_code': String(e.status),
     'response_size': String(e.bytesSent ?? 0),
   };
+  if (tc.requestId) a['guid:x-request-id'] = tc.requestId;
   if (e.cluster !== '-') {
     a['upstream_cluster'] = e.cluster;
     a['upstream_cluster.name'] = e.cluster;

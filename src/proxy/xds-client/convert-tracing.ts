@@ -43,17 +43,21 @@ export interface TracingConfig {
   requestIdSampling: boolean;
   /** UuidRequestIdConfig pack_trace_reason (default true): the decision is read from and written into a UUID x-request-id. */
   packTraceReason: boolean;
+  /** The HCM's generate_request_id (default true): false, a request that came without x-request-id goes on without one. */
+  generateRequestId: boolean;
 }
 
-export interface RequestIdExtension {
+/** What the HCM says of x-request-id beside its tracing: its request_id_extension and generate_request_id. */
+export interface RequestIdOptions {
   requestIdSampling: boolean;
   packTraceReason: boolean;
+  generateRequestId: boolean;
 }
 
 const UUID_FIELDS = new Set(['@type', 'pack_trace_reason', 'use_request_id_for_trace_sampling']);
 
 /** An HCM's request_id_extension: Envoy's default UUID extension, the one it has. */
-export function requestIdExtension(where: string, e: any): RequestIdExtension {
+export function requestIdExtension(where: string, e: any): Pick<RequestIdOptions, 'requestIdSampling' | 'packTraceReason'> {
   const tc = e?.typed_config;
   if (tc?.['@type'] !== TYPE.uuidRequestId) fail(`${where}.typed_config`, `unsupported request id extension ${tc?.['@type'] ?? '(none)'} (envoy.extensions.request_id.uuid.v3.UuidRequestIdConfig is supported)`);
   for (const k of Object.keys(tc)) if (!UUID_FIELDS.has(k)) fail(`${where}.typed_config.${k}`, 'not supported');
@@ -64,7 +68,7 @@ export function requestIdExtension(where: string, e: any): RequestIdExtension {
 const TRACING_FIELDS = new Set(['provider', 'random_sampling', 'client_sampling', 'overall_sampling', 'custom_tags', 'max_path_tag_length', 'verbose', 'spawn_upstream_span', 'no_context_propagation']);
 const OTEL_FIELDS = new Set(['@type', 'service_name', 'http_service']);
 
-export function tracingConfig(where: string, t: any, rid: RequestIdExtension = DEFAULT_REQUEST_ID): TracingConfig | undefined {
+export function tracingConfig(where: string, t: any, rid: RequestIdOptions = DEFAULT_REQUEST_ID): TracingConfig | undefined {
   if (t == null) return undefined;
   where = `${where}.tracing`;
   for (const k of Object.keys(t)) if (!TRACING_FIELDS.has(k)) fail(`${where}.${k}`, 'not supported');
@@ -82,7 +86,7 @@ export function tracingConfig(where: string, t: any, rid: RequestIdExtension = D
   };
 }
 
-const DEFAULT_REQUEST_ID: RequestIdExtension = Object.freeze({ requestIdSampling: true, packTraceReason: true });
+const DEFAULT_REQUEST_ID: RequestIdOptions = Object.freeze({ requestIdSampling: true, packTraceReason: true, generateRequestId: true });
 
 /** envoy.type.v3.Percent; unset is 100%. */
 function percent(where: string, p: any): number {

@@ -72,7 +72,7 @@ export interface ListenerConfig {
   accessLog?: readonly AccessLogConfig[];
   /** The HCM's tracing: context propagated and spans reported (http/trace-context.ts, telemetry/tracer.ts). */
   tracing?: TracingConfig;
-  /** generate_request_id false: a request without x-request-id gets none (Envoy's default, true, makes one; with tracing one is always made). */
+  /** generate_request_id false: a request without x-request-id gets none (Envoy's default, true, makes one); with tracing, tracing.generateRequestId says it. */
   noRequestId?: boolean;
   /** Istio's metadata exchange filter (istio.metadata_exchange): which of its parts the listener runs (http/peer-metadata.ts). */
   peerMetadata?: PeerMetadataConfig;
@@ -392,7 +392,10 @@ function hcmConfig(where: string, tc: any): Pick<ListenerConfig, 'path' | 'reque
   };
   const accessLog = accessLogs(`${where}: HttpConnectionManager`, tc.access_log);
   if (accessLog) Object.assign(base, { accessLog });
-  const rid = tc.request_id_extension == null ? undefined : requestIdExtension(`${where}: HttpConnectionManager.request_id_extension`, tc.request_id_extension);
+  const rid = {
+    ...(tc.request_id_extension == null ? { requestIdSampling: true, packTraceReason: true } : requestIdExtension(`${where}: HttpConnectionManager.request_id_extension`, tc.request_id_extension)),
+    generateRequestId: !base.noRequestId,
+  };
   const tracing = tracingConfig(`${where}: HttpConnectionManager`, tc.tracing, rid);
   if (tracing) Object.assign(base, { tracing });
   if (tc.rds) {
