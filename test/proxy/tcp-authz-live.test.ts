@@ -32,7 +32,7 @@ for (const change of ['a DENY policy', 'STRICT'] as const) {
       let strict = false;
       const live = new LiveTcpConnections();
       const ctx = { telemetry: new Telemetry(), log: () => {}, live, extAuthz: { config: () => ({ clusters: new Map() }), pools: {}, rr: new Map() } };
-      const verdict = admitConnection(ctx as never, 'inbound|9001', sock, () => filters as never, undefined, () => strict);
+      const verdict = admitConnection(ctx as never, 'inbound|9001', sock, () => filters as never, { refusedNow: () => strict });
       assert.ok(verdict instanceof Promise, 'the authorizer is being asked');
       // The change reaches the sidecar meanwhile: sidecar.ts decides every live connection again.
       if (change === 'a DENY policy') filters = denyAll;

@@ -102,12 +102,13 @@ export function createListener(handlers: ListenerHandlers, limits: () => Listene
       socket.destroy();
       return;
     }
+    const acceptedAt = Date.now();
     budget.sockets.add(socket);
     socket.once('close', () => budget.sockets.delete(socket));
     socket.on('error', () => {}); // errors are handled by the codec once it has the socket
     const l = limits();
     if (!l.mtls) {
-      byKind(socket, handlers, l, codecs, Buffer.alloc(0), rbacNow(), strictNow);
+      byKind(socket, handlers, l, codecs, Buffer.alloc(0), rbacNow(), strictNow, acceptedAt);
       return;
     }
     if (!handlers.tls) {
@@ -120,17 +121,17 @@ export function createListener(handlers: ListenerHandlers, limits: () => Listene
       mtls: l.mtls,
       ...handlers.tls,
       log: handlers.log,
-      plaintext: (s, head) => byKind(s, handlers, l, codecs, head, rbacNow(), strictNow),
+      plaintext: (s, head) => byKind(s, handlers, l, codecs, head, rbacNow(), strictNow, acceptedAt),
       passthrough: (s, head, chain, sni) => {
         // The port's network RBAC applies to TLS passed through as to any TCP chain, with the
         // ClientHello's server name as its connection.sni.
         const go = () => proxyTcp(handlers.tcp, pickTcpCluster(chain.tcp!, Math.random()), s, head, chain.tcp!.idleTimeoutMs, undefined, chain.tcp!);
-        admit(admitConnection(handlers.tcp, l.name, s, rbacNow(chain.name), sni, strictNow), go);
+        admit(admitConnection(handlers.tcp, l.name, s, rbacNow(chain.name), { serverName: sni, refusedNow: strictNow, accessLog: chain.tcp!.accessLog, acceptedAt }), go);
       },
       secure: (t, chain) => {
         if (chain.serve === 'tcp') {
           const go = () => proxyTcp(handlers.tcp, pickTcpCluster(chain.tcp!, Math.random()), t, Buffer.alloc(0), chain.tcp!.idleTimeoutMs, undefined, chain.tcp!);
-          admit(admitConnection(handlers.tcp, l.name, t, rbacNow(chain.name)), go);
+          admit(admitConnection(handlers.tcp, l.name, t, rbacNow(chain.name), { accessLog: chain.tcp!.accessLog, acceptedAt }), go);
         }
         // HTTP inside: HTTP/2 or HTTP/1.1 by the preface, as on plaintext (the ALPN picked the chain).
         else sniff(t, handlers, l, codecs);
@@ -146,15 +147,16 @@ function admit(verdict: boolean | Promise<boolean> | undefined, go: () => void):
   else if (verdict !== false) verdict.then((ok) => ok && go(), () => {}); // a check never rejects (ext-authz/check.ts)
 }
 
-/** A connection by the listener's kind; `head`: its bytes already read (by the tls_inspector); `rbacNow`: its network authorization filters as config changes; `strictNow`: whether its listener now takes mTLS only. */
-function byKind(socket: net.Socket, handlers: ListenerHandlers, l: ListenerLimits, codecs: Codecs, head: Buffer, rbacNow: CurrentFilters, strictNow: () => boolean): void {
+/** A connection by the listener's kind; `head`: its bytes already read (by the tls_inspector); `rbacNow`: its network authorization filters as config changes; `strictNow`: whether its listener now takes mTLS only; `acceptedAt`: when it was accepted. */
+function byKind(socket: net.Socket, handlers: ListenerHandlers, l: ListenerLimits, codecs: Codecs, head: Buffer, rbacNow: CurrentFilters, strictNow: () => boolean, acceptedAt: number): void {
+  const admission = { refusedNow: strictNow, accessLog: l.tcp?.accessLog, acceptedAt };
   if (l.kind === 'tcp') {
-    admit(admitConnection(handlers.tcp, l.name, socket, rbacNow, undefined, strictNow), () =>
+    admit(admitConnection(handlers.tcp, l.name, socket, rbacNow, admission), () =>
       proxyTcp(handlers.tcp, pickTcpCluster(l.tcp!, Math.random()), socket, head, l.tcp!.idleTimeoutMs, undefined, l.tcp!),
     );
   } else if (l.kind === 'detect') {
     // The TCP chain's RBAC decides only once the connection turns out not to be HTTP (HTTP gets the HCM's).
-    const allow = () => admitConnection(handlers.tcp, l.name, socket, rbacNow, undefined, strictNow);
+    const allow = () => admitConnection(handlers.tcp, l.name, socket, rbacNow, admission);
     detect(handlers.tcp, pickTcpCluster(l.tcp!, Math.random()), socket, head, l.tcp!.idleTimeoutMs, (first) => sniff(socket, handlers, l, codecs, first), undefined, l.tcp!.maxDurationMs, l.tcp!.hashSource, allow, l.tcp);
   }
   else if (l.kind === 'sni') routeBySni(handlers.tcp, l.name, l.sni!, socket, head);

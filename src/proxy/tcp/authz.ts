@@ -19,6 +19,7 @@ import { peerPrincipal } from '../tls/peer.ts';
 import { unmapped } from '../http/authz.ts';
 import type { Telemetry } from '../telemetry/events.ts';
 import type { AuthzFilterConfig, ExtAuthzFilterConfig } from '../xds-client/convert.ts';
+import type { AccessLogConfig } from '../xds-client/convert-accesslog.ts';
 import { EXT_AUTHZ_MARKS } from '../xds-client/convert-ext-authz.ts';
 
 export interface TcpAuthzContext {
@@ -58,11 +59,24 @@ let lastLog = 0;
  * denied it, and then the connection is closed here. A promise of that when an ext_authz filter
  * (a CUSTOM policy's gRPC authorizer) is asked; the client closing meanwhile cancels the check.
  */
-export function authorizeConnection(ctx: TcpAuthzContext, listener: string, filters: readonly AuthzFilterConfig[], socket: net.Socket, serverName?: string): boolean | Promise<boolean> {
-  return run(ctx, listener, filters, socket, connectionRequestOf(socket, ctx, serverName), 0, {});
+export function authorizeConnection(ctx: TcpAuthzContext, listener: string, filters: readonly AuthzFilterConfig[], socket: net.Socket, a: Omit<Admission, 'refusedNow'> = {}): boolean | Promise<boolean> {
+  return run(ctx, listener, filters, socket, connectionRequestOf(socket, ctx, a.serverName), 0, { admission: a });
+}
+
+/** What the listener knows of a connection it asks to admit. */
+export interface Admission {
+  /** A terminated TLS connection's server name, or the one the tls_inspector read. */
+  serverName?: string;
+  /** Whether its listener now takes mTLS only (plaintext and TLS passed through). */
+  refusedNow?: () => boolean;
+  /** The access log of the tcp_proxy it was to reach (its chain's): a denied connection's line goes there. */
+  accessLog?: readonly AccessLogConfig[];
+  /** When it was accepted (Date.now()): a denied connection's line starts there, as Envoy's START_TIME does. */
+  acceptedAt?: number;
 }
 
 interface Trail {
+  admission: Omit<Admission, 'refusedNow'>;
   shadow?: { effect: 'allowed' | 'denied'; policy?: string }[];
   allowedBy?: string;
   metadata?: Record<string, Record<string, unknown>>;
@@ -95,7 +109,8 @@ function run(ctx: TcpAuthzContext, listener: string, filters: readonly AuthzFilt
 }
 
 function deny(ctx: TcpAuthzContext, listener: string, socket: net.Socket, req: RbacRequest, policy: string, filter: string, t: Trail, why: string, delayMs: number): void {
-  publish(ctx, { listener, protocol: 'tcp', effect: 'denied', policy, filter, ...(t.shadow ? { shadow: t.shadow } : {}), ...(req.peer ? { source: req.peer as string } : {}), down: socket });
+  const { accessLog, acceptedAt } = t.admission;
+  publish(ctx, { listener, protocol: 'tcp', effect: 'denied', policy, filter, ...(t.shadow ? { shadow: t.shadow } : {}), ...(req.peer ? { source: req.peer as string } : {}), down: socket, ...(accessLog ? { accessLog } : {}), ...(acceptedAt !== undefined ? { startMs: acceptedAt } : {}) });
   logOnce(ctx, `TCP connection from ${req.sourceIp}:${socket.remotePort}${req.peer ? ` (${req.peer as string})` : ''} to listener ${listener} closed: ${why} (filter ${filter})`);
   socket.pause();
   if (delayMs > 0) setTimeout(() => socket.destroy(), delayMs).unref();
@@ -141,12 +156,13 @@ export type CurrentFilters = () => readonly AuthzFilterConfig[] | undefined;
 /**
  * Decides a connection that is about to reach tcp_proxy, under its chain's filters as they are now
  * (`current`; none: no policy), and whether its listener still takes a connection that came
- * without mTLS (`refusedNow`, for plaintext and TLS passed through): true when it may go on (a
+ * without mTLS (`a.refusedNow`, for plaintext and TLS passed through): true when it may go on (a
  * promise of that while an external authorizer is asked); false when it is refused, and then it
  * is closed here. A connection let through is kept in ctx.live, so that a later policy change
  * decides it again.
  */
-export function admitConnection(ctx: TcpAuthzContext, listener: string, socket: net.Socket, current: CurrentFilters, serverName?: string, refusedNow?: () => boolean): boolean | Promise<boolean> {
+export function admitConnection(ctx: TcpAuthzContext, listener: string, socket: net.Socket, current: CurrentFilters, a: Admission = {}): boolean | Promise<boolean> {
+  const { serverName, refusedNow } = a;
   // Decided by the config of now, not of when it was accepted: a policy that arrived while the
   // connection was silent (protocol detection) or shaking hands applies to it.
   if (refusedNow?.()) {
@@ -160,7 +176,7 @@ export function admitConnection(ctx: TcpAuthzContext, listener: string, socket: 
   ctx.live?.add(socket, listener, () => (refusedNow?.() ? PLAINTEXT_NOW_REFUSED : deniedNow(ctx, listener, current(), connectionRequestOf(socket, ctx, serverName))));
   const filters = current();
   if (!filters?.length) return true;
-  return authorizeConnection(ctx, listener, filters, socket, serverName);
+  return authorizeConnection(ctx, listener, filters, socket, a);
 }
 
 /**

@@ -95,14 +95,15 @@ export class AccessLogger {
    */
   private onAuthz(e: AuthzEvent): void {
     if (e.protocol !== 'tcp' || e.effect !== 'denied' || !e.down) return;
-    const l = this.opts.config().listeners.get(e.listener);
-    if (!l) return;
-    const logs = l.tcp?.accessLog ?? l.mtls?.chains.find((c) => c.tcp?.accessLog)?.tcp?.accessLog ?? l.accessLog;
+    // The access log of the tcp_proxy of the chain the connection came on (none: no line, as Envoy's).
+    const logs = e.accessLog;
     if (!logs) return;
     const ext = e.policy === EXT_AUTHZ_POLICY;
+    const now = Date.now();
+    const startMs = e.startMs ?? now;
     this.write(e.listener, logs, {
-      startMs: Date.now(),
-      durationMs: 0,
+      startMs,
+      durationMs: now - startMs,
       responseCode: 0,
       responseFlags: ext ? 'UAEX' : '-',
       ...(ext ? {} : { connectionTerminationDetails: `rbac_access_denied_matched_policy[${e.policy ?? 'none'}]` }),

@@ -74,6 +74,10 @@ export interface AuthzEvent {
   source?: string;
   /** A TCP connection denied: the connection, for the access log (read during delivery, never kept; it is closed after). */
   down?: net.Socket;
+  /** A TCP connection denied: the access log of the tcp_proxy its chain has. */
+  accessLog?: readonly AccessLogConfig[];
+  /** A TCP connection denied: when it was accepted (Date.now()). */
+  startMs?: number;
 }
 
 /** A TCP connection through a tcp_proxy (or a CONNECT tunnel to a TCP service) changed state. */
