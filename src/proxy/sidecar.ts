@@ -21,7 +21,8 @@ import { Tap } from './telemetry/tap.ts';
 import { Tracer } from './telemetry/tracer.ts';
 import { HealthMetrics } from './telemetry/health-metrics.ts';
 import { selfPeer } from './telemetry/istio-labels.ts';
-import { ownMetadata as ownMetadataOf } from './http/peer-metadata.ts';
+import { PeerMetadataCache, ownMetadata as ownMetadataOf } from './http/peer-metadata.ts';
+import { ownFrame } from './tcp/peer-exchange.ts';
 import { Pools, memberKey } from './upstream/pools.ts';
 import { pruneRoundRobin } from './upstream/choose.ts';
 import { XdsClient } from './xds-client/client.ts';
@@ -188,6 +189,8 @@ export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
     destinationPort,
     extAuthz: ctx,
     live: ctx.live,
+    // Istio's TCP metadata exchange (tcp/peer-exchange.ts): this workload's frame, the peers' metadata.
+    peerExchange: { frame: ownFrame(ownMetadata), cache: new PeerMetadataCache(), log },
   };
   const bound = new Map<string, BoundListener>();
   const budget = new ConnectionBudget(connectionLimit());

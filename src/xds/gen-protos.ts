@@ -91,6 +91,8 @@ export const ROOTS = [
   'envoy.extensions.access_loggers.file.v3.FileAccessLog',
   // Tracing (translate/tracing.ts): the HCM's tracing provider, Envoy's OpenTelemetry tracer.
   'envoy.config.trace.v3.OpenTelemetryConfig',
+  // Istio's TCP metadata exchange (translate/peer-metadata.ts): inbound TCP chains' and clusters' filter.
+  'envoy.tcp.metadataexchange.config.MetadataExchange',
   // Telemetry useRequestIdForTraceSampling (translate/tracing.ts): the HCM's request_id_extension.
   'envoy.extensions.request_id.uuid.v3.UuidRequestIdConfig',
   // A Telemetry's access log filter (translate/accesslog.ts): Envoy's CEL access log filter.
@@ -114,6 +116,10 @@ export function loadFullRoot(): protobuf.Root {
   // Fields newer than the envoy-api grpc-js-xds vendors, as Envoy's own proto numbers them.
   const tracing = root.lookupType('envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager.Tracing');
   if (!tracing.fields.no_context_propagation) tracing.add(new protobuf.Field('no_context_propagation', 13, 'bool'));
+  // Istio's TCP metadata exchange filter config (istio/proxy's
+  // source/extensions/filters/network/metadata_exchange/config/metadata_exchange.proto), which no
+  // vendored proto holds: the protocol its ALPN negotiates, and its workload discovery switch.
+  protobuf.parse('syntax = "proto3"; package envoy.tcp.metadataexchange.config; message MetadataExchange { string protocol = 1; bool enable_discovery = 2; }', root, { keepCase: true });
   root.resolveAll();
   return root;
 }

@@ -35,6 +35,7 @@ export const TYPE = {
   secret: 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret',
   otelTracer: 'type.googleapis.com/envoy.config.trace.v3.OpenTelemetryConfig',
   uuidRequestId: 'type.googleapis.com/envoy.extensions.request_id.uuid.v3.UuidRequestIdConfig',
+  tcpMetadataExchange: 'type.googleapis.com/envoy.tcp.metadataexchange.config.MetadataExchange',
 } as const;
 
 /**

@@ -27,8 +27,9 @@ test('every inbound chain of a selected proxy gets the filters, as Istio orders 
   const x = translate(meshOf(policies, [server, other]), server);
   // PERMISSIVE by default: the mTLS chain(s), TLS passthrough (TCP and detected ports), then the plaintext ones.
   assert.deepEqual(chains(x, 41000), ['hcm[istio.metadata_exchange,rbac,rbac,router]', 'hcm[istio.metadata_exchange,rbac,rbac,router]']);
-  assert.deepEqual(chains(x, 41010), ['rbac rbac tcp_proxy', 'rbac rbac tcp_proxy', 'rbac rbac tcp_proxy']);
-  assert.deepEqual(chains(x, 41020), ['hcm[istio.metadata_exchange,rbac,rbac,router]', 'rbac rbac tcp_proxy', 'rbac rbac tcp_proxy', 'hcm[istio.metadata_exchange,rbac,rbac,router]', 'rbac rbac tcp_proxy']);
+  // The mTLS TCP chains: Istio's TCP metadata exchange before the RBAC filters.
+  assert.deepEqual(chains(x, 41010), ['istio.metadata_exchange rbac rbac tcp_proxy', 'rbac rbac tcp_proxy', 'rbac rbac tcp_proxy']);
+  assert.deepEqual(chains(x, 41020), ['hcm[istio.metadata_exchange,rbac,rbac,router]', 'istio.metadata_exchange rbac rbac tcp_proxy', 'rbac rbac tcp_proxy', 'hcm[istio.metadata_exchange,rbac,rbac,router]', 'rbac rbac tcp_proxy']);
   const http = (x.listeners['inbound|41000'] as any).filter_chains[0].filters[0].typed_config.http_filters;
   assert.deepEqual(http.slice(1, 3).map((f: any) => [f.typed_config.rules.action ?? 'ALLOW', Object.keys(f.typed_config.rules.policies)]), [
     ['DENY', ['ns[default]-policy[deny-admin]-rule[0]']],

@@ -50,11 +50,12 @@ describe('inbound listeners by mode and port handling', () => {
       assert.deepEqual([(l as any).listener_filters_timeout, (l as any).continue_on_listener_filters_timeout], [{ seconds: 1 }, true]);
     }
     assert.deepEqual(chains(listenerOf(x, 41000)), [`mtls: tls/${MTLS_ALPN.join(',')} +tls -> http_connection_manager`, ': any -> http_connection_manager']);
-    assert.deepEqual(chains(listenerOf(x, 41010)), [`mtls: tls/${MTLS_ALPN.join(',')} +tls -> tcp_proxy`, 'tls-passthrough: tls/ -> tcp_proxy', ': any -> tcp_proxy']);
+    // Istio's TCP metadata exchange first on the mTLS TCP chains (never where TLS passes through or on plain text).
+    assert.deepEqual(chains(listenerOf(x, 41010)), [`mtls: tls/${MTLS_ALPN.join(',')} +tls -> istio.metadata_exchange,tcp_proxy`, 'tls-passthrough: tls/ -> tcp_proxy', ': any -> tcp_proxy']);
     assert.deepEqual(filterNames(listenerOf(x, 41020)), ['tls_inspector', 'http_inspector']);
     assert.deepEqual(chains(listenerOf(x, 41020)), [
       `mtls-http: tls/${MTLS_HTTP} +tls -> http_connection_manager`,
-      'mtls-tcp: tls/istio,istio-peer-exchange +tls -> tcp_proxy',
+      'mtls-tcp: tls/istio,istio-peer-exchange +tls -> istio.metadata_exchange,tcp_proxy',
       'tls-passthrough: tls/ -> tcp_proxy',
       'http: */http/1.1,h2c -> http_connection_manager',
       'tcp: any -> tcp_proxy',
@@ -65,9 +66,9 @@ describe('inbound listeners by mode and port handling', () => {
     const x = translate(meshOf([strict()], [server, client]), server);
     assert.deepEqual(filterNames(listenerOf(x, 41000)), ['tls_inspector']);
     assert.deepEqual(chains(listenerOf(x, 41000)), [`mtls: tls/${MTLS_ALPN.join(',')} +tls -> http_connection_manager`]);
-    assert.deepEqual(chains(listenerOf(x, 41010)), [`mtls: tls/${MTLS_ALPN.join(',')} +tls -> tcp_proxy`]);
+    assert.deepEqual(chains(listenerOf(x, 41010)), [`mtls: tls/${MTLS_ALPN.join(',')} +tls -> istio.metadata_exchange,tcp_proxy`]);
     assert.deepEqual(filterNames(listenerOf(x, 41020)), ['tls_inspector', 'http_inspector']);
-    assert.deepEqual(chains(listenerOf(x, 41020)), [`mtls-http: tls/${MTLS_HTTP} +tls -> http_connection_manager`, 'mtls-tcp: tls/istio,istio-peer-exchange +tls -> tcp_proxy']);
+    assert.deepEqual(chains(listenerOf(x, 41020)), [`mtls-http: tls/${MTLS_HTTP} +tls -> http_connection_manager`, 'mtls-tcp: tls/istio,istio-peer-exchange +tls -> istio.metadata_exchange,tcp_proxy']);
   });
 
   test("DISABLE: exactly today's listener, as a proxy that proved no identity gets by default", () => {

@@ -39,6 +39,8 @@ export interface Workload {
    */
   ports?: WorkloadPort[];
   healthy: boolean;
+  /** Its proxy does not speak Istio's TCP metadata exchange (neither Weft's sidecar nor Istio's): its clusters do not ask for it. */
+  noPeerExchange?: boolean;
 }
 
 /** One service port of a workload, with the sidecar inbound listener and app port behind it. */

@@ -11,6 +11,7 @@ import { DEFAULT_TRUST_DOMAIN } from '../model/model.ts';
 import { spiffeUri } from '../../util/spiffe.ts';
 import type { EffectiveMode } from '../../api/peer-auth.ts';
 import type { PortHandling } from '../model/protocol.ts';
+import { TCP_PEER_EXCHANGE } from './peer-metadata.ts';
 
 /** The filter_metadata key Envoy matches transport_socket_matches against. */
 export const TRANSPORT_SOCKET_MATCH = 'envoy.transport_socket_match';
@@ -127,12 +128,13 @@ export interface ClusterTlsContext {
 export function clusterTls(tls: Record<string, unknown> | undefined, auto: { sans: readonly string[]; secure: boolean }, sni: string, ctx: ClusterTlsContext = {}): object {
   const mode = tls?.mode;
   if (mode === 'DISABLE') return {};
+  // The mesh's mutual TLS carries Istio's TCP metadata exchange (peer-metadata.ts): the cluster's upstream filter.
   if (mode === 'ISTIO_MUTUAL') {
     const sans = Array.isArray(tls!.subjectAltNames) && tls!.subjectAltNames.length ? (tls!.subjectAltNames as string[]) : auto.sans;
-    return { transport_socket: istioMutual(sans, typeof tls!.sni === 'string' && tls!.sni ? tls!.sni : sni) };
+    return { transport_socket: istioMutual(sans, typeof tls!.sni === 'string' && tls!.sni ? tls!.sni : sni), filters: [TCP_PEER_EXCHANGE] };
   }
   if (mode === 'SIMPLE' || mode === 'MUTUAL') return originationTls(tls!, ctx);
-  return auto.secure ? { transport_socket_matches: transportSocketMatches(auto.sans, sni) } : {};
+  return auto.secure ? { transport_socket_matches: transportSocketMatches(auto.sans, sni), filters: [TCP_PEER_EXCHANGE] } : {};
 }
 
 /**
@@ -276,10 +278,12 @@ export const PERMISSIVE_DETECTION_TIMEOUT = { seconds: 1 };
 export function withInboundMtls(plain: PlainInbound, mode: EffectiveMode, handling: PortHandling, filters: PortFilters, minTls?: MeshMinTls): PlainInbound {
   if (mode === 'DISABLE') return plain;
   const tcp = () => [...(filters.tcpFilters ?? []), filters.tcp()];
+  // Istio's TCP metadata exchange first on the TCP chains that terminate the mesh's mutual TLS (peer-metadata.ts).
+  const mtlsTcp = () => [TCP_PEER_EXCHANGE, ...tcp()];
   const mtls =
     handling === 'detect'
-      ? [mtlsChain('mtls-http', MTLS_HTTP_ALPN, [filters.hcm()], minTls), mtlsChain('mtls-tcp', MTLS_TCP_ALPN, tcp(), minTls)]
-      : [mtlsChain('mtls', MTLS_ALPN, handling === 'tcp' ? tcp() : [filters.hcm()], minTls)];
+      ? [mtlsChain('mtls-http', MTLS_HTTP_ALPN, [filters.hcm()], minTls), mtlsChain('mtls-tcp', MTLS_TCP_ALPN, mtlsTcp(), minTls)]
+      : [mtlsChain('mtls', MTLS_ALPN, handling === 'tcp' ? mtlsTcp() : [filters.hcm()], minTls)];
   const base = { name: plain.name, address: plain.address, listener_filters: [TLS_INSPECTOR, ...(plain.listener_filters ?? [])] };
   if (mode === 'STRICT') return { ...base, filter_chains: mtls };
   // No ALPN listed: Envoy's choice among the tls chains falls to it when no istio ALPN is offered.

@@ -8,6 +8,11 @@
 // The sidecar (http/peer-metadata.ts) believes a peer's metadata only over mutual TLS and where it
 // names the peer's certificate's workload; its app, version and canonical service and revision
 // become Istio's metrics' peer labels.
+// Over TCP, as Istio's pilot: the istio.metadata_exchange network filter
+// (envoy.tcp.metadataexchange.config.MetadataExchange, protocol istio-peer-exchange) first on each
+// inbound mTLS TCP chain and among each mesh cluster's upstream filters; the sidecar runs it where
+// mutual TLS negotiated that protocol (tcp/peer-exchange.ts). A proxy that does not speak it (a stock
+// Envoy) gets neither the cluster filter nor the protocol in its clusters' ALPN (withoutPeerExchange).
 import { TYPE } from '../../xds/types.ts';
 
 export const PEER_METADATA = 'istio.metadata_exchange';
@@ -30,4 +35,42 @@ export function withPeerMetadata(listener: object, exchange: object): object {
   });
   const l = listener as { filter_chains?: Chain[]; default_filter_chain?: Chain };
   return { ...listener, ...(l.filter_chains ? { filter_chains: l.filter_chains.map(chain) } : {}), ...(l.default_filter_chain ? { default_filter_chain: chain(l.default_filter_chain) } : {}) };
+}
+
+/** The ALPN protocol of Istio's TCP metadata exchange. */
+export const PEER_EXCHANGE_ALPN = 'istio-peer-exchange';
+
+/** Istio's TCP metadata exchange filter (xdsfilters.TCPListenerMx and TCPClusterMx: the same config). */
+export const TCP_PEER_EXCHANGE = Object.freeze({ name: PEER_METADATA, typed_config: { '@type': TYPE.tcpMetadataExchange, protocol: PEER_EXCHANGE_ALPN } });
+
+/**
+ * Clusters for a proxy that does not speak the TCP exchange: without its upstream filter, and
+ * without its protocol in the ALPN their mutual TLS offers (a server that took it would write its
+ * frame into the stream). Clusters that have neither are the same objects.
+ */
+export function withoutPeerExchange(clusters: Record<string, object>): Record<string, object> {
+  const out: Record<string, object> = {};
+  for (const [name, c] of Object.entries(clusters)) out[name] = clusterWithout(c);
+  return out;
+}
+
+function clusterWithout(cluster: object): object {
+  const c = cluster as { filters?: { typed_config?: Record<string, unknown> }[]; transport_socket?: object; transport_socket_matches?: { transport_socket?: object }[] };
+  if (!c.filters?.some((f) => f.typed_config?.['@type'] === TYPE.tcpMetadataExchange)) return cluster;
+  const { filters, ...rest } = c;
+  const kept = filters.filter((f) => f.typed_config?.['@type'] !== TYPE.tcpMetadataExchange);
+  return {
+    ...rest,
+    ...(kept.length ? { filters: kept } : {}),
+    ...(c.transport_socket ? { transport_socket: socketWithout(c.transport_socket) } : {}),
+    ...(c.transport_socket_matches ? { transport_socket_matches: c.transport_socket_matches.map((m) => (m.transport_socket ? { ...m, transport_socket: socketWithout(m.transport_socket) } : m)) } : {}),
+  };
+}
+
+function socketWithout(socket: object): object {
+  const s = socket as { typed_config?: { common_tls_context?: { alpn_protocols?: string[] } } };
+  const alpn = s.typed_config?.common_tls_context?.alpn_protocols;
+  if (!alpn?.includes(PEER_EXCHANGE_ALPN)) return socket;
+  const tc = s.typed_config!;
+  return { ...socket, typed_config: { ...tc, common_tls_context: { ...tc.common_tls_context, alpn_protocols: alpn.filter((p) => p !== PEER_EXCHANGE_ALPN) } } };
 }

@@ -58,7 +58,7 @@ import { type AuthzFilter, type MeshService, authzFilters, customProviderProblem
 import { proxyTracing, withTracing } from './tracing.ts';
 import { accessLogsFor } from './telemetry-logs.ts';
 import { istioStatsFilter, withStats } from './telemetry-metrics.ts';
-import { INBOUND_PEER_METADATA, OUTBOUND_PEER_METADATA, withPeerMetadata } from './peer-metadata.ts';
+import { INBOUND_PEER_METADATA, OUTBOUND_PEER_METADATA, withPeerMetadata, withoutPeerExchange } from './peer-metadata.ts';
 import { applicableTelemetries, applicableTelemetriesOfScope, workloadTelemetryKeys } from '../../api/telemetry-select.ts';
 
 export { duration } from './duration.ts';
@@ -440,7 +440,9 @@ export function forProxy(shared: SharedResources, scoped: ScopedResources, proxy
     };
   }
   const own = proxy.service ? workloadPorts(proxy) : [];
-  if (own.length) clusters = { ...shared.clusters };
+  // A proxy that does not speak Istio's TCP metadata exchange (a stock Envoy) is not asked to (peer-metadata.ts).
+  if (proxy.noPeerExchange) clusters = withoutPeerExchange(clusters);
+  else if (own.length) clusters = { ...shared.clusters };
   for (const p of own) {
     const handling = portHandling(p);
     if (handling === 'udp') continue;

@@ -92,6 +92,11 @@ export function decodePeerMetadata(value: string): PeerMetadata | undefined {
   } catch {
     return undefined;
   }
+  return peerMetadataOfStruct(s);
+}
+
+/** What the metrics take of a node's metadata Struct (its JSON form): the HTTP headers' and the TCP exchange's (tcp/peer-exchange.ts). */
+export function peerMetadataOfStruct(s: Record<string, unknown>): PeerMetadata {
   const str = (v: unknown) => (typeof v === 'string' && v ? v : undefined);
   const labels = s.LABELS !== null && typeof s.LABELS === 'object' ? (s.LABELS as Record<string, unknown>) : {};
   return {
@@ -177,9 +182,10 @@ export class PeerMetadataCache {
    * The metadata a peer sent, if it is to be believed: `principal` is the SPIFFE id the mesh's
    * mutual TLS proved (the caller passes none otherwise), and the value names its namespace and
    * the workload its certificate names. The same content gives the same object, so that the
-   * metrics can key series by it.
+   * metrics can key series by it. `decodeRaw`: how the value is read (an HTTP header's base64
+   * Struct; a TCP frame's body: tcp/peer-exchange.ts).
    */
-  accept(raw: string | undefined, principal: string | undefined, certWorkload: string | undefined): PeerMetadata | undefined {
+  accept(raw: string | undefined, principal: string | undefined, certWorkload: string | undefined, decodeRaw: (raw: string) => PeerMetadata | undefined = decodePeerMetadata): PeerMetadata | undefined {
     if (raw === undefined || principal === undefined) return undefined;
     // The last value first: compared by content, it costs less than hashing it for the map.
     const last = this.last;
@@ -189,7 +195,7 @@ export class PeerMetadataCache {
       this.last = r;
       return r.meta;
     }
-    const meta = this.judge(raw, principal, certWorkload);
+    const meta = this.judge(decodeRaw(raw), principal, certWorkload);
     if (meta === undefined) this.refused++;
     if (this.byValue.size >= MAX_REMEMBERED) this.byValue.delete(this.byValue.keys().next().value!);
     // A string of its own: a header value is a slice of the whole read it came in.
@@ -199,8 +205,7 @@ export class PeerMetadataCache {
     return meta;
   }
 
-  private judge(raw: string, principal: string, certWorkload: string | undefined): PeerMetadata | undefined {
-    const meta = decodePeerMetadata(raw);
+  private judge(meta: PeerMetadata | undefined, principal: string, certWorkload: string | undefined): PeerMetadata | undefined {
     const ns = spiffeNamespace(principal);
     if (!meta || ns === undefined || meta.namespace !== ns || (certWorkload !== undefined && meta.workload !== certWorkload)) return undefined;
     // Metadata without a label the metrics take would make a second series of the same labels.

@@ -24,6 +24,7 @@ import { type Http2Downstream, createHttp2Downstream } from '../http2/server.ts'
 import { rawHttp1Error, rawHttp1Reply } from '../errors.ts';
 import { type TcpContext, dial, pipeTcp, proxyTcp } from '../tcp/tcp.ts';
 import { type CurrentFilters, admitConnection } from '../tcp/authz.ts';
+import { exchangePeerMetadata } from '../tcp/peer-exchange.ts';
 import { detect } from '../tcp/detect.ts';
 import { routeBySni } from '../tcp/sni.ts';
 import { type MtlsListener, type SniConfig, type TcpProxyConfig, pickTcpCluster } from '../xds-client/convert.ts';
@@ -130,8 +131,13 @@ export function createListener(handlers: ListenerHandlers, limits: () => Listene
       },
       secure: (t, chain) => {
         if (chain.serve === 'tcp') {
-          const go = () => proxyTcp(handlers.tcp, pickTcpCluster(chain.tcp!, Math.random()), t, Buffer.alloc(0), chain.tcp!.idleTimeoutMs, undefined, chain.tcp!);
-          admit(admitConnection(handlers.tcp, l.name, t, rbacNow(chain.name), { accessLog: chain.tcp!.accessLog, acceptedAt }), go);
+          const tcp = chain.tcp!;
+          const proxy = (head: Buffer) => proxyTcp(handlers.tcp, pickTcpCluster(tcp, Math.random()), t, head, tcp.idleTimeoutMs, undefined, tcp);
+          // Admitted first, then Istio's metadata exchange where the chain runs it and its
+          // protocol was negotiated (a denied client learns nothing of this workload).
+          const x = handlers.tcp.peerExchange;
+          const go = x && tcp.peerExchange && t.alpnProtocol === tcp.peerExchange.protocol ? () => exchangePeerMetadata(t, x, `TCP connection from ${t.remoteAddress}:${t.remotePort} to listener ${l.name}`, proxy) : () => proxy(Buffer.alloc(0));
+          admit(admitConnection(handlers.tcp, l.name, t, rbacNow(chain.name), { accessLog: tcp.accessLog, acceptedAt }), go);
         }
         // HTTP inside: HTTP/2 or HTTP/1.1 by the preface, as on plaintext (the ALPN picked the chain).
         else sniff(t, handlers, l, codecs);

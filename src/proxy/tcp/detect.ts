@@ -12,8 +12,9 @@
 // The cost is one connection opened and closed on the upstream for each HTTP connection on such
 // a port; declaring the port (http-..., tcp-...) avoids it.
 import type net from 'node:net';
-import type { ProxyError } from '../errors.ts';
+import { ProxyError } from '../errors.ts';
 import { type Dialed, type TcpContext, type TcpFrom, dial, pipeTcp } from './tcp.ts';
+import { afterExchange } from './peer-exchange.ts';
 
 const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'CONNECT', 'OPTIONS', 'TRACE', 'PATCH', 'PRI', 'PROPFIND', 'PROPPATCH', 'MKCOL', 'COPY', 'MOVE', 'LOCK', 'UNLOCK', 'SEARCH', 'REPORT', 'PURGE']);
 const REQUEST_LINE = /^([A-Z]+) [^\s]+ HTTP\/(1\.[01]|2\.0)$/;
@@ -159,11 +160,26 @@ export function detect(
       decide();
       return;
     }
-    up = d;
-    up!.socket.on('data', onUp);
-    up!.socket.on('end', onUpEnd);
-    up!.socket.on('error', () => {});
-    decide();
+    // Istio's metadata exchange first, where the dial left it to run (tcp/peer-exchange.ts): what
+    // the server said after its frame is what it said first.
+    afterExchange(d!.socket, ctx.peerExchange, `TCP connection to ${d!.endpoint} in cluster ${clusterName}`, (rest) => {
+      if (decided) {
+        d!.socket.destroy();
+        return;
+      }
+      up = d;
+      if (rest.length) upChunks.push(rest);
+      up!.socket.on('data', onUp);
+      up!.socket.on('end', onUpEnd);
+      up!.socket.on('error', () => {});
+      // A socket the exchange paused flows again.
+      up!.socket.resume();
+      if (rest.length) goTcp();
+      decide();
+    }, (why) => {
+      dialErr = new ProxyError('connect_failed', `the metadata exchange with ${d!.endpoint} in cluster ${clusterName} failed: ${why}`, clusterName);
+      decide();
+    });
   }, authority, hashSource ? down.remoteAddress : undefined);
   down.resume();
   if (buf.length) queueMicrotask(decide);

@@ -23,6 +23,8 @@ import { TLS_HANDSHAKE, connectTls } from '../tls/upstream.ts';
 import type { TlsSecrets } from '../tls/secrets.ts';
 import type { TlsStats } from '../tls/stats.ts';
 import type { LiveTcpConnections } from './authz.ts';
+import { type ExchangeContext, afterExchange, markExchange, payloadRead, payloadWritten } from './peer-exchange.ts';
+import type { TLSSocket } from 'node:tls';
 
 export interface TcpContext {
   config: () => RuntimeConfig;
@@ -40,6 +42,8 @@ export interface TcpContext {
   live?: LiveTcpConnections;
   /** How a network ext_authz filter reaches its authorizer (tcp/authz.ts). */
   extAuthz?: ExtAuthzCallContext;
+  /** Istio's TCP metadata exchange, where a chain or cluster runs it (tcp/peer-exchange.ts); none: never run. */
+  peerExchange?: ExchangeContext;
 }
 
 /** Where the sidecar was given no certificate (tests of the TCP path alone): TLS endpoints cannot be reached, and say so. */
@@ -114,7 +118,7 @@ export function dial(ctx: TcpContext, clusterName: string, cb: (err: ProxyError 
     const tls = transportFor(cluster, ep);
     let s: net.Socket;
     try {
-      s = tls ? connectTls(ep.address, ep.port, { tls, secrets: ctx.tls?.secrets ?? noSecrets, ...(ctx.tls?.stats ? { stats: ctx.tls.stats } : {}) }, 'tcp') : net.connect({ host: ep.address, port: ep.port, noDelay: true, allowHalfOpen: true });
+      s = tls ? connectTls(ep.address, ep.port, { tls, secrets: ctx.tls?.secrets ?? noSecrets, ...(ctx.tls?.stats ? { stats: ctx.tls.stats } : {}), ...(ctx.peerExchange && cluster.peerExchange ? { peerExchange: cluster.peerExchange.protocol } : {}) }, 'tcp') : net.connect({ host: ep.address, port: ep.port, noDelay: true, allowHalfOpen: true });
     } catch (e) {
       if (slots) slots.give(endpoint);
       const err = new ProxyError('connect_failed', `could not connect to ${endpoint} in cluster ${clusterName}: ${(e as Error).message}`, clusterName);
@@ -131,6 +135,9 @@ export function dial(ctx: TcpContext, clusterName: string, cb: (err: ProxyError 
       clearTimeout(timer);
       s.removeAllListeners('error');
       outlier?.report(cluster, ep, 200, performance.now(), ce.healthy); // a connection made: Envoy's local-origin success
+      // Istio's metadata exchange, where the cluster runs it and the server took its protocol: the
+      // connection is made; its first user (pipeTcp, detect) runs the exchange (afterExchange).
+      if (ctx.peerExchange && tls && cluster.peerExchange && (s as TLSSocket).alpnProtocol === cluster.peerExchange.protocol) markExchange(s);
       done(undefined, { socket: s, endpoint });
     });
     s.once('error', (e: NodeJS.ErrnoException) => {
@@ -170,6 +177,13 @@ export function dial(ctx: TcpContext, clusterName: string, cb: (err: ProxyError 
  * maxDurationMs: both are closed this long after the join (the tunnel's max_stream_duration).
  */
 export function pipeTcp(ctx: TcpContext, clusterName: string, down: net.Socket, up: Dialed, downHead: Buffer, upHead: Buffer, idleTimeoutMs: number, maxDurationMs?: number, from?: TcpFrom): void {
+  // Istio's metadata exchange first, where the dial left it to be run: the connection opens (and
+  // is counted, with the peer's labels) once the server's frame came; a server that closes first
+  // (its AuthorizationPolicy denied the connection) closes the client's too.
+  afterExchange(up.socket, ctx.peerExchange, `TCP connection to ${up.endpoint} in cluster ${clusterName}`, (rest) => joinTcp(ctx, clusterName, down, up, downHead, rest.length ? Buffer.concat([rest, upHead]) : upHead, idleTimeoutMs, maxDurationMs, from), () => down.destroy());
+}
+
+function joinTcp(ctx: TcpContext, clusterName: string, down: net.Socket, up: Dialed, downHead: Buffer, upHead: Buffer, idleTimeoutMs: number, maxDurationMs?: number, from?: TcpFrom): void {
   const u = up.socket;
   const events = ctx.telemetry.tcp;
   const started = performance.now();
@@ -182,7 +196,7 @@ export function pipeTcp(ctx: TcpContext, clusterName: string, down: net.Socket, 
     onIdle: () => ctx.log(`TCP connection through cluster ${clusterName} to ${up.endpoint} idle for ${idleTimeoutMs} ms: closed`),
     onExpired: () => ctx.log(`TCP connection through cluster ${clusterName} to ${up.endpoint} open for ${maxDurationMs} ms, its maximum: closed`),
     onClosed: () => {
-      if (events.hasSubscribers) events.publish({ kind: 'close', cluster: clusterName, endpoint: up.endpoint, bytesSent: u.bytesWritten, bytesReceived: u.bytesRead, durationMs: performance.now() - started, ...conn });
+      if (events.hasSubscribers) events.publish({ kind: 'close', cluster: clusterName, endpoint: up.endpoint, bytesSent: payloadWritten(u), bytesReceived: payloadRead(u), durationMs: performance.now() - started, ...conn });
     },
   });
 }

@@ -7,10 +7,10 @@
 //     `labels`) for app, version and the canonical service and revision, with Istio's fallbacks;
 //   - the other end: what its mTLS certificate proves (SPIFFE id, its namespace, the workload the
 //     certificate names), and its app, version and canonical service/revision from Istio's metadata
-//     exchange (http/peer-metadata.ts: the x-envoy-peer-metadata headers), believed only over mTLS
-//     and where they name the certificate's namespace and workload; "unknown" where the peer sent
-//     none (a TCP connection: Weft has no TCP metadata exchange). Without mTLS every value of the
-//     other end is "unknown".
+//     exchange (http/peer-metadata.ts: the x-envoy-peer-metadata headers; tcp/peer-exchange.ts: the
+//     istio-peer-exchange frames of a TCP connection), believed only over mTLS and where they name
+//     the certificate's namespace and workload; "unknown" where the peer sent none. Without mTLS
+//     every value of the other end is "unknown".
 
 import type { PeerMetadata } from '../http/peer-metadata.ts';
 import { spiffeNamespace } from '../../util/spiffe.ts';

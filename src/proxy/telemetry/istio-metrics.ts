@@ -18,7 +18,8 @@
 import type net from 'node:net';
 import type { RuntimeConfig } from '../config.ts';
 import { isGrpc } from '../http/grpc.ts';
-import { peerPrincipal, peerWorkload } from '../tls/peer.ts';
+import { peerMetadataOf, peerPrincipal, peerWorkload } from '../tls/peer.ts';
+import { payloadRead, payloadWritten } from '../tcp/peer-exchange.ts';
 import type { RequestEvent, TcpEvent, Telemetry } from './events.ts';
 import type { PeerMetadata } from '../http/peer-metadata.ts';
 import { header, histogramLines, labelText, sample } from './exposition.ts';
@@ -257,8 +258,10 @@ export class IstioMetrics {
     const downWorkload = peerWorkload(e.down);
     const upWorkload = peerWorkload(e.up);
     const mine = this.mine(inbound ? down : up);
-    const keys = inbound ? [true, down ?? '', downWorkload ?? '', mine] : [false, up ?? '', upWorkload ?? '', mine, e.cluster];
-    const edge = () => this.labels(inbound, down, downWorkload, up, upWorkload, e.cluster, mine, ['tcp', '-', securityPolicy(inbound, down)]);
+    // The other end's metadata from Istio's TCP metadata exchange (tcp/peer-exchange.ts), where it sent any to believe.
+    const meta = peerMetadataOf(inbound ? e.down : e.up);
+    const keys = inbound ? [true, down ?? '', downWorkload ?? '', mine, '', meta ?? ''] : [false, up ?? '', upWorkload ?? '', mine, e.cluster, meta ?? ''];
+    const edge = () => this.labels(inbound, down, downWorkload, up, upWorkload, e.cluster, mine, ['tcp', '-', securityPolicy(inbound, down)], meta);
     const stats = e.listener === undefined ? this.tunnel() : listener?.istioStats;
     if (stats) return this.tcpWith(stats, e, keys, edge);
     const s = this.tcp.get(keys, () => tcpSeries(TCP_LABELS, edge(), ALL_TCP));
@@ -306,8 +309,8 @@ export class IstioMetrics {
   /** Bytes of connections still open, counted up to now. */
   private catchUp(): void {
     for (const l of this.live.values()) {
-      const received = l.up.bytesWritten;
-      const sent = l.up.bytesRead;
+      const received = payloadWritten(l.up);
+      const sent = payloadRead(l.up);
       if (l.receivedIn) l.receivedIn.received += received - l.received;
       if (l.sentIn) l.sentIn.sent += sent - l.sent;
       l.received = received;

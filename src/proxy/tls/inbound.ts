@@ -18,6 +18,7 @@ import { type MtlsListener, type TlsChain, tlsChainFor } from '../xds-client/con
 import { type TlsSecrets, contextOptions } from './secrets.ts';
 import { setPeerPrincipal, spiffeOf } from './peer.ts';
 import type { TlsStats } from './stats.ts';
+import { PEER_EXCHANGE_ALPN } from '../tcp/peer-exchange.ts';
 
 const tls = process.getBuiltinModule('node:tls');
 
@@ -157,9 +158,9 @@ export class MtlsTerminator {
       handshakeTimeout: bound,
       // Node ends the handshake with a fatal alert when the callback picks nothing, where Envoy's
       // BoringSSL goes on without ALPN (the contract's server list, h2 and http/1.1, is never what
-      // a sidecar offers). So the protocol that picked the chain is selected: the chain can be
-      // found again from it once the handshake is done.
-      ALPNCallback: ({ protocols }) => protocols.find((p) => this.o?.mtls.chains.some((ch) => ch.alpn.includes(p))) ?? protocols[0],
+      // a sidecar offers). So the protocol that picked the chain is selected (selectAlpn): the
+      // chain can be found again from it once the handshake is done.
+      ALPNCallback: ({ protocols }) => selectAlpn(this.o?.mtls.chains ?? [], protocols),
     });
     server.on('secureConnection', (t: TLSSocket) => this.secured(t));
     server.on('tlsClientError', (e: NodeJS.ErrnoException, t: TLSSocket) => {
@@ -201,6 +202,16 @@ export class MtlsTerminator {
     if (t.isSessionReused()) o.stats.resumed++;
     o.secure(t, chain);
   }
+}
+
+/**
+ * The protocol the server takes of the client's offer: the first a chain matches. The metadata
+ * exchange's is taken only for a chain that runs the exchange (a client that negotiated it writes
+ * its frame first, which no app must read). Node ends the handshake when nothing is picked, where
+ * Envoy goes on without ALPN: then the first offered that is not the exchange's.
+ */
+export function selectAlpn(chains: readonly TlsChain[], offered: readonly string[]): string | undefined {
+  return offered.find((p) => chains.some((ch) => ch.alpn.includes(p) && (p !== PEER_EXCHANGE_ALPN || ch.tcp?.peerExchange?.protocol === p))) ?? offered.find((p) => p !== PEER_EXCHANGE_ALPN) ?? offered[0];
 }
 
 function peerOf(s: net.Socket): string {

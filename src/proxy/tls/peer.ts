@@ -6,6 +6,7 @@
 // to the socket but is not the same object.
 import type { PeerCertificate } from 'node:tls';
 import { peerIdentity } from '../../util/spiffe.ts';
+import type { PeerMetadata } from '../http/peer-metadata.ts';
 
 const PRINCIPAL = Symbol('weft.peerPrincipal');
 
@@ -46,4 +47,17 @@ export function peerWorkload(socket: object | undefined | null): string | undefi
     s[WORKLOAD] = peerIdentity(cert && Object.keys(cert).length ? cert : undefined)?.workload ?? null;
   }
   return s[WORKLOAD] ?? undefined;
+}
+
+const METADATA = Symbol('weft.peerMetadata');
+type WithMetadata = { [METADATA]?: PeerMetadata };
+
+/** Sets what the peer of a TCP connection said of itself by Istio's metadata exchange (tcp/peer-exchange.ts), once believed. */
+export function setPeerMetadata(socket: object, meta: PeerMetadata): void {
+  (socket as WithMetadata)[METADATA] = meta;
+}
+
+/** The peer's metadata from the TCP metadata exchange, for the TCP metrics; undefined where it sent none to believe. */
+export function peerMetadataOf(socket: object | undefined | null): PeerMetadata | undefined {
+  return socket ? (socket as WithMetadata)[METADATA] : undefined;
 }

@@ -15,6 +15,7 @@ import { peerPrincipal, peerWorkload, setPeerPrincipal, setPeerWorkload, spiffeO
 import type { TlsStats } from './stats.ts';
 import { peerIdentity } from '../../util/spiffe.ts';
 import { originationContext, rootsName, sanMismatchOf } from './origination.ts';
+import { PEER_EXCHANGE_ALPN } from '../tcp/peer-exchange.ts';
 
 const tls = process.getBuiltinModule('node:tls');
 
@@ -23,6 +24,8 @@ export interface TlsOrigin {
   tls: UpstreamTls;
   secrets: TlsSecrets;
   stats?: TlsStats;
+  /** A TCP connection's cluster runs Istio's metadata exchange on this protocol (tcp/peer-exchange.ts). */
+  peerExchange?: string;
 }
 
 /** What the connection carries, for the ALPN Istio's alpn filter sets. */
@@ -33,14 +36,17 @@ export const TLS_HANDSHAKE = 'tls_handshake';
 
 /**
  * Istio's alpn filter: istio-http/1.1 or istio-h2 ahead of the context's own (istio-peer-exchange,
- * istio); TCP offers the context's, and so does TLS of the user's own (the cluster's
- * istio.alpn_override "false": h2 for an HTTP/2 cluster, else none).
+ * istio); TCP offers the context's (istio-peer-exchange only where the cluster runs the metadata
+ * exchange), and so does TLS of the user's own (the cluster's istio.alpn_override "false": h2 for
+ * an HTTP/2 cluster, else none).
  */
-export function offeredAlpn(t: UpstreamTls, carries: TlsCarries): string[] {
+export function offeredAlpn(t: UpstreamTls, carries: TlsCarries, peerExchange?: string): string[] {
   if (t.noAlpnOverride) return [...t.alpn];
   if (carries === 'http1') return ['istio-http/1.1', ...t.alpn];
   if (carries === 'http2') return ['istio-h2', ...t.alpn];
-  return [...t.alpn];
+  // A TCP connection offers the metadata exchange's protocol only where its cluster runs the
+  // exchange: a server that took it would write its frame into the client's stream.
+  return t.alpn.filter((p) => p !== PEER_EXCHANGE_ALPN || p === peerExchange);
 }
 
 /** Why a verified server certificate is not the one asked for, or undefined when it is. */
@@ -75,7 +81,7 @@ export function connectTls(host: string, port: number, o: TlsOrigin, carries: Tl
     // to the same endpoint resumes the last one's session, a shorter handshake with no certificate
     // signatures. The server still checks who the session was made with.
     ...(session ? { session } : {}),
-    ALPNProtocols: offeredAlpn(o.tls, carries),
+    ALPNProtocols: offeredAlpn(o.tls, carries, o.peerExchange),
     // insecureSkipVerify: an empty validation context, as Envoy's, verifies nothing.
     rejectUnauthorized: files?.roots !== 'none',
     // The chain is verified against ROOTCA (or the origination's roots) first; then, instead of a

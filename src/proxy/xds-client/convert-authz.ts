@@ -8,6 +8,7 @@
 // Istio's CUSTOM action puts ext_authz filters among them (convert-ext-authz.ts): a chain's
 // authorization is a list of steps, each an RBAC filter or an external authorizer, run in order.
 import { isIstioStats } from './convert-stats.ts';
+import { type TcpPeerExchangeConfig, isTcpPeerExchange, tcpPeerExchangeConfig } from './convert-peer-metadata.ts';
 import { type CompiledRbacFilter, compileHttpRbac, compileNetworkRbac } from '../authz/index.ts';
 import { TYPE } from '../../xds/types.ts';
 import { fail } from './convert-util.ts';
@@ -44,17 +45,21 @@ export function httpRbacFilter(where: string, i: number, f: any): RbacFilterConf
  * after them (an HttpConnectionManager or a tcp_proxy) with its index. Anything else (another
  * network filter, RBAC after the terminal filter) is left for the caller to refuse by the count of `rest`.
  */
-export function splitNetworkRbac(where: string, filters: readonly any[]): { rbac: AuthzFilterConfig[]; rest: any[]; offset: number } {
-  let n = 0;
+export function splitNetworkRbac(where: string, filters: readonly any[]): { rbac: AuthzFilterConfig[]; rest: any[]; offset: number; peerExchange?: TcpPeerExchangeConfig } {
+  // Istio's TCP metadata exchange comes first, where Istio's pilot puts it (tcp/peer-exchange.ts).
+  const start = filters.length && isTcpPeerExchange(filters[0]) ? 1 : 0;
+  const peerExchange = start ? tcpPeerExchangeConfig(`${where}.filters[0]`, filters[0]) : undefined;
+  let n = start;
   while (n < filters.length && isNetworkRbac(filters[n])) n++;
-  const rbac = filters.slice(0, n).map((f, i): AuthzFilterConfig =>
-    f.typed_config['@type'] === TYPE.extAuthzNetwork
+  const rbac = filters.slice(start, n).map((f, j): AuthzFilterConfig => {
+    const i = start + j;
+    return f.typed_config['@type'] === TYPE.extAuthzNetwork
       ? networkExtAuthzFilter(`${where}.filters[${i}].typed_config`, f)
-      : Object.freeze({ name: String(f.name ?? `filters[${i}]`), rbac: compileNetworkRbac(`${where}.filters[${i}].typed_config`, f.typed_config) }),
-  );
+      : Object.freeze({ name: String(f.name ?? `filters[${i}]`), rbac: compileNetworkRbac(`${where}.filters[${i}].typed_config`, f.typed_config) });
+  });
   // Istio's stats filter sits before the tcp_proxy: the listener's metrics config (convert.ts listenerStats reads it).
   const rest = filters.slice(n).filter((f) => !isIstioStats(f));
   const late = rest.findIndex(isNetworkRbac);
   if (late >= 0) fail(`${where}.filters[${n + late}]`, 'a network RBAC or ext_authz filter must come before the chain\'s HttpConnectionManager or tcp_proxy');
-  return { rbac, rest, offset: n };
+  return { rbac, rest, offset: n, ...(peerExchange ? { peerExchange } : {}) };
 }

@@ -87,7 +87,7 @@ export function mtlsParts(where: string, l: any): MtlsParts {
     }
     const other = Object.keys(m).filter((k) => k !== 'transport_protocol' && k !== 'application_protocols');
     if (other.length) fail(`${cw}.filter_chain_match.${other[0]}`, 'not supported beside transport_protocol (application_protocols is)');
-    const { rbac, rest: filters } = splitNetworkRbac(cw, c.filters ?? []);
+    const { rbac, rest: filters, peerExchange } = splitNetworkRbac(cw, c.filters ?? []);
     const types = filters.map((f: any) => f.typed_config?.['@type'] ?? f.name);
     if (!tls) {
       // TLS passed through: only to a tcp_proxy (an HCM cannot read TLS it does not terminate),
@@ -102,9 +102,11 @@ export function mtlsParts(where: string, l: any): MtlsParts {
     const alpn = (m.application_protocols ?? []).map(String);
     if (types[0] === TYPE.tcpProxy) {
       const tcp = tcpProxy(cw, filters[0].typed_config);
-      chains.push({ name, alpn, tls, serve: 'tcp', tcp: rbac.length ? { ...tcp, rbac } : tcp });
+      chains.push({ name, alpn, tls, serve: 'tcp', tcp: { ...tcp, ...(rbac.length ? { rbac } : {}), ...(peerExchange ? { peerExchange } : {}) } });
       return;
     }
+    // Istio puts the TCP exchange on HTTP chains too, where it never runs (their ALPN is istio-http/*); one that would is refused.
+    if (peerExchange && alpn.includes(peerExchange.protocol)) fail(`${cw}.filters[0]`, `the TCP metadata exchange on a chain that serves HTTP and matches its protocol ${peerExchange.protocol} is not supported (HTTP exchanges metadata in headers: the HCM's istio.metadata_exchange)`);
     if (rbac.length) fail(`${cw}.filters[0]`, 'network RBAC before an HttpConnectionManager is not supported (put HTTP RBAC filters in its http_filters)');
     const tc = filters[0].typed_config;
     if (hcm && JSON.stringify(hcm) !== JSON.stringify(tc)) fail(`${cw}.filters[0]`, "every chain's HttpConnectionManager must be the same (the port's own): the sidecar routes a listener by one route configuration");

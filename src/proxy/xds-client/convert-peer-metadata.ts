@@ -1,8 +1,13 @@
-// PURE: Istio's metadata exchange filter (istio.metadata_exchange: a TypedStruct of
-// io.istio.http.peer_metadata.Config, as Istio's pilot puts it first in each sidecar HCM) -> what
-// the sidecar does with the x-envoy-peer-metadata headers (http/peer-metadata.ts). Discovery and
-// propagation by Istio's headers (istio_headers) are what it implements; another method
-// (workload_discovery, baggage) or shared_with_upstream is refused, naming the field.
+// PURE: Istio's metadata exchange filters -> what the sidecar does with them:
+//   - HTTP (istio.metadata_exchange: a TypedStruct of io.istio.http.peer_metadata.Config, as
+//     Istio's pilot puts it first in each sidecar HCM): the x-envoy-peer-metadata headers
+//     (http/peer-metadata.ts). Discovery and propagation by Istio's headers (istio_headers) are what
+//     it implements; another method (workload_discovery, baggage) or shared_with_upstream is
+//     refused, naming the field;
+//   - TCP (istio.metadata_exchange: envoy.tcp.metadataexchange.config.MetadataExchange, first on an
+//     inbound TCP chain, and among a cluster's upstream filters): the frames each side writes where
+//     mutual TLS negotiated its protocol (tcp/peer-exchange.ts). enable_discovery (ambient's
+//     workload discovery) is refused.
 import { TYPE } from '../../xds/types.ts';
 import { fail } from './convert-util.ts';
 
@@ -51,4 +56,36 @@ export function peerMetadataConfig(where: string, f: any): PeerMetadataConfig {
     return list.length > 0;
   };
   return { downstreamDiscovery: uses('downstream_discovery'), downstreamPropagation: uses('downstream_propagation'), upstreamDiscovery: uses('upstream_discovery'), upstreamPropagation: uses('upstream_propagation') };
+}
+
+/** The TCP exchange of a chain or a cluster: the ALPN protocol it runs on. */
+export interface TcpPeerExchangeConfig {
+  protocol: string;
+}
+
+const TCP_MX_TYPE = 'envoy.tcp.metadataexchange.config.MetadataExchange';
+
+/** Is this network (or upstream network) filter Istio's TCP metadata exchange (its own type, or a TypedStruct of it)? */
+export function isTcpPeerExchange(f: any): boolean {
+  const tc = f?.typed_config;
+  return tc?.['@type'] === TYPE.tcpMetadataExchange || (TYPED_STRUCTS.has(tc?.['@type']) && tc?.type_url === `type.googleapis.com/${TCP_MX_TYPE}`);
+}
+
+export function tcpPeerExchangeConfig(where: string, f: any): TcpPeerExchangeConfig {
+  const tc = f.typed_config;
+  const typed = tc['@type'] === TYPE.tcpMetadataExchange;
+  const value = typed ? tc : (tc.value ?? {});
+  const at = typed ? `${where}.typed_config` : `${where}.typed_config.value`;
+  if (!typed) for (const k of Object.keys(tc)) if (k !== '@type' && k !== 'type_url' && k !== 'value') fail(`${where}.typed_config.${k}`, 'not supported');
+  for (const k of Object.keys(value)) {
+    if (k === '@type' || k === 'protocol') continue;
+    if (k === 'enable_discovery') {
+      if (value[k] === true) fail(`${at}.enable_discovery`, 'not supported (the workload discovery of ambient mode: the sidecar takes the metadata the peer sends)');
+      continue;
+    }
+    fail(`${at}.${k}`, 'not supported (protocol is)');
+  }
+  const protocol = value.protocol;
+  if (typeof protocol !== 'string' || !protocol || protocol.length > 255) fail(`${at}.protocol`, 'required: the ALPN protocol the exchange runs on (Istio\'s: istio-peer-exchange)');
+  return { protocol };
 }

@@ -1,6 +1,7 @@
 // PURE: the opaque-TCP parts of a listener -> runtime config: tcp_proxy filters, and the filter
 // chains a tls_inspector listener picks by server name (Envoy's filter_chain_match.server_names).
 import type { AuthzFilterConfig } from './convert-authz.ts';
+import type { TcpPeerExchangeConfig } from './convert-peer-metadata.ts';
 import { TYPE } from '../../xds/types.ts';
 import { pickTarget } from '../http/router.ts';
 import { duration, fail } from './convert-util.ts';
@@ -22,6 +23,8 @@ export interface TcpProxyConfig {
   accessLog?: readonly AccessLogConfig[];
   /** The listener it is on (set once the listener is converted): telemetry's listener. */
   listener?: string;
+  /** Istio's TCP metadata exchange before it: run where the chain's mutual TLS negotiated its protocol (tcp/peer-exchange.ts). */
+  peerExchange?: TcpPeerExchangeConfig;
 }
 
 /** A filter chain of a tls_inspector listener: its name (for logs) and its tcp_proxy. */

@@ -133,6 +133,8 @@ export interface ClusterConfig {
   localityWeighted?: boolean;
   /** round_robin_lb_config / least_request_lb_config slow_start_config: new endpoints' share grows over a window (upstream/slow-start.ts). */
   slowStart?: SlowStartConfig;
+  /** Its upstream filters' Istio TCP metadata exchange: run on a TCP connection whose mutual TLS negotiated its protocol (tcp/peer-exchange.ts). */
+  peerExchange?: TcpPeerExchangeConfig;
 }
 
 export interface SlowStartConfig {
@@ -191,7 +193,7 @@ export interface Endpoint {
 
 export { ConvertError } from './convert-util.ts';
 export type { AuthzFilterConfig } from './convert-authz.ts';
-import { type PeerMetadataConfig, isPeerMetadata, peerMetadataConfig } from './convert-peer-metadata.ts';
+import { type PeerMetadataConfig, type TcpPeerExchangeConfig, isPeerMetadata, isTcpPeerExchange, peerMetadataConfig, tcpPeerExchangeConfig } from './convert-peer-metadata.ts';
 import { AUTHN_FILTER_TYPES, type AuthzFilterConfig, httpRbacFilter, isHttpExtAuthz, isHttpRbac, splitNetworkRbac } from './convert-authz.ts';
 import { httpExtAuthzFilter } from './convert-ext-authz.ts';
 export type { ExtAuthzConfig, ExtAuthzFilterConfig, ExtAuthzService } from './convert-ext-authz.ts';
@@ -539,7 +541,8 @@ export function convertCluster(c: any): ClusterConfig {
   if (lb === 'maglev' && !isPrime(hashTableSize!)) fail(`${where}: maglev_lb_config.table_size`, `must be a prime number, got ${hashTableSize}`);
   const slowStart = slowStartOf(where, c, lb);
   const transport = clusterTransport(where, c);
-  const base = { name: c.name, connectTimeoutMs, protocol, limits, lb, panicPercent, localityWeighted, ...transport, ...(autoSni ? { autoSni } : {}), ...(slowStart ? { slowStart } : {}), ...(Object.keys(connection).length ? { connection } : {}), ...(outlier ? { outlier } : {}), ...(hashTableSize ? { hashTableSize } : {}) };
+  const peerExchange = upstreamFilters(where, c.filters);
+  const base = { name: c.name, connectTimeoutMs, protocol, limits, lb, panicPercent, localityWeighted, ...transport, ...(autoSni ? { autoSni } : {}), ...(slowStart ? { slowStart } : {}), ...(peerExchange ? { peerExchange } : {}), ...(Object.keys(connection).length ? { connection } : {}), ...(outlier ? { outlier } : {}), ...(hashTableSize ? { hashTableSize } : {}) };
   const internal = internalEndpoint(`${where}: load_assignment`, c.load_assignment);
   if (internal !== undefined) {
     if (type !== 'STATIC') fail(`${where}: type`, 'a cluster whose endpoint is an internal listener must be STATIC');
@@ -560,6 +563,19 @@ export function convertCluster(c: any): ClusterConfig {
     return { ...base, type, ...(port ? { portOverride: port } : {}) };
   }
   fail(`${where}: type`, `${type} clusters are not supported (EDS, STATIC, STRICT_DNS, LOGICAL_DNS and ORIGINAL_DST are)`);
+}
+
+/** A cluster's upstream network filters: Istio's TCP metadata exchange, and nothing else. */
+function upstreamFilters(where: string, filters: unknown): TcpPeerExchangeConfig | undefined {
+  if (filters == null) return undefined;
+  if (!Array.isArray(filters)) fail(`${where}: filters`, 'must be a list');
+  let out: TcpPeerExchangeConfig | undefined;
+  filters.forEach((f: any, i: number) => {
+    if (!isTcpPeerExchange(f)) fail(`${where}: filters[${i}]`, `unsupported upstream network filter ${f?.typed_config?.['@type'] ?? f?.name ?? '(none)'} (Istio's metadata exchange, envoy.tcp.metadataexchange.config.MetadataExchange, is supported)`);
+    if (out) fail(`${where}: filters[${i}]`, 'a second metadata exchange filter');
+    out = tcpPeerExchangeConfig(`${where}: filters[${i}]`, f);
+  });
+  return out;
 }
 
 /** Envoy's slow_start_config, for the ROUND_ROBIN and LEAST_REQUEST policies that have one. */
