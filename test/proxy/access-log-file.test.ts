@@ -8,6 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { LogFile, MAX_BACKLOG } from '../../src/proxy/telemetry/log-file.ts';
+import type { LogEntry } from '../../src/proxy/telemetry/format.ts';
 import { tmpDir } from '../helpers.ts';
 
 test('a stalled file: writes never wait, lines past the backlog are dropped and counted, the accepted ones all arrive', async () => {
@@ -132,6 +133,119 @@ test("a text format's lines written straight into the buffer are renderText's li
   assert.equal(f.dropped, 0);
   await f.close();
   assert.ok(fs.readFileSync(file).equals(Buffer.from(want.join(''))), 'the file holds exactly the lines renderText makes, in order');
+});
+
+test("writeText's bytes are renderText's line in UTF-8, or it says why not, on seeded random formats and entries (empty, undefined, non-ASCII, very long values; lines at the buffer's end), the sidecar's own entries too", async () => {
+  const { compileText, renderText, writeText, NO_ROOM, NOT_ASCII } = await import('../../src/proxy/telemetry/format.ts');
+  const { requestLogEntry } = await import('../../src/proxy/telemetry/access-log.ts');
+  // A seeded generator (mulberry32): a failure is the same on every run.
+  let seed = 0xa110c;
+  const random = () => {
+    seed = (seed + 0x6d2b79f5) | 0;
+    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  const pick = <T,>(xs: readonly T[]): T => xs[Math.floor(random() * xs.length)]!;
+  const OPERATORS = ['START_TIME', 'START_TIME:10', 'PROTOCOL', 'RESPONSE_CODE', 'RESPONSE_CODE:2', 'RESPONSE_FLAGS', 'RESPONSE_CODE_DETAILS', 'CONNECTION_TERMINATION_DETAILS', 'UPSTREAM_TRANSPORT_FAILURE_REASON', 'BYTES_RECEIVED', 'BYTES_SENT', 'DURATION', 'UPSTREAM_HOST', 'UPSTREAM_CLUSTER', 'UPSTREAM_CLUSTER_RAW:7', 'UPSTREAM_LOCAL_ADDRESS', 'UPSTREAM_LOCAL_ADDRESS_WITHOUT_PORT', 'DOWNSTREAM_LOCAL_ADDRESS', 'DOWNSTREAM_LOCAL_ADDRESS_WITHOUT_PORT', 'DOWNSTREAM_REMOTE_ADDRESS', 'DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT', 'REQUESTED_SERVER_NAME', 'ROUTE_NAME', 'DOWNSTREAM_PEER_URI_SAN', 'DOWNSTREAM_LOCAL_URI_SAN', 'UPSTREAM_PEER_URI_SAN', 'REQ(:METHOD)', 'REQ(:PATH)', 'REQ(X-ENVOY-ORIGINAL-PATH?:PATH)', 'REQ(:AUTHORITY)', 'REQ(HOST)', 'REQ(:SCHEME)', 'REQ(USER-AGENT)', 'REQ(X-USER?X-ALT)', 'REQ(X-USER):3', 'RESP(X-ENVOY-UPSTREAM-SERVICE-TIME)', 'RESP(X-USER?CONTENT-TYPE)', 'DYNAMIC_METADATA(ns:k)', 'DYNAMIC_METADATA(ns)'];
+  const LITERALS = [' ', '"', '" "', '[', '] ', '%%', '\t', ' - ', 'x'.repeat(40), '\n'];
+  const format = (i: number) => {
+    let f = '';
+    for (let n = 1 + Math.floor(random() * 12); n > 0; n--) f += random() < 0.6 ? `%${pick(OPERATORS)}%` : pick(LITERALS);
+    // Now and then a format whose own text is not plain ASCII.
+    return `${f}${i % 25 === 0 ? ' → ' : ''}\n`;
+  };
+  const long = 'L'.repeat(5000);
+  const STRINGS = [undefined, '', '-', 'GET', '/r/1', 'via_upstream', 'outbound|9080||reviews.default.svc.cluster.local', '10.0.0.1:9080', '[::1]:80', 'jösé', '→', '😀', '\ud800', `a${long}`, `${long}é`, 'ascii then ü at the end ü'];
+  const NUMBERS = [0, 7, 200, 503, 1_000_003, 2 ** 53 - 1, 2 ** 53, 1e21, -3, 1.5, Number.NaN];
+  const str = () => pick(STRINGS);
+  const headers = (): Record<string, string | undefined> => ({ 'user-agent': str(), 'x-user': str(), 'x-alt': str(), 'content-type': str(), 'x-envoy-original-path': random() < 0.2 ? str() : undefined, 'x-envoy-upstream-service-time': str() });
+  const entry = (): LogEntry => {
+    const req = headers();
+    const resp = headers();
+    return {
+      startMs: random() < 0.05 ? pick([Date.UTC(10001, 0, 1), -62198755200001]) : Date.UTC(2026, 11, 6) + random() * 86_400_000,
+      durationMs: random() < 0.2 ? undefined : pick(NUMBERS),
+      method: str(),
+      path: str(),
+      query: pick(['', 'q=1', 'é=1', undefined]),
+      authority: str(),
+      protocol: str(),
+      reqHeader: (n) => req[n],
+      respHeader: (n) => resp[n],
+      responseCode: pick(NUMBERS),
+      responseFlags: pick(['-', 'UF,URX', 'ü']),
+      responseCodeDetails: str(),
+      connectionTerminationDetails: str(),
+      upstreamTransportFailureReason: str(),
+      bytesReceived: pick(NUMBERS),
+      bytesSent: pick(NUMBERS),
+      upstreamHost: str(),
+      upstreamCluster: str(),
+      upstreamLocalAddress: str(),
+      downstreamLocalAddress: str(),
+      downstreamRemoteAddress: str(),
+      requestedServerName: str(),
+      routeName: str(),
+      downstreamPeerUriSan: str(),
+      downstreamLocalUriSan: str(),
+      upstreamPeerUriSan: str(),
+      dynamicMetadata: random() < 0.5 ? { ns: { k: pick([str(), 5, { a: 'é' }, null]) } } : undefined,
+    };
+  };
+  // The sidecar's own entries (access-log.ts HttpEntry): addresses that change from line to line or stay.
+  const REMOTES: [string, number | undefined][] = [['10.0.0.7', 50000], ['10.0.0.7', 50001], ['::ffff:10.0.0.9', 40000], ['fe80::1', 443], ['10.0.0.7', undefined]];
+  const hostPort = ([a, p]: [string, number | undefined]) => {
+    const u = a.startsWith('::ffff:') && a.includes('.') ? a.slice(7) : a;
+    return p === undefined ? u : u.includes(':') ? `[${u}]:${p}` : `${u}:${p}`;
+  };
+  const sidecarEntry = (): LogEntry => {
+    const remote = pick(REMOTES);
+    const local = pick(REMOTES);
+    const req = headers();
+    const sni = str();
+    const ds = {
+      head: { method: pick(['GET', 'PÖST']), authority: str() ?? '', path: str() ?? '/', query: pick(['', 'a=b']), headers: Object.entries(req).flatMap(([k, v]) => (v === undefined ? [] : [k, v])), hasBody: false, protocol: 'HTTP/1.1' },
+      listenerName: 'inbound|9080',
+      remoteAddress: () => remote[0],
+      remotePort: remote[1] === undefined ? undefined : () => remote[1],
+      localAddress: () => ({ address: local[0], port: local[1] ?? 15006 }),
+      requestedServerName: () => sni,
+    };
+    const e = { cluster: pick(['-', 'inbound|9080||']), status: pick([200, 503]), durationMs: random() * 100, endpoint: str(), route: str(), responseHeaders: ['x-user', str() ?? ''], ds };
+    const entry = requestLogEntry(e as never, ds as never, () => 'spiffe://cluster.local/ns/default/sa/reviews');
+    assert.equal(entry.downstreamRemoteAddress, hostPort(remote));
+    assert.equal(entry.downstreamLocalAddress, hostPort([local[0], local[1] ?? 15006]));
+    return entry;
+  };
+  const buf = new Uint8Array(8192);
+  const counts = { written: 0, noRoom: 0, notAscii: 0 };
+  for (let i = 0; i < 400; i++) {
+    const parts = compileText(format(i), `format ${i}`);
+    for (let j = 0; j < 10; j++) {
+      const e = j % 3 === 0 ? sidecarEntry() : entry();
+      const line = renderText(parts, e);
+      // Anywhere in the buffer, often where the line just fits or just does not.
+      const at = j % 2 ? Math.floor(random() * buf.length) : Math.max(0, buf.length - line.length - 1 + Math.floor(random() * 3));
+      const end = writeText(parts, e, buf, at);
+      const ascii = !/[^\x00-\x7f]/.test(line);
+      const why = `format ${i} entry ${j} at ${at}: ${JSON.stringify(line.slice(0, 200))}`;
+      if (end >= 0) {
+        counts.written++;
+        assert.ok(Buffer.from(buf.subarray(at, end)).equals(Buffer.from(line)), why);
+      } else if (end === NO_ROOM) {
+        counts.noRoom++;
+        assert.ok(at + line.length > buf.length, `NO_ROOM for a line that fits: ${why}`);
+      } else {
+        counts.notAscii++;
+        assert.equal(end, NOT_ASCII, why);
+        assert.ok(!ascii, `NOT_ASCII for a plain ASCII line: ${why}`);
+      }
+      // A plain ASCII line that fits is always written.
+      if (ascii && at + line.length <= buf.length) assert.ok(end >= 0, why);
+    }
+  }
+  assert.ok(counts.written > 500 && counts.noRoom > 100 && counts.notAscii > 500, JSON.stringify(counts));
 });
 
 test('a format whose own text is not plain ASCII writes its lines as renderText makes them', async () => {
