@@ -61,8 +61,7 @@ export class LogFile {
       this.dropped++;
       return;
     }
-    // A format whose own text is not plain ASCII would start every line in vain.
-    if (!asciiFormat(parts)) return this.write(renderText(parts, e));
+    // A format whose own text is not plain ASCII: writeText says NOT_ASCII at once, having written nothing.
     let end = writeText(parts, e, this.buf, this.used);
     if (end === NO_ROOM && this.used > 0) {
       this.flush();
@@ -149,15 +148,6 @@ export class LogFile {
     });
   }
 }
-const ASCII_FORMATS = new WeakMap<FormatParts, boolean>();
-
-/** Whether a format's literal text is plain ASCII (found once per compiled format). */
-function asciiFormat(parts: FormatParts): boolean {
-  let a = ASCII_FORMATS.get(parts);
-  if (a === undefined) ASCII_FORMATS.set(parts, (a = parts.every((p) => typeof p !== 'string' || !/[^\x00-\x7f]/.test(p))));
-  return a;
-}
-
 /**
  * The write stream of a path: an fs write stream (libuv's thread pool), /dev/stdout and /dev/stderr
  * too, opened anew (process.stdout writes synchronously to a pipe or file on Linux). Where the
