@@ -145,29 +145,32 @@ const SIMPLE: Record<string, Op> = {
   UPSTREAM_PEER_URI_SAN: (e) => e.upstreamPeerUriSan,
 };
 
-/** Envoy's pseudo-headers of the request, as REQ() reads them. */
-function requestHeader(e: LogEntry, name: string): string | undefined {
+/** Envoy's pseudo-headers of the request, as REQ() reads them; another name, the request's header. */
+function requestHeader(name: string): Op {
   switch (name) {
     case ':method':
-      return e.method;
+      return (e) => e.method;
     case ':path':
-      return e.path === undefined ? undefined : e.query ? `${e.path}?${e.query}` : e.path;
+      return (e) => (e.path === undefined ? undefined : e.query ? `${e.path}?${e.query}` : e.path);
     case ':authority':
     case 'host':
-      return e.authority;
+      return (e) => e.authority;
     case ':scheme':
-      return e.method === undefined ? undefined : 'http';
+      return (e) => (e.method === undefined ? undefined : 'http');
     default:
-      return e.reqHeader?.(name);
+      return (e) => e.reqHeader?.(name);
   }
 }
 
-/** REQ(X?Y) / RESP(X?Y): the first header, else the alternative. */
+/** REQ(X?Y) / RESP(X?Y): the first header, else the alternative (the getter of each chosen once, not per line). */
 function headerOp(which: 'REQ' | 'RESP', arg: string, where: string): Op {
   const [a, b, extra] = arg.toLowerCase().split('?');
   if (!a || extra !== undefined || b === '') throw new FormatError(`${where}: %${which}(${arg})%: expected a header name, optionally ?alternative`);
-  const get = which === 'REQ' ? (e: LogEntry, n: string) => requestHeader(e, n) : (e: LogEntry, n: string) => e.respHeader?.(n);
-  return b === undefined ? (e) => get(e, a) : (e) => get(e, a) ?? get(e, b);
+  const get = (n: string): Op => (which === 'REQ' ? requestHeader(n) : (e) => e.respHeader?.(n));
+  const first = get(a);
+  if (b === undefined) return first;
+  const second = get(b);
+  return (e) => first(e) ?? second(e);
 }
 
 /** DYNAMIC_METADATA(namespace:key:...): the value at that path, a string or JSON. */
