@@ -209,10 +209,10 @@ class HttpEntry implements LogEntry {
   }
   get downstreamLocalAddress(): string | undefined {
     const local = this.ds.localAddress?.();
-    return local ? hostPort(local.address, local.port) : undefined;
+    return local ? LOCAL.hostPort(local.address, local.port) : undefined;
   }
   get downstreamRemoteAddress(): string {
-    return hostPort(this.ds.remoteAddress(), this.ds.remotePort?.());
+    return REMOTE.hostPort(this.ds.remoteAddress(), this.ds.remotePort?.());
   }
   get requestedServerName(): string | undefined {
     return this.ds.requestedServerName?.();
@@ -266,6 +266,27 @@ function downstreamOf(down: net.Socket | undefined, identity: () => string | und
     downstreamLocalUriSan: peer ? identity() : undefined,
   };
 }
+
+/**
+ * hostPort's last answer, for one of a request's addresses: a connection's requests, and an inbound
+ * listener's every request, have the same; one string, not a new one per line, which was copied
+ * into a flat one (V8's flattening of a concatenation) by each line written.
+ */
+class HostPort {
+  private address = '';
+  private port: number | undefined = -1;
+  private text = '';
+  hostPort(address: string, port: number | undefined): string {
+    if (address !== this.address || port !== this.port) {
+      this.text = hostPort(address, port);
+      this.address = address;
+      this.port = port;
+    }
+    return this.text;
+  }
+}
+const LOCAL = new HostPort();
+const REMOTE = new HostPort();
 
 function hostPort(address: string, port: number | undefined): string {
   const a = unmapped(address);
