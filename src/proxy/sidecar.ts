@@ -22,7 +22,7 @@ import { Tracer } from './telemetry/tracer.ts';
 import { HealthMetrics } from './telemetry/health-metrics.ts';
 import { selfPeer } from './telemetry/istio-labels.ts';
 import { PeerMetadataCache, ownMetadata as ownMetadataOf } from './http/peer-metadata.ts';
-import { ownFrame } from './tcp/peer-exchange.ts';
+import { PEER_EXCHANGE_ALPN, ownFrame } from './tcp/peer-exchange.ts';
 import { Pools, memberKey } from './upstream/pools.ts';
 import { pruneRoundRobin } from './upstream/choose.ts';
 import { XdsClient } from './xds-client/client.ts';
@@ -121,6 +121,7 @@ export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
       [META.namespace]: namespace,
       [META.labels]: opts.labels,
       [META.address]: opts.address,
+      [META.peerExchange]: PEER_EXCHANGE_ALPN,
       ...(opts.service ? { [META.service]: opts.service, [META.servicePort]: opts.servicePort } : {}),
       ...(opts.inboundPort !== undefined ? { [META.inboundPort]: opts.inboundPort } : {}),
       ...(opts.appPort !== undefined ? { [META.appPort]: opts.appPort } : {}),

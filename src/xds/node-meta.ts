@@ -23,6 +23,12 @@ export const META = {
   tapToken: 'TAP_TOKEN',
   /** false while the sidecar's probe of its app fails; absent or anything else means healthy. */
   healthy: 'HEALTHY',
+  /**
+   * "istio-peer-exchange": the sidecar runs Istio's TCP metadata exchange. A Weft sidecar without
+   * it (an older one) is given no exchange, nor are endpoints of one offered it: both sides of a
+   * connection must speak it, or a frame reaches an app.
+   */
+  peerExchange: 'PEER_EXCHANGE',
 } as const;
 
 /**

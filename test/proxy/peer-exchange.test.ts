@@ -7,7 +7,9 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import { once } from 'node:events';
 import protobuf from 'protobufjs';
-import { EXCHANGE_TIMEOUT_MS, FrameReader, MAGIC, MAX_FRAME, exchangePeerMetadata, metadataOfBody, ownFrame } from '../../src/proxy/tcp/peer-exchange.ts';
+import { FrameReader, MAGIC, MAX_FRAME, exchangePeerMetadata, metadataOfBody, ownFrame } from '../../src/proxy/tcp/peer-exchange.ts';
+
+const IDLE_MS = 10_000;
 import { PeerMetadataCache, ownMetadata } from '../../src/proxy/http/peer-metadata.ts';
 import { peerMetadataOf, setPeerPrincipal } from '../../src/proxy/tls/peer.ts';
 import { encode } from '../../src/xds/protos.ts';
@@ -80,8 +82,8 @@ async function pair(): Promise<{ a: net.Socket; b: net.Socket; close: () => void
   return { a, b, close: () => (a.destroy(), b.destroy(), server.close()) };
 }
 
-function exchange(socket: net.Socket, cache: PeerMetadataCache, logs: string[], timeoutMs = EXCHANGE_TIMEOUT_MS): Promise<{ rest: Buffer } | { failed: string }> {
-  return new Promise((resolve) => exchangePeerMetadata(socket, { frame: ownFrame(own), cache, log: (m) => logs.push(m) }, 'test connection', (rest) => resolve({ rest }), (why) => resolve({ failed: why }), timeoutMs));
+function exchange(socket: net.Socket, cache: PeerMetadataCache, logs: string[], timeoutMs = IDLE_MS): Promise<{ rest: Buffer } | { failed: string }> {
+  return new Promise((resolve) => exchangePeerMetadata(socket, { frame: ownFrame(own), cache, log: (m) => logs.push(m) }, 'test connection', timeoutMs, (rest) => resolve({ rest }), (why) => resolve({ failed: why })));
 }
 
 test('the exchange on a socket: its frame written first, the peer\'s taken off the front and believed (mTLS identity, namespace, workload); the bytes after it go on', async () => {
@@ -134,17 +136,17 @@ test('a peer whose metadata names another namespace is not believed; one without
   }
 });
 
-test('bounded: a frame too large, a peer that stops mid-frame, or one that ends mid-frame is closed with a line naming why; one that sends nothing goes on without metadata after the wait', async () => {
-  const cases: [string, (a: net.Socket) => void, number, RegExp | 'rest'][] = [
+test('bounded: a frame too large, a peer that stops mid-frame or sends nothing for the idle timeout, or one that ends mid-frame, is closed with a line naming why (never let on with a frame that may come)', async () => {
+  const cases: [string, (a: net.Socket) => void, number, RegExp][] = [
     ['too large', (a) => {
       const h = Buffer.alloc(8);
       h.writeUInt32BE(MAGIC, 0);
       h.writeUInt32BE(10_000_000, 4);
       a.write(h);
-    }, EXCHANGE_TIMEOUT_MS, /frame is 10000000 bytes, over the 65536 allowed/],
-    ['stops', (a) => a.write(ownFrame(own).subarray(0, 20)), 200, /no complete metadata exchange frame within 200 ms/],
-    ['ends', (a) => a.end(ownFrame(own).subarray(0, 20)), EXCHANGE_TIMEOUT_MS, /ended in the middle of its metadata exchange frame/],
-    ['silent', () => {}, 200, 'rest'],
+    }, IDLE_MS, /frame is 10000000 bytes, over the 65536 allowed/],
+    ['stops', (a) => a.write(ownFrame(own).subarray(0, 20)), 200, /no complete metadata exchange frame within 200 ms \(the connection's idle timeout\)/],
+    ['silent', () => {}, 200, /no complete metadata exchange frame within 200 ms/],
+    ['ends', (a) => a.end(ownFrame(own).subarray(0, 20)), IDLE_MS, /ended in the middle of its metadata exchange frame/],
   ];
   for (const [name, act, timeout, want] of cases) {
     const { a, b, close } = await pair();
@@ -152,17 +154,21 @@ test('bounded: a frame too large, a peer that stops mid-frame, or one that ends 
       const logs: string[] = [];
       act(a);
       const r = await exchange(b, new PeerMetadataCache(), logs, timeout);
-      if (want === 'rest') {
-        assert.deepEqual(r, { rest: Buffer.alloc(0) }, name);
-        assert.ok(!b.destroyed, name);
-      } else {
-        assert.ok('failed' in r, name);
-        assert.ok(b.destroyed, `${name}: closed`);
-        assert.match(logs.join('\n'), want, name);
-      }
+      assert.ok('failed' in r, name);
+      assert.ok(b.destroyed, `${name}: closed`);
+      assert.match(logs.join('\n'), want, name);
     } finally {
       close();
     }
+  }
+  // A socket already gone (its client closed while the connection was admitted): failed at once, never waiting for a close that came before.
+  const { b, close } = await pair();
+  try {
+    b.destroy();
+    const r = await exchange(b, new PeerMetadataCache(), [], 0);
+    assert.ok('failed' in r);
+  } finally {
+    close();
   }
 });
 
@@ -174,7 +180,8 @@ test("the sidecar's config: the exchange on a cluster and on an inbound mTLS TCP
   assert.equal(cluster(undefined).peerExchange, undefined);
   assert.throws(() => cluster([{ name: 'x', typed_config: { '@type': 'type.googleapis.com/example.Other' } }]), /cluster c: filters\[0\]: unsupported upstream network filter type.googleapis.com\/example.Other/);
   assert.throws(() => cluster([{ ...MX, typed_config: { ...MX.typed_config, enable_discovery: true } }]), /filters\[0\]\.typed_config\.enable_discovery: not supported/);
-  assert.throws(() => cluster([{ ...MX, typed_config: { ...MX.typed_config, protocol: '' } }]), /filters\[0\]\.typed_config\.protocol: required/);
+  assert.throws(() => cluster([{ ...MX, typed_config: { ...MX.typed_config, protocol: '' } }]), /filters\[0\]\.typed_config\.protocol: none is not supported/);
+  assert.throws(() => cluster([{ ...MX, typed_config: { ...MX.typed_config, protocol: 'my-exchange' } }]), /protocol: "my-exchange" is not supported \(the exchange runs on Istio's ALPN protocol istio-peer-exchange\)/);
   // Through the control plane's own listener: the mTLS TCP chain of a TCP port carries it.
   const server = provenServer();
   const x = translate(meshOf([], [server, workload('client', { serviceAccount: 'client-sa', port: 42000 })]), server);
@@ -184,27 +191,47 @@ test("the sidecar's config: the exchange on a cluster and on an inbound mTLS TCP
   assert.equal(l.mtls!.chains.find((c) => !c.tls)?.tcp?.peerExchange, undefined, 'not where TLS passes through');
 });
 
-test('a proxy that does not speak the exchange (a stock Envoy: no user agent "weft", no ISTIO_VERSION) gets clusters without it, offering no istio-peer-exchange; Weft and Istio proxies get it', () => {
-  const node = (extra: object) => workloadFromNode({ id: 'sidecar~127.0.0.1~c.default~default.svc.cluster.local', metadata: { WORKLOAD_NAME: 'c' }, ...extra });
-  const weft = node({ user_agent_name: 'weft' });
-  const istio = workloadFromNode({ id: 'sidecar~127.0.0.1~c.default~default.svc.cluster.local', metadata: { WORKLOAD_NAME: 'c', ISTIO_VERSION: '1.24.0' }, user_agent_name: 'envoy' });
-  const envoy = node({ user_agent_name: 'envoy' });
-  assert.ok('workload' in weft && 'workload' in istio && 'workload' in envoy);
-  assert.deepEqual([weft.workload.noPeerExchange, istio.workload.noPeerExchange, envoy.workload.noPeerExchange], [undefined, undefined, true]);
+test("the exchange only between proxies that run it: a stock Envoy or an older Weft sidecar (its node says nothing of it) gets neither the filters nor the protocol; the protocol is offered only to endpoints whose sidecar runs it", () => {
+  const node = (metadata: object, extra: object = {}) => workloadFromNode({ id: 'sidecar~127.0.0.1~c.default~default.svc.cluster.local', metadata: { WORKLOAD_NAME: 'c', ...metadata }, ...extra });
+  const weft = node({ PEER_EXCHANGE: 'istio-peer-exchange' }, { user_agent_name: 'weft' });
+  const older = node({}, { user_agent_name: 'weft' });
+  const istio = node({ ISTIO_VERSION: '1.24.0' }, { user_agent_name: 'envoy' });
+  const envoy = node({}, { user_agent_name: 'envoy' });
+  assert.ok('workload' in weft && 'workload' in older && 'workload' in istio && 'workload' in envoy);
+  assert.deepEqual([weft.workload.noPeerExchange, older.workload.noPeerExchange, istio.workload.noPeerExchange, envoy.workload.noPeerExchange], [undefined, true, undefined, true]);
+  // Endpoints: one whose sidecar runs the exchange, one whose does not (older).
   const server = workload('server', { service: 'server', serviceAccount: 'server-sa' });
-  const mesh = meshOf([], [server]);
-  const mesh2 = (w: object) => translate(mesh, { ...workload('client', { port: 42000 }), ...w }).clusters as Record<string, any>;
-  const name = Object.keys(mesh2({})).find((n) => n.startsWith('outbound|') && n.includes('server'))!;
-  const alpnOf = (c: any) => c.transport_socket_matches[0].transport_socket.typed_config.common_tls_context.alpn_protocols;
-  assert.deepEqual(mesh2({})[name].filters, [MX]);
-  assert.deepEqual(alpnOf(mesh2({})[name]), ['istio-peer-exchange', 'istio']);
-  const plain = mesh2({ noPeerExchange: true })[name];
+  const old = { ...workload('server-old', { service: 'server', serviceAccount: 'server-sa', port: 43000 }), noPeerExchange: true };
+  const mesh = meshOf([], [server, old]);
+  const x = (w: object) => translate(mesh, { ...workload('client', { port: 42000 }), ...w });
+  const name = Object.keys(x({}).clusters).find((n) => n.startsWith('outbound|') && n.includes('server'))!;
+  const tsm = (c: any) => c.transport_socket_matches.map((m: any) => [m.name, m.match, m.transport_socket?.typed_config?.common_tls_context?.alpn_protocols ?? null]);
+  const cluster = (x({}).clusters as Record<string, any>)[name];
+  assert.deepEqual(cluster.filters, [MX]);
+  assert.deepEqual(tsm(cluster), [
+    ['tlsMode-istio-peer-exchange', { tlsMode: 'istio', peerExchange: 'istio-peer-exchange' }, ['istio-peer-exchange', 'istio']],
+    ['tlsMode-istio', { tlsMode: 'istio' }, ['istio']],
+    ['tlsMode-disabled', {}, null],
+  ]);
+  const eps = ((x({}).endpoints as Record<string, any>)[name]).endpoints.flatMap((l: any) => l.lb_endpoints).map((e: any) => [e.endpoint.address.socket_address.port_value, e.metadata.filter_metadata['envoy.transport_socket_match']]);
+  assert.deepEqual(eps.sort(), [[41000, { tlsMode: 'istio', peerExchange: 'istio-peer-exchange' }], [43000, { tlsMode: 'istio' }]]);
+  // A proxy that does not run it: no filter, no match that offers it, its own inbound TCP chains without it.
+  const plain = (x({ noPeerExchange: true }).clusters as Record<string, any>)[name];
   assert.equal(plain.filters, undefined);
-  assert.deepEqual(alpnOf(plain), ['istio']);
-  // The sidecar's own offer: istio-peer-exchange only where its cluster runs the exchange.
+  assert.deepEqual(tsm(plain), [['tlsMode-istio', { tlsMode: 'istio' }, ['istio']], ['tlsMode-disabled', {}, null]]);
+  const withTcp = (w: object) => translate(meshOf([], [{ ...provenServer(), ...w }]), { ...provenServer(), ...w }).listeners['inbound|41010'] as any;
+  const mtlsChain = (l: any) => l.filter_chains.find((c: any) => c.name === 'mtls');
+  assert.deepEqual(mtlsChain(withTcp({})).filters.map((f: any) => f.name), ['istio.metadata_exchange', 'envoy.filters.network.tcp_proxy']);
+  // Its TLS offers the exchange's protocol first, as Istio's ALPNDownstreamWithMxc: a server that picks by its own list (Envoy) takes it.
+  assert.deepEqual(mtlsChain(withTcp({})).transport_socket.typed_config.common_tls_context.alpn_protocols, ['istio-peer-exchange', 'h2', 'http/1.1']);
+  assert.deepEqual(mtlsChain(withTcp({ noPeerExchange: true })).filters.map((f: any) => f.name), ['envoy.filters.network.tcp_proxy']);
+  assert.deepEqual(mtlsChain(withTcp({ noPeerExchange: true })).transport_socket.typed_config.common_tls_context.alpn_protocols, ['h2', 'http/1.1']);
+  // The sidecar's own offer: istio-peer-exchange only on TCP where its cluster runs the exchange (HTTP exchanges it in headers).
   const t = { alpn: ['istio-peer-exchange', 'istio'] } as never;
   assert.deepEqual(offeredAlpn(t, 'tcp', 'istio-peer-exchange'), ['istio-peer-exchange', 'istio']);
   assert.deepEqual(offeredAlpn(t, 'tcp'), ['istio']);
+  assert.deepEqual(offeredAlpn(t, 'http1', 'istio-peer-exchange'), ['istio-http/1.1', 'istio']);
+  assert.deepEqual(offeredAlpn(t, 'http2'), ['istio-h2', 'istio']);
 });
 
 test("the server takes istio-peer-exchange only for a chain that runs the exchange (else the client's frame would reach the app): 'istio' then", () => {
@@ -212,6 +239,25 @@ test("the server takes istio-peer-exchange only for a chain that runs the exchan
   const offer = ['istio-peer-exchange', 'istio'];
   assert.equal(selectAlpn([tcp({ protocol: 'istio-peer-exchange' })], offer), 'istio-peer-exchange');
   assert.equal(selectAlpn([tcp()], offer), 'istio');
-  assert.equal(selectAlpn([tcp()], ['istio-peer-exchange']), 'istio-peer-exchange', 'nothing else offered: Node would end the handshake on none');
+  assert.equal(selectAlpn([tcp()], ['istio-peer-exchange']), undefined, 'nothing else offered: the handshake ends, rather than a frame in an app stream');
   assert.equal(selectAlpn([tcp()], ['istio-http/1.1', 'istio-peer-exchange', 'istio']), 'istio');
+});
+
+test("a peer that behaves as Istio's Envoy (it writes its frame only once it has read something) is not kept waiting: ours goes first", async () => {
+  const { a, b, close } = await pair();
+  try {
+    setPeerPrincipal(b, SLEEP);
+    let got = Buffer.alloc(0);
+    a.on('data', (d) => {
+      const first = got.length === 0;
+      got = Buffer.concat([got, d]);
+      if (first) a.write(Buffer.concat([istioFrame({ NAMESPACE: 'foo', WORKLOAD_NAME: 'sleep-v1', LABELS: { app: 'sleep' } }, 'id'), Buffer.from('220 ready\r\n')]));
+    });
+    const r = await exchange(b, new PeerMetadataCache(), [], 5_000);
+    assert.ok('rest' in r, JSON.stringify(r));
+    assert.equal(r.rest.toString(), '220 ready\r\n', 'what the peer sent after its frame');
+    assert.equal(peerMetadataOf(b)?.app, 'sleep');
+  } finally {
+    close();
+  }
 });

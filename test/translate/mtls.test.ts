@@ -162,10 +162,12 @@ describe('outbound: endpoints that take mTLS, and the clusters that reach them',
   test('the tlsMode-istio match takes the marked endpoints, tlsMode-disabled (match {}) the rest, in plaintext', () => {
     const x = translate(meshOf([], [api('api-1', 41000, 'a'), api('api-2', 41100), client]), client);
     const ms = matchesOf(x, C('api'))!;
-    assert.deepEqual(ms.map((m) => [m.name, m.match]), [['tlsMode-istio', { tlsMode: 'istio' }], ['tlsMode-disabled', {}]]);
+    // The first offers Istio's TCP metadata exchange, to endpoints whose sidecar runs it (peer-exchange.test.ts).
+    assert.deepEqual(ms.map((m) => [m.name, m.match]), [['tlsMode-istio-peer-exchange', { tlsMode: 'istio', peerExchange: 'istio-peer-exchange' }], ['tlsMode-istio', { tlsMode: 'istio' }], ['tlsMode-disabled', {}]]);
     assert.equal(ms[0].transport_socket.typed_config['@type'], TYPE.upstreamTls);
     assert.deepEqual(ms[0].transport_socket.typed_config.common_tls_context.alpn_protocols, ['istio-peer-exchange', 'istio']);
-    assert.equal(ms[1].transport_socket.typed_config['@type'], TYPE.rawBuffer);
+    assert.deepEqual(ms[1].transport_socket.typed_config.common_tls_context.alpn_protocols, ['istio']);
+    assert.equal(ms[2].transport_socket.typed_config['@type'], TYPE.rawBuffer);
     assert.deepEqual(tlsPorts(x, C('api')), [41000], 'only the proven endpoint is marked');
   });
 
@@ -186,7 +188,8 @@ describe('outbound: endpoints that take mTLS, and the clusters that reach them',
 
     const on = translate(meshOf([dr({ mode: 'ISTIO_MUTUAL', sni: 'api.example', subjectAltNames: ['spiffe://cluster.local/ns/default/sa/api-x'] })], eps), client);
     const t = tlsOf(on, C('api'));
-    assert.equal(t.transport_socket_matches, undefined, 'one transport socket for every endpoint, proven or not');
+    // One transport socket for every endpoint, proven or not; the one match offers the metadata exchange to those whose sidecar runs it.
+    assert.deepEqual((t.transport_socket_matches as any[]).map((m) => [m.name, m.match]), [['tlsMode-istio-peer-exchange', { peerExchange: 'istio-peer-exchange' }]]);
     assert.equal(t.transport_socket!.typed_config['@type'], TYPE.upstreamTls);
     assert.equal(t.transport_socket!.typed_config.sni, 'api.example');
     assert.deepEqual(t.transport_socket!.typed_config.common_tls_context.combined_validation_context.default_validation_context.match_subject_alt_names, [{ exact: 'spiffe://cluster.local/ns/default/sa/api-x' }]);

@@ -57,9 +57,10 @@ export function workloadFromNode(node: Node): { workload: Workload } | { error: 
       ...(ports.adminPort !== undefined ? { adminPort: ports.adminPort } : {}),
       ...(declared ? { ports: declared } : {}),
       healthy: m[META.healthy] !== false && m[META.healthy] !== 'false',
-      // Weft's sidecar and Istio's proxies (ISTIO_VERSION in their metadata) speak Istio's TCP
-      // metadata exchange; a stock Envoy or a proxyless gRPC client does not (translate/peer-metadata.ts).
-      ...(node.user_agent_name === 'weft' || typeof m.ISTIO_VERSION === 'string' ? {} : { noPeerExchange: true }),
+      // Weft's sidecar that says so and Istio's proxies (ISTIO_VERSION in their metadata) speak
+      // Istio's TCP metadata exchange; an older Weft sidecar, a stock Envoy or a proxyless gRPC
+      // client does not (translate/peer-metadata.ts).
+      ...(m[META.peerExchange] === 'istio-peer-exchange' || typeof m.ISTIO_VERSION === 'string' ? {} : { noPeerExchange: true }),
     },
   };
 }

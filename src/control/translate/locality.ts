@@ -15,7 +15,7 @@ import type { DestinationRule } from '../../api/types.ts';
 import type { ServiceEndpoint } from './services.ts';
 import { policyLayers } from './policy.ts';
 import { withTopology } from '../model/model.ts';
-import { MTLS_ENDPOINT_METADATA } from './mtls.ts';
+import { MTLS_ENDPOINT_METADATA, MTLS_PEER_EXCHANGE_ENDPOINT_METADATA } from './mtls.ts';
 
 type Obj = Record<string, any>;
 
@@ -92,8 +92,9 @@ export function loadAssignment(name: string, members: readonly ServiceEndpoint[]
         endpoint: { address: socketAddress(e.address, e.port) },
         health_status: e.healthy ? 'HEALTHY' : 'UNHEALTHY',
         ...(e.weight ? { load_balancing_weight: { value: e.weight } } : {}),
-        // The endpoint takes mTLS: its cluster's 'tlsMode-istio' transport socket applies (mtls.ts).
-        ...(e.identity ? { metadata: MTLS_ENDPOINT_METADATA } : {}),
+        // The endpoint takes mTLS: its cluster's 'tlsMode-istio' transport socket applies (mtls.ts),
+        // the one that offers Istio's TCP metadata exchange where its sidecar runs it.
+        ...(e.identity ? { metadata: e.peerExchange ? MTLS_PEER_EXCHANGE_ENDPOINT_METADATA : MTLS_ENDPOINT_METADATA } : {}),
       })),
       // gRPC's xDS client requires a weight, and skips weightless localities.
       load_balancing_weight: { value: g.weight },

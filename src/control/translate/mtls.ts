@@ -11,7 +11,7 @@ import { DEFAULT_TRUST_DOMAIN } from '../model/model.ts';
 import { spiffeUri } from '../../util/spiffe.ts';
 import type { EffectiveMode } from '../../api/peer-auth.ts';
 import type { PortHandling } from '../model/protocol.ts';
-import { TCP_PEER_EXCHANGE } from './peer-metadata.ts';
+import { PEER_EXCHANGE_ALPN, PEER_EXCHANGE_MATCH, TCP_PEER_EXCHANGE } from './peer-metadata.ts';
 
 /** The filter_metadata key Envoy matches transport_socket_matches against. */
 export const TRANSPORT_SOCKET_MATCH = 'envoy.transport_socket_match';
@@ -29,6 +29,11 @@ export interface EndpointIdentity {
 
 /** An mTLS endpoint's metadata: what the cluster's 'tlsMode-istio' match selects. */
 export const MTLS_ENDPOINT_METADATA = { filter_metadata: { [TRANSPORT_SOCKET_MATCH]: { tlsMode: TLS_MODE_ISTIO } } };
+/** The match key of an mTLS endpoint whose sidecar runs Istio's TCP metadata exchange (peer-metadata.ts). */
+const PEER_EXCHANGE_KEY = 'peerExchange';
+/** ... and such an endpoint's metadata: the 'tlsMode-istio-peer-exchange' match selects it. */
+export const MTLS_PEER_EXCHANGE_ENDPOINT_METADATA = { filter_metadata: { [TRANSPORT_SOCKET_MATCH]: { tlsMode: TLS_MODE_ISTIO, [PEER_EXCHANGE_KEY]: PEER_EXCHANGE_ALPN } } };
+
 
 /** istio-agent's SDS source, which Weft's sidecar answers itself (no SDS stream). */
 const SDS = {
@@ -78,7 +83,10 @@ export function outboundSni(port: number, subset: string, host: string): string 
  */
 export function transportSocketMatches(sans: readonly string[], sni: string): object[] {
   return [
-    { name: 'tlsMode-istio', match: { tlsMode: TLS_MODE_ISTIO }, transport_socket: istioMutual(sans, sni) },
+    // Istio's TCP metadata exchange's protocol is offered only to an endpoint whose sidecar runs it
+    // (an older one would take the protocol and pass the client's frame to its app).
+    { name: PEER_EXCHANGE_MATCH, match: { tlsMode: TLS_MODE_ISTIO, [PEER_EXCHANGE_KEY]: PEER_EXCHANGE_ALPN }, transport_socket: istioMutual(sans, sni, true) },
+    { name: 'tlsMode-istio', match: { tlsMode: TLS_MODE_ISTIO }, transport_socket: istioMutual(sans, sni, false) },
     {
       name: 'tlsMode-disabled',
       match: {},
@@ -87,14 +95,14 @@ export function transportSocketMatches(sans: readonly string[], sni: string): ob
   ];
 }
 
-/** Mutual TLS with the workload's certificate, expecting one of `sans` (none: any of the mesh's). */
-function istioMutual(sans: readonly string[], sni: string): object {
+/** Mutual TLS with the workload's certificate, expecting one of `sans` (none: any of the mesh's); `peerExchange`: offering Istio's TCP metadata exchange. */
+function istioMutual(sans: readonly string[], sni: string, peerExchange: boolean): object {
   return {
     name: 'envoy.transport_sockets.tls',
     typed_config: {
       '@type': TYPE.upstreamTls,
       common_tls_context: {
-        alpn_protocols: ['istio-peer-exchange', 'istio'],
+        alpn_protocols: peerExchange ? [PEER_EXCHANGE_ALPN, 'istio'] : ['istio'],
         tls_certificate_sds_secret_configs: WORKLOAD_CERT,
         combined_validation_context: {
           default_validation_context: sans.length ? { match_subject_alt_names: sans.map((exact) => ({ exact })) } : {},
@@ -131,7 +139,8 @@ export function clusterTls(tls: Record<string, unknown> | undefined, auto: { san
   // The mesh's mutual TLS carries Istio's TCP metadata exchange (peer-metadata.ts): the cluster's upstream filter.
   if (mode === 'ISTIO_MUTUAL') {
     const sans = Array.isArray(tls!.subjectAltNames) && tls!.subjectAltNames.length ? (tls!.subjectAltNames as string[]) : auto.sans;
-    return { transport_socket: istioMutual(sans, typeof tls!.sni === 'string' && tls!.sni ? tls!.sni : sni), filters: [TCP_PEER_EXCHANGE] };
+    const name = typeof tls!.sni === 'string' && tls!.sni ? tls!.sni : sni;
+    return { transport_socket_matches: [{ name: PEER_EXCHANGE_MATCH, match: { [PEER_EXCHANGE_KEY]: PEER_EXCHANGE_ALPN }, transport_socket: istioMutual(sans, name, true) }], transport_socket: istioMutual(sans, name, false), filters: [TCP_PEER_EXCHANGE] };
   }
   if (mode === 'SIMPLE' || mode === 'MUTUAL') return originationTls(tls!, ctx);
   return auto.secure ? { transport_socket_matches: transportSocketMatches(auto.sans, sni), filters: [TCP_PEER_EXCHANGE] } : {};
@@ -230,8 +239,15 @@ const DOWNSTREAM_TLS_13 = {
   },
 };
 
-function mtlsChain(name: string, alpn: readonly string[], filters: readonly object[], minTls: MeshMinTls): object {
-  return { name, filter_chain_match: { transport_protocol: 'tls', application_protocols: [...alpn] }, transport_socket: minTls === 'TLSV1_3' ? DOWNSTREAM_TLS_13 : DOWNSTREAM_TLS, filters };
+function mtlsChain(name: string, alpn: readonly string[], filters: readonly object[], minTls: MeshMinTls, peerExchange = false): object {
+  const tls = minTls === 'TLSV1_3' ? DOWNSTREAM_TLS_13 : DOWNSTREAM_TLS;
+  return { name, filter_chain_match: { transport_protocol: 'tls', application_protocols: [...alpn] }, transport_socket: peerExchange ? withPeerExchangeAlpn(tls) : tls, filters };
+}
+
+/** A TCP chain that runs Istio's metadata exchange offers its protocol first (Istio's ALPNDownstreamWithMxc): a server that picks by its own list (Envoy's BoringSSL) takes it. */
+function withPeerExchangeAlpn(t: typeof DOWNSTREAM_TLS): object {
+  const tc = t.typed_config;
+  return { ...t, typed_config: { ...tc, common_tls_context: { ...tc.common_tls_context, alpn_protocols: [PEER_EXCHANGE_ALPN, ...tc.common_tls_context.alpn_protocols] } } };
 }
 
 /** An inbound listener as it is without mTLS (translate.ts inboundListener). */
@@ -275,15 +291,16 @@ export const PERMISSIVE_DETECTION_TIMEOUT = { seconds: 1 };
  * the client sidecar sends (it knows its upstream protocol); other ports, one with their filter.
  * `minTls`: the mesh config's meshMTLS.minProtocolVersion.
  */
-export function withInboundMtls(plain: PlainInbound, mode: EffectiveMode, handling: PortHandling, filters: PortFilters, minTls?: MeshMinTls): PlainInbound {
+export function withInboundMtls(plain: PlainInbound, mode: EffectiveMode, handling: PortHandling, filters: PortFilters, minTls?: MeshMinTls, peerExchange = true): PlainInbound {
   if (mode === 'DISABLE') return plain;
   const tcp = () => [...(filters.tcpFilters ?? []), filters.tcp()];
-  // Istio's TCP metadata exchange first on the TCP chains that terminate the mesh's mutual TLS (peer-metadata.ts).
-  const mtlsTcp = () => [TCP_PEER_EXCHANGE, ...tcp()];
+  // Istio's TCP metadata exchange first on the TCP chains that terminate the mesh's mutual TLS
+  // (peer-metadata.ts), where the proxy runs it.
+  const mtlsTcp = () => (peerExchange ? [TCP_PEER_EXCHANGE, ...tcp()] : tcp());
   const mtls =
     handling === 'detect'
-      ? [mtlsChain('mtls-http', MTLS_HTTP_ALPN, [filters.hcm()], minTls), mtlsChain('mtls-tcp', MTLS_TCP_ALPN, mtlsTcp(), minTls)]
-      : [mtlsChain('mtls', MTLS_ALPN, handling === 'tcp' ? mtlsTcp() : [filters.hcm()], minTls)];
+      ? [mtlsChain('mtls-http', MTLS_HTTP_ALPN, [filters.hcm()], minTls), mtlsChain('mtls-tcp', MTLS_TCP_ALPN, mtlsTcp(), minTls, peerExchange)]
+      : [mtlsChain('mtls', MTLS_ALPN, handling === 'tcp' ? mtlsTcp() : [filters.hcm()], minTls, peerExchange && handling === 'tcp')];
   const base = { name: plain.name, address: plain.address, listener_filters: [TLS_INSPECTOR, ...(plain.listener_filters ?? [])] };
   if (mode === 'STRICT') return { ...base, filter_chains: mtls };
   // No ALPN listed: Envoy's choice among the tls chains falls to it when no istio ALPN is offered.

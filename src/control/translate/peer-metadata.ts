@@ -11,8 +11,10 @@
 // Over TCP, as Istio's pilot: the istio.metadata_exchange network filter
 // (envoy.tcp.metadataexchange.config.MetadataExchange, protocol istio-peer-exchange) first on each
 // inbound mTLS TCP chain and among each mesh cluster's upstream filters; the sidecar runs it where
-// mutual TLS negotiated that protocol (tcp/peer-exchange.ts). A proxy that does not speak it (a stock
-// Envoy) gets neither the cluster filter nor the protocol in its clusters' ALPN (withoutPeerExchange).
+// mutual TLS negotiated that protocol (tcp/peer-exchange.ts). Only to proxies that run it (a Weft
+// sidecar that says so in its node, an Istio proxy): another (a stock Envoy, an older Weft sidecar)
+// gets neither the filters nor the protocol in its ALPN (withoutPeerExchange, mtls.ts), and the
+// protocol is offered only to endpoints whose sidecar runs it (their transport socket match).
 import { TYPE } from '../../xds/types.ts';
 
 export const PEER_METADATA = 'istio.metadata_exchange';
@@ -39,6 +41,8 @@ export function withPeerMetadata(listener: object, exchange: object): object {
 
 /** The ALPN protocol of Istio's TCP metadata exchange. */
 export const PEER_EXCHANGE_ALPN = 'istio-peer-exchange';
+/** The name of a cluster's transport socket match that offers it (mtls.ts), to the endpoints whose sidecar runs it. */
+export const PEER_EXCHANGE_MATCH = 'tlsMode-istio-peer-exchange';
 
 /** Istio's TCP metadata exchange filter (xdsfilters.TCPListenerMx and TCPClusterMx: the same config). */
 export const TCP_PEER_EXCHANGE = Object.freeze({ name: PEER_METADATA, typed_config: { '@type': TYPE.tcpMetadataExchange, protocol: PEER_EXCHANGE_ALPN } });
@@ -55,15 +59,17 @@ export function withoutPeerExchange(clusters: Record<string, object>): Record<st
 }
 
 function clusterWithout(cluster: object): object {
-  const c = cluster as { filters?: { typed_config?: Record<string, unknown> }[]; transport_socket?: object; transport_socket_matches?: { transport_socket?: object }[] };
+  const c = cluster as { filters?: { typed_config?: Record<string, unknown> }[]; transport_socket?: object; transport_socket_matches?: { name?: string; transport_socket?: object }[] };
   if (!c.filters?.some((f) => f.typed_config?.['@type'] === TYPE.tcpMetadataExchange)) return cluster;
-  const { filters, ...rest } = c;
+  const { filters, transport_socket_matches: tsm, ...rest } = c;
   const kept = filters.filter((f) => f.typed_config?.['@type'] !== TYPE.tcpMetadataExchange);
+  // The match that offers the exchange goes; the others offer it not (mtls.ts).
+  const matches = tsm?.filter((m) => m.name !== PEER_EXCHANGE_MATCH).map((m) => (m.transport_socket ? { ...m, transport_socket: socketWithout(m.transport_socket) } : m));
   return {
     ...rest,
     ...(kept.length ? { filters: kept } : {}),
     ...(c.transport_socket ? { transport_socket: socketWithout(c.transport_socket) } : {}),
-    ...(c.transport_socket_matches ? { transport_socket_matches: c.transport_socket_matches.map((m) => (m.transport_socket ? { ...m, transport_socket: socketWithout(m.transport_socket) } : m)) } : {}),
+    ...(matches?.length ? { transport_socket_matches: matches } : {}),
   };
 }
 

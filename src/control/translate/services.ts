@@ -26,6 +26,8 @@ export interface ServiceEndpoint {
   weight?: number;
   /** Set when the endpoint takes mTLS (Istio's tlsMode=istio): whom its certificate names. */
   identity?: EndpointIdentity;
+  /** Its sidecar runs Istio's TCP metadata exchange (a Weft sidecar that says so; a WorkloadEntry's is taken to, as Istio's are). */
+  peerExchange?: boolean;
 }
 
 /**
@@ -159,8 +161,8 @@ function serviceEntryEndpoints(se: ServiceEntry, host: string, p: ServicePort, d
 
 /** Which endpoints take mTLS, and whom they prove to be (`identity`, where one does). */
 interface MtlsOf {
-  ofWorkload(w: Workload, servicePort: number): { identity?: EndpointIdentity };
-  ofWorkloadEntry(namespace: string, we: WorkloadEntrySpec, servicePort: number): { identity?: EndpointIdentity };
+  ofWorkload(w: Workload, servicePort: number): { identity?: EndpointIdentity; peerExchange?: boolean };
+  ofWorkloadEntry(namespace: string, we: WorkloadEntrySpec, servicePort: number): { identity?: EndpointIdentity; peerExchange?: boolean };
 }
 
 /**
@@ -174,11 +176,11 @@ function mtlsOf(mesh: Pick<MeshSnapshot, 'peerAuthentications'>): MtlsOf {
   const policies = mesh.peerAuthentications ?? [];
   const enabled = (who: PolicyTarget, port: number) => policies.length === 0 || portMtlsMode(workloadMtls(policies, who), port) !== 'DISABLE';
   return {
-    ofWorkload: (w, port) => (w.serviceAccount !== undefined && enabled(w, port) ? { identity: { namespace: w.namespace, serviceAccount: w.serviceAccount } } : {}),
+    ofWorkload: (w, port) => (w.serviceAccount !== undefined && enabled(w, port) ? { identity: { namespace: w.namespace, serviceAccount: w.serviceAccount }, ...(w.noPeerExchange ? {} : { peerExchange: true }) } : {}),
     ofWorkloadEntry: (namespace, we, port) => {
       const labels = we.labels ?? {};
       if (labels[TLS_MODE_LABEL] !== TLS_MODE_ISTIO || !enabled({ namespace, labels }, port)) return {};
-      return { identity: { namespace, ...(we.serviceAccount ? { serviceAccount: we.serviceAccount } : {}) } };
+      return { identity: { namespace, ...(we.serviceAccount ? { serviceAccount: we.serviceAccount } : {}) }, peerExchange: true };
     },
   };
 }

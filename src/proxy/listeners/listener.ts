@@ -136,7 +136,7 @@ export function createListener(handlers: ListenerHandlers, limits: () => Listene
           // Admitted first, then Istio's metadata exchange where the chain runs it and its
           // protocol was negotiated (a denied client learns nothing of this workload).
           const x = handlers.tcp.peerExchange;
-          const go = x && tcp.peerExchange && t.alpnProtocol === tcp.peerExchange.protocol ? () => exchangePeerMetadata(t, x, `TCP connection from ${t.remoteAddress}:${t.remotePort} to listener ${l.name}`, proxy) : () => proxy(Buffer.alloc(0));
+          const go = x && tcp.peerExchange && t.alpnProtocol === tcp.peerExchange.protocol ? () => exchangePeerMetadata(t, x, `TCP connection from ${t.remoteAddress}:${t.remotePort} to listener ${l.name}`, tcp.idleTimeoutMs, proxy) : () => proxy(Buffer.alloc(0));
           admit(admitConnection(handlers.tcp, l.name, t, rbacNow(chain.name), { accessLog: tcp.accessLog, acceptedAt }), go);
         }
         // HTTP inside: HTTP/2 or HTTP/1.1 by the preface, as on plaintext (the ALPN picked the chain).

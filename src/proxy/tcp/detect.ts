@@ -162,7 +162,7 @@ export function detect(
     }
     // Istio's metadata exchange first, where the dial left it to run (tcp/peer-exchange.ts): what
     // the server said after its frame is what it said first.
-    afterExchange(d!.socket, ctx.peerExchange, `TCP connection to ${d!.endpoint} in cluster ${clusterName}`, (rest) => {
+    afterExchange(d!.socket, ctx.peerExchange, `TCP connection to ${d!.endpoint} in cluster ${clusterName}`, idleTimeoutMs, (rest) => {
       if (decided) {
         d!.socket.destroy();
         return;

@@ -7,15 +7,17 @@
 // node's metadata, the Struct the HTTP exchange sends base64) and x-envoy-peer-metadata-id (the
 // node id). Real Istio proxies read Weft's frames and Weft reads theirs.
 //
-// Each side writes its frame at once and waits for the peer's (bounded in time and size) before the
-// connection goes on: Weft's sidecars write theirs at once, and Istio's Envoy writes its own as soon
-// as it reads anything (ours), so neither waits for the apps, whichever speaks first. What the peer
-// sends is believed as over HTTP (http/peer-metadata.ts PeerMetadataCache: over the mesh's mutual
-// TLS only, naming the namespace and workload its certificate proves) and kept on the socket
-// (tls/peer.ts setPeerMetadata) for the TCP metrics. A peer whose first bytes are no frame (wrong
-// magic) sends none: its bytes go on to the app as they came, as Envoy lets them. A frame over
-// MAX_FRAME, or a connection closed mid-frame, ends the connection: nothing half-read reaches an app.
+// Each side writes its frame at once and waits for the peer's (bounded in size, and in time by the
+// tcp_proxy's idle timeout) before the connection goes on: Weft's sidecars write theirs at once, and
+// Istio's Envoy writes its own as soon as it reads anything (ours), so neither waits for the apps,
+// whichever speaks first. What the peer sends is believed as over HTTP (http/peer-metadata.ts
+// PeerMetadataCache: over the mesh's mutual TLS only, naming the namespace and workload its
+// certificate proves) and kept on the socket (tls/peer.ts setPeerMetadata) for the TCP metrics. A
+// peer whose first bytes are no frame (wrong magic) sends none: its bytes go on to the app as they
+// came, as Envoy lets them. A frame over MAX_FRAME, a connection that ends mid-frame, or a wait
+// past the idle timeout ends the connection: a byte that may be a frame never reaches an app.
 import type net from 'node:net';
+import { createHash } from 'node:crypto';
 import { decode, encode } from '../../xds/protos.ts';
 import { type OwnMetadata, type PeerMetadata, type PeerMetadataCache, MX_HEADER, MX_ID_HEADER, peerMetadataOfStruct } from '../http/peer-metadata.ts';
 import { peerPrincipal, peerWorkload, setPeerMetadata } from '../tls/peer.ts';
@@ -27,8 +29,6 @@ const HEADER = 8;
 const STRUCT = 'type.googleapis.com/google.protobuf.Struct';
 /** A body past this is refused (a node's metadata is a few hundred bytes; Envoy's own bound is its 1 MiB buffer). */
 export const MAX_FRAME = 64 * 1024;
-/** How long a side waits for the peer's frame before it goes on without it. */
-export const EXCHANGE_TIMEOUT_MS = 10_000;
 
 /** This workload's frame, made once: header and Any, as Istio's filter writes it. */
 export function ownFrame(own: OwnMetadata): Buffer {
@@ -145,13 +145,18 @@ export interface ExchangeContext {
  * sent. A frame too large, or a connection that ends first: closed, and `failed` says why. `what`
  * names the connection in log lines.
  */
-export function exchangePeerMetadata(socket: net.Socket, x: ExchangeContext, what: string, go: (rest: Buffer) => void, failed: (why: string) => void = () => {}, timeoutMs = EXCHANGE_TIMEOUT_MS): void {
+export function exchangePeerMetadata(socket: net.Socket, x: ExchangeContext, what: string, timeoutMs: number, go: (rest: Buffer) => void, failed: (why: string) => void = () => {}): void {
+  if (socket.destroyed) {
+    // Gone before the exchange began (its client closed meanwhile): no close is coming to end it.
+    queueMicrotask(() => failed('it closed before the metadata exchange'));
+    return;
+  }
   const reader = new FrameReader();
   let done = false;
   const finish = (): boolean => {
     if (done) return false;
     done = true;
-    clearTimeout(timer);
+    if (timer) clearTimeout(timer);
     socket.off('data', onData);
     socket.off('end', onEnd);
     socket.off('close', onClose);
@@ -170,8 +175,9 @@ export function exchangePeerMetadata(socket: net.Socket, x: ExchangeContext, wha
     if (!finish()) return;
     if (r.kind === 'too_large') return fail(`its metadata exchange frame is ${r.size} bytes, over the ${MAX_FRAME} allowed`);
     if (r.kind === 'frame') {
-      // The body is the cache's key as a string of its own (its bytes may be a slice of a larger read).
-      const meta = x.cache.accept(r.body.toString('latin1'), peerPrincipal(socket), peerWorkload(socket), decodeLatin1Body);
+      // The cache is keyed by the body's digest (a frame may be 64 KiB; the cache keeps 1,024).
+      const body = r.body;
+      const meta = x.cache.accept(createHash('sha256').update(body).digest('base64'), peerPrincipal(socket), peerWorkload(socket), () => metadataOfBody(body));
       if (meta) setPeerMetadata(socket, meta);
       (socket as WithExchanged)[EXCHANGED]!.read = HEADER + r.body.length;
     }
@@ -184,13 +190,11 @@ export function exchangePeerMetadata(socket: net.Socket, x: ExchangeContext, wha
   };
   const onClose = () => finish() && fail('it closed before its metadata exchange frame', false);
   const onError = () => {}; // its close follows
-  const timer = setTimeout(() => {
-    if (!finish()) return;
-    if (reader.bytes.length) return fail(`no complete metadata exchange frame within ${timeoutMs} ms`);
-    // Nothing at all from a peer that negotiated the exchange: it goes on without the peer's metadata.
-    go(reader.bytes);
-  }, timeoutMs);
-  timer.unref();
+  // The connection's idle timeout (0: none, as Envoy's filter waits): a peer that negotiated the
+  // exchange and sends nothing is closed as an idle connection is, never let on without its frame
+  // taken off (a late frame would reach the app).
+  const timer = timeoutMs > 0 ? setTimeout(() => finish() && fail(`no complete metadata exchange frame within ${timeoutMs} ms (the connection's idle timeout)`), timeoutMs) : undefined;
+  timer?.unref();
   socket.on('data', onData);
   socket.on('end', onEnd);
   socket.on('close', onClose);
@@ -204,7 +208,6 @@ export function exchangePeerMetadata(socket: net.Socket, x: ExchangeContext, wha
   socket.resume();
 }
 
-const decodeLatin1Body = (raw: string): PeerMetadata | undefined => metadataOfBody(Buffer.from(raw, 'latin1'));
 
 const EXCHANGED = Symbol('weft.exchangedBytes');
 type WithExchanged = { [EXCHANGED]?: { written: number; read: number } };
@@ -232,10 +235,10 @@ export function markExchange(socket: net.Socket): void {
  * server sent after its frame (the socket paused); `failed` where the exchange ended the
  * connection. Without one pending (or without the sidecar's exchange context), `go` at once with none.
  */
-export function afterExchange(socket: net.Socket, x: ExchangeContext | undefined, what: string, go: (rest: Buffer) => void, failed: (why: string) => void): void {
+export function afterExchange(socket: net.Socket, x: ExchangeContext | undefined, what: string, timeoutMs: number, go: (rest: Buffer) => void, failed: (why: string) => void): void {
   if (!(socket as WithPending)[PENDING] || !x) return go(NOTHING);
   (socket as WithPending)[PENDING] = false;
-  exchangePeerMetadata(socket, x, what, go, failed);
+  exchangePeerMetadata(socket, x, what, timeoutMs, go, failed);
 }
 
 const NOTHING = Buffer.alloc(0);

@@ -180,11 +180,37 @@ export function pipeTcp(ctx: TcpContext, clusterName: string, down: net.Socket, 
   // Istio's metadata exchange first, where the dial left it to be run: the connection opens (and
   // is counted, with the peer's labels) once the server's frame came; a server that closes first
   // (its AuthorizationPolicy denied the connection) closes the client's too.
-  afterExchange(up.socket, ctx.peerExchange, `TCP connection to ${up.endpoint} in cluster ${clusterName}`, (rest) => joinTcp(ctx, clusterName, down, up, downHead, rest.length ? Buffer.concat([rest, upHead]) : upHead, idleTimeoutMs, maxDurationMs, from), () => down.destroy());
+  // The client is watched meanwhile: its going ends the exchange.
+  const gone = () => up.socket.destroy();
+  down.once('close', gone);
+  const what = `TCP connection to ${up.endpoint} in cluster ${clusterName}`;
+  afterExchange(
+    up.socket,
+    ctx.peerExchange,
+    what,
+    idleTimeoutMs,
+    (rest) => {
+      down.off('close', gone);
+      joinTcp(ctx, clusterName, down, up, downHead, rest.length ? Buffer.concat([rest, upHead]) : upHead, idleTimeoutMs, maxDurationMs, from);
+    },
+    (why) => {
+      down.off('close', gone);
+      // Counted and said as a connection that could not be made (the server's policy denied it, say).
+      if (ctx.telemetry.tcp.hasSubscribers) ctx.telemetry.tcp.publish({ kind: 'connect_failed', cluster: clusterName, endpoint: up.endpoint, code: 'metadata_exchange' });
+      if (!down.destroyed) ctx.log(`${what}: closed: ${why}`);
+      down.destroy();
+    },
+  );
 }
 
 function joinTcp(ctx: TcpContext, clusterName: string, down: net.Socket, up: Dialed, downHead: Buffer, upHead: Buffer, idleTimeoutMs: number, maxDurationMs?: number, from?: TcpFrom): void {
   const u = up.socket;
+  if (u.destroyed || down.destroyed) {
+    // Either side went while the exchange ran: nothing to join (and no close event is coming for it).
+    u.destroy();
+    down.destroy();
+    return;
+  }
   const events = ctx.telemetry.tcp;
   const started = performance.now();
   // Who is at either end, and the tcp_proxy's access log (telemetry reads them while the event is delivered).

@@ -208,10 +208,11 @@ export class MtlsTerminator {
  * The protocol the server takes of the client's offer: the first a chain matches. The metadata
  * exchange's is taken only for a chain that runs the exchange (a client that negotiated it writes
  * its frame first, which no app must read). Node ends the handshake when nothing is picked, where
- * Envoy goes on without ALPN: then the first offered that is not the exchange's.
+ * Envoy goes on without ALPN: then the first offered that is not the exchange's; a client that
+ * offers only that is refused (better than its frame in an app's stream).
  */
 export function selectAlpn(chains: readonly TlsChain[], offered: readonly string[]): string | undefined {
-  return offered.find((p) => chains.some((ch) => ch.alpn.includes(p) && (p !== PEER_EXCHANGE_ALPN || ch.tcp?.peerExchange?.protocol === p))) ?? offered.find((p) => p !== PEER_EXCHANGE_ALPN) ?? offered[0];
+  return offered.find((p) => chains.some((ch) => ch.alpn.includes(p) && (p !== PEER_EXCHANGE_ALPN || ch.tcp?.peerExchange?.protocol === p))) ?? offered.find((p) => p !== PEER_EXCHANGE_ALPN);
 }
 
 function peerOf(s: net.Socket): string {

@@ -42,11 +42,12 @@ export const TLS_HANDSHAKE = 'tls_handshake';
  */
 export function offeredAlpn(t: UpstreamTls, carries: TlsCarries, peerExchange?: string): string[] {
   if (t.noAlpnOverride) return [...t.alpn];
-  if (carries === 'http1') return ['istio-http/1.1', ...t.alpn];
-  if (carries === 'http2') return ['istio-h2', ...t.alpn];
-  // A TCP connection offers the metadata exchange's protocol only where its cluster runs the
-  // exchange: a server that took it would write its frame into the client's stream.
-  return t.alpn.filter((p) => p !== PEER_EXCHANGE_ALPN || p === peerExchange);
+  // The metadata exchange's protocol only on a TCP connection whose cluster runs the exchange: a
+  // server that took it would write its frame into the stream (HTTP exchanges it in headers).
+  const own = t.alpn.filter((p) => p !== PEER_EXCHANGE_ALPN || (carries === 'tcp' && p === peerExchange));
+  if (carries === 'http1') return ['istio-http/1.1', ...own];
+  if (carries === 'http2') return ['istio-h2', ...own];
+  return own;
 }
 
 /** Why a verified server certificate is not the one asked for, or undefined when it is. */

@@ -86,6 +86,6 @@ export function tcpPeerExchangeConfig(where: string, f: any): TcpPeerExchangeCon
     fail(`${at}.${k}`, 'not supported (protocol is)');
   }
   const protocol = value.protocol;
-  if (typeof protocol !== 'string' || !protocol || protocol.length > 255) fail(`${at}.protocol`, 'required: the ALPN protocol the exchange runs on (Istio\'s: istio-peer-exchange)');
+  if (protocol !== 'istio-peer-exchange') fail(`${at}.protocol`, `${protocol ? JSON.stringify(protocol) : 'none'} is not supported (the exchange runs on Istio's ALPN protocol istio-peer-exchange)`);
   return { protocol };
 }
