@@ -49,7 +49,7 @@ export function meshOf(config: readonly object[], workloads: Workload[]): MeshSn
   };
 }
 
-/** A workload serving `service` on port 80 (HTTP) whose sidecar's inbound listener is `port`. */
+/** A workload serving `service` on port 80 (HTTP) whose sidecar's inbound listener is `port`; its sidecar a current Weft one (it runs Istio's TCP metadata exchange). */
 export function workload(name: string, opts: Partial<Workload> & { port?: number } = {}): Workload {
   const { port = 41000, ...rest } = opts;
   return {
@@ -63,6 +63,7 @@ export function workload(name: string, opts: Partial<Workload> & { port?: number
     appPort: port + 1,
     outboundPort: port + 2,
     healthy: true,
+    peerExchange: true,
     ...rest,
   };
 }

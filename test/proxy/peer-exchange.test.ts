@@ -198,10 +198,11 @@ test("the exchange only between proxies that run it: a stock Envoy or an older W
   const istio = node({ ISTIO_VERSION: '1.24.0' }, { user_agent_name: 'envoy' });
   const envoy = node({}, { user_agent_name: 'envoy' });
   assert.ok('workload' in weft && 'workload' in older && 'workload' in istio && 'workload' in envoy);
-  assert.deepEqual([weft.workload.noPeerExchange, older.workload.noPeerExchange, istio.workload.noPeerExchange, envoy.workload.noPeerExchange], [undefined, true, undefined, true]);
+  assert.deepEqual([weft.workload.peerExchange, older.workload.peerExchange, istio.workload.peerExchange, envoy.workload.peerExchange], [true, undefined, true, undefined]);
   // Endpoints: one whose sidecar runs the exchange, one whose does not (older).
   const server = workload('server', { service: 'server', serviceAccount: 'server-sa' });
-  const old = { ...workload('server-old', { service: 'server', serviceAccount: 'server-sa', port: 43000 }), noPeerExchange: true };
+  // An older sidecar's workload (or one the registry kept from before the flag): no flag at all.
+  const { peerExchange: _, ...old } = workload('server-old', { service: 'server', serviceAccount: 'server-sa', port: 43000 });
   const mesh = meshOf([], [server, old]);
   const x = (w: object) => translate(mesh, { ...workload('client', { port: 42000 }), ...w });
   const name = Object.keys(x({}).clusters).find((n) => n.startsWith('outbound|') && n.includes('server'))!;
@@ -216,7 +217,7 @@ test("the exchange only between proxies that run it: a stock Envoy or an older W
   const eps = ((x({}).endpoints as Record<string, any>)[name]).endpoints.flatMap((l: any) => l.lb_endpoints).map((e: any) => [e.endpoint.address.socket_address.port_value, e.metadata.filter_metadata['envoy.transport_socket_match']]);
   assert.deepEqual(eps.sort(), [[41000, { tlsMode: 'istio', peerExchange: 'istio-peer-exchange' }], [43000, { tlsMode: 'istio' }]]);
   // A proxy that does not run it: no filter, no match that offers it, its own inbound TCP chains without it.
-  const plain = (x({ noPeerExchange: true }).clusters as Record<string, any>)[name];
+  const plain = (x({ peerExchange: undefined }).clusters as Record<string, any>)[name];
   assert.equal(plain.filters, undefined);
   assert.deepEqual(tsm(plain), [['tlsMode-istio', { tlsMode: 'istio' }, ['istio']], ['tlsMode-disabled', {}, null]]);
   const withTcp = (w: object) => translate(meshOf([], [{ ...provenServer(), ...w }]), { ...provenServer(), ...w }).listeners['inbound|41010'] as any;
@@ -224,8 +225,8 @@ test("the exchange only between proxies that run it: a stock Envoy or an older W
   assert.deepEqual(mtlsChain(withTcp({})).filters.map((f: any) => f.name), ['istio.metadata_exchange', 'envoy.filters.network.tcp_proxy']);
   // Its TLS offers the exchange's protocol first, as Istio's ALPNDownstreamWithMxc: a server that picks by its own list (Envoy) takes it.
   assert.deepEqual(mtlsChain(withTcp({})).transport_socket.typed_config.common_tls_context.alpn_protocols, ['istio-peer-exchange', 'h2', 'http/1.1']);
-  assert.deepEqual(mtlsChain(withTcp({ noPeerExchange: true })).filters.map((f: any) => f.name), ['envoy.filters.network.tcp_proxy']);
-  assert.deepEqual(mtlsChain(withTcp({ noPeerExchange: true })).transport_socket.typed_config.common_tls_context.alpn_protocols, ['h2', 'http/1.1']);
+  assert.deepEqual(mtlsChain(withTcp({ peerExchange: undefined })).filters.map((f: any) => f.name), ['envoy.filters.network.tcp_proxy']);
+  assert.deepEqual(mtlsChain(withTcp({ peerExchange: undefined })).transport_socket.typed_config.common_tls_context.alpn_protocols, ['h2', 'http/1.1']);
   // The sidecar's own offer: istio-peer-exchange only on TCP where its cluster runs the exchange (HTTP exchanges it in headers).
   const t = { alpn: ['istio-peer-exchange', 'istio'] } as never;
   assert.deepEqual(offeredAlpn(t, 'tcp', 'istio-peer-exchange'), ['istio-peer-exchange', 'istio']);
@@ -256,6 +257,22 @@ test("a peer that behaves as Istio's Envoy (it writes its frame only once it has
     const r = await exchange(b, new PeerMetadataCache(), [], 5_000);
     assert.ok('rest' in r, JSON.stringify(r));
     assert.equal(r.rest.toString(), '220 ready\r\n', 'what the peer sent after its frame');
+    assert.equal(peerMetadataOf(b)?.app, 'sleep');
+  } finally {
+    close();
+  }
+});
+
+test('an idle timeout past what a timer takes (a DestinationRule idleTimeout of 720h) does not end the exchange at once (a timer of more than 2^31-1 ms fires after 1 ms)', async () => {
+  const { a, b, close } = await pair();
+  try {
+    setPeerPrincipal(b, SLEEP);
+    const done = exchange(b, new PeerMetadataCache(), [], 720 * 3600 * 1000);
+    // The peer's frame comes a little later than a millisecond.
+    await new Promise((r) => setTimeout(r, 50));
+    a.write(istioFrame({ NAMESPACE: 'foo', WORKLOAD_NAME: 'sleep-v1', LABELS: { app: 'sleep' } }, 'id'));
+    const r = await done;
+    assert.ok('rest' in r, JSON.stringify(r));
     assert.equal(peerMetadataOf(b)?.app, 'sleep');
   } finally {
     close();

@@ -26,9 +26,10 @@ function load(file: string): { mesh: MeshSnapshot; proxy: Workload } {
     peerAuthentications: resources.filter((r: any) => r.kind === 'PeerAuthentication'),
     requestAuthentications: resources.filter((r: any) => r.kind === 'RequestAuthentication'),
     ...(doc.trustDomain ? { trustDomain: doc.trustDomain } : {}),
-    workloads: doc.workloads,
+    // Current Weft sidecars, which run Istio's TCP metadata exchange, unless the case says otherwise.
+    workloads: doc.workloads.map((w: Workload) => ({ peerExchange: true, ...w })),
   };
-  const proxy = doc.workloads.find((w: Workload) => w.name === doc.proxy);
+  const proxy = mesh.workloads.find((w: Workload) => w.name === doc.proxy);
   assert.ok(proxy, `${file}: proxy ${doc.proxy} is not among the workloads`);
   return { mesh, proxy };
 }

@@ -60,7 +60,7 @@ export function workloadFromNode(node: Node): { workload: Workload } | { error: 
       // Weft's sidecar that says so and Istio's proxies (ISTIO_VERSION in their metadata) speak
       // Istio's TCP metadata exchange; an older Weft sidecar, a stock Envoy or a proxyless gRPC
       // client does not (translate/peer-metadata.ts).
-      ...(m[META.peerExchange] === 'istio-peer-exchange' || typeof m.ISTIO_VERSION === 'string' ? {} : { noPeerExchange: true }),
+      ...(m[META.peerExchange] === 'istio-peer-exchange' || typeof m.ISTIO_VERSION === 'string' ? { peerExchange: true } : {}),
     },
   };
 }

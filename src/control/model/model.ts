@@ -39,8 +39,12 @@ export interface Workload {
    */
   ports?: WorkloadPort[];
   healthy: boolean;
-  /** Its proxy does not speak Istio's TCP metadata exchange (neither Weft's sidecar nor Istio's): its clusters do not ask for it. */
-  noPeerExchange?: boolean;
+  /**
+   * Its proxy runs Istio's TCP metadata exchange (a Weft sidecar that says so in its node, an Istio
+   * proxy). Unset (a stock Envoy, an older Weft sidecar, a workload registered before the flag was):
+   * it is given no exchange, and clients do not offer it the exchange's protocol.
+   */
+  peerExchange?: boolean;
 }
 
 /** One service port of a workload, with the sidecar inbound listener and app port behind it. */

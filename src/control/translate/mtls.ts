@@ -291,7 +291,7 @@ export const PERMISSIVE_DETECTION_TIMEOUT = { seconds: 1 };
  * the client sidecar sends (it knows its upstream protocol); other ports, one with their filter.
  * `minTls`: the mesh config's meshMTLS.minProtocolVersion.
  */
-export function withInboundMtls(plain: PlainInbound, mode: EffectiveMode, handling: PortHandling, filters: PortFilters, minTls?: MeshMinTls, peerExchange = true): PlainInbound {
+export function withInboundMtls(plain: PlainInbound, mode: EffectiveMode, handling: PortHandling, filters: PortFilters, minTls?: MeshMinTls, peerExchange = false): PlainInbound {
   if (mode === 'DISABLE') return plain;
   const tcp = () => [...(filters.tcpFilters ?? []), filters.tcp()];
   // Istio's TCP metadata exchange first on the TCP chains that terminate the mesh's mutual TLS

@@ -176,7 +176,7 @@ function mtlsOf(mesh: Pick<MeshSnapshot, 'peerAuthentications'>): MtlsOf {
   const policies = mesh.peerAuthentications ?? [];
   const enabled = (who: PolicyTarget, port: number) => policies.length === 0 || portMtlsMode(workloadMtls(policies, who), port) !== 'DISABLE';
   return {
-    ofWorkload: (w, port) => (w.serviceAccount !== undefined && enabled(w, port) ? { identity: { namespace: w.namespace, serviceAccount: w.serviceAccount }, ...(w.noPeerExchange ? {} : { peerExchange: true }) } : {}),
+    ofWorkload: (w, port) => (w.serviceAccount !== undefined && enabled(w, port) ? { identity: { namespace: w.namespace, serviceAccount: w.serviceAccount }, ...(w.peerExchange ? { peerExchange: true } : {}) } : {}),
     ofWorkloadEntry: (namespace, we, port) => {
       const labels = we.labels ?? {};
       if (labels[TLS_MODE_LABEL] !== TLS_MODE_ISTIO || !enabled({ namespace, labels }, port)) return {};

@@ -441,7 +441,7 @@ export function forProxy(shared: SharedResources, scoped: ScopedResources, proxy
   }
   const own = proxy.service ? workloadPorts(proxy) : [];
   // A proxy that does not speak Istio's TCP metadata exchange (a stock Envoy) is not asked to (peer-metadata.ts).
-  if (proxy.noPeerExchange) clusters = withoutPeerExchange(clusters);
+  if (!proxy.peerExchange) clusters = withoutPeerExchange(clusters);
   else if (own.length) clusters = { ...shared.clusters };
   for (const p of own) {
     const handling = portHandling(p);
@@ -451,7 +451,7 @@ export function forProxy(shared: SharedResources, scoped: ScopedResources, proxy
     // traffic_direction, as Istio sets it: which side of the exchange the sidecar reports (its metrics' reporter label).
     // The inbound route's decorator, as Istio's: "<service host>:<service port>/*" (the name of its spans).
     const operation = proxy.service ? `${fqdn(proxy.service, proxy.namespace)}:${p.port}/*` : undefined;
-    listeners[name] = { ...inboundListener(name, proxy.address, p, cluster, handling, limits, modeOf(p.port), authz, jwt, mesh.meshConfig?.meshMTLS?.minProtocolVersion, accessLog, operation, !proxy.noPeerExchange), traffic_direction: 'INBOUND' };
+    listeners[name] = { ...inboundListener(name, proxy.address, p, cluster, handling, limits, modeOf(p.port), authz, jwt, mesh.meshConfig?.meshMTLS?.minProtocolVersion, accessLog, operation, proxy.peerExchange === true), traffic_direction: 'INBOUND' };
     const base = {
       name: cluster,
       type: 'STATIC',
@@ -654,7 +654,7 @@ export interface InboundAuthz {
 }
 const NO_AUTHZ: InboundAuthz = { http: [], tcp: [] };
 
-function inboundListener(name: string, address: string, p: WorkloadPort, cluster: string, handling: PortHandling, limits: InboundLimit[], mode: EffectiveMode, authz: InboundAuthz = NO_AUTHZ, jwt?: object, minTls?: MeshMinTls, accessLog?: object[], operation?: string, peerExchange = true): object {
+function inboundListener(name: string, address: string, p: WorkloadPort, cluster: string, handling: PortHandling, limits: InboundLimit[], mode: EffectiveMode, authz: InboundAuthz = NO_AUTHZ, jwt?: object, minTls?: MeshMinTls, accessLog?: object[], operation?: string, peerExchange = false): object {
   const plain = plainInboundListener(name, address, p, cluster, handling, limits, authz, jwt, accessLog, operation);
   return withInboundMtls(plain.listener, mode, handling, plain.filters, minTls, peerExchange);
 }

@@ -15,6 +15,7 @@ import type net from 'node:net';
 import { ProxyError } from '../errors.ts';
 import { type Dialed, type TcpContext, type TcpFrom, dial, pipeTcp } from './tcp.ts';
 import { afterExchange } from './peer-exchange.ts';
+import { timerMs } from '../../util/timer.ts';
 
 const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'CONNECT', 'OPTIONS', 'TRACE', 'PATCH', 'PRI', 'PROPFIND', 'PROPPATCH', 'MKCOL', 'COPY', 'MOVE', 'LOCK', 'UNLOCK', 'SEARCH', 'REPORT', 'PURGE']);
 const REQUEST_LINE = /^([A-Z]+) [^\s]+ HTTP\/(1\.[01]|2\.0)$/;
@@ -69,7 +70,7 @@ export function detect(
   let upEnded = false;
   let dialErr: ProxyError | undefined;
   let decided = false;
-  const timer = idleTimeoutMs > 0 ? setTimeout(() => finish() && (down.destroy(), up?.socket.destroy()), idleTimeoutMs) : undefined;
+  const timer = idleTimeoutMs > 0 ? setTimeout(() => finish() && (down.destroy(), up?.socket.destroy()), timerMs(idleTimeoutMs)) : undefined;
   timer?.unref();
 
   const finish = (): boolean => {
@@ -177,6 +178,8 @@ export function detect(
       if (rest.length) goTcp();
       decide();
     }, (why) => {
+      // Counted as a connection that could not be made, as pipeTcp counts it (unless the client went first).
+      if (!decided && ctx.telemetry.tcp.hasSubscribers) ctx.telemetry.tcp.publish({ kind: 'connect_failed', cluster: clusterName, endpoint: d!.endpoint, code: 'metadata_exchange' });
       dialErr = new ProxyError('connect_failed', `the metadata exchange with ${d!.endpoint} in cluster ${clusterName} failed: ${why}`, clusterName);
       decide();
     });

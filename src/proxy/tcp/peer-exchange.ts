@@ -21,6 +21,7 @@ import { createHash } from 'node:crypto';
 import { decode, encode } from '../../xds/protos.ts';
 import { type OwnMetadata, type PeerMetadata, type PeerMetadataCache, MX_HEADER, MX_ID_HEADER, peerMetadataOfStruct } from '../http/peer-metadata.ts';
 import { peerPrincipal, peerWorkload, setPeerMetadata } from '../tls/peer.ts';
+import { timerMs } from '../../util/timer.ts';
 
 /** The ALPN protocol Istio's sidecars negotiate the exchange by. */
 export const PEER_EXCHANGE_ALPN = 'istio-peer-exchange';
@@ -193,7 +194,7 @@ export function exchangePeerMetadata(socket: net.Socket, x: ExchangeContext, wha
   // The connection's idle timeout (0: none, as Envoy's filter waits): a peer that negotiated the
   // exchange and sends nothing is closed as an idle connection is, never let on without its frame
   // taken off (a late frame would reach the app).
-  const timer = timeoutMs > 0 ? setTimeout(() => finish() && fail(`no complete metadata exchange frame within ${timeoutMs} ms (the connection's idle timeout)`), timeoutMs) : undefined;
+  const timer = timeoutMs > 0 ? setTimeout(() => finish() && fail(`no complete metadata exchange frame within ${timeoutMs} ms (the connection's idle timeout)`), timerMs(timeoutMs)) : undefined;
   timer?.unref();
   socket.on('data', onData);
   socket.on('end', onEnd);

@@ -24,6 +24,7 @@ import type { TlsSecrets } from '../tls/secrets.ts';
 import type { TlsStats } from '../tls/stats.ts';
 import type { LiveTcpConnections } from './authz.ts';
 import { type ExchangeContext, afterExchange, markExchange, payloadRead, payloadWritten } from './peer-exchange.ts';
+import { timerMs } from '../../util/timer.ts';
 import type { TLSSocket } from 'node:tls';
 
 export interface TcpContext {
@@ -193,11 +194,11 @@ export function pipeTcp(ctx: TcpContext, clusterName: string, down: net.Socket, 
       down.off('close', gone);
       joinTcp(ctx, clusterName, down, up, downHead, rest.length ? Buffer.concat([rest, upHead]) : upHead, idleTimeoutMs, maxDurationMs, from);
     },
-    (why) => {
+    () => {
       down.off('close', gone);
-      // Counted and said as a connection that could not be made (the server's policy denied it, say).
-      if (ctx.telemetry.tcp.hasSubscribers) ctx.telemetry.tcp.publish({ kind: 'connect_failed', cluster: clusterName, endpoint: up.endpoint, code: 'metadata_exchange' });
-      if (!down.destroyed) ctx.log(`${what}: closed: ${why}`);
+      // Counted as a connection that could not be made (the server's policy denied it, say), unless
+      // the client went first; the exchange said why where there was something to say.
+      if (!down.destroyed && ctx.telemetry.tcp.hasSubscribers) ctx.telemetry.tcp.publish({ kind: 'connect_failed', cluster: clusterName, endpoint: up.endpoint, code: 'metadata_exchange' });
       down.destroy();
     },
   );
@@ -265,7 +266,7 @@ export function join(
     expiry = setTimeout(() => {
       o.onExpired?.();
       kill();
-    }, o.maxDurationMs);
+    }, timerMs(o.maxDurationMs));
   }
   down.on('error', kill);
   u.on('error', kill);
@@ -280,8 +281,8 @@ export function join(
       o.onIdle?.();
       kill();
     };
-    down.setTimeout(o.idleTimeoutMs, idle);
-    u.setTimeout(o.idleTimeoutMs, idle);
+    down.setTimeout(timerMs(o.idleTimeoutMs), idle);
+    u.setTimeout(timerMs(o.idleTimeoutMs), idle);
   }
   if (upHead.length) down.write(upHead);
   if (downHead.length) u.write(downHead);
