@@ -5,7 +5,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
-import { once } from 'node:events';
 import protobuf from 'protobufjs';
 import { FrameReader, MAGIC, MAX_FRAME, exchangePeerMetadata, metadataOfBody, ownFrame } from '../../src/proxy/tcp/peer-exchange.ts';
 
@@ -19,6 +18,7 @@ import { selectAlpn } from '../../src/proxy/tls/inbound.ts';
 import { translate } from '../../src/control/translate/translate.ts';
 import { workloadFromNode } from '../../src/control/ads/node.ts';
 import { meshOf, provenServer, workload } from '../snapshot.ts';
+import { socketPair } from '../fixtures/socket-pair.ts';
 
 const own = ownMetadata({ nodeId: 'sidecar~10.0.0.1~sleep-v1-1.foo~foo.svc.cluster.local', name: 'sleep-v1-1', namespace: 'foo', workload: 'sleep-v1', cluster: 'Kubernetes', labels: { app: 'sleep', version: 'v1' }, canonicalService: 'sleep', canonicalRevision: 'v1' });
 const SLEEP = 'spiffe://cluster.local/ns/foo/sa/sleep';
@@ -71,15 +71,10 @@ test('the reader: a frame over any chunking, the bytes after it kept; first byte
   assert.deepEqual(new FrameReader().feed(big), { kind: 'too_large', size: MAX_FRAME + 1 });
 });
 
+/** `a` the peer, `b` the sidecar's end. */
 async function pair(): Promise<{ a: net.Socket; b: net.Socket; close: () => void }> {
-  const server = net.createServer();
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const got = once(server, 'connection');
-  const a = net.connect((server.address() as net.AddressInfo).port, '127.0.0.1');
-  a.on('error', () => {});
-  const [b] = (await got) as [net.Socket];
-  b.on('error', () => {});
-  return { a, b, close: () => (a.destroy(), b.destroy(), server.close()) };
+  const { client, server, close } = await socketPair();
+  return { a: client, b: server, close };
 }
 
 function exchange(socket: net.Socket, cache: PeerMetadataCache, logs: string[], timeoutMs = IDLE_MS): Promise<{ rest: Buffer } | { failed: string }> {

@@ -2,11 +2,10 @@
 // authorizer (a CUSTOM policy's gRPC provider) is being asked must decide that connection too.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import net from 'node:net';
-import { once } from 'node:events';
 import { LiveTcpConnections, admitConnection } from '../../src/proxy/tcp/authz.ts';
 import { splitNetworkRbac } from '../../src/proxy/xds-client/convert-authz.ts';
 import { Telemetry } from '../../src/proxy/telemetry/events.ts';
+import { socketPair } from '../fixtures/socket-pair.ts';
 
 const denyAll = splitNetworkRbac('x', [
   { name: 'envoy.filters.network.rbac', typed_config: { '@type': 'type.googleapis.com/envoy.extensions.filters.network.rbac.v3.RBAC', stat_prefix: 'tcp.', rules: { action: 'DENY', policies: { 'ns[foo]-policy[deny-all]-rule[0]': { permissions: [{ any: true }], principals: [{ any: true }] } } } } },
@@ -14,19 +13,10 @@ const denyAll = splitNetworkRbac('x', [
 /** An external authorizer on a cluster the sidecar does not have: failOpen, so it would allow. */
 const ext = [{ name: 'envoy.filters.network.ext_authz', extAuthz: { service: { kind: 'grpc' as const, cluster: 'no-such-cluster', authority: 'a' }, timeoutMs: 1000, failOpen: true, statusOnError: 403 } }];
 
-async function accepted(): Promise<{ server: net.Server; client: net.Socket; sock: net.Socket }> {
-  const server = net.createServer();
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const got = once(server, 'connection');
-  const client = net.connect((server.address() as net.AddressInfo).port, '127.0.0.1');
-  client.on('error', () => {});
-  const [sock] = (await got) as [net.Socket];
-  return { server, client, sock };
-}
 
 for (const change of ['a DENY policy', 'STRICT'] as const) {
   test(`${change} arriving while the external authorizer is asked closes the connection, and the check ends refused`, async () => {
-    const { server, client, sock } = await accepted();
+    const { server: sock, close } = await socketPair();
     try {
       let filters: readonly unknown[] = ext;
       let strict = false;
@@ -41,9 +31,7 @@ for (const change of ['a DENY policy', 'STRICT'] as const) {
       assert.equal(await verdict, false);
       assert.ok(sock.destroyed);
     } finally {
-      client.destroy();
-      sock.destroy();
-      server.close();
+      close();
     }
   });
 }

@@ -7,14 +7,13 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import net from 'node:net';
-import { once } from 'node:events';
 import { EMPTY_CONFIG, type RuntimeConfig } from '../../src/proxy/config.ts';
 import { admitConnection } from '../../src/proxy/tcp/authz.ts';
 import { AccessLogger } from '../../src/proxy/telemetry/access-log.ts';
 import { Telemetry } from '../../src/proxy/telemetry/events.ts';
 import { accessLogs } from '../../src/proxy/xds-client/convert-accesslog.ts';
 import { splitNetworkRbac } from '../../src/proxy/xds-client/convert-authz.ts';
+import { socketPair } from '../fixtures/socket-pair.ts';
 
 const denyAll = splitNetworkRbac('x', [
   { name: 'envoy.filters.network.rbac', typed_config: { '@type': 'type.googleapis.com/envoy.extensions.filters.network.rbac.v3.RBAC', stat_prefix: 'tcp.', rules: { action: 'DENY', policies: { 'ns[foo]-policy[deny-all]-rule[0]': { permissions: [{ any: true }], principals: [{ any: true }] } } } } },
@@ -34,12 +33,7 @@ test("a denied TCP connection's line: its own chain's access log, START_TIME whe
   const telemetry = new Telemetry();
   const logger = new AccessLogger({ config, identity: () => undefined, log: () => {} });
   logger.subscribe(telemetry);
-  const server = net.createServer();
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const got = once(server, 'connection');
-  const client = net.connect((server.address() as net.AddressInfo).port, '127.0.0.1');
-  client.on('error', () => {});
-  const [sock] = (await got) as [net.Socket];
+  const { server: sock, close } = await socketPair();
   try {
     const acceptedAt = Date.parse('2026-12-07T01:00:00.000Z');
     const before = Date.now();
@@ -54,9 +48,7 @@ test("a denied TCP connection's line: its own chain's access log, START_TIME whe
     assert.equal(details, 'rbac_access_denied_matched_policy[ns[foo]-policy[deny-all]-rule[0]]');
     assert.equal(fs.existsSync(a) ? fs.readFileSync(a, 'utf8') : '', '', "nothing in the other chain's log");
   } finally {
-    client.destroy();
-    sock.destroy();
-    server.close();
+    close();
     fs.rmSync(dir, { recursive: true, force: true });
   }
 });
