@@ -22,7 +22,7 @@ import { Tracer } from './telemetry/tracer.ts';
 import { HealthMetrics } from './telemetry/health-metrics.ts';
 import { selfPeer } from './telemetry/istio-labels.ts';
 import { PeerMetadataCache, ownMetadata as ownMetadataOf } from './http/peer-metadata.ts';
-import { PEER_EXCHANGE_ALPN, ownFrame } from './tcp/peer-exchange.ts';
+import { MAX_FRAME, PEER_EXCHANGE_ALPN, ownFrame } from './tcp/peer-exchange.ts';
 import { Pools, memberKey } from './upstream/pools.ts';
 import { pruneRoundRobin } from './upstream/choose.ts';
 import { XdsClient } from './xds-client/client.ts';
@@ -121,7 +121,6 @@ export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
       [META.namespace]: namespace,
       [META.labels]: opts.labels,
       [META.address]: opts.address,
-      [META.peerExchange]: PEER_EXCHANGE_ALPN,
       ...(opts.service ? { [META.service]: opts.service, [META.servicePort]: opts.servicePort } : {}),
       ...(opts.inboundPort !== undefined ? { [META.inboundPort]: opts.inboundPort } : {}),
       ...(opts.appPort !== undefined ? { [META.appPort]: opts.appPort } : {}),
@@ -175,6 +174,12 @@ export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
   // What Istio's metadata exchange says of this workload (http/peer-metadata.ts), where a listener runs it.
   const self = selfPeer(workload, namespace, opts.labels);
   const ownMetadata = ownMetadataOf({ nodeId, name: pod, namespace, workload, cluster: self.cluster, labels: opts.labels, canonicalService: self.canonicalService, canonicalRevision: self.canonicalRevision });
+  // Its TCP exchange frame, where its peers will take it (at most MAX_FRAME): a workload whose labels
+  // make it larger runs no exchange, and says so to the control plane (its node leaves PEER_EXCHANGE out).
+  const frame = ownFrame(ownMetadata);
+  const exchangeFrame = frame.length - 8 <= MAX_FRAME ? frame : undefined;
+  if (!exchangeFrame) log(`its metadata (labels) make a TCP metadata exchange frame of ${frame.length} bytes, over the ${MAX_FRAME} its peers take: it runs no TCP exchange (its TCP metrics' peer labels are unknown)`);
+  else node.metadata = { ...node.metadata, [META.peerExchange]: PEER_EXCHANGE_ALPN };
   const ctx: ForwardContext = { config: () => current, ownMetadata, pools, telemetry, rr: new Map(), active: new ActiveExchanges(), destinationPort, jwks, localPrincipal, log, live: new LiveTcpConnections() };
   // Spans of the requests the tracing layer sampled, exported over OTLP/HTTP (telemetry/tracer.ts).
   const tracer = new Tracer({ config: () => current, calls: ctx, nodeId, ...(selfService ? { service: selfService } : {}), log });
@@ -191,7 +196,7 @@ export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
     extAuthz: ctx,
     live: ctx.live,
     // Istio's TCP metadata exchange (tcp/peer-exchange.ts): this workload's frame, the peers' metadata.
-    peerExchange: { frame: ownFrame(ownMetadata), cache: new PeerMetadataCache(), log },
+    ...(exchangeFrame ? { peerExchange: { frame: exchangeFrame, cache: new PeerMetadataCache(), log } } : {}),
   };
   const bound = new Map<string, BoundListener>();
   const budget = new ConnectionBudget(connectionLimit());

@@ -14,6 +14,7 @@ import { Telemetry } from '../../src/proxy/telemetry/events.ts';
 import { accessLogs } from '../../src/proxy/xds-client/convert-accesslog.ts';
 import { splitNetworkRbac } from '../../src/proxy/xds-client/convert-authz.ts';
 import { socketPair } from '../fixtures/socket-pair.ts';
+import { once } from 'node:events';
 
 const denyAll = splitNetworkRbac('x', [
   { name: 'envoy.filters.network.rbac', typed_config: { '@type': 'type.googleapis.com/envoy.extensions.filters.network.rbac.v3.RBAC', stat_prefix: 'tcp.', rules: { action: 'DENY', policies: { 'ns[foo]-policy[deny-all]-rule[0]': { permissions: [{ any: true }], principals: [{ any: true }] } } } } },
@@ -37,8 +38,10 @@ test("a denied TCP connection's line: its own chain's access log, START_TIME whe
   try {
     const acceptedAt = Date.parse('2026-12-07T01:00:00.000Z');
     const before = Date.now();
+    const closed = once(sock, 'close');
     const verdict = admitConnection({ telemetry, log: () => {} }, 'inbound|9000', sock, () => denyAll as never, { accessLog: chainB, acceptedAt });
     assert.equal(verdict, false);
+    await closed; // the line is written when the connection closes
     logger.retain(true); // flushes and closes the files
     const line = await waitForLine(b);
     const [chain, start, duration, details] = line.trim().split(' ');
@@ -47,6 +50,33 @@ test("a denied TCP connection's line: its own chain's access log, START_TIME whe
     assert.ok(Number(duration) >= before - acceptedAt, `the duration runs from the accept: ${duration} ms`);
     assert.equal(details, 'rbac_access_denied_matched_policy[ns[foo]-policy[deny-all]-rule[0]]');
     assert.equal(fs.existsSync(a) ? fs.readFileSync(a, 'utf8') : '', '', "nothing in the other chain's log");
+  } finally {
+    close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("with the RBAC filter's delay_deny the line is written when the connection closes, after the delay, its DURATION the whole of it (as Envoy's)", async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'weft-tcp-deny-'));
+  const file = path.join(dir, 'c.log');
+  const log = logTo(file, 'C');
+  const config = () => ({ ...EMPTY_CONFIG, listeners: new Map() }) as unknown as RuntimeConfig;
+  const telemetry = new Telemetry();
+  const logger = new AccessLogger({ config, identity: () => undefined, log: () => {} });
+  logger.subscribe(telemetry);
+  const delayed = splitNetworkRbac('x', [
+    { name: 'envoy.filters.network.rbac', typed_config: { '@type': 'type.googleapis.com/envoy.extensions.filters.network.rbac.v3.RBAC', stat_prefix: 'tcp.', delay_deny: { seconds: 0, nanos: 300_000_000 }, rules: { action: 'DENY', policies: { 'ns[foo]-policy[deny-all]-rule[0]': { permissions: [{ any: true }], principals: [{ any: true }] } } } } },
+  ]).rbac;
+  const { server: sock, close } = await socketPair();
+  try {
+    const acceptedAt = Date.now();
+    const closed = once(sock, 'close');
+    assert.equal(admitConnection({ telemetry, log: () => {} }, 'inbound|9000', sock, () => delayed as never, { accessLog: log, acceptedAt }), false);
+    assert.ok(!fs.existsSync(file) || fs.readFileSync(file, 'utf8') === '', 'nothing yet: the connection is still open');
+    await closed;
+    logger.retain(true);
+    const [, , duration] = (await waitForLine(file)).trim().split(' ');
+    assert.ok(Number(duration) >= 300, `the delay is in the duration: ${duration} ms`);
   } finally {
     close();
     fs.rmSync(dir, { recursive: true, force: true });

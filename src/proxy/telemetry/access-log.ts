@@ -99,18 +99,22 @@ export class AccessLogger {
     const logs = e.accessLog;
     if (!logs) return;
     const ext = e.policy === EXT_AUTHZ_POLICY;
-    const now = Date.now();
-    const startMs = e.startMs ?? now;
-    this.write(e.listener, logs, {
+    const startMs = e.startMs ?? Date.now();
+    // Read now, while the connection is open (its addresses and peer); written when it closes, as
+    // Envoy writes the line (after the filter's delay_deny, if any), with the time until then.
+    const entry: Omit<LogEntry, 'durationMs'> = {
       startMs,
-      durationMs: now - startMs,
       responseCode: 0,
       responseFlags: ext ? 'UAEX' : '-',
       ...(ext ? {} : { connectionTerminationDetails: `rbac_access_denied_matched_policy[${e.policy ?? 'none'}]` }),
       bytesReceived: 0,
       bytesSent: 0,
       ...downstreamOf(e.down, this.opts.identity),
-    });
+    };
+    const listener = e.listener;
+    const write = () => this.write(listener, logs, { ...entry, durationMs: Date.now() - startMs });
+    if (e.down.destroyed) write();
+    else e.down.once('close', write);
   }
 
   private write(listener: string, logs: readonly AccessLogConfig[], entry: LogEntry): void {
