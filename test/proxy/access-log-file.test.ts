@@ -10,6 +10,7 @@ import { execFileSync } from 'node:child_process';
 import { LogFile, MAX_BACKLOG } from '../../src/proxy/telemetry/log-file.ts';
 import type { LogEntry } from '../../src/proxy/telemetry/format.ts';
 import { tmpDir } from '../helpers.ts';
+import { seededRandom } from '../fixtures/seeded.ts';
 
 test('a stalled file: writes never wait, lines past the backlog are dropped and counted, the accepted ones all arrive', async () => {
   const fifo = path.join(tmpDir('al-fifo'), 'log');
@@ -138,14 +139,8 @@ test("a text format's lines written straight into the buffer are renderText's li
 test("writeText's bytes are renderText's line in UTF-8, or it says why not, on seeded random formats and entries (empty, undefined, non-ASCII, very long values; lines at the buffer's end), the sidecar's own entries too", async () => {
   const { compileText, renderText, writeText, NO_ROOM, NOT_ASCII } = await import('../../src/proxy/telemetry/format.ts');
   const { requestLogEntry } = await import('../../src/proxy/telemetry/access-log.ts');
-  // A seeded generator (mulberry32): a failure is the same on every run.
-  let seed = 0xa110c;
-  const random = () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  // Seeded: a failure is the same on every run.
+  const random = seededRandom(0xa110c);
   const pick = <T,>(xs: readonly T[]): T => xs[Math.floor(random() * xs.length)]!;
   const OPERATORS = ['START_TIME', 'START_TIME:10', 'PROTOCOL', 'RESPONSE_CODE', 'RESPONSE_CODE:2', 'RESPONSE_FLAGS', 'RESPONSE_CODE_DETAILS', 'CONNECTION_TERMINATION_DETAILS', 'UPSTREAM_TRANSPORT_FAILURE_REASON', 'BYTES_RECEIVED', 'BYTES_SENT', 'DURATION', 'UPSTREAM_HOST', 'UPSTREAM_CLUSTER', 'UPSTREAM_CLUSTER_RAW:7', 'UPSTREAM_LOCAL_ADDRESS', 'UPSTREAM_LOCAL_ADDRESS_WITHOUT_PORT', 'DOWNSTREAM_LOCAL_ADDRESS', 'DOWNSTREAM_LOCAL_ADDRESS_WITHOUT_PORT', 'DOWNSTREAM_REMOTE_ADDRESS', 'DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT', 'REQUESTED_SERVER_NAME', 'ROUTE_NAME', 'DOWNSTREAM_PEER_URI_SAN', 'DOWNSTREAM_LOCAL_URI_SAN', 'UPSTREAM_PEER_URI_SAN', 'REQ(:METHOD)', 'REQ(:PATH)', 'REQ(X-ENVOY-ORIGINAL-PATH?:PATH)', 'REQ(:AUTHORITY)', 'REQ(HOST)', 'REQ(:SCHEME)', 'REQ(USER-AGENT)', 'REQ(X-USER?X-ALT)', 'REQ(X-USER):3', 'RESP(X-ENVOY-UPSTREAM-SERVICE-TIME)', 'RESP(X-USER?CONTENT-TYPE)', 'DYNAMIC_METADATA(ns:k)', 'DYNAMIC_METADATA(ns)'];
   const LITERALS = [' ', '"', '" "', '[', '] ', '%%', '\t', ' - ', 'x'.repeat(40), '\n'];

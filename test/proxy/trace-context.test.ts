@@ -11,6 +11,7 @@ import { Telemetry } from '../../src/proxy/telemetry/events.ts';
 import type { RuntimeConfig } from '../../src/proxy/config.ts';
 import { EMPTY_CONFIG } from '../../src/proxy/config.ts';
 import type { Downstream } from '../../src/proxy/http/types.ts';
+import { seededRandom } from '../fixtures/seeded.ts';
 
 const cfg = (randomSampling: number): TracingConfig => ({ randomSampling, clientSampling: 100, overallSampling: 100, customTags: [], maxPathTagLength: 256, noContextPropagation: false, requestIdSampling: true, packTraceReason: true, generateRequestId: true });
 const head = (headers: HeaderList = []): RequestHead => ({ method: 'GET', authority: 'a.example', path: '/p', query: '', headers, hasBody: false, protocol: 'HTTP/1.1' });
@@ -264,14 +265,8 @@ test('a traceparent is read as the W3C grammar reads it (checked against the reg
     if (!m || m[1] === 'ff' || (m[1] === '00' && m[5]) || m[2] === '0'.repeat(32) || m[3] === '0'.repeat(16)) return {};
     return { traceId: m[2], parentId: m[3], sampled: (parseInt(m[4]!, 16) & 1) === 1 };
   };
-  // A seeded generator (mulberry32): a failure is the same on every run.
-  let seed = 0x5eed;
-  const random = () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  // Seeded: a failure is the same on every run.
+  const random = seededRandom(0x5eed);
   const hex = (n: number) => Array.from({ length: n }, () => '0123456789abcdef'[Math.floor(random() * 16)]).join('');
   const seeds = ['00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01', '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00', '01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-03-extra', `00-${'0'.repeat(32)}-00f067aa0ba902b7-01`, `00-4bf92f3577b34da6a3ce929d0e0e4736-${'0'.repeat(16)}-01`, 'ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01', ' 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01 ', '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-x', '02-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01x', '01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-a\nb', '01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-a\rb', '01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-a b'];
   for (let i = 0; i < 3000; i++) {
