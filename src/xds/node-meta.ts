@@ -37,6 +37,9 @@ export const META = {
  */
 export const META_PORTS = 'PORTS';
 
+/** The ALPN protocol of Istio's TCP metadata exchange, and what a sidecar that runs it says under META.peerExchange. */
+export const PEER_EXCHANGE_ALPN = 'istio-peer-exchange';
+
 /** One service port of a workload, with the sidecar's inbound listener and the app port behind it. */
 export interface PortMeta {
   /** The port's name, e.g. "http-web" or "tcp-db"; its prefix may choose the protocol. */

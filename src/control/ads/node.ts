@@ -2,7 +2,7 @@
 // Weft's sidecar sends every key of META (src/xds/node-meta.ts); Envoy or a proxyless gRPC client
 // that sends none is registered as a pure client (no service, no listeners of its own).
 import type { Node } from '../../xds/protos.ts';
-import { META, META_PORTS } from '../../xds/node-meta.ts';
+import { META, META_PORTS, PEER_EXCHANGE_ALPN } from '../../xds/node-meta.ts';
 import type { Workload, WorkloadPort } from '../model/model.ts';
 import { DEFAULT_NAMESPACE } from '../model/model.ts';
 
@@ -60,7 +60,7 @@ export function workloadFromNode(node: Node): { workload: Workload } | { error: 
       // Weft's sidecar that says so and Istio's proxies (ISTIO_VERSION in their metadata) speak
       // Istio's TCP metadata exchange; an older Weft sidecar, a stock Envoy or a proxyless gRPC
       // client does not (translate/peer-metadata.ts).
-      ...(m[META.peerExchange] === 'istio-peer-exchange' || typeof m.ISTIO_VERSION === 'string' ? { peerExchange: true } : {}),
+      ...(m[META.peerExchange] === PEER_EXCHANGE_ALPN || typeof m.ISTIO_VERSION === 'string' ? { peerExchange: true } : {}),
     },
   };
 }

@@ -11,7 +11,8 @@ import { DEFAULT_TRUST_DOMAIN } from '../model/model.ts';
 import { spiffeUri } from '../../util/spiffe.ts';
 import type { EffectiveMode } from '../../api/peer-auth.ts';
 import type { PortHandling } from '../model/protocol.ts';
-import { PEER_EXCHANGE_ALPN, PEER_EXCHANGE_MATCH, TCP_PEER_EXCHANGE } from './peer-metadata.ts';
+import { PEER_EXCHANGE_MATCH, TCP_PEER_EXCHANGE } from './peer-metadata.ts';
+import { PEER_EXCHANGE_ALPN } from '../../xds/node-meta.ts';
 
 /** The filter_metadata key Envoy matches transport_socket_matches against. */
 export const TRANSPORT_SOCKET_MATCH = 'envoy.transport_socket_match';

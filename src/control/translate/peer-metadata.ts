@@ -16,6 +16,7 @@
 // gets neither the filters nor the protocol in its ALPN (withoutPeerExchange, mtls.ts), and the
 // protocol is offered only to endpoints whose sidecar runs it (their transport socket match).
 import { TYPE } from '../../xds/types.ts';
+import { PEER_EXCHANGE_ALPN } from '../../xds/node-meta.ts';
 
 export const PEER_METADATA = 'istio.metadata_exchange';
 const PEER_METADATA_CONFIG = 'type.googleapis.com/io.istio.http.peer_metadata.Config';
@@ -39,8 +40,6 @@ export function withPeerMetadata(listener: object, exchange: object): object {
   return { ...listener, ...(l.filter_chains ? { filter_chains: l.filter_chains.map(chain) } : {}), ...(l.default_filter_chain ? { default_filter_chain: chain(l.default_filter_chain) } : {}) };
 }
 
-/** The ALPN protocol of Istio's TCP metadata exchange. */
-export const PEER_EXCHANGE_ALPN = 'istio-peer-exchange';
 /** The name of a cluster's transport socket match that offers it (mtls.ts), to the endpoints whose sidecar runs it. */
 export const PEER_EXCHANGE_MATCH = 'tlsMode-istio-peer-exchange';
 
@@ -49,8 +48,9 @@ export const TCP_PEER_EXCHANGE = Object.freeze({ name: PEER_METADATA, typed_conf
 
 /**
  * Clusters for a proxy that does not speak the TCP exchange: without its upstream filter, and
- * without its protocol in the ALPN their mutual TLS offers (a server that took it would write its
- * frame into the stream). Clusters that have neither are the same objects.
+ * without the transport socket match that offers its protocol (a server that took it would write
+ * its frame into the stream; the other matches, and ISTIO_MUTUAL's transport socket, offer only
+ * "istio": mtls.ts). Clusters without the filter are the same objects.
  */
 export function withoutPeerExchange(clusters: Record<string, object>): Record<string, object> {
   const out: Record<string, object> = {};
@@ -59,24 +59,10 @@ export function withoutPeerExchange(clusters: Record<string, object>): Record<st
 }
 
 function clusterWithout(cluster: object): object {
-  const c = cluster as { filters?: { typed_config?: Record<string, unknown> }[]; transport_socket?: object; transport_socket_matches?: { name?: string; transport_socket?: object }[] };
+  const c = cluster as { filters?: { typed_config?: Record<string, unknown> }[]; transport_socket_matches?: { name?: string }[] };
   if (!c.filters?.some((f) => f.typed_config?.['@type'] === TYPE.tcpMetadataExchange)) return cluster;
   const { filters, transport_socket_matches: tsm, ...rest } = c;
   const kept = filters.filter((f) => f.typed_config?.['@type'] !== TYPE.tcpMetadataExchange);
-  // The match that offers the exchange goes; the others offer it not (mtls.ts).
-  const matches = tsm?.filter((m) => m.name !== PEER_EXCHANGE_MATCH).map((m) => (m.transport_socket ? { ...m, transport_socket: socketWithout(m.transport_socket) } : m));
-  return {
-    ...rest,
-    ...(kept.length ? { filters: kept } : {}),
-    ...(c.transport_socket ? { transport_socket: socketWithout(c.transport_socket) } : {}),
-    ...(matches?.length ? { transport_socket_matches: matches } : {}),
-  };
-}
-
-function socketWithout(socket: object): object {
-  const s = socket as { typed_config?: { common_tls_context?: { alpn_protocols?: string[] } } };
-  const alpn = s.typed_config?.common_tls_context?.alpn_protocols;
-  if (!alpn?.includes(PEER_EXCHANGE_ALPN)) return socket;
-  const tc = s.typed_config!;
-  return { ...socket, typed_config: { ...tc, common_tls_context: { ...tc.common_tls_context, alpn_protocols: alpn.filter((p) => p !== PEER_EXCHANGE_ALPN) } } };
+  const matches = tsm?.filter((m) => m.name !== PEER_EXCHANGE_MATCH);
+  return { ...rest, ...(kept.length ? { filters: kept } : {}), ...(matches?.length ? { transport_socket_matches: matches } : {}) };
 }

@@ -23,8 +23,6 @@ import { type OwnMetadata, type PeerMetadata, type PeerMetadataCache, MX_HEADER,
 import { peerPrincipal, peerWorkload, setPeerMetadata } from '../tls/peer.ts';
 import { timerMs } from '../../util/timer.ts';
 
-/** The ALPN protocol Istio's sidecars negotiate the exchange by. */
-export const PEER_EXCHANGE_ALPN = 'istio-peer-exchange';
 export const MAGIC = 0x3d230467;
 const HEADER = 8;
 const STRUCT = 'type.googleapis.com/google.protobuf.Struct';

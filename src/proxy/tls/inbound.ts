@@ -18,7 +18,7 @@ import { type MtlsListener, type TlsChain, tlsChainFor } from '../xds-client/con
 import { type TlsSecrets, contextOptions } from './secrets.ts';
 import { setPeerPrincipal, spiffeOf } from './peer.ts';
 import type { TlsStats } from './stats.ts';
-import { PEER_EXCHANGE_ALPN } from '../tcp/peer-exchange.ts';
+import { PEER_EXCHANGE_ALPN } from '../../xds/node-meta.ts';
 
 const tls = process.getBuiltinModule('node:tls');
 

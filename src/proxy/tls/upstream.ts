@@ -15,7 +15,7 @@ import { peerPrincipal, peerWorkload, setPeerPrincipal, setPeerWorkload, spiffeO
 import type { TlsStats } from './stats.ts';
 import { peerIdentity } from '../../util/spiffe.ts';
 import { originationContext, rootsName, sanMismatchOf } from './origination.ts';
-import { PEER_EXCHANGE_ALPN } from '../tcp/peer-exchange.ts';
+import { PEER_EXCHANGE_ALPN } from '../../xds/node-meta.ts';
 
 const tls = process.getBuiltinModule('node:tls');
 

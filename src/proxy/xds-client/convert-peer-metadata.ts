@@ -9,6 +9,7 @@
 //     mutual TLS negotiated its protocol (tcp/peer-exchange.ts). enable_discovery (ambient's
 //     workload discovery) is refused.
 import { TYPE } from '../../xds/types.ts';
+import { PEER_EXCHANGE_ALPN } from '../../xds/node-meta.ts';
 import { fail } from './convert-util.ts';
 
 export const PEER_METADATA_CONFIG = 'type.googleapis.com/io.istio.http.peer_metadata.Config';
@@ -86,6 +87,6 @@ export function tcpPeerExchangeConfig(where: string, f: any): TcpPeerExchangeCon
     fail(`${at}.${k}`, 'not supported (protocol is)');
   }
   const protocol = value.protocol;
-  if (protocol !== 'istio-peer-exchange') fail(`${at}.protocol`, `${protocol ? JSON.stringify(protocol) : 'none'} is not supported (the exchange runs on Istio's ALPN protocol istio-peer-exchange)`);
+  if (protocol !== PEER_EXCHANGE_ALPN) fail(`${at}.protocol`, `${protocol ? JSON.stringify(protocol) : 'none'} is not supported (the exchange runs on Istio's ALPN protocol ${PEER_EXCHANGE_ALPN})`);
   return { protocol };
 }
