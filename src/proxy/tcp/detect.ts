@@ -163,7 +163,7 @@ export function detect(
     }
     // Istio's metadata exchange first, where the dial left it to run (tcp/peer-exchange.ts): what
     // the server said after its frame is what it said first.
-    afterExchange(d!.socket, ctx.peerExchange, `TCP connection to ${d!.endpoint} in cluster ${clusterName}`, idleTimeoutMs, (rest) => {
+    afterExchange(d!.socket, ctx.peerExchange, () => `TCP connection to ${d!.endpoint} in cluster ${clusterName}`, idleTimeoutMs, (rest) => {
       if (decided) {
         d!.socket.destroy();
         return;

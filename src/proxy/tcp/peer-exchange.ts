@@ -234,10 +234,15 @@ export function markExchange(socket: net.Socket): void {
  * server sent after its frame (the socket paused); `failed` where the exchange ended the
  * connection. Without one pending (or without the sidecar's exchange context), `go` at once with none.
  */
-export function afterExchange(socket: net.Socket, x: ExchangeContext | undefined, what: string, timeoutMs: number, go: (rest: Buffer) => void, failed: (why: string) => void): void {
-  if (!(socket as WithPending)[PENDING] || !x) return go(NOTHING);
+export function afterExchange(socket: net.Socket, x: ExchangeContext | undefined, what: () => string, timeoutMs: number, go: (rest: Buffer) => void, failed: (why: string) => void): void {
+  if (!x || !exchangePending(socket)) return go(NOTHING);
   (socket as WithPending)[PENDING] = false;
-  exchangePeerMetadata(socket, x, what, timeoutMs, go, failed);
+  exchangePeerMetadata(socket, x, what(), timeoutMs, go, failed);
+}
+
+/** Whether a dialed connection's exchange is still to run (markExchange). */
+export function exchangePending(socket: net.Socket): boolean {
+  return (socket as WithPending)[PENDING] === true;
 }
 
 const NOTHING = Buffer.alloc(0);

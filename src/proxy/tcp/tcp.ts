@@ -23,7 +23,7 @@ import { TLS_HANDSHAKE, connectTls } from '../tls/upstream.ts';
 import type { TlsSecrets } from '../tls/secrets.ts';
 import type { TlsStats } from '../tls/stats.ts';
 import type { LiveTcpConnections } from './authz.ts';
-import { type ExchangeContext, afterExchange, markExchange, payloadRead, payloadWritten } from './peer-exchange.ts';
+import { type ExchangeContext, afterExchange, exchangePending, markExchange, payloadRead, payloadWritten } from './peer-exchange.ts';
 import { timerMs } from '../../util/timer.ts';
 import type { TLSSocket } from 'node:tls';
 
@@ -178,17 +178,17 @@ export function dial(ctx: TcpContext, clusterName: string, cb: (err: ProxyError 
  * maxDurationMs: both are closed this long after the join (the tunnel's max_stream_duration).
  */
 export function pipeTcp(ctx: TcpContext, clusterName: string, down: net.Socket, up: Dialed, downHead: Buffer, upHead: Buffer, idleTimeoutMs: number, maxDurationMs?: number, from?: TcpFrom): void {
+  if (!ctx.peerExchange || !exchangePending(up.socket)) return joinTcp(ctx, clusterName, down, up, downHead, upHead, idleTimeoutMs, maxDurationMs, from);
   // Istio's metadata exchange first, where the dial left it to be run: the connection opens (and
   // is counted, with the peer's labels) once the server's frame came; a server that closes first
   // (its AuthorizationPolicy denied the connection) closes the client's too.
   // The client is watched meanwhile: its going ends the exchange.
   const gone = () => up.socket.destroy();
   down.once('close', gone);
-  const what = `TCP connection to ${up.endpoint} in cluster ${clusterName}`;
   afterExchange(
     up.socket,
     ctx.peerExchange,
-    what,
+    () => `TCP connection to ${up.endpoint} in cluster ${clusterName}`,
     idleTimeoutMs,
     (rest) => {
       down.off('close', gone);
