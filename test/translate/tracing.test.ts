@@ -164,16 +164,19 @@ test('the sidecar loads it over the wire: sampling, tags, exporter (cluster, aut
   assert.ok(recv.clusters.has(TRACES_CLUSTER));
 });
 
+/** What the sidecar's converter says of `config`: 'accepted', or its refusal (a ConvertError's message). */
+function verdict(convert: (config: unknown) => unknown, config: unknown): string {
+  try {
+    convert(config);
+    return 'accepted';
+  } catch (e) {
+    assert.ok(e instanceof ConvertError);
+    return (e as Error).message;
+  }
+}
+
 test('what the sidecar cannot do is refused naming the field (a NACK), never traced otherwise than asked', () => {
-  const refuse = (t: unknown) => {
-    try {
-      tracingConfig('listener x: HttpConnectionManager', t);
-      return 'accepted';
-    } catch (e) {
-      assert.ok(e instanceof ConvertError);
-      return (e as Error).message;
-    }
-  };
+  const refuse = (t: unknown) => verdict((c) => tracingConfig('listener x: HttpConnectionManager', c), t);
   const otelWith = (extra: object) => ({ provider: { name: 'envoy.tracers.opentelemetry', typed_config: { '@type': 'type.googleapis.com/envoy.config.trace.v3.OpenTelemetryConfig', ...extra } } });
   assert.match(refuse(otelWith({ grpc_service: { envoy_grpc: { cluster_name: 'c' } } })), /tracing\.provider\.typed_config\.grpc_service: OTLP\/gRPC export is not supported/);
   assert.match(refuse({ provider: { name: 'envoy.tracers.zipkin', typed_config: { '@type': 'type.googleapis.com/envoy.config.trace.v3.ZipkinConfig' } } }), /tracing\.provider: unsupported tracer .*ZipkinConfig/);
@@ -228,15 +231,7 @@ test("Telemetry useRequestIdForTraceSampling: false and disableContextPropagatio
 });
 
 test('a request_id_extension the sidecar has not (another extension, an unknown field) is refused naming the field', () => {
-  const refuse = (e: unknown) => {
-    try {
-      requestIdExtension('listener x: HttpConnectionManager.request_id_extension', e);
-      return 'accepted';
-    } catch (err) {
-      assert.ok(err instanceof ConvertError);
-      return (err as Error).message;
-    }
-  };
+  const refuse = (e: unknown) => verdict((c) => requestIdExtension('listener x: HttpConnectionManager.request_id_extension', c), e);
   assert.match(refuse({ typed_config: { '@type': 'type.googleapis.com/example.OtherRequestId' } }), /request_id_extension\.typed_config: unsupported request id extension type\.googleapis\.com\/example\.OtherRequestId/);
   assert.match(refuse({ typed_config: { '@type': 'type.googleapis.com/envoy.extensions.request_id.uuid.v3.UuidRequestIdConfig', other: 1 } }), /typed_config\.other: not supported/);
   assert.deepEqual(refuse({ typed_config: { '@type': 'type.googleapis.com/envoy.extensions.request_id.uuid.v3.UuidRequestIdConfig', pack_trace_reason: { value: false } } }), 'accepted');
