@@ -56,8 +56,9 @@ export interface RequestIdOptions {
 
 const UUID_FIELDS = new Set(['@type', 'pack_trace_reason', 'use_request_id_for_trace_sampling']);
 
-/** An HCM's request_id_extension: Envoy's default UUID extension, the one it has. */
+/** An HCM's request_id_extension: Envoy's default UUID extension, the one it has (none: its defaults). */
 export function requestIdExtension(where: string, e: any): Pick<RequestIdOptions, 'requestIdSampling' | 'packTraceReason'> {
+  if (e == null) return DEFAULT_REQUEST_ID;
   const tc = e?.typed_config;
   if (tc?.['@type'] !== TYPE.uuidRequestId) fail(`${where}.typed_config`, `unsupported request id extension ${tc?.['@type'] ?? '(none)'} (envoy.extensions.request_id.uuid.v3.UuidRequestIdConfig is supported)`);
   for (const k of Object.keys(tc)) if (!UUID_FIELDS.has(k)) fail(`${where}.typed_config.${k}`, 'not supported');

@@ -394,10 +394,7 @@ function hcmConfig(where: string, tc: any): Pick<ListenerConfig, 'path' | 'reque
   };
   const accessLog = accessLogs(`${where}: HttpConnectionManager`, tc.access_log);
   if (accessLog) Object.assign(base, { accessLog });
-  const rid = {
-    ...(tc.request_id_extension == null ? { requestIdSampling: true, packTraceReason: true } : requestIdExtension(`${where}: HttpConnectionManager.request_id_extension`, tc.request_id_extension)),
-    generateRequestId: !base.noRequestId,
-  };
+  const rid = { ...requestIdExtension(`${where}: HttpConnectionManager.request_id_extension`, tc.request_id_extension), generateRequestId: !base.noRequestId };
   const tracing = tracingConfig(`${where}: HttpConnectionManager`, tc.tracing, rid);
   if (tracing) Object.assign(base, { tracing });
   if (tc.rds) {
