@@ -272,21 +272,28 @@ function downstreamOf(down: net.Socket | undefined, identity: () => string | und
 }
 
 /**
- * hostPort's last answer, for one of a request's addresses: a connection's requests, and an inbound
- * listener's every request, have the same; one string, not a new one per line, which was copied
- * into a flat one (V8's flattening of a concatenation) by each line written.
+ * hostPort's answers for one of a request's addresses, by port, for the last address seen: a
+ * connection's requests, and an inbound listener's every request, have the same address, and a
+ * few ports (a client sidecar's pooled connections). One string per connection, not a new one per
+ * line, which was copied into a flat one (V8's flattening of a concatenation) by each line written.
+ * A single last answer was replaced on every line where requests came over several connections
+ * in turn (a sidecar's server side). At most MAX_PORTS strings are kept.
  */
 class HostPort {
+  static readonly MAX_PORTS = 1024;
   private address = '';
-  private port: number | undefined = -1;
-  private text = '';
+  private readonly byPort = new Map<number | undefined, string>();
   hostPort(address: string, port: number | undefined): string {
-    if (address !== this.address || port !== this.port) {
-      this.text = hostPort(address, port);
+    if (address !== this.address) {
       this.address = address;
-      this.port = port;
+      this.byPort.clear();
     }
-    return this.text;
+    let text = this.byPort.get(port);
+    if (text === undefined) {
+      if (this.byPort.size >= HostPort.MAX_PORTS) this.byPort.clear();
+      this.byPort.set(port, (text = hostPort(address, port)));
+    }
+    return text;
   }
 }
 const LOCAL = new HostPort();
