@@ -4,6 +4,7 @@
 // refuses when the config arrives. No sockets.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { seededRandom } from '../fixtures/seeded.ts';
 import { ATTRIBUTES, CelFilterError, compileCelFilter, compileCelValue } from '../../src/proxy/telemetry/cel-filter.ts';
 import { CEL_ATTRIBUTES } from '../../src/api/cel-support.ts';
 import type { LogEntry } from '../../src/proxy/telemetry/format.ts';
@@ -112,6 +113,19 @@ test('matches() with a pattern from the request: a short one matches; a long one
   for (let i = 0; i < 200; i++) assert.equal(g(http({}, { 'x-re': `^/api/v1/items\\?page=${i % 3}` })), i % 3 === 2);
 });
 
+test("sixDigits prints a double as absl::StrCat (printf's %g) does, on seeded random doubles against a reference %g", async () => {
+  const { sixDigits } = await import('../../src/proxy/telemetry/cel-filter.ts');
+  assert.deepEqual([Number.NaN, Infinity, -Infinity, 0, -0, 1e21, 1e100, -2.5, 1e-300].map(sixDigits), ['nan', 'inf', '-inf', '0', '-0', '1e+21', '1e+100', '-2.5', '1e-300']);
+  // The reference: C's printf, by way of Python's "%g" (the same rules), where python3 is on the machine.
+  const { spawnSync } = await import('node:child_process');
+  const random = seededRandom(0x96);
+  const xs = Array.from({ length: 2000 }, () => (random() < 0.5 ? -1 : 1) * random() * 10 ** Math.floor(random() * 24 - 10));
+  const py = spawnSync('python3', ['-c', 'import sys\nfor l in sys.stdin: print("%g" % float(l))'], { input: xs.map((x) => x.toPrecision(17)).join('\n') + '\n', encoding: 'utf8' });
+  if (py.status !== 0) return assert.fail(`python3 is needed as the reference: ${py.error?.message ?? py.stderr}`);
+  const want = py.stdout.trim().split('\n');
+  xs.forEach((x, i) => assert.equal(sixDigits(x), want[i], `${x.toPrecision(17)}`));
+});
+
 describe("a metric label's value (a Telemetry tagOverride UPSERT): the expression's value, printed as Envoy prints a CEL value", () => {
   const value = (expr: string, e: LogEntry) => compileCelValue(expr)!(e);
   test('strings as they are, numbers in decimal, true/false, NULL; an error is "unknown"', () => {
@@ -122,6 +136,13 @@ describe("a metric label's value (a Telemetry tagOverride UPSERT): the expressio
     assert.equal(value('response.code >= 500', http({ responseCode: 503 })), 'true');
     assert.equal(value('1.5 * 2.0', http()), '3');
     assert.equal(value('2.0 / 3.0', http()), '0.666667', "absl::StrCat's six significant digits");
+    assert.equal(value('1000000.0', http()), '1e+06', 'printf %g: an exponent from 6 on');
+    assert.equal(value('1234567.5', http()), '1.23457e+06');
+    assert.equal(value('0.00001', http()), '1e-05', 'and below -4');
+    assert.equal(value('0.0001', http()), '0.0001');
+    assert.equal(value('999999.5', http()), '1e+06', 'the exponent after rounding');
+    assert.equal(value('123456.7', http()), '123457');
+    assert.equal(value('double(response.code) / 7.0', http({ responseCode: 200 })), '28.5714');
     assert.equal(value('null', http()), 'NULL');
     assert.equal(value("duration('1500ms')", http()), '1.5s');
     assert.equal(value("request.url_path + '?' + request.query", http()), '/api/v1/items?page=2');

@@ -150,11 +150,36 @@ function printValue(v: V): string {
   if (isErr(v)) return 'unknown';
   if (typeof v === 'string') return v;
   if (typeof v === 'boolean' || typeof v === 'bigint') return String(v);
-  if (typeof v === 'number') return Number.isInteger(v) ? String(v) : String(Number(v.toPrecision(6))); // absl::StrCat: 6 significant digits
+  if (typeof v === 'number') return sixDigits(v);
   if (v === null) return 'NULL';
   if (v instanceof Uint8Array) return Buffer.from(v).toString('latin1');
   if (v instanceof Duration) return formatDuration(v.nanos);
   return Array.isArray(v) ? 'list value' : v instanceof Map || v instanceof HeaderMap ? 'map value' : 'unknown';
+}
+
+/**
+ * absl::StrCat of a double (SixDigitsToBuffer): printf's "%g", six significant digits, trailing
+ * zeros dropped, an exponent where it is below -4 or at least 6 ("1e+06", "1.5e-05"); "nan",
+ * "inf", "-inf".
+ */
+export function sixDigits(v: number): string {
+  if (Number.isNaN(v)) return 'nan';
+  if (!Number.isFinite(v)) return v < 0 ? '-inf' : 'inf';
+  if (v === 0) return Object.is(v, -0) ? '-0' : '0';
+  // The exponent after rounding to six digits (999999.5 is 1e+06).
+  const [mantissa, e] = v.toExponential(5).split('e') as [string, string];
+  const exp = Number(e);
+  if (exp < -4 || exp >= 6) return `${trimZeros(mantissa)}e${exp < 0 ? '-' : '+'}${String(Math.abs(exp)).padStart(2, '0')}`;
+  return trimZeros(v.toFixed(5 - exp));
+}
+
+/** "1.50000" -> "1.5", "3.00000" -> "3". */
+function trimZeros(s: string): string {
+  if (!s.includes('.')) return s;
+  let end = s.length;
+  while (s[end - 1] === '0') end--;
+  if (s[end - 1] === '.') end--;
+  return s.slice(0, end);
 }
 
 /** absl::FormatDuration: "1.5s", "250ms", "0". */
