@@ -2,9 +2,9 @@
 // (pilot/pkg/model/telemetry.go, applicableTelemetries):
 //   - the root namespace's (istio-system) Telemetry without a selector: the mesh's;
 //   - the workload's namespace's Telemetry without a selector (none of its own in the root namespace);
-//   - the oldest Telemetry of the workload's namespace whose selector's labels are among the
-//     workload's (Istio takes the first it finds, in creation order, and no other: several that
-//     select one workload are a conflict, which `weft analyze` reports as IST0159);
+//   - every Telemetry of the workload's namespace whose selector's labels are among the workload's,
+//     in creation order (Istio 1.21 and later, whose loop has no break after the first match: the
+//     pilot of 1.20 and before took only the first);
 // listed in that order, later ones overriding earlier ones section by section (accessLogging,
 // metrics, tracing: each section's merge is its translator's, e.g. control/translate/accesslog.ts).
 // Of several Telemetries without a selector in one namespace, the oldest counts (Istio sorts by
@@ -47,7 +47,7 @@ function namespaceWide(all: readonly Telemetry[], namespace: string): Telemetry 
 
 /**
  * The Telemetries that apply to a workload, lowest precedence first: root, namespace, then the
- * workload's own (the oldest whose selector matches its labels).
+ * workload's own (those whose selector matches its labels).
  */
 export function applicableTelemetries(telemetries: readonly Telemetry[] | undefined, w: PolicyTarget, rootNamespace: string = ROOT_NAMESPACE): ApplyingTelemetry[] {
   return applicable(telemetries, w.namespace, (t) => labelsMatch(t.spec.selector?.matchLabels, w.labels), rootNamespace);
@@ -58,7 +58,7 @@ export function applicableTelemetriesOfScope(telemetries: readonly Telemetry[] |
   return applicable(telemetries, namespace, (t) => workloadKeys.includes(keyOf(t)), rootNamespace);
 }
 
-/** "namespace/name" of the workload-level Telemetry that applies to a workload (none or one): what, beside its namespace, decides its telemetry. */
+/** "namespace/name" of the workload-level Telemetries that select a workload: what, beside its namespace, decides its telemetry. */
 export function workloadTelemetryKeys(telemetries: readonly Telemetry[] | undefined, w: PolicyTarget, rootNamespace: string = ROOT_NAMESPACE): string[] {
   return applicableTelemetries(telemetries, w, rootNamespace)
     .filter((a) => a.level === 'workload')
@@ -86,10 +86,7 @@ function applicable(telemetries: readonly Telemetry[] | undefined, namespace: st
   }
   for (const t of all) {
     if (t.metadata.namespace !== namespace || !hasSelector(t) || hasTargetRefs(t)) continue;
-    if (selects(t)) {
-      out.push({ level: 'workload', telemetry: t });
-      break;
-    }
+    if (selects(t)) out.push({ level: 'workload', telemetry: t });
   }
   return out;
 }
