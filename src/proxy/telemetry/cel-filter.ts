@@ -160,17 +160,44 @@ function printValue(v: V): string {
 /**
  * absl::StrCat of a double (SixDigitsToBuffer): printf's "%g", six significant digits, trailing
  * zeros dropped, an exponent where it is below -4 or at least 6 ("1e+06", "1.5e-05"); "nan",
- * "inf", "-inf".
+ * "inf", "-inf". A value exactly halfway between two six-digit ones is rounded to the even one, as
+ * absl and glibc round it (JS's toExponential and toFixed round it up: 1234565 would be 1.23457e+06).
  */
 export function sixDigits(v: number): string {
   if (Number.isNaN(v)) return 'nan';
   if (!Number.isFinite(v)) return v < 0 ? '-inf' : 'inf';
   if (v === 0) return Object.is(v, -0) ? '-0' : '0';
+  // A tie whose sixth digit is even rounds down: the double just below it (toward zero) rounds
+  // down and to the same digits (doubles are far closer together than a seventh digit's half).
+  if (tieToEven(v)) v = towardZero(v);
   // The exponent after rounding to six digits (999999.5 is 1e+06).
   const [mantissa, e] = v.toExponential(5).split('e') as [string, string];
   const exp = Number(e);
   if (exp < -4 || exp >= 6) return `${trimZeros(mantissa)}e${exp < 0 ? '-' : '+'}${String(Math.abs(exp)).padStart(2, '0')}`;
   return trimZeros(v.toFixed(5 - exp));
+}
+
+/**
+ * Whether |v| is exactly halfway between two six-significant-digit values and the lower one's
+ * sixth digit is even. Only values from 1e-4 to 1e21 can be such a tie (below, the decimal
+ * fraction is never exact in binary; above, no double has such digits), and there toFixed(100)
+ * writes a double's exact decimal expansion (at most 66 digits after the point).
+ */
+function tieToEven(v: number): boolean {
+  const a = Math.abs(v);
+  if (a < 1e-4 || a >= 1e21) return false;
+  const digits = a.toFixed(100).replace('.', '').replace(/^0+/, '');
+  if (digits[6] !== '5') return false;
+  for (let i = 7; i < digits.length; i++) if (digits[i] !== '0') return false;
+  return (digits.charCodeAt(5) - 48) % 2 === 0;
+}
+
+/** The double next to v toward zero (v finite, not zero). */
+function towardZero(v: number): number {
+  const view = new DataView(new ArrayBuffer(8));
+  view.setFloat64(0, v);
+  view.setBigUint64(0, view.getBigUint64(0) - 1n);
+  return view.getFloat64(0);
 }
 
 /** "1.50000" -> "1.5", "3.00000" -> "3". */
@@ -397,7 +424,9 @@ function call(x: Extract<CelExpr, { k: 'call' }>, e: LogEntry, ctx: Ctx): V {
     }
     case 'string':
       if (typeof a === 'string') return a;
-      if (typeof a === 'bigint' || typeof a === 'number' || typeof a === 'boolean') return String(a);
+      // A double as cel-cpp's string() writes it (absl::StrCat): "1e+06", "0.3".
+      if (typeof a === 'number') return sixDigits(a);
+      if (typeof a === 'bigint' || typeof a === 'boolean') return String(a);
       return noOverload('string');
   }
   return noOverload(x.fn);
