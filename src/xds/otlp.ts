@@ -86,15 +86,6 @@ export interface OtlpSpan {
  * batch is encoded on the sidecar's event loop), by the field numbers of the descriptor above.
  */
 export function encodeTraces(service: string, scope: { name: string; version: string }, spans: readonly OtlpSpan[]): Uint8Array {
-  return encodeSpanBatch(service, scope, spans.map(encodeSpan));
-}
-
-/**
- * The same, of spans already encoded (encodeSpan): a sidecar encodes each span when its request
- * ends and keeps the bytes until the batch goes, not the span's objects, which a queue held long
- * enough to be promoted to the old generation, where only a full (mark-compact) collection frees them.
- */
-export function encodeSpanBatch(service: string, scope: { name: string; version: string }, spans: readonly Uint8Array[]): Uint8Array {
   const w = protobuf.Writer.create();
   w.uint32(0x0a).fork(); // resource_spans = 1
   w.uint32(0x0a).fork(); // resource = 1
@@ -102,26 +93,23 @@ export function encodeSpanBatch(service: string, scope: { name: string; version:
   w.ldelim();
   w.uint32(0x12).fork(); // scope_spans = 2
   w.uint32(0x0a).fork().uint32(0x0a).string(scope.name).uint32(0x12).string(scope.version).ldelim(); // scope = 1
-  for (const s of spans) w.uint32(0x12).bytes(s); // spans = 2
+  for (const s of spans) {
+    w.uint32(0x12).fork(); // spans = 2
+    w.uint32(0x0a).bytes(Buffer.from(s.traceId, 'hex')); // trace_id = 1
+    w.uint32(0x12).bytes(Buffer.from(s.spanId, 'hex')); // span_id = 2
+    if (s.traceState) w.uint32(0x1a).string(s.traceState); // trace_state = 3
+    if (s.parentSpanId) w.uint32(0x22).bytes(Buffer.from(s.parentSpanId, 'hex')); // parent_span_id = 4
+    w.uint32(0x2a).string(s.name); // name = 5
+    w.uint32(0x30).int32(s.kind); // kind = 6
+    w.uint32(0x39).fixed64(s.startNs.toString() as unknown as number); // start_time_unix_nano = 7
+    w.uint32(0x41).fixed64(s.endNs.toString() as unknown as number); // end_time_unix_nano = 8
+    for (const k in s.attributes) keyValue(w, 0x4a, k, s.attributes[k]!); // attributes = 9
+    if (s.error) w.uint32(0x7a).fork().uint32(0x18).int32(STATUS_ERROR).ldelim(); // status = 15 { code = 3 }
+    w.uint32(0x85).fixed32(1); // flags = 16: W3C trace flags, sampled
+    w.ldelim();
+  }
   w.ldelim();
   w.ldelim();
-  return w.finish();
-}
-
-/** One Span message's bytes. */
-export function encodeSpan(s: OtlpSpan): Uint8Array {
-  const w = protobuf.Writer.create();
-  w.uint32(0x0a).bytes(Buffer.from(s.traceId, 'hex')); // trace_id = 1
-  w.uint32(0x12).bytes(Buffer.from(s.spanId, 'hex')); // span_id = 2
-  if (s.traceState) w.uint32(0x1a).string(s.traceState); // trace_state = 3
-  if (s.parentSpanId) w.uint32(0x22).bytes(Buffer.from(s.parentSpanId, 'hex')); // parent_span_id = 4
-  w.uint32(0x2a).string(s.name); // name = 5
-  w.uint32(0x30).int32(s.kind); // kind = 6
-  w.uint32(0x39).fixed64(s.startNs.toString() as unknown as number); // start_time_unix_nano = 7
-  w.uint32(0x41).fixed64(s.endNs.toString() as unknown as number); // end_time_unix_nano = 8
-  for (const k in s.attributes) keyValue(w, 0x4a, k, s.attributes[k]!); // attributes = 9
-  if (s.error) w.uint32(0x7a).fork().uint32(0x18).int32(STATUS_ERROR).ldelim(); // status = 15 { code = 3 }
-  w.uint32(0x85).fixed32(1); // flags = 16: W3C trace flags, sampled
   return w.finish();
 }
 

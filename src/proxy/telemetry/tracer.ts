@@ -4,8 +4,7 @@
 // inbound listener, CLIENT on the outbound one, named by the route's decorator (Istio's operation:
 // "<service host>:<port>/*", or "<host>:<port><path>" for a VirtualService route with a path match),
 // else as Istio's default routes name theirs, from the cluster), with Envoy's tags as string attributes and the HCM's custom tags.
-// Spans are encoded when their request ends, queued as bytes per exporter (its cluster, path and
-// headers) and sent in batches over OTLP/HTTP
+// Spans are queued per exporter (its cluster, path and headers) and sent in batches over OTLP/HTTP
 // (protobuf) through the cluster (ext-authz/call.ts callCluster: its endpoints, TLS and circuit
 // breakers); a full queue drops and counts (/stats tracing). Unsampled requests cost one check.
 import type { RuntimeConfig } from '../config.ts';
@@ -13,15 +12,15 @@ import { type ClusterCallContext, callCluster } from '../ext-authz/call.ts';
 import { headerValue } from '../http/edits.ts';
 import { type TraceContext, nowNs, nsAt } from '../http/trace-context.ts';
 import type { OtlpExport, TracingConfig } from '../xds-client/convert-tracing.ts';
-import { SPAN_KIND, type OtlpSpan, encodeSpan, encodeSpanBatch } from '../../xds/otlp.ts';
+import { SPAN_KIND, type OtlpSpan, encodeTraces } from '../../xds/otlp.ts';
 import { WEFT_VERSION } from '../../version.ts';
 import type { RequestEvent, Telemetry } from './events.ts';
 import { responseFlags } from './flags.ts';
 import { guarded } from './guarded.ts';
 
 /**
- * Spans sent per export request, and kept waiting per exporter at most (encoded, about 0.6 KB
- * each; past it they are dropped and counted).
+ * Spans sent per export request (encoding 128 spans takes about 2 ms of the event loop), and kept
+ * waiting per exporter at most (about 1.4 KB each; past it they are dropped and counted).
  */
 export const BATCH_SPANS = 128;
 export const MAX_QUEUED_SPANS = 2048;
@@ -183,8 +182,7 @@ export interface ExporterStats {
 class Exporter {
   private readonly x: OtlpExport;
   private readonly opts: TracerOptions;
-  /** Spans waiting, each encoded (its Span message) when its request ended. */
-  private queue: Uint8Array[] = [];
+  private queue: OtlpSpan[] = [];
   private timer: NodeJS.Timeout | undefined;
   private sending: Promise<void> | undefined;
   private exported = 0;
@@ -203,8 +201,8 @@ class Exporter {
       this.dropped++;
       return;
     }
-    this.queue.push(encodeSpan(s));
-    // The span was encoded here, in the subscriber (after the response); the batch goes from a timer or setImmediate.
+    this.queue.push(s);
+    // Never on the request path: the batch is encoded and sent from a timer or setImmediate.
     if (this.queue.length >= BATCH_SPANS && !this.sending) setImmediate(() => this.send());
     else if (!this.timer) {
       this.timer = setTimeout(() => this.send(), FLUSH_MS);
@@ -243,10 +241,10 @@ class Exporter {
     });
   }
 
-  private async post(batch: Uint8Array[]): Promise<void> {
+  private async post(batch: OtlpSpan[]): Promise<void> {
     const x = this.x;
     try {
-      const body = Buffer.from(encodeSpanBatch(x.serviceName, { name: 'weft', version: WEFT_VERSION }, batch));
+      const body = Buffer.from(encodeTraces(x.serviceName, { name: 'weft', version: WEFT_VERSION }, batch));
       const call = callCluster(this.opts.calls, x.cluster, undefined, { method: 'POST', target: x.path, authority: x.authority, headers: ['content-type', 'application/x-protobuf', ...x.headers], body: body.length }, body, x.timeoutMs);
       const r = await call.reply;
       if (r.status < 200 || r.status > 299) throw new Error(`${x.authority}${x.path} (cluster ${x.cluster}) answered ${r.status}`);
