@@ -22,7 +22,7 @@ import { Tracer } from './telemetry/tracer.ts';
 import { HealthMetrics } from './telemetry/health-metrics.ts';
 import { selfPeer } from './telemetry/istio-labels.ts';
 import { PeerMetadataCache, ownMetadata as ownMetadataOf } from './http/peer-metadata.ts';
-import { MAX_FRAME, ownFrame } from './tcp/peer-exchange.ts';
+import { FRAME_HEADER, MAX_FRAME, ownFrame } from './tcp/peer-exchange.ts';
 import { Pools, memberKey } from './upstream/pools.ts';
 import { pruneRoundRobin } from './upstream/choose.ts';
 import { XdsClient } from './xds-client/client.ts';
@@ -177,7 +177,7 @@ export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
   // Its TCP exchange frame, where its peers will take it (at most MAX_FRAME): a workload whose labels
   // make it larger runs no exchange, and says so to the control plane (its node leaves PEER_EXCHANGE out).
   const frame = ownFrame(ownMetadata);
-  const exchangeFrame = frame.length - 8 <= MAX_FRAME ? frame : undefined;
+  const exchangeFrame = frame.length - FRAME_HEADER <= MAX_FRAME ? frame : undefined;
   if (!exchangeFrame) log(`its metadata (labels) make a TCP metadata exchange frame of ${frame.length} bytes, over the ${MAX_FRAME} its peers take: it runs no TCP exchange (its TCP metrics' peer labels are unknown)`);
   else node.metadata = { ...node.metadata, [META.peerExchange]: PEER_EXCHANGE_ALPN };
   const ctx: ForwardContext = { config: () => current, ownMetadata, pools, telemetry, rr: new Map(), active: new ActiveExchanges(), destinationPort, jwks, localPrincipal, log, live: new LiveTcpConnections() };

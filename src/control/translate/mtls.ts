@@ -30,11 +30,10 @@ export interface EndpointIdentity {
 
 /** An mTLS endpoint's metadata: what the cluster's 'tlsMode-istio' match selects. */
 export const MTLS_ENDPOINT_METADATA = { filter_metadata: { [TRANSPORT_SOCKET_MATCH]: { tlsMode: TLS_MODE_ISTIO } } };
-/** The match key of an mTLS endpoint whose sidecar runs Istio's TCP metadata exchange (peer-metadata.ts). */
-const PEER_EXCHANGE_KEY = 'peerExchange';
-/** ... and such an endpoint's metadata: the 'tlsMode-istio-peer-exchange' match selects it. */
-export const MTLS_PEER_EXCHANGE_ENDPOINT_METADATA = { filter_metadata: { [TRANSPORT_SOCKET_MATCH]: { tlsMode: TLS_MODE_ISTIO, [PEER_EXCHANGE_KEY]: PEER_EXCHANGE_ALPN } } };
-
+/** What marks an endpoint whose sidecar runs Istio's TCP metadata exchange (peer-metadata.ts), and what the match that offers it looks for. */
+const PEER_EXCHANGE_FIELDS = { peerExchange: PEER_EXCHANGE_ALPN };
+/** ... such an mTLS endpoint's metadata: the 'tlsMode-istio-peer-exchange' match selects it. */
+export const MTLS_PEER_EXCHANGE_ENDPOINT_METADATA = { filter_metadata: { [TRANSPORT_SOCKET_MATCH]: { tlsMode: TLS_MODE_ISTIO, ...PEER_EXCHANGE_FIELDS } } };
 
 /** istio-agent's SDS source, which Weft's sidecar answers itself (no SDS stream). */
 const SDS = {
@@ -86,7 +85,7 @@ export function transportSocketMatches(sans: readonly string[], sni: string): ob
   return [
     // Istio's TCP metadata exchange's protocol is offered only to an endpoint whose sidecar runs it
     // (an older one would take the protocol and pass the client's frame to its app).
-    { name: PEER_EXCHANGE_MATCH, match: { tlsMode: TLS_MODE_ISTIO, [PEER_EXCHANGE_KEY]: PEER_EXCHANGE_ALPN }, transport_socket: istioMutual(sans, sni, true) },
+    peerExchangeMatch({ tlsMode: TLS_MODE_ISTIO }, sans, sni),
     { name: 'tlsMode-istio', match: { tlsMode: TLS_MODE_ISTIO }, transport_socket: istioMutual(sans, sni, false) },
     {
       name: 'tlsMode-disabled',
@@ -94,6 +93,11 @@ export function transportSocketMatches(sans: readonly string[], sni: string): ob
       transport_socket: { name: 'envoy.transport_sockets.raw_buffer', typed_config: { '@type': TYPE.rawBuffer } },
     },
   ];
+}
+
+/** The transport socket match that offers Istio's TCP metadata exchange, to the endpoints `match` selects whose sidecar runs it. */
+function peerExchangeMatch(match: Record<string, string>, sans: readonly string[], sni: string): object {
+  return { name: PEER_EXCHANGE_MATCH, match: { ...match, ...PEER_EXCHANGE_FIELDS }, transport_socket: istioMutual(sans, sni, true) };
 }
 
 /** Mutual TLS with the workload's certificate, expecting one of `sans` (none: any of the mesh's); `peerExchange`: offering Istio's TCP metadata exchange. */
@@ -141,7 +145,7 @@ export function clusterTls(tls: Record<string, unknown> | undefined, auto: { san
   if (mode === 'ISTIO_MUTUAL') {
     const sans = Array.isArray(tls!.subjectAltNames) && tls!.subjectAltNames.length ? (tls!.subjectAltNames as string[]) : auto.sans;
     const name = typeof tls!.sni === 'string' && tls!.sni ? tls!.sni : sni;
-    return { transport_socket_matches: [{ name: PEER_EXCHANGE_MATCH, match: { [PEER_EXCHANGE_KEY]: PEER_EXCHANGE_ALPN }, transport_socket: istioMutual(sans, name, true) }], transport_socket: istioMutual(sans, name, false), filters: [TCP_PEER_EXCHANGE] };
+    return { transport_socket_matches: [peerExchangeMatch({}, sans, name)], transport_socket: istioMutual(sans, name, false), filters: [TCP_PEER_EXCHANGE] };
   }
   if (mode === 'SIMPLE' || mode === 'MUTUAL') return originationTls(tls!, ctx);
   return auto.secure ? { transport_socket_matches: transportSocketMatches(auto.sans, sni), filters: [TCP_PEER_EXCHANGE] } : {};

@@ -24,7 +24,8 @@ import { peerPrincipal, peerWorkload, setPeerMetadata } from '../tls/peer.ts';
 import { timerMs } from '../../util/timer.ts';
 
 export const MAGIC = 0x3d230467;
-const HEADER = 8;
+/** A frame's header: the magic and the body's length. */
+export const FRAME_HEADER = 8;
 const STRUCT = 'type.googleapis.com/google.protobuf.Struct';
 /** A body past this is refused (a node's metadata is a few hundred bytes; Envoy's own bound is its 1 MiB buffer). */
 export const MAX_FRAME = 64 * 1024;
@@ -33,10 +34,10 @@ export const MAX_FRAME = 64 * 1024;
 export function ownFrame(own: OwnMetadata): Buffer {
   const node = decode(STRUCT, Buffer.from(own.value, 'base64'));
   const body = anyOf(STRUCT, encode(STRUCT, { [MX_HEADER]: node, [MX_ID_HEADER]: own.id }));
-  const out = Buffer.alloc(HEADER + body.length);
+  const out = Buffer.alloc(FRAME_HEADER + body.length);
   out.writeUInt32BE(MAGIC, 0);
   out.writeUInt32BE(body.length, 4);
-  body.copy(out, HEADER);
+  body.copy(out, FRAME_HEADER);
   return out;
 }
 
@@ -114,11 +115,11 @@ export class FrameReader {
     this.buf = this.buf.length ? Buffer.concat([this.buf, chunk]) : chunk;
     // The magic is judged as soon as its bytes are there: a peer that sends no frame is not kept waiting for eight bytes.
     for (let i = 0; i < Math.min(4, this.buf.length); i++) if (this.buf[i] !== MAGIC_BYTES[i]) return { kind: 'none', rest: this.buf };
-    if (this.buf.length < HEADER) return { kind: 'more' };
+    if (this.buf.length < FRAME_HEADER) return { kind: 'more' };
     const size = this.buf.readUInt32BE(4);
     if (size > MAX_FRAME) return { kind: 'too_large', size };
-    if (this.buf.length < HEADER + size) return { kind: 'more' };
-    return { kind: 'frame', body: this.buf.subarray(HEADER, HEADER + size), rest: this.buf.subarray(HEADER + size) };
+    if (this.buf.length < FRAME_HEADER + size) return { kind: 'more' };
+    return { kind: 'frame', body: this.buf.subarray(FRAME_HEADER, FRAME_HEADER + size), rest: this.buf.subarray(FRAME_HEADER + size) };
   }
 
   /** The bytes read so far (a peer that stopped mid-frame, or the wait that ended). */
@@ -178,7 +179,7 @@ export function exchangePeerMetadata(socket: net.Socket, x: ExchangeContext, wha
       const body = r.body;
       const meta = x.cache.accept(createHash('sha256').update(body).digest('base64'), peerPrincipal(socket), peerWorkload(socket), () => metadataOfBody(body));
       if (meta) setPeerMetadata(socket, meta);
-      (socket as WithExchanged)[EXCHANGED]!.read = HEADER + r.body.length;
+      (socket as WithExchanged)[EXCHANGED]!.read = FRAME_HEADER + r.body.length;
     }
     go(r.rest);
   };
@@ -206,7 +207,6 @@ export function exchangePeerMetadata(socket: net.Socket, x: ExchangeContext, wha
   }
   socket.resume();
 }
-
 
 const EXCHANGED = Symbol('weft.exchangedBytes');
 type WithExchanged = { [EXCHANGED]?: { written: number; read: number } };
