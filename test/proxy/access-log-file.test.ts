@@ -257,3 +257,89 @@ test('a format whose own text is not plain ASCII writes its lines as renderText 
   await f.close();
   assert.ok(fs.readFileSync(file).equals(Buffer.from(want.join(''))));
 });
+
+test("lines that copy the unchanged runs of the format's last line (an epoch given) are renderText's lines byte for byte: values that repeat or change, two formats in one buffer, flushes, a new buffer, lines cut short by the buffer's end or a non-ASCII value", async () => {
+  const { compileText, renderText, writeText, NO_ROOM, NOT_ASCII } = await import('../../src/proxy/telemetry/format.ts');
+  const { ISTIO_TEXT_FORMAT } = await import('../../src/control/translate/accesslog.ts');
+  const random = seededRandom(0x1a57);
+  // Each field from a few values, so that most lines repeat most of the last one: the same string,
+  // an equal string made anew, a number, undefined against '' (both "-"), NaN (never equal), a cut value.
+  const one = <T,>(xs: readonly T[]): T => (random() < 0.7 ? xs[0]! : xs[Math.floor(random() * xs.length)]!);
+  const fresh = (s: string) => [...s].join('');
+  const formats = [
+    compileText(ISTIO_TEXT_FORMAT, 'istio'),
+    compileText('%START_TIME% %START_TIME% %REQ(X-USER):4%|%REQ(X-USER)%|%DURATION%|%BYTES_SENT%%BYTES_RECEIVED%|%UPSTREAM_HOST%\n', 'mixed'),
+    compileText('%RESPONSE_CODE%\n', 'short'),
+  ];
+  const entry = (i: number): LogEntry => {
+    const user = one(['jason', fresh('jason'), undefined, '', 'jösé', 'a-much-longer-user-name-than-the-last']);
+    const ua = one(['curl/8.5.0', fresh('curl/8.5.0'), 'hey/0.0.1', 'agent-ü']);
+    const id = one(['0f0e0d0c-0000-4000-8000-000000000001', fresh('0f0e0d0c-0000-4000-8000-000000000001'), `id-${i}`]);
+    const took = one(['1', '2', undefined]);
+    return {
+      startMs: Date.UTC(2026, 11, 7) + one([0, 0.5, 1, 999, 1000, 61_000 + i]),
+      durationMs: one([1, 1.9, 0, Number.NaN, undefined, 12345]),
+      method: 'GET',
+      path: one(['/', '/r/1', '/' + 'p'.repeat(300)]),
+      query: '',
+      authority: one(['reviews:9080', fresh('reviews:9080')]),
+      protocol: 'HTTP/1.1',
+      reqHeader: (n) => (n === 'x-user' ? user : n === 'user-agent' ? ua : n === 'x-request-id' ? id : undefined),
+      respHeader: (n) => (n === 'x-envoy-upstream-service-time' ? took : undefined),
+      responseCode: one([200, 503, 0]),
+      responseFlags: one(['-', 'UF,URX']),
+      responseCodeDetails: 'via_upstream',
+      bytesReceived: one([0, 12, -0, 2 ** 53]),
+      bytesSent: one([28, 28.5, 3]),
+      upstreamHost: one(['10.0.0.1:9080', '10.0.0.2:9080', undefined]),
+      upstreamCluster: 'outbound|9080||reviews.default.svc.cluster.local',
+      upstreamLocalAddress: one(['127.0.0.1:40001', '127.0.0.1:40002']),
+      downstreamRemoteAddress: one(['127.0.0.1:50001', '127.0.0.1:50002', '127.0.0.1:50003']),
+      routeName: 'default',
+    };
+  };
+  // A writer as LogFile is one: lines one after another; a flush starts the buffer again (kept or new) with a new epoch.
+  let buf = new Uint8Array(2048);
+  let used = 0;
+  let epoch = 0;
+  const counts = { copied: 0, noRoom: 0, notAscii: 0, flushes: 0 };
+  for (let i = 0; i < 6000; i++) {
+    const parts = formats[random() < 0.8 ? 0 : random() < 0.5 ? 1 : 2]!;
+    const e = entry(i);
+    const line = Buffer.from(renderText(parts, e));
+    const why = `line ${i}: ${JSON.stringify(line.toString().slice(0, 160))}`;
+    let end = writeText(parts, e, buf, used, epoch);
+    if (end === NO_ROOM) {
+      counts.noRoom++;
+      assert.ok(used + line.length > buf.length, `NO_ROOM for a line that fits: ${why}`);
+      counts.flushes++;
+      epoch++;
+      used = 0;
+      if (random() < 0.5) buf = new Uint8Array(2048);
+      end = writeText(parts, e, buf, used, epoch);
+      if (end === NO_ROOM) {
+        assert.ok(line.length > buf.length, why);
+        continue;
+      }
+    }
+    if (end === NOT_ASCII) {
+      counts.notAscii++;
+      assert.ok(/[^\x00-\x7f]/.test(line.toString()), `NOT_ASCII for a plain ASCII line: ${why}`);
+      // What LogFile then does: the line's UTF-8 bytes after the others.
+      if (used + line.length > buf.length) continue;
+      buf.set(line, used);
+      used += line.length;
+      continue;
+    }
+    assert.ok(Buffer.from(buf.subarray(used, end)).equals(line), why);
+    counts.copied++;
+    used = end;
+    // Now and then a flush with room left, as LogFile's timer makes one.
+    if (random() < 0.02) {
+      counts.flushes++;
+      epoch++;
+      used = 0;
+    }
+  }
+  assert.ok(counts.copied > 3000 && counts.noRoom > 100 && counts.notAscii > 100 && counts.flushes > 200, JSON.stringify(counts));
+});

@@ -280,13 +280,41 @@ class Step {
   }
 }
 
-/** Each compiled text format's steps; none where its own text is not plain ASCII (its lines are never written as bytes). */
-const STEPS = new WeakMap<FormatParts, readonly Step[] | null>();
+/**
+ * A compiled text format's steps, and where its last line is: a line copies each run of steps
+ * whose values are those of the last line from it (one copyWithin a run) and writes only the
+ * values that changed. Most of a sidecar's lines differ from the one before in a few values (the
+ * time, the request id, a port), and a JavaScript loop costs about 40 instructions a byte (V8
+ * checks the string and the buffer again for each), so writing each byte was most of a line's cost.
+ */
+class TextWriter {
+  readonly steps: readonly Step[];
+  /** The last line: the buffer and epoch it was written in (none: no line to copy from), where it starts and ends. */
+  buf: Uint8Array | undefined;
+  epoch = 0;
+  at = 0;
+  end = 0;
+  /**
+   * Per step of the last line: its value (START_TIME's: the millisecond) and where the step ends,
+   * from the line's start. Updated in place as a line is written, so a line that is not written
+   * whole leaves no last line.
+   */
+  readonly values: Value[];
+  readonly ends: number[];
+  constructor(steps: readonly Step[]) {
+    this.steps = steps;
+    this.values = steps.map(() => undefined);
+    this.ends = steps.map(() => 0);
+  }
+}
 
-function stepsOf(parts: FormatParts): readonly Step[] | null {
-  let steps = STEPS.get(parts);
-  if (steps !== undefined) return steps;
-  if (parts.some((p) => typeof p === 'string' && /[^\x00-\x7f]/.test(p))) steps = null;
+/** Each compiled text format's writer; none where its own text is not plain ASCII (its lines are never written as bytes). */
+const WRITERS = new WeakMap<FormatParts, TextWriter | null>();
+
+function writerOf(parts: FormatParts): TextWriter | null {
+  let w = WRITERS.get(parts);
+  if (w !== undefined) return w;
+  if (parts.some((p) => typeof p === 'string' && /[^\x00-\x7f]/.test(p))) w = null;
   else {
     const out: Step[] = [];
     let lit = '';
@@ -298,11 +326,14 @@ function stepsOf(parts: FormatParts): readonly Step[] | null {
       }
     }
     out.push(new Step(lit, undefined));
-    steps = out;
+    w = new TextWriter(out);
   }
-  STEPS.set(parts, steps);
-  return steps;
+  WRITERS.set(parts, w);
+  return w;
 }
+
+/** Runs shorter than this are copied a byte at a time (a copyWithin costs about as much as 10 bytes so). */
+const COPY_WITHIN = 12;
 
 /**
  * A text format's line for one entry, written as bytes into `buf` from `at` (an access log's
@@ -311,43 +342,102 @@ function stepsOf(parts: FormatParts): readonly Step[] | null {
  * allocated. Returns where the line ends, or NO_ROOM where it does not fit before the end of
  * `buf`, or NOT_ASCII at a character past 0x7f, the format's own text's too (what follows `at` is
  * then garbage; the caller writes renderText's line instead).
+ *
+ * `epoch`: the caller's promise that the bytes of `buf` before `at` are as this format wrote
+ * them for as long as it passes the same number with the same buffer; the caller changes it when
+ * it reuses or overwrites what it wrote (LogFile: at each flush). Where given, unchanged runs of
+ * the format's last line in `buf` are copied from it. Without it, every byte is written.
  */
-export function writeText(parts: FormatParts, e: LogEntry, buf: Uint8Array, at: number): number {
-  const steps = stepsOf(parts);
-  if (steps === null) return NOT_ASCII;
+export function writeText(parts: FormatParts, e: LogEntry, buf: Uint8Array, at: number, epoch?: number): number {
+  const w = writerOf(parts);
+  if (w === null) return NOT_ASCII;
+  const last = epoch !== undefined && w.buf === buf && w.epoch === epoch && w.end <= at ? w.at : -1;
+  // Until the line is whole there is no last line (values and ends are being overwritten).
+  w.buf = undefined;
+  const steps = w.steps;
+  const values = w.values;
+  const ends = w.ends;
   const end = buf.length;
   let o = at;
+  // The run of the last line waiting to be copied: [from, to) in buf.
+  let from = 0;
+  let to = 0;
+  // Where the step before ended in the last line.
+  let lastEnd = 0;
   for (let k = 0; k < steps.length; k++) {
     const st = steps[k]!;
+    const op = st.op;
+    const v = op === undefined ? undefined : st.startTime ? Math.trunc(e.startMs) : op(e);
+    const stepEnd = ends[k]!;
+    if (op === undefined || v === values[k]) {
+      if (last >= 0) {
+        // As in the last line: its bytes join the run.
+        const a = last + lastEnd;
+        if (to !== a) {
+          o = copyRun(buf, from, to, o);
+          if (o < 0) return NO_ROOM;
+          from = a;
+        }
+        to = last + stepEnd;
+        ends[k] = o + (to - from) - at;
+        lastEnd = stepEnd;
+        continue;
+      }
+    } else values[k] = v;
+    lastEnd = stepEnd;
+    if (to > from) {
+      o = copyRun(buf, from, to, o);
+      if (o < 0) return NO_ROOM;
+      from = to = 0;
+    }
     const lit = st.lit;
     const l = lit.length;
     if (o + l > end) return NO_ROOM;
     if (l > 16) buf.set(lit, o);
     else for (let i = 0; i < l; i++) buf[o + i] = lit[i]!;
     o += l;
-    const op = st.op;
-    if (op === undefined) continue;
-    if (st.startTime) {
-      o = writeIsoTime(e.startMs, buf, o);
-      if (o < 0) return NO_ROOM;
-      continue;
+    if (op !== undefined) {
+      o = st.startTime ? writeIsoTime(v as number, buf, o) : writeValue(v, st.max, buf, o);
+      if (o < 0) return o;
     }
-    const v = op(e);
-    let s: string;
-    if (st.max !== undefined) s = valueText(v, st.max);
-    else if (typeof v === 'string') s = v === '' ? '-' : v;
-    else if (typeof v === 'number' && Number.isSafeInteger(v) && v >= 0) {
-      o = writeInteger(v, buf, o);
-      if (o < 0) return NO_ROOM;
-      continue;
-    } else s = valueText(v);
-    const n = s.length;
-    if (o + n > end) return NO_ROOM;
-    for (let i = 0; i < n; i++) {
-      const c = s.charCodeAt(i);
-      if (c > 0x7f) return NOT_ASCII;
-      buf[o++] = c;
-    }
+    ends[k] = o - at;
+  }
+  if (to > from) {
+    o = copyRun(buf, from, to, o);
+    if (o < 0) return NO_ROOM;
+  }
+  // The line is whole: the next one copies from it.
+  if (epoch !== undefined) {
+    w.buf = buf;
+    w.epoch = epoch;
+    w.at = at;
+    w.end = o;
+  }
+  return o;
+}
+
+/** Bytes [from, to) of `buf` copied to `o` (after them: the last line ends before `o`); -1 where they do not fit. */
+function copyRun(buf: Uint8Array, from: number, to: number, o: number): number {
+  const n = to - from;
+  if (o + n > buf.length) return -1;
+  if (n >= COPY_WITHIN) buf.copyWithin(o, from, to);
+  else for (let i = 0; i < n; i++) buf[o + i] = buf[from + i]!;
+  return o + n;
+}
+
+/** An operator's value as text at `o`: NO_ROOM, or NOT_ASCII at a character past 0x7f. */
+function writeValue(v: Value, max: number | undefined, buf: Uint8Array, o: number): number {
+  let s: string;
+  if (max !== undefined) s = valueText(v, max);
+  else if (typeof v === 'string') s = v === '' ? '-' : v;
+  else if (typeof v === 'number' && Number.isSafeInteger(v) && v >= 0) return writeInteger(v, buf, o);
+  else s = valueText(v);
+  const n = s.length;
+  if (o + n > buf.length) return NO_ROOM;
+  for (let i = 0; i < n; i++) {
+    const c = s.charCodeAt(i);
+    if (c > 0x7f) return NOT_ASCII;
+    buf[o++] = c;
   }
   return o;
 }

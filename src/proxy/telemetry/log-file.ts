@@ -35,6 +35,8 @@ export class LogFile {
   private buf = Buffer.allocUnsafeSlow(FLUSH_BYTES);
   private used = 0;
   private lines = 0;
+  /** Changes whenever what the buffer holds is handed over (format.ts writeText copies from earlier lines while it stays). */
+  private epoch = 0;
   private timer: NodeJS.Timeout | undefined;
   private closed = false;
 
@@ -47,6 +49,7 @@ export class LogFile {
       this.dropped += this.lines;
       this.written -= this.lines;
       this.used = 0;
+      this.epoch++;
       this.lines = 0;
       onError(path, message);
     });
@@ -62,10 +65,10 @@ export class LogFile {
       return;
     }
     // A format whose own text is not plain ASCII: writeText says NOT_ASCII at once, having written nothing.
-    let end = writeText(parts, e, this.buf, this.used);
+    let end = writeText(parts, e, this.buf, this.used, this.epoch);
     if (end === NO_ROOM && this.used > 0) {
       this.flush();
-      end = writeText(parts, e, this.buf, 0);
+      end = writeText(parts, e, this.buf, 0, this.epoch);
     }
     // A line longer than the buffer, or not plain ASCII, goes as a string.
     if (end < 0) return this.write(renderText(parts, e));
@@ -130,6 +133,7 @@ export class LogFile {
     }
     this.used = 0;
     this.lines = 0;
+    this.epoch++;
     this.stream.write(chunk);
   }
 
