@@ -11,6 +11,14 @@ export class SeriesIndex<S> {
   private readonly root = new Map<unknown, unknown>();
   /** Every series, in the order they came. */
   readonly all: S[] = [];
+  /**
+   * The series found last and its keys: most events come over the same edge with the same outcome
+   * as the one before, and comparing the keys costs a fraction of a Map lookup per key (one
+   * label's lookup was about as much as comparing all of them). A key that is not === itself (NaN)
+   * only misses here; a Map finds it.
+   */
+  private readonly lastKeys: KeyValue[] = [];
+  private last: S | undefined;
 
   /** The series of `keys`, made by `make` the first time. Keys that begin alike must be as many (a key is a Map or a series). */
   get(keys: readonly KeyValue[], make: () => S): S {
@@ -19,9 +27,25 @@ export class SeriesIndex<S> {
 
   /** The series of `keys`, if there is one. */
   find(keys: readonly KeyValue[]): S | undefined {
+    const lk = this.lastKeys;
+    const n = keys.length;
+    if (this.last !== undefined && lk.length === n) {
+      let i = 0;
+      while (i < n && keys[i] === lk[i]) i++;
+      if (i === n) return this.last;
+    }
     let m: Map<unknown, unknown> | undefined = this.root;
-    for (let i = 0; i < keys.length - 1 && m; i++) m = m.get(keys[i]) as Map<unknown, unknown> | undefined;
-    return m?.get(keys[keys.length - 1]) as S | undefined;
+    for (let i = 0; i < n - 1 && m; i++) m = m.get(keys[i]) as Map<unknown, unknown> | undefined;
+    const s = m?.get(keys[n - 1]) as S | undefined;
+    if (s !== undefined) this.remember(keys, s);
+    return s;
+  }
+
+  private remember(keys: readonly KeyValue[], s: S): void {
+    const lk = this.lastKeys;
+    lk.length = keys.length;
+    for (let i = 0; i < keys.length; i++) lk[i] = keys[i]!;
+    this.last = s;
   }
 
   /** Files `s` as the series of `keys` (which has none); returns it. */
@@ -35,6 +59,7 @@ export class SeriesIndex<S> {
     }
     m.set(keys[last], s);
     this.all.push(s);
+    this.remember(keys, s);
     return s;
   }
 }
