@@ -18,7 +18,8 @@
 //   mtls    mutual TLS between the sidecars against plain text, and against haproxy with TLS
 //           between its two hops; new handshakes per second (bench/mtls.ts).
 //   telemetry  Istio's metrics, access log and 1% tracing on against off, in paired rounds; then a
-//           10-minute soak at 1,000 rps over 50 paths with telemetry on (bench/telemetry.ts).
+//           10-minute soak at 1,000 rps over 50 paths with telemetry on; then the client-side
+//           sidecar's instructions per request under callgrind, off and on (bench/telemetry.ts).
 //   scale   the control plane with N = 1 and N = 1,000 simulated proxies, and 1,000 over 10
 //           namespaces (bench/scale.ts).
 //
@@ -62,7 +63,7 @@ const ROOT = path.resolve(import.meta.dirname, '..');
 
 export const PHASES = ['h1', 'routes', 'h2', 'grpc', 'memory', 'instr', 'mtls', 'telemetry', 'scale'] as const;
 type Phase = (typeof PHASES)[number];
-const TOOLS: Record<Phase, Tool[]> = { h1: ['haproxy', 'hey', 'wrk'], routes: ['wrk'], h2: ['h2load'], grpc: [], memory: ['hey'], instr: ['haproxy', 'hey', 'valgrind'], mtls: ['haproxy', 'hey', 'wrk'], telemetry: ['hey', 'wrk'], scale: [] };
+const TOOLS: Record<Phase, Tool[]> = { h1: ['haproxy', 'hey', 'wrk'], routes: ['wrk'], h2: ['h2load'], grpc: [], memory: ['hey'], instr: ['haproxy', 'hey', 'valgrind'], mtls: ['haproxy', 'hey', 'wrk'], telemetry: ['hey', 'wrk', 'valgrind'], scale: [] };
 
 const PROFILE_SECONDS = 8;
 const SERVICE = 'bench-server';

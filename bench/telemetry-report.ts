@@ -53,7 +53,20 @@ export function telemetryVerdicts(t: TelemetryResult, rate: number): Verdict[] {
       actual: growth.map((g) => `${g.label.replace('Weft sidecar ', '')} ${mb(g.g.late)} vs ${mb(g.g.early)}: ${ratio(g.g.r)} (PSS ${mb(g.pss.late)} vs ${mb(g.pss.early)})`).join('; '),
       status: w.early.length && w.late.length && growth.every((g) => g.g.r <= TELEMETRY_TARGETS.soakGrowth) ? 'pass' : 'fail',
     },
+    instructionsVerdict(t.instructions),
   ];
+}
+
+/** The steady counterpart of the CPU ratio: the client-side sidecar's user-space instructions per request, on / off. */
+function instructionsVerdict(x: TelemetryResult['instructions']): Verdict {
+  const off = median(x.off);
+  const on = median(x.on);
+  const k = (n: number) => `${(n / 1000).toFixed(1)}k`;
+  return {
+    target: "Telemetry on against off in instructions per request in user space (the client-side sidecar under callgrind, the median of its windows; no target of its own: the steady counterpart of the CPU ratio above, without the kernel's share)",
+    actual: `${k(on)} vs ${k(off)}: ${ratio(on / off)} (+${k(on - off)} a request; windows off ${x.off.map(k).join(', ')}, on ${x.on.map(k).join(', ')})`,
+    status: 'reported',
+  };
 }
 
 export function renderTelemetry(t: TelemetryResult, add: (...l: string[]) => void): void {
@@ -79,6 +92,12 @@ export function renderTelemetry(t: TelemetryResult, add: (...l: string[]) => voi
     `| time | ${t.paired.labels.slice(0, n).map((l) => `${l.replace('Weft sidecar ', '')} RssAnon / PSS / RSS`).join(' | ')} |`,
     `|---|${t.paired.labels.map(() => '---|').join('')}`,
     ...perMinute.map((s) => `| ${Math.round(s.t)} s | ${s.mem.map((m) => `${mb(m.anon)} / ${mb(m.pss)} / ${mb(m.rss)}`).join(' | ')} |`),
+    '',
+    "Instructions per request in user space: each mesh's client-side sidecar once more, under callgrind (bench/instructions.ts's windows after its warm-up). The count does not move with the machine's other work, as the CPU ratio's rounds do; it moves with where full garbage collections and JIT compilations fall among the windows, and periodic work (the control plane's scrape every 5 s, the log's and the tracer's flushes) weighs more per request at callgrind's slower rate, so it overstates the cost somewhat:",
+    '',
+    '| telemetry | windows | median |',
+    '|---|---|---|',
+    ...(['off', 'on'] as const).map((k) => `| ${k} | ${t.instructions[k].map((n) => `${(n / 1000).toFixed(1)}k`).join(', ')} | ${(median(t.instructions[k]) / 1000).toFixed(1)}k |`),
     '',
   );
 }

@@ -17,12 +17,23 @@
 // second through the "on" mesh, over 20 connections (20 client ports) and 50 distinct paths (wrk,
 // paced), with each sidecar's RssAnon, PSS and RSS read every SAMPLE_S. The target: memory stays
 // flat, the last minute's RssAnon at most 10% above that of the second minute (the first is warm-up).
+//
+// Last, instructions per request (bench/instructions.ts count): the client-side sidecar of a mesh
+// of each kind under callgrind, the user-space instructions it executes per request with telemetry
+// off and on. Unlike CPU time, the count does not move with what else the machine does (the CPU
+// ratio of the same code moved by more than the 10% target between runs); it moves with where
+// full garbage collections and JIT compilations fall among the windows (the median of the
+// ratio moved 1.19-1.30x between runs of the same code). It overstates the CPU ratio: periodic
+// work (the control plane's scrape every 5 s, the access log's and the tracer's flushes) weighs
+// more per request at callgrind's slower rate, and it leaves out the kernel's share, which
+// telemetry hardly changes (an access log's writes are batched).
 import fs from 'node:fs';
 import path from 'node:path';
 import { wrkPaced } from './load.ts';
 import { Mesh, applyYaml, checkOk, getJson, startServer } from './mesh.ts';
 import { type PairedResult, pairedRounds } from './paired.ts';
 import { BenchError, memMB, smapsMB, stop } from './proc.ts';
+import { callgrindCommand, count } from './instructions.ts';
 
 export interface SoakSample {
   /** Seconds since the soak started. */
@@ -37,6 +48,8 @@ export interface TelemetryResult {
   soak: { seconds: number; rate: number; conns: number; paths: number; labels: string[]; samples: SoakSample[]; rps: number; p99Ms: number };
   /** What the "on" mesh showed it did: access log lines written, traces received, series exported. */
   evidence: string;
+  /** The client-side sidecar's instructions per request under callgrind, one figure per window: telemetry off, on. */
+  instructions: { off: number[]; on: number[] };
 }
 
 const SERVICE = 'bench-server';
@@ -75,14 +88,14 @@ interface Path {
   admins: string[];
 }
 
-async function startPath(serverPort: number, dir: string, on: boolean): Promise<Path> {
+async function startPath(serverPort: number, dir: string, on: boolean, clientWrap?: string[]): Promise<Path> {
   fs.mkdirSync(dir, { recursive: true });
   const mesh = await Mesh.start(path.join(dir, 'control-data'), { mtls: true, sidecarArgs: on ? [] : ['--no-istio-metrics'] });
   try {
     await applyYaml(mesh.admin, on ? meshConfigOn(path.join(dir, 'access.log')) : MESH_CONFIG_OFF);
     await mesh.warmCompileCache();
     const srv = await mesh.serverSidecar('weft sidecar (server side)', 'bench-server', SERVICE, serverPort);
-    const client = await mesh.clientSidecar('weft sidecar (client side)', 'bench-client', [SERVICE]);
+    const client = await mesh.clientSidecar(`weft sidecar (client side${clientWrap ? ', callgrind' : ''})`, 'bench-client', [SERVICE], [], clientWrap ? { wrap: clientWrap, readyMs: 300_000 } : {});
     const url = `http://${client.outbound}/`;
     await checkOk(url, SERVICE, `the Weft path (telemetry ${on ? 'on' : 'off'})`);
     const watched = [
@@ -135,10 +148,32 @@ export async function runTelemetry(tools: { hey: string; wrk: string }, tmp: str
     }
     sample();
     const evidence = await onEvidence(on, path.join(tmp, 'telemetry-on', 'access.log'));
-    return { paired, soak: { seconds: SOAK_S, ...SOAK, labels: on.watched.map((w) => w.label), samples, rps: load.rps, p99Ms: load.latencyMs['99']! }, evidence };
+    await on.mesh.stop();
+    paths.shift();
+    const instructions = { off: await countInstructions(tools.hey, server.port, tmp, false), on: await countInstructions(tools.hey, server.port, tmp, true) };
+    return { paired, soak: { seconds: SOAK_S, ...SOAK, labels: on.watched.map((w) => w.label), samples, rps: load.rps, p99Ms: load.latencyMs['99']! }, evidence, instructions };
   } finally {
     for (const p of paths) await p.mesh.stop();
     await stop(server.proc);
+  }
+}
+
+/** The client-side sidecar's instructions per request under callgrind in a mesh with telemetry `on` or off (windows of bench/instructions.ts). */
+async function countInstructions(hey: string, serverPort: number, tmp: string, on: boolean): Promise<number[]> {
+  const dir = path.join(tmp, `telemetry-instr-${on ? 'on' : 'off'}`);
+  const out = path.join(dir, 'callgrind.weft');
+  const p = await startPath(serverPort, dir, on, callgrindCommand(out));
+  try {
+    log(`instructions: the client-side sidecar under callgrind, telemetry ${on ? 'on' : 'off'}`);
+    const client = p.watched[0]!;
+    const proc = p.mesh.procs.find((x) => x.proc.pid === client.pid);
+    if (!proc) throw new BenchError('the client-side sidecar under callgrind is not among the mesh\'s processes');
+    const perRequest = await count(proc, out, hey, p.url, SERVICE);
+    const series = await istioSeries(p.admins[1]!);
+    if (on ? series === 0 || !fs.existsSync(path.join(dir, 'access.log')) : series > 0) throw new BenchError(`the callgrind mesh with telemetry ${on ? 'on' : 'off'} is not what it says: ${series} istio_requests_total series at its server-side sidecar`);
+    return perRequest;
+  } finally {
+    await p.mesh.stop();
   }
 }
 
