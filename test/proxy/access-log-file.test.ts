@@ -343,3 +343,31 @@ test("lines that copy the unchanged runs of the format's last line (an epoch giv
   }
   assert.ok(counts.copied > 3000 && counts.noRoom > 100 && counts.notAscii > 100 && counts.flushes > 200, JSON.stringify(counts));
 });
+
+test("where code cannot be made from strings (node --disallow-code-generation-from-strings), a text format's lines are still renderText's", async () => {
+  const dir = tmpDir('al-nocodegen');
+  const file = path.join(dir, 'log');
+  const script = path.join(dir, 'write.ts');
+  const src = (m: string) => JSON.stringify(new URL(`../../src/${m}`, import.meta.url).href);
+  fs.writeFileSync(script, `
+    import { LogFile } from ${src('proxy/telemetry/log-file.ts')};
+    import { compileText, renderText } from ${src('proxy/telemetry/format.ts')};
+    import { ISTIO_TEXT_FORMAT } from ${src('control/translate/accesslog.ts')};
+    const parts = compileText(ISTIO_TEXT_FORMAT, 'istio');
+    const f = new LogFile(${JSON.stringify(file)}, (_p, m) => { throw new Error(m); });
+    const want = [];
+    for (let i = 0; i < 200; i++) {
+      const e = { startMs: Date.UTC(2026, 11, 7, 0, 0, 0, i), durationMs: i % 3, method: 'GET', path: '/r/' + (i % 4), query: '', authority: 'reviews:9080', protocol: 'HTTP/1.1', reqHeader: (n) => (n === 'x-request-id' ? 'id-' + i : undefined), respHeader: () => undefined, responseCode: 200, responseFlags: '-', bytesReceived: 0, bytesSent: 28 };
+      want.push(renderText(parts, e));
+      f.writeText(parts, e);
+    }
+    await f.close();
+    process.stdout.write(JSON.stringify({ want: want.join(''), dropped: f.dropped, written: f.written }));
+  `);
+  const out = JSON.parse(execFileSync(process.execPath, ['--disallow-code-generation-from-strings', script], { encoding: 'utf8' }));
+  assert.equal(out.written, 200);
+  assert.equal(out.dropped, 0);
+  assert.equal(fs.readFileSync(file, 'utf8'), out.want);
+  // And code generation was refused there.
+  assert.throws(() => execFileSync(process.execPath, ['--disallow-code-generation-from-strings', '-e', 'new Function("return 1")'], { stdio: 'pipe' }));
+});

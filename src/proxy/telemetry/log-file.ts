@@ -64,7 +64,7 @@ export class LogFile {
       this.dropped++;
       return;
     }
-    // A format whose own text is not plain ASCII: writeText says NOT_ASCII at once, having written nothing.
+    // A format whose own text is not plain ASCII, or whose writer cannot be made: writeText says NOT_ASCII at once, having written nothing.
     let end = writeText(parts, e, this.buf, this.used, this.epoch);
     if (end === NO_ROOM && this.used > 0) {
       this.flush();
