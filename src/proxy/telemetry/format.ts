@@ -375,7 +375,9 @@ function writerOf(parts: FormatParts): TextWriter | null {
     let write: LineWriter | undefined;
     try {
       write = compileLine(out);
-    } catch {}
+    } catch (err) {
+      if (!(err instanceof EvalError)) throw err;
+    }
     w = write ? new TextWriter(out, write) : null;
   }
   WRITERS.set(parts, w);
