@@ -22,8 +22,9 @@
 // of each kind under callgrind, the user-space instructions it executes per request with telemetry
 // off and on. Unlike CPU time, the count does not move with what else the machine does (the CPU
 // ratio of the same code moved by more than the 10% target between runs); it moves with where
-// full garbage collections and JIT compilations fall among the windows (the median of the
-// ratio moved 1.19-1.30x between runs of the same code). It overstates the CPU ratio: periodic
+// full garbage collections and JIT compilations fall among the windows (the ratio's median moved
+// 1.19-1.35x between runs on 2026-12-07; counted apart from V8's compiler threads and the
+// collector, three windows of one run agreed within 1%). It overstates the CPU ratio: periodic
 // work (the control plane's scrape every 5 s, the access log's and the tracer's flushes) weighs
 // more per request at callgrind's slower rate, and it leaves out the kernel's share, which
 // telemetry hardly changes (an access log's writes are batched).
