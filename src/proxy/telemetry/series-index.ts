@@ -13,9 +13,8 @@ export class SeriesIndex<S> {
   readonly all: S[] = [];
   /**
    * The series found last and its keys: most events come over the same edge with the same outcome
-   * as the one before, and comparing the keys costs a fraction of a Map lookup per key (one
-   * label's lookup was about as much as comparing all of them). A key that is not === itself (NaN)
-   * only misses here; a Map finds it.
+   * as the one before, and a compare per key costs less than a Map lookup per key. A key that is
+   * not === itself (NaN) only misses here; a Map finds it.
    */
   private readonly lastKeys: KeyValue[] = [];
   private last: S | undefined;
