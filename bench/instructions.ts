@@ -57,8 +57,28 @@ async function heyN(heyBin: string, url: string, n: number, host: string | undef
   return r.ok;
 }
 
-/** Counts `windows` windows of `n` requests in the callgrind process `p`; returns instructions per request. */
-export async function count(p: Proc, outFile: string, heyBin: string, url: string, host: string | undefined): Promise<number[]> {
+/**
+ * Instructions per request outside V8's optimizing compilers (TurboFan/Turboshaft, Maglev: their
+ * threads' work, which callgrind's slow run spreads over fewer requests than a real one does), from
+ * a dump's per-function counts (callgrind_annotate).
+ */
+async function outsideCompilers(file: string, total: number): Promise<number> {
+  const { stdout } = await exec('callgrind_annotate', ['--inclusive=no', '--threshold=100', file], { maxBuffer: 256 * 1024 * 1024 });
+  let compilers = 0;
+  for (const line of stdout.split('\n')) {
+    const m = /^\s*([\d,]+) \(\s*[\d.]+%\)\s+(.*)$/.exec(line);
+    if (m && /v8::internal::(compiler|maglev)::/.test(m[2]!)) compilers += Number(m[1]!.replaceAll(',', ''));
+  }
+  if (compilers >= total) throw new BenchError(`callgrind_annotate of ${file}: ${compilers} instructions in the compilers of ${total}`);
+  return total - compilers;
+}
+
+/**
+ * Counts `windows` windows of `n` requests in the callgrind process `p`; returns instructions per
+ * request. `apart`, where given, gets each window's instructions per request outside V8's
+ * optimizing compilers.
+ */
+export async function count(p: Proc, outFile: string, heyBin: string, url: string, host: string | undefined, apart?: number[]): Promise<number[]> {
   const pid = String(p.proc.pid);
   const ctl = (...a: string[]) => exec('callgrind_control', [...a, pid]);
   await heyN(heyBin, url, WARMUP, host);
@@ -75,6 +95,7 @@ export async function count(p: Proc, outFile: string, heyBin: string, url: strin
     const total = Number(/^totals:\s+(\d+)/m.exec(fs.readFileSync(file, 'utf8'))?.[1]);
     if (!total) throw new BenchError(`no totals line in ${file}`);
     out.push(total / ok);
+    if (apart) apart.push((await outsideCompilers(file, total)) / ok);
   }
   return out;
 }

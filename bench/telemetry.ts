@@ -24,7 +24,8 @@
 // ratio of the same code moved by more than the 10% target between runs); it moves with where
 // full garbage collections and JIT compilations fall among the windows (the ratio's median moved
 // 1.19-1.35x between runs on 2026-12-07; counted apart from V8's compiler threads and the
-// collector, three windows of one run agreed within 1%). It overstates the CPU ratio: periodic
+// collector, three windows of one run agreed within 1%; the report gives the count outside V8's
+// optimizing compilers beside the whole count). It overstates the CPU ratio: periodic
 // work (the control plane's scrape every 5 s, the access log's and the tracer's flushes) weighs
 // more per request at callgrind's slower rate, and it leaves out the kernel's share, which
 // telemetry hardly changes (an access log's writes are batched).
@@ -49,8 +50,8 @@ export interface TelemetryResult {
   soak: { seconds: number; rate: number; conns: number; paths: number; labels: string[]; samples: SoakSample[]; rps: number; p99Ms: number };
   /** What the "on" mesh showed it did: access log lines written, traces received, series exported. */
   evidence: string;
-  /** The client-side sidecar's instructions per request under callgrind, one figure per window: telemetry off, on. */
-  instructions: { off: number[]; on: number[] };
+  /** The client-side sidecar's instructions per request under callgrind, one figure per window: telemetry off, on; and the same outside V8's optimizing compilers. */
+  instructions: { off: number[]; on: number[]; offApart: number[]; onApart: number[] };
 }
 
 const SERVICE = 'bench-server';
@@ -151,7 +152,9 @@ export async function runTelemetry(tools: { hey: string; wrk: string }, tmp: str
     const evidence = await onEvidence(on, path.join(tmp, 'telemetry-on', 'access.log'));
     await on.mesh.stop();
     paths.shift();
-    const instructions = { off: await countInstructions(tools.hey, server.port, tmp, false), on: await countInstructions(tools.hey, server.port, tmp, true) };
+    const offApart: number[] = [];
+    const onApart: number[] = [];
+    const instructions = { off: await countInstructions(tools.hey, server.port, tmp, false, offApart), on: await countInstructions(tools.hey, server.port, tmp, true, onApart), offApart, onApart };
     return { paired, soak: { seconds: SOAK_S, ...SOAK, labels: on.watched.map((w) => w.label), samples, rps: load.rps, p99Ms: load.latencyMs['99']! }, evidence, instructions };
   } finally {
     for (const p of paths) await p.mesh.stop();
@@ -160,7 +163,7 @@ export async function runTelemetry(tools: { hey: string; wrk: string }, tmp: str
 }
 
 /** The client-side sidecar's instructions per request under callgrind in a mesh with telemetry `on` or off (windows of bench/instructions.ts). */
-async function countInstructions(hey: string, serverPort: number, tmp: string, on: boolean): Promise<number[]> {
+async function countInstructions(hey: string, serverPort: number, tmp: string, on: boolean, apart: number[]): Promise<number[]> {
   const dir = path.join(tmp, `telemetry-instr-${on ? 'on' : 'off'}`);
   const out = path.join(dir, 'callgrind.weft');
   const p = await startPath(serverPort, dir, on, callgrindCommand(out));
@@ -169,7 +172,7 @@ async function countInstructions(hey: string, serverPort: number, tmp: string, o
     const client = p.watched[0]!;
     const proc = p.mesh.procs.find((x) => x.proc.pid === client.pid);
     if (!proc) throw new BenchError('the client-side sidecar under callgrind is not among the mesh\'s processes');
-    const perRequest = await count(proc, out, hey, p.url, SERVICE);
+    const perRequest = await count(proc, out, hey, p.url, SERVICE, apart);
     const series = await istioSeries(p.admins[1]!);
     if (on ? series === 0 || !fs.existsSync(path.join(dir, 'access.log')) : series > 0) throw new BenchError(`the callgrind mesh with telemetry ${on ? 'on' : 'off'} is not what it says: ${series} istio_requests_total series at its server-side sidecar`);
     return perRequest;
