@@ -34,7 +34,7 @@ import path from 'node:path';
 import { wrkPaced } from './load.ts';
 import { Mesh, applyYaml, checkOk, getJson, startServer } from './mesh.ts';
 import { type PairedResult, pairedRounds } from './paired.ts';
-import { BenchError, memMB, smapsMB, stop } from './proc.ts';
+import { BenchError, type Proc, memMB, smapsMB, stop } from './proc.ts';
 import { callgrindCommand, count } from './instructions.ts';
 
 export interface SoakSample {
@@ -88,6 +88,8 @@ interface Path {
   url: string;
   watched: { label: string; pid: number }[];
   admins: string[];
+  /** The client-side sidecar's process (bench/instructions.ts count reads its callgrind dumps). */
+  client: Proc;
 }
 
 async function startPath(serverPort: number, dir: string, on: boolean, clientWrap?: string[]): Promise<Path> {
@@ -104,7 +106,7 @@ async function startPath(serverPort: number, dir: string, on: boolean, clientWra
       { label: 'Weft sidecar (client side)', pid: client.proc.proc.pid! },
       { label: 'Weft sidecar (server side)', pid: srv.proc.proc.pid! },
     ];
-    return { name: `Weft (telemetry ${on ? 'on' : 'off'})`, mesh, url, watched, admins: [client.admin, srv.admin] };
+    return { name: `Weft (telemetry ${on ? 'on' : 'off'})`, mesh, url, watched, admins: [client.admin, srv.admin], client: client.proc };
   } catch (e) {
     await mesh.stop();
     throw e;
@@ -169,10 +171,7 @@ async function countInstructions(hey: string, serverPort: number, tmp: string, o
   const p = await startPath(serverPort, dir, on, callgrindCommand(out));
   try {
     log(`instructions: the client-side sidecar under callgrind, telemetry ${on ? 'on' : 'off'}`);
-    const client = p.watched[0]!;
-    const proc = p.mesh.procs.find((x) => x.proc.pid === client.pid);
-    if (!proc) throw new BenchError('the client-side sidecar under callgrind is not among the mesh\'s processes');
-    const perRequest = await count(proc, out, hey, p.url, SERVICE, apart);
+    const perRequest = await count(p.client, out, hey, p.url, SERVICE, apart);
     const series = await istioSeries(p.admins[1]!);
     if (on ? series === 0 || !fs.existsSync(path.join(dir, 'access.log')) : series > 0) throw new BenchError(`the callgrind mesh with telemetry ${on ? 'on' : 'off'} is not what it says: ${series} istio_requests_total series at its server-side sidecar`);
     return perRequest;
