@@ -261,10 +261,10 @@ export const NO_ROOM = -1;
 export const NOT_ASCII = -2;
 
 /**
- * A text format as writeText goes through it: each operator with the literal text before it as
- * bytes (the last step: the text after the last operator, no operator). Made once per compiled
- * format; a literal written from its bytes costs a fraction of one read a character at a time
- * (charCodeAt was most of what a line cost), and a step per operator, not per part.
+ * A text format as its line writer (compileLine) is made from it: each operator with the literal
+ * text before it as bytes (the last step: the text after the last operator, no operator). Made
+ * once per compiled format; a literal written from its bytes costs a fraction of one read a
+ * character at a time (charCodeAt was most of what a line cost), and a step per operator, not per part.
  */
 class Step {
   readonly lit: Uint8Array;
