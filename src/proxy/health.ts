@@ -7,15 +7,15 @@
 //     connection to a tcp_proxy listener would open a connection to the app);
 //   - requests to the app have waited longer than STALL_MS for a connection (its pool is stuck or
 //     saturated: the sidecar would only queue more);
-//   - the event loop was blocked for longer than LOOP_BLOCKED_MS in the last interval.
+//   - the event loop was blocked for longer than loopBlockedMs (default 1000 ms, limits.ts) in the
+//     last interval.
 // Stalls on outbound pools and an outbound listener that does not accept are reported by /ready
 // but do not make this endpoint unhealthy: they stop the app's own calls, not traffic to it.
-import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { canConnect } from '../util/net.ts';
 import type { PoolStats } from './http1/client.ts';
 
 export const STALL_MS = 5000;
-export const LOOP_BLOCKED_MS = 1000;
+const LOOP_SAMPLE_MS = 200;
 
 export interface HealthOptions {
   appPort?: number;
@@ -25,6 +25,8 @@ export interface HealthOptions {
   listeners: () => { name: string; address: string; port: number }[];
   pools: () => PoolStats[];
   probeIntervalMs: number;
+  /** A blocked event loop longer than this within one interval makes the endpoint unhealthy. */
+  loopBlockedMs: number;
   /** The reported health changed. */
   onChange(healthy: boolean, why: string): void;
 }
@@ -41,8 +43,17 @@ export async function startHealth(o: HealthOptions): Promise<Health> {
   let appFailures = 0;
   let listenerProblems: { name: string; port: number }[] = [];
   let loopBlockedMs = 0;
-  const loop = monitorEventLoopDelay({ resolution: 200 });
-  loop.enable();
+  // How late a 200 ms timer fires is how long the loop was blocked. Not monitorEventLoopDelay: its
+  // reset() drops the next sample, so a block that ends as this check's timer fires (or any block,
+  // when checks come more often than two samples) was never seen.
+  let lastTick = performance.now();
+  let lateMs = 0;
+  const sampler = setInterval(() => {
+    const now = performance.now();
+    lateMs = Math.max(lateMs, now - lastTick - LOOP_SAMPLE_MS);
+    lastTick = now;
+  }, LOOP_SAMPLE_MS);
+  sampler.unref();
   const appEndpoint = o.appPort === undefined ? undefined : `127.0.0.1:${o.appPort}`;
 
   const stalls = () => o.pools().filter((p) => (p.waitingMs ?? 0) > STALL_MS);
@@ -52,7 +63,7 @@ export async function startHealth(o: HealthOptions): Promise<Health> {
     const inPort = o.inboundPort();
     for (const l of listenerProblems) if (l.port === inPort) out.push(`listener ${l.name} on port ${l.port} does not accept connections`);
     for (const p of stalls()) if (p.endpoint === appEndpoint) out.push(stallText(p));
-    if (loopBlockedMs > LOOP_BLOCKED_MS) out.push(`the event loop was blocked for ${loopBlockedMs} ms`);
+    if (loopBlockedMs > o.loopBlockedMs) out.push(`the event loop was blocked for ${loopBlockedMs} ms`);
     return out;
   };
   const problems = (): string[] => {
@@ -65,8 +76,11 @@ export async function startHealth(o: HealthOptions): Promise<Health> {
 
   let healthy = inboundProblems().length === 0;
   const timer = setInterval(async () => {
-    loopBlockedMs = Math.round(loop.max / 1e6);
-    loop.reset();
+    // A block that just ended, whose sample has not run yet, counts here (and not again there).
+    const now = performance.now();
+    loopBlockedMs = Math.round(Math.max(lateMs, now - lastTick - LOOP_SAMPLE_MS));
+    lastTick = now;
+    lateMs = 0;
     if (o.appPort !== undefined) {
       const ok = await canConnect(o.appPort, Math.min(1000, o.probeIntervalMs));
       appFailures = ok ? 0 : appFailures + 1;
@@ -89,7 +103,7 @@ export async function startHealth(o: HealthOptions): Promise<Health> {
     },
     stop() {
       clearInterval(timer);
-      loop.disable();
+      clearInterval(sampler);
     },
   };
 }

@@ -27,6 +27,15 @@ export function connectionLimit(env: NodeJS.ProcessEnv = process.env): number {
   return positiveInt(env.WEFT_MAX_CONNECTIONS) ?? Math.max(64, Math.floor((fdLimit() - RESERVED_FDS) / 2));
 }
 
+/**
+ * How long the event loop may be blocked within one health interval before this endpoint reports
+ * itself unhealthy (health.ts): 1000 ms, or WEFT_LOOP_BLOCKED_MS, for a sidecar run under a
+ * profiler or valgrind, whose slowed loop is not a sign of a stuck proxy.
+ */
+export function loopBlockedLimitMs(env: NodeJS.ProcessEnv = process.env): number {
+  return positiveInt(env.WEFT_LOOP_BLOCKED_MS) ?? 1000;
+}
+
 /** An environment variable's whole number above 0, or undefined when unset or anything else. */
 function positiveInt(v: string | undefined): number | undefined {
   const n = Number(v);

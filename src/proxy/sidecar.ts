@@ -35,7 +35,7 @@ import { META, META_PORTS, PEER_EXCHANGE_ALPN, type PortMeta, formatNodeId } fro
 import { ConvertError } from './xds-client/convert.ts';
 import { startHealth } from './health.ts';
 import { wasmMemoryBytes } from './http1/llhttp.ts';
-import { connectionLimit } from './limits.ts';
+import { connectionLimit, loopBlockedLimitMs } from './limits.ts';
 
 /** Asks for the largest accept queue; the kernel clamps it to net.core.somaxconn. */
 const LISTEN_BACKLOG = 65535;
@@ -327,6 +327,7 @@ export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
     listeners: () => [...bound.values()].filter((b) => b.cfg.kind === 'http').map((b) => ({ name: b.cfg.name, address: b.cfg.address, port: (b.server.address() as AddressInfo | null)?.port ?? b.cfg.port })),
     pools: () => pools.stats(),
     probeIntervalMs: opts.probeIntervalMs ?? 1000,
+    loopBlockedMs: loopBlockedLimitMs(),
     onChange: (healthy, why) => {
       log(`endpoint ${healthy ? 'healthy' : 'marked unhealthy'}: ${why}`);
       xds?.setNode(withHealth());
