@@ -66,6 +66,8 @@ export async function getJson(url: string): Promise<any> {
 export interface SidecarRun {
   wrap?: string[];
   readyMs?: number;
+  /** More environment for the sidecar's process. */
+  env?: NodeJS.ProcessEnv;
 }
 
 export interface Sidecar {
@@ -134,7 +136,7 @@ export class Mesh {
     const { token } = await adminCall(`${this.admin}/api/v1/tokens`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ workload, namespace: 'default', serviceAccount: 'default' }) });
     const argv = [...SIDECAR_NODE_FLAGS, ...nodeFlags, WEFT_ENTRY, 'proxy', '--xds', this.xds, '--ca-cert', this.rootCert, ...args, ...this.sidecarArgs, '--admin-port', '0'];
     const [cmd, ...rest] = [...(o.wrap ?? []), process.execPath, ...argv];
-    const p = launch(label, cmd, rest, { env: sidecarEnv({ ...process.env, WEFT_JOIN_TOKEN: token }) });
+    const p = launch(label, cmd, rest, { env: sidecarEnv({ ...process.env, ...o.env, WEFT_JOIN_TOKEN: token }) });
     this.procs.push(p);
     const m = await waitForLine(p, /^WEFT_READY (.*)$/, o.readyMs ?? 30_000);
     return { proc: p, admin: JSON.parse(m[1]).admin };
@@ -156,11 +158,11 @@ export class Mesh {
    * has an outbound listener too. `appProtocol` (http2, grpc) declares the port's protocol, as a
    * Kubernetes Service's appProtocol does, so that the sidecars speak HTTP/2 to the app.
    */
-  async serverSidecar(label: string, workload: string, service: string, appPort: number, appProtocol?: string): Promise<Sidecar & { outbound: string }> {
+  async serverSidecar(label: string, workload: string, service: string, appPort: number, appProtocol?: string, o: SidecarRun = {}): Promise<Sidecar & { outbound: string }> {
     const outbound = await this.port();
     const inbound = String(await this.port());
     const ports = appProtocol ? ['--port', `${appProtocol}:80:${inbound}:${appPort}:${appProtocol}`] : ['--inbound-port', inbound, '--app-port', String(appPort)];
-    const sc = await this.sidecar(label, ['--workload', workload, '--service', service, ...ports, '--outbound-port', String(outbound)]);
+    const sc = await this.sidecar(label, ['--workload', workload, '--service', service, ...ports, '--outbound-port', String(outbound)], [], o);
     return { ...sc, outbound: `127.0.0.1:${outbound}` };
   }
 

@@ -1,7 +1,7 @@
 // The telemetry phase's verdicts and section of docs/performance.md (bench/telemetry.ts).
 import { cpuRatio, median, p99Ratio } from './paired.ts';
 import type { Verdict } from './report.ts';
-import type { SoakSample, TelemetryResult } from './telemetry.ts';
+import type { InstructionCount, Side, SoakSample, TelemetryResult } from './telemetry.ts';
 
 export const TELEMETRY_TARGETS = {
   /** Each sidecar's CPU per request with telemetry on / off (paired rounds). */
@@ -53,19 +53,20 @@ export function telemetryVerdicts(t: TelemetryResult, rate: number): Verdict[] {
       actual: growth.map((g) => `${g.label.replace('Weft sidecar ', '')} ${mb(g.g.late)} vs ${mb(g.g.early)}: ${ratio(g.g.r)} (PSS ${mb(g.pss.late)} vs ${mb(g.pss.early)})`).join('; '),
       status: w.early.length && w.late.length && growth.every((g) => g.g.r <= TELEMETRY_TARGETS.soakGrowth) ? 'pass' : 'fail',
     },
-    instructionsVerdict(t.instructions),
+    instructionsVerdict('client', t.instructions.client),
+    instructionsVerdict('server', t.instructions.server),
   ];
 }
 
-/** The steady counterpart of the CPU ratio: the client-side sidecar's user-space instructions per request, on / off. */
-function instructionsVerdict(x: TelemetryResult['instructions']): Verdict {
+/** The steady counterpart of the CPU ratio: one side's sidecar's user-space instructions per request, on / off. */
+function instructionsVerdict(side: Side, x: InstructionCount): Verdict {
   const off = median(x.off);
   const on = median(x.on);
   const offApart = median(x.offApart);
   const onApart = median(x.onApart);
   const k = (n: number) => `${(n / 1000).toFixed(1)}k`;
   return {
-    target: "Telemetry on against off in instructions per request in user space (the client-side sidecar under callgrind, the median of its windows; no target of its own: the steady counterpart of the CPU ratio above, without the kernel's share)",
+    target: `Telemetry on against off in instructions per request in user space (the ${side}-side sidecar under callgrind, the median of its windows; no target of its own: the steady counterpart of the CPU ratio above, without the kernel's share)`,
     actual: `${k(on)} vs ${k(off)}: ${ratio(on / off)} (+${k(on - off)} a request; windows off ${x.off.map(k).join(', ')}, on ${x.on.map(k).join(', ')}); outside V8's optimizing compilers ${k(onApart)} vs ${k(offApart)}: ${ratio(onApart / offApart)}`,
     status: 'reported',
   };
@@ -95,16 +96,18 @@ export function renderTelemetry(t: TelemetryResult, add: (...l: string[]) => voi
     `|---|${t.paired.labels.map(() => '---|').join('')}`,
     ...perMinute.map((s) => `| ${Math.round(s.t)} s | ${s.mem.map((m) => `${mb(m.anon)} / ${mb(m.pss)} / ${mb(m.rss)}`).join(' | ')} |`),
     '',
-    "Instructions per request in user space: each mesh's client-side sidecar once more, under callgrind (bench/instructions.ts's windows after its warm-up). The count does not move with the machine's other work, as the CPU ratio's rounds do; it moves with where full garbage collections and JIT compilations fall among the windows, and periodic work (the control plane's scrape every 5 s, the log's and the tracer's flushes) weighs more per request at callgrind's slower rate, so it overstates the cost somewhat:",
+    "Instructions per request in user space: each mesh's client-side sidecar once more under callgrind, then its server-side sidecar (bench/instructions.ts's windows after its warm-up). The count does not move with the machine's other work, as the CPU ratio's rounds do; it moves with where full garbage collections and JIT compilations fall among the windows, and periodic work (the control plane's scrape every 5 s, the log's and the tracer's flushes) weighs more per request at callgrind's slower rate, so it overstates the cost somewhat:",
     '',
-    '| telemetry | windows | median | outside V8\'s optimizing compilers: windows | median |',
-    '|---|---|---|---|---|',
-    ...(['off', 'on'] as const).map((k) => {
-      const all = t.instructions[k];
-      const apart = t.instructions[k === 'off' ? 'offApart' : 'onApart'];
-      const f = (n: number) => `${(n / 1000).toFixed(1)}k`;
-      return `| ${k} | ${all.map(f).join(', ')} | ${f(median(all))} | ${apart.map(f).join(', ')} | ${f(median(apart))} |`;
-    }),
+    '| sidecar | telemetry | windows | median | outside V8\'s optimizing compilers: windows | median |',
+    '|---|---|---|---|---|---|',
+    ...(['client', 'server'] as const).flatMap((side) =>
+      (['off', 'on'] as const).map((k) => {
+        const all = t.instructions[side][k];
+        const apart = t.instructions[side][k === 'off' ? 'offApart' : 'onApart'];
+        const f = (n: number) => `${(n / 1000).toFixed(1)}k`;
+        return `| ${side} side | ${k} | ${all.map(f).join(', ')} | ${f(median(all))} | ${apart.map(f).join(', ')} | ${f(median(apart))} |`;
+      }),
+    ),
     '',
   );
 }

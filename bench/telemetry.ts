@@ -18,9 +18,10 @@
 // paced), with each sidecar's RssAnon, PSS and RSS read every SAMPLE_S. The target: memory stays
 // flat, the last minute's RssAnon at most 10% above that of the second minute (the first is warm-up).
 //
-// Last, instructions per request (bench/instructions.ts count): the client-side sidecar of a mesh
-// of each kind under callgrind, the user-space instructions it executes per request with telemetry
-// off and on. Unlike CPU time, the count does not move with what else the machine does (the CPU
+// Last, instructions per request (bench/instructions.ts count): each sidecar of a mesh of each kind
+// under callgrind in turn (the client side, then the server side; the server side with its
+// loop-blocked health limit raised, WEFT_LOOP_BLOCKED_MS, since callgrind's slowed loop would mark
+// it unhealthy), the user-space instructions it executes per request with telemetry off and on. Unlike CPU time, the count does not move with what else the machine does (the CPU
 // ratio of the same code moved by more than the 10% target between runs); it moves with where
 // full garbage collections and JIT compilations fall among the windows (the ratio's median moved
 // 1.19-1.35x between runs on 2026-12-07; counted apart from V8's compiler threads and the
@@ -50,8 +51,18 @@ export interface TelemetryResult {
   soak: { seconds: number; rate: number; conns: number; paths: number; labels: string[]; samples: SoakSample[]; rps: number; p99Ms: number };
   /** What the "on" mesh showed it did: access log lines written, traces received, series exported. */
   evidence: string;
-  /** The client-side sidecar's instructions per request under callgrind, one figure per window: telemetry off, on; and the same outside V8's optimizing compilers. */
-  instructions: { off: number[]; on: number[]; offApart: number[]; onApart: number[] };
+  /** Each sidecar's instructions per request under callgrind. */
+  instructions: Record<Side, InstructionCount>;
+}
+
+export type Side = 'client' | 'server';
+
+/** One sidecar's instructions per request, one figure per window: telemetry off, on; and the same outside V8's optimizing compilers. */
+export interface InstructionCount {
+  off: number[];
+  on: number[];
+  offApart: number[];
+  onApart: number[];
 }
 
 const SERVICE = 'bench-server';
@@ -88,25 +99,34 @@ interface Path {
   url: string;
   watched: { label: string; pid: number }[];
   admins: string[];
-  /** The client-side sidecar's process (bench/instructions.ts count reads its callgrind dumps). */
-  client: Proc;
+  /** The sidecars' processes (bench/instructions.ts count reads the callgrind dumps of one). */
+  procs: Record<Side, Proc>;
 }
 
-async function startPath(serverPort: number, dir: string, on: boolean, clientWrap?: string[]): Promise<Path> {
+/** Callgrind's command for the sidecar on one side. */
+interface Wrap {
+  side: Side;
+  command: string[];
+}
+
+async function startPath(serverPort: number, dir: string, on: boolean, wrap?: Wrap): Promise<Path> {
   fs.mkdirSync(dir, { recursive: true });
   const mesh = await Mesh.start(path.join(dir, 'control-data'), { mtls: true, sidecarArgs: on ? [] : ['--no-istio-metrics'] });
   try {
     await applyYaml(mesh.admin, on ? meshConfigOn(path.join(dir, 'access.log')) : MESH_CONFIG_OFF);
     await mesh.warmCompileCache();
-    const srv = await mesh.serverSidecar('weft sidecar (server side)', 'bench-server', SERVICE, serverPort);
-    const client = await mesh.clientSidecar(`weft sidecar (client side${clientWrap ? ', callgrind' : ''})`, 'bench-client', [SERVICE], [], clientWrap ? { wrap: clientWrap, readyMs: 300_000 } : {});
+    const under = (side: Side) => (wrap?.side === side ? ', callgrind' : '');
+    // Under callgrind a second's stall of the loop is no sign of a stuck sidecar (health.ts).
+    const run = (side: Side) => (wrap?.side === side ? { wrap: wrap.command, readyMs: 300_000, env: { WEFT_LOOP_BLOCKED_MS: '600000' } } : {});
+    const srv = await mesh.serverSidecar(`weft sidecar (server side${under('server')})`, 'bench-server', SERVICE, serverPort, undefined, run('server'));
+    const client = await mesh.clientSidecar(`weft sidecar (client side${under('client')})`, 'bench-client', [SERVICE], [], run('client'));
     const url = `http://${client.outbound}/`;
     await checkOk(url, SERVICE, `the Weft path (telemetry ${on ? 'on' : 'off'})`);
     const watched = [
       { label: 'Weft sidecar (client side)', pid: client.proc.proc.pid! },
       { label: 'Weft sidecar (server side)', pid: srv.proc.proc.pid! },
     ];
-    return { name: `Weft (telemetry ${on ? 'on' : 'off'})`, mesh, url, watched, admins: [client.admin, srv.admin], client: client.proc };
+    return { name: `Weft (telemetry ${on ? 'on' : 'off'})`, mesh, url, watched, admins: [client.admin, srv.admin], procs: { client: client.proc, server: srv.proc } };
   } catch (e) {
     await mesh.stop();
     throw e;
@@ -154,9 +174,7 @@ export async function runTelemetry(tools: { hey: string; wrk: string }, tmp: str
     const evidence = await onEvidence(on, path.join(tmp, 'telemetry-on', 'access.log'));
     await on.mesh.stop();
     paths.shift();
-    const offApart: number[] = [];
-    const onApart: number[] = [];
-    const instructions = { off: await countInstructions(tools.hey, server.port, tmp, false, offApart), on: await countInstructions(tools.hey, server.port, tmp, true, onApart), offApart, onApart };
+    const instructions = { client: await countSide(tools.hey, server.port, tmp, 'client'), server: await countSide(tools.hey, server.port, tmp, 'server') };
     return { paired, soak: { seconds: SOAK_S, ...SOAK, labels: on.watched.map((w) => w.label), samples, rps: load.rps, p99Ms: load.latencyMs['99']! }, evidence, instructions };
   } finally {
     for (const p of paths) await p.mesh.stop();
@@ -164,14 +182,23 @@ export async function runTelemetry(tools: { hey: string; wrk: string }, tmp: str
   }
 }
 
-/** The client-side sidecar's instructions per request under callgrind in a mesh with telemetry `on` or off (windows of bench/instructions.ts). */
-async function countInstructions(hey: string, serverPort: number, tmp: string, on: boolean, apart: number[]): Promise<number[]> {
-  const dir = path.join(tmp, `telemetry-instr-${on ? 'on' : 'off'}`);
+/** One side's sidecar's instructions per request under callgrind, telemetry off and on. */
+async function countSide(hey: string, serverPort: number, tmp: string, side: Side): Promise<InstructionCount> {
+  const offApart: number[] = [];
+  const onApart: number[] = [];
+  const off = await countInstructions(hey, serverPort, tmp, side, false, offApart);
+  const on = await countInstructions(hey, serverPort, tmp, side, true, onApart);
+  return { off, on, offApart, onApart };
+}
+
+/** The `side` sidecar's instructions per request under callgrind in a mesh with telemetry `on` or off (windows of bench/instructions.ts). */
+async function countInstructions(hey: string, serverPort: number, tmp: string, side: Side, on: boolean, apart: number[]): Promise<number[]> {
+  const dir = path.join(tmp, `telemetry-instr-${side}-${on ? 'on' : 'off'}`);
   const out = path.join(dir, 'callgrind.weft');
-  const p = await startPath(serverPort, dir, on, callgrindCommand(out));
+  const p = await startPath(serverPort, dir, on, { side, command: callgrindCommand(out) });
   try {
-    log(`instructions: the client-side sidecar under callgrind, telemetry ${on ? 'on' : 'off'}`);
-    const perRequest = await count(p.client, out, hey, p.url, SERVICE, apart);
+    log(`instructions: the ${side}-side sidecar under callgrind, telemetry ${on ? 'on' : 'off'}`);
+    const perRequest = await count(p.procs[side], out, hey, p.url, SERVICE, apart);
     const series = await istioSeries(p.admins[1]!);
     if (on ? series === 0 || !fs.existsSync(path.join(dir, 'access.log')) : series > 0) throw new BenchError(`the callgrind mesh with telemetry ${on ? 'on' : 'off'} is not what it says: ${series} istio_requests_total series at its server-side sidecar`);
     return perRequest;
