@@ -271,15 +271,34 @@ test('a traceparent is read as the W3C grammar reads it (checked against the reg
   const seeds = ['00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01', '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00', '01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-03-extra', `00-${'0'.repeat(32)}-00f067aa0ba902b7-01`, `00-4bf92f3577b34da6a3ce929d0e0e4736-${'0'.repeat(16)}-01`, 'ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01', ' 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01 ', '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-x', '02-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01x', '01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-a\nb', '01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-a\rb', '01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-a b'];
   for (let i = 0; i < 3000; i++) {
     let s = i < seeds.length ? seeds[i]! : `${hex(2)}-${hex(32)}-${hex(16)}-${hex(2)}${i % 7 === 0 ? `-${hex(3)}` : ''}`;
-    // Mutations: a character replaced by one from outside the grammar, or by a zero, upper case, or a cut.
+    // Mutations: a character replaced by one from outside the grammar (past ASCII too: \u0130's
+    // low byte is "0", \u0161's is "a"), or by a zero, upper case, or a cut.
     if (i >= seeds.length && i % 3 === 0) {
       const at = Math.floor(random() * s.length);
-      s = s.slice(0, at) + 'G0A-0 '[i % 6] + s.slice(at + 1);
+      const outside = 'G0A-0 \u0130\u0161\u00e9';
+      s = s.slice(0, at) + outside[Math.floor(random() * outside.length)] + s.slice(at + 1);
     } else if (i >= seeds.length && i % 5 === 0) s = s.slice(0, Math.floor(random() * s.length));
     else if (i >= seeds.length && i % 11 === 0) s = `${i % 2 ? '00' : 'ff'}-${'0'.repeat(32)}-${hex(16)}-01`;
     const got = incoming(['traceparent', s]);
     assert.deepEqual({ ...got }, oracle(s), JSON.stringify(s));
   }
+});
+
+test('each request passes on its own trace: a continued trace, then one whose traceparent is invalid and whose B3 names that same trace (the first one\'s bytes reused only while they are its)', () => {
+  const other = 'a'.repeat(32);
+  const first = head(['traceparent', `00-${TRACE}-${PARENT}-01`]);
+  traceRequest(first, cfg(0), 0.5);
+  assert.match(String(get(first.headers, 'traceparent')), new RegExp(`^00-${TRACE}-[0-9a-f]{16}-01$`));
+  // Invalid (an all-zero parent), so B3 decides: the same trace id as the first request's.
+  const second = head(['traceparent', `00-${other}-${'0'.repeat(16)}-01`, 'b3', `${TRACE}-${PARENT}-1`]);
+  const t = traceRequest(second, cfg(0), 0.5);
+  assert.equal(t.traceId, TRACE);
+  assert.equal(get(second.headers, 'traceparent'), `00-${TRACE}-${t.spanId}-01`);
+  // A new trace after a continued one: its own new id, not the last one's.
+  const third = head([]);
+  const u = traceRequest(third, cfg(100), 0.5);
+  assert.notEqual(u.traceId, TRACE);
+  assert.equal(get(third.headers, 'traceparent'), `00-${u.traceId}-${u.spanId}-01`);
 });
 
 test("use_request_id_for_trace_sampling false (Telemetry useRequestIdForTraceSampling: false): the draw is random, an id's mark decides nothing and is never written; an incoming trace flag still decides", () => {
