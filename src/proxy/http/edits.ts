@@ -7,7 +7,13 @@ import type { HeaderList, RequestHead } from './types.ts';
 /** All values of a header, joined as one (RFC 9110 5.3), for matching and hashing; `name` in lower case. */
 export function headerValue(h: HeaderList, name: string): string | undefined {
   let v: string | undefined;
-  for (let i = 0; i < h.length; i += 2) if (h[i] === name) v = v === undefined ? h[i + 1] : `${v},${h[i + 1]}`;
+  // By length first: a name that came off the wire is a string of its own, and comparing it with
+  // another is a call into V8 even where the lengths differ.
+  const n = name.length;
+  for (let i = 0; i < h.length; i += 2) {
+    const k = h[i]!;
+    if (k.length === n && k === name) v = v === undefined ? h[i + 1] : `${v},${h[i + 1]}`;
+  }
   return v;
 }
 
