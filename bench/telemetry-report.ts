@@ -1,7 +1,7 @@
 // The telemetry phase's verdicts and section of docs/performance.md (bench/telemetry.ts).
 import { cpuRatio, median, p99Ratio } from './paired.ts';
 import type { Verdict } from './report.ts';
-import type { InstructionCount, Side, SoakSample, TelemetryResult } from './telemetry.ts';
+import { type InstructionCount, type Side, type SoakSample, type TelemetryResult, WARMUP_S } from './telemetry.ts';
 
 export const TELEMETRY_TARGETS = {
   /** Each sidecar's CPU per request with telemetry on / off (paired rounds). */
@@ -81,7 +81,7 @@ export function renderTelemetry(t: TelemetryResult, add: (...l: string[]) => voi
     'The HTTP/1.1 two-hop path with mTLS between the sidecars (the mesh as it comes), in two meshes that stay up side by side:',
     "telemetry off (sidecars run with --no-istio-metrics; no access log, no tracing) and telemetry",
     "on (Istio's metrics, an access log file in Istio's default format, tracing at Istio's default 1% sampling to the control",
-    "plane's receiver, and the control plane scraping the sidecars every 5 s). Paired rounds at the fixed rate, the order",
+    `plane's receiver, and the control plane scraping the sidecars every 5 s). After a ${WARMUP_S} s warm-up of each (V8 optimizes a sidecar's code for a minute or two; bench/telemetry.ts), paired rounds at the fixed rate, the order`,
     'alternating. CPU per request (client side / server side) and p99:',
     '',
     `Evidence that the runs are what they say: ${t.evidence}.`,

@@ -69,6 +69,16 @@ const SERVICE = 'bench-server';
 export const SOAK_S = Number(process.env.WEFT_BENCH_SOAK_S ?? 600);
 const SOAK = { rate: 1000, conns: 20, paths: 50 };
 const SAMPLE_S = 10;
+/**
+ * Each side's warm-up at the rate before the paired rounds (10 s until 2026-12-07). V8 goes on
+ * optimizing a sidecar's code for a minute or two at 1,000 rps, and its compiler threads' CPU is
+ * the process's: node --trace-opt on the server-side sidecars showed about 300 ms of compiling in
+ * the first 10 s of traffic, then 4-40 ms per 20 s until about 140 s, and a few ms after. Telemetry
+ * on has more code to optimize (its line writer alone took 69 ms). After a 3 s warm-up, ten
+ * paired rounds of that run gave the server side 1.33x, 1.49x, 1.21x and 1.28x first, then
+ * 0.90-1.11x. A sidecar runs for hours: the rounds measure it warm.
+ */
+export const WARMUP_S = 60;
 const log = (s: string) => process.stderr.write(`[bench] ${s}\n`);
 
 /** Telemetry off: no tracing (on by default, as in Istio), no access log (off by default). */
@@ -148,7 +158,7 @@ export async function runTelemetry(tools: { hey: string; wrk: string }, tmp: str
     paths.push(off);
     const on = await startPath(server.port, path.join(tmp, 'telemetry-on'), true);
     paths.push(on);
-    const paired = await pairedRounds(tools.hey, { ...off, host: SERVICE }, { ...on, host: SERVICE }, undefined, 10);
+    const paired = await pairedRounds(tools.hey, { ...off, host: SERVICE }, { ...on, host: SERVICE }, undefined, WARMUP_S);
     const offSeries = await istioSeries(off.admins[1]!);
     if (offSeries > 0) throw new BenchError(`the telemetry-off run is not off: its server-side sidecar exports ${offSeries} istio_requests_total series`);
     await off.mesh.stop();
