@@ -10,8 +10,9 @@
 //        the control plane scrapes the sidecars' metrics every 5 s for its golden signals, as it
 //        does when it runs.
 //
-// Both meshes stay up; paired rounds (bench/paired.ts) alternate fixed-rate runs between them. The
-// targets: telemetry on costs at most 10% more CPU per request than off, and at most 15% more p99.
+// Both meshes stay up; after WARMUP_S of each at the rate, paired rounds (bench/paired.ts)
+// alternate fixed-rate runs between them. The targets: telemetry on costs at most 10% more CPU per
+// request than off, and at most 15% more p99.
 //
 // Then the soak: SOAK_S (10 minutes; WEFT_BENCH_SOAK_S shortens it by hand) at 1,000 requests per
 // second through the "on" mesh, over 20 connections (20 client ports) and 50 distinct paths (wrk,
@@ -19,17 +20,18 @@
 // flat, the last minute's RssAnon at most 10% above that of the second minute (the first is warm-up).
 //
 // Last, instructions per request (bench/instructions.ts count): each sidecar of a mesh of each kind
-// under callgrind in turn (the client side, then the server side; the server side with its
-// loop-blocked health limit raised, WEFT_LOOP_BLOCKED_MS, since callgrind's slowed loop would mark
-// it unhealthy), the user-space instructions it executes per request with telemetry off and on. Unlike CPU time, the count does not move with what else the machine does (the CPU
-// ratio of the same code moved by more than the 10% target between runs); it moves with where
-// full garbage collections and JIT compilations fall among the windows (the ratio's median moved
-// 1.19-1.35x between runs on 2026-12-07; counted apart from V8's compiler threads and the
-// collector, three windows of one run agreed within 1%; the report gives the count outside V8's
-// optimizing compilers beside the whole count). It overstates the CPU ratio: periodic
-// work (the control plane's scrape every 5 s, the access log's and the tracer's flushes) weighs
-// more per request at callgrind's slower rate, and it leaves out the kernel's share, which
-// telemetry hardly changes (an access log's writes are batched).
+// under callgrind in turn, the client side and then the server side (with its loop-blocked health
+// limit raised, WEFT_LOOP_BLOCKED_MS: callgrind's slowed loop would mark it unhealthy), the
+// user-space instructions it executes per request with telemetry off and on. Unlike CPU time, the
+// count does not move with what else the machine does (the CPU ratio of the same code moved by
+// more than the 10% target between runs); it moves with where full garbage collections and JIT
+// compilations fall among the windows (the ratio's median moved 1.19-1.35x between runs on
+// 2026-12-07; counted apart from V8's compiler threads and the collector, three windows of one run
+// agreed within 1%; the report gives the count outside V8's optimizing compilers beside the whole
+// count). It overstates the CPU ratio: periodic work (the control plane's scrape every 5 s, the
+// access log's and the tracer's flushes) weighs more per request at callgrind's slower rate; and
+// it leaves out the kernel's share (the access log's writes are batched, yet system time was 2-4 us
+// a request higher with telemetry on in one run of ten rounds, of 20-25).
 import fs from 'node:fs';
 import path from 'node:path';
 import { wrkPaced } from './load.ts';
