@@ -250,9 +250,9 @@ Environment:
   WEFT_UPSTREAM_MAX_CONNECTIONS, WEFT_UPSTREAM_MAX_PENDING, WEFT_UPSTREAM_MAX_STREAMS
                          per-endpoint pool limits where a cluster's circuit_breakers set none
                          (default: 1024 each, Envoy's)
-  WEFT_LOOP_BLOCKED_MS   how long a blocked event loop (within one second's health check) marks this
-                         endpoint unhealthy to other sidecars (default: 1000); raise it to run the
-                         sidecar under a profiler or valgrind
+  WEFT_LOOP_BLOCKED_MS   milliseconds the event loop may be blocked (within one health check's
+                         second) before this endpoint reports itself unhealthy to other sidecars
+                         (default: 1000); raise it to run the sidecar under a profiler or valgrind
 `,
     async run(v, pos) {
       if (pos.length) throw new UsageError(`unexpected argument "${pos[0]}"`);
