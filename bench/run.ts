@@ -18,8 +18,9 @@
 //   mtls    mutual TLS between the sidecars against plain text, and against haproxy with TLS
 //           between its two hops; new handshakes per second (bench/mtls.ts).
 //   telemetry  Istio's metrics, access log and 1% tracing on against off, in paired rounds; then a
-//           10-minute soak at 1,000 rps over 50 paths with telemetry on; then the client-side
-//           sidecar's instructions per request under callgrind, off and on (bench/telemetry.ts).
+//           10-minute soak at 1,000 rps over 50 paths with telemetry on; then each sidecar's
+//           instructions per request under callgrind, client side and server side, off and on
+//           (bench/telemetry.ts).
 //   scale   the control plane with N = 1 and N = 1,000 simulated proxies, and 1,000 over 10
 //           namespaces (bench/scale.ts).
 //
