@@ -109,7 +109,7 @@ test("a text format's lines written straight into the buffer are renderText's li
     downstreamRemoteAddress: '127.0.0.1:40000',
   });
   // The function itself: bytes as renderText's UTF-8, and where it cannot write a line it says why.
-  const buf = new Uint8Array(1024);
+  const buf = Buffer.alloc(1024);
   for (const i of [1, 3, 5, 14, 21, 43]) {
     const e = entry(i);
     const end = writeText(parts, e, buf, 10);
@@ -151,7 +151,7 @@ test("writeText's bytes are renderText's line in UTF-8, or it says why not, on s
     return `${f}${i % 25 === 0 ? ' → ' : ''}\n`;
   };
   const long = 'L'.repeat(5000);
-  const STRINGS = [undefined, '', '-', 'GET', '/r/1', 'via_upstream', 'outbound|9080||reviews.default.svc.cluster.local', '10.0.0.1:9080', '[::1]:80', 'jösé', '→', '😀', '\ud800', `a${long}`, `${long}é`, 'ascii then ü at the end ü'];
+  const STRINGS = [undefined, '', '-', 'GET', '/r/1', 'via_upstream', 'outbound|9080||reviews.default.svc.cluster.local', '10.0.0.1:9080', '[::1]:80', 'jösé', '→', '😀', '\ud800', `a${long}`, `${long}é`, 'ascii then ü at the end ü', '7c0cd8b9-1f5e-4f6a-9d4e-3b1a2c4d5e6f', `${'r'.repeat(40)}ü`, `é${'t'.repeat(60)}`, `${'u'.repeat(35)}\u0130`, `${'s'.repeat(33)}\ud800`, `${'v'.repeat(31)}ÿ`];
   const NUMBERS = [0, 7, 200, 503, 1_000_003, 2 ** 53 - 1, 2 ** 53, 1e21, -3, 1.5, Number.NaN];
   const str = () => pick(STRINGS);
   const headers = (): Record<string, string | undefined> => ({ 'user-agent': str(), 'x-user': str(), 'x-alt': str(), 'content-type': str(), 'x-envoy-original-path': random() < 0.2 ? str() : undefined, 'x-envoy-upstream-service-time': str() });
@@ -213,7 +213,7 @@ test("writeText's bytes are renderText's line in UTF-8, or it says why not, on s
     assert.equal(entry.downstreamLocalAddress, hostPort([local[0], local[1] ?? 15006]));
     return entry;
   };
-  const buf = new Uint8Array(8192);
+  const buf = Buffer.alloc(8192);
   const counts = { written: 0, noRoom: 0, notAscii: 0 };
   for (let i = 0; i < 400; i++) {
     const parts = compileText(format(i), `format ${i}`);
@@ -299,7 +299,7 @@ test("lines that copy the unchanged runs of the format's last line (an epoch giv
     };
   };
   // A writer as LogFile is one: lines one after another; a flush starts the buffer again (kept or new) with a new epoch.
-  let buf = new Uint8Array(2048);
+  let buf = Buffer.alloc(2048);
   let used = 0;
   let epoch = 0;
   const counts = { copied: 0, noRoom: 0, notAscii: 0, flushes: 0 };
@@ -315,7 +315,7 @@ test("lines that copy the unchanged runs of the format's last line (an epoch giv
       counts.flushes++;
       epoch++;
       used = 0;
-      if (random() < 0.5) buf = new Uint8Array(2048);
+      if (random() < 0.5) buf = Buffer.alloc(2048);
       end = writeText(parts, e, buf, used, epoch);
       if (end === NO_ROOM) {
         assert.ok(line.length > buf.length, why);

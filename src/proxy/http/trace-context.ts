@@ -297,14 +297,26 @@ function take(bytes: number): number {
 }
 
 /**
- * Text is written byte by byte into `line` and read out once as a flat one-byte string: built by
+ * Text is written into `line` and read out once as a flat one-byte string: built by
  * concatenation, an id was a chain of 2-character pieces (a heap object each) that had to be
- * flattened again when the header was written.
+ * flattened again when the header was written. Two random bytes' four hex digits are one 32-bit
+ * store through a DataView: a Buffer's element costs about as much to store as that (V8 checks the
+ * array again for each).
  */
 const line = Buffer.alloc(64);
+const lineView = new DataView(line.buffer, line.byteOffset, line.length);
+const tpInView = new DataView(tpIn.buffer, tpIn.byteOffset, tpIn.length);
 const HEX_CHAR = Buffer.from('0123456789abcdef');
+/** A byte's two hex digits, as the 16 bits that store them in order. */
+const HEX2 = new Uint16Array(256);
+for (let b = 0; b < 256; b++) HEX2[b] = (HEX_CHAR[b >> 4]! << 8) | HEX_CHAR[b & 15]!;
 
-/** `bytes` random bytes from the pool as hex into `out` at `o` (never all zero: an all-zero id is invalid); returns the end. */
+/** Random bytes `at`, `at + 1` of the pool as four hex digits into `view` at `o`. */
+function hex4(at: number, view: DataView, o: number): void {
+  view.setUint32(o, (HEX2[pool[at]!]! << 16) | HEX2[pool[at + 1]!]!);
+}
+
+/** `bytes` (8 or 16) random bytes from the pool as hex into `out` at `o` (never all zero: an all-zero id is invalid); returns the end. */
 function hexInto(bytes: number, o: number, out: Buffer): number {
   let at = take(bytes);
   let zero = true;
@@ -314,10 +326,10 @@ function hexInto(bytes: number, o: number, out: Buffer): number {
     at = take(bytes);
     for (let i = at; i < at + bytes; i++) if (pool[i] !== 0) zero = false;
   }
-  for (let i = at; i < at + bytes; i++) {
-    const b = pool[i]!;
-    out[o++] = HEX_CHAR[b >> 4]!;
-    out[o++] = HEX_CHAR[b & 15]!;
+  const view = out === tpIn ? tpInView : lineView;
+  for (let i = at; i < at + bytes; i += 2) {
+    hex4(i, view, o);
+    o += 4;
   }
   return o;
 }
@@ -343,11 +355,10 @@ function uuid(): string {
   pool[at + 6] = (pool[at + 6]! & 0x0f) | 0x40;
   pool[at + 8] = (pool[at + 8]! & 0x3f) | 0x80;
   let o = 0;
-  for (let i = 0; i < 16; i++) {
+  for (let i = 0; i < 16; i += 2) {
     if (i === 4 || i === 6 || i === 8 || i === 10) line[o++] = 45;
-    const b = pool[at + i]!;
-    line[o++] = HEX_CHAR[b >> 4]!;
-    line[o++] = HEX_CHAR[b & 15]!;
+    hex4(at + i, lineView, o);
+    o += 4;
   }
   return line.toString('latin1', 0, o);
 }

@@ -77,6 +77,7 @@ const withoutPort = (a: string | undefined) => {
 let isoSecond = NaN;
 let isoPrefix = '';
 const isoPrefixBytes = new Uint8Array(20);
+const isoPrefixView = new DataView(isoPrefixBytes.buffer);
 export function isoTime(ms: number): string {
   ms = Math.trunc(ms); // a Date's time value, as TimeClip makes it
   const sec = Math.floor(ms / 1000);
@@ -96,12 +97,12 @@ function isoAt(sec: number): boolean {
 }
 
 /** isoTime's text written into `buf` at `o`; -1 where it does not fit. */
-function writeIsoTime(ms: number, buf: Uint8Array, o: number): number {
+function writeIsoTime(ms: number, buf: Buffer, dv: DataView, o: number): number {
   ms = Math.trunc(ms);
   const sec = Math.floor(ms / 1000);
   if (sec !== isoSecond && !isoAt(sec)) return writeAscii(new Date(ms).toISOString(), buf, o);
   if (o + 24 > buf.length) return -1;
-  buf.set(isoPrefixBytes, o);
+  copyBytes(isoPrefixBytes, isoPrefixView, 0, buf, dv, o, 20);
   const m = ms - sec * 1000;
   buf[o + 20] = 48 + Math.floor(m / 100);
   buf[o + 21] = 48 + (Math.floor(m / 10) % 10);
@@ -111,7 +112,7 @@ function writeIsoTime(ms: number, buf: Uint8Array, o: number): number {
 }
 
 /** An ASCII string written into `buf` at `o`; -1 where it does not fit. */
-function writeAscii(s: string, buf: Uint8Array, o: number): number {
+function writeAscii(s: string, buf: Buffer, o: number): number {
   if (o + s.length > buf.length) return -1;
   for (let i = 0; i < s.length; i++) buf[o++] = s.charCodeAt(i);
   return o;
@@ -259,6 +260,8 @@ export function renderText(parts: FormatParts, e: LogEntry): string {
 /** writeText's answers where it wrote nothing that counts. */
 export const NO_ROOM = -1;
 export const NOT_ASCII = -2;
+/** The line writer's answer where the last line's rest does not fit after a longer value: writeText writes the line again without it. */
+const AGAIN = -3;
 
 /**
  * A text format as its line writer (compileLine) is made from it: each operator with the literal
@@ -281,15 +284,16 @@ class Step {
 }
 
 /**
- * A compiled text format's steps, and where its last line is: a line copies each run of steps
- * whose values are those of the last line from it (one copyWithin a run) and writes only the
- * values that changed. Most of a sidecar's lines differ from the one before in a few values (the
- * time, the request id, a port), and a JavaScript loop costs about 40 instructions a byte (V8
- * checks the string and the buffer again for each), so writing each byte was most of a line's cost.
+ * A compiled text format's steps, and where its last line is: a line starts as a copy of the last
+ * line (one copyWithin) and only the values that changed are written over it, moving what follows
+ * (one more copy) where a value's length changed. Most of a sidecar's lines differ from the one
+ * before in a few values of the same length (the time, the request id, a port), and a JavaScript
+ * loop costs about 40 instructions a byte written from a string (V8 checks the string and the
+ * buffer again for each), so writing each byte was most of a line's cost.
  */
 class TextWriter {
   /** The last line: the buffer and epoch it was written in (none: no line to copy from), where it starts and ends. */
-  buf: Uint8Array | undefined;
+  buf: Buffer | undefined;
   epoch = 0;
   at = 0;
   end = 0;
@@ -309,8 +313,11 @@ class TextWriter {
   }
 }
 
-/** Writes a line at `at`, copying from the last line at `last` (-1: none); returns its end, NO_ROOM or NOT_ASCII. */
-type LineWriter = (e: LogEntry, buf: Uint8Array, at: number, last: number, values: Value[], ends: number[]) => number;
+/**
+ * Writes a line at `at`, from the last line at `last` (-1: none), `lastLen` bytes long; returns its
+ * end, NO_ROOM or NOT_ASCII.
+ */
+type LineWriter = (e: LogEntry, buf: Buffer, dv: DataView, at: number, last: number, lastLen: number, values: Value[], ends: number[]) => number;
 
 /**
  * A format's line writer, made as JavaScript for its steps (as protobufjs makes its codecs): each
@@ -318,29 +325,42 @@ type LineWriter = (e: LogEntry, buf: Uint8Array, at: number, last: number, value
  * by their type, where one loop over the steps made one call that saw every operator and a compare
  * that saw every type (about 150 instructions a step). The source holds nothing from the config but
  * the literals' bytes (numbers); the operators, longer literals and length limits are passed in.
- * Per step: the operator's value (START_TIME's: its millisecond). Where there is a last line and
- * the value is its value (or the step has no operator), the step's bytes there join the run to
- * copy. Otherwise the run so far is copied, then the literal and the value are written, and the
- * value is kept for the next line. `ends` keeps where each step ends, from the line's start.
+ *
+ * Where there is a last line and the new one has room for it, the last line is copied whole to
+ * `at`. Then per step: the operator's value (START_TIME's: its millisecond). Where it is the last
+ * line's, its bytes are in place already (moved by `d`, what the values written so far added to
+ * the length). Otherwise the value is written where it now starts, after the literal the copy
+ * holds, and kept for the next line; where its length is not the old one's, the rest of the last
+ * line is copied again after it. Without a last line, each step's literal and value are written.
+ * `ends` keeps where each step ends, from the line's start.
  */
 function compileLine(steps: readonly Step[]): LineWriter {
-  const src: string[] = ['"use strict";', 'return function writeLine(e, buf, at, last, values, ends) {', 'const end = buf.length; let o = at; let from = 0; let to = 0; let lastEnd = 0; let v; let stepEnd;'];
+  const src: string[] = [
+    '"use strict";',
+    'return function writeLine(e, buf, dv, at, last, lastLen, values, ends) {',
+    'const end = buf.length; let o = at; let v; let d = 0; let old;',
+    'const copy = last >= 0 && at + lastLen <= end;',
+    'if (copy) copyRun(buf, dv, last, last + lastLen, at);',
+  ];
   steps.forEach((st, k) => {
-    const op = st.op !== undefined;
-    src.push(`s${k}: {`);
-    src.push(`v = ${!op ? 'undefined' : st.startTime ? 'Math.trunc(e.startMs)' : `ops[${k}](e)`}; stepEnd = ends[${k}];`);
-    // As in the last line: its bytes join the run.
-    src.push(`if (${op ? `v === values[${k}]` : 'true'}) { if (last >= 0) { const a = last + lastEnd; if (to !== a) { o = copyRun(buf, from, to, o); if (o < 0) return ${NO_ROOM}; from = a; } to = last + stepEnd; ends[${k}] = o + (to - from) - at; lastEnd = stepEnd; break s${k}; } }${op ? ` else values[${k}] = v;` : ''}`);
-    src.push(`lastEnd = stepEnd; if (to > from) { o = copyRun(buf, from, to, o); if (o < 0) return ${NO_ROOM}; from = to = 0; }`);
     const l = st.lit.length;
-    if (l > 0) {
-      src.push(`if (o + ${l} > end) return ${NO_ROOM};`);
-      src.push(l <= 8 ? `${Array.from(st.lit, (b, i) => `buf[o + ${i}] = ${b};`).join(' ')} o += ${l};` : `buf.set(lits[${k}], o); o += ${l};`);
+    const literal = l === 0 ? '' : `if (o + ${l} > end) return ${NO_ROOM}; ${l <= 16 ? literalStores(st.lit) : `buf.set(lits[${k}], o);`} o += ${l};`;
+    if (st.op === undefined) {
+      // The text after the last operator (the last step).
+      src.push(`if (copy) return at + lastLen + d;`, literal, 'return o;');
+      return;
     }
-    if (op) src.push(`o = ${st.startTime ? 'writeIsoTime(v, buf, o)' : `writeValue(v, maxes[${k}], buf, o)`}; if (o < 0) return o;`);
-    src.push(`ends[${k}] = o - at;`, '}');
+    const write = (at: string) => (st.startTime ? `writeIsoTime(v, buf, dv, ${at})` : `writeValue(v, maxes[${k}], buf, dv, ${at})`);
+    src.push(`s${k}: {`, `v = ${st.startTime ? 'Math.trunc(e.startMs)' : `ops[${k}](e)`};`);
+    src.push(
+      `if (copy) { if (v === values[${k}]) { ends[${k}] += d; break s${k}; } values[${k}] = v; old = ends[${k}];`,
+      `o = ${write(`at + ${k === 0 ? 0 : `ends[${k - 1}]`} + ${l}`)}; if (o < 0) return o;`,
+      `if (o - at - old !== d) { d = o - at - old; if (o + lastLen - old > end) return ${AGAIN}; copyRun(buf, dv, last + old, last + lastLen, o); }`,
+      `ends[${k}] = o - at; break s${k}; }`,
+    );
+    src.push(`values[${k}] = v; ${literal}`, `o = ${write('o')}; if (o < 0) return o;`, `ends[${k}] = o - at;`, '}');
   });
-  src.push(`if (to > from) { o = copyRun(buf, from, to, o); if (o < 0) return ${NO_ROOM}; }`, 'return o;', '};');
+  src.push('};');
   const make = new Function('ops', 'lits', 'maxes', 'copyRun', 'writeIsoTime', 'writeValue', src.join('\n')) as (...a: unknown[]) => LineWriter;
   return make(
     steps.map((st) => st.op),
@@ -384,9 +404,6 @@ function writerOf(parts: FormatParts): TextWriter | null {
   return w;
 }
 
-/** Runs shorter than this are copied a byte at a time (a copyWithin costs about as much as 10 bytes so). */
-const COPY_WITHIN = 12;
-
 /**
  * A text format's line for one entry, written as bytes into `buf` from `at` (an access log's
  * buffer): the same bytes as renderText's line in UTF-8, without the line as a string, whose
@@ -401,13 +418,16 @@ const COPY_WITHIN = 12;
  * it reuses or overwrites what it wrote (LogFile: at each flush). Where given, unchanged runs of
  * the format's last line in `buf` are copied from it. Without it, every byte is written.
  */
-export function writeText(parts: FormatParts, e: LogEntry, buf: Uint8Array, at: number, epoch?: number): number {
+export function writeText(parts: FormatParts, e: LogEntry, buf: Buffer, at: number, epoch?: number): number {
   const w = writerOf(parts);
   if (w === null) return NOT_ASCII;
   const last = epoch !== undefined && w.buf === buf && w.epoch === epoch && w.end <= at ? w.at : -1;
   // Until the line is whole there is no last line (its values and ends are being overwritten).
   w.buf = undefined;
-  const o = w.write(e, buf, at, last, w.values, w.ends);
+  const dv = viewOf(buf);
+  let o = w.write(e, buf, dv, at, last, w.end - w.at, w.values, w.ends);
+  // The rest of the last line did not fit after a longer value, where the line itself may: written without it.
+  if (o === AGAIN) o = w.write(e, buf, dv, at, -1, 0, w.values, w.ends);
   // The line is whole: the next one copies from it.
   if (o >= 0 && epoch !== undefined) {
     w.buf = buf;
@@ -418,17 +438,53 @@ export function writeText(parts: FormatParts, e: LogEntry, buf: Uint8Array, at: 
   return o;
 }
 
+/** Runs at least this long are copied by one copyWithin (a call into C++ that costs about as much as 36 bytes copied four at a time). */
+const COPY_WITHIN = 40;
+
 /** Bytes [from, to) of `buf` copied to `o` (after them: the last line ends before `o`); -1 where they do not fit. */
-function copyRun(buf: Uint8Array, from: number, to: number, o: number): number {
+function copyRun(buf: Buffer, dv: DataView, from: number, to: number, o: number): number {
   const n = to - from;
   if (o + n > buf.length) return -1;
   if (n >= COPY_WITHIN) buf.copyWithin(o, from, to);
-  else for (let i = 0; i < n; i++) buf[o + i] = buf[from + i]!;
+  else copyBytes(buf, dv, from, buf, dv, o, n);
   return o + n;
 }
 
+/**
+ * `n` bytes of `src` from `from` to `dst` at `o`, four at a time through their DataViews: a
+ * typed array's element costs about as much to store as four bytes through a DataView (V8 checks
+ * the array again for each). Never overlapping.
+ */
+function copyBytes(src: Uint8Array, sv: DataView, from: number, dst: Uint8Array, dv: DataView, o: number, n: number): void {
+  let i = 0;
+  for (; i + 4 <= n; i += 4) dv.setUint32(o + i, sv.getUint32(from + i));
+  for (; i < n; i++) dst[o + i] = src[from + i]!;
+}
+
+/** A literal's bytes as the generated writer stores them: four at a time, then two, then one. */
+function literalStores(lit: Uint8Array): string {
+  const out: string[] = [];
+  let i = 0;
+  for (; i + 4 <= lit.length; i += 4) out.push(`dv.setUint32(o + ${i}, ${((lit[i]! << 24) | (lit[i + 1]! << 16) | (lit[i + 2]! << 8) | lit[i + 3]!) >>> 0});`);
+  if (i + 2 <= lit.length) {
+    out.push(`dv.setUint16(o + ${i}, ${(lit[i]! << 8) | lit[i + 1]!});`);
+    i += 2;
+  }
+  if (i < lit.length) out.push(`buf[o + ${i}] = ${lit[i]!};`);
+  return out.join(' ');
+}
+
+/**
+ * Values at least this long are written by one call into C++ (Buffer's utf8Write, as protobufjs
+ * writes long strings), shorter ones a character at a time: the call costs about as much as 30
+ * characters read and stored.
+ */
+const NATIVE_VALUE = 32;
+/** Node's Buffer method that write(string, offset, length, 'utf8') calls, without its argument checks. */
+type Utf8Writer = Buffer & { utf8Write(s: string, offset: number, length: number): number };
+
 /** An operator's value as text at `o`: NO_ROOM, or NOT_ASCII at a character past 0x7f. */
-function writeValue(v: Value, max: number | undefined, buf: Uint8Array, o: number): number {
+function writeValue(v: Value, max: number | undefined, buf: Buffer, dv: DataView, o: number): number {
   let s: string;
   if (max !== undefined) s = valueText(v, max);
   else if (typeof v === 'string') s = v === '' ? '-' : v;
@@ -436,16 +492,41 @@ function writeValue(v: Value, max: number | undefined, buf: Uint8Array, o: numbe
   else s = valueText(v);
   const n = s.length;
   if (o + n > buf.length) return NO_ROOM;
-  for (let i = 0; i < n; i++) {
-    const c = s.charCodeAt(i);
-    if (c > 0x7f) return NOT_ASCII;
-    buf[o++] = c;
+  // UTF-8 takes as many bytes as the string has characters only where every one is ASCII (one
+  // past it takes two or three), so the count written says whether it was. With room for three a
+  // character, so that a string that is not ASCII is never cut to exactly `n` bytes.
+  if (n >= NATIVE_VALUE && o + 3 * n <= buf.length) return (buf as Utf8Writer).utf8Write(s, o, 3 * n) === n ? o + n : NOT_ASCII;
+  let i = 0;
+  let hi = 0;
+  for (; i + 4 <= n; i += 4) {
+    const a = s.charCodeAt(i);
+    const b = s.charCodeAt(i + 1);
+    const c = s.charCodeAt(i + 2);
+    const d = s.charCodeAt(i + 3);
+    hi |= a | b | c | d;
+    dv.setUint32(o + i, (a << 24) | (b << 16) | (c << 8) | d);
   }
-  return o;
+  for (; i < n; i++) {
+    const c = s.charCodeAt(i);
+    hi |= c;
+    buf[o + i] = c;
+  }
+  return hi > 0x7f ? NOT_ASCII : o + n;
+}
+
+/** The DataView of the last buffer a line was written into (made again when the buffer changes). */
+let viewBuf: Buffer | undefined;
+let view: DataView = new DataView(new ArrayBuffer(0));
+function viewOf(buf: Buffer): DataView {
+  if (buf !== viewBuf) {
+    viewBuf = buf;
+    view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  }
+  return view;
 }
 
 /** A non-negative integer's decimal digits at `o`; -1 where they do not fit. */
-function writeInteger(v: number, buf: Uint8Array, o: number): number {
+function writeInteger(v: number, buf: Buffer, o: number): number {
   let digits = 1;
   for (let x = v; x >= 10; x = Math.floor(x / 10)) digits++;
   if (o + digits > buf.length) return -1;
