@@ -26,6 +26,9 @@ export interface AccessLoggerOptions {
 export class AccessLogger {
   private readonly opts: AccessLoggerOptions;
   private readonly files = new Map<string, LogFile>();
+  /** The file the last line went to, by its path (none after retain()). */
+  private lastPath: string | undefined;
+  private lastFile: LogFile | undefined;
 
   constructor(opts: AccessLoggerOptions) {
     this.opts = opts;
@@ -59,6 +62,7 @@ export class AccessLogger {
         }
       }
     }
+    this.lastPath = this.lastFile = undefined;
     for (const [path, f] of this.files) {
       if (used.has(path)) continue;
       void f.close();
@@ -67,8 +71,12 @@ export class AccessLogger {
   }
 
   private file(path: string, listener: string): LogFile {
+    // Most lines go to the file the last one went to.
+    if (path === this.lastPath && this.lastFile) return this.lastFile;
     let f = this.files.get(path);
+    this.lastPath = path;
     if (!f) this.files.set(path, (f = new LogFile(path, (p, message) => this.opts.log(`access log ${p} of listener ${listener} cannot be written (${message}): its lines are dropped and counted (/stats accessLog)`))));
+    this.lastFile = f;
     return f;
   }
 
@@ -118,7 +126,8 @@ export class AccessLogger {
   }
 
   private write(listener: string, logs: readonly AccessLogConfig[], entry: LogEntry): void {
-    for (const a of logs) {
+    for (let i = 0; i < logs.length; i++) {
+      const a = logs[i]!;
       const f = this.file(a.path, listener);
       try {
         // The CEL filter (a Telemetry's accessLogging filter): only what it is true of is logged.
