@@ -371,3 +371,20 @@ test("where code cannot be made from strings (node --disallow-code-generation-fr
   // And code generation was refused there.
   assert.throws(() => execFileSync(process.execPath, ['--disallow-code-generation-from-strings', '-e', 'new Function("return 1")'], { stdio: 'pipe' }));
 });
+test("a line written over a copy of the last one, where a value grew and the last line's rest no longer fits after it but the line does, is still written whole", async () => {
+  const { compileText, renderText, writeText } = await import('../../src/proxy/telemetry/format.ts');
+  const parts = compileText('%REQ(X-A)% %REQ(X-B)%\n', 'grow then shrink');
+  const entry = (a: string, b: string): LogEntry => ({ startMs: 0, durationMs: 1, responseCode: 200, responseFlags: '-', bytesReceived: 0, bytesSent: 0, reqHeader: (n) => (n === 'x-a' ? a : n === 'x-b' ? b : undefined) });
+  const first = entry('a', 'b'.repeat(100));
+  const second = entry('a'.repeat(50), 'c');
+  const firstLine = Buffer.from(renderText(parts, first));
+  const secondLine = Buffer.from(renderText(parts, second));
+  // Room for a copy of the first line after it, not for its "b"s moved 49 bytes on.
+  const buf = Buffer.alloc(2 * firstLine.length + 24);
+  const end = writeText(parts, first, buf, 0, 1);
+  assert.ok(buf.subarray(0, end).equals(firstLine));
+  assert.ok(end + firstLine.length <= buf.length && end + 50 + 1 + 100 + 1 > buf.length, 'the test is what it says: the copy fits, the rest after the longer value would not');
+  const end2 = writeText(parts, second, buf, end, 1);
+  assert.ok(end2 > 0, `written (${end2})`);
+  assert.ok(buf.subarray(end, end2).equals(secondLine), buf.subarray(end, end2).toString());
+});
