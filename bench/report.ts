@@ -77,6 +77,8 @@ export interface BenchResult {
   setup: { rate: number; conns: number; maxConns: number; warmupS: number; fixedS: number; repeats: number; pacedWarmupS: number; maxWarmupS: number; maxS: number };
   /** The phases run, when not all of them (--only). */
   only?: string[];
+  /** Phases that stopped with an error (bench/run.ts): their figures are missing. */
+  failed?: { phase: string; message: string }[];
   h1?: { direct: PathResult; weft: PathResult; haproxy: PathResult };
   /** Route table size: 1 VirtualService against 1,000 (bench/routes.ts). */
   routes?: RoutesResult;
@@ -234,6 +236,7 @@ export function verdicts(r: BenchResult): Verdict[] {
   if (r.routes) out.push(routesVerdict(r.routes));
   const scoped = r.scale && scopedPushVerdict(r.scale);
   if (scoped) out.push(scoped);
+  for (const f of r.failed ?? []) out.push({ target: `the ${f.phase} phase runs to its end`, actual: f.message.replace(/\s+/g, ' ').slice(0, 400), status: 'fail' });
   if (r.mtls) out.push(...mtlsVerdicts(r.mtls, rate));
   if (r.telemetry) out.push(...telemetryVerdicts(r.telemetry, rate));
   return out;
@@ -307,6 +310,7 @@ export function renderReport(r: BenchResult, handWritten: string, profileSection
     `What two Weft sidecars (client side, outbound -> server side, inbound) add to a request, next to`,
     `a direct connection and to two haproxy hops, measured on ${r.date.toISOString().replace(/\.\d+Z$/, 'Z')}.`,
     ...(r.only ? ['', `**Partial run** (\`--only ${r.only.join(',')}\`): only those phases were measured.`] : []),
+    ...(r.failed ? ['', `**Phases that failed:** ${r.failed.map((f) => f.phase).join(', ')} (the targets table says why); their figures are missing, the other phases' are below.`] : []),
     '',
     '## Targets',
     '',

@@ -223,21 +223,36 @@ async function main(): Promise<number> {
       durationS: 0,
     };
     let profile: ProfileSummary | undefined;
-    if (phases.includes('h1')) ({ h1: result.h1, profile } = await runH1(tools as Tools, tmp, values.profile!));
-    if (phases.includes('routes')) result.routes = await runRoutes(tools.wrk!, tmp);
-    if (phases.includes('h2')) result.h2 = await runProtocol('h2', tools.h2load, tmp);
-    if (phases.includes('grpc')) result.grpc = await runProtocol('grpc', undefined, tmp);
-    if (phases.includes('memory')) result.memory = await runMemory(tools.hey!, tmp);
-    if (phases.includes('mtls')) result.mtls = await runMtls(tools as Tools, tmp);
-    if (phases.includes('telemetry')) result.telemetry = await runTelemetry(tools as { hey: string; wrk: string }, tmp);
-    if (phases.includes('instr')) result.instr = await runInstructions(tools as { haproxy: string; hey: string; valgrind: string }, tmp, haproxyConfig);
-    // The control plane with many simulated proxies (bench/scale.ts): fails the bench on a NACK
-    // or a proxy that never gets its config.
-    if (phases.includes('scale')) {
-      result.scale = await runScale().catch((e: unknown) => {
-        throw e instanceof ScaleError || e instanceof BenchError ? new BenchError(`control plane scale: ${e.message}`) : e;
-      });
-    }
+    // A phase that fails (a BenchError: a proxy that never got its config, a mesh that is not what
+    // it claims) is reported as failed, and the others still run and are written: one phase's
+    // failure late in a whole run no longer throws away the figures of the rest. The exit code
+    // says so. Anything else (a bug in the bench) still stops it.
+    const failed: { phase: Phase; message: string }[] = [];
+    const run = async <T,>(phase: Phase, measure: () => Promise<T>): Promise<T | undefined> => {
+      if (!phases.includes(phase)) return undefined;
+      try {
+        return await measure();
+      } catch (e) {
+        if (!(e instanceof BenchError || e instanceof ScaleError)) throw e;
+        failed.push({ phase, message: e.message });
+        process.stderr.write(`[bench] FAILED: ${phase}: ${e.message}\n[bench] going on with the other phases\n`);
+        // Whatever the phase left running would weigh on the next ones.
+        await Promise.all([...running].map((p) => stop(p)));
+        return undefined;
+      }
+    };
+    ({ h1: result.h1, profile } = (await run('h1', () => runH1(tools as Tools, tmp, values.profile!))) ?? {});
+    result.routes = await run('routes', () => runRoutes(tools.wrk!, tmp));
+    result.h2 = await run('h2', () => runProtocol('h2', tools.h2load, tmp));
+    result.grpc = await run('grpc', () => runProtocol('grpc', undefined, tmp));
+    result.memory = await run('memory', () => runMemory(tools.hey!, tmp));
+    result.mtls = await run('mtls', () => runMtls(tools as Tools, tmp));
+    result.telemetry = await run('telemetry', () => runTelemetry(tools as { hey: string; wrk: string }, tmp));
+    result.instr = await run('instr', () => runInstructions(tools as { haproxy: string; hey: string; valgrind: string }, tmp, haproxyConfig));
+    // The control plane with many simulated proxies (bench/scale.ts): fails on a NACK or a proxy
+    // that never gets its config.
+    result.scale = await run('scale', () => runScale());
+    if (failed.length) result.failed = failed;
     result.durationS = (Date.now() - started) / 1000;
     const docs = path.join(ROOT, 'docs', 'performance.md');
     const previous = [out, docs].filter((f) => fs.existsSync(f)).map((f) => fs.readFileSync(f, 'utf8')).find((t) => t.includes(PROFILE_BEGIN)) ?? '';
@@ -248,7 +263,7 @@ async function main(): Promise<number> {
     fs.writeFileSync(out, text);
     log(`wrote ${path.relative(process.cwd(), out)} in ${result.durationS.toFixed(0)}s`);
     for (const v of verdicts) log(`${v.status.toUpperCase().padEnd(12)}  ${v.target}: ${v.actual}`);
-    return 0;
+    return failed.length ? 1 : 0;
   } finally {
     fs.rmSync(tmp, { recursive: true, force: true });
   }
