@@ -316,7 +316,7 @@ function hex4(at: number, view: DataView, o: number): void {
   view.setUint32(o, (HEX2[pool[at]!]! << 16) | HEX2[pool[at + 1]!]!);
 }
 
-/** `bytes` (8 or 16) random bytes from the pool as hex into `out` at `o` (never all zero: an all-zero id is invalid); returns the end. */
+/** `bytes` (8 or 16) random bytes from the pool as hex into `out` (`line` or `tpIn`) at `o` (never all zero: an all-zero id is invalid); returns the end. */
 function hexInto(bytes: number, o: number, out: Buffer): number {
   let at = take(bytes);
   let zero = true;

@@ -1,7 +1,8 @@
 // PURE: Envoy's access log format strings (envoyproxy.io: "Access logging", command operators), as
 // the sidecar supports them: compiled once per config into parts, rendered per logged exchange
 // (a TEXT line straight into its file's buffer: writeText; its operators may run again where the
-// line does not fit or is not plain ASCII, so an operator reads, never changes). A TEXT format renders each operator's value or "-" when it has none; a JSON format
+// line, or the copy of the last line it is written over, does not fit, or where it is not plain
+// ASCII, so an operator reads, never changes). A TEXT format renders each operator's value or "-" when it has none; a JSON format
 // (json_format) renders an entry that is a single operator as a typed value (a number, or null
 // when there is none) and any other string as a string, as Envoy does. An operator the sidecar
 // does not implement is refused when the format is compiled (the config is NACKed naming it),
@@ -415,8 +416,8 @@ function writerOf(parts: FormatParts): TextWriter | null {
  *
  * `epoch`: the caller's promise that the bytes of `buf` before `at` are as this format wrote
  * them for as long as it passes the same number with the same buffer; the caller changes it when
- * it reuses or overwrites what it wrote (LogFile: at each flush). Where given, unchanged runs of
- * the format's last line in `buf` are copied from it. Without it, every byte is written.
+ * it reuses or overwrites what it wrote (LogFile: at each flush). Where given, the line is written
+ * over a copy of the format's last line in `buf` (compileLine). Without it, every byte is written.
  */
 export function writeText(parts: FormatParts, e: LogEntry, buf: Buffer, at: number, epoch?: number): number {
   const w = writerOf(parts);
