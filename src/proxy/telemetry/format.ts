@@ -101,7 +101,8 @@ function isoAt(sec: number): boolean {
 function writeIsoTime(ms: number, buf: Buffer, dv: DataView, o: number): number {
   ms = Math.trunc(ms);
   const sec = Math.floor(ms / 1000);
-  if (sec !== isoSecond && !isoAt(sec)) return writeAscii(new Date(ms).toISOString(), buf, o);
+  // A year the prefix cannot hold: Date's own text (ASCII), as any other value is written.
+  if (sec !== isoSecond && !isoAt(sec)) return writeValue(new Date(ms).toISOString(), undefined, buf, dv, o);
   if (o + 24 > buf.length) return -1;
   copyBytes(isoPrefixBytes, isoPrefixView, 0, buf, dv, o, 20);
   const m = ms - sec * 1000;
@@ -110,13 +111,6 @@ function writeIsoTime(ms: number, buf: Buffer, dv: DataView, o: number): number 
   buf[o + 22] = 48 + (m % 10);
   buf[o + 23] = 90; // Z
   return o + 24;
-}
-
-/** An ASCII string written into `buf` at `o`; -1 where it does not fit. */
-function writeAscii(s: string, buf: Buffer, o: number): number {
-  if (o + s.length > buf.length) return -1;
-  for (let i = 0; i < s.length; i++) buf[o++] = s.charCodeAt(i);
-  return o;
 }
 
 /** The operators without arguments. */
