@@ -237,7 +237,7 @@ async function main(): Promise<number> {
         failed.push({ phase, message: e.message });
         process.stderr.write(`[bench] FAILED: ${phase}: ${e.message}\n[bench] going on with the other phases\n`);
         // Whatever the phase left running would weigh on the next ones.
-        await Promise.all([...running].map((p) => stop(p)));
+        await stopAll([...running]);
         return undefined;
       }
     };
