@@ -2,6 +2,8 @@
 // sidecar's own config conversion: what it tells telemetry when the sidecar answers for the
 // upstream (against a real closed port on loopback), and its list of exchanges in progress.
 import { test } from 'node:test';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import assert from 'node:assert/strict';
 import type { MeshSnapshot, Workload } from '../../src/control/model/model.ts';
 import type { RuntimeConfig } from '../../src/proxy/config.ts';
@@ -108,4 +110,32 @@ test('the list of exchanges in progress: add, delete in any order, and delete wh
   assert.deepEqual(seen, [3, 1]);
   assert.equal(list.size, 0);
   assert.deepEqual([...list], []);
+});
+
+test("an exchange tells telemetry its upstream connection's local address as Envoy writes it: an IPv6 one in brackets, so that UPSTREAM_LOCAL_ADDRESS_WITHOUT_PORT finds its port", async () => {
+  const app = http.createServer((_req, res) => res.end('ok'));
+  await new Promise<void>((resolve) => app.listen(0, '::1', resolve));
+  const port = (app.address() as AddressInfo).port;
+  const plain = { apiVersion: 'networking.istio.io/v1', kind: 'DestinationRule', metadata: { name: 'plain' }, spec: { host: 'reviews', trafficPolicy: { tls: { mode: 'DISABLE' } } } };
+  const client = workload('client', { port: 41000 });
+  const cfg = sidecarSnapshot(meshOf([plain], [workload('reviews', { service: 'reviews', port, address: '::1' }), client]), client);
+  const telemetry = new Telemetry();
+  const events: RequestEvent[] = [];
+  telemetry.request.subscribe((e) => events.push(e));
+  const pools = new Pools();
+  const ctx = { config: () => cfg, pools, telemetry, rr: new Map<string, number>(), active: new ActiveExchanges() };
+  try {
+    for (let i = 0; i < 2; i++) {
+      const ds = downstream({ method: 'GET', authority: 'reviews', path: '/', query: '', headers: [], hasBody: false, protocol: 'HTTP/1.1' });
+      forward(ctx, 'outbound', ds);
+      assert.equal((await ds.answer).status, 200);
+    }
+    assert.equal(events.length, 2);
+    // Both requests went over the one pooled connection: the same address, from the same client port.
+    for (const e of events) assert.match(e.upstreamLocal ?? '', /^\[::1\]:\d+$/, JSON.stringify(e));
+    assert.equal(events[0]!.upstreamLocal, events[1]!.upstreamLocal);
+  } finally {
+    await pools.close();
+    app.close();
+  }
 });

@@ -18,6 +18,7 @@
 // RBAC evaluation is synchronous over compiled matchers; only an external authorizer is waited for.
 import { type Metadata, type RbacDecision, type RbacRequest, evaluateRbac, rbacDynamicMetadata } from '../authz/index.ts';
 import { EXT_AUTHZ_POLICY, ProxyError, extAuthzDenied, rbacDenied } from '../errors.ts';
+import { unmapped } from '../net/addresses.ts';
 import type { AuthzEvent, Telemetry } from '../telemetry/events.ts';
 import type { ExtAuthzFilterConfig, ListenerConfig } from '../xds-client/convert.ts';
 import { type ExtAuthzContext, extAuthorize, extAuthzEnabled } from './ext-authz.ts';
@@ -64,11 +65,6 @@ export function rbacRequestOf(ds: Downstream, ctx: AuthzContext): RbacRequest {
 function lastForwardedFor(xff: string): string | undefined {
   const last = xff.slice(xff.lastIndexOf(',') + 1).trim();
   return isIP(last) ? unmapped(last) : undefined;
-}
-
-/** Node reports an IPv4 client of a dual-stack socket as ::ffff:a.b.c.d; Envoy (and Istio's ipBlocks) see a.b.c.d. */
-export function unmapped(ip: string): string {
-  return ip.startsWith('::ffff:') && ip.includes('.') ? ip.slice(7) : ip;
 }
 
 /** A decision that waits for an external authorizer: its outcome, and how to cancel it (the client left). */

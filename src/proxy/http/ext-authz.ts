@@ -14,7 +14,7 @@ import { check, type CheckOutcome } from '../ext-authz/check.ts';
 import type { ClusterCallContext } from '../ext-authz/call.ts';
 import type { ExtAuthzFilterConfig } from '../xds-client/convert.ts';
 import type { BodySink, Downstream, HeaderList } from './types.ts';
-import { unmapped } from './authz.ts';
+import { unmapped } from '../net/addresses.ts';
 
 export interface ExtAuthzContext extends ClusterCallContext {
   /** This sidecar's SPIFFE id (the check's destination principal), when it has one. */

@@ -23,6 +23,7 @@ import { endToEnd } from '../http1/headers.ts';
 import { type RequestView, findRoute, findVirtualHost, pickCluster, pickTarget } from './router.ts';
 import type { RequestEvent, Telemetry } from '../telemetry/events.ts';
 import { peerPrincipal, peerWorkload } from '../tls/peer.ts';
+import { hostPort } from '../net/addresses.ts';
 import type { BodySink, Downstream, HeaderList, RequestHead } from './types.ts';
 import { localReply } from './local-reply.ts';
 import { RateLimiter, limitMessage } from './ratelimit.ts';
@@ -912,18 +913,29 @@ export class Exchange implements BodySink, ResponseHandler {
 
 type UpstreamSide = Pick<RequestEvent, 'upstreamLocal' | 'upstreamPeer' | 'upstreamWorkload'>;
 
+const UPSTREAM_SIDE = Symbol('weft.upstreamSide');
+
 /**
- * The upstream connection of a call as telemetry reports it: its local address, and the server's
- * identity over mTLS. Read at once: an HTTP/2 session's socket cannot be read once the session let
- * it go (ERR_HTTP2_SOCKET_UNBOUND), which is then nothing to report.
+ * The upstream connection of a call as telemetry reports it: its local address (as Envoy writes
+ * it: an IPv6 one in brackets), and the server's identity over mTLS. Read at once: an HTTP/2
+ * session's socket cannot be read once the session let it go (ERR_HTTP2_SOCKET_UNBOUND), which is
+ * then nothing to report. None of it changes while the connection lives, so it is made once per
+ * connection and kept on its socket (the same object for every request it carries: read, never
+ * changed).
  */
 function upstreamSide(call: UpstreamCall | undefined): UpstreamSide | undefined {
   try {
-    const s = call?.socket?.();
+    const s = call?.socket?.() as (net.Socket & { [UPSTREAM_SIDE]?: UpstreamSide }) | undefined;
     if (!s) return undefined;
+    const kept = s[UPSTREAM_SIDE];
+    if (kept) return kept;
     const peer = peerPrincipal(s);
     const workload = peer ? peerWorkload(s) : undefined;
-    return { ...(s.localAddress ? { upstreamLocal: `${s.localAddress}:${s.localPort}` } : {}), ...(peer ? { upstreamPeer: peer } : {}), ...(workload ? { upstreamWorkload: workload } : {}) };
+    const local = s.localAddress;
+    const side: UpstreamSide = { ...(local ? { upstreamLocal: hostPort(local, s.localPort) } : {}), ...(peer ? { upstreamPeer: peer } : {}), ...(workload ? { upstreamWorkload: workload } : {}) };
+    // Not before the socket is connected (its address is known).
+    if (local) s[UPSTREAM_SIDE] = side;
+    return side;
   } catch {
     return undefined;
   }

@@ -4,6 +4,7 @@
 
 import type { PeerMetadata } from './peer-metadata.ts';
 import type { TraceContext } from './trace-context.ts';
+import type { HostPorts } from '../net/addresses.ts';
 
 /** Header fields as a flat list: [name, value, name, value, ...], names in lower case. */
 export type HeaderList = string[];
@@ -62,6 +63,8 @@ export interface Downstream {
   peerWorkload?(): string | undefined;
   /** The connection's local address and port: where the client's connection arrived (authorization's destination). */
   localAddress?(): { address: string; port: number };
+  /** Both addresses as the access log writes them ("a.b.c.d:port", "[v6]:port"), made once per connection (net/addresses.ts). */
+  hostPorts?(): HostPorts;
   /** The server name (SNI) of the client's ClientHello, for a connection that came over TLS; undefined otherwise. */
   requestedServerName?(): string | undefined;
   /**

@@ -14,6 +14,7 @@ import { FramingFields, HeaderCollector, MAX_HEADER_BYTES, MAX_HEADER_COUNT, end
 import { OK, PAUSED, PAUSED_UPGRADE, Parser, TYPE_REQUEST } from './llhttp.ts';
 import { rawHttp1Error } from '../errors.ts';
 import { peerPrincipal, peerWorkload } from '../tls/peer.ts';
+import { type HostPorts, type HostPortsHolder, hostPortsOf } from '../net/addresses.ts';
 import type { PeerMetadata } from '../http/peer-metadata.ts';
 import { READ_BUFFER, readAsStream, readInto } from '../net/read-buffer.ts';
 import { flushAtReadEnd, readEnded, readStarted } from '../net/read-end.ts';
@@ -64,8 +65,10 @@ export function serveHttp1(socket: net.Socket, opts: Http1Options, initial?: Buf
   conn.resumeParsing();
 }
 
-class ServerConnection {
+class ServerConnection implements HostPortsHolder {
   readonly socket: net.Socket;
+  /** Its ends as the access log writes them, once read (net/addresses.ts). */
+  hostPorts: HostPorts | undefined = undefined;
   readonly opts: Http1Options;
   readonly parser: Parser;
   readonly headers = new HeaderCollector();
@@ -589,6 +592,10 @@ class Stream implements Downstream {
   localAddress(): { address: string; port: number } {
     const s = this.conn.socket;
     return { address: s?.localAddress ?? '', port: s?.localPort ?? 0 };
+  }
+
+  hostPorts(): HostPorts {
+    return hostPortsOf(this.conn, this.conn.socket);
   }
 
   requestedServerName(): string | undefined {

@@ -6,6 +6,7 @@
 import http2 from 'node:http2';
 import type net from 'node:net';
 import { peerPrincipal, peerWorkload } from '../tls/peer.ts';
+import { type HostPorts, type HostPortsHolder, hostPortsOf } from '../net/addresses.ts';
 import type { PeerMetadata } from '../http/peer-metadata.ts';
 import type { BodySink, Downstream, HeaderList, RequestHead } from '../http/types.ts';
 import { type PathOptions, canonicalPath, splitTarget, validAuthority } from '../http/path.ts';
@@ -105,6 +106,9 @@ function onStream(opts: Http2Options, stream: http2.ServerHttp2Stream, h: http2.
   opts.onRequest(ds);
 }
 
+/** A session's ends' text (net/addresses.ts): node:http2 makes the session object, so it is kept under a symbol. */
+const HOST_PORTS = Symbol('weft.hostPorts');
+
 /** One HTTP/2 stream as the request path sees it. */
 class Stream implements Downstream {
   readonly head: RequestHead;
@@ -150,6 +154,18 @@ class Stream implements Downstream {
   localAddress(): { address: string; port: number } {
     const s = this.s.session?.socket;
     return { address: s?.localAddress ?? '', port: s?.localPort ?? 0 };
+  }
+
+  hostPorts(): HostPorts {
+    // Kept per session: its socket is a proxy, which it may have let go (ERR_HTTP2_SOCKET_UNBOUND).
+    const session = this.s.session as (http2.ServerHttp2Session & { [HOST_PORTS]?: HostPortsHolder }) | undefined;
+    if (!session) return hostPortsOf({ hostPorts: undefined }, undefined);
+    const holder = (session[HOST_PORTS] ??= { hostPorts: undefined });
+    try {
+      return hostPortsOf(holder, session.socket);
+    } catch {
+      return hostPortsOf({ hostPorts: undefined }, undefined);
+    }
   }
 
   requestedServerName(): string | undefined {

@@ -16,7 +16,7 @@ import { EXT_AUTHZ_POLICY } from '../errors.ts';
 import { check } from '../ext-authz/check.ts';
 import type { ClusterCallContext } from '../ext-authz/call.ts';
 import { peerPrincipal } from '../tls/peer.ts';
-import { unmapped } from '../http/authz.ts';
+import { unmapped } from '../net/addresses.ts';
 import type { Telemetry } from '../telemetry/events.ts';
 import type { AuthzFilterConfig, ExtAuthzFilterConfig } from '../xds-client/convert.ts';
 import type { AccessLogConfig } from '../xds-client/convert-accesslog.ts';

@@ -6,7 +6,7 @@
 import type net from 'node:net';
 import type { RuntimeConfig } from '../config.ts';
 import { headerValue } from '../http/edits.ts';
-import { unmapped } from '../http/authz.ts';
+import { hostPort } from '../net/addresses.ts';
 import { peerPrincipal } from '../tls/peer.ts';
 import type { AccessLogConfig } from '../xds-client/convert-accesslog.ts';
 import type { AuthzEvent, RequestEvent, TcpEvent, Telemetry } from './events.ts';
@@ -26,8 +26,8 @@ export interface AccessLoggerOptions {
 export class AccessLogger {
   private readonly opts: AccessLoggerOptions;
   private readonly files = new Map<string, LogFile>();
-  /** The file the last line went to, by its path (none after retain()). */
-  private lastPath: string | undefined;
+  /** The file the last line went to, by the access log config that named it (none after retain()). */
+  private lastLog: AccessLogConfig | undefined;
   private lastFile: LogFile | undefined;
 
   constructor(opts: AccessLoggerOptions) {
@@ -62,7 +62,7 @@ export class AccessLogger {
         }
       }
     }
-    this.lastPath = this.lastFile = undefined;
+    this.lastLog = this.lastFile = undefined;
     for (const [path, f] of this.files) {
       if (used.has(path)) continue;
       void f.close();
@@ -71,12 +71,8 @@ export class AccessLogger {
   }
 
   private file(path: string, listener: string): LogFile {
-    // Most lines go to the file the last one went to.
-    if (path === this.lastPath && this.lastFile) return this.lastFile;
     let f = this.files.get(path);
-    this.lastPath = path;
     if (!f) this.files.set(path, (f = new LogFile(path, (p, message) => this.opts.log(`access log ${p} of listener ${listener} cannot be written (${message}): its lines are dropped and counted (/stats accessLog)`))));
-    this.lastFile = f;
     return f;
   }
 
@@ -128,7 +124,14 @@ export class AccessLogger {
   private write(listener: string, logs: readonly AccessLogConfig[], entry: LogEntry): void {
     for (let i = 0; i < logs.length; i++) {
       const a = logs[i]!;
-      const f = this.file(a.path, listener);
+      // Most lines go to the file the last one went to: found by its config object (a pointer's
+      // compare, where two listeners' equal paths are two strings to compare).
+      let f = this.lastFile;
+      if (a !== this.lastLog || !f) {
+        f = this.file(a.path, listener);
+        this.lastLog = a;
+        this.lastFile = f;
+      }
       try {
         // The CEL filter (a Telemetry's accessLogging filter): only what it is true of is logged.
         if (a.filter && !a.filter(entry)) continue;
@@ -221,11 +224,14 @@ class HttpEntry implements LogEntry {
     return this.e.upstreamLocal;
   }
   get downstreamLocalAddress(): string | undefined {
-    const local = this.ds.localAddress?.();
-    return local ? LOCAL.hostPort(local.address, local.port) : undefined;
+    const ds = this.ds;
+    if (ds.hostPorts) return ds.hostPorts().local;
+    const local = ds.localAddress?.();
+    return local ? hostPort(local.address, local.port) : undefined;
   }
   get downstreamRemoteAddress(): string {
-    return REMOTE.hostPort(this.ds.remoteAddress(), this.ds.remotePort?.());
+    const ds = this.ds;
+    return ds.hostPorts ? ds.hostPorts().remote : hostPort(ds.remoteAddress(), ds.remotePort?.());
   }
   get requestedServerName(): string | undefined {
     return this.ds.requestedServerName?.();
@@ -278,40 +284,6 @@ function downstreamOf(down: net.Socket | undefined, identity: () => string | und
     downstreamPeerUriSan: peer,
     downstreamLocalUriSan: peer ? identity() : undefined,
   };
-}
-
-/**
- * hostPort's answers for one of a request's addresses, by port, for the last address seen: a
- * connection's requests, and an inbound listener's every request, have the same address, and a
- * few ports (a client sidecar's pooled connections). One string per connection, not a new one per
- * line, which was copied into a flat one (V8's flattening of a concatenation) by each line written.
- * A single last answer was replaced on every line where requests came over several connections
- * in turn (a sidecar's server side). At most MAX_PORTS strings are kept.
- */
-class HostPort {
-  static readonly MAX_PORTS = 1024;
-  private address = '';
-  private readonly byPort = new Map<number | undefined, string>();
-  hostPort(address: string, port: number | undefined): string {
-    if (address !== this.address) {
-      this.address = address;
-      this.byPort.clear();
-    }
-    let text = this.byPort.get(port);
-    if (text === undefined) {
-      if (this.byPort.size >= HostPort.MAX_PORTS) this.byPort.clear();
-      this.byPort.set(port, (text = hostPort(address, port)));
-    }
-    return text;
-  }
-}
-const LOCAL = new HostPort();
-const REMOTE = new HostPort();
-
-function hostPort(address: string, port: number | undefined): string {
-  const a = unmapped(address);
-  if (port === undefined) return a;
-  return a.includes(':') ? `[${a}]:${port}` : `${a}:${port}`;
 }
 
 /**
