@@ -112,7 +112,7 @@ test('the list of exchanges in progress: add, delete in any order, and delete wh
   assert.deepEqual([...list], []);
 });
 
-test("an exchange tells telemetry its upstream connection's local address as Envoy writes it: an IPv6 one in brackets, so that UPSTREAM_LOCAL_ADDRESS_WITHOUT_PORT finds its port", async () => {
+test("an exchange tells telemetry its upstream connection's local address as Envoy writes it (an IPv6 one in brackets, so that UPSTREAM_LOCAL_ADDRESS_WITHOUT_PORT finds its port), and its events have one shape, answered or not", async () => {
   const app = http.createServer((_req, res) => res.end('ok'));
   await new Promise<void>((resolve) => app.listen(0, '::1', resolve));
   const port = (app.address() as AddressInfo).port;
@@ -134,6 +134,15 @@ test("an exchange tells telemetry its upstream connection's local address as Env
     // Both requests went over the one pooled connection: the same address, from the same client port.
     for (const e of events) assert.match(e.upstreamLocal ?? '', /^\[::1\]:\d+$/, JSON.stringify(e));
     assert.equal(events[0]!.upstreamLocal, events[1]!.upstreamLocal);
+    // The app gone: the sidecar answers itself, and that event has the same fields in the same
+    // order as an answered one (one shape, so that subscribers' reads stay monomorphic).
+    app.closeAllConnections();
+    await new Promise((resolve) => app.close(resolve));
+    const ds = downstream({ method: 'GET', authority: 'reviews', path: '/', query: '', headers: [], hasBody: false, protocol: 'HTTP/1.1' });
+    forward(ctx, 'outbound', ds);
+    assert.equal((await ds.answer).status, 503);
+    assert.equal(events[2]?.reason, 'connect_refused', JSON.stringify(events[2]));
+    assert.deepEqual(Object.keys(events[2]!), Object.keys(events[0]!));
   } finally {
     await pools.close();
     app.close();

@@ -445,19 +445,46 @@ function upgradeRefusal(ctx: ForwardContext, listenerName: string, ds: Downstrea
 }
 
 /** What an exchange adds to its event: route, bytes, the upstream connection (Exchange.telemetry). */
-type EventDetail = Pick<RequestEvent, 'upstreamMetadata' | 'route' | 'operation' | 'bytesReceived' | 'bytesSent' | 'upstreamLocal' | 'upstreamPeer' | 'upstreamWorkload' | 'responseHeaders' | 'responseTrailers' | 'authzPolicy' | 'grpcStatus' | 'requestMessages' | 'responseMessages'>;
+type EventDetail = Pick<RequestEvent, 'upstreamMetadata' | 'route' | 'operation' | 'bytesReceived' | 'bytesSent' | 'upstreamLocal' | 'upstreamPeer' | 'upstreamWorkload' | 'responseHeaders' | 'responseTrailers' | 'authzPolicy' | 'transportFailure' | 'grpcStatus' | 'requestMessages' | 'responseMessages'>;
 
 /** What telemetry learns of the route that took a request: its name, and its decorator's operation. */
 function routeDetail(r: RouteEntry): EventDetail {
   return r.operation ? { route: r.name, operation: r.operation } : { route: r.name };
 }
 
-/** Tells telemetry how an exchange ended; costs nothing when nobody listens. */
-function publish(ctx: ForwardContext, ds: Downstream, cluster: string, status: number, reason: string | undefined, endpoint: string | undefined, started: number | undefined, detail?: EventDetail): void {
+/**
+ * Tells telemetry how an exchange ended; costs nothing when nobody listens. The event has every
+ * field, undefined where it has none, always in this order: one shape, so that each subscriber's
+ * reads of it stay monomorphic (spreading what each exchange had made events of several shapes,
+ * and the readers' loads went through V8's generic lookup).
+ */
+function publish(ctx: ForwardContext, ds: Downstream, cluster: string, status: number, reason: string | undefined, endpoint: string | undefined, started: number | undefined, d?: EventDetail): void {
   const ch = ctx.telemetry.request;
   if (!ch.hasSubscribers) return;
-  const source = ds.sourcePrincipal?.();
-  ch.publish({ cluster, status, reason, endpoint, durationMs: started === undefined ? undefined : performance.now() - started, ...(source ? { source } : {}), ds, ...detail });
+  ch.publish({
+    cluster,
+    status,
+    reason,
+    endpoint,
+    durationMs: started === undefined ? undefined : performance.now() - started,
+    source: ds.sourcePrincipal?.() || undefined,
+    transportFailure: d?.transportFailure,
+    authzPolicy: d?.authzPolicy,
+    ds,
+    route: d?.route,
+    operation: d?.operation,
+    bytesReceived: d?.bytesReceived,
+    bytesSent: d?.bytesSent,
+    upstreamLocal: d?.upstreamLocal,
+    upstreamPeer: d?.upstreamPeer,
+    upstreamWorkload: d?.upstreamWorkload,
+    upstreamMetadata: d?.upstreamMetadata,
+    responseHeaders: d?.responseHeaders,
+    grpcStatus: d?.grpcStatus,
+    requestMessages: d?.requestMessages,
+    responseMessages: d?.responseMessages,
+    responseTrailers: d?.responseTrailers,
+  });
 }
 
 /** The sidecar answers the client itself; `endpoint` and `started` when an exchange had begun. */
@@ -682,19 +709,26 @@ export class Exchange implements BodySink, ResponseHandler {
     if (this.mx!.upstreamDiscovery && this.meshTry) this.upstreamMetadata = got.value;
   }
 
-  /** What telemetry learns of this exchange besides its outcome. */
-  private detail(): EventDetail {
+  /** What telemetry learns of this exchange besides its outcome (publish copies it into the event). */
+  private detail(trailers?: HeaderList): EventDetail {
     const up = this.upstream ?? (this.ctx.telemetry.request.hasSubscribers ? upstreamSide(this.call) : undefined);
     const m = this.messages;
     const meta = this.upstreamMetadata !== undefined && up?.upstreamPeer !== undefined ? (this.ctx.peerMetadata ??= new PeerMetadataCache()).accept(this.upstreamMetadata, up.upstreamPeer, up.upstreamWorkload) : undefined;
+    const r = this.d.route;
     return {
-      ...(meta ? { upstreamMetadata: meta } : {}),
-      ...routeDetail(this.d.route),
+      upstreamMetadata: meta,
+      route: r.name,
+      operation: r.operation || undefined,
       bytesReceived: this.bytesIn,
       bytesSent: this.bytesOut,
-      ...up,
-      ...(this.responseHead ? { responseHeaders: this.responseHead } : {}),
-      ...(m ? { requestMessages: m.request.count, responseMessages: m.response.count, ...(this.grpcStatus !== undefined ? { grpcStatus: this.grpcStatus } : {}) } : {}),
+      upstreamLocal: up?.upstreamLocal,
+      upstreamPeer: up?.upstreamPeer,
+      upstreamWorkload: up?.upstreamWorkload,
+      responseHeaders: this.responseHead,
+      requestMessages: m?.request.count,
+      responseMessages: m?.response.count,
+      grpcStatus: m ? this.grpcStatus : undefined,
+      responseTrailers: trailers,
     };
   }
 
@@ -710,7 +744,7 @@ export class Exchange implements BodySink, ResponseHandler {
     this.finish();
     this.ds.end(trailers);
     if (this.messages) this.grpcStatus = headerValue(trailers, 'grpc-status') ?? this.grpcStatus;
-    if (this.ctx.telemetry.request.hasSubscribers) publish(this.ctx, this.ds, this.d.clusterName, this.status, undefined, this.endpoint, this.started, trailers.length ? { ...this.detail(), responseTrailers: trailers } : this.detail());
+    if (this.ctx.telemetry.request.hasSubscribers) publish(this.ctx, this.ds, this.d.clusterName, this.status, undefined, this.endpoint, this.started, this.detail(trailers.length ? trailers : undefined));
   }
 
   onError(err: UpstreamError): void {
