@@ -59,7 +59,7 @@ export async function pairedRounds(heyBin: string, a: PairedSide, b: PairedSide,
       x = await one(a);
     }
     out.push({ a: x.cpu, b: y.cpu, aP99: x.p99, bP99: y.p99 });
-    log(`paired round ${i + 1}: CPU ${y.cpu.map((c, j) => `${(c / x.cpu[j]!).toFixed(2)}x`).join(', ')}; p99 ${y.p99.toFixed(2)} vs ${x.p99.toFixed(2)} ms`);
+    log(`paired round ${i + 1}: CPU ${y.cpu.map((c, j) => `${(c / x.cpu[j]!).toFixed(2)}x (${c.toFixed(3)} vs ${x.cpu[j]!.toFixed(3)} ms)`).join(', ')}; p99 ${y.p99.toFixed(2)} vs ${x.p99.toFixed(2)} ms`);
   }
   return { a: a.name, b: b.name, labels: a.watched.map((w) => w.label), rounds: out };
 }

@@ -59,8 +59,12 @@ export interface RbacRequest {
 export function headerValue(headers: readonly string[] | undefined, name: string): string | undefined {
   if (headers === undefined) return undefined;
   let v: string | undefined;
+  // By length first, as http/edits.ts's headerValue: a name off the wire is a string of its own,
+  // and comparing it with another is a call into V8 even where the lengths differ.
+  const n = name.length;
   for (let i = 0; i < headers.length; i += 2) {
-    if (headers[i] !== name) continue;
+    const k = headers[i]!;
+    if (k.length !== n || k !== name) continue;
     v = v === undefined ? headers[i + 1] : v + ',' + headers[i + 1];
   }
   return v;

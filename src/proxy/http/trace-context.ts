@@ -311,27 +311,27 @@ const HEX_CHAR = Buffer.from('0123456789abcdef');
 const HEX2 = new Uint16Array(256);
 for (let b = 0; b < 256; b++) HEX2[b] = (HEX_CHAR[b >> 4]! << 8) | HEX_CHAR[b & 15]!;
 
-/** Random bytes `at`, `at + 1` of the pool as four hex digits into `view` at `o`. */
-function hex4(at: number, view: DataView, o: number): void {
-  view.setUint32(o, (HEX2[pool[at]!]! << 16) | HEX2[pool[at + 1]!]!);
+/** Random bytes `at`, `at + 1` of the pool as four hex digits into `view` at `o`; returns them ORed (0: both zero). */
+function hex4(at: number, view: DataView, o: number): number {
+  const a = pool[at]!;
+  const b = pool[at + 1]!;
+  view.setUint32(o, (HEX2[a]! << 16) | HEX2[b]!);
+  return a | b;
 }
 
 /** `bytes` (8 or 16) random bytes from the pool as hex into `out` (`line` or `tpIn`) at `o` (never all zero: an all-zero id is invalid); returns the end. */
 function hexInto(bytes: number, o: number, out: Buffer): number {
-  let at = take(bytes);
-  let zero = true;
-  for (let i = at; i < at + bytes; i++) if (pool[i] !== 0) zero = false;
-  // Vanishingly rare, but never sent.
-  while (zero) {
-    at = take(bytes);
-    for (let i = at; i < at + bytes; i++) if (pool[i] !== 0) zero = false;
-  }
   const view = out === tpIn ? tpInView : lineView;
-  for (let i = at; i < at + bytes; i += 2) {
-    hex4(i, view, o);
-    o += 4;
+  for (;;) {
+    const at = take(bytes);
+    // Whether every byte was zero is seen as they are written, not by a loop of its own.
+    let any = 0;
+    for (let i = at; i < at + bytes; i += 2) {
+      any |= hex4(i, view, o + (i - at) * 2);
+    }
+    // Vanishingly rare, but never sent: written again from the next bytes.
+    if (any !== 0) return o + bytes * 2;
   }
-  return o;
 }
 
 /** "00-<trace id>-<new span id>-<flags>": the trace id given (32 lower-case hex digits), else a new one. */

@@ -1,10 +1,10 @@
 // A connection's addresses as Envoy writes them in access logs and Istio's authorization reads
 // them: "a.b.c.d:port" or "[v6]:port", an IPv4 client of a dual-stack socket without its ::ffff:
 // prefix. A connection's addresses never change, so their text is made once per connection, not
-// once per request:
-// a string made per request was also a new string for the access log's writer to compare with the
-// last line's, and a concatenation it flattened. They are kept in a field of the connection's own
-// object (one shape for every connection), not on Node's socket, whose shapes vary.
+// once per request: a string made per request was also a new string for the access log's writer to
+// compare with the last line's, and a concatenation it flattened. A downstream connection keeps it
+// in a field of its own object (one shape for every connection), not on Node's socket, whose
+// shapes vary.
 
 /** Node reports an IPv4 client of a dual-stack socket as ::ffff:a.b.c.d; Envoy (and Istio's ipBlocks) see a.b.c.d. */
 export function unmapped(ip: string): string {
