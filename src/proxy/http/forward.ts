@@ -953,7 +953,7 @@ const UPSTREAM_SIDE = Symbol('weft.upstreamSide');
  * The upstream connection of a call as telemetry reports it: its local address (as Envoy writes
  * it: an IPv6 one in brackets), and the server's identity over mTLS. Read at once: an HTTP/2
  * session's socket cannot be read once the session let it go (ERR_HTTP2_SOCKET_UNBOUND), which is
- * then nothing to report. None of it changes while the connection lives, so it is made once per
+ * then nothing to report. None of it changes once the connection is up, so it is made once per
  * connection and kept on its socket (the same object for every request it carries: read, never
  * changed).
  */
@@ -967,8 +967,9 @@ function upstreamSide(call: UpstreamCall | undefined): UpstreamSide | undefined 
     const workload = peer ? peerWorkload(s) : undefined;
     const local = s.localAddress;
     const side: UpstreamSide = { ...(local ? { upstreamLocal: hostPort(local, s.localPort) } : {}), ...(peer ? { upstreamPeer: peer } : {}), ...(workload ? { upstreamWorkload: workload } : {}) };
-    // Not before the socket is connected (its address is known).
-    if (local) s[UPSTREAM_SIDE] = side;
+    // Kept once it cannot change: the socket connected (its address known) and, over TLS, the
+    // server's identity read (a TLS socket whose handshake has not ended has none yet).
+    if (local && (peer !== undefined || !(s as { encrypted?: boolean }).encrypted)) s[UPSTREAM_SIDE] = side;
     return side;
   } catch {
     return undefined;
