@@ -45,16 +45,21 @@ function downstream(head: RequestHead): Downstream & { answer: Promise<{ status:
   };
 }
 
+/** The request path's context for `cfg`, with the request events it publishes recorded. */
+function recording(cfg: RuntimeConfig): { ctx: Parameters<typeof forward>[0]; events: RequestEvent[]; pools: Pools } {
+  const telemetry = new Telemetry();
+  const events: RequestEvent[] = [];
+  telemetry.request.subscribe((e) => events.push(e));
+  const pools = new Pools();
+  return { ctx: { config: () => cfg, pools, telemetry, rr: new Map<string, number>(), active: new ActiveExchanges() }, events, pools };
+}
+
 test('an exchange that fails to connect publishes its cluster, endpoint, status, reason and duration', async () => {
   const port = await freePort();
   const server: Workload = { proxyId: 'r-id', name: 'reviews-v1', namespace: 'default', service: 'reviews', servicePort: 80, labels: { version: 'v1' }, address: '127.0.0.1', inboundPort: port, appPort: port + 1, healthy: true };
   const client: Workload = { proxyId: 'c-id', name: 'client', namespace: 'default', servicePort: 80, labels: {}, address: '127.0.0.1', outboundPort: 40000, healthy: true };
   const cfg = sidecarConfig([server, client], client);
-  const telemetry = new Telemetry();
-  const events: RequestEvent[] = [];
-  telemetry.request.subscribe((e) => events.push(e));
-  const pools = new Pools();
-  const ctx = { config: () => cfg, pools, telemetry, rr: new Map<string, number>(), active: new ActiveExchanges() };
+  const { ctx, events, pools } = recording(cfg);
   try {
     const ds = downstream({ method: 'GET', authority: 'reviews', path: '/', query: '', headers: [], hasBody: false, protocol: 'HTTP/1.1' });
     forward(ctx, 'outbound', ds);
@@ -119,11 +124,7 @@ test("an exchange tells telemetry its upstream connection's local address as Env
   const plain = { apiVersion: 'networking.istio.io/v1', kind: 'DestinationRule', metadata: { name: 'plain' }, spec: { host: 'reviews', trafficPolicy: { tls: { mode: 'DISABLE' } } } };
   const client = workload('client', { port: 41000 });
   const cfg = sidecarSnapshot(meshOf([plain], [workload('reviews', { service: 'reviews', port, address: '::1' }), client]), client);
-  const telemetry = new Telemetry();
-  const events: RequestEvent[] = [];
-  telemetry.request.subscribe((e) => events.push(e));
-  const pools = new Pools();
-  const ctx = { config: () => cfg, pools, telemetry, rr: new Map<string, number>(), active: new ActiveExchanges() };
+  const { ctx, events, pools } = recording(cfg);
   try {
     for (let i = 0; i < 2; i++) {
       const ds = downstream({ method: 'GET', authority: 'reviews', path: '/', query: '', headers: [], hasBody: false, protocol: 'HTTP/1.1' });
