@@ -1,5 +1,5 @@
 // A connection's addresses as the access log writes them (src/proxy/net/addresses.ts): made once
-// per connection and kept on it, never another connection's; IPv6 in brackets, an IPv4-mapped
+// per connection and kept in its holder, never another connection's; IPv6 in brackets, an IPv4-mapped
 // client as plain IPv4, as Envoy writes them.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
