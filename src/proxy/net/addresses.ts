@@ -6,16 +6,17 @@
 // in a field of its own object (one shape for every connection), not on Node's socket, whose
 // shapes vary.
 
+import { endpointName } from '../../util/net.ts';
+
 /** Node reports an IPv4 client of a dual-stack socket as ::ffff:a.b.c.d; Envoy (and Istio's ipBlocks) see a.b.c.d. */
 export function unmapped(ip: string): string {
   return ip.startsWith('::ffff:') && ip.includes('.') ? ip.slice(7) : ip;
 }
 
-/** "a.b.c.d:port", "[v6]:port"; the address alone without a port. */
+/** "a.b.c.d:port", "[v6]:port" (util/net.ts's endpointName of the unmapped address); the address alone without a port. */
 export function hostPort(address: string, port: number | undefined): string {
   const a = unmapped(address);
-  if (port === undefined) return a;
-  return a.includes(':') ? `[${a}]:${port}` : `${a}:${port}`;
+  return port === undefined ? a : endpointName(a, port);
 }
 
 /** A connection's two ends as text (an end the socket no longer knows: its empty address and port 0). */
