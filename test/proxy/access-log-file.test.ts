@@ -371,6 +371,7 @@ test("where code cannot be made from strings (node --disallow-code-generation-fr
   // And code generation was refused there.
   assert.throws(() => execFileSync(process.execPath, ['--disallow-code-generation-from-strings', '-e', 'new Function("return 1")'], { stdio: 'pipe' }));
 });
+
 test("a line written over a copy of the last one, where a value grew and the last line's rest no longer fits after it but the line does, is still written whole", async () => {
   const { compileText, renderText, writeText } = await import('../../src/proxy/telemetry/format.ts');
   const parts = compileText('%REQ(X-A)% %REQ(X-B)%\n', 'grow then shrink');
