@@ -3,7 +3,13 @@
 // and then on the other, the order alternating from round to round, so that whatever moves the
 // machine's speed over the minutes of a phase (the phases before, a neighbour, the frequency)
 // moves both sides of each round's ratio alike. A target takes the median round. Used by the mtls
-// phase (plain text against mTLS) and the telemetry phase (telemetry off against on).
+// phase (plain text against mTLS).
+//
+// `together`: each round loads both setups at once, each at RATE, and each side's CPU is counted
+// over the same seconds (the telemetry phase, since 2026-12-07). This machine's speed moves from
+// one ten-second window to the next by more than a 10% target (a shared host): two identical
+// meshes of telemetry off, measured in turn, gave round ratios of 0.75-1.31x (median 0.87x) in six
+// rounds; loaded together, 0.94-1.19x (median 0.97x) in eight.
 import { hey } from './load.ts';
 import { CONNS, FIXED_S, RATE } from './measure.ts';
 import { watch } from './proc.ts';
@@ -32,6 +38,8 @@ export interface PairedResult {
   /** The processes' labels, in order. */
   labels: string[];
   rounds: PairedRound[];
+  /** Both setups loaded at once in each round (pairedRounds' `together`). */
+  together: boolean;
 }
 
 /** Seven since 2026-12-06 (tenth session): with five, the median moved by a tenth between runs of the same code. */
@@ -40,18 +48,25 @@ export const PAIRED_ROUNDS = 7;
 const log = (s: string) => process.stderr.write(`[bench] ${s}\n`);
 
 /** `warmupS`: a warm-up of each side at the rate first (JIT, pools), for sides not loaded before. */
-export async function pairedRounds(heyBin: string, a: PairedSide, b: PairedSide, rounds = PAIRED_ROUNDS, warmupS = 0): Promise<PairedResult> {
-  if (warmupS > 0) for (const p of [a, b]) await hey(heyBin, `${p.name} warm-up`, p.url, { duration: `${warmupS}s`, conns: CONNS, rate: RATE, host: p.host });
+export async function pairedRounds(heyBin: string, a: PairedSide, b: PairedSide, rounds = PAIRED_ROUNDS, warmupS = 0, together = false): Promise<PairedResult> {
+  const warm = (p: PairedSide) => hey(heyBin, `${p.name} warm-up`, p.url, { duration: `${warmupS}s`, conns: CONNS, rate: RATE, host: p.host });
+  if (warmupS > 0 && together) await Promise.all([warm(a), warm(b)]);
+  else if (warmupS > 0) for (const p of [a, b]) await warm(p);
   const one = async (p: PairedSide) => {
     const w = await watch(p.watched, () => hey(heyBin, `${p.name} paired round`, p.url, { duration: `${FIXED_S}s`, conns: CONNS, rate: RATE, host: p.host }));
     return { cpu: p.watched.map((x) => (w.usage.get(x.label)!.cpuS / w.result.ok) * 1000), p99: w.result.latencyMs['99']! };
   };
-  log(`paired rounds: ${rounds} x (${FIXED_S}s ${a.name}, ${FIXED_S}s ${b.name}) at ${RATE} rps over ${CONNS} connections, alternating the order`);
+  log(
+    together
+      ? `paired rounds: ${rounds} x ${FIXED_S}s of ${a.name} and ${b.name} at once, each at ${RATE} rps over ${CONNS} connections`
+      : `paired rounds: ${rounds} x (${FIXED_S}s ${a.name}, ${FIXED_S}s ${b.name}) at ${RATE} rps over ${CONNS} connections, alternating the order`,
+  );
   const out: PairedRound[] = [];
   for (let i = 0; i < rounds; i++) {
     let x;
     let y;
-    if (i % 2 === 0) {
+    if (together) [x, y] = await Promise.all([one(a), one(b)]);
+    else if (i % 2 === 0) {
       x = await one(a);
       y = await one(b);
     } else {
@@ -61,7 +76,7 @@ export async function pairedRounds(heyBin: string, a: PairedSide, b: PairedSide,
     out.push({ a: x.cpu, b: y.cpu, aP99: x.p99, bP99: y.p99 });
     log(`paired round ${i + 1}: CPU ${y.cpu.map((c, j) => `${(c / x.cpu[j]!).toFixed(2)}x (${c.toFixed(3)} vs ${x.cpu[j]!.toFixed(3)} ms)`).join(', ')}; p99 ${y.p99.toFixed(2)} vs ${x.p99.toFixed(2)} ms`);
   }
-  return { a: a.name, b: b.name, labels: a.watched.map((w) => w.label), rounds: out };
+  return { a: a.name, b: b.name, labels: a.watched.map((w) => w.label), rounds: out, together };
 }
 
 /** The median of the rounds' ratios b/a of process i's CPU, with their range. */
