@@ -14,7 +14,7 @@ import { LiveTcpConnections } from './tcp/authz.ts';
 import { ConnectionBudget, type ListenerLimits, createListener } from './listeners/listener.ts';
 import { serveInternal } from './listeners/internal.ts';
 import { Stats } from './stats.ts';
-import { Telemetry } from './telemetry/events.ts';
+import { Telemetry, requestEvent } from './telemetry/events.ts';
 import { AccessLogger } from './telemetry/access-log.ts';
 import { IstioMetrics } from './telemetry/istio-metrics.ts';
 import { Tap } from './telemetry/tap.ts';
@@ -231,7 +231,7 @@ export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
           tcp: tcpCtx,
           tls: { secrets: certs, stats: tlsStats },
           onRejected: (status, code, cluster) => {
-            if (telemetry.request.hasSubscribers) telemetry.request.publish({ cluster: cluster ?? '-', status, reason: code });
+            if (telemetry.request.hasSubscribers) telemetry.request.publish(requestEvent(cluster ?? '-', status, code, undefined, undefined, undefined, undefined, undefined));
           },
           log,
         },

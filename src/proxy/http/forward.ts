@@ -21,7 +21,7 @@ import { grpcTimeoutMs, isGrpc } from './grpc.ts';
 import { GrpcMessageCounter } from './grpc-frames.ts';
 import { endToEnd } from '../http1/headers.ts';
 import { type RequestView, findRoute, findVirtualHost, pickCluster, pickTarget } from './router.ts';
-import type { RequestEvent, Telemetry } from '../telemetry/events.ts';
+import { type RequestDetail, type RequestEvent, type Telemetry, requestEvent } from '../telemetry/events.ts';
 import { peerPrincipal, peerWorkload } from '../tls/peer.ts';
 import { hostPort } from '../net/addresses.ts';
 import type { BodySink, Downstream, HeaderList, RequestHead } from './types.ts';
@@ -444,51 +444,20 @@ function upgradeRefusal(ctx: ForwardContext, listenerName: string, ds: Downstrea
   };
 }
 
-/** What an exchange adds to its event: route, bytes, the upstream connection (Exchange.telemetry). */
-type EventDetail = Pick<RequestEvent, 'upstreamMetadata' | 'route' | 'operation' | 'bytesReceived' | 'bytesSent' | 'upstreamLocal' | 'upstreamPeer' | 'upstreamWorkload' | 'responseHeaders' | 'responseTrailers' | 'authzPolicy' | 'transportFailure' | 'grpcStatus' | 'requestMessages' | 'responseMessages'>;
-
 /** What telemetry learns of the route that took a request: its name, and its decorator's operation. */
-function routeDetail(r: RouteEntry): EventDetail {
+function routeDetail(r: RouteEntry): RequestDetail {
   return r.operation ? { route: r.name, operation: r.operation } : { route: r.name };
 }
 
-/**
- * Tells telemetry how an exchange ended; costs nothing when nobody listens. The event has every
- * field, undefined where it has none, always in this order: one shape, so that each subscriber's
- * reads of it stay monomorphic (spreading what each exchange had made events of several shapes,
- * and the readers' loads went through V8's generic lookup).
- */
-function publish(ctx: ForwardContext, ds: Downstream, cluster: string, status: number, reason: string | undefined, endpoint: string | undefined, started: number | undefined, d?: EventDetail): void {
+/** Tells telemetry how an exchange ended (events.ts requestEvent: one shape); costs nothing when nobody listens. */
+function publish(ctx: ForwardContext, ds: Downstream, cluster: string, status: number, reason: string | undefined, endpoint: string | undefined, started: number | undefined, d?: RequestDetail): void {
   const ch = ctx.telemetry.request;
   if (!ch.hasSubscribers) return;
-  ch.publish({
-    cluster,
-    status,
-    reason,
-    endpoint,
-    durationMs: started === undefined ? undefined : performance.now() - started,
-    source: ds.sourcePrincipal?.() || undefined,
-    transportFailure: d?.transportFailure,
-    authzPolicy: d?.authzPolicy,
-    ds,
-    route: d?.route,
-    operation: d?.operation,
-    bytesReceived: d?.bytesReceived,
-    bytesSent: d?.bytesSent,
-    upstreamLocal: d?.upstreamLocal,
-    upstreamPeer: d?.upstreamPeer,
-    upstreamWorkload: d?.upstreamWorkload,
-    upstreamMetadata: d?.upstreamMetadata,
-    responseHeaders: d?.responseHeaders,
-    grpcStatus: d?.grpcStatus,
-    requestMessages: d?.requestMessages,
-    responseMessages: d?.responseMessages,
-    responseTrailers: d?.responseTrailers,
-  });
+  ch.publish(requestEvent(cluster, status, reason, endpoint, started === undefined ? undefined : performance.now() - started, ds.sourcePrincipal?.() || undefined, ds, d));
 }
 
 /** The sidecar answers the client itself; `endpoint` and `started` when an exchange had begun. */
-function fail(ctx: ForwardContext, ds: Downstream, e: unknown, endpoint?: string, started?: number, detail?: EventDetail): void {
+function fail(ctx: ForwardContext, ds: Downstream, e: unknown, endpoint?: string, started?: number, detail?: RequestDetail): void {
   const err = e instanceof ProxyError ? e : new ProxyError('upstream_reset', `internal error: ${(e as Error).message}`);
   if (ctx.telemetry.request.hasSubscribers) {
     const policy = err.authzPolicy;
@@ -710,7 +679,7 @@ export class Exchange implements BodySink, ResponseHandler {
   }
 
   /** What telemetry learns of this exchange besides its outcome (publish copies it into the event). */
-  private detail(trailers?: HeaderList): EventDetail {
+  private detail(trailers?: HeaderList): RequestDetail {
     const up = this.upstream ?? (this.ctx.telemetry.request.hasSubscribers ? upstreamSide(this.call) : undefined);
     const m = this.messages;
     const meta = this.upstreamMetadata !== undefined && up?.upstreamPeer !== undefined ? (this.ctx.peerMetadata ??= new PeerMetadataCache()).accept(this.upstreamMetadata, up.upstreamPeer, up.upstreamWorkload) : undefined;

@@ -54,6 +54,41 @@ export interface RequestEvent {
   responseTrailers?: HeaderList;
 }
 
+/** What an exchange adds to its event beyond its outcome: route, bytes, the upstream connection. */
+export type RequestDetail = Pick<RequestEvent, 'upstreamMetadata' | 'route' | 'operation' | 'bytesReceived' | 'bytesSent' | 'upstreamLocal' | 'upstreamPeer' | 'upstreamWorkload' | 'responseHeaders' | 'responseTrailers' | 'authzPolicy' | 'transportFailure' | 'grpcStatus' | 'requestMessages' | 'responseMessages'>;
+
+/**
+ * A request's event. Every field is there, undefined where it has none, always in this order: one
+ * shape, so that each subscriber's reads of it stay monomorphic (spreading what each exchange had
+ * made events of several shapes, and the readers' loads went through V8's generic lookup).
+ */
+export function requestEvent(cluster: string, status: number, reason: string | undefined, endpoint: string | undefined, durationMs: number | undefined, source: string | undefined, ds: Downstream | undefined, d: RequestDetail | undefined): RequestEvent {
+  return {
+    cluster,
+    status,
+    reason,
+    endpoint,
+    durationMs,
+    source,
+    transportFailure: d?.transportFailure,
+    authzPolicy: d?.authzPolicy,
+    ds,
+    route: d?.route,
+    operation: d?.operation,
+    bytesReceived: d?.bytesReceived,
+    bytesSent: d?.bytesSent,
+    upstreamLocal: d?.upstreamLocal,
+    upstreamPeer: d?.upstreamPeer,
+    upstreamWorkload: d?.upstreamWorkload,
+    upstreamMetadata: d?.upstreamMetadata,
+    responseHeaders: d?.responseHeaders,
+    grpcStatus: d?.grpcStatus,
+    requestMessages: d?.requestMessages,
+    responseMessages: d?.responseMessages,
+    responseTrailers: d?.responseTrailers,
+  };
+}
+
 /**
  * One authorization decision of a listener's RBAC filters (AuthorizationPolicy): per HTTP request or
  * per TCP connection, on listeners that have them. An access log takes the policy ids from here.
