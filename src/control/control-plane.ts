@@ -18,6 +18,7 @@ import { Registry } from './registry/registry.ts';
 import { SqliteStore } from './store/sqlite.ts';
 import type { ConfigStore } from './store/store.ts';
 import { WEFT_VERSION } from '../version.ts';
+import { endpointName } from '../util/net.ts';
 import { OidcDiscovery } from './oidc.ts';
 import { MESH_CONFIGMAP, meshConfigOf } from '../api/index.ts';
 import { TraceStore } from './traces/store.ts';
@@ -214,8 +215,8 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
   receiver = await startTraceReceiver(traces, xdsHost, opts.tracesPort ?? 0, log);
   if (opts.advertiseAddress && !isWildcard(xdsHost) && opts.advertiseAddress !== xdsHost) log(`the trace receiver listens on ${xdsHost} only, and is advertised to sidecars as ${opts.advertiseAddress}: spans reach it only if that address leads to ${xdsHost} (listen on it, or on every address, with --host)`);
   if (isWildcard(xdsHost) && !opts.advertiseAddress) log(`the trace receiver listens on every address but is advertised to sidecars as 127.0.0.1:${receiver.port}: sidecars on other hosts cannot send it spans; give the address they reach this host at (--advertise-address)`);
-  const xdsPort = await ads.listen(`${hostPort(xdsHost, opts.xdsPort ?? 15012)}`, tls.credentials);
-  const insecurePort = opts.insecureXdsPort === undefined ? undefined : await ads.listenInsecure(hostPort(xdsHost, opts.insecureXdsPort));
+  const xdsPort = await ads.listen(endpointName(xdsHost, opts.xdsPort ?? 15012), tls.credentials);
+  const insecurePort = opts.insecureXdsPort === undefined ? undefined : await ads.listenInsecure(endpointName(xdsHost, opts.insecureXdsPort));
   const adminToken = loadOrCreateAdminToken(opts.dataDir);
   // Off loopback the admin API speaks TLS, with the control plane's certificate: the admin token
   // and the mesh's config never cross a network in plain text.
@@ -230,14 +231,14 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
   });
   const adminAddr = admin.address() as AddressInfo;
   return {
-    adminUrl: `${adminTls ? 'https' : 'http'}://${hostPort(adminAddr.address, adminAddr.port)}`,
+    adminUrl: `${adminTls ? 'https' : 'http'}://${endpointName(adminAddr.address, adminAddr.port)}`,
     adminToken,
     joinTokens,
     ca,
-    xdsAddress: hostPort(xdsHost, xdsPort),
-    tracesAddress: hostPort(receiverAddress(receiver, opts.advertiseAddress).address, receiver.port),
+    xdsAddress: endpointName(xdsHost, xdsPort),
+    tracesAddress: endpointName(receiverAddress(receiver, opts.advertiseAddress).address, receiver.port),
     traces,
-    ...(insecurePort === undefined ? {} : { insecureXdsAddress: hostPort(xdsHost, insecurePort) }),
+    ...(insecurePort === undefined ? {} : { insecureXdsAddress: endpointName(xdsHost, insecurePort) }),
     get trustBundle() {
       return ca.trustBundle();
     },
@@ -289,10 +290,6 @@ function writeWhole(file: string, content: string, mode = 0o644): void {
 
 function isLoopback(host: string): boolean {
   return /^(127\.|::1$|::ffff:127\.|localhost$)/.test(host);
-}
-
-function hostPort(host: string, port: number): string {
-  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
 }
 
 function saveRegistry(file: string, workloads: Workload[]): void {

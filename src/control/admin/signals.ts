@@ -15,6 +15,7 @@ import { type Collector, peerHost } from '../signals/collector.ts';
 import { type By, type Reporter, defaultReporter, requestsByWorkload, seriesOver, signalsOver, windowOf } from '../signals/views.ts';
 import { WINDOW_MS } from '../signals/window.ts';
 import { bearerMatches } from './token.ts';
+import { endpointName } from '../../util/net.ts';
 
 export interface SignalsDeps {
   signals?: Collector;
@@ -187,7 +188,7 @@ function tap(deps: SignalsDeps, req: http.IncomingMessage, res: http.ServerRespo
       ended();
       continue;
     }
-    const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}/tap`;
+    const url = `http://${endpointName(host, port)}/tap`;
     let answered = false;
     let done = false;
     const finish = (error: string) => {

@@ -6,6 +6,7 @@ import http from 'node:http';
 import { fqdn } from '../../api/rules.ts';
 import type { ProxyStatus } from '../ads/server.ts';
 import { parsePrometheusText } from './prom-text.ts';
+import { endpointName } from '../../util/net.ts';
 import { DURATION_BUCKET, RecordBuilder, REQUESTS, Rounds, TargetCounters, WANTED } from './window.ts';
 
 export const SCRAPE_TIMEOUT_MS = 2000;
@@ -154,7 +155,7 @@ export class Collector {
       // No admin port is no fault: Envoy and proxyless gRPC clients announce none. Not logged.
       return fail(!port ? 'it announced no admin port (node metadata ADMIN_PORT): not scraped' : `its connection's address ${p.peer} is not an IP address: not scraped`, !port);
     }
-    st.url = `http://${host.includes(':') ? `[${host}]` : host}:${port}/stats/prometheus`;
+    st.url = `http://${endpointName(host, port)}/stats/prometheus`;
     let text: string;
     try {
       text = await fetchBounded(st.url, SCRAPE_TIMEOUT_MS, MAX_SCRAPE_BYTES);
