@@ -30,6 +30,8 @@ export interface PairedRound {
   /** p99 latency, ms. */
   aP99: number;
   bP99: number;
+  /** Which setup was started first, where a caller measured pairs started in both orders. */
+  first?: string;
 }
 
 export interface PairedResult {
