@@ -30,7 +30,8 @@ export interface PairedRound {
   /** p99 latency, ms. */
   aP99: number;
   bP99: number;
-  /** Which setup was started first, where a caller measured pairs started in both orders. */
+  /** Where a caller measured several pairs of setups: the round's pair, and which setup of it was started first. */
+  pair?: number;
   first?: string;
 }
 

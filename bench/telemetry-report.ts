@@ -32,11 +32,12 @@ function soakGrowth(s: TelemetryResult['soak'], i: number, key: 'anon' | 'pss' |
   return { early: e, late: l, r: l / e };
 }
 
-/** The median ratio of process i's CPU among the rounds of each start order, where the rounds have one: ", off started first 1.07x, on first 1.13x". */
-function byOrder(t: TelemetryResult, i: number): string {
-  const orders = [...new Set(t.paired.rounds.map((r) => r.first).filter((f) => f !== undefined))];
-  if (orders.length < 2) return '';
-  return orders.map((f, k) => `, ${f}${k === 0 ? ' started' : ''} first ${ratio(median(t.paired.rounds.filter((r) => r.first === f).map((r) => r.b[i]! / r.a[i]!)))}`).join('');
+/** The median ratio of process i's CPU among each pair's rounds, where the rounds name their pairs: "; pairs 1.22x (off first), 1.09x (on first)". */
+function byPair(t: TelemetryResult, i: number): string {
+  const pairs = [...new Set(t.paired.rounds.map((r) => r.pair).filter((p) => p !== undefined))];
+  if (pairs.length < 2) return '';
+  const of = (p: number) => t.paired.rounds.filter((r) => r.pair === p);
+  return `; pairs ${pairs.map((p) => `${ratio(median(of(p).map((r) => r.b[i]! / r.a[i]!)))} (${of(p)[0]!.first ?? '?'} first)`).join(', ')}`;
 }
 
 export function telemetryVerdicts(t: TelemetryResult, rate: number): Verdict[] {
@@ -47,7 +48,7 @@ export function telemetryVerdicts(t: TelemetryResult, rate: number): Verdict[] {
   return [
     {
       target: `Telemetry on (Istio's metrics, an access log file, 1% tracing) adds at most ${Math.round((TELEMETRY_TARGETS.cpu - 1) * 100)}% to each sidecar's CPU per request at ${rate.toLocaleString('en-US')} rps (hey, mTLS), against telemetry off (the median of ${t.paired.rounds.length} paired rounds)`,
-      actual: sides.map((s, i) => `${s.label.replace('Weft sidecar ', '')} ${cpu(s.c.b)} vs ${cpu(s.c.a)}: ${ratio(s.c.median)} (rounds ${s.c.lo.toFixed(2)}-${s.c.hi.toFixed(2)}x${byOrder(t, i)})`).join('; '),
+      actual: sides.map((s, i) => `${s.label.replace('Weft sidecar ', '')} ${cpu(s.c.b)} vs ${cpu(s.c.a)}: ${ratio(s.c.median)} (rounds ${s.c.lo.toFixed(2)}-${s.c.hi.toFixed(2)}x${byPair(t, i)})`).join('; '),
       status: sides.every((s) => s.c.median <= TELEMETRY_TARGETS.cpu) ? 'pass' : 'fail',
     },
     {
@@ -85,7 +86,7 @@ export function renderTelemetry(t: TelemetryResult, add: (...l: string[]) => voi
   add(
     '## Telemetry: on against off',
     '',
-    'The HTTP/1.1 two-hop path with mTLS between the sidecars (the mesh as it comes), in two meshes side by side (two such pairs in turn where the rounds say which mesh was started first):',
+    'The HTTP/1.1 two-hop path with mTLS between the sidecars (the mesh as it comes), in two meshes side by side (several such pairs in turn, where the rounds name their pair):',
     "telemetry off (sidecars run with --no-istio-metrics; no access log, no tracing) and telemetry",
     "on (Istio's metrics, an access log file in Istio's default format, tracing at Istio's default 1% sampling to the control",
     `plane's receiver, and the control plane scraping the sidecars every 5 s). After a ${WARMUP_S} s warm-up of each (V8 optimizes a sidecar's code for a minute or two; bench/telemetry.ts), paired rounds at the fixed rate,`,
@@ -95,9 +96,9 @@ export function renderTelemetry(t: TelemetryResult, add: (...l: string[]) => voi
     '',
     `Evidence that the runs are what they say: ${t.evidence}.`,
     '',
-    '| round | started first | off | on | on / off | p99 off | p99 on |',
+    '| round | pair (started first) | off | on | on / off | p99 off | p99 on |',
     '|---|---|---|---|---|---|---|',
-    ...t.paired.rounds.map((x, i) => `| ${i + 1} | ${x.first ?? '-'} | ${x.a.map(cpu).join(' / ')} | ${x.b.map(cpu).join(' / ')} | ${x.b.map((b, j) => ratio(b / x.a[j]!)).join(' / ')} | ${x.aP99.toFixed(2)} ms | ${x.bP99.toFixed(2)} ms |`),
+    ...t.paired.rounds.map((x, i) => `| ${i + 1} | ${x.pair ?? '-'} (${x.first ?? '-'}) | ${x.a.map(cpu).join(' / ')} | ${x.b.map(cpu).join(' / ')} | ${x.b.map((b, j) => ratio(b / x.a[j]!)).join(' / ')} | ${x.aP99.toFixed(2)} ms | ${x.bP99.toFixed(2)} ms |`),
     '',
     `The soak: ${t.soak.seconds} s at ${t.soak.rate.toLocaleString('en-US')} rps (wrk, paced) over ${t.soak.conns} connections and ${t.soak.paths} paths, telemetry on; it ran at ${Math.round(t.soak.rps).toLocaleString('en-US')} rps with a p99 of ${t.soak.p99Ms.toFixed(2)} ms. Each sidecar's memory, read every few seconds (shown once a minute):`,
     '',

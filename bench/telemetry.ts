@@ -10,8 +10,8 @@
 //        the control plane scrapes the sidecars' metrics every 5 s for its golden signals, as it
 //        does when it runs.
 //
-// Two pairs of meshes, one after the other, the second started in the other order (runTelemetry
-// says why). In each, after WARMUP_S of both at the rate, ROUNDS_PER_PAIR paired rounds
+// PAIRS pairs of meshes, one after the other, half started in each order (runTelemetry says
+// why). In each, after WARMUP_S of both at the rate, ROUNDS_PER_PAIR paired rounds
 // (bench/paired.ts) load both at once, each at the fixed rate, and count each sidecar's CPU over
 // the same seconds. Until 2026-12-07 the rounds alternated between the meshes of one pair, and the
 // ratio's median moved by more than the target between runs of the same code (1.08x and 1.18x
@@ -85,8 +85,9 @@ const SAMPLE_S = 10;
  * 0.90-1.11x. A sidecar runs for hours: the rounds measure it warm.
  */
 export const WARMUP_S = 60;
-/** Paired rounds of FIXED_S per pair of meshes, both meshes at once: twelve in all take 120 s, where seven in turn took 140 s. */
-const ROUNDS_PER_PAIR = 6;
+/** Pairs of meshes (runTelemetry says why), and paired rounds of FIXED_S per pair, both meshes at once: about 8 minutes in all. */
+const PAIRS = 4;
+const ROUNDS_PER_PAIR = 3;
 const log = (s: string) => process.stderr.write(`[bench] ${s}\n`);
 
 /** Telemetry off: no tracing (on by default, as in Istio), no access log (off by default). */
@@ -162,15 +163,18 @@ export async function runTelemetry(tools: { hey: string; wrk: string }, tmp: str
   const server = await startServer('h1');
   const paths: Path[] = [];
   try {
-    // Two pairs of meshes, each measured on its own: the first started with telemetry off first,
-    // the second with telemetry on first. Of two identical meshes loaded together, the one started
-    // second cost 4-5% less a request (median of eleven rounds, 2026-12-07; why is not known), so
-    // that the order alone moved the ratio's median from 1.07x (off first) to 1.13x (on first).
-    // Each pair's rounds carry their order; the target takes the median of all of them.
+    // PAIRS pairs of meshes in turn, each measured on its own, half of them started with telemetry
+    // off first, half with it on first. Each pair of processes has a cost level of its own that
+    // lasts for minutes (where V8 put its code and heap, what it inlined): of two identical meshes
+    // loaded together, one cost 4-5% less a request in most of eleven rounds, and of two pairs
+    // of off and on in one run, one gave a median of 1.22x and the other 1.09x (2026-12-07). One
+    // pair's rounds repeat its draw; only more pairs average it out. The target takes the median
+    // of all the pairs' rounds; each round carries its pair and which mesh was started first.
     const rounds: PairedRound[] = [];
     let paired: PairedResult | undefined;
     let on: Path | undefined;
-    for (const [k, order] of [[1, [false, true]], [2, [true, false]]] as const) {
+    const pairs = Array.from({ length: PAIRS }, (_, i) => [i + 1, i % 2 === 0 ? [false, true] : [true, false]] as const);
+    for (const [k, order] of pairs) {
       const pair: Path[] = [];
       for (const telemetry of order) {
         const p = await startPath(server.port, path.join(tmp, `telemetry-${telemetry ? 'on' : 'off'}-${k}`), telemetry);
@@ -180,13 +184,13 @@ export async function runTelemetry(tools: { hey: string; wrk: string }, tmp: str
       const [off, on_] = order[0] ? [pair[1]!, pair[0]!] : [pair[0]!, pair[1]!];
       log(`telemetry pair ${k}: the ${order[0] ? 'on' : 'off'} mesh started first`);
       paired = await pairedRounds(tools.hey, { ...off, host: SERVICE }, { ...on_, host: SERVICE }, ROUNDS_PER_PAIR, WARMUP_S, true);
-      rounds.push(...paired.rounds.map((r) => ({ ...r, first: order[0] ? 'on' : 'off' })));
+      rounds.push(...paired.rounds.map((r) => ({ ...r, pair: k, first: order[0] ? 'on' : 'off' })));
       const offSeries = await istioSeries(off.admins[1]!);
       if (offSeries > 0) throw new BenchError(`the telemetry-off run is not off: its server-side sidecar exports ${offSeries} istio_requests_total series`);
       await off.mesh.stop();
       paths.splice(paths.indexOf(off), 1);
       // The last pair's "on" mesh goes on to the soak.
-      if (k === 1) {
+      if (k < PAIRS) {
         await on_.mesh.stop();
         paths.splice(paths.indexOf(on_), 1);
       } else on = on_;
@@ -211,7 +215,7 @@ export async function runTelemetry(tools: { hey: string; wrk: string }, tmp: str
       clearInterval(timer);
     }
     sample();
-    const evidence = await onEvidence(on, path.join(tmp, 'telemetry-on-2', 'access.log'));
+    const evidence = await onEvidence(on, path.join(tmp, `telemetry-on-${PAIRS}`, 'access.log'));
     await on.mesh.stop();
     paths.splice(paths.indexOf(on), 1);
     const instructions = { client: await countSide(tools.hey, server.port, tmp, 'client'), server: await countSide(tools.hey, server.port, tmp, 'server') };
