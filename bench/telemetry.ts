@@ -2,9 +2,8 @@
 // whether its memory stays flat while it carries traffic for a long time.
 //
 //   off  a mesh whose sidecars keep no telemetry: they run with --no-istio-metrics (Istio's metrics
-//        off, as Envoy's bootstrap stats_matcher reject_all turns its stats off; a Telemetry
-//        resource's metrics section is not applied yet), and the mesh config has no access log
-//        and enableTracing: false;
+//        off, as Envoy's bootstrap stats_matcher reject_all turns its stats off), and the mesh
+//        config has no access log and enableTracing: false;
 //   on   the same mesh with Istio's metrics, an access log to a file (Istio's default TEXT format)
 //        and tracing at 1% (Istio's default sampling), exported to the control plane's receiver;
 //        the control plane scrapes the sidecars' metrics every 5 s for its golden signals, as it
