@@ -2,6 +2,7 @@
 // the terms of Envoy's Network::Connection, RequestHeaderMap and StreamInfo. Built by the caller
 // per request; read, never kept or changed, by the matchers.
 import type { Metadata } from './metadata-matcher.ts';
+import { headerValue as listHeaderValue } from '../http/edits.ts';
 
 /** The client's verified certificate, as Envoy's Ssl::ConnectionInfo gives it to RBAC. */
 export interface PeerCertificate {
@@ -54,20 +55,11 @@ export interface RbacRequest {
 
 /**
  * The value of header `name` (lower case) in a flat list; several fields are joined with ",", as
- * Envoy's getAllOfHeaderAsString does before matching. Undefined if absent. Allocates only to join.
+ * Envoy's getAllOfHeaderAsString does before matching (http/edits.ts's headerValue, which the
+ * route's and the access log's reads use too). Undefined if absent. Allocates only to join.
  */
 export function headerValue(headers: readonly string[] | undefined, name: string): string | undefined {
-  if (headers === undefined) return undefined;
-  let v: string | undefined;
-  // By length first, as http/edits.ts's headerValue: a name off the wire is a string of its own,
-  // and comparing it with another is a call into V8 even where the lengths differ.
-  const n = name.length;
-  for (let i = 0; i < headers.length; i += 2) {
-    const k = headers[i]!;
-    if (k.length !== n || k !== name) continue;
-    v = v === undefined ? headers[i + 1] : v + ',' + headers[i + 1];
-  }
-  return v;
+  return headers === undefined ? undefined : listHeaderValue(headers, name);
 }
 
 export function hasHeader(headers: readonly string[] | undefined, name: string): boolean {

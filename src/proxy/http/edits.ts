@@ -5,7 +5,7 @@ import type { HeaderEdits, RouteEntry, Target } from '../xds-client/convert-rout
 import type { HeaderList, RequestHead } from './types.ts';
 
 /** All values of a header, joined as one (RFC 9110 5.3), for matching and hashing; `name` in lower case. */
-export function headerValue(h: HeaderList, name: string): string | undefined {
+export function headerValue(h: readonly string[], name: string): string | undefined {
   let v: string | undefined;
   // By length first: a name that came off the wire is a string of its own, and comparing it with
   // another is a call into V8 even where the lengths differ.
