@@ -172,18 +172,19 @@ export async function runTelemetry(tools: { hey: string; wrk: string }, tmp: str
     const rounds: PairedRound[] = [];
     let paired: PairedResult | undefined;
     let on: Path | undefined;
-    const pairs = Array.from({ length: PAIRS }, (_, i) => [i + 1, i % 2 === 0 ? [false, true] : [true, false]] as const);
-    for (const [k, order] of pairs) {
-      const pair: Path[] = [];
-      for (const telemetry of order) {
+    for (let k = 1; k <= PAIRS; k++) {
+      const onFirst = k % 2 === 0;
+      const start = async (telemetry: boolean) => {
         const p = await startPath(server.port, path.join(tmp, `telemetry-${telemetry ? 'on' : 'off'}-${k}`), telemetry);
         paths.push(p);
-        pair.push(p);
-      }
-      const [off, on_] = order[0] ? [pair[1]!, pair[0]!] : [pair[0]!, pair[1]!];
-      log(`telemetry pair ${k}: the ${order[0] ? 'on' : 'off'} mesh started first`);
+        return p;
+      };
+      const first = await start(onFirst);
+      const second = await start(!onFirst);
+      const [off, on_] = onFirst ? [second, first] : [first, second];
+      log(`telemetry pair ${k}: the ${onFirst ? 'on' : 'off'} mesh started first`);
       paired = await pairedRounds(tools.hey, { ...off, host: SERVICE }, { ...on_, host: SERVICE }, ROUNDS_PER_PAIR, WARMUP_S, true);
-      rounds.push(...paired.rounds.map((r) => ({ ...r, pair: k, first: order[0] ? 'on' : 'off' })));
+      rounds.push(...paired.rounds.map((r) => ({ ...r, pair: k, first: onFirst ? 'on' : 'off' })));
       const offSeries = await istioSeries(off.admins[1]!);
       if (offSeries > 0) throw new BenchError(`the telemetry-off run is not off: its server-side sidecar exports ${offSeries} istio_requests_total series`);
       await off.mesh.stop();
