@@ -1,4 +1,5 @@
 // Test harness: runs the real `weft` CLI as processes, on loopback, with ports picked from 0.
+import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import type net from 'node:net';
@@ -102,6 +103,23 @@ export async function waitFor<T>(what: string, fn: () => Promise<T | undefined |
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${last}` : ''}`);
     await sleep(everyMs);
   }
+}
+
+/**
+ * How far a random split's observed share may stray from the configured one: five standard
+ * deviations of the binomial count, n trials at probability p. A fair draw passes all but about
+ * once in 1.7 million runs; a fixed bound such as "±3 points" is three deviations at n = 2,000 and
+ * fails about once in 500, which a suite of many such tests turns into a flaky CI run.
+ */
+export function shareBound(n: number, p: number): number {
+  return 5 * Math.sqrt((p * (1 - p)) / n);
+}
+
+/** Asserts that `hits` of `n` independent draws at probability `p` is a fair draw (shareBound). */
+export function assertShare(hits: number, n: number, p: number, what: string): void {
+  const share = hits / n;
+  const bound = shareBound(n, p);
+  assert.ok(Math.abs(share - p) <= bound, `${what}: ${hits} of ${n} (${(share * 100).toFixed(2)}%), want ${(p * 100).toFixed(1)}% ± ${(bound * 100).toFixed(1)} points (five binomial deviations)`);
 }
 
 export function alive(pid: number | undefined): boolean {

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import { request } from 'undici';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { CLI, ROOT, type Up, alive, lineMatching, loadThrough, startUp, waitFor, weft } from '../helpers.ts';
+import { CLI, ROOT, type Up, alive, lineMatching, loadThrough, shareBound, startUp, waitFor, weft } from '../helpers.ts';
 import { type Browser, openBrowser } from '../fixtures/browser.ts';
 
 const UI_WAIT = 15_000;
@@ -117,14 +117,15 @@ describe('the dashboard in Chromium (weft up examples/canary)', () => {
     assert.equal(cells[2], '0%', 'errors: every request was a 200');
     assert.match(cells[3], /^(≤ )?\d+(\.\d+)? m?s$/, 'p99');
     assert.equal(cells[4], 'mTLS', 'sidecar to sidecar is mutual TLS');
-    // The split: every request of the load counted, v2's share 10% ± 3 points, beside the intended.
+    // The split: every request of the load counted, v2's share a fair draw at 10%, beside the intended.
     const split = page.locator('.split[data-vs="default/my-backend-service"]');
     await page.waitForFunction(() => Number(document.querySelector('.split[data-vs="default/my-backend-service"]')?.getAttribute('data-requests')) >= 2000, undefined, { timeout: 30_000 });
     const share = async (subset: string) => Number.parseFloat((await split.locator(`tr[data-destination="my-backend-service ${subset}"] td.observed`).textContent()) ?? '');
     const [v1, v2] = [await share('v1'), await share('v2')];
     const want = (((load.bodies['Hello from MyBackendService! version=v2'] ?? 0) / 2000) * 100);
     t.diagnostic(`observed on the page: v1 ${v1}%, v2 ${v2}%; the load's own count of v2: ${want.toFixed(1)}%`);
-    assert.ok(Math.abs(v2 - 10) <= 3, `v2 ${v2}%, want 10% ± 3`);
+    const bound = 100 * shareBound(2000, 0.1);
+    assert.ok(Math.abs(v2 - 10) <= bound, `v2 ${v2}%, want 10% ± ${bound.toFixed(1)} (five binomial deviations)`);
     assert.ok(Math.abs(v2 - want) <= 0.5, `the page's v2 share ${v2}% is the load's ${want.toFixed(1)}%`);
     assert.ok(Math.abs(v1 + v2 - 100) <= 1, `v1 ${v1}% + v2 ${v2}%`);
     assert.equal(await split.locator('tr[data-destination="my-backend-service v1"] td.intended').textContent(), '90%');

@@ -4,7 +4,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Agent, request } from 'undici';
 import { checkResource } from '../../src/api/index.ts';
-import { waitFor } from '../helpers.ts';
+import { assertShare, waitFor } from '../helpers.ts';
 import { type Mesh, startMesh } from './mesh.ts';
 
 const to = { destination: { host: 'app' } };
@@ -74,7 +74,7 @@ describe('VirtualService route actions through two sidecars', () => {
     assert.equal(rs[0].headers['x-weft-error'], 'fault_abort');
   });
 
-  test('fault abort at 25%: the share holds within 3 points over 2,000 requests', async (t) => {
+  test('fault abort at 25%: over 2,000 requests the aborted share is a fair draw at 25% (within five binomial deviations)', async (t) => {
     let aborted = 0;
     const n = 2000;
     for (let i = 0; i < n; i += 50) {
@@ -86,7 +86,7 @@ describe('VirtualService route actions through two sidecars', () => {
     }
     const pct = (100 * aborted) / n;
     t.diagnostic(`${aborted} of ${n} aborted: ${pct.toFixed(1)}% (configured 25%)`);
-    assert.ok(Math.abs(pct - 25) <= 3, `${pct}% aborted`);
+    assertShare(aborted, n, 0.25, 'requests aborted');
   });
 
   test('fault delay of 7 s shows in the measured latency, and the request then arrives', async (t) => {
