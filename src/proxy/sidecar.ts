@@ -230,8 +230,12 @@ export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
           internal: (name, socket, head, authority) => serveInternal(tcpCtx, ctx.config(), name, socket, head, authority),
           tcp: tcpCtx,
           tls: { secrets: certs, stats: tlsStats },
-          onRejected: (status, code, cluster) => {
-            if (telemetry.request.hasSubscribers) telemetry.request.publish(requestEvent(cluster ?? '-', status, code, undefined, undefined, undefined, undefined, undefined));
+          onRejected: (r) => {
+            if (!telemetry.request.hasSubscribers) return;
+            // Logged and counted as Envoy does a request its HCM answered itself: on this listener's access log and reporter.
+            const ds = r.ds;
+            ds.listenerName = l.name;
+            telemetry.request.publish(requestEvent(r.cluster ?? '-', r.status, r.code, undefined, r.durationMs, ds.sourcePrincipal?.(), ds, undefined));
           },
           log,
         },

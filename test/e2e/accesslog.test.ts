@@ -11,7 +11,9 @@ import type { MeshConfig } from '../../src/api/meshconfig.ts';
 import { checkResource } from '../../src/api/index.ts';
 import { stringify } from 'yaml';
 import { AuthzMesh, call, tcpEcho } from '../fixtures/authz-mesh.ts';
-import type { SidecarProc } from '../proxy/mesh.ts';
+import { type SidecarProc, raw } from '../proxy/mesh.ts';
+import http2 from 'node:http2';
+import { freePort } from '../../src/util/net.ts';
 import { waitFor } from '../helpers.ts';
 
 const mesh = new AuthzMesh();
@@ -260,4 +262,50 @@ test("a destination that refuses the connection: 503 UF, with Envoy's transport 
   assert.equal(r.status, 503, r.body);
   const [line] = await linesOf(client, c0, 1, 'sleep');
   assert.equal(line, '503 UF upstream_reset_before_response_started{remote_connection_failure|delayed_connect_error:_Connection_refused} "delayed_connect_error:_Connection_refused" PassthroughCluster');
+});
+
+test("requests the sidecar refuses before routing are logged and counted, as Envoy's HCM logs a local reply: a malformed head and one too large (DPE, nothing of the request), a Host that is no host (DPE, with its request line and headers), an HTTP/2 stream whose path has a malformed escape, a CONNECT to a port nothing listens on (UF)", async () => {
+  const format = { method: '%REQ(:METHOD)%', path: '%REQ(X-ENVOY-ORIGINAL-PATH?:PATH)%', protocol: '%PROTOCOL%', code: '%RESPONSE_CODE%', flags: '%RESPONSE_FLAGS%', details: '%RESPONSE_CODE_DETAILS%', ua: '%REQ(USER-AGENT)%', authority: '%REQ(:AUTHORITY)%', remote: '%DOWNSTREAM_REMOTE_ADDRESS%', cluster: '%UPSTREAM_CLUSTER%' };
+  await configure({ accessLogFile: '/dev/stdout', accessLogEncoding: 'JSON', accessLogFormat: JSON.stringify(format) });
+  const before = await series(client);
+  const c0 = client.stdout().length;
+  // One at a time, so that the lines come in this order.
+  const answers = [
+    await raw(sleep, 'GET / HTTP/1.1\r\nthis is no header\r\n\r\n'),
+    await raw(sleep, `GET /big HTTP/1.1\r\nHost: ${HOST}\r\nx-big: ${'a'.repeat(70 * 1024)}\r\n\r\n`),
+    await raw(sleep, 'GET /where?q=1 HTTP/1.1\r\nHost: no host\r\nUser-Agent: refused/1\r\n\r\n'),
+  ];
+  assert.deepEqual(answers.map((a) => a.data.slice(0, 12)), ['HTTP/1.1 400', 'HTTP/1.1 431', 'HTTP/1.1 400']);
+  const session = http2.connect(`http://127.0.0.1:${sleep}`);
+  try {
+    const status = await new Promise<number>((resolve, reject) => {
+      const s = session.request({ ':path': '/h2%zz', ':authority': HOST, 'user-agent': 'refused/2' });
+      s.on('response', (h) => resolve(Number(h[':status'])));
+      s.on('error', reject);
+      s.resume();
+      s.end();
+    });
+    assert.equal(status, 400);
+  } finally {
+    session.close();
+  }
+  const closedPort = await freePort();
+  assert.match((await raw(sleep, `CONNECT 127.0.0.1:${closedPort} HTTP/1.1\r\nHost: 127.0.0.1:${closedPort}\r\n\r\n`)).data, /^HTTP\/1\.1 503 /);
+  const lines = (await linesOf(client, c0, 5, 'sleep')).map((l) => JSON.parse(l));
+  const pick = ({ method, path, protocol, code, flags, details, ua, authority }: Record<string, unknown>) => ({ method, path, protocol, code, flags, details, ua, authority });
+  assert.deepEqual(lines.slice(0, 4).map(pick), [
+    { method: null, path: null, protocol: 'HTTP/1.1', code: 400, flags: 'DPE', details: 'bad_request', ua: null, authority: null },
+    { method: null, path: null, protocol: 'HTTP/1.1', code: 431, flags: 'DPE', details: 'request_headers_too_large', ua: null, authority: null },
+    { method: 'GET', path: '/where?q=1', protocol: 'HTTP/1.1', code: 400, flags: 'DPE', details: 'bad_request', ua: 'refused/1', authority: 'no host' },
+    { method: 'GET', path: '/h2%zz', protocol: 'HTTP/2', code: 400, flags: 'DPE', details: 'bad_request', ua: 'refused/2', authority: HOST },
+  ]);
+  const connect = lines[4]!;
+  assert.deepEqual([connect.method, connect.authority, connect.code, connect.flags], ['CONNECT', `127.0.0.1:${closedPort}`, 503, 'UF'], JSON.stringify(connect));
+  for (const l of lines) assert.match(String(l.remote), /^127\.0\.0\.1:\d+$/, 'the client connection is on every line');
+  // Istio's metrics count them on the source reporter, as Envoy's stats filter does a local reply.
+  const after_ = await series(client);
+  const grew = (want: Record<string, string>) => sum(after_, want) - sum(before, want);
+  assert.equal(grew({ reporter: 'source', response_code: '400', response_flags: 'DPE' }), 3, JSON.stringify(after_));
+  assert.equal(grew({ reporter: 'source', response_code: '431', response_flags: 'DPE' }), 1);
+  assert.equal(grew({ reporter: 'source', response_code: '503', response_flags: 'UF' }), 1);
 });

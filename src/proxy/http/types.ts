@@ -87,6 +87,12 @@ export interface Downstream {
   upgradeTo(status: number, headers: HeaderList): { socket: import('node:net').Socket; head: Buffer } | undefined;
 }
 
+/**
+ * What telemetry reads of a request when its exchange ends (telemetry/events.ts RequestEvent.ds):
+ * a live Downstream, or a request the listener refused before routing (http/refused.ts).
+ */
+export type DownstreamView = Pick<Downstream, 'head' | 'remoteAddress' | 'remotePort' | 'sourcePrincipal' | 'peerWorkload' | 'localAddress' | 'hostPorts' | 'requestedServerName' | 'dynamicMetadata' | 'peerMetadata' | 'listenerName' | 'trace'>;
+
 // The upstream side's vocabulary: what every upstream codec (http1/client.ts, http2/client.ts) takes
 // and gives back.
 

@@ -16,6 +16,7 @@ import { rawHttp1Error } from '../errors.ts';
 import { peerPrincipal, peerWorkload } from '../tls/peer.ts';
 import { type HostPorts, type HostPortsHolder, hostPortsOf } from '../net/addresses.ts';
 import type { PeerMetadata } from '../http/peer-metadata.ts';
+import { type Refusal, RefusedRequest, refusedHead } from '../http/refused.ts';
 import { READ_BUFFER, readAsStream, readInto } from '../net/read-buffer.ts';
 import { flushAtReadEnd, readEnded, readStarted } from '../net/read-end.ts';
 
@@ -27,8 +28,8 @@ export interface Http1Options {
   onRequest(ds: Downstream): void;
   /** CONNECT host:port: the listener decides what the tunnel carries. `head`: bytes after the request. */
   onConnect(authority: string, socket: net.Socket, head: Buffer): void;
-  /** A request the sidecar refuses before routing (a parse error, a limit): for the stats. */
-  onRejected?(status: number, code: string): void;
+  /** A request the sidecar refuses before routing (a parse error, a limit, a head too slow): for telemetry. */
+  onRejected?(r: Refusal): void;
   /** A bug in the sidecar met while serving this connection: it is closed, the sidecar goes on. */
   onBug(e: unknown): void;
   path: PathOptions;
@@ -237,7 +238,7 @@ class ServerConnection implements HostPortsHolder {
       this.pauseReason = 'none';
       this.parser.resume();
       if (why === 'framing') {
-        this.reject(400, 'bad_request', 'malformed HTTP request: Transfer-Encoding does not end in chunked, so where the body ends cannot be known');
+        this.reject(400, 'bad_request', 'malformed HTTP request: Transfer-Encoding does not end in chunked, so where the body ends cannot be known', true);
         return;
       }
       if (why === 'limit') {
@@ -286,31 +287,31 @@ class ServerConnection implements HostPortsHolder {
     const minor = p.versionMinor;
     const method = p.method;
     if (major !== 1) {
-      this.reject(major === 0 ? 400 : 505, 'bad_request', `request line "${method} ${this.url.slice(0, 100)}" has no HTTP/1.x version (HTTP/0.9 is not supported)`);
+      this.reject(major === 0 ? 400 : 505, 'bad_request', `request line "${method} ${this.url.slice(0, 100)}" has no HTTP/1.x version (HTTP/0.9 is not supported)`, true);
       return;
     }
     const raw = this.headers.list;
     const f = this.fields;
-    if (f.hosts > 1) return this.reject(400, 'bad_request', 'request has more than one Host header');
+    if (f.hosts > 1) return this.reject(400, 'bad_request', 'request has more than one Host header', true);
     if (method === 'CONNECT') {
-      if (!validAuthority(this.url)) return this.reject(400, 'bad_request', `CONNECT target "${this.url.slice(0, 200)}" is not host:port`);
+      if (!validAuthority(this.url)) return this.reject(400, 'bad_request', `CONNECT target "${this.url.slice(0, 200)}" is not host:port`, true);
       this.detach();
       this.opts.onConnect(this.url, this.socket, upgradeHead ?? Buffer.alloc(0));
       return;
     }
     const target = splitTarget(this.url);
-    if (typeof target === 'string') return this.reject(400, 'bad_request', target);
+    if (typeof target === 'string') return this.reject(400, 'bad_request', target, true);
     const authority = target.authority ?? f.host;
-    if (!authority) return this.reject(400, 'bad_request', `${method} ${this.url.slice(0, 200)}: no Host header and no absolute URL, so there is no service to route to`);
+    if (!authority) return this.reject(400, 'bad_request', `${method} ${this.url.slice(0, 200)}: no Host header and no absolute URL, so there is no service to route to`, true);
     // A client sends the same Host on every request of its connection: it is checked once.
     if (authority !== this.validHost) {
-      if (!validAuthority(authority)) return this.reject(400, 'bad_request', `Host "${authority.slice(0, 200)}" is not a valid host[:port]`);
+      if (!validAuthority(authority)) return this.reject(400, 'bad_request', `Host "${authority.slice(0, 200)}" is not a valid host[:port]`, true);
       this.validHost = ownString(authority);
     }
     const path = canonicalPath(target.path, this.opts.path);
-    if (path === undefined) return this.reject(400, 'bad_request', `path "${target.path.slice(0, 200)}" has a malformed percent-escape`);
+    if (path === undefined) return this.reject(400, 'bad_request', `path "${target.path.slice(0, 200)}" has a malformed percent-escape`, true);
     const expect = f.expect;
-    if (expect !== undefined && expect.toLowerCase() !== '100-continue') return this.reject(417, 'bad_request', `Expect: ${expect.slice(0, 100)} is not supported (only 100-continue is)`);
+    if (expect !== undefined && expect.toLowerCase() !== '100-continue') return this.reject(417, 'bad_request', `Expect: ${expect.slice(0, 100)} is not supported (only 100-continue is)`, true);
     const cl = f.contentLength;
     const chunked = f.transferEncoding !== undefined;
     const contentLength = cl !== undefined ? Number(cl) : undefined;
@@ -381,12 +382,37 @@ class ServerConnection implements HostPortsHolder {
     });
   }
 
-  /** Answers a request that never reached the request path, and closes the connection. */
-  reject(status: number, code: string, message: string): void {
-    this.opts.onRejected?.(status, code);
+  /**
+   * Answers a request that never reached the request path, and closes the connection. `complete`:
+   * its head was read whole (its headers go with the refusal). A request already on the path
+   * (clientBroke) is reported by its exchange, not here.
+   */
+  reject(status: number, code: string, message: string, complete = false): void {
+    if (this.opts.onRejected && !this.stream) this.opts.onRejected(this.refusal(status, code, complete));
     if (this.closed) return;
     this.socket.write(rawHttp1Error(status, code, message), 'latin1');
     this.closeAfterFlush();
+  }
+
+  /**
+   * The refused request: its request line and headers where its head was read whole, else only its
+   * connection (as Envoy's HTTP/1 codec, which makes a request's headers when its head is done).
+   */
+  private refusal(status: number, code: string, complete: boolean): Refusal {
+    const p = this.parser;
+    const url = this.url;
+    const protocol = p.versionMajor === 1 && p.versionMinor === 0 ? 'HTTP/1.0' : 'HTTP/1.1';
+    let head: RequestHead;
+    if (!complete) head = refusedHead('', '', '', '', protocol);
+    else if (p.method === 'CONNECT') head = refusedHead('CONNECT', url, '', '', protocol); // its target is its authority
+    else {
+      const t = splitTarget(url);
+      const q = url.indexOf('?');
+      head = typeof t === 'object' ? refusedHead(p.method, t.authority ?? this.fields.host ?? '', t.path, t.query, protocol) : refusedHead(p.method, this.fields.host ?? '', q < 0 ? url : url.slice(0, q), q < 0 ? '' : url.slice(q + 1), protocol);
+      head.headers = endToEnd(this.headers.list);
+    }
+    // A head that never came whole waited the headers timeout; any other refusal is answered as it is read.
+    return { status, code, durationMs: status === 408 ? this.opts.headersTimeoutMs : 0, ds: new RefusedRequest(this.socket, head, this) };
   }
 
   /** Ends our side once the answer is out, then drains what the client still sends for a while. */

@@ -12,10 +12,12 @@ import type { BodySink, Downstream, HeaderList, RequestHead } from '../http/type
 import { type PathOptions, canonicalPath, splitTarget, validAuthority } from '../http/path.ts';
 import { MAX_HEADER_BYTES, MAX_HEADER_COUNT, endToEnd, get } from '../http1/headers.ts';
 import { ProxyError, sendError } from '../errors.ts';
+import type { Refusal } from '../http/refused.ts';
 
 export interface Http2Options {
   onRequest(ds: Downstream): void;
-  onRejected?(status: number, code: string): void;
+  /** A stream refused before routing (headers too large, a malformed head): for telemetry, the stream itself its request. */
+  onRejected?(r: Refusal): void;
   /** Read per stream, so that a config update applies to the next request. */
   limits(): { path: PathOptions; idleTimeoutMs: number };
 }
@@ -78,7 +80,8 @@ function onStream(opts: Http2Options, stream: http2.ServerHttp2Stream, h: http2.
   const head: RequestHead = {
     method,
     authority,
-    path: path ?? '/',
+    // A path refused below is logged as it came (http/refused.ts).
+    path: path ?? (typeof target === 'string' ? String(h[':path'] ?? '') : target.path),
     query: typeof target === 'string' ? '' : target.query,
     // "te: trailers" is the one TE an HTTP/2 request may carry; gRPC needs it on the next hop.
     headers: endToEnd(fields, 'te'),
@@ -88,7 +91,7 @@ function onStream(opts: Http2Options, stream: http2.ServerHttp2Stream, h: http2.
   };
   const ds = new Stream(stream, head);
   if (bytes > MAX_HEADER_BYTES) {
-    opts.onRejected?.(431, 'request_headers_too_large');
+    opts.onRejected?.({ status: 431, code: 'request_headers_too_large', durationMs: 0, ds });
     sendError(ds, new ProxyError('request_headers_too_large', `request headers too large (${Math.ceil(bytes / 1024)} KiB; the limit is ${MAX_HEADER_BYTES / 1024} KiB)`));
     return;
   }
@@ -99,7 +102,7 @@ function onStream(opts: Http2Options, stream: http2.ServerHttp2Stream, h: http2.
   else if (typeof target === 'string') bad = target;
   else if (path === undefined) bad = `path "${target.path.slice(0, 200)}" has a malformed percent-escape`;
   if (bad !== undefined) {
-    opts.onRejected?.(400, 'bad_request');
+    opts.onRejected?.({ status: 400, code: 'bad_request', durationMs: 0, ds });
     sendError(ds, new ProxyError('bad_request', bad));
     return;
   }

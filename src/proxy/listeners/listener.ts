@@ -22,6 +22,7 @@ import type { ConnectTarget } from '../http/forward.ts';
 import { Sweeper, serveHttp1 } from '../http1/server.ts';
 import { type Http2Downstream, createHttp2Downstream } from '../http2/server.ts';
 import { rawHttp1Error, rawHttp1Reply } from '../errors.ts';
+import { type Refusal, RefusedRequest, refusedHead } from '../http/refused.ts';
 import { type TcpContext, dial, pipeTcp, proxyTcp } from '../tcp/tcp.ts';
 import { type CurrentFilters, admitConnection } from '../tcp/authz.ts';
 import { exchangePeerMetadata } from '../tcp/peer-exchange.ts';
@@ -40,7 +41,8 @@ export interface ListenerHandlers {
   /** Hands a CONNECT tunnel (its 200 sent) to the internal listener of that name. */
   internal(listener: string, socket: net.Socket, head: Buffer, authority: string): void;
   /** The sidecar answered the client itself, before or instead of an upstream exchange. */
-  onRejected(status: number, code: string, cluster?: string): void;
+  /** A request the listener answered itself before routing (http/refused.ts): for telemetry. */
+  onRejected(r: Refusal): void;
   log(msg: string): void;
   tcp: TcpContext;
   /** The workload certificate and the TLS counts, for listeners with mTLS chains. */
@@ -75,7 +77,7 @@ export function createListener(handlers: ListenerHandlers, limits: () => Listene
   const server = net.createServer({ noDelay: true });
   const h2 = createHttp2Downstream({
     onRequest: (ds) => handlers.onRequest(ds),
-    onRejected: (status, code) => handlers.onRejected(status, code),
+    onRejected: (r) => handlers.onRejected(r),
     limits: () => limits(),
   });
   const codecs: Codecs = { h2, sweeper: new Sweeper() };
@@ -185,6 +187,11 @@ const REFUSED_LINGER_MS = 1000;
  * moment it is destroyed whatever the client does. (A socket handed over by the HTTP/1.1 server
  * is paused, and a dial leaves it half-open: ending it alone would keep it, and its slot, for good.)
  */
+/** A CONNECT the listener answers itself (no route, a direct response, a cluster it cannot reach), for telemetry. */
+function connectRefusal(s: net.Socket, authority: string, status: number, code: string, cluster?: string, durationMs = 0): Refusal {
+  return { status, code, cluster, durationMs, ds: new RefusedRequest(s, refusedHead('CONNECT', authority, '', '', 'HTTP/1.1')) };
+}
+
 function refuse(s: net.Socket, answer: string): void {
   s.allowHalfOpen = false;
   s.on('data', () => {});
@@ -214,17 +221,17 @@ function sniff(socket: net.Socket, handlers: ListenerHandlers, limits: ListenerL
         onConnect: (authority, s, head) => {
           const t = handlers.connectTarget(authority);
           if (typeof t === 'string') {
-            handlers.onRejected(404, 'no_route');
+            handlers.onRejected(connectRefusal(s, authority, 404, 'no_route'));
             refuse(s, rawHttp1Error(404, 'no_route', t));
             return;
           }
           if (t.kind === 'reply') {
-            handlers.onRejected(t.status, 'direct_response');
+            handlers.onRejected(connectRefusal(s, authority, t.status, 'direct_response'));
             refuse(s, rawHttp1Reply(t.status, t.body));
             return;
           }
           if (t.kind === 'error') {
-            handlers.onRejected(t.error.status, t.error.code, t.error.cluster);
+            handlers.onRejected(connectRefusal(s, authority, t.error.status, t.error.code, t.error.cluster));
             refuse(s, rawHttp1Error(t.error.status, t.error.code, t.error.message));
             return;
           }
@@ -243,10 +250,11 @@ function sniff(socket: net.Socket, handlers: ListenerHandlers, limits: ListenerL
             // A TCP service: answer 200 once the upstream is connected, or say why it is not.
             s.pause();
             s.allowHalfOpen = true;
+            const dialed = performance.now();
             const c = dial(handlers.tcp, t.cluster, (err, d) => {
               s.off('close', onClose);
               if (err) {
-                handlers.onRejected(err.status, err.code, t.cluster);
+                handlers.onRejected(connectRefusal(s, authority, err.status, err.code, t.cluster, performance.now() - dialed));
                 refuse(s, rawHttp1Error(err.status, err.code, err.message));
                 return;
               }

@@ -4,7 +4,7 @@
 // so that two sidecars in one process, as some tests run them, never see each other's events.
 import dc from 'node:diagnostics_channel';
 import type net from 'node:net';
-import type { Downstream, HeaderList } from '../http/types.ts';
+import type { DownstreamView, HeaderList } from '../http/types.ts';
 import type { PeerMetadata } from '../http/peer-metadata.ts';
 import type { AccessLogConfig } from '../xds-client/convert-accesslog.ts';
 
@@ -27,9 +27,10 @@ export interface RequestEvent {
   authzPolicy?: string;
   /**
    * The request itself (head, connection addresses, the client's SPIFFE id, its listener), for the
-   * access log and the metrics' labels: read while the event is delivered, never kept.
+   * access log and the metrics' labels: read while the event is delivered, never kept. A request
+   * the listener refused before routing has one too (http/refused.ts), with what was read of it.
    */
-  ds?: Downstream;
+  ds?: DownstreamView;
   /** The route that took it (its name), when one did. */
   route?: string;
   /** That route's decorator operation (its spans' name), when it has one. */
@@ -62,7 +63,7 @@ export type RequestDetail = Pick<RequestEvent, 'upstreamMetadata' | 'route' | 'o
  * shape, so that each subscriber's reads of it stay monomorphic (spreading what each exchange had
  * made events of several shapes, and the readers' loads went through V8's generic lookup).
  */
-export function requestEvent(cluster: string, status: number, reason: string | undefined, endpoint: string | undefined, durationMs: number | undefined, source: string | undefined, ds: Downstream | undefined, d: RequestDetail | undefined): RequestEvent {
+export function requestEvent(cluster: string, status: number, reason: string | undefined, endpoint: string | undefined, durationMs: number | undefined, source: string | undefined, ds: DownstreamView | undefined, d: RequestDetail | undefined): RequestEvent {
   return {
     cluster,
     status,

@@ -18,6 +18,9 @@ const FLAGS: Readonly<Record<string, string>> = {
   fault_abort: 'FI',
   rate_limited: 'RL',
   ext_authz_denied: 'UAEX',
+  // What the codec refuses (a malformed or oversized head: http/refused.ts), as Envoy's HCM flags a codec error.
+  bad_request: 'DPE',
+  request_headers_too_large: 'DPE',
 };
 
 /** Envoy's response code details, by the sidecar's reason. */
@@ -38,6 +41,7 @@ const DETAILS: Readonly<Record<string, string>> = {
   jwt_authn_denied: 'jwt_authn_access_denied',
   bad_request: 'bad_request',
   request_headers_too_large: 'request_headers_too_large',
+  request_headers_timeout: 'request_header_timeout',
 };
 
 export function responseFlags(reason: string | undefined): string {
