@@ -86,7 +86,7 @@ export function traceRequest(head: RequestHead, cfg: TracingConfig, rand: number
       }
     } else if (c === 98 /* b */ && n === 'b3') b3 = true;
   }
-  const inc = tp >= 0 || b3 || b3any ? incoming(h) : NONE;
+  const inc = tp >= 0 || b3 || b3any ? incoming(h, tp, state) : NONE;
   // An empty x-request-id is none (Envoy makes a new one, unless the HCM's generate_request_id is false).
   let requestId = rid >= 0 && h[rid + 1] ? h[rid + 1]! : cfg.generateRequestId ? uuid() : '';
   // Envoy's mutateTracingRequestHeader: the decision the request id carries, else one drawn from it.
@@ -188,12 +188,16 @@ const HEX16 = /^[0-9a-f]{16}$/;
 const ZERO32 = '0'.repeat(32);
 const ZERO16 = '0'.repeat(16);
 
-/** The incoming context: W3C first (Envoy's OpenTelemetry tracer), then B3 single, then B3 multi. */
-export function incoming(h: HeaderList): Incoming {
-  const tp = value(h, 'traceparent');
-  const w3c = tp === undefined ? undefined : traceparent(tp.trim());
+/**
+ * The incoming context: W3C first (Envoy's OpenTelemetry tracer), then B3 single, then B3 multi.
+ * `at`: where the first traceparent is (-1: none), and `state`: whether a tracestate came, where
+ * the caller's pass over the headers found them already (undefined: looked up here).
+ */
+export function incoming(h: HeaderList, at?: number, state?: boolean): Incoming {
+  const tp = at === undefined ? value(h, 'traceparent') : at >= 0 ? h[at + 1] : undefined;
+  const w3c = tp === undefined ? undefined : traceparent(trimmed(tp));
   if (w3c) {
-    const ts = value(h, 'tracestate');
+    const ts = state === false ? undefined : value(h, 'tracestate');
     if (ts) w3c.traceState = ts;
     return w3c;
   }
@@ -269,6 +273,13 @@ function b3TraceId(s: string | undefined): string | undefined {
   if (!s) return undefined;
   const id = s.length === 16 ? ZERO16 + s : s;
   return HEX32.test(id) && id !== ZERO32 ? id : undefined;
+}
+
+/** `s` without surrounding whitespace (String.prototype.trim's); itself, without the call, where both ends are printable ASCII (a traceparent as sent). */
+function trimmed(s: string): string {
+  const a = s.charCodeAt(0);
+  const z = s.charCodeAt(s.length - 1);
+  return a > 32 && a < 127 && z > 32 && z < 127 ? s : s.trim();
 }
 
 function sampledOf(s: string | undefined): boolean | undefined {
