@@ -4,7 +4,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import net from 'node:net';
-import { Telemetry, type RequestEvent } from '../../src/proxy/telemetry/events.ts';
+import { Telemetry, type RequestEvent, requestEvent } from '../../src/proxy/telemetry/events.ts';
+import { RefusedRequest, refusedHead } from '../../src/proxy/http/refused.ts';
 import { TAP_BUFFER_CHARS, TAP_BUFFER_LINES, Tap } from '../../src/proxy/telemetry/tap.ts';
 import { listen, waitFor } from '../helpers.ts';
 
@@ -122,6 +123,28 @@ test("a listener that does not read, with requests whose paths are 60 KB: what t
     assert.ok(held <= TAP_BUFFER_CHARS, `the tap holds ${held} characters for a listener that does not read`);
     assert.ok(tap.stats().dropped > 0, 'the rest were dropped and counted');
     sock.destroy();
+  } finally {
+    server.closeAllConnections();
+    server.close();
+  }
+});
+
+test("a request refused before its head was read (http/refused.ts): its line's method is '-', with the refusal's status and flag", async () => {
+  const { t, port, server } = await tapServer();
+  try {
+    const lines: string[] = [];
+    const req = http.get(`http://127.0.0.1:${port}/tap`);
+    const res = await new Promise<http.IncomingMessage>((r) => req.on('response', r));
+    res.setEncoding('utf8');
+    res.on('data', (d: string) => lines.push(...d.split('\n').filter(Boolean)));
+    await waitFor('the subscription', async () => t.request.hasSubscribers);
+    const refused = new RefusedRequest(new net.Socket(), refusedHead('', '', '', '', 'HTTP/1.1'));
+    refused.listenerName = 'inbound|8000||';
+    t.request.publish(requestEvent('-', 400, 'bad_request', undefined, 0, undefined, refused, undefined));
+    await waitFor('a line', async () => lines.length === 1);
+    const line = JSON.parse(lines[0]!);
+    assert.deepEqual([line.method, line.authority, line.path, line.status, line.flags, line.direction], ['-', '', '', 400, 'DPE', 'inbound']);
+    req.destroy();
   } finally {
     server.closeAllConnections();
     server.close();

@@ -117,7 +117,8 @@ export class Tap {
       type: 'request',
       time: new Date().toISOString(),
       direction: inbound ? 'inbound' : 'outbound',
-      method: ds.head.method,
+      // A request refused before its head was read has none (http/refused.ts): '-', as the access log writes it.
+      method: ds.head.method || '-',
       authority: ds.head.authority,
       path: ds.head.path,
       status: e.status,
