@@ -14,7 +14,7 @@ import { raw } from './mesh.ts';
 /** A refusal, with its connection's ends read as it was delivered (as telemetry reads them: the socket closes after). */
 type Seen = Refusal & { remote: string; local: string; principal: string | undefined };
 
-async function server(onRequest: (ds: Downstream) => void = () => {}): Promise<{ port: number; refused: Seen[]; requests: Downstream[]; close(): void }> {
+async function server(onRequest: (ds: Downstream) => void = () => {}, headersTimeoutMs = 10_000): Promise<{ port: number; refused: Seen[]; requests: Downstream[]; close(): void }> {
   const refused: Seen[] = [];
   const requests: Downstream[] = [];
   const sweeper = new Sweeper();
@@ -31,7 +31,7 @@ async function server(onRequest: (ds: Downstream) => void = () => {}): Promise<{
         throw e;
       },
       path: { normalize: false, mergeSlashes: false },
-      headersTimeoutMs: 10_000,
+      headersTimeoutMs,
       idleTimeoutMs: 10_000,
       sweeper,
     } as Parameters<typeof serveHttp1>[1]);
@@ -78,6 +78,19 @@ test('a request on the path whose chunked body breaks: reported by its exchange 
     assert.match(r.data, /^HTTP\/1\.1 400 /, 'the client hears why');
     assert.equal(srv.requests.length, 1);
     assert.deepEqual(srv.refused, []);
+  } finally {
+    srv.close();
+  }
+});
+
+test("a head that did not arrive within the listener's request_headers_timeout: refused 408, its duration the timeout, nothing of the request", async () => {
+  const srv = await server(undefined, 300);
+  try {
+    const r = await raw(srv.port, 'GET /slow HTTP/1.1\r\nHost: a\r\n');
+    assert.match(r.data, /^HTTP\/1\.1 408 /);
+    assert.equal(srv.refused.length, 1);
+    const { status, code, durationMs, ds } = srv.refused[0]!;
+    assert.deepEqual([status, code, durationMs, ds.head.method, ds.head.path], [408, 'request_headers_timeout', 300, '', '']);
   } finally {
     srv.close();
   }
