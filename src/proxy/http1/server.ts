@@ -16,6 +16,7 @@ import { rawHttp1Error } from '../errors.ts';
 import { peerPrincipal, peerWorkload } from '../tls/peer.ts';
 import { type HostPorts, type HostPortsHolder, hostPortsOf } from '../net/addresses.ts';
 import type { PeerMetadata } from '../http/peer-metadata.ts';
+import type { TraceContext } from '../http/trace-context.ts';
 import { type Refusal, RefusedRequest, refusedHead } from '../http/refused.ts';
 import { READ_BUFFER, readAsStream, readInto } from '../net/read-buffer.ts';
 import { flushAtReadEnd, readEnded, readStarted } from '../net/read-end.ts';
@@ -570,6 +571,14 @@ class Stream implements Downstream {
   /** Set by forward.ts's metadata exchange: the client's metadata, and what goes with whatever answer goes. */
   peerMetadata: PeerMetadata | undefined = undefined;
   responseMetadata: HeaderList | undefined = undefined;
+  /**
+   * Set by the layers that have them (tracing, JWT authentication, an external authorizer):
+   * declared so that a stream that gets one keeps its shape. Added later, each moved the stream to
+   * another hidden class, and the code that reads streams saw two.
+   */
+  trace: TraceContext | undefined = undefined;
+  dynamicMetadata: Record<string, Record<string, unknown>> | undefined = undefined;
+  responseHeadersToAdd: HeaderList | undefined = undefined;
   /** The request's trailers (a chunked body), made when the first trailer field arrives. */
   trailers: HeaderCollector | undefined;
   private readonly conn: ServerConnection;

@@ -8,6 +8,7 @@ import type net from 'node:net';
 import { peerPrincipal, peerWorkload } from '../tls/peer.ts';
 import { type HostPorts, type HostPortsHolder, hostPortsOf } from '../net/addresses.ts';
 import type { PeerMetadata } from '../http/peer-metadata.ts';
+import type { TraceContext } from '../http/trace-context.ts';
 import type { BodySink, Downstream, HeaderList, RequestHead } from '../http/types.ts';
 import { type PathOptions, canonicalPath, splitTarget, validAuthority } from '../http/path.ts';
 import { MAX_HEADER_BYTES, MAX_HEADER_COUNT, endToEnd, get } from '../http1/headers.ts';
@@ -121,6 +122,14 @@ class Stream implements Downstream {
   /** Set by forward.ts's metadata exchange: the client's metadata, and what goes with whatever answer goes. */
   peerMetadata: PeerMetadata | undefined = undefined;
   responseMetadata: HeaderList | undefined = undefined;
+  /**
+   * Set by the layers that have them (tracing, JWT authentication, an external authorizer):
+   * declared so that a stream that gets one keeps its shape. Added later, each moved the stream to
+   * another hidden class, and the code that reads streams saw two.
+   */
+  trace: TraceContext | undefined = undefined;
+  dynamicMetadata: Record<string, Record<string, unknown>> | undefined = undefined;
+  responseHeadersToAdd: HeaderList | undefined = undefined;
   responseStarted = false;
   private finished = false;
   private trailersIn: HeaderList = [];
