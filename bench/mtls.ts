@@ -14,8 +14,10 @@
 //
 // The target (issue 7): mTLS adds at most 1.3x to Weft's plain-text CPU per request on reused
 // connections, each sidecar against itself. It is judged on paired rounds (pairedRounds): both
-// meshes stay up and fixed-rate runs alternate between them, so that a ratio compares runs seconds
-// apart, not minutes (unpaired, the ratio moved from 1.23x to 1.37x between runs of the same code).
+// meshes stay up and each round loads both at once, each at the fixed rate, so that a ratio's two
+// sides are counted over the same seconds (unpaired, the ratio moved from 1.23x to 1.37x between
+// runs of the same code; in turn, rounds seconds apart, 1.24x and 1.41x: this machine's speed moves
+// from one ten-second window to the next, as the telemetry phase found on 2026-12-07).
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -65,7 +67,7 @@ export async function runMtls(tools: Tools, tmp: string): Promise<MtlsResult> {
     paths.push(mtls);
     const weftPlain = await measure(plain.name, plain.watched, h1Steps(tools, plain.name, plain.url, SERVICE));
     const weftMtls = await measure(mtls.name, mtls.watched, h1Steps(tools, mtls.name, mtls.url, SERVICE));
-    const paired = await pairedRounds(tools.hey, { ...plain, host: SERVICE }, { ...mtls, host: SERVICE });
+    const paired = await pairedRounds(tools.hey, { ...plain, host: SERVICE }, { ...mtls, host: SERVICE }, undefined, 0, true);
     await stopPath(plain);
     const rev = await applyYaml(mtls.mesh.admin, NEW_CONNECTION_PER_REQUEST);
     await waitForAck(mtls.mesh.admin, rev);
