@@ -17,7 +17,7 @@ export interface Refusal {
   code: string;
   /** The cluster a CONNECT's route chose, where it got that far. */
   cluster?: string;
-  /** From the head's first byte to the answer, where that is not about nothing (a head that never completed). */
+  /** From the head's first byte to the answer: 0 for one answered as it was read, the timeout for a head that never came whole, the connection attempt for a CONNECT's. */
   durationMs?: number;
   /** The request: the codec's own stream where it made one (HTTP/2), else a RefusedRequest. */
   ds: DownstreamView;

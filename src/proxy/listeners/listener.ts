@@ -40,8 +40,7 @@ export interface ListenerHandlers {
   connectTarget(authority: string): ConnectTarget | string;
   /** Hands a CONNECT tunnel (its 200 sent) to the internal listener of that name. */
   internal(listener: string, socket: net.Socket, head: Buffer, authority: string): void;
-  /** The sidecar answered the client itself, before or instead of an upstream exchange. */
-  /** A request the listener answered itself before routing (http/refused.ts): for telemetry. */
+  /** A request the listener answered itself instead of the request path (a refused head, a CONNECT: http/refused.ts): for telemetry. */
   onRejected(r: Refusal): void;
   log(msg: string): void;
   tcp: TcpContext;
@@ -181,17 +180,17 @@ interface Codecs {
 /** How long a refused CONNECT's client may take to close after the answer, before the socket is destroyed. */
 const REFUSED_LINGER_MS = 1000;
 
+/** A CONNECT the listener answers itself (no route, a direct response, a cluster it cannot reach), for telemetry. */
+function connectRefusal(s: net.Socket, authority: string, status: number, code: string, cluster?: string, durationMs = 0): Refusal {
+  return { status, code, cluster, durationMs, ds: new RefusedRequest(s, refusedHead('CONNECT', authority, '', '', 'HTTP/1.1')) };
+}
+
 /**
  * Answers a CONNECT that goes nowhere, and closes it: what the client still sends (its FIN, or
  * bytes) is read and dropped, so that the socket closes and leaves the connection limit; after a
  * moment it is destroyed whatever the client does. (A socket handed over by the HTTP/1.1 server
  * is paused, and a dial leaves it half-open: ending it alone would keep it, and its slot, for good.)
  */
-/** A CONNECT the listener answers itself (no route, a direct response, a cluster it cannot reach), for telemetry. */
-function connectRefusal(s: net.Socket, authority: string, status: number, code: string, cluster?: string, durationMs = 0): Refusal {
-  return { status, code, cluster, durationMs, ds: new RefusedRequest(s, refusedHead('CONNECT', authority, '', '', 'HTTP/1.1')) };
-}
-
 function refuse(s: net.Socket, answer: string): void {
   s.allowHalfOpen = false;
   s.on('data', () => {});
