@@ -24,15 +24,21 @@ async function tapServer(): Promise<{ t: Telemetry; tap: Tap; port: number; serv
   return { t, tap, port: await listen(server), server };
 }
 
+/** A listener on the tap: the lines it has got so far, and its request (destroy it to leave). */
+async function listenTap(port: number): Promise<{ lines: string[]; req: http.ClientRequest }> {
+  const lines: string[] = [];
+  const req = http.get(`http://127.0.0.1:${port}/tap`);
+  const res = await new Promise<http.IncomingMessage>((r) => req.on('response', r));
+  res.setEncoding('utf8');
+  res.on('data', (d: string) => lines.push(...d.split('\n').filter(Boolean)));
+  return { lines, req };
+}
+
 test('tap subscribes while someone listens and unsubscribes when the listener leaves; a line per request with both principals', async () => {
   const { t, tap, port, server } = await tapServer();
   try {
     assert.equal(t.request.hasSubscribers, false);
-    const lines: string[] = [];
-    const req = http.get(`http://127.0.0.1:${port}/tap`);
-    const res = await new Promise<http.IncomingMessage>((r) => req.on('response', r));
-    res.setEncoding('utf8');
-    res.on('data', (d: string) => lines.push(...d.split('\n').filter(Boolean)));
+    const { lines, req } = await listenTap(port);
     await waitFor('the subscription', async () => t.request.hasSubscribers);
     t.request.publish(event(1));
     await waitFor('a line', async () => lines.length === 1);
@@ -132,11 +138,7 @@ test("a listener that does not read, with requests whose paths are 60 KB: what t
 test("a request refused before its head was read (http/refused.ts): its line's method is '-', with the refusal's status and flag", async () => {
   const { t, port, server } = await tapServer();
   try {
-    const lines: string[] = [];
-    const req = http.get(`http://127.0.0.1:${port}/tap`);
-    const res = await new Promise<http.IncomingMessage>((r) => req.on('response', r));
-    res.setEncoding('utf8');
-    res.on('data', (d: string) => lines.push(...d.split('\n').filter(Boolean)));
+    const { lines, req } = await listenTap(port);
     await waitFor('the subscription', async () => t.request.hasSubscribers);
     const refused = new RefusedRequest(new net.Socket(), refusedHead('', '', '', '', 'HTTP/1.1'));
     refused.listenerName = 'inbound|8000||';
