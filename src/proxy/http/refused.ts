@@ -6,7 +6,7 @@
 // the listener a Refusal: what was read of the request, and its connection's ends, as a
 // DownstreamView that telemetry reads while the event is delivered.
 import type net from 'node:net';
-import { peerPrincipal, peerWorkload } from '../tls/peer.ts';
+import { peerPrincipal, peerWorkload, requestedServerName } from '../tls/peer.ts';
 import { type HostPorts, type HostPortsHolder, hostPortsOf } from '../net/addresses.ts';
 import type { DownstreamView, RequestHead } from './types.ts';
 
@@ -68,7 +68,6 @@ export class RefusedRequest implements DownstreamView {
   }
 
   requestedServerName(): string | undefined {
-    const n = (this.socket as { servername?: unknown }).servername;
-    return typeof n === 'string' && n !== '' ? n : undefined;
+    return requestedServerName(this.socket);
   }
 }

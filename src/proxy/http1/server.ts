@@ -13,7 +13,7 @@ import { type PathOptions, canonicalPath, splitTarget, validAuthority } from '..
 import { FramingFields, HeaderCollector, MAX_HEADER_BYTES, MAX_HEADER_COUNT, endToEnd, headBytes, lastChunk, ownString, writeChunk, writeMessage } from './headers.ts';
 import { OK, PAUSED, PAUSED_UPGRADE, Parser, TYPE_REQUEST } from './llhttp.ts';
 import { rawHttp1Error } from '../errors.ts';
-import { peerPrincipal, peerWorkload } from '../tls/peer.ts';
+import { peerPrincipal, peerWorkload, requestedServerName } from '../tls/peer.ts';
 import { type HostPorts, type HostPortsHolder, hostPortsOf } from '../net/addresses.ts';
 import type { PeerMetadata } from '../http/peer-metadata.ts';
 import type { TraceContext } from '../http/trace-context.ts';
@@ -634,9 +634,7 @@ class Stream implements Downstream {
   }
 
   requestedServerName(): string | undefined {
-    // A TLSSocket's servername: the ClientHello's SNI (false when it sent none); a plain socket has none.
-    const n = (this.conn.socket as { servername?: unknown } | undefined)?.servername;
-    return typeof n === 'string' && n !== '' ? n : undefined;
+    return requestedServerName(this.conn.socket);
   }
 
   readBody(sink: BodySink): void {

@@ -5,7 +5,7 @@
 // with the bytes it already read. One Http2Server object per listener carries its sessions.
 import http2 from 'node:http2';
 import type net from 'node:net';
-import { peerPrincipal, peerWorkload } from '../tls/peer.ts';
+import { peerPrincipal, peerWorkload, requestedServerName } from '../tls/peer.ts';
 import { type HostPorts, type HostPortsHolder, hostPortsOf } from '../net/addresses.ts';
 import type { PeerMetadata } from '../http/peer-metadata.ts';
 import type { TraceContext } from '../http/trace-context.ts';
@@ -181,9 +181,7 @@ class Stream implements Downstream {
   }
 
   requestedServerName(): string | undefined {
-    // A TLSSocket's servername: the ClientHello's SNI (false when it sent none); a plain socket has none.
-    const n = (this.s.session?.socket as { servername?: unknown } | undefined)?.servername;
-    return typeof n === 'string' && n !== '' ? n : undefined;
+    return requestedServerName(this.s.session?.socket);
   }
 
   constructor(s: http2.ServerHttp2Stream, head: RequestHead) {

@@ -15,7 +15,7 @@ import { type RbacRequest, evaluateRbac, rbacDynamicMetadata } from '../authz/in
 import { EXT_AUTHZ_POLICY } from '../errors.ts';
 import { check } from '../ext-authz/check.ts';
 import type { ClusterCallContext } from '../ext-authz/call.ts';
-import { peerPrincipal } from '../tls/peer.ts';
+import { peerPrincipal, requestedServerName } from '../tls/peer.ts';
 import { unmapped } from '../net/addresses.ts';
 import type { Telemetry } from '../telemetry/events.ts';
 import type { AuthzFilterConfig, ExtAuthzFilterConfig } from '../xds-client/convert.ts';
@@ -41,14 +41,14 @@ export interface ExtAuthzCallContext extends ClusterCallContext {
 export function connectionRequestOf(socket: net.Socket, ctx: Pick<TcpAuthzContext, 'destinationPort'>, serverName?: string): RbacRequest {
   const peer = peerPrincipal(socket);
   // A terminated TLS connection's server name, or the one the tls_inspector read (TLS passed through).
-  const sni = serverName ?? (socket as { servername?: unknown }).servername;
+  const sni = serverName ?? requestedServerName(socket);
   const port = socket.localPort ?? 0;
   return {
     destinationIp: unmapped(socket.localAddress ?? ''),
     destinationPort: ctx.destinationPort?.(port) ?? port,
     sourceIp: unmapped(socket.remoteAddress ?? ''),
     ...(peer !== undefined ? { peer } : {}),
-    ...(typeof sni === 'string' && sni !== '' ? { sni } : {}),
+    ...(sni ? { sni } : {}),
   };
 }
 

@@ -7,7 +7,7 @@ import type net from 'node:net';
 import type { RuntimeConfig } from '../config.ts';
 import { headerValue } from '../http/edits.ts';
 import { hostPort } from '../net/addresses.ts';
-import { peerPrincipal } from '../tls/peer.ts';
+import { peerPrincipal, requestedServerName } from '../tls/peer.ts';
 import type { AccessLogConfig } from '../xds-client/convert-accesslog.ts';
 import type { AuthzEvent, RequestEvent, TcpEvent, Telemetry } from './events.ts';
 import { EXT_AUTHZ_POLICY } from '../errors.ts';
@@ -256,7 +256,6 @@ class HttpEntry implements LogEntry {
 /** What a proxied TCP connection offers them: at its close (or, for the metrics, its open: no bytes yet). */
 export function tcpLogEntry(e: Extract<TcpEvent, { kind: 'open' | 'close' }>, identity: () => string | undefined): LogEntry {
   const { down, up } = e;
-  const sni = (down as { servername?: unknown } | undefined)?.servername;
   const closed = e.kind === 'close' ? e : undefined;
   return {
     startMs: Date.now() - (closed?.durationMs ?? 0),
@@ -270,7 +269,7 @@ export function tcpLogEntry(e: Extract<TcpEvent, { kind: 'open' | 'close' }>, id
     upstreamCluster: e.cluster,
     upstreamLocalAddress: up?.localAddress ? hostPort(up.localAddress, up.localPort) : undefined,
     ...downstreamOf(down, identity),
-    requestedServerName: typeof sni === 'string' && sni ? sni : undefined,
+    requestedServerName: requestedServerName(down),
     upstreamPeerUriSan: peerPrincipal(up),
   };
 }

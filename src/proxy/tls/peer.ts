@@ -21,6 +21,15 @@ export function peerPrincipal(socket: object | undefined | null): string | undef
   return socket ? (socket as WithPrincipal)[PRINCIPAL] : undefined;
 }
 
+/**
+ * The server name (SNI) of the ClientHello a TLS connection came with; undefined for one that sent
+ * none (a TLSSocket's servername is then false or '') and for a plain socket.
+ */
+export function requestedServerName(socket: object | undefined | null): string | undefined {
+  const n = (socket as { servername?: unknown } | undefined | null)?.servername;
+  return typeof n === 'string' && n !== '' ? n : undefined;
+}
+
 /** The URI SAN of a verified peer certificate, if it is a SPIFFE id. */
 export function spiffeOf(cert: PeerCertificate | undefined): string | undefined {
   return peerIdentity(cert && Object.keys(cert).length ? cert : undefined)?.spiffeId;
