@@ -19,7 +19,7 @@ import { responseFlags } from './flags.ts';
 import { guarded } from './guarded.ts';
 
 /**
- * Spans sent per export request (encoding 128 spans takes about 2 ms of the event loop), and kept
+ * Spans sent per export request (encoding 128 spans takes about 0.3 ms of the event loop), and kept
  * waiting per exporter at most (about 1.4 KB each; past it they are dropped and counted).
  */
 export const BATCH_SPANS = 128;
