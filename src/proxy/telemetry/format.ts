@@ -369,10 +369,21 @@ function compileLine(steps: readonly Step[]): LineWriter {
 
 /** Each compiled text format's writer; none where its own text is not plain ASCII or no writer can be made (its lines are never written as bytes). */
 const WRITERS = new WeakMap<FormatParts, TextWriter | null>();
+/** The last format asked for and its writer: a sidecar's lines are mostly of one format (no hash lookup per line). Keeps at most that one format alive past its config. */
+let lastParts: FormatParts | undefined;
+let lastWriter: TextWriter | null = null;
 
 function writerOf(parts: FormatParts): TextWriter | null {
+  if (parts === lastParts) return lastWriter;
   let w = WRITERS.get(parts);
-  if (w !== undefined) return w;
+  if (w === undefined) w = makeWriter(parts);
+  lastParts = parts;
+  lastWriter = w;
+  return w;
+}
+
+function makeWriter(parts: FormatParts): TextWriter | null {
+  let w: TextWriter | null;
   if (parts.some((p) => typeof p === 'string' && /[^\x00-\x7f]/.test(p))) w = null;
   else {
     const out: Step[] = [];
