@@ -70,21 +70,24 @@ export function traceRequest(head: RequestHead, cfg: TracingConfig, rand: number
   for (let i = 0; i < h.length; i += 2) {
     const n = h[i]!;
     const c = n.charCodeAt(0);
+    // By first character and length before any compare: a name that came off the wire is a
+    // string of its own, and comparing it with another is a call into V8 even where the lengths differ.
+    const len = n.length;
     if (c === 116 /* t */) {
-      if (n === 'traceparent') {
+      if (len === 11 && n === 'traceparent') {
         if (tps++ === 0) tp = i;
-      } else if (n === 'tracestate') state = true;
+      } else if (len === 10 && n === 'tracestate') state = true;
     } else if (c === 120 /* x */) {
-      if (n === 'x-request-id') {
+      if (len === 12 && n === 'x-request-id') {
         if (rid < 0) rid = i;
-      } else if (n === 'x-envoy-force-trace') force = true;
-      else if (n === 'x-client-trace-id') client = true;
-      else if (n.startsWith('x-b3-') && B3_MULTI.has(n)) {
+      } else if (len === 19 && n === 'x-envoy-force-trace') force = true;
+      else if (len === 17 && n === 'x-client-trace-id') client = true;
+      else if (n.charCodeAt(2) === 98 /* b */ && n.charCodeAt(3) === 51 /* 3 */ && B3_MULTI.has(n)) {
         b3any = true;
         // The multi-header form is what came when its trace id or decision did (a lone span id is not one).
         if (n === 'x-b3-traceid' || n === 'x-b3-sampled' || n === 'x-b3-flags') multi = true;
       }
-    } else if (c === 98 /* b */ && n === 'b3') b3 = true;
+    } else if (c === 98 /* b */ && len === 2 && n === 'b3') b3 = true;
   }
   const inc = tp >= 0 || b3 || b3any ? incoming(h, tp, state) : NONE;
   // An empty x-request-id is none (Envoy makes a new one, unless the HCM's generate_request_id is false).
