@@ -34,6 +34,9 @@
 // max-throughput phase and writes its top self-time functions into the report. Without it, the
 // profile section of the previous report is carried over.
 //
+// By hand, beside it: `npm run bench:functions` (bench/functions.ts) counts, under callgrind, the
+// instructions each function of a sidecar adds with telemetry on against off.
+//
 // Exit code: 0 when the report was written (even if a target fails, or the sidecar cannot carry
 // a protocol yet: the report says so), 1 when the bench itself broke (a tool missing, a process
 // did not start, a request failed on a path that must work).

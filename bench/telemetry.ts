@@ -70,7 +70,7 @@ export interface InstructionCount {
   onApart: number[];
 }
 
-const SERVICE = 'bench-server';
+export const SERVICE = 'bench-server';
 export const SOAK_S = Number(process.env.WEFT_BENCH_SOAK_S ?? 600);
 const SOAK = { rate: 1000, conns: 20, paths: 50 };
 const SAMPLE_S = 10;
@@ -111,7 +111,7 @@ data:
         sampling: 1
 `;
 
-interface Path {
+export interface Path {
   name: string;
   mesh: Mesh;
   url: string;
@@ -122,12 +122,14 @@ interface Path {
 }
 
 /** Callgrind's command for the sidecar on one side. */
-interface Wrap {
+export interface Wrap {
   side: Side;
   command: string[];
+  /** More environment for that sidecar (bench/functions.ts: node's --perf-basic-prof). */
+  env?: Record<string, string>;
 }
 
-async function startPath(serverPort: number, dir: string, on: boolean, wrap?: Wrap): Promise<Path> {
+export async function startPath(serverPort: number, dir: string, on: boolean, wrap?: Wrap): Promise<Path> {
   fs.mkdirSync(dir, { recursive: true });
   const mesh = await Mesh.start(path.join(dir, 'control-data'), { mtls: true, sidecarArgs: on ? [] : ['--no-istio-metrics'] });
   try {
@@ -135,7 +137,7 @@ async function startPath(serverPort: number, dir: string, on: boolean, wrap?: Wr
     await mesh.warmCompileCache();
     const under = (side: Side) => (wrap?.side === side ? ', callgrind' : '');
     // Under callgrind a second's stall of the loop is no sign of a stuck sidecar (health.ts).
-    const run = (side: Side) => (wrap?.side === side ? { wrap: wrap.command, readyMs: 300_000, env: { WEFT_LOOP_BLOCKED_MS: '600000' } } : {});
+    const run = (side: Side) => (wrap?.side === side ? { wrap: wrap.command, readyMs: 300_000, env: { WEFT_LOOP_BLOCKED_MS: '600000', ...wrap.env } } : {});
     const srv = await mesh.serverSidecar(`weft sidecar (server side${under('server')})`, 'bench-server', SERVICE, serverPort, undefined, run('server'));
     const client = await mesh.clientSidecar(`weft sidecar (client side${under('client')})`, 'bench-client', [SERVICE], [], run('client'));
     const url = `http://${client.outbound}/`;

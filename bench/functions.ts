@@ -1,0 +1,139 @@
+// By hand, not part of `npm run bench`: where telemetry's instructions go, function by function.
+//
+//   npm run bench:functions -- [server|client] [rows]     (node bench/functions.ts ...)
+//
+// Starts the telemetry phase's two meshes in turn (bench/telemetry.ts startPath: off, then on),
+// one side's sidecar under callgrind with --dump-instr=yes and node's --perf-basic-prof (the map
+// that names V8's generated code), counts bench/instructions.ts's windows, and reads the lowest
+// window of each mesh (the one least disturbed by a major collection or a compilation). Prints
+// each function's instructions per request off and on, the largest differences first: native
+// functions by callgrind's own names, JavaScript by the map's ("JS:*'writeLine" is optimized
+// code; an inlined function counts in the one it was inlined into). A figure moves by a few
+// hundred instructions between runs, as V8 compiles differently; what it is for is telling the
+// parts of a difference of thousands apart.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { stop } from './proc.ts';
+import { REQUESTS, callgrindCommand, count } from './instructions.ts';
+import { SERVICE, type Side, startPath } from './telemetry.ts';
+import { startServer } from './mesh.ts';
+import { ensureTools } from './tools.ts';
+
+/** Self instructions per function name in one callgrind dump made with --dump-instr=yes. */
+export function functionsOf(dump: string, map: PerfMap): Map<string, number> {
+  const out = new Map<string, number>();
+  const names = new Map<string, string>();
+  let fn = '';
+  let pos = 0;
+  let columns = 1;
+  let skipNext = false;
+  const add = (name: string, ir: number) => out.set(name, (out.get(name) ?? 0) + ir);
+  for (const line of fs.readFileSync(dump, 'utf8').split('\n')) {
+    if (line.startsWith('positions:')) {
+      columns = line.split(/\s+/).length - 1;
+      continue;
+    }
+    // fn=(id) name defines a compressed name, fn=(id) uses it; a cfn= line may define it first.
+    const def = /^c?fn=\((\d+)\)(?: (.*))?$/.exec(line);
+    if (def) {
+      if (def[2] !== undefined) names.set(def[1]!, def[2]);
+      if (line.startsWith('fn=')) fn = names.get(def[1]!) ?? '';
+      continue;
+    }
+    if (line.startsWith('calls=')) {
+      // The next cost line is the call's inclusive cost, not this function's own.
+      skipNext = true;
+      continue;
+    }
+    const c = line.charCodeAt(0);
+    const isCost = (c >= 48 && c <= 57) || c === 43 || c === 45 || c === 42; // digit + - *
+    if (!isCost) continue;
+    const parts = line.split(' ');
+    const p = parts[0]!;
+    pos = p.startsWith('0x') ? parseInt(p, 16) : p[0] === '+' ? pos + parseInt(p.slice(1), 10) : p[0] === '-' ? pos - parseInt(p.slice(1), 10) : p === '*' ? pos : parseInt(p, 10);
+    if (skipNext) {
+      skipNext = false;
+      continue;
+    }
+    const ir = Number(parts[columns] ?? 0);
+    if (!ir) continue;
+    const known = fn !== '' && !fn.startsWith('0x') && !fn.startsWith('???');
+    add(known ? fn.replace(/ \[\/[^\]]*\]$/, '') : map.nameAt(pos), ir);
+  }
+  return out;
+}
+
+/** Node's /tmp/perf-<pid>.map (--perf-basic-prof): where each piece of generated code was, by start address. */
+export class PerfMap {
+  private readonly starts: number[] = [];
+  private readonly entries: { start: number; size: number; name: string }[] = [];
+
+  constructor(text: string) {
+    // Code is moved and its space reused: the last entry at an address is the one that counts.
+    const byStart = new Map<number, { start: number; size: number; name: string }>();
+    for (const line of text.split('\n')) {
+      const m = /^([0-9a-f]+) ([0-9a-f]+) (.*)$/.exec(line);
+      if (m) byStart.set(parseInt(m[1]!, 16), { start: parseInt(m[1]!, 16), size: parseInt(m[2]!, 16), name: m[3]!.replace(/file:\/\/\/\S*?\/(src|bench|node_modules)\//, '$1/') });
+    }
+    this.entries = [...byStart.values()].sort((a, b) => a.start - b.start);
+    this.starts = this.entries.map((e) => e.start);
+  }
+
+  nameAt(addr: number): string {
+    let lo = 0;
+    let hi = this.starts.length - 1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      if (this.starts[mid]! <= addr) lo = mid + 1;
+      else hi = mid - 1;
+    }
+    for (let i = hi; i >= 0 && i > hi - 16; i--) {
+      const e = this.entries[i]!;
+      if (addr < e.start + e.size) return e.name;
+    }
+    return '(unnamed generated code)';
+  }
+}
+
+async function main(): Promise<void> {
+  const side = (process.argv[2] ?? 'server') as Side;
+  if (side !== 'server' && side !== 'client') throw new Error('usage: npm run bench:functions -- [server|client] [rows]');
+  const rows = Number(process.argv[3] ?? 40);
+  const tools = ensureTools(['hey', 'valgrind']);
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'weft-functions-'));
+  const server = await startServer('h1');
+  const lowest: Record<'off' | 'on', { perRequest: number; functions: Map<string, number> }> = {} as never;
+  try {
+    for (const on of [false, true]) {
+      const dir = path.join(tmp, on ? 'on' : 'off');
+      const out = path.join(dir, 'callgrind.weft');
+      const p = await startPath(server.port, dir, on, { side, command: [...callgrindCommand(out), '--dump-instr=yes'], env: { NODE_OPTIONS: '--perf-basic-prof' } });
+      const pid = p.procs[side].proc.pid!;
+      try {
+        process.stderr.write(`[functions] the ${side}-side sidecar under callgrind, telemetry ${on ? 'on' : 'off'}\n`);
+        const windows = await count(p.procs[side], out, tools.hey, p.url, SERVICE);
+        const dumps = fs.readdirSync(dir).filter((f) => /^callgrind\.weft\.\d+$/.test(f)).sort((a, b) => Number(a.split('.').pop()) - Number(b.split('.').pop()));
+        const i = windows.indexOf(Math.min(...windows));
+        const map = new PerfMap(fs.readFileSync(`/tmp/perf-${pid}.map`, 'utf8'));
+        lowest[on ? 'on' : 'off'] = { perRequest: windows[i]!, functions: functionsOf(path.join(dir, dumps[i]!), map) };
+        process.stderr.write(`[functions] windows ${windows.map((w) => `${(w / 1000).toFixed(1)}k`).join(', ')}; the lowest read\n`);
+      } finally {
+        await p.mesh.stop();
+        fs.rmSync(`/tmp/perf-${pid}.map`, { force: true });
+      }
+    }
+  } finally {
+    await stop(server.proc);
+    fs.rmSync(tmp, { recursive: true, force: true });
+  }
+  const { off, on } = lowest;
+  const k = (n: number) => `${(n / REQUESTS / 1000).toFixed(2)}k`;
+  console.log(`The ${side}-side sidecar, instructions a request in its lowest window: telemetry off ${(off.perRequest / 1000).toFixed(1)}k, on ${(on.perRequest / 1000).toFixed(1)}k`);
+  console.log('| on - off | off | on | function |\n|---|---|---|---|');
+  const names = [...new Set([...off.functions.keys(), ...on.functions.keys()])];
+  const delta = (n: string) => (on.functions.get(n) ?? 0) - (off.functions.get(n) ?? 0);
+  for (const n of names.sort((a, b) => delta(b) - delta(a)).slice(0, rows)) console.log(`| ${delta(n) >= 0 ? '+' : ''}${k(delta(n))} | ${k(off.functions.get(n) ?? 0)} | ${k(on.functions.get(n) ?? 0)} | ${n.slice(0, 140).replaceAll('|', '\\|')} |`);
+}
+
+if (import.meta.main) await main();
