@@ -84,11 +84,11 @@ export interface OtlpSpan {
 /**
  * ExportTraceServiceRequest bytes: one resource (service.name) and one scope for the batch, by the
  * field numbers of the descriptor above. Written by hand into one buffer, its lengths counted
- * first: protobufjs's Writer made an object per field written and parsed each fixed64 from a
- * decimal string (its Long), about 15 KB and 30 us a span on the sidecar's event loop. The same
- * bytes as protobufjs's own encoder of the descriptor (its test says so).
+ * first: protobufjs's Writer, used until 2026-12-07, made an object per field written and parsed
+ * each fixed64 from a decimal string (its Long): 14.8 KB allocated and 4.2 us a span in a loop,
+ * against 1.1 KB and 2.2 us. The same bytes as that Writer wrote (test/xds/otlp.test.ts compares them).
  */
-export function encodeTraces(service: string, scope: { name: string; version: string }, spans: readonly OtlpSpan[]): Uint8Array {
+export function encodeTraces(service: string, scope: { name: string; version: string }, spans: readonly OtlpSpan[]): Buffer {
   const e = new Encoder();
   const serviceAttr = e.keyValueLength('service.name', service);
   const resource = 1 + varintLength(serviceAttr) + serviceAttr;
@@ -173,7 +173,7 @@ class Encoder {
     this.next = 0;
   }
 
-  finish(): Uint8Array {
+  finish(): Buffer {
     if (this.o !== this.buf.length) throw new Error(`BUG: OTLP encoder wrote ${this.o} of ${this.buf.length} bytes`);
     return this.buf;
   }

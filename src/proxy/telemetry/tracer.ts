@@ -244,7 +244,7 @@ class Exporter {
   private async post(batch: OtlpSpan[]): Promise<void> {
     const x = this.x;
     try {
-      const body = Buffer.from(encodeTraces(x.serviceName, { name: 'weft', version: WEFT_VERSION }, batch));
+      const body = encodeTraces(x.serviceName, { name: 'weft', version: WEFT_VERSION }, batch);
       const call = callCluster(this.opts.calls, x.cluster, undefined, { method: 'POST', target: x.path, authority: x.authority, headers: ['content-type', 'application/x-protobuf', ...x.headers], body: body.length }, body, x.timeoutMs);
       const r = await call.reply;
       if (r.status < 200 || r.status > 299) throw new Error(`${x.authority}${x.path} (cluster ${x.cluster}) answered ${r.status}`);
