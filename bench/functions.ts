@@ -7,8 +7,9 @@
 // that names V8's generated code), counts bench/instructions.ts's windows, and reads the lowest
 // window of each mesh (the one least disturbed by a major collection or a compilation). Prints
 // each function's instructions per request off and on, the largest differences first: native
-// functions by callgrind's own names, JavaScript by the map's ("JS:*'writeLine" is optimized
-// code; an inlined function counts in the one it was inlined into). A figure moves by a few
+// functions by callgrind's own names, JavaScript by the map's (V8's tier marks: * TurboFan's
+// code, + Maglev's, ^ Sparkplug's, ~ the interpreter's, a trailing ' code specialized to its
+// context; an inlined function counts in the one it was inlined into). A figure moves by a few
 // hundred instructions between runs, as V8 compiles differently; what it is for is telling the
 // parts of a difference of thousands apart.
 import fs from 'node:fs';
