@@ -67,7 +67,7 @@ export async function runMtls(tools: Tools, tmp: string): Promise<MtlsResult> {
     paths.push(mtls);
     const weftPlain = await measure(plain.name, plain.watched, h1Steps(tools, plain.name, plain.url, SERVICE));
     const weftMtls = await measure(mtls.name, mtls.watched, h1Steps(tools, mtls.name, mtls.url, SERVICE));
-    const paired = await pairedRounds(tools.hey, { ...plain, host: SERVICE }, { ...mtls, host: SERVICE }, undefined, 0, true);
+    const paired = await pairedRounds(tools.hey, { ...plain, host: SERVICE }, { ...mtls, host: SERVICE });
     await stopPath(plain);
     const rev = await applyYaml(mtls.mesh.admin, NEW_CONNECTION_PER_REQUEST);
     await waitForAck(mtls.mesh.admin, rev);

@@ -371,17 +371,9 @@ function renderMtls(m: MtlsResult, add: (...l: string[]) => void): void {
     `| Weft (mTLS), a handshake per request | | | ${int(m.handshakes.weft.rps)} | | |`,
     `| haproxy (TLS), a handshake per request | | | ${int(m.handshakes.haproxy.rps)} | | |`,
     '',
-    ...(m.paired.together
-      ? [
-          `The CPU target is judged on paired rounds: both meshes stay up, and each round loads the plain-text path and the mTLS path at once, each at the`,
-          "fixed rate, so that both sides of a round's ratio are counted over the same seconds (this machine's speed moves from one ten-second window to",
-          'the next: two identical meshes measured in turn differed by up to 1.31x a round). CPU per request (client side / server side):',
-        ]
-      : [
-          `The CPU target is judged on paired rounds: both meshes stay up, and each round runs ${int(m.weftPlain.fixed.seconds)} s at the fixed rate on the`,
-          'plain-text path and on the mTLS path back to back, the order alternating from round to round, so that what moves the',
-          "machine's speed over the phase moves both sides of a round's ratio alike. CPU per request (client side / server side):",
-        ]),
+    `The CPU target is judged on paired rounds: both meshes stay up, and each round loads the plain-text path and the mTLS path at once, each at the`,
+    "fixed rate, so that both sides of a round's ratio are counted over the same seconds (this machine's speed moves from one ten-second window to",
+    'the next: two identical meshes measured in turn differed by up to 1.31x a round). CPU per request (client side / server side):',
     '',
     '| round | plain text | mTLS | mTLS / plain |',
     '|---|---|---|---|',

@@ -89,10 +89,8 @@ export function renderTelemetry(t: TelemetryResult, add: (...l: string[]) => voi
     'The HTTP/1.1 two-hop path with mTLS between the sidecars (the mesh as it comes), in two meshes side by side (several such pairs in turn, where the rounds name their pair):',
     "telemetry off (sidecars run with --no-istio-metrics; no access log, no tracing) and telemetry",
     "on (Istio's metrics, an access log file in Istio's default format, tracing at Istio's default 1% sampling to the control",
-    `plane's receiver, and the control plane scraping the sidecars every 5 s). After a ${WARMUP_S} s warm-up of ${t.paired.together ? 'both at once' : 'each'} (V8 optimizes a sidecar's code for a minute or two; bench/telemetry.ts), paired rounds at the fixed rate,`,
-    t.paired.together
-      ? "both meshes loaded at once in each round, each at the rate, and each sidecar's CPU counted over the same seconds (this machine's speed moves between ten-second windows by more than the target; bench/paired.ts). CPU per request (client side / server side) and p99:"
-      : 'the order alternating. CPU per request (client side / server side) and p99:',
+    `plane's receiver, and the control plane scraping the sidecars every 5 s). After a ${WARMUP_S} s warm-up of both at once (V8 optimizes a sidecar's code for a minute or two; bench/telemetry.ts), paired rounds at the fixed rate,`,
+    "both meshes loaded at once in each round, each at the rate, and each sidecar's CPU counted over the same seconds (this machine's speed moves between ten-second windows by more than the target; bench/paired.ts). CPU per request (client side / server side) and p99:",
     '',
     `Evidence that the runs are what they say: ${t.evidence}.`,
     '',

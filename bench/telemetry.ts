@@ -185,7 +185,7 @@ export async function runTelemetry(tools: { hey: string; wrk: string }, tmp: str
       const second = await start(!onFirst);
       const [off, on_] = onFirst ? [second, first] : [first, second];
       log(`telemetry pair ${k}: the ${onFirst ? 'on' : 'off'} mesh started first`);
-      paired = await pairedRounds(tools.hey, { ...off, host: SERVICE }, { ...on_, host: SERVICE }, ROUNDS_PER_PAIR, WARMUP_S, true);
+      paired = await pairedRounds(tools.hey, { ...off, host: SERVICE }, { ...on_, host: SERVICE }, ROUNDS_PER_PAIR, WARMUP_S);
       rounds.push(...paired.rounds.map((r) => ({ ...r, pair: k, first: onFirst ? 'on' : 'off' })));
       const offSeries = await istioSeries(off.admins[1]!);
       if (offSeries > 0) throw new BenchError(`the telemetry-off run is not off: its server-side sidecar exports ${offSeries} istio_requests_total series`);
