@@ -16,7 +16,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { stop } from './proc.ts';
-import { REQUESTS, callgrindCommand, count } from './instructions.ts';
+import { REQUESTS, callgrindCommand, count, dumps } from './instructions.ts';
 import { SERVICE, type Side, startPath } from './telemetry.ts';
 import { startServer } from './mesh.ts';
 import { ensureTools } from './tools.ts';
@@ -97,6 +97,26 @@ export class PerfMap {
   }
 }
 
+/** One mesh's `side` sidecar under callgrind: its lowest window's instructions a request and its functions' (totals of the window). */
+async function lowestWindow(serverPort: number, tmp: string, side: Side, on: boolean, hey: string): Promise<{ perRequest: number; functions: Map<string, number> }> {
+  const dir = path.join(tmp, on ? 'on' : 'off');
+  const out = path.join(dir, 'callgrind.weft');
+  const p = await startPath(serverPort, dir, on, { side, command: [...callgrindCommand(out), '--dump-instr=yes'], env: { NODE_OPTIONS: '--perf-basic-prof' } });
+  // Node writes its perf map to /tmp whatever TMPDIR says.
+  const mapFile = `/tmp/perf-${p.procs[side].proc.pid!}.map`;
+  try {
+    process.stderr.write(`[functions] the ${side}-side sidecar under callgrind, telemetry ${on ? 'on' : 'off'}\n`);
+    const windows = await count(p.procs[side], out, hey, p.url, SERVICE);
+    const files = dumps(out).sort((a, b) => Number(a.split('.').pop()) - Number(b.split('.').pop()));
+    const i = windows.indexOf(Math.min(...windows));
+    process.stderr.write(`[functions] windows ${windows.map((w) => `${(w / 1000).toFixed(1)}k`).join(', ')}; the lowest read\n`);
+    return { perRequest: windows[i]!, functions: functionsOf(files[i]!, new PerfMap(fs.readFileSync(mapFile, 'utf8'))) };
+  } finally {
+    await p.mesh.stop();
+    fs.rmSync(mapFile, { force: true });
+  }
+}
+
 async function main(): Promise<void> {
   const side = (process.argv[2] ?? 'server') as Side;
   if (side !== 'server' && side !== 'client') throw new Error('usage: npm run bench:functions -- [server|client] [rows]');
@@ -104,31 +124,15 @@ async function main(): Promise<void> {
   const tools = ensureTools(['hey', 'valgrind']);
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'weft-functions-'));
   const server = await startServer('h1');
-  const lowest: Record<'off' | 'on', { perRequest: number; functions: Map<string, number> }> = {} as never;
+  let off;
+  let on;
   try {
-    for (const on of [false, true]) {
-      const dir = path.join(tmp, on ? 'on' : 'off');
-      const out = path.join(dir, 'callgrind.weft');
-      const p = await startPath(server.port, dir, on, { side, command: [...callgrindCommand(out), '--dump-instr=yes'], env: { NODE_OPTIONS: '--perf-basic-prof' } });
-      const pid = p.procs[side].proc.pid!;
-      try {
-        process.stderr.write(`[functions] the ${side}-side sidecar under callgrind, telemetry ${on ? 'on' : 'off'}\n`);
-        const windows = await count(p.procs[side], out, tools.hey, p.url, SERVICE);
-        const dumps = fs.readdirSync(dir).filter((f) => /^callgrind\.weft\.\d+$/.test(f)).sort((a, b) => Number(a.split('.').pop()) - Number(b.split('.').pop()));
-        const i = windows.indexOf(Math.min(...windows));
-        const map = new PerfMap(fs.readFileSync(`/tmp/perf-${pid}.map`, 'utf8'));
-        lowest[on ? 'on' : 'off'] = { perRequest: windows[i]!, functions: functionsOf(path.join(dir, dumps[i]!), map) };
-        process.stderr.write(`[functions] windows ${windows.map((w) => `${(w / 1000).toFixed(1)}k`).join(', ')}; the lowest read\n`);
-      } finally {
-        await p.mesh.stop();
-        fs.rmSync(`/tmp/perf-${pid}.map`, { force: true });
-      }
-    }
+    off = await lowestWindow(server.port, tmp, side, false, tools.hey);
+    on = await lowestWindow(server.port, tmp, side, true, tools.hey);
   } finally {
     await stop(server.proc);
     fs.rmSync(tmp, { recursive: true, force: true });
   }
-  const { off, on } = lowest;
   const k = (n: number) => `${(n / REQUESTS / 1000).toFixed(2)}k`;
   console.log(`The ${side}-side sidecar, instructions a request in its lowest window: telemetry off ${(off.perRequest / 1000).toFixed(1)}k, on ${(on.perRequest / 1000).toFixed(1)}k`);
   console.log('| on - off | off | on | function |\n|---|---|---|---|');

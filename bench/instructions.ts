@@ -101,7 +101,7 @@ export async function count(p: Proc, outFile: string, heyBin: string, url: strin
 }
 
 /** The dump files callgrind has written for `base` so far (base.1, base.2, ...). */
-function dumps(base: string): string[] {
+export function dumps(base: string): string[] {
   const dir = path.dirname(base);
   const name = path.basename(base);
   return fs.readdirSync(dir).filter((f) => f.startsWith(`${name}.`)).map((f) => path.join(dir, f));
