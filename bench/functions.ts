@@ -12,6 +12,11 @@
 // context; an inlined function counts in the one it was inlined into). A figure moves by a few
 // hundred instructions between runs, as V8 compiles differently; what it is for is telling the
 // parts of a difference of thousands apart.
+//
+// WEFT_FUNCTIONS_CALLERS=name,name...: then, for each function whose name starts with one of those
+// (a builtin such as Builtins_LoadIC_Megamorphic), who called it and what those calls cost
+// inclusively, off and on. That is how the megamorphic property loads telemetry added were found
+// in node's Socket._write (http/types.ts ConnectionMemo).
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -65,6 +70,58 @@ export function functionsOf(dump: string, map: PerfMap): Map<string, number> {
   return out;
 }
 
+/**
+ * Who calls the functions whose names start with one of `targets`, in one dump: per target, the instructions its calls
+ * cost inclusively (its own and what it called), by caller (a native function by callgrind's name,
+ * generated code by the map's name of the call's address).
+ */
+export function callersOf(dump: string, map: PerfMap, targets: ReadonlySet<string>): Map<string, Map<string, number>> {
+  const targetOf = (name: string) => {
+    for (const t of targets) if (name.startsWith(t)) return t;
+    return undefined;
+  };
+  const out = new Map<string, Map<string, number>>();
+  const names = new Map<string, string>();
+  let fn = '';
+  let callee = '';
+  let pos = 0;
+  let columns = 1;
+  let inCall = false;
+  for (const line of fs.readFileSync(dump, 'utf8').split('\n')) {
+    if (line.startsWith('positions:')) {
+      columns = line.split(/\s+/).length - 1;
+      continue;
+    }
+    const def = /^c?fn=\((\d+)\)(?: (.*))?$/.exec(line);
+    if (def) {
+      if (def[2] !== undefined) names.set(def[1]!, def[2]);
+      const name = (names.get(def[1]!) ?? '').replace(/ \[\/[^\]]*\]$/, '');
+      if (line.startsWith('fn=')) fn = name;
+      else callee = name;
+      continue;
+    }
+    if (line.startsWith('calls=')) {
+      inCall = true;
+      continue;
+    }
+    const c = line.charCodeAt(0);
+    if (!((c >= 48 && c <= 57) || c === 43 || c === 45 || c === 42)) continue;
+    const parts = line.split(' ');
+    const p = parts[0]!;
+    pos = p.startsWith('0x') ? parseInt(p, 16) : p[0] === '+' ? pos + parseInt(p.slice(1), 10) : p[0] === '-' ? pos - parseInt(p.slice(1), 10) : p === '*' ? pos : parseInt(p, 10);
+    if (!inCall) continue;
+    inCall = false;
+    const target = targetOf(callee);
+    if (target === undefined) continue;
+    const known = fn !== '' && !fn.startsWith('0x') && !fn.startsWith('???');
+    const caller = known ? fn : map.nameAt(pos);
+    let by = out.get(target);
+    if (!by) out.set(target, (by = new Map()));
+    by.set(caller, (by.get(caller) ?? 0) + Number(parts[columns] ?? 0));
+  }
+  return out;
+}
+
 /** Node's /tmp/perf-<pid>.map (--perf-basic-prof): where each piece of generated code was, by start address. */
 export class PerfMap {
   private readonly starts: number[] = [];
@@ -98,7 +155,7 @@ export class PerfMap {
 }
 
 /** One mesh's `side` sidecar under callgrind: its lowest window's instructions a request and its functions' (totals of the window). */
-async function lowestWindow(serverPort: number, tmp: string, side: Side, on: boolean, hey: string): Promise<{ perRequest: number; functions: Map<string, number> }> {
+async function lowestWindow(serverPort: number, tmp: string, side: Side, on: boolean, hey: string, targets: ReadonlySet<string>): Promise<{ perRequest: number; functions: Map<string, number>; callers: Map<string, Map<string, number>> }> {
   const dir = path.join(tmp, on ? 'on' : 'off');
   const out = path.join(dir, 'callgrind.weft');
   const p = await startPath(serverPort, dir, on, { side, command: [...callgrindCommand(out), '--dump-instr=yes'], env: { NODE_OPTIONS: '--perf-basic-prof' } });
@@ -110,7 +167,8 @@ async function lowestWindow(serverPort: number, tmp: string, side: Side, on: boo
     const files = dumps(out).sort((a, b) => Number(a.split('.').pop()) - Number(b.split('.').pop()));
     const i = windows.indexOf(Math.min(...windows));
     process.stderr.write(`[functions] windows ${windows.map((w) => `${(w / 1000).toFixed(1)}k`).join(', ')}; the lowest read\n`);
-    return { perRequest: windows[i]!, functions: functionsOf(files[i]!, new PerfMap(fs.readFileSync(mapFile, 'utf8'))) };
+    const map = new PerfMap(fs.readFileSync(mapFile, 'utf8'));
+    return { perRequest: windows[i]!, functions: functionsOf(files[i]!, map), callers: targets.size ? callersOf(files[i]!, map, targets) : new Map() };
   } finally {
     await p.mesh.stop();
     fs.rmSync(mapFile, { force: true });
@@ -121,14 +179,16 @@ async function main(): Promise<void> {
   const side = (process.argv[2] ?? 'server') as Side;
   if (side !== 'server' && side !== 'client') throw new Error('usage: npm run bench:functions -- [server|client] [rows]');
   const rows = Number(process.argv[3] ?? 40);
+  // Functions whose callers to list (callgrind's names, comma-separated): where a builtin's cost comes from.
+  const targets = new Set((process.env.WEFT_FUNCTIONS_CALLERS ?? '').split(',').filter(Boolean));
   const tools = ensureTools(['hey', 'valgrind']);
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'weft-functions-'));
   const server = await startServer('h1');
   let off;
   let on;
   try {
-    off = await lowestWindow(server.port, tmp, side, false, tools.hey);
-    on = await lowestWindow(server.port, tmp, side, true, tools.hey);
+    off = await lowestWindow(server.port, tmp, side, false, tools.hey, targets);
+    on = await lowestWindow(server.port, tmp, side, true, tools.hey, targets);
   } finally {
     await stop(server.proc);
     fs.rmSync(tmp, { recursive: true, force: true });
@@ -138,7 +198,15 @@ async function main(): Promise<void> {
   console.log('| on - off | off | on | function |\n|---|---|---|---|');
   const names = [...new Set([...off.functions.keys(), ...on.functions.keys()])];
   const delta = (n: string) => (on.functions.get(n) ?? 0) - (off.functions.get(n) ?? 0);
-  for (const n of names.sort((a, b) => delta(b) - delta(a)).slice(0, rows)) console.log(`| ${delta(n) >= 0 ? '+' : ''}${k(delta(n))} | ${k(off.functions.get(n) ?? 0)} | ${k(on.functions.get(n) ?? 0)} | ${n.slice(0, 140).replaceAll('|', '\\|')} |`);
+  const row = (d: number, a: number, b: number, n: string) => console.log(`| ${d >= 0 ? '+' : ''}${k(d)} | ${k(a)} | ${k(b)} | ${n.slice(0, 140).replaceAll('|', '\\|')} |`);
+  for (const n of names.sort((a, b) => delta(b) - delta(a)).slice(0, rows)) row(delta(n), off.functions.get(n) ?? 0, on.functions.get(n) ?? 0, n);
+  for (const t of targets) {
+    const a = off.callers.get(t) ?? new Map<string, number>();
+    const b = on.callers.get(t) ?? new Map<string, number>();
+    const d = (n: string) => (b.get(n) ?? 0) - (a.get(n) ?? 0);
+    console.log(`\nThe callers of ${t} (its calls' inclusive instructions a request):\n| on - off | off | on | caller |\n|---|---|---|---|`);
+    for (const n of [...new Set([...a.keys(), ...b.keys()])].sort((x, y) => Math.abs(d(y)) - Math.abs(d(x))).slice(0, 12)) row(d(n), a.get(n) ?? 0, b.get(n) ?? 0, n);
+  }
 }
 
 if (import.meta.main) await main();

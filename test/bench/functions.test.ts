@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { PerfMap, functionsOf } from '../../bench/functions.ts';
+import { PerfMap, callersOf, functionsOf } from '../../bench/functions.ts';
 
 // A dump as callgrind writes one: compressed names (defined on first use, a cfn= line may define
 // one first), positions absolute (0x...), relative (+n, -n) or repeated (*), and after calls= the
@@ -30,6 +30,11 @@ fn=(3) 0x00000000000a0010
 0xa0010 0 20
 +6 0 30
 -2 0 1
+cfn=(6) Builtins_StringEqual [/usr/bin/node]
+calls=2 0x3000 0
++2 0 300
+fn=(6)
+0x3000 0 250
 fn=(4) 0x00000000000b0000
 0xb0004 0 40
 fn=(5) 0x00000000000c0000
@@ -50,6 +55,13 @@ test('self instructions per function: native names as callgrind has them, genera
       "JS:*'writeLine :4:26": 51,
       "JS:*'traceRequest src/proxy/http/trace-context.ts:58:29": 40,
       '(unnamed generated code)': 8,
+      'Builtins_StringEqual': 250,
+    });
+    // Who calls what: the inclusive cost of the calls, by caller (generated code by the call's address), for names that start with a target.
+    const callers = callersOf(file, map, new Set(['memcpy', 'Builtins_String', 'Builtins_Absent']));
+    assert.deepEqual(Object.fromEntries([...callers].map(([t, by]) => [t, Object.fromEntries(by)])), {
+      memcpy: { 'v8::internal::Heap::Scavenge()': 900 },
+      Builtins_String: { "JS:*'writeLine :4:26": 300 },
     });
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
