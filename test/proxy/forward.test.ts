@@ -3,6 +3,8 @@
 // upstream (against a real closed port on loopback), and its list of exchanges in progress.
 import { test } from 'node:test';
 import http from 'node:http';
+import dc from 'node:diagnostics_channel';
+import type net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import assert from 'node:assert/strict';
 import type { MeshSnapshot, Workload } from '../../src/control/model/model.ts';
@@ -125,6 +127,10 @@ test("an exchange tells telemetry its upstream connection's local address as Env
   const client = workload('client', { port: 41000 });
   const cfg = sidecarSnapshot(meshOf([plain], [workload('reviews', { service: 'reviews', port, address: '::1' }), client]), client);
   const { ctx, events, pools } = recording(cfg);
+  // The upstream connections the sidecar opens (node's own channel for each client socket made).
+  const sockets: net.Socket[] = [];
+  const made = (m: unknown) => sockets.push((m as { socket: net.Socket }).socket);
+  dc.subscribe('net.client.socket', made);
   try {
     for (let i = 0; i < 2; i++) {
       const ds = downstream({ method: 'GET', authority: 'reviews', path: '/', query: '', headers: [], hasBody: false, protocol: 'HTTP/1.1' });
@@ -135,6 +141,10 @@ test("an exchange tells telemetry its upstream connection's local address as Env
     // Both requests went over the one pooled connection: the same address, from the same client port.
     for (const e of events) assert.match(e.upstreamLocal ?? '', /^\[::1\]:\d+$/, JSON.stringify(e));
     assert.equal(events[0]!.upstreamLocal, events[1]!.upstreamLocal);
+    // Kept with the pool's connection, not as a property added to node's socket: a socket of one
+    // more shape made node's stream code (Socket._write) megamorphic for every socket's writes.
+    assert.equal(sockets.length, 1);
+    assert.deepEqual(Object.getOwnPropertySymbols(sockets[0]!).map(String).filter((s) => s.includes('weft')), []);
     // The app gone: the sidecar answers itself, and that event has the same fields in the same
     // order as an answered one (one shape, so that subscribers' reads stay monomorphic).
     app.closeAllConnections();
@@ -145,6 +155,7 @@ test("an exchange tells telemetry its upstream connection's local address as Env
     assert.ok(events[2]?.reason, `the sidecar's own answer: ${JSON.stringify(events[2])}`);
     assert.deepEqual(Object.keys(events[2]!), Object.keys(events[0]!));
   } finally {
+    dc.unsubscribe('net.client.socket', made);
     await pools.close();
     if (app.listening) app.close();
   }

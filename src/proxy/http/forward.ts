@@ -916,29 +916,28 @@ export class Exchange implements BodySink, ResponseHandler {
 
 type UpstreamSide = Pick<RequestEvent, 'upstreamLocal' | 'upstreamPeer' | 'upstreamWorkload'>;
 
-const UPSTREAM_SIDE = Symbol('weft.upstreamSide');
-
 /**
  * The upstream connection of a call as telemetry reports it: its local address (as Envoy writes
  * it: an IPv6 one in brackets), and the server's identity over mTLS. Read at once: an HTTP/2
  * session's socket cannot be read once the session let it go (ERR_HTTP2_SOCKET_UNBOUND), which is
  * then nothing to report. None of it changes once the connection is up, so it is made once per
- * connection and kept on its socket (the same object for every request it carries: read, never
- * changed).
+ * connection and kept with it (types.ts ConnectionMemo: the same object for every request it
+ * carries: read, never changed).
  */
 function upstreamSide(call: UpstreamCall | undefined): UpstreamSide | undefined {
   try {
-    const s = call?.socket?.() as (net.Socket & { [UPSTREAM_SIDE]?: UpstreamSide }) | undefined;
-    if (!s) return undefined;
-    const kept = s[UPSTREAM_SIDE];
+    const memo = call?.memo?.();
+    const kept = memo?.upstreamSide as UpstreamSide | undefined;
     if (kept) return kept;
+    const s = call?.socket?.();
+    if (!s) return undefined;
     const peer = peerPrincipal(s);
     const workload = peer ? peerWorkload(s) : undefined;
     const local = s.localAddress;
     const side: UpstreamSide = { ...(local ? { upstreamLocal: hostPort(local, s.localPort) } : {}), ...(peer ? { upstreamPeer: peer } : {}), ...(workload ? { upstreamWorkload: workload } : {}) };
     // Kept once it cannot change: the socket connected (its address known) and, over TLS, the
     // server's identity read (a TLS socket whose handshake has not ended has none yet).
-    if (local && (peer !== undefined || !(s as { encrypted?: boolean }).encrypted)) s[UPSTREAM_SIDE] = side;
+    if (memo && local && (peer !== undefined || !(s as { encrypted?: boolean }).encrypted)) memo.upstreamSide = side;
     return side;
   } catch {
     return undefined;

@@ -145,5 +145,18 @@ export interface UpstreamCall {
   resume(): void;
   /** The connection the exchange is on (once it has one): its local address and the server's identity, for telemetry. */
   socket?(): import('node:net').Socket | undefined;
+  /** What is kept for the life of that connection (once it has one). */
+  memo?(): ConnectionMemo | undefined;
+}
+
+/**
+ * What telemetry keeps per upstream connection (forward.ts upstreamSide: made by the first exchange
+ * that reports on it, read by the rest): a field of the pool's own connection object, not a
+ * property added to node's socket. A property that some sockets get and others do not is one more
+ * hidden class for node's stream code (Socket._write) to see, and past four of them its property
+ * loads go through V8's megamorphic lookup, for every socket's writes.
+ */
+export interface ConnectionMemo {
+  upstreamSide: unknown;
 }
 

@@ -8,7 +8,7 @@ import { endpointName } from '../../util/net.ts';
 import { type TlsOrigin, TLS_HANDSHAKE, connectTls } from '../tls/upstream.ts';
 import { READ_BUFFER, readInto } from '../net/read-buffer.ts';
 import { readEnded, readStarted } from '../net/read-end.ts';
-import { type HeaderList, type ResponseHandler, type UpstreamCall, type UpstreamRequest, UpstreamError } from '../http/types.ts';
+import { type ConnectionMemo, type HeaderList, type ResponseHandler, type UpstreamCall, type UpstreamRequest, UpstreamError } from '../http/types.ts';
 
 export { type ResponseHandler, type UpstreamCall, type UpstreamRequest, UpstreamError };
 import { FramingFields, HeaderCollector, corkForThisTick, forHttp1, headBytes, lastChunk, ownString, writeChunk } from './headers.ts';
@@ -66,6 +66,10 @@ class Call implements UpstreamCall {
 
   socket(): net.Socket | undefined {
     return this.conn?.socket;
+  }
+
+  memo(): ConnectionMemo | undefined {
+    return this.conn;
   }
 
   write(chunk: Buffer): boolean {
@@ -159,8 +163,9 @@ class Call implements UpstreamCall {
   }
 }
 
-class Connection {
+class Connection implements ConnectionMemo {
   readonly socket: net.Socket;
+  upstreamSide: unknown = undefined;
   private readonly pool: EndpointPool;
   private readonly parser: Parser;
   private readonly headers = new HeaderCollector();

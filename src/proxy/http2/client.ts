@@ -13,7 +13,7 @@ import http2 from 'node:http2';
 import net from 'node:net';
 import { endpointName } from '../../util/net.ts';
 import { type TlsOrigin, connectTls } from '../tls/upstream.ts';
-import { type HeaderList, type ResponseHandler, type UpstreamCall, UpstreamError, type UpstreamRequest } from '../http/types.ts';
+import { type ConnectionMemo, type HeaderList, type ResponseHandler, type UpstreamCall, UpstreamError, type UpstreamRequest } from '../http/types.ts';
 import { toObject } from './server.ts';
 import { MAX_HEADER_BYTES, get } from '../http1/headers.ts';
 import { type PoolStats, keepAlive } from '../http1/client.ts';
@@ -32,6 +32,8 @@ class Call implements UpstreamCall {
   readonly req: UpstreamRequest;
   readonly handler: ResponseHandler;
   stream: http2.ClientHttp2Stream | undefined;
+  /** The session the stream is on. */
+  private session: Session | undefined;
   done = false;
   responseStarted = false;
   private drainCb: (() => void) | undefined;
@@ -58,6 +60,10 @@ class Call implements UpstreamCall {
     } catch {
       return undefined;
     }
+  }
+
+  memo(): ConnectionMemo | undefined {
+    return this.session;
   }
 
   write(chunk: Buffer): boolean {
@@ -97,7 +103,8 @@ class Call implements UpstreamCall {
   }
 
   /** Opens the stream on a ready session; `closed` runs once when the stream is gone. */
-  start(session: http2.ClientHttp2Session, closed: () => void): void {
+  start(on: Session, closed: () => void): void {
+    const session = on.s;
     const r = this.req;
     if (r.upgrade) {
       closed();
@@ -121,6 +128,7 @@ class Call implements UpstreamCall {
     }
     const first = this.stream === undefined;
     this.stream = s;
+    this.session = on;
     let trailers: HeaderList = [];
     s.on('wantTrailers', () => {
       const t = this.trailersOut;
@@ -202,8 +210,9 @@ function fromRaw(raw: string[]): HeaderList {
 }
 
 /** One HTTP/2 connection to the endpoint and the streams it carries. */
-class Session {
+class Session implements ConnectionMemo {
   readonly s: http2.ClientHttp2Session;
+  upstreamSide: unknown = undefined;
   /** Usable: connected, and the server's SETTINGS (its stream limit) have arrived. */
   ready = false;
   /** Takes no new streams (GOAWAY, an error, the pool closing, its age or its share of requests); closed once its streams end. */
@@ -324,7 +333,7 @@ export class Http2Pool {
     s.streams++;
     s.started++;
     this.busy(s);
-    call.start(s.s, () => {
+    call.start(s, () => {
       res.requests--;
       s.streams--;
       if (s.draining && s.streams === 0) this.closeSession(s);

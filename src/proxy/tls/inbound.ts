@@ -16,7 +16,7 @@ import type { Server as TlsServer, TLSSocket } from 'node:tls';
 import { ClientHelloReader, type HelloOutcome, MAX_CLIENT_HELLO } from '../tcp/client-hello.ts';
 import { type MtlsListener, type TlsChain, tlsChainFor } from '../xds-client/convert.ts';
 import { type TlsSecrets, contextOptions } from './secrets.ts';
-import { setPeerPrincipal, spiffeOf } from './peer.ts';
+import { identityOf, setPeerPrincipal } from './peer.ts';
 import type { TlsStats } from './stats.ts';
 import { PEER_EXCHANGE_ALPN } from '../../xds/node-meta.ts';
 
@@ -182,7 +182,8 @@ export class MtlsTerminator {
     const o = this.o!;
     t.on('error', () => {}); // until the chain's filters add their own
     // Verified against ROOTCA by node:tls (rejectUnauthorized): the SPIFFE id is who the client is.
-    const principal = spiffeOf(t.getPeerCertificate());
+    const id = identityOf(t.getPeerCertificate());
+    const principal = id?.spiffeId;
     if (!t.authorized || !principal) {
       o.stats.fail('no_spiffe_id');
       logRefusal(o, peerOf(t), 'the client certificate carries no SPIFFE id');
@@ -197,7 +198,7 @@ export class MtlsTerminator {
       t.destroy();
       return;
     }
-    setPeerPrincipal(t, principal);
+    setPeerPrincipal(t, principal, id?.workload ?? null);
     o.stats.handshakes++;
     if (t.isSessionReused()) o.stats.resumed++;
     o.secure(t, chain);

@@ -9,11 +9,40 @@ import { peerIdentity } from '../../util/spiffe.ts';
 import type { PeerMetadata } from '../http/peer-metadata.ts';
 
 const PRINCIPAL = Symbol('weft.peerPrincipal');
+const WORKLOAD = Symbol('weft.peerWorkload');
 
 type WithPrincipal = { [PRINCIPAL]?: string };
+type WithWorkload = { [WORKLOAD]?: string | null; getPeerCertificate?: () => PeerCertificate };
 
-export function setPeerPrincipal(socket: object, principal: string | undefined): void {
-  if (principal !== undefined) (socket as WithPrincipal)[PRINCIPAL] = principal;
+/**
+ * Sets the SPIFFE id a verified peer proved, and the workload its certificate names (null: none;
+ * undefined: not read yet, read from the certificate when first asked). Both at once, at the
+ * handshake, so that every mTLS socket gets the same two properties in the same order: one hidden
+ * class. The workload was set when telemetry first asked for it, which gave node's stream code
+ * sockets of one more shape to see (http/types.ts ConnectionMemo says what that costs).
+ */
+export function setPeerPrincipal(socket: object, principal: string | undefined, workload?: string | null): void {
+  if (principal === undefined) return;
+  (socket as WithPrincipal)[PRINCIPAL] = interned(principal);
+  (socket as WithWorkload)[WORKLOAD] = typeof workload === 'string' ? interned(workload) : workload;
+}
+
+/**
+ * One string object for each identity (the first one read): every connection's certificate is
+ * read into strings of its own, and the metrics' series keys (istio-metrics.ts, series-index.ts)
+ * compare each request's with the last one's. The same object compares by pointer; equal text
+ * from another connection was a compare of every character, on every request that alternated
+ * between connections. At most INTERNED identities are kept (then the table starts again).
+ */
+const INTERNED = 4096;
+const identities = new Map<string, string>();
+function interned(s: string): string {
+  let t = identities.get(s);
+  if (t === undefined) {
+    if (identities.size >= INTERNED) identities.clear();
+    identities.set(s, (t = s));
+  }
+  return t;
 }
 
 /** The peer's SPIFFE id, for a connection that came over mutual TLS; undefined otherwise. */
@@ -32,15 +61,12 @@ export function requestedServerName(socket: object | undefined | null): string |
 
 /** The URI SAN of a verified peer certificate, if it is a SPIFFE id. */
 export function spiffeOf(cert: PeerCertificate | undefined): string | undefined {
-  return peerIdentity(cert && Object.keys(cert).length ? cert : undefined)?.spiffeId;
+  return identityOf(cert)?.spiffeId;
 }
 
-const WORKLOAD = Symbol('weft.peerWorkload');
-type WithWorkload = { [WORKLOAD]?: string | null; getPeerCertificate?: () => PeerCertificate };
-
-/** Sets the workload of a peer whose certificate the connection does not carry (a resumed TLS session: tls/upstream.ts). */
-export function setPeerWorkload(socket: object, workload: string | undefined): void {
-  (socket as WithWorkload)[WORKLOAD] = workload ?? null;
+/** What a verified peer certificate proves: its SPIFFE id, and the workload it names. */
+export function identityOf(cert: PeerCertificate | undefined): { spiffeId: string; workload?: string } | undefined {
+  return peerIdentity(cert && Object.keys(cert).length ? cert : undefined);
 }
 
 /**
@@ -52,8 +78,8 @@ export function peerWorkload(socket: object | undefined | null): string | undefi
   if (!socket || peerPrincipal(socket) === undefined) return undefined;
   const s = socket as WithWorkload;
   if (s[WORKLOAD] === undefined) {
-    const cert = s.getPeerCertificate?.();
-    s[WORKLOAD] = peerIdentity(cert && Object.keys(cert).length ? cert : undefined)?.workload ?? null;
+    const w = identityOf(s.getPeerCertificate?.())?.workload;
+    s[WORKLOAD] = w === undefined ? null : interned(w);
   }
   return s[WORKLOAD] ?? undefined;
 }

@@ -11,7 +11,7 @@
 import type { TLSSocket } from 'node:tls';
 import type { UpstreamTls } from '../xds-client/convert.ts';
 import { type TlsSecrets, secureContext } from './secrets.ts';
-import { peerPrincipal, peerWorkload, setPeerPrincipal, setPeerWorkload, spiffeOf } from './peer.ts';
+import { identityOf, peerPrincipal, peerWorkload, setPeerPrincipal, spiffeOf } from './peer.ts';
 import type { TlsStats } from './stats.ts';
 import { peerIdentity } from '../../util/spiffe.ts';
 import { originationContext, rootsName, sanMismatchOf } from './origination.ts';
@@ -116,13 +116,13 @@ export function connectTls(host: string, port: number, o: TlsOrigin, carries: Tl
   });
   s.once('secureConnect', () => {
     verified = true;
-    const proven = spiffeOf(s.getPeerCertificate());
+    const id = identityOf(s.getPeerCertificate());
+    const proven = id?.spiffeId;
     if (proven === undefined && s.isSessionReused() && saved) {
       // The session resumed was made with a verified server (the one the full handshake checked):
       // it is the same server, whose certificate the resumed handshake does not carry again.
-      setPeerPrincipal(s, saved.principal);
-      setPeerWorkload(s, saved.workload);
-    } else setPeerPrincipal(s, proven);
+      setPeerPrincipal(s, saved.principal, saved.workload ?? null);
+    } else setPeerPrincipal(s, proven, id?.workload ?? null);
     if (o.stats) {
       o.stats.upstreamHandshakes++;
       if (s.isSessionReused()) o.stats.upstreamResumed++;
