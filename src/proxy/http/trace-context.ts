@@ -22,19 +22,56 @@ import { randomFillSync } from 'node:crypto';
 import type { TracingConfig } from '../xds-client/convert-tracing.ts';
 import type { HeaderList, RequestHead } from './types.ts';
 
-/** What the layer decided for one request, kept on the Downstream for the span at its end. */
-export interface TraceContext {
+/** What a span is made of (telemetry/tracer.ts spanOf). */
+export interface SpanContext {
   /** 32 lower-case hex digits. */
-  traceId: string;
+  readonly traceId: string;
   /** This hop's span: 16 hex digits. */
-  spanId: string;
+  readonly spanId: string;
   /** The incoming span, if any. */
-  parentId: string | undefined;
-  sampled: boolean;
-  traceState: string | undefined;
-  requestId: string;
+  readonly parentId: string | undefined;
+  readonly sampled: boolean;
+  readonly traceState: string | undefined;
+  readonly requestId: string;
   /** When the request arrived (performance.now()); nsAt() makes it ns since the epoch. */
-  startMs: number;
+  readonly startMs: number;
+}
+
+/**
+ * What the layer decided for one request, kept on the Downstream for the span at its end. The ids
+ * are read out of the traceparent passed on (and the incoming one) only when asked for: a span is
+ * made of one request in a hundred, and three substrings a request were most of what the rest of
+ * them made of their ids.
+ */
+export class TraceContext implements SpanContext {
+  /** The traceparent passed on: "00-<trace id>-<this hop's span id>-<flags>". */
+  readonly traceparent: string;
+  /** The incoming span's id: `parentIn` itself (parentAt -1), or its 16 characters from parentAt (an incoming traceparent); none: undefined. */
+  private readonly parentIn: string | undefined;
+  private readonly parentAt: number;
+  readonly sampled: boolean;
+  readonly traceState: string | undefined;
+  readonly requestId: string;
+  readonly startMs: number;
+  constructor(traceparent: string, parentIn: string | undefined, parentAt: number, sampled: boolean, traceState: string | undefined, requestId: string, startMs: number) {
+    this.traceparent = traceparent;
+    this.parentIn = parentIn;
+    this.parentAt = parentAt;
+    this.sampled = sampled;
+    this.traceState = traceState;
+    this.requestId = requestId;
+    this.startMs = startMs;
+  }
+  get traceId(): string {
+    return this.traceparent.slice(3, 35);
+  }
+  get spanId(): string {
+    return this.traceparent.slice(36, 52);
+  }
+  get parentId(): string | undefined {
+    const p = this.parentIn;
+    return p === undefined || this.parentAt < 0 ? p : p.slice(this.parentAt, this.parentAt + 16);
+  }
 }
 
 interface Incoming {
@@ -42,6 +79,8 @@ interface Incoming {
   parentId?: string;
   sampled?: boolean;
   traceState?: string;
+  /** A valid incoming traceparent (then traceId and parentId are not set: they are its characters 3-35 and 36-52). */
+  tp?: string;
 }
 
 /** Envoy's trace reasons, packed into a UUID x-request-id's 15th character. */
@@ -112,11 +151,10 @@ export function traceRequest(head: RequestHead, cfg: TracingConfig, rand: number
     if (want !== now) requestId = `${requestId.slice(0, TRACE_BYTE)}${want}${requestId.slice(TRACE_BYTE + 1)}`;
   }
   const sampled = inc.sampled ?? reason !== '';
-  const traceparent = traceparentOf(inc.traceId, sampled);
-  const traceId = inc.traceId ?? traceparent.slice(3, 35);
-  const spanId = traceparent.slice(36, 52);
+  const traceparent = traceparentOf(inc, sampled);
+  const incTrace = inc.tp !== undefined || inc.traceId !== undefined;
   // A new trace drops the tracestate that came (W3C: it belongs to the trace it came with).
-  const dropState = state && inc.traceId === undefined;
+  const dropState = state && !incTrace;
   if (cfg.noContextPropagation) {
     // no_context_propagation: the span is this hop's, the headers the request came with pass as they came.
     if (rid >= 0) h[rid + 1] = requestId;
@@ -136,14 +174,18 @@ export function traceRequest(head: RequestHead, cfg: TracingConfig, rand: number
     }
     if (rid < 0 && requestId) out.push('x-request-id', requestId);
     out.push('traceparent', traceparent);
+    const traceId = traceparent.slice(3, 35);
+    const spanId = traceparent.slice(36, 52);
+    const parentId = inc.tp !== undefined ? inc.tp.slice(36, 52) : inc.parentId;
     if (b3) out.push('b3', `${traceId}-${spanId}-${sampled ? '1' : '0'}`);
     else if (multi) {
       out.push('x-b3-traceid', traceId, 'x-b3-spanid', spanId, 'x-b3-sampled', sampled ? '1' : '0');
-      if (inc.parentId) out.push('x-b3-parentspanid', inc.parentId);
+      if (parentId) out.push('x-b3-parentspanid', parentId);
     }
     head.headers = out;
   }
-  return { traceId, spanId, parentId: inc.parentId, sampled, traceState: inc.traceState, requestId, startMs: performance.now() };
+  const w3c = inc.tp !== undefined;
+  return new TraceContext(traceparent, w3c ? inc.tp : inc.parentId, w3c ? 36 : -1, sampled, inc.traceState, requestId, performance.now());
 }
 
 const NONE: Incoming = Object.freeze({});
@@ -238,7 +280,7 @@ function traceparent(tp: string): Incoming | undefined {
   // (latin1 would keep only a wider character's low byte), or leaves the 55 bytes short.
   const b = tpIn;
   // Its bytes are about to be overwritten (and may not be a valid traceparent's).
-  tpInTraceId = undefined;
+  tpInSource = undefined;
   if (b.write(tp, 0, 55, 'utf8') !== 55 || b[2] !== 45 || b[35] !== 45 || b[52] !== 45) return undefined;
   let hex = HEX_BYTE[b[0]!]! & HEX_BYTE[b[1]!]! & HEX_BYTE[b[53]!]! & HEX_BYTE[b[54]!]!;
   let trace = 0;
@@ -259,14 +301,13 @@ function traceparent(tp: string): Incoming | undefined {
     const c = tp.charCodeAt(i);
     if (c === 10 || c === 13 || c === 0x2028 || c === 0x2029) return undefined;
   }
-  const traceId = tp.slice(3, 35);
-  tpInTraceId = traceId;
-  return { traceId, parentId: tp.slice(36, 52), sampled: (HEX_DIGIT[b[54]!]! & 1) === 1 };
+  tpInSource = tp;
+  return { tp, sampled: (HEX_DIGIT[b[54]!]! & 1) === 1 };
 }
 
-/** The last valid incoming traceparent's bytes (traceparent()), and its trace id. */
+/** The last valid incoming traceparent's bytes (traceparent()), and that traceparent. */
 const tpIn = Buffer.alloc(64);
-let tpInTraceId: string | undefined;
+let tpInSource: string | undefined;
 /** 1 for a lower-case hex digit's byte, else 0. */
 const HEX_BYTE = new Uint8Array(256);
 for (const c of '0123456789abcdef') HEX_BYTE[c.charCodeAt(0)] = 1;
@@ -351,10 +392,11 @@ function hexInto(bytes: number, o: number, out: Buffer): number {
 /** Node's Buffer method that toString('latin1', start, end) calls, without toString's argument checks and encoding lookup. */
 type Latin1Slicer = Buffer & { latin1Slice(start: number, end: number): string };
 
-/** "00-<trace id>-<new span id>-<flags>": the trace id given (32 lower-case hex digits), else a new one. */
-function traceparentOf(traceId: string | undefined, sampled: boolean): string {
+/** "00-<trace id>-<new span id>-<flags>": the incoming trace's id (32 lower-case hex digits), else a new one. */
+function traceparentOf(inc: Incoming, sampled: boolean): string {
   // The incoming traceparent's own trace id: its bytes are already in tpIn.
-  const b = traceId !== undefined && traceId === tpInTraceId ? tpIn : line;
+  const b = inc.tp !== undefined && inc.tp === tpInSource ? tpIn : line;
+  const traceId = b === tpIn ? undefined : inc.tp !== undefined ? inc.tp.slice(3, 35) : inc.traceId;
   b[0] = b[1] = 48; // "00-"
   b[2] = 45;
   let o = b === tpIn ? 35 : traceId !== undefined ? 3 + b.write(traceId, 3, 'latin1') : hexInto(16, 3, b);

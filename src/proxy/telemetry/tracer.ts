@@ -10,7 +10,7 @@
 import type { RuntimeConfig } from '../config.ts';
 import { type ClusterCallContext, callCluster } from '../ext-authz/call.ts';
 import { headerValue } from '../http/edits.ts';
-import { type TraceContext, nowNs, nsAt } from '../http/trace-context.ts';
+import { type SpanContext, nowNs, nsAt } from '../http/trace-context.ts';
 import type { OtlpExport, TracingConfig } from '../xds-client/convert-tracing.ts';
 import { SPAN_KIND, type OtlpSpan, encodeTraces } from '../../xds/otlp.ts';
 import { WEFT_VERSION } from '../../version.ts';
@@ -98,7 +98,7 @@ export class Tracer {
 }
 
 /** PURE but for the clock: the span of one ended request, with Envoy's tags as string attributes. */
-export function spanOf(e: RequestEvent, tc: TraceContext, cfg: TracingConfig, inbound: boolean, self: Pick<TracerOptions, 'nodeId' | 'service'>): OtlpSpan {
+export function spanOf(e: RequestEvent, tc: SpanContext, cfg: TracingConfig, inbound: boolean, self: Pick<TracerOptions, 'nodeId' | 'service'>): OtlpSpan {
   const ds = e.ds!;
   const h = ds.head;
   const url = `http://${h.authority}${h.path}${h.query ? `?${h.query}` : ''}`;
