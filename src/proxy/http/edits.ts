@@ -7,12 +7,15 @@ import type { HeaderList, RequestHead } from './types.ts';
 /** All values of a header, joined as one (RFC 9110 5.3), for matching and hashing; `name` in lower case. */
 export function headerValue(h: readonly string[], name: string): string | undefined {
   let v: string | undefined;
-  // By length first: a name that came off the wire is a string of its own, and comparing it with
-  // another is a call into V8 even where the lengths differ.
+  // By length and first character first: a name that came off the wire is a string of its own,
+  // and comparing it with another is a call into V8 even where the lengths differ, and names of
+  // one length are common (content-type and x-request-id).
   const n = name.length;
+  const c = name.charCodeAt(0);
   for (let i = 0; i < h.length; i += 2) {
     const k = h[i]!;
-    if (k.length === n && k === name) v = v === undefined ? h[i + 1] : `${v},${h[i + 1]}`;
+    // (An empty name has no first character to compare: NaN.)
+    if (k.length === n && (n === 0 || k.charCodeAt(0) === c) && k === name) v = v === undefined ? h[i + 1] : `${v},${h[i + 1]}`;
   }
   return v;
 }
