@@ -263,9 +263,12 @@ test("lines that copy the unchanged runs of the format's last line (an epoch giv
   const { ISTIO_TEXT_FORMAT } = await import('../../src/control/translate/accesslog.ts');
   const random = seededRandom(0x1a57);
   // Each field from a few values, so that most lines repeat most of the last one: the same string,
-  // an equal string made anew, a number, undefined against '' (both "-"), NaN (never equal), a cut value.
+  // an equal string made anew, a number, undefined against '' (both "-"), NaN (never equal), a cut
+  // value; strings of one length that differ only inside, or only at one end; a slice of a longer
+  // string (as the parser makes a header value) equal to a flat one.
   const one = <T,>(xs: readonly T[]): T => (random() < 0.7 ? xs[0]! : xs[Math.floor(random() * xs.length)]!);
   const fresh = (s: string) => [...s].join('');
+  const sliced = (s: string) => `GET / HTTP/1.1\r\nx-request-id: ${s}\r\n`.slice(30, 30 + s.length);
   const formats = [
     compileText(ISTIO_TEXT_FORMAT, 'istio'),
     compileText('%START_TIME% %START_TIME% %REQ(X-USER):4%|%REQ(X-USER)%|%DURATION%|%BYTES_SENT%%BYTES_RECEIVED%|%UPSTREAM_HOST%\n', 'mixed'),
@@ -274,7 +277,7 @@ test("lines that copy the unchanged runs of the format's last line (an epoch giv
   const entry = (i: number): LogEntry => {
     const user = one(['jason', fresh('jason'), undefined, '', 'jösé', 'a-much-longer-user-name-than-the-last']);
     const ua = one(['curl/8.5.0', fresh('curl/8.5.0'), 'hey/0.0.1', 'agent-ü']);
-    const id = one(['0f0e0d0c-0000-4000-8000-000000000001', fresh('0f0e0d0c-0000-4000-8000-000000000001'), `id-${i}`]);
+    const id = one(['0f0e0d0c-0000-4000-8000-000000000001', fresh('0f0e0d0c-0000-4000-8000-000000000001'), sliced('0f0e0d0c-0000-4000-8000-000000000001'), sliced('0f0e0d0c-1111-4000-8000-000000000001'), '1f0e0d0c-0000-4000-8000-000000000001', '0f0e0d0c-0000-4000-8000-000000000002', `id-${i}`]);
     const took = one(['1', '2', undefined]);
     return {
       startMs: Date.UTC(2026, 11, 7) + one([0, 0.5, 1, 999, 1000, 61_000 + i]),
