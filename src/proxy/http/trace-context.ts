@@ -281,7 +281,8 @@ function traceparent(tp: string): Incoming | undefined {
   const b = tpIn;
   // Its bytes are about to be overwritten (and may not be a valid traceparent's).
   tpInSource = undefined;
-  if (b.write(tp, 0, 55, 'utf8') !== 55 || b[2] !== 45 || b[35] !== 45 || b[52] !== 45) return undefined;
+  // Node's own utf8Write, without Buffer.write's argument checks and encoding lookup (as format.ts writes values).
+  if ((b as Utf8Writer).utf8Write(tp, 0, 55) !== 55 || b[2] !== 45 || b[35] !== 45 || b[52] !== 45) return undefined;
   let hex = HEX_BYTE[b[0]!]! & HEX_BYTE[b[1]!]! & HEX_BYTE[b[53]!]! & HEX_BYTE[b[54]!]!;
   let trace = 0;
   for (let i = 3; i < 35; i++) {
@@ -391,6 +392,8 @@ function hexInto(bytes: number, o: number, out: Buffer): number {
 
 /** Node's Buffer method that toString('latin1', start, end) calls, without toString's argument checks and encoding lookup. */
 type Latin1Slicer = Buffer & { latin1Slice(start: number, end: number): string };
+/** Node's Buffer method that write(string, offset, length, 'utf8') calls. */
+type Utf8Writer = Buffer & { utf8Write(s: string, offset: number, length: number): number };
 
 /** "00-<trace id>-<new span id>-<flags>": the incoming trace's id (32 lower-case hex digits), else a new one. */
 function traceparentOf(inc: Incoming, sampled: boolean): string {
