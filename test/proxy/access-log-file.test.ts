@@ -392,3 +392,41 @@ test("a line written over a copy of the last one, where a value grew and the las
   assert.ok(end2 > 0, `written (${end2})`);
   assert.ok(buf.subarray(end, end2).equals(secondLine), buf.subarray(end, end2).toString());
 });
+
+test('a log that keeps up writes each flush from a buffer it used before, not a new one (new ones, promoted and counted against V8 limits until freed, made a full collection every 25 s), and every line arrives whole and in order', async () => {
+  const file = path.join(tmpDir('al-reuse'), 'access.log');
+  const { FLUSH_BYTES } = await import('../../src/proxy/telemetry/log-file.ts');
+  const made = { count: 0 };
+  const allocUnsafeSlow = Buffer.allocUnsafeSlow;
+  Buffer.allocUnsafeSlow = (n: number) => {
+    if (n === FLUSH_BYTES) made.count++;
+    return allocUnsafeSlow(n);
+  };
+  const f = new LogFile(file, (_p, m) => assert.fail(m));
+  try {
+    const line = (i: number) => `${String(i).padStart(8, '0')} ${'y'.repeat(991)}\n`;
+    const flushes = 20;
+    // A flush at FLUSH_BYTES - 512 buffered: each round's last line flushes them all.
+    const perFlush = Math.ceil((FLUSH_BYTES - 512) / 1000);
+    let n = 0;
+    for (let k = 0; k < flushes; k++) {
+      for (let i = 0; i < perFlush; i++) f.write(line(n++));
+      // Until the file holds every line so far (the stream has written them): a log that keeps up.
+      const deadline = Date.now() + 10_000;
+      while (!fs.existsSync(file) || fs.statSync(file).size < n * 1000) {
+        assert.ok(Date.now() < deadline, `flush ${k}: the file did not grow`);
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+    }
+    // The first buffer, the first flush's second, and one now and then where the stream's callback
+    // came after the next flush: a few, where a new buffer per flush made one more than flushes.
+    assert.ok(made.count <= 5, `${made.count} new ${FLUSH_BYTES}-byte buffers for ${flushes} flushes`);
+    await f.close();
+    const lines = fs.readFileSync(file, 'latin1').split('\n').filter(Boolean);
+    assert.equal(lines.length, n);
+    lines.forEach((l, i) => assert.equal(l, line(i).slice(0, -1), `line ${i}`));
+  } finally {
+    Buffer.allocUnsafeSlow = allocUnsafeSlow;
+    await f.close();
+  }
+});
