@@ -26,15 +26,21 @@ import { SERVICE, type Side, startPath } from './telemetry.ts';
 import { startServer } from './mesh.ts';
 import { ensureTools } from './tools.ts';
 
-/** Self instructions per function name in one callgrind dump made with --dump-instr=yes. */
-export function functionsOf(dump: string, map: PerfMap): Map<string, number> {
-  const out = new Map<string, number>();
+/**
+ * Reads one callgrind dump made with --dump-instr=yes: `self(name, ir)` for each cost line of a
+ * function's own instructions, and `call(callee, ir, caller)` for each call's inclusive cost (its
+ * callee's own instructions and what that called), which is not the caller's own. A function is
+ * named as callgrind names it (without its object file), generated code by the map at the
+ * address of the cost (`caller()` names the function the call was made from).
+ */
+function readDump(dump: string, map: PerfMap, self: (name: string, ir: number) => void, call?: (callee: string, ir: number, caller: () => string) => void): void {
   const names = new Map<string, string>();
   let fn = '';
+  let callee = '';
   let pos = 0;
   let columns = 1;
-  let skipNext = false;
-  const add = (name: string, ir: number) => out.set(name, (out.get(name) ?? 0) + ir);
+  let inCall = false;
+  const named = () => (fn !== '' && !fn.startsWith('0x') && !fn.startsWith('???') ? fn : map.nameAt(pos));
   for (const line of fs.readFileSync(dump, 'utf8').split('\n')) {
     if (line.startsWith('positions:')) {
       columns = line.split(/\s+/).length - 1;
@@ -43,13 +49,14 @@ export function functionsOf(dump: string, map: PerfMap): Map<string, number> {
     // fn=(id) name defines a compressed name, fn=(id) uses it; a cfn= line may define it first.
     const def = /^c?fn=\((\d+)\)(?: (.*))?$/.exec(line);
     if (def) {
-      if (def[2] !== undefined) names.set(def[1]!, def[2]);
+      if (def[2] !== undefined) names.set(def[1]!, def[2].replace(/ \[\/[^\]]*\]$/, ''));
       if (line.startsWith('fn=')) fn = names.get(def[1]!) ?? '';
+      else callee = names.get(def[1]!) ?? '';
       continue;
     }
     if (line.startsWith('calls=')) {
-      // The next cost line is the call's inclusive cost, not this function's own.
-      skipNext = true;
+      // The next cost line is the call's inclusive cost.
+      inCall = true;
       continue;
     }
     const c = line.charCodeAt(0);
@@ -58,67 +65,46 @@ export function functionsOf(dump: string, map: PerfMap): Map<string, number> {
     const parts = line.split(' ');
     const p = parts[0]!;
     pos = p.startsWith('0x') ? parseInt(p, 16) : p[0] === '+' ? pos + parseInt(p.slice(1), 10) : p[0] === '-' ? pos - parseInt(p.slice(1), 10) : p === '*' ? pos : parseInt(p, 10);
-    if (skipNext) {
-      skipNext = false;
-      continue;
-    }
     const ir = Number(parts[columns] ?? 0);
-    if (!ir) continue;
-    const known = fn !== '' && !fn.startsWith('0x') && !fn.startsWith('???');
-    add(known ? fn.replace(/ \[\/[^\]]*\]$/, '') : map.nameAt(pos), ir);
+    if (inCall) {
+      inCall = false;
+      if (ir && call) call(callee, ir, named);
+    } else if (ir) self(named(), ir);
   }
+}
+
+/** Self instructions per function name in one callgrind dump made with --dump-instr=yes. */
+export function functionsOf(dump: string, map: PerfMap): Map<string, number> {
+  const out = new Map<string, number>();
+  readDump(dump, map, (name, ir) => out.set(name, (out.get(name) ?? 0) + ir));
   return out;
 }
 
 /**
- * Who calls the functions whose names start with one of `targets`, in one dump: per target, the instructions its calls
- * cost inclusively (its own and what it called), by caller (a native function by callgrind's name,
- * generated code by the map's name of the call's address).
+ * Who calls the functions whose names start with one of `targets`, in one dump: per target, the
+ * instructions its calls cost inclusively (its own and what it called), by caller (a native
+ * function by callgrind's name, generated code by the map's name of the call's address).
  */
 export function callersOf(dump: string, map: PerfMap, targets: ReadonlySet<string>): Map<string, Map<string, number>> {
-  const targetOf = (name: string) => {
-    for (const t of targets) if (name.startsWith(t)) return t;
-    return undefined;
-  };
   const out = new Map<string, Map<string, number>>();
-  const names = new Map<string, string>();
-  let fn = '';
-  let callee = '';
-  let pos = 0;
-  let columns = 1;
-  let inCall = false;
-  for (const line of fs.readFileSync(dump, 'utf8').split('\n')) {
-    if (line.startsWith('positions:')) {
-      columns = line.split(/\s+/).length - 1;
-      continue;
-    }
-    const def = /^c?fn=\((\d+)\)(?: (.*))?$/.exec(line);
-    if (def) {
-      if (def[2] !== undefined) names.set(def[1]!, def[2]);
-      const name = (names.get(def[1]!) ?? '').replace(/ \[\/[^\]]*\]$/, '');
-      if (line.startsWith('fn=')) fn = name;
-      else callee = name;
-      continue;
-    }
-    if (line.startsWith('calls=')) {
-      inCall = true;
-      continue;
-    }
-    const c = line.charCodeAt(0);
-    if (!((c >= 48 && c <= 57) || c === 43 || c === 45 || c === 42)) continue;
-    const parts = line.split(' ');
-    const p = parts[0]!;
-    pos = p.startsWith('0x') ? parseInt(p, 16) : p[0] === '+' ? pos + parseInt(p.slice(1), 10) : p[0] === '-' ? pos - parseInt(p.slice(1), 10) : p === '*' ? pos : parseInt(p, 10);
-    if (!inCall) continue;
-    inCall = false;
-    const target = targetOf(callee);
-    if (target === undefined) continue;
-    const known = fn !== '' && !fn.startsWith('0x') && !fn.startsWith('???');
-    const caller = known ? fn : map.nameAt(pos);
-    let by = out.get(target);
-    if (!by) out.set(target, (by = new Map()));
-    by.set(caller, (by.get(caller) ?? 0) + Number(parts[columns] ?? 0));
-  }
+  readDump(
+    dump,
+    map,
+    () => {},
+    (callee, ir, caller) => {
+      let target: string | undefined;
+      for (const t of targets) {
+        if (!callee.startsWith(t)) continue;
+        target = t;
+        break;
+      }
+      if (target === undefined) return;
+      let by = out.get(target);
+      if (!by) out.set(target, (by = new Map()));
+      const from = caller();
+      by.set(from, (by.get(from) ?? 0) + ir);
+    },
+  );
   return out;
 }
 
