@@ -134,7 +134,7 @@ export class LogFile {
     // The stream keeps the chunk until it is written. A buffer less than half full (the timer's
     // flush of a quiet second) is copied out at its size and the buffer kept, so that a stalled
     // file holds what its backlog counts, not 64 KiB per flush (review defect); a fuller one is
-    // handed over whole and the next lines go to a new buffer.
+    // handed over whole and the next lines go to a spare one (a new one only where none is free).
     let chunk: Buffer;
     let written: (() => void) | undefined;
     if (this.used < this.buf.length / 2) chunk = Buffer.from(this.buf.subarray(0, this.used));
