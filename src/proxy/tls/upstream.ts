@@ -13,7 +13,6 @@ import type { UpstreamTls } from '../xds-client/convert.ts';
 import { type TlsSecrets, secureContext } from './secrets.ts';
 import { identityOf, peerPrincipal, peerWorkload, setPeerPrincipal, spiffeOf } from './peer.ts';
 import type { TlsStats } from './stats.ts';
-import { peerIdentity } from '../../util/spiffe.ts';
 import { originationContext, rootsName, sanMismatchOf } from './origination.ts';
 import { PEER_EXCHANGE_ALPN } from '../../xds/node-meta.ts';
 
@@ -103,8 +102,8 @@ export function connectTls(host: string, port: number, o: TlsOrigin, carries: Tl
   // certificate that then fails verification takes the session with it, below.)
   s.on('session', (sess: Buffer) => {
     const known = peerPrincipal(s) !== undefined;
-    const cert = known ? undefined : s.getPeerCertificate();
-    remember(resume, sessionKey, { session: sess, principal: known ? peerPrincipal(s) : spiffeOf(cert), workload: known ? peerWorkload(s) : peerIdentity(cert)?.workload });
+    const id = known ? undefined : identityOf(s.getPeerCertificate());
+    remember(resume, sessionKey, { session: sess, principal: known ? peerPrincipal(s) : id?.spiffeId, workload: known ? peerWorkload(s) : id?.workload });
   });
   s.prependListener('error', (e: NodeJS.ErrnoException) => {
     if (!verified) resume.delete(sessionKey); // a session that did not work is not offered again
