@@ -279,8 +279,6 @@ function traceparent(tp: string): Incoming | undefined {
   // As UTF-8: a character past ASCII becomes bytes from 0x80 up, which no check below lets pass
   // (latin1 would keep only a wider character's low byte), or leaves the 55 bytes short.
   const b = tpIn;
-  // Its bytes are about to be overwritten (and may not be a valid traceparent's).
-  tpInSource = undefined;
   // Node's own utf8Write, without Buffer.write's argument checks and encoding lookup (as format.ts writes values).
   if ((b as Utf8Writer).utf8Write(tp, 0, 55) !== 55 || b[2] !== 45 || b[35] !== 45 || b[52] !== 45) return undefined;
   let hex = HEX_BYTE[b[0]!]! & HEX_BYTE[b[1]!]! & HEX_BYTE[b[53]!]! & HEX_BYTE[b[54]!]!;
@@ -302,13 +300,11 @@ function traceparent(tp: string): Incoming | undefined {
     const c = tp.charCodeAt(i);
     if (c === 10 || c === 13 || c === 0x2028 || c === 0x2029) return undefined;
   }
-  tpInSource = tp;
   return { tp, sampled: (HEX_DIGIT[b[54]!]! & 1) === 1 };
 }
 
-/** The last valid incoming traceparent's bytes (traceparent()), and that traceparent. */
+/** The last incoming traceparent's bytes (traceparent()): a valid one's, read by traceparentOf right after. */
 const tpIn = Buffer.alloc(64);
-let tpInSource: string | undefined;
 /** 1 for a lower-case hex digit's byte, else 0. */
 const HEX_BYTE = new Uint8Array(256);
 for (const c of '0123456789abcdef') HEX_BYTE[c.charCodeAt(0)] = 1;
@@ -397,9 +393,10 @@ type Utf8Writer = Buffer & { utf8Write(s: string, offset: number, length: number
 
 /** "00-<trace id>-<new span id>-<flags>": the incoming trace's id (32 lower-case hex digits), else a new one. */
 function traceparentOf(inc: Incoming, sampled: boolean): string {
-  // The incoming traceparent's own trace id: its bytes are already in tpIn.
-  const b = inc.tp !== undefined && inc.tp === tpInSource ? tpIn : line;
-  const traceId = b === tpIn ? undefined : inc.tp !== undefined ? inc.tp.slice(3, 35) : inc.traceId;
+  // A valid incoming traceparent's own trace id: its bytes are in tpIn, where traceparent() (called
+  // by incoming() just before) checked them; only it sets inc.tp.
+  const b = inc.tp !== undefined ? tpIn : line;
+  const traceId = inc.tp !== undefined ? undefined : inc.traceId;
   b[0] = b[1] = 48; // "00-"
   b[2] = 45;
   let o = b === tpIn ? 35 : traceId !== undefined ? 3 + b.write(traceId, 3, 'latin1') : hexInto(16, 3, b);
